@@ -1,0 +1,446 @@
+//! The batch: the unit of writing, checksumming and recovery. Byte layout in
+//! `design/format.md` ("Batch"); offsets below are computed from the previous
+//! field's offset plus its size, never written twice.
+
+use crate::error::CorruptionKind;
+
+pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"MRB1");
+pub const BATCH_VERSION: u16 = 1;
+
+// Field offsets of the batch header.
+const MAGIC_AT: usize = 0;
+const LENGTH_AT: usize = MAGIC_AT + 4;
+const CRC_AT: usize = LENGTH_AT + 4;
+const VERSION_AT: usize = CRC_AT + 4;
+const FLAGS_AT: usize = VERSION_AT + 2;
+const BASE_OFFSET_AT: usize = FLAGS_AT + 2;
+const RECORD_COUNT_AT: usize = BASE_OFFSET_AT + 8;
+const RESERVED_AT: usize = RECORD_COUNT_AT + 4;
+const FIRST_TIMESTAMP_AT: usize = RESERVED_AT + 4;
+const MAX_TIMESTAMP_AT: usize = FIRST_TIMESTAMP_AT + 8;
+const PRODUCER_ID_AT: usize = MAX_TIMESTAMP_AT + 8;
+const PRODUCER_EPOCH_AT: usize = PRODUCER_ID_AT + 8;
+const RESERVED2_AT: usize = PRODUCER_EPOCH_AT + 2;
+const BASE_SEQUENCE_AT: usize = RESERVED2_AT + 2;
+/// Size of the fixed batch header.
+pub const HEADER_SIZE: usize = BASE_SEQUENCE_AT + 4;
+const _: () = assert!(HEADER_SIZE == 64);
+/// Bytes covered by the CRC start here (everything after the CRC field).
+const CRC_FROM: usize = VERSION_AT;
+
+/// Hard upper bound on one batch, checked before anything is allocated.
+pub const BATCH_BYTES_MAX: u32 = 64 * 1024 * 1024;
+/// Per record: length u32, timestamp i64, key length i32, value length u32, header count u16.
+const RECORD_FIXED_SIZE: usize = 4 + 8 + 4 + 4 + 2;
+pub const HEADER_NAME_BYTES_MAX: usize = u16::MAX as usize;
+
+pub const FLAG_TRANSACTIONAL: u16 = 1 << 0;
+pub const FLAG_CONTROL: u16 = 1 << 1;
+const FLAGS_KNOWN: u16 = FLAG_TRANSACTIONAL | FLAG_CONTROL;
+
+pub const NO_PRODUCER: u64 = u64::MAX;
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Producer-given timestamp in ms since the Unix epoch; `None` = append time.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Record {
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        Record {
+            value: value.into(),
+            ..Record::default()
+        }
+    }
+    pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.timestamp_ms = Some(timestamp_ms);
+        self
+    }
+    /// Encoded size inside a batch.
+    pub fn encoded_len(&self) -> usize {
+        RECORD_FIXED_SIZE
+            + self.key.as_ref().map_or(0, Vec::len)
+            + self.value.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| 2 + n.len() + 4 + v.len())
+                .sum::<usize>()
+    }
+    /// Value of the first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// A record as read back, with its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: u64,
+    pub timestamp_ms: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl StoredRecord {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+    /// Back into an appendable record (keeps key, value, headers, timestamp).
+    pub fn to_record(&self) -> Record {
+        Record {
+            key: self.key.clone(),
+            value: self.value.clone(),
+            headers: self.headers.clone(),
+            timestamp_ms: Some(self.timestamp_ms),
+        }
+    }
+}
+
+/// Who wrote a batch, for idempotent producers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStamp {
+    pub producer_id: u64,
+    pub epoch: u16,
+    pub base_sequence: u32,
+}
+
+/// The parsed fixed header of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub length: u32,
+    pub crc: u32,
+    pub flags: u16,
+    pub base_offset: u64,
+    pub record_count: u32,
+    pub first_timestamp_ms: i64,
+    pub max_timestamp_ms: i64,
+    pub producer: Option<ProducerStamp>,
+}
+
+impl BatchHeader {
+    pub fn next_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.record_count)
+    }
+    pub fn last_offset(&self) -> u64 {
+        self.next_offset().saturating_sub(1)
+    }
+    pub fn is_control(&self) -> bool {
+        self.flags & FLAG_CONTROL != 0
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.flags & FLAG_TRANSACTIONAL != 0
+    }
+
+    /// Parse and bound-check a header. Does not check the CRC (that needs the body).
+    pub fn parse(bytes: &[u8]) -> Result<BatchHeader, CorruptionKind> {
+        let h = bytes.get(..HEADER_SIZE).ok_or(CorruptionKind::BadLength)?;
+        if le_u32(h, MAGIC_AT) != BATCH_MAGIC {
+            return Err(CorruptionKind::BadMagic);
+        }
+        let length = le_u32(h, LENGTH_AT);
+        if (length as usize) < HEADER_SIZE || length > BATCH_BYTES_MAX {
+            return Err(CorruptionKind::BadLength);
+        }
+        if le_u16(h, VERSION_AT) != BATCH_VERSION {
+            return Err(CorruptionKind::BadVersion);
+        }
+        let flags = le_u16(h, FLAGS_AT);
+        if flags & !FLAGS_KNOWN != 0 {
+            return Err(CorruptionKind::BadVersion);
+        }
+        let record_count = le_u32(h, RECORD_COUNT_AT);
+        // Every record takes at least RECORD_FIXED_SIZE bytes: bound the count.
+        if record_count as usize > (length as usize - HEADER_SIZE) / RECORD_FIXED_SIZE {
+            return Err(CorruptionKind::BadLength);
+        }
+        let producer_id = le_u64(h, PRODUCER_ID_AT);
+        let producer = (producer_id != NO_PRODUCER).then(|| ProducerStamp {
+            producer_id,
+            epoch: le_u16(h, PRODUCER_EPOCH_AT),
+            base_sequence: le_u32(h, BASE_SEQUENCE_AT),
+        });
+        Ok(BatchHeader {
+            length,
+            crc: le_u32(h, CRC_AT),
+            flags,
+            base_offset: le_u64(h, BASE_OFFSET_AT),
+            record_count,
+            first_timestamp_ms: le_i64(h, FIRST_TIMESTAMP_AT),
+            max_timestamp_ms: le_i64(h, MAX_TIMESTAMP_AT),
+            producer,
+        })
+    }
+}
+
+/// Check a whole batch (header + body, exactly `length` bytes): header bounds and CRC.
+pub fn verify(batch: &[u8]) -> Result<BatchHeader, CorruptionKind> {
+    let header = BatchHeader::parse(batch)?;
+    let body = batch
+        .get(CRC_FROM..header.length as usize)
+        .ok_or(CorruptionKind::BadLength)?;
+    if crc32fast::hash(body) != header.crc {
+        return Err(CorruptionKind::ChecksumMismatch);
+    }
+    Ok(header)
+}
+
+/// Encode a batch of `records` starting at `base_offset` onto the end of `out`.
+/// Records without a timestamp get `append_time_ms`. Returns the header written.
+pub fn encode(
+    out: &mut Vec<u8>,
+    base_offset: u64,
+    records: &[Record],
+    append_time_ms: i64,
+    producer: Option<ProducerStamp>,
+    flags: u16,
+) -> BatchHeader {
+    let start = out.len();
+    out.resize(start + HEADER_SIZE, 0);
+    let mut first_timestamp_ms = append_time_ms;
+    let mut max_timestamp_ms = i64::MIN;
+    for (i, record) in records.iter().enumerate() {
+        let timestamp = record.timestamp_ms.unwrap_or(append_time_ms);
+        if i == 0 {
+            first_timestamp_ms = timestamp;
+        }
+        max_timestamp_ms = max_timestamp_ms.max(timestamp);
+        let record_len = record.encoded_len() as u32;
+        out.extend_from_slice(&record_len.to_le_bytes());
+        out.extend_from_slice(&timestamp.to_le_bytes());
+        match &record.key {
+            Some(key) => {
+                out.extend_from_slice(&(key.len() as i32).to_le_bytes());
+                out.extend_from_slice(key);
+            }
+            None => out.extend_from_slice(&(-1i32).to_le_bytes()),
+        }
+        out.extend_from_slice(&(record.value.len() as u32).to_le_bytes());
+        out.extend_from_slice(&record.value);
+        out.extend_from_slice(&(record.headers.len() as u16).to_le_bytes());
+        for (name, value) in &record.headers {
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(value);
+        }
+    }
+    if records.is_empty() {
+        max_timestamp_ms = append_time_ms;
+    }
+    let length = (out.len() - start) as u32;
+    let header = BatchHeader {
+        length,
+        crc: 0,
+        flags,
+        base_offset,
+        record_count: records.len() as u32,
+        first_timestamp_ms,
+        max_timestamp_ms,
+        producer,
+    };
+    let stamp = producer.unwrap_or(ProducerStamp {
+        producer_id: NO_PRODUCER,
+        epoch: 0,
+        base_sequence: 0,
+    });
+    let mut h = [0u8; HEADER_SIZE];
+    put(&mut h, MAGIC_AT, &BATCH_MAGIC.to_le_bytes());
+    put(&mut h, LENGTH_AT, &length.to_le_bytes());
+    put(&mut h, VERSION_AT, &BATCH_VERSION.to_le_bytes());
+    put(&mut h, FLAGS_AT, &flags.to_le_bytes());
+    put(&mut h, BASE_OFFSET_AT, &base_offset.to_le_bytes());
+    put(&mut h, RECORD_COUNT_AT, &header.record_count.to_le_bytes());
+    put(&mut h, FIRST_TIMESTAMP_AT, &first_timestamp_ms.to_le_bytes());
+    put(&mut h, MAX_TIMESTAMP_AT, &max_timestamp_ms.to_le_bytes());
+    put(&mut h, PRODUCER_ID_AT, &stamp.producer_id.to_le_bytes());
+    put(&mut h, PRODUCER_EPOCH_AT, &stamp.epoch.to_le_bytes());
+    put(&mut h, BASE_SEQUENCE_AT, &stamp.base_sequence.to_le_bytes());
+    if let Some(dst) = out.get_mut(start..start + HEADER_SIZE) {
+        dst.copy_from_slice(&h);
+    }
+    let crc = crc32fast::hash(out.get(start + CRC_FROM..).unwrap_or_default());
+    if let Some(dst) = out.get_mut(start + CRC_AT..start + CRC_AT + 4) {
+        dst.copy_from_slice(&crc.to_le_bytes());
+    }
+    BatchHeader { crc, ..header }
+}
+
+/// Decode the records of a verified batch. `batch` is exactly the batch bytes.
+pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRecord>, CorruptionKind> {
+    let mut cursor = Cursor {
+        bytes: batch.get(HEADER_SIZE..header.length as usize).ok_or(CorruptionKind::BadLength)?,
+    };
+    // record_count was bounded by the batch length in `parse`.
+    let mut records = Vec::with_capacity(header.record_count as usize);
+    for i in 0..u64::from(header.record_count) {
+        let record_len = cursor.u32()? as usize;
+        let before = cursor.bytes.len();
+        if record_len < RECORD_FIXED_SIZE || record_len > before + 4 {
+            return Err(CorruptionKind::BadRecord);
+        }
+        let timestamp_ms = cursor.i64()?;
+        let key_len = cursor.i32()?;
+        let key = match key_len {
+            -1 => None,
+            n if n >= 0 => Some(cursor.take(n as usize)?.to_vec()),
+            _ => return Err(CorruptionKind::BadRecord),
+        };
+        let value_len = cursor.u32()? as usize;
+        let value = cursor.take(value_len)?.to_vec();
+        let header_count = cursor.u16()? as usize;
+        let mut headers = Vec::with_capacity(header_count.min(cursor.bytes.len() / 6));
+        for _ in 0..header_count {
+            let name_len = cursor.u16()? as usize;
+            let name = std::str::from_utf8(cursor.take(name_len)?)
+                .map_err(|_| CorruptionKind::BadRecord)?
+                .to_string();
+            let value_len = cursor.u32()? as usize;
+            headers.push((name, cursor.take(value_len)?.to_vec()));
+        }
+        if before + 4 - cursor.bytes.len() != record_len {
+            return Err(CorruptionKind::BadRecord);
+        }
+        records.push(StoredRecord {
+            offset: header.base_offset + i,
+            timestamp_ms,
+            key,
+            value,
+            headers,
+        });
+    }
+    if !cursor.bytes.is_empty() {
+        return Err(CorruptionKind::BadRecord);
+    }
+    Ok(records)
+}
+
+/// Validate a record before it is encoded (sizes that the format can carry).
+pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), String> {
+    if let Some(key) = &record.key {
+        if key.len() > i32::MAX as usize {
+            return Err("key longer than 2 GiB".into());
+        }
+    }
+    if record.headers.len() > u16::MAX as usize {
+        return Err(format!("{} headers, at most {} allowed", record.headers.len(), u16::MAX));
+    }
+    for (name, _) in &record.headers {
+        if name.len() > HEADER_NAME_BYTES_MAX {
+            return Err(format!("header name of {} bytes, at most {HEADER_NAME_BYTES_MAX}", name.len()));
+        }
+    }
+    let len = record.encoded_len();
+    if len > record_bytes_max {
+        return Err(format!("record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes"));
+    }
+    Ok(())
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptionKind> {
+        if n > self.bytes.len() {
+            return Err(CorruptionKind::BadRecord);
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CorruptionKind> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u16(&mut self) -> Result<u16, CorruptionKind> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, CorruptionKind> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn i32(&mut self) -> Result<i32, CorruptionKind> {
+        Ok(i32::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, CorruptionKind> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+}
+
+fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(d) = dst.get_mut(at..at + bytes.len()) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+fn field<const N: usize>(src: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    if let Some(s) = src.get(at..at + N) {
+        a.copy_from_slice(s);
+    }
+    a
+}
+pub(crate) fn le_u16(src: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(field(src, at))
+}
+pub(crate) fn le_u32(src: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(field(src, at))
+}
+pub(crate) fn le_u64(src: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(field(src, at))
+}
+pub(crate) fn le_i64(src: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(field(src, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_crc_catches_flip() {
+        let records = vec![
+            Record::new(b"hello".to_vec()).with_key(b"k".to_vec()).with_header("h", b"v".to_vec()),
+            Record::new(Vec::new()).with_timestamp(42),
+        ];
+        let mut buf = Vec::new();
+        let header = encode(&mut buf, 10, &records, 1000, None, 0);
+        assert_eq!(header.length as usize, buf.len());
+        let parsed = verify(&buf).expect("valid batch");
+        assert_eq!(parsed, header);
+        let decoded = decode_records(&buf, &parsed).expect("records");
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(decoded[0].offset, 10);
+        assert_eq!(decoded[0].timestamp_ms, 1000);
+        assert_eq!(decoded[0].key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(decoded[1].timestamp_ms, 42);
+        assert_eq!(parsed.max_timestamp_ms, 1000);
+        for i in 0..buf.len() {
+            let mut flipped = buf.clone();
+            flipped[i] ^= 0x10;
+            assert!(verify(&flipped).is_err(), "flip at byte {i} went unnoticed");
+        }
+    }
+}

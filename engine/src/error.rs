@@ -1,0 +1,122 @@
+//! Typed errors. Corruption is never a string: it names the file and the byte
+//! position, and says what was wrong with a `CorruptionKind`.
+
+use std::io;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What was found wrong at a corrupt position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorruptionKind {
+    /// Batch magic bytes did not match.
+    BadMagic,
+    /// Unknown batch format version.
+    BadVersion,
+    /// Batch length field out of bounds.
+    BadLength,
+    /// CRC over the batch did not match.
+    ChecksumMismatch,
+    /// Batch base offset did not continue the partition's dense offsets.
+    OffsetGap,
+    /// A record inside a CRC-valid batch did not parse.
+    BadRecord,
+    /// A metadata file failed its checksum or did not parse.
+    BadMetadata,
+    /// An index file did not match its segment.
+    BadIndex,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error during {op} on {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("corruption in {segment} at byte {position}: {kind:?}; run `millrace check` for a report, `millrace repair` to truncate explicitly")]
+    Corruption {
+        segment: PathBuf,
+        position: u64,
+        kind: CorruptionKind,
+    },
+    #[error("invalid input: {what}: {detail}")]
+    InvalidInput { what: &'static str, detail: String },
+    #[error("store is poisoned after a failed write or fsync; reopen it to recover")]
+    Poisoned,
+    #[error("store byte quota exceeded: {used_bytes} used + {requested_bytes} requested > {quota_bytes} quota; free space (retention, delete a topic) or raise the quota")]
+    QuotaExceeded {
+        quota_bytes: u64,
+        used_bytes: u64,
+        requested_bytes: u64,
+    },
+    #[error("data directory {path} is locked by another process{}", match .pid { Some(p) => format!(" (pid {p})"), None => String::new() })]
+    Locked { path: PathBuf, pid: Option<u32> },
+    #[error("topic {0:?} does not exist")]
+    TopicNotFound(String),
+    #[error("topic {0:?} already exists")]
+    TopicExists(String),
+    #[error("partition {partition} does not exist in topic {topic:?}")]
+    PartitionNotFound { topic: String, partition: u32 },
+    #[error("offset {requested} is out of range [{start}, {end}]")]
+    OffsetOutOfRange { requested: u64, start: u64, end: u64 },
+    #[error("producer {producer_id} epoch {epoch} is fenced by epoch {current_epoch}")]
+    Fenced {
+        producer_id: u64,
+        epoch: u16,
+        current_epoch: u16,
+    },
+    #[error("out of order sequence: expected {expected}, got {got}")]
+    OutOfOrderSequence { expected: u32, got: u32 },
+    #[error("unknown producer {producer_id} (expired or never initialised); call init_producer again")]
+    UnknownProducer { producer_id: u64 },
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            what,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn corruption(segment: impl Into<PathBuf>, position: u64, kind: CorruptionKind) -> Self {
+        Error::Corruption {
+            segment: segment.into(),
+            position,
+            kind,
+        }
+    }
+
+    /// A stable numeric code per variant, used by the wire protocol and exit codes.
+    pub fn code(&self) -> u16 {
+        match self {
+            Error::Io { .. } => 1,
+            Error::Corruption { .. } => 2,
+            Error::InvalidInput { .. } => 3,
+            Error::Poisoned => 4,
+            Error::QuotaExceeded { .. } => 5,
+            Error::Locked { .. } => 6,
+            Error::TopicNotFound(_) => 7,
+            Error::TopicExists(_) => 8,
+            Error::PartitionNotFound { .. } => 9,
+            Error::OffsetOutOfRange { .. } => 10,
+            Error::Fenced { .. } => 11,
+            Error::OutOfOrderSequence { .. } => 12,
+            Error::UnknownProducer { .. } => 13,
+            Error::Closed => 14,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The one module with `unsafe`: read-only memory maps of sealed segments.
+//!
+//! SAFETY argument, for every map made here: `memmap2::Mmap::map` is unsafe
+//! because another process or thread could truncate or modify the file while
+//! it is mapped, turning reads into SIGBUS or data races. We map only *sealed*
+//! segments: files the engine never writes again (a sealed segment is only
+//! ever deleted whole, by retention, which unlinks it; an unlinked file stays
+//! mapped and readable until the map is dropped). No other process may write
+//! them, because the data directory is held under an exclusive lock for as long
+//! as the store is open. The remaining hazard is an operator or foreign program
+//! editing segment files behind the lock, which we document as unsupported
+//! (`design/durability.md`). Bytes read through a map are treated as untrusted
+//! input exactly like bytes from `read_at`: every batch is CRC-checked.
+
+use std::fs::File;
+use std::io;
+use std::ops::Deref;
+
+#[derive(Debug)]
+pub struct ReadOnlyMap {
+    map: memmap2::Mmap,
+}
+
+impl ReadOnlyMap {
+    pub(crate) fn new(file: &File) -> io::Result<Self> {
+        // SAFETY: see the module documentation: only sealed segments, never
+        // written again, under the directory's exclusive lock, are mapped.
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        Ok(ReadOnlyMap { map })
+    }
+}
+
+impl Deref for ReadOnlyMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}

@@ -1,0 +1,104 @@
+//! The storage seam: every byte the engine reads or writes, every fsync, file
+//! creation, rename and directory fsync goes through [`Storage`]. The real
+//! implementation is [`FsStorage`]; tests swap in fault-injecting or
+//! power-loss-simulating backends (see `design/durability.md`).
+
+mod fs;
+pub mod mmap;
+
+pub use fs::FsStorage;
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to open a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Open an existing file for reading and writing; fail if missing.
+    Existing,
+    /// Create a new file; fail if it already exists.
+    CreateNew,
+    /// Open or create, truncating to zero length.
+    Truncate,
+}
+
+/// A file opened through a [`Storage`]. Positional I/O only: the engine keeps
+/// its own positions, so a file handle can be shared between threads.
+pub trait StorageFile: Send + Sync + Debug {
+    /// Read up to `buf.len()` bytes at `position`; returns bytes read (0 at EOF).
+    fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize>;
+    /// Write all of `buf` at `position`, extending the file if needed.
+    fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()>;
+    /// fdatasync: make written data (and the size) durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Truncate or extend.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// A read-only memory map of a sealed file, if this backend supports it.
+    fn map_readonly(&self) -> Option<mmap::ReadOnlyMap> {
+        None
+    }
+}
+
+/// The file system as the engine sees it.
+pub trait Storage: Send + Sync + Debug + 'static {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// fsync a directory so that entries created, renamed or removed in it are durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Names (not paths) of the entries of a directory, sorted.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    fn exists(&self, path: &Path) -> bool;
+    /// Take an exclusive lock on the data directory. The returned guard holds it
+    /// until dropped. `Err(pid)` when someone else holds it (pid if known).
+    fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>>;
+}
+
+/// Write `contents` to `path` atomically: write a temporary file, fsync it,
+/// rename over `path`, fsync the directory. The only way metadata is replaced.
+pub fn write_atomic(storage: &dyn Storage, path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp: PathBuf = path.to_path_buf();
+    tmp.set_extension("tmp");
+    let file = storage.open(&tmp, OpenMode::Truncate)?;
+    file.write_all_at(contents, 0)?;
+    file.sync_data()?;
+    drop(file);
+    storage.rename(&tmp, path)?;
+    storage.sync_dir(dir)
+}
+
+/// Read a whole (small, bounded) file.
+pub fn read_all(storage: &dyn Storage, path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
+    let file = storage.open(path, OpenMode::Existing)?;
+    let len = file.len()?;
+    if len > max_bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is {len} bytes, more than the {max_bytes} allowed", path.display()),
+        ));
+    }
+    let mut buf = vec![0u8; len as usize];
+    read_exact_at(file.as_ref(), &mut buf, 0)?;
+    Ok(buf)
+}
+
+/// Fill `buf` from `position`, failing with `UnexpectedEof` if the file is shorter.
+pub fn read_exact_at(file: &dyn StorageFile, mut buf: &mut [u8], mut position: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = file.read_at(buf, position)?;
+        if n == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        buf = buf.get_mut(n..).unwrap_or_default();
+        position += n as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Millrace TCP protocol server and Rust client.
