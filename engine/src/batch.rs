@@ -15,8 +15,8 @@ const VERSION_AT: usize = CRC_AT + 4;
 const FLAGS_AT: usize = VERSION_AT + 2;
 const BASE_OFFSET_AT: usize = FLAGS_AT + 2;
 const RECORD_COUNT_AT: usize = BASE_OFFSET_AT + 8;
-const RESERVED_AT: usize = RECORD_COUNT_AT + 4;
-const FIRST_TIMESTAMP_AT: usize = RESERVED_AT + 4;
+const SYNCED_BEFORE_AT: usize = RECORD_COUNT_AT + 4;
+const FIRST_TIMESTAMP_AT: usize = SYNCED_BEFORE_AT + 4;
 const MAX_TIMESTAMP_AT: usize = FIRST_TIMESTAMP_AT + 8;
 const PRODUCER_ID_AT: usize = MAX_TIMESTAMP_AT + 8;
 const PRODUCER_EPOCH_AT: usize = PRODUCER_ID_AT + 8;
@@ -82,10 +82,7 @@ impl Record {
     }
     /// Value of the first header named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 }
 
@@ -101,10 +98,7 @@ pub struct StoredRecord {
 
 impl StoredRecord {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
     /// Back into an appendable record (keeps key, value, headers, timestamp).
     pub fn to_record(&self) -> Record {
@@ -136,6 +130,10 @@ pub struct BatchHeader {
     pub first_timestamp_ms: i64,
     pub max_timestamp_ms: i64,
     pub producer: Option<ProducerStamp>,
+    /// Byte position in this segment up to which the writer knew the log was
+    /// fdatasync'd when it wrote this batch. Recovery uses it to tell a torn,
+    /// never-acknowledged tail from corruption of durable data.
+    pub synced_before: u32,
 }
 
 impl BatchHeader {
@@ -189,6 +187,7 @@ impl BatchHeader {
             first_timestamp_ms: le_i64(h, FIRST_TIMESTAMP_AT),
             max_timestamp_ms: le_i64(h, MAX_TIMESTAMP_AT),
             producer,
+            synced_before: le_u32(h, SYNCED_BEFORE_AT),
         })
     }
 }
@@ -214,6 +213,7 @@ pub fn encode(
     append_time_ms: i64,
     producer: Option<ProducerStamp>,
     flags: u16,
+    synced_before: u32,
 ) -> BatchHeader {
     let start = out.len();
     out.resize(start + HEADER_SIZE, 0);
@@ -258,6 +258,7 @@ pub fn encode(
         first_timestamp_ms,
         max_timestamp_ms,
         producer,
+        synced_before,
     };
     let stamp = producer.unwrap_or(ProducerStamp {
         producer_id: NO_PRODUCER,
@@ -271,6 +272,7 @@ pub fn encode(
     put(&mut h, FLAGS_AT, &flags.to_le_bytes());
     put(&mut h, BASE_OFFSET_AT, &base_offset.to_le_bytes());
     put(&mut h, RECORD_COUNT_AT, &header.record_count.to_le_bytes());
+    put(&mut h, SYNCED_BEFORE_AT, &synced_before.to_le_bytes());
     put(&mut h, FIRST_TIMESTAMP_AT, &first_timestamp_ms.to_le_bytes());
     put(&mut h, MAX_TIMESTAMP_AT, &max_timestamp_ms.to_le_bytes());
     put(&mut h, PRODUCER_ID_AT, &stamp.producer_id.to_le_bytes());
@@ -289,7 +291,9 @@ pub fn encode(
 /// Decode the records of a verified batch. `batch` is exactly the batch bytes.
 pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRecord>, CorruptionKind> {
     let mut cursor = Cursor {
-        bytes: batch.get(HEADER_SIZE..header.length as usize).ok_or(CorruptionKind::BadLength)?,
+        bytes: batch
+            .get(HEADER_SIZE..header.length as usize)
+            .ok_or(CorruptionKind::BadLength)?,
     };
     // record_count was bounded by the batch length in `parse`.
     let mut records = Vec::with_capacity(header.record_count as usize);
@@ -343,16 +347,25 @@ pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), S
         }
     }
     if record.headers.len() > u16::MAX as usize {
-        return Err(format!("{} headers, at most {} allowed", record.headers.len(), u16::MAX));
+        return Err(format!(
+            "{} headers, at most {} allowed",
+            record.headers.len(),
+            u16::MAX
+        ));
     }
     for (name, _) in &record.headers {
         if name.len() > HEADER_NAME_BYTES_MAX {
-            return Err(format!("header name of {} bytes, at most {HEADER_NAME_BYTES_MAX}", name.len()));
+            return Err(format!(
+                "header name of {} bytes, at most {HEADER_NAME_BYTES_MAX}",
+                name.len()
+            ));
         }
     }
     let len = record.encoded_len();
     if len > record_bytes_max {
-        return Err(format!("record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes"));
+        return Err(format!(
+            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes"
+        ));
     }
     Ok(())
 }
@@ -422,11 +435,13 @@ mod tests {
     #[test]
     fn roundtrip_and_crc_catches_flip() {
         let records = vec![
-            Record::new(b"hello".to_vec()).with_key(b"k".to_vec()).with_header("h", b"v".to_vec()),
+            Record::new(b"hello".to_vec())
+                .with_key(b"k".to_vec())
+                .with_header("h", b"v".to_vec()),
             Record::new(Vec::new()).with_timestamp(42),
         ];
         let mut buf = Vec::new();
-        let header = encode(&mut buf, 10, &records, 1000, None, 0);
+        let header = encode(&mut buf, 10, &records, 1000, None, 0, 0);
         assert_eq!(header.length as usize, buf.len());
         let parsed = verify(&buf).expect("valid batch");
         assert_eq!(parsed, header);

@@ -74,9 +74,21 @@ mod tests {
 
     #[test]
     fn decode_stops_at_invalid_tail() {
-        let a = IndexEntry { relative_offset: 0, position: 0, max_timestamp_before_ms: i64::MIN };
-        let b = IndexEntry { relative_offset: 5, position: 4096, max_timestamp_before_ms: 10 };
-        let c = IndexEntry { relative_offset: 3, position: 8192, max_timestamp_before_ms: 11 };
+        let a = IndexEntry {
+            relative_offset: 0,
+            position: 0,
+            max_timestamp_before_ms: i64::MIN,
+        };
+        let b = IndexEntry {
+            relative_offset: 5,
+            position: 4096,
+            max_timestamp_before_ms: 10,
+        };
+        let c = IndexEntry {
+            relative_offset: 3,
+            position: 8192,
+            max_timestamp_before_ms: 11,
+        };
         let mut bytes = Vec::new();
         for e in [a, b, c] {
             bytes.extend_from_slice(&e.encode());

@@ -7,10 +7,23 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod batch;
+#[doc(hidden)]
+pub mod commit;
+pub mod config;
 pub mod error;
 pub mod index;
+pub mod metrics;
+#[doc(hidden)]
+pub mod notify;
+mod partition;
+mod segment;
 pub mod storage;
+mod store;
 pub mod sync;
 
 pub use batch::{Record, StoredRecord};
+pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
 pub use error::{CorruptionKind, Error, Result};
+pub use metrics::MetricsSnapshot;
+pub use partition::{AppendInfo, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+pub use store::{Store, TopicDescription};

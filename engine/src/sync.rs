@@ -8,11 +8,7 @@ mod imp {
     pub use std::sync::Arc;
 
     /// Wait on `condvar` for at most `timeout`; true if it timed out.
-    pub fn wait_timeout<T>(
-        condvar: &Condvar,
-        guard: &mut MutexGuard<'_, T>,
-        timeout: std::time::Duration,
-    ) -> bool {
+    pub fn wait_timeout<T>(condvar: &Condvar, guard: &mut MutexGuard<'_, T>, timeout: std::time::Duration) -> bool {
         condvar.wait_for(guard, timeout).timed_out()
     }
 }
@@ -74,11 +70,7 @@ mod imp {
 
     /// loom has no timeouts: a timed wait is modelled as a plain wait, which is
     /// the worst case for liveness (a missed wake-up shows up as a deadlock).
-    pub fn wait_timeout<T>(
-        condvar: &Condvar,
-        guard: &mut MutexGuard<'_, T>,
-        _timeout: std::time::Duration,
-    ) -> bool {
+    pub fn wait_timeout<T>(condvar: &Condvar, guard: &mut MutexGuard<'_, T>, _timeout: std::time::Duration) -> bool {
         condvar.wait(guard);
         false
     }

@@ -27,6 +27,7 @@ pub enum OpenMode {
 
 /// A file opened through a [`Storage`]. Positional I/O only: the engine keeps
 /// its own positions, so a file handle can be shared between threads.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync + Debug {
     /// Read up to `buf.len()` bytes at `position`; returns bytes read (0 at EOF).
     fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize>;

@@ -1,0 +1,301 @@
+//! Store and topic configuration, and the topic metadata file.
+
+use crate::error::{CorruptionKind, Error, Result};
+use std::path::Path;
+use std::time::Duration;
+
+/// When an append is acknowledged, and when its records become visible.
+/// See `design/durability.md` for the one-sentence guarantee of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledge after fdatasync. Concurrent appenders share one fsync.
+    Always,
+    /// Acknowledge after write(2); a background fdatasync runs every `ms`
+    /// milliseconds; records become visible after that fdatasync.
+    Interval { ms: u64 },
+    /// Acknowledge after write(2); the OS decides when to write back.
+    /// Records are visible at once. Segments are still fsync'd when sealed.
+    Os,
+}
+
+impl Durability {
+    pub fn parse(text: &str) -> Result<Durability> {
+        match text {
+            "always" => Ok(Durability::Always),
+            "os" => Ok(Durability::Os),
+            other => {
+                let ms = other
+                    .strip_prefix("interval:")
+                    .and_then(|ms| ms.strip_suffix("ms").unwrap_or(ms).parse::<u64>().ok())
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "durability",
+                            format!("{other:?}: expected `always`, `os` or `interval:<ms>` (e.g. interval:100)"),
+                        )
+                    })?;
+                Ok(Durability::Interval { ms })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Durability::Always => write!(f, "always"),
+            Durability::Interval { ms } => write!(f, "interval:{ms}"),
+            Durability::Os => write!(f, "os"),
+        }
+    }
+}
+
+/// What recovery may do with corruption found before the last valid batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Truncate only a torn tail; report any other corruption as an error.
+    #[default]
+    TornTailOnly,
+    /// Operator-requested: truncate the last segment at the first invalid
+    /// batch even if valid batches follow (they are lost).
+    TruncateCorruptTail,
+}
+
+pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+
+/// Options for a whole store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Default durability for topics that do not set their own.
+    pub durability: Durability,
+    /// Store-wide byte quota over all segment and index files; `None` = unlimited.
+    pub quota_bytes: Option<u64>,
+    pub recovery: RecoveryMode,
+    /// How often the background thread enforces retention and age-based rolls.
+    pub maintenance_interval: Duration,
+    /// Run the background thread (interval flushes, retention). Tests that
+    /// drive everything by hand turn it off.
+    pub background: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Always,
+            quota_bytes: None,
+            recovery: RecoveryMode::TornTailOnly,
+            maintenance_interval: Duration::from_secs(1),
+            background: true,
+        }
+    }
+}
+
+/// Configuration of one topic, stored in `topic.meta`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub partitions: u32,
+    /// `None` = the store's default.
+    pub durability: Option<Durability>,
+    pub segment_bytes: u64,
+    /// Roll the active segment once it is this old (and not empty).
+    pub segment_age_ms: Option<u64>,
+    pub retention_ms: Option<u64>,
+    /// Per-partition retention by total bytes.
+    pub retention_bytes: Option<u64>,
+    pub record_bytes_max: u32,
+    pub index_interval_bytes: u32,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            partitions: 1,
+            durability: None,
+            segment_bytes: 64 * 1024 * 1024,
+            segment_age_ms: None,
+            retention_ms: None,
+            retention_bytes: None,
+            record_bytes_max: 1024 * 1024,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+pub const PARTITIONS_MAX: u32 = 4096;
+
+impl TopicConfig {
+    pub fn with_partitions(partitions: u32) -> Self {
+        TopicConfig {
+            partitions,
+            ..TopicConfig::default()
+        }
+    }
+
+    /// Reject (never clamp) configuration the engine cannot honour.
+    pub fn validate(&self) -> Result<()> {
+        if self.partitions == 0 || self.partitions > PARTITIONS_MAX {
+            return Err(Error::invalid(
+                "partitions",
+                format!("{} (must be 1..={PARTITIONS_MAX})", self.partitions),
+            ));
+        }
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
+            return Err(Error::invalid(
+                "segment_bytes",
+                format!(
+                    "{} (must be {SEGMENT_BYTES_MIN}..={SEGMENT_BYTES_MAX})",
+                    self.segment_bytes
+                ),
+            ));
+        }
+        if self.record_bytes_max == 0 || self.record_bytes_max > crate::batch::BATCH_BYTES_MAX / 2 {
+            return Err(Error::invalid(
+                "record_bytes_max",
+                format!(
+                    "{} (must be 1..={})",
+                    self.record_bytes_max,
+                    crate::batch::BATCH_BYTES_MAX / 2
+                ),
+            ));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(Error::invalid("index_interval_bytes", "must be positive"));
+        }
+        if let Some(Durability::Interval { ms: 0 }) = self.durability {
+            return Err(Error::invalid("durability", "interval must be positive"));
+        }
+        Ok(())
+    }
+
+    /// `key=value` lines, then `crc32=<hex>` over everything before it.
+    pub fn encode(&self) -> Vec<u8> {
+        let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
+        let mut text = String::new();
+        text.push_str("format=1\n");
+        text.push_str(&format!("partitions={}\n", self.partitions));
+        text.push_str(&format!(
+            "durability={}\n",
+            self.durability.map_or("default".to_string(), |d| d.to_string())
+        ));
+        text.push_str(&format!("segment_bytes={}\n", self.segment_bytes));
+        text.push_str(&format!("segment_age_ms={}\n", opt(self.segment_age_ms)));
+        text.push_str(&format!("retention_ms={}\n", opt(self.retention_ms)));
+        text.push_str(&format!("retention_bytes={}\n", opt(self.retention_bytes)));
+        text.push_str(&format!("record_bytes_max={}\n", self.record_bytes_max));
+        text.push_str(&format!("index_interval_bytes={}\n", self.index_interval_bytes));
+        let crc = crc32fast::hash(text.as_bytes());
+        text.push_str(&format!("crc32={crc:08x}\n"));
+        text.into_bytes()
+    }
+
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<TopicConfig> {
+        let bad = || Error::corruption(path, 0, CorruptionKind::BadMetadata);
+        let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
+        let body_end = text.rfind("crc32=").ok_or_else(bad)?;
+        let (body, crc_line) = text.split_at(body_end);
+        let crc = u32::from_str_radix(crc_line.trim_start_matches("crc32=").trim(), 16).map_err(|_| bad())?;
+        if crc32fast::hash(body.as_bytes()) != crc {
+            return Err(bad());
+        }
+        let mut config = TopicConfig::default();
+        let opt = |v: &str| -> Result<Option<u64>> {
+            if v == "none" {
+                Ok(None)
+            } else {
+                v.parse().map(Some).map_err(|_| bad())
+            }
+        };
+        for line in body.lines() {
+            let (key, value) = line.split_once('=').ok_or_else(bad)?;
+            match key {
+                "format" if value == "1" => {}
+                "partitions" => config.partitions = value.parse().map_err(|_| bad())?,
+                "durability" => {
+                    config.durability = if value == "default" {
+                        None
+                    } else {
+                        Some(Durability::parse(value).map_err(|_| bad())?)
+                    }
+                }
+                "segment_bytes" => config.segment_bytes = value.parse().map_err(|_| bad())?,
+                "segment_age_ms" => config.segment_age_ms = opt(value)?,
+                "retention_ms" => config.retention_ms = opt(value)?,
+                "retention_bytes" => config.retention_bytes = opt(value)?,
+                "record_bytes_max" => config.record_bytes_max = value.parse().map_err(|_| bad())?,
+                "index_interval_bytes" => config.index_interval_bytes = value.parse().map_err(|_| bad())?,
+                _ => return Err(bad()),
+            }
+        }
+        config.validate().map_err(|_| bad())?;
+        Ok(config)
+    }
+}
+
+/// Topic names: 1..=200 of `[A-Za-z0-9._-]`, not `.`/`..`; names starting with
+/// `__` are reserved for the engine's internal topics.
+pub fn validate_topic_name(name: &str, internal_allowed: bool) -> Result<()> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if name.is_empty() || name.len() > 200 || !ok_chars || name == "." || name == ".." {
+        return Err(Error::invalid(
+            "topic name",
+            format!("{name:?}: use 1 to 200 characters of A-Z a-z 0-9 . _ -"),
+        ));
+    }
+    if name.starts_with("__") && !internal_allowed {
+        return Err(Error::invalid(
+            "topic name",
+            format!("{name:?}: names starting with `__` are reserved for internal topics"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_roundtrip_and_crc() {
+        let config = TopicConfig {
+            partitions: 3,
+            durability: Some(Durability::Interval { ms: 50 }),
+            retention_ms: Some(1000),
+            ..TopicConfig::default()
+        };
+        let bytes = config.encode();
+        let path = Path::new("topic.meta");
+        assert_eq!(TopicConfig::decode(&bytes, path).unwrap(), config);
+        let mut bad = bytes.clone();
+        bad[12] ^= 1;
+        assert!(matches!(
+            TopicConfig::decode(&bad, path),
+            Err(Error::Corruption {
+                kind: CorruptionKind::BadMetadata,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn durability_parse() {
+        assert_eq!(Durability::parse("always").unwrap(), Durability::Always);
+        assert_eq!(
+            Durability::parse("interval:20").unwrap(),
+            Durability::Interval { ms: 20 }
+        );
+        assert!(Durability::parse("interval:0").is_err());
+        assert!(Durability::parse("sometimes").is_err());
+    }
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("orders-v1.eu_west", false).is_ok());
+        assert!(validate_topic_name("../etc", false).is_err());
+        assert!(validate_topic_name("__offsets", false).is_err());
+        assert!(validate_topic_name("__offsets", true).is_ok());
+        assert!(validate_topic_name("", false).is_err());
+    }
+}

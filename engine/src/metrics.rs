@@ -1,0 +1,87 @@
+//! Counters an operator must see. Cheap relaxed atomics, read as a snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Upper bounds (microseconds) of the fsync latency histogram buckets.
+pub const FSYNC_BUCKETS_US: [u64; 12] = [
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    u64::MAX,
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub append_batches: AtomicU64,
+    pub append_records: AtomicU64,
+    pub append_bytes: AtomicU64,
+    pub fetch_records: AtomicU64,
+    pub fetch_bytes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub fsync_micros_total: AtomicU64,
+    pub fsync_buckets: [AtomicU64; FSYNC_BUCKETS_US.len()],
+    pub segments_rolled: AtomicU64,
+    pub segments_deleted: AtomicU64,
+    pub quota_rejections: AtomicU64,
+    pub torn_tails_truncated: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub append_batches: u64,
+    pub append_records: u64,
+    pub append_bytes: u64,
+    pub fetch_records: u64,
+    pub fetch_bytes: u64,
+    pub fsyncs: u64,
+    pub fsync_micros_total: u64,
+    /// Cumulative-free counts per bucket of `FSYNC_BUCKETS_US`.
+    pub fsync_buckets: Vec<u64>,
+    pub segments_rolled: u64,
+    pub segments_deleted: u64,
+    pub quota_rejections: u64,
+    pub torn_tails_truncated: u64,
+    pub used_bytes: u64,
+    pub quota_bytes: Option<u64>,
+}
+
+impl Metrics {
+    pub fn record_fsync(&self, micros: u64) {
+        self.fsyncs.fetch_add(1, Relaxed);
+        self.fsync_micros_total.fetch_add(micros, Relaxed);
+        let bucket = FSYNC_BUCKETS_US
+            .iter()
+            .position(|b| micros <= *b)
+            .unwrap_or(FSYNC_BUCKETS_US.len() - 1);
+        if let Some(b) = self.fsync_buckets.get(bucket) {
+            b.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self, used_bytes: u64, quota_bytes: Option<u64>) -> MetricsSnapshot {
+        MetricsSnapshot {
+            append_batches: self.append_batches.load(Relaxed),
+            append_records: self.append_records.load(Relaxed),
+            append_bytes: self.append_bytes.load(Relaxed),
+            fetch_records: self.fetch_records.load(Relaxed),
+            fetch_bytes: self.fetch_bytes.load(Relaxed),
+            fsyncs: self.fsyncs.load(Relaxed),
+            fsync_micros_total: self.fsync_micros_total.load(Relaxed),
+            fsync_buckets: self.fsync_buckets.iter().map(|b| b.load(Relaxed)).collect(),
+            segments_rolled: self.segments_rolled.load(Relaxed),
+            segments_deleted: self.segments_deleted.load(Relaxed),
+            quota_rejections: self.quota_rejections.load(Relaxed),
+            torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
+            used_bytes,
+            quota_bytes,
+        }
+    }
+}

@@ -1,0 +1,790 @@
+//! A partition: an ordered list of segments, one writer at a time, and a
+//! high watermark below which records are durable (under the topic's
+//! durability mode) and visible to readers.
+
+use crate::batch::{self, BatchHeader, ProducerStamp, Record, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE};
+use crate::commit::{Mark, SyncFailure, SyncGate};
+use crate::config::{Durability, RecoveryMode, TopicConfig};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::index::IndexEntry;
+use crate::segment::{self, parse_log_name, ChunkReader, InvalidAt, Segment};
+use crate::storage::{read_exact_at, write_atomic, Storage, StorageFile};
+use crate::store::Shared;
+use crate::sync::{AtomicU64, Mutex, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+const START_OFFSET_FILE: &str = "start.offset";
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: u64,
+    /// Offset just past the batch.
+    pub next_offset: u64,
+}
+
+/// Limits of one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Stop after this many bytes of records (at least one record is returned).
+    pub max_bytes: usize,
+    pub max_records: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_bytes: 1024 * 1024,
+            max_records: 10_000,
+        }
+    }
+}
+
+/// A batch as read: its header and the records at or after the read offset.
+#[derive(Debug, Clone)]
+pub struct ReadBatch {
+    pub header: BatchHeader,
+    pub records: Vec<StoredRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Vec<StoredRecord>,
+    /// Where to read next (past any control batches that were skipped).
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub log_start_offset: u64,
+}
+
+/// A partition's numbers for describe/stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub partition: u32,
+    pub log_start_offset: u64,
+    /// Offset just past the last visible record.
+    pub high_watermark: u64,
+    /// Offset just past the last written record (may exceed the watermark while a sync runs).
+    pub log_end_offset: u64,
+    pub segments: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+struct Writer {
+    active: Arc<Segment>,
+    next_offset: u64,
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Partition {
+    #[allow(dead_code, reason = "kept for diagnostics (Debug)")]
+    pub topic: String,
+    pub id: u32,
+    pub dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    config: TopicConfig,
+    pub durability: Durability,
+    shared: Arc<Shared>,
+    writer: Mutex<Writer>,
+    segments: Mutex<Arc<Vec<Arc<Segment>>>>,
+    gate: SyncGate,
+    high_watermark: AtomicU64,
+    start_offset: AtomicU64,
+    last_flush: Mutex<Instant>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Partition {
+    /// Create the directory of a new, empty partition (the caller fsyncs parents).
+    pub fn create_files(storage: &dyn Storage, dir: &Path) -> Result<()> {
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| Error::io("create partition dir", dir, e))?;
+        Segment::create(storage, dir, 0, now_ms())?;
+        storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))
+    }
+
+    /// Open and recover a partition. Only the last segment's tail after its last
+    /// valid index entry is scanned; see the recovery table in design/durability.md.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        topic: &str,
+        id: u32,
+        config: TopicConfig,
+        durability: Durability,
+        recovery: RecoveryMode,
+        shared: Arc<Shared>,
+    ) -> Result<Partition> {
+        let now = now_ms();
+        let names = storage
+            .list_dir(&dir)
+            .map_err(|e| Error::io("list partition", &dir, e))?;
+        let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_log_name(n)).collect();
+        bases.sort_unstable();
+        if bases.is_empty() {
+            Segment::create(storage.as_ref(), &dir, 0, now)?;
+            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+            bases.push(0);
+        }
+        let interval = config.index_interval_bytes;
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
+        let (last_base, sealed_bases) = match bases.split_last() {
+            Some((last, rest)) => (*last, rest),
+            None => return Err(Error::invalid("partition", "no segments")),
+        };
+        for base in sealed_bases {
+            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, interval, now)?;
+            segments.push(Arc::new(segment));
+        }
+        let last = Arc::new(recover_last(
+            storage.as_ref(),
+            &dir,
+            last_base,
+            interval,
+            recovery,
+            now,
+            &shared,
+        )?);
+        // Segments must continue each other's offsets.
+        let mut expected: Option<u64> = None;
+        for s in segments.iter().chain(std::iter::once(&last)) {
+            if let Some(e) = expected {
+                if s.base_offset != e {
+                    return Err(Error::corruption(&s.log_path, 0, CorruptionKind::OffsetGap));
+                }
+            }
+            expected = Some(s.state.lock().next_offset);
+        }
+        segments.push(last.clone());
+        let (next_offset, written_len) = {
+            let state = last.state.lock();
+            (state.next_offset, state.written_len)
+        };
+        let bytes: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
+        shared.used_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let first_base = segments.first().map_or(0, |s| s.base_offset);
+        let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
+        let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
+        // Everything recovered is durable: the tail was just fsync'd.
+        let mark = Mark {
+            offset: next_offset,
+            segment_base: last.base_offset,
+            position: written_len,
+        };
+        Ok(Partition {
+            topic: topic.to_string(),
+            id,
+            dir,
+            storage,
+            config,
+            durability,
+            shared,
+            writer: Mutex::new(Writer {
+                active: last,
+                next_offset,
+                scratch: Vec::new(),
+            }),
+            segments: Mutex::new(Arc::new(segments)),
+            gate: SyncGate::new(mark),
+            high_watermark: AtomicU64::new(next_offset),
+            start_offset: AtomicU64::new(start),
+            last_flush: Mutex::new(Instant::now()),
+        })
+    }
+
+    pub fn high_watermark(&self) -> u64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn start_offset(&self) -> u64 {
+        self.start_offset.load(Ordering::Acquire)
+    }
+
+    #[allow(dead_code, reason = "used by producer and transaction modules")]
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+
+    fn publish(&self, offset: u64) {
+        let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
+        if offset > previous {
+            self.shared.notifier.notify();
+        }
+    }
+
+    fn poison(&self) {
+        self.shared.poison();
+        self.gate.fail();
+    }
+
+    /// Append one batch. Returns once the batch is acknowledged under the
+    /// partition's durability mode.
+    pub fn append(&self, records: &[Record], producer: Option<ProducerStamp>, flags: u16) -> Result<AppendInfo> {
+        self.append_checked(records, producer, flags, |_| Ok(()))
+    }
+
+    /// Append one batch; `check` runs under the writer lock with the offset the
+    /// batch would get, and may refuse it (used for producer sequencing).
+    pub fn append_checked(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<AppendInfo> {
+        if records.is_empty() {
+            return Err(Error::invalid("records", "a batch needs at least one record"));
+        }
+        let mut total = HEADER_SIZE;
+        for record in records {
+            batch::validate_record(record, self.config.record_bytes_max as usize)
+                .map_err(|detail| Error::invalid("record", detail))?;
+            total += record.encoded_len();
+        }
+        if total > BATCH_BYTES_MAX as usize || total as u64 > self.config.segment_bytes {
+            return Err(Error::invalid(
+                "batch",
+                format!(
+                    "{total} bytes; at most {} per batch for this topic",
+                    BATCH_BYTES_MAX.min(self.config.segment_bytes as u32)
+                ),
+            ));
+        }
+        let now = now_ms();
+        let mut guard = self.writer.lock();
+        let w = &mut *guard;
+        if self.shared.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        check(w.next_offset)?;
+        self.maybe_roll(w, total as u64, now)?;
+        let synced = self.gate.synced();
+        let synced_before = if synced.segment_base == w.active.base_offset {
+            synced.position as u32
+        } else {
+            0
+        };
+        w.scratch.clear();
+        let header = batch::encode(
+            &mut w.scratch,
+            w.next_offset,
+            records,
+            now,
+            producer,
+            flags,
+            synced_before,
+        );
+        let length = u64::from(header.length);
+        self.shared.reserve(length)?;
+        let position = w.active.state.lock().written_len;
+        if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
+            self.shared.release(length);
+            self.poison();
+            return Err(Error::io("append", &w.active.log_path, e));
+        }
+        if let Err(e) = w
+            .active
+            .note_written(&header, position, self.config.index_interval_bytes)
+        {
+            self.poison();
+            return Err(e);
+        }
+        w.next_offset = header.next_offset();
+        let next_offset = w.next_offset;
+        let mark = Mark {
+            offset: next_offset,
+            segment_base: w.active.base_offset,
+            position: position + length,
+        };
+        self.gate.record_written(mark);
+        let metrics = &self.shared.metrics;
+        metrics.append_batches.fetch_add(1, Ordering::Relaxed);
+        metrics
+            .append_records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        metrics.append_bytes.fetch_add(length, Ordering::Relaxed);
+        if self.durability == Durability::Os {
+            self.publish(next_offset);
+        }
+        drop(guard);
+        if self.durability == Durability::Always {
+            self.sync_to(next_offset)?;
+        }
+        Ok(AppendInfo {
+            base_offset: header.base_offset,
+            next_offset,
+        })
+    }
+
+    /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
+    fn sync_to(&self, offset: u64) -> Result<()> {
+        let result = self.gate.wait_synced(offset, || {
+            let active = self.active_segment();
+            if cfg!(feature = "test-skip-fsync") {
+                return Ok(());
+            }
+            let started = Instant::now();
+            let r = active
+                .log
+                .sync_data()
+                .map_err(|e| Error::io("fsync segment", &active.log_path, e));
+            self.shared.metrics.record_fsync(started.elapsed().as_micros() as u64);
+            r
+        });
+        match result {
+            Ok(mark) => {
+                self.publish(mark.offset);
+                Ok(())
+            }
+            Err(SyncFailure::Failed(e)) => {
+                self.poison();
+                Err(e)
+            }
+            Err(SyncFailure::Poisoned) => Err(Error::Poisoned),
+        }
+    }
+
+    fn active_segment(&self) -> Arc<Segment> {
+        let segments = self.segments.lock().clone();
+        #[expect(clippy::expect_used, reason = "a partition always has an active segment")]
+        segments.last().cloned().expect("partition has a segment")
+    }
+
+    /// Make everything written durable and visible (interval flush, close).
+    pub fn flush(&self) -> Result<()> {
+        *self.last_flush.lock() = Instant::now();
+        let written = self.gate.written();
+        if self.gate.synced().offset >= written.offset {
+            self.publish(written.offset);
+            return Ok(());
+        }
+        self.sync_to(written.offset)
+    }
+
+    /// Interval-mode flush if due.
+    pub fn flush_if_due(&self, now: Instant) -> Result<()> {
+        if let Durability::Interval { ms } = self.durability {
+            let due = now.duration_since(*self.last_flush.lock()).as_millis() as u64 >= ms;
+            if due {
+                return self.flush();
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_roll(&self, w: &mut Writer, incoming: u64, now: i64) -> Result<()> {
+        let written = w.active.state.lock().written_len;
+        if written == 0 {
+            return Ok(());
+        }
+        let too_big = written + incoming > self.config.segment_bytes;
+        let too_old = self
+            .config
+            .segment_age_ms
+            .is_some_and(|age| now.saturating_sub(w.active.created_ms) >= age as i64);
+        if too_big || too_old {
+            self.roll(w, now)?;
+        }
+        Ok(())
+    }
+
+    /// Seal the active segment and start a new one. See design/durability.md, "Segment roll".
+    fn roll(&self, w: &mut Writer, now: i64) -> Result<()> {
+        let result = (|| {
+            w.active.seal()?;
+            let sealed_len = w.active.state.lock().written_len;
+            self.gate.record_synced(Mark {
+                offset: w.next_offset,
+                segment_base: w.active.base_offset,
+                position: sealed_len,
+            });
+            self.publish(w.next_offset);
+            let segment = Arc::new(Segment::create(self.storage.as_ref(), &self.dir, w.next_offset, now)?);
+            self.storage
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+            Ok(segment)
+        })();
+        let segment = match result {
+            Ok(s) => s,
+            Err(e) => {
+                self.poison();
+                return Err(e);
+            }
+        };
+        let mut segments = self.segments.lock();
+        let mut list: Vec<Arc<Segment>> = segments.as_ref().clone();
+        list.push(segment.clone());
+        *segments = Arc::new(list);
+        drop(segments);
+        w.active = segment;
+        self.shared.metrics.segments_rolled.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Roll now if the active segment is not empty (tests, admin).
+    pub fn roll_now(&self) -> Result<()> {
+        let mut guard = self.writer.lock();
+        if guard.active.state.lock().written_len == 0 {
+            return Ok(());
+        }
+        self.roll(&mut guard, now_ms())
+    }
+
+    /// Age-based roll from the maintenance thread.
+    pub fn roll_if_old(&self, now: i64) -> Result<()> {
+        if self.config.segment_age_ms.is_none() {
+            return Ok(());
+        }
+        let mut guard = self.writer.lock();
+        self.maybe_roll(&mut guard, 0, now)
+    }
+
+    fn segments_snapshot(&self) -> Arc<Vec<Arc<Segment>>> {
+        self.segments.lock().clone()
+    }
+
+    /// Read batches from `offset` up to `end` (exclusive, at most the high
+    /// watermark). Records before `offset` in the first batch are dropped.
+    pub fn read_batches(&self, offset: u64, options: ReadOptions, end: Option<u64>) -> Result<(Vec<ReadBatch>, u64)> {
+        let high_watermark = self.high_watermark();
+        let end = end.map_or(high_watermark, |e| e.min(high_watermark));
+        let start = self.start_offset();
+        if offset < start || offset > high_watermark {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                start,
+                end: high_watermark,
+            });
+        }
+        let mut batches = Vec::new();
+        let mut next = offset;
+        if offset >= end {
+            return Ok((batches, next));
+        }
+        let segments = self.segments_snapshot();
+        let first = segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        let mut bytes = 0usize;
+        let mut count = 0usize;
+        let mut full = false;
+        for segment in segments.iter().skip(first) {
+            if segment.base_offset >= end || full {
+                break;
+            }
+            let (position, end_position) = {
+                let state = segment.state.lock();
+                let relative = offset.saturating_sub(segment.base_offset).min(u64::from(u32::MAX)) as u32;
+                let position = segment::floor_by_offset(&state.entries, relative).map_or(0, |e| u64::from(e.position));
+                (position, state.written_len)
+            };
+            segment.for_each_batch(position, end_position, |_, header, raw| {
+                if header.base_offset >= end {
+                    full = true;
+                    return Ok(false);
+                }
+                if header.next_offset() <= next {
+                    return Ok(true);
+                }
+                if count >= options.max_records || (bytes >= options.max_bytes && count > 0) {
+                    full = true;
+                    return Ok(false);
+                }
+                let records =
+                    batch::decode_records(raw, header).map_err(|kind| Error::corruption(&segment.log_path, 0, kind))?;
+                let mut taken = Vec::new();
+                let mut complete = true;
+                for record in records.into_iter().filter(|r| r.offset >= next) {
+                    if header.is_control() {
+                        taken.push(record);
+                        continue;
+                    }
+                    if count >= options.max_records || (bytes >= options.max_bytes && count > 0) {
+                        complete = false;
+                        break;
+                    }
+                    bytes += record.value.len() + record.key.as_ref().map_or(0, Vec::len) + 24;
+                    count += 1;
+                    taken.push(record);
+                }
+                next = if complete {
+                    header.next_offset()
+                } else {
+                    taken.last().map_or(next, |r| r.offset + 1)
+                };
+                batches.push(ReadBatch {
+                    header: *header,
+                    records: taken,
+                });
+                if !complete {
+                    full = true;
+                }
+                Ok(complete)
+            })?;
+        }
+        let metrics = &self.shared.metrics;
+        metrics.fetch_records.fetch_add(count as u64, Ordering::Relaxed);
+        metrics.fetch_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        Ok((batches, next))
+    }
+
+    /// Read data records (control batches skipped) from `offset`.
+    pub fn read(&self, offset: u64, options: ReadOptions) -> Result<ReadResult> {
+        let (batches, next_offset) = self.read_batches(offset, options, None)?;
+        let records = batches
+            .into_iter()
+            .filter(|b| !b.header.is_control())
+            .flat_map(|b| b.records)
+            .collect();
+        Ok(ReadResult {
+            records,
+            next_offset,
+            high_watermark: self.high_watermark(),
+            log_start_offset: self.start_offset(),
+        })
+    }
+
+    /// Earliest visible offset whose record timestamp is >= `timestamp_ms`.
+    pub fn offset_for_time(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        let high_watermark = self.high_watermark();
+        let start = self.start_offset();
+        for segment in self.segments_snapshot().iter() {
+            let (position, end_position, max_ts) = {
+                let state = segment.state.lock();
+                let position =
+                    segment::floor_by_time(&state.entries, timestamp_ms).map_or(0, |e| u64::from(e.position));
+                (position, state.written_len, state.max_timestamp_ms)
+            };
+            if max_ts < timestamp_ms {
+                continue;
+            }
+            let mut found = None;
+            segment.for_each_batch(position, end_position, |_, header, raw| {
+                if header.base_offset >= high_watermark {
+                    return Ok(false);
+                }
+                if header.max_timestamp_ms < timestamp_ms || header.is_control() {
+                    return Ok(true);
+                }
+                let records =
+                    batch::decode_records(raw, header).map_err(|kind| Error::corruption(&segment.log_path, 0, kind))?;
+                found = records
+                    .iter()
+                    .find(|r| r.timestamp_ms >= timestamp_ms && r.offset >= start && r.offset < high_watermark)
+                    .map(|r| r.offset);
+                Ok(found.is_none())
+            })?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn info(&self) -> PartitionInfo {
+        let segments = self.segments_snapshot();
+        PartitionInfo {
+            partition: self.id,
+            log_start_offset: self.start_offset(),
+            high_watermark: self.high_watermark(),
+            log_end_offset: self.gate.written().offset,
+            segments: segments.len(),
+            bytes: segments.iter().map(|s| s.state.lock().written_len).sum(),
+        }
+    }
+
+    /// Delete whole sealed segments past the retention limits or wholly below
+    /// the start offset. Returns the number of segments deleted.
+    pub fn enforce_retention(&self, now: i64) -> Result<usize> {
+        let segments = self.segments_snapshot();
+        let mut total: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
+        let start = self.start_offset();
+        let mut delete = 0usize;
+        for segment in segments.iter().take(segments.len().saturating_sub(1)) {
+            let (len, max_ts, next) = {
+                let state = segment.state.lock();
+                (state.written_len, state.max_timestamp_ms, state.next_offset)
+            };
+            let by_time = self
+                .config
+                .retention_ms
+                .is_some_and(|ms| max_ts < now.saturating_sub(ms as i64));
+            let by_size = self.config.retention_bytes.is_some_and(|limit| total > limit);
+            let below_start = next <= start;
+            if !(by_time || by_size || below_start) {
+                break;
+            }
+            total -= len;
+            delete += 1;
+        }
+        if delete > 0 {
+            self.delete_front(delete)?;
+        }
+        Ok(delete)
+    }
+
+    fn delete_front(&self, count: usize) -> Result<()> {
+        let _writer = self.writer.lock();
+        let removed: Vec<Arc<Segment>> = {
+            let mut segments = self.segments.lock();
+            let count = count.min(segments.len().saturating_sub(1));
+            let list: Vec<Arc<Segment>> = segments.as_ref().clone();
+            let (removed, kept) = list.split_at(count);
+            let removed = removed.to_vec();
+            *segments = Arc::new(kept.to_vec());
+            if let Some(first) = kept.first() {
+                self.start_offset.fetch_max(first.base_offset, Ordering::AcqRel);
+            }
+            removed
+        };
+        for segment in &removed {
+            let len = segment.state.lock().written_len;
+            for path in [&segment.log_path, &segment.index_path] {
+                self.storage
+                    .remove_file(path)
+                    .map_err(|e| Error::io("delete segment", path, e))?;
+            }
+            self.shared.release(len);
+            self.shared.metrics.segments_deleted.fetch_add(1, Ordering::Relaxed);
+        }
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("fsync dir", &self.dir, e))
+    }
+
+    /// Move the log start offset forward to `offset` (records below become
+    /// unreadable; whole segments below it are deleted). Durable on return.
+    pub fn truncate_prefix(&self, offset: u64) -> Result<u64> {
+        let high_watermark = self.high_watermark();
+        if offset > high_watermark {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                start: self.start_offset(),
+                end: high_watermark,
+            });
+        }
+        if offset <= self.start_offset() {
+            return Ok(self.start_offset());
+        }
+        let path = self.dir.join(START_OFFSET_FILE);
+        write_atomic(self.storage.as_ref(), &path, format!("{offset}\n").as_bytes())
+            .map_err(|e| Error::io("write start offset", &path, e))?;
+        self.start_offset.fetch_max(offset, Ordering::AcqRel);
+        self.enforce_retention(now_ms())?;
+        Ok(self.start_offset())
+    }
+}
+
+fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(START_OFFSET_FILE);
+    if !storage.exists(&path) {
+        return Ok(None);
+    }
+    let bytes = crate::storage::read_all(storage, &path, 64).map_err(|e| Error::io("read start offset", &path, e))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))?;
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))
+}
+
+/// Recover the last segment of a partition: the decision table of
+/// design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
+fn recover_last(
+    storage: &dyn Storage,
+    dir: &Path,
+    base_offset: u64,
+    interval: u32,
+    mode: RecoveryMode,
+    now: i64,
+    shared: &Shared,
+) -> Result<Segment> {
+    let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
+    let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
+    let mut entries = segment::load_index(index.as_ref(), &index_path, log_len)?;
+    // Keep index entries up to the last one that points at a real batch boundary.
+    let mut start: (u64, u64, i64) = (0, base_offset, i64::MIN);
+    while let Some(entry) = entries.last().copied() {
+        let offset = base_offset + u64::from(entry.relative_offset);
+        if entry_is_valid(log.as_ref(), &log_path, log_len, &entry, offset)? {
+            start = (u64::from(entry.position), offset, entry.max_timestamp_before_ms);
+            break;
+        }
+        entries.pop();
+    }
+    let segment = Segment::from_recovered(base_offset, log_path, index_path, log, index, now, entries);
+    let scan = segment.scan_from(start.0, start.1, start.2, log_len, interval)?;
+    if let Some(bad) = scan.invalid {
+        let durable_after = durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, log_len)?;
+        if durable_after && mode == RecoveryMode::TornTailOnly {
+            return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
+        }
+        tracing::warn!(
+            segment = %segment.log_path.display(),
+            position = bad.position,
+            kind = ?bad.kind,
+            dropped_bytes = log_len - scan.valid_end,
+            "truncating torn tail"
+        );
+        segment
+            .log
+            .set_len(scan.valid_end)
+            .and_then(|()| segment.log.sync_data())
+            .map_err(|e| Error::io("truncate torn tail", &segment.log_path, e))?;
+        shared.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
+    }
+    segment.apply_scan(&scan);
+    segment.rewrite_index()?;
+    Ok(segment)
+}
+
+fn entry_is_valid(log: &dyn StorageFile, path: &Path, log_len: u64, entry: &IndexEntry, offset: u64) -> Result<bool> {
+    let position = u64::from(entry.position);
+    if position == log_len {
+        return Ok(position > 0);
+    }
+    let mut reader = ChunkReader::new(log, path, log_len);
+    Ok(match reader.batch_at(position)? {
+        Ok(raw) => batch::verify(raw).is_ok_and(|h| h.base_offset == offset),
+        Err(_) => false,
+    })
+}
+
+/// Is there a CRC-valid batch after `bad` whose writer knew the bytes at
+/// `bad.position` were already fsync'd? Then the bad batch was durable and has
+/// been corrupted since: an error, not a torn tail.
+fn durable_batch_after(log: &dyn StorageFile, path: &Path, bad: InvalidAt, log_len: u64) -> Result<bool> {
+    const WINDOW: u64 = 1024 * 1024;
+    let magic = batch::BATCH_MAGIC.to_le_bytes();
+    let mut window_start = bad.position + 1;
+    let mut reader = ChunkReader::new(log, path, log_len);
+    while window_start + HEADER_SIZE as u64 <= log_len {
+        let len = (log_len - window_start).min(WINDOW + 3);
+        let mut buf = vec![0u8; len as usize];
+        read_exact_at(log, &mut buf, window_start).map_err(|e| Error::io("read segment", path, e))?;
+        for (i, w) in buf.windows(4).enumerate() {
+            if w != magic {
+                continue;
+            }
+            let pos = window_start + i as u64;
+            if let Ok(raw) = reader.batch_at(pos)? {
+                if let Ok(header) = batch::verify(raw) {
+                    if u64::from(header.synced_before) > bad.position {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        window_start += WINDOW;
+    }
+    Ok(false)
+}

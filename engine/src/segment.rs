@@ -1,0 +1,482 @@
+//! One segment: `<base>.log` (batches back to back) and `<base>.index`.
+//! A segment is *active* (appended to) or *sealed* (never written again;
+//! may be memory-mapped). Byte layout in `design/format.md`.
+
+use crate::batch::{self, BatchHeader, HEADER_SIZE};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::index::{self, IndexEntry, ENTRY_SIZE};
+use crate::storage::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
+use crate::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// Read granularity for buffered scans.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+pub fn log_name(base_offset: u64) -> String {
+    format!("{base_offset:020}.log")
+}
+pub fn index_name(base_offset: u64) -> String {
+    format!("{base_offset:020}.index")
+}
+/// Parse `<20 digits>.log`.
+pub fn parse_log_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+#[derive(Debug)]
+pub(crate) struct SegmentState {
+    pub entries: Vec<IndexEntry>,
+    /// Bytes of whole batches in the log file.
+    pub written_len: u64,
+    /// Offset just past the last batch.
+    pub next_offset: u64,
+    /// Largest record timestamp in the segment (i64::MIN if empty).
+    pub max_timestamp_ms: i64,
+    /// Log position of the last index entry (or 0).
+    pub last_entry_position: u64,
+    pub sealed: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub base_offset: u64,
+    pub log_path: PathBuf,
+    pub index_path: PathBuf,
+    pub log: Arc<dyn StorageFile>,
+    pub index: Arc<dyn StorageFile>,
+    pub state: Mutex<SegmentState>,
+    pub created_ms: i64,
+    map: OnceLock<Option<ReadOnlyMap>>,
+}
+
+/// What recovery found at the end of a segment's valid batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidAt {
+    pub position: u64,
+    pub kind: CorruptionKind,
+}
+
+impl Segment {
+    /// Create a new, empty, active segment. The caller fsyncs the directory.
+    pub fn create(storage: &dyn Storage, dir: &Path, base_offset: u64, now_ms: i64) -> Result<Segment> {
+        let log_path = dir.join(log_name(base_offset));
+        let index_path = dir.join(index_name(base_offset));
+        let log = storage
+            .open(&log_path, OpenMode::CreateNew)
+            .map_err(|e| Error::io("create segment", &log_path, e))?;
+        let index = storage
+            .open(&index_path, OpenMode::Truncate)
+            .map_err(|e| Error::io("create index", &index_path, e))?;
+        Ok(Segment::from_parts(
+            base_offset,
+            log_path,
+            index_path,
+            log,
+            index,
+            now_ms,
+            Vec::new(),
+            0,
+            base_offset,
+            i64::MIN,
+            false,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_parts(
+        base_offset: u64,
+        log_path: PathBuf,
+        index_path: PathBuf,
+        log: Arc<dyn StorageFile>,
+        index: Arc<dyn StorageFile>,
+        created_ms: i64,
+        entries: Vec<IndexEntry>,
+        written_len: u64,
+        next_offset: u64,
+        max_timestamp_ms: i64,
+        sealed: bool,
+    ) -> Segment {
+        let last_entry_position = entries.last().map_or(0, |e| u64::from(e.position));
+        Segment {
+            base_offset,
+            log_path,
+            index_path,
+            log,
+            index,
+            state: Mutex::new(SegmentState {
+                entries,
+                written_len,
+                next_offset,
+                max_timestamp_ms,
+                last_entry_position,
+                sealed,
+            }),
+            created_ms,
+            map: OnceLock::new(),
+        }
+    }
+
+    /// A last segment being recovered, with the index entries kept so far.
+    pub fn from_recovered(
+        base_offset: u64,
+        log_path: PathBuf,
+        index_path: PathBuf,
+        log: Arc<dyn StorageFile>,
+        index: Arc<dyn StorageFile>,
+        now_ms: i64,
+        entries: Vec<IndexEntry>,
+    ) -> Segment {
+        Segment::from_parts(
+            base_offset,
+            log_path,
+            index_path,
+            log,
+            index,
+            now_ms,
+            entries,
+            0,
+            base_offset,
+            i64::MIN,
+            false,
+        )
+    }
+
+    /// Open the files of an existing segment, without validating them.
+    pub fn open_files(storage: &dyn Storage, dir: &Path, base_offset: u64) -> Result<SegmentFiles> {
+        let log_path = dir.join(log_name(base_offset));
+        let index_path = dir.join(index_name(base_offset));
+        let log = storage
+            .open(&log_path, OpenMode::Existing)
+            .map_err(|e| Error::io("open segment", &log_path, e))?;
+        let index = match storage.open(&index_path, OpenMode::Existing) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage
+                .open(&index_path, OpenMode::Truncate)
+                .map_err(|e| Error::io("create index", &index_path, e))?,
+            Err(e) => return Err(Error::io("open index", &index_path, e)),
+        };
+        Ok((log_path, index_path, log, index))
+    }
+
+    /// Open a sealed (not last) segment. Trusts a complete index (one ending in
+    /// an end entry at the log's length); otherwise rebuilds it by a strict scan,
+    /// where any invalid batch is corruption (sealed segments were fsync'd).
+    pub fn open_sealed(
+        storage: &dyn Storage,
+        dir: &Path,
+        base_offset: u64,
+        index_interval: u32,
+        now_ms: i64,
+    ) -> Result<Segment> {
+        let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
+        let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
+        let entries = read_index(index.as_ref(), &index_path, log_len)?;
+        if let Some(end) = entries
+            .last()
+            .filter(|e| u64::from(e.position) == log_len && log_len > 0)
+        {
+            let next_offset = base_offset + u64::from(end.relative_offset);
+            let max_ts = end.max_timestamp_before_ms;
+            return Ok(Segment::from_parts(
+                base_offset,
+                log_path,
+                index_path,
+                log,
+                index,
+                now_ms,
+                entries,
+                log_len,
+                next_offset,
+                max_ts,
+                true,
+            ));
+        }
+        let segment = Segment::from_parts(
+            base_offset,
+            log_path,
+            index_path,
+            log,
+            index,
+            now_ms,
+            Vec::new(),
+            0,
+            base_offset,
+            i64::MIN,
+            false,
+        );
+        let scan = segment.scan_from(0, base_offset, i64::MIN, log_len, index_interval)?;
+        if let Some(bad) = scan.invalid {
+            return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
+        }
+        segment.apply_scan(&scan);
+        segment.seal()?;
+        Ok(segment)
+    }
+
+    /// Scan batches from `position` (a batch boundary holding `offset`) towards
+    /// `log_len`, stopping at the first invalid batch. Collects index entries.
+    pub fn scan_from(
+        &self,
+        position: u64,
+        offset: u64,
+        max_ts: i64,
+        log_len: u64,
+        index_interval: u32,
+    ) -> Result<ScanResult> {
+        let mut result = ScanResult {
+            valid_end: position,
+            next_offset: offset,
+            max_timestamp_ms: max_ts,
+            new_entries: Vec::new(),
+            invalid: None,
+            last_entry_position: self.state.lock().last_entry_position,
+        };
+        let mut reader = ChunkReader::new(self.log.as_ref(), &self.log_path, log_len);
+        let mut pos = position;
+        while pos < log_len {
+            let batch = match reader.batch_at(pos)? {
+                Ok(b) => b,
+                Err(kind) => {
+                    result.invalid = Some(InvalidAt { position: pos, kind });
+                    break;
+                }
+            };
+            let header = match batch::verify(batch) {
+                Ok(h) => h,
+                Err(kind) => {
+                    result.invalid = Some(InvalidAt { position: pos, kind });
+                    break;
+                }
+            };
+            if header.base_offset != result.next_offset {
+                result.invalid = Some(InvalidAt {
+                    position: pos,
+                    kind: CorruptionKind::OffsetGap,
+                });
+                break;
+            }
+            if pos > 0 && pos - result.last_entry_position >= u64::from(index_interval) {
+                result.new_entries.push(IndexEntry {
+                    relative_offset: (header.base_offset - self.base_offset) as u32,
+                    position: pos as u32,
+                    max_timestamp_before_ms: result.max_timestamp_ms,
+                });
+                result.last_entry_position = pos;
+            }
+            result.max_timestamp_ms = result.max_timestamp_ms.max(header.max_timestamp_ms);
+            result.next_offset = header.next_offset();
+            pos += u64::from(header.length);
+            result.valid_end = pos;
+        }
+        Ok(result)
+    }
+
+    pub fn apply_scan(&self, scan: &ScanResult) {
+        let mut state = self.state.lock();
+        state.entries.extend_from_slice(&scan.new_entries);
+        state.written_len = scan.valid_end;
+        state.next_offset = scan.next_offset;
+        state.max_timestamp_ms = scan.max_timestamp_ms;
+        state.last_entry_position = scan.last_entry_position;
+    }
+
+    /// Rewrite the index file from memory (after recovery).
+    pub fn rewrite_index(&self) -> Result<()> {
+        let state = self.state.lock();
+        let mut bytes = Vec::with_capacity(state.entries.len() * ENTRY_SIZE);
+        for e in &state.entries {
+            bytes.extend_from_slice(&e.encode());
+        }
+        self.index
+            .set_len(0)
+            .and_then(|()| self.index.write_all_at(&bytes, 0))
+            .map_err(|e| Error::io("write index", &self.index_path, e))
+    }
+
+    /// Seal: fsync the log, append the end entry to the index and fsync it.
+    pub fn seal(&self) -> Result<()> {
+        self.log
+            .sync_data()
+            .map_err(|e| Error::io("fsync segment", &self.log_path, e))?;
+        let mut state = self.state.lock();
+        let end = IndexEntry {
+            relative_offset: (state.next_offset - self.base_offset) as u32,
+            position: state.written_len as u32,
+            max_timestamp_before_ms: state.max_timestamp_ms,
+        };
+        if state.entries.last() != Some(&end) {
+            let at = (state.entries.len() * ENTRY_SIZE) as u64;
+            self.index
+                .write_all_at(&end.encode(), at)
+                .map_err(|e| Error::io("write index", &self.index_path, e))?;
+            state.entries.push(end);
+        }
+        self.index
+            .sync_data()
+            .map_err(|e| Error::io("fsync index", &self.index_path, e))?;
+        state.sealed = true;
+        Ok(())
+    }
+
+    /// Record a batch just written at `position` (called by the single writer).
+    pub fn note_written(&self, header: &BatchHeader, position: u64, index_interval: u32) -> Result<()> {
+        let mut state = self.state.lock();
+        if position > 0 && position - state.last_entry_position >= u64::from(index_interval) {
+            let entry = IndexEntry {
+                relative_offset: (header.base_offset - self.base_offset) as u32,
+                position: position as u32,
+                max_timestamp_before_ms: state.max_timestamp_ms,
+            };
+            let at = (state.entries.len() * ENTRY_SIZE) as u64;
+            self.index
+                .write_all_at(&entry.encode(), at)
+                .map_err(|e| Error::io("write index", &self.index_path, e))?;
+            state.entries.push(entry);
+            state.last_entry_position = position;
+        }
+        state.written_len = position + u64::from(header.length);
+        state.next_offset = header.next_offset();
+        state.max_timestamp_ms = state.max_timestamp_ms.max(header.max_timestamp_ms);
+        Ok(())
+    }
+
+    /// Memory map, only once sealed.
+    fn map(&self) -> Option<&ReadOnlyMap> {
+        if !self.state.lock().sealed {
+            return None;
+        }
+        self.map.get_or_init(|| self.log.map_readonly()).as_ref()
+    }
+
+    /// Visit verified batches from `position` until `end_position`, or until
+    /// `visit` returns false. Invalid bytes here are corruption (the region was
+    /// validated on open or written by us).
+    pub fn for_each_batch(
+        &self,
+        position: u64,
+        end_position: u64,
+        mut visit: impl FnMut(u64, &BatchHeader, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let corrupt = |pos, kind| Error::corruption(&self.log_path, pos, kind);
+        if let Some(map) = self.map() {
+            let bytes = map.get(..end_position as usize).unwrap_or(map);
+            let mut pos = position;
+            while pos < end_position {
+                let rest = bytes
+                    .get(pos as usize..)
+                    .ok_or(corrupt(pos, CorruptionKind::BadLength))?;
+                let header = BatchHeader::parse(rest).map_err(|k| corrupt(pos, k))?;
+                let batch = rest
+                    .get(..header.length as usize)
+                    .ok_or(corrupt(pos, CorruptionKind::BadLength))?;
+                let header = batch::verify(batch).map_err(|k| corrupt(pos, k))?;
+                if !visit(pos, &header, batch)? {
+                    return Ok(());
+                }
+                pos += u64::from(header.length);
+            }
+            return Ok(());
+        }
+        let mut reader = ChunkReader::new(self.log.as_ref(), &self.log_path, end_position);
+        let mut pos = position;
+        while pos < end_position {
+            let batch = reader.batch_at(pos)?.map_err(|k| corrupt(pos, k))?;
+            let header = batch::verify(batch).map_err(|k| corrupt(pos, k))?;
+            let length = header.length;
+            if !visit(pos, &header, batch)? {
+                return Ok(());
+            }
+            pos += u64::from(length);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type SegmentFiles = (PathBuf, PathBuf, Arc<dyn StorageFile>, Arc<dyn StorageFile>);
+
+/// Read the index file and keep its valid prefix.
+fn read_index(index: &dyn StorageFile, path: &Path, log_len: u64) -> Result<Vec<IndexEntry>> {
+    let len = index.len().map_err(|e| Error::io("stat index", path, e))?;
+    // An index has at most one entry per batch; a batch is at least a header.
+    let max_len = (log_len / HEADER_SIZE as u64 + 2) * ENTRY_SIZE as u64;
+    let len = len.min(max_len) - len.min(max_len) % ENTRY_SIZE as u64;
+    let mut bytes = vec![0u8; len as usize];
+    read_exact_at(index, &mut bytes, 0).map_err(|e| Error::io("read index", path, e))?;
+    Ok(IndexEntry::decode_all(&bytes, log_len))
+}
+
+pub(crate) fn load_index(index: &dyn StorageFile, path: &Path, log_len: u64) -> Result<Vec<IndexEntry>> {
+    read_index(index, path, log_len)
+}
+
+pub(crate) use index::{floor_by_offset, floor_by_time};
+
+#[derive(Debug)]
+pub(crate) struct ScanResult {
+    pub valid_end: u64,
+    pub next_offset: u64,
+    pub max_timestamp_ms: i64,
+    pub new_entries: Vec<IndexEntry>,
+    pub invalid: Option<InvalidAt>,
+    pub last_entry_position: u64,
+}
+
+/// Buffered positional reads of whole batches, bounded by `limit`.
+pub(crate) struct ChunkReader<'a> {
+    file: &'a dyn StorageFile,
+    path: &'a Path,
+    limit: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl<'a> ChunkReader<'a> {
+    pub fn new(file: &'a dyn StorageFile, path: &'a Path, limit: u64) -> Self {
+        ChunkReader {
+            file,
+            path,
+            limit,
+            buf: Vec::new(),
+            buf_start: 0,
+        }
+    }
+
+    fn ensure(&mut self, pos: u64, len: u64) -> Result<bool> {
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        if pos >= self.buf_start && pos + len <= buf_end {
+            return Ok(true);
+        }
+        if pos + len > self.limit {
+            return Ok(false);
+        }
+        let want = len.max(CHUNK_BYTES as u64).min(self.limit - pos);
+        self.buf.resize(want as usize, 0);
+        read_exact_at(self.file, &mut self.buf, pos).map_err(|e| Error::io("read segment", self.path, e))?;
+        self.buf_start = pos;
+        Ok(true)
+    }
+
+    /// The bytes of the batch at `pos`, or why there is no valid-looking batch.
+    /// The outer error is I/O; the inner is what is wrong with the bytes.
+    pub fn batch_at(&mut self, pos: u64) -> Result<std::result::Result<&[u8], CorruptionKind>> {
+        if !self.ensure(pos, HEADER_SIZE as u64)? {
+            return Ok(Err(CorruptionKind::BadLength));
+        }
+        let at = (pos - self.buf_start) as usize;
+        let header = match self.buf.get(at..).map(BatchHeader::parse) {
+            Some(Ok(h)) => h,
+            Some(Err(kind)) => return Ok(Err(kind)),
+            None => return Ok(Err(CorruptionKind::BadLength)),
+        };
+        let length = u64::from(header.length);
+        if !self.ensure(pos, length)? {
+            return Ok(Err(CorruptionKind::BadLength));
+        }
+        let at = (pos - self.buf_start) as usize;
+        Ok(self.buf.get(at..at + length as usize).ok_or(CorruptionKind::BadLength))
+    }
+}

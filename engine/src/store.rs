@@ -1,0 +1,594 @@
+//! The store: a locked data directory of topics, and the background thread
+//! that runs interval flushes, age-based rolls and retention.
+
+use crate::batch::{ProducerStamp, Record};
+use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::notify::Notifier;
+use crate::partition::{now_ms, AppendInfo, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::storage::{read_all, write_atomic, FsStorage, Storage};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const FORMAT_FILE: &str = "MILLRACE";
+const FORMAT_TEXT: &str = "millrace-store-format 1\n";
+const TOPICS_DIR: &str = "topics";
+const TOPIC_META: &str = "topic.meta";
+const CREATING_SUFFIX: &str = ".creating";
+const DELETING_SUFFIX: &str = ".deleting";
+
+/// State shared by every partition of a store.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    poisoned: AtomicBool,
+    pub used_bytes: AtomicU64,
+    quota_bytes: Option<u64>,
+    pub notifier: Notifier,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn poison(&self) {
+        if !self.poisoned.swap(true, Ordering::AcqRel) {
+            tracing::error!("store poisoned after a failed write or fsync; reopen to recover");
+        }
+    }
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+    /// Reserve quota for `bytes` about to be written.
+    pub fn reserve(&self, bytes: u64) -> Result<()> {
+        let used = self.used_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if let Some(quota) = self.quota_bytes {
+            if used + bytes > quota {
+                self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                self.metrics.quota_rejections.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::QuotaExceeded {
+                    quota_bytes: quota,
+                    used_bytes: used,
+                    requested_bytes: bytes,
+                });
+            }
+        }
+        Ok(())
+    }
+    pub fn release(&self, bytes: u64) {
+        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub name: String,
+    pub config: TopicConfig,
+    pub dir: PathBuf,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+/// A topic's configuration and per-partition numbers.
+#[derive(Debug, Clone)]
+pub struct TopicDescription {
+    pub name: String,
+    pub config: TopicConfig,
+    pub durability: Durability,
+    pub partitions: Vec<PartitionInfo>,
+}
+
+struct StoreInner {
+    path: PathBuf,
+    storage: Arc<dyn Storage>,
+    options: StoreOptions,
+    shared: Arc<Shared>,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises topic creation and deletion.
+    admin: Mutex<()>,
+    stop: Mutex<bool>,
+    stop_signal: Condvar,
+    background: Mutex<Option<JoinHandle<()>>>,
+    lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for StoreInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open store. Cheap to clone; closes (flushes, releases the lock) when
+/// the last clone is dropped or [`Store::close`] is called.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path` on the real file system.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        Store::open_with_storage(path, options, Arc::new(FsStorage))
+    }
+
+    /// Open through a given storage backend (fault injection, simulation).
+    pub fn open_with_storage(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        storage
+            .create_dir_all(&path)
+            .map_err(|e| Error::io("create data dir", &path, e))?;
+        let lock = storage
+            .lock_dir(&path)
+            .map_err(|e| Error::io("lock data dir", &path, e))?
+            .map_err(|pid| Error::Locked {
+                path: path.clone(),
+                pid,
+            })?;
+        let format_path = path.join(FORMAT_FILE);
+        if storage.exists(&format_path) {
+            let text =
+                read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
+            if text != FORMAT_TEXT.as_bytes() {
+                return Err(Error::corruption(&format_path, 0, CorruptionKind::BadMetadata));
+            }
+        } else {
+            write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes())
+                .map_err(|e| Error::io("write format", &format_path, e))?;
+        }
+        let topics_dir = path.join(TOPICS_DIR);
+        if !storage.exists(&topics_dir) {
+            storage
+                .create_dir_all(&topics_dir)
+                .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
+            storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+        }
+        let shared = Arc::new(Shared {
+            poisoned: AtomicBool::new(false),
+            used_bytes: AtomicU64::new(0),
+            quota_bytes: options.quota_bytes,
+            notifier: Notifier::new(),
+            metrics: Metrics::default(),
+        });
+        let mut topics = BTreeMap::new();
+        let names = storage
+            .list_dir(&topics_dir)
+            .map_err(|e| Error::io("list topics", &topics_dir, e))?;
+        for name in names {
+            let dir = topics_dir.join(&name);
+            if name.ends_with(CREATING_SUFFIX) || name.ends_with(DELETING_SUFFIX) {
+                // An interrupted create or delete: finish it by removing the directory.
+                storage
+                    .remove_dir_all(&dir)
+                    .map_err(|e| Error::io("remove unfinished topic", &dir, e))?;
+                storage
+                    .sync_dir(&topics_dir)
+                    .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+                continue;
+            }
+            let topic = load_topic(&storage, &dir, &name, &options, &shared)?;
+            topics.insert(name, Arc::new(topic));
+        }
+        let inner = Arc::new(StoreInner {
+            path,
+            storage,
+            options,
+            shared,
+            topics: RwLock::new(topics),
+            admin: Mutex::new(()),
+            stop: Mutex::new(false),
+            stop_signal: Condvar::new(),
+            background: Mutex::new(None),
+            lock: Mutex::new(Some(lock)),
+        });
+        if inner.options.background {
+            let weak = Arc::downgrade(&inner);
+            let handle = std::thread::Builder::new()
+                .name("millrace-maintenance".into())
+                .spawn(move || maintenance_loop(weak))
+                .map_err(|e| Error::io("spawn maintenance thread", PathBuf::new(), e))?;
+            *inner.background.lock() = Some(handle);
+        }
+        Ok(Store { inner })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    #[allow(dead_code, reason = "used by internal-topic modules")]
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// Create a topic with `config.partitions` partitions. Atomic: a crash
+    /// leaves either no topic or the whole topic.
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.create_topic_inner(name, config, false)
+    }
+
+    pub(crate) fn create_topic_inner(&self, name: &str, config: TopicConfig, internal: bool) -> Result<()> {
+        validate_topic_name(name, internal)?;
+        config.validate()?;
+        let _admin = self.inner.admin.lock();
+        if self.inner.topics.read().contains_key(name) {
+            return Err(Error::TopicExists(name.to_string()));
+        }
+        self.check_writable()?;
+        let storage = self.inner.storage.as_ref();
+        let topics_dir = self.inner.path.join(TOPICS_DIR);
+        let staging = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
+        let io = |op, path: &Path| {
+            let path = path.to_path_buf();
+            move |e| Error::io(op, path, e)
+        };
+        if storage.exists(&staging) {
+            storage
+                .remove_dir_all(&staging)
+                .map_err(io("remove staging", &staging))?;
+        }
+        storage
+            .create_dir_all(&staging)
+            .map_err(io("create topic dir", &staging))?;
+        for p in 0..config.partitions {
+            Partition::create_files(storage, &staging.join(partition_dir_name(p)))?;
+        }
+        let meta = staging.join(TOPIC_META);
+        write_atomic(storage, &meta, &config.encode()).map_err(io("write topic meta", &meta))?;
+        let dir = topics_dir.join(name);
+        storage.rename(&staging, &dir).map_err(io("rename topic dir", &dir))?;
+        storage.sync_dir(&topics_dir).map_err(io("fsync dir", &topics_dir))?;
+        let topic = load_topic(&self.inner.storage, &dir, name, &self.inner.options, &self.inner.shared)?;
+        self.inner.topics.write().insert(name.to_string(), Arc::new(topic));
+        Ok(())
+    }
+
+    /// Delete a topic and all its data.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        validate_topic_name(name, true)?;
+        let _admin = self.inner.admin.lock();
+        let topic = self
+            .inner
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| Error::TopicNotFound(name.to_string()))?;
+        let storage = self.inner.storage.as_ref();
+        let topics_dir = self.inner.path.join(TOPICS_DIR);
+        let doomed = topics_dir.join(format!("{name}{DELETING_SUFFIX}"));
+        storage
+            .rename(&topic.dir, &doomed)
+            .map_err(|e| Error::io("rename topic dir", &doomed, e))?;
+        storage
+            .sync_dir(&topics_dir)
+            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+        storage
+            .remove_dir_all(&doomed)
+            .map_err(|e| Error::io("remove topic dir", &doomed, e))?;
+        storage
+            .sync_dir(&topics_dir)
+            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+        for p in &topic.partitions {
+            self.inner.shared.release(p.info().bytes);
+        }
+        Ok(())
+    }
+
+    /// Names of user topics (internal `__` topics are listed by `list_all_topics`).
+    pub fn list_topics(&self) -> Vec<String> {
+        self.inner
+            .topics
+            .read()
+            .keys()
+            .filter(|n| !n.starts_with("__"))
+            .cloned()
+            .collect()
+    }
+
+    pub fn list_all_topics(&self) -> Vec<String> {
+        self.inner.topics.read().keys().cloned().collect()
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.inner
+            .topics
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::TopicNotFound(name.to_string()))
+    }
+
+    pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
+        self.topic(topic)?
+            .partitions
+            .get(partition as usize)
+            .cloned()
+            .ok_or_else(|| Error::PartitionNotFound {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        let topic = self.topic(name)?;
+        Ok(TopicDescription {
+            name: topic.name.clone(),
+            config: topic.config.clone(),
+            durability: topic.config.durability.unwrap_or(self.inner.options.durability),
+            partitions: topic.partitions.iter().map(|p| p.info()).collect(),
+        })
+    }
+
+    pub fn partition_count(&self, topic: &str) -> Result<u32> {
+        Ok(self.topic(topic)?.partitions.len() as u32)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.inner.shared.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Append `records` as one batch; returns once acknowledged under the
+    /// topic's durability mode.
+    pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        self.partition(topic, partition)?.append(records, None, 0)
+    }
+
+    /// Append with a producer stamp and batch flags (producers, transactions).
+    #[allow(dead_code, reason = "used by producer and transaction modules")]
+    pub(crate) fn append_raw(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<AppendInfo> {
+        self.partition(topic, partition)?
+            .append_checked(records, producer, flags, check)
+    }
+
+    /// Read visible records from `offset`.
+    pub fn read(&self, topic: &str, partition: u32, offset: u64, options: ReadOptions) -> Result<ReadResult> {
+        self.partition(topic, partition)?.read(offset, options)
+    }
+
+    /// Read whole batches (with headers, control batches included) up to `end`.
+    pub fn read_batches(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        end: Option<u64>,
+    ) -> Result<(Vec<ReadBatch>, u64)> {
+        self.partition(topic, partition)?.read_batches(offset, options, end)
+    }
+
+    /// Earliest visible offset with a timestamp >= `timestamp_ms`, if any.
+    pub fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<Option<u64>> {
+        self.partition(topic, partition)?.offset_for_time(timestamp_ms)
+    }
+
+    /// Offsets `[start, high watermark)` of a partition.
+    pub fn offsets(&self, topic: &str, partition: u32) -> Result<(u64, u64)> {
+        let p = self.partition(topic, partition)?;
+        Ok((p.start_offset(), p.high_watermark()))
+    }
+
+    /// Block until the partition's high watermark passes `offset` or `timeout`
+    /// elapses. Returns true if data past `offset` is visible.
+    pub fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool> {
+        let p = self.partition(topic, partition)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.inner.shared.notifier.generation();
+            if p.high_watermark() > offset {
+                return Ok(true);
+            }
+            if !self.inner.shared.notifier.wait_past(seen, deadline) {
+                return Ok(p.high_watermark() > offset);
+            }
+        }
+    }
+
+    /// The store-wide change notifier (consumers wait on it across partitions).
+    pub fn wait_any(&self, seen_generation: u64, deadline: Instant) -> bool {
+        self.inner.shared.notifier.wait_past(seen_generation, deadline)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.inner.shared.notifier.generation()
+    }
+
+    /// Make everything written so far durable and visible, in every mode.
+    pub fn flush(&self) -> Result<()> {
+        for topic in self.inner.topics.read().values() {
+            for p in &topic.partitions {
+                p.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seal the active segment of a partition (tests and admin).
+    pub fn roll(&self, topic: &str, partition: u32) -> Result<()> {
+        self.partition(topic, partition)?.roll_now()
+    }
+
+    /// Delete sealed segments beyond retention everywhere. Returns segments deleted.
+    pub fn enforce_retention(&self) -> Result<usize> {
+        let now = now_ms();
+        let mut deleted = 0;
+        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
+        for topic in topics {
+            for p in &topic.partitions {
+                deleted += p.enforce_retention(now)?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Make records below `offset` unreadable and delete segments wholly below it.
+    pub fn truncate_prefix(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
+        self.check_writable()?;
+        self.partition(topic, partition)?.truncate_prefix(offset)
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.shared.is_poisoned()
+    }
+
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.shared.used_bytes.load(Ordering::Acquire)
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner
+            .shared
+            .metrics
+            .snapshot(self.used_bytes(), self.inner.options.quota_bytes)
+    }
+
+    /// Flush, stop the background thread and release the directory lock.
+    pub fn close(self) -> Result<()> {
+        self.inner.shutdown()
+    }
+}
+
+impl StoreInner {
+    fn shutdown(&self) -> Result<()> {
+        *self.stop.lock() = true;
+        self.stop_signal.notify_all();
+        if let Some(handle) = self.background.lock().take() {
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        let result = if self.shared.is_poisoned() {
+            Ok(())
+        } else {
+            let mut result = Ok(());
+            for topic in self.topics.read().values() {
+                for p in &topic.partitions {
+                    if let Err(e) = p.flush() {
+                        result = Err(e);
+                    }
+                }
+            }
+            result
+        };
+        self.lock.lock().take();
+        result
+    }
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "flush on close failed");
+        }
+    }
+}
+
+fn maintenance_loop(weak: Weak<StoreInner>) {
+    let mut last_maintenance = Instant::now();
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let interval_topics = inner.topics.read().values().any(|t| {
+            t.partitions
+                .first()
+                .is_some_and(|p| matches!(p.durability, Durability::Interval { .. }))
+        });
+        let tick = if interval_topics {
+            Duration::from_millis(2)
+        } else {
+            inner.options.maintenance_interval.min(Duration::from_millis(100))
+        };
+        {
+            let mut stop = inner.stop.lock();
+            if *stop {
+                return;
+            }
+            inner.stop_signal.wait_for(&mut stop, tick);
+            if *stop {
+                return;
+            }
+        }
+        if inner.shared.is_poisoned() {
+            continue;
+        }
+        let now = Instant::now();
+        let topics: Vec<Arc<Topic>> = inner.topics.read().values().cloned().collect();
+        let maintenance_due = now.duration_since(last_maintenance) >= inner.options.maintenance_interval;
+        for topic in &topics {
+            for p in &topic.partitions {
+                if let Err(e) = p.flush_if_due(now) {
+                    tracing::error!(topic = %topic.name, partition = p.id, error = %e, "interval flush failed");
+                }
+                if maintenance_due {
+                    let wall = now_ms();
+                    if let Err(e) = p.roll_if_old(wall).and_then(|()| p.enforce_retention(wall).map(|_| ())) {
+                        tracing::error!(topic = %topic.name, partition = p.id, error = %e, "maintenance failed");
+                    }
+                }
+            }
+        }
+        if maintenance_due {
+            last_maintenance = now;
+        }
+    }
+}
+
+pub(crate) fn partition_dir_name(partition: u32) -> String {
+    format!("{partition:05}")
+}
+
+fn load_topic(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    name: &str,
+    options: &StoreOptions,
+    shared: &Arc<Shared>,
+) -> Result<Topic> {
+    let meta_path = dir.join(TOPIC_META);
+    let bytes =
+        read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
+    let config = TopicConfig::decode(&bytes, &meta_path)?;
+    let durability = config.durability.unwrap_or(options.durability);
+    let mut partitions = Vec::with_capacity(config.partitions as usize);
+    for p in 0..config.partitions {
+        let pdir = dir.join(partition_dir_name(p));
+        partitions.push(Arc::new(Partition::open(
+            storage.clone(),
+            pdir,
+            name,
+            p,
+            config.clone(),
+            durability,
+            options.recovery,
+            shared.clone(),
+        )?));
+    }
+    Ok(Topic {
+        name: name.to_string(),
+        config,
+        dir: dir.to_path_buf(),
+        partitions,
+    })
+}

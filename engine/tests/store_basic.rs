@@ -1,0 +1,287 @@
+//! Basic behaviour of the store on the real file system: append, read, reopen,
+//! roll, time lookup, retention, quota, directory lock, poisoning.
+
+use millrace::{Durability, Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+use std::time::Duration;
+
+fn options(durability: Durability) -> StoreOptions {
+    StoreOptions {
+        durability,
+        background: false,
+        ..StoreOptions::default()
+    }
+}
+
+fn small_segments(partitions: u32) -> TopicConfig {
+    TopicConfig {
+        partitions,
+        segment_bytes: 4096,
+        index_interval_bytes: 256,
+        ..TopicConfig::default()
+    }
+}
+
+#[test]
+fn append_read_reopen_across_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    {
+        let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
+        store.create_topic("t", small_segments(2)).unwrap();
+        for i in 0..500u32 {
+            let record = Record::new(format!("value-{i}").into_bytes())
+                .with_key(format!("k{i}").into_bytes())
+                .with_header("h", i.to_le_bytes().to_vec())
+                .with_timestamp(1_000 + i64::from(i));
+            let info = store.append("t", 0, std::slice::from_ref(&record)).unwrap();
+            assert_eq!(info.base_offset, u64::from(i));
+            expected.push(record);
+        }
+        let desc = store.describe_topic("t").unwrap();
+        assert!(
+            desc.partitions[0].segments > 5,
+            "segments rolled: {:?}",
+            desc.partitions[0]
+        );
+        store.close().unwrap();
+    }
+    let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
+    let mut offset = 0;
+    let mut seen = Vec::new();
+    while offset < 500 {
+        let r = store
+            .read(
+                "t",
+                0,
+                offset,
+                ReadOptions {
+                    max_bytes: 1000,
+                    max_records: 37,
+                },
+            )
+            .unwrap();
+        assert!(!r.records.is_empty());
+        assert!(r.records.len() <= 37);
+        for rec in &r.records {
+            assert_eq!(rec.offset, offset);
+            offset += 1;
+        }
+        assert_eq!(r.next_offset, offset);
+        seen.extend(r.records);
+    }
+    for (i, (got, want)) in seen.iter().zip(&expected).enumerate() {
+        assert_eq!(got.value, want.value, "record {i}");
+        assert_eq!(got.key, want.key);
+        assert_eq!(got.headers, want.headers);
+        assert_eq!(Some(got.timestamp_ms), want.timestamp_ms);
+    }
+    // Time index: first record with timestamp >= 1_250 is offset 250.
+    assert_eq!(store.offset_for_time("t", 0, 1_250).unwrap(), Some(250));
+    assert_eq!(store.offset_for_time("t", 0, 0).unwrap(), Some(0));
+    assert_eq!(store.offset_for_time("t", 0, 10_000).unwrap(), None);
+    // Appends continue densely after reopen.
+    assert_eq!(
+        store.append("t", 0, &[Record::new(b"x".to_vec())]).unwrap().base_offset,
+        500
+    );
+    assert_eq!(store.offsets("t", 1).unwrap(), (0, 0));
+    assert!(matches!(
+        store.read("t", 0, 502, ReadOptions::default()),
+        Err(Error::OffsetOutOfRange { requested: 502, .. })
+    ));
+}
+
+#[test]
+fn second_open_is_refused_with_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = Store::open(dir.path(), options(Durability::Os)).unwrap();
+    match Store::open(dir.path(), options(Durability::Os)) {
+        Err(Error::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}
+
+#[test]
+fn retention_by_size_and_time_and_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            quota_bytes: Some(40_000),
+            ..options(Durability::Os)
+        },
+    )
+    .unwrap();
+    let config = TopicConfig {
+        retention_bytes: Some(10_000),
+        ..small_segments(1)
+    };
+    store.create_topic("t", config).unwrap();
+    let value = vec![7u8; 500];
+    let mut appended = 0u64;
+    loop {
+        match store.append("t", 0, &[Record::new(value.clone())]) {
+            Ok(_) => appended += 1,
+            Err(Error::QuotaExceeded { quota_bytes, .. }) => {
+                assert_eq!(quota_bytes, 40_000);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(store.used_bytes() <= 40_000);
+    assert!(!store.is_poisoned(), "quota must not poison");
+    let deleted = store.enforce_retention().unwrap();
+    assert!(deleted > 0);
+    let (start, end) = store.offsets("t", 0).unwrap();
+    assert!(start > 0 && end == appended);
+    assert!(store.describe_topic("t").unwrap().partitions[0].bytes <= 10_000 + 4096);
+    // Space was freed: appends resume.
+    store.append("t", 0, &[Record::new(value.clone())]).unwrap();
+    assert!(matches!(
+        store.read("t", 0, 0, ReadOptions::default()),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+
+    // Time retention: records stamped long ago go once sealed.
+    store
+        .create_topic(
+            "old",
+            TopicConfig {
+                retention_ms: Some(1000),
+                ..small_segments(1)
+            },
+        )
+        .unwrap();
+    for _ in 0..30 {
+        store
+            .append("old", 0, &[Record::new(value.clone()).with_timestamp(1)])
+            .unwrap();
+    }
+    store.enforce_retention().unwrap();
+    let (start, end) = store.offsets("old", 0).unwrap();
+    assert!(start > 0 && start < end, "start {start} end {end}");
+}
+
+#[test]
+fn wait_for_wakes_on_append_and_interval_makes_visible_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            background: true,
+            ..options(Durability::Always)
+        },
+    )
+    .unwrap();
+    store
+        .create_topic(
+            "i",
+            TopicConfig {
+                durability: Some(Durability::Interval { ms: 5 }),
+                ..TopicConfig::default()
+            },
+        )
+        .unwrap();
+    let writer = store.clone();
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        writer.append("i", 0, &[Record::new(b"a".to_vec())]).unwrap();
+    });
+    assert!(store.wait_for("i", 0, 0, Duration::from_secs(10)).unwrap());
+    handle.join().unwrap();
+    assert_eq!(store.read("i", 0, 0, ReadOptions::default()).unwrap().records.len(), 1);
+    assert!(!store.wait_for("i", 0, 1, Duration::from_millis(20)).unwrap());
+}
+
+#[test]
+fn bad_input_is_rejected_not_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options(Durability::Os)).unwrap();
+    assert!(matches!(
+        store.create_topic("../x", TopicConfig::default()),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        store.create_topic(
+            "t",
+            TopicConfig {
+                partitions: 0,
+                ..TopicConfig::default()
+            }
+        ),
+        Err(Error::InvalidInput { .. })
+    ));
+    store
+        .create_topic(
+            "t",
+            TopicConfig {
+                record_bytes_max: 100,
+                ..TopicConfig::default()
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        store.create_topic("t", TopicConfig::default()),
+        Err(Error::TopicExists(_))
+    ));
+    assert!(matches!(
+        store.append("t", 0, &[Record::new(vec![0; 200])]),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(store.append("t", 0, &[]), Err(Error::InvalidInput { .. })));
+    assert!(matches!(
+        store.append("t", 5, &[Record::new(vec![1])]),
+        Err(Error::PartitionNotFound { .. })
+    ));
+    assert!(matches!(
+        store.append("nope", 0, &[Record::new(vec![1])]),
+        Err(Error::TopicNotFound(_))
+    ));
+    store.delete_topic("t").unwrap();
+    assert!(store.list_topics().is_empty());
+    drop(store);
+    let store = Store::open(dir.path(), options(Durability::Os)).unwrap();
+    assert!(store.list_topics().is_empty());
+}
+
+#[test]
+fn concurrent_always_appenders_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
+    store.create_topic("g", TopicConfig::default()).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    store
+                        .append("g", 0, &[Record::new(format!("{t}-{i}").into_bytes())])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let m = store.metrics();
+    assert_eq!(m.append_batches, 400);
+    assert!(
+        m.fsyncs < 400,
+        "group commit should share fsyncs: {} fsyncs for 400 appends",
+        m.fsyncs
+    );
+    let r = store
+        .read(
+            "g",
+            0,
+            0,
+            ReadOptions {
+                max_bytes: usize::MAX,
+                max_records: 1000,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.records.len(), 400);
+}
