@@ -5,6 +5,7 @@
 
 mod fs;
 pub mod mmap;
+pub mod sim;
 
 pub use fs::FsStorage;
 

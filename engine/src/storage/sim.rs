@@ -17,7 +17,9 @@
 //!
 //! - Per file, chosen from the seed: drop every unsynced sector, keep every one,
 //!   or tear them: each sector written since the last `sync_data` is
-//!   independently the old sector, the new one, or garbage (random bytes).
+//!   independently the old sector, the new one, or garbage: random bytes in
+//!   place of every byte that changed since the last `sync_data` (so an
+//!   append into a partly synced sector never damages its synced bytes).
 //! - The length of a file written or resized since its last `sync_data`
 //!   becomes the synced length, the current length, or (torn) any length in
 //!   between; bytes past the old length that were never synced read as zeros
@@ -78,7 +80,7 @@ pub const SECTOR_BYTES: usize = 512;
 const SECTOR_BYTES_U64: u64 = SECTOR_BYTES as u64;
 /// Largest simulated file; a bound on positions so arithmetic cannot overflow.
 pub const FILE_BYTES_MAX: u64 = 1 << 40;
-const _: () = assert!(FILE_BYTES_MAX % SECTOR_BYTES_U64 == 0);
+const _: () = assert!(SECTOR_BYTES.is_power_of_two() && FILE_BYTES_MAX > SECTOR_BYTES_U64);
 
 /// A tiny deterministic random number generator (SplitMix64). Public so that
 /// simulation tests can derive their workloads from the same seed.
@@ -323,12 +325,15 @@ impl Inode {
     fn set_len(&mut self, len: u64) {
         if len < self.volatile.len {
             // Every sector from `len` on that holds bytes (old or new) changes.
-            if len % SECTOR_BYTES_U64 != 0 {
+            let partial_bytes = len % SECTOR_BYTES_U64;
+            if partial_bytes != 0 {
                 self.dirty.insert(len / SECTOR_BYTES_U64);
             }
             let whole = len.div_ceil(SECTOR_BYTES_U64);
-            self.dirty.extend(self.volatile.sectors.range(whole..).map(|(index, _)| *index));
-            self.dirty.extend(self.durable.sectors.range(whole..).map(|(index, _)| *index));
+            self.dirty
+                .extend(self.volatile.sectors.range(whole..).map(|(index, _)| *index));
+            self.dirty
+                .extend(self.durable.sectors.range(whole..).map(|(index, _)| *index));
         }
         self.volatile.set_len(len);
     }
@@ -350,7 +355,6 @@ impl Inode {
         }
         self.durable.len = self.volatile.len;
         self.durable.trim();
-        debug_assert_eq!(self.durable, self.volatile, "a clean file's disk and cache differ");
     }
 
     /// A failed fsync: each dirty sector either made it or is lost, and is
@@ -406,8 +410,23 @@ impl Inode {
                     }
                 },
                 SectorFate::Garbage => {
-                    let mut sector = zero_sector();
-                    rng.fill_bytes(sector.as_mut_slice());
+                    // Only the bytes that changed since the last sync are
+                    // scrambled: bytes of the sector that were synced and not
+                    // written since keep their durable value.
+                    let old = self.durable.sectors.get(&index);
+                    let new = self.volatile.sectors.get(&index);
+                    let mut noise = zero_sector();
+                    rng.fill_bytes(noise.as_mut_slice());
+                    let mut sector = old.cloned().unwrap_or_else(zero_sector);
+                    let sector_start = index * SECTOR_BYTES_U64;
+                    for (at, byte) in sector.iter_mut().enumerate() {
+                        let position = sector_start + at as u64;
+                        let old_byte = old.and_then(|s| s.get(at)).copied().unwrap_or(0);
+                        let new_byte = new.and_then(|s| s.get(at)).copied().unwrap_or(0);
+                        if position >= durable_len || old_byte != new_byte {
+                            *byte = noise.get(at).copied().unwrap_or(0);
+                        }
+                    }
                     image.sectors.insert(index, sector);
                 }
             }
@@ -480,7 +499,11 @@ impl Dir {
             1 => pending,
             _ => rng.below(pending + 1),
         };
-        for op in self.pending.iter().take(usize::try_from(survivors).unwrap_or(usize::MAX)) {
+        for op in self
+            .pending
+            .iter()
+            .take(usize::try_from(survivors).unwrap_or(usize::MAX))
+        {
             op.apply(&mut entries);
         }
         entries
@@ -497,9 +520,9 @@ fn components(path: &Path) -> io::Result<Vec<String>> {
                 names.pop();
             }
             Component::Normal(name) => {
-                let name = name.to_str().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "simulated disk: path is not UTF-8")
-                })?;
+                let name = name
+                    .to_str()
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "simulated disk: path is not UTF-8"))?;
                 names.push(name.to_string());
             }
         }
@@ -554,7 +577,13 @@ fn boot_seed(seed: u64, boot: u64) -> u64 {
 }
 
 impl State {
-    fn boot(seed: u64, boot: u64, plan: FaultPlan, dirs: BTreeMap<NodeId, Dir>, inodes: BTreeMap<NodeId, Inode>) -> Self {
+    fn boot(
+        seed: u64,
+        boot: u64,
+        plan: FaultPlan,
+        dirs: BTreeMap<NodeId, Dir>,
+        inodes: BTreeMap<NodeId, Inode>,
+    ) -> Self {
         let node_next = dirs
             .keys()
             .chain(inodes.keys())
@@ -926,7 +955,10 @@ impl StorageFile for SimFile {
             Some(end) if end <= FILE_BYTES_MAX => {}
             _ => return Err(errno(libc::EFBIG)),
         }
-        let inode = state.inodes.get_mut(&self.inode).ok_or_else(|| broken_model("dangling file"))?;
+        let inode = state
+            .inodes
+            .get_mut(&self.inode)
+            .ok_or_else(|| broken_model("dangling file"))?;
         if state.plan.short_write_at == Some(write) {
             let written = usize::try_from(state.rng.below(buf.len() as u64)).unwrap_or(0);
             inode.write(buf.get(..written).unwrap_or_default(), position);
@@ -942,7 +974,10 @@ impl StorageFile for SimFile {
         state.begin_call()?;
         let sync = state.syncs_data;
         state.syncs_data += 1;
-        let inode = state.inodes.get_mut(&self.inode).ok_or_else(|| broken_model("dangling file"))?;
+        let inode = state
+            .inodes
+            .get_mut(&self.inode)
+            .ok_or_else(|| broken_model("dangling file"))?;
         if state.plan.fail_sync_data_at == Some(sync) {
             inode.fail_sync(&mut state.rng);
             return Err(errno(libc::EIO));
