@@ -25,5 +25,5 @@ pub use batch::{Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
 pub use error::{CorruptionKind, Error, Result};
 pub use metrics::MetricsSnapshot;
-pub use partition::{AppendInfo, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use store::{Store, TopicDescription};

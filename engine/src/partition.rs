@@ -55,6 +55,7 @@ pub struct ReadResult {
     /// Where to read next (past any control batches that were skipped).
     pub next_offset: u64,
     pub high_watermark: u64,
+    pub last_stable_offset: u64,
     pub log_start_offset: u64,
 }
 
@@ -94,6 +95,21 @@ pub(crate) struct Partition {
     high_watermark: AtomicU64,
     start_offset: AtomicU64,
     last_flush: Mutex<Instant>,
+    /// Offsets of transactional batches written but not yet released: the
+    /// last stable offset (what read-committed readers see) stops at the
+    /// smallest. See design/semantics.md, "Isolation".
+    holds: Mutex<std::collections::BTreeMap<u64, u32>>,
+}
+
+/// What a reader may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Only records of committed, fully applied transactions (and
+    /// non-transactional records); reads stop at the last stable offset.
+    #[default]
+    ReadCommitted,
+    /// Everything below the high watermark.
+    ReadUncommitted,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -199,11 +215,44 @@ impl Partition {
             high_watermark: AtomicU64::new(next_offset),
             start_offset: AtomicU64::new(start),
             last_flush: Mutex::new(Instant::now()),
+            holds: Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
     pub fn high_watermark(&self) -> u64 {
         self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Offset below which every record is stable: the high watermark, or the
+    /// first held transactional batch if one is below it. Reads the watermark
+    /// *before* the holds: a hold is registered before its batch can become
+    /// visible, so a watermark that covers the batch implies the hold is seen.
+    pub fn last_stable_offset(&self) -> u64 {
+        let high_watermark = self.high_watermark();
+        let holds = self.holds.lock();
+        holds
+            .keys()
+            .next()
+            .map_or(high_watermark, |first| (*first).min(high_watermark))
+    }
+
+    /// Keep read-committed readers below `offset` until [`Partition::release`].
+    /// Must be called under the writer lock before the batch at `offset` is written
+    /// (from the `check` closure of `append_checked`).
+    pub fn hold(&self, offset: u64) {
+        *self.holds.lock().entry(offset).or_insert(0) += 1;
+    }
+
+    pub fn release(&self, offset: u64) {
+        let mut holds = self.holds.lock();
+        if let Some(count) = holds.get_mut(&offset) {
+            *count -= 1;
+            if *count == 0 {
+                holds.remove(&offset);
+            }
+        }
+        drop(holds);
+        self.shared.notifier.notify();
     }
 
     pub fn start_offset(&self) -> u64 {
@@ -538,8 +587,12 @@ impl Partition {
     }
 
     /// Read data records (control batches skipped) from `offset`.
-    pub fn read(&self, offset: u64, options: ReadOptions) -> Result<ReadResult> {
-        let (batches, next_offset) = self.read_batches(offset, options, None)?;
+    pub fn read(&self, offset: u64, options: ReadOptions, isolation: Isolation) -> Result<ReadResult> {
+        let end = match isolation {
+            Isolation::ReadCommitted => Some(self.last_stable_offset()),
+            Isolation::ReadUncommitted => None,
+        };
+        let (batches, next_offset) = self.read_batches(offset, options, end)?;
         let records = batches
             .into_iter()
             .filter(|b| !b.header.is_control())
@@ -549,6 +602,7 @@ impl Partition {
             records,
             next_offset,
             high_watermark: self.high_watermark(),
+            last_stable_offset: self.last_stable_offset(),
             log_start_offset: self.start_offset(),
         })
     }

@@ -6,7 +6,7 @@ use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
-use crate::partition::{now_ms, AppendInfo, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -363,9 +363,22 @@ impl Store {
             .append_checked(records, producer, flags, check)
     }
 
-    /// Read visible records from `offset`.
+    /// Read visible, committed records from `offset` (read-committed isolation).
     pub fn read(&self, topic: &str, partition: u32, offset: u64, options: ReadOptions) -> Result<ReadResult> {
-        self.partition(topic, partition)?.read(offset, options)
+        self.partition(topic, partition)?
+            .read(offset, options, Isolation::ReadCommitted)
+    }
+
+    /// Read from `offset` with a chosen isolation level.
+    pub fn read_with(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+    ) -> Result<ReadResult> {
+        self.partition(topic, partition)?.read(offset, options, isolation)
     }
 
     /// Read whole batches (with headers, control batches included) up to `end`.
@@ -398,11 +411,11 @@ impl Store {
         let deadline = Instant::now() + timeout;
         loop {
             let seen = self.inner.shared.notifier.generation();
-            if p.high_watermark() > offset {
+            if p.last_stable_offset() > offset {
                 return Ok(true);
             }
             if !self.inner.shared.notifier.wait_past(seen, deadline) {
-                return Ok(p.high_watermark() > offset);
+                return Ok(p.last_stable_offset() > offset);
             }
         }
     }
