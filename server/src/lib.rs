@@ -4,11 +4,27 @@
 //! - [`frame`]: the length-prefixed envelope and an incremental stream decoder;
 //! - [`wire`]: primitive encodings (integers, bytes, strings, options, lists);
 //! - [`messages`]: opcodes, requests, responses;
-//! - [`error_code`]: error codes on the wire and their mapping from engine errors.
+//! - [`error_code`]: error codes on the wire and their mapping from engine errors;
+//! - [`server`]: the TCP server ([`serve`], [`server::start`]), with [`config`],
+//!   [`auth`], [`connection`], [`handler`] and [`metrics`];
+//! - [`client`]: the Rust client.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod connection;
 pub mod error_code;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod handler;
 pub mod messages;
+pub mod metrics;
+pub mod server;
 pub mod wire;
+
+pub use client::{Client, ClientError, ClientOptions};
+pub use config::ServerConfig;
+pub use server::{serve, ServeError, ServerHandle};

@@ -1,0 +1,440 @@
+//! The Rust client: one TCP connection with pipelined requests (many calls in
+//! flight, matched to responses by request id), per-request timeouts, and
+//! reconnection with exponential backoff.
+//!
+//! A request is never re-sent by [`Client::call`] once it was written: the
+//! server may have executed it. Exactly-once produce through a dropped
+//! connection needs an idempotent producer (producer id, epoch, sequence),
+//! which retries with the same sequence; it arrives with the engine's
+//! producer state.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use millrace::Record;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::error_code::WireError;
+use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
+use crate::messages::{
+    decode_response, encode_request, ConfigEntry, CreateTopic, Fetch, Fetched, Hello, HelloResponse, Isolation,
+    Position, Produce, Produced, Request, Response, Stat, TopicDescription, TopicName, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("I/O error talking to {addr}: {source}")]
+    Io {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    #[error("connection lost before the response arrived; the request may or may not have been executed")]
+    Disconnected,
+    #[error("server error: {0}")]
+    Server(#[from] WireError),
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The server's error code, if the server answered with an error.
+    pub fn code(&self) -> Option<crate::error_code::ErrorCode> {
+        match self {
+            ClientError::Server(error) => Some(error.code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub client_name: String,
+    pub token: Option<Vec<u8>>,
+    pub connect_timeout: Duration,
+    /// Per request; a long-poll fetch adds its `max_wait_ms`.
+    pub request_timeout: Duration,
+    pub reconnect_backoff_initial: Duration,
+    pub reconnect_backoff_max: Duration,
+    /// Connection attempts per call before giving up (at least 1).
+    pub connect_attempts_max: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            client_name: format!("millrace-client/{}", env!("CARGO_PKG_VERSION")),
+            token: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            reconnect_backoff_initial: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(2),
+            connect_attempts_max: 5,
+        }
+    }
+}
+
+type Reply = Result<Result<Response, WireError>, ClientError>;
+
+#[derive(Debug)]
+struct Connection {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Mutex<HashMap<u32, oneshot::Sender<Reply>>>,
+    closed: AtomicBool,
+    hello: HelloResponse,
+}
+
+impl Connection {
+    fn fail_all(&self, error: impl Fn() -> ClientError) {
+        self.closed.store(true, Ordering::Release);
+        let pending: Vec<_> = self.pending.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        for (_, sender) in pending {
+            let _ = sender.send(Err(error()));
+        }
+    }
+
+    fn take_pending(&self, request_id: u32) -> Option<oneshot::Sender<Reply>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&request_id)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    addr: SocketAddr,
+    options: ClientOptions,
+    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    next_request_id: AtomicU32,
+}
+
+/// A handle to a server; cheap to clone, clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connect and handshake now (fails fast on a bad address or token).
+    pub async fn connect(addr: SocketAddr, options: ClientOptions) -> Result<Client, ClientError> {
+        let client = Client {
+            inner: Arc::new(Inner {
+                addr,
+                options,
+                connection: tokio::sync::Mutex::new(None),
+                next_request_id: AtomicU32::new(1),
+            }),
+        };
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// What the server announced in its `Hello` response.
+    pub async fn server_hello(&self) -> Result<HelloResponse, ClientError> {
+        Ok(self.connection().await?.hello.clone())
+    }
+
+    fn next_id(&self) -> u32 {
+        loop {
+            let id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// The live connection, reconnecting with backoff if there is none.
+    async fn connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let mut slot = self.inner.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            if !connection.closed.load(Ordering::Acquire) {
+                return Ok(connection.clone());
+            }
+        }
+        *slot = None;
+        let options = &self.inner.options;
+        let mut backoff = options.reconnect_backoff_initial;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.open().await {
+                Ok(connection) => {
+                    *slot = Some(connection.clone());
+                    return Ok(connection);
+                }
+                // A refusal by the server itself (bad token, version) will not heal by retrying.
+                Err(error @ ClientError::Server(_)) => return Err(error),
+                Err(error) if attempt >= options.connect_attempts_max.max(1) => return Err(error),
+                Err(error) => {
+                    tracing::debug!(%error, attempt, ?backoff, "reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(options.reconnect_backoff_max);
+                }
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Arc<Connection>, ClientError> {
+        let addr = self.inner.addr;
+        let options = &self.inner.options;
+        let io = |source| ClientError::Io { addr, source };
+        let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Timeout(options.connect_timeout))?
+            .map_err(io)?;
+        let _ = stream.set_nodelay(true);
+        let (mut read_half, mut write_half) = stream.into_split();
+        let hello = Request::Hello(Hello {
+            version_min: PROTOCOL_VERSION_MIN,
+            version_max: PROTOCOL_VERSION_MAX,
+            client_name: options.client_name.clone(),
+            token: options.token.clone(),
+        });
+        let request_id = self.next_id();
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_HIGHEST);
+        let handshake = async {
+            write_half
+                .write_all(&encode_request(request_id, &hello))
+                .await
+                .map_err(io)?;
+            let frame = read_frame(&mut read_half, &mut decoder).await.map_err(io)?;
+            let Some(frame) = frame else {
+                return Err(ClientError::Disconnected);
+            };
+            match decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()))? {
+                Ok(Response::Hello(hello)) => Ok(hello),
+                Ok(other) => Err(ClientError::Protocol(format!(
+                    "expected a Hello response, got {other:?}"
+                ))),
+                Err(error) => Err(ClientError::Server(error)),
+            }
+        };
+        let hello = tokio::time::timeout(options.connect_timeout, handshake)
+            .await
+            .map_err(|_| ClientError::Timeout(options.connect_timeout))??;
+        let connection = Arc::new(Connection {
+            writer: tokio::sync::Mutex::new(write_half),
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            hello,
+        });
+        tokio::spawn(read_loop(read_half, decoder, Arc::downgrade(&connection)));
+        Ok(connection)
+    }
+
+    /// Send one request and wait for its response. Safe to call concurrently
+    /// from many tasks: requests are pipelined on one connection.
+    pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        let extra_wait = match &request {
+            Request::Fetch(fetch) => Duration::from_millis(u64::from(fetch.max_wait_ms)),
+            _ => Duration::ZERO,
+        };
+        let timeout = self.inner.options.request_timeout + extra_wait;
+        let connection = self.connection().await?;
+        let request_id = self.next_id();
+        let (sender, receiver) = oneshot::channel();
+        connection
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request_id, sender);
+        let frame = encode_request(request_id, &request);
+        let written = {
+            let mut writer = connection.writer.lock().await;
+            tokio::time::timeout(timeout, writer.write_all(&frame)).await
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                connection.fail_all(|| ClientError::Disconnected);
+                return Err(ClientError::Io {
+                    addr: self.inner.addr,
+                    source,
+                });
+            }
+            Err(_) => {
+                // A partial frame may be on the wire: the connection is unusable.
+                connection.fail_all(|| ClientError::Disconnected);
+                return Err(ClientError::Timeout(timeout));
+            }
+        }
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(reply)) => reply?.map_err(ClientError::Server),
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Err(_) => {
+                connection.take_pending(request_id);
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+
+    fn unexpected(response: Response) -> ClientError {
+        ClientError::Protocol(format!("unexpected response {response:?}"))
+    }
+
+    async fn call_empty(&self, request: Request) -> Result<(), ClientError> {
+        match self.call(request).await? {
+            Response::Empty => Ok(()),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.call_empty(Request::Ping).await
+    }
+
+    /// Create a topic; `config` pairs are the engine's `TopicConfig` keys.
+    pub async fn create_topic(&self, name: &str, partitions: u32, config: &[(&str, &str)]) -> Result<(), ClientError> {
+        self.call_empty(Request::CreateTopic(CreateTopic {
+            name: name.to_string(),
+            partitions,
+            config: config
+                .iter()
+                .map(|(key, value)| ConfigEntry {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        }))
+        .await
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
+        self.call_empty(Request::DeleteTopic(TopicName { name: name.to_string() }))
+            .await
+    }
+
+    pub async fn list_topics(&self) -> Result<Vec<String>, ClientError> {
+        match self.call(Request::ListTopics).await? {
+            Response::Topics(topics) => Ok(topics),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, ClientError> {
+        match self
+            .call(Request::DescribeTopic(TopicName { name: name.to_string() }))
+            .await?
+        {
+            Response::TopicDescription(description) => Ok(description),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// Append `records` as one batch (not idempotent).
+    pub async fn produce(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Produced, ClientError> {
+        match self
+            .call(Request::Produce(Produce {
+                topic: topic.to_string(),
+                partition,
+                producer: None,
+                records,
+            }))
+            .await?
+        {
+            Response::Produced(produced) => Ok(produced),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// Fetch with every field given.
+    pub async fn fetch_with(&self, fetch: Fetch) -> Result<Fetched, ClientError> {
+        match self.call(Request::Fetch(fetch)).await? {
+            Response::Fetched(fetched) => Ok(fetched),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// Fetch from `offset`, up to 1 MiB, waiting up to `max_wait` for a first record.
+    pub async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_wait: Duration,
+    ) -> Result<Fetched, ClientError> {
+        self.fetch_with(Fetch {
+            topic: topic.to_string(),
+            partition,
+            position: Position::Offset(offset),
+            max_bytes: 1024 * 1024,
+            max_records: 0,
+            isolation: Isolation::ReadCommitted,
+            max_wait_ms: u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX),
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Result<Vec<Stat>, ClientError> {
+        match self.call(Request::Stats).await? {
+            Response::Stats(stats) => Ok(stats),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        self.call_empty(Request::Flush).await
+    }
+}
+
+/// Read until one whole frame is decoded; `None` on a clean EOF.
+async fn read_frame(read_half: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> std::io::Result<Option<Frame>> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => return Ok(Some(frame)),
+            Ok(None) => {}
+            Err(error) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error)),
+        }
+        let n = read_half.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        decoder.feed(buf.get(..n).unwrap_or_default());
+    }
+}
+
+/// Dispatch responses to their callers until the connection ends.
+async fn read_loop(mut read_half: OwnedReadHalf, mut decoder: FrameDecoder, connection: std::sync::Weak<Connection>) {
+    loop {
+        let frame = read_frame(&mut read_half, &mut decoder).await;
+        let Some(connection) = connection.upgrade() else {
+            return;
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) => {
+                connection.fail_all(|| ClientError::Disconnected);
+                return;
+            }
+        };
+        let reply = decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()));
+        if frame.header.request_id == 0 {
+            // An error not tied to a request: the server is closing the connection.
+            let error = match reply {
+                Ok(Err(error)) => ClientError::Server(error),
+                Ok(Ok(_)) => ClientError::Protocol("success response with request id 0".into()),
+                Err(error) => error,
+            };
+            let message = error.to_string();
+            connection.fail_all(|| match &error {
+                ClientError::Server(e) => ClientError::Server(e.clone()),
+                _ => ClientError::Protocol(message.clone()),
+            });
+            return;
+        }
+        if let Some(sender) = connection.take_pending(frame.header.request_id) {
+            let _ = sender.send(reply);
+        }
+    }
+}

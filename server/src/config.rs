@@ -1,0 +1,241 @@
+//! Server configuration: defaults, TOML loading (unknown keys rejected), and
+//! validation that rejects out-of-range values instead of clamping them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::Permission;
+use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FRAME_BYTES_MAX_HIGHEST, FRAME_BYTES_MAX_LOWEST};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config value {key} = {value}: {expected}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        expected: String,
+    },
+}
+
+/// One authentication token and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The secret the client sends in `Hello`.
+    pub token: String,
+    pub permissions: Vec<Permission>,
+}
+
+/// Everything `millrace serve` can be told. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Protocol listener. Loopback by default: exposing it is a decision.
+    pub listen: SocketAddr,
+    /// Prometheus text endpoint (`GET /metrics`); `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    /// Store default durability: `always`, `os` or `interval:<ms>`.
+    pub durability: String,
+    pub quota_bytes: Option<u64>,
+    pub frame_bytes_max: u32,
+    pub connections_max: u32,
+    pub in_flight_max: u32,
+    pub idle_timeout_ms: u64,
+    pub slow_client_timeout_ms: u64,
+    pub handshake_timeout_ms: u64,
+    /// Cap on `Fetch.max_wait_ms`; larger requests are refused.
+    pub fetch_wait_max_ms: u32,
+    /// How long shutdown waits for in-flight requests before closing anyway.
+    pub shutdown_grace_ms: u64,
+    /// Empty = no authentication. Otherwise every connection must present one.
+    pub tokens: Vec<TokenConfig>,
+    /// Name announced in the `Hello` response.
+    pub server_name: String,
+}
+
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
+pub const METRICS_LISTEN_DEFAULT: &str = "127.0.0.1:7879";
+pub const CONNECTIONS_MAX_HIGHEST: u32 = 65_536;
+pub const IN_FLIGHT_MAX_HIGHEST: u32 = 4096;
+pub const FETCH_WAIT_MAX_HIGHEST_MS: u32 = 300_000;
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
+            data_dir: PathBuf::from("./millrace-data"),
+            durability: "always".into(),
+            quota_bytes: None,
+            frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
+            connections_max: 1024,
+            in_flight_max: 32,
+            idle_timeout_ms: 300_000,
+            slow_client_timeout_ms: 30_000,
+            handshake_timeout_ms: 10_000,
+            fetch_wait_max_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+            tokens: Vec::new(),
+            server_name: format!("millrace/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parse TOML text; keys not in [`ServerConfig`] are an error naming the key.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<ServerConfig, ConfigError> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read and parse a TOML file.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ServerConfig::from_toml_str(&text, path)
+    }
+
+    /// Reject values the server cannot honour. Never clamps.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn range<T: PartialOrd + std::fmt::Display + Copy>(
+            key: &'static str,
+            value: T,
+            low: T,
+            high: T,
+        ) -> Result<(), ConfigError> {
+            if value < low || value > high {
+                return Err(ConfigError::Invalid {
+                    key,
+                    value: value.to_string(),
+                    expected: format!("must be in {low}..={high}"),
+                });
+            }
+            Ok(())
+        }
+        range(
+            "frame_bytes_max",
+            self.frame_bytes_max,
+            FRAME_BYTES_MAX_LOWEST,
+            FRAME_BYTES_MAX_HIGHEST,
+        )?;
+        range("connections_max", self.connections_max, 1, CONNECTIONS_MAX_HIGHEST)?;
+        range("in_flight_max", self.in_flight_max, 1, IN_FLIGHT_MAX_HIGHEST)?;
+        range("idle_timeout_ms", self.idle_timeout_ms, 100, 86_400_000)?;
+        range("slow_client_timeout_ms", self.slow_client_timeout_ms, 100, 3_600_000)?;
+        range("handshake_timeout_ms", self.handshake_timeout_ms, 100, 3_600_000)?;
+        range(
+            "fetch_wait_max_ms",
+            self.fetch_wait_max_ms,
+            0,
+            FETCH_WAIT_MAX_HIGHEST_MS,
+        )?;
+        range("shutdown_grace_ms", self.shutdown_grace_ms, 0, 3_600_000)?;
+        self.store_durability()?;
+        for (i, token) in self.tokens.iter().enumerate() {
+            if token.token.len() < 16 {
+                return Err(ConfigError::Invalid {
+                    key: "tokens.token",
+                    value: format!("(token #{i}, {} bytes)", token.token.len()),
+                    expected: "tokens must be at least 16 bytes".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn store_durability(&self) -> Result<millrace::Durability, ConfigError> {
+        millrace::Durability::parse(&self.durability).map_err(|e| ConfigError::Invalid {
+            key: "durability",
+            value: self.durability.clone(),
+            expected: e.to_string(),
+        })
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn slow_client_timeout(&self) -> Duration {
+        Duration::from_millis(self.slow_client_timeout_ms)
+    }
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let config = ServerConfig::default();
+        config.validate().unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.listen.to_string(), LISTEN_DEFAULT);
+        assert_eq!(
+            config.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some(METRICS_LISTEN_DEFAULT)
+        );
+    }
+
+    #[test]
+    fn toml_with_tokens() {
+        let text = r#"
+            listen = "127.0.0.1:9000"
+            data_dir = "/tmp/x"
+            frame_bytes_max = 65536
+            [[tokens]]
+            token = "0123456789abcdef"
+            permissions = ["produce", "consume"]
+        "#;
+        let config = ServerConfig::from_toml_str(text, Path::new("t.toml")).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(
+            config.tokens[0].permissions,
+            vec![Permission::Produce, Permission::Consume]
+        );
+        assert_eq!(config.in_flight_max, ServerConfig::default().in_flight_max);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let error = ServerConfig::from_toml_str("listne = \"127.0.0.1:1\"", Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("listne"), "{error}");
+    }
+
+    #[test]
+    fn out_of_range_is_rejected_not_clamped() {
+        let error = ServerConfig::from_toml_str("frame_bytes_max = 1", Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("frame_bytes_max"), "{error}");
+        let error = ServerConfig::from_toml_str("durability = \"sometimes\"", Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("durability"), "{error}");
+        let error = ServerConfig::from_toml_str(
+            "[[tokens]]\ntoken = \"short\"\npermissions = [\"admin\"]",
+            Path::new("t.toml"),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("16 bytes"), "{error}");
+    }
+}

@@ -1,0 +1,405 @@
+//! One client connection: a reader that turns bytes into requests under the
+//! limits (frame size, in-flight requests, handshake/idle/slow-client
+//! timeouts), and a worker that executes requests in arrival order and writes
+//! the responses. See "Connection lifecycle" and "Limits" in
+//! `design/protocol.md`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+
+use crate::auth::{required, Authenticator, Permissions};
+use crate::config::ServerConfig;
+use crate::error_code::{ErrorCode, WireError};
+use crate::frame::FrameDecoder;
+use crate::frame::{FrameError, FRAME_LENGTH_BYTES};
+use crate::handler::{handle, Context};
+use crate::messages::{
+    decode_error_code, decode_request, encode_response_into, HelloResponse, Opcode, Request, Response,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+};
+use crate::metrics::ServerMetrics;
+use crate::wire::DecodeError;
+
+/// Bytes asked of the socket per read. With one frame being assembled this
+/// bounds a connection's read buffer to `frame_bytes_max + READ_CHUNK_BYTES`.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// After a fatal error: how long, and how many bytes, the reader keeps
+/// draining the socket so that closing does not reset the connection before
+/// the client has read the error frame.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: ServerConfig,
+    pub context: Arc<Context>,
+    pub auth: Authenticator,
+    pub metrics: Arc<ServerMetrics>,
+}
+
+enum Job {
+    Execute {
+        opcode: Opcode,
+        request_id: u32,
+        request: Request,
+        received: Instant,
+        _permit: OwnedSemaphorePermit,
+    },
+    Reply {
+        opcode: u16,
+        request_id: u32,
+        result: Result<Response, WireError>,
+        /// Close the connection after this response.
+        close: bool,
+        _permit: Option<OwnedSemaphorePermit>,
+    },
+}
+
+fn fatal(opcode: u16, request_id: u32, error: WireError) -> Job {
+    Job::Reply {
+        opcode,
+        request_id,
+        result: Err(error),
+        close: true,
+        _permit: None,
+    }
+}
+
+/// Serve one connection until it closes, fails a limit, or the server shuts down.
+pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let in_flight = Arc::new(Semaphore::new(shared.config.in_flight_max as usize));
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+    let worker = tokio::spawn(worker(write_half, jobs_rx, shared.clone()));
+    let mut reader = Reader {
+        read_half,
+        jobs: jobs_tx,
+        in_flight,
+        shared,
+        shutdown,
+        permissions: None,
+        peer,
+    };
+    let outcome = reader.read_loop().await;
+    tracing::debug!(%peer, ?outcome, "connection reader finished");
+    if outcome == Outcome::Fatal {
+        reader.linger().await;
+    }
+    drop(reader);
+    let _ = worker.await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Peer closed, or the worker stopped (write failure).
+    Closed,
+    /// A fatal error was queued for the client.
+    Fatal,
+    /// Server shutdown: stop reading, finish what was queued.
+    Shutdown,
+}
+
+struct Reader {
+    read_half: OwnedReadHalf,
+    jobs: mpsc::UnboundedSender<Job>,
+    in_flight: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    /// `None` until the handshake succeeded.
+    permissions: Option<Permissions>,
+    peer: SocketAddr,
+}
+
+impl Reader {
+    fn send(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+
+    async fn read_loop(&mut self) -> Outcome {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let started = Instant::now();
+        let handshake_deadline = started + config.handshake_timeout();
+        let mut decoder = FrameDecoder::new(config.frame_bytes_max);
+        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let mut last_frame_at = started;
+        let mut frame_started_at: Option<Instant> = None;
+        loop {
+            // Hand out every complete frame before reading more.
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some(frame)) => {
+                        last_frame_at = Instant::now();
+                        frame_started_at = None;
+                        let permit = tokio::select! {
+                            permit = self.in_flight.clone().acquire_owned() => match permit {
+                                Ok(permit) => permit,
+                                Err(_) => return Outcome::Closed,
+                            },
+                            _ = self.jobs.closed() => return Outcome::Closed,
+                        };
+                        let bytes = (frame.body.len() + crate::frame::FRAME_HEADER_BYTES) as u64;
+                        self.shared.metrics.request_bytes.fetch_add(bytes, Relaxed);
+                        if let Some(outcome) = self.process(frame, permit) {
+                            return outcome;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        self.shared.metrics.frames_malformed.fetch_add(1, Relaxed);
+                        let wire = match error {
+                            FrameError::TooLarge {
+                                length,
+                                frame_bytes_max,
+                            } => WireError::new(ErrorCode::FrameTooLarge, error.to_string())
+                                .with_details(vec![u64::from(length), u64::from(frame_bytes_max)]),
+                            FrameError::TooShort { .. } => WireError::new(ErrorCode::Malformed, error.to_string()),
+                        };
+                        tracing::info!(peer = %self.peer, %error, "closing connection: bad frame");
+                        self.send(fatal(0, 0, wire));
+                        return Outcome::Fatal;
+                    }
+                }
+            }
+            if decoder.is_mid_frame() {
+                frame_started_at.get_or_insert_with(Instant::now);
+            }
+            let deadline = if self.permissions.is_none() {
+                handshake_deadline
+            } else if let Some(at) = frame_started_at {
+                at + config.slow_client_timeout()
+            } else {
+                last_frame_at + config.idle_timeout()
+            };
+            tokio::select! {
+                read = self.read_half.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return Outcome::Closed,
+                    Ok(n) => decoder.feed(buf.get(..n).unwrap_or_default()),
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let what = if self.permissions.is_none() {
+                        "handshake not completed in time"
+                    } else if frame_started_at.is_some() {
+                        "frame not completed in time (slow client)"
+                    } else {
+                        "idle"
+                    };
+                    tracing::info!(peer = %self.peer, what, "closing connection: timeout");
+                    self.send(fatal(0, 0, WireError::new(ErrorCode::Timeout, what)));
+                    return Outcome::Fatal;
+                }
+                _ = self.shutdown.changed() => return Outcome::Shutdown,
+                _ = self.jobs.closed() => return Outcome::Closed,
+            }
+        }
+    }
+
+    /// Handle one frame; `Some` ends the read loop.
+    fn process(&mut self, frame: crate::frame::Frame, permit: OwnedSemaphorePermit) -> Option<Outcome> {
+        let header = frame.header;
+        let request = match decode_request(&frame) {
+            Ok(request) => request,
+            Err(error) => {
+                self.shared.metrics.frames_malformed.fetch_add(1, Relaxed);
+                let mut wire = WireError::new(decode_error_code(&error), error.to_string());
+                if let DecodeError::UnknownOpcode { opcode } = error {
+                    wire = wire.with_details(vec![u64::from(opcode)]);
+                }
+                tracing::info!(peer = %self.peer, %error, "closing connection: malformed request");
+                self.send(fatal(header.opcode, header.request_id, wire));
+                return Some(Outcome::Fatal);
+            }
+        };
+        let opcode = request.opcode();
+        let Some(permissions) = self.permissions else {
+            return self.handshake(header.request_id, request, permit);
+        };
+        let job = if let Request::Hello(_) = request {
+            Job::Reply {
+                opcode: header.opcode,
+                request_id: header.request_id,
+                result: Err(WireError::new(
+                    ErrorCode::InvalidInput,
+                    "Hello is only valid as the first frame",
+                )),
+                close: false,
+                _permit: Some(permit),
+            }
+        } else if !permissions.contains(required(opcode)) {
+            Job::Reply {
+                opcode: header.opcode,
+                request_id: header.request_id,
+                result: Err(WireError::new(
+                    ErrorCode::PermissionDenied,
+                    format!("the connection's token may not call {opcode:?}"),
+                )),
+                close: false,
+                _permit: Some(permit),
+            }
+        } else {
+            Job::Execute {
+                opcode,
+                request_id: header.request_id,
+                request,
+                received: Instant::now(),
+                _permit: permit,
+            }
+        };
+        if self.send(job) {
+            None
+        } else {
+            Some(Outcome::Closed)
+        }
+    }
+
+    fn handshake(&mut self, request_id: u32, request: Request, permit: OwnedSemaphorePermit) -> Option<Outcome> {
+        let opcode = request.opcode().code();
+        let Request::Hello(hello) = request else {
+            self.send(fatal(
+                opcode,
+                request_id,
+                WireError::new(ErrorCode::HandshakeRequired, "the first frame must be Hello"),
+            ));
+            return Some(Outcome::Fatal);
+        };
+        let version = hello.version_max.min(PROTOCOL_VERSION_MAX);
+        if version < hello.version_min.max(PROTOCOL_VERSION_MIN) {
+            self.send(fatal(
+                opcode,
+                request_id,
+                WireError::new(
+                    ErrorCode::UnsupportedVersion,
+                    format!(
+                        "client speaks {}..={}, server {PROTOCOL_VERSION_MIN}..={PROTOCOL_VERSION_MAX}",
+                        hello.version_min, hello.version_max
+                    ),
+                )
+                .with_details(vec![u64::from(PROTOCOL_VERSION_MIN), u64::from(PROTOCOL_VERSION_MAX)]),
+            ));
+            return Some(Outcome::Fatal);
+        }
+        let Some(permissions) = self.shared.auth.authenticate(hello.token.as_deref()) else {
+            tracing::info!(peer = %self.peer, client = %hello.client_name, "closing connection: bad token");
+            self.send(fatal(
+                opcode,
+                request_id,
+                WireError::new(ErrorCode::Unauthenticated, "a valid token is required"),
+            ));
+            return Some(Outcome::Fatal);
+        };
+        self.permissions = Some(permissions);
+        tracing::debug!(peer = %self.peer, client = %hello.client_name, version, "handshake");
+        let response = HelloResponse {
+            version,
+            server_name: self.shared.config.server_name.clone(),
+            frame_bytes_max: self.shared.config.frame_bytes_max,
+            in_flight_max: self.shared.config.in_flight_max,
+        };
+        let sent = self.send(Job::Reply {
+            opcode,
+            request_id,
+            result: Ok(Response::Hello(response)),
+            close: false,
+            _permit: Some(permit),
+        });
+        if sent {
+            None
+        } else {
+            Some(Outcome::Closed)
+        }
+    }
+
+    /// Drain (and discard) what the client still sends, briefly, so that our
+    /// close does not turn into a reset that destroys the error frame in flight.
+    async fn linger(&mut self) {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut drained = 0usize;
+        while drained < LINGER_BYTES_MAX {
+            match tokio::time::timeout_at(deadline, self.read_half.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Executes jobs one at a time, in arrival order, and writes each response as
+/// one `write_all` (a later job may block, e.g. a long poll, so nothing is
+/// held back in a buffer).
+async fn worker(mut writer: OwnedWriteHalf, mut jobs: mpsc::UnboundedReceiver<Job>, shared: Arc<Shared>) {
+    let mut out = Vec::new();
+    let write_timeout = shared.config.slow_client_timeout();
+    let frame_bytes_max = shared.config.frame_bytes_max as usize;
+    while let Some(job) = jobs.recv().await {
+        let (opcode, request_id, mut result, close, permit) = match job {
+            Job::Execute {
+                opcode,
+                request_id,
+                request,
+                received,
+                _permit,
+            } => {
+                let context = shared.context.clone();
+                let result = match tokio::task::spawn_blocking(move || handle(&context, request)).await {
+                    Ok(result) => result,
+                    Err(join_error) => {
+                        tracing::error!(?opcode, %join_error, "request handler failed");
+                        Err(WireError::new(
+                            ErrorCode::Internal,
+                            "request handler failed; see server log",
+                        ))
+                    }
+                };
+                shared.metrics.record_request(opcode, received.elapsed());
+                (opcode.code(), request_id, result, false, Some(_permit))
+            }
+            Job::Reply {
+                opcode,
+                request_id,
+                result,
+                close,
+                _permit,
+            } => (opcode, request_id, result, close, _permit),
+        };
+        out.clear();
+        encode_response_into(&mut out, opcode, request_id, &result);
+        if out.len().saturating_sub(FRAME_LENGTH_BYTES) > frame_bytes_max {
+            result = Err(WireError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "response of {} bytes exceeds frame_bytes_max {frame_bytes_max}; ask for fewer bytes",
+                    out.len()
+                ),
+            ));
+            out.clear();
+            encode_response_into(&mut out, opcode, request_id, &result);
+        }
+        if let Err(error) = &result {
+            shared.metrics.record_error(error.code);
+        }
+        shared.metrics.response_bytes.fetch_add(out.len() as u64, Relaxed);
+        match tokio::time::timeout(write_timeout, writer.write_all(&out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => {
+                tracing::info!("closing connection: client does not read its responses");
+                return;
+            }
+        }
+        drop(permit);
+        if close {
+            let _ = tokio::time::timeout(write_timeout, writer.shutdown()).await;
+            return;
+        }
+    }
+    let _ = tokio::time::timeout(write_timeout, writer.shutdown()).await;
+}

@@ -1,0 +1,208 @@
+//! Server counters and the Prometheus text exposition (engine metrics plus
+//! connection, request, latency and error counters).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use millrace::metrics::FSYNC_BUCKETS_US;
+use millrace::MetricsSnapshot;
+
+use crate::error_code::ErrorCode;
+use crate::messages::{Opcode, Stat};
+
+/// Upper bounds (microseconds) of the request latency buckets.
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    500_000,
+    1_000_000,
+    u64::MAX,
+];
+
+#[derive(Debug, Default)]
+struct OpcodeMetrics {
+    requests: AtomicU64,
+    latency_micros_total: AtomicU64,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
+}
+
+#[derive(Debug)]
+pub struct ServerMetrics {
+    pub connections_open: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    pub connections_rejected: AtomicU64,
+    pub frames_malformed: AtomicU64,
+    pub request_bytes: AtomicU64,
+    pub response_bytes: AtomicU64,
+    per_opcode: Vec<OpcodeMetrics>,
+    errors: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        ServerMetrics {
+            connections_open: AtomicU64::new(0),
+            connections_accepted: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            frames_malformed: AtomicU64::new(0),
+            request_bytes: AtomicU64::new(0),
+            response_bytes: AtomicU64::new(0),
+            per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+fn opcode_index(opcode: Opcode) -> Option<usize> {
+    Opcode::ALL.iter().position(|o| *o == opcode)
+}
+
+impl ServerMetrics {
+    pub fn record_request(&self, opcode: Opcode, latency: Duration) {
+        let Some(m) = opcode_index(opcode).and_then(|i| self.per_opcode.get(i)) else {
+            return;
+        };
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        m.requests.fetch_add(1, Relaxed);
+        m.latency_micros_total.fetch_add(micros, Relaxed);
+        let bucket = LATENCY_BUCKETS_US
+            .iter()
+            .position(|b| micros <= *b)
+            .unwrap_or(LATENCY_BUCKETS_US.len() - 1);
+        if let Some(b) = m.latency_buckets.get(bucket) {
+            b.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn record_error(&self, code: ErrorCode) {
+        let mut errors = self.errors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *errors.entry(code.code()).or_insert(0) += 1;
+    }
+
+    /// Counters for the `Stats` response.
+    pub fn stats(&self, engine: &MetricsSnapshot) -> Vec<Stat> {
+        let stat = |name: &str, value: u64| Stat {
+            name: name.to_string(),
+            value,
+        };
+        let mut out = vec![
+            stat("millrace_append_batches_total", engine.append_batches),
+            stat("millrace_append_records_total", engine.append_records),
+            stat("millrace_append_bytes_total", engine.append_bytes),
+            stat("millrace_fetch_records_total", engine.fetch_records),
+            stat("millrace_fetch_bytes_total", engine.fetch_bytes),
+            stat("millrace_fsyncs_total", engine.fsyncs),
+            stat("millrace_fsync_micros_total", engine.fsync_micros_total),
+            stat("millrace_segments_rolled_total", engine.segments_rolled),
+            stat("millrace_segments_deleted_total", engine.segments_deleted),
+            stat("millrace_quota_rejections_total", engine.quota_rejections),
+            stat("millrace_torn_tails_truncated_total", engine.torn_tails_truncated),
+            stat("millrace_used_bytes", engine.used_bytes),
+            stat("millrace_server_connections_open", self.connections_open.load(Relaxed)),
+            stat(
+                "millrace_server_connections_accepted_total",
+                self.connections_accepted.load(Relaxed),
+            ),
+            stat(
+                "millrace_server_connections_rejected_total",
+                self.connections_rejected.load(Relaxed),
+            ),
+            stat(
+                "millrace_server_frames_malformed_total",
+                self.frames_malformed.load(Relaxed),
+            ),
+            stat("millrace_server_request_bytes_total", self.request_bytes.load(Relaxed)),
+            stat(
+                "millrace_server_response_bytes_total",
+                self.response_bytes.load(Relaxed),
+            ),
+        ];
+        if let Some(quota) = engine.quota_bytes {
+            out.push(stat("millrace_quota_bytes", quota));
+        }
+        out
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render_prometheus(&self, engine: &MetricsSnapshot) -> String {
+        let mut out = String::new();
+        for s in self.stats(engine) {
+            let kind = if s.name.ends_with("_total") { "counter" } else { "gauge" };
+            let _ = writeln!(out, "# TYPE {} {kind}", s.name);
+            let _ = writeln!(out, "{} {}", s.name, s.value);
+        }
+        // fsync latency histogram from the engine.
+        let _ = writeln!(out, "# TYPE millrace_fsync_seconds histogram");
+        let mut cumulative = 0u64;
+        for (bound, count) in FSYNC_BUCKETS_US.iter().zip(&engine.fsync_buckets) {
+            cumulative += count;
+            let _ = writeln!(
+                out,
+                "millrace_fsync_seconds_bucket{{le=\"{}\"}} {cumulative}",
+                le(*bound)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "millrace_fsync_seconds_sum {}",
+            engine.fsync_micros_total as f64 / 1e6
+        );
+        let _ = writeln!(out, "millrace_fsync_seconds_count {}", engine.fsyncs);
+        // Request latency per opcode.
+        let _ = writeln!(out, "# TYPE millrace_server_request_seconds histogram");
+        for (opcode, m) in Opcode::ALL.iter().zip(&self.per_opcode) {
+            let count = m.requests.load(Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let mut cumulative = 0u64;
+            for (bound, bucket) in LATENCY_BUCKETS_US.iter().zip(&m.latency_buckets) {
+                cumulative += bucket.load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "millrace_server_request_seconds_bucket{{opcode=\"{opcode:?}\",le=\"{}\"}} {cumulative}",
+                    le(*bound)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "millrace_server_request_seconds_sum{{opcode=\"{opcode:?}\"}} {}",
+                m.latency_micros_total.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "millrace_server_request_seconds_count{{opcode=\"{opcode:?}\"}} {count}"
+            );
+        }
+        let _ = writeln!(out, "# TYPE millrace_server_errors_total counter");
+        let errors = self.errors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (code, count) in errors.iter() {
+            let name = format!("{:?}", ErrorCode::from_code(*code));
+            let _ = writeln!(
+                out,
+                "millrace_server_errors_total{{code=\"{code}\",name=\"{name}\"}} {count}"
+            );
+        }
+        out
+    }
+}
+
+fn le(bound_us: u64) -> String {
+    if bound_us == u64::MAX {
+        "+Inf".into()
+    } else {
+        format!("{}", bound_us as f64 / 1e6)
+    }
+}

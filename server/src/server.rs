@@ -1,0 +1,319 @@
+//! The listener: accepts connections up to the limit, runs each one, serves
+//! Prometheus metrics on a separate port, and shuts down gracefully (stop
+//! accepting, finish in-flight requests, flush, close the store and release
+//! its directory lock).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use millrace::{Store, StoreOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::auth::Authenticator;
+use crate::config::{ConfigError, ServerConfig};
+use crate::connection::{self, Shared};
+use crate::error_code::{ErrorCode, WireError};
+use crate::handler::Context;
+use crate::messages::encode_response;
+use crate::metrics::ServerMetrics;
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] millrace::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Concurrent scrapes of the metrics endpoint.
+const METRICS_CONNECTIONS_MAX: usize = 8;
+const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
+const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServeError>>,
+    metrics: Arc<ServerMetrics>,
+}
+
+impl ServerHandle {
+    /// The protocol address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+    pub fn metrics(&self) -> &Arc<ServerMetrics> {
+        &self.metrics
+    }
+    /// Graceful shutdown; returns once the store is closed.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+    /// Wait until the server stops by itself (it does not, short of an error).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(ServeError::Runtime(std::io::Error::other(join_error.to_string()))),
+        }
+    }
+}
+
+/// Open the store named by `config` and start serving it.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
+    config.validate()?;
+    let options = StoreOptions {
+        durability: config.store_durability()?,
+        quota_bytes: config.quota_bytes,
+        ..StoreOptions::default()
+    };
+    let data_dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(data_dir, options))
+        .await
+        .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))??;
+    start_with_store(config, store).await
+}
+
+/// Serve an already open store (embedders, tests). The store is closed on shutdown.
+pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(ServeError::Runtime)?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr().map_err(ServeError::Runtime)?),
+        None => None,
+    };
+    let metrics = Arc::new(ServerMetrics::default());
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let context = Arc::new(Context {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        frame_bytes_max: config.frame_bytes_max,
+        fetch_wait_max_ms: config.fetch_wait_max_ms,
+        shutting_down: shutting_down.clone(),
+    });
+    let shared = Arc::new(Shared {
+        auth: Authenticator::new(&config.tokens),
+        config,
+        context,
+        metrics: metrics.clone(),
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(metrics_loop(
+            listener,
+            store.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+    tracing::info!(%local_addr, ?metrics_addr, data_dir = %store.path().display(), "millrace server listening");
+    let task = tokio::spawn(accept_loop(listener, shared, store, shutting_down, shutdown_rx));
+    Ok(ServerHandle {
+        local_addr,
+        metrics_addr,
+        shutdown: shutdown_tx,
+        task,
+        metrics,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    store: Store,
+    shutting_down: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let connections_max = shared.config.connections_max as usize;
+    let slots = Arc::new(Semaphore::new(connections_max));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+                        shared.metrics.connections_open.fetch_add(1, Relaxed);
+                        let shared = shared.clone();
+                        let shutdown = shutdown.clone();
+                        tokio::spawn(async move {
+                            connection::run(stream, peer, shared.clone(), shutdown).await;
+                            shared.metrics.connections_open.fetch_sub(1, Relaxed);
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        shared.metrics.connections_rejected.fetch_add(1, Relaxed);
+                        tracing::warn!(%peer, connections_max, "refusing connection: too many connections");
+                        reject(stream, connections_max);
+                    }
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutting_down.store(true, Relaxed);
+    let grace = shared.config.shutdown_grace();
+    let all = u32::try_from(connections_max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "shutdown grace period over; closing with connections still open"
+        );
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        let flushed = store.flush();
+        let closed = store.close();
+        flushed.and(closed)
+    })
+    .await
+    .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))?;
+    tracing::info!(ok = result.is_ok(), "store flushed and closed");
+    result.map_err(ServeError::Store)
+}
+
+/// Tell a connection over the limit why, without waiting on it: a fresh
+/// socket's send buffer takes the few bytes at once, else they are dropped.
+fn reject(stream: TcpStream, connections_max: usize) {
+    let frame = encode_response(
+        0,
+        0,
+        &Err(WireError::new(ErrorCode::TooManyConnections, "too many connections")
+            .with_details(vec![connections_max as u64])),
+    );
+    let _ = stream.try_write(&frame);
+}
+
+async fn metrics_loop(
+    listener: TcpListener,
+    store: Store,
+    metrics: Arc<ServerMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(METRICS_CONNECTIONS_MAX));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+                let store = store.clone();
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(METRICS_TIMEOUT, serve_metrics(stream, store, metrics)).await;
+                    drop(slot);
+                });
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 responder: `GET /metrics` → Prometheus text, else 404.
+async fn serve_metrics(mut stream: TcpStream, store: Store, metrics: Arc<ServerMetrics>) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < METRICS_REQUEST_BYTES_MAX {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    let (status, body) = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET /metrics?") {
+        let engine = store.metrics();
+        ("200 OK", metrics.render_prometheus(&engine))
+    } else {
+        ("404 Not Found", "try GET /metrics\n".to_string())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Run a server until SIGTERM or SIGINT, then shut down gracefully. This is
+/// what `millrace serve` calls; it builds its own tokio runtime.
+pub fn serve(config: ServerConfig) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("millrace-server")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(async move {
+        let handle = start(config).await?;
+        wait_for_signal().await;
+        tracing::info!("signal received");
+        handle.shutdown().await
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
