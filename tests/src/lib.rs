@@ -1,1 +1,11 @@
 //! Shared helpers for the cross-crate integration, crash and end-to-end tests.
+//!
+//! - [`crash`]: the record scheme of the kill -9 harness, shared by the child
+//!   (`src/bin/crash_appender.rs`) and the parent (`tests/kill9.rs`).
+//! - [`fuzz_checks`]: the per-input checks of the fuzz targets in `fuzz/`,
+//!   also replayed over the checked-in corpus by `tests/fuzz_corpus.rs`.
+//! - [`alloc_track`]: a counting global allocator used to assert allocation bounds.
+
+pub mod alloc_track;
+pub mod crash;
+pub mod fuzz_checks;

@@ -1,0 +1,311 @@
+//! Proves that `Always` appends survive kill -9: a child process
+//! (`src/bin/crash_appender.rs`) appends from several threads and prints each
+//! acknowledged batch; this test SIGKILLs it at random moments (also during its
+//! start-up and recovery), reopens the store and checks that every acknowledged
+//! record is present exactly once at its acknowledged offset with identical
+//! bytes, that offsets are dense from 0, that no record id appears twice, that
+//! every record in the log (acknowledged or not) has the exact bytes derived
+//! from its id, and that nothing seen at one reopen is missing or changed at
+//! the next; then it restarts the child on the same directory.
+//!
+//! `MILLRACE_KILL_CYCLES` (default 50) sets the cycles, `MILLRACE_KILL_SEED`
+//! replays a run (the seed is printed at the start).
+
+use millrace::{ReadOptions, Store, StoredRecord};
+use millrace_tests::crash::{
+    batch_checksum, fnv64, payload, store_options, Ack, RecordId, SplitMix64, PARTITIONS, PAYLOAD_HASH_HEADER, TOPIC,
+};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const APPENDER_THREADS: u32 = 4;
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Linux's signal number for SIGKILL.
+const SIGKILL: i32 = 9;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}"))
+    })
+}
+
+/// One record as found in the log at the last reopen: its id and content hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    id: RecordId,
+    checksum: u64,
+}
+
+fn record_checksum(r: &StoredRecord) -> u64 {
+    batch_checksum([(r.key.as_deref(), r.value.as_slice(), r.headers.as_slice())])
+}
+
+fn record_id(record: &StoredRecord, cycle: u32) -> RecordId {
+    let key = record.key.as_deref().unwrap_or_default();
+    std::str::from_utf8(key)
+        .ok()
+        .and_then(RecordId::parse)
+        .unwrap_or_else(|| {
+            panic!(
+                "cycle {cycle}: record at offset {} has no valid id: {key:?}",
+                record.offset
+            )
+        })
+}
+
+/// A running child and the threads draining its output.
+struct Appender {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stdout_reader: std::thread::JoinHandle<()>,
+    stderr_reader: std::thread::JoinHandle<String>,
+}
+
+fn spawn_appender(dir: &Path, run: u32, seed: u64) -> Appender {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_appender"))
+        .arg(dir)
+        .arg(run.to_string())
+        .arg(seed.to_string())
+        .arg(APPENDER_THREADS.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crash_appender");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (sender, lines) = mpsc::channel();
+    let stdout_reader = std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                // A line cut short by the kill was not fully printed: ignore it.
+                Ok(_) if line.last() != Some(&b'\n') => return,
+                Ok(_) => {
+                    line.pop();
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    if sender.send(text).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    Appender {
+        child,
+        lines,
+        stdout_reader,
+        stderr_reader,
+    }
+}
+
+/// SIGKILL the child (std's `Child::kill` sends SIGKILL on Unix), reap it and
+/// return every complete line it printed.
+fn kill_appender(mut appender: Appender, run: u32) -> Vec<String> {
+    appender.child.kill().expect("kill crash_appender");
+    let status = appender.child.wait().expect("wait for crash_appender");
+    appender.stdout_reader.join().expect("stdout reader");
+    let stderr = appender.stderr_reader.join().expect("stderr reader");
+    assert_eq!(
+        status.signal(),
+        Some(SIGKILL),
+        "run {run}: the child must die by our SIGKILL, not exit by itself ({status}); its stderr:\n{stderr}"
+    );
+    appender.lines.try_iter().collect()
+}
+
+/// Wait for `READY` (the store is open and the topic exists); collect lines.
+fn wait_ready(appender: &Appender, lines: &mut Vec<String>, run: u32) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match appender.lines.recv_timeout(left) {
+            Ok(line) if line == "READY" => return,
+            Ok(line) => lines.push(line),
+            Err(e) => panic!("run {run}: no READY from crash_appender: {e}"),
+        }
+    }
+}
+
+struct Checker {
+    /// Every batch acknowledged in any run so far.
+    acked: Vec<Ack>,
+    /// The log of each partition at the previous reopen.
+    previous: Vec<Vec<Seen>>,
+    records_seen: usize,
+}
+
+impl Checker {
+    /// Reopen the store and check it against everything acknowledged so far.
+    fn check(&mut self, dir: &Path, cycle: u32) {
+        let store = Store::open(dir, store_options()).unwrap_or_else(|e| panic!("cycle {cycle}: reopen: {e}"));
+        if !store.list_topics().iter().any(|t| t == TOPIC) {
+            // Killed before the topic was created: nothing can have been acknowledged.
+            assert!(
+                self.acked.is_empty(),
+                "cycle {cycle}: topic lost after acknowledgements"
+            );
+            store.close().expect("close");
+            return;
+        }
+        let mut ids = HashSet::new();
+        let mut current = Vec::with_capacity(PARTITIONS as usize);
+        for partition in 0..PARTITIONS {
+            let log = read_partition(&store, partition, cycle);
+            let mut seen = Vec::with_capacity(log.len());
+            for record in &log {
+                let id = record_id(record, cycle);
+                assert!(
+                    ids.insert(id),
+                    "cycle {cycle}: record {id} is duplicated (again at partition {partition} offset {})",
+                    record.offset
+                );
+                assert_eq!(
+                    record.value,
+                    payload(&id, record.value.len()),
+                    "cycle {cycle}: bytes of {id} at partition {partition} offset {}",
+                    record.offset
+                );
+                assert_eq!(
+                    record.header(PAYLOAD_HASH_HEADER),
+                    Some(&fnv64(&record.value).to_le_bytes()[..]),
+                    "cycle {cycle}: header of {id}"
+                );
+                seen.push(Seen {
+                    id,
+                    checksum: record_checksum(record),
+                });
+            }
+            let before = self.previous.get(partition as usize).map_or(&[][..], Vec::as_slice);
+            assert!(
+                seen.len() >= before.len() && seen.get(..before.len()) == Some(before),
+                "cycle {cycle}: partition {partition} lost or changed records seen at the previous reopen \
+                 ({} before, {} now)",
+                before.len(),
+                seen.len()
+            );
+            self.records_seen = self.records_seen.max(seen.len());
+            current.push((log, seen));
+        }
+        for ack in &self.acked {
+            let (log, _) = current
+                .get(ack.partition as usize)
+                .unwrap_or_else(|| panic!("cycle {cycle}: acknowledged partition out of range: {ack}"));
+            let start = ack.base_offset as usize;
+            let batch = log
+                .get(start..start + ack.record_count as usize)
+                .unwrap_or_else(|| panic!("cycle {cycle}: acknowledged batch missing: {ack}"));
+            let ids: Vec<RecordId> = batch.iter().map(|r| record_id(r, cycle)).collect();
+            assert_eq!(ids, ack.ids, "cycle {cycle}: ids at the acknowledged offsets of {ack}");
+            let checksum = batch_checksum(
+                batch
+                    .iter()
+                    .map(|r| (r.key.as_deref(), r.value.as_slice(), r.headers.as_slice())),
+            );
+            assert_eq!(checksum, ack.checksum, "cycle {cycle}: content of {ack}");
+        }
+        self.previous = current.into_iter().map(|(_, seen)| seen).collect();
+        store.close().expect("close after check");
+    }
+}
+
+/// All records of a partition, checking offsets are dense from 0 to the high watermark.
+fn read_partition(store: &Store, partition: u32, cycle: u32) -> Vec<StoredRecord> {
+    let (start, end) = store.offsets(TOPIC, partition).expect("offsets");
+    assert_eq!(start, 0, "cycle {cycle}: partition {partition} start offset");
+    let mut records = Vec::with_capacity(end as usize);
+    let mut offset = 0;
+    while offset < end {
+        let result = store
+            .read(
+                TOPIC,
+                partition,
+                offset,
+                ReadOptions {
+                    max_bytes: 4 * 1024 * 1024,
+                    max_records: 100_000,
+                },
+            )
+            .unwrap_or_else(|e| panic!("cycle {cycle}: read partition {partition} at {offset}: {e}"));
+        assert!(
+            result.next_offset > offset,
+            "cycle {cycle}: read at {offset} made no progress"
+        );
+        for record in result.records {
+            assert_eq!(
+                record.offset,
+                records.len() as u64,
+                "cycle {cycle}: partition {partition} offsets are not dense"
+            );
+            records.push(record);
+        }
+        offset = result.next_offset;
+    }
+    assert_eq!(
+        records.len() as u64,
+        end,
+        "cycle {cycle}: partition {partition} record count"
+    );
+    records
+}
+
+#[test]
+fn acknowledged_appends_survive_kill_9() {
+    let cycles = env_u64("MILLRACE_KILL_CYCLES").unwrap_or(50) as u32;
+    let seed = env_u64("MILLRACE_KILL_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    eprintln!("kill9: {cycles} cycles, MILLRACE_KILL_SEED={seed}");
+    let started = Instant::now();
+    let mut rng = SplitMix64::new(seed);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut checker = Checker {
+        acked: Vec::new(),
+        previous: Vec::new(),
+        records_seen: 0,
+    };
+    let mut early_kills = 0;
+    for cycle in 0..cycles {
+        let appender = spawn_appender(dir.path(), cycle, rng.next_u64());
+        let mut lines = Vec::new();
+        if cycle > 0 && rng.below(8) == 0 {
+            // Kill during start-up: process start, lock, recovery, topic creation.
+            early_kills += 1;
+            std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        } else {
+            wait_ready(&appender, &mut lines, cycle);
+            std::thread::sleep(Duration::from_micros(5_000 + rng.below(200_000)));
+        }
+        lines.extend(kill_appender(appender, cycle));
+        for line in lines.iter().filter(|l| l.as_str() != "READY") {
+            let ack = Ack::parse(line).unwrap_or_else(|| panic!("cycle {cycle}: bad line from child: {line:?}"));
+            checker.acked.push(ack);
+        }
+        checker.check(dir.path(), cycle);
+    }
+    let total: usize = checker.previous.iter().map(Vec::len).sum();
+    let acked: usize = checker.acked.iter().map(|a| a.record_count as usize).sum();
+    eprintln!(
+        "kill9: {cycles} cycles ({early_kills} during start-up) in {:.1} s; {} batches / {acked} records \
+         acknowledged; {total} records in the log",
+        started.elapsed().as_secs_f64(),
+        checker.acked.len()
+    );
+    assert!(acked > 0, "no append was ever acknowledged");
+}
