@@ -213,6 +213,9 @@ impl Segment {
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
         segment.apply_scan(&scan);
+        // Replace whatever the index file held (nothing, garbage, a prefix)
+        // before `seal` appends the end entry after the entries in memory.
+        segment.rewrite_index()?;
         segment.seal()?;
         Ok(segment)
     }
