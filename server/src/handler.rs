@@ -10,7 +10,7 @@ use millrace::{ReadOptions, Store, TopicConfig};
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    ConfigEntry, CreateTopic, Fetch, Opcode, PartitionInfo, Position, Produce, Produced, Request, Response,
+    ConfigEntry, CreateTopic, Fetch, Isolation, Opcode, PartitionInfo, Position, Produce, Produced, Request, Response,
     TopicDescription,
 };
 use crate::metrics::ServerMetrics;
@@ -161,18 +161,21 @@ fn fetch(context: &Context, fetch: Fetch) -> Result<Response, WireError> {
             fetch.max_records as usize
         },
     };
+    let isolation = match fetch.isolation {
+        Isolation::ReadCommitted => millrace::Isolation::ReadCommitted,
+        Isolation::ReadUncommitted => millrace::Isolation::ReadUncommitted,
+    };
     let deadline = Instant::now() + Duration::from_millis(u64::from(fetch.max_wait_ms));
     loop {
         let result = store
-            .read(&fetch.topic, fetch.partition, offset, options)
+            .read_with(&fetch.topic, fetch.partition, offset, options, isolation)
             .map_err(engine)?;
         let now = Instant::now();
         if !result.records.is_empty() || now >= deadline || context.shutting_down.load(Ordering::Relaxed) {
             return Ok(Response::Fetched(crate::messages::Fetched {
                 next_offset: result.next_offset,
                 high_watermark: result.high_watermark,
-                // Without transactions every visible record is stable.
-                last_stable_offset: result.high_watermark,
+                last_stable_offset: result.last_stable_offset,
                 records: result.records,
             }));
         }
