@@ -12,6 +12,7 @@ pub mod commit;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod inspect;
 pub mod metrics;
 #[doc(hidden)]
 pub mod notify;
