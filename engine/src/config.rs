@@ -77,6 +77,12 @@ pub struct StoreOptions {
     /// Run the background thread (interval flushes, retention). Tests that
     /// drive everything by hand turn it off.
     pub background: bool,
+    /// Batches remembered per producer and partition to answer retries as
+    /// duplicates (1..=1000). A retry older than this is `OutOfOrderSequence`.
+    pub producer_dedup_batches: u32,
+    /// A producer with no init or append for this long is forgotten; its next
+    /// append fails with `UnknownProducer`.
+    pub producer_idle_expiry: Duration,
 }
 
 impl Default for StoreOptions {
@@ -87,6 +93,8 @@ impl Default for StoreOptions {
             recovery: RecoveryMode::TornTailOnly,
             maintenance_interval: Duration::from_secs(1),
             background: true,
+            producer_dedup_batches: 5,
+            producer_idle_expiry: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -12,19 +12,26 @@ pub mod commit;
 pub mod config;
 pub mod error;
 pub mod index;
+mod internal_codec;
 pub mod inspect;
 pub mod metrics;
 #[doc(hidden)]
 pub mod notify;
 mod partition;
+mod producer;
+mod producer_registry;
+mod producer_snapshot;
+#[doc(hidden)]
+pub mod producer_state;
 mod segment;
 pub mod storage;
 mod store;
 pub mod sync;
 
-pub use batch::{Record, StoredRecord};
+pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
 pub use error::{CorruptionKind, Error, Result};
 pub use metrics::MetricsSnapshot;
+pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use store::{Store, TopicDescription};

@@ -7,6 +7,7 @@ use crate::commit::{Mark, SyncFailure, SyncGate};
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
+use crate::producer_state::{admit, Admission, ProducerTable};
 use crate::segment::{self, parse_log_name, ChunkReader, InvalidAt, Segment};
 use crate::storage::{read_exact_at, write_atomic, Storage, StorageFile};
 use crate::store::Shared;
@@ -77,6 +78,8 @@ struct Writer {
     active: Arc<Segment>,
     next_offset: u64,
     scratch: Vec<u8>,
+    /// Idempotent-producer state; guarded by the writer lock (producer_state.rs).
+    producers: ProducerTable,
 }
 
 #[derive(Debug)]
@@ -191,6 +194,13 @@ impl Partition {
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
+        let producers = crate::producer_snapshot::rebuild(
+            storage.as_ref(),
+            &dir,
+            &segments,
+            next_offset,
+            shared.producers.window,
+        )?;
         // Everything recovered is durable: the tail was just fsync'd.
         let mark = Mark {
             offset: next_offset,
@@ -209,6 +219,7 @@ impl Partition {
                 active: last,
                 next_offset,
                 scratch: Vec::new(),
+                producers,
             }),
             segments: Mutex::new(Arc::new(segments)),
             gate: SyncGate::new(mark),
@@ -291,6 +302,37 @@ impl Partition {
         flags: u16,
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<AppendInfo> {
+        self.append_inner(records, producer, flags, false, check)
+            .map(|(info, _)| info)
+    }
+
+    /// Append one batch from a registered producer: the epoch and sequence
+    /// are checked and the producer state updated under the writer lock.
+    /// Returns the offsets and whether the batch was a retry (not written again).
+    pub fn append_sequenced(&self, records: &[Record], stamp: ProducerStamp, flags: u16) -> Result<(AppendInfo, bool)> {
+        self.append_inner(records, Some(stamp), flags, true, |_| Ok(()))
+    }
+
+    /// The producer's last sequence here, read under the writer lock so that
+    /// it orders with appends (see the fencing argument in producer_state.rs).
+    pub fn producer_last_sequence(&self, producer_id: u64) -> Option<u32> {
+        self.writer.lock().producers.last_sequence(producer_id)
+    }
+
+    /// Last append time of every producer with state here.
+    pub fn producer_activity(&self) -> Vec<(u64, i64)> {
+        let w = self.writer.lock();
+        w.producers.iter().map(|(id, e)| (id, e.last_append_ms)).collect()
+    }
+
+    fn append_inner(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        sequenced: bool,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<(AppendInfo, bool)> {
         if records.is_empty() {
             return Err(Error::invalid("records", "a batch needs at least one record"));
         }
@@ -316,6 +358,27 @@ impl Partition {
             return Err(Error::Poisoned);
         }
         check(w.next_offset)?;
+        let record_count = records.len() as u32;
+        if let (true, Some(stamp)) = (sequenced, producer) {
+            let admission = admit(&w.producers, &self.shared.producers.epochs, stamp, record_count, now)?;
+            if let Admission::Duplicate {
+                base_offset,
+                next_offset,
+            } = admission
+            {
+                drop(guard);
+                // The original may still be waiting for its fsync: a retry is
+                // acknowledged under the same durability as the original.
+                if self.durability == Durability::Always {
+                    self.sync_to(next_offset)?;
+                }
+                let info = AppendInfo {
+                    base_offset,
+                    next_offset,
+                };
+                return Ok((info, true));
+            }
+        }
         self.maybe_roll(w, total as u64, now)?;
         let synced = self.gate.synced();
         let synced_before = if synced.segment_base == w.active.base_offset {
@@ -349,6 +412,10 @@ impl Partition {
             return Err(e);
         }
         w.next_offset = header.next_offset();
+        // Same rule as the rebuild at open (producer_snapshot::rebuild).
+        if let Some(stamp) = producer.filter(|_| !header.is_control()) {
+            w.producers.record(stamp, header.base_offset, record_count, now);
+        }
         let next_offset = w.next_offset;
         let mark = Mark {
             offset: next_offset,
@@ -369,10 +436,11 @@ impl Partition {
         if self.durability == Durability::Always {
             self.sync_to(next_offset)?;
         }
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset: header.base_offset,
             next_offset,
-        })
+        };
+        Ok((info, false))
     }
 
     /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
@@ -458,6 +526,11 @@ impl Partition {
                 position: sealed_len,
             });
             self.publish(w.next_offset);
+            // The producer snapshot is written before the new segment exists,
+            // so the newest snapshot never lies past the durable log end.
+            let epochs = &self.shared.producers.epochs;
+            w.producers.retain(|id| epochs.knows(id));
+            crate::producer_snapshot::write(self.storage.as_ref(), &self.dir, w.next_offset, &w.producers)?;
             let segment = Arc::new(Segment::create(self.storage.as_ref(), &self.dir, w.next_offset, now)?);
             self.storage
                 .sync_dir(&self.dir)

@@ -6,6 +6,7 @@ use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
+use crate::producer_registry::ProducerRegistry;
 use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     quota_bytes: Option<u64>,
     pub notifier: Notifier,
     pub metrics: Metrics,
+    /// Producer ids and epochs (producer_registry.rs).
+    pub producers: ProducerRegistry,
 }
 
 impl Shared {
@@ -157,6 +160,7 @@ impl Store {
             quota_bytes: options.quota_bytes,
             notifier: Notifier::new(),
             metrics: Metrics::default(),
+            producers: ProducerRegistry::open(storage.clone(), &path, &options)?,
         });
         let mut topics = BTreeMap::new();
         let names = storage
@@ -177,6 +181,7 @@ impl Store {
             let topic = load_topic(&storage, &dir, &name, &options, &shared)?;
             topics.insert(name, Arc::new(topic));
         }
+        crate::producer::fold_activity(&shared, topics.values());
         let inner = Arc::new(StoreInner {
             path,
             storage,
@@ -211,6 +216,10 @@ impl Store {
     #[allow(dead_code, reason = "used by internal-topic modules")]
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// Create a topic with `config.partitions` partitions. Atomic: a crash

@@ -3,6 +3,8 @@
 //! typed `Unsupported`), pipelining, metrics, auth, graceful shutdown that
 //! releases the directory lock, and client reconnection.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use std::time::Duration;

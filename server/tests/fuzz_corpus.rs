@@ -2,6 +2,8 @@
 //! cargo-fuzz target runs, so CI keeps every past finding and seed green
 //! without nightly or libFuzzer.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 use std::path::PathBuf;
 
 use millrace::Record;
@@ -31,7 +33,7 @@ fn replay_frame_decode_corpus() {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    let requests = vec![
+    let requests = [
         Request::Hello(Hello {
             version_min: 1,
             version_max: 1,
@@ -109,7 +111,7 @@ fn write_seed_corpus() {
         std::fs::write(dir.join(format!("request-{:02}-{:?}", i, request.opcode())), seed).expect("write");
     }
     std::fs::write(dir.join("pipelined-all"), pipelined).expect("write");
-    let responses = vec![
+    let responses = [
         (
             Opcode::Fetch,
             Ok(Response::Fetched(Fetched {

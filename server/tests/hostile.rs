@@ -4,6 +4,8 @@
 //! beyond the limit. Each test also checks that another client is served
 //! meanwhile and afterwards: the server stays up.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,189 @@
+//! Exactly-once producers: `Store::init_producer`, sequenced appends, and the
+//! [`Producer`] handle that numbers batches itself. Semantics, state machine
+//! and error table in design/semantics.md.
+
+use crate::batch::{ProducerStamp, Record};
+use crate::error::Result;
+use crate::partition::now_ms;
+use crate::store::{Shared, Store, Topic};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A producer instance: its id, its (new) epoch, and where it left off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSession {
+    pub name: String,
+    pub producer_id: u64,
+    pub epoch: u16,
+    /// Last sequence written per (topic, partition), durable on return. A
+    /// restarted producer resumes each partition at `last + 1` (wrapping);
+    /// a partition not listed starts at 0.
+    pub last_sequences: BTreeMap<(String, u32), u32>,
+}
+
+impl ProducerSession {
+    /// The sequence the next batch to `(topic, partition)` must carry.
+    pub fn next_sequence(&self, topic: &str, partition: u32) -> u32 {
+        self.last_sequences
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |s| s.wrapping_add(1))
+    }
+
+    pub fn stamp(&self, base_sequence: u32) -> ProducerStamp {
+        ProducerStamp {
+            producer_id: self.producer_id,
+            epoch: self.epoch,
+            base_sequence,
+        }
+    }
+}
+
+/// Where a sequenced append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerAppend {
+    pub base_offset: u64,
+    /// Offset just past the batch.
+    pub next_offset: u64,
+    /// The batch was a retry of one already in the log: nothing was written
+    /// and the offsets are those of the original.
+    pub duplicate: bool,
+}
+
+impl Store {
+    /// Register `name` (1..=255 bytes) or, if registered, start its next epoch:
+    /// the previous instance is fenced (its appends fail with `Fenced`) from
+    /// the moment this returns. Durable on return. See design/semantics.md.
+    pub fn init_producer(&self, name: &str) -> Result<ProducerSession> {
+        let registry = &self.shared().producers;
+        let (producer_id, epoch) = registry.init(name, now_ms())?;
+        let mut last_sequences = BTreeMap::new();
+        for topic_name in self.list_all_topics() {
+            let Ok(topic) = self.topic(&topic_name) else { continue };
+            for partition in &topic.partitions {
+                // Read under the partition's writer lock: any append of the
+                // old epoch either is counted here or is fenced.
+                if let Some(last) = partition.producer_last_sequence(producer_id) {
+                    partition.flush()?;
+                    last_sequences.insert((topic_name.clone(), partition.id), last);
+                }
+            }
+        }
+        Ok(ProducerSession {
+            name: name.to_string(),
+            producer_id,
+            epoch,
+            last_sequences,
+        })
+    }
+
+    /// Append `records` as one batch from a registered producer. The batch's
+    /// first record has sequence `stamp.base_sequence`; the next batch to this
+    /// partition must start at `base_sequence + records.len()`.
+    ///
+    /// Errors: `Fenced` (an older epoch), `OutOfOrderSequence` (a gap, or a
+    /// retry older than the de-duplication window), `UnknownProducer`
+    /// (expired or never registered), plus every error of [`Store::append`].
+    pub fn append_sequenced(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        stamp: ProducerStamp,
+    ) -> Result<ProducerAppend> {
+        self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
+    }
+
+    /// As [`Store::append_sequenced`] with batch flags (transactions).
+    #[allow(dead_code, reason = "used by the transaction module (issue 4)")]
+    pub(crate) fn append_sequenced_with_flags(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        stamp: ProducerStamp,
+        flags: u16,
+    ) -> Result<ProducerAppend> {
+        let (info, duplicate) = self
+            .partition(topic, partition)?
+            .append_sequenced(records, stamp, flags)?;
+        Ok(ProducerAppend {
+            base_offset: info.base_offset,
+            next_offset: info.next_offset,
+            duplicate,
+        })
+    }
+
+    /// The current epoch of a registered producer id.
+    pub fn producer_epoch(&self, producer_id: u64) -> Option<u16> {
+        self.shared().producers.epochs.current_epoch(producer_id)
+    }
+}
+
+/// After open: activity recorded in partitions (appends after the registry
+/// was last written) counts towards the idle expiry.
+pub(crate) fn fold_activity<'a>(shared: &Shared, topics: impl Iterator<Item = &'a Arc<Topic>>) {
+    for topic in topics {
+        for partition in &topic.partitions {
+            for (producer_id, at_ms) in partition.producer_activity() {
+                shared.producers.epochs.note_activity(producer_id, at_ms);
+            }
+        }
+    }
+}
+
+/// A producer handle that numbers its batches: `send` uses the next sequence
+/// of the partition and advances it once the append is acknowledged (or
+/// found to be a duplicate). After an error, `send` of the same records again
+/// is a retry with the same sequence: appended once, never twice.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    store: Store,
+    session: ProducerSession,
+    next: BTreeMap<(String, u32), u32>,
+}
+
+impl Producer {
+    /// `init_producer(name)` and resume where the previous instance stopped.
+    pub fn init(store: &Store, name: &str) -> Result<Producer> {
+        let session = store.init_producer(name)?;
+        let next = session
+            .last_sequences
+            .iter()
+            .map(|(k, s)| (k.clone(), s.wrapping_add(1)))
+            .collect();
+        Ok(Producer {
+            store: store.clone(),
+            session,
+            next,
+        })
+    }
+
+    pub fn session(&self) -> &ProducerSession {
+        &self.session
+    }
+
+    pub fn producer_id(&self) -> u64 {
+        self.session.producer_id
+    }
+
+    pub fn epoch(&self) -> u16 {
+        self.session.epoch
+    }
+
+    /// The sequence the next `send` to this partition will carry.
+    pub fn next_sequence(&self, topic: &str, partition: u32) -> u32 {
+        self.next.get(&(topic.to_string(), partition)).copied().unwrap_or(0)
+    }
+
+    /// Append `records` as the partition's next batch.
+    pub fn send(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<ProducerAppend> {
+        let key = (topic.to_string(), partition);
+        let sequence = self.next.get(&key).copied().unwrap_or(0);
+        let appended = self
+            .store
+            .append_sequenced(topic, partition, records, self.session.stamp(sequence))?;
+        self.next
+            .insert(key, sequence.wrapping_add(records.len() as u32));
+        Ok(appended)
+    }
+}

@@ -1,0 +1,113 @@
+//! Producer-state snapshots: `<offset>.producers` files in a partition
+//! directory, written at every segment roll (state as of the new segment's
+//! base offset), and the rebuild at open: newest snapshot + the batch headers
+//! after it. Layout in design/semantics.md ("On-disk records").
+//!
+//! Rebuild decision table (a test per row in `tests/producer_recovery.rs`):
+//!
+//! | snapshot found                    | action                                   |
+//! |-----------------------------------|------------------------------------------|
+//! | none                              | replay every batch header of the log     |
+//! | newest valid, offset <= log end   | load it, replay headers from its offset  |
+//! | newest offset > log end           | `Corruption` (the log lost durable data) |
+//! | newest fails its CRC or parse     | `Corruption` (never silently rebuilt)    |
+
+use crate::error::{CorruptionKind, Error, Result};
+use crate::producer_state::{ProducerTable, PRODUCERS_MAX};
+use crate::segment::Segment;
+use crate::storage::{read_all, write_atomic, Storage};
+use std::path::Path;
+use std::sync::Arc;
+
+const SNAPSHOT_SUFFIX: &str = ".producers";
+
+fn snapshot_name(offset: u64) -> String {
+    format!("{offset:020}{SNAPSHOT_SUFFIX}")
+}
+
+fn parse_snapshot_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SNAPSHOT_SUFFIX)?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+fn snapshot_bytes_max(window: u32) -> u64 {
+    // Header + per producer (id, epoch, time, count) + its batches + CRC.
+    32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + u64::from(window) * 16)
+}
+
+/// Write the snapshot for `offset` durably, then remove older ones.
+pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: u64, table: &ProducerTable) -> Result<()> {
+    let path = dir.join(snapshot_name(offset));
+    write_atomic(storage, &path, &table.encode_snapshot(offset))
+        .map_err(|e| Error::io("write producer snapshot", &path, e))?;
+    let names = storage
+        .list_dir(dir)
+        .map_err(|e| Error::io("list partition", dir, e))?;
+    for older in names
+        .iter()
+        .filter(|n| parse_snapshot_name(n).is_some_and(|o| o < offset))
+    {
+        let old = dir.join(older);
+        storage
+            .remove_file(&old)
+            .map_err(|e| Error::io("remove producer snapshot", &old, e))?;
+    }
+    Ok(())
+}
+
+/// Rebuild a partition's producer state at open (decision table above).
+pub(crate) fn rebuild(
+    storage: &dyn Storage,
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_end: u64,
+    window: u32,
+) -> Result<ProducerTable> {
+    let names = storage
+        .list_dir(dir)
+        .map_err(|e| Error::io("list partition", dir, e))?;
+    let newest = names.iter().filter_map(|n| parse_snapshot_name(n)).max();
+    let (from, mut table) = match newest {
+        None => (0, ProducerTable::new(window)),
+        Some(offset) => {
+            let path = dir.join(snapshot_name(offset));
+            let bad = || Error::corruption(&path, 0, CorruptionKind::BadMetadata);
+            if offset > log_end {
+                return Err(bad());
+            }
+            let bytes = read_all(storage, &path, snapshot_bytes_max(window))
+                .map_err(|e| Error::io("read producer snapshot", &path, e))?;
+            let (stored_offset, table) = ProducerTable::decode_snapshot(&bytes, window).ok_or_else(bad)?;
+            if stored_offset != offset {
+                return Err(bad());
+            }
+            (offset, table)
+        }
+    };
+    // Appends replayed here count as active at the reopen: the batch header
+    // holds record timestamps (producer-chosen), not the append time, and a
+    // producer must never expire early.
+    let now = crate::partition::now_ms();
+    for segment in segments {
+        let (next_offset, end_position) = {
+            let state = segment.state.lock();
+            (state.next_offset, state.written_len)
+        };
+        if next_offset <= from {
+            continue;
+        }
+        segment.for_each_batch(0, end_position, |_, header, _| {
+            // Transactional batches are sequenced by the transaction
+            // coordinator (txn.rs), not by the idempotent-producer state.
+            if header.base_offset >= from && !header.is_control() && !header.is_transactional() {
+                if let Some(stamp) = header.producer {
+                    table.record(stamp, header.base_offset, header.record_count, now);
+                }
+            }
+            Ok(true)
+        })?;
+    }
+    Ok(table)
+}

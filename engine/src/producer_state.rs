@@ -1,0 +1,490 @@
+//! The idempotent-producer state machine (design/semantics.md, "Producer
+//! state machine"), kept free of I/O so that loom can check it
+//! (`tests/loom_producer.rs`):
+//!
+//! - [`ProducerEpochs`]: the store-wide registry of issued producer ids and
+//!   their current epoch, behind one `crate::sync::Mutex`.
+//! - [`ProducerTable`]: one partition's per-producer sequence state (the last
+//!   N batches of every producer), owned by the partition's writer lock.
+//! - [`admit`]: the decision for one append, run under the writer lock.
+//!
+//! Fencing argument: `init_producer` bumps the epoch in [`ProducerEpochs`]
+//! *before* it takes any partition's writer lock to read the last sequence;
+//! an append checks the epoch *under* that writer lock. So an append of the
+//! old epoch either completes before the new instance reads the partition
+//! (and the new instance sees its sequence) or is fenced.
+
+use crate::batch::ProducerStamp;
+use crate::error::{Error, Result};
+use crate::internal_codec::{Decoder, Encoder};
+use crate::sync::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Upper bound of the configurable de-duplication window, in batches.
+pub const DEDUP_BATCHES_MAX: u32 = 1000;
+/// Upper bound on registered producers (a registry larger than this is refused).
+pub const PRODUCERS_MAX: usize = 100_000;
+/// Upper bound on a producer name, in bytes.
+pub const PRODUCER_NAME_BYTES_MAX: usize = 255;
+
+const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"MRPS");
+const SNAPSHOT_VERSION: u16 = 1;
+
+/// A batch a producer wrote, remembered to answer retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachedBatch {
+    pub base_sequence: u32,
+    pub record_count: u32,
+    pub base_offset: u64,
+}
+
+impl CachedBatch {
+    /// Sequence of the batch's last record (sequences wrap at 2^32).
+    pub fn last_sequence(&self) -> u32 {
+        self.base_sequence
+            .wrapping_add(self.record_count.saturating_sub(1))
+    }
+}
+
+/// One producer's state in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionProducer {
+    /// Epoch of the last batch written.
+    pub epoch: u16,
+    /// Append time of the last batch written (ms since the Unix epoch).
+    pub last_append_ms: i64,
+    /// The last batches written, oldest first; never empty.
+    pub batches: VecDeque<CachedBatch>,
+}
+
+impl PartitionProducer {
+    pub fn last_sequence(&self) -> Option<u32> {
+        self.batches.back().map(CachedBatch::last_sequence)
+    }
+}
+
+/// What an append from a producer should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The next sequence: write the batch.
+    Append,
+    /// A retry of a remembered batch: do not write; answer with its offsets.
+    Duplicate { base_offset: u64, next_offset: u64 },
+}
+
+/// Per-partition producer state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerTable {
+    entries: BTreeMap<u64, PartitionProducer>,
+    window: usize,
+}
+
+impl ProducerTable {
+    /// `window`: batches remembered per producer (1..=DEDUP_BATCHES_MAX).
+    pub fn new(window: u32) -> Self {
+        assert!(
+            (1..=DEDUP_BATCHES_MAX).contains(&window),
+            "dedup window {window} outside 1..={DEDUP_BATCHES_MAX}"
+        );
+        ProducerTable {
+            entries: BTreeMap::new(),
+            window: window as usize,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, producer_id: u64) -> Option<&PartitionProducer> {
+        self.entries.get(&producer_id)
+    }
+
+    pub fn last_sequence(&self, producer_id: u64) -> Option<u32> {
+        self.entries.get(&producer_id).and_then(PartitionProducer::last_sequence)
+    }
+
+    /// Sequence check only (the epoch was checked against the registry).
+    pub fn check(&self, stamp: ProducerStamp, record_count: u32) -> Result<Admission> {
+        let Some(entry) = self.entries.get(&stamp.producer_id) else {
+            return if stamp.base_sequence == 0 {
+                Ok(Admission::Append)
+            } else {
+                Err(Error::OutOfOrderSequence {
+                    expected: 0,
+                    got: stamp.base_sequence,
+                })
+            };
+        };
+        if stamp.epoch < entry.epoch {
+            return Err(Error::Fenced {
+                producer_id: stamp.producer_id,
+                epoch: stamp.epoch,
+                current_epoch: entry.epoch,
+            });
+        }
+        let expected = entry.last_sequence().map_or(0, |s| s.wrapping_add(1));
+        if stamp.base_sequence == expected {
+            return Ok(Admission::Append);
+        }
+        let cached = entry
+            .batches
+            .iter()
+            .find(|b| b.base_sequence == stamp.base_sequence && b.record_count == record_count);
+        match cached {
+            Some(b) => Ok(Admission::Duplicate {
+                base_offset: b.base_offset,
+                next_offset: b.base_offset + u64::from(b.record_count),
+            }),
+            None => Err(Error::OutOfOrderSequence {
+                expected,
+                got: stamp.base_sequence,
+            }),
+        }
+    }
+
+    /// Remember a batch that was written (at append, or replayed at open).
+    pub fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, append_ms: i64) {
+        let entry = self.entries.entry(stamp.producer_id).or_insert_with(|| PartitionProducer {
+            epoch: stamp.epoch,
+            last_append_ms: append_ms,
+            batches: VecDeque::new(),
+        });
+        entry.epoch = entry.epoch.max(stamp.epoch);
+        entry.last_append_ms = entry.last_append_ms.max(append_ms);
+        entry.batches.push_back(CachedBatch {
+            base_sequence: stamp.base_sequence,
+            record_count,
+            base_offset,
+        });
+        while entry.batches.len() > self.window {
+            entry.batches.pop_front();
+        }
+    }
+
+    /// Keep only the producers `keep` accepts (expired ones are dropped).
+    pub fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        self.entries.retain(|id, _| keep(*id));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &PartitionProducer)> {
+        self.entries.iter().map(|(id, e)| (*id, e))
+    }
+
+    /// Snapshot file contents for the state as of `offset` (the log end).
+    pub fn encode_snapshot(&self, offset: u64) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u32(SNAPSHOT_MAGIC).u16(SNAPSHOT_VERSION).u64(offset);
+        e.u32(self.entries.len() as u32);
+        for (id, entry) in &self.entries {
+            e.u64(*id).u16(entry.epoch).i64(entry.last_append_ms);
+            e.u16(entry.batches.len() as u16);
+            for b in &entry.batches {
+                e.u32(b.base_sequence).u32(b.record_count).u64(b.base_offset);
+            }
+        }
+        e.seal_with_crc()
+    }
+
+    /// Parse a snapshot; `None` if it is not a valid snapshot.
+    pub fn decode_snapshot(bytes: &[u8], window: u32) -> Option<(u64, ProducerTable)> {
+        let mut d = Decoder::with_crc(bytes)?;
+        if d.u32()? != SNAPSHOT_MAGIC || d.u16()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        let offset = d.u64()?;
+        let count = d.u32()?;
+        let mut table = ProducerTable::new(window);
+        for _ in 0..count {
+            let id = d.u64()?;
+            let epoch = d.u16()?;
+            let last_append_ms = d.i64()?;
+            let batch_count = d.u16()?;
+            if usize::from(batch_count) > d.remaining() / 16 || batch_count == 0 {
+                return None;
+            }
+            let mut batches = VecDeque::with_capacity(usize::from(batch_count));
+            for _ in 0..batch_count {
+                batches.push_back(CachedBatch {
+                    base_sequence: d.u32()?,
+                    record_count: d.u32()?,
+                    base_offset: d.u64()?,
+                });
+            }
+            while batches.len() > table.window {
+                batches.pop_front();
+            }
+            table.entries.insert(
+                id,
+                PartitionProducer {
+                    epoch,
+                    last_append_ms,
+                    batches,
+                },
+            );
+        }
+        d.is_empty().then_some((offset, table))
+    }
+}
+
+/// A registered producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEntry {
+    pub name: String,
+    pub epoch: u16,
+    /// Last init or append seen (ms since the Unix epoch).
+    pub last_active_ms: i64,
+}
+
+/// The registry's contents: what the registry file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryState {
+    /// Ids are never reused, so batch headers of expired producers stay unambiguous.
+    pub next_id: u64,
+    pub entries: BTreeMap<u64, RegistryEntry>,
+}
+
+impl RegistryState {
+    fn id_of(&self, name: &str) -> Option<u64> {
+        self.entries.iter().find(|(_, e)| e.name == name).map(|(id, _)| *id)
+    }
+}
+
+/// The store-wide registry of producer ids and epochs (in memory; the caller
+/// supplies persistence to [`ProducerEpochs::init`]).
+#[derive(Debug)]
+pub struct ProducerEpochs {
+    state: Mutex<RegistryState>,
+    expiry_ms: i64,
+}
+
+impl ProducerEpochs {
+    pub fn new(state: RegistryState, expiry_ms: i64) -> Self {
+        ProducerEpochs {
+            state: Mutex::new(state),
+            expiry_ms,
+        }
+    }
+
+    /// Register `name` or bump its epoch. `persist` must make the new state
+    /// durable; it runs under the registry lock, before the epoch is
+    /// published, so no append can use an epoch that a crash would forget.
+    /// Expired producers are swept first.
+    pub fn init(
+        &self,
+        name: &str,
+        now_ms: i64,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<(u64, u16)> {
+        let mut state = self.state.lock();
+        let mut next = state.clone();
+        let expiry_ms = self.expiry_ms;
+        next.entries
+            .retain(|_, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms);
+        let (id, epoch) = match next.id_of(name) {
+            Some(id) => {
+                let entry = next
+                    .entries
+                    .get_mut(&id)
+                    .ok_or_else(|| Error::invalid("producer registry", "entry vanished"))?;
+                entry.epoch = entry.epoch.checked_add(1).ok_or_else(|| {
+                    Error::invalid(
+                        "producer epoch",
+                        format!("producer {name:?} has used all {} epochs", u16::MAX),
+                    )
+                })?;
+                entry.last_active_ms = now_ms;
+                (id, entry.epoch)
+            }
+            None => {
+                if next.entries.len() >= PRODUCERS_MAX {
+                    return Err(Error::invalid(
+                        "producers",
+                        format!("{PRODUCERS_MAX} producers are registered; no room for {name:?}"),
+                    ));
+                }
+                let id = next.next_id;
+                next.next_id += 1;
+                next.entries.insert(
+                    id,
+                    RegistryEntry {
+                        name: name.to_string(),
+                        epoch: 0,
+                        last_active_ms: now_ms,
+                    },
+                );
+                (id, 0)
+            }
+        };
+        persist(&next)?;
+        *state = next;
+        Ok((id, epoch))
+    }
+
+    /// Check an append's epoch against the registry and note the activity.
+    /// `partition_last_ms`: the producer's last append to this partition, so
+    /// activity survives a reopen even if the registry file is older.
+    pub fn admit_epoch(&self, stamp: ProducerStamp, now_ms: i64, partition_last_ms: Option<i64>) -> Result<()> {
+        let mut state = self.state.lock();
+        let unknown = Error::UnknownProducer {
+            producer_id: stamp.producer_id,
+        };
+        let Some(entry) = state.entries.get_mut(&stamp.producer_id) else {
+            return Err(unknown);
+        };
+        let last = entry.last_active_ms.max(partition_last_ms.unwrap_or(i64::MIN));
+        if now_ms.saturating_sub(last) > self.expiry_ms {
+            state.entries.remove(&stamp.producer_id);
+            return Err(unknown);
+        }
+        if stamp.epoch < entry.epoch {
+            return Err(Error::Fenced {
+                producer_id: stamp.producer_id,
+                epoch: stamp.epoch,
+                current_epoch: entry.epoch,
+            });
+        }
+        if stamp.epoch > entry.epoch {
+            return Err(Error::invalid(
+                "producer epoch",
+                format!(
+                    "epoch {} of producer {} was never issued (current {})",
+                    stamp.epoch, stamp.producer_id, entry.epoch
+                ),
+            ));
+        }
+        entry.last_active_ms = last.max(now_ms);
+        Ok(())
+    }
+
+    /// Is `producer_id` registered (not expired or never issued)?
+    pub fn knows(&self, producer_id: u64) -> bool {
+        self.state.lock().entries.contains_key(&producer_id)
+    }
+
+    /// Fold activity found in a partition's state into the registry (at open).
+    pub fn note_activity(&self, producer_id: u64, at_ms: i64) {
+        if let Some(entry) = self.state.lock().entries.get_mut(&producer_id) {
+            entry.last_active_ms = entry.last_active_ms.max(at_ms);
+        }
+    }
+
+    pub fn current_epoch(&self, producer_id: u64) -> Option<u16> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.epoch)
+    }
+
+    pub fn snapshot(&self) -> RegistryState {
+        self.state.lock().clone()
+    }
+}
+
+/// Decide an append from a producer: the registry's epoch, then the
+/// partition's sequences. Run with the partition's writer lock held (it
+/// guards `table`); on `Append`, write the batch and then [`ProducerTable::record`] it.
+pub fn admit(
+    table: &ProducerTable,
+    epochs: &ProducerEpochs,
+    stamp: ProducerStamp,
+    record_count: u32,
+    now_ms: i64,
+) -> Result<Admission> {
+    let partition_last = table.get(stamp.producer_id).map(|e| e.last_append_ms);
+    epochs.admit_epoch(stamp, now_ms, partition_last)?;
+    table.check(stamp, record_count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(epoch: u16, base_sequence: u32) -> ProducerStamp {
+        ProducerStamp {
+            producer_id: 0,
+            epoch,
+            base_sequence,
+        }
+    }
+
+    #[test]
+    fn sequence_decisions() {
+        let epochs = ProducerEpochs::new(RegistryState::default(), 1_000);
+        let (id, epoch) = epochs.init("p", 0, |_| Ok(())).unwrap();
+        assert_eq!((id, epoch), (0, 0));
+        let mut table = ProducerTable::new(2);
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 1), 1, 1),
+            Err(Error::OutOfOrderSequence { expected: 0, got: 1 })
+        ));
+        assert_eq!(admit(&table, &epochs, stamp(0, 0), 3, 1).unwrap(), Admission::Append);
+        table.record(stamp(0, 0), 10, 3, 1);
+        assert_eq!(
+            admit(&table, &epochs, stamp(0, 0), 3, 2).unwrap(),
+            Admission::Duplicate {
+                base_offset: 10,
+                next_offset: 13
+            }
+        );
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 4), 1, 2),
+            Err(Error::OutOfOrderSequence { expected: 3, got: 4 })
+        ));
+        table.record(stamp(0, 3), 20, 1, 2);
+        table.record(stamp(0, 4), 21, 1, 2);
+        // Window of 2: the first batch is forgotten and its retry is a gap.
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 0), 3, 2),
+            Err(Error::OutOfOrderSequence { expected: 5, got: 0 })
+        ));
+        let (_, epoch) = epochs.init("p", 3, |_| Ok(())).unwrap();
+        assert_eq!(epoch, 1);
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 5), 1, 3),
+            Err(Error::Fenced { current_epoch: 1, .. })
+        ));
+        assert_eq!(admit(&table, &epochs, stamp(1, 5), 1, 3).unwrap(), Admission::Append);
+        // Idle past expiry: unknown, and a new init gets a new id.
+        assert!(matches!(
+            admit(&table, &epochs, stamp(1, 5), 1, 5_000),
+            Err(Error::UnknownProducer { producer_id: 0 })
+        ));
+        assert_eq!(epochs.init("p", 5_000, |_| Ok(())).unwrap(), (1, 0));
+    }
+
+    #[test]
+    fn sequences_wrap() {
+        let mut table = ProducerTable::new(5);
+        table.record(stamp(0, u32::MAX - 1), 0, 2, 0);
+        assert_eq!(table.last_sequence(0), Some(u32::MAX));
+        assert_eq!(table.check(stamp(0, 0), 1).unwrap(), Admission::Append);
+    }
+
+    #[test]
+    fn snapshot_roundtrip_and_rejects_damage() {
+        let mut table = ProducerTable::new(3);
+        for i in 0..5u32 {
+            table.record(stamp(2, i * 2), u64::from(i) * 2, 2, 7);
+        }
+        table.record(
+            ProducerStamp {
+                producer_id: 9,
+                epoch: 0,
+                base_sequence: 0,
+            },
+            100,
+            1,
+            8,
+        );
+        let bytes = table.encode_snapshot(101);
+        let (offset, back) = ProducerTable::decode_snapshot(&bytes, 3).unwrap();
+        assert_eq!((offset, &back), (101, &table));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(ProducerTable::decode_snapshot(&bad, 3).is_none(), "flip at {i}");
+        }
+    }
+}
