@@ -517,6 +517,11 @@ impl Partition {
 
     /// Seal the active segment and start a new one. See design/durability.md, "Segment roll".
     fn roll(&self, w: &mut Writer, now: i64) -> Result<()> {
+        // A poisoned store writes nothing more: sealing would fsync again after
+        // a failed fsync and publish batches that were never acknowledged.
+        if self.shared.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
         let result = (|| {
             w.active.seal()?;
             let sealed_len = w.active.state.lock().written_len;
