@@ -10,8 +10,8 @@ use millrace::{ReadOptions, Store, TopicConfig};
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    ConfigEntry, CreateTopic, Fetch, Isolation, Opcode, PartitionInfo, Position, Produce, Produced, Request, Response,
-    TopicDescription,
+    ConfigEntry, CreateTopic, Fetch, Isolation, Opcode, PartitionInfo, Position, Produce, Produced, ProducerInit,
+    ProducerSequence, Request, Response, TopicDescription,
 };
 use crate::metrics::ServerMetrics;
 
@@ -82,6 +82,7 @@ pub fn handle(context: &Context, request: Request) -> Result<Response, WireError
                 config: config_entries(&description.config, description.durability),
             }))
         }
+        Request::InitProducer(init) => init_producer(store, &init.name),
         Request::Produce(produce) => self::produce(store, produce),
         Request::Fetch(fetch) => self::fetch(context, fetch),
         Request::Stats => Ok(Response::Stats(context.metrics.stats(&store.metrics()))),
@@ -90,8 +91,7 @@ pub fn handle(context: &Context, request: Request) -> Result<Response, WireError
             Ok(Response::Empty)
         }
         Request::Hello(_) => Err(invalid("Hello is only valid as the first frame")),
-        other @ (Request::InitProducer(_)
-        | Request::CommitOffsets(_)
+        other @ (Request::CommitOffsets(_)
         | Request::FetchOffsets(_)
         | Request::ResetOffsets(_)
         | Request::Lag(_)
@@ -111,17 +111,51 @@ fn produce(store: &Store, produce: Produce) -> Result<Response, WireError> {
     if produce.records.is_empty() {
         return Err(invalid("produce: records must not be empty"));
     }
-    if produce.producer.is_some() {
-        // Idempotent producers arrive with the engine's producer state (issue 3).
-        return Err(unsupported(Opcode::Produce).with_details(vec![u64::from(Opcode::Produce.code())]));
-    }
-    let info = store
-        .append(&produce.topic, produce.partition, &produce.records)
-        .map_err(engine)?;
-    Ok(Response::Produced(Produced {
-        base_offset: info.base_offset,
-        next_offset: info.next_offset,
-        duplicate: false,
+    let produced = match produce.producer {
+        None => {
+            let info = store
+                .append(&produce.topic, produce.partition, &produce.records)
+                .map_err(engine)?;
+            Produced {
+                base_offset: info.base_offset,
+                next_offset: info.next_offset,
+                duplicate: false,
+            }
+        }
+        Some(stamp) => {
+            let stamp = millrace::ProducerStamp {
+                producer_id: stamp.producer_id,
+                epoch: stamp.epoch,
+                base_sequence: stamp.base_sequence,
+            };
+            let append = store
+                .append_sequenced(&produce.topic, produce.partition, &produce.records, stamp)
+                .map_err(engine)?;
+            Produced {
+                base_offset: append.base_offset,
+                next_offset: append.next_offset,
+                duplicate: append.duplicate,
+            }
+        }
+    };
+    Ok(Response::Produced(produced))
+}
+
+fn init_producer(store: &Store, name: &str) -> Result<Response, WireError> {
+    let session = store.init_producer(name).map_err(engine)?;
+    let sequences = session
+        .last_sequences
+        .keys()
+        .map(|(topic, partition)| ProducerSequence {
+            topic: topic.clone(),
+            partition: *partition,
+            next_sequence: session.next_sequence(topic, *partition),
+        })
+        .collect();
+    Ok(Response::ProducerInit(ProducerInit {
+        producer_id: session.producer_id,
+        epoch: session.epoch,
+        sequences,
     }))
 }
 

@@ -7,7 +7,7 @@
 //! - [`error_code`]: error codes on the wire and their mapping from engine errors;
 //! - [`server`]: the TCP server ([`serve`], [`server::start`]), with [`config`],
 //!   [`auth`], [`connection`], [`handler`] and [`metrics`];
-//! - [`client`]: the Rust client.
+//! - [`client`]: the Rust client, and [`producer`]: the idempotent producer on it.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
@@ -22,9 +22,11 @@ pub mod fuzzing;
 pub mod handler;
 pub mod messages;
 pub mod metrics;
+pub mod producer;
 pub mod server;
 pub mod wire;
 
 pub use client::{Client, ClientError, ClientOptions};
 pub use config::ServerConfig;
+pub use producer::{Producer, ProducerOptions};
 pub use server::{serve, ServeError, ServerHandle};
