@@ -83,6 +83,8 @@ pub struct StoreOptions {
     /// A producer with no init or append for this long is forgotten; its next
     /// append fails with `UnknownProducer`.
     pub producer_idle_expiry: Duration,
+    /// An open transaction older than this cannot commit (it is aborted).
+    pub transaction_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -95,6 +97,7 @@ impl Default for StoreOptions {
             background: true,
             producer_dedup_batches: 5,
             producer_idle_expiry: Duration::from_secs(7 * 24 * 3600),
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -10,13 +10,15 @@ pub mod batch;
 #[doc(hidden)]
 pub mod commit;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod index;
-mod internal_codec;
 pub mod inspect;
+mod internal_codec;
 pub mod metrics;
 #[doc(hidden)]
 pub mod notify;
+pub mod offset_table;
 mod partition;
 mod producer;
 mod producer_registry;
@@ -24,14 +26,17 @@ mod producer_snapshot;
 #[doc(hidden)]
 pub mod producer_state;
 mod segment;
+#[doc(hidden)]
+pub mod stable;
 pub mod storage;
 mod store;
 pub mod sync;
+pub mod txn;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
 pub use error::{CorruptionKind, Error, Result};
 pub use metrics::MetricsSnapshot;
-pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use store::{Store, TopicDescription};

@@ -101,7 +101,7 @@ pub(crate) struct Partition {
     /// Offsets of transactional batches written but not yet released: the
     /// last stable offset (what read-committed readers see) stops at the
     /// smallest. See design/semantics.md, "Isolation".
-    holds: Mutex<std::collections::BTreeMap<u64, u32>>,
+    holds: crate::stable::StableOffset,
 }
 
 /// What a reader may see.
@@ -194,13 +194,8 @@ impl Partition {
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
-        let producers = crate::producer_snapshot::rebuild(
-            storage.as_ref(),
-            &dir,
-            &segments,
-            next_offset,
-            shared.producers.window,
-        )?;
+        let producers =
+            crate::producer_snapshot::rebuild(storage.as_ref(), &dir, &segments, next_offset, shared.producers.window)?;
         // Everything recovered is durable: the tail was just fsync'd.
         let mark = Mark {
             offset: next_offset,
@@ -226,7 +221,7 @@ impl Partition {
             high_watermark: AtomicU64::new(next_offset),
             start_offset: AtomicU64::new(start),
             last_flush: Mutex::new(Instant::now()),
-            holds: Mutex::new(std::collections::BTreeMap::new()),
+            holds: crate::stable::StableOffset::new(),
         })
     }
 
@@ -234,35 +229,20 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Offset below which every record is stable: the high watermark, or the
-    /// first held transactional batch if one is below it. Reads the watermark
-    /// *before* the holds: a hold is registered before its batch can become
-    /// visible, so a watermark that covers the batch implies the hold is seen.
+    /// Offset below which every record is stable (see stable.rs).
     pub fn last_stable_offset(&self) -> u64 {
-        let high_watermark = self.high_watermark();
-        let holds = self.holds.lock();
-        holds
-            .keys()
-            .next()
-            .map_or(high_watermark, |first| (*first).min(high_watermark))
+        self.holds.last_stable(&self.high_watermark)
     }
 
     /// Keep read-committed readers below `offset` until [`Partition::release`].
     /// Must be called under the writer lock before the batch at `offset` is written
     /// (from the `check` closure of `append_checked`).
     pub fn hold(&self, offset: u64) {
-        *self.holds.lock().entry(offset).or_insert(0) += 1;
+        self.holds.hold(offset);
     }
 
     pub fn release(&self, offset: u64) {
-        let mut holds = self.holds.lock();
-        if let Some(count) = holds.get_mut(&offset) {
-            *count -= 1;
-            if *count == 0 {
-                holds.remove(&offset);
-            }
-        }
-        drop(holds);
+        self.holds.release(offset);
         self.shared.notifier.notify();
     }
 

@@ -42,9 +42,7 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: u64, table: &Prod
     let path = dir.join(snapshot_name(offset));
     write_atomic(storage, &path, &table.encode_snapshot(offset))
         .map_err(|e| Error::io("write producer snapshot", &path, e))?;
-    let names = storage
-        .list_dir(dir)
-        .map_err(|e| Error::io("list partition", dir, e))?;
+    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
     for older in names
         .iter()
         .filter(|n| parse_snapshot_name(n).is_some_and(|o| o < offset))
@@ -65,9 +63,7 @@ pub(crate) fn rebuild(
     log_end: u64,
     window: u32,
 ) -> Result<ProducerTable> {
-    let names = storage
-        .list_dir(dir)
-        .map_err(|e| Error::io("list partition", dir, e))?;
+    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
     let newest = names.iter().filter_map(|n| parse_snapshot_name(n)).max();
     let (from, mut table) = match newest {
         None => (0, ProducerTable::new(window)),

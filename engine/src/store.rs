@@ -6,8 +6,8 @@ use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
-use crate::producer_registry::ProducerRegistry;
 use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::producer_registry::ProducerRegistry;
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -96,6 +96,12 @@ struct StoreInner {
     stop_signal: Condvar,
     background: Mutex<Option<JoinHandle<()>>>,
     lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+    /// Transaction commits (txn.rs).
+    coordinator: crate::txn::Coordinator,
+    /// Failure counts for the DLQ (dlq.rs).
+    attempts: crate::dlq::AttemptTable,
+    /// Committed consumer offsets (offset_table.rs).
+    offsets: crate::offset_table::OffsetTable,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -193,7 +199,13 @@ impl Store {
             stop_signal: Condvar::new(),
             background: Mutex::new(None),
             lock: Mutex::new(Some(lock)),
+            coordinator: crate::txn::Coordinator::default(),
+            attempts: crate::dlq::AttemptTable::default(),
+            offsets: crate::offset_table::OffsetTable::default(),
         });
+        // Finish a transaction whose commit point was reached before a crash,
+        // before anyone can read.
+        crate::txn::recover(&Store { inner: inner.clone() })?;
         if inner.options.background {
             let weak = Arc::downgrade(&inner);
             let handle = std::thread::Builder::new()
@@ -220,6 +232,45 @@ impl Store {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
+    }
+
+    pub(crate) fn coordinator(&self) -> &crate::txn::Coordinator {
+        &self.inner.coordinator
+    }
+
+    pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
+        &self.inner.attempts
+    }
+
+    pub(crate) fn offset_table(&self) -> &crate::offset_table::OffsetTable {
+        &self.inner.offsets
+    }
+
+    /// Begin a transaction for a registered producer (see txn.rs). Open
+    /// transactions live in memory only: a crash, an abort, a re-initialised
+    /// producer (new epoch) or the timeout discards them without a trace.
+    pub fn begin_transaction(&self, producer_id: u64, epoch: u16) -> Result<crate::txn::Transaction> {
+        self.check_writable()?;
+        self.check_producer_epoch(producer_id, epoch)?;
+        Ok(crate::txn::Transaction::new(
+            self.clone(),
+            producer_id,
+            epoch,
+            self.inner.options.transaction_timeout,
+        ))
+    }
+
+    /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
+    pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
+        match self.inner.shared.producers.epochs.current_epoch(producer_id) {
+            None => Err(Error::UnknownProducer { producer_id }),
+            Some(current) if current != epoch => Err(Error::Fenced {
+                producer_id,
+                epoch,
+                current_epoch: current,
+            }),
+            Some(_) => Ok(()),
+        }
     }
 
     /// Create a topic with `config.partitions` partitions. Atomic: a crash

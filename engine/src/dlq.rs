@@ -1,0 +1,553 @@
+//! The dead-letter partition. Every topic `t` has a built-in DLQ: the internal
+//! topic `__dlq.t` (one partition, `Always`), created on first use. A record
+//! that cannot be processed is moved there with its original key, value,
+//! headers and timestamp plus provenance headers, in the same transaction that
+//! commits the consumer's offset past it. Lifecycle: design/semantics.md, "DLQ".
+
+use crate::batch::{Record, StoredRecord};
+use crate::config::{Durability, TopicConfig};
+use crate::error::{Error, Result};
+use crate::internal_codec::{Decoder, Encoder};
+use crate::partition::{now_ms, Isolation, ReadOptions};
+use crate::store::Store;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub const DLQ_PREFIX: &str = "__dlq.";
+pub const ATTEMPTS_TOPIC: &str = "__attempts";
+
+/// Provenance header names.
+pub mod header {
+    pub const SOURCE_TOPIC: &str = "dlq.source.topic";
+    pub const SOURCE_PARTITION: &str = "dlq.source.partition";
+    pub const SOURCE_OFFSET: &str = "dlq.source.offset";
+    pub const GROUP: &str = "dlq.group";
+    pub const STAGE: &str = "dlq.stage";
+    pub const ERROR_CLASS: &str = "dlq.error.class";
+    pub const ERROR_MESSAGE: &str = "dlq.error.message";
+    pub const ATTEMPTS: &str = "dlq.attempts";
+    pub const FIRST_FAILURE_MS: &str = "dlq.first_failure_ms";
+    pub const LAST_FAILURE_MS: &str = "dlq.last_failure_ms";
+    /// How many times the record has been redriven (kept when redriven).
+    pub const REDRIVE_COUNT: &str = "dlq.redrive_count";
+    pub const ALL: [&str; 10] = [
+        SOURCE_TOPIC,
+        SOURCE_PARTITION,
+        SOURCE_OFFSET,
+        GROUP,
+        STAGE,
+        ERROR_CLASS,
+        ERROR_MESSAGE,
+        ATTEMPTS,
+        FIRST_FAILURE_MS,
+        LAST_FAILURE_MS,
+    ];
+}
+
+pub fn dlq_topic_name(topic: &str) -> String {
+    format!("{DLQ_PREFIX}{topic}")
+}
+
+pub(crate) fn ensure_dlq_topic(store: &Store, source_topic: &str) -> Result<String> {
+    let name = dlq_topic_name(source_topic);
+    ensure_internal_topic(store, &name)?;
+    Ok(name)
+}
+
+pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
+    if store.partition(name, 0).is_ok() {
+        return Ok(());
+    }
+    let config = TopicConfig {
+        durability: Some(Durability::Always),
+        ..TopicConfig::default()
+    };
+    match store.create_topic_inner(name, config, true) {
+        Ok(()) | Err(Error::TopicExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A record that failed, with where it came from and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub source_topic: String,
+    pub source_partition: u32,
+    pub source_offset: u64,
+    pub group: String,
+    /// Which step failed: e.g. `consume`, `transform`, `produce`.
+    pub stage: String,
+    pub error_class: String,
+    pub error_message: String,
+    pub attempts: u32,
+    pub first_failure_ms: i64,
+    pub last_failure_ms: i64,
+    pub redrive_count: u32,
+    /// The original record (key, value, user headers, timestamp).
+    pub record: Record,
+}
+
+impl DeadLetter {
+    /// The DLQ record: the original plus provenance headers.
+    pub fn to_record(&self) -> Record {
+        let mut record = self.record.clone();
+        record.headers.retain(|(n, _)| !n.starts_with("dlq."));
+        let mut add = |name: &str, value: String| record.headers.push((name.to_string(), value.into_bytes()));
+        add(header::SOURCE_TOPIC, self.source_topic.clone());
+        add(header::SOURCE_PARTITION, self.source_partition.to_string());
+        add(header::SOURCE_OFFSET, self.source_offset.to_string());
+        add(header::GROUP, self.group.clone());
+        add(header::STAGE, self.stage.clone());
+        add(header::ERROR_CLASS, self.error_class.clone());
+        add(header::ERROR_MESSAGE, self.error_message.chars().take(4096).collect());
+        add(header::ATTEMPTS, self.attempts.to_string());
+        add(header::FIRST_FAILURE_MS, self.first_failure_ms.to_string());
+        add(header::LAST_FAILURE_MS, self.last_failure_ms.to_string());
+        add(header::REDRIVE_COUNT, self.redrive_count.to_string());
+        record
+    }
+
+    /// Parse a DLQ record back; `None` if provenance headers are missing.
+    pub fn from_stored(stored: &StoredRecord) -> Option<DeadLetter> {
+        let text = |name: &str| {
+            stored
+                .header(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string)
+        };
+        let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
+        let mut record = stored.to_record();
+        record.headers.retain(|(n, _)| !n.starts_with("dlq."));
+        Some(DeadLetter {
+            source_topic: text(header::SOURCE_TOPIC)?,
+            source_partition: u32::try_from(number(header::SOURCE_PARTITION)?).ok()?,
+            source_offset: u64::try_from(number(header::SOURCE_OFFSET)?).ok()?,
+            group: text(header::GROUP).unwrap_or_default(),
+            stage: text(header::STAGE).unwrap_or_default(),
+            error_class: text(header::ERROR_CLASS).unwrap_or_default(),
+            error_message: text(header::ERROR_MESSAGE).unwrap_or_default(),
+            attempts: number(header::ATTEMPTS)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            first_failure_ms: number(header::FIRST_FAILURE_MS).unwrap_or(0),
+            last_failure_ms: number(header::LAST_FAILURE_MS).unwrap_or(0),
+            redrive_count: number(header::REDRIVE_COUNT)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            record,
+        })
+    }
+}
+
+/// A DLQ record and its offset in the DLQ partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqEntry {
+    pub dlq_offset: u64,
+    pub letter: DeadLetter,
+}
+
+/// Filters for listing; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct DlqFilter {
+    /// Error class or message contains this text.
+    pub error_contains: Option<String>,
+    pub source_partition: Option<u32>,
+    /// Last failure at or after (ms since epoch).
+    pub since_ms: Option<i64>,
+    /// Last failure before (ms since epoch).
+    pub until_ms: Option<i64>,
+    pub from_offset: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+/// For alerting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqStats {
+    pub depth: u64,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    /// Age of the oldest record still in the DLQ, by its last failure time.
+    pub oldest_age_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedriveOptions {
+    /// Re-append to this topic instead of each record's source topic.
+    pub target_topic: Option<String>,
+    pub dry_run: bool,
+    /// At most this many records per second.
+    pub rate_per_second: Option<u32>,
+    /// Stop after this many records (resume later from where it stopped).
+    pub max_records: Option<u64>,
+    /// A record already redriven this many times stays in the DLQ.
+    pub redrive_cap: u32,
+    /// Records per transaction.
+    pub batch_records: usize,
+}
+
+impl Default for RedriveOptions {
+    fn default() -> Self {
+        RedriveOptions {
+            target_topic: None,
+            dry_run: false,
+            rate_per_second: None,
+            max_records: None,
+            redrive_cap: 3,
+            batch_records: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RedriveReport {
+    /// DLQ offset the run started from (the durable progress of earlier runs).
+    pub resumed_from: u64,
+    /// DLQ offset to resume from next time.
+    pub next_offset: u64,
+    /// (dlq offset, target topic, target partition) redriven (or planned on dry run).
+    pub redriven: Vec<(u64, String, u32)>,
+    /// DLQ offsets left in place because they hit the redrive cap.
+    pub capped: Vec<u64>,
+}
+
+/// A durable failure count for one (group, topic, partition, offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    pub count: u32,
+    pub first_failure_ms: i64,
+    pub last_failure_ms: i64,
+}
+
+/// What `fail_record` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Below the attempt limit: deliver it again.
+    Retry(Attempts),
+    /// Moved to the DLQ at this offset; the group's offset is committed past it.
+    DeadLettered { dlq_offset: u64, attempts: Attempts },
+}
+
+type AttemptKey = (String, String, u32, u64);
+
+/// In-memory view of `__attempts`, rebuilt on open.
+#[derive(Debug, Default)]
+pub(crate) struct AttemptTable {
+    loaded: Mutex<Option<HashMap<AttemptKey, Attempts>>>,
+}
+
+fn encode_attempt(key: &AttemptKey, attempts: &Attempts) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.short_str(&key.0).short_str(&key.1).u32(key.2).u64(key.3);
+    e.u32(attempts.count)
+        .i64(attempts.first_failure_ms)
+        .i64(attempts.last_failure_ms);
+    e.seal_with_crc()
+}
+
+fn decode_attempt(bytes: &[u8]) -> Option<(AttemptKey, Attempts)> {
+    let mut d = Decoder::with_crc(bytes)?;
+    let key = (d.short_str()?, d.short_str()?, d.u32()?, d.u64()?);
+    let attempts = Attempts {
+        count: d.u32()?,
+        first_failure_ms: d.i64()?,
+        last_failure_ms: d.i64()?,
+    };
+    d.is_empty().then_some((key, attempts))
+}
+
+impl Store {
+    fn attempts_map<T>(&self, f: impl FnOnce(&mut HashMap<AttemptKey, Attempts>) -> T) -> Result<T> {
+        let table = self.attempt_table();
+        let mut loaded = table.loaded.lock();
+        if loaded.is_none() {
+            let mut map = HashMap::new();
+            if let Ok(p) = self.partition(ATTEMPTS_TOPIC, 0) {
+                let mut offset = p.start_offset();
+                while offset < p.high_watermark() {
+                    let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
+                    for rec in &r.records {
+                        let (key, attempts) = decode_attempt(&rec.value).ok_or_else(|| {
+                            Error::corruption(&p.dir, rec.offset, crate::error::CorruptionKind::BadRecord)
+                        })?;
+                        map.insert(key, attempts);
+                    }
+                    if r.next_offset <= offset {
+                        break;
+                    }
+                    offset = r.next_offset;
+                }
+            }
+            *loaded = Some(map);
+        }
+        Ok(f(loaded.get_or_insert_with(HashMap::new)))
+    }
+
+    /// Durably count one failed attempt at processing a record.
+    pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
+        self.partition(topic, partition)?;
+        ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
+        let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
+        let now = now_ms();
+        let attempts = self.attempts_map(|m| {
+            m.get(&key).map_or(
+                Attempts {
+                    count: 1,
+                    first_failure_ms: now,
+                    last_failure_ms: now,
+                },
+                |a| Attempts {
+                    count: a.count + 1,
+                    first_failure_ms: a.first_failure_ms,
+                    last_failure_ms: now,
+                },
+            )
+        })?;
+        self.partition(ATTEMPTS_TOPIC, 0)?
+            .append(&[Record::new(encode_attempt(&key, &attempts))], None, 0)?;
+        self.attempts_map(|m| m.insert(key, attempts))?;
+        Ok(attempts)
+    }
+
+    /// Failures counted so far for a record.
+    pub fn attempts(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Option<Attempts>> {
+        let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
+        self.attempts_map(|m| m.get(&key).copied())
+    }
+
+    /// Mark `record` (read from `topic`/`partition` by `group`) failed. After
+    /// `max_attempts` failures it is moved to the DLQ in one transaction with
+    /// the commit of the group's offset past it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fail_record(
+        &self,
+        producer: (u64, u16),
+        group: &str,
+        topic: &str,
+        partition: u32,
+        record: &StoredRecord,
+        stage: &str,
+        error_class: &str,
+        error_message: &str,
+        max_attempts: u32,
+    ) -> Result<FailOutcome> {
+        if max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        let attempts = self.record_failure(group, topic, partition, record.offset)?;
+        if attempts.count < max_attempts {
+            return Ok(FailOutcome::Retry(attempts));
+        }
+        let letter = DeadLetter {
+            source_topic: topic.to_string(),
+            source_partition: partition,
+            source_offset: record.offset,
+            group: group.to_string(),
+            stage: stage.to_string(),
+            error_class: error_class.to_string(),
+            error_message: error_message.to_string(),
+            attempts: attempts.count,
+            first_failure_ms: attempts.first_failure_ms,
+            last_failure_ms: attempts.last_failure_ms,
+            redrive_count: record
+                .header(header::REDRIVE_COUNT)
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                .unwrap_or(0),
+            record: record.to_record(),
+        };
+        let mut txn = self.begin_transaction(producer.0, producer.1)?;
+        txn.dead_letter(&letter)?;
+        txn.commit_offset(group, topic, partition, record.offset + 1, b"")?;
+        let info = txn.commit()?;
+        let dlq = dlq_topic_name(topic);
+        let dlq_offset = info.parts.iter().find(|p| p.topic == dlq).map_or(0, |p| p.base_offset);
+        Ok(FailOutcome::DeadLettered { dlq_offset, attempts })
+    }
+
+    /// List DLQ records of `topic` matching `filter`.
+    pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
+        self.topic(topic)?;
+        let name = dlq_topic_name(topic);
+        let Ok(p) = self.partition(&name, 0) else {
+            return Ok(Vec::new());
+        };
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut offset = filter.from_offset.unwrap_or(0).max(p.start_offset());
+        while offset < p.last_stable_offset() && out.len() < limit {
+            let r = p.read(offset, ReadOptions::default(), Isolation::ReadCommitted)?;
+            for rec in &r.records {
+                let Some(letter) = DeadLetter::from_stored(rec) else {
+                    continue;
+                };
+                let matches = filter.source_partition.is_none_or(|sp| sp == letter.source_partition)
+                    && filter.since_ms.is_none_or(|t| letter.last_failure_ms >= t)
+                    && filter.until_ms.is_none_or(|t| letter.last_failure_ms < t)
+                    && filter
+                        .error_contains
+                        .as_deref()
+                        .is_none_or(|e| letter.error_class.contains(e) || letter.error_message.contains(e));
+                if matches && out.len() < limit {
+                    out.push(DlqEntry {
+                        dlq_offset: rec.offset,
+                        letter,
+                    });
+                }
+            }
+            if r.next_offset <= offset {
+                break;
+            }
+            offset = r.next_offset;
+        }
+        Ok(out)
+    }
+
+    /// Depth and oldest age of a topic's DLQ.
+    pub fn dlq_stats(&self, topic: &str) -> Result<DlqStats> {
+        self.topic(topic)?;
+        let Ok(p) = self.partition(&dlq_topic_name(topic), 0) else {
+            return Ok(DlqStats {
+                depth: 0,
+                start_offset: 0,
+                end_offset: 0,
+                oldest_age_ms: None,
+            });
+        };
+        let (start, end) = (p.start_offset(), p.last_stable_offset());
+        let oldest = self.dlq_list(
+            topic,
+            &DlqFilter {
+                limit: Some(1),
+                ..DlqFilter::default()
+            },
+        )?;
+        Ok(DlqStats {
+            depth: end - start,
+            start_offset: start,
+            end_offset: end,
+            oldest_age_ms: oldest
+                .first()
+                .map(|e| now_ms().saturating_sub(e.letter.last_failure_ms)),
+        })
+    }
+
+    /// Remove DLQ records below `offset`.
+    pub fn dlq_purge(&self, topic: &str, offset: u64) -> Result<u64> {
+        self.topic(topic)?;
+        let name = dlq_topic_name(topic);
+        self.truncate_prefix(&name, 0, offset)
+    }
+
+    /// Re-append DLQ records to their source topic (or `target_topic`).
+    /// Exactly once: progress is the committed offset of the group
+    /// `__redrive.<target>` on the DLQ, committed in the same transaction as
+    /// the re-appended records, so a second run (or a resumed one) never
+    /// appends a record twice.
+    pub fn dlq_redrive(&self, topic: &str, options: &RedriveOptions) -> Result<RedriveReport> {
+        self.topic(topic)?;
+        if options.batch_records == 0 {
+            return Err(Error::invalid("batch_records", "must be at least 1"));
+        }
+        if let Some(target) = &options.target_topic {
+            self.topic(target)?;
+        }
+        let dlq = dlq_topic_name(topic);
+        let group = format!("__redrive.{}", options.target_topic.as_deref().unwrap_or(topic));
+        let Ok(p) = self.partition(&dlq, 0) else {
+            return Ok(RedriveReport::default());
+        };
+        let start = self
+            .committed_offset(&group, &dlq, 0)?
+            .unwrap_or(0)
+            .max(p.start_offset());
+        let mut report = RedriveReport {
+            resumed_from: start,
+            next_offset: start,
+            ..RedriveReport::default()
+        };
+        let producer = if options.dry_run {
+            None
+        } else {
+            let session = self.init_producer(&group)?;
+            Some((session.producer_id, session.epoch))
+        };
+        let started = Instant::now();
+        let mut done: u64 = 0;
+        let mut offset = start;
+        let end = p.last_stable_offset();
+        while offset < end && options.max_records.is_none_or(|m| done < m) {
+            let want = options
+                .batch_records
+                .min(options.max_records.map_or(usize::MAX, |m| (m - done) as usize));
+            let r = p.read(
+                offset,
+                ReadOptions {
+                    max_bytes: 4 * 1024 * 1024,
+                    max_records: want,
+                },
+                Isolation::ReadCommitted,
+            )?;
+            if r.records.is_empty() {
+                break;
+            }
+            let mut txn = match producer {
+                Some(info) => Some(self.begin_transaction(info.0, info.1)?),
+                None => None,
+            };
+            let mut next = offset;
+            for rec in &r.records {
+                next = rec.offset + 1;
+                done += 1;
+                let Some(letter) = DeadLetter::from_stored(rec) else {
+                    report.capped.push(rec.offset);
+                    continue;
+                };
+                if letter.redrive_count >= options.redrive_cap {
+                    report.capped.push(rec.offset);
+                    continue;
+                }
+                let target = options
+                    .target_topic
+                    .clone()
+                    .unwrap_or_else(|| letter.source_topic.clone());
+                let partitions = self.partition_count(&target)?;
+                let target_partition = letter.source_partition % partitions.max(1);
+                let mut record = letter.record.clone();
+                record.headers.push((
+                    header::REDRIVE_COUNT.to_string(),
+                    (letter.redrive_count + 1).to_string().into_bytes(),
+                ));
+                if let Some(txn) = txn.as_mut() {
+                    txn.append(&target, target_partition, &[record])?;
+                }
+                report.redriven.push((rec.offset, target, target_partition));
+            }
+            if let Some(mut txn) = txn {
+                txn.commit_offset(&group, &dlq, 0, next, b"")?;
+                txn.commit()?;
+            }
+            offset = next;
+            report.next_offset = next;
+            if let Some(rate) = options.rate_per_second.filter(|r| *r > 0) {
+                let due = Duration::from_secs_f64(done as f64 / f64::from(rate));
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Remove nothing; read the DLQ record at `offset` (inspect).
+    pub fn dlq_get(&self, topic: &str, offset: u64) -> Result<Option<DlqEntry>> {
+        let list = self.dlq_list(
+            topic,
+            &DlqFilter {
+                from_offset: Some(offset),
+                limit: Some(1),
+                ..DlqFilter::default()
+            },
+        )?;
+        Ok(list.into_iter().find(|e| e.dlq_offset == offset))
+    }
+}

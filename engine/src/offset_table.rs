@@ -1,0 +1,216 @@
+//! Durable committed consumer offsets per (group, topic, partition), kept in
+//! the internal log `__offsets/0` (`Always`). Each commit appends one record;
+//! the table in memory is rebuilt from the log on first use. Compaction keeps
+//! the log's size proportional to the number of keys, not of commits: once the
+//! log holds more than `2 × keys + COMPACT_MIN` records, every current entry is
+//! appended again as one batch and the log start is moved past everything
+//! before that batch. Record layout: design/format.md ("Offset commit record").
+
+use crate::batch::Record;
+use crate::error::{CorruptionKind, Error, Result};
+use crate::internal_codec::{Decoder, Encoder};
+use crate::partition::{now_ms, Isolation, ReadOptions};
+use crate::store::Store;
+use crate::txn::{OffsetCommit, OffsetSink};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+pub const OFFSETS_TOPIC: &str = "__offsets";
+pub const GROUP_BYTES_MAX: usize = 255;
+pub const METADATA_BYTES_MAX: usize = 4096;
+const COMPACT_MIN: u64 = 1024;
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The next offset the group will read.
+    pub offset: u64,
+    pub metadata: Vec<u8>,
+    pub commit_time_ms: i64,
+}
+
+type Key = (String, String, u32);
+
+#[derive(Debug, Default)]
+pub(crate) struct OffsetTable {
+    loaded: Mutex<Option<BTreeMap<Key, CommittedOffset>>>,
+}
+
+pub(crate) fn validate_commit(group: &str, metadata: &[u8]) -> Result<()> {
+    if group.is_empty() || group.len() > GROUP_BYTES_MAX {
+        return Err(Error::invalid(
+            "group",
+            format!("{group:?}: 1 to {GROUP_BYTES_MAX} bytes"),
+        ));
+    }
+    if metadata.len() > METADATA_BYTES_MAX {
+        return Err(Error::invalid(
+            "metadata",
+            format!("{} bytes; at most {METADATA_BYTES_MAX}", metadata.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn encode(key: &Key, value: &CommittedOffset) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.u8(1).short_str(&key.0).short_str(&key.1).u32(key.2);
+    e.u64(value.offset)
+        .i64(value.commit_time_ms)
+        .long_bytes(&value.metadata);
+    e.seal_with_crc()
+}
+
+fn decode(bytes: &[u8]) -> Option<(Key, CommittedOffset)> {
+    let mut d = Decoder::with_crc(bytes)?;
+    if d.u8()? != 1 {
+        return None;
+    }
+    let key = (d.short_str()?, d.short_str()?, d.u32()?);
+    let value = CommittedOffset {
+        offset: d.u64()?,
+        commit_time_ms: d.i64()?,
+        metadata: d.long_bytes()?,
+    };
+    d.is_empty().then_some((key, value))
+}
+
+impl Store {
+    fn with_offsets<T>(&self, f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>) -> Result<T>) -> Result<T> {
+        let mut loaded = self.offset_table().loaded.lock();
+        if loaded.is_none() {
+            let mut map = BTreeMap::new();
+            if let Ok(p) = self.partition(OFFSETS_TOPIC, 0) {
+                let mut offset = p.start_offset();
+                while offset < p.high_watermark() {
+                    let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
+                    for rec in &r.records {
+                        let (key, value) = decode(&rec.value)
+                            .ok_or_else(|| Error::corruption(&p.dir, rec.offset, CorruptionKind::BadRecord))?;
+                        map.insert(key, value);
+                    }
+                    if r.next_offset <= offset {
+                        break;
+                    }
+                    offset = r.next_offset;
+                }
+            }
+            *loaded = Some(map);
+        }
+        f(loaded.get_or_insert_with(BTreeMap::new))
+    }
+
+    fn write_offsets(&self, entries: &[(Key, CommittedOffset)]) -> Result<()> {
+        crate::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
+        let p = self.partition(OFFSETS_TOPIC, 0)?;
+        let records: Vec<Record> = entries.iter().map(|(k, v)| Record::new(encode(k, v))).collect();
+        for chunk in records.chunks(1000) {
+            p.append(chunk, None, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Durably commit `offset` (the next offset to read) for a group.
+    pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
+        self.commit_offset_at(
+            &OffsetCommit {
+                group: group.to_string(),
+                topic: topic.to_string(),
+                partition,
+                offset,
+                metadata: metadata.to_vec(),
+            },
+            now_ms(),
+        )
+    }
+
+    pub(crate) fn commit_offset_at(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
+        validate_commit(&commit.group, &commit.metadata)?;
+        self.partition(&commit.topic, commit.partition)?;
+        let key: Key = (commit.group.clone(), commit.topic.clone(), commit.partition);
+        let value = CommittedOffset {
+            offset: commit.offset,
+            metadata: commit.metadata.clone(),
+            commit_time_ms,
+        };
+        self.with_offsets(|map| {
+            self.write_offsets(&[(key.clone(), value.clone())])?;
+            map.insert(key, value);
+            self.maybe_compact_offsets(map)
+        })
+    }
+
+    fn maybe_compact_offsets(&self, map: &BTreeMap<Key, CommittedOffset>) -> Result<()> {
+        let p = self.partition(OFFSETS_TOPIC, 0)?;
+        let (start, end) = (p.start_offset(), p.high_watermark());
+        if end - start <= 2 * map.len() as u64 + COMPACT_MIN {
+            return Ok(());
+        }
+        let entries: Vec<(Key, CommittedOffset)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.write_offsets(&entries)?;
+        // Everything before the rewritten entries is superseded.
+        p.truncate_prefix(end)?;
+        Ok(())
+    }
+
+    /// The committed offset of a group on a partition, if any.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
+        Ok(self.committed(group, topic, partition)?.map(|c| c.offset))
+    }
+
+    pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<CommittedOffset>> {
+        let key: Key = (group.to_string(), topic.to_string(), partition);
+        self.with_offsets(|map| Ok(map.get(&key).cloned()))
+    }
+
+    /// Every committed offset of a group: ((topic, partition), committed).
+    pub fn group_offsets(&self, group: &str) -> Result<Vec<((String, u32), CommittedOffset)>> {
+        self.with_offsets(|map| {
+            Ok(map
+                .iter()
+                .filter(|((g, _, _), _)| g == group)
+                .map(|((_, t, p), v)| ((t.clone(), *p), v.clone()))
+                .collect())
+        })
+    }
+
+    /// Every group with a committed offset.
+    pub fn groups(&self) -> Result<Vec<String>> {
+        self.with_offsets(|map| {
+            let mut groups: Vec<String> = map.keys().map(|(g, _, _)| g.clone()).collect();
+            groups.dedup();
+            Ok(groups)
+        })
+    }
+
+    pub(crate) fn offset_sink(&self) -> &dyn OffsetSink {
+        self
+    }
+}
+
+impl OffsetSink for Store {
+    fn committed_time_ms(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>> {
+        Ok(self.committed(group, topic, partition)?.map(|c| c.commit_time_ms))
+    }
+    fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
+        self.commit_offset_at(commit, commit_time_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_roundtrip() {
+        let key: Key = ("g".into(), "t".into(), 3);
+        let value = CommittedOffset {
+            offset: 9,
+            metadata: b"m".to_vec(),
+            commit_time_ms: 5,
+        };
+        let bytes = encode(&key, &value);
+        assert_eq!(decode(&bytes), Some((key, value)));
+        assert_eq!(decode(&bytes[..bytes.len() - 1]), None);
+    }
+}
