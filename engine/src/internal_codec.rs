@@ -38,7 +38,8 @@ impl Encoder {
     pub fn short_str(&mut self, s: &str) -> &mut Self {
         let len = s.len().min(usize::from(u16::MAX));
         self.u16(len as u16);
-        self.bytes.extend_from_slice(s.as_bytes().get(..len).unwrap_or_default());
+        self.bytes
+            .extend_from_slice(s.as_bytes().get(..len).unwrap_or_default());
         self
     }
     /// Bytes of at most `u32::MAX` length.
@@ -121,7 +122,13 @@ mod tests {
     #[test]
     fn roundtrip_and_crc() {
         let mut e = Encoder::new();
-        e.u8(1).u16(2).u32(3).u64(4).i64(-5).short_str("name").long_bytes(b"meta");
+        e.u8(1)
+            .u16(2)
+            .u32(3)
+            .u64(4)
+            .i64(-5)
+            .short_str("name")
+            .long_bytes(b"meta");
         let bytes = e.seal_with_crc();
         let mut d = Decoder::with_crc(&bytes).unwrap();
         assert_eq!(

@@ -393,7 +393,7 @@ impl Partition {
         }
         w.next_offset = header.next_offset();
         // Same rule as the rebuild at open (producer_snapshot::rebuild).
-        if let Some(stamp) = producer.filter(|_| !header.is_control()) {
+        if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
             w.producers.record(stamp, header.base_offset, record_count, now);
         }
         let next_offset = w.next_offset;

@@ -182,8 +182,7 @@ impl Producer {
         let appended = self
             .store
             .append_sequenced(topic, partition, records, self.session.stamp(sequence))?;
-        self.next
-            .insert(key, sequence.wrapping_add(records.len() as u32));
+        self.next.insert(key, sequence.wrapping_add(records.len() as u32));
         Ok(appended)
     }
 }

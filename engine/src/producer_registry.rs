@@ -36,10 +36,7 @@ impl ProducerRegistry {
         if !(1..=DEDUP_BATCHES_MAX).contains(&options.producer_dedup_batches) {
             return Err(Error::invalid(
                 "producer_dedup_batches",
-                format!(
-                    "{} (must be 1..={DEDUP_BATCHES_MAX})",
-                    options.producer_dedup_batches
-                ),
+                format!("{} (must be 1..={DEDUP_BATCHES_MAX})", options.producer_dedup_batches),
             ));
         }
         let expiry_ms = i64::try_from(options.producer_idle_expiry.as_millis())

@@ -41,8 +41,7 @@ pub struct CachedBatch {
 impl CachedBatch {
     /// Sequence of the batch's last record (sequences wrap at 2^32).
     pub fn last_sequence(&self) -> u32 {
-        self.base_sequence
-            .wrapping_add(self.record_count.saturating_sub(1))
+        self.base_sequence.wrapping_add(self.record_count.saturating_sub(1))
     }
 }
 
@@ -105,7 +104,9 @@ impl ProducerTable {
     }
 
     pub fn last_sequence(&self, producer_id: u64) -> Option<u32> {
-        self.entries.get(&producer_id).and_then(PartitionProducer::last_sequence)
+        self.entries
+            .get(&producer_id)
+            .and_then(PartitionProducer::last_sequence)
     }
 
     /// Sequence check only (the epoch was checked against the registry).
@@ -149,11 +150,14 @@ impl ProducerTable {
 
     /// Remember a batch that was written (at append, or replayed at open).
     pub fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, append_ms: i64) {
-        let entry = self.entries.entry(stamp.producer_id).or_insert_with(|| PartitionProducer {
-            epoch: stamp.epoch,
-            last_append_ms: append_ms,
-            batches: VecDeque::new(),
-        });
+        let entry = self
+            .entries
+            .entry(stamp.producer_id)
+            .or_insert_with(|| PartitionProducer {
+                epoch: stamp.epoch,
+                last_append_ms: append_ms,
+                batches: VecDeque::new(),
+            });
         entry.epoch = entry.epoch.max(stamp.epoch);
         entry.last_append_ms = entry.last_append_ms.max(append_ms);
         entry.batches.push_back(CachedBatch {
