@@ -63,9 +63,6 @@ pub(crate) struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Decoder { bytes }
-    }
     /// Check and strip a trailing CRC-32 over the rest of `bytes`.
     pub fn with_crc(bytes: &'a [u8]) -> Option<Self> {
         let body_len = bytes.len().checked_sub(4)?;
@@ -141,6 +138,10 @@ mod tests {
         let mut bad = bytes.clone();
         bad[3] ^= 1;
         assert!(Decoder::with_crc(&bad).is_none());
-        assert!(Decoder::new(&[0xff, 0xff, 0xff, 0x7f]).long_bytes().is_none());
+        assert!(Decoder {
+            bytes: &[0xff, 0xff, 0xff, 0x7f]
+        }
+        .long_bytes()
+        .is_none());
     }
 }

@@ -140,12 +140,60 @@ impl Store {
         })
     }
 
+    /// Durably commit several offsets of one group together: written as one
+    /// batch (up to 1000 entries), so after a crash either all or none are
+    /// committed. Used by `Consumer::commit` and offset resets.
+    pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
+        let commit_time_ms = now_ms();
+        let mut entries = Vec::with_capacity(commits.len());
+        for (topic, partition, offset, metadata) in commits {
+            validate_commit(group, metadata)?;
+            self.partition(topic, *partition)?;
+            let key: Key = (group.to_string(), topic.clone(), *partition);
+            let value = CommittedOffset {
+                offset: *offset,
+                metadata: metadata.clone(),
+                commit_time_ms,
+            };
+            entries.push((key, value));
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.with_offsets(|map| {
+            self.write_offsets(&entries)?;
+            map.extend(entries);
+            self.maybe_compact_offsets(map)
+        })
+    }
+
+    /// Compact the offsets log now (normally automatic). Returns the records
+    /// left readable: one per (group, topic, partition).
+    pub fn compact_offsets(&self) -> Result<u64> {
+        self.with_offsets(|map| {
+            if self.partition(OFFSETS_TOPIC, 0).is_err() {
+                return Ok(0);
+            }
+            self.compact_offsets_now(map)?;
+            Ok(map.len() as u64)
+        })
+    }
+
     fn maybe_compact_offsets(&self, map: &BTreeMap<Key, CommittedOffset>) -> Result<()> {
         let p = self.partition(OFFSETS_TOPIC, 0)?;
         let (start, end) = (p.start_offset(), p.high_watermark());
         if end - start <= 2 * map.len() as u64 + COMPACT_MIN {
             return Ok(());
         }
+        self.compact_offsets_now(map)
+    }
+
+    fn compact_offsets_now(&self, map: &BTreeMap<Key, CommittedOffset>) -> Result<()> {
+        let p = self.partition(OFFSETS_TOPIC, 0)?;
+        let end = p.high_watermark();
+        // Seal the segment holding the superseded records so that moving the
+        // start past them deletes them from disk, not only from view.
+        p.roll_now()?;
         let entries: Vec<(Key, CommittedOffset)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         self.write_offsets(&entries)?;
         // Everything before the rewritten entries is superseded.
