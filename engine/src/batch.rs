@@ -172,6 +172,11 @@ impl BatchHeader {
         if record_count as usize > (length as usize - HEADER_SIZE) / RECORD_FIXED_SIZE {
             return Err(CorruptionKind::BadLength);
         }
+        let base_offset = le_u64(h, BASE_OFFSET_AT);
+        // Offsets never wrap: `next_offset()` must fit in a u64.
+        if base_offset.checked_add(u64::from(record_count)).is_none() {
+            return Err(CorruptionKind::OffsetGap);
+        }
         let producer_id = le_u64(h, PRODUCER_ID_AT);
         let producer = (producer_id != NO_PRODUCER).then(|| ProducerStamp {
             producer_id,
@@ -182,7 +187,7 @@ impl BatchHeader {
             length,
             crc: le_u32(h, CRC_AT),
             flags,
-            base_offset: le_u64(h, BASE_OFFSET_AT),
+            base_offset,
             record_count,
             first_timestamp_ms: le_i64(h, FIRST_TIMESTAMP_AT),
             max_timestamp_ms: le_i64(h, MAX_TIMESTAMP_AT),
@@ -295,8 +300,9 @@ pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRe
             .get(HEADER_SIZE..header.length as usize)
             .ok_or(CorruptionKind::BadLength)?,
     };
-    // record_count was bounded by the batch length in `parse`.
-    let mut records = Vec::with_capacity(header.record_count as usize);
+    // `parse` bounds record_count by the batch length; bound it here too, so
+    // that a header not made by `parse` cannot size the allocation either.
+    let mut records = Vec::with_capacity((header.record_count as usize).min(cursor.bytes.len() / RECORD_FIXED_SIZE));
     for i in 0..u64::from(header.record_count) {
         let record_len = cursor.u32()? as usize;
         let before = cursor.bytes.len();
@@ -326,7 +332,7 @@ pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRe
             return Err(CorruptionKind::BadRecord);
         }
         records.push(StoredRecord {
-            offset: header.base_offset + i,
+            offset: header.base_offset.checked_add(i).ok_or(CorruptionKind::OffsetGap)?,
             timestamp_ms,
             key,
             value,
@@ -457,5 +463,26 @@ mod tests {
             flipped[i] ^= 0x10;
             assert!(verify(&flipped).is_err(), "flip at byte {i} went unnoticed");
         }
+    }
+
+    /// Found by the batch_decode fuzz target: a CRC-valid batch whose offsets
+    /// pass u64::MAX made `decode_records` (and `next_offset`) overflow.
+    #[test]
+    fn offsets_past_u64_max_are_rejected() {
+        let records = vec![Record::new(b"a".to_vec()), Record::new(b"b".to_vec())];
+        let mut buf = Vec::new();
+        encode(&mut buf, u64::MAX - 2, &records, 0, None, 0, 0);
+        assert_eq!(verify(&buf).map(|h| h.next_offset()), Ok(u64::MAX));
+        buf.clear();
+        encode(&mut buf, u64::MAX - 1, &records, 0, None, 0, 0);
+        assert_eq!(verify(&buf), Err(CorruptionKind::OffsetGap));
+        // A header not made by `parse` cannot make the decoder overflow either.
+        let mut ok = Vec::new();
+        let header = encode(&mut ok, 0, &records, 0, None, 0, 0);
+        let forged = BatchHeader {
+            base_offset: u64::MAX,
+            ..header
+        };
+        assert_eq!(decode_records(&ok, &forged), Err(CorruptionKind::OffsetGap));
     }
 }

@@ -17,7 +17,8 @@ pub enum CorruptionKind {
     BadLength,
     /// CRC over the batch did not match.
     ChecksumMismatch,
-    /// Batch base offset did not continue the partition's dense offsets.
+    /// Batch base offset did not continue the partition's dense offsets, or
+    /// its offsets would pass `u64::MAX`.
     OffsetGap,
     /// A record inside a CRC-valid batch did not parse.
     BadRecord,
