@@ -1,3 +1,32 @@
-fn main() {
-    println!("millrace");
+//! `millrace`: the server and every operator command, one binary for the edge
+//! host. Each command lives in its own module under `commands/`; this file only
+//! parses arguments and turns the outcome into an exit code (see [`exit`]).
+
+mod cli;
+mod commands;
+mod data;
+mod error;
+mod output;
+mod parse;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version print to stdout and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                error::exit::USAGE
+            } else {
+                error::exit::OK
+            });
+        }
+    };
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => e.report(),
+    }
 }

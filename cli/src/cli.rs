@@ -1,0 +1,79 @@
+//! The command line: global options and the list of commands. Each command's
+//! own arguments are defined next to its implementation in `commands/`.
+
+use crate::commands::{bench, check, completions, consume, dump, produce, repair, stats, topic};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Modes:
+  Offline (default): commands open the data directory given by --data
+  (default ./millrace-data) directly. The directory is locked while a command
+  runs, so offline commands refuse to run while a server holds it.
+
+Exit codes:
+  0  success
+  1  error (I/O, missing topic, locked data directory, bad input, ...)
+  2  usage error (unknown flag, missing or invalid argument)
+  3  corruption found (check, dump, repair, or a store that refuses to open)
+
+Examples:
+  millrace topic create orders --partitions 3 --retention 7d
+  printf 'a\\nb\\n' | millrace produce orders --key k1
+  millrace consume orders --from-earliest --format json
+  millrace check --data /var/lib/millrace
+  millrace completions bash > /etc/bash_completion.d/millrace";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "millrace",
+    version,
+    about = "Millrace: an embedded log-structured pipeline store, its server and admin tools",
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Data directory to open when no server is given.
+    #[arg(
+        long,
+        global = true,
+        env = "MILLRACE_DATA",
+        default_value = "./millrace-data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe and delete topics.
+    Topic(topic::TopicArgs),
+    /// Append records (lines or JSON) from stdin or a file.
+    Produce(produce::ProduceArgs),
+    /// Read records from a topic, optionally following new ones.
+    Consume(consume::ConsumeArgs),
+    /// Show store-wide and per-topic numbers.
+    Stats(stats::StatsArgs),
+    /// Verify every CRC, record, offset and index of a data directory.
+    Check(check::CheckArgs),
+    /// Print the batches and records of one segment file.
+    Dump(dump::DumpArgs),
+    /// Truncate at reported corruption, after a backup (dry run unless --yes).
+    Repair(repair::RepairArgs),
+    /// Built-in load generator: throughput and latency percentiles.
+    Bench(bench::BenchArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}

@@ -1,0 +1,234 @@
+//! `millrace consume`: read records from a topic's partitions, from a chosen
+//! position, and optionally follow new ones (waiting on the store's notifier,
+//! never polling).
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{CliError, CliResult};
+use crate::output;
+use crate::parse;
+use clap::{Args, ValueEnum};
+use millrace::{ReadOptions, Store, StoredRecord};
+use serde_json::json;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+/// Records per read call.
+const READ_RECORDS_MAX: usize = 5_000;
+/// How long one wait for new data lasts before re-checking every partition.
+const FOLLOW_WAIT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// `partition:offset  time  key  value  headers` per line.
+    Text,
+    /// The value only, one per line.
+    Value,
+    /// One JSON object per line (JSON Lines).
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Start position (per partition; default --from-earliest):
+  --from-earliest   the log start
+  --from-latest     the end: only records appended from now on (use with --follow)
+  --offset N        offset N (clamped into the partition's range, with a warning)
+  --from-time TIME  first record with timestamp >= TIME (RFC 3339)
+  --since DURATION  same, TIME = now - DURATION (e.g. 1h30m, PT15M)
+
+Examples:
+  millrace consume orders
+  millrace consume orders --partition 0 --offset 100 --max-records 10
+  millrace consume orders --since 1h --format json
+  millrace consume orders --from-latest --follow")]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    topic: String,
+    /// Read only this partition (default: all).
+    #[arg(long, short = 'p')]
+    partition: Option<u32>,
+    /// Start at each partition's log start.
+    #[arg(long, group = "start")]
+    from_earliest: bool,
+    /// Start at each partition's end.
+    #[arg(long, group = "start")]
+    from_latest: bool,
+    /// Start at this offset.
+    #[arg(long, group = "start", value_name = "N")]
+    offset: Option<u64>,
+    /// Start at the first record at or after this time (RFC 3339 or ms).
+    #[arg(long, group = "start", value_parser = parse::time_ms, value_name = "TIME")]
+    from_time: Option<i64>,
+    /// Start this long ago (e.g. 1h30m, PT15M).
+    #[arg(long, group = "start", value_parser = parse::duration, value_name = "DURATION")]
+    since: Option<Duration>,
+    /// Stop after this many records.
+    #[arg(long, short = 'n', value_name = "N")]
+    max_records: Option<u64>,
+    /// Keep waiting for new records (stop with Ctrl-C).
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// With --follow, stop after no new record arrived for this long.
+    #[arg(long, value_parser = parse::duration, value_name = "DURATION", requires = "follow")]
+    idle_timeout: Option<Duration>,
+    /// Output format (--json means json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The first offset to read in `partition`.
+fn start_offset(store: &Store, args: &ConsumeArgs, partition: u32) -> CliResult<u64> {
+    let (start, end) = store.offsets(&args.topic, partition)?;
+    let time = match (args.from_time, args.since) {
+        (Some(t), _) => Some(t),
+        (None, Some(d)) => Some(now_ms().saturating_sub(d.as_millis() as i64)),
+        (None, None) => None,
+    };
+    if let Some(t) = time {
+        return Ok(store.offset_for_time(&args.topic, partition, t)?.unwrap_or(end));
+    }
+    if args.from_latest {
+        return Ok(end);
+    }
+    if let Some(offset) = args.offset {
+        let clamped = offset.clamp(start, end);
+        if clamped != offset {
+            eprintln!(
+                "warning: offset {offset} is outside partition {partition}'s range [{start}, {end}]; starting at {clamped}"
+            );
+        }
+        return Ok(clamped);
+    }
+    Ok(start)
+}
+
+fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &StoredRecord) -> io::Result<()> {
+    match format {
+        OutputFormat::Value => {
+            out.write_all(&r.value)?;
+            out.write_all(b"\n")
+        }
+        OutputFormat::Text => {
+            let key = r.key.as_deref().map_or("-".to_string(), output::bytes_text);
+            let headers: Vec<String> = r
+                .headers
+                .iter()
+                .map(|(n, v)| format!("{n}={}", output::bytes_text(v)))
+                .collect();
+            write!(
+                out,
+                "{partition}:{}\t{}\t{key}\t{}",
+                r.offset,
+                output::time(r.timestamp_ms),
+                output::bytes_text(&r.value)
+            )?;
+            if !headers.is_empty() {
+                write!(out, "\t{}", headers.join(","))?;
+            }
+            writeln!(out)
+        }
+        OutputFormat::Json => {
+            let headers: serde_json::Map<String, serde_json::Value> = r
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), output::bytes_json(v)))
+                .collect();
+            let value = json!({
+                "partition": partition,
+                "offset": r.offset,
+                "timestamp": output::time(r.timestamp_ms),
+                "timestamp_ms": r.timestamp_ms,
+                "key": r.key.as_deref().map(output::bytes_json),
+                "value": output::bytes_json(&r.value),
+                "headers": headers,
+            });
+            serde_json::to_writer(&mut *out, &value).map_err(io::Error::from)?;
+            writeln!(out)
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
+    let format = if global.json { OutputFormat::Json } else { args.format };
+    let store = data::open_existing(global)?;
+    let count = store.partition_count(&args.topic)?;
+    let partitions: Vec<u32> = match args.partition {
+        Some(p) if p < count => vec![p],
+        Some(p) => {
+            return Err(CliError::new(format!(
+                "partition {p} does not exist in topic {:?} (it has {count})",
+                args.topic
+            )))
+        }
+        None => (0..count).collect(),
+    };
+    let mut positions: Vec<(u32, u64)> = Vec::with_capacity(partitions.len());
+    for p in partitions {
+        positions.push((p, start_offset(&store, &args, p)?));
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut printed: u64 = 0;
+    let limit = args.max_records.unwrap_or(u64::MAX);
+    let mut last_data = Instant::now();
+    'outer: loop {
+        let generation = store.generation();
+        let mut progressed = false;
+        for (partition, position) in positions.iter_mut() {
+            loop {
+                let remaining = limit.saturating_sub(printed);
+                if remaining == 0 {
+                    break 'outer;
+                }
+                let options = ReadOptions {
+                    max_records: READ_RECORDS_MAX.min(usize::try_from(remaining).unwrap_or(usize::MAX)),
+                    ..ReadOptions::default()
+                };
+                let result = match store.read(&args.topic, *partition, *position, options) {
+                    Ok(r) => r,
+                    Err(millrace::Error::OffsetOutOfRange { start, .. }) if *position < start => {
+                        eprintln!(
+                            "warning: partition {partition}: offsets below {start} were deleted by retention; skipping from {} to {start}",
+                            *position
+                        );
+                        *position = start;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                for record in &result.records {
+                    write_record(&mut out, format, *partition, record)?;
+                    printed += 1;
+                }
+                let moved = result.next_offset > *position;
+                *position = result.next_offset;
+                if !moved {
+                    break;
+                }
+                progressed = true;
+            }
+        }
+        out.flush()?;
+        if progressed {
+            last_data = Instant::now();
+            continue;
+        }
+        if !args.follow {
+            break;
+        }
+        if args.idle_timeout.is_some_and(|idle| last_data.elapsed() >= idle) {
+            break;
+        }
+        store.wait_any(generation, Instant::now() + FOLLOW_WAIT);
+    }
+    out.flush()?;
+    drop(out);
+    store.close()?;
+    Ok(())
+}

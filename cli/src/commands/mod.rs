@@ -1,0 +1,29 @@
+//! One module per command; `run` dispatches and returns the exit code.
+
+pub mod bench;
+pub mod check;
+pub mod completions;
+pub mod consume;
+pub mod dump;
+pub mod produce;
+pub mod repair;
+pub mod stats;
+pub mod topic;
+
+use crate::cli::{Cli, Command};
+use crate::error::{exit, CliResult};
+
+pub fn run(cli: Cli) -> CliResult<u8> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Topic(args) => topic::run(global, args).map(|()| exit::OK),
+        Command::Produce(args) => produce::run(global, args).map(|()| exit::OK),
+        Command::Consume(args) => consume::run(global, args).map(|()| exit::OK),
+        Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
+        Command::Check(args) => check::run(global, args),
+        Command::Dump(args) => dump::run(global, args),
+        Command::Repair(args) => repair::run(global, args),
+        Command::Bench(args) => bench::run(global, args).map(|()| exit::OK),
+        Command::Completions(args) => completions::run(args).map(|()| exit::OK),
+    }
+}

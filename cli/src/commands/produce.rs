@@ -1,0 +1,314 @@
+//! `millrace produce`: append records read from stdin or a file.
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{CliError, CliResult};
+use crate::output;
+use crate::parse;
+use clap::{Args, ValueEnum};
+use millrace::{Record, Store};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+
+/// Append a batch once it holds this many bytes, whatever `--batch-records` says.
+const BATCH_BYTES_TARGET: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    /// Each line is one record's value.
+    Lines,
+    /// Each line is a JSON object: {"value": .., "key": .., "headers": {..}, "timestamp": .., "partition": ..}.
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Input formats:
+  lines  each line is a value (empty lines are skipped); --key-separator splits
+         `key<SEP>value` lines
+  json   JSON Lines, one object per line:
+           {\"value\": \"text or any JSON\", \"key\": \"k\", \"headers\": {\"h\": \"v\"},
+            \"timestamp\": \"2026-11-25T18:00:00Z\" or ms, \"partition\": 0}
+         only \"value\" is required; a non-string value is stored as its JSON text
+
+Partitioning: --partition, else the record's \"partition\", else a hash of the
+key, else round robin per batch.
+
+Examples:
+  echo hello | millrace produce greetings
+  printf 'user1:login\\nuser2:logout\\n' | millrace produce events --key-separator :
+  millrace produce orders --format json --file orders.jsonl --header source=import
+  millrace produce orders --partition 2 --key k1 --timestamp 2026-11-25T18:00:00Z < values.txt")]
+pub struct ProduceArgs {
+    /// Topic to append to (create it first with `millrace topic create`).
+    topic: String,
+    /// Read from this file instead of stdin.
+    #[arg(long, short = 'f', value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// How to read the input.
+    #[arg(long, value_enum, default_value_t = InputFormat::Lines)]
+    format: InputFormat,
+    /// Append every record to this partition.
+    #[arg(long, short = 'p')]
+    partition: Option<u32>,
+    /// Key for every record (lines format).
+    #[arg(long, short = 'k')]
+    key: Option<String>,
+    /// Split each line at the first SEP into key and value (lines format).
+    #[arg(long, value_name = "SEP", conflicts_with = "key")]
+    key_separator: Option<String>,
+    /// Header added to every record, `name=value`; repeat for more.
+    #[arg(long = "header", short = 'H', value_parser = parse::header, value_name = "NAME=VALUE")]
+    headers: Vec<(String, Vec<u8>)>,
+    /// Timestamp of every record: RFC 3339 or ms since the epoch (default: append time).
+    #[arg(long, value_parser = parse::time_ms, value_name = "TIME")]
+    timestamp: Option<i64>,
+    /// Records per appended batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_records: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRecord {
+    value: serde_json::Value,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    timestamp: Option<serde_json::Value>,
+    #[serde(default)]
+    partition: Option<u32>,
+}
+
+/// Where records went, per partition.
+#[derive(Debug, Default, Clone, Copy)]
+struct Landed {
+    records: u64,
+    first_offset: Option<u64>,
+    next_offset: u64,
+}
+
+struct Batcher<'a> {
+    store: &'a Store,
+    topic: &'a str,
+    batch_records: usize,
+    pending: BTreeMap<u32, (Vec<Record>, usize)>,
+    landed: BTreeMap<u32, Landed>,
+}
+
+impl Batcher<'_> {
+    fn push(&mut self, partition: u32, record: Record) -> CliResult<()> {
+        let (records, bytes) = self.pending.entry(partition).or_default();
+        *bytes += record.encoded_len();
+        records.push(record);
+        if records.len() >= self.batch_records || *bytes >= BATCH_BYTES_TARGET {
+            self.flush_partition(partition)?;
+        }
+        Ok(())
+    }
+
+    fn flush_partition(&mut self, partition: u32) -> CliResult<()> {
+        let Some((records, _)) = self.pending.remove(&partition) else {
+            return Ok(());
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        let info = self.store.append(self.topic, partition, &records)?;
+        let landed = self.landed.entry(partition).or_default();
+        landed.records += records.len() as u64;
+        landed.first_offset.get_or_insert(info.base_offset);
+        landed.next_offset = info.next_offset;
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> CliResult<()> {
+        let partitions: Vec<u32> = self.pending.keys().copied().collect();
+        for p in partitions {
+            self.flush_partition(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a: a stable key hash, so a key always lands on the same partition.
+fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn json_record(line: &str, line_number: u64, headers: &[(String, Vec<u8>)]) -> CliResult<(Record, Option<u32>)> {
+    let bad = |e: String| {
+        CliError::new(format!("input line {line_number}: {e}"))
+            .with_hint("each line must be a JSON object like {\"value\": \"...\", \"key\": \"...\"}; see `millrace produce --help`")
+    };
+    let parsed: JsonRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    let value = match parsed.value {
+        serde_json::Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    let mut record = Record::new(value);
+    record.key = parsed.key.map(String::into_bytes);
+    record.headers = headers.to_vec();
+    record
+        .headers
+        .extend(parsed.headers.into_iter().map(|(n, v)| (n, v.into_bytes())));
+    record.timestamp_ms = match parsed.timestamp {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| bad(format!("timestamp {n} is not an integer of ms")))?,
+        ),
+        Some(serde_json::Value::String(s)) => Some(parse::time_ms(&s).map_err(bad)?),
+        Some(other) => return Err(bad(format!("timestamp {other} is neither RFC 3339 text nor ms"))),
+    };
+    Ok((record, parsed.partition))
+}
+
+pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
+    let input: Box<dyn BufRead> = match &args.file {
+        Some(path) => {
+            Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| {
+                CliError::new(format!("cannot open input file {}: {e}", path.display()))
+            })?))
+        }
+        None => Box::new(BufReader::new(io::stdin())),
+    };
+    data::require_existing(global)?;
+    let store = data::open_or_create(global, false)?;
+    let partitions = store.partition_count(&args.topic)?;
+    if let Some(p) = args.partition {
+        if p >= partitions {
+            return Err(CliError::new(format!(
+                "partition {p} does not exist in topic {:?} (it has {partitions})",
+                args.topic
+            )));
+        }
+    }
+    let mut batcher = Batcher {
+        store: &store,
+        topic: &args.topic,
+        batch_records: args.batch_records as usize,
+        pending: BTreeMap::new(),
+        landed: BTreeMap::new(),
+    };
+    let mut round_robin: u32 = 0;
+    let mut count: u64 = 0;
+    for (i, line) in input.lines().enumerate() {
+        let line_number = i as u64 + 1;
+        let line = line.map_err(|e| CliError::new(format!("reading input line {line_number}: {e}")))?;
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if line.is_empty() {
+            continue;
+        }
+        let (mut record, wanted) = match args.format {
+            InputFormat::Json => json_record(line, line_number, &args.headers)?,
+            InputFormat::Lines => {
+                let (key, value) = match &args.key_separator {
+                    Some(sep) => match line.split_once(sep.as_str()) {
+                        Some((k, v)) => (Some(k.as_bytes().to_vec()), v),
+                        None => (None, line),
+                    },
+                    None => (args.key.as_ref().map(|k| k.as_bytes().to_vec()), line),
+                };
+                let mut record = Record::new(value.as_bytes().to_vec());
+                record.key = key;
+                record.headers = args.headers.clone();
+                (record, None)
+            }
+        };
+        if record.timestamp_ms.is_none() {
+            record.timestamp_ms = args.timestamp;
+        }
+        if args.format == InputFormat::Json && record.key.is_none() {
+            record.key = args.key.as_ref().map(|k| k.as_bytes().to_vec());
+        }
+        let partition = match (args.partition, wanted, &record.key) {
+            (Some(p), _, _) => p,
+            (None, Some(p), _) if p < partitions => p,
+            (None, Some(p), _) => {
+                return Err(CliError::new(format!(
+                    "input line {line_number}: partition {p} does not exist in topic {:?} (it has {partitions})",
+                    args.topic
+                )))
+            }
+            (None, None, Some(key)) => (key_hash(key) % u64::from(partitions)) as u32,
+            (None, None, None) => round_robin,
+        };
+        batcher.push(partition, record)?;
+        count += 1;
+        if count.is_multiple_of(u64::from(args.batch_records)) {
+            round_robin = (round_robin + 1) % partitions;
+        }
+    }
+    batcher.flush_all()?;
+    let landed = std::mem::take(&mut batcher.landed);
+    store.close()?;
+    if global.json {
+        let per_partition: Vec<serde_json::Value> = landed
+            .iter()
+            .map(|(p, l)| json!({"partition": p, "records": l.records, "first_offset": l.first_offset, "next_offset": l.next_offset}))
+            .collect();
+        output::print_json(&json!({"topic": args.topic, "records": count, "partitions": per_partition}))?;
+    } else {
+        let detail: Vec<String> = landed
+            .iter()
+            .map(|(p, l)| {
+                format!(
+                    "partition {p}: offsets {}..{}",
+                    l.first_offset.unwrap_or(l.next_offset),
+                    l.next_offset
+                )
+            })
+            .collect();
+        eprintln!(
+            "produced {count} record{} to {}{}{}",
+            if count == 1 { "" } else { "s" },
+            args.topic,
+            if detail.is_empty() { "" } else { " (" },
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!("{})", detail.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines() {
+        let (r, p) = json_record(
+            r#"{"value": {"a": 1}, "key": "k", "headers": {"h": "v"}, "timestamp": "1970-01-01T00:00:01Z", "partition": 2}"#,
+            1,
+            &[("x".into(), b"y".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(r.value, br#"{"a":1}"#.to_vec());
+        assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(
+            r.headers,
+            vec![("x".into(), b"y".to_vec()), ("h".into(), b"v".to_vec())]
+        );
+        assert_eq!(r.timestamp_ms, Some(1000));
+        assert_eq!(p, Some(2));
+        assert!(json_record(r#"{"value": "v", "extra": 1}"#, 3, &[]).is_err());
+        assert!(json_record(r#"{"key": "k"}"#, 3, &[]).is_err());
+        assert!(json_record("not json", 3, &[]).is_err());
+    }
+
+    #[test]
+    fn key_hash_is_stable() {
+        assert_eq!(key_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(key_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

@@ -1,0 +1,257 @@
+//! `millrace repair`: the explicit fix for corruption that `check` reports.
+//! Dry run by default (prints the plan); `--yes` backs up and applies it.
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{exit, CliError, CliResult};
+use crate::output::{self, Table};
+use clap::Args;
+use millrace::inspect::{self, RepairOutcome, Severity};
+use millrace::CorruptionKind;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+#[command(after_help = "What a repair does, per partition with corruption:
+  truncate       copy the segment and its index into the backup directory,
+                 move every later segment of the partition there too (their
+                 offsets would no longer continue), truncate the segment at the
+                 first invalid batch and drop its index (rebuilt on next open).
+                 Records from that position on are gone from the store; they
+                 stay in the backup.
+  rebuild-index  move a damaged index into the backup; the next open rebuilds
+                 it from the log. No record is lost.
+Damaged metadata (topic.meta, start.offset) is reported for manual repair.
+
+Without --yes nothing changes: the plan is printed and the exit code is 3 if
+there is corruption to repair (0 if there is none). With --yes the plan is
+applied, the directory is checked again, and the exit code is 0 when clean.
+
+Examples:
+  millrace repair                       # dry run: show the plan
+  millrace repair --yes                 # apply it
+  millrace repair --segment millrace-data/topics/t/00000/00000000000000000000.log --position 4096 --yes
+  millrace repair --yes --backup-dir /srv/backup/millrace-repair")]
+pub struct RepairArgs {
+    /// Repair only this segment log file (with --position).
+    #[arg(long, requires = "position", value_name = "FILE")]
+    segment: Option<PathBuf>,
+    /// Byte position of the first invalid batch, as `check` reports it.
+    #[arg(long, requires = "segment", value_name = "BYTES")]
+    position: Option<u64>,
+    /// Where to put backups (default: DATA/repair-backup-<time>).
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Apply the plan (without it, this is a dry run).
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Action {
+    Truncate {
+        segment: PathBuf,
+        position: u64,
+        detail: String,
+    },
+    RebuildIndex {
+        segment: PathBuf,
+        index: PathBuf,
+        detail: String,
+    },
+    Manual {
+        path: PathBuf,
+        detail: String,
+    },
+}
+
+impl Action {
+    fn describe(&self) -> (&'static str, String, String, String) {
+        match self {
+            Action::Truncate {
+                segment,
+                position,
+                detail,
+            } => (
+                "truncate",
+                segment.display().to_string(),
+                position.to_string(),
+                detail.clone(),
+            ),
+            Action::RebuildIndex { index, detail, .. } => {
+                ("rebuild-index", index.display().to_string(), "0".into(), detail.clone())
+            }
+            Action::Manual { path, detail } => (
+                "manual",
+                path.display().to_string(),
+                "-".into(),
+                format!("{detail}; restore this file from a backup"),
+            ),
+        }
+    }
+}
+
+fn base_of(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let (digits, _) = name.split_once('.')?;
+    digits.parse().ok()
+}
+
+/// One action per damaged thing, skipping what an earlier truncation moves away.
+fn plan(report: &inspect::CheckReport) -> Vec<Action> {
+    let mut actions: Vec<Action> = Vec::new();
+    // (partition dir, base offset) of planned truncations.
+    let mut truncated: Vec<(PathBuf, u64)> = Vec::new();
+    for p in report.problems.iter().filter(|p| p.severity == Severity::Corruption) {
+        let dir = p.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = base_of(&p.path);
+        let covered = base.is_some_and(|b| truncated.iter().any(|(d, t)| *d == dir && b >= *t));
+        if covered {
+            continue;
+        }
+        let is_index = p.path.extension().is_some_and(|e| e == "index");
+        let action = match (p.kind, base) {
+            (CorruptionKind::BadIndex, Some(_)) if is_index => Action::RebuildIndex {
+                segment: p.path.with_extension("log"),
+                index: p.path.clone(),
+                detail: p.detail.clone(),
+            },
+            (CorruptionKind::BadMetadata, _) | (_, None) => Action::Manual {
+                path: p.path.clone(),
+                detail: p.detail.clone(),
+            },
+            (_, Some(b)) => {
+                truncated.push((dir, b));
+                Action::Truncate {
+                    segment: p.path.clone(),
+                    position: p.position,
+                    detail: format!("{:?}: {}", p.kind, p.detail),
+                }
+            }
+        };
+        if !actions.contains(&action) {
+            actions.push(action);
+        }
+    }
+    actions
+}
+
+/// `<backup>/<topic>/<partition>` for a segment at `.../topics/<topic>/<partition>/<file>`.
+fn backup_for(backup_root: &Path, segment: &Path) -> PathBuf {
+    let partition = segment.parent();
+    let topic = partition.and_then(Path::parent);
+    let name = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("unknown"))
+    };
+    backup_root.join(name(topic)).join(name(partition))
+}
+
+fn outcome_json(action: &Action, outcome: &RepairOutcome) -> serde_json::Value {
+    let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+    json!({
+        "action": action.describe().0,
+        "backup_dir": outcome.backup_dir.display().to_string(),
+        "truncated": outcome.truncated.as_ref().map(|(p, from, to)| json!({"file": p.display().to_string(), "from_bytes": from, "to_bytes": to})),
+        "copied": paths(&outcome.copied),
+        "moved": paths(&outcome.moved),
+        "index_removed": paths(&outcome.index_removed),
+        "offsets_dropped": outcome.offsets_dropped.map(|(from, to)| json!({"from": from, "to": to})),
+    })
+}
+
+pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
+    data::require_existing(global)?;
+    let actions = match (&args.segment, args.position) {
+        (Some(segment), Some(position)) => vec![Action::Truncate {
+            segment: segment.clone(),
+            position,
+            detail: "requested on the command line".into(),
+        }],
+        _ => plan(&inspect::check_dir(&global.data)?),
+    };
+    if actions.is_empty() {
+        if global.json {
+            output::print_json(&json!({"actions": [], "applied": false, "corruption_found": false}))?;
+        } else {
+            println!("no corruption found: nothing to repair");
+        }
+        return Ok(exit::OK);
+    }
+    if !args.yes {
+        if global.json {
+            let planned: Vec<serde_json::Value> = actions
+                .iter()
+                .map(|a| {
+                    let (action, file, position, detail) = a.describe();
+                    json!({"action": action, "file": file, "position": position, "detail": detail})
+                })
+                .collect();
+            output::print_json(&json!({"actions": planned, "applied": false, "corruption_found": true}))?;
+        } else {
+            let mut table = Table::new(&["ACTION", "FILE", "POSITION", "DETAIL"]);
+            for a in &actions {
+                let (action, file, position, detail) = a.describe();
+                table.row(vec![action.to_string(), file, position, detail]);
+            }
+            println!("repair plan:");
+            table.print()?;
+            println!("dry run: nothing changed; re-run with --yes to back up and apply this plan");
+        }
+        return Ok(exit::CORRUPTION);
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let backup_root = args
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| global.data.join(format!("repair-backup-{stamp}")));
+    let mut applied = Vec::new();
+    let mut manual = false;
+    for action in &actions {
+        let outcome = match action {
+            Action::Truncate { segment, position, .. } => {
+                inspect::repair_segment(&global.data, segment, *position, &backup_for(&backup_root, segment))?
+            }
+            Action::RebuildIndex { segment, .. } => {
+                inspect::repair_index(&global.data, segment, &backup_for(&backup_root, segment))?
+            }
+            Action::Manual { path, detail } => {
+                eprintln!("manual repair needed: {}: {detail}", path.display());
+                manual = true;
+                continue;
+            }
+        };
+        if !global.json {
+            if let Some((file, from, to)) = &outcome.truncated {
+                println!("truncated {} from {from} to {to} bytes", file.display());
+            }
+            for moved in &outcome.moved {
+                println!("moved {} into the backup", moved.display());
+            }
+            if let Some((from, to)) = outcome.offsets_dropped {
+                println!("offsets {from}..{to} of this partition are now only in the backup");
+            }
+            println!("backup: {}", outcome.backup_dir.display());
+        }
+        applied.push(outcome_json(action, &outcome));
+    }
+    let report = inspect::check_dir(&global.data)?;
+    let clean = !report.corruption_found();
+    if global.json {
+        output::print_json(&json!({"applied": true, "actions": applied, "corruption_found": !clean}))?;
+    } else if clean {
+        println!("check after repair: no corruption");
+    } else {
+        println!("check after repair: corruption remains:");
+        super::check::problems_table(&report).print()?;
+    }
+    if !clean || manual {
+        return Err(CliError {
+            code: exit::CORRUPTION,
+            ..CliError::new("corruption remains after the repair")
+                .with_hint("see the table above; damaged metadata needs a restore from a backup")
+        });
+    }
+    Ok(exit::OK)
+}

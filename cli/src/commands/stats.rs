@@ -1,0 +1,89 @@
+//! `millrace stats`: store-wide and per-topic numbers.
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::CliResult;
+use crate::output::{self, Table};
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  millrace stats
+  millrace stats --data /var/lib/millrace --json")]
+pub struct StatsArgs {}
+
+pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
+    let store = data::open_existing(global)?;
+    let mut descriptions = Vec::new();
+    for name in store.list_all_topics() {
+        descriptions.push(store.describe_topic(&name)?);
+    }
+    let metrics = store.metrics();
+    store.close()?;
+    let mut total_records = 0u64;
+    let mut total_segments = 0usize;
+    let mut total_partitions = 0usize;
+    let mut rows = Vec::new();
+    for d in &descriptions {
+        let records: u64 = d
+            .partitions
+            .iter()
+            .map(|p| p.high_watermark.saturating_sub(p.log_start_offset))
+            .sum();
+        let segments: usize = d.partitions.iter().map(|p| p.segments).sum();
+        let bytes: u64 = d.partitions.iter().map(|p| p.bytes).sum();
+        total_records += records;
+        total_segments += segments;
+        total_partitions += d.partitions.len();
+        rows.push((d.name.clone(), d.partitions.len(), records, segments, bytes));
+    }
+    if global.json {
+        let topics: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, partitions, records, segments, bytes)| {
+                json!({"topic": name, "partitions": partitions, "records": records, "segments": segments, "bytes": bytes})
+            })
+            .collect();
+        output::print_json(&json!({
+            "data_dir": global.data.display().to_string(),
+            "topics": descriptions.len(),
+            "partitions": total_partitions,
+            "segments": total_segments,
+            "records": total_records,
+            "used_bytes": metrics.used_bytes,
+            "quota_bytes": metrics.quota_bytes,
+            "torn_tails_truncated_on_open": metrics.torn_tails_truncated,
+            "per_topic": topics,
+        }))?;
+        return Ok(());
+    }
+    println!("data directory:  {}", global.data.display());
+    println!("topics:          {}", descriptions.len());
+    println!("partitions:      {total_partitions}");
+    println!("segments:        {total_segments}");
+    println!("records:         {total_records}");
+    println!("used:            {}", output::bytes(metrics.used_bytes));
+    println!(
+        "quota:           {}",
+        metrics.quota_bytes.map_or("none".to_string(), output::bytes)
+    );
+    if metrics.torn_tails_truncated > 0 {
+        println!("torn tails truncated on open: {}", metrics.torn_tails_truncated);
+    }
+    if !rows.is_empty() {
+        println!();
+        let mut table = Table::new(&["TOPIC", "PARTITIONS", "RECORDS", "SEGMENTS", "SIZE"]);
+        for (name, partitions, records, segments, bytes) in rows {
+            table.row(vec![
+                name,
+                partitions.to_string(),
+                records.to_string(),
+                segments.to_string(),
+                output::bytes(bytes),
+            ]);
+        }
+        table.print()?;
+    }
+    Ok(())
+}

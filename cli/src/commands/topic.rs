@@ -1,0 +1,283 @@
+//! `millrace topic create|list|describe|delete`.
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{CliError, CliResult};
+use crate::output::{self, Table};
+use crate::parse;
+use clap::{Args, Subcommand};
+use millrace::{Durability, TopicConfig, TopicDescription};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  millrace topic create orders --partitions 3 --retention 7d --durability interval:100
+  millrace topic list
+  millrace topic describe orders --json
+  millrace topic delete orders --yes")]
+pub struct TopicArgs {
+    #[command(subcommand)]
+    command: TopicCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = "Examples:
+  millrace topic create orders
+  millrace topic create sensors --partitions 8 --retention 1h30m --retention-bytes 10GiB
+  millrace topic create audit --durability always --segment-bytes 256MiB --segment-age 1d")]
+    Create(CreateArgs),
+    /// List topics with their partitions, records and size.
+    #[command(after_help = "Examples:
+  millrace topic list
+  millrace topic list --json")]
+    List,
+    /// Show a topic's configuration and per-partition offsets.
+    #[command(after_help = "Examples:
+  millrace topic describe orders
+  millrace topic describe orders --json")]
+    Describe {
+        /// Topic name.
+        topic: String,
+    },
+    /// Delete a topic and all its records (needs --yes).
+    #[command(after_help = "Examples:
+  millrace topic delete orders --yes")]
+    Delete {
+        /// Topic name.
+        topic: String,
+        /// Confirm: the topic's records are deleted for good.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Topic name: 1 to 200 of A-Z a-z 0-9 . _ -
+    topic: String,
+    /// Number of partitions.
+    #[arg(long, short = 'p', default_value_t = 1)]
+    partitions: u32,
+    /// always | os | interval:<ms> (default: the store's, `always`).
+    #[arg(long, value_parser = parse::durability)]
+    durability: Option<Durability>,
+    /// Roll segments at this size (e.g. 64MiB).
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    segment_bytes: Option<u64>,
+    /// Roll segments once this old (e.g. 1d, PT6H).
+    #[arg(long, value_parser = parse::duration, value_name = "DURATION")]
+    segment_age: Option<Duration>,
+    /// Delete sealed segments whose records are all older than this (e.g. 7d).
+    #[arg(long, value_parser = parse::duration, value_name = "DURATION")]
+    retention: Option<Duration>,
+    /// Keep at most this many bytes per partition (whole segments deleted).
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    retention_bytes: Option<u64>,
+    /// Largest accepted record (encoded), e.g. 1MiB.
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    record_bytes_max: Option<u64>,
+    /// Bytes of log between sparse index entries.
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    index_interval_bytes: Option<u64>,
+}
+
+pub fn run(global: &GlobalArgs, args: TopicArgs) -> CliResult<()> {
+    match args.command {
+        TopicCommand::Create(create) => run_create(global, create),
+        TopicCommand::List => run_list(global),
+        TopicCommand::Describe { topic } => run_describe(global, &topic),
+        TopicCommand::Delete { topic, yes } => run_delete(global, &topic, yes),
+    }
+}
+
+fn to_u32(what: &str, value: u64) -> CliResult<u32> {
+    u32::try_from(value).map_err(|_| CliError::usage(format!("--{what} {value} is too large (at most {})", u32::MAX)))
+}
+
+fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
+    let defaults = TopicConfig::default();
+    #[allow(clippy::needless_update, reason = "TopicConfig gains fields as the engine grows")]
+    let config = TopicConfig {
+        partitions: args.partitions,
+        durability: args.durability,
+        segment_bytes: args.segment_bytes.unwrap_or(defaults.segment_bytes),
+        segment_age_ms: args.segment_age.map(|d| d.as_millis() as u64),
+        retention_ms: args.retention.map(|d| d.as_millis() as u64),
+        retention_bytes: args.retention_bytes,
+        record_bytes_max: match args.record_bytes_max {
+            Some(v) => to_u32("record-bytes-max", v)?,
+            None => defaults.record_bytes_max,
+        },
+        index_interval_bytes: match args.index_interval_bytes {
+            Some(v) => to_u32("index-interval-bytes", v)?,
+            None => defaults.index_interval_bytes,
+        },
+        ..defaults
+    };
+    // Check before creating the data directory, so a typo leaves nothing behind.
+    millrace::config::validate_topic_name(&args.topic, false).map_err(|e| CliError::usage(e.to_string()))?;
+    config.validate().map_err(|e| CliError::usage(e.to_string()))?;
+    let store = data::open_or_create(global, false)?;
+    store.create_topic(&args.topic, config)?;
+    let description = store.describe_topic(&args.topic)?;
+    store.close()?;
+    if global.json {
+        output::print_json(&description_json(&description))?;
+    } else {
+        println!(
+            "created topic {} with {} partition{} (durability {})",
+            description.name,
+            description.config.partitions,
+            if description.config.partitions == 1 { "" } else { "s" },
+            description.durability
+        );
+    }
+    Ok(())
+}
+
+fn records(d: &TopicDescription) -> u64 {
+    d.partitions
+        .iter()
+        .map(|p| p.high_watermark.saturating_sub(p.log_start_offset))
+        .sum()
+}
+
+fn run_list(global: &GlobalArgs) -> CliResult<()> {
+    let store = data::open_existing(global)?;
+    let mut descriptions = Vec::new();
+    for name in store.list_topics() {
+        descriptions.push(store.describe_topic(&name)?);
+    }
+    store.close()?;
+    if global.json {
+        let topics: Vec<serde_json::Value> = descriptions.iter().map(description_json).collect();
+        output::print_json(&json!({ "topics": topics }))?;
+        return Ok(());
+    }
+    if descriptions.is_empty() {
+        println!("no topics; create one with `millrace topic create NAME`");
+        return Ok(());
+    }
+    let mut table = Table::new(&["TOPIC", "PARTITIONS", "RECORDS", "SIZE", "DURABILITY", "RETENTION"]);
+    for d in &descriptions {
+        let bytes: u64 = d.partitions.iter().map(|p| p.bytes).sum();
+        table.row(vec![
+            d.name.clone(),
+            d.config.partitions.to_string(),
+            records(d).to_string(),
+            output::bytes(bytes),
+            d.durability.to_string(),
+            retention_text(&d.config),
+        ]);
+    }
+    table.print()?;
+    Ok(())
+}
+
+fn retention_text(config: &TopicConfig) -> String {
+    match (config.retention_ms, config.retention_bytes) {
+        (None, None) => "forever".to_string(),
+        (Some(ms), None) => output::duration_ms(Some(ms)),
+        (None, Some(b)) => output::bytes(b),
+        (Some(ms), Some(b)) => format!("{} or {}", output::duration_ms(Some(ms)), output::bytes(b)),
+    }
+}
+
+pub fn description_json(d: &TopicDescription) -> serde_json::Value {
+    let partitions: Vec<serde_json::Value> = d
+        .partitions
+        .iter()
+        .map(|p| {
+            json!({
+                "partition": p.partition,
+                "log_start_offset": p.log_start_offset,
+                "high_watermark": p.high_watermark,
+                "log_end_offset": p.log_end_offset,
+                "records": p.high_watermark.saturating_sub(p.log_start_offset),
+                "segments": p.segments,
+                "bytes": p.bytes,
+            })
+        })
+        .collect();
+    let c = &d.config;
+    json!({
+        "topic": d.name,
+        "partitions": c.partitions,
+        "durability": d.durability.to_string(),
+        "config": {
+            "durability": c.durability.map(|d| d.to_string()),
+            "segment_bytes": c.segment_bytes,
+            "segment_age_ms": c.segment_age_ms,
+            "retention_ms": c.retention_ms,
+            "retention_bytes": c.retention_bytes,
+            "record_bytes_max": c.record_bytes_max,
+            "index_interval_bytes": c.index_interval_bytes,
+        },
+        "records": records(d),
+        "partition_info": partitions,
+    })
+}
+
+fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
+    let store = data::open_existing(global)?;
+    let d = store.describe_topic(topic)?;
+    store.close()?;
+    if global.json {
+        output::print_json(&description_json(&d))?;
+        return Ok(());
+    }
+    let c = &d.config;
+    println!("topic:                {}", d.name);
+    println!("partitions:           {}", c.partitions);
+    println!(
+        "durability:           {}{}",
+        d.durability,
+        if c.durability.is_none() { " (store default)" } else { "" }
+    );
+    println!("segment size:         {}", output::bytes(c.segment_bytes));
+    println!("segment age:          {}", output::duration_ms(c.segment_age_ms));
+    println!("retention:            {}", retention_text(c));
+    println!("record size max:      {}", output::bytes(u64::from(c.record_bytes_max)));
+    println!(
+        "index interval:       {}",
+        output::bytes(u64::from(c.index_interval_bytes))
+    );
+    println!("records:              {}", records(&d));
+    println!();
+    let mut table = Table::new(&["PARTITION", "START", "END", "RECORDS", "SEGMENTS", "SIZE"]);
+    for p in &d.partitions {
+        table.row(vec![
+            p.partition.to_string(),
+            p.log_start_offset.to_string(),
+            p.high_watermark.to_string(),
+            p.high_watermark.saturating_sub(p.log_start_offset).to_string(),
+            p.segments.to_string(),
+            output::bytes(p.bytes),
+        ]);
+    }
+    table.print()?;
+    Ok(())
+}
+
+fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
+    let store = data::open_existing(global)?;
+    let d = store.describe_topic(topic)?;
+    if !yes {
+        return Err(CliError::usage(format!(
+            "refusing to delete topic {topic:?} ({} records) without confirmation",
+            records(&d)
+        ))
+        .with_hint(format!("re-run as `millrace topic delete {topic} --yes`")));
+    }
+    store.delete_topic(topic)?;
+    store.close()?;
+    if global.json {
+        output::print_json(&json!({ "topic": topic, "deleted": true }))?;
+    } else {
+        println!("deleted topic {topic} ({} records)", records(&d));
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Human output (aligned tables, RFC 3339 times, byte sizes) and JSON output.
+
+use std::io::{self, Write};
+
+/// A plain aligned table: a header row, then rows; the last column is not padded.
+#[derive(Debug, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Self {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                let len = cell.chars().count();
+                match widths.get_mut(i) {
+                    Some(w) => *w = (*w).max(len),
+                    None => widths.push(len),
+                }
+            }
+        }
+        let line = |cells: &[String], out: &mut dyn Write| -> io::Result<()> {
+            let last = cells.len().saturating_sub(1);
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i == last {
+                    text.push_str(cell);
+                } else {
+                    let width = widths.get(i).copied().unwrap_or(0);
+                    text.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            writeln!(out, "{}", text.trim_end())
+        };
+        line(&self.headers, out)?;
+        for row in &self.rows {
+            line(row, out)?;
+        }
+        Ok(())
+    }
+
+    pub fn print(&self) -> io::Result<()> {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        self.write(&mut out)
+    }
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 in UTC with milliseconds.
+pub fn time(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => format!("{ms}ms"),
+    }
+}
+
+/// Byte counts as `1.5 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let name = UNITS.get(unit).copied().unwrap_or("B");
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {name}")
+    }
+}
+
+/// A duration in ms as `1h 30m` (humantime), or `-` for none.
+pub fn duration_ms(ms: Option<u64>) -> String {
+    ms.map_or("-".to_string(), |ms| {
+        humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+    })
+}
+
+/// Bytes as text for humans: UTF-8 as is, anything else as `0x` hex.
+pub fn bytes_text(value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(s) => s.to_string(),
+        Err(_) => format!("0x{}", hex(value)),
+    }
+}
+
+pub fn hex(value: &[u8]) -> String {
+    value.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes into JSON: a string when UTF-8, else `{"hex": "..."}`.
+pub fn bytes_json(value: &[u8]) -> serde_json::Value {
+    match std::str::from_utf8(value) {
+        Ok(s) => serde_json::Value::String(s.to_string()),
+        Err(_) => serde_json::json!({ "hex": hex(value) }),
+    }
+}
+
+/// Print one JSON value on its own line.
+pub fn print_json(value: &serde_json::Value) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(&["A", "LONGER"]);
+        t.row(vec!["xxxx".into(), "1".into()]);
+        let mut out = Vec::new();
+        t.write(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "A     LONGER\nxxxx  1\n");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(12), "12 B");
+        assert_eq!(bytes_text(&[0xff, 0x00]), "0xff00");
+        assert_eq!(duration_ms(Some(5_400_000)), "1h 30m");
+    }
+}
