@@ -10,11 +10,13 @@ pub mod batch;
 #[doc(hidden)]
 pub mod commit;
 pub mod config;
+pub mod consumer;
 pub mod dlq;
 pub mod error;
 pub mod index;
 pub mod inspect;
 mod internal_codec;
+mod lag;
 pub mod metrics;
 #[doc(hidden)]
 pub mod notify;
@@ -25,6 +27,7 @@ mod producer_registry;
 mod producer_snapshot;
 #[doc(hidden)]
 pub mod producer_state;
+mod reset;
 mod segment;
 #[doc(hidden)]
 pub mod stable;
@@ -35,8 +38,11 @@ pub mod txn;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
+pub use consumer::{AutoOffsetReset, ConsumedRecord, Consumer, ConsumerOptions};
 pub use error::{CorruptionKind, Error, Result};
+pub use lag::PartitionLag;
 pub use metrics::MetricsSnapshot;
 pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use producer::{Producer, ProducerAppend, ProducerSession};
+pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
 pub use store::{Store, TopicDescription};

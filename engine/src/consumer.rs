@@ -1,0 +1,288 @@
+//! A consumer for embedders: a group reads a set of partitions from its
+//! committed offsets, `poll` blocks until records arrive or a timeout, and
+//! `commit` makes the current positions durable (Kafka semantics: a committed
+//! offset is the next offset to read). There is no group membership or
+//! rebalancing: consumers of one group in one process must be assigned
+//! disjoint partitions (design/semantics.md, "Consumers").
+
+use crate::batch::StoredRecord;
+use crate::error::{Error, Result};
+use crate::offset_table::validate_commit;
+use crate::partition::{Isolation, ReadOptions};
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Upper bound on partitions one consumer may be assigned.
+pub const ASSIGNMENT_PARTITIONS_MAX: usize = 65_536;
+
+/// Where a partition without a usable committed offset starts (Kafka's
+/// `auto.offset.reset`). Also applied when a position falls out of the log
+/// (retention deleted it, or a seek went past the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoOffsetReset {
+    /// The log start offset.
+    #[default]
+    Earliest,
+    /// The high watermark: only records appended from now on.
+    Latest,
+    /// Fail the poll with `OffsetOutOfRange` (or `InvalidInput` when nothing is committed).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerOptions {
+    pub auto_offset_reset: AutoOffsetReset,
+    pub isolation: Isolation,
+    /// At most this many records per poll (at least one partition's first record is always returned).
+    pub poll_records_max: usize,
+    /// Stop a poll after about this many bytes of records.
+    pub poll_bytes_max: usize,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            auto_offset_reset: AutoOffsetReset::Earliest,
+            isolation: Isolation::ReadCommitted,
+            poll_records_max: 500,
+            poll_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
+/// A record with the partition it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    pub topic: String,
+    pub partition: u32,
+    pub record: StoredRecord,
+}
+
+type TopicPartition = (String, u32);
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Consumer {
+    store: Store,
+    group: String,
+    options: ConsumerOptions,
+    /// Assigned partitions and their position (`None` until first needed).
+    positions: BTreeMap<TopicPartition, Option<u64>>,
+    /// Round-robin start, so one busy partition cannot starve the others.
+    cursor: usize,
+}
+
+impl Consumer {
+    pub fn new(store: &Store, group: &str, options: ConsumerOptions) -> Result<Consumer> {
+        validate_commit(group, &[])?;
+        if options.poll_records_max == 0 || options.poll_bytes_max == 0 {
+            return Err(Error::invalid("consumer options", "poll limits must be positive"));
+        }
+        Ok(Consumer {
+            store: store.clone(),
+            group: group.to_string(),
+            options,
+            positions: BTreeMap::new(),
+            cursor: 0,
+        })
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Assign every partition of `topics` (replacing the current assignment).
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        let mut wanted = Vec::new();
+        for topic in topics {
+            let count = self.store.partition_count(topic)?;
+            wanted.extend((0..count).map(|p| (topic.to_string(), p)));
+        }
+        self.set_assignment(wanted)
+    }
+
+    /// Assign exactly these partitions (replacing the current assignment).
+    pub fn assign(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+        let mut wanted = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            self.store.offsets(topic, *partition)?;
+            wanted.push((topic.to_string(), *partition));
+        }
+        self.set_assignment(wanted)
+    }
+
+    fn set_assignment(&mut self, wanted: Vec<TopicPartition>) -> Result<()> {
+        if wanted.len() > ASSIGNMENT_PARTITIONS_MAX {
+            return Err(Error::invalid(
+                "assignment",
+                format!("{} partitions; at most {ASSIGNMENT_PARTITIONS_MAX}", wanted.len()),
+            ));
+        }
+        let mut positions = BTreeMap::new();
+        for key in wanted {
+            let position = self.positions.get(&key).copied().flatten();
+            positions.insert(key, position);
+        }
+        self.positions = positions;
+        self.cursor = 0;
+        Ok(())
+    }
+
+    pub fn assignment(&self) -> Vec<(String, u32)> {
+        self.positions.keys().cloned().collect()
+    }
+
+    /// The next offset `poll` will return for a partition.
+    pub fn position(&mut self, topic: &str, partition: u32) -> Result<u64> {
+        let key = self.assigned(topic, partition)?;
+        self.ensure_position(&key)
+    }
+
+    /// Move a partition's position; takes effect at the next poll. An offset
+    /// outside the log is handled there by `auto_offset_reset`.
+    pub fn seek(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        let key = self.assigned(topic, partition)?;
+        self.positions.insert(key, Some(offset));
+        Ok(())
+    }
+
+    pub fn seek_to_beginning(&mut self, topic: &str, partition: u32) -> Result<()> {
+        let (start, _) = self.store.offsets(topic, partition)?;
+        self.seek(topic, partition, start)
+    }
+
+    pub fn seek_to_end(&mut self, topic: &str, partition: u32) -> Result<()> {
+        let (_, end) = self.store.offsets(topic, partition)?;
+        self.seek(topic, partition, end)
+    }
+
+    /// The group's committed offset of a partition.
+    pub fn committed(&self, topic: &str, partition: u32) -> Result<Option<u64>> {
+        self.store.committed_offset(&self.group, topic, partition)
+    }
+
+    /// Records from the assigned partitions, waiting up to `timeout` for the
+    /// first one. Positions advance past what is returned.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.store.generation();
+            let records = self.fetch_once()?;
+            if !records.is_empty() || Instant::now() >= deadline {
+                return Ok(records);
+            }
+            self.store.wait_any(seen, deadline);
+        }
+    }
+
+    /// Durably commit the current position of every assigned partition that
+    /// has one, in one batch (all or none after a crash).
+    pub fn commit(&mut self) -> Result<()> {
+        let commits: Vec<(String, u32, u64, Vec<u8>)> = self
+            .positions
+            .iter()
+            .filter_map(|((t, p), pos)| pos.map(|o| (t.clone(), *p, o, Vec::new())))
+            .collect();
+        self.store.commit_offsets(&self.group, &commits)
+    }
+
+    /// Durably commit chosen offsets (with metadata, at most 4096 bytes each).
+    pub fn commit_offsets(&mut self, offsets: &[(&str, u32, u64, &[u8])]) -> Result<()> {
+        let commits: Vec<(String, u32, u64, Vec<u8>)> = offsets
+            .iter()
+            .map(|(t, p, o, m)| (t.to_string(), *p, *o, m.to_vec()))
+            .collect();
+        self.store.commit_offsets(&self.group, &commits)
+    }
+
+    fn assigned(&self, topic: &str, partition: u32) -> Result<TopicPartition> {
+        let key = (topic.to_string(), partition);
+        if !self.positions.contains_key(&key) {
+            return Err(Error::invalid(
+                "partition",
+                format!("{topic}/{partition} is not assigned to this consumer"),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// Position of a partition: set, else committed, else by the reset policy.
+    fn ensure_position(&mut self, key: &TopicPartition) -> Result<u64> {
+        if let Some(Some(position)) = self.positions.get(key) {
+            return Ok(*position);
+        }
+        let (topic, partition) = (key.0.as_str(), key.1);
+        let position = match self.store.committed_offset(&self.group, topic, partition)? {
+            Some(committed) => committed,
+            None => self.reset_position(topic, partition, None)?,
+        };
+        self.positions.insert(key.clone(), Some(position));
+        Ok(position)
+    }
+
+    fn reset_position(&self, topic: &str, partition: u32, out_of_range: Option<Error>) -> Result<u64> {
+        let (start, end) = self.store.offsets(topic, partition)?;
+        match self.options.auto_offset_reset {
+            AutoOffsetReset::Earliest => Ok(start),
+            AutoOffsetReset::Latest => Ok(end),
+            AutoOffsetReset::None => Err(out_of_range.unwrap_or_else(|| {
+                Error::invalid(
+                    "position",
+                    format!(
+                        "group {:?} has no committed offset for {topic}/{partition} and auto_offset_reset is None",
+                        self.group
+                    ),
+                )
+            })),
+        }
+    }
+
+    /// One pass over the assigned partitions without waiting.
+    fn fetch_once(&mut self) -> Result<Vec<ConsumedRecord>> {
+        let keys: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+        let count = keys.len();
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for i in 0..count {
+            let remaining = self.options.poll_records_max.saturating_sub(out.len());
+            if remaining == 0 || bytes >= self.options.poll_bytes_max {
+                break;
+            }
+            let Some(key) = keys.get((self.cursor + i) % count) else {
+                break;
+            };
+            let position = self.ensure_position(key)?;
+            let options = ReadOptions {
+                max_records: remaining,
+                max_bytes: self.options.poll_bytes_max - bytes,
+            };
+            let read = match self
+                .store
+                .read_with(&key.0, key.1, position, options, self.options.isolation)
+            {
+                Ok(read) => read,
+                Err(e @ Error::OffsetOutOfRange { .. }) => {
+                    let reset = self.reset_position(&key.0, key.1, Some(e))?;
+                    tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, position, reset, "position out of range; reset");
+                    self.positions.insert(key.clone(), Some(reset));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for record in read.records {
+                bytes += record.value.len() + record.key.as_ref().map_or(0, Vec::len);
+                out.push(ConsumedRecord {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                    record,
+                });
+            }
+            self.positions.insert(key.clone(), Some(read.next_offset));
+        }
+        if count > 0 {
+            self.cursor = (self.cursor + 1) % count;
+        }
+        Ok(out)
+    }
+}
