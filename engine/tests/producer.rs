@@ -1,0 +1,341 @@
+//! Idempotent producers through the public API: the decision for every kind
+//! of append (next, retry within and beyond the window, gap, old epoch,
+//! unknown or expired id), fencing by `init_producer`, and producer state
+//! across reopen — one test per row of the rebuild decision table in
+//! `producer_snapshot.rs`.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use millrace::{Durability, Error, Producer, ProducerStamp, Record, Store, StoreOptions, TopicConfig};
+use std::path::Path;
+use std::time::Duration;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        durability: Durability::Always,
+        background: false,
+        ..StoreOptions::default()
+    }
+}
+
+fn records(n: usize, tag: &str) -> Vec<Record> {
+    (0..n).map(|i| Record::new(format!("{tag}-{i}").into_bytes())).collect()
+}
+
+fn stamp(producer_id: u64, epoch: u16, base_sequence: u32) -> ProducerStamp {
+    ProducerStamp {
+        producer_id,
+        epoch,
+        base_sequence,
+    }
+}
+
+fn values(store: &Store, topic: &str, partition: u32) -> Vec<String> {
+    common::read_partition(store, topic, partition)
+        .into_iter()
+        .map(|r| String::from_utf8(r.value).unwrap())
+        .collect()
+}
+
+fn open_with_topic(path: &Path, config: TopicConfig) -> Store {
+    let store = Store::open(path, options()).unwrap();
+    store.create_topic("t", config).unwrap();
+    store
+}
+
+#[test]
+fn next_retry_gap_and_fencing() {
+    let dir = common::scratch_dir();
+    let store = open_with_topic(dir.path(), TopicConfig::with_partitions(2));
+    let first = store.init_producer("writer").unwrap();
+    assert_eq!(first.epoch, 0);
+    assert!(first.last_sequences.is_empty());
+    let id = first.producer_id;
+
+    let a = store
+        .append_sequenced("t", 0, &records(3, "a"), stamp(id, 0, 0))
+        .unwrap();
+    assert_eq!((a.base_offset, a.next_offset, a.duplicate), (0, 3, false));
+    let retry = store
+        .append_sequenced("t", 0, &records(3, "a"), stamp(id, 0, 0))
+        .unwrap();
+    assert_eq!((retry.base_offset, retry.next_offset, retry.duplicate), (0, 3, true));
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "x"), stamp(id, 0, 5)),
+        Err(Error::OutOfOrderSequence { expected: 3, got: 5 })
+    ));
+    // Sequences are per partition.
+    assert!(matches!(
+        store.append_sequenced("t", 1, &records(1, "x"), stamp(id, 0, 3)),
+        Err(Error::OutOfOrderSequence { expected: 0, got: 3 })
+    ));
+    store
+        .append_sequenced("t", 0, &records(1, "b"), stamp(id, 0, 3))
+        .unwrap();
+
+    let second = store.init_producer("writer").unwrap();
+    assert_eq!((second.producer_id, second.epoch), (id, 1));
+    assert_eq!(second.last_sequences.get(&("t".to_string(), 0)), Some(&3));
+    assert_eq!(second.next_sequence("t", 0), 4);
+    assert_eq!(second.next_sequence("t", 1), 0);
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "zombie"), stamp(id, 0, 4)),
+        Err(Error::Fenced {
+            epoch: 0,
+            current_epoch: 1,
+            ..
+        })
+    ));
+    // The new instance's retry of a batch the old one wrote is a duplicate.
+    let dup = store
+        .append_sequenced("t", 0, &records(1, "b"), stamp(id, 1, 3))
+        .unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.base_offset, 3);
+    store
+        .append_sequenced("t", 0, &records(1, "c"), stamp(id, 1, 4))
+        .unwrap();
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "x"), stamp(id, 2, 5)),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "x"), stamp(id + 100, 0, 0)),
+        Err(Error::UnknownProducer { .. })
+    ));
+    assert_eq!(values(&store, "t", 0), ["a-0", "a-1", "a-2", "b-0", "c-0"]);
+    // A different name is a different producer.
+    let other = store.init_producer("other").unwrap();
+    assert_ne!(other.producer_id, id);
+    assert!(store.init_producer("").is_err());
+}
+
+#[test]
+fn retry_beyond_the_window_is_out_of_order() {
+    let dir = common::scratch_dir();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            producer_dedup_batches: 2,
+            ..options()
+        },
+    )
+    .unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let id = store.init_producer("p").unwrap().producer_id;
+    for seq in 0..3 {
+        store
+            .append_sequenced("t", 0, &records(1, "v"), stamp(id, 0, seq))
+            .unwrap();
+    }
+    assert!(
+        store
+            .append_sequenced("t", 0, &records(1, "v"), stamp(id, 0, 1))
+            .unwrap()
+            .duplicate
+    );
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "v"), stamp(id, 0, 0)),
+        Err(Error::OutOfOrderSequence { expected: 3, got: 0 })
+    ));
+    // Same base sequence with a different record count is not the same batch.
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(2, "v"), stamp(id, 0, 2)),
+        Err(Error::OutOfOrderSequence { expected: 3, got: 2 })
+    ));
+}
+
+#[test]
+fn options_out_of_range_are_rejected() {
+    let dir = common::scratch_dir();
+    for bad in [
+        StoreOptions {
+            producer_dedup_batches: 0,
+            ..options()
+        },
+        StoreOptions {
+            producer_dedup_batches: 1001,
+            ..options()
+        },
+        StoreOptions {
+            producer_idle_expiry: Duration::ZERO,
+            ..options()
+        },
+    ] {
+        assert!(matches!(Store::open(dir.path(), bad), Err(Error::InvalidInput { .. })));
+    }
+}
+
+#[test]
+fn idle_producer_expires_and_reinit_gets_a_new_id() {
+    let dir = common::scratch_dir();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            producer_idle_expiry: Duration::from_millis(150),
+            ..options()
+        },
+    )
+    .unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let id = store.init_producer("p").unwrap().producer_id;
+    store
+        .append_sequenced("t", 0, &records(1, "v"), stamp(id, 0, 0))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "v"), stamp(id, 0, 1)),
+        Err(Error::UnknownProducer { producer_id }) if producer_id == id
+    ));
+    let again = store.init_producer("p").unwrap();
+    assert_ne!(again.producer_id, id);
+    assert_eq!(again.epoch, 0);
+    assert!(again.last_sequences.is_empty());
+    store
+        .append_sequenced("t", 0, &records(1, "v"), stamp(again.producer_id, 0, 0))
+        .unwrap();
+    // Activity keeps a producer alive.
+    for seq in 1..6 {
+        std::thread::sleep(Duration::from_millis(50));
+        store
+            .append_sequenced("t", 0, &records(1, "v"), stamp(again.producer_id, 0, seq))
+            .unwrap();
+    }
+}
+
+/// Write a history with and without rolls; returns (id, last sequence).
+fn write_history(store: &Store, roll_after: Option<u32>) -> (u64, u32) {
+    let id = store.init_producer("p").unwrap().producer_id;
+    let mut seq = 0;
+    for i in 0..10u32 {
+        store
+            .append_sequenced("t", 0, &records(2, &format!("b{i}")), stamp(id, 0, seq))
+            .unwrap();
+        seq += 2;
+        if roll_after == Some(i) {
+            store.roll("t", 0).unwrap();
+        }
+    }
+    (id, seq - 1)
+}
+
+fn snapshot_files(dir: &Path) -> Vec<String> {
+    let pdir = common::partition_dir(dir, "t", 0);
+    let mut names: Vec<String> = std::fs::read_dir(pdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".producers"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn check_resumes(store: &Store, id: u64, last: u32) {
+    let session = store.init_producer("p").unwrap();
+    assert_eq!(session.producer_id, id);
+    assert_eq!(session.epoch, 1);
+    assert_eq!(session.last_sequences.get(&("t".to_string(), 0)), Some(&last));
+    // The last batches (window 5) are still recognised as duplicates.
+    let dup = store
+        .append_sequenced("t", 0, &records(2, "b9"), stamp(id, 1, last - 1))
+        .unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.base_offset, 18);
+    let next = store
+        .append_sequenced("t", 0, &records(1, "next"), stamp(id, 1, last + 1))
+        .unwrap();
+    assert_eq!((next.base_offset, next.duplicate), (20, false));
+}
+
+#[test]
+fn rebuild_without_snapshot_replays_the_log() {
+    let dir = common::scratch_dir();
+    let (id, last) = {
+        let store = open_with_topic(dir.path(), TopicConfig::default());
+        write_history(&store, None)
+    };
+    assert!(snapshot_files(dir.path()).is_empty());
+    let store = Store::open(dir.path(), options()).unwrap();
+    check_resumes(&store, id, last);
+}
+
+#[test]
+fn rebuild_from_snapshot_and_the_batches_after_it() {
+    let dir = common::scratch_dir();
+    let (id, last) = {
+        let store = open_with_topic(dir.path(), TopicConfig::default());
+        let (id, last) = write_history(&store, Some(3));
+        // Retention cannot take the state with it: delete everything before the roll.
+        store.truncate_prefix("t", 0, 8).unwrap();
+        (id, last)
+    };
+    assert_eq!(snapshot_files(dir.path()), [format!("{:020}.producers", 8)]);
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.offsets("t", 0).unwrap(), (8, 20));
+    check_resumes(&store, id, last);
+    // A second roll replaces the snapshot.
+    store.roll("t", 0).unwrap();
+    assert_eq!(snapshot_files(dir.path()), [format!("{:020}.producers", 21)]);
+    drop(store);
+    let store = Store::open(dir.path(), options()).unwrap();
+    let session = store.init_producer("p").unwrap();
+    assert_eq!(session.last_sequences.get(&("t".to_string(), 0)), Some(&(last + 1)));
+}
+
+#[test]
+fn rebuild_rejects_a_damaged_snapshot() {
+    let dir = common::scratch_dir();
+    {
+        let store = open_with_topic(dir.path(), TopicConfig::default());
+        write_history(&store, Some(3));
+    }
+    let path = common::partition_dir(dir.path(), "t", 0).join(format!("{:020}.producers", 8));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[12] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    match Store::open(dir.path(), options()) {
+        Err(Error::Corruption { segment, .. }) => assert_eq!(segment, path),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
+fn rebuild_rejects_a_snapshot_past_the_log_end() {
+    let dir = common::scratch_dir();
+    {
+        let store = open_with_topic(dir.path(), TopicConfig::default());
+        write_history(&store, Some(3));
+    }
+    let pdir = common::partition_dir(dir.path(), "t", 0);
+    std::fs::rename(
+        pdir.join(format!("{:020}.producers", 8)),
+        pdir.join(format!("{:020}.producers", 999)),
+    )
+    .unwrap();
+    assert!(matches!(
+        Store::open(dir.path(), options()),
+        Err(Error::Corruption { .. })
+    ));
+}
+
+#[test]
+fn producer_handle_resumes_after_restart() {
+    let dir = common::scratch_dir();
+    {
+        let store = open_with_topic(dir.path(), TopicConfig::with_partitions(2));
+        let mut producer = Producer::init(&store, "handle").unwrap();
+        for i in 0..4 {
+            producer.send("t", i % 2, &records(1, &format!("r{i}"))).unwrap();
+        }
+        assert_eq!(producer.next_sequence("t", 0), 2);
+    }
+    let store = Store::open(dir.path(), options()).unwrap();
+    let mut producer = Producer::init(&store, "handle").unwrap();
+    assert_eq!(producer.epoch(), 1);
+    assert_eq!(producer.next_sequence("t", 0), 2);
+    assert_eq!(producer.next_sequence("t", 1), 2);
+    producer.send("t", 0, &records(1, "r4")).unwrap();
+    assert_eq!(values(&store, "t", 0), ["r0-0", "r2-0", "r4-0"]);
+}
