@@ -92,8 +92,9 @@ struct StoreInner {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises topic creation and deletion.
     admin: Mutex<()>,
-    stop: Mutex<bool>,
-    stop_signal: Condvar,
+    /// Shared with the maintenance thread, which must not hold the store
+    /// itself while it sleeps (the last `Store` dropped must close at once).
+    stop: Arc<(Mutex<bool>, Condvar)>,
     background: Mutex<Option<JoinHandle<()>>>,
     lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
     /// Transaction commits (txn.rs).
@@ -195,8 +196,7 @@ impl Store {
             shared,
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
-            stop: Mutex::new(false),
-            stop_signal: Condvar::new(),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
             background: Mutex::new(None),
             lock: Mutex::new(Some(lock)),
             coordinator: crate::txn::Coordinator::default(),
@@ -208,9 +208,10 @@ impl Store {
         crate::txn::recover(&Store { inner: inner.clone() })?;
         if inner.options.background {
             let weak = Arc::downgrade(&inner);
+            let stop = inner.stop.clone();
             let handle = std::thread::Builder::new()
                 .name("millrace-maintenance".into())
-                .spawn(move || maintenance_loop(weak))
+                .spawn(move || maintenance_loop(weak, stop))
                 .map_err(|e| Error::io("spawn maintenance thread", PathBuf::new(), e))?;
             *inner.background.lock() = Some(handle);
         }
@@ -546,8 +547,8 @@ impl Store {
 
 impl StoreInner {
     fn shutdown(&self) -> Result<()> {
-        *self.stop.lock() = true;
-        self.stop_signal.notify_all();
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
         if let Some(handle) = self.background.lock().take() {
             if handle.thread().id() != std::thread::current().id() {
                 let _ = handle.join();
@@ -579,30 +580,33 @@ impl Drop for StoreInner {
     }
 }
 
-fn maintenance_loop(weak: Weak<StoreInner>) {
+fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
     let mut last_maintenance = Instant::now();
     loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let interval_topics = inner.topics.read().values().any(|t| {
-            t.partitions
-                .first()
-                .is_some_and(|p| matches!(p.durability, Durability::Interval { .. }))
-        });
-        let tick = if interval_topics {
-            Duration::from_millis(2)
-        } else {
-            inner.options.maintenance_interval.min(Duration::from_millis(100))
+        let tick = {
+            let Some(inner) = weak.upgrade() else { return };
+            let interval_topics = inner.topics.read().values().any(|t| {
+                t.partitions
+                    .first()
+                    .is_some_and(|p| matches!(p.durability, Durability::Interval { .. }))
+            });
+            if interval_topics {
+                Duration::from_millis(2)
+            } else {
+                inner.options.maintenance_interval.min(Duration::from_millis(100))
+            }
         };
         {
-            let mut stop = inner.stop.lock();
-            if *stop {
+            let mut stopped = stop.0.lock();
+            if *stopped {
                 return;
             }
-            inner.stop_signal.wait_for(&mut stop, tick);
-            if *stop {
+            stop.1.wait_for(&mut stopped, tick);
+            if *stopped {
                 return;
             }
         }
+        let Some(inner) = weak.upgrade() else { return };
         if inner.shared.is_poisoned() {
             continue;
         }
