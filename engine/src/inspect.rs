@@ -594,6 +594,11 @@ fn check_index(
         if matches && monotonic {
             continue;
         }
+        if scan.invalid.is_some() && u64::from(entry.position) >= scan.valid_bytes {
+            // Past the first invalid batch nothing can be verified; that
+            // problem is reported already and its repair drops this index.
+            break;
+        }
         let within_valid = u64::from(entry.position) < scan.valid_bytes;
         let trusted = if is_last { within_valid && monotonic } else { complete };
         let severity = if trusted {
@@ -652,7 +657,8 @@ pub struct RepairOutcome {
     pub copied: Vec<PathBuf>,
     /// Files moved into the backup directory (later segments of the partition).
     pub moved: Vec<PathBuf>,
-    /// Index files removed (the engine rebuilds them on open).
+    /// Index files removed (the engine rebuilds them on open). A truncated
+    /// segment's index is cut to its entries before the truncation instead.
     pub index_removed: Vec<PathBuf>,
     /// Offsets lost: `[from, to)` of the partition.
     pub offsets_dropped: Option<(u64, u64)>,
@@ -724,7 +730,7 @@ fn move_file(from: &Path, to: &Path) -> Result<()> {
 /// a typo cannot cut valid data. Before anything changes, the segment and its
 /// index are copied into `backup_dir`; later segments of the partition (whose
 /// offsets would no longer continue) are moved there, and the segment's index
-/// is removed so the engine rebuilds it. Everything is fsync'd.
+/// is cut to its entries before `position`. Everything is fsync'd.
 pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir: &Path) -> Result<RepairOutcome> {
     require_store(data_dir)?;
     let _lock = lock(data_dir)?;
@@ -749,7 +755,17 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
             ));
         }
     }
-    let scan = scan_log(segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
+    let mut boundaries: Vec<IndexEntry> = Vec::new();
+    let mut running_max = i64::MIN;
+    let scan = scan_log(segment, base, false, &mut |_| {}, &mut |at, header, _| {
+        boundaries.push(IndexEntry {
+            relative_offset: (header.base_offset - base) as u32,
+            position: at as u32,
+            max_timestamp_before_ms: running_max,
+        });
+        running_max = running_max.max(header.max_timestamp_ms);
+        true
+    })?;
     let gap_at_start = expected.is_some_and(|e| e != base);
     let first_invalid = if gap_at_start {
         Some(0)
@@ -823,8 +839,27 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
             .map_err(|e| Error::io("truncate segment", segment, e))?;
         outcome.truncated = Some((segment.to_path_buf(), scan.file_bytes, position));
         if index_path.exists() {
-            fs::remove_file(&index_path).map_err(|e| Error::io("remove index", &index_path, e))?;
-            outcome.index_removed.push(index_path);
+            // Keep the prefix of entries that point at verified batch boundaries
+            // before the cut; the engine extends the index from there on open.
+            let bytes = fs::read(&index_path).map_err(|e| Error::io("read index", &index_path, e))?;
+            let mut kept = Vec::new();
+            for chunk in bytes.chunks_exact(ENTRY_SIZE) {
+                let Some(entry) = IndexEntry::decode_all(chunk, position.saturating_sub(1)).pop() else {
+                    break;
+                };
+                if entry.position == 0 || !boundaries.contains(&entry) {
+                    break;
+                }
+                kept.extend_from_slice(&entry.encode());
+            }
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&index_path)
+                .map_err(|e| Error::io("open index", &index_path, e))?;
+            file.set_len(kept.len() as u64)
+                .and_then(|()| file.write_all_at(&kept, 0))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Error::io("rewrite index", &index_path, e))?;
         }
     }
     sync_dir(&dir)?;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
   truncate       copy the segment and its index into the backup directory,
                  move every later segment of the partition there too (their
                  offsets would no longer continue), truncate the segment at the
-                 first invalid batch and drop its index (rebuilt on next open).
+                 first invalid batch and cut its index to the entries before it.
                  Records from that position on are gone from the store; they
                  stay in the backup.
   rebuild-index  move a damaged index into the backup; the next open rebuilds
