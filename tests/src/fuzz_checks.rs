@@ -31,7 +31,7 @@ const CRC_COVERS_FROM: usize = 12;
 /// 22-byte minimal record; a header entry 48 bytes for 6 input bytes) and the
 /// checks' own copies (the CRC-fixed input, the model's decoded records).
 pub fn allocation_bound_bytes(input_bytes: usize) -> usize {
-    const FIXED_BYTES: usize = 2 * 1024 * 1024;
+    const FIXED_BYTES: usize = 512 * 1024;
     const PER_INPUT_BYTE: usize = 48;
     FIXED_BYTES + PER_INPUT_BYTE * input_bytes
 }
