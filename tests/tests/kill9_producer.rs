@@ -1,0 +1,229 @@
+//! Proves exactly-once appends of an idempotent producer across kill -9: a
+//! child process (`src/bin/crash_producer.rs`) resumes from `init_producer`,
+//! retries its last batch across the crash and some batches within a run,
+//! and prints each acknowledged batch; this test SIGKILLs it at random
+//! moments (also during start-up and recovery), reopens the store and checks
+//! that each partition holds sequences 0, 1, 2, ... exactly once and in
+//! order, that every acknowledged sequence is at its acknowledged offset, and
+//! that nothing seen before is lost; finally it lets a child run to the end
+//! and checks every sequence up to the total appears exactly once.
+//!
+//! `MILLRACE_PRODUCER_KILL_CYCLES` (default 25) sets the cycles,
+//! `MILLRACE_PRODUCER_KILL_SEED` replays a run (the seed is printed).
+
+use millrace::{Durability, ReadOptions, Store, StoreOptions};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "eos";
+const PARTITIONS: u32 = 2;
+/// Sequences per partition the final run must reach.
+const TOTAL: u32 = 3000;
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}"))
+    })
+}
+
+struct Child9 {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn spawn(dir: &Path, seed: u64) -> Child9 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_producer"))
+        .arg(dir)
+        .arg(seed.to_string())
+        .arg(TOTAL.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crash_producer");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                // A line cut short by the kill was never fully printed.
+                Ok(_) if !line.ends_with('\n') => return,
+                Ok(_) => {
+                    if sender.send(line.trim_end().to_string()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    Child9 { child, lines, stderr }
+}
+
+/// (partition, sequence) → offset of every acknowledged batch.
+type Acks = BTreeMap<(u32, u32), u64>;
+
+fn collect(lines: &mpsc::Receiver<String>, acks: &mut Acks) -> Vec<String> {
+    let mut other = Vec::new();
+    for line in lines.try_iter() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        match fields.as_slice() {
+            ["ACK", p, s, o] => {
+                let key = (p.parse().expect("partition"), s.parse().expect("sequence"));
+                let offset: u64 = o.parse().expect("offset");
+                if let Some(previous) = acks.insert(key, offset) {
+                    assert_eq!(previous, offset, "sequence {key:?} acknowledged at two offsets");
+                }
+            }
+            _ => other.push(line),
+        }
+    }
+    other
+}
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        durability: Durability::Always,
+        background: false,
+        ..StoreOptions::default()
+    }
+}
+
+/// Reopen and check: dense sequences, acknowledged offsets, nothing lost.
+/// Returns the number of sequences per partition.
+fn check(dir: &Path, acks: &Acks, previous: &[u32], cycle: u32) -> Vec<u32> {
+    let store = Store::open(dir, options()).unwrap_or_else(|e| panic!("cycle {cycle}: reopen: {e}"));
+    if !store.list_topics().iter().any(|t| t == TOPIC) {
+        assert!(acks.is_empty(), "cycle {cycle}: topic lost after acknowledgements");
+        return vec![0; PARTITIONS as usize];
+    }
+    let mut counts = Vec::new();
+    for partition in 0..PARTITIONS {
+        let (start, end) = store.offsets(TOPIC, partition).expect("offsets");
+        assert_eq!(start, 0);
+        let mut offset = 0;
+        let mut sequence = 0u32;
+        while offset < end {
+            let read = store
+                .read(TOPIC, partition, offset, ReadOptions::default())
+                .expect("read");
+            for record in &read.records {
+                let expected = format!("p{partition}-s{sequence}");
+                assert_eq!(
+                    String::from_utf8_lossy(&record.value),
+                    expected,
+                    "cycle {cycle}: partition {partition} offset {} holds the wrong sequence (duplicate or gap)",
+                    record.offset
+                );
+                if let Some(acked) = acks.get(&(partition, sequence)) {
+                    assert_eq!(*acked, record.offset, "cycle {cycle}: {partition}/{sequence} moved");
+                }
+                sequence += 1;
+            }
+            offset = read.next_offset;
+        }
+        for ((p, s), _) in acks.range((partition, 0)..(partition + 1, 0)) {
+            assert!(*s < sequence, "cycle {cycle}: acknowledged {p}/{s} is missing");
+        }
+        let before = previous.get(partition as usize).copied().unwrap_or(0);
+        assert!(sequence >= before, "cycle {cycle}: partition {partition} shrank");
+        counts.push(sequence);
+    }
+    store.close().expect("close");
+    counts
+}
+
+#[test]
+fn every_sequence_exactly_once_across_kill9() {
+    let cycles = env_u64("MILLRACE_PRODUCER_KILL_CYCLES").unwrap_or(25) as u32;
+    let seed = env_u64("MILLRACE_PRODUCER_KILL_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos() as u64
+    });
+    println!("kill9_producer seed {seed} cycles {cycles}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut acks = Acks::new();
+    let mut counts = vec![0; PARTITIONS as usize];
+    let mut rng = seed;
+    let mut epochs_seen = Vec::new();
+    for cycle in 0..cycles {
+        let mut child = spawn(dir.path(), rng);
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        // Sometimes kill during start-up/recovery, usually mid-stream.
+        let ready = !rng.is_multiple_of(5);
+        if ready {
+            let line = child
+                .lines
+                .recv_timeout(READY_TIMEOUT)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: no READY: {e}"));
+            let epoch = line
+                .strip_prefix("READY ")
+                .unwrap_or_else(|| panic!("cycle {cycle}: unexpected line before READY: {line}"));
+            epochs_seen.push(epoch.parse::<u16>().expect("epoch"));
+        }
+        std::thread::sleep(Duration::from_millis(rng % 40));
+        child.child.kill().expect("kill");
+        let status = child.child.wait().expect("wait");
+        let stderr = child.stderr.join().expect("stderr");
+        // A child that finished on its own exits 0; anything else is a failure.
+        assert!(
+            status.code().is_none_or(|c| c == 0),
+            "cycle {cycle}: child failed: {status}\n{stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        collect(&child.lines, &mut acks);
+        counts = check(dir.path(), &acks, &counts, cycle);
+    }
+    assert!(
+        epochs_seen.windows(2).all(|w| w[0] < w[1]),
+        "epochs grow: {epochs_seen:?}"
+    );
+    assert!(!acks.is_empty(), "the child acknowledged something");
+    println!("after {cycles} kills: sequences per partition {counts:?}, epochs {epochs_seen:?}");
+
+    // Resume to the end: every sequence up to TOTAL exactly once.
+    let mut child = spawn(dir.path(), rng);
+    let deadline = Instant::now() + FINISH_TIMEOUT;
+    let mut done = false;
+    let mut finished_acks = Acks::new();
+    while Instant::now() < deadline && !done {
+        if let Ok(line) = child.lines.recv_timeout(Duration::from_millis(100)) {
+            done = line == "DONE";
+            if line.starts_with("ACK") {
+                let fields: Vec<&str> = line.split(' ').collect();
+                if let [_, p, s, o] = fields.as_slice() {
+                    finished_acks.insert((p.parse().expect("p"), s.parse().expect("s")), o.parse().expect("o"));
+                }
+            }
+        }
+    }
+    let status = child.child.wait().expect("wait");
+    let stderr = child.stderr.join().expect("stderr");
+    assert!(done && status.success(), "final run: {status}\n{stderr}");
+    acks.extend(finished_acks);
+    let counts = check(dir.path(), &acks, &counts, cycles);
+    assert_eq!(counts, vec![TOTAL; PARTITIONS as usize]);
+    println!(
+        "kill9_producer: {} acknowledged batches checked over {cycles} kills",
+        acks.len()
+    );
+}
