@@ -1,7 +1,7 @@
 //! Little-endian encoder and bounds-checked decoder for the engine's own small
 //! files and internal-topic records (producer registry and snapshots, offset
-//! commits, reset audit). Layouts are in `design/semantics.md` ("On-disk
-//! records"). Bytes read back are input: every length is checked against the
+//! commits, reset audit). Layouts are in `design/format.md` (one section
+//! each). Bytes read back are input: every length is checked against the
 //! bytes left before anything is allocated.
 
 /// Appends fields to a buffer.

@@ -1,7 +1,7 @@
 //! The producer registry file `producers.registry` in the data directory: the
 //! durable half of [`ProducerEpochs`]. Replaced whole by `write_atomic` on
 //! every `init_producer` (its size follows the number of live producers).
-//! Layout in design/semantics.md ("On-disk records").
+//! Layout in design/format.md ("Producer registry").
 
 use crate::config::StoreOptions;
 use crate::error::{CorruptionKind, Error, Result};

@@ -1,7 +1,7 @@
 //! Producer-state snapshots: `<offset>.producers` files in a partition
 //! directory, written at every segment roll (state as of the new segment's
 //! base offset), and the rebuild at open: newest snapshot + the batch headers
-//! after it. Layout in design/semantics.md ("On-disk records").
+//! after it. Layout in design/format.md ("Producer snapshot").
 //!
 //! Rebuild decision table (a test per row in `tests/producer_recovery.rs`):
 //!
