@@ -51,3 +51,144 @@ pub fn frame_decode(data: &[u8]) {
         }
     }
 }
+
+/// A server shared by every input of the `server_stream` fuzz target.
+#[derive(Debug)]
+pub struct LiveServer {
+    pub runtime: tokio::runtime::Runtime,
+    pub addr: std::net::SocketAddr,
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Token of the fuzz server: produce and consume, not admin (so inputs cannot
+/// create topics without bound). Prepended `Hello`s carry it.
+pub const FUZZ_TOKEN: &str = "fuzz-token-0123456789";
+pub const FUZZ_TOPIC: &str = "fuzz";
+
+static LIVE: std::sync::OnceLock<LiveServer> = std::sync::OnceLock::new();
+
+/// Start (once per process) a server with small limits over a temporary data
+/// directory with one topic.
+pub fn live_server() -> &'static LiveServer {
+    LIVE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("fuzz runtime");
+        let data_dir = std::env::temp_dir().join(format!("millrace-fuzz-server-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let store = millrace::Store::open(
+            &data_dir,
+            millrace::StoreOptions {
+                durability: millrace::Durability::Os,
+                quota_bytes: Some(256 * 1024 * 1024),
+                ..millrace::StoreOptions::default()
+            },
+        )
+        .expect("fuzz store");
+        store
+            .create_topic(FUZZ_TOPIC, millrace::TopicConfig::with_partitions(2))
+            .expect("fuzz topic");
+        let config = crate::config::ServerConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_listen: None,
+            data_dir: data_dir.clone(),
+            durability: "os".into(),
+            frame_bytes_max: FUZZ_FRAME_BYTES_MAX,
+            in_flight_max: 4,
+            slow_client_timeout_ms: 200,
+            handshake_timeout_ms: 200,
+            idle_timeout_ms: 500,
+            fetch_wait_max_ms: 50,
+            tokens: vec![crate::config::TokenConfig {
+                token: FUZZ_TOKEN.into(),
+                permissions: vec![crate::auth::Permission::Produce, crate::auth::Permission::Consume],
+            }],
+            ..crate::config::ServerConfig::default()
+        };
+        let handle = runtime
+            .block_on(crate::server::start_with_store(config, store))
+            .expect("fuzz server");
+        let addr = handle.local_addr();
+        // The server runs for the life of the process.
+        std::mem::forget(handle);
+        LiveServer {
+            runtime,
+            addr,
+            data_dir,
+        }
+    })
+}
+
+/// Drive the live server with one arbitrary byte stream. An even first byte
+/// prepends a valid `Hello` (with the token) so inputs reach the states after
+/// the handshake. Panics if the server sends a frame that does not decode as
+/// a response, or stops serving a well-behaved client afterwards.
+pub fn server_stream(data: &[u8]) {
+    use crate::messages::{encode_request, Hello, Request, Response};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let Some((&mode, stream)) = data.split_first() else {
+        return;
+    };
+    let live = live_server();
+    let hello = |request_id| {
+        encode_request(
+            request_id,
+            &Request::Hello(Hello {
+                version_min: 1,
+                version_max: 1,
+                client_name: "fuzz".into(),
+                token: Some(FUZZ_TOKEN.as_bytes().to_vec()),
+            }),
+        )
+    };
+    let mut input = Vec::new();
+    if mode % 2 == 0 {
+        input.extend_from_slice(&hello(1));
+    }
+    input.extend_from_slice(stream);
+    live.runtime.block_on(async {
+        let timeout = std::time::Duration::from_secs(5);
+        let mut socket = tokio::net::TcpStream::connect(live.addr).await.expect("connect");
+        let _ = socket.write_all(&input).await;
+        let _ = socket.shutdown().await;
+        let mut decoder = FrameDecoder::new(crate::frame::FRAME_BYTES_MAX_HIGHEST);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match tokio::time::timeout(timeout, socket.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => decoder.feed(buf.get(..n).unwrap_or_default()),
+                Ok(_) => break,
+                Err(_) => panic!("server neither answered nor closed within {timeout:?}"),
+            }
+            while let Some(frame) = decoder.next_frame().expect("server frames are well formed") {
+                let _ = decode_response(&frame).expect("server responses decode");
+            }
+        }
+        assert!(!decoder.is_mid_frame(), "server closed in the middle of a frame");
+        // A well-behaved client is still served.
+        let mut health = tokio::net::TcpStream::connect(live.addr).await.expect("connect");
+        let mut hello_and_ping = hello(1);
+        hello_and_ping.extend_from_slice(&encode_request(2, &Request::Ping));
+        health.write_all(&hello_and_ping).await.expect("write");
+        let mut decoder = FrameDecoder::new(crate::frame::FRAME_BYTES_MAX_HIGHEST);
+        let mut answered = 0;
+        while answered < 2 {
+            let n = tokio::time::timeout(timeout, health.read(&mut buf))
+                .await
+                .expect("health check answered in time")
+                .expect("health read");
+            assert!(n > 0, "server closed a well-behaved connection");
+            decoder.feed(buf.get(..n).unwrap_or_default());
+            while let Some(frame) = decoder.next_frame().expect("frame") {
+                let response = decode_response(&frame).expect("decodes");
+                assert!(
+                    matches!(response, Ok(Response::Hello(_)) | Ok(Response::Empty)),
+                    "{response:?}"
+                );
+                answered += 1;
+            }
+        }
+    });
+}

@@ -12,21 +12,40 @@ use millrace_server::fuzzing::frame_decode;
 use millrace_server::messages::*;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/frame_decode")
+    corpus("frame_decode")
+}
+
+fn corpus(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
+
+fn replay(target: &str, check: fn(&[u8])) {
+    let mut replayed = 0;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(corpus(target))
+        .expect("corpus directory exists")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let data = std::fs::read(&path).expect("read corpus file");
+        eprintln!("{target}: {}", path.display());
+        check(&data);
+        replayed += 1;
+    }
+    assert!(replayed >= 8, "only {replayed} {target} corpus files: seeds missing?");
 }
 
 #[test]
 fn replay_frame_decode_corpus() {
-    let mut replayed = 0;
-    for entry in std::fs::read_dir(corpus_dir()).expect("corpus directory exists") {
-        let path = entry.expect("dir entry").path();
-        if path.is_file() {
-            let data = std::fs::read(&path).expect("read corpus file");
-            frame_decode(&data);
-            replayed += 1;
-        }
-    }
-    assert!(replayed >= 8, "only {replayed} corpus files: seeds missing?");
+    replay("frame_decode", frame_decode);
+}
+
+#[test]
+fn replay_server_stream_corpus() {
+    replay("server_stream", millrace_server::fuzzing::server_stream);
 }
 
 /// Regenerates the seed files: `cargo test -p millrace-server --test fuzz_corpus -- --ignored`.
