@@ -6,6 +6,8 @@
 //! `repair --yes` the directory checks clean and opens with the records
 //! before the damage.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{copy_fixture, json_of, millrace, stdout_of, store_with_topic};

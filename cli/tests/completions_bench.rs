@@ -2,6 +2,8 @@
 //! actually sourced), and `millrace bench` runs a bounded load and reports
 //! throughput and latency percentiles, leaving no topic behind.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{json_of, millrace, stdout_of};

@@ -3,6 +3,8 @@
 //! stats, and the documented exit codes. Each test runs the real binary on a
 //! fresh temporary data directory.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{json_of, millrace, stdout_of, store_with_topic};
