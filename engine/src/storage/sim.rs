@@ -838,17 +838,26 @@ impl SimStorage {
     }
 
     /// A process crash (kill -9) without power loss: the page cache survives,
-    /// so every write is kept, still unsynced; handles and locks are released.
+    /// so every write is kept, still unsynced; handles and locks of the old
+    /// process fail or are released. The machine keeps running, so the fault
+    /// plan and the call counters carry on (a crash point after the restart
+    /// still fires).
     pub fn restart(&self) -> SimStorage {
         let mut state = self.shared.lock();
-        state.crashed = true;
-        SimStorage::from_state(State::boot(
+        let mut next = State::boot(
             state.seed,
             state.boot + 1,
-            FaultPlan::none(),
+            state.plan.clone(),
             state.dirs.clone(),
             state.inodes.clone(),
-        ))
+        );
+        next.calls = state.calls;
+        next.writes = state.writes;
+        next.syncs_data = state.syncs_data;
+        next.syncs_dir = state.syncs_dir;
+        next.crashed = state.crashed;
+        state.crashed = true;
+        SimStorage::from_state(next)
     }
 
     /// Setup helper, not a storage call: `mkdir -p path` and make every level

@@ -1,0 +1,255 @@
+//! Simulated power loss: for every seed, run a workload of appends in every
+//! durability mode, segment rolls, retention, prefix truncation, reopens and
+//! process crashes on the simulated disk (`millrace::storage::sim`), cut the
+//! power at a seed-chosen storage call (sometimes after an injected EIO,
+//! ENOSPC, short write or failed fsync, sometimes crashing again during
+//! recovery), reopen, and check against a model: acknowledged `Always`
+//! records and flushed records are all there, once, with their bytes; offsets
+//! are dense; no batch is half visible; a failed write or fsync is never
+//! acknowledged and poisons the store until it is reopened. See
+//! design/durability.md, "Fault model" and "Replaying a seed".
+//!
+//! - `MILLRACE_SIM_SEEDS=1000000` runs that many seeds (default 10,000),
+//!   `MILLRACE_SIM_SEED_START` moves the first seed, `MILLRACE_SIM_THREADS`
+//!   sets the worker threads (default: available parallelism, at most 8).
+//! - `MILLRACE_SIM_SEED=<seed>` with the `replay` test prints one seed's trace.
+//! - `MILLRACE_SIM_SCENARIO=process-crash|reopen-after-fault|dense-index`
+//!   turns on the scenario of a known bug (see "Known bugs" below).
+
+#[path = "simulation/harness.rs"]
+mod harness;
+
+use harness::{run_seed, Failure, Outcome, Scenarios};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Seeds that once failed and pass since the fix. Each stays here as a
+/// regression case.
+const REGRESSION_SEEDS: &[u64] = &[];
+
+// Known bugs. Each scenario below is switched off in `Scenarios::CI`; the
+// seeds listed fail today (found by `MILLRACE_SIM_SCENARIO=<scenario>` on
+// commit caac87a; a seed's run depends on the engine's sequence of storage
+// calls, so after engine changes re-find them the same way) and are kept as
+// ignored tests. When a bug is fixed, un-ignore its test, move
+// its seeds to REGRESSION_SEEDS and turn its scenario on in `Scenarios::CI`.
+
+/// Bug A, scenario `process-crash`: after a kill -9, `Store::open` publishes
+/// the recovered tail of each last segment (and the directory entries it
+/// finds) as durable without fsyncing them (`Partition::open` says "the tail
+/// was just fsync'd", but `recover_last` syncs only when it truncates). So
+/// in `Interval` mode records become visible that a power cut then loses, and
+/// `Store::flush` returns Ok without syncing anything, in every mode.
+const BUG_RECOVERY_TRUSTS_PAGE_CACHE: &[u64] = &[24, 45, 61, 93, 98];
+
+/// Bug B, scenario `reopen-after-fault`: after a failed fdatasync the kernel
+/// may drop the dirty pages but keep serving them from the page cache
+/// (marked clean). Reopening in the same boot, recovery reads them back as a
+/// valid tail, later appends are acknowledged after it, and a power cut leaves
+/// a hole before acknowledged `Always` records: the store no longer opens
+/// (`Corruption` at byte 0, 559, 1917) or records that were visible are lost
+/// (113, 396). Also bug A via a failed `create_topic`: the renamed topic
+/// directory is used after reopen without a directory fsync and vanishes (203).
+const BUG_REOPEN_AFTER_FAILED_FSYNC: &[u64] = &[113, 203, 396, 559, 1917];
+
+/// Bug C, scenario `dense-index`: recovery of the last segment starts its
+/// scan at the last index entry that points at a valid batch, but the index
+/// and the log before that entry are not fsync'd; a power cut that keeps the
+/// later sector and tears an earlier one leaves garbage in the middle of the
+/// recovered log, and the next open (or a read) fails with `Corruption`
+/// (`Interval`, `Os` modes: their unsynced tails are large).
+const BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES: &[u64] = &[193, 515, 603, 714, 752];
+
+const SEEDS_DEFAULT: u64 = 10_000;
+const FAILURES_SHOWN_MAX: usize = 3;
+
+/// `MILLRACE_SIM_SCENARIO`: `ci` (default), or a scenario of a known bug.
+fn scenarios_from_env() -> Scenarios {
+    match std::env::var("MILLRACE_SIM_SCENARIO").as_deref() {
+        Err(_) | Ok("ci") => Scenarios::CI,
+        Ok("process-crash") => Scenarios::PROCESS_CRASH,
+        Ok("reopen-after-fault") => Scenarios::REOPEN_AFTER_FAULT,
+        Ok("dense-index") => Scenarios::DENSE_INDEX,
+        Ok(other) => {
+            panic!("MILLRACE_SIM_SCENARIO={other:?}: expected ci, process-crash, reopen-after-fault or dense-index")
+        }
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    match text.trim().replace('_', "").parse() {
+        Ok(value) => Some(value),
+        Err(e) => panic!("{name}={text:?} is not a number: {e}"),
+    }
+}
+
+/// Run a seed, turning a panic inside the engine into a failure with its seed.
+fn run_guarded(seed: u64, scenarios: Scenarios) -> Result<Outcome, Failure> {
+    match catch_unwind(AssertUnwindSafe(|| run_seed(seed, scenarios))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(Failure {
+                seed,
+                message: format!("panicked: {message}"),
+                trace: Vec::new(),
+            })
+        }
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    seeds: AtomicU64,
+    crashed_in_workload: AtomicU64,
+    fault_hits: AtomicU64,
+    acknowledged_records: AtomicU64,
+    calls: AtomicU64,
+}
+
+#[test]
+fn seeded_power_cuts() {
+    let start = env_u64("MILLRACE_SIM_SEED_START").unwrap_or(0);
+    let count = env_u64("MILLRACE_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT);
+    let threads = env_u64("MILLRACE_SIM_THREADS")
+        .map(|t| t.max(1) as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let scenarios = scenarios_from_env();
+    let next = AtomicU64::new(start);
+    let end = start + count;
+    let totals = Totals::default();
+    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= end {
+                    return;
+                }
+                match run_guarded(seed, scenarios) {
+                    Ok(outcome) => {
+                        totals.seeds.fetch_add(1, Ordering::Relaxed);
+                        totals
+                            .crashed_in_workload
+                            .fetch_add(u64::from(outcome.crashed_in_workload), Ordering::Relaxed);
+                        totals
+                            .fault_hits
+                            .fetch_add(u64::from(outcome.injected_fault_hit), Ordering::Relaxed);
+                        totals
+                            .acknowledged_records
+                            .fetch_add(outcome.acknowledged_records, Ordering::Relaxed);
+                        totals.calls.fetch_add(outcome.calls, Ordering::Relaxed);
+                    }
+                    Err(failure) => failures.lock().unwrap().push(failure),
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort_by_key(|f| f.seed);
+    let passed = totals.seeds.load(Ordering::Relaxed);
+    eprintln!(
+        "simulation ({scenarios:?}): seeds {start}..{end}: {passed} passed, {} failed in {:.1} s on {threads} threads; \
+         {} crashed inside the workload, {} hit an injected fault; {} records acknowledged; {} storage calls",
+        failures.len(),
+        elapsed.as_secs_f64(),
+        totals.crashed_in_workload.load(Ordering::Relaxed),
+        totals.fault_hits.load(Ordering::Relaxed),
+        totals.acknowledged_records.load(Ordering::Relaxed),
+        totals.calls.load(Ordering::Relaxed),
+    );
+    for failure in failures.iter().take(FAILURES_SHOWN_MAX) {
+        eprintln!("{failure}");
+    }
+    let seeds: Vec<u64> = failures.iter().map(|f| f.seed).collect();
+    assert!(failures.is_empty(), "{} seeds failed: {seeds:?}", seeds.len());
+    // The run must exercise what it claims to: most seeds crash inside the
+    // workload, and a fair share hit an injected fault.
+    if count >= 1000 {
+        assert!(totals.crashed_in_workload.load(Ordering::Relaxed) * 10 > passed * 8);
+        assert!(totals.fault_hits.load(Ordering::Relaxed) * 10 > passed);
+    }
+}
+
+#[test]
+fn regression_seeds() {
+    for &seed in REGRESSION_SEEDS {
+        if let Err(failure) = run_guarded(seed, Scenarios::CI) {
+            panic!("{failure}");
+        }
+    }
+}
+
+fn assert_seeds_pass(seeds: &[u64], scenarios: Scenarios) {
+    let failures: Vec<Failure> = seeds
+        .iter()
+        .filter_map(|&seed| run_guarded(seed, scenarios).err())
+        .collect();
+    for failure in &failures {
+        eprintln!("{failure}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} seeds failed",
+        failures.len(),
+        seeds.len()
+    );
+}
+
+#[test]
+#[ignore = "engine bug A: recovery publishes unsynced data as durable (see BUG_RECOVERY_TRUSTS_PAGE_CACHE)"]
+fn known_bug_recovery_trusts_page_cache() {
+    assert_seeds_pass(BUG_RECOVERY_TRUSTS_PAGE_CACHE, Scenarios::PROCESS_CRASH);
+}
+
+#[test]
+#[ignore = "engine bug B: reopening after a failed fsync trusts the page cache (see BUG_REOPEN_AFTER_FAILED_FSYNC)"]
+fn known_bug_reopen_after_failed_fsync() {
+    assert_seeds_pass(BUG_REOPEN_AFTER_FAILED_FSYNC, Scenarios::REOPEN_AFTER_FAULT);
+}
+
+#[test]
+#[ignore = "engine bug C: recovery trusts an unsynced index entry (see BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES)"]
+fn known_bug_unsynced_index_entry_skips_torn_bytes() {
+    assert_seeds_pass(BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES, Scenarios::DENSE_INDEX);
+}
+
+/// `MILLRACE_SIM_SEED=<seed>`: run one seed and print its trace.
+#[test]
+fn replay() {
+    let Some(seed) = env_u64("MILLRACE_SIM_SEED") else {
+        return;
+    };
+    match run_guarded(seed, scenarios_from_env()) {
+        Ok(outcome) => {
+            for line in &outcome.trace {
+                eprintln!("  {line}");
+            }
+            eprintln!("seed {seed} passed");
+        }
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// A seed is a complete description of a run: the same seed, the same trace.
+#[test]
+fn runs_are_deterministic() {
+    for seed in 0..20 {
+        let first = run_guarded(seed, Scenarios::CI)
+            .map(|o| o.trace)
+            .unwrap_or_else(|f| f.trace);
+        let second = run_guarded(seed, Scenarios::CI)
+            .map(|o| o.trace)
+            .unwrap_or_else(|f| f.trace);
+        assert_eq!(first, second, "seed {seed}");
+    }
+}

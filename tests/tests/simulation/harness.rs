@@ -1,0 +1,943 @@
+//! The seeded power-loss simulation: one seed = one workload of store
+//! operations on a [`SimStorage`], a power cut at a seed-chosen storage call
+//! (optionally after an injected EIO, ENOSPC, short write or failed fsync, and
+//! optionally a second power cut during recovery), a reopen, and a check of
+//! what survived against a plain model. Shared by `tests/simulation.rs` and
+//! the negative control in `tests/negative-control` (included by path, so the
+//! negative control can build the engine with a different feature set).
+//!
+//! Everything is derived from the seed: the workload, the crash point, the
+//! faults and every choice the simulated disk makes at the power cut. A
+//! failure prints its seed and the trace of operations; replay it with
+//! `MILLRACE_SIM_SEED=<seed> cargo test --release -p millrace-tests --test simulation replay -- --nocapture`.
+
+use millrace::storage::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
+use millrace::storage::Storage;
+use millrace::{Durability, Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const DATA_DIR: &str = "/millrace-data";
+
+/// The topics every workload creates: one per durability mode.
+struct TopicSpec {
+    name: &'static str,
+    durability: Durability,
+    partitions: u32,
+    retention_bytes: Option<u64>,
+}
+
+const TOPICS: [TopicSpec; 3] = [
+    TopicSpec {
+        name: "always",
+        durability: Durability::Always,
+        partitions: 2,
+        retention_bytes: Some(12 * 1024),
+    },
+    TopicSpec {
+        name: "interval",
+        // Long enough never to fire on its own: flushes are explicit ops.
+        durability: Durability::Interval { ms: 3_600_000 },
+        partitions: 1,
+        retention_bytes: None,
+    },
+    TopicSpec {
+        name: "os",
+        durability: Durability::Os,
+        partitions: 1,
+        retention_bytes: Some(8 * 1024),
+    },
+];
+
+/// Small segments so that workloads roll and retention deletes.
+const SEGMENT_BYTES: u64 = 4096;
+const OPS_MIN: u64 = 20;
+const OPS_SPREAD: u64 = 40;
+const VALUE_BYTES_MAX: u64 = 700;
+const RECORDS_PER_BATCH_MAX: u64 = 4;
+/// Upper bound for a crash point inside recovery (calls of one open).
+const RECOVERY_CALLS_MAX: u64 = 200;
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Append {
+        topic: usize,
+        partition: u32,
+        records: u64,
+        value_bytes: u64,
+    },
+    Flush,
+    Roll {
+        topic: usize,
+        partition: u32,
+    },
+    Retention,
+    TruncatePrefix {
+        topic: usize,
+        partition: u32,
+        percent: u64,
+    },
+    Read {
+        topic: usize,
+        partition: u32,
+    },
+    Reopen,
+    ProcessCrash,
+}
+
+fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
+    let topic = rng.below(TOPICS.len() as u64) as usize;
+    let partitions = TOPICS.get(topic).map_or(1, |t| t.partitions);
+    (topic, rng.below(u64::from(partitions)) as u32)
+}
+
+fn workload(rng: &mut SimRng) -> Vec<Op> {
+    let count = OPS_MIN + rng.below(OPS_SPREAD);
+    (0..count)
+        .map(|_| {
+            let (topic, partition) = pick_partition(rng);
+            match rng.below(100) {
+                0..=59 => Op::Append {
+                    topic,
+                    partition,
+                    records: 1 + rng.below(RECORDS_PER_BATCH_MAX),
+                    value_bytes: rng.below(VALUE_BYTES_MAX + 1),
+                },
+                60..=65 => Op::Flush,
+                66..=71 => Op::Roll { topic, partition },
+                72..=76 => Op::Retention,
+                77..=79 => Op::TruncatePrefix {
+                    topic,
+                    partition,
+                    percent: rng.below(101),
+                },
+                80..=87 => Op::Read { topic, partition },
+                88..=93 => Op::Reopen,
+                _ => Op::ProcessCrash,
+            }
+        })
+        .collect()
+}
+
+/// What the model knows about one partition.
+#[derive(Debug, Default, Clone)]
+struct PartitionModel {
+    /// Value of every record ever appended and not lost, by offset.
+    log: Vec<Vec<u8>>,
+    /// Offsets just past each batch of `log` (and 0).
+    batch_ends: BTreeSet<u64>,
+    /// A batch whose append failed: it may or may not have been written.
+    pending: Vec<Vec<u8>>,
+    /// Records below this survive a power cut: acknowledged in `Always` mode,
+    /// or covered by a successful flush or roll in any mode.
+    acked_end: u64,
+    /// Records below this were visible to readers in a mode that promises
+    /// visible means durable (`Always`, `Interval`).
+    visible_end: u64,
+    /// A start offset made durable by a successful `truncate_prefix`.
+    truncated_start: u64,
+}
+
+#[derive(Debug, Default)]
+struct TopicModel {
+    /// `Some(true)` created, `Some(false)` creation failed (may exist), `None` never tried.
+    created: Option<bool>,
+    partitions: Vec<PartitionModel>,
+}
+
+/// Which scenarios a run includes. Each switch turns on a scenario that
+/// exposes a known engine bug (see `tests/simulation.rs`, "Known bugs");
+/// [`Scenarios::CI`] turns them all off: crashes are power cuts and index
+/// entries are written only at seal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenarios {
+    /// `ProcessCrash` ops kill the process (the page cache survives) and
+    /// reopen; when false they cut the power and reboot instead.
+    pub process_crash: bool,
+    /// After an injected fault the store is reopened in the same boot (the
+    /// page cache survives); when false the power is cut and the machine
+    /// reboots first.
+    pub reopen_after_fault: bool,
+    /// Index entries every 512 bytes, so the unsynced tail of a segment has
+    /// some; when false, only sealing writes an index entry.
+    pub dense_index: bool,
+}
+
+impl Scenarios {
+    /// What `.ci/run` checks: every crash is a power cut.
+    pub const CI: Scenarios = Scenarios {
+        process_crash: false,
+        reopen_after_fault: false,
+        dense_index: false,
+    };
+    pub const PROCESS_CRASH: Scenarios = Scenarios {
+        process_crash: true,
+        ..Scenarios::CI
+    };
+    pub const REOPEN_AFTER_FAULT: Scenarios = Scenarios {
+        reopen_after_fault: true,
+        ..Scenarios::CI
+    };
+    pub const DENSE_INDEX: Scenarios = Scenarios {
+        dense_index: true,
+        ..Scenarios::CI
+    };
+}
+
+/// A seed whose run broke the model: what, and the trace that led there.
+#[derive(Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub message: String,
+    pub trace: Vec<String>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "seed {}: {}", self.seed, self.message)?;
+        writeln!(
+            f,
+            "replay: MILLRACE_SIM_SEED={} cargo test --release -p millrace-tests --test simulation replay -- --nocapture",
+            self.seed
+        )?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Counters of one seed's run.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    /// Storage calls of the fault-free run (the crash point ranges over them).
+    pub calls: u64,
+    /// The power failed inside the workload (not after it).
+    pub crashed_in_workload: bool,
+    pub acknowledged_records: u64,
+    pub injected_fault_hit: bool,
+    pub trace: Vec<String>,
+}
+
+fn is_power_loss(error: &Error) -> bool {
+    matches!(error, Error::Io { source, .. } if is_simulated_power_loss(source))
+}
+
+fn value(seed: u64, batch: u64, record: u64, bytes: u64) -> Vec<u8> {
+    let mut value = format!("s{seed}b{batch}r{record}:").into_bytes();
+    let mut rng = SimRng::new(seed ^ batch.rotate_left(20) ^ record);
+    let mut tail = vec![0u8; bytes as usize];
+    rng.fill_bytes(&mut tail);
+    value.extend_from_slice(&tail);
+    value
+}
+
+struct Run {
+    seed: u64,
+    scenarios: Scenarios,
+    /// The crash point, counted over all boots of this run.
+    crash_at_call: Option<u64>,
+    /// Storage calls made by earlier boots.
+    calls_before: u64,
+    /// Writes, data syncs and directory syncs of the first boot (injected
+    /// faults other than the crash fire only in the first boot).
+    first_boot: Option<Counts>,
+    storage: SimStorage,
+    store: Option<Store>,
+    topics: Vec<TopicModel>,
+    trace: Vec<String>,
+    batches: u64,
+    acknowledged_records: u64,
+    fault_hit: bool,
+}
+
+type Check = Result<(), String>;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        background: false,
+        ..StoreOptions::default()
+    }
+}
+
+impl Run {
+    fn new(seed: u64, scenarios: Scenarios, plan: FaultPlan) -> Result<Run, String> {
+        let crash_at_call = plan.crash_at_call;
+        let storage = SimStorage::new(seed, plan);
+        storage
+            .create_dir_all_durable(Path::new(DATA_DIR))
+            .map_err(|e| format!("setup: {e}"))?;
+        Ok(Run {
+            seed,
+            scenarios,
+            crash_at_call,
+            calls_before: 0,
+            first_boot: None,
+            storage,
+            store: None,
+            topics: TOPICS.iter().map(|_| TopicModel::default()).collect(),
+            trace: Vec::new(),
+            batches: 0,
+            acknowledged_records: 0,
+            fault_hit: false,
+        })
+    }
+
+    fn counts(&self) -> Counts {
+        let first = self.first_boot.unwrap_or(Counts {
+            calls: 0,
+            writes: self.storage.writes(),
+            syncs_data: self.storage.syncs_data(),
+            syncs_dir: self.storage.syncs_dir(),
+        });
+        Counts {
+            calls: self.calls_before + self.storage.calls(),
+            ..first
+        }
+    }
+
+    fn open(&mut self) -> Result<Store, Error> {
+        let storage: Arc<dyn Storage> = Arc::new(self.storage.clone());
+        Store::open_with_storage(DATA_DIR, options(), storage)
+    }
+
+    fn partition_mut(&mut self, topic: usize, partition: u32) -> Option<&mut PartitionModel> {
+        self.topics.get_mut(topic)?.partitions.get_mut(partition as usize)
+    }
+
+    /// Run the workload until it ends or the power fails. `Err` = model broken.
+    fn execute(&mut self, ops: &[Op]) -> Check {
+        match self.open() {
+            Ok(store) => self.store = Some(store),
+            Err(e) => return self.after_error("open", &e),
+        }
+        for (index, spec) in TOPICS.iter().enumerate() {
+            if self.storage.is_crashed() {
+                return Ok(());
+            }
+            let config = TopicConfig {
+                partitions: spec.partitions,
+                durability: Some(spec.durability),
+                segment_bytes: SEGMENT_BYTES,
+                retention_bytes: spec.retention_bytes,
+                index_interval_bytes: if self.scenarios.dense_index {
+                    512
+                } else {
+                    SEGMENT_BYTES as u32
+                },
+                ..TopicConfig::default()
+            };
+            let Some(store) = self.store.as_ref() else {
+                return Ok(());
+            };
+            let result = store.create_topic(spec.name, config);
+            self.trace.push(format!("create_topic {} -> {result:?}", spec.name));
+            let model = self.topics.get_mut(index).ok_or("topic index")?;
+            model.created = Some(result.is_ok());
+            model.partitions = vec![PartitionModel::default(); spec.partitions as usize];
+            for partition in &mut model.partitions {
+                partition.batch_ends.insert(0);
+            }
+            if result.is_err() && !self.storage.is_crashed() {
+                // A failed creation may have left the topic on disk: reopen to find out.
+                self.fault_hit = true;
+                if self.scenarios.reopen_after_fault {
+                    self.reopen()?;
+                } else {
+                    self.reboot()?;
+                }
+            }
+        }
+        for op in ops {
+            if self.storage.is_crashed() {
+                break;
+            }
+            self.step(*op)?;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, op: Op) -> Check {
+        let Some(store) = self.store.clone() else {
+            return self.reopen();
+        };
+        match op {
+            Op::Append {
+                topic,
+                partition,
+                records,
+                value_bytes,
+            } => {
+                let spec = TOPICS.get(topic).ok_or("topic index")?;
+                if self.topics.get(topic).and_then(|t| t.created) != Some(true) {
+                    return Ok(());
+                }
+                let batch = self.batches;
+                self.batches += 1;
+                let values: Vec<Vec<u8>> = (0..records)
+                    .map(|record| value(self.seed, batch, record, value_bytes))
+                    .collect();
+                let batch_records: Vec<Record> = values.iter().map(|v| Record::new(v.clone())).collect();
+                let result = store.append(spec.name, partition, &batch_records);
+                self.trace.push(format!(
+                    "append {}/{partition} batch {batch} ({records} x {value_bytes} B) -> {result:?}",
+                    spec.name
+                ));
+                let model = self.partition_mut(topic, partition).ok_or("partition index")?;
+                match result {
+                    Ok(info) => {
+                        let expected = model.log.len() as u64;
+                        if info.base_offset != expected || info.next_offset != expected + records {
+                            return Err(format!(
+                                "append {}/{partition} acknowledged at {}..{}, expected {expected}..{}",
+                                spec.name,
+                                info.base_offset,
+                                info.next_offset,
+                                expected + records
+                            ));
+                        }
+                        model.log.extend(values);
+                        model.batch_ends.insert(info.next_offset);
+                        if spec.durability == Durability::Always {
+                            model.acked_end = info.next_offset;
+                            model.visible_end = info.next_offset;
+                        }
+                        self.acknowledged_records += records;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        model.pending = values;
+                        self.after_error("append", &e)
+                    }
+                }
+            }
+            Op::Flush => {
+                let result = store.flush();
+                self.trace.push(format!("flush -> {result:?}"));
+                match result {
+                    Ok(()) => {
+                        for (topic, spec) in self.topics.iter_mut().zip(TOPICS.iter()) {
+                            for partition in &mut topic.partitions {
+                                partition.acked_end = partition.log.len() as u64;
+                                if spec.durability != Durability::Os {
+                                    partition.visible_end = partition.log.len() as u64;
+                                }
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.after_error("flush", &e),
+                }
+            }
+            Op::Roll { topic, partition } => {
+                let spec = TOPICS.get(topic).ok_or("topic index")?;
+                if self.topics.get(topic).and_then(|t| t.created) != Some(true) {
+                    return Ok(());
+                }
+                let result = store.roll(spec.name, partition);
+                self.trace.push(format!("roll {}/{partition} -> {result:?}", spec.name));
+                match result {
+                    Ok(()) => {
+                        let model = self.partition_mut(topic, partition).ok_or("partition index")?;
+                        model.acked_end = model.log.len() as u64;
+                        if spec.durability != Durability::Os {
+                            model.visible_end = model.log.len() as u64;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.after_error("roll", &e),
+                }
+            }
+            Op::Retention => {
+                let result = store.enforce_retention();
+                self.trace.push(format!("enforce_retention -> {result:?}"));
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_power_loss(&e) => Ok(()),
+                    // Not a write of data: the store need not be poisoned.
+                    Err(_) => {
+                        self.fault_hit = true;
+                        if self.scenarios.reopen_after_fault {
+                            self.reopen()
+                        } else {
+                            self.reboot()
+                        }
+                    }
+                }
+            }
+            Op::TruncatePrefix {
+                topic,
+                partition,
+                percent,
+            } => {
+                let spec = TOPICS.get(topic).ok_or("topic index")?;
+                if self.topics.get(topic).and_then(|t| t.created) != Some(true) {
+                    return Ok(());
+                }
+                let (start, end) = match store.offsets(spec.name, partition) {
+                    Ok(offsets) => offsets,
+                    Err(e) if is_power_loss(&e) => return Ok(()),
+                    Err(e) => return Err(format!("offsets {}/{partition}: {e}", spec.name)),
+                };
+                let offset = start + (end - start) * percent / 100;
+                let result = store.truncate_prefix(spec.name, partition, offset);
+                self.trace.push(format!(
+                    "truncate_prefix {}/{partition} to {offset} -> {result:?}",
+                    spec.name
+                ));
+                match result {
+                    Ok(_) => {
+                        let model = self.partition_mut(topic, partition).ok_or("partition index")?;
+                        model.truncated_start = model.truncated_start.max(offset);
+                        Ok(())
+                    }
+                    Err(e) if is_power_loss(&e) => Ok(()),
+                    Err(_) => {
+                        self.fault_hit = true;
+                        if self.scenarios.reopen_after_fault {
+                            self.reopen()
+                        } else {
+                            self.reboot()
+                        }
+                    }
+                }
+            }
+            Op::Read { topic, partition } => {
+                if self.topics.get(topic).and_then(|t| t.created) != Some(true) {
+                    return Ok(());
+                }
+                match self.check_partition(&store, topic, partition, false) {
+                    Err(CheckError::Io(e)) if is_power_loss(&e) => Ok(()),
+                    Err(CheckError::Io(e)) => Err(format!("read failed: {e}")),
+                    Err(CheckError::Model(m)) => Err(m),
+                    Ok(()) => Ok(()),
+                }
+            }
+            Op::Reopen => {
+                drop(store);
+                let result = self.store.take().map(Store::close);
+                self.trace.push(format!("close -> {result:?}"));
+                match result {
+                    Some(Err(e)) if is_power_loss(&e) => Ok(()),
+                    Some(Err(_)) if !self.scenarios.reopen_after_fault => {
+                        self.fault_hit = true;
+                        self.reboot()
+                    }
+                    _ => self.reopen(),
+                }
+            }
+            Op::ProcessCrash => {
+                drop(store);
+                if !self.scenarios.process_crash {
+                    return self.reboot();
+                }
+                self.trace.push("process crash (kill -9)".to_string());
+                let restarted = self.storage.restart();
+                // Dropping the store now cannot reach the disk any more.
+                drop(self.store.take());
+                self.storage = restarted;
+                self.open_and_reconcile()
+            }
+        }
+    }
+
+    /// Cut the power now and boot the image, keeping the run's crash point.
+    fn reboot(&mut self) -> Check {
+        if self.storage.is_crashed() {
+            return Ok(());
+        }
+        if self.first_boot.is_none() {
+            self.first_boot = Some(self.counts());
+        }
+        self.calls_before += self.storage.calls();
+        let plan = match self.crash_at_call {
+            Some(crash) => FaultPlan::none().crash_at_call(crash.saturating_sub(self.calls_before)),
+            None => FaultPlan::none(),
+        };
+        self.trace.push("power cut and reboot".to_string());
+        let image = self.storage.power_cut_with_plan(plan);
+        drop(self.store.take());
+        self.storage = image;
+        self.open_and_reconcile()
+    }
+
+    /// An operation failed. Power loss ends the workload; any other error
+    /// must have come from an injected fault, and data-path errors poison.
+    fn after_error(&mut self, what: &str, error: &Error) -> Check {
+        if is_power_loss(error) || self.storage.is_crashed() {
+            return Ok(());
+        }
+        if !matches!(error, Error::Io { .. } | Error::Poisoned) {
+            return Err(format!("{what} failed without an injected fault: {error}"));
+        }
+        self.fault_hit = true;
+        if let Some(store) = self.store.as_ref() {
+            if what != "open" {
+                if !store.is_poisoned() {
+                    return Err(format!("{what} failed with {error} but the store is not poisoned"));
+                }
+                let probe = store.append("always", 0, &[Record::new(b"probe".to_vec())]);
+                self.trace.push(format!("probe append after failure -> {probe:?}"));
+                match probe {
+                    Err(Error::Poisoned) => {}
+                    Err(e) if is_power_loss(&e) => return Ok(()),
+                    Err(Error::TopicNotFound(_)) => {}
+                    other => return Err(format!("append after a failed {what} returned {other:?}, not Poisoned")),
+                }
+            }
+        }
+        if self.scenarios.reopen_after_fault {
+            self.reopen()
+        } else {
+            self.reboot()
+        }
+    }
+
+    /// Close and reopen the store on the same disk (the process lives on).
+    fn reopen(&mut self) -> Check {
+        if let Some(store) = self.store.take() {
+            let result = store.close();
+            self.trace.push(format!("close -> {result:?}"));
+        }
+        self.open_and_reconcile()
+    }
+
+    fn open_and_reconcile(&mut self) -> Check {
+        if self.storage.is_crashed() {
+            return Ok(());
+        }
+        // An injected fault may hit the first open; faults fire once, so retry once.
+        let mut opened = self.open();
+        if let Err(e) = &opened {
+            self.trace.push(format!("open -> Err({e})"));
+            if is_power_loss(e) || self.storage.is_crashed() {
+                return Ok(());
+            }
+            self.fault_hit = true;
+            opened = self.open();
+        }
+        match opened {
+            Ok(store) => {
+                self.trace.push("open -> Ok".to_string());
+                let result = self.reconcile(&store);
+                self.store = Some(store);
+                match result {
+                    Err(CheckError::Io(e)) if is_power_loss(&e) => Ok(()),
+                    Err(CheckError::Io(e)) => Err(format!("reading after reopen failed: {e}")),
+                    Err(CheckError::Model(m)) => Err(m),
+                    Ok(()) => Ok(()),
+                }
+            }
+            Err(e) if is_power_loss(&e) || self.storage.is_crashed() => Ok(()),
+            Err(e) => Err(format!("reopen failed: {e}")),
+        }
+    }
+
+    /// After an open: every topic and partition against the model, then the
+    /// model takes what was recovered.
+    fn reconcile(&mut self, store: &Store) -> Result<(), CheckError> {
+        let listed = store.list_topics();
+        for (index, spec) in TOPICS.iter().enumerate() {
+            let created = self.topics.get(index).and_then(|t| t.created);
+            let exists = listed.iter().any(|name| name == spec.name);
+            match (created, exists) {
+                (Some(true), false) => {
+                    return Err(CheckError::Model(format!(
+                        "topic {} was created but is gone",
+                        spec.name
+                    )));
+                }
+                (None, true) => {
+                    return Err(CheckError::Model(format!(
+                        "topic {} exists but was never created",
+                        spec.name
+                    )));
+                }
+                (_, false) => {
+                    if let Some(topic) = self.topics.get_mut(index) {
+                        topic.created = None;
+                    }
+                    continue;
+                }
+                (_, true) => {
+                    if let Some(topic) = self.topics.get_mut(index) {
+                        topic.created = Some(true);
+                    }
+                }
+            }
+            let partitions = store.partition_count(spec.name).map_err(CheckError::Io)?;
+            if partitions != spec.partitions {
+                return Err(CheckError::Model(format!(
+                    "topic {} has {partitions} partitions, expected {}",
+                    spec.name, spec.partitions
+                )));
+            }
+            for partition in 0..spec.partitions {
+                self.check_partition(store, index, partition, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a partition from its start to its high watermark and compare with
+    /// the model. `recovered`: just opened, so a pending batch is settled.
+    fn check_partition(
+        &mut self,
+        store: &Store,
+        topic: usize,
+        partition: u32,
+        recovered: bool,
+    ) -> Result<(), CheckError> {
+        let spec = TOPICS.get(topic).ok_or_else(|| CheckError::model("topic index"))?;
+        let name = spec.name;
+        let (start, end) = store.offsets(name, partition).map_err(CheckError::Io)?;
+        let mut records = Vec::new();
+        let mut next = start;
+        // Each read returns at least one record while next < end.
+        for _ in 0..=(end - start) {
+            if next >= end {
+                break;
+            }
+            let result = store
+                .read(name, partition, next, ReadOptions::default())
+                .map_err(CheckError::Io)?;
+            if result.next_offset <= next {
+                return Err(CheckError::Model(format!(
+                    "{name}/{partition}: read at {next} made no progress"
+                )));
+            }
+            next = result.next_offset;
+            records.extend(result.records);
+        }
+        let model = self
+            .partition_mut(topic, partition)
+            .ok_or_else(|| CheckError::model("partition index"))?;
+        let where_ = format!("{name}/{partition} [{start}, {end})");
+        // Records below a durable truncation point may be lost only if they
+        // were never durable (then the start is clamped to the end).
+        if start < model.truncated_start.min(end) {
+            return Err(CheckError::Model(format!(
+                "{where_}: start went back below the durable truncate_prefix offset {}",
+                model.truncated_start
+            )));
+        }
+        let written = model.log.len() as u64;
+        let limit = written + model.pending.len() as u64;
+        if end < model.acked_end {
+            return Err(CheckError::Model(format!(
+                "{where_}: acknowledged or flushed records lost: high watermark {end} < {}",
+                model.acked_end
+            )));
+        }
+        if end < model.visible_end {
+            return Err(CheckError::Model(format!(
+                "{where_}: records that were visible are lost: high watermark {end} < visible {} ({:?} mode promises visible means durable)",
+                model.visible_end, spec.durability
+            )));
+        }
+        if end > limit || (!recovered && end > written) {
+            return Err(CheckError::Model(format!(
+                "{where_}: high watermark past everything written ({written} + {} pending)",
+                model.pending.len()
+            )));
+        }
+        if !model.batch_ends.contains(&end) && end != limit {
+            return Err(CheckError::Model(format!(
+                "{where_}: high watermark {end} splits a batch"
+            )));
+        }
+        if records.len() as u64 != end - start {
+            return Err(CheckError::Model(format!(
+                "{where_}: read {} records, offsets not dense",
+                records.len()
+            )));
+        }
+        for (expected_offset, record) in (start..end).zip(&records) {
+            let expected = if expected_offset < written {
+                model.log.get(expected_offset as usize)
+            } else {
+                model.pending.get((expected_offset - written) as usize)
+            };
+            if record.offset != expected_offset || Some(&record.value) != expected {
+                return Err(CheckError::Model(format!(
+                    "{where_}: offset {expected_offset} holds {:?} (offset {}), expected {:?}",
+                    String::from_utf8_lossy(record.value.get(..16).unwrap_or(&record.value)),
+                    record.offset,
+                    expected.map(|v| String::from_utf8_lossy(v.get(..16).unwrap_or(v)).into_owned()),
+                )));
+            }
+        }
+        if recovered {
+            if end > written {
+                let pending = std::mem::take(&mut model.pending);
+                model.log.extend(pending);
+                model.batch_ends.insert(end);
+            } else {
+                model.log.truncate(end as usize);
+                model.batch_ends.retain(|e| *e <= end);
+                model.pending.clear();
+            }
+            model.acked_end = model.acked_end.min(end);
+            // Records below a truncation point that were never durable may be
+            // lost; the engine then clamps its start to the end.
+            model.truncated_start = model.truncated_start.min(end);
+        }
+        if spec.durability != Durability::Os {
+            model.visible_end = model.visible_end.max(end);
+        }
+        Ok(())
+    }
+
+    /// Power is cut (at the crash point, or now): take the image, maybe crash
+    /// again during recovery, reopen and check everything.
+    fn power_cut_and_check(&mut self, rng: &mut SimRng) -> Check {
+        let image = if rng.chance(1, 4) {
+            let crash = rng.below(RECOVERY_CALLS_MAX);
+            self.trace
+                .push(format!("power cut; reboot with a crash at recovery call {crash}"));
+            let image = self.storage.power_cut_with_plan(FaultPlan::none().crash_at_call(crash));
+            drop(self.store.take());
+            self.storage = image.clone();
+            match self.open() {
+                Ok(store) => drop(store),
+                Err(e) if is_power_loss(&e) => {}
+                Err(e) => return Err(format!("open during recovery failed: {e}")),
+            }
+            image.power_cut()
+        } else {
+            self.trace.push("power cut".to_string());
+            self.storage.power_cut()
+        };
+        drop(self.store.take());
+        self.storage = image;
+        let store = self.open().map_err(|e| format!("open after power cut failed: {e}"))?;
+        self.trace.push("open after power cut -> Ok".to_string());
+        let result = self.reconcile(&store);
+        match result {
+            Err(CheckError::Io(e)) => return Err(format!("reading after power cut failed: {e}")),
+            Err(CheckError::Model(m)) => return Err(m),
+            Ok(()) => {}
+        }
+        // The recovered store must accept appends that continue the offsets.
+        for (index, spec) in TOPICS.iter().enumerate() {
+            if self.topics.get(index).and_then(|t| t.created) != Some(true) {
+                continue;
+            }
+            for partition in 0..spec.partitions {
+                let expected = self.partition_mut(index, partition).map_or(0, |m| m.log.len() as u64);
+                let result = store.append(spec.name, partition, &[Record::new(b"after".to_vec())]);
+                match result {
+                    Ok(info) if info.base_offset == expected => {}
+                    other => {
+                        return Err(format!(
+                            "append to {}/{partition} after recovery -> {other:?}, expected base offset {expected}",
+                            spec.name
+                        ))
+                    }
+                }
+            }
+        }
+        store.close().map_err(|e| format!("close after recovery failed: {e}"))
+    }
+}
+
+enum CheckError {
+    Io(Error),
+    Model(String),
+}
+
+impl CheckError {
+    fn model(what: &str) -> CheckError {
+        CheckError::Model(format!("harness bug: bad {what}"))
+    }
+}
+
+impl From<&str> for CheckError {
+    fn from(what: &str) -> Self {
+        CheckError::model(what)
+    }
+}
+
+/// Storage calls of a whole run (all boots), and writes and syncs of its first boot.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    calls: u64,
+    writes: u64,
+    syncs_data: u64,
+    syncs_dir: u64,
+}
+
+/// The fault-free run: how many storage calls, writes and syncs it makes.
+fn measure(seed: u64, scenarios: Scenarios, ops: &[Op]) -> Result<Counts, Failure> {
+    let mut run = Run::new(seed, scenarios, FaultPlan::none()).map_err(|message| Failure {
+        seed,
+        message,
+        trace: Vec::new(),
+    })?;
+    let result = run.execute(ops);
+    if let Some(store) = run.store.take() {
+        let _ = store.close();
+    }
+    let counts = run.counts();
+    result.map_err(|message| Failure {
+        seed,
+        message: format!("fault-free run: {message}"),
+        trace: std::mem::take(&mut run.trace),
+    })?;
+    Ok(counts)
+}
+
+fn plan_for(rng: &mut SimRng, measured: &Counts) -> FaultPlan {
+    let mut plan = FaultPlan::none().crash_at_call(rng.below(measured.calls + 1));
+    if rng.chance(1, 3) {
+        let writes = measured.writes.max(1);
+        plan = match rng.below(5) {
+            0 => plan.eio_at_write(rng.below(writes)),
+            1 => plan.enospc_at_write(rng.below(writes)),
+            2 => plan.short_write_at(rng.below(writes)),
+            3 => plan.fail_sync_data_at(rng.below(measured.syncs_data.max(1))),
+            _ => plan.fail_sync_dir_at(rng.below(measured.syncs_dir.max(1))),
+        };
+    }
+    plan
+}
+
+/// Run one seed end to end.
+pub fn run_seed(seed: u64, scenarios: Scenarios) -> Result<Outcome, Failure> {
+    let mut rng = SimRng::new(seed);
+    let ops = workload(&mut rng);
+    let measured = measure(seed, scenarios, &ops)?;
+    let plan = plan_for(&mut rng, &measured);
+    let mut run = Run::new(seed, scenarios, plan.clone()).map_err(|message| Failure {
+        seed,
+        message,
+        trace: Vec::new(),
+    })?;
+    run.trace.push(format!(
+        "{} ops, {} calls fault-free, plan {plan:?}",
+        ops.len(),
+        measured.calls
+    ));
+    let result = run.execute(&ops).and_then(|()| {
+        let crashed = run.storage.is_crashed();
+        run.trace.push(format!("workload ended (power failed: {crashed})"));
+        run.power_cut_and_check(&mut rng)
+    });
+    let crashed_in_workload = plan.crash_at_call.is_some_and(|c| c < measured.calls);
+    match result {
+        Ok(()) => Ok(Outcome {
+            calls: measured.calls,
+            crashed_in_workload,
+            acknowledged_records: run.acknowledged_records,
+            injected_fault_hit: run.fault_hit,
+            trace: std::mem::take(&mut run.trace),
+        }),
+        Err(message) => Err(Failure {
+            seed,
+            message,
+            trace: std::mem::take(&mut run.trace),
+        }),
+    }
+}
