@@ -8,12 +8,14 @@
 //! from its id, and that nothing seen at one reopen is missing or changed at
 //! the next; then it restarts the child on the same directory.
 //!
-//! `MILLRACE_KILL_CYCLES` (default 50) sets the cycles, `MILLRACE_KILL_SEED`
-//! replays a run (the seed is printed at the start).
+//! A second test shows the checker fails on a missing, changed, lost or
+//! duplicated record. `MILLRACE_KILL_CYCLES` (default 50) sets the cycles,
+//! `MILLRACE_KILL_SEED` replays a run (the seed is printed at the start).
 
 use millrace::{ReadOptions, Store, StoredRecord};
 use millrace_tests::crash::{
-    batch_checksum, fnv64, payload, store_options, Ack, RecordId, SplitMix64, PARTITIONS, PAYLOAD_HASH_HEADER, TOPIC,
+    batch_checksum, fnv64, make_record, payload, store_options, Ack, RecordId, SplitMix64, PARTITIONS,
+    PAYLOAD_HASH_HEADER, TOPIC,
 };
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
@@ -141,12 +143,14 @@ fn wait_ready(appender: &Appender, lines: &mut Vec<String>, run: u32) {
     }
 }
 
+#[derive(Debug, Clone, Default)]
 struct Checker {
     /// Every batch acknowledged in any run so far.
     acked: Vec<Ack>,
     /// The log of each partition at the previous reopen.
     previous: Vec<Vec<Seen>>,
-    records_seen: usize,
+    /// Segments in the topic at the last reopen.
+    segments: usize,
 }
 
 impl Checker {
@@ -198,7 +202,6 @@ impl Checker {
                 before.len(),
                 seen.len()
             );
-            self.records_seen = self.records_seen.max(seen.len());
             current.push((log, seen));
         }
         for ack in &self.acked {
@@ -219,6 +222,13 @@ impl Checker {
             assert_eq!(checksum, ack.checksum, "cycle {cycle}: content of {ack}");
         }
         self.previous = current.into_iter().map(|(_, seen)| seen).collect();
+        self.segments = store
+            .describe_topic(TOPIC)
+            .expect("describe")
+            .partitions
+            .iter()
+            .map(|p| p.segments)
+            .sum();
         store.close().expect("close after check");
     }
 }
@@ -263,6 +273,33 @@ fn read_partition(store: &Store, partition: u32, cycle: u32) -> Vec<StoredRecord
     records
 }
 
+/// When a cycle kills the child.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// This long after spawning: process start, lock, recovery, topic creation.
+    DuringStartUp(Duration),
+    /// This long after the child printed READY (store open, appending).
+    AfterReady(Duration),
+}
+
+/// Start the child on `dir`, SIGKILL it as `kill` says, and note what it acknowledged.
+fn run_cycle(dir: &Path, cycle: u32, seed: u64, kill: Kill, checker: &mut Checker) {
+    let appender = spawn_appender(dir, cycle, seed);
+    let mut lines = Vec::new();
+    match kill {
+        Kill::DuringStartUp(delay) => std::thread::sleep(delay),
+        Kill::AfterReady(delay) => {
+            wait_ready(&appender, &mut lines, cycle);
+            std::thread::sleep(delay);
+        }
+    }
+    lines.extend(kill_appender(appender, cycle));
+    for line in lines.iter().filter(|l| l.as_str() != "READY") {
+        let ack = Ack::parse(line).unwrap_or_else(|| panic!("cycle {cycle}: bad line from child: {line:?}"));
+        checker.acked.push(ack);
+    }
+}
+
 #[test]
 fn acknowledged_appends_survive_kill_9() {
     let cycles = env_u64("MILLRACE_KILL_CYCLES").unwrap_or(50) as u32;
@@ -275,37 +312,88 @@ fn acknowledged_appends_survive_kill_9() {
     let started = Instant::now();
     let mut rng = SplitMix64::new(seed);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut checker = Checker {
-        acked: Vec::new(),
-        previous: Vec::new(),
-        records_seen: 0,
-    };
+    let mut checker = Checker::default();
     let mut early_kills = 0;
     for cycle in 0..cycles {
-        let appender = spawn_appender(dir.path(), cycle, rng.next_u64());
-        let mut lines = Vec::new();
-        if cycle > 0 && rng.below(8) == 0 {
-            // Kill during start-up: process start, lock, recovery, topic creation.
+        let kill = if cycle > 0 && rng.below(8) == 0 {
             early_kills += 1;
-            std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+            Kill::DuringStartUp(Duration::from_micros(rng.below(20_000)))
         } else {
-            wait_ready(&appender, &mut lines, cycle);
-            std::thread::sleep(Duration::from_micros(5_000 + rng.below(200_000)));
-        }
-        lines.extend(kill_appender(appender, cycle));
-        for line in lines.iter().filter(|l| l.as_str() != "READY") {
-            let ack = Ack::parse(line).unwrap_or_else(|| panic!("cycle {cycle}: bad line from child: {line:?}"));
-            checker.acked.push(ack);
-        }
+            Kill::AfterReady(Duration::from_micros(5_000 + rng.below(200_000)))
+        };
+        run_cycle(dir.path(), cycle, rng.next_u64(), kill, &mut checker);
         checker.check(dir.path(), cycle);
     }
     let total: usize = checker.previous.iter().map(Vec::len).sum();
     let acked: usize = checker.acked.iter().map(|a| a.record_count as usize).sum();
     eprintln!(
         "kill9: {cycles} cycles ({early_kills} during start-up) in {:.1} s; {} batches / {acked} records \
-         acknowledged; {total} records in the log",
+         acknowledged; {total} records in the log, {} segments",
         started.elapsed().as_secs_f64(),
-        checker.acked.len()
+        checker.acked.len(),
+        checker.segments
     );
     assert!(acked > 0, "no append was ever acknowledged");
+    assert!(
+        checker.segments > 3 * PARTITIONS as usize,
+        "segments should roll many times: {}",
+        checker.segments
+    );
+}
+
+/// The checker is not vacuous: it fails on an acknowledged batch that is
+/// missing, on changed content, on a record lost since the previous reopen,
+/// and on a duplicated record.
+#[test]
+fn checker_catches_lost_changed_and_duplicated_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut checker = Checker::default();
+    run_cycle(
+        dir.path(),
+        0,
+        42,
+        Kill::AfterReady(Duration::from_millis(150)),
+        &mut checker,
+    );
+    checker.check(dir.path(), 0);
+    let last = checker.acked.last().cloned().expect("some appends were acknowledged");
+    let path = dir.path().to_path_buf();
+    let fails = |checker: &Checker| {
+        let mut checker = checker.clone();
+        let path = path.clone();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || checker.check(&path, 1))).is_err()
+    };
+    assert!(!fails(&checker), "an untouched store must pass");
+
+    let mut missing = checker.clone();
+    missing.acked.push(Ack {
+        base_offset: last.base_offset + 1_000_000,
+        ..last.clone()
+    });
+    assert!(fails(&missing), "an acknowledged batch past the log must be reported");
+
+    let mut changed = checker.clone();
+    changed.acked.push(Ack {
+        checksum: last.checksum ^ 1,
+        ..last.clone()
+    });
+    assert!(fails(&changed), "changed content must be reported");
+
+    let mut lost = checker.clone();
+    let first_id = lost.previous[0].first().map_or(last.ids[0], |s| s.id);
+    lost.previous[0].push(Seen {
+        id: RecordId {
+            sequence: u64::MAX,
+            ..first_id
+        },
+        checksum: 0,
+    });
+    assert!(fails(&lost), "a record seen before and gone now must be reported");
+
+    // A replayed append: the same record (same id, same bytes) written again.
+    let store = Store::open(dir.path(), store_options()).expect("open");
+    let again = make_record(&last.ids[0], 10);
+    store.append(TOPIC, last.partition, &[again]).expect("append duplicate");
+    store.close().expect("close");
+    assert!(fails(&checker), "a duplicated record must be reported");
 }
