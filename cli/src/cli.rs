@@ -1,15 +1,18 @@
 //! The command line: global options and the list of commands. Each command's
 //! own arguments are defined next to its implementation in `commands/`.
 
-use crate::commands::{bench, check, completions, consume, dump, produce, repair, stats, topic};
+use crate::commands::{bench, check, completions, consume, dump, produce, repair, serve, stats, topic};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
 Modes:
   Offline (default): commands open the data directory given by --data
   (default ./millrace-data) directly. The directory is locked while a command
   runs, so offline commands refuse to run while a server holds it.
+  Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume and
+  stats talk to a running `millrace serve`; the token comes from
+  MILLRACE_TOKEN or --token. check, dump and repair always work offline.
 
 Exit codes:
   0  success
@@ -18,6 +21,8 @@ Exit codes:
   3  corruption found (check, dump, repair, or a store that refuses to open)
 
 Examples:
+  millrace serve --listen 127.0.0.1:7878 --data ./millrace-data
+  millrace --server 127.0.0.1:7878 topic list
   millrace topic create orders --partitions 3 --retention 7d
   printf 'a\\nb\\n' | millrace produce orders --key k1
   millrace consume orders --from-earliest --format json
@@ -42,22 +47,40 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Data directory to open when no server is given.
+    /// Data directory to open when no server is given [default: ./millrace-data].
+    #[arg(long, global = true, env = "MILLRACE_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Run against a running server instead of a data directory (host:port).
+    #[arg(long, global = true, env = "MILLRACE_SERVER", value_name = "ADDR")]
+    pub server: Option<String>,
+    /// Authentication token for --server (prefer the MILLRACE_TOKEN variable:
+    /// a flag is visible in the process list).
     #[arg(
         long,
         global = true,
-        env = "MILLRACE_DATA",
-        default_value = "./millrace-data",
-        value_name = "DIR"
+        env = "MILLRACE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
     )]
-    pub data: PathBuf,
+    pub token: Option<String>,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
 }
 
+pub const DATA_DEFAULT: &str = "./millrace-data";
+
+impl GlobalArgs {
+    /// The data directory: --data, MILLRACE_DATA, or ./millrace-data.
+    pub fn data(&self) -> &Path {
+        self.data.as_deref().unwrap_or(Path::new(DATA_DEFAULT))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the TCP protocol server on a data directory.
+    Serve(serve::ServeArgs),
     /// Create, list, describe and delete topics.
     Topic(topic::TopicArgs),
     /// Append records (lines or JSON) from stdin or a file.

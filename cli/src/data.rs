@@ -17,15 +17,15 @@ fn options(background: bool) -> StoreOptions {
 /// Open an existing data directory; never creates one.
 pub fn open_existing(global: &GlobalArgs) -> CliResult<Store> {
     require_existing(global)?;
-    Ok(Store::open(&global.data, options(false))?)
+    Ok(Store::open(global.data(), options(false))?)
 }
 
 /// Fail unless `--data` names an existing data directory.
 pub fn require_existing(global: &GlobalArgs) -> CliResult<()> {
-    if !global.data.join(FORMAT_FILE).is_file() {
+    if !global.data().join(FORMAT_FILE).is_file() {
         return Err(CliError::new(format!(
             "{} is not a millrace data directory (no {FORMAT_FILE} file)",
-            global.data.display()
+            global.data().display()
         ))
         .with_hint("pass the right directory with --data DIR (or MILLRACE_DATA), or create a topic first"));
     }
@@ -35,5 +35,5 @@ pub fn require_existing(global: &GlobalArgs) -> CliResult<()> {
 /// Open the data directory, creating it if needed. `background` runs the
 /// engine's maintenance thread (needed for `interval` durability flushes).
 pub fn open_or_create(global: &GlobalArgs, background: bool) -> CliResult<Store> {
-    Ok(Store::open(&global.data, options(background))?)
+    Ok(Store::open(global.data(), options(background))?)
 }

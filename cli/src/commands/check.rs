@@ -86,7 +86,7 @@ pub fn bytes_bar(message: &'static str) -> ProgressBar {
 pub fn run(global: &GlobalArgs, args: CheckArgs) -> CliResult<u8> {
     data::require_existing(global)?;
     let bar = bytes_bar("checking");
-    let report = inspect::check_dir_with_progress(&global.data, &mut |p| {
+    let report = inspect::check_dir_with_progress(global.data(), &mut |p| {
         bar.set_length(p.bytes_total);
         bar.set_position(p.bytes_done);
     });
@@ -126,7 +126,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> CliResult<u8> {
     if failed {
         eprintln!(
             "corruption found; see the repair plan with `millrace repair --data {}` (dry run), apply it with --yes",
-            global.data.display()
+            global.data().display()
         );
         return Ok(exit::CORRUPTION);
     }

@@ -7,6 +7,7 @@ pub mod consume;
 pub mod dump;
 pub mod produce;
 pub mod repair;
+pub mod serve;
 pub mod stats;
 pub mod topic;
 
@@ -16,6 +17,7 @@ use crate::error::{exit, CliResult};
 pub fn run(cli: Cli) -> CliResult<u8> {
     let global = &cli.global;
     match cli.command {
+        Command::Serve(args) => serve::run(global, args).map(|()| exit::OK),
         Command::Topic(args) => topic::run(global, args).map(|()| exit::OK),
         Command::Produce(args) => produce::run(global, args).map(|()| exit::OK),
         Command::Consume(args) => consume::run(global, args).map(|()| exit::OK),

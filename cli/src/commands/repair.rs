@@ -169,7 +169,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             position,
             detail: "requested on the command line".into(),
         }],
-        _ => plan(&inspect::check_dir(&global.data)?),
+        _ => plan(&inspect::check_dir(global.data())?),
     };
     if actions.is_empty() {
         if global.json {
@@ -205,16 +205,16 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
     let backup_root = args
         .backup_dir
         .clone()
-        .unwrap_or_else(|| global.data.join(format!("repair-backup-{stamp}")));
+        .unwrap_or_else(|| global.data().join(format!("repair-backup-{stamp}")));
     let mut applied = Vec::new();
     let mut manual = false;
     for action in &actions {
         let outcome = match action {
             Action::Truncate { segment, position, .. } => {
-                inspect::repair_segment(&global.data, segment, *position, &backup_for(&backup_root, segment))?
+                inspect::repair_segment(global.data(), segment, *position, &backup_for(&backup_root, segment))?
             }
             Action::RebuildIndex { segment, .. } => {
-                inspect::repair_index(&global.data, segment, &backup_for(&backup_root, segment))?
+                inspect::repair_index(global.data(), segment, &backup_for(&backup_root, segment))?
             }
             Action::Manual { path, detail } => {
                 eprintln!("manual repair needed: {}: {detail}", path.display());
@@ -236,7 +236,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         }
         applied.push(outcome_json(action, &outcome));
     }
-    let report = inspect::check_dir(&global.data)?;
+    let report = inspect::check_dir(global.data())?;
     let clean = !report.corruption_found();
     if global.json {
         output::print_json(&json!({"applied": true, "actions": applied, "corruption_found": !clean}))?;

@@ -46,7 +46,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
             })
             .collect();
         output::print_json(&json!({
-            "data_dir": global.data.display().to_string(),
+            "data_dir": global.data().display().to_string(),
             "topics": descriptions.len(),
             "partitions": total_partitions,
             "segments": total_segments,
@@ -58,7 +58,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
         }))?;
         return Ok(());
     }
-    println!("data directory:  {}", global.data.display());
+    println!("data directory:  {}", global.data().display());
     println!("topics:          {}", descriptions.len());
     println!("partitions:      {total_partitions}");
     println!("segments:        {total_segments}");

@@ -1,0 +1,106 @@
+//! `millrace serve`: run the TCP protocol server (`millrace_server::serve`)
+//! until SIGTERM or SIGINT.
+
+use crate::cli::GlobalArgs;
+use crate::error::{CliError, CliResult};
+use crate::parse;
+use clap::Args;
+use millrace_server::ServerConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Settings come from the defaults, then the --config TOML file (unknown keys
+are rejected), then these flags. Stops gracefully on SIGTERM or Ctrl-C:
+in-flight requests finish, data is fsync'd, the directory lock is released.
+Logs go to stderr; set the level with RUST_LOG (e.g. RUST_LOG=debug).
+
+Examples:
+  millrace serve
+  millrace serve --listen 127.0.0.1:7878 --data /var/lib/millrace --metrics-listen 127.0.0.1:7879
+  millrace serve --config /etc/millrace.toml
+  millrace serve --durability interval:100 --quota-bytes 20GiB --no-metrics"
+)]
+pub struct ServeArgs {
+    /// TOML configuration file (keys as in ServerConfig: listen, data_dir, tokens, ...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Protocol listener address [default: 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Prometheus metrics listener (GET /metrics) [default: 127.0.0.1:7879].
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+    metrics_listen: Option<SocketAddr>,
+    /// Do not serve metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Store default durability: always | os | interval:<ms>.
+    #[arg(long, value_parser = parse::durability)]
+    durability: Option<millrace::Durability>,
+    /// Store-wide byte quota (e.g. 20GiB); appends past it are refused.
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    quota_bytes: Option<u64>,
+}
+
+/// The configuration `serve` would run with.
+fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::load(path).map_err(|e| {
+            CliError::new(e.to_string()).with_hint("fix the file, or see the accepted keys in design/protocol.md")
+        })?,
+        None => ServerConfig::default(),
+    };
+    if let Some(data) = &global.data {
+        config.data_dir = data.clone();
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(metrics) = args.metrics_listen {
+        config.metrics_listen = Some(metrics);
+    }
+    if args.no_metrics {
+        config.metrics_listen = None;
+    }
+    if let Some(durability) = args.durability {
+        config.durability = durability.to_string();
+    }
+    if args.quota_bytes.is_some() {
+        config.quota_bytes = args.quota_bytes;
+    }
+    config.validate().map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(config)
+}
+
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
+    if global.server.is_some() {
+        return Err(CliError::usage("`serve` runs a server; it does not take --server"));
+    }
+    let config = config(global, &args)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    eprintln!(
+        "millrace serving {} on {}{}",
+        config.data_dir.display(),
+        config.listen,
+        config
+            .metrics_listen
+            .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
+    );
+    millrace_server::serve(config).map_err(|e| match e {
+        millrace_server::ServeError::Store(engine) => CliError::from(engine),
+        millrace_server::ServeError::Bind { addr, source } => {
+            CliError::new(format!("cannot listen on {addr}: {source}"))
+                .with_hint("another process uses that port; pick another with --listen (and --metrics-listen)")
+        }
+        other => CliError::new(other.to_string()),
+    })?;
+    eprintln!("millrace server stopped");
+    Ok(())
+}
