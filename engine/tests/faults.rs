@@ -9,6 +9,8 @@
 //! dense offsets. Faults during recovery itself propagate as `Error::Io` and a
 //! later clean open still recovers.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{log_path, read_partition, scratch_dir, segment_bases, FaultKind, FaultOp, FaultyStorage, FAULT_OPS};

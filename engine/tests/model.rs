@@ -10,6 +10,8 @@
 //! batches that survived the cut join the model, torn ones must vanish.
 //! Cases: 64 by default, `PROPTEST_CASES` overrides.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{log_path, read_partition, scratch_dir, segment_bases};

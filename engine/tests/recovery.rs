@@ -6,6 +6,8 @@
 //! valid batch (records, offsets, file length, appends continuing densely) or fail
 //! with `Error::Corruption` naming the segment file and the byte position.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{batch_layout, index_path, log_path, read_partition, scratch_dir, segment_bases};
@@ -47,10 +49,10 @@ fn batch_records(batch: usize) -> Vec<Record> {
             let n = batch * 3 + j;
             let mut record = Record::new(vec![(n % 251) as u8; 20 + (n * 37) % 90])
                 .with_timestamp(1_000 + ((n * 7) % 50) as i64 * 10);
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 record = record.with_key(format!("key-{n}").into_bytes());
             }
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 record = record.with_header("h", n.to_le_bytes().to_vec());
             }
             record
