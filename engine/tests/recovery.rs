@@ -698,3 +698,50 @@ fn stale_index_entries_past_the_tail_are_dropped() {
         assert!(!rewritten.ends_with(&bad.encode()), "{what}: stale entry kept");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Segment roll interrupted (design/durability.md, "Segment roll"): a crash
+// before the directory fsync may lose the new, empty segment; the sealed one
+// becomes the last, active segment again and its end entry is a valid start.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn roll_interrupted_before_the_new_segment_is_durable() {
+    let f = Fixture::new(12, config(1 << 20, 256));
+    let store = Store::open(f.path(), options(RecoveryMode::TornTailOnly)).unwrap();
+    store.roll(TOPIC, 0).unwrap();
+    drop(store);
+    let bases = segment_bases(f.path(), TOPIC, 0);
+    assert_eq!(bases.len(), 2);
+    let sealed_index = std::fs::read(index_path(f.path(), TOPIC, 0, 0)).unwrap();
+    let end = IndexEntry::decode_all(&sealed_index, f.pristine.len() as u64);
+    assert_eq!(
+        end.last().map(|e| e.position as usize),
+        Some(f.pristine.len()),
+        "end entry written"
+    );
+    std::fs::remove_file(log_path(f.path(), TOPIC, 0, bases[1])).unwrap();
+    std::fs::remove_file(index_path(f.path(), TOPIC, 0, bases[1])).unwrap();
+
+    let store = Store::open(f.path(), options(RecoveryMode::TornTailOnly)).unwrap();
+    let mut all = f.records(12);
+    assert_records(&read_partition(&store, TOPIC, 0), &all, "sealed segment is last again");
+    assert_eq!(store.metrics().torn_tails_truncated, 0);
+    for i in 20..30 {
+        let info = store.append(TOPIC, 0, &batch_records(i)).unwrap();
+        assert_eq!(info.base_offset, all.len() as u64);
+        all.extend(batch_records(i));
+    }
+    assert_eq!(
+        segment_bases(f.path(), TOPIC, 0),
+        vec![0],
+        "appends continue in the old segment"
+    );
+    store.roll(TOPIC, 0).unwrap();
+    store.append(TOPIC, 0, &batch_records(40)).unwrap();
+    all.extend(batch_records(40));
+    drop(store);
+    let store = Store::open(f.path(), options(RecoveryMode::TornTailOnly)).unwrap();
+    assert_records(&read_partition(&store, TOPIC, 0), &all, "after a second roll");
+    assert_time_lookups(&store, &all, "after a second roll");
+}
