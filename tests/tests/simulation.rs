@@ -1,19 +1,23 @@
 //! Simulated power loss: for every seed, run a workload of appends in every
-//! durability mode, segment rolls, retention, prefix truncation, reopens and
-//! process crashes on the simulated disk (`millrace::storage::sim`), cut the
+//! durability mode, segment rolls, retention, prefix truncation, offset
+//! commits, transactions (records in two partitions plus an offset commit),
+//! reopens and mid-workload power cuts on the simulated disk
+//! (`millrace::storage::sim`), cut the
 //! power at a seed-chosen storage call (sometimes after an injected EIO,
 //! ENOSPC, short write or failed fsync, sometimes crashing again during
 //! recovery), reopen, and check against a model: acknowledged `Always`
 //! records and flushed records are all there, once, with their bytes; offsets
-//! are dense; no batch is half visible; a failed write or fsync is never
-//! acknowledged and poisons the store until it is reopened. See
+//! are dense; no batch is half visible; a transaction is all there or not
+//! at all; committed offsets are the last acknowledged ones (never older); a
+//! failed write or fsync is never acknowledged and poisons the store until it
+//! is reopened. See
 //! design/durability.md, "Fault model" and "Replaying a seed".
 //!
 //! - `MILLRACE_SIM_SEEDS=1000000` runs that many seeds (default 10,000),
 //!   `MILLRACE_SIM_SEED_START` moves the first seed, `MILLRACE_SIM_THREADS`
 //!   sets the worker threads (default: available parallelism, at most 8).
 //! - `MILLRACE_SIM_SEED=<seed>` with the `replay` test prints one seed's trace.
-//! - `MILLRACE_SIM_SCENARIO=process-crash|reopen-after-fault|dense-index`
+//! - `MILLRACE_SIM_SCENARIO=process-crash|reopen-after-fault|dense-index|truncate-transactions`
 //!   turns on the scenario of a known bug (see "Known bugs" below).
 
 #[path = "simulation/harness.rs"]
@@ -42,17 +46,18 @@ const REGRESSION_SEEDS: &[u64] = &[];
 /// was just fsync'd", but `recover_last` syncs only when it truncates). So
 /// in `Interval` mode records become visible that a power cut then loses, and
 /// `Store::flush` returns Ok without syncing anything, in every mode.
-const BUG_RECOVERY_TRUSTS_PAGE_CACHE: &[u64] = &[24, 45, 61, 93, 98];
+const BUG_RECOVERY_TRUSTS_PAGE_CACHE: &[u64] = &[30, 54, 82, 108, 117];
 
 /// Bug B, scenario `reopen-after-fault`: after a failed fdatasync the kernel
 /// may drop the dirty pages but keep serving them from the page cache
 /// (marked clean). Reopening in the same boot, recovery reads them back as a
 /// valid tail, later appends are acknowledged after it, and a power cut leaves
-/// a hole before acknowledged `Always` records: the store no longer opens
-/// (`Corruption` at byte 0, 559, 1917) or records that were visible are lost
-/// (113, 396). Also bug A via a failed `create_topic`: the renamed topic
-/// directory is used after reopen without a directory fsync and vanishes (203).
-const BUG_REOPEN_AFTER_FAILED_FSYNC: &[u64] = &[113, 203, 396, 559, 1917];
+/// a hole before acknowledged `Always` records: the partition no longer
+/// opens or reads (`Corruption` at byte 0: 442, 49, 38), or a `flush` after
+/// the reopen returns Ok and the records it covered are lost (635). Also
+/// bug A via a failed `create_topic`: the renamed topic directory is used
+/// after reopen without a directory fsync and vanishes (625).
+const BUG_REOPEN_AFTER_FAILED_FSYNC: &[u64] = &[38, 49, 442, 625, 635];
 
 /// Bug C, scenario `dense-index`: recovery of the last segment starts its
 /// scan at the last index entry that points at a valid batch, but the index
@@ -60,7 +65,17 @@ const BUG_REOPEN_AFTER_FAILED_FSYNC: &[u64] = &[113, 203, 396, 559, 1917];
 /// later sector and tears an earlier one leaves garbage in the middle of the
 /// recovered log, and the next open (or a read) fails with `Corruption`
 /// (`Interval`, `Os` modes: their unsynced tails are large).
-const BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES: &[u64] = &[193, 515, 603, 714, 752];
+const BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES: &[u64] = &[280, 771, 1314, 1356, 2736];
+
+/// Bug D, scenario `truncate-transactions`: on open, `txn::recover` re-applies
+/// the last commit record unless `find_part` finds its part, but the search
+/// starts at `max(end_hint, start_offset)`; once `truncate_prefix` (or
+/// retention) has moved the partition's start past a committed part, the part
+/// is not found and is appended again: a committed transaction's records are
+/// duplicated at new offsets (exactly-once broken) after every reopen.
+/// Seed 193: transaction 7's part `s193b8r0` at txn/1 offset 1,
+/// `truncate_prefix(txn/1, 3)`, power cut, reopen: the same record again at 5.
+const BUG_TRANSACTION_REDO_BELOW_START: &[u64] = &[143, 193, 729, 866, 1172];
 
 const SEEDS_DEFAULT: u64 = 10_000;
 const FAILURES_SHOWN_MAX: usize = 3;
@@ -72,9 +87,11 @@ fn scenarios_from_env() -> Scenarios {
         Ok("process-crash") => Scenarios::PROCESS_CRASH,
         Ok("reopen-after-fault") => Scenarios::REOPEN_AFTER_FAULT,
         Ok("dense-index") => Scenarios::DENSE_INDEX,
-        Ok(other) => {
-            panic!("MILLRACE_SIM_SCENARIO={other:?}: expected ci, process-crash, reopen-after-fault or dense-index")
-        }
+        Ok("truncate-transactions") => Scenarios::TRUNCATE_TRANSACTIONS,
+        Ok(other) => panic!(
+            "MILLRACE_SIM_SCENARIO={other:?}: expected ci, process-crash, reopen-after-fault, dense-index \
+             or truncate-transactions"
+        ),
     }
 }
 
@@ -221,6 +238,12 @@ fn known_bug_reopen_after_failed_fsync() {
 #[ignore = "engine bug C: recovery trusts an unsynced index entry (see BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES)"]
 fn known_bug_unsynced_index_entry_skips_torn_bytes() {
     assert_seeds_pass(BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES, Scenarios::DENSE_INDEX);
+}
+
+#[test]
+#[ignore = "engine bug D: transaction recovery re-appends a part below the start offset (see BUG_TRANSACTION_REDO_BELOW_START)"]
+fn known_bug_transaction_redo_below_start() {
+    assert_seeds_pass(BUG_TRANSACTION_REDO_BELOW_START, Scenarios::TRUNCATE_TRANSACTIONS);
 }
 
 /// `MILLRACE_SIM_SEED=<seed>`: run one seed and print its trace.

@@ -4,6 +4,8 @@
 //! `tests/tests/simulation.rs`) must report acknowledged records lost. A kill
 //! -9 test cannot see this bug: the page cache survives a process crash.
 
+#![allow(dead_code, reason = "the harness also serves tests/tests/simulation.rs")]
+
 #[path = "../../tests/simulation/harness.rs"]
 mod harness;
 

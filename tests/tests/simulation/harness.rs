@@ -29,7 +29,7 @@ struct TopicSpec {
     retention_bytes: Option<u64>,
 }
 
-const TOPICS: [TopicSpec; 3] = [
+const TOPICS: [TopicSpec; 4] = [
     TopicSpec {
         name: "always",
         durability: Durability::Always,
@@ -49,6 +49,12 @@ const TOPICS: [TopicSpec; 3] = [
         partitions: 1,
         retention_bytes: Some(8 * 1024),
     },
+    TopicSpec {
+        name: "txn",
+        durability: Durability::Always,
+        partitions: 2,
+        retention_bytes: None,
+    },
 ];
 
 /// Small segments so that workloads roll and retention deletes.
@@ -59,6 +65,12 @@ const VALUE_BYTES_MAX: u64 = 700;
 const RECORDS_PER_BATCH_MAX: u64 = 4;
 /// Upper bound for a crash point inside recovery (calls of one open).
 const RECOVERY_CALLS_MAX: u64 = 200;
+/// Transactions and offset commits go to the `txn` topic (`Always`, so
+/// acknowledged records are durable and a redo after a crash keeps offsets;
+/// no retention, see `Scenarios::truncate_transactions`).
+const TRANSACTION_TOPIC: usize = 3;
+const GROUP: &str = "sim-group";
+const PRODUCER: &str = "sim-producer";
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -85,6 +97,19 @@ enum Op {
     },
     Reopen,
     ProcessCrash,
+    /// A transaction over partitions of the `txn` topic (bit 0: partition
+    /// 0, bit 1: partition 1), optionally with an offset commit.
+    Transaction {
+        parts: u32,
+        records: u64,
+        value_bytes: u64,
+        offset_percent: Option<u64>,
+    },
+    /// A plain offset commit for a partition of the `txn` topic.
+    CommitOffset {
+        partition: u32,
+        percent: u64,
+    },
 }
 
 fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
@@ -113,9 +138,19 @@ fn workload(rng: &mut SimRng) -> Vec<Op> {
                     partition,
                     percent: rng.below(101),
                 },
-                80..=87 => Op::Read { topic, partition },
-                88..=93 => Op::Reopen,
-                _ => Op::ProcessCrash,
+                80..=84 => Op::Read { topic, partition },
+                85..=88 => Op::Reopen,
+                89..=91 => Op::ProcessCrash,
+                92..=96 => Op::Transaction {
+                    parts: 1 + rng.below(3) as u32,
+                    records: 1 + rng.below(RECORDS_PER_BATCH_MAX),
+                    value_bytes: rng.below(VALUE_BYTES_MAX + 1),
+                    offset_percent: rng.chance(1, 2).then(|| rng.below(101)),
+                },
+                _ => Op::CommitOffset {
+                    partition: rng.below(2) as u32,
+                    percent: rng.below(101),
+                },
             }
         })
         .collect()
@@ -138,6 +173,12 @@ struct PartitionModel {
     visible_end: u64,
     /// A start offset made durable by a successful `truncate_prefix`.
     truncated_start: u64,
+    /// The transaction the pending batch belongs to, if any.
+    pending_transaction: Option<u64>,
+    /// The group's committed offset for this partition: acknowledged, and a
+    /// failed commit that may or may not have landed.
+    committed_offset: Option<u64>,
+    pending_offset: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +204,9 @@ pub struct Scenarios {
     /// Index entries every 512 bytes, so the unsynced tail of a segment has
     /// some; when false, only sealing writes an index entry.
     pub dense_index: bool,
+    /// `TruncatePrefix` ops also move the start of the `txn` topic (past
+    /// committed transaction parts); when false they skip it.
+    pub truncate_transactions: bool,
 }
 
 impl Scenarios {
@@ -171,6 +215,7 @@ impl Scenarios {
         process_crash: false,
         reopen_after_fault: false,
         dense_index: false,
+        truncate_transactions: false,
     };
     pub const PROCESS_CRASH: Scenarios = Scenarios {
         process_crash: true,
@@ -182,6 +227,10 @@ impl Scenarios {
     };
     pub const DENSE_INDEX: Scenarios = Scenarios {
         dense_index: true,
+        ..Scenarios::CI
+    };
+    pub const TRUNCATE_TRANSACTIONS: Scenarios = Scenarios {
+        truncate_transactions: true,
         ..Scenarios::CI
     };
 }
@@ -225,6 +274,20 @@ fn is_power_loss(error: &Error) -> bool {
     matches!(error, Error::Io { source, .. } if is_simulated_power_loss(source))
 }
 
+/// Whether a failed operation must leave the store poisoned: a failed write
+/// or fsync of a partition's data. (Creating an internal topic on first use
+/// can fail without poisoning: topic creation is atomic and leaves nothing.)
+fn must_poison(what: &str, error: &Error) -> bool {
+    match what {
+        "append" | "flush" | "roll" => true,
+        "transaction commit" | "commit_offset" => {
+            matches!(error, Error::Poisoned)
+                || matches!(error, Error::Io { op, .. } if *op == "append" || *op == "fsync segment")
+        }
+        _ => false,
+    }
+}
+
 fn value(seed: u64, batch: u64, record: u64, bytes: u64) -> Vec<u8> {
     let mut value = format!("s{seed}b{batch}r{record}:").into_bytes();
     let mut rng = SimRng::new(seed ^ batch.rotate_left(20) ^ record);
@@ -251,6 +314,10 @@ struct Run {
     batches: u64,
     acknowledged_records: u64,
     fault_hit: bool,
+    /// The producer's id and epoch in the current process.
+    producer: Option<(u64, u16)>,
+    /// Pending transactions settled by the last reconcile: id, parts found.
+    settled_transactions: Vec<(u64, bool)>,
 }
 
 type Check = Result<(), String>;
@@ -282,6 +349,8 @@ impl Run {
             batches: 0,
             acknowledged_records: 0,
             fault_hit: false,
+            producer: None,
+            settled_transactions: Vec::new(),
         })
     }
 
@@ -349,6 +418,9 @@ impl Run {
                     self.reboot()?;
                 }
             }
+        }
+        if !self.storage.is_crashed() {
+            self.init_producer();
         }
         for op in ops {
             if self.storage.is_crashed() {
@@ -473,7 +545,9 @@ impl Run {
                 percent,
             } => {
                 let spec = TOPICS.get(topic).ok_or("topic index")?;
-                if self.topics.get(topic).and_then(|t| t.created) != Some(true) {
+                if self.topics.get(topic).and_then(|t| t.created) != Some(true)
+                    || (topic == TRANSACTION_TOPIC && !self.scenarios.truncate_transactions)
+                {
                     return Ok(());
                 }
                 let (start, end) = match store.offsets(spec.name, partition) {
@@ -515,6 +589,42 @@ impl Run {
                     Ok(()) => Ok(()),
                 }
             }
+            Op::Transaction {
+                parts,
+                records,
+                value_bytes,
+                offset_percent,
+            } => self.transaction(&store, parts, records, value_bytes, offset_percent),
+            Op::CommitOffset { partition, percent } => {
+                let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
+                if self.topics.get(TRANSACTION_TOPIC).and_then(|t| t.created) != Some(true) {
+                    return Ok(());
+                }
+                let model = self
+                    .partition_mut(TRANSACTION_TOPIC, partition)
+                    .ok_or("partition index")?;
+                let previous = model.committed_offset.unwrap_or(0);
+                let end = model.log.len() as u64;
+                let offset = previous + end.saturating_sub(previous) * percent / 100;
+                let result = store.commit_offset(GROUP, spec.name, partition, offset, b"");
+                self.trace.push(format!(
+                    "commit_offset {}/{partition} {offset} -> {result:?}",
+                    spec.name
+                ));
+                let model = self
+                    .partition_mut(TRANSACTION_TOPIC, partition)
+                    .ok_or("partition index")?;
+                match result {
+                    Ok(()) => {
+                        model.committed_offset = Some(offset);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        model.pending_offset = Some(offset);
+                        self.after_error("commit_offset", &e)
+                    }
+                }
+            }
             Op::Reopen => {
                 drop(store);
                 let result = self.store.take().map(Store::close);
@@ -541,6 +651,132 @@ impl Run {
                 self.open_and_reconcile()
             }
         }
+    }
+
+    /// One transaction: records to one or both `txn` partitions, maybe
+    /// with an offset commit; all or nothing, durable on `Ok`.
+    fn transaction(
+        &mut self,
+        store: &Store,
+        parts: u32,
+        records: u64,
+        value_bytes: u64,
+        offset_percent: Option<u64>,
+    ) -> Check {
+        let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
+        if self.topics.get(TRANSACTION_TOPIC).and_then(|t| t.created) != Some(true) {
+            return Ok(());
+        }
+        let Some((producer_id, epoch)) = self.producer else {
+            return Ok(());
+        };
+        let transaction_id = self.batches;
+        let mut written: Vec<(u32, Vec<Vec<u8>>)> = Vec::new();
+        for partition in (0..spec.partitions).filter(|p| parts & (1 << p) != 0) {
+            let batch = self.batches;
+            self.batches += 1;
+            let values = (0..records)
+                .map(|record| value(self.seed, batch, record, value_bytes))
+                .collect();
+            written.push((partition, values));
+        }
+        let offset = match (offset_percent, self.partition_mut(TRANSACTION_TOPIC, 0)) {
+            (Some(percent), Some(model)) => {
+                let previous = model.committed_offset.unwrap_or(0);
+                let end = model.log.len() as u64;
+                Some(previous + end.saturating_sub(previous) * percent / 100)
+            }
+            _ => None,
+        };
+        let mut transaction = match store.begin_transaction(producer_id, epoch) {
+            Ok(transaction) => transaction,
+            Err(e) => {
+                self.trace.push(format!("begin_transaction -> Err({e})"));
+                return self.after_error("begin_transaction", &e);
+            }
+        };
+        for (partition, values) in &written {
+            let batch: Vec<Record> = values.iter().map(|v| Record::new(v.clone())).collect();
+            transaction
+                .append(spec.name, *partition, &batch)
+                .map_err(|e| format!("transaction append: {e}"))?;
+        }
+        if let Some(offset) = offset {
+            transaction
+                .commit_offset(GROUP, spec.name, 0, offset, b"")
+                .map_err(|e| format!("transaction commit_offset: {e}"))?;
+        }
+        let result = transaction.commit();
+        self.trace.push(format!(
+            "transaction {transaction_id} parts {:?} ({records} x {value_bytes} B) offset {offset:?} -> {result:?}",
+            written.iter().map(|(p, _)| *p).collect::<Vec<_>>()
+        ));
+        match result {
+            Ok(info) => {
+                for (partition, values) in written {
+                    let part = info
+                        .parts
+                        .iter()
+                        .find(|part| part.topic == spec.name && part.partition == partition)
+                        .ok_or_else(|| format!("transaction {transaction_id}: no part for partition {partition}"))?;
+                    let model = self
+                        .partition_mut(TRANSACTION_TOPIC, partition)
+                        .ok_or("partition index")?;
+                    let expected = model.log.len() as u64;
+                    if part.base_offset != expected || part.next_offset != expected + records {
+                        return Err(format!(
+                            "transaction {transaction_id} part {partition} at {}..{}, expected {expected}..{}",
+                            part.base_offset,
+                            part.next_offset,
+                            expected + records
+                        ));
+                    }
+                    model.log.extend(values);
+                    model.batch_ends.insert(part.next_offset);
+                    model.acked_end = part.next_offset;
+                    model.visible_end = part.next_offset;
+                    self.acknowledged_records += records;
+                }
+                if let (Some(offset), Some(model)) = (offset, self.partition_mut(TRANSACTION_TOPIC, 0)) {
+                    model.committed_offset = Some(offset);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for (partition, values) in written {
+                    let model = self
+                        .partition_mut(TRANSACTION_TOPIC, partition)
+                        .ok_or("partition index")?;
+                    model.pending = values;
+                    model.pending_transaction = Some(transaction_id);
+                }
+                if let (Some(offset), Some(model)) = (offset, self.partition_mut(TRANSACTION_TOPIC, 0)) {
+                    model.pending_offset = Some(offset);
+                }
+                self.after_error("transaction commit", &e)
+            }
+        }
+    }
+
+    /// Register (or start a new epoch of) the workload's producer.
+    fn init_producer(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let result = store.init_producer(PRODUCER);
+        self.trace.push(format!(
+            "init_producer -> {:?}",
+            result.as_ref().map(|s| (s.producer_id, s.epoch))
+        ));
+        self.producer = match result {
+            Ok(session) => Some((session.producer_id, session.epoch)),
+            Err(e) => {
+                if !is_power_loss(&e) {
+                    self.fault_hit = true;
+                }
+                None
+            }
+        };
     }
 
     /// Cut the power now and boot the image, keeping the run's crash point.
@@ -574,7 +810,7 @@ impl Run {
         }
         self.fault_hit = true;
         if let Some(store) = self.store.as_ref() {
-            if what != "open" {
+            if must_poison(what, error) {
                 if !store.is_poisoned() {
                     return Err(format!("{what} failed with {error} but the store is not poisoned"));
                 }
@@ -623,11 +859,17 @@ impl Run {
                 self.trace.push("open -> Ok".to_string());
                 let result = self.reconcile(&store);
                 self.store = Some(store);
+                self.producer = None;
                 match result {
                     Err(CheckError::Io(e)) if is_power_loss(&e) => Ok(()),
                     Err(CheckError::Io(e)) => Err(format!("reading after reopen failed: {e}")),
                     Err(CheckError::Model(m)) => Err(m),
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        if !self.storage.is_crashed() {
+                            self.init_producer();
+                        }
+                        Ok(())
+                    }
                 }
             }
             Err(e) if is_power_loss(&e) || self.storage.is_crashed() => Ok(()),
@@ -676,6 +918,15 @@ impl Run {
             }
             for partition in 0..spec.partitions {
                 self.check_partition(store, index, partition, true)?;
+            }
+        }
+        // A transaction whose commit failed is all there or not at all.
+        let settled = std::mem::take(&mut self.settled_transactions);
+        for (transaction, found) in &settled {
+            if settled.iter().any(|(t, f)| t == transaction && f != found) {
+                return Err(CheckError::Model(format!(
+                    "transaction {transaction} is partly there after recovery: {settled:?}"
+                )));
             }
         }
         Ok(())
@@ -738,8 +989,19 @@ impl Run {
             )));
         }
         if end > limit || (!recovered && end > written) {
+            let extra: Vec<String> = records
+                .iter()
+                .filter(|r| r.offset >= written)
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r.offset,
+                        String::from_utf8_lossy(r.value.get(..12).unwrap_or(&r.value))
+                    )
+                })
+                .collect();
             return Err(CheckError::Model(format!(
-                "{where_}: high watermark past everything written ({written} + {} pending)",
+                "{where_}: high watermark past everything written ({written} + {} pending); extra records {extra:?}",
                 model.pending.len()
             )));
         }
@@ -769,7 +1031,9 @@ impl Run {
                 )));
             }
         }
+        let mut settled_transaction = None;
         if recovered {
+            let settled = model.pending_transaction.take().map(|t| (t, end > written));
             if end > written {
                 let pending = std::mem::take(&mut model.pending);
                 model.log.extend(pending);
@@ -779,6 +1043,18 @@ impl Run {
                 model.batch_ends.retain(|e| *e <= end);
                 model.pending.clear();
             }
+            if topic == TRANSACTION_TOPIC {
+                let committed = store.committed_offset(GROUP, name, partition).map_err(CheckError::Io)?;
+                let acknowledged = model.committed_offset;
+                let pending = model.pending_offset.take();
+                if committed != acknowledged && (pending.is_none() || committed != pending) {
+                    return Err(CheckError::Model(format!(
+                        "{where_}: committed offset {committed:?}, expected {acknowledged:?} (or {pending:?}, whose commit failed)"
+                    )));
+                }
+                model.committed_offset = committed;
+            }
+            settled_transaction = settled;
             model.acked_end = model.acked_end.min(end);
             // Records below a truncation point that were never durable may be
             // lost; the engine then clamps its start to the end.
@@ -787,6 +1063,7 @@ impl Run {
         if spec.durability != Durability::Os {
             model.visible_end = model.visible_end.max(end);
         }
+        self.settled_transactions.extend(settled_transaction);
         Ok(())
     }
 
