@@ -8,6 +8,7 @@ mod data;
 mod error;
 mod output;
 mod parse;
+mod target;
 
 use clap::Parser;
 use std::process::ExitCode;

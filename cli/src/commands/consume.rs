@@ -3,12 +3,12 @@
 //! never polling).
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{CliError, CliResult};
 use crate::output;
 use crate::parse;
+use crate::target::Target;
 use clap::{Args, ValueEnum};
-use millrace::{ReadOptions, Store, StoredRecord};
+use millrace::StoredRecord;
 use serde_json::json;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -83,15 +83,15 @@ fn now_ms() -> i64 {
 }
 
 /// The first offset to read in `partition`.
-fn start_offset(store: &Store, args: &ConsumeArgs, partition: u32) -> CliResult<u64> {
-    let (start, end) = store.offsets(&args.topic, partition)?;
+fn start_offset(target: &Target, args: &ConsumeArgs, partition: u32) -> CliResult<u64> {
+    let (start, end) = target.offsets(&args.topic, partition)?;
     let time = match (args.from_time, args.since) {
         (Some(t), _) => Some(t),
         (None, Some(d)) => Some(now_ms().saturating_sub(d.as_millis() as i64)),
         (None, None) => None,
     };
     if let Some(t) = time {
-        return Ok(store.offset_for_time(&args.topic, partition, t)?.unwrap_or(end));
+        return Ok(target.offset_for_time(&args.topic, partition, t)?.unwrap_or(end));
     }
     if args.from_latest {
         return Ok(end);
@@ -156,8 +156,8 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
 
 pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     let format = if global.json { OutputFormat::Json } else { args.format };
-    let store = data::open_existing(global)?;
-    let count = store.partition_count(&args.topic)?;
+    let target = Target::open(global)?;
+    let count = target.partition_count(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],
         Some(p) => {
@@ -170,15 +170,19 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     };
     let mut positions: Vec<(u32, u64)> = Vec::with_capacity(partitions.len());
     for p in partitions {
-        positions.push((p, start_offset(&store, &args, p)?));
+        positions.push((p, start_offset(&target, &args, p)?));
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut printed: u64 = 0;
     let limit = args.max_records.unwrap_or(u64::MAX);
     let mut last_data = Instant::now();
+    // Online, an idle follower long-polls each partition in turn.
+    let partition_count = positions.len().max(1) as u32;
+    let long_poll = (FOLLOW_WAIT / partition_count).max(Duration::from_millis(50));
+    let mut idle = false;
     'outer: loop {
-        let generation = store.generation();
+        let generation = target.generation();
         let mut progressed = false;
         for (partition, position) in positions.iter_mut() {
             loop {
@@ -186,13 +190,16 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
                 if remaining == 0 {
                     break 'outer;
                 }
-                let options = ReadOptions {
-                    max_records: READ_RECORDS_MAX.min(usize::try_from(remaining).unwrap_or(usize::MAX)),
-                    ..ReadOptions::default()
-                };
-                let result = match store.read(&args.topic, *partition, *position, options) {
+                let max_records = READ_RECORDS_MAX.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                let wait = (idle && target.is_remote()).then_some(long_poll);
+                let result = match target.read(&args.topic, *partition, *position, max_records, wait) {
                     Ok(r) => r,
-                    Err(millrace::Error::OffsetOutOfRange { start, .. }) if *position < start => {
+                    Err(e) => {
+                        // Retention may have deleted what we were about to read.
+                        let (start, _) = target.offsets(&args.topic, *partition)?;
+                        if *position >= start {
+                            return Err(e);
+                        }
                         eprintln!(
                             "warning: partition {partition}: offsets below {start} were deleted by retention; skipping from {} to {start}",
                             *position
@@ -200,7 +207,6 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
                         *position = start;
                         continue;
                     }
-                    Err(e) => return Err(e.into()),
                 };
                 for record in &result.records {
                     write_record(&mut out, format, *partition, record)?;
@@ -217,18 +223,20 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
         out.flush()?;
         if progressed {
             last_data = Instant::now();
+            idle = false;
             continue;
         }
         if !args.follow {
             break;
         }
-        if args.idle_timeout.is_some_and(|idle| last_data.elapsed() >= idle) {
+        if args.idle_timeout.is_some_and(|timeout| last_data.elapsed() >= timeout) {
             break;
         }
-        store.wait_any(generation, Instant::now() + FOLLOW_WAIT);
+        idle = true;
+        target.wait_any(generation, Instant::now() + FOLLOW_WAIT);
     }
     out.flush()?;
     drop(out);
-    store.close()?;
+    target.close()?;
     Ok(())
 }

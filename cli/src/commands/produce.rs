@@ -1,12 +1,12 @@
 //! `millrace produce`: append records read from stdin or a file.
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{CliError, CliResult};
 use crate::output;
 use crate::parse;
+use crate::target::Target;
 use clap::{Args, ValueEnum};
-use millrace::{Record, Store};
+use millrace::Record;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -93,7 +93,7 @@ struct Landed {
 }
 
 struct Batcher<'a> {
-    store: &'a Store,
+    target: &'a Target,
     topic: &'a str,
     batch_records: usize,
     pending: BTreeMap<u32, (Vec<Record>, usize)>,
@@ -118,11 +118,12 @@ impl Batcher<'_> {
         if records.is_empty() {
             return Ok(());
         }
-        let info = self.store.append(self.topic, partition, &records)?;
+        let count = records.len() as u64;
+        let (base_offset, next_offset) = self.target.append(self.topic, partition, records)?;
         let landed = self.landed.entry(partition).or_default();
-        landed.records += records.len() as u64;
-        landed.first_offset.get_or_insert(info.base_offset);
-        landed.next_offset = info.next_offset;
+        landed.records += count;
+        landed.first_offset.get_or_insert(base_offset);
+        landed.next_offset = next_offset;
         Ok(())
     }
 
@@ -179,9 +180,8 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
         }
         None => Box::new(BufReader::new(io::stdin())),
     };
-    data::require_existing(global)?;
-    let store = data::open_or_create(global, false)?;
-    let partitions = store.partition_count(&args.topic)?;
+    let target = Target::open(global)?;
+    let partitions = target.partition_count(&args.topic)?;
     if let Some(p) = args.partition {
         if p >= partitions {
             return Err(CliError::new(format!(
@@ -191,7 +191,7 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
         }
     }
     let mut batcher = Batcher {
-        store: &store,
+        target: &target,
         topic: &args.topic,
         batch_records: args.batch_records as usize,
         pending: BTreeMap::new(),
@@ -248,7 +248,7 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
     }
     batcher.flush_all()?;
     let landed = std::mem::take(&mut batcher.landed);
-    store.close()?;
+    target.close()?;
     if global.json {
         let per_partition: Vec<serde_json::Value> = landed
             .iter()

@@ -14,6 +14,9 @@ use serde_json::json;
 pub struct StatsArgs {}
 
 pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
+    if global.server.is_some() {
+        return run_remote(global);
+    }
     let store = data::open_existing(global)?;
     let mut descriptions = Vec::new();
     for name in store.list_all_topics() {
@@ -81,6 +84,47 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
                 records.to_string(),
                 segments.to_string(),
                 output::bytes(bytes),
+            ]);
+        }
+        table.print()?;
+    }
+    Ok(())
+}
+
+/// Online: the server's counters and each topic's numbers.
+fn run_remote(global: &GlobalArgs) -> CliResult<()> {
+    let target = crate::target::Target::open(global)?;
+    let stats = target.server_stats()?.unwrap_or_default();
+    let mut topics = Vec::new();
+    for name in target.list_topics()? {
+        topics.push(target.describe(&name)?);
+    }
+    target.close()?;
+    if global.json {
+        let counters: serde_json::Map<String, serde_json::Value> =
+            stats.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+        let per_topic: Vec<serde_json::Value> = topics
+            .iter()
+            .map(|t| json!({"topic": t.name, "partitions": t.partitions.len(), "records": t.records(), "bytes": t.partitions.iter().map(|p| p.bytes).sum::<u64>()}))
+            .collect();
+        output::print_json(&json!({"server": global.server, "stats": counters, "per_topic": per_topic}))?;
+        return Ok(());
+    }
+    println!("server:          {}", global.server.as_deref().unwrap_or("-"));
+    let mut table = Table::new(&["STAT", "VALUE"]);
+    for (name, value) in stats {
+        table.row(vec![name, value.to_string()]);
+    }
+    table.print()?;
+    if !topics.is_empty() {
+        println!();
+        let mut table = Table::new(&["TOPIC", "PARTITIONS", "RECORDS", "SIZE"]);
+        for t in &topics {
+            table.row(vec![
+                t.name.clone(),
+                t.partitions.len().to_string(),
+                t.records().to_string(),
+                output::bytes(t.partitions.iter().map(|p| p.bytes).sum()),
             ]);
         }
         table.print()?;

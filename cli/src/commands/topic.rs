@@ -1,12 +1,12 @@
 //! `millrace topic create|list|describe|delete`.
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
 use crate::parse;
+use crate::target::{Target, TopicInfo};
 use clap::{Args, Subcommand};
-use millrace::{Durability, TopicConfig, TopicDescription};
+use millrace::{Durability, TopicConfig};
 use serde_json::json;
 use std::time::Duration;
 
@@ -120,10 +120,10 @@ fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
     // Check before creating the data directory, so a typo leaves nothing behind.
     millrace::config::validate_topic_name(&args.topic, false).map_err(|e| CliError::usage(e.to_string()))?;
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
-    let store = data::open_or_create(global, false)?;
-    store.create_topic(&args.topic, config)?;
-    let description = store.describe_topic(&args.topic)?;
-    store.close()?;
+    let target = Target::open_or_create(global)?;
+    target.create_topic(&args.topic, config)?;
+    let description = target.describe(&args.topic)?;
+    target.close()?;
     if global.json {
         output::print_json(&description_json(&description))?;
     } else {
@@ -138,20 +138,17 @@ fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
     Ok(())
 }
 
-fn records(d: &TopicDescription) -> u64 {
-    d.partitions
-        .iter()
-        .map(|p| p.high_watermark.saturating_sub(p.log_start_offset))
-        .sum()
+fn records(d: &TopicInfo) -> u64 {
+    d.records()
 }
 
 fn run_list(global: &GlobalArgs) -> CliResult<()> {
-    let store = data::open_existing(global)?;
+    let target = Target::open(global)?;
     let mut descriptions = Vec::new();
-    for name in store.list_topics() {
-        descriptions.push(store.describe_topic(&name)?);
+    for name in target.list_topics()? {
+        descriptions.push(target.describe(&name)?);
     }
-    store.close()?;
+    target.close()?;
     if global.json {
         let topics: Vec<serde_json::Value> = descriptions.iter().map(description_json).collect();
         output::print_json(&json!({ "topics": topics }))?;
@@ -186,17 +183,16 @@ fn retention_text(config: &TopicConfig) -> String {
     }
 }
 
-pub fn description_json(d: &TopicDescription) -> serde_json::Value {
+pub fn description_json(d: &TopicInfo) -> serde_json::Value {
     let partitions: Vec<serde_json::Value> = d
         .partitions
         .iter()
         .map(|p| {
             json!({
                 "partition": p.partition,
-                "log_start_offset": p.log_start_offset,
-                "high_watermark": p.high_watermark,
-                "log_end_offset": p.log_end_offset,
-                "records": p.high_watermark.saturating_sub(p.log_start_offset),
+                "start_offset": p.start_offset,
+                "end_offset": p.end_offset,
+                "records": p.end_offset.saturating_sub(p.start_offset),
                 "segments": p.segments,
                 "bytes": p.bytes,
             })
@@ -222,9 +218,10 @@ pub fn description_json(d: &TopicDescription) -> serde_json::Value {
 }
 
 fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
-    let store = data::open_existing(global)?;
-    let d = store.describe_topic(topic)?;
-    store.close()?;
+    let target = Target::open(global)?;
+    let d = target.describe(topic)?;
+    let target_remote = target.is_remote();
+    target.close()?;
     if global.json {
         output::print_json(&description_json(&d))?;
         return Ok(());
@@ -235,7 +232,11 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     println!(
         "durability:           {}{}",
         d.durability,
-        if c.durability.is_none() { " (store default)" } else { "" }
+        if c.durability.is_none() && !target_remote {
+            " (store default)"
+        } else {
+            ""
+        }
     );
     println!("segment size:         {}", output::bytes(c.segment_bytes));
     println!("segment age:          {}", output::duration_ms(c.segment_age_ms));
@@ -251,10 +252,10 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     for p in &d.partitions {
         table.row(vec![
             p.partition.to_string(),
-            p.log_start_offset.to_string(),
-            p.high_watermark.to_string(),
-            p.high_watermark.saturating_sub(p.log_start_offset).to_string(),
-            p.segments.to_string(),
+            p.start_offset.to_string(),
+            p.end_offset.to_string(),
+            p.end_offset.saturating_sub(p.start_offset).to_string(),
+            p.segments.map_or("-".to_string(), |s| s.to_string()),
             output::bytes(p.bytes),
         ]);
     }
@@ -263,8 +264,8 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
 }
 
 fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
-    let store = data::open_existing(global)?;
-    let d = store.describe_topic(topic)?;
+    let target = Target::open(global)?;
+    let d = target.describe(topic)?;
     if !yes {
         return Err(CliError::usage(format!(
             "refusing to delete topic {topic:?} ({} records) without confirmation",
@@ -272,8 +273,8 @@ fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
         ))
         .with_hint(format!("re-run as `millrace topic delete {topic} --yes`")));
     }
-    store.delete_topic(topic)?;
-    store.close()?;
+    target.delete_topic(topic)?;
+    target.close()?;
     if global.json {
         output::print_json(&json!({ "topic": topic, "deleted": true }))?;
     } else {

@@ -1,0 +1,393 @@
+//! Where a data command runs: on a data directory opened in this process
+//! (offline), or against a running server through `millrace_server::Client`
+//! (`--server ADDR`). Commands see one small API either way.
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{exit, CliError, CliResult};
+use millrace::{Durability, ReadOptions, Record, Store, StoredRecord, TopicConfig};
+use millrace_server::error_code::ErrorCode;
+use millrace_server::messages::{ConfigEntry, Fetch, Isolation, Position};
+use millrace_server::{Client, ClientError, ClientOptions};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// A topic as both backends can describe it.
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    pub name: String,
+    pub config: TopicConfig,
+    /// The durability in effect (the topic's or the store default).
+    pub durability: Durability,
+    pub partitions: Vec<PartitionNumbers>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartitionNumbers {
+    pub partition: u32,
+    pub start_offset: u64,
+    /// Offset just past the last visible record.
+    pub end_offset: u64,
+    /// Known offline only.
+    pub segments: Option<usize>,
+    pub bytes: u64,
+}
+
+impl TopicInfo {
+    pub fn records(&self) -> u64 {
+        self.partitions
+            .iter()
+            .map(|p| p.end_offset.saturating_sub(p.start_offset))
+            .sum()
+    }
+}
+
+/// What one read returned.
+#[derive(Debug)]
+pub struct ReadOutcome {
+    pub records: Vec<StoredRecord>,
+    pub next_offset: u64,
+}
+
+pub struct Remote {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    addr: SocketAddr,
+}
+
+pub enum Target {
+    Local(Store),
+    Remote(Box<Remote>),
+}
+
+fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
+    match &e {
+        ClientError::Server(wire) => {
+            let mut error = CliError::new(format!("server {addr}: {}", wire.message));
+            error = match wire.code {
+                ErrorCode::Corruption => CliError {
+                    code: exit::CORRUPTION,
+                    ..error
+                }
+                .with_hint("run `millrace check` on the server's data directory (stop the server first)"),
+                ErrorCode::Unauthenticated => {
+                    error.with_hint("set MILLRACE_TOKEN (or --token) to a token the server accepts")
+                }
+                ErrorCode::PermissionDenied => error.with_hint("this token lacks the permission; use an admin token"),
+                ErrorCode::TopicNotFound => error.with_hint("list topics with `millrace topic list`"),
+                _ => error,
+            };
+            error
+        }
+        ClientError::Io { .. } | ClientError::Timeout(_) | ClientError::Disconnected => {
+            CliError::new(format!("cannot talk to server {addr}: {e}"))
+                .with_hint("is `millrace serve` running there? check --server (or MILLRACE_SERVER)")
+        }
+        ClientError::Protocol(_) => CliError::new(format!("server {addr}: {e}")),
+    }
+}
+
+impl Remote {
+    fn connect(global: &GlobalArgs, server: &str) -> CliResult<Remote> {
+        let addr = server
+            .to_socket_addrs()
+            .map_err(|e| {
+                CliError::usage(format!(
+                    "--server {server}: {e}; expected host:port like 127.0.0.1:7878"
+                ))
+            })?
+            .next()
+            .ok_or_else(|| CliError::usage(format!("--server {server}: resolves to no address")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::new(format!("cannot start the I/O runtime: {e}")))?;
+        let options = ClientOptions {
+            client_name: format!("millrace-cli/{}", env!("CARGO_PKG_VERSION")),
+            token: global.token.as_ref().map(|t| t.as_bytes().to_vec()),
+            connect_attempts_max: 2,
+            ..ClientOptions::default()
+        };
+        let client = runtime
+            .block_on(Client::connect(addr, options))
+            .map_err(|e| remote_error(addr, e))?;
+        Ok(Remote { runtime, client, addr })
+    }
+
+    fn call<T>(&self, f: impl std::future::Future<Output = Result<T, ClientError>>) -> CliResult<T> {
+        self.runtime.block_on(f).map_err(|e| remote_error(self.addr, e))
+    }
+}
+
+fn config_from_entries(partitions: u32, entries: &[ConfigEntry]) -> (TopicConfig, Option<Durability>) {
+    let mut config = TopicConfig::with_partitions(partitions);
+    let mut durability = None;
+    let optional = |v: &str| v.parse::<u64>().ok();
+    for ConfigEntry { key, value } in entries {
+        match key.as_str() {
+            "durability" => durability = Durability::parse(value).ok(),
+            "segment_bytes" => config.segment_bytes = value.parse().unwrap_or(config.segment_bytes),
+            "segment_age_ms" => config.segment_age_ms = optional(value),
+            "retention_ms" => config.retention_ms = optional(value),
+            "retention_bytes" => config.retention_bytes = optional(value),
+            "record_bytes_max" => config.record_bytes_max = value.parse().unwrap_or(config.record_bytes_max),
+            "index_interval_bytes" => {
+                config.index_interval_bytes = value.parse().unwrap_or(config.index_interval_bytes)
+            }
+            _ => {}
+        }
+    }
+    config.durability = durability;
+    (config, durability)
+}
+
+fn config_entries(config: &TopicConfig) -> Vec<(&'static str, String)> {
+    let mut entries = vec![
+        ("segment_bytes", config.segment_bytes.to_string()),
+        ("record_bytes_max", config.record_bytes_max.to_string()),
+        ("index_interval_bytes", config.index_interval_bytes.to_string()),
+    ];
+    if let Some(d) = config.durability {
+        entries.push(("durability", d.to_string()));
+    }
+    for (key, value) in [
+        ("segment_age_ms", config.segment_age_ms),
+        ("retention_ms", config.retention_ms),
+        ("retention_bytes", config.retention_bytes),
+    ] {
+        if let Some(v) = value {
+            entries.push((key, v.to_string()));
+        }
+    }
+    entries
+}
+
+impl Target {
+    /// Connect to `--server`, or open `--data` (never creating it).
+    pub fn open(global: &GlobalArgs) -> CliResult<Target> {
+        match &global.server {
+            Some(server) => Ok(Target::Remote(Box::new(Remote::connect(global, server)?))),
+            None => Ok(Target::Local(data::open_existing(global)?)),
+        }
+    }
+
+    /// Like `open`, but creates the data directory offline.
+    pub fn open_or_create(global: &GlobalArgs) -> CliResult<Target> {
+        match &global.server {
+            Some(server) => Ok(Target::Remote(Box::new(Remote::connect(global, server)?))),
+            None => Ok(Target::Local(data::open_or_create(global, false)?)),
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Target::Remote(_))
+    }
+
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> CliResult<()> {
+        match self {
+            Target::Local(store) => Ok(store.create_topic(name, config)?),
+            Target::Remote(r) => {
+                let entries = config_entries(&config);
+                let pairs: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                r.call(r.client.create_topic(name, config.partitions, &pairs))
+            }
+        }
+    }
+
+    pub fn delete_topic(&self, name: &str) -> CliResult<()> {
+        match self {
+            Target::Local(store) => Ok(store.delete_topic(name)?),
+            Target::Remote(r) => r.call(r.client.delete_topic(name)),
+        }
+    }
+
+    pub fn list_topics(&self) -> CliResult<Vec<String>> {
+        match self {
+            Target::Local(store) => Ok(store.list_topics()),
+            Target::Remote(r) => Ok(r
+                .call(r.client.list_topics())?
+                .into_iter()
+                .filter(|n| !n.starts_with("__"))
+                .collect()),
+        }
+    }
+
+    pub fn describe(&self, name: &str) -> CliResult<TopicInfo> {
+        match self {
+            Target::Local(store) => {
+                let d = store.describe_topic(name)?;
+                Ok(TopicInfo {
+                    name: d.name,
+                    durability: d.durability,
+                    config: d.config,
+                    partitions: d
+                        .partitions
+                        .iter()
+                        .map(|p| PartitionNumbers {
+                            partition: p.partition,
+                            start_offset: p.log_start_offset,
+                            end_offset: p.high_watermark,
+                            segments: Some(p.segments),
+                            bytes: p.bytes,
+                        })
+                        .collect(),
+                })
+            }
+            Target::Remote(r) => {
+                let d = r.call(r.client.describe_topic(name))?;
+                let (mut config, durability) = config_from_entries(d.partitions.len() as u32, &d.config);
+                // The server reports the durability in effect, not whether it is the default.
+                config.durability = durability;
+                Ok(TopicInfo {
+                    name: d.name,
+                    config,
+                    durability: durability.unwrap_or(Durability::Always),
+                    partitions: d
+                        .partitions
+                        .iter()
+                        .map(|p| PartitionNumbers {
+                            partition: p.partition,
+                            start_offset: p.start_offset,
+                            end_offset: p.end_offset,
+                            segments: None,
+                            bytes: p.bytes,
+                        })
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    pub fn partition_count(&self, topic: &str) -> CliResult<u32> {
+        match self {
+            Target::Local(store) => Ok(store.partition_count(topic)?),
+            Target::Remote(_) => Ok(self.describe(topic)?.partitions.len() as u32),
+        }
+    }
+
+    /// `[start, end)` offsets of a partition.
+    pub fn offsets(&self, topic: &str, partition: u32) -> CliResult<(u64, u64)> {
+        match self {
+            Target::Local(store) => Ok(store.offsets(topic, partition)?),
+            Target::Remote(_) => {
+                let info = self.describe(topic)?;
+                let p = info
+                    .partitions
+                    .iter()
+                    .find(|p| p.partition == partition)
+                    .ok_or_else(|| CliError::new(format!("partition {partition} does not exist in topic {topic:?}")))?;
+                Ok((p.start_offset, p.end_offset))
+            }
+        }
+    }
+
+    /// Append one batch; returns `(base_offset, next_offset)`.
+    pub fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> CliResult<(u64, u64)> {
+        match self {
+            Target::Local(store) => {
+                let info = store.append(topic, partition, &records)?;
+                Ok((info.base_offset, info.next_offset))
+            }
+            Target::Remote(r) => {
+                let produced = r.call(r.client.produce(topic, partition, records))?;
+                Ok((produced.base_offset, produced.next_offset))
+            }
+        }
+    }
+
+    /// Earliest offset with a timestamp at or after `timestamp_ms`.
+    pub fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> CliResult<Option<u64>> {
+        match self {
+            Target::Local(store) => Ok(store.offset_for_time(topic, partition, timestamp_ms)?),
+            Target::Remote(r) => {
+                let fetched = r.call(r.client.fetch_with(Fetch {
+                    topic: topic.to_string(),
+                    partition,
+                    position: Position::Time(timestamp_ms),
+                    max_bytes: 64 * 1024,
+                    max_records: 1,
+                    isolation: Isolation::ReadCommitted,
+                    max_wait_ms: 0,
+                }))?;
+                Ok(fetched.records.first().map(|r| r.offset))
+            }
+        }
+    }
+
+    /// Read from `offset`; with `wait`, block up to that long for a first record.
+    pub fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_records: usize,
+        wait: Option<Duration>,
+    ) -> CliResult<ReadOutcome> {
+        match self {
+            Target::Local(store) => {
+                if let Some(wait) = wait {
+                    store.wait_for(topic, partition, offset, wait)?;
+                }
+                let options = ReadOptions {
+                    max_records,
+                    ..ReadOptions::default()
+                };
+                let result = store.read(topic, partition, offset, options)?;
+                Ok(ReadOutcome {
+                    records: result.records,
+                    next_offset: result.next_offset,
+                })
+            }
+            Target::Remote(r) => {
+                let fetched = r.call(r.client.fetch_with(Fetch {
+                    topic: topic.to_string(),
+                    partition,
+                    position: Position::Offset(offset),
+                    max_bytes: 1024 * 1024,
+                    max_records: u32::try_from(max_records).unwrap_or(u32::MAX),
+                    isolation: Isolation::ReadCommitted,
+                    max_wait_ms: wait.map_or(0, |w| u32::try_from(w.as_millis()).unwrap_or(u32::MAX)),
+                }))?;
+                Ok(ReadOutcome {
+                    records: fetched.records,
+                    next_offset: fetched.next_offset,
+                })
+            }
+        }
+    }
+
+    /// Wait until something new may be readable anywhere (offline: the
+    /// store's notifier; online: callers long-poll in `read` instead).
+    pub fn wait_any(&self, generation: u64, deadline: Instant) {
+        if let Target::Local(store) = self {
+            store.wait_any(generation, deadline);
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        match self {
+            Target::Local(store) => store.generation(),
+            Target::Remote(_) => 0,
+        }
+    }
+
+    /// Server statistics (online) as name/value pairs.
+    pub fn server_stats(&self) -> CliResult<Option<Vec<(String, u64)>>> {
+        match self {
+            Target::Local(_) => Ok(None),
+            Target::Remote(r) => Ok(Some(
+                r.call(r.client.stats())?
+                    .into_iter()
+                    .map(|s| (s.name, s.value))
+                    .collect(),
+            )),
+        }
+    }
+
+    pub fn close(self) -> CliResult<()> {
+        match self {
+            Target::Local(store) => Ok(store.close()?),
+            Target::Remote(_) => Ok(()),
+        }
+    }
+}
