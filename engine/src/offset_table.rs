@@ -34,6 +34,32 @@ type Key = (String, String, u32);
 #[derive(Debug, Default)]
 pub(crate) struct OffsetTable {
     loaded: Mutex<Option<BTreeMap<Key, CommittedOffset>>>,
+    /// Commit clock: every offset commit (direct or transactional) gets a
+    /// strictly larger commit time than any before it, persisted ones
+    /// included, so "committed at or after this transaction" is exact even
+    /// within one millisecond (transaction recovery relies on it).
+    clock_ms: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetTable {
+    pub(crate) fn observe(&self, time_ms: i64) {
+        self.clock_ms.fetch_max(time_ms, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn next_time(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        let mut last = self.clock_ms.load(Ordering::Acquire);
+        loop {
+            let next = now_ms().max(last + 1);
+            match self
+                .clock_ms
+                .compare_exchange(last, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return next,
+                Err(current) => last = current,
+            }
+        }
+    }
 }
 
 pub(crate) fn validate_commit(group: &str, metadata: &[u8]) -> Result<()> {
@@ -87,6 +113,7 @@ impl Store {
                     for rec in &r.records {
                         let (key, value) = decode(&rec.value)
                             .ok_or_else(|| Error::corruption(&p.dir, rec.offset, CorruptionKind::BadRecord))?;
+                        self.offset_table().observe(value.commit_time_ms);
                         map.insert(key, value);
                     }
                     if r.next_offset <= offset {
@@ -120,7 +147,7 @@ impl Store {
                 offset,
                 metadata: metadata.to_vec(),
             },
-            now_ms(),
+            self.offset_commit_time()?,
         )
     }
 
@@ -144,7 +171,7 @@ impl Store {
     /// batch (up to 1000 entries), so after a crash either all or none are
     /// committed. Used by `Consumer::commit` and offset resets.
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
-        let commit_time_ms = now_ms();
+        let commit_time_ms = self.offset_commit_time()?;
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {
             validate_commit(group, metadata)?;
@@ -229,6 +256,13 @@ impl Store {
             groups.dedup();
             Ok(groups)
         })
+    }
+
+    /// The next commit time from the commit clock (loads the table first so
+    /// the clock has seen every persisted commit).
+    pub(crate) fn offset_commit_time(&self) -> Result<i64> {
+        self.with_offsets(|_| Ok(()))?;
+        Ok(self.offset_table().next_time())
     }
 
     pub(crate) fn offset_sink(&self) -> &dyn OffsetSink {

@@ -18,7 +18,7 @@ use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::internal_codec::{Decoder, Encoder};
-use crate::partition::{now_ms, Isolation, Partition, ReadOptions};
+use crate::partition::{Isolation, Partition, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -279,7 +279,8 @@ impl Transaction {
             .get(&self.producer_id)
             .filter(|(epoch, _)| *epoch == self.epoch)
             .map_or(0, |(_, s)| s.wrapping_add(1));
-        let commit_time_ms = now_ms();
+        // Strictly after every earlier offset commit (see offset_table.rs).
+        let commit_time_ms = store.offset_commit_time()?;
         let mut parts = Vec::with_capacity(self.parts.len());
         let mut targets = Vec::with_capacity(self.parts.len());
         for ((topic, partition), records) in &self.parts {
@@ -348,6 +349,8 @@ fn apply(
 ) -> Result<Vec<CommittedPart>> {
     let sink = store.offset_sink();
     for commit in &record.offsets {
+        // Commit times are unique (the commit clock): an entry at the
+        // transaction's time is this transaction's, a later one supersedes it.
         let newer = recovering
             && sink
                 .committed_time_ms(&commit.group, &commit.topic, commit.partition)?
@@ -456,6 +459,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
             if record.epoch >= entry.0 {
                 *entry = (record.epoch, record.sequence);
             }
+            store.offset_table().observe(record.commit_time_ms);
             let stamp = ProducerStamp {
                 producer_id: record.producer_id,
                 epoch: record.epoch,

@@ -73,6 +73,7 @@ fn consume_transform_produce_is_exactly_once_under_kill_9() {
     let mut kills = 0;
     let mut finished = false;
     let mut violations = Vec::new();
+    let mut history: Vec<String> = Vec::new();
     for cycle in 0.. {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pipeline_stage"))
             .arg(dir.path())
@@ -88,6 +89,7 @@ fn consume_transform_produce_is_exactly_once_under_kill_9() {
         let status = child.wait().unwrap();
         let mut out = String::new();
         child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        history.push(format!("cycle {cycle} killed={killing}: {}", out.trim()));
         if out.contains("VIOLATION") {
             violations.push(format!("cycle {cycle}: {out}"));
             break;

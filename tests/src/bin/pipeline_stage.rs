@@ -66,6 +66,14 @@ fn main() {
     let dir = std::env::args().nth(1).expect("usage: pipeline_stage DIR");
     let store = Store::open(&dir, StoreOptions::default()).expect("open store");
     let (_, input_end) = store.offsets("in", 0).expect("input topic");
+    println!(
+        "START committed={:?} out-a={:?} out-b={:?} dlq={:?} txlog={:?}",
+        store.committed_offset(GROUP, "in", 0),
+        store.offsets("out-a", 0),
+        store.offsets("out-b", 0),
+        store.offsets("__dlq.in", 0),
+        store.offsets("__transactions", 0)
+    );
     let reader_store = store.clone();
     std::thread::spawn(move || loop {
         // Outputs are released in the order __dlq.in, out-a, out-b, and read in
