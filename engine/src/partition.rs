@@ -826,10 +826,13 @@ fn recover_last(
     // Keep index entries up to the last one that points at a real batch boundary.
     let mut start: (u64, u64, i64) = (0, base_offset, i64::MIN);
     while let Some(entry) = entries.last().copied() {
-        let offset = base_offset + u64::from(entry.relative_offset);
-        if entry_is_valid(log.as_ref(), &log_path, log_len, &entry, offset)? {
-            start = (u64::from(entry.position), offset, entry.max_timestamp_before_ms);
-            break;
+        // An entry whose offset would pass u64::MAX (a hostile index, or a
+        // segment named near u64::MAX) points at no batch: drop it like any other.
+        if let Some(offset) = base_offset.checked_add(u64::from(entry.relative_offset)) {
+            if entry_is_valid(log.as_ref(), &log_path, log_len, &entry, offset)? {
+                start = (u64::from(entry.position), offset, entry.max_timestamp_before_ms);
+                break;
+            }
         }
         entries.pop();
     }

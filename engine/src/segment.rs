@@ -175,12 +175,17 @@ impl Segment {
         let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
         let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
         let entries = read_index(index.as_ref(), &index_path, log_len)?;
-        if let Some(end) = entries
+        // An end entry whose offset would pass u64::MAX is not trusted: rescan.
+        let complete_end = entries
             .last()
             .filter(|e| u64::from(e.position) == log_len && log_len > 0)
-        {
-            let next_offset = base_offset + u64::from(end.relative_offset);
-            let max_ts = end.max_timestamp_before_ms;
+            .and_then(|e| {
+                Some((
+                    base_offset.checked_add(u64::from(e.relative_offset))?,
+                    e.max_timestamp_before_ms,
+                ))
+            });
+        if let Some((next_offset, max_ts)) = complete_end {
             return Ok(Segment::from_parts(
                 base_offset,
                 log_path,
