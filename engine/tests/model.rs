@@ -8,7 +8,7 @@
 //! batches encoded as a concurrent appender would have written them, cut the
 //! file at a random byte at or after the durable end, reopen; whole in-flight
 //! batches that survived the cut join the model, torn ones must vanish.
-//! Cases: 64 by default, `PROPTEST_CASES` overrides.
+//! Cases: 128 by default, `PROPTEST_CASES` overrides.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
@@ -336,7 +336,7 @@ fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+        .unwrap_or(128)
 }
 
 proptest! {
