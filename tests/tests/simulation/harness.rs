@@ -13,7 +13,7 @@
 
 use millrace::storage::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
 use millrace::storage::Storage;
-use millrace::{Durability, Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+use millrace::{Durability, Error, Producer, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
@@ -71,6 +71,8 @@ const RECOVERY_CALLS_MAX: u64 = 200;
 const TRANSACTION_TOPIC: usize = 3;
 const GROUP: &str = "sim-group";
 const PRODUCER: &str = "sim-producer";
+/// The idempotent producer, which sends to the `txn` topic too.
+const IDEMPOTENT_PRODUCER: &str = "sim-idempotent";
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -104,6 +106,12 @@ enum Op {
         records: u64,
         value_bytes: u64,
         offset_percent: Option<u64>,
+    },
+    /// A send of the idempotent producer to a partition of the `txn` topic.
+    Send {
+        partition: u32,
+        records: u64,
+        value_bytes: u64,
     },
     /// A plain offset commit for a partition of the `txn` topic.
     CommitOffset {
@@ -141,7 +149,12 @@ fn workload(rng: &mut SimRng) -> Vec<Op> {
                 80..=84 => Op::Read { topic, partition },
                 85..=88 => Op::Reopen,
                 89..=91 => Op::ProcessCrash,
-                92..=96 => Op::Transaction {
+                92..=94 => Op::Send {
+                    partition: rng.below(2) as u32,
+                    records: 1 + rng.below(RECORDS_PER_BATCH_MAX),
+                    value_bytes: rng.below(VALUE_BYTES_MAX + 1),
+                },
+                95..=97 => Op::Transaction {
                     parts: 1 + rng.below(3) as u32,
                     records: 1 + rng.below(RECORDS_PER_BATCH_MAX),
                     value_bytes: rng.below(VALUE_BYTES_MAX + 1),
@@ -179,6 +192,10 @@ struct PartitionModel {
     /// failed commit that may or may not have landed.
     committed_offset: Option<u64>,
     pending_offset: Option<u64>,
+    /// Batches of the idempotent producer in `log`: base offset, records.
+    producer_batches: Vec<(u64, u64)>,
+    /// The pending batch is the idempotent producer's.
+    pending_send: bool,
 }
 
 #[derive(Debug, Default)]
@@ -314,8 +331,10 @@ struct Run {
     batches: u64,
     acknowledged_records: u64,
     fault_hit: bool,
-    /// The producer's id and epoch in the current process.
+    /// The transactional producer's id and epoch in the current process.
     producer: Option<(u64, u16)>,
+    /// The idempotent producer of the current process (holds a store clone).
+    idempotent: Option<Producer>,
     /// Pending transactions settled by the last reconcile: id, parts found.
     settled_transactions: Vec<(u64, bool)>,
 }
@@ -350,6 +369,7 @@ impl Run {
             acknowledged_records: 0,
             fault_hit: false,
             producer: None,
+            idempotent: None,
             settled_transactions: Vec::new(),
         })
     }
@@ -420,7 +440,7 @@ impl Run {
             }
         }
         if !self.storage.is_crashed() {
-            self.init_producer();
+            self.init_producer()?;
         }
         for op in ops {
             if self.storage.is_crashed() {
@@ -595,6 +615,58 @@ impl Run {
                 value_bytes,
                 offset_percent,
             } => self.transaction(&store, parts, records, value_bytes, offset_percent),
+            Op::Send {
+                partition,
+                records,
+                value_bytes,
+            } => {
+                let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
+                let Some(mut producer) = self.idempotent.take() else {
+                    return Ok(());
+                };
+                let batch = self.batches;
+                self.batches += 1;
+                let values: Vec<Vec<u8>> = (0..records)
+                    .map(|record| value(self.seed, batch, record, value_bytes))
+                    .collect();
+                let batch_records: Vec<Record> = values.iter().map(|v| Record::new(v.clone())).collect();
+                let sequence = producer.next_sequence(spec.name, partition);
+                let result = producer.send(spec.name, partition, &batch_records);
+                self.idempotent = Some(producer);
+                self.trace.push(format!(
+                    "send {}/{partition} batch {batch} sequence {sequence} ({records} x {value_bytes} B) -> {result:?}",
+                    spec.name
+                ));
+                let model = self
+                    .partition_mut(TRANSACTION_TOPIC, partition)
+                    .ok_or("partition index")?;
+                match result {
+                    Ok(appended) => {
+                        let expected = model.log.len() as u64;
+                        if appended.duplicate
+                            || appended.base_offset != expected
+                            || appended.next_offset != expected + records
+                        {
+                            return Err(format!(
+                                "send {}/{partition} batch {batch} -> {appended:?}, expected a new batch at {expected}",
+                                spec.name
+                            ));
+                        }
+                        model.log.extend(values);
+                        model.batch_ends.insert(appended.next_offset);
+                        model.acked_end = appended.next_offset;
+                        model.visible_end = appended.next_offset;
+                        model.producer_batches.push((appended.base_offset, records));
+                        self.acknowledged_records += records;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        model.pending = values;
+                        model.pending_send = true;
+                        self.after_error("append", &e)
+                    }
+                }
+            }
             Op::CommitOffset { partition, percent } => {
                 let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
                 if self.topics.get(TRANSACTION_TOPIC).and_then(|t| t.created) != Some(true) {
@@ -627,7 +699,7 @@ impl Run {
             }
             Op::Reopen => {
                 drop(store);
-                let result = self.store.take().map(Store::close);
+                let result = self.take_store().map(Store::close);
                 self.trace.push(format!("close -> {result:?}"));
                 match result {
                     Some(Err(e)) if is_power_loss(&e) => Ok(()),
@@ -646,7 +718,7 @@ impl Run {
                 self.trace.push("process crash (kill -9)".to_string());
                 let restarted = self.storage.restart();
                 // Dropping the store now cannot reach the disk any more.
-                drop(self.store.take());
+                drop(self.take_store());
                 self.storage = restarted;
                 self.open_and_reconcile()
             }
@@ -758,11 +830,49 @@ impl Run {
         }
     }
 
-    /// Register (or start a new epoch of) the workload's producer.
-    fn init_producer(&mut self) {
+    /// Take the store out of the run, dropping the producer's clone of it.
+    fn take_store(&mut self) -> Option<Store> {
+        self.idempotent = None;
+        self.store.take()
+    }
+
+    /// Register (or start a new epoch of) the workload's producers. The
+    /// idempotent producer resumes each partition at the sequence after its
+    /// last record in the log: check that against the model.
+    fn init_producer(&mut self) -> Check {
         let Some(store) = self.store.clone() else {
-            return;
+            return Ok(());
         };
+        if self.topics.get(TRANSACTION_TOPIC).and_then(|t| t.created) == Some(true) {
+            let result = Producer::init(&store, IDEMPOTENT_PRODUCER);
+            let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
+            match result {
+                Ok(producer) => {
+                    for partition in 0..spec.partitions {
+                        let model = self
+                            .partition_mut(TRANSACTION_TOPIC, partition)
+                            .ok_or("partition index")?;
+                        let expected: u64 = model.producer_batches.iter().map(|(_, records)| records).sum();
+                        let resumed = producer.next_sequence(spec.name, partition);
+                        if u64::from(resumed) != expected {
+                            return Err(format!(
+                                "idempotent producer resumes {}/{partition} at sequence {resumed}, but the log holds \
+                                 {expected} of its records ({:?})",
+                                spec.name, model.producer_batches
+                            ));
+                        }
+                    }
+                    self.trace.push(format!("Producer::init -> epoch {}", producer.epoch()));
+                    self.idempotent = Some(producer);
+                }
+                Err(e) => {
+                    self.trace.push(format!("Producer::init -> Err({e})"));
+                    if !is_power_loss(&e) {
+                        self.fault_hit = true;
+                    }
+                }
+            }
+        }
         let result = store.init_producer(PRODUCER);
         self.trace.push(format!(
             "init_producer -> {:?}",
@@ -777,6 +887,7 @@ impl Run {
                 None
             }
         };
+        Ok(())
     }
 
     /// Cut the power now and boot the image, keeping the run's crash point.
@@ -794,7 +905,7 @@ impl Run {
         };
         self.trace.push("power cut and reboot".to_string());
         let image = self.storage.power_cut_with_plan(plan);
-        drop(self.store.take());
+        drop(self.take_store());
         self.storage = image;
         self.open_and_reconcile()
     }
@@ -833,7 +944,7 @@ impl Run {
 
     /// Close and reopen the store on the same disk (the process lives on).
     fn reopen(&mut self) -> Check {
-        if let Some(store) = self.store.take() {
+        if let Some(store) = self.take_store() {
             let result = store.close();
             self.trace.push(format!("close -> {result:?}"));
         }
@@ -864,12 +975,8 @@ impl Run {
                     Err(CheckError::Io(e)) if is_power_loss(&e) => Ok(()),
                     Err(CheckError::Io(e)) => Err(format!("reading after reopen failed: {e}")),
                     Err(CheckError::Model(m)) => Err(m),
-                    Ok(()) => {
-                        if !self.storage.is_crashed() {
-                            self.init_producer();
-                        }
-                        Ok(())
-                    }
+                    Ok(()) if self.storage.is_crashed() => Ok(()),
+                    Ok(()) => self.init_producer(),
                 }
             }
             Err(e) if is_power_loss(&e) || self.storage.is_crashed() => Ok(()),
@@ -1034,6 +1141,10 @@ impl Run {
         let mut settled_transaction = None;
         if recovered {
             let settled = model.pending_transaction.take().map(|t| (t, end > written));
+            if std::mem::take(&mut model.pending_send) && end > written {
+                model.producer_batches.push((written, end - written));
+            }
+            model.producer_batches.retain(|(base, _)| *base < end);
             if end > written {
                 let pending = std::mem::take(&mut model.pending);
                 model.log.extend(pending);
@@ -1075,7 +1186,7 @@ impl Run {
             self.trace
                 .push(format!("power cut; reboot with a crash at recovery call {crash}"));
             let image = self.storage.power_cut_with_plan(FaultPlan::none().crash_at_call(crash));
-            drop(self.store.take());
+            drop(self.take_store());
             self.storage = image.clone();
             match self.open() {
                 Ok(store) => drop(store),
@@ -1087,7 +1198,7 @@ impl Run {
             self.trace.push("power cut".to_string());
             self.storage.power_cut()
         };
-        drop(self.store.take());
+        drop(self.take_store());
         self.storage = image;
         let store = self.open().map_err(|e| format!("open after power cut failed: {e}"))?;
         self.trace.push("open after power cut -> Ok".to_string());
@@ -1097,6 +1208,10 @@ impl Run {
             Err(CheckError::Model(m)) => return Err(m),
             Ok(()) => {}
         }
+        // The producers resume where the recovered log says they stopped.
+        self.store = Some(store.clone());
+        self.init_producer()?;
+        drop(self.take_store());
         // The recovered store must accept appends that continue the offsets.
         for (index, spec) in TOPICS.iter().enumerate() {
             if self.topics.get(index).and_then(|t| t.created) != Some(true) {
@@ -1154,7 +1269,7 @@ fn measure(seed: u64, scenarios: Scenarios, ops: &[Op]) -> Result<Counts, Failur
         trace: Vec::new(),
     })?;
     let result = run.execute(ops);
-    if let Some(store) = run.store.take() {
+    if let Some(store) = run.take_store() {
         let _ = store.close();
     }
     let counts = run.counts();
