@@ -371,6 +371,28 @@ impl Target {
         }
     }
 
+    /// A group's committed offset (offline).
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> CliResult<Option<u64>> {
+        match self {
+            Target::Local(store) => Ok(store.committed_offset(group, topic, partition)?),
+            Target::Remote(_) => Err(CliError::usage("consumer groups work offline only for now")),
+        }
+    }
+
+    /// Commit `(partition, next offset)` positions for a group (offline).
+    pub fn commit_offsets(&self, group: &str, topic: &str, positions: &[(u32, u64)]) -> CliResult<()> {
+        match self {
+            Target::Local(store) => {
+                let commits: Vec<(String, u32, u64, Vec<u8>)> = positions
+                    .iter()
+                    .map(|(p, o)| (topic.to_string(), *p, *o, Vec::new()))
+                    .collect();
+                Ok(store.commit_offsets(group, &commits)?)
+            }
+            Target::Remote(_) => Err(CliError::usage("consumer groups work offline only for now")),
+        }
+    }
+
     /// Server statistics (online) as name/value pairs.
     pub fn server_stats(&self) -> CliResult<Option<Vec<(String, u64)>>> {
         match self {

@@ -35,11 +35,13 @@ enum OutputFormat {
   --offset N        offset N (clamped into the partition's range, with a warning)
   --from-time TIME  first record with timestamp >= TIME (RFC 3339)
   --since DURATION  same, TIME = now - DURATION (e.g. 1h30m, PT15M)
+With --group and no start flag: the group's committed offset (else earliest).
 
 Examples:
   millrace consume orders
   millrace consume orders --partition 0 --offset 100 --max-records 10
   millrace consume orders --since 1h --format json
+  millrace consume orders --group billing -n 100
   millrace consume orders --from-latest --follow")]
 pub struct ConsumeArgs {
     /// Topic to read.
@@ -62,6 +64,13 @@ pub struct ConsumeArgs {
     /// Start this long ago (e.g. 1h30m, PT15M).
     #[arg(long, group = "start", value_parser = parse::duration, value_name = "DURATION")]
     since: Option<Duration>,
+    /// Consumer group: start at its committed offsets (when no start flag is
+    /// given) and commit what was printed (offline only for now).
+    #[arg(long, short = 'g')]
+    group: Option<String>,
+    /// With --group, do not commit offsets.
+    #[arg(long, requires = "group")]
+    no_commit: bool,
     /// Stop after this many records.
     #[arg(long, short = 'n', value_name = "N")]
     max_records: Option<u64>,
@@ -85,6 +94,16 @@ fn now_ms() -> i64 {
 /// The first offset to read in `partition`.
 fn start_offset(target: &Target, args: &ConsumeArgs, partition: u32) -> CliResult<u64> {
     let (start, end) = target.offsets(&args.topic, partition)?;
+    let explicit = args.from_earliest
+        || args.from_latest
+        || args.offset.is_some()
+        || args.from_time.is_some()
+        || args.since.is_some();
+    if let (Some(group), false) = (&args.group, explicit) {
+        if let Some(committed) = target.committed_offset(group, &args.topic, partition)? {
+            return Ok(committed.clamp(start, end));
+        }
+    }
     let time = match (args.from_time, args.since) {
         (Some(t), _) => Some(t),
         (None, Some(d)) => Some(now_ms().saturating_sub(d.as_millis() as i64)),
@@ -157,6 +176,11 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
 pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     let format = if global.json { OutputFormat::Json } else { args.format };
     let target = Target::open(global)?;
+    if args.group.is_some() && target.is_remote() {
+        return Err(CliError::usage(
+            "--group works offline only for now; drop --server (stop the server) or the group",
+        ));
+    }
     let count = target.partition_count(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],
@@ -221,6 +245,9 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
             }
         }
         out.flush()?;
+        if let (Some(group), false, true) = (&args.group, args.no_commit, progressed) {
+            target.commit_offsets(group, &args.topic, &positions)?;
+        }
         if progressed {
             last_data = Instant::now();
             idle = false;
@@ -237,6 +264,9 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     }
     out.flush()?;
     drop(out);
+    if let (Some(group), false) = (&args.group, args.no_commit) {
+        target.commit_offsets(group, &args.topic, &positions)?;
+    }
     target.close()?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod consume;
 pub mod dump;
+pub mod offsets;
 pub mod produce;
 pub mod repair;
 pub mod serve;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Topic(args) => topic::run(global, args).map(|()| exit::OK),
         Command::Produce(args) => produce::run(global, args).map(|()| exit::OK),
         Command::Consume(args) => consume::run(global, args).map(|()| exit::OK),
+        Command::Offsets(args) => offsets::run(global, args).map(|()| exit::OK),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
         Command::Check(args) => check::run(global, args),
         Command::Dump(args) => dump::run(global, args),

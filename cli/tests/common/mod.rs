@@ -58,3 +58,84 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A `millrace serve` child process on a free loopback port; stopped with
+/// SIGTERM on drop.
+pub struct Server {
+    pub child: std::process::Child,
+    pub addr: String,
+    pub data: PathBuf,
+}
+
+impl Server {
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", &addr, "--no-metrics"])
+            .args(extra)
+            .env_remove("MILLRACE_SERVER")
+            .env_remove("MILLRACE_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "server did not start on {addr}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Server {
+            child,
+            addr,
+            data: data.to_path_buf(),
+        }
+    }
+
+    /// `millrace --server <addr> <args...>`.
+    pub fn millrace(&self) -> Command {
+        let mut cmd = Command::cargo_bin("millrace").unwrap();
+        cmd.arg("--server")
+            .arg(&self.addr)
+            .env_remove("MILLRACE_DATA")
+            .env_remove("MILLRACE_TOKEN");
+        cmd
+    }
+
+    /// SIGTERM and wait; returns whether it exited successfully.
+    pub fn stop(mut self) -> bool {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! `millrace offsets show|reset|audit`: consumer group positions and lag, and
+//! the operator's offset reset (dry run by default) with its audit log.
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{CliError, CliResult};
+use crate::output::{self, Table};
+use crate::parse;
+use clap::{Args, Subcommand};
+use millrace::{PartitionLag, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  millrace offsets show
+  millrace offsets show --group billing --topic orders
+  millrace offsets reset --group billing --topic orders --to-earliest
+  millrace offsets reset --group billing --topic orders:0,2 --shift-by -100 --execute
+  millrace offsets reset --group billing --all-topics --by-duration 1h30m --execute
+  millrace offsets audit --group billing")]
+pub struct OffsetsArgs {
+    #[command(subcommand)]
+    command: OffsetsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum OffsetsCommand {
+    /// Committed offset, log end and lag per partition (or every group's total lag).
+    #[command(after_help = "Examples:
+  millrace offsets show                          # every group with its total lag
+  millrace offsets show --group billing          # partitions the group committed
+  millrace offsets show --group billing --topic orders --json")]
+    Show(ShowArgs),
+    /// Move a group's committed offsets (dry run unless --execute).
+    #[command(after_help = "Targets (exactly one):
+  --to-earliest          the log start
+  --to-latest            the log end (skip everything unread)
+  --to-offset N          offset N
+  --shift-by N           committed offset + N (N may be negative)
+  --to-datetime TIME     first record at or after TIME (RFC 3339)
+  --by-duration DUR      first record at or after now - DUR (1h30m, PT15M)
+Offsets outside a partition's [start, end] are clamped, with a warning in the
+plan. Without --execute only the plan (current -> new per partition) is
+printed. Offline, the data directory lock guarantees no consumer of the group
+is running; every applied reset is recorded (see `millrace offsets audit`).
+
+Examples:
+  millrace offsets reset --group billing --topic orders --to-datetime 2026-11-25T08:00:00Z
+  millrace offsets reset --group billing --topic orders:1 --to-offset 42 --execute")]
+    Reset(ResetArgs),
+    /// Applied resets, oldest first (who, when, from, to).
+    #[command(after_help = "Examples:
+  millrace offsets audit
+  millrace offsets audit --group billing --json")]
+    Audit {
+        /// Only this group.
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// Consumer group (default: list every group).
+    #[arg(long, short = 'g')]
+    group: Option<String>,
+    /// Every partition of this topic, committed or not (needs --group).
+    #[arg(long, short = 't', requires = "group")]
+    topic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ResetArgs {
+    /// Consumer group to move.
+    #[arg(long, short = 'g')]
+    group: String,
+    /// `TOPIC` or `TOPIC:P,P,...`; repeat for more topics.
+    #[arg(
+        long = "topic",
+        short = 't',
+        value_name = "TOPIC[:PARTITIONS]",
+        required_unless_present = "all_topics"
+    )]
+    topics: Vec<String>,
+    /// Every partition the group has committed offsets for.
+    #[arg(long, conflicts_with = "topics")]
+    all_topics: bool,
+    #[arg(long, group = "target")]
+    to_earliest: bool,
+    #[arg(long, group = "target")]
+    to_latest: bool,
+    #[arg(long, group = "target", value_name = "N")]
+    to_offset: Option<u64>,
+    #[arg(long, group = "target", value_name = "N", allow_negative_numbers = true)]
+    shift_by: Option<i64>,
+    #[arg(long, group = "target", value_parser = parse::time_ms, value_name = "TIME")]
+    to_datetime: Option<i64>,
+    #[arg(long, group = "target", value_parser = parse::duration, value_name = "DURATION")]
+    by_duration: Option<Duration>,
+    /// Apply the plan (default: dry run).
+    #[arg(long)]
+    execute: bool,
+    /// Reset even if the group has active members (online only; offline the
+    /// directory lock already rules them out).
+    #[arg(long)]
+    force: bool,
+}
+
+fn parse_scope(text: &str) -> CliResult<ResetScope> {
+    match text.split_once(':') {
+        None => Ok(ResetScope::Topic(text.to_string())),
+        Some((topic, list)) => {
+            let partitions = list
+                .split(',')
+                .map(|p| {
+                    p.trim().parse::<u32>().map_err(|_| {
+                        CliError::usage(format!(
+                            "--topic {text}: {p:?} is not a partition number; write TOPIC:0,2"
+                        ))
+                    })
+                })
+                .collect::<CliResult<Vec<u32>>>()?;
+            Ok(ResetScope::Partitions {
+                topic: topic.to_string(),
+                partitions,
+            })
+        }
+    }
+}
+
+fn target(args: &ResetArgs) -> CliResult<ResetTarget> {
+    Ok(if args.to_earliest {
+        ResetTarget::Earliest
+    } else if args.to_latest {
+        ResetTarget::Latest
+    } else if let Some(o) = args.to_offset {
+        ResetTarget::Offset(o)
+    } else if let Some(n) = args.shift_by {
+        ResetTarget::ShiftBy(n)
+    } else if let Some(t) = args.to_datetime {
+        ResetTarget::DateTime { timestamp_ms: t }
+    } else if let Some(d) = args.by_duration {
+        ResetTarget::ByDuration(d)
+    } else {
+        return Err(CliError::usage(
+            "say where to: --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime or --by-duration",
+        ));
+    })
+}
+
+fn warning_text(w: &ResetWarning) -> String {
+    match w {
+        ResetWarning::BelowLogStart { requested } => format!("{requested} below log start: clamped"),
+        ResetWarning::AboveHighWatermark { requested } => format!("{requested} past log end: clamped"),
+        ResetWarning::NoCommittedOffset => "nothing committed: shifted from log start".into(),
+        ResetWarning::NoRecordAtOrAfter { timestamp_ms } => {
+            format!(
+                "no record at or after {}: moved to log end",
+                output::time(*timestamp_ms)
+            )
+        }
+    }
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("{user} (millrace offsets reset, pid {})", std::process::id())
+}
+
+fn plan_json(plan: &ResetPlan) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = plan
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "topic": e.topic, "partition": e.partition, "current": e.current, "new": e.new,
+                "log_start_offset": e.log_start_offset, "high_watermark": e.high_watermark,
+                "warnings": e.warnings.iter().map(warning_text).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"group": plan.group, "target": plan.target.to_string(), "applied": plan.applied, "entries": entries})
+}
+
+fn lag_table(lags: &[PartitionLag], store: &millrace::Store, group: &str) -> CliResult<Table> {
+    let mut table = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "START", "END", "LAG", "COMMITTED AT"]);
+    for l in lags {
+        let at = store
+            .committed(group, &l.topic, l.partition)?
+            .map_or("-".to_string(), |c| output::time(c.commit_time_ms));
+        table.row(vec![
+            l.topic.clone(),
+            l.partition.to_string(),
+            l.committed.map_or("-".to_string(), |c| c.to_string()),
+            l.log_start_offset.to_string(),
+            l.high_watermark.to_string(),
+            l.lag.to_string(),
+            at,
+        ]);
+    }
+    Ok(table)
+}
+
+fn offline(global: &GlobalArgs) -> CliResult<millrace::Store> {
+    if global.server.is_some() {
+        return Err(CliError::usage(
+            "`offsets` works on a data directory for now; drop --server and stop the server (or use --data)",
+        ));
+    }
+    data::open_existing(global)
+}
+
+pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
+    match args.command {
+        OffsetsCommand::Show(show) => run_show(global, show),
+        OffsetsCommand::Reset(reset) => run_reset(global, reset),
+        OffsetsCommand::Audit { group } => run_audit(global, group.as_deref()),
+    }
+}
+
+fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
+    let store = offline(global)?;
+    let Some(group) = args.group else {
+        let mut rows = Vec::new();
+        for group in store.groups()? {
+            if group.starts_with("__") {
+                continue;
+            }
+            let lags = store.consumer_lag(&group)?;
+            rows.push((group, lags.len(), lags.iter().map(|l| l.lag).sum::<u64>()));
+        }
+        store.close()?;
+        if global.json {
+            let groups: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(g, p, lag)| json!({"group": g, "partitions": p, "lag": lag}))
+                .collect();
+            output::print_json(&json!({ "groups": groups }))?;
+        } else if rows.is_empty() {
+            println!("no consumer group has committed offsets");
+        } else {
+            let mut table = Table::new(&["GROUP", "PARTITIONS", "LAG"]);
+            for (g, p, lag) in rows {
+                table.row(vec![g, p.to_string(), lag.to_string()]);
+            }
+            table.print()?;
+        }
+        return Ok(());
+    };
+    let lags = match &args.topic {
+        Some(topic) => store.consumer_lag_for_topic(&group, topic)?,
+        None => store.consumer_lag(&group)?,
+    };
+    if global.json {
+        let partitions: Vec<serde_json::Value> = lags
+            .iter()
+            .map(|l| json!({"topic": l.topic, "partition": l.partition, "committed": l.committed, "log_start_offset": l.log_start_offset, "high_watermark": l.high_watermark, "lag": l.lag}))
+            .collect();
+        output::print_json(
+            &json!({"group": group, "partitions": partitions, "lag": lags.iter().map(|l| l.lag).sum::<u64>()}),
+        )?;
+    } else if lags.is_empty() {
+        println!("group {group} has no committed offsets; pass --topic to see a topic's partitions anyway");
+    } else {
+        lag_table(&lags, &store, &group)?.print()?;
+    }
+    store.close()?;
+    Ok(())
+}
+
+fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
+    let target = target(&args)?;
+    let scopes = if args.all_topics {
+        vec![ResetScope::AllCommitted]
+    } else {
+        args.topics
+            .iter()
+            .map(|t| parse_scope(t))
+            .collect::<CliResult<Vec<_>>>()?
+    };
+    let store = offline(global)?;
+    let _ = args.force;
+    let plan = store.reset_offsets(&ResetRequest {
+        group: args.group.clone(),
+        scopes,
+        target,
+        dry_run: !args.execute,
+        actor: actor(),
+    })?;
+    store.close()?;
+    if global.json {
+        output::print_json(&plan_json(&plan))?;
+        return Ok(());
+    }
+    if plan.entries.is_empty() {
+        println!("nothing to reset: no partition matches");
+        return Ok(());
+    }
+    let mut table = Table::new(&["TOPIC", "PARTITION", "CURRENT", "NEW", "START", "END", "NOTE"]);
+    for e in &plan.entries {
+        table.row(vec![
+            e.topic.clone(),
+            e.partition.to_string(),
+            e.current.map_or("-".to_string(), |c| c.to_string()),
+            e.new.to_string(),
+            e.log_start_offset.to_string(),
+            e.high_watermark.to_string(),
+            e.warnings.iter().map(warning_text).collect::<Vec<_>>().join("; "),
+        ]);
+    }
+    println!("reset plan for group {} ({}):", plan.group, plan.target);
+    table.print()?;
+    if plan.applied {
+        println!(
+            "applied: {} partition offsets committed and recorded in the audit log",
+            plan.entries.len()
+        );
+    } else {
+        println!("dry run: nothing changed; re-run with --execute to apply");
+    }
+    Ok(())
+}
+
+fn run_audit(global: &GlobalArgs, group: Option<&str>) -> CliResult<()> {
+    let store = offline(global)?;
+    let entries = store.reset_audit(group)?;
+    store.close()?;
+    if global.json {
+        let rows: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| json!({"at": output::time(e.at_ms), "actor": e.actor, "group": e.group, "target": e.target, "topic": e.topic, "partition": e.partition, "from": e.from, "to": e.to}))
+            .collect();
+        output::print_json(&json!({ "resets": rows }))?;
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no offset resets recorded");
+        return Ok(());
+    }
+    let mut table = Table::new(&["AT", "GROUP", "TOPIC", "PARTITION", "FROM", "TO", "TARGET", "BY"]);
+    for e in entries {
+        table.row(vec![
+            output::time(e.at_ms),
+            e.group,
+            e.topic,
+            e.partition.to_string(),
+            e.from.map_or("-".to_string(), |f| f.to_string()),
+            e.to.to_string(),
+            e.target,
+            e.actor,
+        ]);
+    }
+    table.print()?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! End-to-end tests against a live `millrace serve` started by the test: the
+//! data commands with --server (topic lifecycle, produce → consume round trip,
+//! --follow seeing records produced while it waits, stats), token
+//! authentication from MILLRACE_TOKEN, and a graceful SIGTERM stop that
+//! releases the directory lock so offline commands work again.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+mod common;
+
+use common::{json_of, millrace, stdout_of, Server};
+use predicates::prelude::*;
+use std::io::Read;
+use std::time::Duration;
+
+#[test]
+fn data_commands_against_a_live_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &[]);
+    server
+        .millrace()
+        .args(["topic", "create", "orders", "-p", "2", "--retention", "2h"])
+        .assert()
+        .success();
+    // The server holds the lock: offline access refuses, with a hint to use --server.
+    millrace(&data)
+        .args(["topic", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("locked").and(predicate::str::contains("--server")));
+    let described = json_of(server.millrace().args(["topic", "describe", "orders", "--json"]));
+    assert_eq!(described["partitions"], 2);
+    assert_eq!(described["config"]["retention_ms"], 7_200_000);
+    server
+        .millrace()
+        .args(["produce", "orders", "--key", "k", "-H", "h=1"])
+        .write_stdin("one\ntwo\n")
+        .assert()
+        .success();
+    server
+        .millrace()
+        .args(["produce", "orders", "--format", "json"])
+        .write_stdin("{\"value\": \"three\", \"partition\": 1, \"timestamp\": \"2001-01-01T00:00:00Z\"}\n")
+        .assert()
+        .success();
+    let lines: Vec<serde_json::Value> = stdout_of(server.millrace().args(["consume", "orders", "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let three = lines.iter().find(|r| r["value"] == "three").unwrap();
+    assert_eq!(three["partition"], 1);
+    assert_eq!(three["timestamp"], "2001-01-01T00:00:00.000Z");
+    let keyed: Vec<&serde_json::Value> = lines.iter().filter(|r| r["key"] == "k").collect();
+    assert_eq!(keyed.len(), 2);
+    assert_eq!(keyed[0]["headers"]["h"], "1");
+    assert_eq!(
+        stdout_of(server.millrace().args([
+            "consume",
+            "orders",
+            "-p",
+            "1",
+            "--from-time",
+            "2000-06-01T00:00:00Z",
+            "--format",
+            "value"
+        ])),
+        "three\n"
+    );
+    let stats = json_of(server.millrace().args(["stats", "--json"]));
+    assert_eq!(stats["per_topic"][0]["records"], 3);
+    assert!(stats["stats"].as_object().unwrap().len() > 3);
+    server
+        .millrace()
+        .args(["topic", "delete", "orders", "--yes"])
+        .assert()
+        .success();
+    assert!(server.stop(), "server did not stop cleanly on SIGTERM");
+    // The lock is released: offline commands work on the same directory.
+    let list = json_of(millrace(&data).args(["topic", "list", "--json"]));
+    assert_eq!(list["topics"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn follow_sees_records_produced_while_it_waits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    server
+        .millrace()
+        .args(["topic", "create", "t", "-p", "2"])
+        .assert()
+        .success();
+    let mut follower = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+        .args(["--server", &server.addr, "consume", "t", "--from-latest", "--follow"])
+        .args(["--idle-timeout", "4s", "--format", "value"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    for (i, partition) in [0, 1, 0].iter().enumerate() {
+        server
+            .millrace()
+            .args(["produce", "t", "-p", &partition.to_string()])
+            .write_stdin(format!("live-{i}\n"))
+            .assert()
+            .success();
+    }
+    let status = follower.wait().unwrap();
+    assert!(status.success());
+    let mut out = String::new();
+    follower.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort_unstable();
+    assert_eq!(got, ["live-0", "live-1", "live-2"]);
+}
+
+#[test]
+fn tokens_come_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("server.toml");
+    std::fs::write(
+        &config,
+        "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\", \"produce\", \"consume\"]\n",
+    )
+    .unwrap();
+    let server = Server::start(&tmp.path().join("data"), &["--config", config.to_str().unwrap()]);
+    server
+        .millrace()
+        .args(["topic", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("MILLRACE_TOKEN"));
+    server
+        .millrace()
+        .env("MILLRACE_TOKEN", "admin-token-0123456789")
+        .args(["topic", "create", "t"])
+        .assert()
+        .success();
+    server
+        .millrace()
+        .args(["--token", "admin-token-0123456789", "topic", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("t "));
+}
+
+#[test]
+fn serve_rejects_bad_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ncolour = \"blue\"\n").unwrap();
+    millrace(tmp.path())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("colour"));
+    millrace(tmp.path())
+        .args(["serve", "--listen", "nonsense"])
+        .assert()
+        .code(2);
+}
