@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod completions;
 pub mod consume;
+pub mod dlq;
 pub mod dump;
 pub mod offsets;
 pub mod produce;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Produce(args) => produce::run(global, args).map(|()| exit::OK),
         Command::Consume(args) => consume::run(global, args).map(|()| exit::OK),
         Command::Offsets(args) => offsets::run(global, args).map(|()| exit::OK),
+        Command::Dlq(args) => dlq::run(global, args).map(|()| exit::OK),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
         Command::Check(args) => check::run(global, args),
         Command::Dump(args) => dump::run(global, args),

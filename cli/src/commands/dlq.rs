@@ -1,0 +1,376 @@
+//! `millrace dlq list|show|redrive|purge`: inspect and act on a topic's
+//! dead-letter partition (engine `dlq` module).
+
+use crate::cli::GlobalArgs;
+use crate::data;
+use crate::error::{CliError, CliResult};
+use crate::output::{self, Table};
+use crate::parse;
+use clap::{Args, Subcommand};
+use millrace::dlq::{DlqEntry, DlqFilter, RedriveOptions};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  millrace dlq list orders
+  millrace dlq list orders --error ParseError --since 1h
+  millrace dlq show orders 12
+  millrace dlq redrive orders                  # dry run: what would be redriven
+  millrace dlq redrive orders --execute --rate 100
+  millrace dlq purge orders --up-to 40 --yes")]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    command: DlqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Dead-lettered records of a topic with their provenance, plus depth and age.
+    #[command(after_help = "Examples:
+  millrace dlq list orders
+  millrace dlq list orders --source-partition 2 --since 2026-11-25T00:00:00Z --limit 20 --json")]
+    List(ListArgs),
+    /// One dead-lettered record in full: provenance, key, value, headers.
+    #[command(after_help = "Examples:
+  millrace dlq show orders 12
+  millrace dlq show orders 12 --json")]
+    Show {
+        /// Source topic whose DLQ to read.
+        topic: String,
+        /// Offset in the DLQ (from `dlq list`).
+        dlq_offset: u64,
+    },
+    /// Re-append DLQ records to their source topic (or --to); dry run unless --execute.
+    #[command(
+        after_help = "Exactly once and resumable: progress is committed in the same transaction
+as the re-appended records, so running it twice, or again after an
+interruption, appends nothing twice. A record redriven more than --redrive-cap
+times stays in the DLQ (loop guard).
+
+Examples:
+  millrace dlq redrive orders
+  millrace dlq redrive orders --execute --rate 200 --max-records 1000
+  millrace dlq redrive orders --to orders-retry --execute"
+    )]
+    Redrive(RedriveArgs),
+    /// Delete DLQ records below an offset (needs --yes).
+    #[command(after_help = "Examples:
+  millrace dlq purge orders --up-to 40 --yes")]
+    Purge {
+        /// Source topic whose DLQ to purge.
+        topic: String,
+        /// Delete DLQ records with offsets below this.
+        #[arg(long, value_name = "DLQ_OFFSET")]
+        up_to: u64,
+        /// Confirm: the records are deleted for good.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Source topic whose DLQ to list.
+    topic: String,
+    /// Error class or message contains this text.
+    #[arg(long, value_name = "TEXT")]
+    error: Option<String>,
+    /// Only records from this source partition.
+    #[arg(long, value_name = "P")]
+    source_partition: Option<u32>,
+    /// Last failure at or after: RFC 3339 time, or a duration back from now (1h30m).
+    #[arg(long, value_name = "TIME|DURATION")]
+    since: Option<String>,
+    /// Last failure before this RFC 3339 time.
+    #[arg(long, value_parser = parse::time_ms, value_name = "TIME")]
+    until: Option<i64>,
+    /// Start at this DLQ offset.
+    #[arg(long, value_name = "N")]
+    from_offset: Option<u64>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+#[derive(Debug, Args)]
+struct RedriveArgs {
+    /// Source topic whose DLQ to redrive.
+    topic: String,
+    /// Append to this topic instead of each record's source topic.
+    #[arg(long, value_name = "TOPIC")]
+    to: Option<String>,
+    /// At most this many records per second.
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<u32>,
+    /// Stop after this many records (run again to resume).
+    #[arg(long, value_name = "N")]
+    max_records: Option<u64>,
+    /// Leave records already redriven this many times in the DLQ.
+    #[arg(long, default_value_t = 3)]
+    redrive_cap: u32,
+    /// Apply (default: dry run).
+    #[arg(long)]
+    execute: bool,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 / ms, or a duration back from now.
+fn since_ms(text: &str) -> CliResult<i64> {
+    if let Ok(ms) = parse::time_ms(text) {
+        return Ok(ms);
+    }
+    parse::duration(text)
+        .map(|d: Duration| now_ms().saturating_sub(d.as_millis() as i64))
+        .map_err(|_| {
+            CliError::usage(format!(
+                "--since {text:?}: give an RFC 3339 time or a duration like 1h30m"
+            ))
+        })
+}
+
+fn entry_json(e: &DlqEntry, full: bool) -> serde_json::Value {
+    let l = &e.letter;
+    let mut value = json!({
+        "dlq_offset": e.dlq_offset,
+        "source": {"topic": l.source_topic, "partition": l.source_partition, "offset": l.source_offset},
+        "group": l.group,
+        "stage": l.stage,
+        "error_class": l.error_class,
+        "error_message": l.error_message,
+        "attempts": l.attempts,
+        "first_failure": output::time(l.first_failure_ms),
+        "last_failure": output::time(l.last_failure_ms),
+        "redrive_count": l.redrive_count,
+    });
+    if full {
+        let headers: serde_json::Map<String, serde_json::Value> = l
+            .record
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), output::bytes_json(v)))
+            .collect();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("key".into(), json!(l.record.key.as_deref().map(output::bytes_json)));
+            map.insert("value".into(), output::bytes_json(&l.record.value));
+            map.insert("headers".into(), json!(headers));
+            map.insert("timestamp".into(), json!(l.record.timestamp_ms.map(output::time)));
+        }
+    }
+    value
+}
+
+fn offline(global: &GlobalArgs) -> CliResult<millrace::Store> {
+    if global.server.is_some() {
+        return Err(CliError::usage(
+            "`dlq` works on a data directory for now; drop --server and stop the server (or use --data)",
+        ));
+    }
+    data::open_existing(global)
+}
+
+pub fn run(global: &GlobalArgs, args: DlqArgs) -> CliResult<()> {
+    match args.command {
+        DlqCommand::List(list) => run_list(global, list),
+        DlqCommand::Show { topic, dlq_offset } => run_show(global, &topic, dlq_offset),
+        DlqCommand::Redrive(redrive) => run_redrive(global, redrive),
+        DlqCommand::Purge { topic, up_to, yes } => run_purge(global, &topic, up_to, yes),
+    }
+}
+
+fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
+    let filter = DlqFilter {
+        error_contains: args.error.clone(),
+        source_partition: args.source_partition,
+        since_ms: args.since.as_deref().map(since_ms).transpose()?,
+        until_ms: args.until,
+        from_offset: args.from_offset,
+        limit: Some(args.limit),
+    };
+    let store = offline(global)?;
+    let stats = store.dlq_stats(&args.topic)?;
+    let entries = store.dlq_list(&args.topic, &filter)?;
+    store.close()?;
+    if global.json {
+        let rows: Vec<serde_json::Value> = entries.iter().map(|e| entry_json(e, false)).collect();
+        output::print_json(&json!({
+            "topic": args.topic,
+            "depth": stats.depth,
+            "start_offset": stats.start_offset,
+            "end_offset": stats.end_offset,
+            "oldest_age_ms": stats.oldest_age_ms,
+            "records": rows,
+        }))?;
+        return Ok(());
+    }
+    println!(
+        "DLQ of {}: {} record{}, offsets {}..{}, oldest {}",
+        args.topic,
+        stats.depth,
+        if stats.depth == 1 { "" } else { "s" },
+        stats.start_offset,
+        stats.end_offset,
+        stats.oldest_age_ms.map_or("-".to_string(), |ms| format!(
+            "{} ago",
+            output::duration_ms(Some((ms.max(0) as u64 / 1000) * 1000))
+        ))
+    );
+    if entries.is_empty() {
+        println!("no matching records");
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "DLQ OFFSET",
+        "SOURCE",
+        "GROUP",
+        "STAGE",
+        "ATTEMPTS",
+        "REDRIVES",
+        "LAST FAILURE",
+        "ERROR",
+    ]);
+    for e in &entries {
+        let l = &e.letter;
+        table.row(vec![
+            e.dlq_offset.to_string(),
+            format!("{}/{}@{}", l.source_topic, l.source_partition, l.source_offset),
+            l.group.clone(),
+            l.stage.clone(),
+            l.attempts.to_string(),
+            l.redrive_count.to_string(),
+            output::time(l.last_failure_ms),
+            format!("{}: {}", l.error_class, l.error_message),
+        ]);
+    }
+    table.print()?;
+    Ok(())
+}
+
+fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> {
+    let store = offline(global)?;
+    let entry = store.dlq_get(topic, dlq_offset)?;
+    store.close()?;
+    let Some(e) = entry else {
+        return Err(
+            CliError::new(format!("no DLQ record at offset {dlq_offset} of topic {topic:?}"))
+                .with_hint(format!("list them with `millrace dlq list {topic}`")),
+        );
+    };
+    if global.json {
+        output::print_json(&entry_json(&e, true))?;
+        return Ok(());
+    }
+    let l = &e.letter;
+    println!("dlq offset:     {}", e.dlq_offset);
+    println!(
+        "source:         {} partition {} offset {}",
+        l.source_topic, l.source_partition, l.source_offset
+    );
+    println!("group:          {}", l.group);
+    println!("stage:          {}", l.stage);
+    println!("error:          {}: {}", l.error_class, l.error_message);
+    println!("attempts:       {}", l.attempts);
+    println!("first failure:  {}", output::time(l.first_failure_ms));
+    println!("last failure:   {}", output::time(l.last_failure_ms));
+    println!("redriven:       {} times", l.redrive_count);
+    println!(
+        "timestamp:      {}",
+        l.record.timestamp_ms.map_or("-".to_string(), output::time)
+    );
+    println!(
+        "key:            {}",
+        l.record.key.as_deref().map_or("-".to_string(), output::bytes_text)
+    );
+    for (n, v) in &l.record.headers {
+        println!("header:         {n}={}", output::bytes_text(v));
+    }
+    println!("value:          {}", output::bytes_text(&l.record.value));
+    Ok(())
+}
+
+fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
+    let store = offline(global)?;
+    let report = store.dlq_redrive(
+        &args.topic,
+        &RedriveOptions {
+            target_topic: args.to.clone(),
+            dry_run: !args.execute,
+            rate_per_second: args.rate,
+            max_records: args.max_records,
+            redrive_cap: args.redrive_cap,
+            ..RedriveOptions::default()
+        },
+    )?;
+    store.close()?;
+    if global.json {
+        let redriven: Vec<serde_json::Value> = report
+            .redriven
+            .iter()
+            .map(|(o, t, p)| json!({"dlq_offset": o, "topic": t, "partition": p}))
+            .collect();
+        output::print_json(&json!({
+            "applied": args.execute,
+            "resumed_from": report.resumed_from,
+            "next_offset": report.next_offset,
+            "redriven": redriven,
+            "capped": report.capped,
+        }))?;
+        return Ok(());
+    }
+    let verb = if args.execute { "redriven" } else { "would redrive" };
+    if !report.redriven.is_empty() {
+        let mut table = Table::new(&["DLQ OFFSET", "TO TOPIC", "PARTITION"]);
+        for (o, t, p) in &report.redriven {
+            table.row(vec![o.to_string(), t.clone(), p.to_string()]);
+        }
+        table.print()?;
+    }
+    println!(
+        "{verb} {} record{} (DLQ offsets {}..{}); {} left in the DLQ at the redrive cap{}",
+        report.redriven.len(),
+        if report.redriven.len() == 1 { "" } else { "s" },
+        report.resumed_from,
+        report.next_offset,
+        report.capped.len(),
+        if report.capped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                report.capped.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            )
+        }
+    );
+    if !args.execute {
+        println!("dry run: nothing changed; re-run with --execute to redrive");
+    }
+    Ok(())
+}
+
+fn run_purge(global: &GlobalArgs, topic: &str, up_to: u64, yes: bool) -> CliResult<()> {
+    let store = offline(global)?;
+    let stats = store.dlq_stats(topic)?;
+    if !yes {
+        let doomed = up_to.clamp(stats.start_offset, stats.end_offset) - stats.start_offset;
+        return Err(CliError::usage(format!(
+            "refusing to delete {doomed} DLQ record{} of {topic:?} without confirmation",
+            if doomed == 1 { "" } else { "s" }
+        ))
+        .with_hint(format!("re-run as `millrace dlq purge {topic} --up-to {up_to} --yes`")));
+    }
+    let start = store.dlq_purge(topic, up_to)?;
+    store.close()?;
+    let removed = start.saturating_sub(stats.start_offset);
+    if global.json {
+        output::print_json(&json!({"topic": topic, "removed": removed, "start_offset": start}))?;
+    } else {
+        println!(
+            "purged {removed} DLQ record{} of {topic}; the DLQ now starts at offset {start}",
+            if removed == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
