@@ -116,6 +116,10 @@ pub struct TopicConfig {
     pub retention_bytes: Option<u64>,
     pub record_bytes_max: u32,
     pub index_interval_bytes: u32,
+    /// Routing rule: a record refused by producer-side validation (too large
+    /// for `record_bytes_max`, bad header) goes to the topic's DLQ with stage
+    /// `produce` instead of failing the append (`Store::append_routed`).
+    pub route_invalid_to_dlq: bool,
 }
 
 impl Default for TopicConfig {
@@ -129,6 +133,7 @@ impl Default for TopicConfig {
             retention_bytes: None,
             record_bytes_max: 1024 * 1024,
             index_interval_bytes: 4096,
+            route_invalid_to_dlq: false,
         }
     }
 }
@@ -195,6 +200,9 @@ impl TopicConfig {
         text.push_str(&format!("retention_bytes={}\n", opt(self.retention_bytes)));
         text.push_str(&format!("record_bytes_max={}\n", self.record_bytes_max));
         text.push_str(&format!("index_interval_bytes={}\n", self.index_interval_bytes));
+        if self.route_invalid_to_dlq {
+            text.push_str("route_invalid_to_dlq=true\n");
+        }
         let crc = crc32fast::hash(text.as_bytes());
         text.push_str(&format!("crc32={crc:08x}\n"));
         text.into_bytes()
@@ -235,6 +243,7 @@ impl TopicConfig {
                 "retention_bytes" => config.retention_bytes = opt(value)?,
                 "record_bytes_max" => config.record_bytes_max = value.parse().map_err(|_| bad())?,
                 "index_interval_bytes" => config.index_interval_bytes = value.parse().map_err(|_| bad())?,
+                "route_invalid_to_dlq" => config.route_invalid_to_dlq = value.parse().map_err(|_| bad())?,
                 _ => return Err(bad()),
             }
         }

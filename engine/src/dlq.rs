@@ -61,6 +61,8 @@ pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
     }
     let config = TopicConfig {
         durability: Some(Durability::Always),
+        // A DLQ takes records its source topic refused for size.
+        record_bytes_max: crate::batch::BATCH_BYTES_MAX / 2,
         ..TopicConfig::default()
     };
     match store.create_topic_inner(name, config, true) {
@@ -122,7 +124,7 @@ impl DeadLetter {
         Some(DeadLetter {
             source_topic: text(header::SOURCE_TOPIC)?,
             source_partition: u32::try_from(number(header::SOURCE_PARTITION)?).ok()?,
-            source_offset: u64::try_from(number(header::SOURCE_OFFSET)?).ok()?,
+            source_offset: text(header::SOURCE_OFFSET)?.parse().ok()?,
             group: text(header::GROUP).unwrap_or_default(),
             stage: text(header::STAGE).unwrap_or_default(),
             error_class: text(header::ERROR_CLASS).unwrap_or_default(),
@@ -209,6 +211,18 @@ pub struct RedriveReport {
     pub redriven: Vec<(u64, String, u32)>,
     /// DLQ offsets left in place because they hit the redrive cap.
     pub capped: Vec<u64>,
+}
+
+/// `source_offset` of a record dead-lettered at stage `produce`: it never had one.
+pub const NO_SOURCE_OFFSET: u64 = u64::MAX;
+
+/// What `append_routed` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoutedAppend {
+    /// Where the valid records landed (one batch), if any.
+    pub appended: Option<crate::partition::AppendInfo>,
+    /// (index in the input, DLQ offset) of each record routed to the DLQ.
+    pub dead_lettered: Vec<(usize, u64)>,
 }
 
 /// A durable failure count for one (group, topic, partition, offset).
@@ -536,6 +550,64 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Append with the topic's routing rule: when `route_invalid_to_dlq` is set,
+    /// records refused by validation go to the DLQ (stage `produce`, error
+    /// class `InvalidRecord`) and the rest are appended as one batch; otherwise
+    /// this is `append`. The DLQ records are durable before the valid batch is
+    /// written, so a crash between the two can leave them in the DLQ without
+    /// the batch (a producer retry then dead-letters them again).
+    pub fn append_routed(&self, topic: &str, partition: u32, records: &[Record]) -> Result<RoutedAppend> {
+        let p = self.partition(topic, partition)?;
+        if !p.config().route_invalid_to_dlq {
+            return Ok(RoutedAppend {
+                appended: Some(self.append(topic, partition, records)?),
+                dead_lettered: Vec::new(),
+            });
+        }
+        let limit = p.config().record_bytes_max as usize;
+        let mut valid = Vec::with_capacity(records.len());
+        let mut letters = Vec::new();
+        let now = now_ms();
+        for (i, record) in records.iter().enumerate() {
+            match crate::batch::validate_record(record, limit) {
+                Ok(()) => valid.push(record.clone()),
+                Err(detail) => letters.push((
+                    i,
+                    DeadLetter {
+                        source_topic: topic.to_string(),
+                        source_partition: partition,
+                        source_offset: NO_SOURCE_OFFSET,
+                        group: String::new(),
+                        stage: "produce".to_string(),
+                        error_class: "InvalidRecord".to_string(),
+                        error_message: detail,
+                        attempts: 1,
+                        first_failure_ms: now,
+                        last_failure_ms: now,
+                        redrive_count: 0,
+                        record: record.clone(),
+                    }
+                    .to_record(),
+                )),
+            }
+        }
+        let mut routed = RoutedAppend::default();
+        if !letters.is_empty() {
+            let dlq = ensure_dlq_topic(self, topic)?;
+            let dlq_records: Vec<Record> = letters.iter().map(|(_, r)| r.clone()).collect();
+            let info = self.partition(&dlq, 0)?.append(&dlq_records, None, 0)?;
+            routed.dead_lettered = letters
+                .iter()
+                .zip(info.base_offset..)
+                .map(|((i, _), offset)| (*i, offset))
+                .collect();
+        }
+        if !valid.is_empty() {
+            routed.appended = Some(self.append(topic, partition, &valid)?);
+        }
+        Ok(routed)
     }
 
     /// Remove nothing; read the DLQ record at `offset` (inspect).

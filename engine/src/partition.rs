@@ -839,7 +839,8 @@ fn recover_last(
     let segment = Segment::from_recovered(base_offset, log_path, index_path, log, index, now, entries);
     let scan = segment.scan_from(start.0, start.1, start.2, log_len, interval)?;
     if let Some(bad) = scan.invalid {
-        let durable_after = durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, log_len)?;
+        let durable_after =
+            durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, scan.next_offset, log_len)?;
         if durable_after && mode == RecoveryMode::TornTailOnly {
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
@@ -877,7 +878,13 @@ fn entry_is_valid(log: &dyn StorageFile, path: &Path, log_len: u64, entry: &Inde
 /// Is there a CRC-valid batch after `bad` whose writer knew the bytes at
 /// `bad.position` were already fsync'd? Then the bad batch was durable and has
 /// been corrupted since: an error, not a torn tail.
-fn durable_batch_after(log: &dyn StorageFile, path: &Path, bad: InvalidAt, log_len: u64) -> Result<bool> {
+fn durable_batch_after(
+    log: &dyn StorageFile,
+    path: &Path,
+    bad: InvalidAt,
+    expected_offset: u64,
+    log_len: u64,
+) -> Result<bool> {
     const WINDOW: u64 = 1024 * 1024;
     let magic = batch::BATCH_MAGIC.to_le_bytes();
     let mut window_start = bad.position + 1;
@@ -893,7 +900,10 @@ fn durable_batch_after(log: &dyn StorageFile, path: &Path, bad: InvalidAt, log_l
             let pos = window_start + i as u64;
             if let Ok(raw) = reader.batch_at(pos)? {
                 if let Ok(header) = batch::verify(raw) {
-                    if u64::from(header.synced_before) > bad.position {
+                    // A real later batch continues the offsets past the bad one
+                    // (which held at least `expected_offset`); batch-shaped bytes
+                    // inside a torn batch's payload usually do not.
+                    if u64::from(header.synced_before) > bad.position && header.base_offset > expected_offset {
                         return Ok(true);
                     }
                 }

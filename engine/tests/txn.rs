@@ -3,6 +3,11 @@
 //! step, through a fault-injecting storage), read-committed isolation, fencing,
 //! DLQ provenance, attempt counting across restarts, and idempotent redrive
 //! with its loop cap.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failure"
+)]
 
 use millrace::dlq::{header, DlqFilter, FailOutcome, RedriveOptions};
 use millrace::storage::{FsStorage, OpenMode, Storage, StorageFile};
@@ -418,4 +423,81 @@ fn dlq_provenance_attempts_across_restart_and_idempotent_redrive() {
     let stats = store.dlq_stats("in").unwrap();
     store.dlq_purge("in", stats.end_offset).unwrap();
     assert_eq!(store.dlq_stats("in").unwrap().depth, 0);
+}
+
+#[test]
+fn invalid_records_route_to_dlq_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let routed = TopicConfig {
+        record_bytes_max: 100,
+        route_invalid_to_dlq: true,
+        ..TopicConfig::default()
+    };
+    store.create_topic("r", routed).unwrap();
+    store
+        .create_topic(
+            "strict",
+            TopicConfig {
+                record_bytes_max: 100,
+                ..TopicConfig::default()
+            },
+        )
+        .unwrap();
+    let big = Record::new(vec![9u8; 500]).with_key(b"big".to_vec());
+    let result = store
+        .append_routed("r", 0, &[Record::new(b"small".to_vec()), big.clone()])
+        .unwrap();
+    assert_eq!(result.appended.map(|a| (a.base_offset, a.next_offset)), Some((0, 1)));
+    assert_eq!(result.dead_lettered.len(), 1);
+    assert_eq!(result.dead_lettered[0].0, 1);
+    let entry = store
+        .dlq_get("r", result.dead_lettered[0].1)
+        .unwrap()
+        .expect("routed record");
+    assert_eq!(entry.letter.stage, "produce");
+    assert_eq!(entry.letter.error_class, "InvalidRecord");
+    assert!(
+        entry.letter.error_message.contains("larger than the topic's limit"),
+        "{}",
+        entry.letter.error_message
+    );
+    assert_eq!(entry.letter.record.value, big.value);
+    assert_eq!(entry.letter.record.key, big.key);
+    // Without the rule the producer gets the error and nothing is written.
+    assert!(matches!(
+        store.append_routed("strict", 0, &[big]),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(store.offsets("strict", 0).unwrap(), (0, 0));
+    // Survives reopen (the flag is in topic.meta).
+    drop(store);
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert!(store.describe_topic("r").unwrap().config.route_invalid_to_dlq);
+}
+
+#[test]
+fn transaction_past_its_timeout_cannot_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            transaction_timeout: std::time::Duration::from_millis(20),
+            ..options()
+        },
+    )
+    .unwrap();
+    store.create_topic("out", TopicConfig::default()).unwrap();
+    let producer = store.init_producer("slow").unwrap();
+    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    txn.append("out", 0, &[Record::new(b"late".to_vec())]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(matches!(
+        txn.commit(),
+        Err(Error::InvalidInput {
+            what: "transaction",
+            ..
+        })
+    ));
+    assert!(all(&store, "out", 0, Isolation::ReadUncommitted).is_empty());
 }

@@ -5,6 +5,11 @@
 //! record is reflected exactly once across the outputs and the DLQ, and the
 //! child's read-committed reader never saw a partial transaction (it exits
 //! with code 2 and prints VIOLATION if it does).
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failure"
+)]
 
 use millrace::{ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use std::collections::BTreeMap;
