@@ -5,8 +5,11 @@
 //! moments (also during start-up and recovery), reopens the store and checks
 //! that each partition holds sequences 0, 1, 2, ... exactly once and in
 //! order, that every acknowledged sequence is at its acknowledged offset, and
-//! that nothing seen before is lost; finally it lets a child run to the end
-//! and checks every sequence up to the total appears exactly once.
+//! that nothing seen before is lost, and that the consumer group's committed
+//! offsets (committed by the child after each batch, through many offset-log
+//! compactions) are at least the last acknowledged commit; finally it lets a
+//! child run to the end and checks every sequence up to the total appears
+//! exactly once.
 //!
 //! `MILLRACE_PRODUCER_KILL_CYCLES` (default 25) sets the cycles,
 //! `MILLRACE_PRODUCER_KILL_SEED` replays a run (the seed is printed).
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 const TOPIC: &str = "eos";
 const PARTITIONS: u32 = 2;
 /// Sequences per partition the final run must reach.
-const TOTAL: u32 = 3000;
+const TOTAL: u32 = 20_000;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const FINISH_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -79,23 +82,28 @@ fn spawn(dir: &Path, seed: u64) -> Child9 {
 
 /// (partition, sequence) → offset of every acknowledged batch.
 type Acks = BTreeMap<(u32, u32), u64>;
+/// partition → highest acknowledged committed offset of the consumer group.
+type Commits = BTreeMap<u32, u64>;
 
-fn collect(lines: &mpsc::Receiver<String>, acks: &mut Acks) -> Vec<String> {
-    let mut other = Vec::new();
-    for line in lines.try_iter() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        match fields.as_slice() {
-            ["ACK", p, s, o] => {
-                let key = (p.parse().expect("partition"), s.parse().expect("sequence"));
-                let offset: u64 = o.parse().expect("offset");
-                if let Some(previous) = acks.insert(key, offset) {
-                    assert_eq!(previous, offset, "sequence {key:?} acknowledged at two offsets");
-                }
+const GROUP: &str = "eos-consumer";
+
+fn record_line(line: &str, acks: &mut Acks, commits: &mut Commits) {
+    let fields: Vec<&str> = line.split(' ').collect();
+    match fields.as_slice() {
+        ["ACK", p, s, o] => {
+            let key = (p.parse().expect("partition"), s.parse().expect("sequence"));
+            let offset: u64 = o.parse().expect("offset");
+            if let Some(previous) = acks.insert(key, offset) {
+                assert_eq!(previous, offset, "sequence {key:?} acknowledged at two offsets");
             }
-            _ => other.push(line),
         }
+        ["COMMIT", p, o] => {
+            let offset: u64 = o.parse().expect("offset");
+            let entry = commits.entry(p.parse().expect("partition")).or_default();
+            *entry = (*entry).max(offset);
+        }
+        _ => {}
     }
-    other
 }
 
 fn options() -> StoreOptions {
@@ -108,7 +116,7 @@ fn options() -> StoreOptions {
 
 /// Reopen and check: dense sequences, acknowledged offsets, nothing lost.
 /// Returns the number of sequences per partition.
-fn check(dir: &Path, acks: &Acks, previous: &[u32], cycle: u32) -> Vec<u32> {
+fn check(dir: &Path, acks: &Acks, commits: &Commits, previous: &[u32], cycle: u32) -> Vec<u32> {
     let store = Store::open(dir, options()).unwrap_or_else(|e| panic!("cycle {cycle}: reopen: {e}"));
     if !store.list_topics().iter().any(|t| t == TOPIC) {
         assert!(acks.is_empty(), "cycle {cycle}: topic lost after acknowledgements");
@@ -142,6 +150,31 @@ fn check(dir: &Path, acks: &Acks, previous: &[u32], cycle: u32) -> Vec<u32> {
         for ((p, s), _) in acks.range((partition, 0)..(partition + 1, 0)) {
             assert!(*s < sequence, "cycle {cycle}: acknowledged {p}/{s} is missing");
         }
+        // The group's committed offset survived: at least the last one
+        // acknowledged, at most the log end (a later, unacknowledged commit
+        // may also have made it).
+        let committed = store.committed(GROUP, TOPIC, partition).expect("committed");
+        if let Some(acked) = commits.get(&partition) {
+            let committed =
+                committed.unwrap_or_else(|| panic!("cycle {cycle}: acknowledged commit of partition {partition} lost"));
+            assert!(
+                committed.offset >= *acked && committed.offset <= end,
+                "cycle {cycle}: partition {partition} committed {} (acknowledged {acked}, log end {end})",
+                committed.offset
+            );
+            // Its metadata is the sequence of the batch just before it.
+            let metadata = String::from_utf8(committed.metadata).expect("metadata");
+            let sequence_before: u32 = metadata.parse().expect("metadata is a sequence");
+            // A commit follows its batch's flushed ACK line, so the batch is known.
+            let batch_offset = acks.get(&(partition, sequence_before)).unwrap_or_else(|| {
+                panic!("cycle {cycle}: committed past unacknowledged {partition}/{sequence_before}")
+            });
+            assert_eq!(
+                batch_offset + 1,
+                committed.offset,
+                "cycle {cycle}: commit metadata and offset disagree"
+            );
+        }
         let before = previous.get(partition as usize).copied().unwrap_or(0);
         assert!(sequence >= before, "cycle {cycle}: partition {partition} shrank");
         counts.push(sequence);
@@ -160,8 +193,17 @@ fn every_sequence_exactly_once_across_kill9() {
             .as_nanos() as u64
     });
     println!("kill9_producer seed {seed} cycles {cycles}");
-    let dir = tempfile::tempdir().expect("temp dir");
+    // tmpfs when available: a process kill keeps the page cache either way,
+    // and cheap fsyncs let the kills land deep into the run (through many
+    // offset-log compactions). MILLRACE_TEST_ON_DISK=1 uses the temp dir.
+    let shm = Path::new("/dev/shm");
+    let dir = if std::env::var_os("MILLRACE_TEST_ON_DISK").is_none() && shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("temp dir in /dev/shm")
+    } else {
+        tempfile::tempdir().expect("temp dir")
+    };
     let mut acks = Acks::new();
+    let mut commits = Commits::new();
     let mut counts = vec![0; PARTITIONS as usize];
     let mut rng = seed;
     let mut epochs_seen = Vec::new();
@@ -190,8 +232,10 @@ fn every_sequence_exactly_once_across_kill9() {
             "cycle {cycle}: child failed: {status}\n{stderr}"
         );
         std::thread::sleep(Duration::from_millis(5));
-        collect(&child.lines, &mut acks);
-        counts = check(dir.path(), &acks, &counts, cycle);
+        for line in child.lines.try_iter() {
+            record_line(&line, &mut acks, &mut commits);
+        }
+        counts = check(dir.path(), &acks, &commits, &counts, cycle);
     }
     assert!(
         epochs_seen.windows(2).all(|w| w[0] < w[1]),
@@ -204,23 +248,16 @@ fn every_sequence_exactly_once_across_kill9() {
     let mut child = spawn(dir.path(), rng);
     let deadline = Instant::now() + FINISH_TIMEOUT;
     let mut done = false;
-    let mut finished_acks = Acks::new();
     while Instant::now() < deadline && !done {
         if let Ok(line) = child.lines.recv_timeout(Duration::from_millis(100)) {
             done = line == "DONE";
-            if line.starts_with("ACK") {
-                let fields: Vec<&str> = line.split(' ').collect();
-                if let [_, p, s, o] = fields.as_slice() {
-                    finished_acks.insert((p.parse().expect("p"), s.parse().expect("s")), o.parse().expect("o"));
-                }
-            }
+            record_line(&line, &mut acks, &mut commits);
         }
     }
     let status = child.child.wait().expect("wait");
     let stderr = child.stderr.join().expect("stderr");
     assert!(done && status.success(), "final run: {status}\n{stderr}");
-    acks.extend(finished_acks);
-    let counts = check(dir.path(), &acks, &counts, cycles);
+    let counts = check(dir.path(), &acks, &commits, &counts, cycles);
     assert_eq!(counts, vec![TOTAL; PARTITIONS as usize]);
     println!(
         "kill9_producer: {} acknowledged batches checked over {cycles} kills",

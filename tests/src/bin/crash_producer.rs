@@ -8,9 +8,11 @@
 //! recorded offset. Then it appends one-record batches whose value is
 //! `p<partition>-s<sequence>`, randomly re-sending a batch right after its
 //! acknowledgement (a lost reply), until every partition reaches `<total>`
-//! sequences. It prints `READY <epoch>`, one `ACK <partition> <sequence>
-//! <offset>` line per acknowledged batch (flushed before the next append),
-//! and `DONE` at the end.
+//! sequences. After each acknowledgement it commits the offset past the
+//! batch for the consumer group `eos-consumer`. It prints `READY <epoch>`,
+//! one `ACK <partition> <sequence> <offset>` line per acknowledged batch and
+//! one `COMMIT <partition> <offset>` line per acknowledged commit (each
+//! flushed before the next write), and `DONE` at the end.
 //!
 //! Usage: `crash_producer <data-dir> <seed> <total>`
 
@@ -21,6 +23,7 @@ use std::process::ExitCode;
 pub const TOPIC: &str = "eos";
 pub const PARTITIONS: u32 = 2;
 const PRODUCER: &str = "crash-producer";
+const GROUP: &str = "eos-consumer";
 
 fn main() -> ExitCode {
     match run() {
@@ -105,6 +108,13 @@ fn run() -> Result<(), String> {
             return Err(format!("first send of {partition}/{sequence} was a duplicate"));
         }
         print_line(&format!("ACK {partition} {sequence} {}", appended.base_offset))?;
+        // A consumer group that has read up to here commits (the offsets log
+        // is compacted every ~1000 commits, so kills land in compactions too).
+        let next_offset = appended.next_offset;
+        store
+            .commit_offset(GROUP, TOPIC, partition, next_offset, sequence.to_string().as_bytes())
+            .map_err(|e| format!("commit {partition}/{next_offset}: {e}"))?;
+        print_line(&format!("COMMIT {partition} {next_offset}"))?;
         if next(&mut rng).is_multiple_of(4) {
             // The reply was "lost": send the same batch again.
             let again = store
