@@ -1,7 +1,9 @@
 //! The command line: global options and the list of commands. Each command's
 //! own arguments are defined next to its implementation in `commands/`.
 
-use crate::commands::{bench, check, completions, consume, dlq, dump, offsets, produce, repair, serve, stats, topic};
+use crate::commands::{
+    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, serve, stats, topic,
+};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -89,6 +91,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Consumer group offsets and lag; reset them (dry run by default).
     Offsets(offsets::OffsetsArgs),
+    /// Copy a range of a topic into another, exactly once and resumable.
+    Replay(replay::ReplayArgs),
     /// Dead-letter queues: list, show, redrive, purge.
     Dlq(dlq::DlqArgs),
     /// Show store-wide and per-topic numbers.

@@ -9,6 +9,7 @@ pub mod dump;
 pub mod offsets;
 pub mod produce;
 pub mod repair;
+pub mod replay;
 pub mod serve;
 pub mod stats;
 pub mod topic;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Consume(args) => consume::run(global, args).map(|()| exit::OK),
         Command::Offsets(args) => offsets::run(global, args).map(|()| exit::OK),
         Command::Dlq(args) => dlq::run(global, args).map(|()| exit::OK),
+        Command::Replay(args) => replay::run(global, args).map(|()| exit::OK),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
         Command::Check(args) => check::run(global, args),
         Command::Dump(args) => dump::run(global, args),
