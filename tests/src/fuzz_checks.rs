@@ -9,7 +9,10 @@
 
 use crate::alloc_track::{self, AllocationStats};
 use millrace::batch::{self, BatchHeader, HEADER_SIZE};
-use millrace::{Durability, Error, ReadOptions, Record, RecoveryMode, Store, StoreOptions, StoredRecord, TopicConfig};
+use millrace::{
+    CorruptionKind, Durability, Error, ReadOptions, Record, RecoveryMode, Store, StoreOptions, StoredRecord,
+    TopicConfig,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -202,8 +205,19 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     }
 }
 
-/// Lay out a store whose only segment holds `segment` bytes.
-fn store_image(segment: &[u8]) -> tempfile::TempDir {
+/// How the fuzzed bytes are laid out in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// As the partition's only (last, active) segment: a torn tail is truncated.
+    Last,
+    /// As a sealed segment followed by an empty last segment named `next`
+    /// (sealed segments were fsync'd: any invalid byte is corruption; reads
+    /// of a sealed segment go through the memory map).
+    SealedBefore { next: u64 },
+}
+
+/// Lay out a store whose partition holds `segment` bytes as `layout` says.
+fn store_image(segment: &[u8], layout: Layout) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("millrace-fuzz-")
         .tempdir()
@@ -215,7 +229,12 @@ fn store_image(segment: &[u8]) -> tempfile::TempDir {
         }
         std::fs::write(&path, bytes).expect("write image file");
     }
-    std::fs::write(segment_path(dir.path()), segment).expect("write segment");
+    let first = segment_path(dir.path());
+    std::fs::write(&first, segment).expect("write segment");
+    if let (Layout::SealedBefore { next }, Some(partition)) = (layout, first.parent()) {
+        std::fs::write(partition.join(format!("{next:020}.log")), b"").expect("write last segment");
+        std::fs::write(partition.join(format!("{next:020}.index")), b"").expect("write last index");
+    }
     dir
 }
 
@@ -223,20 +242,33 @@ fn store_image(segment: &[u8]) -> tempfile::TempDir {
 /// must return `Ok` or `Err(Corruption)` at the first invalid batch; if `Ok`,
 /// reads must return exactly what an independent decode of the bytes says, or
 /// `Err(Corruption)` where that decode fails; then an append, close and reopen
-/// must work. Done on the bytes as given and with every batch CRC recomputed
-/// (so mutations reach deeper than the CRC). Returns the allocation seen.
+/// must work. Then the same with the bytes as a sealed segment, where any
+/// invalid byte must be reported as corruption. Done on the bytes as given and
+/// with every batch CRC recomputed (so mutations reach deeper than the CRC).
+/// Returns the allocation seen.
 pub fn check_segment_recovery(data: &[u8]) -> AllocationStats {
     assert_tracking();
     template();
     let ((), stats) = alloc_track::measure(|| {
-        recover_and_read(data);
+        recover_both_ways(data);
         let fixed = with_segment_crcs_fixed(data);
         if fixed != data {
-            recover_and_read(&fixed);
+            recover_both_ways(&fixed);
         }
     });
     assert_bounded("segment_recovery", data.len(), stats);
     stats
+}
+
+fn recover_both_ways(segment: &[u8]) {
+    let expected = model(segment);
+    recover_and_read(segment, &expected, Layout::Last);
+    // The next segment must start where this one ends; an empty sealed
+    // segment (or one of empty batches) would share its name.
+    if !segment.is_empty() {
+        let next = expected.next_offset.max(1);
+        recover_and_read(segment, &expected, Layout::SealedBefore { next });
+    }
 }
 
 /// What the segment holds, by an independent walk of the format.
@@ -279,21 +311,39 @@ fn model(segment: &[u8]) -> SegmentModel {
     m
 }
 
-fn recover_and_read(segment: &[u8]) {
-    let expected = model(segment);
-    let image = store_image(segment);
+fn recover_and_read(segment: &[u8], expected: &SegmentModel, layout: Layout) {
+    let image = store_image(segment, layout);
+    let fully_valid = expected.valid_end == segment.len() as u64;
     let store = match Store::open(image.path(), fuzz_store_options()) {
         Ok(store) => store,
-        Err(Error::Corruption { position, .. }) => {
+        Err(Error::Corruption {
+            segment: path,
+            position,
+            ..
+        }) if path == segment_path(image.path()) => {
             assert_eq!(
                 position, expected.valid_end,
-                "corruption must be reported at the first invalid batch"
+                "{layout:?}: corruption must be reported at the first invalid batch"
             );
-            assert!(expected.valid_end < segment.len() as u64);
+            assert!(!fully_valid, "{layout:?}: a fully valid segment reported as corrupt");
             return;
         }
-        Err(other) => panic!("open returned an unexpected error: {other}"),
+        Err(Error::Corruption {
+            segment: path,
+            position,
+            kind,
+        }) if fully_valid && expected.next_offset == 0 && layout != Layout::Last => {
+            // Only empty batches: the last segment, named 1, does not continue offset 0.
+            assert_eq!((position, kind), (0, CorruptionKind::OffsetGap), "{}", path.display());
+            return;
+        }
+        Err(other) => panic!("{layout:?}: open returned an unexpected error: {other}"),
     };
+    assert!(
+        layout == Layout::Last || fully_valid,
+        "{layout:?}: a sealed segment with invalid bytes at {} opened",
+        expected.valid_end
+    );
     assert_eq!(
         store.offsets(FUZZ_TOPIC, 0).expect("offsets"),
         (0, expected.next_offset),
