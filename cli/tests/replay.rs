@@ -113,11 +113,18 @@ fn resume_after_kill_9_copies_each_record_once() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
         .arg("--data")
         .arg(&data)
-        .args(["replay", "src", "dst", "--rate", "3000", "--batch-records", "50"])
+        .args(["replay", "src", "dst", "--rate", "2000", "--batch-records", "50"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // Kill once the first batches have landed (the destination log grows).
+    let log = data.join("topics/dst/00000/00000000000000000000.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&log).map_or(0, |m| m.len()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "replay never wrote");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = destination_values(&data).len();
