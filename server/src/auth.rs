@@ -61,7 +61,7 @@ pub fn required(opcode: Opcode) -> Permissions {
         | Opcode::TxnAppend
         | Opcode::TxnCommit
         | Opcode::TxnAbort => Permissions::of(&[Produce]),
-        Opcode::TxnCommitOffsets | Opcode::TxnDeadLetter => Permissions::of(&[Produce, Consume]),
+        Opcode::TxnCommitOffsets | Opcode::TxnDeadLetter | Opcode::FailRecord => Permissions::of(&[Produce, Consume]),
     }
 }
 

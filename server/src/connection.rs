@@ -19,7 +19,7 @@ use crate::config::ServerConfig;
 use crate::error_code::{ErrorCode, WireError};
 use crate::frame::FrameDecoder;
 use crate::frame::{FrameError, FRAME_LENGTH_BYTES};
-use crate::handler::{handle, Context};
+use crate::handler::{handle, Context, Session};
 use crate::messages::{
     decode_error_code, decode_request, encode_response_into, HelloResponse, Opcode, Request, Response,
     PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
@@ -59,6 +59,8 @@ enum Job {
         result: Result<Response, WireError>,
         /// Close the connection after this response.
         close: bool,
+        /// Set by a successful `Hello`.
+        client_name: Option<String>,
         _permit: Option<OwnedSemaphorePermit>,
     },
 }
@@ -69,6 +71,7 @@ fn fatal(opcode: u16, request_id: u32, error: WireError) -> Job {
         request_id,
         result: Err(error),
         close: true,
+        client_name: None,
         _permit: None,
     }
 }
@@ -79,7 +82,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutd
     let (read_half, write_half) = stream.into_split();
     let in_flight = Arc::new(Semaphore::new(shared.config.in_flight_max as usize));
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-    let worker = tokio::spawn(worker(write_half, jobs_rx, shared.clone()));
+    let worker = tokio::spawn(worker(write_half, jobs_rx, shared.clone(), Session::new(peer)));
     let mut reader = Reader {
         read_half,
         jobs: jobs_tx,
@@ -232,6 +235,7 @@ impl Reader {
                     "Hello is only valid as the first frame",
                 )),
                 close: false,
+                client_name: None,
                 _permit: Some(permit),
             }
         } else if !permissions.contains(required(opcode)) {
@@ -243,6 +247,7 @@ impl Reader {
                     format!("the connection's token may not call {opcode:?}"),
                 )),
                 close: false,
+                client_name: None,
                 _permit: Some(permit),
             }
         } else {
@@ -309,6 +314,7 @@ impl Reader {
             request_id,
             result: Ok(Response::Hello(response)),
             close: false,
+            client_name: Some(hello.client_name.clone()),
             _permit: Some(permit),
         });
         if sent {
@@ -336,7 +342,15 @@ impl Reader {
 /// Executes jobs one at a time, in arrival order, and writes each response as
 /// one `write_all` (a later job may block, e.g. a long poll, so nothing is
 /// held back in a buffer).
-async fn worker(mut writer: OwnedWriteHalf, mut jobs: mpsc::UnboundedReceiver<Job>, shared: Arc<Shared>) {
+async fn worker(
+    mut writer: OwnedWriteHalf,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    shared: Arc<Shared>,
+    session: Session,
+) {
+    // Moved into each blocking call and back; `None` after a handler panic,
+    // which closes the connection (its transactions are then aborted).
+    let mut session = Some(session);
     let mut out = Vec::new();
     let write_timeout = shared.config.slow_client_timeout();
     let frame_bytes_max = shared.config.frame_bytes_max as usize;
@@ -350,26 +364,40 @@ async fn worker(mut writer: OwnedWriteHalf, mut jobs: mpsc::UnboundedReceiver<Jo
                 _permit,
             } => {
                 let context = shared.context.clone();
-                let result = match tokio::task::spawn_blocking(move || handle(&context, request)).await {
-                    Ok(result) => result,
+                let Some(mut taken) = session.take() else {
+                    return;
+                };
+                let call = tokio::task::spawn_blocking(move || {
+                    let result = handle(&context, &mut taken, request);
+                    (taken, result)
+                });
+                let (result, close) = match call.await {
+                    Ok((returned, result)) => {
+                        session = Some(returned);
+                        (result, false)
+                    }
                     Err(join_error) => {
                         tracing::error!(?opcode, %join_error, "request handler failed");
-                        Err(WireError::new(
-                            ErrorCode::Internal,
-                            "request handler failed; see server log",
-                        ))
+                        let error = WireError::new(ErrorCode::Internal, "request handler failed; see server log");
+                        (Err(error), true)
                     }
                 };
                 shared.metrics.record_request(opcode, received.elapsed());
-                (opcode.code(), request_id, result, false, Some(_permit))
+                (opcode.code(), request_id, result, close, Some(_permit))
             }
             Job::Reply {
                 opcode,
                 request_id,
                 result,
                 close,
+                client_name,
                 _permit,
-            } => (opcode, request_id, result, close, _permit),
+            } => {
+                if let (Some(name), Some(session)) = (client_name, session.as_mut()) {
+                    session.client_name = name;
+                }
+                (opcode, request_id, result, close, _permit)
+            }
         };
         out.clear();
         encode_response_into(&mut out, opcode, request_id, &result);

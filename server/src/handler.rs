@@ -1,7 +1,9 @@
 //! Executes one decoded request against the engine. Blocking: the connection
-//! runs it on tokio's blocking pool. Requests the engine cannot serve yet
-//! answer `Unsupported` (see "Opcodes" in `design/protocol.md`).
+//! runs it on tokio's blocking pool, with the connection's [`Session`]
+//! (client name, open transactions).
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +12,10 @@ use millrace::{ReadOptions, Store, TopicConfig};
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    ConfigEntry, CreateTopic, Fetch, Isolation, Opcode, PartitionInfo, Position, Produce, Produced, ProducerInit,
-    ProducerSequence, Request, Response, TopicDescription,
+    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqEntry, DlqListing, FailRecord, Fetch, Isolation,
+    Opcode, PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
+    RedriveReport, RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning,
+    Response, TopicDescription, TxnBegun, TxnCommitted,
 };
 use crate::metrics::ServerMetrics;
 
@@ -19,6 +23,57 @@ use crate::metrics::ServerMetrics;
 pub const FETCH_RESPONSE_OVERHEAD_BYTES: u32 = 1024;
 /// Long polls wake at least this often to notice a shutdown.
 const LONG_POLL_SLICE: Duration = Duration::from_millis(100);
+/// Longest reset actor the engine records.
+const ACTOR_BYTES_MAX: usize = 255;
+/// Open transactions one connection may hold.
+pub const TRANSACTIONS_PER_CONNECTION_MAX: usize = 16;
+/// `DlqList.max_records` when the client says 0, and the most it may ask for.
+pub const DLQ_LIST_RECORDS_DEFAULT: u32 = 100;
+pub const DLQ_LIST_RECORDS_MAX: u32 = 10_000;
+/// `DlqRedrive.redrive_cap` when the client says 0.
+pub const REDRIVE_CAP_DEFAULT: u32 = 3;
+
+/// Per-connection state: who is connected and its open transactions. Dropping
+/// it (the connection closed) aborts every open transaction.
+#[derive(Debug)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub client_name: String,
+    transactions: HashMap<u64, millrace::txn::Transaction>,
+    next_transaction_id: u64,
+}
+
+impl Session {
+    pub fn new(peer: SocketAddr) -> Self {
+        Session {
+            peer,
+            client_name: String::new(),
+            transactions: HashMap::new(),
+            next_transaction_id: 1,
+        }
+    }
+
+    /// Recorded as the actor of offset resets.
+    fn actor(&self) -> String {
+        let mut actor = format!("{}@{}", self.client_name, self.peer);
+        while actor.len() > ACTOR_BYTES_MAX {
+            actor.pop();
+        }
+        actor
+    }
+
+    fn transaction(&mut self, transaction_id: u64) -> Result<&mut millrace::txn::Transaction, WireError> {
+        self.transactions
+            .get_mut(&transaction_id)
+            .ok_or_else(|| unknown_transaction(transaction_id))
+    }
+}
+
+fn unknown_transaction(transaction_id: u64) -> WireError {
+    invalid(format!(
+        "transaction {transaction_id} is not open on this connection (transactions are connection-scoped)"
+    ))
+}
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -47,7 +102,7 @@ pub fn unsupported(opcode: Opcode) -> WireError {
 }
 
 /// Execute `request`. `Hello` is handled by the connection, never here.
-pub fn handle(context: &Context, request: Request) -> Result<Response, WireError> {
+pub fn handle(context: &Context, session: &mut Session, request: Request) -> Result<Response, WireError> {
     let store = &context.store;
     match request {
         Request::Ping => Ok(Response::Empty),
@@ -91,20 +146,350 @@ pub fn handle(context: &Context, request: Request) -> Result<Response, WireError
             Ok(Response::Empty)
         }
         Request::Hello(_) => Err(invalid("Hello is only valid as the first frame")),
-        other @ (Request::CommitOffsets(_)
-        | Request::FetchOffsets(_)
-        | Request::ResetOffsets(_)
-        | Request::Lag(_)
-        | Request::TxnBegin(_)
-        | Request::TxnAppend(_)
-        | Request::TxnCommitOffsets(_)
-        | Request::TxnDeadLetter(_)
-        | Request::TxnCommit(_)
-        | Request::TxnAbort(_)
-        | Request::DlqList(_)
-        | Request::DlqRedrive(_)
-        | Request::DlqPurge(_)) => Err(unsupported(other.opcode())),
+        Request::CommitOffsets(commit) => {
+            let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
+                .offsets
+                .into_iter()
+                .map(|o| (o.topic, o.partition, o.offset, o.metadata))
+                .collect();
+            store.commit_offsets(&commit.group, &commits).map_err(engine)?;
+            Ok(Response::Empty)
+        }
+        Request::FetchOffsets(query) => {
+            let offsets = store
+                .group_offsets(&query.group)
+                .map_err(engine)?
+                .into_iter()
+                .filter(|((topic, _), _)| query.topic.as_ref().is_none_or(|t| t == topic))
+                .map(|((topic, partition), committed)| CommittedOffset {
+                    topic,
+                    partition,
+                    offset: committed.offset,
+                    metadata: committed.metadata,
+                    commit_time_ms: committed.commit_time_ms,
+                })
+                .collect();
+            Ok(Response::Offsets(offsets))
+        }
+        Request::ResetOffsets(reset) => reset_offsets(store, session, reset),
+        Request::Lag(query) => {
+            let lags = match &query.topic {
+                Some(topic) => store.consumer_lag_for_topic(&query.group, topic),
+                None => store.consumer_lag(&query.group),
+            }
+            .map_err(engine)?;
+            Ok(Response::Lag(
+                lags.into_iter()
+                    .map(|l| PartitionLag {
+                        topic: l.topic,
+                        partition: l.partition,
+                        committed: l.committed,
+                        log_start_offset: l.log_start_offset,
+                        high_watermark: l.high_watermark,
+                        lag: l.lag,
+                    })
+                    .collect(),
+            ))
+        }
+        Request::FailRecord(fail) => fail_record(store, fail),
+        Request::TxnBegin(begin) => {
+            if session.transactions.len() >= TRANSACTIONS_PER_CONNECTION_MAX {
+                return Err(invalid(format!(
+                    "at most {TRANSACTIONS_PER_CONNECTION_MAX} open transactions per connection"
+                )));
+            }
+            let transaction = store
+                .begin_transaction(begin.producer_id, begin.epoch)
+                .map_err(engine)?;
+            let transaction_id = session.next_transaction_id;
+            session.next_transaction_id += 1;
+            session.transactions.insert(transaction_id, transaction);
+            Ok(Response::TxnBegun(TxnBegun { transaction_id }))
+        }
+        Request::TxnAppend(append) => {
+            session
+                .transaction(append.transaction_id)?
+                .append(&append.topic, append.partition, &append.records)
+                .map_err(engine)?;
+            Ok(Response::Empty)
+        }
+        Request::TxnCommitOffsets(commit) => {
+            let transaction = session.transaction(commit.transaction_id)?;
+            for o in &commit.offsets {
+                transaction
+                    .commit_offset(&commit.group, &o.topic, o.partition, o.offset, &o.metadata)
+                    .map_err(engine)?;
+            }
+            Ok(Response::Empty)
+        }
+        Request::TxnDeadLetter(letter) => {
+            let attempts = store
+                .attempts(
+                    &letter.group,
+                    &letter.source_topic,
+                    letter.source_partition,
+                    letter.source_offset,
+                )
+                .map_err(engine)?;
+            let now = now_ms();
+            let redrive_count = letter
+                .record
+                .header(millrace::dlq::header::REDRIVE_COUNT)
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                .unwrap_or(0);
+            let dead_letter = millrace::dlq::DeadLetter {
+                source_topic: letter.source_topic,
+                source_partition: letter.source_partition,
+                source_offset: letter.source_offset,
+                group: letter.group,
+                stage: letter.stage,
+                error_class: letter.error_class,
+                error_message: letter.error_message,
+                attempts: letter.attempts,
+                first_failure_ms: attempts.map_or(now, |a| a.first_failure_ms),
+                last_failure_ms: attempts.map_or(now, |a| a.last_failure_ms),
+                redrive_count,
+                record: letter.record,
+            };
+            session
+                .transaction(letter.transaction_id)?
+                .dead_letter(&dead_letter)
+                .map_err(engine)?;
+            Ok(Response::Empty)
+        }
+        Request::TxnCommit(end) => {
+            let transaction = session
+                .transactions
+                .remove(&end.transaction_id)
+                .ok_or_else(|| unknown_transaction(end.transaction_id))?;
+            let info = transaction.commit().map_err(engine)?;
+            Ok(Response::TxnCommitted(TxnCommitted {
+                transaction_sequence: info.transaction_sequence,
+                parts: info
+                    .parts
+                    .into_iter()
+                    .map(|p| CommittedPart {
+                        topic: p.topic,
+                        partition: p.partition,
+                        base_offset: p.base_offset,
+                        next_offset: p.next_offset,
+                    })
+                    .collect(),
+            }))
+        }
+        Request::TxnAbort(end) => {
+            let transaction = session
+                .transactions
+                .remove(&end.transaction_id)
+                .ok_or_else(|| unknown_transaction(end.transaction_id))?;
+            transaction.abort();
+            Ok(Response::Empty)
+        }
+        Request::DlqList(list) => {
+            let max_records = match list.max_records {
+                0 => DLQ_LIST_RECORDS_DEFAULT,
+                n if n > DLQ_LIST_RECORDS_MAX => {
+                    return Err(invalid(format!(
+                        "dlq list max_records {n} is above {DLQ_LIST_RECORDS_MAX}"
+                    )))
+                }
+                n => n,
+            };
+            let filter = millrace::dlq::DlqFilter {
+                error_contains: list.error_contains,
+                source_partition: list.source_partition,
+                since_ms: list.since_ms,
+                until_ms: list.until_ms,
+                from_offset: Some(list.from_offset),
+                limit: Some(max_records as usize),
+            };
+            let entries = store.dlq_list(&list.topic, &filter).map_err(engine)?;
+            let stats = store.dlq_stats(&list.topic).map_err(engine)?;
+            Ok(Response::DlqListing(DlqListing {
+                depth: stats.depth,
+                start_offset: stats.start_offset,
+                end_offset: stats.end_offset,
+                oldest_age_ms: stats.oldest_age_ms,
+                entries: entries.into_iter().map(dlq_entry).collect(),
+            }))
+        }
+        Request::DlqRedrive(redrive) => {
+            let options = millrace::dlq::RedriveOptions {
+                target_topic: redrive.target_topic,
+                dry_run: redrive.dry_run,
+                rate_per_second: (redrive.rate_per_second > 0).then_some(redrive.rate_per_second),
+                max_records: redrive.max_records,
+                redrive_cap: if redrive.redrive_cap == 0 {
+                    REDRIVE_CAP_DEFAULT
+                } else {
+                    redrive.redrive_cap
+                },
+                ..millrace::dlq::RedriveOptions::default()
+            };
+            let report = store.dlq_redrive(&redrive.topic, &options).map_err(engine)?;
+            Ok(Response::Redrive(RedriveReport {
+                resumed_from: report.resumed_from,
+                next_offset: report.next_offset,
+                redriven: report
+                    .redriven
+                    .into_iter()
+                    .map(|(dlq_offset, topic, partition)| RedrivenRecord {
+                        dlq_offset,
+                        topic,
+                        partition,
+                    })
+                    .collect(),
+                capped: report.capped,
+            }))
+        }
+        Request::DlqPurge(purge) => {
+            let purged = store.dlq_purge(&purge.topic, purge.up_to_offset).map_err(engine)?;
+            Ok(Response::Purged(purged))
+        }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn dlq_entry(entry: millrace::dlq::DlqEntry) -> DlqEntry {
+    let letter = entry.letter;
+    DlqEntry {
+        dlq_offset: entry.dlq_offset,
+        source_topic: letter.source_topic,
+        source_partition: letter.source_partition,
+        source_offset: letter.source_offset,
+        group: letter.group,
+        stage: letter.stage,
+        error_class: letter.error_class,
+        error_message: letter.error_message,
+        attempts: letter.attempts,
+        first_failure_ms: letter.first_failure_ms,
+        last_failure_ms: letter.last_failure_ms,
+        redrive_count: letter.redrive_count,
+        record: letter.record,
+    }
+}
+
+fn reset_offsets(store: &Store, session: &Session, reset: ResetOffsets) -> Result<Response, WireError> {
+    let scope = match reset.topic {
+        None if reset.partitions.is_empty() => millrace::ResetScope::AllCommitted,
+        None => return Err(invalid("reset: partitions given without a topic")),
+        Some(topic) if reset.partitions.is_empty() => millrace::ResetScope::Topic(topic),
+        Some(topic) => millrace::ResetScope::Partitions {
+            topic,
+            partitions: reset.partitions,
+        },
+    };
+    let target = match reset.target {
+        ResetTarget::Earliest => millrace::ResetTarget::Earliest,
+        ResetTarget::Latest => millrace::ResetTarget::Latest,
+        ResetTarget::ToOffset(offset) => millrace::ResetTarget::Offset(offset),
+        ResetTarget::ShiftBy(delta) => millrace::ResetTarget::ShiftBy(delta),
+        ResetTarget::ToTime(timestamp_ms) => millrace::ResetTarget::DateTime { timestamp_ms },
+        ResetTarget::ByDuration(ms) => millrace::ResetTarget::ByDuration(Duration::from_millis(ms)),
+    };
+    let plan = store
+        .reset_offsets(&millrace::ResetRequest {
+            group: reset.group,
+            scopes: vec![scope],
+            target,
+            dry_run: reset.dry_run,
+            actor: session.actor(),
+        })
+        .map_err(engine)?;
+    let clamp = |v: i128| i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX });
+    Ok(Response::ResetPlan(ResetPlan {
+        applied: plan.applied,
+        entries: plan
+            .entries
+            .into_iter()
+            .map(|e| ResetPlanEntry {
+                topic: e.topic,
+                partition: e.partition,
+                current: e.current,
+                new_offset: e.new,
+                log_start_offset: e.log_start_offset,
+                high_watermark: e.high_watermark,
+                warnings: e
+                    .warnings
+                    .into_iter()
+                    .map(|w| match w {
+                        millrace::ResetWarning::BelowLogStart { requested } => ResetWarning::BelowLogStart {
+                            requested: clamp(requested),
+                        },
+                        millrace::ResetWarning::AboveHighWatermark { requested } => ResetWarning::AboveHighWatermark {
+                            requested: clamp(requested),
+                        },
+                        millrace::ResetWarning::NoCommittedOffset => ResetWarning::NoCommittedOffset,
+                        millrace::ResetWarning::NoRecordAtOrAfter { timestamp_ms } => {
+                            ResetWarning::NoRecordAtOrAfter { timestamp_ms }
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+/// The record is read by the server (never taken from the client) so that
+/// what lands in the DLQ is what the log holds.
+fn fail_record(store: &Store, fail: FailRecord) -> Result<Response, WireError> {
+    let read = store
+        .read_with(
+            &fail.topic,
+            fail.partition,
+            fail.offset,
+            ReadOptions {
+                max_bytes: 1,
+                max_records: 1,
+            },
+            millrace::Isolation::ReadCommitted,
+        )
+        .map_err(engine)?;
+    let record = read
+        .records
+        .into_iter()
+        .find(|r| r.offset == fail.offset)
+        .ok_or_else(|| {
+            invalid(format!(
+                "no committed record at offset {} of {}/{}",
+                fail.offset, fail.topic, fail.partition
+            ))
+        })?;
+    let outcome = store
+        .fail_record(
+            (fail.producer_id, fail.epoch),
+            &fail.group,
+            &fail.topic,
+            fail.partition,
+            &record,
+            &fail.stage,
+            &fail.error_class,
+            &fail.error_message,
+            fail.max_attempts,
+        )
+        .map_err(engine)?;
+    let failed = match outcome {
+        millrace::dlq::FailOutcome::Retry(attempts) => RecordFailed {
+            dead_lettered: false,
+            dlq_offset: 0,
+            attempts: attempts.count,
+            first_failure_ms: attempts.first_failure_ms,
+            last_failure_ms: attempts.last_failure_ms,
+        },
+        millrace::dlq::FailOutcome::DeadLettered { dlq_offset, attempts } => RecordFailed {
+            dead_lettered: true,
+            dlq_offset,
+            attempts: attempts.count,
+            first_failure_ms: attempts.first_failure_ms,
+            last_failure_ms: attempts.last_failure_ms,
+        },
+    };
+    Ok(Response::RecordFailed(failed))
 }
 
 fn produce(store: &Store, produce: Produce) -> Result<Response, WireError> {

@@ -1,7 +1,9 @@
 //! End-to-end over loopback: every request type through the real server and
-//! client (engine-backed ones return data; the ones the engine lacks answer a
-//! typed `Unsupported`), pipelining, metrics, auth, graceful shutdown that
-//! releases the directory lock, and client reconnection.
+//! client against the real engine (topics, produce, fetch by offset/time with
+//! byte budget, isolation and long poll, offsets, lag, resets, transactions,
+//! failed records, DLQ list/redrive/purge, stats, flush), pipelining, metrics,
+//! auth, graceful shutdown that releases the directory lock, and client
+//! reconnection.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
@@ -172,104 +174,316 @@ async fn topics_produce_fetch_stats_flush() {
     server.handle.shutdown().await.unwrap();
 }
 
-/// Every request the engine does not serve yet gets `Unsupported` with its
-/// opcode, and the connection stays usable.
+async fn offsets(client: &Client, group: &str) -> Vec<CommittedOffset> {
+    match client
+        .call(Request::FetchOffsets(GroupQuery {
+            group: group.into(),
+            topic: None,
+        }))
+        .await
+        .unwrap()
+    {
+        Response::Offsets(offsets) => offsets,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn call_ok(client: &Client, request: Request) -> Response {
+    let opcode = request.opcode();
+    client.call(request).await.unwrap_or_else(|e| panic!("{opcode:?}: {e}"))
+}
+
+/// Offsets, lag, resets, transactions, failed records and the DLQ end to end:
+/// the requests of issues 3 and 4 through the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_without_engine_support_answer_unsupported() {
+async fn offsets_lag_reset_transactions_and_dlq() {
     let server = start_server(|_| {}).await;
     let client = server.client().await;
-    client.create_topic("t", 1, &[]).await.unwrap();
-    let record = Record::new(b"x".to_vec());
-    let offsets = vec![PartitionOffset {
-        topic: "t".into(),
-        partition: 0,
-        offset: 1,
-        metadata: vec![],
-    }];
-    let requests = vec![
-        Request::InitProducer(InitProducer { name: "p".into() }),
+    client.create_topic("in", 1, &[]).await.unwrap();
+    client.create_topic("out", 1, &[]).await.unwrap();
+    let values: Vec<Record> = (0..5u8).map(|i| Record::new(vec![i])).collect();
+    client.produce("in", 0, values).await.unwrap();
+
+    // Commit, fetch, lag.
+    let commit = |offset| {
         Request::CommitOffsets(CommitOffsets {
             group: "g".into(),
-            offsets: offsets.clone(),
-        }),
-        Request::FetchOffsets(GroupQuery {
-            group: "g".into(),
-            topic: None,
-        }),
-        Request::ResetOffsets(ResetOffsets {
-            group: "g".into(),
-            topic: "t".into(),
-            partition: None,
-            target: ResetTarget::Earliest,
-            dry_run: true,
-        }),
+            offsets: vec![PartitionOffset {
+                topic: "in".into(),
+                partition: 0,
+                offset,
+                metadata: b"m".to_vec(),
+            }],
+        })
+    };
+    assert_eq!(call_ok(&client, commit(2)).await, Response::Empty);
+    let committed = offsets(&client, "g").await;
+    assert_eq!(
+        (committed.len(), committed[0].offset, committed[0].metadata.as_slice()),
+        (1, 2, &b"m"[..])
+    );
+    let lag = call_ok(
+        &client,
         Request::Lag(GroupQuery {
             group: "g".into(),
-            topic: Some("t".into()),
+            topic: Some("in".into()),
         }),
-        Request::TxnBegin(TxnBegin {
-            producer_id: 1,
-            epoch: 0,
-        }),
+    )
+    .await;
+    let Response::Lag(lag) = lag else { panic!("{lag:?}") };
+    assert_eq!((lag[0].committed, lag[0].high_watermark, lag[0].lag), (Some(2), 5, 3));
+
+    // Reset: a dry run past the end is clamped with a warning and not applied.
+    let reset = |target, dry_run| {
+        Request::ResetOffsets(ResetOffsets {
+            group: "g".into(),
+            topic: Some("in".into()),
+            partitions: vec![],
+            target,
+            dry_run,
+        })
+    };
+    let Response::ResetPlan(plan) = call_ok(&client, reset(ResetTarget::ToOffset(100), true)).await else {
+        panic!()
+    };
+    assert!(!plan.applied);
+    assert_eq!((plan.entries[0].current, plan.entries[0].new_offset), (Some(2), 5));
+    assert_eq!(
+        plan.entries[0].warnings,
+        vec![ResetWarning::AboveHighWatermark { requested: 100 }]
+    );
+    assert_eq!(offsets(&client, "g").await[0].offset, 2);
+    let Response::ResetPlan(plan) = call_ok(&client, reset(ResetTarget::Earliest, false)).await else {
+        panic!()
+    };
+    assert!(plan.applied);
+    assert_eq!(offsets(&client, "g").await[0].offset, 0);
+
+    // A transaction: output records and the offset commit become visible together.
+    let Response::ProducerInit(producer) =
+        call_ok(&client, Request::InitProducer(InitProducer { name: "stage".into() })).await
+    else {
+        panic!()
+    };
+    let begin = Request::TxnBegin(TxnBegin {
+        producer_id: producer.producer_id,
+        epoch: producer.epoch,
+    });
+    let Response::TxnBegun(txn) = call_ok(&client, begin.clone()).await else {
+        panic!()
+    };
+    let id = txn.transaction_id;
+    call_ok(
+        &client,
         Request::TxnAppend(TxnAppend {
-            transaction_id: 1,
-            topic: "t".into(),
+            transaction_id: id,
+            topic: "out".into(),
             partition: 0,
-            base_sequence: 0,
-            records: vec![record.clone()],
+            records: vec![Record::new(b"x".to_vec()), Record::new(b"y".to_vec())],
         }),
+    )
+    .await;
+    call_ok(
+        &client,
         Request::TxnCommitOffsets(TxnCommitOffsets {
-            transaction_id: 1,
+            transaction_id: id,
             group: "g".into(),
-            offsets,
+            offsets: vec![PartitionOffset {
+                topic: "in".into(),
+                partition: 0,
+                offset: 3,
+                metadata: vec![],
+            }],
         }),
+    )
+    .await;
+    assert!(client
+        .fetch("out", 0, 0, Duration::ZERO)
+        .await
+        .unwrap()
+        .records
+        .is_empty());
+    assert_eq!(offsets(&client, "g").await[0].offset, 0);
+    let Response::TxnCommitted(committed) = call_ok(&client, Request::TxnCommit(TxnEnd { transaction_id: id })).await
+    else {
+        panic!()
+    };
+    assert_eq!(
+        committed.parts,
+        vec![CommittedPart {
+            topic: "out".into(),
+            partition: 0,
+            base_offset: 0,
+            next_offset: 2,
+        }]
+    );
+    assert_eq!(
+        client.fetch("out", 0, 0, Duration::ZERO).await.unwrap().records.len(),
+        2
+    );
+    assert_eq!(offsets(&client, "g").await[0].offset, 3);
+    // The id is gone after commit; an aborted transaction leaves nothing.
+    assert_eq!(
+        code(client.call(Request::TxnCommit(TxnEnd { transaction_id: id })).await),
+        ErrorCode::InvalidInput
+    );
+    let Response::TxnBegun(txn) = call_ok(&client, begin.clone()).await else {
+        panic!()
+    };
+    call_ok(
+        &client,
+        Request::TxnAppend(TxnAppend {
+            transaction_id: txn.transaction_id,
+            topic: "out".into(),
+            partition: 0,
+            records: vec![Record::new(b"never".to_vec())],
+        }),
+    )
+    .await;
+    call_ok(
+        &client,
+        Request::TxnAbort(TxnEnd {
+            transaction_id: txn.transaction_id,
+        }),
+    )
+    .await;
+    let after_abort = client
+        .fetch_with(Fetch {
+            topic: "out".into(),
+            partition: 0,
+            position: Position::Offset(0),
+            max_bytes: 1 << 20,
+            max_records: 0,
+            isolation: Isolation::ReadCommitted,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap();
+    assert!(after_abort.records.iter().all(|r| r.value != b"never"));
+
+    // A failed record: counted, then dead-lettered with the offset commit past it.
+    let fail = Request::FailRecord(FailRecord {
+        producer_id: producer.producer_id,
+        epoch: producer.epoch,
+        group: "g".into(),
+        topic: "in".into(),
+        partition: 0,
+        offset: 3,
+        stage: "transform".into(),
+        error_class: "parse".into(),
+        error_message: "bad input".into(),
+        max_attempts: 2,
+    });
+    let Response::RecordFailed(first) = call_ok(&client, fail.clone()).await else {
+        panic!()
+    };
+    assert_eq!((first.dead_lettered, first.attempts), (false, 1));
+    let Response::RecordFailed(second) = call_ok(&client, fail).await else {
+        panic!()
+    };
+    assert_eq!((second.dead_lettered, second.attempts), (true, 2));
+    assert_eq!(offsets(&client, "g").await[0].offset, 4);
+
+    // A dead letter written inside a transaction.
+    let Response::TxnBegun(txn) = call_ok(&client, begin).await else {
+        panic!()
+    };
+    call_ok(
+        &client,
         Request::TxnDeadLetter(TxnDeadLetter {
-            transaction_id: 1,
+            transaction_id: txn.transaction_id,
             group: "g".into(),
-            source_topic: "t".into(),
+            source_topic: "in".into(),
             source_partition: 0,
-            source_offset: 0,
-            stage: "s".into(),
-            error_class: "e".into(),
-            error_message: "m".into(),
-            record: record.clone(),
+            source_offset: 4,
+            stage: "sink".into(),
+            error_class: "timeout".into(),
+            error_message: "downstream".into(),
+            attempts: 1,
+            record: Record::new(vec![4u8]),
         }),
-        Request::TxnCommit(TxnEnd { transaction_id: 1 }),
-        Request::TxnAbort(TxnEnd { transaction_id: 1 }),
+    )
+    .await;
+    call_ok(
+        &client,
+        Request::TxnCommit(TxnEnd {
+            transaction_id: txn.transaction_id,
+        }),
+    )
+    .await;
+
+    let list = |error_contains: Option<&str>| {
         Request::DlqList(DlqList {
-            topic: "t".into(),
+            topic: "in".into(),
             from_offset: 0,
-            max_records: 10,
-            error_class: None,
+            max_records: 0,
+            error_contains: error_contains.map(str::to_string),
             source_partition: None,
-            from_time_ms: None,
-            to_time_ms: None,
-        }),
+            since_ms: None,
+            until_ms: None,
+        })
+    };
+    let Response::DlqListing(listing) = call_ok(&client, list(None)).await else {
+        panic!()
+    };
+    assert_eq!(listing.depth, 2);
+    assert_eq!(listing.entries.len(), 2);
+    let parsed = &listing.entries[0];
+    assert_eq!(
+        (
+            parsed.source_offset,
+            parsed.stage.as_str(),
+            parsed.error_class.as_str(),
+            parsed.attempts
+        ),
+        (3, "transform", "parse", 2)
+    );
+    assert_eq!(parsed.record.value, vec![3u8]);
+    let Response::DlqListing(filtered) = call_ok(&client, list(Some("timeout"))).await else {
+        panic!()
+    };
+    assert_eq!(filtered.entries.len(), 1);
+    assert_eq!(filtered.entries[0].source_offset, 4);
+
+    // Redrive: a dry run plans, a real run re-appends, a second run adds nothing.
+    let redrive = |dry_run| {
         Request::DlqRedrive(DlqRedrive {
-            topic: "t".into(),
+            topic: "in".into(),
             target_topic: None,
-            from_offset: 0,
-            to_offset: None,
+            max_records: None,
             rate_per_second: 0,
-            dry_run: true,
-        }),
+            redrive_cap: 0,
+            dry_run,
+        })
+    };
+    let Response::Redrive(plan) = call_ok(&client, redrive(true)).await else {
+        panic!()
+    };
+    assert_eq!(plan.redriven.len(), 2);
+    assert_eq!(client.describe_topic("in").await.unwrap().partitions[0].end_offset, 5);
+    let Response::Redrive(done) = call_ok(&client, redrive(false)).await else {
+        panic!()
+    };
+    assert_eq!(done.redriven.len(), 2);
+    let Response::Redrive(again) = call_ok(&client, redrive(false)).await else {
+        panic!()
+    };
+    assert!(again.redriven.is_empty(), "{again:?}");
+    let end = client.describe_topic("in").await.unwrap().partitions[0].end_offset;
+    assert!(end > 5, "redriven records are back in the source topic");
+
+    let Response::Purged(purged) = call_ok(
+        &client,
         Request::DlqPurge(DlqPurge {
-            topic: "t".into(),
-            up_to_offset: 0,
+            topic: "in".into(),
+            up_to_offset: listing.end_offset,
         }),
-    ];
-    for request in requests {
-        let opcode = request.opcode();
-        match client.call(request).await {
-            Err(ClientError::Server(error)) => {
-                assert_eq!(error.code, ErrorCode::Unsupported, "{opcode:?}: {error}");
-                assert_eq!(error.details, vec![u64::from(opcode.code())]);
-            }
-            // Wired to the engine already: any typed answer is fine here.
-            other => eprintln!("{opcode:?} is served: {other:?}"),
-        }
-    }
-    client.ping().await.unwrap();
+    )
+    .await
+    else {
+        panic!()
+    };
+    assert!(purged >= 1, "{purged}");
     server.handle.shutdown().await.unwrap();
 }
 

@@ -94,8 +94,8 @@ fn write_seed_corpus() {
         }),
         Request::ResetOffsets(ResetOffsets {
             group: "g".into(),
-            topic: "events".into(),
-            partition: None,
+            topic: Some("events".into()),
+            partitions: vec![0, 2],
             target: ResetTarget::ShiftBy(-5),
             dry_run: true,
         }),
@@ -108,14 +108,15 @@ fn write_seed_corpus() {
             stage: "transform".into(),
             error_class: "parse".into(),
             error_message: "bad".into(),
+            attempts: 3,
             record: Record::new(b"payload".to_vec()),
         }),
         Request::DlqRedrive(DlqRedrive {
             topic: "events".into(),
             target_topic: Some("retry".into()),
-            from_offset: 0,
-            to_offset: Some(100),
+            max_records: Some(100),
             rate_per_second: 10,
+            redrive_cap: 3,
             dry_run: false,
         }),
     ];

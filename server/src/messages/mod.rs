@@ -53,6 +53,7 @@ opcodes! {
     FetchOffsets = 0x0041,
     ResetOffsets = 0x0042,
     Lag = 0x0043,
+    FailRecord = 0x0044,
     TxnBegin = 0x0050,
     TxnAppend = 0x0051,
     TxnCommitOffsets = 0x0052,
@@ -88,6 +89,7 @@ pub enum Request {
     FetchOffsets(GroupQuery),
     ResetOffsets(ResetOffsets),
     Lag(GroupQuery),
+    FailRecord(FailRecord),
     TxnBegin(TxnBegin),
     TxnAppend(TxnAppend),
     TxnCommitOffsets(TxnCommitOffsets),
@@ -117,6 +119,7 @@ impl Request {
             Request::FetchOffsets(_) => Opcode::FetchOffsets,
             Request::ResetOffsets(_) => Opcode::ResetOffsets,
             Request::Lag(_) => Opcode::Lag,
+            Request::FailRecord(_) => Opcode::FailRecord,
             Request::TxnBegin(_) => Opcode::TxnBegin,
             Request::TxnAppend(_) => Opcode::TxnAppend,
             Request::TxnCommitOffsets(_) => Opcode::TxnCommitOffsets,
@@ -143,6 +146,7 @@ impl Request {
             Request::CommitOffsets(b) => b.encode(w),
             Request::FetchOffsets(b) | Request::Lag(b) => b.encode(w),
             Request::ResetOffsets(b) => b.encode(w),
+            Request::FailRecord(b) => b.encode(w),
             Request::TxnBegin(b) => b.encode(w),
             Request::TxnAppend(b) => b.encode(w),
             Request::TxnCommitOffsets(b) => b.encode(w),
@@ -169,6 +173,7 @@ impl Request {
             Opcode::FetchOffsets => Request::FetchOffsets(GroupQuery::decode(r)?),
             Opcode::ResetOffsets => Request::ResetOffsets(ResetOffsets::decode(r)?),
             Opcode::Lag => Request::Lag(GroupQuery::decode(r)?),
+            Opcode::FailRecord => Request::FailRecord(FailRecord::decode(r)?),
             Opcode::TxnBegin => Request::TxnBegin(TxnBegin::decode(r)?),
             Opcode::TxnAppend => Request::TxnAppend(TxnAppend::decode(r)?),
             Opcode::TxnCommitOffsets => Request::TxnCommitOffsets(TxnCommitOffsets::decode(r)?),
@@ -189,7 +194,7 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     Hello(HelloResponse),
-    /// Ping, CreateTopic, DeleteTopic, CommitOffsets, TxnCommitOffsets, TxnCommit, TxnAbort, Flush.
+    /// Ping, CreateTopic, DeleteTopic, CommitOffsets, TxnAppend, TxnCommitOffsets, TxnDeadLetter, TxnAbort, Flush.
     Empty,
     Topics(Vec<String>),
     TopicDescription(TopicDescription),
@@ -197,11 +202,11 @@ pub enum Response {
     Produced(Produced),
     Fetched(Fetched),
     Offsets(Vec<CommittedOffset>),
-    ResetPlan(Vec<ResetPlanEntry>),
+    ResetPlan(ResetPlan),
     Lag(Vec<PartitionLag>),
+    RecordFailed(RecordFailed),
     TxnBegun(TxnBegun),
-    TxnAppended(TxnAppended),
-    DeadLettered(DeadLettered),
+    TxnCommitted(TxnCommitted),
     DlqListing(DlqListing),
     Redrive(RedriveReport),
     Purged(u64),
@@ -219,11 +224,11 @@ impl Response {
             Response::Produced(b) => b.encode(w),
             Response::Fetched(b) => b.encode(w),
             Response::Offsets(list) => write_list(w, list),
-            Response::ResetPlan(list) => write_list(w, list),
+            Response::ResetPlan(b) => b.encode(w),
             Response::Lag(list) => write_list(w, list),
+            Response::RecordFailed(b) => b.encode(w),
             Response::TxnBegun(b) => b.encode(w),
-            Response::TxnAppended(b) => b.encode(w),
-            Response::DeadLettered(b) => b.encode(w),
+            Response::TxnCommitted(b) => b.encode(w),
             Response::DlqListing(b) => b.encode(w),
             Response::Redrive(b) => b.encode(w),
             Response::Purged(purged) => w.u64(*purged),
@@ -239,8 +244,9 @@ impl Response {
             | Opcode::CreateTopic
             | Opcode::DeleteTopic
             | Opcode::CommitOffsets
+            | Opcode::TxnAppend
             | Opcode::TxnCommitOffsets
-            | Opcode::TxnCommit
+            | Opcode::TxnDeadLetter
             | Opcode::TxnAbort
             | Opcode::Flush => Response::Empty,
             Opcode::ListTopics => Response::Topics(read_list(r, "topics")?),
@@ -249,11 +255,11 @@ impl Response {
             Opcode::Produce => Response::Produced(Produced::decode(r)?),
             Opcode::Fetch => Response::Fetched(Fetched::decode(r)?),
             Opcode::FetchOffsets => Response::Offsets(read_list(r, "offsets")?),
-            Opcode::ResetOffsets => Response::ResetPlan(read_list(r, "plan")?),
+            Opcode::ResetOffsets => Response::ResetPlan(ResetPlan::decode(r)?),
             Opcode::Lag => Response::Lag(read_list(r, "lag")?),
+            Opcode::FailRecord => Response::RecordFailed(RecordFailed::decode(r)?),
             Opcode::TxnBegin => Response::TxnBegun(TxnBegun::decode(r)?),
-            Opcode::TxnAppend => Response::TxnAppended(TxnAppended::decode(r)?),
-            Opcode::TxnDeadLetter => Response::DeadLettered(DeadLettered::decode(r)?),
+            Opcode::TxnCommit => Response::TxnCommitted(TxnCommitted::decode(r)?),
             Opcode::DlqList => Response::DlqListing(DlqListing::decode(r)?),
             Opcode::DlqRedrive => Response::Redrive(RedriveReport::decode(r)?),
             Opcode::DlqPurge => Response::Purged(r.u64("purged")?),

@@ -220,28 +220,77 @@ impl Wire for GroupQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetOffsets {
     pub group: String,
-    pub topic: String,
-    pub partition: Option<u32>,
+    /// Absent = every partition the group has a committed offset for.
+    pub topic: Option<String>,
+    /// Empty = every partition of `topic`.
+    pub partitions: Vec<u32>,
     pub target: ResetTarget,
     pub dry_run: bool,
 }
 
 impl Wire for ResetOffsets {
-    const BYTES_MIN: usize = 4 + 4 + 1 + 1 + 1;
+    const BYTES_MIN: usize = 4 + 1 + 4 + 1 + 1;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.group);
-        w.string(&self.topic);
-        w.option(self.partition.as_ref(), |w, p| w.u32(*p));
+        w.option(self.topic.as_ref(), |w, t| w.string(t));
+        w.list(&self.partitions, |w, p| w.u32(*p));
         self.target.encode(w);
         w.bool(self.dry_run);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(ResetOffsets {
             group: r.string("reset.group")?,
-            topic: r.string("reset.topic")?,
-            partition: r.option("reset.partition", |r| r.u32("reset.partition"))?,
+            topic: r.option("reset.topic", |r| r.string("reset.topic"))?,
+            partitions: r.list("reset.partitions", 4, |r| r.u32("reset.partition"))?,
             target: ResetTarget::decode(r)?,
             dry_run: r.bool("reset.dry_run")?,
+        })
+    }
+}
+
+/// Mark a consumed record failed (`Store::fail_record`): counts the attempt
+/// durably; at `max_attempts` moves the record to the DLQ in one transaction
+/// with the group's offset commit past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailRecord {
+    pub producer_id: u64,
+    pub epoch: u16,
+    pub group: String,
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub stage: String,
+    pub error_class: String,
+    pub error_message: String,
+    pub max_attempts: u32,
+}
+
+impl Wire for FailRecord {
+    const BYTES_MIN: usize = 8 + 2 + 4 + 4 + 4 + 8 + 4 + 4 + 4 + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.producer_id);
+        w.u16(self.epoch);
+        w.string(&self.group);
+        w.string(&self.topic);
+        w.u32(self.partition);
+        w.u64(self.offset);
+        w.string(&self.stage);
+        w.string(&self.error_class);
+        w.string(&self.error_message);
+        w.u32(self.max_attempts);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(FailRecord {
+            producer_id: r.u64("fail.producer_id")?,
+            epoch: r.u16("fail.epoch")?,
+            group: r.string("fail.group")?,
+            topic: r.string("fail.topic")?,
+            partition: r.u32("fail.partition")?,
+            offset: r.u64("fail.offset")?,
+            stage: r.string("fail.stage")?,
+            error_class: r.string("fail.error_class")?,
+            error_message: r.string("fail.error_message")?,
+            max_attempts: r.u32("fail.max_attempts")?,
         })
     }
 }
@@ -271,17 +320,15 @@ pub struct TxnAppend {
     pub transaction_id: u64,
     pub topic: String,
     pub partition: u32,
-    pub base_sequence: u32,
     pub records: Vec<Record>,
 }
 
 impl Wire for TxnAppend {
-    const BYTES_MIN: usize = 8 + 4 + 4 + 4 + 4;
+    const BYTES_MIN: usize = 8 + 4 + 4 + 4;
     fn encode(&self, w: &mut Writer) {
         w.u64(self.transaction_id);
         w.string(&self.topic);
         w.u32(self.partition);
-        w.u32(self.base_sequence);
         write_list(w, &self.records);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
@@ -289,7 +336,6 @@ impl Wire for TxnAppend {
             transaction_id: r.u64("txn_append.transaction_id")?,
             topic: r.string("txn_append.topic")?,
             partition: r.u32("txn_append.partition")?,
-            base_sequence: r.u32("txn_append.base_sequence")?,
             records: read_list(r, "txn_append.records")?,
         })
     }
@@ -328,11 +374,13 @@ pub struct TxnDeadLetter {
     pub stage: String,
     pub error_class: String,
     pub error_message: String,
+    /// Failed attempts so far (provenance header).
+    pub attempts: u32,
     pub record: Record,
 }
 
 impl Wire for TxnDeadLetter {
-    const BYTES_MIN: usize = 8 + 4 + 4 + 4 + 8 + 4 + 4 + 4 + Record::BYTES_MIN;
+    const BYTES_MIN: usize = 8 + 4 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + Record::BYTES_MIN;
     fn encode(&self, w: &mut Writer) {
         w.u64(self.transaction_id);
         w.string(&self.group);
@@ -342,6 +390,7 @@ impl Wire for TxnDeadLetter {
         w.string(&self.stage);
         w.string(&self.error_class);
         w.string(&self.error_message);
+        w.u32(self.attempts);
         self.record.encode(w);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
@@ -354,6 +403,7 @@ impl Wire for TxnDeadLetter {
             stage: r.string("dead_letter.stage")?,
             error_class: r.string("dead_letter.error_class")?,
             error_message: r.string("dead_letter.error_message")?,
+            attempts: r.u32("dead_letter.attempts")?,
             record: Record::decode(r)?,
         })
     }
@@ -381,11 +431,15 @@ impl Wire for TxnEnd {
 pub struct DlqList {
     pub topic: String,
     pub from_offset: u64,
+    /// 0 = server default (100).
     pub max_records: u32,
-    pub error_class: Option<String>,
+    /// Error class or message contains this text.
+    pub error_contains: Option<String>,
     pub source_partition: Option<u32>,
-    pub from_time_ms: Option<i64>,
-    pub to_time_ms: Option<i64>,
+    /// Last failure at or after (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Last failure before (ms since the epoch).
+    pub until_ms: Option<i64>,
 }
 
 impl Wire for DlqList {
@@ -394,20 +448,20 @@ impl Wire for DlqList {
         w.string(&self.topic);
         w.u64(self.from_offset);
         w.u32(self.max_records);
-        w.option(self.error_class.as_ref(), |w, s| w.string(s));
+        w.option(self.error_contains.as_ref(), |w, s| w.string(s));
         w.option(self.source_partition.as_ref(), |w, p| w.u32(*p));
-        w.option(self.from_time_ms.as_ref(), |w, t| w.i64(*t));
-        w.option(self.to_time_ms.as_ref(), |w, t| w.i64(*t));
+        w.option(self.since_ms.as_ref(), |w, t| w.i64(*t));
+        w.option(self.until_ms.as_ref(), |w, t| w.i64(*t));
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(DlqList {
             topic: r.string("dlq_list.topic")?,
             from_offset: r.u64("dlq_list.from_offset")?,
             max_records: r.u32("dlq_list.max_records")?,
-            error_class: r.option("dlq_list.error_class", |r| r.string("dlq_list.error_class"))?,
+            error_contains: r.option("dlq_list.error_contains", |r| r.string("dlq_list.error_contains"))?,
             source_partition: r.option("dlq_list.source_partition", |r| r.u32("dlq_list.source_partition"))?,
-            from_time_ms: r.option("dlq_list.from_time_ms", |r| r.i64("dlq_list.from_time_ms"))?,
-            to_time_ms: r.option("dlq_list.to_time_ms", |r| r.i64("dlq_list.to_time_ms"))?,
+            since_ms: r.option("dlq_list.since_ms", |r| r.i64("dlq_list.since_ms"))?,
+            until_ms: r.option("dlq_list.until_ms", |r| r.i64("dlq_list.until_ms"))?,
         })
     }
 }
@@ -415,31 +469,34 @@ impl Wire for DlqList {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqRedrive {
     pub topic: String,
+    /// Absent = each record's source topic.
     pub target_topic: Option<String>,
-    pub from_offset: u64,
-    pub to_offset: Option<u64>,
+    /// Stop after this many records (a later run resumes).
+    pub max_records: Option<u64>,
     /// 0 = unlimited.
     pub rate_per_second: u32,
+    /// A record already redriven this many times stays in the DLQ; 0 = server default (3).
+    pub redrive_cap: u32,
     pub dry_run: bool,
 }
 
 impl Wire for DlqRedrive {
-    const BYTES_MIN: usize = 4 + 1 + 8 + 1 + 4 + 1;
+    const BYTES_MIN: usize = 4 + 1 + 1 + 4 + 4 + 1;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.topic);
         w.option(self.target_topic.as_ref(), |w, s| w.string(s));
-        w.u64(self.from_offset);
-        w.option(self.to_offset.as_ref(), |w, o| w.u64(*o));
+        w.option(self.max_records.as_ref(), |w, n| w.u64(*n));
         w.u32(self.rate_per_second);
+        w.u32(self.redrive_cap);
         w.bool(self.dry_run);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(DlqRedrive {
             topic: r.string("redrive.topic")?,
             target_topic: r.option("redrive.target_topic", |r| r.string("redrive.target_topic"))?,
-            from_offset: r.u64("redrive.from_offset")?,
-            to_offset: r.option("redrive.to_offset", |r| r.u64("redrive.to_offset"))?,
+            max_records: r.option("redrive.max_records", |r| r.u64("redrive.max_records"))?,
             rate_per_second: r.u32("redrive.rate_per_second")?,
+            redrive_cap: r.u32("redrive.redrive_cap")?,
             dry_run: r.bool("redrive.dry_run")?,
         })
     }

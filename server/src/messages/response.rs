@@ -2,7 +2,10 @@
 
 use millrace::StoredRecord;
 
-use super::types::{read_list, write_list, ConfigEntry, PartitionInfo, ProducerSequence, Wire};
+use super::types::{
+    read_list, write_list, CommittedPart, ConfigEntry, DlqEntry, PartitionInfo, ProducerSequence, RedrivenRecord,
+    ResetPlanEntry, Wire,
+};
 use crate::wire::{DecodeResult, Reader, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,92 +147,133 @@ impl Wire for TxnBegun {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TxnAppended {
-    pub base_offset: u64,
-    pub next_offset: u64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnCommitted {
+    pub transaction_sequence: u32,
+    pub parts: Vec<CommittedPart>,
 }
 
-impl Wire for TxnAppended {
-    const BYTES_MIN: usize = 8 + 8;
+impl Wire for TxnCommitted {
+    const BYTES_MIN: usize = 4 + 4;
     fn encode(&self, w: &mut Writer) {
-        w.u64(self.base_offset);
-        w.u64(self.next_offset);
+        w.u32(self.transaction_sequence);
+        write_list(w, &self.parts);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        Ok(TxnAppended {
-            base_offset: r.u64("txn_appended.base_offset")?,
-            next_offset: r.u64("txn_appended.next_offset")?,
+        Ok(TxnCommitted {
+            transaction_sequence: r.u32("committed.transaction_sequence")?,
+            parts: read_list(r, "committed.parts")?,
         })
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeadLettered {
-    /// False: the attempt was counted, the record is not moved yet.
+pub struct RecordFailed {
+    /// False: the attempt was counted, deliver the record again.
     pub dead_lettered: bool,
+    /// Where it landed in the DLQ (0 unless `dead_lettered`).
+    pub dlq_offset: u64,
     pub attempts: u32,
+    pub first_failure_ms: i64,
+    pub last_failure_ms: i64,
 }
 
-impl Wire for DeadLettered {
-    const BYTES_MIN: usize = 1 + 4;
+impl Wire for RecordFailed {
+    const BYTES_MIN: usize = 1 + 8 + 4 + 8 + 8;
     fn encode(&self, w: &mut Writer) {
         w.bool(self.dead_lettered);
+        w.u64(self.dlq_offset);
         w.u32(self.attempts);
+        w.i64(self.first_failure_ms);
+        w.i64(self.last_failure_ms);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        Ok(DeadLettered {
-            dead_lettered: r.bool("dead_lettered")?,
-            attempts: r.u32("dead_lettered.attempts")?,
+        Ok(RecordFailed {
+            dead_lettered: r.bool("failed.dead_lettered")?,
+            dlq_offset: r.u64("failed.dlq_offset")?,
+            attempts: r.u32("failed.attempts")?,
+            first_failure_ms: r.i64("failed.first_failure_ms")?,
+            last_failure_ms: r.i64("failed.last_failure_ms")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetPlan {
+    /// False for a dry run.
+    pub applied: bool,
+    pub entries: Vec<ResetPlanEntry>,
+}
+
+impl Wire for ResetPlan {
+    const BYTES_MIN: usize = 1 + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.bool(self.applied);
+        write_list(w, &self.entries);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ResetPlan {
+            applied: r.bool("plan.applied")?,
+            entries: read_list(r, "plan.entries")?,
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqListing {
-    pub next_offset: u64,
     pub depth: u64,
-    pub oldest_timestamp_ms: Option<i64>,
-    pub records: Vec<StoredRecord>,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    /// Age of the oldest record still in the DLQ, by its last failure time.
+    pub oldest_age_ms: Option<i64>,
+    pub entries: Vec<DlqEntry>,
 }
 
 impl Wire for DlqListing {
-    const BYTES_MIN: usize = 8 + 8 + 1 + 4;
+    const BYTES_MIN: usize = 8 + 8 + 8 + 1 + 4;
     fn encode(&self, w: &mut Writer) {
-        w.u64(self.next_offset);
         w.u64(self.depth);
-        w.option(self.oldest_timestamp_ms.as_ref(), |w, t| w.i64(*t));
-        write_list(w, &self.records);
+        w.u64(self.start_offset);
+        w.u64(self.end_offset);
+        w.option(self.oldest_age_ms.as_ref(), |w, t| w.i64(*t));
+        write_list(w, &self.entries);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(DlqListing {
-            next_offset: r.u64("dlq.next_offset")?,
             depth: r.u64("dlq.depth")?,
-            oldest_timestamp_ms: r.option("dlq.oldest_timestamp_ms", |r| r.i64("dlq.oldest_timestamp_ms"))?,
-            records: read_list(r, "dlq.records")?,
+            start_offset: r.u64("dlq.start_offset")?,
+            end_offset: r.u64("dlq.end_offset")?,
+            oldest_age_ms: r.option("dlq.oldest_age_ms", |r| r.i64("dlq.oldest_age_ms"))?,
+            entries: read_list(r, "dlq.entries")?,
         })
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedriveReport {
-    pub redriven: u64,
-    pub skipped_loop_cap: u64,
+    /// DLQ offset the run started from (durable progress of earlier runs).
+    pub resumed_from: u64,
+    /// DLQ offset the next run resumes from.
     pub next_offset: u64,
+    pub redriven: Vec<RedrivenRecord>,
+    /// DLQ offsets left in place: redrive cap reached.
+    pub capped: Vec<u64>,
 }
 
 impl Wire for RedriveReport {
-    const BYTES_MIN: usize = 8 + 8 + 8;
+    const BYTES_MIN: usize = 8 + 8 + 4 + 4;
     fn encode(&self, w: &mut Writer) {
-        w.u64(self.redriven);
-        w.u64(self.skipped_loop_cap);
+        w.u64(self.resumed_from);
         w.u64(self.next_offset);
+        write_list(w, &self.redriven);
+        write_list(w, &self.capped);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(RedriveReport {
-            redriven: r.u64("redrive.redriven")?,
-            skipped_loop_cap: r.u64("redrive.skipped_loop_cap")?,
+            resumed_from: r.u64("redrive.resumed_from")?,
             next_offset: r.u64("redrive.next_offset")?,
+            redriven: read_list(r, "redrive.redriven")?,
+            capped: read_list(r, "redrive.capped")?,
         })
     }
 }

@@ -107,6 +107,7 @@ fn every_truncation_of_a_request_is_an_error() {
         stage: "transform".into(),
         error_class: "parse".into(),
         error_message: "bad json".into(),
+        attempts: 2,
         record: Record::new(b"v".to_vec())
             .with_header("h", b"x".to_vec())
             .with_timestamp(5),
@@ -281,38 +282,55 @@ fn arb_request() -> impl Strategy<Value = Request> {
         (arb_string(), option::of(arb_string())).prop_map(|(group, topic)| Request::Lag(GroupQuery { group, topic })),
         (
             arb_string(),
-            arb_string(),
-            option::of(any::<u32>()),
+            option::of(arb_string()),
+            vec(any::<u32>(), 0..3),
             arb_reset_target(),
             any::<bool>()
         )
-            .prop_map(
-                |(group, topic, partition, target, dry_run)| Request::ResetOffsets(ResetOffsets {
+            .prop_map(|(group, topic, partitions, target, dry_run)| {
+                Request::ResetOffsets(ResetOffsets {
                     group,
                     topic,
-                    partition,
+                    partitions,
                     target,
-                    dry_run
+                    dry_run,
                 })
+            }),
+        (
+            (any::<u64>(), any::<u16>(), arb_string(), arb_string()),
+            (any::<u32>(), any::<u64>(), any::<u32>()),
+            (arb_string(), arb_string(), arb_string())
+        )
+            .prop_map(
+                |(
+                    (producer_id, epoch, group, topic),
+                    (partition, offset, max_attempts),
+                    (stage, error_class, error_message),
+                )| {
+                    Request::FailRecord(FailRecord {
+                        producer_id,
+                        epoch,
+                        group,
+                        topic,
+                        partition,
+                        offset,
+                        stage,
+                        error_class,
+                        error_message,
+                        max_attempts,
+                    })
+                }
             ),
         (any::<u64>(), any::<u16>())
             .prop_map(|(producer_id, epoch)| Request::TxnBegin(TxnBegin { producer_id, epoch })),
-        (
-            any::<u64>(),
-            arb_string(),
-            any::<u32>(),
-            any::<u32>(),
-            vec(arb_record(), 0..3)
-        )
-            .prop_map(
-                |(transaction_id, topic, partition, base_sequence, records)| Request::TxnAppend(TxnAppend {
-                    transaction_id,
-                    topic,
-                    partition,
-                    base_sequence,
-                    records
-                })
-            ),
+        (any::<u64>(), arb_string(), any::<u32>(), vec(arb_record(), 0..3)).prop_map(
+            |(transaction_id, topic, partition, records)| Request::TxnAppend(TxnAppend {
+                transaction_id,
+                topic,
+                partition,
+                records
+            })
+        ),
         (any::<u64>(), arb_string(), vec(arb_partition_offset(), 0..3)).prop_map(|(transaction_id, group, offsets)| {
             Request::TxnCommitOffsets(TxnCommitOffsets {
                 transaction_id,
@@ -323,14 +341,14 @@ fn arb_request() -> impl Strategy<Value = Request> {
         (
             any::<u64>(),
             (arb_string(), arb_string(), any::<u32>(), any::<u64>()),
-            (arb_string(), arb_string(), arb_string()),
+            (arb_string(), arb_string(), arb_string(), any::<u32>()),
             arb_record()
         )
             .prop_map(
                 |(
                     transaction_id,
                     (group, source_topic, source_partition, source_offset),
-                    (stage, error_class, error_message),
+                    (stage, error_class, error_message, attempts),
                     record,
                 )| {
                     Request::TxnDeadLetter(TxnDeadLetter {
@@ -342,6 +360,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
                         stage,
                         error_class,
                         error_message,
+                        attempts,
                         record,
                     })
                 }
@@ -358,34 +377,34 @@ fn arb_request() -> impl Strategy<Value = Request> {
             option::of(any::<i64>())
         )
             .prop_map(
-                |(topic, from_offset, max_records, error_class, source_partition, from_time_ms, to_time_ms)| {
+                |(topic, from_offset, max_records, error_contains, source_partition, since_ms, until_ms)| {
                     Request::DlqList(DlqList {
                         topic,
                         from_offset,
                         max_records,
-                        error_class,
+                        error_contains,
                         source_partition,
-                        from_time_ms,
-                        to_time_ms,
+                        since_ms,
+                        until_ms,
                     })
                 }
             ),
         (
             arb_string(),
             option::of(arb_string()),
-            any::<u64>(),
             option::of(any::<u64>()),
+            any::<u32>(),
             any::<u32>(),
             any::<bool>()
         )
             .prop_map(
-                |(topic, target_topic, from_offset, to_offset, rate_per_second, dry_run)| {
+                |(topic, target_topic, max_records, rate_per_second, redrive_cap, dry_run)| {
                     Request::DlqRedrive(DlqRedrive {
                         topic,
                         target_topic,
-                        from_offset,
-                        to_offset,
+                        max_records,
                         rate_per_second,
+                        redrive_cap,
                         dry_run,
                     })
                 }
@@ -412,8 +431,9 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         | Opcode::CreateTopic
         | Opcode::DeleteTopic
         | Opcode::CommitOffsets
+        | Opcode::TxnAppend
         | Opcode::TxnCommitOffsets
-        | Opcode::TxnCommit
+        | Opcode::TxnDeadLetter
         | Opcode::TxnAbort
         | Opcode::Flush => Just(Response::Empty).boxed(),
         Opcode::ListTopics => vec(arb_string(), 0..4).prop_map(Response::Topics).boxed(),
@@ -495,25 +515,32 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         )
         .prop_map(Response::Offsets)
         .boxed(),
-        Opcode::ResetOffsets => vec(
-            (
-                arb_string(),
-                any::<u32>(),
-                option::of(any::<u64>()),
-                any::<u64>(),
-                any::<bool>(),
-            )
-                .prop_map(|(topic, partition, current, new_offset, clamped)| ResetPlanEntry {
-                    topic,
-                    partition,
-                    current,
-                    new_offset,
-                    clamped,
-                }),
-            0..3,
+        Opcode::ResetOffsets => (
+            any::<bool>(),
+            vec(
+                (
+                    (arb_string(), any::<u32>(), option::of(any::<u64>())),
+                    (any::<u64>(), any::<u64>(), any::<u64>()),
+                    vec(arb_reset_warning(), 0..3),
+                )
+                    .prop_map(
+                        |((topic, partition, current), (new_offset, log_start_offset, high_watermark), warnings)| {
+                            ResetPlanEntry {
+                                topic,
+                                partition,
+                                current,
+                                new_offset,
+                                log_start_offset,
+                                high_watermark,
+                                warnings,
+                            }
+                        },
+                    ),
+                0..3,
+            ),
         )
-        .prop_map(Response::ResetPlan)
-        .boxed(),
+            .prop_map(|(applied, entries)| Response::ResetPlan(ResetPlan { applied, entries }))
+            .boxed(),
         Opcode::Lag => vec(
             (
                 arb_string(),
@@ -521,58 +548,92 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
                 option::of(any::<u64>()),
                 any::<u64>(),
                 any::<u64>(),
+                any::<u64>(),
             )
-                .prop_map(|(topic, partition, committed, log_end, lag)| PartitionLag {
-                    topic,
-                    partition,
-                    committed,
-                    log_end,
-                    lag,
+                .prop_map(|(topic, partition, committed, log_start_offset, high_watermark, lag)| {
+                    PartitionLag {
+                        topic,
+                        partition,
+                        committed,
+                        log_start_offset,
+                        high_watermark,
+                        lag,
+                    }
                 }),
             0..3,
         )
         .prop_map(Response::Lag)
         .boxed(),
+        Opcode::FailRecord => (any::<bool>(), any::<u64>(), any::<u32>(), any::<i64>(), any::<i64>())
+            .prop_map(
+                |(dead_lettered, dlq_offset, attempts, first_failure_ms, last_failure_ms)| {
+                    Response::RecordFailed(RecordFailed {
+                        dead_lettered,
+                        dlq_offset,
+                        attempts,
+                        first_failure_ms,
+                        last_failure_ms,
+                    })
+                },
+            )
+            .boxed(),
         Opcode::TxnBegin => any::<u64>()
             .prop_map(|transaction_id| Response::TxnBegun(TxnBegun { transaction_id }))
             .boxed(),
-        Opcode::TxnAppend => (any::<u64>(), any::<u64>())
-            .prop_map(|(base_offset, next_offset)| {
-                Response::TxnAppended(TxnAppended {
-                    base_offset,
-                    next_offset,
-                })
-            })
-            .boxed(),
-        Opcode::TxnDeadLetter => (any::<bool>(), any::<u32>())
-            .prop_map(|(dead_lettered, attempts)| {
-                Response::DeadLettered(DeadLettered {
-                    dead_lettered,
-                    attempts,
+        Opcode::TxnCommit => (
+            any::<u32>(),
+            vec(
+                (arb_string(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+                    |(topic, partition, base_offset, next_offset)| CommittedPart {
+                        topic,
+                        partition,
+                        base_offset,
+                        next_offset,
+                    },
+                ),
+                0..3,
+            ),
+        )
+            .prop_map(|(transaction_sequence, parts)| {
+                Response::TxnCommitted(TxnCommitted {
+                    transaction_sequence,
+                    parts,
                 })
             })
             .boxed(),
         Opcode::DlqList => (
-            any::<u64>(),
-            any::<u64>(),
-            option::of(any::<i64>()),
-            vec(arb_stored_record(), 0..3),
+            (any::<u64>(), any::<u64>(), any::<u64>(), option::of(any::<i64>())),
+            vec(arb_dlq_entry(), 0..3),
         )
-            .prop_map(|(next_offset, depth, oldest_timestamp_ms, records)| {
+            .prop_map(|((depth, start_offset, end_offset, oldest_age_ms), entries)| {
                 Response::DlqListing(DlqListing {
-                    next_offset,
                     depth,
-                    oldest_timestamp_ms,
-                    records,
+                    start_offset,
+                    end_offset,
+                    oldest_age_ms,
+                    entries,
                 })
             })
             .boxed(),
-        Opcode::DlqRedrive => (any::<u64>(), any::<u64>(), any::<u64>())
-            .prop_map(|(redriven, skipped_loop_cap, next_offset)| {
+        Opcode::DlqRedrive => (
+            any::<u64>(),
+            any::<u64>(),
+            vec(
+                (any::<u64>(), arb_string(), any::<u32>()).prop_map(|(dlq_offset, topic, partition)| RedrivenRecord {
+                    dlq_offset,
+                    topic,
+                    partition,
+                }),
+                0..3,
+            ),
+            vec(any::<u64>(), 0..3),
+        )
+            .prop_map(|(resumed_from, next_offset, redriven, capped)| {
                 Response::Redrive(RedriveReport {
-                    redriven,
-                    skipped_loop_cap,
+                    resumed_from,
                     next_offset,
+                    redriven,
+                    capped,
                 })
             })
             .boxed(),
@@ -584,6 +645,46 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         .prop_map(Response::Stats)
         .boxed(),
     }
+}
+
+fn arb_reset_warning() -> impl Strategy<Value = ResetWarning> {
+    prop_oneof![
+        any::<i64>().prop_map(|requested| ResetWarning::BelowLogStart { requested }),
+        any::<i64>().prop_map(|requested| ResetWarning::AboveHighWatermark { requested }),
+        Just(ResetWarning::NoCommittedOffset),
+        any::<i64>().prop_map(|timestamp_ms| ResetWarning::NoRecordAtOrAfter { timestamp_ms }),
+    ]
+}
+
+fn arb_dlq_entry() -> impl Strategy<Value = DlqEntry> {
+    (
+        (any::<u64>(), arb_string(), any::<u32>(), any::<u64>()),
+        (arb_string(), arb_string(), arb_string(), arb_string()),
+        (any::<u32>(), any::<i64>(), any::<i64>(), any::<u32>()),
+        arb_record(),
+    )
+        .prop_map(
+            |(
+                (dlq_offset, source_topic, source_partition, source_offset),
+                (group, stage, error_class, error_message),
+                (attempts, first_failure_ms, last_failure_ms, redrive_count),
+                record,
+            )| DlqEntry {
+                dlq_offset,
+                source_topic,
+                source_partition,
+                source_offset,
+                group,
+                stage,
+                error_class,
+                error_message,
+                attempts,
+                first_failure_ms,
+                last_failure_ms,
+                redrive_count,
+                record,
+            },
+        )
 }
 
 fn arb_opcode() -> impl Strategy<Value = Opcode> {

@@ -358,6 +358,44 @@ impl Wire for ProducerSequence {
     }
 }
 
+/// Something the operator should know about one line of a reset plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetWarning {
+    /// The requested offset was below the log start: clamped up to it.
+    BelowLogStart { requested: i64 },
+    /// The requested offset was past the high watermark: clamped down to it.
+    AboveHighWatermark { requested: i64 },
+    /// `ShiftBy` with nothing committed: shifted from the log start.
+    NoCommittedOffset,
+    /// No record at or after the time: moved to the high watermark.
+    NoRecordAtOrAfter { timestamp_ms: i64 },
+}
+
+impl Wire for ResetWarning {
+    const BYTES_MIN: usize = 1 + 8;
+    fn encode(&self, w: &mut Writer) {
+        let (tag, value) = match self {
+            ResetWarning::BelowLogStart { requested } => (0, *requested),
+            ResetWarning::AboveHighWatermark { requested } => (1, *requested),
+            ResetWarning::NoCommittedOffset => (2, 0),
+            ResetWarning::NoRecordAtOrAfter { timestamp_ms } => (3, *timestamp_ms),
+        };
+        w.u8(tag);
+        w.i64(value);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let tag = r.u8("warning")?;
+        let value = r.i64("warning.value")?;
+        match tag {
+            0 => Ok(ResetWarning::BelowLogStart { requested: value }),
+            1 => Ok(ResetWarning::AboveHighWatermark { requested: value }),
+            2 if value == 0 => Ok(ResetWarning::NoCommittedOffset),
+            3 => Ok(ResetWarning::NoRecordAtOrAfter { timestamp_ms: value }),
+            _ => Err(DecodeError::InvalidTag { field: "warning", tag }),
+        }
+    }
+}
+
 /// One line of an offset reset plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetPlanEntry {
@@ -365,17 +403,21 @@ pub struct ResetPlanEntry {
     pub partition: u32,
     pub current: Option<u64>,
     pub new_offset: u64,
-    pub clamped: bool,
+    pub log_start_offset: u64,
+    pub high_watermark: u64,
+    pub warnings: Vec<ResetWarning>,
 }
 
 impl Wire for ResetPlanEntry {
-    const BYTES_MIN: usize = STRING_MIN + 4 + OPTION_MIN + 8 + 1;
+    const BYTES_MIN: usize = STRING_MIN + 4 + OPTION_MIN + 8 + 8 + 8 + 4;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.topic);
         w.u32(self.partition);
         w.option(self.current.as_ref(), |w, c| w.u64(*c));
         w.u64(self.new_offset);
-        w.bool(self.clamped);
+        w.u64(self.log_start_offset);
+        w.u64(self.high_watermark);
+        write_list(w, &self.warnings);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(ResetPlanEntry {
@@ -383,7 +425,9 @@ impl Wire for ResetPlanEntry {
             partition: r.u32("plan.partition")?,
             current: r.option("plan.current", |r| r.u64("plan.current"))?,
             new_offset: r.u64("plan.new_offset")?,
-            clamped: r.bool("plan.clamped")?,
+            log_start_offset: r.u64("plan.log_start_offset")?,
+            high_watermark: r.u64("plan.high_watermark")?,
+            warnings: read_list(r, "plan.warnings")?,
         })
     }
 }
@@ -394,17 +438,19 @@ pub struct PartitionLag {
     pub topic: String,
     pub partition: u32,
     pub committed: Option<u64>,
-    pub log_end: u64,
+    pub log_start_offset: u64,
+    pub high_watermark: u64,
     pub lag: u64,
 }
 
 impl Wire for PartitionLag {
-    const BYTES_MIN: usize = STRING_MIN + 4 + OPTION_MIN + 8 + 8;
+    const BYTES_MIN: usize = STRING_MIN + 4 + OPTION_MIN + 8 + 8 + 8;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.topic);
         w.u32(self.partition);
         w.option(self.committed.as_ref(), |w, c| w.u64(*c));
-        w.u64(self.log_end);
+        w.u64(self.log_start_offset);
+        w.u64(self.high_watermark);
         w.u64(self.lag);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
@@ -412,8 +458,115 @@ impl Wire for PartitionLag {
             topic: r.string("lag.topic")?,
             partition: r.u32("lag.partition")?,
             committed: r.option("lag.committed", |r| r.u64("lag.committed"))?,
-            log_end: r.u64("lag.log_end")?,
+            log_start_offset: r.u64("lag.log_start_offset")?,
+            high_watermark: r.u64("lag.high_watermark")?,
             lag: r.u64("lag.lag")?,
+        })
+    }
+}
+
+/// Where one partition's part of a committed transaction landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedPart {
+    pub topic: String,
+    pub partition: u32,
+    pub base_offset: u64,
+    pub next_offset: u64,
+}
+
+impl Wire for CommittedPart {
+    const BYTES_MIN: usize = STRING_MIN + 4 + 8 + 8;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.topic);
+        w.u32(self.partition);
+        w.u64(self.base_offset);
+        w.u64(self.next_offset);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(CommittedPart {
+            topic: r.string("part.topic")?,
+            partition: r.u32("part.partition")?,
+            base_offset: r.u64("part.base_offset")?,
+            next_offset: r.u64("part.next_offset")?,
+        })
+    }
+}
+
+/// A dead-lettered record with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqEntry {
+    pub dlq_offset: u64,
+    pub source_topic: String,
+    pub source_partition: u32,
+    pub source_offset: u64,
+    pub group: String,
+    pub stage: String,
+    pub error_class: String,
+    pub error_message: String,
+    pub attempts: u32,
+    pub first_failure_ms: i64,
+    pub last_failure_ms: i64,
+    pub redrive_count: u32,
+    /// The original key, value, user headers and timestamp.
+    pub record: Record,
+}
+
+impl Wire for DlqEntry {
+    const BYTES_MIN: usize = 8 + STRING_MIN + 4 + 8 + STRING_MIN * 4 + 4 + 8 + 8 + 4 + Record::BYTES_MIN;
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.dlq_offset);
+        w.string(&self.source_topic);
+        w.u32(self.source_partition);
+        w.u64(self.source_offset);
+        w.string(&self.group);
+        w.string(&self.stage);
+        w.string(&self.error_class);
+        w.string(&self.error_message);
+        w.u32(self.attempts);
+        w.i64(self.first_failure_ms);
+        w.i64(self.last_failure_ms);
+        w.u32(self.redrive_count);
+        self.record.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(DlqEntry {
+            dlq_offset: r.u64("dlq.offset")?,
+            source_topic: r.string("dlq.source_topic")?,
+            source_partition: r.u32("dlq.source_partition")?,
+            source_offset: r.u64("dlq.source_offset")?,
+            group: r.string("dlq.group")?,
+            stage: r.string("dlq.stage")?,
+            error_class: r.string("dlq.error_class")?,
+            error_message: r.string("dlq.error_message")?,
+            attempts: r.u32("dlq.attempts")?,
+            first_failure_ms: r.i64("dlq.first_failure_ms")?,
+            last_failure_ms: r.i64("dlq.last_failure_ms")?,
+            redrive_count: r.u32("dlq.redrive_count")?,
+            record: Record::decode(r)?,
+        })
+    }
+}
+
+/// One DLQ record re-appended (or planned, on a dry run) by a redrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedrivenRecord {
+    pub dlq_offset: u64,
+    pub topic: String,
+    pub partition: u32,
+}
+
+impl Wire for RedrivenRecord {
+    const BYTES_MIN: usize = 8 + STRING_MIN + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.dlq_offset);
+        w.string(&self.topic);
+        w.u32(self.partition);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(RedrivenRecord {
+            dlq_offset: r.u64("redriven.dlq_offset")?,
+            topic: r.string("redriven.topic")?,
+            partition: r.u32("redriven.partition")?,
         })
     }
 }
