@@ -365,6 +365,19 @@ impl ProducerEpochs {
         Ok(())
     }
 
+    /// Forget every producer idle longer than the expiry (maintenance thread).
+    /// The registry file keeps them until the next `init`; on reopen they are
+    /// found idle again. Returns how many were dropped.
+    pub fn expire_idle(&self, now_ms: i64) -> usize {
+        let mut state = self.state.lock();
+        let before = state.entries.len();
+        let expiry_ms = self.expiry_ms;
+        state
+            .entries
+            .retain(|_, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms);
+        before - state.entries.len()
+    }
+
     /// Is `producer_id` registered (not expired or never issued)?
     pub fn knows(&self, producer_id: u64) -> bool {
         self.state.lock().entries.contains_key(&producer_id)
@@ -456,6 +469,9 @@ mod tests {
             Err(Error::UnknownProducer { producer_id: 0 })
         ));
         assert_eq!(epochs.init("p", 5_000, |_| Ok(())).unwrap(), (1, 0));
+        assert_eq!(epochs.expire_idle(5_500), 0);
+        assert_eq!(epochs.expire_idle(6_001), 1);
+        assert!(!epochs.knows(1));
     }
 
     #[test]

@@ -627,6 +627,10 @@ fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
             }
         }
         if maintenance_due {
+            let expired = inner.shared.producers.epochs.expire_idle(now_ms());
+            if expired > 0 {
+                tracing::info!(expired, "idle producers expired");
+            }
             last_maintenance = now;
         }
     }
