@@ -293,16 +293,66 @@ pub fn encode(
     BatchHeader { crc, ..header }
 }
 
-/// Decode the records of a verified batch. `batch` is exactly the batch bytes.
-pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRecord>, CorruptionKind> {
+/// A record borrowed from a batch's bytes (a mapped sealed segment or a read
+/// buffer): no allocation. Valid for the duration of a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub offset: u64,
+    pub timestamp_ms: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+    /// The encoded headers, validated when the view was made.
+    headers_raw: &'a [u8],
+    header_count: u16,
+}
+
+impl<'a> RecordView<'a> {
+    /// The headers, in order (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        let mut cursor = Cursor {
+            bytes: self.headers_raw,
+        };
+        (0..self.header_count).map_while(move |_| {
+            let name_len = cursor.u16().ok()? as usize;
+            let name = std::str::from_utf8(cursor.take(name_len).ok()?).ok()?;
+            let value_len = cursor.u32().ok()? as usize;
+            Some((name, cursor.take(value_len).ok()?))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Bytes of key and value (what read budgets count).
+    pub fn payload_len(&self) -> usize {
+        self.value.len() + self.key.map_or(0, <[u8]>::len)
+    }
+
+    pub fn to_owned(&self) -> StoredRecord {
+        StoredRecord {
+            offset: self.offset,
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.to_vec(),
+            headers: self.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+        }
+    }
+}
+
+/// Visit the records of a verified batch (`batch` is exactly the batch bytes)
+/// in order, until `visit` returns false. Every length is checked against the
+/// bytes left before it is used.
+pub fn for_each_record<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    mut visit: impl FnMut(RecordView<'a>) -> bool,
+) -> Result<(), CorruptionKind> {
     let mut cursor = Cursor {
         bytes: batch
             .get(HEADER_SIZE..header.length as usize)
             .ok_or(CorruptionKind::BadLength)?,
     };
-    // `parse` bounds record_count by the batch length; bound it here too, so
-    // that a header not made by `parse` cannot size the allocation either.
-    let mut records = Vec::with_capacity((header.record_count as usize).min(cursor.bytes.len() / RECORD_FIXED_SIZE));
     for i in 0..u64::from(header.record_count) {
         let record_len = cursor.u32()? as usize;
         let before = cursor.bytes.len();
@@ -310,38 +360,54 @@ pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRe
             return Err(CorruptionKind::BadRecord);
         }
         let timestamp_ms = cursor.i64()?;
-        let key_len = cursor.i32()?;
-        let key = match key_len {
+        let key = match cursor.i32()? {
             -1 => None,
-            n if n >= 0 => Some(cursor.take(n as usize)?.to_vec()),
+            n if n >= 0 => Some(cursor.take(n as usize)?),
             _ => return Err(CorruptionKind::BadRecord),
         };
         let value_len = cursor.u32()? as usize;
-        let value = cursor.take(value_len)?.to_vec();
-        let header_count = cursor.u16()? as usize;
-        let mut headers = Vec::with_capacity(header_count.min(cursor.bytes.len() / 6));
+        let value = cursor.take(value_len)?;
+        let header_count = cursor.u16()?;
+        let headers_start = cursor.bytes;
         for _ in 0..header_count {
             let name_len = cursor.u16()? as usize;
-            let name = std::str::from_utf8(cursor.take(name_len)?)
-                .map_err(|_| CorruptionKind::BadRecord)?
-                .to_string();
+            std::str::from_utf8(cursor.take(name_len)?).map_err(|_| CorruptionKind::BadRecord)?;
             let value_len = cursor.u32()? as usize;
-            headers.push((name, cursor.take(value_len)?.to_vec()));
+            cursor.take(value_len)?;
         }
+        let headers_raw = headers_start
+            .get(..headers_start.len() - cursor.bytes.len())
+            .ok_or(CorruptionKind::BadRecord)?;
         if before + 4 - cursor.bytes.len() != record_len {
             return Err(CorruptionKind::BadRecord);
         }
-        records.push(StoredRecord {
+        let view = RecordView {
             offset: header.base_offset.checked_add(i).ok_or(CorruptionKind::OffsetGap)?,
             timestamp_ms,
             key,
             value,
-            headers,
-        });
+            headers_raw,
+            header_count,
+        };
+        if !visit(view) {
+            return Ok(());
+        }
     }
     if !cursor.bytes.is_empty() {
         return Err(CorruptionKind::BadRecord);
     }
+    Ok(())
+}
+
+/// Decode the records of a verified batch. `batch` is exactly the batch bytes.
+pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRecord>, CorruptionKind> {
+    // Bounded by the bytes present, whatever the header claims.
+    let body = batch.len().saturating_sub(HEADER_SIZE);
+    let mut records = Vec::with_capacity((header.record_count as usize).min(body / RECORD_FIXED_SIZE));
+    for_each_record(batch, header, |view| {
+        records.push(view.to_owned());
+        true
+    })?;
     Ok(records)
 }
 

@@ -2,7 +2,7 @@
 //! high watermark below which records are durable (under the topic's
 //! durability mode) and visible to readers.
 
-use crate::batch::{self, BatchHeader, ProducerStamp, Record, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE};
+use crate::batch::{self, BatchHeader, ProducerStamp, Record, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE};
 use crate::commit::{Mark, SyncFailure, SyncGate};
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
@@ -561,9 +561,18 @@ impl Partition {
         self.segments.lock().clone()
     }
 
-    /// Read batches from `offset` up to `end` (exclusive, at most the high
-    /// watermark). Records before `offset` in the first batch are dropped.
-    pub fn read_batches(&self, offset: u64, options: ReadOptions, end: Option<u64>) -> Result<(Vec<ReadBatch>, u64)> {
+    /// Visit records from `offset` below `end` (exclusive; at most the high
+    /// watermark) within the budgets, without copying: each record is a view
+    /// into the batch's bytes (a mapped sealed segment or a read buffer).
+    /// Records of control batches are visited too but not counted. Returns
+    /// the offset to continue from.
+    pub fn visit_records(
+        &self,
+        offset: u64,
+        options: ReadOptions,
+        end: Option<u64>,
+        mut visit: impl FnMut(&BatchHeader, RecordView<'_>),
+    ) -> Result<u64> {
         let high_watermark = self.high_watermark();
         let end = end.map_or(high_watermark, |e| e.min(high_watermark));
         let start = self.start_offset();
@@ -574,10 +583,9 @@ impl Partition {
                 end: high_watermark,
             });
         }
-        let mut batches = Vec::new();
         let mut next = offset;
         if offset >= end {
-            return Ok((batches, next));
+            return Ok(next);
         }
         let segments = self.segments_snapshot();
         let first = segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
@@ -594,7 +602,7 @@ impl Partition {
                 let position = segment::floor_by_offset(&state.entries, relative).map_or(0, |e| u64::from(e.position));
                 (position, state.written_len)
             };
-            segment.for_each_batch(position, end_position, |_, header, raw| {
+            segment.for_each_batch(position, end_position, |batch_position, header, raw| {
                 if header.base_offset >= end {
                     full = true;
                     return Ok(false);
@@ -606,32 +614,26 @@ impl Partition {
                     full = true;
                     return Ok(false);
                 }
-                let records =
-                    batch::decode_records(raw, header).map_err(|kind| Error::corruption(&segment.log_path, 0, kind))?;
-                let mut taken = Vec::new();
                 let mut complete = true;
-                for record in records.into_iter().filter(|r| r.offset >= next) {
-                    if header.is_control() {
-                        taken.push(record);
-                        continue;
+                let mut last = next;
+                batch::for_each_record(raw, header, |view| {
+                    if view.offset < next {
+                        return true;
                     }
-                    if count >= options.max_records || (bytes >= options.max_bytes && count > 0) {
-                        complete = false;
-                        break;
+                    if !header.is_control() {
+                        if count >= options.max_records || (bytes >= options.max_bytes && count > 0) {
+                            complete = false;
+                            return false;
+                        }
+                        bytes += view.payload_len() + 24;
+                        count += 1;
                     }
-                    bytes += record.value.len() + record.key.as_ref().map_or(0, Vec::len) + 24;
-                    count += 1;
-                    taken.push(record);
-                }
-                next = if complete {
-                    header.next_offset()
-                } else {
-                    taken.last().map_or(next, |r| r.offset + 1)
-                };
-                batches.push(ReadBatch {
-                    header: *header,
-                    records: taken,
-                });
+                    last = view.offset + 1;
+                    visit(header, view);
+                    true
+                })
+                .map_err(|kind| Error::corruption(&segment.log_path, batch_position, kind))?;
+                next = if complete { header.next_offset() } else { last };
                 if !complete {
                     full = true;
                 }
@@ -641,7 +643,42 @@ impl Partition {
         let metrics = &self.shared.metrics;
         metrics.fetch_records.fetch_add(count as u64, Ordering::Relaxed);
         metrics.fetch_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        Ok(next)
+    }
+
+    /// Read batches from `offset` up to `end` (exclusive, at most the high
+    /// watermark), as owned records grouped by batch (control batches included).
+    /// Records before `offset` in the first batch are dropped.
+    pub fn read_batches(&self, offset: u64, options: ReadOptions, end: Option<u64>) -> Result<(Vec<ReadBatch>, u64)> {
+        let mut batches: Vec<ReadBatch> = Vec::new();
+        let next = self.visit_records(offset, options, end, |header, view| match batches.last_mut() {
+            Some(batch) if batch.header.base_offset == header.base_offset => batch.records.push(view.to_owned()),
+            _ => batches.push(ReadBatch {
+                header: *header,
+                records: vec![view.to_owned()],
+            }),
+        })?;
         Ok((batches, next))
+    }
+
+    /// Visit data records (control batches skipped) from `offset` without
+    /// copying them; see [`Partition::visit_records`].
+    pub fn scan(
+        &self,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+        mut visit: impl FnMut(RecordView<'_>),
+    ) -> Result<u64> {
+        let end = match isolation {
+            Isolation::ReadCommitted => Some(self.last_stable_offset()),
+            Isolation::ReadUncommitted => None,
+        };
+        self.visit_records(offset, options, end, |header, view| {
+            if !header.is_control() {
+                visit(view);
+            }
+        })
     }
 
     /// Read data records (control batches skipped) from `offset`.
@@ -650,12 +687,12 @@ impl Partition {
             Isolation::ReadCommitted => Some(self.last_stable_offset()),
             Isolation::ReadUncommitted => None,
         };
-        let (batches, next_offset) = self.read_batches(offset, options, end)?;
-        let records = batches
-            .into_iter()
-            .filter(|b| !b.header.is_control())
-            .flat_map(|b| b.records)
-            .collect();
+        let mut records = Vec::with_capacity(options.max_records.min(1024));
+        let next_offset = self.visit_records(offset, options, end, |header, view| {
+            if !header.is_control() {
+                records.push(view.to_owned());
+            }
+        })?;
         Ok(ReadResult {
             records,
             next_offset,

@@ -442,6 +442,22 @@ impl Store {
         self.partition(topic, partition)?.read(offset, options, isolation)
     }
 
+    /// Visit records from `offset` without copying them: `visit` gets views
+    /// into the segment's bytes (memory-mapped once sealed). Same budgets,
+    /// isolation and offsets as [`Store::read_with`]; returns the next offset.
+    pub fn scan(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+        visit: impl FnMut(crate::batch::RecordView<'_>),
+    ) -> Result<u64> {
+        self.partition(topic, partition)?
+            .scan(offset, options, isolation, visit)
+    }
+
     /// Read whole batches (with headers, control batches included) up to `end`.
     pub fn read_batches(
         &self,

@@ -285,3 +285,31 @@ fn concurrent_always_appenders_share_fsyncs() {
         .unwrap();
     assert_eq!(r.records.len(), 400);
 }
+
+#[test]
+fn scan_visits_the_same_records_as_read_without_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
+    store.create_topic("s", small_segments(1)).unwrap();
+    for i in 0..300u32 {
+        let record = Record::new(format!("v{i}").into_bytes())
+            .with_key(vec![i as u8])
+            .with_header("n", i.to_le_bytes().to_vec())
+            .with_timestamp(i64::from(i));
+        store.append("s", 0, &[record]).unwrap();
+    }
+    let options = ReadOptions { max_bytes: 700, max_records: 50 };
+    let mut offset = 10;
+    while offset < 300 {
+        let read = store.read("s", 0, offset, options).unwrap();
+        let mut seen = Vec::new();
+        let next = store
+            .scan("s", 0, offset, options, millrace::Isolation::ReadCommitted, |view| seen.push(view.to_owned()))
+            .unwrap();
+        assert_eq!(seen, read.records, "from {offset}");
+        assert_eq!(next, read.next_offset);
+        let first = &seen[0];
+        assert_eq!(first.header("n"), Some(&(first.offset as u32).to_le_bytes()[..]));
+        offset = next;
+    }
+}
