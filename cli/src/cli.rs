@@ -12,9 +12,10 @@ Modes:
   Offline (default): commands open the data directory given by --data
   (default ./millrace-data) directly. The directory is locked while a command
   runs, so offline commands refuse to run while a server holds it.
-  Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume and
-  stats talk to a running `millrace serve`; the token comes from
-  MILLRACE_TOKEN or --token. check, dump and repair always work offline.
+  Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
+  stats, offsets show/reset and dlq talk to a running `millrace serve`; the
+  token comes from MILLRACE_TOKEN or --token. check, dump, repair, replay,
+  bench, offsets audit and consume --group work offline.
 
 Exit codes:
   0  success

@@ -117,6 +117,22 @@ impl Remote {
     fn call<T>(&self, f: impl std::future::Future<Output = Result<T, ClientError>>) -> CliResult<T> {
         self.runtime.block_on(f).map_err(|e| remote_error(self.addr, e))
     }
+
+    /// Send one request and wait for its response.
+    pub fn request(
+        &self,
+        request: millrace_server::messages::Request,
+    ) -> CliResult<millrace_server::messages::Response> {
+        self.call(self.client.call(request))
+    }
+
+    /// An answer of the wrong kind: a protocol problem, not the user's.
+    pub fn unexpected(&self, response: &millrace_server::messages::Response) -> CliError {
+        CliError::new(format!(
+            "server {} sent an unexpected response: {response:?}",
+            self.addr
+        ))
+    }
 }
 
 fn config_from_entries(partitions: u32, entries: &[ConfigEntry]) -> (TopicConfig, Option<Durability>) {
@@ -176,6 +192,22 @@ impl Target {
         match &global.server {
             Some(server) => Ok(Target::Remote(Box::new(Remote::connect(global, server)?))),
             None => Ok(Target::Local(data::open_or_create(global, false)?)),
+        }
+    }
+
+    /// The server connection, when online.
+    pub fn remote(&self) -> Option<&Remote> {
+        match self {
+            Target::Local(_) => None,
+            Target::Remote(r) => Some(r),
+        }
+    }
+
+    /// The open store, when offline.
+    pub fn local(&self) -> Option<&Store> {
+        match self {
+            Target::Local(store) => Some(store),
+            Target::Remote(_) => None,
         }
     }
 

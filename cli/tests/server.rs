@@ -160,3 +160,104 @@ fn serve_rejects_bad_configuration() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn offsets_and_dlq_through_the_server() {
+    let (_tmp, data) = common::store_with_topic("t", 2);
+    millrace(&data)
+        .args(["produce", "t", "-p", "0"])
+        .write_stdin("a\nb\nc\nd\n")
+        .assert()
+        .success();
+    millrace(&data)
+        .args(["consume", "t", "-g", "g", "-n", "3"])
+        .assert()
+        .success();
+    // Dead-letter offset 1 as a pipeline stage would.
+    {
+        let store = millrace::Store::open(&data, millrace::StoreOptions::default()).unwrap();
+        let session = store.init_producer("stage").unwrap();
+        let read = store.read("t", 0, 0, millrace::ReadOptions::default()).unwrap();
+        store
+            .fail_record(
+                (session.producer_id, session.epoch),
+                "pipeline",
+                "t",
+                0,
+                &read.records[1],
+                "transform",
+                "Boom",
+                "no",
+                1,
+            )
+            .unwrap();
+        store.close().unwrap();
+    }
+    let server = Server::start(&data, &[]);
+    let shown = json_of(
+        server
+            .millrace()
+            .args(["offsets", "show", "-g", "g", "-t", "t", "--json"]),
+    );
+    assert_eq!(shown["partitions"][0]["committed"], 3);
+    assert_eq!(shown["partitions"][0]["lag"], 1);
+    let table = stdout_of(server.millrace().args(["offsets", "show", "-g", "g"]));
+    assert!(table.contains("COMMITTED AT") && table.contains("T"), "{table}");
+    server
+        .millrace()
+        .args(["offsets", "show"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--group"));
+    let dry = json_of(
+        server
+            .millrace()
+            .args(["offsets", "reset", "-g", "g", "-t", "t:0", "--to-earliest", "--json"]),
+    );
+    assert_eq!(dry["applied"], false);
+    assert_eq!(dry["entries"][0]["new"], 0);
+    let shown = json_of(
+        server
+            .millrace()
+            .args(["offsets", "show", "-g", "g", "-t", "t", "--json"]),
+    );
+    assert_eq!(shown["partitions"][0]["committed"], 3, "a dry run changed the offset");
+    server
+        .millrace()
+        .args([
+            "offsets",
+            "reset",
+            "-g",
+            "g",
+            "-t",
+            "t:0",
+            "--shift-by",
+            "-1",
+            "--execute",
+        ])
+        .assert()
+        .success();
+    let shown = json_of(
+        server
+            .millrace()
+            .args(["offsets", "show", "-g", "g", "-t", "t", "--json"]),
+    );
+    assert_eq!(shown["partitions"][0]["committed"], 2);
+
+    let listed = json_of(server.millrace().args(["dlq", "list", "t", "--json"]));
+    assert_eq!(listed["depth"], 1);
+    assert_eq!(listed["records"][0]["source"]["offset"], 1);
+    let offset = listed["records"][0]["dlq_offset"].as_u64().unwrap().to_string();
+    let shown = json_of(server.millrace().args(["dlq", "show", "t", &offset, "--json"]));
+    assert_eq!(shown["value"], "b");
+    assert_eq!(shown["error_class"], "Boom");
+    let dry = json_of(server.millrace().args(["dlq", "redrive", "t", "--json"]));
+    assert_eq!(dry["redriven"].as_array().unwrap().len(), 1);
+    let done = json_of(server.millrace().args(["dlq", "redrive", "t", "--execute", "--json"]));
+    assert_eq!(done["redriven"].as_array().unwrap().len(), 1);
+    let again = json_of(server.millrace().args(["dlq", "redrive", "t", "--execute", "--json"]));
+    assert_eq!(again["redriven"].as_array().unwrap().len(), 0);
+    let values = stdout_of(server.millrace().args(["consume", "t", "-p", "0", "--format", "value"]));
+    assert_eq!(values, "a\nb\nc\nd\nb\n");
+    assert!(server.stop());
+}

@@ -2,12 +2,13 @@
 //! dead-letter partition (engine `dlq` module).
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
 use crate::parse;
+use crate::target::{Remote, Target};
 use clap::{Args, Subcommand};
-use millrace::dlq::{DlqEntry, DlqFilter, RedriveOptions};
+use millrace::dlq::{DeadLetter, DlqEntry, DlqFilter, DlqStats, RedriveOptions, RedriveReport};
+use millrace_server::messages as wire;
 use serde_json::json;
 use std::time::Duration;
 
@@ -163,13 +164,105 @@ fn entry_json(e: &DlqEntry, full: bool) -> serde_json::Value {
     value
 }
 
-fn offline(global: &GlobalArgs) -> CliResult<millrace::Store> {
-    if global.server.is_some() {
-        return Err(CliError::usage(
-            "`dlq` works on a data directory for now; drop --server and stop the server (or use --data)",
-        ));
+fn from_wire(e: wire::DlqEntry) -> DlqEntry {
+    DlqEntry {
+        dlq_offset: e.dlq_offset,
+        letter: DeadLetter {
+            source_topic: e.source_topic,
+            source_partition: e.source_partition,
+            source_offset: e.source_offset,
+            group: e.group,
+            stage: e.stage,
+            error_class: e.error_class,
+            error_message: e.error_message,
+            attempts: e.attempts,
+            first_failure_ms: e.first_failure_ms,
+            last_failure_ms: e.last_failure_ms,
+            redrive_count: e.redrive_count,
+            record: e.record,
+        },
     }
-    data::open_existing(global)
+}
+
+/// List through the server: (stats, entries).
+fn remote_list(remote: &Remote, topic: &str, filter: &DlqFilter) -> CliResult<(DlqStats, Vec<DlqEntry>)> {
+    let request = wire::Request::DlqList(wire::DlqList {
+        topic: topic.to_string(),
+        from_offset: filter.from_offset.unwrap_or(0),
+        max_records: filter.limit.map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX)),
+        error_contains: filter.error_contains.clone(),
+        source_partition: filter.source_partition,
+        since_ms: filter.since_ms,
+        until_ms: filter.until_ms,
+    });
+    match remote.request(request)? {
+        wire::Response::DlqListing(listing) => Ok((
+            DlqStats {
+                depth: listing.depth,
+                start_offset: listing.start_offset,
+                end_offset: listing.end_offset,
+                oldest_age_ms: listing.oldest_age_ms,
+            },
+            listing.entries.into_iter().map(from_wire).collect(),
+        )),
+        other => Err(remote.unexpected(&other)),
+    }
+}
+
+fn list(target: &Target, topic: &str, filter: &DlqFilter) -> CliResult<(DlqStats, Vec<DlqEntry>)> {
+    match (target.local(), target.remote()) {
+        (Some(store), _) => Ok((store.dlq_stats(topic)?, store.dlq_list(topic, filter)?)),
+        (None, Some(remote)) => remote_list(remote, topic, filter),
+        (None, None) => Err(CliError::new("no store and no server")),
+    }
+}
+
+fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<RedriveReport> {
+    match (target.local(), target.remote()) {
+        (Some(store), _) => Ok(store.dlq_redrive(topic, options)?),
+        (None, Some(remote)) => {
+            let request = wire::Request::DlqRedrive(wire::DlqRedrive {
+                topic: topic.to_string(),
+                target_topic: options.target_topic.clone(),
+                max_records: options.max_records,
+                rate_per_second: options.rate_per_second.unwrap_or(0),
+                redrive_cap: options.redrive_cap,
+                dry_run: options.dry_run,
+            });
+            match remote.request(request)? {
+                wire::Response::Redrive(r) => Ok(RedriveReport {
+                    resumed_from: r.resumed_from,
+                    next_offset: r.next_offset,
+                    redriven: r
+                        .redriven
+                        .into_iter()
+                        .map(|x| (x.dlq_offset, x.topic, x.partition))
+                        .collect(),
+                    capped: r.capped,
+                }),
+                other => Err(remote.unexpected(&other)),
+            }
+        }
+        (None, None) => Err(CliError::new("no store and no server")),
+    }
+}
+
+/// Purge; returns the DLQ's new start offset.
+fn purge(target: &Target, topic: &str, up_to: u64) -> CliResult<u64> {
+    match (target.local(), target.remote()) {
+        (Some(store), _) => Ok(store.dlq_purge(topic, up_to)?),
+        (None, Some(remote)) => {
+            let request = wire::Request::DlqPurge(wire::DlqPurge {
+                topic: topic.to_string(),
+                up_to_offset: up_to,
+            });
+            match remote.request(request)? {
+                wire::Response::Purged(start) => Ok(start),
+                other => Err(remote.unexpected(&other)),
+            }
+        }
+        (None, None) => Err(CliError::new("no store and no server")),
+    }
 }
 
 pub fn run(global: &GlobalArgs, args: DlqArgs) -> CliResult<()> {
@@ -190,10 +283,9 @@ fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
         from_offset: args.from_offset,
         limit: Some(args.limit),
     };
-    let store = offline(global)?;
-    let stats = store.dlq_stats(&args.topic)?;
-    let entries = store.dlq_list(&args.topic, &filter)?;
-    store.close()?;
+    let target = Target::open(global)?;
+    let (stats, entries) = list(&target, &args.topic, &filter)?;
+    target.close()?;
     if global.json {
         let rows: Vec<serde_json::Value> = entries.iter().map(|e| entry_json(e, false)).collect();
         output::print_json(&json!({
@@ -250,9 +342,22 @@ fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
 }
 
 fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> {
-    let store = offline(global)?;
-    let entry = store.dlq_get(topic, dlq_offset)?;
-    store.close()?;
+    let target = Target::open(global)?;
+    let entry = match target.local() {
+        Some(store) => store.dlq_get(topic, dlq_offset)?,
+        None => {
+            let filter = DlqFilter {
+                from_offset: Some(dlq_offset),
+                limit: Some(1),
+                ..DlqFilter::default()
+            };
+            list(&target, topic, &filter)?
+                .1
+                .into_iter()
+                .find(|e| e.dlq_offset == dlq_offset)
+        }
+    };
+    target.close()?;
     let Some(e) = entry else {
         return Err(
             CliError::new(format!("no DLQ record at offset {dlq_offset} of topic {topic:?}"))
@@ -292,8 +397,9 @@ fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> 
 }
 
 fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
-    let store = offline(global)?;
-    let report = store.dlq_redrive(
+    let target = Target::open(global)?;
+    let report = redrive(
+        &target,
         &args.topic,
         &RedriveOptions {
             target_topic: args.to.clone(),
@@ -304,7 +410,7 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
             ..RedriveOptions::default()
         },
     )?;
-    store.close()?;
+    target.close()?;
     if global.json {
         let redriven: Vec<serde_json::Value> = report
             .redriven
@@ -351,8 +457,15 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
 }
 
 fn run_purge(global: &GlobalArgs, topic: &str, up_to: u64, yes: bool) -> CliResult<()> {
-    let store = offline(global)?;
-    let stats = store.dlq_stats(topic)?;
+    let target = Target::open(global)?;
+    let (stats, _) = list(
+        &target,
+        topic,
+        &DlqFilter {
+            limit: Some(1),
+            ..DlqFilter::default()
+        },
+    )?;
     if !yes {
         let doomed = up_to.clamp(stats.start_offset, stats.end_offset) - stats.start_offset;
         return Err(CliError::usage(format!(
@@ -361,8 +474,8 @@ fn run_purge(global: &GlobalArgs, topic: &str, up_to: u64, yes: bool) -> CliResu
         ))
         .with_hint(format!("re-run as `millrace dlq purge {topic} --up-to {up_to} --yes`")));
     }
-    let start = store.dlq_purge(topic, up_to)?;
-    store.close()?;
+    let start = purge(&target, topic, up_to)?;
+    target.close()?;
     let removed = start.saturating_sub(stats.start_offset);
     if global.json {
         output::print_json(&json!({"topic": topic, "removed": removed, "start_offset": start}))?;

@@ -2,13 +2,15 @@
 //! the operator's offset reset (dry run by default) with its audit log.
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
 use crate::parse;
+use crate::target::Target;
 use clap::{Args, Subcommand};
-use millrace::{PartitionLag, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
+use millrace::{PartitionLag, PlannedReset, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
+use millrace_server::messages as wire;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -44,6 +46,8 @@ Offsets outside a partition's [start, end] are clamped, with a warning in the
 plan. Without --execute only the plan (current -> new per partition) is
 printed. Offline, the data directory lock guarantees no consumer of the group
 is running; every applied reset is recorded (see `millrace offsets audit`).
+Works online too (--server); `offsets audit` and listing every group need the
+data directory.
 
 Examples:
   millrace offsets reset --group billing --topic orders --to-datetime 2026-11-25T08:00:00Z
@@ -101,8 +105,8 @@ struct ResetArgs {
     /// Apply the plan (default: dry run).
     #[arg(long)]
     execute: bool,
-    /// Reset even if the group has active members (online only; offline the
-    /// directory lock already rules them out).
+    /// Reset even if the group may have active members (offline the
+    /// directory lock already rules them out; the server applies its own rules).
     #[arg(long)]
     force: bool,
 }
@@ -183,12 +187,12 @@ fn plan_json(plan: &ResetPlan) -> serde_json::Value {
     json!({"group": plan.group, "target": plan.target.to_string(), "applied": plan.applied, "entries": entries})
 }
 
-fn lag_table(lags: &[PartitionLag], store: &millrace::Store, group: &str) -> CliResult<Table> {
+fn lag_table(lags: &[PartitionLag], commit_times: &BTreeMap<(String, u32), i64>) -> Table {
     let mut table = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "START", "END", "LAG", "COMMITTED AT"]);
     for l in lags {
-        let at = store
-            .committed(group, &l.topic, l.partition)?
-            .map_or("-".to_string(), |c| output::time(c.commit_time_ms));
+        let at = commit_times
+            .get(&(l.topic.clone(), l.partition))
+            .map_or("-".to_string(), |ms| output::time(*ms));
         table.row(vec![
             l.topic.clone(),
             l.partition.to_string(),
@@ -199,16 +203,130 @@ fn lag_table(lags: &[PartitionLag], store: &millrace::Store, group: &str) -> Cli
             at,
         ]);
     }
-    Ok(table)
+    table
 }
 
-fn offline(global: &GlobalArgs) -> CliResult<millrace::Store> {
-    if global.server.is_some() {
-        return Err(CliError::usage(
-            "`offsets` works on a data directory for now; drop --server and stop the server (or use --data)",
-        ));
+fn offline_only(what: &str) -> CliError {
+    CliError::usage(format!(
+        "{what} needs the data directory (offline): drop --server and stop the server"
+    ))
+}
+
+/// Lag and commit times of a group, offline or through the server.
+fn group_lag(
+    target: &Target,
+    group: &str,
+    topic: Option<&str>,
+) -> CliResult<(Vec<PartitionLag>, BTreeMap<(String, u32), i64>)> {
+    if let Some(store) = target.local() {
+        let lags = match topic {
+            Some(topic) => store.consumer_lag_for_topic(group, topic)?,
+            None => store.consumer_lag(group)?,
+        };
+        let times = store
+            .group_offsets(group)?
+            .into_iter()
+            .map(|(key, c)| (key, c.commit_time_ms))
+            .collect();
+        return Ok((lags, times));
     }
-    data::open_existing(global)
+    let Some(remote) = target.remote() else {
+        return Ok((Vec::new(), BTreeMap::new()));
+    };
+    let query = wire::GroupQuery {
+        group: group.to_string(),
+        topic: topic.map(str::to_string),
+    };
+    let lags = match remote.request(wire::Request::Lag(query.clone()))? {
+        wire::Response::Lag(lags) => lags
+            .into_iter()
+            .map(|l| PartitionLag {
+                topic: l.topic,
+                partition: l.partition,
+                committed: l.committed,
+                log_start_offset: l.log_start_offset,
+                high_watermark: l.high_watermark,
+                lag: l.lag,
+            })
+            .collect(),
+        other => return Err(remote.unexpected(&other)),
+    };
+    let times = match remote.request(wire::Request::FetchOffsets(query))? {
+        wire::Response::Offsets(offsets) => offsets
+            .into_iter()
+            .map(|c| ((c.topic, c.partition), c.commit_time_ms))
+            .collect(),
+        other => return Err(remote.unexpected(&other)),
+    };
+    Ok((lags, times))
+}
+
+fn wire_target(target: ResetTarget) -> wire::ResetTarget {
+    match target {
+        ResetTarget::Earliest => wire::ResetTarget::Earliest,
+        ResetTarget::Latest => wire::ResetTarget::Latest,
+        ResetTarget::Offset(o) => wire::ResetTarget::ToOffset(o),
+        ResetTarget::ShiftBy(n) => wire::ResetTarget::ShiftBy(n),
+        ResetTarget::DateTime { timestamp_ms } => wire::ResetTarget::ToTime(timestamp_ms),
+        ResetTarget::ByDuration(d) => wire::ResetTarget::ByDuration(d.as_millis() as u64),
+    }
+}
+
+fn engine_warning(w: &wire::ResetWarning) -> ResetWarning {
+    match *w {
+        wire::ResetWarning::BelowLogStart { requested } => ResetWarning::BelowLogStart {
+            requested: i128::from(requested),
+        },
+        wire::ResetWarning::AboveHighWatermark { requested } => ResetWarning::AboveHighWatermark {
+            requested: i128::from(requested),
+        },
+        wire::ResetWarning::NoCommittedOffset => ResetWarning::NoCommittedOffset,
+        wire::ResetWarning::NoRecordAtOrAfter { timestamp_ms } => ResetWarning::NoRecordAtOrAfter { timestamp_ms },
+    }
+}
+
+/// Plan (and unless `dry_run` apply) a reset through the server, one request per scope.
+fn remote_reset(
+    remote: &crate::target::Remote,
+    group: &str,
+    scopes: &[ResetScope],
+    target: ResetTarget,
+    dry_run: bool,
+) -> CliResult<ResetPlan> {
+    let mut entries = Vec::new();
+    for scope in scopes {
+        let (topic, partitions) = match scope {
+            ResetScope::Topic(t) => (Some(t.clone()), Vec::new()),
+            ResetScope::Partitions { topic, partitions } => (Some(topic.clone()), partitions.clone()),
+            ResetScope::AllCommitted => (None, Vec::new()),
+        };
+        let request = wire::Request::ResetOffsets(wire::ResetOffsets {
+            group: group.to_string(),
+            topic,
+            partitions,
+            target: wire_target(target),
+            dry_run,
+        });
+        match remote.request(request)? {
+            wire::Response::ResetPlan(plan) => entries.extend(plan.entries.into_iter().map(|e| PlannedReset {
+                topic: e.topic,
+                partition: e.partition,
+                current: e.current,
+                new: e.new_offset,
+                log_start_offset: e.log_start_offset,
+                high_watermark: e.high_watermark,
+                warnings: e.warnings.iter().map(engine_warning).collect(),
+            })),
+            other => return Err(remote.unexpected(&other)),
+        }
+    }
+    Ok(ResetPlan {
+        group: group.to_string(),
+        target,
+        applied: !dry_run,
+        planned_at_ms: chrono::Utc::now().timestamp_millis(),
+        entries,
+    })
 }
 
 pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
@@ -220,8 +338,11 @@ pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
 }
 
 fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
-    let store = offline(global)?;
+    let target = Target::open(global)?;
     let Some(group) = args.group else {
+        let Some(store) = target.local() else {
+            return Err(offline_only("listing every group").with_hint("or pass --group G"));
+        };
         let mut rows = Vec::new();
         for group in store.groups()? {
             if group.starts_with("__") {
@@ -230,7 +351,7 @@ fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
             let lags = store.consumer_lag(&group)?;
             rows.push((group, lags.len(), lags.iter().map(|l| l.lag).sum::<u64>()));
         }
-        store.close()?;
+        target.close()?;
         if global.json {
             let groups: Vec<serde_json::Value> = rows
                 .iter()
@@ -248,10 +369,8 @@ fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
         }
         return Ok(());
     };
-    let lags = match &args.topic {
-        Some(topic) => store.consumer_lag_for_topic(&group, topic)?,
-        None => store.consumer_lag(&group)?,
-    };
+    let (lags, commit_times) = group_lag(&target, &group, args.topic.as_deref())?;
+    target.close()?;
     if global.json {
         let partitions: Vec<serde_json::Value> = lags
             .iter()
@@ -263,9 +382,8 @@ fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
     } else if lags.is_empty() {
         println!("group {group} has no committed offsets; pass --topic to see a topic's partitions anyway");
     } else {
-        lag_table(&lags, &store, &group)?.print()?;
+        lag_table(&lags, &commit_times).print()?;
     }
-    store.close()?;
     Ok(())
 }
 
@@ -279,16 +397,20 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
             .map(|t| parse_scope(t))
             .collect::<CliResult<Vec<_>>>()?
     };
-    let store = offline(global)?;
+    let backend = Target::open(global)?;
     let _ = args.force;
-    let plan = store.reset_offsets(&ResetRequest {
-        group: args.group.clone(),
-        scopes,
-        target,
-        dry_run: !args.execute,
-        actor: actor(),
-    })?;
-    store.close()?;
+    let plan = match (backend.local(), backend.remote()) {
+        (Some(store), _) => store.reset_offsets(&ResetRequest {
+            group: args.group.clone(),
+            scopes,
+            target,
+            dry_run: !args.execute,
+            actor: actor(),
+        })?,
+        (None, Some(remote)) => remote_reset(remote, &args.group, &scopes, target, !args.execute)?,
+        (None, None) => return Err(CliError::new("no store and no server")),
+    };
+    backend.close()?;
     if global.json {
         output::print_json(&plan_json(&plan))?;
         return Ok(());
@@ -323,9 +445,12 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
 }
 
 fn run_audit(global: &GlobalArgs, group: Option<&str>) -> CliResult<()> {
-    let store = offline(global)?;
+    let target = Target::open(global)?;
+    let Some(store) = target.local() else {
+        return Err(offline_only("the reset audit log"));
+    };
     let entries = store.reset_audit(group)?;
-    store.close()?;
+    target.close()?;
     if global.json {
         let rows: Vec<serde_json::Value> = entries
             .iter()
