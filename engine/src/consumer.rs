@@ -165,7 +165,10 @@ impl Consumer {
     /// Records from the assigned partitions, waiting up to `timeout` for the
     /// first one. Positions advance past what is returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large for an Instant waits "forever" (a year).
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
         loop {
             let seen = self.store.generation();
             let records = self.fetch_once()?;
