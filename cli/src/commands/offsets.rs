@@ -187,7 +187,10 @@ fn plan_json(plan: &ResetPlan) -> serde_json::Value {
     json!({"group": plan.group, "target": plan.target.to_string(), "applied": plan.applied, "entries": entries})
 }
 
-fn lag_table(lags: &[PartitionLag], commit_times: &BTreeMap<(String, u32), i64>) -> Table {
+/// Commit time (ms) per (topic, partition).
+type CommitTimes = BTreeMap<(String, u32), i64>;
+
+fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
     let mut table = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "START", "END", "LAG", "COMMITTED AT"]);
     for l in lags {
         let at = commit_times
@@ -213,11 +216,7 @@ fn offline_only(what: &str) -> CliError {
 }
 
 /// Lag and commit times of a group, offline or through the server.
-fn group_lag(
-    target: &Target,
-    group: &str,
-    topic: Option<&str>,
-) -> CliResult<(Vec<PartitionLag>, BTreeMap<(String, u32), i64>)> {
+fn group_lag(target: &Target, group: &str, topic: Option<&str>) -> CliResult<(Vec<PartitionLag>, CommitTimes)> {
     if let Some(store) = target.local() {
         let lags = match topic {
             Some(topic) => store.consumer_lag_for_topic(group, topic)?,
