@@ -15,7 +15,7 @@ Modes:
   Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
   stats, offsets show/reset and dlq talk to a running `millrace serve`; the
   token comes from MILLRACE_TOKEN or --token. check, dump, repair, replay,
-  bench, offsets audit and consume --group work offline.
+  bench and offsets audit work offline.
 
 Exit codes:
   0  success

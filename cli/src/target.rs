@@ -403,15 +403,27 @@ impl Target {
         }
     }
 
-    /// A group's committed offset (offline).
+    /// A group's committed offset.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> CliResult<Option<u64>> {
         match self {
             Target::Local(store) => Ok(store.committed_offset(group, topic, partition)?),
-            Target::Remote(_) => Err(CliError::usage("consumer groups work offline only for now")),
+            Target::Remote(r) => {
+                let query = millrace_server::messages::GroupQuery {
+                    group: group.to_string(),
+                    topic: Some(topic.to_string()),
+                };
+                match r.request(millrace_server::messages::Request::FetchOffsets(query))? {
+                    millrace_server::messages::Response::Offsets(offsets) => Ok(offsets
+                        .into_iter()
+                        .find(|c| c.topic == topic && c.partition == partition)
+                        .map(|c| c.offset)),
+                    other => Err(r.unexpected(&other)),
+                }
+            }
         }
     }
 
-    /// Commit `(partition, next offset)` positions for a group (offline).
+    /// Commit `(partition, next offset)` positions for a group, in one batch.
     pub fn commit_offsets(&self, group: &str, topic: &str, positions: &[(u32, u64)]) -> CliResult<()> {
         match self {
             Target::Local(store) => {
@@ -421,7 +433,22 @@ impl Target {
                     .collect();
                 Ok(store.commit_offsets(group, &commits)?)
             }
-            Target::Remote(_) => Err(CliError::usage("consumer groups work offline only for now")),
+            Target::Remote(r) => {
+                let request =
+                    millrace_server::messages::Request::CommitOffsets(millrace_server::messages::CommitOffsets {
+                        group: group.to_string(),
+                        offsets: positions
+                            .iter()
+                            .map(|(p, o)| millrace_server::messages::PartitionOffset {
+                                topic: topic.to_string(),
+                                partition: *p,
+                                offset: *o,
+                                metadata: Vec::new(),
+                            })
+                            .collect(),
+                    });
+                r.request(request).map(|_| ())
+            }
         }
     }
 

@@ -259,5 +259,20 @@ fn offsets_and_dlq_through_the_server() {
     assert_eq!(again["redriven"].as_array().unwrap().len(), 0);
     let values = stdout_of(server.millrace().args(["consume", "t", "-p", "0", "--format", "value"]));
     assert_eq!(values, "a\nb\nc\nd\nb\n");
+    // A group through the server: commits what it printed, resumes there.
+    let first = stdout_of(
+        server
+            .millrace()
+            .args(["consume", "t", "-g", "g2", "-p", "0", "-n", "2", "--format", "value"]),
+    );
+    assert_eq!(first, "a\nb\n");
+    let rest = stdout_of(
+        server
+            .millrace()
+            .args(["consume", "t", "-g", "g2", "-p", "0", "--format", "value"]),
+    );
+    assert_eq!(rest, "c\nd\nb\n");
+    let shown = json_of(server.millrace().args(["offsets", "show", "-g", "g2", "--json"]));
+    assert_eq!(shown["partitions"][0]["committed"], 5);
     assert!(server.stop());
 }

@@ -65,7 +65,7 @@ pub struct ConsumeArgs {
     #[arg(long, group = "start", value_parser = parse::duration, value_name = "DURATION")]
     since: Option<Duration>,
     /// Consumer group: start at its committed offsets (when no start flag is
-    /// given) and commit what was printed (offline only for now).
+    /// given) and commit what was printed.
     #[arg(long, short = 'g')]
     group: Option<String>,
     /// With --group, do not commit offsets.
@@ -176,11 +176,6 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
 pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     let format = if global.json { OutputFormat::Json } else { args.format };
     let target = Target::open(global)?;
-    if args.group.is_some() && target.is_remote() {
-        return Err(CliError::usage(
-            "--group works offline only for now; drop --server (stop the server) or the group",
-        ));
-    }
     let count = target.partition_count(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],
