@@ -80,7 +80,16 @@ struct Writer {
     scratch: Vec<u8>,
     /// Idempotent-producer state; guarded by the writer lock (producer_state.rs).
     producers: ProducerTable,
+    /// Offset of the newest producer snapshot written by this process (0 at
+    /// open) and when: open replays batch headers only after the newest
+    /// snapshot, so snapshots at close and every `SNAPSHOT_INTERVAL` keep the
+    /// replay proportional to the recent tail, not to the active segment.
+    snapshot_offset: u64,
+    snapshot_at: Instant,
 }
+
+/// How often an active partition's producer state is snapshotted (if it changed).
+const SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug)]
 pub(crate) struct Partition {
@@ -215,6 +224,8 @@ impl Partition {
                 next_offset,
                 scratch: Vec::new(),
                 producers,
+                snapshot_offset: 0,
+                snapshot_at: Instant::now(),
             }),
             segments: Mutex::new(Arc::new(segments)),
             gate: SyncGate::new(mark),
@@ -516,6 +527,8 @@ impl Partition {
             let epochs = &self.shared.producers.epochs;
             w.producers.retain(|id| epochs.knows(id));
             crate::producer_snapshot::write(self.storage.as_ref(), &self.dir, w.next_offset, &w.producers)?;
+            w.snapshot_offset = w.next_offset;
+            w.snapshot_at = Instant::now();
             let segment = Arc::new(Segment::create(self.storage.as_ref(), &self.dir, w.next_offset, now)?);
             self.storage
                 .sync_dir(&self.dir)
@@ -537,6 +550,28 @@ impl Partition {
         w.active = segment;
         self.shared.metrics.segments_rolled.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Snapshot the producer state at the log end if it moved since the last
+    /// snapshot and (unless `force`) `SNAPSHOT_INTERVAL` has passed. Only a
+    /// fully durable log end is snapshotted (else this waits for a later call),
+    /// so a snapshot never lies past what recovery will find. The state is
+    /// encoded under the writer lock; the file is written after releasing it.
+    pub fn snapshot_producers(&self, force: bool) -> Result<()> {
+        let (offset, bytes) = {
+            let mut w = self.writer.lock();
+            let due = force || w.snapshot_at.elapsed() >= SNAPSHOT_INTERVAL;
+            if self.shared.is_poisoned() || w.next_offset == w.snapshot_offset || !due {
+                return Ok(());
+            }
+            if self.gate.synced().offset < w.next_offset {
+                return Ok(());
+            }
+            w.snapshot_offset = w.next_offset;
+            w.snapshot_at = Instant::now();
+            (w.next_offset, w.producers.encode_snapshot(w.next_offset))
+        };
+        crate::producer_snapshot::write_encoded(self.storage.as_ref(), &self.dir, offset, &bytes)
     }
 
     /// Roll now if the active segment is not empty (tests, admin).

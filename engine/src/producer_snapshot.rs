@@ -39,9 +39,13 @@ fn snapshot_bytes_max(window: u32) -> u64 {
 
 /// Write the snapshot for `offset` durably, then remove older ones.
 pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: u64, table: &ProducerTable) -> Result<()> {
+    write_encoded(storage, dir, offset, &table.encode_snapshot(offset))
+}
+
+/// Write an already encoded snapshot for `offset` durably, then remove older ones.
+pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
     let path = dir.join(snapshot_name(offset));
-    write_atomic(storage, &path, &table.encode_snapshot(offset))
-        .map_err(|e| Error::io("write producer snapshot", &path, e))?;
+    write_atomic(storage, &path, bytes).map_err(|e| Error::io("write producer snapshot", &path, e))?;
     let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
     for older in names
         .iter()

@@ -576,7 +576,9 @@ impl StoreInner {
             let mut result = Ok(());
             for topic in self.topics.read().values() {
                 for p in &topic.partitions {
-                    if let Err(e) = p.flush() {
+                    // Flushed first, so the snapshot is at a durable log end
+                    // and the next open replays nothing.
+                    if let Err(e) = p.flush().and_then(|()| p.snapshot_producers(true)) {
                         result = Err(e);
                     }
                 }
@@ -636,7 +638,11 @@ fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
                 }
                 if maintenance_due {
                     let wall = now_ms();
-                    if let Err(e) = p.roll_if_old(wall).and_then(|()| p.enforce_retention(wall).map(|_| ())) {
+                    if let Err(e) = p
+                        .roll_if_old(wall)
+                        .and_then(|()| p.enforce_retention(wall).map(|_| ()))
+                        .and_then(|()| p.snapshot_producers(false))
+                    {
                         tracing::error!(topic = %topic.name, partition = p.id, error = %e, "maintenance failed");
                     }
                 }

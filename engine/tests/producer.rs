@@ -232,6 +232,35 @@ fn snapshot_files(dir: &Path) -> Vec<String> {
     names
 }
 
+fn snapshot_path(dir: &Path, offset: u64) -> std::path::PathBuf {
+    common::partition_dir(dir, "t", 0).join(format!("{offset:020}.producers"))
+}
+
+/// Leave exactly one producer snapshot, `only` (offset and bytes saved while
+/// the store was open), or none, so that each test drives exactly one row of
+/// the rebuild table whatever other snapshots (e.g. at close) the store wrote.
+fn keep_only_snapshot(dir: &Path, only: Option<(u64, &[u8])>) {
+    for name in snapshot_files(dir) {
+        std::fs::remove_file(common::partition_dir(dir, "t", 0).join(name)).unwrap();
+    }
+    if let Some((offset, bytes)) = only {
+        std::fs::write(snapshot_path(dir, offset), bytes).unwrap();
+    }
+    let expected: Vec<String> = only.map(|(o, _)| format!("{o:020}.producers")).into_iter().collect();
+    assert_eq!(snapshot_files(dir), expected);
+}
+
+/// History with a roll after the 4th batch (offset 8); returns (id, last
+/// sequence, the roll's snapshot bytes).
+fn write_history_with_roll(dir: &Path) -> (u64, u32, Vec<u8>) {
+    let store = open_with_topic(dir, TopicConfig::default());
+    let (id, last) = write_history(&store, Some(3));
+    let snapshot = std::fs::read(snapshot_path(dir, 8)).unwrap();
+    // Retention cannot take the state with it: delete everything before the roll.
+    store.truncate_prefix("t", 0, 8).unwrap();
+    (id, last, snapshot)
+}
+
 fn check_resumes(store: &Store, id: u64, last: u32) {
     let session = store.init_producer("p").unwrap();
     assert_eq!(session.producer_id, id);
@@ -256,7 +285,7 @@ fn rebuild_without_snapshot_replays_the_log() {
         let store = open_with_topic(dir.path(), TopicConfig::default());
         write_history(&store, None)
     };
-    assert!(snapshot_files(dir.path()).is_empty());
+    keep_only_snapshot(dir.path(), None);
     let store = Store::open(dir.path(), options()).unwrap();
     check_resumes(&store, id, last);
 }
@@ -264,14 +293,8 @@ fn rebuild_without_snapshot_replays_the_log() {
 #[test]
 fn rebuild_from_snapshot_and_the_batches_after_it() {
     let dir = common::scratch_dir();
-    let (id, last) = {
-        let store = open_with_topic(dir.path(), TopicConfig::default());
-        let (id, last) = write_history(&store, Some(3));
-        // Retention cannot take the state with it: delete everything before the roll.
-        store.truncate_prefix("t", 0, 8).unwrap();
-        (id, last)
-    };
-    assert_eq!(snapshot_files(dir.path()), [format!("{:020}.producers", 8)]);
+    let (id, last, snapshot) = write_history_with_roll(dir.path());
+    keep_only_snapshot(dir.path(), Some((8, &snapshot)));
     let store = Store::open(dir.path(), options()).unwrap();
     assert_eq!(store.offsets("t", 0).unwrap(), (8, 20));
     check_resumes(&store, id, last);
@@ -287,11 +310,9 @@ fn rebuild_from_snapshot_and_the_batches_after_it() {
 #[test]
 fn rebuild_rejects_a_damaged_snapshot() {
     let dir = common::scratch_dir();
-    {
-        let store = open_with_topic(dir.path(), TopicConfig::default());
-        write_history(&store, Some(3));
-    }
-    let path = common::partition_dir(dir.path(), "t", 0).join(format!("{:020}.producers", 8));
+    let (_, _, snapshot) = write_history_with_roll(dir.path());
+    keep_only_snapshot(dir.path(), Some((8, &snapshot)));
+    let path = snapshot_path(dir.path(), 8);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[12] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
@@ -304,10 +325,8 @@ fn rebuild_rejects_a_damaged_snapshot() {
 #[test]
 fn rebuild_rejects_a_snapshot_past_the_log_end() {
     let dir = common::scratch_dir();
-    {
-        let store = open_with_topic(dir.path(), TopicConfig::default());
-        write_history(&store, Some(3));
-    }
+    let (_, _, snapshot) = write_history_with_roll(dir.path());
+    keep_only_snapshot(dir.path(), Some((8, &snapshot)));
     let pdir = common::partition_dir(dir.path(), "t", 0);
     std::fs::rename(
         pdir.join(format!("{:020}.producers", 8)),

@@ -298,13 +298,18 @@ fn scan_visits_the_same_records_as_read_without_copying() {
             .with_timestamp(i64::from(i));
         store.append("s", 0, &[record]).unwrap();
     }
-    let options = ReadOptions { max_bytes: 700, max_records: 50 };
+    let options = ReadOptions {
+        max_bytes: 700,
+        max_records: 50,
+    };
     let mut offset = 10;
     while offset < 300 {
         let read = store.read("s", 0, offset, options).unwrap();
         let mut seen = Vec::new();
         let next = store
-            .scan("s", 0, offset, options, millrace::Isolation::ReadCommitted, |view| seen.push(view.to_owned()))
+            .scan("s", 0, offset, options, millrace::Isolation::ReadCommitted, |view| {
+                seen.push(view.to_owned())
+            })
             .unwrap();
         assert_eq!(seen, read.records, "from {offset}");
         assert_eq!(next, read.next_offset);
@@ -312,4 +317,30 @@ fn scan_visits_the_same_records_as_read_without_copying() {
         assert_eq!(first.header("n"), Some(&(first.offset as u32).to_le_bytes()[..]));
         offset = next;
     }
+}
+
+#[test]
+fn clean_close_snapshots_producers_so_open_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
+        store.create_topic("p", TopicConfig::default()).unwrap();
+        for i in 0..50u32 {
+            store.append("p", 0, &[Record::new(i.to_le_bytes().to_vec())]).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let partition_dir = dir.path().join("topics/p/00000");
+    let snapshots: Vec<String> = std::fs::read_dir(&partition_dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".producers"))
+        .collect();
+    assert_eq!(
+        snapshots,
+        vec![format!("{:020}.producers", 50)],
+        "snapshot at the log end after close"
+    );
+    let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
+    assert_eq!(store.offsets("p", 0).unwrap(), (0, 50));
 }
