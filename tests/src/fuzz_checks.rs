@@ -171,7 +171,7 @@ pub fn segment_path(store_dir: &Path) -> PathBuf {
 fn template() -> &'static Vec<(PathBuf, Vec<u8>)> {
     static TEMPLATE: OnceLock<Vec<(PathBuf, Vec<u8>)>> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = scratch_dir();
         let store = Store::open(dir.path(), fuzz_store_options()).expect("create template store");
         store
             .create_topic(FUZZ_TOPIC, fuzz_topic_config())
@@ -216,12 +216,26 @@ enum Layout {
     SealedBefore { next: u64 },
 }
 
+/// A fresh temporary directory for one store image: under
+/// `MILLRACE_FUZZ_TMPDIR` if set, else `/dev/shm` where it exists (each input
+/// costs several fsyncs, free on tmpfs), else the system temp dir.
+fn scratch_dir() -> tempfile::TempDir {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    let base = BASE.get_or_init(|| match std::env::var_os("MILLRACE_FUZZ_TMPDIR") {
+        Some(dir) => PathBuf::from(dir),
+        None if Path::new("/dev/shm").is_dir() => PathBuf::from("/dev/shm"),
+        None => std::env::temp_dir(),
+    });
+    tempfile::Builder::new()
+        .prefix("millrace-fuzz-")
+        .tempdir_in(base)
+        .or_else(|_| tempfile::Builder::new().prefix("millrace-fuzz-").tempdir())
+        .expect("temp dir")
+}
+
 /// Lay out a store whose partition holds `segment` bytes as `layout` says.
 fn store_image(segment: &[u8], layout: Layout) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("millrace-fuzz-")
-        .tempdir()
-        .expect("temp dir");
+    let dir = scratch_dir();
     for (relative, bytes) in template() {
         let path = dir.path().join(relative);
         if let Some(parent) = path.parent() {

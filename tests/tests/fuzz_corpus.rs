@@ -65,7 +65,7 @@ fn replay(target: &str, check: fn(&[u8]) -> AllocationStats) {
     }
     if let Some((share, name, len, stats)) = worst {
         eprintln!(
-            "{target}: {} files; closest to the allocation bound: {name} ({len} bytes) peaked at {} bytes = {:.1}% of {}",
+            "{target}: {} files; closest to the allocation bound: {name} ({len} bytes) peaked at {} bytes = {:.1}% of {} ({stats:?})",
             files.len(),
             stats.peak_bytes,
             share * 100.0,
