@@ -334,11 +334,13 @@ fn acknowledged_appends_survive_kill_9() {
         checker.segments
     );
     assert!(acked > 0, "no append was ever acknowledged");
-    assert!(
-        checker.segments > 3 * PARTITIONS as usize,
-        "segments should roll many times: {}",
-        checker.segments
-    );
+    if cycles >= 20 {
+        assert!(
+            checker.segments > 3 * PARTITIONS as usize,
+            "segments should roll many times: {}",
+            checker.segments
+        );
+    }
 }
 
 /// The checker is not vacuous: it fails on an acknowledged batch that is
