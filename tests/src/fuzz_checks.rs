@@ -369,7 +369,7 @@ fn recover_and_read(segment: &[u8], expected: &SegmentModel, layout: Layout) {
         "recovery must truncate at the last valid batch"
     );
 
-    read_all_and_compare(&store, &expected);
+    read_all_and_compare(&store, expected);
     match store.offset_for_time(FUZZ_TOPIC, 0, 0) {
         Ok(_) | Err(Error::Corruption { .. }) => {}
         Err(other) => panic!("offset_for_time returned an unexpected error: {other}"),

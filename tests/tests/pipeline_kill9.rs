@@ -132,7 +132,7 @@ fn consume_transform_produce_is_exactly_once_under_kill_9() {
     for topic in ["out-a", "out-b", "__dlq.in"] {
         for id in ids(&store, topic) {
             *seen.entry(id).or_default() += 1;
-            let expected = if id % 7 == 0 {
+            let expected = if id.is_multiple_of(7) {
                 "__dlq.in"
             } else if id % 2 == 0 {
                 "out-a"

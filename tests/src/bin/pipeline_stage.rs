@@ -8,6 +8,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
     reason = "test child process: a panic is a test failure"
 )]
 
@@ -114,7 +115,7 @@ fn main() {
             .map(|r| std::str::from_utf8(&r.value).unwrap().parse().unwrap())
             .collect();
         let count = |f: &dyn Fn(u64) -> bool| ids.iter().filter(|id| f(**id)).count() as u64;
-        let dead = |id: u64| id % 7 == 0;
+        let dead = |id: u64| id.is_multiple_of(7);
         let n_dlq = count(&|id| dead(id));
         let n_a = count(&|id| !dead(id) && id % 2 == 0);
         let n_b = count(&|id| !dead(id) && id % 2 == 1);
