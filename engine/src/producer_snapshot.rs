@@ -1,9 +1,11 @@
 //! Producer-state snapshots: `<offset>.producers` files in a partition
 //! directory, written at every segment roll (state as of the new segment's
-//! base offset), and the rebuild at open: newest snapshot + the batch headers
-//! after it. Layout in design/format.md ("Producer snapshot").
+//! base offset), at close and every 10 s of activity (state as of a durable
+//! log end; `Partition::snapshot_producers`), and the rebuild at open: newest
+//! snapshot + the batch headers after it. Layout in design/format.md
+//! ("Producer snapshot").
 //!
-//! Rebuild decision table (a test per row in `tests/producer_recovery.rs`):
+//! Rebuild decision table (a test per row in `tests/producer.rs`):
 //!
 //! | snapshot found                    | action                                   |
 //! |-----------------------------------|------------------------------------------|
