@@ -60,7 +60,7 @@ pub enum Target {
     Remote(Box<Remote>),
 }
 
-fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
+pub fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
     match &e {
         ClientError::Server(wire) => {
             let mut error = CliError::new(format!("server {addr}: {}", wire.message));
@@ -87,27 +87,37 @@ fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
     }
 }
 
+/// `host:port` to a socket address.
+pub fn resolve_server(server: &str) -> CliResult<SocketAddr> {
+    server
+        .to_socket_addrs()
+        .map_err(|e| {
+            CliError::usage(format!(
+                "--server {server}: {e}; expected host:port like 127.0.0.1:7878"
+            ))
+        })?
+        .next()
+        .ok_or_else(|| CliError::usage(format!("--server {server}: resolves to no address")))
+}
+
+/// Client options from the global flags (token).
+pub fn client_options(global: &GlobalArgs) -> ClientOptions {
+    ClientOptions {
+        client_name: format!("millrace-cli/{}", env!("CARGO_PKG_VERSION")),
+        token: global.token.as_ref().map(|t| t.as_bytes().to_vec()),
+        connect_attempts_max: 2,
+        ..ClientOptions::default()
+    }
+}
+
 impl Remote {
     fn connect(global: &GlobalArgs, server: &str) -> CliResult<Remote> {
-        let addr = server
-            .to_socket_addrs()
-            .map_err(|e| {
-                CliError::usage(format!(
-                    "--server {server}: {e}; expected host:port like 127.0.0.1:7878"
-                ))
-            })?
-            .next()
-            .ok_or_else(|| CliError::usage(format!("--server {server}: resolves to no address")))?;
+        let addr = resolve_server(server)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| CliError::new(format!("cannot start the I/O runtime: {e}")))?;
-        let options = ClientOptions {
-            client_name: format!("millrace-cli/{}", env!("CARGO_PKG_VERSION")),
-            token: global.token.as_ref().map(|t| t.as_bytes().to_vec()),
-            connect_attempts_max: 2,
-            ..ClientOptions::default()
-        };
+        let options = client_options(global);
         let client = runtime
             .block_on(Client::connect(addr, options))
             .map_err(|e| remote_error(addr, e))?;

@@ -18,7 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Latencies above this (µs) are clamped into the top bucket.
-const LATENCY_MAX_US: u64 = 60_000_000;
+pub(crate) const LATENCY_MAX_US: u64 = 60_000_000;
+
+#[path = "bench_remote.rs"]
+mod remote;
 
 #[derive(Debug, Args)]
 #[command(after_help = "The topic is created for the run and deleted afterwards unless --keep.
@@ -26,55 +29,62 @@ Latency is per appended batch, from the call to its acknowledgement under
 the durability mode (so `always` includes the fdatasync, shared by
 concurrent producers through group commit).
 
+With --server the load goes through the TCP protocol: one connection per
+producer, requests pipelined by the client.
+
 Examples:
   millrace bench --data /tmp/bench-data
+  millrace --server 127.0.0.1:7878 bench --producers 4 --duration 10s
   millrace bench --producers 16 --durability always --duration 10s
   millrace bench --record-bytes 1024 --batch-records 1000 --count 1000000 --durability os --read
   millrace bench --json")]
 pub struct BenchArgs {
     /// Topic to create for the run.
     #[arg(long, default_value = "millrace-bench")]
-    topic: String,
+    pub(crate) topic: String,
     /// Concurrent producer threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
-    producers: u32,
+    pub(crate) producers: u32,
     /// Partitions of the topic (default: one per producer).
     #[arg(long)]
-    partitions: Option<u32>,
+    pub(crate) partitions: Option<u32>,
     /// Value size of each record.
     #[arg(long, value_parser = parse::bytes, default_value = "100", value_name = "SIZE")]
-    record_bytes: u64,
+    pub(crate) record_bytes: u64,
     /// Records per appended batch.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    batch_records: u32,
+    pub(crate) batch_records: u32,
     /// How long to append (ignored with --count).
     #[arg(long, value_parser = parse::duration, default_value = "5s", value_name = "DURATION")]
-    duration: Duration,
+    pub(crate) duration: Duration,
     /// Append this many records in total instead of running for --duration.
     #[arg(long, value_name = "N")]
-    count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// always | os | interval:<ms>
     #[arg(long, value_parser = parse::durability, default_value = "always")]
-    durability: Durability,
+    pub(crate) durability: Durability,
     /// Read every record back afterwards and report read throughput.
     #[arg(long)]
-    read: bool,
+    pub(crate) read: bool,
     /// Keep the topic after the run.
     #[arg(long)]
-    keep: bool,
+    pub(crate) keep: bool,
 }
 
-struct ProducerResult {
-    records: u64,
-    batches: u64,
-    histogram: Histogram<u64>,
+pub(crate) struct ProducerResult {
+    pub(crate) records: u64,
+    pub(crate) batches: u64,
+    pub(crate) histogram: Histogram<u64>,
 }
 
-fn new_histogram() -> CliResult<Histogram<u64>> {
+pub(crate) fn new_histogram() -> CliResult<Histogram<u64>> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).map_err(|e| CliError::new(format!("histogram: {e}")))
 }
 
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
+    if global.server.is_some() {
+        return remote::run(global, args);
+    }
     let partitions = args.partitions.unwrap_or(args.producers);
     let record_bytes =
         usize::try_from(args.record_bytes).map_err(|_| CliError::usage("--record-bytes is too large"))?;
@@ -194,7 +204,6 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         let _ = store.delete_topic(&args.topic);
         return Err(e);
     }
-    let bytes = records * args.record_bytes;
 
     let mut read = None;
     if args.read {
@@ -218,6 +227,22 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     }
     store.close()?;
 
+    report(global, &args, partitions, records, batches, elapsed, &histogram, read)
+}
+
+/// Print the results (both backends).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report(
+    global: &GlobalArgs,
+    args: &BenchArgs,
+    partitions: u32,
+    records: u64,
+    batches: u64,
+    elapsed: f64,
+    histogram: &Histogram<u64>,
+    read: Option<(u64, f64)>,
+) -> CliResult<()> {
+    let bytes = records * args.record_bytes;
     let q = |quantile: f64| histogram.value_at_quantile(quantile);
     if global.json {
         output::print_json(&json!({
@@ -240,7 +265,11 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         return Ok(());
     }
     println!(
-        "bench: {} producer{}, {} partition{}, {} B records, {} per batch, durability {}",
+        "bench{}: {} producer{}, {} partition{}, {} B records, {} per batch, durability {}",
+        global
+            .server
+            .as_deref()
+            .map_or(String::new(), |s| format!(" against {s}")),
         args.producers,
         if args.producers == 1 { "" } else { "s" },
         partitions,
