@@ -14,9 +14,8 @@ Modes:
   runs, so offline commands refuse to run while a server holds it.
   Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
   stats, offsets show/reset and dlq talk to a running `millrace serve`; the
-  token comes from MILLRACE_TOKEN or --token, and bench runs through it too.
-  check, dump, repair, replay
-  and offsets audit work offline.
+  token comes from MILLRACE_TOKEN or --token; bench runs through it too.
+  check, dump, repair, replay and offsets audit work offline.
 
 Exit codes:
   0  success
