@@ -9,7 +9,8 @@
 //! Everything is derived from the seed: the workload, the crash point, the
 //! faults and every choice the simulated disk makes at the power cut. A
 //! failure prints its seed and the trace of operations; replay it with
-//! `MILLRACE_SIM_SEED=<seed> cargo test --release -p millrace-tests --test simulation replay -- --nocapture`.
+//! `MILLRACE_SIM_SEED=<seed> cargo test --release -p millrace-tests --test simulation replay -- --nocapture`
+//! (plus `MILLRACE_SIM_SCENARIO=<scenario>` for a seed of a known bug).
 
 use millrace::storage::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
 use millrace::storage::Storage;
@@ -21,7 +22,8 @@ use std::sync::Arc;
 
 pub const DATA_DIR: &str = "/millrace-data";
 
-/// The topics every workload creates: one per durability mode.
+/// The topics every workload creates: one per durability mode, and an
+/// `Always` topic without retention for producers, transactions and offsets.
 struct TopicSpec {
     name: &'static str,
     durability: Durability,
@@ -97,7 +99,10 @@ enum Op {
         topic: usize,
         partition: u32,
     },
+    /// Close the store and open it again (the process lives on).
     Reopen,
+    /// A kill -9 and a reopen (the page cache survives); with
+    /// `Scenarios::process_crash` off, a power cut and a reboot instead.
     ProcessCrash,
     /// A transaction over partitions of the `txn` topic (bit 0: partition
     /// 0, bit 1: partition 1), optionally with an offset commit.
@@ -207,8 +212,8 @@ struct TopicModel {
 
 /// Which scenarios a run includes. Each switch turns on a scenario that
 /// exposes a known engine bug (see `tests/simulation.rs`, "Known bugs");
-/// [`Scenarios::CI`] turns them all off: crashes are power cuts and index
-/// entries are written only at seal.
+/// [`Scenarios::CI`] turns them all off: crashes are power cuts, index
+/// entries are written only at seal and the `txn` topic is never truncated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scenarios {
     /// `ProcessCrash` ops kill the process (the page cache survives) and
@@ -227,7 +232,7 @@ pub struct Scenarios {
 }
 
 impl Scenarios {
-    /// What `.ci/run` checks: every crash is a power cut.
+    /// What `.ci/run` checks: every known-bug scenario off.
     pub const CI: Scenarios = Scenarios {
         process_crash: false,
         reopen_after_fault: false,
