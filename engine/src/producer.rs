@@ -55,7 +55,13 @@ impl Store {
     /// the moment this returns. Durable on return. See design/semantics.md.
     pub fn init_producer(&self, name: &str) -> Result<ProducerSession> {
         let registry = &self.shared().producers;
-        let (producer_id, epoch) = registry.init(name, now_ms())?;
+        // Bump the epoch under the transaction commit lock: a transaction of
+        // the old epoch either reached its commit point (and is applied)
+        // before this returns, or fails with `Fenced` (txn.rs).
+        let (producer_id, epoch) = {
+            let _commits = self.coordinator().lock_commits();
+            registry.init(name, now_ms())?
+        };
         let mut last_sequences = BTreeMap::new();
         for topic_name in self.list_all_topics() {
             let Ok(topic) = self.topic(&topic_name) else { continue };

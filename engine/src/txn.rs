@@ -137,7 +137,7 @@ impl CommitRecord {
 }
 
 #[derive(Debug, Default)]
-struct CoordinatorState {
+pub(crate) struct CoordinatorState {
     /// Highest epoch seen per producer id, and its last transaction sequence.
     producers: HashMap<u64, (u16, u32)>,
     applied_since_trim: u64,
@@ -150,6 +150,13 @@ struct CoordinatorState {
 #[derive(Debug, Default)]
 pub(crate) struct Coordinator {
     state: Mutex<CoordinatorState>,
+}
+
+impl Coordinator {
+    /// Held while a producer's epoch is bumped (see `Store::init_producer`).
+    pub(crate) fn lock_commits(&self) -> parking_lot::MutexGuard<'_, CoordinatorState> {
+        self.state.lock()
+    }
 }
 
 /// An open transaction. Dropping it without `commit` aborts it.
@@ -262,9 +269,11 @@ impl Transaction {
             ));
         }
         let store = self.store.clone();
-        store.check_producer_epoch(self.producer_id, self.epoch)?;
         let coordinator = store.coordinator();
         let mut state = coordinator.state.lock();
+        // Checked under the commit lock, which `init_producer` also takes to
+        // bump an epoch: no commit of a fenced epoch can follow the bump.
+        store.check_producer_epoch(self.producer_id, self.epoch)?;
         if let Some((epoch, _)) = state.producers.get(&self.producer_id) {
             if *epoch > self.epoch {
                 return Err(Error::Fenced {

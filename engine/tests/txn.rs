@@ -501,3 +501,53 @@ fn transaction_past_its_timeout_cannot_commit() {
     ));
     assert!(all(&store, "out", 0, Isolation::ReadUncommitted).is_empty());
 }
+
+/// Fencing race: a transaction of the old epoch commits concurrently with
+/// `init_producer` of a new instance. Whatever the interleaving, if the old
+/// commit succeeded, the new instance (reading right after its init returned)
+/// already sees its offset commit; otherwise it failed with `Fenced`.
+#[test]
+fn commit_racing_init_producer_is_fenced_or_visible_to_the_new_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            durability: millrace::Durability::Os,
+            ..options()
+        },
+    )
+    .unwrap();
+    store.create_topic("in", TopicConfig::default()).unwrap();
+    store.create_topic("out", TopicConfig::default()).unwrap();
+    let mut outcomes = [0u32; 2];
+    for round in 1..=60u64 {
+        let old = store.init_producer("racer").unwrap();
+        let mut txn = store.begin_transaction(old.producer_id, old.epoch).unwrap();
+        txn.append("out", 0, &[Record::new(round.to_le_bytes().to_vec())])
+            .unwrap();
+        txn.commit_offset("g", "in", 0, round, b"").unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let (s2, b2) = (store.clone(), barrier.clone());
+        let new_instance = std::thread::spawn(move || {
+            b2.wait();
+            s2.init_producer("racer").unwrap();
+            s2.committed_offset("g", "in", 0).unwrap()
+        });
+        barrier.wait();
+        let result = txn.commit();
+        let seen_by_new = new_instance.join().unwrap();
+        match result {
+            Ok(_) => {
+                outcomes[0] += 1;
+                assert_eq!(
+                    seen_by_new,
+                    Some(round),
+                    "round {round}: a zombie commit landed after the new epoch began"
+                );
+            }
+            Err(Error::Fenced { .. }) => outcomes[1] += 1,
+            Err(e) => panic!("round {round}: {e}"),
+        }
+    }
+    eprintln!("committed {} / fenced {}", outcomes[0], outcomes[1]);
+}
