@@ -7,12 +7,20 @@
 //!
 //! Rebuild decision table (a test per row in `tests/producer.rs`):
 //!
-//! | snapshot found                    | action                                   |
-//! |-----------------------------------|------------------------------------------|
-//! | none                              | replay every batch header of the log     |
-//! | newest valid, offset <= log end   | load it, replay headers from its offset  |
-//! | newest offset > log end           | `Corruption` (the log lost durable data) |
-//! | newest fails its CRC or parse     | `Corruption` (never silently rebuilt)    |
+//! | snapshots found                     | action                                          |
+//! |-------------------------------------|-------------------------------------------------|
+//! | some with offset > log end          | delete them (warn, fsync dir), then the rows below |
+//! | none (left)                         | replay every batch header of the log            |
+//! | newest valid, offset <= log end     | load it, replay headers from its offset         |
+//! | newest fails its CRC or parse       | `Corruption` (never silently rebuilt)           |
+//!
+//! A snapshot past the log end describes batches the log no longer has (a
+//! tail recovery cut: torn, never durable, or cut on the operator's request
+//! by `TruncateCorruptTail`). It must go before the log grows past it again,
+//! or it would describe different batches at the same offsets. The newest two
+//! snapshots are kept so that there is usually an older one to fall back to;
+//! a replay from the log start cannot see producers whose batches retention
+//! deleted (their next append gets `OutOfOrderSequence`, never a duplicate).
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::producer_state::{ProducerTable, PRODUCERS_MAX};
@@ -44,16 +52,21 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: u64, table: &Prod
     write_encoded(storage, dir, offset, &table.encode_snapshot(offset))
 }
 
-/// Write an already encoded snapshot for `offset` durably, then remove older ones.
+/// Write an already encoded snapshot for `offset` durably, then remove the
+/// older ones but the newest of them (a fall-back, see the table above).
 pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
     let path = dir.join(snapshot_name(offset));
     write_atomic(storage, &path, bytes).map_err(|e| Error::io("write producer snapshot", &path, e))?;
     let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
-    for older in names
+    let mut older: Vec<u64> = names
         .iter()
-        .filter(|n| parse_snapshot_name(n).is_some_and(|o| o < offset))
-    {
-        let old = dir.join(older);
+        .filter_map(|n| parse_snapshot_name(n))
+        .filter(|o| *o < offset)
+        .collect();
+    older.sort_unstable();
+    older.pop();
+    for old in older {
+        let old = dir.join(snapshot_name(old));
         storage
             .remove_file(&old)
             .map_err(|e| Error::io("remove producer snapshot", &old, e))?;
@@ -70,15 +83,24 @@ pub(crate) fn rebuild(
     window: u32,
 ) -> Result<ProducerTable> {
     let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
-    let newest = names.iter().filter_map(|n| parse_snapshot_name(n)).max();
+    let offsets: Vec<u64> = names.iter().filter_map(|n| parse_snapshot_name(n)).collect();
+    let past_end: Vec<u64> = offsets.iter().copied().filter(|o| *o > log_end).collect();
+    for offset in &past_end {
+        let path = dir.join(snapshot_name(*offset));
+        tracing::warn!(snapshot = %path.display(), log_end, "dropping a producer snapshot past the recovered log end");
+        storage
+            .remove_file(&path)
+            .map_err(|e| Error::io("remove producer snapshot", &path, e))?;
+    }
+    if !past_end.is_empty() {
+        storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+    }
+    let newest = offsets.into_iter().filter(|o| *o <= log_end).max();
     let (from, mut table) = match newest {
         None => (0, ProducerTable::new(window)),
         Some(offset) => {
             let path = dir.join(snapshot_name(offset));
             let bad = || Error::corruption(&path, 0, CorruptionKind::BadMetadata);
-            if offset > log_end {
-                return Err(bad());
-            }
             let bytes = read_all(storage, &path, snapshot_bytes_max(window))
                 .map_err(|e| Error::io("read producer snapshot", &path, e))?;
             let (stored_offset, table) = ProducerTable::decode_snapshot(&bytes, window).ok_or_else(bad)?;
