@@ -199,6 +199,68 @@ impl ServerMetrics {
     }
 }
 
+/// Per-group lag and per-topic DLQ gauges, read from the engine at scrape time.
+pub fn render_pipeline_gauges(store: &millrace::Store) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# TYPE millrace_consumer_lag gauge");
+    let mut failed = 0u64;
+    match store.groups() {
+        Ok(groups) => {
+            for group in groups {
+                match store.consumer_lag(&group) {
+                    Ok(lags) => {
+                        for lag in lags {
+                            let _ = writeln!(
+                                out,
+                                "millrace_consumer_lag{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {}",
+                                escape(&group),
+                                escape(&lag.topic),
+                                lag.partition,
+                                lag.lag
+                            );
+                        }
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+        Err(_) => failed += 1,
+    }
+    let _ = writeln!(out, "# TYPE millrace_dlq_depth gauge");
+    let mut ages = String::new();
+    for topic in store.list_topics() {
+        match store.dlq_stats(&topic) {
+            Ok(stats) => {
+                let _ = writeln!(
+                    out,
+                    "millrace_dlq_depth{{topic=\"{}\"}} {}",
+                    escape(&topic),
+                    stats.depth
+                );
+                if let Some(age_ms) = stats.oldest_age_ms {
+                    let _ = writeln!(
+                        ages,
+                        "millrace_dlq_oldest_age_seconds{{topic=\"{}\"}} {}",
+                        escape(&topic),
+                        age_ms as f64 / 1e3
+                    );
+                }
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    let _ = writeln!(out, "# TYPE millrace_dlq_oldest_age_seconds gauge");
+    out.push_str(&ages);
+    let _ = writeln!(out, "# TYPE millrace_metrics_read_errors gauge");
+    let _ = writeln!(out, "millrace_metrics_read_errors {failed}");
+    out
+}
+
+/// Label values: backslash, double quote and newline escaped (exposition format).
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 fn le(bound_us: u64) -> String {
     if bound_us == u64::MAX {
         "+Inf".into()

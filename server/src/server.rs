@@ -267,8 +267,15 @@ async fn serve_metrics(mut stream: TcpStream, store: Store, metrics: Arc<ServerM
         request.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
     let (status, body) = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET /metrics?") {
-        let engine = store.metrics();
-        ("200 OK", metrics.render_prometheus(&engine))
+        // Lag and DLQ gauges read the engine's tables: off the async threads.
+        let body = tokio::task::spawn_blocking(move || {
+            let mut body = metrics.render_prometheus(&store.metrics());
+            body.push_str(&crate::metrics::render_pipeline_gauges(&store));
+            body
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        ("200 OK", body)
     } else {
         ("404 Not Found", "try GET /metrics\n".to_string())
     };

@@ -439,6 +439,17 @@ async fn offsets_lag_reset_transactions_and_dlq() {
         (3, "transform", "parse", 2)
     );
     assert_eq!(parsed.record.value, vec![3u8]);
+    let metrics = common::scrape(&server).await;
+    assert!(metrics.contains("millrace_dlq_depth{topic=\"in\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("millrace_dlq_oldest_age_seconds{topic=\"in\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("millrace_consumer_lag{group=\"g\",topic=\"in\",partition=\"0\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("millrace_metrics_read_errors 0"), "{metrics}");
     let Response::DlqListing(filtered) = call_ok(&client, list(Some("timeout"))).await else {
         panic!()
     };

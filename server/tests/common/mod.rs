@@ -133,3 +133,17 @@ pub fn hello_frame(request_id: u32) -> Vec<u8> {
         }),
     )
 }
+
+/// `GET /metrics` from the server's metrics endpoint.
+pub async fn scrape(server: &TestServer) -> String {
+    let addr = server.handle.metrics_addr().expect("metrics enabled");
+    let mut stream = TcpStream::connect(addr).await.expect("connect metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.expect("read");
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    text
+}
