@@ -7,12 +7,15 @@
 //! - [`error_code`]: error codes on the wire and their mapping from engine errors;
 //! - [`server`]: the TCP server ([`serve`], [`server::start`]), with [`config`],
 //!   [`auth`], [`connection`], [`handler`] and [`metrics`];
-//! - [`client`]: the Rust client, and [`producer`]: the idempotent producer on it.
+//! - [`client`]: the Rust client, [`client_api`]: its consumer-group,
+//!   transaction and DLQ calls and the [`Consumer`], and [`producer`]: the
+//!   idempotent producer on it.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod auth;
 pub mod client;
+pub mod client_api;
 pub mod config;
 pub mod connection;
 pub mod error_code;
@@ -27,6 +30,7 @@ pub mod server;
 pub mod wire;
 
 pub use client::{Client, ClientError, ClientOptions};
+pub use client_api::{Consumer, ConsumerOptions, StartFrom, Transaction};
 pub use config::ServerConfig;
 pub use producer::{Producer, ProducerOptions};
 pub use server::{serve, ServeError, ServerHandle};

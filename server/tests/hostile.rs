@@ -219,7 +219,8 @@ async fn slowloris_and_idle_clients_are_cut_off() {
         worst = worst.max(started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(worst < Duration::from_millis(500), "healthy ping took {worst:?}");
+    // Generous bound: CI shares two cores with other test binaries.
+    assert!(worst < Duration::from_millis(1_500), "healthy ping took {worst:?}");
 
     let slow_for = slow_frame.await.unwrap();
     assert!(slow_for < Duration::from_secs(4), "slowloris lasted {slow_for:?}");
