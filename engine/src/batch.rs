@@ -330,12 +330,17 @@ impl<'a> RecordView<'a> {
     }
 
     pub fn to_owned(&self) -> StoredRecord {
+        // Exact capacity: `header_count` headers were parsed from bytes present
+        // (6 bytes each at least), so this is bounded by the input; a collect
+        // from `map_while` would grow by doubling, up to twice the memory.
+        let mut headers = Vec::with_capacity(usize::from(self.header_count));
+        headers.extend(self.headers().map(|(n, v)| (n.to_string(), v.to_vec())));
         StoredRecord {
             offset: self.offset,
             timestamp_ms: self.timestamp_ms,
             key: self.key.map(<[u8]>::to_vec),
             value: self.value.to_vec(),
-            headers: self.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+            headers,
         }
     }
 }
