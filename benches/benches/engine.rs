@@ -73,6 +73,7 @@ impl Settings {
 struct Baselines {
     disk: DiskBandwidth,
     fsync: FsyncRate,
+    fsync_overwrite: FsyncRate,
     memcpy_bytes_per_second: f64,
 }
 
@@ -171,6 +172,14 @@ fn main() {
         format!("4 KiB append + fdatasync, {} rounds", baselines.fsync.count),
     ]);
     baseline_table.push(vec![
+        "disk fdatasync rate, overwriting".into(),
+        format!("{:.0} /s", baselines.fsync_overwrite.per_second()),
+        format!(
+            "4 KiB overwrite of a written 16 MiB file + fdatasync, {} rounds (not a target baseline)",
+            baselines.fsync_overwrite.count
+        ),
+    ]);
+    baseline_table.push(vec![
         "memcpy".into(),
         format!("{:.0} MB/s", baselines.memcpy_bytes_per_second / 1e6),
         "256 MiB buffers, 8 rounds".into(),
@@ -220,11 +229,14 @@ fn measure_baselines(settings: &Settings) -> Baselines {
     eprintln!("dd: {:.0} MB/s", disk.bytes_per_second() / 1e6);
     let fsync = baseline::fdatasync_rate(&settings.dir, Duration::from_secs(3), 100_000).unwrap();
     eprintln!("fdatasync 4 KiB: {:.0}/s", fsync.per_second());
+    let fsync_overwrite = baseline::fdatasync_overwrite_rate(&settings.dir, Duration::from_secs(3), 100_000).unwrap();
+    eprintln!("fdatasync 4 KiB overwrite: {:.0}/s", fsync_overwrite.per_second());
     let memcpy = baseline::memcpy_bandwidth(256 * MIB as usize, 8);
     eprintln!("memcpy: {:.0} MB/s", memcpy / 1e6);
     Baselines {
         disk,
         fsync,
+        fsync_overwrite,
         memcpy_bytes_per_second: memcpy,
     }
 }
