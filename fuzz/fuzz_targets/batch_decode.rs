@@ -3,6 +3,7 @@
 //! exact re-encoding, allocation within `allocation_bound_bytes`. The check is
 //! `millrace_tests::fuzz_checks::check_batch_decode`, which
 //! `tests/tests/fuzz_corpus.rs` replays over `corpus/batch_decode` in CI.
+//! Run with `cd fuzz && cargo +nightly fuzz run --sanitizer none batch_decode -- -max_total_time=180`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
