@@ -586,6 +586,10 @@ fn fetch(context: &Context, fetch: Fetch) -> Result<Response, WireError> {
     };
     let deadline = Instant::now() + Duration::from_millis(u64::from(fetch.max_wait_ms));
     loop {
+        // Read the generation before the data, then wait on it: no lost
+        // wake-up, and no spinning while the high watermark is ahead of a
+        // read-committed reader held at the last stable offset.
+        let generation = store.generation();
         let result = store
             .read_with(&fetch.topic, fetch.partition, offset, options, isolation)
             .map_err(engine)?;
@@ -598,11 +602,8 @@ fn fetch(context: &Context, fetch: Fetch) -> Result<Response, WireError> {
                 records: result.records,
             }));
         }
-        let wait_from = result.next_offset.max(offset);
         let slice = (deadline - now).min(LONG_POLL_SLICE);
-        store
-            .wait_for(&fetch.topic, fetch.partition, wait_from, slice)
-            .map_err(engine)?;
+        store.wait_any(generation, now + slice);
     }
 }
 
