@@ -44,7 +44,8 @@ pub struct TokenConfig {
 pub struct ServerConfig {
     /// Protocol listener. Loopback by default: exposing it is a decision.
     pub listen: SocketAddr,
-    /// Prometheus text endpoint (`GET /metrics`); `None` = off.
+    /// Prometheus text endpoint (`GET /metrics`); `None` = off (`"off"` in TOML).
+    #[serde(deserialize_with = "address_or_off")]
     pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// Store default durability: `always`, `os` or `interval:<ms>`.
@@ -71,6 +72,16 @@ pub const METRICS_LISTEN_DEFAULT: &str = "127.0.0.1:7879";
 pub const CONNECTIONS_MAX_HIGHEST: u32 = 65_536;
 pub const IN_FLIGHT_MAX_HIGHEST: u32 = 4096;
 pub const FETCH_WAIT_MAX_HIGHEST_MS: u32 = 300_000;
+
+fn address_or_off<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}; expected host:port or \"off\"")))
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -217,6 +228,15 @@ mod tests {
             vec![Permission::Produce, Permission::Consume]
         );
         assert_eq!(config.in_flight_max, ServerConfig::default().in_flight_max);
+    }
+
+    #[test]
+    fn metrics_can_be_turned_off() {
+        let config = ServerConfig::from_toml_str("metrics_listen = \"off\"", Path::new("t.toml")).unwrap();
+        assert_eq!(config.metrics_listen, None);
+        let config = ServerConfig::from_toml_str("metrics_listen = \"127.0.0.1:9\"", Path::new("t.toml")).unwrap();
+        assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9));
+        assert!(ServerConfig::from_toml_str("metrics_listen = \"nope\"", Path::new("t.toml")).is_err());
     }
 
     #[test]
