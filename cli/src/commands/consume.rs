@@ -37,6 +37,10 @@ enum OutputFormat {
   --since DURATION  same, TIME = now - DURATION (e.g. 1h30m, PT15M)
 With --group and no start flag: the group's committed offset (else earliest).
 
+--follow waits for new records without polling. Offline the data directory is
+locked by this command, so new records can only come through a server: follow
+a live topic with --server ADDR.
+
 Examples:
   millrace consume orders
   millrace consume orders --partition 0 --offset 100 --max-records 10

@@ -178,7 +178,12 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
                 CliError::new(format!("cannot open input file {}: {e}", path.display()))
             })?))
         }
-        None => Box::new(BufReader::new(io::stdin())),
+        None => {
+            if io::IsTerminal::is_terminal(&io::stdin()) {
+                eprintln!("reading records from the terminal, one per line; end with Ctrl-D");
+            }
+            Box::new(BufReader::new(io::stdin()))
+        }
     };
     let target = Target::open(global)?;
     let partitions = target.partition_count(&args.topic)?;
