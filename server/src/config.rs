@@ -54,6 +54,11 @@ pub struct ServerConfig {
     pub frame_bytes_max: u32,
     pub connections_max: u32,
     pub in_flight_max: u32,
+    /// Bytes of received, not yet answered requests one connection may hold
+    /// (at least `frame_bytes_max`). Past it the server stops reading that socket.
+    pub connection_buffered_bytes_max: u32,
+    /// The same over all connections together (at least `frame_bytes_max`).
+    pub buffered_bytes_max: u32,
     pub idle_timeout_ms: u64,
     pub slow_client_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
@@ -94,6 +99,8 @@ impl Default for ServerConfig {
             frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
             connections_max: 1024,
             in_flight_max: 32,
+            connection_buffered_bytes_max: 2 * FRAME_BYTES_MAX_DEFAULT,
+            buffered_bytes_max: 256 * 1024 * 1024,
             idle_timeout_ms: 300_000,
             slow_client_timeout_ms: 30_000,
             handshake_timeout_ms: 10_000,
@@ -150,6 +157,18 @@ impl ServerConfig {
         )?;
         range("connections_max", self.connections_max, 1, CONNECTIONS_MAX_HIGHEST)?;
         range("in_flight_max", self.in_flight_max, 1, IN_FLIGHT_MAX_HIGHEST)?;
+        range(
+            "connection_buffered_bytes_max",
+            self.connection_buffered_bytes_max,
+            self.frame_bytes_max,
+            u32::MAX,
+        )?;
+        range(
+            "buffered_bytes_max",
+            self.buffered_bytes_max,
+            self.frame_bytes_max,
+            u32::MAX,
+        )?;
         range("idle_timeout_ms", self.idle_timeout_ms, 100, 86_400_000)?;
         range("slow_client_timeout_ms", self.slow_client_timeout_ms, 100, 3_600_000)?;
         range("handshake_timeout_ms", self.handshake_timeout_ms, 100, 3_600_000)?;

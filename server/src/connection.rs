@@ -43,6 +43,17 @@ pub struct Shared {
     pub context: Arc<Context>,
     pub auth: Authenticator,
     pub metrics: Arc<ServerMetrics>,
+    /// `buffered_bytes_max` over all connections.
+    pub buffered_bytes: Arc<Semaphore>,
+}
+
+/// What a received request holds until it is answered: an in-flight slot,
+/// and its bytes in the connection's and the server's buffer budgets.
+#[derive(Debug)]
+struct Admission {
+    _slot: OwnedSemaphorePermit,
+    _connection_bytes: OwnedSemaphorePermit,
+    _server_bytes: OwnedSemaphorePermit,
 }
 
 enum Job {
@@ -51,7 +62,7 @@ enum Job {
         request_id: u32,
         request: Request,
         received: Instant,
-        _permit: OwnedSemaphorePermit,
+        _permit: Admission,
     },
     Reply {
         opcode: u16,
@@ -61,7 +72,7 @@ enum Job {
         close: bool,
         /// Set by a successful `Hello`.
         client_name: Option<String>,
-        _permit: Option<OwnedSemaphorePermit>,
+        _permit: Option<Admission>,
     },
 }
 
@@ -81,12 +92,14 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutd
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let in_flight = Arc::new(Semaphore::new(shared.config.in_flight_max as usize));
+    let buffered_bytes = Arc::new(Semaphore::new(shared.config.connection_buffered_bytes_max as usize));
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(worker(write_half, jobs_rx, shared.clone(), Session::new(peer)));
     let mut reader = Reader {
         read_half,
         jobs: jobs_tx,
         in_flight,
+        buffered_bytes,
         shared,
         shutdown,
         permissions: None,
@@ -115,6 +128,7 @@ struct Reader {
     read_half: OwnedReadHalf,
     jobs: mpsc::UnboundedSender<Job>,
     in_flight: Arc<Semaphore>,
+    buffered_bytes: Arc<Semaphore>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     /// `None` until the handshake succeeded.
@@ -143,15 +157,11 @@ impl Reader {
                     Ok(Some(frame)) => {
                         last_frame_at = Instant::now();
                         frame_started_at = None;
-                        let permit = tokio::select! {
-                            permit = self.in_flight.clone().acquire_owned() => match permit {
-                                Ok(permit) => permit,
-                                Err(_) => return Outcome::Closed,
-                            },
-                            _ = self.jobs.closed() => return Outcome::Closed,
+                        let bytes = frame.body.len() + crate::frame::FRAME_HEADER_BYTES;
+                        let Some(permit) = self.admit(bytes).await else {
+                            return Outcome::Closed;
                         };
-                        let bytes = (frame.body.len() + crate::frame::FRAME_HEADER_BYTES) as u64;
-                        self.shared.metrics.request_bytes.fetch_add(bytes, Relaxed);
+                        self.shared.metrics.request_bytes.fetch_add(bytes as u64, Relaxed);
                         if let Some(outcome) = self.process(frame, permit) {
                             return outcome;
                         }
@@ -206,8 +216,35 @@ impl Reader {
         }
     }
 
+    /// Wait for an in-flight slot and buffer budget for a request of `bytes`
+    /// (the socket is not read meanwhile). `None` when the worker is gone.
+    async fn admit(&self, bytes: usize) -> Option<Admission> {
+        // A frame is at most frame_bytes_max, which both budgets are at least.
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        let acquire = async {
+            let slot = self.in_flight.clone().acquire_owned().await.ok()?;
+            let connection_bytes = self.buffered_bytes.clone().acquire_many_owned(bytes).await.ok()?;
+            let server_bytes = self
+                .shared
+                .buffered_bytes
+                .clone()
+                .acquire_many_owned(bytes)
+                .await
+                .ok()?;
+            Some(Admission {
+                _slot: slot,
+                _connection_bytes: connection_bytes,
+                _server_bytes: server_bytes,
+            })
+        };
+        tokio::select! {
+            admission = acquire => admission,
+            _ = self.jobs.closed() => None,
+        }
+    }
+
     /// Handle one frame; `Some` ends the read loop.
-    fn process(&mut self, frame: crate::frame::Frame, permit: OwnedSemaphorePermit) -> Option<Outcome> {
+    fn process(&mut self, frame: crate::frame::Frame, permit: Admission) -> Option<Outcome> {
         let header = frame.header;
         let request = match decode_request(&frame) {
             Ok(request) => request,
@@ -266,7 +303,7 @@ impl Reader {
         }
     }
 
-    fn handshake(&mut self, request_id: u32, request: Request, permit: OwnedSemaphorePermit) -> Option<Outcome> {
+    fn handshake(&mut self, request_id: u32, request: Request, permit: Admission) -> Option<Outcome> {
         let opcode = request.opcode().code();
         let Request::Hello(hello) = request else {
             self.send(fatal(

@@ -127,6 +127,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),
+        buffered_bytes: Arc::new(Semaphore::new(config.buffered_bytes_max as usize)),
         config,
         context,
         metrics: metrics.clone(),

@@ -337,3 +337,43 @@ async fn client_that_never_reads_is_cut_off() {
     assert_eq!(open, 1, "only the healthy client remains after {:?}", started.elapsed());
     server.handle.shutdown().await.unwrap();
 }
+
+/// Pipelined requests larger in total than the connection's buffer budget are
+/// all answered, in order: the budget throttles reading, it never deadlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_budget_throttles_without_deadlock() {
+    let server = start_server(|c| {
+        c.frame_bytes_max = 8 * 1024;
+        c.connection_buffered_bytes_max = 8 * 1024;
+        c.buffered_bytes_max = 16 * 1024;
+    })
+    .await;
+    let healthy = server.client().await;
+    healthy.create_topic("b", 1, &[]).await.unwrap();
+    let mut raw = Raw::hello(server.addr()).await;
+    let produce = Request::Produce(Produce {
+        topic: "b".into(),
+        partition: 0,
+        producer: None,
+        records: vec![millrace::Record::new(vec![1u8; 6 * 1024])],
+    });
+    let mut burst = Vec::new();
+    for id in 0..50u32 {
+        encode_request_into(&mut burst, id + 2, &produce);
+    }
+    // 300 KiB of requests against an 8 KiB budget: the server reads as
+    // answers free the budget; the answers are small, so nothing blocks.
+    tokio::time::timeout(Duration::from_secs(20), raw.send(&burst))
+        .await
+        .expect("the server keeps reading as it answers");
+    for id in 0..50u32 {
+        let (frame, result) = raw.response().await.unwrap();
+        assert_eq!(frame.header.request_id, id + 2);
+        let Ok(Response::Produced(produced)) = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(produced.base_offset, u64::from(id));
+    }
+    healthy.ping().await.unwrap();
+    server.handle.shutdown().await.unwrap();
+}
