@@ -1,6 +1,7 @@
 //! End-to-end tests against a live `millrace serve` started by the test: the
 //! data commands with --server (topic lifecycle, produce → consume round trip,
-//! --follow seeing records produced while it waits, stats), token
+//! --follow seeing records produced while it waits (started from the
+//! earliest offset so the test does not depend on when it starts), stats), token
 //! authentication from MILLRACE_TOKEN, and a graceful SIGTERM stop that
 //! releases the directory lock so offline commands work again.
 
@@ -92,7 +93,7 @@ fn follow_sees_records_produced_while_it_waits() {
         .assert()
         .success();
     let mut follower = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
-        .args(["--server", &server.addr, "consume", "t", "--from-latest", "--follow"])
+        .args(["--server", &server.addr, "consume", "t", "--from-earliest", "--follow"])
         .args(["--idle-timeout", "4s", "--format", "value"])
         .stdout(std::process::Stdio::piped())
         .spawn()
