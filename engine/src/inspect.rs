@@ -264,7 +264,11 @@ fn scan_log(
 /// Is there a CRC-valid batch after `position` whose writer knew the bytes at
 /// `position` were already fsync'd? Then the invalid batch there was durable
 /// and has been damaged since: corruption, not a torn tail.
-fn durable_batch_after(path: &Path, position: u64, file_bytes: u64) -> Result<bool> {
+/// As recovery (`durable_batch_after` in partition.rs, design/durability.md
+/// "Recovery" rows 3 and 4): the later batch must also continue the offsets
+/// past the bad one, which held at least `expected_offset`; batch-shaped bytes
+/// carried inside a torn batch's payload usually do not.
+fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_bytes: u64) -> Result<bool> {
     const WINDOW: u64 = 1024 * 1024;
     let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
     let magic = BATCH_MAGIC.to_le_bytes();
@@ -294,7 +298,7 @@ fn durable_batch_after(path: &Path, position: u64, file_bytes: u64) -> Result<bo
             file.read_exact_at(&mut candidate, at)
                 .map_err(|e| Error::io("read segment", path, e))?;
             if let Ok(header) = batch::verify(&candidate) {
-                if u64::from(header.synced_before) > position {
+                if u64::from(header.synced_before) > position && header.base_offset > expected_offset {
                     return Ok(true);
                 }
             }
@@ -502,7 +506,7 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
         progress(scan.file_bytes - scan.valid_bytes);
         expected_base = Some(scan.next_offset);
         if let Some(bad) = &scan.invalid {
-            let durable = !is_last || durable_batch_after(log, bad.position, scan.file_bytes)?;
+            let durable = !is_last || durable_batch_after(log, bad.position, scan.next_offset, scan.file_bytes)?;
             let severity = if durable {
                 Severity::Corruption
             } else {
