@@ -157,6 +157,9 @@ impl Partition {
         let names = storage
             .list_dir(&dir)
             .map_err(|e| Error::io("list partition", &dir, e))?;
+        // Entries found now may exist only in the page cache (a process crash
+        // before their directory fsync): make them durable before relying on them.
+        storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
         let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_log_name(n)).collect();
         bases.sort_unstable();
         if bases.is_empty() {
@@ -395,10 +398,12 @@ impl Partition {
             self.poison();
             return Err(Error::io("append", &w.active.log_path, e));
         }
-        if let Err(e) = w
-            .active
-            .note_written(&header, position, self.config.index_interval_bytes)
-        {
+        if let Err(e) = w.active.note_written(
+            &header,
+            position,
+            self.config.index_interval_bytes,
+            u64::from(synced_before),
+        ) {
             self.poison();
             return Err(e);
         }
@@ -456,6 +461,8 @@ impl Partition {
             }
             Err(SyncFailure::Failed(e)) => {
                 self.poison();
+                let w = self.writer.lock();
+                self.redirty_unsynced(&w.active);
                 Err(e)
             }
             Err(SyncFailure::Poisoned) => Err(Error::Poisoned),
@@ -466,6 +473,23 @@ impl Partition {
         let segments = self.segments.lock().clone();
         #[expect(clippy::expect_used, reason = "a partition always has an active segment")]
         segments.last().cloned().expect("partition has a segment")
+    }
+
+    /// After a failed fdatasync, Linux marks the unwritten pages clean: reads
+    /// still return the new bytes but no later fsync writes them, so a reopen
+    /// in the same boot would trust data a power cut then takes back. Write
+    /// the unsynced range again (from the page cache) so that the fsync at
+    /// the next open either makes it durable or fails. Best effort: the store
+    /// is already poisoned.
+    fn redirty_unsynced(&self, active: &Segment) {
+        let synced = self.gate.synced();
+        let from = if synced.segment_base == active.base_offset {
+            synced.position
+        } else {
+            0
+        };
+        let to = active.state.lock().written_len;
+        rewrite_range(active.log.as_ref(), &active.log_path, from, to);
     }
 
     /// Make everything written durable and visible (interval flush, close).
@@ -539,6 +563,7 @@ impl Partition {
             Ok(s) => s,
             Err(e) => {
                 self.poison();
+                self.redirty_unsynced(&w.active);
                 return Err(e);
             }
         };
@@ -926,13 +951,38 @@ fn recover_last(
         segment
             .log
             .set_len(scan.valid_end)
-            .and_then(|()| segment.log.sync_data())
             .map_err(|e| Error::io("truncate torn tail", &segment.log_path, e))?;
         shared.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
+    }
+    // Everything recovered becomes durable and visible now. After a process
+    // crash the tail may still be only in the page cache: sync it before
+    // trusting it (and before the index below points into it).
+    if let Err(e) = segment.log.sync_data() {
+        // The kernel may now consider the unwritten pages clean; write them
+        // again so the next open's fsync retries them (see redirty_unsynced).
+        rewrite_range(segment.log.as_ref(), &segment.log_path, start.0, scan.valid_end);
+        return Err(Error::io("fsync recovered tail", &segment.log_path, e));
     }
     segment.apply_scan(&scan);
     segment.rewrite_index()?;
     Ok(segment)
+}
+
+/// Read `[from, to)` back from the page cache and write it again, so that a
+/// later fsync writes it (after a failed fsync marked it clean). Best effort.
+fn rewrite_range(log: &dyn StorageFile, path: &Path, from: u64, to: u64) {
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut position = from;
+    while position < to {
+        let n = ((to - position) as usize).min(buf.len());
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        let result = read_exact_at(log, chunk, position).and_then(|()| log.write_all_at(chunk, position));
+        if let Err(e) = result {
+            tracing::error!(segment = %path.display(), error = %e, "could not rewrite unsynced bytes");
+            return;
+        }
+        position += n as u64;
+    }
 }
 
 fn entry_is_valid(log: &dyn StorageFile, path: &Path, log_len: u64, entry: &IndexEntry, offset: u64) -> Result<bool> {

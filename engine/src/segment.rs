@@ -38,6 +38,10 @@ pub(crate) struct SegmentState {
     pub max_timestamp_ms: i64,
     /// Log position of the last index entry (or 0).
     pub last_entry_position: u64,
+    /// How many of `entries` are in the index file. An entry is written to
+    /// the file only once the log before it is fdatasync'd, so recovery may
+    /// trust the bytes before any entry it finds after a power cut.
+    pub persisted_entries: usize,
     pub sealed: bool,
 }
 
@@ -101,6 +105,7 @@ impl Segment {
         sealed: bool,
     ) -> Segment {
         let last_entry_position = entries.last().map_or(0, |e| u64::from(e.position));
+        let entries_len = entries.len();
         Segment {
             base_offset,
             log_path,
@@ -113,6 +118,7 @@ impl Segment {
                 next_offset,
                 max_timestamp_ms,
                 last_entry_position,
+                persisted_entries: entries_len,
                 sealed,
             }),
             created_ms,
@@ -294,7 +300,8 @@ impl Segment {
 
     /// Rewrite the index file from memory (after recovery).
     pub fn rewrite_index(&self) -> Result<()> {
-        let state = self.state.lock();
+        let mut state = self.state.lock();
+        state.persisted_entries = state.entries.len();
         let mut bytes = Vec::with_capacity(state.entries.len() * ENTRY_SIZE);
         for e in &state.entries {
             bytes.extend_from_slice(&e.encode());
@@ -311,6 +318,8 @@ impl Segment {
             .sync_data()
             .map_err(|e| Error::io("fsync segment", &self.log_path, e))?;
         let mut state = self.state.lock();
+        let written_len = state.written_len;
+        self.persist_entries(&mut state, written_len)?;
         let end = IndexEntry {
             relative_offset: (state.next_offset - self.base_offset) as u32,
             position: state.written_len as u32,
@@ -322,6 +331,7 @@ impl Segment {
                 .write_all_at(&end.encode(), at)
                 .map_err(|e| Error::io("write index", &self.index_path, e))?;
             state.entries.push(end);
+            state.persisted_entries = state.entries.len();
         }
         self.index
             .sync_data()
@@ -331,7 +341,15 @@ impl Segment {
     }
 
     /// Record a batch just written at `position` (called by the single writer).
-    pub fn note_written(&self, header: &BatchHeader, position: u64, index_interval: u32) -> Result<()> {
+    /// `synced_position` is how far this segment's log is known fdatasync'd:
+    /// index entries up to it are written to the index file (see `persisted_entries`).
+    pub fn note_written(
+        &self,
+        header: &BatchHeader,
+        position: u64,
+        index_interval: u32,
+        synced_position: u64,
+    ) -> Result<()> {
         let mut state = self.state.lock();
         if position > 0 && position - state.last_entry_position >= u64::from(index_interval) {
             let entry = IndexEntry {
@@ -339,16 +357,37 @@ impl Segment {
                 position: position as u32,
                 max_timestamp_before_ms: state.max_timestamp_ms,
             };
-            let at = (state.entries.len() * ENTRY_SIZE) as u64;
-            self.index
-                .write_all_at(&entry.encode(), at)
-                .map_err(|e| Error::io("write index", &self.index_path, e))?;
             state.entries.push(entry);
             state.last_entry_position = position;
         }
+        self.persist_entries(&mut state, synced_position)?;
         state.written_len = position + u64::from(header.length);
         state.next_offset = header.next_offset();
         state.max_timestamp_ms = state.max_timestamp_ms.max(header.max_timestamp_ms);
+        Ok(())
+    }
+
+    /// Write the in-memory entries not yet in the index file whose position
+    /// is at most `durable_position` (one write).
+    fn persist_entries(&self, state: &mut SegmentState, durable_position: u64) -> Result<()> {
+        let start = state.persisted_entries;
+        let ready = state
+            .entries
+            .iter()
+            .skip(start)
+            .take_while(|e| u64::from(e.position) <= durable_position)
+            .count();
+        if ready == 0 {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(ready * ENTRY_SIZE);
+        for e in state.entries.iter().skip(start).take(ready) {
+            bytes.extend_from_slice(&e.encode());
+        }
+        self.index
+            .write_all_at(&bytes, (start * ENTRY_SIZE) as u64)
+            .map_err(|e| Error::io("write index", &self.index_path, e))?;
+        state.persisted_entries = start + ready;
         Ok(())
     }
 

@@ -155,6 +155,9 @@ impl Store {
                 .map_err(|e| Error::io("write format", &format_path, e))?;
         }
         let topics_dir = path.join(TOPICS_DIR);
+        // Directory entries seen now may exist only in the page cache (a
+        // process crash before their directory fsync): make them durable.
+        storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
         if !storage.exists(&topics_dir) {
             storage
                 .create_dir_all(&topics_dir)
@@ -173,6 +176,9 @@ impl Store {
         let names = storage
             .list_dir(&topics_dir)
             .map_err(|e| Error::io("list topics", &topics_dir, e))?;
+        storage
+            .sync_dir(&topics_dir)
+            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
         for name in names {
             let dir = topics_dir.join(&name);
             if name.ends_with(CREATING_SUFFIX) || name.ends_with(DELETING_SUFFIX) {
@@ -185,6 +191,7 @@ impl Store {
                     .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
                 continue;
             }
+            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
             let topic = load_topic(&storage, &dir, &name, &options, &shared)?;
             topics.insert(name, Arc::new(topic));
         }
@@ -528,6 +535,8 @@ impl Store {
         let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
         for topic in topics {
             for p in &topic.partitions {
+                // The log start moves only under the commit lock (txn.rs, find_part).
+                let _commits = self.coordinator().lock_commits();
                 deleted += p.enforce_retention(now)?;
             }
         }
@@ -537,7 +546,10 @@ impl Store {
     /// Make records below `offset` unreadable and delete segments wholly below it.
     pub fn truncate_prefix(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
         self.check_writable()?;
-        self.partition(topic, partition)?.truncate_prefix(offset)
+        let partition = self.partition(topic, partition)?;
+        // The log start moves only under the commit lock (txn.rs, find_part).
+        let _commits = self.coordinator().lock_commits();
+        partition.truncate_prefix(offset)
     }
 
     pub fn is_poisoned(&self) -> bool {
@@ -640,7 +652,10 @@ fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
                     let wall = now_ms();
                     if let Err(e) = p
                         .roll_if_old(wall)
-                        .and_then(|()| p.enforce_retention(wall).map(|_| ()))
+                        .and_then(|()| {
+                            let _commits = inner.coordinator.lock_commits();
+                            p.enforce_retention(wall).map(|_| ())
+                        })
                         .and_then(|()| p.snapshot_producers(false))
                     {
                         tracing::error!(topic = %topic.name, partition = p.id, error = %e, "maintenance failed");

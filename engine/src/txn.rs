@@ -415,27 +415,37 @@ fn apply(
     Ok(committed)
 }
 
-/// Look for the transactional batch with `stamp` at or after `from`.
+/// Look for the transactional batch with `stamp` at or after `from` (the
+/// partition's log end when the transaction committed).
+///
+/// If the log start has moved past `from`, the part is taken as applied: the
+/// start only moves under the commit lock (`Store::truncate_prefix`,
+/// retention), so it moved after this commit's apply finished — the commit
+/// record cannot have been left half-applied before it.
 fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp) -> Result<Option<(u64, u64)>> {
-    let mut offset = from.max(partition.start_offset());
+    let start = partition.start_offset();
+    if from < start {
+        return Ok(Some((start, start)));
+    }
+    let mut offset = from;
     let end = partition.high_watermark();
-    while offset < end {
+    let mut found = None;
+    while offset < end && found.is_none() {
         let options = ReadOptions {
             max_bytes: 4 * 1024 * 1024,
             max_records: 100_000,
         };
-        let (batches, next) = partition.read_batches(offset, options, None)?;
-        for b in &batches {
-            if b.header.is_transactional() && b.header.producer == Some(stamp) {
-                return Ok(Some((b.header.base_offset, b.header.next_offset())));
+        let next = partition.visit_records(offset, options, None, |header, _| {
+            if found.is_none() && header.is_transactional() && header.producer == Some(stamp) {
+                found = Some((header.base_offset, header.next_offset()));
             }
-        }
+        })?;
         if next <= offset {
             break;
         }
         offset = next;
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// On open: rebuild epochs and sequences from the commit log, then make sure

@@ -33,12 +33,12 @@ use std::time::Instant;
 /// regression case.
 const REGRESSION_SEEDS: &[u64] = &[];
 
-// Known bugs. Each scenario below is switched off in `Scenarios::CI`; the
-// seeds listed fail today (found by `MILLRACE_SIM_SCENARIO=<scenario>` on
-// commit caac87a; a seed's run depends on the engine's sequence of storage
-// calls, so after engine changes re-find them the same way) and are kept as
-// ignored tests. When a bug is fixed, un-ignore its test, move
-// its seeds to REGRESSION_SEEDS and turn its scenario on in `Scenarios::CI`.
+// Engine bugs the simulation found, each with the seeds that failed (found by
+// `MILLRACE_SIM_SCENARIO=<scenario>` on commit caac87a) and its scenario, now
+// part of the default mixed run. All four are fixed (see the commit that
+// un-ignored them); the seeds stay as regression tests. A seed's run depends
+// on the engine's sequence of storage calls, so the mixed run (thousands of
+// seeds per scenario) is what keeps each class covered.
 
 /// Bug A, scenario `process-crash`: after a kill -9, `Store::open` publishes
 /// the recovered tail of each last segment (and the directory entries it
@@ -82,16 +82,31 @@ const BUG_TRANSACTION_REDO_BELOW_START: &[u64] = &[17, 162, 193, 253, 254];
 const SEEDS_DEFAULT: u64 = 10_000;
 const FAILURES_SHOWN_MAX: usize = 3;
 
-/// `MILLRACE_SIM_SCENARIO`: `ci` (default), or a scenario of a known bug.
-fn scenarios_from_env() -> Scenarios {
+/// The scenario of a seed in the default (`mixed`) run: each of the scenarios
+/// that once exposed an engine bug gets a fifth of the seeds, plain power cuts
+/// the rest.
+fn mixed_scenario(seed: u64) -> Scenarios {
+    match seed % 5 {
+        0 => Scenarios::CI,
+        1 => Scenarios::PROCESS_CRASH,
+        2 => Scenarios::REOPEN_AFTER_FAULT,
+        3 => Scenarios::DENSE_INDEX,
+        _ => Scenarios::TRUNCATE_TRANSACTIONS,
+    }
+}
+
+/// `MILLRACE_SIM_SCENARIO`: `mixed` (default: every scenario, by seed),
+/// `ci` (plain power cuts only), or one scenario for every seed.
+fn scenarios_from_env() -> Option<Scenarios> {
     match std::env::var("MILLRACE_SIM_SCENARIO").as_deref() {
-        Err(_) | Ok("ci") => Scenarios::CI,
-        Ok("process-crash") => Scenarios::PROCESS_CRASH,
-        Ok("reopen-after-fault") => Scenarios::REOPEN_AFTER_FAULT,
-        Ok("dense-index") => Scenarios::DENSE_INDEX,
-        Ok("truncate-transactions") => Scenarios::TRUNCATE_TRANSACTIONS,
+        Err(_) | Ok("mixed") => None,
+        Ok("ci") => Some(Scenarios::CI),
+        Ok("process-crash") => Some(Scenarios::PROCESS_CRASH),
+        Ok("reopen-after-fault") => Some(Scenarios::REOPEN_AFTER_FAULT),
+        Ok("dense-index") => Some(Scenarios::DENSE_INDEX),
+        Ok("truncate-transactions") => Some(Scenarios::TRUNCATE_TRANSACTIONS),
         Ok(other) => panic!(
-            "MILLRACE_SIM_SCENARIO={other:?}: expected ci, process-crash, reopen-after-fault, dense-index \
+            "MILLRACE_SIM_SCENARIO={other:?}: expected mixed, ci, process-crash, reopen-after-fault, dense-index \
              or truncate-transactions"
         ),
     }
@@ -153,7 +168,7 @@ fn seeded_power_cuts() {
                 if seed >= end {
                     return;
                 }
-                match run_guarded(seed, scenarios) {
+                match run_guarded(seed, scenarios.unwrap_or_else(|| mixed_scenario(seed))) {
                     Ok(outcome) => {
                         totals.seeds.fetch_add(1, Ordering::Relaxed);
                         totals
@@ -177,8 +192,9 @@ fn seeded_power_cuts() {
     failures.sort_by_key(|f| f.seed);
     let passed = totals.seeds.load(Ordering::Relaxed);
     eprintln!(
-        "simulation ({scenarios:?}): seeds {start}..{end}: {passed} passed, {} failed in {:.1} s on {threads} threads; \
+        "simulation ({}): seeds {start}..{end}: {passed} passed, {} failed in {:.1} s on {threads} threads; \
          {} crashed inside the workload, {} hit an injected fault; {} records acknowledged; {} storage calls",
+        scenarios.map_or("mixed".to_string(), |s| format!("{s:?}")),
         failures.len(),
         elapsed.as_secs_f64(),
         totals.crashed_in_workload.load(Ordering::Relaxed),
@@ -225,26 +241,22 @@ fn assert_seeds_pass(seeds: &[u64], scenarios: Scenarios) {
 }
 
 #[test]
-#[ignore = "engine bug A: recovery publishes unsynced data as durable (see BUG_RECOVERY_TRUSTS_PAGE_CACHE)"]
-fn known_bug_recovery_trusts_page_cache() {
+fn fixed_bug_recovery_trusts_page_cache() {
     assert_seeds_pass(BUG_RECOVERY_TRUSTS_PAGE_CACHE, Scenarios::PROCESS_CRASH);
 }
 
 #[test]
-#[ignore = "engine bug B: reopening after a failed fsync trusts the page cache (see BUG_REOPEN_AFTER_FAILED_FSYNC)"]
-fn known_bug_reopen_after_failed_fsync() {
+fn fixed_bug_reopen_after_failed_fsync() {
     assert_seeds_pass(BUG_REOPEN_AFTER_FAILED_FSYNC, Scenarios::REOPEN_AFTER_FAULT);
 }
 
 #[test]
-#[ignore = "engine bug C: recovery trusts an unsynced index entry (see BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES)"]
-fn known_bug_unsynced_index_entry_skips_torn_bytes() {
+fn fixed_bug_unsynced_index_entry_skips_torn_bytes() {
     assert_seeds_pass(BUG_UNSYNCED_INDEX_ENTRY_SKIPS_TORN_BYTES, Scenarios::DENSE_INDEX);
 }
 
 #[test]
-#[ignore = "engine bug D: transaction recovery re-appends a part below the start offset (see BUG_TRANSACTION_REDO_BELOW_START)"]
-fn known_bug_transaction_redo_below_start() {
+fn fixed_bug_transaction_redo_below_start() {
     assert_seeds_pass(BUG_TRANSACTION_REDO_BELOW_START, Scenarios::TRUNCATE_TRANSACTIONS);
 }
 
@@ -254,7 +266,7 @@ fn replay() {
     let Some(seed) = env_u64("MILLRACE_SIM_SEED") else {
         return;
     };
-    match run_guarded(seed, scenarios_from_env()) {
+    match run_guarded(seed, scenarios_from_env().unwrap_or_else(|| mixed_scenario(seed))) {
         Ok(outcome) => {
             for line in &outcome.trace {
                 eprintln!("  {line}");

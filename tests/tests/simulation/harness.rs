@@ -210,10 +210,11 @@ struct TopicModel {
     partitions: Vec<PartitionModel>,
 }
 
-/// Which scenarios a run includes. Each switch turns on a scenario that
-/// exposes a known engine bug (see `tests/simulation.rs`, "Known bugs");
-/// [`Scenarios::CI`] turns them all off: crashes are power cuts, index
-/// entries are written only at seal and the `txn` topic is never truncated.
+/// Which scenarios a run includes. Each switch turns on a scenario that once
+/// exposed an engine bug (see `tests/simulation.rs`); the default run mixes
+/// them by seed. [`Scenarios::CI`] turns them all off: crashes are power
+/// cuts, index entries are written only at seal and the `txn` topic is never
+/// truncated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scenarios {
     /// `ProcessCrash` ops kill the process (the page cache survives) and
@@ -232,7 +233,7 @@ pub struct Scenarios {
 }
 
 impl Scenarios {
-    /// What `.ci/run` checks: every known-bug scenario off.
+    /// Plain power cuts: every other scenario off.
     pub const CI: Scenarios = Scenarios {
         process_crash: false,
         reopen_after_fault: false,
