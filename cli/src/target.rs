@@ -20,6 +20,8 @@ pub struct TopicInfo {
     /// The durability in effect (the topic's or the store default).
     pub durability: Durability,
     pub partitions: Vec<PartitionNumbers>,
+    /// Records in the topic's dead-letter partition.
+    pub dlq_depth: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +85,8 @@ pub fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
             CliError::new(format!("cannot talk to server {addr}: {e}"))
                 .with_hint("is `millrace serve` running there? check --server (or MILLRACE_SERVER)")
         }
-        ClientError::Protocol(_) => CliError::new(format!("server {addr}: {e}")),
+        // Protocol violations, TLS failures and whatever the client adds later.
+        _ => CliError::new(format!("server {addr}: {e}")),
     }
 }
 
@@ -258,7 +261,9 @@ impl Target {
         match self {
             Target::Local(store) => {
                 let d = store.describe_topic(name)?;
+                let dlq_depth = store.dlq_stats(name)?.depth;
                 Ok(TopicInfo {
+                    dlq_depth,
                     name: d.name,
                     durability: d.durability,
                     config: d.config,
@@ -280,7 +285,23 @@ impl Target {
                 let (mut config, durability) = config_from_entries(d.partitions.len() as u32, &d.config);
                 // The server reports the durability in effect, not whether it is the default.
                 config.durability = durability;
+                let listing = r.request(millrace_server::messages::Request::DlqList(
+                    millrace_server::messages::DlqList {
+                        topic: name.to_string(),
+                        from_offset: 0,
+                        max_records: 1,
+                        error_contains: None,
+                        source_partition: None,
+                        since_ms: None,
+                        until_ms: None,
+                    },
+                ))?;
+                let dlq_depth = match listing {
+                    millrace_server::messages::Response::DlqListing(l) => l.depth,
+                    other => return Err(r.unexpected(&other)),
+                };
                 Ok(TopicInfo {
+                    dlq_depth,
                     name: d.name,
                     config,
                     durability: durability.unwrap_or(Durability::Always),

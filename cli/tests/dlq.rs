@@ -60,6 +60,8 @@ fn list_and_show_with_provenance() {
     assert_eq!(none["records"].as_array().unwrap().len(), 0);
     let recent = json_of(millrace(&data).args(["dlq", "list", "in", "--since", "1h", "--json"]));
     assert_eq!(recent["records"].as_array().unwrap().len(), 3);
+    let described = json_of(millrace(&data).args(["topic", "describe", "in", "--json"]));
+    assert_eq!(described["dlq_depth"], 3);
     let table = stdout_of(millrace(&data).args(["dlq", "list", "in"]));
     assert!(
         table.contains("DLQ of in: 3 records") && table.contains("in/0@4"),

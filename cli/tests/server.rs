@@ -247,6 +247,8 @@ fn offsets_and_dlq_through_the_server() {
 
     let listed = json_of(server.millrace().args(["dlq", "list", "t", "--json"]));
     assert_eq!(listed["depth"], 1);
+    let described = json_of(server.millrace().args(["topic", "describe", "t", "--json"]));
+    assert_eq!(described["dlq_depth"], 1);
     assert_eq!(listed["records"][0]["source"]["offset"], 1);
     let offset = listed["records"][0]["dlq_offset"].as_u64().unwrap().to_string();
     let shown = json_of(server.millrace().args(["dlq", "show", "t", &offset, "--json"]));

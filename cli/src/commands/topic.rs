@@ -158,7 +158,15 @@ fn run_list(global: &GlobalArgs) -> CliResult<()> {
         println!("no topics; create one with `millrace topic create NAME`");
         return Ok(());
     }
-    let mut table = Table::new(&["TOPIC", "PARTITIONS", "RECORDS", "SIZE", "DURABILITY", "RETENTION"]);
+    let mut table = Table::new(&[
+        "TOPIC",
+        "PARTITIONS",
+        "RECORDS",
+        "SIZE",
+        "DLQ",
+        "DURABILITY",
+        "RETENTION",
+    ]);
     for d in &descriptions {
         let bytes: u64 = d.partitions.iter().map(|p| p.bytes).sum();
         table.row(vec![
@@ -166,6 +174,7 @@ fn run_list(global: &GlobalArgs) -> CliResult<()> {
             d.config.partitions.to_string(),
             records(d).to_string(),
             output::bytes(bytes),
+            d.dlq_depth.to_string(),
             d.durability.to_string(),
             retention_text(&d.config),
         ]);
@@ -213,6 +222,7 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
             "index_interval_bytes": c.index_interval_bytes,
         },
         "records": records(d),
+        "dlq_depth": d.dlq_depth,
         "partition_info": partitions,
     })
 }
@@ -247,6 +257,15 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
         output::bytes(u64::from(c.index_interval_bytes))
     );
     println!("records:              {}", records(&d));
+    println!(
+        "dead letters:         {}{}",
+        d.dlq_depth,
+        if d.dlq_depth > 0 {
+            format!(" (see `millrace dlq list {}`)", d.name)
+        } else {
+            String::new()
+        }
+    );
     println!();
     let mut table = Table::new(&["PARTITION", "START", "END", "RECORDS", "SEGMENTS", "SIZE"]);
     for p in &d.partitions {
