@@ -82,6 +82,12 @@ fn main() {
         crash_child(Path::new(&dir));
         return;
     }
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --benches` runs bench targets without `--bench`: a
+        // multi-GiB benchmark has no place in a test run.
+        println!("engine benchmark: run it with `cargo bench -p millrace-benches --bench engine`");
+        return;
+    }
     let settings = Settings::from_env();
     std::fs::create_dir_all(&settings.dir).unwrap();
     let machine = baseline::machine_description(&settings.dir);

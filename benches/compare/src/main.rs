@@ -9,7 +9,8 @@
 //!
 //! Environment: `MILLRACE_COMPARE_SECONDS` (per produce workload, default 5),
 //! `MILLRACE_COMPARE_SCAN_MB` (default 1024), `MILLRACE_COMPARE_PIPELINE_RECORDS`
-//! (default 200000), `MILLRACE_COMPARE_DD_MB` (default 1024).
+//! (default 200000), `MILLRACE_COMPARE_DD_MB` (default 1024),
+//! `MILLRACE_COMPARE_THINK_US` (pause between produce calls, default 0).
 
 #![allow(
     clippy::unwrap_used,
@@ -182,6 +183,9 @@ fn produce(target: &dyn System, producers: usize, duration: Duration) -> Result<
     let prepared: Vec<Box<dyn Producer>> = (0..producers).map(|_| target.producer()).collect::<Result<_>>()?;
     let started = Instant::now();
     let per_thread_max = PRODUCE_RECORDS_MAX / producers as u64;
+    // Optional think time between calls (diagnostics: a pause between
+    // back-to-back fsyncs changes their cost on some file systems).
+    let think = Duration::from_micros(env_u64("MILLRACE_COMPARE_THINK_US", 0));
     for mut producer in prepared {
         handles.push(std::thread::spawn(move || -> Result<(u64, Latencies)> {
             let mut latencies = Latencies::default();
@@ -191,6 +195,9 @@ fn produce(target: &dyn System, producers: usize, duration: Duration) -> Result<
                 producer.produce()?;
                 latencies.record(t.elapsed().as_micros());
                 count += 1;
+                if !think.is_zero() {
+                    std::thread::sleep(think);
+                }
             }
             Ok((count, latencies))
         }));
