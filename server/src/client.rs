@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use millrace::Record;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -67,6 +66,8 @@ pub struct ClientOptions {
     pub reconnect_backoff_max: Duration,
     /// Connection attempts per call before giving up (at least 1).
     pub connect_attempts_max: u32,
+    /// Speak TLS; `None` = plain TCP.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -79,18 +80,29 @@ impl Default for ClientOptions {
             reconnect_backoff_initial: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(2),
             connect_attempts_max: 5,
+            tls: None,
         }
     }
 }
 
 type Reply = Result<Result<Response, WireError>, ClientError>;
+type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
-#[derive(Debug)]
 struct Connection {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<BoxedWrite>,
     pending: Mutex<HashMap<u32, oneshot::Sender<Reply>>>,
     closed: AtomicBool,
     hello: HelloResponse,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("closed", &self.closed)
+            .field("hello", &self.hello)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
@@ -193,7 +205,22 @@ impl Client {
             .map_err(|_| ClientError::Timeout(options.connect_timeout))?
             .map_err(io)?;
         let _ = stream.set_nodelay(true);
-        let (mut read_half, mut write_half) = stream.into_split();
+        let (mut read_half, mut write_half): (BoxedRead, BoxedWrite) = match &options.tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                (Box::new(read_half), Box::new(write_half))
+            }
+            Some(tls) => {
+                // A TLS set-up failure is reported as an I/O error on the address.
+                let (connector, name) = tls.connector().map_err(|e| io(std::io::Error::other(e)))?;
+                let stream = tokio::time::timeout(options.connect_timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| ClientError::Timeout(options.connect_timeout))?
+                    .map_err(io)?;
+                let (read_half, write_half) = tokio::io::split(stream);
+                (Box::new(read_half), Box::new(write_half))
+            }
+        };
         let hello = Request::Hello(Hello {
             version_min: PROTOCOL_VERSION_MIN,
             version_max: PROTOCOL_VERSION_MAX,
@@ -388,7 +415,10 @@ impl Client {
 }
 
 /// Read until one whole frame is decoded; `None` on a clean EOF.
-async fn read_frame(read_half: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -> std::io::Result<Option<Frame>> {
+async fn read_frame<R: AsyncRead + Unpin>(
+    read_half: &mut R,
+    decoder: &mut FrameDecoder,
+) -> std::io::Result<Option<Frame>> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match decoder.next_frame() {
@@ -405,7 +435,7 @@ async fn read_frame(read_half: &mut OwnedReadHalf, decoder: &mut FrameDecoder) -
 }
 
 /// Dispatch responses to their callers until the connection ends.
-async fn read_loop(mut read_half: OwnedReadHalf, mut decoder: FrameDecoder, connection: std::sync::Weak<Connection>) {
+async fn read_loop(mut read_half: BoxedRead, mut decoder: FrameDecoder, connection: std::sync::Weak<Connection>) {
     loop {
         let frame = read_frame(&mut read_half, &mut decoder).await;
         let Some(connection) = connection.upgrade() else {

@@ -70,6 +70,10 @@ pub struct ServerConfig {
     pub tokens: Vec<TokenConfig>,
     /// Name announced in the `Hello` response.
     pub server_name: String,
+    /// PEM certificate chain and private key: both set = TLS (rustls) on the
+    /// protocol port; neither = plain TCP.
+    pub tls_cert_path: Option<PathBuf>,
+    pub tls_key_path: Option<PathBuf>,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -108,6 +112,8 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             tokens: Vec::new(),
             server_name: format!("millrace/{}", env!("CARGO_PKG_VERSION")),
+            tls_cert_path: None,
+            tls_key_path: None,
         }
     }
 }
@@ -180,6 +186,13 @@ impl ServerConfig {
         )?;
         range("shutdown_grace_ms", self.shutdown_grace_ms, 0, 3_600_000)?;
         self.store_durability()?;
+        if self.tls_cert_path.is_some() != self.tls_key_path.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "tls_cert_path",
+                value: format!("{:?} / tls_key_path {:?}", self.tls_cert_path, self.tls_key_path),
+                expected: "set both tls_cert_path and tls_key_path, or neither".into(),
+            });
+        }
         for (i, token) in self.tokens.iter().enumerate() {
             if token.token.len() < 16 {
                 return Err(ConfigError::Invalid {

@@ -9,9 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{required, Authenticator, Permissions};
@@ -37,7 +35,6 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// What every connection shares.
-#[derive(Debug)]
 pub struct Shared {
     pub config: ServerConfig,
     pub context: Arc<Context>,
@@ -45,6 +42,17 @@ pub struct Shared {
     pub metrics: Arc<ServerMetrics>,
     /// `buffered_bytes_max` over all connections.
     pub buffered_bytes: Arc<Semaphore>,
+    /// Set when the server speaks TLS.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a received request holds until it is answered: an in-flight slot,
@@ -87,10 +95,13 @@ fn fatal(opcode: u16, request_id: u32, error: WireError) -> Job {
     }
 }
 
-/// Serve one connection until it closes, fails a limit, or the server shuts down.
-pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
+/// Serve one connection (plain TCP or TLS) until it closes, fails a limit,
+/// or the server shuts down.
+pub async fn run<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
     let in_flight = Arc::new(Semaphore::new(shared.config.in_flight_max as usize));
     let buffered_bytes = Arc::new(Semaphore::new(shared.config.connection_buffered_bytes_max as usize));
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
@@ -124,8 +135,8 @@ enum Outcome {
     Shutdown,
 }
 
-struct Reader {
-    read_half: OwnedReadHalf,
+struct Reader<R> {
+    read_half: R,
     jobs: mpsc::UnboundedSender<Job>,
     in_flight: Arc<Semaphore>,
     buffered_bytes: Arc<Semaphore>,
@@ -136,7 +147,7 @@ struct Reader {
     peer: SocketAddr,
 }
 
-impl Reader {
+impl<R: AsyncRead + Unpin> Reader<R> {
     fn send(&self, job: Job) -> bool {
         self.jobs.send(job).is_ok()
     }
@@ -379,8 +390,8 @@ impl Reader {
 /// Executes jobs one at a time, in arrival order, and writes each response as
 /// one `write_all` (a later job may block, e.g. a long poll, so nothing is
 /// held back in a buffer).
-async fn worker(
-    mut writer: OwnedWriteHalf,
+async fn worker<W: AsyncWrite + Unpin>(
+    mut writer: W,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     shared: Arc<Shared>,
     session: Session,

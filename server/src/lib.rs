@@ -27,6 +27,7 @@ pub mod messages;
 pub mod metrics;
 pub mod producer;
 pub mod server;
+pub mod tls;
 pub mod wire;
 
 pub use client::{Client, ClientError, ClientOptions};

@@ -37,6 +37,8 @@ pub enum ServeError {
     },
     #[error("runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Concurrent scrapes of the metrics endpoint.
@@ -97,6 +99,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
 /// Serve an already open store (embedders, tests). The store is closed on shutdown.
 pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
     config.validate()?;
+    let tls = match (&config.tls_cert_path, &config.tls_key_path) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -128,6 +134,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),
         buffered_bytes: Arc::new(Semaphore::new(config.buffered_bytes_max as usize)),
+        tls,
         config,
         context,
         metrics: metrics.clone(),
@@ -180,7 +187,18 @@ async fn accept_loop(
                         let shared = shared.clone();
                         let shutdown = shutdown.clone();
                         tokio::spawn(async move {
-                            connection::run(stream, peer, shared.clone(), shutdown).await;
+                            let _ = stream.set_nodelay(true);
+                            match shared.tls.clone() {
+                                None => connection::run(stream, peer, shared.clone(), shutdown).await,
+                                Some(acceptor) => {
+                                    let timeout = shared.config.handshake_timeout();
+                                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                                        Ok(Ok(tls)) => connection::run(tls, peer, shared.clone(), shutdown).await,
+                                        Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
+                                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                                    }
+                                }
+                            }
                             shared.metrics.connections_open.fetch_sub(1, Relaxed);
                             drop(slot);
                         });
@@ -188,7 +206,10 @@ async fn accept_loop(
                     Err(_) => {
                         shared.metrics.connections_rejected.fetch_add(1, Relaxed);
                         tracing::warn!(%peer, connections_max, "refusing connection: too many connections");
-                        reject(stream, connections_max);
+                        // A TLS client could not read a plain error frame.
+                        if shared.tls.is_none() {
+                            reject(stream, connections_max);
+                        }
                     }
                 }
             }
