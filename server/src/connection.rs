@@ -210,6 +210,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     Ok(n) => decoder.feed(buf.get(..n).unwrap_or_default()),
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
+                    let idle = self.permissions.is_some() && frame_started_at.is_none();
+                    let answering = self.in_flight.available_permits() < config.in_flight_max as usize;
+                    if idle && answering {
+                        // Not idle: the client waits for an answer (a long
+                        // request). Count idleness from now on.
+                        last_frame_at = Instant::now();
+                        continue;
+                    }
                     let what = if self.permissions.is_none() {
                         "handshake not completed in time"
                     } else if frame_started_at.is_some() {

@@ -46,7 +46,9 @@ const METRICS_CONNECTIONS_MAX: usize = 8;
 const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
 const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A running server.
+/// A running server. Dropping the handle without [`ServerHandle::shutdown`]
+/// also shuts the server down (the shutdown channel closes), but nobody waits
+/// for the store to be closed.
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,

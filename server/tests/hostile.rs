@@ -377,3 +377,28 @@ async fn buffer_budget_throttles_without_deadlock() {
     healthy.ping().await.unwrap();
     server.handle.shutdown().await.unwrap();
 }
+
+/// A client waiting for a slow answer (a long poll longer than the idle
+/// timeout) is not idle: it gets its answer, not a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_answer_is_not_idle() {
+    let server = start_server(|c| c.idle_timeout_ms = 300).await;
+    let client = server.client().await;
+    client.create_topic("w", 1, &[]).await.unwrap();
+    let started = Instant::now();
+    let fetched = client.fetch("w", 0, 0, Duration::from_millis(1_000)).await.unwrap();
+    assert!(fetched.records.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    client.ping().await.unwrap();
+    let accepted = server
+        .handle
+        .metrics()
+        .connections_accepted
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(accepted, 1, "the client never had to reconnect");
+    server.handle.shutdown().await.unwrap();
+}
