@@ -496,11 +496,21 @@ impl Partition {
     pub fn flush(&self) -> Result<()> {
         *self.last_flush.lock() = Instant::now();
         let written = self.gate.written();
-        if self.gate.synced().offset >= written.offset {
-            self.publish(written.offset);
-            return Ok(());
+        if self.gate.synced().offset < written.offset {
+            self.sync_to(written.offset)?;
         }
-        self.sync_to(written.offset)
+        self.publish(written.offset);
+        // The log is durable up to the synced mark: its index entries may now
+        // reach the index file (so the next open scans only what follows).
+        let synced = self.gate.synced();
+        let active = self.active_segment();
+        if synced.segment_base == active.base_offset {
+            if let Err(e) = active.persist_index_upto(synced.position) {
+                self.poison();
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Interval-mode flush if due.

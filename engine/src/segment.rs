@@ -367,6 +367,12 @@ impl Segment {
         Ok(())
     }
 
+    /// Write index entries at or before `durable_position` to the index file.
+    pub fn persist_index_upto(&self, durable_position: u64) -> Result<()> {
+        let mut state = self.state.lock();
+        self.persist_entries(&mut state, durable_position)
+    }
+
     /// Write the in-memory entries not yet in the index file whose position
     /// is at most `durable_position` (one write).
     fn persist_entries(&self, state: &mut SegmentState, durable_position: u64) -> Result<()> {
