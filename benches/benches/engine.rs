@@ -22,7 +22,7 @@
     reason = "benchmark harness: any failure should abort the run loudly"
 )]
 
-use millrace::{Durability, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+use millrace::{Durability, Isolation, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use millrace_benches::baseline::{self, DiskBandwidth, FsyncRate};
 use millrace_benches::report::{ratio, si, Table};
 use millrace_benches::stats::{Latencies, Percentiles};
@@ -133,20 +133,26 @@ fn main() {
 
     let mut reads = Table::new(
         "Sequential read from sealed segments (page cache)",
-        &["record B", "records", "payload MB/s", "×memcpy", "records/s"],
+        &["api", "record B", "records", "payload MB/s", "×memcpy", "records/s"],
     );
     let mut read_results = Vec::new();
-    for record_bytes in [1024usize, 100] {
-        let result = run_read(&settings, record_bytes);
-        eprintln!("read {record_bytes} B: {result:?}");
+    for (api, record_bytes) in [
+        (ReadApi::Read, 1024usize),
+        (ReadApi::Read, 100),
+        (ReadApi::Scan, 1024),
+        (ReadApi::Scan, 100),
+    ] {
+        let result = run_read(&settings, record_bytes, api);
+        eprintln!("{api:?} {record_bytes} B: {result:?}");
         reads.push(vec![
+            format!("{api:?}"),
             record_bytes.to_string(),
             result.records.to_string(),
             si(result.bytes_per_second() / 1e6),
             ratio(result.bytes_per_second() / baselines.memcpy_bytes_per_second),
             si(result.records_per_second()),
         ]);
-        read_results.push((record_bytes, result));
+        read_results.push((api, record_bytes, result));
     }
 
     let reopen = run_reopen(&settings);
@@ -455,9 +461,17 @@ impl ReadResult {
     }
 }
 
+/// Which read path: `Store::read` (owned records) or `Store::scan` (views
+/// borrowed from the mapped segment, no copy).
+#[derive(Debug, Clone, Copy)]
+enum ReadApi {
+    Read,
+    Scan,
+}
+
 /// Fill a partition with `read_bytes` of payload, seal it, read it all once
 /// to warm the page cache, then time a second full read.
-fn run_read(settings: &Settings, record_bytes: usize) -> ReadResult {
+fn run_read(settings: &Settings, record_bytes: usize, api: ReadApi) -> ReadResult {
     let dir = settings.dir.join("read");
     std::fs::remove_dir_all(&dir).ok();
     let store = open_store(&dir, Durability::Os);
@@ -480,10 +494,20 @@ fn run_read(settings: &Settings, record_bytes: usize) -> ReadResult {
         let mut payload_bytes = 0u64;
         let started = Instant::now();
         while offset < end {
-            let result = store.read(TOPIC, 0, offset, options).unwrap();
-            records += result.records.len() as u64;
-            payload_bytes += result.records.iter().map(|r| r.value.len() as u64).sum::<u64>();
-            offset = result.next_offset;
+            offset = match api {
+                ReadApi::Read => {
+                    let result = store.read(TOPIC, 0, offset, options).unwrap();
+                    records += result.records.len() as u64;
+                    payload_bytes += result.records.iter().map(|r| r.value.len() as u64).sum::<u64>();
+                    result.next_offset
+                }
+                ReadApi::Scan => store
+                    .scan(TOPIC, 0, offset, options, Isolation::ReadCommitted, |view| {
+                        records += 1;
+                        payload_bytes += view.value.len() as u64;
+                    })
+                    .unwrap(),
+            };
         }
         ReadResult {
             records,
@@ -579,7 +603,7 @@ fn crash_child(dir: &Path) {
 fn evaluate_targets(
     baselines: &Baselines,
     appends: &[AppendResult],
-    reads: &[(usize, ReadResult)],
+    reads: &[(ReadApi, usize, ReadResult)],
     reopen: &ReopenResult,
 ) -> Table {
     let mut table = Table::new("Targets (issue 2)", &["target", "measured", "ratio", "met"]);
@@ -656,9 +680,9 @@ fn evaluate_targets(
             }
         }
     }
-    for (record_bytes, read) in reads {
+    for (api, record_bytes, read) in reads {
         push(
-            &format!("sequential read, {record_bytes} B records ≥ 0.5 × memcpy"),
+            &format!("sequential read ({api:?}), {record_bytes} B records ≥ 0.5 × memcpy"),
             format!(
                 "{:.0} MB/s vs memcpy {:.0} MB/s",
                 read.bytes_per_second() / 1e6,
