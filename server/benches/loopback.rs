@@ -147,6 +147,29 @@ fn latencies(runtime: &tokio::runtime::Runtime, durability: &str, per_second: u3
     })
 }
 
+/// Latencies of single-record embedded appends at a fixed rate (same schedule
+/// as [`latencies`], one thread).
+fn embedded_latencies(durability: &str, per_second: u32, seconds: Duration) -> Vec<Duration> {
+    let (_dir, store) = open(durability);
+    let interval = Duration::from_secs(1) / per_second;
+    let started = Instant::now();
+    let mut next = started;
+    let mut out = Vec::new();
+    while started.elapsed() < seconds {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        next += interval;
+        let sent = Instant::now();
+        store.append("bench", 0, &records(1)).unwrap();
+        out.push(sent.elapsed());
+    }
+    store.close().unwrap();
+    out.sort();
+    out
+}
+
 /// fdatasync latencies of 4 KiB appends to a file in the temp dir.
 fn fdatasync_latencies(count: usize) -> Vec<Duration> {
     use std::io::Write;
@@ -192,6 +215,14 @@ fn main() {
     }
     let sync = fdatasync_latencies(500);
     let produce = latencies(&runtime, "always", 200, seconds);
+    let embedded_append = embedded_latencies("always", 200, seconds);
+    println!(
+        "embedded append 1 record at 200/s, always: n {} p50 {:?} p99 {:?} p999 {:?}",
+        embedded_append.len(),
+        percentile(&embedded_append, 0.5),
+        percentile(&embedded_append, 0.99),
+        percentile(&embedded_append, 0.999)
+    );
     println!(
         "fdatasync 4 KiB: p50 {:?} p99 {:?} p999 {:?}",
         percentile(&sync, 0.5),
