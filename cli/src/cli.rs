@@ -14,7 +14,8 @@ Modes:
   runs, so offline commands refuse to run while a server holds it.
   Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
   stats, offsets show/reset and dlq talk to a running `millrace serve`; the
-  token comes from MILLRACE_TOKEN or --token; bench runs through it too.
+  token comes from MILLRACE_TOKEN or --token; --tls-ca FILE turns on TLS.
+  bench runs through the server too.
   check, dump, repair, replay and offsets audit work offline.
 
 Exit codes:
@@ -66,6 +67,19 @@ pub struct GlobalArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// Speak TLS to --server, trusting the PEM certificate(s) in FILE (the
+    /// server's CA or its self-signed certificate).
+    #[arg(long, global = true, env = "MILLRACE_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Name the server's certificate must carry [default: the host of --server].
+    #[arg(
+        long,
+        global = true,
+        env = "MILLRACE_TLS_SERVER_NAME",
+        value_name = "NAME",
+        requires = "tls_ca"
+    )]
+    pub tls_server_name: Option<String>,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,

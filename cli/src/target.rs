@@ -103,14 +103,40 @@ pub fn resolve_server(server: &str) -> CliResult<SocketAddr> {
         .ok_or_else(|| CliError::usage(format!("--server {server}: resolves to no address")))
 }
 
-/// Client options from the global flags (token).
-pub fn client_options(global: &GlobalArgs) -> ClientOptions {
-    ClientOptions {
+/// Client options from the global flags (token, TLS).
+pub fn client_options(global: &GlobalArgs) -> CliResult<ClientOptions> {
+    let tls = match &global.tls_ca {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::new(format!("cannot read the TLS certificate file {}: {e}", path.display()))
+                    .with_hint("--tls-ca (or MILLRACE_TLS_CA) names a PEM file holding the server's certificate or CA")
+            })?;
+            let server_name = match &global.tls_server_name {
+                Some(name) => name.clone(),
+                None => {
+                    let server = global.server.as_deref().unwrap_or_default();
+                    server
+                        .rsplit_once(':')
+                        .map_or(server, |(host, _)| host)
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string()
+                }
+            };
+            Some(millrace_server::tls::ClientTls {
+                root_certificates_pem: pem,
+                server_name,
+            })
+        }
+    };
+    Ok(ClientOptions {
         client_name: format!("millrace-cli/{}", env!("CARGO_PKG_VERSION")),
         token: global.token.as_ref().map(|t| t.as_bytes().to_vec()),
         connect_attempts_max: 2,
+        tls,
         ..ClientOptions::default()
-    }
+    })
 }
 
 impl Remote {
@@ -120,7 +146,7 @@ impl Remote {
             .enable_all()
             .build()
             .map_err(|e| CliError::new(format!("cannot start the I/O runtime: {e}")))?;
-        let options = client_options(global);
+        let options = client_options(global)?;
         let client = runtime
             .block_on(Client::connect(addr, options))
             .map_err(|e| remote_error(addr, e))?;

@@ -279,3 +279,49 @@ fn offsets_and_dlq_through_the_server() {
     assert_eq!(shown["partitions"][0]["committed"], 5);
     assert!(server.stop());
 }
+
+#[test]
+fn tls_with_a_self_signed_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = tmp.path().join("cert.pem");
+    let key = tmp.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    server
+        .millrace()
+        .args(["--tls-ca", cert.to_str().unwrap(), "--tls-server-name", "localhost"])
+        .args(["topic", "create", "secure"])
+        .assert()
+        .success();
+    server
+        .millrace()
+        .env("MILLRACE_TLS_CA", &cert)
+        .env("MILLRACE_TLS_SERVER_NAME", "localhost")
+        .args(["topic", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("secure"));
+    // Plain TCP against the TLS listener fails with an error, not a hang.
+    server
+        .millrace()
+        .args(["topic", "list"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1);
+    // The certificate does not name 127.0.0.1: refused.
+    server
+        .millrace()
+        .args(["--tls-ca", cert.to_str().unwrap(), "topic", "list"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1);
+    millrace(tmp.path())
+        .args(["serve", "--tls-cert", cert.to_str().unwrap()])
+        .assert()
+        .code(2);
+}

@@ -22,7 +22,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the I/O runtime: {e}")))?;
-    let options = client_options(global);
+    let options = client_options(global)?;
     let admin = runtime
         .block_on(Client::connect(addr, options.clone()))
         .map_err(|e| remote_error(addr, e))?;

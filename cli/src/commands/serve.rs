@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// Store-wide byte quota (e.g. 20GiB); appends past it are refused.
     #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
     quota_bytes: Option<u64>,
+    /// Serve TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The configuration `serve` would run with.
@@ -69,6 +75,10 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
     if args.quota_bytes.is_some() {
         config.quota_bytes = args.quota_bytes;
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls_cert_path = Some(cert.clone());
+        config.tls_key_path = Some(key.clone());
+    }
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     Ok(config)
 }
@@ -86,9 +96,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     eprintln!(
-        "millrace serving {} on {}{}",
+        "millrace serving {} on {}{}{}",
         config.data_dir.display(),
         config.listen,
+        if config.tls_cert_path.is_some() { " (TLS)" } else { "" },
         config
             .metrics_listen
             .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
