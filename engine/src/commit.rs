@@ -85,7 +85,20 @@ impl SyncGate {
 
     /// Block until everything up to `target` offset is durable, running the
     /// sync ourselves when nobody else is. Returns the synced mark.
-    pub fn wait_synced<E>(&self, target: u64, mut sync: impl FnMut() -> Result<(), E>) -> Result<Mark, SyncFailure<E>> {
+    pub fn wait_synced<E>(&self, target: u64, sync: impl FnMut() -> Result<(), E>) -> Result<Mark, SyncFailure<E>> {
+        self.wait_synced_settled(target, || {}, sync)
+    }
+
+    /// As [`SyncGate::wait_synced`], but a leader first runs `settle` (with the
+    /// gate unlocked, already marked as syncing) before it snapshots the
+    /// written mark: the caller lets appenders that are mid-write finish, so
+    /// that one fsync covers them too instead of leaving them a sync of their own.
+    pub fn wait_synced_settled<E>(
+        &self,
+        target: u64,
+        mut settle: impl FnMut(),
+        mut sync: impl FnMut() -> Result<(), E>,
+    ) -> Result<Mark, SyncFailure<E>> {
         let mut state = self.state.lock();
         loop {
             if state.failed {
@@ -99,6 +112,9 @@ impl SyncGate {
                 continue;
             }
             state.syncing = true;
+            drop(state);
+            settle();
+            state = self.state.lock();
             let upto = state.written;
             drop(state);
             let result = sync();

@@ -88,6 +88,25 @@ struct Writer {
     snapshot_at: Instant,
 }
 
+/// Longest a group-commit leader waits for appenders mid-write before it syncs.
+const SETTLE_MAX: std::time::Duration = std::time::Duration::from_micros(300);
+
+/// Counts an appender between entering `append` and finishing its write.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// How often an active partition's producer state is snapshotted (if it changed).
 const SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -111,6 +130,8 @@ pub(crate) struct Partition {
     /// last stable offset (what read-committed readers see) stops at the
     /// smallest. See design/semantics.md, "Isolation".
     holds: crate::stable::StableOffset,
+    /// Appenders inside `append` that have not finished their write (group commit).
+    appending: AtomicU64,
 }
 
 /// What a reader may see.
@@ -236,6 +257,7 @@ impl Partition {
             start_offset: AtomicU64::new(start),
             last_flush: Mutex::new(Instant::now()),
             holds: crate::stable::StableOffset::new(),
+            appending: AtomicU64::new(0),
         })
     }
 
@@ -346,6 +368,7 @@ impl Partition {
             ));
         }
         let now = now_ms();
+        let in_flight = InFlight::enter(&self.appending);
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         if self.shared.is_poisoned() {
@@ -361,6 +384,7 @@ impl Partition {
             } = admission
             {
                 drop(guard);
+                drop(in_flight);
                 // The original may still be waiting for its fsync: a retry is
                 // acknowledged under the same durability as the original.
                 if self.durability == Durability::Always {
@@ -429,6 +453,7 @@ impl Partition {
             self.publish(next_offset);
         }
         drop(guard);
+        drop(in_flight);
         if self.durability == Durability::Always {
             self.sync_to(next_offset)?;
         }
@@ -441,7 +466,16 @@ impl Partition {
 
     /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
     fn sync_to(&self, offset: u64) -> Result<()> {
-        let result = self.gate.wait_synced(offset, || {
+        // Group commit: a leader waits (briefly, bounded) for appenders that
+        // are already inside `append` to finish writing, so its fsync covers
+        // them instead of each of them leading a nearly empty one next.
+        let settle = || {
+            let deadline = Instant::now() + SETTLE_MAX;
+            while self.appending.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+        };
+        let result = self.gate.wait_synced_settled(offset, settle, || {
             let active = self.active_segment();
             if cfg!(feature = "test-skip-fsync") {
                 return Ok(());
