@@ -15,8 +15,8 @@ Modes:
   Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
   stats, offsets show/reset and dlq talk to a running `millrace serve`; the
   token comes from MILLRACE_TOKEN or --token; --tls-ca FILE turns on TLS.
-  bench runs through the server too.
-  check, dump, repair, replay and offsets audit work offline.
+  bench and replay run through the server too.
+  check, dump, repair and offsets audit work offline.
 
 Exit codes:
   0  success

@@ -509,6 +509,76 @@ impl Target {
         }
     }
 
+    /// Register (or re-register, fencing the previous instance) a producer.
+    pub fn init_producer(&self, name: &str) -> CliResult<(u64, u16)> {
+        use millrace_server::messages::{InitProducer, Request, Response};
+        match self {
+            Target::Local(store) => {
+                let session = store.init_producer(name)?;
+                Ok((session.producer_id, session.epoch))
+            }
+            Target::Remote(r) => match r.request(Request::InitProducer(InitProducer { name: name.to_string() }))? {
+                Response::ProducerInit(init) => Ok((init.producer_id, init.epoch)),
+                other => Err(r.unexpected(&other)),
+            },
+        }
+    }
+
+    /// One transaction: append `batches` to `topic` and commit `group`'s
+    /// offset `(source, partition) = offset`; all visible together or not at all.
+    pub fn commit_transaction(
+        &self,
+        producer: (u64, u16),
+        topic: &str,
+        batches: &[(u32, Vec<Record>)],
+        group: &str,
+        source: (&str, u32, u64),
+    ) -> CliResult<()> {
+        use millrace_server::messages::{
+            PartitionOffset, Request, Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnEnd,
+        };
+        match self {
+            Target::Local(store) => {
+                let mut txn = store.begin_transaction(producer.0, producer.1)?;
+                for (partition, records) in batches {
+                    txn.append(topic, *partition, records)?;
+                }
+                txn.commit_offset(group, source.0, source.1, source.2, b"")?;
+                txn.commit()?;
+                Ok(())
+            }
+            Target::Remote(r) => {
+                let transaction_id = match r.request(Request::TxnBegin(TxnBegin {
+                    producer_id: producer.0,
+                    epoch: producer.1,
+                }))? {
+                    Response::TxnBegun(begun) => begun.transaction_id,
+                    other => return Err(r.unexpected(&other)),
+                };
+                for (partition, records) in batches {
+                    r.request(Request::TxnAppend(TxnAppend {
+                        transaction_id,
+                        topic: topic.to_string(),
+                        partition: *partition,
+                        records: records.clone(),
+                    }))?;
+                }
+                r.request(Request::TxnCommitOffsets(TxnCommitOffsets {
+                    transaction_id,
+                    group: group.to_string(),
+                    offsets: vec![PartitionOffset {
+                        topic: source.0.to_string(),
+                        partition: source.1,
+                        offset: source.2,
+                        metadata: Vec::new(),
+                    }],
+                }))?;
+                r.request(Request::TxnCommit(TxnEnd { transaction_id }))?;
+                Ok(())
+            }
+        }
+    }
+
     /// Server statistics (online) as name/value pairs.
     pub fn server_stats(&self) -> CliResult<Option<Vec<(String, u64)>>> {
         match self {

@@ -325,3 +325,49 @@ fn tls_with_a_self_signed_certificate() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn replay_through_the_server_is_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    server
+        .millrace()
+        .args(["topic", "create", "src", "-p", "2"])
+        .assert()
+        .success();
+    server
+        .millrace()
+        .args(["topic", "create", "dst", "-p", "2"])
+        .assert()
+        .success();
+    let input: String = (0..400).map(|i| format!("k{}:v{i}\n", i % 5)).collect();
+    server
+        .millrace()
+        .args(["produce", "src", "--key-separator", ":"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    let first = json_of(server.millrace().args([
+        "replay",
+        "src",
+        "dst",
+        "--max-records",
+        "150",
+        "--batch-records",
+        "40",
+        "--json",
+    ]));
+    assert_eq!(first["copied"], 150);
+    let rest = json_of(server.millrace().args(["replay", "src", "dst", "--json"]));
+    assert_eq!(rest["copied"], 250);
+    let again = stdout_of(server.millrace().args(["replay", "src", "dst"]));
+    assert!(again.contains("nothing to replay"), "{again}");
+    let mut copied: Vec<String> = stdout_of(server.millrace().args(["consume", "dst", "--format", "value"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    copied.sort();
+    let mut expected: Vec<String> = (0..400).map(|i| format!("v{i}")).collect();
+    expected.sort();
+    assert_eq!(copied, expected);
+}

@@ -5,13 +5,13 @@
 //! so an interrupted run, resumed, copies every record once.
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{CliError, CliResult};
 use crate::output;
 use crate::parse;
+use crate::target::Target;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use millrace::{ReadOptions, Record, Store};
+use millrace::Record;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,7 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn plan(store: &Store, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>> {
+fn plan(store: &Target, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>> {
     let count = store.partition_count(&args.source)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],
@@ -137,11 +137,6 @@ fn plan(store: &Store, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>> 
 }
 
 pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
-    if global.server.is_some() {
-        return Err(CliError::usage(
-            "`replay` works on a data directory for now; drop --server (stop the server)",
-        ));
-    }
     if args.source == args.destination {
         return Err(CliError::usage(
             "source and destination are the same topic; replay copies into another topic",
@@ -152,7 +147,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
         .clone()
         .unwrap_or_else(|| format!("{}-to-{}", args.source, args.destination));
     let group = format!("__replay.{name}");
-    let store = data::open_existing(global)?;
+    let store = Target::open(global)?;
     let destination_partitions = store.partition_count(&args.destination)?;
     let ranges = plan(&store, &args, &group)?;
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
@@ -168,7 +163,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
         }
         return Ok(());
     }
-    let session = store.init_producer(&group)?;
+    let producer = store.init_producer(&group)?;
     let bar = ProgressBar::new(limit);
     if let Ok(style) = ProgressStyle::with_template("replaying [{bar:40}] {pos}/{len} records ({per_sec}, {eta})") {
         bar.set_style(style.progress_chars("=> "));
@@ -189,17 +184,14 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
                 &args.source,
                 range.partition,
                 position,
-                ReadOptions {
-                    max_records: usize::try_from(want).unwrap_or(usize::MAX),
-                    ..ReadOptions::default()
-                },
+                usize::try_from(want).unwrap_or(usize::MAX),
+                None,
             )?;
             let records: Vec<_> = read.records.iter().filter(|r| r.offset < range.end).collect();
             let next = read.next_offset.min(range.end);
             if next <= position {
                 break;
             }
-            let mut txn = store.begin_transaction(session.producer_id, session.epoch)?;
             let mut by_partition: std::collections::BTreeMap<u32, Vec<Record>> = Default::default();
             for r in &records {
                 let target = if same_layout {
@@ -217,11 +209,14 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
                 ));
                 by_partition.entry(target).or_default().push(record);
             }
-            for (p, batch) in &by_partition {
-                txn.append(&args.destination, *p, batch)?;
-            }
-            txn.commit_offset(&group, &args.source, range.partition, next, b"")?;
-            txn.commit()?;
+            let batches: Vec<(u32, Vec<Record>)> = by_partition.into_iter().collect();
+            store.commit_transaction(
+                producer,
+                &args.destination,
+                &batches,
+                &group,
+                (&args.source, range.partition, next),
+            )?;
             copied += records.len() as u64;
             position = next;
             bar.set_position(copied);
