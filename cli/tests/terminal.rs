@@ -1,6 +1,6 @@
 //! Terminal behaviour under a real pseudo-terminal, made with `script` from
 //! util-linux: `consume --follow` prints records produced while it waits and
-//! exits on its idle timeout; progress bars are drawn on a terminal and
+//! exits on its idle timeout; progress bars (bench, check) are drawn on a terminal and
 //! never when output is piped. Skipped (with a message) where `script` is
 //! missing.
 
@@ -103,6 +103,17 @@ fn progress_bar_only_on_a_terminal() {
     // Piped: the same command draws no bar, stdout has only the report.
     let piped = stdout_of(millrace(&data).args(["bench", "--duration", "300ms"]));
     assert!(!piped.contains("appending ["), "{piped:?}");
+    // `check` draws its byte-progress bar on a terminal only.
+    let mut child = under_pty(&format!("{} --data {} check", bin(), data.display()));
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("checking ["), "no check progress bar: {out:?}");
     let output = millrace(&data).args(["check"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&output.stderr).contains('\u{1b}'));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains("checking ["),
+        "{stderr:?}"
+    );
 }

@@ -155,7 +155,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         Some(total) => ProgressBar::new(total),
         None => ProgressBar::new(args.duration.as_millis() as u64),
     };
-    if let Ok(style) = ProgressStyle::with_template("appending [{bar:40}] {msg}") {
+    if let Ok(style) = ProgressStyle::with_template("appending [{wide_bar}] {msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
     loop {

@@ -75,7 +75,7 @@ pub fn problems_table(report: &CheckReport) -> Table {
 pub fn bytes_bar(message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(0);
     if let Ok(style) = ProgressStyle::with_template(
-        "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
+        "{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }

@@ -165,7 +165,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
     }
     let producer = store.init_producer(&group)?;
     let bar = ProgressBar::new(limit);
-    if let Ok(style) = ProgressStyle::with_template("replaying [{bar:40}] {pos}/{len} records ({per_sec}, {eta})") {
+    if let Ok(style) = ProgressStyle::with_template("replaying [{wide_bar}] {pos}/{len} records ({per_sec}, {eta})") {
         bar.set_style(style.progress_chars("=> "));
     }
     let started = Instant::now();
