@@ -75,7 +75,7 @@ impl Segment {
         let index = storage
             .open(&index_path, OpenMode::Truncate)
             .map_err(|e| Error::io("create index", &index_path, e))?;
-        Ok(Segment::from_parts(
+        Ok(Segment::from_recovered(
             base_offset,
             log_path,
             index_path,
@@ -83,10 +83,6 @@ impl Segment {
             index,
             now_ms,
             Vec::new(),
-            0,
-            base_offset,
-            i64::MIN,
-            false,
         ))
     }
 
@@ -126,7 +122,8 @@ impl Segment {
         }
     }
 
-    /// A last segment being recovered, with the index entries kept so far.
+    /// An active segment with no batches accounted for yet (new, or being
+    /// recovered with the index entries kept so far).
     pub fn from_recovered(
         base_offset: u64,
         log_path: PathBuf,
@@ -206,19 +203,7 @@ impl Segment {
                 true,
             ));
         }
-        let segment = Segment::from_parts(
-            base_offset,
-            log_path,
-            index_path,
-            log,
-            index,
-            now_ms,
-            Vec::new(),
-            0,
-            base_offset,
-            i64::MIN,
-            false,
-        );
+        let segment = Segment::from_recovered(base_offset, log_path, index_path, log, index, now_ms, Vec::new());
         let scan = segment.scan_from(0, base_offset, i64::MIN, log_len, index_interval)?;
         if let Some(bad) = scan.invalid {
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
