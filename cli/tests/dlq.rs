@@ -127,7 +127,6 @@ fn purge_needs_yes() {
 }
 
 #[test]
-#[ignore = "engine bug D: on reopen, transaction redo below the start offset re-appends a committed, purged DLQ record"]
 fn purged_dlq_stays_empty_after_reopen() {
     let (_tmp, data) = setup();
     millrace(&data)
