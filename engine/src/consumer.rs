@@ -165,6 +165,7 @@ impl Consumer {
     /// Records from the assigned partitions, waiting up to `timeout` for the
     /// first one. Positions advance past what is returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
+        self.store.note_group_activity(&self.group);
         // A timeout too large for an Instant waits "forever" (a year).
         let deadline = Instant::now()
             .checked_add(timeout)

@@ -75,6 +75,8 @@ pub enum Error {
     UnknownProducer { producer_id: u64 },
     #[error("the store is closed")]
     Closed,
+    #[error("group {group:?} committed offsets or polled {idle_ms} ms ago and looks active; stop its consumers first (or force the reset)")]
+    GroupActive { group: String, idle_ms: u64 },
 }
 
 impl Error {
@@ -118,6 +120,7 @@ impl Error {
             Error::OutOfOrderSequence { .. } => 12,
             Error::UnknownProducer { .. } => 13,
             Error::Closed => 14,
+            Error::GroupActive { .. } => 15,
         }
     }
 }

@@ -34,6 +34,9 @@ type Key = (String, String, u32);
 #[derive(Debug, Default)]
 pub(crate) struct OffsetTable {
     loaded: Mutex<Option<BTreeMap<Key, CommittedOffset>>>,
+    /// When each group last committed or polled in this process (not
+    /// persisted: a restarted process has no running consumers of its own).
+    activity: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Commit clock: every offset commit (direct or transactional) gets a
     /// strictly larger commit time than any before it, persisted ones
     /// included, so "committed at or after this transaction" is exact even
@@ -139,6 +142,7 @@ impl Store {
 
     /// Durably commit `offset` (the next offset to read) for a group.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
+        self.note_group_activity(group);
         self.commit_offset_at(
             &OffsetCommit {
                 group: group.to_string(),
@@ -171,6 +175,7 @@ impl Store {
     /// batch (up to 1000 entries), so after a crash either all or none are
     /// committed. Used by `Consumer::commit` and offset resets.
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
+        self.note_group_activity(group);
         let commit_time_ms = self.offset_commit_time()?;
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {
@@ -256,6 +261,19 @@ impl Store {
             groups.dedup();
             Ok(groups)
         })
+    }
+
+    /// Record that `group` is consuming (a commit or a poll) now.
+    pub fn note_group_activity(&self, group: &str) {
+        self.offset_table()
+            .activity
+            .lock()
+            .insert(group.to_string(), std::time::Instant::now());
+    }
+
+    /// How long ago `group` last committed or polled in this process, if it did.
+    pub fn group_idle(&self, group: &str) -> Option<std::time::Duration> {
+        self.offset_table().activity.lock().get(group).map(|at| at.elapsed())
     }
 
     /// The next commit time from the commit clock (loads the table first so

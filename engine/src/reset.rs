@@ -59,7 +59,14 @@ pub struct ResetRequest {
     pub dry_run: bool,
     /// Who asks (recorded in the audit log), 1..=255 bytes.
     pub actor: String,
+    /// Apply even if the group committed or polled within `GROUP_ACTIVE_WINDOW`.
+    pub force: bool,
 }
+
+/// A group that committed or polled this recently (in this process) counts as
+/// having active members: an applied reset is refused unless forced, because
+/// their next commit would overwrite it (as with Kafka).
+pub const GROUP_ACTIVE_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Something the operator should know about one partition's plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +136,17 @@ impl Store {
         validate_commit(&request.group, &[])?;
         if request.actor.is_empty() || request.actor.len() > ACTOR_BYTES_MAX {
             return Err(Error::invalid("actor", format!("use 1 to {ACTOR_BYTES_MAX} bytes")));
+        }
+        if !request.dry_run && !request.force {
+            if let Some(idle) = self
+                .group_idle(&request.group)
+                .filter(|idle| *idle < GROUP_ACTIVE_WINDOW)
+            {
+                return Err(Error::GroupActive {
+                    group: request.group.clone(),
+                    idle_ms: idle.as_millis() as u64,
+                });
+            }
         }
         let now = now_ms();
         let mut entries = Vec::new();

@@ -307,6 +307,9 @@ impl Transaction {
             parts,
             offsets: self.offsets.clone(),
         };
+        for commit in &self.offsets {
+            store.note_group_activity(&commit.group);
+        }
         let log = ensure_transactions_topic(&store)?;
         let stamp = ProducerStamp {
             producer_id: self.producer_id,

@@ -51,6 +51,9 @@ fn reset(group: &str, scopes: Vec<ResetScope>, target: ResetTarget, dry_run: boo
         target,
         dry_run,
         actor: "ops@test".to_string(),
+        // These tests commit and reset from one process; the active-group
+        // check has its own test below.
+        force: true,
     }
 }
 
@@ -468,4 +471,54 @@ fn reset_scopes_dry_run_and_audit() {
         [(0, Some(7), 6), (1, Some(3), 2), (2, Some(8), 7)]
     );
     assert!(store.reset_audit(Some("other")).unwrap().is_empty());
+}
+
+#[test]
+fn applied_reset_of_an_active_group_is_refused_unless_forced() {
+    let dir = common::scratch_dir();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            background: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    store
+        .append("t", 0, &[Record::new(b"a".to_vec()), Record::new(b"b".to_vec())])
+        .unwrap();
+    store.commit_offset("live", "t", 0, 2, b"").unwrap();
+    let request = |dry_run, force| ResetRequest {
+        force,
+        ..reset(
+            "live",
+            vec![ResetScope::Topic("t".into())],
+            ResetTarget::Earliest,
+            dry_run,
+        )
+    };
+    // A dry run is always allowed; applying is refused while the group is active.
+    assert!(!store.reset_offsets(&request(true, false)).unwrap().applied);
+    match store.reset_offsets(&request(false, false)) {
+        Err(Error::GroupActive { group, idle_ms }) => {
+            assert_eq!(group, "live");
+            assert!(idle_ms < 30_000);
+        }
+        other => panic!("expected GroupActive, got {other:?}"),
+    }
+    assert_eq!(store.committed_offset("live", "t", 0).unwrap(), Some(2));
+    assert!(store.reset_offsets(&request(false, true)).unwrap().applied);
+    assert_eq!(store.committed_offset("live", "t", 0).unwrap(), Some(0));
+    // After a restart nothing in this process consumes the group: no force needed.
+    drop(store);
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            background: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(store.reset_offsets(&request(false, false)).unwrap().applied);
 }

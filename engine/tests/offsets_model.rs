@@ -130,6 +130,7 @@ fn run(seed: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         target: ResetTarget::Offset(offset),
                         dry_run: false,
                         actor: "model".to_string(),
+                        force: true,
                     })
                     .unwrap();
                 for entry in plan.entries {

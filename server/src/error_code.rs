@@ -27,7 +27,8 @@ pub enum ErrorCode {
     OutOfOrderSequence,
     UnknownProducer,
     Closed,
-    /// An engine code this build does not name yet (`15..=999`).
+    GroupActive,
+    /// An engine code this build does not name yet (`16..=999`).
     OtherEngine(u16),
     Malformed,
     UnknownOpcode,
@@ -46,7 +47,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 26] = [
+const NAMED: [(u16, ErrorCode); 27] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -61,6 +62,7 @@ const NAMED: [(u16, ErrorCode); 26] = [
     (12, ErrorCode::OutOfOrderSequence),
     (13, ErrorCode::UnknownProducer),
     (14, ErrorCode::Closed),
+    (15, ErrorCode::GroupActive),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),
@@ -275,6 +277,13 @@ mod tests {
             ),
             (E::UnknownProducer { producer_id: 7 }, ErrorCode::UnknownProducer),
             (E::Closed, ErrorCode::Closed),
+            (
+                E::GroupActive {
+                    group: "g".into(),
+                    idle_ms: 5,
+                },
+                ErrorCode::GroupActive,
+            ),
         ];
         let mut seen = std::collections::HashSet::new();
         for (error, expected) in &errors {

@@ -399,6 +399,7 @@ fn reset_offsets(store: &Store, session: &Session, reset: ResetOffsets) -> Resul
             target,
             dry_run: reset.dry_run,
             actor: session.actor(),
+            force: reset.force,
         })
         .map_err(engine)?;
     let clamp = |v: i128| i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX });

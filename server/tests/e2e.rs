@@ -234,15 +234,17 @@ async fn offsets_lag_reset_transactions_and_dlq() {
     assert_eq!((lag[0].committed, lag[0].high_watermark, lag[0].lag), (Some(2), 5, 3));
 
     // Reset: a dry run past the end is clamped with a warning and not applied.
-    let reset = |target, dry_run| {
+    let reset_with = |target, dry_run, force| {
         Request::ResetOffsets(ResetOffsets {
             group: "g".into(),
             topic: Some("in".into()),
             partitions: vec![],
             target,
             dry_run,
+            force,
         })
     };
+    let reset = |target, dry_run| reset_with(target, dry_run, true);
     let Response::ResetPlan(plan) = call_ok(&client, reset(ResetTarget::ToOffset(100), true)).await else {
         panic!()
     };
@@ -252,6 +254,12 @@ async fn offsets_lag_reset_transactions_and_dlq() {
         plan.entries[0].warnings,
         vec![ResetWarning::AboveHighWatermark { requested: 100 }]
     );
+    assert_eq!(offsets(&client, "g").await[0].offset, 2);
+    // "g" committed a moment ago: an unforced reset is refused (engine code 15).
+    match client.call(reset_with(ResetTarget::Earliest, false, false)).await {
+        Err(ClientError::Server(e)) => assert_eq!(e.code.code(), 15, "{e:?}"),
+        other => panic!("expected GroupActive, got {other:?}"),
+    }
     assert_eq!(offsets(&client, "g").await[0].offset, 2);
     let Response::ResetPlan(plan) = call_ok(&client, reset(ResetTarget::Earliest, false)).await else {
         panic!()

@@ -98,6 +98,7 @@ fn write_seed_corpus() {
             partitions: vec![0, 2],
             target: ResetTarget::ShiftBy(-5),
             dry_run: true,
+            force: false,
         }),
         Request::TxnDeadLetter(TxnDeadLetter {
             transaction_id: 3,

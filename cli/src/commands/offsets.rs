@@ -105,8 +105,9 @@ struct ResetArgs {
     /// Apply the plan (default: dry run).
     #[arg(long)]
     execute: bool,
-    /// Reset even if the group may have active members (offline the
-    /// directory lock already rules them out; the server applies its own rules).
+    /// Apply even if the group committed or polled in the last 30 s (its
+    /// consumers look active and would overwrite the reset). Offline, the
+    /// directory lock already rules out other processes.
     #[arg(long)]
     force: bool,
 }
@@ -291,6 +292,7 @@ fn remote_reset(
     scopes: &[ResetScope],
     target: ResetTarget,
     dry_run: bool,
+    force: bool,
 ) -> CliResult<ResetPlan> {
     let mut entries = Vec::new();
     for scope in scopes {
@@ -305,6 +307,7 @@ fn remote_reset(
             partitions,
             target: wire_target(target),
             dry_run,
+            force,
         });
         match remote.request(request)? {
             wire::Response::ResetPlan(plan) => entries.extend(plan.entries.into_iter().map(|e| PlannedReset {
@@ -397,7 +400,6 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
             .collect::<CliResult<Vec<_>>>()?
     };
     let backend = Target::open(global)?;
-    let _ = args.force;
     let plan = match (backend.local(), backend.remote()) {
         (Some(store), _) => store.reset_offsets(&ResetRequest {
             group: args.group.clone(),
@@ -405,8 +407,9 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
             target,
             dry_run: !args.execute,
             actor: actor(),
+            force: args.force,
         })?,
-        (None, Some(remote)) => remote_reset(remote, &args.group, &scopes, target, !args.execute)?,
+        (None, Some(remote)) => remote_reset(remote, &args.group, &scopes, target, !args.execute, args.force)?,
         (None, None) => return Err(CliError::new("no store and no server")),
     };
     backend.close()?;

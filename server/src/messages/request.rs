@@ -226,16 +226,19 @@ pub struct ResetOffsets {
     pub partitions: Vec<u32>,
     pub target: ResetTarget,
     pub dry_run: bool,
+    /// Apply even if the group looks active (`GroupActive` otherwise).
+    pub force: bool,
 }
 
 impl Wire for ResetOffsets {
-    const BYTES_MIN: usize = 4 + 1 + 4 + 1 + 1;
+    const BYTES_MIN: usize = 4 + 1 + 4 + 1 + 1 + 1;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.group);
         w.option(self.topic.as_ref(), |w, t| w.string(t));
         w.list(&self.partitions, |w, p| w.u32(*p));
         self.target.encode(w);
         w.bool(self.dry_run);
+        w.bool(self.force);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(ResetOffsets {
@@ -244,6 +247,7 @@ impl Wire for ResetOffsets {
             partitions: r.list("reset.partitions", 4, |r| r.u32("reset.partition"))?,
             target: ResetTarget::decode(r)?,
             dry_run: r.bool("reset.dry_run")?,
+            force: r.bool("reset.force")?,
         })
     }
 }

@@ -285,15 +285,17 @@ fn arb_request() -> impl Strategy<Value = Request> {
             option::of(arb_string()),
             vec(any::<u32>(), 0..3),
             arb_reset_target(),
+            any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(group, topic, partitions, target, dry_run)| {
+            .prop_map(|(group, topic, partitions, target, dry_run, force)| {
                 Request::ResetOffsets(ResetOffsets {
                     group,
                     topic,
                     partitions,
                     target,
                     dry_run,
+                    force,
                 })
             }),
         (
