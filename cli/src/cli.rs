@@ -13,10 +13,10 @@ Modes:
   (default ./millrace-data) directly. The directory is locked while a command
   runs, so offline commands refuse to run while a server holds it.
   Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
-  stats, offsets show/reset and dlq talk to a running `millrace serve`; the
+  stats, offsets show/reset/audit and dlq talk to a running `millrace serve`; the
   token comes from MILLRACE_TOKEN or --token; --tls-ca FILE turns on TLS.
   bench and replay run through the server too.
-  check, dump, repair and offsets audit work offline.
+  check, dump and repair work offline.
 
 Exit codes:
   0  success

@@ -2,8 +2,9 @@
 //! data commands with --server (topic lifecycle, produce → consume round trip,
 //! --follow seeing records produced while it waits (started from the
 //! earliest offset so the test does not depend on when it starts), stats), token
-//! authentication from MILLRACE_TOKEN, and a graceful SIGTERM stop that
-//! releases the directory lock so offline commands work again.
+//! authentication from MILLRACE_TOKEN, a graceful SIGTERM stop that
+//! releases the directory lock so offline commands work again, and
+//! `offsets audit` / every group's lag online matching the offline answer.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
@@ -204,12 +205,15 @@ fn offsets_and_dlq_through_the_server() {
     assert_eq!(shown["partitions"][0]["lag"], 1);
     let table = stdout_of(server.millrace().args(["offsets", "show", "-g", "g"]));
     assert!(table.contains("COMMITTED AT") && table.contains("T"), "{table}");
-    server
-        .millrace()
-        .args(["offsets", "show"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--group"));
+    // Every group through the server (ListGroups + Lag per group).
+    let all = json_of(server.millrace().args(["offsets", "show", "--json"]));
+    let g = all["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"] == "g")
+        .unwrap();
+    assert_eq!(g["lag"], 1, "{all}");
     let dry = json_of(
         server
             .millrace()
@@ -370,4 +374,101 @@ fn replay_through_the_server_is_exactly_once() {
     let mut expected: Vec<String> = (0..400).map(|i| format!("v{i}")).collect();
     expected.sort();
     assert_eq!(copied, expected);
+}
+
+#[test]
+fn offsets_audit_and_group_listing_through_the_server() {
+    let (_tmp, data) = common::store_with_topic("t", 2);
+    millrace(&data)
+        .args(["produce", "t", "-p", "0"])
+        .write_stdin("a\nb\nc\nd\n")
+        .assert()
+        .success();
+    for group in ["billing", "audit"] {
+        millrace(&data)
+            .args(["consume", "t", "-g", group, "-p", "0", "-n", "3"])
+            .assert()
+            .success();
+    }
+    let server = Server::start(&data, &[]);
+    let empty = json_of(server.millrace().args(["offsets", "audit", "--json"]));
+    assert_eq!(empty["resets"].as_array().unwrap().len(), 0, "{empty}");
+    let text = stdout_of(server.millrace().args(["offsets", "audit"]));
+    assert!(text.contains("no offset resets recorded"), "{text}");
+
+    server
+        .millrace()
+        .args([
+            "offsets",
+            "reset",
+            "-g",
+            "billing",
+            "-t",
+            "t:0",
+            "--shift-by",
+            "-2",
+            "--execute",
+        ])
+        .assert()
+        .success();
+    server
+        .millrace()
+        .args([
+            "offsets",
+            "reset",
+            "-g",
+            "audit",
+            "-t",
+            "t:0",
+            "--to-earliest",
+            "--execute",
+        ])
+        .assert()
+        .success();
+
+    let all = json_of(server.millrace().args(["offsets", "audit", "--json"]));
+    let resets = all["resets"].as_array().unwrap();
+    assert_eq!(resets.len(), 2, "{all}");
+    assert_eq!(resets[0]["group"], "billing");
+    assert_eq!(
+        (resets[0]["from"].as_u64(), resets[0]["to"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(resets[0]["target"], "shift-by:-2");
+    assert_eq!(
+        (resets[0]["topic"].as_str(), resets[0]["partition"].as_u64()),
+        (Some("t"), Some(0))
+    );
+    assert!(resets[0]["actor"].as_str().unwrap().contains('@'), "{all}");
+    assert_eq!(resets[1]["group"], "audit");
+    let one = json_of(
+        server
+            .millrace()
+            .args(["offsets", "audit", "--group", "audit", "--json"]),
+    );
+    assert_eq!(one["resets"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["resets"][0]["to"], 0);
+    let table = stdout_of(server.millrace().args(["offsets", "audit", "--group", "billing"]));
+    assert!(
+        table.contains("billing") && table.contains("shift-by:-2") && !table.contains("earliest"),
+        "{table}"
+    );
+
+    let groups = json_of(server.millrace().args(["offsets", "show", "--json"]));
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["audit", "billing"], "{groups}");
+    let table = stdout_of(server.millrace().args(["offsets", "show"]));
+    assert!(table.contains("GROUP") && table.contains("billing"), "{table}");
+    assert!(server.stop());
+
+    // Offline, the same data gives the same answers.
+    let offline_audit = json_of(millrace(&data).args(["offsets", "audit", "--json"]));
+    assert_eq!(offline_audit, all);
+    let offline_groups = json_of(millrace(&data).args(["offsets", "show", "--json"]));
+    assert_eq!(offline_groups, groups);
 }

@@ -44,15 +44,19 @@ pub fn required(opcode: Opcode) -> Permissions {
     use Permission::*;
     match opcode {
         Opcode::Hello | Opcode::Ping | Opcode::Stats => Permissions::NONE,
-        Opcode::CreateTopic | Opcode::DeleteTopic | Opcode::ResetOffsets | Opcode::DlqRedrive | Opcode::DlqPurge => {
-            Permissions::of(&[Admin])
-        }
+        Opcode::CreateTopic
+        | Opcode::DeleteTopic
+        | Opcode::ResetOffsets
+        | Opcode::ResetAudit
+        | Opcode::DlqRedrive
+        | Opcode::DlqPurge => Permissions::of(&[Admin]),
         Opcode::Flush => Permissions::of(&[Admin]),
         Opcode::ListTopics
         | Opcode::DescribeTopic
         | Opcode::Fetch
         | Opcode::CommitOffsets
         | Opcode::FetchOffsets
+        | Opcode::ListGroups
         | Opcode::Lag
         | Opcode::DlqList => Permissions::of(&[Consume]),
         Opcode::InitProducer

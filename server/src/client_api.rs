@@ -11,8 +11,9 @@ use millrace::{Record, StoredRecord};
 use crate::client::{Client, ClientError};
 use crate::messages::{
     CommitOffsets, CommittedOffset, DlqList, DlqListing, DlqPurge, DlqRedrive, FailRecord, Fetch, GroupQuery,
-    Isolation, PartitionLag, PartitionOffset, Position, RecordFailed, RedriveReport, Request, ResetOffsets, ResetPlan,
-    Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnCommitted, TxnDeadLetter, TxnEnd,
+    Isolation, PartitionLag, PartitionOffset, Position, RecordFailed, RedriveReport, Request, ResetAudit,
+    ResetAuditEntry, ResetOffsets, ResetPlan, Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnCommitted,
+    TxnDeadLetter, TxnEnd,
 };
 
 fn unexpected(response: Response) -> ClientError {
@@ -69,6 +70,25 @@ impl Client {
     pub async fn reset_offsets(&self, reset: ResetOffsets) -> Result<ResetPlan, ClientError> {
         match self.call(Request::ResetOffsets(reset)).await? {
             Response::ResetPlan(plan) => Ok(plan),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Applied offset resets, oldest first; `group` = only that group.
+    pub async fn reset_audit(&self, group: Option<&str>) -> Result<Vec<ResetAuditEntry>, ClientError> {
+        let request = Request::ResetAudit(ResetAudit {
+            group: group.map(str::to_string),
+        });
+        match self.call(request).await? {
+            Response::ResetAudit(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every consumer group with committed offsets (internal `__` groups included).
+    pub async fn list_groups(&self) -> Result<Vec<String>, ClientError> {
+        match self.call(Request::ListGroups).await? {
+            Response::Groups(groups) => Ok(groups),
             other => Err(unexpected(other)),
         }
     }

@@ -7,7 +7,9 @@ use crate::output::{self, Table};
 use crate::parse;
 use crate::target::Target;
 use clap::{Args, Subcommand};
-use millrace::{PartitionLag, PlannedReset, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
+use millrace::{
+    PartitionLag, PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning,
+};
 use millrace_server::messages as wire;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -46,8 +48,7 @@ Offsets outside a partition's [start, end] are clamped, with a warning in the
 plan. Without --execute only the plan (current -> new per partition) is
 printed. Offline, the data directory lock guarantees no consumer of the group
 is running; every applied reset is recorded (see `millrace offsets audit`).
-Works online too (--server); `offsets audit` and listing every group need the
-data directory.
+Works online too (--server), as do `offsets audit` and listing every group.
 
 Examples:
   millrace offsets reset --group billing --topic orders --to-datetime 2026-11-25T08:00:00Z
@@ -210,10 +211,47 @@ fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
     table
 }
 
-fn offline_only(what: &str) -> CliError {
-    CliError::usage(format!(
-        "{what} needs the data directory (offline): drop --server and stop the server"
-    ))
+/// Every consumer group with committed offsets (internal `__` groups left
+/// out), offline or through the server.
+fn list_groups(target: &Target) -> CliResult<Vec<String>> {
+    let groups = match (target.local(), target.remote()) {
+        (Some(store), _) => store.groups()?,
+        (None, Some(remote)) => match remote.request(wire::Request::ListGroups)? {
+            wire::Response::Groups(groups) => groups,
+            other => return Err(remote.unexpected(&other)),
+        },
+        (None, None) => return Err(CliError::new("no store and no server")),
+    };
+    Ok(groups.into_iter().filter(|g| !g.starts_with("__")).collect())
+}
+
+/// The reset audit log, offline or through the server.
+fn reset_audit(target: &Target, group: Option<&str>) -> CliResult<Vec<ResetAuditEntry>> {
+    match (target.local(), target.remote()) {
+        (Some(store), _) => Ok(store.reset_audit(group)?),
+        (None, Some(remote)) => {
+            let request = wire::Request::ResetAudit(wire::ResetAudit {
+                group: group.map(str::to_string),
+            });
+            match remote.request(request)? {
+                wire::Response::ResetAudit(entries) => Ok(entries
+                    .into_iter()
+                    .map(|e| ResetAuditEntry {
+                        at_ms: e.at_ms,
+                        actor: e.actor,
+                        group: e.group,
+                        target: e.target,
+                        topic: e.topic,
+                        partition: e.partition,
+                        from: e.from,
+                        to: e.to,
+                    })
+                    .collect()),
+                other => Err(remote.unexpected(&other)),
+            }
+        }
+        (None, None) => Err(CliError::new("no store and no server")),
+    }
 }
 
 /// Lag and commit times of a group, offline or through the server.
@@ -342,15 +380,9 @@ pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
 fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
     let target = Target::open(global)?;
     let Some(group) = args.group else {
-        let Some(store) = target.local() else {
-            return Err(offline_only("listing every group").with_hint("or pass --group G"));
-        };
         let mut rows = Vec::new();
-        for group in store.groups()? {
-            if group.starts_with("__") {
-                continue;
-            }
-            let lags = store.consumer_lag(&group)?;
+        for group in list_groups(&target)? {
+            let (lags, _) = group_lag(&target, &group, None)?;
             rows.push((group, lags.len(), lags.iter().map(|l| l.lag).sum::<u64>()));
         }
         target.close()?;
@@ -448,10 +480,7 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
 
 fn run_audit(global: &GlobalArgs, group: Option<&str>) -> CliResult<()> {
     let target = Target::open(global)?;
-    let Some(store) = target.local() else {
-        return Err(offline_only("the reset audit log"));
-    };
-    let entries = store.reset_audit(group)?;
+    let entries = reset_audit(&target, group)?;
     target.close()?;
     if global.json {
         let rows: Vec<serde_json::Value> = entries

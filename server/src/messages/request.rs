@@ -217,6 +217,25 @@ impl Wire for GroupQuery {
     }
 }
 
+/// Read the offset reset audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetAudit {
+    /// Absent = every group.
+    pub group: Option<String>,
+}
+
+impl Wire for ResetAudit {
+    const BYTES_MIN: usize = 1;
+    fn encode(&self, w: &mut Writer) {
+        w.option(self.group.as_ref(), |w, g| w.string(g));
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ResetAudit {
+            group: r.option("reset_audit.group", |r| r.string("reset_audit.group"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetOffsets {
     pub group: String,

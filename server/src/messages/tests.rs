@@ -229,6 +229,8 @@ fn arb_request() -> impl Strategy<Value = Request> {
         ),
         Just(Request::Ping),
         Just(Request::ListTopics),
+        Just(Request::ListGroups),
+        option::of(arb_string()).prop_map(|group| Request::ResetAudit(ResetAudit { group })),
         Just(Request::Stats),
         Just(Request::Flush),
         (arb_string(), any::<u32>(), arb_config()).prop_map(|(name, partitions, config)| {
@@ -439,6 +441,28 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         | Opcode::TxnAbort
         | Opcode::Flush => Just(Response::Empty).boxed(),
         Opcode::ListTopics => vec(arb_string(), 0..4).prop_map(Response::Topics).boxed(),
+        Opcode::ListGroups => vec(arb_string(), 0..4).prop_map(Response::Groups).boxed(),
+        Opcode::ResetAudit => vec(
+            (
+                (any::<i64>(), arb_string(), arb_string(), arb_string()),
+                (arb_string(), any::<u32>(), option::of(any::<u64>()), any::<u64>()),
+            )
+                .prop_map(|((at_ms, actor, group, target), (topic, partition, from, to))| {
+                    ResetAuditEntry {
+                        at_ms,
+                        actor,
+                        group,
+                        target,
+                        topic,
+                        partition,
+                        from,
+                        to,
+                    }
+                }),
+            0..3,
+        )
+        .prop_map(Response::ResetAudit)
+        .boxed(),
         Opcode::DescribeTopic => (
             arb_string(),
             vec(

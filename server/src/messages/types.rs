@@ -432,6 +432,46 @@ impl Wire for ResetPlanEntry {
     }
 }
 
+/// One partition of an applied offset reset, as recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetAuditEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub group: String,
+    /// The reset's target, e.g. `shift-by:-10`.
+    pub target: String,
+    pub topic: String,
+    pub partition: u32,
+    pub from: Option<u64>,
+    pub to: u64,
+}
+
+impl Wire for ResetAuditEntry {
+    const BYTES_MIN: usize = 8 + STRING_MIN * 4 + 4 + OPTION_MIN + 8;
+    fn encode(&self, w: &mut Writer) {
+        w.i64(self.at_ms);
+        w.string(&self.actor);
+        w.string(&self.group);
+        w.string(&self.target);
+        w.string(&self.topic);
+        w.u32(self.partition);
+        w.option(self.from.as_ref(), |w, f| w.u64(*f));
+        w.u64(self.to);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ResetAuditEntry {
+            at_ms: r.i64("audit.at_ms")?,
+            actor: r.string("audit.actor")?,
+            group: r.string("audit.group")?,
+            target: r.string("audit.target")?,
+            topic: r.string("audit.topic")?,
+            partition: r.u32("audit.partition")?,
+            from: r.option("audit.from", |r| r.u64("audit.from"))?,
+            to: r.u64("audit.to")?,
+        })
+    }
+}
+
 /// Consumer lag of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
