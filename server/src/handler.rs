@@ -14,8 +14,8 @@ use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
     CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqEntry, DlqListing, FailRecord, Fetch, Isolation,
     Opcode, PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
-    RedriveReport, RedrivenRecord, Request, ResetAuditEntry, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget,
-    ResetWarning, Response, TopicDescription, TxnBegun, TxnCommitted,
+    RedriveReport, RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning,
+    Response, TopicDescription, TxnBegun, TxnCommitted,
 };
 use crate::metrics::ServerMetrics;
 
@@ -173,21 +173,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::ResetOffsets(reset) => reset_offsets(store, session, reset),
         Request::ResetAudit(audit) => {
-            let entries = store
-                .reset_audit(audit.group.as_deref())
-                .map_err(engine)?
-                .into_iter()
-                .map(|e| ResetAuditEntry {
-                    at_ms: e.at_ms,
-                    actor: e.actor,
-                    group: e.group,
-                    target: e.target,
-                    topic: e.topic,
-                    partition: e.partition,
-                    from: e.from,
-                    to: e.to,
-                })
-                .collect();
+            let entries = store.reset_audit(audit.group.as_deref()).map_err(engine)?;
             Ok(Response::ResetAudit(entries))
         }
         Request::ListGroups => Ok(Response::Groups(store.groups().map_err(engine)?)),

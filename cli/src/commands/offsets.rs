@@ -234,19 +234,7 @@ fn reset_audit(target: &Target, group: Option<&str>) -> CliResult<Vec<ResetAudit
                 group: group.map(str::to_string),
             });
             match remote.request(request)? {
-                wire::Response::ResetAudit(entries) => Ok(entries
-                    .into_iter()
-                    .map(|e| ResetAuditEntry {
-                        at_ms: e.at_ms,
-                        actor: e.actor,
-                        group: e.group,
-                        target: e.target,
-                        topic: e.topic,
-                        partition: e.partition,
-                        from: e.from,
-                        to: e.to,
-                    })
-                    .collect()),
+                wire::Response::ResetAudit(entries) => Ok(entries),
                 other => Err(remote.unexpected(&other)),
             }
         }

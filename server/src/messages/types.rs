@@ -432,19 +432,9 @@ impl Wire for ResetPlanEntry {
     }
 }
 
-/// One partition of an applied offset reset, as recorded in the audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetAuditEntry {
-    pub at_ms: i64,
-    pub actor: String,
-    pub group: String,
-    /// The reset's target, e.g. `shift-by:-10`.
-    pub target: String,
-    pub topic: String,
-    pub partition: u32,
-    pub from: Option<u64>,
-    pub to: u64,
-}
+/// One partition of an applied offset reset, as recorded in the audit log:
+/// the engine's own type, encoded as-is.
+pub use millrace::ResetAuditEntry;
 
 impl Wire for ResetAuditEntry {
     const BYTES_MIN: usize = 8 + STRING_MIN * 4 + 4 + OPTION_MIN + 8;
