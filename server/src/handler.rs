@@ -12,8 +12,8 @@ use millrace::{ReadOptions, Store, TopicConfig};
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqEntry, DlqListing, FailRecord, Fetch, Isolation,
-    Opcode, PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
+    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqListing, FailRecord, Fetch, Isolation, Opcode,
+    PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
     RedriveReport, RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning,
     Response, TopicDescription, TxnBegun, TxnCommitted,
 };
@@ -315,7 +315,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 start_offset: stats.start_offset,
                 end_offset: stats.end_offset,
                 oldest_age_ms: stats.oldest_age_ms,
-                entries: entries.into_iter().map(dlq_entry).collect(),
+                entries,
             }))
         }
         Request::DlqRedrive(redrive) => {
@@ -358,25 +358,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn dlq_entry(entry: millrace::dlq::DlqEntry) -> DlqEntry {
-    let letter = entry.letter;
-    DlqEntry {
-        dlq_offset: entry.dlq_offset,
-        source_topic: letter.source_topic,
-        source_partition: letter.source_partition,
-        source_offset: letter.source_offset,
-        group: letter.group,
-        stage: letter.stage,
-        error_class: letter.error_class,
-        error_message: letter.error_message,
-        attempts: letter.attempts,
-        first_failure_ms: letter.first_failure_ms,
-        last_failure_ms: letter.last_failure_ms,
-        redrive_count: letter.redrive_count,
-        record: letter.record,
-    }
 }
 
 fn reset_offsets(store: &Store, session: &Session, reset: ResetOffsets) -> Result<Response, WireError> {

@@ -436,7 +436,7 @@ async fn offsets_lag_reset_transactions_and_dlq() {
     };
     assert_eq!(listing.depth, 2);
     assert_eq!(listing.entries.len(), 2);
-    let parsed = &listing.entries[0];
+    let parsed = &listing.entries[0].letter;
     assert_eq!(
         (
             parsed.source_offset,
@@ -462,7 +462,7 @@ async fn offsets_lag_reset_transactions_and_dlq() {
         panic!()
     };
     assert_eq!(filtered.entries.len(), 1);
-    assert_eq!(filtered.entries[0].source_offset, 4);
+    assert_eq!(filtered.entries[0].letter.source_offset, 4);
 
     // Redrive: a dry run plans, a real run re-appends, a second run adds nothing.
     let redrive = |dry_run| {

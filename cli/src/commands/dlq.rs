@@ -7,7 +7,7 @@ use crate::output::{self, Table};
 use crate::parse;
 use crate::target::{Remote, Target};
 use clap::{Args, Subcommand};
-use millrace::dlq::{DeadLetter, DlqEntry, DlqFilter, DlqStats, RedriveOptions, RedriveReport};
+use millrace::dlq::{DlqEntry, DlqFilter, DlqStats, RedriveOptions, RedriveReport};
 use millrace_server::messages as wire;
 use serde_json::json;
 use std::time::Duration;
@@ -164,26 +164,6 @@ fn entry_json(e: &DlqEntry, full: bool) -> serde_json::Value {
     value
 }
 
-fn from_wire(e: wire::DlqEntry) -> DlqEntry {
-    DlqEntry {
-        dlq_offset: e.dlq_offset,
-        letter: DeadLetter {
-            source_topic: e.source_topic,
-            source_partition: e.source_partition,
-            source_offset: e.source_offset,
-            group: e.group,
-            stage: e.stage,
-            error_class: e.error_class,
-            error_message: e.error_message,
-            attempts: e.attempts,
-            first_failure_ms: e.first_failure_ms,
-            last_failure_ms: e.last_failure_ms,
-            redrive_count: e.redrive_count,
-            record: e.record,
-        },
-    }
-}
-
 /// List through the server: (stats, entries).
 fn remote_list(remote: &Remote, topic: &str, filter: &DlqFilter) -> CliResult<(DlqStats, Vec<DlqEntry>)> {
     let request = wire::Request::DlqList(wire::DlqList {
@@ -203,7 +183,7 @@ fn remote_list(remote: &Remote, topic: &str, filter: &DlqFilter) -> CliResult<(D
                 end_offset: listing.end_offset,
                 oldest_age_ms: listing.oldest_age_ms,
             },
-            listing.entries.into_iter().map(from_wire).collect(),
+            listing.entries,
         )),
         other => Err(remote.unexpected(&other)),
     }

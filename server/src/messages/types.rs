@@ -522,57 +522,45 @@ impl Wire for CommittedPart {
     }
 }
 
-/// A dead-lettered record with its provenance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DlqEntry {
-    pub dlq_offset: u64,
-    pub source_topic: String,
-    pub source_partition: u32,
-    pub source_offset: u64,
-    pub group: String,
-    pub stage: String,
-    pub error_class: String,
-    pub error_message: String,
-    pub attempts: u32,
-    pub first_failure_ms: i64,
-    pub last_failure_ms: i64,
-    pub redrive_count: u32,
-    /// The original key, value, user headers and timestamp.
-    pub record: Record,
-}
+/// A dead-lettered record with its provenance: the engine's own type,
+/// encoded field by field (layout in design/protocol.md).
+pub use millrace::dlq::DlqEntry;
 
 impl Wire for DlqEntry {
     const BYTES_MIN: usize = 8 + STRING_MIN + 4 + 8 + STRING_MIN * 4 + 4 + 8 + 8 + 4 + Record::BYTES_MIN;
     fn encode(&self, w: &mut Writer) {
+        let letter = &self.letter;
         w.u64(self.dlq_offset);
-        w.string(&self.source_topic);
-        w.u32(self.source_partition);
-        w.u64(self.source_offset);
-        w.string(&self.group);
-        w.string(&self.stage);
-        w.string(&self.error_class);
-        w.string(&self.error_message);
-        w.u32(self.attempts);
-        w.i64(self.first_failure_ms);
-        w.i64(self.last_failure_ms);
-        w.u32(self.redrive_count);
-        self.record.encode(w);
+        w.string(&letter.source_topic);
+        w.u32(letter.source_partition);
+        w.u64(letter.source_offset);
+        w.string(&letter.group);
+        w.string(&letter.stage);
+        w.string(&letter.error_class);
+        w.string(&letter.error_message);
+        w.u32(letter.attempts);
+        w.i64(letter.first_failure_ms);
+        w.i64(letter.last_failure_ms);
+        w.u32(letter.redrive_count);
+        letter.record.encode(w);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(DlqEntry {
             dlq_offset: r.u64("dlq.offset")?,
-            source_topic: r.string("dlq.source_topic")?,
-            source_partition: r.u32("dlq.source_partition")?,
-            source_offset: r.u64("dlq.source_offset")?,
-            group: r.string("dlq.group")?,
-            stage: r.string("dlq.stage")?,
-            error_class: r.string("dlq.error_class")?,
-            error_message: r.string("dlq.error_message")?,
-            attempts: r.u32("dlq.attempts")?,
-            first_failure_ms: r.i64("dlq.first_failure_ms")?,
-            last_failure_ms: r.i64("dlq.last_failure_ms")?,
-            redrive_count: r.u32("dlq.redrive_count")?,
-            record: Record::decode(r)?,
+            letter: millrace::dlq::DeadLetter {
+                source_topic: r.string("dlq.source_topic")?,
+                source_partition: r.u32("dlq.source_partition")?,
+                source_offset: r.u64("dlq.source_offset")?,
+                group: r.string("dlq.group")?,
+                stage: r.string("dlq.stage")?,
+                error_class: r.string("dlq.error_class")?,
+                error_message: r.string("dlq.error_message")?,
+                attempts: r.u32("dlq.attempts")?,
+                first_failure_ms: r.i64("dlq.first_failure_ms")?,
+                last_failure_ms: r.i64("dlq.last_failure_ms")?,
+                redrive_count: r.u32("dlq.redrive_count")?,
+                record: Record::decode(r)?,
+            },
         })
     }
 }
