@@ -4,13 +4,22 @@
 //! `cargo bench -p millrace-server --bench loopback` (set `MILLRACE_BENCH_SECONDS`
 //! to change the time per case, default 2). Each case writes to a fresh data
 //! directory under the system temp dir.
+//!
+//! Sections (`MILLRACE_BENCH_ONLY=produce,latency,relaxed,scan` runs a subset):
+//! - `produce`: batched and unbatched produce, 4 writers, every durability mode;
+//! - `latency`: single-record `Always` produce at 200/s against fdatasync;
+//! - `relaxed`: one connection, one record per request, `interval:10`, sequential
+//!   (the "relaxed, 1 producer" workload of the peer comparison);
+//! - `scan`: fetch of `MILLRACE_BENCH_SCAN_MB` (default 256) MiB of 1 KiB records
+//!   in 4 MiB fetches, against the embedded `Store::read` and `Store::scan`.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "bench")]
 
 use std::time::{Duration, Instant};
 
-use millrace::{Record, Store, StoreOptions, TopicConfig};
+use millrace::{Isolation, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use millrace_server::config::ServerConfig;
+use millrace_server::messages::{Fetch, Position};
 use millrace_server::server::start_with_store;
 use millrace_server::{Client, ClientOptions};
 
@@ -187,6 +196,157 @@ fn fdatasync_latencies(count: usize) -> Vec<Duration> {
     out
 }
 
+/// One record per request, one connection, sequential: records/s and the
+/// sorted per-request latencies (server, or embedded when `runtime` is None).
+fn relaxed_single(
+    runtime: Option<&tokio::runtime::Runtime>,
+    durability: &str,
+    seconds: Duration,
+) -> (f64, Vec<Duration>) {
+    let (_dir, store) = open(durability);
+    let mut out = Vec::new();
+    let started = Instant::now();
+    match runtime {
+        None => {
+            let record = records(1);
+            while started.elapsed() < seconds {
+                let sent = Instant::now();
+                store.append("bench", 0, &record).unwrap();
+                out.push(sent.elapsed());
+            }
+            let rate = out.len() as f64 / started.elapsed().as_secs_f64();
+            store.close().unwrap();
+            out.sort();
+            (rate, out)
+        }
+        Some(runtime) => runtime.block_on(async {
+            let config = ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                metrics_listen: None,
+                data_dir: store.path().to_path_buf(),
+                ..ServerConfig::default()
+            };
+            let handle = start_with_store(config, store).await.unwrap();
+            let client = Client::connect(handle.local_addr(), ClientOptions::default())
+                .await
+                .unwrap();
+            let started = Instant::now();
+            let task = tokio::spawn(async move {
+                let mut out = Vec::new();
+                while started.elapsed() < seconds {
+                    let sent = Instant::now();
+                    client.produce("bench", 0, records(1)).await.unwrap();
+                    out.push(sent.elapsed());
+                }
+                out
+            });
+            let mut out = task.await.unwrap();
+            let rate = out.len() as f64 / started.elapsed().as_secs_f64();
+            handle.shutdown().await.unwrap();
+            out.sort();
+            (rate, out)
+        }),
+    }
+}
+
+const SCAN_FETCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// A store holding `mb` MiB of 1 KiB records in sealed segments (page cache warm).
+fn scan_store(mb: usize) -> (tempfile::TempDir, Store, u64) {
+    let (dir, store) = open("os");
+    let batch = records(1000);
+    let total = mb * 1024 * 1024 / RECORD_BYTES;
+    let mut written = 0;
+    while written < total {
+        store.append("bench", 0, &batch).unwrap();
+        written += batch.len();
+    }
+    store.roll("bench", 0).unwrap();
+    (dir, store, written as u64)
+}
+
+fn scan_options() -> ReadOptions {
+    ReadOptions {
+        max_bytes: SCAN_FETCH_BYTES,
+        max_records: usize::MAX,
+    }
+}
+
+/// Records/s reading the whole partition through `Store::read` (owned) or `Store::scan`.
+fn embedded_scan(store: &Store, end: u64, zero_copy: bool) -> f64 {
+    let started = Instant::now();
+    let mut offset = 0;
+    let mut count = 0u64;
+    let mut bytes = 0u64;
+    while offset < end {
+        if zero_copy {
+            offset = store
+                .scan("bench", 0, offset, scan_options(), Isolation::ReadCommitted, |view| {
+                    count += 1;
+                    bytes += view.value.len() as u64;
+                })
+                .unwrap();
+        } else {
+            let read = store.read("bench", 0, offset, scan_options()).unwrap();
+            count += read.records.len() as u64;
+            bytes += read.records.iter().map(|r| r.value.len() as u64).sum::<u64>();
+            offset = read.next_offset;
+        }
+    }
+    assert_eq!(count, end);
+    assert_eq!(bytes, end * RECORD_BYTES as u64);
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Records/s fetching the whole partition over loopback, 4 MiB per fetch.
+fn server_scan(runtime: &tokio::runtime::Runtime, store: Store, end: u64) -> f64 {
+    runtime.block_on(async {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: None,
+            data_dir: store.path().to_path_buf(),
+            ..ServerConfig::default()
+        };
+        let handle = start_with_store(config, store).await.unwrap();
+        let client = Client::connect(handle.local_addr(), ClientOptions::default())
+            .await
+            .unwrap();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut offset = 0;
+            let mut count = 0u64;
+            let mut bytes = 0u64;
+            while offset < end {
+                let fetched = client
+                    .fetch_with(Fetch {
+                        topic: "bench".into(),
+                        partition: 0,
+                        position: Position::Offset(offset),
+                        max_bytes: SCAN_FETCH_BYTES as u32,
+                        max_records: 0,
+                        isolation: millrace_server::messages::Isolation::ReadCommitted,
+                        max_wait_ms: 0,
+                    })
+                    .await
+                    .unwrap();
+                count += fetched.records.len() as u64;
+                bytes += fetched.records.iter().map(|r| r.value.len() as u64).sum::<u64>();
+                offset = fetched.next_offset;
+            }
+            assert_eq!(count, end);
+            assert_eq!(bytes, end * RECORD_BYTES as u64);
+            count as f64 / started.elapsed().as_secs_f64()
+        });
+        let rate = task.await.unwrap();
+        handle.shutdown().await.unwrap();
+        rate
+    })
+}
+
+fn wanted(section: &str) -> bool {
+    std::env::var("MILLRACE_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
+}
+
 fn main() {
     let seconds = Duration::from_secs_f64(
         std::env::var("MILLRACE_BENCH_SECONDS")
@@ -199,42 +359,83 @@ fn main() {
         .build()
         .unwrap();
     println!("1 KiB records, {seconds:?} per case, loopback; rates in records/s");
-    println!(
-        "{:<10} {:>6} {:>8} {:>14} {:>14} {:>7}",
-        "durability", "batch", "writers", "embedded", "server", "ratio"
-    );
-    for durability in ["os", "interval:5", "always"] {
-        for (batch, writers) in [(100, 4), (1, 4)] {
-            let embedded_rate = embedded(durability, batch, writers, seconds);
-            let server_rate = server(&runtime, durability, batch, writers, seconds);
-            println!(
-                "{durability:<10} {batch:>6} {writers:>8} {embedded_rate:>14.0} {server_rate:>14.0} {:>7.2}",
-                server_rate / embedded_rate
-            );
+    if wanted("produce") {
+        println!(
+            "{:<10} {:>6} {:>8} {:>14} {:>14} {:>7}",
+            "durability", "batch", "writers", "embedded", "server", "ratio"
+        );
+        for durability in ["os", "interval:5", "always"] {
+            for (batch, writers) in [(100, 4), (1, 4)] {
+                let embedded_rate = embedded(durability, batch, writers, seconds);
+                let server_rate = server(&runtime, durability, batch, writers, seconds);
+                println!(
+                    "{durability:<10} {batch:>6} {writers:>8} {embedded_rate:>14.0} {server_rate:>14.0} {:>7.2}",
+                    server_rate / embedded_rate
+                );
+            }
         }
     }
-    let sync = fdatasync_latencies(500);
-    let produce = latencies(&runtime, "always", 200, seconds);
-    let embedded_append = embedded_latencies("always", 200, seconds);
-    println!(
-        "embedded append 1 record at 200/s, always: n {} p50 {:?} p99 {:?} p999 {:?}",
-        embedded_append.len(),
-        percentile(&embedded_append, 0.5),
-        percentile(&embedded_append, 0.99),
-        percentile(&embedded_append, 0.999)
-    );
-    println!(
-        "fdatasync 4 KiB: p50 {:?} p99 {:?} p999 {:?}",
-        percentile(&sync, 0.5),
-        percentile(&sync, 0.99),
-        percentile(&sync, 0.999)
-    );
-    println!(
-        "produce 1 record at 200/s, always: n {} p50 {:?} p99 {:?} p999 {:?} (p99 / fdatasync p99 = {:.2})",
-        produce.len(),
-        percentile(&produce, 0.5),
-        percentile(&produce, 0.99),
-        percentile(&produce, 0.999),
-        percentile(&produce, 0.99).as_secs_f64() / percentile(&sync, 0.99).as_secs_f64()
-    );
+    if wanted("latency") {
+        let sync = fdatasync_latencies(500);
+        let produce = latencies(&runtime, "always", 200, seconds);
+        let embedded_append = embedded_latencies("always", 200, seconds);
+        println!(
+            "embedded append 1 record at 200/s, always: n {} p50 {:?} p99 {:?} p999 {:?}",
+            embedded_append.len(),
+            percentile(&embedded_append, 0.5),
+            percentile(&embedded_append, 0.99),
+            percentile(&embedded_append, 0.999)
+        );
+        println!(
+            "fdatasync 4 KiB: p50 {:?} p99 {:?} p999 {:?}",
+            percentile(&sync, 0.5),
+            percentile(&sync, 0.99),
+            percentile(&sync, 0.999)
+        );
+        println!(
+            "produce 1 record at 200/s, always: n {} p50 {:?} p99 {:?} p999 {:?} (p99 / fdatasync p99 = {:.2})",
+            produce.len(),
+            percentile(&produce, 0.5),
+            percentile(&produce, 0.99),
+            percentile(&produce, 0.999),
+            percentile(&produce, 0.99).as_secs_f64() / percentile(&sync, 0.99).as_secs_f64()
+        );
+    }
+    if wanted("relaxed") {
+        let (embedded_rate, embedded_lat) = relaxed_single(None, "interval:10", seconds);
+        let (server_rate, server_lat) = relaxed_single(Some(&runtime), "interval:10", seconds);
+        for (name, rate, lat) in [
+            ("embedded", embedded_rate, &embedded_lat),
+            ("server", server_rate, &server_lat),
+        ] {
+            println!(
+                "relaxed 1 producer, 1 record/request, interval:10, {name}: {rate:.0} rec/s p50 {:?} p99 {:?} p999 {:?}",
+                percentile(lat, 0.5),
+                percentile(lat, 0.99),
+                percentile(lat, 0.999)
+            );
+        }
+        println!(
+            "relaxed 1 producer: server / embedded = {:.3}",
+            server_rate / embedded_rate
+        );
+    }
+    if wanted("scan") {
+        let mb = std::env::var("MILLRACE_BENCH_SCAN_MB")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(256);
+        let (_dir, store, end) = scan_store(mb);
+        // Warm the page cache and the mappings.
+        embedded_scan(&store, end, true);
+        let read = embedded_scan(&store, end, false);
+        let scan = embedded_scan(&store, end, true);
+        let server = server_scan(&runtime, store, end);
+        println!(
+            "scan {mb} MiB in 4 MiB fetches: embedded read {read:.0} rec/s, embedded scan {scan:.0} rec/s, \
+             server fetch {server:.0} rec/s (server / read = {:.2}, server / scan = {:.2})",
+            server / read,
+            server / scan
+        );
+    }
 }
