@@ -45,4 +45,4 @@ pub use metrics::MetricsSnapshot;
 pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
-pub use store::{Store, TopicDescription};
+pub use store::{ScanMarks, Store, TopicDescription};

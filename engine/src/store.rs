@@ -25,6 +25,17 @@ const TOPIC_META: &str = "topic.meta";
 const CREATING_SUFFIX: &str = ".creating";
 const DELETING_SUFFIX: &str = ".deleting";
 
+/// What [`Store::scan_with_marks`] returns besides the visited records: the
+/// same offsets as the fields of [`ReadResult`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanMarks {
+    /// Where to read next (past any control batches that were skipped).
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub last_stable_offset: u64,
+    pub log_start_offset: u64,
+}
+
 /// State shared by every partition of a store.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -463,6 +474,38 @@ impl Store {
     ) -> Result<u64> {
         self.partition(topic, partition)?
             .scan(offset, options, isolation, visit)
+    }
+
+    /// [`Store::scan`], also returning the partition's marks as
+    /// [`Store::read_with`] reports them (taken after the visit), so that a
+    /// zero-copy reader can answer with the same numbers as `read_with`.
+    pub fn scan_with_marks(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+        visit: impl FnMut(crate::batch::RecordView<'_>),
+    ) -> Result<ScanMarks> {
+        let p = self.partition(topic, partition)?;
+        let next_offset = p.scan(offset, options, isolation, visit)?;
+        Ok(ScanMarks {
+            next_offset,
+            high_watermark: p.high_watermark(),
+            last_stable_offset: p.last_stable_offset(),
+            log_start_offset: p.start_offset(),
+        })
+    }
+
+    /// The durability mode appends to `topic` are acknowledged under (its own
+    /// or the store's default). Cheap: no I/O, one map lookup.
+    pub fn durability(&self, topic: &str) -> Result<Durability> {
+        Ok(self
+            .topic(topic)?
+            .config
+            .durability
+            .unwrap_or(self.inner.options.durability))
     }
 
     /// Read whole batches (with headers, control batches included) up to `end`.
