@@ -17,9 +17,9 @@ use crate::config::ServerConfig;
 use crate::error_code::{ErrorCode, WireError};
 use crate::frame::FrameDecoder;
 use crate::frame::{FrameError, FRAME_LENGTH_BYTES};
-use crate::handler::{handle, Context, Session};
+use crate::handler::{handle, handle_inline, Context, Inline, Session};
 use crate::messages::{
-    decode_error_code, decode_request, encode_response_into, HelloResponse, Opcode, Request, Response,
+    decode_error_code, decode_request, encode_response_split, HelloResponse, Opcode, Request, Response,
     PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 use crate::metrics::ServerMetrics;
@@ -395,9 +395,17 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
-/// Executes jobs one at a time, in arrival order, and writes each response as
-/// one `write_all` (a later job may block, e.g. a long poll, so nothing is
-/// held back in a buffer).
+/// Executes jobs one at a time, in arrival order, and writes the responses in
+/// the same order.
+///
+/// A request that cannot block for long ([`handle_inline`]) runs right here on
+/// the connection's task; anything that may wait (an `Always` fsync, a long
+/// poll, transactions, admin) runs on tokio's blocking pool while this task
+/// awaits it, so the order of execution and of responses is the arrival
+/// order either way. Responses of inline requests that are already queued
+/// back to back are written together; before a blocking request starts,
+/// everything answered so far is written (a long poll never holds back an
+/// earlier answer).
 async fn worker<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut jobs: mpsc::UnboundedReceiver<Job>,
@@ -407,11 +415,29 @@ async fn worker<W: AsyncWrite + Unpin>(
     // Moved into each blocking call and back; `None` after a handler panic,
     // which closes the connection (its transactions are then aborted).
     let mut session = Some(session);
-    let mut out = Vec::new();
-    let write_timeout = shared.config.slow_client_timeout();
-    let frame_bytes_max = shared.config.frame_bytes_max as usize;
-    while let Some(job) = jobs.recv().await {
-        let (opcode, request_id, mut result, close, permit) = match job {
+    let mut output = Output {
+        out: Vec::new(),
+        answered: Vec::new(),
+        write_timeout: shared.config.slow_client_timeout(),
+    };
+    let frame_bytes_max = shared.config.frame_bytes_max;
+    loop {
+        // Take the next job without waiting while answers are buffered; when
+        // none is queued, send the buffered answers, then wait.
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if !output.flush(&mut writer).await {
+                    return;
+                }
+                match jobs.recv().await {
+                    Some(job) => job,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        let (opcode, request_id, result, close, permit) = match job {
             Job::Execute {
                 opcode,
                 request_id,
@@ -419,23 +445,42 @@ async fn worker<W: AsyncWrite + Unpin>(
                 received,
                 _permit,
             } => {
-                let context = shared.context.clone();
                 let Some(mut taken) = session.take() else {
                     return;
                 };
-                let call = tokio::task::spawn_blocking(move || {
-                    let result = handle(&context, &mut taken, request);
-                    (taken, result)
-                });
-                let (result, close) = match call.await {
-                    Ok((returned, result)) => {
-                        session = Some(returned);
+                let context = shared.context.clone();
+                let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handle_inline(&context, &mut taken, request)
+                }));
+                let (result, close) = match inline {
+                    Ok(Inline::Done(result)) => {
+                        session = Some(taken);
                         (result, false)
                     }
-                    Err(join_error) => {
-                        tracing::error!(?opcode, %join_error, "request handler failed");
-                        let error = WireError::new(ErrorCode::Internal, "request handler failed; see server log");
-                        (Err(error), true)
+                    Ok(Inline::Blocking(request)) => {
+                        if !output.flush(&mut writer).await {
+                            return;
+                        }
+                        let call = tokio::task::spawn_blocking(move || {
+                            let result = handle(&context, &mut taken, request);
+                            (taken, result)
+                        });
+                        match call.await {
+                            Ok((returned, result)) => {
+                                session = Some(returned);
+                                (result, false)
+                            }
+                            Err(join_error) => {
+                                tracing::error!(?opcode, %join_error, "request handler failed");
+                                (Err(handler_failed()), true)
+                            }
+                        }
+                    }
+                    Err(_panic) => {
+                        // The session may be half-updated: it is dropped
+                        // (aborting its transactions) with the connection.
+                        tracing::error!(?opcode, "request handler panicked");
+                        (Err(handler_failed()), true)
                     }
                 };
                 shared.metrics.record_request(opcode, received.elapsed());
@@ -455,35 +500,100 @@ async fn worker<W: AsyncWrite + Unpin>(
                 (opcode, request_id, result, close, _permit)
             }
         };
-        out.clear();
-        encode_response_into(&mut out, opcode, request_id, &result);
-        if out.len().saturating_sub(FRAME_LENGTH_BYTES) > frame_bytes_max {
-            result = Err(WireError::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "response of {} bytes exceeds frame_bytes_max {frame_bytes_max}; ask for fewer bytes",
-                    out.len()
-                ),
-            ));
-            out.clear();
-            encode_response_into(&mut out, opcode, request_id, &result);
-        }
-        if let Err(error) = &result {
-            shared.metrics.record_error(error.code);
-        }
-        shared.metrics.response_bytes.fetch_add(out.len() as u64, Relaxed);
-        match tokio::time::timeout(write_timeout, writer.write_all(&out)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => {
-                tracing::info!("closing connection: client does not read its responses");
+        let tail = output.encode(opcode, request_id, result, frame_bytes_max, &shared.metrics);
+        output.answered.extend(permit);
+        if !tail.is_empty() {
+            // A fetch: its records go out right behind the frame head, without
+            // being copied into the output buffer.
+            let sent = output.flush(&mut writer).await && output.write(&mut writer, &tail).await;
+            if let Some(session) = session.as_mut() {
+                session.recycle_fetch_buffer(tail);
+            }
+            if !sent {
                 return;
             }
         }
-        drop(permit);
         if close {
-            let _ = tokio::time::timeout(write_timeout, writer.shutdown()).await;
+            if output.flush(&mut writer).await {
+                let _ = tokio::time::timeout(output.write_timeout, writer.shutdown()).await;
+            }
             return;
         }
     }
-    let _ = tokio::time::timeout(write_timeout, writer.shutdown()).await;
+    if output.flush(&mut writer).await {
+        let _ = tokio::time::timeout(output.write_timeout, writer.shutdown()).await;
+    }
+}
+
+fn handler_failed() -> WireError {
+    WireError::new(ErrorCode::Internal, "request handler failed; see server log")
+}
+
+/// Encoded responses not yet written, and the admissions of their requests
+/// (released once the response is written).
+struct Output {
+    out: Vec<u8>,
+    answered: Vec<Admission>,
+    write_timeout: Duration,
+}
+
+impl Output {
+    /// Append the response frame to `out`; returns the bytes that must be
+    /// sent right after `out` (a fetch's records), usually empty.
+    fn encode(
+        &mut self,
+        opcode: u16,
+        request_id: u32,
+        mut result: Result<Response, WireError>,
+        frame_bytes_max: u32,
+        metrics: &ServerMetrics,
+    ) -> Vec<u8> {
+        let start = self.out.len();
+        let (length, mut tail) = encode_response_split(&mut self.out, opcode, request_id, &mut result);
+        if length > frame_bytes_max {
+            let error = WireError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "response of {} bytes exceeds frame_bytes_max {frame_bytes_max}; ask for fewer bytes",
+                    u64::from(length) + FRAME_LENGTH_BYTES as u64
+                ),
+            );
+            result = Err(error);
+            self.out.truncate(start);
+            tail.clear();
+            encode_response_split(&mut self.out, opcode, request_id, &mut result);
+        }
+        if let Err(error) = &result {
+            metrics.record_error(error.code);
+        }
+        let bytes = self.out.len() - start + tail.len();
+        metrics.response_bytes.fetch_add(bytes as u64, Relaxed);
+        tail
+    }
+
+    /// Write what is buffered and release the admissions of those requests.
+    /// False when the client does not take it (the connection must close).
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> bool {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            let written = self.write(writer, &out).await;
+            self.out = out;
+            self.out.clear();
+            if !written {
+                return false;
+            }
+        }
+        self.answered.clear();
+        true
+    }
+
+    async fn write<W: AsyncWrite + Unpin>(&self, writer: &mut W, bytes: &[u8]) -> bool {
+        match tokio::time::timeout(self.write_timeout, writer.write_all(bytes)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) | Err(_) => {
+                tracing::info!("closing connection: client does not read its responses");
+                false
+            }
+        }
+    }
 }

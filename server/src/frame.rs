@@ -154,6 +154,19 @@ pub fn end_frame(out: &mut [u8], start: usize) -> u32 {
     length
 }
 
+/// Grow the length of the frame at `start` (already ended by [`end_frame`])
+/// by `extra` body bytes that the caller sends right after it. Returns the
+/// new length (saturating, which every peer refuses as too large).
+pub fn extend_frame(out: &mut [u8], start: usize, extra: usize) -> u32 {
+    let at = start + LENGTH_AT;
+    let length = u64::from(le_u32(out, at)).saturating_add(extra as u64);
+    let length = u32::try_from(length).unwrap_or(u32::MAX);
+    if let Some(dst) = out.get_mut(at..at + FRAME_LENGTH_BYTES) {
+        dst.copy_from_slice(&length.to_le_bytes());
+    }
+    length
+}
+
 /// Encode a whole frame.
 pub fn encode_frame(header: FrameHeader, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + body.len());

@@ -1,6 +1,11 @@
-//! Executes one decoded request against the engine. Blocking: the connection
-//! runs it on tokio's blocking pool, with the connection's [`Session`]
-//! (client name, open transactions).
+//! Executes one decoded request against the engine, with the connection's
+//! [`Session`] (client name, open transactions).
+//!
+//! [`handle`] may block (fsync, long poll): the connection runs it on tokio's
+//! blocking pool. [`handle_inline`] is the fast path the connection tries
+//! first, on its own task: it executes only what cannot wait for long (an
+//! append to a topic that is not `Always`, a fetch that finds records or may
+//! not wait, metadata) and hands everything else back for [`handle`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,9 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use millrace::{ReadOptions, Store, TopicConfig};
+use millrace::{Durability, ReadOptions, Store, TopicConfig};
 
 use crate::error_code::{ErrorCode, WireError};
+use crate::messages::FetchedEncoded;
 use crate::messages::{
     CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqListing, FailRecord, Fetch, Isolation, Opcode,
     PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
@@ -32,6 +38,9 @@ pub const DLQ_LIST_RECORDS_DEFAULT: u32 = 100;
 pub const DLQ_LIST_RECORDS_MAX: u32 = 10_000;
 /// `DlqRedrive.redrive_cap` when the client says 0.
 pub const REDRIVE_CAP_DEFAULT: u32 = 3;
+/// A connection keeps its fetch encoding buffer between fetches up to this
+/// capacity (a 4 MiB fetch reuses it; a rare larger one is freed after use).
+const FETCH_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
 
 /// Per-connection state: who is connected and its open transactions. Dropping
 /// it (the connection closed) aborts every open transaction.
@@ -41,6 +50,8 @@ pub struct Session {
     pub client_name: String,
     transactions: HashMap<u64, millrace::txn::Transaction>,
     next_transaction_id: u64,
+    /// Reused by every fetch of the connection to encode records into.
+    fetch_buffer: Vec<u8>,
 }
 
 impl Session {
@@ -50,6 +61,15 @@ impl Session {
             client_name: String::new(),
             transactions: HashMap::new(),
             next_transaction_id: 1,
+            fetch_buffer: Vec::new(),
+        }
+    }
+
+    /// Give back the records buffer of a fetch response once it was sent.
+    pub fn recycle_fetch_buffer(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() <= FETCH_BUFFER_KEEP_BYTES && buffer.capacity() > self.fetch_buffer.capacity() {
+            buffer.clear();
+            self.fetch_buffer = buffer;
         }
     }
 
@@ -101,7 +121,45 @@ pub fn unsupported(opcode: Opcode) -> WireError {
     .with_details(vec![u64::from(opcode.code())])
 }
 
-/// Execute `request`. `Hello` is handled by the connection, never here.
+/// What [`handle_inline`] did with a request.
+#[derive(Debug)]
+pub enum Inline {
+    /// Executed: the answer.
+    Done(Result<Response, WireError>),
+    /// Not executed, because it may block: run it with [`handle`] off the
+    /// connection's task.
+    Blocking(Request),
+}
+
+/// Execute `request` now if it cannot block for long; otherwise hand it back.
+///
+/// Inline: `Ping`, `ListTopics`, `DescribeTopic`, `Stats`; `Produce` to a
+/// topic whose durability is not `Always` (the append is a `write(2)` into the
+/// page cache; the only wait is a segment roll, once per segment); `Fetch`
+/// when it finds records, has `max_wait_ms` 0, or the server is shutting down.
+/// Everything else (fsyncs, long polls, transactions, offsets, DLQ, admin)
+/// comes back as [`Inline::Blocking`].
+pub fn handle_inline(context: &Context, session: &mut Session, request: Request) -> Inline {
+    let store = &context.store;
+    match request {
+        Request::Ping | Request::ListTopics | Request::DescribeTopic(_) | Request::Stats => {
+            Inline::Done(handle(context, session, request))
+        }
+        Request::Produce(produce) => match store.durability(&produce.topic) {
+            Ok(Durability::Always) => Inline::Blocking(Request::Produce(produce)),
+            // Not `Always`, or the topic does not exist (an immediate error).
+            Ok(_) | Err(_) => Inline::Done(self::produce(store, produce)),
+        },
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false) {
+            Some(result) => Inline::Done(result),
+            None => Inline::Blocking(Request::Fetch(fetch)),
+        },
+        other => Inline::Blocking(other),
+    }
+}
+
+/// Execute `request`, blocking as long as it takes. `Hello` is handled by the
+/// connection, never here.
 pub fn handle(context: &Context, session: &mut Session, request: Request) -> Result<Response, WireError> {
     let store = &context.store;
     match request {
@@ -139,7 +197,10 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::InitProducer(init) => init_producer(store, &init.name),
         Request::Produce(produce) => self::produce(store, produce),
-        Request::Fetch(fetch) => self::fetch(context, fetch),
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true) {
+            Some(result) => result,
+            None => Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting")),
+        },
         Request::Stats => Ok(Response::Stats(context.metrics.stats(&store.metrics()))),
         Request::Flush => {
             store.flush().map_err(engine)?;
@@ -531,33 +592,41 @@ fn init_producer(store: &Store, name: &str) -> Result<Response, WireError> {
     }))
 }
 
-fn fetch(context: &Context, fetch: Fetch) -> Result<Response, WireError> {
+/// Answer `fetch`, encoding records straight from the engine's record views.
+/// `None` when nothing is available yet and the fetch would have to wait but
+/// `may_wait` is false (the caller retries it where blocking is allowed).
+fn fetch(
+    context: &Context,
+    session: &mut Session,
+    fetch: &Fetch,
+    may_wait: bool,
+) -> Option<Result<Response, WireError>> {
+    let started = Instant::now();
     let store = &context.store;
     let max_bytes_allowed = context.frame_bytes_max.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES);
     if fetch.max_bytes == 0 || fetch.max_bytes > max_bytes_allowed {
-        return Err(invalid(format!(
+        return Some(Err(invalid(format!(
             "fetch max_bytes {} must be in 1..={max_bytes_allowed} (frame_bytes_max - {FETCH_RESPONSE_OVERHEAD_BYTES})",
             fetch.max_bytes
-        )));
+        ))));
     }
     if fetch.max_wait_ms > context.fetch_wait_max_ms {
-        return Err(invalid(format!(
+        return Some(Err(invalid(format!(
             "fetch max_wait_ms {} is above the server's fetch_wait_max_ms {}",
             fetch.max_wait_ms, context.fetch_wait_max_ms
-        )));
+        ))));
     }
     let offset = match fetch.position {
         Position::Offset(offset) => offset,
-        Position::Time(timestamp_ms) => {
-            match store
-                .offset_for_time(&fetch.topic, fetch.partition, timestamp_ms)
-                .map_err(engine)?
-            {
-                Some(offset) => offset,
-                // No record at or after that time yet: wait at the end.
-                None => store.offsets(&fetch.topic, fetch.partition).map_err(engine)?.1,
-            }
-        }
+        Position::Time(timestamp_ms) => match store.offset_for_time(&fetch.topic, fetch.partition, timestamp_ms) {
+            Ok(Some(offset)) => offset,
+            // No record at or after that time yet: wait at the end.
+            Ok(None) => match store.offsets(&fetch.topic, fetch.partition) {
+                Ok((_, end)) => end,
+                Err(error) => return Some(Err(engine(error))),
+            },
+            Err(error) => return Some(Err(engine(error))),
+        },
     };
     let options = ReadOptions {
         max_bytes: fetch.max_bytes as usize,
@@ -571,23 +640,32 @@ fn fetch(context: &Context, fetch: Fetch) -> Result<Response, WireError> {
         Isolation::ReadCommitted => millrace::Isolation::ReadCommitted,
         Isolation::ReadUncommitted => millrace::Isolation::ReadUncommitted,
     };
-    let deadline = Instant::now() + Duration::from_millis(u64::from(fetch.max_wait_ms));
+    let deadline = started + Duration::from_millis(u64::from(fetch.max_wait_ms));
+    let mut encoded = FetchedEncoded::with_buffer(std::mem::take(&mut session.fetch_buffer));
     loop {
         // Read the generation before the data, then wait on it: no lost
         // wake-up, and no spinning while the high watermark is ahead of a
         // read-committed reader held at the last stable offset.
         let generation = store.generation();
-        let result = store
-            .read_with(&fetch.topic, fetch.partition, offset, options, isolation)
-            .map_err(engine)?;
+        let marks = match store.scan_with_marks(&fetch.topic, fetch.partition, offset, options, isolation, |view| {
+            encoded.push(&view)
+        }) {
+            Ok(marks) => marks,
+            Err(error) => {
+                session.recycle_fetch_buffer(encoded.records);
+                return Some(Err(engine(error)));
+            }
+        };
         let now = Instant::now();
-        if !result.records.is_empty() || now >= deadline || context.shutting_down.load(Ordering::Relaxed) {
-            return Ok(Response::Fetched(crate::messages::Fetched {
-                next_offset: result.next_offset,
-                high_watermark: result.high_watermark,
-                last_stable_offset: result.last_stable_offset,
-                records: result.records,
-            }));
+        if encoded.count > 0 || now >= deadline || context.shutting_down.load(Ordering::Relaxed) {
+            encoded.next_offset = marks.next_offset;
+            encoded.high_watermark = marks.high_watermark;
+            encoded.last_stable_offset = marks.last_stable_offset;
+            return Some(Ok(Response::FetchedEncoded(encoded)));
+        }
+        if !may_wait {
+            session.recycle_fetch_buffer(encoded.records);
+            return None;
         }
         let slice = (deadline - now).min(LONG_POLL_SLICE);
         store.wait_any(generation, now + slice);

@@ -10,7 +10,7 @@ pub mod types;
 mod tests;
 
 use crate::error_code::{ErrorCode, WireError};
-use crate::frame::{begin_frame, end_frame, Frame, FrameHeader, FLAGS_KNOWN, FLAG_RESPONSE};
+use crate::frame::{begin_frame, end_frame, extend_frame, Frame, FrameHeader, FLAGS_KNOWN, FLAG_RESPONSE};
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
 pub use request::*;
@@ -210,6 +210,9 @@ pub enum Response {
     ProducerInit(ProducerInit),
     Produced(Produced),
     Fetched(Fetched),
+    /// Server side only: the answer to `Fetch`, encoded from record views.
+    /// Decoding always yields [`Response::Fetched`].
+    FetchedEncoded(FetchedEncoded),
     Offsets(Vec<CommittedOffset>),
     ResetPlan(ResetPlan),
     Lag(Vec<PartitionLag>),
@@ -234,6 +237,10 @@ impl Response {
             Response::ProducerInit(b) => b.encode(w),
             Response::Produced(b) => b.encode(w),
             Response::Fetched(b) => b.encode(w),
+            Response::FetchedEncoded(b) => {
+                b.encode_head(w);
+                w.buf.extend_from_slice(&b.records);
+            }
             Response::Offsets(list) => write_list(w, list),
             Response::ResetPlan(b) => b.encode(w),
             Response::Lag(list) => write_list(w, list),
@@ -332,6 +339,27 @@ pub fn encode_response_into(out: &mut Vec<u8>, opcode: u16, request_id: u32, res
     }
     *out = w.into_inner();
     end_frame(out, start);
+}
+
+/// [`encode_response_into`], except that the records of a
+/// [`Response::FetchedEncoded`] are moved out of `result` instead of copied
+/// into `out`: the frame in `out` counts them in its length, and the caller
+/// sends the returned bytes right after it (empty for any other response).
+/// Returns the frame's length field.
+pub fn encode_response_split(
+    out: &mut Vec<u8>,
+    opcode: u16,
+    request_id: u32,
+    result: &mut Result<Response, WireError>,
+) -> (u32, Vec<u8>) {
+    let tail = match result {
+        Ok(Response::FetchedEncoded(fetched)) => std::mem::take(&mut fetched.records),
+        _ => Vec::new(),
+    };
+    let start = out.len();
+    encode_response_into(out, opcode, request_id, result);
+    let length = extend_frame(out, start, tail.len());
+    (length, tail)
 }
 
 pub fn encode_response(opcode: u16, request_id: u32, result: &Result<Response, WireError>) -> Vec<u8> {

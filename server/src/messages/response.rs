@@ -130,6 +130,74 @@ impl Wire for Fetched {
     }
 }
 
+/// A `Fetch` response as the server builds it: the records are encoded
+/// straight from the engine's record views into `records` (no owned record in
+/// between). Encodes to exactly the bytes of the [`Fetched`] with the same
+/// records; a decoder always yields a [`Fetched`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchedEncoded {
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub last_stable_offset: u64,
+    /// Records in `records`.
+    pub count: u32,
+    /// `count` encoded `StoredRecord`s, back to back.
+    pub records: Vec<u8>,
+}
+
+impl FetchedEncoded {
+    /// Start encoding into `buffer` (cleared; its capacity is reused).
+    pub fn with_buffer(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        FetchedEncoded {
+            records: buffer,
+            ..FetchedEncoded::default()
+        }
+    }
+
+    /// Append one record, encoded as a `StoredRecord`.
+    pub fn push(&mut self, record: &millrace::batch::RecordView<'_>) {
+        let out = &mut self.records;
+        out.extend_from_slice(&record.offset.to_le_bytes());
+        out.extend_from_slice(&record.timestamp_ms.to_le_bytes());
+        match record.key {
+            None => out.push(0),
+            Some(key) => {
+                out.push(1);
+                push_bytes(out, key);
+            }
+        }
+        push_bytes(out, record.value);
+        let count_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let mut headers = 0u32;
+        for (name, value) in record.headers() {
+            push_bytes(out, name.as_bytes());
+            push_bytes(out, value);
+            headers += 1;
+        }
+        if let Some(count) = out.get_mut(count_at..count_at + 4) {
+            count.copy_from_slice(&headers.to_le_bytes());
+        }
+        self.count += 1;
+    }
+
+    /// The fields before the records (everything but `records`).
+    pub fn encode_head(&self, w: &mut Writer) {
+        w.u64(self.next_offset);
+        w.u64(self.high_watermark);
+        w.u64(self.last_stable_offset);
+        w.u32(self.count);
+    }
+}
+
+/// `bytes`: a u32 length and the bytes (a record's parts fit in u32: the
+/// engine bounds records far below 4 GiB).
+fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnBegun {
     pub transaction_id: u64,

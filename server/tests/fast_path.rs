@@ -1,0 +1,300 @@
+//! The connection's fast path: requests that cannot block run inline on the
+//! connection's task, the rest on the blocking pool. These tests pin what
+//! must not change with that split: the order of execution and of answers on
+//! one connection, independence of connections, the meaning of an `Always`
+//! acknowledgement, and the exact bytes of a fetch response.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{start_server, Raw};
+use millrace::{Isolation as EngineIsolation, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+use millrace_server::messages::{
+    encode_request_into, encode_response, Fetch, Fetched, Isolation, Opcode, Position, Produce, Produced, Request,
+    Response,
+};
+use millrace_server::server::start_with_store;
+use millrace_server::{Client, ClientOptions};
+
+fn produce(topic: &str, value: &[u8]) -> Request {
+    Request::Produce(Produce {
+        topic: topic.into(),
+        partition: 0,
+        producer: None,
+        records: vec![Record::new(value.to_vec())],
+    })
+}
+
+fn fetch(topic: &str, offset: u64, max_wait_ms: u32) -> Request {
+    Request::Fetch(Fetch {
+        topic: topic.into(),
+        partition: 0,
+        position: Position::Offset(offset),
+        max_bytes: 1024 * 1024,
+        max_records: 0,
+        isolation: Isolation::ReadCommitted,
+        max_wait_ms,
+    })
+}
+
+fn stat(stats: &[millrace_server::messages::Stat], name: &str) -> u64 {
+    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
+}
+
+/// Inline requests (appends to an `Os` topic, fetches that find data, pings)
+/// and blocking ones (appends to an `Always` topic, a long poll) pipelined on
+/// one connection are executed and answered in arrival order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_inline_and_blocking_requests_keep_their_order() {
+    let server = start_server(|_| {}).await;
+    let client = server.client().await;
+    client.create_topic("fast", 1, &[("durability", "os")]).await.unwrap();
+    client
+        .create_topic("slow", 1, &[("durability", "always")])
+        .await
+        .unwrap();
+    let mut raw = Raw::hello(server.addr()).await;
+    let requests = vec![
+        produce("slow", b"s0"), // 2: blocking (fsync)
+        fetch("slow", 0, 0),    // 3: inline, must see 2's record
+        produce("fast", b"f0"), // 4: inline
+        fetch("fast", 0, 0),    // 5: inline, sees 4
+        fetch("fast", 1, 300),  // 6: long poll (blocking): nothing comes, 7 runs after it
+        produce("fast", b"f1"), // 7: inline, offset 1
+        Request::Ping,          // 8
+        produce("slow", b"s1"), // 9: blocking, offset 1
+        fetch("fast", 0, 0),    // 10: inline, sees f0 and f1
+        fetch("slow", 1, 0),    // 11: inline, sees s1
+    ];
+    let mut burst = Vec::new();
+    for (i, request) in requests.iter().enumerate() {
+        encode_request_into(&mut burst, 2 + i as u32, request);
+    }
+    let sent = Instant::now();
+    raw.send(&burst).await;
+    let mut results = Vec::new();
+    for i in 0..requests.len() {
+        let (frame, result) = raw.response().await.unwrap();
+        assert_eq!(frame.header.request_id, 2 + i as u32, "answers come in request order");
+        results.push(result.unwrap());
+    }
+    // The long poll waited its 300 ms before anything after it ran.
+    assert!(sent.elapsed() >= Duration::from_millis(300));
+    let values = |response: &Response| match response {
+        Response::Fetched(Fetched { records, .. }) => records.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+        other => panic!("not a fetch response: {other:?}"),
+    };
+    let offset = |response: &Response| match response {
+        Response::Produced(Produced { base_offset, .. }) => *base_offset,
+        other => panic!("not a produce response: {other:?}"),
+    };
+    assert_eq!(offset(&results[0]), 0);
+    assert_eq!(values(&results[1]), vec![b"s0".to_vec()]);
+    assert_eq!(offset(&results[2]), 0);
+    assert_eq!(values(&results[3]), vec![b"f0".to_vec()]);
+    assert_eq!(values(&results[4]), Vec::<Vec<u8>>::new());
+    assert_eq!(offset(&results[5]), 1);
+    assert_eq!(results[6], Response::Empty);
+    assert_eq!(offset(&results[7]), 1);
+    assert_eq!(values(&results[8]), vec![b"f0".to_vec(), b"f1".to_vec()]);
+    assert_eq!(values(&results[9]), vec![b"s1".to_vec()]);
+    server.handle.shutdown().await.unwrap();
+}
+
+/// A long poll occupies the blocking pool, never the connection tasks: with a
+/// single runtime worker thread, another connection's inline produces and
+/// fetches go through while it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn long_poll_does_not_stall_another_connection() {
+    let server = start_server(|c| c.durability = "interval:5".into()).await;
+    let setup = server.client().await;
+    setup.create_topic("idle", 1, &[]).await.unwrap();
+    setup.create_topic("busy", 1, &[]).await.unwrap();
+    let poller = server.client().await;
+    let poll = tokio::spawn(async move {
+        let started = Instant::now();
+        let fetched = poller.fetch("idle", 0, 0, Duration::from_millis(3000)).await.unwrap();
+        (fetched.records.len(), started.elapsed())
+    });
+    // Let the long poll start.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let producer = server.client().await;
+    let started = Instant::now();
+    for i in 0..50u32 {
+        let produced = producer
+            .produce("busy", 0, vec![Record::new(i.to_le_bytes().to_vec())])
+            .await
+            .unwrap();
+        assert_eq!(produced.base_offset, u64::from(i));
+    }
+    producer.flush().await.unwrap();
+    let fetched = producer.fetch("busy", 0, 0, Duration::ZERO).await.unwrap();
+    assert_eq!(fetched.records.len(), 50);
+    let busy = started.elapsed();
+    assert!(!poll.is_finished(), "the long poll is still waiting");
+    assert!(busy < Duration::from_millis(2500), "{busy:?}");
+    let (records, waited) = poll.await.unwrap();
+    assert_eq!(records, 0);
+    assert!(waited >= Duration::from_millis(2900), "{waited:?}");
+    server.handle.shutdown().await.unwrap();
+}
+
+/// A produce to an `Always` topic is acknowledged only once an fsync covered
+/// it: one producer awaiting each answer sees at least one more fsync per
+/// acknowledgement; a produce to an `Os` topic (inline) does not fsync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_produce_is_acknowledged_after_its_fsync() {
+    let server = start_server(|_| {}).await;
+    let client = server.client().await;
+    client
+        .create_topic("durable", 1, &[("durability", "always")])
+        .await
+        .unwrap();
+    client
+        .create_topic("relaxed", 1, &[("durability", "os")])
+        .await
+        .unwrap();
+    let fsyncs = || async { stat(&client.stats().await.unwrap(), "millrace_fsyncs_total") };
+    let before = fsyncs().await;
+    for i in 0..10u64 {
+        client
+            .produce("durable", 0, vec![Record::new(b"d".to_vec())])
+            .await
+            .unwrap();
+        let now = fsyncs().await;
+        assert!(
+            now > before + i,
+            "ack {i}: {now} fsyncs, {before} before the first append"
+        );
+    }
+    let before = fsyncs().await;
+    for _ in 0..10 {
+        client
+            .produce("relaxed", 0, vec![Record::new(b"r".to_vec())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(fsyncs().await, before, "an Os append does not fsync");
+    server.handle.shutdown().await.unwrap();
+}
+
+/// The fetch response encoded from record views is byte for byte the
+/// encoding of what `Store::read_with` returns, for keys, headers,
+/// timestamps, budgets and both isolation levels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_response_bytes_match_the_owned_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            durability: millrace::Durability::Os,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store.create_topic("t", TopicConfig::with_partitions(1)).unwrap();
+    for i in 0..40u32 {
+        let mut batch = Vec::new();
+        for j in 0..(i % 5 + 1) {
+            let mut record = Record::new(vec![i as u8; (i * 37 + j * 101) as usize % 3000]);
+            if i % 2 == 0 {
+                record = record.with_key(format!("k{i}-{j}").into_bytes());
+            }
+            if i % 3 == 0 {
+                record = record
+                    .with_header("h1", b"v1".to_vec())
+                    .with_header("é", vec![j as u8; 70]);
+            }
+            if i % 4 == 0 {
+                record = record.with_timestamp(1_700_000_000_000 + i64::from(i));
+            }
+            batch.push(record);
+        }
+        store.append("t", 0, &batch).unwrap();
+        if i == 20 {
+            store.roll("t", 0).unwrap();
+        }
+    }
+    let engine = store.clone();
+    let config = common::test_config(dir.path());
+    let handle = start_with_store(config, store).await.unwrap();
+    let mut raw = Raw::hello(handle.local_addr()).await;
+    let mut request_id = 10;
+    for isolation in [Isolation::ReadCommitted, Isolation::ReadUncommitted] {
+        for (max_bytes, max_records) in [(1, 0), (100, 0), (5000, 3), (1024 * 1024, 0), (7000, 0)] {
+            for offset in [0u64, 1, 7, 50, 99] {
+                request_id += 1;
+                let request = Request::Fetch(Fetch {
+                    topic: "t".into(),
+                    partition: 0,
+                    position: Position::Offset(offset),
+                    max_bytes,
+                    max_records,
+                    isolation,
+                    max_wait_ms: 0,
+                });
+                raw.request(request_id, &request).await;
+                let frame = raw.frame().await.unwrap();
+                let read = engine
+                    .read_with(
+                        "t",
+                        0,
+                        offset,
+                        ReadOptions {
+                            max_bytes: max_bytes as usize,
+                            max_records: if max_records == 0 {
+                                usize::MAX
+                            } else {
+                                max_records as usize
+                            },
+                        },
+                        match isolation {
+                            Isolation::ReadCommitted => EngineIsolation::ReadCommitted,
+                            Isolation::ReadUncommitted => EngineIsolation::ReadUncommitted,
+                        },
+                    )
+                    .unwrap();
+                assert!(!read.records.is_empty() || offset >= 99);
+                let expected = encode_response(
+                    Opcode::Fetch as u16,
+                    request_id,
+                    &Ok(Response::Fetched(Fetched {
+                        next_offset: read.next_offset,
+                        high_watermark: read.high_watermark,
+                        last_stable_offset: read.last_stable_offset,
+                        records: read.records,
+                    })),
+                );
+                assert_eq!(
+                    &expected[12..],
+                    &frame.body[..],
+                    "offset {offset} max_bytes {max_bytes}"
+                );
+            }
+        }
+    }
+    // An error (offset past the end) is still an error, answered in order.
+    raw.request(1000, &fetch("t", 10_000, 0)).await;
+    let (frame, result) = raw.response().await.unwrap();
+    assert_eq!(frame.header.request_id, 1000);
+    assert!(result.is_err(), "{result:?}");
+    // The Rust client decodes the same records.
+    let client = Client::connect(handle.local_addr(), ClientOptions::default())
+        .await
+        .unwrap();
+    let fetched = client.fetch("t", 0, 0, Duration::ZERO).await.unwrap();
+    let read = engine.read(
+        "t",
+        0,
+        0,
+        ReadOptions {
+            max_bytes: 1024 * 1024,
+            max_records: usize::MAX,
+        },
+    );
+    assert_eq!(fetched.records, read.unwrap().records);
+    handle.shutdown().await.unwrap();
+}
