@@ -414,23 +414,28 @@ impl Client {
     }
 }
 
+/// Most bytes asked of the socket per read; a large response (a fetch) is
+/// read straight into the decoder's buffer in reads of up to this size.
+const READ_BYTES_MAX: usize = 1024 * 1024;
+const READ_BYTES_MIN: usize = 64 * 1024;
+
 /// Read until one whole frame is decoded; `None` on a clean EOF.
 async fn read_frame<R: AsyncRead + Unpin>(
     read_half: &mut R,
     decoder: &mut FrameDecoder,
 ) -> std::io::Result<Option<Frame>> {
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
         match decoder.next_frame() {
             Ok(Some(frame)) => return Ok(Some(frame)),
             Ok(None) => {}
             Err(error) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error)),
         }
-        let n = read_half.read(&mut buf).await?;
+        let room = decoder.wanted().clamp(READ_BYTES_MIN, READ_BYTES_MAX);
+        let buffer = decoder.read_buffer(room);
+        let n = (&mut *read_half).take(room as u64).read_buf(buffer).await?;
         if n == 0 {
             return Ok(None);
         }
-        decoder.feed(buf.get(..n).unwrap_or_default());
     }
 }
 

@@ -232,8 +232,8 @@ impl FrameDecoder {
         self.buf.get(self.consumed..).unwrap_or_default()
     }
 
-    /// Append bytes received from the stream.
-    pub fn feed(&mut self, data: &[u8]) {
+    /// Drop the bytes already handed out as frames (when that is cheap).
+    fn compact(&mut self) {
         if self.consumed > 0 && self.consumed == self.buf.len() {
             self.buf.clear();
             self.consumed = 0;
@@ -241,7 +241,21 @@ impl FrameDecoder {
             self.buf.drain(..self.consumed);
             self.consumed = 0;
         }
+    }
+
+    /// Append bytes received from the stream.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(data);
+    }
+
+    /// The buffer to append received bytes to directly (no copy through
+    /// [`FrameDecoder::feed`]), with room for at least `room` more bytes.
+    /// Only append to it: bytes already in it are not yet decoded.
+    pub fn read_buffer(&mut self, room: usize) -> &mut Vec<u8> {
+        self.compact();
+        self.buf.reserve(room);
+        &mut self.buf
     }
 
     /// The next whole frame, `Ok(None)` if more bytes are needed, or the
@@ -319,6 +333,28 @@ mod tests {
         // Sticky.
         decoder.feed(&encode_frame(FrameHeader::request(1, 1), b""));
         assert!(decoder.next_frame().is_err());
+    }
+
+    #[test]
+    fn read_buffer_appends_like_feed() {
+        let a = encode_frame(FrameHeader::response(0x30, 1), &[7u8; 5000]);
+        let b = encode_frame(FrameHeader::response(0x02, 2), b"");
+        let mut stream = a.clone();
+        stream.extend_from_slice(&b);
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT);
+        let mut frames = Vec::new();
+        for chunk in stream.chunks(777) {
+            let buffer = decoder.read_buffer(chunk.len());
+            assert!(buffer.capacity() - buffer.len() >= chunk.len());
+            buffer.extend_from_slice(chunk);
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].body, vec![7u8; 5000]);
+        assert_eq!(frames[1].header, FrameHeader::response(0x02, 2));
+        assert_eq!(decoder.buffered_bytes(), 0);
     }
 
     #[test]
