@@ -309,6 +309,20 @@ fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_by
     Ok(false)
 }
 
+/// Are the bytes `[from, to)` of `path` all zero, and at most the 1 MiB an
+/// `Always` partition preallocates? As recovery's row 3a (`is_zero_tail` in
+/// partition.rs).
+fn zero_tail(path: &Path, from: u64, to: u64) -> Result<bool> {
+    if to.saturating_sub(from) > crate::partition::PREALLOCATE_BYTES {
+        return Ok(false);
+    }
+    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
+    let mut tail = vec![0u8; (to - from) as usize];
+    file.read_exact_at(&mut tail, from)
+        .map_err(|e| Error::io("read segment", path, e))?;
+    Ok(tail.iter().all(|&b| b == 0))
+}
+
 /// Visit every valid batch of one segment file (records decoded), in order.
 /// `visit` returns false to stop. Reads only; takes no lock, so it may be
 /// pointed at a copy of a segment or at a live one (whose tail may then look torn).

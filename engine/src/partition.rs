@@ -108,6 +108,12 @@ impl Drop for InFlight<'_> {
 }
 
 /// How often an active partition's producer state is snapshotted (if it changed).
+/// Zeros an `Always` partition keeps written ahead of its data, so that a
+/// durable append's fdatasync overwrites existing blocks instead of growing
+/// the file (see `Segment::note_preallocated` and design/durability.md).
+/// Batches larger than a quarter of this are appended as they are.
+pub(crate) const PREALLOCATE_BYTES: u64 = 1024 * 1024;
+
 const SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug)]
@@ -416,7 +422,35 @@ impl Partition {
         );
         let length = u64::from(header.length);
         self.shared.reserve(length)?;
-        let position = w.active.state.lock().written_len;
+        let (position, file_len) = {
+            let state = w.active.state.lock();
+            (state.written_len, state.file_len)
+        };
+        // `Always`: keep zeros written ahead of the data (same write), so
+        // that durable appends overwrite instead of growing the file.
+        let zeros = if self.durability == Durability::Always && length <= PREALLOCATE_BYTES / 4 {
+            let end = position + length;
+            if file_len < end + PREALLOCATE_BYTES / 8 {
+                (end + PREALLOCATE_BYTES)
+                    .min(self.config.segment_bytes)
+                    .saturating_sub(end)
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        if zeros > 0 {
+            // Zeros first (over the batch's place too), then the batch: a
+            // failed write leaves nothing of the batch behind.
+            let zeroed = vec![0u8; (length + zeros) as usize];
+            if let Err(e) = w.active.log.write_all_at(&zeroed, position) {
+                self.shared.release(length);
+                self.poison();
+                return Err(Error::io("preallocate", &w.active.log_path, e));
+            }
+            w.active.note_preallocated(position + length + zeros);
+        }
         if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
             self.shared.release(length);
             self.poison();
@@ -545,6 +579,24 @@ impl Partition {
             }
         }
         Ok(())
+    }
+
+    /// Cut the active segment's preallocated zeros and fsync (clean close), so
+    /// that the files of a closed store end at their last batch.
+    pub fn trim_preallocated(&self) -> Result<()> {
+        let w = self.writer.lock();
+        let preallocated = {
+            let state = w.active.state.lock();
+            state.file_len > state.written_len
+        };
+        if !preallocated {
+            return Ok(());
+        }
+        w.active.trim_preallocated()?;
+        w.active
+            .log
+            .sync_data()
+            .map_err(|e| Error::io("fsync segment", &w.active.log_path, e))
     }
 
     /// Interval-mode flush if due.
@@ -979,7 +1031,10 @@ fn recover_last(
     }
     let segment = Segment::from_recovered(base_offset, log_path, index_path, log, index, now, entries);
     let scan = segment.scan_from(start.0, start.1, start.2, log_len, interval)?;
-    if let Some(bad) = scan.invalid {
+    if let Some(bad) = scan
+        .invalid
+        .filter(|bad| !is_zero_tail(segment.log.as_ref(), &segment.log_path, bad.position, log_len))
+    {
         let durable_after =
             durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, scan.next_offset, log_len)?;
         if durable_after && mode == RecoveryMode::TornTailOnly {
@@ -997,6 +1052,18 @@ fn recover_last(
             .set_len(scan.valid_end)
             .map_err(|e| Error::io("truncate torn tail", &segment.log_path, e))?;
         shared.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
+    } else if scan.valid_end < log_len {
+        // Zeros written ahead of the data (`Segment::note_preallocated`), not a torn batch.
+        tracing::info!(
+            segment = %segment.log_path.display(),
+            position = scan.valid_end,
+            bytes = log_len - scan.valid_end,
+            "cutting the preallocated zeros after the last batch"
+        );
+        segment
+            .log
+            .set_len(scan.valid_end)
+            .map_err(|e| Error::io("truncate preallocated tail", &segment.log_path, e))?;
     }
     // Everything recovered becomes durable and visible now. After a process
     // crash the tail may still be only in the page cache: sync it before
@@ -1010,6 +1077,24 @@ fn recover_last(
     segment.apply_scan(&scan);
     segment.rewrite_index()?;
     Ok(segment)
+}
+
+/// Are the bytes `[from, to)` all zero? True for the zeros an `Always`
+/// partition writes ahead of its data (`Segment::note_preallocated`, at most
+/// `PREALLOCATE_BYTES`); longer tails are not read and count as torn.
+/// A read error answers false: the caller then handles the tail as torn.
+fn is_zero_tail(log: &dyn StorageFile, path: &Path, from: u64, to: u64) -> bool {
+    if to.saturating_sub(from) > PREALLOCATE_BYTES {
+        return false;
+    }
+    let mut buf = vec![0u8; (to - from) as usize];
+    match read_exact_at(log, &mut buf, from) {
+        Ok(()) => buf.iter().all(|&b| b == 0),
+        Err(error) => {
+            tracing::warn!(segment = %path.display(), %error, "could not read the segment tail");
+            false
+        }
+    }
 }
 
 /// Read `[from, to)` back from the page cache and write it again, so that a

@@ -633,7 +633,13 @@ impl StoreInner {
                 for p in &topic.partitions {
                     // Flushed first, so the snapshot is at a durable log end
                     // and the next open replays nothing.
-                    if let Err(e) = p.flush().and_then(|()| p.snapshot_producers(true)) {
+                    // Then the preallocated zeros are cut, so that a closed
+                    // store's files end at their last batch.
+                    if let Err(e) = p
+                        .flush()
+                        .and_then(|()| p.snapshot_producers(true))
+                        .and_then(|()| p.trim_preallocated())
+                    {
                         result = Err(e);
                     }
                 }

@@ -298,20 +298,27 @@ fn row3_zeroed_tails() {
     let f = Fixture::new(5, config(1 << 20, 1 << 20));
     let last = f.position(4);
     let end = f.pristine.len();
-    // The whole last batch zeroed (file size persisted, data blocks not).
+    // The whole last batch zeroed (file size persisted, data blocks not):
+    // from a batch boundary to the end of the file this is exactly what the
+    // zeros an `Always` partition writes ahead of its data look like, so it
+    // is cut without being counted as a torn tail.
     let mut bytes = f.pristine.clone();
     bytes[last..].fill(0);
-    f.expect_recovers_to(&bytes, 4, 1, "last batch zeroed");
+    f.expect_recovers_to(&bytes, 4, 0, "last batch zeroed");
     // Its second half zeroed.
     let mut bytes = f.pristine.clone();
     bytes[(last + end) / 2..].fill(0);
     f.expect_recovers_to(&bytes, 4, 1, "second half of last batch zeroed");
-    // Zeros after the last batch (preallocated or extended file).
-    for zeros in [1, HEADER_SIZE - 1, HEADER_SIZE, 4096] {
+    // Zeros after the last batch (preallocated or extended file): cut, not a torn tail.
+    for zeros in [1, HEADER_SIZE - 1, HEADER_SIZE, 4096, 1 << 20] {
         let mut bytes = f.pristine.clone();
         bytes.resize(end + zeros, 0);
-        f.expect_recovers_to(&bytes, 5, 1, &format!("{zeros} zeros appended"));
+        f.expect_recovers_to(&bytes, 5, 0, &format!("{zeros} zeros appended"));
     }
+    // More zeros than any preallocation: handled as a torn tail (still cut).
+    let mut bytes = f.pristine.clone();
+    bytes.resize(end + (1 << 20) + 1, 0);
+    f.expect_recovers_to(&bytes, 5, 1, "more zeros than a preallocation");
 }
 
 #[test]
