@@ -108,11 +108,15 @@ impl System for Millrace {
         };
         let (mut offset, end) = self.store.offsets(TOPIC, 0)?;
         let (mut records, mut bytes) = (0u64, 0u64);
+        // The zero-copy scan (records borrowed from the mapped segment, each
+        // batch's CRC checked), as SQLite's rows are read through borrowed blobs.
         while offset < end && records < count {
-            let result = self.store.read(TOPIC, 0, offset, options)?;
-            records += result.records.len() as u64;
-            bytes += result.records.iter().map(|r| r.value.len() as u64).sum::<u64>();
-            offset = result.next_offset;
+            offset = self
+                .store
+                .scan(TOPIC, 0, offset, options, millrace::Isolation::ReadCommitted, |view| {
+                    records += 1;
+                    bytes += view.value.len() as u64;
+                })?;
         }
         Ok((records, bytes))
     }
