@@ -202,3 +202,40 @@ fn sealed_segments_end_at_their_last_batch() {
     assert_eq!(store.metrics().torn_tails_truncated, 0);
     assert!(partition_dir(crashed.path(), TOPIC, 0).is_dir());
 }
+
+#[test]
+fn check_does_not_report_the_preallocated_zeros_but_does_report_a_torn_batch() {
+    let dir = scratch_dir();
+    let store = open(dir.path(), Durability::Always);
+    store.create_topic(TOPIC, config(64 << 20)).unwrap();
+    append(&store, 0, 20);
+    let crashed = scratch_dir();
+    copy_dir(dir.path(), crashed.path());
+    drop(store);
+    std::fs::remove_file(crashed.path().join("LOCK")).ok();
+    let report = millrace::inspect::check_dir(crashed.path()).unwrap();
+    assert_eq!(report.records, 20);
+    let log_problems: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.path.extension().is_some_and(|e| e == "log"))
+        .collect();
+    assert!(
+        log_problems.is_empty(),
+        "zeros after the data are not a problem: {log_problems:?}"
+    );
+    // A torn batch in front of the zeros is still reported (recoverable).
+    let log = log_path(crashed.path(), TOPIC, 0, 0);
+    let mut bytes = std::fs::read(&log).unwrap();
+    let data = data_len(&bytes);
+    bytes.copy_within(..10, data);
+    std::fs::write(&log, &bytes).unwrap();
+    let report = millrace::inspect::check_dir(crashed.path()).unwrap();
+    let torn: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.path == log && p.position == data as u64)
+        .collect();
+    assert_eq!(torn.len(), 1, "{:?}", report.problems);
+    assert_eq!(torn[0].severity, millrace::inspect::Severity::Recoverable);
+}
