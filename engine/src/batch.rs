@@ -325,6 +325,7 @@ impl<'a> RecordView<'a> {
     }
 
     /// Bytes of key and value (what read budgets count).
+    #[inline]
     pub fn payload_len(&self) -> usize {
         self.value.len() + self.key.map_or(0, <[u8]>::len)
     }
@@ -351,57 +352,111 @@ impl<'a> RecordView<'a> {
 pub fn for_each_record<'a>(
     batch: &'a [u8],
     header: &BatchHeader,
-    mut visit: impl FnMut(RecordView<'a>) -> bool,
+    visit: impl FnMut(RecordView<'a>) -> bool,
 ) -> Result<(), CorruptionKind> {
-    let mut cursor = Cursor {
-        bytes: batch
-            .get(HEADER_SIZE..header.length as usize)
-            .ok_or(CorruptionKind::BadLength)?,
+    visit_records_from(batch, header, RecordCursor::START, visit).map(|_| ())
+}
+
+/// Where record parsing stands inside a batch: the index of the next record
+/// and its byte position from the start of the batch. Only ever produced by
+/// [`visit_records_from`] for the same batch, so a reader can continue a
+/// batch it has verified and parsed up to here without doing either again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordCursor {
+    pub index: u32,
+    pub position: usize,
+}
+
+impl RecordCursor {
+    /// The first record of a batch.
+    pub const START: RecordCursor = RecordCursor {
+        index: 0,
+        position: HEADER_SIZE,
     };
-    for i in 0..u64::from(header.record_count) {
-        let record_len = cursor.u32()? as usize;
-        let before = cursor.bytes.len();
-        if record_len < RECORD_FIXED_SIZE || record_len > before + 4 {
-            return Err(CorruptionKind::BadRecord);
-        }
-        let timestamp_ms = cursor.i64()?;
-        let key = match cursor.i32()? {
-            -1 => None,
-            n if n >= 0 => Some(cursor.take(n as usize)?),
-            _ => return Err(CorruptionKind::BadRecord),
-        };
-        let value_len = cursor.u32()? as usize;
-        let value = cursor.take(value_len)?;
-        let header_count = cursor.u16()?;
-        let headers_start = cursor.bytes;
-        for _ in 0..header_count {
-            let name_len = cursor.u16()? as usize;
-            std::str::from_utf8(cursor.take(name_len)?).map_err(|_| CorruptionKind::BadRecord)?;
-            let value_len = cursor.u32()? as usize;
-            cursor.take(value_len)?;
-        }
-        let headers_raw = headers_start
-            .get(..headers_start.len() - cursor.bytes.len())
-            .ok_or(CorruptionKind::BadRecord)?;
-        if before + 4 - cursor.bytes.len() != record_len {
-            return Err(CorruptionKind::BadRecord);
-        }
-        let view = RecordView {
-            offset: header.base_offset.checked_add(i).ok_or(CorruptionKind::OffsetGap)?,
-            timestamp_ms,
-            key,
-            value,
-            headers_raw,
-            header_count,
-        };
-        if !visit(view) {
-            return Ok(());
-        }
+}
+
+/// Visit the records of a verified batch from `from` (a cursor into the same
+/// batch, or [`RecordCursor::START`]) until `visit` returns false. Returns
+/// `None` once every record was visited and the records end exactly at the
+/// batch's end, or the cursor of the record `visit` declined (not consumed).
+pub(crate) fn visit_records_from<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    from: RecordCursor,
+    mut visit: impl FnMut(RecordView<'a>) -> bool,
+) -> Result<Option<RecordCursor>, CorruptionKind> {
+    let body = batch.get(..header.length as usize).ok_or(CorruptionKind::BadLength)?;
+    // Checked once here rather than per record: no record offset can wrap.
+    if header.base_offset.checked_add(u64::from(header.record_count)).is_none() {
+        return Err(CorruptionKind::OffsetGap);
     }
-    if !cursor.bytes.is_empty() {
+    let mut position = from.position;
+    let mut index = from.index;
+    while index < header.record_count {
+        let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
+        let (view, len) = parse_record(rest, header.base_offset + u64::from(index))?;
+        if !visit(view) {
+            return Ok(Some(RecordCursor { index, position }));
+        }
+        position += len;
+        index += 1;
+    }
+    if position != body.len() {
         return Err(CorruptionKind::BadRecord);
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Parse the record at the start of `rest` (the bytes left in its batch):
+/// its `record_length` is bounded by `rest` once, then every field is read
+/// from inside the record and must end exactly at `record_length`. Returns
+/// the view and the record's length.
+#[inline(always)]
+fn parse_record(rest: &[u8], offset: u64) -> Result<(RecordView<'_>, usize), CorruptionKind> {
+    const BAD: CorruptionKind = CorruptionKind::BadRecord;
+    let record_len = u32::from_le_bytes(*rest.first_chunk::<4>().ok_or(BAD)?) as usize;
+    if record_len < RECORD_FIXED_SIZE {
+        return Err(BAD);
+    }
+    let record = rest.get(..record_len).ok_or(BAD)?;
+    // Length, timestamp and key length: one fixed 16-byte prefix.
+    let (prefix, tail) = record.split_first_chunk::<16>().ok_or(BAD)?;
+    let [_, _, _, _, t0, t1, t2, t3, t4, t5, t6, t7, k0, k1, k2, k3] = *prefix;
+    let timestamp_ms = i64::from_le_bytes([t0, t1, t2, t3, t4, t5, t6, t7]);
+    let (key, tail) = match i32::from_le_bytes([k0, k1, k2, k3]) {
+        -1 => (None, tail),
+        n if n >= 0 => {
+            let (key, tail) = tail.split_at_checked(n as usize).ok_or(BAD)?;
+            (Some(key), tail)
+        }
+        _ => return Err(BAD),
+    };
+    let (value_len, tail) = tail.split_first_chunk::<4>().ok_or(BAD)?;
+    let (value, tail) = tail
+        .split_at_checked(u32::from_le_bytes(*value_len) as usize)
+        .ok_or(BAD)?;
+    let (header_count, headers_raw) = tail.split_first_chunk::<2>().ok_or(BAD)?;
+    let header_count = u16::from_le_bytes(*header_count);
+    // The headers must take exactly the rest of the record.
+    let mut cursor = Cursor { bytes: headers_raw };
+    for _ in 0..header_count {
+        let name_len = cursor.u16()? as usize;
+        std::str::from_utf8(cursor.take(name_len)?).map_err(|_| BAD)?;
+        let value_len = cursor.u32()? as usize;
+        cursor.take(value_len)?;
+    }
+    if !cursor.bytes.is_empty() {
+        return Err(BAD);
+    }
+    let view = RecordView {
+        offset,
+        timestamp_ms,
+        key,
+        value,
+        headers_raw,
+        header_count,
+    };
+    Ok((view, record_len))
 }
 
 /// Decode the records of a verified batch. `batch` is exactly the batch bytes.
@@ -470,12 +525,6 @@ impl<'a> Cursor<'a> {
     }
     fn u32(&mut self) -> Result<u32, CorruptionKind> {
         Ok(u32::from_le_bytes(self.array()?))
-    }
-    fn i32(&mut self) -> Result<i32, CorruptionKind> {
-        Ok(i32::from_le_bytes(self.array()?))
-    }
-    fn i64(&mut self) -> Result<i64, CorruptionKind> {
-        Ok(i64::from_le_bytes(self.array()?))
     }
 }
 

@@ -28,6 +28,7 @@ mod producer_snapshot;
 #[doc(hidden)]
 pub mod producer_state;
 mod reset;
+mod scanner;
 mod segment;
 #[doc(hidden)]
 pub mod stable;
@@ -45,4 +46,5 @@ pub use metrics::MetricsSnapshot;
 pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
+pub use scanner::Scanner;
 pub use store::{ScanMarks, Store, TopicDescription};

@@ -2,7 +2,9 @@
 //! high watermark below which records are durable (under the topic's
 //! durability mode) and visible to readers.
 
-use crate::batch::{self, BatchHeader, ProducerStamp, Record, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE};
+use crate::batch::{
+    self, BatchHeader, ProducerStamp, Record, RecordCursor, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE,
+};
 use crate::commit::{Mark, SyncFailure, SyncGate};
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
@@ -727,8 +729,29 @@ impl Partition {
         offset: u64,
         options: ReadOptions,
         end: Option<u64>,
-        mut visit: impl FnMut(&BatchHeader, RecordView<'_>),
+        visit: impl FnMut(&BatchHeader, RecordView<'_>),
     ) -> Result<u64> {
+        self.visit_records_resuming(offset, options, end, &mut None, visit)
+    }
+
+    /// [`Partition::visit_records`] for a reader that comes back for more:
+    /// `resume` is what the previous call of the same reader left (taken
+    /// here, and set again when this call stops inside a batch of a mapped
+    /// segment). It is used only if it is for exactly `offset` and its
+    /// segment is still this partition's: then the batch it points into,
+    /// verified by that call and unchanged in the mapping since, is continued
+    /// at the record where that call stopped, without checking its CRC or
+    /// parsing the records before again. Every byte visited is still covered
+    /// by a CRC this reader verified.
+    pub(crate) fn visit_records_resuming(
+        &self,
+        offset: u64,
+        options: ReadOptions,
+        end: Option<u64>,
+        resume: &mut Option<ScanResume>,
+        visit: impl FnMut(&BatchHeader, RecordView<'_>),
+    ) -> Result<u64> {
+        let previous = resume.take();
         let high_watermark = self.high_watermark();
         let end = end.map_or(high_watermark, |e| e.min(high_watermark));
         let start = self.start_offset();
@@ -739,67 +762,62 @@ impl Partition {
                 end: high_watermark,
             });
         }
-        let mut next = offset;
         if offset >= end {
-            return Ok(next);
+            return Ok(offset);
         }
         let segments = self.segments_snapshot();
         let first = segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
-        let mut bytes = 0usize;
-        let mut count = 0usize;
-        let mut full = false;
-        for segment in segments.iter().skip(first) {
-            if segment.base_offset >= end || full {
+        let mut state = VisitState {
+            next: offset,
+            end,
+            options,
+            bytes: 0,
+            count: 0,
+            full: false,
+            resume: None,
+            visit,
+        };
+        // Continue inside the batch the previous call stopped in.
+        let mut continue_at: Option<(usize, u64)> = None;
+        if let Some(r) = previous.filter(|r| r.offset == offset) {
+            let i = segments
+                .partition_point(|s| s.base_offset <= r.segment.base_offset)
+                .saturating_sub(1);
+            let same_segment = segments.get(i).is_some_and(|s| Arc::ptr_eq(s, &r.segment)) && i == first;
+            let raw = r
+                .segment
+                .mapped()
+                .and_then(|m| m.get(r.batch_position as usize..))
+                .and_then(|b| b.get(..r.header.length as usize));
+            if let (true, Some(raw)) = (same_segment, raw) {
+                state.batch(&r.segment, r.batch_position, &r.header, raw, true, r.cursor)?;
+                continue_at = Some((i, r.batch_position + u64::from(r.header.length)));
+            }
+        }
+        for (i, segment) in segments.iter().enumerate().skip(first) {
+            if segment.base_offset >= end || state.full {
                 break;
             }
             let (position, end_position) = {
-                let state = segment.state.lock();
-                let relative = offset.saturating_sub(segment.base_offset).min(u64::from(u32::MAX)) as u32;
-                let position = segment::floor_by_offset(&state.entries, relative).map_or(0, |e| u64::from(e.position));
-                (position, state.written_len)
+                let seg = segment.state.lock();
+                let position = match continue_at {
+                    Some((at, position)) if at == i => position,
+                    _ => {
+                        let relative = offset.saturating_sub(segment.base_offset).min(u64::from(u32::MAX)) as u32;
+                        segment::floor_by_offset(&seg.entries, relative).map_or(0, |e| u64::from(e.position))
+                    }
+                };
+                (position, seg.written_len)
             };
-            segment.for_each_batch(position, end_position, |batch_position, header, raw| {
-                if header.base_offset >= end {
-                    full = true;
-                    return Ok(false);
-                }
-                if header.next_offset() <= next {
-                    return Ok(true);
-                }
-                if count >= options.max_records || (bytes >= options.max_bytes && count > 0) {
-                    full = true;
-                    return Ok(false);
-                }
-                let mut complete = true;
-                let mut last = next;
-                batch::for_each_record(raw, header, |view| {
-                    if view.offset < next {
-                        return true;
-                    }
-                    if !header.is_control() {
-                        if count >= options.max_records || (bytes >= options.max_bytes && count > 0) {
-                            complete = false;
-                            return false;
-                        }
-                        bytes += view.payload_len() + 24;
-                        count += 1;
-                    }
-                    last = view.offset + 1;
-                    visit(header, view);
-                    true
-                })
-                .map_err(|kind| Error::corruption(&segment.log_path, batch_position, kind))?;
-                next = if complete { header.next_offset() } else { last };
-                if !complete {
-                    full = true;
-                }
-                Ok(complete)
+            segment.for_each_batch_from(position, end_position, |batch_position, header, raw, mapped| {
+                state.batch(segment, batch_position, header, raw, mapped, RecordCursor::START)
             })?;
         }
         let metrics = &self.shared.metrics;
-        metrics.fetch_records.fetch_add(count as u64, Ordering::Relaxed);
-        metrics.fetch_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        Ok(next)
+        metrics.fetch_records.fetch_add(state.count as u64, Ordering::Relaxed);
+        metrics.fetch_bytes.fetch_add(state.bytes as u64, Ordering::Relaxed);
+        *resume = state.resume;
+        Ok(state.next)
     }
 
     /// Read batches from `offset` up to `end` (exclusive, at most the high
@@ -824,13 +842,26 @@ impl Partition {
         offset: u64,
         options: ReadOptions,
         isolation: Isolation,
+        visit: impl FnMut(RecordView<'_>),
+    ) -> Result<u64> {
+        self.scan_resuming(offset, options, isolation, &mut None, visit)
+    }
+
+    /// [`Partition::scan`] continuing where the same reader stopped; see
+    /// [`Partition::visit_records_resuming`].
+    pub(crate) fn scan_resuming(
+        &self,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+        resume: &mut Option<ScanResume>,
         mut visit: impl FnMut(RecordView<'_>),
     ) -> Result<u64> {
         let end = match isolation {
             Isolation::ReadCommitted => Some(self.last_stable_offset()),
             Isolation::ReadUncommitted => None,
         };
-        self.visit_records(offset, options, end, |header, view| {
+        self.visit_records_resuming(offset, options, end, resume, |header, view| {
             if !header.is_control() {
                 visit(view);
             }
@@ -986,6 +1017,99 @@ impl Partition {
         self.start_offset.fetch_max(offset, Ordering::AcqRel);
         self.enforce_retention(now_ms())?;
         Ok(self.start_offset())
+    }
+}
+
+/// Where a sequential reader stopped inside a batch of a mapped (sealed)
+/// segment: the batch at `batch_position` was verified (CRC) by that reader
+/// and its records parsed up to `cursor`, the record of `offset`.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanResume {
+    segment: Arc<Segment>,
+    batch_position: u64,
+    header: BatchHeader,
+    cursor: RecordCursor,
+    offset: u64,
+}
+
+/// The running state of one [`Partition::visit_records_resuming`] call.
+struct VisitState<F> {
+    /// Offset of the next record to visit.
+    next: u64,
+    end: u64,
+    options: ReadOptions,
+    bytes: usize,
+    count: usize,
+    /// A budget or `end` was reached: visit nothing more.
+    full: bool,
+    resume: Option<ScanResume>,
+    visit: F,
+}
+
+impl<F: FnMut(&BatchHeader, RecordView<'_>)> VisitState<F> {
+    fn budget_spent(&self) -> bool {
+        self.count >= self.options.max_records || (self.bytes >= self.options.max_bytes && self.count > 0)
+    }
+
+    /// Visit the records of one verified batch from `from`, those at or
+    /// after `next`, within the budgets. Returns whether to go on with the
+    /// next batch. `mapped`: `raw` is in the segment's mapping.
+    fn batch(
+        &mut self,
+        segment: &Arc<Segment>,
+        batch_position: u64,
+        header: &BatchHeader,
+        raw: &[u8],
+        mapped: bool,
+        from: RecordCursor,
+    ) -> Result<bool> {
+        if header.base_offset >= self.end {
+            self.full = true;
+            return Ok(false);
+        }
+        if header.next_offset() <= self.next {
+            return Ok(true);
+        }
+        if self.budget_spent() {
+            self.full = true;
+            return Ok(false);
+        }
+        let control = header.is_control();
+        let stopped = batch::visit_records_from(raw, header, from, |view| {
+            if view.offset < self.next {
+                return true;
+            }
+            if !control {
+                if self.budget_spent() {
+                    return false;
+                }
+                self.bytes += view.payload_len() + 24;
+                self.count += 1;
+            }
+            self.next = view.offset + 1;
+            (self.visit)(header, view);
+            true
+        })
+        .map_err(|kind| Error::corruption(&segment.log_path, batch_position, kind))?;
+        match stopped {
+            None => {
+                self.next = header.next_offset();
+                Ok(true)
+            }
+            Some(cursor) => {
+                self.full = true;
+                if mapped {
+                    self.resume = Some(ScanResume {
+                        segment: segment.clone(),
+                        batch_position,
+                        header: *header,
+                        cursor,
+                        offset: self.next,
+                    });
+                }
+                Ok(false)
+            }
+        }
     }
 }
 

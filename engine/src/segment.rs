@@ -422,6 +422,12 @@ impl Segment {
         self.map.get_or_init(|| self.log.map_readonly()).as_ref()
     }
 
+    /// The mapped bytes of a sealed segment (the same mapping for the
+    /// segment's whole life), or `None` while it is active.
+    pub fn mapped(&self) -> Option<&[u8]> {
+        self.map().map(|m| &**m)
+    }
+
     /// Visit verified batches from `position` until `end_position`, or until
     /// `visit` returns false. Invalid bytes here are corruption (the region was
     /// validated on open or written by us).
@@ -430,6 +436,18 @@ impl Segment {
         position: u64,
         end_position: u64,
         mut visit: impl FnMut(u64, &BatchHeader, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.for_each_batch_from(position, end_position, |pos, header, raw, _| visit(pos, header, raw))
+    }
+
+    /// [`Segment::for_each_batch`], also telling `visit` whether the batch's
+    /// bytes are in the segment's mapping (`true`: they stay at that address,
+    /// unchanged, while the segment lives) or in a read buffer (`false`).
+    pub fn for_each_batch_from(
+        &self,
+        position: u64,
+        end_position: u64,
+        mut visit: impl FnMut(u64, &BatchHeader, &[u8], bool) -> Result<bool>,
     ) -> Result<()> {
         let corrupt = |pos, kind| Error::corruption(&self.log_path, pos, kind);
         if let Some(map) = self.map() {
@@ -444,7 +462,7 @@ impl Segment {
                     .get(..header.length as usize)
                     .ok_or(corrupt(pos, CorruptionKind::BadLength))?;
                 let header = batch::verify(batch).map_err(|k| corrupt(pos, k))?;
-                if !visit(pos, &header, batch)? {
+                if !visit(pos, &header, batch, true)? {
                     return Ok(());
                 }
                 pos += u64::from(header.length);
@@ -457,7 +475,7 @@ impl Segment {
             let batch = reader.batch_at(pos)?.map_err(|k| corrupt(pos, k))?;
             let header = batch::verify(batch).map_err(|k| corrupt(pos, k))?;
             let length = header.length;
-            if !visit(pos, &header, batch)? {
+            if !visit(pos, &header, batch, false)? {
                 return Ok(());
             }
             pos += u64::from(length);

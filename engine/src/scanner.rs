@@ -1,0 +1,102 @@
+//! [`Scanner`]: a sequential zero-copy reader of one partition that keeps its
+//! place between calls.
+
+use crate::batch::RecordView;
+use crate::error::Result;
+use crate::partition::{Isolation, ReadOptions, ScanResume};
+use crate::store::Store;
+
+/// A sequential reader of one partition: [`Store::scan`] for a consumer that
+/// reads on from where it stopped, call after call.
+///
+/// Each [`Scanner::scan`] visits the same records, under the same budgets,
+/// isolation, offset checks and errors, as `Store::scan` from
+/// [`Scanner::offset`] would, and moves the offset past them. The difference
+/// is what it remembers: a call that stops inside a batch of a sealed
+/// (memory-mapped) segment keeps the batch's position and the byte position
+/// of the next record, so the next call continues there instead of finding
+/// the batch through the index, checking its CRC again and parsing the
+/// records before the offset again. Every byte a visitor sees is still
+/// covered by a CRC this scanner verified: sealed segments are never written
+/// again, and the mapping of a segment stays the same while it lives.
+/// Everything else (the active segment, a segment deleted by retention or
+/// truncation under the scanner, a [`Scanner::seek`]) falls back to the
+/// full path.
+///
+/// A scanner holds a clone of the store (which stays open while a scanner
+/// lives, like a [`crate::Consumer`]) and looks the partition up on every
+/// call, so a deleted topic gives the same error as `Store::scan`.
+///
+/// ```
+/// # use millrace::{Isolation, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+/// # let dir = tempfile::tempdir()?;
+/// # let store = Store::open(dir.path(), StoreOptions::default())?;
+/// # store.create_topic("t", TopicConfig::default())?;
+/// # store.append("t", 0, &[Record::new(b"a".to_vec()), Record::new(b"b".to_vec())])?;
+/// let mut scanner = store.scanner("t", 0, 0, Isolation::ReadCommitted)?;
+/// let (_, end) = store.offsets("t", 0)?;
+/// let mut total = 0;
+/// while scanner.offset() < end {
+///     scanner.scan(ReadOptions::default(), |record| total += record.value.len())?;
+/// }
+/// assert_eq!(total, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Scanner {
+    store: Store,
+    topic: String,
+    partition: u32,
+    isolation: Isolation,
+    offset: u64,
+    resume: Option<ScanResume>,
+}
+
+impl Store {
+    /// A [`Scanner`] of `topic`/`partition` starting at `offset`. Fails if
+    /// the partition does not exist; the offset is checked by each scan.
+    pub fn scanner(&self, topic: &str, partition: u32, offset: u64, isolation: Isolation) -> Result<Scanner> {
+        self.partition(topic, partition)?;
+        Ok(Scanner {
+            store: self.clone(),
+            topic: topic.to_string(),
+            partition,
+            isolation,
+            offset,
+            resume: None,
+        })
+    }
+}
+
+impl Scanner {
+    /// The offset the next [`Scanner::scan`] starts at.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Continue from `offset` instead (forgets the remembered position).
+    pub fn seek(&mut self, offset: u64) {
+        self.offset = offset;
+        self.resume = None;
+    }
+
+    /// Visit records from [`Scanner::offset`] within `options`, as
+    /// [`Store::scan`] does, and move the offset to the returned next
+    /// offset. On an error the offset stays where it was (records visited
+    /// before the error are visited again by the next call).
+    pub fn scan(&mut self, options: ReadOptions, visit: impl FnMut(RecordView<'_>)) -> Result<u64> {
+        let result = self.store.partition(&self.topic, self.partition).and_then(|partition| {
+            partition.scan_resuming(self.offset, options, self.isolation, &mut self.resume, visit)
+        });
+        match result {
+            Ok(next) => {
+                self.offset = next;
+                Ok(next)
+            }
+            Err(e) => {
+                self.resume = None;
+                Err(e)
+            }
+        }
+    }
+}
