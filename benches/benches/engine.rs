@@ -15,6 +15,8 @@
 //! - `MILLRACE_BENCH_DD_MB`: dd size (default 1024)
 //! - `MILLRACE_BENCH_FILTER`: only run append cases whose name contains this
 //! - `MILLRACE_BENCH_READ_ROUNDS`: timed read passes, the best is kept (default 1)
+//! - `MILLRACE_BENCH_READ_API`: only run the read cases of this API (`read`,
+//!   `scan` or `scanner`; default all three)
 
 #![allow(
     clippy::unwrap_used,
@@ -51,6 +53,7 @@ struct Settings {
     reopen_bytes: u64,
     dd_mebibytes: u64,
     filter: Option<String>,
+    read_filter: Option<String>,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             reopen_bytes: env_u64("MILLRACE_BENCH_REOPEN_MB", 1024) * MIB,
             dd_mebibytes: env_u64("MILLRACE_BENCH_DD_MB", 1024),
             filter: std::env::var("MILLRACE_BENCH_FILTER").ok().filter(|f| !f.is_empty()),
+            read_filter: std::env::var("MILLRACE_BENCH_READ_API").ok().filter(|f| !f.is_empty()),
         }
     }
 }
@@ -141,7 +145,16 @@ fn main() {
         (ReadApi::Read, 100),
         (ReadApi::Scan, 1024),
         (ReadApi::Scan, 100),
+        (ReadApi::Scanner, 1024),
+        (ReadApi::Scanner, 100),
     ] {
+        if settings
+            .read_filter
+            .as_ref()
+            .is_some_and(|f| !format!("{api:?}").eq_ignore_ascii_case(f))
+        {
+            continue;
+        }
         let result = run_read(&settings, record_bytes, api);
         eprintln!("{api:?} {record_bytes} B: {result:?}");
         reads.push(vec![
@@ -461,12 +474,18 @@ impl ReadResult {
     }
 }
 
-/// Which read path: `Store::read` (owned records) or `Store::scan` (views
-/// borrowed from the mapped segment, no copy).
+/// Which read path: `Store::read` (owned records), `Store::scan` (views
+/// borrowed from the mapped segment, no copy, each call on its own) or a
+/// `Scanner` (the same views; it keeps its place between calls). A
+/// sequential consumer should use a `Scanner`: a call that stops inside a
+/// batch lets the next one continue there without checking that batch's CRC
+/// and parsing its first records again, which `Store::scan` from an offset
+/// has to do (here every call stops inside one of the 1 MiB batches).
 #[derive(Debug, Clone, Copy)]
 enum ReadApi {
     Read,
     Scan,
+    Scanner,
 }
 
 /// Fill a partition with `read_bytes` of payload, seal it, read it all once
@@ -492,6 +511,7 @@ fn run_read(settings: &Settings, record_bytes: usize, api: ReadApi) -> ReadResul
         let mut offset = start;
         let mut records = 0u64;
         let mut payload_bytes = 0u64;
+        let mut scanner = None;
         let started = Instant::now();
         while offset < end {
             offset = match api {
@@ -507,6 +527,16 @@ fn run_read(settings: &Settings, record_bytes: usize, api: ReadApi) -> ReadResul
                         payload_bytes += view.value.len() as u64;
                     })
                     .unwrap(),
+                ReadApi::Scanner => {
+                    let scanner = scanner
+                        .get_or_insert_with(|| store.scanner(TOPIC, 0, offset, Isolation::ReadCommitted).unwrap());
+                    scanner
+                        .scan(options, |view| {
+                            records += 1;
+                            payload_bytes += view.value.len() as u64;
+                        })
+                        .unwrap()
+                }
             };
         }
         ReadResult {
