@@ -25,7 +25,7 @@ SETTINGS = {
     "durable": {"server": "serve --durability always", "millrace": "Always", "sqlite": "WAL, synchronous=FULL", "redis": "appendfsync always", "nats": "file stream"},
     "relaxed": {"server": "serve --durability interval:10", "millrace": "Interval 10 ms", "sqlite": "WAL, synchronous=NORMAL", "redis": "appendfsync everysec", "nats": "file stream, default sync"},
     "durable16": {"server": "serve --durability always", "millrace": "Always", "sqlite": "WAL, synchronous=FULL", "redis": "appendfsync always", "nats": "file stream"},
-    "scan": {"server": "fetch, 4 MiB", "millrace": "Store::scan, 4 MiB", "sqlite": "SELECT ORDER BY id", "redis": "XRANGE COUNT 1000", "nats": "pull consumer, batch 1000"},
+    "scan": {"server": "fetch, 4 MiB", "millrace": "Scanner, 4 MiB", "sqlite": "SELECT ORDER BY id", "redis": "XRANGE COUNT 1000", "nats": "pull consumer, batch 1000"},
     "pipeline": {"millrace": "outbox batch, Always", "sqlite": "transaction, FULL"},
 }
 SYSTEMS = ["millrace", "server", "sqlite", "redis", "nats"]

@@ -108,15 +108,15 @@ impl System for Millrace {
         };
         let (mut offset, end) = self.store.offsets(TOPIC, 0)?;
         let (mut records, mut bytes) = (0u64, 0u64);
-        // The zero-copy scan (records borrowed from the mapped segment, each
-        // batch's CRC checked), as SQLite's rows are read through borrowed blobs.
+        // The sequential zero-copy reader (records borrowed from the mapped
+        // segment, each batch's CRC checked once), as SQLite's rows are read
+        // through one cursor and borrowed blobs.
+        let mut scanner = self.store.scanner(TOPIC, 0, offset, millrace::Isolation::ReadCommitted)?;
         while offset < end && records < count {
-            offset = self
-                .store
-                .scan(TOPIC, 0, offset, options, millrace::Isolation::ReadCommitted, |view| {
-                    records += 1;
-                    bytes += view.value.len() as u64;
-                })?;
+            offset = scanner.scan(options, |view| {
+                records += 1;
+                bytes += view.value.len() as u64;
+            })?;
         }
         Ok((records, bytes))
     }
