@@ -111,7 +111,9 @@ impl System for Millrace {
         // The sequential zero-copy reader (records borrowed from the mapped
         // segment, each batch's CRC checked once), as SQLite's rows are read
         // through one cursor and borrowed blobs.
-        let mut scanner = self.store.scanner(TOPIC, 0, offset, millrace::Isolation::ReadCommitted)?;
+        let mut scanner = self
+            .store
+            .scanner(TOPIC, 0, offset, millrace::Isolation::ReadCommitted)?;
         while offset < end && records < count {
             offset = scanner.scan(options, |view| {
                 records += 1;
