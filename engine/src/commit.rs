@@ -23,15 +23,26 @@ pub struct Mark {
 
 #[derive(Debug, Default)]
 struct GateState {
-    written: Mark,
     synced: Mark,
     syncing: bool,
     failed: bool,
 }
 
+/// The written mark and a copy of the synced mark, behind their own small
+/// lock: appenders record and read them on every append, and the gate's own
+/// mutex is where a released group of waiters queues up after each fsync
+/// (parking_lot hands it to them one at a time), so appenders do not wait
+/// behind that queue. Lock order: `state`, then `marks`.
+#[derive(Debug, Default)]
+struct Marks {
+    written: Mark,
+    synced: Mark,
+}
+
 #[derive(Debug, Default)]
 pub struct SyncGate {
     state: Mutex<GateState>,
+    marks: Mutex<Marks>,
     condvar: Condvar,
 }
 
@@ -48,10 +59,13 @@ impl SyncGate {
     pub fn new(initial: Mark) -> Self {
         SyncGate {
             state: Mutex::new(GateState {
-                written: initial,
                 synced: initial,
                 syncing: false,
                 failed: false,
+            }),
+            marks: Mutex::new(Marks {
+                written: initial,
+                synced: initial,
             }),
             condvar: Condvar::new(),
         }
@@ -59,18 +73,18 @@ impl SyncGate {
 
     /// Record that bytes up to `mark` are written (called in write order).
     pub fn record_written(&self, mark: Mark) {
-        let mut state = self.state.lock();
-        debug_assert!(mark.offset >= state.written.offset, "written marks go forward");
-        state.written = mark;
+        let mut marks = self.marks.lock();
+        debug_assert!(mark.offset >= marks.written.offset, "written marks go forward");
+        marks.written = mark;
     }
 
     /// Everything known durable.
     pub fn synced(&self) -> Mark {
-        self.state.lock().synced
+        self.marks.lock().synced
     }
 
     pub fn written(&self) -> Mark {
-        self.state.lock().written
+        self.marks.lock().written
     }
 
     /// Mark `mark` as durable without syncing (the caller synced, e.g. at a segment roll).
@@ -78,6 +92,7 @@ impl SyncGate {
         let mut state = self.state.lock();
         if mark.offset >= state.synced.offset {
             state.synced = mark;
+            self.marks.lock().synced = mark;
         }
         drop(state);
         self.condvar.notify_all();
@@ -114,9 +129,7 @@ impl SyncGate {
             state.syncing = true;
             drop(state);
             settle();
-            state = self.state.lock();
-            let upto = state.written;
-            drop(state);
+            let upto = self.marks.lock().written;
             let result = sync();
             state = self.state.lock();
             state.syncing = false;
@@ -124,6 +137,7 @@ impl SyncGate {
                 Ok(()) => {
                     if upto.offset >= state.synced.offset {
                         state.synced = upto;
+                        self.marks.lock().synced = upto;
                     }
                     self.condvar.notify_all();
                 }
