@@ -395,6 +395,27 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
+/// Run `call`, which may block (an `Always` fsync, a long poll), without
+/// stalling the runtime. On the multi-threaded runtime (`millrace serve`) it
+/// runs right here under `block_in_place`: the runtime hands this worker's
+/// other tasks to another thread while the request needs no hop to the
+/// blocking pool and back (two thread wake-ups on its latency path). Elsewhere
+/// (a current-thread runtime, as in some tests) it goes to the blocking pool.
+/// A panic in `call` comes back as the `Err` either way.
+async fn run_blocking<T: Send + 'static>(
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Box<dyn std::any::Any + Send>> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)))
+    } else {
+        tokio::task::spawn_blocking(call).await.map_err(|join_error| {
+            let panic: Box<dyn std::any::Any + Send> = Box::new(join_error.to_string());
+            panic
+        })
+    }
+}
+
 /// Executes jobs one at a time, in arrival order, and writes the responses in
 /// the same order.
 ///
@@ -461,7 +482,7 @@ async fn worker<W: AsyncWrite + Unpin>(
                         if !output.flush(&mut writer).await {
                             return;
                         }
-                        let call = tokio::task::spawn_blocking(move || {
+                        let call = run_blocking(move || {
                             let result = handle(&context, &mut taken, request);
                             (taken, result)
                         });
@@ -470,8 +491,8 @@ async fn worker<W: AsyncWrite + Unpin>(
                                 session = Some(returned);
                                 (result, false)
                             }
-                            Err(join_error) => {
-                                tracing::error!(?opcode, %join_error, "request handler failed");
+                            Err(_panic) => {
+                                tracing::error!(?opcode, "request handler failed");
                                 (Err(handler_failed()), true)
                             }
                         }
