@@ -22,9 +22,9 @@ use tokio::sync::oneshot;
 use crate::error_code::WireError;
 use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_response, encode_request, ConfigEntry, CreateTopic, Fetch, Fetched, Hello, HelloResponse, Isolation,
-    Position, Produce, Produced, Request, Response, Stat, TopicDescription, TopicName, PROTOCOL_VERSION_MAX,
-    PROTOCOL_VERSION_MIN,
+    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, Fetch, Fetched, FetchedView,
+    Hello, HelloResponse, Isolation, Position, Produce, Produced, Request, Response, Stat, TopicDescription, TopicName,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -86,12 +86,35 @@ impl Default for ClientOptions {
 }
 
 type Reply = Result<Result<Response, WireError>, ClientError>;
+type ViewReply = Result<Result<FetchedView, WireError>, ClientError>;
+
+/// Who waits for a response, and in which form it wants it.
+enum Pending {
+    /// Decoded into a [`Response`] on the connection's read task.
+    Decoded(oneshot::Sender<Reply>),
+    /// A `Fetch` response as a [`FetchedView`], parsed by the caller's task
+    /// (the read task only hands the frame over).
+    View(oneshot::Sender<Result<Frame, ClientError>>),
+}
+
+impl Pending {
+    fn fail(self, error: ClientError) {
+        match self {
+            Pending::Decoded(sender) => {
+                let _ = sender.send(Err(error));
+            }
+            Pending::View(sender) => {
+                let _ = sender.send(Err(error));
+            }
+        }
+    }
+}
 type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
 type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 struct Connection {
     writer: tokio::sync::Mutex<BoxedWrite>,
-    pending: Mutex<HashMap<u32, oneshot::Sender<Reply>>>,
+    pending: Mutex<HashMap<u32, Pending>>,
     closed: AtomicBool,
     hello: HelloResponse,
 }
@@ -109,12 +132,12 @@ impl Connection {
     fn fail_all(&self, error: impl Fn() -> ClientError) {
         self.closed.store(true, Ordering::Release);
         let pending: Vec<_> = self.pending.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
-        for (_, sender) in pending {
-            let _ = sender.send(Err(error()));
+        for (_, waiter) in pending {
+            waiter.fail(error());
         }
     }
 
-    fn take_pending(&self, request_id: u32) -> Option<oneshot::Sender<Reply>> {
+    fn take_pending(&self, request_id: u32) -> Option<Pending> {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -262,6 +285,17 @@ impl Client {
     /// Send one request and wait for its response. Safe to call concurrently
     /// from many tasks: requests are pipelined on one connection.
     pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        let reply = self.send(request, Pending::Decoded).await?;
+        reply?.map_err(ClientError::Server)
+    }
+
+    /// Send `request` and wait for what the read task sends the waiter that
+    /// `waiter` makes (the response, decoded or raw).
+    async fn send<T>(
+        &self,
+        request: Request,
+        waiter: impl FnOnce(oneshot::Sender<T>) -> Pending,
+    ) -> Result<T, ClientError> {
         let extra_wait = match &request {
             Request::Fetch(fetch) => Duration::from_millis(u64::from(fetch.max_wait_ms)),
             _ => Duration::ZERO,
@@ -274,7 +308,7 @@ impl Client {
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(request_id, sender);
+            .insert(request_id, waiter(sender));
         let frame = encode_request(request_id, &request);
         let written = {
             let mut writer = connection.writer.lock().await;
@@ -296,7 +330,7 @@ impl Client {
             }
         }
         match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(reply)) => reply?.map_err(ClientError::Server),
+            Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(ClientError::Disconnected),
             Err(_) => {
                 connection.take_pending(request_id);
@@ -382,6 +416,15 @@ impl Client {
         }
     }
 
+    /// As [`Client::fetch_with`], but the records stay in the response's
+    /// buffer and are read in place ([`FetchedView::iter`]): no allocation or
+    /// copy per record. For consumers that scan many records.
+    pub async fn fetch_view(&self, fetch: Fetch) -> Result<FetchedView, ClientError> {
+        let frame = self.send(Request::Fetch(fetch), Pending::View).await??;
+        let view: ViewReply = decode_fetch_response_view(frame).map_err(|e| ClientError::Protocol(e.to_string()));
+        view?.map_err(ClientError::Server)
+    }
+
     /// Fetch from `offset`, up to 1 MiB, waiting up to `max_wait` for a first record.
     pub async fn fetch(
         &self,
@@ -453,23 +496,30 @@ async fn read_loop(mut read_half: BoxedRead, mut decoder: FrameDecoder, connecti
                 return;
             }
         };
-        let reply = decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()));
-        if frame.header.request_id == 0 {
-            // An error not tied to a request: the server is closing the connection.
-            let error = match reply {
-                Ok(Err(error)) => ClientError::Server(error),
-                Ok(Ok(_)) => ClientError::Protocol("success response with request id 0".into()),
-                Err(error) => error,
-            };
-            let message = error.to_string();
-            connection.fail_all(|| match &error {
-                ClientError::Server(e) => ClientError::Server(e.clone()),
-                _ => ClientError::Protocol(message.clone()),
-            });
-            return;
+        if frame.header.request_id != 0 {
+            match connection.take_pending(frame.header.request_id) {
+                Some(Pending::Decoded(sender)) => {
+                    let reply = decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()));
+                    let _ = sender.send(reply);
+                }
+                Some(Pending::View(sender)) => {
+                    let _ = sender.send(Ok(frame));
+                }
+                None => {}
+            }
+            continue;
         }
-        if let Some(sender) = connection.take_pending(frame.header.request_id) {
-            let _ = sender.send(reply);
-        }
+        // An error not tied to a request: the server is closing the connection.
+        let error = match decode_response(&frame) {
+            Ok(Err(error)) => ClientError::Server(error),
+            Ok(Ok(_)) => ClientError::Protocol("success response with request id 0".into()),
+            Err(error) => ClientError::Protocol(error.to_string()),
+        };
+        let message = error.to_string();
+        connection.fail_all(|| match &error {
+            ClientError::Server(e) => ClientError::Server(e.clone()),
+            _ => ClientError::Protocol(message.clone()),
+        });
+        return;
     }
 }

@@ -3,8 +3,11 @@
 //! exactly what the fuzzer runs.
 
 use crate::error_code::ERROR_MESSAGE_BYTES_MAX;
+use crate::frame::Frame;
 use crate::frame::{FrameDecoder, FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES};
-use crate::messages::{decode_request, decode_response, encode_request, encode_response};
+use crate::messages::{
+    decode_fetch_response_view, decode_request, decode_response, encode_request, encode_response, Opcode, Response,
+};
 
 /// Small, so that the fuzzer reaches the too-large path often.
 pub const FUZZ_FRAME_BYTES_MAX: u32 = 64 * 1024;
@@ -36,6 +39,9 @@ pub fn frame_decode(data: &[u8]) {
                         let body = again.get(FRAME_HEADER_BYTES..).unwrap_or_default();
                         assert_eq!(body, frame.body.as_slice(), "request encoding is not canonical");
                     }
+                    if frame.header.opcode == Opcode::Fetch.code() {
+                        fetched_view_agrees(&frame);
+                    }
                     if let Ok(result) = decode_response(&frame) {
                         let long_message = matches!(&result, Err(e) if e.message.len() > ERROR_MESSAGE_BYTES_MAX);
                         if !long_message {
@@ -49,6 +55,28 @@ pub fn frame_decode(data: &[u8]) {
                 Err(_) => return,
             }
         }
+    }
+}
+
+/// The in-place reading of a `Fetch` response accepts and refuses exactly
+/// what the owned decoder does, and reads the same records.
+fn fetched_view_agrees(frame: &Frame) {
+    let owned = decode_response(frame);
+    let view = decode_fetch_response_view(frame.clone());
+    match (owned, view) {
+        (Ok(Ok(Response::Fetched(fetched))), Ok(Ok(view))) => {
+            assert_eq!(
+                view.to_fetched(),
+                fetched,
+                "view and owned decoder read different records"
+            );
+        }
+        (Ok(Err(owned)), Ok(Err(view))) => assert_eq!(owned, view, "view and owned decoder read different errors"),
+        (Err(_), Err(_)) => {}
+        (owned, view) => panic!(
+            "owned decoder {owned:?}, view {:?}",
+            view.map(|v| v.map(|v| v.to_fetched()))
+        ),
     }
 }
 

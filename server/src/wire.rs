@@ -149,6 +149,12 @@ impl<'a> Reader<'a> {
         Ok(self.take(field, len as usize)?.to_vec())
     }
 
+    /// `bytes`, borrowed from the frame instead of copied.
+    pub fn bytes_borrowed(&mut self, field: &'static str) -> DecodeResult<&'a [u8]> {
+        let len = self.u32(field)?;
+        self.take(field, len as usize)
+    }
+
     /// `string`: a `bytes` holding UTF-8.
     pub fn string(&mut self, field: &'static str) -> DecodeResult<String> {
         let len = self.u32(field)?;

@@ -296,5 +296,53 @@ async fn fetch_response_bytes_match_the_owned_read() {
         },
     );
     assert_eq!(fetched.records, read.unwrap().records);
+    // Read in place through `fetch_view`, in small fetches across the whole
+    // log (both segments): the same records as the owned fetch, one by one.
+    let (mut offset, mut seen) = (0u64, 0usize);
+    loop {
+        let request = Fetch {
+            topic: "t".into(),
+            partition: 0,
+            position: Position::Offset(offset),
+            max_bytes: 4000,
+            max_records: 0,
+            isolation: Isolation::ReadCommitted,
+            max_wait_ms: 0,
+        };
+        let view = client.fetch_view(request.clone()).await.unwrap();
+        let owned = client.fetch_with(request).await.unwrap();
+        assert_eq!(view.to_fetched(), owned);
+        assert_eq!(view.len(), owned.records.len());
+        for (record, stored) in view.iter().zip(&owned.records) {
+            assert_eq!(record.offset, stored.offset);
+            assert_eq!(record.key, stored.key.as_deref());
+            assert_eq!(record.value, stored.value.as_slice());
+            let headers: Vec<(String, Vec<u8>)> = record
+                .headers()
+                .map(|(name, value)| (name.to_string(), value.to_vec()))
+                .collect();
+            assert_eq!(headers, stored.headers);
+        }
+        seen += view.len();
+        offset = view.next_offset;
+        if offset >= view.high_watermark {
+            break;
+        }
+    }
+    let appended: u32 = (0..40u32).map(|i| i % 5 + 1).sum();
+    assert_eq!(seen, appended as usize, "every record read through views exactly once");
+    // An error answer comes back as the server's error.
+    let past_end = client
+        .fetch_view(Fetch {
+            topic: "t".into(),
+            partition: 0,
+            position: Position::Offset(10_000),
+            max_bytes: 4000,
+            max_records: 0,
+            isolation: Isolation::ReadCommitted,
+            max_wait_ms: 0,
+        })
+        .await;
+    assert!(past_end.unwrap_err().code().is_some());
     handle.shutdown().await.unwrap();
 }

@@ -498,7 +498,9 @@ impl System for MillraceServer {
     fn scan(&self, count: u64) -> Result<(u64, u64)> {
         let (mut records, mut bytes, mut offset) = (0u64, 0u64, 0u64);
         while records < count {
-            let fetched = self.runtime.block_on(self.client.fetch_with(Fetch {
+            // Records read in place from the response (no copy per record),
+            // as the embedded scan reads them from the segment.
+            let fetched = self.runtime.block_on(self.client.fetch_view(Fetch {
                 topic: TOPIC.to_string(),
                 partition: 0,
                 position: Position::Offset(offset),
@@ -507,11 +509,11 @@ impl System for MillraceServer {
                 isolation: Isolation::ReadCommitted,
                 max_wait_ms: 0,
             }))?;
-            if fetched.records.is_empty() {
+            if fetched.is_empty() {
                 break;
             }
-            records += fetched.records.len() as u64;
-            bytes += fetched.records.iter().map(|r| r.value.len() as u64).sum::<u64>();
+            records += fetched.len() as u64;
+            bytes += fetched.iter().map(|r| r.value.len() as u64).sum::<u64>();
             offset = fetched.next_offset;
         }
         Ok((records, bytes))

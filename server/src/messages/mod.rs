@@ -391,6 +391,31 @@ pub fn decode_response(frame: &Frame) -> DecodeResult<Result<Response, WireError
     Ok(result)
 }
 
+/// Decode a response to a `Fetch` as a [`FetchedView`]: the frame's body is
+/// kept and the records are read in place. Accepts exactly the frames
+/// [`decode_response`] accepts with the `Fetch` opcode (errors included).
+pub fn decode_fetch_response_view(frame: Frame) -> DecodeResult<Result<FetchedView, WireError>> {
+    if frame.header.flags != FLAG_RESPONSE {
+        return Err(DecodeError::BadFlags {
+            flags: frame.header.flags,
+        });
+    }
+    let mut r = Reader::new(&frame.body);
+    let status = r.u16("status")?;
+    if status != 0 {
+        let error = WireError::decode_fields(status, &mut r)?;
+        r.finish()?;
+        return Ok(Err(error));
+    }
+    if frame.header.opcode != Opcode::Fetch.code() {
+        return Err(DecodeError::InvalidValue {
+            field: "opcode",
+            detail: format!("expected the Fetch opcode, got {:#06x}", frame.header.opcode),
+        });
+    }
+    FetchedView::parse(frame.body, 2).map(Ok)
+}
+
 /// The error code to answer a malformed request with.
 pub fn decode_error_code(error: &DecodeError) -> ErrorCode {
     match error {

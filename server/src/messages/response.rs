@@ -6,7 +6,7 @@ use super::types::{
     read_list, write_list, CommittedPart, ConfigEntry, DlqEntry, PartitionInfo, ProducerSequence, RedrivenRecord,
     ResetPlanEntry, Wire,
 };
-use crate::wire::{DecodeResult, Reader, Writer};
+use crate::wire::{DecodeResult, Reader, Writer, BYTES_MIN, STRING_MIN};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelloResponse {
@@ -343,5 +343,202 @@ impl Wire for RedriveReport {
             redriven: read_list(r, "redrive.redriven")?,
             capped: read_list(r, "redrive.capped")?,
         })
+    }
+}
+
+/// A `Fetch` response kept as it arrived: the records are read in place from
+/// the frame body instead of being copied into one [`StoredRecord`] each
+/// ([`crate::Client::fetch_view`]). Same wire bytes as [`Fetched`]; parsing
+/// checks everything [`Fetched::decode`] checks (lengths, tags, UTF-8 header
+/// names, no trailing bytes), once, so that reading a record cannot fail.
+#[derive(Debug, Clone, Default)]
+pub struct FetchedView {
+    pub next_offset: u64,
+    pub high_watermark: u64,
+    pub last_stable_offset: u64,
+    body: Vec<u8>,
+    records: Vec<RecordSpans>,
+    /// Every record's headers, in order: (name, value) byte ranges in `body`.
+    headers: Vec<(Span, Span)>,
+}
+
+/// A byte range of the body: `start..start + len`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RecordSpans {
+    offset: u64,
+    timestamp_ms: i64,
+    key: Option<Span>,
+    value: Span,
+    /// This record's entries of `FetchedView::headers`.
+    headers_start: usize,
+    headers_count: usize,
+}
+
+/// One record of a [`FetchedView`], borrowed from it.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchedRecord<'a> {
+    pub offset: u64,
+    pub timestamp_ms: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+    body: &'a [u8],
+    headers: &'a [(Span, Span)],
+}
+
+fn slice(body: &[u8], span: Span) -> &[u8] {
+    body.get(span.start..span.start.saturating_add(span.len))
+        .unwrap_or_default()
+}
+
+impl<'a> FetchedRecord<'a> {
+    /// Header names and values, in order.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + 'a {
+        let body = self.body;
+        self.headers.iter().map(move |&(name, value)| {
+            // Checked as UTF-8 when the view was parsed.
+            (
+                std::str::from_utf8(slice(body, name)).unwrap_or_default(),
+                slice(body, value),
+            )
+        })
+    }
+
+    /// An owned copy, as [`Fetched`] holds it.
+    pub fn to_stored(&self) -> StoredRecord {
+        StoredRecord {
+            offset: self.offset,
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.to_vec(),
+            headers: self
+                .headers()
+                .map(|(name, value)| (name.to_string(), value.to_vec()))
+                .collect(),
+        }
+    }
+}
+
+impl FetchedView {
+    /// Parse the success fields of a `Fetch` response (`body` without the
+    /// status), keeping `body` and remembering where each record's parts are.
+    pub fn parse(body: Vec<u8>, fields_at: usize) -> DecodeResult<FetchedView> {
+        let total = body.len();
+        let fields = body.get(fields_at..).unwrap_or_default();
+        let mut r = Reader::new(fields);
+        let at = |r: &Reader<'_>, len: usize| Span {
+            start: total - r.remaining() - len,
+            len,
+        };
+        let next_offset = r.u64("fetched.next_offset")?;
+        let high_watermark = r.u64("fetched.high_watermark")?;
+        let last_stable_offset = r.u64("fetched.last_stable_offset")?;
+        let count = r.u32("fetched.records")?;
+        // Bounded by the bytes present before anything is allocated, as `Reader::list` does.
+        let remaining = r.remaining() as u64;
+        if u64::from(count).saturating_mul(StoredRecord::BYTES_MIN as u64) > remaining {
+            return Err(crate::wire::DecodeError::CountTooLarge {
+                field: "fetched.records",
+                count,
+                remaining,
+            });
+        }
+        let mut records = Vec::with_capacity(count as usize);
+        let mut headers = Vec::new();
+        for _ in 0..count {
+            let offset = r.u64("record.offset")?;
+            let timestamp_ms = r.i64("record.timestamp_ms")?;
+            let key = if r.option_tag("record.key")? {
+                let key = r.bytes_borrowed("record.key")?;
+                Some(at(&r, key.len()))
+            } else {
+                None
+            };
+            let value = r.bytes_borrowed("record.value")?.len();
+            let value = at(&r, value);
+            let headers_start = headers.len();
+            let headers_count = r.u32("headers")?;
+            let remaining = r.remaining() as u64;
+            if u64::from(headers_count).saturating_mul((STRING_MIN + BYTES_MIN) as u64) > remaining {
+                return Err(crate::wire::DecodeError::CountTooLarge {
+                    field: "headers",
+                    count: headers_count,
+                    remaining,
+                });
+            }
+            for _ in 0..headers_count {
+                let name = r.bytes_borrowed("header.name")?;
+                if std::str::from_utf8(name).is_err() {
+                    return Err(crate::wire::DecodeError::InvalidUtf8 { field: "header.name" });
+                }
+                let name = at(&r, name.len());
+                let value = r.bytes_borrowed("header.value")?.len();
+                headers.push((name, at(&r, value)));
+            }
+            records.push(RecordSpans {
+                offset,
+                timestamp_ms,
+                key,
+                value,
+                headers_start,
+                headers_count: headers_count as usize,
+            });
+        }
+        r.finish()?;
+        Ok(FetchedView {
+            next_offset,
+            high_watermark,
+            last_stable_offset,
+            body,
+            records,
+            headers,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The `index`th record.
+    pub fn get(&self, index: usize) -> Option<FetchedRecord<'_>> {
+        let spans = self.records.get(index)?;
+        Some(self.record(spans))
+    }
+
+    fn record(&self, spans: &RecordSpans) -> FetchedRecord<'_> {
+        let body = self.body.as_slice();
+        let headers_end = spans.headers_start.saturating_add(spans.headers_count);
+        FetchedRecord {
+            offset: spans.offset,
+            timestamp_ms: spans.timestamp_ms,
+            key: spans.key.map(|key| slice(body, key)),
+            value: slice(body, spans.value),
+            body,
+            headers: self.headers.get(spans.headers_start..headers_end).unwrap_or_default(),
+        }
+    }
+
+    /// The records in offset order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = FetchedRecord<'_>> + '_ {
+        self.records.iter().map(|spans| self.record(spans))
+    }
+
+    /// An owned copy of the whole response.
+    pub fn to_fetched(&self) -> Fetched {
+        Fetched {
+            next_offset: self.next_offset,
+            high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
+            records: self.iter().map(|record| record.to_stored()).collect(),
+        }
     }
 }

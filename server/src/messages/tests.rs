@@ -799,3 +799,171 @@ proptest! {
         }
     }
 }
+
+fn arb_fetched() -> impl Strategy<Value = Fetched> {
+    (any::<u64>(), any::<u64>(), any::<u64>(), vec(arb_stored_record(), 0..6)).prop_map(
+        |(next_offset, high_watermark, last_stable_offset, records)| Fetched {
+            next_offset,
+            high_watermark,
+            last_stable_offset,
+            records,
+        },
+    )
+}
+
+/// What `decode_response` makes of a `Fetch` response frame, in the view's terms.
+fn owned_reading(frame: &Frame) -> Result<Result<Fetched, WireError>, ()> {
+    match decode_response(frame) {
+        Ok(Ok(Response::Fetched(fetched))) => Ok(Ok(fetched)),
+        Ok(Ok(_)) => Err(()),
+        Ok(Err(error)) => Ok(Err(error)),
+        Err(_) => Err(()),
+    }
+}
+
+fn view_reading(frame: Frame) -> Result<Result<Fetched, WireError>, ()> {
+    match decode_fetch_response_view(frame) {
+        Ok(Ok(view)) => {
+            // Every access path agrees with the owned copy.
+            let owned = view.to_fetched();
+            assert_eq!(view.len(), owned.records.len());
+            for (i, record) in view.iter().enumerate() {
+                let stored = &owned.records[i];
+                assert_eq!(record.offset, stored.offset);
+                assert_eq!(record.value, stored.value.as_slice());
+                assert_eq!(record.key, stored.key.as_deref());
+                assert_eq!(record.headers().len(), stored.headers.len());
+                assert_eq!(view.get(i).map(|r| r.to_stored()).as_ref(), Some(stored));
+            }
+            assert!(view.get(view.len()).is_none());
+            Ok(Ok(owned))
+        }
+        Ok(Err(error)) => Ok(Err(error)),
+        Err(_) => Err(()),
+    }
+}
+
+#[test]
+fn fetched_view_reads_keys_values_and_headers_in_place() {
+    let fetched = Fetched {
+        next_offset: 12,
+        high_watermark: 20,
+        last_stable_offset: 19,
+        records: vec![
+            StoredRecord {
+                offset: 10,
+                timestamp_ms: -5,
+                key: Some(b"k".to_vec()),
+                value: b"first".to_vec(),
+                headers: vec![("trace".into(), b"t1".to_vec()), ("".into(), Vec::new())],
+            },
+            StoredRecord {
+                offset: 11,
+                timestamp_ms: 1_700_000_000_000,
+                key: None,
+                value: Vec::new(),
+                headers: Vec::new(),
+            },
+        ],
+    };
+    let frame = single_frame(&encode_response(
+        Opcode::Fetch.code(),
+        3,
+        &Ok(Response::Fetched(fetched.clone())),
+    ));
+    let view = decode_fetch_response_view(frame).unwrap().unwrap();
+    assert_eq!(
+        (view.next_offset, view.high_watermark, view.last_stable_offset),
+        (12, 20, 19)
+    );
+    let records: Vec<_> = view.iter().collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].key, Some(&b"k"[..]));
+    assert_eq!(records[0].value, b"first");
+    assert_eq!(records[0].timestamp_ms, -5);
+    assert_eq!(
+        records[0].headers().collect::<Vec<_>>(),
+        vec![("trace", &b"t1"[..]), ("", &b""[..])]
+    );
+    assert_eq!(records[1].key, None);
+    assert!(records[1].value.is_empty());
+    assert_eq!(records[1].headers().count(), 0);
+    assert_eq!(view.to_fetched(), fetched);
+}
+
+#[test]
+fn fetched_view_refuses_what_decode_response_refuses() {
+    // A header name that is not UTF-8, a count larger than the frame, a
+    // response to another opcode, trailing bytes.
+    let fetched = Fetched {
+        next_offset: 1,
+        high_watermark: 1,
+        last_stable_offset: 1,
+        records: vec![StoredRecord {
+            offset: 0,
+            timestamp_ms: 0,
+            key: None,
+            value: b"v".to_vec(),
+            headers: vec![("h".into(), b"x".to_vec())],
+        }],
+    };
+    let bytes = encode_response(Opcode::Fetch.code(), 1, &Ok(Response::Fetched(fetched)));
+    let name_at = bytes.windows(1).rposition(|w| w == b"h").unwrap();
+    let mut bad_name = bytes.clone();
+    bad_name[name_at] = 0xff;
+    assert!(decode_fetch_response_view(single_frame(&bad_name)).is_err());
+    let count_at = bytes.len() - (8 + 8 + 1 + 5 + 4 + 5 + 5) - 4;
+    let mut huge_count = bytes.clone();
+    huge_count[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        decode_fetch_response_view(single_frame(&huge_count)),
+        Err(crate::wire::DecodeError::CountTooLarge { .. })
+    ));
+    let mut other_opcode = single_frame(&bytes);
+    other_opcode.header.opcode = Opcode::Produce.code();
+    assert!(decode_fetch_response_view(other_opcode).is_err());
+    let mut trailing = single_frame(&bytes);
+    trailing.body.push(0);
+    assert!(decode_fetch_response_view(trailing).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The view reads exactly what `decode_response` reads, errors included.
+    #[test]
+    fn fetched_view_roundtrip(fetched in arb_fetched(), request_id in any::<u32>()) {
+        let result = Ok(Response::Fetched(fetched.clone()));
+        let frame = single_frame(&encode_response(Opcode::Fetch.code(), request_id, &result));
+        prop_assert_eq!(view_reading(frame), Ok(Ok(fetched)));
+    }
+
+    #[test]
+    fn fetched_view_error_roundtrip(error in arb_wire_error()) {
+        let result = Err(error.clone());
+        let frame = single_frame(&encode_response(Opcode::Fetch.code(), 1, &result));
+        prop_assert_eq!(view_reading(frame), Ok(Err(error)));
+    }
+
+    /// Any one-byte change or truncation of a valid response: the view and the
+    /// owned decoder accept and refuse the same frames, with the same reading.
+    #[test]
+    fn mutated_fetch_responses_agree(
+        fetched in arb_fetched(),
+        at in any::<usize>(),
+        byte in any::<u8>(),
+        cut in option::of(any::<usize>()),
+    ) {
+        let bytes = encode_response(Opcode::Fetch.code(), 1, &Ok(Response::Fetched(fetched)));
+        let mut frame = single_frame(&bytes);
+        if !frame.body.is_empty() {
+            let at = at % frame.body.len();
+            frame.body[at] = byte;
+            if let Some(cut) = cut {
+                let cut = cut % (frame.body.len() + 1);
+                frame.body.truncate(cut);
+            }
+        }
+        prop_assert_eq!(view_reading(frame.clone()), owned_reading(&frame));
+    }
+}
