@@ -357,6 +357,42 @@ impl Partition {
         sequenced: bool,
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<(AppendInfo, bool)> {
+        let (info, duplicate) = self.write_inner(records, producer, flags, sequenced, check)?;
+        self.wait_durable(info.next_offset)?;
+        Ok((info, duplicate))
+    }
+
+    /// Write one batch (or recognise a producer's retry) without waiting for
+    /// its acknowledgement: under `Always` the caller must call
+    /// [`Partition::wait_durable`] with `next_offset` before acknowledging
+    /// (the batch is not visible to readers until then); under the other modes
+    /// it is acknowledged on return. A retry's offsets are the original's,
+    /// which may still be waiting for its fsync: the same wait covers it.
+    pub(crate) fn append_deferred(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+    ) -> Result<(AppendInfo, bool)> {
+        self.write_inner(records, producer, 0, producer.is_some(), |_| Ok(()))
+    }
+
+    /// Under `Always`, block until everything up to `offset` is durable
+    /// (leading or joining a group fsync); otherwise return at once.
+    pub(crate) fn wait_durable(&self, offset: u64) -> Result<()> {
+        if self.durability == Durability::Always {
+            self.sync_to(offset)?;
+        }
+        Ok(())
+    }
+
+    fn write_inner(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        sequenced: bool,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<(AppendInfo, bool)> {
         if records.is_empty() {
             return Err(Error::invalid("records", "a batch needs at least one record"));
         }
@@ -394,10 +430,8 @@ impl Partition {
                 drop(guard);
                 drop(in_flight);
                 // The original may still be waiting for its fsync: a retry is
-                // acknowledged under the same durability as the original.
-                if self.durability == Durability::Always {
-                    self.sync_to(next_offset)?;
-                }
+                // acknowledged under the same durability as the original
+                // (the caller's `wait_durable` with these offsets).
                 let info = AppendInfo {
                     base_offset,
                     next_offset,
@@ -490,9 +524,6 @@ impl Partition {
         }
         drop(guard);
         drop(in_flight);
-        if self.durability == Durability::Always {
-            self.sync_to(next_offset)?;
-        }
         let info = AppendInfo {
             base_offset: header.base_offset,
             next_offset,

@@ -7,6 +7,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
 use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::producer::ProducerAppend;
 use crate::producer_registry::ProducerRegistry;
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -498,6 +499,34 @@ impl Store {
         })
     }
 
+    /// Write one batch without waiting for its acknowledgement, for callers
+    /// that wait elsewhere (the server waits for `Always` fsyncs on its own
+    /// threads instead of blocking one per request). With a `producer` stamp
+    /// the batch is sequenced as by [`Store::append_sequenced`] (a retry
+    /// returns the original's offsets and `duplicate`).
+    ///
+    /// The append is acknowledged only when [`PendingAppend::wait`] returns
+    /// `Ok`: at once unless the topic is `Always`, else once an fsync covers
+    /// the batch. Until then readers do not see it, and a crash may take it
+    /// back; dropping the `PendingAppend` leaves it to the next fsync.
+    pub fn append_pending(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+    ) -> Result<PendingAppend> {
+        let p = self.partition(topic, partition)?;
+        let (info, duplicate) = p.append_deferred(records, producer)?;
+        let owed = self.durability(topic)? == Durability::Always;
+        Ok(PendingAppend {
+            base_offset: info.base_offset,
+            next_offset: info.next_offset,
+            duplicate,
+            partition: owed.then_some(p),
+        })
+    }
+
     /// The durability mode appends to `topic` are acknowledged under (its own
     /// or the store's default). Cheap: no I/O, one map lookup.
     pub fn durability(&self, topic: &str) -> Result<Durability> {
@@ -758,4 +787,39 @@ fn load_topic(
         dir: dir.to_path_buf(),
         partitions,
     })
+}
+
+/// A batch written by [`Store::append_pending`] whose acknowledgement may
+/// still be owed.
+#[must_use = "an `Always` append is acknowledged only when `wait` returns Ok"]
+#[derive(Debug)]
+pub struct PendingAppend {
+    pub base_offset: u64,
+    /// Offset just past the batch.
+    pub next_offset: u64,
+    /// A producer's retry: nothing was written, the offsets are the original's.
+    pub duplicate: bool,
+    /// `Some` while an fsync is owed (`Always`).
+    partition: Option<Arc<Partition>>,
+}
+
+impl PendingAppend {
+    /// Whether [`PendingAppend::wait`] may block (an `Always` topic).
+    pub fn needs_wait(&self) -> bool {
+        self.partition.is_some()
+    }
+
+    /// Block until the batch is acknowledged: under `Always` until an fsync
+    /// covers it, leading or joining a group fsync. An error means it is not
+    /// acknowledged (a failed fsync poisons the store, as for any append).
+    pub fn wait(self) -> Result<ProducerAppend> {
+        if let Some(partition) = &self.partition {
+            partition.wait_durable(self.next_offset)?;
+        }
+        Ok(ProducerAppend {
+            base_offset: self.base_offset,
+            next_offset: self.next_offset,
+            duplicate: self.duplicate,
+        })
+    }
 }

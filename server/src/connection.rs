@@ -402,7 +402,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 /// blocking pool and back (two thread wake-ups on its latency path). Elsewhere
 /// (a current-thread runtime, as in some tests) it goes to the blocking pool.
 /// A panic in `call` comes back as the `Err` either way.
-async fn run_blocking<T: Send + 'static>(
+pub(crate) async fn run_blocking<T: Send + 'static>(
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Box<dyn std::any::Any + Send>> {
     use tokio::runtime::{Handle, RuntimeFlavor};
@@ -477,6 +477,19 @@ async fn worker<W: AsyncWrite + Unpin>(
                     Ok(Inline::Done(result)) => {
                         session = Some(taken);
                         (result, false)
+                    }
+                    Ok(Inline::Durable {
+                        pending,
+                        topic,
+                        partition,
+                    }) => {
+                        session = Some(taken);
+                        // Answers so far go out before the fsync wait.
+                        if !output.flush(&mut writer).await {
+                            return;
+                        }
+                        let waited = context.syncer.wait(pending, &topic, partition).await;
+                        (waited.map(crate::handler::produced), false)
                     }
                     Ok(Inline::Blocking(request)) => {
                         if !output.flush(&mut writer).await {

@@ -103,6 +103,8 @@ pub struct Context {
     pub frame_bytes_max: u32,
     pub fetch_wait_max_ms: u32,
     pub shutting_down: Arc<AtomicBool>,
+    /// Runs the fsync waits of `Always` produces ([`Inline::Durable`]).
+    pub syncer: crate::durable::Syncer,
 }
 
 fn engine(error: millrace::Error) -> WireError {
@@ -129,13 +131,21 @@ pub enum Inline {
     /// Not executed, because it may block: run it with [`handle`] off the
     /// connection's task.
     Blocking(Request),
+    /// A produce to an `Always` topic, written: answer it with
+    /// [`produced`] once [`crate::durable::Syncer::wait`] acknowledges it.
+    Durable {
+        pending: millrace::PendingAppend,
+        topic: String,
+        partition: u32,
+    },
 }
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.
 ///
-/// Inline: `Ping`, `ListTopics`, `DescribeTopic`, `Stats`; `Produce` to a
-/// topic whose durability is not `Always` (the append is a `write(2)` into the
-/// page cache; the only wait is a segment roll, once per segment); `Fetch`
+/// Inline: `Ping`, `ListTopics`, `DescribeTopic`, `Stats`; `Produce` (the
+/// append is a `write(2)` into the page cache; the only wait is a segment
+/// roll, once per segment; to an `Always` topic the fsync is still owed and
+/// comes back as [`Inline::Durable`]); `Fetch`
 /// when it finds records, has `max_wait_ms` 0, or the server is shutting down.
 /// Everything else (fsyncs, long polls, transactions, offsets, DLQ, admin)
 /// comes back as [`Inline::Blocking`].
@@ -146,7 +156,14 @@ pub fn handle_inline(context: &Context, session: &mut Session, request: Request)
             Inline::Done(handle(context, session, request))
         }
         Request::Produce(produce) => match store.durability(&produce.topic) {
-            Ok(Durability::Always) => Inline::Blocking(Request::Produce(produce)),
+            Ok(Durability::Always) => match produce_pending(store, &produce) {
+                Ok(pending) => Inline::Durable {
+                    pending,
+                    topic: produce.topic,
+                    partition: produce.partition,
+                },
+                Err(error) => Inline::Done(Err(error)),
+            },
             // Not `Always`, or the topic does not exist (an immediate error).
             Ok(_) | Err(_) => Inline::Done(self::produce(store, produce)),
         },
@@ -540,38 +557,34 @@ fn fail_record(store: &Store, fail: FailRecord) -> Result<Response, WireError> {
     Ok(Response::RecordFailed(failed))
 }
 
+/// Produce and wait for the acknowledgement (blocking under `Always`).
 fn produce(store: &Store, produce: Produce) -> Result<Response, WireError> {
+    let pending = produce_pending(store, &produce)?;
+    pending.wait().map(produced).map_err(engine)
+}
+
+/// Write a produce request's batch; its acknowledgement may still be owed.
+fn produce_pending(store: &Store, produce: &Produce) -> Result<millrace::PendingAppend, WireError> {
     if produce.records.is_empty() {
         return Err(invalid("produce: records must not be empty"));
     }
-    let produced = match produce.producer {
-        None => {
-            let info = store
-                .append(&produce.topic, produce.partition, &produce.records)
-                .map_err(engine)?;
-            Produced {
-                base_offset: info.base_offset,
-                next_offset: info.next_offset,
-                duplicate: false,
-            }
-        }
-        Some(stamp) => {
-            let stamp = millrace::ProducerStamp {
-                producer_id: stamp.producer_id,
-                epoch: stamp.epoch,
-                base_sequence: stamp.base_sequence,
-            };
-            let append = store
-                .append_sequenced(&produce.topic, produce.partition, &produce.records, stamp)
-                .map_err(engine)?;
-            Produced {
-                base_offset: append.base_offset,
-                next_offset: append.next_offset,
-                duplicate: append.duplicate,
-            }
-        }
-    };
-    Ok(Response::Produced(produced))
+    let stamp = produce.producer.map(|stamp| millrace::ProducerStamp {
+        producer_id: stamp.producer_id,
+        epoch: stamp.epoch,
+        base_sequence: stamp.base_sequence,
+    });
+    store
+        .append_pending(&produce.topic, produce.partition, &produce.records, stamp)
+        .map_err(engine)
+}
+
+/// The answer to an acknowledged produce.
+pub fn produced(append: millrace::ProducerAppend) -> Response {
+    Response::Produced(Produced {
+        base_offset: append.base_offset,
+        next_offset: append.next_offset,
+        duplicate: append.duplicate,
+    })
 }
 
 fn init_producer(store: &Store, name: &str) -> Result<Response, WireError> {

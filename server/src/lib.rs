@@ -18,6 +18,7 @@ pub mod client;
 pub mod client_api;
 pub mod config;
 pub mod connection;
+pub mod durable;
 pub mod error_code;
 pub mod frame;
 #[doc(hidden)]

@@ -132,6 +132,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         frame_bytes_max: config.frame_bytes_max,
         fetch_wait_max_ms: config.fetch_wait_max_ms,
         shutting_down: shutting_down.clone(),
+        syncer: crate::durable::Syncer::start().map_err(ServeError::Runtime)?,
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),

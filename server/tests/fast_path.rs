@@ -346,3 +346,98 @@ async fn fetch_response_bytes_match_the_owned_read() {
     assert!(past_end.unwrap_err().code().is_some());
     handle.shutdown().await.unwrap();
 }
+
+/// Many connections producing to an `Always` topic at once go through the
+/// syncer's queues and share fsyncs: every answer is right (dense, distinct
+/// offsets per partition; an idempotent retry is a duplicate with the
+/// original's offsets), every acknowledged record is already visible to a
+/// read-committed fetch (which under `Always` sees only fsynced data), and
+/// there are fewer fsyncs than acknowledgements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_always_produces_share_fsyncs_and_are_visible_when_acknowledged() {
+    use millrace_server::messages::ProducerStamp as WireStamp;
+    let server = start_server(|_| {}).await;
+    let admin = server.client().await;
+    admin
+        .create_topic("durable", 2, &[("durability", "always")])
+        .await
+        .unwrap();
+    let fsyncs_before = stat(&admin.stats().await.unwrap(), "millrace_fsyncs_total");
+    const PRODUCERS: u32 = 16;
+    const EACH: u32 = 40;
+    let mut tasks = Vec::new();
+    for p in 0..PRODUCERS {
+        let client = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            let partition = p % 2;
+            // Half the producers are idempotent and retry every fifth batch.
+            let stamp = if p % 4 < 2 {
+                let init = client
+                    .call(Request::InitProducer(millrace_server::messages::InitProducer {
+                        name: format!("p{p}"),
+                    }))
+                    .await
+                    .unwrap();
+                match init {
+                    Response::ProducerInit(init) => Some((init.producer_id, init.epoch)),
+                    other => panic!("{other:?}"),
+                }
+            } else {
+                None
+            };
+            let mut acked = Vec::new();
+            for i in 0..EACH {
+                let value = format!("{p}-{i}").into_bytes();
+                let request = Request::Produce(Produce {
+                    topic: "durable".into(),
+                    partition,
+                    producer: stamp.map(|(producer_id, epoch)| WireStamp {
+                        producer_id,
+                        epoch,
+                        base_sequence: i,
+                    }),
+                    records: vec![Record::new(value.clone())],
+                });
+                let produced = match client.call(request.clone()).await.unwrap() {
+                    Response::Produced(produced) => produced,
+                    other => panic!("{other:?}"),
+                };
+                assert!(!produced.duplicate);
+                assert_eq!(produced.next_offset, produced.base_offset + 1);
+                if stamp.is_some() && i % 5 == 0 {
+                    let Response::Produced(retry) = client.call(request).await.unwrap() else {
+                        panic!("not a produce answer");
+                    };
+                    assert!(retry.duplicate, "a retry is answered as a duplicate");
+                    assert_eq!(retry.base_offset, produced.base_offset);
+                }
+                // Acknowledged under `Always`: visible (= fsynced) right now.
+                let fetched = client
+                    .fetch("durable", partition, produced.base_offset, Duration::ZERO)
+                    .await
+                    .unwrap();
+                assert_eq!(fetched.records.first().map(|r| r.value.clone()), Some(value));
+                acked.push((partition, produced.base_offset));
+            }
+            acked
+        }));
+    }
+    let mut offsets: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    for task in tasks {
+        for (partition, offset) in task.await.unwrap() {
+            offsets[partition as usize].push(offset);
+        }
+    }
+    for (partition, mut got) in offsets.into_iter().enumerate() {
+        got.sort_unstable();
+        let want: Vec<u64> = (0..u64::from(PRODUCERS / 2 * EACH)).collect();
+        assert_eq!(got, want, "partition {partition}: dense, distinct offsets");
+    }
+    let fsyncs = stat(&admin.stats().await.unwrap(), "millrace_fsyncs_total") - fsyncs_before;
+    let acks = u64::from(PRODUCERS * EACH);
+    assert!(
+        fsyncs > 0 && fsyncs < acks,
+        "{fsyncs} fsyncs for {acks} acknowledgements"
+    );
+    server.handle.shutdown().await.unwrap();
+}

@@ -163,3 +163,86 @@ async fn kill9_restart_keeps_acknowledged_data_and_offsets() {
     assert_eq!((produced.base_offset, produced.duplicate), (100, false));
     child.kill9();
 }
+
+/// Sixteen connections produce to an `Always` topic (two partitions) while
+/// the server is killed with SIGKILL, three times over the same directory:
+/// after each restart every acknowledged record is at its acknowledged
+/// offset, no record is in the log twice, and offsets are dense.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_under_concurrent_always_load_keeps_every_acknowledged_record_once() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    // (partition, offset) -> value, for every acknowledged produce of every cycle.
+    type Acked = HashMap<(u32, u64), Vec<u8>>;
+    let acked: Arc<Mutex<Acked>> = Arc::default();
+    for cycle in 0..3u32 {
+        let (mut child, addr) = spawn_server(dir.path());
+        let admin = Client::connect(addr, ClientOptions::default()).await.unwrap();
+        if cycle == 0 {
+            admin.create_topic("load", 2, &[]).await.unwrap();
+        }
+        let mut tasks = Vec::new();
+        for p in 0..16u32 {
+            let acked = acked.clone();
+            tasks.push(tokio::spawn(async move {
+                let options = ClientOptions {
+                    connect_attempts_max: 1,
+                    request_timeout: Duration::from_secs(5),
+                    ..ClientOptions::default()
+                };
+                let Ok(client) = Client::connect(addr, options).await else {
+                    return;
+                };
+                for i in 0u32.. {
+                    let value = format!("{cycle}-{p}-{i}").into_bytes();
+                    let partition = p % 2;
+                    let Ok(produced) = client
+                        .produce("load", partition, vec![Record::new(value.clone())])
+                        .await
+                    else {
+                        return; // the server is gone
+                    };
+                    acked.lock().unwrap().insert((partition, produced.base_offset), value);
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 150 * u64::from(cycle))).await;
+        child.kill9();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        drop(admin);
+
+        let (mut child, addr) = spawn_server(dir.path());
+        let client = Client::connect(addr, ClientOptions::default()).await.unwrap();
+        let mut log: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
+        let mut seen = HashSet::new();
+        for partition in 0..2u32 {
+            let mut offset = 0;
+            loop {
+                let fetched = client.fetch("load", partition, offset, Duration::ZERO).await.unwrap();
+                for record in fetched.records {
+                    assert_eq!(record.offset, offset, "dense offsets");
+                    assert!(seen.insert(record.value.clone()), "a record is in the log twice");
+                    log.insert((partition, offset), record.value);
+                    offset += 1;
+                }
+                if offset >= fetched.high_watermark {
+                    break;
+                }
+            }
+        }
+        let acked = acked.lock().unwrap();
+        assert!(
+            acked.len() > 16,
+            "cycle {cycle}: the load ran ({} acknowledged)",
+            acked.len()
+        );
+        for (at, value) in acked.iter() {
+            assert_eq!(log.get(at), Some(value), "cycle {cycle}: acknowledged record at {at:?}");
+        }
+        drop(acked);
+        child.kill9();
+    }
+}

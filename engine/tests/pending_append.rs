@@ -1,0 +1,155 @@
+//! `Store::append_pending`: a batch written now and acknowledged by
+//! `PendingAppend::wait` (how the server waits for `Always` fsyncs on its own
+//! threads). Under `Always` nothing is visible before the wait, a producer's
+//! retry before the wait is a duplicate that waits for the same fsync, and a
+//! failed fsync fails the wait and poisons the store.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{read_partition, scratch_dir, FaultKind, FaultOp, FaultyStorage};
+use millrace::{Durability, Error, ProducerStamp, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+
+fn open(dir: &std::path::Path, durability: Durability, storage: &FaultyStorage) -> Store {
+    let options = StoreOptions {
+        durability,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with_storage(dir, options, Arc::new(storage.clone())).unwrap();
+    store.create_topic("t", TopicConfig::with_partitions(1)).unwrap();
+    store
+}
+
+fn visible(store: &Store) -> u64 {
+    store.offsets("t", 0).unwrap().1
+}
+
+#[test]
+fn always_append_is_invisible_until_its_wait_and_survives_reopen() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    storage.count_only();
+    let first = store
+        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
+        .unwrap();
+    let second = store
+        .append_pending("t", 0, &[Record::new(b"b".to_vec()), Record::new(b"c".to_vec())], None)
+        .unwrap();
+    assert!(first.needs_wait() && second.needs_wait());
+    assert_eq!((first.base_offset, first.next_offset), (0, 1));
+    assert_eq!((second.base_offset, second.next_offset), (1, 3));
+    assert_eq!(visible(&store), 0, "written, not yet acknowledged: not visible");
+    assert_eq!(storage.count(FaultOp::SyncData), 0, "no fsync before a wait");
+    // One wait's fsync covers both batches (group commit).
+    let acked = second.wait().unwrap();
+    assert_eq!((acked.base_offset, acked.next_offset, acked.duplicate), (1, 3, false));
+    assert_eq!(visible(&store), 3);
+    let fsyncs = storage.count(FaultOp::SyncData);
+    assert_eq!(fsyncs, 1, "one fsync for both");
+    assert_eq!(first.wait().unwrap().next_offset, 1);
+    assert_eq!(
+        storage.count(FaultOp::SyncData),
+        fsyncs,
+        "already covered: no second fsync"
+    );
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let values: Vec<Vec<u8>> = read_partition(&store, "t", 0).into_iter().map(|r| r.value).collect();
+    assert_eq!(values, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}
+
+#[test]
+fn producer_retry_before_the_wait_is_a_duplicate_acknowledged_by_the_same_fsync() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    let session = store.init_producer("p").unwrap();
+    let stamp = ProducerStamp {
+        producer_id: session.producer_id,
+        epoch: session.epoch,
+        base_sequence: 0,
+    };
+    let batch = [Record::new(b"x".to_vec()), Record::new(b"y".to_vec())];
+    let original = store.append_pending("t", 0, &batch, Some(stamp)).unwrap();
+    let retry = store.append_pending("t", 0, &batch, Some(stamp)).unwrap();
+    assert!(!original.duplicate);
+    assert!(retry.duplicate, "same sequence again: a retry");
+    assert_eq!(
+        (retry.base_offset, retry.next_offset),
+        (original.base_offset, original.next_offset)
+    );
+    assert!(
+        retry.needs_wait(),
+        "the original is not durable yet, so neither is the retry's answer"
+    );
+    assert_eq!(visible(&store), 0);
+    let acked = retry.wait().unwrap();
+    assert!(acked.duplicate);
+    assert_eq!(visible(&store), 2, "waiting on the retry made the original durable");
+    drop(original);
+    // A gap in the sequence is refused before anything is written.
+    let gap = ProducerStamp {
+        base_sequence: 5,
+        ..stamp
+    };
+    assert!(matches!(
+        store.append_pending("t", 0, &batch, Some(gap)),
+        Err(Error::OutOfOrderSequence { .. })
+    ));
+    assert_eq!(store.offsets("t", 0).unwrap().1, 2);
+}
+
+#[test]
+fn failed_fsync_fails_every_owed_wait_and_poisons() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    store.append("t", 0, &[Record::new(b"acked".to_vec())]).unwrap();
+    let a = store
+        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
+        .unwrap();
+    let b = store
+        .append_pending("t", 0, &[Record::new(b"b".to_vec())], None)
+        .unwrap();
+    storage.arm(FaultOp::SyncData, 0, FaultKind::Eio);
+    assert!(matches!(a.wait(), Err(Error::Io { .. })));
+    assert!(store.is_poisoned());
+    assert!(
+        matches!(b.wait(), Err(Error::Poisoned)),
+        "nothing is acknowledged after a failed fsync"
+    );
+    assert!(matches!(
+        store.append_pending("t", 0, &[Record::new(b"c".to_vec())], None),
+        Err(Error::Poisoned)
+    ));
+    assert_eq!(visible(&store), 1, "the unacknowledged batches never became visible");
+    drop(store);
+    // After reopen the acknowledged record is there; the unacknowledged ones
+    // may or may not be (they were written), but whole or not at all.
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let values: Vec<Vec<u8>> = read_partition(&store, "t", 0).into_iter().map(|r| r.value).collect();
+    assert_eq!(values[0], b"acked");
+    assert!(values.len() <= 3);
+    for (value, expected) in values.iter().skip(1).zip([&b"a"[..], b"b"]) {
+        assert_eq!(value.as_slice(), expected);
+    }
+}
+
+#[test]
+fn os_mode_is_acknowledged_on_return() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Os, &storage);
+    let pending = store
+        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
+        .unwrap();
+    assert!(!pending.needs_wait());
+    assert_eq!(visible(&store), 1);
+    let read = store.read("t", 0, 0, ReadOptions::default()).unwrap();
+    assert_eq!(read.records[0].value, b"a");
+    assert_eq!(pending.wait().unwrap().next_offset, 1);
+}
