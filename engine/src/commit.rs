@@ -8,6 +8,14 @@
 //! wait for it and then, if still uncovered, one of them leads the next sync.
 //! A failed sync marks the gate failed for good: nothing is acknowledged after
 //! it (the store is poisoned). Model-checked with loom in `tests/loom.rs`.
+//!
+//! Waiters park on one of two condition variables, by the sync that will
+//! cover them: the running one (its snapshot covers their target, or it has
+//! no snapshot yet) or the next one (syncs alternate between the two). When a
+//! sync ends it wakes everyone it covered and only one of the others, who
+//! leads the next sync; the rest sleep on until that sync, which covers them
+//! (they wrote before it started), ends. Waking every waiter after every
+//! sync cost each uncovered one a wake-up and a sleep for nothing.
 
 use crate::sync::{Condvar, Mutex};
 
@@ -26,6 +34,10 @@ struct GateState {
     synced: Mark,
     syncing: bool,
     failed: bool,
+    /// Syncs started; the running one (if `syncing`) has this number.
+    generation: u64,
+    /// The running sync's snapshot of the written offset, once taken.
+    upto: Option<u64>,
 }
 
 /// The written mark and a copy of the synced mark, behind their own small
@@ -43,7 +55,9 @@ struct Marks {
 pub struct SyncGate {
     state: Mutex<GateState>,
     marks: Mutex<Marks>,
-    condvar: Condvar,
+    /// Waiters of the syncs with even and odd `generation`.
+    even: Condvar,
+    odd: Condvar,
 }
 
 /// Why a wait for durability did not succeed.
@@ -60,15 +74,20 @@ impl SyncGate {
         SyncGate {
             state: Mutex::new(GateState {
                 synced: initial,
-                syncing: false,
-                failed: false,
+                ..GateState::default()
             }),
             marks: Mutex::new(Marks {
                 written: initial,
                 synced: initial,
             }),
-            condvar: Condvar::new(),
+            even: Condvar::new(),
+            odd: Condvar::new(),
         }
+    }
+
+    fn notify_all(&self) {
+        self.even.notify_all();
+        self.odd.notify_all();
     }
 
     /// Record that bytes up to `mark` are written (called in write order).
@@ -95,7 +114,8 @@ impl SyncGate {
             self.marks.lock().synced = mark;
         }
         drop(state);
-        self.condvar.notify_all();
+        // Rare (a roll): wake everyone, covered or not, to re-check.
+        self.notify_all();
     }
 
     /// Block until everything up to `target` offset is durable, running the
@@ -123,27 +143,39 @@ impl SyncGate {
                 return Ok(state.synced);
             }
             if state.syncing {
-                self.condvar.wait(&mut state);
+                // The running sync covers us unless its snapshot, already
+                // taken, stops short of our target; then the next one will.
+                let next = matches!(state.upto, Some(upto) if upto < target);
+                let parity = (state.generation + u64::from(next)) % 2;
+                self.condvar(parity).wait(&mut state);
                 continue;
             }
             state.syncing = true;
+            state.generation += 1;
+            state.upto = None;
             drop(state);
             settle();
             let upto = self.marks.lock().written;
+            self.state.lock().upto = Some(upto.offset);
             let result = sync();
             state = self.state.lock();
             state.syncing = false;
+            state.upto = None;
+            let parity = state.generation % 2;
             match result {
                 Ok(()) => {
                     if upto.offset >= state.synced.offset {
                         state.synced = upto;
                         self.marks.lock().synced = upto;
                     }
-                    self.condvar.notify_all();
+                    // Everyone this sync covered, and one of the others to
+                    // lead the next sync (which covers the rest of them).
+                    self.condvar(parity).notify_all();
+                    self.condvar(parity + 1).notify_one();
                 }
                 Err(e) => {
                     state.failed = true;
-                    self.condvar.notify_all();
+                    self.notify_all();
                     return Err(SyncFailure::Failed(e));
                 }
             }
@@ -153,6 +185,14 @@ impl SyncGate {
     /// Fail every current and future waiter (used when the store is poisoned elsewhere).
     pub fn fail(&self) {
         self.state.lock().failed = true;
-        self.condvar.notify_all();
+        self.notify_all();
+    }
+
+    fn condvar(&self, parity: u64) -> &Condvar {
+        if parity.is_multiple_of(2) {
+            &self.even
+        } else {
+            &self.odd
+        }
     }
 }

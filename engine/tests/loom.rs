@@ -156,6 +156,38 @@ fn group_commit_later_sync_fails_nothing_uncovered_is_acknowledged() {
     });
 }
 
+/// A roll syncs the old segment itself and records the synced mark while
+/// appenders wait (`SyncGate::record_synced`): nobody hangs, and nothing is
+/// acknowledged beyond what a sync or the roll's own sync covered.
+#[test]
+fn group_commit_synced_from_elsewhere_strands_nobody() {
+    model(|| {
+        let log = Arc::new(Log::new(|_| false));
+        let appenders: Vec<_> = (0..3)
+            .map(|_| {
+                let log = log.clone();
+                thread::spawn(move || log.append())
+            })
+            .collect();
+        // The roll: under the writer lock, everything written so far is made
+        // durable by the roller and recorded as synced.
+        {
+            let next = log.writer.lock().unwrap();
+            log.durable.fetch_max(*next, SeqCst);
+            log.gate.record_synced(Mark {
+                offset: *next,
+                segment_base: 0,
+                position: *next * 100,
+            });
+        }
+        for appender in appenders {
+            let (target, result) = appender.join().unwrap();
+            assert!(result.is_ok(), "append {target}: {result:?}");
+        }
+        assert_eq!(log.gate.synced().offset, 3);
+    });
+}
+
 #[test]
 fn group_commit_fail_from_elsewhere_wakes_waiters() {
     model(|| {
