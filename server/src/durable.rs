@@ -6,10 +6,10 @@
 //! threads each take owed waits from their own queue and run them
 //! ([`millrace::PendingAppend::wait`], the engine's group commit), and each
 //! connection task awaits a oneshot (a wait with no other in progress on
-//! its lane runs inline instead, as a lone producer's would). All waits of one partition go to the
-//! same thread, which takes everything queued at once: its first wait's
-//! fsync covers every batch written before it, and the rest return without
-//! one. No thread is blocked per request, so with many producers the
+//! its lane runs inline instead, as a lone producer's would). All waits of
+//! one partition go to the same thread, which takes everything queued at
+//! once: its first wait's fsync covers every batch written before it, and
+//! the rest return without one. No thread is blocked per request, so with many producers the
 //! server's CPU goes to requests rather than to waking a blocked thread per
 //! producer after every fsync; partitions on different threads sync in
 //! parallel.
