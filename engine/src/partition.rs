@@ -376,10 +376,15 @@ impl Partition {
         self.write_inner(records, producer, 0, producer.is_some(), |_| Ok(()))
     }
 
+    /// Whether an append is acknowledged only by an fsync (`Always`).
+    pub(crate) fn owes_sync(&self) -> bool {
+        self.durability == Durability::Always
+    }
+
     /// Under `Always`, block until everything up to `offset` is durable
     /// (leading or joining a group fsync); otherwise return at once.
     pub(crate) fn wait_durable(&self, offset: u64) -> Result<()> {
-        if self.durability == Durability::Always {
+        if self.owes_sync() {
             self.sync_to(offset)?;
         }
         Ok(())

@@ -518,12 +518,11 @@ impl Store {
     ) -> Result<PendingAppend> {
         let p = self.partition(topic, partition)?;
         let (info, duplicate) = p.append_deferred(records, producer)?;
-        let owed = self.durability(topic)? == Durability::Always;
         Ok(PendingAppend {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
-            partition: owed.then_some(p),
+            partition: p.owes_sync().then_some(p),
         })
     }
 

@@ -86,7 +86,6 @@ impl Default for ClientOptions {
 }
 
 type Reply = Result<Result<Response, WireError>, ClientError>;
-type ViewReply = Result<Result<FetchedView, WireError>, ClientError>;
 
 /// Who waits for a response, and in which form it wants it.
 enum Pending {
@@ -109,6 +108,7 @@ impl Pending {
         }
     }
 }
+
 type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
 type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
@@ -421,8 +421,9 @@ impl Client {
     /// copy per record. For consumers that scan many records.
     pub async fn fetch_view(&self, fetch: Fetch) -> Result<FetchedView, ClientError> {
         let frame = self.send(Request::Fetch(fetch), Pending::View).await??;
-        let view: ViewReply = decode_fetch_response_view(frame).map_err(|e| ClientError::Protocol(e.to_string()));
-        view?.map_err(ClientError::Server)
+        decode_fetch_response_view(frame)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(ClientError::Server)
     }
 
     /// Fetch from `offset`, up to 1 MiB, waiting up to `max_wait` for a first record.
