@@ -9,15 +9,16 @@
 //! A failed sync marks the gate failed for good: nothing is acknowledged after
 //! it (the store is poisoned). Model-checked with loom in `tests/loom.rs`.
 //!
-//! Waiters park on one of two condition variables, by the sync that will
-//! cover them: the running one (its snapshot covers their target, or it has
-//! no snapshot yet) or the next one (syncs alternate between the two). When a
-//! sync ends it wakes everyone it covered and only one of the others, who
-//! leads the next sync; the rest sleep on until that sync, which covers them
-//! (they wrote before it started), ends. Waking every waiter after every
-//! sync cost each uncovered one a wake-up and a sleep for nothing.
+//! Each waiter parks on its own slot (a small mutex and condition variable),
+//! listed in the gate with its target. When a sync ends it first wakes one
+//! waiter it did not cover, who leads the next sync, then hands every waiter
+//! it covered the synced mark directly: they return without touching the
+//! gate's lock. (A shared condition variable wakes its waiters one after
+//! another through its mutex, each wake-up waiting for the previous waiter to
+//! run; with sixteen appenders on two CPUs that chain, not the disk, set the
+//! pace.) The others sleep on until a later sync covers them.
 
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Arc, Condvar, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Mark {
@@ -34,17 +35,46 @@ struct GateState {
     synced: Mark,
     syncing: bool,
     failed: bool,
-    /// Syncs started; the running one (if `syncing`) has this number.
-    generation: u64,
-    /// The running sync's snapshot of the written offset, once taken.
-    upto: Option<u64>,
+    /// Parked waiters and their targets, in arrival order.
+    waiters: Vec<(u64, Arc<Waiter>)>,
+}
+
+/// What a parked waiter is told when it is woken.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// A sync covered the target: return this synced mark.
+    Covered(Mark),
+    /// Look at the gate again (lead the next sync, or see a failure).
+    Recheck,
+}
+
+/// One parked waiter's slot.
+#[derive(Debug, Default)]
+struct Waiter {
+    wake: Mutex<Option<Wake>>,
+    condvar: Condvar,
+}
+
+impl Waiter {
+    fn wait(&self) -> Wake {
+        let mut wake = self.wake.lock();
+        loop {
+            if let Some(w) = *wake {
+                return w;
+            }
+            self.condvar.wait(&mut wake);
+        }
+    }
+
+    fn wake(&self, wake: Wake) {
+        *self.wake.lock() = Some(wake);
+        self.condvar.notify_one();
+    }
 }
 
 /// The written mark and a copy of the synced mark, behind their own small
-/// lock: appenders record and read them on every append, and the gate's own
-/// mutex is where a released group of waiters queues up after each fsync
-/// (parking_lot hands it to them one at a time), so appenders do not wait
-/// behind that queue. Lock order: `state`, then `marks`.
+/// lock: appenders record and read them on every append, so they do not
+/// queue behind the gate's mutex. Lock order: `state`, then `marks`.
 #[derive(Debug, Default)]
 struct Marks {
     written: Mark,
@@ -55,9 +85,6 @@ struct Marks {
 pub struct SyncGate {
     state: Mutex<GateState>,
     marks: Mutex<Marks>,
-    /// Waiters of the syncs with even and odd `generation`.
-    even: Condvar,
-    odd: Condvar,
 }
 
 /// Why a wait for durability did not succeed.
@@ -67,6 +94,55 @@ pub enum SyncFailure<E> {
     Failed(E),
     /// An earlier fsync failed; nothing more will be acknowledged.
     Poisoned,
+}
+
+/// Waiters to wake once the gate's lock is released: the next leader first.
+struct Wakes {
+    leader: Option<Arc<Waiter>>,
+    covered: Vec<Arc<Waiter>>,
+    mark: Mark,
+}
+
+impl Wakes {
+    fn send(self) {
+        if let Some(leader) = self.leader {
+            leader.wake(Wake::Recheck);
+        }
+        for waiter in self.covered {
+            waiter.wake(Wake::Covered(self.mark));
+        }
+    }
+}
+
+impl GateState {
+    /// Take out the waiters the synced mark covers and, if no sync is running
+    /// and some are left, one of them to lead the next sync.
+    fn release(&mut self) -> Wakes {
+        let synced = self.synced;
+        let mut covered = Vec::new();
+        self.waiters.retain(|(target, waiter)| {
+            let done = *target <= synced.offset;
+            if done {
+                covered.push(waiter.clone());
+            }
+            !done
+        });
+        let leader = if self.syncing || self.waiters.is_empty() {
+            None
+        } else {
+            Some(self.waiters.remove(0).1)
+        };
+        Wakes {
+            leader,
+            covered,
+            mark: synced,
+        }
+    }
+
+    /// Take out every waiter, to look at the gate again (after a failure).
+    fn release_all(&mut self) -> Vec<Arc<Waiter>> {
+        self.waiters.drain(..).map(|(_, waiter)| waiter).collect()
+    }
 }
 
 impl SyncGate {
@@ -80,14 +156,7 @@ impl SyncGate {
                 written: initial,
                 synced: initial,
             }),
-            even: Condvar::new(),
-            odd: Condvar::new(),
         }
-    }
-
-    fn notify_all(&self) {
-        self.even.notify_all();
-        self.odd.notify_all();
     }
 
     /// Record that bytes up to `mark` are written (called in write order).
@@ -113,9 +182,9 @@ impl SyncGate {
             state.synced = mark;
             self.marks.lock().synced = mark;
         }
+        let wakes = state.release();
         drop(state);
-        // Rare (a roll): wake everyone, covered or not, to re-check.
-        self.notify_all();
+        wakes.send();
     }
 
     /// Block until everything up to `target` offset is durable, running the
@@ -143,39 +212,40 @@ impl SyncGate {
                 return Ok(state.synced);
             }
             if state.syncing {
-                // The running sync covers us unless its snapshot, already
-                // taken, stops short of our target; then the next one will.
-                let next = matches!(state.upto, Some(upto) if upto < target);
-                let parity = (state.generation + u64::from(next)) % 2;
-                self.condvar(parity).wait(&mut state);
+                let waiter = Arc::new(Waiter::default());
+                state.waiters.push((target, waiter.clone()));
+                drop(state);
+                if let Wake::Covered(mark) = waiter.wait() {
+                    return Ok(mark);
+                }
+                state = self.state.lock();
                 continue;
             }
             state.syncing = true;
-            state.generation += 1;
-            state.upto = None;
             drop(state);
             settle();
             let upto = self.marks.lock().written;
-            self.state.lock().upto = Some(upto.offset);
             let result = sync();
             state = self.state.lock();
             state.syncing = false;
-            state.upto = None;
-            let parity = state.generation % 2;
             match result {
                 Ok(()) => {
                     if upto.offset >= state.synced.offset {
                         state.synced = upto;
                         self.marks.lock().synced = upto;
                     }
-                    // Everyone this sync covered, and one of the others to
-                    // lead the next sync (which covers the rest of them).
-                    self.condvar(parity).notify_all();
-                    self.condvar(parity + 1).notify_one();
+                    let wakes = state.release();
+                    drop(state);
+                    wakes.send();
+                    state = self.state.lock();
                 }
                 Err(e) => {
                     state.failed = true;
-                    self.notify_all();
+                    let waiters = state.release_all();
+                    drop(state);
+                    for waiter in waiters {
+                        waiter.wake(Wake::Recheck);
+                    }
                     return Err(SyncFailure::Failed(e));
                 }
             }
@@ -184,15 +254,12 @@ impl SyncGate {
 
     /// Fail every current and future waiter (used when the store is poisoned elsewhere).
     pub fn fail(&self) {
-        self.state.lock().failed = true;
-        self.notify_all();
-    }
-
-    fn condvar(&self, parity: u64) -> &Condvar {
-        if parity.is_multiple_of(2) {
-            &self.even
-        } else {
-            &self.odd
+        let mut state = self.state.lock();
+        state.failed = true;
+        let waiters = state.release_all();
+        drop(state);
+        for waiter in waiters {
+            waiter.wake(Wake::Recheck);
         }
     }
 }
