@@ -30,8 +30,15 @@ pub fn parse_log_name(name: &str) -> Option<u64> {
 #[derive(Debug)]
 pub(crate) struct SegmentState {
     pub entries: Vec<IndexEntry>,
-    /// Bytes of whole batches in the log file.
+    /// Bytes of whole batches appended: the position of the next batch.
     pub written_len: u64,
+    /// Bytes of those batches already in the file. Smaller than `written_len`
+    /// only in an `Always` partition, by batches encoded but not yet written
+    /// (the group-commit leader writes them just before its fsync; see
+    /// `Partition::write_pending`). Readers stop here: they never see those
+    /// batches anyway (they are past the high watermark), but must not read
+    /// their headers from the file.
+    pub flushed_len: u64,
     /// Length of the file: `written_len` plus zeros written ahead of the
     /// data (see [`Segment::note_preallocated`]); equal to `written_len` once sealed.
     pub file_len: u64,
@@ -114,6 +121,7 @@ impl Segment {
             state: Mutex::new(SegmentState {
                 entries,
                 written_len,
+                flushed_len: written_len,
                 file_len: written_len,
                 next_offset,
                 max_timestamp_ms,
@@ -282,6 +290,7 @@ impl Segment {
         let mut state = self.state.lock();
         state.entries.extend_from_slice(&scan.new_entries);
         state.written_len = scan.valid_end;
+        state.flushed_len = scan.valid_end;
         state.file_len = scan.valid_end;
         state.next_offset = scan.next_offset;
         state.max_timestamp_ms = scan.max_timestamp_ms;
@@ -347,6 +356,10 @@ impl Segment {
     /// Cut the zeros written ahead of the data (at seal and at close).
     pub fn trim_preallocated(&self) -> Result<()> {
         let mut state = self.state.lock();
+        debug_assert_eq!(
+            state.flushed_len, state.written_len,
+            "pending batches are written first"
+        );
         if state.file_len > state.written_len {
             self.log
                 .set_len(state.written_len)
@@ -356,7 +369,8 @@ impl Segment {
         Ok(())
     }
 
-    /// Record a batch just written at `position` (called by the single writer).
+    /// Record a batch appended at `position` (called by the single writer),
+    /// already in the file if `flushed` (else see [`Segment::note_flushed`]).
     /// `synced_position` is how far this segment's log is known fdatasync'd:
     /// index entries up to it are written to the index file (see `persisted_entries`).
     pub fn note_written(
@@ -365,6 +379,7 @@ impl Segment {
         position: u64,
         index_interval: u32,
         synced_position: u64,
+        flushed: bool,
     ) -> Result<()> {
         let mut state = self.state.lock();
         if position > 0 && position - state.last_entry_position >= u64::from(index_interval) {
@@ -378,10 +393,19 @@ impl Segment {
         }
         self.persist_entries(&mut state, synced_position)?;
         state.written_len = position + u64::from(header.length);
+        if flushed {
+            state.flushed_len = state.written_len;
+        }
         state.file_len = state.file_len.max(state.written_len);
         state.next_offset = header.next_offset();
         state.max_timestamp_ms = state.max_timestamp_ms.max(header.max_timestamp_ms);
         Ok(())
+    }
+
+    /// Appended batches up to `end` are now in the file.
+    pub fn note_flushed(&self, end: u64) {
+        let mut state = self.state.lock();
+        state.flushed_len = state.flushed_len.max(end);
     }
 
     /// Write index entries at or before `durable_position` to the index file.

@@ -2,7 +2,10 @@
 //! `PendingAppend::wait` (how the server waits for `Always` fsyncs on its own
 //! threads). Under `Always` nothing is visible before the wait, a producer's
 //! retry before the wait is a duplicate that waits for the same fsync, and a
-//! failed fsync fails the wait and poisons the store.
+//! failed fsync fails the wait and poisons the store. An `Always` batch is
+//! only encoded by the append: the group-commit leader writes every pending
+//! batch in one write just before its fsync (or a roll does, before it seals),
+//! and readers meanwhile stop at what is in the file.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
@@ -152,4 +155,102 @@ fn os_mode_is_acknowledged_on_return() {
     let read = store.read("t", 0, 0, ReadOptions::default()).unwrap();
     assert_eq!(read.records[0].value, b"a");
     assert_eq!(pending.wait().unwrap().next_offset, 1);
+}
+
+fn values(store: &Store) -> Vec<Vec<u8>> {
+    read_partition(store, "t", 0).into_iter().map(|r| r.value).collect()
+}
+
+#[test]
+fn pending_batches_reach_the_file_in_one_write_just_before_the_fsync() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    // The first append also writes the zeros kept ahead of the data.
+    store.append("t", 0, &[Record::new(b"first".to_vec())]).unwrap();
+    storage.count_only();
+    let mut pending: Vec<_> = (0..3u8)
+        .map(|i| {
+            store
+                .append_pending("t", 0, &[Record::new(vec![b'a' + i; 100])], None)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(storage.count(FaultOp::Write), 0, "appends only encode");
+    let last = pending.pop().unwrap();
+    assert_eq!(last.wait().unwrap().next_offset, 4);
+    assert_eq!(storage.count(FaultOp::Write), 1, "one write for the three batches");
+    assert_eq!(storage.count(FaultOp::SyncData), 1);
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(
+        values(&store),
+        vec![b"first".to_vec(), vec![b'a'; 100], vec![b'b'; 100], vec![b'c'; 100]]
+    );
+}
+
+#[test]
+fn reads_while_a_batch_is_pending_stop_at_the_watermark() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    store
+        .append("t", 0, &[Record::new(b"acked".to_vec()).with_timestamp(10)])
+        .unwrap();
+    let pending = store
+        .append_pending("t", 0, &[Record::new(b"pending".to_vec()).with_timestamp(20)], None)
+        .unwrap();
+    // The pending batch has a place in the segment but is not in the file:
+    // a reader that walked past the watermark would read zeros there.
+    let read = store.read("t", 0, 0, ReadOptions::default()).unwrap();
+    let got: Vec<&[u8]> = read.records.iter().map(|r| r.value.as_slice()).collect();
+    assert_eq!(got, vec![&b"acked"[..]]);
+    assert_eq!(store.offset_for_time("t", 0, 15).unwrap(), None);
+    assert_eq!(store.offset_for_time("t", 0, 5).unwrap(), Some(0));
+    pending.wait().unwrap();
+    assert_eq!(values(&store), vec![b"acked".to_vec(), b"pending".to_vec()]);
+    assert_eq!(store.offset_for_time("t", 0, 15).unwrap(), Some(1));
+}
+
+#[test]
+fn a_roll_writes_the_pending_batches_before_it_seals() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    let a = store
+        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
+        .unwrap();
+    store.roll("t", 0).unwrap();
+    // The roll's own fsync made it durable: the wait needs no other.
+    storage.count_only();
+    assert_eq!(a.wait().unwrap().next_offset, 1);
+    assert_eq!(storage.count(FaultOp::SyncData), 0);
+    store.append("t", 0, &[Record::new(b"b".to_vec())]).unwrap();
+    assert_eq!(values(&store), vec![b"a".to_vec(), b"b".to_vec()]);
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(values(&store), vec![b"a".to_vec(), b"b".to_vec()]);
+}
+
+#[test]
+fn a_failed_group_write_fails_every_owed_wait_and_poisons() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), Durability::Always, &storage);
+    store.append("t", 0, &[Record::new(b"acked".to_vec())]).unwrap();
+    let a = store
+        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
+        .unwrap();
+    let b = store
+        .append_pending("t", 0, &[Record::new(b"b".to_vec())], None)
+        .unwrap();
+    storage.arm(FaultOp::Write, 0, FaultKind::Eio);
+    assert!(matches!(b.wait(), Err(Error::Io { .. })));
+    assert_eq!(storage.count(FaultOp::SyncData), 0, "no fsync after the failed write");
+    assert!(store.is_poisoned());
+    assert!(matches!(a.wait(), Err(Error::Poisoned)));
+    assert_eq!(visible(&store), 1);
+    drop(store);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(values(&store), vec![b"acked".to_vec()], "nothing of the failed write");
 }
