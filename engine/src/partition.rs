@@ -399,7 +399,11 @@ impl Partition {
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<(AppendInfo, bool)> {
         let (info, duplicate) = self.write_inner(records, producer, flags, sequenced, check)?;
-        self.wait_durable(info.next_offset)?;
+        if self.owes_sync() {
+            // A thread that appends and waits comes straight back with its
+            // next batch: worth gathering (see `settle`).
+            self.sync_to(info.next_offset, true)?;
+        }
         Ok((info, duplicate))
     }
 
@@ -423,10 +427,13 @@ impl Partition {
     }
 
     /// Under `Always`, block until everything up to `offset` is durable
-    /// (leading or joining a group fsync); otherwise return at once.
+    /// (leading or joining a group fsync); otherwise return at once. A
+    /// leader here does not wait for the appenders the last sync acknowledged
+    /// (the server's, after a network round trip, come back too late to be
+    /// worth it, and the spinning wait takes the CPU they need).
     pub(crate) fn wait_durable(&self, offset: u64) -> Result<()> {
         if self.owes_sync() {
-            self.sync_to(offset)?;
+            self.sync_to(offset, false)?;
         }
         Ok(())
     }
@@ -606,10 +613,10 @@ impl Partition {
     }
 
     /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
-    fn sync_to(&self, offset: u64) -> Result<()> {
+    fn sync_to(&self, offset: u64, gather: bool) -> Result<()> {
         let result = self.gate.wait_synced_settled(
             offset,
-            || self.settle(),
+            || self.settle(gather),
             || {
                 // What this sync covers: appends started before its snapshot.
                 let entered = self.entered.load(Ordering::Acquire);
@@ -644,10 +651,15 @@ impl Partition {
     /// then covers them all. Without the second wait, sixteen appenders split
     /// into two groups that alternate between syncs, each fsync covering
     /// eight; with it, one covering sixteen, and the appenders write while no
-    /// fsync runs instead of waiting for one that started without them.
-    fn settle(&self) {
+    /// fsync runs instead of waiting for one that started without them. Only
+    /// a leader that is itself such an appender (`Partition::append`) gathers.
+    fn settle(&self, gather: bool) {
         let started = Instant::now();
-        let expected = self.covered_by_last_sync.load(Ordering::Acquire);
+        let expected = if gather {
+            self.covered_by_last_sync.load(Ordering::Acquire)
+        } else {
+            0
+        };
         let base = self.entered_at_sync_end.load(Ordering::Acquire);
         let mut arrived = self.entered.load(Ordering::Acquire);
         let mut last_arrival = started;
@@ -745,7 +757,7 @@ impl Partition {
         *self.last_flush.lock() = Instant::now();
         let written = self.gate.written();
         if self.gate.synced().offset < written.offset {
-            self.sync_to(written.offset)?;
+            self.sync_to(written.offset, false)?;
         }
         self.publish(written.offset);
         // The log is durable up to the synced mark: its index entries may now
