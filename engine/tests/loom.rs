@@ -33,6 +33,8 @@ struct Log {
     syncs: AtomicU64,
     /// Which sync calls (0-based) fail.
     fails: fn(u64) -> bool,
+    /// The target of the appender that ran each successful sync call.
+    led: Mutex<Vec<u64>>,
 }
 
 impl Log {
@@ -44,6 +46,7 @@ impl Log {
             durable: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             fails,
+            led: Mutex::new(Vec::new()),
         }
     }
 
@@ -68,6 +71,7 @@ impl Log {
                 return Err(());
             }
             self.durable.fetch_max(covered, SeqCst);
+            self.led.lock().unwrap().push(target);
             Ok(())
         });
         if let Ok(mark) = &result {
@@ -152,6 +156,12 @@ fn group_commit_later_sync_fails_nothing_uncovered_is_acknowledged() {
             if *target > durable {
                 assert!(result.is_err(), "{target} acknowledged beyond durable {durable}");
             }
+        }
+        // An appender whose own sync succeeded is acknowledged, even if the
+        // next sync fails before it returns.
+        for led in log.led.lock().unwrap().iter() {
+            let (_, result) = results.iter().find(|(t, _)| t == led).unwrap();
+            assert!(result.is_ok(), "leader of a successful sync for {led}: {result:?}");
         }
     });
 }
