@@ -14,7 +14,9 @@ mod common;
 use std::sync::Arc;
 
 use common::{read_partition, scratch_dir, FaultKind, FaultOp, FaultyStorage};
-use millrace::{Durability, Error, ProducerStamp, ReadOptions, Record, Store, StoreOptions, TopicConfig};
+use millrace::{
+    Durability, Error, PendingAppend, ProducerStamp, ReadOptions, Record, Store, StoreOptions, TopicConfig,
+};
 
 fn open(dir: &std::path::Path, durability: Durability, storage: &FaultyStorage) -> Store {
     let options = StoreOptions {
@@ -30,15 +32,20 @@ fn visible(store: &Store) -> u64 {
     store.offsets("t", 0).unwrap().1
 }
 
+/// Append one record without a producer and without waiting.
+fn pending(store: &Store, value: &[u8]) -> PendingAppend {
+    store
+        .append_pending("t", 0, &[Record::new(value.to_vec())], None)
+        .unwrap()
+}
+
 #[test]
 fn always_append_is_invisible_until_its_wait_and_survives_reopen() {
     let dir = scratch_dir();
     let storage = FaultyStorage::default();
     let store = open(dir.path(), Durability::Always, &storage);
     storage.count_only();
-    let first = store
-        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
-        .unwrap();
+    let first = pending(&store, b"a");
     let second = store
         .append_pending("t", 0, &[Record::new(b"b".to_vec()), Record::new(b"c".to_vec())], None)
         .unwrap();
@@ -112,12 +119,8 @@ fn failed_fsync_fails_every_owed_wait_and_poisons() {
     let storage = FaultyStorage::default();
     let store = open(dir.path(), Durability::Always, &storage);
     store.append("t", 0, &[Record::new(b"acked".to_vec())]).unwrap();
-    let a = store
-        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
-        .unwrap();
-    let b = store
-        .append_pending("t", 0, &[Record::new(b"b".to_vec())], None)
-        .unwrap();
+    let a = pending(&store, b"a");
+    let b = pending(&store, b"b");
     storage.arm(FaultOp::SyncData, 0, FaultKind::Eio);
     assert!(matches!(a.wait(), Err(Error::Io { .. })));
     assert!(store.is_poisoned());
@@ -147,9 +150,7 @@ fn os_mode_is_acknowledged_on_return() {
     let dir = scratch_dir();
     let storage = FaultyStorage::default();
     let store = open(dir.path(), Durability::Os, &storage);
-    let pending = store
-        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
-        .unwrap();
+    let pending = pending(&store, b"a");
     assert!(!pending.needs_wait());
     assert_eq!(visible(&store), 1);
     let read = store.read("t", 0, 0, ReadOptions::default()).unwrap();
@@ -217,9 +218,7 @@ fn a_roll_writes_the_pending_batches_before_it_seals() {
     let dir = scratch_dir();
     let storage = FaultyStorage::default();
     let store = open(dir.path(), Durability::Always, &storage);
-    let a = store
-        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
-        .unwrap();
+    let a = pending(&store, b"a");
     store.roll("t", 0).unwrap();
     // The roll's own fsync made it durable: the wait needs no other.
     storage.count_only();
@@ -238,12 +237,8 @@ fn a_failed_group_write_fails_every_owed_wait_and_poisons() {
     let storage = FaultyStorage::default();
     let store = open(dir.path(), Durability::Always, &storage);
     store.append("t", 0, &[Record::new(b"acked".to_vec())]).unwrap();
-    let a = store
-        .append_pending("t", 0, &[Record::new(b"a".to_vec())], None)
-        .unwrap();
-    let b = store
-        .append_pending("t", 0, &[Record::new(b"b".to_vec())], None)
-        .unwrap();
+    let a = pending(&store, b"a");
+    let b = pending(&store, b"b");
     storage.arm(FaultOp::Write, 0, FaultKind::Eio);
     assert!(matches!(b.wait(), Err(Error::Io { .. })));
     assert_eq!(storage.count(FaultOp::SyncData), 0, "no fsync after the failed write");
