@@ -2,10 +2,15 @@
 //! `design/protocol.md` ("Frame"); offsets here are computed from the previous
 //! field's offset plus its size.
 //!
-//! [`FrameDecoder`] turns a byte stream into frames incrementally. It never
-//! allocates according to a length prefix: it buffers only bytes that actually
-//! arrived, and it refuses a prefix above the configured maximum as soon as the
-//! four length bytes are in, so a 4 GiB prefix costs nothing.
+//! [`FrameDecoder`] turns a byte stream into frames incrementally. It refuses
+//! a prefix above the configured maximum as soon as the four length bytes are
+//! in, so a 4 GiB prefix costs nothing. Fed through [`FrameDecoder::feed`]
+//! (the server's path) it never allocates according to a length prefix: it
+//! buffers only bytes that actually arrived. Read into through
+//! [`FrameDecoder::read_buffer`] (the client's path) it gives a large frame's
+//! body its own buffer, sized by the checked prefix, so that the body is read
+//! straight into the frame it becomes instead of being copied out of the
+//! stream buffer.
 
 use std::fmt;
 
@@ -176,20 +181,53 @@ pub fn encode_frame(header: FrameHeader, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Drop the bytes at the front of `buf` already handed out as frames (when
+/// that is cheap).
+fn compact(buf: &mut Vec<u8>, consumed: &mut usize) {
+    if *consumed > 0 && *consumed == buf.len() {
+        buf.clear();
+        *consumed = 0;
+    } else if *consumed > 0 && *consumed >= buf.len() / 2 {
+        buf.drain(..*consumed);
+        *consumed = 0;
+    }
+}
+
 /// Incremental decoder of a byte stream into frames.
 ///
 /// Memory bound: the buffer holds at most the bytes fed since the last
 /// complete frame was taken, and `feed` callers read at most
 /// [`FrameDecoder::wanted`] bytes, so it stays within one frame plus one read.
+/// A direct body ([`FrameDecoder::read_buffer`]) reserves one frame's body,
+/// at most `frame_bytes_max`, once that frame's header has arrived.
 #[derive(Debug)]
 pub struct FrameDecoder {
     frame_bytes_max: u32,
     buf: Vec<u8>,
     /// Bytes at the front of `buf` already handed out as frames.
     consumed: usize,
+    /// The frame being received into its own body buffer, if any (then
+    /// `buf` holds nothing undecoded).
+    direct: Option<Direct>,
+    /// Smallest body that [`FrameDecoder::read_buffer`] reads into its own buffer.
+    direct_body_min: usize,
     /// Sticky: once the stream is broken, it stays broken.
     failed: Option<FrameError>,
 }
+
+/// A frame whose header is decoded and whose body is read straight into the
+/// buffer it is returned in.
+#[derive(Debug)]
+struct Direct {
+    header: FrameHeader,
+    /// Capacity reserved for the whole body, so reads never reallocate it.
+    body: Vec<u8>,
+    body_len: usize,
+}
+
+/// Default [`FrameDecoder::with_direct_body_min`]: below this a body is
+/// cheaper to copy out of the stream buffer than to allocate for.
+pub const DIRECT_BODY_MIN_DEFAULT: usize = 64 * 1024;
 
 impl FrameDecoder {
     pub fn new(frame_bytes_max: u32) -> Self {
@@ -197,8 +235,17 @@ impl FrameDecoder {
             frame_bytes_max,
             buf: Vec::new(),
             consumed: 0,
+            direct: None,
+            direct_body_min: DIRECT_BODY_MIN_DEFAULT,
             failed: None,
         }
+    }
+
+    /// Read bodies of at least `bytes` into their own buffer (see
+    /// [`FrameDecoder::read_buffer`]); tests and the fuzzer set it low.
+    pub fn with_direct_body_min(mut self, bytes: usize) -> Self {
+        self.direct_body_min = bytes.max(1);
+        self
     }
 
     pub fn frame_bytes_max(&self) -> u32 {
@@ -207,7 +254,8 @@ impl FrameDecoder {
 
     /// Bytes received but not yet returned as frames.
     pub fn buffered_bytes(&self) -> usize {
-        self.buf.len() - self.consumed
+        let direct = self.direct.as_ref().map_or(0, |d| FRAME_HEADER_BYTES + d.body.len());
+        self.buf.len() - self.consumed + direct
     }
 
     /// True when part of a frame has arrived (used for slow-client timeouts).
@@ -218,6 +266,9 @@ impl FrameDecoder {
     /// How many more bytes complete the frame being received (at least 1).
     /// Lets a reader bound how much it asks the socket for.
     pub fn wanted(&self) -> usize {
+        if let Some(direct) = &self.direct {
+            return direct.body_len.saturating_sub(direct.body.len()).max(1);
+        }
         let pending = self.pending();
         match pending.get(..FRAME_LENGTH_BYTES) {
             None => FRAME_HEADER_BYTES - pending.len(),
@@ -232,30 +283,82 @@ impl FrameDecoder {
         self.buf.get(self.consumed..).unwrap_or_default()
     }
 
-    /// Drop the bytes already handed out as frames (when that is cheap).
     fn compact(&mut self) {
-        if self.consumed > 0 && self.consumed == self.buf.len() {
-            self.buf.clear();
-            self.consumed = 0;
-        } else if self.consumed > 0 && self.consumed >= self.buf.len() / 2 {
-            self.buf.drain(..self.consumed);
-            self.consumed = 0;
-        }
+        compact(&mut self.buf, &mut self.consumed);
     }
 
     /// Append bytes received from the stream.
     pub fn feed(&mut self, data: &[u8]) {
+        let mut data = data;
+        if let Some(direct) = &mut self.direct {
+            let (body, rest) = data.split_at(direct.body_len.saturating_sub(direct.body.len()).min(data.len()));
+            direct.body.extend_from_slice(body);
+            data = rest;
+        }
         self.compact();
         self.buf.extend_from_slice(data);
     }
 
     /// The buffer to append received bytes to directly (no copy through
-    /// [`FrameDecoder::feed`]), with room for at least `room` more bytes.
-    /// Only append to it: bytes already in it are not yet decoded.
+    /// [`FrameDecoder::feed`]). Only append to it: bytes already in it are
+    /// not yet decoded.
+    ///
+    /// Once a frame's header is in and its body is at least the
+    /// direct-body minimum, this is that frame's own body buffer, with the
+    /// checked length reserved: the body is read straight into the frame
+    /// [`FrameDecoder::next_frame`] returns, not copied out of the stream
+    /// buffer. Its free capacity is then exactly what the body still needs
+    /// (read at most [`FrameDecoder::wanted`] bytes; anything more is moved
+    /// back to the stream buffer). Otherwise it is the stream buffer, with
+    /// room for at least `room` more bytes.
     pub fn read_buffer(&mut self, room: usize) -> &mut Vec<u8> {
+        if self.direct.is_none() {
+            self.start_direct();
+        }
+        let FrameDecoder {
+            direct, buf, consumed, ..
+        } = self;
+        match direct {
+            Some(direct) if direct.body.len() < direct.body_len => &mut direct.body,
+            _ => {
+                compact(buf, consumed);
+                buf.reserve(room);
+                buf
+            }
+        }
+    }
+
+    /// Move the frame at the front of the stream buffer to its own body
+    /// buffer if its header is in, its length is legal, its body is large and
+    /// not complete yet.
+    fn start_direct(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        let pending = self.pending();
+        let Some(head) = pending.get(..FRAME_HEADER_BYTES) else {
+            return;
+        };
+        let length = le_u32(head, LENGTH_AT);
+        if check_length(length, self.frame_bytes_max).is_err() {
+            return; // next_frame reports it
+        }
+        let body_len = length as usize - (FRAME_HEADER_BYTES - FRAME_LENGTH_BYTES);
+        let received = pending.get(FRAME_HEADER_BYTES..).unwrap_or_default();
+        if body_len < self.direct_body_min || received.len() >= body_len {
+            return;
+        }
+        let header = FrameHeader {
+            opcode: le_u16(head, OPCODE_AT),
+            flags: le_u16(head, FLAGS_AT),
+            request_id: le_u32(head, REQUEST_ID_AT),
+        };
+        // Bounded: `length` passed `check_length` against frame_bytes_max.
+        let mut body = Vec::with_capacity(body_len);
+        body.extend_from_slice(received);
+        self.consumed = self.buf.len();
         self.compact();
-        self.buf.reserve(room);
-        &mut self.buf
+        self.direct = Some(Direct { header, body, body_len });
     }
 
     /// The next whole frame, `Ok(None)` if more bytes are needed, or the
@@ -263,6 +366,22 @@ impl FrameDecoder {
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         if let Some(error) = self.failed {
             return Err(error);
+        }
+        if let Some(direct) = &mut self.direct {
+            if direct.body.len() < direct.body_len {
+                return Ok(None);
+            }
+            // A reader that asked for more than `wanted()` got the start of
+            // the next frame too: it goes back to the stream buffer, ahead of
+            // anything fed since (which arrived after it).
+            let over = direct.body.get(direct.body_len..).unwrap_or_default();
+            let at = self.consumed.min(self.buf.len());
+            self.buf.splice(at..at, over.iter().copied());
+            direct.body.truncate(direct.body_len);
+            return Ok(self.direct.take().map(|d| Frame {
+                header: d.header,
+                body: d.body,
+            }));
         }
         let pending = self.pending();
         if pending.len() < FRAME_LENGTH_BYTES {
@@ -355,6 +474,140 @@ mod tests {
         assert_eq!(frames[0].body, vec![7u8; 5000]);
         assert_eq!(frames[1].header, FrameHeader::response(0x02, 2));
         assert_eq!(decoder.buffered_bytes(), 0);
+    }
+
+    /// Decode `stream` reading through `read_buffer` in reads of the given
+    /// sizes (cycled), each read asking for `room` bytes, as a socket reader
+    /// would, then return the frames and the decoder.
+    fn decode_by_reads(stream: &[u8], direct_min: usize, reads: &[usize]) -> (Vec<Frame>, FrameDecoder) {
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(direct_min);
+        let mut frames = Vec::new();
+        let mut at = 0;
+        for &size in reads.iter().cycle() {
+            if at >= stream.len() {
+                break;
+            }
+            let take = size.min(stream.len() - at);
+            let buffer = decoder.read_buffer(take);
+            buffer.extend_from_slice(&stream[at..at + take]);
+            at += take;
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        (frames, decoder)
+    }
+
+    #[test]
+    fn large_body_is_read_into_its_own_buffer() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let a = encode_frame(FrameHeader::response(0x30, 1), &big);
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(1000);
+        // The header and a little of the body arrive in the stream buffer...
+        decoder.read_buffer(100).extend_from_slice(&a[..100]);
+        assert_eq!(decoder.next_frame(), Ok(None));
+        // ...then the body buffer takes over, with the whole body reserved.
+        let body = decoder.read_buffer(64 * 1024);
+        assert_eq!(body.len(), 100 - FRAME_HEADER_BYTES);
+        assert_eq!(body.capacity(), big.len());
+        let body_ptr = body.as_ptr();
+        assert_eq!(decoder.wanted(), a.len() - 100);
+        assert_eq!(decoder.buffered_bytes(), 100);
+        assert!(decoder.is_mid_frame());
+        for chunk in a[100..].chunks(65_536) {
+            decoder.read_buffer(chunk.len()).extend_from_slice(chunk);
+        }
+        assert_eq!(decoder.buffered_bytes(), a.len());
+        let frame = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(frame.header, FrameHeader::response(0x30, 1));
+        assert_eq!(frame.body, big);
+        // Returned in the buffer it was read into: no copy.
+        assert_eq!(frame.body.as_ptr(), body_ptr);
+        assert_eq!(decoder.buffered_bytes(), 0);
+        assert!(!decoder.is_mid_frame());
+        assert_eq!(decoder.wanted(), FRAME_HEADER_BYTES);
+    }
+
+    #[test]
+    fn reads_past_a_direct_body_keep_the_next_frames() {
+        // Large, small, large, small: reads of odd sizes that end inside
+        // headers, straddle frame ends, and ask for more than `wanted`.
+        let frames_in = [
+            encode_frame(FrameHeader::response(0x30, 1), &[1u8; 5000]),
+            encode_frame(FrameHeader::response(0x02, 2), b"ok"),
+            encode_frame(FrameHeader::response(0x30, 3), &[3u8; 7000]),
+            encode_frame(FrameHeader::response(0x02, 4), b""),
+        ];
+        let stream: Vec<u8> = frames_in.concat();
+        for reads in [
+            &[7usize, 4999, 13][..],
+            &[1][..],
+            &[3000][..],
+            &[5013, 14][..],
+            &[stream.len()][..],
+        ] {
+            let (frames, decoder) = decode_by_reads(&stream, 1024, reads);
+            let ids: Vec<u32> = frames.iter().map(|f| f.header.request_id).collect();
+            assert_eq!(ids, [1, 2, 3, 4], "reads {reads:?}");
+            assert_eq!(frames[0].body, vec![1u8; 5000]);
+            assert_eq!(frames[1].body, b"ok");
+            assert_eq!(frames[2].body, vec![3u8; 7000]);
+            assert!(frames[3].body.is_empty());
+            assert_eq!(decoder.buffered_bytes(), 0, "reads {reads:?}");
+        }
+    }
+
+    #[test]
+    fn feed_while_a_body_is_direct_splits_at_its_end() {
+        let a = encode_frame(FrameHeader::response(0x30, 1), &[9u8; 3000]);
+        let b = encode_frame(FrameHeader::response(0x02, 2), b"next");
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(1024);
+        decoder.read_buffer(20).extend_from_slice(&a[..20]);
+        assert_eq!(decoder.next_frame(), Ok(None));
+        decoder.read_buffer(20).extend_from_slice(&a[20..40]);
+        // The rest of `a` and all of `b` in one feed.
+        let mut rest = a[40..].to_vec();
+        rest.extend_from_slice(&b);
+        decoder.feed(&rest);
+        let first = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(first.body, vec![9u8; 3000]);
+        let second = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(second.header.request_id, 2);
+        assert_eq!(second.body, b"next");
+        assert_eq!(decoder.next_frame(), Ok(None));
+    }
+
+    #[test]
+    fn bytes_read_past_a_body_stay_ahead_of_later_feeds() {
+        let a = encode_frame(FrameHeader::response(0x30, 1), &[5u8; 2000]);
+        let b = encode_frame(FrameHeader::response(0x02, 2), b"bb");
+        let c = encode_frame(FrameHeader::response(0x02, 3), b"c");
+        let mut stream = a.clone();
+        stream.extend_from_slice(&b);
+        stream.extend_from_slice(&c);
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(1024);
+        decoder.read_buffer(12).extend_from_slice(&stream[..12]);
+        assert_eq!(decoder.next_frame(), Ok(None));
+        // One read completes `a` and takes the first half of `b` with it;
+        // the rest arrives by `feed` before anyone asks for a frame.
+        let split = a.len() + b.len() / 2;
+        decoder.read_buffer(split - 12).extend_from_slice(&stream[12..split]);
+        decoder.feed(&stream[split..]);
+        let ids: Vec<u32> = std::iter::from_fn(|| decoder.next_frame().unwrap())
+            .map(|f| f.header.request_id)
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn oversize_prefix_gets_no_direct_body() {
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_LOWEST).with_direct_body_min(16);
+        let mut head = (FRAME_BYTES_MAX_LOWEST + 1).to_le_bytes().to_vec();
+        head.extend_from_slice(&[0u8; 8]);
+        decoder.read_buffer(12).extend_from_slice(&head);
+        let buffer = decoder.read_buffer(64);
+        assert!(buffer.capacity() < 1024, "nothing sized by a refused prefix");
+        assert!(matches!(decoder.next_frame(), Err(FrameError::TooLarge { .. })));
     }
 
     #[test]

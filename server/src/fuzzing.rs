@@ -13,15 +13,19 @@ use crate::messages::{
 pub const FUZZ_FRAME_BYTES_MAX: u32 = 64 * 1024;
 
 /// The first byte chooses the size of the chunks the rest is fed in. Panics
-/// (the fuzzer's finding) if a decoded frame breaks the limit or a decoded
-/// message does not re-encode to the same bytes (the encoding is canonical).
+/// (the fuzzer's finding) if a decoded frame breaks the limit, a decoded
+/// message does not re-encode to the same bytes (the encoding is canonical),
+/// or the client's way of reading ([`FrameDecoder::read_buffer`], large
+/// bodies read into their own buffers) decodes other frames than `feed`.
 pub fn frame_decode(data: &[u8]) {
     let Some((&chunk, stream)) = data.split_first() else {
         return;
     };
     let chunk = usize::from(chunk).max(1);
     let mut decoder = FrameDecoder::new(FUZZ_FRAME_BYTES_MAX);
-    for piece in stream.chunks(chunk) {
+    let mut frames = Vec::new();
+    let mut failure = None;
+    'stream: for piece in stream.chunks(chunk) {
         decoder.feed(piece);
         assert!(
             decoder.buffered_bytes() <= stream.len(),
@@ -30,30 +34,65 @@ pub fn frame_decode(data: &[u8]) {
         loop {
             match decoder.next_frame() {
                 Ok(Some(frame)) => {
-                    assert!(
-                        frame.body.len() + FRAME_HEADER_BYTES - FRAME_LENGTH_BYTES <= FUZZ_FRAME_BYTES_MAX as usize,
-                        "frame above the limit was returned"
-                    );
-                    if let Ok(request) = decode_request(&frame) {
-                        let again = encode_request(frame.header.request_id, &request);
-                        let body = again.get(FRAME_HEADER_BYTES..).unwrap_or_default();
-                        assert_eq!(body, frame.body.as_slice(), "request encoding is not canonical");
-                    }
-                    if frame.header.opcode == Opcode::Fetch.code() {
-                        fetched_view_agrees(&frame);
-                    }
-                    if let Ok(result) = decode_response(&frame) {
-                        let long_message = matches!(&result, Err(e) if e.message.len() > ERROR_MESSAGE_BYTES_MAX);
-                        if !long_message {
-                            let again = encode_response(frame.header.opcode, frame.header.request_id, &result);
-                            let body = again.get(FRAME_HEADER_BYTES..).unwrap_or_default();
-                            assert_eq!(body, frame.body.as_slice(), "response encoding is not canonical");
-                        }
-                    }
+                    check_frame(&frame);
+                    frames.push(frame);
                 }
                 Ok(None) => break,
-                Err(_) => return,
+                Err(error) => {
+                    failure = Some(error);
+                    break 'stream;
+                }
             }
+        }
+    }
+    let (read_frames, read_failure) = decode_by_reads(stream, chunk);
+    assert_eq!(read_frames, frames, "read_buffer and feed decode different frames");
+    assert_eq!(read_failure, failure, "read_buffer and feed fail differently");
+}
+
+/// Decode `stream` as the client reads a socket: through `read_buffer`, in
+/// reads of `chunk` bytes whatever `wanted` says (so reads run past a direct
+/// body's end), with every body of 16 bytes or more read into its own buffer.
+fn decode_by_reads(stream: &[u8], chunk: usize) -> (Vec<Frame>, Option<crate::frame::FrameError>) {
+    let mut decoder = FrameDecoder::new(FUZZ_FRAME_BYTES_MAX).with_direct_body_min(16);
+    let mut frames = Vec::new();
+    for piece in stream.chunks(chunk) {
+        decoder.read_buffer(piece.len()).extend_from_slice(piece);
+        assert!(
+            decoder.buffered_bytes() <= stream.len(),
+            "decoder holds more than it was given"
+        );
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(error) => return (frames, Some(error)),
+            }
+        }
+    }
+    (frames, None)
+}
+
+/// The checks on one decoded frame.
+fn check_frame(frame: &Frame) {
+    assert!(
+        frame.body.len() + FRAME_HEADER_BYTES - FRAME_LENGTH_BYTES <= FUZZ_FRAME_BYTES_MAX as usize,
+        "frame above the limit was returned"
+    );
+    if let Ok(request) = decode_request(frame) {
+        let again = encode_request(frame.header.request_id, &request);
+        let body = again.get(FRAME_HEADER_BYTES..).unwrap_or_default();
+        assert_eq!(body, frame.body.as_slice(), "request encoding is not canonical");
+    }
+    if frame.header.opcode == Opcode::Fetch.code() {
+        fetched_view_agrees(frame);
+    }
+    if let Ok(result) = decode_response(frame) {
+        let long_message = matches!(&result, Err(e) if e.message.len() > ERROR_MESSAGE_BYTES_MAX);
+        if !long_message {
+            let again = encode_response(frame.header.opcode, frame.header.request_id, &result);
+            let body = again.get(FRAME_HEADER_BYTES..).unwrap_or_default();
+            assert_eq!(body, frame.body.as_slice(), "response encoding is not canonical");
         }
     }
 }
