@@ -207,7 +207,7 @@ pub struct FrameDecoder {
     /// Bytes at the front of `buf` already handed out as frames.
     consumed: usize,
     /// The frame being received into its own body buffer, if any (then
-    /// `buf` holds nothing undecoded).
+    /// `buf` holds only bytes that arrived after its body).
     direct: Option<Direct>,
     /// Smallest body that [`FrameDecoder::read_buffer`] reads into its own buffer.
     direct_body_min: usize,
@@ -477,8 +477,8 @@ mod tests {
     }
 
     /// Decode `stream` reading through `read_buffer` in reads of the given
-    /// sizes (cycled), each read asking for `room` bytes, as a socket reader
-    /// would, then return the frames and the decoder.
+    /// sizes (cycled) whatever `wanted` says, then return the frames and the
+    /// decoder.
     fn decode_by_reads(stream: &[u8], direct_min: usize, reads: &[usize]) -> (Vec<Frame>, FrameDecoder) {
         let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(direct_min);
         let mut frames = Vec::new();
