@@ -279,6 +279,19 @@ impl FrameDecoder {
         }
     }
 
+    /// Body bytes still to come of a large frame, which from now on are
+    /// read into its own buffer ([`FrameDecoder::read_buffer`]); `None`
+    /// while no such frame is being received.
+    pub fn large_body_remaining(&mut self) -> Option<usize> {
+        if self.direct.is_none() {
+            self.start_direct();
+        }
+        self.direct
+            .as_ref()
+            .map(|d| d.body_len.saturating_sub(d.body.len()))
+            .filter(|&left| left > 0)
+    }
+
     fn pending(&self) -> &[u8] {
         self.buf.get(self.consumed..).unwrap_or_default()
     }
@@ -597,6 +610,25 @@ mod tests {
             .map(|f| f.header.request_id)
             .collect();
         assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn large_body_remaining_counts_down_then_ends() {
+        let a = encode_frame(FrameHeader::response(0x30, 1), &[2u8; 5000]);
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(1024);
+        assert_eq!(decoder.large_body_remaining(), None, "no header yet");
+        decoder.read_buffer(100).extend_from_slice(&a[..100]);
+        assert_eq!(decoder.large_body_remaining(), Some(a.len() - 100));
+        decoder.read_buffer(0).extend_from_slice(&a[100..4000]);
+        assert_eq!(decoder.large_body_remaining(), Some(a.len() - 4000));
+        decoder.read_buffer(0).extend_from_slice(&a[4000..]);
+        assert_eq!(decoder.large_body_remaining(), None, "body complete");
+        assert!(decoder.next_frame().unwrap().is_some());
+        assert_eq!(decoder.large_body_remaining(), None);
+        // A small frame never counts as large.
+        let b = encode_frame(FrameHeader::response(0x02, 2), &[0u8; 500]);
+        decoder.read_buffer(0).extend_from_slice(&b[..50]);
+        assert_eq!(decoder.large_body_remaining(), None);
     }
 
     #[test]

@@ -441,3 +441,56 @@ async fn concurrent_always_produces_share_fsyncs_and_are_visible_when_acknowledg
     );
     server.handle.shutdown().await.unwrap();
 }
+
+/// While a large response body is read the client raises its socket's
+/// receive low-water mark (fewer wake-ups per fetch); it must be back at one
+/// byte before the next response, or a small answer behind a large one
+/// would wait for bytes that never come. Large fetches (read in place and
+/// owned) alternate with small answers, in sequence and pipelined, and
+/// every answer arrives, right, within the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_answers_behind_large_fetches_arrive() {
+    let server = start_server(|_| {}).await;
+    let client = server.client().await;
+    client.create_topic("big", 1, &[("durability", "os")]).await.unwrap();
+    // 3 MiB of 8 KiB records in one partition.
+    let value: Vec<u8> = (0..8192u32).map(|i| (i % 253) as u8).collect();
+    for _ in 0..12 {
+        let batch = (0..32).map(|_| Record::new(value.clone())).collect();
+        client.produce("big", 0, batch).await.unwrap();
+    }
+    let whole = |offset| Fetch {
+        topic: "big".into(),
+        partition: 0,
+        position: Position::Offset(offset),
+        max_bytes: 4 * 1024 * 1024,
+        max_records: 0,
+        isolation: Isolation::ReadCommitted,
+        max_wait_ms: 0,
+    };
+    let rounds = async {
+        for round in 0..20u64 {
+            // In sequence: a large answer, then small ones.
+            let view = client.fetch_view(whole(round)).await.unwrap();
+            // From `round`: the large records left, then the small ones so far.
+            assert_eq!(view.len(), 384);
+            for record in view.iter() {
+                let expected: &[u8] = if record.offset < 384 { &value } else { b"small" };
+                assert_eq!(record.value, expected, "offset {}", record.offset);
+            }
+            client.ping().await.unwrap();
+            let produced = client
+                .produce("big", 0, vec![Record::new(b"small".to_vec())])
+                .await
+                .unwrap();
+            assert_eq!(produced.base_offset, 384 + round);
+            // Pipelined: a small request sent behind a large one.
+            let (owned, pong) = tokio::join!(client.fetch_with(whole(0)), client.ping());
+            assert!(owned.unwrap().records.len() >= 384);
+            pong.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), rounds)
+        .await
+        .expect("an answer behind a large fetch did not arrive");
+}
