@@ -459,8 +459,14 @@ impl MillraceServer {
     }
 }
 
+/// One producer thread's connection, driven by a current-thread runtime of
+/// its own: `block_on` on the calling thread then also runs the client's
+/// read task, so a response wakes this thread once, as a blocking client's
+/// `read` would. (`block_on` on a shared multi-thread runtime costs a second
+/// wake-up per response: a worker reads it, then wakes the caller; with one
+/// durable producer that was 6.4–6.6k against 7.2–7.3k records/s.)
 struct ServerProducer {
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: tokio::runtime::Runtime,
     client: Client,
     record: Record,
 }
@@ -475,11 +481,10 @@ impl Producer for ServerProducer {
 
 impl System for MillraceServer {
     fn producer(&self) -> Result<Box<dyn Producer>> {
-        let client = self
-            .runtime
-            .block_on(Client::connect(self.address, ClientOptions::default()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let client = runtime.block_on(Client::connect(self.address, ClientOptions::default()))?;
         Ok(Box::new(ServerProducer {
-            runtime: self.runtime.clone(),
+            runtime,
             client,
             record: self.record.clone(),
         }))
