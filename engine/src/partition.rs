@@ -729,6 +729,12 @@ impl Partition {
         result
     }
 
+    /// See [`crate::Store::release_mapped_pages`].
+    pub(crate) fn release_mapped_pages(&self) -> u64 {
+        let segments = self.segments.lock().clone();
+        segments.iter().map(|segment| segment.release_mapped_pages()).sum()
+    }
+
     fn active_segment(&self) -> Arc<Segment> {
         let segments = self.segments.lock().clone();
         #[expect(clippy::expect_used, reason = "a partition always has an active segment")]

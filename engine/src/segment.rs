@@ -452,6 +452,22 @@ impl Segment {
         self.map().map(|m| &**m)
     }
 
+    /// Take the pages of this segment's map, if it was mapped, out of the
+    /// process's resident set (they stay in the page cache). Returns the bytes
+    /// mapped.
+    pub fn release_mapped_pages(&self) -> u64 {
+        match self.map.get() {
+            Some(Some(map)) => match map.release_pages() {
+                Ok(()) => map.len() as u64,
+                Err(error) => {
+                    tracing::debug!(segment = %self.log_path.display(), %error, "madvise(DONTNEED) failed");
+                    0
+                }
+            },
+            _ => 0,
+        }
+    }
+
     /// Visit verified batches from `position` until `end_position`, or until
     /// `visit` returns false. Invalid bytes here are corruption (the region was
     /// validated on open or written by us).

@@ -594,6 +594,25 @@ impl Store {
         Ok(())
     }
 
+    /// Take the pages of memory-mapped sealed segments out of this process's
+    /// resident set; returns the bytes of the maps released. Reads of sealed
+    /// segments (`Scanner`, fetches) go through memory maps, and the pages
+    /// they touched stay mapped, so the process's RSS grows with what was
+    /// read. The pages stay in the page cache, which the kernel reclaims as
+    /// usual; the next read maps each back in with a minor fault. For long
+    /// running processes after a large read, while idle (`millrace serve`
+    /// does it after a quiet period).
+    pub fn release_mapped_pages(&self) -> u64 {
+        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
+        let mut released = 0;
+        for topic in topics {
+            for p in &topic.partitions {
+                released += p.release_mapped_pages();
+            }
+        }
+        released
+    }
+
     /// Seal the active segment of a partition (tests and admin).
     pub fn roll(&self, topic: &str, partition: u32) -> Result<()> {
         self.partition(topic, partition)?.roll_now()

@@ -1,4 +1,5 @@
-//! The one module with `unsafe`: read-only memory maps of sealed segments.
+//! The one module with `unsafe`: read-only memory maps of sealed segments
+//! (and giving their pages back, `ReadOnlyMap::release_pages`).
 //!
 //! SAFETY argument, for every map made here: `memmap2::Mmap::map` is unsafe
 //! because another process or thread could truncate or modify the file while
@@ -27,6 +28,25 @@ impl ReadOnlyMap {
         // written again, under the directory's exclusive lock, are mapped.
         let map = unsafe { memmap2::Mmap::map(file)? };
         Ok(ReadOnlyMap { map })
+    }
+
+    /// Take this map's pages out of the process's resident set. They stay in
+    /// the page cache; the next access maps each back in (a minor fault) with
+    /// the same bytes.
+    pub(crate) fn release_pages(&self) -> io::Result<()> {
+        #[cfg(unix)]
+        // SAFETY: `MADV_DONTNEED` on a shared, read-only file mapping (what
+        // `Mmap::map` makes) only unmaps the pages from this process: a later
+        // access repopulates them from the file's contents, and this file's
+        // contents never change (module documentation). A slice borrowed from
+        // the map therefore reads the same bytes before, during and after;
+        // nothing is zeroed or discarded, as it would be for a private or
+        // anonymous mapping.
+        unsafe {
+            self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        }
+        #[cfg(not(unix))]
+        Ok(())
     }
 }
 
