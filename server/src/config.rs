@@ -66,6 +66,9 @@ pub struct ServerConfig {
     pub fetch_wait_max_ms: u32,
     /// How long shutdown waits for in-flight requests before closing anyway.
     pub shutdown_grace_ms: u64,
+    /// After this long without traffic, give memory back once: the pages of
+    /// memory-mapped sealed segments and the allocator's free memory. 0 = never.
+    pub memory_release_idle_ms: u64,
     /// Empty = no authentication. Otherwise every connection must present one.
     pub tokens: Vec<TokenConfig>,
     /// Name announced in the `Hello` response.
@@ -110,6 +113,7 @@ impl Default for ServerConfig {
             handshake_timeout_ms: 10_000,
             fetch_wait_max_ms: 30_000,
             shutdown_grace_ms: 10_000,
+            memory_release_idle_ms: 10_000,
             tokens: Vec::new(),
             server_name: format!("millrace/{}", env!("CARGO_PKG_VERSION")),
             tls_cert_path: None,
@@ -185,6 +189,9 @@ impl ServerConfig {
             FETCH_WAIT_MAX_HIGHEST_MS,
         )?;
         range("shutdown_grace_ms", self.shutdown_grace_ms, 0, 3_600_000)?;
+        if self.memory_release_idle_ms != 0 {
+            range("memory_release_idle_ms", self.memory_release_idle_ms, 100, 86_400_000)?;
+        }
         self.store_durability()?;
         if self.tls_cert_path.is_some() != self.tls_key_path.is_some() {
             return Err(ConfigError::Invalid {
@@ -224,6 +231,10 @@ impl ServerConfig {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+    /// `None` when idle memory release is off.
+    pub fn memory_release_idle(&self) -> Option<Duration> {
+        (self.memory_release_idle_ms != 0).then(|| Duration::from_millis(self.memory_release_idle_ms))
     }
 }
 

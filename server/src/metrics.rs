@@ -46,6 +46,8 @@ pub struct ServerMetrics {
     pub frames_malformed: AtomicU64,
     pub request_bytes: AtomicU64,
     pub response_bytes: AtomicU64,
+    /// Times the server gave memory back after a quiet spell.
+    pub idle_memory_releases: AtomicU64,
     per_opcode: Vec<OpcodeMetrics>,
     errors: Mutex<BTreeMap<u16, u64>>,
 }
@@ -59,6 +61,7 @@ impl Default for ServerMetrics {
             frames_malformed: AtomicU64::new(0),
             request_bytes: AtomicU64::new(0),
             response_bytes: AtomicU64::new(0),
+            idle_memory_releases: AtomicU64::new(0),
             per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -84,6 +87,12 @@ impl ServerMetrics {
         if let Some(b) = m.latency_buckets.get(bucket) {
             b.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Grows with every request or response byte and every accepted
+    /// connection: unchanged over a period means the server was idle.
+    pub fn activity(&self) -> u64 {
+        self.request_bytes.load(Relaxed) + self.response_bytes.load(Relaxed) + self.connections_accepted.load(Relaxed)
     }
 
     pub fn record_error(&self, code: ErrorCode) {
@@ -127,6 +136,10 @@ impl ServerMetrics {
             stat(
                 "millrace_server_response_bytes_total",
                 self.response_bytes.load(Relaxed),
+            ),
+            stat(
+                "millrace_server_idle_memory_releases_total",
+                self.idle_memory_releases.load(Relaxed),
             ),
         ];
         if let Some(quota) = engine.quota_bytes {

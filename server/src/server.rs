@@ -151,6 +151,14 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
             shutdown_rx.clone(),
         ));
     }
+    if let Some(quiet) = shared.config.memory_release_idle() {
+        tokio::spawn(release_memory_when_idle(
+            quiet,
+            store.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     tracing::info!(%local_addr, ?metrics_addr, data_dir = %store.path().display(), "millrace server listening");
     let task = tokio::spawn(accept_loop(listener, shared, store, shutting_down, shutdown_rx));
     Ok(ServerHandle {
@@ -310,6 +318,61 @@ async fn serve_metrics(mut stream: TcpStream, store: Store, metrics: Arc<ServerM
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// After a busy spell, once a whole `quiet` period (`memory_release_idle_ms`)
+/// passed without a request, response or connection: take the pages of memory-mapped sealed
+/// segments out of the resident set ([`Store::release_mapped_pages`]; a
+/// large fetch would otherwise leave the server's RSS at the size of what it
+/// read) and return the allocator's free memory to the system. Once per
+/// quiet spell; nothing is lost (the pages stay in the page cache).
+async fn release_memory_when_idle(
+    quiet: Duration,
+    store: Store,
+    metrics: Arc<ServerMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(quiet);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = metrics.activity();
+    let mut released_at = seen;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = metrics.activity();
+        if now == seen && now != released_at {
+            let store = store.clone();
+            let released = tokio::task::spawn_blocking(move || {
+                let mapped = store.release_mapped_pages();
+                release_free_heap();
+                mapped
+            })
+            .await;
+            metrics.idle_memory_releases.fetch_add(1, Relaxed);
+            if let Ok(mapped) = released {
+                tracing::debug!(
+                    mapped_bytes = mapped,
+                    "idle: released mapped segment pages and free heap"
+                );
+            }
+            released_at = now;
+        }
+        seen = now;
+    }
+}
+
+/// Give the allocator's free memory back to the system (glibc keeps freed
+/// memory in per-thread arenas; after a burst on many threads that is most
+/// of an idle server's anonymous memory).
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` has no preconditions; it takes the arenas' own
+    // locks, so it is safe while other threads allocate.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Run a server until SIGTERM or SIGINT, then shut down gracefully. This is
