@@ -735,6 +735,12 @@ impl Partition {
         segments.iter().map(|segment| segment.release_mapped_pages()).sum()
     }
 
+    /// See [`crate::Store::release_sealed_indexes`].
+    pub(crate) fn release_sealed_indexes(&self) -> u64 {
+        let segments = self.segments.lock().clone();
+        segments.iter().map(|segment| segment.release_index()).sum()
+    }
+
     fn active_segment(&self) -> Arc<Segment> {
         let segments = self.segments.lock().clone();
         #[expect(clippy::expect_used, reason = "a partition always has an active segment")]
@@ -1000,7 +1006,7 @@ impl Partition {
                 break;
             }
             let (position, end_position) = {
-                let seg = segment.state.lock();
+                let seg = segment.state_with_index()?;
                 let position = match continue_at {
                     Some((at, position)) if at == i => position,
                     _ => {
@@ -1096,7 +1102,7 @@ impl Partition {
         let start = self.start_offset();
         for segment in self.segments_snapshot().iter() {
             let (position, end_position, max_ts) = {
-                let state = segment.state.lock();
+                let state = segment.state_with_index()?;
                 let position =
                     segment::floor_by_time(&state.entries, timestamp_ms).map_or(0, |e| u64::from(e.position));
                 (position, state.flushed_len, state.max_timestamp_ms)

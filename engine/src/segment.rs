@@ -6,7 +6,7 @@ use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{self, IndexEntry, ENTRY_SIZE};
 use crate::storage::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -53,6 +53,10 @@ pub(crate) struct SegmentState {
     /// trust the bytes before any entry it finds after a power cut.
     pub persisted_entries: usize,
     pub sealed: bool,
+    /// A sealed segment's `entries` were dropped from memory
+    /// ([`Segment::release_index`]); [`Segment::state_with_index`] reads them
+    /// back from the index file.
+    pub index_released: bool,
 }
 
 #[derive(Debug)]
@@ -128,6 +132,7 @@ impl Segment {
                 last_entry_position,
                 persisted_entries: entries_len,
                 sealed,
+                index_released: false,
             }),
             created_ms,
             map: OnceLock::new(),
@@ -450,6 +455,34 @@ impl Segment {
     /// segment's whole life), or `None` while it is active.
     pub fn mapped(&self) -> Option<&[u8]> {
         self.map().map(|m| &**m)
+    }
+
+    /// The segment's state with its index entries in memory: a lookup's
+    /// entry point. A sealed segment whose entries were released reads them
+    /// back from its index file (the valid prefix, as at open: a shorter
+    /// index only makes a lookup start earlier in the log).
+    pub fn state_with_index(&self) -> Result<MutexGuard<'_, SegmentState>> {
+        let mut state = self.state.lock();
+        if state.index_released {
+            state.entries = load_index(&*self.index, &self.index_path, state.written_len)?;
+            state.index_released = false;
+        }
+        Ok(state)
+    }
+
+    /// Drop a sealed segment's index entries from memory (all of them are
+    /// in its index file, fsync'd at seal); the next lookup reads them back.
+    /// Returns the bytes freed (0 if active, already released, or not all in
+    /// the file).
+    pub fn release_index(&self) -> u64 {
+        let mut state = self.state.lock();
+        if !state.sealed || state.index_released || state.persisted_entries != state.entries.len() {
+            return 0;
+        }
+        let bytes = (state.entries.capacity() * std::mem::size_of::<IndexEntry>()) as u64;
+        state.entries = Vec::new();
+        state.index_released = true;
+        bytes
     }
 
     /// Take the pages of this segment's map, if it was mapped, out of the

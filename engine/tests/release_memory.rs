@@ -1,9 +1,16 @@
+//! Giving memory back while idle.
+//!
 //! `Store::release_mapped_pages`: reads of sealed segments go through memory
 //! maps whose touched pages stay resident; releasing them must take them out
 //! of the process's resident set, and reads before, after and across a
 //! release must see the same records. Resident pages are counted per mapping
 //! in `/proc/self/smaps` (only the maps of this test's own data directory, so
 //! other tests running in the same process do not disturb the count).
+//!
+//! `Store::release_sealed_indexes`: sealed segments' index entries leave
+//! memory and come back from the index files on the next lookup; reads by
+//! offset and by time answer exactly as before, also when an index file was
+//! lost meanwhile (a lookup then starts at the segment's first batch).
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
@@ -134,5 +141,104 @@ fn released_pages_leave_the_resident_set_and_reads_are_unchanged() {
         }
     }
     assert_eq!(resumed, first);
+    store.close().unwrap();
+}
+
+fn read_at(store: &Store, offset: u64) -> Vec<(u64, i64, Vec<u8>)> {
+    store
+        .read(
+            "t",
+            0,
+            offset,
+            ReadOptions {
+                max_bytes: 8 * 1024,
+                max_records: 5,
+            },
+        )
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| (r.offset, r.timestamp_ms, r.value))
+        .collect()
+}
+
+/// Reads from a spread of offsets and lookups by time.
+fn answers(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for offset in [0, 1, 63, 64, 65, 255, 256, 700, 1001, 1500, 1999] {
+        out.push(format!("{offset}: {:?}", read_at(store, offset)));
+    }
+    for timestamp in [-5, 0, 10_000, 10_001, 10_500, 11_999, 12_000, 99_999] {
+        out.push(format!(
+            "t{timestamp}: {:?}",
+            store.offset_for_time("t", 0, timestamp).unwrap()
+        ));
+    }
+    out
+}
+
+#[test]
+fn released_indexes_come_back_from_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            durability: Durability::Os,
+            background: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store
+        .create_topic(
+            "t",
+            TopicConfig {
+                partitions: 1,
+                segment_bytes: 64 * 1024,
+                index_interval_bytes: 1024,
+                ..TopicConfig::default()
+            },
+        )
+        .unwrap();
+    for i in 0..RECORDS {
+        let record = Record::new(vec![(i % 251) as u8; VALUE_BYTES]).with_timestamp(10_000 + i as i64);
+        store.append("t", 0, &[record]).unwrap();
+    }
+    let before = answers(&store);
+    assert_eq!(read_at(&store, 1500)[0].0, 1500);
+
+    // ~2 MB in 64 KiB segments, an entry per KiB: ~30 sealed indexes.
+    let freed = store.release_sealed_indexes();
+    assert!(freed >= 30 * 60 * 16, "only {freed} B of sealed indexes released");
+    assert_eq!(store.release_sealed_indexes(), 0, "nothing left to release");
+    assert_eq!(answers(&store), before);
+    // The lookups read them back: there is something to release again.
+    assert!(store.release_sealed_indexes() > 0);
+
+    // An index file lost after the release: lookups start at the segment's
+    // first batch and still find the same records.
+    let mut indexes = Vec::new();
+    let mut dirs = vec![dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "index") {
+                indexes.push(path);
+            }
+        }
+    }
+    indexes.sort();
+    assert!(indexes.len() >= 30, "{} index files", indexes.len());
+    for index in &indexes[..indexes.len() - 1] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(index)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+    assert_eq!(answers(&store), before);
     store.close().unwrap();
 }
