@@ -320,12 +320,16 @@ async fn serve_metrics(mut stream: TcpStream, store: Store, metrics: Arc<ServerM
     stream.shutdown().await
 }
 
-/// After a busy spell, once a whole `quiet` period (`memory_release_idle_ms`)
-/// passed without a request, response or connection: take the pages of memory-mapped sealed
-/// segments out of the resident set ([`Store::release_mapped_pages`]; a
-/// large fetch would otherwise leave the server's RSS at the size of what it
-/// read) and return the allocator's free memory to the system. Once per
-/// quiet spell; nothing is lost (the pages stay in the page cache).
+/// Once a whole `quiet` period (`memory_release_idle_ms`) passed without a
+/// request, response or new connection, give memory back, once per quiet
+/// spell (the first one after start too: opening the store loaded every
+/// sealed segment's index): the pages of memory-mapped sealed segments leave
+/// the resident set ([`Store::release_mapped_pages`]; a large fetch would
+/// otherwise leave the server's RSS at the size of what it read), sealed
+/// segments' index entries leave memory ([`Store::release_sealed_indexes`];
+/// they grow with the store), and the allocator returns its free memory.
+/// Nothing is lost: the pages stay in the page cache, the indexes in their
+/// files, and the next read brings back what it needs.
 async fn release_memory_when_idle(
     quiet: Duration,
     store: Store,
@@ -334,30 +338,33 @@ async fn release_memory_when_idle(
 ) {
     let mut ticks = tokio::time::interval(quiet);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate
     let mut seen = metrics.activity();
-    let mut released_at = seen;
+    let mut released_at = None;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = shutdown.changed() => return,
         }
         let now = metrics.activity();
-        if now == seen && now != released_at {
+        if now == seen && released_at != Some(now) {
             let store = store.clone();
             let released = tokio::task::spawn_blocking(move || {
                 let mapped = store.release_mapped_pages();
+                let indexes = store.release_sealed_indexes();
                 release_free_heap();
-                mapped
+                (mapped, indexes)
             })
             .await;
             metrics.idle_memory_releases.fetch_add(1, Relaxed);
-            if let Ok(mapped) = released {
+            if let Ok((mapped, indexes)) = released {
                 tracing::debug!(
                     mapped_bytes = mapped,
-                    "idle: released mapped segment pages and free heap"
+                    index_bytes = indexes,
+                    "idle: released mapped segment pages, sealed indexes and free heap"
                 );
             }
-            released_at = now;
+            released_at = Some(now);
         }
         seen = now;
     }
