@@ -9,7 +9,8 @@
 //! 1. idle, 1 s after it answers;
 //! 2. during load: `MILLRACE_BENCH_RSS_CONNECTIONS` (default 8) connections
 //!    each produce `MILLRACE_BENCH_RSS_MB` / connections (default 64 MiB in
-//!    all) of 1 KiB records in batches of 100 to a 4-partition topic, then
+//!    all) of 1 KiB records in batches of `MILLRACE_BENCH_RSS_BATCH` (default
+//!    100) to a 4-partition topic, then
 //!    fetch them back and commit offsets, and the metrics endpoint is read;
 //! 3. idle again, once the server has given memory back after the quiet
 //!    spell (between 10 and 20 s after the last request at the default
@@ -107,7 +108,7 @@ fn scrape(addr: SocketAddr) -> usize {
     page.len()
 }
 
-fn load(addr: SocketAddr, connections: u64, mb: u64) -> (u64, Duration) {
+fn load(addr: SocketAddr, connections: u64, mb: u64, batch: u64) -> (u64, Duration) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,14 +116,14 @@ fn load(addr: SocketAddr, connections: u64, mb: u64) -> (u64, Duration) {
     runtime.block_on(async move {
         let admin = Client::connect(addr, ClientOptions::default()).await.unwrap();
         admin.create_topic(TOPIC, PARTITIONS, &[]).await.unwrap();
-        let batches_per_connection = (mb << 20) / 1024 / 100 / connections;
+        let batches_per_connection = (mb << 20) / 1024 / batch / connections;
         let started = Instant::now();
         let mut tasks = Vec::new();
         for c in 0..connections {
             tasks.push(tokio::spawn(async move {
                 let client = Client::connect(addr, ClientOptions::default()).await.unwrap();
                 let partition = (c % u64::from(PARTITIONS)) as u32;
-                let batch: Vec<Record> = (0..100).map(|_| Record::new(vec![b'r'; 1024])).collect();
+                let batch: Vec<Record> = (0..batch).map(|_| Record::new(vec![b'r'; 1024])).collect();
                 for _ in 0..batches_per_connection {
                     client.produce(TOPIC, partition, batch.clone()).await.unwrap();
                 }
@@ -226,6 +227,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let connections = env_u64("MILLRACE_BENCH_RSS_CONNECTIONS", 8).max(1);
     let mb = env_u64("MILLRACE_BENCH_RSS_MB", 64).max(1);
+    let batch = env_u64("MILLRACE_BENCH_RSS_BATCH", 100).max(1);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut rows: Vec<(String, Memory)> = Vec::new();
@@ -240,7 +242,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     rows.push(("idle, 1 s after start (empty store)".into(), memory(server.pid)));
     verdicts.push(("idle after start".into(), memory(server.pid)));
-    let (fetched, took) = load(server.listen, connections, mb);
+    let (fetched, took) = load(server.listen, connections, mb, batch);
     let page = scrape(server.metrics);
     let quiet_since = Instant::now();
     rows.push(("right after the load".into(), memory(server.pid)));
@@ -270,7 +272,7 @@ fn main() {
     let restarted_exit = server.stop();
 
     println!(
-        "millrace serve, default settings; {connections} connections, {mb} MiB of 1 KiB records in batches of 100 \
+        "millrace serve, default settings; {connections} connections, {mb} MiB of 1 KiB records in batches of {batch} \
          over {PARTITIONS} partitions ({fetched} fetched back, {took:.1?}); metrics page {page} B; exit on SIGTERM: \
          {exited}, after the restart {restarted_exit}; restart listening after {opened:.2?}"
     );
