@@ -305,6 +305,10 @@ impl Segment {
     /// Rewrite the index file from memory (after recovery).
     pub fn rewrite_index(&self) -> Result<()> {
         let mut state = self.state.lock();
+        if state.index_released {
+            // Released entries are exactly what the file holds.
+            return Ok(());
+        }
         state.persisted_entries = state.entries.len();
         let mut bytes = Vec::with_capacity(state.entries.len() * ENTRY_SIZE);
         for e in &state.entries {

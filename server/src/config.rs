@@ -67,7 +67,8 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests before closing anyway.
     pub shutdown_grace_ms: u64,
     /// After this long without traffic, give memory back once: the pages of
-    /// memory-mapped sealed segments and the allocator's free memory. 0 = never.
+    /// memory-mapped sealed segments, sealed segments' index entries and the
+    /// allocator's free memory. 0 = never.
     pub memory_release_idle_ms: u64,
     /// Empty = no authentication. Otherwise every connection must present one.
     pub tokens: Vec<TokenConfig>,
