@@ -603,14 +603,7 @@ impl Store {
     /// running processes after a large read, while idle (`millrace serve`
     /// does it after a quiet period).
     pub fn release_mapped_pages(&self) -> u64 {
-        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
-        let mut released = 0;
-        for topic in topics {
-            for p in &topic.partitions {
-                released += p.release_mapped_pages();
-            }
-        }
-        released
+        self.sum_over_partitions(Partition::release_mapped_pages)
     }
 
     /// Drop the index entries of sealed segments from memory; returns the
@@ -622,14 +615,17 @@ impl Store {
     /// running processes while idle (`millrace serve` does it after a quiet
     /// period, with [`Store::release_mapped_pages`]).
     pub fn release_sealed_indexes(&self) -> u64 {
+        self.sum_over_partitions(Partition::release_sealed_indexes)
+    }
+
+    /// `f` of every partition of every topic (internal ones too), summed.
+    fn sum_over_partitions(&self, f: impl Fn(&Partition) -> u64) -> u64 {
         let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
-        let mut released = 0;
-        for topic in topics {
-            for p in &topic.partitions {
-                released += p.release_sealed_indexes();
-            }
-        }
-        released
+        topics
+            .iter()
+            .flat_map(|topic| topic.partitions.iter())
+            .map(|p| f(p))
+            .sum()
     }
 
     /// Seal the active segment of a partition (tests and admin).

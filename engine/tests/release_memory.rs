@@ -21,7 +21,8 @@ use std::path::Path;
 const VALUE_BYTES: usize = 1000;
 const RECORDS: u64 = 2000;
 
-fn open(dir: &Path) -> Store {
+/// A store with one single-partition topic `t` of `segment_bytes` segments.
+fn open(dir: &Path, segment_bytes: u64, index_interval_bytes: u32) -> Store {
     let store = Store::open(
         dir,
         StoreOptions {
@@ -36,7 +37,8 @@ fn open(dir: &Path) -> Store {
             "t",
             TopicConfig {
                 partitions: 1,
-                segment_bytes: 256 * 1024,
+                segment_bytes,
+                index_interval_bytes,
                 ..TopicConfig::default()
             },
         )
@@ -88,7 +90,7 @@ fn read_all(store: &Store) -> Vec<(u64, Vec<u8>)> {
 #[test]
 fn released_pages_leave_the_resident_set_and_reads_are_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path(), 256 * 1024, TopicConfig::default().index_interval_bytes);
     for i in 0..RECORDS {
         store
             .append("t", 0, &[Record::new(vec![(i % 251) as u8; VALUE_BYTES])])
@@ -180,26 +182,7 @@ fn answers(store: &Store) -> Vec<String> {
 #[test]
 fn released_indexes_come_back_from_their_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StoreOptions {
-            durability: Durability::Os,
-            background: false,
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
-    store
-        .create_topic(
-            "t",
-            TopicConfig {
-                partitions: 1,
-                segment_bytes: 64 * 1024,
-                index_interval_bytes: 1024,
-                ..TopicConfig::default()
-            },
-        )
-        .unwrap();
+    let store = open(dir.path(), 64 * 1024, 1024);
     for i in 0..RECORDS {
         let record = Record::new(vec![(i % 251) as u8; VALUE_BYTES]).with_timestamp(10_000 + i as i64);
         store.append("t", 0, &[record]).unwrap();
