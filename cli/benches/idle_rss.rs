@@ -7,11 +7,11 @@
 //! `/proc/<pid>/status`:
 //!
 //! 1. idle, 1 s after it answers;
-//! 2. during load: `MILLRACE_BENCH_RSS_CONNECTIONS` (default 8) connections
-//!    each produce `MILLRACE_BENCH_RSS_MB` / connections (default 64 MiB in
-//!    all) of 1 KiB records in batches of `MILLRACE_BENCH_RSS_BATCH` (default
-//!    100) to a 4-partition topic, then
-//!    fetch them back and commit offsets, and the metrics endpoint is read;
+//! 2. right after a load: `MILLRACE_BENCH_RSS_CONNECTIONS` (default 8)
+//!    connections each produce `MILLRACE_BENCH_RSS_MB` / connections (default
+//!    64 MiB in all) of 1 KiB records in batches of `MILLRACE_BENCH_RSS_BATCH`
+//!    (default 100) to a 4-partition topic, then everything is fetched back,
+//!    offsets are committed and the metrics endpoint is read;
 //! 3. idle again, once the server has given memory back after the quiet
 //!    spell (between 10 and 20 s after the last request at the default
 //!    `memory_release_idle_ms`; this waits up to 30 s);
