@@ -1,6 +1,7 @@
 //! Proves the store behaves like a plain in-memory log: proptest generates random
 //! sequences of Append / Read (offset + byte and record budget) / TimeLookup /
-//! Roll / Retention / TruncatePrefix / Reopen / Crash on a two-partition topic
+//! Roll / Retention / ReleaseMemory (maps and sealed indexes) / TruncatePrefix /
+//! Reopen / Crash on a two-partition topic
 //! with small segments (Always mode, no background thread) and checks every
 //! answer against a model (per partition: start offset and the records). A crash
 //! is modelled on the real file system as: close the store (everything
@@ -62,6 +63,8 @@ enum Op {
         partition: u32,
     },
     Retention,
+    /// Give memory back: sealed segments' mapped pages and index entries.
+    ReleaseMemory,
     TruncatePrefix {
         partition: u32,
         offset_pick: u64,
@@ -109,6 +112,7 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         1 => partition.clone().prop_map(|partition| Op::Roll { partition }),
         1 => Just(Op::Retention),
+        1 => Just(Op::ReleaseMemory),
         1 => (partition.clone(), any::<u64>()).prop_map(|(partition, offset_pick)| Op::TruncatePrefix {
             partition,
             offset_pick
@@ -254,6 +258,10 @@ fn run(ops: Vec<Op>) {
                 );
             }
             Op::Roll { partition } => store.roll(TOPIC, partition).unwrap(),
+            Op::ReleaseMemory => {
+                store.release_mapped_pages();
+                store.release_sealed_indexes();
+            }
             Op::Retention => {
                 store.enforce_retention().unwrap();
                 let description = store.describe_topic(TOPIC).unwrap();
