@@ -11,7 +11,6 @@ use rusqlite::Connection;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -433,7 +432,7 @@ impl System for JetStream {
 /// `millrace serve` (started by run.sh with the workload's durability) through
 /// the crate's own pipelined client; one connection per producer.
 pub struct MillraceServer {
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: tokio::runtime::Runtime,
     address: SocketAddr,
     client: Client,
     record: Record,
@@ -441,12 +440,10 @@ pub struct MillraceServer {
 
 impl MillraceServer {
     pub fn connect(port: u16, record_bytes: usize) -> Result<MillraceServer> {
-        let runtime = Arc::new(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?,
-        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let client = runtime.block_on(Client::connect(address, ClientOptions::default()))?;
         runtime.block_on(client.create_topic(TOPIC, 1, &[]))?;
