@@ -47,4 +47,4 @@ pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions
 pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
 pub use scanner::Scanner;
-pub use store::{PendingAppend, ScanMarks, Store, TopicDescription};
+pub use store::{PendingAppend, ScanMarks, Store, TopicDescription, GROUP_COMMIT_SPIN_MAX};

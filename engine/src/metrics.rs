@@ -32,6 +32,11 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     pub quota_rejections: AtomicU64,
     pub torn_tails_truncated: AtomicU64,
+    /// Waits for a group fsync that spun before sleeping
+    /// (`StoreOptions::group_commit_spin`), and of those, how many saw the
+    /// hand-off while spinning (the others then slept until it came).
+    pub group_commit_spins: AtomicU64,
+    pub group_commit_spin_handoffs: AtomicU64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub struct MetricsSnapshot {
     pub segments_deleted: u64,
     pub quota_rejections: u64,
     pub torn_tails_truncated: u64,
+    pub group_commit_spins: u64,
+    pub group_commit_spin_handoffs: u64,
     pub used_bytes: u64,
     pub quota_bytes: Option<u64>,
 }
@@ -80,6 +87,8 @@ impl Metrics {
             segments_deleted: self.segments_deleted.load(Relaxed),
             quota_rejections: self.quota_rejections.load(Relaxed),
             torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
+            group_commit_spins: self.group_commit_spins.load(Relaxed),
+            group_commit_spin_handoffs: self.group_commit_spin_handoffs.load(Relaxed),
             used_bytes,
             quota_bytes,
         }

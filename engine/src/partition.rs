@@ -5,7 +5,7 @@
 use crate::batch::{
     self, BatchHeader, ProducerStamp, Record, RecordCursor, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE,
 };
-use crate::commit::{Mark, SyncFailure, SyncGate};
+use crate::commit::{Mark, Spin, SyncFailure, SyncGate};
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
@@ -16,7 +16,7 @@ use crate::store::Shared;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const START_OFFSET_FILE: &str = "start.offset";
 
@@ -101,6 +101,11 @@ const GATHER_MAX: std::time::Duration = std::time::Duration::from_micros(200);
 const GATHER_IDLE: std::time::Duration = std::time::Duration::from_micros(GATHER_IDLE_US);
 const GATHER_IDLE_US: u64 = 20;
 
+/// A group-commit waiter spins for up to this many recent fsync times...
+const SPIN_SYNCS: u64 = 3;
+/// ...when the last sync covered at least this many appends.
+const SPIN_GROUP_MIN: u64 = 8;
+
 /// Counts an appender between entering `append` and finishing its write.
 struct InFlight<'a>(&'a AtomicU64);
 
@@ -166,6 +171,9 @@ pub(crate) struct Partition {
     entered_at_snapshot: AtomicU64,
     entered_at_sync_end: AtomicU64,
     covered_by_last_sync: AtomicU64,
+    /// Recent fdatasync time in µs (moving average; 0 before the first):
+    /// how long a group-commit waiter may spin (`Partition::spin_budget`).
+    recent_fsync_us: AtomicU64,
 }
 
 /// Batches appended to an `Always` partition and not yet written: the bytes
@@ -307,6 +315,7 @@ impl Partition {
             entered_at_snapshot: AtomicU64::new(0),
             entered_at_sync_end: AtomicU64::new(0),
             covered_by_last_sync: AtomicU64::new(0),
+            recent_fsync_us: AtomicU64::new(0),
         })
     }
 
@@ -614,8 +623,20 @@ impl Partition {
 
     /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
     fn sync_to(&self, offset: u64, gather: bool) -> Result<()> {
+        let metrics = &self.shared.metrics;
+        let outcome = |woken: bool| {
+            metrics.group_commit_spins.fetch_add(1, Ordering::Relaxed);
+            if woken {
+                metrics.group_commit_spin_handoffs.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let spin = Spin {
+            budget: if gather { self.spin_budget() } else { Duration::ZERO },
+            outcome: &outcome,
+        };
         let result = self.gate.wait_synced_settled(
             offset,
+            spin,
             || self.settle(gather),
             || {
                 // What this sync covers: appends started before its snapshot.
@@ -641,6 +662,26 @@ impl Partition {
                 Err(e)
             }
             Err(SyncFailure::Poisoned) => Err(Error::Poisoned),
+        }
+    }
+
+    /// How long a thread waiting for another's group fsync spins before it
+    /// sleeps (`SyncGate::wait_synced_settled`): the time `SPIN_SYNCS` recent
+    /// fsyncs take (a waiter that arrived during one sync is covered by the
+    /// next). Not at all when that is over the store's `group_commit_spin`
+    /// (a slow disk: a wake-up is small beside the wait, and the spinning
+    /// would only burn CPU), nor when the last sync covered fewer than
+    /// `SPIN_GROUP_MIN` appends (the wake-ups spinning saves are one per
+    /// member of the group; a small group's are cheap).
+    fn spin_budget(&self) -> Duration {
+        if self.covered_by_last_sync.load(Ordering::Relaxed) < SPIN_GROUP_MIN {
+            return Duration::ZERO;
+        }
+        let expected = Duration::from_micros(self.recent_fsync_us.load(Ordering::Relaxed).saturating_mul(SPIN_SYNCS));
+        if expected > self.shared.group_commit_spin {
+            Duration::ZERO
+        } else {
+            expected
         }
     }
 
@@ -707,7 +748,16 @@ impl Partition {
             .log
             .sync_data()
             .map_err(|e| Error::io("fsync segment", &active.log_path, e));
-        self.shared.metrics.record_fsync(started.elapsed().as_micros() as u64);
+        let micros = started.elapsed().as_micros() as u64;
+        self.shared.metrics.record_fsync(micros);
+        // One leader at a time per partition: no lost updates that matter.
+        let recent = self.recent_fsync_us.load(Ordering::Relaxed);
+        let average = if recent == 0 {
+            micros
+        } else {
+            recent.saturating_mul(3).saturating_add(micros) / 4
+        };
+        self.recent_fsync_us.store(average, Ordering::Relaxed);
         r
     }
 

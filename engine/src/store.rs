@@ -37,6 +37,9 @@ pub struct ScanMarks {
     pub log_start_offset: u64,
 }
 
+/// Largest `StoreOptions::group_commit_spin` accepted.
+pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// State shared by every partition of a store.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -47,6 +50,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     /// Producer ids and epochs (producer_registry.rs).
     pub producers: ProducerRegistry,
+    /// `StoreOptions::group_commit_spin`.
+    pub group_commit_spin: std::time::Duration,
 }
 
 impl Shared {
@@ -145,6 +150,15 @@ impl Store {
         storage: Arc<dyn Storage>,
     ) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        if options.group_commit_spin > GROUP_COMMIT_SPIN_MAX {
+            return Err(Error::invalid(
+                "group_commit_spin",
+                format!(
+                    "{:?} (at most {GROUP_COMMIT_SPIN_MAX:?}: past that a wake-up is small beside the wait)",
+                    options.group_commit_spin
+                ),
+            ));
+        }
         storage
             .create_dir_all(&path)
             .map_err(|e| Error::io("create data dir", &path, e))?;
@@ -183,6 +197,7 @@ impl Store {
             notifier: Notifier::new(),
             metrics: Metrics::default(),
             producers: ProducerRegistry::open(storage.clone(), &path, &options)?,
+            group_commit_spin: options.group_commit_spin,
         });
         let mut topics = BTreeMap::new();
         let names = storage

@@ -11,6 +11,14 @@ mod imp {
     pub fn wait_timeout<T>(condvar: &Condvar, guard: &mut MutexGuard<'_, T>, timeout: std::time::Duration) -> bool {
         condvar.wait_for(guard, timeout).timed_out()
     }
+
+    /// Yield the CPU in a loop until `done` or `budget` has passed.
+    pub fn spin_until(done: impl Fn() -> bool, budget: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while !done() && started.elapsed() < budget {
+            std::thread::yield_now();
+        }
+    }
 }
 
 #[cfg(loom)]
@@ -73,6 +81,14 @@ mod imp {
     pub fn wait_timeout<T>(condvar: &Condvar, guard: &mut MutexGuard<'_, T>, _timeout: std::time::Duration) -> bool {
         condvar.wait(guard);
         false
+    }
+
+    /// One look and one yield: loom explores the interleavings around them
+    /// (an unbounded loop would give it unboundedly many).
+    pub fn spin_until(done: impl Fn() -> bool, _budget: std::time::Duration) {
+        if !done() {
+            loom::thread::yield_now();
+        }
     }
 
     pub type RwLock<T> = parking_lot::RwLock<T>;

@@ -14,7 +14,7 @@
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use millrace::commit::{Mark, SyncFailure, SyncGate};
+use millrace::commit::{Mark, Spin, SyncFailure, SyncGate};
 use millrace::notify::Notifier;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,11 @@ struct Log {
     fails: fn(u64) -> bool,
     /// The target of the appender that ran each successful sync call.
     led: Mutex<Vec<u64>>,
+    /// Waiters spin (one look at their slot and a yield, under loom) before
+    /// they sleep, as `Partition::append`'s do in large groups.
+    spin: bool,
+    /// Spins that saw their hand-off.
+    spin_handoffs: AtomicU64,
 }
 
 impl Log {
@@ -47,6 +52,15 @@ impl Log {
             syncs: AtomicU64::new(0),
             fails,
             led: Mutex::new(Vec::new()),
+            spin: false,
+            spin_handoffs: AtomicU64::new(0),
+        }
+    }
+
+    fn spinning(fails: fn(u64) -> bool) -> Log {
+        Log {
+            spin: true,
+            ..Log::new(fails)
         }
     }
 
@@ -64,16 +78,34 @@ impl Log {
             });
             *next
         };
-        let result = self.gate.wait_synced(target, || {
-            let call = self.syncs.fetch_add(1, SeqCst);
-            let covered = self.written.load(SeqCst);
-            if (self.fails)(call) {
-                return Err(());
+        let outcome = |woken: bool| {
+            if woken {
+                self.spin_handoffs.fetch_add(1, SeqCst);
             }
-            self.durable.fetch_max(covered, SeqCst);
-            self.led.lock().unwrap().push(target);
-            Ok(())
-        });
+        };
+        let spin = if self.spin {
+            Spin {
+                budget: Duration::from_micros(1),
+                outcome: &outcome,
+            }
+        } else {
+            Spin::NONE
+        };
+        let result = self.gate.wait_synced_settled(
+            target,
+            spin,
+            || {},
+            || {
+                let call = self.syncs.fetch_add(1, SeqCst);
+                let covered = self.written.load(SeqCst);
+                if (self.fails)(call) {
+                    return Err(());
+                }
+                self.durable.fetch_max(covered, SeqCst);
+                self.led.lock().unwrap().push(target);
+                Ok(())
+            },
+        );
         if let Ok(mark) = &result {
             assert!(mark.offset >= target, "returned mark {mark:?} does not cover {target}");
             let durable = self.durable.load(SeqCst);
@@ -83,9 +115,16 @@ impl Log {
     }
 }
 
+/// An append's target offset and outcome.
+type Appended = (u64, Result<Mark, SyncFailure<()>>);
+
 /// Three appenders (two spawned, one on the model's main thread).
-fn three_appenders(fails: fn(u64) -> bool) -> (Arc<Log>, Vec<(u64, Result<Mark, SyncFailure<()>>)>) {
-    let log = Arc::new(Log::new(fails));
+fn three_appenders(fails: fn(u64) -> bool) -> (Arc<Log>, Vec<Appended>) {
+    appenders_on(Log::new(fails))
+}
+
+fn appenders_on(log: Log) -> (Arc<Log>, Vec<Appended>) {
+    let log = Arc::new(log);
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let log = log.clone();
@@ -117,6 +156,32 @@ fn group_commit_every_waiter_is_covered_by_a_sync_that_ran() {
         let syncs = log.syncs.load(SeqCst);
         assert!((1..=3).contains(&syncs), "{syncs} syncs for 3 appends");
         assert_eq!(log.gate.synced().offset, 3);
+    });
+}
+
+/// Waiters that look at their slot's `woken` flag before they sleep: the
+/// same guarantees, whether the hand-off comes during the look or after.
+#[test]
+fn group_commit_spinning_waiters_are_covered() {
+    model(|| {
+        let (log, results) = appenders_on(Log::spinning(|_| false));
+        for (target, result) in &results {
+            assert!(result.is_ok(), "append {target}: {result:?}");
+        }
+        assert_eq!(log.gate.synced().offset, 3);
+    });
+}
+
+#[test]
+fn group_commit_spinning_waiters_later_sync_fails() {
+    model(|| {
+        let (log, results) = appenders_on(Log::spinning(|call| call == 1));
+        let durable = log.durable.load(SeqCst);
+        for (target, result) in &results {
+            if *target > durable {
+                assert!(result.is_err(), "{target} acknowledged beyond durable {durable}");
+            }
+        }
     });
 }
 
