@@ -17,6 +17,11 @@
 //! - `MILLRACE_BENCH_READ_ROUNDS`: timed read passes, the best is kept (default 1)
 //! - `MILLRACE_BENCH_READ_API`: only run the read cases of this API (`read`,
 //!   `scan` or `scanner`; default all three)
+//! - `MILLRACE_BENCH_GROUP_COMMIT_SPIN_US`: `StoreOptions::group_commit_spin`
+//!   for the append cases (default: the store's default; 0 = waiters never spin)
+//!
+//! The append table's *CPU cores* is the process's CPU time (user + system,
+//! all threads) over the case's wall time; *CPU µs/append* the same per append.
 
 #![allow(
     clippy::unwrap_used,
@@ -118,6 +123,8 @@ fn main() {
             "p50 µs",
             "p99 µs",
             "p99.9 µs",
+            "CPU cores",
+            "CPU µs/append",
         ],
     );
     let mut results = Vec::new();
@@ -313,6 +320,8 @@ struct AppendResult {
     /// Group-commit fsyncs run by appenders before the final flush, and their mean time.
     fsyncs: u64,
     fsync_micros_mean: u64,
+    /// Process CPU time (user + system) until the last acknowledgement.
+    cpu: Duration,
 }
 
 impl AppendResult {
@@ -369,6 +378,8 @@ impl AppendResult {
             self.latency.p50.to_string(),
             self.latency.p99.to_string(),
             self.latency.p999.to_string(),
+            format!("{:.2}", self.cpu.as_secs_f64() / self.ack.as_secs_f64()),
+            format!("{:.1}", self.cpu.as_secs_f64() * 1e6 / self.appends.max(1) as f64),
         ]
     }
 }
@@ -378,6 +389,11 @@ fn open_store(dir: &Path, durability: Durability) -> Store {
         dir,
         StoreOptions {
             durability,
+            group_commit_spin: std::env::var("MILLRACE_BENCH_GROUP_COMMIT_SPIN_US")
+                .ok()
+                .map_or(StoreOptions::default().group_commit_spin, |us| {
+                    Duration::from_micros(us.parse().unwrap())
+                }),
             ..StoreOptions::default()
         },
     )
@@ -402,6 +418,7 @@ fn run_append(settings: &Settings, case: AppendCase) -> AppendResult {
     let stop = Arc::new(AtomicBool::new(false));
     let deadline = Duration::from_secs(settings.case_seconds);
     let case_bytes = settings.case_bytes;
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let handles: Vec<_> = (0..case.appenders)
         .map(|_| {
@@ -435,6 +452,7 @@ fn run_append(settings: &Settings, case: AppendCase) -> AppendResult {
         latencies.merge(l);
     }
     let ack = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
     let metrics = store.metrics();
     store.flush().unwrap();
     let durable = started.elapsed();
@@ -455,7 +473,21 @@ fn run_append(settings: &Settings, case: AppendCase) -> AppendResult {
         latency: latencies.percentiles(),
         fsyncs: metrics.fsyncs,
         fsync_micros_mean: metrics.fsync_micros_total.checked_div(metrics.fsyncs).unwrap_or(0),
+        cpu,
     }
+}
+
+/// CPU time (user + system) this process has used so far, all threads.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only
+    // into it and RUSAGE_SELF is always a valid target.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    // SAFETY: zero-initialised plain integers, and getrusage returned 0 (filled).
+    let usage = unsafe { usage.assume_init() };
+    let time = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 #[derive(Debug)]
