@@ -38,6 +38,9 @@ pub fn store_options() -> StoreOptions {
     StoreOptions {
         durability: Durability::Always,
         background: false,
+        // Let group-commit waiters spin whatever this disk's fsync time, so
+        // that the many-thread kill -9 run crashes them mid-spin.
+        group_commit_spin: millrace::GROUP_COMMIT_SPIN_MAX,
         ..StoreOptions::default()
     }
 }

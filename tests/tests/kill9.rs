@@ -11,6 +11,8 @@
 //! A second test shows the checker fails on a missing, changed, lost or
 //! duplicated record. `MILLRACE_KILL_CYCLES` (default 50) sets the cycles,
 //! `MILLRACE_KILL_SEED` replays a run (the seed is printed at the start).
+//! A third runs `MILLRACE_KILL_SPIN_CYCLES` (default 12) cycles with 32
+//! appender threads, so that group-commit waiters are killed mid-spin.
 
 use millrace::{ReadOptions, Store, StoredRecord};
 use millrace_tests::crash::{
@@ -26,6 +28,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const APPENDER_THREADS: u32 = 4;
+/// Enough threads on `PARTITIONS` partitions that group commits cover 8 or
+/// more appends, where waiters spin before they sleep.
+const SPINNING_APPENDER_THREADS: u32 = 32;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Linux's signal number for SIGKILL.
 const SIGKILL: i32 = 9;
@@ -69,12 +74,12 @@ struct Appender {
     stderr_reader: std::thread::JoinHandle<String>,
 }
 
-fn spawn_appender(dir: &Path, run: u32, seed: u64) -> Appender {
+fn spawn_appender(dir: &Path, run: u32, seed: u64, threads: u32) -> Appender {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crash_appender"))
         .arg(dir)
         .arg(run.to_string())
         .arg(seed.to_string())
-        .arg(APPENDER_THREADS.to_string())
+        .arg(threads.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -151,6 +156,10 @@ struct Checker {
     previous: Vec<Vec<Seen>>,
     /// Segments in the topic at the last reopen.
     segments: usize,
+    /// Group-commit waits that spun, and that saw their hand-off while
+    /// spinning, summed over the children's last reports.
+    spins: u64,
+    spin_handoffs: u64,
 }
 
 impl Checker {
@@ -283,8 +292,8 @@ enum Kill {
 }
 
 /// Start the child on `dir`, SIGKILL it as `kill` says, and note what it acknowledged.
-fn run_cycle(dir: &Path, cycle: u32, seed: u64, kill: Kill, checker: &mut Checker) {
-    let appender = spawn_appender(dir, cycle, seed);
+fn run_cycle(dir: &Path, cycle: u32, seed: u64, kill: Kill, threads: u32, checker: &mut Checker) {
+    let appender = spawn_appender(dir, cycle, seed, threads);
     let mut lines = Vec::new();
     match kill {
         Kill::DuringStartUp(delay) => std::thread::sleep(delay),
@@ -294,21 +303,32 @@ fn run_cycle(dir: &Path, cycle: u32, seed: u64, kill: Kill, checker: &mut Checke
         }
     }
     lines.extend(kill_appender(appender, cycle));
+    let mut spins = (0, 0);
     for line in lines.iter().filter(|l| l.as_str() != "READY") {
+        if let Some(counts) = line.strip_prefix("SPINS ") {
+            let parsed: Vec<u64> = counts.split(' ').filter_map(|n| n.parse().ok()).collect();
+            let [spun, handed] = parsed.as_slice() else {
+                panic!("cycle {cycle}: bad line from child: {line:?}");
+            };
+            spins = (spins.0.max(*spun), spins.1.max(*handed));
+            continue;
+        }
         let ack = Ack::parse(line).unwrap_or_else(|| panic!("cycle {cycle}: bad line from child: {line:?}"));
         checker.acked.push(ack);
     }
+    checker.spins += spins.0;
+    checker.spin_handoffs += spins.1;
 }
 
-#[test]
-fn acknowledged_appends_survive_kill_9() {
-    let cycles = env_u64("MILLRACE_KILL_CYCLES").unwrap_or(50) as u32;
+/// `cycles` kill -9 cycles of a child with `threads` appenders on one
+/// directory, each followed by a full check; returns the checker.
+fn kill_cycles(name: &str, cycles: u32, threads: u32) -> Checker {
     let seed = env_u64("MILLRACE_KILL_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
-    eprintln!("kill9: {cycles} cycles, MILLRACE_KILL_SEED={seed}");
+    eprintln!("{name}: {cycles} cycles, {threads} threads, MILLRACE_KILL_SEED={seed}");
     let started = Instant::now();
     let mut rng = SplitMix64::new(seed);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -321,19 +341,28 @@ fn acknowledged_appends_survive_kill_9() {
         } else {
             Kill::AfterReady(Duration::from_micros(5_000 + rng.below(200_000)))
         };
-        run_cycle(dir.path(), cycle, rng.next_u64(), kill, &mut checker);
+        run_cycle(dir.path(), cycle, rng.next_u64(), kill, threads, &mut checker);
         checker.check(dir.path(), cycle);
     }
     let total: usize = checker.previous.iter().map(Vec::len).sum();
     let acked: usize = checker.acked.iter().map(|a| a.record_count as usize).sum();
     eprintln!(
-        "kill9: {cycles} cycles ({early_kills} during start-up) in {:.1} s; {} batches / {acked} records \
-         acknowledged; {total} records in the log, {} segments",
+        "{name}: {cycles} cycles ({early_kills} during start-up) in {:.1} s; {} batches / {acked} records \
+         acknowledged; {total} records in the log, {} segments; {} waits spun, {} saw their hand-off spinning",
         started.elapsed().as_secs_f64(),
         checker.acked.len(),
-        checker.segments
+        checker.segments,
+        checker.spins,
+        checker.spin_handoffs
     );
     assert!(acked > 0, "no append was ever acknowledged");
+    checker
+}
+
+#[test]
+fn acknowledged_appends_survive_kill_9() {
+    let cycles = env_u64("MILLRACE_KILL_CYCLES").unwrap_or(50) as u32;
+    let checker = kill_cycles("kill9", cycles, APPENDER_THREADS);
     if cycles >= 20 {
         assert!(
             checker.segments > 3 * PARTITIONS as usize,
@@ -341,6 +370,20 @@ fn acknowledged_appends_survive_kill_9() {
             checker.segments
         );
     }
+}
+
+/// The same with enough threads that group-commit waiters spin before they
+/// sleep (`StoreOptions::group_commit_spin`): children are killed while
+/// waiters spin, and the checks are the same.
+#[test]
+fn acknowledged_appends_survive_kill_9_with_spinning_waiters() {
+    let cycles = env_u64("MILLRACE_KILL_SPIN_CYCLES").unwrap_or(12) as u32;
+    let checker = kill_cycles("kill9 spinning", cycles, SPINNING_APPENDER_THREADS);
+    assert!(
+        checker.spin_handoffs > 0,
+        "no group-commit waiter saw its hand-off while spinning ({} spun): the test did not test spinning",
+        checker.spins
+    );
 }
 
 /// The checker is not vacuous: it fails on an acknowledged batch that is
@@ -355,6 +398,7 @@ fn checker_catches_lost_changed_and_duplicated_records() {
         0,
         42,
         Kill::AfterReady(Duration::from_millis(150)),
+        APPENDER_THREADS,
         &mut checker,
     );
     checker.check(dir.path(), 0);

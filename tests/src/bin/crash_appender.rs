@@ -1,7 +1,8 @@
 //! Child process of the kill -9 harness (`tests/kill9.rs`): appends to the
 //! store at `<data-dir>` in `Always` mode from several threads, random record
 //! sizes, some multi-record batches, small segments, and prints one `ACK` line
-//! per acknowledged batch (see `millrace_tests::crash`), flushed at once. Runs
+//! per acknowledged batch (see `millrace_tests::crash`), flushed at once, and
+//! `SPINS <spins> <hand-offs>` when its group-commit spin counters move. Runs
 //! until killed, until its standard input closes (the parent died), or for at
 //! most `MAX_RUN` as a safety net.
 //!
@@ -50,6 +51,29 @@ fn run() -> Result<(), String> {
         Err(e) => return Err(format!("create topic: {e}")),
     }
     print_line("READY")?;
+    // How often group-commit waiters spun (`SPINS <spins> <hand-offs>` when
+    // it changes): the parent checks that a run with many threads crashed
+    // with spinning waiters, not only with sleeping ones.
+    {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let mut last = 0;
+            loop {
+                std::thread::sleep(Duration::from_millis(5));
+                let metrics = store.metrics();
+                if metrics.group_commit_spins != last {
+                    last = metrics.group_commit_spins;
+                    let line = format!(
+                        "SPINS {} {}",
+                        metrics.group_commit_spins, metrics.group_commit_spin_handoffs
+                    );
+                    if print_line(&line).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
 
     let deadline = Instant::now() + MAX_RUN;
     let workers: Vec<_> = (0..threads)
