@@ -50,6 +50,9 @@ def main():
         rate = records / seconds if seconds > 0 else 0.0
         mbps = int(r["payload_bytes"]) / seconds / 1e6 if seconds > 0 else 0.0
         server_rss = int(r["server_rss_kib"] or 0)
+        # CPU seconds over the timed part (absent in rows of older runs).
+        bench_cpu = float(r.get("bench_cpu_s") or "nan")
+        server_cpu = float(r.get("server_cpu_s") or 0)
         rss_kib = server_rss if server_rss > 0 else int(r["client_rss_kib"] or 0)
         all_rows.append(
             {
@@ -70,6 +73,9 @@ def main():
                 "peak_rss_mib": rss_kib / 1024,
                 "rss_of": "server" if server_rss > 0 else "process",
                 "disk_bytes_per_record": int(r["disk_bytes"]) / records if records else 0.0,
+                "bench_cpu_us_per_record": bench_cpu * 1e6 / records if records else 0.0,
+                "server_cpu_us_per_record": server_cpu * 1e6 / records if records else 0.0,
+                "cpu_cores": (bench_cpu + server_cpu) / seconds if seconds > 0 else 0.0,
                 "note": r["note"],
             }
         )
@@ -101,14 +107,23 @@ def main():
             return f"{v:.0f}"
         return f"{v:.2f}"
 
+    def cpu_cell(row):
+        bench, server = row["bench_cpu_us_per_record"], row["server_cpu_us_per_record"]
+        if bench != bench:  # NaN: a row from before CPU was measured
+            return "-"
+        precision = 2 if bench + server < 1 else 1
+        if row["system"] in ("millrace", "sqlite"):
+            return f"{bench:.{precision}f}"
+        return f"{bench:.{precision}f} + {server:.{precision}f}"
+
     md = []
     md.append(f"- disk limits (same run): dd conv=fdatasync {dd / 1e6:.0f} MB/s, 4 KiB append + fdatasync {fsync:.0f}/s (4 KiB overwrite + fdatasync {overwrite:.0f}/s, not used as a limit); memcpy {memcpy / 1e6:.0f} MB/s")
     md.append(f"- machine: {baseline['machine']}")
     md.append(f"- peers: {versions}")
-    md.append("- ×dd = MB/s ÷ dd bandwidth; ×fsync = records/s ÷ fdatasync rate; each produce workload ran in several rounds with the systems' order rotated (the disk's fsync latency drifts by up to 10× over minutes on this shared machine); the row shown is the median round and its latencies; latency is per produce call (per batch for the pipeline); RSS is the server's peak (VmHWM) for Redis/NATS and the benchmark process's peak for the embedded systems; disk B/record = data directory bytes ÷ records (the pipeline counts input and output).")
+    md.append("- ×dd = MB/s ÷ dd bandwidth; ×fsync = records/s ÷ fdatasync rate; each produce workload ran in several rounds with the systems' order rotated (the disk's fsync latency drifts by up to 10× over minutes on this shared machine); the row shown is the median round and its latencies; latency is per produce call (per batch for the pipeline); RSS is the server's peak (VmHWM) for Redis/NATS and the benchmark process's peak for the embedded systems; disk B/record = data directory bytes ÷ records (the pipeline counts input and output); CPU µs/record = CPU time (user + system, all threads) over the timed part ÷ records, of the benchmark process (+ the server process, for the network servers: the benchmark process is then their client), and CPU cores = both CPU times ÷ seconds (this machine has 2).")
     md.append("")
-    md.append("| workload | system | setting | durable ack | records/s (median) | rounds: min–max | MB/s | ×dd | ×fsync | p50 µs | p99 µs | p99.9 µs | peak RSS MiB | disk B/record |")
-    md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    md.append("| workload | system | setting | durable ack | records/s (median) | rounds: min–max | MB/s | ×dd | ×fsync | p50 µs | p99 µs | p99.9 µs | peak RSS MiB | disk B/record | CPU µs/record (bench + server) | CPU cores |")
+    md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for workload, title in WORKLOADS:
         for row in rows:
             if row["workload"] != workload:
@@ -119,7 +134,7 @@ def main():
                 f"| {row['rounds']}: {fmt(row['records_per_s_min'])}–{fmt(row['records_per_s_max'])} | {fmt(row['mb_per_s'])} "
                 f"| {row['x_dd']:.2f} | {row['x_fsync']:.1f} "
                 f"| {row['p50_us'] if latency else '-'} | {row['p99_us'] if latency else '-'} | {row['p999_us'] if latency else '-'} "
-                f"| {row['peak_rss_mib']:.0f} | {row['disk_bytes_per_record']:.0f} |"
+                f"| {row['peak_rss_mib']:.0f} | {row['disk_bytes_per_record']:.0f} | {cpu_cell(row)} | {'-' if row['cpu_cores'] != row['cpu_cores'] else format(row['cpu_cores'], '.2f')} |"
             )
     md.append("")
     md.append("Targets (issue 7): Millrace ≥ 2 × the best durable peer on each durable workload, never behind any peer.")

@@ -144,7 +144,7 @@ log "baselines (dd conv=fdatasync, 4 KiB fdatasync rate, memcpy) in $WORK"
 "$BIN" baseline "$WORK/baseline" >"$WORK/baseline.csv"
 
 RAW="$WORK/raw.csv"
-echo "system,workload,records,payload_bytes,seconds,p50_us,p99_us,p999_us,client_rss_kib,note,durable_ack,server_rss_kib,disk_bytes,round" >"$RAW"
+echo "system,workload,records,payload_bytes,seconds,p50_us,p99_us,p999_us,client_rss_kib,bench_cpu_s,server_cpu_s,note,durable_ack,server_rss_kib,disk_bytes,round" >"$RAW"
 
 run_one() {
   local system="$1" workload="$2" round="$3"
@@ -178,7 +178,7 @@ run_one() {
   [[ "$workload" == scan ]] && durable_ack="-"
   log "round $round: $system / $workload"
   local line server_rss=0
-  if ! line="$("$BIN" run "$system" "$workload" "$dir" "$port")"; then
+  if ! line="$(MILLRACE_COMPARE_SERVER_PID="${SERVER_PID:-}" "$BIN" run "$system" "$workload" "$dir" "$port")"; then
     log "$system / $workload FAILED"
     stop_server
     return 0

@@ -10,7 +10,9 @@
 //! Environment: `MILLRACE_COMPARE_SECONDS` (per produce workload, default 5),
 //! `MILLRACE_COMPARE_SCAN_MB` (default 1024), `MILLRACE_COMPARE_PIPELINE_RECORDS`
 //! (default 200000), `MILLRACE_COMPARE_DD_MB` (default 1024),
-//! `MILLRACE_COMPARE_THINK_US` (pause between produce calls, default 0).
+//! `MILLRACE_COMPARE_THINK_US` (pause between produce calls, default 0),
+//! `MILLRACE_COMPARE_SERVER_PID` (set by run.sh: the server process whose CPU
+//! time is reported next to this process's own).
 
 #![allow(
     clippy::unwrap_used,
@@ -77,14 +79,73 @@ struct Outcome {
     payload_bytes: u64,
     seconds: f64,
     latencies: Latencies,
+    /// CPU time over the timed part only.
+    cpu: CpuUse,
     note: String,
+}
+
+/// CPU seconds (user + system, every thread) of this process and, when
+/// `MILLRACE_COMPARE_SERVER_PID` names one, of the server process.
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    bench: f64,
+    server: Option<f64>,
+}
+
+impl CpuUse {
+    fn now() -> CpuUse {
+        CpuUse {
+            bench: own_cpu_seconds(),
+            server: std::env::var("MILLRACE_COMPARE_SERVER_PID")
+                .ok()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .and_then(process_cpu_seconds),
+        }
+    }
+
+    /// CPU used since `self` was taken.
+    fn since(self) -> CpuUse {
+        let now = CpuUse::now();
+        CpuUse {
+            bench: (now.bench - self.bench).max(0.0),
+            server: match (self.server, now.server) {
+                (Some(before), Some(after)) => Some((after - before).max(0.0)),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn own_cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only
+    // into it.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
+    // SAFETY: zero-initialised plain integers, and getrusage returned 0 (filled).
+    let usage = unsafe { usage.assume_init() };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// utime + stime of a live process from `/proc/<pid>/stat` (clock ticks).
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; count fields after its ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the line are the 12th and 13th after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks as f64 / per_second as f64)
 }
 
 impl Outcome {
     fn csv(mut self, system: &str, workload: &str) -> String {
         let p = self.latencies.percentiles();
         format!(
-            "{system},{workload},{},{},{:.4},{},{},{},{},\"{}\"",
+            "{system},{workload},{},{},{:.4},{},{},{},{},{:.3},{},\"{}\"",
             self.records,
             self.payload_bytes,
             self.seconds,
@@ -92,6 +153,8 @@ impl Outcome {
             p.p99,
             p.p999,
             peak_rss_kib(),
+            self.cpu.bench,
+            self.cpu.server.map(|s| format!("{s:.3}")).unwrap_or_default(),
             self.note.replace('"', "'")
         )
     }
@@ -156,6 +219,7 @@ fn run(system: &str, workload: &str, dir: &Path, port: u16) -> Result<Outcome> {
         "scan" => {
             let count = env_u64("MILLRACE_COMPARE_SCAN_MB", 1024) * (1 << 20) / RECORD_BYTES as u64;
             target.load(count)?;
+            let cpu = CpuUse::now();
             let started = Instant::now();
             let (records, payload_bytes) = target.scan(count)?;
             let seconds = started.elapsed().as_secs_f64();
@@ -167,6 +231,7 @@ fn run(system: &str, workload: &str, dir: &Path, port: u16) -> Result<Outcome> {
                 payload_bytes,
                 seconds,
                 latencies: Latencies::default(),
+                cpu: cpu.since(),
                 note: format!("load {count} records untimed, then one full scan"),
             }
         }
@@ -181,6 +246,7 @@ fn run(system: &str, workload: &str, dir: &Path, port: u16) -> Result<Outcome> {
 fn produce(target: &dyn System, producers: usize, duration: Duration) -> Result<Outcome> {
     let mut handles = Vec::new();
     let prepared: Vec<Box<dyn Producer>> = (0..producers).map(|_| target.producer()).collect::<Result<_>>()?;
+    let cpu = CpuUse::now();
     let started = Instant::now();
     let per_thread_max = PRODUCE_RECORDS_MAX / producers as u64;
     // Optional think time between calls (diagnostics: a pause between
@@ -215,6 +281,7 @@ fn produce(target: &dyn System, producers: usize, duration: Duration) -> Result<
         payload_bytes: records * RECORD_BYTES as u64,
         seconds,
         latencies,
+        cpu: cpu.since(),
         note: format!("{producers} producer(s), one record per call"),
     })
 }
@@ -268,6 +335,7 @@ fn pipeline_millrace(dir: &Path, records: u64) -> Result<Outcome> {
     };
     let mut offset = resume(&store)?;
     let mut latencies = Latencies::default();
+    let cpu = CpuUse::now();
     let started = Instant::now();
     let mut processed = 0u64;
     while offset < records {
@@ -292,6 +360,7 @@ fn pipeline_millrace(dir: &Path, records: u64) -> Result<Outcome> {
         payload_bytes: processed * RECORD_BYTES as u64,
         seconds,
         latencies,
+        cpu: cpu.since(),
         note: format!("batches of {PIPELINE_BATCH}; output batch + input position in one Always append"),
     })
 }
@@ -320,6 +389,7 @@ fn pipeline_sqlite(dir: &Path, records: u64) -> Result<Outcome> {
         transaction.commit()?;
     }
     let mut latencies = Latencies::default();
+    let cpu = CpuUse::now();
     let started = Instant::now();
     let mut processed = 0u64;
     loop {
@@ -356,6 +426,7 @@ fn pipeline_sqlite(dir: &Path, records: u64) -> Result<Outcome> {
         payload_bytes: processed * RECORD_BYTES as u64,
         seconds,
         latencies,
+        cpu: cpu.since(),
         note: format!("batches of {PIPELINE_BATCH}; one WAL transaction (synchronous=FULL) per batch"),
     })
 }
