@@ -278,6 +278,22 @@ impl Partition {
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
+        if persisted_start.is_some_and(|persisted| persisted > next_offset) {
+            // The log start was made durable past the log this open
+            // recovered: `truncate_prefix` to records that were never
+            // fsync'd before a power cut took them (or a damaged file). Lower
+            // it, durably, before an append takes an offset under the old
+            // value: the next open would hide that acknowledged record.
+            let path = dir.join(START_OFFSET_FILE);
+            tracing::warn!(
+                path = %path.display(),
+                persisted = persisted_start.unwrap_or(0),
+                log_end = next_offset,
+                "log start past the recovered log end: lowered to the log end"
+            );
+            write_atomic(storage.as_ref(), &path, format!("{start}\n").as_bytes())
+                .map_err(|e| Error::io("write start offset", &path, e))?;
+        }
         let producers =
             crate::producer_snapshot::rebuild(storage.as_ref(), &dir, &segments, next_offset, shared.producers.window)?;
         // Everything recovered is durable: the tail was just fsync'd.
