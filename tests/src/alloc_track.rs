@@ -65,7 +65,7 @@ unsafe impl GlobalAlloc for TrackingAllocator {
 }
 
 /// What one [`measure`] saw on this thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AllocationStats {
     /// Most bytes live at once, above what was live when the measure began.
     pub peak_bytes: usize,

@@ -39,14 +39,14 @@ pub fn allocation_bound_bytes(input_bytes: usize) -> usize {
     FIXED_BYTES + PER_INPUT_BYTE * input_bytes
 }
 
-fn assert_tracking() {
+pub(crate) fn assert_tracking() {
     assert!(
         alloc_track::is_installed(),
         "install millrace_tests::alloc_track::TrackingAllocator as the global allocator"
     );
 }
 
-fn assert_bounded(what: &str, input_bytes: usize, stats: AllocationStats) {
+pub(crate) fn assert_bounded(what: &str, input_bytes: usize, stats: AllocationStats) {
     let bound = allocation_bound_bytes(input_bytes);
     assert!(
         stats.peak_bytes <= bound,
@@ -219,7 +219,7 @@ enum Layout {
 /// A fresh temporary directory for one store image: under
 /// `MILLRACE_FUZZ_TMPDIR` if set, else `/dev/shm` where it exists (each input
 /// costs several fsyncs, free on tmpfs), else the system temp dir.
-fn scratch_dir() -> tempfile::TempDir {
+pub(crate) fn scratch_dir() -> tempfile::TempDir {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     let base = BASE.get_or_init(|| match std::env::var_os("MILLRACE_FUZZ_TMPDIR") {
         Some(dir) => PathBuf::from(dir),

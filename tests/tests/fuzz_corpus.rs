@@ -17,6 +17,7 @@ use millrace::{Durability, Record, Store, StoreOptions, TopicConfig};
 use millrace_tests::alloc_track::{AllocationStats, TrackingAllocator};
 use millrace_tests::crash::SplitMix64;
 use millrace_tests::fuzz_checks::{allocation_bound_bytes, check_batch_decode, check_segment_recovery, segment_path};
+use millrace_tests::fuzz_metadata::{self, check_metadata_open, Target};
 use std::path::{Path, PathBuf};
 
 #[global_allocator]
@@ -40,7 +41,7 @@ fn corpus_files(target: &str) -> Vec<PathBuf> {
     files
 }
 
-fn replay(target: &str, check: fn(&[u8]) -> AllocationStats) {
+fn replay(target: &str, check: fn(&[u8]) -> AllocationStats, bound: fn(usize) -> usize) {
     let files = corpus_files(target);
     let mut worst: Option<(f64, String, usize, AllocationStats)> = None;
     for path in &files {
@@ -58,7 +59,7 @@ fn replay(target: &str, check: fn(&[u8]) -> AllocationStats) {
                 panic!("{target}: corpus file {name} ({} bytes) failed: {message}", bytes.len());
             }
         };
-        let share = stats.peak_bytes as f64 / allocation_bound_bytes(bytes.len()) as f64;
+        let share = stats.peak_bytes as f64 / bound(bytes.len()) as f64;
         if worst.as_ref().is_none_or(|w| share > w.0) {
             worst = Some((share, name, bytes.len(), stats));
         }
@@ -69,19 +70,60 @@ fn replay(target: &str, check: fn(&[u8]) -> AllocationStats) {
             files.len(),
             stats.peak_bytes,
             share * 100.0,
-            allocation_bound_bytes(len)
+            bound(len)
         );
     }
 }
 
 #[test]
 fn batch_decode_corpus_replays() {
-    replay("batch_decode", check_batch_decode);
+    replay("batch_decode", check_batch_decode, allocation_bound_bytes);
 }
 
 #[test]
 fn segment_recovery_corpus_replays() {
-    replay("segment_recovery", check_segment_recovery);
+    replay("segment_recovery", check_segment_recovery, allocation_bound_bytes);
+}
+
+#[test]
+fn metadata_open_corpus_replays() {
+    replay(
+        "metadata_open",
+        check_metadata_open,
+        fuzz_metadata::allocation_bound_bytes,
+    );
+}
+
+/// The `metadata_open` check reaches both sides of every parser: each
+/// target's own bytes with the checksum appended open and read back (the
+/// image is laid out where the store reads it), and half of them are
+/// refused, at open or when the table is first read, where the format can
+/// tell (all but `start.offset`, whose half of "1" is an empty file, and
+/// the index, a cache rebuilt from the segment).
+#[test]
+fn metadata_open_seeds_reach_accepting_and_refusing_paths() {
+    let good = fuzz_metadata::Outcome {
+        opened: true,
+        tables_read: true,
+    };
+    for (name, input) in fuzz_metadata::seed_inputs() {
+        let target = Target::of(input[0]);
+        if name.ends_with("whole") {
+            assert_eq!(
+                fuzz_metadata::outcome(&input, true),
+                good,
+                "{name}: the template's own bytes"
+            );
+        } else if !matches!(target, Target::Index | Target::StartOffset) {
+            for checksum in [true, false] {
+                assert_ne!(
+                    fuzz_metadata::outcome(&input, checksum),
+                    good,
+                    "{name} (checksum appended: {checksum}): half a file must be refused"
+                );
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------- seed corpus
@@ -173,6 +215,16 @@ fn header_claiming(length: u32, record_count: u32) -> Vec<u8> {
     b[4..8].copy_from_slice(&length.to_le_bytes());
     b[24..28].copy_from_slice(&record_count.to_le_bytes());
     b
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/metadata_open seeds; run by hand after a format change"]
+fn write_metadata_seed_corpus() {
+    let dir = corpus_dir("metadata_open");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, input) in fuzz_metadata::seed_inputs() {
+        std::fs::write(dir.join(format!("seed-{name}")), input).unwrap();
+    }
 }
 
 #[test]
