@@ -189,7 +189,7 @@ fn template() -> &'static Vec<(PathBuf, Vec<u8>)> {
     })
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+pub(crate) fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .expect("list template dir")
         .map(|e| e.expect("template dir entry").path())

@@ -15,7 +15,7 @@
 //! open again with the same committed offsets.
 
 use crate::alloc_track::{self, AllocationStats};
-use crate::fuzz_checks::scratch_dir;
+use crate::fuzz_checks::{collect_files, scratch_dir};
 use millrace::batch::{self, BatchHeader};
 use millrace::{
     Durability, Error, ReadOptions, Record, RecoveryMode, ResetRequest, ResetScope, ResetTarget, Store, StoreOptions,
@@ -246,22 +246,6 @@ fn template() -> &'static Template {
         }
         template
     })
-}
-
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("list template dir")
-        .map(|e| e.expect("template dir entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            collect_files(root, &path, out);
-        } else if path.file_name().is_some_and(|n| n != "LOCK") {
-            let relative = path.strip_prefix(root).expect("under root").to_path_buf();
-            out.push((relative, std::fs::read(&path).expect("read template file")));
-        }
-    }
 }
 
 /// The template with `target`'s file (or internal record) replaced by `bytes`.
