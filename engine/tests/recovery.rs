@@ -753,8 +753,9 @@ fn roll_interrupted_before_the_new_segment_is_durable() {
     assert_time_lookups(&store, &all, "after a second roll");
 }
 
-/// `truncate_prefix` makes the log start durable at once, but with `Os` or
-/// `Interval` the records below it may not be: a power cut can leave
+/// `truncate_prefix` makes the log start durable at once, but under `Os`
+/// (whose high watermark is published before the fsync) the records below
+/// it may not be: a power cut can leave
 /// `start.offset` past the log the next open recovers. That open lowers it
 /// to the log end on disk, so an append acknowledged after it is not
 /// hidden by the old start when the store opens again. (Found by the
