@@ -150,8 +150,8 @@ impl Template {
         Path::new("topics").join(topic).join("00000")
     }
 
-    /// Path (relative to the store) of the file `target` replaces, and,
-    /// for the internal records, the template's bytes of that segment.
+    /// Path (relative to the store) of the file `target` replaces: for the
+    /// internal records, the segment of the internal topic's partition 0.
     fn path(&self, target: Target) -> Option<PathBuf> {
         let in_partition = |topic: &str, extension: &str| {
             let dir = Template::partition_dir(topic);
