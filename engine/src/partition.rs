@@ -278,7 +278,7 @@ impl Partition {
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
-        if persisted_start.is_some_and(|persisted| persisted > next_offset) {
+        if let Some(persisted) = persisted_start.filter(|&persisted| persisted > next_offset) {
             // The log start was made durable past the log this open
             // recovered: `truncate_prefix` to records that were never
             // fsync'd before a power cut took them (or a damaged file). Lower
@@ -287,7 +287,7 @@ impl Partition {
             let path = dir.join(START_OFFSET_FILE);
             tracing::warn!(
                 path = %path.display(),
-                persisted = persisted_start.unwrap_or(0),
+                persisted,
                 log_end = next_offset,
                 "log start past the recovered log end: lowered to the log end"
             );

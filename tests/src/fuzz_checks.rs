@@ -147,7 +147,7 @@ fn fuzz_topic_config() -> TopicConfig {
     }
 }
 
-fn fuzz_store_options() -> StoreOptions {
+pub(crate) fn fuzz_store_options() -> StoreOptions {
     StoreOptions {
         durability: Durability::Os,
         recovery: RecoveryMode::TornTailOnly,

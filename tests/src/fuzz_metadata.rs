@@ -15,12 +15,9 @@
 //! open again with the same committed offsets.
 
 use crate::alloc_track::{self, AllocationStats};
-use crate::fuzz_checks::{collect_files, scratch_dir};
+use crate::fuzz_checks::{collect_files, fuzz_store_options as store_options, scratch_dir};
 use millrace::batch::{self, BatchHeader};
-use millrace::{
-    Durability, Error, ReadOptions, Record, RecoveryMode, ResetRequest, ResetScope, ResetTarget, Store, StoreOptions,
-    TopicConfig,
-};
+use millrace::{Error, ReadOptions, Record, ResetRequest, ResetScope, ResetTarget, Store, TopicConfig};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -128,15 +125,6 @@ pub fn seed_inputs() -> Vec<(String, Vec<u8>)> {
         }
     }
     seeds
-}
-
-fn store_options() -> StoreOptions {
-    StoreOptions {
-        durability: Durability::Os,
-        recovery: RecoveryMode::TornTailOnly,
-        background: false,
-        ..StoreOptions::default()
-    }
 }
 
 /// A closed store that has every file and internal record the targets
