@@ -159,9 +159,8 @@ impl Store {
                 ),
             ));
         }
-        storage
-            .create_dir_all(&path)
-            .map_err(|e| Error::io("create data dir", &path, e))?;
+        let format_path = path.join(FORMAT_FILE);
+        crate::data_dir::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
             .lock_dir(&path)
             .map_err(|e| Error::io("lock data dir", &path, e))?
@@ -169,7 +168,6 @@ impl Store {
                 path: path.clone(),
                 pid,
             })?;
-        let format_path = path.join(FORMAT_FILE);
         if storage.exists(&format_path) {
             let text =
                 read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
