@@ -273,6 +273,10 @@ impl Store {
         &self.inner.coordinator
     }
 
+    pub(crate) fn inner_metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+
     pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
         &self.inner.attempts
     }
