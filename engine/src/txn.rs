@@ -88,13 +88,13 @@ pub(crate) trait OffsetSink {
 
 /// The commit record.
 #[derive(Debug, Clone, PartialEq)]
-struct CommitRecord {
-    producer_id: u64,
-    epoch: u16,
-    sequence: u32,
+pub(crate) struct CommitRecord {
+    pub(crate) producer_id: u64,
+    pub(crate) epoch: u16,
+    pub(crate) sequence: u32,
     commit_time_ms: i64,
     /// (topic, partition, log end offset when committed, encoded batch of the records)
-    parts: Vec<(String, u32, u64, Vec<u8>)>,
+    pub(crate) parts: Vec<(String, u32, u64, Vec<u8>)>,
     offsets: Vec<OffsetCommit>,
 }
 
@@ -121,7 +121,7 @@ impl CommitRecord {
         e.seal_with_crc()
     }
 
-    fn decode(bytes: &[u8]) -> Option<CommitRecord> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
         let mut d = Decoder::with_crc(bytes)?;
         if d.u8()? != RECORD_VERSION {
             return None;
@@ -389,7 +389,11 @@ fn ensure_transactions_topic(store: &Store) -> Result<Arc<Partition>> {
 /// record limit, and that it fits one batch of the partition by itself (so
 /// that `split` can always make batches the partition accepts).
 fn validate_for(partition: &Partition, record: &Record) -> Result<()> {
-    let config = partition.config();
+    fits(partition.config(), &partition.topic, record)
+}
+
+/// [`validate_for`] against a topic's configuration (also `check`'s dry run).
+pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result<()> {
     batch::validate_record(record, config.record_bytes_max as usize)
         .map_err(|detail| Error::invalid("record", detail))?;
     let alone = (HEADER_SIZE + record.encoded_len()) as u64;
@@ -398,8 +402,7 @@ fn validate_for(partition: &Partition, record: &Record) -> Result<()> {
         return Err(Error::invalid(
             "record",
             format!(
-                "{alone} bytes with its batch header; at most {batch_bytes_max} per batch in topic {:?} (its segment size)",
-                partition.topic
+                "{alone} bytes with its batch header; at most {batch_bytes_max} per batch in topic {topic:?} (its segment size)"
             ),
         ));
     }
@@ -727,7 +730,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
 }
 
 /// The records of a part as stored in a commit record, or why not.
-fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
+pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
     let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
     let records = batch::decode_records(raw, &header).map_err(|kind| format!("its records are damaged: {kind:?}"))?;
     Ok(records.iter().map(crate::batch::StoredRecord::to_record).collect())
