@@ -729,6 +729,28 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     Ok(())
 }
 
+/// Before a topic is deleted, under the commit lock (so every commit record
+/// in `__transactions` has been applied, or skipped at open): move the log
+/// start past all of them, so that recovery never applies a part again into
+/// a topic created later under the same name, nor reports the deleted
+/// topic's parts as unapplied. Not on a poisoned store, where the last
+/// record may be partly applied: the next open finishes it first.
+pub(crate) fn forget_applied(store: &Store, state: &mut CoordinatorState) -> Result<()> {
+    if store.is_poisoned() {
+        return Ok(());
+    }
+    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
+        return Ok(());
+    };
+    let end = log.high_watermark();
+    if log.start_offset() < end {
+        log.truncate_prefix(end)?;
+        state.applied_upto = end;
+        state.applied_since_trim = 0;
+    }
+    Ok(())
+}
+
 /// The records of a part as stored in a commit record, or why not.
 pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
     let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
