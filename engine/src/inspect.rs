@@ -367,6 +367,7 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
 
 mod check;
 mod repair;
+mod transactions;
 
 pub use check::{check_dir, check_dir_with_progress};
 pub use repair::{repair_index, repair_segment, RepairOutcome};

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     pub quota_rejections: AtomicU64,
     pub torn_tails_truncated: AtomicU64,
+    /// Parts of a commit record that recovery could not apply (target gone,
+    /// record over the target's limits, damaged part): skipped and logged
+    /// (`Store::unapplied_transaction_parts`).
+    pub transaction_parts_unapplied: AtomicU64,
     /// Waits for a group fsync that spun before sleeping
     /// (`StoreOptions::group_commit_spin`), and of those, how many saw the
     /// hand-off while spinning (the others then slept until it came).
@@ -54,6 +58,7 @@ pub struct MetricsSnapshot {
     pub segments_deleted: u64,
     pub quota_rejections: u64,
     pub torn_tails_truncated: u64,
+    pub transaction_parts_unapplied: u64,
     pub group_commit_spins: u64,
     pub group_commit_spin_handoffs: u64,
     pub used_bytes: u64,
@@ -87,6 +92,7 @@ impl Metrics {
             segments_deleted: self.segments_deleted.load(Relaxed),
             quota_rejections: self.quota_rejections.load(Relaxed),
             torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
+            transaction_parts_unapplied: self.transaction_parts_unapplied.load(Relaxed),
             group_commit_spins: self.group_commit_spins.load(Relaxed),
             group_commit_spin_handoffs: self.group_commit_spin_handoffs.load(Relaxed),
             used_bytes,

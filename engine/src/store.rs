@@ -271,6 +271,10 @@ impl Store {
         &self.inner.coordinator
     }
 
+    pub(crate) fn inner_metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+
     pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
         &self.inner.attempts
     }
@@ -351,6 +355,11 @@ impl Store {
     /// Delete a topic and all its data.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         validate_topic_name(name, true)?;
+        self.topic(name)?;
+        // The commit lock before the admin lock (`commit` may create
+        // `__transactions` under both, in that order).
+        let mut commits = self.coordinator().lock_commits();
+        crate::txn::forget_applied(self, &mut commits)?;
         let _admin = self.inner.admin.lock();
         let topic = self
             .inner

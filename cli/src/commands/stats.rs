@@ -57,6 +57,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
             "used_bytes": metrics.used_bytes,
             "quota_bytes": metrics.quota_bytes,
             "torn_tails_truncated_on_open": metrics.torn_tails_truncated,
+            "transaction_parts_unapplied_on_open": metrics.transaction_parts_unapplied,
             "per_topic": topics,
         }))?;
         return Ok(());
@@ -73,6 +74,12 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
     );
     if metrics.torn_tails_truncated > 0 {
         println!("torn tails truncated on open: {}", metrics.torn_tails_truncated);
+    }
+    if metrics.transaction_parts_unapplied > 0 {
+        println!(
+            "transaction parts not applied on open: {} (see `millrace check`)",
+            metrics.transaction_parts_unapplied
+        );
     }
     if !rows.is_empty() {
         println!();

@@ -38,6 +38,7 @@ pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) 
             });
         })?;
     }
+    transactions::check_transactions(path, &mut report)?;
     Ok(report)
 }
 
