@@ -32,6 +32,12 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     pub quota_rejections: AtomicU64,
     pub torn_tails_truncated: AtomicU64,
+    /// Derived structures found to disagree with the log and dropped (then
+    /// rebuilt from the log or scanned past): an index entry whose batch is
+    /// not at its position or has another offset, a sealed segment's end
+    /// entry that does not reach the next segment, a `start.offset` outside
+    /// the log, a producer snapshot that disagrees with its name or the log.
+    pub derived_metadata_rejected: AtomicU64,
     /// Waits for a group fsync that spun before sleeping
     /// (`StoreOptions::group_commit_spin`), and of those, how many saw the
     /// hand-off while spinning (the others then slept until it came).
@@ -54,6 +60,7 @@ pub struct MetricsSnapshot {
     pub segments_deleted: u64,
     pub quota_rejections: u64,
     pub torn_tails_truncated: u64,
+    pub derived_metadata_rejected: u64,
     pub group_commit_spins: u64,
     pub group_commit_spin_handoffs: u64,
     pub used_bytes: u64,
@@ -87,6 +94,7 @@ impl Metrics {
             segments_deleted: self.segments_deleted.load(Relaxed),
             quota_rejections: self.quota_rejections.load(Relaxed),
             torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
+            derived_metadata_rejected: self.derived_metadata_rejected.load(Relaxed),
             group_commit_spins: self.group_commit_spins.load(Relaxed),
             group_commit_spin_handoffs: self.group_commit_spin_handoffs.load(Relaxed),
             used_bytes,

@@ -474,6 +474,22 @@ impl Segment {
         Ok(state)
     }
 
+    /// Drop `entry` from the entries in memory: the batch at its position
+    /// is not there or has another offset (a lookup found out). The index
+    /// file is left as it is (readers never write it); an entry already in
+    /// it stays there, and the next entry persisted takes the place of the
+    /// file's last one, so the file stays a valid index. A released index
+    /// read back brings the entry again, and the next lookup drops it again.
+    pub fn reject_index_entry(&self, entry: &IndexEntry) {
+        let mut state = self.state.lock();
+        if let Some(i) = state.entries.iter().position(|e| e == entry) {
+            state.entries.remove(i);
+            if i < state.persisted_entries {
+                state.persisted_entries -= 1;
+            }
+        }
+    }
+
     /// Drop a sealed segment's index entries from memory (all of them are
     /// in its index file, fsync'd at seal); the next lookup reads them back.
     /// Returns the bytes freed (0 if active, already released, or not all in
