@@ -245,8 +245,8 @@ impl Partition {
             Some((last, rest)) => (*last, rest),
             None => return Err(Error::invalid("partition", "no segments")),
         };
-        for base in sealed_bases {
-            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, interval, now)?;
+        for (base, next_base) in sealed_bases.iter().zip(bases.iter().skip(1)) {
+            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, *next_base, interval, now, &shared)?;
             segments.push(Arc::new(segment));
         }
         let last = Arc::new(recover_last(
@@ -1649,10 +1649,14 @@ fn rewrite_range(log: &dyn StorageFile, path: &Path, from: u64, to: u64) {
     }
 }
 
+/// Does the batch at `entry`'s position have the entry's `offset`? An end
+/// entry (at the log's length) points at no batch: its offset cannot be
+/// checked, so it is never a starting point (the scan from the entry before
+/// it finds the log end and its offset from the batches).
 fn entry_is_valid(log: &dyn StorageFile, path: &Path, log_len: u64, entry: &IndexEntry, offset: u64) -> Result<bool> {
     let position = u64::from(entry.position);
-    if position == log_len {
-        return Ok(position > 0);
+    if position >= log_len {
+        return Ok(false);
     }
     let mut reader = ChunkReader::new(log, path, log_len);
     Ok(match reader.batch_at(position)? {
