@@ -277,25 +277,23 @@ impl Partition {
         shared.used_bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
-        let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
-        if let Some(persisted) = persisted_start.filter(|&persisted| persisted > next_offset) {
-            // The log start was made durable past the log this open
-            // recovered: `truncate_prefix` to records that were never
-            // fsync'd before a power cut took them (or a damaged file). Lower
-            // it, durably, before an append takes an offset under the old
-            // value: the next open would hide that acknowledged record.
-            let path = dir.join(START_OFFSET_FILE);
-            tracing::warn!(
-                path = %path.display(),
-                persisted,
-                log_end = next_offset,
-                "log start past the recovered log end: lowered to the log end"
-            );
-            write_atomic(storage.as_ref(), &path, format!("{start}\n").as_bytes())
-                .map_err(|e| Error::io("write start offset", &path, e))?;
-        }
-        let producers =
-            crate::producer_snapshot::rebuild(storage.as_ref(), &dir, &segments, next_offset, shared.producers.window)?;
+        let start = start_offset_at_open(
+            storage.as_ref(),
+            &dir,
+            persisted_start,
+            first_base,
+            next_offset,
+            durability,
+            &shared,
+        )?;
+        let producers = crate::producer_snapshot::rebuild(
+            storage.as_ref(),
+            &dir,
+            &segments,
+            next_offset,
+            shared.producers.window,
+            &shared.metrics,
+        )?;
         // Everything recovered is durable: the tail was just fsync'd.
         let mark = Mark {
             offset: next_offset,
@@ -1525,6 +1523,50 @@ fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
         .parse()
         .map(Some)
         .map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))
+}
+
+/// The log start at open: the larger of the first segment's base and the
+/// persisted `start.offset`, which must lie in the log (at most its end).
+/// One past the recovered end disagrees with the log (counted in
+/// `derived_metadata_rejected`, warned, and the file rewritten before an
+/// append can take an offset under it):
+/// - under `Os`, `truncate_prefix` may have moved it past records a power
+///   cut then took (the high watermark is published before the fsync): it is
+///   lowered to the log end, as every record below it was truncated;
+/// - under `Always` and `Interval` it was at most the durable high watermark
+///   when written, so only damage (or an operator's cut of the tail below it)
+///   puts it there: it is not believed, and the log starts at its first
+///   segment, so that no acknowledged record is hidden.
+fn start_offset_at_open(
+    storage: &dyn Storage,
+    dir: &Path,
+    persisted: Option<u64>,
+    first_base: u64,
+    log_end: u64,
+    durability: Durability,
+    shared: &Shared,
+) -> Result<u64> {
+    let Some(persisted) = persisted.filter(|&persisted| persisted > log_end) else {
+        return Ok(first_base.max(persisted.unwrap_or(0)).min(log_end));
+    };
+    let start = if durability == Durability::Os {
+        log_end
+    } else {
+        first_base.min(log_end)
+    };
+    let path = dir.join(START_OFFSET_FILE);
+    tracing::warn!(
+        path = %path.display(),
+        persisted,
+        log_end,
+        start,
+        ?durability,
+        "log start past the recovered log end: not believed"
+    );
+    shared.metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
+    write_atomic(storage, &path, format!("{start}\n").as_bytes())
+        .map_err(|e| Error::io("write start offset", &path, e))?;
+    Ok(start)
 }
 
 /// Recover the last segment of a partition: the decision table of

@@ -264,3 +264,89 @@ fn a_last_segments_end_entry_never_sets_the_log_end() {
     assert_eq!(all.len() as u64, RECORDS + 1);
     store.close().unwrap();
 }
+
+/// `start.offset` past the log end of an `Always` partition: the high
+/// watermark was durable when the start was written, so only damage puts
+/// it there. It is not believed (the log starts at its first segment, the
+/// file says so again), instead of hiding every record.
+#[test]
+fn a_start_offset_past_the_log_end_hides_no_record() {
+    let tmp = scratch_dir();
+    let data = tmp.path();
+    store_with_records(data, 4096);
+    let start_file = common::partition_dir(data, TOPIC, 0).join("start.offset");
+    std::fs::write(&start_file, "200\n").unwrap();
+    let store = Store::open(data, options()).unwrap();
+    assert_eq!(store.offsets(TOPIC, 0).unwrap(), (0, RECORDS));
+    assert_eq!(store.metrics().derived_metadata_rejected, 1);
+    assert_eq!(values(&read_partition(&store, TOPIC, 0)), expected(0..RECORDS));
+    store.close().unwrap();
+    assert_eq!(std::fs::read_to_string(&start_file).unwrap().trim(), "0");
+}
+
+/// A producer snapshot with a valid CRC that remembers a batch at its own
+/// offset (past the log it describes) is ignored and the state replayed
+/// from the log: the producer resumes after its real last sequence, and its
+/// next batch is written, not answered as a "duplicate" of a batch that
+/// does not exist.
+#[test]
+fn a_producer_snapshot_past_its_offset_is_replaced_by_the_log() {
+    use millrace::ProducerStamp;
+    let tmp = scratch_dir();
+    let data = tmp.path();
+    let producer_id = {
+        let store = Store::open(data, options()).unwrap();
+        store.create_topic(TOPIC, TopicConfig::default()).unwrap();
+        let id = store.init_producer("p").unwrap().producer_id;
+        for i in 0..10u32 {
+            let stamp = ProducerStamp {
+                producer_id: id,
+                epoch: 0,
+                base_sequence: i * 2,
+            };
+            let records = [Record::new(vec![1]), Record::new(vec![2])];
+            store.append_sequenced(TOPIC, 0, &records, stamp).unwrap();
+        }
+        store.close().unwrap();
+        id
+    };
+    let dir = common::partition_dir(data, TOPIC, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "producers") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    // Layout: design/format.md, "Producer snapshot".
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"MRPS");
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&20u64.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&producer_id.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes.extend_from_slice(&0i64.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&20u32.to_le_bytes()); // base_sequence: the next one
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&20u64.to_le_bytes()); // base_offset: the log end
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(dir.join(format!("{:020}.producers", 20)), bytes).unwrap();
+
+    let store = Store::open(data, options()).unwrap();
+    let session = store.init_producer("p").unwrap();
+    assert_eq!(session.last_sequences.get(&(TOPIC.to_string(), 0)), Some(&19));
+    let stamp = ProducerStamp {
+        producer_id,
+        epoch: session.epoch,
+        base_sequence: 20,
+    };
+    let next = store
+        .append_sequenced(TOPIC, 0, &[Record::new(vec![3]), Record::new(vec![4])], stamp)
+        .unwrap();
+    assert_eq!((next.base_offset, next.duplicate), (20, false));
+    assert_eq!(store.offsets(TOPIC, 0).unwrap(), (0, 22));
+    assert_eq!(store.metrics().derived_metadata_rejected, 1);
+    store.close().unwrap();
+}
