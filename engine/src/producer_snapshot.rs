@@ -13,6 +13,7 @@
 //! | none (left)                         | replay every batch header of the log            |
 //! | newest valid, offset <= log end     | load it, replay headers from its offset         |
 //! | newest fails its CRC or parse       | `Corruption` (never silently rebuilt)           |
+//! | newest remembers a batch that does not end by its offset | ignore it (warn, count in `derived_metadata_rejected`), replay every batch header |
 //!
 //! A snapshot past the log end describes batches the log no longer has (a
 //! tail recovery cut: torn, never durable, or cut on the operator's request
@@ -23,10 +24,12 @@
 //! deleted (their next append gets `OutOfOrderSequence`, never a duplicate).
 
 use crate::error::{CorruptionKind, Error, Result};
+use crate::metrics::Metrics;
 use crate::producer_state::{ProducerTable, PRODUCERS_MAX};
 use crate::segment::Segment;
 use crate::storage::{read_all, write_atomic, Storage};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
@@ -81,6 +84,7 @@ pub(crate) fn rebuild(
     segments: &[Arc<Segment>],
     log_end: u64,
     window: u32,
+    metrics: &Metrics,
 ) -> Result<ProducerTable> {
     let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
     let offsets: Vec<u64> = names.iter().filter_map(|n| parse_snapshot_name(n)).collect();
@@ -107,7 +111,17 @@ pub(crate) fn rebuild(
             if stored_offset != offset {
                 return Err(bad());
             }
-            (offset, table)
+            if table.batches_end_by(offset) {
+                (offset, table)
+            } else {
+                // Valid CRC, wrong content: rebuilt from the log instead.
+                tracing::warn!(
+                    snapshot = %path.display(),
+                    "producer snapshot remembers batches past its own offset: ignored, replaying the log"
+                );
+                metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
+                (0, ProducerTable::new(window))
+            }
         }
     };
     // Appends replayed here count as active at the reopen: the batch header

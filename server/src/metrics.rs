@@ -122,6 +122,10 @@ impl ServerMetrics {
                 "millrace_transaction_parts_unapplied_total",
                 engine.transaction_parts_unapplied,
             ),
+            stat(
+                "millrace_derived_metadata_rejected_total",
+                engine.derived_metadata_rejected,
+            ),
             stat("millrace_group_commit_spins_total", engine.group_commit_spins),
             stat(
                 "millrace_group_commit_spin_handoffs_total",
