@@ -161,10 +161,21 @@ fn torn_tail_is_recoverable_not_corruption() {
         .success()
         .stdout(predicate::str::contains("recoverable").and(predicate::str::contains("torn tail")));
     millrace(&data).args(["check", "--strict"]).assert().code(3);
-    // Opening truncates the torn tail; the two whole records remain.
+    // A read-only open serves the two whole records and changes nothing...
     assert_eq!(
         stdout_of(millrace(&data).args(["consume", "t", "--format", "value"])),
         "a\nb\n"
+    );
+    millrace(&data)
+        .arg("check")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("torn tail"));
+    // ...a writing open truncates the torn tail.
+    millrace(&data).args(["produce", "t"]).write_stdin("d\n").assert().success();
+    assert_eq!(
+        stdout_of(millrace(&data).args(["consume", "t", "--format", "value"])),
+        "a\nb\nd\n"
     );
     millrace(&data)
         .arg("check")

@@ -12,7 +12,7 @@ pub fn check_dir(path: &Path) -> Result<CheckReport> {
 /// [`check_dir`], reporting bytes scanned as it goes (for a progress bar).
 pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
     require_store(path)?;
-    let _lock = lock(path)?;
+    let _lock = lock_without_writing(path)?;
     let mut report = CheckReport {
         path: path.to_path_buf(),
         ..CheckReport::default()
