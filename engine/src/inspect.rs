@@ -377,10 +377,15 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
 }
 
 mod check;
+mod plan;
 mod repair;
 
 pub use check::{check_dir, check_dir_with_progress};
-pub use repair::{repair_index, repair_segment, RepairOutcome};
+pub use plan::{
+    committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerKind, PlannedRemoval,
+    RepairPlan,
+};
+pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
 
 #[cfg(test)]
 mod tests;

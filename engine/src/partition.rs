@@ -275,7 +275,11 @@ impl Partition {
                     "acknowledged records lost: a producer snapshot says the log was fsync'd to offset {claimed}, \
                      but it ends at {log_end}; run `millrace check` and `millrace repair`"
                 );
-                return Err(Error::corruption(&last.log_path, end_position, CorruptionKind::OffsetGap));
+                return Err(Error::corruption(
+                    &last.log_path,
+                    end_position,
+                    CorruptionKind::OffsetGap,
+                ));
             }
         }
         // Segments must continue each other's offsets.

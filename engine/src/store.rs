@@ -155,7 +155,10 @@ impl Store {
         if !path.join(FORMAT_FILE).is_file() {
             return Err(Error::invalid(
                 "data directory",
-                format!("{} is not a millrace data directory (no {FORMAT_FILE} file)", path.display()),
+                format!(
+                    "{} is not a millrace data directory (no {FORMAT_FILE} file)",
+                    path.display()
+                ),
             ));
         }
         let options = StoreOptions {

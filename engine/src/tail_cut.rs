@@ -103,7 +103,11 @@ pub(crate) fn back_up(
         .count() as u64;
     let mut attempt = existing;
     let (path, file) = loop {
-        let suffix = if attempt == 0 { String::new() } else { format!(".{attempt}") };
+        let suffix = if attempt == 0 {
+            String::new()
+        } else {
+            format!(".{attempt}")
+        };
         let path = dir.join(format!("{name}{suffix}"));
         match storage.open(&path, OpenMode::CreateNew) {
             Ok(file) => break (path, file),
@@ -128,7 +132,9 @@ pub(crate) fn back_up(
     // Directories created here are durable only once their parents are synced.
     for created in &new_dirs {
         if let Some(parent) = created.parent() {
-            storage.sync_dir(parent).map_err(|e| Error::io("fsync dir", parent, e))?;
+            storage
+                .sync_dir(parent)
+                .map_err(|e| Error::io("fsync dir", parent, e))?;
         }
     }
     Ok(path)

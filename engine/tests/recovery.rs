@@ -141,8 +141,15 @@ impl Fixture {
         let cut = &bytes[kept..];
         // Row 3a (the preallocated zeros) is neither counted nor backed up.
         if truncations > 0 {
-            assert_eq!(new_backups.len(), 1, "{what}: one backup of the cut bytes: {new_backups:?}");
-            assert!(new_backups[0].1 == cut, "{what}: the backup holds exactly the cut bytes");
+            assert_eq!(
+                new_backups.len(),
+                1,
+                "{what}: one backup of the cut bytes: {new_backups:?}"
+            );
+            assert!(
+                new_backups[0].1 == cut,
+                "{what}: the backup holds exactly the cut bytes"
+            );
             let name = new_backups[0].0.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
                 name.starts_with(&format!("00000000000000000000.log.cut-{kept}-{}", bytes.len())),
@@ -489,7 +496,9 @@ fn expect_acknowledged_loss(f: &Fixture, segment: &Path, position: u64, what: &s
     };
     let before = files(&dir);
     assert!(
-        before.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "producers")),
+        before
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "producers")),
         "{what}: the close wrote a producer snapshot"
     );
     match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {

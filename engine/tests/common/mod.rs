@@ -59,11 +59,19 @@ pub fn backup_files(data: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut stack: Vec<PathBuf> = std::fs::read_dir(data)
         .expect("list data dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("repair-backup-")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("repair-backup-"))
+        })
         .collect();
     while let Some(path) = stack.pop() {
         if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).expect("list backup").filter_map(|e| e.ok().map(|e| e.path())));
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("list backup")
+                    .filter_map(|e| e.ok().map(|e| e.path())),
+            );
         } else {
             let bytes = std::fs::read(&path).expect("read backup");
             out.push((path, bytes));
