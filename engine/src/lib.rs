@@ -36,6 +36,7 @@ pub mod stable;
 pub mod storage;
 mod store;
 pub mod sync;
+mod tail_cut;
 pub mod txn;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};

@@ -258,6 +258,30 @@ impl Partition {
             now,
             &shared,
         )?);
+        if recovery == RecoveryMode::TornTailOnly {
+            // The log may also end early with no torn batch to show for it
+            // (the active segment cut at a batch boundary, or deleted): a
+            // producer snapshot past the end proves records were lost.
+            let (log_end, end_position) = {
+                let state = last.state.lock();
+                (state.next_offset, state.written_len)
+            };
+            if let Some(claimed) = crate::producer_snapshot::durable_end_past(storage.as_ref(), &dir, log_end)? {
+                tracing::error!(
+                    segment = %last.log_path.display(),
+                    position = end_position,
+                    log_end,
+                    acknowledged_end = claimed,
+                    "acknowledged records lost: a producer snapshot says the log was fsync'd to offset {claimed}, \
+                     but it ends at {log_end}; run `millrace check` and `millrace repair`"
+                );
+                return Err(Error::corruption(
+                    &last.log_path,
+                    end_position,
+                    CorruptionKind::OffsetGap,
+                ));
+            }
+        }
         // Segments must continue each other's offsets.
         let mut expected: Option<u64> = None;
         for s in segments.iter().chain(std::iter::once(&last)) {
@@ -1604,15 +1628,52 @@ fn recover_last(
     {
         let durable_after =
             durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, scan.next_offset, log_len)?;
-        if durable_after && mode == RecoveryMode::TornTailOnly {
+        // Row 4b: a producer snapshot written after an fdatasync past the
+        // bad batch proves it was acknowledged: loss, not a torn tail.
+        let claimed = crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset)?;
+        if (durable_after || claimed.is_some()) && mode == RecoveryMode::TornTailOnly {
+            if let Some(claimed) = claimed {
+                tracing::error!(
+                    segment = %segment.log_path.display(),
+                    position = bad.position,
+                    kind = ?bad.kind,
+                    acknowledged_end = claimed,
+                    "acknowledged records damaged: a producer snapshot says the log was fsync'd to offset \
+                     {claimed}, past the invalid batch at offset {}", scan.next_offset
+                );
+            }
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
+        // Never remove a byte without a backup and a WARN line (tail_cut.rs).
+        let cut = crate::tail_cut::contents(segment.log.as_ref(), scan.valid_end, log_len);
+        let backup = crate::tail_cut::back_up(
+            storage,
+            dir,
+            segment.log.as_ref(),
+            &segment.log_path,
+            scan.valid_end,
+            log_len,
+            now,
+        )?;
         tracing::warn!(
             segment = %segment.log_path.display(),
-            position = bad.position,
+            from_byte = scan.valid_end,
+            to_byte = log_len,
             kind = ?bad.kind,
-            dropped_bytes = log_len - scan.valid_end,
-            "truncating torn tail"
+            batches = cut.batches,
+            records = cut.records,
+            first_offset = scan.next_offset,
+            backup = %backup.display(),
+            "truncating the tail of {}: bytes {}..{} ({} batch header(s) claiming {} record(s) from offset {}), \
+             a torn write never acknowledged{}; the bytes are kept in {}",
+            segment.log_path.display(),
+            scan.valid_end,
+            log_len,
+            cut.batches,
+            cut.records,
+            scan.next_offset,
+            if mode == RecoveryMode::TornTailOnly { "" } else { " (or cut on request: TruncateCorruptTail)" },
+            backup.display()
         );
         segment
             .log

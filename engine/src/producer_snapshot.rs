@@ -25,7 +25,7 @@
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::metrics::Metrics;
-use crate::producer_state::{ProducerTable, PRODUCERS_MAX};
+use crate::producer_state::{ProducerTable, DEDUP_BATCHES_MAX, PRODUCERS_MAX};
 use crate::segment::Segment;
 use crate::storage::{read_all, write_atomic, Storage};
 use std::path::Path;
@@ -75,6 +75,31 @@ pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, byte
             .map_err(|e| Error::io("remove producer snapshot", &old, e))?;
     }
     Ok(())
+}
+
+/// The largest offset past `log_end` at which a producer snapshot of `dir`
+/// that passes its CRC (and names its own offset) was written, if any.
+/// Snapshots are only written for a log end that was fdatasync'd
+/// (`Partition::snapshot_producers`, the roll, the close), so such a snapshot
+/// is durable evidence that every record below its offset was acknowledged
+/// durable: a log that ends before it lost them (design/durability.md,
+/// "Recovery"). A snapshot that fails its CRC proves nothing and is skipped.
+pub(crate) fn durable_end_past(storage: &dyn Storage, dir: &Path, log_end: u64) -> Result<Option<u64>> {
+    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
+    let mut claimed: Option<u64> = None;
+    for offset in names.iter().filter_map(|n| parse_snapshot_name(n)) {
+        if offset <= log_end || claimed.is_some_and(|c| c >= offset) {
+            continue;
+        }
+        let path = dir.join(snapshot_name(offset));
+        let Ok(bytes) = read_all(storage, &path, snapshot_bytes_max(DEDUP_BATCHES_MAX)) else {
+            continue;
+        };
+        if ProducerTable::decode_snapshot(&bytes, DEDUP_BATCHES_MAX).is_some_and(|(stored, _)| stored == offset) {
+            claimed = Some(offset);
+        }
+    }
+    Ok(claimed)
 }
 
 /// Rebuild a partition's producer state at open (decision table above).

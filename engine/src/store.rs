@@ -143,6 +143,31 @@ impl Store {
         Store::open_with_storage(path, options, Arc::new(FsStorage))
     }
 
+    /// Open the store at `path` for reading only, for offline tools that
+    /// must not change the data directory: recovery runs as usual, but every
+    /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
+    /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
+    /// nothing is written, truncated or fsync'd on disk. The directory lock is
+    /// taken without writing the lock file. No background thread runs.
+    /// Refuses a directory that is not a store (no `MILLRACE` file).
+    pub fn open_read_only(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.join(FORMAT_FILE).is_file() {
+            return Err(Error::invalid(
+                "data directory",
+                format!(
+                    "{} is not a millrace data directory (no {FORMAT_FILE} file)",
+                    path.display()
+                ),
+            ));
+        }
+        let options = StoreOptions {
+            background: false,
+            ..options
+        };
+        Store::open_with_storage(path, options, Arc::new(crate::storage::ReadOnlyStorage::default()))
+    }
+
     /// Open through a given storage backend (fault injection, simulation).
     pub fn open_with_storage(
         path: impl AsRef<Path>,

@@ -179,7 +179,14 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
 
 pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     let format = if global.json { OutputFormat::Json } else { args.format };
-    let target = Target::open(global)?;
+    // Only a group that commits writes to the store; every other consume
+    // reads without changing the data directory.
+    let commits = args.group.is_some() && !args.no_commit;
+    let target = if commits {
+        Target::open(global)?
+    } else {
+        Target::open_read_only(global)?
+    };
     let count = target.partition_count(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],

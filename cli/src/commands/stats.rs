@@ -17,7 +17,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
     if global.server.is_some() {
         return run_remote(global);
     }
-    let store = data::open_existing(global)?;
+    let store = data::open_read_only(global)?;
     let mut descriptions = Vec::new();
     for name in store.list_all_topics() {
         descriptions.push(store.describe_topic(&name)?);
