@@ -33,18 +33,31 @@ pub(crate) fn prepare(storage: &dyn Storage, path: &Path, marker: &Path) -> Resu
         return check_creatable(storage, path);
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !storage.exists(parent) {
-            return Err(Error::NotADataDir {
-                path: path.to_path_buf(),
-                problem: DataDirProblem::MissingParent {
-                    parent: parent.to_path_buf(),
-                },
-            });
+        // Listed rather than `exists` (which answers false on any error):
+        // only a parent that is truly absent is reported as missing.
+        match storage.list_dir(parent) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotADataDir {
+                    path: path.to_path_buf(),
+                    problem: DataDirProblem::MissingParent {
+                        parent: parent.to_path_buf(),
+                    },
+                })
+            }
+            Err(e) => return Err(Error::io("list the data dir's parent", parent, e)),
         }
     }
     storage
         .create_dir_all(path)
-        .map_err(|e| Error::io("create data dir", path, e))
+        .map_err(|e| Error::io("create data dir", path, e))?;
+    // The new directory's entry in its parent: durable before anything is
+    // acknowledged in it.
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    storage.sync_dir(parent).map_err(|e| Error::io("fsync dir", parent, e))
 }
 
 /// A directory without the `MILLRACE` marker: may a store be created (or

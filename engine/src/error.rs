@@ -45,7 +45,7 @@ pub enum Error {
     },
     #[error("invalid input: {what}: {detail}")]
     InvalidInput { what: &'static str, detail: String },
-    #[error("store is poisoned after a failed write or fsync; reopen it to recover")]
+    #[error("store is poisoned after a failed write or fsync; reopen it (restart the server) to recover; what failed, where and what to do: the log, `millrace stats --server`, the metric millrace_store_poison_info")]
     Poisoned,
     #[error("store byte quota exceeded: {used_bytes} used + {requested_bytes} requested > {quota_bytes} quota; free space (retention, delete a topic) or raise the quota")]
     QuotaExceeded {

@@ -47,6 +47,9 @@ pub struct Metrics {
     /// hand-off while spinning (the others then slept until it came).
     pub group_commit_spins: AtomicU64,
     pub group_commit_spin_handoffs: AtomicU64,
+    /// Appends refused with `Error::NoSpace` (the device was full before any
+    /// byte of the batch was written; the store was not poisoned).
+    pub no_space_rejections: AtomicU64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,8 +71,11 @@ pub struct MetricsSnapshot {
     pub derived_metadata_rejected: u64,
     pub group_commit_spins: u64,
     pub group_commit_spin_handoffs: u64,
+    pub no_space_rejections: u64,
     pub used_bytes: u64,
     pub quota_bytes: Option<u64>,
+    /// Why the store is poisoned (`None` while it is writable).
+    pub poisoned: Option<crate::PoisonCause>,
 }
 
 impl Metrics {
@@ -85,7 +91,12 @@ impl Metrics {
         }
     }
 
-    pub fn snapshot(&self, used_bytes: u64, quota_bytes: Option<u64>) -> MetricsSnapshot {
+    pub fn snapshot(
+        &self,
+        used_bytes: u64,
+        quota_bytes: Option<u64>,
+        poisoned: Option<crate::PoisonCause>,
+    ) -> MetricsSnapshot {
         MetricsSnapshot {
             append_batches: self.append_batches.load(Relaxed),
             append_records: self.append_records.load(Relaxed),
@@ -103,8 +114,10 @@ impl Metrics {
             derived_metadata_rejected: self.derived_metadata_rejected.load(Relaxed),
             group_commit_spins: self.group_commit_spins.load(Relaxed),
             group_commit_spin_handoffs: self.group_commit_spin_handoffs.load(Relaxed),
+            no_space_rejections: self.no_space_rejections.load(Relaxed),
             used_bytes,
             quota_bytes,
+            poisoned,
         }
     }
 }

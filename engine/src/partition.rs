@@ -394,9 +394,31 @@ impl Partition {
         }
     }
 
-    fn poison(&self) {
-        self.shared.poison();
+    fn poison(&self, cause: &Error) {
+        self.shared.poison(cause);
         self.gate.fail();
+    }
+
+    /// The zeros an `Always` partition writes ahead of a batch failed to
+    /// write. They lie past every batch (written or pending), so no byte of
+    /// any batch changed: a full device (ENOSPC, EDQUOT) refuses this batch
+    /// with `NoSpace` and leaves the store writable, to go on once space is
+    /// freed. Any other error poisons, as a failed append does.
+    fn preallocation_failed(&self, path: &Path, requested_bytes: u64, source: std::io::Error) -> Error {
+        if matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            self.shared.metrics.no_space_rejections.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(segment = %path.display(), requested_bytes, error = %source, "no space for the batch: refused, nothing written, store still writable");
+            return Error::NoSpace {
+                path: path.to_path_buf(),
+                requested_bytes,
+            };
+        }
+        let error = Error::io("preallocate", path, source);
+        self.poison(&error);
+        error
     }
 
     /// Append one batch. Returns once the batch is acknowledged under the
@@ -561,7 +583,7 @@ impl Partition {
         // A batch written now goes after the pending ones.
         if !defer && self.durability == Durability::Always {
             if let Err(e) = self.write_pending(w) {
-                self.poison();
+                self.poison(&e);
                 return Err(e);
             }
         }
@@ -602,8 +624,10 @@ impl Partition {
             let zeroed = vec![0u8; (length + zeros) as usize];
             if let Err(e) = w.active.log.write_all_at(&zeroed, position) {
                 self.shared.release(length);
-                self.poison();
-                return Err(Error::io("preallocate", &w.active.log_path, e));
+                // Whatever part of the zeros reached the file lies past every
+                // batch: cut at seal or close like any preallocated tail.
+                w.active.note_preallocated(position + length + zeros);
+                return Err(self.preallocation_failed(&w.active.log_path, length + zeros, e));
             }
             w.active.note_preallocated(position + length + zeros);
         }
@@ -616,8 +640,9 @@ impl Partition {
             pending.bytes.extend_from_slice(&w.scratch);
         } else if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
             self.shared.release(length);
-            self.poison();
-            return Err(Error::io("append", &w.active.log_path, e));
+            let error = Error::io("append", &w.active.log_path, e);
+            self.poison(&error);
+            return Err(error);
         }
         if let Err(e) = w.active.note_written(
             &header,
@@ -626,7 +651,7 @@ impl Partition {
             u64::from(synced_before),
             !defer,
         ) {
-            self.poison();
+            self.poison(&e);
             return Err(e);
         }
         w.next_offset = header.next_offset();
@@ -694,7 +719,7 @@ impl Partition {
                 Ok(())
             }
             Err(SyncFailure::Failed(e)) => {
-                self.poison();
+                self.poison(&e);
                 let w = self.writer.lock();
                 self.redirty_unsynced(&w.active);
                 Err(e)
@@ -866,7 +891,7 @@ impl Partition {
         let active = self.active_segment();
         if synced.segment_base == active.base_offset {
             if let Err(e) = active.persist_index_upto(synced.position) {
-                self.poison();
+                self.poison(&e);
                 return Err(e);
             }
         }
@@ -878,7 +903,7 @@ impl Partition {
     pub fn trim_preallocated(&self) -> Result<()> {
         let mut w = self.writer.lock();
         if let Err(e) = self.write_pending(&mut w) {
-            self.poison();
+            self.poison(&e);
             return Err(e);
         }
         let preallocated = {
@@ -955,7 +980,7 @@ impl Partition {
         let segment = match result {
             Ok(s) => s,
             Err(e) => {
-                self.poison();
+                self.poison(&e);
                 self.redirty_unsynced(&w.active);
                 return Err(e);
             }

@@ -10,7 +10,7 @@ use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, 
 use crate::producer::ProducerAppend;
 use crate::producer_registry::ProducerRegistry;
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -43,7 +43,7 @@ pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from
 /// State shared by every partition of a store.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    poisoned: AtomicBool,
+    poison: crate::poison::Poison,
     pub used_bytes: AtomicU64,
     quota_bytes: Option<u64>,
     pub notifier: Notifier,
@@ -55,13 +55,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn poison(&self) {
-        if !self.poisoned.swap(true, Ordering::AcqRel) {
-            tracing::error!("store poisoned after a failed write or fsync; reopen to recover");
-        }
+    /// Poison the store because of `cause` (the first one is kept: see poison.rs).
+    pub fn poison(&self, cause: &Error) {
+        self.poison.set(cause);
     }
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire)
+        self.poison.is_set()
     }
     /// Reserve quota for `bytes` about to be written.
     pub fn reserve(&self, bytes: u64) -> Result<()> {
@@ -214,7 +213,7 @@ impl Store {
             storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
         }
         let shared = Arc::new(Shared {
-            poisoned: AtomicBool::new(false),
+            poison: crate::poison::Poison::new(),
             used_bytes: AtomicU64::new(0),
             quota_bytes: options.quota_bytes,
             notifier: Notifier::new(),
@@ -708,6 +707,11 @@ impl Store {
         self.inner.shared.is_poisoned()
     }
 
+    /// What poisoned the store, where and when (`None` while it is writable).
+    pub fn poison_cause(&self) -> Option<crate::PoisonCause> {
+        self.inner.shared.poison.cause()
+    }
+
     pub fn used_bytes(&self) -> u64 {
         self.inner.shared.used_bytes.load(Ordering::Acquire)
     }
@@ -716,7 +720,7 @@ impl Store {
         self.inner
             .shared
             .metrics
-            .snapshot(self.used_bytes(), self.inner.options.quota_bytes)
+            .snapshot(self.used_bytes(), self.inner.options.quota_bytes, self.poison_cause())
     }
 
     /// Flush, stop the background thread and release the directory lock.

@@ -355,7 +355,14 @@ impl Transaction {
         // The commit point: one fdatasync'd batch.
         let at = log.append(&[Record::new(record.encode())], Some(stamp), FLAG_TRANSACTIONAL)?;
         state.producers.insert(self.producer_id, (self.epoch, sequence));
-        let committed = apply(&store, &record, stamp, targets, false)?;
+        let committed = apply(&store, &record, stamp, targets, false).inspect_err(|e| {
+            // Past the commit point a part refused for lack of space (which
+            // poisons nothing by itself) must still be applied: poisoned, the
+            // store applies the commit record again at its next open.
+            if matches!(e, Error::NoSpace { .. }) {
+                store.shared().poison(e);
+            }
+        })?;
         state.applied_upto = at.next_offset;
         state.applied_since_trim += 1;
         if state.applied_since_trim >= TRIM_EVERY {

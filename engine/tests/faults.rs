@@ -4,9 +4,11 @@
 //! workload (appends on two partitions, automatic and explicit rolls, flushes,
 //! close) reaches, in `Always` and `Os` mode. After each fault the failing call
 //! returns the I/O error, nothing after it is acknowledged or made visible, every
-//! later write is `Poisoned`, and a reopen on the plain file system holds exactly
+//! later write is `Poisoned`, the store names the cause (file, error kind), and a reopen on the plain file system holds exactly
 //! the acknowledged appends (plus, at most, the one in-doubt batch whole), with
-//! dense offsets. Faults during recovery itself propagate as `Error::Io` and a
+//! dense offsets. The one exception: ENOSPC (or a short write) on the zeros an
+//! `Always` partition writes ahead of a batch refuses that batch with
+//! `NoSpace`, poisons nothing, and the workload goes on. Faults during recovery itself propagate as `Error::Io` and a
 //! later clean open still recovers.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
@@ -103,8 +105,9 @@ struct Plan {
 }
 
 /// Run the workload with at most one fault; check everything up to and after
-/// the reopen. Returns the number of calls of each op the run made.
-fn run(durability: Durability, plan: Option<Plan>) -> [u64; FAULT_OPS.len()] {
+/// the reopen. Returns the number of calls of each op the run made, and
+/// whether an append was refused with `NoSpace`.
+fn run(durability: Durability, plan: Option<Plan>) -> ([u64; FAULT_OPS.len()], bool) {
     let what = format!("{durability:?} {plan:?}");
     let dir = scratch_dir();
     let storage = FaultyStorage::default();
@@ -119,6 +122,9 @@ fn run(durability: Durability, plan: Option<Plan>) -> [u64; FAULT_OPS.len()] {
         in_doubt: None,
     };
     let mut failed = false;
+    // A full device met by the zeros an `Always` partition writes ahead of
+    // a batch: that batch is refused with `NoSpace`, nothing is poisoned.
+    let mut refused = false;
     for step in workload() {
         let result = match step {
             Step::Append { partition, seed } => store.append(TOPIC, partition, &records(seed)).map(|info| {
@@ -131,6 +137,23 @@ fn run(durability: Durability, plan: Option<Plan>) -> [u64; FAULT_OPS.len()] {
         };
         match (failed, result) {
             (false, Ok(())) => {}
+            (false, Err(Error::NoSpace { .. })) => {
+                let fired = storage.fired();
+                assert!(
+                    matches!(&fired, Some(f) if f.op == FaultOp::Write
+                        && matches!(f.kind, FaultKind::Enospc | FaultKind::ShortWrite)
+                        && f.path.extension().is_some_and(|e| e == "log")),
+                    "{what}: {step:?}: NoSpace only for a full device on a segment write, fault {fired:?}"
+                );
+                assert!(
+                    matches!(step, Step::Append { .. }) && durability == Durability::Always,
+                    "{what}: {step:?}: NoSpace only from the zeros of an Always append"
+                );
+                assert!(!store.is_poisoned(), "{what}: NoSpace leaves the store writable");
+                assert!(store.poison_cause().is_none(), "{what}");
+                assert_eq!(store.metrics().no_space_rejections, 1, "{what}: counted");
+                refused = true;
+            }
             (false, Err(e)) => {
                 assert!(
                     matches!(e, Error::Io { .. }),
@@ -138,6 +161,29 @@ fn run(durability: Durability, plan: Option<Plan>) -> [u64; FAULT_OPS.len()] {
                 );
                 assert!(storage.fired().is_some(), "{what}: error without a fault: {e}");
                 assert!(store.is_poisoned(), "{what}: a failed write or fsync poisons");
+                let cause = store
+                    .poison_cause()
+                    .unwrap_or_else(|| panic!("{what}: a poisoned store keeps its cause"));
+                assert_eq!(
+                    store.metrics().poisoned.as_ref(),
+                    Some(&cause),
+                    "{what}: metrics show the cause"
+                );
+                let fault = storage.fired().unwrap();
+                assert!(
+                    cause.path == fault.path
+                        || cause.path.with_extension("tmp") == fault.path
+                        || cause.path.parent() == Some(fault.path.as_path()),
+                    "{what}: the cause names the failing file (or the file an atomic replace was writing, whose temporary file or directory failed): {cause:?}, {fault:?}"
+                );
+                if matches!(fault.kind, FaultKind::Enospc | FaultKind::ShortWrite) {
+                    assert_eq!(
+                        cause.kind,
+                        std::io::ErrorKind::StorageFull,
+                        "{what}: the cause's error kind"
+                    );
+                    assert!(cause.advice().contains("free space"), "{what}: {}", cause.advice());
+                }
                 if let Step::Append { partition, seed } = step {
                     model.in_doubt = Some((partition, records(seed)));
                 }
@@ -171,8 +217,8 @@ fn run(durability: Durability, plan: Option<Plan>) -> [u64; FAULT_OPS.len()] {
     let fired = storage.fired();
     assert_eq!(
         fired.is_some(),
-        failed,
-        "{what}: a fault fired ({fired:?}) iff a call failed"
+        failed || refused,
+        "{what}: a fault fired ({fired:?}) iff a call failed or was refused"
     );
     let counts = FAULT_OPS.map(|op| storage.count(op));
     drop(store);
@@ -205,7 +251,7 @@ fn run(durability: Durability, plan: Option<Plan>) -> [u64; FAULT_OPS.len()] {
         let info = store.append(TOPIC, p, &records(99)).unwrap();
         assert_eq!(info.base_offset, got.len() as u64, "{what}: appends continue densely");
     }
-    counts
+    (counts, refused)
 }
 
 fn kinds_for(op: FaultOp) -> &'static [FaultKind] {
@@ -216,16 +262,17 @@ fn kinds_for(op: FaultOp) -> &'static [FaultKind] {
 }
 
 fn every_fault(durability: Durability) {
-    let counts = run(durability, None);
+    let (counts, _) = run(durability, None);
     assert!(
         counts[0] > 20 && counts[1] > 0,
         "{durability:?}: workload makes calls: {counts:?}"
     );
     let mut runs = 0;
+    let mut refusals = 0;
     for (slot, op) in FAULT_OPS.iter().enumerate() {
         for nth in 0..counts[slot] {
             for kind in kinds_for(*op) {
-                run(
+                let (_, refused) = run(
                     durability,
                     Some(Plan {
                         op: *op,
@@ -234,10 +281,18 @@ fn every_fault(durability: Durability) {
                     }),
                 );
                 runs += 1;
+                refusals += usize::from(refused);
             }
         }
     }
-    eprintln!("{durability:?}: {runs} fault runs over call counts {counts:?} (write, sync_data, sync_dir, set_len)");
+    eprintln!("{durability:?}: {runs} fault runs over call counts {counts:?} (write, sync_data, sync_dir, set_len), {refusals} refused with NoSpace");
+    // Every `Always` append writes zeros ahead (4 KiB segments): a full
+    // device there must have been met, and refused without poisoning.
+    assert_eq!(
+        refusals > 0,
+        durability == Durability::Always,
+        "{durability:?}: {refusals} NoSpace refusals"
+    );
 }
 
 #[test]

@@ -12,6 +12,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => ServerConfig::load(Path::new(&path))?,
         None => ServerConfig::default(),
     };
-    serve(config)?;
+    serve(config, |handle| eprintln!("serving on {}", handle.local_addr()))?;
     Ok(())
 }

@@ -131,6 +131,8 @@ impl ServerMetrics {
                 "millrace_group_commit_spin_handoffs_total",
                 engine.group_commit_spin_handoffs,
             ),
+            stat("millrace_no_space_rejections_total", engine.no_space_rejections),
+            stat("millrace_store_poisoned", u64::from(engine.poisoned.is_some())),
             stat("millrace_used_bytes", engine.used_bytes),
             stat("millrace_server_connections_open", self.connections_open.load(Relaxed)),
             stat(
@@ -158,6 +160,10 @@ impl ServerMetrics {
         if let Some(quota) = engine.quota_bytes {
             out.push(stat("millrace_quota_bytes", quota));
         }
+        if let Some(cause) = &engine.poisoned {
+            out.push(stat("millrace_store_poisoned_timestamp_ms", cause.at_unix_ms));
+            out.push(stat(&poison_info_name(cause), 1));
+        }
         out
     }
 
@@ -166,7 +172,8 @@ impl ServerMetrics {
         let mut out = String::new();
         for s in self.stats(engine) {
             let kind = if s.name.ends_with("_total") { "counter" } else { "gauge" };
-            let _ = writeln!(out, "# TYPE {} {kind}", s.name);
+            let family = s.name.split('{').next().unwrap_or_default();
+            let _ = writeln!(out, "# TYPE {family} {kind}");
             let _ = writeln!(out, "{} {}", s.name, s.value);
         }
         // fsync latency histogram from the engine.
@@ -280,6 +287,59 @@ pub fn render_pipeline_gauges(store: &millrace::Store) -> String {
     let _ = writeln!(out, "# TYPE millrace_metrics_read_errors gauge");
     let _ = writeln!(out, "millrace_metrics_read_errors {failed}");
     out
+}
+
+/// Name of the stat that says why the store is poisoned, Prometheus "info"
+/// style (the strings are labels, the value is 1):
+/// `millrace_store_poison_info{op="...",kind="...",path="...",error="...",advice="..."}`.
+pub const POISON_INFO: &str = "millrace_store_poison_info";
+
+fn poison_info_name(cause: &millrace::PoisonCause) -> String {
+    format!(
+        "{POISON_INFO}{{op=\"{}\",kind=\"{:?}\",path=\"{}\",error=\"{}\",advice=\"{}\"}}",
+        escape(&cause.op),
+        cause.kind,
+        escape(&cause.path.display().to_string()),
+        escape(&cause.error),
+        escape(cause.advice())
+    )
+}
+
+/// The labels of a stat named `family{name="value",...}` (escapes undone);
+/// `None` if `name` is not of that family or does not parse.
+pub fn stat_labels(name: &str, family: &str) -> Option<Vec<(String, String)>> {
+    let mut rest = name.strip_prefix(family)?.strip_prefix('{')?.chars();
+    let mut labels = Vec::new();
+    loop {
+        let mut key = String::new();
+        loop {
+            match rest.next()? {
+                '}' if key.is_empty() => return rest.next().is_none().then_some(labels),
+                '=' => break,
+                c => key.push(c),
+            }
+        }
+        if rest.next()? != '"' {
+            return None;
+        }
+        let mut value = String::new();
+        loop {
+            match rest.next()? {
+                '\\' => match rest.next()? {
+                    'n' => value.push('\n'),
+                    c => value.push(c),
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((key, value));
+        match rest.next()? {
+            ',' => {}
+            '}' => return rest.next().is_none().then_some(labels),
+            _ => return None,
+        }
+    }
 }
 
 /// Label values: backslash, double quote and newline escaped (exposition format).

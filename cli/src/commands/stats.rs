@@ -58,9 +58,13 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
             "quota_bytes": metrics.quota_bytes,
             "torn_tails_truncated_on_open": metrics.torn_tails_truncated,
             "transaction_parts_unapplied_on_open": metrics.transaction_parts_unapplied,
+            "poisoned": metrics.poisoned.as_ref().map(|cause| Poison::from_cause(cause).json()),
             "per_topic": topics,
         }))?;
         return Ok(());
+    }
+    if let Some(cause) = &metrics.poisoned {
+        Poison::from_cause(cause).print();
     }
     println!("data directory:  {}", global.data().display());
     println!("topics:          {}", descriptions.len());
@@ -107,6 +111,7 @@ fn run_remote(global: &GlobalArgs) -> CliResult<()> {
         topics.push(target.describe(&name)?);
     }
     target.close()?;
+    let poison = Poison::from_stats(&stats);
     if global.json {
         let counters: serde_json::Map<String, serde_json::Value> =
             stats.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
@@ -114,8 +119,13 @@ fn run_remote(global: &GlobalArgs) -> CliResult<()> {
             .iter()
             .map(|t| json!({"topic": t.name, "partitions": t.partitions.len(), "records": t.records(), "bytes": t.partitions.iter().map(|p| p.bytes).sum::<u64>()}))
             .collect();
-        output::print_json(&json!({"server": global.server, "stats": counters, "per_topic": per_topic}))?;
+        output::print_json(
+            &json!({"server": global.server, "poisoned": poison.as_ref().map(Poison::json), "stats": counters, "per_topic": per_topic}),
+        )?;
         return Ok(());
+    }
+    if let Some(poison) = &poison {
+        poison.print();
     }
     println!("server:          {}", global.server.as_deref().unwrap_or("-"));
     let mut table = Table::new(&["STAT", "VALUE"]);
@@ -137,4 +147,80 @@ fn run_remote(global: &GlobalArgs) -> CliResult<()> {
         table.print()?;
     }
     Ok(())
+}
+
+/// Why the store is poisoned, from the engine (offline) or from the
+/// server's `millrace_store_poison_info` stat (its labels).
+struct Poison {
+    op: String,
+    path: String,
+    kind: String,
+    error: String,
+    advice: String,
+    at_unix_ms: Option<u64>,
+}
+
+impl Poison {
+    fn from_cause(cause: &millrace::PoisonCause) -> Self {
+        Poison {
+            op: cause.op.clone(),
+            path: cause.path.display().to_string(),
+            kind: format!("{:?}", cause.kind),
+            error: cause.error.clone(),
+            advice: cause.advice().to_string(),
+            at_unix_ms: Some(cause.at_unix_ms),
+        }
+    }
+
+    /// `None` unless the server says it is poisoned; what it says of the cause.
+    fn from_stats(stats: &[(String, u64)]) -> Option<Self> {
+        let value = |name: &str| stats.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        if value("millrace_store_poisoned") != Some(1) {
+            return None;
+        }
+        let labels = stats
+            .iter()
+            .find_map(|(name, _)| millrace_server::metrics::stat_labels(name, millrace_server::metrics::POISON_INFO))
+            .unwrap_or_default();
+        let label = |key: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or_else(|| "unknown".to_string(), |(_, v)| v.clone())
+        };
+        Some(Poison {
+            op: label("op"),
+            path: label("path"),
+            kind: label("kind"),
+            error: label("error"),
+            advice: label("advice"),
+            at_unix_ms: value("millrace_store_poisoned_timestamp_ms"),
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "op": self.op,
+            "path": self.path,
+            "kind": self.kind,
+            "error": self.error,
+            "advice": self.advice,
+            "at_unix_ms": self.at_unix_ms,
+        })
+    }
+
+    fn print(&self) {
+        let when = self
+            .at_unix_ms
+            .and_then(|ms| chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
+            .map_or_else(|| "unknown".to_string(), |t| t.to_rfc3339());
+        println!("STORE POISONED:  every write fails until the store is reopened");
+        println!(
+            "  cause:         {} failed on {}: {} ({})",
+            self.op, self.path, self.error, self.kind
+        );
+        println!("  since:         {when}");
+        println!("  what to do:    {}", self.advice);
+        println!();
+    }
 }

@@ -506,7 +506,11 @@ impl Run {
                         Ok(())
                     }
                     Err(e) => {
-                        model.pending = values;
+                        // A batch refused with NoSpace was never written: it
+                        // must not come back (not in doubt).
+                        if !matches!(e, Error::NoSpace { .. }) {
+                            model.pending = values;
+                        }
                         self.after_error("append", &e)
                     }
                 }
@@ -667,8 +671,10 @@ impl Run {
                         Ok(())
                     }
                     Err(e) => {
-                        model.pending = values;
-                        model.pending_send = true;
+                        if !matches!(e, Error::NoSpace { .. }) {
+                            model.pending = values;
+                            model.pending_send = true;
+                        }
                         self.after_error("append", &e)
                     }
                 }
@@ -922,12 +928,19 @@ impl Run {
         if is_power_loss(error) || self.storage.is_crashed() {
             return Ok(());
         }
-        if !matches!(error, Error::Io { .. } | Error::Poisoned) {
+        if !matches!(error, Error::Io { .. } | Error::Poisoned | Error::NoSpace { .. }) {
             return Err(format!("{what} failed without an injected fault: {error}"));
         }
         self.fault_hit = true;
         if let Some(store) = self.store.as_ref() {
-            if must_poison(what, error) {
+            if matches!(error, Error::NoSpace { .. }) {
+                // A full device met by the zeros ahead of an `Always` batch:
+                // nothing of it was written and the store stays writable
+                // (a transaction past its commit point poisons: txn.rs).
+                if what == "append" && store.is_poisoned() {
+                    return Err(format!("{what} refused with {error} but the store is poisoned"));
+                }
+            } else if must_poison(what, error) {
                 if !store.is_poisoned() {
                     return Err(format!("{what} failed with {error} but the store is not poisoned"));
                 }
