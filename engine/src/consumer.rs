@@ -272,6 +272,13 @@ impl Consumer {
                     self.positions.insert(key.clone(), Some(reset));
                     continue;
                 }
+                // Records already taken from other partitions moved their
+                // positions: hand them out; the error comes back to the
+                // poll that reaches this partition first.
+                Err(error) if !out.is_empty() => {
+                    tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, position, %error, "read failed; returning the records polled before it");
+                    break;
+                }
                 Err(e) => return Err(e),
             };
             for record in read.records {

@@ -350,3 +350,72 @@ fn a_producer_snapshot_past_its_offset_is_replaced_by_the_log() {
     assert_eq!(store.metrics().derived_metadata_rejected, 1);
     store.close().unwrap();
 }
+
+/// A `Consumer` over two partitions, one damaged at offset 24: every record
+/// of the other partition and every record before the damage is delivered
+/// exactly once (a poll that meets the damage after taking records from the
+/// other partition returns them; the error comes with a later poll), and the
+/// group commits up to the damage.
+#[test]
+fn a_consumer_gets_everything_before_the_damage() {
+    use millrace::{Consumer, ConsumerOptions};
+    let tmp = scratch_dir();
+    let data = tmp.path();
+    {
+        let store = Store::open(data, options()).unwrap();
+        let config = TopicConfig {
+            partitions: 2,
+            segment_bytes: 4096,
+            index_interval_bytes: 256,
+            ..TopicConfig::default()
+        };
+        store.create_topic(TOPIC, config).unwrap();
+        for partition in 0..2 {
+            for batch in 0..RECORDS / 4 {
+                let records: Vec<Record> = (batch * 4..batch * 4 + 4)
+                    .map(|i| Record::new(format!("record-{i:03}").into_bytes()))
+                    .collect();
+                store.append(TOPIC, partition, &records).unwrap();
+            }
+        }
+        store.close().unwrap();
+    }
+    let damaged_log = common::partition_dir(data, TOPIC, 1).join(format!("{:020}.log", 0));
+    flip_byte(&damaged_log, 6 * 192 + 100);
+
+    let store = Store::open(data, options()).unwrap();
+    let mut consumer = Consumer::new(
+        &store,
+        "g",
+        ConsumerOptions {
+            poll_records_max: 50,
+            ..ConsumerOptions::default()
+        },
+    )
+    .unwrap();
+    consumer.subscribe(&[TOPIC]).unwrap();
+    let mut seen: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    let mut errors = 0;
+    for _ in 0..20 {
+        match consumer.poll(std::time::Duration::ZERO) {
+            Ok(records) => {
+                for r in records {
+                    seen[r.partition as usize].push(r.record.offset);
+                }
+            }
+            Err(Error::Corruption { segment, .. }) => {
+                assert_eq!(segment, damaged_log);
+                errors += 1;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(errors > 0);
+    assert_eq!(seen[0], (0..RECORDS).collect::<Vec<u64>>());
+    assert_eq!(seen[1], (0..24).collect::<Vec<u64>>());
+    consumer.commit().unwrap();
+    assert_eq!(consumer.committed(TOPIC, 0).unwrap(), Some(RECORDS));
+    assert_eq!(consumer.committed(TOPIC, 1).unwrap(), Some(24));
+    drop(consumer);
+    store.close().unwrap();
+}

@@ -173,10 +173,19 @@ fn damage_in_the_middle_of_the_last_segment_is_corruption() {
     assert_eq!(report.problems[0].position, at);
     // Open validates only the tail after the last index checkpoint (and a
     // clean close left a producer snapshot at the end), so damage before it
-    // is found by reads, with its position, and by `check` above.
+    // is found by reads, with its position, and by `check` above: the read
+    // from the start returns the records before it, the read that starts at
+    // it the error.
     {
         let store = Store::open(tmp.path(), options()).unwrap();
-        let read = store.read("t", 0, 0, millrace_read_all());
+        let before = store.read("t", 0, 0, millrace_read_all()).unwrap();
+        let damaged = before.next_offset;
+        assert_eq!(before.records.len() as u64, damaged);
+        assert!(
+            damaged > 20,
+            "the sealed segment's records and the batches before the damage"
+        );
+        let read = store.read("t", 0, damaged, millrace_read_all());
         assert!(
             matches!(read, Err(Error::Corruption { position, .. }) if position == at),
             "{read:?}"
