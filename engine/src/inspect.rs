@@ -371,6 +371,7 @@ mod transactions;
 
 pub use check::{check_dir, check_dir_with_progress};
 pub use repair::{repair_index, repair_segment, RepairOutcome};
+pub use transactions::forget_transactions;
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
                  stay in the backup.
   rebuild-index  move a damaged index into the backup; the next open rebuilds
                  it from the log. No record is lost.
+  forget-transaction
+                 a transaction commit record whose parts open cannot apply
+                 (check names them): copy `__transactions` into the backup and
+                 move its log start past the record; the parts open could apply
+                 are already in their partitions, the others stay in the backup.
 Damaged metadata (topic.meta, start.offset) is reported for manual repair.
 
 Without --yes nothing changes: the plan is printed and the exit code is 3 if
@@ -63,6 +68,10 @@ enum Action {
         path: PathBuf,
         detail: String,
     },
+    ForgetTransactions {
+        path: PathBuf,
+        detail: String,
+    },
 }
 
 impl Action {
@@ -81,6 +90,12 @@ impl Action {
             Action::RebuildIndex { index, detail, .. } => {
                 ("rebuild-index", index.display().to_string(), "0".into(), detail.clone())
             }
+            Action::ForgetTransactions { path, detail } => (
+                "forget-transaction",
+                path.display().to_string(),
+                "-".into(),
+                detail.clone(),
+            ),
             Action::Manual { path, detail } => (
                 "manual",
                 path.display().to_string(),
@@ -111,6 +126,10 @@ fn plan(report: &inspect::CheckReport) -> Vec<Action> {
         }
         let is_index = p.path.extension().is_some_and(|e| e == "index");
         let action = match (p.kind, base) {
+            (CorruptionKind::UnappliableTransaction, _) => Action::ForgetTransactions {
+                path: p.path.clone(),
+                detail: p.detail.clone(),
+            },
             (CorruptionKind::BadIndex, Some(_)) if is_index => Action::RebuildIndex {
                 segment: p.path.with_extension("log"),
                 index: p.path.clone(),
@@ -208,6 +227,8 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         .unwrap_or_else(|| global.data().join(format!("repair-backup-{stamp}")));
     let mut applied = Vec::new();
     let mut manual = false;
+    // One forget covers every unappliable part of the record.
+    let mut applied_forget = false;
     for action in &actions {
         let outcome = match action {
             Action::Truncate { segment, position, .. } => {
@@ -215,6 +236,13 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             }
             Action::RebuildIndex { segment, .. } => {
                 inspect::repair_index(global.data(), segment, &backup_for(&backup_root, segment))?
+            }
+            Action::ForgetTransactions { .. } => {
+                if applied_forget {
+                    continue;
+                }
+                applied_forget = true;
+                inspect::forget_transactions(global.data(), &backup_root)?
             }
             Action::Manual { path, detail } => {
                 eprintln!("manual repair needed: {}: {detail}", path.display());
@@ -231,6 +259,11 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             }
             if let Some((from, to)) = outcome.offsets_dropped {
                 println!("offsets {from}..{to} of this partition are now only in the backup");
+            }
+            if matches!(action, Action::ForgetTransactions { .. }) {
+                for file in &outcome.copied {
+                    println!("copied {} into the backup", file.display());
+                }
             }
             println!("backup: {}", outcome.backup_dir.display());
         }
