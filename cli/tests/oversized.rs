@@ -3,7 +3,8 @@
 //! into a topic with small segments copy everything, offline and through a
 //! real server that is then restarted; a store left by an older build with an
 //! unapplied oversized transaction opens and applies it; one whose target is
-//! gone opens too, and `check` exits 3 naming the skipped part; and a bad
+//! gone opens too, `check` exits 3 naming the skipped part and `repair --yes`
+//! takes the record out of service with a backup; and a bad
 //! input line stops `produce` with the line and the offsets already appended.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
@@ -115,6 +116,25 @@ fn commit_record_whose_target_is_gone_is_reported_and_the_store_opens() {
     let stats = stdout_of(millrace(&data).args(["stats", "--json"]));
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["transaction_parts_unapplied_on_open"], 1, "{stats}");
+    // The advice of check (exit 3: repair) does not loop: repair plans and
+    // applies a forget of the record, keeping a backup, and check is clean.
+    let plan = millrace(&data).args(["repair"]).output().unwrap();
+    assert_eq!(plan.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("forget-transaction"));
+    let repaired = stdout_of(millrace(&data).args(["repair", "--yes"]));
+    assert!(repaired.contains("check after repair: no corruption"), "{repaired}");
+    millrace(&data).args(["check"]).assert().code(0);
+    assert_eq!(values(&data, "a").len(), 100);
+    let backups: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("repair-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert!(backups[0]
+        .path()
+        .join("__transactions/00000/00000000000000000000.log")
+        .is_file());
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub enum CorruptionKind {
     BadMetadata,
     /// An index file did not match its segment.
     BadIndex,
+    /// A transaction commit record (or a part of it) that recovery cannot
+    /// apply: skipped at open; `repair` moves `__transactions`' log start
+    /// past it, keeping a backup.
+    UnappliableTransaction,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -387,6 +387,7 @@ pub use plan::{
     RepairPlan,
 };
 pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
+pub use transactions::forget_transactions;
 
 #[cfg(test)]
 mod tests;

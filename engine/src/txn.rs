@@ -46,7 +46,10 @@ pub struct OffsetCommit {
     pub metadata: Vec<u8>,
 }
 
-/// Where one part of a committed transaction landed.
+/// Where one part of a committed transaction landed: from the first offset
+/// of its first batch to the end of its last (a part larger than its
+/// partition's batch limit is several batches, and other appends may fall
+/// between them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedPart {
     pub topic: String,

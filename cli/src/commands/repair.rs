@@ -25,6 +25,11 @@ use std::path::{Path, PathBuf};
                  fsync'd further (a truncated or deleted segment): those
                  records are gone already; move the snapshot(s) past the log
                  end into the backup so that the store opens again.
+  forget-transaction
+                 a transaction commit record whose parts open cannot apply
+                 (check names them): copy `__transactions` into the backup and
+                 move its log start past the record; the parts open could apply
+                 are already in their partitions, the others stay in the backup.
 The plan lists every record range taken out of service, per partition, with
 its file, bytes, offsets and record count, and every consumer group, replay
 job (__replay.<name>) and redrive job (__redrive.<target>) whose committed
@@ -77,6 +82,10 @@ enum Action {
         path: PathBuf,
         detail: String,
     },
+    ForgetTransactions {
+        path: PathBuf,
+        detail: String,
+    },
 }
 
 impl Action {
@@ -99,6 +108,12 @@ impl Action {
                 "accept-loss",
                 snapshot.display().to_string(),
                 "0".into(),
+                detail.clone(),
+            ),
+            Action::ForgetTransactions { path, detail } => (
+                "forget-transaction",
+                path.display().to_string(),
+                "-".into(),
                 detail.clone(),
             ),
             Action::Manual { path, detail } => (
@@ -132,6 +147,10 @@ fn plan(report: &inspect::CheckReport) -> Vec<Action> {
         let is_index = p.path.extension().is_some_and(|e| e == "index");
         let is_snapshot = p.path.extension().is_some_and(|e| e == "producers");
         let action = match (p.kind, base) {
+            (CorruptionKind::UnappliableTransaction, _) => Action::ForgetTransactions {
+                path: p.path.clone(),
+                detail: p.detail.clone(),
+            },
             (CorruptionKind::OffsetGap, Some(_)) if is_snapshot => Action::SetAside {
                 snapshot: p.path.clone(),
                 detail: p.detail.clone(),
@@ -343,6 +362,8 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         .unwrap_or_else(|| global.data().join(format!("repair-backup-{stamp}")));
     let mut applied = Vec::new();
     let mut manual = false;
+    // One forget covers every unappliable part of the record.
+    let mut applied_forget = false;
     for action in &actions {
         let outcome = match action {
             Action::Truncate { segment, position, .. } => {
@@ -353,6 +374,13 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             }
             Action::SetAside { snapshot, .. } => {
                 inspect::set_aside_snapshots(global.data(), snapshot, &backup_for(&backup_root, snapshot))?
+            }
+            Action::ForgetTransactions { .. } => {
+                if applied_forget {
+                    continue;
+                }
+                applied_forget = true;
+                inspect::forget_transactions(global.data(), &backup_root)?
             }
             Action::Manual { path, detail } => {
                 eprintln!("manual repair needed: {}: {detail}", path.display());
@@ -372,6 +400,11 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
                     "offsets {from}..{to} ({} record(s)) of this partition are now only in the backup",
                     outcome.records_dropped
                 );
+            }
+            if matches!(action, Action::ForgetTransactions { .. }) {
+                for file in &outcome.copied {
+                    println!("copied {} into the backup", file.display());
+                }
             }
             println!("backup: {}", outcome.backup_dir.display());
         }

@@ -4,6 +4,7 @@
 //! applied) must each be present in its partition or be appliable there.
 //! What open would skip is reported as corruption, naming the transaction
 //! and what the part holds; what open would apply is reported as recoverable.
+//! [`forget_transactions`] is `repair`'s fix for the former.
 
 use super::*;
 use crate::batch::ProducerStamp;
@@ -17,8 +18,12 @@ struct Last {
     record: CommitRecord,
 }
 
+fn transactions_dir(path: &Path) -> PathBuf {
+    path.join(TOPICS_DIR).join(TRANSACTIONS_TOPIC).join("00000")
+}
+
 pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Result<()> {
-    let dir = path.join(TOPICS_DIR).join(TRANSACTIONS_TOPIC).join("00000");
+    let dir = transactions_dir(path);
     if !dir.is_dir() {
         return Ok(());
     }
@@ -40,7 +45,7 @@ pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Resul
                         report.problems.push(Problem {
                             path: log.clone(),
                             position,
-                            kind: CorruptionKind::BadRecord,
+                            kind: CorruptionKind::UnappliableTransaction,
                             severity: Severity::Corruption,
                             detail: format!(
                                 "transaction commit record at offset {} cannot be decoded: open skips it, and what it held is unknown",
@@ -85,7 +90,7 @@ fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
             report.problems.push(Problem {
                 path: last.path.clone(),
                 position: last.position,
-                kind: CorruptionKind::BadRecord,
+                kind: CorruptionKind::UnappliableTransaction,
                 severity: Severity::Corruption,
                 detail: format!("{name}: its part for {topic:?} partition {partition} {what}; open skips this part"),
             });
@@ -185,4 +190,77 @@ fn read_start_offset(dir: &Path) -> u64 {
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|t| t.trim().parse::<u64>().ok())
         .unwrap_or(0)
+}
+
+/// `repair`'s fix for a commit record that cannot be applied: copy the
+/// `__transactions` partition's files into `backup_dir`, then move its log
+/// start past every record (`start.offset`), so that open no longer tries
+/// the record and `check` no longer reports it. The store is opened (and
+/// closed) first, which applies every part that can be applied: only the
+/// parts that cannot are taken out of service (they stay in the backup).
+/// Refuses when `check` finds no such record.
+pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
+    require_store(data_dir)?;
+    let options = crate::StoreOptions {
+        background: false,
+        ..crate::StoreOptions::default()
+    };
+    crate::Store::open(data_dir, options)?.close()?;
+    let _lock = lock(data_dir)?;
+    let mut report = CheckReport::default();
+    check_transactions(data_dir, &mut report)?;
+    let first = report
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Corruption)
+        .map(|p| p.position)
+        .min();
+    if first.is_none() {
+        return Err(Error::invalid(
+            "repair",
+            "no transaction commit record that cannot be applied: nothing to forget",
+        ));
+    }
+    let dir = transactions_dir(data_dir);
+    let segments = segments(&dir)?;
+    let mut end = read_start_offset(&dir);
+    let mut files = Vec::new();
+    for (base, log) in &segments {
+        let scan = scan_log(log, *base, false, &mut |_| {}, &mut |_, _, _| true)?;
+        end = end.max(scan.next_offset);
+        files.push(log.clone());
+        let index = dir.join(index_name(*base));
+        if index.exists() {
+            files.push(index);
+        }
+    }
+    let start_path = dir.join(START_OFFSET_FILE);
+    if start_path.exists() {
+        files.push(start_path.clone());
+    }
+    let backup = backup_dir.join(TRANSACTIONS_TOPIC).join("00000");
+    fs::create_dir_all(&backup).map_err(|e| Error::io("create backup dir", &backup, e))?;
+    let mut copied = Vec::new();
+    for file in &files {
+        let to = backup.join(file.file_name().unwrap_or_default());
+        fs::copy(file, &to).map_err(|e| Error::io("copy into backup", file, e))?;
+        File::open(&to)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("fsync backup", &to, e))?;
+        copied.push(file.clone());
+    }
+    FsStorage
+        .sync_dir(&backup)
+        .map_err(|e| Error::io("fsync backup dir", &backup, e))?;
+    let previous_start = read_start_offset(&dir);
+    crate::storage::write_atomic(&FsStorage, &start_path, format!("{end}\n").as_bytes())
+        .map_err(|e| Error::io("write start offset", &start_path, e))?;
+    Ok(RepairOutcome {
+        backup_dir: backup,
+        truncated: None,
+        copied,
+        moved: Vec::new(),
+        index_removed: Vec::new(),
+        offsets_dropped: Some((previous_start, end)),
+    })
 }
