@@ -262,5 +262,6 @@ pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairO
         moved: Vec::new(),
         index_removed: Vec::new(),
         offsets_dropped: Some((previous_start, end)),
+        records_dropped: end.saturating_sub(previous_start),
     })
 }
