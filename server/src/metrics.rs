@@ -354,3 +354,28 @@ fn le(bound_us: u64) -> String {
         format!("{}", bound_us as f64 / 1e6)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poison_info_labels_round_trip_through_escaping() {
+        let cause = millrace::PoisonCause {
+            op: "fsync segment".into(),
+            path: std::path::PathBuf::from("/d/a \"b\"\\c\nd.log"),
+            kind: std::io::ErrorKind::StorageFull,
+            error: "No space left on device (os error 28)".into(),
+            at_unix_ms: 5,
+        };
+        let labels = stat_labels(&poison_info_name(&cause), POISON_INFO).unwrap();
+        let get = |key: &str| labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert_eq!(get("op"), Some("fsync segment"));
+        assert_eq!(get("kind"), Some("StorageFull"));
+        assert_eq!(get("path"), Some("/d/a \"b\"\\c\nd.log"));
+        assert_eq!(get("error"), Some("No space left on device (os error 28)"));
+        assert_eq!(get("advice"), Some(cause.advice()));
+        assert_eq!(stat_labels("millrace_used_bytes", POISON_INFO), None);
+        assert_eq!(stat_labels(&format!("{POISON_INFO}{{op=\"x\""), POISON_INFO), None);
+    }
+}
