@@ -211,7 +211,9 @@ fn plan_of(data: &Path, action: &Action) -> CliResult<Option<RepairPlan>> {
     Ok(match action {
         Action::Truncate { segment, position, .. } => Some(inspect::plan_segment_repair(data, segment, *position)?),
         Action::SetAside { snapshot, .. } => Some(inspect::plan_snapshot_set_aside(data, snapshot)?),
-        Action::RebuildIndex { .. } | Action::Manual { .. } => None,
+        // forget-transaction says what it takes out in its own row (the commit
+        // record and the parts open could not apply).
+        Action::RebuildIndex { .. } | Action::Manual { .. } | Action::ForgetTransactions { .. } => None,
     })
 }
 
