@@ -238,7 +238,8 @@ pub struct Attempts {
 pub enum FailOutcome {
     /// Below the attempt limit: deliver it again.
     Retry(Attempts),
-    /// Moved to the DLQ at this offset; the group's offset is committed past it.
+    /// Moved to the DLQ at this offset; the group's committed offset is past it
+    /// (moved to just past it, or left where it was if already further).
     DeadLettered { dlq_offset: u64, attempts: Attempts },
 }
 
@@ -331,7 +332,8 @@ impl Store {
 
     /// Mark `record` (read from `topic`/`partition` by `group`) failed. After
     /// `max_attempts` failures it is moved to the DLQ in one transaction with
-    /// the commit of the group's offset past it.
+    /// the commit of the group's offset past it; a committed offset already
+    /// past it is left as it is (`OffsetCommitMode::AdvanceOnly`).
     #[allow(clippy::too_many_arguments)]
     pub fn fail_record(
         &self,
@@ -371,7 +373,9 @@ impl Store {
         };
         let mut txn = self.begin_transaction(producer.0, producer.1)?;
         txn.dead_letter(&letter)?;
-        txn.commit_offset(group, topic, partition, record.offset + 1, b"")?;
+        // Past the record, never back: a group already committed beyond it
+        // (it skipped the record, or reports a failure late) keeps its offset.
+        txn.advance_offset(group, topic, partition, record.offset + 1)?;
         let info = txn.commit()?;
         let dlq = dlq_topic_name(topic);
         let dlq_offset = info.parts.iter().find(|p| p.topic == dlq).map_or(0, |p| p.base_offset);
