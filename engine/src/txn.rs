@@ -97,8 +97,13 @@ struct CommitRecord {
 impl CommitRecord {
     fn encode(&self) -> Vec<u8> {
         let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
+        let version = if with_modes {
+            RECORD_VERSION_MODES
+        } else {
+            RECORD_VERSION
+        };
         let mut e = Encoder::new();
-        e.u8(if with_modes { RECORD_VERSION_MODES } else { RECORD_VERSION })
+        e.u8(version)
             .u64(self.producer_id)
             .u16(self.epoch)
             .u32(self.sequence)
@@ -591,7 +596,11 @@ mod tests {
             }],
         };
         let bytes = record.encode();
-        assert_eq!(bytes.first(), Some(&RECORD_VERSION), "no advance-only commit: version 1");
+        assert_eq!(
+            bytes.first(),
+            Some(&RECORD_VERSION),
+            "no advance-only commit: version 1"
+        );
         assert_eq!(CommitRecord::decode(&bytes), Some(record.clone()));
         for cut in 0..bytes.len() {
             assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
