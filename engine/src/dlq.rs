@@ -2,7 +2,10 @@
 //! topic `__dlq.t` (one partition, `Always`), created on first use. A record
 //! that cannot be processed is moved there with its original key, value,
 //! headers and timestamp plus provenance headers, in the same transaction that
-//! commits the consumer's offset past it. Lifecycle: design/semantics.md, "DLQ".
+//! commits the consumer's offset past it. A redriven record is marked in the
+//! internal topic `__redriven` in the same transaction that re-appends it, so
+//! no run redrives it twice whatever its start offset, and it leaves the
+//! depth. Lifecycle: design/semantics.md, "DLQ".
 
 use crate::batch::{Record, StoredRecord};
 use crate::config::{Durability, TopicConfig};
@@ -11,11 +14,13 @@ use crate::internal_codec::{Decoder, Encoder};
 use crate::partition::{now_ms, Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 pub const DLQ_PREFIX: &str = "__dlq.";
 pub const ATTEMPTS_TOPIC: &str = "__attempts";
+/// Redrive marks: one record per DLQ record redriven (see `RedriveMark`).
+pub const REDRIVEN_TOPIC: &str = "__redriven";
 
 /// Provenance header names.
 pub mod header {
@@ -147,6 +152,19 @@ impl DeadLetter {
 pub struct DlqEntry {
     pub dlq_offset: u64,
     pub letter: DeadLetter,
+    /// Set once the record was redriven: it no longer counts in the depth,
+    /// and no redrive appends it again.
+    pub redriven: Option<RedriveMark>,
+}
+
+/// Where and when a DLQ record was redriven. Written to `__redriven` in the
+/// redrive's transaction (with the re-appended record and the progress), so
+/// it is durable exactly when the redriven copy is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedriveMark {
+    pub topic: String,
+    pub partition: u32,
+    pub redriven_at_ms: i64,
 }
 
 /// Filters for listing; all optional, combined with AND.
@@ -166,10 +184,11 @@ pub struct DlqFilter {
 /// For alerting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqStats {
+    /// Records between the start and the end not yet redriven.
     pub depth: u64,
     pub start_offset: u64,
     pub end_offset: u64,
-    /// Age of the oldest record still in the DLQ, by its last failure time.
+    /// Age of the oldest record not yet redriven, by its last failure time.
     pub oldest_age_ms: Option<i64>,
 }
 
@@ -186,6 +205,11 @@ pub struct RedriveOptions {
     pub redrive_cap: u32,
     /// Records per transaction.
     pub batch_records: usize,
+    /// Start at this DLQ offset (clamped up to the DLQ's start) instead of
+    /// the durable progress of earlier runs: `Some(0)` goes over the whole
+    /// DLQ again, e.g. after raising the cap. Records already redriven are
+    /// skipped by their marks, so no start offset redrives one twice.
+    pub from_offset: Option<u64>,
 }
 
 impl Default for RedriveOptions {
@@ -197,13 +221,15 @@ impl Default for RedriveOptions {
             max_records: None,
             redrive_cap: 3,
             batch_records: 100,
+            from_offset: None,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RedriveReport {
-    /// DLQ offset the run started from (the durable progress of earlier runs).
+    /// DLQ offset the run started from (the durable progress of earlier runs,
+    /// or `RedriveOptions::from_offset`).
     pub resumed_from: u64,
     /// DLQ offset to resume from next time.
     pub next_offset: u64,
@@ -238,16 +264,48 @@ pub struct Attempts {
 pub enum FailOutcome {
     /// Below the attempt limit: deliver it again.
     Retry(Attempts),
-    /// Moved to the DLQ at this offset; the group's offset is committed past it.
+    /// Moved to the DLQ at this offset; the group's committed offset is past it
+    /// (moved to just past it, or left where it was if already further).
     DeadLettered { dlq_offset: u64, attempts: Attempts },
 }
 
 type AttemptKey = (String, String, u32, u64);
 
-/// In-memory view of `__attempts`, rebuilt on open.
+/// Redrive marks of one source topic's DLQ, by DLQ offset.
+type MarkMap = HashMap<String, BTreeMap<u64, RedriveMark>>;
+
+/// In-memory views of `__attempts` and `__redriven`, rebuilt on first use.
 #[derive(Debug, Default)]
 pub(crate) struct AttemptTable {
     loaded: Mutex<Option<HashMap<AttemptKey, Attempts>>>,
+    /// Source topic → redrive marks of its DLQ.
+    redriven: Mutex<Option<MarkMap>>,
+    /// Held by a redrive that writes: two runs at once would both see a
+    /// record unmarked and both append it.
+    redrive_running: Mutex<()>,
+}
+
+const MARK_VERSION: u8 = 1;
+
+fn encode_mark(source_topic: &str, dlq_offset: u64, mark: &RedriveMark) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.u8(MARK_VERSION).short_str(source_topic).u64(dlq_offset);
+    e.short_str(&mark.topic).u32(mark.partition).i64(mark.redriven_at_ms);
+    e.seal_with_crc()
+}
+
+fn decode_mark(bytes: &[u8]) -> Option<(String, u64, RedriveMark)> {
+    let mut d = Decoder::with_crc(bytes)?;
+    if d.u8()? != MARK_VERSION {
+        return None;
+    }
+    let (source_topic, dlq_offset) = (d.short_str()?, d.u64()?);
+    let mark = RedriveMark {
+        topic: d.short_str()?,
+        partition: d.u32()?,
+        redriven_at_ms: d.i64()?,
+    };
+    d.is_empty().then_some((source_topic, dlq_offset, mark))
 }
 
 fn encode_attempt(key: &AttemptKey, attempts: &Attempts) -> Vec<u8> {
@@ -297,6 +355,40 @@ impl Store {
         Ok(f(loaded.get_or_insert_with(HashMap::new)))
     }
 
+    /// `f` of the redrive marks, loaded from `__redriven` on first use.
+    fn redrive_marks<T>(&self, f: impl FnOnce(&mut MarkMap) -> T) -> Result<T> {
+        let table = self.attempt_table();
+        let mut loaded = table.redriven.lock();
+        if loaded.is_none() {
+            let mut map = MarkMap::new();
+            if let Ok(p) = self.partition(REDRIVEN_TOPIC, 0) {
+                let mut offset = p.start_offset();
+                // Marks are written only by committed transactions (their
+                // commit point is passed before any part is written).
+                while offset < p.high_watermark() {
+                    let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
+                    for rec in &r.records {
+                        let (source_topic, dlq_offset, mark) = decode_mark(&rec.value).ok_or_else(|| {
+                            Error::corruption(&p.dir, rec.offset, crate::error::CorruptionKind::BadRecord)
+                        })?;
+                        map.entry(source_topic).or_default().insert(dlq_offset, mark);
+                    }
+                    if r.next_offset <= offset {
+                        break;
+                    }
+                    offset = r.next_offset;
+                }
+            }
+            *loaded = Some(map);
+        }
+        Ok(f(loaded.get_or_insert_with(MarkMap::new)))
+    }
+
+    /// The mark of DLQ record `dlq_offset` of `topic`, if it was redriven.
+    fn redrive_mark(&self, topic: &str, dlq_offset: u64) -> Result<Option<RedriveMark>> {
+        self.redrive_marks(|m| m.get(topic).and_then(|marks| marks.get(&dlq_offset)).cloned())
+    }
+
     /// Durably count one failed attempt at processing a record.
     pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
         self.partition(topic, partition)?;
@@ -331,7 +423,8 @@ impl Store {
 
     /// Mark `record` (read from `topic`/`partition` by `group`) failed. After
     /// `max_attempts` failures it is moved to the DLQ in one transaction with
-    /// the commit of the group's offset past it.
+    /// the commit of the group's offset past it; a committed offset already
+    /// past it is left as it is (`OffsetCommitMode::AdvanceOnly`).
     #[allow(clippy::too_many_arguments)]
     pub fn fail_record(
         &self,
@@ -371,7 +464,9 @@ impl Store {
         };
         let mut txn = self.begin_transaction(producer.0, producer.1)?;
         txn.dead_letter(&letter)?;
-        txn.commit_offset(group, topic, partition, record.offset + 1, b"")?;
+        // Past the record, never back: a group already committed beyond it
+        // (it skipped the record, or reports a failure late) keeps its offset.
+        txn.advance_offset(group, topic, partition, record.offset + 1)?;
         let info = txn.commit()?;
         let dlq = dlq_topic_name(topic);
         let dlq_offset = info.parts.iter().find(|p| p.topic == dlq).map_or(0, |p| p.base_offset);
@@ -405,6 +500,7 @@ impl Store {
                     out.push(DlqEntry {
                         dlq_offset: rec.offset,
                         letter,
+                        redriven: self.redrive_mark(topic, rec.offset)?,
                     });
                 }
             }
@@ -428,20 +524,37 @@ impl Store {
             });
         };
         let (start, end) = (p.start_offset(), p.last_stable_offset());
-        let oldest = self.dlq_list(
-            topic,
-            &DlqFilter {
+        let redriven = self.redrive_marks(|m| m.get(topic).map_or(0, |marks| marks.range(start..end).count()))?;
+        // The oldest record not redriven: skip the marked ones in memory, then
+        // read; a marked record found after an unmarked non-letter is skipped too.
+        let mut from = start;
+        let mut oldest = None;
+        while from < end && oldest.is_none() {
+            from = self.redrive_marks(|m| {
+                let mut at = from;
+                if let Some(marks) = m.get(topic) {
+                    while marks.contains_key(&at) {
+                        at += 1;
+                    }
+                }
+                at
+            })?;
+            let filter = DlqFilter {
+                from_offset: Some(from),
                 limit: Some(1),
                 ..DlqFilter::default()
-            },
-        )?;
+            };
+            match self.dlq_list(topic, &filter)?.into_iter().next() {
+                Some(e) if e.redriven.is_some() => from = e.dlq_offset + 1,
+                Some(e) => oldest = Some(e),
+                None => break,
+            }
+        }
         Ok(DlqStats {
-            depth: end - start,
+            depth: (end - start).saturating_sub(redriven as u64),
             start_offset: start,
             end_offset: end,
-            oldest_age_ms: oldest
-                .first()
-                .map(|e| now_ms().saturating_sub(e.letter.last_failure_ms)),
+            oldest_age_ms: oldest.map(|e| now_ms().saturating_sub(e.letter.last_failure_ms)),
         })
     }
 
@@ -453,10 +566,11 @@ impl Store {
     }
 
     /// Re-append DLQ records to their source topic (or `target_topic`).
-    /// Exactly once: progress is the committed offset of the group
-    /// `__redrive.<target>` on the DLQ, committed in the same transaction as
-    /// the re-appended records, so a second run (or a resumed one) never
-    /// appends a record twice.
+    /// Exactly once: each re-appended record's mark (`__redriven`) and the
+    /// progress (the committed offset of the group `__redrive.<target>` on
+    /// the DLQ) are written in the same transaction as the records, and a
+    /// marked record is never appended again, so a second run, a resumed one
+    /// or one started lower with `from_offset` never appends a record twice.
     pub fn dlq_redrive(&self, topic: &str, options: &RedriveOptions) -> Result<RedriveReport> {
         self.topic(topic)?;
         if options.batch_records == 0 {
@@ -470,18 +584,21 @@ impl Store {
         let Ok(p) = self.partition(&dlq, 0) else {
             return Ok(RedriveReport::default());
         };
-        let start = self
-            .committed_offset(&group, &dlq, 0)?
-            .unwrap_or(0)
-            .max(p.start_offset());
+        let start = match options.from_offset {
+            Some(from) => from,
+            None => self.committed_offset(&group, &dlq, 0)?.unwrap_or(0),
+        }
+        .max(p.start_offset());
         let mut report = RedriveReport {
             resumed_from: start,
             next_offset: start,
             ..RedriveReport::default()
         };
+        let _running = (!options.dry_run).then(|| self.attempt_table().redrive_running.lock());
         let producer = if options.dry_run {
             None
         } else {
+            ensure_internal_topic(self, REDRIVEN_TOPIC)?;
             let session = self.init_producer(&group)?;
             Some((session.producer_id, session.epoch))
         };
@@ -509,8 +626,12 @@ impl Store {
                 None => None,
             };
             let mut next = offset;
+            let mut marks = Vec::new();
             for rec in &r.records {
                 next = rec.offset + 1;
+                if self.redrive_mark(topic, rec.offset)?.is_some() {
+                    continue;
+                }
                 done += 1;
                 let Some(letter) = DeadLetter::from_stored(rec) else {
                     report.capped.push(rec.offset);
@@ -532,13 +653,21 @@ impl Store {
                     (letter.redrive_count + 1).to_string().into_bytes(),
                 ));
                 if let Some(txn) = txn.as_mut() {
+                    let mark = RedriveMark {
+                        topic: target.clone(),
+                        partition: target_partition,
+                        redriven_at_ms: now_ms(),
+                    };
                     txn.append(&target, target_partition, &[record])?;
+                    txn.append(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
+                    marks.push((rec.offset, mark));
                 }
                 report.redriven.push((rec.offset, target, target_partition));
             }
             if let Some(mut txn) = txn {
                 txn.commit_offset(&group, &dlq, 0, next, b"")?;
                 txn.commit()?;
+                self.redrive_marks(|m| m.entry(topic.to_string()).or_default().extend(marks))?;
             }
             offset = next;
             report.next_offset = next;

@@ -11,7 +11,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::internal_codec::{Decoder, Encoder};
 use crate::partition::{now_ms, Isolation, ReadOptions};
 use crate::store::Store;
-use crate::txn::{OffsetCommit, OffsetSink};
+use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
@@ -150,6 +150,7 @@ impl Store {
                 partition,
                 offset,
                 metadata: metadata.to_vec(),
+                mode: OffsetCommitMode::Set,
             },
             self.offset_commit_time()?,
         )
@@ -165,6 +166,12 @@ impl Store {
             commit_time_ms,
         };
         self.with_offsets(|map| {
+            // Decided under the table's lock: no commit lands in between.
+            let behind = commit.mode == OffsetCommitMode::AdvanceOnly
+                && map.get(&key).is_some_and(|current| current.offset >= commit.offset);
+            if behind {
+                return Ok(());
+            }
             self.write_offsets(&[(key.clone(), value.clone())])?;
             map.insert(key, value);
             self.maybe_compact_offsets(map)

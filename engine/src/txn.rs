@@ -31,7 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const TRANSACTIONS_TOPIC: &str = "__transactions";
+/// Commit record version 1: every offset commit sets the offset. Version 2
+/// (written only when the record holds an advance-only commit) adds a mode
+/// byte after each offset commit's metadata. Layout: design/format.md.
 const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION_MODES: u8 = 2;
 /// Commit records applied since the log was last trimmed before we trim again.
 const TRIM_EVERY: u64 = 64;
 
@@ -44,6 +48,20 @@ pub struct OffsetCommit {
     /// The next offset to read.
     pub offset: u64,
     pub metadata: Vec<u8>,
+    pub mode: OffsetCommitMode,
+}
+
+/// What an offset commit does to a committed offset that is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetCommitMode {
+    /// Replace it (a consumer's commit, a reset): it may move backwards.
+    #[default]
+    Set,
+    /// Move it forward only: a committed offset at or past `offset` (and its
+    /// metadata) stays. Decided under the offset table's lock when applied,
+    /// and again when recovery re-applies the commit record, so no commit
+    /// made in between is overwritten by a lower offset (`fail_record`).
+    AdvanceOnly,
 }
 
 /// Where one part of a committed transaction landed: from the first offset
@@ -103,8 +121,14 @@ pub(crate) struct CommitRecord {
 
 impl CommitRecord {
     fn encode(&self) -> Vec<u8> {
+        let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
+        let version = if with_modes {
+            RECORD_VERSION_MODES
+        } else {
+            RECORD_VERSION
+        };
         let mut e = Encoder::new();
-        e.u8(RECORD_VERSION)
+        e.u8(version)
             .u64(self.producer_id)
             .u16(self.epoch)
             .u32(self.sequence)
@@ -120,15 +144,23 @@ impl CommitRecord {
                 .u32(c.partition)
                 .u64(c.offset)
                 .long_bytes(&c.metadata);
+            if with_modes {
+                e.u8(match c.mode {
+                    OffsetCommitMode::Set => 0,
+                    OffsetCommitMode::AdvanceOnly => 1,
+                });
+            }
         }
         e.seal_with_crc()
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
         let mut d = Decoder::with_crc(bytes)?;
-        if d.u8()? != RECORD_VERSION {
-            return None;
-        }
+        let with_modes = match d.u8()? {
+            RECORD_VERSION => false,
+            RECORD_VERSION_MODES => true,
+            _ => return None,
+        };
         let producer_id = d.u64()?;
         let epoch = d.u16()?;
         let sequence = d.u32()?;
@@ -142,13 +174,22 @@ impl CommitRecord {
         let count = d.u32()? as usize;
         let mut offsets = Vec::with_capacity(count.min(d.remaining() / 20));
         for _ in 0..count {
-            offsets.push(OffsetCommit {
+            let mut commit = OffsetCommit {
                 group: d.short_str()?,
                 topic: d.short_str()?,
                 partition: d.u32()?,
                 offset: d.u64()?,
                 metadata: d.long_bytes()?,
-            });
+                mode: OffsetCommitMode::Set,
+            };
+            if with_modes {
+                commit.mode = match d.u8()? {
+                    0 => OffsetCommitMode::Set,
+                    1 => OffsetCommitMode::AdvanceOnly,
+                    _ => return None,
+                };
+            }
+            offsets.push(commit);
         }
         d.is_empty().then_some(CommitRecord {
             producer_id,
@@ -257,6 +298,25 @@ impl Transaction {
         offset: u64,
         metadata: &[u8],
     ) -> Result<()> {
+        self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
+    }
+
+    /// Commit a consumer offset with the transaction only if it moves the
+    /// group forward: a committed offset at or past `offset` when the
+    /// transaction is applied stays as it is (see `OffsetCommitMode`).
+    pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
+    }
+
+    fn add_offset_commit(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &[u8],
+        mode: OffsetCommitMode,
+    ) -> Result<()> {
         crate::offset_table::validate_commit(group, metadata)?;
         self.store.partition(topic, partition)?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
@@ -268,6 +328,7 @@ impl Transaction {
             partition,
             offset,
             metadata: metadata.to_vec(),
+            mode,
         });
         Ok(())
     }
@@ -795,10 +856,31 @@ mod tests {
                 partition: 0,
                 offset: 5,
                 metadata: vec![],
+                mode: OffsetCommitMode::Set,
             }],
         };
         let bytes = record.encode();
-        assert_eq!(CommitRecord::decode(&bytes), Some(record));
+        assert_eq!(
+            bytes.first(),
+            Some(&RECORD_VERSION),
+            "no advance-only commit: version 1"
+        );
+        assert_eq!(CommitRecord::decode(&bytes), Some(record.clone()));
+        for cut in 0..bytes.len() {
+            assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
+        }
+        let mut advancing = record;
+        advancing.offsets.push(OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 1,
+            offset: 8,
+            metadata: vec![],
+            mode: OffsetCommitMode::AdvanceOnly,
+        });
+        let bytes = advancing.encode();
+        assert_eq!(bytes.first(), Some(&RECORD_VERSION_MODES));
+        assert_eq!(CommitRecord::decode(&bytes), Some(advancing));
         for cut in 0..bytes.len() {
             assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
         }

@@ -407,6 +407,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 } else {
                     redrive.redrive_cap
                 },
+                from_offset: redrive.from_offset,
                 ..millrace::dlq::RedriveOptions::default()
             };
             let report = store.dlq_redrive(&redrive.topic, &options).map_err(engine)?;

@@ -473,6 +473,7 @@ async fn offsets_lag_reset_transactions_and_dlq() {
             rate_per_second: 0,
             redrive_cap: 0,
             dry_run,
+            from_offset: None,
         })
     };
     let Response::Redrive(plan) = call_ok(&client, redrive(true)).await else {

@@ -119,6 +119,7 @@ fn write_seed_corpus() {
             rate_per_second: 10,
             redrive_cap: 3,
             dry_run: false,
+            from_offset: None,
         }),
     ];
     let dir = corpus_dir();

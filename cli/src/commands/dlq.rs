@@ -19,6 +19,7 @@ use std::time::Duration;
   millrace dlq show orders 12
   millrace dlq redrive orders                  # dry run: what would be redriven
   millrace dlq redrive orders --execute --rate 100
+  millrace dlq redrive orders --restart --redrive-cap 5 --execute
   millrace dlq purge orders --up-to 40 --yes")]
 pub struct DlqArgs {
     #[command(subcommand)]
@@ -44,15 +45,20 @@ enum DlqCommand {
     },
     /// Re-append DLQ records to their source topic (or --to); dry run unless --execute.
     #[command(
-        after_help = "Exactly once and resumable: progress is committed in the same transaction
-as the re-appended records, so running it twice, or again after an
-interruption, appends nothing twice. A record redriven more than --redrive-cap
-times stays in the DLQ (loop guard).
+        after_help = "Exactly once and resumable: each re-appended record is marked redriven, and
+the progress committed, in the same transaction as the record, so running it
+twice, again after an interruption, or from a lower offset appends nothing
+twice. A record redriven --redrive-cap times already stays in the DLQ (loop
+guard) and the progress moves past it: after raising the cap, --restart (or
+--from-offset) goes over those records again. `dlq list` marks redriven
+records; they no longer count in the depth.
 
 Examples:
   millrace dlq redrive orders
   millrace dlq redrive orders --execute --rate 200 --max-records 1000
-  millrace dlq redrive orders --to orders-retry --execute"
+  millrace dlq redrive orders --to orders-retry --execute
+  millrace dlq redrive orders --restart --redrive-cap 5 --execute
+  millrace dlq redrive orders --from-offset 120 --execute"
     )]
     Redrive(RedriveArgs),
     /// Delete DLQ records below an offset (needs --yes).
@@ -110,6 +116,12 @@ struct RedriveArgs {
     /// Leave records already redriven this many times in the DLQ.
     #[arg(long, default_value_t = 3)]
     redrive_cap: u32,
+    /// Start at this DLQ offset instead of where the last run stopped.
+    #[arg(long, value_name = "DLQ_OFFSET", conflicts_with = "restart")]
+    from_offset: Option<u64>,
+    /// Start at the beginning of the DLQ (records already redriven are skipped).
+    #[arg(long)]
+    restart: bool,
     /// Apply (default: dry run).
     #[arg(long)]
     execute: bool,
@@ -146,6 +158,11 @@ fn entry_json(e: &DlqEntry, full: bool) -> serde_json::Value {
         "first_failure": output::time(l.first_failure_ms),
         "last_failure": output::time(l.last_failure_ms),
         "redrive_count": l.redrive_count,
+        "redriven": e.redriven.as_ref().map(|m| json!({
+            "topic": m.topic,
+            "partition": m.partition,
+            "at": output::time(m.redriven_at_ms),
+        })),
     });
     if full {
         let headers: serde_json::Map<String, serde_json::Value> = l
@@ -208,6 +225,7 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                 rate_per_second: options.rate_per_second.unwrap_or(0),
                 redrive_cap: options.redrive_cap,
                 dry_run: options.dry_run,
+                from_offset: options.from_offset,
             });
             match remote.request(request)? {
                 wire::Response::Redrive(r) => Ok(RedriveReport {
@@ -279,7 +297,7 @@ fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
         return Ok(());
     }
     println!(
-        "DLQ of {}: {} record{}, offsets {}..{}, oldest {}",
+        "DLQ of {}: {} record{} not yet redriven, offsets {}..{}, oldest {}",
         args.topic,
         stats.depth,
         if stats.depth == 1 { "" } else { "s" },
@@ -302,6 +320,7 @@ fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
         "ATTEMPTS",
         "REDRIVES",
         "LAST FAILURE",
+        "REDRIVEN TO",
         "ERROR",
     ]);
     for e in &entries {
@@ -314,6 +333,9 @@ fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
             l.attempts.to_string(),
             l.redrive_count.to_string(),
             output::time(l.last_failure_ms),
+            e.redriven
+                .as_ref()
+                .map_or("-".to_string(), |m| format!("{}/{}", m.topic, m.partition)),
             format!("{}: {}", l.error_class, l.error_message),
         ]);
     }
@@ -361,6 +383,14 @@ fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> 
     println!("first failure:  {}", output::time(l.first_failure_ms));
     println!("last failure:   {}", output::time(l.last_failure_ms));
     println!("redriven:       {} times", l.redrive_count);
+    if let Some(m) = &e.redriven {
+        println!(
+            "redriven to:    {} partition {} at {} (no longer in the depth)",
+            m.topic,
+            m.partition,
+            output::time(m.redriven_at_ms)
+        );
+    }
     println!(
         "timestamp:      {}",
         l.record.timestamp_ms.map_or("-".to_string(), output::time)
@@ -387,6 +417,7 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
             rate_per_second: args.rate,
             max_records: args.max_records,
             redrive_cap: args.redrive_cap,
+            from_offset: if args.restart { Some(0) } else { args.from_offset },
             ..RedriveOptions::default()
         },
     )?;

@@ -501,10 +501,13 @@ pub struct DlqRedrive {
     /// A record already redriven this many times stays in the DLQ; 0 = server default (3).
     pub redrive_cap: u32,
     pub dry_run: bool,
+    /// Start at this DLQ offset instead of the durable progress (0 = the
+    /// whole DLQ again).
+    pub from_offset: Option<u64>,
 }
 
 impl Wire for DlqRedrive {
-    const BYTES_MIN: usize = 4 + 1 + 1 + 4 + 4 + 1;
+    const BYTES_MIN: usize = 4 + 1 + 1 + 4 + 4 + 1 + 1;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.topic);
         w.option(self.target_topic.as_ref(), |w, s| w.string(s));
@@ -512,6 +515,7 @@ impl Wire for DlqRedrive {
         w.u32(self.rate_per_second);
         w.u32(self.redrive_cap);
         w.bool(self.dry_run);
+        w.option(self.from_offset.as_ref(), |w, n| w.u64(*n));
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(DlqRedrive {
@@ -521,6 +525,7 @@ impl Wire for DlqRedrive {
             rate_per_second: r.u32("redrive.rate_per_second")?,
             redrive_cap: r.u32("redrive.redrive_cap")?,
             dry_run: r.bool("redrive.dry_run")?,
+            from_offset: r.option("redrive.from_offset", |r| r.u64("redrive.from_offset"))?,
         })
     }
 }

@@ -399,10 +399,11 @@ fn arb_request() -> impl Strategy<Value = Request> {
             option::of(any::<u64>()),
             any::<u32>(),
             any::<u32>(),
-            any::<bool>()
+            any::<bool>(),
+            option::of(any::<u64>())
         )
             .prop_map(
-                |(topic, target_topic, max_records, rate_per_second, redrive_cap, dry_run)| {
+                |(topic, target_topic, max_records, rate_per_second, redrive_cap, dry_run, from_offset)| {
                     Request::DlqRedrive(DlqRedrive {
                         topic,
                         target_topic,
@@ -410,6 +411,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
                         rate_per_second,
                         redrive_cap,
                         dry_run,
+                        from_offset,
                     })
                 }
             ),
@@ -688,6 +690,7 @@ fn arb_dlq_entry() -> impl Strategy<Value = DlqEntry> {
         (arb_string(), arb_string(), arb_string(), arb_string()),
         (any::<u32>(), any::<i64>(), any::<i64>(), any::<u32>()),
         arb_record(),
+        option::of((arb_string(), any::<u32>(), any::<i64>())),
     )
         .prop_map(
             |(
@@ -695,6 +698,7 @@ fn arb_dlq_entry() -> impl Strategy<Value = DlqEntry> {
                 (group, stage, error_class, error_message),
                 (attempts, first_failure_ms, last_failure_ms, redrive_count),
                 record,
+                redriven,
             )| DlqEntry {
                 dlq_offset,
                 letter: millrace::dlq::DeadLetter {
@@ -711,6 +715,11 @@ fn arb_dlq_entry() -> impl Strategy<Value = DlqEntry> {
                     redrive_count,
                     record,
                 },
+                redriven: redriven.map(|(topic, partition, redriven_at_ms)| millrace::dlq::RedriveMark {
+                    topic,
+                    partition,
+                    redriven_at_ms,
+                }),
             },
         )
 }

@@ -527,7 +527,7 @@ impl Wire for CommittedPart {
 pub use millrace::dlq::DlqEntry;
 
 impl Wire for DlqEntry {
-    const BYTES_MIN: usize = 8 + STRING_MIN + 4 + 8 + STRING_MIN * 4 + 4 + 8 + 8 + 4 + Record::BYTES_MIN;
+    const BYTES_MIN: usize = 8 + STRING_MIN + 4 + 8 + STRING_MIN * 4 + 4 + 8 + 8 + 4 + Record::BYTES_MIN + OPTION_MIN;
     fn encode(&self, w: &mut Writer) {
         let letter = &self.letter;
         w.u64(self.dlq_offset);
@@ -543,6 +543,11 @@ impl Wire for DlqEntry {
         w.i64(letter.last_failure_ms);
         w.u32(letter.redrive_count);
         letter.record.encode(w);
+        w.option(self.redriven.as_ref(), |w, mark| {
+            w.string(&mark.topic);
+            w.u32(mark.partition);
+            w.i64(mark.redriven_at_ms);
+        });
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(DlqEntry {
@@ -561,6 +566,13 @@ impl Wire for DlqEntry {
                 redrive_count: r.u32("dlq.redrive_count")?,
                 record: Record::decode(r)?,
             },
+            redriven: r.option("dlq.redriven", |r| {
+                Ok(millrace::dlq::RedriveMark {
+                    topic: r.string("dlq.redriven.topic")?,
+                    partition: r.u32("dlq.redriven.partition")?,
+                    redriven_at_ms: r.i64("dlq.redriven.at_ms")?,
+                })
+            })?,
         })
     }
 }
