@@ -32,6 +32,9 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     pub quota_rejections: AtomicU64,
     pub torn_tails_truncated: AtomicU64,
+    /// Partitions an open continued at a group's committed offset above the
+    /// recovered log end, leaving a hole (design/format.md, `<base>.hole`).
+    pub offset_holes: AtomicU64,
     /// Waits for a group fsync that spun before sleeping
     /// (`StoreOptions::group_commit_spin`), and of those, how many saw the
     /// hand-off while spinning (the others then slept until it came).
@@ -54,6 +57,7 @@ pub struct MetricsSnapshot {
     pub segments_deleted: u64,
     pub quota_rejections: u64,
     pub torn_tails_truncated: u64,
+    pub offset_holes: u64,
     pub group_commit_spins: u64,
     pub group_commit_spin_handoffs: u64,
     pub used_bytes: u64,
@@ -87,6 +91,7 @@ impl Metrics {
             segments_deleted: self.segments_deleted.load(Relaxed),
             quota_rejections: self.quota_rejections.load(Relaxed),
             torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
+            offset_holes: self.offset_holes.load(Relaxed),
             group_commit_spins: self.group_commit_spins.load(Relaxed),
             group_commit_spin_handoffs: self.group_commit_spin_handoffs.load(Relaxed),
             used_bytes,

@@ -513,6 +513,20 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     Ok(())
 }
 
+/// Move `__transactions`' log start past every applied commit record (as
+/// every `TRIM_EVERY` commits do), so that no later open applies one again:
+/// after a topic is deleted, the last commit's part must not be applied to a
+/// topic created under the same name.
+pub(crate) fn trim_applied(store: &Store) -> Result<()> {
+    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
+        return Ok(());
+    };
+    let mut state = store.coordinator().lock_commits();
+    log.truncate_prefix(state.applied_upto)?;
+    state.applied_since_trim = 0;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

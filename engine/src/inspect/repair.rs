@@ -121,7 +121,8 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
         running_max = running_max.max(header.max_timestamp_ms);
         true
     })?;
-    let gap_at_start = expected.is_some_and(|e| e != base);
+    let hole = dir.join(crate::segment::hole_name(base)).exists();
+    let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
     let first_invalid = if gap_at_start {
         Some(0)
     } else {
