@@ -20,6 +20,14 @@ pub fn open_existing(global: &GlobalArgs) -> CliResult<Store> {
     Ok(Store::open(global.data(), options(false))?)
 }
 
+/// Open an existing data directory for a command that only reads: the
+/// engine recovers it in memory and nothing on disk changes (no torn tail
+/// cut, no index rewritten, no lock file written; `Store::open_read_only`).
+pub fn open_read_only(global: &GlobalArgs) -> CliResult<Store> {
+    require_existing(global)?;
+    Ok(Store::open_read_only(global.data(), options(false))?)
+}
+
 /// Fail unless `--data` names an existing data directory.
 pub fn require_existing(global: &GlobalArgs) -> CliResult<()> {
     if !global.data().join(FORMAT_FILE).is_file() {

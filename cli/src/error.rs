@@ -101,7 +101,10 @@ impl From<millrace::Error> for CliError {
             }
             E::PartitionNotFound { topic, .. } => CliError::new(message)
                 .with_hint(format!("see the partitions with `millrace topic describe {topic}`")),
-            E::QuotaExceeded { .. } | E::Poisoned => CliError::new(message),
+            E::NotADataDir { .. } => CliError::new(message).with_hint(
+                "pass the store's directory with --data DIR (or MILLRACE_DATA); to create a store, name an empty or new directory",
+            ),
+            E::QuotaExceeded { .. } | E::Poisoned | E::NoSpace { .. } => CliError::new(message),
             E::InvalidInput { .. } => CliError::new(message),
             _ => CliError::new(message),
         }

@@ -226,6 +226,15 @@ impl Target {
         }
     }
 
+    /// Like `open`, for a command that only reads: offline, the data
+    /// directory is not modified (`data::open_read_only`).
+    pub fn open_read_only(global: &GlobalArgs) -> CliResult<Target> {
+        match &global.server {
+            Some(server) => Ok(Target::Remote(Box::new(Remote::connect(global, server)?))),
+            None => Ok(Target::Local(data::open_read_only(global)?)),
+        }
+    }
+
     /// Like `open`, but creates the data directory offline.
     pub fn open_or_create(global: &GlobalArgs) -> CliResult<Target> {
         match &global.server {

@@ -17,6 +17,18 @@ use std::path::Path;
 const SEGMENT: &str = "topics/events/00000/00000000000000000000.log";
 const CORRUPT_AT: u64 = 1095;
 
+/// Remove a partition's producer snapshots, as a crash before the close
+/// leaves it (the close snapshot is written after an fdatasync to its offset,
+/// so it proves the records below it were acknowledged).
+fn remove_producer_snapshots(partition_dir: &Path) {
+    for entry in std::fs::read_dir(partition_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "producers") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+}
+
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -155,16 +167,34 @@ fn torn_tail_is_recoverable_not_corruption() {
         .unwrap()
         .set_len(len - 5)
         .unwrap();
+    // A crash, not a clean close: no close snapshot (which would prove the
+    // torn batch acknowledged: see `truncated_active_segment_after_a_clean_close_is_loss`).
+    remove_producer_snapshots(&data.join("topics/t/00000"));
     millrace(&data)
         .arg("check")
         .assert()
         .success()
         .stdout(predicate::str::contains("recoverable").and(predicate::str::contains("torn tail")));
     millrace(&data).args(["check", "--strict"]).assert().code(3);
-    // Opening truncates the torn tail; the two whole records remain.
+    // A read-only open serves the two whole records and changes nothing...
     assert_eq!(
         stdout_of(millrace(&data).args(["consume", "t", "--format", "value"])),
         "a\nb\n"
+    );
+    millrace(&data)
+        .arg("check")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("torn tail"));
+    // ...a writing open truncates the torn tail.
+    millrace(&data)
+        .args(["produce", "t"])
+        .write_stdin("d\n")
+        .assert()
+        .success();
+    assert_eq!(
+        stdout_of(millrace(&data).args(["consume", "t", "--format", "value"])),
+        "a\nb\nd\n"
     );
     millrace(&data)
         .arg("check")
@@ -275,4 +305,182 @@ fn dump_of_a_corrupt_segment_stops_at_the_bad_batch_and_exits_3() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("<20 digits>.log"));
+}
+
+/// Issue 18 item 6: a truncated active segment after a clean close is not a
+/// torn tail: the close's producer snapshot proves the cut record was
+/// acknowledged. `check` and every open report it (exit 3) and change
+/// nothing; the repair plan lists the range with its count and the group
+/// that committed past it, and `--yes` reports the right range (it used to
+/// say `2..2` for a cut in the active segment).
+#[test]
+fn truncated_active_segment_after_a_clean_close_is_loss() {
+    let (_tmp, data) = store_with_topic("t", 1);
+    millrace(&data)
+        .args(["produce", "t", "--batch-records", "1"])
+        .write_stdin("a\nb\nc\n")
+        .assert()
+        .success();
+    millrace(&data)
+        .args(["consume", "t", "--group", "g"])
+        .assert()
+        .success();
+    let log = data.join("topics/t/00000/00000000000000000000.log");
+    let len = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    millrace(&data)
+        .arg("check")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("were acknowledged"));
+    // Any open (here a writing one) refuses instead of cutting silently.
+    millrace(&data)
+        .args(["produce", "t"])
+        .write_stdin("d\n")
+        .assert()
+        .code(3);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), len - 5);
+
+    let output = millrace(&data).args(["--json", "repair"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let planned = &plan["actions"][0]["plan"];
+    assert_eq!(plan["actions"][0]["action"], "truncate");
+    assert_eq!(planned["offsets_dropped"], serde_json::json!({"from": 2, "to": 3}));
+    assert_eq!(planned["records_dropped"], 1);
+    assert_eq!(planned["removals"][0]["records"], 1);
+    assert_eq!(
+        planned["affected"],
+        serde_json::json!([{"name": "g", "kind": "group", "committed": 3}])
+    );
+    millrace(&data)
+        .arg("repair")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("records taken out of service").and(predicate::str::contains("group")));
+    millrace(&data)
+        .args(["repair", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("offsets 2..3 (1 record(s))"));
+    assert_eq!(
+        stdout_of(millrace(&data).args(["consume", "t", "--format", "value"])),
+        "a\nb\n"
+    );
+}
+
+/// A deleted last segment: the sealed segment before it ends cleanly, so
+/// nothing looked wrong; the close's producer snapshot says more was
+/// acknowledged. `check` reports the loss on the snapshot, the plan shows the
+/// range, and `repair --yes` accepts it (sets the snapshot aside).
+#[test]
+fn deleted_last_segment_is_loss_and_repair_accepts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data)
+        .args(["topic", "create", "t", "--segment-bytes", "16KiB"])
+        .assert()
+        .success();
+    let lines: String = (0..1000)
+        .map(|i| format!("value-{i:05}-pppppppppppppppppppppppppppppp\n"))
+        .collect();
+    millrace(&data)
+        .args(["produce", "t", "--batch-records", "50"])
+        .write_stdin(lines)
+        .assert()
+        .success();
+    let dir = data.join("topics/t/00000");
+    let mut logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 2, "rolled: {logs:?}");
+    let last = logs.last().unwrap().clone();
+    let last_base: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    std::fs::remove_file(&last).unwrap();
+    std::fs::remove_file(last.with_extension("index")).unwrap();
+    millrace(&data)
+        .arg("check")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("acknowledged records lost"));
+    millrace(&data).args(["topic", "describe", "t"]).assert().code(3);
+    let output = millrace(&data).args(["--json", "repair"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["actions"][0]["action"], "accept-loss");
+    assert_eq!(
+        plan["actions"][0]["plan"]["offsets_dropped"],
+        serde_json::json!({"from": last_base, "to": 1000})
+    );
+    assert_eq!(plan["actions"][0]["plan"]["records_dropped"], 1000 - last_base);
+    millrace(&data).args(["repair", "--yes"]).assert().success();
+    millrace(&data).arg("check").assert().success();
+    let consumed = stdout_of(millrace(&data).args(["consume", "t", "--format", "value"]));
+    assert_eq!(consumed.lines().count() as u64, last_base);
+}
+
+/// The dry run of a cut in a sealed segment lists every later segment it
+/// moves out, each with its offsets and record count (it used to show one
+/// "truncate" row).
+#[test]
+fn repair_plan_lists_every_segment_it_moves_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data)
+        .args(["topic", "create", "t", "--segment-bytes", "16KiB"])
+        .assert()
+        .success();
+    let lines: String = (0..1000)
+        .map(|i| format!("value-{i:05}-pppppppppppppppppppppppppppppp\n"))
+        .collect();
+    millrace(&data)
+        .args(["produce", "t", "--batch-records", "50"])
+        .write_stdin(lines)
+        .assert()
+        .success();
+    let dir = data.join("topics/t/00000");
+    let mut logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 3, "rolled: {logs:?}");
+    // Flip a payload byte of the first batch of the first segment.
+    let mut bytes = std::fs::read(&logs[0]).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&logs[0], &bytes).unwrap();
+    let output = millrace(&data).args(["--json", "repair"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let removals = plan["actions"][0]["plan"]["removals"].as_array().unwrap().clone();
+    assert_eq!(
+        removals.len(),
+        logs.len(),
+        "the cut segment and every later one: {removals:?}"
+    );
+    for (removal, log) in removals.iter().zip(&logs) {
+        assert_eq!(removal["file"], log.display().to_string());
+    }
+    assert!(removals[1..]
+        .iter()
+        .all(|r| r["whole_file"] == true && r["records"].as_u64().unwrap() > 0));
+    assert_eq!(
+        plan["actions"][0]["plan"]["offsets_dropped"],
+        serde_json::json!({"from": 0, "to": 1000})
+    );
+    assert_eq!(plan["actions"][0]["plan"]["records_dropped"], 1000);
+    let text = millrace(&data).arg("repair").output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    for log in &logs {
+        assert!(text.contains(&log.display().to_string()), "{text}");
+    }
 }

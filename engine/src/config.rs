@@ -159,6 +159,12 @@ impl TopicConfig {
         }
     }
 
+    /// Largest batch (header included) a partition of this topic accepts:
+    /// a batch never spans segments, and no batch exceeds the format's bound.
+    pub fn batch_bytes_max(&self) -> u64 {
+        self.segment_bytes.min(u64::from(crate::batch::BATCH_BYTES_MAX))
+    }
+
     /// Reject (never clamp) configuration the engine cannot honour.
     pub fn validate(&self) -> Result<()> {
         if self.partitions == 0 || self.partitions > PARTITIONS_MAX {

@@ -77,6 +77,47 @@ pub enum Error {
     Closed,
     #[error("group {group:?} committed offsets or polled {idle_ms} ms ago and looks active; stop its consumers first (or force the reset)")]
     GroupActive { group: String, idle_ms: u64 },
+    /// A write found the device full before any byte of its batch reached
+    /// the file (the zeros an `Always` partition writes ahead of its data):
+    /// nothing of the batch exists and the store is *not* poisoned.
+    #[error("no space left for {path} ({requested_bytes} bytes): nothing of the batch was written and the store stays writable; free space on the device (retention, delete a topic) and retry")]
+    NoSpace { path: PathBuf, requested_bytes: u64 },
+    /// `Store::open` on a path where it may neither open nor create a store.
+    #[error("{path} is not a millrace data directory: {problem}")]
+    NotADataDir { path: PathBuf, problem: DataDirProblem },
+}
+
+/// Why a path is refused as a data directory: a store is opened where its
+/// `MILLRACE` marker (or its `topics/` directory) is, and created only in an
+/// empty or missing directory whose parent exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDirProblem {
+    /// The directory is missing and so is its parent (only the last level is created).
+    MissingParent { parent: PathBuf },
+    /// The path exists and is not a directory.
+    NotADirectory,
+    /// The directory holds entries and none of a store's: `count` of them,
+    /// the first few named in `examples`.
+    NotEmpty { count: usize, examples: Vec<String> },
+}
+
+impl std::fmt::Display for DataDirProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataDirProblem::MissingParent { parent } => write!(
+                f,
+                "it does not exist and neither does its parent {}; create the parent first",
+                parent.display()
+            ),
+            DataDirProblem::NotADirectory => write!(f, "it exists and is not a directory"),
+            DataDirProblem::NotEmpty { count, examples } => write!(
+                f,
+                "it holds {count} entries ({}{}) and no MILLRACE marker; a store is created only in an empty or missing directory",
+                examples.join(", "),
+                if *count > examples.len() { ", ..." } else { "" }
+            ),
+        }
+    }
 }
 
 impl Error {
@@ -121,6 +162,8 @@ impl Error {
             Error::UnknownProducer { .. } => 13,
             Error::Closed => 14,
             Error::GroupActive { .. } => 15,
+            Error::NoSpace { .. } => 16,
+            Error::NotADataDir { .. } => 17,
         }
     }
 }

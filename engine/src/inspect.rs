@@ -134,10 +134,21 @@ pub struct SegmentScan {
     pub invalid: Option<InvalidBatch>,
 }
 
-/// Hold the directory lock for the duration of an inspection.
+/// Hold the directory lock for the duration of a repair.
 fn lock(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
     FsStorage
         .lock_dir(path)
+        .map_err(|e| Error::io("lock data dir", path, e))?
+        .map_err(|pid| Error::Locked {
+            path: path.to_path_buf(),
+            pid,
+        })
+}
+
+/// Hold the directory lock for the duration of a check, without writing the
+/// lock file: a check changes nothing in the data directory.
+fn lock_without_writing(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
+    crate::storage::lock_dir_without_writing(path)
         .map_err(|e| Error::io("lock data dir", path, e))?
         .map_err(|pid| Error::Locked {
             path: path.to_path_buf(),
@@ -366,10 +377,16 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
 }
 
 mod check;
+mod plan;
 mod repair;
+mod transactions;
 
 pub use check::{check_dir, check_dir_with_progress};
-pub use repair::{repair_index, repair_segment, RepairOutcome};
+pub use plan::{
+    committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerKind, PlannedRemoval,
+    RepairPlan,
+};
+pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
 
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,16 @@ pub struct Metrics {
     /// Partitions an open continued at a group's committed offset above the
     /// recovered log end, leaving a hole (design/format.md, `<base>.hole`).
     pub offset_holes: AtomicU64,
+    /// Parts of a commit record that recovery could not apply (target gone,
+    /// record over the target's limits, damaged part): skipped and logged
+    /// (`Store::unapplied_transaction_parts`).
+    pub transaction_parts_unapplied: AtomicU64,
+    /// Derived structures found to disagree with the log and dropped (then
+    /// rebuilt from the log or scanned past): an index entry whose batch is
+    /// not at its position or has another offset, a sealed segment's end
+    /// entry that does not reach the next segment, a `start.offset` outside
+    /// the log, a producer snapshot that disagrees with its name or the log.
+    pub derived_metadata_rejected: AtomicU64,
     /// Waits for a group fsync that spun before sleeping
     /// (`StoreOptions::group_commit_spin`), and of those, how many saw the
     /// hand-off while spinning (the others then slept until it came).
@@ -58,6 +68,8 @@ pub struct MetricsSnapshot {
     pub quota_rejections: u64,
     pub torn_tails_truncated: u64,
     pub offset_holes: u64,
+    pub transaction_parts_unapplied: u64,
+    pub derived_metadata_rejected: u64,
     pub group_commit_spins: u64,
     pub group_commit_spin_handoffs: u64,
     pub used_bytes: u64,
@@ -92,6 +104,8 @@ impl Metrics {
             quota_rejections: self.quota_rejections.load(Relaxed),
             torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
             offset_holes: self.offset_holes.load(Relaxed),
+            transaction_parts_unapplied: self.transaction_parts_unapplied.load(Relaxed),
+            derived_metadata_rejected: self.derived_metadata_rejected.load(Relaxed),
             group_commit_spins: self.group_commit_spins.load(Relaxed),
             group_commit_spin_handoffs: self.group_commit_spin_handoffs.load(Relaxed),
             used_bytes,

@@ -90,7 +90,7 @@ fn encode(key: &Key, value: &CommittedOffset) -> Vec<u8> {
     e.seal_with_crc()
 }
 
-fn decode(bytes: &[u8]) -> Option<(Key, CommittedOffset)> {
+pub(crate) fn decode(bytes: &[u8]) -> Option<(Key, CommittedOffset)> {
     let mut d = Decoder::with_crc(bytes)?;
     if d.u8()? != 1 {
         return None;

@@ -246,8 +246,8 @@ impl Partition {
             Some((last, rest)) => (*last, rest),
             None => return Err(Error::invalid("partition", "no segments")),
         };
-        for base in sealed_bases {
-            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, interval, now)?;
+        for (base, next_base) in sealed_bases.iter().zip(bases.iter().skip(1)) {
+            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, *next_base, interval, now, &shared)?;
             segments.push(Arc::new(segment));
         }
         let last = Arc::new(recover_last(
@@ -259,6 +259,30 @@ impl Partition {
             now,
             &shared,
         )?);
+        if recovery == RecoveryMode::TornTailOnly {
+            // The log may also end early with no torn batch to show for it
+            // (the active segment cut at a batch boundary, or deleted): a
+            // producer snapshot past the end proves records were lost.
+            let (log_end, end_position) = {
+                let state = last.state.lock();
+                (state.next_offset, state.written_len)
+            };
+            if let Some(claimed) = crate::producer_snapshot::durable_end_past(storage.as_ref(), &dir, log_end)? {
+                tracing::error!(
+                    segment = %last.log_path.display(),
+                    position = end_position,
+                    log_end,
+                    acknowledged_end = claimed,
+                    "acknowledged records lost: a producer snapshot says the log was fsync'd to offset {claimed}, \
+                     but it ends at {log_end}; run `millrace check` and `millrace repair`"
+                );
+                return Err(Error::corruption(
+                    &last.log_path,
+                    end_position,
+                    CorruptionKind::OffsetGap,
+                ));
+            }
+        }
         // Segments must continue each other's offsets.
         let mut expected: Option<u64> = None;
         for s in segments.iter().chain(std::iter::once(&last)) {
@@ -292,25 +316,23 @@ impl Partition {
         shared.used_bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
-        let start = first_base.max(persisted_start.unwrap_or(0)).min(next_offset);
-        if let Some(persisted) = persisted_start.filter(|&persisted| persisted > next_offset) {
-            // The log start was made durable past the log this open
-            // recovered: `truncate_prefix` to records that were never
-            // fsync'd before a power cut took them (or a damaged file). Lower
-            // it, durably, before an append takes an offset under the old
-            // value: the next open would hide that acknowledged record.
-            let path = dir.join(START_OFFSET_FILE);
-            tracing::warn!(
-                path = %path.display(),
-                persisted,
-                log_end = next_offset,
-                "log start past the recovered log end: lowered to the log end"
-            );
-            write_atomic(storage.as_ref(), &path, format!("{start}\n").as_bytes())
-                .map_err(|e| Error::io("write start offset", &path, e))?;
-        }
-        let producers =
-            crate::producer_snapshot::rebuild(storage.as_ref(), &dir, &segments, next_offset, shared.producers.window)?;
+        let start = start_offset_at_open(
+            storage.as_ref(),
+            &dir,
+            persisted_start,
+            first_base,
+            next_offset,
+            durability,
+            &shared,
+        )?;
+        let producers = crate::producer_snapshot::rebuild(
+            storage.as_ref(),
+            &dir,
+            &segments,
+            next_offset,
+            shared.producers.window,
+            &shared.metrics,
+        )?;
         // Everything recovered is durable: the tail was just fsync'd.
         let mark = Mark {
             offset: next_offset,
@@ -1011,7 +1033,9 @@ impl Partition {
     /// watermark) within the budgets, without copying: each record is a view
     /// into the batch's bytes (a mapped sealed segment or a read buffer).
     /// Records of control batches are visited too but not counted. Returns
-    /// the offset to continue from.
+    /// the offset to continue from. Damage (a corrupt batch, an offset gap)
+    /// after at least one visited record ends the read there without an
+    /// error: the error is returned by the read that starts at the damage.
     pub fn visit_records(
         &self,
         offset: u64,
@@ -1066,6 +1090,7 @@ impl Partition {
             visit,
         };
         // Continue inside the batch the previous call stopped in.
+        let mut outcome = Ok(());
         let mut continue_at: Option<(usize, u64)> = None;
         if let Some(r) = previous.filter(|r| r.offset == offset) {
             let i = segments
@@ -1078,34 +1103,167 @@ impl Partition {
                 .and_then(|m| m.get(r.batch_position as usize..))
                 .and_then(|b| b.get(..r.header.length as usize));
             if let (true, Some(raw)) = (same_segment, raw) {
-                state.batch(&r.segment, r.batch_position, &r.header, raw, true, r.cursor)?;
+                outcome = state
+                    .batch(&r.segment, r.batch_position, &r.header, raw, true, r.cursor)
+                    .map(drop);
                 continue_at = Some((i, r.batch_position + u64::from(r.header.length)));
             }
         }
-        for (i, segment) in segments.iter().enumerate().skip(first) {
-            if segment.base_offset >= end || state.full {
-                break;
-            }
-            let (position, end_position) = {
-                let seg = segment.state_with_index()?;
-                let position = match continue_at {
-                    Some((at, position)) if at == i => position,
-                    _ => {
-                        let relative = offset.saturating_sub(segment.base_offset).min(u64::from(u32::MAX)) as u32;
-                        segment::floor_by_offset(&seg.entries, relative).map_or(0, |e| u64::from(e.position))
-                    }
-                };
-                (position, seg.flushed_len)
-            };
-            segment.for_each_batch_from(position, end_position, |batch_position, header, raw, mapped| {
-                state.batch(segment, batch_position, header, raw, mapped, RecordCursor::START)
-            })?;
+        if outcome.is_ok() {
+            outcome = self.visit_segments(&segments, first, continue_at, &mut state);
         }
         let metrics = &self.shared.metrics;
         metrics.fetch_records.fetch_add(state.count as u64, Ordering::Relaxed);
         metrics.fetch_bytes.fetch_add(state.bytes as u64, Ordering::Relaxed);
+        if let Err(error) = outcome {
+            // Damage after the records visited so far: answer them (they
+            // were verified), and the error to the read that reaches it
+            // (the next one, which starts at the damage: design/durability.md,
+            // "Reads before damage").
+            if state.next == offset {
+                return Err(error);
+            }
+            tracing::warn!(
+                topic = %self.topic,
+                partition = self.id,
+                from = offset,
+                to = state.next,
+                %error,
+                "read stopped at damage: returning the records before it"
+            );
+        }
         *resume = state.resume;
         Ok(state.next)
+    }
+
+    /// The segment loop of [`Partition::visit_records_resuming`], from
+    /// segment `first` (at `continue_at`'s position in its segment, if set,
+    /// else at the index entry for `state.next`). Every batch visited must
+    /// continue the offsets visited so far (a batch past `state.next` would
+    /// skip records: `OffsetGap` at its position).
+    ///
+    /// The index is a cache, believed only where the log agrees: the batch
+    /// an entry points at must be valid and have the entry's offset. An
+    /// entry whose batch has another offset is dropped (counted in
+    /// `derived_metadata_rejected`) and the lookup retried. An entry where no
+    /// valid batch starts is avoided: the lookup is retried from the entry
+    /// before it (at worst the segment's start), and the entry is dropped
+    /// (and counted) if that scan passes its position without a batch
+    /// boundary there or finds another offset there; if the scan finds the
+    /// damage at that position, the entry was right and the damage is
+    /// reported. Each pass drops an entry or moves to an earlier one.
+    fn visit_segments<F: FnMut(&BatchHeader, RecordView<'_>)>(
+        &self,
+        segments: &[Arc<Segment>],
+        first: usize,
+        continue_at: Option<(usize, u64)>,
+        state: &mut VisitState<F>,
+    ) -> Result<()> {
+        for (i, segment) in segments.iter().enumerate().skip(first) {
+            if segment.base_offset >= state.end || state.full {
+                break;
+            }
+            if segment.base_offset > state.next
+                && self
+                    .storage
+                    .exists(&self.dir.join(segment::hole_name(segment.base_offset)))
+            {
+                // A recorded hole (design/format.md, `<base>.hole`): step over it.
+                state.next = segment.base_offset;
+            }
+            let mut avoid: Option<IndexEntry> = None;
+            loop {
+                let (position, entry, end_position) = {
+                    let seg = segment.state_with_index()?;
+                    let (position, entry) = match continue_at {
+                        Some((at, position)) if at == i => (position, None),
+                        _ => {
+                            let relative =
+                                state.next.saturating_sub(segment.base_offset).min(u64::from(u32::MAX)) as u32;
+                            let usable = avoid.map_or(seg.entries.len(), |a| {
+                                seg.entries.partition_point(|e| e.position < a.position)
+                            });
+                            match segment::floor_by_offset(seg.entries.get(..usable).unwrap_or_default(), relative) {
+                                Some(e) => (u64::from(e.position), Some(*e)),
+                                None => (0, None),
+                            }
+                        }
+                    };
+                    (position, entry, seg.flushed_len)
+                };
+                let offset_of = |e: &IndexEntry| segment.base_offset.saturating_add(u64::from(e.relative_offset));
+                let entry_offset = entry.as_ref().map(offset_of);
+                let avoided_at = avoid.map(|a| u64::from(a.position));
+                let mut disagrees = false;
+                // What this pass found at the avoided entry's position: the
+                // offset of a batch there, or that it went past it.
+                let mut at_avoided: Option<u64> = None;
+                let mut past_avoided = false;
+                let result =
+                    segment.for_each_batch_from(position, end_position, |batch_position, header, raw, mapped| {
+                        if batch_position == position && entry_offset.is_some_and(|o| o != header.base_offset) {
+                            disagrees = true;
+                            return Ok(false);
+                        }
+                        match avoided_at {
+                            Some(a) if a == batch_position => at_avoided = Some(header.base_offset),
+                            Some(a) if a < batch_position + u64::from(header.length) && a > batch_position => {
+                                past_avoided = true;
+                            }
+                            _ => {}
+                        }
+                        if header.base_offset > state.next {
+                            return Err(Error::corruption(
+                                &segment.log_path,
+                                batch_position,
+                                CorruptionKind::OffsetGap,
+                            ));
+                        }
+                        state.batch(segment, batch_position, header, raw, mapped, RecordCursor::START)
+                    });
+                if let Some(a) = avoid {
+                    let wrong = match at_avoided {
+                        Some(base_offset) => base_offset != offset_of(&a),
+                        None => past_avoided,
+                    };
+                    if wrong {
+                        self.reject_index_entry(segment, &a);
+                        avoid = None;
+                    }
+                }
+                // No valid batch where the entry points: the entry or the
+                // log is wrong; a scan from the entry before finds out which.
+                let unreadable = matches!(
+                    &result,
+                    Err(Error::Corruption { position: p, kind, .. }) if *p == position && *kind != CorruptionKind::BadRecord
+                );
+                match entry {
+                    Some(entry) if disagrees => self.reject_index_entry(segment, &entry),
+                    Some(entry) if unreadable => avoid = Some(entry),
+                    _ => {
+                        result?;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop an index entry a lookup found to disagree with the log (warned,
+    /// counted in `derived_metadata_rejected`).
+    fn reject_index_entry(&self, segment: &Segment, entry: &IndexEntry) {
+        tracing::warn!(
+            index = %segment.index_path.display(),
+            relative_offset = entry.relative_offset,
+            position = entry.position,
+            "index entry disagrees with the log: dropped"
+        );
+        segment.reject_index_entry(entry);
+        self.shared
+            .metrics
+            .derived_metadata_rejected
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Read batches from `offset` up to `end` (exclusive, at most the high
@@ -1461,6 +1619,50 @@ fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
         .map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))
 }
 
+/// The log start at open: the larger of the first segment's base and the
+/// persisted `start.offset`, which must lie in the log (at most its end).
+/// One past the recovered end disagrees with the log (counted in
+/// `derived_metadata_rejected`, warned, and the file rewritten before an
+/// append can take an offset under it):
+/// - under `Os`, `truncate_prefix` may have moved it past records a power
+///   cut then took (the high watermark is published before the fsync): it is
+///   lowered to the log end, as every record below it was truncated;
+/// - under `Always` and `Interval` it was at most the durable high watermark
+///   when written, so only damage (or an operator's cut of the tail below it)
+///   puts it there: it is not believed, and the log starts at its first
+///   segment, so that no acknowledged record is hidden.
+fn start_offset_at_open(
+    storage: &dyn Storage,
+    dir: &Path,
+    persisted: Option<u64>,
+    first_base: u64,
+    log_end: u64,
+    durability: Durability,
+    shared: &Shared,
+) -> Result<u64> {
+    let Some(persisted) = persisted.filter(|&persisted| persisted > log_end) else {
+        return Ok(first_base.max(persisted.unwrap_or(0)).min(log_end));
+    };
+    let start = if durability == Durability::Os {
+        log_end
+    } else {
+        first_base.min(log_end)
+    };
+    let path = dir.join(START_OFFSET_FILE);
+    tracing::warn!(
+        path = %path.display(),
+        persisted,
+        log_end,
+        start,
+        ?durability,
+        "log start past the recovered log end: not believed"
+    );
+    shared.metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
+    write_atomic(storage, &path, format!("{start}\n").as_bytes())
+        .map_err(|e| Error::io("write start offset", &path, e))?;
+    Ok(start)
+}
+
 /// Recover the last segment of a partition: the decision table of
 /// design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
 fn recover_last(
@@ -1496,15 +1698,52 @@ fn recover_last(
     {
         let durable_after =
             durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, scan.next_offset, log_len)?;
-        if durable_after && mode == RecoveryMode::TornTailOnly {
+        // Row 4b: a producer snapshot written after an fdatasync past the
+        // bad batch proves it was acknowledged: loss, not a torn tail.
+        let claimed = crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset)?;
+        if (durable_after || claimed.is_some()) && mode == RecoveryMode::TornTailOnly {
+            if let Some(claimed) = claimed {
+                tracing::error!(
+                    segment = %segment.log_path.display(),
+                    position = bad.position,
+                    kind = ?bad.kind,
+                    acknowledged_end = claimed,
+                    "acknowledged records damaged: a producer snapshot says the log was fsync'd to offset \
+                     {claimed}, past the invalid batch at offset {}", scan.next_offset
+                );
+            }
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
+        // Never remove a byte without a backup and a WARN line (tail_cut.rs).
+        let cut = crate::tail_cut::contents(segment.log.as_ref(), scan.valid_end, log_len);
+        let backup = crate::tail_cut::back_up(
+            storage,
+            dir,
+            segment.log.as_ref(),
+            &segment.log_path,
+            scan.valid_end,
+            log_len,
+            now,
+        )?;
         tracing::warn!(
             segment = %segment.log_path.display(),
-            position = bad.position,
+            from_byte = scan.valid_end,
+            to_byte = log_len,
             kind = ?bad.kind,
-            dropped_bytes = log_len - scan.valid_end,
-            "truncating torn tail"
+            batches = cut.batches,
+            records = cut.records,
+            first_offset = scan.next_offset,
+            backup = %backup.display(),
+            "truncating the tail of {}: bytes {}..{} ({} batch header(s) claiming {} record(s) from offset {}), \
+             a torn write never acknowledged{}; the bytes are kept in {}",
+            segment.log_path.display(),
+            scan.valid_end,
+            log_len,
+            cut.batches,
+            cut.records,
+            scan.next_offset,
+            if mode == RecoveryMode::TornTailOnly { "" } else { " (or cut on request: TruncateCorruptTail)" },
+            backup.display()
         );
         segment
             .log
@@ -1583,10 +1822,14 @@ fn rewrite_range(log: &dyn StorageFile, path: &Path, from: u64, to: u64) {
     }
 }
 
+/// Does the batch at `entry`'s position have the entry's `offset`? An end
+/// entry (at the log's length) points at no batch: its offset cannot be
+/// checked, so it is never a starting point (the scan from the entry before
+/// it finds the log end and its offset from the batches).
 fn entry_is_valid(log: &dyn StorageFile, path: &Path, log_len: u64, entry: &IndexEntry, offset: u64) -> Result<bool> {
     let position = u64::from(entry.position);
-    if position == log_len {
-        return Ok(position > 0);
+    if position >= log_len {
+        return Ok(false);
     }
     let mut reader = ChunkReader::new(log, path, log_len);
     Ok(match reader.batch_at(position)? {

@@ -13,6 +13,7 @@
 //! | none (left)                         | replay every batch header of the log            |
 //! | newest valid, offset <= log end     | load it, replay headers from its offset         |
 //! | newest fails its CRC or parse       | `Corruption` (never silently rebuilt)           |
+//! | newest remembers a batch that does not end by its offset | ignore it (warn, count in `derived_metadata_rejected`), replay every batch header |
 //!
 //! A snapshot past the log end describes batches the log no longer has (a
 //! tail recovery cut: torn, never durable, or cut on the operator's request
@@ -23,10 +24,12 @@
 //! deleted (their next append gets `OutOfOrderSequence`, never a duplicate).
 
 use crate::error::{CorruptionKind, Error, Result};
-use crate::producer_state::{ProducerTable, PRODUCERS_MAX};
+use crate::metrics::Metrics;
+use crate::producer_state::{ProducerTable, DEDUP_BATCHES_MAX, PRODUCERS_MAX};
 use crate::segment::Segment;
 use crate::storage::{read_all, write_atomic, Storage};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
@@ -74,6 +77,31 @@ pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, byte
     Ok(())
 }
 
+/// The largest offset past `log_end` at which a producer snapshot of `dir`
+/// that passes its CRC (and names its own offset) was written, if any.
+/// Snapshots are only written for a log end that was fdatasync'd
+/// (`Partition::snapshot_producers`, the roll, the close), so such a snapshot
+/// is durable evidence that every record below its offset was acknowledged
+/// durable: a log that ends before it lost them (design/durability.md,
+/// "Recovery"). A snapshot that fails its CRC proves nothing and is skipped.
+pub(crate) fn durable_end_past(storage: &dyn Storage, dir: &Path, log_end: u64) -> Result<Option<u64>> {
+    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
+    let mut claimed: Option<u64> = None;
+    for offset in names.iter().filter_map(|n| parse_snapshot_name(n)) {
+        if offset <= log_end || claimed.is_some_and(|c| c >= offset) {
+            continue;
+        }
+        let path = dir.join(snapshot_name(offset));
+        let Ok(bytes) = read_all(storage, &path, snapshot_bytes_max(DEDUP_BATCHES_MAX)) else {
+            continue;
+        };
+        if ProducerTable::decode_snapshot(&bytes, DEDUP_BATCHES_MAX).is_some_and(|(stored, _)| stored == offset) {
+            claimed = Some(offset);
+        }
+    }
+    Ok(claimed)
+}
+
 /// Rebuild a partition's producer state at open (decision table above).
 pub(crate) fn rebuild(
     storage: &dyn Storage,
@@ -81,6 +109,7 @@ pub(crate) fn rebuild(
     segments: &[Arc<Segment>],
     log_end: u64,
     window: u32,
+    metrics: &Metrics,
 ) -> Result<ProducerTable> {
     let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
     let offsets: Vec<u64> = names.iter().filter_map(|n| parse_snapshot_name(n)).collect();
@@ -107,7 +136,17 @@ pub(crate) fn rebuild(
             if stored_offset != offset {
                 return Err(bad());
             }
-            (offset, table)
+            if table.batches_end_by(offset) {
+                (offset, table)
+            } else {
+                // Valid CRC, wrong content: rebuilt from the log instead.
+                tracing::warn!(
+                    snapshot = %path.display(),
+                    "producer snapshot remembers batches past its own offset: ignored, replaying the log"
+                );
+                metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
+                (0, ProducerTable::new(window))
+            }
         }
     };
     // Appends replayed here count as active at the reopen: the batch header

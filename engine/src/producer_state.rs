@@ -194,6 +194,22 @@ impl ProducerTable {
         e.seal_with_crc()
     }
 
+    /// Does every remembered batch end at or before `offset` (the log end
+    /// a snapshot is valid at), after the one before it? A snapshot that
+    /// passes its CRC but remembers batches at or past its own offset
+    /// disagrees with the log it describes.
+    pub fn batches_end_by(&self, offset: u64) -> bool {
+        self.entries.values().all(|producer| {
+            let mut previous_end = 0u64;
+            producer.batches.iter().all(|b| {
+                let end = b.base_offset.checked_add(u64::from(b.record_count));
+                let ok = b.record_count > 0 && b.base_offset >= previous_end && end.is_some_and(|e| e <= offset);
+                previous_end = end.unwrap_or(u64::MAX);
+                ok
+            })
+        })
+    }
+
     /// Parse a snapshot; `None` if it is not a valid snapshot.
     pub fn decode_snapshot(bytes: &[u8], window: u32) -> Option<(u64, ProducerTable)> {
         let mut d = Decoder::with_crc(bytes)?;

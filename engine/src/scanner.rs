@@ -82,8 +82,10 @@ impl Scanner {
 
     /// Visit records from [`Scanner::offset`] within `options`, as
     /// [`Store::scan`] does, and move the offset to the returned next
-    /// offset. On an error the offset stays where it was (records visited
-    /// before the error are visited again by the next call).
+    /// offset. A scan that reaches damage after visiting records returns
+    /// them (the offset moves to the damage); the next scan, which starts
+    /// there, returns the error. On an error nothing was visited and the
+    /// offset stays where it was.
     pub fn scan(&mut self, options: ReadOptions, visit: impl FnMut(RecordView<'_>)) -> Result<u64> {
         let result = self.store.partition(&self.topic, self.partition).and_then(|partition| {
             partition.scan_resuming(self.offset, options, self.isolation, &mut self.resume, visit)

@@ -188,15 +188,22 @@ impl Segment {
         Ok((log_path, index_path, log, index))
     }
 
-    /// Open a sealed (not last) segment. Trusts a complete index (one ending in
-    /// an end entry at the log's length); otherwise rebuilds it by a strict scan,
-    /// where any invalid batch is corruption (sealed segments were fsync'd).
+    /// Open a sealed (not last) segment, followed by the segment of base
+    /// `next_base`. Trusts a complete index (one ending in an end entry at the
+    /// log's length whose offset is `next_base`: the log's next segment
+    /// agrees); otherwise rebuilds it by a strict scan, where any invalid
+    /// batch is corruption (sealed segments were fsync'd). An end entry at
+    /// the log's length with another offset is dropped, warned and counted
+    /// in `derived_metadata_rejected`.
+    #[allow(clippy::too_many_arguments)]
     pub fn open_sealed(
         storage: &dyn Storage,
         dir: &Path,
         base_offset: u64,
+        next_base: u64,
         index_interval: u32,
         now_ms: i64,
+        shared: &crate::store::Shared,
     ) -> Result<Segment> {
         let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
         let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
@@ -211,7 +218,19 @@ impl Segment {
                     e.max_timestamp_before_ms,
                 ))
             });
-        if let Some((next_offset, max_ts)) = complete_end {
+        if let Some((next_offset, _)) = complete_end.filter(|(next_offset, _)| *next_offset != next_base) {
+            tracing::warn!(
+                index = %index_path.display(),
+                end_entry_offset = next_offset,
+                next_segment = next_base,
+                "index end entry disagrees with the next segment: rebuilding the index from the log"
+            );
+            shared
+                .metrics
+                .derived_metadata_rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some((next_offset, max_ts)) = complete_end.filter(|(next_offset, _)| *next_offset == next_base) {
             return Ok(Segment::from_parts(
                 base_offset,
                 log_path,
@@ -478,6 +497,22 @@ impl Segment {
             state.index_released = false;
         }
         Ok(state)
+    }
+
+    /// Drop `entry` from the entries in memory: the batch at its position
+    /// is not there or has another offset (a lookup found out). The index
+    /// file is left as it is (readers never write it); an entry already in
+    /// it stays there, and the next entry persisted takes the place of the
+    /// file's last one, so the file stays a valid index. A released index
+    /// read back brings the entry again, and the next lookup drops it again.
+    pub fn reject_index_entry(&self, entry: &IndexEntry) {
+        let mut state = self.state.lock();
+        if let Some(i) = state.entries.iter().position(|e| e == entry) {
+            state.entries.remove(i);
+            if i < state.persisted_entries {
+                state.persisted_entries -= 1;
+            }
+        }
     }
 
     /// Drop a sealed segment's index entries from memory (all of them are

@@ -143,6 +143,31 @@ impl Store {
         Store::open_with_storage(path, options, Arc::new(FsStorage))
     }
 
+    /// Open the store at `path` for reading only, for offline tools that
+    /// must not change the data directory: recovery runs as usual, but every
+    /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
+    /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
+    /// nothing is written, truncated or fsync'd on disk. The directory lock is
+    /// taken without writing the lock file. No background thread runs.
+    /// Refuses a directory that is not a store (no `MILLRACE` file).
+    pub fn open_read_only(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.join(FORMAT_FILE).is_file() {
+            return Err(Error::invalid(
+                "data directory",
+                format!(
+                    "{} is not a millrace data directory (no {FORMAT_FILE} file)",
+                    path.display()
+                ),
+            ));
+        }
+        let options = StoreOptions {
+            background: false,
+            ..options
+        };
+        Store::open_with_storage(path, options, Arc::new(crate::storage::ReadOnlyStorage::default()))
+    }
+
     /// Open through a given storage backend (fault injection, simulation).
     pub fn open_with_storage(
         path: impl AsRef<Path>,
@@ -159,9 +184,8 @@ impl Store {
                 ),
             ));
         }
-        storage
-            .create_dir_all(&path)
-            .map_err(|e| Error::io("create data dir", &path, e))?;
+        let format_path = path.join(FORMAT_FILE);
+        crate::data_dir::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
             .lock_dir(&path)
             .map_err(|e| Error::io("lock data dir", &path, e))?
@@ -169,7 +193,6 @@ impl Store {
                 path: path.clone(),
                 pid,
             })?;
-        let format_path = path.join(FORMAT_FILE);
         if storage.exists(&format_path) {
             let text =
                 read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
@@ -282,6 +305,10 @@ impl Store {
         &self.inner.coordinator
     }
 
+    pub(crate) fn inner_metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+
     pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
         &self.inner.attempts
     }
@@ -383,8 +410,6 @@ impl Store {
         self.delete_topic_files(name)?;
         if !name.starts_with("__") {
             self.forget_topic_dependents(name)?;
-            // The last transaction may have written to it: never re-applied.
-            crate::txn::trim_applied(self)?;
         }
         Ok(())
     }
@@ -409,6 +434,11 @@ impl Store {
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {
         validate_topic_name(name, true)?;
+        self.topic(name)?;
+        // The commit lock before the admin lock (`commit` may create
+        // `__transactions` under both, in that order).
+        let mut commits = self.coordinator().lock_commits();
+        crate::txn::forget_applied(self, &mut commits)?;
         let _admin = self.inner.admin.lock();
         let topic = self
             .inner

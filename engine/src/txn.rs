@@ -5,16 +5,20 @@
 //! "Transactions"): a transaction is buffered in memory until `commit()`. The
 //! commit point is ONE batch appended, with fdatasync, to the internal
 //! partition `__transactions/0`: the *commit record*, holding everything the
-//! transaction writes. Only then is it applied: offset commits first, then one
-//! transactional batch per target partition, each registered as a hold on the
-//! partition's last stable offset before it is written, and all holds released
-//! together once every part is written — so read-committed readers see all of
-//! it at once. A crash after the commit point is repaired on open by applying
-//! the last commit record again, skipping parts already present. Abort, a
-//! crash before the commit point, a fenced epoch or a timeout: nothing was
-//! written anywhere.
+//! transaction writes. Every record is checked against its target's limits
+//! before that point, so every part can be applied. Only then is it applied:
+//! offset commits first, then each part as transactional batches (several
+//! when the part is larger than its target's batch limit), the first
+//! registered as a hold on the partition's last stable offset before it is
+//! written, and all holds released together once every part is written — so
+//! read-committed readers see all of it at once. A crash after the commit
+//! point is repaired on open by applying the last commit record again,
+//! skipping records already present; a part that cannot be applied (written
+//! by an older version, or its target is gone) is skipped and reported, never
+//! a reason to refuse the whole store. Abort, a crash before the commit point,
+//! a fenced epoch or a timeout: nothing was written anywhere.
 
-use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL};
+use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::internal_codec::{Decoder, Encoder};
@@ -22,6 +26,7 @@ use crate::partition::{Isolation, Partition, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +55,23 @@ pub struct CommittedPart {
     pub next_offset: u64,
 }
 
+/// A part of the last commit record that recovery could not apply: it was
+/// skipped (logged, counted in `transaction_parts_unapplied`) and the rest of
+/// the store opened. `millrace check` reports the same record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnappliedPart {
+    /// Offset of the commit record in `__transactions/0`.
+    pub commit_offset: u64,
+    pub producer_id: u64,
+    pub epoch: u16,
+    pub transaction_sequence: u32,
+    pub topic: String,
+    pub partition: u32,
+    /// Records the part holds (0 if its batch could not be decoded).
+    pub records: u64,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
     pub transaction_sequence: u32,
@@ -66,13 +88,13 @@ pub(crate) trait OffsetSink {
 
 /// The commit record.
 #[derive(Debug, Clone, PartialEq)]
-struct CommitRecord {
-    producer_id: u64,
-    epoch: u16,
-    sequence: u32,
+pub(crate) struct CommitRecord {
+    pub(crate) producer_id: u64,
+    pub(crate) epoch: u16,
+    pub(crate) sequence: u32,
     commit_time_ms: i64,
     /// (topic, partition, log end offset when committed, encoded batch of the records)
-    parts: Vec<(String, u32, u64, Vec<u8>)>,
+    pub(crate) parts: Vec<(String, u32, u64, Vec<u8>)>,
     offsets: Vec<OffsetCommit>,
 }
 
@@ -99,7 +121,7 @@ impl CommitRecord {
         e.seal_with_crc()
     }
 
-    fn decode(bytes: &[u8]) -> Option<CommitRecord> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
         let mut d = Decoder::with_crc(bytes)?;
         if d.u8()? != RECORD_VERSION {
             return None;
@@ -143,6 +165,8 @@ pub(crate) struct CoordinatorState {
     applied_since_trim: u64,
     /// Offset just past the last fully applied commit record.
     applied_upto: u64,
+    /// What recovery could not apply at the last open.
+    unapplied: Vec<UnappliedPart>,
 }
 
 /// Serialises commits (so at most the last commit record can be partly
@@ -204,12 +228,14 @@ impl Transaction {
         Ok(())
     }
 
-    /// Add records for one partition (buffered until commit).
+    /// Add records for one partition (buffered until commit). Each record is
+    /// checked against the partition's limits here (and again at commit), so
+    /// that a committed part can always be applied; a part larger than the
+    /// partition's batch limit is applied as several batches.
     pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
         let p = self.store.partition(topic, partition)?;
         for record in records {
-            batch::validate_record(record, p.config().record_bytes_max as usize)
-                .map_err(|detail| Error::invalid("record", detail))?;
+            validate_for(&p, record)?;
         }
         self.add_bytes(records.iter().map(Record::encoded_len).sum())?;
         self.parts
@@ -294,10 +320,20 @@ impl Transaction {
         let mut targets = Vec::with_capacity(self.parts.len());
         for ((topic, partition), records) in &self.parts {
             let p = store.partition(topic, *partition)?;
+            // The target may have been deleted and created again with other
+            // limits since `append`: check again before the commit point.
+            for record in records {
+                validate_for(&p, record)?;
+            }
             let mut encoded = Vec::new();
             batch::encode(&mut encoded, 0, records, commit_time_ms, None, 0, 0);
-            parts.push((topic.clone(), *partition, p.info().log_end_offset, encoded));
-            targets.push((p, records));
+            let end_hint = p.info().log_end_offset;
+            parts.push((topic.clone(), *partition, end_hint, encoded));
+            targets.push(PartTarget {
+                partition: p,
+                records,
+                end_hint,
+            });
         }
         let record = CommitRecord {
             producer_id: self.producer_id,
@@ -349,14 +385,71 @@ fn ensure_transactions_topic(store: &Store) -> Result<Arc<Partition>> {
     }
 }
 
+/// Check one record against everything its target partition enforces: the
+/// record limit, and that it fits one batch of the partition by itself (so
+/// that `split` can always make batches the partition accepts).
+fn validate_for(partition: &Partition, record: &Record) -> Result<()> {
+    fits(partition.config(), &partition.topic, record)
+}
+
+/// [`validate_for`] against a topic's configuration (also `check`'s dry run).
+pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result<()> {
+    batch::validate_record(record, config.record_bytes_max as usize)
+        .map_err(|detail| Error::invalid("record", detail))?;
+    let alone = (HEADER_SIZE + record.encoded_len()) as u64;
+    let batch_bytes_max = config.batch_bytes_max();
+    if alone > batch_bytes_max {
+        return Err(Error::invalid(
+            "record",
+            format!(
+                "{alone} bytes with its batch header; at most {batch_bytes_max} per batch in topic {topic:?} (its segment size)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Cut a part into consecutive batches of at most `batch_bytes_max` bytes
+/// (header included). A record larger than that alone still gets a batch of
+/// its own (which the partition then refuses; `validate_for` prevents it).
+fn split(records: &[Record], batch_bytes_max: u64) -> Vec<&[Record]> {
+    let mut batches = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let mut bytes = HEADER_SIZE as u64;
+        let mut count = 0;
+        for record in rest {
+            let len = record.encoded_len() as u64;
+            if count > 0 && bytes + len > batch_bytes_max {
+                break;
+            }
+            bytes += len;
+            count += 1;
+        }
+        let (head, tail) = rest.split_at(count);
+        batches.push(head);
+        rest = tail;
+    }
+    batches
+}
+
+/// One part to apply: its partition, its records, and the partition's log
+/// end when the transaction committed (where recovery looks for it).
+struct PartTarget<'a> {
+    partition: Arc<Partition>,
+    records: &'a [Record],
+    end_hint: u64,
+}
+
 /// Apply a commit record: offsets first, then each part under a hold, then
-/// release all holds. With `skip_present`, parts already in their partition
-/// (found by their producer stamp after the recorded log end) are skipped.
+/// release all holds. When `recovering`, records of a part already in its
+/// partition (found by their producer stamp after the recorded log end) are
+/// not written again.
 fn apply(
     store: &Store,
     record: &CommitRecord,
     stamp: ProducerStamp,
-    targets: Vec<(Arc<Partition>, &Vec<Record>)>,
+    targets: Vec<PartTarget<'_>>,
     recovering: bool,
 ) -> Result<Vec<CommittedPart>> {
     let sink = store.offset_sink();
@@ -374,9 +467,21 @@ fn apply(
     let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
     let mut committed = Vec::with_capacity(targets.len());
     let mut result = Ok(());
-    for ((partition, records), (_, _, end_hint, _)) in targets.into_iter().zip(&record.parts) {
+    for target in targets {
+        let partition = &target.partition;
+        let mut records = target.records;
+        let mut first: Option<u64> = None;
         if recovering {
-            if let Some((base, next)) = find_part(&partition, *end_hint, stamp)? {
+            let present = find_part(partition, target.end_hint, stamp, records.len() as u64)?;
+            if let Some((base, _)) = present.span {
+                first = Some(base);
+            }
+            let skip = usize::try_from(present.records)
+                .unwrap_or(usize::MAX)
+                .min(records.len());
+            records = records.get(skip..).unwrap_or_default();
+            if records.is_empty() {
+                let (base, next) = present.span.unwrap_or((target.end_hint, target.end_hint));
                 committed.push(CommittedPart {
                     topic: partition.topic.clone(),
                     partition: partition.id,
@@ -386,30 +491,48 @@ fn apply(
                 continue;
             }
         }
-        let mut hold_at = None;
-        let appended = partition.append_checked(records, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
-            partition.hold(offset);
-            hold_at = Some(offset);
-            Ok(())
-        });
-        if let Some(offset) = hold_at {
-            held.push((partition.clone(), offset));
-        }
-        match appended {
-            Ok(info) => committed.push(CommittedPart {
-                topic: partition.topic.clone(),
-                partition: partition.id,
-                base_offset: info.base_offset,
-                next_offset: info.next_offset,
-            }),
-            Err(e) => {
-                // The store is poisoned (or the batch was refused): keep the
-                // holds so read-committed readers never see a part alone;
-                // reopening applies the commit record again.
-                result = Err(e);
-                break;
+        let mut next_offset = 0;
+        for (i, batch) in split(records, partition.config().batch_bytes_max())
+            .into_iter()
+            .enumerate()
+        {
+            // The first batch is held (the others come after it, so the
+            // hold covers them too).
+            let mut hold_at = None;
+            let hold = i == 0;
+            let appended = partition.append_checked(batch, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
+                if hold {
+                    partition.hold(offset);
+                    hold_at = Some(offset);
+                }
+                Ok(())
+            });
+            if let Some(offset) = hold_at {
+                held.push((partition.clone(), offset));
+            }
+            match appended {
+                Ok(info) => {
+                    first.get_or_insert(info.base_offset);
+                    next_offset = info.next_offset;
+                }
+                Err(e) => {
+                    // The store is poisoned (or the batch was refused): keep
+                    // the holds so read-committed readers never see a part
+                    // alone; reopening applies the commit record again.
+                    result = Err(e);
+                    break;
+                }
             }
         }
+        if result.is_err() {
+            break;
+        }
+        committed.push(CommittedPart {
+            topic: partition.topic.clone(),
+            partition: partition.id,
+            base_offset: first.unwrap_or(next_offset),
+            next_offset,
+        });
     }
     result?;
     for (partition, offset) in held {
@@ -418,29 +541,44 @@ fn apply(
     Ok(committed)
 }
 
-/// Look for the transactional batch with `stamp` at or after `from` (the
-/// partition's log end when the transaction committed).
+/// What of a part is already in its partition.
+struct Present {
+    /// Records found (all of the part when the log start moved past it).
+    records: u64,
+    /// First base offset and last next offset of the batches found.
+    span: Option<(u64, u64)>,
+}
+
+/// Count the records of the transactional batches stamped `stamp` at or
+/// after `from` (the partition's log end when the transaction committed),
+/// stopping once `wanted` are found. A part applied as several batches
+/// (`split`) was written in order, so a crash leaves a prefix of it.
 ///
 /// If the log start has moved past `from`, the part is taken as applied: the
 /// start only moves under the commit lock (`Store::truncate_prefix`,
 /// retention), so it moved after this commit's apply finished — the commit
 /// record cannot have been left half-applied before it.
-fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp) -> Result<Option<(u64, u64)>> {
+fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<Present> {
     let start = partition.start_offset();
     if from < start {
-        return Ok(Some((start, start)));
+        return Ok(Present {
+            records: wanted,
+            span: Some((start, start)),
+        });
     }
     let mut offset = from;
     let end = partition.high_watermark();
-    let mut found = None;
-    while offset < end && found.is_none() {
+    let mut present = Present { records: 0, span: None };
+    while offset < end && present.records < wanted {
         let options = ReadOptions {
             max_bytes: 4 * 1024 * 1024,
             max_records: 100_000,
         };
         let next = partition.visit_records(offset, options, None, |header, _| {
-            if found.is_none() && header.is_transactional() && header.producer == Some(stamp) {
-                found = Some((header.base_offset, header.next_offset()));
+            if header.is_transactional() && header.producer == Some(stamp) && present.records < wanted {
+                present.records += 1;
+                let base = present.span.map_or(header.base_offset, |(base, _)| base);
+                present.span = Some((base, header.next_offset()));
             }
         })?;
         if next <= offset {
@@ -448,18 +586,22 @@ fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp) -> Result<O
         }
         offset = next;
     }
-    Ok(found)
+    Ok(present)
 }
 
 /// On open: rebuild epochs and sequences from the commit log, then make sure
-/// the last commit record is wholly applied.
+/// the last commit record is wholly applied. A part that cannot be applied
+/// (its target is gone, its batch is damaged, a record is over the target's
+/// limits) is skipped and reported, and the rest of the store opens; I/O
+/// errors still fail the open.
 pub(crate) fn recover(store: &Store) -> Result<()> {
     let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
         return Ok(());
     };
     let mut offset = log.start_offset();
     let end = log.high_watermark();
-    let mut last: Option<(CommitRecord, ProducerStamp)> = None;
+    let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
+    let mut unapplied = Vec::new();
     let coordinator = store.coordinator();
     let mut state = coordinator.state.lock();
     while offset < end {
@@ -472,8 +614,27 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
             Isolation::ReadUncommitted,
         )?;
         for r in &result.records {
-            let record = CommitRecord::decode(&r.value)
-                .ok_or_else(|| Error::corruption(&log.dir, r.offset, crate::error::CorruptionKind::BadRecord))?;
+            let Some(record) = CommitRecord::decode(&r.value) else {
+                // A valid batch holding a record this version cannot read:
+                // what it holds is unknown. Report it; if it was the last
+                // one, there is nothing to apply.
+                tracing::warn!(
+                    offset = r.offset,
+                    "transaction commit record in {TRANSACTIONS_TOPIC}/0 cannot be decoded; skipped"
+                );
+                unapplied.push(UnappliedPart {
+                    commit_offset: r.offset,
+                    producer_id: 0,
+                    epoch: 0,
+                    transaction_sequence: 0,
+                    topic: String::new(),
+                    partition: 0,
+                    records: 0,
+                    reason: "the commit record cannot be decoded".into(),
+                });
+                last = None;
+                continue;
+            };
             let entry = state
                 .producers
                 .entry(record.producer_id)
@@ -487,7 +648,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 epoch: record.epoch,
                 base_sequence: record.sequence,
             };
-            last = Some((record, stamp));
+            last = Some((r.offset, record, stamp));
         }
         if result.next_offset <= offset {
             break;
@@ -496,35 +657,114 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     }
     state.applied_upto = end;
     drop(state);
-    if let Some((record, stamp)) = last {
+    if let Some((commit_offset, record, stamp)) = last {
         let mut decoded = Vec::with_capacity(record.parts.len());
-        for (topic, partition, _, raw) in &record.parts {
-            let header = batch::verify(raw).map_err(|kind| Error::corruption(&log.dir, 0, kind))?;
-            let records: Vec<Record> = batch::decode_records(raw, &header)
-                .map_err(|kind| Error::corruption(&log.dir, 0, kind))?
-                .iter()
-                .map(crate::batch::StoredRecord::to_record)
-                .collect();
-            decoded.push((store.partition(topic, *partition)?, records));
+        for (topic, partition, end_hint, raw) in &record.parts {
+            let skipped = |records: u64, reason: String| UnappliedPart {
+                commit_offset,
+                producer_id: record.producer_id,
+                epoch: record.epoch,
+                transaction_sequence: record.sequence,
+                topic: topic.clone(),
+                partition: *partition,
+                records,
+                reason,
+            };
+            let records = match decode_part(raw) {
+                Ok(records) => records,
+                Err(reason) => {
+                    unapplied.push(skipped(0, reason));
+                    continue;
+                }
+            };
+            let count = records.len() as u64;
+            let target = match store.partition(topic, *partition) {
+                Ok(target) => target,
+                Err(e) => {
+                    unapplied.push(skipped(count, e.to_string()));
+                    continue;
+                }
+            };
+            // A part written by an older version may hold records its target
+            // refuses; written only in part, it would break the all-or-nothing
+            // rule within the part, so it is skipped whole (unless present).
+            let refused = records.iter().find_map(|r| validate_for(&target, r).err());
+            if let Some(e) = refused {
+                let present = find_part(&target, *end_hint, stamp, count)?;
+                if present.records < count {
+                    unapplied.push(skipped(count, e.to_string()));
+                    continue;
+                }
+            }
+            decoded.push((target, records, *end_hint));
         }
-        let targets = decoded.iter().map(|(p, r)| (p.clone(), r)).collect();
+        let targets = decoded
+            .iter()
+            .map(|(partition, records, end_hint)| PartTarget {
+                partition: partition.clone(),
+                records,
+                end_hint: *end_hint,
+            })
+            .collect();
         apply(store, &record, stamp, targets, true)?;
+    }
+    for part in &unapplied {
+        tracing::warn!(
+            commit_offset = part.commit_offset,
+            producer_id = part.producer_id,
+            epoch = part.epoch,
+            transaction_sequence = part.transaction_sequence,
+            topic = %part.topic,
+            partition = part.partition,
+            records = part.records,
+            reason = %part.reason,
+            "a part of a committed transaction cannot be applied; skipped (see `millrace check`)"
+        );
+    }
+    store
+        .inner_metrics()
+        .transaction_parts_unapplied
+        .fetch_add(unapplied.len() as u64, Ordering::Relaxed);
+    coordinator.state.lock().unapplied = unapplied;
+    Ok(())
+}
+
+/// Before a topic is deleted, under the commit lock (so every commit record
+/// in `__transactions` has been applied, or skipped at open): move the log
+/// start past all of them, so that recovery never applies a part again into
+/// a topic created later under the same name, nor reports the deleted
+/// topic's parts as unapplied. Not on a poisoned store, where the last
+/// record may be partly applied: the next open finishes it first.
+pub(crate) fn forget_applied(store: &Store, state: &mut CoordinatorState) -> Result<()> {
+    if store.is_poisoned() {
+        return Ok(());
+    }
+    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
+        return Ok(());
+    };
+    let end = log.high_watermark();
+    if log.start_offset() < end {
+        log.truncate_prefix(end)?;
+        state.applied_upto = end;
+        state.applied_since_trim = 0;
     }
     Ok(())
 }
 
-/// Move `__transactions`' log start past every applied commit record (as
-/// every `TRIM_EVERY` commits do), so that no later open applies one again:
-/// after a topic is deleted, the last commit's part must not be applied to a
-/// topic created under the same name.
-pub(crate) fn trim_applied(store: &Store) -> Result<()> {
-    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
-        return Ok(());
-    };
-    let mut state = store.coordinator().lock_commits();
-    log.truncate_prefix(state.applied_upto)?;
-    state.applied_since_trim = 0;
-    Ok(())
+/// The records of a part as stored in a commit record, or why not.
+pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
+    let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
+    let records = batch::decode_records(raw, &header).map_err(|kind| format!("its records are damaged: {kind:?}"))?;
+    Ok(records.iter().map(crate::batch::StoredRecord::to_record).collect())
+}
+
+impl Store {
+    /// Parts of the last commit record that recovery could not apply at
+    /// open (each also logged as a warning and counted in
+    /// `MetricsSnapshot::transaction_parts_unapplied`).
+    pub fn unapplied_transaction_parts(&self) -> Vec<UnappliedPart> {
+        self.coordinator().state.lock().unapplied.clone()
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@
 
 mod common;
 
-use common::{batch_layout, index_path, log_path, read_partition, scratch_dir, segment_bases};
+use common::{
+    backup_files, batch_layout, index_path, log_path, read_partition, remove_producer_snapshots, scratch_dir,
+    segment_bases,
+};
 use millrace::batch::{self, BatchHeader, HEADER_SIZE};
 use millrace::index::{IndexEntry, ENTRY_SIZE};
 use millrace::{
@@ -121,10 +124,40 @@ impl Fixture {
     /// Replace the log with `bytes`, open, expect exactly the first `batch_count`
     /// batches, a log of exactly those bytes, `truncations` torn tails cut, and
     /// appends continuing at the next offset.
+    /// Every cut removes bytes only after backing them up: the recovery must
+    /// leave one new backup file holding exactly the bytes it cut.
     fn expect_recovers_to(&self, bytes: &[u8], batch_count: usize, truncations: u64, what: &str) {
         std::fs::write(self.log(), bytes).unwrap();
+        // A crash, not a clean close: no close snapshot (row 4b).
+        remove_producer_snapshots(self.path(), TOPIC, 0);
+        let backups_before = backup_files(self.path());
         let store = Store::open(self.path(), options(RecoveryMode::TornTailOnly))
             .unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
+        let new_backups: Vec<(PathBuf, Vec<u8>)> = backup_files(self.path())
+            .into_iter()
+            .filter(|b| !backups_before.contains(b))
+            .collect();
+        let kept = self.position(batch_count).min(bytes.len());
+        let cut = &bytes[kept..];
+        // Row 3a (the preallocated zeros) is neither counted nor backed up.
+        if truncations > 0 {
+            assert_eq!(
+                new_backups.len(),
+                1,
+                "{what}: one backup of the cut bytes: {new_backups:?}"
+            );
+            assert!(
+                new_backups[0].1 == cut,
+                "{what}: the backup holds exactly the cut bytes"
+            );
+            let name = new_backups[0].0.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with(&format!("00000000000000000000.log.cut-{kept}-{}", bytes.len())),
+                "{what}: backup named after the segment and the byte range: {name}"
+            );
+        } else {
+            assert!(new_backups.is_empty(), "{what}: nothing cut, nothing backed up");
+        }
         let expected = self.records(batch_count);
         assert_records(&read_partition(&store, TOPIC, 0), &expected, what);
         assert_eq!(store.metrics().torn_tails_truncated, truncations, "{what}: truncations");
@@ -150,6 +183,7 @@ impl Fixture {
     /// Replace the log with `bytes` and expect the open to fail with corruption at `position`.
     fn expect_corruption(&self, bytes: &[u8], position: usize, what: &str) -> CorruptionKind {
         std::fs::write(self.log(), bytes).unwrap();
+        remove_producer_snapshots(self.path(), TOPIC, 0);
         let kind = match Store::open(self.path(), options(RecoveryMode::TornTailOnly)) {
             Err(Error::Corruption {
                 segment,
@@ -434,6 +468,86 @@ fn row4_group_commit_tail_where_a_later_batch_claims_durability() {
     bytes.extend_from_slice(&b2);
     let kind = f.expect_corruption(&bytes, durable, "B1 damaged after B2 saw it durable");
     assert_eq!(kind, CorruptionKind::ChecksumMismatch);
+}
+
+// ---------------------------------------------------------------------------
+// Row 4b: the log ends before a producer snapshot that passes its CRC. A
+// snapshot is written only for a log end that was fdatasync'd (every roll,
+// every 10 s of activity, every close), so it proves that the records below
+// its offset were acknowledged durable: damage to them, a truncated active
+// segment or a deleted last segment is loss (`Corruption`, the store does not
+// open and nothing is cut), not a torn tail. Found by hand: each of these
+// used to be cut silently as a "torn tail, never acknowledged".
+// ---------------------------------------------------------------------------
+
+/// Open with the close snapshot in place and expect `Corruption` at
+/// (`segment`, `position`), with every file of the partition unchanged and
+/// nothing backed up; then the operator's `TruncateCorruptTail` opens it.
+fn expect_acknowledged_loss(f: &Fixture, segment: &Path, position: u64, what: &str) {
+    let dir = common::partition_dir(f.path(), TOPIC, 0);
+    let files = |dir: &Path| {
+        let mut v: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(&dir);
+    assert!(
+        before
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "producers")),
+        "{what}: the close wrote a producer snapshot"
+    );
+    match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {
+        Err(Error::Corruption {
+            segment: got,
+            position: at,
+            ..
+        }) => {
+            assert_eq!(got, segment, "{what}: segment");
+            assert_eq!(at, position, "{what}: position");
+        }
+        Err(e) => panic!("{what}: expected Corruption, got {e}"),
+        Ok(_) => panic!("{what}: acknowledged records lost, yet the store opened"),
+    }
+    assert!(files(&dir) == before, "{what}: a refused open changes nothing");
+    assert!(backup_files(f.path()).is_empty(), "{what}: nothing cut");
+    // The operator accepts the loss: the store opens at what is left.
+    let store = Store::open(f.path(), options(RecoveryMode::TruncateCorruptTail)).unwrap();
+    drop(store);
+    Store::open(f.path(), options(RecoveryMode::TornTailOnly)).unwrap_or_else(|e| panic!("{what}: after: {e}"));
+}
+
+#[test]
+fn row4b_damage_after_a_clean_close_is_loss_not_a_torn_tail() {
+    // A CRC failure in the last complete batch.
+    let f = Fixture::new(6, config(1 << 20, 1 << 20));
+    let last = f.position(5);
+    let mut bytes = f.pristine.clone();
+    bytes[last + HEADER_SIZE + 2] ^= 0x08;
+    std::fs::write(f.log(), &bytes).unwrap();
+    expect_acknowledged_loss(&f, &f.log(), last as u64, "CRC failure in the last batch");
+
+    // The active segment truncated mid-batch, and at a batch boundary.
+    let f = Fixture::new(6, config(1 << 20, 1 << 20));
+    std::fs::write(f.log(), &f.pristine[..f.position(4) + 10]).unwrap();
+    expect_acknowledged_loss(&f, &f.log(), f.position(4) as u64, "truncated mid-batch");
+    let f = Fixture::new(6, config(1 << 20, 1 << 20));
+    std::fs::write(f.log(), &f.pristine[..f.position(4)]).unwrap();
+    expect_acknowledged_loss(&f, &f.log(), f.position(4) as u64, "truncated at a boundary");
+
+    // The last segment deleted: the sealed one before it ends cleanly.
+    let (f, bases, _) = rolled_fixture();
+    let last = *bases.last().unwrap();
+    let previous = bases[bases.len() - 2];
+    std::fs::remove_file(log_path(f.path(), TOPIC, 0, last)).unwrap();
+    std::fs::remove_file(index_path(f.path(), TOPIC, 0, last)).unwrap();
+    let previous_log = log_path(f.path(), TOPIC, 0, previous);
+    let previous_len = std::fs::metadata(&previous_log).unwrap().len();
+    expect_acknowledged_loss(&f, &previous_log, previous_len, "last segment deleted");
 }
 
 // ---------------------------------------------------------------------------
@@ -782,6 +896,9 @@ fn log_start_past_the_recovered_end_is_lowered_before_appends() {
     let layout = batch_layout(&bytes);
     assert_eq!(layout.len(), 8);
     std::fs::write(&log, &bytes[..layout[5].0]).unwrap();
+    // ...nor did the close's producer snapshot at 8, which is written only
+    // after an fdatasync to 8 (else it would prove 5..8 were acknowledged).
+    remove_producer_snapshots(dir.path(), TOPIC, 0);
     let start_file = log.with_file_name("start.offset");
     assert_eq!(std::fs::read_to_string(&start_file).unwrap().trim(), "8");
 

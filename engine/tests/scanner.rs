@@ -272,8 +272,10 @@ fn batch_positions(path: &PathBuf) -> Vec<u64> {
 }
 
 /// A damaged batch of a sealed segment is reported with the segment and the
-/// batch's position, whether the scanner reaches it from the start, or by
-/// continuing from inside the batch before it.
+/// batch's position by the scan that starts at it, whether the scanner
+/// reaches it from the start, or by continuing from inside the batch before
+/// it; the scan that reaches it after visiting records returns those records
+/// and stops at the damage (design/durability.md, "Reads before damage").
 #[test]
 fn corruption_is_reported_with_segment_and_position() {
     let dir = tempfile::tempdir().unwrap();
@@ -308,22 +310,29 @@ fn corruption_is_reported_with_segment_and_position() {
     // From the start with a budget past the damage.
     let mut scanner = store.scanner("t", 0, 0, Isolation::ReadCommitted).unwrap();
     let mut seen = 0;
-    let err = scanner.scan(ReadOptions::default(), |_| seen += 1).unwrap_err();
-    check(err);
+    assert_eq!(scanner.scan(ReadOptions::default(), |_| seen += 1).unwrap(), 20);
     assert_eq!(seen, 20, "the two good batches before it were visited");
-    assert_eq!(scanner.offset(), 0);
-    // Stopped inside batch 1, then continuing into the damaged batch 2.
+    check(scanner.scan(ReadOptions::default(), |_| seen += 1).unwrap_err());
+    assert_eq!((seen, scanner.offset()), (20, 20));
+    // Stopped inside batch 1, then continuing to the damaged batch 2.
     let budget = ReadOptions {
         max_records: 15,
         max_bytes: 1 << 20,
     };
+    scanner.seek(0);
     let (_, next) = scanner_call(&mut scanner, budget).unwrap();
     assert_eq!(next, 15);
+    let (_, next) = scanner_call(&mut scanner, budget).unwrap();
+    assert_eq!(next, 20);
     check(scanner_call(&mut scanner, budget).unwrap_err());
-    assert_eq!(scanner.offset(), 15);
+    assert_eq!(scanner.offset(), 20);
     // Store::scan says the same.
-    let err = store
+    let next = store
         .scan("t", 0, 15, budget, Isolation::ReadCommitted, |_| {})
+        .unwrap();
+    assert_eq!(next, 20);
+    let err = store
+        .scan("t", 0, 20, budget, Isolation::ReadCommitted, |_| {})
         .unwrap_err();
     check(err);
 }

@@ -28,7 +28,9 @@ pub enum ErrorCode {
     UnknownProducer,
     Closed,
     GroupActive,
-    /// An engine code this build does not name yet (`16..=999`).
+    NoSpace,
+    NotADataDir,
+    /// An engine code this build does not name yet (`18..=999`).
     OtherEngine(u16),
     Malformed,
     UnknownOpcode,
@@ -47,7 +49,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 27] = [
+const NAMED: [(u16, ErrorCode); 29] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -63,6 +65,8 @@ const NAMED: [(u16, ErrorCode); 27] = [
     (13, ErrorCode::UnknownProducer),
     (14, ErrorCode::Closed),
     (15, ErrorCode::GroupActive),
+    (16, ErrorCode::NoSpace),
+    (17, ErrorCode::NotADataDir),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),
@@ -181,6 +185,7 @@ impl From<&millrace::Error> for WireError {
             } => vec![*producer_id, u64::from(*epoch), u64::from(*current_epoch)],
             E::OutOfOrderSequence { expected, got } => vec![u64::from(*expected), u64::from(*got)],
             E::UnknownProducer { producer_id } => vec![*producer_id],
+            E::NoSpace { requested_bytes, .. } => vec![*requested_bytes],
             _ => Vec::new(),
         };
         WireError {
@@ -283,6 +288,20 @@ mod tests {
                     idle_ms: 5,
                 },
                 ErrorCode::GroupActive,
+            ),
+            (
+                E::NoSpace {
+                    path: PathBuf::from("p"),
+                    requested_bytes: 4,
+                },
+                ErrorCode::NoSpace,
+            ),
+            (
+                E::NotADataDir {
+                    path: PathBuf::from("d"),
+                    problem: millrace::DataDirProblem::NotADirectory,
+                },
+                ErrorCode::NotADataDir,
             ),
         ];
         let mut seen = std::collections::HashSet::new();

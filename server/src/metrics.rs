@@ -119,6 +119,14 @@ impl ServerMetrics {
             stat("millrace_quota_rejections_total", engine.quota_rejections),
             stat("millrace_torn_tails_truncated_total", engine.torn_tails_truncated),
             stat("millrace_offset_holes_total", engine.offset_holes),
+            stat(
+                "millrace_transaction_parts_unapplied_total",
+                engine.transaction_parts_unapplied,
+            ),
+            stat(
+                "millrace_derived_metadata_rejected_total",
+                engine.derived_metadata_rejected,
+            ),
             stat("millrace_group_commit_spins_total", engine.group_commit_spins),
             stat(
                 "millrace_group_commit_spin_handoffs_total",

@@ -383,8 +383,11 @@ fn release_free_heap() {
 }
 
 /// Run a server until SIGTERM or SIGINT, then shut down gracefully. This is
-/// what `millrace serve` calls; it builds its own tokio runtime.
-pub fn serve(config: ServerConfig) -> Result<(), ServeError> {
+/// what `millrace serve` calls; it builds its own tokio runtime. `on_ready`
+/// runs once the store is open and every listener is bound (so a banner it
+/// prints is true, with the addresses actually bound), before the first
+/// connection is accepted.
+pub fn serve(config: ServerConfig, on_ready: impl FnOnce(&ServerHandle)) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("millrace-server")
@@ -392,6 +395,7 @@ pub fn serve(config: ServerConfig) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
         let handle = start(config).await?;
+        on_ready(&handle);
         wait_for_signal().await;
         tracing::info!("signal received");
         handle.shutdown().await

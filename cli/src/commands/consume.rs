@@ -3,7 +3,7 @@
 //! never polling).
 
 use crate::cli::GlobalArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::{exit, CliError, CliResult};
 use crate::output;
 use crate::parse;
 use crate::target::Target;
@@ -187,7 +187,14 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
 
 pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     let format = if global.json { OutputFormat::Json } else { args.format };
-    let target = Target::open(global)?;
+    // Only a group that commits writes to the store; every other consume
+    // reads without changing the data directory.
+    let commits = args.group.is_some() && !args.no_commit;
+    let target = if commits {
+        Target::open(global)?
+    } else {
+        Target::open_read_only(global)?
+    };
     let count = target.partition_count(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],
@@ -230,10 +237,17 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     let partition_count = positions.len().max(1) as u32;
     let long_poll = (FOLLOW_WAIT / partition_count).max(Duration::from_millis(50));
     let mut idle = false;
+    // A partition whose read reached damage: its records before the damage
+    // were printed (and are committed); it is read no further, the other
+    // partitions are, and the command then exits with the damage (3).
+    let mut damaged: Vec<(u32, CliError)> = Vec::new();
     'outer: loop {
         let generation = target.generation();
         let mut progressed = false;
         for (partition, position) in positions.iter_mut() {
+            if damaged.iter().any(|(p, _)| p == partition) {
+                continue;
+            }
             loop {
                 let remaining = limit.saturating_sub(printed);
                 if remaining == 0 {
@@ -243,6 +257,11 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
                 let wait = (idle && target.is_remote()).then_some(long_poll);
                 let result = match target.read(&args.topic, *partition, *position, max_records, wait) {
                     Ok(r) => r,
+                    Err(e) if e.code == exit::CORRUPTION => {
+                        eprintln!("error: partition {partition}, offset {}: {}", *position, e.message);
+                        damaged.push((*partition, e));
+                        break;
+                    }
                     Err(e) => {
                         // Retention may have deleted what we were about to read.
                         let (start, end) = target.offsets(&args.topic, *partition)?;
@@ -282,7 +301,7 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
             idle = false;
             continue;
         }
-        if !args.follow {
+        if !args.follow || damaged.len() == positions.len() {
             break;
         }
         if args.idle_timeout.is_some_and(|timeout| last_data.elapsed() >= timeout) {
@@ -297,5 +316,21 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
         target.commit_offsets(group, &args.topic, &committable(&positions))?;
     }
     target.close()?;
-    Ok(())
+    let Some((_, first)) = damaged.first() else {
+        return Ok(());
+    };
+    let partitions: Vec<String> = damaged.iter().map(|(p, _)| p.to_string()).collect();
+    Err(CliError {
+        message: format!(
+            "partition {} could not be read past the damage reported above; the records before it were printed{}",
+            partitions.join(", "),
+            if args.group.is_some() && !args.no_commit {
+                " and committed"
+            } else {
+                ""
+            }
+        ),
+        hint: first.hint.clone(),
+        code: exit::CORRUPTION,
+    })
 }

@@ -393,7 +393,7 @@ pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
 }
 
 fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
-    let target = Target::open(global)?;
+    let target = Target::open_read_only(global)?;
     let Some(group) = args.group else {
         let mut rows = Vec::new();
         for group in list_groups(&target)? {
@@ -495,7 +495,7 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
 }
 
 fn run_audit(global: &GlobalArgs, group: Option<&str>) -> CliResult<()> {
-    let target = Target::open(global)?;
+    let target = Target::open_read_only(global)?;
     let entries = reset_audit(&target, group)?;
     target.close()?;
     if global.json {

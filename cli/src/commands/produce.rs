@@ -6,6 +6,7 @@ use crate::output;
 use crate::parse;
 use crate::target::Target;
 use clap::{Args, ValueEnum};
+use millrace::batch::HEADER_SIZE;
 use millrace::Record;
 use serde::Deserialize;
 use serde_json::json;
@@ -92,34 +93,72 @@ struct Landed {
     next_offset: u64,
 }
 
+/// Records of one partition not appended yet.
+#[derive(Debug, Default)]
+struct Pending {
+    records: Vec<Record>,
+    /// Encoded bytes of `records` (without the batch header).
+    bytes: usize,
+    /// Input line of the first record.
+    first_line: u64,
+}
+
+/// Groups records into batches per partition, each within the topic's batch
+/// limit, and remembers where the appended ones landed. Input is appended in
+/// order: when something fails, the error names the first input line not
+/// appended and every offset range already appended (`stopped_at`).
 struct Batcher<'a> {
     target: &'a Target,
     topic: &'a str,
     batch_records: usize,
-    pending: BTreeMap<u32, (Vec<Record>, usize)>,
+    /// The topic's largest batch, header included.
+    batch_bytes_max: usize,
+    pending: BTreeMap<u32, Pending>,
     landed: BTreeMap<u32, Landed>,
 }
 
 impl Batcher<'_> {
-    fn push(&mut self, partition: u32, record: Record) -> CliResult<()> {
-        let (records, bytes) = self.pending.entry(partition).or_default();
-        *bytes += record.encoded_len();
-        records.push(record);
-        if records.len() >= self.batch_records || *bytes >= BATCH_BYTES_TARGET {
+    fn push(&mut self, partition: u32, record: Record, line: u64) -> CliResult<()> {
+        let len = record.encoded_len();
+        let full = self
+            .pending
+            .get(&partition)
+            .is_some_and(|p| !p.records.is_empty() && HEADER_SIZE + p.bytes + len > self.batch_bytes_max);
+        if full {
+            self.flush_partition(partition)?;
+        }
+        let pending = self.pending.entry(partition).or_default();
+        if pending.records.is_empty() {
+            pending.first_line = line;
+        }
+        pending.bytes += len;
+        pending.records.push(record);
+        if pending.records.len() >= self.batch_records || pending.bytes >= BATCH_BYTES_TARGET {
             self.flush_partition(partition)?;
         }
         Ok(())
     }
 
     fn flush_partition(&mut self, partition: u32) -> CliResult<()> {
-        let Some((records, _)) = self.pending.remove(&partition) else {
+        let Some(pending) = self.pending.remove(&partition) else {
             return Ok(());
         };
-        if records.is_empty() {
+        if pending.records.is_empty() {
             return Ok(());
         }
-        let count = records.len() as u64;
-        let (base_offset, next_offset) = self.target.append(self.topic, partition, records)?;
+        let count = pending.records.len() as u64;
+        let (base_offset, next_offset) = match self.target.append(self.topic, partition, pending.records) {
+            Ok(offsets) => offsets,
+            Err(e) => {
+                let first = self
+                    .pending
+                    .values()
+                    .filter(|p| !p.records.is_empty())
+                    .map(|p| p.first_line)
+                    .fold(pending.first_line, u64::min);
+                return Err(self.stopped_at(e, first));
+            }
+        };
         let landed = self.landed.entry(partition).or_default();
         landed.records += count;
         landed.first_offset.get_or_insert(base_offset);
@@ -133,6 +172,44 @@ impl Batcher<'_> {
             self.flush_partition(p)?;
         }
         Ok(())
+    }
+
+    /// `e` with what was and was not appended: nothing from input `line`
+    /// on (except records already in the ranges listed, when the topic has
+    /// several partitions), and every range appended before it.
+    fn stopped_at(&self, mut e: CliError, line: u64) -> CliError {
+        let ranges: Vec<String> = self
+            .landed
+            .iter()
+            .map(|(p, l)| {
+                format!(
+                    "partition {p} offsets {}..{}",
+                    l.first_offset.unwrap_or(l.next_offset),
+                    l.next_offset
+                )
+            })
+            .collect();
+        let appended = if ranges.is_empty() {
+            "nothing of this input was appended".to_string()
+        } else {
+            format!("appended before it: {}", ranges.join(", "))
+        };
+        e.message = format!(
+            "{}\ninput line {line} and the lines after it were not appended{}; {appended}",
+            e.message,
+            if self.landed.len() > 1 {
+                " (unless in the ranges below)"
+            } else {
+                ""
+            }
+        );
+        if e.hint.is_none() {
+            e.hint = Some(format!(
+                "fix the cause and append the rest from line {line} (e.g. `tail -n +{line} FILE | millrace produce {}`)",
+                self.topic
+            ));
+        }
+        e
     }
 }
 
@@ -171,6 +248,69 @@ fn json_record(line: &str, line_number: u64, headers: &[(String, Vec<u8>)]) -> C
     Ok((record, parsed.partition))
 }
 
+/// One input line as (partition, record), `None` for an empty line, or why
+/// it cannot be appended (checked against the topic's limits here, so that a
+/// bad line is found before its batch is sent).
+fn parse_line(
+    args: &ProduceArgs,
+    line: io::Result<String>,
+    line_number: u64,
+    partitions: u32,
+    round_robin: u32,
+    config: &millrace::TopicConfig,
+) -> CliResult<Option<(u32, Record)>> {
+    let line = line.map_err(|e| CliError::new(format!("reading input line {line_number}: {e}")))?;
+    let line = line.strip_suffix('\r').unwrap_or(&line);
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let (mut record, wanted) = match args.format {
+        InputFormat::Json => json_record(line, line_number, &args.headers)?,
+        InputFormat::Lines => {
+            let (key, value) = match &args.key_separator {
+                Some(sep) => match line.split_once(sep.as_str()) {
+                    Some((k, v)) => (Some(k.as_bytes().to_vec()), v),
+                    None => (None, line),
+                },
+                None => (args.key.as_ref().map(|k| k.as_bytes().to_vec()), line),
+            };
+            let mut record = Record::new(value.as_bytes().to_vec());
+            record.key = key;
+            record.headers = args.headers.clone();
+            (record, None)
+        }
+    };
+    if record.timestamp_ms.is_none() {
+        record.timestamp_ms = args.timestamp;
+    }
+    if args.format == InputFormat::Json && record.key.is_none() {
+        record.key = args.key.as_ref().map(|k| k.as_bytes().to_vec());
+    }
+    let partition = match (args.partition, wanted, &record.key) {
+        (Some(p), _, _) => p,
+        (None, Some(p), _) if p < partitions => p,
+        (None, Some(p), _) => {
+            return Err(CliError::new(format!(
+                "input line {line_number}: partition {p} does not exist in topic {:?} (it has {partitions})",
+                args.topic
+            )))
+        }
+        (None, None, Some(key)) => (key_hash(key) % u64::from(partitions)) as u32,
+        (None, None, None) => round_robin,
+    };
+    millrace::batch::validate_record(&record, config.record_bytes_max as usize)
+        .map_err(|detail| CliError::new(format!("input line {line_number}: {detail}")))?;
+    let alone = (HEADER_SIZE + record.encoded_len()) as u64;
+    if alone > config.batch_bytes_max() {
+        return Err(CliError::new(format!(
+            "input line {line_number}: record of {alone} bytes with its batch header; at most {} per batch in topic {:?} (its segment size)",
+            config.batch_bytes_max(),
+            args.topic
+        )));
+    }
+    Ok(Some((partition, record)))
+}
+
 pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
     let input: Box<dyn BufRead> = match &args.file {
         Some(path) => {
@@ -186,7 +326,8 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
         }
     };
     let target = Target::open(global)?;
-    let partitions = target.partition_count(&args.topic)?;
+    let config = target.describe(&args.topic)?.config;
+    let partitions = config.partitions;
     if let Some(p) = args.partition {
         if p >= partitions {
             return Err(CliError::new(format!(
@@ -199,6 +340,7 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
         target: &target,
         topic: &args.topic,
         batch_records: args.batch_records as usize,
+        batch_bytes_max: usize::try_from(config.batch_bytes_max()).unwrap_or(usize::MAX),
         pending: BTreeMap::new(),
         landed: BTreeMap::new(),
     };
@@ -206,46 +348,18 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
     let mut count: u64 = 0;
     for (i, line) in input.lines().enumerate() {
         let line_number = i as u64 + 1;
-        let line = line.map_err(|e| CliError::new(format!("reading input line {line_number}: {e}")))?;
-        let line = line.strip_suffix('\r').unwrap_or(&line);
-        if line.is_empty() {
-            continue;
-        }
-        let (mut record, wanted) = match args.format {
-            InputFormat::Json => json_record(line, line_number, &args.headers)?,
-            InputFormat::Lines => {
-                let (key, value) = match &args.key_separator {
-                    Some(sep) => match line.split_once(sep.as_str()) {
-                        Some((k, v)) => (Some(k.as_bytes().to_vec()), v),
-                        None => (None, line),
-                    },
-                    None => (args.key.as_ref().map(|k| k.as_bytes().to_vec()), line),
-                };
-                let mut record = Record::new(value.as_bytes().to_vec());
-                record.key = key;
-                record.headers = args.headers.clone();
-                (record, None)
+        let parsed = parse_line(&args, line, line_number, partitions, round_robin, &config);
+        let (partition, record) = match parsed {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => continue,
+            Err(e) => {
+                // Append every line before this one, so that what is
+                // appended is exactly a prefix of the input.
+                batcher.flush_all()?;
+                return Err(batcher.stopped_at(e, line_number));
             }
         };
-        if record.timestamp_ms.is_none() {
-            record.timestamp_ms = args.timestamp;
-        }
-        if args.format == InputFormat::Json && record.key.is_none() {
-            record.key = args.key.as_ref().map(|k| k.as_bytes().to_vec());
-        }
-        let partition = match (args.partition, wanted, &record.key) {
-            (Some(p), _, _) => p,
-            (None, Some(p), _) if p < partitions => p,
-            (None, Some(p), _) => {
-                return Err(CliError::new(format!(
-                    "input line {line_number}: partition {p} does not exist in topic {:?} (it has {partitions})",
-                    args.topic
-                )))
-            }
-            (None, None, Some(key)) => (key_hash(key) % u64::from(partitions)) as u32,
-            (None, None, None) => round_robin,
-        };
-        batcher.push(partition, record)?;
+        batcher.push(partition, record, line_number)?;
         count += 1;
         if count.is_multiple_of(u64::from(args.batch_records)) {
             round_robin = (round_robin + 1) % partitions;

@@ -6,7 +6,7 @@ use crate::data;
 use crate::error::{exit, CliError, CliResult};
 use crate::output::{self, Table};
 use clap::Args;
-use millrace::inspect::{self, RepairOutcome, Severity};
+use millrace::inspect::{self, RepairOutcome, RepairPlan, Severity};
 use millrace::CorruptionKind;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,14 @@ use std::path::{Path, PathBuf};
                  stay in the backup.
   rebuild-index  move a damaged index into the backup; the next open rebuilds
                  it from the log. No record is lost.
+  accept-loss    the log ends before a producer snapshot that says it was
+                 fsync'd further (a truncated or deleted segment): those
+                 records are gone already; move the snapshot(s) past the log
+                 end into the backup so that the store opens again.
+The plan lists every record range taken out of service, per partition, with
+its file, bytes, offsets and record count, and every consumer group, replay
+job (__replay.<name>) and redrive job (__redrive.<target>) whose committed
+offset lies past what is kept.
 Damaged metadata (topic.meta, start.offset) is reported for manual repair.
 
 Without --yes nothing changes: the plan is printed and the exit code is 3 if
@@ -59,6 +67,12 @@ enum Action {
         index: PathBuf,
         detail: String,
     },
+    /// The log ends before a producer snapshot: records were lost already;
+    /// set the snapshot(s) aside to accept the loss.
+    SetAside {
+        snapshot: PathBuf,
+        detail: String,
+    },
     Manual {
         path: PathBuf,
         detail: String,
@@ -81,6 +95,12 @@ impl Action {
             Action::RebuildIndex { index, detail, .. } => {
                 ("rebuild-index", index.display().to_string(), "0".into(), detail.clone())
             }
+            Action::SetAside { snapshot, detail } => (
+                "accept-loss",
+                snapshot.display().to_string(),
+                "0".into(),
+                detail.clone(),
+            ),
             Action::Manual { path, detail } => (
                 "manual",
                 path.display().to_string(),
@@ -110,7 +130,12 @@ fn plan(report: &inspect::CheckReport) -> Vec<Action> {
             continue;
         }
         let is_index = p.path.extension().is_some_and(|e| e == "index");
+        let is_snapshot = p.path.extension().is_some_and(|e| e == "producers");
         let action = match (p.kind, base) {
+            (CorruptionKind::OffsetGap, Some(_)) if is_snapshot => Action::SetAside {
+                snapshot: p.path.clone(),
+                detail: p.detail.clone(),
+            },
             (CorruptionKind::BadIndex, Some(_)) if is_index => Action::RebuildIndex {
                 segment: p.path.with_extension("log"),
                 index: p.path.clone(),
@@ -158,7 +183,112 @@ fn outcome_json(action: &Action, outcome: &RepairOutcome) -> serde_json::Value {
         "moved": paths(&outcome.moved),
         "index_removed": paths(&outcome.index_removed),
         "offsets_dropped": outcome.offsets_dropped.map(|(from, to)| json!({"from": from, "to": to})),
+        "records_dropped": outcome.records_dropped,
     })
+}
+
+/// What an action takes out of service (None: nothing, e.g. an index rebuild).
+fn plan_of(data: &Path, action: &Action) -> CliResult<Option<RepairPlan>> {
+    Ok(match action {
+        Action::Truncate { segment, position, .. } => Some(inspect::plan_segment_repair(data, segment, *position)?),
+        Action::SetAside { snapshot, .. } => Some(inspect::plan_snapshot_set_aside(data, snapshot)?),
+        Action::RebuildIndex { .. } | Action::Manual { .. } => None,
+    })
+}
+
+fn range(offsets: Option<(u64, u64)>) -> String {
+    offsets.map_or_else(|| "unknown".into(), |(from, to)| format!("{from}..{to}"))
+}
+
+fn plan_json(plan: &RepairPlan) -> serde_json::Value {
+    let removals: Vec<serde_json::Value> = plan
+        .removals
+        .iter()
+        .map(|r| {
+            json!({
+                "file": r.file.display().to_string(),
+                "from_byte": r.from_byte,
+                "to_byte": r.to_byte,
+                "offsets": r.offsets.map(|(from, to)| json!({"from": from, "to": to})),
+                "records": r.records,
+                "whole_file": r.whole_file,
+            })
+        })
+        .collect();
+    let affected: Vec<serde_json::Value> = plan
+        .affected
+        .iter()
+        .map(|a| json!({"name": a.group, "kind": a.kind.as_str(), "committed": a.committed}))
+        .collect();
+    json!({
+        "topic": plan.topic,
+        "partition": plan.partition,
+        "kept_end": plan.kept_end,
+        "offsets_dropped": plan.offsets_dropped.map(|(from, to)| json!({"from": from, "to": to})),
+        "records_dropped": plan.records_dropped,
+        "removals": removals,
+        "affected": affected,
+    })
+}
+
+/// The human tables of what the plans take out of service and whom it affects.
+fn print_plans(plans: &[RepairPlan]) -> CliResult<()> {
+    if plans.is_empty() {
+        return Ok(());
+    }
+    let mut removed = Table::new(&["TOPIC", "PARTITION", "FILE", "BYTES", "OFFSETS", "RECORDS", "HOW"]);
+    for plan in plans {
+        for r in &plan.removals {
+            let how = if r.whole_file {
+                "move into backup"
+            } else {
+                "truncate (copy in backup)"
+            };
+            removed.row(vec![
+                plan.topic.clone(),
+                plan.partition.to_string(),
+                r.file.display().to_string(),
+                format!("{}..{}", r.from_byte, r.to_byte),
+                range(r.offsets),
+                r.records.to_string(),
+                how.to_string(),
+            ]);
+        }
+    }
+    println!("records taken out of service:");
+    removed.print()?;
+    for plan in plans {
+        println!(
+            "{}/{}: log ends at offset {} after the repair; {} record(s) dropped ({})",
+            plan.topic,
+            plan.partition,
+            plan.kept_end,
+            plan.records_dropped,
+            range(plan.offsets_dropped)
+        );
+    }
+    let affected: Vec<(&RepairPlan, &inspect::AffectedConsumer)> = plans
+        .iter()
+        .flat_map(|p| p.affected.iter().map(move |a| (p, a)))
+        .collect();
+    if affected.is_empty() {
+        println!("no consumer group, replay or redrive job has committed past the kept end");
+    } else {
+        let mut table = Table::new(&["TOPIC", "PARTITION", "KIND", "NAME", "COMMITTED", "KEPT END"]);
+        for (plan, a) in affected {
+            table.row(vec![
+                plan.topic.clone(),
+                plan.partition.to_string(),
+                a.kind.as_str().to_string(),
+                a.group.clone(),
+                a.committed.to_string(),
+                plan.kept_end.to_string(),
+            ]);
+        }
+        println!("affected consumers (committed past what is kept; they read records the repair removes):");
+        table.print()?;
+    }
+    Ok(())
 }
 
 pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
@@ -180,14 +310,18 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         return Ok(exit::OK);
     }
     if !args.yes {
+        let mut plans = Vec::new();
+        let mut planned = Vec::new();
+        for a in &actions {
+            let plan = plan_of(global.data(), a)?;
+            let (action, file, position, detail) = a.describe();
+            planned.push(json!({
+                "action": action, "file": file, "position": position, "detail": detail,
+                "plan": plan.as_ref().map(plan_json),
+            }));
+            plans.extend(plan);
+        }
         if global.json {
-            let planned: Vec<serde_json::Value> = actions
-                .iter()
-                .map(|a| {
-                    let (action, file, position, detail) = a.describe();
-                    json!({"action": action, "file": file, "position": position, "detail": detail})
-                })
-                .collect();
             output::print_json(&json!({"actions": planned, "applied": false, "corruption_found": true}))?;
         } else {
             let mut table = Table::new(&["ACTION", "FILE", "POSITION", "DETAIL"]);
@@ -197,6 +331,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             }
             println!("repair plan:");
             table.print()?;
+            print_plans(&plans)?;
             println!("dry run: nothing changed; re-run with --yes to back up and apply this plan");
         }
         return Ok(exit::CORRUPTION);
@@ -216,6 +351,9 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             Action::RebuildIndex { segment, .. } => {
                 inspect::repair_index(global.data(), segment, &backup_for(&backup_root, segment))?
             }
+            Action::SetAside { snapshot, .. } => {
+                inspect::set_aside_snapshots(global.data(), snapshot, &backup_for(&backup_root, snapshot))?
+            }
             Action::Manual { path, detail } => {
                 eprintln!("manual repair needed: {}: {detail}", path.display());
                 manual = true;
@@ -230,7 +368,10 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
                 println!("moved {} into the backup", moved.display());
             }
             if let Some((from, to)) = outcome.offsets_dropped {
-                println!("offsets {from}..{to} of this partition are now only in the backup");
+                println!(
+                    "offsets {from}..{to} ({} record(s)) of this partition are now only in the backup",
+                    outcome.records_dropped
+                );
             }
             println!("backup: {}", outcome.backup_dir.display());
         }

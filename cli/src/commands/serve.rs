@@ -95,16 +95,22 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    eprintln!(
-        "millrace serving {} on {}{}{}",
-        config.data_dir.display(),
-        config.listen,
-        if config.tls_cert_path.is_some() { " (TLS)" } else { "" },
-        config
-            .metrics_listen
-            .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
-    );
-    millrace_server::serve(config).map_err(|e| match e {
+    // The banner comes once the store is open and the ports are bound:
+    // before that, "serving" would be a promise the start may still break.
+    let data_dir = config.data_dir.clone();
+    let tls = config.tls_cert_path.is_some();
+    let banner = move |handle: &millrace_server::ServerHandle| {
+        eprintln!(
+            "millrace serving {} on {}{}{}",
+            data_dir.display(),
+            handle.local_addr(),
+            if tls { " (TLS)" } else { "" },
+            handle
+                .metrics_addr()
+                .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
+        );
+    };
+    millrace_server::serve(config, banner).map_err(|e| match e {
         millrace_server::ServeError::Store(engine) => CliError::from(engine),
         millrace_server::ServeError::Bind { addr, source } => {
             CliError::new(format!("cannot listen on {addr}: {source}"))

@@ -17,7 +17,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
     if global.server.is_some() {
         return run_remote(global);
     }
-    let store = data::open_existing(global)?;
+    let store = data::open_read_only(global)?;
     let mut descriptions = Vec::new();
     for name in store.list_all_topics() {
         descriptions.push(store.describe_topic(&name)?);
@@ -58,6 +58,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
             "quota_bytes": metrics.quota_bytes,
             "torn_tails_truncated_on_open": metrics.torn_tails_truncated,
             "offset_holes_on_open": metrics.offset_holes,
+            "transaction_parts_unapplied_on_open": metrics.transaction_parts_unapplied,
             "per_topic": topics,
         }))?;
         return Ok(());
@@ -77,6 +78,12 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
     }
     if metrics.offset_holes > 0 {
         println!("partitions continued past a hole on open: {}", metrics.offset_holes);
+    }
+    if metrics.transaction_parts_unapplied > 0 {
+        println!(
+            "transaction parts not applied on open: {} (see `millrace check`)",
+            metrics.transaction_parts_unapplied
+        );
     }
     if !rows.is_empty() {
         println!();

@@ -143,7 +143,7 @@ fn records(d: &TopicInfo) -> u64 {
 }
 
 fn run_list(global: &GlobalArgs) -> CliResult<()> {
-    let target = Target::open(global)?;
+    let target = Target::open_read_only(global)?;
     let mut descriptions = Vec::new();
     for name in target.list_topics()? {
         descriptions.push(target.describe(&name)?);
@@ -228,7 +228,7 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
 }
 
 fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
-    let target = Target::open(global)?;
+    let target = Target::open_read_only(global)?;
     let d = target.describe(topic)?;
     let target_remote = target.is_remote();
     target.close()?;

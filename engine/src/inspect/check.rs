@@ -12,7 +12,7 @@ pub fn check_dir(path: &Path) -> Result<CheckReport> {
 /// [`check_dir`], reporting bytes scanned as it goes (for a progress bar).
 pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
     require_store(path)?;
-    let _lock = lock(path)?;
+    let _lock = lock_without_writing(path)?;
     let mut report = CheckReport {
         path: path.to_path_buf(),
         ..CheckReport::default()
@@ -38,6 +38,7 @@ pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) 
             });
         })?;
     }
+    transactions::check_transactions(path, &mut report)?;
     Ok(report)
 }
 
@@ -164,15 +165,30 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
             Some(bad) if is_last => zero_tail(log, bad.position, scan.file_bytes)?,
             _ => false,
         };
+        // A producer snapshot past the log end proves the records below it
+        // were acknowledged durable (recovery row 4b).
+        let claimed = if is_last {
+            acknowledged_end_past(&partition.dir, scan.next_offset)?
+        } else {
+            None
+        };
         if let Some(bad) = scan.invalid.as_ref().filter(|_| !preallocated) {
-            let durable = !is_last || durable_batch_after(log, bad.position, scan.next_offset, scan.file_bytes)?;
+            let durable = !is_last
+                || claimed.is_some()
+                || durable_batch_after(log, bad.position, scan.next_offset, scan.file_bytes)?;
             let severity = if durable {
                 Severity::Corruption
             } else {
                 Severity::Recoverable
             };
             let detail = if durable {
-                if is_last {
+                if let Some(claimed) = claimed {
+                    format!(
+                        "{}; records {}..{claimed} were acknowledged (a producer snapshot says the log was \
+                         fsync'd to offset {claimed}): acknowledged records damaged, not a torn tail",
+                        bad.detail, scan.next_offset
+                    )
+                } else if is_last {
                     format!("{}; later batches were written after it was fsync'd", bad.detail)
                 } else {
                     format!("{}; in a sealed segment", bad.detail)
@@ -196,9 +212,42 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
                 expected_base = None;
             }
         }
+        if let (Some(claimed), None) = (claimed, &scan.invalid) {
+            report_lost_end(&partition.dir, scan.next_offset, claimed, report);
+        }
         check_index(partition, *base, &scan, &boundaries, is_last, report)?;
     }
+    if partition.segments.is_empty() {
+        if let Some(claimed) = acknowledged_end_past(&partition.dir, 0)? {
+            report_lost_end(&partition.dir, 0, claimed, report);
+        }
+    }
     Ok(())
+}
+
+/// The largest offset past `log_end` that a valid producer snapshot of `dir`
+/// claims was fsync'd (`producer_snapshot::durable_end_past`), read without
+/// modifying anything.
+fn acknowledged_end_past(dir: &Path, log_end: u64) -> Result<Option<u64>> {
+    crate::producer_snapshot::durable_end_past(&crate::storage::ReadOnlyStorage::default(), dir, log_end)
+}
+
+/// The log ends cleanly at `log_end`, but a producer snapshot says it was
+/// fsync'd to `claimed`: records were lost (a truncated or deleted segment).
+/// Reported on the snapshot file, which `repair` sets aside to accept the loss.
+fn report_lost_end(dir: &Path, log_end: u64, claimed: u64, report: &mut CheckReport) {
+    report.problems.push(Problem {
+        path: dir.join(format!("{claimed:020}.producers")),
+        position: 0,
+        kind: CorruptionKind::OffsetGap,
+        severity: Severity::Corruption,
+        detail: format!(
+            "acknowledged records lost: this producer snapshot says the log was fsync'd to offset {claimed}, \
+             but it ends at {log_end} ({} records missing: a truncated or deleted segment); the store refuses \
+             to open until `millrace repair --yes` sets the snapshot aside",
+            claimed - log_end
+        ),
+    });
 }
 
 fn check_index(

@@ -17,10 +17,41 @@ pub struct RepairOutcome {
     pub index_removed: Vec<PathBuf>,
     /// Offsets lost: `[from, to)` of the partition.
     pub offsets_dropped: Option<(u64, u64)>,
+    /// Records in `offsets_dropped`.
+    pub records_dropped: u64,
+}
+
+/// A file's partition directory and the partition's segment bases (sorted),
+/// refusing a file that is not inside `<data>/topics/<topic>/<partition>/`.
+pub(super) fn locate_partition_file(data_dir: &Path, file: &Path) -> Result<(PathBuf, Vec<u64>)> {
+    let outside = || {
+        Error::invalid(
+            "file",
+            format!(
+                "{} is not a file of a partition inside {}",
+                file.display(),
+                data_dir.join(TOPICS_DIR).display()
+            ),
+        )
+    };
+    let dir = file.parent().ok_or_else(outside)?.to_path_buf();
+    let topics_dir = data_dir.join(TOPICS_DIR);
+    let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| Error::io("resolve path", p, e));
+    let inside = canonical(&dir)?
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .is_some_and(|t| canonical(&topics_dir).is_ok_and(|d| d == t));
+    if !inside || !file.is_file() {
+        return Err(outside());
+    }
+    let mut bases: Vec<u64> = list_names(&dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
+    bases.sort_unstable();
+    Ok((dir, bases))
 }
 
 /// The segment's place in its partition: (partition dir, base offset, all bases sorted).
-fn locate_segment(data_dir: &Path, segment: &Path) -> Result<(PathBuf, u64, Vec<u64>)> {
+pub(super) fn locate_segment(data_dir: &Path, segment: &Path) -> Result<(PathBuf, u64, Vec<u64>)> {
     let not_segment = || {
         Error::invalid(
             "segment file",
@@ -36,20 +67,29 @@ fn locate_segment(data_dir: &Path, segment: &Path) -> Result<(PathBuf, u64, Vec<
         .and_then(|n| n.to_str())
         .and_then(parse_log_name)
         .ok_or_else(not_segment)?;
-    let dir = segment.parent().ok_or_else(not_segment)?.to_path_buf();
-    let topics_dir = data_dir.join(TOPICS_DIR);
-    let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| Error::io("resolve path", p, e));
-    let inside = canonical(&dir)?
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .is_some_and(|t| canonical(&topics_dir).is_ok_and(|d| d == t));
-    if !inside || !segment.is_file() {
-        return Err(not_segment());
-    }
-    let mut bases: Vec<u64> = list_names(&dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
-    bases.sort_unstable();
+    let (dir, bases) = locate_partition_file(data_dir, segment).map_err(|_| not_segment())?;
     Ok((dir, base, bases))
+}
+
+/// Where the segment at `base` has to start (None for the first); refuses
+/// when an earlier segment is itself invalid (repair that one first).
+pub(super) fn expected_base(dir: &Path, base: u64, bases: &[u64]) -> Result<Option<u64>> {
+    let mut expected: Option<u64> = None;
+    for b in bases.iter().take_while(|b| **b < base) {
+        let scan = scan_log(&dir.join(log_name(*b)), *b, false, &mut |_| {}, &mut |_, _, _| true)?;
+        if let Some(invalid) = scan.invalid {
+            return Err(Error::invalid(
+                "position",
+                format!(
+                    "an earlier segment of this partition, {}, is itself invalid at byte {}; repair that one first",
+                    scan.path.display(),
+                    invalid.position
+                ),
+            ));
+        }
+        expected = Some(scan.next_offset);
+    }
+    Ok(expected)
 }
 
 /// The base offset of a per-segment file named `<20 digits>.<anything>`.
@@ -89,27 +129,9 @@ fn move_file(from: &Path, to: &Path) -> Result<()> {
 pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir: &Path) -> Result<RepairOutcome> {
     require_store(data_dir)?;
     let _lock = lock(data_dir)?;
+    // Refuses any position but the first invalid batch's.
+    let plan = super::plan::plan_segment_locked(data_dir, segment, position)?;
     let (dir, base, bases) = locate_segment(data_dir, segment)?;
-    // Where does this segment have to start? (None for the first.)
-    let mut expected: Option<u64> = None;
-    for b in bases.iter().take_while(|b| **b < base) {
-        let scan = scan_log(&dir.join(log_name(*b)), *b, false, &mut |_| {}, &mut |_, _, _| true)?;
-        expected = if scan.invalid.is_some() {
-            None
-        } else {
-            Some(scan.next_offset)
-        };
-        if scan.invalid.is_some() {
-            return Err(Error::invalid(
-                "position",
-                format!(
-                    "an earlier segment of this partition, {}, is itself invalid at byte {}; repair that one first",
-                    scan.path.display(),
-                    scan.invalid.map_or(0, |i| i.position)
-                ),
-            ));
-        }
-    }
     let mut boundaries: Vec<IndexEntry> = Vec::new();
     let mut running_max = i64::MIN;
     let scan = scan_log(segment, base, false, &mut |_| {}, &mut |at, header, _| {
@@ -121,28 +143,6 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
         running_max = running_max.max(header.max_timestamp_ms);
         true
     })?;
-    let hole = dir.join(crate::segment::hole_name(base)).exists();
-    let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
-    let first_invalid = if gap_at_start {
-        Some(0)
-    } else {
-        scan.invalid.as_ref().map(|i| i.position)
-    };
-    if first_invalid != Some(position) {
-        return Err(Error::invalid(
-            "position",
-            match first_invalid {
-                Some(at) => format!(
-                    "{} is first invalid at byte {at}, not {position}; run `millrace check` and use the position it reports",
-                    segment.display()
-                ),
-                None => format!(
-                    "{} has no invalid batch; nothing to repair at byte {position}",
-                    segment.display()
-                ),
-            },
-        ));
-    }
     fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
     let mut outcome = RepairOutcome {
         backup_dir: backup_dir.to_path_buf(),
@@ -151,6 +151,7 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
         moved: Vec::new(),
         index_removed: Vec::new(),
         offsets_dropped: None,
+        records_dropped: 0,
     };
     let first_segment = bases.first() == Some(&base);
     let move_whole = position == 0 && !first_segment;
@@ -168,11 +169,6 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
     // 2. Move later segments (and this one if it is cut at 0) into the backup.
     // Every per-segment file (`<20 digits>.<kind>`: log, index, snapshots)
     // of a dropped segment goes.
-    let mut last_dropped_end = scan.next_offset;
-    for b in bases.iter().filter(|b| **b > base) {
-        let later = scan_log(&dir.join(log_name(*b)), *b, false, &mut |_| {}, &mut |_, _, _| true)?;
-        last_dropped_end = last_dropped_end.max(later.next_offset);
-    }
     for name in list_names(&dir)? {
         let Some(file_base) = segment_file_base(&name) else {
             continue;
@@ -219,10 +215,37 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
         }
     }
     sync_dir(&dir)?;
-    let kept_end = if move_whole { base } else { scan.next_offset };
-    if last_dropped_end > kept_end || scan.invalid.is_some() {
-        outcome.offsets_dropped = Some((kept_end, last_dropped_end.max(kept_end)));
+    outcome.offsets_dropped = plan.offsets_dropped;
+    outcome.records_dropped = plan.records_dropped;
+    Ok(outcome)
+}
+
+/// Accept the loss a producer snapshot past the log end reports (`check`
+/// reports it on the snapshot file; see [`plan_snapshot_set_aside`](super::plan_snapshot_set_aside)):
+/// move every producer snapshot of the partition past its log end into
+/// `backup_dir`, fsync'd. The records between the log end and the snapshot
+/// are gone already; afterwards the store opens at the log end.
+pub fn set_aside_snapshots(data_dir: &Path, snapshot: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
+    require_store(data_dir)?;
+    let _lock = lock(data_dir)?;
+    let plan = super::plan::plan_snapshot_locked(data_dir, snapshot)?;
+    fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
+    let mut outcome = RepairOutcome {
+        backup_dir: backup_dir.to_path_buf(),
+        truncated: None,
+        copied: Vec::new(),
+        moved: Vec::new(),
+        index_removed: Vec::new(),
+        offsets_dropped: plan.offsets_dropped,
+        records_dropped: plan.records_dropped,
+    };
+    for removal in &plan.removals {
+        let name = removal.file.file_name().map(PathBuf::from).unwrap_or_default();
+        move_file(&removal.file, &backup_dir.join(name))?;
+        outcome.moved.push(removal.file.clone());
     }
+    sync_dir(backup_dir)?;
+    sync_dir(&plan.partition_dir)?;
     Ok(outcome)
 }
 
@@ -241,6 +264,7 @@ pub fn repair_index(data_dir: &Path, segment: &Path, backup_dir: &Path) -> Resul
         moved: Vec::new(),
         index_removed: Vec::new(),
         offsets_dropped: None,
+        records_dropped: 0,
     };
     if index_path.exists() {
         move_file(&index_path, &backup_dir.join(index_name(base)))?;

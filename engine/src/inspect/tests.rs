@@ -140,6 +140,20 @@ fn torn_tail_of_last_segment_is_recoverable() {
         .unwrap()
         .set_len(len - 3)
         .unwrap();
+    // After the clean close, the close's producer snapshot proves the last
+    // batch was acknowledged: loss, not a torn tail.
+    let report = check_dir(tmp.path()).unwrap();
+    assert!(report.corruption_found(), "{:?}", report.problems);
+    let lost = report.problems.iter().find(|p| p.path == log).unwrap();
+    assert_eq!((lost.position, lost.severity), (last, Severity::Corruption));
+    assert!(lost.detail.contains("were acknowledged"), "{}", lost.detail);
+    // As a crash leaves it (no close snapshot): a torn tail.
+    for name in fs::read_dir(&pdir).unwrap() {
+        let path = name.unwrap().path();
+        if path.extension().is_some_and(|e| e == "producers") {
+            fs::remove_file(path).unwrap();
+        }
+    }
     let report = check_dir(tmp.path()).unwrap();
     assert!(!report.corruption_found(), "{:?}", report.problems);
     let torn = report.problems.iter().find(|p| p.path == log).unwrap();

@@ -5,9 +5,11 @@
 
 mod fs;
 pub mod mmap;
+mod read_only;
 pub mod sim;
 
 pub use fs::FsStorage;
+pub use read_only::{lock_dir_without_writing, ReadOnlyStorage};
 
 use std::any::Any;
 use std::fmt::Debug;

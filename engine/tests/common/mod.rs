@@ -37,6 +37,50 @@ pub fn index_path(data: &Path, topic: &str, partition: u32, base_offset: u64) ->
     partition_dir(data, topic, partition).join(format!("{base_offset:020}.index"))
 }
 
+/// Remove a partition's producer snapshots (`<offset>.producers`), as a
+/// crash before the close leaves them: the snapshot written at the close
+/// (after an fdatasync to its offset) is durable evidence that every record
+/// below it was acknowledged, and recovery reports a log ending before it as
+/// loss, not as a torn tail (design/durability.md, "Recovery", row 4b).
+/// Tests that model a torn write by damaging a cleanly closed store remove it.
+pub fn remove_producer_snapshots(data: &Path, topic: &str, partition: u32) {
+    let dir = partition_dir(data, topic, partition);
+    for entry in std::fs::read_dir(&dir).expect("list partition") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "producers") {
+            std::fs::remove_file(&path).expect("remove producer snapshot");
+        }
+    }
+}
+
+/// Every `repair-backup-*` file under the data directory with its bytes.
+pub fn backup_files(data: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = std::fs::read_dir(data)
+        .expect("list data dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("repair-backup-"))
+        })
+        .collect();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("list backup")
+                    .filter_map(|e| e.ok().map(|e| e.path())),
+            );
+        } else {
+            let bytes = std::fs::read(&path).expect("read backup");
+            out.push((path, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Base offsets of a partition's segments, ascending.
 pub fn segment_bases(data: &Path, topic: &str, partition: u32) -> Vec<u64> {
     let mut bases: Vec<u64> = std::fs::read_dir(partition_dir(data, topic, partition))

@@ -1,0 +1,80 @@
+//! May `Store::open` use this path? A store opens where its `MILLRACE`
+//! marker (or its `topics/` directory) is, and is created only in an empty
+//! directory or a missing one whose parent exists: pointing `--data` at the
+//! wrong directory (a home directory, `/var/lib`, a typo's parent) must not
+//! turn it into a store.
+
+use crate::error::{DataDirProblem, Error, Result};
+use crate::storage::Storage;
+use std::io;
+use std::path::Path;
+
+/// Entries a store's directory may hold before its marker is written: the
+/// lock file (taken first) and the marker's temporary file (a crash during
+/// the first open leaves them).
+const CREATION_LEFTOVERS: [&str; 2] = ["LOCK", "MILLRACE.tmp"];
+
+/// Entries that make a directory a store even without its marker (whose
+/// damage or absence open handles on its own).
+const STORE_ENTRIES: [&str; 2] = ["MILLRACE", "topics"];
+
+/// How many entry names a refusal quotes.
+const EXAMPLES_MAX: usize = 5;
+
+/// Before the lock (so that a refused directory is left untouched, without
+/// a `LOCK` file): a directory with the `MILLRACE` marker is a store; else
+/// the directory must be creatable ([`check_creatable`]), or missing with
+/// an existing parent, and then it is created (one level only).
+pub(crate) fn prepare(storage: &dyn Storage, path: &Path, marker: &Path) -> Result<()> {
+    if storage.exists(marker) {
+        return Ok(());
+    }
+    if storage.exists(path) {
+        return check_creatable(storage, path);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !storage.exists(parent) {
+            return Err(Error::NotADataDir {
+                path: path.to_path_buf(),
+                problem: DataDirProblem::MissingParent {
+                    parent: parent.to_path_buf(),
+                },
+            });
+        }
+    }
+    storage
+        .create_dir_all(path)
+        .map_err(|e| Error::io("create data dir", path, e))
+}
+
+/// A directory without the `MILLRACE` marker: may a store be created (or
+/// its marker restored) here?
+fn check_creatable(storage: &dyn Storage, path: &Path) -> Result<()> {
+    let names = match storage.list_dir(path) {
+        Ok(names) => names,
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(Error::NotADataDir {
+                path: path.to_path_buf(),
+                problem: DataDirProblem::NotADirectory,
+            })
+        }
+        Err(e) => return Err(Error::io("list data dir", path, e)),
+    };
+    if names.iter().any(|name| STORE_ENTRIES.contains(&name.as_str())) {
+        return Ok(());
+    }
+    let foreign: Vec<&String> = names
+        .iter()
+        .filter(|name| !CREATION_LEFTOVERS.contains(&name.as_str()))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NotADataDir {
+        path: path.to_path_buf(),
+        problem: DataDirProblem::NotEmpty {
+            count: foreign.len(),
+            examples: foreign.iter().take(EXAMPLES_MAX).map(|name| name.to_string()).collect(),
+        },
+    })
+}

@@ -1,0 +1,341 @@
+//! What a repair takes out of service, before it does: every record range per
+//! partition (the cut segment's tail and each later segment moved into the
+//! backup, or the records a producer snapshot says were lost), with counts,
+//! and the consumer groups, replay jobs (`__replay.<name>`) and redrive jobs
+//! (`__redrive.<target>`) whose committed offsets lie past what is kept.
+//! Reads only.
+
+use super::*;
+use crate::offset_table::OFFSETS_TOPIC;
+
+/// One file range a repair removes from the partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRemoval {
+    pub file: PathBuf,
+    /// Bytes `[from, to)` of `file` taken out (the whole file when moved).
+    pub from_byte: u64,
+    pub to_byte: u64,
+    /// Offsets `[from, to)` the removed batches hold, as far as their headers
+    /// (or, past damage, later CRC-valid batches) say; `None` if nothing there
+    /// parses (a torn batch with no header).
+    pub offsets: Option<(u64, u64)>,
+    /// Records in `offsets` (0 when unknown).
+    pub records: u64,
+    /// The file is moved into the backup whole (a later segment, or the cut
+    /// one when the cut is at its first byte).
+    pub whole_file: bool,
+}
+
+/// What kind of consumer a committed offset belongs to (by its group name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerKind {
+    Group,
+    /// `millrace replay`'s progress, `__replay.<job>`.
+    Replay,
+    /// `millrace dlq redrive`'s cursor, `__redrive.<target>`.
+    Redrive,
+}
+
+impl ConsumerKind {
+    pub fn of(group: &str) -> ConsumerKind {
+        if group.starts_with("__replay.") {
+            ConsumerKind::Replay
+        } else if group.starts_with("__redrive.") {
+            ConsumerKind::Redrive
+        } else {
+            ConsumerKind::Group
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConsumerKind::Group => "group",
+            ConsumerKind::Replay => "replay job",
+            ConsumerKind::Redrive => "redrive job",
+        }
+    }
+}
+
+/// A consumer whose committed offset lies past what the repair keeps: it has
+/// read records the repair takes away, and the partition's next records will
+/// get offsets it has already committed past.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffectedConsumer {
+    pub group: String,
+    pub kind: ConsumerKind,
+    pub committed: u64,
+}
+
+/// Everything one repair action takes out of one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairPlan {
+    pub partition_dir: PathBuf,
+    pub topic: String,
+    pub partition: u32,
+    /// The partition's log ends here after the repair.
+    pub kept_end: u64,
+    pub removals: Vec<PlannedRemoval>,
+    /// Offsets `[from, to)` no longer served after the repair (None: none).
+    pub offsets_dropped: Option<(u64, u64)>,
+    /// Records in `offsets_dropped`.
+    pub records_dropped: u64,
+    pub affected: Vec<AffectedConsumer>,
+}
+
+/// The offset just past the batches at and after `position` claim to hold:
+/// the header at `position` if it parses (its CRC may fail), and every
+/// CRC-valid batch found after it by its magic. `None` if nothing parses.
+fn claimed_end(path: &Path, position: u64, file_bytes: u64) -> Result<Option<u64>> {
+    const WINDOW: u64 = 1024 * 1024;
+    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
+    let mut end: Option<u64> = None;
+    let mut header_bytes = [0u8; HEADER_SIZE];
+    if position + HEADER_SIZE as u64 <= file_bytes && file.read_exact_at(&mut header_bytes, position).is_ok() {
+        if let Ok(header) = BatchHeader::parse(&header_bytes) {
+            end = Some(header.next_offset());
+        }
+    }
+    let magic = BATCH_MAGIC.to_le_bytes();
+    let mut window_start = position + 1;
+    let mut candidate = Vec::new();
+    while window_start + HEADER_SIZE as u64 <= file_bytes {
+        let len = (file_bytes - window_start).min(WINDOW + 3);
+        let mut window = vec![0u8; len as usize];
+        file.read_exact_at(&mut window, window_start)
+            .map_err(|e| Error::io("read segment", path, e))?;
+        for (i, w) in window.windows(4).enumerate() {
+            if w != magic {
+                continue;
+            }
+            let at = window_start + i as u64;
+            if file.read_exact_at(&mut header_bytes, at).is_err() {
+                continue;
+            }
+            let Ok(header) = BatchHeader::parse(&header_bytes) else {
+                continue;
+            };
+            if at + u64::from(header.length) > file_bytes {
+                continue;
+            }
+            candidate.resize(header.length as usize, 0);
+            file.read_exact_at(&mut candidate, at)
+                .map_err(|e| Error::io("read segment", path, e))?;
+            if let Ok(header) = batch::verify(&candidate) {
+                end = Some(end.map_or(header.next_offset(), |e| e.max(header.next_offset())));
+            }
+        }
+        window_start += WINDOW;
+    }
+    Ok(end)
+}
+
+/// `(topic, partition)` of a partition directory `.../topics/<topic>/<00000>`.
+fn names_of(partition_dir: &Path) -> (String, u32) {
+    let topic = partition_dir
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partition = partition_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (topic, partition)
+}
+
+/// Every committed offset in `__offsets/0` (the latest per key), read from
+/// its segments without opening the store; an unreadable batch ends the scan
+/// (what was read before it is returned).
+pub fn committed_offsets(data_dir: &Path) -> Result<Vec<(String, String, u32, u64)>> {
+    let dir = data_dir.join(TOPICS_DIR).join(OFFSETS_TOPIC).join("00000");
+    let mut latest: std::collections::BTreeMap<(String, String, u32), u64> = std::collections::BTreeMap::new();
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut bases: Vec<u64> = list_names(&dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
+    bases.sort_unstable();
+    for base in bases {
+        let scan = scan_log(
+            &dir.join(log_name(base)),
+            base,
+            true,
+            &mut |_| {},
+            &mut |_, _, records| {
+                for record in records {
+                    if let Some((key, value)) = crate::offset_table::decode(&record.value) {
+                        latest.insert(key, value.offset);
+                    }
+                }
+                true
+            },
+        )?;
+        if scan.invalid.is_some() {
+            break;
+        }
+    }
+    Ok(latest.into_iter().map(|((g, t, p), o)| (g, t, p, o)).collect())
+}
+
+fn affected(data_dir: &Path, topic: &str, partition: u32, kept_end: u64) -> Result<Vec<AffectedConsumer>> {
+    Ok(committed_offsets(data_dir)?
+        .into_iter()
+        .filter(|(_, t, p, o)| t == topic && *p == partition && *o > kept_end)
+        .map(|(group, _, _, committed)| AffectedConsumer {
+            kind: ConsumerKind::of(&group),
+            group,
+            committed,
+        })
+        .collect())
+}
+
+/// The plan of [`repair_segment`](super::repair_segment) at `position` of
+/// `segment`: the same checks (the position must be the first invalid
+/// batch), nothing changed.
+pub fn plan_segment_repair(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
+    require_store(data_dir)?;
+    let _lock = lock_without_writing(data_dir)?;
+    plan_segment_locked(data_dir, segment, position)
+}
+
+pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
+    let (dir, base, bases) = super::repair::locate_segment(data_dir, segment)?;
+    let expected = super::repair::expected_base(&dir, base, &bases)?;
+    let scan = scan_log(segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
+    // A gap recorded as a hole (`<base>.hole`, design/format.md) is no damage.
+    let hole = dir.join(crate::segment::hole_name(base)).exists();
+    let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
+    let first_invalid = if gap_at_start {
+        Some(0)
+    } else {
+        scan.invalid.as_ref().map(|i| i.position)
+    };
+    if first_invalid != Some(position) {
+        return Err(Error::invalid(
+            "position",
+            match first_invalid {
+                Some(at) => format!(
+                    "{} is first invalid at byte {at}, not {position}; run `millrace check` and use the position it reports",
+                    segment.display()
+                ),
+                None => format!(
+                    "{} has no invalid batch; nothing to repair at byte {position}",
+                    segment.display()
+                ),
+            },
+        ));
+    }
+    let first_segment = bases.first() == Some(&base);
+    let move_whole = position == 0 && !first_segment;
+    let kept_end = if move_whole { base } else { scan.next_offset };
+    let mut removals = Vec::new();
+    let cut_end = claimed_end(segment, position, scan.file_bytes)?.filter(|end| *end > kept_end);
+    removals.push(PlannedRemoval {
+        file: segment.to_path_buf(),
+        from_byte: position,
+        to_byte: scan.file_bytes,
+        offsets: cut_end.map(|end| (kept_end, end)),
+        records: cut_end.map_or(0, |end| end - kept_end),
+        whole_file: move_whole,
+    });
+    let mut dropped_end = cut_end.unwrap_or(kept_end);
+    for later in bases.iter().filter(|b| **b > base) {
+        let path = dir.join(log_name(*later));
+        let later_scan = scan_log(&path, *later, false, &mut |_| {}, &mut |_, _, _| true)?;
+        let mut end = later_scan.next_offset;
+        if let Some(bad) = &later_scan.invalid {
+            end = end.max(claimed_end(&path, bad.position, later_scan.file_bytes)?.unwrap_or(end));
+        }
+        let offsets = (end > *later).then_some((*later, end));
+        removals.push(PlannedRemoval {
+            file: path,
+            from_byte: 0,
+            to_byte: later_scan.file_bytes,
+            offsets,
+            records: end - later,
+            whole_file: true,
+        });
+        dropped_end = dropped_end.max(end);
+    }
+    let (topic, partition) = names_of(&dir);
+    let offsets_dropped = (dropped_end > kept_end).then_some((kept_end, dropped_end));
+    Ok(RepairPlan {
+        affected: affected(data_dir, &topic, partition, kept_end)?,
+        partition_dir: dir,
+        topic,
+        partition,
+        kept_end,
+        removals,
+        offsets_dropped,
+        records_dropped: dropped_end - kept_end,
+    })
+}
+
+/// The plan of [`set_aside_snapshots`](super::set_aside_snapshots) for a
+/// partition whose log ends before a producer snapshot (`check` reports it
+/// on the snapshot file): the records between are already gone; the repair
+/// accepts their loss. Nothing changed.
+pub fn plan_snapshot_set_aside(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
+    require_store(data_dir)?;
+    let _lock = lock_without_writing(data_dir)?;
+    plan_snapshot_locked(data_dir, snapshot)
+}
+
+pub(super) fn plan_snapshot_locked(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
+    let (dir, bases) = super::repair::locate_partition_file(data_dir, snapshot)?;
+    let log_end = match bases.last() {
+        Some(last) => {
+            let scan = scan_log(&dir.join(log_name(*last)), *last, false, &mut |_| {}, &mut |_, _, _| {
+                true
+            })?;
+            if let Some(bad) = scan.invalid {
+                return Err(Error::invalid(
+                    "snapshot",
+                    format!(
+                        "{} is invalid at byte {}; repair that segment first",
+                        scan.path.display(),
+                        bad.position
+                    ),
+                ));
+            }
+            scan.next_offset
+        }
+        None => 0,
+    };
+    let mut removals = Vec::new();
+    let mut claimed = log_end;
+    for name in list_names(&dir)? {
+        let Some(offset) = name
+            .strip_suffix(".producers")
+            .filter(|d| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if offset <= log_end {
+            continue;
+        }
+        let path = dir.join(&name);
+        let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        claimed = claimed.max(offset);
+        removals.push(PlannedRemoval {
+            file: path,
+            from_byte: 0,
+            to_byte: bytes,
+            offsets: Some((log_end, offset)),
+            records: offset - log_end,
+            whole_file: true,
+        });
+    }
+    let (topic, partition) = names_of(&dir);
+    Ok(RepairPlan {
+        affected: affected(data_dir, &topic, partition, log_end)?,
+        partition_dir: dir,
+        topic,
+        partition,
+        kept_end: log_end,
+        removals,
+        offsets_dropped: (claimed > log_end).then_some((log_end, claimed)),
+        records_dropped: claimed - log_end,
+    })
+}

@@ -1,0 +1,188 @@
+//! `check`'s dry run of transaction recovery (design/durability.md,
+//! "Transactions"): every commit record still in `__transactions/0` must
+//! decode, and the parts of the last one (the only one that can be partly
+//! applied) must each be present in its partition or be appliable there.
+//! What open would skip is reported as corruption, naming the transaction
+//! and what the part holds; what open would apply is reported as recoverable.
+
+use super::*;
+use crate::batch::ProducerStamp;
+use crate::txn::{self, CommitRecord, TRANSACTIONS_TOPIC};
+
+/// The last commit record found, and where.
+struct Last {
+    offset: u64,
+    path: PathBuf,
+    position: u64,
+    record: CommitRecord,
+}
+
+pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Result<()> {
+    let dir = path.join(TOPICS_DIR).join(TRANSACTIONS_TOPIC).join("00000");
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let start = read_start_offset(&dir);
+    let mut last: Option<Last> = None;
+    for (base, log) in segments(&dir)? {
+        let mut visit = |position: u64, _: &BatchHeader, records: Vec<StoredRecord>| {
+            for r in records.into_iter().filter(|r| r.offset >= start) {
+                match CommitRecord::decode(&r.value) {
+                    Some(record) => {
+                        last = Some(Last {
+                            offset: r.offset,
+                            path: log.clone(),
+                            position,
+                            record,
+                        });
+                    }
+                    None => {
+                        report.problems.push(Problem {
+                            path: log.clone(),
+                            position,
+                            kind: CorruptionKind::BadRecord,
+                            severity: Severity::Corruption,
+                            detail: format!(
+                                "transaction commit record at offset {} cannot be decoded: open skips it, and what it held is unknown",
+                                r.offset
+                            ),
+                        });
+                        last = None;
+                    }
+                }
+            }
+            true
+        };
+        let scan = scan_log(&log, base, true, &mut |_| {}, &mut visit)?;
+        // An invalid batch is reported by the partition check; nothing after
+        // it can be read.
+        if scan.invalid.is_some() {
+            break;
+        }
+    }
+    if let Some(last) = last {
+        dry_run(path, &last, report)?;
+    }
+    Ok(())
+}
+
+/// What open would do with each part of the last commit record.
+fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
+    let record = &last.record;
+    let stamp = ProducerStamp {
+        producer_id: record.producer_id,
+        epoch: record.epoch,
+        base_sequence: record.sequence,
+    };
+    let name = format!(
+        "transaction commit record at offset {} (producer {}, epoch {}, transaction {})",
+        last.offset, record.producer_id, record.epoch, record.sequence
+    );
+    let mut pending_parts = 0u64;
+    let mut pending_records = 0u64;
+    for (topic, partition, end_hint, raw) in &record.parts {
+        let mut skipped = |what: String| {
+            report.problems.push(Problem {
+                path: last.path.clone(),
+                position: last.position,
+                kind: CorruptionKind::BadRecord,
+                severity: Severity::Corruption,
+                detail: format!("{name}: its part for {topic:?} partition {partition} {what}; open skips this part"),
+            });
+        };
+        let records = match txn::decode_part(raw) {
+            Ok(records) => records,
+            Err(reason) => {
+                skipped(format!("cannot be read ({reason})"));
+                continue;
+            }
+        };
+        let count = records.len() as u64;
+        let topic_dir = path.join(TOPICS_DIR).join(topic);
+        let meta_path = topic_dir.join(TOPIC_META);
+        let config = match read_small(&meta_path).and_then(|bytes| TopicConfig::decode(&bytes, &meta_path)) {
+            Ok(config) => config,
+            Err(_) if !topic_dir.is_dir() => {
+                skipped(format!("holds {count} records but the topic does not exist"));
+                continue;
+            }
+            // Reported by the topic check.
+            Err(_) => continue,
+        };
+        let partition_dir = topic_dir.join(format!("{partition:05}"));
+        if *partition >= config.partitions || !partition_dir.is_dir() {
+            skipped(format!(
+                "holds {count} records but the topic has {} partitions",
+                config.partitions
+            ));
+            continue;
+        }
+        if present(&partition_dir, *end_hint, stamp, count)? {
+            continue;
+        }
+        if let Some(e) = records.iter().find_map(|r| txn::fits(&config, topic, r).err()) {
+            skipped(format!("holds {count} records that the partition cannot take ({e})"));
+            continue;
+        }
+        pending_parts += 1;
+        pending_records += count;
+    }
+    if pending_parts > 0 {
+        report.problems.push(Problem {
+            path: last.path.clone(),
+            position: last.position,
+            kind: CorruptionKind::BadRecord,
+            severity: Severity::Recoverable,
+            detail: format!(
+                "{name} is not wholly applied: the next open applies {pending_records} records to {pending_parts} partitions"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the partition holds all `wanted` records of the transactional
+/// batches stamped `stamp` at or after `from` (as `txn::find_part` decides,
+/// including a log start moved past `from`).
+fn present(dir: &Path, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<bool> {
+    if from < read_start_offset(dir) {
+        return Ok(true);
+    }
+    let segments = segments(dir)?;
+    let mut found = 0u64;
+    for (i, (base, log)) in segments.iter().enumerate() {
+        // Only segments that can hold offsets at or after `from`.
+        if segments.get(i + 1).is_some_and(|(next, _)| *next <= from) {
+            continue;
+        }
+        scan_log(log, *base, false, &mut |_| {}, &mut |_, header, _| {
+            if header.base_offset >= from && header.is_transactional() && header.producer == Some(stamp) {
+                found += u64::from(header.record_count);
+            }
+            found < wanted
+        })?;
+        if found >= wanted {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut segments: Vec<(u64, PathBuf)> = list_names(dir)?
+        .iter()
+        .filter_map(|n| parse_log_name(n).map(|base| (base, dir.join(n))))
+        .collect();
+    segments.sort_unstable_by_key(|(base, _)| *base);
+    Ok(segments)
+}
+
+/// The partition's persisted log start (0 if none or unreadable: the
+/// start-offset check reports a bad file).
+fn read_start_offset(dir: &Path) -> u64 {
+    read_small(&dir.join(START_OFFSET_FILE))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
