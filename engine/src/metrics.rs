@@ -32,6 +32,9 @@ pub struct Metrics {
     pub segments_deleted: AtomicU64,
     pub quota_rejections: AtomicU64,
     pub torn_tails_truncated: AtomicU64,
+    /// Partitions an open continued at a group's committed offset above the
+    /// recovered log end, leaving a hole (design/format.md, `<base>.hole`).
+    pub offset_holes: AtomicU64,
     /// Parts of a commit record that recovery could not apply (target gone,
     /// record over the target's limits, damaged part): skipped and logged
     /// (`Store::unapplied_transaction_parts`).
@@ -67,6 +70,7 @@ pub struct MetricsSnapshot {
     pub segments_deleted: u64,
     pub quota_rejections: u64,
     pub torn_tails_truncated: u64,
+    pub offset_holes: u64,
     pub transaction_parts_unapplied: u64,
     pub derived_metadata_rejected: u64,
     pub group_commit_spins: u64,
@@ -110,6 +114,7 @@ impl Metrics {
             segments_deleted: self.segments_deleted.load(Relaxed),
             quota_rejections: self.quota_rejections.load(Relaxed),
             torn_tails_truncated: self.torn_tails_truncated.load(Relaxed),
+            offset_holes: self.offset_holes.load(Relaxed),
             transaction_parts_unapplied: self.transaction_parts_unapplied.load(Relaxed),
             derived_metadata_rejected: self.derived_metadata_rejected.load(Relaxed),
             group_commit_spins: self.group_commit_spins.load(Relaxed),

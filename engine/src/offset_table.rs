@@ -104,7 +104,58 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(Key, CommittedOffset)> {
     d.is_empty().then_some((key, value))
 }
 
+/// The largest offset committed by any group per (topic, partition), read
+/// from `__offsets/0` at open: durable evidence of how far each partition's
+/// offsets went (`Partition::open` never continues below it). A record that
+/// does not decode ends the read with a warning: what was read still counts.
+pub(crate) fn committed_floors(p: &crate::partition::Partition) -> BTreeMap<(String, u32), u64> {
+    let mut floors: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    let mut offset = p.start_offset();
+    while offset < p.high_watermark() {
+        let r = match p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, offset, "committed offsets unreadable past this offset: not used as an offset floor");
+                break;
+            }
+        };
+        for rec in &r.records {
+            let Some(((_, topic, partition), value)) = decode(&rec.value) else {
+                tracing::warn!(
+                    offset = rec.offset,
+                    "undecodable committed-offset record: not used as an offset floor"
+                );
+                return floors;
+            };
+            let floor = floors.entry((topic, partition)).or_insert(0);
+            *floor = (*floor).max(value.offset);
+        }
+        if r.next_offset <= offset {
+            break;
+        }
+        offset = r.next_offset;
+    }
+    floors
+}
+
 impl Store {
+    /// Durably forget every committed offset on `topic` and on its DLQ
+    /// (`__dlq.<topic>`, where redrive progress lives), by a compaction that
+    /// leaves them out. A topic created under this name must not inherit
+    /// them: its offsets restart at 0 and a group would skip its records.
+    pub(crate) fn forget_topic_offsets(&self, topic: &str) -> Result<usize> {
+        let dlq = crate::dlq::dlq_topic_name(topic);
+        self.with_offsets(|map| {
+            let before = map.len();
+            map.retain(|(_, t, _), _| t != topic && *t != dlq);
+            let forgotten = before - map.len();
+            if forgotten > 0 {
+                self.compact_offsets_now(map)?;
+            }
+            Ok(forgotten)
+        })
+    }
+
     fn with_offsets<T>(&self, f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>) -> Result<T>) -> Result<T> {
         let mut loaded = self.offset_table().loaded.lock();
         if loaded.is_none() {
@@ -140,8 +191,26 @@ impl Store {
         Ok(())
     }
 
-    /// Durably commit `offset` (the next offset to read) for a group.
+    /// A committed offset is evidence that the partition's offsets reached
+    /// it (`Partition::open` never continues below one), so a commit may not
+    /// lie past the high watermark: that would be evidence of nothing.
+    fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        let high_watermark = self.partition(topic, partition)?.high_watermark();
+        if offset > high_watermark {
+            return Err(Error::invalid(
+                "offset",
+                format!(
+                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}: commit at most the offset after the last record read"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Durably commit `offset` (the next offset to read) for a group; at most
+    /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
+        self.check_commit_within_log(topic, partition, offset)?;
         self.note_group_activity(group);
         self.commit_offset_at(
             &OffsetCommit {
@@ -187,7 +256,7 @@ impl Store {
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {
             validate_commit(group, metadata)?;
-            self.partition(topic, *partition)?;
+            self.check_commit_within_log(topic, *partition, *offset)?;
             let key: Key = (group.to_string(), topic.clone(), *partition);
             let value = CommittedOffset {
                 offset: *offset,

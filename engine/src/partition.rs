@@ -224,6 +224,7 @@ impl Partition {
         durability: Durability,
         recovery: RecoveryMode,
         shared: Arc<Shared>,
+        committed_floor: u64,
     ) -> Result<Partition> {
         let now = now_ms();
         let names = storage
@@ -286,17 +287,31 @@ impl Partition {
         let mut expected: Option<u64> = None;
         for s in segments.iter().chain(std::iter::once(&last)) {
             if let Some(e) = expected {
-                if s.base_offset != e {
+                // A gap is corruption unless recorded as a hole (`continue_at_floor`).
+                let hole = s.base_offset > e && storage.exists(&dir.join(segment::hole_name(s.base_offset)));
+                if s.base_offset != e && !hole {
                     return Err(Error::corruption(&s.log_path, 0, CorruptionKind::OffsetGap));
                 }
             }
             expected = Some(s.state.lock().next_offset);
         }
         segments.push(last.clone());
-        let (next_offset, written_len) = {
+        let (mut next_offset, mut written_len) = {
             let state = last.state.lock();
             (state.next_offset, state.written_len)
         };
+        let mut last = last;
+        if next_offset < committed_floor {
+            last = continue_at_floor(
+                storage.as_ref(),
+                &dir,
+                &mut segments,
+                (next_offset, committed_floor),
+                now,
+            )?;
+            shared.metrics.offset_holes.fetch_add(1, Ordering::Relaxed);
+            (next_offset, written_len) = (committed_floor, 0);
+        }
         let bytes: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
         shared.used_bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_base = segments.first().map_or(0, |s| s.base_offset);
@@ -1173,6 +1188,14 @@ impl Partition {
             if segment.base_offset >= state.end || state.full {
                 break;
             }
+            if segment.base_offset > state.next
+                && self
+                    .storage
+                    .exists(&self.dir.join(segment::hole_name(segment.base_offset)))
+            {
+                // A recorded hole (design/format.md, `<base>.hole`): step over it.
+                state.next = segment.base_offset;
+            }
             let mut avoid: Option<IndexEntry> = None;
             loop {
                 let (position, entry, end_position) = {
@@ -1559,6 +1582,53 @@ impl<F: FnMut(&BatchHeader, RecordView<'_>)> VisitState<F> {
             }
         }
     }
+}
+
+/// The recovered log ends at `end`, below `floor`, an offset a group has
+/// committed (so the partition's offsets reached it once): appending at
+/// `end` would hand records offsets the group has read past, and it would
+/// skip them. So the partition continues at `floor` (design/durability.md,
+/// "Offsets are never reused"): the hole marker `<floor>.hole` is made
+/// durable, then the active segment is sealed (or removed when empty) and an
+/// empty segment is created at `floor`. Offsets `[end, floor)` are a hole
+/// that reads step over; every record below `end` stays readable. A crash in
+/// between leaves the marker and the evidence, so the next open finishes.
+/// Returns the new active segment (pushed onto `segments`).
+fn continue_at_floor(
+    storage: &dyn Storage,
+    dir: &Path,
+    segments: &mut Vec<Arc<Segment>>,
+    (end, floor): (u64, u64),
+    now: i64,
+) -> Result<Arc<Segment>> {
+    tracing::warn!(
+        partition = %dir.display(),
+        log_end = end,
+        floor,
+        "a consumer group committed offset {floor} but the log ends at {end} (records were cut or lost): \
+         new records start at {floor}; offsets {end}..{floor} are a hole"
+    );
+    let marker = dir.join(segment::hole_name(floor));
+    write_atomic(storage, &marker, format!("{end}\n").as_bytes())
+        .map_err(|e| Error::io("write hole marker", &marker, e))?;
+    if let Some(active) = segments.last().cloned() {
+        if active.state.lock().written_len == 0 {
+            for path in [&active.log_path, &active.index_path] {
+                if storage.exists(path) {
+                    storage
+                        .remove_file(path)
+                        .map_err(|e| Error::io("remove empty segment", path, e))?;
+                }
+            }
+            segments.pop();
+        } else {
+            active.seal()?;
+        }
+    }
+    let fresh = Arc::new(Segment::create(storage, dir, floor, now)?);
+    storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+    segments.push(fresh.clone());
+    Ok(fresh)
 }
 
 fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {

@@ -19,6 +19,12 @@ pub fn log_name(base_offset: u64) -> String {
 pub fn index_name(base_offset: u64) -> String {
     format!("{base_offset:020}.index")
 }
+/// `<base:020>.hole`: the offsets between the previous segment's end and
+/// `base` were handed out once and are gone for good (a hole, not a gap:
+/// design/format.md). Written before the segment at `base` is created.
+pub fn hole_name(base_offset: u64) -> String {
+    format!("{base_offset:020}.hole")
+}
 /// Parse `<20 digits>.log`.
 pub fn parse_log_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".log")?;

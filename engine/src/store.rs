@@ -222,9 +222,13 @@ impl Store {
             group_commit_spin: options.group_commit_spin,
         });
         let mut topics = BTreeMap::new();
-        let names = storage
+        let mut names = storage
             .list_dir(&topics_dir)
             .map_err(|e| Error::io("list topics", &topics_dir, e))?;
+        // `__offsets` first: every other partition continues at or above
+        // the offsets committed on it (`Partition::open`).
+        names.sort_by_key(|name| name != crate::offset_table::OFFSETS_TOPIC);
+        let mut floors = BTreeMap::new();
         storage
             .sync_dir(&topics_dir)
             .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
@@ -241,7 +245,12 @@ impl Store {
                 continue;
             }
             storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
-            let topic = load_topic(&storage, &dir, &name, &options, &shared)?;
+            let topic = load_topic(&storage, &dir, &name, &options, &shared, &floors)?;
+            if name == crate::offset_table::OFFSETS_TOPIC {
+                if let Some(p) = topic.partitions.first() {
+                    floors = crate::offset_table::committed_floors(p);
+                }
+            }
             topics.insert(name, Arc::new(topic));
         }
         crate::producer::fold_activity(&shared, topics.values());
@@ -343,6 +352,15 @@ impl Store {
     pub(crate) fn create_topic_inner(&self, name: &str, config: TopicConfig, internal: bool) -> Result<()> {
         validate_topic_name(name, internal)?;
         config.validate()?;
+        if !internal {
+            if self.inner.topics.read().contains_key(name) {
+                return Err(Error::TopicExists(name.to_string()));
+            }
+            // Left by a delete that crashed before forgetting them (or by a
+            // version that did not): a new topic inherits nothing. Before the
+            // admin lock: the offset table may create `__offsets` under it.
+            self.forget_topic_dependents(name)?;
+        }
         let _admin = self.inner.admin.lock();
         if self.inner.topics.read().contains_key(name) {
             return Err(Error::TopicExists(name.to_string()));
@@ -371,13 +389,49 @@ impl Store {
         let dir = topics_dir.join(name);
         storage.rename(&staging, &dir).map_err(io("rename topic dir", &dir))?;
         storage.sync_dir(&topics_dir).map_err(io("fsync dir", &topics_dir))?;
-        let topic = load_topic(&self.inner.storage, &dir, name, &self.inner.options, &self.inner.shared)?;
+        let no_floors = BTreeMap::new();
+        let topic = load_topic(
+            &self.inner.storage,
+            &dir,
+            name,
+            &self.inner.options,
+            &self.inner.shared,
+            &no_floors,
+        )?;
         self.inner.topics.write().insert(name.to_string(), Arc::new(topic));
         Ok(())
     }
 
-    /// Delete a topic and all its data.
+    /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
+    /// every group's committed offsets on both: a topic created later under
+    /// the same name starts with none of them.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.delete_topic_files(name)?;
+        if !name.starts_with("__") {
+            self.forget_topic_dependents(name)?;
+        }
+        Ok(())
+    }
+
+    /// The DLQ of `name` and every committed offset on `name` or its DLQ.
+    fn forget_topic_dependents(&self, name: &str) -> Result<()> {
+        let dlq = crate::dlq::dlq_topic_name(name);
+        if self.inner.topics.read().contains_key(&dlq) {
+            tracing::info!(topic = name, dlq = %dlq, "deleting the DLQ of a deleted topic");
+            self.delete_topic_files(&dlq)?;
+        }
+        let forgotten = self.forget_topic_offsets(name)?;
+        if forgotten > 0 {
+            tracing::info!(
+                topic = name,
+                forgotten,
+                "forgot the committed offsets of a deleted topic"
+            );
+        }
+        Ok(())
+    }
+
+    fn delete_topic_files(&self, name: &str) -> Result<()> {
         validate_topic_name(name, true)?;
         self.topic(name)?;
         // The commit lock before the admin lock (`commit` may create
@@ -845,6 +899,7 @@ fn load_topic(
     name: &str,
     options: &StoreOptions,
     shared: &Arc<Shared>,
+    committed_floors: &BTreeMap<(String, u32), u64>,
 ) -> Result<Topic> {
     let meta_path = dir.join(TOPIC_META);
     let bytes =
@@ -863,6 +918,7 @@ fn load_topic(
             durability,
             options.recovery,
             shared.clone(),
+            committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
         )?));
     }
     Ok(Topic {

@@ -121,6 +121,10 @@ fn compaction_keeps_only_the_latest_values() {
     let dir = common::scratch_dir();
     {
         let store = with_data(dir.path(), 3, 1);
+        // Commits may not lie past the high watermark: offsets up to 3000 exist.
+        for p in 0..3 {
+            store.append("t", p, &vec![Record::new(b"r".to_vec()); 3_000]).unwrap();
+        }
         // Many commits over 6 keys: automatic compaction bounds the log.
         for i in 0..3_000u64 {
             let group = if i % 2 == 0 { "even" } else { "odd" };
@@ -521,4 +525,57 @@ fn applied_reset_of_an_active_group_is_refused_unless_forced() {
     )
     .unwrap();
     assert!(store.reset_offsets(&request(false, false)).unwrap().applied);
+}
+
+/// A committed offset is evidence that the partition's offsets reached it
+/// (an open never continues below one), so a commit past the high watermark
+/// is refused; and a topic's committed offsets and DLQ go with the topic: a
+/// topic created later under the same name inherits neither, across a
+/// reopen too. (Before: the commit was accepted, and the group's offset 3 and
+/// `__dlq.t` with its dead letter applied to the new, empty topic.)
+#[test]
+fn deleting_a_topic_forgets_its_offsets_and_its_dlq() {
+    let dir = common::scratch_dir();
+    {
+        let store = with_data(dir.path(), 1, 3);
+        assert!(matches!(
+            store.commit_offset("g", "t", 0, 4, b""),
+            Err(Error::InvalidInput { .. })
+        ));
+        store.commit_offset("g", "t", 0, 3, b"").unwrap();
+        let session = store.init_producer("stage").unwrap();
+        let record = store.read("t", 0, 1, ReadOptions::default()).unwrap().records[0].clone();
+        store
+            .fail_record(
+                (session.producer_id, session.epoch),
+                "g2",
+                "t",
+                0,
+                &record,
+                "s",
+                "E",
+                "m",
+                1,
+            )
+            .unwrap();
+        assert!(store.list_all_topics().contains(&"__dlq.t".to_string()));
+        assert_eq!(store.committed_offset("g2", "t", 0).unwrap(), Some(2));
+        store.create_topic("u", TopicConfig::default()).unwrap();
+        store.append("u", 0, &[Record::new(b"u".to_vec())]).unwrap();
+        store.commit_offset("g", "u", 0, 1, b"").unwrap();
+
+        store.delete_topic("t").unwrap();
+        assert!(!store.list_all_topics().contains(&"__dlq.t".to_string()));
+        store.create_topic("t", TopicConfig::default()).unwrap();
+        assert_eq!(store.committed_offset("g", "t", 0).unwrap(), None);
+        assert_eq!(store.committed_offset("g2", "t", 0).unwrap(), None);
+        assert_eq!(store.committed_offset("g", "u", 0).unwrap(), Some(1));
+        store.append("t", 0, &[Record::new(b"new".to_vec())]).unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.groups().unwrap(), ["g"]);
+    assert_eq!(store.committed_offset("g", "t", 0).unwrap(), None);
+    assert_eq!(store.committed_offset("g", "u", 0).unwrap(), Some(1));
+    assert_eq!(store.offsets("t", 0).unwrap(), (0, 1));
+    assert!(!store.list_all_topics().contains(&"__dlq.t".to_string()));
 }

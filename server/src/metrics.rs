@@ -118,6 +118,7 @@ impl ServerMetrics {
             stat("millrace_segments_deleted_total", engine.segments_deleted),
             stat("millrace_quota_rejections_total", engine.quota_rejections),
             stat("millrace_torn_tails_truncated_total", engine.torn_tails_truncated),
+            stat("millrace_offset_holes_total", engine.offset_holes),
             stat(
                 "millrace_transaction_parts_unapplied_total",
                 engine.transaction_parts_unapplied,

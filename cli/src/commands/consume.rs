@@ -105,7 +105,15 @@ fn start_offset(target: &Target, args: &ConsumeArgs, partition: u32) -> CliResul
         || args.since.is_some();
     if let (Some(group), false) = (&args.group, explicit) {
         if let Some(committed) = target.committed_offset(group, &args.topic, partition)? {
-            return Ok(committed.clamp(start, end));
+            if committed > end {
+                // Never clamped to the end: records appended there would
+                // take offsets below what the group read and be skipped.
+                eprintln!(
+                    "warning: group {group}: committed offset {committed} of partition {partition} is past the log end {end} (records it read are no longer in the log); reading from {committed}"
+                );
+                return Ok(committed);
+            }
+            return Ok(committed.max(start));
         }
     }
     let time = match (args.from_time, args.since) {
@@ -202,6 +210,24 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     for p in partitions {
         positions.push((p, start_offset(&target, &args, p)?));
     }
+    // A group's offset past the log end is committed again only once the
+    // group has read past it (`committable`): never lowered to the end.
+    let unread_past_end: Vec<(u32, u64)> = {
+        let mut past = Vec::new();
+        for (p, position) in &positions {
+            if *position > target.offsets(&args.topic, *p)?.1 {
+                past.push((*p, *position));
+            }
+        }
+        past
+    };
+    let committable = |positions: &[(u32, u64)]| -> Vec<(u32, u64)> {
+        positions
+            .iter()
+            .filter(|position| !unread_past_end.contains(position))
+            .copied()
+            .collect()
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut printed: u64 = 0;
@@ -238,7 +264,11 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
                     }
                     Err(e) => {
                         // Retention may have deleted what we were about to read.
-                        let (start, _) = target.offsets(&args.topic, *partition)?;
+                        let (start, end) = target.offsets(&args.topic, *partition)?;
+                        if *position > end {
+                            // A group committed past the end: nothing to read yet.
+                            break;
+                        }
                         if *position >= start {
                             return Err(e);
                         }
@@ -264,7 +294,7 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
         }
         out.flush()?;
         if let (Some(group), false, true) = (&args.group, args.no_commit, progressed) {
-            target.commit_offsets(group, &args.topic, &positions)?;
+            target.commit_offsets(group, &args.topic, &committable(&positions))?;
         }
         if progressed {
             last_data = Instant::now();
@@ -283,7 +313,7 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     out.flush()?;
     drop(out);
     if let (Some(group), false) = (&args.group, args.no_commit) {
-        target.commit_offsets(group, &args.topic, &positions)?;
+        target.commit_offsets(group, &args.topic, &committable(&positions))?;
     }
     target.close()?;
     let Some((_, first)) = damaged.first() else {

@@ -189,6 +189,27 @@ fn plan_json(plan: &ResetPlan) -> serde_json::Value {
     json!({"group": plan.group, "target": plan.target.to_string(), "applied": plan.applied, "entries": entries})
 }
 
+/// A committed offset above the log end: records the group read are gone
+/// from the log (or were never there). Its lag counts from the committed
+/// offset (0), and the group reads on from there, never from the end.
+fn past_end(lag: &PartitionLag) -> bool {
+    lag.committed.is_some_and(|c| c > lag.high_watermark)
+}
+
+/// Say, on stderr, each partition where the group committed past the end.
+fn warn_past_end(group: &str, lags: &[PartitionLag]) {
+    for l in lags.iter().filter(|l| past_end(l)) {
+        eprintln!(
+            "warning: group {group}: committed offset {} of {}/{} is past the log end {}: records it read are no longer in the log; it reads on from offset {} (see `millrace check`)",
+            l.committed.unwrap_or(0),
+            l.topic,
+            l.partition,
+            l.high_watermark,
+            l.committed.unwrap_or(0)
+        );
+    }
+}
+
 /// Commit time (ms) per (topic, partition).
 type CommitTimes = BTreeMap<(String, u32), i64>;
 
@@ -201,7 +222,13 @@ fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
         table.row(vec![
             l.topic.clone(),
             l.partition.to_string(),
-            l.committed.map_or("-".to_string(), |c| c.to_string()),
+            l.committed.map_or("-".to_string(), |c| {
+                if past_end(l) {
+                    format!("{c} (past end)")
+                } else {
+                    c.to_string()
+                }
+            }),
             l.log_start_offset.to_string(),
             l.high_watermark.to_string(),
             l.lag.to_string(),
@@ -393,10 +420,11 @@ fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
     };
     let (lags, commit_times) = group_lag(&target, &group, args.topic.as_deref())?;
     target.close()?;
+    warn_past_end(&group, &lags);
     if global.json {
         let partitions: Vec<serde_json::Value> = lags
             .iter()
-            .map(|l| json!({"topic": l.topic, "partition": l.partition, "committed": l.committed, "log_start_offset": l.log_start_offset, "high_watermark": l.high_watermark, "lag": l.lag}))
+            .map(|l| json!({"topic": l.topic, "partition": l.partition, "committed": l.committed, "committed_past_end": past_end(l), "log_start_offset": l.log_start_offset, "high_watermark": l.high_watermark, "lag": l.lag}))
             .collect();
         output::print_json(
             &json!({"group": group, "partitions": partitions, "lag": lags.iter().map(|l| l.lag).sum::<u64>()}),

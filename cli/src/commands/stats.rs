@@ -57,6 +57,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
             "used_bytes": metrics.used_bytes,
             "quota_bytes": metrics.quota_bytes,
             "torn_tails_truncated_on_open": metrics.torn_tails_truncated,
+            "offset_holes_on_open": metrics.offset_holes,
             "transaction_parts_unapplied_on_open": metrics.transaction_parts_unapplied,
             "poisoned": metrics.poisoned.as_ref().map(|cause| Poison::from_cause(cause).json()),
             "per_topic": topics,
@@ -78,6 +79,9 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
     );
     if metrics.torn_tails_truncated > 0 {
         println!("torn tails truncated on open: {}", metrics.torn_tails_truncated);
+    }
+    if metrics.offset_holes > 0 {
+        println!("partitions continued past a hole on open: {}", metrics.offset_holes);
     }
     if metrics.transaction_parts_unapplied > 0 {
         println!(

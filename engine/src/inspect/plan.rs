@@ -202,7 +202,9 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
     let (dir, base, bases) = super::repair::locate_segment(data_dir, segment)?;
     let expected = super::repair::expected_base(&dir, base, &bases)?;
     let scan = scan_log(segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
-    let gap_at_start = expected.is_some_and(|e| e != base);
+    // A gap recorded as a hole (`<base>.hole`, design/format.md) is no damage.
+    let hole = dir.join(crate::segment::hole_name(base)).exists();
+    let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
     let first_invalid = if gap_at_start {
         Some(0)
     } else {
