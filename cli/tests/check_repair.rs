@@ -186,12 +186,59 @@ fn torn_tail_is_recoverable_not_corruption() {
         .assert()
         .success()
         .stdout(predicate::str::contains("torn tail"));
-    // ...a writing open truncates the torn tail.
+    // ...and says so...
     millrace(&data)
+        .args(["consume", "t", "--format", "value"])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("not serving the tail").and(predicate::str::contains("nothing changed on disk")),
+        );
+    // ...a writing open truncates the torn tail, after a backup, with a WARN
+    // naming the file, the byte range and the records.
+    let torn = std::fs::read(&log).unwrap();
+    let output = millrace(&data)
         .args(["produce", "t"])
         .write_stdin("d\n")
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("WARN") && stderr.contains("truncating the tail of"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&log.display().to_string()), "{stderr}");
+    let backups: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("repair-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let files: Vec<_> = std::fs::read_dir(backups[0].join("t/00000"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        stderr.contains(&files[0].display().to_string()),
+        "the WARN names the backup: {stderr}"
+    );
+    let backed_up = std::fs::read(&files[0]).unwrap();
+    let from = torn.len() - backed_up.len();
+    assert!(
+        !backed_up.is_empty() && torn.ends_with(&backed_up),
+        "the backup holds the cut bytes"
+    );
+    let range = format!("bytes {from}..{}", torn.len());
+    assert!(
+        stderr.contains(&range),
+        "the WARN names the byte range {range}: {stderr}"
+    );
+    assert!(
+        files[0].file_name().unwrap().to_str().unwrap()
+            == format!("00000000000000000000.log.cut-{from}-{}", torn.len())
+    );
     assert_eq!(
         stdout_of(millrace(&data).args(["consume", "t", "--format", "value"])),
         "a\nb\nd\n"

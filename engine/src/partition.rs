@@ -1741,35 +1741,60 @@ fn recover_last(
         }
         // Never remove a byte without a backup and a WARN line (tail_cut.rs).
         let cut = crate::tail_cut::contents(segment.log.as_ref(), scan.valid_end, log_len);
-        let backup = crate::tail_cut::back_up(
-            storage,
-            dir,
-            segment.log.as_ref(),
-            &segment.log_path,
-            scan.valid_end,
-            log_len,
-            now,
-        )?;
-        tracing::warn!(
-            segment = %segment.log_path.display(),
-            from_byte = scan.valid_end,
-            to_byte = log_len,
-            kind = ?bad.kind,
-            batches = cut.batches,
-            records = cut.records,
-            first_offset = scan.next_offset,
-            backup = %backup.display(),
-            "truncating the tail of {}: bytes {}..{} ({} batch header(s) claiming {} record(s) from offset {}), \
-             a torn write never acknowledged{}; the bytes are kept in {}",
-            segment.log_path.display(),
-            scan.valid_end,
-            log_len,
-            cut.batches,
-            cut.records,
-            scan.next_offset,
-            if mode == RecoveryMode::TornTailOnly { "" } else { " (or cut on request: TruncateCorruptTail)" },
-            backup.display()
-        );
+        let how = if mode == RecoveryMode::TornTailOnly {
+            "a torn write never acknowledged"
+        } else {
+            "cut on request (TruncateCorruptTail)"
+        };
+        if storage.is_read_only() {
+            // Nothing changes on disk: the tail is simply not served.
+            tracing::warn!(
+                segment = %segment.log_path.display(),
+                from_byte = scan.valid_end,
+                to_byte = log_len,
+                kind = ?bad.kind,
+                batches = cut.batches,
+                records = cut.records,
+                first_offset = scan.next_offset,
+                "not serving the tail of {}: bytes {}..{} ({} batch header(s) claiming {} record(s) from \
+                 offset {}), {how}; read-only, nothing changed on disk (the next writing open cuts it into a backup)",
+                segment.log_path.display(),
+                scan.valid_end,
+                log_len,
+                cut.batches,
+                cut.records,
+                scan.next_offset
+            );
+        } else {
+            let backup = crate::tail_cut::back_up(
+                storage,
+                dir,
+                segment.log.as_ref(),
+                &segment.log_path,
+                scan.valid_end,
+                log_len,
+                now,
+            )?;
+            tracing::warn!(
+                segment = %segment.log_path.display(),
+                from_byte = scan.valid_end,
+                to_byte = log_len,
+                kind = ?bad.kind,
+                batches = cut.batches,
+                records = cut.records,
+                first_offset = scan.next_offset,
+                backup = %backup.display(),
+                "truncating the tail of {}: bytes {}..{} ({} batch header(s) claiming {} record(s) from offset {}), \
+                 {how}; the bytes are kept in {}",
+                segment.log_path.display(),
+                scan.valid_end,
+                log_len,
+                cut.batches,
+                cut.records,
+                scan.next_offset,
+                backup.display()
+            );
+        }
         segment
             .log
             .set_len(scan.valid_end)

@@ -63,6 +63,11 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// Take an exclusive lock on the data directory. The returned guard holds it
     /// until dropped. `Err(pid)` when someone else holds it (pid if known).
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>>;
+    /// True when nothing written through this storage reaches the disk
+    /// ([`ReadOnlyStorage`]): recovery then says it cut nothing on disk.
+    fn is_read_only(&self) -> bool {
+        false
+    }
 }
 
 /// Write `contents` to `path` atomically: write a temporary file, fsync it,

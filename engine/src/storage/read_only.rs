@@ -322,6 +322,10 @@ impl Storage for ReadOnlyStorage {
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
         lock_dir_without_writing(path)
     }
+
+    fn is_read_only(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
