@@ -259,30 +259,6 @@ impl Partition {
             now,
             &shared,
         )?);
-        if recovery == RecoveryMode::TornTailOnly {
-            // The log may also end early with no torn batch to show for it
-            // (the active segment cut at a batch boundary, or deleted): a
-            // producer snapshot past the end proves records were lost.
-            let (log_end, end_position) = {
-                let state = last.state.lock();
-                (state.next_offset, state.written_len)
-            };
-            if let Some(claimed) = crate::producer_snapshot::durable_end_past(storage.as_ref(), &dir, log_end)? {
-                tracing::error!(
-                    segment = %last.log_path.display(),
-                    position = end_position,
-                    log_end,
-                    acknowledged_end = claimed,
-                    "acknowledged records lost: a producer snapshot says the log was fsync'd to offset {claimed}, \
-                     but it ends at {log_end}; run `millrace check` and `millrace repair`"
-                );
-                return Err(Error::corruption(
-                    &last.log_path,
-                    end_position,
-                    CorruptionKind::OffsetGap,
-                ));
-            }
-        }
         // Segments must continue each other's offsets.
         let mut expected: Option<u64> = None;
         for s in segments.iter().chain(std::iter::once(&last)) {
@@ -1717,10 +1693,32 @@ fn recover_last(
     }
     let segment = Segment::from_recovered(base_offset, log_path, index_path, log, index, now, entries);
     let scan = segment.scan_from(start.0, start.1, start.2, log_len, interval)?;
-    if let Some(bad) = scan
+    let torn = scan
         .invalid
-        .filter(|bad| !is_zero_tail(segment.log.as_ref(), &segment.log_path, bad.position, log_len))
-    {
+        .filter(|bad| !is_zero_tail(segment.log.as_ref(), &segment.log_path, bad.position, log_len));
+    if torn.is_none() && mode == RecoveryMode::TornTailOnly {
+        // The log may also end early with no torn batch to show for it (the
+        // active segment cut at a batch boundary, or deleted): a producer
+        // snapshot past the end proves records were lost. Checked before
+        // anything below changes a file, so a refused open changes nothing.
+        let log_end = scan.next_offset;
+        if let Some(claimed) = crate::producer_snapshot::durable_end_past(storage, dir, log_end)? {
+            tracing::error!(
+                segment = %segment.log_path.display(),
+                position = scan.valid_end,
+                log_end,
+                acknowledged_end = claimed,
+                "acknowledged records lost: a producer snapshot says the log was fsync'd to offset {claimed}, \
+                 but it ends at {log_end}; run `millrace check` and `millrace repair`"
+            );
+            return Err(Error::corruption(
+                &segment.log_path,
+                scan.valid_end,
+                CorruptionKind::OffsetGap,
+            ));
+        }
+    }
+    if let Some(bad) = torn {
         let durable_after =
             durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, scan.next_offset, log_len)?;
         // Row 4b: a producer snapshot written after an fdatasync past the
