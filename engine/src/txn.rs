@@ -143,6 +143,10 @@ pub(crate) struct CoordinatorState {
     applied_since_trim: u64,
     /// Offset just past the last fully applied commit record.
     applied_upto: u64,
+    /// Set by recovery when the last commit record could not be applied
+    /// because a target failed to open (`Error::Damaged`): it stays pending
+    /// (the next open applies it), so no later commit may follow it.
+    unapplied: Option<(crate::error::DamagedScope, std::sync::Arc<Error>)>,
 }
 
 /// Serialises commits (so at most the last commit record can be partly
@@ -271,6 +275,12 @@ impl Transaction {
         let store = self.store.clone();
         let coordinator = store.coordinator();
         let mut state = coordinator.state.lock();
+        if let Some((scope, source)) = &state.unapplied {
+            return Err(Error::Damaged {
+                scope: scope.clone(),
+                source: source.clone(),
+            });
+        }
         // Checked under the commit lock, which `init_producer` also takes to
         // bump an epoch: no commit of a fenced epoch can follow the bump.
         store.check_producer_epoch(self.producer_id, self.epoch)?;
@@ -454,8 +464,15 @@ fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp) -> Result<O
 /// On open: rebuild epochs and sequences from the commit log, then make sure
 /// the last commit record is wholly applied.
 pub(crate) fn recover(store: &Store) -> Result<()> {
-    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
-        return Ok(());
+    let log = match store.internal_log(TRANSACTIONS_TOPIC) {
+        Ok(Some(log)) => log,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            // Commits fail while it is damaged (they append to it); a pending
+            // record is applied by the first open after the repair.
+            tracing::error!(error = %e, "the transaction log failed to open: pending transactions wait for its repair");
+            return Ok(());
+        }
     };
     let mut offset = log.start_offset();
     let end = log.high_watermark();
@@ -497,18 +514,31 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     state.applied_upto = end;
     drop(state);
     if let Some((record, stamp)) = last {
-        let mut decoded = Vec::with_capacity(record.parts.len());
-        for (topic, partition, _, raw) in &record.parts {
-            let header = batch::verify(raw).map_err(|kind| Error::corruption(&log.dir, 0, kind))?;
-            let records: Vec<Record> = batch::decode_records(raw, &header)
-                .map_err(|kind| Error::corruption(&log.dir, 0, kind))?
-                .iter()
-                .map(crate::batch::StoredRecord::to_record)
-                .collect();
-            decoded.push((store.partition(topic, *partition)?, records));
+        let applied = (|| {
+            let mut decoded = Vec::with_capacity(record.parts.len());
+            for (topic, partition, _, raw) in &record.parts {
+                let header = batch::verify(raw).map_err(|kind| Error::corruption(&log.dir, 0, kind))?;
+                let records: Vec<Record> = batch::decode_records(raw, &header)
+                    .map_err(|kind| Error::corruption(&log.dir, 0, kind))?
+                    .iter()
+                    .map(crate::batch::StoredRecord::to_record)
+                    .collect();
+                decoded.push((store.partition(topic, *partition)?, records));
+            }
+            let targets = decoded.iter().map(|(p, r)| (p.clone(), r)).collect();
+            apply(store, &record, stamp, targets, true)
+        })();
+        match applied {
+            // A target (a partition, `__offsets`) failed to open: the rest of
+            // the store opens; the record stays the last one, so the first
+            // open after the repair applies it, and no commit may follow it.
+            Err(Error::Damaged { scope, source }) => {
+                tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until its target is repaired; transactions are refused until then");
+                store.coordinator().state.lock().unapplied = Some((scope, source));
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
-        let targets = decoded.iter().map(|(p, r)| (p.clone(), r)).collect();
-        apply(store, &record, stamp, targets, true)?;
     }
     Ok(())
 }
