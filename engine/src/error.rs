@@ -104,7 +104,9 @@ pub enum Error {
         #[source]
         source: Arc<Error>,
     },
-    #[error("{path} holds store format {found:?}, newer than this build reads ({supported}); upgrade millrace to open it")]
+    #[error(
+        "{path} holds store format {found:?}, newer than this build reads ({supported}); upgrade millrace to open it"
+    )]
     FormatTooNew {
         path: PathBuf,
         found: String,

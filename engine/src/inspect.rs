@@ -366,9 +366,11 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
 }
 
 mod check;
+mod metadata;
 mod repair;
 
 pub use check::{check_dir, check_dir_with_progress};
+pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use repair::{repair_index, repair_segment, RepairOutcome};
 
 #[cfg(test)]

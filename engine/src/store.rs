@@ -367,7 +367,9 @@ impl Store {
         }
         if let Some(error) = self.inner.damaged_topics.read().get(name) {
             return Err(Error::Damaged {
-                scope: DamagedScope::Topic { topic: name.to_string() },
+                scope: DamagedScope::Topic {
+                    topic: name.to_string(),
+                },
                 source: error.clone(),
             });
         }
@@ -483,7 +485,9 @@ impl Store {
         }
         match self.inner.damaged_topics.read().get(name) {
             Some(error) => Err(Error::Damaged {
-                scope: DamagedScope::Topic { topic: name.to_string() },
+                scope: DamagedScope::Topic {
+                    topic: name.to_string(),
+                },
                 source: error.clone(),
             }),
             None => Err(Error::TopicNotFound(name.to_string())),
@@ -947,6 +951,17 @@ fn load_topic(
     let bytes =
         read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
     let config = TopicConfig::decode(&bytes, &meta_path)?;
+    // A partition directory past the count: the file is wrong (a plausible
+    // value with a valid checksum); opening with fewer partitions would hide
+    // records without a word.
+    for entry in storage.list_dir(dir).map_err(|e| Error::io("list topic", dir, e))? {
+        let partition = (entry.len() == 5 && entry.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| entry.parse::<u32>().ok())
+            .flatten();
+        if partition.is_some_and(|p| p >= config.partitions) {
+            return Err(Error::corruption(&meta_path, 0, CorruptionKind::BadMetadata));
+        }
+    }
     let durability = config.durability.unwrap_or(options.durability);
     let mut partitions = Vec::with_capacity(config.partitions as usize);
     let mut damaged = BTreeMap::new();
