@@ -178,6 +178,25 @@ impl Store {
         Store::open_with_storage(path, options, Arc::new(FsStorage))
     }
 
+    /// Open like [`Store::open`], but all or nothing: if a topic or
+    /// partition fails to open, close the store and return the error its
+    /// open returned (what `Store::open` did before damage was confined to
+    /// its scope). For embedders that prefer to stop, and for tests of that
+    /// error.
+    pub fn open_strict(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let store = Store::open(path, options)?;
+        let Some(first) = store.damaged().into_iter().next() else {
+            return Ok(store);
+        };
+        // Closed (its maintenance thread joined) and dropped: the error is
+        // then held only here.
+        let _ = store.close();
+        Err(Arc::try_unwrap(first.error).unwrap_or_else(|source| Error::Damaged {
+            scope: first.scope,
+            source,
+        }))
+    }
+
     /// Open through a given storage backend (fault injection, simulation).
     pub fn open_with_storage(
         path: impl AsRef<Path>,
@@ -259,10 +278,11 @@ impl Store {
                 Ok(topic) => {
                     topics.insert(name, Arc::new(topic));
                 }
-                Err(e) => {
+                Err(e) if is_damage(&e) => {
                     tracing::error!(topic = %name, error = %e, "topic failed to open; the rest of the store opens without it");
                     damaged_topics.insert(name, Arc::new(e));
                 }
+                Err(e) => return Err(e),
             }
         }
         crate::producer::fold_activity(&shared, topics.values());
@@ -909,6 +929,17 @@ fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
     }
 }
 
+/// Is an open error damage of the files of one topic or partition (confined
+/// to it), rather than a failing device or system (EIO, ENOSPC, EMFILE: the
+/// whole open fails, as for any other I/O error)? A missing file is damage.
+fn is_damage(error: &Error) -> bool {
+    match error {
+        Error::Corruption { .. } => true,
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
 /// Accept the `MILLRACE` marker of a store this build can open: a newer
 /// format asks for an upgrade, anything else that is not the marker is a
 /// damaged file (`millrace repair` rewrites it).
@@ -979,10 +1010,11 @@ fn load_topic(
         ) {
             Ok(partition) => partitions.push(Arc::new(partition)),
             // Confined to this partition: the topic's other partitions open.
-            Err(e) => {
+            Err(e) if is_damage(&e) => {
                 tracing::error!(topic = %name, partition = p, error = %e, "partition failed to open; the rest of the store opens without it");
                 damaged.insert(p, Arc::new(e));
             }
+            Err(e) => return Err(e),
         }
     }
     Ok(Topic {

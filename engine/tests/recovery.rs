@@ -150,7 +150,7 @@ impl Fixture {
     /// Replace the log with `bytes` and expect the open to fail with corruption at `position`.
     fn expect_corruption(&self, bytes: &[u8], position: usize, what: &str) -> CorruptionKind {
         std::fs::write(self.log(), bytes).unwrap();
-        let kind = match Store::open(self.path(), options(RecoveryMode::TornTailOnly)) {
+        let kind = match Store::open_strict(self.path(), options(RecoveryMode::TornTailOnly)) {
             Err(Error::Corruption {
                 segment,
                 position: got,
@@ -484,7 +484,7 @@ fn damage_before_the_last_checkpoint_is_reported_by_reads() {
     // Either answer is allowed: an open that reads the whole segment anyway
     // (e.g. to rebuild other state) reports it at open; otherwise the read
     // does. Never a silent cut, always segment and position.
-    let result = Store::open(f.path(), options(RecoveryMode::TornTailOnly))
+    let result = Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly))
         .and_then(|store| store.read(TOPIC, 0, offset, ReadOptions::default()));
     match result {
         Err(Error::Corruption {
@@ -515,7 +515,7 @@ fn sealed_segment_without_a_complete_index_is_scanned_strictly() {
     bytes[position + HEADER_SIZE] ^= 0x01;
     std::fs::write(&sealed_log, &bytes).unwrap();
     std::fs::remove_file(index_path(f.path(), TOPIC, 0, bases[0])).unwrap();
-    match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {
+    match Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly)) {
         Err(Error::Corruption {
             segment,
             position: got,
@@ -536,7 +536,7 @@ fn missing_middle_segment_is_an_offset_gap() {
     assert!(bases.len() >= 3, "rolled: {bases:?}");
     std::fs::remove_file(log_path(f.path(), TOPIC, 0, bases[1])).unwrap();
     std::fs::remove_file(index_path(f.path(), TOPIC, 0, bases[1])).unwrap();
-    match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {
+    match Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly)) {
         Err(Error::Corruption {
             segment,
             position,
