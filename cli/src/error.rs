@@ -91,12 +91,9 @@ impl From<millrace::Error> for CliError {
                 ..CliError::new(message)
             }
             .with_hint("run `millrace check` for a full report and `millrace repair` for the repair plan"),
-            E::Damaged { source, .. } => CliError {
-                code: if matches!(**source, E::Corruption { .. }) {
-                    exit::CORRUPTION
-                } else {
-                    exit::ERROR
-                },
+            // Only damaged files are confined (corruption, a missing file).
+            E::Damaged { .. } => CliError {
+                code: exit::CORRUPTION,
                 ..CliError::new(message)
             }
             .with_hint("the rest of the store is open; run `millrace check` for a report and `millrace repair` for the repair plan"),
