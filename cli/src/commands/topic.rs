@@ -283,7 +283,7 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     target.close()?;
     if global.json {
         output::print_json(&description_json(&d))?;
-        return Ok(());
+        return damaged_partitions_error(&d);
     }
     let c = &d.config;
     println!("topic:                {}", d.name);
@@ -338,7 +338,23 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
         ]);
     }
     table.print()?;
-    Ok(())
+    damaged_partitions_error(&d)
+}
+
+/// Exit 3 (after the description) when partitions of the topic failed to open.
+fn damaged_partitions_error(d: &TopicInfo) -> CliResult<()> {
+    if d.damaged.is_empty() {
+        return Ok(());
+    }
+    Err(CliError {
+        code: crate::error::exit::CORRUPTION,
+        ..CliError::new(format!(
+            "{} partition(s) of topic {} failed to open",
+            d.damaged.len(),
+            d.name
+        ))
+        .with_hint("run `millrace check` for a report and `millrace repair` for the repair plan")
+    })
 }
 
 fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
