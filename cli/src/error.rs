@@ -91,6 +91,14 @@ impl From<millrace::Error> for CliError {
                 ..CliError::new(message)
             }
             .with_hint("run `millrace check` for a full report and `millrace repair` for the repair plan"),
+            // Only damaged files are confined (corruption, a missing file).
+            E::Damaged { .. } => CliError {
+                code: exit::CORRUPTION,
+                ..CliError::new(message)
+            }
+            .with_hint("the rest of the store is open; run `millrace check` for a report and `millrace repair` for the repair plan"),
+            E::FormatTooNew { .. } => CliError::new(message)
+                .with_hint("this data directory was written by a newer millrace; run that version (nothing was changed)"),
             E::Locked { path, .. } => CliError::new(message).with_hint(format!(
                 "a running server (or another millrace command) holds {}; stop it, or run the command against the server with `--server ADDR`",
                 path.display()

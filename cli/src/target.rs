@@ -22,6 +22,8 @@ pub struct TopicInfo {
     pub partitions: Vec<PartitionNumbers>,
     /// Records in the topic's dead-letter partition.
     pub dlq_depth: u64,
+    /// Partitions that failed to open, with their error (offline only).
+    pub damaged: Vec<(u32, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +283,14 @@ impl Target {
         }
     }
 
+    /// Topics and partitions that failed to open (offline; a server logs its own).
+    pub fn damaged(&self) -> Vec<millrace::Damage> {
+        match self {
+            Target::Local(store) => store.damaged(),
+            Target::Remote(_) => Vec::new(),
+        }
+    }
+
     pub fn list_topics(&self) -> CliResult<Vec<String>> {
         match self {
             Target::Local(store) => Ok(store.list_topics()),
@@ -299,6 +309,7 @@ impl Target {
                 let dlq_depth = store.dlq_stats(name)?.depth;
                 Ok(TopicInfo {
                     dlq_depth,
+                    damaged: d.damaged_partitions.iter().map(|(p, e)| (*p, e.to_string())).collect(),
                     name: d.name,
                     durability: d.durability,
                     config: d.config,
@@ -337,6 +348,7 @@ impl Target {
                 };
                 Ok(TopicInfo {
                     dlq_depth,
+                    damaged: Vec::new(),
                     name: d.name,
                     config,
                     durability: durability.unwrap_or(Durability::Always),

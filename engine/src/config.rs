@@ -225,6 +225,41 @@ impl TopicConfig {
         text.into_bytes()
     }
 
+    /// Rebuild a damaged `topic.meta` (`millrace repair`): each line that
+    /// still parses to a valid value is kept, except retention, which becomes
+    /// "forever" (a guessed retention could delete records); `partitions` is
+    /// the number of partition directories on disk.
+    pub fn salvage(bytes: &[u8], partitions_on_disk: u32) -> TopicConfig {
+        let mut config = TopicConfig {
+            partitions: partitions_on_disk.clamp(1, PARTITIONS_MAX),
+            ..TopicConfig::default()
+        };
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let mut candidate = config.clone();
+            let parsed = match key {
+                "durability" if value == "default" => {
+                    candidate.durability = None;
+                    true
+                }
+                "durability" => Durability::parse(value).map(|d| candidate.durability = Some(d)).is_ok(),
+                "segment_bytes" => value.parse().map(|v| candidate.segment_bytes = v).is_ok(),
+                "segment_age_ms" => value.parse().map(|v| candidate.segment_age_ms = Some(v)).is_ok(),
+                "record_bytes_max" => value.parse().map(|v| candidate.record_bytes_max = v).is_ok(),
+                "index_interval_bytes" => value.parse().map(|v| candidate.index_interval_bytes = v).is_ok(),
+                "route_invalid_to_dlq" => value.parse().map(|v| candidate.route_invalid_to_dlq = v).is_ok(),
+                _ => false,
+            };
+            if parsed && candidate.validate().is_ok() {
+                config = candidate;
+            }
+        }
+        config
+    }
+
     pub fn decode(bytes: &[u8], path: &Path) -> Result<TopicConfig> {
         let bad = || Error::corruption(path, 0, CorruptionKind::BadMetadata);
         let text = std::str::from_utf8(bytes).map_err(|_| bad())?;

@@ -334,7 +334,7 @@ impl Store {
         let mut loaded = table.loaded.lock();
         if loaded.is_none() {
             let mut map = HashMap::new();
-            if let Ok(p) = self.partition(ATTEMPTS_TOPIC, 0) {
+            if let Some(p) = self.internal_log(ATTEMPTS_TOPIC)? {
                 let mut offset = p.start_offset();
                 while offset < p.high_watermark() {
                     let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
@@ -477,7 +477,7 @@ impl Store {
     pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
-        let Ok(p) = self.partition(&name, 0) else {
+        let Some(p) = self.internal_log(&name)? else {
             return Ok(Vec::new());
         };
         let limit = filter.limit.unwrap_or(usize::MAX);
@@ -515,7 +515,7 @@ impl Store {
     /// Depth and oldest age of a topic's DLQ.
     pub fn dlq_stats(&self, topic: &str) -> Result<DlqStats> {
         self.topic(topic)?;
-        let Ok(p) = self.partition(&dlq_topic_name(topic), 0) else {
+        let Some(p) = self.internal_log(&dlq_topic_name(topic))? else {
             return Ok(DlqStats {
                 depth: 0,
                 start_offset: 0,
@@ -581,7 +581,7 @@ impl Store {
         }
         let dlq = dlq_topic_name(topic);
         let group = format!("__redrive.{}", options.target_topic.as_deref().unwrap_or(topic));
-        let Ok(p) = self.partition(&dlq, 0) else {
+        let Some(p) = self.internal_log(&dlq)? else {
             return Ok(RedriveReport::default());
         };
         let start = match options.from_offset {

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -30,6 +31,25 @@ pub enum CorruptionKind {
     /// apply: skipped at open; `repair` moves `__transactions`' log start
     /// past it, keeping a backup.
     UnappliableTransaction,
+}
+
+/// The part of a store that failed to open while the rest of it did
+/// (design/durability.md, "Damage is confined").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DamagedScope {
+    /// The whole topic (its `topic.meta` could not be read).
+    Topic { topic: String },
+    /// One partition of a topic that otherwise opened.
+    Partition { topic: String, partition: u32 },
+}
+
+impl std::fmt::Display for DamagedScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DamagedScope::Topic { topic } => write!(f, "topic {topic:?}"),
+            DamagedScope::Partition { topic, partition } => write!(f, "partition {partition} of topic {topic:?}"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +99,23 @@ pub enum Error {
     UnknownProducer { producer_id: u64 },
     #[error("the store is closed")]
     Closed,
+    /// A request on a topic or partition that failed to open: `source` is
+    /// the error its open returned (it names the damaged file). The rest of
+    /// the store is open and serves.
+    #[error("{scope} is unavailable, it failed to open: {source}")]
+    Damaged {
+        scope: DamagedScope,
+        #[source]
+        source: Arc<Error>,
+    },
+    #[error(
+        "{path} holds store format {found:?}, newer than this build reads ({supported}); upgrade millrace to open it"
+    )]
+    FormatTooNew {
+        path: PathBuf,
+        found: String,
+        supported: u32,
+    },
     #[error("group {group:?} committed offsets or polled {idle_ms} ms ago and looks active; stop its consumers first (or force the reset)")]
     GroupActive { group: String, idle_ms: u64 },
     /// A write found the device full before any byte of its batch reached
@@ -168,6 +205,9 @@ impl Error {
             Error::GroupActive { .. } => 15,
             Error::NoSpace { .. } => 16,
             Error::NotADataDir { .. } => 17,
+            // As the error the open of the damaged part returned (no new wire code).
+            Error::Damaged { source, .. } => source.code(),
+            Error::FormatTooNew { .. } => 3,
         }
     }
 }

@@ -377,11 +377,13 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
 }
 
 mod check;
+mod metadata;
 mod plan;
 mod repair;
 mod transactions;
 
 pub use check::{check_dir, check_dir_with_progress};
+pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use plan::{
     committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerKind, PlannedRemoval,
     RepairPlan,

@@ -160,7 +160,7 @@ impl Store {
         let mut loaded = self.offset_table().loaded.lock();
         if loaded.is_none() {
             let mut map = BTreeMap::new();
-            if let Ok(p) = self.partition(OFFSETS_TOPIC, 0) {
+            if let Some(p) = self.internal_log(OFFSETS_TOPIC)? {
                 let mut offset = p.start_offset();
                 while offset < p.high_watermark() {
                     let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;

@@ -4,7 +4,7 @@
 //! Layout in design/format.md ("Producer registry").
 
 use crate::config::StoreOptions;
-use crate::error::{CorruptionKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::internal_codec::{Decoder, Encoder};
 use crate::producer_state::{
     ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
@@ -52,7 +52,21 @@ impl ProducerRegistry {
         let state = if storage.exists(&path) {
             let bytes = read_all(storage.as_ref(), &path, REGISTRY_BYTES_MAX)
                 .map_err(|e| Error::io("read producer registry", &path, e))?;
-            decode_registry(&bytes).ok_or_else(|| Error::corruption(&path, 0, CorruptionKind::BadMetadata))?
+            match decode_registry(&bytes) {
+                Some(state) => state,
+                // Producer ids and epochs are not worth the whole store: start
+                // empty (every producer gets `UnknownProducer` and inits again);
+                // `Store::open` raises the next id past every id the partitions
+                // remember, so no id is handed out twice. `millrace check`
+                // reports the file, `millrace repair` moves it to a backup.
+                None => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "damaged producer registry ignored: producers must init again; ids continue past those in the log"
+                    );
+                    RegistryState::default()
+                }
+            }
         } else {
             RegistryState::default()
         };
@@ -92,7 +106,8 @@ fn encode_registry(state: &RegistryState) -> Vec<u8> {
     e.seal_with_crc()
 }
 
-fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
+/// Decode a registry file (`None` if it is damaged); for `millrace check`.
+pub(crate) fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
     let mut d = Decoder::with_crc(bytes)?;
     if d.u32()? != REGISTRY_MAGIC || d.u16()? != REGISTRY_VERSION {
         return None;

@@ -12,7 +12,7 @@
 //! | some with offset > log end          | delete them (warn, fsync dir), then the rows below |
 //! | none (left)                         | replay every batch header of the log            |
 //! | newest valid, offset <= log end     | load it, replay headers from its offset         |
-//! | newest fails its CRC or parse       | `Corruption` (never silently rebuilt)           |
+//! | newest fails its CRC or parse       | warn, ignore it: the rows above for the rest    |
 //! | newest remembers a batch that does not end by its offset | ignore it (warn, count in `derived_metadata_rejected`), replay every batch header |
 //!
 //! A snapshot past the log end describes batches the log no longer has (a
@@ -23,7 +23,7 @@
 //! a replay from the log start cannot see producers whose batches retention
 //! deleted (their next append gets `OutOfOrderSequence`, never a duplicate).
 
-use crate::error::{CorruptionKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::producer_state::{ProducerTable, DEDUP_BATCHES_MAX, PRODUCERS_MAX};
 use crate::segment::Segment;
@@ -124,31 +124,37 @@ pub(crate) fn rebuild(
     if !past_end.is_empty() {
         storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
     }
-    let newest = offsets.into_iter().filter(|o| *o <= log_end).max();
-    let (from, mut table) = match newest {
-        None => (0, ProducerTable::new(window)),
-        Some(offset) => {
-            let path = dir.join(snapshot_name(offset));
-            let bad = || Error::corruption(&path, 0, CorruptionKind::BadMetadata);
-            let bytes = read_all(storage, &path, snapshot_bytes_max(window))
-                .map_err(|e| Error::io("read producer snapshot", &path, e))?;
-            let (stored_offset, table) = ProducerTable::decode_snapshot(&bytes, window).ok_or_else(bad)?;
-            if stored_offset != offset {
-                return Err(bad());
+    let mut candidates: Vec<u64> = offsets.into_iter().filter(|o| *o <= log_end).collect();
+    candidates.sort_unstable_by(|a, b| b.cmp(a));
+    let mut loaded = None;
+    for offset in candidates {
+        let path = dir.join(snapshot_name(offset));
+        let bytes = read_all(storage, &path, snapshot_bytes_max(window))
+            .map_err(|e| Error::io("read producer snapshot", &path, e))?;
+        match ProducerTable::decode_snapshot(&bytes, window) {
+            Some((stored_offset, table)) if stored_offset == offset && table.batches_end_by(offset) => {
+                loaded = Some((offset, table));
+                break;
             }
-            if table.batches_end_by(offset) {
-                (offset, table)
-            } else {
+            Some((stored_offset, _)) if stored_offset == offset => {
                 // Valid CRC, wrong content: rebuilt from the log instead.
                 tracing::warn!(
                     snapshot = %path.display(),
                     "producer snapshot remembers batches past its own offset: ignored, replaying the log"
                 );
                 metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
-                (0, ProducerTable::new(window))
+                break;
             }
+            // Derived from the log: rebuilt from an older snapshot or the
+            // log itself rather than stopping the partition. `millrace check`
+            // reports the file and `millrace repair` moves it to a backup.
+            _ => tracing::warn!(
+                snapshot = %path.display(),
+                "damaged producer snapshot ignored; producer state rebuilt from an older snapshot or the log"
+            ),
         }
-    };
+    }
+    let (from, mut table) = loaded.unwrap_or_else(|| (0, ProducerTable::new(window)));
     // Appends replayed here count as active at the reopen: the batch header
     // holds record timestamps (producer-chosen), not the append time, and a
     // producer must never expire early.

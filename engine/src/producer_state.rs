@@ -406,6 +406,13 @@ impl ProducerEpochs {
         }
     }
 
+    /// Never hand out an id below `next_id` (at open: past every id a
+    /// partition remembers, whatever the registry file said).
+    pub fn raise_next_id(&self, next_id: u64) {
+        let mut state = self.state.lock();
+        state.next_id = state.next_id.max(next_id);
+    }
+
     pub fn current_epoch(&self, producer_id: u64) -> Option<u16> {
         self.state.lock().entries.get(&producer_id).map(|e| e.epoch)
     }

@@ -196,7 +196,7 @@ impl Store {
 
     /// Applied resets, oldest first, optionally of one group only.
     pub fn reset_audit(&self, group: Option<&str>) -> Result<Vec<ResetAuditEntry>> {
-        let Ok(partition) = self.partition(RESET_AUDIT_TOPIC, 0) else {
+        let Some(partition) = self.internal_log(RESET_AUDIT_TOPIC)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();

@@ -3,7 +3,7 @@
 
 use crate::batch::{ProducerStamp, Record};
 use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
-use crate::error::{CorruptionKind, Error, Result};
+use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
 use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
@@ -20,6 +20,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const FORMAT_FILE: &str = "MILLRACE";
+const FORMAT_PREFIX: &str = "millrace-store-format ";
+/// The store format this build reads and writes (design/format.md).
+pub(crate) const FORMAT_VERSION: u32 = 1;
 const FORMAT_TEXT: &str = "millrace-store-format 1\n";
 const TOPICS_DIR: &str = "topics";
 const TOPIC_META: &str = "topic.meta";
@@ -88,7 +91,24 @@ pub(crate) struct Topic {
     pub name: String,
     pub config: TopicConfig,
     pub dir: PathBuf,
+    /// The partitions that opened, sorted by id (all of them unless
+    /// `damaged` has entries).
     pub partitions: Vec<Arc<Partition>>,
+    /// Partitions that failed to open, with the error their open returned.
+    pub damaged: BTreeMap<u32, Arc<Error>>,
+}
+
+impl Topic {
+    fn find_partition(&self, partition: u32) -> Option<&Arc<Partition>> {
+        match self.partitions.get(partition as usize) {
+            Some(p) if p.id == partition => Some(p),
+            _ => self
+                .partitions
+                .binary_search_by_key(&partition, |p| p.id)
+                .ok()
+                .and_then(|i| self.partitions.get(i)),
+        }
+    }
 }
 
 /// A topic's configuration and per-partition numbers.
@@ -97,7 +117,19 @@ pub struct TopicDescription {
     pub name: String,
     pub config: TopicConfig,
     pub durability: Durability,
+    /// The partitions that opened (all unless `damaged_partitions` has some).
     pub partitions: Vec<PartitionInfo>,
+    /// Partitions that failed to open, with the error every request on them answers.
+    pub damaged_partitions: Vec<(u32, Arc<Error>)>,
+}
+
+/// A topic or partition that failed to open while the rest of the store did
+/// ([`Store::damaged`]).
+#[derive(Debug, Clone)]
+pub struct Damage {
+    pub scope: DamagedScope,
+    /// The error its open returned (it names the file).
+    pub error: Arc<Error>,
 }
 
 struct StoreInner {
@@ -106,6 +138,9 @@ struct StoreInner {
     options: StoreOptions,
     shared: Arc<Shared>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Topics whose `topic.meta` could not be read at open: every request on
+    /// them answers `Error::Damaged`; `delete_topic` removes them.
+    damaged_topics: RwLock<BTreeMap<String, Arc<Error>>>,
     /// Serialises topic creation and deletion.
     admin: Mutex<()>,
     /// Shared with the maintenance thread, which must not hold the store
@@ -140,6 +175,25 @@ impl Store {
     /// Open (creating if needed) the store at `path` on the real file system.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         Store::open_with_storage(path, options, Arc::new(FsStorage))
+    }
+
+    /// Open like [`Store::open`], but all or nothing: if a topic or
+    /// partition fails to open, close the store and return the error its
+    /// open returned (what `Store::open` did before damage was confined to
+    /// its scope). For embedders that prefer to stop, and for tests of that
+    /// error.
+    pub fn open_strict(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let store = Store::open(path, options)?;
+        let Some(first) = store.damaged().into_iter().next() else {
+            return Ok(store);
+        };
+        // Closed (its maintenance thread joined) and dropped: the error is
+        // then held only here.
+        let _ = store.close();
+        Err(Arc::try_unwrap(first.error).unwrap_or_else(|source| Error::Damaged {
+            scope: first.scope,
+            source,
+        }))
     }
 
     /// Open the store at `path` for reading only, for offline tools that
@@ -195,9 +249,7 @@ impl Store {
         if storage.exists(&format_path) {
             let text =
                 read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
-            if text != FORMAT_TEXT.as_bytes() {
-                return Err(Error::corruption(&format_path, 0, CorruptionKind::BadMetadata));
-            }
+            check_format(&text, &format_path)?;
         } else {
             write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes())
                 .map_err(|e| Error::io("write format", &format_path, e))?;
@@ -222,6 +274,7 @@ impl Store {
             group_commit_spin: options.group_commit_spin,
         });
         let mut topics = BTreeMap::new();
+        let mut damaged_topics = BTreeMap::new();
         let mut names = storage
             .list_dir(&topics_dir)
             .map_err(|e| Error::io("list topics", &topics_dir, e))?;
@@ -245,13 +298,31 @@ impl Store {
                 continue;
             }
             storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
-            let topic = load_topic(&storage, &dir, &name, &options, &shared, &floors)?;
-            if name == crate::offset_table::OFFSETS_TOPIC {
-                if let Some(p) = topic.partitions.first() {
-                    floors = crate::offset_table::committed_floors(p);
+            // Damage is confined to the topic (or partition, in load_topic)
+            // that holds it: the rest of the store opens.
+            match load_topic(&storage, &dir, &name, &options, &shared, &floors) {
+                Ok(topic) => {
+                    if name == crate::offset_table::OFFSETS_TOPIC {
+                        // Partition 0 holds the commits; if it failed to open
+                        // there is no floor (the open says so).
+                        match topic.find_partition(0) {
+                            Some(p) => floors = crate::offset_table::committed_floors(p),
+                            None => tracing::warn!(
+                                "committed offsets did not open: no partition continues at an offset floor"
+                            ),
+                        }
+                    }
+                    topics.insert(name, Arc::new(topic));
                 }
+                Err(e) if is_damage(&e) => {
+                    if name == crate::offset_table::OFFSETS_TOPIC {
+                        tracing::warn!("committed offsets did not open: no partition continues at an offset floor");
+                    }
+                    tracing::error!(topic = %name, error = %e, "topic failed to open; the rest of the store opens without it");
+                    damaged_topics.insert(name, Arc::new(e));
+                }
+                Err(e) => return Err(e),
             }
-            topics.insert(name, Arc::new(topic));
         }
         crate::producer::fold_activity(&shared, topics.values());
         let inner = Arc::new(StoreInner {
@@ -260,6 +331,7 @@ impl Store {
             options,
             shared,
             topics: RwLock::new(topics),
+            damaged_topics: RwLock::new(damaged_topics),
             admin: Mutex::new(()),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             background: Mutex::new(None),
@@ -365,6 +437,14 @@ impl Store {
         if self.inner.topics.read().contains_key(name) {
             return Err(Error::TopicExists(name.to_string()));
         }
+        if let Some(error) = self.inner.damaged_topics.read().get(name) {
+            return Err(Error::Damaged {
+                scope: DamagedScope::Topic {
+                    topic: name.to_string(),
+                },
+                source: error.clone(),
+            });
+        }
         self.check_writable()?;
         let storage = self.inner.storage.as_ref();
         let topics_dir = self.inner.path.join(TOPICS_DIR);
@@ -433,23 +513,31 @@ impl Store {
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {
         validate_topic_name(name, true)?;
-        self.topic(name)?;
+        match self.topic(name) {
+            // A topic that failed to open can be deleted too (below).
+            Ok(_) | Err(Error::Damaged { .. }) => {}
+            Err(e) => return Err(e),
+        }
         // The commit lock before the admin lock (`commit` may create
         // `__transactions` under both, in that order).
         let mut commits = self.coordinator().lock_commits();
         crate::txn::forget_applied(self, &mut commits)?;
         let _admin = self.inner.admin.lock();
-        let topic = self
-            .inner
-            .topics
-            .write()
-            .remove(name)
-            .ok_or_else(|| Error::TopicNotFound(name.to_string()))?;
-        let storage = self.inner.storage.as_ref();
         let topics_dir = self.inner.path.join(TOPICS_DIR);
+        let removed = self.inner.topics.write().remove(name);
+        let (dir, partitions) = match removed {
+            Some(topic) => (topic.dir.clone(), topic.partitions.clone()),
+            // A topic that failed to open can still be deleted (the way out
+            // for damage an operator does not want to repair).
+            None => match self.inner.damaged_topics.write().remove(name) {
+                Some(_) => (topics_dir.join(name), Vec::new()),
+                None => return Err(Error::TopicNotFound(name.to_string())),
+            },
+        };
+        let storage = self.inner.storage.as_ref();
         let doomed = topics_dir.join(format!("{name}{DELETING_SUFFIX}"));
         storage
-            .rename(&topic.dir, &doomed)
+            .rename(&dir, &doomed)
             .map_err(|e| Error::io("rename topic dir", &doomed, e))?;
         storage
             .sync_dir(&topics_dir)
@@ -460,7 +548,7 @@ impl Store {
         storage
             .sync_dir(&topics_dir)
             .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
-        for p in &topic.partitions {
+        for p in &partitions {
             self.inner.shared.release(p.info().bytes);
         }
         Ok(())
@@ -481,24 +569,77 @@ impl Store {
         self.inner.topics.read().keys().cloned().collect()
     }
 
-    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
-        self.inner
-            .topics
+    /// Topics and partitions that failed to open (the rest of the store
+    /// did), with the error each answers; empty for an undamaged store.
+    pub fn damaged(&self) -> Vec<Damage> {
+        let mut damage: Vec<Damage> = self
+            .inner
+            .damaged_topics
             .read()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::TopicNotFound(name.to_string()))
+            .iter()
+            .map(|(topic, error)| Damage {
+                scope: DamagedScope::Topic { topic: topic.clone() },
+                error: error.clone(),
+            })
+            .collect();
+        for topic in self.inner.topics.read().values() {
+            for (partition, error) in &topic.damaged {
+                damage.push(Damage {
+                    scope: DamagedScope::Partition {
+                        topic: topic.name.clone(),
+                        partition: *partition,
+                    },
+                    error: error.clone(),
+                });
+            }
+        }
+        damage
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        if let Some(topic) = self.inner.topics.read().get(name) {
+            return Ok(topic.clone());
+        }
+        match self.inner.damaged_topics.read().get(name) {
+            Some(error) => Err(Error::Damaged {
+                scope: DamagedScope::Topic {
+                    topic: name.to_string(),
+                },
+                source: error.clone(),
+            }),
+            None => Err(Error::TopicNotFound(name.to_string())),
+        }
+    }
+
+    /// Partition 0 of an internal topic, `None` while the topic does not
+    /// exist yet. A damaged one is an error, never read as empty: an empty
+    /// read would forget committed offsets, attempts or dead letters.
+    pub(crate) fn internal_log(&self, topic: &str) -> Result<Option<Arc<Partition>>> {
+        match self.partition(topic, 0) {
+            Ok(p) => Ok(Some(p)),
+            Err(Error::TopicNotFound(_) | Error::PartitionNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
-        self.topic(topic)?
-            .partitions
-            .get(partition as usize)
-            .cloned()
-            .ok_or_else(|| Error::PartitionNotFound {
+        let t = self.topic(topic)?;
+        if let Some(p) = t.find_partition(partition) {
+            return Ok(p.clone());
+        }
+        match t.damaged.get(&partition) {
+            Some(error) => Err(Error::Damaged {
+                scope: DamagedScope::Partition {
+                    topic: topic.to_string(),
+                    partition,
+                },
+                source: error.clone(),
+            }),
+            None => Err(Error::PartitionNotFound {
                 topic: topic.to_string(),
                 partition,
-            })
+            }),
+        }
     }
 
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
@@ -508,11 +649,12 @@ impl Store {
             config: topic.config.clone(),
             durability: topic.config.durability.unwrap_or(self.inner.options.durability),
             partitions: topic.partitions.iter().map(|p| p.info()).collect(),
+            damaged_partitions: topic.damaged.iter().map(|(p, e)| (*p, e.clone())).collect(),
         })
     }
 
     pub fn partition_count(&self, topic: &str) -> Result<u32> {
-        Ok(self.topic(topic)?.partitions.len() as u32)
+        Ok(self.topic(topic)?.config.partitions)
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -889,6 +1031,44 @@ fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
     }
 }
 
+/// Is an open error damage of the files of one topic or partition (confined
+/// to it), rather than a failing device or system (EIO, ENOSPC, EMFILE: the
+/// whole open fails, as for any other I/O error)? A missing file is damage.
+fn is_damage(error: &Error) -> bool {
+    match error {
+        Error::Corruption { .. } => true,
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// Accept the `MILLRACE` marker of a store this build can open: a newer
+/// format asks for an upgrade, anything else that is not the marker is a
+/// damaged file (`millrace repair` rewrites it).
+pub(crate) fn check_format(text: &[u8], path: &Path) -> Result<()> {
+    if text == FORMAT_TEXT.as_bytes() {
+        return Ok(());
+    }
+    let version = std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.strip_prefix(FORMAT_PREFIX))
+        .and_then(|t| t.strip_suffix('\n'))
+        .and_then(|v| v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit())));
+    match version {
+        Some(v) if v > FORMAT_VERSION => Err(Error::FormatTooNew {
+            path: path.to_path_buf(),
+            found: v.to_string(),
+            supported: FORMAT_VERSION,
+        }),
+        _ => Err(Error::corruption(path, 0, CorruptionKind::BadMetadata)),
+    }
+}
+
+/// The exact bytes of the `MILLRACE` marker this build writes.
+pub(crate) fn format_text() -> &'static str {
+    FORMAT_TEXT
+}
+
 pub(crate) fn partition_dir_name(partition: u32) -> String {
     format!("{partition:05}")
 }
@@ -905,11 +1085,23 @@ fn load_topic(
     let bytes =
         read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
     let config = TopicConfig::decode(&bytes, &meta_path)?;
+    // A partition directory past the count: the file is wrong (a plausible
+    // value with a valid checksum); opening with fewer partitions would hide
+    // records without a word.
+    for entry in storage.list_dir(dir).map_err(|e| Error::io("list topic", dir, e))? {
+        let partition = (entry.len() == 5 && entry.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| entry.parse::<u32>().ok())
+            .flatten();
+        if partition.is_some_and(|p| p >= config.partitions) {
+            return Err(Error::corruption(&meta_path, 0, CorruptionKind::BadMetadata));
+        }
+    }
     let durability = config.durability.unwrap_or(options.durability);
     let mut partitions = Vec::with_capacity(config.partitions as usize);
+    let mut damaged = BTreeMap::new();
     for p in 0..config.partitions {
         let pdir = dir.join(partition_dir_name(p));
-        partitions.push(Arc::new(Partition::open(
+        match Partition::open(
             storage.clone(),
             pdir,
             name,
@@ -919,13 +1111,22 @@ fn load_topic(
             options.recovery,
             shared.clone(),
             committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
-        )?));
+        ) {
+            Ok(partition) => partitions.push(Arc::new(partition)),
+            // Confined to this partition: the topic's other partitions open.
+            Err(e) if is_damage(&e) => {
+                tracing::error!(topic = %name, partition = p, error = %e, "partition failed to open; the rest of the store opens without it");
+                damaged.insert(p, Arc::new(e));
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(Topic {
         name: name.to_string(),
         config,
         dir: dir.to_path_buf(),
         partitions,
+        damaged,
     })
 }
 

@@ -666,8 +666,15 @@ fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp, wanted: u64
 /// limits) is skipped and reported, and the rest of the store opens; I/O
 /// errors still fail the open.
 pub(crate) fn recover(store: &Store) -> Result<()> {
-    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
-        return Ok(());
+    let log = match store.internal_log(TRANSACTIONS_TOPIC) {
+        Ok(Some(log)) => log,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            // Commits fail while it is damaged (they append to it); a pending
+            // record is applied by the first open after the repair.
+            tracing::error!(error = %e, "the transaction log failed to open: pending transactions wait for its repair");
+            return Ok(());
+        }
     };
     let mut offset = log.start_offset();
     let end = log.high_watermark();
@@ -714,6 +721,11 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 *entry = (record.epoch, record.sequence);
             }
             store.offset_table().observe(record.commit_time_ms);
+            store
+                .shared()
+                .producers
+                .epochs
+                .raise_next_id(record.producer_id.saturating_add(1));
             let stamp = ProducerStamp {
                 producer_id: record.producer_id,
                 epoch: record.epoch,
@@ -777,7 +789,18 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 end_hint: *end_hint,
             })
             .collect();
-        apply(store, &record, stamp, targets, true)?;
+        match apply(store, &record, stamp, targets, true) {
+            // `__offsets` failed to open: the rest of the store opens; the
+            // record stays the last one, so the first open after the repair
+            // applies it (no commit can follow before: a commit reads
+            // `__offsets` first).
+            Err(Error::Damaged { scope, source }) => {
+                tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
+            }
+            other => {
+                other?;
+            }
+        }
     }
     for part in &unapplied {
         tracing::warn!(

@@ -309,19 +309,20 @@ fn rebuild_from_snapshot_and_the_batches_after_it() {
     assert_eq!(session.last_sequences.get(&("t".to_string(), 0)), Some(&(last + 1)));
 }
 
+/// A damaged snapshot is derived data: it is ignored (with a warning) and the
+/// state rebuilt from the log, instead of stopping the partition (issue 18).
 #[test]
-fn rebuild_rejects_a_damaged_snapshot() {
+fn rebuild_ignores_a_damaged_snapshot() {
     let dir = common::scratch_dir();
-    let (_, _, snapshot) = write_history_with_roll(dir.path());
+    let (id, last, snapshot) = write_history_with_roll(dir.path());
     keep_only_snapshot(dir.path(), Some((8, &snapshot)));
     let path = snapshot_path(dir.path(), 8);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[12] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
-    match Store::open(dir.path(), options()) {
-        Err(Error::Corruption { segment, .. }) => assert_eq!(segment, path),
-        other => panic!("expected corruption, got {other:?}"),
-    }
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.offsets("t", 0).unwrap(), (8, 20));
+    check_resumes(&store, id, last);
 }
 
 /// A snapshot past the log end (the log lost its tail, e.g. a torn or
@@ -405,4 +406,40 @@ fn power_cut_in_interval_mode_resumes_from_the_surviving_sequence() {
         resumed_at.len() > 1,
         "the cut kept or dropped the same tail every time: {resumed_at:?}"
     );
+}
+
+/// A lost producer registry (deleted, damaged, or an older copy) is not
+/// worth the store: it opens, every producer must init again, and a new id
+/// never repeats one the partitions remember (issue 18): a repeated id with
+/// epoch 0 would inherit the old producer's sequences and dedup window.
+#[test]
+fn a_lost_registry_opens_and_never_reuses_a_producer_id() {
+    for damage in ["delete", "flip", "stale"] {
+        let dir = common::scratch_dir();
+        let registry = dir.path().join("producers.registry");
+        let (old_id, stale) = {
+            let store = open_with_topic(dir.path(), TopicConfig::default());
+            let stale = std::fs::read(&registry).ok();
+            let mut producer = Producer::init(&store, "p").unwrap();
+            producer.send("t", 0, &records(2, "p")).unwrap();
+            let id = store.init_producer("p").unwrap().producer_id;
+            (id, stale)
+        };
+        match damage {
+            "delete" => std::fs::remove_file(&registry).unwrap(),
+            "flip" => {
+                let mut bytes = std::fs::read(&registry).unwrap();
+                bytes[8] ^= 0x20;
+                std::fs::write(&registry, bytes).unwrap();
+            }
+            _ => match &stale {
+                Some(bytes) => std::fs::write(&registry, bytes).unwrap(),
+                None => std::fs::remove_file(&registry).unwrap(),
+            },
+        }
+        let store = Store::open(dir.path(), options()).unwrap();
+        let fresh = store.init_producer("q").unwrap();
+        assert!(fresh.producer_id > old_id, "{damage}: id {} reused", fresh.producer_id);
+        assert_eq!(values(&store, "t", 0), vec!["p-0", "p-1"], "{damage}");
+    }
 }

@@ -184,7 +184,7 @@ impl Fixture {
     fn expect_corruption(&self, bytes: &[u8], position: usize, what: &str) -> CorruptionKind {
         std::fs::write(self.log(), bytes).unwrap();
         remove_producer_snapshots(self.path(), TOPIC, 0);
-        let kind = match Store::open(self.path(), options(RecoveryMode::TornTailOnly)) {
+        let kind = match Store::open_strict(self.path(), options(RecoveryMode::TornTailOnly)) {
             Err(Error::Corruption {
                 segment,
                 position: got,
@@ -501,7 +501,7 @@ fn expect_acknowledged_loss(f: &Fixture, segment: &Path, position: u64, what: &s
             .any(|(p, _)| p.extension().is_some_and(|e| e == "producers")),
         "{what}: the close wrote a producer snapshot"
     );
-    match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {
+    match Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly)) {
         Err(Error::Corruption {
             segment: got,
             position: at,
@@ -598,7 +598,7 @@ fn damage_before_the_last_checkpoint_is_reported_by_reads() {
     // Either answer is allowed: an open that reads the whole segment anyway
     // (e.g. to rebuild other state) reports it at open; otherwise the read
     // does. Never a silent cut, always segment and position.
-    let result = Store::open(f.path(), options(RecoveryMode::TornTailOnly))
+    let result = Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly))
         .and_then(|store| store.read(TOPIC, 0, offset, ReadOptions::default()));
     match result {
         Err(Error::Corruption {
@@ -629,7 +629,7 @@ fn sealed_segment_without_a_complete_index_is_scanned_strictly() {
     bytes[position + HEADER_SIZE] ^= 0x01;
     std::fs::write(&sealed_log, &bytes).unwrap();
     std::fs::remove_file(index_path(f.path(), TOPIC, 0, bases[0])).unwrap();
-    match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {
+    match Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly)) {
         Err(Error::Corruption {
             segment,
             position: got,
@@ -650,7 +650,7 @@ fn missing_middle_segment_is_an_offset_gap() {
     assert!(bases.len() >= 3, "rolled: {bases:?}");
     std::fs::remove_file(log_path(f.path(), TOPIC, 0, bases[1])).unwrap();
     std::fs::remove_file(index_path(f.path(), TOPIC, 0, bases[1])).unwrap();
-    match Store::open(f.path(), options(RecoveryMode::TornTailOnly)) {
+    match Store::open_strict(f.path(), options(RecoveryMode::TornTailOnly)) {
         Err(Error::Corruption {
             segment,
             position,

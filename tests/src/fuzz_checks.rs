@@ -342,7 +342,7 @@ fn model(segment: &[u8]) -> SegmentModel {
 fn recover_and_read(segment: &[u8], expected: &SegmentModel, layout: Layout) {
     let image = store_image(segment, layout);
     let fully_valid = expected.valid_end == segment.len() as u64;
-    let store = match Store::open(image.path(), fuzz_store_options()) {
+    let store = match Store::open_strict(image.path(), fuzz_store_options()) {
         Ok(store) => store,
         Err(Error::Corruption {
             segment: path,

@@ -327,7 +327,7 @@ pub fn allocation_bound_bytes(input_bytes: usize) -> usize {
 
 fn open_with(target: Target, bytes: &[u8]) {
     let image = store_image(target, bytes);
-    let store = match Store::open(image.path(), store_options()) {
+    let store = match Store::open_strict(image.path(), store_options()) {
         Ok(store) => store,
         Err(error) => {
             // Any error is an answer; it must say something.
@@ -340,7 +340,7 @@ fn open_with(target: Target, bytes: &[u8]) {
     store
         .close()
         .unwrap_or_else(|e| panic!("{target:?}: close after a successful open: {e}"));
-    let reopened = Store::open(image.path(), store_options())
+    let reopened = Store::open_strict(image.path(), store_options())
         .unwrap_or_else(|e| panic!("{target:?}: a store that opened must open again after close: {e}"));
     let after = exercise(&reopened, target);
     assert_eq!(
@@ -419,7 +419,7 @@ pub fn outcome(input: &[u8], checksum: bool) -> Outcome {
         _ => payload.to_vec(),
     };
     let image = store_image(target, &bytes);
-    let Ok(store) = Store::open(image.path(), store_options()) else {
+    let Ok(store) = Store::open_strict(image.path(), store_options()) else {
         return refused;
     };
     let tables_read = [GROUP, "tx-group"]

@@ -99,9 +99,11 @@ fn metadata_open_corpus_replays() {
 /// image is laid out where the store reads it), and half of them are
 /// refused, at open or when the table is first read, where the format can
 /// tell (all but `start.offset`, whose half of "1" is an empty file, the
-/// index, a cache rebuilt from the segment, and a transaction commit
-/// record, which open skips and reports instead of refusing the store:
-/// `transaction_parts_unapplied`, `engine/tests/txn_limits.rs`).
+/// files derived from the log: the index, the producer registry and
+/// snapshots, which open ignores with a warning and rebuilds, and a
+/// transaction commit record, which open skips and reports instead of
+/// refusing the store: `transaction_parts_unapplied`,
+/// `engine/tests/txn_limits.rs`).
 #[test]
 fn metadata_open_seeds_reach_accepting_and_refusing_paths() {
     let good = fuzz_metadata::Outcome {
@@ -116,7 +118,14 @@ fn metadata_open_seeds_reach_accepting_and_refusing_paths() {
                 good,
                 "{name}: the template's own bytes"
             );
-        } else if !matches!(target, Target::Index | Target::StartOffset | Target::TransactionCommit) {
+        } else if !matches!(
+            target,
+            Target::Index
+                | Target::StartOffset
+                | Target::ProducerRegistry
+                | Target::ProducerSnapshot
+                | Target::TransactionCommit
+        ) {
             for checksum in [true, false] {
                 assert_ne!(
                     fuzz_metadata::outcome(&input, checksum),

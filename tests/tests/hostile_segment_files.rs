@@ -64,7 +64,7 @@ fn one_batch(base_offset: u64) -> Vec<u8> {
 
 /// Opening must not panic; an error, if any, must be a typed corruption.
 fn open_does_not_panic(dir: &Path) -> Option<Store> {
-    match Store::open(dir, options()) {
+    match Store::open_strict(dir, options()) {
         Ok(store) => Some(store),
         Err(Error::Corruption { .. }) => None,
         Err(other) => panic!("unexpected error: {other}"),

@@ -34,7 +34,13 @@ The plan lists every record range taken out of service, per partition, with
 its file, bytes, offsets and record count, and every consumer group, replay
 job (__replay.<name>) and redrive job (__redrive.<target>) whose committed
 offset lies past what is kept.
-Damaged metadata (topic.meta, start.offset) is reported for manual repair.
+  rebuild-metadata
+                 a damaged metadata file, copied into the backup first:
+                 MILLRACE is rewritten; topic.meta is rebuilt from its
+                 readable lines and the partition directories (retention
+                 becomes forever); start.offset, producers.registry and
+                 producer snapshots are moved into the backup (the log start,
+                 producer ids and producer state are rebuilt on open).
 
 Without --yes nothing changes: the plan is printed and the exit code is 3 if
 there is corruption to repair (0 if there is none). With --yes the plan is
@@ -78,6 +84,12 @@ enum Action {
         snapshot: PathBuf,
         detail: String,
     },
+    /// A damaged metadata file: `inspect::repair_metadata` rewrites,
+    /// rebuilds or moves it (with a backup).
+    RebuildMetadata {
+        path: PathBuf,
+        detail: String,
+    },
     Manual {
         path: PathBuf,
         detail: String,
@@ -116,6 +128,12 @@ impl Action {
                 "-".into(),
                 detail.clone(),
             ),
+            Action::RebuildMetadata { path, detail } => (
+                "rebuild-metadata",
+                path.display().to_string(),
+                "-".into(),
+                format!("{detail}; {}", metadata_fix(path)),
+            ),
             Action::Manual { path, detail } => (
                 "manual",
                 path.display().to_string(),
@@ -123,6 +141,20 @@ impl Action {
                 format!("{detail}; restore this file from a backup"),
             ),
         }
+    }
+}
+
+/// What `inspect::repair_metadata` does to a file (engine/src/inspect/metadata.rs).
+fn metadata_fix(path: &Path) -> &'static str {
+    match path.file_name().and_then(|n| n.to_str()).unwrap_or_default() {
+        "MILLRACE" => "rewrite the store marker",
+        "topic.meta" => {
+            "rebuild it from its readable lines and the partition directories (retention becomes forever: set it again)"
+        }
+        "start.offset" => {
+            "move it to the backup (the log starts at the first segment again; records it hid become readable)"
+        }
+        _ => "move it to the backup (rebuilt from the log on open)",
     }
 }
 
@@ -137,7 +169,24 @@ fn plan(report: &inspect::CheckReport) -> Vec<Action> {
     let mut actions: Vec<Action> = Vec::new();
     // (partition dir, base offset) of planned truncations.
     let mut truncated: Vec<(PathBuf, u64)> = Vec::new();
+    // Damaged metadata, recoverable or not, is fixed file by file.
+    for p in report
+        .problems
+        .iter()
+        .filter(|p| p.kind == CorruptionKind::BadMetadata && inspect::is_repairable_metadata(&p.path))
+    {
+        let action = Action::RebuildMetadata {
+            path: p.path.clone(),
+            detail: p.detail.clone(),
+        };
+        if !actions.contains(&action) {
+            actions.push(action);
+        }
+    }
     for p in report.problems.iter().filter(|p| p.severity == Severity::Corruption) {
+        if p.kind == CorruptionKind::BadMetadata && inspect::is_repairable_metadata(&p.path) {
+            continue;
+        }
         let dir = p.path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = base_of(&p.path);
         let covered = base.is_some_and(|b| truncated.iter().any(|(d, t)| *d == dir && b >= *t));
@@ -213,7 +262,10 @@ fn plan_of(data: &Path, action: &Action) -> CliResult<Option<RepairPlan>> {
         Action::SetAside { snapshot, .. } => Some(inspect::plan_snapshot_set_aside(data, snapshot)?),
         // forget-transaction says what it takes out in its own row (the commit
         // record and the parts open could not apply).
-        Action::RebuildIndex { .. } | Action::Manual { .. } | Action::ForgetTransactions { .. } => None,
+        Action::RebuildIndex { .. }
+        | Action::Manual { .. }
+        | Action::RebuildMetadata { .. }
+        | Action::ForgetTransactions { .. } => None,
     })
 }
 
@@ -314,13 +366,19 @@ fn print_plans(plans: &[RepairPlan]) -> CliResult<()> {
 
 pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
     data::require_existing(global)?;
-    let actions = match (&args.segment, args.position) {
-        (Some(segment), Some(position)) => vec![Action::Truncate {
-            segment: segment.clone(),
-            position,
-            detail: "requested on the command line".into(),
-        }],
-        _ => plan(&inspect::check_dir(global.data())?),
+    let (actions, corruption_found) = match (&args.segment, args.position) {
+        (Some(segment), Some(position)) => (
+            vec![Action::Truncate {
+                segment: segment.clone(),
+                position,
+                detail: "requested on the command line".into(),
+            }],
+            true,
+        ),
+        _ => {
+            let report = inspect::check_dir(global.data())?;
+            (plan(&report), report.corruption_found())
+        }
     };
     if actions.is_empty() {
         if global.json {
@@ -343,7 +401,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             plans.extend(plan);
         }
         if global.json {
-            output::print_json(&json!({"actions": planned, "applied": false, "corruption_found": true}))?;
+            output::print_json(&json!({"actions": planned, "applied": false, "corruption_found": corruption_found}))?;
         } else {
             let mut table = Table::new(&["ACTION", "FILE", "POSITION", "DETAIL"]);
             for a in &actions {
@@ -355,7 +413,8 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             print_plans(&plans)?;
             println!("dry run: nothing changed; re-run with --yes to back up and apply this plan");
         }
-        return Ok(exit::CORRUPTION);
+        // Only recoverable files to fix (open copes with them): not corruption.
+        return Ok(if corruption_found { exit::CORRUPTION } else { exit::OK });
     }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let backup_root = args
@@ -383,6 +442,18 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
                 }
                 applied_forget = true;
                 inspect::forget_transactions(global.data(), &backup_root)?
+            }
+            Action::RebuildMetadata { path, .. } => {
+                let relative = path
+                    .strip_prefix(global.data())
+                    .ok()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new(""));
+                let outcome = inspect::repair_metadata(global.data(), path, &backup_root.join(relative))?;
+                if !global.json {
+                    println!("{}: {}", path.display(), metadata_fix(path));
+                }
+                outcome
             }
             Action::Manual { path, detail } => {
                 eprintln!("manual repair needed: {}: {detail}", path.display());

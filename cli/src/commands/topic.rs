@@ -6,7 +6,7 @@ use crate::output::{self, Table};
 use crate::parse;
 use crate::target::{Target, TopicInfo};
 use clap::{Args, Subcommand};
-use millrace::{Durability, TopicConfig};
+use millrace::{DamagedScope, Durability, TopicConfig};
 use serde_json::json;
 use std::time::Duration;
 
@@ -142,22 +142,70 @@ fn records(d: &TopicInfo) -> u64 {
     d.records()
 }
 
+/// One line per topic or partition that failed to open: (topic, partition, error).
+fn damage_rows(target: &Target, unreadable: Vec<(String, String)>) -> Vec<(String, Option<u32>, String)> {
+    let mut rows: Vec<(String, Option<u32>, String)> = target
+        .damaged()
+        .into_iter()
+        .map(|d| match d.scope {
+            DamagedScope::Topic { topic } => (topic, None, d.error.to_string()),
+            DamagedScope::Partition { topic, partition } => (topic, Some(partition), d.error.to_string()),
+        })
+        .collect();
+    rows.extend(unreadable.into_iter().map(|(topic, error)| (topic, None, error)));
+    rows
+}
+
 fn run_list(global: &GlobalArgs) -> CliResult<()> {
     let target = Target::open_read_only(global)?;
     let mut descriptions = Vec::new();
+    let mut unreadable = Vec::new();
     for name in target.list_topics()? {
-        descriptions.push(target.describe(&name)?);
+        match target.describe(&name) {
+            Ok(d) => descriptions.push(d),
+            // One topic's damage (its DLQ, say) does not hide the others.
+            Err(e) if !target.is_remote() => unreadable.push((name, e.message)),
+            Err(e) => return Err(e),
+        }
     }
+    let damaged = damage_rows(&target, unreadable);
     target.close()?;
     if global.json {
         let topics: Vec<serde_json::Value> = descriptions.iter().map(description_json).collect();
-        output::print_json(&json!({ "topics": topics }))?;
+        let damaged: Vec<serde_json::Value> = damaged
+            .iter()
+            .map(|(topic, partition, error)| json!({"topic": topic, "partition": partition, "error": error}))
+            .collect();
+        output::print_json(&json!({ "topics": topics, "damaged": damaged }))?;
+        return Ok(());
+    }
+    if !damaged.is_empty() {
+        // After the table (or alone): what failed to open, with its error.
+        let print_damage = || {
+            for (topic, partition, error) in &damaged {
+                match partition {
+                    Some(p) => println!("damaged: topic {topic} partition {p}: {error}"),
+                    None => println!("damaged: topic {topic}: {error}"),
+                }
+            }
+            println!("run `millrace check` for a report and `millrace repair` for the repair plan");
+        };
+        if descriptions.is_empty() {
+            print_damage();
+            return Ok(());
+        }
+        print_list_table(&descriptions)?;
+        print_damage();
         return Ok(());
     }
     if descriptions.is_empty() {
         println!("no topics; create one with `millrace topic create NAME`");
         return Ok(());
     }
+    print_list_table(&descriptions)
+}
+
+fn print_list_table(descriptions: &[TopicInfo]) -> CliResult<()> {
     let mut table = Table::new(&[
         "TOPIC",
         "PARTITIONS",
@@ -167,7 +215,7 @@ fn run_list(global: &GlobalArgs) -> CliResult<()> {
         "DURABILITY",
         "RETENTION",
     ]);
-    for d in &descriptions {
+    for d in descriptions {
         let bytes: u64 = d.partitions.iter().map(|p| p.bytes).sum();
         table.row(vec![
             d.name.clone(),
@@ -223,6 +271,7 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
         },
         "records": records(d),
         "dlq_depth": d.dlq_depth,
+        "damaged_partitions": d.damaged.iter().map(|(p, e)| json!({"partition": p, "error": e})).collect::<Vec<_>>(),
         "partition_info": partitions,
     })
 }
@@ -234,7 +283,7 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     target.close()?;
     if global.json {
         output::print_json(&description_json(&d))?;
-        return Ok(());
+        return damaged_partitions_error(&d);
     }
     let c = &d.config;
     println!("topic:                {}", d.name);
@@ -278,12 +327,59 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
             output::bytes(p.bytes),
         ]);
     }
+    for (p, error) in &d.damaged {
+        table.row(vec![
+            p.to_string(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            format!("damaged: {error}"),
+        ]);
+    }
     table.print()?;
-    Ok(())
+    damaged_partitions_error(&d)
+}
+
+/// Exit 3 (after the description) when partitions of the topic failed to open.
+fn damaged_partitions_error(d: &TopicInfo) -> CliResult<()> {
+    if d.damaged.is_empty() {
+        return Ok(());
+    }
+    Err(CliError {
+        code: crate::error::exit::CORRUPTION,
+        ..CliError::new(format!(
+            "{} partition(s) of topic {} failed to open",
+            d.damaged.len(),
+            d.name
+        ))
+        .with_hint("run `millrace check` for a report and `millrace repair` for the repair plan")
+    })
 }
 
 fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
     let target = Target::open(global)?;
+    let whole_topic_damaged = target
+        .damaged()
+        .iter()
+        .any(|d| matches!(&d.scope, DamagedScope::Topic { topic: t } if t == topic));
+    if whole_topic_damaged {
+        // It failed to open: deleting it is the operator's other way out.
+        if !yes {
+            return Err(CliError::usage(format!(
+                "refusing to delete damaged topic {topic:?} without confirmation"
+            ))
+            .with_hint(format!("re-run as `millrace topic delete {topic} --yes`")));
+        }
+        target.delete_topic(topic)?;
+        target.close()?;
+        if global.json {
+            output::print_json(&json!({ "topic": topic, "deleted": true }))?;
+        } else {
+            println!("deleted damaged topic {topic}");
+        }
+        return Ok(());
+    }
     let d = target.describe(topic)?;
     if !yes {
         return Err(CliError::usage(format!(

@@ -17,6 +17,7 @@ pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) 
         path: path.to_path_buf(),
         ..CheckReport::default()
     };
+    super::metadata::check_store_files(path, &mut report)?;
     let partitions = list_partitions(path, &mut report)?;
     let mut bytes_total = 0u64;
     for partition in &partitions {
@@ -77,6 +78,22 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
                 continue;
             }
         };
+        let on_disk = super::metadata::partition_dirs(&dir)?;
+        if on_disk > config.partitions {
+            // Open refuses the topic rather than hide the partitions past the count.
+            report.problems.push(Problem {
+                path: meta_path,
+                position: 0,
+                kind: CorruptionKind::BadMetadata,
+                severity: Severity::Corruption,
+                detail: format!(
+                    "topic.meta says {} partitions but partition directory {:05} exists",
+                    config.partitions,
+                    on_disk - 1
+                ),
+            });
+            continue;
+        }
         for p in 0..config.partitions {
             let pdir = dir.join(format!("{p:05}"));
             report.partitions += 1;
@@ -94,6 +111,7 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
                 continue;
             }
             check_start_offset(&pdir, report);
+            super::metadata::check_snapshots(&pdir, report)?;
             let mut segments: Vec<(u64, PathBuf)> = list_names(&pdir)?
                 .iter()
                 .filter_map(|n| parse_log_name(n).map(|base| (base, pdir.join(n))))

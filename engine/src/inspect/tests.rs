@@ -301,7 +301,7 @@ fn check_agrees_with_recovery_on_damaged_last_segments() {
         copy_dir(&original, &dir);
         fs::write(dir.join(&relative_log), contents).unwrap();
         let report = check_dir(&dir).unwrap();
-        let opened = Store::open(&dir, options());
+        let opened = Store::open_strict(&dir, options());
         match opened {
             Err(Error::Corruption { position, .. }) => {
                 assert!(
