@@ -141,15 +141,7 @@ pub fn repair_metadata(data_dir: &Path, path: &Path, backup_dir: &Path) -> Resul
         ));
     }
     fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
-    let mut outcome = RepairOutcome {
-        backup_dir: backup_dir.to_path_buf(),
-        truncated: None,
-        copied: Vec::new(),
-        moved: Vec::new(),
-        index_removed: Vec::new(),
-        offsets_dropped: None,
-        records_dropped: 0,
-    };
+    let mut outcome = RepairOutcome::new(backup_dir);
     let backup = backup_dir.join(&name);
     let dir = path.parent().ok_or_else(not_repairable)?.to_path_buf();
     if name == FORMAT_FILE || name == TOPIC_META {

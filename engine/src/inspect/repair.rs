@@ -21,6 +21,21 @@ pub struct RepairOutcome {
     pub records_dropped: u64,
 }
 
+impl RepairOutcome {
+    /// An outcome that has changed nothing yet, backing up into `backup_dir`.
+    pub(crate) fn new(backup_dir: &Path) -> RepairOutcome {
+        RepairOutcome {
+            backup_dir: backup_dir.to_path_buf(),
+            truncated: None,
+            copied: Vec::new(),
+            moved: Vec::new(),
+            index_removed: Vec::new(),
+            offsets_dropped: None,
+            records_dropped: 0,
+        }
+    }
+}
+
 /// A file's partition directory and the partition's segment bases (sorted),
 /// refusing a file that is not inside `<data>/topics/<topic>/<partition>/`.
 pub(super) fn locate_partition_file(data_dir: &Path, file: &Path) -> Result<(PathBuf, Vec<u64>)> {
@@ -144,15 +159,7 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
         true
     })?;
     fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
-    let mut outcome = RepairOutcome {
-        backup_dir: backup_dir.to_path_buf(),
-        truncated: None,
-        copied: Vec::new(),
-        moved: Vec::new(),
-        index_removed: Vec::new(),
-        offsets_dropped: None,
-        records_dropped: 0,
-    };
+    let mut outcome = RepairOutcome::new(backup_dir);
     let first_segment = bases.first() == Some(&base);
     let move_whole = position == 0 && !first_segment;
     let index_path = dir.join(index_name(base));
@@ -231,13 +238,9 @@ pub fn set_aside_snapshots(data_dir: &Path, snapshot: &Path, backup_dir: &Path) 
     let plan = super::plan::plan_snapshot_locked(data_dir, snapshot)?;
     fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
     let mut outcome = RepairOutcome {
-        backup_dir: backup_dir.to_path_buf(),
-        truncated: None,
-        copied: Vec::new(),
-        moved: Vec::new(),
-        index_removed: Vec::new(),
         offsets_dropped: plan.offsets_dropped,
         records_dropped: plan.records_dropped,
+        ..RepairOutcome::new(backup_dir)
     };
     for removal in &plan.removals {
         let name = removal.file.file_name().map(PathBuf::from).unwrap_or_default();
@@ -257,15 +260,7 @@ pub fn repair_index(data_dir: &Path, segment: &Path, backup_dir: &Path) -> Resul
     let (dir, base, _) = locate_segment(data_dir, segment)?;
     let index_path = dir.join(index_name(base));
     fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
-    let mut outcome = RepairOutcome {
-        backup_dir: backup_dir.to_path_buf(),
-        truncated: None,
-        copied: Vec::new(),
-        moved: Vec::new(),
-        index_removed: Vec::new(),
-        offsets_dropped: None,
-        records_dropped: 0,
-    };
+    let mut outcome = RepairOutcome::new(backup_dir);
     if index_path.exists() {
         move_file(&index_path, &backup_dir.join(index_name(base)))?;
         sync_dir(backup_dir)?;

@@ -256,12 +256,9 @@ pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairO
     crate::storage::write_atomic(&FsStorage, &start_path, format!("{end}\n").as_bytes())
         .map_err(|e| Error::io("write start offset", &start_path, e))?;
     Ok(RepairOutcome {
-        backup_dir: backup,
-        truncated: None,
         copied,
-        moved: Vec::new(),
-        index_removed: Vec::new(),
         offsets_dropped: Some((previous_start, end)),
         records_dropped: end.saturating_sub(previous_start),
+        ..RepairOutcome::new(&backup)
     })
 }
