@@ -62,6 +62,37 @@ impl Store {
             let _commits = self.coordinator().lock_commits();
             registry.init(name, now_ms())?
         };
+        self.producer_session(name, producer_id, epoch)
+    }
+
+    /// [`Store::init_producer`] on behalf of `owner` (1..=255 bytes, e.g. the
+    /// principal a server authenticated): a new producer belongs to `owner`,
+    /// one without an owner (registered by [`Store::init_producer`] or by a
+    /// store before owners were recorded) is claimed by it, and one that
+    /// belongs to another owner is left untouched: `Ok(None)`, no epoch is
+    /// bumped and nobody is fenced.
+    pub fn init_producer_as(&self, name: &str, owner: &str) -> Result<Option<ProducerSession>> {
+        let registry = &self.shared().producers;
+        let registered = {
+            let _commits = self.coordinator().lock_commits();
+            registry.init_as(name, owner, now_ms())?
+        };
+        match registered {
+            Some((producer_id, epoch)) => self.producer_session(name, producer_id, epoch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// May `owner` append, begin transactions or fail records with
+    /// `producer_id`? True when it owns the producer, when the id is not
+    /// registered (the call then fails with `UnknownProducer` as usual), and
+    /// when the producer has no owner yet: `owner` then claims it (durably,
+    /// before this returns). False when another owner registered it.
+    pub fn producer_usable_by(&self, producer_id: u64, owner: &str) -> Result<bool> {
+        self.shared().producers.usable_by(producer_id, owner)
+    }
+
+    fn producer_session(&self, name: &str, producer_id: u64, epoch: u16) -> Result<ProducerSession> {
         let mut last_sequences = BTreeMap::new();
         for topic_name in self.list_all_topics() {
             let Ok(topic) = self.topic(&topic_name) else { continue };
