@@ -92,6 +92,13 @@ impl Store {
         self.shared().producers.usable_by(producer_id, owner)
     }
 
+    /// The owner recorded for `producer_id`: `Some("")` when it has none,
+    /// `None` when the id is not registered. Read only; see
+    /// [`Store::producer_usable_by`] to check and claim.
+    pub fn producer_owner(&self, producer_id: u64) -> Option<String> {
+        self.shared().producers.epochs.owner(producer_id)
+    }
+
     fn producer_session(&self, name: &str, producer_id: u64, epoch: u16) -> Result<ProducerSession> {
         let mut last_sequences = BTreeMap::new();
         for topic_name in self.list_all_topics() {

@@ -469,6 +469,11 @@ impl ProducerEpochs {
         state.next_id = state.next_id.max(next_id);
     }
 
+    /// The owner of `producer_id` (empty: none); `None` if it is not registered.
+    pub fn owner(&self, producer_id: u64) -> Option<String> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.owner.clone())
+    }
+
     pub fn current_epoch(&self, producer_id: u64) -> Option<u16> {
         self.state.lock().entries.get(&producer_id).map(|e| e.epoch)
     }

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::auth::{required, Authenticator, Permissions};
+use crate::auth::{required, Authenticator, Principal};
 use crate::config::ServerConfig;
 use crate::error_code::{ErrorCode, WireError};
-use crate::frame::FrameDecoder;
+use crate::frame::{FrameDecoder, FLAGS_KNOWN};
 use crate::frame::{FrameError, FRAME_LENGTH_BYTES};
 use crate::handler::{handle, handle_inline, Context, Inline, Session};
 use crate::messages::{
@@ -80,6 +80,7 @@ enum Job {
         close: bool,
         /// Set by a successful `Hello`.
         client_name: Option<String>,
+        principal: Option<Principal>,
         _permit: Option<Admission>,
     },
 }
@@ -91,6 +92,7 @@ fn fatal(opcode: u16, request_id: u32, error: WireError) -> Job {
         result: Err(error),
         close: true,
         client_name: None,
+        principal: None,
         _permit: None,
     }
 }
@@ -113,7 +115,8 @@ where
         buffered_bytes,
         shared,
         shutdown,
-        permissions: None,
+        principal: None,
+        delayed: None,
         peer,
     };
     let outcome = reader.read_loop().await;
@@ -143,7 +146,9 @@ struct Reader<R> {
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     /// `None` until the handshake succeeded.
-    permissions: Option<Permissions>,
+    principal: Option<Principal>,
+    /// A fatal answer to send only after a back-off (a failed authentication).
+    delayed: Option<(Duration, Job)>,
     peer: SocketAddr,
 }
 
@@ -174,6 +179,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         };
                         self.shared.metrics.request_bytes.fetch_add(bytes as u64, Relaxed);
                         if let Some(outcome) = self.process(frame, permit) {
+                            if let Some((delay, job)) = self.delayed.take() {
+                                tokio::time::sleep(delay).await;
+                                self.send(job);
+                            }
                             return outcome;
                         }
                     }
@@ -197,7 +206,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             if decoder.is_mid_frame() {
                 frame_started_at.get_or_insert_with(Instant::now);
             }
-            let deadline = if self.permissions.is_none() {
+            let deadline = if self.principal.is_none() {
                 handshake_deadline
             } else if let Some(at) = frame_started_at {
                 at + config.slow_client_timeout()
@@ -210,7 +219,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     Ok(n) => decoder.feed(buf.get(..n).unwrap_or_default()),
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
-                    let idle = self.permissions.is_some() && frame_started_at.is_none();
+                    let idle = self.principal.is_some() && frame_started_at.is_none();
                     let answering = self.in_flight.available_permits() < config.in_flight_max as usize;
                     if idle && answering {
                         // Not idle: the client waits for an answer (a long
@@ -218,7 +227,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         last_frame_at = Instant::now();
                         continue;
                     }
-                    let what = if self.permissions.is_none() {
+                    let what = if self.principal.is_none() {
                         "handshake not completed in time"
                     } else if frame_started_at.is_some() {
                         "frame not completed in time (slow client)"
@@ -265,6 +274,38 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// Handle one frame; `Some` ends the read loop.
     fn process(&mut self, frame: crate::frame::Frame, permit: Admission) -> Option<Outcome> {
         let header = frame.header;
+        // Decide from the header alone what needs no body: before `Hello`,
+        // any other known opcode is refused; after it, an opcode the token
+        // may not call. Such bodies are never decoded.
+        let flags_valid = header.flags & !FLAGS_KNOWN == 0 && !header.is_response();
+        if let (true, Some(opcode)) = (flags_valid, Opcode::from_u16(header.opcode)) {
+            match &self.principal {
+                None if opcode != Opcode::Hello => {
+                    self.send(fatal(
+                        header.opcode,
+                        header.request_id,
+                        WireError::new(ErrorCode::HandshakeRequired, "the first frame must be Hello"),
+                    ));
+                    return Some(Outcome::Fatal);
+                }
+                Some(principal) if !principal.permissions.contains(required(opcode)) => {
+                    let job = Job::Reply {
+                        opcode: header.opcode,
+                        request_id: header.request_id,
+                        result: Err(WireError::new(
+                            ErrorCode::PermissionDenied,
+                            format!("the connection's token may not call {opcode:?}"),
+                        )),
+                        close: false,
+                        client_name: None,
+                        principal: None,
+                        _permit: Some(permit),
+                    };
+                    return (!self.send(job)).then_some(Outcome::Closed);
+                }
+                _ => {}
+            }
+        }
         let request = match decode_request(&frame) {
             Ok(request) => request,
             Err(error) => {
@@ -279,9 +320,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             }
         };
         let opcode = request.opcode();
-        let Some(permissions) = self.permissions else {
+        if self.principal.is_none() {
             return self.handshake(header.request_id, request, permit);
-        };
+        }
         let job = if let Request::Hello(_) = request {
             Job::Reply {
                 opcode: header.opcode,
@@ -292,18 +333,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 )),
                 close: false,
                 client_name: None,
-                _permit: Some(permit),
-            }
-        } else if !permissions.contains(required(opcode)) {
-            Job::Reply {
-                opcode: header.opcode,
-                request_id: header.request_id,
-                result: Err(WireError::new(
-                    ErrorCode::PermissionDenied,
-                    format!("the connection's token may not call {opcode:?}"),
-                )),
-                close: false,
-                client_name: None,
+                principal: None,
                 _permit: Some(permit),
             }
         } else {
@@ -348,17 +378,28 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             ));
             return Some(Outcome::Fatal);
         }
-        let Some(permissions) = self.shared.auth.authenticate(hello.token.as_deref()) else {
-            tracing::info!(peer = %self.peer, client = %hello.client_name, "closing connection: bad token");
-            self.send(fatal(
+        let Some(principal) = self.shared.auth.authenticate(hello.token.as_deref()) else {
+            // The client name is the client's choice: logged escaped (`?`).
+            let verdict = self.shared.metrics.failed_authentications.record(Instant::now());
+            if let Some(suppressed) = verdict.log {
+                tracing::info!(
+                    peer = %self.peer,
+                    client = ?hello.client_name,
+                    failures_not_logged = suppressed,
+                    "closing connection: bad token"
+                );
+            }
+            let job = fatal(
                 opcode,
                 request_id,
                 WireError::new(ErrorCode::Unauthenticated, "a valid token is required"),
-            ));
+            );
+            self.delayed = Some((verdict.delay, job));
             return Some(Outcome::Fatal);
         };
-        self.permissions = Some(permissions);
-        tracing::debug!(peer = %self.peer, client = %hello.client_name, version, "handshake");
+        tracing::debug!(peer = %self.peer, client = ?hello.client_name, principal = ?principal.name, version, "handshake");
+        let session_principal = principal.clone();
+        self.principal = Some(principal);
         let response = HelloResponse {
             version,
             server_name: self.shared.config.server_name.clone(),
@@ -371,6 +412,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             result: Ok(Response::Hello(response)),
             close: false,
             client_name: Some(hello.client_name.clone()),
+            principal: Some(session_principal),
             _permit: Some(permit),
         });
         if sent {
@@ -526,10 +568,14 @@ async fn worker<W: AsyncWrite + Unpin>(
                 result,
                 close,
                 client_name,
+                principal,
                 _permit,
             } => {
                 if let (Some(name), Some(session)) = (client_name, session.as_mut()) {
                     session.client_name = name;
+                }
+                if let (Some(principal), Some(session)) = (principal, session.as_mut()) {
+                    session.principal = principal;
                 }
                 (opcode, request_id, result, close, _permit)
             }

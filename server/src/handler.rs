@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use millrace::{Durability, ReadOptions, Store, TopicConfig};
 
+use crate::auth::{Principal, ADMIN_ONLY_TOPICS};
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::FetchedEncoded;
 use crate::messages::{
@@ -48,6 +49,8 @@ const FETCH_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
 pub struct Session {
     pub peer: SocketAddr,
     pub client_name: String,
+    /// Who authenticated (anonymous on a server without tokens).
+    pub principal: Principal,
     transactions: HashMap<u64, millrace::txn::Transaction>,
     next_transaction_id: u64,
     /// Reused by every fetch of the connection to encode records into.
@@ -59,6 +62,7 @@ impl Session {
         Session {
             peer,
             client_name: String::new(),
+            principal: Principal::anonymous(),
             transactions: HashMap::new(),
             next_transaction_id: 1,
             fetch_buffer: Vec::new(),
@@ -73,13 +77,67 @@ impl Session {
         }
     }
 
-    /// Recorded as the actor of offset resets.
+    /// Recorded as the actor of offset resets: the token's name, or on a
+    /// server without tokens the client's own name (control characters
+    /// escaped), then `@` and the peer address.
     fn actor(&self) -> String {
-        let mut actor = format!("{}@{}", self.client_name, self.peer);
+        let who = match &self.principal.name {
+            Some(name) => name.clone(),
+            None => crate::text::escape(&self.client_name),
+        };
+        let mut actor = format!("{who}@{}", self.peer);
         while actor.len() > ACTOR_BYTES_MAX {
             actor.pop();
         }
         actor
+    }
+
+    /// Refuse a group the principal may not commit to.
+    fn check_group(&self, group: &str) -> Result<(), WireError> {
+        if self.principal.may_use_group(group) {
+            return Ok(());
+        }
+        Err(WireError::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "the connection's token may not commit to group {}; list it (or a prefix*) in the token's `groups`",
+                crate::text::escape_quoted(group)
+            ),
+        ))
+    }
+
+    /// Refuse a producer registered by another principal. Nothing about it
+    /// (epoch, sequences) is revealed.
+    fn check_producer(&self, store: &Store, producer_id: u64) -> Result<(), WireError> {
+        let Some(owner) = self.principal.owner() else {
+            return Ok(());
+        };
+        if store.producer_usable_by(producer_id, owner).map_err(engine)? {
+            return Ok(());
+        }
+        Err(producer_denied())
+    }
+
+    /// Can a produce skip [`Session::check_producer`] because its producer,
+    /// if any, is unregistered or already this principal's?
+    fn may_produce_inline(&self, store: &Store, produce: &Produce) -> bool {
+        let (Some(stamp), Some(owner)) = (produce.producer, self.principal.owner()) else {
+            return true;
+        };
+        store
+            .producer_owner(stamp.producer_id)
+            .is_none_or(|recorded| recorded == owner)
+    }
+
+    /// Refuse a topic the principal may not read.
+    fn check_read(&self, topic: &str) -> Result<(), WireError> {
+        if ADMIN_ONLY_TOPICS.contains(&topic) && !self.principal.permissions.is_admin() {
+            return Err(WireError::new(
+                ErrorCode::PermissionDenied,
+                format!("only an admin token may read {topic}"),
+            ));
+        }
+        Ok(())
     }
 
     fn transaction(&mut self, transaction_id: u64) -> Result<&mut millrace::txn::Transaction, WireError> {
@@ -87,6 +145,13 @@ impl Session {
             .get_mut(&transaction_id)
             .ok_or_else(|| unknown_transaction(transaction_id))
     }
+}
+
+fn producer_denied() -> WireError {
+    WireError::new(
+        ErrorCode::PermissionDenied,
+        "the producer belongs to another token; init a producer of your own",
+    )
 }
 
 fn unknown_transaction(transaction_id: u64) -> WireError {
@@ -155,6 +220,11 @@ pub fn handle_inline(context: &Context, session: &mut Session, request: Request)
         Request::Ping | Request::ListTopics | Request::DescribeTopic(_) | Request::Stats => {
             Inline::Done(handle(context, session, request))
         }
+        Request::Produce(produce) if !session.may_produce_inline(store, &produce) => {
+            // Another principal's producer, or one without an owner that this
+            // principal claims (a registry write): decided off the connection's task.
+            Inline::Blocking(Request::Produce(produce))
+        }
         Request::Produce(produce) => match store.durability(&produce.topic) {
             Ok(Durability::Always) => match produce_pending(store, &produce) {
                 Ok(pending) => Inline::Durable {
@@ -212,8 +282,13 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 config: config_entries(&description.config, description.durability),
             }))
         }
-        Request::InitProducer(init) => init_producer(store, &init.name),
-        Request::Produce(produce) => self::produce(store, produce),
+        Request::InitProducer(init) => init_producer(store, session, &init.name),
+        Request::Produce(produce) => {
+            if let Some(stamp) = produce.producer {
+                session.check_producer(store, stamp.producer_id)?;
+            }
+            self::produce(store, produce)
+        }
         Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true) {
             Some(result) => result,
             None => Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting")),
@@ -225,6 +300,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::Hello(_) => Err(invalid("Hello is only valid as the first frame")),
         Request::CommitOffsets(commit) => {
+            session.check_group(&commit.group)?;
             let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
                 .offsets
                 .into_iter()
@@ -274,13 +350,19 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                     .collect(),
             ))
         }
-        Request::FailRecord(fail) => fail_record(store, fail),
+        Request::FailRecord(fail) => {
+            session.check_group(&fail.group)?;
+            session.check_producer(store, fail.producer_id)?;
+            session.check_read(&fail.topic)?;
+            fail_record(store, fail)
+        }
         Request::TxnBegin(begin) => {
             if session.transactions.len() >= TRANSACTIONS_PER_CONNECTION_MAX {
                 return Err(invalid(format!(
                     "at most {TRANSACTIONS_PER_CONNECTION_MAX} open transactions per connection"
                 )));
             }
+            session.check_producer(store, begin.producer_id)?;
             let transaction = store
                 .begin_transaction(begin.producer_id, begin.epoch)
                 .map_err(engine)?;
@@ -297,6 +379,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             Ok(Response::Empty)
         }
         Request::TxnCommitOffsets(commit) => {
+            session.check_group(&commit.group)?;
             let transaction = session.transaction(commit.transaction_id)?;
             for o in &commit.offsets {
                 transaction
@@ -306,6 +389,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             Ok(Response::Empty)
         }
         Request::TxnDeadLetter(letter) => {
+            session.check_group(&letter.group)?;
             let attempts = store
                 .attempts(
                     &letter.group,
@@ -588,8 +672,14 @@ pub fn produced(append: millrace::ProducerAppend) -> Response {
     })
 }
 
-fn init_producer(store: &Store, name: &str) -> Result<Response, WireError> {
-    let session = store.init_producer(name).map_err(engine)?;
+fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Response, WireError> {
+    let session = match connection.principal.owner() {
+        None => store.init_producer(name).map_err(engine)?,
+        Some(owner) => store
+            .init_producer_as(name, owner)
+            .map_err(engine)?
+            .ok_or_else(producer_denied)?,
+    };
     let sequences = session
         .last_sequences
         .keys()
@@ -617,6 +707,9 @@ fn fetch(
 ) -> Option<Result<Response, WireError>> {
     let started = Instant::now();
     let store = &context.store;
+    if let Err(error) = session.check_read(&fetch.topic) {
+        return Some(Err(error));
+    }
     let max_bytes_allowed = context.frame_bytes_max.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES);
     if fetch.max_bytes == 0 || fetch.max_bytes > max_bytes_allowed {
         return Some(Err(invalid(format!(

@@ -28,6 +28,7 @@ pub mod messages;
 pub mod metrics;
 pub mod producer;
 pub mod server;
+pub mod text;
 pub mod tls;
 pub mod wire;
 
