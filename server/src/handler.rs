@@ -109,7 +109,7 @@ impl Session {
     /// Refuse a producer registered by another principal. Nothing about it
     /// (epoch, sequences) is revealed.
     fn check_producer(&self, store: &Store, producer_id: u64) -> Result<(), WireError> {
-        let Some(owner) = self.principal.owner() else {
+        let Some(owner) = self.producer_owner() else {
             return Ok(());
         };
         if store.producer_usable_by(producer_id, owner).map_err(engine)? {
@@ -118,10 +118,19 @@ impl Session {
         Err(producer_denied())
     }
 
+    /// The owner to check producers against: `None` (any producer) without
+    /// authentication and for admin tokens (admin is a superset).
+    fn producer_owner(&self) -> Option<&str> {
+        if self.principal.permissions.is_admin() {
+            return None;
+        }
+        self.principal.owner()
+    }
+
     /// Can a produce skip [`Session::check_producer`] because its producer,
     /// if any, is unregistered or already this principal's?
     fn may_produce_inline(&self, store: &Store, produce: &Produce) -> bool {
-        let (Some(stamp), Some(owner)) = (produce.producer, self.principal.owner()) else {
+        let (Some(stamp), Some(owner)) = (produce.producer, self.producer_owner()) else {
             return true;
         };
         store
@@ -673,7 +682,7 @@ pub fn produced(append: millrace::ProducerAppend) -> Response {
 }
 
 fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Response, WireError> {
-    let session = match connection.principal.owner() {
+    let session = match connection.producer_owner() {
         None => store.init_producer(name).map_err(engine)?,
         Some(owner) => store
             .init_producer_as(name, owner)
