@@ -77,7 +77,10 @@ pub fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
                 ErrorCode::Unauthenticated => {
                     error.with_hint("set MILLRACE_TOKEN (or --token) to a token the server accepts")
                 }
-                ErrorCode::PermissionDenied => error.with_hint("this token lacks the permission; use an admin token"),
+                ErrorCode::PermissionDenied => error.with_hint(
+                    "the token's permissions (or its `groups`, or the producer's owner) do not allow this; \
+                     use a token configured for it",
+                ),
                 ErrorCode::TopicNotFound => error.with_hint("list topics with `millrace topic list`"),
                 _ => error,
             };
