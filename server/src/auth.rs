@@ -332,6 +332,37 @@ mod tests {
         assert_eq!(listed, Opcode::ALL);
     }
 
+    /// The "perm" column of the opcode table in design/protocol.md is
+    /// [`PERMISSIONS`], row for row.
+    #[test]
+    fn permission_table_matches_protocol_md() {
+        let doc = include_str!("../../design/protocol.md");
+        let mut documented = Vec::new();
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [_, code, name, perm, _, _] = cells.as_slice() else { continue };
+            let Some(hex) = code.strip_prefix("0x") else { continue };
+            let Ok(code) = u16::from_str_radix(hex, 16) else { continue };
+            let opcode = Opcode::from_u16(code).unwrap_or_else(|| panic!("{name}: unknown opcode {code:#06x}"));
+            assert_eq!(format!("{opcode:?}"), *name, "{line}");
+            let needs: Vec<Permission> = match *perm {
+                "-" => vec![],
+                other => other
+                    .split('+')
+                    .map(|p| match p {
+                        "P" => Permission::Produce,
+                        "C" => Permission::Consume,
+                        "A" => Permission::Admin,
+                        _ => panic!("unknown permission {p:?} in {line}"),
+                    })
+                    .collect(),
+            };
+            documented.push((opcode, needs));
+        }
+        let table: Vec<(Opcode, Vec<Permission>)> = PERMISSIONS.iter().map(|(o, p)| (*o, p.to_vec())).collect();
+        assert_eq!(documented, table);
+    }
+
     #[test]
     fn group_patterns() {
         let consumer = Principal::named(
