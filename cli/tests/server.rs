@@ -126,6 +126,7 @@ fn tokens_come_from_the_environment() {
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\", \"produce\", \"consume\"]\n",
     )
     .unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let server = Server::start(&tmp.path().join("data"), &["--config", config.to_str().unwrap()]);
     server
         .millrace()

@@ -123,6 +123,12 @@ pub enum Error {
     /// nothing of the batch exists and the store is *not* poisoned.
     #[error("no space left for {path} ({requested_bytes} bytes): nothing of the batch was written and the store stays writable; free space on the device (retention, delete a topic) and retry")]
     NoSpace { path: PathBuf, requested_bytes: u64 },
+    /// A symbolic link inside the data directory (a topic or partition
+    /// directory, a segment, `LOCK`, ...): never followed, so that the store
+    /// cannot be made to write, truncate or lock a file outside it. `path`
+    /// is the link; remove it (or put the file it points to in its place).
+    #[error("{path} is a symbolic link (met during {op}), and nothing inside a data directory may be one: it is not followed; replace it with the file or directory itself")]
+    SymlinkRefused { op: &'static str, path: PathBuf },
     /// `Store::open` on a path where it may neither open nor create a store.
     #[error("{path} is not a millrace data directory: {problem}")]
     NotADataDir { path: PathBuf, problem: DataDirProblem },
@@ -163,6 +169,12 @@ impl std::fmt::Display for DataDirProblem {
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        if let Some(link) = crate::storage::symlink_in(&source) {
+            return Error::SymlinkRefused {
+                op,
+                path: link.to_path_buf(),
+            };
+        }
         Error::Io {
             op,
             path: path.into(),
@@ -208,6 +220,8 @@ impl Error {
             // As the error the open of the damaged part returned (no new wire code).
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
+            // An I/O refusal at open (no new wire code).
+            Error::SymlinkRefused { .. } => 1,
         }
     }
 }

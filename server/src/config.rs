@@ -21,6 +21,9 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// A config file that holds tokens and that other users may read.
+    #[error("config file {path} holds tokens and is readable by its group or by others (mode {mode:03o}); make it readable by its owner only: chmod 600 {}", path.display())]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("config value {key} = {value}: {expected}")]
     Invalid {
         key: &'static str,
@@ -148,6 +151,23 @@ impl Default for ServerConfig {
     }
 }
 
+/// Refuse a file of secrets that its group or others may read (or write).
+fn check_private(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Exposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
 impl ServerConfig {
     /// Parse TOML text; keys not in [`ServerConfig`] are an error naming the key.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<ServerConfig, ConfigError> {
@@ -159,13 +179,19 @@ impl ServerConfig {
         Ok(config)
     }
 
-    /// Read and parse a TOML file.
+    /// Read and parse a TOML file. A file that holds tokens must be private
+    /// to its owner (no group or other permission bits): else
+    /// [`ConfigError::Exposed`].
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        ServerConfig::from_toml_str(&text, path)
+        let config = ServerConfig::from_toml_str(&text, path)?;
+        if !config.tokens.is_empty() {
+            check_private(path)?;
+        }
+        Ok(config)
     }
 
     /// Reject values the server cannot honour. Never clamps.

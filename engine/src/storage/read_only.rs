@@ -63,7 +63,7 @@ impl Overlay {
 /// opened by a writer; it is read without a lock rather than modified.
 pub fn lock_dir_without_writing(path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
     let lock_path = path.join("LOCK");
-    let mut file = match File::open(&lock_path) {
+    let mut file = match open_read_only(&lock_path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(Box::new(()))),
         Err(e) => return Err(e),
@@ -77,6 +77,23 @@ pub fn lock_dir_without_writing(path: &Path) -> io::Result<Result<Box<dyn Any + 
         }
         Err(fs::TryLockError::Error(e)) => Err(e),
     }
+}
+
+/// Open a file of the store for reading, never through a symbolic link
+/// (as [`FsStorage`](super::FsStorage) does).
+fn open_read_only(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                super::symlink_refused(path)
+            } else {
+                e
+            }
+        })
 }
 
 /// A file as this process sees it: the bytes of the real file below
@@ -109,7 +126,7 @@ impl OverlayFile {
     }
 
     fn open_base(path: &Path) -> io::Result<Arc<OverlayFile>> {
-        let file = File::open(path)?;
+        let file = open_read_only(path)?;
         let len = file.metadata()?.len();
         Ok(Arc::new(OverlayFile {
             base: Some(file),
@@ -299,7 +316,11 @@ impl Storage for ReadOnlyStorage {
         let hidden = path.ancestors().any(|a| overlay.removed.contains(a));
         if !hidden && path.is_dir() {
             for entry in fs::read_dir(path)? {
-                if let Some(name) = entry?.file_name().to_str() {
+                let entry = entry?;
+                if entry.file_type()?.is_symlink() {
+                    return Err(super::symlink_refused(&entry.path()));
+                }
+                if let Some(name) = entry.file_name().to_str() {
                     if overlay.exists(&path.join(name)) {
                         names.insert(name.to_string());
                     }
