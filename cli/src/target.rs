@@ -563,7 +563,7 @@ impl Target {
         };
         match self {
             Target::Local(store) => {
-                let mut txn = store.begin_transaction(producer.0, producer.1)?;
+                let mut txn = store.begin_transaction(millrace::ProducerId::new(producer.0, producer.1))?;
                 for (partition, records) in batches {
                     txn.append(topic, *partition, records)?;
                 }

@@ -183,7 +183,7 @@ fn offsets_and_dlq_through_the_server() {
         let read = store.read("t", 0, 0, millrace::ReadOptions::default()).unwrap();
         store
             .fail_record(
-                (session.producer_id, session.epoch),
+                session.id(),
                 "pipeline",
                 "t",
                 0,

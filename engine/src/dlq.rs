@@ -428,7 +428,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub fn fail_record(
         &self,
-        producer: (u64, u16),
+        producer: crate::ProducerId,
         group: &str,
         topic: &str,
         partition: u32,
@@ -462,7 +462,7 @@ impl Store {
                 .unwrap_or(0),
             record: record.to_record(),
         };
-        let mut txn = self.begin_transaction(producer.0, producer.1)?;
+        let mut txn = self.begin_transaction(producer)?;
         txn.dead_letter(&letter)?;
         // Past the record, never back: a group already committed beyond it
         // (it skipped the record, or reports a failure late) keeps its offset.
@@ -600,7 +600,7 @@ impl Store {
         } else {
             ensure_internal_topic(self, REDRIVEN_TOPIC)?;
             let session = self.init_producer(&group)?;
-            Some((session.producer_id, session.epoch))
+            Some(session.id())
         };
         let started = Instant::now();
         let mut done: u64 = 0;
@@ -622,7 +622,7 @@ impl Store {
                 break;
             }
             let mut txn = match producer {
-                Some(info) => Some(self.begin_transaction(info.0, info.1)?),
+                Some(producer) => Some(self.begin_transaction(producer)?),
                 None => None,
             };
             let mut next = offset;

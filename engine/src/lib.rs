@@ -48,7 +48,7 @@ pub use lag::PartitionLag;
 pub use metrics::MetricsSnapshot;
 pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use poison::PoisonCause;
-pub use producer::{Producer, ProducerAppend, ProducerSession};
+pub use producer::{Producer, ProducerAppend, ProducerId, ProducerSession};
 pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
 pub use scanner::Scanner;
 pub use store::{Damage, PendingAppend, ScanMarks, Store, TopicDescription, GROUP_COMMIT_SPIN_MAX};

@@ -9,6 +9,25 @@ use crate::store::{Shared, Store, Topic};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Which producer instance writes: a registered producer id and the epoch
+/// [`Store::init_producer`] gave this instance. Every call that writes as a
+/// producer ([`Store::begin_transaction`], [`Store::fail_record`]) takes one;
+/// get it from [`ProducerSession::id`] or [`Producer::id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProducerId {
+    /// The producer id the registry assigned to the name.
+    pub id: u64,
+    /// The instance's epoch: a later `init_producer` of the name fences it.
+    pub epoch: u16,
+}
+
+impl ProducerId {
+    /// A producer id and epoch as received from elsewhere (e.g. the wire).
+    pub fn new(id: u64, epoch: u16) -> ProducerId {
+        ProducerId { id, epoch }
+    }
+}
+
 /// A producer instance: its id, its (new) epoch, and where it left off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerSession {
@@ -22,6 +41,11 @@ pub struct ProducerSession {
 }
 
 impl ProducerSession {
+    /// This instance's identity, for transactions and `fail_record`.
+    pub fn id(&self) -> ProducerId {
+        ProducerId::new(self.producer_id, self.epoch)
+    }
+
     /// The sequence the next batch to `(topic, partition)` must carry.
     pub fn next_sequence(&self, topic: &str, partition: u32) -> u32 {
         self.last_sequences
@@ -205,6 +229,11 @@ impl Producer {
 
     pub fn session(&self) -> &ProducerSession {
         &self.session
+    }
+
+    /// This instance's identity, for transactions and `fail_record`.
+    pub fn id(&self) -> ProducerId {
+        self.session.id()
     }
 
     pub fn producer_id(&self) -> u64 {

@@ -391,13 +391,13 @@ impl Store {
     /// Begin a transaction for a registered producer (see txn.rs). Open
     /// transactions live in memory only: a crash, an abort, a re-initialised
     /// producer (new epoch) or the timeout discards them without a trace.
-    pub fn begin_transaction(&self, producer_id: u64, epoch: u16) -> Result<crate::txn::Transaction> {
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
         self.check_writable()?;
-        self.check_producer_epoch(producer_id, epoch)?;
+        self.check_producer_epoch(producer.id, producer.epoch)?;
         Ok(crate::txn::Transaction::new(
             self.clone(),
-            producer_id,
-            epoch,
+            producer.id,
+            producer.epoch,
             self.inner.options.transaction_timeout,
         ))
     }

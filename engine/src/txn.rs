@@ -257,8 +257,9 @@ impl Transaction {
         }
     }
 
-    pub fn producer(&self) -> (u64, u16) {
-        (self.producer_id, self.epoch)
+    /// The producer instance the transaction writes as.
+    pub fn producer(&self) -> crate::ProducerId {
+        crate::ProducerId::new(self.producer_id, self.epoch)
     }
 
     fn add_bytes(&mut self, bytes: usize) -> Result<()> {

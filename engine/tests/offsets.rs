@@ -547,7 +547,7 @@ fn deleting_a_topic_forgets_its_offsets_and_its_dlq() {
         let record = store.read("t", 0, 1, ReadOptions::default()).unwrap().records[0].clone();
         store
             .fail_record(
-                (session.producer_id, session.epoch),
+                session.id(),
                 "g2",
                 "t",
                 0,

@@ -373,7 +373,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             }
             session.check_producer(store, begin.producer_id)?;
             let transaction = store
-                .begin_transaction(begin.producer_id, begin.epoch)
+                .begin_transaction(millrace::ProducerId::new(begin.producer_id, begin.epoch))
                 .map_err(engine)?;
             let transaction_id = session.next_transaction_id;
             session.next_transaction_id += 1;
@@ -621,7 +621,7 @@ fn fail_record(store: &Store, fail: FailRecord) -> Result<Response, WireError> {
         })?;
     let outcome = store
         .fail_record(
-            (fail.producer_id, fail.epoch),
+            millrace::ProducerId::new(fail.producer_id, fail.epoch),
             &fail.group,
             &fail.topic,
             fail.partition,
