@@ -84,6 +84,10 @@ pub struct CheckReport {
     pub bytes: u64,
     pub index_entries: u64,
     pub problems: Vec<Problem>,
+    /// A writer held the directory: it was checked live, without a lock, as
+    /// its files were at the time; the tail of a last segment being written
+    /// is not reported as torn.
+    pub live: bool,
 }
 
 impl CheckReport {
@@ -145,15 +149,23 @@ fn lock(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
         })
 }
 
-/// Hold the directory lock for the duration of a check, without writing the
-/// lock file: a check changes nothing in the data directory.
-fn lock_without_writing(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
-    crate::storage::lock_dir_without_writing(path)
-        .map_err(|e| Error::io("lock data dir", path, e))?
-        .map_err(|pid| Error::Locked {
+/// Hold the directory lock shared for the duration of a check, without
+/// writing the lock file: a check changes nothing in the data directory.
+/// A writer holding it is not an error ([`ReadLock::Live`](crate::storage::ReadLock)).
+fn lock_without_writing(path: &Path) -> Result<crate::storage::ReadLock> {
+    crate::storage::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
+}
+
+/// [`lock_without_writing`], refusing ([`Error::Locked`]) a directory a
+/// writer holds: a repair plan is for a repair, which needs the writer gone.
+fn lock_without_writer(path: &Path) -> Result<crate::storage::ReadLock> {
+    match lock_without_writing(path)? {
+        crate::storage::ReadLock::Live { writer_pid } => Err(Error::Locked {
             path: path.to_path_buf(),
-            pid,
-        })
+            pid: writer_pid,
+        }),
+        lock => Ok(lock),
+    }
 }
 
 fn require_store(path: &Path) -> Result<()> {

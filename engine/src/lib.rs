@@ -51,4 +51,6 @@ pub use poison::PoisonCause;
 pub use producer::{Producer, ProducerAppend, ProducerSession};
 pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
 pub use scanner::Scanner;
-pub use store::{Damage, PendingAppend, ScanMarks, Store, TopicDescription, GROUP_COMMIT_SPIN_MAX};
+pub use store::{
+    Damage, PendingAppend, ScanMarks, Store, TopicDescription, GROUP_COMMIT_SPIN_MAX, READ_ONLY_LIVE_ATTEMPTS,
+};

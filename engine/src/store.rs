@@ -41,6 +41,10 @@ pub struct ScanMarks {
 }
 
 /// Largest `StoreOptions::group_commit_spin` accepted.
+/// How many times [`Store::open_read_only`] opens a store a writer holds
+/// before it returns the error (a race with the writer does not repeat; damage does).
+pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
+
 pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// State shared by every partition of a store.
@@ -200,9 +204,19 @@ impl Store {
     /// must not change the data directory: recovery runs as usual, but every
     /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
     /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
-    /// nothing is written, truncated or fsync'd on disk. The directory lock is
-    /// taken without writing the lock file. No background thread runs.
+    /// nothing is written or truncated on disk. No background thread runs.
     /// Refuses a directory that is not a store (no `MILLRACE` file).
+    ///
+    /// The directory lock is taken shared, without writing the lock file:
+    /// read-only opens do not exclude each other, and a writer cannot open
+    /// the directory while one is open. A store that a writer holds open
+    /// (another process embedding it, `millrace serve`) is inspected *live*:
+    /// without a lock, and only its durable data (each file is fdatasync'd
+    /// after its length is sampled, so what this view serves survives a power
+    /// cut even under `Durability::Os`). The view is the store as it was at
+    /// the open; it does not follow later appends. An open that races the
+    /// writer (a segment deleted by retention meanwhile) is retried, at most
+    /// [`READ_ONLY_LIVE_ATTEMPTS`] times in all; an error that remains is real.
     pub fn open_read_only(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref();
         if !path.join(FORMAT_FILE).is_file() {
@@ -218,7 +232,17 @@ impl Store {
             background: false,
             ..options
         };
-        Store::open_with_storage(path, options, Arc::new(crate::storage::ReadOnlyStorage::default()))
+        let mut attempt = 1;
+        loop {
+            let storage = Arc::new(crate::storage::ReadOnlyStorage::default());
+            match Store::open_with_storage(path, options.clone(), storage.clone()) {
+                Err(e) if storage.is_live() && attempt < READ_ONLY_LIVE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "read-only open of a live store raced its writer; retrying");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Open through a given storage backend (fault injection, simulation).
@@ -353,6 +377,13 @@ impl Store {
             *inner.background.lock() = Some(handle);
         }
         Ok(Store { inner })
+    }
+
+    /// True for a [`Store::open_read_only`] of a directory that another
+    /// process held open for writing: the view is its durable data as it was
+    /// at the open, and does not follow the writer's later appends.
+    pub fn is_live_view(&self) -> bool {
+        self.inner.storage.is_live_view()
     }
 
     pub fn path(&self) -> &Path {

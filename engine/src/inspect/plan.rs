@@ -194,7 +194,7 @@ fn affected(data_dir: &Path, topic: &str, partition: u32, kept_end: u64) -> Resu
 /// batch), nothing changed.
 pub fn plan_segment_repair(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
     require_store(data_dir)?;
-    let _lock = lock_without_writing(data_dir)?;
+    let _lock = lock_without_writer(data_dir)?;
     plan_segment_locked(data_dir, segment, position)
 }
 
@@ -277,7 +277,7 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
 /// accepts their loss. Nothing changed.
 pub fn plan_snapshot_set_aside(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
     require_store(data_dir)?;
-    let _lock = lock_without_writing(data_dir)?;
+    let _lock = lock_without_writer(data_dir)?;
     plan_snapshot_locked(data_dir, snapshot)
 }
 

@@ -9,7 +9,7 @@ mod read_only;
 pub mod sim;
 
 pub use fs::FsStorage;
-pub use read_only::{lock_dir_without_writing, ReadOnlyStorage};
+pub use read_only::{lock_dir_shared, ReadLock, ReadOnlyStorage};
 
 use std::any::Any;
 use std::fmt::Debug;
@@ -66,6 +66,11 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// True when nothing written through this storage reaches the disk
     /// ([`ReadOnlyStorage`]): recovery then says it cut nothing on disk.
     fn is_read_only(&self) -> bool {
+        false
+    }
+    /// True when this is a read-only view of a directory another process
+    /// holds open for writing ([`ReadOnlyStorage::is_live`]).
+    fn is_live_view(&self) -> bool {
         false
     }
 }
