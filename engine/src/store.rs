@@ -35,16 +35,19 @@ const DELETING_SUFFIX: &str = ".deleting";
 pub struct ScanMarks {
     /// Where to read next (past any control batches that were skipped).
     pub next_offset: u64,
+    /// Offset just past the last visible record.
     pub high_watermark: u64,
+    /// Offset below which no transaction is open.
     pub last_stable_offset: u64,
+    /// The partition's first offset.
     pub log_start_offset: u64,
 }
 
-/// Largest `StoreOptions::group_commit_spin` accepted.
 /// How many times [`Store::open_read_only`] opens a store a writer holds
 /// before it returns the error (a race with the writer does not repeat; damage does).
 pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
 
+/// Largest `StoreOptions::group_commit_spin` accepted.
 pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// State shared by every partition of a store.
@@ -118,8 +121,11 @@ impl Topic {
 /// A topic's configuration and per-partition numbers.
 #[derive(Debug, Clone)]
 pub struct TopicDescription {
+    /// The topic's name.
     pub name: String,
+    /// Its configuration.
     pub config: TopicConfig,
+    /// Its effective durability (its own, or the store's default).
     pub durability: Durability,
     /// The partitions that opened (all unless `damaged_partitions` has some).
     pub partitions: Vec<PartitionInfo>,
@@ -131,6 +137,7 @@ pub struct TopicDescription {
 /// ([`Store::damaged`]).
 #[derive(Debug, Clone)]
 pub struct Damage {
+    /// The topic or partition.
     pub scope: DamagedScope,
     /// The error its open returned (it names the file).
     pub error: Arc<Error>,
@@ -168,8 +175,34 @@ impl std::fmt::Debug for StoreInner {
     }
 }
 
-/// An open store. Cheap to clone; closes (flushes, releases the lock) when
-/// the last clone is dropped or [`Store::close`] is called.
+/// An open store: a data directory of topics, opened by one process for
+/// writing at a time.
+///
+/// Open it with [`Store::open`] (creating it in an empty or missing
+/// directory), create topics with [`Store::create_topic`], append with
+/// [`Store::append`] (or a [`Producer`](crate::Producer), which makes retries
+/// idempotent) and read with [`Store::read`], [`Store::scan`] (in place,
+/// without copying) or a [`Consumer`](crate::Consumer) (group offsets).
+///
+/// ```
+/// use millrace::{ReadOptions, Record, Store, StoreOptions, TopicConfig};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path().join("data"), StoreOptions::default())?;
+/// store.create_topic("events", TopicConfig::with_partitions(2))?;
+/// let at = store.append("events", 1, &[Record::new("hello").with_key("k")])?;
+/// // Durable on return (the topic's durability is `Always` by default).
+/// let read = store.read("events", 1, at.base_offset, ReadOptions::default())?;
+/// assert_eq!(read.records[0].value, b"hello");
+/// assert_eq!(store.offsets("events", 1)?, (0, 1)); // (log start, next offset)
+/// store.close()?;
+/// # Ok::<(), millrace::Error>(())
+/// ```
+///
+/// Cheap to clone and `Send + Sync`: clones share one open store. It closes
+/// (flushes, releases the lock) when the last clone is dropped or
+/// [`Store::close`] is called. Every method blocks the calling thread (see
+/// the crate documentation on async code).
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -386,10 +419,12 @@ impl Store {
         self.inner.storage.is_live_view()
     }
 
+    /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
+    /// The options it was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
     }
@@ -596,6 +631,7 @@ impl Store {
             .collect()
     }
 
+    /// Every topic, the store's own (`__offsets`, `__dlq.*`, ...) included.
     pub fn list_all_topics(&self) -> Vec<String> {
         self.inner.topics.read().keys().cloned().collect()
     }
@@ -673,6 +709,7 @@ impl Store {
         }
     }
 
+    /// A topic's configuration and per-partition numbers.
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let topic = self.topic(name)?;
         Ok(TopicDescription {
@@ -684,6 +721,7 @@ impl Store {
         })
     }
 
+    /// Number of partitions of `topic`.
     pub fn partition_count(&self, topic: &str) -> Result<u32> {
         Ok(self.topic(topic)?.config.partitions)
     }
@@ -853,6 +891,7 @@ impl Store {
         self.inner.shared.notifier.wait_past(seen_generation, deadline)
     }
 
+    /// A counter that moves whenever records become visible anywhere (for [`Store::wait_any`]).
     pub fn generation(&self) -> u64 {
         self.inner.shared.notifier.generation()
     }
@@ -930,6 +969,7 @@ impl Store {
         partition.truncate_prefix(offset)
     }
 
+    /// True after a failed write or fsync: every write fails until reopened.
     pub fn is_poisoned(&self) -> bool {
         self.inner.shared.is_poisoned()
     }
@@ -939,10 +979,12 @@ impl Store {
         self.inner.shared.poison.cause()
     }
 
+    /// Bytes of segment and index files now.
     pub fn used_bytes(&self) -> u64 {
         self.inner.shared.used_bytes.load(Ordering::Acquire)
     }
 
+    /// The engine's counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner
             .shared
@@ -1166,6 +1208,7 @@ fn load_topic(
 #[must_use = "an `Always` append is acknowledged only when `wait` returns Ok"]
 #[derive(Debug)]
 pub struct PendingAppend {
+    /// Offset of the batch's first record.
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,

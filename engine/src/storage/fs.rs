@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, Default, Clone, Copy)]
+/// The real file system (`std::fs`, `pread`/`pwrite`, `fdatasync`, `flock`).
 pub struct FsStorage;
 
 #[derive(Debug)]

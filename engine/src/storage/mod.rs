@@ -6,6 +6,7 @@
 mod fs;
 pub mod mmap;
 mod read_only;
+#[doc(hidden)]
 pub mod sim;
 
 pub use fs::FsStorage;
@@ -50,15 +51,21 @@ pub trait StorageFile: Send + Sync + Debug {
 
 /// The file system as the engine sees it.
 pub trait Storage: Send + Sync + Debug + 'static {
+    /// Open `path` as `mode` says.
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+    /// Remove a file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Rename atomically (replacing `to`).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Create a directory and its missing parents.
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Remove a directory and everything under it.
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// fsync a directory so that entries created, renamed or removed in it are durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Names (not paths) of the entries of a directory, sorted.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// True if `path` exists.
     fn exists(&self, path: &Path) -> bool;
     /// Take an exclusive lock on the data directory. The returned guard holds it
     /// until dropped. `Err(pid)` when someone else holds it (pid if known).

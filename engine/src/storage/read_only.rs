@@ -134,6 +134,11 @@ pub fn lock_dir_shared(path: &Path) -> io::Result<ReadLock> {
 struct OverlayFile {
     base: Option<File>,
     state: Mutex<FileState>,
+    /// Opened from a directory a writer holds: never memory-mapped (the
+    /// writer, or a repair after it, may truncate the file under the map,
+    /// and a read of a map past the end of its file is a SIGBUS; `read_at`
+    /// only comes back short).
+    live: bool,
 }
 
 #[derive(Debug)]
@@ -154,6 +159,7 @@ impl OverlayFile {
                 base_len: 0,
                 writes: Vec::new(),
             }),
+            live: false,
         })
     }
 
@@ -173,6 +179,7 @@ impl OverlayFile {
                 base_len: len,
                 writes: Vec::new(),
             }),
+            live,
         }))
     }
 }
@@ -248,6 +255,9 @@ impl StorageFile for Handle {
     }
 
     fn map_readonly(&self) -> Option<ReadOnlyMap> {
+        if self.0.live {
+            return None;
+        }
         let state = self.0.state.lock();
         let base = self.0.base.as_ref()?;
         let base_file_len = base.metadata().ok()?.len();
