@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 /// `target/<profile>/examples/<name>`, after a `cargo build --examples` (a
 /// no-op when they are fresh) so that a stale binary is never run.
-fn example(name: &str) -> PathBuf {
+fn example_path(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let mut build = Command::new(env!("CARGO"));
@@ -33,7 +33,7 @@ fn example(name: &str) -> PathBuf {
 
 /// Run the example on `dir`; its stdout.
 fn run(name: &str, dir: &Path) -> String {
-    let output = Command::new(example(name)).arg(dir).output().unwrap();
+    let output = Command::new(example_path(name)).arg(dir).output().unwrap();
     assert!(
         output.status.success(),
         "example {name} failed: {}\nstdout: {}\nstderr: {}",
@@ -107,4 +107,32 @@ fn dlq_redrive_redrives_each_dead_letter_once_across_runs() {
         "{second}"
     );
     assert!(second.contains("dlq depth 0"), "{second}");
+}
+
+/// The README's embedding snippet is `examples/readme.rs` below its header,
+/// verbatim, and runs twice in one directory (a service restarting): the
+/// second run finds its topic and carries on.
+#[test]
+fn readme_snippet_is_the_readme_example_and_runs_twice() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(manifest.join("../README.md")).unwrap();
+    let start = readme.find("```rust\n").expect("a rust block in README.md") + "```rust\n".len();
+    let snippet = &readme[start..start + readme[start..].find("```").unwrap()];
+    let example = std::fs::read_to_string(manifest.join("examples/readme.rs")).unwrap();
+    let code = &example[example.find("use millrace").unwrap()..];
+    assert_eq!(snippet, code, "README.md's snippet differs from examples/readme.rs");
+    let tmp = tempfile::tempdir().unwrap();
+    for run in 1..=2 {
+        let output = Command::new(example_path("readme"))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "run {run} of the README snippet failed: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(tmp.path().join("data/MILLRACE").is_file());
 }
