@@ -1,6 +1,8 @@
 //! The README's embedding snippet, verbatim below this header (checked by
 //! engine/tests/examples.rs, which runs it twice in one directory).
 
+#![allow(clippy::indexing_slicing, reason = "the snippet reads the record it just appended")]
+
 use millrace::{Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 
 fn main() -> Result<(), Error> {

@@ -2,7 +2,8 @@
 //! directory (a service restarts): each is started twice as the binary cargo
 //! built, and its output is checked, so an example that stops compiling,
 //! fails or changes what it shows fails here. The test builds them first
-//! (`cargo build --examples`, a no-op after `cargo test` built them).
+//! (`cargo build --examples`, a no-op after `cargo test` built them). The
+//! README's embedding snippet is one of them, `examples/readme.rs`.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
