@@ -25,12 +25,18 @@ fn data_commands_against_a_live_server() {
         .args(["topic", "create", "orders", "-p", "2", "--retention", "2h"])
         .assert()
         .success();
-    // The server holds the lock: offline access refuses, with a hint to use --server.
+    // The server holds the lock: offline writes refuse, with a hint to use
+    // --server; offline reads inspect the live store (tests/live_inspect.rs).
     millrace(&data)
-        .args(["topic", "list"])
+        .args(["topic", "create", "other"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("locked").and(predicate::str::contains("--server")));
+    millrace(&data)
+        .args(["topic", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("orders"));
     let described = json_of(server.millrace().args(["topic", "describe", "orders", "--json"]));
     assert_eq!(described["partitions"], 2);
     assert_eq!(described["config"]["retention_ms"], 7_200_000);

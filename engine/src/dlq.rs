@@ -17,25 +17,38 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+/// Prefix of every DLQ topic: `__dlq.<source topic>`.
 pub const DLQ_PREFIX: &str = "__dlq.";
+/// Internal topic holding the durable failure counts of `record_failure`.
 pub const ATTEMPTS_TOPIC: &str = "__attempts";
 /// Redrive marks: one record per DLQ record redriven (see `RedriveMark`).
 pub const REDRIVEN_TOPIC: &str = "__redriven";
 
 /// Provenance header names.
 pub mod header {
+    /// Topic the record came from.
     pub const SOURCE_TOPIC: &str = "dlq.source.topic";
+    /// Partition the record came from.
     pub const SOURCE_PARTITION: &str = "dlq.source.partition";
+    /// Offset the record had there.
     pub const SOURCE_OFFSET: &str = "dlq.source.offset";
+    /// Group that failed it.
     pub const GROUP: &str = "dlq.group";
+    /// Stage that failed it.
     pub const STAGE: &str = "dlq.stage";
+    /// Kind of failure.
     pub const ERROR_CLASS: &str = "dlq.error.class";
+    /// Failure message.
     pub const ERROR_MESSAGE: &str = "dlq.error.message";
+    /// Failures counted.
     pub const ATTEMPTS: &str = "dlq.attempts";
+    /// First failure time, ms since the Unix epoch.
     pub const FIRST_FAILURE_MS: &str = "dlq.first_failure_ms";
+    /// Last failure time, ms since the Unix epoch.
     pub const LAST_FAILURE_MS: &str = "dlq.last_failure_ms";
     /// How many times the record has been redriven (kept when redriven).
     pub const REDRIVE_COUNT: &str = "dlq.redrive_count";
+    /// Every provenance header but `REDRIVE_COUNT` (which a redrive keeps).
     pub const ALL: [&str; 10] = [
         SOURCE_TOPIC,
         SOURCE_PARTITION,
@@ -50,6 +63,7 @@ pub mod header {
     ];
 }
 
+/// The DLQ topic of `topic`: `__dlq.<topic>`.
 pub fn dlq_topic_name(topic: &str) -> String {
     format!("{DLQ_PREFIX}{topic}")
 }
@@ -79,17 +93,27 @@ pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
 /// A record that failed, with where it came from and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// Topic of the failed record.
     pub source_topic: String,
+    /// Partition of the failed record.
     pub source_partition: u32,
+    /// Offset of the failed record (`NO_SOURCE_OFFSET` if it never had one).
     pub source_offset: u64,
+    /// Consumer group that failed it.
     pub group: String,
     /// Which step failed: e.g. `consume`, `transform`, `produce`.
     pub stage: String,
+    /// Kind of failure, e.g. an error type name (what `dlq list --error` matches).
     pub error_class: String,
+    /// Human-readable failure (cut to 4096 characters in the record).
     pub error_message: String,
+    /// Failures counted before it was dead-lettered.
     pub attempts: u32,
+    /// Time of the first failure (ms since the Unix epoch).
     pub first_failure_ms: i64,
+    /// Time of the last failure (ms since the Unix epoch).
     pub last_failure_ms: i64,
+    /// How many times it has been redriven already (the redrive cap compares this).
     pub redrive_count: u32,
     /// The original record (key, value, user headers, timestamp).
     pub record: Record,
@@ -150,7 +174,9 @@ impl DeadLetter {
 /// A DLQ record and its offset in the DLQ partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqEntry {
+    /// Its offset in the DLQ partition.
     pub dlq_offset: u64,
+    /// The dead letter with its provenance.
     pub letter: DeadLetter,
     /// Set once the record was redriven: it no longer counts in the depth,
     /// and no redrive appends it again.
@@ -162,8 +188,11 @@ pub struct DlqEntry {
 /// it is durable exactly when the redriven copy is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedriveMark {
+    /// Topic it was appended to.
     pub topic: String,
+    /// Partition it was appended to.
     pub partition: u32,
+    /// When (ms since the Unix epoch).
     pub redriven_at_ms: i64,
 }
 
@@ -172,12 +201,15 @@ pub struct RedriveMark {
 pub struct DlqFilter {
     /// Error class or message contains this text.
     pub error_contains: Option<String>,
+    /// Only records from this source partition.
     pub source_partition: Option<u32>,
     /// Last failure at or after (ms since epoch).
     pub since_ms: Option<i64>,
     /// Last failure before (ms since epoch).
     pub until_ms: Option<i64>,
+    /// Start at this DLQ offset.
     pub from_offset: Option<u64>,
+    /// At most this many entries.
     pub limit: Option<usize>,
 }
 
@@ -186,16 +218,20 @@ pub struct DlqFilter {
 pub struct DlqStats {
     /// Records between the start and the end not yet redriven.
     pub depth: u64,
+    /// First offset of the DLQ partition.
     pub start_offset: u64,
+    /// Next offset of the DLQ partition.
     pub end_offset: u64,
     /// Age of the oldest record not yet redriven, by its last failure time.
     pub oldest_age_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
+/// How [`Store::dlq_redrive`](crate::Store::dlq_redrive) runs.
 pub struct RedriveOptions {
     /// Re-append to this topic instead of each record's source topic.
     pub target_topic: Option<String>,
+    /// Plan only: report what would be redriven, append nothing.
     pub dry_run: bool,
     /// At most this many records per second.
     pub rate_per_second: Option<u32>,
@@ -227,6 +263,7 @@ impl Default for RedriveOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a redrive did (or would do, on a dry run).
 pub struct RedriveReport {
     /// DLQ offset the run started from (the durable progress of earlier runs,
     /// or `RedriveOptions::from_offset`).
@@ -254,8 +291,11 @@ pub struct RoutedAppend {
 /// A durable failure count for one (group, topic, partition, offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempts {
+    /// Failures counted so far.
     pub count: u32,
+    /// Time of the first failure (ms since the Unix epoch).
     pub first_failure_ms: i64,
+    /// Time of the last failure (ms since the Unix epoch).
     pub last_failure_ms: i64,
 }
 
@@ -266,7 +306,12 @@ pub enum FailOutcome {
     Retry(Attempts),
     /// Moved to the DLQ at this offset; the group's committed offset is past it
     /// (moved to just past it, or left where it was if already further).
-    DeadLettered { dlq_offset: u64, attempts: Attempts },
+    DeadLettered {
+        /// Its offset in the DLQ partition.
+        dlq_offset: u64,
+        /// The failures counted.
+        attempts: Attempts,
+    },
 }
 
 type AttemptKey = (String, String, u32, u64);

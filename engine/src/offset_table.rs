@@ -15,8 +15,11 @@ use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
+/// Internal topic holding committed consumer offsets.
 pub const OFFSETS_TOPIC: &str = "__offsets";
+/// Longest group name, in bytes.
 pub const GROUP_BYTES_MAX: usize = 255;
+/// Most metadata bytes per offset commit.
 pub const METADATA_BYTES_MAX: usize = 4096;
 const COMPACT_MIN: u64 = 1024;
 
@@ -25,7 +28,9 @@ const COMPACT_MIN: u64 = 1024;
 pub struct CommittedOffset {
     /// The next offset the group will read.
     pub offset: u64,
+    /// The metadata committed with it.
     pub metadata: Vec<u8>,
+    /// When it was committed (ms since the Unix epoch).
     pub commit_time_ms: i64,
 }
 
@@ -314,6 +319,7 @@ impl Store {
         Ok(self.committed(group, topic, partition)?.map(|c| c.offset))
     }
 
+    /// The committed offset of `group` on a partition, with its metadata and time.
     pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<CommittedOffset>> {
         let key: Key = (group.to_string(), topic.to_string(), partition);
         self.with_offsets(|map| Ok(map.get(&key).cloned()))

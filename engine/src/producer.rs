@@ -31,8 +31,11 @@ impl ProducerId {
 /// A producer instance: its id, its (new) epoch, and where it left off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerSession {
+    /// The producer's name.
     pub name: String,
+    /// Its id (stable across epochs).
     pub producer_id: u64,
+    /// This session's epoch; a later `init_producer` of the name fences it.
     pub epoch: u16,
     /// Last sequence written per (topic, partition), durable on return. A
     /// restarted producer resumes each partition at `last + 1` (wrapping);
@@ -53,6 +56,7 @@ impl ProducerSession {
             .map_or(0, |s| s.wrapping_add(1))
     }
 
+    /// The stamp of a batch starting at `base_sequence`.
     pub fn stamp(&self, base_sequence: u32) -> ProducerStamp {
         ProducerStamp {
             producer_id: self.producer_id,
@@ -65,6 +69,7 @@ impl ProducerSession {
 /// Where a sequenced append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerAppend {
+    /// Offset of the batch's first record.
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,
@@ -227,6 +232,7 @@ impl Producer {
         })
     }
 
+    /// The session `init` returned (id, epoch, last sequences).
     pub fn session(&self) -> &ProducerSession {
         &self.session
     }
@@ -236,10 +242,12 @@ impl Producer {
         self.session.id()
     }
 
+    /// The producer's id (for [`Store::begin_transaction`]).
     pub fn producer_id(&self) -> u64 {
         self.session.producer_id
     }
 
+    /// The producer's epoch (for [`Store::begin_transaction`]).
     pub fn epoch(&self) -> u16 {
         self.session.epoch
     }

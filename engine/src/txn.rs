@@ -30,6 +30,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Internal topic holding transaction commit records.
 pub const TRANSACTIONS_TOPIC: &str = "__transactions";
 /// Commit record version 1: every offset commit sets the offset. Version 2
 /// (written only when the record holds an advance-only commit) adds a mode
@@ -42,12 +43,17 @@ const TRIM_EVERY: u64 = 64;
 /// A consumer-offset commit carried by a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetCommit {
+    /// The group.
     pub group: String,
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
     /// The next offset to read.
     pub offset: u64,
+    /// Metadata stored with the offset.
     pub metadata: Vec<u8>,
+    /// Set, or advance only.
     pub mode: OffsetCommitMode,
 }
 
@@ -70,9 +76,13 @@ pub enum OffsetCommitMode {
 /// between them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedPart {
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
+    /// Offset of the part's first record.
     pub base_offset: u64,
+    /// Offset just past its last record.
     pub next_offset: u64,
 }
 
@@ -83,19 +93,28 @@ pub struct CommittedPart {
 pub struct UnappliedPart {
     /// Offset of the commit record in `__transactions/0`.
     pub commit_offset: u64,
+    /// The producer that committed it.
     pub producer_id: u64,
+    /// Its epoch.
     pub epoch: u16,
+    /// The transaction's sequence number for that producer.
     pub transaction_sequence: u32,
+    /// The part's topic.
     pub topic: String,
+    /// The part's partition.
     pub partition: u32,
     /// Records the part holds (0 if its batch could not be decoded).
     pub records: u64,
+    /// Why it could not be applied.
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What a committed transaction wrote.
 pub struct CommitInfo {
+    /// The transaction's sequence number for its producer.
     pub transaction_sequence: u32,
+    /// Where each part landed.
     pub parts: Vec<CommittedPart>,
 }
 
@@ -341,6 +360,7 @@ impl Transaction {
         self.append(&topic, 0, &[record])
     }
 
+    /// True if nothing was added.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty() && self.offsets.is_empty()
     }

@@ -30,6 +30,7 @@ fn open_no_follow(options: &OpenOptions, path: &Path) -> io::Result<File> {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
+/// The real file system (`std::fs`, `pread`/`pwrite`, `fdatasync`, `flock`).
 pub struct FsStorage;
 
 #[derive(Debug)]

@@ -6,10 +6,11 @@
 mod fs;
 pub mod mmap;
 mod read_only;
+#[doc(hidden)]
 pub mod sim;
 
 pub use fs::FsStorage;
-pub use read_only::{lock_dir_without_writing, ReadOnlyStorage};
+pub use read_only::{lock_dir_shared, ReadLock, ReadOnlyStorage};
 
 use std::any::Any;
 use std::fmt::{self, Debug};
@@ -88,10 +89,15 @@ pub trait StorageFile: Send + Sync + Debug {
 
 /// The file system as the engine sees it.
 pub trait Storage: Send + Sync + Debug + 'static {
+    /// Open `path` as `mode` says.
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+    /// Remove a file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Rename atomically (replacing `to`).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Create a directory and its missing parents.
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Remove a directory and everything under it.
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// fsync a directory so that entries created, renamed or removed in it are durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
@@ -105,6 +111,7 @@ pub trait Storage: Send + Sync + Debug + 'static {
     fn check_dir(&self, path: &Path) -> io::Result<()> {
         self.list_dir(path).map(|_| ())
     }
+    /// True if `path` exists.
     fn exists(&self, path: &Path) -> bool;
     /// Take an exclusive lock on the data directory. The returned guard holds it
     /// until dropped. `Err(pid)` when someone else holds it (pid if known).
@@ -112,6 +119,11 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// True when nothing written through this storage reaches the disk
     /// ([`ReadOnlyStorage`]): recovery then says it cut nothing on disk.
     fn is_read_only(&self) -> bool {
+        false
+    }
+    /// True when this is a read-only view of a directory another process
+    /// holds open for writing ([`ReadOnlyStorage::is_live`]).
+    fn is_live_view(&self) -> bool {
         false
     }
 }
