@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let read = store.read("payments", 0, sent.base_offset, ReadOptions::default())?;
     for record in &read.records {
         let outcome = store.fail_record(
-            (producer.producer_id(), producer.epoch()),
+            producer.id(),
             "settle",
             "payments",
             0,

@@ -72,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let batch = consumer.poll(Duration::from_millis(50))?;
         let Some(last) = batch.last() else { break };
         let next_offset = last.record.offset + 1;
-        let mut txn = store.begin_transaction(stage.producer_id(), stage.epoch())?;
+        let mut txn = store.begin_transaction(stage.id())?;
         let (mut batch_valid, mut batch_dead) = (0, 0);
         let mut staged = Ok(());
         for consumed in &batch {

@@ -355,7 +355,8 @@ impl Error {
             | Error::Closed
             | Error::Damaged { .. }
             | Error::FormatTooNew { .. }
-            | Error::NotADataDir { .. } => false,
+            | Error::NotADataDir { .. }
+            | Error::SymlinkRefused { .. } => false,
         }
     }
 

@@ -72,7 +72,7 @@
 //!     let batch = consumer.poll(Duration::from_millis(100))?;
 //!     let Some(last) = batch.last() else { break };
 //!     let next_offset = last.record.offset + 1;
-//!     let mut txn = store.begin_transaction(stage.producer_id(), stage.epoch())?;
+//!     let mut txn = store.begin_transaction(stage.id())?;
 //!     let mut staged = Ok(());
 //!     for consumed in &batch {
 //!         let value = String::from_utf8_lossy(&consumed.record.value).into_owned();
@@ -131,7 +131,7 @@
 //! # store.create_topic("orders", TopicConfig::with_partitions(1))?;
 //! # let producer = millrace::Producer::init(&store, "stage")?;
 //! # let polled = store.read("orders", 0, 0, Default::default());
-//! # let mut txn = store.begin_transaction(producer.producer_id(), producer.epoch())?;
+//! # let mut txn = store.begin_transaction(producer.id())?;
 //! # txn.dead_letter(&millrace::dlq::DeadLetter {
 //! #     source_topic: "orders".into(), source_partition: 0, source_offset: 0,
 //! #     group: "g".into(), stage: "parse".into(), error_class: "E".into(),

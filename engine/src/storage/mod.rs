@@ -30,6 +30,7 @@ pub const DIR_MODE: u32 = 0o700;
 /// a [`Storage`], and turned into [`crate::Error::SymlinkRefused`].
 #[derive(Debug)]
 pub struct SymlinkRefused {
+    /// The link.
     pub path: PathBuf,
 }
 
