@@ -126,6 +126,12 @@ pub enum Error {
     /// `Store::open` on a path where it may neither open nor create a store.
     #[error("{path} is not a millrace data directory: {problem}")]
     NotADataDir { path: PathBuf, problem: DataDirProblem },
+    /// A write, delete or commit named a topic, group or producer that is
+    /// the store's own (`__*`, design/format.md "Names"): only the operation
+    /// that owns it writes it (offset commits, transactions, the DLQ, resets,
+    /// redrive, replay). Nothing was written.
+    #[error("{what} {name:?} is internal to the store (names starting with `__`): only the operation that owns it writes it")]
+    InternalName { what: &'static str, name: String },
 }
 
 /// Why a path is refused as a data directory: a store is opened where its
@@ -205,6 +211,7 @@ impl Error {
             Error::GroupActive { .. } => 15,
             Error::NoSpace { .. } => 16,
             Error::NotADataDir { .. } => 17,
+            Error::InternalName { .. } => 18,
             // As the error the open of the damaged part returned (no new wire code).
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
 pub const OFFSETS_TOPIC: &str = "__offsets";
-pub const GROUP_BYTES_MAX: usize = 255;
+pub const GROUP_BYTES_MAX: usize = crate::names::GROUP_NAME_BYTES_MAX;
 pub const METADATA_BYTES_MAX: usize = 4096;
 const COMPACT_MIN: u64 = 1024;
 
@@ -65,13 +65,16 @@ impl OffsetTable {
     }
 }
 
+/// What every client commit passes (direct, transactional, reset, a failed
+/// record's): the group and the topic are not the store's own (`__*`,
+/// `InternalName`); those are moved only by the operations that own them.
+pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
+    crate::names::validate_group_name(group)?;
+    crate::names::refuse_internal_topic(topic)
+}
+
 pub(crate) fn validate_commit(group: &str, metadata: &[u8]) -> Result<()> {
-    if group.is_empty() || group.len() > GROUP_BYTES_MAX {
-        return Err(Error::invalid(
-            "group",
-            format!("{group:?}: 1 to {GROUP_BYTES_MAX} bytes"),
-        ));
-    }
+    crate::names::check_group_length(group)?;
     if metadata.len() > METADATA_BYTES_MAX {
         return Err(Error::invalid(
             "metadata",
@@ -210,6 +213,7 @@ impl Store {
     /// Durably commit `offset` (the next offset to read) for a group; at most
     /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
+        check_client_commit(group, topic)?;
         self.check_commit_within_log(topic, partition, offset)?;
         self.note_group_activity(group);
         self.commit_offset_at(
@@ -249,8 +253,13 @@ impl Store {
 
     /// Durably commit several offsets of one group together: written as one
     /// batch (up to 1000 entries), so after a crash either all or none are
-    /// committed. Used by `Consumer::commit` and offset resets.
+    /// committed. Used by `Consumer::commit` and offset resets. Internal
+    /// groups and topics (`__*`) are refused (`InternalName`).
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
+        crate::names::validate_group_name(group)?;
+        for (topic, ..) in commits {
+            crate::names::refuse_internal_topic(topic)?;
+        }
         self.note_group_activity(group);
         let commit_time_ms = self.offset_commit_time()?;
         let mut entries = Vec::with_capacity(commits.len());

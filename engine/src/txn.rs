@@ -275,8 +275,16 @@ impl Transaction {
     /// Add records for one partition (buffered until commit). Each record is
     /// checked against the partition's limits here (and again at commit), so
     /// that a committed part can always be applied; a part larger than the
-    /// partition's batch limit is applied as several batches.
+    /// partition's batch limit is applied as several batches. Internal
+    /// topics (`__*`) are not a transaction's output (`InternalName`).
     pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.append_internal(topic, partition, records)
+    }
+
+    /// [`Transaction::append`] to any topic, for the operations that own
+    /// internal ones (the DLQ, redrive marks).
+    pub(crate) fn append_internal(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
         let p = self.store.partition(topic, partition)?;
         for record in records {
             validate_for(&p, record)?;
@@ -289,7 +297,9 @@ impl Transaction {
         Ok(())
     }
 
-    /// Commit a consumer offset (the next offset to read) with the transaction.
+    /// Commit a consumer offset (the next offset to read) with the
+    /// transaction. Internal groups and topics (`__*`) are moved only by the
+    /// operations that own them (`InternalName`).
     pub fn commit_offset(
         &mut self,
         group: &str,
@@ -298,6 +308,7 @@ impl Transaction {
         offset: u64,
         metadata: &[u8],
     ) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }
 
@@ -305,7 +316,35 @@ impl Transaction {
     /// group forward: a committed offset at or past `offset` when the
     /// transaction is applied stays as it is (see `OffsetCommitMode`).
     pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
+    }
+
+    /// Commit the progress of `millrace replay`'s job `job` with the
+    /// transaction: the offset of its group `__replay.<job>` on the source
+    /// partition it copies from (a user topic). The transaction must be the
+    /// job's own, begun by its producer ([`Store::init_replay_producer`]),
+    /// so that the progress moves only with the copies it stands for.
+    pub fn commit_replay_progress(&mut self, job: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        let group = crate::names::replay_group(job);
+        crate::names::refuse_internal_topic(topic)?;
+        let owner = self.store.producer_name(self.producer_id);
+        if owner.as_deref() != Some(group.as_str()) {
+            return Err(Error::InternalName { what: "group", name: group });
+        }
+        self.add_offset_commit(&group, topic, partition, offset, b"", OffsetCommitMode::Set)
+    }
+
+    /// [`Transaction::commit_offset`] of any group, for the operations that
+    /// own internal ones (redrive progress).
+    pub(crate) fn commit_offset_internal(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<()> {
+        self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::Set)
     }
 
     fn add_offset_commit(
@@ -335,9 +374,11 @@ impl Transaction {
 
     /// Write a dead-letter record with the transaction (see `dlq`).
     pub fn dead_letter(&mut self, letter: &crate::dlq::DeadLetter) -> Result<()> {
+        // Only user topics have a DLQ.
+        crate::names::refuse_internal_topic(&letter.source_topic)?;
         let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
         let record = letter.to_record();
-        self.append(&topic, 0, &[record])
+        self.append_internal(&topic, 0, &[record])
     }
 
     pub fn is_empty(&self) -> bool {

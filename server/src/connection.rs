@@ -306,6 +306,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 client_name: None,
                 _permit: Some(permit),
             }
+        } else if let Some(error) = crate::internal::denied(&request, permissions) {
+            Job::Reply {
+                opcode: header.opcode,
+                request_id: header.request_id,
+                result: Err(error),
+                close: false,
+                client_name: None,
+                _permit: Some(permit),
+            }
         } else {
             Job::Execute {
                 opcode,
