@@ -159,6 +159,11 @@ impl Store {
         })
     }
 
+    /// Load the offset table (if not yet): `Err` if `__offsets` cannot be read.
+    pub(crate) fn load_offset_table(&self) -> Result<()> {
+        self.with_offsets(|_| Ok(()))
+    }
+
     fn with_offsets<T>(&self, f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>) -> Result<T>) -> Result<T> {
         let mut loaded = self.offset_table().loaded.lock();
         if loaded.is_none() {

@@ -830,7 +830,30 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 end_hint: *end_hint,
             })
             .collect();
-        match apply(store, &record, stamp, targets, true) {
+        // The offset table is read before anything is applied: if
+        // `__offsets` holds a record that does not decode, the damage stays
+        // there (every offset request answers it) and the record waits, as
+        // the last one, for its repair, exactly as when `__offsets` failed
+        // to open (below).
+        let offsets_unreadable = if record.offsets.is_empty() {
+            None
+        } else {
+            match store.load_offset_table() {
+                Ok(()) => None,
+                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
+                Err(e) => return Err(e),
+            }
+        };
+        let applied = match offsets_unreadable {
+            Some(e) => Err(Error::Damaged {
+                scope: crate::error::DamagedScope::Topic {
+                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                },
+                source: Arc::new(e),
+            }),
+            None => apply(store, &record, stamp, targets, true),
+        };
+        match applied {
             // `__offsets` failed to open: the rest of the store opens; the
             // record stays the last one, so the first open after the repair
             // applies it (no commit can follow before: a commit reads
