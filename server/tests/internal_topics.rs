@@ -216,6 +216,11 @@ async fn internal_topics_and_groups_are_the_stores_own() {
                 ErrorCode::PermissionDenied,
                 "{topic}"
             );
+            assert_eq!(
+                code(client.lag("g", Some(topic)).await),
+                ErrorCode::PermissionDenied,
+                "{topic}"
+            );
         }
         // No token writes it: garbage, a well-formed forgery, idempotent or
         // transactional, nor deletes or re-creates it.
@@ -323,8 +328,20 @@ async fn internal_topics_and_groups_are_the_stores_own() {
     assert_eq!(code(admin.call(redrive("__offsets", None)).await), ErrorCode::InternalName);
     assert_eq!(code(admin.dlq_purge("__offsets", 1).await), ErrorCode::InternalName);
 
-    // Nothing moved, and nothing moves at a restart.
+    // Nothing moved.
     assert_eq!(state(&admin).await, before);
+    // The admin's replay job moves its own group, in its producer's transaction.
+    let job = init_producer(&admin, "__replay.job").await.unwrap();
+    let txn = admin.begin_transaction(job.producer_id, job.epoch).await.unwrap();
+    assert_eq!(
+        code(txn.commit_offsets("__replay.job", &[("__dlq.in", 0, 0)]).await),
+        ErrorCode::InternalName
+    );
+    txn.commit_offsets("__replay.job", &[("in", 0, 3)]).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(admin.committed_offsets("__replay.job", None).await.unwrap()[0].offset, 3);
+    let before = state(&admin).await;
+    // Nothing moves at a restart.
     for client in [admin, producer, consumer, both] {
         drop(client);
     }
