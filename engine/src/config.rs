@@ -319,27 +319,6 @@ impl TopicConfig {
     }
 }
 
-/// Topic names: 1..=200 of `[A-Za-z0-9._-]`, not `.`/`..`; names starting with
-/// `__` are reserved for the engine's internal topics.
-pub fn validate_topic_name(name: &str, internal_allowed: bool) -> Result<()> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if name.is_empty() || name.len() > 200 || !ok_chars || name == "." || name == ".." {
-        return Err(Error::invalid(
-            "topic name",
-            format!("{name:?}: use 1 to 200 characters of A-Z a-z 0-9 . _ -"),
-        ));
-    }
-    if name.starts_with("__") && !internal_allowed {
-        return Err(Error::invalid(
-            "topic name",
-            format!("{name:?}: names starting with `__` are reserved for internal topics"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,14 +354,5 @@ mod tests {
         );
         assert!(Durability::parse("interval:0").is_err());
         assert!(Durability::parse("sometimes").is_err());
-    }
-
-    #[test]
-    fn topic_names() {
-        assert!(validate_topic_name("orders-v1.eu_west", false).is_ok());
-        assert!(validate_topic_name("../etc", false).is_err());
-        assert!(validate_topic_name("__offsets", false).is_err());
-        assert!(validate_topic_name("__offsets", true).is_ok());
-        assert!(validate_topic_name("", false).is_err());
     }
 }

@@ -436,6 +436,7 @@ impl Store {
 
     /// Durably count one failed attempt at processing a record.
     pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.partition(topic, partition)?;
         ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
         let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
@@ -486,6 +487,7 @@ impl Store {
         if max_attempts == 0 {
             return Err(Error::invalid("max_attempts", "must be at least 1"));
         }
+        crate::offset_table::check_client_commit(group, topic)?;
         let attempts = self.record_failure(group, topic, partition, record.offset)?;
         if attempts.count < max_attempts {
             return Ok(FailOutcome::Retry(attempts));
@@ -520,6 +522,7 @@ impl Store {
 
     /// List DLQ records of `topic` matching `filter`.
     pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
         let Some(p) = self.internal_log(&name)? else {
@@ -559,6 +562,7 @@ impl Store {
 
     /// Depth and oldest age of a topic's DLQ.
     pub fn dlq_stats(&self, topic: &str) -> Result<DlqStats> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let Some(p) = self.internal_log(&dlq_topic_name(topic))? else {
             return Ok(DlqStats {
@@ -605,9 +609,10 @@ impl Store {
 
     /// Remove DLQ records below `offset`.
     pub fn dlq_purge(&self, topic: &str, offset: u64) -> Result<u64> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
-        self.truncate_prefix(&name, 0, offset)
+        self.truncate_prefix_internal(&name, 0, offset)
     }
 
     /// Re-append DLQ records to their source topic (or `target_topic`).
@@ -617,15 +622,23 @@ impl Store {
     /// marked record is never appended again, so a second run, a resumed one
     /// or one started lower with `from_offset` never appends a record twice.
     pub fn dlq_redrive(&self, topic: &str, options: &RedriveOptions) -> Result<RedriveReport> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         if options.batch_records == 0 {
             return Err(Error::invalid("batch_records", "must be at least 1"));
         }
         if let Some(target) = &options.target_topic {
+            // Records are redriven into user topics only (each record's
+            // target is also checked by the transaction's `append`).
+            crate::names::refuse_internal_topic(target)?;
             self.topic(target)?;
         }
         let dlq = dlq_topic_name(topic);
-        let group = format!("__redrive.{}", options.target_topic.as_deref().unwrap_or(topic));
+        let group = format!(
+            "{}{}",
+            crate::names::REDRIVE_PREFIX,
+            options.target_topic.as_deref().unwrap_or(topic)
+        );
         let Some(p) = self.internal_log(&dlq)? else {
             return Ok(RedriveReport::default());
         };
@@ -644,7 +657,7 @@ impl Store {
             None
         } else {
             ensure_internal_topic(self, REDRIVEN_TOPIC)?;
-            let session = self.init_producer(&group)?;
+            let session = self.init_producer_internal(&group)?;
             Some(session.id())
         };
         let started = Instant::now();
@@ -704,13 +717,13 @@ impl Store {
                         redriven_at_ms: now_ms(),
                     };
                     txn.append(&target, target_partition, &[record])?;
-                    txn.append(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
+                    txn.append_internal(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
                     marks.push((rec.offset, mark));
                 }
                 report.redriven.push((rec.offset, target, target_partition));
             }
             if let Some(mut txn) = txn {
-                txn.commit_offset(&group, &dlq, 0, next, b"")?;
+                txn.commit_offset_internal(&group, &dlq, 0, next)?;
                 txn.commit()?;
                 self.redrive_marks(|m| m.entry(topic.to_string()).or_default().extend(marks))?;
             }
@@ -733,6 +746,7 @@ impl Store {
     /// written, so a crash between the two can leave them in the DLQ without
     /// the batch (a producer retry then dead-letters them again).
     pub fn append_routed(&self, topic: &str, partition: u32, records: &[Record]) -> Result<RoutedAppend> {
+        crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;
         if !p.config().route_invalid_to_dlq {
             return Ok(RoutedAppend {

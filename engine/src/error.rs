@@ -251,6 +251,17 @@ pub enum Error {
         /// Why it was refused.
         problem: DataDirProblem,
     },
+    /// A write, delete or commit named a topic, group or producer that is
+    /// the store's own (`__*`, design/format.md "Names"): only the operation
+    /// that owns it writes it (offset commits, transactions, the DLQ, resets,
+    /// redrive, replay). Nothing was written.
+    #[error("{what} {name:?} is internal to the store (names starting with `__`): only the operation that owns it writes it")]
+    InternalName {
+        /// `topic`, `group` or `producer`.
+        what: &'static str,
+        /// The name refused.
+        name: String,
+    },
 }
 
 /// Why a path is refused as a data directory: a store is opened where its
@@ -356,7 +367,8 @@ impl Error {
             | Error::Damaged { .. }
             | Error::FormatTooNew { .. }
             | Error::NotADataDir { .. }
-            | Error::SymlinkRefused { .. } => false,
+            | Error::SymlinkRefused { .. }
+            | Error::InternalName { .. } => false,
         }
     }
 
@@ -380,6 +392,7 @@ impl Error {
             Error::GroupActive { .. } => 15,
             Error::NoSpace { .. } => 16,
             Error::NotADataDir { .. } => 17,
+            Error::InternalName { .. } => 18,
             // As the error the open of the damaged part returned (no new wire code).
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,

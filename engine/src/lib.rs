@@ -269,6 +269,7 @@ pub mod inspect;
 mod internal_codec;
 mod lag;
 pub mod metrics;
+pub mod names;
 #[doc(hidden)]
 pub mod notify;
 pub mod offset_table;

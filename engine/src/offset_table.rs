@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 /// Internal topic holding committed consumer offsets.
 pub const OFFSETS_TOPIC: &str = "__offsets";
 /// Longest group name, in bytes.
-pub const GROUP_BYTES_MAX: usize = 255;
+pub const GROUP_BYTES_MAX: usize = crate::names::GROUP_NAME_BYTES_MAX;
 /// Most metadata bytes per offset commit.
 pub const METADATA_BYTES_MAX: usize = 4096;
 const COMPACT_MIN: u64 = 1024;
@@ -70,13 +70,16 @@ impl OffsetTable {
     }
 }
 
+/// What every client commit passes (direct, transactional, reset, a failed
+/// record's): the group and the topic are not the store's own (`__*`,
+/// `InternalName`); those are moved only by the operations that own them.
+pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
+    crate::names::validate_group_name(group)?;
+    crate::names::refuse_internal_topic(topic)
+}
+
 pub(crate) fn validate_commit(group: &str, metadata: &[u8]) -> Result<()> {
-    if group.is_empty() || group.len() > GROUP_BYTES_MAX {
-        return Err(Error::invalid(
-            "group",
-            format!("{group:?}: 1 to {GROUP_BYTES_MAX} bytes"),
-        ));
-    }
+    crate::names::check_group_length(group)?;
     if metadata.len() > METADATA_BYTES_MAX {
         return Err(Error::invalid(
             "metadata",
@@ -161,6 +164,11 @@ impl Store {
         })
     }
 
+    /// Load the offset table (if not yet): `Err` if `__offsets` cannot be read.
+    pub(crate) fn load_offset_table(&self) -> Result<()> {
+        self.with_offsets(|_| Ok(()))
+    }
+
     fn with_offsets<T>(&self, f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>) -> Result<T>) -> Result<T> {
         let mut loaded = self.offset_table().loaded.lock();
         if loaded.is_none() {
@@ -215,6 +223,7 @@ impl Store {
     /// Durably commit `offset` (the next offset to read) for a group; at most
     /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
+        check_client_commit(group, topic)?;
         self.check_commit_within_log(topic, partition, offset)?;
         self.note_group_activity(group);
         self.commit_offset_at(
@@ -254,8 +263,13 @@ impl Store {
 
     /// Durably commit several offsets of one group together: written as one
     /// batch (up to 1000 entries), so after a crash either all or none are
-    /// committed. Used by `Consumer::commit` and offset resets.
+    /// committed. Used by `Consumer::commit` and offset resets. Internal
+    /// groups and topics (`__*`) are refused (`InternalName`).
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
+        crate::names::validate_group_name(group)?;
+        for (topic, ..) in commits {
+            crate::names::refuse_internal_topic(topic)?;
+        }
         self.note_group_activity(group);
         let commit_time_ms = self.offset_commit_time()?;
         let mut entries = Vec::with_capacity(commits.len());

@@ -82,7 +82,25 @@ impl Store {
     /// Register `name` (1..=255 bytes) or, if registered, start its next epoch:
     /// the previous instance is fenced (its appends fail with `Fenced`) from
     /// the moment this returns. Durable on return. See design/semantics.md.
+    /// Names starting with `__` belong to the store's own jobs (`InternalName`;
+    /// a replay job's producer: [`Store::init_replay_producer`]).
     pub fn init_producer(&self, name: &str) -> Result<ProducerSession> {
+        crate::names::validate_producer_name(name)?;
+        self.init_producer_internal(name)
+    }
+
+    /// The producer of `millrace replay`'s job `job` (named like its group,
+    /// `__replay.<job>`): the job appends its copies and commits its progress
+    /// in transactions of this producer
+    /// ([`crate::txn::Transaction::commit_replay_progress`]).
+    pub fn init_replay_producer(&self, job: &str) -> Result<ProducerSession> {
+        let name = crate::names::replay_group(job);
+        crate::names::check_group_length(&name)?;
+        self.init_producer_internal(&name)
+    }
+
+    /// [`Store::init_producer`] of any name, for the operations that own internal ones.
+    pub(crate) fn init_producer_internal(&self, name: &str) -> Result<ProducerSession> {
         let registry = &self.shared().producers;
         // Bump the epoch under the transaction commit lock: a transaction of
         // the old epoch either reached its commit point (and is applied)
@@ -163,6 +181,7 @@ impl Store {
         records: &[Record],
         stamp: ProducerStamp,
     ) -> Result<ProducerAppend> {
+        crate::names::refuse_internal_topic(topic)?;
         self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
     }
 
@@ -184,6 +203,11 @@ impl Store {
             next_offset: info.next_offset,
             duplicate,
         })
+    }
+
+    /// The name a producer id is registered under (`None` if expired or never registered).
+    pub(crate) fn producer_name(&self, producer_id: u64) -> Option<String> {
+        self.shared().producers.epochs.name_of(producer_id)
     }
 
     /// The current epoch of a registered producer id.

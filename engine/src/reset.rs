@@ -173,6 +173,8 @@ impl std::fmt::Display for ResetTarget {
 impl Store {
     /// Plan, and unless `dry_run` apply, an offset reset (module docs).
     pub fn reset_offsets(&self, request: &ResetRequest) -> Result<ResetPlan> {
+        // The groups of the store's jobs (`__*`) move only with their jobs.
+        crate::names::validate_group_name(&request.group)?;
         validate_commit(&request.group, &[])?;
         if request.actor.is_empty() || request.actor.len() > ACTOR_BYTES_MAX {
             return Err(Error::invalid("actor", format!("use 1 to {ACTOR_BYTES_MAX} bytes")));

@@ -2,7 +2,7 @@
 //! that runs interval flushes, age-based rolls and retention.
 
 use crate::batch::{ProducerStamp, Record};
-use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
+use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
@@ -482,13 +482,20 @@ impl Store {
     }
 
     /// Create a topic with `config.partitions` partitions. Atomic: a crash
-    /// leaves either no topic or the whole topic.
+    /// leaves either no topic or the whole topic. The name follows
+    /// [`crate::names::validate_topic_name`]: `__*` names are the store's own
+    /// (`InternalName`), and names the data directory uses for itself are
+    /// refused (`InvalidInput`).
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.create_topic_inner(name, config, false)
     }
 
     pub(crate) fn create_topic_inner(&self, name: &str, config: TopicConfig, internal: bool) -> Result<()> {
-        validate_topic_name(name, internal)?;
+        if internal {
+            crate::names::validate_internal_topic_name(name)?;
+        } else {
+            crate::names::validate_topic_name(name)?;
+        }
         config.validate()?;
         if !internal {
             if self.inner.topics.read().contains_key(name) {
@@ -550,13 +557,13 @@ impl Store {
 
     /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
     /// every group's committed offsets on both: a topic created later under
-    /// the same name starts with none of them.
+    /// the same name starts with none of them. An internal topic (`__*`) is
+    /// never deleted this way (`InternalName`): a DLQ goes with its topic or
+    /// is purged (`dlq_purge`); damaged metadata is repaired (`millrace repair`).
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        crate::names::refuse_internal_topic(name)?;
         self.delete_topic_files(name)?;
-        if !name.starts_with("__") {
-            self.forget_topic_dependents(name)?;
-        }
-        Ok(())
+        self.forget_topic_dependents(name)
     }
 
     /// The DLQ of `name` and every committed offset on `name` or its DLQ.
@@ -578,7 +585,7 @@ impl Store {
     }
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {
-        validate_topic_name(name, true)?;
+        // Only a name the store listed (a directory of `topics/`) is deleted.
         match self.topic(name) {
             // A topic that failed to open can be deleted too (below).
             Ok(_) | Err(Error::Damaged { .. }) => {}
@@ -626,7 +633,7 @@ impl Store {
             .topics
             .read()
             .keys()
-            .filter(|n| !n.starts_with("__"))
+            .filter(|n| !crate::names::is_internal(n))
             .cloned()
             .collect()
     }
@@ -734,8 +741,25 @@ impl Store {
     }
 
     /// Append `records` as one batch; returns once acknowledged under the
-    /// topic's durability mode.
+    /// topic's durability mode. Internal topics (`__*`) are written only by
+    /// the operations that own them (`InternalName`).
     pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.partition(topic, partition)?.append(records, None, 0)
+    }
+
+    /// The explicitly internal write path: append `records` to an internal
+    /// topic (`__*`) as they are, with no check that they are what the
+    /// operation owning the topic would write. Recovery must confine what
+    /// it finds there to that topic; this exists to test exactly that (a
+    /// record an older version, a bug or damage left behind). Never for data.
+    pub fn append_to_internal_topic(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        if !crate::names::is_internal(topic) {
+            return Err(Error::invalid(
+                "topic",
+                format!("{topic:?} is not internal: use `append`"),
+            ));
+        }
         self.partition(topic, partition)?.append(records, None, 0)
     }
 
@@ -827,6 +851,7 @@ impl Store {
         records: &[Record],
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
+        crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;
         let (info, duplicate) = p.append_deferred(records, producer)?;
         Ok(PendingAppend {
@@ -960,8 +985,16 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Make records below `offset` unreadable and delete segments wholly below it.
+    /// Make records below `offset` unreadable and delete segments wholly
+    /// below it. Not for internal topics (`InternalName`): a DLQ is purged
+    /// with `dlq_purge`, the others trim themselves.
     pub fn truncate_prefix(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.truncate_prefix_internal(topic, partition, offset)
+    }
+
+    /// [`Store::truncate_prefix`] of any topic, for the operations that own internal ones.
+    pub(crate) fn truncate_prefix_internal(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
         self.check_writable()?;
         let partition = self.partition(topic, partition)?;
         // The log start moves only under the commit lock (txn.rs, find_part).

@@ -295,8 +295,16 @@ impl Transaction {
     /// Add records for one partition (buffered until commit). Each record is
     /// checked against the partition's limits here (and again at commit), so
     /// that a committed part can always be applied; a part larger than the
-    /// partition's batch limit is applied as several batches.
+    /// partition's batch limit is applied as several batches. Internal
+    /// topics (`__*`) are not a transaction's output (`InternalName`).
     pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.append_internal(topic, partition, records)
+    }
+
+    /// [`Transaction::append`] to any topic, for the operations that own
+    /// internal ones (the DLQ, redrive marks).
+    pub(crate) fn append_internal(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
         let p = self.store.partition(topic, partition)?;
         for record in records {
             validate_for(&p, record)?;
@@ -309,7 +317,9 @@ impl Transaction {
         Ok(())
     }
 
-    /// Commit a consumer offset (the next offset to read) with the transaction.
+    /// Commit a consumer offset (the next offset to read) with the
+    /// transaction. Internal groups and topics (`__*`) are moved only by the
+    /// operations that own them (`InternalName`).
     pub fn commit_offset(
         &mut self,
         group: &str,
@@ -318,6 +328,7 @@ impl Transaction {
         offset: u64,
         metadata: &[u8],
     ) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }
 
@@ -325,7 +336,35 @@ impl Transaction {
     /// group forward: a committed offset at or past `offset` when the
     /// transaction is applied stays as it is (see `OffsetCommitMode`).
     pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
+    }
+
+    /// Commit the progress of `millrace replay`'s job `job` with the
+    /// transaction: the offset of its group `__replay.<job>` on the source
+    /// partition it copies from (a user topic). The transaction must be the
+    /// job's own, begun by its producer ([`Store::init_replay_producer`]),
+    /// so that the progress moves only with the copies it stands for.
+    pub fn commit_replay_progress(&mut self, job: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        let group = crate::names::replay_group(job);
+        crate::names::refuse_internal_topic(topic)?;
+        let owner = self.store.producer_name(self.producer_id);
+        if owner.as_deref() != Some(group.as_str()) {
+            return Err(Error::InternalName { what: "group", name: group });
+        }
+        self.add_offset_commit(&group, topic, partition, offset, b"", OffsetCommitMode::Set)
+    }
+
+    /// [`Transaction::commit_offset`] of any group, for the operations that
+    /// own internal ones (redrive progress).
+    pub(crate) fn commit_offset_internal(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<()> {
+        self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::Set)
     }
 
     fn add_offset_commit(
@@ -355,9 +394,11 @@ impl Transaction {
 
     /// Write a dead-letter record with the transaction (see `dlq`).
     pub fn dead_letter(&mut self, letter: &crate::dlq::DeadLetter) -> Result<()> {
+        // Only user topics have a DLQ.
+        crate::names::refuse_internal_topic(&letter.source_topic)?;
         let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
         let record = letter.to_record();
-        self.append(&topic, 0, &[record])
+        self.append_internal(&topic, 0, &[record])
     }
 
     /// True if nothing was added.
@@ -810,7 +851,30 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 end_hint: *end_hint,
             })
             .collect();
-        match apply(store, &record, stamp, targets, true) {
+        // The offset table is read before anything is applied: if
+        // `__offsets` holds a record that does not decode, the damage stays
+        // there (every offset request answers it) and the record waits, as
+        // the last one, for its repair, exactly as when `__offsets` failed
+        // to open (below).
+        let offsets_unreadable = if record.offsets.is_empty() {
+            None
+        } else {
+            match store.load_offset_table() {
+                Ok(()) => None,
+                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
+                Err(e) => return Err(e),
+            }
+        };
+        let applied = match offsets_unreadable {
+            Some(e) => Err(Error::Damaged {
+                scope: crate::error::DamagedScope::Topic {
+                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                },
+                source: Arc::new(e),
+            }),
+            None => apply(store, &record, stamp, targets, true),
+        };
+        match applied {
             // `__offsets` failed to open: the rest of the store opens; the
             // record stays the last one, so the first open after the repair
             // applies it (no commit can follow before: a commit reads

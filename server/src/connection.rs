@@ -336,6 +336,20 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 principal: None,
                 _permit: Some(permit),
             }
+        } else if let Some(error) = self
+            .principal
+            .as_ref()
+            .and_then(|principal| crate::internal::denied(&request, principal.permissions))
+        {
+            Job::Reply {
+                opcode: header.opcode,
+                request_id: header.request_id,
+                result: Err(error),
+                close: false,
+                client_name: None,
+                principal: None,
+                _permit: Some(permit),
+            }
         } else {
             Job::Execute {
                 opcode,

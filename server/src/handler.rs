@@ -390,6 +390,19 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::TxnCommitOffsets(commit) => {
             session.check_group(&commit.group)?;
             let transaction = session.transaction(commit.transaction_id)?;
+            // A replay job's progress (the connection checked the admin
+            // permission): only in a transaction of the job's own producer.
+            if let Some(job) = commit.group.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                for o in &commit.offsets {
+                    if !o.metadata.is_empty() {
+                        return Err(invalid("a replay job's progress carries no metadata"));
+                    }
+                    transaction
+                        .commit_replay_progress(job, &o.topic, o.partition, o.offset)
+                        .map_err(engine)?;
+                }
+                return Ok(Response::Empty);
+            }
             for o in &commit.offsets {
                 transaction
                     .commit_offset(&commit.group, &o.topic, o.partition, o.offset, &o.metadata)
@@ -682,9 +695,11 @@ pub fn produced(append: millrace::ProducerAppend) -> Response {
 }
 
 fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Response, WireError> {
-    let session = match connection.producer_owner() {
-        None => store.init_producer(name).map_err(engine)?,
-        Some(owner) => store
+    // A replay job's producer (the connection checked the admin permission).
+    let session = match (name.strip_prefix(millrace::names::REPLAY_PREFIX), connection.producer_owner()) {
+        (Some(job), _) => store.init_replay_producer(job).map_err(engine)?,
+        (None, None) => store.init_producer(name).map_err(engine)?,
+        (None, Some(owner)) => store
             .init_producer_as(name, owner)
             .map_err(engine)?
             .ok_or_else(producer_denied)?,
