@@ -24,6 +24,7 @@ pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod handshake_budget;
 pub mod messages;
 pub mod metrics;
 pub mod producer;
