@@ -246,7 +246,7 @@ pub fn handle_inline(context: &Context, session: &mut Session, request: Request)
             // Not `Always`, or the topic does not exist (an immediate error).
             Ok(_) | Err(_) => Inline::Done(self::produce(store, produce)),
         },
-        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false) {
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false, usize::MAX) {
             Some(result) => Inline::Done(result),
             None => Inline::Blocking(Request::Fetch(fetch)),
         },
@@ -298,7 +298,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             }
             self::produce(store, produce)
         }
-        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true) {
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true, usize::MAX) {
             Some(result) => result,
             None => Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting")),
         },
@@ -720,14 +720,46 @@ fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Resp
     }))
 }
 
+/// Answer `fetch` again, at once (no long poll), in at most `response_bytes`
+/// (the response budget the connection was granted for it; at least the
+/// first record is returned, which fit in that size the first time).
+pub fn fetch_within(
+    context: &Context,
+    session: &mut Session,
+    fetch: &Fetch,
+    response_bytes: usize,
+) -> Result<Response, WireError> {
+    let now = Fetch {
+        max_wait_ms: 0,
+        ..fetch.clone()
+    };
+    let records_cap = response_bytes.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES as usize);
+    self::fetch(context, session, &now, true, records_cap)
+        .unwrap_or_else(|| Err(WireError::new(ErrorCode::Internal, "fetch without wait waited")))
+}
+
+/// Bytes of a fetch response whose records take `records_bytes`, at most.
+pub fn fetch_response_bytes(records_bytes: usize) -> usize {
+    records_bytes + FETCH_RESPONSE_OVERHEAD_BYTES as usize
+}
+
 /// Answer `fetch`, encoding records straight from the engine's record views.
 /// `None` when nothing is available yet and the fetch would have to wait but
 /// `may_wait` is false (the caller retries it where blocking is allowed).
+///
+/// The encoded records stop before the one that would take them past
+/// `records_cap` or past what fits in a response frame (the engine's
+/// `max_bytes` counts neither headers nor per-record framing, and lets the
+/// last record cross it); the first record is always returned, and fits
+/// (every topic's `record_bytes_max` fits in a fetch response, checked at
+/// topic creation and server start). `next_offset` is then the offset after
+/// the last record returned.
 fn fetch(
     context: &Context,
     session: &mut Session,
     fetch: &Fetch,
     may_wait: bool,
+    records_cap: usize,
 ) -> Option<Result<Response, WireError>> {
     let started = Instant::now();
     let store = &context.store;
@@ -772,14 +804,26 @@ fn fetch(
         Isolation::ReadUncommitted => millrace::Isolation::ReadUncommitted,
     };
     let deadline = started + Duration::from_millis(u64::from(fetch.max_wait_ms));
+    let records_cap = records_cap.min(max_bytes_allowed as usize);
     let mut encoded = FetchedEncoded::with_buffer(std::mem::take(&mut session.fetch_buffer));
     loop {
         // Read the generation before the data, then wait on it: no lost
         // wake-up, and no spinning while the high watermark is ahead of a
         // read-committed reader held at the last stable offset.
         let generation = store.generation();
+        // Offset after the last record encoded, once one did not fit.
+        let mut capped_at: Option<u64> = None;
+        let mut last_offset = offset;
         let marks = match store.scan_with_marks(&fetch.topic, fetch.partition, offset, options, isolation, |view| {
-            encoded.push(&view)
+            if capped_at.is_some() {
+                return;
+            }
+            if encoded.count > 0 && encoded.records.len() + FetchedEncoded::stored_len(&view) > records_cap {
+                capped_at = Some(last_offset + 1);
+                return;
+            }
+            last_offset = view.offset;
+            encoded.push(&view);
         }) {
             Ok(marks) => marks,
             Err(error) => {
@@ -789,7 +833,7 @@ fn fetch(
         };
         let now = Instant::now();
         if encoded.count > 0 || now >= deadline || context.shutting_down.load(Ordering::Relaxed) {
-            encoded.next_offset = marks.next_offset;
+            encoded.next_offset = capped_at.unwrap_or(marks.next_offset);
             encoded.high_watermark = marks.high_watermark;
             encoded.last_stable_offset = marks.last_stable_offset;
             return Some(Ok(Response::FetchedEncoded(encoded)));

@@ -25,6 +25,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handler;
 pub mod internal;
+pub mod handshake_budget;
 pub mod messages;
 pub mod metrics;
 pub mod producer;
