@@ -181,10 +181,17 @@ impl Store {
         f(loaded.get_or_insert_with(BTreeMap::new))
     }
 
-    fn write_offsets(&self, entries: &[(Key, CommittedOffset)]) -> Result<()> {
+    /// Append `entries` to `__offsets`: in batches of at most 1000 records,
+    /// or, with `atomic`, as one batch (refused with `InvalidInput` if it
+    /// would exceed the batch limit), so that a crash keeps all or none.
+    fn write_offsets(&self, entries: &[(Key, CommittedOffset)], atomic: bool) -> Result<()> {
         crate::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
         let p = self.partition(OFFSETS_TOPIC, 0)?;
         let records: Vec<Record> = entries.iter().map(|(k, v)| Record::new(encode(k, v))).collect();
+        if atomic {
+            p.append(&records, None, 0)?;
+            return Ok(());
+        }
         for chunk in records.chunks(1000) {
             p.append(chunk, None, 0)?;
         }
@@ -193,8 +200,9 @@ impl Store {
 
     /// A committed offset is evidence that the partition's offsets reached
     /// it (`Partition::open` never continues below one), so a commit may not
-    /// lie past the high watermark: that would be evidence of nothing.
-    fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+    /// lie past the high watermark: that would be evidence of nothing. The
+    /// same holds for a transaction's offset commits (`Transaction::commit_offset`).
+    pub(crate) fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64) -> Result<()> {
         let high_watermark = self.partition(topic, partition)?.high_watermark();
         if offset > high_watermark {
             return Err(Error::invalid(
@@ -241,15 +249,17 @@ impl Store {
             if behind {
                 return Ok(());
             }
-            self.write_offsets(&[(key.clone(), value.clone())])?;
+            self.write_offsets(&[(key.clone(), value.clone())], true)?;
             map.insert(key, value);
             self.maybe_compact_offsets(map)
         })
     }
 
     /// Durably commit several offsets of one group together: written as one
-    /// batch (up to 1000 entries), so after a crash either all or none are
-    /// committed. Used by `Consumer::commit` and offset resets.
+    /// batch, so after a crash either all or none are committed (a commit too
+    /// large for one batch of `__offsets` is `InvalidInput`; a server request
+    /// carries at most 1000 entries). Used by
+    /// `Consumer::commit` and offset resets.
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
         self.note_group_activity(group);
         let commit_time_ms = self.offset_commit_time()?;
@@ -269,7 +279,7 @@ impl Store {
             return Ok(());
         }
         self.with_offsets(|map| {
-            self.write_offsets(&entries)?;
+            self.write_offsets(&entries, true)?;
             map.extend(entries);
             self.maybe_compact_offsets(map)
         })
@@ -303,7 +313,8 @@ impl Store {
         // start past them deletes them from disk, not only from view.
         p.roll_now()?;
         let entries: Vec<(Key, CommittedOffset)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        self.write_offsets(&entries)?;
+        // A rewrite of values already committed: a crash in between loses nothing.
+        self.write_offsets(&entries, false)?;
         // Everything before the rewritten entries is superseded.
         p.truncate_prefix(end)?;
         Ok(())

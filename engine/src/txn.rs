@@ -277,6 +277,11 @@ impl Transaction {
     /// that a committed part can always be applied; a part larger than the
     /// partition's batch limit is applied as several batches.
     pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        if records.is_empty() {
+            // As `Store::append`: a part with no record would be applied as
+            // a batch of none.
+            return Err(Error::invalid("records", "an append needs at least one record"));
+        }
         let p = self.store.partition(topic, partition)?;
         for record in records {
             validate_for(&p, record)?;
@@ -318,7 +323,7 @@ impl Transaction {
         mode: OffsetCommitMode,
     ) -> Result<()> {
         crate::offset_table::validate_commit(group, metadata)?;
-        self.store.partition(topic, partition)?;
+        self.store.check_commit_within_log(topic, partition, offset)?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
@@ -378,6 +383,11 @@ impl Transaction {
             .get(&self.producer_id)
             .filter(|(epoch, _)| *epoch == self.epoch)
             .map_or(0, |(_, s)| s.wrapping_add(1));
+        // As for the records below: the topic may have been deleted and
+        // created again since `commit_offset`.
+        for commit in &self.offsets {
+            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset)?;
+        }
         // Strictly after every earlier offset commit (see offset_table.rs).
         let commit_time_ms = store.offset_commit_time()?;
         let mut parts = Vec::with_capacity(self.parts.len());
