@@ -200,15 +200,18 @@ impl Store {
 
     /// A committed offset is evidence that the partition's offsets reached
     /// it (`Partition::open` never continues below one), so a commit may not
-    /// lie past the high watermark: that would be evidence of nothing. The
-    /// same holds for a transaction's offset commits (`Transaction::commit_offset`).
-    pub(crate) fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+    /// lie past the high watermark: that would be evidence of nothing. A
+    /// transaction's offset commit may also count the `ahead` records the
+    /// same transaction appends to that partition (they are there once it is
+    /// applied).
+    pub(crate) fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64, ahead: u64) -> Result<()> {
         let high_watermark = self.partition(topic, partition)?.high_watermark();
-        if offset > high_watermark {
+        if offset > high_watermark.saturating_add(ahead) {
             return Err(Error::invalid(
                 "offset",
                 format!(
-                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}: commit at most the offset after the last record read"
+                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}{}: commit at most the offset after the last record read",
+                    if ahead > 0 { format!(" plus the {ahead} records of this transaction") } else { String::new() }
                 ),
             ));
         }
@@ -218,7 +221,7 @@ impl Store {
     /// Durably commit `offset` (the next offset to read) for a group; at most
     /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
-        self.check_commit_within_log(topic, partition, offset)?;
+        self.check_commit_within_log(topic, partition, offset, 0)?;
         self.note_group_activity(group);
         self.commit_offset_at(
             &OffsetCommit {
@@ -266,7 +269,7 @@ impl Store {
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {
             validate_commit(group, metadata)?;
-            self.check_commit_within_log(topic, *partition, *offset)?;
+            self.check_commit_within_log(topic, *partition, *offset, 0)?;
             let key: Key = (group.to_string(), topic.clone(), *partition);
             let value = CommittedOffset {
                 offset: *offset,

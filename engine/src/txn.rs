@@ -323,7 +323,8 @@ impl Transaction {
         mode: OffsetCommitMode,
     ) -> Result<()> {
         crate::offset_table::validate_commit(group, metadata)?;
-        self.store.check_commit_within_log(topic, partition, offset)?;
+        self.store
+            .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
@@ -343,6 +344,13 @@ impl Transaction {
         let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
         let record = letter.to_record();
         self.append(&topic, 0, &[record])
+    }
+
+    /// Records this transaction appends to one partition so far.
+    fn records_for(&self, topic: &str, partition: u32) -> u64 {
+        self.parts
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |records| records.len() as u64)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -386,7 +394,8 @@ impl Transaction {
         // As for the records below: the topic may have been deleted and
         // created again since `commit_offset`.
         for commit in &self.offsets {
-            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset)?;
+            let ahead = self.records_for(&commit.topic, commit.partition);
+            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
         }
         // Strictly after every earlier offset commit (see offset_table.rs).
         let commit_time_ms = store.offset_commit_time()?;
