@@ -591,3 +591,25 @@ fn error_code_tables_match_the_code() {
     }
     assert_eq!(documented, known, "the client table covers every code, in order");
 }
+
+/// The Rust client's `Consumer::commit` stays within the 1000-entry bound by
+/// sending one request per 1000 partitions: a consumer of 1001 partitions
+/// commits them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_of_more_than_1000_partitions_commits_them_all() {
+    let server = start_server(|_| {}).await;
+    let client = server.client().await;
+    client.create_topic("wide", 1001, &[]).await.unwrap();
+    let assignments: Vec<(String, u32)> = (0..1001).map(|p| ("wide".to_string(), p)).collect();
+    let consumer = millrace_server::client_api::Consumer::subscribe(
+        server.client().await,
+        "g",
+        assignments,
+        millrace_server::client_api::ConsumerOptions::default(),
+    )
+    .await
+    .unwrap();
+    consumer.commit().await.unwrap();
+    assert_eq!(client.committed_offsets("g", None).await.unwrap().len(), 1001);
+    server.handle.shutdown().await.unwrap();
+}
