@@ -515,20 +515,25 @@ impl Target {
                 Ok(store.commit_offsets(group, &commits)?)
             }
             Target::Remote(r) => {
-                let request =
-                    millrace_server::messages::Request::CommitOffsets(millrace_server::messages::CommitOffsets {
-                        group: group.to_string(),
-                        offsets: positions
-                            .iter()
-                            .map(|(p, o)| millrace_server::messages::PartitionOffset {
-                                topic: topic.to_string(),
-                                partition: *p,
-                                offset: *o,
-                                metadata: Vec::new(),
-                            })
-                            .collect(),
-                    });
-                r.request(request).map(|_| ())
+                // A request carries at most OFFSET_COMMIT_ENTRIES_MAX entries
+                // (each request is all or none; partitions are independent).
+                for chunk in positions.chunks(millrace_server::handler::OFFSET_COMMIT_ENTRIES_MAX) {
+                    let request =
+                        millrace_server::messages::Request::CommitOffsets(millrace_server::messages::CommitOffsets {
+                            group: group.to_string(),
+                            offsets: chunk
+                                .iter()
+                                .map(|(p, o)| millrace_server::messages::PartitionOffset {
+                                    topic: topic.to_string(),
+                                    partition: *p,
+                                    offset: *o,
+                                    metadata: Vec::new(),
+                                })
+                                .collect(),
+                        });
+                    r.request(request)?;
+                }
+                Ok(())
             }
         }
     }

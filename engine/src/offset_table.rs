@@ -194,10 +194,17 @@ impl Store {
         f(loaded.get_or_insert_with(BTreeMap::new))
     }
 
-    fn write_offsets(&self, entries: &[(Key, CommittedOffset)]) -> Result<()> {
+    /// Append `entries` to `__offsets`: in batches of at most 1000 records,
+    /// or, with `atomic`, as one batch (refused with `InvalidInput` if it
+    /// would exceed the batch limit), so that a crash keeps all or none.
+    fn write_offsets(&self, entries: &[(Key, CommittedOffset)], atomic: bool) -> Result<()> {
         crate::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
         let p = self.partition(OFFSETS_TOPIC, 0)?;
         let records: Vec<Record> = entries.iter().map(|(k, v)| Record::new(encode(k, v))).collect();
+        if atomic {
+            p.append(&records, None, 0)?;
+            return Ok(());
+        }
         for chunk in records.chunks(1000) {
             p.append(chunk, None, 0)?;
         }
@@ -206,14 +213,18 @@ impl Store {
 
     /// A committed offset is evidence that the partition's offsets reached
     /// it (`Partition::open` never continues below one), so a commit may not
-    /// lie past the high watermark: that would be evidence of nothing.
-    fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+    /// lie past the high watermark: that would be evidence of nothing. A
+    /// transaction's offset commit may also count the `ahead` records the
+    /// same transaction appends to that partition (they are there once it is
+    /// applied).
+    pub(crate) fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64, ahead: u64) -> Result<()> {
         let high_watermark = self.partition(topic, partition)?.high_watermark();
-        if offset > high_watermark {
+        if offset > high_watermark.saturating_add(ahead) {
             return Err(Error::invalid(
                 "offset",
                 format!(
-                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}: commit at most the offset after the last record read"
+                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}{}: commit at most the offset after the last record read",
+                    if ahead > 0 { format!(" plus the {ahead} records of this transaction") } else { String::new() }
                 ),
             ));
         }
@@ -224,7 +235,7 @@ impl Store {
     /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
         check_client_commit(group, topic)?;
-        self.check_commit_within_log(topic, partition, offset)?;
+        self.check_commit_within_log(topic, partition, offset, 0)?;
         self.note_group_activity(group);
         self.commit_offset_at(
             &OffsetCommit {
@@ -255,15 +266,17 @@ impl Store {
             if behind {
                 return Ok(());
             }
-            self.write_offsets(&[(key.clone(), value.clone())])?;
+            self.write_offsets(&[(key.clone(), value.clone())], true)?;
             map.insert(key, value);
             self.maybe_compact_offsets(map)
         })
     }
 
     /// Durably commit several offsets of one group together: written as one
-    /// batch (up to 1000 entries), so after a crash either all or none are
-    /// committed. Used by `Consumer::commit` and offset resets. Internal
+    /// batch, so after a crash either all or none are committed (a commit too
+    /// large for one batch of `__offsets` is `InvalidInput`; a server request
+    /// carries at most 1000 entries). Used by
+    /// `Consumer::commit` and offset resets. Internal
     /// groups and topics (`__*`) are refused (`InternalName`).
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
         crate::names::validate_group_name(group)?;
@@ -275,7 +288,7 @@ impl Store {
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {
             validate_commit(group, metadata)?;
-            self.check_commit_within_log(topic, *partition, *offset)?;
+            self.check_commit_within_log(topic, *partition, *offset, 0)?;
             let key: Key = (group.to_string(), topic.clone(), *partition);
             let value = CommittedOffset {
                 offset: *offset,
@@ -288,7 +301,7 @@ impl Store {
             return Ok(());
         }
         self.with_offsets(|map| {
-            self.write_offsets(&entries)?;
+            self.write_offsets(&entries, true)?;
             map.extend(entries);
             self.maybe_compact_offsets(map)
         })
@@ -322,7 +335,8 @@ impl Store {
         // start past them deletes them from disk, not only from view.
         p.roll_now()?;
         let entries: Vec<(Key, CommittedOffset)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        self.write_offsets(&entries)?;
+        // A rewrite of values already committed: a crash in between loses nothing.
+        self.write_offsets(&entries, false)?;
         // Everything before the rewritten entries is superseded.
         p.truncate_prefix(end)?;
         Ok(())

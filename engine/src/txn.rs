@@ -305,6 +305,11 @@ impl Transaction {
     /// [`Transaction::append`] to any topic, for the operations that own
     /// internal ones (the DLQ, redrive marks).
     pub(crate) fn append_internal(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        if records.is_empty() {
+            // As `Store::append`: a part with no record would be applied as
+            // a batch of none.
+            return Err(Error::invalid("records", "an append needs at least one record"));
+        }
         let p = self.store.partition(topic, partition)?;
         for record in records {
             validate_for(&p, record)?;
@@ -377,7 +382,8 @@ impl Transaction {
         mode: OffsetCommitMode,
     ) -> Result<()> {
         crate::offset_table::validate_commit(group, metadata)?;
-        self.store.partition(topic, partition)?;
+        self.store
+            .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
@@ -399,6 +405,13 @@ impl Transaction {
         let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
         let record = letter.to_record();
         self.append_internal(&topic, 0, &[record])
+    }
+
+    /// Records this transaction appends to one partition so far.
+    fn records_for(&self, topic: &str, partition: u32) -> u64 {
+        self.parts
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |records| records.len() as u64)
     }
 
     /// True if nothing was added.
@@ -440,6 +453,12 @@ impl Transaction {
             .get(&self.producer_id)
             .filter(|(epoch, _)| *epoch == self.epoch)
             .map_or(0, |(_, s)| s.wrapping_add(1));
+        // As for the records below: the topic may have been deleted and
+        // created again since `commit_offset`.
+        for commit in &self.offsets {
+            let ahead = self.records_for(&commit.topic, commit.partition);
+            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
+        }
         // Strictly after every earlier offset commit (see offset_table.rs).
         let commit_time_ms = store.offset_commit_time()?;
         let mut parts = Vec::with_capacity(self.parts.len());

@@ -46,6 +46,10 @@ fn commit_is_atomic_and_abort_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), options()).unwrap();
     store.create_topic("in", TopicConfig::default()).unwrap();
+    // The input the offsets below were "consumed" from: a committed offset is at most the log end.
+    store
+        .append("in", 0, &[Record::new(b"i0".to_vec()), Record::new(b"i1".to_vec())])
+        .unwrap();
     store.create_topic("out", TopicConfig::with_partitions(2)).unwrap();
     let producer = store.init_producer("stage-1").unwrap();
 
@@ -184,6 +188,9 @@ fn failed_fsync_at_each_commit_step_is_all_or_nothing() {
         });
         let store = Store::open_with_storage(dir.path(), options(), storage).unwrap();
         store.create_topic("in", TopicConfig::default()).unwrap();
+        store
+            .append("in", 0, &[Record::new(b"i0".to_vec()), Record::new(b"i1".to_vec())])
+            .unwrap();
         store.create_topic("out", TopicConfig::with_partitions(2)).unwrap();
         let producer = store.init_producer("p").unwrap();
         // Warm up: internal topics exist, so the armed failure lands inside commit.
@@ -518,6 +525,9 @@ fn commit_racing_init_producer_is_fenced_or_visible_to_the_new_instance() {
     )
     .unwrap();
     store.create_topic("in", TopicConfig::default()).unwrap();
+    // The input the offsets below were "consumed" from: a committed offset is at most the log end.
+    let input: Vec<Record> = (0..60u8).map(|i| Record::new(vec![i])).collect();
+    store.append("in", 0, &input).unwrap();
     store.create_topic("out", TopicConfig::default()).unwrap();
     let mut outcomes = [0u32; 2];
     for round in 1..=60u64 {

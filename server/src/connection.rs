@@ -388,6 +388,16 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// Handle one frame; `Some` ends the read loop.
     fn process(&mut self, frame: crate::frame::Frame, permit: Admission) -> Option<Outcome> {
         let header = frame.header;
+        if self.principal.is_none() && header.opcode != Opcode::Hello.code() {
+            // Whatever else the frame is (an unknown opcode, a body that does
+            // not decode), it is not the Hello the handshake needs.
+            self.send(fatal(
+                header.opcode,
+                header.request_id,
+                WireError::new(ErrorCode::HandshakeRequired, "the first frame must be Hello"),
+            ));
+            return Some(Outcome::Fatal);
+        }
         // Decide from the header alone what needs no body: before `Hello`,
         // any other known opcode is refused; after it, an opcode the token
         // may not call. Such bodies are never decoded.

@@ -37,6 +37,8 @@ pub const TRANSACTIONS_PER_CONNECTION_MAX: usize = 16;
 /// `DlqList.max_records` when the client says 0, and the most it may ask for.
 pub const DLQ_LIST_RECORDS_DEFAULT: u32 = 100;
 pub const DLQ_LIST_RECORDS_MAX: u32 = 10_000;
+/// Entries one `CommitOffsets` or `TxnCommitOffsets` request may carry.
+pub const OFFSET_COMMIT_ENTRIES_MAX: usize = 1000;
 /// `DlqRedrive.redrive_cap` when the client says 0.
 pub const REDRIVE_CAP_DEFAULT: u32 = 3;
 /// A connection keeps its fetch encoding buffer between fetches up to this
@@ -310,6 +312,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::Hello(_) => Err(invalid("Hello is only valid as the first frame")),
         Request::CommitOffsets(commit) => {
             session.check_group(&commit.group)?;
+            check_offset_commit_entries(commit.offsets.len())?;
             let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
                 .offsets
                 .into_iter()
@@ -389,6 +392,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::TxnCommitOffsets(commit) => {
             session.check_group(&commit.group)?;
+            check_offset_commit_entries(commit.offsets.len())?;
             let transaction = session.transaction(commit.transaction_id)?;
             // A replay job's progress (the connection checked the admin
             // permission): only in a transaction of the job's own producer.
@@ -537,6 +541,15 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             Ok(Response::Purged(purged))
         }
     }
+}
+
+fn check_offset_commit_entries(entries: usize) -> Result<(), WireError> {
+    if entries > OFFSET_COMMIT_ENTRIES_MAX {
+        return Err(invalid(format!(
+            "{entries} offsets in one request; at most {OFFSET_COMMIT_ENTRIES_MAX} (send the rest in another)"
+        )));
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -884,6 +897,13 @@ pub fn topic_config(create: &CreateTopic) -> Result<TopicConfig, WireError> {
             "index_interval_bytes" => {
                 config.index_interval_bytes = u32::try_from(parse_u64(key, value)?)
                     .map_err(|_| invalid(format!("topic config index_interval_bytes = {value}: too large")))?
+            }
+            "route_invalid_to_dlq" => {
+                return Err(invalid(
+                    "topic config route_invalid_to_dlq is library-only (Store::append_routed): the server's \
+                     Produce appends a batch whole or refuses it, and its answer has no place for records \
+                     routed to the DLQ",
+                ))
             }
             other => {
                 return Err(invalid(format!(
