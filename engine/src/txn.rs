@@ -120,6 +120,12 @@ pub(crate) struct CommitRecord {
 }
 
 impl CommitRecord {
+    /// The consumer-offset commits the record carries and their commit time
+    /// (recovery re-applies the last record's over older commits).
+    pub(crate) fn offset_commits(&self) -> (i64, &[OffsetCommit]) {
+        (self.commit_time_ms, &self.offsets)
+    }
+
     fn encode(&self) -> Vec<u8> {
         let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
         let version = if with_modes {
