@@ -504,6 +504,33 @@ impl Target {
         }
     }
 
+    /// A group's committed offset and the metadata committed with it.
+    pub fn committed_with_metadata(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> CliResult<Option<(u64, Vec<u8>)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .committed(group, topic, partition)?
+                .map(|c| (c.offset, c.metadata))),
+            Target::Remote(r) => {
+                let query = millrace_server::messages::GroupQuery {
+                    group: group.to_string(),
+                    topic: Some(topic.to_string()),
+                };
+                match r.request(millrace_server::messages::Request::FetchOffsets(query))? {
+                    millrace_server::messages::Response::Offsets(offsets) => Ok(offsets
+                        .into_iter()
+                        .find(|c| c.topic == topic && c.partition == partition)
+                        .map(|c| (c.offset, c.metadata))),
+                    other => Err(r.unexpected(&other)),
+                }
+            }
+        }
+    }
+
     /// Commit `(partition, next offset)` positions for a group, in one batch.
     pub fn commit_offsets(&self, group: &str, topic: &str, positions: &[(u32, u64)]) -> CliResult<()> {
         match self {
@@ -559,7 +586,8 @@ impl Target {
     }
 
     /// One transaction: append `batches` to `topic` and commit `group`'s
-    /// offset `(source, partition) = offset`; all visible together or not at all.
+    /// offset `(source, partition) = offset` with `metadata`; all visible
+    /// together or not at all.
     pub fn commit_transaction(
         &self,
         producer: (u64, u16),
@@ -567,6 +595,7 @@ impl Target {
         batches: &[(u32, Vec<Record>)],
         group: &str,
         source: (&str, u32, u64),
+        metadata: &[u8],
     ) -> CliResult<()> {
         use millrace_server::messages::{
             PartitionOffset, Request, Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnEnd,
@@ -578,8 +607,8 @@ impl Target {
                     txn.append(topic, *partition, records)?;
                 }
                 match group.strip_prefix(millrace::names::REPLAY_PREFIX) {
-                    Some(job) => txn.commit_replay_progress(job, source.0, source.1, source.2)?,
-                    None => txn.commit_offset(group, source.0, source.1, source.2, b"")?,
+                    Some(job) => txn.commit_replay_progress(job, source.0, source.1, source.2, metadata)?,
+                    None => txn.commit_offset(group, source.0, source.1, source.2, metadata)?,
                 }
                 txn.commit()?;
                 Ok(())
@@ -607,7 +636,7 @@ impl Target {
                         topic: source.0.to_string(),
                         partition: source.1,
                         offset: source.2,
-                        metadata: Vec::new(),
+                        metadata: metadata.to_vec(),
                     }],
                 }))?;
                 r.request(Request::TxnCommit(TxnEnd { transaction_id }))?;

@@ -418,7 +418,7 @@ fn truncated_active_segment_after_a_clean_close_is_loss() {
     assert_eq!(planned["removals"][0]["records"], 1);
     assert_eq!(
         planned["affected"],
-        serde_json::json!([{"name": "g", "kind": "group", "committed": 3}])
+        serde_json::json!([{"name": "g", "kind": "group", "topic": "t", "partition": 0, "committed": 3, "effect": "read-removed-records", "falls_back_to": null}])
     );
     millrace(&data)
         .arg("repair")

@@ -311,15 +311,20 @@ fn scan_log(
     Ok(scan)
 }
 
-/// Is there a CRC-valid batch after `position` whose writer knew the bytes at
-/// `position` were already fsync'd? Then the invalid batch there was durable
-/// and has been damaged since: corruption, not a torn tail.
-///
-/// As recovery (`durable_batch_after` in partition.rs, design/durability.md
-/// "Recovery" rows 3 and 4): the later batch must also continue the offsets
-/// past the bad one, which held at least `expected_offset`; batch-shaped bytes
-/// carried inside a torn batch's payload usually do not.
-fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_bytes: u64) -> Result<bool> {
+/// A visitor of [`valid_batches_after`]: position, header, the batch's bytes;
+/// returns false to stop.
+pub(super) type BatchVisitor<'a> = dyn FnMut(u64, &BatchHeader, &[u8]) -> Result<bool> + 'a;
+
+/// Visit every CRC-valid batch found by its magic after `position` (in file
+/// order), with its position and bytes; `visit` returns false to stop. The
+/// one magic scan behind [`durable_batch_after`] and the repair plan's view of
+/// what lies past damage (`plan.rs`).
+pub(super) fn valid_batches_after(
+    path: &Path,
+    position: u64,
+    file_bytes: u64,
+    visit: &mut BatchVisitor<'_>,
+) -> Result<()> {
     const WINDOW: u64 = 1024 * 1024;
     let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
     let magic = BATCH_MAGIC.to_le_bytes();
@@ -349,14 +354,31 @@ fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_by
             file.read_exact_at(&mut candidate, at)
                 .map_err(|e| Error::io("read segment", path, e))?;
             if let Ok(header) = batch::verify(&candidate) {
-                if u64::from(header.synced_before) > position && header.base_offset > expected_offset {
-                    return Ok(true);
+                if !visit(at, &header, &candidate)? {
+                    return Ok(());
                 }
             }
         }
         window_start += WINDOW;
     }
-    Ok(false)
+    Ok(())
+}
+
+/// Is there a CRC-valid batch after `position` whose writer knew the bytes at
+/// `position` were already fsync'd? Then the invalid batch there was durable
+/// and has been damaged since: corruption, not a torn tail.
+///
+/// As recovery (`durable_batch_after` in partition.rs, design/durability.md
+/// "Recovery" rows 3 and 4): the later batch must also continue the offsets
+/// past the bad one, which held at least `expected_offset`; batch-shaped bytes
+/// carried inside a torn batch's payload usually do not.
+fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_bytes: u64) -> Result<bool> {
+    let mut durable = false;
+    valid_batches_after(path, position, file_bytes, &mut |_, header, _| {
+        durable = u64::from(header.synced_before) > position && header.base_offset > expected_offset;
+        Ok(!durable)
+    })?;
+    Ok(durable)
 }
 
 /// Are the bytes `[from, to)` of `path` all zero, and at most the 1 MiB an
@@ -424,8 +446,8 @@ mod transactions;
 pub use check::{check_dir, check_dir_with_progress};
 pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use plan::{
-    committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerKind, PlannedRemoval,
-    RepairPlan,
+    committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerEffect, ConsumerKind,
+    PlannedRemoval, RepairPlan,
 };
 pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
 pub use transactions::forget_transactions;

@@ -139,6 +139,12 @@ pub(crate) struct CommitRecord {
 }
 
 impl CommitRecord {
+    /// The consumer-offset commits the record carries and their commit time
+    /// (recovery re-applies the last record's over older commits).
+    pub(crate) fn offset_commits(&self) -> (i64, &[OffsetCommit]) {
+        (self.commit_time_ms, &self.offsets)
+    }
+
     fn encode(&self) -> Vec<u8> {
         let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
         let version = if with_modes {
@@ -350,14 +356,22 @@ impl Transaction {
     /// partition it copies from (a user topic). The transaction must be the
     /// job's own, begun by its producer ([`Store::init_replay_producer`]),
     /// so that the progress moves only with the copies it stands for.
-    pub fn commit_replay_progress(&mut self, job: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+    /// `metadata` is the job's own (the generation of the copy).
+    pub fn commit_replay_progress(
+        &mut self,
+        job: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &[u8],
+    ) -> Result<()> {
         let group = crate::names::replay_group(job);
         crate::names::refuse_internal_topic(topic)?;
         let owner = self.store.producer_name(self.producer_id);
         if owner.as_deref() != Some(group.as_str()) {
             return Err(Error::InternalName { what: "group", name: group });
         }
-        self.add_offset_commit(&group, topic, partition, offset, b"", OffsetCommitMode::Set)
+        self.add_offset_commit(&group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }
 
     /// [`Transaction::commit_offset`] of any group, for the operations that

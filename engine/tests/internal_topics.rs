@@ -100,10 +100,10 @@ fn no_public_write_path_takes_an_internal_topic_or_group() {
     }
     // A replay job's progress: only in its own producer's transaction.
     let mut txn = store.begin_transaction(producer.id()).unwrap();
-    assert!(is_internal_name(txn.commit_replay_progress("job", "in", 0, 3)));
+    assert!(is_internal_name(txn.commit_replay_progress("job", "in", 0, 3, b"")));
     let job = store.init_replay_producer("job").unwrap();
     let mut txn = store.begin_transaction(job.id()).unwrap();
-    txn.commit_replay_progress("job", "in", 0, 3).unwrap();
+    txn.commit_replay_progress("job", "in", 0, 3, b"").unwrap();
     txn.commit().unwrap();
     assert_eq!(store.committed_offset("__replay.job", "in", 0).unwrap(), Some(3));
     assert_eq!(store.group_offsets("g").unwrap(), before);

@@ -398,11 +398,8 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             // permission): only in a transaction of the job's own producer.
             if let Some(job) = commit.group.strip_prefix(millrace::names::REPLAY_PREFIX) {
                 for o in &commit.offsets {
-                    if !o.metadata.is_empty() {
-                        return Err(invalid("a replay job's progress carries no metadata"));
-                    }
                     transaction
-                        .commit_replay_progress(job, &o.topic, o.partition, o.offset)
+                        .commit_replay_progress(job, &o.topic, o.partition, o.offset, &o.metadata)
                         .map_err(engine)?;
                 }
                 return Ok(Response::Empty);
