@@ -12,7 +12,15 @@ mod common;
 use common::{json_of, millrace, stdout_of, store_with_topic, Server};
 use predicates::prelude::*;
 
-const REFUSED: [&str; 7] = ["x.creating", "x.deleting", "x.tmp", ".hidden", "-x", "__offsets", "__mine"];
+const REFUSED: [&str; 7] = [
+    "x.creating",
+    "x.deleting",
+    "x.tmp",
+    ".hidden",
+    "-x",
+    "__offsets",
+    "__mine",
+];
 
 #[test]
 fn topic_create_refuses_names_the_store_uses() {
@@ -71,11 +79,19 @@ fn replay_moves_its_own_group_offline_and_through_a_server() {
     let (_tmp, data) = store_with_topic("src", 1);
     millrace(&data).args(["topic", "create", "dst"]).assert().success();
     let input: String = (0..100).map(|i| format!("r{i}\n")).collect();
-    millrace(&data).args(["produce", "src"]).write_stdin(input).assert().success();
+    millrace(&data)
+        .args(["produce", "src"])
+        .write_stdin(input)
+        .assert()
+        .success();
     let first = json_of(millrace(&data).args(["replay", "src", "dst", "--max-records", "30", "--json"]));
     assert_eq!(first["copied"], 30);
     let server = Server::start(&data, &[]);
-    let second = json_of(server.millrace().args(["replay", "src", "dst", "--max-records", "30", "--json"]));
+    let second = json_of(
+        server
+            .millrace()
+            .args(["replay", "src", "dst", "--max-records", "30", "--json"]),
+    );
     assert_eq!(second["copied"], 30);
     assert!(server.stop());
     let third = json_of(millrace(&data).args(["replay", "src", "dst", "--json"]));

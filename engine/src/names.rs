@@ -163,7 +163,17 @@ mod tests {
         assert!(validate_topic_name("orders-v1.eu_west").is_ok());
         assert!(validate_topic_name("9lives").is_ok());
         for bad in [
-            "", ".", "..", ".hidden", "-x", "_x", "../etc", "a/b", "x.creating", "x.deleting", "x.tmp",
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "-x",
+            "_x",
+            "../etc",
+            "a/b",
+            "x.creating",
+            "x.deleting",
+            "x.tmp",
         ] {
             assert!(validate_topic_name(bad).is_err(), "{bad:?}");
         }

@@ -369,7 +369,10 @@ impl Transaction {
         crate::names::refuse_internal_topic(topic)?;
         let owner = self.store.producer_name(self.producer_id);
         if owner.as_deref() != Some(group.as_str()) {
-            return Err(Error::InternalName { what: "group", name: group });
+            return Err(Error::InternalName {
+                what: "group",
+                name: group,
+            });
         }
         self.add_offset_commit(&group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }

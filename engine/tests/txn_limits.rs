@@ -170,7 +170,9 @@ fn craft_unappliable_store(path: &Path) {
             ("ok", 0, 2, encoded(&[Record::new(b"after".to_vec())], id)),
         ],
     );
-    store.append_to_internal_topic("__transactions", 0, &[Record::new(record)]).unwrap();
+    store
+        .append_to_internal_topic("__transactions", 0, &[Record::new(record)])
+        .unwrap();
     drop(store);
 }
 

@@ -152,7 +152,10 @@ fn dlq_list(topic: &str) -> Request {
 }
 
 async fn init_producer(client: &Client, name: &str) -> Result<ProducerInit, ClientError> {
-    match client.call(Request::InitProducer(InitProducer { name: name.into() })).await? {
+    match client
+        .call(Request::InitProducer(InitProducer { name: name.into() }))
+        .await?
+    {
         Response::ProducerInit(init) => Ok(init),
         other => panic!("{other:?}"),
     }
@@ -211,9 +214,17 @@ async fn internal_topics_and_groups_are_the_stores_own() {
     for topic in INTERNAL_TOPICS {
         // Reading is the admin's: the forgery is a genuine record copied back.
         let genuine = admin.fetch(topic, 0, 0, Duration::ZERO).await.unwrap();
-        let forged = genuine.records.first().unwrap_or_else(|| panic!("{topic} is empty")).to_record();
+        let forged = genuine
+            .records
+            .first()
+            .unwrap_or_else(|| panic!("{topic} is empty"))
+            .to_record();
         for client in [&consumer, &both] {
-            assert_eq!(code(client.call(fetch(topic)).await), ErrorCode::PermissionDenied, "{topic}");
+            assert_eq!(
+                code(client.call(fetch(topic)).await),
+                ErrorCode::PermissionDenied,
+                "{topic}"
+            );
             assert_eq!(
                 code(client.describe_topic(topic).await),
                 ErrorCode::PermissionDenied,
@@ -257,10 +268,22 @@ async fn internal_topics_and_groups_are_the_stores_own() {
             "{topic}"
         );
         txn.abort().await.unwrap();
-        assert_eq!(code(admin.delete_topic(topic).await), ErrorCode::InternalName, "{topic}");
-        assert_eq!(code(admin.create_topic(topic, 1, &[]).await), ErrorCode::InternalName, "{topic}");
+        assert_eq!(
+            code(admin.delete_topic(topic).await),
+            ErrorCode::InternalName,
+            "{topic}"
+        );
+        assert_eq!(
+            code(admin.create_topic(topic, 1, &[]).await),
+            ErrorCode::InternalName,
+            "{topic}"
+        );
         // No group commits a position on it, nor fails one of its records.
-        assert_eq!(code(both.call(commit("g", topic, 0)).await), ErrorCode::InternalName, "{topic}");
+        assert_eq!(
+            code(both.call(commit("g", topic, 0)).await),
+            ErrorCode::InternalName,
+            "{topic}"
+        );
         assert_eq!(
             code(both.call(fail(&stage, "g", topic, 0)).await),
             ErrorCode::InternalName,
@@ -273,7 +296,11 @@ async fn internal_topics_and_groups_are_the_stores_own() {
     // reset moves them, whatever the token.
     for group in ["__redrive.in", "__replay.job", "__anything"] {
         for client in [&both, &admin] {
-            assert_eq!(code(client.call(commit(group, "in", 1)).await), ErrorCode::InternalName, "{group}");
+            assert_eq!(
+                code(client.call(commit(group, "in", 1)).await),
+                ErrorCode::InternalName,
+                "{group}"
+            );
             assert_eq!(
                 code(client.call(fail(&stage, group, "in", 3)).await),
                 ErrorCode::InternalName,
@@ -304,9 +331,15 @@ async fn internal_topics_and_groups_are_the_stores_own() {
     );
     txn.abort().await.unwrap();
     // The store's jobs' producers: a replay job's is the admin's, a redrive's nobody's.
-    assert_eq!(code(init_producer(&both, "__replay.job").await), ErrorCode::PermissionDenied);
+    assert_eq!(
+        code(init_producer(&both, "__replay.job").await),
+        ErrorCode::PermissionDenied
+    );
     for client in [&both, &admin] {
-        assert_eq!(code(init_producer(client, "__redrive.in").await), ErrorCode::InternalName);
+        assert_eq!(
+            code(init_producer(client, "__redrive.in").await),
+            ErrorCode::InternalName
+        );
     }
     // A dead letter of an internal topic, a redrive into one, a DLQ of one.
     let txn = both.begin_transaction(forger.producer_id, forger.epoch).await.unwrap();
@@ -328,7 +361,10 @@ async fn internal_topics_and_groups_are_the_stores_own() {
         code(admin.call(redrive("in", Some("__offsets"))).await),
         ErrorCode::InternalName
     );
-    assert_eq!(code(admin.call(redrive("__offsets", None)).await), ErrorCode::InternalName);
+    assert_eq!(
+        code(admin.call(redrive("__offsets", None)).await),
+        ErrorCode::InternalName
+    );
     assert_eq!(code(admin.dlq_purge("__offsets", 1).await), ErrorCode::InternalName);
 
     // Nothing moved.
@@ -342,7 +378,10 @@ async fn internal_topics_and_groups_are_the_stores_own() {
     );
     txn.commit_offsets("__replay.job", &[("in", 0, 3)]).await.unwrap();
     txn.commit().await.unwrap();
-    assert_eq!(admin.committed_offsets("__replay.job", None).await.unwrap()[0].offset, 3);
+    assert_eq!(
+        admin.committed_offsets("__replay.job", None).await.unwrap()[0].offset,
+        3
+    );
     let before = state(&admin).await;
     // Nothing moves at a restart.
     for client in [admin, producer, consumer, both] {
@@ -371,7 +410,10 @@ async fn names_the_data_directory_uses_are_not_topic_names() {
         );
     }
     admin.create_topic("x", 1, &[]).await.unwrap();
-    admin.produce("x", 0, vec![Record::new(b"kept".to_vec())]).await.unwrap();
+    admin
+        .produce("x", 0, vec![Record::new(b"kept".to_vec())])
+        .await
+        .unwrap();
     drop(admin);
     handle.shutdown().await.unwrap();
     // Nothing was created that a restart would take away.
