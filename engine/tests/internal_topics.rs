@@ -78,16 +78,16 @@ fn no_public_write_path_takes_an_internal_topic_or_group() {
     let forged = Record::new(b"forged".to_vec());
     let producer = store.init_producer("p").unwrap();
     for topic in INTERNAL_TOPICS {
-        assert!(is_internal_name(store.append(topic, 0, &[forged.clone()])), "{topic}");
-        assert!(is_internal_name(store.append_pending(topic, 0, &[forged.clone()], None)));
-        assert!(is_internal_name(store.append_sequenced(topic, 0, &[forged.clone()], producer.stamp(0))));
-        assert!(is_internal_name(store.append_routed(topic, 0, &[forged.clone()])));
+        assert!(is_internal_name(store.append(topic, 0, std::slice::from_ref(&forged))), "{topic}");
+        assert!(is_internal_name(store.append_pending(topic, 0, std::slice::from_ref(&forged), None)));
+        assert!(is_internal_name(store.append_sequenced(topic, 0, std::slice::from_ref(&forged), producer.stamp(0))));
+        assert!(is_internal_name(store.append_routed(topic, 0, std::slice::from_ref(&forged))));
         assert!(is_internal_name(store.truncate_prefix(topic, 0, 1)), "{topic}");
         assert!(is_internal_name(store.delete_topic(topic)), "{topic}");
         assert!(is_internal_name(store.create_topic(topic, TopicConfig::default())));
         assert!(is_internal_name(store.commit_offset("g", topic, 0, 0, b"")));
         let mut txn = store.begin_transaction(producer.id()).unwrap();
-        assert!(is_internal_name(txn.append(topic, 0, &[forged.clone()])), "{topic}");
+        assert!(is_internal_name(txn.append(topic, 0, std::slice::from_ref(&forged))), "{topic}");
         assert!(is_internal_name(txn.commit_offset("g", topic, 0, 0, b"")));
     }
     for group in ["__redrive.in", "__replay.job", "__x"] {
