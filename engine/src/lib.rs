@@ -221,16 +221,37 @@
 //! # Using it from async code (tokio)
 //!
 //! The API blocks: an `Always` append waits for an fdatasync (milliseconds),
-//! [`Consumer::poll`] and [`Store::wait_for`] wait for records. Do not call
-//! it on an async executor thread; either wrap each call in
-//! `tokio::task::spawn_blocking` (a `Store`, `Producer` or `Consumer` moves
-//! into the closure; clone the `Store` first), or give the store work its
-//! own thread and talk to it over channels, which also keeps one
-//! `Consumer` on one thread:
+//! [`Consumer::poll`] and [`Store::wait_for`] wait for records. Never call
+//! it on an async executor thread. Either wrap each call in
+//! `tokio::task::spawn_blocking` (clone the `Store` into the closure:
+//! `let s = store.clone(); spawn_blocking(move || s.append("events", 0, &records)).await?`),
+//! or give the store work a dedicated thread fed by a channel, which also
+//! keeps a [`Consumer`] or [`Producer`] on one thread. With tokio, the
+//! request channel is `tokio::sync::mpsc` and the reply a
+//! `tokio::sync::oneshot` awaited by the task; the shape, with std channels:
 //!
-//! ```ignore
-//! let store = store.clone();
-//! let info = tokio::task::spawn_blocking(move || store.append("events", 0, &records)).await??;
+//! ```
+//! use millrace::{AppendInfo, Record, Store, StoreOptions, TopicConfig};
+//! use std::sync::mpsc;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path().join("data"), StoreOptions::default())?;
+//! store.create_topic("events", TopicConfig::with_partitions(1))?;
+//! type Reply = mpsc::Sender<millrace::Result<AppendInfo>>;
+//! let (requests, inbox) = mpsc::channel::<(Vec<Record>, Reply)>();
+//! let writer = store.clone();
+//! let thread = std::thread::spawn(move || {
+//!     for (records, reply) in inbox {
+//!         let _ = reply.send(writer.append("events", 0, &records));
+//!     }
+//! });
+//! // In an async task: send, then await the reply instead of blocking on it.
+//! let (reply, answer) = mpsc::channel();
+//! requests.send((vec![Record::new("clicked")], reply))?;
+//! assert_eq!(answer.recv()??.base_offset, 0);
+//! drop(requests);
+//! thread.join().expect("writer thread");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Logging

@@ -196,7 +196,7 @@ impl std::fmt::Debug for StoreInner {
 /// assert_eq!(read.records[0].value, b"hello");
 /// assert_eq!(store.offsets("events", 1)?, (0, 1)); // (log start, next offset)
 /// store.close()?;
-/// # Ok::<(), millrace::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// Cheap to clone and `Send + Sync`: clones share one open store. It closes
