@@ -17,8 +17,12 @@ impl Table {
         }
     }
 
+    /// Add a row. Cells hold names clients chose (topics, groups, actors,
+    /// error messages): control characters are escaped so that a name can
+    /// neither add a line nor drive the terminal.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|cell| millrace_server::text::escape(cell)).collect());
     }
 
     pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {

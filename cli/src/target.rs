@@ -77,7 +77,10 @@ pub fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
                 ErrorCode::Unauthenticated => {
                     error.with_hint("set MILLRACE_TOKEN (or --token) to a token the server accepts")
                 }
-                ErrorCode::PermissionDenied => error.with_hint("this token lacks the permission; use an admin token"),
+                ErrorCode::PermissionDenied => error.with_hint(
+                    "the token's permissions (or its `groups`, or the producer's owner) do not allow this; \
+                     use a token configured for it",
+                ),
                 ErrorCode::TopicNotFound => error.with_hint("list topics with `millrace topic list`"),
                 _ => error,
             };
@@ -297,7 +300,7 @@ impl Target {
             Target::Remote(r) => Ok(r
                 .call(r.client.list_topics())?
                 .into_iter()
-                .filter(|n| !n.starts_with("__"))
+                .filter(|n| !millrace::names::is_internal(n))
                 .collect()),
         }
     }
@@ -501,6 +504,33 @@ impl Target {
         }
     }
 
+    /// A group's committed offset and the metadata committed with it.
+    pub fn committed_with_metadata(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> CliResult<Option<(u64, Vec<u8>)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .committed(group, topic, partition)?
+                .map(|c| (c.offset, c.metadata))),
+            Target::Remote(r) => {
+                let query = millrace_server::messages::GroupQuery {
+                    group: group.to_string(),
+                    topic: Some(topic.to_string()),
+                };
+                match r.request(millrace_server::messages::Request::FetchOffsets(query))? {
+                    millrace_server::messages::Response::Offsets(offsets) => Ok(offsets
+                        .into_iter()
+                        .find(|c| c.topic == topic && c.partition == partition)
+                        .map(|c| (c.offset, c.metadata))),
+                    other => Err(r.unexpected(&other)),
+                }
+            }
+        }
+    }
+
     /// Commit `(partition, next offset)` positions for a group, in one batch.
     pub fn commit_offsets(&self, group: &str, topic: &str, positions: &[(u32, u64)]) -> CliResult<()> {
         match self {
@@ -535,12 +565,17 @@ impl Target {
         }
     }
 
-    /// Register (or re-register, fencing the previous instance) a producer.
+    /// Register (or re-register, fencing the previous instance) a producer;
+    /// a replay job's (`__replay.<job>`) through the engine's replay path
+    /// (the server routes it the same way).
     pub fn init_producer(&self, name: &str) -> CliResult<(u64, u16)> {
         use millrace_server::messages::{InitProducer, Request, Response};
         match self {
             Target::Local(store) => {
-                let session = store.init_producer(name)?;
+                let session = match name.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                    Some(job) => store.init_replay_producer(job)?,
+                    None => store.init_producer(name)?,
+                };
                 Ok((session.producer_id, session.epoch))
             }
             Target::Remote(r) => match r.request(Request::InitProducer(InitProducer { name: name.to_string() }))? {
@@ -551,7 +586,8 @@ impl Target {
     }
 
     /// One transaction: append `batches` to `topic` and commit `group`'s
-    /// offset `(source, partition) = offset`; all visible together or not at all.
+    /// offset `(source, partition) = offset` with `metadata`; all visible
+    /// together or not at all.
     pub fn commit_transaction(
         &self,
         producer: (u64, u16),
@@ -559,17 +595,21 @@ impl Target {
         batches: &[(u32, Vec<Record>)],
         group: &str,
         source: (&str, u32, u64),
+        metadata: &[u8],
     ) -> CliResult<()> {
         use millrace_server::messages::{
             PartitionOffset, Request, Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnEnd,
         };
         match self {
             Target::Local(store) => {
-                let mut txn = store.begin_transaction(producer.0, producer.1)?;
+                let mut txn = store.begin_transaction(millrace::ProducerId::new(producer.0, producer.1))?;
                 for (partition, records) in batches {
                     txn.append(topic, *partition, records)?;
                 }
-                txn.commit_offset(group, source.0, source.1, source.2, b"")?;
+                match group.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                    Some(job) => txn.commit_replay_progress(job, source.0, source.1, source.2, metadata)?,
+                    None => txn.commit_offset(group, source.0, source.1, source.2, metadata)?,
+                }
                 txn.commit()?;
                 Ok(())
             }
@@ -596,7 +636,7 @@ impl Target {
                         topic: source.0.to_string(),
                         partition: source.1,
                         offset: source.2,
-                        metadata: Vec::new(),
+                        metadata: metadata.to_vec(),
                     }],
                 }))?;
                 r.request(Request::TxnCommit(TxnEnd { transaction_id }))?;

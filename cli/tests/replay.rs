@@ -136,3 +136,94 @@ fn resume_after_kill_9_copies_each_record_once() {
     let expected: Vec<String> = (0..3000).map(|i| format!("r{i}")).collect();
     assert_eq!(destination_values(&data), expected);
 }
+
+/// Byte positions of the batches of a segment, from `millrace dump`.
+fn batch_positions(data: &std::path::Path, segment: &std::path::Path) -> Vec<u64> {
+    stdout_of(millrace(data).args(["dump", "--batches-only"]).arg(segment))
+        .lines()
+        .filter_map(|l| l.strip_prefix("batch @"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Issue 18 item 7: a repair of `__offsets` that takes out a replay job's
+/// latest commits names the job (plan and outcome, text and JSON), and the
+/// rerun resumes from what the destination holds instead of the older commit
+/// it fell back to: every source record is in the destination exactly once.
+/// Before the fix the plan said no consumer was affected and the rerun copied
+/// offsets 200..500 a second time (1,300 records).
+#[test]
+fn rerun_after_a_repair_of_offsets_copies_each_record_once() {
+    let (_tmp, data) = setup(1000);
+    millrace(&data).args(["topic", "create", "other"]).assert().success();
+    // Five transactions (commits 100..500), then another job's transaction,
+    // which is the last commit record open re-applies.
+    millrace(&data)
+        .args(["replay", "src", "dst", "--max-records", "500", "--batch-records", "100"])
+        .assert()
+        .success();
+    millrace(&data)
+        .args(["replay", "src", "other", "--name", "side", "--max-records", "100"])
+        .assert()
+        .success();
+    // Damage the third commit batch: commits 300, 400, 500 and the side
+    // job's go with it; the job falls back to 200.
+    let offsets_log = data.join("topics/__offsets/00000/00000000000000000000.log");
+    let positions = batch_positions(&data, &offsets_log);
+    assert_eq!(positions.len(), 6, "{positions:?}");
+    let mut bytes = std::fs::read(&offsets_log).unwrap();
+    let at = usize::try_from(positions[2]).unwrap() + 60;
+    bytes[at] ^= 0xff;
+    std::fs::write(&offsets_log, bytes).unwrap();
+
+    let output = millrace(&data).args(["--json", "repair"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let lost = serde_json::json!([{
+        "name": "__replay.src-to-dst", "kind": "replay job", "topic": "src", "partition": 0,
+        "committed": 500, "effect": "commit-lost", "falls_back_to": 200,
+    }]);
+    // The side job's commit is restored by the last transaction: not listed.
+    assert_eq!(plan["actions"][0]["plan"]["affected"], lost, "{plan}");
+    let dry_run = millrace(&data).arg("repair").output().unwrap();
+    assert_eq!(dry_run.status.code(), Some(3));
+    let text = String::from_utf8(dry_run.stdout).unwrap();
+    assert!(
+        text.contains("__replay.src-to-dst") && text.contains("commit lost: falls back to 200"),
+        "{text}"
+    );
+    let applied = json_of(millrace(&data).args(["--json", "repair", "--yes"]));
+    assert_eq!(applied["actions"][0]["affected"], lost, "{applied}");
+
+    let rerun = json_of(millrace(&data).args(["replay", "src", "dst", "--json"]));
+    assert_eq!(rerun["copied"], 500, "{rerun}");
+    let expected: Vec<String> = (0..1000).map(|i| format!("r{i}")).collect();
+    assert_eq!(destination_values(&data), expected);
+}
+
+/// A `--restart` is a new pass (generation) over the range: the records of
+/// the earlier pass in the destination are not progress of the new one, and a
+/// resume of the new pass continues where it stopped.
+#[test]
+fn restart_then_resume_copies_the_range_once_more() {
+    let (_tmp, data) = setup(300);
+    millrace(&data).args(["replay", "src", "dst"]).assert().success();
+    millrace(&data)
+        .args([
+            "replay",
+            "src",
+            "dst",
+            "--restart",
+            "--max-records",
+            "100",
+            "--batch-records",
+            "50",
+        ])
+        .assert()
+        .success();
+    let resumed = json_of(millrace(&data).args(["replay", "src", "dst", "--json"]));
+    assert_eq!(resumed["copied"], 200, "{resumed}");
+    let expected: Vec<String> = (0..300).chain(0..300).map(|i| format!("r{i}")).collect();
+    assert_eq!(destination_values(&data), expected);
+}

@@ -53,6 +53,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `recoverable` or `corruption`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Severity::Recoverable => "recoverable",
@@ -64,26 +65,43 @@ impl Severity {
 /// One thing found wrong, with its file and byte position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file.
     pub path: PathBuf,
+    /// Byte position in it.
     pub position: u64,
+    /// What is wrong.
     pub kind: CorruptionKind,
+    /// Whether the next open fixes it by itself.
     pub severity: Severity,
+    /// A sentence for the operator.
     pub detail: String,
 }
 
 /// The result of [`check_dir`].
 #[derive(Debug, Clone, Default)]
 pub struct CheckReport {
+    /// The data directory checked.
     pub path: PathBuf,
+    /// Topics found.
     pub topics: u64,
+    /// Partitions found.
     pub partitions: u64,
+    /// Segment files checked.
     pub segments: u64,
+    /// Valid batches.
     pub batches: u64,
+    /// Records in the valid batches.
     pub records: u64,
     /// Bytes of segment files read.
     pub bytes: u64,
+    /// Index entries read.
     pub index_entries: u64,
+    /// Everything found wrong, in directory order.
     pub problems: Vec<Problem>,
+    /// A writer held the directory: it was checked live, without a lock, as
+    /// its files were at the time; the tail of a last segment being written
+    /// is not reported as torn.
+    pub live: bool,
 }
 
 impl CheckReport {
@@ -96,37 +114,50 @@ impl CheckReport {
 /// Progress of a long check: bytes of segment files scanned so far out of the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Bytes scanned so far.
     pub bytes_done: u64,
+    /// Bytes to scan in all.
     pub bytes_total: u64,
 }
 
 /// Why a batch at a position is not valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidBatch {
+    /// Byte position of the batch.
     pub position: u64,
+    /// What is wrong with it.
     pub kind: CorruptionKind,
+    /// A sentence for the operator.
     pub detail: String,
 }
 
 /// One batch as visited by [`dump_segment`].
 #[derive(Debug, Clone)]
 pub struct BatchDump {
+    /// Byte position of the batch in the file.
     pub position: u64,
+    /// Its header.
     pub header: BatchHeader,
+    /// Its records.
     pub records: Vec<StoredRecord>,
 }
 
 /// Summary of one segment file scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentScan {
+    /// The segment file.
     pub path: PathBuf,
+    /// Offset of its first batch (from its name).
     pub base_offset: u64,
+    /// Its length in bytes.
     pub file_bytes: u64,
     /// End of the last valid batch.
     pub valid_bytes: u64,
     /// Offset just past the last valid batch.
     pub next_offset: u64,
+    /// Valid batches.
     pub batches: u64,
+    /// Records in the valid batches.
     pub records: u64,
     /// Largest record timestamp of the valid batches (i64::MIN if none).
     pub max_timestamp_ms: i64,
@@ -145,15 +176,23 @@ fn lock(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
         })
 }
 
-/// Hold the directory lock for the duration of a check, without writing the
-/// lock file: a check changes nothing in the data directory.
-fn lock_without_writing(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
-    crate::storage::lock_dir_without_writing(path)
-        .map_err(|e| Error::io("lock data dir", path, e))?
-        .map_err(|pid| Error::Locked {
+/// Hold the directory lock shared for the duration of a check, without
+/// writing the lock file: a check changes nothing in the data directory.
+/// A writer holding it is not an error ([`ReadLock::Live`](crate::storage::ReadLock)).
+fn lock_without_writing(path: &Path) -> Result<crate::storage::ReadLock> {
+    crate::storage::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
+}
+
+/// [`lock_without_writing`], refusing ([`Error::Locked`]) a directory a
+/// writer holds: a repair plan is for a repair, which needs the writer gone.
+fn lock_without_writer(path: &Path) -> Result<crate::storage::ReadLock> {
+    match lock_without_writing(path)? {
+        crate::storage::ReadLock::Live { writer_pid } => Err(Error::Locked {
             path: path.to_path_buf(),
-            pid,
-        })
+            pid: writer_pid,
+        }),
+        lock => Ok(lock),
+    }
 }
 
 fn require_store(path: &Path) -> Result<()> {
@@ -272,15 +311,20 @@ fn scan_log(
     Ok(scan)
 }
 
-/// Is there a CRC-valid batch after `position` whose writer knew the bytes at
-/// `position` were already fsync'd? Then the invalid batch there was durable
-/// and has been damaged since: corruption, not a torn tail.
-///
-/// As recovery (`durable_batch_after` in partition.rs, design/durability.md
-/// "Recovery" rows 3 and 4): the later batch must also continue the offsets
-/// past the bad one, which held at least `expected_offset`; batch-shaped bytes
-/// carried inside a torn batch's payload usually do not.
-fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_bytes: u64) -> Result<bool> {
+/// A visitor of [`valid_batches_after`]: position, header, the batch's bytes;
+/// returns false to stop.
+pub(super) type BatchVisitor<'a> = dyn FnMut(u64, &BatchHeader, &[u8]) -> Result<bool> + 'a;
+
+/// Visit every CRC-valid batch found by its magic after `position` (in file
+/// order), with its position and bytes; `visit` returns false to stop. The
+/// one magic scan behind [`durable_batch_after`] and the repair plan's view of
+/// what lies past damage (`plan.rs`).
+pub(super) fn valid_batches_after(
+    path: &Path,
+    position: u64,
+    file_bytes: u64,
+    visit: &mut BatchVisitor<'_>,
+) -> Result<()> {
     const WINDOW: u64 = 1024 * 1024;
     let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
     let magic = BATCH_MAGIC.to_le_bytes();
@@ -310,14 +354,31 @@ fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_by
             file.read_exact_at(&mut candidate, at)
                 .map_err(|e| Error::io("read segment", path, e))?;
             if let Ok(header) = batch::verify(&candidate) {
-                if u64::from(header.synced_before) > position && header.base_offset > expected_offset {
-                    return Ok(true);
+                if !visit(at, &header, &candidate)? {
+                    return Ok(());
                 }
             }
         }
         window_start += WINDOW;
     }
-    Ok(false)
+    Ok(())
+}
+
+/// Is there a CRC-valid batch after `position` whose writer knew the bytes at
+/// `position` were already fsync'd? Then the invalid batch there was durable
+/// and has been damaged since: corruption, not a torn tail.
+///
+/// As recovery (`durable_batch_after` in partition.rs, design/durability.md
+/// "Recovery" rows 3 and 4): the later batch must also continue the offsets
+/// past the bad one, which held at least `expected_offset`; batch-shaped bytes
+/// carried inside a torn batch's payload usually do not.
+fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_bytes: u64) -> Result<bool> {
+    let mut durable = false;
+    valid_batches_after(path, position, file_bytes, &mut |_, header, _| {
+        durable = u64::from(header.synced_before) > position && header.base_offset > expected_offset;
+        Ok(!durable)
+    })?;
+    Ok(durable)
 }
 
 /// Are the bytes `[from, to)` of `path` all zero, and at most the 1 MiB an
@@ -385,8 +446,8 @@ mod transactions;
 pub use check::{check_dir, check_dir_with_progress};
 pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use plan::{
-    committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerKind, PlannedRemoval,
-    RepairPlan,
+    committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerEffect, ConsumerKind,
+    PlannedRemoval, RepairPlan,
 };
 pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
 pub use transactions::forget_transactions;

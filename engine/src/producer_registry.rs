@@ -15,9 +15,15 @@ use std::sync::Arc;
 
 pub(crate) const REGISTRY_FILE: &str = "producers.registry";
 const REGISTRY_MAGIC: u32 = u32::from_le_bytes(*b"MRPR");
-const REGISTRY_VERSION: u16 = 1;
+/// Version 2 added the owner of each entry; version 1 files are still read
+/// (their producers have no owner).
+const REGISTRY_VERSION: u16 = 2;
+const REGISTRY_VERSION_WITHOUT_OWNER: u16 = 1;
+/// Longest owner (principal name) recorded.
+pub(crate) const PRODUCER_OWNER_BYTES_MAX: usize = 255;
 /// Largest registry file accepted: PRODUCERS_MAX entries of the largest size.
-const REGISTRY_BYTES_MAX: u64 = 32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + PRODUCER_NAME_BYTES_MAX as u64);
+const REGISTRY_BYTES_MAX: u64 = 32
+    + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + PRODUCER_NAME_BYTES_MAX as u64 + 2 + PRODUCER_OWNER_BYTES_MAX as u64);
 
 /// Producer registry plus the options the partitions need.
 #[derive(Debug)]
@@ -80,17 +86,48 @@ impl ProducerRegistry {
 
     /// Register or re-register `name`; durable on return.
     pub fn init(&self, name: &str, now_ms: i64) -> Result<(u64, u16)> {
-        if name.is_empty() || name.len() > PRODUCER_NAME_BYTES_MAX {
-            return Err(Error::invalid(
-                "producer name",
-                format!("{name:?}: use 1 to {PRODUCER_NAME_BYTES_MAX} bytes"),
-            ));
-        }
-        self.epochs.init(name, now_ms, |state| {
-            write_atomic(self.storage.as_ref(), &self.path, &encode_registry(state))
-                .map_err(|e| Error::io("write producer registry", &self.path, e))
-        })
+        check_name(name)?;
+        self.epochs.init(name, now_ms, |state| self.persist(state))
     }
+
+    /// Register or re-register `name` on behalf of `owner` (see
+    /// [`ProducerEpochs::init_as`]); `None` = `name` belongs to another owner.
+    pub fn init_as(&self, name: &str, owner: &str, now_ms: i64) -> Result<Option<(u64, u16)>> {
+        check_name(name)?;
+        check_owner(owner)?;
+        self.epochs.init_as(name, Some(owner), now_ms, |state| self.persist(state))
+    }
+
+    /// May `owner` use `producer_id` (claiming it when it has no owner)?
+    pub fn usable_by(&self, producer_id: u64, owner: &str) -> Result<bool> {
+        check_owner(owner)?;
+        self.epochs.usable_by(producer_id, owner, |state| self.persist(state))
+    }
+
+    fn persist(&self, state: &RegistryState) -> Result<()> {
+        write_atomic(self.storage.as_ref(), &self.path, &encode_registry(state))
+            .map_err(|e| Error::io("write producer registry", &self.path, e))
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > PRODUCER_NAME_BYTES_MAX {
+        return Err(Error::invalid(
+            "producer name",
+            format!("{name:?}: use 1 to {PRODUCER_NAME_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_owner(owner: &str) -> Result<()> {
+    if owner.is_empty() || owner.len() > PRODUCER_OWNER_BYTES_MAX {
+        return Err(Error::invalid(
+            "producer owner",
+            format!("{owner:?}: use 1 to {PRODUCER_OWNER_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 fn encode_registry(state: &RegistryState) -> Vec<u8> {
@@ -101,7 +138,8 @@ fn encode_registry(state: &RegistryState) -> Vec<u8> {
         e.u64(*id)
             .u16(entry.epoch)
             .i64(entry.last_active_ms)
-            .short_str(&entry.name);
+            .short_str(&entry.name)
+            .short_str(&entry.owner);
     }
     e.seal_with_crc()
 }
@@ -109,9 +147,14 @@ fn encode_registry(state: &RegistryState) -> Vec<u8> {
 /// Decode a registry file (`None` if it is damaged); for `millrace check`.
 pub(crate) fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
     let mut d = Decoder::with_crc(bytes)?;
-    if d.u32()? != REGISTRY_MAGIC || d.u16()? != REGISTRY_VERSION {
+    if d.u32()? != REGISTRY_MAGIC {
         return None;
     }
+    let with_owner = match d.u16()? {
+        REGISTRY_VERSION => true,
+        REGISTRY_VERSION_WITHOUT_OWNER => false,
+        _ => return None,
+    };
     let next_id = d.u64()?;
     let count = d.u32()? as usize;
     if count > PRODUCERS_MAX {
@@ -126,7 +169,8 @@ pub(crate) fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
         let epoch = d.u16()?;
         let last_active_ms = d.i64()?;
         let name = d.short_str()?;
-        if id >= next_id {
+        let owner = if with_owner { d.short_str()? } else { String::new() };
+        if id >= next_id || owner.len() > PRODUCER_OWNER_BYTES_MAX {
             return None;
         }
         state.entries.insert(
@@ -135,6 +179,7 @@ pub(crate) fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
                 name,
                 epoch,
                 last_active_ms,
+                owner,
             },
         );
     }
@@ -157,6 +202,7 @@ mod tests {
                 name: "orders-writer".into(),
                 epoch: 7,
                 last_active_ms: 1234,
+                owner: "ingest".into(),
             },
         );
         let bytes = encode_registry(&state);
@@ -164,5 +210,16 @@ mod tests {
         let mut bad = bytes.clone();
         bad[10] ^= 1;
         assert_eq!(decode_registry(&bad), None);
+    }
+
+    /// A version-1 file (no owners) still opens: its producers have no owner.
+    #[test]
+    fn version_1_registry_is_read_without_owners() {
+        let mut e = Encoder::new();
+        e.u32(REGISTRY_MAGIC).u16(1).u64(3).u32(1);
+        e.u64(2).u16(7).i64(1234).short_str("orders-writer");
+        let state = decode_registry(&e.seal_with_crc()).unwrap();
+        let entry = &state.entries[&2];
+        assert_eq!((entry.name.as_str(), entry.epoch, entry.owner.as_str()), ("orders-writer", 7, ""));
     }
 }

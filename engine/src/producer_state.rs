@@ -258,6 +258,9 @@ pub struct RegistryEntry {
     pub epoch: u16,
     /// Last init or append seen (ms since the Unix epoch).
     pub last_active_ms: i64,
+    /// The principal that registered (or first used) it; empty = unknown (a
+    /// producer registered without an owner, or by a version-1 registry).
+    pub owner: String,
 }
 
 /// The registry's contents: what the registry file holds.
@@ -300,6 +303,22 @@ impl ProducerEpochs {
         now_ms: i64,
         persist: impl FnOnce(&RegistryState) -> Result<()>,
     ) -> Result<(u64, u16)> {
+        self.init_as(name, None, now_ms, persist)?
+            .ok_or_else(|| Error::invalid("producer registry", "an ownerless init was refused"))
+    }
+
+    /// As [`ProducerEpochs::init`], on behalf of `owner`: a producer owned by
+    /// another principal is left alone (`None`); one without an owner is
+    /// claimed by `owner`; a new one is registered as `owner`'s. `owner`
+    /// `None` (the embedding application, a server without authentication)
+    /// may init any producer and leaves its owner as it was.
+    pub fn init_as(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        now_ms: i64,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<Option<(u64, u16)>> {
         let mut state = self.state.lock();
         let mut next = state.clone();
         let expiry_ms = self.expiry_ms;
@@ -311,6 +330,13 @@ impl ProducerEpochs {
                     .entries
                     .get_mut(&id)
                     .ok_or_else(|| Error::invalid("producer registry", "entry vanished"))?;
+                if let Some(owner) = owner {
+                    if entry.owner.is_empty() {
+                        entry.owner = owner.to_string();
+                    } else if entry.owner != owner {
+                        return Ok(None);
+                    }
+                }
                 entry.epoch = entry.epoch.checked_add(1).ok_or_else(|| {
                     Error::invalid(
                         "producer epoch",
@@ -335,6 +361,7 @@ impl ProducerEpochs {
                         name: name.to_string(),
                         epoch: 0,
                         last_active_ms: now_ms,
+                        owner: owner.unwrap_or_default().to_string(),
                     },
                 );
                 (id, 0)
@@ -342,7 +369,36 @@ impl ProducerEpochs {
         };
         persist(&next)?;
         *state = next;
-        Ok((id, epoch))
+        Ok(Some((id, epoch)))
+    }
+
+    /// May `owner` use `producer_id`? Yes when it owns it, when the id is not
+    /// registered (the append then fails with `UnknownProducer` as usual), and
+    /// when it has no owner: then `owner` claims it (made durable by
+    /// `persist`, under the registry lock, before this returns).
+    pub fn usable_by(
+        &self,
+        producer_id: u64,
+        owner: &str,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<bool> {
+        let mut state = self.state.lock();
+        let Some(entry) = state.entries.get(&producer_id) else {
+            return Ok(true);
+        };
+        if entry.owner == owner {
+            return Ok(true);
+        }
+        if !entry.owner.is_empty() {
+            return Ok(false);
+        }
+        let mut next = state.clone();
+        if let Some(entry) = next.entries.get_mut(&producer_id) {
+            entry.owner = owner.to_string();
+        }
+        persist(&next)?;
+        *state = next;
+        Ok(true)
     }
 
     /// Check an append's epoch against the registry and note the activity.
@@ -413,8 +469,18 @@ impl ProducerEpochs {
         state.next_id = state.next_id.max(next_id);
     }
 
+    /// The owner of `producer_id` (empty: none); `None` if it is not registered.
+    pub fn owner(&self, producer_id: u64) -> Option<String> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.owner.clone())
+    }
+
     pub fn current_epoch(&self, producer_id: u64) -> Option<u16> {
         self.state.lock().entries.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// The name a producer id is registered under.
+    pub fn name_of(&self, producer_id: u64) -> Option<String> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.name.clone())
     }
 
     pub fn snapshot(&self) -> RegistryState {

@@ -547,7 +547,7 @@ fn deleting_a_topic_forgets_its_offsets_and_its_dlq() {
         let record = store.read("t", 0, 1, ReadOptions::default()).unwrap().records[0].clone();
         store
             .fail_record(
-                (session.producer_id, session.epoch),
+                session.id(),
                 "g2",
                 "t",
                 0,
@@ -606,7 +606,7 @@ fn a_transaction_refuses_offsets_past_the_end_and_empty_appends() {
     let dir = common::scratch_dir();
     let store = with_data(dir.path(), 1, 2);
     let producer = store.init_producer("p").unwrap();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     for past in [3, u64::MAX] {
         assert!(
             matches!(

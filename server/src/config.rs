@@ -21,6 +21,9 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// A config file that holds tokens and that other users may read.
+    #[error("config file {path} holds tokens and is readable by its group or by others (mode {mode:03o}); make it readable by its owner only: chmod 600 {}", path.display())]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("config value {key} = {value}: {expected}")]
     Invalid {
         key: &'static str,
@@ -33,9 +36,29 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
+    /// The principal: recorded as the actor of offset resets and as the
+    /// owner of the producers the token registers. 1..=64 bytes of
+    /// `A-Z a-z 0-9 . _ -`, unique. Absent: `token-<n>`, its position in
+    /// the list from 1 (name tokens: reordering the list renames them).
+    #[serde(default)]
+    pub name: Option<String>,
     /// The secret the client sends in `Hello`.
     pub token: String,
     pub permissions: Vec<Permission>,
+    /// Groups the token may commit offsets to: `"name"` exactly or
+    /// `"prefix*"`. Default: none (admin tokens: every group).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Longest token name.
+pub const TOKEN_NAME_BYTES_MAX: usize = 64;
+
+impl TokenConfig {
+    /// The principal name of the token at `index` (0-based) in the list.
+    pub fn principal_name(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| format!("token-{}", index + 1))
+    }
 }
 
 /// Everything `millrace serve` can be told. Field names are the TOML keys.
@@ -52,13 +75,25 @@ pub struct ServerConfig {
     pub durability: String,
     pub quota_bytes: Option<u64>,
     pub frame_bytes_max: u32,
+    /// Connections that completed `Hello`.
     pub connections_max: u32,
+    /// Connections that have not completed `Hello` yet (a separate budget:
+    /// they hold no slot of `connections_max`). When full, the oldest is
+    /// evicted to make room for a new one.
+    pub handshake_connections_max: u32,
+    /// The same from one source IP address (at most `handshake_connections_max`).
+    pub handshake_connections_per_address_max: u32,
     pub in_flight_max: u32,
     /// Bytes of received, not yet answered requests one connection may hold
     /// (at least `frame_bytes_max`). Past it the server stops reading that socket.
     pub connection_buffered_bytes_max: u32,
-    /// The same over all connections together (at least `frame_bytes_max`).
+    /// The same over all connections together (at least `frame_bytes_max`),
+    /// counting frames being received from the moment their length is in.
     pub buffered_bytes_max: u32,
+    /// Bytes of fetch responses encoded and not yet taken by their clients,
+    /// over all connections (at least `frame_bytes_max`). Past it a fetch
+    /// waits before it reads.
+    pub response_buffered_bytes_max: u32,
     pub idle_timeout_ms: u64,
     pub slow_client_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
@@ -78,6 +113,10 @@ pub struct ServerConfig {
     /// protocol port; neither = plain TCP.
     pub tls_cert_path: Option<PathBuf>,
     pub tls_key_path: Option<PathBuf>,
+    /// Allow `listen` on a non-loopback address without tokens or without
+    /// TLS (refused otherwise: tokens and records would cross the network
+    /// in clear, or anyone reaching the port could do anything).
+    pub insecure: bool,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -106,12 +145,15 @@ impl Default for ServerConfig {
             quota_bytes: None,
             frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
             connections_max: 1024,
+            handshake_connections_max: 128,
+            handshake_connections_per_address_max: 16,
             in_flight_max: 32,
             connection_buffered_bytes_max: 2 * FRAME_BYTES_MAX_DEFAULT,
             buffered_bytes_max: 256 * 1024 * 1024,
+            response_buffered_bytes_max: 256 * 1024 * 1024,
             idle_timeout_ms: 300_000,
             slow_client_timeout_ms: 30_000,
-            handshake_timeout_ms: 10_000,
+            handshake_timeout_ms: 5_000,
             fetch_wait_max_ms: 30_000,
             shutdown_grace_ms: 10_000,
             memory_release_idle_ms: 10_000,
@@ -119,8 +161,26 @@ impl Default for ServerConfig {
             server_name: format!("millrace/{}", env!("CARGO_PKG_VERSION")),
             tls_cert_path: None,
             tls_key_path: None,
+            insecure: false,
         }
     }
+}
+
+/// Refuse a file of secrets that its group or others may read (or write).
+fn check_private(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Exposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 impl ServerConfig {
@@ -134,13 +194,19 @@ impl ServerConfig {
         Ok(config)
     }
 
-    /// Read and parse a TOML file.
+    /// Read and parse a TOML file. A file that holds tokens must be private
+    /// to its owner (no group or other permission bits): else
+    /// [`ConfigError::Exposed`].
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        ServerConfig::from_toml_str(&text, path)
+        let config = ServerConfig::from_toml_str(&text, path)?;
+        if !config.tokens.is_empty() {
+            check_private(path)?;
+        }
+        Ok(config)
     }
 
     /// Reject values the server cannot honour. Never clamps.
@@ -167,6 +233,18 @@ impl ServerConfig {
             FRAME_BYTES_MAX_HIGHEST,
         )?;
         range("connections_max", self.connections_max, 1, CONNECTIONS_MAX_HIGHEST)?;
+        range(
+            "handshake_connections_max",
+            self.handshake_connections_max,
+            1,
+            CONNECTIONS_MAX_HIGHEST,
+        )?;
+        range(
+            "handshake_connections_per_address_max",
+            self.handshake_connections_per_address_max,
+            1,
+            self.handshake_connections_max,
+        )?;
         range("in_flight_max", self.in_flight_max, 1, IN_FLIGHT_MAX_HIGHEST)?;
         range(
             "connection_buffered_bytes_max",
@@ -177,6 +255,12 @@ impl ServerConfig {
         range(
             "buffered_bytes_max",
             self.buffered_bytes_max,
+            self.frame_bytes_max,
+            u32::MAX,
+        )?;
+        range(
+            "response_buffered_bytes_max",
+            self.response_buffered_bytes_max,
             self.frame_bytes_max,
             u32::MAX,
         )?;
@@ -201,6 +285,7 @@ impl ServerConfig {
                 expected: "set both tls_cert_path and tls_key_path, or neither".into(),
             });
         }
+        let mut names = std::collections::BTreeSet::new();
         for (i, token) in self.tokens.iter().enumerate() {
             if token.token.len() < 16 {
                 return Err(ConfigError::Invalid {
@@ -209,8 +294,75 @@ impl ServerConfig {
                     expected: "tokens must be at least 16 bytes".into(),
                 });
             }
+            let name = token.principal_name(i);
+            let name_ok = (1..=TOKEN_NAME_BYTES_MAX).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !name_ok {
+                return Err(ConfigError::Invalid {
+                    key: "tokens.name",
+                    value: format!("{name:?} (token #{i})"),
+                    expected: format!("1 to {TOKEN_NAME_BYTES_MAX} bytes of A-Z a-z 0-9 . _ -"),
+                });
+            }
+            if !names.insert(name.clone()) {
+                return Err(ConfigError::Invalid {
+                    key: "tokens.name",
+                    value: format!("{name:?} (token #{i})"),
+                    expected: "token names must be unique".into(),
+                });
+            }
+            for pattern in &token.groups {
+                let literal = pattern.strip_suffix('*').unwrap_or(pattern);
+                if pattern.is_empty() || pattern.len() > 255 || literal.contains('*') {
+                    return Err(ConfigError::Invalid {
+                        key: "tokens.groups",
+                        value: format!("{pattern:?} (token {name})"),
+                        expected: "a group name, or a prefix followed by one final `*`".into(),
+                    });
+                }
+            }
         }
-        Ok(())
+        self.check_exposure()
+    }
+
+    /// A listener reachable from other hosts needs tokens and TLS, unless
+    /// `insecure` says the operator accepts the risk.
+    fn check_exposure(&self) -> Result<(), ConfigError> {
+        if self.insecure || self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let missing = match (self.tokens.is_empty(), self.tls_cert_path.is_none()) {
+            (true, true) => "neither tokens nor TLS: anyone who reaches it may do anything, in clear text",
+            (true, false) => "no tokens: anyone who reaches it may do anything",
+            (false, true) => "no TLS: tokens and records cross the network in clear text",
+            (false, false) => return Ok(()),
+        };
+        Err(ConfigError::Invalid {
+            key: "listen",
+            value: self.listen.to_string(),
+            expected: format!(
+                "a non-loopback address with {missing}; configure [[tokens]] and tls_cert_path/tls_key_path, \
+                 or set `insecure = true` (`--insecure`) to accept that"
+            ),
+        })
+    }
+
+    /// "auth on (N tokens), TLS on" for the start-up line.
+    pub fn security_summary(&self) -> String {
+        format!(
+            "auth {}, TLS {}{}",
+            if self.tokens.is_empty() {
+                "off".to_string()
+            } else {
+                format!("on ({} token{})", self.tokens.len(), if self.tokens.len() == 1 { "" } else { "s" })
+            },
+            if self.tls_cert_path.is_some() { "on" } else { "off" },
+            if self.insecure && !self.listen.ip().is_loopback() && (self.tokens.is_empty() || self.tls_cert_path.is_none()) {
+                ", INSECURE"
+            } else {
+                ""
+            }
+        )
     }
 
     pub fn store_durability(&self) -> Result<millrace::Durability, ConfigError> {
@@ -301,5 +453,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("16 bytes"), "{error}");
+    }
+
+    #[test]
+    fn token_names_and_group_patterns_are_checked() {
+        let two = "[[tokens]]\nname = \"a\"\ntoken = \"0123456789abcdef\"\npermissions = [\"admin\"]\n\
+                   [[tokens]]\nname = \"a\"\ntoken = \"0123456789abcdeg\"\npermissions = [\"admin\"]\n";
+        let error = ServerConfig::from_toml_str(two, Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("unique"), "{error}");
+        let bad_name = "[[tokens]]\nname = \"a b\"\ntoken = \"0123456789abcdef\"\npermissions = [\"admin\"]\n";
+        assert!(ServerConfig::from_toml_str(bad_name, Path::new("t.toml")).is_err());
+        let bad_pattern =
+            "[[tokens]]\ntoken = \"0123456789abcdef\"\npermissions = [\"consume\"]\ngroups = [\"a*b\"]\n";
+        let error = ServerConfig::from_toml_str(bad_pattern, Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("tokens.groups"), "{error}");
+    }
+
+    #[test]
+    fn exposed_listener_needs_tokens_and_tls_or_insecure() {
+        let error = ServerConfig::from_toml_str("listen = \"0.0.0.0:7878\"", Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("insecure"), "{error}");
+        let tokens = "listen = \"0.0.0.0:7878\"\n[[tokens]]\ntoken = \"0123456789abcdef\"\npermissions = [\"admin\"]\n";
+        let error = ServerConfig::from_toml_str(tokens, Path::new("t.toml")).unwrap_err();
+        assert!(error.to_string().contains("no TLS"), "{error}");
+        let insecure = ServerConfig::from_toml_str("listen = \"0.0.0.0:7878\"\ninsecure = true", Path::new("t.toml")).unwrap();
+        assert!(insecure.security_summary().contains("INSECURE"));
+        assert_eq!(ServerConfig::default().security_summary(), "auth off, TLS off");
     }
 }

@@ -169,6 +169,8 @@ pub fn live_server() -> &'static LiveServer {
             idle_timeout_ms: 500,
             fetch_wait_max_ms: 50,
             tokens: vec![crate::config::TokenConfig {
+                name: None,
+                groups: Vec::new(),
                 token: FUZZ_TOKEN.into(),
                 permissions: vec![crate::auth::Permission::Produce, crate::auth::Permission::Consume],
             }],

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use millrace::{Durability, ReadOptions, Store, TopicConfig};
 
+use crate::auth::{Principal, ADMIN_ONLY_TOPICS};
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::FetchedEncoded;
 use crate::messages::{
@@ -50,6 +51,8 @@ const FETCH_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
 pub struct Session {
     pub peer: SocketAddr,
     pub client_name: String,
+    /// Who authenticated (anonymous on a server without tokens).
+    pub principal: Principal,
     transactions: HashMap<u64, millrace::txn::Transaction>,
     next_transaction_id: u64,
     /// Reused by every fetch of the connection to encode records into.
@@ -61,6 +64,7 @@ impl Session {
         Session {
             peer,
             client_name: String::new(),
+            principal: Principal::anonymous(),
             transactions: HashMap::new(),
             next_transaction_id: 1,
             fetch_buffer: Vec::new(),
@@ -75,13 +79,76 @@ impl Session {
         }
     }
 
-    /// Recorded as the actor of offset resets.
+    /// Recorded as the actor of offset resets: the token's name, or on a
+    /// server without tokens the client's own name (control characters
+    /// escaped), then `@` and the peer address.
     fn actor(&self) -> String {
-        let mut actor = format!("{}@{}", self.client_name, self.peer);
+        let who = match &self.principal.name {
+            Some(name) => name.clone(),
+            None => crate::text::escape(&self.client_name),
+        };
+        let mut actor = format!("{who}@{}", self.peer);
         while actor.len() > ACTOR_BYTES_MAX {
             actor.pop();
         }
         actor
+    }
+
+    /// Refuse a group the principal may not commit to.
+    fn check_group(&self, group: &str) -> Result<(), WireError> {
+        if self.principal.may_use_group(group) {
+            return Ok(());
+        }
+        Err(WireError::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "the connection's token may not commit to group {}; list it (or a prefix*) in the token's `groups`",
+                crate::text::escape_quoted(group)
+            ),
+        ))
+    }
+
+    /// Refuse a producer registered by another principal. Nothing about it
+    /// (epoch, sequences) is revealed.
+    fn check_producer(&self, store: &Store, producer_id: u64) -> Result<(), WireError> {
+        let Some(owner) = self.producer_owner() else {
+            return Ok(());
+        };
+        if store.producer_usable_by(producer_id, owner).map_err(engine)? {
+            return Ok(());
+        }
+        Err(producer_denied())
+    }
+
+    /// The owner to check producers against: `None` (any producer) without
+    /// authentication and for admin tokens (admin is a superset).
+    fn producer_owner(&self) -> Option<&str> {
+        if self.principal.permissions.is_admin() {
+            return None;
+        }
+        self.principal.owner()
+    }
+
+    /// Can a produce skip [`Session::check_producer`] because its producer,
+    /// if any, is unregistered or already this principal's?
+    fn may_produce_inline(&self, store: &Store, produce: &Produce) -> bool {
+        let (Some(stamp), Some(owner)) = (produce.producer, self.producer_owner()) else {
+            return true;
+        };
+        store
+            .producer_owner(stamp.producer_id)
+            .is_none_or(|recorded| recorded == owner)
+    }
+
+    /// Refuse a topic the principal may not read.
+    fn check_read(&self, topic: &str) -> Result<(), WireError> {
+        if ADMIN_ONLY_TOPICS.contains(&topic) && !self.principal.permissions.is_admin() {
+            return Err(WireError::new(
+                ErrorCode::PermissionDenied,
+                format!("only an admin token may read {topic}"),
+            ));
+        }
+        Ok(())
     }
 
     fn transaction(&mut self, transaction_id: u64) -> Result<&mut millrace::txn::Transaction, WireError> {
@@ -89,6 +156,13 @@ impl Session {
             .get_mut(&transaction_id)
             .ok_or_else(|| unknown_transaction(transaction_id))
     }
+}
+
+fn producer_denied() -> WireError {
+    WireError::new(
+        ErrorCode::PermissionDenied,
+        "the producer belongs to another token; init a producer of your own",
+    )
 }
 
 fn unknown_transaction(transaction_id: u64) -> WireError {
@@ -157,6 +231,11 @@ pub fn handle_inline(context: &Context, session: &mut Session, request: Request)
         Request::Ping | Request::ListTopics | Request::DescribeTopic(_) | Request::Stats => {
             Inline::Done(handle(context, session, request))
         }
+        Request::Produce(produce) if !session.may_produce_inline(store, &produce) => {
+            // Another principal's producer, or one without an owner that this
+            // principal claims (a registry write): decided off the connection's task.
+            Inline::Blocking(Request::Produce(produce))
+        }
         Request::Produce(produce) => match store.durability(&produce.topic) {
             Ok(Durability::Always) => match produce_pending(store, &produce) {
                 Ok(pending) => Inline::Durable {
@@ -169,7 +248,7 @@ pub fn handle_inline(context: &Context, session: &mut Session, request: Request)
             // Not `Always`, or the topic does not exist (an immediate error).
             Ok(_) | Err(_) => Inline::Done(self::produce(store, produce)),
         },
-        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false) {
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false, usize::MAX) {
             Some(result) => Inline::Done(result),
             None => Inline::Blocking(Request::Fetch(fetch)),
         },
@@ -214,9 +293,14 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 config: config_entries(&description.config, description.durability),
             }))
         }
-        Request::InitProducer(init) => init_producer(store, &init.name),
-        Request::Produce(produce) => self::produce(store, produce),
-        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true) {
+        Request::InitProducer(init) => init_producer(store, session, &init.name),
+        Request::Produce(produce) => {
+            if let Some(stamp) = produce.producer {
+                session.check_producer(store, stamp.producer_id)?;
+            }
+            self::produce(store, produce)
+        }
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true, usize::MAX) {
             Some(result) => result,
             None => Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting")),
         },
@@ -227,6 +311,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::Hello(_) => Err(invalid("Hello is only valid as the first frame")),
         Request::CommitOffsets(commit) => {
+            session.check_group(&commit.group)?;
             check_offset_commit_entries(commit.offsets.len())?;
             let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
                 .offsets
@@ -277,15 +362,21 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                     .collect(),
             ))
         }
-        Request::FailRecord(fail) => fail_record(store, fail),
+        Request::FailRecord(fail) => {
+            session.check_group(&fail.group)?;
+            session.check_producer(store, fail.producer_id)?;
+            session.check_read(&fail.topic)?;
+            fail_record(store, fail)
+        }
         Request::TxnBegin(begin) => {
             if session.transactions.len() >= TRANSACTIONS_PER_CONNECTION_MAX {
                 return Err(invalid(format!(
                     "at most {TRANSACTIONS_PER_CONNECTION_MAX} open transactions per connection"
                 )));
             }
+            session.check_producer(store, begin.producer_id)?;
             let transaction = store
-                .begin_transaction(begin.producer_id, begin.epoch)
+                .begin_transaction(millrace::ProducerId::new(begin.producer_id, begin.epoch))
                 .map_err(engine)?;
             let transaction_id = session.next_transaction_id;
             session.next_transaction_id += 1;
@@ -300,8 +391,19 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             Ok(Response::Empty)
         }
         Request::TxnCommitOffsets(commit) => {
+            session.check_group(&commit.group)?;
             check_offset_commit_entries(commit.offsets.len())?;
             let transaction = session.transaction(commit.transaction_id)?;
+            // A replay job's progress (the connection checked the admin
+            // permission): only in a transaction of the job's own producer.
+            if let Some(job) = commit.group.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                for o in &commit.offsets {
+                    transaction
+                        .commit_replay_progress(job, &o.topic, o.partition, o.offset, &o.metadata)
+                        .map_err(engine)?;
+                }
+                return Ok(Response::Empty);
+            }
             for o in &commit.offsets {
                 transaction
                     .commit_offset(&commit.group, &o.topic, o.partition, o.offset, &o.metadata)
@@ -310,6 +412,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             Ok(Response::Empty)
         }
         Request::TxnDeadLetter(letter) => {
+            session.check_group(&letter.group)?;
             let attempts = store
                 .attempts(
                     &letter.group,
@@ -541,7 +644,7 @@ fn fail_record(store: &Store, fail: FailRecord) -> Result<Response, WireError> {
         })?;
     let outcome = store
         .fail_record(
-            (fail.producer_id, fail.epoch),
+            millrace::ProducerId::new(fail.producer_id, fail.epoch),
             &fail.group,
             &fail.topic,
             fail.partition,
@@ -601,8 +704,16 @@ pub fn produced(append: millrace::ProducerAppend) -> Response {
     })
 }
 
-fn init_producer(store: &Store, name: &str) -> Result<Response, WireError> {
-    let session = store.init_producer(name).map_err(engine)?;
+fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Response, WireError> {
+    // A replay job's producer (the connection checked the admin permission).
+    let session = match (name.strip_prefix(millrace::names::REPLAY_PREFIX), connection.producer_owner()) {
+        (Some(job), _) => store.init_replay_producer(job).map_err(engine)?,
+        (None, None) => store.init_producer(name).map_err(engine)?,
+        (None, Some(owner)) => store
+            .init_producer_as(name, owner)
+            .map_err(engine)?
+            .ok_or_else(producer_denied)?,
+    };
     let sequences = session
         .last_sequences
         .keys()
@@ -619,17 +730,52 @@ fn init_producer(store: &Store, name: &str) -> Result<Response, WireError> {
     }))
 }
 
+/// Answer `fetch` again, at once (no long poll), in at most `response_bytes`
+/// (the response budget the connection was granted for it; at least the
+/// first record is returned, which fit in that size the first time).
+pub fn fetch_within(
+    context: &Context,
+    session: &mut Session,
+    fetch: &Fetch,
+    response_bytes: usize,
+) -> Result<Response, WireError> {
+    let now = Fetch {
+        max_wait_ms: 0,
+        ..fetch.clone()
+    };
+    let records_cap = response_bytes.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES as usize);
+    self::fetch(context, session, &now, true, records_cap)
+        .unwrap_or_else(|| Err(WireError::new(ErrorCode::Internal, "fetch without wait waited")))
+}
+
+/// Bytes of a fetch response whose records take `records_bytes`, at most.
+pub fn fetch_response_bytes(records_bytes: usize) -> usize {
+    records_bytes + FETCH_RESPONSE_OVERHEAD_BYTES as usize
+}
+
 /// Answer `fetch`, encoding records straight from the engine's record views.
 /// `None` when nothing is available yet and the fetch would have to wait but
 /// `may_wait` is false (the caller retries it where blocking is allowed).
+///
+/// The encoded records stop before the one that would take them past
+/// `records_cap` or past what fits in a response frame (the engine's
+/// `max_bytes` counts neither headers nor per-record framing, and lets the
+/// last record cross it); the first record is always returned, and fits
+/// (every topic's `record_bytes_max` fits in a fetch response, checked at
+/// topic creation and server start). `next_offset` is then the offset after
+/// the last record returned.
 fn fetch(
     context: &Context,
     session: &mut Session,
     fetch: &Fetch,
     may_wait: bool,
+    records_cap: usize,
 ) -> Option<Result<Response, WireError>> {
     let started = Instant::now();
     let store = &context.store;
+    if let Err(error) = session.check_read(&fetch.topic) {
+        return Some(Err(error));
+    }
     let max_bytes_allowed = context.frame_bytes_max.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES);
     if fetch.max_bytes == 0 || fetch.max_bytes > max_bytes_allowed {
         return Some(Err(invalid(format!(
@@ -668,14 +814,26 @@ fn fetch(
         Isolation::ReadUncommitted => millrace::Isolation::ReadUncommitted,
     };
     let deadline = started + Duration::from_millis(u64::from(fetch.max_wait_ms));
+    let records_cap = records_cap.min(max_bytes_allowed as usize);
     let mut encoded = FetchedEncoded::with_buffer(std::mem::take(&mut session.fetch_buffer));
     loop {
         // Read the generation before the data, then wait on it: no lost
         // wake-up, and no spinning while the high watermark is ahead of a
         // read-committed reader held at the last stable offset.
         let generation = store.generation();
+        // Offset after the last record encoded, once one did not fit.
+        let mut capped_at: Option<u64> = None;
+        let mut last_offset = offset;
         let marks = match store.scan_with_marks(&fetch.topic, fetch.partition, offset, options, isolation, |view| {
-            encoded.push(&view)
+            if capped_at.is_some() {
+                return;
+            }
+            if encoded.count > 0 && encoded.records.len() + FetchedEncoded::stored_len(&view) > records_cap {
+                capped_at = Some(last_offset + 1);
+                return;
+            }
+            last_offset = view.offset;
+            encoded.push(&view);
         }) {
             Ok(marks) => marks,
             Err(error) => {
@@ -685,7 +843,7 @@ fn fetch(
         };
         let now = Instant::now();
         if encoded.count > 0 || now >= deadline || context.shutting_down.load(Ordering::Relaxed) {
-            encoded.next_offset = marks.next_offset;
+            encoded.next_offset = capped_at.unwrap_or(marks.next_offset);
             encoded.high_watermark = marks.high_watermark;
             encoded.last_stable_offset = marks.last_stable_offset;
             return Some(Ok(Response::FetchedEncoded(encoded)));

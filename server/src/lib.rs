@@ -24,10 +24,13 @@ pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod internal;
+pub mod handshake_budget;
 pub mod messages;
 pub mod metrics;
 pub mod producer;
 pub mod server;
+pub mod text;
 pub mod tls;
 pub mod wire;
 

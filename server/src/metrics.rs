@@ -48,6 +48,10 @@ pub struct ServerMetrics {
     pub response_bytes: AtomicU64,
     /// Times the server gave memory back after a quiet spell.
     pub idle_memory_releases: AtomicU64,
+    /// `Hello`s refused for a missing or unknown token (with their back-off).
+    pub failed_authentications: crate::auth::FailedAuthentications,
+    /// Fetches whose response waited for `response_buffered_bytes_max`.
+    pub fetches_waiting_for_budget: AtomicU64,
     per_opcode: Vec<OpcodeMetrics>,
     errors: Mutex<BTreeMap<u16, u64>>,
 }
@@ -62,6 +66,8 @@ impl Default for ServerMetrics {
             request_bytes: AtomicU64::new(0),
             response_bytes: AtomicU64::new(0),
             idle_memory_releases: AtomicU64::new(0),
+            failed_authentications: crate::auth::FailedAuthentications::default(),
+            fetches_waiting_for_budget: AtomicU64::new(0),
             per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -156,6 +162,14 @@ impl ServerMetrics {
             stat(
                 "millrace_server_idle_memory_releases_total",
                 self.idle_memory_releases.load(Relaxed),
+            ),
+            stat(
+                "millrace_server_authentication_failures_total",
+                self.failed_authentications.total.load(Relaxed),
+            ),
+            stat(
+                "millrace_server_fetches_waiting_for_budget_total",
+                self.fetches_waiting_for_budget.load(Relaxed),
             ),
         ];
         if let Some(quota) = engine.quota_bytes {

@@ -597,10 +597,14 @@ async fn token_permissions() {
     let server = start_server(|c| {
         c.tokens = vec![
             TokenConfig {
+                name: None,
+                groups: Vec::new(),
                 token: admin.into(),
                 permissions: vec![Permission::Admin, Permission::Produce, Permission::Consume],
             },
             TokenConfig {
+                name: None,
+                groups: Vec::new(),
                 token: consumer.into(),
                 permissions: vec![Permission::Consume],
             },

@@ -109,14 +109,20 @@ async fn reset_audit_needs_admin_list_groups_needs_consume() {
     let server = start_server(|c| {
         c.tokens = vec![
             TokenConfig {
+                name: None,
+                groups: Vec::new(),
                 token: admin.into(),
                 permissions: vec![Permission::Admin, Permission::Produce, Permission::Consume],
             },
             TokenConfig {
+                name: None,
+                groups: Vec::new(),
                 token: consumer.into(),
                 permissions: vec![Permission::Consume],
             },
             TokenConfig {
+                name: None,
+                groups: Vec::new(),
                 token: producer.into(),
                 permissions: vec![Permission::Produce],
             },

@@ -18,7 +18,15 @@
 //!   sets the worker threads (default: available parallelism, at most 8).
 //! - `MILLRACE_SIM_SEED=<seed>` with the `replay` test prints one seed's trace.
 //! - `MILLRACE_SIM_SCENARIO=process-crash|reopen-after-fault|dense-index|truncate-transactions`
-//!   turns on the scenario of a known bug (see "Known bugs" below).
+//!   turns on the scenario of a known bug (see "Known bugs" below);
+//!   `MILLRACE_SIM_SCENARIO=operator-actions` the operator actions (below).
+//! - `operator_actions` runs its own seeds (`MILLRACE_SIM_OPERATOR_SEEDS`,
+//!   default 400) with operator actions in the workload: topic delete and
+//!   re-create (a new incarnation that inherits no committed offset) and
+//!   transactions whose parts exceed the batch limit. Every check also keeps
+//!   a ledger of the durably acknowledged records: an offset is never handed
+//!   out again for another record of the same topic incarnation, and no
+//!   acknowledged record is there twice.
 
 #[path = "simulation/harness.rs"]
 mod harness;
@@ -105,9 +113,10 @@ fn scenarios_from_env() -> Option<Scenarios> {
         Ok("reopen-after-fault") => Some(Scenarios::REOPEN_AFTER_FAULT),
         Ok("dense-index") => Some(Scenarios::DENSE_INDEX),
         Ok("truncate-transactions") => Some(Scenarios::TRUNCATE_TRANSACTIONS),
+        Ok("operator-actions") => Some(Scenarios::OPERATOR_ACTIONS),
         Ok(other) => panic!(
             "MILLRACE_SIM_SCENARIO={other:?}: expected mixed, ci, process-crash, reopen-after-fault, dense-index \
-             or truncate-transactions"
+             truncate-transactions or operator-actions"
         ),
     }
 }
@@ -258,6 +267,61 @@ fn fixed_bug_unsynced_index_entry_skips_torn_bytes() {
 #[test]
 fn fixed_bug_transaction_redo_below_start() {
     assert_seeds_pass(BUG_TRANSACTION_REDO_BELOW_START, Scenarios::TRUNCATE_TRANSACTIONS);
+}
+
+/// Seeds of the operator-actions run (a few minutes at most on 2 cores).
+const OPERATOR_SEEDS_DEFAULT: u64 = 400;
+
+/// The operator actions (issue 18): topic delete and re-create, and
+/// transactions with parts larger than the batch limit, among power cuts and
+/// faults; offsets never handed out twice, acknowledged records once.
+#[test]
+fn operator_actions() {
+    let start = env_u64("MILLRACE_SIM_SEED_START").unwrap_or(0);
+    let count = env_u64("MILLRACE_SIM_OPERATOR_SEEDS").unwrap_or(OPERATOR_SEEDS_DEFAULT);
+    let threads = env_u64("MILLRACE_SIM_THREADS")
+        .map(|t| t.max(1) as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let next = AtomicU64::new(start);
+    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    let recreated = AtomicU64::new(0);
+    let split = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= start + count {
+                    return;
+                }
+                match run_guarded(seed, Scenarios::OPERATOR_ACTIONS) {
+                    Ok(outcome) => {
+                        recreated.fetch_add(outcome.topics_recreated, Ordering::Relaxed);
+                        split.fetch_add(outcome.oversized_transactions, Ordering::Relaxed);
+                    }
+                    Err(failure) => failures.lock().unwrap().push(failure),
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort_by_key(|f| f.seed);
+    for failure in failures.iter().take(FAILURES_SHOWN_MAX) {
+        eprintln!("{failure}");
+    }
+    let recreated = recreated.load(Ordering::Relaxed);
+    let split = split.load(Ordering::Relaxed);
+    eprintln!(
+        "operator actions: seeds {start}..{}: {} failed; {recreated} topic deletes, {split} transactions with oversized parts committed",
+        start + count,
+        failures.len()
+    );
+    let seeds: Vec<u64> = failures.iter().map(|f| f.seed).collect();
+    assert!(failures.is_empty(), "{} seeds failed: {seeds:?}", seeds.len());
+    // The run must exercise what it claims to.
+    if count >= 100 {
+        assert!(recreated > 0, "no topic was deleted");
+        assert!(split > 0, "no transaction with oversized parts committed");
+    }
 }
 
 /// `MILLRACE_SIM_SEED=<seed>`: run one seed and print its trace.

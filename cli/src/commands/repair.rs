@@ -6,7 +6,7 @@ use crate::data;
 use crate::error::{exit, CliError, CliResult};
 use crate::output::{self, Table};
 use clap::Args;
-use millrace::inspect::{self, RepairOutcome, RepairPlan, Severity};
+use millrace::inspect::{self, AffectedConsumer, ConsumerEffect, RepairOutcome, RepairPlan, Severity};
 use millrace::CorruptionKind;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -252,6 +252,7 @@ fn outcome_json(action: &Action, outcome: &RepairOutcome) -> serde_json::Value {
         "index_removed": paths(&outcome.index_removed),
         "offsets_dropped": outcome.offsets_dropped.map(|(from, to)| json!({"from": from, "to": to})),
         "records_dropped": outcome.records_dropped,
+        "affected": affected_json(&outcome.affected),
     })
 }
 
@@ -288,11 +289,6 @@ fn plan_json(plan: &RepairPlan) -> serde_json::Value {
             })
         })
         .collect();
-    let affected: Vec<serde_json::Value> = plan
-        .affected
-        .iter()
-        .map(|a| json!({"name": a.group, "kind": a.kind.as_str(), "committed": a.committed}))
-        .collect();
     json!({
         "topic": plan.topic,
         "partition": plan.partition,
@@ -300,8 +296,70 @@ fn plan_json(plan: &RepairPlan) -> serde_json::Value {
         "offsets_dropped": plan.offsets_dropped.map(|(from, to)| json!({"from": from, "to": to})),
         "records_dropped": plan.records_dropped,
         "removals": removals,
-        "affected": affected,
+        "affected": affected_json(&plan.affected),
     })
+}
+
+fn affected_json(affected: &[AffectedConsumer]) -> Vec<serde_json::Value> {
+    affected
+        .iter()
+        .map(|a| {
+            let falls_back_to = match a.effect {
+                ConsumerEffect::CommitLost { falls_back_to } => falls_back_to,
+                ConsumerEffect::ReadRemovedRecords => None,
+            };
+            json!({
+                "name": a.group,
+                "kind": a.kind.as_str(),
+                "topic": a.topic,
+                "partition": a.partition,
+                "committed": a.committed,
+                "effect": a.effect.as_str(),
+                "falls_back_to": falls_back_to,
+            })
+        })
+        .collect()
+}
+
+/// What happens to an affected consumer, in words.
+fn effect_text(a: &AffectedConsumer, kept_end: u64) -> String {
+    match a.effect {
+        ConsumerEffect::ReadRemovedRecords => format!("read past the kept end {kept_end}"),
+        ConsumerEffect::CommitLost {
+            falls_back_to: Some(offset),
+        } => format!("commit lost: falls back to {offset}"),
+        ConsumerEffect::CommitLost { falls_back_to: None } => "commit lost: no commit left, starts over".into(),
+    }
+}
+
+/// The table of consumers that lose committed progress.
+fn affected_table(rows: &[(u64, &AffectedConsumer)]) -> Table {
+    let mut table = Table::new(&["TOPIC", "PARTITION", "KIND", "NAME", "COMMITTED", "EFFECT"]);
+    for (kept_end, a) in rows {
+        table.row(vec![
+            a.topic.clone(),
+            a.partition.to_string(),
+            a.kind.as_str().to_string(),
+            a.group.clone(),
+            a.committed.to_string(),
+            effect_text(a, *kept_end),
+        ]);
+    }
+    table
+}
+
+/// The store's committed-offsets topic (engine/src/offset_table.rs).
+const OFFSETS_TOPIC: &str = "__offsets";
+
+/// The note a repair of `__offsets` needs: commits in the damaged bytes
+/// themselves cannot be read, so a consumer not listed may lose one too.
+fn offsets_note(topic: &str) {
+    if topic == OFFSETS_TOPIC {
+        println!(
+            "{OFFSETS_TOPIC} holds committed offsets: consumers listed with \"commit lost\" fall back to an earlier commit; \
+             a commit inside the damaged bytes themselves cannot be read (compare `millrace offsets show` after the repair)"
+        );
+    }
 }
 
 /// The human tables of what the plans take out of service and whom it affects.
@@ -340,32 +398,38 @@ fn print_plans(plans: &[RepairPlan]) -> CliResult<()> {
             range(plan.offsets_dropped)
         );
     }
-    let affected: Vec<(&RepairPlan, &inspect::AffectedConsumer)> = plans
+    let affected: Vec<(u64, &AffectedConsumer)> = plans
         .iter()
-        .flat_map(|p| p.affected.iter().map(move |a| (p, a)))
+        .flat_map(|p| p.affected.iter().map(move |a| (p.kept_end, a)))
         .collect();
     if affected.is_empty() {
-        println!("no consumer group, replay or redrive job has committed past the kept end");
+        println!("no consumer group, replay or redrive job loses committed progress");
     } else {
-        let mut table = Table::new(&["TOPIC", "PARTITION", "KIND", "NAME", "COMMITTED", "KEPT END"]);
-        for (plan, a) in affected {
-            table.row(vec![
-                plan.topic.clone(),
-                plan.partition.to_string(),
-                a.kind.as_str().to_string(),
-                a.group.clone(),
-                a.committed.to_string(),
-                plan.kept_end.to_string(),
-            ]);
-        }
-        println!("affected consumers (committed past what is kept; they read records the repair removes):");
-        table.print()?;
+        println!("affected consumers (groups, replay and redrive jobs that lose committed progress):");
+        affected_table(&affected).print()?;
+    }
+    for plan in plans {
+        offsets_note(&plan.topic);
     }
     Ok(())
 }
 
 pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
     data::require_existing(global)?;
+    // A repair (and its plan) needs the writer gone; `check` inspects a live store.
+    let lock = millrace::storage::lock_dir_shared(global.data()).map_err(|e| millrace::Error::Io {
+        op: "lock data dir",
+        path: global.data().to_path_buf(),
+        source: e,
+    })?;
+    if let millrace::storage::ReadLock::Live { writer_pid } = lock {
+        return Err(millrace::Error::Locked {
+            path: global.data().to_path_buf(),
+            pid: writer_pid,
+        }
+        .into());
+    }
+    drop(lock);
     let (actions, corruption_found) = match (&args.segment, args.position) {
         (Some(segment), Some(position)) => (
             vec![Action::Truncate {
@@ -473,6 +537,12 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
                     "offsets {from}..{to} ({} record(s)) of this partition are now only in the backup",
                     outcome.records_dropped
                 );
+            }
+            if !outcome.affected.is_empty() {
+                let kept_end = outcome.offsets_dropped.map_or(0, |(from, _)| from);
+                let rows: Vec<(u64, &AffectedConsumer)> = outcome.affected.iter().map(|a| (kept_end, a)).collect();
+                println!("consumers that lost committed progress:");
+                affected_table(&rows).print()?;
             }
             if matches!(action, Action::ForgetTransactions { .. }) {
                 for file in &outcome.copied {

@@ -2,7 +2,12 @@
 //! topic (backfill, reprocessing). Exactly once and resumable: each batch is
 //! appended to the destination in one transaction with the commit of the
 //! job's progress (the offset of the group `__replay.<name>` on the source),
-//! so an interrupted run, resumed, copies every record once.
+//! so an interrupted run, resumed, copies every record once. The copied
+//! records name their job, so the destination is a second anchor of that
+//! progress: a rerun after the commit was lost (a repair of `__offsets`)
+//! still copies every record once (see `anchor`).
+
+mod anchor;
 
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
@@ -29,8 +34,10 @@ source partition modulo the destination's count.
 
 Interrupted? Run the same command again: it resumes where the last committed
 batch ended (progress is stored as the job's consumer group, committed in the
-same transaction as the copied records). --restart starts the range over
-(copies again).
+same transaction as the copied records, and in a `millrace.replay.job` header
+on each copied record: if a repair of `__offsets` loses the commit, the rerun
+resumes after the last record the destination holds). --restart starts the
+range over (copies again).
 
 Examples:
   millrace replay orders orders-backfill
@@ -94,7 +101,33 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn plan(store: &Target, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>> {
+/// Where a resumed job continues on one source partition: after its commit
+/// and after what the destination holds of the job's latest generation,
+/// whichever is further; a commit of an earlier generation (before a
+/// `--restart`) is no progress of this one.
+fn resume_at(commit: Option<(u64, u64)>, anchor: &anchor::Anchor, partition: u32) -> Option<u64> {
+    let copied = anchor.copied_until.get(&partition).copied();
+    let commit = commit.filter(|(_, generation)| anchor.generation.is_none_or(|g| *generation >= g));
+    match commit {
+        // The destination's records are of an older pass than the commit.
+        Some((offset, generation)) if anchor.generation.is_some_and(|g| generation > g) => Some(offset),
+        Some((offset, _)) => Some(copied.map_or(offset, |c| c.max(offset))),
+        None => copied,
+    }
+}
+
+/// The generation this run copies under: the latest one the job's commits
+/// or the destination know, one more with `--restart`.
+fn run_generation(commits: &[Option<(u64, u64)>], anchor: &anchor::Anchor, restart: bool) -> u64 {
+    let known = commits.iter().flatten().map(|(_, g)| *g).chain(anchor.generation).max();
+    match (known, restart) {
+        (Some(g), true) => g + 1,
+        (Some(g), false) => g,
+        (None, _) => 0,
+    }
+}
+
+fn plan(store: &Target, args: &ReplayArgs, group: &str, name: &str) -> CliResult<(Vec<Range>, u64)> {
     let count = store.partition_count(&args.source)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],
@@ -109,8 +142,19 @@ fn plan(store: &Target, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>>
     let from_time = args
         .from_time
         .or(args.since.map(|d| now_ms().saturating_sub(d.as_millis() as i64)));
+    let same_layout = store.partition_count(&args.destination)? == count;
+    let anchor = anchor::find(store, &args.destination, name, &args.source, &partitions, same_layout)?;
+    let mut commits = Vec::new();
+    for p in &partitions {
+        commits.push(
+            store
+                .committed_with_metadata(group, &args.source, *p)?
+                .map(|(offset, metadata)| (offset, anchor::generation_of_metadata(&metadata))),
+        );
+    }
+    let generation = run_generation(&commits, &anchor, args.restart);
     let mut ranges = Vec::new();
-    for p in partitions {
+    for (p, commit) in partitions.into_iter().zip(commits) {
         let (log_start, high_watermark) = store.offsets(&args.source, p)?;
         let mut start = match (args.from_offset, from_time) {
             (Some(o), _) => o.clamp(log_start, high_watermark),
@@ -123,7 +167,7 @@ fn plan(store: &Target, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>>
             (None, None) => high_watermark,
         };
         if !args.restart {
-            if let Some(done) = store.committed_offset(group, &args.source, p)? {
+            if let Some(done) = resume_at(commit, &anchor, p) {
                 start = start.max(done);
             }
         }
@@ -133,7 +177,7 @@ fn plan(store: &Target, args: &ReplayArgs, group: &str) -> CliResult<Vec<Range>>
             end,
         });
     }
-    Ok(ranges)
+    Ok((ranges, generation))
 }
 
 pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
@@ -146,10 +190,12 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-to-{}", args.source, args.destination));
-    let group = format!("__replay.{name}");
+    let group = millrace::names::replay_group(&name);
     let store = Target::open(global)?;
     let destination_partitions = store.partition_count(&args.destination)?;
-    let ranges = plan(&store, &args, &group)?;
+    let (ranges, generation) = plan(&store, &args, &group, &name)?;
+    let job_header = anchor::job_header_value(&name, generation);
+    let commit_metadata = anchor::generation_metadata(generation);
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     let limit = args.max_records.unwrap_or(u64::MAX).min(total);
     if total == 0 {
@@ -207,6 +253,9 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
                     SOURCE_HEADER.to_string(),
                     format!("{}/{}@{}", args.source, range.partition, r.offset).into_bytes(),
                 ));
+                record
+                    .headers
+                    .push((anchor::JOB_HEADER.to_string(), job_header.clone()));
                 by_partition.entry(target).or_default().push(record);
             }
             let batches: Vec<(u32, Vec<Record>)> = by_partition.into_iter().collect();
@@ -216,6 +265,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
                 &batches,
                 &group,
                 (&args.source, range.partition, next),
+                &commit_metadata,
             )?;
             copied += records.len() as u64;
             position = next;

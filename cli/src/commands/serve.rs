@@ -16,6 +16,12 @@ are rejected), then these flags. Stops gracefully on SIGTERM or Ctrl-C:
 in-flight requests finish, data is fsync'd, the directory lock is released.
 Logs go to stderr; set the level with RUST_LOG (e.g. RUST_LOG=debug).
 
+Authentication: tokens are configured only in the --config file ([[tokens]]
+with name, token, permissions and groups); --token and MILLRACE_TOKEN are
+for client commands and are refused here. The start-up line says whether
+auth and TLS are on. A --listen address that is not loopback is refused
+without tokens or without TLS unless --insecure (or `insecure = true`).
+
 Examples:
   millrace serve
   millrace serve --listen 127.0.0.1:7878 --data /var/lib/millrace --metrics-listen 127.0.0.1:7879
@@ -47,6 +53,9 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address even without tokens or without TLS.
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// The configuration `serve` would run with.
@@ -79,6 +88,9 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
         config.tls_cert_path = Some(cert.clone());
         config.tls_key_path = Some(key.clone());
     }
+    if args.insecure {
+        config.insecure = true;
+    }
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     Ok(config)
 }
@@ -86,6 +98,14 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     if global.server.is_some() {
         return Err(CliError::usage("`serve` runs a server; it does not take --server"));
+    }
+    if global.token.is_some() {
+        // A token here would look like it configures authentication; it
+        // would not. Refuse rather than serve without the auth one expects.
+        return Err(CliError::usage(
+            "`serve` does not take --token or MILLRACE_TOKEN (they are for client commands); \
+             configure tokens as [[tokens]] in the --config file, and unset MILLRACE_TOKEN to start the server",
+        ));
     }
     let config = config(global, &args)?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -98,13 +118,18 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     // The banner comes once the store is open and the ports are bound:
     // before that, "serving" would be a promise the start may still break.
     let data_dir = config.data_dir.clone();
-    let tls = config.tls_cert_path.is_some();
+    let security = config.security_summary();
+    if security.contains("INSECURE") {
+        eprintln!(
+            "WARNING: --insecure: {} is reachable from other hosts and this server has {security}",
+            config.listen
+        );
+    }
     let banner = move |handle: &millrace_server::ServerHandle| {
         eprintln!(
-            "millrace serving {} on {}{}{}",
+            "millrace serving {} on {}{} ({security})",
             data_dir.display(),
             handle.local_addr(),
-            if tls { " (TLS)" } else { "" },
             handle
                 .metrics_addr()
                 .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))

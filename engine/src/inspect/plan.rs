@@ -11,9 +11,11 @@ use crate::offset_table::OFFSETS_TOPIC;
 /// One file range a repair removes from the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRemoval {
+    /// The file (a segment, index, snapshot or metadata file).
     pub file: PathBuf,
     /// Bytes `[from, to)` of `file` taken out (the whole file when moved).
     pub from_byte: u64,
+    /// End of the removed range (exclusive).
     pub to_byte: u64,
     /// Offsets `[from, to)` the removed batches hold, as far as their headers
     /// (or, past damage, later CRC-valid batches) say; `None` if nothing there
@@ -29,6 +31,7 @@ pub struct PlannedRemoval {
 /// What kind of consumer a committed offset belongs to (by its group name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerKind {
+    /// An application's consumer group.
     Group,
     /// `millrace replay`'s progress, `__replay.<job>`.
     Replay,
@@ -37,6 +40,7 @@ pub enum ConsumerKind {
 }
 
 impl ConsumerKind {
+    /// The kind of the committed offsets of `group`, by its name.
     pub fn of(group: &str) -> ConsumerKind {
         if group.starts_with("__replay.") {
             ConsumerKind::Replay
@@ -47,6 +51,7 @@ impl ConsumerKind {
         }
     }
 
+    /// `group`, `replay job` or `redrive job`.
     pub fn as_str(&self) -> &'static str {
         match self {
             ConsumerKind::Group => "group",
@@ -56,29 +61,72 @@ impl ConsumerKind {
     }
 }
 
-/// A consumer whose committed offset lies past what the repair keeps: it has
-/// read records the repair takes away, and the partition's next records will
-/// get offsets it has already committed past.
+/// How a repair sets a consumer back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerEffect {
+    /// Its committed offset lies past what the repair keeps of the partition
+    /// it reads: it has read records the repair takes away, and the
+    /// partition's next records get offsets above its commit (a hole).
+    ReadRemovedRecords,
+    /// The repair takes the commit itself out of `__offsets`: the consumer
+    /// falls back to its last commit before the damage (`None`: no commit,
+    /// it starts over) and reads again what it had already processed. A
+    /// replay job's rerun finds its progress in the destination instead
+    /// (`millrace replay`); a group or redrive job processes those records twice.
+    CommitLost {
+        /// The last commit before the damage, if any.
+        falls_back_to: Option<u64>,
+    },
+}
+
+impl ConsumerEffect {
+    /// The effect's name in `--json` output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConsumerEffect::ReadRemovedRecords => "read-removed-records",
+            ConsumerEffect::CommitLost { .. } => "commit-lost",
+        }
+    }
+}
+
+/// A consumer (group, replay job or redrive job) that loses committed
+/// progress in a repair: what it had committed on `topic`/`partition` and how
+/// the repair sets it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffectedConsumer {
+    /// Its name.
     pub group: String,
+    /// What kind of consumer it is.
     pub kind: ConsumerKind,
+    /// The partition the commit is for (not `__offsets` when the repair cuts
+    /// `__offsets`: the partition the consumer reads).
+    pub topic: String,
+    /// Its partition.
+    pub partition: u32,
+    /// Its committed offset (the next it would read).
     pub committed: u64,
+    /// How the repair sets it back.
+    pub effect: ConsumerEffect,
 }
 
 /// Everything one repair action takes out of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairPlan {
+    /// The partition's directory.
     pub partition_dir: PathBuf,
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
     /// The partition's log ends here after the repair.
     pub kept_end: u64,
+    /// File ranges taken out, in file order.
     pub removals: Vec<PlannedRemoval>,
     /// Offsets `[from, to)` no longer served after the repair (None: none).
     pub offsets_dropped: Option<(u64, u64)>,
     /// Records in `offsets_dropped`.
     pub records_dropped: u64,
+    /// Consumers committed past `kept_end`.
     pub affected: Vec<AffectedConsumer>,
 }
 
@@ -86,7 +134,6 @@ pub struct RepairPlan {
 /// the header at `position` if it parses (its CRC may fail), and every
 /// CRC-valid batch found after it by its magic. `None` if nothing parses.
 fn claimed_end(path: &Path, position: u64, file_bytes: u64) -> Result<Option<u64>> {
-    const WINDOW: u64 = 1024 * 1024;
     let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
     let mut end: Option<u64> = None;
     let mut header_bytes = [0u8; HEADER_SIZE];
@@ -95,37 +142,10 @@ fn claimed_end(path: &Path, position: u64, file_bytes: u64) -> Result<Option<u64
             end = Some(header.next_offset());
         }
     }
-    let magic = BATCH_MAGIC.to_le_bytes();
-    let mut window_start = position + 1;
-    let mut candidate = Vec::new();
-    while window_start + HEADER_SIZE as u64 <= file_bytes {
-        let len = (file_bytes - window_start).min(WINDOW + 3);
-        let mut window = vec![0u8; len as usize];
-        file.read_exact_at(&mut window, window_start)
-            .map_err(|e| Error::io("read segment", path, e))?;
-        for (i, w) in window.windows(4).enumerate() {
-            if w != magic {
-                continue;
-            }
-            let at = window_start + i as u64;
-            if file.read_exact_at(&mut header_bytes, at).is_err() {
-                continue;
-            }
-            let Ok(header) = BatchHeader::parse(&header_bytes) else {
-                continue;
-            };
-            if at + u64::from(header.length) > file_bytes {
-                continue;
-            }
-            candidate.resize(header.length as usize, 0);
-            file.read_exact_at(&mut candidate, at)
-                .map_err(|e| Error::io("read segment", path, e))?;
-            if let Ok(header) = batch::verify(&candidate) {
-                end = Some(end.map_or(header.next_offset(), |e| e.max(header.next_offset())));
-            }
-        }
-        window_start += WINDOW;
-    }
+    super::valid_batches_after(path, position, file_bytes, &mut |_, header, _| {
+        end = Some(end.map_or(header.next_offset(), |e| e.max(header.next_offset())));
+        Ok(true)
+    })?;
     Ok(end)
 }
 
@@ -181,9 +201,102 @@ fn affected(data_dir: &Path, topic: &str, partition: u32, kept_end: u64) -> Resu
     Ok(committed_offsets(data_dir)?
         .into_iter()
         .filter(|(_, t, p, o)| t == topic && *p == partition && *o > kept_end)
-        .map(|(group, _, _, committed)| AffectedConsumer {
+        .map(|(group, topic, partition, committed)| AffectedConsumer {
             kind: ConsumerKind::of(&group),
             group,
+            topic,
+            partition,
+            committed,
+            effect: ConsumerEffect::ReadRemovedRecords,
+        })
+        .collect())
+}
+
+type CommitKey = (String, String, u32);
+/// The latest commit per position: (offset, commit time).
+type Commits = std::collections::BTreeMap<CommitKey, (u64, i64)>;
+
+/// Fold the commits of `records` (`__offsets` records) into `latest`.
+fn fold_commits(records: Vec<StoredRecord>, latest: &mut Commits) {
+    for record in records {
+        if let Some((key, value)) = crate::offset_table::decode(&record.value) {
+            latest.insert(key, (value.offset, value.commit_time_ms));
+        }
+    }
+}
+
+/// The commits of the readable batches of an `__offsets` segment at or after
+/// byte `from`: the valid batches from `from` on, and past the first invalid
+/// batch every CRC-valid batch found by its magic (what the repair moves into
+/// the backup and a reader could still decode).
+fn readable_commits_from(path: &Path, base: u64, from: u64, latest: &mut Commits) -> Result<()> {
+    let scan = scan_log(path, base, true, &mut |_| {}, &mut |at, _, records| {
+        if at >= from {
+            fold_commits(records, latest);
+        }
+        true
+    })?;
+    if let Some(bad) = &scan.invalid {
+        let after = bad.position.max(from);
+        super::valid_batches_after(path, after, scan.file_bytes, &mut |_, header, bytes| {
+            if let Ok(records) = batch::decode_records(bytes, header) {
+                fold_commits(records, latest);
+            }
+            Ok(true)
+        })?;
+    }
+    Ok(())
+}
+
+/// For a repair of `__offsets` itself: every committed position whose latest
+/// commit lies in what the repair takes out (the segment `base` from byte
+/// `position` on, and every later segment), with the commit it falls back to
+/// (the latest in what is kept, or the last transaction's, which open
+/// re-applies over an older one). Commits in the damaged bytes themselves
+/// cannot be read; the CLI says so.
+fn lost_commits(data_dir: &Path, dir: &Path, base: u64, position: u64, bases: &[u64]) -> Result<Vec<AffectedConsumer>> {
+    let mut kept = Commits::new();
+    let mut removed = Commits::new();
+    for b in bases.iter().filter(|b| **b <= base) {
+        let path = dir.join(log_name(*b));
+        let keep_before = if *b == base { position } else { u64::MAX };
+        scan_log(&path, *b, true, &mut |_| {}, &mut |at, _, records| {
+            if at < keep_before {
+                fold_commits(records, &mut kept);
+            }
+            true
+        })?;
+    }
+    readable_commits_from(&dir.join(log_name(base)), base, position, &mut removed)?;
+    for later in bases.iter().filter(|b| **b > base) {
+        readable_commits_from(&dir.join(log_name(*later)), *later, 0, &mut removed)?;
+    }
+    // Open re-applies the last transaction's offset commits over older
+    // commits (`txn::apply`): those positions come back.
+    let (time_ms, commits) = super::transactions::last_record_offset_commits(data_dir)?;
+    for commit in commits {
+        let key = (commit.group, commit.topic, commit.partition);
+        let before = kept.get(&key).copied();
+        if before.is_some_and(|(_, t)| t >= time_ms) {
+            continue;
+        }
+        let offset = match commit.mode {
+            crate::txn::OffsetCommitMode::Set => commit.offset,
+            crate::txn::OffsetCommitMode::AdvanceOnly => before.map_or(commit.offset, |(k, _)| k.max(commit.offset)),
+        };
+        kept.insert(key, (offset, time_ms));
+    }
+    Ok(removed
+        .into_iter()
+        .filter(|(key, (committed, _))| kept.get(key).map(|(k, _)| k) != Some(committed))
+        .map(|((group, topic, partition), (committed, _))| AffectedConsumer {
+            kind: ConsumerKind::of(&group),
+            effect: ConsumerEffect::CommitLost {
+                falls_back_to: kept.get(&(group.clone(), topic.clone(), partition)).map(|(k, _)| *k),
+            },
+            group,
+            topic,
+            partition,
             committed,
         })
         .collect())
@@ -194,7 +307,7 @@ fn affected(data_dir: &Path, topic: &str, partition: u32, kept_end: u64) -> Resu
 /// batch), nothing changed.
 pub fn plan_segment_repair(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
     require_store(data_dir)?;
-    let _lock = lock_without_writing(data_dir)?;
+    let _lock = lock_without_writer(data_dir)?;
     plan_segment_locked(data_dir, segment, position)
 }
 
@@ -259,8 +372,12 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
     }
     let (topic, partition) = names_of(&dir);
     let offsets_dropped = (dropped_end > kept_end).then_some((kept_end, dropped_end));
+    let mut affected = affected(data_dir, &topic, partition, kept_end)?;
+    if topic == OFFSETS_TOPIC && partition == 0 {
+        affected.extend(lost_commits(data_dir, &dir, base, position, &bases)?);
+    }
     Ok(RepairPlan {
-        affected: affected(data_dir, &topic, partition, kept_end)?,
+        affected,
         partition_dir: dir,
         topic,
         partition,
@@ -277,7 +394,7 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
 /// accepts their loss. Nothing changed.
 pub fn plan_snapshot_set_aside(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
     require_store(data_dir)?;
-    let _lock = lock_without_writing(data_dir)?;
+    let _lock = lock_without_writer(data_dir)?;
     plan_snapshot_locked(data_dir, snapshot)
 }
 

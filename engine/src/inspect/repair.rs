@@ -5,6 +5,7 @@ use super::*;
 /// What a repair did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairOutcome {
+    /// Where the removed bytes and replaced files were kept.
     pub backup_dir: PathBuf,
     /// The segment truncated, its old and new length (None when it was moved whole).
     pub truncated: Option<(PathBuf, u64, u64)>,
@@ -19,6 +20,9 @@ pub struct RepairOutcome {
     pub offsets_dropped: Option<(u64, u64)>,
     /// Records in `offsets_dropped`.
     pub records_dropped: u64,
+    /// The groups, replay and redrive jobs that lost committed progress (as
+    /// the plan listed them).
+    pub affected: Vec<super::AffectedConsumer>,
 }
 
 impl RepairOutcome {
@@ -32,6 +36,7 @@ impl RepairOutcome {
             index_removed: Vec::new(),
             offsets_dropped: None,
             records_dropped: 0,
+            affected: Vec::new(),
         }
     }
 }
@@ -224,6 +229,7 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
     sync_dir(&dir)?;
     outcome.offsets_dropped = plan.offsets_dropped;
     outcome.records_dropped = plan.records_dropped;
+    outcome.affected = plan.affected;
     Ok(outcome)
 }
 
@@ -240,6 +246,7 @@ pub fn set_aside_snapshots(data_dir: &Path, snapshot: &Path, backup_dir: &Path) 
     let mut outcome = RepairOutcome {
         offsets_dropped: plan.offsets_dropped,
         records_dropped: plan.records_dropped,
+        affected: plan.affected.clone(),
         ..RepairOutcome::new(backup_dir)
     };
     for removal in &plan.removals {

@@ -71,6 +71,34 @@ pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Resul
     Ok(())
 }
 
+/// The offset commits of the last decodable commit record still in
+/// `__transactions/0` (open re-applies them when `__offsets` holds an older
+/// commit of the same position, design/durability.md "Transactions"), or
+/// none. Reads only.
+pub(super) fn last_record_offset_commits(path: &Path) -> Result<(i64, Vec<crate::txn::OffsetCommit>)> {
+    let dir = transactions_dir(path);
+    if !dir.is_dir() {
+        return Ok((i64::MIN, Vec::new()));
+    }
+    let start = read_start_offset(&dir);
+    let mut last: Option<CommitRecord> = None;
+    for (base, log) in segments(&dir)? {
+        let scan = scan_log(&log, base, true, &mut |_| {}, &mut |_, _, records| {
+            for r in records.into_iter().filter(|r| r.offset >= start) {
+                last = CommitRecord::decode(&r.value);
+            }
+            true
+        })?;
+        if scan.invalid.is_some() {
+            break;
+        }
+    }
+    Ok(last.map_or((i64::MIN, Vec::new()), |record| {
+        let (time_ms, commits) = record.offset_commits();
+        (time_ms, commits.to_vec())
+    }))
+}
+
 /// What open would do with each part of the last commit record.
 fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
     let record = &last.record;

@@ -123,6 +123,13 @@ enum Op {
         partition: u32,
         percent: u64,
     },
+    /// Operator action (`Scenarios::operator_actions`): commit the group's
+    /// offset at the end of partition 0, delete the topic (not `txn`) and
+    /// create it again under the same name: a new incarnation, empty, that
+    /// inherits no committed offset.
+    DeleteRecreate {
+        topic: usize,
+    },
 }
 
 fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
@@ -131,10 +138,47 @@ fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
     (topic, rng.below(u64::from(partitions)) as u32)
 }
 
-fn workload(rng: &mut SimRng) -> Vec<Op> {
+/// Records and value sizes of a transaction whose parts are larger than the
+/// `txn` topic's batch limit (`SEGMENT_BYTES`): each part is applied as
+/// several batches.
+const OVERSIZED_RECORDS_MIN: u64 = 8;
+const OVERSIZED_VALUE_BYTES_MIN: u64 = 500;
+
+/// With `Scenarios::operator_actions`, about one op in six becomes an
+/// operator action or a transaction with oversized parts. Draws from `rng`
+/// only when the scenario is on, so every other seed's workload is unchanged.
+fn operator_op(rng: &mut SimRng, op: Op) -> Op {
+    match rng.below(100) {
+        0..=5 => Op::DeleteRecreate {
+            topic: rng.below(TRANSACTION_TOPIC as u64) as usize,
+        },
+        6..=15 => Op::Transaction {
+            parts: 1 + rng.below(3) as u32,
+            records: OVERSIZED_RECORDS_MIN + rng.below(OVERSIZED_RECORDS_MIN),
+            value_bytes: OVERSIZED_VALUE_BYTES_MIN + rng.below(VALUE_BYTES_MAX - OVERSIZED_VALUE_BYTES_MIN + 1),
+            offset_percent: rng.chance(1, 2).then(|| rng.below(101)),
+        },
+        _ => op,
+    }
+}
+
+fn workload(rng: &mut SimRng, scenarios: Scenarios) -> Vec<Op> {
     let count = OPS_MIN + rng.below(OPS_SPREAD);
     (0..count)
         .map(|_| {
+            let op = base_op(rng);
+            if scenarios.operator_actions {
+                operator_op(rng, op)
+            } else {
+                op
+            }
+        })
+        .collect()
+}
+
+fn base_op(rng: &mut SimRng) -> Op {
+    {
+        {
             let (topic, partition) = pick_partition(rng);
             match rng.below(100) {
                 0..=59 => Op::Append {
@@ -170,8 +214,8 @@ fn workload(rng: &mut SimRng) -> Vec<Op> {
                     percent: rng.below(101),
                 },
             }
-        })
-        .collect()
+        }
+    }
 }
 
 /// What the model knows about one partition.
@@ -208,6 +252,24 @@ struct TopicModel {
     /// `Some(true)` created, `Some(false)` creation failed (may exist), `None` never tried.
     created: Option<bool>,
     partitions: Vec<PartitionModel>,
+    /// Times the topic was deleted (and created again): offsets restart at 0
+    /// in each incarnation.
+    incarnation: u64,
+    /// A delete was started and did not return Ok: the topic may be gone.
+    delete_in_doubt: bool,
+}
+
+impl TopicModel {
+    /// The topic is gone: a later creation is a new, empty incarnation.
+    fn forget(&mut self, partitions: u32) {
+        self.created = None;
+        self.incarnation += 1;
+        self.delete_in_doubt = false;
+        self.partitions = vec![PartitionModel::default(); partitions as usize];
+        for partition in &mut self.partitions {
+            partition.batch_ends.insert(0);
+        }
+    }
 }
 
 /// Which scenarios a run includes. Each switch turns on a scenario that once
@@ -230,6 +292,10 @@ pub struct Scenarios {
     /// `TruncatePrefix` ops also move the start of the `txn` topic (past
     /// committed transaction parts); when false they skip it.
     pub truncate_transactions: bool,
+    /// Operator actions in the workload: topic delete and re-create, and
+    /// transactions whose parts exceed the batch limit (split into several
+    /// batches). Off in every other scenario, so their seeds are unchanged.
+    pub operator_actions: bool,
 }
 
 impl Scenarios {
@@ -239,6 +305,7 @@ impl Scenarios {
         reopen_after_fault: false,
         dense_index: false,
         truncate_transactions: false,
+        operator_actions: false,
     };
     pub const PROCESS_CRASH: Scenarios = Scenarios {
         process_crash: true,
@@ -254,6 +321,10 @@ impl Scenarios {
     };
     pub const TRUNCATE_TRANSACTIONS: Scenarios = Scenarios {
         truncate_transactions: true,
+        ..Scenarios::CI
+    };
+    pub const OPERATOR_ACTIONS: Scenarios = Scenarios {
+        operator_actions: true,
         ..Scenarios::CI
     };
 }
@@ -290,6 +361,10 @@ pub struct Outcome {
     pub crashed_in_workload: bool,
     pub acknowledged_records: u64,
     pub injected_fault_hit: bool,
+    /// Topics deleted and created again (`Scenarios::operator_actions`).
+    pub topics_recreated: u64,
+    /// Committed transactions with a part larger than the batch limit.
+    pub oversized_transactions: u64,
     pub trace: Vec<String>,
 }
 
@@ -320,6 +395,21 @@ fn value(seed: u64, batch: u64, record: u64, bytes: u64) -> Vec<u8> {
     value
 }
 
+fn topic_config(spec: &TopicSpec, scenarios: Scenarios) -> TopicConfig {
+    TopicConfig {
+        partitions: spec.partitions,
+        durability: Some(spec.durability),
+        segment_bytes: SEGMENT_BYTES,
+        retention_bytes: spec.retention_bytes,
+        index_interval_bytes: if scenarios.dense_index {
+            512
+        } else {
+            SEGMENT_BYTES as u32
+        },
+        ..TopicConfig::default()
+    }
+}
+
 struct Run {
     seed: u64,
     scenarios: Scenarios,
@@ -343,6 +433,12 @@ struct Run {
     idempotent: Option<Producer>,
     /// Pending transactions settled by the last reconcile: id, parts found.
     settled_transactions: Vec<(u64, bool)>,
+    /// Every durably acknowledged record ever seen, by (topic, incarnation,
+    /// partition, offset): an offset is never handed out again for a
+    /// different record of the same incarnation, whatever the model forgets.
+    ledger: std::collections::BTreeMap<(usize, u64, u32, u64), Vec<u8>>,
+    topics_recreated: u64,
+    oversized_transactions: u64,
 }
 
 type Check = Result<(), String>;
@@ -377,6 +473,9 @@ impl Run {
             producer: None,
             idempotent: None,
             settled_transactions: Vec::new(),
+            ledger: std::collections::BTreeMap::new(),
+            topics_recreated: 0,
+            oversized_transactions: 0,
         })
     }
 
@@ -412,18 +511,7 @@ impl Run {
             if self.storage.is_crashed() {
                 return Ok(());
             }
-            let config = TopicConfig {
-                partitions: spec.partitions,
-                durability: Some(spec.durability),
-                segment_bytes: SEGMENT_BYTES,
-                retention_bytes: spec.retention_bytes,
-                index_interval_bytes: if self.scenarios.dense_index {
-                    512
-                } else {
-                    SEGMENT_BYTES as u32
-                },
-                ..TopicConfig::default()
-            };
+            let config = topic_config(spec, self.scenarios);
             let Some(store) = self.store.as_ref() else {
                 return Ok(());
             };
@@ -709,6 +797,7 @@ impl Run {
                     }
                 }
             }
+            Op::DeleteRecreate { topic } => self.delete_recreate(&store, topic),
             Op::Reopen => {
                 drop(store);
                 let result = self.take_store().map(Store::close);
@@ -772,7 +861,7 @@ impl Run {
             }
             _ => None,
         };
-        let mut transaction = match store.begin_transaction(producer_id, epoch) {
+        let mut transaction = match store.begin_transaction(millrace::ProducerId::new(producer_id, epoch)) {
             Ok(transaction) => transaction,
             Err(e) => {
                 self.trace.push(format!("begin_transaction -> Err({e})"));
@@ -824,6 +913,9 @@ impl Run {
                 if let (Some(offset), Some(model)) = (offset, self.partition_mut(TRANSACTION_TOPIC, 0)) {
                     model.committed_offset = Some(offset);
                 }
+                if records * value_bytes > SEGMENT_BYTES {
+                    self.oversized_transactions += 1;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -839,6 +931,79 @@ impl Run {
                 }
                 self.after_error("transaction commit", &e)
             }
+        }
+    }
+
+    /// An operator deletes a topic and creates it again (same name, same
+    /// config). The new incarnation must start empty and must not inherit the
+    /// group's committed offset on the old one.
+    fn delete_recreate(&mut self, store: &Store, topic: usize) -> Check {
+        let spec = TOPICS.get(topic).ok_or("topic index")?;
+        if topic == TRANSACTION_TOPIC || self.topics.get(topic).and_then(|t| t.created) != Some(true) {
+            return Ok(());
+        }
+        let end = match store.offsets(spec.name, 0) {
+            Ok((_, end)) => end,
+            Err(e) if is_power_loss(&e) => return Ok(()),
+            Err(e) => return Err(format!("offsets {}/0: {e}", spec.name)),
+        };
+        // Commit only what is durable: a commit past records a power cut then
+        // loses makes the partition continue at the commit (a hole, which
+        // this model does not follow).
+        let end = end.min(self.partition_mut(topic, 0).map_or(0, |m| m.acked_end));
+        if end > 0 {
+            let result = store.commit_offset(GROUP, spec.name, 0, end, b"");
+            self.trace
+                .push(format!("commit_offset {}/0 {end} -> {result:?}", spec.name));
+            if let Err(e) = result {
+                return self.after_error("commit_offset", &e);
+            }
+        }
+        if let Some(model) = self.topics.get_mut(topic) {
+            model.delete_in_doubt = true;
+        }
+        let result = store.delete_topic(spec.name);
+        self.trace.push(format!("delete_topic {} -> {result:?}", spec.name));
+        match result {
+            Ok(()) => {
+                self.topics_recreated += 1;
+                if let Some(model) = self.topics.get_mut(topic) {
+                    model.forget(spec.partitions);
+                }
+            }
+            Err(e) if is_power_loss(&e) || self.storage.is_crashed() => return Ok(()),
+            Err(_) => return self.after_admin_fault(),
+        }
+        let result = store.create_topic(spec.name, topic_config(spec, self.scenarios));
+        self.trace.push(format!("create_topic {} -> {result:?}", spec.name));
+        if let Some(model) = self.topics.get_mut(topic) {
+            model.created = Some(result.is_ok());
+        }
+        match result {
+            Ok(()) => {
+                let inherited = store.committed_offset(GROUP, spec.name, 0);
+                match inherited {
+                    Ok(None) => Ok(()),
+                    Err(e) if is_power_loss(&e) => Ok(()),
+                    other => Err(format!(
+                        "re-created topic {} inherits the old incarnation's committed offset: {other:?}",
+                        spec.name
+                    )),
+                }
+            }
+            Err(e) if is_power_loss(&e) || self.storage.is_crashed() => Ok(()),
+            Err(_) => self.after_admin_fault(),
+        }
+    }
+
+    /// An operation that writes no record failed by an injected fault: the
+    /// store need not be poisoned; reopen (or reboot) and check.
+    fn after_admin_fault(&mut self) -> Check {
+        self.fault_hit = true;
+        if self.scenarios.reopen_after_fault {
+            self.reopen()
+        } else {
+            self.reboot()
         }
     }
 
@@ -1010,6 +1175,19 @@ impl Run {
         for (index, spec) in TOPICS.iter().enumerate() {
             let created = self.topics.get(index).and_then(|t| t.created);
             let exists = listed.iter().any(|name| name == spec.name);
+            let delete_in_doubt = self.topics.get(index).is_some_and(|t| t.delete_in_doubt);
+            if delete_in_doubt {
+                match self.topics.get_mut(index) {
+                    // The delete happened: a new incarnation may follow.
+                    Some(topic) if !exists => {
+                        topic.forget(spec.partitions);
+                        continue;
+                    }
+                    // It did not: the old incarnation is there, whole.
+                    Some(topic) => topic.delete_in_doubt = false,
+                    None => {}
+                }
+            }
             match (created, exists) {
                 (Some(true), false) => {
                     return Err(CheckError::Model(format!(
@@ -1157,6 +1335,46 @@ impl Run {
                 )));
             }
         }
+        // Every durably acknowledged record read here enters the ledger; an
+        // offset it holds never comes back with another record, and no
+        // acknowledged record is there twice.
+        let incarnation = self.topics.get(topic).map_or(0, |t| t.incarnation);
+        let acked_end = self
+            .partition_mut(topic, partition)
+            .ok_or_else(|| CheckError::model("partition index"))?
+            .acked_end;
+        let ours = format!("s{}b", self.seed).into_bytes();
+        let mut seen: BTreeSet<&[u8]> = BTreeSet::new();
+        for record in &records {
+            if record.value.starts_with(&ours) && !seen.insert(record.value.as_slice()) {
+                return Err(CheckError::Model(format!(
+                    "{where_}: record {:?} is there twice (again at offset {})",
+                    String::from_utf8_lossy(record.value.get(..16).unwrap_or(&record.value)),
+                    record.offset
+                )));
+            }
+            if record.offset >= acked_end {
+                continue;
+            }
+            let key = (topic, incarnation, partition, record.offset);
+            match self.ledger.get(&key) {
+                Some(earlier) if *earlier != record.value => {
+                    return Err(CheckError::Model(format!(
+                        "{where_}: offset {} handed out twice in incarnation {incarnation}: {:?} was acknowledged there, now {:?}",
+                        record.offset,
+                        String::from_utf8_lossy(earlier.get(..16).unwrap_or(earlier)),
+                        String::from_utf8_lossy(record.value.get(..16).unwrap_or(&record.value)),
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    self.ledger.insert(key, record.value.clone());
+                }
+            }
+        }
+        let model = self
+            .partition_mut(topic, partition)
+            .ok_or_else(|| CheckError::model("partition index"))?;
         let mut settled_transaction = None;
         if recovered {
             let settled = model.pending_transaction.take().map(|t| (t, end > written));
@@ -1318,7 +1536,7 @@ fn plan_for(rng: &mut SimRng, measured: &Counts) -> FaultPlan {
 /// Run one seed end to end.
 pub fn run_seed(seed: u64, scenarios: Scenarios) -> Result<Outcome, Failure> {
     let mut rng = SimRng::new(seed);
-    let ops = workload(&mut rng);
+    let ops = workload(&mut rng, scenarios);
     let measured = measure(seed, scenarios, &ops)?;
     let plan = plan_for(&mut rng, &measured);
     let mut run = Run::new(seed, scenarios, plan.clone()).map_err(|message| Failure {
@@ -1343,6 +1561,8 @@ pub fn run_seed(seed: u64, scenarios: Scenarios) -> Result<Outcome, Failure> {
             crashed_in_workload,
             acknowledged_records: run.acknowledged_records,
             injected_fault_hit: run.fault_hit,
+            topics_recreated: run.topics_recreated,
+            oversized_transactions: run.oversized_transactions,
             trace: std::mem::take(&mut run.trace),
         }),
         Err(message) => Err(Failure {
