@@ -267,6 +267,8 @@ impl Consumer {
     ) -> Result<Consumer, ClientError> {
         let committed = client.committed_offsets(group, None).await?;
         let mut positions = HashMap::new();
+        // Described once per topic, not once per partition.
+        let mut descriptions: HashMap<String, crate::messages::TopicDescription> = HashMap::new();
         for (topic, partition) in &assignments {
             let found = committed
                 .iter()
@@ -275,8 +277,12 @@ impl Consumer {
             let position = match found {
                 Some(offset) => offset,
                 None => {
-                    let description = client.describe_topic(topic).await?;
-                    let info = description
+                    if !descriptions.contains_key(topic) {
+                        descriptions.insert(topic.clone(), client.describe_topic(topic).await?);
+                    }
+                    let info = descriptions
+                        .get(topic)
+                        .ok_or_else(|| ClientError::Protocol(format!("{topic} was not described")))?
                         .partitions
                         .iter()
                         .find(|p| p.partition == *partition)

@@ -599,7 +599,10 @@ fn error_code_tables_match_the_code() {
 async fn a_consumer_of_more_than_1000_partitions_commits_them_all() {
     let server = start_server(|_| {}).await;
     let client = server.client().await;
-    client.create_topic("wide", 1001, &[]).await.unwrap();
+    client
+        .create_topic("wide", 1001, &[("segment_bytes", "4096")])
+        .await
+        .unwrap();
     let assignments: Vec<(String, u32)> = (0..1001).map(|p| ("wide".to_string(), p)).collect();
     let consumer = millrace_server::client_api::Consumer::subscribe(
         server.client().await,
