@@ -121,3 +121,31 @@ fn a_recreated_topic_inherits_no_committed_offsets() {
     assert_eq!(committed(&data), None);
     new_records_reach_the_group(&data, 0);
 }
+
+/// A hole at the end of a partition (the repair cut below a group's commit
+/// and nothing was produced since) is stepped over by reads too: a new group
+/// reading from the start gets every record before the hole and commits the
+/// end, lag 0. Before the fix a read inside the hole returned nothing and
+/// stayed where it was, so the group's lag never reached 0 (found by the
+/// simulation's operator actions, seed 2857 before its model avoided holes).
+#[test]
+fn a_hole_at_the_end_is_stepped_over_by_reads() {
+    let (tmp, data) = consumed_store();
+    let segment = data.join(SEGMENT);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let second = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    bytes[second + 100] ^= 0xff;
+    std::fs::write(&segment, bytes).unwrap();
+    let backup = tmp.path().join("backup");
+    millrace(&data)
+        .args(["repair", "--yes", "--backup-dir"])
+        .arg(&backup)
+        .assert()
+        .success();
+    let read = stdout_of(millrace(&data).args(["consume", "t", "--group", "fresh", "--format", "value"]));
+    assert_eq!(read.lines().count(), 10, "{read}");
+    let shown = json_of(millrace(&data).args(["offsets", "show", "--group", "fresh", "--topic", "t", "--json"]));
+    assert_eq!(shown["partitions"][0]["high_watermark"], 30, "{shown}");
+    assert_eq!(shown["partitions"][0]["committed"], 30, "{shown}");
+    assert_eq!(shown["partitions"][0]["lag"], 0, "{shown}");
+}

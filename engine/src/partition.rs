@@ -1174,16 +1174,22 @@ impl Partition {
         state: &mut VisitState<F>,
     ) -> Result<()> {
         for (i, segment) in segments.iter().enumerate().skip(first) {
-            if segment.base_offset >= state.end || state.full {
+            if state.full {
                 break;
             }
             if segment.base_offset > state.next
+                && segment.base_offset <= state.end
                 && self
                     .storage
                     .exists(&self.dir.join(segment::hole_name(segment.base_offset)))
             {
-                // A recorded hole (design/format.md, `<base>.hole`): step over it.
+                // A recorded hole (design/format.md, `<base>.hole`): step
+                // over it, also when nothing follows it yet (a hole at the
+                // end: the read ends there instead of making no progress).
                 state.next = segment.base_offset;
+            }
+            if segment.base_offset >= state.end {
+                break;
             }
             let mut avoid: Option<IndexEntry> = None;
             loop {

@@ -22,8 +22,9 @@
 //!   `MILLRACE_SIM_SCENARIO=operator-actions` the operator actions (below).
 //! - `operator_actions` runs its own seeds (`MILLRACE_SIM_OPERATOR_SEEDS`,
 //!   default 400) with operator actions in the workload: topic delete and
-//!   re-create (a new incarnation that inherits no committed offset) and
-//!   transactions whose parts exceed the batch limit. Every check also keeps
+//!   re-create (a new incarnation that inherits no committed offset), DLQ
+//!   moves (`fail_record` past the group's offset, never back; redrive, all
+//!   or nothing) and transactions whose parts exceed the batch limit. Every check also keeps
 //!   a ledger of the durably acknowledged records: an offset is never handed
 //!   out again for another record of the same topic incarnation, and no
 //!   acknowledged record is there twice.
@@ -286,6 +287,7 @@ fn operator_actions() {
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
     let recreated = AtomicU64::new(0);
     let split = AtomicU64::new(0);
+    let redriven = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
@@ -297,6 +299,7 @@ fn operator_actions() {
                     Ok(outcome) => {
                         recreated.fetch_add(outcome.topics_recreated, Ordering::Relaxed);
                         split.fetch_add(outcome.oversized_transactions, Ordering::Relaxed);
+                        redriven.fetch_add(outcome.redriven, Ordering::Relaxed);
                     }
                     Err(failure) => failures.lock().unwrap().push(failure),
                 }
@@ -310,8 +313,9 @@ fn operator_actions() {
     }
     let recreated = recreated.load(Ordering::Relaxed);
     let split = split.load(Ordering::Relaxed);
+    let redriven = redriven.load(Ordering::Relaxed);
     eprintln!(
-        "operator actions: seeds {start}..{}: {} failed; {recreated} topic deletes, {split} transactions with oversized parts committed",
+        "operator actions: seeds {start}..{}: {} failed; {recreated} topic deletes, {split} transactions with oversized parts committed, {redriven} records dead-lettered and redriven",
         start + count,
         failures.len()
     );
@@ -321,6 +325,7 @@ fn operator_actions() {
     if count >= 100 {
         assert!(recreated > 0, "no topic was deleted");
         assert!(split > 0, "no transaction with oversized parts committed");
+        assert!(redriven > 0, "no record was dead-lettered and redriven");
     }
 }
 

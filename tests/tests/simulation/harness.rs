@@ -130,6 +130,15 @@ enum Op {
     DeleteRecreate {
         topic: usize,
     },
+    /// Operator action: the group fails the record at its committed offset
+    /// of a `txn` partition (one attempt): the record moves to the DLQ and the
+    /// group's offset moves past it, never back.
+    FailRecord {
+        partition: u32,
+    },
+    /// Operator action: redrive the `txn` topic's DLQ (each dead letter back
+    /// to its partition, in one transaction with its mark and progress).
+    Redrive,
 }
 
 fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
@@ -144,7 +153,7 @@ fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
 const OVERSIZED_RECORDS_MIN: u64 = 8;
 const OVERSIZED_VALUE_BYTES_MIN: u64 = 500;
 
-/// With `Scenarios::operator_actions`, about one op in six becomes an
+/// With `Scenarios::operator_actions`, about one op in four becomes an
 /// operator action or a transaction with oversized parts. Draws from `rng`
 /// only when the scenario is on, so every other seed's workload is unchanged.
 fn operator_op(rng: &mut SimRng, op: Op) -> Op {
@@ -152,7 +161,11 @@ fn operator_op(rng: &mut SimRng, op: Op) -> Op {
         0..=5 => Op::DeleteRecreate {
             topic: rng.below(TRANSACTION_TOPIC as u64) as usize,
         },
-        6..=15 => Op::Transaction {
+        6..=10 => Op::FailRecord {
+            partition: rng.below(2) as u32,
+        },
+        11..=13 => Op::Redrive,
+        14..=23 => Op::Transaction {
             parts: 1 + rng.below(3) as u32,
             records: OVERSIZED_RECORDS_MIN + rng.below(OVERSIZED_RECORDS_MIN),
             value_bytes: OVERSIZED_VALUE_BYTES_MIN + rng.below(VALUE_BYTES_MAX - OVERSIZED_VALUE_BYTES_MIN + 1),
@@ -363,6 +376,8 @@ pub struct Outcome {
     pub injected_fault_hit: bool,
     /// Topics deleted and created again (`Scenarios::operator_actions`).
     pub topics_recreated: u64,
+    /// Records moved to the DLQ and back.
+    pub redriven: u64,
     /// Committed transactions with a part larger than the batch limit.
     pub oversized_transactions: u64,
     pub trace: Vec<String>,
@@ -439,6 +454,10 @@ struct Run {
     ledger: std::collections::BTreeMap<(usize, u64, u32, u64), Vec<u8>>,
     topics_recreated: u64,
     oversized_transactions: u64,
+    /// Values of records moved to the DLQ: a redrive appends them again, so
+    /// they may be in a partition more than once.
+    dead_lettered: BTreeSet<Vec<u8>>,
+    redriven: u64,
 }
 
 type Check = Result<(), String>;
@@ -476,6 +495,8 @@ impl Run {
             ledger: std::collections::BTreeMap::new(),
             topics_recreated: 0,
             oversized_transactions: 0,
+            dead_lettered: BTreeSet::new(),
+            redriven: 0,
         })
     }
 
@@ -798,6 +819,8 @@ impl Run {
                 }
             }
             Op::DeleteRecreate { topic } => self.delete_recreate(&store, topic),
+            Op::FailRecord { partition } => self.fail_record(&store, partition),
+            Op::Redrive => self.redrive(&store),
             Op::Reopen => {
                 drop(store);
                 let result = self.take_store().map(Store::close);
@@ -993,6 +1016,169 @@ impl Run {
             }
             Err(e) if is_power_loss(&e) || self.storage.is_crashed() => Ok(()),
             Err(_) => self.after_admin_fault(),
+        }
+    }
+
+    /// The group fails the record at its committed offset of `txn`/`partition`
+    /// with one attempt allowed: it is dead-lettered and the group's offset
+    /// moves just past it (never back).
+    fn fail_record(&mut self, store: &Store, partition: u32) -> Check {
+        let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
+        if self.topics.get(TRANSACTION_TOPIC).and_then(|t| t.created) != Some(true) {
+            return Ok(());
+        }
+        let Some(producer) = self.producer else {
+            return Ok(());
+        };
+        let model = self
+            .partition_mut(TRANSACTION_TOPIC, partition)
+            .ok_or("partition index")?;
+        let committed = model.committed_offset.unwrap_or(0);
+        let Some(value) = model.log.get(committed as usize).cloned() else {
+            return Ok(());
+        };
+        let advanced = committed + 1;
+        let read = store.read(
+            spec.name,
+            partition,
+            committed,
+            ReadOptions {
+                max_records: 1,
+                ..ReadOptions::default()
+            },
+        );
+        let record = match read {
+            Ok(read) => match read.records.into_iter().next() {
+                Some(record) if record.offset == committed && record.value == value => record,
+                other => {
+                    return Err(format!(
+                        "fail_record: {}/{partition} at {committed} reads {other:?}, expected the model's record",
+                        spec.name
+                    ))
+                }
+            },
+            Err(e) => return self.after_error("read", &e),
+        };
+        let result = store.fail_record(
+            producer,
+            GROUP,
+            spec.name,
+            partition,
+            &record,
+            "sim",
+            "SimError",
+            "simulated processing failure",
+            1,
+        );
+        self.trace.push(format!(
+            "fail_record {}/{partition} offset {committed} -> {result:?}",
+            spec.name
+        ));
+        self.dead_lettered.insert(value);
+        let model = self
+            .partition_mut(TRANSACTION_TOPIC, partition)
+            .ok_or("partition index")?;
+        match result {
+            Ok(millrace::dlq::FailOutcome::DeadLettered { .. }) => {
+                model.committed_offset = Some(advanced);
+                Ok(())
+            }
+            Ok(other) => Err(format!("fail_record with one attempt allowed -> {other:?}")),
+            Err(e) => {
+                model.pending_offset = Some(advanced);
+                self.after_error("fail_record", &e)
+            }
+        }
+    }
+
+    /// Redrive the `txn` DLQ. A dry run says what it will append where; the
+    /// run appends exactly that, all in one transaction (all or nothing if
+    /// it fails).
+    fn redrive(&mut self, store: &Store) -> Check {
+        let spec = TOPICS.get(TRANSACTION_TOPIC).ok_or("topic index")?;
+        if self.topics.get(TRANSACTION_TOPIC).and_then(|t| t.created) != Some(true) {
+            return Ok(());
+        }
+        let options = millrace::dlq::RedriveOptions::default();
+        let plan = match store.dlq_redrive(
+            spec.name,
+            &millrace::dlq::RedriveOptions {
+                dry_run: true,
+                ..options.clone()
+            },
+        ) {
+            Ok(plan) => plan,
+            Err(e) => return self.after_error("redrive", &e),
+        };
+        // One transaction covers at most `batch_records` DLQ records read.
+        if plan.redriven.is_empty() || plan.next_offset - plan.resumed_from > options.batch_records as u64 {
+            return Ok(());
+        }
+        let mut values: Vec<(u32, Vec<u8>)> = Vec::new();
+        for (dlq_offset, target, partition) in &plan.redriven {
+            let entry = match store.dlq_get(spec.name, *dlq_offset) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => {
+                    return Err(format!(
+                        "redrive plans DLQ offset {dlq_offset}, which dlq_get does not find"
+                    ))
+                }
+                Err(e) => return self.after_error("redrive", &e),
+            };
+            if target != spec.name || !self.dead_lettered.contains(&entry.letter.record.value) {
+                return Err(format!(
+                    "redrive plans DLQ offset {dlq_offset} to {target}/{partition}, not a record the workload dead-lettered"
+                ));
+            }
+            values.push((*partition, entry.letter.record.value));
+        }
+        let transaction_id = self.batches;
+        self.batches += 1;
+        for partition in 0..spec.partitions {
+            let model = self
+                .partition_mut(TRANSACTION_TOPIC, partition)
+                .ok_or("partition index")?;
+            let pending: Vec<Vec<u8>> = values
+                .iter()
+                .filter(|(p, _)| *p == partition)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if !pending.is_empty() {
+                model.pending = pending;
+                model.pending_transaction = Some(transaction_id);
+            }
+        }
+        let result = store.dlq_redrive(spec.name, &options);
+        self.trace.push(format!(
+            "redrive {} transaction {transaction_id} ({} records) -> {result:?}",
+            spec.name,
+            values.len()
+        ));
+        match result {
+            Ok(report) if report.redriven == plan.redriven => {
+                self.redriven += values.len() as u64;
+                for partition in 0..spec.partitions {
+                    let model = self
+                        .partition_mut(TRANSACTION_TOPIC, partition)
+                        .ok_or("partition index")?;
+                    if model.pending_transaction.take().is_none() {
+                        continue;
+                    }
+                    let pending = std::mem::take(&mut model.pending);
+                    model.log.extend(pending);
+                    let end = model.log.len() as u64;
+                    model.batch_ends.insert(end);
+                    model.acked_end = end;
+                    model.visible_end = end;
+                }
+                self.acknowledged_records += values.len() as u64;
+                Ok(())
+            }
+            Ok(report) => Err(format!(
+                "redrive did {:?}, its dry run planned {:?}",
+                report.redriven, plan.redriven
+            )),
+            Err(e) => self.after_error("redrive", &e),
         }
     }
 
@@ -1346,7 +1532,10 @@ impl Run {
         let ours = format!("s{}b", self.seed).into_bytes();
         let mut seen: BTreeSet<&[u8]> = BTreeSet::new();
         for record in &records {
-            if record.value.starts_with(&ours) && !seen.insert(record.value.as_slice()) {
+            if record.value.starts_with(&ours)
+                && !seen.insert(record.value.as_slice())
+                && !self.dead_lettered.contains(&record.value)
+            {
                 return Err(CheckError::Model(format!(
                     "{where_}: record {:?} is there twice (again at offset {})",
                     String::from_utf8_lossy(record.value.get(..16).unwrap_or(&record.value)),
@@ -1562,6 +1751,7 @@ pub fn run_seed(seed: u64, scenarios: Scenarios) -> Result<Outcome, Failure> {
             acknowledged_records: run.acknowledged_records,
             injected_fault_hit: run.fault_hit,
             topics_recreated: run.topics_recreated,
+            redriven: run.redriven,
             oversized_transactions: run.oversized_transactions,
             trace: std::mem::take(&mut run.trace),
         }),
