@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub mod handler;
 pub mod messages;
 pub mod metrics;
+mod metrics_http;
 pub mod producer;
 pub mod server;
 pub mod tls;
