@@ -123,6 +123,9 @@ pub enum Error {
     /// nothing of the batch exists and the store is *not* poisoned.
     #[error("no space left for {path} ({requested_bytes} bytes): nothing of the batch was written and the store stays writable; free space on the device (retention, delete a topic) and retry")]
     NoSpace { path: PathBuf, requested_bytes: u64 },
+    /// A commit would add a consumer group past `StoreOptions::groups_max`.
+    #[error("group {group:?} would be group number {} and the store keeps at most {groups_max}; delete unused groups (`millrace offsets delete`) or raise the limit", groups_max + 1)]
+    GroupLimit { group: String, groups_max: u64 },
     /// A symbolic link inside the data directory (a topic or partition
     /// directory, a segment, `LOCK`, ...): never followed, so that the store
     /// cannot be made to write, truncate or lock a file outside it. `path`
@@ -220,6 +223,7 @@ impl Error {
             // As the error the open of the damaged part returned (no new wire code).
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
+            Error::GroupLimit { .. } => 18,
             // An I/O refusal at open (no new wire code).
             Error::SymlinkRefused { .. } => 1,
         }

@@ -319,6 +319,7 @@ impl Transaction {
     ) -> Result<()> {
         crate::offset_table::validate_commit(group, metadata)?;
         self.store.partition(topic, partition)?;
+        self.store.check_new_group(group)?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));

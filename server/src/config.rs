@@ -89,6 +89,8 @@ pub struct ServerConfig {
     /// Most per-group and per-topic series in one scrape; the rest are
     /// counted in `millrace_metrics_series_dropped`.
     pub metrics_series_max: u32,
+    /// Most consumer groups the store keeps (`StoreOptions::groups_max`).
+    pub groups_max: u32,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -98,6 +100,7 @@ pub const IN_FLIGHT_MAX_HIGHEST: u32 = 4096;
 pub const FETCH_WAIT_MAX_HIGHEST_MS: u32 = 300_000;
 pub const METRICS_SERIES_MAX_DEFAULT: u32 = 10_000;
 pub const METRICS_SERIES_MAX_HIGHEST: u32 = 1_000_000;
+pub const GROUPS_MAX_HIGHEST: u32 = 10_000_000;
 
 fn address_or_off<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
     let text = String::deserialize(deserializer)?;
@@ -135,6 +138,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             metrics_tls: false,
             metrics_series_max: METRICS_SERIES_MAX_DEFAULT,
+            groups_max: millrace::config::GROUPS_MAX_DEFAULT as u32,
         }
     }
 }

@@ -30,7 +30,8 @@ pub enum ErrorCode {
     GroupActive,
     NoSpace,
     NotADataDir,
-    /// An engine code this build does not name yet (`18..=999`).
+    GroupLimit,
+    /// An engine code this build does not name yet (`19..=999`).
     OtherEngine(u16),
     Malformed,
     UnknownOpcode,
@@ -49,7 +50,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 29] = [
+const NAMED: [(u16, ErrorCode); 30] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -67,6 +68,7 @@ const NAMED: [(u16, ErrorCode); 29] = [
     (15, ErrorCode::GroupActive),
     (16, ErrorCode::NoSpace),
     (17, ErrorCode::NotADataDir),
+    (18, ErrorCode::GroupLimit),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),
@@ -186,6 +188,7 @@ impl From<&millrace::Error> for WireError {
             E::OutOfOrderSequence { expected, got } => vec![u64::from(*expected), u64::from(*got)],
             E::UnknownProducer { producer_id } => vec![*producer_id],
             E::NoSpace { requested_bytes, .. } => vec![*requested_bytes],
+            E::GroupLimit { groups_max, .. } => vec![*groups_max],
             _ => Vec::new(),
         };
         WireError {
@@ -302,6 +305,13 @@ mod tests {
                     problem: millrace::DataDirProblem::NotADirectory,
                 },
                 ErrorCode::NotADataDir,
+            ),
+            (
+                E::GroupLimit {
+                    group: "g".into(),
+                    groups_max: 3,
+                },
+                ErrorCode::GroupLimit,
             ),
         ];
         let mut seen = std::collections::HashSet::new();

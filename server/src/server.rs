@@ -83,6 +83,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     let options = StoreOptions {
         durability: config.store_durability()?,
         quota_bytes: config.quota_bytes,
+        groups_max: config.groups_max as usize,
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();
