@@ -3,6 +3,8 @@
 //! to open the store, the other groups keep theirs, and the deletion is in
 //! the reset audit; a group with nothing committed is an error.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::{json_of, millrace, store_with_topic};

@@ -2,6 +2,8 @@
 //! committed recently unless forced, durable across a reopen, audited; and
 //! `StoreOptions::groups_max` refuses a commit that would add a group.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 use millrace::{Error, Record, Store, StoreOptions, TopicConfig};
 
 fn store(dir: &std::path::Path, groups_max: usize) -> Store {
