@@ -5,6 +5,8 @@
 //! error naming it, and the file it points to is left as it was; a server
 //! config file that holds tokens and that others may read is refused.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
 mod common;
 
 use common::millrace;

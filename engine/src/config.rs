@@ -102,7 +102,16 @@ pub struct StoreOptions {
     /// using both vCPUs instead of one (design/performance.md, run 10).
     /// At most `GROUP_COMMIT_SPIN_MAX`.
     pub group_commit_spin: Duration,
+    /// Most consumer groups with committed offsets: a commit that would add
+    /// one more is refused with [`crate::Error::GroupLimit`] (delete groups
+    /// with [`crate::Store::delete_group`]). The store's own groups (`__*`)
+    /// are never refused. Bounds what a consume token can make the store
+    /// keep (memory, disk, listing sizes).
+    pub groups_max: usize,
 }
+
+/// Default of [`StoreOptions::groups_max`].
+pub const GROUPS_MAX_DEFAULT: usize = 10_000;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -116,6 +125,7 @@ impl Default for StoreOptions {
             producer_idle_expiry: Duration::from_secs(7 * 24 * 3600),
             transaction_timeout: Duration::from_secs(60),
             group_commit_spin: Duration::from_micros(500),
+            groups_max: GROUPS_MAX_DEFAULT,
         }
     }
 }

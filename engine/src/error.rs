@@ -231,6 +231,14 @@ pub enum Error {
         /// Bytes the batch needed.
         requested_bytes: u64,
     },
+    /// A commit would add a consumer group past `StoreOptions::groups_max`.
+    #[error("group {group:?} would be group number {} and the store keeps at most {groups_max}; delete unused groups (`millrace offsets delete`) or raise the limit", groups_max + 1)]
+    GroupLimit {
+        /// The group the commit would have added.
+        group: String,
+        /// The limit.
+        groups_max: u64,
+    },
     /// A symbolic link inside the data directory (a topic or partition
     /// directory, a segment, `LOCK`, ...): never followed, so that the store
     /// cannot be made to write, truncate or lock a file outside it. `path`
@@ -368,7 +376,8 @@ impl Error {
             | Error::FormatTooNew { .. }
             | Error::NotADataDir { .. }
             | Error::SymlinkRefused { .. }
-            | Error::InternalName { .. } => false,
+            | Error::InternalName { .. }
+            | Error::GroupLimit { .. } => false,
         }
     }
 
@@ -396,6 +405,7 @@ impl Error {
             // As the error the open of the damaged part returned (no new wire code).
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
+            Error::GroupLimit { .. } => 19,
             // An I/O refusal at open (no new wire code).
             Error::SymlinkRefused { .. } => 1,
         }

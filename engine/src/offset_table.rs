@@ -78,6 +78,51 @@ pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
     crate::names::refuse_internal_topic(topic)
 }
 
+/// Whether a commit may be refused for adding a group past `groups_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupLimit {
+    Check,
+    /// A transaction's commit being applied (checked when staged).
+    Skip,
+}
+
+/// The entries of `group`: one range, as the keys sort by group first.
+fn group_entries<'a>(
+    map: &'a BTreeMap<Key, CommittedOffset>,
+    group: &'a str,
+) -> impl Iterator<Item = (&'a Key, &'a CommittedOffset)> + 'a {
+    map.range((group.to_string(), String::new(), 0)..)
+        .take_while(move |((g, _, _), _)| g == group)
+}
+
+fn has_group(map: &BTreeMap<Key, CommittedOffset>, group: &str) -> bool {
+    group_entries(map, group).next().is_some()
+}
+
+/// The first group after `group` (the smallest name greater than it is
+/// `group` followed by NUL: every key of `group` sorts before that).
+fn next_group(map: &BTreeMap<Key, CommittedOffset>, group: &str) -> Option<String> {
+    let mut bound = group.to_string();
+    bound.push('\0');
+    map.range((bound, String::new(), 0)..)
+        .next()
+        .map(|((g, _, _), _)| g.clone())
+}
+
+/// How many groups, counting up to `stop_at` (one range lookup per group).
+fn count_groups(map: &BTreeMap<Key, CommittedOffset>, stop_at: usize) -> usize {
+    let mut count = 0;
+    let mut next = map.keys().next().map(|(g, _, _)| g.clone());
+    while let Some(group) = next {
+        count += 1;
+        if count >= stop_at {
+            break;
+        }
+        next = next_group(map, &group);
+    }
+    count
+}
+
 pub(crate) fn validate_commit(group: &str, metadata: &[u8]) -> Result<()> {
     crate::names::check_group_length(group)?;
     if metadata.len() > METADATA_BYTES_MAX {
@@ -247,10 +292,11 @@ impl Store {
                 mode: OffsetCommitMode::Set,
             },
             self.offset_commit_time()?,
+            GroupLimit::Check,
         )
     }
 
-    pub(crate) fn commit_offset_at(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
+    pub(crate) fn commit_offset_at(&self, commit: &OffsetCommit, commit_time_ms: i64, limit: GroupLimit) -> Result<()> {
         validate_commit(&commit.group, &commit.metadata)?;
         self.partition(&commit.topic, commit.partition)?;
         let key: Key = (commit.group.clone(), commit.topic.clone(), commit.partition);
@@ -265,6 +311,9 @@ impl Store {
                 && map.get(&key).is_some_and(|current| current.offset >= commit.offset);
             if behind {
                 return Ok(());
+            }
+            if limit == GroupLimit::Check {
+                self.check_group_limit(map, &commit.group)?;
             }
             self.write_offsets(&[(key.clone(), value.clone())], true)?;
             map.insert(key, value);
@@ -301,9 +350,105 @@ impl Store {
             return Ok(());
         }
         self.with_offsets(|map| {
+            self.check_group_limit(map, group)?;
             self.write_offsets(&entries, true)?;
             map.extend(entries);
             self.maybe_compact_offsets(map)
+        })
+    }
+
+    /// [`Store::check_group_limit`] for a commit about to be staged (a
+    /// transaction's): refused now rather than when it commits.
+    pub(crate) fn check_new_group(&self, group: &str) -> Result<()> {
+        self.with_offsets(|map| self.check_group_limit(map, group))
+    }
+
+    /// Refuse a commit that would add a group past `groups_max` (decided
+    /// under the table's lock). The store's own groups (`__*`) pass.
+    fn check_group_limit(&self, map: &BTreeMap<Key, CommittedOffset>, group: &str) -> Result<()> {
+        if group.starts_with("__") || has_group(map, group) {
+            return Ok(());
+        }
+        let groups_max = self.options().groups_max;
+        if count_groups(map, groups_max) >= groups_max {
+            return Err(Error::GroupLimit {
+                group: group.to_string(),
+                groups_max: groups_max as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every group, in order, from the first after `after` (all of them
+    /// with `None`), at most `limit`: a page of [`Store::groups`].
+    pub fn groups_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.with_offsets(|map| {
+            let mut out = Vec::new();
+            let mut next = match after {
+                Some(group) => next_group(map, group),
+                None => map.keys().next().map(|(g, _, _)| g.clone()),
+            };
+            while let Some(group) = next {
+                if out.len() >= limit {
+                    break;
+                }
+                next = next_group(map, &group);
+                out.push(group);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Remove every committed offset of `group`, durably: after this returns
+    /// the group is gone, after a restart too (the offsets log is compacted
+    /// without it: its current entries are appended again and the log start
+    /// moved past everything before them, so a crash before that move leaves
+    /// the group as it was, never half deleted). Refused with
+    /// [`Error::GroupActive`] while the group committed or polled within
+    /// [`crate::reset::GROUP_ACTIVE_WINDOW`] unless `force`. Each removed
+    /// offset is recorded in the reset audit (target `delete`, `to` = the
+    /// offset removed), with `actor`. Returns what was removed; empty if
+    /// the group had nothing committed. The store's own groups (`__*`) are
+    /// refused: their offsets are the progress of redrive and replay jobs.
+    pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> Result<Vec<((String, u32), CommittedOffset)>> {
+        validate_commit(group, &[])?;
+        if group.starts_with("__") {
+            return Err(Error::invalid(
+                "group",
+                format!("{group:?} is the store's own (its offsets are a job's progress); it is not deleted"),
+            ));
+        }
+        if actor.is_empty() || actor.len() > crate::reset::ACTOR_BYTES_MAX {
+            return Err(Error::invalid(
+                "actor",
+                format!("use 1 to {} bytes", crate::reset::ACTOR_BYTES_MAX),
+            ));
+        }
+        if !force {
+            if let Some(idle) = self
+                .group_idle(group)
+                .filter(|idle| *idle < crate::reset::GROUP_ACTIVE_WINDOW)
+            {
+                return Err(Error::GroupActive {
+                    group: group.to_string(),
+                    idle_ms: idle.as_millis() as u64,
+                });
+            }
+        }
+        self.with_offsets(|map| {
+            let removed: Vec<((String, u32), CommittedOffset)> = group_entries(map, group)
+                .map(|((_, t, p), v)| ((t.clone(), *p), v.clone()))
+                .collect();
+            if removed.is_empty() {
+                return Ok(removed);
+            }
+            self.audit_group_deletion(group, actor, &removed)?;
+            let mut remaining = map.clone();
+            remaining.retain(|(g, _, _), _| g != group);
+            self.compact_offsets_now(&remaining)?;
+            *map = remaining;
+            tracing::info!(group, actor, partitions = removed.len(), "group deleted");
+            Ok(removed)
         })
     }
 
@@ -355,10 +500,14 @@ impl Store {
 
     /// Every committed offset of a group: ((topic, partition), committed).
     pub fn group_offsets(&self, group: &str) -> Result<Vec<((String, u32), CommittedOffset)>> {
+        // The keys sort by group first: the group's entries are one range,
+        // found in log time (not a scan of every group's: a caller walking
+        // every group stays linear).
         self.with_offsets(|map| {
+            let from: Key = (group.to_string(), String::new(), 0);
             Ok(map
-                .iter()
-                .filter(|((g, _, _), _)| g == group)
+                .range(from..)
+                .take_while(|((g, _, _), _)| g == group)
                 .map(|((_, t, p), v)| ((t.clone(), *p), v.clone()))
                 .collect())
         })
@@ -403,7 +552,9 @@ impl OffsetSink for Store {
         Ok(self.committed(group, topic, partition)?.map(|c| c.commit_time_ms))
     }
     fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
-        self.commit_offset_at(commit, commit_time_ms)
+        // Checked when the transaction staged it (`Transaction::commit_offset`):
+        // an applied transaction is applied whole.
+        self.commit_offset_at(commit, commit_time_ms, GroupLimit::Skip)
     }
 }
 

@@ -20,6 +20,8 @@ use std::time::Duration;
 pub const RESET_AUDIT_TOPIC: &str = "__offset_resets";
 pub const ACTOR_BYTES_MAX: usize = 255;
 const AUDIT_VERSION: u8 = 1;
+/// The audit target of a group deletion ([`Store::delete_group`]).
+pub const DELETE_TARGET: &str = "delete";
 
 /// Where to move the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +236,38 @@ impl Store {
         self.commit_offsets(&request.group, &commits)?;
         tracing::info!(group = %request.group, actor = %request.actor, target = %request.target, partitions = plan.entries.len(), "offsets reset");
         Ok(plan)
+    }
+
+    /// Record a group's deletion in the reset audit: one entry per removed
+    /// offset, target `delete`, `from` and `to` the offset removed.
+    pub(crate) fn audit_group_deletion(
+        &self,
+        group: &str,
+        actor: &str,
+        removed: &[((String, u32), crate::offset_table::CommittedOffset)],
+    ) -> Result<()> {
+        let now = now_ms();
+        let audit: Vec<Record> = removed
+            .iter()
+            .map(|((topic, partition), committed)| {
+                Record::new(encode_audit(&ResetAuditEntry {
+                    at_ms: now,
+                    actor: actor.to_string(),
+                    group: group.to_string(),
+                    target: DELETE_TARGET.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    from: Some(committed.offset),
+                    to: committed.offset,
+                }))
+            })
+            .collect();
+        crate::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
+        let audit_partition = self.partition(RESET_AUDIT_TOPIC, 0)?;
+        for chunk in audit.chunks(1000) {
+            audit_partition.append(chunk, None, 0)?;
+        }
+        Ok(())
     }
 
     /// Applied resets, oldest first, optionally of one group only.

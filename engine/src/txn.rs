@@ -401,6 +401,7 @@ impl Transaction {
         crate::offset_table::validate_commit(group, metadata)?;
         self.store
             .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
+        self.store.check_new_group(group)?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));

@@ -117,6 +117,16 @@ pub struct ServerConfig {
     /// TLS (refused otherwise: tokens and records would cross the network
     /// in clear, or anyone reaching the port could do anything).
     pub insecure: bool,
+    /// When set, the metrics port answers only requests that carry
+    /// `Authorization: Bearer <metrics_token>` (at least 16 bytes).
+    pub metrics_token: Option<String>,
+    /// Serve the metrics port over TLS, with `tls_cert_path` and `tls_key_path`.
+    pub metrics_tls: bool,
+    /// Most per-group and per-topic series in one scrape; the rest are
+    /// counted in `millrace_metrics_series_dropped`.
+    pub metrics_series_max: u32,
+    /// Most consumer groups the store keeps (`StoreOptions::groups_max`).
+    pub groups_max: u32,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -124,6 +134,9 @@ pub const METRICS_LISTEN_DEFAULT: &str = "127.0.0.1:7879";
 pub const CONNECTIONS_MAX_HIGHEST: u32 = 65_536;
 pub const IN_FLIGHT_MAX_HIGHEST: u32 = 4096;
 pub const FETCH_WAIT_MAX_HIGHEST_MS: u32 = 300_000;
+pub const METRICS_SERIES_MAX_DEFAULT: u32 = 10_000;
+pub const METRICS_SERIES_MAX_HIGHEST: u32 = 1_000_000;
+pub const GROUPS_MAX_HIGHEST: u32 = 10_000_000;
 
 fn address_or_off<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
     let text = String::deserialize(deserializer)?;
@@ -162,6 +175,10 @@ impl Default for ServerConfig {
             tls_cert_path: None,
             tls_key_path: None,
             insecure: false,
+            metrics_token: None,
+            metrics_tls: false,
+            metrics_series_max: METRICS_SERIES_MAX_DEFAULT,
+            groups_max: millrace::config::GROUPS_MAX_DEFAULT as u32,
         }
     }
 }
@@ -203,7 +220,7 @@ impl ServerConfig {
             source,
         })?;
         let config = ServerConfig::from_toml_str(&text, path)?;
-        if !config.tokens.is_empty() {
+        if !config.tokens.is_empty() || config.metrics_token.is_some() {
             check_private(path)?;
         }
         Ok(config)
@@ -276,6 +293,28 @@ impl ServerConfig {
         range("shutdown_grace_ms", self.shutdown_grace_ms, 0, 3_600_000)?;
         if self.memory_release_idle_ms != 0 {
             range("memory_release_idle_ms", self.memory_release_idle_ms, 100, 86_400_000)?;
+        }
+        range(
+            "metrics_series_max",
+            self.metrics_series_max,
+            1,
+            METRICS_SERIES_MAX_HIGHEST,
+        )?;
+        if let Some(token) = &self.metrics_token {
+            if token.len() < 16 {
+                return Err(ConfigError::Invalid {
+                    key: "metrics_token",
+                    value: format!("({} bytes)", token.len()),
+                    expected: "tokens must be at least 16 bytes".into(),
+                });
+            }
+        }
+        if self.metrics_tls && self.tls_cert_path.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "metrics_tls",
+                value: "true".into(),
+                expected: "needs tls_cert_path and tls_key_path".into(),
+            });
         }
         self.store_durability()?;
         if self.tls_cert_path.is_some() != self.tls_key_path.is_some() {

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     NotADataDir,
     /// A write, delete or commit of a `__*` topic, group or producer: the store's own.
     InternalName,
+    /// A commit would add a consumer group past `groups_max`.
+    GroupLimit,
     /// An engine code this build does not name yet (`19..=999`).
     OtherEngine(u16),
     Malformed,
@@ -51,7 +53,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 30] = [
+const NAMED: [(u16, ErrorCode); 31] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -70,6 +72,7 @@ const NAMED: [(u16, ErrorCode); 30] = [
     (16, ErrorCode::NoSpace),
     (17, ErrorCode::NotADataDir),
     (18, ErrorCode::InternalName),
+    (19, ErrorCode::GroupLimit),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),
@@ -189,6 +192,7 @@ impl From<&millrace::Error> for WireError {
             E::OutOfOrderSequence { expected, got } => vec![u64::from(*expected), u64::from(*got)],
             E::UnknownProducer { producer_id } => vec![*producer_id],
             E::NoSpace { requested_bytes, .. } => vec![*requested_bytes],
+            E::GroupLimit { groups_max, .. } => vec![*groups_max],
             _ => Vec::new(),
         };
         WireError {
@@ -312,6 +316,13 @@ mod tests {
                     name: "__offsets".into(),
                 },
                 ErrorCode::InternalName,
+            ),
+            (
+                E::GroupLimit {
+                    group: "g".into(),
+                    groups_max: 3,
+                },
+                ErrorCode::GroupLimit,
             ),
         ];
         let mut seen = std::collections::HashSet::new();

@@ -28,6 +28,7 @@ pub mod internal;
 pub mod handshake_budget;
 pub mod messages;
 pub mod metrics;
+mod metrics_http;
 pub mod producer;
 pub mod server;
 pub mod text;

@@ -52,6 +52,10 @@ pub struct ServerMetrics {
     pub failed_authentications: crate::auth::FailedAuthentications,
     /// Fetches whose response waited for `response_buffered_bytes_max`.
     pub fetches_waiting_for_budget: AtomicU64,
+    /// Per-group and per-topic series the last scrape left out
+    /// (`metrics_series_max`), and their sum over every scrape.
+    series_dropped_last: AtomicU64,
+    series_dropped_total: AtomicU64,
     per_opcode: Vec<OpcodeMetrics>,
     errors: Mutex<BTreeMap<u16, u64>>,
 }
@@ -68,6 +72,8 @@ impl Default for ServerMetrics {
             idle_memory_releases: AtomicU64::new(0),
             failed_authentications: crate::auth::FailedAuthentications::default(),
             fetches_waiting_for_budget: AtomicU64::new(0),
+            series_dropped_last: AtomicU64::new(0),
+            series_dropped_total: AtomicU64::new(0),
             per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -99,6 +105,12 @@ impl ServerMetrics {
     /// connection: unchanged over a period means the server was idle.
     pub fn activity(&self) -> u64 {
         self.request_bytes.load(Relaxed) + self.response_bytes.load(Relaxed) + self.connections_accepted.load(Relaxed)
+    }
+
+    /// A scrape left `dropped` series out.
+    pub fn note_series_dropped(&self, dropped: u64) {
+        self.series_dropped_last.store(dropped, Relaxed);
+        self.series_dropped_total.fetch_add(dropped, Relaxed);
     }
 
     pub fn record_error(&self, code: ErrorCode) {
@@ -170,6 +182,11 @@ impl ServerMetrics {
             stat(
                 "millrace_server_fetches_waiting_for_budget_total",
                 self.fetches_waiting_for_budget.load(Relaxed),
+            ),
+            stat(METRICS_SERIES_DROPPED, self.series_dropped_last.load(Relaxed)),
+            stat(
+                "millrace_metrics_series_dropped_total",
+                self.series_dropped_total.load(Relaxed),
             ),
         ];
         if let Some(quota) = engine.quota_bytes {
@@ -247,17 +264,39 @@ impl ServerMetrics {
     }
 }
 
-/// Per-group lag and per-topic DLQ gauges, read from the engine at scrape time.
-pub fn render_pipeline_gauges(store: &millrace::Store) -> String {
+/// Series the last scrape left out past `metrics_series_max` (a gauge).
+pub const METRICS_SERIES_DROPPED: &str = "millrace_metrics_series_dropped";
+
+/// Per-group lag and per-topic DLQ gauges, read from the engine at scrape
+/// time, at most `series_max` series of them (lag first, in group order,
+/// then DLQ depth and age by topic); returns the text and how many series
+/// were left out (committed offsets and DLQ depths not shown). The cost is
+/// linear in the groups and topics, and past the cap only counts entries.
+pub fn render_pipeline_gauges(store: &millrace::Store, series_max: usize) -> (String, u64) {
     let mut out = String::new();
+    let mut shown = 0usize;
+    let mut dropped = 0u64;
     let _ = writeln!(out, "# TYPE millrace_consumer_lag gauge");
     let mut failed = 0u64;
     match store.groups() {
         Ok(groups) => {
             for group in groups {
+                if shown >= series_max {
+                    // Past the cap: count what is left out, without the lag work.
+                    match store.group_offsets(&group) {
+                        Ok(entries) => dropped += entries.len() as u64,
+                        Err(_) => failed += 1,
+                    }
+                    continue;
+                }
                 match store.consumer_lag(&group) {
                     Ok(lags) => {
                         for lag in lags {
+                            if shown >= series_max {
+                                dropped += 1;
+                                continue;
+                            }
+                            shown += 1;
                             let _ = writeln!(
                                 out,
                                 "millrace_consumer_lag{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {}",
@@ -277,8 +316,13 @@ pub fn render_pipeline_gauges(store: &millrace::Store) -> String {
     let _ = writeln!(out, "# TYPE millrace_dlq_depth gauge");
     let mut ages = String::new();
     for topic in store.list_topics() {
+        if shown >= series_max {
+            dropped += 1;
+            continue;
+        }
         match store.dlq_stats(&topic) {
             Ok(stats) => {
+                shown += 1;
                 let _ = writeln!(
                     out,
                     "millrace_dlq_depth{{topic=\"{}\"}} {}",
@@ -286,6 +330,7 @@ pub fn render_pipeline_gauges(store: &millrace::Store) -> String {
                     stats.depth
                 );
                 if let Some(age_ms) = stats.oldest_age_ms {
+                    // An age goes with its depth (not counted apart).
                     let _ = writeln!(
                         ages,
                         "millrace_dlq_oldest_age_seconds{{topic=\"{}\"}} {}",
@@ -301,7 +346,7 @@ pub fn render_pipeline_gauges(store: &millrace::Store) -> String {
     out.push_str(&ages);
     let _ = writeln!(out, "# TYPE millrace_metrics_read_errors gauge");
     let _ = writeln!(out, "millrace_metrics_read_errors {failed}");
-    out
+    (out, dropped)
 }
 
 /// Name of the stat that says why the store is poisoned, Prometheus "info"

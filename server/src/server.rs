@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use millrace::{Store, StoreOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -39,11 +38,6 @@ pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
 }
-
-/// Concurrent scrapes of the metrics endpoint.
-const METRICS_CONNECTIONS_MAX: usize = 8;
-const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;
-const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running server. Dropping the handle without [`ServerHandle::shutdown`]
 /// also shuts the server down (the shutdown channel closes), but nobody waits
@@ -88,6 +82,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     let options = StoreOptions {
         durability: config.store_durability()?,
         quota_bytes: config.quota_bytes,
+        groups_max: config.groups_max as usize,
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();
@@ -149,12 +144,19 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     if let Some(listener) = metrics_listener {
-        tokio::spawn(metrics_loop(
-            listener,
-            store.clone(),
-            metrics.clone(),
-            shutdown_rx.clone(),
-        ));
+        let endpoint = Arc::new(crate::metrics_http::Endpoint {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            token: shared.config.metrics_token.clone(),
+            tls: if shared.config.metrics_tls {
+                shared.tls.clone()
+            } else {
+                None
+            },
+            series_max: shared.config.metrics_series_max as usize,
+            rendering: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(crate::metrics_http::serve(listener, endpoint, shutdown_rx.clone()));
     }
     if let Some(quiet) = shared.config.memory_release_idle() {
         tokio::spawn(release_memory_when_idle(
@@ -250,65 +252,6 @@ async fn accept_loop(
     .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))?;
     tracing::info!(ok = result.is_ok(), "store flushed and closed");
     result.map_err(ServeError::Store)
-}
-
-async fn metrics_loop(
-    listener: TcpListener,
-    store: Store,
-    metrics: Arc<ServerMetrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let slots = Arc::new(Semaphore::new(METRICS_CONNECTIONS_MAX));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
-                let store = store.clone();
-                let metrics = metrics.clone();
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(METRICS_TIMEOUT, serve_metrics(stream, store, metrics)).await;
-                    drop(slot);
-                });
-            }
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// A minimal HTTP/1.1 responder: `GET /metrics` → Prometheus text, else 404.
-async fn serve_metrics(mut stream: TcpStream, store: Store, metrics: Arc<ServerMetrics>) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < METRICS_REQUEST_BYTES_MAX {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(buf.get(..n).unwrap_or_default());
-    }
-    let (status, body) = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET /metrics?") {
-        // Lag and DLQ gauges read the engine's tables: off the async threads.
-        let body = tokio::task::spawn_blocking(move || {
-            let mut body = metrics.render_prometheus(&store.metrics());
-            body.push_str(&crate::metrics::render_pipeline_gauges(&store));
-            body
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        ("200 OK", body)
-    } else {
-        ("404 Not Found", "try GET /metrics\n".to_string())
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
 }
 
 /// Once a whole `quiet` period (`memory_release_idle_ms`) passed without a

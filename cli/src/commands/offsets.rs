@@ -54,6 +54,22 @@ Examples:
   millrace offsets reset --group billing --topic orders --to-datetime 2026-11-25T08:00:00Z
   millrace offsets reset --group billing --topic orders:1 --to-offset 42 --execute")]
     Reset(ResetArgs),
+    /// Delete a consumer group: every committed offset it has, audited.
+    #[command(after_help = "Refused while the group committed or polled in the last 30 s (its
+consumers look active and would recreate it) unless --force. Each removed
+offset is recorded in the reset audit (target `delete`, see `millrace offsets
+audit`). Offline only (the data directory lock rules out running consumers).
+
+Examples:
+  millrace offsets delete --group old-billing")]
+    Delete {
+        /// Consumer group to delete.
+        #[arg(long, short = 'g')]
+        group: String,
+        /// Delete even if the group committed or polled in the last 30 s.
+        #[arg(long)]
+        force: bool,
+    },
     /// Applied resets, oldest first (who, when, from, to).
     #[command(after_help = "Examples:
   millrace offsets audit
@@ -392,7 +408,39 @@ pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
         OffsetsCommand::Show(show) => run_show(global, show),
         OffsetsCommand::Reset(reset) => run_reset(global, reset),
         OffsetsCommand::Audit { group } => run_audit(global, group.as_deref()),
+        OffsetsCommand::Delete { group, force } => run_delete(global, &group, force),
     }
+}
+
+fn run_delete(global: &GlobalArgs, group: &str, force: bool) -> CliResult<()> {
+    if global.server.is_some() {
+        return Err(CliError::usage(
+            "offsets delete works on the data directory only (the protocol has no group deletion yet)",
+        )
+        .with_hint("stop the server and run it with --data DIR"));
+    }
+    let store = crate::data::open_existing(global)?;
+    let removed = store.delete_group(group, &actor(), force);
+    store.close()?;
+    let removed = removed?;
+    if removed.is_empty() {
+        return Err(CliError::new(format!("group {group:?} has no committed offsets"))
+            .with_hint("list the groups with `millrace offsets show`"));
+    }
+    if global.json {
+        let entries: Vec<serde_json::Value> = removed
+            .iter()
+            .map(|((topic, partition), committed)| json!({"topic": topic, "partition": partition, "committed": committed.offset}))
+            .collect();
+        output::print_json(&json!({"group": group, "deleted": entries}))?;
+    } else {
+        println!(
+            "deleted group {group:?}: {} committed offset{} removed (recorded in `millrace offsets audit`)",
+            removed.len(),
+            if removed.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {

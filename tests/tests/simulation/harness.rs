@@ -1060,7 +1060,7 @@ impl Run {
             Err(e) => return self.after_error("read", &e),
         };
         let result = store.fail_record(
-            producer,
+            millrace::ProducerId::new(producer.0, producer.1),
             GROUP,
             spec.name,
             partition,
