@@ -38,6 +38,8 @@ fn open(durability: &str) -> (tempfile::TempDir, Store) {
         dir.path(),
         StoreOptions {
             durability: millrace::Durability::parse(durability).unwrap(),
+            // The server needs a window of at least in_flight_max batches.
+            producer_dedup_batches: millrace_server::ServerConfig::default().producer_dedup_batches(),
             ..StoreOptions::default()
         },
     )

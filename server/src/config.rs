@@ -132,7 +132,12 @@ pub struct ServerConfig {
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
 pub const METRICS_LISTEN_DEFAULT: &str = "127.0.0.1:7879";
 pub const CONNECTIONS_MAX_HIGHEST: u32 = 65_536;
-pub const IN_FLIGHT_MAX_HIGHEST: u32 = 4096;
+/// At most the engine's largest de-duplication window: the server opens its
+/// store with a window of at least `in_flight_max` batches, so that an
+/// idempotent producer that pipelined up to `in_flight_max` batches to a
+/// partition can retry them all after a dropped connection (each answered
+/// `duplicate`, none `OutOfOrderSequence`).
+pub const IN_FLIGHT_MAX_HIGHEST: u32 = millrace::producer_state::DEDUP_BATCHES_MAX;
 pub const FETCH_WAIT_MAX_HIGHEST_MS: u32 = 300_000;
 pub const METRICS_SERIES_MAX_DEFAULT: u32 = 10_000;
 pub const METRICS_SERIES_MAX_HIGHEST: u32 = 1_000_000;
@@ -402,6 +407,13 @@ impl ServerConfig {
                 ""
             }
         )
+    }
+
+    /// The store's de-duplication window the server needs: at least
+    /// `in_flight_max` batches per producer and partition.
+    pub fn producer_dedup_batches(&self) -> u32 {
+        self.in_flight_max
+            .max(millrace::StoreOptions::default().producer_dedup_batches)
     }
 
     pub fn store_durability(&self) -> Result<millrace::Durability, ConfigError> {

@@ -51,9 +51,9 @@ pub struct Shared {
     pub auth: Authenticator,
     pub metrics: Arc<ServerMetrics>,
     /// `buffered_bytes_max` over all connections.
-    pub buffered_bytes: Arc<Semaphore>,
+    pub buffered_bytes: Arc<crate::budget::ByteBudget>,
     /// `response_buffered_bytes_max` over all connections.
-    pub response_bytes: Arc<Semaphore>,
+    pub response_bytes: Arc<crate::budget::ByteBudget>,
     /// `connections_max`: taken when `Hello` succeeds.
     pub connection_slots: Arc<Semaphore>,
     /// Connections that have not completed `Hello` yet.
@@ -77,7 +77,7 @@ impl std::fmt::Debug for Shared {
 struct Reservation {
     bytes: usize,
     _connection_bytes: OwnedSemaphorePermit,
-    _server_bytes: OwnedSemaphorePermit,
+    _server_bytes: crate::budget::BytePermit,
 }
 
 /// What a received request holds until it is answered: an in-flight slot,
@@ -351,7 +351,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let server = self.shared.buffered_bytes.clone();
         let acquire = async move {
             let connection_bytes = connection.acquire_many_owned(permits).await.ok()?;
-            let server_bytes = server.acquire_many_owned(permits).await.ok()?;
+            let server_bytes = server.reserve(permits).await;
             Some(Reservation {
                 bytes,
                 _connection_bytes: connection_bytes,
@@ -788,14 +788,14 @@ async fn within_response_budget<W: AsyncWrite + Unpin>(
     session: &mut Option<Session>,
     fetch: crate::messages::Fetch,
     result: Result<Response, WireError>,
-) -> Option<(Result<Response, WireError>, Option<OwnedSemaphorePermit>)> {
+) -> Option<(Result<Response, WireError>, Option<crate::budget::BytePermit>)> {
     let Ok(Response::FetchedEncoded(encoded)) = result else {
         return Some((result, None));
     };
     let bytes = crate::handler::fetch_response_bytes(encoded.records.len());
     // At most frame_bytes_max, which the budget is at least.
     let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
-    if let Ok(permit) = shared.response_bytes.clone().try_acquire_many_owned(permits) {
+    if let Some(permit) = shared.response_bytes.try_reserve(permits) {
         return Some((Ok(Response::FetchedEncoded(encoded)), Some(permit)));
     }
     shared.metrics.fetches_waiting_for_budget.fetch_add(1, Relaxed);
@@ -805,7 +805,7 @@ async fn within_response_budget<W: AsyncWrite + Unpin>(
     if !output.flush(writer).await {
         return None;
     }
-    let permit = shared.response_bytes.clone().acquire_many_owned(permits).await.ok()?;
+    let permit = shared.response_bytes.reserve(permits).await;
     let context = shared.context.clone();
     let call = run_blocking(move || {
         let result = crate::handler::fetch_within(&context, &mut taken, &fetch, bytes);

@@ -155,7 +155,14 @@ pub fn live_server() -> &'static LiveServer {
         )
         .expect("fuzz store");
         store
-            .create_topic(FUZZ_TOPIC, millrace::TopicConfig::with_partitions(2))
+            .create_topic(
+                FUZZ_TOPIC,
+                millrace::TopicConfig {
+                    // Every record accepted fits in a fetch response.
+                    record_bytes_max: crate::handler::record_bytes_fetchable_max(FUZZ_FRAME_BYTES_MAX),
+                    ..millrace::TopicConfig::with_partitions(2)
+                },
+            )
             .expect("fuzz topic");
         let config = crate::config::ServerConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

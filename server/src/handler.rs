@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use millrace::{Durability, ReadOptions, Store, TopicConfig};
+use millrace::{Durability, ReadOptions, Record, Store, TopicConfig};
 
 use crate::auth::{Principal, ADMIN_ONLY_TOPICS};
 use crate::error_code::{ErrorCode, WireError};
@@ -263,7 +263,8 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
     match request {
         Request::Ping => Ok(Response::Empty),
         Request::CreateTopic(create) => {
-            let config = topic_config(&create)?;
+            let mut config = topic_config(&create)?;
+            fit_records_in_fetch(&mut config, &create, context.frame_bytes_max)?;
             store.create_topic(&create.name, config).map_err(engine)?;
             Ok(Response::Empty)
         }
@@ -871,6 +872,60 @@ fn parse_optional(key: &str, value: &str) -> Result<Option<u64>, WireError> {
     }
 }
 
+/// The most bytes a record the engine accepts under `record_bytes_max` takes
+/// in a fetch response (`StoredRecord`). The engine measures a record by
+/// [`Record::encoded_len`]; the wire adds a key-presence tag and length, a
+/// timestamp and offset in place of the engine's fixed fields, and 2 bytes
+/// per header (u32 instead of u16 name lengths), at most `u16::MAX` headers,
+/// each taking at least the size of an empty one.
+pub fn stored_record_bytes_max(record_bytes_max: u32) -> u64 {
+    let empty = Record::new(Vec::new());
+    let fixed = empty.encoded_len() as u64;
+    let per_header = empty.with_header("", Vec::new()).encoded_len() as u64 - fixed;
+    let headers = (u64::from(record_bytes_max).saturating_sub(fixed) / per_header).min(u64::from(u16::MAX));
+    // offset 8 + timestamp 8 + key tag 1 + key length 4 + value length 4 +
+    // header count 4, against the engine's fixed fields.
+    let wire_fixed: u64 = 8 + 8 + 1 + 4 + 4 + 4;
+    let header_extra: u64 = 2;
+    u64::from(record_bytes_max) + wire_fixed.saturating_sub(fixed) + headers * header_extra
+}
+
+/// The largest `record_bytes_max` whose records all fit in one fetch
+/// response under `frame_bytes_max` (with [`FETCH_RESPONSE_OVERHEAD_BYTES`]).
+pub fn record_bytes_fetchable_max(frame_bytes_max: u32) -> u32 {
+    let room = u64::from(frame_bytes_max.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES));
+    // stored_record_bytes_max is monotonic: the largest value within room.
+    let (mut low, mut high) = (0u32, frame_bytes_max);
+    while low < high {
+        let middle = low + (high - low).div_ceil(2);
+        if stored_record_bytes_max(middle) <= room {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    low
+}
+
+/// A topic created through the server accepts only records a fetch can
+/// return: a `record_bytes_max` above [`record_bytes_fetchable_max`] is
+/// refused; without one, the default is lowered to it.
+fn fit_records_in_fetch(config: &mut TopicConfig, create: &CreateTopic, frame_bytes_max: u32) -> Result<(), WireError> {
+    let fetchable = record_bytes_fetchable_max(frame_bytes_max);
+    if config.record_bytes_max <= fetchable {
+        return Ok(());
+    }
+    if create.config.iter().any(|entry| entry.key == "record_bytes_max") {
+        return Err(invalid(format!(
+            "topic config record_bytes_max = {} does not fit in a fetch response under the server's \
+             frame_bytes_max = {frame_bytes_max}: at most {fetchable}",
+            config.record_bytes_max
+        )));
+    }
+    config.record_bytes_max = fetchable;
+    Ok(())
+}
+
 /// Build a `TopicConfig` from wire key/value pairs; unknown keys are refused.
 pub fn topic_config(create: &CreateTopic) -> Result<TopicConfig, WireError> {
     let mut config = TopicConfig::with_partitions(create.partitions);
@@ -928,4 +983,27 @@ fn config_entries(config: &TopicConfig, durability: millrace::Durability) -> Vec
         entry("record_bytes_max", config.record_bytes_max.to_string()),
         entry("index_interval_bytes", config.index_interval_bytes.to_string()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetchable_record_size_matches_protocol_md_and_fits() {
+        // design/protocol.md, "Limits": the figure for the default frame.
+        assert_eq!(record_bytes_fetchable_max(16 * 1024 * 1024), 16_645_115);
+        for frame in [
+            crate::frame::FRAME_BYTES_MAX_LOWEST,
+            65_536,
+            1 << 20,
+            16 << 20,
+            256 << 20,
+        ] {
+            let fetchable = record_bytes_fetchable_max(frame);
+            let room = u64::from(frame - FETCH_RESPONSE_OVERHEAD_BYTES);
+            assert!(stored_record_bytes_max(fetchable) <= room, "{frame}");
+            assert!(stored_record_bytes_max(fetchable + 1) > room, "{frame}");
+        }
+    }
 }

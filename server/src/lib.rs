@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod auth;
+pub mod budget;
 pub mod client;
 pub mod client_api;
 pub mod config;

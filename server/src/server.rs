@@ -76,6 +76,46 @@ impl ServerHandle {
     }
 }
 
+/// Refuse a store whose limits do not agree with the server's: its
+/// de-duplication window must cover `in_flight_max` pipelined batches, and
+/// every topic's `record_bytes_max` must fit in a fetch response
+/// ([`crate::handler::record_bytes_fetchable_max`]) so that every record it
+/// accepts can be fetched.
+fn check_store_limits(config: &ServerConfig, store: &Store) -> Result<(), ConfigError> {
+    let window = store.options().producer_dedup_batches;
+    if window < config.in_flight_max {
+        return Err(ConfigError::Invalid {
+            key: "in_flight_max",
+            value: config.in_flight_max.to_string(),
+            expected: format!(
+                "at most the store's producer_dedup_batches ({window}), so that every batch a producer \
+                 pipelines can be retried; open the store with StoreOptions::producer_dedup_batches >= in_flight_max"
+            ),
+        });
+    }
+    let fetchable = crate::handler::record_bytes_fetchable_max(config.frame_bytes_max);
+    // Client topics: the store's own (`__*`, DLQs among them) are not
+    // produced to by clients.
+    for topic in store.list_topics() {
+        let Ok(description) = store.describe_topic(&topic) else {
+            continue;
+        };
+        let record_bytes_max = description.config.record_bytes_max;
+        if record_bytes_max > fetchable {
+            return Err(ConfigError::Invalid {
+                key: "frame_bytes_max",
+                value: config.frame_bytes_max.to_string(),
+                expected: format!(
+                    "topic {topic:?} has record_bytes_max = {record_bytes_max}, which does not fit in a fetch \
+                     response under frame_bytes_max (at most {fetchable}); raise frame_bytes_max or lower the \
+                     topic's record_bytes_max"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Open the store named by `config` and start serving it.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     config.validate()?;
@@ -83,6 +123,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         durability: config.store_durability()?,
         quota_bytes: config.quota_bytes,
         groups_max: config.groups_max as usize,
+        producer_dedup_batches: config.producer_dedup_batches(),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();
@@ -95,6 +136,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
 /// Serve an already open store (embedders, tests). The store is closed on shutdown.
 pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
     config.validate()?;
+    check_store_limits(&config, &store)?;
     let tls = match (&config.tls_cert_path, &config.tls_key_path) {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
@@ -130,9 +172,9 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),
-        buffered_bytes: Arc::new(Semaphore::new(config.buffered_bytes_max as usize)),
+        buffered_bytes: crate::budget::ByteBudget::new(config.buffered_bytes_max, config.frame_bytes_max),
         connection_slots: Arc::new(Semaphore::new(config.connections_max as usize)),
-        response_bytes: Arc::new(Semaphore::new(config.response_buffered_bytes_max as usize)),
+        response_bytes: crate::budget::ByteBudget::new(config.response_buffered_bytes_max, config.frame_bytes_max),
         handshakes: Arc::new(HandshakeBudget::new(
             config.handshake_connections_max,
             config.handshake_connections_per_address_max,

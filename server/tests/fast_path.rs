@@ -191,6 +191,8 @@ async fn fetch_response_bytes_match_the_owned_read() {
         dir.path(),
         StoreOptions {
             durability: millrace::Durability::Os,
+            // The server needs a window of at least in_flight_max batches.
+            producer_dedup_batches: millrace_server::ServerConfig::default().producer_dedup_batches(),
             ..StoreOptions::default()
         },
     )

@@ -357,13 +357,13 @@ async fn buffer_budget_throttles_without_deadlock() {
         topic: "b".into(),
         partition: 0,
         producer: None,
-        records: vec![millrace::Record::new(vec![1u8; 6 * 1024])],
+        records: vec![millrace::Record::new(vec![1u8; 4 * 1024])],
     });
     let mut burst = Vec::new();
     for id in 0..50u32 {
         encode_request_into(&mut burst, id + 2, &produce);
     }
-    // 300 KiB of requests against an 8 KiB budget: the server reads as
+    // 200 KiB of requests against an 8 KiB budget: the server reads as
     // answers free the budget; the answers are small, so nothing blocks.
     tokio::time::timeout(Duration::from_secs(20), raw.send(&burst))
         .await
@@ -463,4 +463,343 @@ async fn sockets_that_never_say_hello_do_not_lock_clients_out() {
     assert_eq!(details, vec![4]);
     client.ping().await.unwrap();
     server.handle.shutdown().await.unwrap();
+}
+
+const MEMORY_CHILD_ENV: &str = "MILLRACE_HOSTILE_MEMORY_CHILD_DIR";
+const MEMORY_FRAME_BYTES_MAX: u32 = 4 * 1024 * 1024;
+const MEMORY_REQUEST_BUDGET: u32 = 16 * 1024 * 1024;
+const MEMORY_RESPONSE_BUDGET: u32 = 16 * 1024 * 1024;
+
+/// Not a test on its own: the server of
+/// `half_sent_frames_and_slow_readers_stay_within_the_budgets`, in a child
+/// process so that its resident set can be measured alone.
+#[test]
+#[ignore = "run as a child process by half_sent_frames_and_slow_readers_stay_within_the_budgets"]
+fn memory_child_server() {
+    let Ok(dir) = std::env::var(MEMORY_CHILD_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = millrace_server::ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: None,
+            data_dir: dir.into(),
+            durability: "os".into(),
+            frame_bytes_max: MEMORY_FRAME_BYTES_MAX,
+            connection_buffered_bytes_max: 2 * MEMORY_FRAME_BYTES_MAX,
+            buffered_bytes_max: MEMORY_REQUEST_BUDGET,
+            response_buffered_bytes_max: MEMORY_RESPONSE_BUDGET,
+            connections_max: 512,
+            slow_client_timeout_ms: 120_000,
+            memory_release_idle_ms: 0,
+            ..millrace_server::ServerConfig::default()
+        };
+        let handle = millrace_server::server::start(config).await.unwrap();
+        println!("LISTENING {}", handle.local_addr());
+        handle.wait().await.unwrap();
+    });
+}
+
+/// Kills the child server when dropped.
+struct ChildServer(std::process::Child);
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// Many connections each send a header claiming a 4 MiB frame and 3.5 MiB of
+/// its body, then stop; many others pipeline fetches of 3.5 MiB and never
+/// read the answers. The server's resident set grows by at most
+/// `buffered_bytes_max + response_buffered_bytes_max` plus a stated constant
+/// (before requests counted from their length prefix, it grew by the sum of
+/// the half-sent bodies: 168 MiB here), and a healthy client is served
+/// throughout.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_frames_and_slow_readers_stay_within_the_budgets() {
+    use std::io::BufRead;
+    use std::sync::Arc;
+    /// Everything not in the two budgets: connections' small buffers and
+    /// tasks, tokio and allocator overhead (80 connections here).
+    const CONSTANT_BYTES: u64 = 24 * 1024 * 1024;
+    const HALF_SENDERS: usize = 48;
+    const SLOW_READERS: usize = 32;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "memory_child_server",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(MEMORY_CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = ChildServer(child);
+    let pid = child.0.id();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next().expect("child prints its address").unwrap();
+        // The harness may print "test memory_child_server ... " first.
+        if let Some((_, rest)) = line.split_once("LISTENING ") {
+            break rest.trim().parse().unwrap();
+        }
+    };
+
+    let healthy = millrace_server::Client::connect(addr, millrace_server::ClientOptions::default())
+        .await
+        .unwrap();
+    healthy.create_topic("big", 1, &[]).await.unwrap();
+    healthy.create_topic("small", 1, &[]).await.unwrap();
+    for _ in 0..4 {
+        healthy
+            .produce("big", 0, vec![millrace::Record::new(vec![7u8; 900 * 1024])])
+            .await
+            .unwrap();
+    }
+    let fetch = Request::Fetch(Fetch {
+        topic: "big".into(),
+        partition: 0,
+        position: Position::Offset(0),
+        max_bytes: MEMORY_FRAME_BYTES_MAX - 1024,
+        max_records: 0,
+        isolation: Isolation::ReadCommitted,
+        max_wait_ms: 0,
+    });
+    // Warm up: the segment's pages and one large fetch.
+    let mut warm = Raw::hello(addr).await;
+    warm.request(2, &fetch).await;
+    let (_, result) = warm.response().await.unwrap();
+    assert!(
+        matches!(result, Ok(Response::Fetched(ref f)) if f.records.len() == 4),
+        "{result:?}"
+    );
+    drop(warm);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = resident_bytes(pid);
+
+    // Half-sent frames: a Produce header claiming the largest frame, most of
+    // its body, then silence (the writes block once the server stops reading).
+    let length = MEMORY_FRAME_BYTES_MAX - 4;
+    let mut head = length.to_le_bytes().to_vec();
+    head.extend_from_slice(&Opcode::Produce.code().to_le_bytes());
+    head.extend_from_slice(&0u16.to_le_bytes());
+    head.extend_from_slice(&2u32.to_le_bytes());
+    head.extend(std::iter::repeat_n(0u8, 7 * 512 * 1024));
+    let half_frame: Arc<Vec<u8>> = Arc::new(head);
+    let mut held = Vec::new();
+    for _ in 0..HALF_SENDERS {
+        let mut raw = Raw::hello(addr).await;
+        let bytes = half_frame.clone();
+        held.push(tokio::spawn(async move {
+            let _ = raw.stream.write_all(&bytes).await;
+            std::future::pending::<()>().await;
+            drop(raw);
+        }));
+    }
+    // Slow readers: pipelined large fetches, never read.
+    let mut burst = Vec::new();
+    for id in 0..4u32 {
+        encode_request_into(&mut burst, id + 2, &fetch);
+    }
+    let mut readers = Vec::new();
+    for _ in 0..SLOW_READERS {
+        let mut raw = Raw::hello(addr).await;
+        raw.send(&burst).await;
+        readers.push(raw);
+    }
+
+    // While all of them hold on, the resident set stays within the budgets.
+    let bound = baseline + u64::from(MEMORY_REQUEST_BUDGET) + u64::from(MEMORY_RESPONSE_BUDGET) + CONSTANT_BYTES;
+    let mut peak = 0;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        peak = peak.max(resident_bytes(pid));
+        let started = Instant::now();
+        healthy.ping().await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+    eprintln!(
+        "server resident set: baseline {} MiB, peak {} MiB, bound {} MiB",
+        baseline >> 20,
+        peak >> 20,
+        bound >> 20
+    );
+    assert!(
+        peak <= bound,
+        "server resident set {} MiB, baseline {} MiB, bound {} MiB",
+        peak >> 20,
+        baseline >> 20,
+        bound >> 20
+    );
+    // The healthy client still produces and fetches (small records: the
+    // slow readers hold most of the response budget until they time out).
+    healthy
+        .produce("small", 0, vec![millrace::Record::new(b"ok".to_vec())])
+        .await
+        .unwrap();
+    let fetched = healthy.fetch("small", 0, 0, Duration::ZERO).await.unwrap();
+    assert_eq!(fetched.records.len(), 1);
+    for task in held {
+        task.abort();
+    }
+    drop(readers);
+    drop(child);
+}
+
+/// Limits agree by construction: the largest record a topic accepts fits in
+/// a fetch response, whatever its shape (a plain value, or the most headers,
+/// which cost the most on the wire); a `record_bytes_max` that would not fit
+/// is refused at CreateTopic naming the keys (the probe just above the
+/// limit, and the original case of `record_bytes_max = frame_bytes_max`,
+/// whose records were acknowledged and then never fetchable). A fetch with
+/// the largest `max_bytes` stops before a record that would take the
+/// response past the frame, instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn largest_accepted_record_is_fetchable() {
+    use millrace::Record;
+    use millrace_server::handler::record_bytes_fetchable_max;
+    let frame = 1024 * 1024;
+    let server = start_server(|c| c.frame_bytes_max = frame).await;
+    let client = server.client().await;
+    let fetchable = record_bytes_fetchable_max(frame);
+    for over in [fetchable + 1, frame] {
+        let error = client
+            .create_topic("over", 1, &[("record_bytes_max", &over.to_string())])
+            .await
+            .unwrap_err();
+        let millrace_server::ClientError::Server(error) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(error.code, ErrorCode::InvalidInput);
+        assert!(
+            error.message.contains("record_bytes_max") && error.message.contains("frame_bytes_max"),
+            "{}",
+            error.message
+        );
+    }
+    // Without the key, the topic's default is the largest that fits.
+    client.create_topic("default", 1, &[]).await.unwrap();
+    let described = client.describe_topic("default").await.unwrap();
+    assert!(described
+        .config
+        .iter()
+        .any(|e| e.key == "record_bytes_max" && e.value == fetchable.to_string()));
+
+    client
+        .create_topic("max", 1, &[("record_bytes_max", &fetchable.to_string())])
+        .await
+        .unwrap();
+    let limit = fetchable as usize;
+    let keyed = Record::new(Vec::new()).with_key(Vec::new());
+    let plain = Record::new(vec![1u8; limit - keyed.encoded_len()]).with_key(Vec::new());
+    assert_eq!(plain.encoded_len(), limit);
+    let mut headed = Record::new(Vec::new()).with_key(Vec::new());
+    for _ in 0..u16::MAX {
+        headed = headed.with_header("", Vec::new());
+    }
+    headed.value = vec![2u8; limit - headed.encoded_len()];
+    assert_eq!(headed.encoded_len(), limit);
+    // One byte more is refused by the topic.
+    let mut too_big = plain.clone();
+    too_big.value.push(0);
+    assert!(client.produce("max", 0, vec![too_big]).await.is_err());
+
+    let small: Vec<Record> = (0..40).map(|_| Record::new(vec![3u8; 16 * 1024])).collect();
+    client.produce("max", 0, small).await.unwrap();
+    client.produce("max", 0, vec![plain.clone()]).await.unwrap();
+    client.produce("max", 0, vec![headed.clone()]).await.unwrap();
+    let mut offset = 0;
+    let mut fetched = Vec::new();
+    while fetched.len() < 42 {
+        let answer = client
+            .fetch_with(Fetch {
+                topic: "max".into(),
+                partition: 0,
+                position: Position::Offset(offset),
+                max_bytes: frame - 1024,
+                max_records: 0,
+                isolation: Isolation::ReadCommitted,
+                max_wait_ms: 0,
+            })
+            .await
+            .expect("every accepted record is fetchable");
+        assert!(!answer.records.is_empty());
+        offset = answer.next_offset;
+        fetched.extend(answer.records);
+    }
+    assert_eq!(fetched[40].value, plain.value);
+    assert_eq!(fetched[41].value, headed.value);
+    assert_eq!(fetched[41].headers.len(), usize::from(u16::MAX));
+    server.handle.shutdown().await.unwrap();
+}
+
+/// A server refuses to start over a store whose limits disagree with its
+/// own, naming the keys: a topic whose `record_bytes_max` does not fit in a
+/// fetch response under `frame_bytes_max`, and a store whose producer
+/// de-duplication window is smaller than `in_flight_max`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_start_refuses_inconsistent_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = millrace::Store::open(dir.path(), millrace::StoreOptions::default()).unwrap();
+    store
+        .create_topic(
+            "wide",
+            millrace::TopicConfig {
+                record_bytes_max: 1024 * 1024,
+                ..millrace::TopicConfig::with_partitions(1)
+            },
+        )
+        .unwrap();
+    store.close().unwrap();
+    let mut config = common::test_config(dir.path());
+    config.frame_bytes_max = 1024 * 1024;
+    let error = millrace_server::server::start(config.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("frame_bytes_max") && error.contains("record_bytes_max") && error.contains("wide"),
+        "{error}"
+    );
+    // The window: an embedder's store with the default window of 5 batches.
+    config.frame_bytes_max = 2 * 1024 * 1024;
+    let store = millrace::Store::open(dir.path(), millrace::StoreOptions::default()).unwrap();
+    let error = millrace_server::server::start_with_store(config.clone(), store)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("in_flight_max") && error.contains("producer_dedup_batches"),
+        "{error}"
+    );
+    // The server opens its own store with a window of in_flight_max.
+    let handle = millrace_server::server::start(config).await.unwrap();
+    handle.shutdown().await.unwrap();
 }

@@ -167,3 +167,76 @@ async fn reinit_fences_the_old_instance_and_resumes_sequences() {
     assert_eq!((produced.base_offset, produced.duplicate), (2, false));
     server.handle.shutdown().await.unwrap();
 }
+
+/// An idempotent producer pipelines `in_flight_max` (32) batches to one
+/// partition, the connection drops before it reads an answer, and it
+/// resumes on a new connection by re-sending every one of them with the same
+/// stamps: each is answered `duplicate` with its original offsets (the
+/// server's de-duplication window covers `in_flight_max` batches), nothing
+/// is appended twice. The documented bound, just above: a retry of a batch
+/// `in_flight_max + 1` batches back is `OutOfOrderSequence`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_retried_after_a_dropped_connection_are_duplicates() {
+    use common::Raw;
+    use millrace_server::messages::{encode_request_into, InitProducer, Produce, ProducerStamp, Request, Response};
+    let server = start_server(|_| {}).await;
+    let depth = millrace_server::ServerConfig::default().in_flight_max;
+    assert_eq!(depth, 32);
+    let client = server.client().await;
+    client.create_topic("pipe", 1, &[]).await.unwrap();
+    let mut raw = Raw::hello(server.addr()).await;
+    raw.request(2, &Request::InitProducer(InitProducer { name: "pipe".into() }))
+        .await;
+    let Some((_, Ok(Response::ProducerInit(init)))) = raw.response().await else {
+        panic!("InitProducer failed")
+    };
+    let batch = |sequence: u32| {
+        Request::Produce(Produce {
+            topic: "pipe".into(),
+            partition: 0,
+            producer: Some(ProducerStamp {
+                producer_id: init.producer_id,
+                epoch: init.epoch,
+                base_sequence: sequence,
+            }),
+            records: vec![Record::new(format!("r{sequence}").into_bytes())],
+        })
+    };
+    let mut burst = Vec::new();
+    for sequence in 0..depth {
+        encode_request_into(&mut burst, 10 + sequence, &batch(sequence));
+    }
+    raw.send(&burst).await;
+    let end = || async { client.describe_topic("pipe").await.unwrap().partitions[0].end_offset };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while end().await < u64::from(depth) {
+        assert!(std::time::Instant::now() < deadline, "batches not appended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(raw); // every answer lost
+
+    let mut raw = Raw::hello(server.addr()).await;
+    raw.send(&burst).await;
+    for sequence in 0..depth {
+        let (frame, result) = raw.response().await.unwrap();
+        assert_eq!(frame.header.request_id, 10 + sequence);
+        let Ok(Response::Produced(produced)) = result else {
+            panic!("retry of batch {sequence}: {result:?}")
+        };
+        assert!(produced.duplicate, "batch {sequence} appended twice");
+        assert_eq!(produced.base_offset, u64::from(sequence));
+    }
+    assert_eq!(end().await, u64::from(depth));
+
+    // One batch more, then a retry of the batch now `depth + 1` back.
+    raw.request(100, &batch(depth)).await;
+    let (_, result) = raw.response().await.unwrap();
+    assert!(
+        matches!(result, Ok(Response::Produced(ref p)) if !p.duplicate),
+        "{result:?}"
+    );
+    raw.request(101, &batch(0)).await;
+    let (_, result) = raw.response().await.unwrap();
+    assert_eq!(result.unwrap_err().code, ErrorCode::OutOfOrderSequence);
+    server.handle.shutdown().await.unwrap();
+}
