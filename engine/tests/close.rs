@@ -4,6 +4,11 @@
 //! a second `Store::open` of the directory then writes alone, and every
 //! append acknowledged before the close is in the log exactly once after a
 //! reopen.
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a failure"
+)]
 
 use millrace::{
     Consumer, ConsumerOptions, Durability, Error, Producer, ReadOptions, Record, Store, StoreOptions, TopicConfig,
