@@ -71,17 +71,7 @@ fn build(data: &Path) {
         let dlq_writer = store.init_producer("dlq-writer").unwrap();
         let failed = store.read("b", 0, 5, ReadOptions::default()).unwrap().records[0].clone();
         store
-            .fail_record(
-                dlq_writer.id(),
-                "g",
-                "b",
-                0,
-                &failed,
-                "process",
-                "Test",
-                "fixture",
-                1,
-            )
+            .fail_record(dlq_writer.id(), "g", "b", 0, &failed, "process", "Test", "fixture", 1)
             .unwrap();
         store.truncate_prefix("a", 1, 100).unwrap();
         store.close().unwrap();

@@ -296,17 +296,7 @@ fn redrive_killed_then_restarted_redrives_each_record_once() {
             let read = store.read("in", 0, offset, ReadOptions::default()).unwrap();
             for record in &read.records {
                 store
-                    .fail_record(
-                        session.id(),
-                        "g",
-                        "in",
-                        0,
-                        record,
-                        "transform",
-                        "E",
-                        "bad",
-                        1,
-                    )
+                    .fail_record(session.id(), "g", "in", 0, record, "transform", "E", "bad", 1)
                     .unwrap();
             }
             offset = read.records.last().unwrap().offset + 1;

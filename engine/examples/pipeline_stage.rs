@@ -9,8 +9,8 @@
 //! cargo run -p millrace --example pipeline_stage -- /tmp/pipeline-data
 //! ```
 
-use millrace::dlq::DeadLetter;
-use millrace::{ConsumedRecord, Consumer, ConsumerOptions, Error, Producer, Record, Store, StoreOptions, TopicConfig};
+use millrace::dlq::Failure;
+use millrace::{Consumer, ConsumerOptions, Error, Producer, Record, Store, StoreOptions, TopicConfig};
 use std::time::Duration;
 
 const GROUP: &str = "validate";
@@ -19,24 +19,6 @@ fn create(store: &Store, topic: &str) -> Result<(), Error> {
     match store.create_topic(topic, TopicConfig::with_partitions(1)) {
         Ok(()) | Err(Error::TopicExists(_)) => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-/// The dead letter for an order that does not parse, with its provenance.
-fn dead_letter(consumed: &ConsumedRecord, error: &str) -> DeadLetter {
-    DeadLetter {
-        source_topic: consumed.topic.clone(),
-        source_partition: consumed.partition,
-        source_offset: consumed.record.offset,
-        group: GROUP.into(),
-        stage: "validate".into(),
-        error_class: "InvalidAmount".into(),
-        error_message: error.to_string(),
-        attempts: 1,
-        first_failure_ms: consumed.record.timestamp_ms,
-        last_failure_ms: consumed.record.timestamp_ms,
-        redrive_count: 0,
-        record: consumed.record.to_record(),
     }
 }
 
@@ -87,7 +69,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Err(e) => {
                     batch_dead += 1;
-                    txn.dead_letter(&dead_letter(consumed, &format!("{text:?}: {e}")))
+                    // Built from the consumed record: provenance and counts
+                    // come with it.
+                    let message = format!("{text:?}: {e}");
+                    txn.dead_letter(GROUP, consumed, &Failure::new("validate", "InvalidAmount", &message))
                 }
             };
             if staged.is_err() {

@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::offset_table::validate_commit;
 use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upper bound on partitions one consumer may be assigned.
@@ -67,6 +69,39 @@ pub struct ConsumedRecord {
 
 type TopicPartition = (String, u32);
 
+/// Assigned partitions and their position (`None` until first needed, and
+/// again after a rewind: then the committed offset). Shared with the
+/// transactions of [`Consumer::begin_transaction`], which commit them and,
+/// if they do not commit, rewind them.
+pub(crate) type Positions = Arc<Mutex<BTreeMap<TopicPartition, Option<u64>>>>;
+
+/// What a transaction begun by [`Consumer::begin_transaction`] holds of its
+/// consumer: the group and the positions.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerBinding {
+    pub(crate) group: String,
+    pub(crate) positions: Positions,
+}
+
+impl ConsumerBinding {
+    /// (topic, partition, position) of every partition with a position.
+    pub(crate) fn current(&self) -> Vec<(String, u32, u64)> {
+        self.positions
+            .lock()
+            .iter()
+            .filter_map(|((t, p), pos)| pos.map(|o| (t.clone(), *p, o)))
+            .collect()
+    }
+
+    /// Back to the committed offsets: every position is taken again from
+    /// the group's committed offset at the next poll.
+    pub(crate) fn rewind(&self) {
+        for position in self.positions.lock().values_mut() {
+            *position = None;
+        }
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Consumer {
@@ -74,7 +109,7 @@ pub struct Consumer {
     group: String,
     options: ConsumerOptions,
     /// Assigned partitions and their position (`None` until first needed).
-    positions: BTreeMap<TopicPartition, Option<u64>>,
+    positions: Positions,
     /// Round-robin start, so one busy partition cannot starve the others.
     cursor: usize,
 }
@@ -90,7 +125,7 @@ impl Consumer {
             store: store.clone(),
             group: group.to_string(),
             options,
-            positions: BTreeMap::new(),
+            positions: Positions::default(),
             cursor: 0,
         })
     }
@@ -127,19 +162,21 @@ impl Consumer {
                 format!("{} partitions; at most {ASSIGNMENT_PARTITIONS_MAX}", wanted.len()),
             ));
         }
+        let mut current = self.positions.lock();
         let mut positions = BTreeMap::new();
         for key in wanted {
-            let position = self.positions.get(&key).copied().flatten();
+            let position = current.get(&key).copied().flatten();
             positions.insert(key, position);
         }
-        self.positions = positions;
+        *current = positions;
+        drop(current);
         self.cursor = 0;
         Ok(())
     }
 
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<(String, u32)> {
-        self.positions.keys().cloned().collect()
+        self.positions.lock().keys().cloned().collect()
     }
 
     /// The next offset `poll` will return for a partition.
@@ -152,7 +189,7 @@ impl Consumer {
     /// outside the log is handled there by `auto_offset_reset`.
     pub fn seek(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {
         let key = self.assigned(topic, partition)?;
-        self.positions.insert(key, Some(offset));
+        self.positions.lock().insert(key, Some(offset));
         Ok(())
     }
 
@@ -196,6 +233,7 @@ impl Consumer {
     pub fn commit(&mut self) -> Result<()> {
         let commits: Vec<(String, u32, u64, Vec<u8>)> = self
             .positions
+            .lock()
             .iter()
             .filter_map(|((t, p), pos)| pos.map(|o| (t.clone(), *p, o, Vec::new())))
             .collect();
@@ -211,9 +249,25 @@ impl Consumer {
         self.store.commit_offsets(&self.group, &commits)
     }
 
+    /// Begin a transaction that consumes with this consumer: at `commit` it
+    /// commits the consumer's current positions (everything polled so far,
+    /// also while the transaction was open) for its group, with the records
+    /// it writes. If it does not commit (`abort`, dropped, or `commit` fails)
+    /// every position returns to the group's committed offset, so the next
+    /// poll delivers the records again: nothing polled is skipped by a later
+    /// commit. Rules: design/semantics.md, "Consumers in transactions".
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
+        let mut txn = self.store.begin_transaction(producer)?;
+        txn.bind_consumer(ConsumerBinding {
+            group: self.group.clone(),
+            positions: self.positions.clone(),
+        });
+        Ok(txn)
+    }
+
     fn assigned(&self, topic: &str, partition: u32) -> Result<TopicPartition> {
         let key = (topic.to_string(), partition);
-        if !self.positions.contains_key(&key) {
+        if !self.positions.lock().contains_key(&key) {
             return Err(Error::invalid(
                 "partition",
                 format!("{topic}/{partition} is not assigned to this consumer"),
@@ -224,7 +278,7 @@ impl Consumer {
 
     /// Position of a partition: set, else committed, else by the reset policy.
     fn ensure_position(&mut self, key: &TopicPartition) -> Result<u64> {
-        if let Some(Some(position)) = self.positions.get(key) {
+        if let Some(Some(position)) = self.positions.lock().get(key) {
             return Ok(*position);
         }
         let (topic, partition) = (key.0.as_str(), key.1);
@@ -232,7 +286,7 @@ impl Consumer {
             Some(committed) => committed,
             None => self.reset_position(topic, partition, None)?,
         };
-        self.positions.insert(key.clone(), Some(position));
+        self.positions.lock().insert(key.clone(), Some(position));
         Ok(position)
     }
 
@@ -255,7 +309,7 @@ impl Consumer {
 
     /// One pass over the assigned partitions without waiting.
     fn fetch_once(&mut self) -> Result<Vec<ConsumedRecord>> {
-        let keys: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+        let keys: Vec<TopicPartition> = self.positions.lock().keys().cloned().collect();
         let count = keys.len();
         let mut out = Vec::new();
         let mut bytes = 0usize;
@@ -280,7 +334,7 @@ impl Consumer {
                 Err(e @ Error::OffsetOutOfRange { .. }) => {
                     let reset = self.reset_position(&key.0, key.1, Some(e))?;
                     tracing::warn!(group = %self.group, topic = %key.0, partition = key.1, position, reset, "position out of range; reset");
-                    self.positions.insert(key.clone(), Some(reset));
+                    self.positions.lock().insert(key.clone(), Some(reset));
                     continue;
                 }
                 // Records already taken from other partitions moved their
@@ -300,7 +354,7 @@ impl Consumer {
                     record,
                 });
             }
-            self.positions.insert(key.clone(), Some(read.next_offset));
+            self.positions.lock().insert(key.clone(), Some(read.next_offset));
         }
         if count > 0 {
             self.cursor = (self.cursor + 1) % count;

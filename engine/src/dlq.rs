@@ -63,6 +63,14 @@ pub mod header {
     ];
 }
 
+/// The redrive count a consumed record carries (0 if never redriven).
+fn redrive_count_of(record: &StoredRecord) -> u32 {
+    record
+        .header(header::REDRIVE_COUNT)
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The DLQ topic of `topic`: `__dlq.<topic>`.
 pub fn dlq_topic_name(topic: &str) -> String {
     format!("{DLQ_PREFIX}{topic}")
@@ -90,7 +98,34 @@ pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
     }
 }
 
-/// A record that failed, with where it came from and why.
+/// Why a record failed: the provenance a dead letter carries besides
+/// where the record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure<'a> {
+    /// Which step failed: e.g. `consume`, `transform`, `produce`.
+    pub stage: &'a str,
+    /// A short, stable name for the kind of failure (e.g. `ParseError`).
+    pub error_class: &'a str,
+    /// What went wrong (the first 4096 characters are kept).
+    pub error_message: &'a str,
+}
+
+impl<'a> Failure<'a> {
+    /// A failure of `stage` with its class and message.
+    pub fn new(stage: &'a str, error_class: &'a str, error_message: &'a str) -> Failure<'a> {
+        Failure {
+            stage,
+            error_class,
+            error_message,
+        }
+    }
+}
+
+/// A record that failed, with where it came from and why: what the DLQ
+/// holds, as listed by [`Store::dlq_list`]. Dead letters are written only
+/// from the consumed record they came from ([`Store::fail_record`],
+/// [`crate::txn::Transaction::fail_record`], `Transaction::dead_letter`), so
+/// that its counts (redrive count, attempts) travel with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// Topic of the failed record.
@@ -120,8 +155,35 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// The dead letter of `consumed`, read by `group`: the record as it was
+    /// read, with the redrive count its own `dlq.redrive_count` header
+    /// carries (a redriven record keeps counting towards the cap).
+    pub(crate) fn from_consumed(
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &Failure<'_>,
+        attempts: Attempts,
+    ) -> DeadLetter {
+        let mut record = consumed.record.to_record();
+        record.headers.retain(|(n, _)| !n.starts_with("dlq."));
+        DeadLetter {
+            source_topic: consumed.topic.clone(),
+            source_partition: consumed.partition,
+            source_offset: consumed.record.offset,
+            group: group.to_string(),
+            stage: failure.stage.to_string(),
+            error_class: failure.error_class.to_string(),
+            error_message: failure.error_message.to_string(),
+            attempts: attempts.count,
+            first_failure_ms: attempts.first_failure_ms,
+            last_failure_ms: attempts.last_failure_ms,
+            redrive_count: redrive_count_of(&consumed.record),
+            record,
+        }
+    }
+
     /// The DLQ record: the original plus provenance headers.
-    pub fn to_record(&self) -> Record {
+    pub(crate) fn to_record(&self) -> Record {
         let mut record = self.record.clone();
         record.headers.retain(|(n, _)| !n.starts_with("dlq."));
         let mut add = |name: &str, value: String| record.headers.push((name.to_string(), value.into_bytes()));
@@ -299,13 +361,27 @@ pub struct Attempts {
     pub last_failure_ms: i64,
 }
 
+impl Attempts {
+    /// One failure, now (a record dead-lettered without counted attempts).
+    pub(crate) fn first_now() -> Attempts {
+        let now = now_ms();
+        Attempts {
+            count: 1,
+            first_failure_ms: now,
+            last_failure_ms: now,
+        }
+    }
+}
+
 /// What `fail_record` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailOutcome {
     /// Below the attempt limit: deliver it again.
     Retry(Attempts),
-    /// Moved to the DLQ at this offset; the group's committed offset is past it
-    /// (moved to just past it, or left where it was if already further).
+    /// In the DLQ at this offset (written now, or by an earlier call for the
+    /// same group and record). The group's committed offset was moved past
+    /// the record only if the record was the group's next one (see
+    /// [`Store::fail_record`]); otherwise the caller's own commit moves past it.
     DeadLettered {
         /// Its offset in the DLQ partition.
         dlq_offset: u64,
@@ -319,9 +395,19 @@ type AttemptKey = (String, String, u32, u64);
 /// Redrive marks of one source topic's DLQ, by DLQ offset.
 type MarkMap = HashMap<String, BTreeMap<u64, RedriveMark>>;
 
+/// What a DLQ holds, by (group, source partition, source offset): built
+/// from the DLQ on first need and caught up from `indexed_upto` on each use.
+#[derive(Debug, Default)]
+struct DlqIndex {
+    indexed_upto: u64,
+    letters: HashMap<(String, u32, u64), u64>,
+}
+
 /// In-memory views of `__attempts` and `__redriven`, rebuilt on first use.
 #[derive(Debug, Default)]
 pub(crate) struct AttemptTable {
+    /// Source topic → what its DLQ holds (`Store::dead_lettered_at`).
+    dead_lettered: Mutex<HashMap<String, DlqIndex>>,
     loaded: Mutex<Option<HashMap<AttemptKey, Attempts>>>,
     /// Source topic → redrive marks of its DLQ.
     redriven: Mutex<Option<MarkMap>>,
@@ -467,10 +553,68 @@ impl Store {
         self.attempts_map(|m| m.get(&key).copied())
     }
 
-    /// Mark `record` (read from `topic`/`partition` by `group`) failed. After
-    /// `max_attempts` failures it is moved to the DLQ in one transaction with
-    /// the commit of the group's offset past it; a committed offset already
-    /// past it is left as it is (`OffsetCommitMode::AdvanceOnly`).
+    /// The DLQ offset of `group`'s dead letter of `topic`/`partition` at
+    /// `offset`, if the group dead-lettered that record (and it was not
+    /// purged). Only a record with counted failures can have one: others
+    /// are answered without reading the DLQ. The index of a DLQ (one entry
+    /// per record) is built on first need and kept up to date from there.
+    pub(crate) fn dead_lettered_at(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<Option<u64>> {
+        if self.attempts(group, topic, partition, offset)?.is_none() {
+            return Ok(None);
+        }
+        let Some(p) = self.internal_log(&dlq_topic_name(topic))? else {
+            return Ok(None);
+        };
+        let mut indexes = self.attempt_table().dead_lettered.lock();
+        let index = indexes.entry(topic.to_string()).or_default();
+        let mut from = index.indexed_upto.max(p.start_offset());
+        let end = p.last_stable_offset();
+        while from < end {
+            let r = p.read(from, ReadOptions::default(), Isolation::ReadCommitted)?;
+            for rec in &r.records {
+                if let Some(letter) = DeadLetter::from_stored(rec) {
+                    if letter.source_offset != NO_SOURCE_OFFSET {
+                        index
+                            .letters
+                            .entry((letter.group, letter.source_partition, letter.source_offset))
+                            .or_insert(rec.offset);
+                    }
+                }
+            }
+            if r.next_offset <= from {
+                break;
+            }
+            from = r.next_offset;
+        }
+        index.indexed_upto = from;
+        let start = p.start_offset();
+        Ok(index
+            .letters
+            .get(&(group.to_string(), partition, offset))
+            .copied()
+            .filter(|dlq_offset| *dlq_offset >= start))
+    }
+
+    /// Mark `record` (read from `topic`/`partition` by `group`) failed:
+    /// count the attempt durably, and at `max_attempts` failures move it to
+    /// the DLQ in one transaction.
+    ///
+    /// The group's committed offset moves past the record in that
+    /// transaction only if the record is the group's next one (the
+    /// committed offset is the record's offset, or nothing is committed and
+    /// the record is the first in the partition): then no earlier record the
+    /// caller polled with it can still be unfinished. Otherwise the offset
+    /// stays where it is, and the caller's own commit moves past the record
+    /// once everything before it is done. A record the group already
+    /// dead-lettered (redelivered because that commit did not happen) is not
+    /// dead-lettered again: the answer names the DLQ record it has. Inside
+    /// a transaction, use [`crate::txn::Transaction::fail_record`].
     #[allow(clippy::too_many_arguments)]
     pub fn fail_record(
         &self,
@@ -488,32 +632,36 @@ impl Store {
             return Err(Error::invalid("max_attempts", "must be at least 1"));
         }
         crate::offset_table::check_client_commit(group, topic)?;
+        if let Some(dlq_offset) = self.dead_lettered_at(group, topic, partition, record.offset)? {
+            let attempts = self
+                .attempts(group, topic, partition, record.offset)?
+                .unwrap_or_else(Attempts::first_now);
+            return Ok(FailOutcome::DeadLettered { dlq_offset, attempts });
+        }
         let attempts = self.record_failure(group, topic, partition, record.offset)?;
         if attempts.count < max_attempts {
             return Ok(FailOutcome::Retry(attempts));
         }
-        let letter = DeadLetter {
-            source_topic: topic.to_string(),
-            source_partition: partition,
-            source_offset: record.offset,
-            group: group.to_string(),
-            stage: stage.to_string(),
-            error_class: error_class.to_string(),
-            error_message: error_message.to_string(),
-            attempts: attempts.count,
-            first_failure_ms: attempts.first_failure_ms,
-            last_failure_ms: attempts.last_failure_ms,
-            redrive_count: record
-                .header(header::REDRIVE_COUNT)
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-                .unwrap_or(0),
-            record: record.to_record(),
+        let consumed = crate::ConsumedRecord {
+            topic: topic.to_string(),
+            partition,
+            record: record.clone(),
         };
         let mut txn = self.begin_transaction(producer)?;
-        txn.dead_letter(&letter)?;
-        // Past the record, never back: a group already committed beyond it
-        // (it skipped the record, or reports a failure late) keeps its offset.
-        txn.advance_offset(group, topic, partition, record.offset + 1)?;
+        txn.stage_dead_letter(
+            group,
+            &consumed,
+            &Failure::new(stage, error_class, error_message),
+            attempts,
+        )?;
+        let next_record = match self.committed_offset(group, topic, partition)? {
+            Some(committed) => committed == record.offset,
+            None => record.offset <= self.offsets(topic, partition)?.0,
+        };
+        if next_record {
+            // Past the record, never back: a commit made since is kept.
+            txn.advance_offset(group, topic, partition, record.offset + 1)?;
+        }
         let info = txn.commit()?;
         let dlq = dlq_topic_name(topic);
         let dlq_offset = info.parts.iter().find(|p| p.topic == dlq).map_or(0, |p| p.base_offset);

@@ -54,7 +54,7 @@
 //! committed offset: the next poll delivers the batch again.
 //!
 //! ```
-//! use millrace::dlq::DeadLetter;
+//! use millrace::dlq::Failure;
 //! use millrace::{Consumer, ConsumerOptions, Producer, Record, Store, StoreOptions, TopicConfig};
 //! use std::time::Duration;
 //!
@@ -78,20 +78,10 @@
 //!         let value = String::from_utf8_lossy(&consumed.record.value).into_owned();
 //!         staged = match value.parse::<u64>() {
 //!             Ok(amount) => txn.append("valid-orders", 0, &[Record::new(format!("{}", amount * 100))]),
-//!             Err(e) => txn.dead_letter(&DeadLetter {
-//!                 source_topic: consumed.topic.clone(),
-//!                 source_partition: consumed.partition,
-//!                 source_offset: consumed.record.offset,
-//!                 group: "validate".into(),
-//!                 stage: "parse".into(),
-//!                 error_class: "ParseIntError".into(),
-//!                 error_message: e.to_string(),
-//!                 attempts: 1,
-//!                 first_failure_ms: consumed.record.timestamp_ms,
-//!                 last_failure_ms: consumed.record.timestamp_ms,
-//!                 redrive_count: 0,
-//!                 record: consumed.record.to_record(),
-//!             }),
+//!             Err(e) => {
+//!                 let message = e.to_string();
+//!                 txn.dead_letter("validate", consumed, &Failure::new("parse", "ParseIntError", &message))
+//!             }
 //!         };
 //!         if staged.is_err() {
 //!             break;
@@ -130,16 +120,13 @@
 //! # let store = Store::open(dir.path().join("data"), StoreOptions::default())?;
 //! # store.create_topic("orders", TopicConfig::with_partitions(1))?;
 //! # let producer = millrace::Producer::init(&store, "stage")?;
-//! # let polled = store.read("orders", 0, 0, Default::default());
+//! # store.append("orders", 0, &[millrace::Record::new("x")])?;
+//! # let mut consumer = millrace::Consumer::new(&store, "g", millrace::ConsumerOptions::default())?;
+//! # consumer.assign(&[("orders", 0)])?;
+//! # let polled = consumer.poll(std::time::Duration::from_millis(100))?;
 //! # let mut txn = store.begin_transaction(producer.id())?;
-//! # txn.dead_letter(&millrace::dlq::DeadLetter {
-//! #     source_topic: "orders".into(), source_partition: 0, source_offset: 0,
-//! #     group: "g".into(), stage: "parse".into(), error_class: "E".into(),
-//! #     error_message: "bad".into(), attempts: 1, first_failure_ms: 0,
-//! #     last_failure_ms: 0, redrive_count: 0, record: millrace::Record::new("x"),
-//! # })?;
+//! # txn.dead_letter("g", &polled[0], &millrace::dlq::Failure::new("parse", "E", "bad"))?;
 //! # txn.commit()?;
-//! # let _ = polled;
 //! for entry in store.dlq_list("orders", &DlqFilter::default())? {
 //!     println!(
 //!         "{}: {} from offset {} ({})",

@@ -553,9 +553,7 @@ impl Partition {
         }
         let mut guard = self.writer.lock();
         let w = &mut *guard;
-        if self.shared.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
+        self.shared.check_writable()?;
         check(w.next_offset)?;
         let record_count = records.len() as u32;
         if let (true, Some(stamp)) = (sequenced, producer) {
@@ -881,6 +879,13 @@ impl Partition {
         rewrite_range(active.log.as_ref(), &active.log_path, from, to);
     }
 
+    /// Wait for every append that took the writer lock before the store was
+    /// closed (`Store::close`, which sets `closed` first): appends check it
+    /// under the same lock, so none writes after this returns.
+    pub(crate) fn close_barrier(&self) {
+        drop(self.writer.lock());
+    }
+
     /// Make everything written durable and visible (interval flush, close).
     pub fn flush(&self) -> Result<()> {
         *self.last_flush.lock() = Instant::now();
@@ -955,9 +960,8 @@ impl Partition {
     fn roll(&self, w: &mut Writer, now: i64) -> Result<()> {
         // A poisoned store writes nothing more: sealing would fsync again after
         // a failed fsync and publish batches that were never acknowledged.
-        if self.shared.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
+        // A closed one no longer owns the directory.
+        self.shared.check_writable()?;
         let result = (|| {
             self.write_pending(w)?;
             w.active.seal()?;
@@ -970,8 +974,24 @@ impl Partition {
             self.publish(w.next_offset);
             // The producer snapshot is written before the new segment exists,
             // so the newest snapshot never lies past the durable log end.
+            // An expired producer's state goes once its batches are gone
+            // from the log (then the registry may forget the name); before
+            // that it is the name's position (`ProducerEpochs::forget_expired`).
             let epochs = &self.shared.producers.epochs;
-            w.producers.retain(|id| epochs.knows(id));
+            let start = self.start_offset();
+            let gone: Vec<u64> = w
+                .producers
+                .iter()
+                .filter(|(id, entry)| {
+                    !epochs.is_live(*id, now)
+                        && entry
+                            .batches
+                            .back()
+                            .is_none_or(|b| b.base_offset.saturating_add(u64::from(b.record_count)) <= start)
+                })
+                .map(|(id, _)| id)
+                .collect();
+            w.producers.retain(|id| epochs.knows(id) && !gone.contains(&id));
             crate::producer_snapshot::write(self.storage.as_ref(), &self.dir, w.next_offset, &w.producers)?;
             w.snapshot_offset = w.next_offset;
             w.snapshot_at = Instant::now();
@@ -1436,6 +1456,9 @@ impl Partition {
 
     fn delete_front(&self, count: usize) -> Result<()> {
         let _writer = self.writer.lock();
+        if self.shared.is_closed() {
+            return Err(Error::Closed);
+        }
         let removed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.lock();
             let count = count.min(segments.len().saturating_sub(1));
@@ -1478,8 +1501,16 @@ impl Partition {
             return Ok(self.start_offset());
         }
         let path = self.dir.join(START_OFFSET_FILE);
-        write_atomic(self.storage.as_ref(), &path, format!("{offset}\n").as_bytes())
-            .map_err(|e| Error::io("write start offset", &path, e))?;
+        {
+            // Under the writer lock, which `Store::close` takes after it
+            // sets `closed`: no file is written once the lock is released.
+            let _writer = self.writer.lock();
+            if self.shared.is_closed() {
+                return Err(Error::Closed);
+            }
+            write_atomic(self.storage.as_ref(), &path, format!("{offset}\n").as_bytes())
+                .map_err(|e| Error::io("write start offset", &path, e))?;
+        }
         self.start_offset.fetch_max(offset, Ordering::AcqRel);
         self.enforce_retention(now_ms())?;
         Ok(self.start_offset())

@@ -107,6 +107,9 @@ impl Store {
         // before this returns, or fails with `Fenced` (txn.rs).
         let (producer_id, epoch) = {
             let _commits = self.coordinator().lock_commits();
+            // Under the commit lock, which `Store::close` takes to close: no
+            // registry write after the directory lock is released.
+            self.check_writable()?;
             registry.init(name, now_ms())?
         };
         self.producer_session(name, producer_id, epoch)

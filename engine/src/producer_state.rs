@@ -296,7 +296,9 @@ impl ProducerEpochs {
     /// Register `name` or bump its epoch. `persist` must make the new state
     /// durable; it runs under the registry lock, before the epoch is
     /// published, so no append can use an epoch that a crash would forget.
-    /// Expired producers are swept first.
+    /// An expired name that is still registered (see
+    /// [`ProducerEpochs::forget_expired`]) keeps its id: its next epoch
+    /// resumes its sequences.
     pub fn init(
         &self,
         name: &str,
@@ -321,9 +323,6 @@ impl ProducerEpochs {
     ) -> Result<Option<(u64, u16)>> {
         let mut state = self.state.lock();
         let mut next = state.clone();
-        let expiry_ms = self.expiry_ms;
-        next.entries
-            .retain(|_, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms);
         let (id, epoch) = match next.id_of(name) {
             Some(id) => {
                 let entry = next
@@ -414,7 +413,8 @@ impl ProducerEpochs {
         };
         let last = entry.last_active_ms.max(partition_last_ms.unwrap_or(i64::MIN));
         if now_ms.saturating_sub(last) > self.expiry_ms {
-            state.entries.remove(&stamp.producer_id);
+            // Expired: this id appends no more, but the name keeps it (and
+            // its sequences) for its next `init` (`forget_expired`).
             return Err(unknown);
         }
         if stamp.epoch < entry.epoch {
@@ -437,17 +437,31 @@ impl ProducerEpochs {
         Ok(())
     }
 
-    /// Forget every producer idle longer than the expiry (maintenance thread).
-    /// The registry file keeps them until the next `init`; on reopen they are
-    /// found idle again. Returns how many were dropped.
-    pub fn expire_idle(&self, now_ms: i64) -> usize {
+    /// Forget every producer idle longer than the expiry whose id no
+    /// partition holds state for (`has_state`): its batches are gone from
+    /// the log, so nothing of its position can be lost. A name whose batches
+    /// are still there stays registered, expired (its appends answer
+    /// `UnknownProducer`), until its next `init` resumes it with its id and
+    /// sequences. Maintenance thread; the registry file keeps forgotten
+    /// entries until the next `init`, and on reopen they are found idle
+    /// again. Returns how many were forgotten.
+    pub fn forget_expired(&self, now_ms: i64, has_state: impl Fn(u64) -> bool) -> usize {
         let mut state = self.state.lock();
         let before = state.entries.len();
         let expiry_ms = self.expiry_ms;
         state
             .entries
-            .retain(|_, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms);
+            .retain(|id, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms || has_state(*id));
         before - state.entries.len()
+    }
+
+    /// Is `producer_id` registered and active within the expiry at `now_ms`?
+    pub fn is_live(&self, producer_id: u64, now_ms: i64) -> bool {
+        self.state
+            .lock()
+            .entries
+            .get(&producer_id)
+            .is_some_and(|e| now_ms.saturating_sub(e.last_active_ms) <= self.expiry_ms)
     }
 
     /// Is `producer_id` registered (not expired or never issued)?
@@ -552,15 +566,22 @@ mod tests {
             Err(Error::Fenced { current_epoch: 1, .. })
         ));
         assert_eq!(admit(&table, &epochs, stamp(1, 5), 1, 3).unwrap(), Admission::Append);
-        // Idle past expiry: unknown, and a new init gets a new id.
+        // Idle past expiry: unknown, but the name keeps its id: a new init
+        // resumes it with the next epoch.
         assert!(matches!(
             admit(&table, &epochs, stamp(1, 5), 1, 5_000),
             Err(Error::UnknownProducer { producer_id: 0 })
         ));
-        assert_eq!(epochs.init("p", 5_000, |_| Ok(())).unwrap(), (1, 0));
-        assert_eq!(epochs.expire_idle(5_500), 0);
-        assert_eq!(epochs.expire_idle(6_001), 1);
-        assert!(!epochs.knows(1));
+        assert!(!epochs.is_live(0, 5_000));
+        assert_eq!(epochs.init("p", 5_000, |_| Ok(())).unwrap(), (0, 2));
+        assert!(epochs.is_live(0, 5_000));
+        // Forgotten only once expired and without state in any partition.
+        assert_eq!(epochs.forget_expired(5_500, |_| false), 0);
+        assert_eq!(epochs.forget_expired(6_001, |_| true), 0);
+        assert!(epochs.knows(0));
+        assert_eq!(epochs.forget_expired(6_001, |_| false), 1);
+        assert!(!epochs.knows(0));
+        assert_eq!(epochs.init("p", 6_002, |_| Ok(())).unwrap(), (1, 0));
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from
 #[derive(Debug)]
 pub(crate) struct Shared {
     poison: crate::poison::Poison,
+    /// Set by [`Store::close`] (under the commit and admin locks, before it
+    /// takes each partition's writer lock): from then on every handle answers
+    /// `Error::Closed` and nothing writes to the directory, whose lock is
+    /// released.
+    closed: crate::sync::AtomicBool,
     pub used_bytes: AtomicU64,
     quota_bytes: Option<u64>,
     pub notifier: Notifier,
@@ -71,6 +76,19 @@ impl Shared {
     }
     pub fn is_poisoned(&self) -> bool {
         self.poison.is_set()
+    }
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+    /// `Closed` after [`Store::close`], `Poisoned` after a failed write, else Ok.
+    pub fn check_writable(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
     }
     /// Reserve quota for `bytes` about to be written.
     pub fn reserve(&self, bytes: u64) -> Result<()> {
@@ -323,6 +341,7 @@ impl Store {
         }
         let shared = Arc::new(Shared {
             poison: crate::poison::Poison::new(),
+            closed: crate::sync::AtomicBool::new(false),
             used_bytes: AtomicU64::new(0),
             quota_bytes: options.quota_bytes,
             notifier: Notifier::new(),
@@ -594,6 +613,7 @@ impl Store {
         // The commit lock before the admin lock (`commit` may create
         // `__transactions` under both, in that order).
         let mut commits = self.coordinator().lock_commits();
+        self.check_open()?;
         crate::txn::forget_applied(self, &mut commits)?;
         let _admin = self.inner.admin.lock();
         let topics_dir = self.inner.path.join(TOPICS_DIR);
@@ -671,6 +691,7 @@ impl Store {
     }
 
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_open()?;
         if let Some(topic) = self.inner.topics.read().get(name) {
             return Ok(topic.clone());
         }
@@ -733,9 +754,15 @@ impl Store {
         Ok(self.topic(topic)?.config.partitions)
     }
 
-    fn check_writable(&self) -> Result<()> {
-        if self.inner.shared.is_poisoned() {
-            return Err(Error::Poisoned);
+    /// `Closed` after [`Store::close`], `Poisoned` after a failed write.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.inner.shared.check_writable()
+    }
+
+    /// `Closed` after [`Store::close`].
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.inner.shared.is_closed() {
+            return Err(Error::Closed);
         }
         Ok(())
     }
@@ -923,6 +950,7 @@ impl Store {
 
     /// Make everything written so far durable and visible, in every mode.
     pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
         for topic in self.inner.topics.read().values() {
             for p in &topic.partitions {
                 p.flush()?;
@@ -979,6 +1007,7 @@ impl Store {
             for p in &topic.partitions {
                 // The log start moves only under the commit lock (txn.rs, find_part).
                 let _commits = self.coordinator().lock_commits();
+                self.check_open()?;
                 deleted += p.enforce_retention(now)?;
             }
         }
@@ -999,6 +1028,7 @@ impl Store {
         let partition = self.partition(topic, partition)?;
         // The log start moves only under the commit lock (txn.rs, find_part).
         let _commits = self.coordinator().lock_commits();
+        self.check_writable()?;
         partition.truncate_prefix(offset)
     }
 
@@ -1026,8 +1056,20 @@ impl Store {
     }
 
     /// Flush, stop the background thread and release the directory lock.
+    ///
+    /// Closes every handle of the store, not only this one: clones (and the
+    /// `Producer`s, `Consumer`s, `Scanner`s and transactions holding one)
+    /// answer `Error::Closed` from then on, so nothing writes to the
+    /// directory once another process may own it. A write that began before
+    /// `close` finishes (and is flushed) first; one that begins after it is
+    /// refused. Closing again, or dropping the last clone, does nothing more.
     pub fn close(self) -> Result<()> {
         self.inner.shutdown()
+    }
+
+    /// Whether [`Store::close`] was called on this store (through any clone).
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.is_closed()
     }
 }
 
@@ -1040,12 +1082,27 @@ impl StoreInner {
                 let _ = handle.join();
             }
         }
+        {
+            // Under the commit lock (producer registry writes, transaction
+            // commits, log start moves) and the admin lock (topic create and
+            // delete): those running finish first, later ones see `closed`.
+            let _commits = self.coordinator.lock_commits();
+            let _admin = self.admin.lock();
+            if self.shared.closed.swap(true, Ordering::AcqRel) {
+                // Closed before: flushed then, and the lock may be another
+                // process's by now.
+                return Ok(());
+            }
+        }
         let result = if self.shared.is_poisoned() {
             Ok(())
         } else {
             let mut result = Ok(());
             for topic in self.topics.read().values() {
                 for p in &topic.partitions {
+                    // Appends check `closed` under the writer lock: once it
+                    // was taken here, every append that got in is written.
+                    p.close_barrier();
                     // Flushed first, so the snapshot is at a durable log end
                     // and the next open replays nothing.
                     // Then the preallocated zeros are cut, so that a closed
@@ -1128,9 +1185,19 @@ fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
             }
         }
         if maintenance_due {
-            let expired = inner.shared.producers.epochs.expire_idle(now_ms());
-            if expired > 0 {
-                tracing::info!(expired, "idle producers expired");
+            let with_state: std::collections::HashSet<u64> = topics
+                .iter()
+                .flat_map(|topic| topic.partitions.iter())
+                .flat_map(|p| p.producer_activity())
+                .map(|(id, _)| id)
+                .collect();
+            let forgotten = inner
+                .shared
+                .producers
+                .epochs
+                .forget_expired(now_ms(), |id| with_state.contains(&id));
+            if forgotten > 0 {
+                tracing::info!(forgotten, "expired producers without batches in the log forgotten");
             }
             last_maintenance = now;
         }

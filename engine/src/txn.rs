@@ -252,7 +252,9 @@ impl Coordinator {
     }
 }
 
-/// An open transaction. Dropping it without `commit` aborts it.
+/// An open transaction. Dropping it without `commit` aborts it (and
+/// rewinds the consumer it was begun with, see
+/// [`crate::Consumer::begin_transaction`]).
 #[derive(Debug)]
 pub struct Transaction {
     store: Store,
@@ -263,6 +265,42 @@ pub struct Transaction {
     bytes: usize,
     started: Instant,
     timeout: Duration,
+    /// The consumers whose positions commit with it (and rewind without it).
+    consumers: Vec<crate::consumer::ConsumerBinding>,
+    /// (group, topic, partition, offset) of records `fail_record` answered
+    /// `Retry` for: no offset commit of the transaction may pass them.
+    retries: Vec<(String, String, u32, u64)>,
+    /// Set once `commit` succeeded: dropping it then rewinds nothing.
+    committed: bool,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.committed {
+            for consumer in &self.consumers {
+                consumer.rewind();
+            }
+        }
+    }
+}
+
+/// What [`Transaction::fail_record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactionFailOutcome {
+    /// Below the attempt limit (the attempt is counted durably now): the
+    /// record must be processed again, so this transaction must not commit
+    /// the group's offset past it (`commit` refuses to): abort it, and the
+    /// consumer it was begun with delivers the record again.
+    Retry(crate::dlq::Attempts),
+    /// The dead letter is part of the transaction: it is in the DLQ once
+    /// the transaction commits, and nowhere if it does not.
+    DeadLettered(crate::dlq::Attempts),
+    /// The group dead-lettered this record before (a redelivery after a
+    /// crash): nothing is added; the record is at `dlq_offset` of the DLQ.
+    AlreadyDeadLettered {
+        /// Its offset in the DLQ partition.
+        dlq_offset: u64,
+    },
 }
 
 /// Largest transaction (all parts, encoded), so the commit record fits one batch.
@@ -279,7 +317,16 @@ impl Transaction {
             bytes: 0,
             started: Instant::now(),
             timeout,
+            consumers: Vec::new(),
+            retries: Vec::new(),
+            committed: false,
         }
+    }
+
+    /// Commit `consumer`'s positions with this transaction, and rewind them
+    /// if it does not commit ([`crate::Consumer::begin_transaction`]).
+    pub(crate) fn bind_consumer(&mut self, consumer: crate::consumer::ConsumerBinding) {
+        self.consumers.push(consumer);
     }
 
     /// The producer instance the transaction writes as.
@@ -416,13 +463,72 @@ impl Transaction {
         Ok(())
     }
 
-    /// Write a dead-letter record with the transaction (see `dlq`).
-    pub fn dead_letter(&mut self, letter: &crate::dlq::DeadLetter) -> Result<()> {
+    /// Dead-letter `consumed` (read by `group`) with the transaction: the
+    /// DLQ record is built from the consumed record itself, so it carries
+    /// its counts (a redriven record's `dlq.redrive_count`, the failures
+    /// counted so far, at least 1) and provenance; it is written only if the
+    /// transaction commits. Counts no attempt (see [`Transaction::fail_record`]).
+    pub fn dead_letter(
+        &mut self,
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &crate::dlq::Failure<'_>,
+    ) -> Result<()> {
         // Only user topics have a DLQ.
-        crate::names::refuse_internal_topic(&letter.source_topic)?;
+        crate::names::refuse_internal_topic(&consumed.topic)?;
+        let attempts = self
+            .store
+            .attempts(group, &consumed.topic, consumed.partition, consumed.record.offset)?
+            .unwrap_or_else(crate::dlq::Attempts::first_now);
+        self.stage_dead_letter(group, consumed, failure, attempts)
+    }
+
+    /// The transaction's half of dead-lettering: the DLQ record, buffered.
+    pub(crate) fn stage_dead_letter(
+        &mut self,
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &crate::dlq::Failure<'_>,
+        attempts: crate::dlq::Attempts,
+    ) -> Result<()> {
+        let letter = crate::dlq::DeadLetter::from_consumed(group, consumed, failure, attempts);
         let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
-        let record = letter.to_record();
-        self.append_internal(&topic, 0, &[record])
+        self.append_internal(&topic, 0, &[letter.to_record()])
+    }
+
+    /// Count a failed attempt at processing `consumed` (read by `group`),
+    /// as [`Store::fail_record`] does, but dead-letter inside this
+    /// transaction: at `max_attempts` failures the DLQ record (with
+    /// provenance and counts) is part of the transaction, written with its
+    /// outputs and offset commits or not at all. The attempt itself is
+    /// counted durably at once (a failure happened even if the transaction
+    /// is lost). A record the group already dead-lettered is not added
+    /// again. Below the limit the answer is `Retry`, and `commit` refuses
+    /// to commit the group's offset past that record: abort and process it
+    /// again. Rules: design/semantics.md, "Dead-letter queue".
+    pub fn fail_record(
+        &mut self,
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &crate::dlq::Failure<'_>,
+        max_attempts: u32,
+    ) -> Result<TransactionFailOutcome> {
+        if max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        let (topic, partition, offset) = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
+        crate::offset_table::check_client_commit(group, topic)?;
+        if let Some(dlq_offset) = self.store.dead_lettered_at(group, topic, partition, offset)? {
+            return Ok(TransactionFailOutcome::AlreadyDeadLettered { dlq_offset });
+        }
+        let attempts = self.store.record_failure(group, topic, partition, offset)?;
+        if attempts.count < max_attempts {
+            self.retries
+                .push((group.to_string(), topic.to_string(), partition, offset));
+            return Ok(TransactionFailOutcome::Retry(attempts));
+        }
+        self.stage_dead_letter(group, consumed, failure, attempts)?;
+        Ok(TransactionFailOutcome::DeadLettered(attempts))
     }
 
     /// Records this transaction appends to one partition so far.
@@ -437,14 +543,47 @@ impl Transaction {
         self.parts.is_empty() && self.offsets.is_empty()
     }
 
-    /// Discard everything. Nothing was written.
+    /// Discard everything. Nothing was written. The consumer it was begun
+    /// with (if any) returns to its committed offsets.
     pub fn abort(self) {}
 
     /// Make everything visible atomically. On `Ok` the transaction is durable
     /// and applied. On `Err(Fenced | InvalidInput | timeout)` nothing was
     /// written. On an I/O error the store is poisoned; whether the commit
     /// point was reached is decided by recovery on reopen (all or nothing).
-    pub fn commit(self) -> Result<CommitInfo> {
+    ///
+    /// A transaction begun by [`crate::Consumer::begin_transaction`] also
+    /// commits the consumer's current positions; if it fails before its
+    /// commit point, the consumer is rewound to its committed offsets.
+    pub fn commit(mut self) -> Result<CommitInfo> {
+        let consumers = self.consumers.clone();
+        for consumer in &consumers {
+            for (topic, partition, offset) in consumer.current() {
+                self.add_offset_commit(&consumer.group, &topic, partition, offset, b"", OffsetCommitMode::Set)?;
+            }
+        }
+        // A record answered `Retry` must be delivered again: no commit past it.
+        for (group, topic, partition, offset) in &self.retries {
+            let past = self
+                .offsets
+                .iter()
+                .find(|c| c.group == *group && c.topic == *topic && c.partition == *partition && c.offset > *offset);
+            if let Some(commit) = past {
+                return Err(Error::invalid(
+                    "transaction",
+                    format!(
+                        "it commits group {group:?} to offset {} of {topic}/{partition}, past offset {offset}, which failed and must be processed again (fail_record answered Retry): abort it and process the record again",
+                        commit.offset
+                    ),
+                ));
+            }
+        }
+        let info = self.commit_once()?;
+        self.committed = true;
+        Ok(info)
+    }
+
+    fn commit_once(&self) -> Result<CommitInfo> {
         if self.started.elapsed() > self.timeout {
             return Err(Error::invalid(
                 "transaction",
@@ -455,7 +594,9 @@ impl Transaction {
         let coordinator = store.coordinator();
         let mut state = coordinator.state.lock();
         // Checked under the commit lock, which `init_producer` also takes to
-        // bump an epoch: no commit of a fenced epoch can follow the bump.
+        // bump an epoch: no commit of a fenced epoch can follow the bump
+        // (and `Store::close` takes to close: none follows the close).
+        store.check_writable()?;
         store.check_producer_epoch(self.producer_id, self.epoch)?;
         if let Some((epoch, _)) = state.producers.get(&self.producer_id) {
             if *epoch > self.epoch {

@@ -169,7 +169,7 @@ fn options_out_of_range_are_rejected() {
 }
 
 #[test]
-fn idle_producer_expires_and_reinit_gets_a_new_id() {
+fn idle_producer_expires_and_reinit_resumes_its_id_and_sequences() {
     let dir = common::scratch_dir();
     let store = Store::open(
         dir.path(),
@@ -189,20 +189,64 @@ fn idle_producer_expires_and_reinit_gets_a_new_id() {
         store.append_sequenced("t", 0, &records(1, "v"), stamp(id, 0, 1)),
         Err(Error::UnknownProducer { producer_id }) if producer_id == id
     ));
+    // Its batch is in the log: the name keeps its id and sequence.
     let again = store.init_producer("p").unwrap();
-    assert_ne!(again.producer_id, id);
-    assert_eq!(again.epoch, 0);
-    assert!(again.last_sequences.is_empty());
+    assert_eq!((again.producer_id, again.epoch), (id, 1));
+    assert_eq!(again.next_sequence("t", 0), 1);
     store
-        .append_sequenced("t", 0, &records(1, "v"), stamp(again.producer_id, 0, 0))
+        .append_sequenced("t", 0, &records(1, "v"), stamp(id, 1, 1))
         .unwrap();
     // Activity keeps a producer alive.
-    for seq in 1..6 {
+    for seq in 2..7 {
         std::thread::sleep(Duration::from_millis(50));
         store
-            .append_sequenced("t", 0, &records(1, "v"), stamp(again.producer_id, 0, seq))
+            .append_sequenced("t", 0, &records(1, "v"), stamp(id, 1, seq))
             .unwrap();
     }
+}
+
+/// Issue 25 item 3: after `producer_idle_expiry` (downtime counts), the
+/// resume pattern (`Producer::init` with the same name, send from
+/// `next_sequence`) must not start again at 0 while the name's batches are
+/// in the log: that re-ingested everything without an error.
+#[test]
+fn expiry_never_restarts_a_named_producer_at_zero_while_its_batches_are_in_the_log() {
+    let dir = common::scratch_dir();
+    let expiring = StoreOptions {
+        producer_idle_expiry: Duration::from_millis(100),
+        background: true,
+        maintenance_interval: Duration::from_millis(10),
+        ..options()
+    };
+    let first_id = {
+        let store = Store::open(dir.path(), expiring.clone()).unwrap();
+        store.create_topic("t", TopicConfig::default()).unwrap();
+        let mut producer = Producer::init(&store, "ingest").unwrap();
+        for n in 0..31 {
+            producer.send("t", 0, &records(1, &format!("r{n}"))).unwrap();
+        }
+        store.roll("t", 0).unwrap();
+        producer.producer_id()
+    };
+    // Downtime longer than the expiry, then maintenance runs a while.
+    std::thread::sleep(Duration::from_millis(300));
+    let store = Store::open(dir.path(), expiring).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    store.roll("t", 0).unwrap();
+    let mut producer = Producer::init(&store, "ingest").unwrap();
+    assert_eq!(producer.producer_id(), first_id);
+    assert_eq!(
+        producer.next_sequence("t", 0),
+        31,
+        "resumes after the 31 batches in the log"
+    );
+    // A resend of the last batch is recognised, not appended again.
+    let resend = store
+        .append_sequenced("t", 0, &records(1, "r30"), stamp(first_id, producer.epoch(), 30))
+        .unwrap();
+    assert!(resend.duplicate);
+    producer.send("t", 0, &records(1, "r31")).unwrap();
+    assert_eq!(values(&store, "t", 0).len(), 32);
 }
 
 /// Write a history with and without rolls; returns (id, last sequence).

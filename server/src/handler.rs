@@ -414,37 +414,24 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::TxnDeadLetter(letter) => {
             session.check_group(&letter.group)?;
-            let attempts = store
-                .attempts(
-                    &letter.group,
-                    &letter.source_topic,
-                    letter.source_partition,
-                    letter.source_offset,
-                )
-                .map_err(engine)?;
-            let now = now_ms();
-            let redrive_count = letter
-                .record
-                .header(millrace::dlq::header::REDRIVE_COUNT)
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-                .unwrap_or(0);
-            let dead_letter = millrace::dlq::DeadLetter {
-                source_topic: letter.source_topic,
-                source_partition: letter.source_partition,
-                source_offset: letter.source_offset,
-                group: letter.group,
-                stage: letter.stage,
-                error_class: letter.error_class,
-                error_message: letter.error_message,
-                attempts: letter.attempts,
-                first_failure_ms: attempts.map_or(now, |a| a.first_failure_ms),
-                last_failure_ms: attempts.map_or(now, |a| a.last_failure_ms),
-                redrive_count,
-                record: letter.record,
+            // The dead letter is built from the record as the client read
+            // it (its `dlq.redrive_count` header counts towards the redrive
+            // cap); its attempts are those counted for it, at least 1.
+            let consumed = millrace::ConsumedRecord {
+                topic: letter.source_topic,
+                partition: letter.source_partition,
+                record: millrace::StoredRecord {
+                    offset: letter.source_offset,
+                    timestamp_ms: letter.record.timestamp_ms.unwrap_or_else(now_ms),
+                    key: letter.record.key,
+                    value: letter.record.value,
+                    headers: letter.record.headers,
+                },
             };
+            let failure = millrace::dlq::Failure::new(&letter.stage, &letter.error_class, &letter.error_message);
             session
                 .transaction(letter.transaction_id)?
-                .dead_letter(&dead_letter)
+                .dead_letter(&letter.group, &consumed, &failure)
                 .map_err(engine)?;
             Ok(Response::Empty)
         }
