@@ -300,7 +300,7 @@ impl Target {
             Target::Remote(r) => Ok(r
                 .call(r.client.list_topics())?
                 .into_iter()
-                .filter(|n| !n.starts_with("__"))
+                .filter(|n| !millrace::names::is_internal(n))
                 .collect()),
         }
     }
@@ -515,30 +515,40 @@ impl Target {
                 Ok(store.commit_offsets(group, &commits)?)
             }
             Target::Remote(r) => {
-                let request =
-                    millrace_server::messages::Request::CommitOffsets(millrace_server::messages::CommitOffsets {
-                        group: group.to_string(),
-                        offsets: positions
-                            .iter()
-                            .map(|(p, o)| millrace_server::messages::PartitionOffset {
-                                topic: topic.to_string(),
-                                partition: *p,
-                                offset: *o,
-                                metadata: Vec::new(),
-                            })
-                            .collect(),
-                    });
-                r.request(request).map(|_| ())
+                // A request carries at most OFFSET_COMMIT_ENTRIES_MAX entries
+                // (each request is all or none; partitions are independent).
+                for chunk in positions.chunks(millrace_server::handler::OFFSET_COMMIT_ENTRIES_MAX) {
+                    let request =
+                        millrace_server::messages::Request::CommitOffsets(millrace_server::messages::CommitOffsets {
+                            group: group.to_string(),
+                            offsets: chunk
+                                .iter()
+                                .map(|(p, o)| millrace_server::messages::PartitionOffset {
+                                    topic: topic.to_string(),
+                                    partition: *p,
+                                    offset: *o,
+                                    metadata: Vec::new(),
+                                })
+                                .collect(),
+                        });
+                    r.request(request)?;
+                }
+                Ok(())
             }
         }
     }
 
-    /// Register (or re-register, fencing the previous instance) a producer.
+    /// Register (or re-register, fencing the previous instance) a producer;
+    /// a replay job's (`__replay.<job>`) through the engine's replay path
+    /// (the server routes it the same way).
     pub fn init_producer(&self, name: &str) -> CliResult<(u64, u16)> {
         use millrace_server::messages::{InitProducer, Request, Response};
         match self {
             Target::Local(store) => {
-                let session = store.init_producer(name)?;
+                let session = match name.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                    Some(job) => store.init_replay_producer(job)?,
+                    None => store.init_producer(name)?,
+                };
                 Ok((session.producer_id, session.epoch))
             }
             Target::Remote(r) => match r.request(Request::InitProducer(InitProducer { name: name.to_string() }))? {
@@ -563,11 +573,14 @@ impl Target {
         };
         match self {
             Target::Local(store) => {
-                let mut txn = store.begin_transaction(producer.0, producer.1)?;
+                let mut txn = store.begin_transaction(millrace::ProducerId::new(producer.0, producer.1))?;
                 for (partition, records) in batches {
                     txn.append(topic, *partition, records)?;
                 }
-                txn.commit_offset(group, source.0, source.1, source.2, b"")?;
+                match group.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                    Some(job) => txn.commit_replay_progress(job, source.0, source.1, source.2)?,
+                    None => txn.commit_offset(group, source.0, source.1, source.2, b"")?,
+                }
                 txn.commit()?;
                 Ok(())
             }

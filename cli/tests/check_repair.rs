@@ -280,17 +280,30 @@ fn damaged_index_is_rebuilt_without_losing_records() {
 }
 
 #[test]
-fn check_refuses_a_locked_directory() {
+fn check_inspects_a_locked_directory_live_and_repair_refuses_it() {
     let (_tmp, data) = store_with_topic("t", 1);
-    // Hold the lock the way a server does.
+    // Hold the lock the way a server (or any embedding process) does.
     let store = millrace::Store::open(&data, millrace::StoreOptions::default()).unwrap();
-    millrace(&data).arg("check").assert().code(1).stderr(
+    store
+        .append("t", 0, &[millrace::Record::new(b"held".to_vec())])
+        .unwrap();
+    millrace(&data)
+        .arg("check")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("checked live").and(predicate::str::contains("1 records")));
+    // A repair (even its dry run) needs the writer gone.
+    millrace(&data).arg("repair").assert().code(1).stderr(
         predicate::str::contains("locked").and(predicate::str::contains(format!("pid {}", std::process::id()))),
     );
     // `close` releases the lock before it returns; a plain drop may leave the
     // last reference (and the lock) to the maintenance thread for a moment.
     store.close().unwrap();
-    millrace(&data).arg("check").assert().success();
+    millrace(&data)
+        .arg("check")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("checked live").not());
 }
 
 #[test]

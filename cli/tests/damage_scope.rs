@@ -72,7 +72,7 @@ fn build(data: &Path) {
         let failed = store.read("b", 0, 5, ReadOptions::default()).unwrap().records[0].clone();
         store
             .fail_record(
-                (dlq_writer.producer_id, dlq_writer.epoch),
+                dlq_writer.id(),
                 "g",
                 "b",
                 0,

@@ -26,7 +26,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
         let class = if i == 1 { "Timeout" } else { "ParseError" };
         let outcome = store
             .fail_record(
-                (session.producer_id, session.epoch),
+                session.id(),
                 "g",
                 "in",
                 0,
@@ -150,7 +150,7 @@ fn setup_redriven_once_and_failed_again() -> (tempfile::TempDir, std::path::Path
     assert_eq!(copy.value, b"payload-1");
     let outcome = store
         .fail_record(
-            (session.producer_id, session.epoch),
+            session.id(),
             "g",
             "in",
             0,
@@ -297,7 +297,7 @@ fn redrive_killed_then_restarted_redrives_each_record_once() {
             for record in &read.records {
                 store
                     .fail_record(
-                        (session.producer_id, session.epoch),
+                        session.id(),
                         "g",
                         "in",
                         0,

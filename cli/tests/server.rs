@@ -25,12 +25,18 @@ fn data_commands_against_a_live_server() {
         .args(["topic", "create", "orders", "-p", "2", "--retention", "2h"])
         .assert()
         .success();
-    // The server holds the lock: offline access refuses, with a hint to use --server.
+    // The server holds the lock: offline writes refuse, with a hint to use
+    // --server; offline reads inspect the live store (tests/live_inspect.rs).
     millrace(&data)
-        .args(["topic", "list"])
+        .args(["topic", "create", "other"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("locked").and(predicate::str::contains("--server")));
+    millrace(&data)
+        .args(["topic", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("orders"));
     let described = json_of(server.millrace().args(["topic", "describe", "orders", "--json"]));
     assert_eq!(described["partitions"], 2);
     assert_eq!(described["config"]["retention_ms"], 7_200_000);
@@ -126,6 +132,7 @@ fn tokens_come_from_the_environment() {
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\", \"produce\", \"consume\"]\n",
     )
     .unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let server = Server::start(&tmp.path().join("data"), &["--config", config.to_str().unwrap()]);
     server
         .millrace()
@@ -182,7 +189,7 @@ fn offsets_and_dlq_through_the_server() {
         let read = store.read("t", 0, 0, millrace::ReadOptions::default()).unwrap();
         store
             .fail_record(
-                (session.producer_id, session.epoch),
+                session.id(),
                 "pipeline",
                 "t",
                 0,

@@ -4,7 +4,9 @@
 
 use crate::error::CorruptionKind;
 
+/// Magic number at the start of every batch (`MRB1`, little-endian); design/format.md.
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"MRB1");
+/// The batch format version this build writes and reads.
 pub const BATCH_VERSION: u16 = 1;
 
 // Field offsets of the batch header.
@@ -32,39 +34,50 @@ const CRC_FROM: usize = VERSION_AT;
 pub const BATCH_BYTES_MAX: u32 = 64 * 1024 * 1024;
 /// Per record: length u32, timestamp i64, key length i32, value length u32, header count u16.
 const RECORD_FIXED_SIZE: usize = 4 + 8 + 4 + 4 + 2;
+/// Longest header name, in bytes (its length is a `u16` in the format).
 pub const HEADER_NAME_BYTES_MAX: usize = u16::MAX as usize;
 
+/// Batch flag: written by a transaction (visible to `ReadCommitted` readers once committed).
 pub const FLAG_TRANSACTIONAL: u16 = 1 << 0;
+/// Batch flag: a control batch (a transaction marker), never returned as records.
 pub const FLAG_CONTROL: u16 = 1 << 1;
 const FLAGS_KNOWN: u16 = FLAG_TRANSACTIONAL | FLAG_CONTROL;
 
+/// `producer_id` of a batch written without a producer.
 pub const NO_PRODUCER: u64 = u64::MAX;
 
 /// A record to append.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
+    /// Optional key (a partitioning and compaction hint for the caller; the engine stores it).
     pub key: Option<Vec<u8>>,
+    /// The payload.
     pub value: Vec<u8>,
+    /// Headers, in order: (name, value); names need not be unique.
     pub headers: Vec<(String, Vec<u8>)>,
     /// Producer-given timestamp in ms since the Unix epoch; `None` = append time.
     pub timestamp_ms: Option<i64>,
 }
 
 impl Record {
+    /// A record with `value`, no key, no headers, and the append time as its timestamp.
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
         Record {
             value: value.into(),
             ..Record::default()
         }
     }
+    /// Set the key.
     pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.key = Some(key.into());
         self
     }
+    /// Add a header.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
+    /// Set the timestamp (ms since the Unix epoch) instead of the append time.
     pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
         self.timestamp_ms = Some(timestamp_ms);
         self
@@ -89,14 +102,20 @@ impl Record {
 /// A record as read back, with its offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
+    /// Its offset in the partition.
     pub offset: u64,
+    /// Its timestamp (ms since the Unix epoch): the producer's, or the append time.
     pub timestamp_ms: i64,
+    /// Its key, if any.
     pub key: Option<Vec<u8>>,
+    /// Its payload.
     pub value: Vec<u8>,
+    /// Its headers, in order.
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl StoredRecord {
+    /// The value of the first header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
@@ -114,21 +133,32 @@ impl StoredRecord {
 /// Who wrote a batch, for idempotent producers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerStamp {
+    /// The producer's id (`init_producer`).
     pub producer_id: u64,
+    /// The producer's epoch; a later epoch fences this one.
     pub epoch: u16,
+    /// Sequence number of the batch's first record in this partition.
     pub base_sequence: u32,
 }
 
 /// The parsed fixed header of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
+    /// Length of the whole batch in bytes, header included.
     pub length: u32,
+    /// CRC-32C over the batch after the CRC field.
     pub crc: u32,
+    /// `FLAG_TRANSACTIONAL`, `FLAG_CONTROL`.
     pub flags: u16,
+    /// Offset of the batch's first record.
     pub base_offset: u64,
+    /// Number of records in the batch.
     pub record_count: u32,
+    /// Timestamp of the first record.
     pub first_timestamp_ms: i64,
+    /// Largest record timestamp in the batch.
     pub max_timestamp_ms: i64,
+    /// Who wrote it, for an idempotent or transactional batch.
     pub producer: Option<ProducerStamp>,
     /// Byte position in this segment up to which the writer knew the log was
     /// fdatasync'd when it wrote this batch. Recovery uses it to tell a torn,
@@ -137,15 +167,19 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
+    /// Offset just past the batch's last record.
     pub fn next_offset(&self) -> u64 {
         self.base_offset + u64::from(self.record_count)
     }
+    /// Offset of the batch's last record.
     pub fn last_offset(&self) -> u64 {
         self.next_offset().saturating_sub(1)
     }
+    /// True for a control batch (`FLAG_CONTROL`).
     pub fn is_control(&self) -> bool {
         self.flags & FLAG_CONTROL != 0
     }
+    /// True for a batch written by a transaction (`FLAG_TRANSACTIONAL`).
     pub fn is_transactional(&self) -> bool {
         self.flags & FLAG_TRANSACTIONAL != 0
     }
@@ -297,9 +331,13 @@ pub fn encode(
 /// buffer): no allocation. Valid for the duration of a visit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
+    /// Its offset in the partition.
     pub offset: u64,
+    /// Its timestamp (ms since the Unix epoch).
     pub timestamp_ms: i64,
+    /// Its key, borrowed from the segment.
     pub key: Option<&'a [u8]>,
+    /// Its payload, borrowed from the segment.
     pub value: &'a [u8],
     /// The encoded headers, validated when the view was made.
     headers_raw: &'a [u8],
@@ -320,6 +358,7 @@ impl<'a> RecordView<'a> {
         })
     }
 
+    /// The value of the first header called `name`.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
         self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
@@ -330,6 +369,7 @@ impl<'a> RecordView<'a> {
         self.value.len() + self.key.map_or(0, <[u8]>::len)
     }
 
+    /// Copy it into an owned [`StoredRecord`].
     pub fn to_owned(&self) -> StoredRecord {
         // Exact capacity: `header_count` headers were parsed from bytes present
         // (6 bytes each at least), so this is bounded by the input; a collect

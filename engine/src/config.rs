@@ -12,13 +12,17 @@ pub enum Durability {
     Always,
     /// Acknowledge after write(2); a background fdatasync runs every `ms`
     /// milliseconds; records become visible after that fdatasync.
-    Interval { ms: u64 },
+    Interval {
+        /// Milliseconds between background fdatasyncs.
+        ms: u64,
+    },
     /// Acknowledge after write(2); the OS decides when to write back.
     /// Records are visible at once. Segments are still fsync'd when sealed.
     Os,
 }
 
 impl Durability {
+    /// Parse `always`, `os` or `interval:<ms>` (the CLI and config file spelling).
     pub fn parse(text: &str) -> Result<Durability> {
         match text {
             "always" => Ok(Durability::Always),
@@ -61,7 +65,9 @@ pub enum RecoveryMode {
     TruncateCorruptTail,
 }
 
+/// Largest `TopicConfig::segment_bytes` (1 GiB).
 pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
+/// Smallest `TopicConfig::segment_bytes` (4 KiB).
 pub const SEGMENT_BYTES_MIN: u64 = 4096;
 
 /// Options for a whole store.
@@ -71,6 +77,7 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// Store-wide byte quota over all segment and index files; `None` = unlimited.
     pub quota_bytes: Option<u64>,
+    /// What recovery may cut at open (default: only a torn tail).
     pub recovery: RecoveryMode,
     /// How often the background thread enforces retention and age-based rolls.
     pub maintenance_interval: Duration,
@@ -116,16 +123,21 @@ impl Default for StoreOptions {
 /// Configuration of one topic, stored in `topic.meta`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
+    /// Number of partitions (1..=`PARTITIONS_MAX`); fixed at creation.
     pub partitions: u32,
     /// `None` = the store's default.
     pub durability: Option<Durability>,
+    /// A segment is sealed and a new one started past this size.
     pub segment_bytes: u64,
     /// Roll the active segment once it is this old (and not empty).
     pub segment_age_ms: Option<u64>,
+    /// Sealed segments older than this are deleted; `None` keeps them.
     pub retention_ms: Option<u64>,
     /// Per-partition retention by total bytes.
     pub retention_bytes: Option<u64>,
+    /// Largest record (key, value and headers encoded), refused above.
     pub record_bytes_max: u32,
+    /// Bytes of log between two index entries.
     pub index_interval_bytes: u32,
     /// Routing rule: a record refused by producer-side validation (too large
     /// for `record_bytes_max`, bad header) goes to the topic's DLQ with stage
@@ -149,9 +161,11 @@ impl Default for TopicConfig {
     }
 }
 
+/// Most partitions a topic may have.
 pub const PARTITIONS_MAX: u32 = 4096;
 
 impl TopicConfig {
+    /// The default configuration with `partitions` partitions.
     pub fn with_partitions(partitions: u32) -> Self {
         TopicConfig {
             partitions,
@@ -260,6 +274,7 @@ impl TopicConfig {
         config
     }
 
+    /// Decode a `topic.meta` file read from `path` (its checksum and fields checked).
     pub fn decode(bytes: &[u8], path: &Path) -> Result<TopicConfig> {
         let bad = || Error::corruption(path, 0, CorruptionKind::BadMetadata);
         let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
@@ -304,27 +319,6 @@ impl TopicConfig {
     }
 }
 
-/// Topic names: 1..=200 of `[A-Za-z0-9._-]`, not `.`/`..`; names starting with
-/// `__` are reserved for the engine's internal topics.
-pub fn validate_topic_name(name: &str, internal_allowed: bool) -> Result<()> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if name.is_empty() || name.len() > 200 || !ok_chars || name == "." || name == ".." {
-        return Err(Error::invalid(
-            "topic name",
-            format!("{name:?}: use 1 to 200 characters of A-Z a-z 0-9 . _ -"),
-        ));
-    }
-    if name.starts_with("__") && !internal_allowed {
-        return Err(Error::invalid(
-            "topic name",
-            format!("{name:?}: names starting with `__` are reserved for internal topics"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,14 +354,5 @@ mod tests {
         );
         assert!(Durability::parse("interval:0").is_err());
         assert!(Durability::parse("sometimes").is_err());
-    }
-
-    #[test]
-    fn topic_names() {
-        assert!(validate_topic_name("orders-v1.eu_west", false).is_ok());
-        assert!(validate_topic_name("../etc", false).is_err());
-        assert!(validate_topic_name("__offsets", false).is_err());
-        assert!(validate_topic_name("__offsets", true).is_ok());
-        assert!(validate_topic_name("", false).is_err());
     }
 }

@@ -31,8 +31,11 @@ pub enum AutoOffsetReset {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a [`Consumer`] starts and how much one poll returns.
 pub struct ConsumerOptions {
+    /// Where to start where the group has no committed offset.
     pub auto_offset_reset: AutoOffsetReset,
+    /// `ReadCommitted` (default: records of transactions only once committed) or `ReadUncommitted`.
     pub isolation: Isolation,
     /// At most this many records per poll (at least one partition's first record is always returned).
     pub poll_records_max: usize,
@@ -54,8 +57,11 @@ impl Default for ConsumerOptions {
 /// A record with the partition it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumedRecord {
+    /// The topic it came from.
     pub topic: String,
+    /// The partition it came from.
     pub partition: u32,
+    /// The record (its `offset` is in that partition).
     pub record: StoredRecord,
 }
 
@@ -74,6 +80,7 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// A consumer of group `group` (1..=255 bytes) with nothing assigned yet.
     pub fn new(store: &Store, group: &str, options: ConsumerOptions) -> Result<Consumer> {
         validate_commit(group, &[])?;
         if options.poll_records_max == 0 || options.poll_bytes_max == 0 {
@@ -88,6 +95,7 @@ impl Consumer {
         })
     }
 
+    /// The consumer's group.
     pub fn group(&self) -> &str {
         &self.group
     }
@@ -129,6 +137,7 @@ impl Consumer {
         Ok(())
     }
 
+    /// The assigned partitions.
     pub fn assignment(&self) -> Vec<(String, u32)> {
         self.positions.keys().cloned().collect()
     }
@@ -147,11 +156,13 @@ impl Consumer {
         Ok(())
     }
 
+    /// Set the position to the partition's log start.
     pub fn seek_to_beginning(&mut self, topic: &str, partition: u32) -> Result<()> {
         let (start, _) = self.store.offsets(topic, partition)?;
         self.seek(topic, partition, start)
     }
 
+    /// Set the position to the partition's high watermark.
     pub fn seek_to_end(&mut self, topic: &str, partition: u32) -> Result<()> {
         let (_, end) = self.store.offsets(topic, partition)?;
         self.seek(topic, partition, end)

@@ -33,9 +33,9 @@ pub(crate) fn prepare(storage: &dyn Storage, path: &Path, marker: &Path) -> Resu
         return check_creatable(storage, path);
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        // Listed rather than `exists` (which answers false on any error):
+        // Checked rather than `exists` (which answers false on any error):
         // only a parent that is truly absent is reported as missing.
-        match storage.list_dir(parent) {
+        match storage.check_dir(parent) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotADataDir {

@@ -17,25 +17,38 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+/// Prefix of every DLQ topic: `__dlq.<source topic>`.
 pub const DLQ_PREFIX: &str = "__dlq.";
+/// Internal topic holding the durable failure counts of `record_failure`.
 pub const ATTEMPTS_TOPIC: &str = "__attempts";
 /// Redrive marks: one record per DLQ record redriven (see `RedriveMark`).
 pub const REDRIVEN_TOPIC: &str = "__redriven";
 
 /// Provenance header names.
 pub mod header {
+    /// Topic the record came from.
     pub const SOURCE_TOPIC: &str = "dlq.source.topic";
+    /// Partition the record came from.
     pub const SOURCE_PARTITION: &str = "dlq.source.partition";
+    /// Offset the record had there.
     pub const SOURCE_OFFSET: &str = "dlq.source.offset";
+    /// Group that failed it.
     pub const GROUP: &str = "dlq.group";
+    /// Stage that failed it.
     pub const STAGE: &str = "dlq.stage";
+    /// Kind of failure.
     pub const ERROR_CLASS: &str = "dlq.error.class";
+    /// Failure message.
     pub const ERROR_MESSAGE: &str = "dlq.error.message";
+    /// Failures counted.
     pub const ATTEMPTS: &str = "dlq.attempts";
+    /// First failure time, ms since the Unix epoch.
     pub const FIRST_FAILURE_MS: &str = "dlq.first_failure_ms";
+    /// Last failure time, ms since the Unix epoch.
     pub const LAST_FAILURE_MS: &str = "dlq.last_failure_ms";
     /// How many times the record has been redriven (kept when redriven).
     pub const REDRIVE_COUNT: &str = "dlq.redrive_count";
+    /// Every provenance header but `REDRIVE_COUNT` (which a redrive keeps).
     pub const ALL: [&str; 10] = [
         SOURCE_TOPIC,
         SOURCE_PARTITION,
@@ -50,6 +63,7 @@ pub mod header {
     ];
 }
 
+/// The DLQ topic of `topic`: `__dlq.<topic>`.
 pub fn dlq_topic_name(topic: &str) -> String {
     format!("{DLQ_PREFIX}{topic}")
 }
@@ -79,17 +93,27 @@ pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
 /// A record that failed, with where it came from and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// Topic of the failed record.
     pub source_topic: String,
+    /// Partition of the failed record.
     pub source_partition: u32,
+    /// Offset of the failed record (`NO_SOURCE_OFFSET` if it never had one).
     pub source_offset: u64,
+    /// Consumer group that failed it.
     pub group: String,
     /// Which step failed: e.g. `consume`, `transform`, `produce`.
     pub stage: String,
+    /// Kind of failure, e.g. an error type name (what `dlq list --error` matches).
     pub error_class: String,
+    /// Human-readable failure (cut to 4096 characters in the record).
     pub error_message: String,
+    /// Failures counted before it was dead-lettered.
     pub attempts: u32,
+    /// Time of the first failure (ms since the Unix epoch).
     pub first_failure_ms: i64,
+    /// Time of the last failure (ms since the Unix epoch).
     pub last_failure_ms: i64,
+    /// How many times it has been redriven already (the redrive cap compares this).
     pub redrive_count: u32,
     /// The original record (key, value, user headers, timestamp).
     pub record: Record,
@@ -150,7 +174,9 @@ impl DeadLetter {
 /// A DLQ record and its offset in the DLQ partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqEntry {
+    /// Its offset in the DLQ partition.
     pub dlq_offset: u64,
+    /// The dead letter with its provenance.
     pub letter: DeadLetter,
     /// Set once the record was redriven: it no longer counts in the depth,
     /// and no redrive appends it again.
@@ -162,8 +188,11 @@ pub struct DlqEntry {
 /// it is durable exactly when the redriven copy is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedriveMark {
+    /// Topic it was appended to.
     pub topic: String,
+    /// Partition it was appended to.
     pub partition: u32,
+    /// When (ms since the Unix epoch).
     pub redriven_at_ms: i64,
 }
 
@@ -172,12 +201,15 @@ pub struct RedriveMark {
 pub struct DlqFilter {
     /// Error class or message contains this text.
     pub error_contains: Option<String>,
+    /// Only records from this source partition.
     pub source_partition: Option<u32>,
     /// Last failure at or after (ms since epoch).
     pub since_ms: Option<i64>,
     /// Last failure before (ms since epoch).
     pub until_ms: Option<i64>,
+    /// Start at this DLQ offset.
     pub from_offset: Option<u64>,
+    /// At most this many entries.
     pub limit: Option<usize>,
 }
 
@@ -186,16 +218,20 @@ pub struct DlqFilter {
 pub struct DlqStats {
     /// Records between the start and the end not yet redriven.
     pub depth: u64,
+    /// First offset of the DLQ partition.
     pub start_offset: u64,
+    /// Next offset of the DLQ partition.
     pub end_offset: u64,
     /// Age of the oldest record not yet redriven, by its last failure time.
     pub oldest_age_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
+/// How [`Store::dlq_redrive`](crate::Store::dlq_redrive) runs.
 pub struct RedriveOptions {
     /// Re-append to this topic instead of each record's source topic.
     pub target_topic: Option<String>,
+    /// Plan only: report what would be redriven, append nothing.
     pub dry_run: bool,
     /// At most this many records per second.
     pub rate_per_second: Option<u32>,
@@ -227,6 +263,7 @@ impl Default for RedriveOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a redrive did (or would do, on a dry run).
 pub struct RedriveReport {
     /// DLQ offset the run started from (the durable progress of earlier runs,
     /// or `RedriveOptions::from_offset`).
@@ -254,8 +291,11 @@ pub struct RoutedAppend {
 /// A durable failure count for one (group, topic, partition, offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempts {
+    /// Failures counted so far.
     pub count: u32,
+    /// Time of the first failure (ms since the Unix epoch).
     pub first_failure_ms: i64,
+    /// Time of the last failure (ms since the Unix epoch).
     pub last_failure_ms: i64,
 }
 
@@ -266,7 +306,12 @@ pub enum FailOutcome {
     Retry(Attempts),
     /// Moved to the DLQ at this offset; the group's committed offset is past it
     /// (moved to just past it, or left where it was if already further).
-    DeadLettered { dlq_offset: u64, attempts: Attempts },
+    DeadLettered {
+        /// Its offset in the DLQ partition.
+        dlq_offset: u64,
+        /// The failures counted.
+        attempts: Attempts,
+    },
 }
 
 type AttemptKey = (String, String, u32, u64);
@@ -391,6 +436,7 @@ impl Store {
 
     /// Durably count one failed attempt at processing a record.
     pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.partition(topic, partition)?;
         ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
         let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
@@ -428,7 +474,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub fn fail_record(
         &self,
-        producer: (u64, u16),
+        producer: crate::ProducerId,
         group: &str,
         topic: &str,
         partition: u32,
@@ -441,6 +487,7 @@ impl Store {
         if max_attempts == 0 {
             return Err(Error::invalid("max_attempts", "must be at least 1"));
         }
+        crate::offset_table::check_client_commit(group, topic)?;
         let attempts = self.record_failure(group, topic, partition, record.offset)?;
         if attempts.count < max_attempts {
             return Ok(FailOutcome::Retry(attempts));
@@ -462,7 +509,7 @@ impl Store {
                 .unwrap_or(0),
             record: record.to_record(),
         };
-        let mut txn = self.begin_transaction(producer.0, producer.1)?;
+        let mut txn = self.begin_transaction(producer)?;
         txn.dead_letter(&letter)?;
         // Past the record, never back: a group already committed beyond it
         // (it skipped the record, or reports a failure late) keeps its offset.
@@ -475,6 +522,7 @@ impl Store {
 
     /// List DLQ records of `topic` matching `filter`.
     pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
         let Some(p) = self.internal_log(&name)? else {
@@ -514,6 +562,7 @@ impl Store {
 
     /// Depth and oldest age of a topic's DLQ.
     pub fn dlq_stats(&self, topic: &str) -> Result<DlqStats> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let Some(p) = self.internal_log(&dlq_topic_name(topic))? else {
             return Ok(DlqStats {
@@ -560,9 +609,10 @@ impl Store {
 
     /// Remove DLQ records below `offset`.
     pub fn dlq_purge(&self, topic: &str, offset: u64) -> Result<u64> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
-        self.truncate_prefix(&name, 0, offset)
+        self.truncate_prefix_internal(&name, 0, offset)
     }
 
     /// Re-append DLQ records to their source topic (or `target_topic`).
@@ -572,15 +622,23 @@ impl Store {
     /// marked record is never appended again, so a second run, a resumed one
     /// or one started lower with `from_offset` never appends a record twice.
     pub fn dlq_redrive(&self, topic: &str, options: &RedriveOptions) -> Result<RedriveReport> {
+        crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         if options.batch_records == 0 {
             return Err(Error::invalid("batch_records", "must be at least 1"));
         }
         if let Some(target) = &options.target_topic {
+            // Records are redriven into user topics only (each record's
+            // target is also checked by the transaction's `append`).
+            crate::names::refuse_internal_topic(target)?;
             self.topic(target)?;
         }
         let dlq = dlq_topic_name(topic);
-        let group = format!("__redrive.{}", options.target_topic.as_deref().unwrap_or(topic));
+        let group = format!(
+            "{}{}",
+            crate::names::REDRIVE_PREFIX,
+            options.target_topic.as_deref().unwrap_or(topic)
+        );
         let Some(p) = self.internal_log(&dlq)? else {
             return Ok(RedriveReport::default());
         };
@@ -599,8 +657,8 @@ impl Store {
             None
         } else {
             ensure_internal_topic(self, REDRIVEN_TOPIC)?;
-            let session = self.init_producer(&group)?;
-            Some((session.producer_id, session.epoch))
+            let session = self.init_producer_internal(&group)?;
+            Some(session.id())
         };
         let started = Instant::now();
         let mut done: u64 = 0;
@@ -622,7 +680,7 @@ impl Store {
                 break;
             }
             let mut txn = match producer {
-                Some(info) => Some(self.begin_transaction(info.0, info.1)?),
+                Some(producer) => Some(self.begin_transaction(producer)?),
                 None => None,
             };
             let mut next = offset;
@@ -659,13 +717,13 @@ impl Store {
                         redriven_at_ms: now_ms(),
                     };
                     txn.append(&target, target_partition, &[record])?;
-                    txn.append(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
+                    txn.append_internal(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
                     marks.push((rec.offset, mark));
                 }
                 report.redriven.push((rec.offset, target, target_partition));
             }
             if let Some(mut txn) = txn {
-                txn.commit_offset(&group, &dlq, 0, next, b"")?;
+                txn.commit_offset_internal(&group, &dlq, 0, next)?;
                 txn.commit()?;
                 self.redrive_marks(|m| m.entry(topic.to_string()).or_default().extend(marks))?;
             }
@@ -688,6 +746,7 @@ impl Store {
     /// written, so a crash between the two can leave them in the DLQ without
     /// the batch (a producer retry then dead-letters them again).
     pub fn append_routed(&self, topic: &str, partition: u32, records: &[Record]) -> Result<RoutedAppend> {
+        crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;
         if !p.config().route_invalid_to_dlq {
             return Ok(RoutedAppend {

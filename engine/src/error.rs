@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The engine's result type: [`Error`] unless another is named.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What was found wrong at a corrupt position.
@@ -38,9 +39,17 @@ pub enum CorruptionKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DamagedScope {
     /// The whole topic (its `topic.meta` could not be read).
-    Topic { topic: String },
+    Topic {
+        /// The topic's name.
+        topic: String,
+    },
     /// One partition of a topic that otherwise opened.
-    Partition { topic: String, partition: u32 },
+    Partition {
+        /// The topic's name.
+        topic: String,
+        /// The partition that failed to open.
+        partition: u32,
+    },
 }
 
 impl std::fmt::Display for DamagedScope {
@@ -52,80 +61,207 @@ impl std::fmt::Display for DamagedScope {
     }
 }
 
+/// Every error the engine returns. Typed, with structured fields; each
+/// variant says when it happens, whether retrying the same call can succeed
+/// ([`Error::is_retriable`]) and what to do instead. [`Error::code`] is its
+/// stable number (the wire protocol's error code).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O error from the operating system. On a write or fsync the store
+    /// is poisoned (later writes return [`Error::Poisoned`]). Not retriable:
+    /// reopen the store; recovery decides from the bytes on disk.
     #[error("I/O error during {op} on {path}: {source}")]
     Io {
+        /// What the engine was doing (`"fsync segment"`, `"read index"`, ...).
         op: &'static str,
+        /// The file or directory it was doing it to.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
+    /// Durable data failed its checks (not a torn tail, which recovery cuts
+    /// by itself). Not retriable: `millrace check` reports, `millrace repair`
+    /// truncates with a backup.
     #[error("corruption in {segment} at byte {position}: {kind:?}; run `millrace check` for a report, `millrace repair` to truncate explicitly")]
     Corruption {
+        /// The damaged file.
         segment: PathBuf,
+        /// Byte position of the first invalid batch or entry in it.
         position: u64,
+        /// What was wrong there.
         kind: CorruptionKind,
     },
+    /// A bad argument, name, option or size, refused before anything was
+    /// written (also a transaction past its timeout). Not retriable
+    /// unchanged: fix the input (begin a new transaction).
     #[error("invalid input: {what}: {detail}")]
-    InvalidInput { what: &'static str, detail: String },
+    InvalidInput {
+        /// Which input.
+        what: &'static str,
+        /// What is wrong with it, and the limit where there is one.
+        detail: String,
+    },
+    /// A write or fsync failed earlier; every write is refused until the
+    /// store is reopened ([`Store::poison_cause`](crate::Store::poison_cause)
+    /// says what failed). Not retriable: reopen.
     #[error("store is poisoned after a failed write or fsync; reopen it (restart the server) to recover; what failed, where and what to do: the log, `millrace stats --server`, the metric millrace_store_poison_info")]
     Poisoned,
+    /// The store's byte quota would be exceeded; nothing was written.
+    /// Retriable once retention or a deleted topic freed space.
     #[error("store byte quota exceeded: {used_bytes} used + {requested_bytes} requested > {quota_bytes} quota; free space (retention, delete a topic) or raise the quota")]
     QuotaExceeded {
+        /// `StoreOptions::quota_bytes`.
         quota_bytes: u64,
+        /// Bytes of segment and index files now.
         used_bytes: u64,
+        /// Bytes the refused write needed.
         requested_bytes: u64,
     },
+    /// Another process (or another open in this one) holds the data
+    /// directory for writing. Retriable once it closed it; to look inside
+    /// meanwhile use [`Store::open_read_only`](crate::Store::open_read_only).
     #[error("data directory {path} is locked by another process{}", match .pid { Some(p) => format!(" (pid {p})"), None => String::new() })]
-    Locked { path: PathBuf, pid: Option<u32> },
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+        /// The holder's pid, as it wrote it into the `LOCK` file.
+        pid: Option<u32>,
+    },
+    /// No topic of that name. Not retriable: create it first.
     #[error("topic {0:?} does not exist")]
     TopicNotFound(String),
+    /// `create_topic` of a name that exists. Not retriable; where "exists
+    /// already" is fine (a service creating its topics at start), treat it
+    /// as success.
     #[error("topic {0:?} already exists")]
     TopicExists(String),
+    /// The topic has fewer partitions. Not retriable.
     #[error("partition {partition} does not exist in topic {topic:?}")]
-    PartitionNotFound { topic: String, partition: u32 },
+    PartitionNotFound {
+        /// The topic's name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+    },
+    /// A read below the log start (retention removed it) or past the end.
+    /// Not retriable unchanged: read from `start` (or wait for `end` to grow).
     #[error("offset {requested} is out of range [{start}, {end}]")]
-    OffsetOutOfRange { requested: u64, start: u64, end: u64 },
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: u64,
+        /// The partition's first offset.
+        start: u64,
+        /// The partition's next offset (one past the last record).
+        end: u64,
+    },
+    /// A newer instance of the producer (a later `init` of its name) exists:
+    /// this one is a zombie. Not retriable: stop this instance.
     #[error("producer {producer_id} epoch {epoch} is fenced by epoch {current_epoch}")]
     Fenced {
+        /// The producer's id.
         producer_id: u64,
+        /// The epoch of the refused call.
         epoch: u16,
+        /// The producer's current epoch.
         current_epoch: u16,
     },
+    /// A batch's sequence does not continue the partition's (a gap, or a
+    /// retry older than the dedup window). Not retriable: re-init the
+    /// producer and resume from its `last_sequences`.
     #[error("out of order sequence: expected {expected}, got {got}")]
-    OutOfOrderSequence { expected: u32, got: u32 },
+    OutOfOrderSequence {
+        /// The sequence the partition expects next.
+        expected: u32,
+        /// The sequence the batch carried.
+        got: u32,
+    },
+    /// The producer id was never registered or has expired
+    /// (`StoreOptions::producer_idle_expiry`). Not retriable: init again.
     #[error("unknown producer {producer_id} (expired or never initialised); call init_producer again")]
-    UnknownProducer { producer_id: u64 },
+    UnknownProducer {
+        /// The id the call carried.
+        producer_id: u64,
+    },
+    /// The store was closed. Not retriable: open it again.
     #[error("the store is closed")]
     Closed,
     /// A request on a topic or partition that failed to open: `source` is
     /// the error its open returned (it names the damaged file). The rest of
-    /// the store is open and serves.
+    /// the store is open and serves. Not retriable: `millrace check`, then
+    /// `millrace repair`.
     #[error("{scope} is unavailable, it failed to open: {source}")]
     Damaged {
+        /// The topic or partition that failed to open.
         scope: DamagedScope,
+        /// The error its open returned.
         #[source]
         source: Arc<Error>,
     },
+    /// The data directory was written by a newer version of the format.
+    /// Nothing was changed. Not retriable: run a newer millrace.
     #[error(
         "{path} holds store format {found:?}, newer than this build reads ({supported}); upgrade millrace to open it"
     )]
     FormatTooNew {
+        /// The `MILLRACE` format file.
         path: PathBuf,
+        /// What it says.
         found: String,
+        /// The newest format this build reads.
         supported: u32,
     },
+    /// An offset reset of a group that committed or polled recently.
+    /// Retriable once its consumers stopped (or force the reset).
     #[error("group {group:?} committed offsets or polled {idle_ms} ms ago and looks active; stop its consumers first (or force the reset)")]
-    GroupActive { group: String, idle_ms: u64 },
+    GroupActive {
+        /// The group.
+        group: String,
+        /// How long ago it was last active.
+        idle_ms: u64,
+    },
     /// A write found the device full before any byte of its batch reached
     /// the file (the zeros an `Always` partition writes ahead of its data):
     /// nothing of the batch exists and the store is *not* poisoned.
+    /// Retriable: free space, then send the same batch again.
     #[error("no space left for {path} ({requested_bytes} bytes): nothing of the batch was written and the store stays writable; free space on the device (retention, delete a topic) and retry")]
-    NoSpace { path: PathBuf, requested_bytes: u64 },
+    NoSpace {
+        /// The segment file the batch was for.
+        path: PathBuf,
+        /// Bytes the batch needed.
+        requested_bytes: u64,
+    },
+    /// A symbolic link inside the data directory (a topic or partition
+    /// directory, a segment, `LOCK`, ...): never followed, so that the store
+    /// cannot be made to write, truncate or lock a file outside it. `path`
+    /// is the link; remove it (or put the file it points to in its place).
+    #[error("{path} is a symbolic link (met during {op}), and nothing inside a data directory may be one: it is not followed; replace it with the file or directory itself")]
+    SymlinkRefused {
+        /// What the store was doing when it met the link.
+        op: &'static str,
+        /// The link.
+        path: PathBuf,
+    },
     /// `Store::open` on a path where it may neither open nor create a store.
+    /// Not retriable: name the store's directory, or an empty or new one.
     #[error("{path} is not a millrace data directory: {problem}")]
-    NotADataDir { path: PathBuf, problem: DataDirProblem },
+    NotADataDir {
+        /// The path given.
+        path: PathBuf,
+        /// Why it was refused.
+        problem: DataDirProblem,
+    },
+    /// A write, delete or commit named a topic, group or producer that is
+    /// the store's own (`__*`, design/format.md "Names"): only the operation
+    /// that owns it writes it (offset commits, transactions, the DLQ, resets,
+    /// redrive, replay). Nothing was written.
+    #[error("{what} {name:?} is internal to the store (names starting with `__`): only the operation that owns it writes it")]
+    InternalName {
+        /// `topic`, `group` or `producer`.
+        what: &'static str,
+        /// The name refused.
+        name: String,
+    },
 }
 
 /// Why a path is refused as a data directory: a store is opened where its
@@ -134,12 +270,20 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataDirProblem {
     /// The directory is missing and so is its parent (only the last level is created).
-    MissingParent { parent: PathBuf },
+    MissingParent {
+        /// The missing parent directory.
+        parent: PathBuf,
+    },
     /// The path exists and is not a directory.
     NotADirectory,
     /// The directory holds entries and none of a store's: `count` of them,
     /// the first few named in `examples`.
-    NotEmpty { count: usize, examples: Vec<String> },
+    NotEmpty {
+        /// How many entries it holds.
+        count: usize,
+        /// The first few of their names.
+        examples: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for DataDirProblem {
@@ -163,6 +307,12 @@ impl std::fmt::Display for DataDirProblem {
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        if let Some(link) = crate::storage::symlink_in(&source) {
+            return Error::SymlinkRefused {
+                op,
+                path: link.to_path_buf(),
+            };
+        }
         Error::Io {
             op,
             path: path.into(),
@@ -182,6 +332,43 @@ impl Error {
             segment: segment.into(),
             position,
             kind,
+        }
+    }
+
+    /// True when the same call, unchanged, may succeed later: the condition
+    /// is outside the request and passes (space freed, a lock released, a
+    /// group stopped). Retry with a backoff. Every other error needs
+    /// something changed first: the input, a new producer instance, a
+    /// reopen (after [`Error::Poisoned`], [`Error::Io`]) or a repair; each
+    /// variant's documentation says which.
+    ///
+    /// ```
+    /// use millrace::Error;
+    /// assert!(Error::NoSpace { path: "seg".into(), requested_bytes: 1 }.is_retriable());
+    /// assert!(!Error::Poisoned.is_retriable());
+    /// ```
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::QuotaExceeded { .. } | Error::Locked { .. } | Error::GroupActive { .. } | Error::NoSpace { .. } => {
+                true
+            }
+            Error::Io { .. }
+            | Error::Corruption { .. }
+            | Error::InvalidInput { .. }
+            | Error::Poisoned
+            | Error::TopicNotFound(_)
+            | Error::TopicExists(_)
+            | Error::PartitionNotFound { .. }
+            | Error::OffsetOutOfRange { .. }
+            | Error::Fenced { .. }
+            | Error::OutOfOrderSequence { .. }
+            | Error::UnknownProducer { .. }
+            | Error::Closed
+            | Error::Damaged { .. }
+            | Error::FormatTooNew { .. }
+            | Error::NotADataDir { .. }
+            | Error::SymlinkRefused { .. }
+            | Error::InternalName { .. } => false,
         }
     }
 
@@ -205,9 +392,12 @@ impl Error {
             Error::GroupActive { .. } => 15,
             Error::NoSpace { .. } => 16,
             Error::NotADataDir { .. } => 17,
+            Error::InternalName { .. } => 18,
             // As the error the open of the damaged part returned (no new wire code).
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
+            // An I/O refusal at open (no new wire code).
+            Error::SymlinkRefused { .. } => 1,
         }
     }
 }

@@ -8,9 +8,11 @@
 
 use crate::batch::{le_i64, le_u32};
 
+/// Bytes per index entry.
 pub const ENTRY_SIZE: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One index entry (design/format.md, "Index entry").
 pub struct IndexEntry {
     /// Offset of the batch at `position`, relative to the segment's base offset.
     pub relative_offset: u32,
@@ -21,6 +23,7 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
+    /// The entry's 16 bytes, little-endian.
     pub fn encode(&self) -> [u8; ENTRY_SIZE] {
         let mut out = [0u8; ENTRY_SIZE];
         out[..4].copy_from_slice(&self.relative_offset.to_le_bytes());

@@ -53,6 +53,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `recoverable` or `corruption`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Severity::Recoverable => "recoverable",
@@ -64,26 +65,43 @@ impl Severity {
 /// One thing found wrong, with its file and byte position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file.
     pub path: PathBuf,
+    /// Byte position in it.
     pub position: u64,
+    /// What is wrong.
     pub kind: CorruptionKind,
+    /// Whether the next open fixes it by itself.
     pub severity: Severity,
+    /// A sentence for the operator.
     pub detail: String,
 }
 
 /// The result of [`check_dir`].
 #[derive(Debug, Clone, Default)]
 pub struct CheckReport {
+    /// The data directory checked.
     pub path: PathBuf,
+    /// Topics found.
     pub topics: u64,
+    /// Partitions found.
     pub partitions: u64,
+    /// Segment files checked.
     pub segments: u64,
+    /// Valid batches.
     pub batches: u64,
+    /// Records in the valid batches.
     pub records: u64,
     /// Bytes of segment files read.
     pub bytes: u64,
+    /// Index entries read.
     pub index_entries: u64,
+    /// Everything found wrong, in directory order.
     pub problems: Vec<Problem>,
+    /// A writer held the directory: it was checked live, without a lock, as
+    /// its files were at the time; the tail of a last segment being written
+    /// is not reported as torn.
+    pub live: bool,
 }
 
 impl CheckReport {
@@ -96,37 +114,50 @@ impl CheckReport {
 /// Progress of a long check: bytes of segment files scanned so far out of the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Bytes scanned so far.
     pub bytes_done: u64,
+    /// Bytes to scan in all.
     pub bytes_total: u64,
 }
 
 /// Why a batch at a position is not valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidBatch {
+    /// Byte position of the batch.
     pub position: u64,
+    /// What is wrong with it.
     pub kind: CorruptionKind,
+    /// A sentence for the operator.
     pub detail: String,
 }
 
 /// One batch as visited by [`dump_segment`].
 #[derive(Debug, Clone)]
 pub struct BatchDump {
+    /// Byte position of the batch in the file.
     pub position: u64,
+    /// Its header.
     pub header: BatchHeader,
+    /// Its records.
     pub records: Vec<StoredRecord>,
 }
 
 /// Summary of one segment file scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentScan {
+    /// The segment file.
     pub path: PathBuf,
+    /// Offset of its first batch (from its name).
     pub base_offset: u64,
+    /// Its length in bytes.
     pub file_bytes: u64,
     /// End of the last valid batch.
     pub valid_bytes: u64,
     /// Offset just past the last valid batch.
     pub next_offset: u64,
+    /// Valid batches.
     pub batches: u64,
+    /// Records in the valid batches.
     pub records: u64,
     /// Largest record timestamp of the valid batches (i64::MIN if none).
     pub max_timestamp_ms: i64,
@@ -145,15 +176,23 @@ fn lock(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
         })
 }
 
-/// Hold the directory lock for the duration of a check, without writing the
-/// lock file: a check changes nothing in the data directory.
-fn lock_without_writing(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
-    crate::storage::lock_dir_without_writing(path)
-        .map_err(|e| Error::io("lock data dir", path, e))?
-        .map_err(|pid| Error::Locked {
+/// Hold the directory lock shared for the duration of a check, without
+/// writing the lock file: a check changes nothing in the data directory.
+/// A writer holding it is not an error ([`ReadLock::Live`](crate::storage::ReadLock)).
+fn lock_without_writing(path: &Path) -> Result<crate::storage::ReadLock> {
+    crate::storage::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
+}
+
+/// [`lock_without_writing`], refusing ([`Error::Locked`]) a directory a
+/// writer holds: a repair plan is for a repair, which needs the writer gone.
+fn lock_without_writer(path: &Path) -> Result<crate::storage::ReadLock> {
+    match lock_without_writing(path)? {
+        crate::storage::ReadLock::Live { writer_pid } => Err(Error::Locked {
             path: path.to_path_buf(),
-            pid,
-        })
+            pid: writer_pid,
+        }),
+        lock => Ok(lock),
+    }
 }
 
 fn require_store(path: &Path) -> Result<()> {

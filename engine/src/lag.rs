@@ -6,11 +6,15 @@ use crate::store::Store;
 /// How far a group is behind on one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
     /// The group's committed offset (next to read), if any.
     pub committed: Option<u64>,
+    /// The partition's first offset.
     pub log_start_offset: u64,
+    /// Offset just past the last visible record.
     pub high_watermark: u64,
     /// Records between the committed offset (or the log start when nothing
     /// is committed, or when the committed offset fell below it) and the

@@ -19,18 +19,31 @@ pub const FSYNC_BUCKETS_US: [u64; 12] = [
 ];
 
 #[derive(Debug, Default)]
+/// The engine's live counters (relaxed atomics); read them with [`Metrics::snapshot`].
 pub struct Metrics {
+    /// Batches appended.
     pub append_batches: AtomicU64,
+    /// Records appended.
     pub append_records: AtomicU64,
+    /// Bytes appended.
     pub append_bytes: AtomicU64,
+    /// Records returned by reads.
     pub fetch_records: AtomicU64,
+    /// Bytes returned by reads.
     pub fetch_bytes: AtomicU64,
+    /// fdatasyncs run.
     pub fsyncs: AtomicU64,
+    /// Total fdatasync time, microseconds.
     pub fsync_micros_total: AtomicU64,
+    /// fdatasync latency histogram, by `FSYNC_BUCKETS_US`.
     pub fsync_buckets: [AtomicU64; FSYNC_BUCKETS_US.len()],
+    /// Segments sealed.
     pub segments_rolled: AtomicU64,
+    /// Segments deleted by retention or the quota.
     pub segments_deleted: AtomicU64,
+    /// Appends refused by the store quota.
     pub quota_rejections: AtomicU64,
+    /// Torn tails cut at open.
     pub torn_tails_truncated: AtomicU64,
     /// Partitions an open continued at a group's committed offset above the
     /// recovered log end, leaving a hole (design/format.md, `<base>.hole`).
@@ -49,6 +62,7 @@ pub struct Metrics {
     /// (`StoreOptions::group_commit_spin`), and of those, how many saw the
     /// hand-off while spinning (the others then slept until it came).
     pub group_commit_spins: AtomicU64,
+    /// Spinning waits that saw the hand-off while spinning.
     pub group_commit_spin_handoffs: AtomicU64,
     /// Appends refused with `Error::NoSpace` (the device was full before any
     /// byte of the batch was written; the store was not poisoned).
@@ -56,33 +70,54 @@ pub struct Metrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The counters at one moment ([`Store::metrics`](crate::Store::metrics)); fields as in [`Metrics`].
 pub struct MetricsSnapshot {
+    /// Batches appended.
     pub append_batches: u64,
+    /// Records appended.
     pub append_records: u64,
+    /// Bytes appended.
     pub append_bytes: u64,
+    /// Records returned by reads.
     pub fetch_records: u64,
+    /// Bytes returned by reads.
     pub fetch_bytes: u64,
+    /// fdatasyncs run.
     pub fsyncs: u64,
+    /// Total fdatasync time, microseconds.
     pub fsync_micros_total: u64,
     /// Cumulative-free counts per bucket of `FSYNC_BUCKETS_US`.
     pub fsync_buckets: Vec<u64>,
+    /// Segments sealed.
     pub segments_rolled: u64,
+    /// Segments deleted by retention or the quota.
     pub segments_deleted: u64,
+    /// Appends refused by the store quota.
     pub quota_rejections: u64,
+    /// Torn tails cut at open.
     pub torn_tails_truncated: u64,
+    /// Offset holes left at open (see `Metrics::offset_holes`).
     pub offset_holes: u64,
+    /// Transaction parts recovery could not apply.
     pub transaction_parts_unapplied: u64,
+    /// Derived structures dropped for disagreeing with the log.
     pub derived_metadata_rejected: u64,
+    /// Group-fsync waits that spun before sleeping.
     pub group_commit_spins: u64,
+    /// Of those, the waits that saw the hand-off while spinning.
     pub group_commit_spin_handoffs: u64,
+    /// Appends refused with `Error::NoSpace`.
     pub no_space_rejections: u64,
+    /// Bytes of segment and index files now.
     pub used_bytes: u64,
+    /// `StoreOptions::quota_bytes`.
     pub quota_bytes: Option<u64>,
     /// Why the store is poisoned (`None` while it is writable).
     pub poisoned: Option<crate::PoisonCause>,
 }
 
 impl Metrics {
+    /// Count one fdatasync that took `micros`.
     pub fn record_fsync(&self, micros: u64) {
         self.fsyncs.fetch_add(1, Relaxed);
         self.fsync_micros_total.fetch_add(micros, Relaxed);
@@ -95,6 +130,7 @@ impl Metrics {
         }
     }
 
+    /// The counters now, with the store's byte usage.
     pub fn snapshot(
         &self,
         used_bytes: u64,

@@ -15,8 +15,11 @@ use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
+/// Internal topic holding committed consumer offsets.
 pub const OFFSETS_TOPIC: &str = "__offsets";
-pub const GROUP_BYTES_MAX: usize = 255;
+/// Longest group name, in bytes.
+pub const GROUP_BYTES_MAX: usize = crate::names::GROUP_NAME_BYTES_MAX;
+/// Most metadata bytes per offset commit.
 pub const METADATA_BYTES_MAX: usize = 4096;
 const COMPACT_MIN: u64 = 1024;
 
@@ -25,7 +28,9 @@ const COMPACT_MIN: u64 = 1024;
 pub struct CommittedOffset {
     /// The next offset the group will read.
     pub offset: u64,
+    /// The metadata committed with it.
     pub metadata: Vec<u8>,
+    /// When it was committed (ms since the Unix epoch).
     pub commit_time_ms: i64,
 }
 
@@ -65,13 +70,16 @@ impl OffsetTable {
     }
 }
 
+/// What every client commit passes (direct, transactional, reset, a failed
+/// record's): the group and the topic are not the store's own (`__*`,
+/// `InternalName`); those are moved only by the operations that own them.
+pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
+    crate::names::validate_group_name(group)?;
+    crate::names::refuse_internal_topic(topic)
+}
+
 pub(crate) fn validate_commit(group: &str, metadata: &[u8]) -> Result<()> {
-    if group.is_empty() || group.len() > GROUP_BYTES_MAX {
-        return Err(Error::invalid(
-            "group",
-            format!("{group:?}: 1 to {GROUP_BYTES_MAX} bytes"),
-        ));
-    }
+    crate::names::check_group_length(group)?;
     if metadata.len() > METADATA_BYTES_MAX {
         return Err(Error::invalid(
             "metadata",
@@ -156,6 +164,11 @@ impl Store {
         })
     }
 
+    /// Load the offset table (if not yet): `Err` if `__offsets` cannot be read.
+    pub(crate) fn load_offset_table(&self) -> Result<()> {
+        self.with_offsets(|_| Ok(()))
+    }
+
     fn with_offsets<T>(&self, f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>) -> Result<T>) -> Result<T> {
         let mut loaded = self.offset_table().loaded.lock();
         if loaded.is_none() {
@@ -181,10 +194,17 @@ impl Store {
         f(loaded.get_or_insert_with(BTreeMap::new))
     }
 
-    fn write_offsets(&self, entries: &[(Key, CommittedOffset)]) -> Result<()> {
+    /// Append `entries` to `__offsets`: in batches of at most 1000 records,
+    /// or, with `atomic`, as one batch (refused with `InvalidInput` if it
+    /// would exceed the batch limit), so that a crash keeps all or none.
+    fn write_offsets(&self, entries: &[(Key, CommittedOffset)], atomic: bool) -> Result<()> {
         crate::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
         let p = self.partition(OFFSETS_TOPIC, 0)?;
         let records: Vec<Record> = entries.iter().map(|(k, v)| Record::new(encode(k, v))).collect();
+        if atomic {
+            p.append(&records, None, 0)?;
+            return Ok(());
+        }
         for chunk in records.chunks(1000) {
             p.append(chunk, None, 0)?;
         }
@@ -193,14 +213,18 @@ impl Store {
 
     /// A committed offset is evidence that the partition's offsets reached
     /// it (`Partition::open` never continues below one), so a commit may not
-    /// lie past the high watermark: that would be evidence of nothing.
-    fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+    /// lie past the high watermark: that would be evidence of nothing. A
+    /// transaction's offset commit may also count the `ahead` records the
+    /// same transaction appends to that partition (they are there once it is
+    /// applied).
+    pub(crate) fn check_commit_within_log(&self, topic: &str, partition: u32, offset: u64, ahead: u64) -> Result<()> {
         let high_watermark = self.partition(topic, partition)?.high_watermark();
-        if offset > high_watermark {
+        if offset > high_watermark.saturating_add(ahead) {
             return Err(Error::invalid(
                 "offset",
                 format!(
-                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}: commit at most the offset after the last record read"
+                    "{offset} for {topic}/{partition} is past its high watermark {high_watermark}{}: commit at most the offset after the last record read",
+                    if ahead > 0 { format!(" plus the {ahead} records of this transaction") } else { String::new() }
                 ),
             ));
         }
@@ -210,7 +234,8 @@ impl Store {
     /// Durably commit `offset` (the next offset to read) for a group; at most
     /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
-        self.check_commit_within_log(topic, partition, offset)?;
+        check_client_commit(group, topic)?;
+        self.check_commit_within_log(topic, partition, offset, 0)?;
         self.note_group_activity(group);
         self.commit_offset_at(
             &OffsetCommit {
@@ -241,22 +266,29 @@ impl Store {
             if behind {
                 return Ok(());
             }
-            self.write_offsets(&[(key.clone(), value.clone())])?;
+            self.write_offsets(&[(key.clone(), value.clone())], true)?;
             map.insert(key, value);
             self.maybe_compact_offsets(map)
         })
     }
 
     /// Durably commit several offsets of one group together: written as one
-    /// batch (up to 1000 entries), so after a crash either all or none are
-    /// committed. Used by `Consumer::commit` and offset resets.
+    /// batch, so after a crash either all or none are committed (a commit too
+    /// large for one batch of `__offsets` is `InvalidInput`; a server request
+    /// carries at most 1000 entries). Used by
+    /// `Consumer::commit` and offset resets. Internal
+    /// groups and topics (`__*`) are refused (`InternalName`).
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
+        crate::names::validate_group_name(group)?;
+        for (topic, ..) in commits {
+            crate::names::refuse_internal_topic(topic)?;
+        }
         self.note_group_activity(group);
         let commit_time_ms = self.offset_commit_time()?;
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {
             validate_commit(group, metadata)?;
-            self.check_commit_within_log(topic, *partition, *offset)?;
+            self.check_commit_within_log(topic, *partition, *offset, 0)?;
             let key: Key = (group.to_string(), topic.clone(), *partition);
             let value = CommittedOffset {
                 offset: *offset,
@@ -269,7 +301,7 @@ impl Store {
             return Ok(());
         }
         self.with_offsets(|map| {
-            self.write_offsets(&entries)?;
+            self.write_offsets(&entries, true)?;
             map.extend(entries);
             self.maybe_compact_offsets(map)
         })
@@ -303,7 +335,8 @@ impl Store {
         // start past them deletes them from disk, not only from view.
         p.roll_now()?;
         let entries: Vec<(Key, CommittedOffset)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        self.write_offsets(&entries)?;
+        // A rewrite of values already committed: a crash in between loses nothing.
+        self.write_offsets(&entries, false)?;
         // Everything before the rewritten entries is superseded.
         p.truncate_prefix(end)?;
         Ok(())
@@ -314,6 +347,7 @@ impl Store {
         Ok(self.committed(group, topic, partition)?.map(|c| c.offset))
     }
 
+    /// The committed offset of `group` on a partition, with its metadata and time.
     pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<CommittedOffset>> {
         let key: Key = (group.to_string(), topic.to_string(), partition);
         self.with_offsets(|map| Ok(map.get(&key).cloned()))

@@ -23,6 +23,7 @@ const START_OFFSET_FILE: &str = "start.offset";
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
+    /// Offset of the first record appended.
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,
@@ -33,6 +34,7 @@ pub struct AppendInfo {
 pub struct ReadOptions {
     /// Stop after this many bytes of records (at least one record is returned).
     pub max_bytes: usize,
+    /// Stop after this many records.
     pub max_records: usize,
 }
 
@@ -48,30 +50,41 @@ impl Default for ReadOptions {
 /// A batch as read: its header and the records at or after the read offset.
 #[derive(Debug, Clone)]
 pub struct ReadBatch {
+    /// The batch's header.
     pub header: BatchHeader,
+    /// Its records at or after the read offset.
     pub records: Vec<StoredRecord>,
 }
 
 #[derive(Debug, Clone)]
+/// What [`Store::read`](crate::Store::read) returns.
 pub struct ReadResult {
+    /// The records read, in offset order.
     pub records: Vec<StoredRecord>,
     /// Where to read next (past any control batches that were skipped).
     pub next_offset: u64,
+    /// Offset just past the last visible record.
     pub high_watermark: u64,
+    /// Offset below which no transaction is open (`ReadCommitted` reads stop there).
     pub last_stable_offset: u64,
+    /// The partition's first offset.
     pub log_start_offset: u64,
 }
 
 /// A partition's numbers for describe/stats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// The partition.
     pub partition: u32,
+    /// Its first offset.
     pub log_start_offset: u64,
     /// Offset just past the last visible record.
     pub high_watermark: u64,
     /// Offset just past the last written record (may exceed the watermark while a sync runs).
     pub log_end_offset: u64,
+    /// Segment files.
     pub segments: usize,
+    /// Bytes of its segment files.
     pub bytes: u64,
 }
 

@@ -9,11 +9,33 @@ use crate::store::{Shared, Store, Topic};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Which producer instance writes: a registered producer id and the epoch
+/// [`Store::init_producer`] gave this instance. Every call that writes as a
+/// producer ([`Store::begin_transaction`], [`Store::fail_record`]) takes one;
+/// get it from [`ProducerSession::id`] or [`Producer::id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProducerId {
+    /// The producer id the registry assigned to the name.
+    pub id: u64,
+    /// The instance's epoch: a later `init_producer` of the name fences it.
+    pub epoch: u16,
+}
+
+impl ProducerId {
+    /// A producer id and epoch as received from elsewhere (e.g. the wire).
+    pub fn new(id: u64, epoch: u16) -> ProducerId {
+        ProducerId { id, epoch }
+    }
+}
+
 /// A producer instance: its id, its (new) epoch, and where it left off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerSession {
+    /// The producer's name.
     pub name: String,
+    /// Its id (stable across epochs).
     pub producer_id: u64,
+    /// This session's epoch; a later `init_producer` of the name fences it.
     pub epoch: u16,
     /// Last sequence written per (topic, partition), durable on return. A
     /// restarted producer resumes each partition at `last + 1` (wrapping);
@@ -22,6 +44,11 @@ pub struct ProducerSession {
 }
 
 impl ProducerSession {
+    /// This instance's identity, for transactions and `fail_record`.
+    pub fn id(&self) -> ProducerId {
+        ProducerId::new(self.producer_id, self.epoch)
+    }
+
     /// The sequence the next batch to `(topic, partition)` must carry.
     pub fn next_sequence(&self, topic: &str, partition: u32) -> u32 {
         self.last_sequences
@@ -29,6 +56,7 @@ impl ProducerSession {
             .map_or(0, |s| s.wrapping_add(1))
     }
 
+    /// The stamp of a batch starting at `base_sequence`.
     pub fn stamp(&self, base_sequence: u32) -> ProducerStamp {
         ProducerStamp {
             producer_id: self.producer_id,
@@ -41,6 +69,7 @@ impl ProducerSession {
 /// Where a sequenced append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerAppend {
+    /// Offset of the batch's first record.
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,
@@ -53,7 +82,25 @@ impl Store {
     /// Register `name` (1..=255 bytes) or, if registered, start its next epoch:
     /// the previous instance is fenced (its appends fail with `Fenced`) from
     /// the moment this returns. Durable on return. See design/semantics.md.
+    /// Names starting with `__` belong to the store's own jobs (`InternalName`;
+    /// a replay job's producer: [`Store::init_replay_producer`]).
     pub fn init_producer(&self, name: &str) -> Result<ProducerSession> {
+        crate::names::validate_producer_name(name)?;
+        self.init_producer_internal(name)
+    }
+
+    /// The producer of `millrace replay`'s job `job` (named like its group,
+    /// `__replay.<job>`): the job appends its copies and commits its progress
+    /// in transactions of this producer
+    /// ([`crate::txn::Transaction::commit_replay_progress`]).
+    pub fn init_replay_producer(&self, job: &str) -> Result<ProducerSession> {
+        let name = crate::names::replay_group(job);
+        crate::names::check_group_length(&name)?;
+        self.init_producer_internal(&name)
+    }
+
+    /// [`Store::init_producer`] of any name, for the operations that own internal ones.
+    pub(crate) fn init_producer_internal(&self, name: &str) -> Result<ProducerSession> {
         let registry = &self.shared().producers;
         // Bump the epoch under the transaction commit lock: a transaction of
         // the old epoch either reached its commit point (and is applied)
@@ -134,6 +181,7 @@ impl Store {
         records: &[Record],
         stamp: ProducerStamp,
     ) -> Result<ProducerAppend> {
+        crate::names::refuse_internal_topic(topic)?;
         self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
     }
 
@@ -155,6 +203,11 @@ impl Store {
             next_offset: info.next_offset,
             duplicate,
         })
+    }
+
+    /// The name a producer id is registered under (`None` if expired or never registered).
+    pub(crate) fn producer_name(&self, producer_id: u64) -> Option<String> {
+        self.shared().producers.epochs.name_of(producer_id)
     }
 
     /// The current epoch of a registered producer id.
@@ -203,14 +256,22 @@ impl Producer {
         })
     }
 
+    /// The session `init` returned (id, epoch, last sequences).
     pub fn session(&self) -> &ProducerSession {
         &self.session
     }
 
+    /// This instance's identity, for transactions and `fail_record`.
+    pub fn id(&self) -> ProducerId {
+        self.session.id()
+    }
+
+    /// The producer's id (for [`Store::begin_transaction`]).
     pub fn producer_id(&self) -> u64 {
         self.session.producer_id
     }
 
+    /// The producer's epoch (for [`Store::begin_transaction`]).
     pub fn epoch(&self) -> u16 {
         self.session.epoch
     }

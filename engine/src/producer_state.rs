@@ -478,6 +478,11 @@ impl ProducerEpochs {
         self.state.lock().entries.get(&producer_id).map(|e| e.epoch)
     }
 
+    /// The name a producer id is registered under.
+    pub fn name_of(&self, producer_id: u64) -> Option<String> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.name.clone())
+    }
+
     pub fn snapshot(&self) -> RegistryState {
         self.state.lock().clone()
     }

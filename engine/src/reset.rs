@@ -24,14 +24,18 @@ const AUDIT_VERSION: u8 = 1;
 /// Where to move the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetTarget {
+    /// The log start.
     Earliest,
+    /// The high watermark.
     Latest,
+    /// This offset.
     Offset(u64),
     /// Relative to the current committed offset (the log start if none).
     ShiftBy(i64),
     /// The first record with a timestamp at or after this time (ms since the
     /// Unix epoch); the high watermark if there is none.
     DateTime {
+        /// The time, ms since the Unix epoch.
         timestamp_ms: i64,
     },
     /// As `DateTime` for `now − duration`.
@@ -43,8 +47,11 @@ pub enum ResetTarget {
 pub enum ResetScope {
     /// Every partition of a topic.
     Topic(String),
+    /// Some partitions of a topic.
     Partitions {
+        /// The topic.
         topic: String,
+        /// Its partitions to reset.
         partitions: Vec<u32>,
     },
     /// Every partition the group has a committed offset for (`--all-topics`).
@@ -52,10 +59,15 @@ pub enum ResetScope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// An offset reset of a group (`Store::reset_offsets`; `millrace offsets reset`).
 pub struct ResetRequest {
+    /// The group.
     pub group: String,
+    /// Which partitions.
     pub scopes: Vec<ResetScope>,
+    /// Where to move them.
     pub target: ResetTarget,
+    /// Plan only, change nothing.
     pub dry_run: bool,
     /// Who asks (recorded in the audit log), 1..=255 bytes.
     pub actor: String,
@@ -72,48 +84,76 @@ pub const GROUP_ACTIVE_WINDOW: std::time::Duration = std::time::Duration::from_s
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetWarning {
     /// The requested offset was below the log start: clamped up to it.
-    BelowLogStart { requested: i128 },
+    BelowLogStart {
+        /// The offset the target asked for.
+        requested: i128,
+    },
     /// The requested offset was past the high watermark: clamped down to it.
-    AboveHighWatermark { requested: i128 },
+    AboveHighWatermark {
+        /// The offset the target asked for.
+        requested: i128,
+    },
     /// `ShiftBy` with nothing committed: shifted from the log start.
     NoCommittedOffset,
     /// No record at or after the time: moved to the high watermark.
-    NoRecordAtOrAfter { timestamp_ms: i64 },
+    NoRecordAtOrAfter {
+        /// The time asked for, ms since the Unix epoch.
+        timestamp_ms: i64,
+    },
 }
 
 /// One partition of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedReset {
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
+    /// Committed offset before the reset.
     pub current: Option<u64>,
+    /// Committed offset after it.
     pub new: u64,
+    /// The partition's first offset.
     pub log_start_offset: u64,
+    /// Offset just past its last visible record.
     pub high_watermark: u64,
+    /// What the operator should know.
     pub warnings: Vec<ResetWarning>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What a reset did (or would do, on a dry run).
 pub struct ResetPlan {
+    /// The group.
     pub group: String,
+    /// The target requested.
     pub target: ResetTarget,
     /// False for a dry run.
     pub applied: bool,
+    /// When it was planned (ms since the Unix epoch).
     pub planned_at_ms: i64,
+    /// One entry per partition.
     pub entries: Vec<PlannedReset>,
 }
 
 /// One partition of an applied reset, as recorded for audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetAuditEntry {
+    /// When it was applied (ms since the Unix epoch).
     pub at_ms: i64,
+    /// Who asked.
     pub actor: String,
+    /// The group.
     pub group: String,
     /// The request's target, e.g. `shift-by:-10`.
     pub target: String,
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
+    /// Committed offset before.
     pub from: Option<u64>,
+    /// Committed offset after.
     pub to: u64,
 }
 
@@ -133,6 +173,8 @@ impl std::fmt::Display for ResetTarget {
 impl Store {
     /// Plan, and unless `dry_run` apply, an offset reset (module docs).
     pub fn reset_offsets(&self, request: &ResetRequest) -> Result<ResetPlan> {
+        // The groups of the store's jobs (`__*`) move only with their jobs.
+        crate::names::validate_group_name(&request.group)?;
         validate_commit(&request.group, &[])?;
         if request.actor.is_empty() || request.actor.len() > ACTOR_BYTES_MAX {
             return Err(Error::invalid("actor", format!("use 1 to {ACTOR_BYTES_MAX} bytes")));

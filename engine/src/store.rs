@@ -2,7 +2,7 @@
 //! that runs interval flushes, age-based rolls and retention.
 
 use crate::batch::{ProducerStamp, Record};
-use crate::config::{validate_topic_name, Durability, StoreOptions, TopicConfig};
+use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
@@ -35,10 +35,17 @@ const DELETING_SUFFIX: &str = ".deleting";
 pub struct ScanMarks {
     /// Where to read next (past any control batches that were skipped).
     pub next_offset: u64,
+    /// Offset just past the last visible record.
     pub high_watermark: u64,
+    /// Offset below which no transaction is open.
     pub last_stable_offset: u64,
+    /// The partition's first offset.
     pub log_start_offset: u64,
 }
+
+/// How many times [`Store::open_read_only`] opens a store a writer holds
+/// before it returns the error (a race with the writer does not repeat; damage does).
+pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
 
 /// Largest `StoreOptions::group_commit_spin` accepted.
 pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
@@ -114,8 +121,11 @@ impl Topic {
 /// A topic's configuration and per-partition numbers.
 #[derive(Debug, Clone)]
 pub struct TopicDescription {
+    /// The topic's name.
     pub name: String,
+    /// Its configuration.
     pub config: TopicConfig,
+    /// Its effective durability (its own, or the store's default).
     pub durability: Durability,
     /// The partitions that opened (all unless `damaged_partitions` has some).
     pub partitions: Vec<PartitionInfo>,
@@ -127,6 +137,7 @@ pub struct TopicDescription {
 /// ([`Store::damaged`]).
 #[derive(Debug, Clone)]
 pub struct Damage {
+    /// The topic or partition.
     pub scope: DamagedScope,
     /// The error its open returned (it names the file).
     pub error: Arc<Error>,
@@ -164,8 +175,34 @@ impl std::fmt::Debug for StoreInner {
     }
 }
 
-/// An open store. Cheap to clone; closes (flushes, releases the lock) when
-/// the last clone is dropped or [`Store::close`] is called.
+/// An open store: a data directory of topics, opened by one process for
+/// writing at a time.
+///
+/// Open it with [`Store::open`] (creating it in an empty or missing
+/// directory), create topics with [`Store::create_topic`], append with
+/// [`Store::append`] (or a [`Producer`](crate::Producer), which makes retries
+/// idempotent) and read with [`Store::read`], [`Store::scan`] (in place,
+/// without copying) or a [`Consumer`](crate::Consumer) (group offsets).
+///
+/// ```
+/// use millrace::{ReadOptions, Record, Store, StoreOptions, TopicConfig};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path().join("data"), StoreOptions::default())?;
+/// store.create_topic("events", TopicConfig::with_partitions(2))?;
+/// let at = store.append("events", 1, &[Record::new("hello").with_key("k")])?;
+/// // Durable on return (the topic's durability is `Always` by default).
+/// let read = store.read("events", 1, at.base_offset, ReadOptions::default())?;
+/// assert_eq!(read.records[0].value, b"hello");
+/// assert_eq!(store.offsets("events", 1)?, (0, 1)); // (log start, next offset)
+/// store.close()?;
+/// # Ok::<(), millrace::Error>(())
+/// ```
+///
+/// Cheap to clone and `Send + Sync`: clones share one open store. It closes
+/// (flushes, releases the lock) when the last clone is dropped or
+/// [`Store::close`] is called. Every method blocks the calling thread (see
+/// the crate documentation on async code).
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
@@ -200,9 +237,19 @@ impl Store {
     /// must not change the data directory: recovery runs as usual, but every
     /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
     /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
-    /// nothing is written, truncated or fsync'd on disk. The directory lock is
-    /// taken without writing the lock file. No background thread runs.
+    /// nothing is written or truncated on disk. No background thread runs.
     /// Refuses a directory that is not a store (no `MILLRACE` file).
+    ///
+    /// The directory lock is taken shared, without writing the lock file:
+    /// read-only opens do not exclude each other, and a writer cannot open
+    /// the directory while one is open. A store that a writer holds open
+    /// (another process embedding it, `millrace serve`) is inspected *live*:
+    /// without a lock, and only its durable data (each file is fdatasync'd
+    /// after its length is sampled, so what this view serves survives a power
+    /// cut even under `Durability::Os`). The view is the store as it was at
+    /// the open; it does not follow later appends. An open that races the
+    /// writer (a segment deleted by retention meanwhile) is retried, at most
+    /// [`READ_ONLY_LIVE_ATTEMPTS`] times in all; an error that remains is real.
     pub fn open_read_only(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref();
         if !path.join(FORMAT_FILE).is_file() {
@@ -218,7 +265,17 @@ impl Store {
             background: false,
             ..options
         };
-        Store::open_with_storage(path, options, Arc::new(crate::storage::ReadOnlyStorage::default()))
+        let mut attempt = 1;
+        loop {
+            let storage = Arc::new(crate::storage::ReadOnlyStorage::default());
+            match Store::open_with_storage(path, options.clone(), storage.clone()) {
+                Err(e) if storage.is_live() && attempt < READ_ONLY_LIVE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "read-only open of a live store raced its writer; retrying");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Open through a given storage backend (fault injection, simulation).
@@ -355,10 +412,19 @@ impl Store {
         Ok(Store { inner })
     }
 
+    /// True for a [`Store::open_read_only`] of a directory that another
+    /// process held open for writing: the view is its durable data as it was
+    /// at the open, and does not follow the writer's later appends.
+    pub fn is_live_view(&self) -> bool {
+        self.inner.storage.is_live_view()
+    }
+
+    /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
+    /// The options it was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
     }
@@ -391,13 +457,13 @@ impl Store {
     /// Begin a transaction for a registered producer (see txn.rs). Open
     /// transactions live in memory only: a crash, an abort, a re-initialised
     /// producer (new epoch) or the timeout discards them without a trace.
-    pub fn begin_transaction(&self, producer_id: u64, epoch: u16) -> Result<crate::txn::Transaction> {
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
         self.check_writable()?;
-        self.check_producer_epoch(producer_id, epoch)?;
+        self.check_producer_epoch(producer.id, producer.epoch)?;
         Ok(crate::txn::Transaction::new(
             self.clone(),
-            producer_id,
-            epoch,
+            producer.id,
+            producer.epoch,
             self.inner.options.transaction_timeout,
         ))
     }
@@ -416,13 +482,20 @@ impl Store {
     }
 
     /// Create a topic with `config.partitions` partitions. Atomic: a crash
-    /// leaves either no topic or the whole topic.
+    /// leaves either no topic or the whole topic. The name follows
+    /// [`crate::names::validate_topic_name`]: `__*` names are the store's own
+    /// (`InternalName`), and names the data directory uses for itself are
+    /// refused (`InvalidInput`).
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.create_topic_inner(name, config, false)
     }
 
     pub(crate) fn create_topic_inner(&self, name: &str, config: TopicConfig, internal: bool) -> Result<()> {
-        validate_topic_name(name, internal)?;
+        if internal {
+            crate::names::validate_internal_topic_name(name)?;
+        } else {
+            crate::names::validate_topic_name(name)?;
+        }
         config.validate()?;
         if !internal {
             if self.inner.topics.read().contains_key(name) {
@@ -484,13 +557,13 @@ impl Store {
 
     /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
     /// every group's committed offsets on both: a topic created later under
-    /// the same name starts with none of them.
+    /// the same name starts with none of them. An internal topic (`__*`) is
+    /// never deleted this way (`InternalName`): a DLQ goes with its topic or
+    /// is purged (`dlq_purge`); damaged metadata is repaired (`millrace repair`).
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        crate::names::refuse_internal_topic(name)?;
         self.delete_topic_files(name)?;
-        if !name.starts_with("__") {
-            self.forget_topic_dependents(name)?;
-        }
-        Ok(())
+        self.forget_topic_dependents(name)
     }
 
     /// The DLQ of `name` and every committed offset on `name` or its DLQ.
@@ -512,7 +585,7 @@ impl Store {
     }
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {
-        validate_topic_name(name, true)?;
+        // Only a name the store listed (a directory of `topics/`) is deleted.
         match self.topic(name) {
             // A topic that failed to open can be deleted too (below).
             Ok(_) | Err(Error::Damaged { .. }) => {}
@@ -560,11 +633,12 @@ impl Store {
             .topics
             .read()
             .keys()
-            .filter(|n| !n.starts_with("__"))
+            .filter(|n| !crate::names::is_internal(n))
             .cloned()
             .collect()
     }
 
+    /// Every topic, the store's own (`__offsets`, `__dlq.*`, ...) included.
     pub fn list_all_topics(&self) -> Vec<String> {
         self.inner.topics.read().keys().cloned().collect()
     }
@@ -642,6 +716,7 @@ impl Store {
         }
     }
 
+    /// A topic's configuration and per-partition numbers.
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let topic = self.topic(name)?;
         Ok(TopicDescription {
@@ -653,6 +728,7 @@ impl Store {
         })
     }
 
+    /// Number of partitions of `topic`.
     pub fn partition_count(&self, topic: &str) -> Result<u32> {
         Ok(self.topic(topic)?.config.partitions)
     }
@@ -665,8 +741,25 @@ impl Store {
     }
 
     /// Append `records` as one batch; returns once acknowledged under the
-    /// topic's durability mode.
+    /// topic's durability mode. Internal topics (`__*`) are written only by
+    /// the operations that own them (`InternalName`).
     pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.partition(topic, partition)?.append(records, None, 0)
+    }
+
+    /// The explicitly internal write path: append `records` to an internal
+    /// topic (`__*`) as they are, with no check that they are what the
+    /// operation owning the topic would write. Recovery must confine what
+    /// it finds there to that topic; this exists to test exactly that (a
+    /// record an older version, a bug or damage left behind). Never for data.
+    pub fn append_to_internal_topic(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        if !crate::names::is_internal(topic) {
+            return Err(Error::invalid(
+                "topic",
+                format!("{topic:?} is not internal: use `append`"),
+            ));
+        }
         self.partition(topic, partition)?.append(records, None, 0)
     }
 
@@ -758,6 +851,7 @@ impl Store {
         records: &[Record],
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
+        crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;
         let (info, duplicate) = p.append_deferred(records, producer)?;
         Ok(PendingAppend {
@@ -822,6 +916,7 @@ impl Store {
         self.inner.shared.notifier.wait_past(seen_generation, deadline)
     }
 
+    /// A counter that moves whenever records become visible anywhere (for [`Store::wait_any`]).
     pub fn generation(&self) -> u64 {
         self.inner.shared.notifier.generation()
     }
@@ -890,8 +985,16 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Make records below `offset` unreadable and delete segments wholly below it.
+    /// Make records below `offset` unreadable and delete segments wholly
+    /// below it. Not for internal topics (`InternalName`): a DLQ is purged
+    /// with `dlq_purge`, the others trim themselves.
     pub fn truncate_prefix(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.truncate_prefix_internal(topic, partition, offset)
+    }
+
+    /// [`Store::truncate_prefix`] of any topic, for the operations that own internal ones.
+    pub(crate) fn truncate_prefix_internal(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
         self.check_writable()?;
         let partition = self.partition(topic, partition)?;
         // The log start moves only under the commit lock (txn.rs, find_part).
@@ -899,6 +1002,7 @@ impl Store {
         partition.truncate_prefix(offset)
     }
 
+    /// True after a failed write or fsync: every write fails until reopened.
     pub fn is_poisoned(&self) -> bool {
         self.inner.shared.is_poisoned()
     }
@@ -908,10 +1012,12 @@ impl Store {
         self.inner.shared.poison.cause()
     }
 
+    /// Bytes of segment and index files now.
     pub fn used_bytes(&self) -> u64 {
         self.inner.shared.used_bytes.load(Ordering::Acquire)
     }
 
+    /// The engine's counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner
             .shared
@@ -1135,6 +1241,7 @@ fn load_topic(
 #[must_use = "an `Always` append is acknowledged only when `wait` returns Ok"]
 #[derive(Debug)]
 pub struct PendingAppend {
+    /// Offset of the batch's first record.
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,

@@ -30,6 +30,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Internal topic holding transaction commit records.
 pub const TRANSACTIONS_TOPIC: &str = "__transactions";
 /// Commit record version 1: every offset commit sets the offset. Version 2
 /// (written only when the record holds an advance-only commit) adds a mode
@@ -42,12 +43,17 @@ const TRIM_EVERY: u64 = 64;
 /// A consumer-offset commit carried by a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetCommit {
+    /// The group.
     pub group: String,
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
     /// The next offset to read.
     pub offset: u64,
+    /// Metadata stored with the offset.
     pub metadata: Vec<u8>,
+    /// Set, or advance only.
     pub mode: OffsetCommitMode,
 }
 
@@ -70,9 +76,13 @@ pub enum OffsetCommitMode {
 /// between them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedPart {
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
+    /// Offset of the part's first record.
     pub base_offset: u64,
+    /// Offset just past its last record.
     pub next_offset: u64,
 }
 
@@ -83,19 +93,28 @@ pub struct CommittedPart {
 pub struct UnappliedPart {
     /// Offset of the commit record in `__transactions/0`.
     pub commit_offset: u64,
+    /// The producer that committed it.
     pub producer_id: u64,
+    /// Its epoch.
     pub epoch: u16,
+    /// The transaction's sequence number for that producer.
     pub transaction_sequence: u32,
+    /// The part's topic.
     pub topic: String,
+    /// The part's partition.
     pub partition: u32,
     /// Records the part holds (0 if its batch could not be decoded).
     pub records: u64,
+    /// Why it could not be applied.
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What a committed transaction wrote.
 pub struct CommitInfo {
+    /// The transaction's sequence number for its producer.
     pub transaction_sequence: u32,
+    /// Where each part landed.
     pub parts: Vec<CommittedPart>,
 }
 
@@ -257,8 +276,9 @@ impl Transaction {
         }
     }
 
-    pub fn producer(&self) -> (u64, u16) {
-        (self.producer_id, self.epoch)
+    /// The producer instance the transaction writes as.
+    pub fn producer(&self) -> crate::ProducerId {
+        crate::ProducerId::new(self.producer_id, self.epoch)
     }
 
     fn add_bytes(&mut self, bytes: usize) -> Result<()> {
@@ -275,8 +295,21 @@ impl Transaction {
     /// Add records for one partition (buffered until commit). Each record is
     /// checked against the partition's limits here (and again at commit), so
     /// that a committed part can always be applied; a part larger than the
-    /// partition's batch limit is applied as several batches.
+    /// partition's batch limit is applied as several batches. Internal
+    /// topics (`__*`) are not a transaction's output (`InternalName`).
     pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.append_internal(topic, partition, records)
+    }
+
+    /// [`Transaction::append`] to any topic, for the operations that own
+    /// internal ones (the DLQ, redrive marks).
+    pub(crate) fn append_internal(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        if records.is_empty() {
+            // As `Store::append`: a part with no record would be applied as
+            // a batch of none.
+            return Err(Error::invalid("records", "an append needs at least one record"));
+        }
         let p = self.store.partition(topic, partition)?;
         for record in records {
             validate_for(&p, record)?;
@@ -289,7 +322,9 @@ impl Transaction {
         Ok(())
     }
 
-    /// Commit a consumer offset (the next offset to read) with the transaction.
+    /// Commit a consumer offset (the next offset to read) with the
+    /// transaction. Internal groups and topics (`__*`) are moved only by the
+    /// operations that own them (`InternalName`).
     pub fn commit_offset(
         &mut self,
         group: &str,
@@ -298,6 +333,7 @@ impl Transaction {
         offset: u64,
         metadata: &[u8],
     ) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }
 
@@ -305,7 +341,35 @@ impl Transaction {
     /// group forward: a committed offset at or past `offset` when the
     /// transaction is applied stays as it is (see `OffsetCommitMode`).
     pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
+    }
+
+    /// Commit the progress of `millrace replay`'s job `job` with the
+    /// transaction: the offset of its group `__replay.<job>` on the source
+    /// partition it copies from (a user topic). The transaction must be the
+    /// job's own, begun by its producer ([`Store::init_replay_producer`]),
+    /// so that the progress moves only with the copies it stands for.
+    pub fn commit_replay_progress(&mut self, job: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        let group = crate::names::replay_group(job);
+        crate::names::refuse_internal_topic(topic)?;
+        let owner = self.store.producer_name(self.producer_id);
+        if owner.as_deref() != Some(group.as_str()) {
+            return Err(Error::InternalName { what: "group", name: group });
+        }
+        self.add_offset_commit(&group, topic, partition, offset, b"", OffsetCommitMode::Set)
+    }
+
+    /// [`Transaction::commit_offset`] of any group, for the operations that
+    /// own internal ones (redrive progress).
+    pub(crate) fn commit_offset_internal(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<()> {
+        self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::Set)
     }
 
     fn add_offset_commit(
@@ -318,7 +382,8 @@ impl Transaction {
         mode: OffsetCommitMode,
     ) -> Result<()> {
         crate::offset_table::validate_commit(group, metadata)?;
-        self.store.partition(topic, partition)?;
+        self.store
+            .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
@@ -335,11 +400,21 @@ impl Transaction {
 
     /// Write a dead-letter record with the transaction (see `dlq`).
     pub fn dead_letter(&mut self, letter: &crate::dlq::DeadLetter) -> Result<()> {
+        // Only user topics have a DLQ.
+        crate::names::refuse_internal_topic(&letter.source_topic)?;
         let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
         let record = letter.to_record();
-        self.append(&topic, 0, &[record])
+        self.append_internal(&topic, 0, &[record])
     }
 
+    /// Records this transaction appends to one partition so far.
+    fn records_for(&self, topic: &str, partition: u32) -> u64 {
+        self.parts
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |records| records.len() as u64)
+    }
+
+    /// True if nothing was added.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty() && self.offsets.is_empty()
     }
@@ -378,6 +453,12 @@ impl Transaction {
             .get(&self.producer_id)
             .filter(|(epoch, _)| *epoch == self.epoch)
             .map_or(0, |(_, s)| s.wrapping_add(1));
+        // As for the records below: the topic may have been deleted and
+        // created again since `commit_offset`.
+        for commit in &self.offsets {
+            let ahead = self.records_for(&commit.topic, commit.partition);
+            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
+        }
         // Strictly after every earlier offset commit (see offset_table.rs).
         let commit_time_ms = store.offset_commit_time()?;
         let mut parts = Vec::with_capacity(self.parts.len());
@@ -789,7 +870,30 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 end_hint: *end_hint,
             })
             .collect();
-        match apply(store, &record, stamp, targets, true) {
+        // The offset table is read before anything is applied: if
+        // `__offsets` holds a record that does not decode, the damage stays
+        // there (every offset request answers it) and the record waits, as
+        // the last one, for its repair, exactly as when `__offsets` failed
+        // to open (below).
+        let offsets_unreadable = if record.offsets.is_empty() {
+            None
+        } else {
+            match store.load_offset_table() {
+                Ok(()) => None,
+                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
+                Err(e) => return Err(e),
+            }
+        };
+        let applied = match offsets_unreadable {
+            Some(e) => Err(Error::Damaged {
+                scope: crate::error::DamagedScope::Topic {
+                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                },
+                source: Arc::new(e),
+            }),
+            None => apply(store, &record, stamp, targets, true),
+        };
+        match applied {
             // `__offsets` failed to open: the rest of the store opens; the
             // record stays the last one, so the first open after the repair
             // applies it (no commit can follow before: a commit reads

@@ -25,12 +25,12 @@ fn options() -> StoreOptions {
 
 /// Topic `in` with 120 records, group `g` committed at 100 with metadata `m`,
 /// and every internal topic the DLQ path uses already created.
-fn prepare(store: &Store) -> (u64, u16) {
+fn prepare(store: &Store) -> millrace::ProducerId {
     store.create_topic("in", TopicConfig::default()).unwrap();
     let records: Vec<Record> = (0..120u8).map(|i| Record::new(vec![i])).collect();
     store.append("in", 0, &records).unwrap();
     let session = store.init_producer("stage").unwrap();
-    let producer = (session.producer_id, session.epoch);
+    let producer = session.id();
     // Warm-up failure of another group: creates __attempts, __transactions, __dlq.in.
     let first = store.read("in", 0, 0, ReadOptions::default()).unwrap().records[0].clone();
     let outcome = store

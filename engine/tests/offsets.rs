@@ -547,7 +547,7 @@ fn deleting_a_topic_forgets_its_offsets_and_its_dlq() {
         let record = store.read("t", 0, 1, ReadOptions::default()).unwrap().records[0].clone();
         store
             .fail_record(
-                (session.producer_id, session.epoch),
+                session.id(),
                 "g2",
                 "t",
                 0,
@@ -578,4 +578,46 @@ fn deleting_a_topic_forgets_its_offsets_and_its_dlq() {
     assert_eq!(store.committed_offset("g", "u", 0).unwrap(), Some(1));
     assert_eq!(store.offsets("t", 0).unwrap(), (0, 1));
     assert!(!store.list_all_topics().contains(&"__dlq.t".to_string()));
+}
+
+/// `commit_offsets` writes every entry as one batch of `__offsets`, however
+/// many there are, so that a crash keeps all or none (it used to split at
+/// 1000 entries: a crash between the batches kept a part).
+#[test]
+fn a_commit_of_many_entries_is_one_batch() {
+    let dir = common::scratch_dir();
+    let store = open(dir.path());
+    // Distinct keys, so that compaction (which would rewrite them) stays away.
+    store.create_topic("wide", TopicConfig::with_partitions(1500)).unwrap();
+    let commits: Vec<(String, u32, u64, Vec<u8>)> = (0..1500u32).map(|p| ("wide".to_string(), p, 0, vec![])).collect();
+    store.commit_offsets("g", &commits).unwrap();
+    let (batches, _) = store
+        .read_batches(OFFSETS_TOPIC, 0, 0, ReadOptions::default(), None)
+        .unwrap();
+    let counts: Vec<usize> = batches.iter().map(|b| b.records.len()).collect();
+    assert_eq!(counts, vec![1500], "one batch");
+    assert_eq!(store.group_offsets("g").unwrap().len(), 1500);
+}
+
+/// A transaction's offset commit is bounded by the high watermark like any
+/// other (it used to accept `u64::MAX`); appends need at least one record.
+#[test]
+fn a_transaction_refuses_offsets_past_the_end_and_empty_appends() {
+    let dir = common::scratch_dir();
+    let store = with_data(dir.path(), 1, 2);
+    let producer = store.init_producer("p").unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
+    for past in [3, u64::MAX] {
+        assert!(
+            matches!(
+                txn.commit_offset("g", "t", 0, past, b""),
+                Err(Error::InvalidInput { .. })
+            ),
+            "{past}"
+        );
+    }
+    assert!(matches!(txn.append("t", 0, &[]), Err(Error::InvalidInput { .. })));
+    txn.commit_offset("g", "t", 0, 2, b"").unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.committed_offset("g", "t", 0).unwrap(), Some(2));
 }

@@ -46,10 +46,14 @@ fn commit_is_atomic_and_abort_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), options()).unwrap();
     store.create_topic("in", TopicConfig::default()).unwrap();
+    // The input the offsets below were "consumed" from: a committed offset is at most the log end.
+    store
+        .append("in", 0, &[Record::new(b"i0".to_vec()), Record::new(b"i1".to_vec())])
+        .unwrap();
     store.create_topic("out", TopicConfig::with_partitions(2)).unwrap();
     let producer = store.init_producer("stage-1").unwrap();
 
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("out", 0, &[Record::new(b"a0".to_vec())]).unwrap();
     txn.append("out", 1, &[Record::new(b"a1".to_vec())]).unwrap();
     txn.commit_offset("g", "in", 0, 1, b"meta").unwrap();
@@ -61,7 +65,7 @@ fn commit_is_atomic_and_abort_leaves_nothing() {
     assert_eq!(all(&store, "out", 1, Isolation::ReadCommitted), vec![b"a1".to_vec()]);
     assert_eq!(store.committed_offset("g", "in", 0).unwrap(), Some(1));
 
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("out", 0, &[Record::new(b"b0".to_vec())]).unwrap();
     txn.commit_offset("g", "in", 0, 2, b"").unwrap();
     txn.abort();
@@ -89,14 +93,14 @@ fn fenced_epoch_cannot_commit() {
     let store = Store::open(dir.path(), options()).unwrap();
     store.create_topic("out", TopicConfig::default()).unwrap();
     let old = store.init_producer("p").unwrap();
-    let mut txn = store.begin_transaction(old.producer_id, old.epoch).unwrap();
+    let mut txn = store.begin_transaction(old.id()).unwrap();
     txn.append("out", 0, &[Record::new(b"zombie".to_vec())]).unwrap();
     let new = store.init_producer("p").unwrap();
     assert!(new.epoch > old.epoch);
     assert!(matches!(txn.commit(), Err(Error::Fenced { .. })));
     assert!(all(&store, "out", 0, Isolation::ReadUncommitted).is_empty());
     assert!(matches!(
-        store.begin_transaction(old.producer_id, old.epoch),
+        store.begin_transaction(old.id()),
         Err(Error::Fenced { .. })
     ));
 }
@@ -184,16 +188,19 @@ fn failed_fsync_at_each_commit_step_is_all_or_nothing() {
         });
         let store = Store::open_with_storage(dir.path(), options(), storage).unwrap();
         store.create_topic("in", TopicConfig::default()).unwrap();
+        store
+            .append("in", 0, &[Record::new(b"i0".to_vec()), Record::new(b"i1".to_vec())])
+            .unwrap();
         store.create_topic("out", TopicConfig::with_partitions(2)).unwrap();
         let producer = store.init_producer("p").unwrap();
         // Warm up: internal topics exist, so the armed failure lands inside commit.
-        let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+        let mut txn = store.begin_transaction(producer.id()).unwrap();
         txn.append("out", 0, &[Record::new(b"warm".to_vec())]).unwrap();
         txn.commit_offset("g", "in", 0, 1, b"").unwrap();
         txn.commit().unwrap();
 
         countdown.store(step, Ordering::SeqCst);
-        let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+        let mut txn = store.begin_transaction(producer.id()).unwrap();
         txn.append("out", 0, &[Record::new(b"x0".to_vec())]).unwrap();
         txn.append("out", 1, &[Record::new(b"x1".to_vec())]).unwrap();
         txn.commit_offset("g", "in", 0, 2, b"").unwrap();
@@ -263,7 +270,7 @@ fn dlq_provenance_attempts_across_restart_and_idempotent_redrive() {
             .remove(0);
         let outcome = store
             .fail_record(
-                (producer.producer_id, producer.epoch),
+                producer.id(),
                 "g",
                 "in",
                 0,
@@ -285,7 +292,7 @@ fn dlq_provenance_attempts_across_restart_and_idempotent_redrive() {
         .unwrap()
         .records
         .remove(0);
-    let p = (producer.producer_id, producer.epoch);
+    let p = producer.id();
     assert!(
         matches!(store.fail_record(p, "g", "in", 0, &rec, "transform", "ParseError", "bad json", 3).unwrap(), FailOutcome::Retry(a) if a.count == 2)
     );
@@ -403,7 +410,7 @@ fn dlq_provenance_attempts_across_restart_and_idempotent_redrive() {
 
     // Loop cap: a record redriven K times stays in the DLQ.
     let producer = store.init_producer("worker").unwrap();
-    let p = (producer.producer_id, producer.epoch);
+    let p = producer.id();
     let outcome = store
         .fail_record(p, "g2", "in", 0, &redriven, "transform", "ParseError", "again", 1)
         .unwrap();
@@ -489,7 +496,7 @@ fn transaction_past_its_timeout_cannot_commit() {
     .unwrap();
     store.create_topic("out", TopicConfig::default()).unwrap();
     let producer = store.init_producer("slow").unwrap();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("out", 0, &[Record::new(b"late".to_vec())]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert!(matches!(
@@ -518,11 +525,14 @@ fn commit_racing_init_producer_is_fenced_or_visible_to_the_new_instance() {
     )
     .unwrap();
     store.create_topic("in", TopicConfig::default()).unwrap();
+    // The input the offsets below were "consumed" from: a committed offset is at most the log end.
+    let input: Vec<Record> = (0..60u8).map(|i| Record::new(vec![i])).collect();
+    store.append("in", 0, &input).unwrap();
     store.create_topic("out", TopicConfig::default()).unwrap();
     let mut outcomes = [0u32; 2];
     for round in 1..=60u64 {
         let old = store.init_producer("racer").unwrap();
-        let mut txn = store.begin_transaction(old.producer_id, old.epoch).unwrap();
+        let mut txn = store.begin_transaction(old.id()).unwrap();
         txn.append("out", 0, &[Record::new(round.to_le_bytes().to_vec())])
             .unwrap();
         txn.commit_offset("g", "in", 0, round, b"").unwrap();

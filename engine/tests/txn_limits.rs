@@ -61,7 +61,7 @@ fn part_larger_than_the_target_batch_limit_is_applied_as_several_batches() {
     store.create_topic("b", small_segments()).unwrap();
     let producer = store.init_producer("replay").unwrap();
     let records = thousand();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("b", 0, &records).unwrap();
     txn.commit_offset("g", "b", 0, 7, b"").unwrap();
     let info = txn.commit().unwrap();
@@ -83,7 +83,7 @@ fn record_that_can_never_fit_its_target_is_refused_before_the_commit_point() {
     let store = Store::open(dir.path(), options()).unwrap();
     store.create_topic("b", small_segments()).unwrap();
     let producer = store.init_producer("p").unwrap();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     // Under the record limit (1 MiB) but larger than one 16 KiB segment.
     let huge = Record::new(vec![b'x'; 20 * 1024]);
     let refused = txn.append("b", 0, &[huge]);
@@ -152,7 +152,7 @@ fn craft_unappliable_store(path: &Path) {
     store.append("ok", 0, &[Record::new(b"before".to_vec())]).unwrap();
     // A real transaction creates `__transactions`.
     let producer = store.init_producer("p").unwrap();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("ok", 0, &[Record::new(b"committed".to_vec())]).unwrap();
     txn.commit().unwrap();
     // What an older version (or a hostile client, before the fix) left:
@@ -170,7 +170,7 @@ fn craft_unappliable_store(path: &Path) {
             ("ok", 0, 2, encoded(&[Record::new(b"after".to_vec())], id)),
         ],
     );
-    store.append("__transactions", 0, &[Record::new(record)]).unwrap();
+    store.append_to_internal_topic("__transactions", 0, &[Record::new(record)]).unwrap();
     drop(store);
 }
 
@@ -225,7 +225,7 @@ fn a_deleted_target_is_neither_reported_nor_applied_again_into_its_successor() {
     store.create_topic("x", TopicConfig::default()).unwrap();
     store.create_topic("y", TopicConfig::default()).unwrap();
     let producer = store.init_producer("p").unwrap();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("x", 0, &[Record::new(b"old x".to_vec())]).unwrap();
     txn.commit().unwrap();
     store.delete_topic("x").unwrap();
@@ -242,7 +242,7 @@ fn a_deleted_target_is_neither_reported_nor_applied_again_into_its_successor() {
     assert!(values(&store, "x").is_empty());
     // Transactions still work after the trim, and survive a reopen once.
     let producer = store.init_producer("p").unwrap();
-    let mut txn = store.begin_transaction(producer.producer_id, producer.epoch).unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
     txn.append("y", 0, &[Record::new(b"y".to_vec())]).unwrap();
     txn.commit().unwrap();
     drop(store);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use millrace::{Record, StoredRecord};
 
 use crate::client::{Client, ClientError};
+use crate::handler::OFFSET_COMMIT_ENTRIES_MAX;
 use crate::messages::{
     CommitOffsets, CommittedOffset, DlqList, DlqListing, DlqPurge, DlqRedrive, FailRecord, Fetch, GroupQuery,
     Isolation, PartitionLag, PartitionOffset, Position, RecordFailed, RedriveReport, Request, ResetAudit,
@@ -352,13 +353,17 @@ impl Consumer {
         Ok(Vec::new())
     }
 
-    /// Commit the current positions (the next offsets to read).
+    /// Commit the current positions (the next offsets to read): one request
+    /// (all or none) per [`OFFSET_COMMIT_ENTRIES_MAX`] partitions.
     pub async fn commit(&self) -> Result<(), ClientError> {
         let offsets: Vec<(&str, u32, u64)> = self
             .positions
             .iter()
             .map(|((topic, partition), offset)| (topic.as_str(), *partition, *offset))
             .collect();
-        self.client.commit_offsets(&self.group, &offsets).await
+        for chunk in offsets.chunks(OFFSET_COMMIT_ENTRIES_MAX) {
+            self.client.commit_offsets(&self.group, chunk).await?;
+        }
+        Ok(())
     }
 }

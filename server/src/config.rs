@@ -21,6 +21,9 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// A config file that holds tokens and that other users may read.
+    #[error("config file {path} holds tokens and is readable by its group or by others (mode {mode:03o}); make it readable by its owner only: chmod 600 {}", path.display())]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("config value {key} = {value}: {expected}")]
     Invalid {
         key: &'static str,
@@ -72,13 +75,25 @@ pub struct ServerConfig {
     pub durability: String,
     pub quota_bytes: Option<u64>,
     pub frame_bytes_max: u32,
+    /// Connections that completed `Hello`.
     pub connections_max: u32,
+    /// Connections that have not completed `Hello` yet (a separate budget:
+    /// they hold no slot of `connections_max`). When full, the oldest is
+    /// evicted to make room for a new one.
+    pub handshake_connections_max: u32,
+    /// The same from one source IP address (at most `handshake_connections_max`).
+    pub handshake_connections_per_address_max: u32,
     pub in_flight_max: u32,
     /// Bytes of received, not yet answered requests one connection may hold
     /// (at least `frame_bytes_max`). Past it the server stops reading that socket.
     pub connection_buffered_bytes_max: u32,
-    /// The same over all connections together (at least `frame_bytes_max`).
+    /// The same over all connections together (at least `frame_bytes_max`),
+    /// counting frames being received from the moment their length is in.
     pub buffered_bytes_max: u32,
+    /// Bytes of fetch responses encoded and not yet taken by their clients,
+    /// over all connections (at least `frame_bytes_max`). Past it a fetch
+    /// waits before it reads.
+    pub response_buffered_bytes_max: u32,
     pub idle_timeout_ms: u64,
     pub slow_client_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
@@ -130,12 +145,15 @@ impl Default for ServerConfig {
             quota_bytes: None,
             frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
             connections_max: 1024,
+            handshake_connections_max: 128,
+            handshake_connections_per_address_max: 16,
             in_flight_max: 32,
             connection_buffered_bytes_max: 2 * FRAME_BYTES_MAX_DEFAULT,
             buffered_bytes_max: 256 * 1024 * 1024,
+            response_buffered_bytes_max: 256 * 1024 * 1024,
             idle_timeout_ms: 300_000,
             slow_client_timeout_ms: 30_000,
-            handshake_timeout_ms: 10_000,
+            handshake_timeout_ms: 5_000,
             fetch_wait_max_ms: 30_000,
             shutdown_grace_ms: 10_000,
             memory_release_idle_ms: 10_000,
@@ -146,6 +164,23 @@ impl Default for ServerConfig {
             insecure: false,
         }
     }
+}
+
+/// Refuse a file of secrets that its group or others may read (or write).
+fn check_private(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Exposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 impl ServerConfig {
@@ -159,13 +194,19 @@ impl ServerConfig {
         Ok(config)
     }
 
-    /// Read and parse a TOML file.
+    /// Read and parse a TOML file. A file that holds tokens must be private
+    /// to its owner (no group or other permission bits): else
+    /// [`ConfigError::Exposed`].
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        ServerConfig::from_toml_str(&text, path)
+        let config = ServerConfig::from_toml_str(&text, path)?;
+        if !config.tokens.is_empty() {
+            check_private(path)?;
+        }
+        Ok(config)
     }
 
     /// Reject values the server cannot honour. Never clamps.
@@ -192,6 +233,18 @@ impl ServerConfig {
             FRAME_BYTES_MAX_HIGHEST,
         )?;
         range("connections_max", self.connections_max, 1, CONNECTIONS_MAX_HIGHEST)?;
+        range(
+            "handshake_connections_max",
+            self.handshake_connections_max,
+            1,
+            CONNECTIONS_MAX_HIGHEST,
+        )?;
+        range(
+            "handshake_connections_per_address_max",
+            self.handshake_connections_per_address_max,
+            1,
+            self.handshake_connections_max,
+        )?;
         range("in_flight_max", self.in_flight_max, 1, IN_FLIGHT_MAX_HIGHEST)?;
         range(
             "connection_buffered_bytes_max",
@@ -202,6 +255,12 @@ impl ServerConfig {
         range(
             "buffered_bytes_max",
             self.buffered_bytes_max,
+            self.frame_bytes_max,
+            u32::MAX,
+        )?;
+        range(
+            "response_buffered_bytes_max",
+            self.response_buffered_bytes_max,
             self.frame_bytes_max,
             u32::MAX,
         )?;

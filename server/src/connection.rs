@@ -25,9 +25,19 @@ use crate::messages::{
 use crate::metrics::ServerMetrics;
 use crate::wire::DecodeError;
 
-/// Bytes asked of the socket per read. With one frame being assembled this
-/// bounds a connection's read buffer to `frame_bytes_max + READ_CHUNK_BYTES`.
+/// Bytes asked of the socket per read, at most. A frame's whole size is
+/// reserved from the buffer budgets as soon as its length prefix is in, and
+/// a large body is read straight into its own buffer, so what a connection
+/// holds outside the budgets is at most one read of small frames.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes asked of the socket per read of a large body (read straight into
+/// the frame's own buffer).
+const LARGE_READ_BYTES_MAX: usize = 1024 * 1024;
+/// Largest frame accepted before the handshake completed (a `Hello` is a few
+/// hundred bytes plus the token): a connection nobody authenticated cannot
+/// reserve `frame_bytes_max` of the server's buffer budget.
+pub const HELLO_FRAME_BYTES_MAX: u32 = 64 * 1024;
+const _: () = assert!(HELLO_FRAME_BYTES_MAX <= crate::frame::FRAME_BYTES_MAX_LOWEST * 16);
 /// After a fatal error: how long, and how many bytes, the reader keeps
 /// draining the socket so that closing does not reset the connection before
 /// the client has read the error frame.
@@ -42,6 +52,12 @@ pub struct Shared {
     pub metrics: Arc<ServerMetrics>,
     /// `buffered_bytes_max` over all connections.
     pub buffered_bytes: Arc<Semaphore>,
+    /// `response_buffered_bytes_max` over all connections.
+    pub response_bytes: Arc<Semaphore>,
+    /// `connections_max`: taken when `Hello` succeeds.
+    pub connection_slots: Arc<Semaphore>,
+    /// Connections that have not completed `Hello` yet.
+    pub handshakes: Arc<crate::handshake_budget::HandshakeBudget>,
     /// Set when the server speaks TLS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -55,13 +71,21 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// A frame's bytes in the connection's and the server's buffer budgets,
+/// reserved before its body is read.
+#[derive(Debug)]
+struct Reservation {
+    bytes: usize,
+    _connection_bytes: OwnedSemaphorePermit,
+    _server_bytes: OwnedSemaphorePermit,
+}
+
 /// What a received request holds until it is answered: an in-flight slot,
-/// and its bytes in the connection's and the server's buffer budgets.
+/// and its bytes in the buffer budgets.
 #[derive(Debug)]
 struct Admission {
     _slot: OwnedSemaphorePermit,
-    _connection_bytes: OwnedSemaphorePermit,
-    _server_bytes: OwnedSemaphorePermit,
+    _bytes: Reservation,
 }
 
 enum Job {
@@ -99,8 +123,17 @@ fn fatal(opcode: u16, request_id: u32, error: WireError) -> Job {
 
 /// Serve one connection (plain TCP or TLS) until it closes, fails a limit,
 /// or the server shuts down.
-pub async fn run<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>)
-where
+///
+/// `ticket` is the connection's place in the pre-handshake budget; it is
+/// given back when `Hello` succeeds (the connection then takes one of the
+/// `connections_max` slots) or the connection closes.
+pub async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    ticket: crate::handshake_budget::HandshakeTicket,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
@@ -118,6 +151,9 @@ where
         principal: None,
         delayed: None,
         peer,
+        ticket: Some(ticket),
+        slot: None,
+        reserved: None,
     };
     let outcome = reader.read_loop().await;
     tracing::debug!(%peer, ?outcome, "connection reader finished");
@@ -138,6 +174,15 @@ enum Outcome {
     Shutdown,
 }
 
+/// What ended one wait of the read loop.
+enum Event {
+    Read,
+    Closed,
+    Shutdown,
+    Evicted,
+    Deadline,
+}
+
 struct Reader<R> {
     read_half: R,
     jobs: mpsc::UnboundedSender<Job>,
@@ -150,6 +195,12 @@ struct Reader<R> {
     /// A fatal answer to send only after a back-off (a failed authentication).
     delayed: Option<(Duration, Job)>,
     peer: SocketAddr,
+    /// The place in the pre-handshake budget, until the handshake succeeded.
+    ticket: Option<crate::handshake_budget::HandshakeTicket>,
+    /// One of the `connections_max` slots, once the handshake succeeded.
+    slot: Option<OwnedSemaphorePermit>,
+    /// The budget of the frame being received, taken once its length is in.
+    reserved: Option<Reservation>,
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
@@ -162,8 +213,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let config = &shared.config;
         let started = Instant::now();
         let handshake_deadline = started + config.handshake_timeout();
-        let mut decoder = FrameDecoder::new(config.frame_bytes_max);
-        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let mut decoder = FrameDecoder::new(HELLO_FRAME_BYTES_MAX.min(config.frame_bytes_max));
         let mut last_frame_at = started;
         let mut frame_started_at: Option<Instant> = None;
         loop {
@@ -174,16 +224,21 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         last_frame_at = Instant::now();
                         frame_started_at = None;
                         let bytes = frame.body.len() + crate::frame::FRAME_HEADER_BYTES;
-                        let Some(permit) = self.admit(bytes).await else {
-                            return Outcome::Closed;
+                        let permit = match self.admit(bytes).await {
+                            Ok(permit) => permit,
+                            Err(outcome) => return outcome,
                         };
                         self.shared.metrics.request_bytes.fetch_add(bytes as u64, Relaxed);
+                        let handshaking = self.principal.is_none();
                         if let Some(outcome) = self.process(frame, permit) {
                             if let Some((delay, job)) = self.delayed.take() {
                                 tokio::time::sleep(delay).await;
                                 self.send(job);
                             }
                             return outcome;
+                        }
+                        if handshaking && self.principal.is_some() {
+                            decoder.set_frame_bytes_max(config.frame_bytes_max);
                         }
                     }
                     Ok(None) => break,
@@ -203,6 +258,18 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     }
                 }
             }
+            // Reserve the whole frame before reading its body: bytes a client
+            // sent but never completed count against the budgets too.
+            if self.reserved.is_none() {
+                if let Some(bytes) = decoder.frame_bytes_pending() {
+                    match self.reserve(bytes).await {
+                        Ok(reservation) => self.reserved = Some(reservation),
+                        Err(outcome) => return outcome,
+                    }
+                    // Waiting for the budget is not the client's slowness.
+                    frame_started_at = Some(Instant::now());
+                }
+            }
             if decoder.is_mid_frame() {
                 frame_started_at.get_or_insert_with(Instant::now);
             }
@@ -213,12 +280,45 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             } else {
                 last_frame_at + config.idle_timeout()
             };
-            tokio::select! {
-                read = self.read_half.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => return Outcome::Closed,
-                    Ok(n) => decoder.feed(buf.get(..n).unwrap_or_default()),
-                },
-                _ = tokio::time::sleep_until(deadline.into()) => {
+            // A large body is read into its own buffer, sized by the length
+            // just reserved; anything else into the stream buffer, one chunk
+            // at most.
+            let room = match decoder.large_body_remaining() {
+                Some(left) => left.min(LARGE_READ_BYTES_MAX),
+                None => READ_CHUNK_BYTES,
+            };
+            let event = {
+                let target = decoder.read_buffer(room);
+                let ticket = self.ticket.as_ref();
+                let evicted = async move {
+                    match ticket {
+                        Some(ticket) => ticket.evicted().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let mut limited = (&mut self.read_half).take(room as u64);
+                tokio::select! {
+                    read = limited.read_buf(target) => match read {
+                        Ok(0) | Err(_) => Event::Closed,
+                        Ok(_) => Event::Read,
+                    },
+                    () = evicted => Event::Evicted,
+                    _ = tokio::time::sleep_until(deadline.into()) => Event::Deadline,
+                    _ = self.shutdown.changed() => Event::Shutdown,
+                    _ = self.jobs.closed() => Event::Closed,
+                }
+            };
+            match event {
+                Event::Read => {}
+                Event::Closed => return Outcome::Closed,
+                Event::Shutdown => return Outcome::Shutdown,
+                Event::Evicted => {
+                    self.shared.metrics.connections_rejected.fetch_add(1, Relaxed);
+                    tracing::info!(peer = %self.peer, "closing connection: handshake budget full, newer connection admitted");
+                    self.send(fatal(0, 0, too_many_connections(config.handshake_connections_max)));
+                    return Outcome::Fatal;
+                }
+                Event::Deadline => {
                     let idle = self.principal.is_some() && frame_started_at.is_none();
                     let answering = self.in_flight.available_permits() < config.in_flight_max as usize;
                     if idle && answering {
@@ -238,42 +338,66 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     self.send(fatal(0, 0, WireError::new(ErrorCode::Timeout, what)));
                     return Outcome::Fatal;
                 }
-                _ = self.shutdown.changed() => return Outcome::Shutdown,
-                _ = self.jobs.closed() => return Outcome::Closed,
             }
         }
     }
 
-    /// Wait for an in-flight slot and buffer budget for a request of `bytes`
-    /// (the socket is not read meanwhile). `None` when the worker is gone.
-    async fn admit(&self, bytes: usize) -> Option<Admission> {
+    /// Wait for the buffer budgets of a frame of `bytes` (the socket is not
+    /// read meanwhile). `Err` ends the read loop (worker gone, shutdown).
+    async fn reserve(&mut self, bytes: usize) -> Result<Reservation, Outcome> {
         // A frame is at most frame_bytes_max, which both budgets are at least.
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
-        let acquire = async {
-            let slot = self.in_flight.clone().acquire_owned().await.ok()?;
-            let connection_bytes = self.buffered_bytes.clone().acquire_many_owned(bytes).await.ok()?;
-            let server_bytes = self
-                .shared
-                .buffered_bytes
-                .clone()
-                .acquire_many_owned(bytes)
-                .await
-                .ok()?;
-            Some(Admission {
-                _slot: slot,
+        let permits = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        let connection = self.buffered_bytes.clone();
+        let server = self.shared.buffered_bytes.clone();
+        let acquire = async move {
+            let connection_bytes = connection.acquire_many_owned(permits).await.ok()?;
+            let server_bytes = server.acquire_many_owned(permits).await.ok()?;
+            Some(Reservation {
+                bytes,
                 _connection_bytes: connection_bytes,
                 _server_bytes: server_bytes,
             })
         };
         tokio::select! {
-            admission = acquire => admission,
-            _ = self.jobs.closed() => None,
+            reservation = acquire => reservation.ok_or(Outcome::Closed),
+            _ = self.jobs.closed() => Err(Outcome::Closed),
+            _ = self.shutdown.changed() => Err(Outcome::Shutdown),
+        }
+    }
+
+    /// Wait for an in-flight slot and the buffer budgets (reserved while the
+    /// frame arrived, or now) of a whole frame of `bytes`.
+    async fn admit(&mut self, bytes: usize) -> Result<Admission, Outcome> {
+        let reservation = match self.reserved.take() {
+            Some(reservation) if reservation.bytes == bytes => reservation,
+            other => {
+                drop(other);
+                self.reserve(bytes).await?
+            }
+        };
+        let in_flight = self.in_flight.clone();
+        tokio::select! {
+            slot = in_flight.acquire_owned() => match slot {
+                Ok(slot) => Ok(Admission { _slot: slot, _bytes: reservation }),
+                Err(_) => Err(Outcome::Closed),
+            },
+            _ = self.jobs.closed() => Err(Outcome::Closed),
         }
     }
 
     /// Handle one frame; `Some` ends the read loop.
     fn process(&mut self, frame: crate::frame::Frame, permit: Admission) -> Option<Outcome> {
         let header = frame.header;
+        if self.principal.is_none() && header.opcode != Opcode::Hello.code() {
+            // Whatever else the frame is (an unknown opcode, a body that does
+            // not decode), it is not the Hello the handshake needs.
+            self.send(fatal(
+                header.opcode,
+                header.request_id,
+                WireError::new(ErrorCode::HandshakeRequired, "the first frame must be Hello"),
+            ));
+            return Some(Outcome::Fatal);
+        }
         // Decide from the header alone what needs no body: before `Hello`,
         // any other known opcode is refused; after it, an opcode the token
         // may not call. Such bodies are never decoded.
@@ -331,6 +455,20 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     ErrorCode::InvalidInput,
                     "Hello is only valid as the first frame",
                 )),
+                close: false,
+                client_name: None,
+                principal: None,
+                _permit: Some(permit),
+            }
+        } else if let Some(error) = self
+            .principal
+            .as_ref()
+            .and_then(|principal| crate::internal::denied(&request, principal.permissions))
+        {
+            Job::Reply {
+                opcode: header.opcode,
+                request_id: header.request_id,
+                result: Err(error),
                 close: false,
                 client_name: None,
                 principal: None,
@@ -397,6 +535,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             self.delayed = Some((verdict.delay, job));
             return Some(Outcome::Fatal);
         };
+        let Ok(slot) = self.shared.connection_slots.clone().try_acquire_owned() else {
+            let connections_max = self.shared.config.connections_max;
+            self.shared.metrics.connections_rejected.fetch_add(1, Relaxed);
+            tracing::warn!(peer = %self.peer, connections_max, "refusing connection: too many connections");
+            self.send(fatal(0, 0, too_many_connections(connections_max)));
+            return Some(Outcome::Fatal);
+        };
+        self.slot = Some(slot);
+        self.ticket = None;
         tracing::debug!(peer = %self.peer, client = ?hello.client_name, principal = ?principal.name, version, "handshake");
         let session_principal = principal.clone();
         self.principal = Some(principal);
@@ -500,7 +647,8 @@ async fn worker<W: AsyncWrite + Unpin>(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
-        let (opcode, request_id, result, close, permit) = match job {
+        // `budget`: a fetch response's place in the response budget, until written.
+        let (opcode, request_id, result, close, permit, budget) = match job {
             Job::Execute {
                 opcode,
                 request_id,
@@ -510,6 +658,12 @@ async fn worker<W: AsyncWrite + Unpin>(
             } => {
                 let Some(mut taken) = session.take() else {
                     return;
+                };
+                // A fetch's response is counted in the response budget
+                // until written: kept to fetch again if it must wait.
+                let refetch = match &request {
+                    Request::Fetch(fetch) => Some(fetch.clone()),
+                    _ => None,
                 };
                 let context = shared.context.clone();
                 let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -559,8 +713,19 @@ async fn worker<W: AsyncWrite + Unpin>(
                         (Err(handler_failed()), true)
                     }
                 };
+                let (result, budget) = match refetch {
+                    Some(fetch) if !close => {
+                        match within_response_budget(&shared, &mut output, &mut writer, &mut session, fetch, result)
+                            .await
+                        {
+                            Some(answer) => answer,
+                            None => return,
+                        }
+                    }
+                    _ => (result, None),
+                };
                 shared.metrics.record_request(opcode, received.elapsed());
-                (opcode.code(), request_id, result, close, Some(_permit))
+                (opcode.code(), request_id, result, close, Some(_permit), budget)
             }
             Job::Reply {
                 opcode,
@@ -577,7 +742,7 @@ async fn worker<W: AsyncWrite + Unpin>(
                 if let (Some(principal), Some(session)) = (principal, session.as_mut()) {
                     session.principal = principal;
                 }
-                (opcode, request_id, result, close, _permit)
+                (opcode, request_id, result, close, _permit, None)
             }
         };
         let tail = output.encode(opcode, request_id, result, frame_bytes_max, &shared.metrics);
@@ -593,6 +758,7 @@ async fn worker<W: AsyncWrite + Unpin>(
                 return;
             }
         }
+        drop(budget);
         if close {
             if output.flush(&mut writer).await {
                 let _ = tokio::time::timeout(output.write_timeout, writer.shutdown()).await;
@@ -602,6 +768,58 @@ async fn worker<W: AsyncWrite + Unpin>(
     }
     if output.flush(&mut writer).await {
         let _ = tokio::time::timeout(output.write_timeout, writer.shutdown()).await;
+    }
+}
+
+/// The error a connection over `connections_max` (or evicted from the
+/// handshake budget) gets before it is closed.
+pub fn too_many_connections(limit: u32) -> WireError {
+    WireError::new(ErrorCode::TooManyConnections, "too many connections").with_details(vec![u64::from(limit)])
+}
+
+/// Count a fetch's response in the server's response budget. When the
+/// budget cannot take it now, the response is dropped (a waiting fetch holds
+/// no memory), the fetch waits for the budget, then is answered again at
+/// once within the bytes granted. `None` when the connection must close.
+async fn within_response_budget<W: AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    output: &mut Output,
+    writer: &mut W,
+    session: &mut Option<Session>,
+    fetch: crate::messages::Fetch,
+    result: Result<Response, WireError>,
+) -> Option<(Result<Response, WireError>, Option<OwnedSemaphorePermit>)> {
+    let Ok(Response::FetchedEncoded(encoded)) = result else {
+        return Some((result, None));
+    };
+    let bytes = crate::handler::fetch_response_bytes(encoded.records.len());
+    // At most frame_bytes_max, which the budget is at least.
+    let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
+    if let Ok(permit) = shared.response_bytes.clone().try_acquire_many_owned(permits) {
+        return Some((Ok(Response::FetchedEncoded(encoded)), Some(permit)));
+    }
+    shared.metrics.fetches_waiting_for_budget.fetch_add(1, Relaxed);
+    drop(encoded);
+    let mut taken = session.take()?;
+    // Answers so far go out (and free their budgets) before the wait.
+    if !output.flush(writer).await {
+        return None;
+    }
+    let permit = shared.response_bytes.clone().acquire_many_owned(permits).await.ok()?;
+    let context = shared.context.clone();
+    let call = run_blocking(move || {
+        let result = crate::handler::fetch_within(&context, &mut taken, &fetch, bytes);
+        (taken, result)
+    });
+    match call.await {
+        Ok((returned, result)) => {
+            *session = Some(returned);
+            Some((result, Some(permit)))
+        }
+        Err(_panic) => {
+            tracing::error!("fetch handler failed");
+            None
+        }
     }
 }
 

@@ -30,7 +30,9 @@ pub enum ErrorCode {
     GroupActive,
     NoSpace,
     NotADataDir,
-    /// An engine code this build does not name yet (`18..=999`).
+    /// A write, delete or commit of a `__*` topic, group or producer: the store's own.
+    InternalName,
+    /// An engine code this build does not name yet (`19..=999`).
     OtherEngine(u16),
     Malformed,
     UnknownOpcode,
@@ -49,7 +51,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 29] = [
+const NAMED: [(u16, ErrorCode); 30] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -67,6 +69,7 @@ const NAMED: [(u16, ErrorCode); 29] = [
     (15, ErrorCode::GroupActive),
     (16, ErrorCode::NoSpace),
     (17, ErrorCode::NotADataDir),
+    (18, ErrorCode::InternalName),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),
@@ -302,6 +305,13 @@ mod tests {
                     problem: millrace::DataDirProblem::NotADirectory,
                 },
                 ErrorCode::NotADataDir,
+            ),
+            (
+                E::InternalName {
+                    what: "topic",
+                    name: "__offsets".into(),
+                },
+                ErrorCode::InternalName,
             ),
         ];
         let mut seen = std::collections::HashSet::new();

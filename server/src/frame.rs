@@ -252,6 +252,30 @@ impl FrameDecoder {
         self.frame_bytes_max
     }
 
+    /// Change the largest accepted `length` from the next frame on (the
+    /// server accepts only a small frame before the handshake).
+    pub fn set_frame_bytes_max(&mut self, frame_bytes_max: u32) {
+        self.frame_bytes_max = frame_bytes_max;
+    }
+
+    /// Whole size (length field included) of the frame being received, once
+    /// its length prefix is in and legal; `None` between frames. Lets the
+    /// server reserve a frame's bytes from its memory budget before reading
+    /// its body.
+    pub fn frame_bytes_pending(&self) -> Option<usize> {
+        if self.failed.is_some() {
+            return None;
+        }
+        if let Some(direct) = &self.direct {
+            return Some(FRAME_HEADER_BYTES + direct.body_len);
+        }
+        let pending = self.pending();
+        pending.get(..FRAME_LENGTH_BYTES)?;
+        let length = le_u32(pending, LENGTH_AT);
+        check_length(length, self.frame_bytes_max).ok()?;
+        Some(FRAME_LENGTH_BYTES + length as usize)
+    }
+
     /// Bytes received but not yet returned as frames.
     pub fn buffered_bytes(&self) -> usize {
         let direct = self.direct.as_ref().map_or(0, |d| FRAME_HEADER_BYTES + d.body.len());

@@ -37,6 +37,8 @@ pub const TRANSACTIONS_PER_CONNECTION_MAX: usize = 16;
 /// `DlqList.max_records` when the client says 0, and the most it may ask for.
 pub const DLQ_LIST_RECORDS_DEFAULT: u32 = 100;
 pub const DLQ_LIST_RECORDS_MAX: u32 = 10_000;
+/// Entries one `CommitOffsets` or `TxnCommitOffsets` request may carry.
+pub const OFFSET_COMMIT_ENTRIES_MAX: usize = 1000;
 /// `DlqRedrive.redrive_cap` when the client says 0.
 pub const REDRIVE_CAP_DEFAULT: u32 = 3;
 /// A connection keeps its fetch encoding buffer between fetches up to this
@@ -246,7 +248,7 @@ pub fn handle_inline(context: &Context, session: &mut Session, request: Request)
             // Not `Always`, or the topic does not exist (an immediate error).
             Ok(_) | Err(_) => Inline::Done(self::produce(store, produce)),
         },
-        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false) {
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, false, usize::MAX) {
             Some(result) => Inline::Done(result),
             None => Inline::Blocking(Request::Fetch(fetch)),
         },
@@ -298,7 +300,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             }
             self::produce(store, produce)
         }
-        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true) {
+        Request::Fetch(fetch) => match self::fetch(context, session, &fetch, true, usize::MAX) {
             Some(result) => result,
             None => Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting")),
         },
@@ -310,6 +312,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::Hello(_) => Err(invalid("Hello is only valid as the first frame")),
         Request::CommitOffsets(commit) => {
             session.check_group(&commit.group)?;
+            check_offset_commit_entries(commit.offsets.len())?;
             let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
                 .offsets
                 .into_iter()
@@ -373,7 +376,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             }
             session.check_producer(store, begin.producer_id)?;
             let transaction = store
-                .begin_transaction(begin.producer_id, begin.epoch)
+                .begin_transaction(millrace::ProducerId::new(begin.producer_id, begin.epoch))
                 .map_err(engine)?;
             let transaction_id = session.next_transaction_id;
             session.next_transaction_id += 1;
@@ -389,7 +392,21 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::TxnCommitOffsets(commit) => {
             session.check_group(&commit.group)?;
+            check_offset_commit_entries(commit.offsets.len())?;
             let transaction = session.transaction(commit.transaction_id)?;
+            // A replay job's progress (the connection checked the admin
+            // permission): only in a transaction of the job's own producer.
+            if let Some(job) = commit.group.strip_prefix(millrace::names::REPLAY_PREFIX) {
+                for o in &commit.offsets {
+                    if !o.metadata.is_empty() {
+                        return Err(invalid("a replay job's progress carries no metadata"));
+                    }
+                    transaction
+                        .commit_replay_progress(job, &o.topic, o.partition, o.offset)
+                        .map_err(engine)?;
+                }
+                return Ok(Response::Empty);
+            }
             for o in &commit.offsets {
                 transaction
                     .commit_offset(&commit.group, &o.topic, o.partition, o.offset, &o.metadata)
@@ -526,6 +543,15 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
     }
 }
 
+fn check_offset_commit_entries(entries: usize) -> Result<(), WireError> {
+    if entries > OFFSET_COMMIT_ENTRIES_MAX {
+        return Err(invalid(format!(
+            "{entries} offsets in one request; at most {OFFSET_COMMIT_ENTRIES_MAX} (send the rest in another)"
+        )));
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -621,7 +647,7 @@ fn fail_record(store: &Store, fail: FailRecord) -> Result<Response, WireError> {
         })?;
     let outcome = store
         .fail_record(
-            (fail.producer_id, fail.epoch),
+            millrace::ProducerId::new(fail.producer_id, fail.epoch),
             &fail.group,
             &fail.topic,
             fail.partition,
@@ -682,9 +708,11 @@ pub fn produced(append: millrace::ProducerAppend) -> Response {
 }
 
 fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Response, WireError> {
-    let session = match connection.producer_owner() {
-        None => store.init_producer(name).map_err(engine)?,
-        Some(owner) => store
+    // A replay job's producer (the connection checked the admin permission).
+    let session = match (name.strip_prefix(millrace::names::REPLAY_PREFIX), connection.producer_owner()) {
+        (Some(job), _) => store.init_replay_producer(job).map_err(engine)?,
+        (None, None) => store.init_producer(name).map_err(engine)?,
+        (None, Some(owner)) => store
             .init_producer_as(name, owner)
             .map_err(engine)?
             .ok_or_else(producer_denied)?,
@@ -705,14 +733,46 @@ fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Resp
     }))
 }
 
+/// Answer `fetch` again, at once (no long poll), in at most `response_bytes`
+/// (the response budget the connection was granted for it; at least the
+/// first record is returned, which fit in that size the first time).
+pub fn fetch_within(
+    context: &Context,
+    session: &mut Session,
+    fetch: &Fetch,
+    response_bytes: usize,
+) -> Result<Response, WireError> {
+    let now = Fetch {
+        max_wait_ms: 0,
+        ..fetch.clone()
+    };
+    let records_cap = response_bytes.saturating_sub(FETCH_RESPONSE_OVERHEAD_BYTES as usize);
+    self::fetch(context, session, &now, true, records_cap)
+        .unwrap_or_else(|| Err(WireError::new(ErrorCode::Internal, "fetch without wait waited")))
+}
+
+/// Bytes of a fetch response whose records take `records_bytes`, at most.
+pub fn fetch_response_bytes(records_bytes: usize) -> usize {
+    records_bytes + FETCH_RESPONSE_OVERHEAD_BYTES as usize
+}
+
 /// Answer `fetch`, encoding records straight from the engine's record views.
 /// `None` when nothing is available yet and the fetch would have to wait but
 /// `may_wait` is false (the caller retries it where blocking is allowed).
+///
+/// The encoded records stop before the one that would take them past
+/// `records_cap` or past what fits in a response frame (the engine's
+/// `max_bytes` counts neither headers nor per-record framing, and lets the
+/// last record cross it); the first record is always returned, and fits
+/// (every topic's `record_bytes_max` fits in a fetch response, checked at
+/// topic creation and server start). `next_offset` is then the offset after
+/// the last record returned.
 fn fetch(
     context: &Context,
     session: &mut Session,
     fetch: &Fetch,
     may_wait: bool,
+    records_cap: usize,
 ) -> Option<Result<Response, WireError>> {
     let started = Instant::now();
     let store = &context.store;
@@ -757,14 +817,26 @@ fn fetch(
         Isolation::ReadUncommitted => millrace::Isolation::ReadUncommitted,
     };
     let deadline = started + Duration::from_millis(u64::from(fetch.max_wait_ms));
+    let records_cap = records_cap.min(max_bytes_allowed as usize);
     let mut encoded = FetchedEncoded::with_buffer(std::mem::take(&mut session.fetch_buffer));
     loop {
         // Read the generation before the data, then wait on it: no lost
         // wake-up, and no spinning while the high watermark is ahead of a
         // read-committed reader held at the last stable offset.
         let generation = store.generation();
+        // Offset after the last record encoded, once one did not fit.
+        let mut capped_at: Option<u64> = None;
+        let mut last_offset = offset;
         let marks = match store.scan_with_marks(&fetch.topic, fetch.partition, offset, options, isolation, |view| {
-            encoded.push(&view)
+            if capped_at.is_some() {
+                return;
+            }
+            if encoded.count > 0 && encoded.records.len() + FetchedEncoded::stored_len(&view) > records_cap {
+                capped_at = Some(last_offset + 1);
+                return;
+            }
+            last_offset = view.offset;
+            encoded.push(&view);
         }) {
             Ok(marks) => marks,
             Err(error) => {
@@ -774,7 +846,7 @@ fn fetch(
         };
         let now = Instant::now();
         if encoded.count > 0 || now >= deadline || context.shutting_down.load(Ordering::Relaxed) {
-            encoded.next_offset = marks.next_offset;
+            encoded.next_offset = capped_at.unwrap_or(marks.next_offset);
             encoded.high_watermark = marks.high_watermark;
             encoded.last_stable_offset = marks.last_stable_offset;
             return Some(Ok(Response::FetchedEncoded(encoded)));
@@ -825,6 +897,13 @@ pub fn topic_config(create: &CreateTopic) -> Result<TopicConfig, WireError> {
             "index_interval_bytes" => {
                 config.index_interval_bytes = u32::try_from(parse_u64(key, value)?)
                     .map_err(|_| invalid(format!("topic config index_interval_bytes = {value}: too large")))?
+            }
+            "route_invalid_to_dlq" => {
+                return Err(invalid(
+                    "topic config route_invalid_to_dlq is library-only (Store::append_routed): the server's \
+                     Produce appends a batch whole or refuses it, and its answer has no place for records \
+                     routed to the DLQ",
+                ))
             }
             other => {
                 return Err(invalid(format!(

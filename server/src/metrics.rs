@@ -50,6 +50,8 @@ pub struct ServerMetrics {
     pub idle_memory_releases: AtomicU64,
     /// `Hello`s refused for a missing or unknown token (with their back-off).
     pub failed_authentications: crate::auth::FailedAuthentications,
+    /// Fetches whose response waited for `response_buffered_bytes_max`.
+    pub fetches_waiting_for_budget: AtomicU64,
     per_opcode: Vec<OpcodeMetrics>,
     errors: Mutex<BTreeMap<u16, u64>>,
 }
@@ -65,6 +67,7 @@ impl Default for ServerMetrics {
             response_bytes: AtomicU64::new(0),
             idle_memory_releases: AtomicU64::new(0),
             failed_authentications: crate::auth::FailedAuthentications::default(),
+            fetches_waiting_for_budget: AtomicU64::new(0),
             per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
@@ -163,6 +166,10 @@ impl ServerMetrics {
             stat(
                 "millrace_server_authentication_failures_total",
                 self.failed_authentications.total.load(Relaxed),
+            ),
+            stat(
+                "millrace_server_fetches_waiting_for_budget_total",
+                self.fetches_waiting_for_budget.load(Relaxed),
             ),
         ];
         if let Some(quota) = engine.quota_bytes {

@@ -17,9 +17,8 @@ use tokio::task::JoinHandle;
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, ServerConfig};
 use crate::connection::{self, Shared};
-use crate::error_code::{ErrorCode, WireError};
 use crate::handler::Context;
-use crate::messages::encode_response;
+use crate::handshake_budget::HandshakeBudget;
 use crate::metrics::ServerMetrics;
 
 /// Why the server could not start or stop cleanly.
@@ -137,6 +136,12 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),
         buffered_bytes: Arc::new(Semaphore::new(config.buffered_bytes_max as usize)),
+        connection_slots: Arc::new(Semaphore::new(config.connections_max as usize)),
+        response_bytes: Arc::new(Semaphore::new(config.response_buffered_bytes_max as usize)),
+        handshakes: Arc::new(HandshakeBudget::new(
+            config.handshake_connections_max,
+            config.handshake_connections_per_address_max,
+        )),
         tls,
         config,
         context,
@@ -178,7 +183,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let connections_max = shared.config.connections_max as usize;
-    let slots = Arc::new(Semaphore::new(connections_max));
+    let slots = shared.connection_slots.clone();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -191,38 +196,36 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                match slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        shared.metrics.connections_accepted.fetch_add(1, Relaxed);
-                        shared.metrics.connections_open.fetch_add(1, Relaxed);
-                        let shared = shared.clone();
-                        let shutdown = shutdown.clone();
-                        tokio::spawn(async move {
-                            let _ = stream.set_nodelay(true);
-                            match shared.tls.clone() {
-                                None => connection::run(stream, peer, shared.clone(), shutdown).await,
-                                Some(acceptor) => {
-                                    let timeout = shared.config.handshake_timeout();
-                                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                                        Ok(Ok(tls)) => connection::run(tls, peer, shared.clone(), shutdown).await,
-                                        Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
-                                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                                    }
-                                }
+                // Every new connection is taken into the handshake budget
+                // (evicting the oldest one still in its handshake when it is
+                // full); it takes one of the `connections_max` slots when its
+                // Hello succeeds.
+                let (ticket, evicted) = shared.handshakes.admit(peer.ip());
+                if evicted {
+                    tracing::debug!(%peer, "handshake budget full: evicted the oldest connection in its handshake");
+                }
+                shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+                shared.metrics.connections_open.fetch_add(1, Relaxed);
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    match shared.tls.clone() {
+                        None => connection::run(stream, peer, shared.clone(), shutdown, ticket).await,
+                        Some(acceptor) => {
+                            let timeout = shared.config.handshake_timeout();
+                            tokio::select! {
+                                accepted = tokio::time::timeout(timeout, acceptor.accept(stream)) => match accepted {
+                                    Ok(Ok(tls)) => connection::run(tls, peer, shared.clone(), shutdown, ticket).await,
+                                    Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
+                                    Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                                },
+                                () = ticket.evicted() => tracing::info!(%peer, "TLS handshake evicted: handshake budget full"),
                             }
-                            shared.metrics.connections_open.fetch_sub(1, Relaxed);
-                            drop(slot);
-                        });
-                    }
-                    Err(_) => {
-                        shared.metrics.connections_rejected.fetch_add(1, Relaxed);
-                        tracing::warn!(%peer, connections_max, "refusing connection: too many connections");
-                        // A TLS client could not read a plain error frame.
-                        if shared.tls.is_none() {
-                            reject(stream, connections_max);
                         }
                     }
-                }
+                    shared.metrics.connections_open.fetch_sub(1, Relaxed);
+                });
             }
             _ = shutdown.changed() => break,
         }
@@ -247,18 +250,6 @@ async fn accept_loop(
     .map_err(|e| ServeError::Runtime(std::io::Error::other(e.to_string())))?;
     tracing::info!(ok = result.is_ok(), "store flushed and closed");
     result.map_err(ServeError::Store)
-}
-
-/// Tell a connection over the limit why, without waiting on it: a fresh
-/// socket's send buffer takes the few bytes at once, else they are dropped.
-fn reject(stream: TcpStream, connections_max: usize) {
-    let frame = encode_response(
-        0,
-        0,
-        &Err(WireError::new(ErrorCode::TooManyConnections, "too many connections")
-            .with_details(vec![connections_max as u64])),
-    );
-    let _ = stream.try_write(&frame);
 }
 
 async fn metrics_loop(

@@ -11,6 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{hello_frame, start_server, Raw};
+use millrace_server::connection::HELLO_FRAME_BYTES_MAX;
 use millrace_server::error_code::ErrorCode;
 use millrace_server::frame::{encode_frame, FrameHeader, FRAME_BYTES_MAX_DEFAULT};
 use millrace_server::messages::*;
@@ -33,7 +34,8 @@ async fn four_gib_length_prefix_is_refused_before_allocation() {
     raw.send(&[0xff, 0xff, 0xff, 0xff, 0x01, 0x00]).await;
     let (opcode, request_id, details) = expect_fatal(&mut raw, ErrorCode::FrameTooLarge).await;
     assert_eq!((opcode, request_id), (0, 0));
-    assert_eq!(details, vec![u64::from(u32::MAX), u64::from(FRAME_BYTES_MAX_DEFAULT)]);
+    // Before the handshake the limit is the Hello frame's.
+    assert_eq!(details, vec![u64::from(u32::MAX), u64::from(HELLO_FRAME_BYTES_MAX)]);
     // Also after a handshake, and just one byte over the limit.
     let mut raw = Raw::hello(server.addr()).await;
     raw.send(&(FRAME_BYTES_MAX_DEFAULT + 1).to_le_bytes()).await;
@@ -400,5 +402,65 @@ async fn waiting_for_an_answer_is_not_idle() {
         .connections_accepted
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(accepted, 1, "the client never had to reconnect");
+    server.handle.shutdown().await.unwrap();
+}
+
+/// Sockets that never say Hello fill only the pre-handshake budget
+/// (`handshake_connections_max`), never the `connections_max` slots; one more
+/// than the budget evicts the oldest of them (`TooManyConnections`, then
+/// close), so a valid client still connects and works while they stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_never_say_hello_do_not_lock_clients_out() {
+    let budget = 8u32;
+    let server = start_server(|c| {
+        c.connections_max = 4;
+        c.handshake_connections_max = budget;
+        c.handshake_connections_per_address_max = budget;
+        c.handshake_timeout_ms = 60_000;
+    })
+    .await;
+    let accepted = || {
+        server
+            .handle
+            .metrics()
+            .connections_accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // More silent sockets than connection slots, exactly the handshake budget.
+    let mut silent = Vec::new();
+    for _ in 0..budget {
+        silent.push(Raw::connect(server.addr()).await);
+        // Admitted in this order: the first is the oldest.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while accepted() < silent.len() as u64 {
+            assert!(Instant::now() < deadline, "server did not accept");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // A valid client connects (evicting the oldest silent socket) and works.
+    let client = tokio::time::timeout(Duration::from_secs(5), server.client())
+        .await
+        .expect("a valid client connects while silent sockets fill the handshake budget");
+    client.create_topic("t", 1, &[]).await.unwrap();
+    client
+        .produce("t", 0, vec![millrace::Record::new(b"x".to_vec())])
+        .await
+        .unwrap();
+    // The probe just above the budget: the oldest silent socket was told why.
+    let mut oldest = silent.remove(0);
+    let (opcode, request_id, details) = expect_fatal(&mut oldest, ErrorCode::TooManyConnections).await;
+    assert_eq!((opcode, request_id, details), (0, 0, vec![u64::from(budget)]));
+    // The other silent sockets are still open, and still hold no slot:
+    // connections_max - 1 more clients get in.
+    let mut clients = Vec::new();
+    for _ in 1..4 {
+        clients.push(Raw::hello(server.addr()).await);
+    }
+    // The fifth handshaken connection is over connections_max.
+    let mut over = Raw::connect(server.addr()).await;
+    over.send(&hello_frame(1)).await;
+    let (_, _, details) = expect_fatal(&mut over, ErrorCode::TooManyConnections).await;
+    assert_eq!(details, vec![4]);
+    client.ping().await.unwrap();
     server.handle.shutdown().await.unwrap();
 }

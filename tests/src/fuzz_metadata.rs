@@ -200,7 +200,7 @@ fn template() -> &'static Template {
         store.commit_offset(GROUP, TOPIC, 0, 2, b"meta").expect("commit offset");
         let session = producer.session().clone();
         let mut transaction = store
-            .begin_transaction(session.producer_id, session.epoch)
+            .begin_transaction(session.id())
             .expect("begin transaction");
         transaction
             .append(TOPIC, 0, &[Record::new(b"in a transaction".to_vec())])

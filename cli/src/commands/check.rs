@@ -53,6 +53,7 @@ pub fn report_json(report: &CheckReport) -> serde_json::Value {
         "bytes": report.bytes,
         "index_entries": report.index_entries,
         "corruption_found": report.corruption_found(),
+        "live": report.live,
         "problems": problems,
     })
 }
@@ -107,6 +108,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> CliResult<u8> {
             output::bytes(report.bytes),
             report.index_entries
         );
+        if report.live {
+            println!("checked live: another process holds the directory open and writes on");
+        }
         if report.problems.is_empty() {
             println!("no problems found");
         } else {

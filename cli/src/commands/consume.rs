@@ -37,9 +37,10 @@ enum OutputFormat {
   --since DURATION  same, TIME = now - DURATION (e.g. 1h30m, PT15M)
 With --group and no start flag: the group's committed offset (else earliest).
 
---follow waits for new records without polling. Offline the data directory is
-locked by this command, so new records can only come through a server: follow
-a live topic with --server ADDR.
+--follow waits for new records without polling. Offline, a store that a server
+or an embedding process holds open is read as its durable data was when the
+command started (nothing is locked or changed), so --follow is refused there:
+follow a live topic with --server ADDR.
 
 Examples:
   millrace consume orders
@@ -195,6 +196,16 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
     } else {
         Target::open_read_only(global)?
     };
+    if let (true, Target::Local(store)) = (args.follow, &target) {
+        if store.is_live_view() {
+            return Err(CliError::new(format!(
+                "{} is held open by another process: offline, consume reads its durable records as they were when it \
+                 started and cannot follow new ones",
+                store.path().display()
+            ))
+            .with_hint("follow a live topic through its server with `--server ADDR`"));
+        }
+    }
     let count = target.partition_count(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < count => vec![p],

@@ -249,7 +249,7 @@ fn list_groups(target: &Target) -> CliResult<Vec<String>> {
         },
         (None, None) => return Err(CliError::new("no store and no server")),
     };
-    Ok(groups.into_iter().filter(|g| !g.starts_with("__")).collect())
+    Ok(groups.into_iter().filter(|g| !millrace::names::is_internal(g)).collect())
 }
 
 /// The reset audit log, offline or through the server.

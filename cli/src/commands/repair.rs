@@ -366,6 +366,20 @@ fn print_plans(plans: &[RepairPlan]) -> CliResult<()> {
 
 pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
     data::require_existing(global)?;
+    // A repair (and its plan) needs the writer gone; `check` inspects a live store.
+    let lock = millrace::storage::lock_dir_shared(global.data()).map_err(|e| millrace::Error::Io {
+        op: "lock data dir",
+        path: global.data().to_path_buf(),
+        source: e,
+    })?;
+    if let millrace::storage::ReadLock::Live { writer_pid } = lock {
+        return Err(millrace::Error::Locked {
+            path: global.data().to_path_buf(),
+            pid: writer_pid,
+        }
+        .into());
+    }
+    drop(lock);
     let (actions, corruption_found) = match (&args.segment, args.position) {
         (Some(segment), Some(position)) => (
             vec![Action::Truncate {

@@ -146,7 +146,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-to-{}", args.source, args.destination));
-    let group = format!("__replay.{name}");
+    let group = millrace::names::replay_group(&name);
     let store = Target::open(global)?;
     let destination_partitions = store.partition_count(&args.destination)?;
     let ranges = plan(&store, &args, &group)?;

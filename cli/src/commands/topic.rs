@@ -118,7 +118,7 @@ fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
         ..defaults
     };
     // Check before creating the data directory, so a typo leaves nothing behind.
-    millrace::config::validate_topic_name(&args.topic, false).map_err(|e| CliError::usage(e.to_string()))?;
+    millrace::names::validate_topic_name(&args.topic).map_err(|e| CliError::usage(e.to_string()))?;
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     let target = Target::open_or_create(global)?;
     target.create_topic(&args.topic, config)?;

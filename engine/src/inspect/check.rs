@@ -1,10 +1,15 @@
-//! `check_dir`: verify every file of a closed data directory.
+//! `check_dir`: verify every file of a data directory, closed or live.
 
 use super::*;
 
-/// Verify a closed data directory: every topic's metadata, every segment's
-/// batches and index, and offset continuity between segments. Takes the
-/// directory lock; fails with [`Error::Locked`] if a server holds it.
+/// Verify a data directory: every topic's metadata, every segment's batches
+/// and index, and offset continuity between segments. Takes the directory
+/// lock shared (other readers go on; no writer opens meanwhile). A directory
+/// a writer holds open (a server, an embedding process) is checked live,
+/// without the lock ([`CheckReport::live`]): a pass that finds a problem is
+/// run again, up to [`crate::READ_ONLY_LIVE_ATTEMPTS`] passes in all, since a
+/// race with the writer (a segment removed by retention meanwhile) does not
+/// repeat and damage does.
 pub fn check_dir(path: &Path) -> Result<CheckReport> {
     check_dir_with_progress(path, &mut |_| {})
 }
@@ -12,9 +17,23 @@ pub fn check_dir(path: &Path) -> Result<CheckReport> {
 /// [`check_dir`], reporting bytes scanned as it goes (for a progress bar).
 pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
     require_store(path)?;
-    let _lock = lock_without_writing(path)?;
+    let lock = lock_without_writing(path)?;
+    let live = lock.is_live();
+    let mut pass = 1;
+    loop {
+        let result = check_once(path, live, progress);
+        let clean = matches!(&result, Ok(report) if report.problems.is_empty());
+        if clean || !live || pass >= crate::READ_ONLY_LIVE_ATTEMPTS {
+            return result;
+        }
+        pass += 1;
+    }
+}
+
+fn check_once(path: &Path, live: bool, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
     let mut report = CheckReport {
         path: path.to_path_buf(),
+        live,
         ..CheckReport::default()
     };
     super::metadata::check_store_files(path, &mut report)?;
@@ -31,7 +50,7 @@ pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) 
         bytes_total,
     });
     for partition in &partitions {
-        check_partition(partition, &mut report, &mut |n| {
+        check_partition(partition, live, &mut report, &mut |n| {
             bytes_done += n;
             progress(Progress {
                 bytes_done,
@@ -143,7 +162,12 @@ fn check_start_offset(dir: &Path, report: &mut CheckReport) {
     }
 }
 
-fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progress: &mut dyn FnMut(u64)) -> Result<()> {
+fn check_partition(
+    partition: &PartitionFiles,
+    live: bool,
+    report: &mut CheckReport,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     let mut expected_base: Option<u64> = None;
     let count = partition.segments.len();
     for (i, (base, log)) in partition.segments.iter().enumerate() {
@@ -161,6 +185,17 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
                 });
             }
         }
+        // Read before the log: a live writer appends to the log before its
+        // index and snapshots only a durable log end, so whatever these say
+        // is in the log as scanned below.
+        let index = read_index_file(&partition.dir.join(index_name(*base)))?;
+        // A producer snapshot past the log end proves the records below it
+        // were acknowledged durable (recovery row 4b).
+        let claimed_end = if is_last {
+            acknowledged_end_past(&partition.dir, *base)?
+        } else {
+            None
+        };
         let mut boundaries: Vec<IndexEntry> = Vec::new();
         let mut running_max = i64::MIN;
         let scan = scan_log(log, *base, false, progress, &mut |position, header, _| {
@@ -183,13 +218,7 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
             Some(bad) if is_last => zero_tail(log, bad.position, scan.file_bytes)?,
             _ => false,
         };
-        // A producer snapshot past the log end proves the records below it
-        // were acknowledged durable (recovery row 4b).
-        let claimed = if is_last {
-            acknowledged_end_past(&partition.dir, scan.next_offset)?
-        } else {
-            None
-        };
+        let claimed = claimed_end.filter(|claimed| *claimed > scan.next_offset);
         if let Some(bad) = scan.invalid.as_ref().filter(|_| !preallocated) {
             let durable = !is_last
                 || claimed.is_some()
@@ -199,6 +228,8 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
             } else {
                 Severity::Recoverable
             };
+            // Live, the end of the last segment may be a batch being written.
+            let in_progress = live && !durable;
             let detail = if durable {
                 if let Some(claimed) = claimed {
                     format!(
@@ -218,13 +249,15 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
                     scan.file_bytes - bad.position
                 )
             };
-            report.problems.push(Problem {
-                path: log.clone(),
-                position: bad.position,
-                kind: bad.kind,
-                severity,
-                detail,
-            });
+            if !in_progress {
+                report.problems.push(Problem {
+                    path: log.clone(),
+                    position: bad.position,
+                    kind: bad.kind,
+                    severity,
+                    detail,
+                });
+            }
             if durable {
                 // Offsets after corruption are unknown: do not report follow-on gaps.
                 expected_base = None;
@@ -233,7 +266,7 @@ fn check_partition(partition: &PartitionFiles, report: &mut CheckReport, progres
         if let (Some(claimed), None) = (claimed, &scan.invalid) {
             report_lost_end(&partition.dir, scan.next_offset, claimed, report);
         }
-        check_index(partition, *base, &scan, &boundaries, is_last, report)?;
+        check_index(partition, *base, index, &scan, &boundaries, is_last, report);
     }
     if partition.segments.is_empty() {
         if let Some(claimed) = acknowledged_end_past(&partition.dir, 0)? {
@@ -268,18 +301,28 @@ fn report_lost_end(dir: &Path, log_end: u64, claimed: u64, report: &mut CheckRep
     });
 }
 
+/// The bytes of an index file, `None` if it does not exist.
+fn read_index_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read index", path, e)),
+    }
+}
+
 fn check_index(
     partition: &PartitionFiles,
     base: u64,
+    index: Option<Vec<u8>>,
     scan: &SegmentScan,
     boundaries: &[IndexEntry],
     is_last: bool,
     report: &mut CheckReport,
-) -> Result<()> {
+) {
     let path = partition.dir.join(index_name(base));
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    let bytes = match index {
+        Some(b) => b,
+        None => {
             report.problems.push(Problem {
                 path,
                 position: 0,
@@ -287,9 +330,8 @@ fn check_index(
                 severity: Severity::Recoverable,
                 detail: "index file missing; rebuilt from the log on next open".into(),
             });
-            return Ok(());
+            return;
         }
-        Err(e) => return Err(Error::io("read index", &path, e)),
     };
     let entries: Vec<IndexEntry> = bytes
         .chunks_exact(ENTRY_SIZE)
@@ -374,5 +416,4 @@ fn check_index(
             detail: "sealed segment's index has no end entry; rebuilt from the log on next open".into(),
         });
     }
-    Ok(())
 }

@@ -11,9 +11,11 @@ use crate::offset_table::OFFSETS_TOPIC;
 /// One file range a repair removes from the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRemoval {
+    /// The file (a segment, index, snapshot or metadata file).
     pub file: PathBuf,
     /// Bytes `[from, to)` of `file` taken out (the whole file when moved).
     pub from_byte: u64,
+    /// End of the removed range (exclusive).
     pub to_byte: u64,
     /// Offsets `[from, to)` the removed batches hold, as far as their headers
     /// (or, past damage, later CRC-valid batches) say; `None` if nothing there
@@ -29,6 +31,7 @@ pub struct PlannedRemoval {
 /// What kind of consumer a committed offset belongs to (by its group name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerKind {
+    /// An application's consumer group.
     Group,
     /// `millrace replay`'s progress, `__replay.<job>`.
     Replay,
@@ -37,6 +40,7 @@ pub enum ConsumerKind {
 }
 
 impl ConsumerKind {
+    /// The kind of the committed offsets of `group`, by its name.
     pub fn of(group: &str) -> ConsumerKind {
         if group.starts_with("__replay.") {
             ConsumerKind::Replay
@@ -47,6 +51,7 @@ impl ConsumerKind {
         }
     }
 
+    /// `group`, `replay job` or `redrive job`.
     pub fn as_str(&self) -> &'static str {
         match self {
             ConsumerKind::Group => "group",
@@ -61,24 +66,32 @@ impl ConsumerKind {
 /// get offsets it has already committed past.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffectedConsumer {
+    /// Its name.
     pub group: String,
+    /// What kind of consumer it is.
     pub kind: ConsumerKind,
+    /// Its committed offset (the next it would read).
     pub committed: u64,
 }
 
 /// Everything one repair action takes out of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairPlan {
+    /// The partition's directory.
     pub partition_dir: PathBuf,
+    /// The topic.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
     /// The partition's log ends here after the repair.
     pub kept_end: u64,
+    /// File ranges taken out, in file order.
     pub removals: Vec<PlannedRemoval>,
     /// Offsets `[from, to)` no longer served after the repair (None: none).
     pub offsets_dropped: Option<(u64, u64)>,
     /// Records in `offsets_dropped`.
     pub records_dropped: u64,
+    /// Consumers committed past `kept_end`.
     pub affected: Vec<AffectedConsumer>,
 }
 
@@ -194,7 +207,7 @@ fn affected(data_dir: &Path, topic: &str, partition: u32, kept_end: u64) -> Resu
 /// batch), nothing changed.
 pub fn plan_segment_repair(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
     require_store(data_dir)?;
-    let _lock = lock_without_writing(data_dir)?;
+    let _lock = lock_without_writer(data_dir)?;
     plan_segment_locked(data_dir, segment, position)
 }
 
@@ -277,7 +290,7 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
 /// accepts their loss. Nothing changed.
 pub fn plan_snapshot_set_aside(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
     require_store(data_dir)?;
-    let _lock = lock_without_writing(data_dir)?;
+    let _lock = lock_without_writer(data_dir)?;
     plan_snapshot_locked(data_dir, snapshot)
 }
 

@@ -5,6 +5,7 @@ use super::*;
 /// What a repair did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairOutcome {
+    /// Where the removed bytes and replaced files were kept.
     pub backup_dir: PathBuf,
     /// The segment truncated, its old and new length (None when it was moved whole).
     pub truncated: Option<(PathBuf, u64, u64)>,

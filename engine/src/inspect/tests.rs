@@ -241,13 +241,16 @@ fn gap_between_segments_and_bad_metadata() {
 }
 
 #[test]
-fn refuses_a_locked_directory_and_a_non_store() {
+fn checks_a_locked_directory_live_and_refuses_a_non_store() {
     let tmp = tempfile::tempdir().unwrap();
     build(tmp.path());
     let store = Store::open(tmp.path(), options()).unwrap();
-    assert!(matches!(check_dir(tmp.path()), Err(Error::Locked { .. })));
-    drop(store);
-    assert!(check_dir(tmp.path()).is_ok());
+    // A writer holds it: checked live, without the lock.
+    let live = check_dir(tmp.path()).unwrap();
+    assert!(live.live && live.problems.is_empty(), "{live:?}");
+    store.close().unwrap();
+    let closed = check_dir(tmp.path()).unwrap();
+    assert!(!closed.live && closed.problems.is_empty(), "{closed:?}");
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(check_dir(empty.path()), Err(Error::InvalidInput { .. })));
 }

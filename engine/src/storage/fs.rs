@@ -1,14 +1,36 @@
 //! The real file system.
 
 use super::{mmap::ReadOnlyMap, OpenMode, Storage, StorageFile};
+use super::{symlink_refused, DIR_MODE, FILE_MODE};
 use std::any::Any;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Options for a file inside the data directory: created 0600, and never
+/// through a symbolic link (`O_NOFOLLOW`: a link as the last component
+/// fails with `ELOOP`, reported as [`symlink_refused`]).
+fn file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.mode(FILE_MODE).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    options
+}
+
+/// `options.open(path)`, with a symlink reported as such.
+fn open_no_follow(options: &OpenOptions, path: &Path) -> io::Result<File> {
+    options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            symlink_refused(path)
+        } else {
+            e
+        }
+    })
+}
+
 #[derive(Debug, Default, Clone, Copy)]
+/// The real file system (`std::fs`, `pread`/`pwrite`, `fdatasync`, `flock`).
 pub struct FsStorage;
 
 #[derive(Debug)]
@@ -44,7 +66,7 @@ impl StorageFile for FsFile {
 
 impl Storage for FsStorage {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        let mut options = OpenOptions::new();
+        let mut options = file_options();
         options.read(true).write(true);
         match mode {
             OpenMode::Existing => {}
@@ -56,7 +78,7 @@ impl Storage for FsStorage {
             }
         }
         Ok(Arc::new(FsFile {
-            file: options.open(path)?,
+            file: open_no_follow(&options, path)?,
         }))
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -66,7 +88,7 @@ impl Storage for FsStorage {
         fs::rename(from, to)
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        fs::create_dir_all(path)
+        DirBuilder::new().recursive(true).mode(DIR_MODE).create(path)
     }
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         fs::remove_dir_all(path)
@@ -77,24 +99,34 @@ impl Storage for FsStorage {
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in fs::read_dir(path)? {
-            if let Some(name) = entry?.file_name().to_str() {
+            let entry = entry?;
+            // The entry's own type (`d_type`, or an lstat): a link is not followed.
+            if entry.file_type()?.is_symlink() {
+                return Err(symlink_refused(&entry.path()));
+            }
+            if let Some(name) = entry.file_name().to_str() {
                 names.push(name.to_string());
             }
         }
         names.sort();
         Ok(names)
     }
+    fn check_dir(&self, path: &Path) -> io::Result<()> {
+        if fs::metadata(path)?.is_dir() {
+            Ok(())
+        } else {
+            Err(io::Error::from(io::ErrorKind::NotADirectory))
+        }
+    }
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
         let lock_path = path.join("LOCK");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)?;
+        let mut file = open_no_follow(
+            file_options().read(true).write(true).create(true).truncate(false),
+            &lock_path,
+        )?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0)?;

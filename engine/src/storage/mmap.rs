@@ -10,7 +10,9 @@
 //! them, because the data directory is held under an exclusive lock for as long
 //! as the store is open. The remaining hazard is an operator or foreign program
 //! editing segment files behind the lock, which we document as unsupported
-//! (`design/durability.md`). Bytes read through a map are treated as untrusted
+//! (`design/durability.md`). A read-only view of a directory another process
+//! holds (`Store::open_read_only` of a live store) holds no lock, so it maps
+//! nothing (`ReadOnlyStorage`). Bytes read through a map are treated as untrusted
 //! input exactly like bytes from `read_at`: every batch is CRC-checked.
 
 use std::fs::File;
@@ -18,6 +20,7 @@ use std::io;
 use std::ops::Deref;
 
 #[derive(Debug)]
+/// A read-only memory map of a sealed file (see the module documentation).
 pub struct ReadOnlyMap {
     map: memmap2::Mmap,
 }

@@ -6,16 +6,56 @@
 mod fs;
 pub mod mmap;
 mod read_only;
+#[doc(hidden)]
 pub mod sim;
 
 pub use fs::FsStorage;
-pub use read_only::{lock_dir_without_writing, ReadOnlyStorage};
+pub use read_only::{lock_dir_shared, ReadLock, ReadOnlyStorage};
 
 use std::any::Any;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Permissions of every file the engine creates, whatever the umask lets
+/// through beyond them: records are readable by their owner only.
+pub const FILE_MODE: u32 = 0o600;
+/// Permissions of every directory the engine creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// A symbolic link met inside the data directory. Never followed: a link
+/// would let whoever can write the directory make the store overwrite,
+/// truncate or lock a file elsewhere. Carried inside an [`io::Error`] out of
+/// a [`Storage`], and turned into [`crate::Error::SymlinkRefused`].
+#[derive(Debug)]
+pub struct SymlinkRefused {
+    /// The link.
+    pub path: PathBuf,
+}
+
+impl fmt::Display for SymlinkRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is a symbolic link", self.path.display())
+    }
+}
+
+impl std::error::Error for SymlinkRefused {}
+
+/// The `io::Error` a storage returns for a symlink at `path`.
+pub fn symlink_refused(path: &Path) -> io::Error {
+    io::Error::other(SymlinkRefused {
+        path: path.to_path_buf(),
+    })
+}
+
+/// The symlink `error` names, if it is a [`symlink_refused`] error.
+pub fn symlink_in(error: &io::Error) -> Option<&Path> {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<SymlinkRefused>())
+        .map(|refused| refused.path.as_path())
+}
 
 /// How to open a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +90,29 @@ pub trait StorageFile: Send + Sync + Debug {
 
 /// The file system as the engine sees it.
 pub trait Storage: Send + Sync + Debug + 'static {
+    /// Open `path` as `mode` says.
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+    /// Remove a file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Rename atomically (replacing `to`).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Create a directory and its missing parents.
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Remove a directory and everything under it.
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// fsync a directory so that entries created, renamed or removed in it are durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
-    /// Names (not paths) of the entries of a directory, sorted.
+    /// Names (not paths) of the entries of a directory, sorted. A backend
+    /// on a real file system refuses a directory that holds a symbolic link
+    /// ([`symlink_refused`]): nothing inside a data directory is a link.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Ok when `path` is a directory that exists (its entries unread, so a
+    /// directory outside the store, such as the data directory's parent,
+    /// may hold links).
+    fn check_dir(&self, path: &Path) -> io::Result<()> {
+        self.list_dir(path).map(|_| ())
+    }
+    /// True if `path` exists.
     fn exists(&self, path: &Path) -> bool;
     /// Take an exclusive lock on the data directory. The returned guard holds it
     /// until dropped. `Err(pid)` when someone else holds it (pid if known).
@@ -66,6 +120,11 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// True when nothing written through this storage reaches the disk
     /// ([`ReadOnlyStorage`]): recovery then says it cut nothing on disk.
     fn is_read_only(&self) -> bool {
+        false
+    }
+    /// True when this is a read-only view of a directory another process
+    /// holds open for writing ([`ReadOnlyStorage::is_live`]).
+    fn is_live_view(&self) -> bool {
         false
     }
 }

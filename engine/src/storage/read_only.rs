@@ -9,8 +9,20 @@
 //! served, while the data directory stays byte for byte as it was.
 //!
 //! Files are opened read-only (`O_RDONLY`), so a bug here cannot write
-//! through. The directory lock is taken without writing the lock file:
-//! [`lock_dir_without_writing`].
+//! through. The directory lock is taken shared and without writing the lock
+//! file ([`lock_dir_shared`]): readers do not exclude each other, and no
+//! writer can open (and recover) the directory under them.
+//!
+//! A store that a writer holds open (an embedding service, `millrace serve`)
+//! is read *live*, without a lock, and only its durable bytes are served:
+//! each file's length is sampled when it is first opened and the file is then
+//! fdatasync'd (allowed on a read-only descriptor; it changes no byte), and
+//! each directory recovery fsyncs is fsync'd for real, so nothing this view
+//! shows can be lost by a power cut, whatever the writer's durability mode.
+//! The writer keeps writing meanwhile: the view is the files as they were
+//! when opened, and a race with it (a segment deleted by retention between
+//! listing and opening, a producer snapshot newer than the log length
+//! sampled) fails the open, which [`crate::Store::open_read_only`] retries.
 
 use super::{mmap::ReadOnlyMap, OpenMode, Storage, StorageFile};
 use crate::sync::Mutex;
@@ -28,6 +40,14 @@ pub struct ReadOnlyStorage {
     overlay: Mutex<Overlay>,
 }
 
+impl ReadOnlyStorage {
+    /// True when [`Storage::lock_dir`] found a writer holding the directory:
+    /// the store is read live, durable bytes only (see the module documentation).
+    pub fn is_live(&self) -> bool {
+        self.overlay.lock().live
+    }
+}
+
 #[derive(Debug, Default)]
 struct Overlay {
     /// Every file opened or created through this storage, by path (a file's
@@ -38,6 +58,9 @@ struct Overlay {
     /// Paths removed or renamed away in memory (a removed directory hides
     /// everything under it that was not created again).
     removed: BTreeSet<PathBuf>,
+    /// A writer holds the directory: fdatasync each file opened from disk
+    /// after sampling its length, fsync directories for real.
+    live: bool,
 }
 
 impl Overlay {
@@ -56,27 +79,70 @@ impl Overlay {
     }
 }
 
+/// How a read-only opener holds a data directory ([`lock_dir_shared`]).
+#[derive(Debug)]
+pub enum ReadLock {
+    /// A shared `flock` on `LOCK`: other readers may hold it too, no writer
+    /// can take it (and recover the directory) until this is dropped.
+    Shared(File),
+    /// No `LOCK` file: no writer ever opened the directory; read without a lock.
+    NoLockFile,
+    /// A writer holds the directory (its pid, if it wrote one): read live,
+    /// without a lock, durable bytes only.
+    Live {
+        /// The pid the writer wrote into `LOCK`, if readable.
+        writer_pid: Option<u32>,
+    },
+}
+
+impl ReadLock {
+    /// True when a writer holds the directory ([`ReadLock::Live`]).
+    pub fn is_live(&self) -> bool {
+        matches!(self, ReadLock::Live { .. })
+    }
+}
+
 /// Take the data directory's lock (`LOCK`, the file [`FsStorage`](super::FsStorage)
-/// locks) without creating or writing it: it is opened read-only and locked
-/// with `flock`, so a server or another tool holding it is refused
-/// (`Err(pid)`) as usual. A directory with no `LOCK` file has never been
-/// opened by a writer; it is read without a lock rather than modified.
-pub fn lock_dir_without_writing(path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
+/// locks exclusively) shared, without creating or writing it: it is opened
+/// read-only and locked with `flock(LOCK_SH)`. A writer holding it is not an
+/// error: the answer is then [`ReadLock::Live`], and the caller reads only
+/// durable data without a lock. A directory with no `LOCK` file has never
+/// been opened by a writer; it is read without a lock rather than modified.
+pub fn lock_dir_shared(path: &Path) -> io::Result<ReadLock> {
     let lock_path = path.join("LOCK");
-    let mut file = match File::open(&lock_path) {
+    let mut file = match open_read_only(&lock_path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(Box::new(()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadLock::NoLockFile),
         Err(e) => return Err(e),
     };
-    match file.try_lock() {
-        Ok(()) => Ok(Ok(Box::new(file))),
+    match file.try_lock_shared() {
+        Ok(()) => Ok(ReadLock::Shared(file)),
         Err(fs::TryLockError::WouldBlock) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
-            Ok(Err(text.trim().parse().ok()))
+            Ok(ReadLock::Live {
+                writer_pid: text.trim().parse().ok(),
+            })
         }
         Err(fs::TryLockError::Error(e)) => Err(e),
     }
+}
+
+/// Open a file of the store for reading, never through a symbolic link
+/// (as [`FsStorage`](super::FsStorage) does).
+fn open_read_only(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                super::symlink_refused(path)
+            } else {
+                e
+            }
+        })
 }
 
 /// A file as this process sees it: the bytes of the real file below
@@ -85,6 +151,11 @@ pub fn lock_dir_without_writing(path: &Path) -> io::Result<Result<Box<dyn Any + 
 struct OverlayFile {
     base: Option<File>,
     state: Mutex<FileState>,
+    /// Opened from a directory a writer holds: never memory-mapped (the
+    /// writer, or a repair after it, may truncate the file under the map,
+    /// and a read of a map past the end of its file is a SIGBUS; `read_at`
+    /// only comes back short).
+    live: bool,
 }
 
 #[derive(Debug)]
@@ -105,12 +176,19 @@ impl OverlayFile {
                 base_len: 0,
                 writes: Vec::new(),
             }),
+            live: false,
         })
     }
 
-    fn open_base(path: &Path) -> io::Result<Arc<OverlayFile>> {
-        let file = File::open(path)?;
+    /// The file on disk as it is now; `live`: only the bytes made durable
+    /// (the length is sampled first, then the file is fdatasync'd, so every
+    /// byte below it was written before the sync).
+    fn open_base(path: &Path, live: bool) -> io::Result<Arc<OverlayFile>> {
+        let file = open_read_only(path)?;
         let len = file.metadata()?.len();
+        if live {
+            file.sync_data()?;
+        }
         Ok(Arc::new(OverlayFile {
             base: Some(file),
             state: Mutex::new(FileState {
@@ -118,6 +196,7 @@ impl OverlayFile {
                 base_len: len,
                 writes: Vec::new(),
             }),
+            live,
         }))
     }
 }
@@ -193,6 +272,9 @@ impl StorageFile for Handle {
     }
 
     fn map_readonly(&self) -> Option<ReadOnlyMap> {
+        if self.0.live {
+            return None;
+        }
         let state = self.0.state.lock();
         let base = self.0.base.as_ref()?;
         let base_file_len = base.metadata().ok()?.len();
@@ -217,7 +299,7 @@ impl Storage for ReadOnlyStorage {
             OpenMode::Existing => match overlay.files.get(path) {
                 Some(file) => file.clone(),
                 None if !exists => return Err(not_found(path)),
-                None => OverlayFile::open_base(path)?,
+                None => OverlayFile::open_base(path, overlay.live)?,
             },
             OpenMode::CreateNew if exists => {
                 return Err(io::Error::new(
@@ -255,7 +337,7 @@ impl Storage for ReadOnlyStorage {
                     format!("{}: a read-only open renames no directory", from.display()),
                 ))
             }
-            None => OverlayFile::open_base(from)?,
+            None => OverlayFile::open_base(from, overlay.live)?,
         };
         overlay.removed.insert(from.to_path_buf());
         overlay.files.insert(to.to_path_buf(), file);
@@ -286,7 +368,14 @@ impl Storage for ReadOnlyStorage {
         Ok(())
     }
 
-    fn sync_dir(&self, _path: &Path) -> io::Result<()> {
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let overlay = self.overlay.lock();
+        // Live: the writer's directory entries this view lists may still be
+        // in the page cache only; fsync (on a read-only descriptor) makes
+        // them durable. A directory created in memory has nothing on disk.
+        if overlay.live && !overlay.dirs.contains(path) && path.is_dir() {
+            File::open(path)?.sync_all()?;
+        }
         Ok(())
     }
 
@@ -299,7 +388,11 @@ impl Storage for ReadOnlyStorage {
         let hidden = path.ancestors().any(|a| overlay.removed.contains(a));
         if !hidden && path.is_dir() {
             for entry in fs::read_dir(path)? {
-                if let Some(name) = entry?.file_name().to_str() {
+                let entry = entry?;
+                if entry.file_type()?.is_symlink() {
+                    return Err(super::symlink_refused(&entry.path()));
+                }
+                if let Some(name) = entry.file_name().to_str() {
                     if overlay.exists(&path.join(name)) {
                         names.insert(name.to_string());
                     }
@@ -320,11 +413,17 @@ impl Storage for ReadOnlyStorage {
     }
 
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
-        lock_dir_without_writing(path)
+        let lock = lock_dir_shared(path)?;
+        self.overlay.lock().live = lock.is_live();
+        Ok(Ok(Box::new(lock)))
     }
 
     fn is_read_only(&self) -> bool {
         true
+    }
+
+    fn is_live_view(&self) -> bool {
+        self.is_live()
     }
 }
 

@@ -155,6 +155,17 @@ impl FetchedEncoded {
         }
     }
 
+    /// Bytes [`FetchedEncoded::push`] adds for `record`.
+    pub fn stored_len(record: &millrace::batch::RecordView<'_>) -> usize {
+        const FIXED: usize = 8 + 8 + 1 + 4 + 4; // offset, timestamp, key tag, value length, header count
+        let key = record.key.map_or(0, |key| 4 + key.len());
+        let headers: usize = record
+            .headers()
+            .map(|(name, value)| 4 + name.len() + 4 + value.len())
+            .sum();
+        FIXED + key + record.value.len() + headers
+    }
+
     /// Append one record, encoded as a `StoredRecord`.
     pub fn push(&mut self, record: &millrace::batch::RecordView<'_>) {
         let out = &mut self.records;

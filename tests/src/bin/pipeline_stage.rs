@@ -120,7 +120,7 @@ fn main() {
         let n_a = count(&|id| !dead(id) && id % 2 == 0);
         let n_b = count(&|id| !dead(id) && id % 2 == 1);
         let mut txn = store
-            .begin_transaction(producer.producer_id, producer.epoch)
+            .begin_transaction(producer.id())
             .expect("begin");
         for (rec, id) in batch.records.iter().zip(&ids) {
             let out = Record::new(format!("{id}:transformed").into_bytes())

@@ -772,7 +772,7 @@ impl Run {
             }
             _ => None,
         };
-        let mut transaction = match store.begin_transaction(producer_id, epoch) {
+        let mut transaction = match store.begin_transaction(millrace::ProducerId::new(producer_id, epoch)) {
             Ok(transaction) => transaction,
             Err(e) => {
                 self.trace.push(format!("begin_transaction -> Err({e})"));

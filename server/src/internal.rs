@@ -1,0 +1,72 @@
+//! The store's own names (`__*`, `millrace::names`) on the wire: what a
+//! connection's permissions allow beyond the opcode's column of the
+//! "Opcodes" table (design/protocol.md, "Internal topics and groups").
+//!
+//! Writes are refused by the engine itself, for every token
+//! (`InternalName`); this module adds what depends on the token: reading an
+//! internal topic (Fetch, DescribeTopic, Lag on it) needs `admin`, and so does running
+//! a replay job (its producer and its group `__replay.<job>`).
+
+use millrace::names::{is_internal, REPLAY_PREFIX};
+
+use crate::auth::{Permission, Permissions};
+use crate::error_code::{ErrorCode, WireError};
+use crate::messages::Request;
+
+/// `Some(PermissionDenied)` if `request` touches one of the store's own
+/// names in a way `permissions` does not allow.
+pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> {
+    if permissions.contains(Permissions::of(&[Permission::Admin])) {
+        return None;
+    }
+    let (what, name) = match request {
+        Request::Fetch(fetch) if is_internal(&fetch.topic) => ("reading the internal topic", &fetch.topic),
+        Request::DescribeTopic(topic) if is_internal(&topic.name) => ("describing the internal topic", &topic.name),
+        Request::Lag(query) if query.topic.as_deref().is_some_and(is_internal) => {
+            ("the lag on the internal topic", query.topic.as_ref()?)
+        }
+        Request::InitProducer(init) if init.name.starts_with(REPLAY_PREFIX) => {
+            ("the producer of the replay job", &init.name)
+        }
+        Request::TxnCommitOffsets(commit) if commit.group.starts_with(REPLAY_PREFIX) => {
+            ("committing the progress of the replay job", &commit.group)
+        }
+        _ => return None,
+    };
+    Some(WireError::new(
+        ErrorCode::PermissionDenied,
+        format!("{what} {name:?} needs the admin permission (names starting with `__` are the store's own)"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Fetch, Isolation, Position, TopicName};
+
+    fn fetch(topic: &str) -> Request {
+        Request::Fetch(Fetch {
+            topic: topic.to_string(),
+            partition: 0,
+            position: Position::Offset(0),
+            max_bytes: 1024,
+            max_records: 0,
+            max_wait_ms: 0,
+            isolation: Isolation::ReadCommitted,
+        })
+    }
+
+    #[test]
+    fn internal_reads_need_admin() {
+        let consume = Permissions::of(&[Permission::Consume]);
+        let admin = Permissions::of(&[Permission::Admin]);
+        assert!(denied(&fetch("orders"), consume).is_none());
+        let refused = denied(&fetch("__offsets"), consume).unwrap();
+        assert_eq!(refused.code, ErrorCode::PermissionDenied);
+        assert!(denied(&fetch("__offsets"), admin).is_none());
+        let describe = Request::DescribeTopic(TopicName {
+            name: "__dlq.orders".into(),
+        });
+        assert!(denied(&describe, consume).is_some());
+    }
+}
