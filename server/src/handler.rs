@@ -709,7 +709,10 @@ pub fn produced(append: millrace::ProducerAppend) -> Response {
 
 fn init_producer(store: &Store, connection: &Session, name: &str) -> Result<Response, WireError> {
     // A replay job's producer (the connection checked the admin permission).
-    let session = match (name.strip_prefix(millrace::names::REPLAY_PREFIX), connection.producer_owner()) {
+    let session = match (
+        name.strip_prefix(millrace::names::REPLAY_PREFIX),
+        connection.producer_owner(),
+    ) {
         (Some(job), _) => store.init_replay_producer(job).map_err(engine)?,
         (None, None) => store.init_producer(name).map_err(engine)?,
         (None, Some(owner)) => store
