@@ -289,14 +289,15 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
 }
 
 /// What the server must do: `Some(denied)`, or `None` where this rule does
-/// not decide (an admin on an internal group: the internal-groups rule does).
+/// not decide (an internal group with the opcode's permission: the store's
+/// own rule refuses every token, `InternalName`).
 fn expected(permissions: Permissions, opcode: Opcode, resource: &Resource) -> Option<bool> {
     let admin = permissions.is_admin();
     let resource_allowed = match resource {
         Resource::None | Resource::OwnProducer => true,
         Resource::OtherProducer => admin,
         Resource::Group(group) if group.starts_with("__") => {
-            if admin && permissions.contains(required(opcode)) {
+            if permissions.contains(required(opcode)) {
                 return None;
             }
             false
