@@ -20,7 +20,14 @@ fn serve_refuses_a_token_flag_and_variable() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     millrace(&data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-metrics", "--token", "serve-token-0123456789"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-metrics",
+            "--token",
+            "serve-token-0123456789",
+        ])
         .timeout(Duration::from_secs(20))
         .assert()
         .code(2)
@@ -51,7 +58,14 @@ fn non_loopback_listen_needs_tokens_and_tls_or_insecure() {
     )
     .unwrap();
     millrace(&data)
-        .args(["serve", "--listen", "0.0.0.0:0", "--no-metrics", "--config", config.to_str().unwrap()])
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--no-metrics",
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .timeout(Duration::from_secs(20))
         .assert()
         .code(2)
@@ -77,7 +91,9 @@ fn first_banner_line(data: &std::path::Path, extra: &[&str]) -> String {
         .spawn()
         .unwrap();
     let mut banner = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut banner).unwrap();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     child.wait().unwrap();
     banner
@@ -111,7 +127,11 @@ fn a_client_name_sent_with_a_wrong_token_cannot_forge_a_log_line() {
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n",
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("millrace"))
         .arg("serve")
@@ -176,16 +196,32 @@ fn an_admin_only_token_deletes_topics_and_reads_stats() {
     admin(&["produce", "orders"]).write_stdin("a\n").assert().success();
     admin(&["stats"]).assert().success();
     admin(&["topic", "delete", "orders", "--yes"]).assert().success();
-    admin(&["topic", "list"]).assert().success().stdout(predicate::str::contains("orders").not());
+    admin(&["topic", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("orders").not());
 }
 
 #[test]
 fn group_names_are_escaped_in_tables() {
     let (_tmp, data) = common::store_with_topic("t", 1);
-    millrace(&data).args(["produce", "t"]).write_stdin("a\nb\n").assert().success();
+    millrace(&data)
+        .args(["produce", "t"])
+        .write_stdin("a\nb\n")
+        .assert()
+        .success();
     let hostile = "g\nFORGED-ROW\x1b[31m";
-    millrace(&data).args(["consume", "t", "-g", hostile, "-n", "1"]).assert().success();
-    let out = millrace(&data).args(["offsets", "show"]).assert().success().get_output().stdout.clone();
+    millrace(&data)
+        .args(["consume", "t", "-g", hostile, "-n", "1"])
+        .assert()
+        .success();
+    let out = millrace(&data)
+        .args(["offsets", "show"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("g\\nFORGED-ROW\\u{1b}[31m"), "{out}");
     assert!(!out.lines().any(|l| l.starts_with("FORGED-ROW")), "{out}");

@@ -122,6 +122,7 @@ impl Store {
     /// belongs to another owner is left untouched: `Ok(None)`, no epoch is
     /// bumped and nobody is fenced.
     pub fn init_producer_as(&self, name: &str, owner: &str) -> Result<Option<ProducerSession>> {
+        crate::names::validate_producer_name(name)?;
         let registry = &self.shared().producers;
         let registered = {
             let _commits = self.coordinator().lock_commits();

@@ -22,8 +22,8 @@ const REGISTRY_VERSION_WITHOUT_OWNER: u16 = 1;
 /// Longest owner (principal name) recorded.
 pub(crate) const PRODUCER_OWNER_BYTES_MAX: usize = 255;
 /// Largest registry file accepted: PRODUCERS_MAX entries of the largest size.
-const REGISTRY_BYTES_MAX: u64 = 32
-    + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + PRODUCER_NAME_BYTES_MAX as u64 + 2 + PRODUCER_OWNER_BYTES_MAX as u64);
+const REGISTRY_BYTES_MAX: u64 =
+    32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + PRODUCER_NAME_BYTES_MAX as u64 + 2 + PRODUCER_OWNER_BYTES_MAX as u64);
 
 /// Producer registry plus the options the partitions need.
 #[derive(Debug)]
@@ -95,7 +95,8 @@ impl ProducerRegistry {
     pub fn init_as(&self, name: &str, owner: &str, now_ms: i64) -> Result<Option<(u64, u16)>> {
         check_name(name)?;
         check_owner(owner)?;
-        self.epochs.init_as(name, Some(owner), now_ms, |state| self.persist(state))
+        self.epochs
+            .init_as(name, Some(owner), now_ms, |state| self.persist(state))
     }
 
     /// May `owner` use `producer_id` (claiming it when it has no owner)?
@@ -220,6 +221,9 @@ mod tests {
         e.u64(2).u16(7).i64(1234).short_str("orders-writer");
         let state = decode_registry(&e.seal_with_crc()).unwrap();
         let entry = &state.entries[&2];
-        assert_eq!((entry.name.as_str(), entry.epoch, entry.owner.as_str()), ("orders-writer", 7, ""));
+        assert_eq!(
+            (entry.name.as_str(), entry.epoch, entry.owner.as_str()),
+            ("orders-writer", 7, "")
+        );
     }
 }

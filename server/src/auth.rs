@@ -314,7 +314,10 @@ mod tests {
         assert!(perms.contains(required(Opcode::Ping)));
         assert_eq!(auth.authenticate(Some(b"producer-token-0002")), None);
         assert_eq!(auth.authenticate(None), None);
-        assert_eq!(Authenticator::default().authenticate(None), Some(Principal::anonymous()));
+        assert_eq!(
+            Authenticator::default().authenticate(None),
+            Some(Principal::anonymous())
+        );
     }
 
     #[test]
@@ -340,9 +343,13 @@ mod tests {
         let mut documented = Vec::new();
         for line in doc.lines() {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let [_, code, name, perm, _, _] = cells.as_slice() else { continue };
+            let [_, code, name, perm, _, _] = cells.as_slice() else {
+                continue;
+            };
             let Some(hex) = code.strip_prefix("0x") else { continue };
-            let Ok(code) = u16::from_str_radix(hex, 16) else { continue };
+            let Ok(code) = u16::from_str_radix(hex, 16) else {
+                continue;
+            };
             let opcode = Opcode::from_u16(code).unwrap_or_else(|| panic!("{name}: unknown opcode {code:#06x}"));
             assert_eq!(format!("{opcode:?}"), *name, "{line}");
             let needs: Vec<Permission> = match *perm {
@@ -386,7 +393,13 @@ mod tests {
         let failures = FailedAuthentications::default();
         let now = Instant::now();
         let first = failures.record(now);
-        assert_eq!(first, FailureVerdict { delay: Duration::ZERO, log: Some(0) });
+        assert_eq!(
+            first,
+            FailureVerdict {
+                delay: Duration::ZERO,
+                log: Some(0)
+            }
+        );
         let mut last = first;
         for _ in 0..1000 {
             last = failures.record(now);

@@ -398,10 +398,17 @@ impl ServerConfig {
             if self.tokens.is_empty() {
                 "off".to_string()
             } else {
-                format!("on ({} token{})", self.tokens.len(), if self.tokens.len() == 1 { "" } else { "s" })
+                format!(
+                    "on ({} token{})",
+                    self.tokens.len(),
+                    if self.tokens.len() == 1 { "" } else { "s" }
+                )
             },
             if self.tls_cert_path.is_some() { "on" } else { "off" },
-            if self.insecure && !self.listen.ip().is_loopback() && (self.tokens.is_empty() || self.tls_cert_path.is_none()) {
+            if self.insecure
+                && !self.listen.ip().is_loopback()
+                && (self.tokens.is_empty() || self.tls_cert_path.is_none())
+            {
                 ", INSECURE"
             } else {
                 ""
@@ -514,8 +521,7 @@ mod tests {
         assert!(error.to_string().contains("unique"), "{error}");
         let bad_name = "[[tokens]]\nname = \"a b\"\ntoken = \"0123456789abcdef\"\npermissions = [\"admin\"]\n";
         assert!(ServerConfig::from_toml_str(bad_name, Path::new("t.toml")).is_err());
-        let bad_pattern =
-            "[[tokens]]\ntoken = \"0123456789abcdef\"\npermissions = [\"consume\"]\ngroups = [\"a*b\"]\n";
+        let bad_pattern = "[[tokens]]\ntoken = \"0123456789abcdef\"\npermissions = [\"consume\"]\ngroups = [\"a*b\"]\n";
         let error = ServerConfig::from_toml_str(bad_pattern, Path::new("t.toml")).unwrap_err();
         assert!(error.to_string().contains("tokens.groups"), "{error}");
     }
@@ -527,7 +533,8 @@ mod tests {
         let tokens = "listen = \"0.0.0.0:7878\"\n[[tokens]]\ntoken = \"0123456789abcdef\"\npermissions = [\"admin\"]\n";
         let error = ServerConfig::from_toml_str(tokens, Path::new("t.toml")).unwrap_err();
         assert!(error.to_string().contains("no TLS"), "{error}");
-        let insecure = ServerConfig::from_toml_str("listen = \"0.0.0.0:7878\"\ninsecure = true", Path::new("t.toml")).unwrap();
+        let insecure =
+            ServerConfig::from_toml_str("listen = \"0.0.0.0:7878\"\ninsecure = true", Path::new("t.toml")).unwrap();
         assert!(insecure.security_summary().contains("INSECURE"));
         assert_eq!(ServerConfig::default().security_summary(), "auth off, TLS off");
     }

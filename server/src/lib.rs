@@ -25,8 +25,8 @@ pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
-pub mod internal;
 pub mod handshake_budget;
+pub mod internal;
 pub mod messages;
 pub mod metrics;
 mod metrics_http;

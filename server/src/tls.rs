@@ -85,17 +85,84 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// A connector that trusts the certificates of `root_certificates_pem`
+    /// as CAs (webpki: chain, name, validity), and also a server that
+    /// presents exactly one of them as its only certificate: a pinned
+    /// self-signed certificate, including one with the CA flag that
+    /// `openssl req -x509` makes (webpki refuses those as `CaUsedAsEndEntity`).
+    /// A pinned certificate is trusted as is: the client holds that exact
+    /// certificate, so its name and dates are not checked again.
     pub fn connector(&self) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
+        let pinned = certificates(&self.root_certificates_pem, Path::new("(root certificates)"))?;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in certificates(&self.root_certificates_pem, Path::new("(root certificates)"))? {
-            roots.add(cert)?;
+        for cert in &pinned {
+            roots.add(cert.clone())?;
         }
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+        let verifier = Arc::new(PinnedOrWebPki { pinned, webpki });
         let config = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         let name = ServerName::try_from(self.server_name.clone())
             .map_err(|_| TlsError::ServerName(self.server_name.clone()))?;
         Ok((TlsConnector::from(Arc::new(config)), name))
+    }
+}
+
+/// Server certificate check of [`ClientTls::connector`]: webpki against the
+/// trusted certificates, or the exact pinned certificate presented alone.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Ok(verified) => Ok(verified),
+            Err(_) if intermediates.is_empty() && self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    // The handshake signature is always checked against the presented
+    // certificate's key: a pinned certificate is useless without its key.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
     }
 }

@@ -36,7 +36,9 @@ fn tokens(alice_extra: &str, reader_extra: &str) -> Vec<millrace_server::config:
          [[tokens]]\ntoken = \"{BOB}\"\npermissions = [\"produce\", \"consume\"]\n\
          [[tokens]]\ntoken = \"{READER}\"\npermissions = [\"consume\"]\n{reader_extra}\n"
     );
-    ServerConfig::from_toml_str(&text, Path::new("test.toml")).unwrap().tokens
+    ServerConfig::from_toml_str(&text, Path::new("test.toml"))
+        .unwrap()
+        .tokens
 }
 
 async fn server_with_tokens(alice_extra: &str, reader_extra: &str) -> TestServer {
@@ -71,7 +73,10 @@ fn produce(stamp: Option<ProducerStamp>, value: &[u8]) -> Request {
 }
 
 async fn init(client: &Client, name: &str) -> Result<(u64, u16), ClientError> {
-    match client.call(Request::InitProducer(InitProducer { name: name.into() })).await? {
+    match client
+        .call(Request::InitProducer(InitProducer { name: name.into() }))
+        .await?
+    {
         Response::ProducerInit(init) => Ok((init.producer_id, init.epoch)),
         other => panic!("unexpected {other:?}"),
     }
@@ -98,11 +103,18 @@ async fn produced(client: &Client, request: Request) -> Result<(u64, bool), Clie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tokens_producer_is_refused() {
     let server = server_with_tokens("", "").await;
-    connect(&server, ADMIN, "admin").await.create_topic("orders", 1, &[]).await.unwrap();
+    connect(&server, ADMIN, "admin")
+        .await
+        .create_topic("orders", 1, &[])
+        .await
+        .unwrap();
     let alice = connect(&server, ALICE, "alice").await;
     let bob = connect(&server, BOB, "bob").await;
     let producer = init(&alice, "orders-writer").await.unwrap();
-    assert_eq!(produced(&alice, produce(stamp(producer, 0), b"a0")).await.unwrap(), (0, false));
+    assert_eq!(
+        produced(&alice, produce(stamp(producer, 0), b"a0")).await.unwrap(),
+        (0, false)
+    );
 
     // Bob forges Alice's next batch: refused, without details.
     let forged = bob.call(produce(stamp(producer, 1), b"forged")).await;
@@ -114,7 +126,10 @@ async fn another_tokens_producer_is_refused() {
         other => panic!("expected PermissionDenied, got {other:?}"),
     }
     // A sequence gap tells Bob nothing either (no OutOfOrderSequence with the expected sequence).
-    assert_eq!(code(bob.call(produce(stamp(producer, 7), b"probe")).await), ErrorCode::PermissionDenied);
+    assert_eq!(
+        code(bob.call(produce(stamp(producer, 7), b"probe")).await),
+        ErrorCode::PermissionDenied
+    );
     // Bob cannot fence Alice's producer by name, nor begin a transaction as it.
     assert_eq!(code(init(&bob, "orders-writer").await), ErrorCode::PermissionDenied);
     let begin = Request::TxnBegin(TxnBegin {
@@ -124,16 +139,28 @@ async fn another_tokens_producer_is_refused() {
     assert_eq!(code(bob.call(begin.clone()).await), ErrorCode::PermissionDenied);
 
     // Alice is neither fenced nor deduplicated away.
-    assert_eq!(produced(&alice, produce(stamp(producer, 1), b"a1")).await.unwrap(), (1, false));
+    assert_eq!(
+        produced(&alice, produce(stamp(producer, 1), b"a1")).await.unwrap(),
+        (1, false)
+    );
     assert!(matches!(alice.call(begin).await, Ok(Response::TxnBegun(_))));
     // Bob's own producer works, and re-initing Alice's name as Alice does too.
     let bobs = init(&bob, "bob-writer").await.unwrap();
     assert_ne!(bobs.0, producer.0);
-    assert_eq!(produced(&bob, produce(stamp(bobs, 0), b"b0")).await.unwrap(), (2, false));
-    assert_eq!(init(&alice, "orders-writer").await.unwrap(), (producer.0, producer.1 + 1));
+    assert_eq!(
+        produced(&bob, produce(stamp(bobs, 0), b"b0")).await.unwrap(),
+        (2, false)
+    );
+    assert_eq!(
+        init(&alice, "orders-writer").await.unwrap(),
+        (producer.0, producer.1 + 1)
+    );
     // The admin token may use any producer (admin is a superset).
     let admin = connect(&server, ADMIN, "admin").await;
-    assert_eq!(init(&admin, "orders-writer").await.unwrap(), (producer.0, producer.1 + 2));
+    assert_eq!(
+        init(&admin, "orders-writer").await.unwrap(),
+        (producer.0, producer.1 + 2)
+    );
     server.handle.shutdown().await.unwrap();
 }
 
@@ -141,8 +168,14 @@ async fn another_tokens_producer_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_ownership_survives_a_restart() {
     let server = server_with_tokens("", "").await;
-    connect(&server, ADMIN, "admin").await.create_topic("orders", 1, &[]).await.unwrap();
-    let producer = init(&connect(&server, ALICE, "alice").await, "orders-writer").await.unwrap();
+    connect(&server, ADMIN, "admin")
+        .await
+        .create_topic("orders", 1, &[])
+        .await
+        .unwrap();
+    let producer = init(&connect(&server, ALICE, "alice").await, "orders-writer")
+        .await
+        .unwrap();
     let TestServer { handle, dir } = server;
     let mut config = common::test_config(dir.path());
     config.tokens = tokens("", "");
@@ -150,10 +183,16 @@ async fn producer_ownership_survives_a_restart() {
     let handle = millrace_server::server::start(config).await.unwrap();
     let restarted = TestServer { handle, dir };
     let bob = connect(&restarted, BOB, "bob").await;
-    assert_eq!(code(bob.call(produce(stamp(producer, 1), b"x")).await), ErrorCode::PermissionDenied);
+    assert_eq!(
+        code(bob.call(produce(stamp(producer, 1), b"x")).await),
+        ErrorCode::PermissionDenied
+    );
     assert_eq!(code(init(&bob, "orders-writer").await), ErrorCode::PermissionDenied);
     let alice = connect(&restarted, ALICE, "alice").await;
-    assert_eq!(produced(&alice, produce(stamp(producer, 0), b"a0")).await.unwrap(), (0, false));
+    assert_eq!(
+        produced(&alice, produce(stamp(producer, 0), b"a0")).await.unwrap(),
+        (0, false)
+    );
     restarted.handle.shutdown().await.unwrap();
 }
 
@@ -167,14 +206,29 @@ async fn commits_only_to_the_tokens_groups() {
     let alice = connect(&server, ALICE, "alice").await;
     alice.commit_offsets("app-orders", &[("orders", 0, 0)]).await.unwrap();
     alice.commit_offsets("billing", &[("orders", 0, 0)]).await.unwrap();
-    assert_eq!(code(alice.commit_offsets("billing-2", &[("orders", 0, 0)]).await), ErrorCode::PermissionDenied);
-    assert_eq!(code(alice.commit_offsets("other", &[("orders", 0, 0)]).await), ErrorCode::PermissionDenied);
+    assert_eq!(
+        code(alice.commit_offsets("billing-2", &[("orders", 0, 0)]).await),
+        ErrorCode::PermissionDenied
+    );
+    assert_eq!(
+        code(alice.commit_offsets("other", &[("orders", 0, 0)]).await),
+        ErrorCode::PermissionDenied
+    );
     let transaction_producer = init(&alice, "alice-txn").await.unwrap();
-    let transaction = alice.begin_transaction(transaction_producer.0, transaction_producer.1).await.unwrap();
-    assert_eq!(code(transaction.commit_offsets("other", &[("orders", 0, 0)]).await), ErrorCode::PermissionDenied);
+    let transaction = alice
+        .begin_transaction(transaction_producer.0, transaction_producer.1)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(transaction.commit_offsets("other", &[("orders", 0, 0)]).await),
+        ErrorCode::PermissionDenied
+    );
     transaction.abort().await.unwrap();
     let reader = connect(&server, READER, "reader").await;
-    assert_eq!(code(reader.commit_offsets("app-orders", &[("orders", 0, 0)]).await), ErrorCode::PermissionDenied);
+    assert_eq!(
+        code(reader.commit_offsets("app-orders", &[("orders", 0, 0)]).await),
+        ErrorCode::PermissionDenied
+    );
     admin.commit_offsets("other", &[("orders", 0, 0)]).await.unwrap();
     server.handle.shutdown().await.unwrap();
 }
@@ -249,7 +303,10 @@ async fn failed_authentications_are_counted() {
             connect_attempts_max: 1,
             ..ClientOptions::default()
         };
-        assert_eq!(code(Client::connect(server.addr(), options).await), ErrorCode::Unauthenticated);
+        assert_eq!(
+            code(Client::connect(server.addr(), options).await),
+            ErrorCode::Unauthenticated
+        );
     }
     let stats = connect(&server, READER, "reader").await.stats().await.unwrap();
     let failures = stats

@@ -324,6 +324,8 @@ async fn internal_topics_and_groups_are_the_stores_own() {
         ErrorCode::InternalName
     );
     txn.abort().await.unwrap();
+    // A producer belongs to the token that registered it: `both` uses its own.
+    let forger = init_producer(&both, "both-forger").await.unwrap();
     let txn = both.begin_transaction(forger.producer_id, forger.epoch).await.unwrap();
     assert_eq!(
         code(txn.commit_offsets("__replay.job", &[("in", 0, 1)]).await),

@@ -73,6 +73,36 @@ async fn tls_clients_are_served_and_others_refused() {
     server.handle.shutdown().await.unwrap();
 }
 
+/// A self-signed certificate with the CA flag, as `openssl req -x509` makes
+/// it, works when the client trusts exactly it (pinned); a client trusting
+/// another such certificate is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_flagged_self_signed_certificate_is_trusted_when_pinned() {
+    let ca_flagged = || {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (cert_pem, key_pem) = ca_flagged();
+    let pem_dir = tempfile::tempdir().unwrap();
+    let cert_path = pem_dir.path().join("cert.pem");
+    let key_path = pem_dir.path().join("key.pem");
+    std::fs::write(&cert_path, &cert_pem).unwrap();
+    std::fs::write(&key_path, &key_pem).unwrap();
+    let server = start_server(|c| {
+        c.tls_cert_path = Some(cert_path.clone());
+        c.tls_key_path = Some(key_path.clone());
+    })
+    .await;
+    let client = Client::connect(server.addr(), options(&cert_pem)).await.unwrap();
+    client.ping().await.unwrap();
+    let (other_pem, _) = ca_flagged();
+    assert!(Client::connect(server.addr(), options(&other_pem)).await.is_err());
+    server.handle.shutdown().await.unwrap();
+}
+
 #[test]
 fn half_configured_tls_is_rejected() {
     let mut config = millrace_server::ServerConfig {
