@@ -36,17 +36,7 @@ fn populated(dir: &std::path::Path) -> Store {
     let producer = store.init_producer("stage").unwrap();
     let read = store.read("in", 0, 2, ReadOptions::default()).unwrap();
     store
-        .fail_record(
-            producer.id(),
-            "g",
-            "in",
-            0,
-            &read.records[0],
-            "s",
-            "e",
-            "m",
-            1,
-        )
+        .fail_record(producer.id(), "g", "in", 0, &read.records[0], "s", "e", "m", 1)
         .unwrap();
     store.commit_offset("r", "in", 0, 7, b"").unwrap();
     store
@@ -59,7 +49,9 @@ fn populated(dir: &std::path::Path) -> Store {
             force: true,
         })
         .unwrap();
-    store.dlq_redrive("in", &millrace::dlq::RedriveOptions::default()).unwrap();
+    store
+        .dlq_redrive("in", &millrace::dlq::RedriveOptions::default())
+        .unwrap();
     for topic in INTERNAL_TOPICS {
         assert!(store.list_all_topics().contains(&topic.to_string()), "{topic}");
     }
@@ -78,21 +70,43 @@ fn no_public_write_path_takes_an_internal_topic_or_group() {
     let forged = Record::new(b"forged".to_vec());
     let producer = store.init_producer("p").unwrap();
     for topic in INTERNAL_TOPICS {
-        assert!(is_internal_name(store.append(topic, 0, std::slice::from_ref(&forged))), "{topic}");
-        assert!(is_internal_name(store.append_pending(topic, 0, std::slice::from_ref(&forged), None)));
-        assert!(is_internal_name(store.append_sequenced(topic, 0, std::slice::from_ref(&forged), producer.stamp(0))));
-        assert!(is_internal_name(store.append_routed(topic, 0, std::slice::from_ref(&forged))));
+        assert!(
+            is_internal_name(store.append(topic, 0, std::slice::from_ref(&forged))),
+            "{topic}"
+        );
+        assert!(is_internal_name(store.append_pending(
+            topic,
+            0,
+            std::slice::from_ref(&forged),
+            None
+        )));
+        assert!(is_internal_name(store.append_sequenced(
+            topic,
+            0,
+            std::slice::from_ref(&forged),
+            producer.stamp(0)
+        )));
+        assert!(is_internal_name(store.append_routed(
+            topic,
+            0,
+            std::slice::from_ref(&forged)
+        )));
         assert!(is_internal_name(store.truncate_prefix(topic, 0, 1)), "{topic}");
         assert!(is_internal_name(store.delete_topic(topic)), "{topic}");
         assert!(is_internal_name(store.create_topic(topic, TopicConfig::default())));
         assert!(is_internal_name(store.commit_offset("g", topic, 0, 0, b"")));
         let mut txn = store.begin_transaction(producer.id()).unwrap();
-        assert!(is_internal_name(txn.append(topic, 0, std::slice::from_ref(&forged))), "{topic}");
+        assert!(
+            is_internal_name(txn.append(topic, 0, std::slice::from_ref(&forged))),
+            "{topic}"
+        );
         assert!(is_internal_name(txn.commit_offset("g", topic, 0, 0, b"")));
     }
     for group in ["__redrive.in", "__replay.job", "__x"] {
         assert!(is_internal_name(store.commit_offset(group, "in", 0, 1, b"")), "{group}");
-        assert!(is_internal_name(store.commit_offsets(group, &[("in".into(), 0, 1, vec![])])));
+        assert!(is_internal_name(
+            store.commit_offsets(group, &[("in".into(), 0, 1, vec![])])
+        ));
         let mut txn = store.begin_transaction(producer.id()).unwrap();
         assert!(is_internal_name(txn.commit_offset(group, "in", 0, 1, b"")));
         assert!(is_internal_name(txn.advance_offset(group, "in", 0, 1)));
@@ -119,7 +133,13 @@ fn what_the_internal_path_leaves_in_an_internal_topic_stays_confined() {
                 Record::new(b"garbage \xff\x00".to_vec())
             } else {
                 // A genuine record of the topic, replayed.
-                let first = store.read_with(topic, 0, 0, ReadOptions::default(), millrace::Isolation::ReadUncommitted);
+                let first = store.read_with(
+                    topic,
+                    0,
+                    0,
+                    ReadOptions::default(),
+                    millrace::Isolation::ReadUncommitted,
+                );
                 first.unwrap().records[0].to_record()
             };
             store.append_to_internal_topic(topic, 0, &[record]).unwrap();
