@@ -15,6 +15,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// A config file holding tokens must be private to its owner.
+fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn serve_refuses_a_token_flag_and_variable() {
     let tmp = tempfile::tempdir().unwrap();
@@ -52,11 +59,10 @@ fn non_loopback_listen_needs_tokens_and_tls_or_insecure() {
         .code(2)
         .stderr(predicate::str::contains("--insecure").and(predicate::str::contains("millrace serving").not()));
     let config = tmp.path().join("tokens.toml");
-    std::fs::write(
+    write_private(
         &config,
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n",
-    )
-    .unwrap();
+    );
     millrace(&data)
         .args([
             "serve",
@@ -105,11 +111,10 @@ fn the_banner_says_whether_auth_and_tls_are_on() {
     let banner = first_banner_line(&tmp.path().join("a"), &["--listen", "127.0.0.1:0"]);
     assert!(banner.contains("(auth off, TLS off)"), "{banner:?}");
     let config = tmp.path().join("tokens.toml");
-    std::fs::write(
+    write_private(
         &config,
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n",
-    )
-    .unwrap();
+    );
     let banner = first_banner_line(
         &tmp.path().join("b"),
         &["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()],
@@ -122,11 +127,10 @@ fn a_client_name_sent_with_a_wrong_token_cannot_forge_a_log_line() {
     use millrace_server::messages::{encode_request, Hello, Request, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("tokens.toml");
-    std::fs::write(
+    write_private(
         &config,
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n",
-    )
-    .unwrap();
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -181,11 +185,10 @@ fn a_client_name_sent_with_a_wrong_token_cannot_forge_a_log_line() {
 fn an_admin_only_token_deletes_topics_and_reads_stats() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("tokens.toml");
-    std::fs::write(
+    write_private(
         &config,
         "[[tokens]]\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n",
-    )
-    .unwrap();
+    );
     let server = Server::start(&tmp.path().join("data"), &["--config", config.to_str().unwrap()]);
     let admin = |args: &[&str]| {
         let mut cmd = server.millrace();

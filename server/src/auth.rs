@@ -39,10 +39,10 @@ impl Permissions {
 
     pub const fn of(list: &[Permission]) -> Permissions {
         let mut bits = 0;
-        let mut i = 0;
-        while i < list.len() {
-            bits |= Permissions::bit(list[i]);
-            i += 1;
+        let mut rest = list;
+        while let [first, tail @ ..] = rest {
+            bits |= Permissions::bit(*first);
+            rest = tail;
         }
         Permissions(bits)
     }
