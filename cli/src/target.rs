@@ -486,22 +486,9 @@ impl Target {
 
     /// A group's committed offset.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> CliResult<Option<u64>> {
-        match self {
-            Target::Local(store) => Ok(store.committed_offset(group, topic, partition)?),
-            Target::Remote(r) => {
-                let query = millrace_server::messages::GroupQuery {
-                    group: group.to_string(),
-                    topic: Some(topic.to_string()),
-                };
-                match r.request(millrace_server::messages::Request::FetchOffsets(query))? {
-                    millrace_server::messages::Response::Offsets(offsets) => Ok(offsets
-                        .into_iter()
-                        .find(|c| c.topic == topic && c.partition == partition)
-                        .map(|c| c.offset)),
-                    other => Err(r.unexpected(&other)),
-                }
-            }
-        }
+        Ok(self
+            .committed_with_metadata(group, topic, partition)?
+            .map(|(offset, _)| offset))
     }
 
     /// A group's committed offset and the metadata committed with it.

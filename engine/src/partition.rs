@@ -1746,7 +1746,12 @@ fn recover_last(
     let torn = scan
         .invalid
         .filter(|bad| !is_zero_tail(segment.log.as_ref(), &segment.log_path, bad.position, log_len));
-    if torn.is_none() && mode == RecoveryMode::TornTailOnly {
+    // A live view (a read-only open while a writer appends) samples a log
+    // the writer is still filling: batches, index entries and producer
+    // snapshots newer than the sample are no evidence of loss, and the
+    // view simply ends at the first batch that does not verify yet.
+    let live = storage.is_live_view();
+    if torn.is_none() && mode == RecoveryMode::TornTailOnly && !live {
         // The log may also end early with no torn batch to show for it (the
         // active segment cut at a batch boundary, or deleted): a producer
         // snapshot past the end proves records were lost. Checked before
@@ -1774,7 +1779,7 @@ fn recover_last(
         // Row 4b: a producer snapshot written after an fdatasync past the
         // bad batch proves it was acknowledged: loss, not a torn tail.
         let claimed = crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset)?;
-        if (durable_after || claimed.is_some()) && mode == RecoveryMode::TornTailOnly {
+        if (durable_after || claimed.is_some()) && mode == RecoveryMode::TornTailOnly && !live {
             if let Some(claimed) = claimed {
                 tracing::error!(
                     segment = %segment.log_path.display(),
