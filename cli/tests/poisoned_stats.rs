@@ -23,6 +23,8 @@ const SEED: u64 = 10;
 fn store(storage: &SimStorage) -> Store {
     let options = StoreOptions {
         background: false,
+        // The server retries every batch a producer may pipeline.
+        producer_dedup_batches: ServerConfig::default().producer_dedup_batches(),
         ..StoreOptions::default()
     };
     let store = Store::open_with_storage("/data", options, Arc::new(storage.clone())).unwrap();
