@@ -138,7 +138,7 @@
 //! // Run again: already redriven, nothing appended twice.
 //! let again = store.dlq_redrive("orders", &RedriveOptions::default())?;
 //! assert!(again.redriven.is_empty());
-//! assert_eq!(store.offsets("orders", 0)?, (0, 1));
+//! assert_eq!(store.offsets("orders", 0)?, (0, 2)); // the record, and its one redriven copy
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
