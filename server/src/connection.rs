@@ -398,36 +398,24 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             ));
             return Some(Outcome::Fatal);
         }
-        // Decide from the header alone what needs no body: before `Hello`,
-        // any other known opcode is refused; after it, an opcode the token
-        // may not call. Such bodies are never decoded.
+        // Decide from the header alone what needs no body: an opcode the
+        // token may not call is refused without decoding its body.
         let flags_valid = header.flags & !FLAGS_KNOWN == 0 && !header.is_response();
-        if let (true, Some(opcode)) = (flags_valid, Opcode::from_u16(header.opcode)) {
-            match &self.principal {
-                None if opcode != Opcode::Hello => {
-                    self.send(fatal(
-                        header.opcode,
-                        header.request_id,
-                        WireError::new(ErrorCode::HandshakeRequired, "the first frame must be Hello"),
-                    ));
-                    return Some(Outcome::Fatal);
-                }
-                Some(principal) if !principal.permissions.contains(required(opcode)) => {
-                    let job = Job::Reply {
-                        opcode: header.opcode,
-                        request_id: header.request_id,
-                        result: Err(WireError::new(
-                            ErrorCode::PermissionDenied,
-                            format!("the connection's token may not call {opcode:?}"),
-                        )),
-                        close: false,
-                        client_name: None,
-                        principal: None,
-                        _permit: Some(permit),
-                    };
-                    return (!self.send(job)).then_some(Outcome::Closed);
-                }
-                _ => {}
+        if let (true, Some(opcode), Some(principal)) = (flags_valid, Opcode::from_u16(header.opcode), &self.principal) {
+            if !principal.permissions.contains(required(opcode)) {
+                let job = Job::Reply {
+                    opcode: header.opcode,
+                    request_id: header.request_id,
+                    result: Err(WireError::new(
+                        ErrorCode::PermissionDenied,
+                        format!("the connection's token may not call {opcode:?}"),
+                    )),
+                    close: false,
+                    client_name: None,
+                    principal: None,
+                    _permit: Some(permit),
+                };
+                return (!self.send(job)).then_some(Outcome::Closed);
             }
         }
         let request = match decode_request(&frame) {
