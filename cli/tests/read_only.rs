@@ -10,27 +10,7 @@
 
 mod common;
 
-use common::{millrace, stdout_of, store_with_topic};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// Every directory and file under `dir` with its bytes (None for a directory).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                out.insert(path.clone(), None);
-                stack.push(path);
-            } else {
-                out.insert(path.clone(), Some(std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out
-}
+use common::{millrace, snapshot, stdout_of, store_with_topic};
 
 #[test]
 fn read_only_commands_leave_a_torn_store_byte_for_byte_unchanged() {
