@@ -274,6 +274,7 @@ pub mod dlq;
 pub mod error;
 pub mod index;
 pub mod inspect;
+pub mod io;
 mod internal_codec;
 mod lag;
 pub mod metrics;
@@ -293,11 +294,13 @@ mod scanner;
 mod segment;
 #[doc(hidden)]
 pub mod stable;
-pub mod storage;
 #[doc(hidden)]
 pub mod sync;
 mod tail_cut;
 pub mod txn;
+
+/// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
+pub use io as storage;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};

@@ -7,6 +7,7 @@ mod fs;
 pub mod mmap;
 mod read_only;
 #[doc(hidden)]
+#[path = "../storage/sim.rs"] // transitional: "habits" moves the simulator to testing/
 pub mod sim;
 
 pub use fs::FsStorage;
