@@ -264,17 +264,14 @@
 // lead with opening, appending and reading (store.rs), not the DLQ (dlq.rs).
 mod store;
 
-pub mod batch;
-#[doc(hidden)]
-pub mod commit;
 pub mod config;
 pub mod consumer;
-mod data_dir;
 pub mod dlq;
 pub mod error;
-pub mod index;
 pub mod inspect;
 pub mod io;
+mod layout;
+mod log;
 mod internal_codec;
 mod lag;
 pub mod metrics;
@@ -282,8 +279,6 @@ pub mod names;
 #[doc(hidden)]
 pub mod notify;
 pub mod offset_table;
-mod partition;
-mod poison;
 mod producer;
 mod producer_registry;
 mod producer_snapshot;
@@ -291,13 +286,22 @@ mod producer_snapshot;
 pub mod producer_state;
 mod reset;
 mod scanner;
-mod segment;
-#[doc(hidden)]
-pub mod stable;
 #[doc(hidden)]
 pub mod sync;
-mod tail_cut;
 pub mod txn;
+
+// Transitional aliases: the former paths of the modules moved into io/, log/
+// and layout.rs, removed after the renovation merge (the public ones stay as
+// the crate's public paths).
+pub use log::batch;
+#[doc(hidden)]
+pub use log::group_commit as commit;
+pub use log::index;
+#[doc(hidden)]
+pub use log::stable;
+pub(crate) use io::poison;
+pub(crate) use layout as data_dir;
+pub(crate) use log::{partition, segment, tail_cut};
 
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
 pub use io as storage;
