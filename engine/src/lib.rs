@@ -270,26 +270,18 @@ pub mod commit;
 pub mod config;
 pub mod consumer;
 mod data_dir;
-pub mod dlq;
 pub mod error;
 pub mod index;
 pub mod inspect;
 mod internal_codec;
-mod lag;
 pub mod metrics;
 pub mod names;
 #[doc(hidden)]
 pub mod notify;
-pub mod offset_table;
 mod partition;
+mod pipeline;
 mod poison;
 mod producer;
-mod producer_registry;
-mod producer_snapshot;
-#[doc(hidden)]
-pub mod producer_state;
-mod reset;
-mod scanner;
 mod segment;
 #[doc(hidden)]
 pub mod stable;
@@ -297,7 +289,18 @@ pub mod storage;
 #[doc(hidden)]
 pub mod sync;
 mod tail_cut;
-pub mod txn;
+
+// The features live in `producer/`, `consumer/` and `pipeline/`. The public
+// paths `millrace::dlq`, `millrace::txn`, `millrace::offset_table` and
+// `millrace::producer_state` stay.
+pub use consumer::offsets as offset_table;
+pub use pipeline::{dlq, txn};
+#[doc(hidden)]
+pub use producer::state as producer_state;
+// Transitional aliases for code written against the flat layout, removed
+// after the renovation merge.
+pub(crate) use consumer::{lag, reset, scanner};
+pub(crate) use producer::{registry as producer_registry, snapshot as producer_snapshot};
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};

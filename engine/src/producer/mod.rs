@@ -2,6 +2,11 @@
 //! [`Producer`] handle that numbers batches itself. Semantics, state machine
 //! and error table in design/semantics.md.
 
+pub(crate) mod registry;
+pub(crate) mod snapshot;
+#[doc(hidden)]
+pub mod state;
+
 use crate::batch::{ProducerStamp, Record};
 use crate::error::Result;
 use crate::partition::now_ms;
