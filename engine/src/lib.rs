@@ -265,6 +265,8 @@
 mod store;
 
 pub mod batch;
+pub mod clock;
+mod codec;
 #[doc(hidden)]
 pub mod commit;
 pub mod config;
@@ -273,7 +275,6 @@ mod data_dir;
 pub mod error;
 pub mod index;
 pub mod inspect;
-mod internal_codec;
 pub mod metrics;
 pub mod names;
 #[doc(hidden)]

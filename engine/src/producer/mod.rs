@@ -9,7 +9,7 @@ pub mod state;
 
 use crate::batch::{ProducerStamp, Record};
 use crate::error::Result;
-use crate::partition::now_ms;
+use crate::clock::now_ms;
 use crate::store::{Shared, Store, Topic};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -10,8 +10,9 @@
 use crate::batch::{Record, StoredRecord};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
-use crate::partition::{now_ms, Isolation, ReadOptions};
+use crate::codec::{Decoder, Encoder};
+use crate::clock::now_ms;
+use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
