@@ -24,6 +24,7 @@ pub mod error_code;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group_budget;
 pub mod handler;
 pub mod handshake_budget;
 pub mod internal;
