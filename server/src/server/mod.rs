@@ -9,6 +9,7 @@ pub mod budget;
 pub mod config;
 pub mod connection;
 pub mod durable;
+pub mod group_budget;
 pub mod handler;
 pub mod handshake_budget;
 pub mod internal;

@@ -7,7 +7,7 @@
 //! append to a topic that is not `Always`, a fetch that finds records or may
 //! not wait, metadata) and hands everything else back for [`handle`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,6 +54,9 @@ pub struct Session {
     /// Who authenticated (anonymous on a server without tokens).
     pub principal: Principal,
     transactions: HashMap<u64, millrace::txn::Transaction>,
+    /// Per open transaction, the groups it adds (for a token's `groups_max`,
+    /// `crate::group_budget`).
+    staged_groups: HashMap<u64, BTreeSet<String>>,
     next_transaction_id: u64,
     /// Reused by every fetch of the connection to encode records into.
     fetch_buffer: Vec<u8>,
@@ -66,6 +69,7 @@ impl Session {
             client_name: String::new(),
             principal: Principal::anonymous(),
             transactions: HashMap::new(),
+            staged_groups: HashMap::new(),
             next_transaction_id: 1,
             fetch_buffer: Vec::new(),
         }
@@ -153,6 +157,18 @@ impl Session {
         Ok(())
     }
 
+    /// Count a commit to `group` staged in open transaction `transaction_id`
+    /// against the token's `groups_max` (`crate::group_budget`).
+    fn stage_group(&mut self, context: &Context, transaction_id: u64, group: &str) -> Result<(), WireError> {
+        if !self.transactions.contains_key(&transaction_id) {
+            return Err(unknown_transaction(transaction_id));
+        }
+        let staged = self.staged_groups.entry(transaction_id).or_default();
+        context
+            .group_budget
+            .stage(&context.store, &self.principal, group, staged)
+    }
+
     fn transaction(&mut self, transaction_id: u64) -> Result<&mut millrace::txn::Transaction, WireError> {
         self.transactions
             .get_mut(&transaction_id)
@@ -183,6 +199,8 @@ pub struct Context {
     pub shutting_down: Arc<AtomicBool>,
     /// Runs the fsync waits of `Always` produces ([`Inline::Durable`]).
     pub syncer: crate::durable::Syncer,
+    /// Tokens' `groups_max` ([`crate::group_budget`]).
+    pub group_budget: crate::group_budget::GroupBudget,
 }
 
 fn engine(error: millrace::Error) -> WireError {
@@ -316,6 +334,9 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::CommitOffsets(commit) => {
             session.check_group(&commit.group)?;
             check_offset_commit_entries(commit.offsets.len())?;
+            let _admitted = context
+                .group_budget
+                .admit(store, &session.principal, [commit.group.as_str()])?;
             let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
                 .offsets
                 .into_iter()
@@ -368,6 +389,9 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::FailRecord(fail) => {
             session.check_group(&fail.group)?;
             session.check_producer(store, fail.producer_id)?;
+            let _admitted = context
+                .group_budget
+                .admit(store, &session.principal, [fail.group.as_str()])?;
             fail_record(store, fail)
         }
         Request::TxnBegin(begin) => {
@@ -395,6 +419,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::TxnCommitOffsets(commit) => {
             session.check_group(&commit.group)?;
             check_offset_commit_entries(commit.offsets.len())?;
+            session.stage_group(context, commit.transaction_id, &commit.group)?;
             let transaction = session.transaction(commit.transaction_id)?;
             // A replay job's progress (the connection checked the admin
             // permission): only in a transaction of the job's own producer.
@@ -415,6 +440,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::TxnDeadLetter(letter) => {
             session.check_group(&letter.group)?;
+            session.stage_group(context, letter.transaction_id, &letter.group)?;
             // The dead letter is built from the record as the client read
             // it (its `dlq.redrive_count` header counts towards the redrive
             // cap); its attempts are those counted for it, at least 1.
@@ -441,6 +467,12 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 .transactions
                 .remove(&end.transaction_id)
                 .ok_or_else(|| unknown_transaction(end.transaction_id))?;
+            // The groups it adds, counted again with the commit: refused, the
+            // transaction is aborted.
+            let staged = session.staged_groups.remove(&end.transaction_id).unwrap_or_default();
+            let _admitted = context
+                .group_budget
+                .admit(store, &session.principal, staged.iter().map(String::as_str))?;
             let info = transaction.commit().map_err(engine)?;
             Ok(Response::TxnCommitted(TxnCommitted {
                 transaction_sequence: info.transaction_sequence,
@@ -461,6 +493,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 .transactions
                 .remove(&end.transaction_id)
                 .ok_or_else(|| unknown_transaction(end.transaction_id))?;
+            session.staged_groups.remove(&end.transaction_id);
             transaction.abort();
             Ok(Response::Empty)
         }
