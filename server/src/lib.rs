@@ -8,8 +8,8 @@
 //! - [`server`]: the TCP server ([`serve`], [`server::start`]), with [`config`],
 //!   [`auth`], [`connection`], [`handler`] and [`metrics`];
 //! - [`client`]: the Rust client, [`client_api`]: its consumer-group,
-//!   transaction and DLQ calls and the [`Consumer`], and [`producer`]: the
-//!   idempotent producer on it.
+//!   transaction and DLQ calls and the [`Consumer`], [`client_listing`]: paged
+//!   listings and group deletion, and [`producer`]: the idempotent producer on it.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
@@ -17,6 +17,7 @@ pub mod auth;
 pub mod budget;
 pub mod client;
 pub mod client_api;
+pub mod client_listing;
 pub mod config;
 pub mod connection;
 pub mod durable;
@@ -27,6 +28,7 @@ pub mod fuzzing;
 pub mod handler;
 pub mod handshake_budget;
 pub mod internal;
+pub mod listing;
 pub mod messages;
 pub mod metrics;
 mod metrics_http;
@@ -38,6 +40,7 @@ pub mod wire;
 
 pub use client::{Client, ClientError, ClientOptions};
 pub use client_api::{Consumer, ConsumerOptions, StartFrom, Transaction};
+pub use client_listing::{NameListing, NamePages, OffsetPages};
 pub use config::ServerConfig;
 pub use producer::{Producer, ProducerOptions};
 pub use server::{serve, ServeError, ServerHandle};
