@@ -14,6 +14,7 @@ pub mod handler;
 pub mod handshake_budget;
 pub mod internal;
 pub mod listener;
+pub mod listing;
 pub mod metrics;
 pub(crate) mod metrics_http;
 pub mod tls;

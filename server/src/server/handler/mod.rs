@@ -19,10 +19,10 @@ use crate::auth::{Principal, ADMIN_ONLY_TOPICS};
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::FetchedEncoded;
 use crate::messages::{
-    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqListing, FailRecord, Fetch, Isolation, Opcode,
-    PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
-    RedriveReport, RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning,
-    Response, TopicDescription, TxnBegun, TxnCommitted,
+    CommittedPart, ConfigEntry, CreateTopic, DlqListing, FailRecord, Fetch, Isolation, Opcode, PartitionInfo,
+    PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed, RedriveReport,
+    RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning, Response,
+    TopicDescription, TxnBegun, TxnCommitted,
 };
 use crate::metrics::ServerMetrics;
 
@@ -86,7 +86,7 @@ impl Session {
     /// Recorded as the actor of offset resets: the token's name, or on a
     /// server without tokens the client's own name (control characters
     /// escaped), then `@` and the peer address.
-    fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         let who = match &self.principal.name {
             Some(name) => name.clone(),
             None => crate::text::escape(&self.client_name),
@@ -238,7 +238,7 @@ pub enum Inline {
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.
 ///
-/// Inline: `Ping`, `ListTopics`, `DescribeTopic`, `Stats`; `Produce` (the
+/// Inline: `Ping`, `ListTopics`, `ListTopicsPage`, `DescribeTopic`, `Stats`; `Produce` (the
 /// append is a `write(2)` into the page cache; the only wait is a segment
 /// roll, once per segment; to an `Always` topic the fsync is still owed and
 /// comes back as [`Inline::Durable`]); `Fetch`
@@ -248,9 +248,11 @@ pub enum Inline {
 pub fn handle_inline(context: &Context, session: &mut Session, request: Request) -> Inline {
     let store = &context.store;
     match request {
-        Request::Ping | Request::ListTopics | Request::DescribeTopic(_) | Request::Stats => {
-            Inline::Done(handle(context, session, request))
-        }
+        Request::Ping
+        | Request::ListTopics
+        | Request::ListTopicsPage(_)
+        | Request::DescribeTopic(_)
+        | Request::Stats => Inline::Done(handle(context, session, request)),
         Request::Produce(produce) if !session.may_produce_inline(store, &produce) => {
             // Another principal's producer, or one without an owner that this
             // principal claims (a registry write): decided off the connection's task.
@@ -292,11 +294,8 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             store.delete_topic(&topic.name).map_err(engine)?;
             Ok(Response::Empty)
         }
-        Request::ListTopics => {
-            let mut topics = store.list_topics();
-            topics.sort();
-            Ok(Response::Topics(topics))
-        }
+        Request::ListTopics => crate::listing::list_topics(store, context.frame_bytes_max),
+        Request::ListTopicsPage(page) => crate::listing::list_topics_page(store, &page, context.frame_bytes_max),
         Request::DescribeTopic(topic) => {
             let description = store.describe_topic(&topic.name).map_err(engine)?;
             Ok(Response::TopicDescription(TopicDescription {
@@ -345,28 +344,16 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             store.commit_offsets(&commit.group, &commits).map_err(engine)?;
             Ok(Response::Empty)
         }
-        Request::FetchOffsets(query) => {
-            let offsets = store
-                .group_offsets(&query.group)
-                .map_err(engine)?
-                .into_iter()
-                .filter(|((topic, _), _)| query.topic.as_ref().is_none_or(|t| t == topic))
-                .map(|((topic, partition), committed)| CommittedOffset {
-                    topic,
-                    partition,
-                    offset: committed.offset,
-                    metadata: committed.metadata,
-                    commit_time_ms: committed.commit_time_ms,
-                })
-                .collect();
-            Ok(Response::Offsets(offsets))
-        }
+        Request::FetchOffsets(query) => crate::listing::fetch_offsets(store, &query, context.frame_bytes_max),
+        Request::FetchOffsetsPage(page) => crate::listing::fetch_offsets_page(store, &page, context.frame_bytes_max),
         Request::ResetOffsets(reset) => reset_offsets(store, session, reset),
         Request::ResetAudit(audit) => {
             let entries = store.reset_audit(audit.group.as_deref()).map_err(engine)?;
             Ok(Response::ResetAudit(entries))
         }
-        Request::ListGroups => Ok(Response::Groups(store.groups().map_err(engine)?)),
+        Request::ListGroups => crate::listing::list_groups(store, context.frame_bytes_max),
+        Request::ListGroupsPage(page) => crate::listing::list_groups_page(store, &page, context.frame_bytes_max),
+        Request::DeleteGroup(delete) => crate::listing::delete_group(store, &delete, &session.actor()),
         Request::Lag(query) => {
             let lags = match &query.topic {
                 Some(topic) => store.consumer_lag_for_topic(&query.group, topic),
