@@ -46,12 +46,14 @@ async fn an_admin_deletes_a_group_audited_under_its_token_name() {
             TokenConfig {
                 name: Some("ops".into()),
                 groups: Vec::new(),
+                groups_max: None,
                 token: ADMIN.into(),
                 permissions: vec![Permission::Admin],
             },
             TokenConfig {
                 name: Some("app".into()),
                 groups: vec!["app-*".into()],
+                groups_max: None,
                 token: CONSUMER.into(),
                 permissions: vec![Permission::Consume],
             },
