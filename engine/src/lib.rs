@@ -269,11 +269,11 @@ pub mod consumer;
 pub mod dlq;
 pub mod error;
 pub mod inspect;
+mod internal_codec;
 pub mod io;
+mod lag;
 mod layout;
 mod log;
-mod internal_codec;
-mod lag;
 pub mod metrics;
 pub mod names;
 #[doc(hidden)]
@@ -293,14 +293,14 @@ pub mod txn;
 // Transitional aliases: the former paths of the modules moved into io/, log/
 // and layout.rs, removed after the renovation merge (the public ones stay as
 // the crate's public paths).
+pub(crate) use io::poison;
+pub(crate) use layout as data_dir;
 pub use log::batch;
 #[doc(hidden)]
 pub use log::group_commit as commit;
 pub use log::index;
 #[doc(hidden)]
 pub use log::stable;
-pub(crate) use io::poison;
-pub(crate) use layout as data_dir;
 pub(crate) use log::{partition, segment, tail_cut};
 
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
