@@ -1,12 +1,13 @@
 //! Recovery of a partition's last segment at open: the decision table of
 //! design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
 
-use crate::batch::{self, HEADER_SIZE};
+use crate::batch;
 use crate::config::RecoveryMode;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
 use crate::log::partition::PREALLOCATE_BYTES;
-use crate::segment::{self, ChunkReader, InvalidAt, Segment};
+use crate::log::scan::{valid_batches_after, ChunkReader};
+use crate::segment::{self, Segment};
 use crate::storage::{read_exact_at, Storage, StorageFile};
 use crate::store::Shared;
 use crate::sync::Ordering;
@@ -41,9 +42,20 @@ pub(crate) fn recover_last(
     }
     let segment = Segment::from_recovered(base_offset, log_path, index_path, log, index, now, entries);
     let scan = segment.scan_from(start.0, start.1, start.2, log_len, interval)?;
+    let decision = match scan.invalid {
+        Some(bad) => Some(decide_tail(
+            segment.log.as_ref(),
+            &segment.log_path,
+            bad.position,
+            scan.next_offset,
+            log_len,
+            || crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset),
+        )?),
+        None => None,
+    };
     let torn = scan
         .invalid
-        .filter(|bad| !is_zero_tail(segment.log.as_ref(), &segment.log_path, bad.position, log_len));
+        .filter(|_| !matches!(decision, Some(TailDecision::Preallocated)));
     // A live view (a read-only open while a writer appends) samples a log
     // the writer is still filling: batches, index entries and producer
     // snapshots newer than the sample are no evidence of loss, and the
@@ -72,12 +84,11 @@ pub(crate) fn recover_last(
         }
     }
     if let Some(bad) = torn {
-        let durable_after =
-            durable_batch_after(segment.log.as_ref(), &segment.log_path, bad, scan.next_offset, log_len)?;
-        // Row 4b: a producer snapshot written after an fdatasync past the
-        // bad batch proves it was acknowledged: loss, not a torn tail.
-        let claimed = crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset)?;
-        if (durable_after || claimed.is_some()) && mode == RecoveryMode::TornTailOnly && !live {
+        let damaged = match decision {
+            Some(TailDecision::Damaged { acknowledged_end }) => Some(acknowledged_end),
+            _ => None,
+        };
+        if let (Some(claimed), RecoveryMode::TornTailOnly, false) = (damaged, mode, live) {
             if let Some(claimed) = claimed {
                 tracing::error!(
                     segment = %segment.log_path.display(),
@@ -178,22 +189,60 @@ pub(crate) fn recover_last(
     Ok(segment)
 }
 
+/// What recovery decides about the first invalid batch of a partition's
+/// last segment (design/durability.md, "Recovery"); `check` reports the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TailDecision {
+    /// Row 3a: only zeros to the end, at most a preallocation: the zeros an
+    /// `Always` partition writes ahead of its data. Cut, not counted.
+    Preallocated,
+    /// Rows 2, 3 and 5: a torn write, never acknowledged. Cut, into a backup.
+    Torn,
+    /// Row 4 (a later valid batch was written after the bad bytes were
+    /// fsync'd) or row 4b (a producer snapshot, whose offset this carries,
+    /// says the log was fsync'd past them): durable bytes damaged.
+    Damaged {
+        /// The durable end a producer snapshot claims (row 4b), if any.
+        acknowledged_end: Option<u64>,
+    },
+}
+
+/// Decide about the invalid batch at `position` of a last segment of
+/// `log_len` bytes whose valid batches end at offset `expected_offset`;
+/// `acknowledged_end` reads the producer snapshots' claim past it (row 4b),
+/// asked only when the tail is not preallocated zeros.
+pub(crate) fn decide_tail(
+    log: &dyn StorageFile,
+    path: &Path,
+    position: u64,
+    expected_offset: u64,
+    log_len: u64,
+    acknowledged_end: impl FnOnce() -> Result<Option<u64>>,
+) -> Result<TailDecision> {
+    if zero_tail(log, path, position, log_len)? {
+        return Ok(TailDecision::Preallocated);
+    }
+    if let Some(end) = acknowledged_end()? {
+        return Ok(TailDecision::Damaged {
+            acknowledged_end: Some(end),
+        });
+    }
+    if durable_batch_after(log, path, position, expected_offset, log_len)? {
+        return Ok(TailDecision::Damaged { acknowledged_end: None });
+    }
+    Ok(TailDecision::Torn)
+}
+
 /// Are the bytes `[from, to)` all zero? True for the zeros an `Always`
 /// partition writes ahead of its data (`Segment::note_preallocated`, at most
 /// `PREALLOCATE_BYTES`); longer tails are not read and count as torn.
-/// A read error answers false: the caller then handles the tail as torn.
-pub(crate) fn is_zero_tail(log: &dyn StorageFile, path: &Path, from: u64, to: u64) -> bool {
+fn zero_tail(log: &dyn StorageFile, path: &Path, from: u64, to: u64) -> Result<bool> {
     if to.saturating_sub(from) > PREALLOCATE_BYTES {
-        return false;
+        return Ok(false);
     }
-    let mut buf = vec![0u8; (to - from) as usize];
-    match read_exact_at(log, &mut buf, from) {
-        Ok(()) => buf.iter().all(|&b| b == 0),
-        Err(error) => {
-            tracing::warn!(segment = %path.display(), %error, "could not read the segment tail");
-            false
-        }
-    }
+    let mut buf = vec![0u8; to.saturating_sub(from) as usize];
+    read_exact_at(log, &mut buf, from).map_err(|e| Error::io("read segment", path, e))?;
+    Ok(buf.iter().all(|&b| b == 0))
 }
 
 /// Read `[from, to)` back from the page cache and write it again, so that a
@@ -235,41 +284,23 @@ pub(crate) fn entry_is_valid(
     })
 }
 
-/// Is there a CRC-valid batch after `bad` whose writer knew the bytes at
-/// `bad.position` were already fsync'd? Then the bad batch was durable and has
-/// been corrupted since: an error, not a torn tail.
-pub(crate) fn durable_batch_after(
+/// Is there a CRC-valid batch after `position` whose writer knew the bytes
+/// at `position` were already fsync'd? Then the invalid batch there was
+/// durable and has been corrupted since: an error, not a torn tail. A real
+/// later batch also continues the offsets past the bad one (which held at
+/// least `expected_offset`); batch-shaped bytes carried inside a torn batch's
+/// payload usually do not.
+fn durable_batch_after(
     log: &dyn StorageFile,
     path: &Path,
-    bad: InvalidAt,
+    position: u64,
     expected_offset: u64,
     log_len: u64,
 ) -> Result<bool> {
-    const WINDOW: u64 = 1024 * 1024;
-    let magic = batch::BATCH_MAGIC.to_le_bytes();
-    let mut window_start = bad.position + 1;
-    let mut reader = ChunkReader::new(log, path, log_len);
-    while window_start + HEADER_SIZE as u64 <= log_len {
-        let len = (log_len - window_start).min(WINDOW + 3);
-        let mut buf = vec![0u8; len as usize];
-        read_exact_at(log, &mut buf, window_start).map_err(|e| Error::io("read segment", path, e))?;
-        for (i, w) in buf.windows(4).enumerate() {
-            if w != magic {
-                continue;
-            }
-            let pos = window_start + i as u64;
-            if let Ok(raw) = reader.batch_at(pos)? {
-                if let Ok(header) = batch::verify(raw) {
-                    // A real later batch continues the offsets past the bad one
-                    // (which held at least `expected_offset`); batch-shaped bytes
-                    // inside a torn batch's payload usually do not.
-                    if u64::from(header.synced_before) > bad.position && header.base_offset > expected_offset {
-                        return Ok(true);
-                    }
-                }
-            }
-        }
-        window_start += WINDOW;
-    }
-    Ok(false)
+    let mut durable = false;
+    valid_batches_after(log, path, position, log_len, &mut |_, header, _| {
+        durable = u64::from(header.synced_before) > position && header.base_offset > expected_offset;
+        Ok(!durable)
+    })?;
+    Ok(durable)
 }
