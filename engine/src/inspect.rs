@@ -22,9 +22,9 @@ use crate::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
 use crate::config::TopicConfig;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{IndexEntry, ENTRY_SIZE};
-use crate::segment::{index_name, log_name, parse_log_name};
 use crate::log::recovery::TailDecision;
 use crate::log::scan::{walk, Invalid, Visit};
+use crate::segment::{index_name, log_name, parse_log_name};
 use crate::storage::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
 use std::any::Any;
 use std::fs::{self, File};
@@ -234,21 +234,28 @@ fn scan_log(
         max_timestamp_ms: i64::MIN,
         invalid: None,
     };
-    let walked = walk(file.as_ref(), path, 0, base_offset, file_bytes, |position, header, raw| {
-        // Records are always checked (a CRC-valid batch may still not parse);
-        // they are handed to the visitor only when asked for.
-        let records = match batch::decode_records(raw, header) {
-            Ok(records) => records,
-            Err(kind) => return Ok(Visit::Refuse(kind)),
-        };
-        let records = if decode { records } else { Vec::new() };
-        let keep_going = visit(position, header, records);
-        scan.batches += 1;
-        scan.records += u64::from(header.record_count);
-        scan.max_timestamp_ms = scan.max_timestamp_ms.max(header.max_timestamp_ms);
-        progress(u64::from(header.length));
-        Ok(if keep_going { Visit::Continue } else { Visit::Stop })
-    })?;
+    let walked = walk(
+        file.as_ref(),
+        path,
+        0,
+        base_offset,
+        file_bytes,
+        |position, header, raw| {
+            // Records are always checked (a CRC-valid batch may still not parse);
+            // they are handed to the visitor only when asked for.
+            let records = match batch::decode_records(raw, header) {
+                Ok(records) => records,
+                Err(kind) => return Ok(Visit::Refuse(kind)),
+            };
+            let records = if decode { records } else { Vec::new() };
+            let keep_going = visit(position, header, records);
+            scan.batches += 1;
+            scan.records += u64::from(header.record_count);
+            scan.max_timestamp_ms = scan.max_timestamp_ms.max(header.max_timestamp_ms);
+            progress(u64::from(header.length));
+            Ok(if keep_going { Visit::Continue } else { Visit::Stop })
+        },
+    )?;
     scan.valid_bytes = walked.valid_end;
     scan.next_offset = walked.next_offset;
     scan.invalid = walked.invalid.map(|bad| InvalidBatch {

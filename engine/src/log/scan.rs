@@ -83,7 +83,13 @@ pub(crate) fn walk(
     let mut reader = ChunkReader::new(file, path, limit);
     let mut at = position;
     while at < limit {
-        let invalid = |kind, reason| Some(InvalidAt { position: at, kind, reason });
+        let invalid = |kind, reason| {
+            Some(InvalidAt {
+                position: at,
+                kind,
+                reason,
+            })
+        };
         let remaining = limit - at;
         if remaining < HEADER_SIZE as u64 {
             end.invalid = invalid(CorruptionKind::BadLength, Invalid::Short { remaining });
