@@ -6,7 +6,8 @@ use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
-use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::clock::now_ms;
+use crate::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::producer::ProducerAppend;
 use crate::producer_registry::ProducerRegistry;
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};
@@ -585,7 +586,8 @@ impl Store {
         self.forget_topic_dependents(name)
     }
 
-    /// The DLQ of `name` and every committed offset on `name` or its DLQ.
+    /// The DLQ of `name`, every committed offset on `name` or its DLQ, then
+    /// the DLQ's redrive marks and the topic's failure counts.
     fn forget_topic_dependents(&self, name: &str) -> Result<()> {
         let dlq = crate::dlq::dlq_topic_name(name);
         if self.inner.topics.read().contains_key(&dlq) {
@@ -600,7 +602,7 @@ impl Store {
                 "forgot the committed offsets of a deleted topic"
             );
         }
-        Ok(())
+        self.forget_dlq_bookkeeping(name)
     }
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {

@@ -220,11 +220,7 @@ pub enum Isolation {
     ReadUncommitted,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use crate::clock::now_ms; // transitional: the clock lives in clock.rs
 
 impl Partition {
     pub fn high_watermark(&self) -> u64 {
