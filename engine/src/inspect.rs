@@ -22,6 +22,7 @@ use crate::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
 use crate::config::TopicConfig;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{IndexEntry, ENTRY_SIZE};
+use crate::layout::{partition_dir_name, FORMAT_FILE, START_OFFSET_FILE, TOPICS_DIR, TOPIC_META, UNFINISHED_SUFFIXES};
 use crate::log::recovery::TailDecision;
 use crate::log::scan::{walk, Invalid, Visit};
 use crate::segment::{index_name, log_name, parse_log_name};
@@ -33,12 +34,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-// Directory layout; must match store.rs (a test below opens a real store).
-const FORMAT_FILE: &str = "MILLRACE";
-const TOPICS_DIR: &str = "topics";
-const TOPIC_META: &str = "topic.meta";
-const START_OFFSET_FILE: &str = "start.offset";
-const UNFINISHED_SUFFIXES: [&str; 2] = [".creating", ".deleting"];
 /// Bound on metadata files read whole.
 const METADATA_BYTES_MAX: u64 = 64 * 1024;
 
@@ -288,7 +283,7 @@ fn open_segment(path: &Path) -> Result<Arc<dyn StorageFile>> {
 
 /// A visitor of [`valid_batches_after`]: position, header, the batch's bytes;
 /// returns false to stop.
-pub(super) type BatchVisitor<'a> = dyn FnMut(u64, &BatchHeader, &[u8]) -> Result<bool> + 'a;
+pub(super) type BatchVisitor<'a> = crate::log::scan::BatchVisitor<'a>;
 
 /// Visit every CRC-valid batch found by its magic after `position` (in file
 /// order), with its position and bytes; `visit` returns false to stop: the

@@ -114,7 +114,7 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
             continue;
         }
         for p in 0..config.partitions {
-            let pdir = dir.join(format!("{p:05}"));
+            let pdir = dir.join(partition_dir_name(p));
             report.partitions += 1;
             if !pdir.is_dir() {
                 report.problems.push(Problem {

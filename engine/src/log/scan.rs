@@ -139,6 +139,10 @@ pub(crate) fn walk(
     Ok(end)
 }
 
+/// A visitor of [`valid_batches_after`]: position, header, the batch's bytes;
+/// returns false to stop.
+pub(crate) type BatchVisitor<'a> = dyn FnMut(u64, &BatchHeader, &[u8]) -> Result<bool> + 'a;
+
 /// Visit every CRC-valid batch found by its magic after `position` (in file
 /// order, up to `limit`), with its position and bytes; `visit` returns false
 /// to stop. Batch-shaped bytes inside another batch's payload are found too:
@@ -148,7 +152,7 @@ pub(crate) fn valid_batches_after(
     path: &Path,
     position: u64,
     limit: u64,
-    visit: &mut dyn FnMut(u64, &BatchHeader, &[u8]) -> Result<bool>,
+    visit: &mut BatchVisitor<'_>,
 ) -> Result<()> {
     const WINDOW: u64 = 1024 * 1024;
     let magic = BATCH_MAGIC.to_le_bytes();

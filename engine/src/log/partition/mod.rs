@@ -9,6 +9,7 @@ use crate::commit::{Mark, Spin, SyncFailure, SyncGate};
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
+use crate::layout::START_OFFSET_FILE;
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::producer_state::{admit, Admission, ProducerTable};
 use crate::segment::{self, parse_log_name, Segment};
@@ -28,8 +29,6 @@ mod roll;
 
 use append::write_batches;
 pub(crate) use read::ScanResume;
-
-const START_OFFSET_FILE: &str = "start.offset";
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
