@@ -265,6 +265,7 @@
 mod store;
 
 pub mod batch;
+mod catalog;
 pub mod clock;
 mod codec;
 #[doc(hidden)]
@@ -284,6 +285,7 @@ mod pipeline;
 mod poison;
 mod producer;
 mod segment;
+mod shared;
 #[doc(hidden)]
 pub mod stable;
 pub mod storage;

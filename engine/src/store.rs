@@ -1,34 +1,33 @@
-//! The store: a locked data directory of topics, and the background thread
-//! that runs interval flushes, age-based rolls and retention.
+//! The facade: `Store` opens the data directory (the catalog, catalog/),
+//! and is the one type that knows every feature: it holds their state
+//! (transaction coordinator, DLQ attempts, offsets table), recovers
+//! transactions at open, and forwards appends and reads to the partition the
+//! catalog finds. The features add their public methods to `Store` from
+//! their own modules (producer/, consumer/, pipeline/).
 
 use crate::batch::{ProducerStamp, Record};
+use crate::catalog::maintenance;
+use crate::catalog::{Catalog, FloorSource, FORMAT_FILE};
+use crate::clock::now_ms;
 use crate::config::{Durability, StoreOptions, TopicConfig};
-use crate::error::{CorruptionKind, DamagedScope, Error, Result};
+use crate::error::{DamagedScope, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
-use crate::clock::now_ms;
 use crate::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::producer::ProducerAppend;
 use crate::producer_registry::ProducerRegistry;
-use crate::storage::{read_all, write_atomic, FsStorage, Storage};
+use crate::storage::{FsStorage, Storage};
 use crate::sync::{AtomicU64, Ordering};
-use parking_lot::{Condvar, Mutex, RwLock};
-use std::any::Any;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use parking_lot::{Condvar, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const FORMAT_FILE: &str = "MILLRACE";
-const FORMAT_PREFIX: &str = "millrace-store-format ";
-/// The store format this build reads and writes (design/format.md).
-pub(crate) const FORMAT_VERSION: u32 = 1;
-const FORMAT_TEXT: &str = "millrace-store-format 1\n";
-const TOPICS_DIR: &str = "topics";
-const TOPIC_META: &str = "topic.meta";
-const CREATING_SUFFIX: &str = ".creating";
-const DELETING_SUFFIX: &str = ".deleting";
+// Transitional aliases for code written against the former layout, removed
+// after the renovation merge.
+pub(crate) use crate::catalog::{check_format, format_text, Topic};
+pub(crate) use crate::shared::Shared;
 
 /// What [`Store::scan_with_marks`] returns besides the visited records: the
 /// same offsets as the fields of [`ReadResult`].
@@ -50,92 +49,6 @@ pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
 
 /// Largest `StoreOptions::group_commit_spin` accepted.
 pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// State shared by every partition of a store.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    poison: crate::poison::Poison,
-    /// Set by [`Store::close`] (under the commit and admin locks, before it
-    /// takes each partition's writer lock): from then on every handle answers
-    /// `Error::Closed` and nothing writes to the directory, whose lock is
-    /// released.
-    closed: crate::sync::AtomicBool,
-    pub used_bytes: AtomicU64,
-    quota_bytes: Option<u64>,
-    pub notifier: Notifier,
-    pub metrics: Metrics,
-    /// Producer ids and epochs (producer_registry.rs).
-    pub producers: ProducerRegistry,
-    /// `StoreOptions::group_commit_spin`.
-    pub group_commit_spin: std::time::Duration,
-}
-
-impl Shared {
-    /// Poison the store because of `cause` (the first one is kept: see poison.rs).
-    pub fn poison(&self, cause: &Error) {
-        self.poison.set(cause);
-    }
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.is_set()
-    }
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-    /// `Closed` after [`Store::close`], `Poisoned` after a failed write, else Ok.
-    pub fn check_writable(&self) -> Result<()> {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
-        if self.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        Ok(())
-    }
-    /// Reserve quota for `bytes` about to be written.
-    pub fn reserve(&self, bytes: u64) -> Result<()> {
-        let used = self.used_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if let Some(quota) = self.quota_bytes {
-            if used + bytes > quota {
-                self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.metrics.quota_rejections.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::QuotaExceeded {
-                    quota_bytes: quota,
-                    used_bytes: used,
-                    requested_bytes: bytes,
-                });
-            }
-        }
-        Ok(())
-    }
-    pub fn release(&self, bytes: u64) {
-        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Topic {
-    pub name: String,
-    pub config: TopicConfig,
-    pub dir: PathBuf,
-    /// The partitions that opened, sorted by id (all of them unless
-    /// `damaged` has entries).
-    pub partitions: Vec<Arc<Partition>>,
-    /// Partitions that failed to open, with the error their open returned.
-    pub damaged: BTreeMap<u32, Arc<Error>>,
-}
-
-impl Topic {
-    fn find_partition(&self, partition: u32) -> Option<&Arc<Partition>> {
-        match self.partitions.get(partition as usize) {
-            Some(p) if p.id == partition => Some(p),
-            _ => self
-                .partitions
-                .binary_search_by_key(&partition, |p| p.id)
-                .ok()
-                .and_then(|i| self.partitions.get(i)),
-        }
-    }
-}
 
 /// A topic's configuration and per-partition numbers.
 #[derive(Debug, Clone)]
@@ -163,33 +76,25 @@ pub struct Damage {
 }
 
 struct StoreInner {
-    path: PathBuf,
-    storage: Arc<dyn Storage>,
-    options: StoreOptions,
-    shared: Arc<Shared>,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    /// Topics whose `topic.meta` could not be read at open: every request on
-    /// them answers `Error::Damaged`; `delete_topic` removes them.
-    damaged_topics: RwLock<BTreeMap<String, Arc<Error>>>,
-    /// Serialises topic creation and deletion.
-    admin: Mutex<()>,
+    /// The data directory: topics, partitions, the directory lock.
+    catalog: Arc<Catalog>,
     /// Shared with the maintenance thread, which must not hold the store
     /// itself while it sleeps (the last `Store` dropped must close at once).
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    stop: maintenance::Stop,
     background: Mutex<Option<JoinHandle<()>>>,
-    lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
-    /// Transaction commits (txn.rs).
-    coordinator: crate::txn::Coordinator,
-    /// Failure counts for the DLQ (dlq.rs).
+    /// Transaction commits (pipeline/txn.rs); its lock is also the one under
+    /// which a log start moves.
+    coordinator: Arc<crate::txn::Coordinator>,
+    /// Failure counts for the DLQ (pipeline/dlq).
     attempts: crate::dlq::AttemptTable,
-    /// Committed consumer offsets (offset_table.rs).
+    /// Committed consumer offsets (consumer/offsets.rs).
     offsets: crate::offset_table::OffsetTable,
 }
 
 impl std::fmt::Debug for StoreInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("path", &self.catalog.path)
             .finish_non_exhaustive()
     }
 }
@@ -313,120 +218,48 @@ impl Store {
                 ),
             ));
         }
-        let format_path = path.join(FORMAT_FILE);
-        crate::data_dir::prepare(storage.as_ref(), &path, &format_path)?;
-        let lock = storage
-            .lock_dir(&path)
-            .map_err(|e| Error::io("lock data dir", &path, e))?
-            .map_err(|pid| Error::Locked {
-                path: path.clone(),
-                pid,
-            })?;
-        if storage.exists(&format_path) {
-            let text =
-                read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
-            check_format(&text, &format_path)?;
-        } else {
-            write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes())
-                .map_err(|e| Error::io("write format", &format_path, e))?;
-        }
-        let topics_dir = path.join(TOPICS_DIR);
-        // Directory entries seen now may exist only in the page cache (a
-        // process crash before their directory fsync): make them durable.
-        storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
-        if !storage.exists(&topics_dir) {
-            storage
-                .create_dir_all(&topics_dir)
-                .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
-            storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
-        }
-        let shared = Arc::new(Shared {
-            poison: crate::poison::Poison::new(),
-            closed: crate::sync::AtomicBool::new(false),
-            used_bytes: AtomicU64::new(0),
-            quota_bytes: options.quota_bytes,
-            notifier: Notifier::new(),
-            metrics: Metrics::default(),
-            producers: ProducerRegistry::open(storage.clone(), &path, &options)?,
-            group_commit_spin: options.group_commit_spin,
-        });
-        let mut topics = BTreeMap::new();
-        let mut damaged_topics = BTreeMap::new();
-        let mut names = storage
-            .list_dir(&topics_dir)
-            .map_err(|e| Error::io("list topics", &topics_dir, e))?;
-        // `__offsets` first: every other partition continues at or above
-        // the offsets committed on it (`Partition::open`).
-        names.sort_by_key(|name| name != crate::offset_table::OFFSETS_TOPIC);
-        let mut floors = BTreeMap::new();
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
-        for name in names {
-            let dir = topics_dir.join(&name);
-            if name.ends_with(CREATING_SUFFIX) || name.ends_with(DELETING_SUFFIX) {
-                // An interrupted create or delete: finish it by removing the directory.
-                storage
-                    .remove_dir_all(&dir)
-                    .map_err(|e| Error::io("remove unfinished topic", &dir, e))?;
-                storage
-                    .sync_dir(&topics_dir)
-                    .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
-                continue;
-            }
-            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
-            // Damage is confined to the topic (or partition, in load_topic)
-            // that holds it: the rest of the store opens.
-            match load_topic(&storage, &dir, &name, &options, &shared, &floors) {
-                Ok(topic) => {
-                    if name == crate::offset_table::OFFSETS_TOPIC {
-                        // Partition 0 holds the commits; if it failed to open
-                        // there is no floor (the open says so).
-                        match topic.find_partition(0) {
-                            Some(p) => floors = crate::offset_table::committed_floors(p),
-                            None => tracing::warn!(
-                                "committed offsets did not open: no partition continues at an offset floor"
-                            ),
-                        }
-                    }
-                    topics.insert(name, Arc::new(topic));
-                }
-                Err(e) if is_damage(&e) => {
-                    if name == crate::offset_table::OFFSETS_TOPIC {
-                        tracing::warn!("committed offsets did not open: no partition continues at an offset floor");
-                    }
-                    tracing::error!(topic = %name, error = %e, "topic failed to open; the rest of the store opens without it");
-                    damaged_topics.insert(name, Arc::new(e));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        crate::producer::fold_activity(&shared, topics.values());
-        let inner = Arc::new(StoreInner {
-            path,
-            storage,
-            options,
+        let shared = || {
+            Ok(Arc::new(Shared {
+                poison: crate::poison::Poison::new(),
+                closed: crate::sync::AtomicBool::new(false),
+                used_bytes: AtomicU64::new(0),
+                quota_bytes: options.quota_bytes,
+                notifier: Notifier::new(),
+                metrics: Metrics::default(),
+                producers: ProducerRegistry::open(storage.clone(), &path, &options)?,
+                group_commit_spin: options.group_commit_spin,
+            }))
+        };
+        let floors = FloorSource {
+            topic: crate::offset_table::OFFSETS_TOPIC,
+            read: crate::offset_table::committed_floors,
+        };
+        let catalog = Arc::new(Catalog::open(
+            path.clone(),
+            options.clone(),
+            storage.clone(),
             shared,
-            topics: RwLock::new(topics),
-            damaged_topics: RwLock::new(damaged_topics),
-            admin: Mutex::new(()),
+            floors,
+        )?);
+        crate::producer::fold_activity(&catalog.shared, catalog.topics().iter());
+        let inner = Arc::new(StoreInner {
+            catalog,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             background: Mutex::new(None),
-            lock: Mutex::new(Some(lock)),
-            coordinator: crate::txn::Coordinator::default(),
+            coordinator: Arc::new(crate::txn::Coordinator::default()),
             attempts: crate::dlq::AttemptTable::default(),
             offsets: crate::offset_table::OffsetTable::default(),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
         crate::txn::recover(&Store { inner: inner.clone() })?;
-        if inner.options.background {
-            let weak = Arc::downgrade(&inner);
-            let stop = inner.stop.clone();
-            let handle = std::thread::Builder::new()
-                .name("millrace-maintenance".into())
-                .spawn(move || maintenance_loop(weak, stop))
-                .map_err(|e| Error::io("spawn maintenance thread", PathBuf::new(), e))?;
+        if inner.catalog.options.background {
+            let coordinator = inner.coordinator.clone();
+            let under_lock: maintenance::UnderLogStartLock = Box::new(move |work| {
+                let _commits = coordinator.lock_commits();
+                work()
+            });
+            let handle = maintenance::spawn(Arc::downgrade(&inner.catalog), inner.stop.clone(), under_lock)?;
             *inner.background.lock() = Some(handle);
         }
         Ok(Store { inner })
@@ -436,26 +269,26 @@ impl Store {
     /// process held open for writing: the view is its durable data as it was
     /// at the open, and does not follow the writer's later appends.
     pub fn is_live_view(&self) -> bool {
-        self.inner.storage.is_live_view()
+        self.inner.catalog.storage.is_live_view()
     }
 
     /// The data directory.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.catalog.path
     }
 
     /// The options it was opened with.
     pub fn options(&self) -> &StoreOptions {
-        &self.inner.options
+        &self.inner.catalog.options
     }
 
     #[allow(dead_code, reason = "used by internal-topic modules")]
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
-        &self.inner.storage
+        &self.inner.catalog.storage
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.inner.shared
+        &self.inner.catalog.shared
     }
 
     pub(crate) fn coordinator(&self) -> &crate::txn::Coordinator {
@@ -463,7 +296,7 @@ impl Store {
     }
 
     pub(crate) fn inner_metrics(&self) -> &Metrics {
-        &self.inner.shared.metrics
+        &self.inner.catalog.shared.metrics
     }
 
     pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
@@ -484,13 +317,13 @@ impl Store {
             self.clone(),
             producer.id,
             producer.epoch,
-            self.inner.options.transaction_timeout,
+            self.inner.catalog.options.transaction_timeout,
         ))
     }
 
     /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
     pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
-        match self.inner.shared.producers.epochs.current_epoch(producer_id) {
+        match self.inner.catalog.shared.producers.epochs.current_epoch(producer_id) {
             None => Err(Error::UnknownProducer { producer_id }),
             Some(current) if current != epoch => Err(Error::Fenced {
                 producer_id,
@@ -518,7 +351,7 @@ impl Store {
         }
         config.validate()?;
         if !internal {
-            if self.inner.topics.read().contains_key(name) {
+            if self.inner.catalog.contains(name) {
                 return Err(Error::TopicExists(name.to_string()));
             }
             // Left by a delete that crashed before forgetting them (or by a
@@ -526,53 +359,7 @@ impl Store {
             // admin lock: the offset table may create `__offsets` under it.
             self.forget_topic_dependents(name)?;
         }
-        let _admin = self.inner.admin.lock();
-        if self.inner.topics.read().contains_key(name) {
-            return Err(Error::TopicExists(name.to_string()));
-        }
-        if let Some(error) = self.inner.damaged_topics.read().get(name) {
-            return Err(Error::Damaged {
-                scope: DamagedScope::Topic {
-                    topic: name.to_string(),
-                },
-                source: error.clone(),
-            });
-        }
-        self.check_writable()?;
-        let storage = self.inner.storage.as_ref();
-        let topics_dir = self.inner.path.join(TOPICS_DIR);
-        let staging = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
-        let io = |op, path: &Path| {
-            let path = path.to_path_buf();
-            move |e| Error::io(op, path, e)
-        };
-        if storage.exists(&staging) {
-            storage
-                .remove_dir_all(&staging)
-                .map_err(io("remove staging", &staging))?;
-        }
-        storage
-            .create_dir_all(&staging)
-            .map_err(io("create topic dir", &staging))?;
-        for p in 0..config.partitions {
-            Partition::create_files(storage, &staging.join(partition_dir_name(p)))?;
-        }
-        let meta = staging.join(TOPIC_META);
-        write_atomic(storage, &meta, &config.encode()).map_err(io("write topic meta", &meta))?;
-        let dir = topics_dir.join(name);
-        storage.rename(&staging, &dir).map_err(io("rename topic dir", &dir))?;
-        storage.sync_dir(&topics_dir).map_err(io("fsync dir", &topics_dir))?;
-        let no_floors = BTreeMap::new();
-        let topic = load_topic(
-            &self.inner.storage,
-            &dir,
-            name,
-            &self.inner.options,
-            &self.inner.shared,
-            &no_floors,
-        )?;
-        self.inner.topics.write().insert(name.to_string(), Arc::new(topic));
-        Ok(())
+        self.inner.catalog.create_topic(name, config)
     }
 
     /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
@@ -589,7 +376,7 @@ impl Store {
     /// The DLQ of `name` and every committed offset on `name` or its DLQ.
     fn forget_topic_dependents(&self, name: &str) -> Result<()> {
         let dlq = crate::dlq::dlq_topic_name(name);
-        if self.inner.topics.read().contains_key(&dlq) {
+        if self.inner.catalog.contains(&dlq) {
             tracing::info!(topic = name, dlq = %dlq, "deleting the DLQ of a deleted topic");
             self.delete_topic_files(&dlq)?;
         }
@@ -616,126 +403,41 @@ impl Store {
         let mut commits = self.coordinator().lock_commits();
         self.check_open()?;
         crate::txn::forget_applied(self, &mut commits)?;
-        let _admin = self.inner.admin.lock();
-        let topics_dir = self.inner.path.join(TOPICS_DIR);
-        let removed = self.inner.topics.write().remove(name);
-        let (dir, partitions) = match removed {
-            Some(topic) => (topic.dir.clone(), topic.partitions.clone()),
-            // A topic that failed to open can still be deleted (the way out
-            // for damage an operator does not want to repair).
-            None => match self.inner.damaged_topics.write().remove(name) {
-                Some(_) => (topics_dir.join(name), Vec::new()),
-                None => return Err(Error::TopicNotFound(name.to_string())),
-            },
-        };
-        let storage = self.inner.storage.as_ref();
-        let doomed = topics_dir.join(format!("{name}{DELETING_SUFFIX}"));
-        storage
-            .rename(&dir, &doomed)
-            .map_err(|e| Error::io("rename topic dir", &doomed, e))?;
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
-        storage
-            .remove_dir_all(&doomed)
-            .map_err(|e| Error::io("remove topic dir", &doomed, e))?;
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
-        for p in &partitions {
-            self.inner.shared.release(p.info().bytes);
-        }
-        Ok(())
+        self.inner.catalog.remove_topic(name)
     }
 
     /// Names of user topics (internal `__` topics are listed by `list_all_topics`).
     pub fn list_topics(&self) -> Vec<String> {
-        self.inner
-            .topics
-            .read()
-            .keys()
-            .filter(|n| !crate::names::is_internal(n))
-            .cloned()
-            .collect()
+        let mut names = self.inner.catalog.names();
+        names.retain(|n| !crate::names::is_internal(n));
+        names
     }
 
     /// Every topic, the store's own (`__offsets`, `__dlq.*`, ...) included.
     pub fn list_all_topics(&self) -> Vec<String> {
-        self.inner.topics.read().keys().cloned().collect()
+        self.inner.catalog.names()
     }
 
     /// Topics and partitions that failed to open (the rest of the store
     /// did), with the error each answers; empty for an undamaged store.
     pub fn damaged(&self) -> Vec<Damage> {
-        let mut damage: Vec<Damage> = self
-            .inner
-            .damaged_topics
-            .read()
-            .iter()
-            .map(|(topic, error)| Damage {
-                scope: DamagedScope::Topic { topic: topic.clone() },
-                error: error.clone(),
-            })
-            .collect();
-        for topic in self.inner.topics.read().values() {
-            for (partition, error) in &topic.damaged {
-                damage.push(Damage {
-                    scope: DamagedScope::Partition {
-                        topic: topic.name.clone(),
-                        partition: *partition,
-                    },
-                    error: error.clone(),
-                });
-            }
-        }
-        damage
+        let damaged = self.inner.catalog.damaged().into_iter();
+        damaged.map(|(scope, error)| Damage { scope, error }).collect()
     }
 
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
-        self.check_open()?;
-        if let Some(topic) = self.inner.topics.read().get(name) {
-            return Ok(topic.clone());
-        }
-        match self.inner.damaged_topics.read().get(name) {
-            Some(error) => Err(Error::Damaged {
-                scope: DamagedScope::Topic {
-                    topic: name.to_string(),
-                },
-                source: error.clone(),
-            }),
-            None => Err(Error::TopicNotFound(name.to_string())),
-        }
+        self.inner.catalog.topic(name)
     }
 
     /// Partition 0 of an internal topic, `None` while the topic does not
     /// exist yet. A damaged one is an error, never read as empty: an empty
     /// read would forget committed offsets, attempts or dead letters.
     pub(crate) fn internal_log(&self, topic: &str) -> Result<Option<Arc<Partition>>> {
-        match self.partition(topic, 0) {
-            Ok(p) => Ok(Some(p)),
-            Err(Error::TopicNotFound(_) | Error::PartitionNotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.inner.catalog.internal_log(topic)
     }
 
     pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
-        let t = self.topic(topic)?;
-        if let Some(p) = t.find_partition(partition) {
-            return Ok(p.clone());
-        }
-        match t.damaged.get(&partition) {
-            Some(error) => Err(Error::Damaged {
-                scope: DamagedScope::Partition {
-                    topic: topic.to_string(),
-                    partition,
-                },
-                source: error.clone(),
-            }),
-            None => Err(Error::PartitionNotFound {
-                topic: topic.to_string(),
-                partition,
-            }),
-        }
+        self.inner.catalog.partition(topic, partition)
     }
 
     /// A topic's configuration and per-partition numbers.
@@ -744,7 +446,7 @@ impl Store {
         Ok(TopicDescription {
             name: topic.name.clone(),
             config: topic.config.clone(),
-            durability: topic.config.durability.unwrap_or(self.inner.options.durability),
+            durability: self.inner.catalog.durability(&topic),
             partitions: topic.partitions.iter().map(|p| p.info()).collect(),
             damaged_partitions: topic.damaged.iter().map(|(p, e)| (*p, e.clone())).collect(),
         })
@@ -757,15 +459,12 @@ impl Store {
 
     /// `Closed` after [`Store::close`], `Poisoned` after a failed write.
     pub(crate) fn check_writable(&self) -> Result<()> {
-        self.inner.shared.check_writable()
+        self.inner.catalog.check_writable()
     }
 
     /// `Closed` after [`Store::close`].
     pub(crate) fn check_open(&self) -> Result<()> {
-        if self.inner.shared.is_closed() {
-            return Err(Error::Closed);
-        }
-        Ok(())
+        self.inner.catalog.check_open()
     }
 
     /// Append `records` as one batch; returns once acknowledged under the
@@ -893,11 +592,8 @@ impl Store {
     /// The durability mode appends to `topic` are acknowledged under (its own
     /// or the store's default). Cheap: no I/O, one map lookup.
     pub fn durability(&self, topic: &str) -> Result<Durability> {
-        Ok(self
-            .topic(topic)?
-            .config
-            .durability
-            .unwrap_or(self.inner.options.durability))
+        let topic = self.topic(topic)?;
+        Ok(self.inner.catalog.durability(&topic))
     }
 
     /// Read whole batches (with headers, control batches included) up to `end`.
@@ -929,11 +625,11 @@ impl Store {
         let p = self.partition(topic, partition)?;
         let deadline = Instant::now() + timeout;
         loop {
-            let seen = self.inner.shared.notifier.generation();
+            let seen = self.inner.catalog.shared.notifier.generation();
             if p.last_stable_offset() > offset {
                 return Ok(true);
             }
-            if !self.inner.shared.notifier.wait_past(seen, deadline) {
+            if !self.inner.catalog.shared.notifier.wait_past(seen, deadline) {
                 return Ok(p.last_stable_offset() > offset);
             }
         }
@@ -941,21 +637,19 @@ impl Store {
 
     /// The store-wide change notifier (consumers wait on it across partitions).
     pub fn wait_any(&self, seen_generation: u64, deadline: Instant) -> bool {
-        self.inner.shared.notifier.wait_past(seen_generation, deadline)
+        self.inner.catalog.shared.notifier.wait_past(seen_generation, deadline)
     }
 
     /// A counter that moves whenever records become visible anywhere (for [`Store::wait_any`]).
     pub fn generation(&self) -> u64 {
-        self.inner.shared.notifier.generation()
+        self.inner.catalog.shared.notifier.generation()
     }
 
     /// Make everything written so far durable and visible, in every mode.
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;
-        for topic in self.inner.topics.read().values() {
-            for p in &topic.partitions {
-                p.flush()?;
-            }
+        for p in self.inner.catalog.partitions() {
+            p.flush()?;
         }
         Ok(())
     }
@@ -986,12 +680,7 @@ impl Store {
 
     /// `f` of every partition of every topic (internal ones too), summed.
     fn sum_over_partitions(&self, f: impl Fn(&Partition) -> u64) -> u64 {
-        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
-        topics
-            .iter()
-            .flat_map(|topic| topic.partitions.iter())
-            .map(|p| f(p))
-            .sum()
+        self.inner.catalog.partitions().iter().map(|p| f(p)).sum()
     }
 
     /// Seal the active segment of a partition (tests and admin).
@@ -1003,7 +692,7 @@ impl Store {
     pub fn enforce_retention(&self) -> Result<usize> {
         let now = now_ms();
         let mut deleted = 0;
-        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
+        let topics = self.inner.catalog.topics();
         for topic in topics {
             for p in &topic.partitions {
                 // The log start moves only under the commit lock (txn.rs, find_part).
@@ -1035,25 +724,26 @@ impl Store {
 
     /// True after a failed write or fsync: every write fails until reopened.
     pub fn is_poisoned(&self) -> bool {
-        self.inner.shared.is_poisoned()
+        self.inner.catalog.shared.is_poisoned()
     }
 
     /// What poisoned the store, where and when (`None` while it is writable).
     pub fn poison_cause(&self) -> Option<crate::PoisonCause> {
-        self.inner.shared.poison.cause()
+        self.inner.catalog.shared.poison.cause()
     }
 
     /// Bytes of segment and index files now.
     pub fn used_bytes(&self) -> u64 {
-        self.inner.shared.used_bytes.load(Ordering::Acquire)
+        self.inner.catalog.shared.used_bytes.load(Ordering::Acquire)
     }
 
     /// The engine's counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner
-            .shared
-            .metrics
-            .snapshot(self.used_bytes(), self.inner.options.quota_bytes, self.poison_cause())
+        self.inner.catalog.shared.metrics.snapshot(
+            self.used_bytes(),
+            self.inner.catalog.options.quota_bytes,
+            self.poison_cause(),
+        )
     }
 
     /// Flush, stop the background thread and release the directory lock.
@@ -1070,7 +760,7 @@ impl Store {
 
     /// Whether [`Store::close`] was called on this store (through any clone).
     pub fn is_closed(&self) -> bool {
-        self.inner.shared.is_closed()
+        self.inner.catalog.shared.is_closed()
     }
 }
 
@@ -1088,38 +778,36 @@ impl StoreInner {
             // commits, log start moves) and the admin lock (topic create and
             // delete): those running finish first, later ones see `closed`.
             let _commits = self.coordinator.lock_commits();
-            let _admin = self.admin.lock();
-            if self.shared.closed.swap(true, Ordering::AcqRel) {
+            let _admin = self.catalog.lock_admin();
+            if self.catalog.shared.closed.swap(true, Ordering::AcqRel) {
                 // Closed before: flushed then, and the lock may be another
                 // process's by now.
                 return Ok(());
             }
         }
-        let result = if self.shared.is_poisoned() {
+        let result = if self.catalog.shared.is_poisoned() {
             Ok(())
         } else {
             let mut result = Ok(());
-            for topic in self.topics.read().values() {
-                for p in &topic.partitions {
-                    // Appends check `closed` under the writer lock: once it
-                    // was taken here, every append that got in is written.
-                    p.close_barrier();
-                    // Flushed first, so the snapshot is at a durable log end
-                    // and the next open replays nothing.
-                    // Then the preallocated zeros are cut, so that a closed
-                    // store's files end at their last batch.
-                    if let Err(e) = p
-                        .flush()
-                        .and_then(|()| p.snapshot_producers(true))
-                        .and_then(|()| p.trim_preallocated())
-                    {
-                        result = Err(e);
-                    }
+            for p in self.catalog.partitions() {
+                // Appends check `closed` under the writer lock: once it
+                // was taken here, every append that got in is written.
+                p.close_barrier();
+                // Flushed first, so the snapshot is at a durable log end
+                // and the next open replays nothing.
+                // Then the preallocated zeros are cut, so that a closed
+                // store's files end at their last batch.
+                if let Err(e) = p
+                    .flush()
+                    .and_then(|()| p.snapshot_producers(true))
+                    .and_then(|()| p.trim_preallocated())
+                {
+                    result = Err(e);
                 }
             }
             result
         };
-        self.lock.lock().take();
+        self.catalog.unlock_dir();
         result
     }
 }
@@ -1130,178 +818,6 @@ impl Drop for StoreInner {
             tracing::error!(error = %e, "flush on close failed");
         }
     }
-}
-
-fn maintenance_loop(weak: Weak<StoreInner>, stop: Arc<(Mutex<bool>, Condvar)>) {
-    let mut last_maintenance = Instant::now();
-    loop {
-        let tick = {
-            let Some(inner) = weak.upgrade() else { return };
-            let interval_topics = inner.topics.read().values().any(|t| {
-                t.partitions
-                    .first()
-                    .is_some_and(|p| matches!(p.durability, Durability::Interval { .. }))
-            });
-            if interval_topics {
-                Duration::from_millis(2)
-            } else {
-                inner.options.maintenance_interval.min(Duration::from_millis(100))
-            }
-        };
-        {
-            let mut stopped = stop.0.lock();
-            if *stopped {
-                return;
-            }
-            stop.1.wait_for(&mut stopped, tick);
-            if *stopped {
-                return;
-            }
-        }
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.shared.is_poisoned() {
-            continue;
-        }
-        let now = Instant::now();
-        let topics: Vec<Arc<Topic>> = inner.topics.read().values().cloned().collect();
-        let maintenance_due = now.duration_since(last_maintenance) >= inner.options.maintenance_interval;
-        for topic in &topics {
-            for p in &topic.partitions {
-                if let Err(e) = p.flush_if_due(now) {
-                    tracing::error!(topic = %topic.name, partition = p.id, error = %e, "interval flush failed");
-                }
-                if maintenance_due {
-                    let wall = now_ms();
-                    if let Err(e) = p
-                        .roll_if_old(wall)
-                        .and_then(|()| {
-                            let _commits = inner.coordinator.lock_commits();
-                            p.enforce_retention(wall).map(|_| ())
-                        })
-                        .and_then(|()| p.snapshot_producers(false))
-                    {
-                        tracing::error!(topic = %topic.name, partition = p.id, error = %e, "maintenance failed");
-                    }
-                }
-            }
-        }
-        if maintenance_due {
-            let with_state: std::collections::HashSet<u64> = topics
-                .iter()
-                .flat_map(|topic| topic.partitions.iter())
-                .flat_map(|p| p.producer_activity())
-                .map(|(id, _)| id)
-                .collect();
-            let forgotten = inner
-                .shared
-                .producers
-                .epochs
-                .forget_expired(now_ms(), |id| with_state.contains(&id));
-            if forgotten > 0 {
-                tracing::info!(forgotten, "expired producers without batches in the log forgotten");
-            }
-            last_maintenance = now;
-        }
-    }
-}
-
-/// Is an open error damage of the files of one topic or partition (confined
-/// to it), rather than a failing device or system (EIO, ENOSPC, EMFILE: the
-/// whole open fails, as for any other I/O error)? A missing file is damage.
-fn is_damage(error: &Error) -> bool {
-    match error {
-        Error::Corruption { .. } => true,
-        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-        _ => false,
-    }
-}
-
-/// Accept the `MILLRACE` marker of a store this build can open: a newer
-/// format asks for an upgrade, anything else that is not the marker is a
-/// damaged file (`millrace repair` rewrites it).
-pub(crate) fn check_format(text: &[u8], path: &Path) -> Result<()> {
-    if text == FORMAT_TEXT.as_bytes() {
-        return Ok(());
-    }
-    let version = std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.strip_prefix(FORMAT_PREFIX))
-        .and_then(|t| t.strip_suffix('\n'))
-        .and_then(|v| v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit())));
-    match version {
-        Some(v) if v > FORMAT_VERSION => Err(Error::FormatTooNew {
-            path: path.to_path_buf(),
-            found: v.to_string(),
-            supported: FORMAT_VERSION,
-        }),
-        _ => Err(Error::corruption(path, 0, CorruptionKind::BadMetadata)),
-    }
-}
-
-/// The exact bytes of the `MILLRACE` marker this build writes.
-pub(crate) fn format_text() -> &'static str {
-    FORMAT_TEXT
-}
-
-pub(crate) fn partition_dir_name(partition: u32) -> String {
-    format!("{partition:05}")
-}
-
-fn load_topic(
-    storage: &Arc<dyn Storage>,
-    dir: &Path,
-    name: &str,
-    options: &StoreOptions,
-    shared: &Arc<Shared>,
-    committed_floors: &BTreeMap<(String, u32), u64>,
-) -> Result<Topic> {
-    let meta_path = dir.join(TOPIC_META);
-    let bytes =
-        read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
-    let config = TopicConfig::decode(&bytes, &meta_path)?;
-    // A partition directory past the count: the file is wrong (a plausible
-    // value with a valid checksum); opening with fewer partitions would hide
-    // records without a word.
-    for entry in storage.list_dir(dir).map_err(|e| Error::io("list topic", dir, e))? {
-        let partition = (entry.len() == 5 && entry.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| entry.parse::<u32>().ok())
-            .flatten();
-        if partition.is_some_and(|p| p >= config.partitions) {
-            return Err(Error::corruption(&meta_path, 0, CorruptionKind::BadMetadata));
-        }
-    }
-    let durability = config.durability.unwrap_or(options.durability);
-    let mut partitions = Vec::with_capacity(config.partitions as usize);
-    let mut damaged = BTreeMap::new();
-    for p in 0..config.partitions {
-        let pdir = dir.join(partition_dir_name(p));
-        match Partition::open(
-            storage.clone(),
-            pdir,
-            name,
-            p,
-            config.clone(),
-            durability,
-            options.recovery,
-            shared.clone(),
-            committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
-        ) {
-            Ok(partition) => partitions.push(Arc::new(partition)),
-            // Confined to this partition: the topic's other partitions open.
-            Err(e) if is_damage(&e) => {
-                tracing::error!(topic = %name, partition = p, error = %e, "partition failed to open; the rest of the store opens without it");
-                damaged.insert(p, Arc::new(e));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Topic {
-        name: name.to_string(),
-        config,
-        dir: dir.to_path_buf(),
-        partitions,
-        damaged,
-    })
 }
 
 /// A batch written by [`Store::append_pending`] whose acknowledgement may

@@ -7,9 +7,9 @@
 //! before that batch. Record layout: design/format.md ("Offset commit record").
 
 use crate::batch::Record;
-use crate::error::{CorruptionKind, Error, Result};
-use crate::codec::{Decoder, Encoder};
 use crate::clock::now_ms;
+use crate::codec::{Decoder, Encoder};
+use crate::error::{CorruptionKind, Error, Result};
 use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};

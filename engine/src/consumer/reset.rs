@@ -9,10 +9,10 @@
 //! take effect, never a reset without an audit entry.
 
 use crate::batch::Record;
-use crate::error::{CorruptionKind, Error, Result};
-use crate::codec::{Decoder, Encoder};
-use crate::offset_table::validate_commit;
 use crate::clock::now_ms;
+use crate::codec::{Decoder, Encoder};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::offset_table::validate_commit;
 use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use std::collections::BTreeSet;

@@ -19,9 +19,9 @@
 //! a fenced epoch or a timeout: nothing was written anywhere.
 
 use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::codec::{Decoder, Encoder};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::codec::{Decoder, Encoder};
 use crate::partition::{Isolation, Partition, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;

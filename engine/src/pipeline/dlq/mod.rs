@@ -8,10 +8,10 @@
 //! depth. Lifecycle: design/semantics.md, "DLQ".
 
 use crate::batch::{Record, StoredRecord};
+use crate::clock::now_ms;
+use crate::codec::{Decoder, Encoder};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::codec::{Decoder, Encoder};
-use crate::clock::now_ms;
 use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
@@ -167,7 +167,14 @@ impl DeadLetter {
     ) -> DeadLetter {
         let source = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
         let redrive_count = redrive_count_of(&consumed.record);
-        DeadLetter::new(source, group, failure, attempts, redrive_count, consumed.record.to_record())
+        DeadLetter::new(
+            source,
+            group,
+            failure,
+            attempts,
+            redrive_count,
+            consumed.record.to_record(),
+        )
     }
 
     /// The one way a dead letter is built: `record` from `source` (topic,
