@@ -264,34 +264,25 @@
 // lead with opening, appending and reading (store.rs), not the DLQ (dlq.rs).
 mod store;
 
-pub mod batch;
 mod catalog;
 pub mod clock;
 mod codec;
-#[doc(hidden)]
-pub mod commit;
 pub mod config;
 pub mod consumer;
-mod data_dir;
 pub mod error;
-pub mod index;
 pub mod inspect;
+pub mod io;
+mod layout;
+mod log;
 pub mod metrics;
 pub mod names;
 #[doc(hidden)]
 pub mod notify;
-mod partition;
 mod pipeline;
-mod poison;
 mod producer;
-mod segment;
 mod shared;
 #[doc(hidden)]
-pub mod stable;
-pub mod storage;
-#[doc(hidden)]
 pub mod sync;
-mod tail_cut;
 
 // The features live in `producer/`, `consumer/` and `pipeline/`. The public
 // paths `millrace::dlq`, `millrace::txn`, `millrace::offset_table` and
@@ -304,6 +295,22 @@ pub use producer::state as producer_state;
 // after the renovation merge.
 pub(crate) use consumer::{lag, reset, scanner};
 pub(crate) use producer::{registry as producer_registry, snapshot as producer_snapshot};
+
+// Transitional aliases: the former paths of the modules moved into io/, log/
+// and layout.rs, removed after the renovation merge (the public ones stay as
+// the crate's public paths).
+pub use log::batch;
+#[doc(hidden)]
+pub use log::group_commit as commit;
+pub use log::index;
+#[doc(hidden)]
+pub use log::stable;
+pub(crate) use io::poison;
+pub(crate) use layout as data_dir;
+pub(crate) use log::{partition, segment, tail_cut};
+
+/// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
+pub use io as storage;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};

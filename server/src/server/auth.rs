@@ -339,7 +339,7 @@ mod tests {
     /// [`PERMISSIONS`], row for row.
     #[test]
     fn permission_table_matches_protocol_md() {
-        let doc = include_str!("../../design/protocol.md");
+        let doc = include_str!("../../../design/protocol.md");
         let mut documented = Vec::new();
         for line in doc.lines() {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();

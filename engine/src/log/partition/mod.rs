@@ -602,13 +602,16 @@ impl Partition {
             (state.written_len, state.file_len)
         };
         // `Always`: keep zeros written ahead of the data (same write), so
-        // that durable appends overwrite instead of growing the file.
+        // that durable appends overwrite instead of growing the file. Written
+        // a step at a time: when fewer than an eighth of a step lie ahead,
+        // the next step, capped at the segment's end. Once the zeros reach
+        // that end nothing more is written (the last step's appends must not
+        // each rewrite the zeros up to the end).
         let zeros = if self.durability == Durability::Always && length <= PREALLOCATE_BYTES / 4 {
             let end = position + length;
-            if file_len < end + PREALLOCATE_BYTES / 8 {
-                (end + PREALLOCATE_BYTES)
-                    .min(self.config.segment_bytes)
-                    .saturating_sub(end)
+            let segment_end = self.config.segment_bytes;
+            if file_len < (end + PREALLOCATE_BYTES / 8).min(segment_end) {
+                (end + PREALLOCATE_BYTES).min(segment_end).saturating_sub(end)
             } else {
                 0
             }
