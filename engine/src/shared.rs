@@ -12,7 +12,7 @@ use crate::sync::{AtomicU64, Ordering};
 /// State shared by every partition of a store.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) poison: crate::poison::Poison,
+    pub(crate) poison: crate::io::poison::Poison,
     /// Set by [`Store::close`] (under the commit and admin locks, before it
     /// takes each partition's writer lock): from then on every handle answers
     /// `Error::Closed` and nothing writes to the directory, whose lock is

@@ -11,12 +11,12 @@ use crate::catalog::{Catalog, FloorSource, FORMAT_FILE};
 use crate::clock::now_ms;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{DamagedScope, Error, Result};
+use crate::io::{FsStorage, Storage};
+use crate::log::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
-use crate::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::producer::ProducerAppend;
 use crate::producer_registry::ProducerRegistry;
-use crate::storage::{FsStorage, Storage};
 use crate::sync::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex};
 use std::path::Path;
@@ -191,7 +191,7 @@ impl Store {
         };
         let mut attempt = 1;
         loop {
-            let storage = Arc::new(crate::storage::ReadOnlyStorage::default());
+            let storage = Arc::new(crate::io::ReadOnlyStorage::default());
             match Store::open_with_storage(path, options.clone(), storage.clone()) {
                 Err(e) if storage.is_live() && attempt < READ_ONLY_LIVE_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "read-only open of a live store raced its writer; retrying");
@@ -220,7 +220,7 @@ impl Store {
         }
         let shared = || {
             Ok(Arc::new(Shared {
-                poison: crate::poison::Poison::new(),
+                poison: crate::io::poison::Poison::new(),
                 closed: crate::sync::AtomicBool::new(false),
                 used_bytes: AtomicU64::new(0),
                 quota_bytes: options.quota_bytes,

@@ -15,9 +15,9 @@ pub(crate) mod topics;
 
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
-use crate::partition::Partition;
+use crate::io::{read_all, write_atomic, Storage};
+use crate::log::partition::Partition;
 use crate::shared::Shared;
-use crate::storage::{read_all, write_atomic, Storage};
 use parking_lot::{Mutex, RwLock};
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -113,7 +113,7 @@ impl Catalog {
         floors: FloorSource,
     ) -> Result<Catalog> {
         let format_path = path.join(FORMAT_FILE);
-        crate::data_dir::prepare(storage.as_ref(), &path, &format_path)?;
+        crate::layout::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
             .lock_dir(&path)
             .map_err(|e| Error::io("lock data dir", &path, e))?

@@ -9,8 +9,8 @@ use super::{
 };
 use crate::config::TopicConfig;
 use crate::error::{DamagedScope, Error, Result};
-use crate::partition::Partition;
-use crate::storage::write_atomic;
+use crate::io::write_atomic;
+use crate::log::partition::Partition;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -22,7 +22,7 @@ use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE}
 use crate::codec::{Decoder, Encoder};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::partition::{Isolation, Partition, ReadOptions};
+use crate::log::partition::{Isolation, Partition, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};

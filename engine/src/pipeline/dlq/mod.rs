@@ -12,7 +12,7 @@ use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::partition::{Isolation, ReadOptions};
+use crate::log::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -370,7 +370,7 @@ pub const NO_SOURCE_OFFSET: u64 = u64::MAX;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoutedAppend {
     /// Where the valid records landed (one batch), if any.
-    pub appended: Option<crate::partition::AppendInfo>,
+    pub appended: Option<crate::log::partition::AppendInfo>,
     /// (index in the input, DLQ offset) of each record routed to the DLQ.
     pub dead_lettered: Vec<(usize, u64)>,
 }
