@@ -7,7 +7,7 @@
 //! append to a topic that is not `Always`, a fetch that finds records or may
 //! not wait, metadata) and hands everything else back for [`handle`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,10 +19,10 @@ use crate::auth::{Principal, ADMIN_ONLY_TOPICS};
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::FetchedEncoded;
 use crate::messages::{
-    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqListing, FailRecord, Fetch, Isolation, Opcode,
-    PartitionInfo, PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed,
-    RedriveReport, RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning,
-    Response, TopicDescription, TxnBegun, TxnCommitted,
+    CommittedPart, ConfigEntry, CreateTopic, DlqListing, FailRecord, Fetch, Isolation, Opcode, PartitionInfo,
+    PartitionLag, Position, Produce, Produced, ProducerInit, ProducerSequence, RecordFailed, RedriveReport,
+    RedrivenRecord, Request, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning, Response,
+    TopicDescription, TxnBegun, TxnCommitted,
 };
 use crate::metrics::ServerMetrics;
 
@@ -54,6 +54,9 @@ pub struct Session {
     /// Who authenticated (anonymous on a server without tokens).
     pub principal: Principal,
     transactions: HashMap<u64, millrace::txn::Transaction>,
+    /// Per open transaction, the groups it adds (for a token's `groups_max`,
+    /// `crate::group_budget`).
+    staged_groups: HashMap<u64, BTreeSet<String>>,
     next_transaction_id: u64,
     /// Reused by every fetch of the connection to encode records into.
     fetch_buffer: Vec<u8>,
@@ -66,6 +69,7 @@ impl Session {
             client_name: String::new(),
             principal: Principal::anonymous(),
             transactions: HashMap::new(),
+            staged_groups: HashMap::new(),
             next_transaction_id: 1,
             fetch_buffer: Vec::new(),
         }
@@ -82,7 +86,7 @@ impl Session {
     /// Recorded as the actor of offset resets: the token's name, or on a
     /// server without tokens the client's own name (control characters
     /// escaped), then `@` and the peer address.
-    fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         let who = match &self.principal.name {
             Some(name) => name.clone(),
             None => crate::text::escape(&self.client_name),
@@ -153,6 +157,18 @@ impl Session {
         Ok(())
     }
 
+    /// Count a commit to `group` staged in open transaction `transaction_id`
+    /// against the token's `groups_max` (`crate::group_budget`).
+    fn stage_group(&mut self, context: &Context, transaction_id: u64, group: &str) -> Result<(), WireError> {
+        if !self.transactions.contains_key(&transaction_id) {
+            return Err(unknown_transaction(transaction_id));
+        }
+        let staged = self.staged_groups.entry(transaction_id).or_default();
+        context
+            .group_budget
+            .stage(&context.store, &self.principal, group, staged)
+    }
+
     fn transaction(&mut self, transaction_id: u64) -> Result<&mut millrace::txn::Transaction, WireError> {
         self.transactions
             .get_mut(&transaction_id)
@@ -183,6 +199,8 @@ pub struct Context {
     pub shutting_down: Arc<AtomicBool>,
     /// Runs the fsync waits of `Always` produces ([`Inline::Durable`]).
     pub syncer: crate::durable::Syncer,
+    /// Tokens' `groups_max` ([`crate::group_budget`]).
+    pub group_budget: crate::group_budget::GroupBudget,
 }
 
 fn engine(error: millrace::Error) -> WireError {
@@ -220,7 +238,7 @@ pub enum Inline {
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.
 ///
-/// Inline: `Ping`, `ListTopics`, `DescribeTopic`, `Stats`; `Produce` (the
+/// Inline: `Ping`, `ListTopics`, `ListTopicsPage`, `DescribeTopic`, `Stats`; `Produce` (the
 /// append is a `write(2)` into the page cache; the only wait is a segment
 /// roll, once per segment; to an `Always` topic the fsync is still owed and
 /// comes back as [`Inline::Durable`]); `Fetch`
@@ -230,9 +248,11 @@ pub enum Inline {
 pub fn handle_inline(context: &Context, session: &mut Session, request: Request) -> Inline {
     let store = &context.store;
     match request {
-        Request::Ping | Request::ListTopics | Request::DescribeTopic(_) | Request::Stats => {
-            Inline::Done(handle(context, session, request))
-        }
+        Request::Ping
+        | Request::ListTopics
+        | Request::ListTopicsPage(_)
+        | Request::DescribeTopic(_)
+        | Request::Stats => Inline::Done(handle(context, session, request)),
         Request::Produce(produce) if !session.may_produce_inline(store, &produce) => {
             // Another principal's producer, or one without an owner that this
             // principal claims (a registry write): decided off the connection's task.
@@ -274,11 +294,8 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             store.delete_topic(&topic.name).map_err(engine)?;
             Ok(Response::Empty)
         }
-        Request::ListTopics => {
-            let mut topics = store.list_topics();
-            topics.sort();
-            Ok(Response::Topics(topics))
-        }
+        Request::ListTopics => crate::listing::list_topics(store, context.frame_bytes_max),
+        Request::ListTopicsPage(page) => crate::listing::list_topics_page(store, &page, context.frame_bytes_max),
         Request::DescribeTopic(topic) => {
             let description = store.describe_topic(&topic.name).map_err(engine)?;
             Ok(Response::TopicDescription(TopicDescription {
@@ -316,6 +333,9 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::CommitOffsets(commit) => {
             session.check_group(&commit.group)?;
             check_offset_commit_entries(commit.offsets.len())?;
+            let _admitted = context
+                .group_budget
+                .admit(store, &session.principal, [commit.group.as_str()])?;
             let commits: Vec<(String, u32, u64, Vec<u8>)> = commit
                 .offsets
                 .into_iter()
@@ -324,28 +344,16 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
             store.commit_offsets(&commit.group, &commits).map_err(engine)?;
             Ok(Response::Empty)
         }
-        Request::FetchOffsets(query) => {
-            let offsets = store
-                .group_offsets(&query.group)
-                .map_err(engine)?
-                .into_iter()
-                .filter(|((topic, _), _)| query.topic.as_ref().is_none_or(|t| t == topic))
-                .map(|((topic, partition), committed)| CommittedOffset {
-                    topic,
-                    partition,
-                    offset: committed.offset,
-                    metadata: committed.metadata,
-                    commit_time_ms: committed.commit_time_ms,
-                })
-                .collect();
-            Ok(Response::Offsets(offsets))
-        }
+        Request::FetchOffsets(query) => crate::listing::fetch_offsets(store, &query, context.frame_bytes_max),
+        Request::FetchOffsetsPage(page) => crate::listing::fetch_offsets_page(store, &page, context.frame_bytes_max),
         Request::ResetOffsets(reset) => reset_offsets(store, session, reset),
         Request::ResetAudit(audit) => {
             let entries = store.reset_audit(audit.group.as_deref()).map_err(engine)?;
             Ok(Response::ResetAudit(entries))
         }
-        Request::ListGroups => Ok(Response::Groups(store.groups().map_err(engine)?)),
+        Request::ListGroups => crate::listing::list_groups(store, context.frame_bytes_max),
+        Request::ListGroupsPage(page) => crate::listing::list_groups_page(store, &page, context.frame_bytes_max),
+        Request::DeleteGroup(delete) => crate::listing::delete_group(store, &delete, &session.actor()),
         Request::Lag(query) => {
             let lags = match &query.topic {
                 Some(topic) => store.consumer_lag_for_topic(&query.group, topic),
@@ -368,6 +376,9 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::FailRecord(fail) => {
             session.check_group(&fail.group)?;
             session.check_producer(store, fail.producer_id)?;
+            let _admitted = context
+                .group_budget
+                .admit(store, &session.principal, [fail.group.as_str()])?;
             fail_record(store, fail)
         }
         Request::TxnBegin(begin) => {
@@ -395,6 +406,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         Request::TxnCommitOffsets(commit) => {
             session.check_group(&commit.group)?;
             check_offset_commit_entries(commit.offsets.len())?;
+            session.stage_group(context, commit.transaction_id, &commit.group)?;
             let transaction = session.transaction(commit.transaction_id)?;
             // A replay job's progress (the connection checked the admin
             // permission): only in a transaction of the job's own producer.
@@ -415,6 +427,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
         }
         Request::TxnDeadLetter(letter) => {
             session.check_group(&letter.group)?;
+            session.stage_group(context, letter.transaction_id, &letter.group)?;
             // The dead letter is built from the record as the client read
             // it (its `dlq.redrive_count` header counts towards the redrive
             // cap); its attempts are those counted for it, at least 1.
@@ -441,6 +454,12 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 .transactions
                 .remove(&end.transaction_id)
                 .ok_or_else(|| unknown_transaction(end.transaction_id))?;
+            // The groups it adds, counted again with the commit: refused, the
+            // transaction is aborted.
+            let staged = session.staged_groups.remove(&end.transaction_id).unwrap_or_default();
+            let _admitted = context
+                .group_budget
+                .admit(store, &session.principal, staged.iter().map(String::as_str))?;
             let info = transaction.commit().map_err(engine)?;
             Ok(Response::TxnCommitted(TxnCommitted {
                 transaction_sequence: info.transaction_sequence,
@@ -461,6 +480,7 @@ pub fn handle(context: &Context, session: &mut Session, request: Request) -> Res
                 .transactions
                 .remove(&end.transaction_id)
                 .ok_or_else(|| unknown_transaction(end.transaction_id))?;
+            session.staged_groups.remove(&end.transaction_id);
             transaction.abort();
             Ok(Response::Empty)
         }
