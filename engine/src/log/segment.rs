@@ -190,8 +190,8 @@ impl Segment {
 
     /// Open a sealed (not last) segment, followed by the segment of base
     /// `next_base`. Trusts a complete index (one ending in an end entry at the
-    /// log's length whose offset is `next_base`: the log's next segment
-    /// agrees); otherwise rebuilds it by a strict scan, where any invalid
+    /// log's length whose offset is `next_base`, or below it when a hole is
+    /// recorded at `next_base`: the log's next segment agrees); otherwise rebuilds it by a strict scan, where any invalid
     /// batch is corruption (sealed segments were fsync'd). An end entry at
     /// the log's length with another offset is dropped, warned and counted
     /// in `derived_metadata_rejected`.
@@ -218,7 +218,12 @@ impl Segment {
                     e.max_timestamp_before_ms,
                 ))
             });
-        if let Some((next_offset, _)) = complete_end.filter(|(next_offset, _)| *next_offset != next_base) {
+        // The next segment continues this one's end, or starts above it
+        // after a recorded hole (`hole_name`): then the end entry is below
+        // `next_base`, and right.
+        let hole_after = storage.exists(&dir.join(hole_name(next_base)));
+        let agrees = |next_offset: u64| next_offset == next_base || (hole_after && next_offset < next_base);
+        if let Some((next_offset, _)) = complete_end.filter(|(next_offset, _)| !agrees(*next_offset)) {
             tracing::warn!(
                 index = %index_path.display(),
                 end_entry_offset = next_offset,
@@ -230,7 +235,7 @@ impl Segment {
                 .derived_metadata_rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some((next_offset, max_ts)) = complete_end.filter(|(next_offset, _)| *next_offset == next_base) {
+        if let Some((next_offset, max_ts)) = complete_end.filter(|(next_offset, _)| agrees(*next_offset)) {
             return Ok(Segment::from_parts(
                 base_offset,
                 log_path,

@@ -187,7 +187,7 @@ impl Store {
         }
         let shared = || {
             Ok(Arc::new(Shared {
-                poison: crate::io::poison::Poison::new(),
+                poison: crate::io::poison::Poison::new(&storage, &path),
                 closed: crate::sync::AtomicBool::new(false),
                 used_bytes: AtomicU64::new(0),
                 quota_bytes: options.quota_bytes,
@@ -220,6 +220,7 @@ impl Store {
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
         crate::txn::recover(&Store { inner: inner.clone() })?;
+        inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
             let coordinator = inner.coordinator.clone();
             let under_lock: maintenance::UnderLogStartLock = Box::new(move |work| {
@@ -314,6 +315,13 @@ impl Store {
     /// True after a failed write or fsync: every write fails until reopened.
     pub fn is_poisoned(&self) -> bool {
         self.inner.catalog.shared.is_poisoned()
+    }
+
+    /// What poisoned the store in an earlier run, as recorded then (best
+    /// effort: a full device may have kept it from being written), until a
+    /// writable open archives the record: this open's, if it is writable.
+    pub fn earlier_poison(&self) -> Option<crate::PoisonCause> {
+        self.inner.catalog.shared.poison.earlier()
     }
 
     /// What poisoned the store, where and when (`None` while it is writable).

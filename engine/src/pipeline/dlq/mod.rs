@@ -389,7 +389,6 @@ pub(crate) struct AttemptTable {
 }
 
 impl Store {
-
     /// List DLQ records of `topic` matching `filter`.
     pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
         crate::names::refuse_internal_topic(topic)?;
