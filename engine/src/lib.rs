@@ -264,6 +264,7 @@
 // lead with opening, appending and reading (store.rs), not the DLQ (dlq.rs).
 mod store;
 
+mod catalog;
 pub mod clock;
 mod codec;
 pub mod config;
@@ -279,6 +280,7 @@ pub mod names;
 pub mod notify;
 mod pipeline;
 mod producer;
+mod shared;
 #[doc(hidden)]
 pub mod sync;
 
@@ -298,7 +300,6 @@ pub(crate) use producer::{registry as producer_registry, snapshot as producer_sn
 // and layout.rs, removed after the renovation merge (the public ones stay as
 // the crate's public paths).
 pub(crate) use io::poison;
-pub(crate) use layout as data_dir;
 pub use log::batch;
 #[doc(hidden)]
 pub use log::group_commit as commit;

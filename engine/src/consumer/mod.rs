@@ -12,8 +12,8 @@ pub(crate) mod scanner;
 
 use crate::batch::StoredRecord;
 use crate::error::{Error, Result};
+use crate::log::partition::{Isolation, ReadOptions};
 use crate::offset_table::validate_commit;
-use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

@@ -7,10 +7,10 @@
 //! before that batch. Record layout: design/format.md ("Offset commit record").
 
 use crate::batch::Record;
-use crate::error::{CorruptionKind, Error, Result};
-use crate::codec::{Decoder, Encoder};
 use crate::clock::now_ms;
-use crate::partition::{Isolation, ReadOptions};
+use crate::codec::{Decoder, Encoder};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::log::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;
@@ -162,7 +162,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(Key, CommittedOffset)> {
 /// from `__offsets/0` at open: durable evidence of how far each partition's
 /// offsets went (`Partition::open` never continues below it). A record that
 /// does not decode ends the read with a warning: what was read still counts.
-pub(crate) fn committed_floors(p: &crate::partition::Partition) -> BTreeMap<(String, u32), u64> {
+pub(crate) fn committed_floors(p: &crate::log::partition::Partition) -> BTreeMap<(String, u32), u64> {
     let mut floors: BTreeMap<(String, u32), u64> = BTreeMap::new();
     let mut offset = p.start_offset();
     while offset < p.high_watermark() {

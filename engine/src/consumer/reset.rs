@@ -9,11 +9,11 @@
 //! take effect, never a reset without an audit entry.
 
 use crate::batch::Record;
-use crate::error::{CorruptionKind, Error, Result};
-use crate::codec::{Decoder, Encoder};
-use crate::offset_table::validate_commit;
 use crate::clock::now_ms;
-use crate::partition::{Isolation, ReadOptions};
+use crate::codec::{Decoder, Encoder};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::log::partition::{Isolation, ReadOptions};
+use crate::offset_table::validate_commit;
 use crate::store::Store;
 use std::collections::BTreeSet;
 use std::time::Duration;

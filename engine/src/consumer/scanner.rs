@@ -3,7 +3,7 @@
 
 use crate::batch::RecordView;
 use crate::error::Result;
-use crate::partition::{Isolation, ReadOptions, ScanResume};
+use crate::log::partition::{Isolation, ReadOptions, ScanResume};
 use crate::store::Store;
 
 /// A sequential reader of one partition: [`Store::scan`] for a consumer that

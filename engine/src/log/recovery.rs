@@ -9,7 +9,7 @@ use crate::log::partition::PREALLOCATE_BYTES;
 use crate::log::scan::{valid_batches_after, ChunkReader};
 use crate::segment::{self, Segment};
 use crate::storage::{read_exact_at, Storage, StorageFile};
-use crate::store::Shared;
+use crate::shared::Shared;
 use crate::sync::Ordering;
 use std::path::Path;
 

@@ -194,7 +194,7 @@ impl Segment {
         next_base: u64,
         index_interval: u32,
         now_ms: i64,
-        shared: &crate::store::Shared,
+        shared: &crate::shared::Shared,
     ) -> Result<Segment> {
         let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
         let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;

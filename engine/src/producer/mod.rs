@@ -8,8 +8,8 @@ pub(crate) mod snapshot;
 pub mod state;
 
 use crate::batch::{ProducerStamp, Record};
-use crate::error::Result;
 use crate::clock::now_ms;
+use crate::error::Result;
 use crate::store::{Shared, Store, Topic};
 use std::collections::BTreeMap;
 use std::sync::Arc;

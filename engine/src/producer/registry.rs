@@ -3,13 +3,13 @@
 //! every `init_producer` (its size follows the number of live producers).
 //! Layout in design/format.md ("Producer registry").
 
+use crate::codec::{Decoder, Encoder};
 use crate::config::StoreOptions;
 use crate::error::{Error, Result};
-use crate::codec::{Decoder, Encoder};
+use crate::io::{read_all, write_atomic, Storage};
 use crate::producer_state::{
     ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
 };
-use crate::storage::{read_all, write_atomic, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -24,10 +24,10 @@
 //! deleted (their next append gets `OutOfOrderSequence`, never a duplicate).
 
 use crate::error::{Error, Result};
+use crate::io::{read_all, write_atomic, Storage};
+use crate::log::segment::Segment;
 use crate::metrics::Metrics;
 use crate::producer_state::{ProducerTable, DEDUP_BATCHES_MAX, PRODUCERS_MAX};
-use crate::segment::Segment;
-use crate::storage::{read_all, write_atomic, Storage};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

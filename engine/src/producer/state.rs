@@ -15,8 +15,8 @@
 //! (and the new instance sees its sequence) or is fenced.
 
 use crate::batch::ProducerStamp;
-use crate::error::{Error, Result};
 use crate::codec::{Decoder, Encoder};
+use crate::error::{Error, Result};
 use crate::sync::Mutex;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -14,7 +14,7 @@ use crate::log::recovery::{recover_last, rewrite_range};
 use crate::producer_state::{admit, Admission, ProducerTable};
 use crate::segment::{self, parse_log_name, Segment};
 use crate::storage::{write_atomic, Storage};
-use crate::store::Shared;
+use crate::shared::Shared;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

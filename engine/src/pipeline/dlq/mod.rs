@@ -7,12 +7,17 @@
 //! no run redrives it twice whatever its start offset, and it leaves the
 //! depth. Lifecycle: design/semantics.md, "DLQ".
 
+mod attempts;
+mod redrive;
+
+pub use redrive::{RedriveMark, RedriveOptions, RedriveReport};
+
 use crate::batch::{Record, StoredRecord};
+use crate::clock::now_ms;
+use crate::codec::{Decoder, Encoder};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::codec::{Decoder, Encoder};
-use crate::clock::now_ms;
-use crate::partition::{Isolation, ReadOptions};
+use crate::log::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -167,7 +172,14 @@ impl DeadLetter {
     ) -> DeadLetter {
         let source = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
         let redrive_count = redrive_count_of(&consumed.record);
-        DeadLetter::new(source, group, failure, attempts, redrive_count, consumed.record.to_record())
+        DeadLetter::new(
+            source,
+            group,
+            failure,
+            attempts,
+            redrive_count,
+            consumed.record.to_record(),
+        )
     }
 
     /// The one way a dead letter is built: `record` from `source` (topic,
@@ -263,19 +275,6 @@ pub struct DlqEntry {
     pub redriven: Option<RedriveMark>,
 }
 
-/// Where and when a DLQ record was redriven. Written to `__redriven` in the
-/// redrive's transaction (with the re-appended record and the progress), so
-/// it is durable exactly when the redriven copy is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedriveMark {
-    /// Topic it was appended to.
-    pub topic: String,
-    /// Partition it was appended to.
-    pub partition: u32,
-    /// When (ms since the Unix epoch).
-    pub redriven_at_ms: i64,
-}
-
 /// Filters for listing; all optional, combined with AND.
 #[derive(Debug, Clone, Default)]
 pub struct DlqFilter {
@@ -306,56 +305,6 @@ pub struct DlqStats {
     pub oldest_age_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
-/// How [`Store::dlq_redrive`](crate::Store::dlq_redrive) runs.
-pub struct RedriveOptions {
-    /// Re-append to this topic instead of each record's source topic.
-    pub target_topic: Option<String>,
-    /// Plan only: report what would be redriven, append nothing.
-    pub dry_run: bool,
-    /// At most this many records per second.
-    pub rate_per_second: Option<u32>,
-    /// Stop after this many records (resume later from where it stopped).
-    pub max_records: Option<u64>,
-    /// A record already redriven this many times stays in the DLQ.
-    pub redrive_cap: u32,
-    /// Records per transaction.
-    pub batch_records: usize,
-    /// Start at this DLQ offset (clamped up to the DLQ's start) instead of
-    /// the durable progress of earlier runs: `Some(0)` goes over the whole
-    /// DLQ again, e.g. after raising the cap. Records already redriven are
-    /// skipped by their marks, so no start offset redrives one twice.
-    pub from_offset: Option<u64>,
-}
-
-impl Default for RedriveOptions {
-    fn default() -> Self {
-        RedriveOptions {
-            target_topic: None,
-            dry_run: false,
-            rate_per_second: None,
-            max_records: None,
-            redrive_cap: 3,
-            batch_records: 100,
-            from_offset: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-/// What a redrive did (or would do, on a dry run).
-pub struct RedriveReport {
-    /// DLQ offset the run started from (the durable progress of earlier runs,
-    /// or `RedriveOptions::from_offset`).
-    pub resumed_from: u64,
-    /// DLQ offset to resume from next time.
-    pub next_offset: u64,
-    /// (dlq offset, target topic, target partition) redriven (or planned on dry run).
-    pub redriven: Vec<(u64, String, u32)>,
-    /// DLQ offsets left in place because they hit the redrive cap.
-    pub capped: Vec<u64>,
-}
-
 /// `source_offset` of a record dead-lettered at stage `produce`: it never had one.
 pub const NO_SOURCE_OFFSET: u64 = u64::MAX;
 
@@ -363,7 +312,7 @@ pub const NO_SOURCE_OFFSET: u64 = u64::MAX;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoutedAppend {
     /// Where the valid records landed (one batch), if any.
-    pub appended: Option<crate::partition::AppendInfo>,
+    pub appended: Option<crate::log::partition::AppendInfo>,
     /// (index in the input, DLQ offset) of each record routed to the DLQ.
     pub dead_lettered: Vec<(usize, u64)>,
 }
@@ -439,334 +388,7 @@ pub(crate) struct AttemptTable {
     attempts_writing: RwLock<()>,
 }
 
-const MARK_VERSION: u8 = 1;
-
-fn encode_mark(source_topic: &str, dlq_offset: u64, mark: &RedriveMark) -> Vec<u8> {
-    let mut e = Encoder::new();
-    e.u8(MARK_VERSION).short_str(source_topic).u64(dlq_offset);
-    e.short_str(&mark.topic).u32(mark.partition).i64(mark.redriven_at_ms);
-    e.seal_with_crc()
-}
-
-fn decode_mark(bytes: &[u8]) -> Option<(String, u64, RedriveMark)> {
-    let mut d = Decoder::with_crc(bytes)?;
-    if d.u8()? != MARK_VERSION {
-        return None;
-    }
-    let (source_topic, dlq_offset) = (d.short_str()?, d.u64()?);
-    let mark = RedriveMark {
-        topic: d.short_str()?,
-        partition: d.u32()?,
-        redriven_at_ms: d.i64()?,
-    };
-    d.is_empty().then_some((source_topic, dlq_offset, mark))
-}
-
-fn encode_attempt(key: &AttemptKey, attempts: &Attempts) -> Vec<u8> {
-    let mut e = Encoder::new();
-    e.short_str(&key.0).short_str(&key.1).u32(key.2).u64(key.3);
-    e.u32(attempts.count)
-        .i64(attempts.first_failure_ms)
-        .i64(attempts.last_failure_ms);
-    e.seal_with_crc()
-}
-
-fn decode_attempt(bytes: &[u8]) -> Option<(AttemptKey, Attempts)> {
-    let mut d = Decoder::with_crc(bytes)?;
-    let key = (d.short_str()?, d.short_str()?, d.u32()?, d.u64()?);
-    let attempts = Attempts {
-        count: d.u32()?,
-        first_failure_ms: d.i64()?,
-        last_failure_ms: d.i64()?,
-    };
-    d.is_empty().then_some((key, attempts))
-}
-
 impl Store {
-    fn attempts_map<T>(&self, f: impl FnOnce(&mut HashMap<AttemptKey, Attempts>) -> T) -> Result<T> {
-        let table = self.attempt_table();
-        let mut loaded = table.loaded.lock();
-        if loaded.is_none() {
-            let mut map = HashMap::new();
-            if let Some(p) = self.internal_log(ATTEMPTS_TOPIC)? {
-                let mut offset = p.start_offset();
-                while offset < p.high_watermark() {
-                    let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
-                    for rec in &r.records {
-                        let (key, attempts) = decode_attempt(&rec.value).ok_or_else(|| {
-                            Error::corruption(&p.dir, rec.offset, crate::error::CorruptionKind::BadRecord)
-                        })?;
-                        map.insert(key, attempts);
-                    }
-                    if r.next_offset <= offset {
-                        break;
-                    }
-                    offset = r.next_offset;
-                }
-            }
-            *loaded = Some(map);
-        }
-        Ok(f(loaded.get_or_insert_with(HashMap::new)))
-    }
-
-    /// `f` of the redrive marks, loaded from `__redriven` on first use.
-    fn redrive_marks<T>(&self, f: impl FnOnce(&mut MarkMap) -> T) -> Result<T> {
-        let table = self.attempt_table();
-        let mut loaded = table.redriven.lock();
-        if loaded.is_none() {
-            let mut map = MarkMap::new();
-            if let Ok(p) = self.partition(REDRIVEN_TOPIC, 0) {
-                let mut offset = p.start_offset();
-                // Marks are written only by committed transactions (their
-                // commit point is passed before any part is written).
-                while offset < p.high_watermark() {
-                    let r = p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
-                    for rec in &r.records {
-                        let (source_topic, dlq_offset, mark) = decode_mark(&rec.value).ok_or_else(|| {
-                            Error::corruption(&p.dir, rec.offset, crate::error::CorruptionKind::BadRecord)
-                        })?;
-                        map.entry(source_topic).or_default().insert(dlq_offset, mark);
-                    }
-                    if r.next_offset <= offset {
-                        break;
-                    }
-                    offset = r.next_offset;
-                }
-            }
-            *loaded = Some(map);
-        }
-        Ok(f(loaded.get_or_insert_with(MarkMap::new)))
-    }
-
-    /// The mark of DLQ record `dlq_offset` of `topic`, if it was redriven.
-    fn redrive_mark(&self, topic: &str, dlq_offset: u64) -> Result<Option<RedriveMark>> {
-        self.redrive_marks(|m| m.get(topic).and_then(|marks| marks.get(&dlq_offset)).cloned())
-    }
-
-    /// Durably forget the DLQ bookkeeping of a deleted topic: the redrive
-    /// marks of its DLQ (`__redriven`), its records' failure counts
-    /// (`__attempts`) and the in-memory index of its DLQ. Marks and counts
-    /// are keyed by topic name and offset, and a topic created again under
-    /// the name restarts its DLQ and its offsets at 0: an old mark would hide
-    /// a new dead letter from the depth and from redrive, an old count would
-    /// dead-letter a record early. Called once the DLQ itself is gone (never
-    /// before: a mark dropped while its DLQ record exists would let it be
-    /// redriven twice) by `delete_topic`, and again by `create_topic` before
-    /// the new topic exists, so that a delete interrupted before this step
-    /// is finished first. Each log is rewritten with the entries it keeps,
-    /// then its prefix dropped (`rewrite_internal_log`): a crash in between
-    /// keeps every entry (the forgotten ones too, until the next call).
-    pub(crate) fn forget_dlq_bookkeeping(&self, topic: &str) -> Result<()> {
-        let table = self.attempt_table();
-        table.dead_lettered.lock().remove(topic);
-        {
-            let _running = table.redrive_running.lock();
-            let kept = self.redrive_marks(|m| {
-                m.contains_key(topic).then(|| {
-                    m.iter()
-                        .filter(|(source, _)| source.as_str() != topic)
-                        .flat_map(|(source, marks)| {
-                            marks
-                                .iter()
-                                .map(|(offset, mark)| Record::new(encode_mark(source, *offset, mark)))
-                        })
-                        .collect::<Vec<Record>>()
-                })
-            })?;
-            if let Some(kept) = kept {
-                self.rewrite_internal_log(REDRIVEN_TOPIC, &kept)?;
-                let forgotten = self.redrive_marks(|m| m.remove(topic).map_or(0, |marks| marks.len()))?;
-                tracing::info!(topic, forgotten, "forgot the redrive marks of a deleted topic's DLQ");
-            }
-        }
-        let _writing = table.attempts_writing.write();
-        let kept = self.attempts_map(|m| {
-            m.keys().any(|key| key.1 == topic).then(|| {
-                m.iter()
-                    .filter(|(key, _)| key.1 != topic)
-                    .map(|(key, attempts)| Record::new(encode_attempt(key, attempts)))
-                    .collect::<Vec<Record>>()
-            })
-        })?;
-        if let Some(kept) = kept {
-            self.rewrite_internal_log(ATTEMPTS_TOPIC, &kept)?;
-            let forgotten = self.attempts_map(|m| {
-                let before = m.len();
-                m.retain(|key, _| key.1 != topic);
-                before - m.len()
-            })?;
-            tracing::info!(topic, forgotten, "forgot the failure counts of a deleted topic");
-        }
-        Ok(())
-    }
-
-    /// Replace what internal log `topic` holds by `records`: append them
-    /// after a roll, then move the start past everything before them. A
-    /// crash before the start moves keeps the old entries in front of the
-    /// new ones (a reader applies both, later wins); the caller keeps writers
-    /// of the log out meanwhile.
-    fn rewrite_internal_log(&self, topic: &str, records: &[Record]) -> Result<()> {
-        let p = self.partition(topic, 0)?;
-        let end = p.high_watermark();
-        // Seal the segment holding the old entries so that moving the start
-        // past them deletes them from disk, not only from view.
-        p.roll_now()?;
-        for chunk in records.chunks(1000) {
-            p.append(chunk, None, 0)?;
-        }
-        p.truncate_prefix(end)?;
-        Ok(())
-    }
-
-    /// Durably count one failed attempt at processing a record.
-    pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
-        crate::offset_table::check_client_commit(group, topic)?;
-        self.partition(topic, partition)?;
-        ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
-        let _writing = self.attempt_table().attempts_writing.read();
-        let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
-        let now = now_ms();
-        let attempts = self.attempts_map(|m| {
-            m.get(&key).map_or(
-                Attempts {
-                    count: 1,
-                    first_failure_ms: now,
-                    last_failure_ms: now,
-                },
-                |a| Attempts {
-                    count: a.count + 1,
-                    first_failure_ms: a.first_failure_ms,
-                    last_failure_ms: now,
-                },
-            )
-        })?;
-        self.partition(ATTEMPTS_TOPIC, 0)?
-            .append(&[Record::new(encode_attempt(&key, &attempts))], None, 0)?;
-        self.attempts_map(|m| m.insert(key, attempts))?;
-        Ok(attempts)
-    }
-
-    /// Failures counted so far for a record.
-    pub fn attempts(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Option<Attempts>> {
-        let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
-        self.attempts_map(|m| m.get(&key).copied())
-    }
-
-    /// The DLQ offset of `group`'s dead letter of `topic`/`partition` at
-    /// `offset`, if the group dead-lettered that record (and it was not
-    /// purged). Only a record with counted failures can have one: others
-    /// are answered without reading the DLQ. The index of a DLQ (one entry
-    /// per record) is built on first need and kept up to date from there.
-    pub(crate) fn dead_lettered_at(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: u32,
-        offset: u64,
-    ) -> Result<Option<u64>> {
-        if self.attempts(group, topic, partition, offset)?.is_none() {
-            return Ok(None);
-        }
-        let Some(p) = self.internal_log(&dlq_topic_name(topic))? else {
-            return Ok(None);
-        };
-        let mut indexes = self.attempt_table().dead_lettered.lock();
-        let index = indexes.entry(topic.to_string()).or_default();
-        let mut from = index.indexed_upto.max(p.start_offset());
-        let end = p.last_stable_offset();
-        while from < end {
-            let r = p.read(from, ReadOptions::default(), Isolation::ReadCommitted)?;
-            for rec in &r.records {
-                if let Some(letter) = DeadLetter::from_stored(rec) {
-                    if letter.source_offset != NO_SOURCE_OFFSET {
-                        index
-                            .letters
-                            .entry((letter.group, letter.source_partition, letter.source_offset))
-                            .or_insert(rec.offset);
-                    }
-                }
-            }
-            if r.next_offset <= from {
-                break;
-            }
-            from = r.next_offset;
-        }
-        index.indexed_upto = from;
-        let start = p.start_offset();
-        Ok(index
-            .letters
-            .get(&(group.to_string(), partition, offset))
-            .copied()
-            .filter(|dlq_offset| *dlq_offset >= start))
-    }
-
-    /// Mark `record` (read from `topic`/`partition` by `group`) failed:
-    /// count the attempt durably, and at `max_attempts` failures move it to
-    /// the DLQ in one transaction.
-    ///
-    /// The group's committed offset moves past the record in that
-    /// transaction only if the record is the group's next one (the
-    /// committed offset is the record's offset, or nothing is committed and
-    /// the record is the first in the partition): then no earlier record the
-    /// caller polled with it can still be unfinished. Otherwise the offset
-    /// stays where it is, and the caller's own commit moves past the record
-    /// once everything before it is done. A record the group already
-    /// dead-lettered (redelivered because that commit did not happen) is not
-    /// dead-lettered again: the answer names the DLQ record it has. Inside
-    /// a transaction, use [`crate::txn::Transaction::fail_record`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn fail_record(
-        &self,
-        producer: crate::ProducerId,
-        group: &str,
-        topic: &str,
-        partition: u32,
-        record: &StoredRecord,
-        stage: &str,
-        error_class: &str,
-        error_message: &str,
-        max_attempts: u32,
-    ) -> Result<FailOutcome> {
-        if max_attempts == 0 {
-            return Err(Error::invalid("max_attempts", "must be at least 1"));
-        }
-        crate::offset_table::check_client_commit(group, topic)?;
-        if let Some(dlq_offset) = self.dead_lettered_at(group, topic, partition, record.offset)? {
-            let attempts = self
-                .attempts(group, topic, partition, record.offset)?
-                .unwrap_or_else(Attempts::first_now);
-            return Ok(FailOutcome::DeadLettered { dlq_offset, attempts });
-        }
-        let attempts = self.record_failure(group, topic, partition, record.offset)?;
-        if attempts.count < max_attempts {
-            return Ok(FailOutcome::Retry(attempts));
-        }
-        let consumed = crate::ConsumedRecord {
-            topic: topic.to_string(),
-            partition,
-            record: record.clone(),
-        };
-        let mut txn = self.begin_transaction(producer)?;
-        txn.stage_dead_letter(
-            group,
-            &consumed,
-            &Failure::new(stage, error_class, error_message),
-            attempts,
-        )?;
-        let next_record = match self.committed_offset(group, topic, partition)? {
-            Some(committed) => committed == record.offset,
-            None => record.offset <= self.offsets(topic, partition)?.0,
-        };
-        if next_record {
-            // Past the record, never back: a commit made since is kept.
-            txn.advance_offset(group, topic, partition, record.offset + 1)?;
-        }
-        let info = txn.commit()?;
-        let dlq = dlq_topic_name(topic);
-        let dlq_offset = info.parts.iter().find(|p| p.topic == dlq).map_or(0, |p| p.base_offset);
-        Ok(FailOutcome::DeadLettered { dlq_offset, attempts })
-    }
-
     /// List DLQ records of `topic` matching `filter`.
     pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
         crate::names::refuse_internal_topic(topic)?;
@@ -860,130 +482,6 @@ impl Store {
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
         self.truncate_prefix_internal(&name, 0, offset)
-    }
-
-    /// Re-append DLQ records to their source topic (or `target_topic`).
-    /// Exactly once: each re-appended record's mark (`__redriven`) and the
-    /// progress (the committed offset of the group `__redrive.<target>` on
-    /// the DLQ) are written in the same transaction as the records, and a
-    /// marked record is never appended again, so a second run, a resumed one
-    /// or one started lower with `from_offset` never appends a record twice.
-    pub fn dlq_redrive(&self, topic: &str, options: &RedriveOptions) -> Result<RedriveReport> {
-        crate::names::refuse_internal_topic(topic)?;
-        self.topic(topic)?;
-        if options.batch_records == 0 {
-            return Err(Error::invalid("batch_records", "must be at least 1"));
-        }
-        if let Some(target) = &options.target_topic {
-            // Records are redriven into user topics only (each record's
-            // target is also checked by the transaction's `append`).
-            crate::names::refuse_internal_topic(target)?;
-            self.topic(target)?;
-        }
-        let dlq = dlq_topic_name(topic);
-        let group = format!(
-            "{}{}",
-            crate::names::REDRIVE_PREFIX,
-            options.target_topic.as_deref().unwrap_or(topic)
-        );
-        let Some(p) = self.internal_log(&dlq)? else {
-            return Ok(RedriveReport::default());
-        };
-        let start = match options.from_offset {
-            Some(from) => from,
-            None => self.committed_offset(&group, &dlq, 0)?.unwrap_or(0),
-        }
-        .max(p.start_offset());
-        let mut report = RedriveReport {
-            resumed_from: start,
-            next_offset: start,
-            ..RedriveReport::default()
-        };
-        let _running = (!options.dry_run).then(|| self.attempt_table().redrive_running.lock());
-        let producer = if options.dry_run {
-            None
-        } else {
-            ensure_internal_topic(self, REDRIVEN_TOPIC)?;
-            let session = self.init_producer_internal(&group)?;
-            Some(session.id())
-        };
-        let started = Instant::now();
-        let mut done: u64 = 0;
-        let mut offset = start;
-        let end = p.last_stable_offset();
-        while offset < end && options.max_records.is_none_or(|m| done < m) {
-            let want = options
-                .batch_records
-                .min(options.max_records.map_or(usize::MAX, |m| (m - done) as usize));
-            let r = p.read(
-                offset,
-                ReadOptions {
-                    max_bytes: 4 * 1024 * 1024,
-                    max_records: want,
-                },
-                Isolation::ReadCommitted,
-            )?;
-            if r.records.is_empty() {
-                break;
-            }
-            let mut txn = match producer {
-                Some(producer) => Some(self.begin_transaction(producer)?),
-                None => None,
-            };
-            let mut next = offset;
-            let mut marks = Vec::new();
-            for rec in &r.records {
-                next = rec.offset + 1;
-                if self.redrive_mark(topic, rec.offset)?.is_some() {
-                    continue;
-                }
-                done += 1;
-                let Some(letter) = DeadLetter::from_stored(rec) else {
-                    report.capped.push(rec.offset);
-                    continue;
-                };
-                if letter.redrive_count >= options.redrive_cap {
-                    report.capped.push(rec.offset);
-                    continue;
-                }
-                let target = options
-                    .target_topic
-                    .clone()
-                    .unwrap_or_else(|| letter.source_topic.clone());
-                let partitions = self.partition_count(&target)?;
-                let target_partition = letter.source_partition % partitions.max(1);
-                let mut record = letter.record.clone();
-                record.headers.push((
-                    header::REDRIVE_COUNT.to_string(),
-                    (letter.redrive_count + 1).to_string().into_bytes(),
-                ));
-                if let Some(txn) = txn.as_mut() {
-                    let mark = RedriveMark {
-                        topic: target.clone(),
-                        partition: target_partition,
-                        redriven_at_ms: now_ms(),
-                    };
-                    txn.append(&target, target_partition, &[record])?;
-                    txn.append_internal(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
-                    marks.push((rec.offset, mark));
-                }
-                report.redriven.push((rec.offset, target, target_partition));
-            }
-            if let Some(mut txn) = txn {
-                txn.commit_offset_internal(&group, &dlq, 0, next)?;
-                txn.commit()?;
-                self.redrive_marks(|m| m.entry(topic.to_string()).or_default().extend(marks))?;
-            }
-            offset = next;
-            report.next_offset = next;
-            if let Some(rate) = options.rate_per_second.filter(|r| *r > 0) {
-                let due = Duration::from_secs_f64(done as f64 / f64::from(rate));
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    std::thread::sleep(wait);
-                }
-            }
-        }
-        Ok(report)
     }
 
     /// Append with the topic's routing rule: when `route_invalid_to_dlq` is set,

@@ -18,11 +18,18 @@
 //! a reason to refuse the whole store. Abort, a crash before the commit point,
 //! a fenced epoch or a timeout: nothing was written anywhere.
 
+mod apply;
+mod record;
+mod recover;
+
+use apply::{apply, PartTarget};
+pub(crate) use record::CommitRecord;
+pub(crate) use recover::{forget_applied, recover};
+
 use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::codec::{Decoder, Encoder};
-use crate::partition::{Isolation, Partition, ReadOptions};
+use crate::log::partition::{Isolation, Partition, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -32,11 +39,6 @@ use std::time::{Duration, Instant};
 
 /// Internal topic holding transaction commit records.
 pub const TRANSACTIONS_TOPIC: &str = "__transactions";
-/// Commit record version 1: every offset commit sets the offset. Version 2
-/// (written only when the record holds an advance-only commit) adds a mode
-/// byte after each offset commit's metadata. Layout: design/format.md.
-const RECORD_VERSION: u8 = 1;
-const RECORD_VERSION_MODES: u8 = 2;
 /// Commit records applied since the log was last trimmed before we trim again.
 const TRIM_EVERY: u64 = 64;
 
@@ -126,123 +128,22 @@ pub(crate) trait OffsetSink {
     fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()>;
 }
 
-/// The commit record.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CommitRecord {
-    pub(crate) producer_id: u64,
-    pub(crate) epoch: u16,
-    pub(crate) sequence: u32,
-    commit_time_ms: i64,
-    /// (topic, partition, log end offset when committed, encoded batch of the records)
-    pub(crate) parts: Vec<(String, u32, u64, Vec<u8>)>,
-    offsets: Vec<OffsetCommit>,
-}
-
-impl CommitRecord {
-    /// The consumer-offset commits the record carries and their commit time
-    /// (recovery re-applies the last record's over older commits).
-    pub(crate) fn offset_commits(&self) -> (i64, &[OffsetCommit]) {
-        (self.commit_time_ms, &self.offsets)
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
-        let version = if with_modes {
-            RECORD_VERSION_MODES
-        } else {
-            RECORD_VERSION
-        };
-        let mut e = Encoder::new();
-        e.u8(version)
-            .u64(self.producer_id)
-            .u16(self.epoch)
-            .u32(self.sequence)
-            .i64(self.commit_time_ms);
-        e.u32(self.parts.len() as u32);
-        for (topic, partition, end, batch) in &self.parts {
-            e.short_str(topic).u32(*partition).u64(*end).long_bytes(batch);
-        }
-        e.u32(self.offsets.len() as u32);
-        for c in &self.offsets {
-            e.short_str(&c.group)
-                .short_str(&c.topic)
-                .u32(c.partition)
-                .u64(c.offset)
-                .long_bytes(&c.metadata);
-            if with_modes {
-                e.u8(match c.mode {
-                    OffsetCommitMode::Set => 0,
-                    OffsetCommitMode::AdvanceOnly => 1,
-                });
-            }
-        }
-        e.seal_with_crc()
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
-        let mut d = Decoder::with_crc(bytes)?;
-        let with_modes = match d.u8()? {
-            RECORD_VERSION => false,
-            RECORD_VERSION_MODES => true,
-            _ => return None,
-        };
-        let producer_id = d.u64()?;
-        let epoch = d.u16()?;
-        let sequence = d.u32()?;
-        let commit_time_ms = d.i64()?;
-        let count = d.u32()? as usize;
-        // Each part takes at least 18 bytes: bound the allocation by what is left.
-        let mut parts = Vec::with_capacity(count.min(d.remaining() / 18));
-        for _ in 0..count {
-            parts.push((d.short_str()?, d.u32()?, d.u64()?, d.long_bytes()?));
-        }
-        let count = d.u32()? as usize;
-        let mut offsets = Vec::with_capacity(count.min(d.remaining() / 20));
-        for _ in 0..count {
-            let mut commit = OffsetCommit {
-                group: d.short_str()?,
-                topic: d.short_str()?,
-                partition: d.u32()?,
-                offset: d.u64()?,
-                metadata: d.long_bytes()?,
-                mode: OffsetCommitMode::Set,
-            };
-            if with_modes {
-                commit.mode = match d.u8()? {
-                    0 => OffsetCommitMode::Set,
-                    1 => OffsetCommitMode::AdvanceOnly,
-                    _ => return None,
-                };
-            }
-            offsets.push(commit);
-        }
-        d.is_empty().then_some(CommitRecord {
-            producer_id,
-            epoch,
-            sequence,
-            commit_time_ms,
-            parts,
-            offsets,
-        })
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct CoordinatorState {
     /// Highest epoch seen per producer id, and its last transaction sequence.
-    producers: HashMap<u64, (u16, u32)>,
-    applied_since_trim: u64,
+    pub(super) producers: HashMap<u64, (u16, u32)>,
+    pub(super) applied_since_trim: u64,
     /// Offset just past the last fully applied commit record.
-    applied_upto: u64,
+    pub(super) applied_upto: u64,
     /// What recovery could not apply at the last open.
-    unapplied: Vec<UnappliedPart>,
+    pub(super) unapplied: Vec<UnappliedPart>,
 }
 
 /// Serialises commits (so at most the last commit record can be partly
 /// applied after a crash) and tracks epochs and sequences.
 #[derive(Debug, Default)]
 pub(crate) struct Coordinator {
-    state: Mutex<CoordinatorState>,
+    pub(super) state: Mutex<CoordinatorState>,
 }
 
 impl Coordinator {
@@ -720,390 +621,6 @@ pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result
     Ok(())
 }
 
-/// Cut a part into consecutive batches of at most `batch_bytes_max` bytes
-/// (header included). A record larger than that alone still gets a batch of
-/// its own (which the partition then refuses; `validate_for` prevents it).
-fn split(records: &[Record], batch_bytes_max: u64) -> Vec<&[Record]> {
-    let mut batches = Vec::new();
-    let mut rest = records;
-    while !rest.is_empty() {
-        let mut bytes = HEADER_SIZE as u64;
-        let mut count = 0;
-        for record in rest {
-            let len = record.encoded_len() as u64;
-            if count > 0 && bytes + len > batch_bytes_max {
-                break;
-            }
-            bytes += len;
-            count += 1;
-        }
-        let (head, tail) = rest.split_at(count);
-        batches.push(head);
-        rest = tail;
-    }
-    batches
-}
-
-/// One part to apply: its partition, its records, and the partition's log
-/// end when the transaction committed (where recovery looks for it).
-struct PartTarget<'a> {
-    partition: Arc<Partition>,
-    records: &'a [Record],
-    end_hint: u64,
-}
-
-/// Apply a commit record: offsets first, then each part under a hold, then
-/// release all holds. When `recovering`, records of a part already in its
-/// partition (found by their producer stamp after the recorded log end) are
-/// not written again.
-fn apply(
-    store: &Store,
-    record: &CommitRecord,
-    stamp: ProducerStamp,
-    targets: Vec<PartTarget<'_>>,
-    recovering: bool,
-) -> Result<Vec<CommittedPart>> {
-    let sink = store.offset_sink();
-    for commit in &record.offsets {
-        // Commit times are unique (the commit clock): an entry at the
-        // transaction's time is this transaction's, a later one supersedes it.
-        let newer = recovering
-            && sink
-                .committed_time_ms(&commit.group, &commit.topic, commit.partition)?
-                .is_some_and(|t| t >= record.commit_time_ms);
-        if !newer {
-            sink.apply(commit, record.commit_time_ms)?;
-        }
-    }
-    let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
-    let mut committed = Vec::with_capacity(targets.len());
-    let mut result = Ok(());
-    for target in targets {
-        let partition = &target.partition;
-        let mut records = target.records;
-        let mut first: Option<u64> = None;
-        if recovering {
-            let present = find_part(partition, target.end_hint, stamp, records.len() as u64)?;
-            if let Some((base, _)) = present.span {
-                first = Some(base);
-            }
-            let skip = usize::try_from(present.records)
-                .unwrap_or(usize::MAX)
-                .min(records.len());
-            records = records.get(skip..).unwrap_or_default();
-            if records.is_empty() {
-                let (base, next) = present.span.unwrap_or((target.end_hint, target.end_hint));
-                committed.push(CommittedPart {
-                    topic: partition.topic.clone(),
-                    partition: partition.id,
-                    base_offset: base,
-                    next_offset: next,
-                });
-                continue;
-            }
-        }
-        let mut next_offset = 0;
-        for (i, batch) in split(records, partition.config().batch_bytes_max())
-            .into_iter()
-            .enumerate()
-        {
-            // The first batch is held (the others come after it, so the
-            // hold covers them too).
-            let mut hold_at = None;
-            let hold = i == 0;
-            let appended = partition.append_checked(batch, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
-                if hold {
-                    partition.hold(offset);
-                    hold_at = Some(offset);
-                }
-                Ok(())
-            });
-            if let Some(offset) = hold_at {
-                held.push((partition.clone(), offset));
-            }
-            match appended {
-                Ok(info) => {
-                    first.get_or_insert(info.base_offset);
-                    next_offset = info.next_offset;
-                }
-                Err(e) => {
-                    // The store is poisoned (or the batch was refused): keep
-                    // the holds so read-committed readers never see a part
-                    // alone; reopening applies the commit record again.
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if result.is_err() {
-            break;
-        }
-        committed.push(CommittedPart {
-            topic: partition.topic.clone(),
-            partition: partition.id,
-            base_offset: first.unwrap_or(next_offset),
-            next_offset,
-        });
-    }
-    result?;
-    for (partition, offset) in held {
-        partition.release(offset);
-    }
-    Ok(committed)
-}
-
-/// What of a part is already in its partition.
-struct Present {
-    /// Records found (all of the part when the log start moved past it).
-    records: u64,
-    /// First base offset and last next offset of the batches found.
-    span: Option<(u64, u64)>,
-}
-
-/// Count the records of the transactional batches stamped `stamp` at or
-/// after `from` (the partition's log end when the transaction committed),
-/// stopping once `wanted` are found. A part applied as several batches
-/// (`split`) was written in order, so a crash leaves a prefix of it.
-///
-/// If the log start has moved past `from`, the part is taken as applied: the
-/// start only moves under the commit lock (`Store::truncate_prefix`,
-/// retention), so it moved after this commit's apply finished — the commit
-/// record cannot have been left half-applied before it.
-fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<Present> {
-    let start = partition.start_offset();
-    if from < start {
-        return Ok(Present {
-            records: wanted,
-            span: Some((start, start)),
-        });
-    }
-    let mut offset = from;
-    let end = partition.high_watermark();
-    let mut present = Present { records: 0, span: None };
-    while offset < end && present.records < wanted {
-        let options = ReadOptions {
-            max_bytes: 4 * 1024 * 1024,
-            max_records: 100_000,
-        };
-        let next = partition.visit_records(offset, options, None, |header, _| {
-            if header.is_transactional() && header.producer == Some(stamp) && present.records < wanted {
-                present.records += 1;
-                let base = present.span.map_or(header.base_offset, |(base, _)| base);
-                present.span = Some((base, header.next_offset()));
-            }
-        })?;
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    Ok(present)
-}
-
-/// On open: rebuild epochs and sequences from the commit log, then make sure
-/// the last commit record is wholly applied. A part that cannot be applied
-/// (its target is gone, its batch is damaged, a record is over the target's
-/// limits) is skipped and reported, and the rest of the store opens; I/O
-/// errors still fail the open.
-pub(crate) fn recover(store: &Store) -> Result<()> {
-    let log = match store.internal_log(TRANSACTIONS_TOPIC) {
-        Ok(Some(log)) => log,
-        Ok(None) => return Ok(()),
-        Err(e) => {
-            // Commits fail while it is damaged (they append to it); a pending
-            // record is applied by the first open after the repair.
-            tracing::error!(error = %e, "the transaction log failed to open: pending transactions wait for its repair");
-            return Ok(());
-        }
-    };
-    let mut offset = log.start_offset();
-    let end = log.high_watermark();
-    let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
-    let mut unapplied = Vec::new();
-    let coordinator = store.coordinator();
-    let mut state = coordinator.state.lock();
-    while offset < end {
-        let result = log.read(
-            offset,
-            ReadOptions {
-                max_bytes: 16 * 1024 * 1024,
-                max_records: 1024,
-            },
-            Isolation::ReadUncommitted,
-        )?;
-        for r in &result.records {
-            let Some(record) = CommitRecord::decode(&r.value) else {
-                // A valid batch holding a record this version cannot read:
-                // what it holds is unknown. Report it; if it was the last
-                // one, there is nothing to apply.
-                tracing::warn!(
-                    offset = r.offset,
-                    "transaction commit record in {TRANSACTIONS_TOPIC}/0 cannot be decoded; skipped"
-                );
-                unapplied.push(UnappliedPart {
-                    commit_offset: r.offset,
-                    producer_id: 0,
-                    epoch: 0,
-                    transaction_sequence: 0,
-                    topic: String::new(),
-                    partition: 0,
-                    records: 0,
-                    reason: "the commit record cannot be decoded".into(),
-                });
-                last = None;
-                continue;
-            };
-            let entry = state
-                .producers
-                .entry(record.producer_id)
-                .or_insert((record.epoch, record.sequence));
-            if record.epoch >= entry.0 {
-                *entry = (record.epoch, record.sequence);
-            }
-            store.offset_table().observe(record.commit_time_ms);
-            store.shared().producers.epochs.note_id_in_log(record.producer_id);
-            let stamp = ProducerStamp {
-                producer_id: record.producer_id,
-                epoch: record.epoch,
-                base_sequence: record.sequence,
-            };
-            last = Some((r.offset, record, stamp));
-        }
-        if result.next_offset <= offset {
-            break;
-        }
-        offset = result.next_offset;
-    }
-    state.applied_upto = end;
-    drop(state);
-    if let Some((commit_offset, record, stamp)) = last {
-        let mut decoded = Vec::with_capacity(record.parts.len());
-        for (topic, partition, end_hint, raw) in &record.parts {
-            let skipped = |records: u64, reason: String| UnappliedPart {
-                commit_offset,
-                producer_id: record.producer_id,
-                epoch: record.epoch,
-                transaction_sequence: record.sequence,
-                topic: topic.clone(),
-                partition: *partition,
-                records,
-                reason,
-            };
-            let records = match decode_part(raw) {
-                Ok(records) => records,
-                Err(reason) => {
-                    unapplied.push(skipped(0, reason));
-                    continue;
-                }
-            };
-            let count = records.len() as u64;
-            let target = match store.partition(topic, *partition) {
-                Ok(target) => target,
-                Err(e) => {
-                    unapplied.push(skipped(count, e.to_string()));
-                    continue;
-                }
-            };
-            // A part written by an older version may hold records its target
-            // refuses; written only in part, it would break the all-or-nothing
-            // rule within the part, so it is skipped whole (unless present).
-            let refused = records.iter().find_map(|r| validate_for(&target, r).err());
-            if let Some(e) = refused {
-                let present = find_part(&target, *end_hint, stamp, count)?;
-                if present.records < count {
-                    unapplied.push(skipped(count, e.to_string()));
-                    continue;
-                }
-            }
-            decoded.push((target, records, *end_hint));
-        }
-        let targets = decoded
-            .iter()
-            .map(|(partition, records, end_hint)| PartTarget {
-                partition: partition.clone(),
-                records,
-                end_hint: *end_hint,
-            })
-            .collect();
-        // The offset table is read before anything is applied: if
-        // `__offsets` holds a record that does not decode, the damage stays
-        // there (every offset request answers it) and the record waits, as
-        // the last one, for its repair, exactly as when `__offsets` failed
-        // to open (below).
-        let offsets_unreadable = if record.offsets.is_empty() {
-            None
-        } else {
-            match store.load_offset_table() {
-                Ok(()) => None,
-                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
-                Err(e) => return Err(e),
-            }
-        };
-        let applied = match offsets_unreadable {
-            Some(e) => Err(Error::Damaged {
-                scope: crate::error::DamagedScope::Topic {
-                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
-                },
-                source: Arc::new(e),
-            }),
-            None => apply(store, &record, stamp, targets, true),
-        };
-        match applied {
-            // `__offsets` failed to open: the rest of the store opens; the
-            // record stays the last one, so the first open after the repair
-            // applies it (no commit can follow before: a commit reads
-            // `__offsets` first).
-            Err(Error::Damaged { scope, source }) => {
-                tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
-            }
-            other => {
-                other?;
-            }
-        }
-    }
-    for part in &unapplied {
-        tracing::warn!(
-            commit_offset = part.commit_offset,
-            producer_id = part.producer_id,
-            epoch = part.epoch,
-            transaction_sequence = part.transaction_sequence,
-            topic = %part.topic,
-            partition = part.partition,
-            records = part.records,
-            reason = %part.reason,
-            "a part of a committed transaction cannot be applied; skipped (see `millrace check`)"
-        );
-    }
-    store
-        .inner_metrics()
-        .transaction_parts_unapplied
-        .fetch_add(unapplied.len() as u64, Ordering::Relaxed);
-    coordinator.state.lock().unapplied = unapplied;
-    Ok(())
-}
-
-/// Before a topic is deleted, under the commit lock (so every commit record
-/// in `__transactions` has been applied, or skipped at open): move the log
-/// start past all of them, so that recovery never applies a part again into
-/// a topic created later under the same name, nor reports the deleted
-/// topic's parts as unapplied. Not on a poisoned store, where the last
-/// record may be partly applied: the next open finishes it first.
-pub(crate) fn forget_applied(store: &Store, state: &mut CoordinatorState) -> Result<()> {
-    if store.is_poisoned() {
-        return Ok(());
-    }
-    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
-        return Ok(());
-    };
-    let end = log.high_watermark();
-    if log.start_offset() < end {
-        log.truncate_prefix(end)?;
-        state.applied_upto = end;
-        state.applied_since_trim = 0;
-    }
-    Ok(())
-}
-
 /// The records of a part as stored in a commit record, or why not.
 pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
     let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
@@ -1122,6 +639,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::record::{RECORD_VERSION, RECORD_VERSION_MODES};
     use super::*;
 
     #[test]

@@ -1,0 +1,430 @@
+//! The catalog: the data directory as a set of topics and their partitions.
+//! It opens the directory (marker, lock, `topics/`), loads every topic,
+//! finds a partition by name and number, creates and deletes topic
+//! directories atomically ([`topics`]) and runs the maintenance thread
+//! ([`maintenance`]). It knows no feature: the facade (`store.rs`) tells it
+//! which topic holds the committed offsets it opens first and hands it the
+//! lock under which a log start may move.
+//!
+//! Layering: the catalog sits on the log (`Partition`, `Shared`) and the
+//! storage seam; the features (producers, consumers, transactions, DLQ) sit
+//! on it.
+
+pub(crate) mod maintenance;
+pub(crate) mod topics;
+
+use crate::config::{Durability, StoreOptions, TopicConfig};
+use crate::error::{CorruptionKind, DamagedScope, Error, Result};
+use crate::io::{read_all, write_atomic, Storage};
+use crate::log::partition::Partition;
+use crate::shared::Shared;
+use parking_lot::{Mutex, RwLock};
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub(crate) const FORMAT_FILE: &str = "MILLRACE";
+const FORMAT_PREFIX: &str = "millrace-store-format ";
+/// The store format this build reads and writes (design/format.md).
+pub(crate) const FORMAT_VERSION: u32 = 1;
+const FORMAT_TEXT: &str = "millrace-store-format 1\n";
+const TOPICS_DIR: &str = "topics";
+const TOPIC_META: &str = "topic.meta";
+const CREATING_SUFFIX: &str = ".creating";
+const DELETING_SUFFIX: &str = ".deleting";
+
+/// Committed offset floors: the offset each (topic, partition) continues at
+/// or above when it opens (`Partition::open`).
+pub(crate) type Floors = BTreeMap<(String, u32), u64>;
+
+/// The topic whose partition 0 gives the offset floors of every other
+/// partition, opened first, and how to read them (the facade passes the
+/// committed-offsets table's).
+#[derive(Clone, Copy)]
+pub(crate) struct FloorSource {
+    pub topic: &'static str,
+    pub read: fn(&Partition) -> Floors,
+}
+
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub name: String,
+    pub config: TopicConfig,
+    pub dir: PathBuf,
+    /// The partitions that opened, sorted by id (all of them unless
+    /// `damaged` has entries).
+    pub partitions: Vec<Arc<Partition>>,
+    /// Partitions that failed to open, with the error their open returned.
+    pub damaged: BTreeMap<u32, Arc<Error>>,
+}
+
+impl Topic {
+    pub(crate) fn find_partition(&self, partition: u32) -> Option<&Arc<Partition>> {
+        match self.partitions.get(partition as usize) {
+            Some(p) if p.id == partition => Some(p),
+            _ => self
+                .partitions
+                .binary_search_by_key(&partition, |p| p.id)
+                .ok()
+                .and_then(|i| self.partitions.get(i)),
+        }
+    }
+}
+
+/// The open data directory: its topics, the directory lock, and what every
+/// partition shares.
+pub(crate) struct Catalog {
+    pub path: PathBuf,
+    pub storage: Arc<dyn Storage>,
+    pub options: StoreOptions,
+    pub shared: Arc<Shared>,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Topics whose `topic.meta` could not be read at open: every request on
+    /// them answers `Error::Damaged`; `delete_topic` removes them.
+    damaged_topics: RwLock<BTreeMap<String, Arc<Error>>>,
+    /// Serialises topic creation and deletion.
+    admin: Mutex<()>,
+    /// The directory lock, released at close.
+    lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    /// Open the data directory at `path`: check or write its marker, take
+    /// its lock, and load every topic (`floors.topic` first: every other
+    /// partition continues at or above the offsets committed on it). A topic
+    /// or partition that fails to open is confined to its scope
+    /// ([`Catalog::damaged`]); an unfinished create or delete is finished.
+    /// `make_shared` builds what every partition shares once the directory
+    /// is locked and its marker checked.
+    pub(crate) fn open(
+        path: PathBuf,
+        options: StoreOptions,
+        storage: Arc<dyn Storage>,
+        make_shared: impl FnOnce() -> Result<Arc<Shared>>,
+        floors: FloorSource,
+    ) -> Result<Catalog> {
+        let format_path = path.join(FORMAT_FILE);
+        crate::layout::prepare(storage.as_ref(), &path, &format_path)?;
+        let lock = storage
+            .lock_dir(&path)
+            .map_err(|e| Error::io("lock data dir", &path, e))?
+            .map_err(|pid| Error::Locked {
+                path: path.clone(),
+                pid,
+            })?;
+        if storage.exists(&format_path) {
+            let text =
+                read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
+            check_format(&text, &format_path)?;
+        } else {
+            write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes())
+                .map_err(|e| Error::io("write format", &format_path, e))?;
+        }
+        let topics_dir = path.join(TOPICS_DIR);
+        // Directory entries seen now may exist only in the page cache (a
+        // process crash before their directory fsync): make them durable.
+        storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+        if !storage.exists(&topics_dir) {
+            storage
+                .create_dir_all(&topics_dir)
+                .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
+            storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+        }
+        let shared = make_shared()?;
+        let mut topics = BTreeMap::new();
+        let mut damaged_topics = BTreeMap::new();
+        let mut names = storage
+            .list_dir(&topics_dir)
+            .map_err(|e| Error::io("list topics", &topics_dir, e))?;
+        // The floors' topic first: every other partition continues at or
+        // above the offsets committed on it (`Partition::open`).
+        names.sort_by_key(|name| name != floors.topic);
+        let mut committed_floors = BTreeMap::new();
+        storage
+            .sync_dir(&topics_dir)
+            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+        for name in names {
+            let dir = topics_dir.join(&name);
+            if name.ends_with(CREATING_SUFFIX) || name.ends_with(DELETING_SUFFIX) {
+                // An interrupted create or delete: finish it by removing the directory.
+                storage
+                    .remove_dir_all(&dir)
+                    .map_err(|e| Error::io("remove unfinished topic", &dir, e))?;
+                storage
+                    .sync_dir(&topics_dir)
+                    .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+                continue;
+            }
+            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+            // Damage is confined to the topic (or partition, in load_topic)
+            // that holds it: the rest of the store opens.
+            match load_topic(&storage, &dir, &name, &options, &shared, &committed_floors) {
+                Ok(topic) => {
+                    if name == floors.topic {
+                        // Partition 0 holds the commits; if it failed to open
+                        // there is no floor (the open says so).
+                        match topic.find_partition(0) {
+                            Some(p) => committed_floors = (floors.read)(p),
+                            None => tracing::warn!(
+                                "committed offsets did not open: no partition continues at an offset floor"
+                            ),
+                        }
+                    }
+                    topics.insert(name, Arc::new(topic));
+                }
+                Err(e) if is_damage(&e) => {
+                    if name == floors.topic {
+                        tracing::warn!("committed offsets did not open: no partition continues at an offset floor");
+                    }
+                    tracing::error!(topic = %name, error = %e, "topic failed to open; the rest of the store opens without it");
+                    damaged_topics.insert(name, Arc::new(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Catalog {
+            path,
+            storage,
+            options,
+            shared,
+            topics: RwLock::new(topics),
+            damaged_topics: RwLock::new(damaged_topics),
+            admin: Mutex::new(()),
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Every open topic, at this moment.
+    pub(crate) fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Every open partition, at this moment.
+    pub(crate) fn partitions(&self) -> Vec<Arc<Partition>> {
+        let topics = self.topics.read();
+        topics
+            .values()
+            .flat_map(|topic| topic.partitions.iter().cloned())
+            .collect()
+    }
+
+    /// Is any open topic flushed on an interval (the maintenance thread
+    /// then ticks every 2 ms)?
+    pub(crate) fn has_interval_topics(&self) -> bool {
+        self.topics.read().values().any(|t| {
+            t.partitions
+                .first()
+                .is_some_and(|p| matches!(p.durability, Durability::Interval { .. }))
+        })
+    }
+
+    /// Does a topic called `name` exist (and open)?
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.topics.read().contains_key(name)
+    }
+
+    /// Every topic name, the store's own included.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.topics.read().keys().cloned().collect()
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.check_open()?;
+        if let Some(topic) = self.topics.read().get(name) {
+            return Ok(topic.clone());
+        }
+        match self.damaged_topics.read().get(name) {
+            Some(error) => Err(Error::Damaged {
+                scope: DamagedScope::Topic {
+                    topic: name.to_string(),
+                },
+                source: error.clone(),
+            }),
+            None => Err(Error::TopicNotFound(name.to_string())),
+        }
+    }
+
+    pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
+        let t = self.topic(topic)?;
+        if let Some(p) = t.find_partition(partition) {
+            return Ok(p.clone());
+        }
+        match t.damaged.get(&partition) {
+            Some(error) => Err(Error::Damaged {
+                scope: DamagedScope::Partition {
+                    topic: topic.to_string(),
+                    partition,
+                },
+                source: error.clone(),
+            }),
+            None => Err(Error::PartitionNotFound {
+                topic: topic.to_string(),
+                partition,
+            }),
+        }
+    }
+
+    /// Partition 0 of internal topic `topic`, or `None` if the topic does not
+    /// exist yet.
+    pub(crate) fn internal_log(&self, topic: &str) -> Result<Option<Arc<Partition>>> {
+        match self.partition(topic, 0) {
+            Ok(p) => Ok(Some(p)),
+            Err(Error::TopicNotFound(_) | Error::PartitionNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Topics and partitions that failed to open, with the error each answers.
+    pub(crate) fn damaged(&self) -> Vec<(DamagedScope, Arc<Error>)> {
+        let mut damage: Vec<(DamagedScope, Arc<Error>)> = self
+            .damaged_topics
+            .read()
+            .iter()
+            .map(|(topic, error)| (DamagedScope::Topic { topic: topic.clone() }, error.clone()))
+            .collect();
+        for topic in self.topics.read().values() {
+            for (partition, error) in &topic.damaged {
+                let scope = DamagedScope::Partition {
+                    topic: topic.name.clone(),
+                    partition: *partition,
+                };
+                damage.push((scope, error.clone()));
+            }
+        }
+        damage
+    }
+
+    /// A topic's effective durability: its own, or the store's default.
+    pub(crate) fn durability(&self, topic: &Topic) -> Durability {
+        topic.config.durability.unwrap_or(self.options.durability)
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.shared.check_writable()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.shared.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Serialises topic creation, deletion and close.
+    pub(crate) fn lock_admin(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.admin.lock()
+    }
+
+    /// Release the directory lock (at close, after the last flush).
+    pub(crate) fn unlock_dir(&self) {
+        self.lock.lock().take();
+    }
+}
+
+/// Is an open error damage of the files of one topic or partition (confined
+/// to it), rather than a failing device or system (EIO, ENOSPC, EMFILE: the
+/// whole open fails, as for any other I/O error)? A missing file is damage.
+fn is_damage(error: &Error) -> bool {
+    match error {
+        Error::Corruption { .. } => true,
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// Accept the `MILLRACE` marker of a store this build can open: a newer
+/// format asks for an upgrade, anything else that is not the marker is a
+/// damaged file (`millrace repair` rewrites it).
+pub(crate) fn check_format(text: &[u8], path: &Path) -> Result<()> {
+    if text == FORMAT_TEXT.as_bytes() {
+        return Ok(());
+    }
+    let version = std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.strip_prefix(FORMAT_PREFIX))
+        .and_then(|t| t.strip_suffix('\n'))
+        .and_then(|v| v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit())));
+    match version {
+        Some(v) if v > FORMAT_VERSION => Err(Error::FormatTooNew {
+            path: path.to_path_buf(),
+            found: v.to_string(),
+            supported: FORMAT_VERSION,
+        }),
+        _ => Err(Error::corruption(path, 0, CorruptionKind::BadMetadata)),
+    }
+}
+
+/// The exact bytes of the `MILLRACE` marker this build writes.
+pub(crate) fn format_text() -> &'static str {
+    FORMAT_TEXT
+}
+
+pub(crate) fn partition_dir_name(partition: u32) -> String {
+    format!("{partition:05}")
+}
+
+fn load_topic(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    name: &str,
+    options: &StoreOptions,
+    shared: &Arc<Shared>,
+    committed_floors: &Floors,
+) -> Result<Topic> {
+    let meta_path = dir.join(TOPIC_META);
+    let bytes =
+        read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
+    let config = TopicConfig::decode(&bytes, &meta_path)?;
+    // A partition directory past the count: the file is wrong (a plausible
+    // value with a valid checksum); opening with fewer partitions would hide
+    // records without a word.
+    for entry in storage.list_dir(dir).map_err(|e| Error::io("list topic", dir, e))? {
+        let partition = (entry.len() == 5 && entry.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| entry.parse::<u32>().ok())
+            .flatten();
+        if partition.is_some_and(|p| p >= config.partitions) {
+            return Err(Error::corruption(&meta_path, 0, CorruptionKind::BadMetadata));
+        }
+    }
+    let durability = config.durability.unwrap_or(options.durability);
+    let mut partitions = Vec::with_capacity(config.partitions as usize);
+    let mut damaged = BTreeMap::new();
+    for p in 0..config.partitions {
+        let pdir = dir.join(partition_dir_name(p));
+        match Partition::open(
+            storage.clone(),
+            pdir,
+            name,
+            p,
+            config.clone(),
+            durability,
+            options.recovery,
+            shared.clone(),
+            committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
+        ) {
+            Ok(partition) => partitions.push(Arc::new(partition)),
+            // Confined to this partition: the topic's other partitions open.
+            Err(e) if is_damage(&e) => {
+                tracing::error!(topic = %name, partition = p, error = %e, "partition failed to open; the rest of the store opens without it");
+                damaged.insert(p, Arc::new(e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Topic {
+        name: name.to_string(),
+        config,
+        dir: dir.to_path_buf(),
+        partitions,
+        damaged,
+    })
+}

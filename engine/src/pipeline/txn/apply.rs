@@ -1,0 +1,192 @@
+//! Applying a commit record: offsets first, then each part as transactional
+//! batches under a hold on the partition's last stable offset, all holds
+//! released together; at recovery, what of a part is already in its
+//! partition is found by its producer stamp and not written again.
+
+use super::record::CommitRecord;
+use super::CommittedPart;
+use crate::batch::{ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::error::Result;
+use crate::log::partition::{Partition, ReadOptions};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Cut a part into consecutive batches of at most `batch_bytes_max` bytes
+/// (header included). A record larger than that alone still gets a batch of
+/// its own (which the partition then refuses; `validate_for` prevents it).
+pub(super) fn split(records: &[Record], batch_bytes_max: u64) -> Vec<&[Record]> {
+    let mut batches = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let mut bytes = HEADER_SIZE as u64;
+        let mut count = 0;
+        for record in rest {
+            let len = record.encoded_len() as u64;
+            if count > 0 && bytes + len > batch_bytes_max {
+                break;
+            }
+            bytes += len;
+            count += 1;
+        }
+        let (head, tail) = rest.split_at(count);
+        batches.push(head);
+        rest = tail;
+    }
+    batches
+}
+
+/// One part to apply: its partition, its records, and the partition's log
+/// end when the transaction committed (where recovery looks for it).
+pub(super) struct PartTarget<'a> {
+    pub(super) partition: Arc<Partition>,
+    pub(super) records: &'a [Record],
+    pub(super) end_hint: u64,
+}
+
+/// Apply a commit record: offsets first, then each part under a hold, then
+/// release all holds. When `recovering`, records of a part already in its
+/// partition (found by their producer stamp after the recorded log end) are
+/// not written again.
+pub(super) fn apply(
+    store: &Store,
+    record: &CommitRecord,
+    stamp: ProducerStamp,
+    targets: Vec<PartTarget<'_>>,
+    recovering: bool,
+) -> Result<Vec<CommittedPart>> {
+    let sink = store.offset_sink();
+    for commit in &record.offsets {
+        // Commit times are unique (the commit clock): an entry at the
+        // transaction's time is this transaction's, a later one supersedes it.
+        let newer = recovering
+            && sink
+                .committed_time_ms(&commit.group, &commit.topic, commit.partition)?
+                .is_some_and(|t| t >= record.commit_time_ms);
+        if !newer {
+            sink.apply(commit, record.commit_time_ms)?;
+        }
+    }
+    let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
+    let mut committed = Vec::with_capacity(targets.len());
+    let mut result = Ok(());
+    for target in targets {
+        let partition = &target.partition;
+        let mut records = target.records;
+        let mut first: Option<u64> = None;
+        if recovering {
+            let present = find_part(partition, target.end_hint, stamp, records.len() as u64)?;
+            if let Some((base, _)) = present.span {
+                first = Some(base);
+            }
+            let skip = usize::try_from(present.records)
+                .unwrap_or(usize::MAX)
+                .min(records.len());
+            records = records.get(skip..).unwrap_or_default();
+            if records.is_empty() {
+                let (base, next) = present.span.unwrap_or((target.end_hint, target.end_hint));
+                committed.push(CommittedPart {
+                    topic: partition.topic.clone(),
+                    partition: partition.id,
+                    base_offset: base,
+                    next_offset: next,
+                });
+                continue;
+            }
+        }
+        let mut next_offset = 0;
+        for (i, batch) in split(records, partition.config().batch_bytes_max())
+            .into_iter()
+            .enumerate()
+        {
+            // The first batch is held (the others come after it, so the
+            // hold covers them too).
+            let mut hold_at = None;
+            let hold = i == 0;
+            let appended = partition.append_checked(batch, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
+                if hold {
+                    partition.hold(offset);
+                    hold_at = Some(offset);
+                }
+                Ok(())
+            });
+            if let Some(offset) = hold_at {
+                held.push((partition.clone(), offset));
+            }
+            match appended {
+                Ok(info) => {
+                    first.get_or_insert(info.base_offset);
+                    next_offset = info.next_offset;
+                }
+                Err(e) => {
+                    // The store is poisoned (or the batch was refused): keep
+                    // the holds so read-committed readers never see a part
+                    // alone; reopening applies the commit record again.
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+        committed.push(CommittedPart {
+            topic: partition.topic.clone(),
+            partition: partition.id,
+            base_offset: first.unwrap_or(next_offset),
+            next_offset,
+        });
+    }
+    result?;
+    for (partition, offset) in held {
+        partition.release(offset);
+    }
+    Ok(committed)
+}
+
+/// What of a part is already in its partition.
+pub(super) struct Present {
+    /// Records found (all of the part when the log start moved past it).
+    pub(super) records: u64,
+    /// First base offset and last next offset of the batches found.
+    pub(super) span: Option<(u64, u64)>,
+}
+
+/// Count the records of the transactional batches stamped `stamp` at or
+/// after `from` (the partition's log end when the transaction committed),
+/// stopping once `wanted` are found. A part applied as several batches
+/// (`split`) was written in order, so a crash leaves a prefix of it.
+///
+/// If the log start has moved past `from`, the part is taken as applied: the
+/// start only moves under the commit lock (`Store::truncate_prefix`,
+/// retention), so it moved after this commit's apply finished — the commit
+/// record cannot have been left half-applied before it.
+pub(super) fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<Present> {
+    let start = partition.start_offset();
+    if from < start {
+        return Ok(Present {
+            records: wanted,
+            span: Some((start, start)),
+        });
+    }
+    let mut offset = from;
+    let end = partition.high_watermark();
+    let mut present = Present { records: 0, span: None };
+    while offset < end && present.records < wanted {
+        let options = ReadOptions {
+            max_bytes: 4 * 1024 * 1024,
+            max_records: 100_000,
+        };
+        let next = partition.visit_records(offset, options, None, |header, _| {
+            if header.is_transactional() && header.producer == Some(stamp) && present.records < wanted {
+                present.records += 1;
+                let base = present.span.map_or(header.base_offset, |(base, _)| base);
+                present.span = Some((base, header.next_offset()));
+            }
+        })?;
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(present)
+}

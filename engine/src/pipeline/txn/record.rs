@@ -1,0 +1,112 @@
+//! The commit record: the one batch appended to `__transactions/0` that is a
+//! transaction's commit point, holding everything the transaction writes.
+//! Layout: design/format.md, "Transaction commit record".
+
+use super::{OffsetCommit, OffsetCommitMode};
+use crate::codec::{Decoder, Encoder};
+
+/// Commit record version 1: every offset commit sets the offset. Version 2
+/// (written only when the record holds an advance-only commit) adds a mode
+/// byte after each offset commit's metadata. Layout: design/format.md.
+pub(crate) const RECORD_VERSION: u8 = 1;
+pub(crate) const RECORD_VERSION_MODES: u8 = 2;
+/// The commit record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CommitRecord {
+    pub(crate) producer_id: u64,
+    pub(crate) epoch: u16,
+    pub(crate) sequence: u32,
+    pub(crate) commit_time_ms: i64,
+    /// (topic, partition, log end offset when committed, encoded batch of the records)
+    pub(crate) parts: Vec<(String, u32, u64, Vec<u8>)>,
+    pub(crate) offsets: Vec<OffsetCommit>,
+}
+
+impl CommitRecord {
+    /// The consumer-offset commits the record carries and their commit time
+    /// (recovery re-applies the last record's over older commits).
+    pub(crate) fn offset_commits(&self) -> (i64, &[OffsetCommit]) {
+        (self.commit_time_ms, &self.offsets)
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
+        let version = if with_modes {
+            RECORD_VERSION_MODES
+        } else {
+            RECORD_VERSION
+        };
+        let mut e = Encoder::new();
+        e.u8(version)
+            .u64(self.producer_id)
+            .u16(self.epoch)
+            .u32(self.sequence)
+            .i64(self.commit_time_ms);
+        e.u32(self.parts.len() as u32);
+        for (topic, partition, end, batch) in &self.parts {
+            e.short_str(topic).u32(*partition).u64(*end).long_bytes(batch);
+        }
+        e.u32(self.offsets.len() as u32);
+        for c in &self.offsets {
+            e.short_str(&c.group)
+                .short_str(&c.topic)
+                .u32(c.partition)
+                .u64(c.offset)
+                .long_bytes(&c.metadata);
+            if with_modes {
+                e.u8(match c.mode {
+                    OffsetCommitMode::Set => 0,
+                    OffsetCommitMode::AdvanceOnly => 1,
+                });
+            }
+        }
+        e.seal_with_crc()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
+        let mut d = Decoder::with_crc(bytes)?;
+        let with_modes = match d.u8()? {
+            RECORD_VERSION => false,
+            RECORD_VERSION_MODES => true,
+            _ => return None,
+        };
+        let producer_id = d.u64()?;
+        let epoch = d.u16()?;
+        let sequence = d.u32()?;
+        let commit_time_ms = d.i64()?;
+        let count = d.u32()? as usize;
+        // Each part takes at least 18 bytes: bound the allocation by what is left.
+        let mut parts = Vec::with_capacity(count.min(d.remaining() / 18));
+        for _ in 0..count {
+            parts.push((d.short_str()?, d.u32()?, d.u64()?, d.long_bytes()?));
+        }
+        let count = d.u32()? as usize;
+        let mut offsets = Vec::with_capacity(count.min(d.remaining() / 20));
+        for _ in 0..count {
+            let mut commit = OffsetCommit {
+                group: d.short_str()?,
+                topic: d.short_str()?,
+                partition: d.u32()?,
+                offset: d.u64()?,
+                metadata: d.long_bytes()?,
+                mode: OffsetCommitMode::Set,
+            };
+            if with_modes {
+                commit.mode = match d.u8()? {
+                    0 => OffsetCommitMode::Set,
+                    1 => OffsetCommitMode::AdvanceOnly,
+                    _ => return None,
+                };
+            }
+            offsets.push(commit);
+        }
+        d.is_empty().then_some(CommitRecord {
+            producer_id,
+            epoch,
+            sequence,
+            commit_time_ms,
+            parts,
+            offsets,
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! Recovery at open (finish the last commit record, rebuild epochs and
+//! sequences) and forgetting applied commit records before a topic delete.
+
+use super::apply::{apply, find_part, PartTarget};
+use super::record::CommitRecord;
+use super::*;
+
+/// On open: rebuild epochs and sequences from the commit log, then make sure
+/// the last commit record is wholly applied. A part that cannot be applied
+/// (its target is gone, its batch is damaged, a record is over the target's
+/// limits) is skipped and reported, and the rest of the store opens; I/O
+/// errors still fail the open.
+pub(crate) fn recover(store: &Store) -> Result<()> {
+    let log = match store.internal_log(TRANSACTIONS_TOPIC) {
+        Ok(Some(log)) => log,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            // Commits fail while it is damaged (they append to it); a pending
+            // record is applied by the first open after the repair.
+            tracing::error!(error = %e, "the transaction log failed to open: pending transactions wait for its repair");
+            return Ok(());
+        }
+    };
+    let mut offset = log.start_offset();
+    let end = log.high_watermark();
+    let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
+    let mut unapplied = Vec::new();
+    let coordinator = store.coordinator();
+    let mut state = coordinator.state.lock();
+    while offset < end {
+        let result = log.read(
+            offset,
+            ReadOptions {
+                max_bytes: 16 * 1024 * 1024,
+                max_records: 1024,
+            },
+            Isolation::ReadUncommitted,
+        )?;
+        for r in &result.records {
+            let Some(record) = CommitRecord::decode(&r.value) else {
+                // A valid batch holding a record this version cannot read:
+                // what it holds is unknown. Report it; if it was the last
+                // one, there is nothing to apply.
+                tracing::warn!(
+                    offset = r.offset,
+                    "transaction commit record in {TRANSACTIONS_TOPIC}/0 cannot be decoded; skipped"
+                );
+                unapplied.push(UnappliedPart {
+                    commit_offset: r.offset,
+                    producer_id: 0,
+                    epoch: 0,
+                    transaction_sequence: 0,
+                    topic: String::new(),
+                    partition: 0,
+                    records: 0,
+                    reason: "the commit record cannot be decoded".into(),
+                });
+                last = None;
+                continue;
+            };
+            let entry = state
+                .producers
+                .entry(record.producer_id)
+                .or_insert((record.epoch, record.sequence));
+            if record.epoch >= entry.0 {
+                *entry = (record.epoch, record.sequence);
+            }
+            store.offset_table().observe(record.commit_time_ms);
+            store.shared().producers.epochs.note_id_in_log(record.producer_id);
+            let stamp = ProducerStamp {
+                producer_id: record.producer_id,
+                epoch: record.epoch,
+                base_sequence: record.sequence,
+            };
+            last = Some((r.offset, record, stamp));
+        }
+        if result.next_offset <= offset {
+            break;
+        }
+        offset = result.next_offset;
+    }
+    state.applied_upto = end;
+    drop(state);
+    if let Some((commit_offset, record, stamp)) = last {
+        let mut decoded = Vec::with_capacity(record.parts.len());
+        for (topic, partition, end_hint, raw) in &record.parts {
+            let skipped = |records: u64, reason: String| UnappliedPart {
+                commit_offset,
+                producer_id: record.producer_id,
+                epoch: record.epoch,
+                transaction_sequence: record.sequence,
+                topic: topic.clone(),
+                partition: *partition,
+                records,
+                reason,
+            };
+            let records = match decode_part(raw) {
+                Ok(records) => records,
+                Err(reason) => {
+                    unapplied.push(skipped(0, reason));
+                    continue;
+                }
+            };
+            let count = records.len() as u64;
+            let target = match store.partition(topic, *partition) {
+                Ok(target) => target,
+                Err(e) => {
+                    unapplied.push(skipped(count, e.to_string()));
+                    continue;
+                }
+            };
+            // A part written by an older version may hold records its target
+            // refuses; written only in part, it would break the all-or-nothing
+            // rule within the part, so it is skipped whole (unless present).
+            let refused = records.iter().find_map(|r| validate_for(&target, r).err());
+            if let Some(e) = refused {
+                let present = find_part(&target, *end_hint, stamp, count)?;
+                if present.records < count {
+                    unapplied.push(skipped(count, e.to_string()));
+                    continue;
+                }
+            }
+            decoded.push((target, records, *end_hint));
+        }
+        let targets = decoded
+            .iter()
+            .map(|(partition, records, end_hint)| PartTarget {
+                partition: partition.clone(),
+                records,
+                end_hint: *end_hint,
+            })
+            .collect();
+        // The offset table is read before anything is applied: if
+        // `__offsets` holds a record that does not decode, the damage stays
+        // there (every offset request answers it) and the record waits, as
+        // the last one, for its repair, exactly as when `__offsets` failed
+        // to open (below).
+        let offsets_unreadable = if record.offsets.is_empty() {
+            None
+        } else {
+            match store.load_offset_table() {
+                Ok(()) => None,
+                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
+                Err(e) => return Err(e),
+            }
+        };
+        let applied = match offsets_unreadable {
+            Some(e) => Err(Error::Damaged {
+                scope: crate::error::DamagedScope::Topic {
+                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                },
+                source: Arc::new(e),
+            }),
+            None => apply(store, &record, stamp, targets, true),
+        };
+        match applied {
+            // `__offsets` failed to open: the rest of the store opens; the
+            // record stays the last one, so the first open after the repair
+            // applies it (no commit can follow before: a commit reads
+            // `__offsets` first).
+            Err(Error::Damaged { scope, source }) => {
+                tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    for part in &unapplied {
+        tracing::warn!(
+            commit_offset = part.commit_offset,
+            producer_id = part.producer_id,
+            epoch = part.epoch,
+            transaction_sequence = part.transaction_sequence,
+            topic = %part.topic,
+            partition = part.partition,
+            records = part.records,
+            reason = %part.reason,
+            "a part of a committed transaction cannot be applied; skipped (see `millrace check`)"
+        );
+    }
+    store
+        .inner_metrics()
+        .transaction_parts_unapplied
+        .fetch_add(unapplied.len() as u64, Ordering::Relaxed);
+    coordinator.state.lock().unapplied = unapplied;
+    Ok(())
+}
+
+/// Before a topic is deleted, under the commit lock (so every commit record
+/// in `__transactions` has been applied, or skipped at open): move the log
+/// start past all of them, so that recovery never applies a part again into
+/// a topic created later under the same name, nor reports the deleted
+/// topic's parts as unapplied. Not on a poisoned store, where the last
+/// record may be partly applied: the next open finishes it first.
+pub(crate) fn forget_applied(store: &Store, state: &mut CoordinatorState) -> Result<()> {
+    if store.is_poisoned() {
+        return Ok(());
+    }
+    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
+        return Ok(());
+    };
+    let end = log.high_watermark();
+    if log.start_offset() < end {
+        log.truncate_prefix(end)?;
+        state.applied_upto = end;
+        state.applied_since_trim = 0;
+    }
+    Ok(())
+}

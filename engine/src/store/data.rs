@@ -1,0 +1,312 @@
+//! `Store`'s appends and reads: each finds its partition through the catalog
+//! and forwards to it (log/partition); retention and truncation move a log
+//! start under the commit lock.
+
+use super::*;
+
+/// What [`Store::scan_with_marks`] returns besides the visited records: the
+/// same offsets as the fields of [`ReadResult`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanMarks {
+    /// Where to read next (past any control batches that were skipped).
+    pub next_offset: u64,
+    /// Offset just past the last visible record.
+    pub high_watermark: u64,
+    /// Offset below which no transaction is open.
+    pub last_stable_offset: u64,
+    /// The partition's first offset.
+    pub log_start_offset: u64,
+}
+
+impl Store {
+    /// Append `records` as one batch; returns once acknowledged under the
+    /// topic's durability mode. Internal topics (`__*`) are written only by
+    /// the operations that own them (`InternalName`).
+    pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.partition(topic, partition)?.append(records, None, 0)
+    }
+
+    /// The explicitly internal write path: append `records` to an internal
+    /// topic (`__*`) as they are, with no check that they are what the
+    /// operation owning the topic would write. Recovery must confine what
+    /// it finds there to that topic; this exists to test exactly that (a
+    /// record an older version, a bug or damage left behind). Never for data.
+    pub fn append_to_internal_topic(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
+        if !crate::names::is_internal(topic) {
+            return Err(Error::invalid(
+                "topic",
+                format!("{topic:?} is not internal: use `append`"),
+            ));
+        }
+        self.partition(topic, partition)?.append(records, None, 0)
+    }
+
+    /// Append with a producer stamp and batch flags (producers, transactions).
+    #[allow(dead_code, reason = "used by producer and transaction modules")]
+    pub(crate) fn append_raw(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<AppendInfo> {
+        self.partition(topic, partition)?
+            .append_checked(records, producer, flags, check)
+    }
+
+    /// Read visible, committed records from `offset` (read-committed isolation).
+    pub fn read(&self, topic: &str, partition: u32, offset: u64, options: ReadOptions) -> Result<ReadResult> {
+        self.partition(topic, partition)?
+            .read(offset, options, Isolation::ReadCommitted)
+    }
+
+    /// Read from `offset` with a chosen isolation level.
+    pub fn read_with(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+    ) -> Result<ReadResult> {
+        self.partition(topic, partition)?.read(offset, options, isolation)
+    }
+
+    /// Visit records from `offset` without copying them: `visit` gets views
+    /// into the segment's bytes (memory-mapped once sealed). Same budgets,
+    /// isolation and offsets as [`Store::read_with`]; returns the next offset.
+    pub fn scan(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+        visit: impl FnMut(crate::batch::RecordView<'_>),
+    ) -> Result<u64> {
+        self.partition(topic, partition)?
+            .scan(offset, options, isolation, visit)
+    }
+
+    /// [`Store::scan`], also returning the partition's marks as
+    /// [`Store::read_with`] reports them (taken after the visit), so that a
+    /// zero-copy reader can answer with the same numbers as `read_with`.
+    pub fn scan_with_marks(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        isolation: Isolation,
+        visit: impl FnMut(crate::batch::RecordView<'_>),
+    ) -> Result<ScanMarks> {
+        let p = self.partition(topic, partition)?;
+        let next_offset = p.scan(offset, options, isolation, visit)?;
+        Ok(ScanMarks {
+            next_offset,
+            high_watermark: p.high_watermark(),
+            last_stable_offset: p.last_stable_offset(),
+            log_start_offset: p.start_offset(),
+        })
+    }
+
+    /// Write one batch without waiting for its acknowledgement, for callers
+    /// that wait elsewhere (the server waits for `Always` fsyncs on its own
+    /// threads instead of blocking one per request). With a `producer` stamp
+    /// the batch is sequenced as by [`Store::append_sequenced`] (a retry
+    /// returns the original's offsets and `duplicate`).
+    ///
+    /// The append is acknowledged only when [`PendingAppend::wait`] returns
+    /// `Ok`: at once unless the topic is `Always`, else once an fsync covers
+    /// the batch. Until then readers do not see it, and a crash may take it
+    /// back; dropping the `PendingAppend` leaves it to the next fsync.
+    pub fn append_pending(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+    ) -> Result<PendingAppend> {
+        crate::names::refuse_internal_topic(topic)?;
+        let p = self.partition(topic, partition)?;
+        let (info, duplicate) = p.append_deferred(records, producer)?;
+        Ok(PendingAppend {
+            base_offset: info.base_offset,
+            next_offset: info.next_offset,
+            duplicate,
+            partition: p.owes_sync().then_some(p),
+        })
+    }
+
+    /// The durability mode appends to `topic` are acknowledged under (its own
+    /// or the store's default). Cheap: no I/O, one map lookup.
+    pub fn durability(&self, topic: &str) -> Result<Durability> {
+        let topic = self.topic(topic)?;
+        Ok(self.inner.catalog.durability(&topic))
+    }
+
+    /// Read whole batches (with headers, control batches included) up to `end`.
+    pub fn read_batches(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        options: ReadOptions,
+        end: Option<u64>,
+    ) -> Result<(Vec<ReadBatch>, u64)> {
+        self.partition(topic, partition)?.read_batches(offset, options, end)
+    }
+
+    /// Earliest visible offset with a timestamp >= `timestamp_ms`, if any.
+    pub fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<Option<u64>> {
+        self.partition(topic, partition)?.offset_for_time(timestamp_ms)
+    }
+
+    /// Offsets `[start, high watermark)` of a partition.
+    pub fn offsets(&self, topic: &str, partition: u32) -> Result<(u64, u64)> {
+        let p = self.partition(topic, partition)?;
+        Ok((p.start_offset(), p.high_watermark()))
+    }
+
+    /// Block until the partition's high watermark passes `offset` or `timeout`
+    /// elapses. Returns true if data past `offset` is visible.
+    pub fn wait_for(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool> {
+        let p = self.partition(topic, partition)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.inner.catalog.shared.notifier.generation();
+            if p.last_stable_offset() > offset {
+                return Ok(true);
+            }
+            if !self.inner.catalog.shared.notifier.wait_past(seen, deadline) {
+                return Ok(p.last_stable_offset() > offset);
+            }
+        }
+    }
+
+    /// The store-wide change notifier (consumers wait on it across partitions).
+    pub fn wait_any(&self, seen_generation: u64, deadline: Instant) -> bool {
+        self.inner.catalog.shared.notifier.wait_past(seen_generation, deadline)
+    }
+
+    /// A counter that moves whenever records become visible anywhere (for [`Store::wait_any`]).
+    pub fn generation(&self) -> u64 {
+        self.inner.catalog.shared.notifier.generation()
+    }
+
+    /// Make everything written so far durable and visible, in every mode.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        for p in self.inner.catalog.partitions() {
+            p.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Take the pages of memory-mapped sealed segments out of this process's
+    /// resident set; returns the bytes of the maps released. Reads of sealed
+    /// segments (`Scanner`, fetches) go through memory maps, and the pages
+    /// they touched stay mapped, so the process's RSS grows with what was
+    /// read. The pages stay in the page cache, which the kernel reclaims as
+    /// usual; the next read maps each back in with a minor fault. For long
+    /// running processes after a large read, while idle (`millrace serve`
+    /// does it after a quiet period).
+    pub fn release_mapped_pages(&self) -> u64 {
+        self.sum_over_partitions(Partition::release_mapped_pages)
+    }
+
+    /// Drop the index entries of sealed segments from memory; returns the
+    /// bytes freed. A sealed segment's sparse index (16 B per
+    /// `index_interval_bytes` of log, 0.4 % of the data at the default 4 KiB)
+    /// is loaded at open and kept for lookups, so it grows with the store;
+    /// all of it is in the segment's index file, and the next lookup in a
+    /// released segment reads it back (one read of the index file). For long
+    /// running processes while idle (`millrace serve` does it after a quiet
+    /// period, with [`Store::release_mapped_pages`]).
+    pub fn release_sealed_indexes(&self) -> u64 {
+        self.sum_over_partitions(Partition::release_sealed_indexes)
+    }
+
+    /// `f` of every partition of every topic (internal ones too), summed.
+    fn sum_over_partitions(&self, f: impl Fn(&Partition) -> u64) -> u64 {
+        self.inner.catalog.partitions().iter().map(|p| f(p)).sum()
+    }
+
+    /// Seal the active segment of a partition (tests and admin).
+    pub fn roll(&self, topic: &str, partition: u32) -> Result<()> {
+        self.partition(topic, partition)?.roll_now()
+    }
+
+    /// Delete sealed segments beyond retention everywhere. Returns segments deleted.
+    pub fn enforce_retention(&self) -> Result<usize> {
+        let now = now_ms();
+        let mut deleted = 0;
+        let topics = self.inner.catalog.topics();
+        for topic in topics {
+            for p in &topic.partitions {
+                // The log start moves only under the commit lock (txn.rs, find_part).
+                let _commits = self.coordinator().lock_commits();
+                self.check_open()?;
+                deleted += p.enforce_retention(now)?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Make records below `offset` unreadable and delete segments wholly
+    /// below it. Not for internal topics (`InternalName`): a DLQ is purged
+    /// with `dlq_purge`, the others trim themselves.
+    pub fn truncate_prefix(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.truncate_prefix_internal(topic, partition, offset)
+    }
+
+    /// [`Store::truncate_prefix`] of any topic, for the operations that own internal ones.
+    pub(crate) fn truncate_prefix_internal(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
+        self.check_writable()?;
+        let partition = self.partition(topic, partition)?;
+        // The log start moves only under the commit lock (txn.rs, find_part).
+        let _commits = self.coordinator().lock_commits();
+        self.check_writable()?;
+        partition.truncate_prefix(offset)
+    }
+}
+
+/// A batch written by [`Store::append_pending`] whose acknowledgement may
+/// still be owed.
+#[must_use = "an `Always` append is acknowledged only when `wait` returns Ok"]
+#[derive(Debug)]
+pub struct PendingAppend {
+    /// Offset of the batch's first record.
+    pub base_offset: u64,
+    /// Offset just past the batch.
+    pub next_offset: u64,
+    /// A producer's retry: nothing was written, the offsets are the original's.
+    pub duplicate: bool,
+    /// `Some` while an fsync is owed (`Always`).
+    partition: Option<Arc<Partition>>,
+}
+
+impl PendingAppend {
+    /// Whether [`PendingAppend::wait`] may block (an `Always` topic).
+    pub fn needs_wait(&self) -> bool {
+        self.partition.is_some()
+    }
+
+    /// Block until the batch is acknowledged: under `Always` until an fsync
+    /// covers it, leading or joining a group fsync. An error means it is not
+    /// acknowledged (a failed fsync poisons the store, as for any append).
+    pub fn wait(self) -> Result<ProducerAppend> {
+        if let Some(partition) = &self.partition {
+            partition.wait_durable(self.next_offset)?;
+        }
+        Ok(ProducerAppend {
+            base_offset: self.base_offset,
+            next_offset: self.next_offset,
+            duplicate: self.duplicate,
+        })
+    }
+}

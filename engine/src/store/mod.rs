@@ -1,0 +1,418 @@
+//! The facade: `Store` opens the data directory (the catalog, catalog/),
+//! and is the one type that knows every feature: it holds their state
+//! (transaction coordinator, DLQ attempts, offsets table), recovers
+//! transactions at open, and forwards appends and reads to the partition the
+//! catalog finds. The features add their public methods to `Store` from
+//! their own modules (producer/, consumer/, pipeline/).
+
+mod data;
+mod topics;
+
+pub use data::{PendingAppend, ScanMarks};
+pub use topics::{Damage, TopicDescription};
+
+use crate::batch::{ProducerStamp, Record};
+use crate::catalog::maintenance;
+use crate::catalog::{Catalog, FloorSource, FORMAT_FILE};
+use crate::clock::now_ms;
+use crate::config::{Durability, StoreOptions, TopicConfig};
+use crate::error::{DamagedScope, Error, Result};
+use crate::io::{FsStorage, Storage};
+use crate::log::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::notify::Notifier;
+use crate::producer::ProducerAppend;
+use crate::producer_registry::ProducerRegistry;
+use crate::sync::{AtomicU64, Ordering};
+use parking_lot::{Condvar, Mutex};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+// Transitional aliases for code written against the former layout, removed
+// after the renovation merge.
+pub(crate) use crate::catalog::{check_format, format_text, Topic};
+pub(crate) use crate::shared::Shared;
+
+/// How many times [`Store::open_read_only`] opens a store a writer holds
+/// before it returns the error (a race with the writer does not repeat; damage does).
+pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
+
+/// Largest `StoreOptions::group_commit_spin` accepted.
+pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
+
+struct StoreInner {
+    /// The data directory: topics, partitions, the directory lock.
+    catalog: Arc<Catalog>,
+    /// Shared with the maintenance thread, which must not hold the store
+    /// itself while it sleeps (the last `Store` dropped must close at once).
+    stop: maintenance::Stop,
+    background: Mutex<Option<JoinHandle<()>>>,
+    /// Transaction commits (pipeline/txn.rs); its lock is also the one under
+    /// which a log start moves.
+    coordinator: Arc<crate::txn::Coordinator>,
+    /// Failure counts for the DLQ (pipeline/dlq).
+    attempts: crate::dlq::AttemptTable,
+    /// Committed consumer offsets (consumer/offsets.rs).
+    offsets: crate::offset_table::OffsetTable,
+}
+
+impl std::fmt::Debug for StoreInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.catalog.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open store: a data directory of topics, opened by one process for
+/// writing at a time.
+///
+/// Open it with [`Store::open`] (creating it in an empty or missing
+/// directory), create topics with [`Store::create_topic`], append with
+/// [`Store::append`] (or a [`Producer`](crate::Producer), which makes retries
+/// idempotent) and read with [`Store::read`], [`Store::scan`] (in place,
+/// without copying) or a [`Consumer`](crate::Consumer) (group offsets).
+///
+/// ```
+/// use millrace::{ReadOptions, Record, Store, StoreOptions, TopicConfig};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path().join("data"), StoreOptions::default())?;
+/// store.create_topic("events", TopicConfig::with_partitions(2))?;
+/// let at = store.append("events", 1, &[Record::new("hello").with_key("k")])?;
+/// // Durable on return (the topic's durability is `Always` by default).
+/// let read = store.read("events", 1, at.base_offset, ReadOptions::default())?;
+/// assert_eq!(read.records[0].value, b"hello");
+/// assert_eq!(store.offsets("events", 1)?, (0, 1)); // (log start, next offset)
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Cheap to clone and `Send + Sync`: clones share one open store. It closes
+/// (flushes, releases the lock) when the last clone is dropped or
+/// [`Store::close`] is called. Every method blocks the calling thread (see
+/// the crate documentation on async code).
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path` on the real file system.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        Store::open_with_storage(path, options, Arc::new(FsStorage))
+    }
+
+    /// Open like [`Store::open`], but all or nothing: if a topic or
+    /// partition fails to open, close the store and return the error its
+    /// open returned (what `Store::open` did before damage was confined to
+    /// its scope). For embedders that prefer to stop, and for tests of that
+    /// error.
+    pub fn open_strict(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let store = Store::open(path, options)?;
+        let Some(first) = store.damaged().into_iter().next() else {
+            return Ok(store);
+        };
+        // Closed (its maintenance thread joined) and dropped: the error is
+        // then held only here.
+        let _ = store.close();
+        Err(Arc::try_unwrap(first.error).unwrap_or_else(|source| Error::Damaged {
+            scope: first.scope,
+            source,
+        }))
+    }
+
+    /// Open the store at `path` for reading only, for offline tools that
+    /// must not change the data directory: recovery runs as usual, but every
+    /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
+    /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
+    /// nothing is written or truncated on disk. No background thread runs.
+    /// Refuses a directory that is not a store (no `MILLRACE` file).
+    ///
+    /// The directory lock is taken shared, without writing the lock file:
+    /// read-only opens do not exclude each other, and a writer cannot open
+    /// the directory while one is open. A store that a writer holds open
+    /// (another process embedding it, `millrace serve`) is inspected *live*:
+    /// without a lock, and only its durable data (each file is fdatasync'd
+    /// after its length is sampled, so what this view serves survives a power
+    /// cut even under `Durability::Os`). The view is the store as it was at
+    /// the open; it does not follow later appends. An open that races the
+    /// writer (a segment deleted by retention meanwhile) is retried, at most
+    /// [`READ_ONLY_LIVE_ATTEMPTS`] times in all; an error that remains is real.
+    pub fn open_read_only(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.join(FORMAT_FILE).is_file() {
+            return Err(Error::invalid(
+                "data directory",
+                format!(
+                    "{} is not a millrace data directory (no {FORMAT_FILE} file)",
+                    path.display()
+                ),
+            ));
+        }
+        let options = StoreOptions {
+            background: false,
+            ..options
+        };
+        let mut attempt = 1;
+        loop {
+            let storage = Arc::new(crate::io::ReadOnlyStorage::default());
+            match Store::open_with_storage(path, options.clone(), storage.clone()) {
+                Err(e) if storage.is_live() && attempt < READ_ONLY_LIVE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "read-only open of a live store raced its writer; retrying");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Open through a given storage backend (fault injection, simulation).
+    pub fn open_with_storage(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if options.group_commit_spin > GROUP_COMMIT_SPIN_MAX {
+            return Err(Error::invalid(
+                "group_commit_spin",
+                format!(
+                    "{:?} (at most {GROUP_COMMIT_SPIN_MAX:?}: past that a wake-up is small beside the wait)",
+                    options.group_commit_spin
+                ),
+            ));
+        }
+        let shared = || {
+            Ok(Arc::new(Shared {
+                poison: crate::io::poison::Poison::new(&storage, &path),
+                closed: crate::sync::AtomicBool::new(false),
+                used_bytes: AtomicU64::new(0),
+                quota_bytes: options.quota_bytes,
+                notifier: Notifier::new(),
+                metrics: Metrics::default(),
+                producers: ProducerRegistry::open(storage.clone(), &path, &options)?,
+                group_commit_spin: options.group_commit_spin,
+            }))
+        };
+        let floors = FloorSource {
+            topic: crate::offset_table::OFFSETS_TOPIC,
+            read: crate::offset_table::committed_floors,
+        };
+        let catalog = Arc::new(Catalog::open(
+            path.clone(),
+            options.clone(),
+            storage.clone(),
+            shared,
+            floors,
+        )?);
+        crate::producer::fold_activity(&catalog.shared, catalog.topics().iter());
+        let inner = Arc::new(StoreInner {
+            catalog,
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            background: Mutex::new(None),
+            coordinator: Arc::new(crate::txn::Coordinator::default()),
+            attempts: crate::dlq::AttemptTable::default(),
+            offsets: crate::offset_table::OffsetTable::default(),
+        });
+        // Finish a transaction whose commit point was reached before a crash,
+        // before anyone can read.
+        crate::txn::recover(&Store { inner: inner.clone() })?;
+        inner.catalog.shared.poison.archive_earlier();
+        if inner.catalog.options.background {
+            let coordinator = inner.coordinator.clone();
+            let under_lock: maintenance::UnderLogStartLock = Box::new(move |work| {
+                let _commits = coordinator.lock_commits();
+                work()
+            });
+            let handle = maintenance::spawn(Arc::downgrade(&inner.catalog), inner.stop.clone(), under_lock)?;
+            *inner.background.lock() = Some(handle);
+        }
+        Ok(Store { inner })
+    }
+
+    /// True for a [`Store::open_read_only`] of a directory that another
+    /// process held open for writing: the view is its durable data as it was
+    /// at the open, and does not follow the writer's later appends.
+    pub fn is_live_view(&self) -> bool {
+        self.inner.catalog.storage.is_live_view()
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.catalog.path
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.catalog.options
+    }
+
+    #[allow(dead_code, reason = "used by internal-topic modules")]
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.catalog.storage
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.catalog.shared
+    }
+
+    pub(crate) fn coordinator(&self) -> &crate::txn::Coordinator {
+        &self.inner.coordinator
+    }
+
+    pub(crate) fn inner_metrics(&self) -> &Metrics {
+        &self.inner.catalog.shared.metrics
+    }
+
+    pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
+        &self.inner.attempts
+    }
+
+    pub(crate) fn offset_table(&self) -> &crate::offset_table::OffsetTable {
+        &self.inner.offsets
+    }
+
+    /// Begin a transaction for a registered producer (see txn.rs). Open
+    /// transactions live in memory only: a crash, an abort, a re-initialised
+    /// producer (new epoch) or the timeout discards them without a trace.
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
+        self.check_writable()?;
+        self.check_producer_epoch(producer.id, producer.epoch)?;
+        Ok(crate::txn::Transaction::new(
+            self.clone(),
+            producer.id,
+            producer.epoch,
+            self.inner.catalog.options.transaction_timeout,
+        ))
+    }
+
+    /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
+    pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
+        match self.inner.catalog.shared.producers.epochs.current_epoch(producer_id) {
+            None => Err(Error::UnknownProducer { producer_id }),
+            Some(current) if current != epoch => Err(Error::Fenced {
+                producer_id,
+                epoch,
+                current_epoch: current,
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// `Closed` after [`Store::close`], `Poisoned` after a failed write.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.inner.catalog.check_writable()
+    }
+
+    /// `Closed` after [`Store::close`].
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.inner.catalog.check_open()
+    }
+
+    /// True after a failed write or fsync: every write fails until reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.catalog.shared.is_poisoned()
+    }
+
+    /// What poisoned the store in an earlier run, as recorded then (best
+    /// effort: a full device may have kept it from being written), until a
+    /// writable open archives the record: this open's, if it is writable.
+    pub fn earlier_poison(&self) -> Option<crate::PoisonCause> {
+        self.inner.catalog.shared.poison.earlier()
+    }
+
+    /// What poisoned the store, where and when (`None` while it is writable).
+    pub fn poison_cause(&self) -> Option<crate::PoisonCause> {
+        self.inner.catalog.shared.poison.cause()
+    }
+
+    /// Bytes of segment and index files now.
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.catalog.shared.used_bytes.load(Ordering::Acquire)
+    }
+
+    /// The engine's counters now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.catalog.shared.metrics.snapshot(
+            self.used_bytes(),
+            self.inner.catalog.options.quota_bytes,
+            self.poison_cause(),
+        )
+    }
+
+    /// Flush, stop the background thread and release the directory lock.
+    ///
+    /// Closes every handle of the store, not only this one: clones (and the
+    /// `Producer`s, `Consumer`s, `Scanner`s and transactions holding one)
+    /// answer `Error::Closed` from then on, so nothing writes to the
+    /// directory once another process may own it. A write that began before
+    /// `close` finishes (and is flushed) first; one that begins after it is
+    /// refused. Closing again, or dropping the last clone, does nothing more.
+    pub fn close(self) -> Result<()> {
+        self.inner.shutdown()
+    }
+
+    /// Whether [`Store::close`] was called on this store (through any clone).
+    pub fn is_closed(&self) -> bool {
+        self.inner.catalog.shared.is_closed()
+    }
+}
+
+impl StoreInner {
+    fn shutdown(&self) -> Result<()> {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(handle) = self.background.lock().take() {
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        {
+            // Under the commit lock (producer registry writes, transaction
+            // commits, log start moves) and the admin lock (topic create and
+            // delete): those running finish first, later ones see `closed`.
+            let _commits = self.coordinator.lock_commits();
+            let _admin = self.catalog.lock_admin();
+            if self.catalog.shared.closed.swap(true, Ordering::AcqRel) {
+                // Closed before: flushed then, and the lock may be another
+                // process's by now.
+                return Ok(());
+            }
+        }
+        let result = if self.catalog.shared.is_poisoned() {
+            Ok(())
+        } else {
+            let mut result = Ok(());
+            for p in self.catalog.partitions() {
+                // Appends check `closed` under the writer lock: once it
+                // was taken here, every append that got in is written.
+                p.close_barrier();
+                // Flushed first, so the snapshot is at a durable log end
+                // and the next open replays nothing.
+                // Then the preallocated zeros are cut, so that a closed
+                // store's files end at their last batch.
+                if let Err(e) = p
+                    .flush()
+                    .and_then(|()| p.snapshot_producers(true))
+                    .and_then(|()| p.trim_preallocated())
+                {
+                    result = Err(e);
+                }
+            }
+            result
+        };
+        self.catalog.unlock_dir();
+        result
+    }
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "flush on close failed");
+        }
+    }
+}

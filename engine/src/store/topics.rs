@@ -1,0 +1,156 @@
+//! `Store`'s topic administration: create, delete (with what a topic takes
+//! with it: its DLQ, committed offsets, applied transactions, DLQ
+//! bookkeeping), list, describe, and the catalog lookups the features use.
+
+use super::*;
+
+/// A topic's configuration and per-partition numbers.
+#[derive(Debug, Clone)]
+pub struct TopicDescription {
+    /// The topic's name.
+    pub name: String,
+    /// Its configuration.
+    pub config: TopicConfig,
+    /// Its effective durability (its own, or the store's default).
+    pub durability: Durability,
+    /// The partitions that opened (all unless `damaged_partitions` has some).
+    pub partitions: Vec<PartitionInfo>,
+    /// Partitions that failed to open, with the error every request on them answers.
+    pub damaged_partitions: Vec<(u32, Arc<Error>)>,
+}
+
+/// A topic or partition that failed to open while the rest of the store did
+/// ([`Store::damaged`]).
+#[derive(Debug, Clone)]
+pub struct Damage {
+    /// The topic or partition.
+    pub scope: DamagedScope,
+    /// The error its open returned (it names the file).
+    pub error: Arc<Error>,
+}
+
+impl Store {
+    /// Create a topic with `config.partitions` partitions. Atomic: a crash
+    /// leaves either no topic or the whole topic. The name follows
+    /// [`crate::names::validate_topic_name`]: `__*` names are the store's own
+    /// (`InternalName`), and names the data directory uses for itself are
+    /// refused (`InvalidInput`).
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.create_topic_inner(name, config, false)
+    }
+
+    pub(crate) fn create_topic_inner(&self, name: &str, config: TopicConfig, internal: bool) -> Result<()> {
+        if internal {
+            crate::names::validate_internal_topic_name(name)?;
+        } else {
+            crate::names::validate_topic_name(name)?;
+        }
+        config.validate()?;
+        if !internal {
+            if self.inner.catalog.contains(name) {
+                return Err(Error::TopicExists(name.to_string()));
+            }
+            // Left by a delete that crashed before forgetting them (or by a
+            // version that did not): a new topic inherits nothing. Before the
+            // admin lock: the offset table may create `__offsets` under it.
+            self.forget_topic_dependents(name)?;
+        }
+        self.inner.catalog.create_topic(name, config)
+    }
+
+    /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
+    /// every group's committed offsets on both: a topic created later under
+    /// the same name starts with none of them. An internal topic (`__*`) is
+    /// never deleted this way (`InternalName`): a DLQ goes with its topic or
+    /// is purged (`dlq_purge`); damaged metadata is repaired (`millrace repair`).
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        crate::names::refuse_internal_topic(name)?;
+        self.delete_topic_files(name)?;
+        self.forget_topic_dependents(name)
+    }
+
+    /// The DLQ of `name`, every committed offset on `name` or its DLQ, then
+    /// the DLQ's redrive marks and the topic's failure counts.
+    fn forget_topic_dependents(&self, name: &str) -> Result<()> {
+        let dlq = crate::dlq::dlq_topic_name(name);
+        if self.inner.catalog.contains(&dlq) {
+            tracing::info!(topic = name, dlq = %dlq, "deleting the DLQ of a deleted topic");
+            self.delete_topic_files(&dlq)?;
+        }
+        let forgotten = self.forget_topic_offsets(name)?;
+        if forgotten > 0 {
+            tracing::info!(
+                topic = name,
+                forgotten,
+                "forgot the committed offsets of a deleted topic"
+            );
+        }
+        self.forget_dlq_bookkeeping(name)
+    }
+
+    fn delete_topic_files(&self, name: &str) -> Result<()> {
+        // Only a name the store listed (a directory of `topics/`) is deleted.
+        match self.topic(name) {
+            // A topic that failed to open can be deleted too (below).
+            Ok(_) | Err(Error::Damaged { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        // The commit lock before the admin lock (`commit` may create
+        // `__transactions` under both, in that order).
+        let mut commits = self.coordinator().lock_commits();
+        self.check_open()?;
+        crate::txn::forget_applied(self, &mut commits)?;
+        self.inner.catalog.remove_topic(name)
+    }
+
+    /// Names of user topics (internal `__` topics are listed by `list_all_topics`).
+    pub fn list_topics(&self) -> Vec<String> {
+        let mut names = self.inner.catalog.names();
+        names.retain(|n| !crate::names::is_internal(n));
+        names
+    }
+
+    /// Every topic, the store's own (`__offsets`, `__dlq.*`, ...) included.
+    pub fn list_all_topics(&self) -> Vec<String> {
+        self.inner.catalog.names()
+    }
+
+    /// Topics and partitions that failed to open (the rest of the store
+    /// did), with the error each answers; empty for an undamaged store.
+    pub fn damaged(&self) -> Vec<Damage> {
+        let damaged = self.inner.catalog.damaged().into_iter();
+        damaged.map(|(scope, error)| Damage { scope, error }).collect()
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.inner.catalog.topic(name)
+    }
+
+    /// Partition 0 of an internal topic, `None` while the topic does not
+    /// exist yet. A damaged one is an error, never read as empty: an empty
+    /// read would forget committed offsets, attempts or dead letters.
+    pub(crate) fn internal_log(&self, topic: &str) -> Result<Option<Arc<Partition>>> {
+        self.inner.catalog.internal_log(topic)
+    }
+
+    pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
+        self.inner.catalog.partition(topic, partition)
+    }
+
+    /// A topic's configuration and per-partition numbers.
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        let topic = self.topic(name)?;
+        Ok(TopicDescription {
+            name: topic.name.clone(),
+            config: topic.config.clone(),
+            durability: self.inner.catalog.durability(&topic),
+            partitions: topic.partitions.iter().map(|p| p.info()).collect(),
+            damaged_partitions: topic.damaged.iter().map(|(p, e)| (*p, e.clone())).collect(),
+        })
+    }
+
+    /// Number of partitions of `topic`.
+    pub fn partition_count(&self, topic: &str) -> Result<u32> {
+        Ok(self.topic(topic)?.config.partitions)
+    }
+}
