@@ -258,7 +258,6 @@
 //! the durable data, and changes nothing (see its documentation).
 
 #![warn(missing_docs)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 // First: rustdoc lists `Store`'s methods in module order, and the page should
 // lead with opening, appending and reading (store.rs), not the DLQ (dlq.rs).
@@ -297,6 +296,9 @@ pub mod storage;
 #[doc(hidden)]
 pub mod sync;
 mod tail_cut;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 pub mod txn;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};

@@ -905,6 +905,10 @@ fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp, wanted: u64
 /// (its target is gone, its batch is damaged, a record is over the target's
 /// limits) is skipped and reported, and the rest of the store opens; I/O
 /// errors still fail the open.
+#[expect(
+    clippy::too_many_lines,
+    reason = "debt: transaction redo at open, one pass over the pending record"
+)]
 pub(crate) fn recover(store: &Store) -> Result<()> {
     let log = match store.internal_log(TRANSACTIONS_TOPIC) {
         Ok(Some(log)) => log,

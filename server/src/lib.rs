@@ -11,8 +11,6 @@
 //!   transaction and DLQ calls and the [`Consumer`], and [`producer`]: the
 //!   idempotent producer on it.
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
-
 pub mod auth;
 pub mod budget;
 pub mod client;

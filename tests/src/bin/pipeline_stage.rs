@@ -9,7 +9,7 @@
 //! once before it is committed: the abort rewinds the consumer. A reader thread
 //! checks read-committed outputs for partial transactions and exits with code
 //! 2 on any. Exits 0 when the whole input is consumed.
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
