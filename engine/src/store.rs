@@ -2,11 +2,12 @@
 //! that runs interval flushes, age-based rolls and retention.
 
 use crate::batch::{ProducerStamp, Record};
+use crate::clock::now_ms;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
-use crate::partition::{now_ms, AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
+use crate::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::producer::ProducerAppend;
 use crate::producer_registry::ProducerRegistry;
 use crate::storage::{read_all, write_atomic, FsStorage, Storage};

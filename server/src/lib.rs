@@ -1,41 +1,33 @@
-//! Millrace TCP protocol server and Rust client. The protocol is specified in
-//! `design/protocol.md`; modules follow its sections:
+//! Millrace TCP protocol server and Rust client, in three wings:
 //!
-//! - [`frame`]: the length-prefixed envelope and an incremental stream decoder;
-//! - [`wire`]: primitive encodings (integers, bytes, strings, options, lists);
-//! - [`messages`]: opcodes, requests, responses;
-//! - [`error_code`]: error codes on the wire and their mapping from engine errors;
-//! - [`server`]: the TCP server ([`serve`], [`server::start`]), with [`config`],
-//!   [`auth`], [`connection`], [`handler`] and [`metrics`];
-//! - [`client`]: the Rust client, [`client_api`]: its consumer-group,
-//!   transaction and DLQ calls and the [`Consumer`], and [`producer`]: the
-//!   idempotent producer on it.
+//! - [`protocol`]: the native protocol's wire types (`design/protocol.md`):
+//!   frame, primitive codec, messages, error codes. No engine calls;
+//! - [`server`]: the TCP server ([`serve`], [`server::start`]): listener,
+//!   connection, handler, durability waits, auth, config, TLS, metrics;
+//! - [`client`]: the Rust client ([`Client`]), its consumer-group,
+//!   transaction and DLQ calls, the remote [`Consumer`] and [`Producer`].
+//!
+//! The modules below the wings are also re-exported at their paths from
+//! before the wings (`millrace_server::messages`, `millrace_server::auth`, …).
 
-pub mod auth;
-pub mod budget;
 pub mod client;
-pub mod client_api;
-pub mod config;
-pub mod connection;
-pub mod durable;
-pub mod error_code;
-pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod handler;
-pub mod handshake_budget;
-pub mod internal;
-pub mod messages;
-pub mod metrics;
-mod metrics_http;
-pub mod producer;
+pub mod protocol;
 pub mod server;
-pub mod text;
-pub mod tls;
-pub mod wire;
+
+// Paths from before the wings (public API; cli/, tests/ and fuzz/ use them).
+pub use client::{api as client_api, listing as client_listing, producer};
+pub use protocol::{error_code, frame, messages, text, wire};
+pub use server::{
+    auth, budget, config, connection, durable, group_budget, handler, handshake_budget, internal, listing, metrics, tls,
+};
+// Crate-internal paths from before the wings.
+pub(crate) use server::metrics_http;
 
 pub use client::{Client, ClientError, ClientOptions};
-pub use client_api::{Consumer, ConsumerOptions, StartFrom, Transaction};
+pub use client::{Consumer, ConsumerOptions, StartFrom, Transaction};
+pub use client::{NameListing, NamePages, OffsetPages};
 pub use config::ServerConfig;
 pub use producer::{Producer, ProducerOptions};
 pub use server::{serve, ServeError, ServerHandle};

@@ -143,6 +143,25 @@ impl Victim {
         self.end()
     }
 
+    /// Wait up to `timeout` for the child to exit by itself and collect its
+    /// output; the victim back, still running, if it did not.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Result<Ended, Victim> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let exited = match self.child.as_mut() {
+                Some(child) => !matches!(child.try_wait(), Ok(None)),
+                None => true,
+            };
+            if exited {
+                return Ok(self.end());
+            }
+            if Instant::now() > deadline {
+                return Err(self);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn end(&mut self) -> Ended {
         let status = match self.child.take() {
             Some(mut child) => child.wait().unwrap_or_else(|e| panic!("wait for the child: {e}")),
@@ -224,6 +243,19 @@ mod tests {
         assert_eq!(before, ["DONE"]);
         let ended = victim.kill();
         assert!(ended.status.success() && !ended.killed());
+    }
+
+    #[test]
+    fn wait_timeout_hands_back_a_running_child() {
+        let Err(victim) = Victim::spawn(shell("exec sleep 30")).wait_timeout(Duration::from_millis(100)) else {
+            panic!("a sleeping child does not exit by itself");
+        };
+        assert!(victim.kill().killed());
+        let Ok(ended) = Victim::spawn(shell("echo DONE")).wait_timeout(Duration::from_secs(10)) else {
+            panic!("the child exits at once");
+        };
+        assert!(ended.status.success());
+        assert_eq!(ended.lines, ["DONE"]);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!   also replayed over the checked-in corpus by `tests/it/fuzz_corpus.rs`.
 //! - [`fuzz_metadata`]: the check of the `metadata_open` fuzz target (every
 //!   file but the segments, and the internal records), replayed the same way.
+//! - [`pipeline`]: the order model of the pipeline kill -9 test, shared by
+//!   the service child (`src/bin/pipeline_stage.rs`) and `tests/kill9/pipeline_kill9.rs`.
 //! - [`alloc_track`]: a counting global allocator used to assert allocation bounds.
 //! - [`kill9`]: the spawn/kill/collect harness of every kill -9 suite (also
 //!   the server's).
@@ -15,3 +17,4 @@ pub mod crash;
 pub mod fuzz_checks;
 pub mod fuzz_metadata;
 pub mod kill9;
+pub mod pipeline;

@@ -5,6 +5,13 @@
 //! execs, so that test's reopen can fail with `Locked` (seen with the fuzz
 //! corpus replay, which reopens thousands of stores).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    reason = "tests: a panic is the failure report (clippy.toml allows unwrap inside #[test] functions, this also in \
+              helpers); a test is a scenario read top to bottom"
+)]
+
 mod kill9;
 mod kill9_producer;
 mod pipeline_kill9;

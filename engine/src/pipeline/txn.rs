@@ -1,0 +1,1174 @@
+//! Atomic outbox commits: records to any number of partitions, consumer-offset
+//! commits and dead-letter records become visible together or not at all.
+//!
+//! Design (single node, no coordinator process; argued in design/durability.md,
+//! "Transactions"): a transaction is buffered in memory until `commit()`. The
+//! commit point is ONE batch appended, with fdatasync, to the internal
+//! partition `__transactions/0`: the *commit record*, holding everything the
+//! transaction writes. Every record is checked against its target's limits
+//! before that point, so every part can be applied. Only then is it applied:
+//! offset commits first, then each part as transactional batches (several
+//! when the part is larger than its target's batch limit), the first
+//! registered as a hold on the partition's last stable offset before it is
+//! written, and all holds released together once every part is written — so
+//! read-committed readers see all of it at once. A crash after the commit
+//! point is repaired on open by applying the last commit record again,
+//! skipping records already present; a part that cannot be applied (written
+//! by an older version, or its target is gone) is skipped and reported, never
+//! a reason to refuse the whole store. Abort, a crash before the commit point,
+//! a fenced epoch or a timeout: nothing was written anywhere.
+
+use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::codec::{Decoder, Encoder};
+use crate::config::{Durability, TopicConfig};
+use crate::error::{Error, Result};
+use crate::partition::{Isolation, Partition, ReadOptions};
+use crate::store::Store;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Internal topic holding transaction commit records.
+pub const TRANSACTIONS_TOPIC: &str = "__transactions";
+/// Commit record version 1: every offset commit sets the offset. Version 2
+/// (written only when the record holds an advance-only commit) adds a mode
+/// byte after each offset commit's metadata. Layout: design/format.md.
+const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION_MODES: u8 = 2;
+/// Commit records applied since the log was last trimmed before we trim again.
+const TRIM_EVERY: u64 = 64;
+
+/// A consumer-offset commit carried by a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetCommit {
+    /// The group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The next offset to read.
+    pub offset: u64,
+    /// Metadata stored with the offset.
+    pub metadata: Vec<u8>,
+    /// Set, or advance only.
+    pub mode: OffsetCommitMode,
+}
+
+/// What an offset commit does to a committed offset that is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetCommitMode {
+    /// Replace it (a consumer's commit, a reset): it may move backwards.
+    #[default]
+    Set,
+    /// Move it forward only: a committed offset at or past `offset` (and its
+    /// metadata) stays. Decided under the offset table's lock when applied,
+    /// and again when recovery re-applies the commit record, so no commit
+    /// made in between is overwritten by a lower offset (`fail_record`).
+    AdvanceOnly,
+}
+
+/// Where one part of a committed transaction landed: from the first offset
+/// of its first batch to the end of its last (a part larger than its
+/// partition's batch limit is several batches, and other appends may fall
+/// between them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedPart {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// Offset of the part's first record.
+    pub base_offset: u64,
+    /// Offset just past its last record.
+    pub next_offset: u64,
+}
+
+/// A part of the last commit record that recovery could not apply: it was
+/// skipped (logged, counted in `transaction_parts_unapplied`) and the rest of
+/// the store opened. `millrace check` reports the same record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnappliedPart {
+    /// Offset of the commit record in `__transactions/0`.
+    pub commit_offset: u64,
+    /// The producer that committed it.
+    pub producer_id: u64,
+    /// Its epoch.
+    pub epoch: u16,
+    /// The transaction's sequence number for that producer.
+    pub transaction_sequence: u32,
+    /// The part's topic.
+    pub topic: String,
+    /// The part's partition.
+    pub partition: u32,
+    /// Records the part holds (0 if its batch could not be decoded).
+    pub records: u64,
+    /// Why it could not be applied.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a committed transaction wrote.
+pub struct CommitInfo {
+    /// The transaction's sequence number for its producer.
+    pub transaction_sequence: u32,
+    /// Where each part landed.
+    pub parts: Vec<CommittedPart>,
+}
+
+/// How the engine applies a transaction's offset commits (implemented by the
+/// offset table). `commit_time_ms` is the transaction's commit time; recovery
+/// re-applies a commit only if the table holds nothing at or after that time.
+pub(crate) trait OffsetSink {
+    fn committed_time_ms(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>>;
+    fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()>;
+}
+
+/// The commit record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CommitRecord {
+    pub(crate) producer_id: u64,
+    pub(crate) epoch: u16,
+    pub(crate) sequence: u32,
+    commit_time_ms: i64,
+    /// (topic, partition, log end offset when committed, encoded batch of the records)
+    pub(crate) parts: Vec<(String, u32, u64, Vec<u8>)>,
+    offsets: Vec<OffsetCommit>,
+}
+
+impl CommitRecord {
+    /// The consumer-offset commits the record carries and their commit time
+    /// (recovery re-applies the last record's over older commits).
+    pub(crate) fn offset_commits(&self) -> (i64, &[OffsetCommit]) {
+        (self.commit_time_ms, &self.offsets)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
+        let version = if with_modes {
+            RECORD_VERSION_MODES
+        } else {
+            RECORD_VERSION
+        };
+        let mut e = Encoder::new();
+        e.u8(version)
+            .u64(self.producer_id)
+            .u16(self.epoch)
+            .u32(self.sequence)
+            .i64(self.commit_time_ms);
+        e.u32(self.parts.len() as u32);
+        for (topic, partition, end, batch) in &self.parts {
+            e.short_str(topic).u32(*partition).u64(*end).long_bytes(batch);
+        }
+        e.u32(self.offsets.len() as u32);
+        for c in &self.offsets {
+            e.short_str(&c.group)
+                .short_str(&c.topic)
+                .u32(c.partition)
+                .u64(c.offset)
+                .long_bytes(&c.metadata);
+            if with_modes {
+                e.u8(match c.mode {
+                    OffsetCommitMode::Set => 0,
+                    OffsetCommitMode::AdvanceOnly => 1,
+                });
+            }
+        }
+        e.seal_with_crc()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
+        let mut d = Decoder::with_crc(bytes)?;
+        let with_modes = match d.u8()? {
+            RECORD_VERSION => false,
+            RECORD_VERSION_MODES => true,
+            _ => return None,
+        };
+        let producer_id = d.u64()?;
+        let epoch = d.u16()?;
+        let sequence = d.u32()?;
+        let commit_time_ms = d.i64()?;
+        let count = d.u32()? as usize;
+        // Each part takes at least 18 bytes: bound the allocation by what is left.
+        let mut parts = Vec::with_capacity(count.min(d.remaining() / 18));
+        for _ in 0..count {
+            parts.push((d.short_str()?, d.u32()?, d.u64()?, d.long_bytes()?));
+        }
+        let count = d.u32()? as usize;
+        let mut offsets = Vec::with_capacity(count.min(d.remaining() / 20));
+        for _ in 0..count {
+            let mut commit = OffsetCommit {
+                group: d.short_str()?,
+                topic: d.short_str()?,
+                partition: d.u32()?,
+                offset: d.u64()?,
+                metadata: d.long_bytes()?,
+                mode: OffsetCommitMode::Set,
+            };
+            if with_modes {
+                commit.mode = match d.u8()? {
+                    0 => OffsetCommitMode::Set,
+                    1 => OffsetCommitMode::AdvanceOnly,
+                    _ => return None,
+                };
+            }
+            offsets.push(commit);
+        }
+        d.is_empty().then_some(CommitRecord {
+            producer_id,
+            epoch,
+            sequence,
+            commit_time_ms,
+            parts,
+            offsets,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CoordinatorState {
+    /// Highest epoch seen per producer id, and its last transaction sequence.
+    producers: HashMap<u64, (u16, u32)>,
+    applied_since_trim: u64,
+    /// Offset just past the last fully applied commit record.
+    applied_upto: u64,
+    /// What recovery could not apply at the last open.
+    unapplied: Vec<UnappliedPart>,
+}
+
+/// Serialises commits (so at most the last commit record can be partly
+/// applied after a crash) and tracks epochs and sequences.
+#[derive(Debug, Default)]
+pub(crate) struct Coordinator {
+    state: Mutex<CoordinatorState>,
+}
+
+impl Coordinator {
+    /// Held while a producer's epoch is bumped (see `Store::init_producer`).
+    pub(crate) fn lock_commits(&self) -> parking_lot::MutexGuard<'_, CoordinatorState> {
+        self.state.lock()
+    }
+}
+
+/// An open transaction. Dropping it without `commit` aborts it (and
+/// rewinds the consumer it was begun with, see
+/// [`crate::Consumer::begin_transaction`]).
+#[derive(Debug)]
+pub struct Transaction {
+    store: Store,
+    producer_id: u64,
+    epoch: u16,
+    parts: BTreeMap<(String, u32), Vec<Record>>,
+    offsets: Vec<OffsetCommit>,
+    bytes: usize,
+    started: Instant,
+    timeout: Duration,
+    /// The consumers whose positions commit with it (and rewind without it).
+    consumers: Vec<crate::consumer::ConsumerBinding>,
+    /// (group, topic, partition, offset) of records `fail_record` answered
+    /// `Retry` for: no offset commit of the transaction may pass them.
+    retries: Vec<(String, String, u32, u64)>,
+    /// Set once `commit` succeeded: dropping it then rewinds nothing.
+    committed: bool,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.committed {
+            for consumer in &self.consumers {
+                consumer.rewind();
+            }
+        }
+    }
+}
+
+/// What [`Transaction::fail_record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactionFailOutcome {
+    /// Below the attempt limit (the attempt is counted durably now): the
+    /// record must be processed again, so this transaction must not commit
+    /// the group's offset past it (`commit` refuses to): abort it, and the
+    /// consumer it was begun with delivers the record again.
+    Retry(crate::dlq::Attempts),
+    /// The dead letter is part of the transaction: it is in the DLQ once
+    /// the transaction commits, and nowhere if it does not.
+    DeadLettered(crate::dlq::Attempts),
+    /// The group dead-lettered this record before (a redelivery after a
+    /// crash): nothing is added; the record is at `dlq_offset` of the DLQ.
+    AlreadyDeadLettered {
+        /// Its offset in the DLQ partition.
+        dlq_offset: u64,
+    },
+}
+
+/// Largest transaction (all parts, encoded), so the commit record fits one batch.
+pub const TRANSACTION_BYTES_MAX: usize = (batch::BATCH_BYTES_MAX as usize) / 2;
+
+impl Transaction {
+    pub(crate) fn new(store: Store, producer_id: u64, epoch: u16, timeout: Duration) -> Transaction {
+        Transaction {
+            store,
+            producer_id,
+            epoch,
+            parts: BTreeMap::new(),
+            offsets: Vec::new(),
+            bytes: 0,
+            started: Instant::now(),
+            timeout,
+            consumers: Vec::new(),
+            retries: Vec::new(),
+            committed: false,
+        }
+    }
+
+    /// Commit `consumer`'s positions with this transaction, and rewind them
+    /// if it does not commit ([`crate::Consumer::begin_transaction`]).
+    pub(crate) fn bind_consumer(&mut self, consumer: crate::consumer::ConsumerBinding) {
+        self.consumers.push(consumer);
+    }
+
+    /// The producer instance the transaction writes as.
+    pub fn producer(&self) -> crate::ProducerId {
+        crate::ProducerId::new(self.producer_id, self.epoch)
+    }
+
+    fn add_bytes(&mut self, bytes: usize) -> Result<()> {
+        self.bytes += bytes;
+        if self.bytes > TRANSACTION_BYTES_MAX {
+            return Err(Error::invalid(
+                "transaction",
+                format!("{} bytes; at most {TRANSACTION_BYTES_MAX} per transaction", self.bytes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Add records for one partition (buffered until commit). Each record is
+    /// checked against the partition's limits here (and again at commit), so
+    /// that a committed part can always be applied; a part larger than the
+    /// partition's batch limit is applied as several batches. Internal
+    /// topics (`__*`) are not a transaction's output (`InternalName`).
+    pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.append_internal(topic, partition, records)
+    }
+
+    /// [`Transaction::append`] to any topic, for the operations that own
+    /// internal ones (the DLQ, redrive marks).
+    pub(crate) fn append_internal(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        if records.is_empty() {
+            // As `Store::append`: a part with no record would be applied as
+            // a batch of none.
+            return Err(Error::invalid("records", "an append needs at least one record"));
+        }
+        let p = self.store.partition(topic, partition)?;
+        for record in records {
+            validate_for(&p, record)?;
+        }
+        self.add_bytes(records.iter().map(Record::encoded_len).sum())?;
+        self.parts
+            .entry((topic.to_string(), partition))
+            .or_default()
+            .extend_from_slice(records);
+        Ok(())
+    }
+
+    /// Commit a consumer offset (the next offset to read) with the
+    /// transaction. Internal groups and topics (`__*`) are moved only by the
+    /// operations that own them (`InternalName`).
+    pub fn commit_offset(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &[u8],
+    ) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
+        self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
+    }
+
+    /// Commit a consumer offset with the transaction only if it moves the
+    /// group forward: a committed offset at or past `offset` when the
+    /// transaction is applied stays as it is (see `OffsetCommitMode`).
+    pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        crate::offset_table::check_client_commit(group, topic)?;
+        self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
+    }
+
+    /// Commit the progress of `millrace replay`'s job `job` with the
+    /// transaction: the offset of its group `__replay.<job>` on the source
+    /// partition it copies from (a user topic). The transaction must be the
+    /// job's own, begun by its producer ([`Store::init_replay_producer`]),
+    /// so that the progress moves only with the copies it stands for.
+    /// `metadata` is the job's own (the generation of the copy).
+    pub fn commit_replay_progress(
+        &mut self,
+        job: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &[u8],
+    ) -> Result<()> {
+        let group = crate::names::replay_group(job);
+        crate::names::refuse_internal_topic(topic)?;
+        let owner = self.store.producer_name(self.producer_id);
+        if owner.as_deref() != Some(group.as_str()) {
+            return Err(Error::InternalName {
+                what: "group",
+                name: group,
+            });
+        }
+        self.add_offset_commit(&group, topic, partition, offset, metadata, OffsetCommitMode::Set)
+    }
+
+    /// [`Transaction::commit_offset`] of any group, for the operations that
+    /// own internal ones (redrive progress).
+    pub(crate) fn commit_offset_internal(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<()> {
+        self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::Set)
+    }
+
+    fn add_offset_commit(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &[u8],
+        mode: OffsetCommitMode,
+    ) -> Result<()> {
+        crate::offset_table::validate_commit(group, metadata)?;
+        self.store
+            .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
+        self.store.check_new_group(group)?;
+        self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
+        self.offsets
+            .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
+        self.offsets.push(OffsetCommit {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+            offset,
+            metadata: metadata.to_vec(),
+            mode,
+        });
+        Ok(())
+    }
+
+    /// Dead-letter `consumed` (read by `group`) with the transaction: the
+    /// DLQ record is built from the consumed record itself, so it carries
+    /// its counts (a redriven record's `dlq.redrive_count`, the failures
+    /// counted so far, at least 1) and provenance; it is written only if the
+    /// transaction commits. Counts no attempt (see [`Transaction::fail_record`]).
+    pub fn dead_letter(
+        &mut self,
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &crate::dlq::Failure<'_>,
+    ) -> Result<()> {
+        // Only user topics have a DLQ.
+        crate::names::refuse_internal_topic(&consumed.topic)?;
+        let attempts = self
+            .store
+            .attempts(group, &consumed.topic, consumed.partition, consumed.record.offset)?
+            .unwrap_or_else(crate::dlq::Attempts::first_now);
+        self.stage_dead_letter(group, consumed, failure, attempts)
+    }
+
+    /// The transaction's half of dead-lettering: the DLQ record, buffered.
+    pub(crate) fn stage_dead_letter(
+        &mut self,
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &crate::dlq::Failure<'_>,
+        attempts: crate::dlq::Attempts,
+    ) -> Result<()> {
+        let letter = crate::dlq::DeadLetter::from_consumed(group, consumed, failure, attempts);
+        let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
+        self.append_internal(&topic, 0, &[letter.to_record()])
+    }
+
+    /// Count a failed attempt at processing `consumed` (read by `group`),
+    /// as [`Store::fail_record`] does, but dead-letter inside this
+    /// transaction: at `max_attempts` failures the DLQ record (with
+    /// provenance and counts) is part of the transaction, written with its
+    /// outputs and offset commits or not at all. The attempt itself is
+    /// counted durably at once (a failure happened even if the transaction
+    /// is lost). A record the group already dead-lettered is not added
+    /// again. Below the limit the answer is `Retry`, and `commit` refuses
+    /// to commit the group's offset past that record: abort and process it
+    /// again. Rules: design/semantics.md, "Dead-letter queue".
+    pub fn fail_record(
+        &mut self,
+        group: &str,
+        consumed: &crate::ConsumedRecord,
+        failure: &crate::dlq::Failure<'_>,
+        max_attempts: u32,
+    ) -> Result<TransactionFailOutcome> {
+        if max_attempts == 0 {
+            return Err(Error::invalid("max_attempts", "must be at least 1"));
+        }
+        let (topic, partition, offset) = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
+        crate::offset_table::check_client_commit(group, topic)?;
+        if let Some(dlq_offset) = self.store.dead_lettered_at(group, topic, partition, offset)? {
+            return Ok(TransactionFailOutcome::AlreadyDeadLettered { dlq_offset });
+        }
+        let attempts = self.store.record_failure(group, topic, partition, offset)?;
+        if attempts.count < max_attempts {
+            self.retries
+                .push((group.to_string(), topic.to_string(), partition, offset));
+            return Ok(TransactionFailOutcome::Retry(attempts));
+        }
+        self.stage_dead_letter(group, consumed, failure, attempts)?;
+        Ok(TransactionFailOutcome::DeadLettered(attempts))
+    }
+
+    /// Records this transaction appends to one partition so far.
+    fn records_for(&self, topic: &str, partition: u32) -> u64 {
+        self.parts
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |records| records.len() as u64)
+    }
+
+    /// True if nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty() && self.offsets.is_empty()
+    }
+
+    /// Discard everything. Nothing was written. The consumer it was begun
+    /// with (if any) returns to its committed offsets.
+    pub fn abort(self) {}
+
+    /// Make everything visible atomically. On `Ok` the transaction is durable
+    /// and applied. On `Err(Fenced | InvalidInput | timeout)` nothing was
+    /// written. On an I/O error the store is poisoned; whether the commit
+    /// point was reached is decided by recovery on reopen (all or nothing).
+    ///
+    /// A transaction begun by [`crate::Consumer::begin_transaction`] also
+    /// commits the consumer's current positions; if it fails before its
+    /// commit point, the consumer is rewound to its committed offsets.
+    pub fn commit(mut self) -> Result<CommitInfo> {
+        let consumers = self.consumers.clone();
+        for consumer in &consumers {
+            for (topic, partition, offset) in consumer.current() {
+                self.add_offset_commit(&consumer.group, &topic, partition, offset, b"", OffsetCommitMode::Set)?;
+            }
+        }
+        // A record answered `Retry` must be delivered again: no commit past it.
+        for (group, topic, partition, offset) in &self.retries {
+            let past = self
+                .offsets
+                .iter()
+                .find(|c| c.group == *group && c.topic == *topic && c.partition == *partition && c.offset > *offset);
+            if let Some(commit) = past {
+                return Err(Error::invalid(
+                    "transaction",
+                    format!(
+                        "it commits group {group:?} to offset {} of {topic}/{partition}, past offset {offset}, which failed and must be processed again (fail_record answered Retry): abort it and process the record again",
+                        commit.offset
+                    ),
+                ));
+            }
+        }
+        let info = self.commit_once()?;
+        self.committed = true;
+        Ok(info)
+    }
+
+    fn commit_once(&self) -> Result<CommitInfo> {
+        if self.started.elapsed() > self.timeout {
+            return Err(Error::invalid(
+                "transaction",
+                format!("timed out after {:?}; it was aborted, begin a new one", self.timeout),
+            ));
+        }
+        let store = self.store.clone();
+        let coordinator = store.coordinator();
+        let mut state = coordinator.state.lock();
+        // Checked under the commit lock, which `init_producer` also takes to
+        // bump an epoch: no commit of a fenced epoch can follow the bump
+        // (and `Store::close` takes to close: none follows the close).
+        store.check_writable()?;
+        store.check_producer_epoch(self.producer_id, self.epoch)?;
+        if let Some((epoch, _)) = state.producers.get(&self.producer_id) {
+            if *epoch > self.epoch {
+                return Err(Error::Fenced {
+                    producer_id: self.producer_id,
+                    epoch: self.epoch,
+                    current_epoch: *epoch,
+                });
+            }
+        }
+        let sequence = state
+            .producers
+            .get(&self.producer_id)
+            .filter(|(epoch, _)| *epoch == self.epoch)
+            .map_or(0, |(_, s)| s.wrapping_add(1));
+        // As for the records below: the topic may have been deleted and
+        // created again since `commit_offset`.
+        for commit in &self.offsets {
+            let ahead = self.records_for(&commit.topic, commit.partition);
+            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
+        }
+        // Strictly after every earlier offset commit (see offset_table.rs).
+        let commit_time_ms = store.offset_commit_time()?;
+        let mut parts = Vec::with_capacity(self.parts.len());
+        let mut targets = Vec::with_capacity(self.parts.len());
+        for ((topic, partition), records) in &self.parts {
+            let p = store.partition(topic, *partition)?;
+            // The target may have been deleted and created again with other
+            // limits since `append`: check again before the commit point.
+            for record in records {
+                validate_for(&p, record)?;
+            }
+            let mut encoded = Vec::new();
+            batch::encode(&mut encoded, 0, records, commit_time_ms, None, 0, 0);
+            let end_hint = p.info().log_end_offset;
+            parts.push((topic.clone(), *partition, end_hint, encoded));
+            targets.push(PartTarget {
+                partition: p,
+                records,
+                end_hint,
+            });
+        }
+        let record = CommitRecord {
+            producer_id: self.producer_id,
+            epoch: self.epoch,
+            sequence,
+            commit_time_ms,
+            parts,
+            offsets: self.offsets.clone(),
+        };
+        for commit in &self.offsets {
+            store.note_group_activity(&commit.group);
+        }
+        let log = ensure_transactions_topic(&store)?;
+        let stamp = ProducerStamp {
+            producer_id: self.producer_id,
+            epoch: self.epoch,
+            base_sequence: sequence,
+        };
+        // The commit point: one fdatasync'd batch.
+        let at = log.append(&[Record::new(record.encode())], Some(stamp), FLAG_TRANSACTIONAL)?;
+        state.producers.insert(self.producer_id, (self.epoch, sequence));
+        let committed = apply(&store, &record, stamp, targets, false).inspect_err(|e| {
+            // Past the commit point a part refused for lack of space (which
+            // poisons nothing by itself) must still be applied: poisoned, the
+            // store applies the commit record again at its next open.
+            if matches!(e, Error::NoSpace { .. }) {
+                store.shared().poison(e);
+            }
+        })?;
+        state.applied_upto = at.next_offset;
+        state.applied_since_trim += 1;
+        if state.applied_since_trim >= TRIM_EVERY {
+            state.applied_since_trim = 0;
+            log.truncate_prefix(state.applied_upto)?;
+        }
+        Ok(CommitInfo {
+            transaction_sequence: sequence,
+            parts: committed,
+        })
+    }
+}
+
+fn ensure_transactions_topic(store: &Store) -> Result<Arc<Partition>> {
+    match store.partition(TRANSACTIONS_TOPIC, 0) {
+        Err(Error::TopicNotFound(_)) => {
+            let config = TopicConfig {
+                durability: Some(Durability::Always),
+                ..TopicConfig::default()
+            };
+            match store.create_topic_inner(TRANSACTIONS_TOPIC, config, true) {
+                Ok(()) | Err(Error::TopicExists(_)) => store.partition(TRANSACTIONS_TOPIC, 0),
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Check one record against everything its target partition enforces: the
+/// record limit, and that it fits one batch of the partition by itself (so
+/// that `split` can always make batches the partition accepts).
+fn validate_for(partition: &Partition, record: &Record) -> Result<()> {
+    fits(partition.config(), &partition.topic, record)
+}
+
+/// [`validate_for`] against a topic's configuration (also `check`'s dry run).
+pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result<()> {
+    batch::validate_record(record, config.record_bytes_max as usize)
+        .map_err(|detail| Error::invalid("record", detail))?;
+    let alone = (HEADER_SIZE + record.encoded_len()) as u64;
+    let batch_bytes_max = config.batch_bytes_max();
+    if alone > batch_bytes_max {
+        return Err(Error::invalid(
+            "record",
+            format!(
+                "{alone} bytes with its batch header; at most {batch_bytes_max} per batch in topic {topic:?} (its segment size)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Cut a part into consecutive batches of at most `batch_bytes_max` bytes
+/// (header included). A record larger than that alone still gets a batch of
+/// its own (which the partition then refuses; `validate_for` prevents it).
+fn split(records: &[Record], batch_bytes_max: u64) -> Vec<&[Record]> {
+    let mut batches = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let mut bytes = HEADER_SIZE as u64;
+        let mut count = 0;
+        for record in rest {
+            let len = record.encoded_len() as u64;
+            if count > 0 && bytes + len > batch_bytes_max {
+                break;
+            }
+            bytes += len;
+            count += 1;
+        }
+        let (head, tail) = rest.split_at(count);
+        batches.push(head);
+        rest = tail;
+    }
+    batches
+}
+
+/// One part to apply: its partition, its records, and the partition's log
+/// end when the transaction committed (where recovery looks for it).
+struct PartTarget<'a> {
+    partition: Arc<Partition>,
+    records: &'a [Record],
+    end_hint: u64,
+}
+
+/// Apply a commit record: offsets first, then each part under a hold, then
+/// release all holds. When `recovering`, records of a part already in its
+/// partition (found by their producer stamp after the recorded log end) are
+/// not written again.
+fn apply(
+    store: &Store,
+    record: &CommitRecord,
+    stamp: ProducerStamp,
+    targets: Vec<PartTarget<'_>>,
+    recovering: bool,
+) -> Result<Vec<CommittedPart>> {
+    let sink = store.offset_sink();
+    for commit in &record.offsets {
+        // Commit times are unique (the commit clock): an entry at the
+        // transaction's time is this transaction's, a later one supersedes it.
+        let newer = recovering
+            && sink
+                .committed_time_ms(&commit.group, &commit.topic, commit.partition)?
+                .is_some_and(|t| t >= record.commit_time_ms);
+        if !newer {
+            sink.apply(commit, record.commit_time_ms)?;
+        }
+    }
+    let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
+    let mut committed = Vec::with_capacity(targets.len());
+    let mut result = Ok(());
+    for target in targets {
+        let partition = &target.partition;
+        let mut records = target.records;
+        let mut first: Option<u64> = None;
+        if recovering {
+            let present = find_part(partition, target.end_hint, stamp, records.len() as u64)?;
+            if let Some((base, _)) = present.span {
+                first = Some(base);
+            }
+            let skip = usize::try_from(present.records)
+                .unwrap_or(usize::MAX)
+                .min(records.len());
+            records = records.get(skip..).unwrap_or_default();
+            if records.is_empty() {
+                let (base, next) = present.span.unwrap_or((target.end_hint, target.end_hint));
+                committed.push(CommittedPart {
+                    topic: partition.topic.clone(),
+                    partition: partition.id,
+                    base_offset: base,
+                    next_offset: next,
+                });
+                continue;
+            }
+        }
+        let mut next_offset = 0;
+        for (i, batch) in split(records, partition.config().batch_bytes_max())
+            .into_iter()
+            .enumerate()
+        {
+            // The first batch is held (the others come after it, so the
+            // hold covers them too).
+            let mut hold_at = None;
+            let hold = i == 0;
+            let appended = partition.append_checked(batch, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
+                if hold {
+                    partition.hold(offset);
+                    hold_at = Some(offset);
+                }
+                Ok(())
+            });
+            if let Some(offset) = hold_at {
+                held.push((partition.clone(), offset));
+            }
+            match appended {
+                Ok(info) => {
+                    first.get_or_insert(info.base_offset);
+                    next_offset = info.next_offset;
+                }
+                Err(e) => {
+                    // The store is poisoned (or the batch was refused): keep
+                    // the holds so read-committed readers never see a part
+                    // alone; reopening applies the commit record again.
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+        committed.push(CommittedPart {
+            topic: partition.topic.clone(),
+            partition: partition.id,
+            base_offset: first.unwrap_or(next_offset),
+            next_offset,
+        });
+    }
+    result?;
+    for (partition, offset) in held {
+        partition.release(offset);
+    }
+    Ok(committed)
+}
+
+/// What of a part is already in its partition.
+struct Present {
+    /// Records found (all of the part when the log start moved past it).
+    records: u64,
+    /// First base offset and last next offset of the batches found.
+    span: Option<(u64, u64)>,
+}
+
+/// Count the records of the transactional batches stamped `stamp` at or
+/// after `from` (the partition's log end when the transaction committed),
+/// stopping once `wanted` are found. A part applied as several batches
+/// (`split`) was written in order, so a crash leaves a prefix of it.
+///
+/// If the log start has moved past `from`, the part is taken as applied: the
+/// start only moves under the commit lock (`Store::truncate_prefix`,
+/// retention), so it moved after this commit's apply finished — the commit
+/// record cannot have been left half-applied before it.
+fn find_part(partition: &Partition, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<Present> {
+    let start = partition.start_offset();
+    if from < start {
+        return Ok(Present {
+            records: wanted,
+            span: Some((start, start)),
+        });
+    }
+    let mut offset = from;
+    let end = partition.high_watermark();
+    let mut present = Present { records: 0, span: None };
+    while offset < end && present.records < wanted {
+        let options = ReadOptions {
+            max_bytes: 4 * 1024 * 1024,
+            max_records: 100_000,
+        };
+        let next = partition.visit_records(offset, options, None, |header, _| {
+            if header.is_transactional() && header.producer == Some(stamp) && present.records < wanted {
+                present.records += 1;
+                let base = present.span.map_or(header.base_offset, |(base, _)| base);
+                present.span = Some((base, header.next_offset()));
+            }
+        })?;
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(present)
+}
+
+/// On open: rebuild epochs and sequences from the commit log, then make sure
+/// the last commit record is wholly applied. A part that cannot be applied
+/// (its target is gone, its batch is damaged, a record is over the target's
+/// limits) is skipped and reported, and the rest of the store opens; I/O
+/// errors still fail the open.
+#[expect(
+    clippy::too_many_lines,
+    reason = "debt: transaction redo at open, one pass over the pending record"
+)]
+pub(crate) fn recover(store: &Store) -> Result<()> {
+    let log = match store.internal_log(TRANSACTIONS_TOPIC) {
+        Ok(Some(log)) => log,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            // Commits fail while it is damaged (they append to it); a pending
+            // record is applied by the first open after the repair.
+            tracing::error!(error = %e, "the transaction log failed to open: pending transactions wait for its repair");
+            return Ok(());
+        }
+    };
+    let mut offset = log.start_offset();
+    let end = log.high_watermark();
+    let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
+    let mut unapplied = Vec::new();
+    let coordinator = store.coordinator();
+    let mut state = coordinator.state.lock();
+    while offset < end {
+        let result = log.read(
+            offset,
+            ReadOptions {
+                max_bytes: 16 * 1024 * 1024,
+                max_records: 1024,
+            },
+            Isolation::ReadUncommitted,
+        )?;
+        for r in &result.records {
+            let Some(record) = CommitRecord::decode(&r.value) else {
+                // A valid batch holding a record this version cannot read:
+                // what it holds is unknown. Report it; if it was the last
+                // one, there is nothing to apply.
+                tracing::warn!(
+                    offset = r.offset,
+                    "transaction commit record in {TRANSACTIONS_TOPIC}/0 cannot be decoded; skipped"
+                );
+                unapplied.push(UnappliedPart {
+                    commit_offset: r.offset,
+                    producer_id: 0,
+                    epoch: 0,
+                    transaction_sequence: 0,
+                    topic: String::new(),
+                    partition: 0,
+                    records: 0,
+                    reason: "the commit record cannot be decoded".into(),
+                });
+                last = None;
+                continue;
+            };
+            let entry = state
+                .producers
+                .entry(record.producer_id)
+                .or_insert((record.epoch, record.sequence));
+            if record.epoch >= entry.0 {
+                *entry = (record.epoch, record.sequence);
+            }
+            store.offset_table().observe(record.commit_time_ms);
+            store.shared().producers.epochs.note_id_in_log(record.producer_id);
+            let stamp = ProducerStamp {
+                producer_id: record.producer_id,
+                epoch: record.epoch,
+                base_sequence: record.sequence,
+            };
+            last = Some((r.offset, record, stamp));
+        }
+        if result.next_offset <= offset {
+            break;
+        }
+        offset = result.next_offset;
+    }
+    state.applied_upto = end;
+    drop(state);
+    if let Some((commit_offset, record, stamp)) = last {
+        let mut decoded = Vec::with_capacity(record.parts.len());
+        for (topic, partition, end_hint, raw) in &record.parts {
+            let skipped = |records: u64, reason: String| UnappliedPart {
+                commit_offset,
+                producer_id: record.producer_id,
+                epoch: record.epoch,
+                transaction_sequence: record.sequence,
+                topic: topic.clone(),
+                partition: *partition,
+                records,
+                reason,
+            };
+            let records = match decode_part(raw) {
+                Ok(records) => records,
+                Err(reason) => {
+                    unapplied.push(skipped(0, reason));
+                    continue;
+                }
+            };
+            let count = records.len() as u64;
+            let target = match store.partition(topic, *partition) {
+                Ok(target) => target,
+                Err(e) => {
+                    unapplied.push(skipped(count, e.to_string()));
+                    continue;
+                }
+            };
+            // A part written by an older version may hold records its target
+            // refuses; written only in part, it would break the all-or-nothing
+            // rule within the part, so it is skipped whole (unless present).
+            let refused = records.iter().find_map(|r| validate_for(&target, r).err());
+            if let Some(e) = refused {
+                let present = find_part(&target, *end_hint, stamp, count)?;
+                if present.records < count {
+                    unapplied.push(skipped(count, e.to_string()));
+                    continue;
+                }
+            }
+            decoded.push((target, records, *end_hint));
+        }
+        let targets = decoded
+            .iter()
+            .map(|(partition, records, end_hint)| PartTarget {
+                partition: partition.clone(),
+                records,
+                end_hint: *end_hint,
+            })
+            .collect();
+        // The offset table is read before anything is applied: if
+        // `__offsets` holds a record that does not decode, the damage stays
+        // there (every offset request answers it) and the record waits, as
+        // the last one, for its repair, exactly as when `__offsets` failed
+        // to open (below).
+        let offsets_unreadable = if record.offsets.is_empty() {
+            None
+        } else {
+            match store.load_offset_table() {
+                Ok(()) => None,
+                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
+                Err(e) => return Err(e),
+            }
+        };
+        let applied = match offsets_unreadable {
+            Some(e) => Err(Error::Damaged {
+                scope: crate::error::DamagedScope::Topic {
+                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                },
+                source: Arc::new(e),
+            }),
+            None => apply(store, &record, stamp, targets, true),
+        };
+        match applied {
+            // `__offsets` failed to open: the rest of the store opens; the
+            // record stays the last one, so the first open after the repair
+            // applies it (no commit can follow before: a commit reads
+            // `__offsets` first).
+            Err(Error::Damaged { scope, source }) => {
+                tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    for part in &unapplied {
+        tracing::warn!(
+            commit_offset = part.commit_offset,
+            producer_id = part.producer_id,
+            epoch = part.epoch,
+            transaction_sequence = part.transaction_sequence,
+            topic = %part.topic,
+            partition = part.partition,
+            records = part.records,
+            reason = %part.reason,
+            "a part of a committed transaction cannot be applied; skipped (see `millrace check`)"
+        );
+    }
+    store
+        .inner_metrics()
+        .transaction_parts_unapplied
+        .fetch_add(unapplied.len() as u64, Ordering::Relaxed);
+    coordinator.state.lock().unapplied = unapplied;
+    Ok(())
+}
+
+/// Before a topic is deleted, under the commit lock (so every commit record
+/// in `__transactions` has been applied, or skipped at open): move the log
+/// start past all of them, so that recovery never applies a part again into
+/// a topic created later under the same name, nor reports the deleted
+/// topic's parts as unapplied. Not on a poisoned store, where the last
+/// record may be partly applied: the next open finishes it first.
+pub(crate) fn forget_applied(store: &Store, state: &mut CoordinatorState) -> Result<()> {
+    if store.is_poisoned() {
+        return Ok(());
+    }
+    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
+        return Ok(());
+    };
+    let end = log.high_watermark();
+    if log.start_offset() < end {
+        log.truncate_prefix(end)?;
+        state.applied_upto = end;
+        state.applied_since_trim = 0;
+    }
+    Ok(())
+}
+
+/// The records of a part as stored in a commit record, or why not.
+pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
+    let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
+    let records = batch::decode_records(raw, &header).map_err(|kind| format!("its records are damaged: {kind:?}"))?;
+    Ok(records.iter().map(crate::batch::StoredRecord::to_record).collect())
+}
+
+impl Store {
+    /// Parts of the last commit record that recovery could not apply at
+    /// open (each also logged as a warning and counted in
+    /// `MetricsSnapshot::transaction_parts_unapplied`).
+    pub fn unapplied_transaction_parts(&self) -> Vec<UnappliedPart> {
+        self.coordinator().state.lock().unapplied.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_record_roundtrip_and_bounds() {
+        let record = CommitRecord {
+            producer_id: 7,
+            epoch: 2,
+            sequence: 9,
+            commit_time_ms: 123,
+            parts: vec![("t".into(), 1, 40, vec![1, 2, 3])],
+            offsets: vec![OffsetCommit {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 0,
+                offset: 5,
+                metadata: vec![],
+                mode: OffsetCommitMode::Set,
+            }],
+        };
+        let bytes = record.encode();
+        assert_eq!(
+            bytes.first(),
+            Some(&RECORD_VERSION),
+            "no advance-only commit: version 1"
+        );
+        assert_eq!(CommitRecord::decode(&bytes), Some(record.clone()));
+        for cut in 0..bytes.len() {
+            assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
+        }
+        let mut advancing = record;
+        advancing.offsets.push(OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 1,
+            offset: 8,
+            metadata: vec![],
+            mode: OffsetCommitMode::AdvanceOnly,
+        });
+        let bytes = advancing.encode();
+        assert_eq!(bytes.first(), Some(&RECORD_VERSION_MODES));
+        assert_eq!(CommitRecord::decode(&bytes), Some(advancing));
+        for cut in 0..bytes.len() {
+            assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
+        }
+    }
+}

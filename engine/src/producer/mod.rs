@@ -1,0 +1,302 @@
+//! Exactly-once producers: `Store::init_producer`, sequenced appends, and the
+//! [`Producer`] handle that numbers batches itself. Semantics, state machine
+//! and error table in design/semantics.md.
+
+pub(crate) mod registry;
+pub(crate) mod snapshot;
+#[doc(hidden)]
+pub mod state;
+
+use crate::batch::{ProducerStamp, Record};
+use crate::clock::now_ms;
+use crate::error::Result;
+use crate::store::{Shared, Store, Topic};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Which producer instance writes: a registered producer id and the epoch
+/// [`Store::init_producer`] gave this instance. Every call that writes as a
+/// producer ([`Store::begin_transaction`], [`Store::fail_record`]) takes one;
+/// get it from [`ProducerSession::id`] or [`Producer::id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProducerId {
+    /// The producer id the registry assigned to the name.
+    pub id: u64,
+    /// The instance's epoch: a later `init_producer` of the name fences it.
+    pub epoch: u16,
+}
+
+impl ProducerId {
+    /// A producer id and epoch as received from elsewhere (e.g. the wire).
+    pub fn new(id: u64, epoch: u16) -> ProducerId {
+        ProducerId { id, epoch }
+    }
+}
+
+/// A producer instance: its id, its (new) epoch, and where it left off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSession {
+    /// The producer's name.
+    pub name: String,
+    /// Its id (stable across epochs).
+    pub producer_id: u64,
+    /// This session's epoch; a later `init_producer` of the name fences it.
+    pub epoch: u16,
+    /// Last sequence written per (topic, partition), durable on return. A
+    /// restarted producer resumes each partition at `last + 1` (wrapping);
+    /// a partition not listed starts at 0.
+    pub last_sequences: BTreeMap<(String, u32), u32>,
+}
+
+impl ProducerSession {
+    /// This instance's identity, for transactions and `fail_record`.
+    pub fn id(&self) -> ProducerId {
+        ProducerId::new(self.producer_id, self.epoch)
+    }
+
+    /// The sequence the next batch to `(topic, partition)` must carry.
+    pub fn next_sequence(&self, topic: &str, partition: u32) -> u32 {
+        self.last_sequences
+            .get(&(topic.to_string(), partition))
+            .map_or(0, |s| s.wrapping_add(1))
+    }
+
+    /// The stamp of a batch starting at `base_sequence`.
+    pub fn stamp(&self, base_sequence: u32) -> ProducerStamp {
+        ProducerStamp {
+            producer_id: self.producer_id,
+            epoch: self.epoch,
+            base_sequence,
+        }
+    }
+}
+
+/// Where a sequenced append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerAppend {
+    /// Offset of the batch's first record.
+    pub base_offset: u64,
+    /// Offset just past the batch.
+    pub next_offset: u64,
+    /// The batch was a retry of one already in the log: nothing was written
+    /// and the offsets are those of the original.
+    pub duplicate: bool,
+}
+
+impl Store {
+    /// Register `name` (1..=255 bytes) or, if registered, start its next epoch:
+    /// the previous instance is fenced (its appends fail with `Fenced`) from
+    /// the moment this returns. Durable on return. See design/semantics.md.
+    /// Names starting with `__` belong to the store's own jobs (`InternalName`;
+    /// a replay job's producer: [`Store::init_replay_producer`]).
+    pub fn init_producer(&self, name: &str) -> Result<ProducerSession> {
+        crate::names::validate_producer_name(name)?;
+        self.init_producer_internal(name)
+    }
+
+    /// The producer of `millrace replay`'s job `job` (named like its group,
+    /// `__replay.<job>`): the job appends its copies and commits its progress
+    /// in transactions of this producer
+    /// ([`crate::txn::Transaction::commit_replay_progress`]).
+    pub fn init_replay_producer(&self, job: &str) -> Result<ProducerSession> {
+        let name = crate::names::replay_group(job);
+        crate::names::check_group_length(&name)?;
+        self.init_producer_internal(&name)
+    }
+
+    /// [`Store::init_producer`] of any name, for the operations that own internal ones.
+    pub(crate) fn init_producer_internal(&self, name: &str) -> Result<ProducerSession> {
+        let registry = &self.shared().producers;
+        // Bump the epoch under the transaction commit lock: a transaction of
+        // the old epoch either reached its commit point (and is applied)
+        // before this returns, or fails with `Fenced` (txn.rs).
+        let (producer_id, epoch) = {
+            let _commits = self.coordinator().lock_commits();
+            // Under the commit lock, which `Store::close` takes to close: no
+            // registry write after the directory lock is released.
+            self.check_writable()?;
+            registry.init(name, now_ms())?
+        };
+        self.producer_session(name, producer_id, epoch)
+    }
+
+    /// [`Store::init_producer`] on behalf of `owner` (1..=255 bytes, e.g. the
+    /// principal a server authenticated): a new producer belongs to `owner`,
+    /// one without an owner (registered by [`Store::init_producer`] or by a
+    /// store before owners were recorded) is claimed by it, and one that
+    /// belongs to another owner is left untouched: `Ok(None)`, no epoch is
+    /// bumped and nobody is fenced.
+    pub fn init_producer_as(&self, name: &str, owner: &str) -> Result<Option<ProducerSession>> {
+        crate::names::validate_producer_name(name)?;
+        let registry = &self.shared().producers;
+        let registered = {
+            let _commits = self.coordinator().lock_commits();
+            registry.init_as(name, owner, now_ms())?
+        };
+        match registered {
+            Some((producer_id, epoch)) => self.producer_session(name, producer_id, epoch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// May `owner` append, begin transactions or fail records with
+    /// `producer_id`? True when it owns the producer, when the id is not
+    /// registered (the call then fails with `UnknownProducer` as usual), and
+    /// when the producer has no owner yet: `owner` then claims it (durably,
+    /// before this returns). False when another owner registered it.
+    pub fn producer_usable_by(&self, producer_id: u64, owner: &str) -> Result<bool> {
+        self.shared().producers.usable_by(producer_id, owner)
+    }
+
+    /// The owner recorded for `producer_id`: `Some("")` when it has none,
+    /// `None` when the id is not registered. Read only; see
+    /// [`Store::producer_usable_by`] to check and claim.
+    pub fn producer_owner(&self, producer_id: u64) -> Option<String> {
+        self.shared().producers.epochs.owner(producer_id)
+    }
+
+    fn producer_session(&self, name: &str, producer_id: u64, epoch: u16) -> Result<ProducerSession> {
+        let mut last_sequences = BTreeMap::new();
+        for topic_name in self.list_all_topics() {
+            let Ok(topic) = self.topic(&topic_name) else { continue };
+            for partition in &topic.partitions {
+                // Read under the partition's writer lock: any append of the
+                // old epoch either is counted here or is fenced.
+                if let Some(last) = partition.producer_last_sequence(producer_id) {
+                    partition.flush()?;
+                    last_sequences.insert((topic_name.clone(), partition.id), last);
+                }
+            }
+        }
+        Ok(ProducerSession {
+            name: name.to_string(),
+            producer_id,
+            epoch,
+            last_sequences,
+        })
+    }
+
+    /// Append `records` as one batch from a registered producer. The batch's
+    /// first record has sequence `stamp.base_sequence`; the next batch to this
+    /// partition must start at `base_sequence + records.len()`.
+    ///
+    /// Errors: `Fenced` (an older epoch), `OutOfOrderSequence` (a gap, or a
+    /// retry older than the de-duplication window), `UnknownProducer`
+    /// (expired or never registered), plus every error of [`Store::append`].
+    pub fn append_sequenced(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        stamp: ProducerStamp,
+    ) -> Result<ProducerAppend> {
+        crate::names::refuse_internal_topic(topic)?;
+        self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
+    }
+
+    /// As [`Store::append_sequenced`] with batch flags (transactions).
+    pub(crate) fn append_sequenced_with_flags(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        stamp: ProducerStamp,
+        flags: u16,
+    ) -> Result<ProducerAppend> {
+        let (info, duplicate) = self
+            .partition(topic, partition)?
+            .append_sequenced(records, stamp, flags)?;
+        Ok(ProducerAppend {
+            base_offset: info.base_offset,
+            next_offset: info.next_offset,
+            duplicate,
+        })
+    }
+
+    /// The name a producer id is registered under (`None` if expired or never registered).
+    pub(crate) fn producer_name(&self, producer_id: u64) -> Option<String> {
+        self.shared().producers.epochs.name_of(producer_id)
+    }
+
+    /// The current epoch of a registered producer id.
+    pub fn producer_epoch(&self, producer_id: u64) -> Option<u16> {
+        self.shared().producers.epochs.current_epoch(producer_id)
+    }
+}
+
+/// After open: activity recorded in partitions (appends after the registry
+/// was last written) counts towards the idle expiry.
+pub(crate) fn fold_activity<'a>(shared: &Shared, topics: impl Iterator<Item = &'a Arc<Topic>>) {
+    for topic in topics {
+        for partition in &topic.partitions {
+            for (producer_id, at_ms) in partition.producer_activity() {
+                shared.producers.epochs.note_activity(producer_id, at_ms);
+                shared.producers.epochs.note_id_in_log(producer_id);
+            }
+        }
+    }
+}
+
+/// A producer handle that numbers its batches: `send` uses the next sequence
+/// of the partition and advances it once the append is acknowledged (or
+/// found to be a duplicate). After an error, `send` of the same records again
+/// is a retry with the same sequence: appended once, never twice.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    store: Store,
+    session: ProducerSession,
+    next: BTreeMap<(String, u32), u32>,
+}
+
+impl Producer {
+    /// `init_producer(name)` and resume where the previous instance stopped.
+    pub fn init(store: &Store, name: &str) -> Result<Producer> {
+        let session = store.init_producer(name)?;
+        let next = session
+            .last_sequences
+            .iter()
+            .map(|(k, s)| (k.clone(), s.wrapping_add(1)))
+            .collect();
+        Ok(Producer {
+            store: store.clone(),
+            session,
+            next,
+        })
+    }
+
+    /// The session `init` returned (id, epoch, last sequences).
+    pub fn session(&self) -> &ProducerSession {
+        &self.session
+    }
+
+    /// This instance's identity, for transactions and `fail_record`.
+    pub fn id(&self) -> ProducerId {
+        self.session.id()
+    }
+
+    /// The producer's id (for [`Store::begin_transaction`]).
+    pub fn producer_id(&self) -> u64 {
+        self.session.producer_id
+    }
+
+    /// The producer's epoch (for [`Store::begin_transaction`]).
+    pub fn epoch(&self) -> u16 {
+        self.session.epoch
+    }
+
+    /// The sequence the next `send` to this partition will carry.
+    pub fn next_sequence(&self, topic: &str, partition: u32) -> u32 {
+        self.next.get(&(topic.to_string(), partition)).copied().unwrap_or(0)
+    }
+
+    /// Append `records` as the partition's next batch.
+    pub fn send(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<ProducerAppend> {
+        let key = (topic.to_string(), partition);
+        let sequence = self.next.get(&key).copied().unwrap_or(0);
+        let appended = self
+            .store
+            .append_sequenced(topic, partition, records, self.session.stamp(sequence))?;
+        self.next.insert(key, sequence.wrapping_add(records.len() as u32));
+        Ok(appended)
+    }
+}

@@ -1,0 +1,680 @@
+//! The idempotent-producer state machine (design/semantics.md, "Producer
+//! state machine"), kept free of I/O so that loom can check it
+//! (`tests/loom_producer.rs`):
+//!
+//! - [`ProducerEpochs`]: the store-wide registry of issued producer ids and
+//!   their current epoch, behind one `crate::sync::Mutex`.
+//! - [`ProducerTable`]: one partition's per-producer sequence state (the last
+//!   N batches of every producer), owned by the partition's writer lock.
+//! - [`admit`]: the decision for one append, run under the writer lock.
+//!
+//! Fencing argument: `init_producer` bumps the epoch in [`ProducerEpochs`]
+//! *before* it takes any partition's writer lock to read the last sequence;
+//! an append checks the epoch *under* that writer lock. So an append of the
+//! old epoch either completes before the new instance reads the partition
+//! (and the new instance sees its sequence) or is fenced.
+
+use crate::batch::ProducerStamp;
+use crate::codec::{Decoder, Encoder};
+use crate::error::{Error, Result};
+use crate::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Upper bound of the configurable de-duplication window, in batches.
+pub const DEDUP_BATCHES_MAX: u32 = 1000;
+/// Upper bound on registered producers (a registry larger than this is refused).
+pub const PRODUCERS_MAX: usize = 100_000;
+/// Upper bound on a producer name, in bytes.
+pub const PRODUCER_NAME_BYTES_MAX: usize = 255;
+
+/// Producer ids are drawn from `0..2^63` (they fit an `i64` wherever one
+/// is printed or stored signed); design/format.md, "Producer registry".
+pub const PRODUCER_ID_MASK: u64 = (1 << 63) - 1;
+/// Draws before `init` gives up on finding an unused id: with 2^63 ids and
+/// at most [`PRODUCERS_MAX`] in use, only a broken random source repeats
+/// used ids this often.
+const ID_DRAWS_MAX: usize = 64;
+
+const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"MRPS");
+const SNAPSHOT_VERSION: u16 = 1;
+
+/// A batch a producer wrote, remembered to answer retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachedBatch {
+    pub base_sequence: u32,
+    pub record_count: u32,
+    pub base_offset: u64,
+}
+
+impl CachedBatch {
+    /// Sequence of the batch's last record (sequences wrap at 2^32).
+    pub fn last_sequence(&self) -> u32 {
+        self.base_sequence.wrapping_add(self.record_count.saturating_sub(1))
+    }
+}
+
+/// One producer's state in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionProducer {
+    /// Epoch of the last batch written.
+    pub epoch: u16,
+    /// Append time of the last batch written (ms since the Unix epoch).
+    pub last_append_ms: i64,
+    /// The last batches written, oldest first; never empty.
+    pub batches: VecDeque<CachedBatch>,
+}
+
+impl PartitionProducer {
+    pub fn last_sequence(&self) -> Option<u32> {
+        self.batches.back().map(CachedBatch::last_sequence)
+    }
+}
+
+/// What an append from a producer should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The next sequence: write the batch.
+    Append,
+    /// A retry of a remembered batch: do not write; answer with its offsets.
+    Duplicate { base_offset: u64, next_offset: u64 },
+}
+
+/// Per-partition producer state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerTable {
+    entries: BTreeMap<u64, PartitionProducer>,
+    window: usize,
+}
+
+impl ProducerTable {
+    /// `window`: batches remembered per producer (1..=DEDUP_BATCHES_MAX).
+    pub fn new(window: u32) -> Self {
+        assert!(
+            (1..=DEDUP_BATCHES_MAX).contains(&window),
+            "dedup window {window} outside 1..={DEDUP_BATCHES_MAX}"
+        );
+        ProducerTable {
+            entries: BTreeMap::new(),
+            window: window as usize,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, producer_id: u64) -> Option<&PartitionProducer> {
+        self.entries.get(&producer_id)
+    }
+
+    pub fn last_sequence(&self, producer_id: u64) -> Option<u32> {
+        self.entries
+            .get(&producer_id)
+            .and_then(PartitionProducer::last_sequence)
+    }
+
+    /// Sequence check only (the epoch was checked against the registry).
+    pub fn check(&self, stamp: ProducerStamp, record_count: u32) -> Result<Admission> {
+        let Some(entry) = self.entries.get(&stamp.producer_id) else {
+            return if stamp.base_sequence == 0 {
+                Ok(Admission::Append)
+            } else {
+                Err(Error::OutOfOrderSequence {
+                    expected: 0,
+                    got: stamp.base_sequence,
+                })
+            };
+        };
+        if stamp.epoch < entry.epoch {
+            return Err(Error::Fenced {
+                producer_id: stamp.producer_id,
+                epoch: stamp.epoch,
+                current_epoch: entry.epoch,
+            });
+        }
+        let expected = entry.last_sequence().map_or(0, |s| s.wrapping_add(1));
+        if stamp.base_sequence == expected {
+            return Ok(Admission::Append);
+        }
+        let cached = entry
+            .batches
+            .iter()
+            .find(|b| b.base_sequence == stamp.base_sequence && b.record_count == record_count);
+        match cached {
+            Some(b) => Ok(Admission::Duplicate {
+                base_offset: b.base_offset,
+                next_offset: b.base_offset + u64::from(b.record_count),
+            }),
+            None => Err(Error::OutOfOrderSequence {
+                expected,
+                got: stamp.base_sequence,
+            }),
+        }
+    }
+
+    /// Remember a batch that was written (at append, or replayed at open).
+    pub fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, append_ms: i64) {
+        let entry = self
+            .entries
+            .entry(stamp.producer_id)
+            .or_insert_with(|| PartitionProducer {
+                epoch: stamp.epoch,
+                last_append_ms: append_ms,
+                batches: VecDeque::new(),
+            });
+        entry.epoch = entry.epoch.max(stamp.epoch);
+        entry.last_append_ms = entry.last_append_ms.max(append_ms);
+        entry.batches.push_back(CachedBatch {
+            base_sequence: stamp.base_sequence,
+            record_count,
+            base_offset,
+        });
+        while entry.batches.len() > self.window {
+            entry.batches.pop_front();
+        }
+    }
+
+    /// Keep only the producers `keep` accepts (expired ones are dropped).
+    pub fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        self.entries.retain(|id, _| keep(*id));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &PartitionProducer)> {
+        self.entries.iter().map(|(id, e)| (*id, e))
+    }
+
+    /// Snapshot file contents for the state as of `offset` (the log end).
+    pub fn encode_snapshot(&self, offset: u64) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u32(SNAPSHOT_MAGIC).u16(SNAPSHOT_VERSION).u64(offset);
+        e.u32(self.entries.len() as u32);
+        for (id, entry) in &self.entries {
+            e.u64(*id).u16(entry.epoch).i64(entry.last_append_ms);
+            e.u16(entry.batches.len() as u16);
+            for b in &entry.batches {
+                e.u32(b.base_sequence).u32(b.record_count).u64(b.base_offset);
+            }
+        }
+        e.seal_with_crc()
+    }
+
+    /// Does every remembered batch end at or before `offset` (the log end
+    /// a snapshot is valid at), after the one before it? A snapshot that
+    /// passes its CRC but remembers batches at or past its own offset
+    /// disagrees with the log it describes.
+    pub fn batches_end_by(&self, offset: u64) -> bool {
+        self.entries.values().all(|producer| {
+            let mut previous_end = 0u64;
+            producer.batches.iter().all(|b| {
+                let end = b.base_offset.checked_add(u64::from(b.record_count));
+                let ok = b.record_count > 0 && b.base_offset >= previous_end && end.is_some_and(|e| e <= offset);
+                previous_end = end.unwrap_or(u64::MAX);
+                ok
+            })
+        })
+    }
+
+    /// Parse a snapshot; `None` if it is not a valid snapshot.
+    pub fn decode_snapshot(bytes: &[u8], window: u32) -> Option<(u64, ProducerTable)> {
+        let mut d = Decoder::with_crc(bytes)?;
+        if d.u32()? != SNAPSHOT_MAGIC || d.u16()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        let offset = d.u64()?;
+        let count = d.u32()?;
+        let mut table = ProducerTable::new(window);
+        for _ in 0..count {
+            let id = d.u64()?;
+            let epoch = d.u16()?;
+            let last_append_ms = d.i64()?;
+            let batch_count = d.u16()?;
+            if usize::from(batch_count) > d.remaining() / 16 || batch_count == 0 {
+                return None;
+            }
+            let mut batches = VecDeque::with_capacity(usize::from(batch_count));
+            for _ in 0..batch_count {
+                batches.push_back(CachedBatch {
+                    base_sequence: d.u32()?,
+                    record_count: d.u32()?,
+                    base_offset: d.u64()?,
+                });
+            }
+            while batches.len() > table.window {
+                batches.pop_front();
+            }
+            table.entries.insert(
+                id,
+                PartitionProducer {
+                    epoch,
+                    last_append_ms,
+                    batches,
+                },
+            );
+        }
+        d.is_empty().then_some((offset, table))
+    }
+}
+
+/// A registered producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEntry {
+    pub name: String,
+    pub epoch: u16,
+    /// Last init or append seen (ms since the Unix epoch).
+    pub last_active_ms: i64,
+    /// The principal that registered (or first used) it; empty = unknown (a
+    /// producer registered without an owner, or by a version-1 registry).
+    pub owner: String,
+}
+
+/// The registry's contents: what the registry file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryState {
+    /// Registry versions 1 and 2 issued ids in sequence: every id below this
+    /// may have been issued (and may still be in the log, or in the hands of
+    /// a client that will retry), so a drawn id is never below it. 0 for a
+    /// store that never had a version-1 or -2 registry.
+    pub sequential_ids_end: u64,
+    pub entries: BTreeMap<u64, RegistryEntry>,
+}
+
+impl RegistryState {
+    fn id_of(&self, name: &str) -> Option<u64> {
+        self.entries.iter().find(|(_, e)| e.name == name).map(|(id, _)| *id)
+    }
+}
+
+/// The store-wide registry of producer ids and epochs (in memory; the caller
+/// supplies persistence to [`ProducerEpochs::init`]).
+///
+/// Invariant: an id is never reused for a different producer while anything
+/// refers to it. A new id is drawn at random (from the caller's source: the
+/// operating system's CSPRNG, or the simulation's seed) until it is outside
+/// every registered id, every id the log holds (partitions' producer state and
+/// the transaction log, noted at open by [`ProducerEpochs::note_id_in_log`],
+/// whatever the registry file says) and the ids issued in sequence by older
+/// registries (`RegistryState::sequential_ids_end`).
+#[derive(Debug)]
+pub struct ProducerEpochs {
+    state: Mutex<RegistryState>,
+    /// Ids found in the log at open; lock order: `state`, then this.
+    ids_in_log: Mutex<BTreeSet<u64>>,
+    expiry_ms: i64,
+}
+
+impl ProducerEpochs {
+    pub fn new(state: RegistryState, expiry_ms: i64) -> Self {
+        ProducerEpochs {
+            state: Mutex::new(state),
+            ids_in_log: Mutex::new(BTreeSet::new()),
+            expiry_ms,
+        }
+    }
+
+    /// A new id for a producer (see the invariant on [`ProducerEpochs`]):
+    /// the first draw in `0..2^63` that nothing uses.
+    fn unused_id(&self, state: &RegistryState, mut draw_id: impl FnMut() -> Result<u64>) -> Result<u64> {
+        let in_log = self.ids_in_log.lock();
+        for _ in 0..ID_DRAWS_MAX {
+            let id = draw_id()? & PRODUCER_ID_MASK;
+            if id >= state.sequential_ids_end && !state.entries.contains_key(&id) && !in_log.contains(&id) {
+                return Ok(id);
+            }
+        }
+        Err(Error::invalid(
+            "producer id",
+            format!("{ID_DRAWS_MAX} random draws were all ids in use: the random source repeats itself"),
+        ))
+    }
+
+    /// Register `name` or bump its epoch. `persist` must make the new state
+    /// durable; it runs under the registry lock, before the epoch is
+    /// published, so no append can use an epoch that a crash would forget.
+    /// An expired name that is still registered (see
+    /// [`ProducerEpochs::forget_expired`]) keeps its id: its next epoch
+    /// resumes its sequences. A new name gets an unused id from `draw_id`
+    /// (random `u64`s; see the invariant on [`ProducerEpochs`]).
+    pub fn init(
+        &self,
+        name: &str,
+        now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<(u64, u16)> {
+        self.init_as(name, None, now_ms, draw_id, persist)?
+            .ok_or_else(|| Error::invalid("producer registry", "an ownerless init was refused"))
+    }
+
+    /// As [`ProducerEpochs::init`], on behalf of `owner`: a producer owned by
+    /// another principal is left alone (`None`); one without an owner is
+    /// claimed by `owner`; a new one is registered as `owner`'s. `owner`
+    /// `None` (the embedding application, a server without authentication)
+    /// may init any producer and leaves its owner as it was.
+    pub fn init_as(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<Option<(u64, u16)>> {
+        let mut state = self.state.lock();
+        let mut next = state.clone();
+        let (id, epoch) = match next.id_of(name) {
+            Some(id) => {
+                let entry = next
+                    .entries
+                    .get_mut(&id)
+                    .ok_or_else(|| Error::invalid("producer registry", "entry vanished"))?;
+                if let Some(owner) = owner {
+                    if entry.owner.is_empty() {
+                        entry.owner = owner.to_string();
+                    } else if entry.owner != owner {
+                        return Ok(None);
+                    }
+                }
+                entry.epoch = entry.epoch.checked_add(1).ok_or_else(|| {
+                    Error::invalid(
+                        "producer epoch",
+                        format!("producer {name:?} has used all {} epochs", u16::MAX),
+                    )
+                })?;
+                entry.last_active_ms = now_ms;
+                (id, entry.epoch)
+            }
+            None => {
+                if next.entries.len() >= PRODUCERS_MAX {
+                    return Err(Error::invalid(
+                        "producers",
+                        format!("{PRODUCERS_MAX} producers are registered; no room for {name:?}"),
+                    ));
+                }
+                let id = self.unused_id(&next, draw_id)?;
+                next.entries.insert(
+                    id,
+                    RegistryEntry {
+                        name: name.to_string(),
+                        epoch: 0,
+                        last_active_ms: now_ms,
+                        owner: owner.unwrap_or_default().to_string(),
+                    },
+                );
+                (id, 0)
+            }
+        };
+        persist(&next)?;
+        *state = next;
+        Ok(Some((id, epoch)))
+    }
+
+    /// May `owner` use `producer_id`? Yes when it owns it, when the id is not
+    /// registered (the append then fails with `UnknownProducer` as usual), and
+    /// when it has no owner: then `owner` claims it (made durable by
+    /// `persist`, under the registry lock, before this returns).
+    pub fn usable_by(
+        &self,
+        producer_id: u64,
+        owner: &str,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<bool> {
+        let mut state = self.state.lock();
+        let Some(entry) = state.entries.get(&producer_id) else {
+            return Ok(true);
+        };
+        if entry.owner == owner {
+            return Ok(true);
+        }
+        if !entry.owner.is_empty() {
+            return Ok(false);
+        }
+        let mut next = state.clone();
+        if let Some(entry) = next.entries.get_mut(&producer_id) {
+            entry.owner = owner.to_string();
+        }
+        persist(&next)?;
+        *state = next;
+        Ok(true)
+    }
+
+    /// Check an append's epoch against the registry and note the activity.
+    /// `partition_last_ms`: the producer's last append to this partition, so
+    /// activity survives a reopen even if the registry file is older.
+    pub fn admit_epoch(&self, stamp: ProducerStamp, now_ms: i64, partition_last_ms: Option<i64>) -> Result<()> {
+        let mut state = self.state.lock();
+        let unknown = Error::UnknownProducer {
+            producer_id: stamp.producer_id,
+        };
+        let Some(entry) = state.entries.get_mut(&stamp.producer_id) else {
+            return Err(unknown);
+        };
+        let last = entry.last_active_ms.max(partition_last_ms.unwrap_or(i64::MIN));
+        if now_ms.saturating_sub(last) > self.expiry_ms {
+            // Expired: this id appends no more, but the name keeps it (and
+            // its sequences) for its next `init` (`forget_expired`).
+            return Err(unknown);
+        }
+        if stamp.epoch < entry.epoch {
+            return Err(Error::Fenced {
+                producer_id: stamp.producer_id,
+                epoch: stamp.epoch,
+                current_epoch: entry.epoch,
+            });
+        }
+        if stamp.epoch > entry.epoch {
+            return Err(Error::invalid(
+                "producer epoch",
+                format!(
+                    "epoch {} of producer {} was never issued (current {})",
+                    stamp.epoch, stamp.producer_id, entry.epoch
+                ),
+            ));
+        }
+        entry.last_active_ms = last.max(now_ms);
+        Ok(())
+    }
+
+    /// Forget every producer idle longer than the expiry whose id no
+    /// partition holds state for (`has_state`): its batches are gone from
+    /// the log, so nothing of its position can be lost. A name whose batches
+    /// are still there stays registered, expired (its appends answer
+    /// `UnknownProducer`), until its next `init` resumes it with its id and
+    /// sequences. Maintenance thread; the registry file keeps forgotten
+    /// entries until the next `init`, and on reopen they are found idle
+    /// again. Returns how many were forgotten.
+    pub fn forget_expired(&self, now_ms: i64, has_state: impl Fn(u64) -> bool) -> usize {
+        let mut state = self.state.lock();
+        let before = state.entries.len();
+        let expiry_ms = self.expiry_ms;
+        state
+            .entries
+            .retain(|id, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms || has_state(*id));
+        before - state.entries.len()
+    }
+
+    /// Is `producer_id` registered and active within the expiry at `now_ms`?
+    pub fn is_live(&self, producer_id: u64, now_ms: i64) -> bool {
+        self.state
+            .lock()
+            .entries
+            .get(&producer_id)
+            .is_some_and(|e| now_ms.saturating_sub(e.last_active_ms) <= self.expiry_ms)
+    }
+
+    /// Is `producer_id` registered (not expired or never issued)?
+    pub fn knows(&self, producer_id: u64) -> bool {
+        self.state.lock().entries.contains_key(&producer_id)
+    }
+
+    /// Fold activity found in a partition's state into the registry (at open).
+    pub fn note_activity(&self, producer_id: u64, at_ms: i64) {
+        if let Some(entry) = self.state.lock().entries.get_mut(&producer_id) {
+            entry.last_active_ms = entry.last_active_ms.max(at_ms);
+        }
+    }
+
+    /// Never hand out `producer_id` to a new producer: the log holds it (at
+    /// open: every id a partition or the transaction log remembers, whatever
+    /// the registry file said).
+    pub fn note_id_in_log(&self, producer_id: u64) {
+        self.ids_in_log.lock().insert(producer_id);
+    }
+
+    /// The owner of `producer_id` (empty: none); `None` if it is not registered.
+    pub fn owner(&self, producer_id: u64) -> Option<String> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.owner.clone())
+    }
+
+    pub fn current_epoch(&self, producer_id: u64) -> Option<u16> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// The name a producer id is registered under.
+    pub fn name_of(&self, producer_id: u64) -> Option<String> {
+        self.state.lock().entries.get(&producer_id).map(|e| e.name.clone())
+    }
+
+    pub fn snapshot(&self) -> RegistryState {
+        self.state.lock().clone()
+    }
+}
+
+/// Decide an append from a producer: the registry's epoch, then the
+/// partition's sequences. Run with the partition's writer lock held (it
+/// guards `table`); on `Append`, write the batch and then [`ProducerTable::record`] it.
+pub fn admit(
+    table: &ProducerTable,
+    epochs: &ProducerEpochs,
+    stamp: ProducerStamp,
+    record_count: u32,
+    now_ms: i64,
+) -> Result<Admission> {
+    let partition_last = table.get(stamp.producer_id).map(|e| e.last_append_ms);
+    epochs.admit_epoch(stamp, now_ms, partition_last)?;
+    table.check(stamp, record_count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(epoch: u16, base_sequence: u32) -> ProducerStamp {
+        ProducerStamp {
+            producer_id: 0,
+            epoch,
+            base_sequence,
+        }
+    }
+
+    #[test]
+    fn sequence_decisions() {
+        let epochs = ProducerEpochs::new(RegistryState::default(), 1_000);
+        let (id, epoch) = epochs.init("p", 0, || Ok(0), |_| Ok(())).unwrap();
+        assert_eq!((id, epoch), (0, 0));
+        let mut table = ProducerTable::new(2);
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 1), 1, 1),
+            Err(Error::OutOfOrderSequence { expected: 0, got: 1 })
+        ));
+        assert_eq!(admit(&table, &epochs, stamp(0, 0), 3, 1).unwrap(), Admission::Append);
+        table.record(stamp(0, 0), 10, 3, 1);
+        assert_eq!(
+            admit(&table, &epochs, stamp(0, 0), 3, 2).unwrap(),
+            Admission::Duplicate {
+                base_offset: 10,
+                next_offset: 13
+            }
+        );
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 4), 1, 2),
+            Err(Error::OutOfOrderSequence { expected: 3, got: 4 })
+        ));
+        table.record(stamp(0, 3), 20, 1, 2);
+        table.record(stamp(0, 4), 21, 1, 2);
+        // Window of 2: the first batch is forgotten and its retry is a gap.
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 0), 3, 2),
+            Err(Error::OutOfOrderSequence { expected: 5, got: 0 })
+        ));
+        let (_, epoch) = epochs.init("p", 3, || Ok(0), |_| Ok(())).unwrap();
+        assert_eq!(epoch, 1);
+        assert!(matches!(
+            admit(&table, &epochs, stamp(0, 5), 1, 3),
+            Err(Error::Fenced { current_epoch: 1, .. })
+        ));
+        assert_eq!(admit(&table, &epochs, stamp(1, 5), 1, 3).unwrap(), Admission::Append);
+        // Idle past expiry: unknown, but the name keeps its id: a new init
+        // resumes it with the next epoch.
+        assert!(matches!(
+            admit(&table, &epochs, stamp(1, 5), 1, 5_000),
+            Err(Error::UnknownProducer { producer_id: 0 })
+        ));
+        assert!(!epochs.is_live(0, 5_000));
+        assert_eq!(epochs.init("p", 5_000, || Ok(0), |_| Ok(())).unwrap(), (0, 2));
+        assert!(epochs.is_live(0, 5_000));
+        // Forgotten only once expired and without state in any partition.
+        assert_eq!(epochs.forget_expired(5_500, |_| false), 0);
+        assert_eq!(epochs.forget_expired(6_001, |_| true), 0);
+        assert!(epochs.knows(0));
+        assert_eq!(epochs.forget_expired(6_001, |_| false), 1);
+        assert!(!epochs.knows(0));
+        assert_eq!(epochs.init("p", 6_002, || Ok(1), |_| Ok(())).unwrap(), (1, 0));
+    }
+
+    /// A new id is a draw that no registered producer, no id in the log and
+    /// no sequentially issued id (below `sequential_ids_end`) uses; the top
+    /// bit of a draw is dropped.
+    #[test]
+    fn drawn_ids_avoid_every_id_in_use() {
+        let state = RegistryState {
+            sequential_ids_end: 4,
+            ..RegistryState::default()
+        };
+        let epochs = ProducerEpochs::new(state, 1_000);
+        epochs.init("a", 0, || Ok(10), |_| Ok(())).unwrap();
+        epochs.note_id_in_log(11);
+        let mut draws = [3, 10, 11, (1 << 63) | 10, (1 << 63) | 12].into_iter();
+        let (id, _) = epochs.init("b", 0, || Ok(draws.next().unwrap()), |_| Ok(())).unwrap();
+        assert_eq!((id, draws.next()), (12, None));
+        // A source that only repeats used ids is an error, not a loop.
+        let err = epochs.init("c", 0, || Ok(10), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn sequences_wrap() {
+        let mut table = ProducerTable::new(5);
+        table.record(stamp(0, u32::MAX - 1), 0, 2, 0);
+        assert_eq!(table.last_sequence(0), Some(u32::MAX));
+        assert_eq!(table.check(stamp(0, 0), 1).unwrap(), Admission::Append);
+    }
+
+    #[test]
+    fn snapshot_roundtrip_and_rejects_damage() {
+        let mut table = ProducerTable::new(3);
+        for i in 0..5u32 {
+            table.record(stamp(2, i * 2), u64::from(i) * 2, 2, 7);
+        }
+        table.record(
+            ProducerStamp {
+                producer_id: 9,
+                epoch: 0,
+                base_sequence: 0,
+            },
+            100,
+            1,
+            8,
+        );
+        let bytes = table.encode_snapshot(101);
+        let (offset, back) = ProducerTable::decode_snapshot(&bytes, 3).unwrap();
+        assert_eq!((offset, &back), (101, &table));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(ProducerTable::decode_snapshot(&bad, 3).is_none(), "flip at {i}");
+        }
+    }
+}

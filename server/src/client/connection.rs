@@ -1,0 +1,614 @@
+//! The Rust client: one TCP connection with pipelined requests (many calls in
+//! flight, matched to responses by request id), per-request timeouts, and
+//! reconnection with exponential backoff.
+//!
+//! A request is never re-sent by [`Client::call`] once it was written: the
+//! server may have executed it. Exactly-once produce through a dropped
+//! connection needs an idempotent producer (producer id, epoch, sequence),
+//! which retries with the same sequence; it arrives with the engine's
+//! producer state.
+//!
+//! From synchronous code, let each calling thread drive its client with a
+//! current-thread runtime of its own (`Builder::new_current_thread`,
+//! `block_on`): the connection's read task then runs on the caller's thread
+//! and a response wakes it once. `block_on` on a shared multi-thread runtime
+//! works too but costs a second thread wake-up per response (a worker reads
+//! it, then wakes the caller): ~10 % of a single durable producer's rate
+//! over loopback (design/performance.md, "Current figures").
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use millrace::Record;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::error_code::WireError;
+use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
+use crate::messages::{
+    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, Fetch, Fetched, FetchedView,
+    Hello, HelloResponse, Isolation, Position, Produce, Produced, Request, Response, Stat, TopicDescription, TopicName,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("I/O error talking to {addr}: {source}")]
+    Io {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    #[error("connection lost before the response arrived; the request may or may not have been executed")]
+    Disconnected,
+    #[error("server error: {0}")]
+    Server(#[from] WireError),
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The server's error code, if the server answered with an error.
+    pub fn code(&self) -> Option<crate::error_code::ErrorCode> {
+        match self {
+            ClientError::Server(error) => Some(error.code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub client_name: String,
+    pub token: Option<Vec<u8>>,
+    pub connect_timeout: Duration,
+    /// Per request; a long-poll fetch adds its `max_wait_ms`.
+    pub request_timeout: Duration,
+    pub reconnect_backoff_initial: Duration,
+    pub reconnect_backoff_max: Duration,
+    /// Connection attempts per call before giving up (at least 1).
+    pub connect_attempts_max: u32,
+    /// Speak TLS; `None` = plain TCP.
+    pub tls: Option<crate::tls::ClientTls>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            client_name: format!("millrace-client/{}", env!("CARGO_PKG_VERSION")),
+            token: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            reconnect_backoff_initial: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(2),
+            connect_attempts_max: 5,
+            tls: None,
+        }
+    }
+}
+
+type Reply = Result<Result<Response, WireError>, ClientError>;
+
+/// Who waits for a response, and in which form it wants it.
+enum Pending {
+    /// Decoded into a [`Response`] on the connection's read task.
+    Decoded(oneshot::Sender<Reply>),
+    /// A `Fetch` response as a [`FetchedView`], parsed by the caller's task
+    /// (the read task only hands the frame over).
+    View(oneshot::Sender<Result<Frame, ClientError>>),
+}
+
+impl Pending {
+    fn fail(self, error: ClientError) {
+        match self {
+            Pending::Decoded(sender) => {
+                let _ = sender.send(Err(error));
+            }
+            Pending::View(sender) => {
+                let _ = sender.send(Err(error));
+            }
+        }
+    }
+}
+
+type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+struct Connection {
+    writer: tokio::sync::Mutex<BoxedWrite>,
+    pending: Mutex<HashMap<u32, Pending>>,
+    closed: AtomicBool,
+    hello: HelloResponse,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("closed", &self.closed)
+            .field("hello", &self.hello)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn fail_all(&self, error: impl Fn() -> ClientError) {
+        self.closed.store(true, Ordering::Release);
+        let pending: Vec<_> = self.pending.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        for (_, waiter) in pending {
+            waiter.fail(error());
+        }
+    }
+
+    fn take_pending(&self, request_id: u32) -> Option<Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&request_id)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    addr: SocketAddr,
+    options: ClientOptions,
+    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    next_request_id: AtomicU32,
+}
+
+/// A handle to a server; cheap to clone, clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connect and handshake now (fails fast on a bad address or token).
+    pub async fn connect(addr: SocketAddr, options: ClientOptions) -> Result<Client, ClientError> {
+        let client = Client {
+            inner: Arc::new(Inner {
+                addr,
+                options,
+                connection: tokio::sync::Mutex::new(None),
+                next_request_id: AtomicU32::new(1),
+            }),
+        };
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// What the server announced in its `Hello` response.
+    pub async fn server_hello(&self) -> Result<HelloResponse, ClientError> {
+        Ok(self.connection().await?.hello.clone())
+    }
+
+    fn next_id(&self) -> u32 {
+        loop {
+            let id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// The live connection, reconnecting with backoff if there is none.
+    async fn connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let mut slot = self.inner.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            if !connection.closed.load(Ordering::Acquire) {
+                return Ok(connection.clone());
+            }
+        }
+        *slot = None;
+        let options = &self.inner.options;
+        let mut backoff = options.reconnect_backoff_initial;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.open().await {
+                Ok(connection) => {
+                    *slot = Some(connection.clone());
+                    return Ok(connection);
+                }
+                // A refusal by the server itself (bad token, version) will not heal by retrying.
+                Err(error @ ClientError::Server(_)) => return Err(error),
+                Err(error) if attempt >= options.connect_attempts_max.max(1) => return Err(error),
+                Err(error) => {
+                    tracing::debug!(%error, attempt, ?backoff, "reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(options.reconnect_backoff_max);
+                }
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Arc<Connection>, ClientError> {
+        let addr = self.inner.addr;
+        let options = &self.inner.options;
+        let io = |source| ClientError::Io { addr, source };
+        let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Timeout(options.connect_timeout))?
+            .map_err(io)?;
+        let _ = stream.set_nodelay(true);
+        // Plain TCP only: under TLS the bytes still to come on the socket
+        // are not the body's plaintext bytes (rustls may hold some already).
+        let low_water = options
+            .tls
+            .is_none()
+            .then(|| LowWater::new(std::os::fd::AsRawFd::as_raw_fd(&stream)));
+        let (mut read_half, mut write_half): (BoxedRead, BoxedWrite) = match &options.tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                (Box::new(read_half), Box::new(write_half))
+            }
+            Some(tls) => {
+                // A TLS set-up failure is reported as an I/O error on the address.
+                let (connector, name) = tls.connector().map_err(|e| io(std::io::Error::other(e)))?;
+                let stream = tokio::time::timeout(options.connect_timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| ClientError::Timeout(options.connect_timeout))?
+                    .map_err(io)?;
+                let (read_half, write_half) = tokio::io::split(stream);
+                (Box::new(read_half), Box::new(write_half))
+            }
+        };
+        let hello = Request::Hello(Hello {
+            version_min: PROTOCOL_VERSION_MIN,
+            version_max: PROTOCOL_VERSION_MAX,
+            client_name: options.client_name.clone(),
+            token: options.token.clone(),
+        });
+        let request_id = self.next_id();
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_HIGHEST);
+        let handshake = async {
+            write_half
+                .write_all(&encode_request(request_id, &hello))
+                .await
+                .map_err(io)?;
+            let frame = read_frame(&mut read_half, &mut decoder, None).await.map_err(io)?;
+            let Some(frame) = frame else {
+                return Err(ClientError::Disconnected);
+            };
+            match decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()))? {
+                Ok(Response::Hello(hello)) => Ok(hello),
+                Ok(other) => Err(ClientError::Protocol(format!(
+                    "expected a Hello response, got {other:?}"
+                ))),
+                Err(error) => Err(ClientError::Server(error)),
+            }
+        };
+        let hello = tokio::time::timeout(options.connect_timeout, handshake)
+            .await
+            .map_err(|_| ClientError::Timeout(options.connect_timeout))??;
+        let connection = Arc::new(Connection {
+            writer: tokio::sync::Mutex::new(write_half),
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            hello,
+        });
+        tokio::spawn(read_loop(read_half, decoder, low_water, Arc::downgrade(&connection)));
+        Ok(connection)
+    }
+
+    /// Send one request and wait for its response. Safe to call concurrently
+    /// from many tasks: requests are pipelined on one connection.
+    pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        let reply = self.send(request, Pending::Decoded).await?;
+        reply?.map_err(ClientError::Server)
+    }
+
+    /// Send `request` and wait for what the read task sends the waiter that
+    /// `waiter` makes (the response, decoded or raw).
+    async fn send<T>(
+        &self,
+        request: Request,
+        waiter: impl FnOnce(oneshot::Sender<T>) -> Pending,
+    ) -> Result<T, ClientError> {
+        let extra_wait = match &request {
+            Request::Fetch(fetch) => Duration::from_millis(u64::from(fetch.max_wait_ms)),
+            _ => Duration::ZERO,
+        };
+        let timeout = self.inner.options.request_timeout + extra_wait;
+        let connection = self.connection().await?;
+        let request_id = self.next_id();
+        let (sender, receiver) = oneshot::channel();
+        connection
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request_id, waiter(sender));
+        let frame = encode_request(request_id, &request);
+        let written = {
+            let mut writer = connection.writer.lock().await;
+            tokio::time::timeout(timeout, writer.write_all(&frame)).await
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                connection.fail_all(|| ClientError::Disconnected);
+                return Err(ClientError::Io {
+                    addr: self.inner.addr,
+                    source,
+                });
+            }
+            Err(_) => {
+                // A partial frame may be on the wire: the connection is unusable.
+                connection.fail_all(|| ClientError::Disconnected);
+                return Err(ClientError::Timeout(timeout));
+            }
+        }
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Err(_) => {
+                connection.take_pending(request_id);
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+
+    fn unexpected(response: Response) -> ClientError {
+        ClientError::Protocol(format!("unexpected response {response:?}"))
+    }
+
+    async fn call_empty(&self, request: Request) -> Result<(), ClientError> {
+        match self.call(request).await? {
+            Response::Empty => Ok(()),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.call_empty(Request::Ping).await
+    }
+
+    /// Create a topic; `config` pairs are the engine's `TopicConfig` keys.
+    pub async fn create_topic(&self, name: &str, partitions: u32, config: &[(&str, &str)]) -> Result<(), ClientError> {
+        self.call_empty(Request::CreateTopic(CreateTopic {
+            name: name.to_string(),
+            partitions,
+            config: config
+                .iter()
+                .map(|(key, value)| ConfigEntry {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        }))
+        .await
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
+        self.call_empty(Request::DeleteTopic(TopicName { name: name.to_string() }))
+            .await
+    }
+
+    /// Every user topic, sorted, however many: walks `ListTopicsPage`
+    /// ([`Client::topic_pages`]).
+    pub async fn list_topics(&self) -> Result<Vec<String>, ClientError> {
+        self.topic_pages().all().await
+    }
+
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, ClientError> {
+        match self
+            .call(Request::DescribeTopic(TopicName { name: name.to_string() }))
+            .await?
+        {
+            Response::TopicDescription(description) => Ok(description),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// Append `records` as one batch (not idempotent).
+    pub async fn produce(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Produced, ClientError> {
+        match self
+            .call(Request::Produce(Produce {
+                topic: topic.to_string(),
+                partition,
+                producer: None,
+                records,
+            }))
+            .await?
+        {
+            Response::Produced(produced) => Ok(produced),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// Fetch with every field given.
+    pub async fn fetch_with(&self, fetch: Fetch) -> Result<Fetched, ClientError> {
+        match self.call(Request::Fetch(fetch)).await? {
+            Response::Fetched(fetched) => Ok(fetched),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// As [`Client::fetch_with`], but the records stay in the response's
+    /// buffer and are read in place ([`FetchedView::iter`]): no allocation or
+    /// copy per record. For consumers that scan many records.
+    pub async fn fetch_view(&self, fetch: Fetch) -> Result<FetchedView, ClientError> {
+        let frame = self.send(Request::Fetch(fetch), Pending::View).await??;
+        decode_fetch_response_view(frame)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(ClientError::Server)
+    }
+
+    /// Fetch from `offset`, up to 1 MiB, waiting up to `max_wait` for a first record.
+    pub async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_wait: Duration,
+    ) -> Result<Fetched, ClientError> {
+        self.fetch_with(Fetch {
+            topic: topic.to_string(),
+            partition,
+            position: Position::Offset(offset),
+            max_bytes: 1024 * 1024,
+            max_records: 0,
+            isolation: Isolation::ReadCommitted,
+            max_wait_ms: u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX),
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Result<Vec<Stat>, ClientError> {
+        match self.call(Request::Stats).await? {
+            Response::Stats(stats) => Ok(stats),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        self.call_empty(Request::Flush).await
+    }
+}
+
+/// Most bytes asked of the socket per read; a large response (a fetch) is
+/// read straight into the decoder's buffer in reads of up to this size.
+const READ_BYTES_MAX: usize = 1024 * 1024;
+const READ_BYTES_MIN: usize = 64 * 1024;
+
+/// Most a large body's reads wait for at once (see [`LowWater`]).
+const LOW_WATER_MAX: usize = 512 * 1024;
+
+/// The socket's receive low-water mark (`SO_RCVLOWAT`), raised while a large
+/// response body is read: the reader is then woken once the body's next
+/// `LOW_WATER_MAX` bytes (or all it still needs, if fewer) have arrived,
+/// instead of once per segment the kernel queues (64 KiB on loopback, ~64
+/// wake-ups per 4 MiB fetch, each also costing the sending server a remote
+/// wake-up). The mark never exceeds what the current frame still has to
+/// send, so it is always reached, and it is back at 1 byte before anything
+/// else is read (Linux signals readiness at once when it is lowered).
+#[derive(Debug)]
+struct LowWater {
+    fd: std::os::fd::RawFd,
+    current: usize,
+}
+
+impl LowWater {
+    fn new(fd: std::os::fd::RawFd) -> Self {
+        LowWater { fd, current: 1 }
+    }
+
+    /// Wait for `bytes` (clamped to 1..=LOW_WATER_MAX) before the socket
+    /// reads as ready. An error fails the connection rather than leave a
+    /// raised mark in place.
+    fn set(&mut self, bytes: usize) -> std::io::Result<()> {
+        let bytes = bytes.clamp(1, LOW_WATER_MAX);
+        if bytes == self.current {
+            return Ok(());
+        }
+        Self::set_socket(self.fd, bytes)?;
+        self.current = bytes;
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[expect(unsafe_code, reason = "setsockopt has no safe wrapper in std or tokio")]
+    fn set_socket(fd: std::os::fd::RawFd, bytes: usize) -> std::io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the option value points at a live `c_int` and the length
+        // passed is its size; the kernel only reads that many bytes. `fd`
+        // is the connection's socket, open for as long as its read half
+        // (which this low-water mark travels with) lives; were it not, the
+        // call would fail with EBADF, not touch memory.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                std::ptr::from_ref(&value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn set_socket(_fd: std::os::fd::RawFd, _bytes: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Read until one whole frame is decoded; `None` on a clean EOF.
+async fn read_frame<R: AsyncRead + Unpin>(
+    read_half: &mut R,
+    decoder: &mut FrameDecoder,
+    mut low_water: Option<&mut LowWater>,
+) -> std::io::Result<Option<Frame>> {
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => return Ok(Some(frame)),
+            Ok(None) => {}
+            Err(error) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error)),
+        }
+        if let Some(low_water) = low_water.as_deref_mut() {
+            low_water.set(decoder.large_body_remaining().unwrap_or(1))?;
+        }
+        let room = decoder.wanted().clamp(READ_BYTES_MIN, READ_BYTES_MAX);
+        let buffer = decoder.read_buffer(room);
+        let n = (&mut *read_half).take(room as u64).read_buf(buffer).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// Dispatch responses to their callers until the connection ends.
+async fn read_loop(
+    mut read_half: BoxedRead,
+    mut decoder: FrameDecoder,
+    mut low_water: Option<LowWater>,
+    connection: std::sync::Weak<Connection>,
+) {
+    loop {
+        let frame = read_frame(&mut read_half, &mut decoder, low_water.as_mut()).await;
+        let Some(connection) = connection.upgrade() else {
+            return;
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) => {
+                connection.fail_all(|| ClientError::Disconnected);
+                return;
+            }
+        };
+        if frame.header.request_id != 0 {
+            match connection.take_pending(frame.header.request_id) {
+                Some(Pending::Decoded(sender)) => {
+                    let reply = decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()));
+                    let _ = sender.send(reply);
+                }
+                Some(Pending::View(sender)) => {
+                    let _ = sender.send(Ok(frame));
+                }
+                None => {}
+            }
+            continue;
+        }
+        // An error not tied to a request: the server is closing the connection.
+        let error = match decode_response(&frame) {
+            Ok(Err(error)) => ClientError::Server(error),
+            Ok(Ok(_)) => ClientError::Protocol("success response with request id 0".into()),
+            Err(error) => ClientError::Protocol(error.to_string()),
+        };
+        let message = error.to_string();
+        connection.fail_all(|| match &error {
+            ClientError::Server(e) => ClientError::Server(e.clone()),
+            _ => ClientError::Protocol(message.clone()),
+        });
+        return;
+    }
+}
