@@ -585,7 +585,8 @@ impl Store {
         self.forget_topic_dependents(name)
     }
 
-    /// The DLQ of `name` and every committed offset on `name` or its DLQ.
+    /// The DLQ of `name`, every committed offset on `name` or its DLQ, then
+    /// the DLQ's redrive marks and the topic's failure counts.
     fn forget_topic_dependents(&self, name: &str) -> Result<()> {
         let dlq = crate::dlq::dlq_topic_name(name);
         if self.inner.topics.read().contains_key(&dlq) {
@@ -600,7 +601,7 @@ impl Store {
                 "forgot the committed offsets of a deleted topic"
             );
         }
-        Ok(())
+        self.forget_dlq_bookkeeping(name)
     }
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {

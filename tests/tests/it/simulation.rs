@@ -275,7 +275,9 @@ const OPERATOR_SEEDS_DEFAULT: u64 = 400;
 
 /// The operator actions (issue 18): topic delete and re-create, and
 /// transactions with parts larger than the batch limit, among power cuts and
-/// faults; offsets never handed out twice, acknowledged records once.
+/// faults; offsets never handed out twice, acknowledged records once; a
+/// re-created topic's dead letters counted, listed and redriven whatever its
+/// earlier incarnations' DLQs held (`Op::DlqScratch`).
 #[test]
 fn operator_actions() {
     let start = env_u64("MILLRACE_SIM_SEED_START").unwrap_or(0);
