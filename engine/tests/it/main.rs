@@ -16,6 +16,7 @@ mod common;
 mod consume_in_transaction;
 mod damaged_reads;
 mod dlq;
+mod dlq_incarnation;
 mod examples;
 mod faults;
 mod group_commit_spin;

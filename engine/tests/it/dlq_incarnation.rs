@@ -5,13 +5,7 @@
 //! through the public API in one process, across a reopen, and with a failed
 //! fsync at every step of the delete (each a crash point: the store is
 //! reopened on the real file system and the topic deleted and created again).
-#![allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "test code: a panic is a failure"
-)]
-
-mod common;
+use crate::common;
 
 use common::{scratch_dir, FaultKind, FaultOp, FaultyStorage};
 use millrace::dlq::{FailOutcome, RedriveOptions};

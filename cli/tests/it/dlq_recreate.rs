@@ -5,9 +5,7 @@
 //! dead-lettered through the engine API, as a pipeline stage does (the CLI
 //! has no command that fails a record); everything else runs the binary.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
-
-mod common;
+use crate::common;
 
 use common::{json_of, millrace, stdout_of};
 use millrace::dlq::FailOutcome;
