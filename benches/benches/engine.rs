@@ -29,9 +29,8 @@
 //! The append table's *CPU cores* is the process's CPU time (user + system,
 //! all threads) over the case's wall time; *CPU µs/append* the same per append.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::indexing_slicing,
     reason = "benchmark harness: any failure should abort the run loudly"
 )]
 
@@ -92,6 +91,7 @@ struct Baselines {
     memcpy_bytes_per_second: f64,
 }
 
+#[expect(clippy::too_many_lines, reason = "the benchmark plan, read top to bottom")]
 fn main() {
     if let Some(dir) = std::env::var_os(CHILD_DIR_VAR) {
         crash_child(Path::new(&dir));
@@ -519,6 +519,7 @@ fn run_append(settings: &Settings, case: AppendCase) -> AppendResult {
 }
 
 /// CPU time (user + system) this process has used so far, all threads.
+#[expect(unsafe_code, reason = "getrusage is a C call")]
 fn process_cpu() -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only

@@ -22,9 +22,8 @@
 //! the binary and of memory-mapped sealed segments, which the kernel
 //! reclaims as page cache. Linux only (`/proc`).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::indexing_slicing,
     reason = "benchmark harness: any failure should abort the run loudly"
 )]

@@ -1,7 +1,7 @@
 //! The README's embedding snippet, verbatim below this header (checked by
-//! engine/tests/examples.rs, which runs it twice in one directory).
+//! engine/tests/it/examples.rs, which runs it twice in one directory).
 
-#![allow(clippy::indexing_slicing, reason = "the snippet reads the record it just appended")]
+#![expect(clippy::indexing_slicing, reason = "the snippet reads the record it just appended")]
 
 use millrace::{Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 

@@ -258,7 +258,6 @@
 //! the durable data, and changes nothing (see its documentation).
 
 #![warn(missing_docs)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
 
 // First: rustdoc lists `Store`'s methods in module order, and the page should
 // lead with opening, appending and reading (store.rs), not the DLQ (dlq.rs).
@@ -283,6 +282,9 @@ mod producer;
 mod shared;
 #[doc(hidden)]
 pub mod sync;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 
 // The features live in `producer/`, `consumer/` and `pipeline/`. The public
 // paths `millrace::dlq`, `millrace::txn`, `millrace::offset_table` and

@@ -14,7 +14,7 @@
 //! (use a separate CARGO_TARGET_DIR).
 
 #![cfg(loom)]
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
 use loom::sync::Arc;
 use loom::thread;

@@ -2,7 +2,7 @@
 //! (as given, with the CRC recomputed, and header-parsed only): no panic,
 //! exact re-encoding, allocation within `allocation_bound_bytes`. The check is
 //! `millrace_tests::fuzz_checks::check_batch_decode`, which
-//! `tests/tests/fuzz_corpus.rs` replays over `corpus/batch_decode` in CI.
+//! `tests/tests/it/fuzz_corpus.rs` replays over `corpus/batch_decode` in CI.
 //! Run with `cd fuzz && cargo +nightly fuzz run --sanitizer none batch_decode -- -max_total_time=180`.
 #![no_main]
 

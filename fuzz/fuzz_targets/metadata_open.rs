@@ -6,7 +6,7 @@
 //! panic, allocation within `fuzz_metadata::allocation_bound_bytes`; a store
 //! that opened must read, append, close and reopen. The check is
 //! `millrace_tests::fuzz_metadata::check_metadata_open`, which
-//! `tests/tests/fuzz_corpus.rs` replays over `corpus/metadata_open` in CI.
+//! `tests/tests/it/fuzz_corpus.rs` replays over `corpus/metadata_open` in CI.
 //! Run with
 //! `cd fuzz && cargo fuzz run --sanitizer none metadata_open -- -max_total_time=180`.
 #![no_main]

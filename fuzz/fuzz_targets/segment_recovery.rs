@@ -3,7 +3,7 @@
 //! never a panic; reads agree with an independent decode; allocation within
 //! `allocation_bound_bytes`. The check is
 //! `millrace_tests::fuzz_checks::check_segment_recovery`, which
-//! `tests/tests/fuzz_corpus.rs` replays over `corpus/segment_recovery` in CI.
+//! `tests/tests/it/fuzz_corpus.rs` replays over `corpus/segment_recovery` in CI.
 //! Each input is laid out as a store on disk (under /dev/shm where it exists,
 //! see `scratch_dir`), as the last segment and as a sealed one. Run with
 //! `cd fuzz && cargo +nightly fuzz run --sanitizer none segment_recovery -- -max_total_time=180`.

@@ -16,7 +16,7 @@
 //! - `scan`: fetch of `MILLRACE_BENCH_SCAN_MB` (default 256) MiB of 1 KiB records
 //!   in 4 MiB fetches, against the embedded `Store::read` and `Store::scan`.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "bench")]
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "bench")]
 
 use std::time::{Duration, Instant};
 
@@ -374,6 +374,7 @@ fn wanted(section: &str) -> bool {
     std::env::var("MILLRACE_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == section))
 }
 
+#[expect(clippy::too_many_lines, reason = "the benchmark plan, read top to bottom")]
 fn main() {
     let seconds = Duration::from_secs_f64(
         std::env::var("MILLRACE_BENCH_SECONDS")

@@ -1,5 +1,5 @@
 //! Checks shared by the cargo-fuzz target `fuzz/fuzz_targets/frame_decode.rs`
-//! and the corpus replay test `server/tests/fuzz_corpus.rs`, so that CI runs
+//! and the corpus replay test `server/tests/it/fuzz_corpus.rs`, so that CI runs
 //! exactly what the fuzzer runs.
 
 use crate::error_code::ERROR_MESSAGE_BYTES_MAX;

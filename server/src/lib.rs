@@ -10,8 +10,6 @@
 //! The modules below the wings are also re-exported at their paths from
 //! before the wings (`millrace_server::messages`, `millrace_server::auth`, …).
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
-
 pub mod client;
 #[doc(hidden)]
 pub mod fuzzing;

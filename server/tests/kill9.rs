@@ -4,20 +4,22 @@
 //! idempotent producer re-initialised after the restart resumes its sequence
 //! without duplicates. The server runs in a child process: this test binary
 //! re-executed with `MILLRACE_KILL9_CHILD_DIR` set runs `child_server`, which
-//! prints its address and serves until killed.
+//! prints its address and serves until killed. Its own test binary: see
+//! `server/tests/it/main.rs`.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use millrace::Record;
 use millrace_server::config::ServerConfig;
 use millrace_server::messages::{CommitOffsets, GroupQuery, PartitionOffset, Request, Response};
 use millrace_server::{Client, ClientOptions, Producer, ProducerOptions};
+
+use millrace_tests::kill9::{test_name, Victim};
 
 const CHILD_ENV: &str = "MILLRACE_KILL9_CHILD_DIR";
 
@@ -43,49 +45,38 @@ fn child_server() {
     });
 }
 
-/// Kills the child server when dropped, so a failing test leaves no orphan.
-struct ChildServer(Child);
-
-impl ChildServer {
-    fn kill9(&mut self) {
-        self.0.kill().unwrap(); // SIGKILL
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_server(dir: &Path) -> (ChildServer, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// Start the child server on `dir` and wait for its address. The [`Victim`]
+/// kills it when dropped, so a failing test leaves no orphan.
+fn spawn_server(dir: &Path) -> (Victim, SocketAddr) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "--ignored",
             "--exact",
-            "child_server",
+            &test_name(module_path!(), "child_server"),
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("child prints its address").unwrap();
-        // libtest may print "test child_server ... " on the same line first.
-        if let Some((_, addr)) = line.split_once("LISTENING ") {
-            break addr.trim().parse().unwrap();
-        }
-    };
-    // Keep draining the child's stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (ChildServer(child), addr)
+        .env(CHILD_ENV, dir);
+    let child = Victim::spawn(command);
+    let mut before = Vec::new();
+    // libtest may print "test child_server ... " on the same line first.
+    let line = child
+        .wait_for_line(Duration::from_secs(60), |line| line.contains("LISTENING "), &mut before)
+        .unwrap_or_else(|| panic!("the child prints its address; it printed {before:?}"));
+    let addr = line.split_once("LISTENING ").unwrap().1.trim().parse().unwrap();
+    (child, addr)
+}
+
+/// SIGKILL the child server; it must not have exited by itself.
+fn kill9(child: Victim) {
+    let ended = child.kill();
+    assert!(
+        ended.killed(),
+        "the server exited by itself: {}\n{}",
+        ended.status,
+        ended.stderr
+    );
 }
 
 async fn committed(client: &Client, group: &str) -> Option<u64> {
@@ -105,7 +96,7 @@ async fn committed(client: &Client, group: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_restart_keeps_acknowledged_data_and_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_server(dir.path());
+    let (child, addr) = spawn_server(dir.path());
     let client = Client::connect(addr, ClientOptions::default()).await.unwrap();
     client.create_topic("k", 1, &[]).await.unwrap();
     let mut producer = Producer::init(client.clone(), "kp", ProducerOptions::default())
@@ -133,10 +124,10 @@ async fn kill9_restart_keeps_acknowledged_data_and_offsets() {
         .await
         .unwrap();
 
-    child.kill9();
+    kill9(child);
     drop(client);
 
-    let (mut child, addr) = spawn_server(dir.path());
+    let (child, addr) = spawn_server(dir.path());
     let client = Client::connect(addr, ClientOptions::default()).await.unwrap();
     let resume = committed(&client, "c").await;
     assert_eq!(resume, Some(40), "committed offset survived kill -9");
@@ -161,7 +152,7 @@ async fn kill9_restart_keeps_acknowledged_data_and_offsets() {
         .await
         .unwrap();
     assert_eq!((produced.base_offset, produced.duplicate), (100, false));
-    child.kill9();
+    kill9(child);
 }
 
 /// Sixteen connections produce to an `Always` topic (two partitions) while
@@ -177,7 +168,7 @@ async fn kill9_under_concurrent_always_load_keeps_every_acknowledged_record_once
     type Acked = HashMap<(u32, u64), Vec<u8>>;
     let acked: Arc<Mutex<Acked>> = Arc::default();
     for cycle in 0..3u32 {
-        let (mut child, addr) = spawn_server(dir.path());
+        let (child, addr) = spawn_server(dir.path());
         let admin = Client::connect(addr, ClientOptions::default()).await.unwrap();
         if cycle == 0 {
             admin.create_topic("load", 2, &[]).await.unwrap();
@@ -208,13 +199,13 @@ async fn kill9_under_concurrent_always_load_keeps_every_acknowledged_record_once
             }));
         }
         tokio::time::sleep(Duration::from_millis(300 + 150 * u64::from(cycle))).await;
-        child.kill9();
+        kill9(child);
         for task in tasks {
             task.await.unwrap();
         }
         drop(admin);
 
-        let (mut child, addr) = spawn_server(dir.path());
+        let (child, addr) = spawn_server(dir.path());
         let client = Client::connect(addr, ClientOptions::default()).await.unwrap();
         let mut log: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
         let mut seen = HashSet::new();
@@ -243,6 +234,6 @@ async fn kill9_under_concurrent_always_load_keeps_every_acknowledged_record_once
             assert_eq!(log.get(at), Some(value), "cycle {cycle}: acknowledged record at {at:?}");
         }
         drop(acked);
-        child.kill9();
+        kill9(child);
     }
 }

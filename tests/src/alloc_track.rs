@@ -10,6 +10,11 @@
 //! not see each other's allocations; the code measured must allocate on the
 //! calling thread (stores opened with `background: false` do).
 
+#![expect(
+    unsafe_code,
+    reason = "a global allocator is an unsafe trait; every method forwards to System"
+)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

@@ -1,5 +1,5 @@
 //! The per-input checks of the fuzz targets in `fuzz/` (`batch_decode`,
-//! `segment_recovery`), shared with `tests/fuzz_corpus.rs`, which replays the
+//! `segment_recovery`), shared with `tests/it/fuzz_corpus.rs`, which replays the
 //! checked-in corpus through them so CI needs no cargo-fuzz.
 //!
 //! Each check panics (the fuzzer's signal) if the engine panics, returns an

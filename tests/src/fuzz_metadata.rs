@@ -1,5 +1,5 @@
 //! The per-input check of the `metadata_open` fuzz target, shared with
-//! `tests/fuzz_corpus.rs`, which replays `fuzz/corpus/metadata_open` in CI.
+//! `tests/it/fuzz_corpus.rs`, which replays `fuzz/corpus/metadata_open` in CI.
 //!
 //! `segment_recovery` covers the segments; this covers every other file a
 //! store reads when it opens, and the internal records it decodes then:

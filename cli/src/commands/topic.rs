@@ -99,7 +99,6 @@ fn to_u32(what: &str, value: u64) -> CliResult<u32> {
 
 fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
     let defaults = TopicConfig::default();
-    #[allow(clippy::needless_update, reason = "TopicConfig gains fields as the engine grows")]
     let config = TopicConfig {
         partitions: args.partitions,
         durability: args.durability,

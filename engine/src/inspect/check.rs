@@ -162,6 +162,7 @@ fn check_start_offset(dir: &Path, report: &mut CheckReport) {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "debt: one partition's check, step by step")]
 fn check_partition(
     partition: &PartitionFiles,
     live: bool,

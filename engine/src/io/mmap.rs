@@ -15,6 +15,11 @@
 //! nothing (`ReadOnlyStorage`). Bytes read through a map are treated as untrusted
 //! input exactly like bytes from `read_at`: every batch is CRC-checked.
 
+#![expect(
+    unsafe_code,
+    reason = "memory maps; the SAFETY argument above covers every map made here"
+)]
+
 use std::fs::File;
 use std::io;
 use std::ops::Deref;

@@ -7,9 +7,11 @@ mod fs;
 pub mod mmap;
 pub(crate) mod poison;
 mod read_only;
+/// The simulated disk moved to [`crate::testing::sim`]; this path keeps
+/// working for the workspace's tests. Transitional alias.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
-#[path = "../storage/sim.rs"] // transitional: "habits" moves the simulator to testing/
-pub mod sim;
+pub use crate::testing::sim;
 
 pub use fs::FsStorage;
 pub use read_only::{lock_dir_shared, ReadLock, ReadOnlyStorage};
@@ -72,7 +74,10 @@ pub enum OpenMode {
 
 /// A file opened through a [`Storage`]. Positional I/O only: the engine keeps
 /// its own positions, so a file handle can be shared between threads.
-#[allow(clippy::len_without_is_empty)]
+#[expect(
+    clippy::len_without_is_empty,
+    reason = "a file's length is an I/O call that can fail; emptiness is never asked"
+)]
 pub trait StorageFile: Send + Sync + Debug {
     /// Read up to `buf.len()` bytes at `position`; returns bytes read (0 at EOF).
     fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize>;

@@ -97,7 +97,10 @@ impl Segment {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per field of the segment it assembles"
+    )]
     fn from_parts(
         base_offset: u64,
         log_path: PathBuf,
@@ -186,7 +189,6 @@ impl Segment {
     /// batch is corruption (sealed segments were fsync'd). An end entry at
     /// the log's length with another offset is dropped, warned and counted
     /// in `derived_metadata_rejected`.
-    #[allow(clippy::too_many_arguments)]
     pub fn open_sealed(
         storage: &dyn Storage,
         dir: &Path,

@@ -195,7 +195,6 @@ impl Store {
     }
 
     /// As [`Store::append_sequenced`] with batch flags (transactions).
-    #[allow(dead_code, reason = "used by the transaction module (issue 4)")]
     pub(crate) fn append_sequenced_with_flags(
         &self,
         topic: &str,

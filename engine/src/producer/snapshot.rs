@@ -5,7 +5,7 @@
 //! snapshot + the batch headers after it. Layout in design/format.md
 //! ("Producer snapshot").
 //!
-//! Rebuild decision table (a test per row in `tests/producer.rs`):
+//! Rebuild decision table (a test per row in `tests/it/producer.rs`):
 //!
 //! | snapshots found                     | action                                          |
 //! |-------------------------------------|-------------------------------------------------|

@@ -42,21 +42,6 @@ impl Store {
         self.partition(topic, partition)?.append(records, None, 0)
     }
 
-    /// Append with a producer stamp and batch flags (producers, transactions).
-    #[allow(dead_code, reason = "used by producer and transaction modules")]
-    pub(crate) fn append_raw(
-        &self,
-        topic: &str,
-        partition: u32,
-        records: &[Record],
-        producer: Option<ProducerStamp>,
-        flags: u16,
-        check: impl FnOnce(u64) -> Result<()>,
-    ) -> Result<AppendInfo> {
-        self.partition(topic, partition)?
-            .append_checked(records, producer, flags, check)
-    }
-
     /// Read visible, committed records from `offset` (read-committed isolation).
     pub fn read(&self, topic: &str, partition: u32, offset: u64, options: ReadOptions) -> Result<ReadResult> {
         self.partition(topic, partition)?

@@ -250,11 +250,6 @@ impl Store {
         &self.inner.catalog.options
     }
 
-    #[allow(dead_code, reason = "used by internal-topic modules")]
-    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
-        &self.inner.catalog.storage
-    }
-
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.catalog.shared
     }

@@ -512,6 +512,7 @@ impl LowWater {
     }
 
     #[cfg(target_os = "linux")]
+    #[expect(unsafe_code, reason = "setsockopt has no safe wrapper in std or tokio")]
     fn set_socket(fd: std::os::fd::RawFd, bytes: usize) -> std::io::Result<()> {
         let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         // SAFETY: the option value points at a live `c_int` and the length

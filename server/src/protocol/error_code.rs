@@ -216,6 +216,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::too_many_lines, reason = "one line per engine error")]
     fn engine_errors_map_one_to_one() {
         use millrace::Error as E;
         let errors = vec![

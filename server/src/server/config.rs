@@ -239,6 +239,10 @@ impl ServerConfig {
     }
 
     /// Reject values the server cannot honour. Never clamps.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one check per configuration field, in the order of the documentation"
+    )]
     pub fn validate(&self) -> Result<(), ConfigError> {
         fn range<T: PartialOrd + std::fmt::Display + Copy>(
             key: &'static str,

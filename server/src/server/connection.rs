@@ -208,6 +208,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         self.jobs.send(job).is_ok()
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "debt: the read side of a connection; to split with the service layer (issue 20)"
+    )]
     async fn read_loop(&mut self) -> Outcome {
         let shared = self.shared.clone();
         let config = &shared.config;
@@ -604,6 +608,10 @@ pub(crate) async fn run_blocking<T: Send + 'static>(
 /// back to back are written together; before a blocking request starts,
 /// everything answered so far is written (a long poll never holds back an
 /// earlier answer).
+#[expect(
+    clippy::too_many_lines,
+    reason = "debt: the response writer; to split with the service layer (issue 20)"
+)]
 async fn worker<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut jobs: mpsc::UnboundedReceiver<Job>,

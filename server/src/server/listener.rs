@@ -350,6 +350,10 @@ async fn release_memory_when_idle(
 /// Give the allocator's free memory back to the system (glibc keeps freed
 /// memory in per-thread arenas; after a burst on many threads that is most
 /// of an idle server's anonymous memory).
+#[cfg_attr(
+    all(target_os = "linux", target_env = "gnu"),
+    expect(unsafe_code, reason = "malloc_trim is a C call")
+)]
 fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` has no preconditions; it takes the arenas' own

@@ -1,12 +1,12 @@
 //! Proves the simulation can fail: with the engine's `test-skip-fsync`
 //! feature, an `Always` append is acknowledged without its fdatasync, and
 //! the seeded power-loss simulation (the same harness and the same seeds as
-//! `tests/tests/simulation.rs`) must report acknowledged records lost. A kill
+//! `tests/tests/it/simulation.rs`) must report acknowledged records lost. A kill
 //! -9 test cannot see this bug: the page cache survives a process crash.
 
-#![allow(dead_code, reason = "the harness also serves tests/tests/simulation.rs")]
+#![allow(dead_code, reason = "the harness also serves tests/tests/it/simulation.rs")]
 
-#[path = "../../tests/simulation/harness.rs"]
+#[path = "../../tests/it/simulation/harness.rs"]
 mod harness;
 
 use harness::{run_seed, Scenarios};

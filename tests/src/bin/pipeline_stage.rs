@@ -1,4 +1,4 @@
-//! Child process for tests/tests/pipeline_kill9.rs: the whole order service
+//! Child process for tests/tests/kill9/pipeline_kill9.rs: the whole order service
 //! of issue 25, written as an embedder would with the public API, three
 //! threads over one `Store` (the model of orders: `millrace_tests::pipeline`):
 //!
@@ -32,7 +32,7 @@
 //! once the input, the DLQ and the redrive reached the model's end state.
 //!
 //! Usage: `pipeline_stage <data-dir> <orders> <upstream-file>`
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -13,8 +13,8 @@ use crate::layout::START_OFFSET_FILE;
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::producer_state::{admit, Admission, ProducerTable};
 use crate::segment::{self, parse_log_name, Segment};
-use crate::storage::{write_atomic, Storage};
 use crate::shared::Shared;
+use crate::storage::{write_atomic, Storage};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,7 +160,6 @@ const SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10
 
 #[derive(Debug)]
 pub(crate) struct Partition {
-    #[allow(dead_code, reason = "kept for diagnostics (Debug)")]
     pub topic: String,
     pub id: u32,
     pub dir: PathBuf,
@@ -247,7 +246,6 @@ impl Partition {
         self.start_offset.load(Ordering::Acquire)
     }
 
-    #[allow(dead_code, reason = "used by producer and transaction modules")]
     pub fn config(&self) -> &TopicConfig {
         &self.config
     }

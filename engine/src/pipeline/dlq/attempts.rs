@@ -147,7 +147,10 @@ impl Store {
     /// dead-lettered (redelivered because that commit did not happen) is not
     /// dead-lettered again: the answer names the DLQ record it has. Inside
     /// a transaction, use [`crate::txn::Transaction::fail_record`].
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "debt: the record's coordinates and the failure, to become a parameter struct"
+    )]
     pub fn fail_record(
         &self,
         producer: crate::ProducerId,

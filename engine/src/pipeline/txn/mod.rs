@@ -27,6 +27,7 @@ pub(crate) use record::CommitRecord;
 pub(crate) use recover::{forget_applied, recover};
 
 use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::log::partition::{Isolation, Partition, ReadOptions};

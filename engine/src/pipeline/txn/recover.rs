@@ -10,6 +10,7 @@ use super::*;
 /// (its target is gone, its batch is damaged, a record is over the target's
 /// limits) is skipped and reported, and the rest of the store opens; I/O
 /// errors still fail the open.
+#[expect(clippy::too_many_lines, reason = "debt: transaction recovery at open, step by step")]
 pub(crate) fn recover(store: &Store) -> Result<()> {
     let log = match store.internal_log(TRANSACTIONS_TOPIC) {
         Ok(Some(log)) => log,

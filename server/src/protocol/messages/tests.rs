@@ -217,6 +217,7 @@ fn arb_stamp() -> impl Strategy<Value = ProducerStamp> {
     })
 }
 
+#[expect(clippy::too_many_lines, reason = "one case per request kind")]
 fn arb_request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (any::<u16>(), any::<u16>(), arb_string(), option::of(arb_bytes())).prop_map(
@@ -438,6 +439,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
 }
 
 /// A response valid for `opcode`.
+#[expect(clippy::too_many_lines, reason = "one case per response kind")]
 fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
     match opcode {
         Opcode::Hello => (any::<u16>(), arb_string(), any::<u32>(), any::<u32>())

@@ -1,0 +1,69 @@
+//! `millrace completions` produces a script each shell accepts (bash is
+//! actually sourced), and `millrace bench` runs a bounded load and reports
+//! throughput and latency percentiles, leaving no topic behind.
+
+use crate::common;
+
+use common::{json_of, millrace, stdout_of};
+
+#[test]
+fn completions_for_each_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bash = stdout_of(millrace(tmp.path()).args(["completions", "bash"]));
+    assert!(bash.contains("_millrace()") && bash.contains("consume"), "{bash}");
+    let zsh = stdout_of(millrace(tmp.path()).args(["completions", "zsh"]));
+    assert!(zsh.starts_with("#compdef millrace"));
+    let fish = stdout_of(millrace(tmp.path()).args(["completions", "fish"]));
+    assert!(fish.contains("complete -c millrace"));
+    // bash accepts the script and registers the completion function.
+    let script = tmp.path().join("millrace.bash");
+    std::fs::write(&script, bash).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source '{}' && complete -p millrace", script.display()))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    millrace(tmp.path())
+        .args(["completions", "powershell-9000"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn bench_counts_records_and_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let report = json_of(millrace(&data).args([
+        "bench",
+        "--json",
+        "--producers",
+        "2",
+        "--count",
+        "2000",
+        "--batch-records",
+        "50",
+        "--durability",
+        "os",
+        "--read",
+    ]));
+    assert_eq!(report["records"], 2000);
+    assert_eq!(report["batches"], 40);
+    assert_eq!(report["read"]["records"], 2000);
+    let latency = &report["append_latency_us"];
+    assert!(latency["p50"].as_u64().unwrap() <= latency["p99"].as_u64().unwrap());
+    assert!(latency["p99"].as_u64().unwrap() <= latency["max"].as_u64().unwrap());
+    assert!(report["records_per_second"].as_f64().unwrap() > 0.0);
+    let topics = json_of(millrace(&data).args(["topic", "list", "--json"]));
+    assert_eq!(
+        topics["topics"].as_array().unwrap().len(),
+        0,
+        "bench left its topic behind"
+    );
+    let text = stdout_of(millrace(&data).args(["bench", "--duration", "300ms", "--durability", "always", "--keep"]));
+    assert!(text.contains("records/s") && text.contains("p99"), "{text}");
+    millrace(&data)
+        .args(["topic", "describe", "millrace-bench"])
+        .assert()
+        .success();
+}

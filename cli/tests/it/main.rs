@@ -1,0 +1,40 @@
+//! The `millrace` binary's end-to-end tests, one test binary: each file is a
+//! module running the built `millrace` (assert_cmd), the shared helpers are
+//! `common`; checked-in data directories are in `cli/tests/fixtures`.
+//! README.md, "Where a new test goes".
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    reason = "tests: a panic is the failure report (clippy.toml allows unwrap and indexing inside #[test] functions, this also \
+              in helpers); a test is a scenario read top to bottom"
+)]
+
+mod check_repair;
+mod common;
+mod completions_bench;
+mod damage_scope;
+mod damaged_reads;
+mod data_dir;
+mod dlq;
+mod dlq_recreate;
+mod file_safety;
+mod group_delete;
+mod group_paging;
+mod hole_index;
+mod internal_names;
+mod live_inspect;
+mod offset_reuse;
+mod offsets;
+mod oversized;
+mod poisoned_earlier;
+mod poisoned_stats;
+mod read_only;
+mod readme;
+mod replay;
+mod serve_banner;
+mod serve_security;
+mod server;
+mod terminal;
+mod topic_produce_consume;

@@ -1,0 +1,43 @@
+//! The engine's integration tests, one binary: each file is a module, the
+//! shared helpers are `common`. The loom models need `--cfg loom` and stay
+//! separate binaries (`engine/tests/loom*.rs`). README.md, "Where a new test
+//! goes".
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    reason = "tests: a panic is the failure report (clippy.toml allows unwrap and indexing inside #[test] functions, this also \
+              in helpers); a test is a scenario read top to bottom"
+)]
+
+mod close;
+mod common;
+mod consume_in_transaction;
+mod damaged_reads;
+mod dlq;
+mod dlq_incarnation;
+mod examples;
+mod faults;
+mod group_commit_spin;
+mod group_delete;
+mod internal_topics;
+mod model;
+mod no_space;
+mod offsets;
+mod offsets_model;
+mod pending_append;
+mod poison_record;
+mod preallocate;
+mod preallocate_once;
+mod producer;
+mod producer_ids;
+mod producer_model;
+mod read_only_live;
+mod recovery;
+mod recovery_embedded;
+mod release_memory;
+mod scanner;
+mod store_basic;
+mod txn;
+mod txn_limits;
