@@ -17,12 +17,14 @@ use crate::config::ServerConfig;
 use crate::error_code::{ErrorCode, WireError};
 use crate::frame::{FrameDecoder, FLAGS_KNOWN};
 use crate::frame::{FrameError, FRAME_LENGTH_BYTES};
-use crate::handler::{handle, handle_inline, Context, Inline, Session};
+use crate::handler::{handle, handle_inline, Inline};
 use crate::messages::{
     decode_error_code, decode_request, encode_response_split, HelloResponse, Opcode, Request, Response,
     PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 use crate::metrics::ServerMetrics;
+use crate::server::blocking::run_blocking;
+use crate::server::service::{Service, Session};
 use crate::wire::DecodeError;
 
 /// Bytes asked of the socket per read, at most. A frame's whole size is
@@ -47,7 +49,7 @@ const LINGER_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// What every connection shares.
 pub struct Shared {
     pub config: ServerConfig,
-    pub context: Arc<Context>,
+    pub context: Arc<Service>,
     pub auth: Authenticator,
     pub metrics: Arc<ServerMetrics>,
     /// `buffered_bytes_max` over all connections.
@@ -572,27 +574,6 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
-/// Run `call`, which may block (an `Always` fsync, a long poll), without
-/// stalling the runtime. On the multi-threaded runtime (`millrace serve`) it
-/// runs right here under `block_in_place`: the runtime hands this worker's
-/// other tasks to another thread while the request needs no hop to the
-/// blocking pool and back (two thread wake-ups on its latency path). Elsewhere
-/// (a current-thread runtime, as in some tests) it goes to the blocking pool.
-/// A panic in `call` comes back as the `Err` either way.
-pub(crate) async fn run_blocking<T: Send + 'static>(
-    call: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Box<dyn std::any::Any + Send>> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)))
-    } else {
-        tokio::task::spawn_blocking(call).await.map_err(|join_error| {
-            let panic: Box<dyn std::any::Any + Send> = Box::new(join_error.to_string());
-            panic
-        })
-    }
-}
-
 /// Executes jobs one at a time, in arrival order, and writes the responses in
 /// the same order.
 ///
@@ -663,7 +644,7 @@ async fn worker<W: AsyncWrite + Unpin>(
                         (result, false)
                     }
                     Ok(Inline::Durable {
-                        pending,
+                        appended,
                         topic,
                         partition,
                     }) => {
@@ -672,8 +653,8 @@ async fn worker<W: AsyncWrite + Unpin>(
                         if !output.flush(&mut writer).await {
                             return;
                         }
-                        let waited = context.syncer.wait(pending, &topic, partition).await;
-                        (waited.map(crate::handler::produced), false)
+                        let waited = context.acknowledged(appended, &topic, partition).await;
+                        (waited.map(crate::handler::produced).map_err(WireError::from), false)
                     }
                     Ok(Inline::Blocking(request)) => {
                         if !output.flush(&mut writer).await {
@@ -780,7 +761,7 @@ async fn within_response_budget<W: AsyncWrite + Unpin>(
     let Ok(Response::FetchedEncoded(encoded)) = result else {
         return Some((result, None));
     };
-    let bytes = crate::handler::fetch_response_bytes(encoded.records.len());
+    let bytes = crate::server::service::fetch_response_bytes(encoded.records.len());
     // At most frame_bytes_max, which the budget is at least.
     let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
     if let Some(permit) = shared.response_bytes.try_reserve(permits) {

@@ -5,9 +5,11 @@
 //! budgets are the server's settings and bookkeeping.
 
 pub mod auth;
+mod blocking;
 pub mod budget;
 pub mod config;
 pub mod connection;
+pub mod convert;
 pub mod durable;
 pub mod handler;
 pub mod handshake_budget;
@@ -15,6 +17,7 @@ pub mod internal;
 pub mod listener;
 pub mod metrics;
 pub(crate) mod metrics_http;
+pub mod service;
 pub mod tls;
 
 pub use listener::{serve, start, start_with_store, ServeError, ServerHandle};
