@@ -17,6 +17,9 @@
 //! - `MILLRACE_BENCH_READ_ROUNDS`: timed read passes, the best is kept (default 1)
 //! - `MILLRACE_BENCH_READ_API`: only run the read cases of this API (`read`,
 //!   `scan` or `scanner`; default all three)
+//! - `MILLRACE_BENCH_SEGMENT_KB`: the bench topic's `segment_bytes` in KiB
+//!   (default: `TopicConfig::default()`'s); small segments put many appends
+//!   in each segment's last preallocation step
 //! - `MILLRACE_BENCH_GROUP_COMMIT_SPIN_US`: `StoreOptions::group_commit_spin`
 //!   for the append cases (default: the store's default; 0 = waiters never spin)
 //!
@@ -399,7 +402,16 @@ fn open_store(dir: &Path, durability: Durability) -> Store {
     )
     .unwrap();
     if !store.list_topics().iter().any(|t| t == TOPIC) {
-        store.create_topic(TOPIC, TopicConfig::default()).unwrap();
+        let segment_bytes = env_u64("MILLRACE_BENCH_SEGMENT_KB", TopicConfig::default().segment_bytes / 1024) * 1024;
+        store
+            .create_topic(
+                TOPIC,
+                TopicConfig {
+                    segment_bytes,
+                    ..TopicConfig::default()
+                },
+            )
+            .unwrap();
     }
     store
 }

@@ -264,40 +264,51 @@
 // lead with opening, appending and reading (store.rs), not the DLQ (dlq.rs).
 mod store;
 
-pub mod batch;
-#[doc(hidden)]
-pub mod commit;
+pub mod clock;
+mod codec;
 pub mod config;
 pub mod consumer;
-mod data_dir;
-pub mod dlq;
 pub mod error;
-pub mod index;
 pub mod inspect;
-mod internal_codec;
-mod lag;
+pub mod io;
+mod layout;
+mod log;
 pub mod metrics;
 pub mod names;
 #[doc(hidden)]
 pub mod notify;
-pub mod offset_table;
-mod partition;
-mod poison;
+mod pipeline;
 mod producer;
-mod producer_registry;
-mod producer_snapshot;
-#[doc(hidden)]
-pub mod producer_state;
-mod reset;
-mod scanner;
-mod segment;
-#[doc(hidden)]
-pub mod stable;
-pub mod storage;
 #[doc(hidden)]
 pub mod sync;
-mod tail_cut;
-pub mod txn;
+
+// The features live in `producer/`, `consumer/` and `pipeline/`. The public
+// paths `millrace::dlq`, `millrace::txn`, `millrace::offset_table` and
+// `millrace::producer_state` stay.
+pub use consumer::offsets as offset_table;
+pub use pipeline::{dlq, txn};
+#[doc(hidden)]
+pub use producer::state as producer_state;
+// Transitional aliases for code written against the flat layout, removed
+// after the renovation merge.
+pub(crate) use consumer::{lag, reset, scanner};
+pub(crate) use producer::{registry as producer_registry, snapshot as producer_snapshot};
+
+// Transitional aliases: the former paths of the modules moved into io/, log/
+// and layout.rs, removed after the renovation merge (the public ones stay as
+// the crate's public paths).
+pub use log::batch;
+#[doc(hidden)]
+pub use log::group_commit as commit;
+pub use log::index;
+#[doc(hidden)]
+pub use log::stable;
+pub(crate) use io::poison;
+pub(crate) use layout as data_dir;
+pub(crate) use log::{partition, segment, tail_cut};
+
+/// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
+pub use io as storage;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};

@@ -29,8 +29,8 @@ fn open(storage: &SimStorage, durability: Durability) -> Store {
     Store::open_with_storage(DATA, options, Arc::new(storage.clone())).unwrap()
 }
 
-/// Small segments: the zeros reach to the segment's end, so every append of
-/// an `Always` partition writes zeros ahead of its batch.
+/// Small segments: the first append of an `Always` partition's segment
+/// writes zeros ahead of its batch up to the segment's end.
 fn config() -> TopicConfig {
     TopicConfig {
         segment_bytes: 16 * 1024,
@@ -47,14 +47,18 @@ fn values(store: &Store) -> Vec<Vec<u8>> {
     read.records.into_iter().map(|r| r.value).collect()
 }
 
-/// Open, create the topic, append `before` acknowledged batches; returns the
-/// store and the number of writes made so far (the next append's first
-/// write is the zeros ahead of its batch).
+/// Open, create the topic, append `before` acknowledged batches (then, for
+/// `Always`, roll: the zeros are written once per segment, by its first
+/// append); returns the store and the number of writes made so far (under
+/// `Always` the next append's first write is the zeros ahead of its batch).
 fn prepare(storage: &SimStorage, durability: Durability, before: u8) -> (Store, u64) {
     let store = open(storage, durability);
     store.create_topic("t", config()).unwrap();
     for tag in 0..before {
         store.append("t", 0, &batch(tag * 10)).unwrap();
+    }
+    if durability == Durability::Always {
+        store.roll("t", 0).unwrap();
     }
     (store, storage.writes())
 }

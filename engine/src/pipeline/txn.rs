@@ -21,7 +21,7 @@
 use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder};
 use crate::partition::{Isolation, Partition, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;

@@ -8,8 +8,9 @@
 
 use crate::batch::Record;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
-use crate::partition::{now_ms, Isolation, ReadOptions};
+use crate::codec::{Decoder, Encoder};
+use crate::clock::now_ms;
+use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;

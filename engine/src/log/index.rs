@@ -6,7 +6,7 @@
 //! The index is a cache: it is rebuildable from the log and validated against
 //! it on open. Byte layout in `design/format.md` ("Index entry").
 
-use crate::batch::{le_i64, le_u32};
+use crate::codec::{le_i64, le_u32};
 
 /// Bytes per index entry.
 pub const ENTRY_SIZE: usize = 16;

@@ -5,6 +5,11 @@
 //! rebalancing: consumers of one group in one process must be assigned
 //! disjoint partitions (design/semantics.md, "Consumers").
 
+pub(crate) mod lag;
+pub mod offsets;
+pub(crate) mod reset;
+pub(crate) mod scanner;
+
 use crate::batch::StoredRecord;
 use crate::error::{Error, Result};
 use crate::offset_table::validate_commit;

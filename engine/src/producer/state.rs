@@ -16,7 +16,7 @@
 
 use crate::batch::ProducerStamp;
 use crate::error::{Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder};
 use crate::sync::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 

@@ -2,6 +2,7 @@
 //! `design/format.md` ("Batch"); offsets below are computed from the previous
 //! field's offset plus its size, never written twice.
 
+use crate::codec::{le_i64, le_u16, le_u32, le_u64, put, Decoder};
 use crate::error::CorruptionKind;
 
 /// Magic number at the start of every batch (`MRB1`, little-endian); design/format.md.
@@ -347,14 +348,12 @@ pub struct RecordView<'a> {
 impl<'a> RecordView<'a> {
     /// The headers, in order (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        let mut cursor = Cursor {
-            bytes: self.headers_raw,
-        };
+        let mut cursor = Decoder::new(self.headers_raw);
         (0..self.header_count).map_while(move |_| {
-            let name_len = cursor.u16().ok()? as usize;
-            let name = std::str::from_utf8(cursor.take(name_len).ok()?).ok()?;
-            let value_len = cursor.u32().ok()? as usize;
-            Some((name, cursor.take(value_len).ok()?))
+            let name_len = cursor.u16()? as usize;
+            let name = std::str::from_utf8(cursor.take(name_len)?).ok()?;
+            let value_len = cursor.u32()? as usize;
+            Some((name, cursor.take(value_len)?))
         })
     }
 
@@ -478,14 +477,14 @@ fn parse_record(rest: &[u8], offset: u64) -> Result<(RecordView<'_>, usize), Cor
     let (header_count, headers_raw) = tail.split_first_chunk::<2>().ok_or(BAD)?;
     let header_count = u16::from_le_bytes(*header_count);
     // The headers must take exactly the rest of the record.
-    let mut cursor = Cursor { bytes: headers_raw };
+    let mut cursor = Decoder::new(headers_raw);
     for _ in 0..header_count {
-        let name_len = cursor.u16()? as usize;
-        std::str::from_utf8(cursor.take(name_len)?).map_err(|_| BAD)?;
-        let value_len = cursor.u32()? as usize;
-        cursor.take(value_len)?;
+        let name_len = cursor.u16().ok_or(BAD)? as usize;
+        std::str::from_utf8(cursor.take(name_len).ok_or(BAD)?).map_err(|_| BAD)?;
+        let value_len = cursor.u32().ok_or(BAD)? as usize;
+        cursor.take(value_len).ok_or(BAD)?;
     }
-    if !cursor.bytes.is_empty() {
+    if !cursor.is_empty() {
         return Err(BAD);
     }
     let view = RecordView {
@@ -540,58 +539,6 @@ pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), S
         ));
     }
     Ok(())
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptionKind> {
-        if n > self.bytes.len() {
-            return Err(CorruptionKind::BadRecord);
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CorruptionKind> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-    fn u16(&mut self) -> Result<u16, CorruptionKind> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-    fn u32(&mut self) -> Result<u32, CorruptionKind> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-}
-
-fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(d) = dst.get_mut(at..at + bytes.len()) {
-        d.copy_from_slice(bytes);
-    }
-}
-
-fn field<const N: usize>(src: &[u8], at: usize) -> [u8; N] {
-    let mut a = [0u8; N];
-    if let Some(s) = src.get(at..at + N) {
-        a.copy_from_slice(s);
-    }
-    a
-}
-pub(crate) fn le_u16(src: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes(field(src, at))
-}
-pub(crate) fn le_u32(src: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(field(src, at))
-}
-pub(crate) fn le_u64(src: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(field(src, at))
-}
-pub(crate) fn le_i64(src: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(field(src, at))
 }
 
 #[cfg(test)]

@@ -2,9 +2,14 @@
 //! [`Producer`] handle that numbers batches itself. Semantics, state machine
 //! and error table in design/semantics.md.
 
+pub(crate) mod registry;
+pub(crate) mod snapshot;
+#[doc(hidden)]
+pub mod state;
+
 use crate::batch::{ProducerStamp, Record};
 use crate::error::Result;
-use crate::partition::now_ms;
+use crate::clock::now_ms;
 use crate::store::{Shared, Store, Topic};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -209,11 +209,7 @@ pub enum Isolation {
     ReadUncommitted,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use crate::clock::now_ms; // transitional: the clock lives in clock.rs
 
 impl Partition {
     /// Create the directory of a new, empty partition (the caller fsyncs parents).
@@ -606,13 +602,16 @@ impl Partition {
             (state.written_len, state.file_len)
         };
         // `Always`: keep zeros written ahead of the data (same write), so
-        // that durable appends overwrite instead of growing the file.
+        // that durable appends overwrite instead of growing the file. Written
+        // a step at a time: when fewer than an eighth of a step lie ahead,
+        // the next step, capped at the segment's end. Once the zeros reach
+        // that end nothing more is written (the last step's appends must not
+        // each rewrite the zeros up to the end).
         let zeros = if self.durability == Durability::Always && length <= PREALLOCATE_BYTES / 4 {
             let end = position + length;
-            if file_len < end + PREALLOCATE_BYTES / 8 {
-                (end + PREALLOCATE_BYTES)
-                    .min(self.config.segment_bytes)
-                    .saturating_sub(end)
+            let segment_end = self.config.segment_bytes;
+            if file_len < (end + PREALLOCATE_BYTES / 8).min(segment_end) {
+                (end + PREALLOCATE_BYTES).min(segment_end).saturating_sub(end)
             } else {
                 0
             }

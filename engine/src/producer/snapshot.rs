@@ -158,7 +158,7 @@ pub(crate) fn rebuild(
     // Appends replayed here count as active at the reopen: the batch header
     // holds record timestamps (producer-chosen), not the append time, and a
     // producer must never expire early.
-    let now = crate::partition::now_ms();
+    let now = crate::clock::now_ms();
     for segment in segments {
         let (next_offset, end_position) = {
             let state = segment.state.lock();

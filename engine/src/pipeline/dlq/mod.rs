@@ -10,8 +10,9 @@
 use crate::batch::{Record, StoredRecord};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
-use crate::partition::{now_ms, Isolation, ReadOptions};
+use crate::codec::{Decoder, Encoder};
+use crate::clock::now_ms;
+use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -164,12 +165,29 @@ impl DeadLetter {
         failure: &Failure<'_>,
         attempts: Attempts,
     ) -> DeadLetter {
-        let mut record = consumed.record.to_record();
+        let source = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
+        let redrive_count = redrive_count_of(&consumed.record);
+        DeadLetter::new(source, group, failure, attempts, redrive_count, consumed.record.to_record())
+    }
+
+    /// The one way a dead letter is built: `record` from `source` (topic,
+    /// partition, offset), failed by `group` for `failure`, with its counts.
+    /// Provenance headers the record already carries (`dlq.*`) are dropped:
+    /// the letter's own fields replace them.
+    fn new(
+        source: (&str, u32, u64),
+        group: &str,
+        failure: &Failure<'_>,
+        attempts: Attempts,
+        redrive_count: u32,
+        mut record: Record,
+    ) -> DeadLetter {
+        let (source_topic, source_partition, source_offset) = source;
         record.headers.retain(|(n, _)| !n.starts_with("dlq."));
         DeadLetter {
-            source_topic: consumed.topic.clone(),
-            source_partition: consumed.partition,
-            source_offset: consumed.record.offset,
+            source_topic: source_topic.to_string(),
+            source_partition,
+            source_offset,
             group: group.to_string(),
             stage: failure.stage.to_string(),
             error_class: failure.error_class.to_string(),
@@ -177,7 +195,7 @@ impl DeadLetter {
             attempts: attempts.count,
             first_failure_ms: attempts.first_failure_ms,
             last_failure_ms: attempts.last_failure_ms,
-            redrive_count: redrive_count_of(&consumed.record),
+            redrive_count,
             record,
         }
     }
@@ -905,28 +923,16 @@ impl Store {
         let limit = p.config().record_bytes_max as usize;
         let mut valid = Vec::with_capacity(records.len());
         let mut letters = Vec::new();
-        let now = now_ms();
+        let once = Attempts::first_now();
         for (i, record) in records.iter().enumerate() {
             match crate::batch::validate_record(record, limit) {
                 Ok(()) => valid.push(record.clone()),
-                Err(detail) => letters.push((
-                    i,
-                    DeadLetter {
-                        source_topic: topic.to_string(),
-                        source_partition: partition,
-                        source_offset: NO_SOURCE_OFFSET,
-                        group: String::new(),
-                        stage: "produce".to_string(),
-                        error_class: "InvalidRecord".to_string(),
-                        error_message: detail,
-                        attempts: 1,
-                        first_failure_ms: now,
-                        last_failure_ms: now,
-                        redrive_count: 0,
-                        record: record.clone(),
-                    }
-                    .to_record(),
-                )),
+                Err(detail) => {
+                    let failure = Failure::new("produce", "InvalidRecord", &detail);
+                    let source = (topic, partition, NO_SOURCE_OFFSET);
+                    let letter = DeadLetter::new(source, "", &failure, once, 0, record.clone());
+                    letters.push((i, letter.to_record()));
+                }
             }
         }
         let mut routed = RoutedAppend::default();

@@ -1,8 +1,15 @@
-//! Little-endian encoder and bounds-checked decoder for the engine's own small
-//! files and internal-topic records (producer registry and snapshots, offset
-//! commits, reset audit). Layouts are in `design/format.md` (one section
-//! each). Bytes read back are input: every length is checked against the
-//! bytes left before anything is allocated.
+//! The engine's one little-endian codec (design/format.md: every integer is
+//! little-endian, never `usize`):
+//! - [`Encoder`] and the bounds-checked [`Decoder`] for the engine's own small
+//!   files and internal-topic records (producer registry and snapshots, offset
+//!   commits, reset audit, dead letters, transactions) and for record headers;
+//! - [`put`] and the `le_*` readers for fixed-layout headers whose fields sit
+//!   at known positions (batch header, index entry).
+//!
+//! Layouts are in `design/format.md` (one section each). Bytes read back are
+//! input: every length is checked against the bytes left before anything is
+//! allocated, and a position past the end reads as zero, never a panic (the
+//! callers check the length of a fixed layout before reading its fields).
 
 /// Appends fields to a buffer.
 #[derive(Debug, Default)]
@@ -63,6 +70,10 @@ pub(crate) struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
+    /// Read `bytes` from the start.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Decoder { bytes }
+    }
     /// Check and strip a trailing CRC-32 over the rest of `bytes`.
     pub fn with_crc(bytes: &'a [u8]) -> Option<Self> {
         let body_len = bytes.len().checked_sub(4)?;
@@ -112,6 +123,43 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// Write `bytes` at `at` in `dst`; a range past the end of `dst` writes
+/// nothing (callers size `dst` to the layout first).
+pub(crate) fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(d) = at.checked_add(bytes.len()).and_then(|end| dst.get_mut(at..end)) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+/// The `N` bytes at `at` in `src`; zeros if `src` ends before them.
+fn field<const N: usize>(src: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    if let Some(s) = at.checked_add(N).and_then(|end| src.get(at..end)) {
+        a.copy_from_slice(s);
+    }
+    a
+}
+
+/// The little-endian `u16` at `at` (0 past the end of `src`).
+pub(crate) fn le_u16(src: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(field(src, at))
+}
+
+/// The little-endian `u32` at `at` (0 past the end of `src`).
+pub(crate) fn le_u32(src: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(field(src, at))
+}
+
+/// The little-endian `u64` at `at` (0 past the end of `src`).
+pub(crate) fn le_u64(src: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(field(src, at))
+}
+
+/// The little-endian `i64` at `at` (0 past the end of `src`).
+pub(crate) fn le_i64(src: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(field(src, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +191,20 @@ mod tests {
         }
         .long_bytes()
         .is_none());
+    }
+
+    #[test]
+    fn fixed_positions_roundtrip_and_read_zero_past_the_end() {
+        let mut h = [0u8; 22];
+        put(&mut h, 0, &7u16.to_le_bytes());
+        put(&mut h, 2, &8u32.to_le_bytes());
+        put(&mut h, 6, &9u64.to_le_bytes());
+        put(&mut h, 14, &(-10i64).to_le_bytes());
+        put(&mut h, 20, &1u64.to_le_bytes()); // past the end: ignored
+        assert_eq!(
+            (le_u16(&h, 0), le_u32(&h, 2), le_u64(&h, 6), le_i64(&h, 14)),
+            (7, 8, 9, -10)
+        );
+        assert_eq!((le_u32(&h, 20), le_u64(&h, usize::MAX)), (0, 0));
     }
 }

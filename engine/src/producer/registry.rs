@@ -5,7 +5,7 @@
 
 use crate::config::StoreOptions;
 use crate::error::{Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder};
 use crate::producer_state::{
     ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
 };

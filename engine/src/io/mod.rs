@@ -5,8 +5,10 @@
 
 mod fs;
 pub mod mmap;
+pub(crate) mod poison;
 mod read_only;
 #[doc(hidden)]
+#[path = "../storage/sim.rs"] // transitional: "habits" moves the simulator to testing/
 pub mod sim;
 
 pub use fs::FsStorage;

@@ -10,9 +10,10 @@
 
 use crate::batch::Record;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::internal_codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder};
 use crate::offset_table::validate_commit;
-use crate::partition::{now_ms, Isolation, ReadOptions};
+use crate::clock::now_ms;
+use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,0 +1,14 @@
+//! One partition's log: CRC-checked batches in segments with sparse indexes,
+//! group commit, recovery of the tail at open, retention. It knows no topics'
+//! catalog and no feature (producers, consumers, transactions, DLQ) beyond
+//! the hooks a partition is opened with.
+
+pub mod batch;
+#[doc(hidden)]
+pub mod group_commit;
+pub mod index;
+pub(crate) mod partition;
+pub(crate) mod segment;
+#[doc(hidden)]
+pub mod stable;
+pub(crate) mod tail_cut;
