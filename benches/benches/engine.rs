@@ -7,7 +7,10 @@
 //! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p millrace-benches --bench engine`
 //! Environment (all optional):
 //! - `MILLRACE_BENCH_DIR`: where data goes (default: the system temp dir)
-//! - `MILLRACE_BENCH_LABEL`: result file name under `benches/results/` (default `engine`)
+//! - `MILLRACE_BENCH_LABEL`: result file name (default `engine`)
+//! - `MILLRACE_BENCH_RESULTS_DIR`: where the result files go (default
+//!   `benches/results/<UTC date>/`: one folder per day of runs, see
+//!   `benches/results/README.md`)
 //! - `MILLRACE_BENCH_CASE_MB`, `MILLRACE_BENCH_CASE_SECONDS`: stop an append case
 //!   after this much payload or time, whichever first (default 256 MiB, 3 s)
 //! - `MILLRACE_BENCH_READ_MB`: data read back in the read case (default 512)
@@ -243,7 +246,10 @@ fn main() {
         markdown.push_str(&table.markdown());
         markdown.push('\n');
     }
-    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let out_dir = std::env::var_os("MILLRACE_BENCH_RESULTS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("results").join(utc_date()),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join(format!("{}.md", settings.label)), &markdown).unwrap();
     for (suffix, table) in [
@@ -257,6 +263,29 @@ fn main() {
     }
     println!("{markdown}");
     eprintln!("wrote {}", out_dir.join(format!("{}.md", settings.label)).display());
+}
+
+/// Today's date in UTC as `YYYY-MM-DD` (days since the epoch to a civil
+/// date: Howard Hinnant's `civil_from_days`).
+fn utc_date() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let days = (seconds / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn measure_baselines(settings: &Settings) -> Baselines {

@@ -2,7 +2,8 @@
 # Whole-machine CPU profile of one comparison workload, as a flame graph
 # (issue 7: "where a target is missed, profile"). Starts the system as
 # run.sh does, runs the workload, samples every CPU with `perf record -a -g`
-# in the middle of it, and writes benches/results/profile-<system>-<workload>.svg
+# in the middle of it, and writes profile-<system>-<workload>.svg into
+# benches/results/<UTC date>-compare/ (as run.sh; MILLRACE_COMPARE_RESULTS_DIR)
 # (one tower per process: the server, the benchmark process that is its
 # client, and the idle loop) and a summary of where the samples went (.txt:
 # per thread name, in the kernel, the hottest leaf functions).
@@ -21,7 +22,7 @@ set -euo pipefail
 SYSTEM="${1:-server}"
 WORKLOAD="${2:-durable16}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-RESULTS="$HERE/../results"
+RESULTS="${MILLRACE_COMPARE_RESULTS_DIR:-$HERE/../results/$(date -u +%F)-compare}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HERE/target}"
 SECONDS_SAMPLED="${MILLRACE_PROFILE_SECONDS:-3}"
 HZ="${MILLRACE_PROFILE_HZ:-2999}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turn the raw rows of run.sh into benches/results/compare.{csv,md,png}.
+"""Turn the raw rows of run.sh into OUT_PREFIX.{csv,md,png} (run.sh: benches/results/<date>-compare/compare).
 
 usage: report.py BASELINE_CSV RAW_CSV OUT_PREFIX VERSIONS
 Every throughput is also given as a ratio to the disk's own limits measured in

@@ -4,7 +4,8 @@
 # JetStream and SQLite, same machine, same run. Installs the peers from
 # Debian's packages, starts each server on 127.0.0.1 with its data under a
 # temporary directory, runs every workload, stops it, and writes
-# benches/results/compare.{md,csv,png}.
+# compare.{md,csv,png} into benches/results/<UTC date>-compare/ (one folder
+# per run; benches/results/README.md).
 #
 #   benches/compare/run.sh                 # full run (3 rounds of 5 s per produce workload, 1 GiB scans)
 #   MILLRACE_COMPARE_QUICK=1 benches/compare/run.sh   # smoke run (64 MiB, 2 s)
@@ -12,11 +13,12 @@
 # Environment: MILLRACE_COMPARE_DIR (where data goes, default $TMPDIR or /tmp),
 # MILLRACE_COMPARE_SECONDS, MILLRACE_COMPARE_SCAN_MB, MILLRACE_COMPARE_PIPELINE_RECORDS,
 # MILLRACE_COMPARE_DD_MB, MILLRACE_COMPARE_ROUNDS (default 3), MILLRACE_COMPARE_LABEL (result file names, default
-# `compare`), CARGO_TARGET_DIR (default benches/compare/target).
+# `compare`), MILLRACE_COMPARE_RESULTS_DIR (where they go, default
+# benches/results/<UTC date>-compare), CARGO_TARGET_DIR (default benches/compare/target).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-RESULTS="$HERE/../results"
+RESULTS="${MILLRACE_COMPARE_RESULTS_DIR:-$HERE/../results/$(date -u +%F)-compare}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HERE/target}"
 BASE="${MILLRACE_COMPARE_DIR:-${TMPDIR:-/tmp}}"
 REDIS_PORT="${MILLRACE_COMPARE_REDIS_PORT:-16379}"

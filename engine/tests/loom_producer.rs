@@ -58,7 +58,7 @@ fn stamp(producer_id: u64, epoch: u16, base_sequence: u32) -> ProducerStamp {
 /// Epoch 0 has written sequence 0; returns the shared state.
 fn setup() -> (Arc<ProducerEpochs>, Arc<Partition>, u64) {
     let epochs = Arc::new(ProducerEpochs::new(RegistryState::default(), i64::MAX));
-    let (id, epoch) = epochs.init("p", 0, |_| Ok(())).unwrap();
+    let (id, epoch) = epochs.init("p", 0, || Ok(7), |_| Ok(())).unwrap();
     assert_eq!(epoch, 0);
     let partition = Arc::new(Partition {
         writer: Mutex::new((ProducerTable::new(5), Vec::new())),
@@ -76,12 +76,12 @@ fn race(bump_before_read: bool) {
         };
         // The restarted instance: init_producer, then resume.
         let last = if bump_before_read {
-            let (_, epoch) = epochs.init("p", 0, |_| Ok(())).unwrap();
+            let (_, epoch) = epochs.init("p", 0, || Ok(7), |_| Ok(())).unwrap();
             assert_eq!(epoch, 1);
             partition.last_sequence(id)
         } else {
             let last = partition.last_sequence(id);
-            epochs.init("p", 0, |_| Ok(())).unwrap();
+            epochs.init("p", 0, || Ok(7), |_| Ok(())).unwrap();
             last
         };
         let resume = last.map_or(0, |s| s + 1);

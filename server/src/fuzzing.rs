@@ -178,6 +178,7 @@ pub fn live_server() -> &'static LiveServer {
             tokens: vec![crate::config::TokenConfig {
                 name: None,
                 groups: Vec::new(),
+                groups_max: None,
                 token: FUZZ_TOKEN.into(),
                 permissions: vec![crate::auth::Permission::Produce, crate::auth::Permission::Consume],
             }],

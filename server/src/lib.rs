@@ -19,14 +19,17 @@ pub mod protocol;
 pub mod server;
 
 // Paths from before the wings (public API; cli/, tests/ and fuzz/ use them).
-pub use client::{api as client_api, producer};
+pub use client::{api as client_api, listing as client_listing, producer};
 pub use protocol::{error_code, frame, messages, text, wire};
-pub use server::{auth, budget, config, connection, durable, handler, handshake_budget, internal, metrics, tls};
+pub use server::{
+    auth, budget, config, connection, durable, group_budget, handler, handshake_budget, internal, listing, metrics, tls,
+};
 // Crate-internal paths from before the wings.
 pub(crate) use server::metrics_http;
 
 pub use client::{Client, ClientError, ClientOptions};
 pub use client::{Consumer, ConsumerOptions, StartFrom, Transaction};
+pub use client::{NameListing, NamePages, OffsetPages};
 pub use config::ServerConfig;
 pub use producer::{Producer, ProducerOptions};
 pub use server::{serve, ServeError, ServerHandle};

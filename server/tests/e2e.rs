@@ -599,12 +599,14 @@ async fn token_permissions() {
             TokenConfig {
                 name: None,
                 groups: Vec::new(),
+                groups_max: None,
                 token: admin.into(),
                 permissions: vec![Permission::Admin, Permission::Produce, Permission::Consume],
             },
             TokenConfig {
                 name: None,
                 groups: Vec::new(),
+                groups_max: None,
                 token: consumer.into(),
                 permissions: vec![Permission::Consume],
             },

@@ -48,6 +48,7 @@ fn config(dir: &std::path::Path) -> ServerConfig {
         permissions: permissions.to_vec(),
         // Every user group: the refusals tested here are the store's own.
         groups: vec!["*".into()],
+        groups_max: None,
     };
     ServerConfig {
         tokens: vec![

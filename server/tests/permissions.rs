@@ -132,6 +132,7 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         })),
         Opcode::DeleteTopic => one(Request::DeleteTopic(TopicName { name: "absent".into() })),
         Opcode::ListTopics => one(Request::ListTopics),
+        Opcode::ListTopicsPage => one(Request::ListTopicsPage(NamesPage::default())),
         Opcode::DescribeTopic => one(Request::DescribeTopic(TopicName { name: "orders".into() })),
         Opcode::InitProducer => vec![
             (
@@ -214,6 +215,23 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         }
         Opcode::ResetAudit => one(Request::ResetAudit(ResetAudit { group: None })),
         Opcode::ListGroups => one(Request::ListGroups),
+        Opcode::ListGroupsPage => one(Request::ListGroupsPage(NamesPage::default())),
+        Opcode::FetchOffsetsPage => one(Request::FetchOffsetsPage(OffsetsPage {
+            group: OTHER_GROUP.into(),
+            topic: None,
+            after: None,
+            limit: 0,
+        })),
+        Opcode::DeleteGroup => groups
+            .iter()
+            .map(|g| {
+                let request = Request::DeleteGroup(DeleteGroup {
+                    group: (*g).into(),
+                    force: false,
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::TxnBegin => producers
             .iter()
             .map(|(resource, (producer_id, epoch))| {

@@ -111,18 +111,21 @@ async fn reset_audit_needs_admin_list_groups_needs_consume() {
             TokenConfig {
                 name: None,
                 groups: Vec::new(),
+                groups_max: None,
                 token: admin.into(),
                 permissions: vec![Permission::Admin, Permission::Produce, Permission::Consume],
             },
             TokenConfig {
                 name: None,
                 groups: Vec::new(),
+                groups_max: None,
                 token: consumer.into(),
                 permissions: vec![Permission::Consume],
             },
             TokenConfig {
                 name: None,
                 groups: Vec::new(),
+                groups_max: None,
                 token: producer.into(),
                 permissions: vec![Permission::Produce],
             },

@@ -17,7 +17,7 @@ in-flight requests finish, data is fsync'd, the directory lock is released.
 Logs go to stderr; set the level with RUST_LOG (e.g. RUST_LOG=debug).
 
 Authentication: tokens are configured only in the --config file ([[tokens]]
-with name, token, permissions and groups); --token and MILLRACE_TOKEN are
+with name, token, permissions, groups and groups_max); --token and MILLRACE_TOKEN are
 for client commands and are refused here. The start-up line says whether
 auth and TLS are on. A --listen address that is not loopback is refused
 without tokens or without TLS unless --insecure (or `insecure = true`).

@@ -410,15 +410,10 @@ impl Store {
     /// offset is recorded in the reset audit (target `delete`, `to` = the
     /// offset removed), with `actor`. Returns what was removed; empty if
     /// the group had nothing committed. The store's own groups (`__*`) are
-    /// refused: their offsets are the progress of redrive and replay jobs.
+    /// refused with [`Error::InternalName`]: their offsets are the progress
+    /// of redrive and replay jobs.
     pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> Result<Vec<((String, u32), CommittedOffset)>> {
-        validate_commit(group, &[])?;
-        if group.starts_with("__") {
-            return Err(Error::invalid(
-                "group",
-                format!("{group:?} is the store's own (its offsets are a job's progress); it is not deleted"),
-            ));
-        }
+        crate::names::validate_group_name(group)?;
         if actor.is_empty() || actor.len() > crate::reset::ACTOR_BYTES_MAX {
             return Err(Error::invalid(
                 "actor",

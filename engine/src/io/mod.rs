@@ -119,6 +119,16 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// Take an exclusive lock on the data directory. The returned guard holds it
     /// until dropped. `Err(pid)` when someone else holds it (pid if known).
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>>;
+    /// An unpredictable `u64` (producer ids are drawn from these, so that
+    /// one client cannot guess another's). The operating system's CSPRNG by
+    /// default; the simulated disk draws them from its seed, so that a seed
+    /// replays the same run.
+    fn random_u64(&self) -> io::Result<u64> {
+        getrandom::u64().map_err(|e| match e.raw_os_error() {
+            Some(errno) => io::Error::from_raw_os_error(errno),
+            None => io::Error::other(format!("operating system randomness: {e}")),
+        })
+    }
     /// True when nothing written through this storage reaches the disk
     /// ([`ReadOnlyStorage`]): recovery then says it cut nothing on disk.
     fn is_read_only(&self) -> bool {

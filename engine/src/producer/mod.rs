@@ -232,7 +232,7 @@ pub(crate) fn fold_activity<'a>(shared: &Shared, topics: impl Iterator<Item = &'
         for partition in &topic.partitions {
             for (producer_id, at_ms) in partition.producer_activity() {
                 shared.producers.epochs.note_activity(producer_id, at_ms);
-                shared.producers.epochs.raise_next_id(producer_id.saturating_add(1));
+                shared.producers.epochs.note_id_in_log(producer_id);
             }
         }
     }

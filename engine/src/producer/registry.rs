@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 pub(crate) const REGISTRY_FILE: &str = "producers.registry";
 const REGISTRY_MAGIC: u32 = u32::from_le_bytes(*b"MRPR");
-/// Version 2 added the owner of each entry; version 1 files are still read
-/// (their producers have no owner).
-const REGISTRY_VERSION: u16 = 2;
+/// Version 3 draws ids at random (any `u64` is a valid id); version 2 added
+/// the owner of each entry. Versions 1 and 2 (ids issued in sequence, every
+/// id below the file's `next_id`; version 1 without owners) are still read.
+const REGISTRY_VERSION: u16 = 3;
+const REGISTRY_VERSION_SEQUENTIAL: u16 = 2;
 const REGISTRY_VERSION_WITHOUT_OWNER: u16 = 1;
 /// Longest owner (principal name) recorded.
 pub(crate) const PRODUCER_OWNER_BYTES_MAX: usize = 255;
@@ -62,13 +64,13 @@ impl ProducerRegistry {
                 Some(state) => state,
                 // Producer ids and epochs are not worth the whole store: start
                 // empty (every producer gets `UnknownProducer` and inits again);
-                // `Store::open` raises the next id past every id the partitions
-                // remember, so no id is handed out twice. `millrace check`
+                // `Store::open` notes every id the partitions and the transaction
+                // log remember, so no new producer is given one of them. `millrace check`
                 // reports the file, `millrace repair` moves it to a backup.
                 None => {
                     tracing::warn!(
                         path = %path.display(),
-                        "damaged producer registry ignored: producers must init again; ids continue past those in the log"
+                        "damaged producer registry ignored: producers must init again; new ids avoid those in the log"
                     );
                     RegistryState::default()
                 }
@@ -87,7 +89,8 @@ impl ProducerRegistry {
     /// Register or re-register `name`; durable on return.
     pub fn init(&self, name: &str, now_ms: i64) -> Result<(u64, u16)> {
         check_name(name)?;
-        self.epochs.init(name, now_ms, |state| self.persist(state))
+        self.epochs
+            .init(name, now_ms, || self.draw_id(), |state| self.persist(state))
     }
 
     /// Register or re-register `name` on behalf of `owner` (see
@@ -95,8 +98,21 @@ impl ProducerRegistry {
     pub fn init_as(&self, name: &str, owner: &str, now_ms: i64) -> Result<Option<(u64, u16)>> {
         check_name(name)?;
         check_owner(owner)?;
-        self.epochs
-            .init_as(name, Some(owner), now_ms, |state| self.persist(state))
+        self.epochs.init_as(
+            name,
+            Some(owner),
+            now_ms,
+            || self.draw_id(),
+            |state| self.persist(state),
+        )
+    }
+
+    /// A random candidate id, from the storage's source (the operating
+    /// system's CSPRNG; the simulation's seed).
+    fn draw_id(&self) -> Result<u64> {
+        self.storage
+            .random_u64()
+            .map_err(|e| Error::io("draw a producer id", &self.path, e))
     }
 
     /// May `owner` use `producer_id` (claiming it when it has no owner)?
@@ -133,7 +149,9 @@ fn check_owner(owner: &str) -> Result<()> {
 
 fn encode_registry(state: &RegistryState) -> Vec<u8> {
     let mut e = Encoder::new();
-    e.u32(REGISTRY_MAGIC).u16(REGISTRY_VERSION).u64(state.next_id);
+    e.u32(REGISTRY_MAGIC)
+        .u16(REGISTRY_VERSION)
+        .u64(state.sequential_ids_end);
     e.u32(state.entries.len() as u32);
     for (id, entry) in &state.entries {
         e.u64(*id)
@@ -151,18 +169,22 @@ pub(crate) fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
     if d.u32()? != REGISTRY_MAGIC {
         return None;
     }
-    let with_owner = match d.u16()? {
-        REGISTRY_VERSION => true,
-        REGISTRY_VERSION_WITHOUT_OWNER => false,
+    let version = d.u16()?;
+    let (with_owner, sequential) = match version {
+        REGISTRY_VERSION => (true, false),
+        REGISTRY_VERSION_SEQUENTIAL => (true, true),
+        REGISTRY_VERSION_WITHOUT_OWNER => (false, true),
         _ => return None,
     };
-    let next_id = d.u64()?;
+    // Versions 1 and 2: the next id to issue, so every id below it may be
+    // in use. Version 3: carried over from such a file (0 for a new store).
+    let sequential_ids_end = d.u64()?;
     let count = d.u32()? as usize;
     if count > PRODUCERS_MAX {
         return None;
     }
     let mut state = RegistryState {
-        next_id,
+        sequential_ids_end,
         entries: Default::default(),
     };
     for _ in 0..count {
@@ -171,18 +193,18 @@ pub(crate) fn decode_registry(bytes: &[u8]) -> Option<RegistryState> {
         let last_active_ms = d.i64()?;
         let name = d.short_str()?;
         let owner = if with_owner { d.short_str()? } else { String::new() };
-        if id >= next_id || owner.len() > PRODUCER_OWNER_BYTES_MAX {
+        if (sequential && id >= sequential_ids_end) || owner.len() > PRODUCER_OWNER_BYTES_MAX {
             return None;
         }
-        state.entries.insert(
-            id,
-            RegistryEntry {
-                name,
-                epoch,
-                last_active_ms,
-                owner,
-            },
-        );
+        let entry = RegistryEntry {
+            name,
+            epoch,
+            last_active_ms,
+            owner,
+        };
+        if state.entries.insert(id, entry).is_some() {
+            return None;
+        }
     }
     d.is_empty().then_some(state)
 }
@@ -194,11 +216,11 @@ mod tests {
     #[test]
     fn registry_roundtrip() {
         let mut state = RegistryState {
-            next_id: 3,
+            sequential_ids_end: 3,
             ..RegistryState::default()
         };
         state.entries.insert(
-            2,
+            0x5eed_0000_0000_0001,
             RegistryEntry {
                 name: "orders-writer".into(),
                 epoch: 7,
@@ -211,6 +233,32 @@ mod tests {
         let mut bad = bytes.clone();
         bad[10] ^= 1;
         assert_eq!(decode_registry(&bad), None);
+    }
+
+    /// A version-2 file (ids issued in sequence) still opens: its next id
+    /// becomes the end of the sequential range that drawn ids stay above; an
+    /// id at or past it is damage there (not in version 3, where any `u64`
+    /// is an id).
+    #[test]
+    fn version_2_registry_keeps_its_sequential_range() {
+        let file = |id: u64| {
+            let mut e = Encoder::new();
+            e.u32(REGISTRY_MAGIC).u16(2).u64(3).u32(1);
+            e.u64(id)
+                .u16(7)
+                .i64(1234)
+                .short_str("orders-writer")
+                .short_str("ingest");
+            e.seal_with_crc()
+        };
+        let state = decode_registry(&file(2)).unwrap();
+        assert_eq!(state.sequential_ids_end, 3);
+        assert_eq!(state.entries[&2].owner, "ingest");
+        assert_eq!(decode_registry(&file(3)), None);
+        // Written back as version 3, it keeps the range.
+        let bytes = encode_registry(&state);
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 3);
+        assert_eq!(decode_registry(&bytes), Some(state));
     }
 
     /// A version-1 file (no owners) still opens: its producers have no owner.

@@ -18,7 +18,7 @@ use crate::batch::ProducerStamp;
 use crate::error::{Error, Result};
 use crate::codec::{Decoder, Encoder};
 use crate::sync::Mutex;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Upper bound of the configurable de-duplication window, in batches.
 pub const DEDUP_BATCHES_MAX: u32 = 1000;
@@ -26,6 +26,14 @@ pub const DEDUP_BATCHES_MAX: u32 = 1000;
 pub const PRODUCERS_MAX: usize = 100_000;
 /// Upper bound on a producer name, in bytes.
 pub const PRODUCER_NAME_BYTES_MAX: usize = 255;
+
+/// Producer ids are drawn from `0..2^63` (they fit an `i64` wherever one
+/// is printed or stored signed); design/format.md, "Producer registry".
+pub const PRODUCER_ID_MASK: u64 = (1 << 63) - 1;
+/// Draws before `init` gives up on finding an unused id: with 2^63 ids and
+/// at most [`PRODUCERS_MAX`] in use, only a broken random source repeats
+/// used ids this often.
+const ID_DRAWS_MAX: usize = 64;
 
 const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"MRPS");
 const SNAPSHOT_VERSION: u16 = 1;
@@ -266,8 +274,11 @@ pub struct RegistryEntry {
 /// The registry's contents: what the registry file holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryState {
-    /// Ids are never reused, so batch headers of expired producers stay unambiguous.
-    pub next_id: u64,
+    /// Registry versions 1 and 2 issued ids in sequence: every id below this
+    /// may have been issued (and may still be in the log, or in the hands of
+    /// a client that will retry), so a drawn id is never below it. 0 for a
+    /// store that never had a version-1 or -2 registry.
+    pub sequential_ids_end: u64,
     pub entries: BTreeMap<u64, RegistryEntry>,
 }
 
@@ -279,9 +290,19 @@ impl RegistryState {
 
 /// The store-wide registry of producer ids and epochs (in memory; the caller
 /// supplies persistence to [`ProducerEpochs::init`]).
+///
+/// Invariant: an id is never reused for a different producer while anything
+/// refers to it. A new id is drawn at random (from the caller's source: the
+/// operating system's CSPRNG, or the simulation's seed) until it is outside
+/// every registered id, every id the log holds (partitions' producer state and
+/// the transaction log, noted at open by [`ProducerEpochs::note_id_in_log`],
+/// whatever the registry file says) and the ids issued in sequence by older
+/// registries (`RegistryState::sequential_ids_end`).
 #[derive(Debug)]
 pub struct ProducerEpochs {
     state: Mutex<RegistryState>,
+    /// Ids found in the log at open; lock order: `state`, then this.
+    ids_in_log: Mutex<BTreeSet<u64>>,
     expiry_ms: i64,
 }
 
@@ -289,8 +310,25 @@ impl ProducerEpochs {
     pub fn new(state: RegistryState, expiry_ms: i64) -> Self {
         ProducerEpochs {
             state: Mutex::new(state),
+            ids_in_log: Mutex::new(BTreeSet::new()),
             expiry_ms,
         }
+    }
+
+    /// A new id for a producer (see the invariant on [`ProducerEpochs`]):
+    /// the first draw in `0..2^63` that nothing uses.
+    fn unused_id(&self, state: &RegistryState, mut draw_id: impl FnMut() -> Result<u64>) -> Result<u64> {
+        let in_log = self.ids_in_log.lock();
+        for _ in 0..ID_DRAWS_MAX {
+            let id = draw_id()? & PRODUCER_ID_MASK;
+            if id >= state.sequential_ids_end && !state.entries.contains_key(&id) && !in_log.contains(&id) {
+                return Ok(id);
+            }
+        }
+        Err(Error::invalid(
+            "producer id",
+            format!("{ID_DRAWS_MAX} random draws were all ids in use: the random source repeats itself"),
+        ))
     }
 
     /// Register `name` or bump its epoch. `persist` must make the new state
@@ -298,14 +336,16 @@ impl ProducerEpochs {
     /// published, so no append can use an epoch that a crash would forget.
     /// An expired name that is still registered (see
     /// [`ProducerEpochs::forget_expired`]) keeps its id: its next epoch
-    /// resumes its sequences.
+    /// resumes its sequences. A new name gets an unused id from `draw_id`
+    /// (random `u64`s; see the invariant on [`ProducerEpochs`]).
     pub fn init(
         &self,
         name: &str,
         now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
         persist: impl FnOnce(&RegistryState) -> Result<()>,
     ) -> Result<(u64, u16)> {
-        self.init_as(name, None, now_ms, persist)?
+        self.init_as(name, None, now_ms, draw_id, persist)?
             .ok_or_else(|| Error::invalid("producer registry", "an ownerless init was refused"))
     }
 
@@ -319,6 +359,7 @@ impl ProducerEpochs {
         name: &str,
         owner: Option<&str>,
         now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
         persist: impl FnOnce(&RegistryState) -> Result<()>,
     ) -> Result<Option<(u64, u16)>> {
         let mut state = self.state.lock();
@@ -352,8 +393,7 @@ impl ProducerEpochs {
                         format!("{PRODUCERS_MAX} producers are registered; no room for {name:?}"),
                     ));
                 }
-                let id = next.next_id;
-                next.next_id += 1;
+                let id = self.unused_id(&next, draw_id)?;
                 next.entries.insert(
                     id,
                     RegistryEntry {
@@ -476,11 +516,11 @@ impl ProducerEpochs {
         }
     }
 
-    /// Never hand out an id below `next_id` (at open: past every id a
-    /// partition remembers, whatever the registry file said).
-    pub fn raise_next_id(&self, next_id: u64) {
-        let mut state = self.state.lock();
-        state.next_id = state.next_id.max(next_id);
+    /// Never hand out `producer_id` to a new producer: the log holds it (at
+    /// open: every id a partition or the transaction log remembers, whatever
+    /// the registry file said).
+    pub fn note_id_in_log(&self, producer_id: u64) {
+        self.ids_in_log.lock().insert(producer_id);
     }
 
     /// The owner of `producer_id` (empty: none); `None` if it is not registered.
@@ -532,7 +572,7 @@ mod tests {
     #[test]
     fn sequence_decisions() {
         let epochs = ProducerEpochs::new(RegistryState::default(), 1_000);
-        let (id, epoch) = epochs.init("p", 0, |_| Ok(())).unwrap();
+        let (id, epoch) = epochs.init("p", 0, || Ok(0), |_| Ok(())).unwrap();
         assert_eq!((id, epoch), (0, 0));
         let mut table = ProducerTable::new(2);
         assert!(matches!(
@@ -559,7 +599,7 @@ mod tests {
             admit(&table, &epochs, stamp(0, 0), 3, 2),
             Err(Error::OutOfOrderSequence { expected: 5, got: 0 })
         ));
-        let (_, epoch) = epochs.init("p", 3, |_| Ok(())).unwrap();
+        let (_, epoch) = epochs.init("p", 3, || Ok(0), |_| Ok(())).unwrap();
         assert_eq!(epoch, 1);
         assert!(matches!(
             admit(&table, &epochs, stamp(0, 5), 1, 3),
@@ -573,7 +613,7 @@ mod tests {
             Err(Error::UnknownProducer { producer_id: 0 })
         ));
         assert!(!epochs.is_live(0, 5_000));
-        assert_eq!(epochs.init("p", 5_000, |_| Ok(())).unwrap(), (0, 2));
+        assert_eq!(epochs.init("p", 5_000, || Ok(0), |_| Ok(())).unwrap(), (0, 2));
         assert!(epochs.is_live(0, 5_000));
         // Forgotten only once expired and without state in any partition.
         assert_eq!(epochs.forget_expired(5_500, |_| false), 0);
@@ -581,7 +621,27 @@ mod tests {
         assert!(epochs.knows(0));
         assert_eq!(epochs.forget_expired(6_001, |_| false), 1);
         assert!(!epochs.knows(0));
-        assert_eq!(epochs.init("p", 6_002, |_| Ok(())).unwrap(), (1, 0));
+        assert_eq!(epochs.init("p", 6_002, || Ok(1), |_| Ok(())).unwrap(), (1, 0));
+    }
+
+    /// A new id is a draw that no registered producer, no id in the log and
+    /// no sequentially issued id (below `sequential_ids_end`) uses; the top
+    /// bit of a draw is dropped.
+    #[test]
+    fn drawn_ids_avoid_every_id_in_use() {
+        let state = RegistryState {
+            sequential_ids_end: 4,
+            ..RegistryState::default()
+        };
+        let epochs = ProducerEpochs::new(state, 1_000);
+        epochs.init("a", 0, || Ok(10), |_| Ok(())).unwrap();
+        epochs.note_id_in_log(11);
+        let mut draws = [3, 10, 11, (1 << 63) | 10, (1 << 63) | 12].into_iter();
+        let (id, _) = epochs.init("b", 0, || Ok(draws.next().unwrap()), |_| Ok(())).unwrap();
+        assert_eq!((id, draws.next()), (12, None));
+        // A source that only repeats used ids is an error, not a loop.
+        let err = epochs.init("c", 0, || Ok(10), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     }
 
     #[test]

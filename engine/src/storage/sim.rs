@@ -545,6 +545,9 @@ struct State {
     boot: u64,
     plan: FaultPlan,
     rng: SimRng,
+    /// Source of [`Storage::random_u64`], apart from `rng` so that drawing
+    /// producer ids does not change the faults a seed chooses.
+    random: SimRng,
     calls: u64,
     writes: u64,
     syncs_data: u64,
@@ -594,6 +597,7 @@ impl State {
             boot,
             plan,
             rng: SimRng::new(boot_seed(seed, boot)),
+            random: SimRng::new(boot_seed(seed, boot) ^ 0x1D5E_ED00_0000_0002),
             calls: 0,
             writes: 0,
             syncs_data: 0,
@@ -1030,6 +1034,11 @@ impl Drop for SimLockGuard {
 }
 
 impl Storage for SimStorage {
+    /// From the seed (and the boot), not a storage call: no fault applies.
+    fn random_u64(&self) -> io::Result<u64> {
+        Ok(self.shared.lock().random.next_u64())
+    }
+
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
         let names = components(path)?;
         let mut state = self.shared.lock();

@@ -42,19 +42,14 @@ impl Client {
         }
     }
 
+    /// A group's committed offsets (of `topic`, or all), however many:
+    /// walks `FetchOffsetsPage` ([`Client::committed_offset_pages`]).
     pub async fn committed_offsets(
         &self,
         group: &str,
         topic: Option<&str>,
     ) -> Result<Vec<CommittedOffset>, ClientError> {
-        let request = Request::FetchOffsets(GroupQuery {
-            group: group.to_string(),
-            topic: topic.map(str::to_string),
-        });
-        match self.call(request).await? {
-            Response::Offsets(offsets) => Ok(offsets),
-            other => Err(unexpected(other)),
-        }
+        self.committed_offset_pages(group, topic).all().await
     }
 
     pub async fn lag(&self, group: &str, topic: Option<&str>) -> Result<Vec<PartitionLag>, ClientError> {
@@ -86,12 +81,10 @@ impl Client {
         }
     }
 
-    /// Every consumer group with committed offsets (internal `__` groups included).
+    /// Every consumer group with committed offsets (internal `__` groups
+    /// included), however many: walks `ListGroupsPage` ([`Client::group_pages`]).
     pub async fn list_groups(&self) -> Result<Vec<String>, ClientError> {
-        match self.call(Request::ListGroups).await? {
-            Response::Groups(groups) => Ok(groups),
-            other => Err(unexpected(other)),
-        }
+        self.group_pages().all().await
     }
 
     pub async fn fail_record(&self, fail: FailRecord) -> Result<RecordFailed, ClientError> {

@@ -389,11 +389,10 @@ impl Client {
             .await
     }
 
+    /// Every user topic, sorted, however many: walks `ListTopicsPage`
+    /// ([`Client::topic_pages`]).
     pub async fn list_topics(&self) -> Result<Vec<String>, ClientError> {
-        match self.call(Request::ListTopics).await? {
-            Response::Topics(topics) => Ok(topics),
-            other => Err(Client::unexpected(other)),
-        }
+        self.topic_pages().all().await
     }
 
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, ClientError> {

@@ -6,8 +6,10 @@
 
 pub mod api;
 pub mod connection;
+pub mod listing;
 pub mod producer;
 
 pub use api::{Consumer, ConsumerOptions, StartFrom, Transaction};
 pub use connection::*;
+pub use listing::{NameListing, NamePages, OffsetPages};
 pub use producer::{Producer, ProducerOptions};

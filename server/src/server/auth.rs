@@ -61,6 +61,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::DeleteTopic, &[A]),
     (Opcode::ListTopics, &[C]),
     (Opcode::DescribeTopic, &[C]),
+    (Opcode::ListTopicsPage, &[C]),
     (Opcode::InitProducer, &[P]),
     (Opcode::Produce, &[P]),
     (Opcode::Fetch, &[C]),
@@ -71,6 +72,9 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::FailRecord, &[P, C]),
     (Opcode::ResetAudit, &[A]),
     (Opcode::ListGroups, &[C]),
+    (Opcode::ListGroupsPage, &[C]),
+    (Opcode::FetchOffsetsPage, &[C]),
+    (Opcode::DeleteGroup, &[A]),
     (Opcode::TxnBegin, &[P]),
     (Opcode::TxnAppend, &[P]),
     (Opcode::TxnCommitOffsets, &[P, C]),
@@ -105,6 +109,8 @@ pub struct Principal {
     pub permissions: Permissions,
     /// Group patterns the token may commit to (see [`Principal::may_use_group`]).
     groups: Vec<String>,
+    /// Most groups its patterns may reach (`crate::group_budget`); `None` = no limit.
+    pub groups_max: Option<u32>,
 }
 
 impl Principal {
@@ -115,6 +121,7 @@ impl Principal {
             name: None,
             permissions: Permissions::ALL,
             groups: Vec::new(),
+            groups_max: None,
         }
     }
 
@@ -123,7 +130,14 @@ impl Principal {
             name: Some(name.to_string()),
             permissions,
             groups: groups.to_vec(),
+            groups_max: None,
         }
+    }
+
+    /// This principal with a per-token group limit (`groups_max` of its token).
+    pub fn with_groups_max(mut self, groups_max: Option<u32>) -> Principal {
+        self.groups_max = groups_max;
+        self
     }
 
     /// May this principal commit offsets for `group` (CommitOffsets,
@@ -168,7 +182,8 @@ impl Authenticator {
                 .enumerate()
                 .map(|(i, t)| {
                     let name = t.principal_name(i);
-                    let principal = Principal::named(&name, Permissions::of(&t.permissions), &t.groups);
+                    let principal = Principal::named(&name, Permissions::of(&t.permissions), &t.groups)
+                        .with_groups_max(t.groups_max);
                     (t.token.as_bytes().to_vec(), principal)
                 })
                 .collect(),
@@ -292,6 +307,7 @@ mod tests {
             token: token.into(),
             permissions,
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups_max: None,
         }
     }
 

@@ -58,6 +58,13 @@ pub struct TokenConfig {
     /// `"prefix*"`. Default: none (admin tokens: every group).
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Most groups the token's `groups` patterns may reach: a commit that
+    /// would add a group is refused with GroupLimit once this many
+    /// (non-internal) groups matching them exist. 1 ..= `GROUPS_MAX_HIGHEST`;
+    /// absent = no limit but the store's `groups_max`. Not for admin tokens.
+    /// See `crate::group_budget`.
+    #[serde(default)]
+    pub groups_max: Option<u32>,
 }
 
 /// Longest token name.
@@ -364,6 +371,25 @@ impl ServerConfig {
                     expected: "token names must be unique".into(),
                 });
             }
+            if let Some(groups_max) = token.groups_max {
+                let expected = if token.permissions.contains(&crate::auth::Permission::Admin) {
+                    Some(
+                        "no groups_max on an admin token: admin manages every group (the store's groups_max bounds it)"
+                            .to_string(),
+                    )
+                } else if !(1..=GROUPS_MAX_HIGHEST).contains(&groups_max) {
+                    Some(format!("1 ..= {GROUPS_MAX_HIGHEST}"))
+                } else {
+                    None
+                };
+                if let Some(expected) = expected {
+                    return Err(ConfigError::Invalid {
+                        key: "tokens.groups_max",
+                        value: format!("{groups_max} (token {name})"),
+                        expected,
+                    });
+                }
+            }
             for pattern in &token.groups {
                 let literal = pattern.strip_suffix('*').unwrap_or(pattern);
                 if pattern.is_empty() || pattern.len() > 255 || literal.contains('*') {
@@ -530,6 +556,16 @@ mod tests {
         assert!(error.to_string().contains("unique"), "{error}");
         let bad_name = "[[tokens]]\nname = \"a b\"\ntoken = \"0123456789abcdef\"\npermissions = [\"admin\"]\n";
         assert!(ServerConfig::from_toml_str(bad_name, Path::new("t.toml")).is_err());
+        let limited = "[[tokens]]\nname = \"a\"\ntoken = \"0123456789abcdef\"\npermissions = [\"consume\"]\ngroups = [\"a-*\"]\ngroups_max = 3\n";
+        let config = ServerConfig::from_toml_str(limited, Path::new("t.toml")).unwrap();
+        assert_eq!(config.tokens[0].groups_max, Some(3));
+        for bad in [
+            limited.replace("groups_max = 3", "groups_max = 0"),
+            limited.replace("\"consume\"", "\"admin\""),
+        ] {
+            let error = ServerConfig::from_toml_str(&bad, Path::new("t.toml")).unwrap_err();
+            assert!(error.to_string().contains("tokens.groups_max"), "{error}");
+        }
         let bad_pattern = "[[tokens]]\ntoken = \"0123456789abcdef\"\npermissions = [\"consume\"]\ngroups = [\"a*b\"]\n";
         let error = ServerConfig::from_toml_str(bad_pattern, Path::new("t.toml")).unwrap_err();
         assert!(error.to_string().contains("tokens.groups"), "{error}");

@@ -92,6 +92,7 @@ impl From<ServiceError> for WireError {
             ServiceError::InvalidInput(message) => WireError::new(ErrorCode::InvalidInput, message),
             ServiceError::PermissionDenied(message) => WireError::new(ErrorCode::PermissionDenied, message),
             ServiceError::Internal(message) => WireError::new(ErrorCode::Internal, message),
+            ServiceError::Refused(error) => error,
         }
     }
 }

@@ -169,6 +169,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         fetch_wait_max_ms: config.fetch_wait_max_ms,
         shutting_down: shutting_down.clone(),
         syncer: crate::durable::Syncer::start().map_err(ServeError::Runtime)?,
+        group_budget: crate::group_budget::GroupBudget::default(),
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),

@@ -2,6 +2,7 @@
 //! functions that turn them into frames and back. Layouts in
 //! `design/protocol.md` ("Opcodes", "Requests and responses").
 
+pub mod paging;
 pub mod request;
 pub mod response;
 pub mod types;
@@ -13,6 +14,7 @@ use crate::error_code::{ErrorCode, WireError};
 use crate::frame::{begin_frame, end_frame, extend_frame, Frame, FrameHeader, FLAGS_KNOWN, FLAG_RESPONSE};
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
+pub use paging::*;
 pub use request::*;
 pub use response::*;
 pub use types::*;
@@ -46,6 +48,7 @@ opcodes! {
     DeleteTopic = 0x0011,
     ListTopics = 0x0012,
     DescribeTopic = 0x0013,
+    ListTopicsPage = 0x0014,
     InitProducer = 0x0020,
     Produce = 0x0021,
     Fetch = 0x0030,
@@ -56,6 +59,9 @@ opcodes! {
     FailRecord = 0x0044,
     ResetAudit = 0x0045,
     ListGroups = 0x0046,
+    ListGroupsPage = 0x0047,
+    FetchOffsetsPage = 0x0048,
+    DeleteGroup = 0x0049,
     TxnBegin = 0x0050,
     TxnAppend = 0x0051,
     TxnCommitOffsets = 0x0052,
@@ -84,6 +90,7 @@ pub enum Request {
     DeleteTopic(TopicName),
     ListTopics,
     DescribeTopic(TopicName),
+    ListTopicsPage(NamesPage),
     InitProducer(InitProducer),
     Produce(Produce),
     Fetch(Fetch),
@@ -94,6 +101,9 @@ pub enum Request {
     FailRecord(FailRecord),
     ResetAudit(ResetAudit),
     ListGroups,
+    ListGroupsPage(NamesPage),
+    FetchOffsetsPage(OffsetsPage),
+    DeleteGroup(DeleteGroup),
     TxnBegin(TxnBegin),
     TxnAppend(TxnAppend),
     TxnCommitOffsets(TxnCommitOffsets),
@@ -116,6 +126,7 @@ impl Request {
             Request::DeleteTopic(_) => Opcode::DeleteTopic,
             Request::ListTopics => Opcode::ListTopics,
             Request::DescribeTopic(_) => Opcode::DescribeTopic,
+            Request::ListTopicsPage(_) => Opcode::ListTopicsPage,
             Request::InitProducer(_) => Opcode::InitProducer,
             Request::Produce(_) => Opcode::Produce,
             Request::Fetch(_) => Opcode::Fetch,
@@ -126,6 +137,9 @@ impl Request {
             Request::FailRecord(_) => Opcode::FailRecord,
             Request::ResetAudit(_) => Opcode::ResetAudit,
             Request::ListGroups => Opcode::ListGroups,
+            Request::ListGroupsPage(_) => Opcode::ListGroupsPage,
+            Request::FetchOffsetsPage(_) => Opcode::FetchOffsetsPage,
+            Request::DeleteGroup(_) => Opcode::DeleteGroup,
             Request::TxnBegin(_) => Opcode::TxnBegin,
             Request::TxnAppend(_) => Opcode::TxnAppend,
             Request::TxnCommitOffsets(_) => Opcode::TxnCommitOffsets,
@@ -154,6 +168,9 @@ impl Request {
             Request::ResetOffsets(b) => b.encode(w),
             Request::FailRecord(b) => b.encode(w),
             Request::ResetAudit(b) => b.encode(w),
+            Request::ListTopicsPage(b) | Request::ListGroupsPage(b) => b.encode(w),
+            Request::FetchOffsetsPage(b) => b.encode(w),
+            Request::DeleteGroup(b) => b.encode(w),
             Request::TxnBegin(b) => b.encode(w),
             Request::TxnAppend(b) => b.encode(w),
             Request::TxnCommitOffsets(b) => b.encode(w),
@@ -172,6 +189,7 @@ impl Request {
             Opcode::CreateTopic => Request::CreateTopic(CreateTopic::decode(r)?),
             Opcode::DeleteTopic => Request::DeleteTopic(TopicName::decode(r)?),
             Opcode::ListTopics => Request::ListTopics,
+            Opcode::ListTopicsPage => Request::ListTopicsPage(NamesPage::decode(r)?),
             Opcode::DescribeTopic => Request::DescribeTopic(TopicName::decode(r)?),
             Opcode::InitProducer => Request::InitProducer(InitProducer::decode(r)?),
             Opcode::Produce => Request::Produce(Produce::decode(r)?),
@@ -183,6 +201,9 @@ impl Request {
             Opcode::FailRecord => Request::FailRecord(FailRecord::decode(r)?),
             Opcode::ResetAudit => Request::ResetAudit(ResetAudit::decode(r)?),
             Opcode::ListGroups => Request::ListGroups,
+            Opcode::ListGroupsPage => Request::ListGroupsPage(NamesPage::decode(r)?),
+            Opcode::FetchOffsetsPage => Request::FetchOffsetsPage(OffsetsPage::decode(r)?),
+            Opcode::DeleteGroup => Request::DeleteGroup(DeleteGroup::decode(r)?),
             Opcode::TxnBegin => Request::TxnBegin(TxnBegin::decode(r)?),
             Opcode::TxnAppend => Request::TxnAppend(TxnAppend::decode(r)?),
             Opcode::TxnCommitOffsets => Request::TxnCommitOffsets(TxnCommitOffsets::decode(r)?),
@@ -219,6 +240,9 @@ pub enum Response {
     RecordFailed(RecordFailed),
     ResetAudit(Vec<ResetAuditEntry>),
     Groups(Vec<String>),
+    /// ListTopicsPage, ListGroupsPage.
+    NamesPage(NamesPaged),
+    OffsetsPage(OffsetsPaged),
     TxnBegun(TxnBegun),
     TxnCommitted(TxnCommitted),
     DlqListing(DlqListing),
@@ -247,6 +271,8 @@ impl Response {
             Response::RecordFailed(b) => b.encode(w),
             Response::ResetAudit(list) => write_list(w, list),
             Response::Groups(names) => write_list(w, names),
+            Response::NamesPage(b) => b.encode(w),
+            Response::OffsetsPage(b) => b.encode(w),
             Response::TxnBegun(b) => b.encode(w),
             Response::TxnCommitted(b) => b.encode(w),
             Response::DlqListing(b) => b.encode(w),
@@ -280,6 +306,10 @@ impl Response {
             Opcode::FailRecord => Response::RecordFailed(RecordFailed::decode(r)?),
             Opcode::ResetAudit => Response::ResetAudit(read_list(r, "reset_audit")?),
             Opcode::ListGroups => Response::Groups(read_list(r, "groups")?),
+            Opcode::ListTopicsPage | Opcode::ListGroupsPage => Response::NamesPage(NamesPaged::decode(r)?),
+            Opcode::FetchOffsetsPage => Response::OffsetsPage(OffsetsPaged::decode(r)?),
+            // The offsets it removed.
+            Opcode::DeleteGroup => Response::Offsets(read_list(r, "deleted")?),
             Opcode::TxnBegin => Response::TxnBegun(TxnBegun::decode(r)?),
             Opcode::TxnCommit => Response::TxnCommitted(TxnCommitted::decode(r)?),
             Opcode::DlqList => Response::DlqListing(DlqListing::decode(r)?),

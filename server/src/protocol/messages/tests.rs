@@ -230,6 +230,23 @@ fn arb_request() -> impl Strategy<Value = Request> {
         Just(Request::Ping),
         Just(Request::ListTopics),
         Just(Request::ListGroups),
+        (option::of(arb_string()), any::<u32>())
+            .prop_map(|(after, limit)| Request::ListTopicsPage(NamesPage { after, limit })),
+        (option::of(arb_string()), any::<u32>())
+            .prop_map(|(after, limit)| Request::ListGroupsPage(NamesPage { after, limit })),
+        (
+            arb_string(),
+            option::of(arb_string()),
+            option::of((arb_string(), any::<u32>())),
+            any::<u32>()
+        )
+            .prop_map(|(group, topic, after, limit)| Request::FetchOffsetsPage(OffsetsPage {
+                group,
+                topic,
+                after: after.map(|(topic, partition)| PartitionKey { topic, partition }),
+                limit
+            })),
+        (arb_string(), any::<bool>()).prop_map(|(group, force)| Request::DeleteGroup(DeleteGroup { group, force })),
         option::of(arb_string()).prop_map(|group| Request::ResetAudit(ResetAudit { group })),
         Just(Request::Stats),
         Just(Request::Flush),
@@ -444,6 +461,21 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         | Opcode::Flush => Just(Response::Empty).boxed(),
         Opcode::ListTopics => vec(arb_string(), 0..4).prop_map(Response::Topics).boxed(),
         Opcode::ListGroups => vec(arb_string(), 0..4).prop_map(Response::Groups).boxed(),
+        Opcode::ListTopicsPage | Opcode::ListGroupsPage => (vec(arb_string(), 0..4), option::of(arb_string()))
+            .prop_map(|(names, next_after)| Response::NamesPage(NamesPaged { names, next_after }))
+            .boxed(),
+        Opcode::FetchOffsetsPage => (
+            vec(arb_committed_offset(), 0..3),
+            option::of((arb_string(), any::<u32>())),
+        )
+            .prop_map(|(offsets, next_after)| {
+                Response::OffsetsPage(OffsetsPaged {
+                    offsets,
+                    next_after: next_after.map(|(topic, partition)| PartitionKey { topic, partition }),
+                })
+            })
+            .boxed(),
+        Opcode::DeleteGroup => vec(arb_committed_offset(), 0..3).prop_map(Response::Offsets).boxed(),
         Opcode::ResetAudit => vec(
             (
                 (any::<i64>(), arb_string(), arb_string(), arb_string()),
@@ -722,6 +754,18 @@ fn arb_dlq_entry() -> impl Strategy<Value = DlqEntry> {
                 }),
             },
         )
+}
+
+fn arb_committed_offset() -> impl Strategy<Value = CommittedOffset> {
+    (arb_string(), any::<u32>(), any::<u64>(), arb_bytes(), any::<i64>()).prop_map(
+        |(topic, partition, offset, metadata, commit_time_ms)| CommittedOffset {
+            topic,
+            partition,
+            offset,
+            metadata,
+            commit_time_ms,
+        },
+    )
 }
 
 fn arb_opcode() -> impl Strategy<Value = Opcode> {

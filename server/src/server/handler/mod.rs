@@ -59,7 +59,7 @@ pub enum Inline {
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.
 ///
-/// Inline: `Ping`, `ListTopics`, `DescribeTopic`, `Stats`; `Produce` (the
+/// Inline: `Ping`, `ListTopics`, `ListTopicsPage`, `DescribeTopic`, `Stats`; `Produce` (the
 /// append is a `write(2)` into the page cache; the only wait is a segment
 /// roll, once per segment; when the fsync is still owed it comes back as
 /// [`Inline::Durable`]); `Fetch` when it finds records, has `max_wait_ms` 0,
@@ -67,9 +67,11 @@ pub enum Inline {
 /// transactions, offsets, DLQ, admin) comes back as [`Inline::Blocking`].
 pub fn handle_inline(service: &Service, session: &mut Session, request: Request) -> Inline {
     match request {
-        Request::Ping | Request::ListTopics | Request::DescribeTopic(_) | Request::Stats => {
-            Inline::Done(handle(service, session, request))
-        }
+        Request::Ping
+        | Request::ListTopics
+        | Request::ListTopicsPage(_)
+        | Request::DescribeTopic(_)
+        | Request::Stats => Inline::Done(handle(service, session, request)),
         Request::Produce(request) => produce::produce_inline(service, session, request),
         Request::Fetch(request) => match fetch::fetch(service, session, &request, false, usize::MAX) {
             Some(result) => Inline::Done(result),
@@ -91,17 +93,27 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         Request::Flush => empty(service.flush()),
         Request::CreateTopic(request) => topics::create(service, &request),
         Request::DeleteTopic(request) => empty(service.delete_topic(&request.name)),
-        Request::ListTopics => Ok(Response::Topics(service.list_topics())),
+        Request::ListTopics => crate::listing::list_topics(&service.store, service.frame_bytes_max),
+        Request::ListTopicsPage(page) => {
+            crate::listing::list_topics_page(&service.store, &page, service.frame_bytes_max)
+        }
         Request::DescribeTopic(request) => topics::describe(service, &request),
         Request::InitProducer(request) => produce::init_producer(service, session, &request),
         Request::Produce(request) => produce::produce(service, session, request),
         Request::Fetch(request) => fetch::fetch(service, session, &request, true, usize::MAX)
             .unwrap_or_else(|| Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting"))),
         Request::CommitOffsets(request) => offsets::commit(service, session, request),
-        Request::FetchOffsets(request) => offsets::fetch(service, &request),
+        Request::FetchOffsets(query) => crate::listing::fetch_offsets(&service.store, &query, service.frame_bytes_max),
+        Request::FetchOffsetsPage(page) => {
+            crate::listing::fetch_offsets_page(&service.store, &page, service.frame_bytes_max)
+        }
         Request::ResetOffsets(request) => offsets::reset(service, session, request),
         Request::ResetAudit(request) => offsets::reset_audit(service, &request),
-        Request::ListGroups => offsets::groups(service),
+        Request::ListGroups => crate::listing::list_groups(&service.store, service.frame_bytes_max),
+        Request::ListGroupsPage(page) => {
+            crate::listing::list_groups_page(&service.store, &page, service.frame_bytes_max)
+        }
+        Request::DeleteGroup(delete) => crate::listing::delete_group(&service.store, &delete, &session.actor()),
         Request::Lag(request) => offsets::lag(service, &request),
         Request::FailRecord(request) => dlq::fail_record(service, session, &request),
         Request::TxnBegin(request) => txn::begin(service, session, &request),

@@ -1,5 +1,6 @@
-//! Consumer-group offsets: CommitOffsets, FetchOffsets, ResetOffsets,
-//! ResetAudit, ListGroups, Lag.
+//! Consumer-group offsets: CommitOffsets, ResetOffsets, ResetAudit, Lag
+//! (the listings FetchOffsets, ListGroups and their pages, and DeleteGroup,
+//! in `server::listing`).
 
 use crate::error_code::WireError;
 use crate::messages::{CommitOffsets, GroupQuery, ResetAudit, ResetOffsets, Response};
@@ -11,11 +12,6 @@ pub(super) fn commit(service: &Service, session: &Session, commit: CommitOffsets
     Ok(Response::Empty)
 }
 
-pub(super) fn fetch(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {
-    let offsets = service.group_offsets(&query.group, query.topic.as_deref())?;
-    Ok(Response::Offsets(convert::committed_offsets(offsets)))
-}
-
 pub(super) fn reset(service: &Service, session: &Session, mut reset: ResetOffsets) -> Result<Response, WireError> {
     let scope = convert::reset_scope(&mut reset)?;
     let target = convert::reset_target(reset.target);
@@ -25,10 +21,6 @@ pub(super) fn reset(service: &Service, session: &Session, mut reset: ResetOffset
 
 pub(super) fn reset_audit(service: &Service, audit: &ResetAudit) -> Result<Response, WireError> {
     Ok(Response::ResetAudit(service.reset_audit(audit.group.as_deref())?))
-}
-
-pub(super) fn groups(service: &Service) -> Result<Response, WireError> {
-    Ok(Response::Groups(service.groups()?))
 }
 
 pub(super) fn lag(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {

@@ -28,6 +28,9 @@ impl Service {
     ) -> ServiceResult<millrace::dlq::FailOutcome> {
         session.check_group(failure.group)?;
         session.check_producer(&self.store, failure.producer.id)?;
+        let _admitted = self
+            .group_budget
+            .admit(&self.store, &session.principal, [failure.group])?;
         let read = self.store.read_with(
             failure.topic,
             failure.partition,

@@ -49,6 +49,15 @@ pub enum ServiceError {
     PermissionDenied(String),
     /// A bug or a lost worker on the server's side.
     Internal(String),
+    /// A refusal already in the native protocol's terms: a token's
+    /// `groups_max` (`server::group_budget`, which answers `GroupLimit`).
+    Refused(crate::error_code::WireError),
+}
+
+impl From<crate::error_code::WireError> for ServiceError {
+    fn from(error: crate::error_code::WireError) -> Self {
+        ServiceError::Refused(error)
+    }
 }
 
 impl From<millrace::Error> for ServiceError {
@@ -125,6 +134,8 @@ pub struct Service {
     pub shutting_down: Arc<AtomicBool>,
     /// Runs the fsync waits of `Always` appends ([`Service::acknowledged`]).
     pub syncer: crate::durable::Syncer,
+    /// Tokens' `groups_max` ([`crate::group_budget`]).
+    pub group_budget: crate::group_budget::GroupBudget,
 }
 
 impl Service {

@@ -23,6 +23,7 @@ impl Service {
     ) -> ServiceResult<()> {
         session.check_group(group)?;
         check_offset_commit_entries(commits.len())?;
+        let _admitted = self.group_budget.admit(&self.store, &session.principal, [group])?;
         Ok(self.store.commit_offsets(group, commits)?)
     }
 

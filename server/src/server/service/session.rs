@@ -1,6 +1,6 @@
 //! The per-connection state the service checks permissions against.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 use millrace::Store;
@@ -19,6 +19,9 @@ pub struct Session {
     /// Who authenticated (anonymous on a server without tokens).
     pub principal: Principal,
     pub(super) transactions: HashMap<u64, millrace::txn::Transaction>,
+    /// Per open transaction, the groups it adds (for a token's `groups_max`,
+    /// `crate::group_budget`).
+    pub(super) staged_groups: HashMap<u64, BTreeSet<String>>,
     pub(super) next_transaction_id: u64,
     /// Reused by every fetch of the connection to encode records into (the
     /// front's buffer, kept here because it lives as long as the session).
@@ -32,6 +35,7 @@ impl Session {
             client_name: String::new(),
             principal: Principal::anonymous(),
             transactions: HashMap::new(),
+            staged_groups: HashMap::new(),
             next_transaction_id: 1,
             fetch_buffer: Vec::new(),
         }
@@ -48,7 +52,7 @@ impl Session {
     /// Recorded as the actor of offset resets: the token's name, or on a
     /// server without tokens the client's own name (control characters
     /// escaped), then `@` and the peer address.
-    pub(super) fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         let who = match &self.principal.name {
             Some(name) => name.clone(),
             None => crate::text::escape(&self.client_name),
@@ -102,6 +106,23 @@ impl Session {
             )));
         }
         Ok(())
+    }
+
+    /// Count a commit to `group` staged in open transaction `transaction_id`
+    /// against the token's `groups_max` (`crate::group_budget`).
+    pub(super) fn stage_group(
+        &mut self,
+        service: &super::Service,
+        transaction_id: u64,
+        group: &str,
+    ) -> ServiceResult<()> {
+        if !self.transactions.contains_key(&transaction_id) {
+            return Err(unknown_transaction(transaction_id));
+        }
+        let staged = self.staged_groups.entry(transaction_id).or_default();
+        Ok(service
+            .group_budget
+            .stage(&service.store, &self.principal, group, staged)?)
     }
 
     pub(super) fn transaction(&mut self, transaction_id: u64) -> ServiceResult<&mut millrace::txn::Transaction> {

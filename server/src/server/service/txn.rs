@@ -44,6 +44,7 @@ impl Service {
     ) -> ServiceResult<()> {
         session.check_group(group)?;
         check_offset_commit_entries(commits.len())?;
+        session.stage_group(self, transaction_id, group)?;
         let transaction = session.transaction(transaction_id)?;
         if let Some(job) = group.strip_prefix(millrace::names::REPLAY_PREFIX) {
             for (topic, partition, offset, metadata) in commits {
@@ -67,17 +68,27 @@ impl Service {
         failure: &millrace::dlq::Failure<'_>,
     ) -> ServiceResult<()> {
         session.check_group(group)?;
+        session.stage_group(self, transaction_id, group)?;
         Ok(session
             .transaction(transaction_id)?
             .dead_letter(group, consumed, failure)?)
     }
 
     pub fn txn_commit(&self, session: &mut Session, transaction_id: u64) -> ServiceResult<millrace::txn::CommitInfo> {
-        Ok(session.take_transaction(transaction_id)?.commit()?)
+        let transaction = session.take_transaction(transaction_id)?;
+        // The groups it adds, counted again with the commit: refused, the
+        // transaction is aborted.
+        let staged = session.staged_groups.remove(&transaction_id).unwrap_or_default();
+        let _admitted = self
+            .group_budget
+            .admit(&self.store, &session.principal, staged.iter().map(String::as_str))?;
+        Ok(transaction.commit()?)
     }
 
     pub fn txn_abort(&self, session: &mut Session, transaction_id: u64) -> ServiceResult<()> {
-        session.take_transaction(transaction_id)?.abort();
+        let transaction = session.take_transaction(transaction_id)?;
+        session.staged_groups.remove(&transaction_id);
+        transaction.abort();
         Ok(())
     }
 }

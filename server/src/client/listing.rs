@@ -1,0 +1,216 @@
+//! Paged listings on the client: one page at a time (`*_page`), a walker
+//! over every page ([`NamePages`], [`OffsetPages`]), and group deletion.
+//! The cursor rule is in `design/protocol.md`, "Paging".
+
+use crate::client::{Client, ClientError};
+use crate::messages::{
+    CommittedOffset, DeleteGroup, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, Request, Response,
+};
+
+fn unexpected(response: Response) -> ClientError {
+    ClientError::Protocol(format!("unexpected response {response:?}"))
+}
+
+/// Which names a [`NamePages`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameListing {
+    /// User topics (`ListTopicsPage`).
+    Topics,
+    /// Consumer groups, internal ones included (`ListGroupsPage`).
+    Groups,
+}
+
+/// Walks a name listing page by page: each name once, in byte order. Names
+/// added or removed during the walk may or may not be listed; every other
+/// name is listed exactly once.
+#[derive(Debug)]
+pub struct NamePages {
+    client: Client,
+    listing: NameListing,
+    after: Option<String>,
+    limit: u32,
+    done: bool,
+}
+
+impl NamePages {
+    /// Ask for pages of at most `limit` names (0 = the server's default).
+    pub fn with_limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The next page; `None` once the listing is complete.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<String>>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let after = self.after.as_deref();
+        let page = match self.listing {
+            NameListing::Topics => self.client.list_topics_page(after, self.limit).await?,
+            NameListing::Groups => self.client.list_groups_page(after, self.limit).await?,
+        };
+        // The cursor must move forward, else a faulty server would loop us.
+        if let (Some(next), Some(previous)) = (&page.next_after, &self.after) {
+            if next <= previous {
+                return Err(ClientError::Protocol(format!(
+                    "listing cursor went backwards: {next:?} after {previous:?}"
+                )));
+            }
+        }
+        self.done = page.next_after.is_none();
+        self.after = page.next_after;
+        Ok(Some(page.names))
+    }
+
+    /// Every remaining name.
+    pub async fn all(mut self) -> Result<Vec<String>, ClientError> {
+        let mut names = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            names.extend(page);
+        }
+        Ok(names)
+    }
+}
+
+/// Walks a group's committed offsets page by page, in (topic, partition) order.
+#[derive(Debug)]
+pub struct OffsetPages {
+    client: Client,
+    group: String,
+    topic: Option<String>,
+    after: Option<PartitionKey>,
+    limit: u32,
+    done: bool,
+}
+
+impl OffsetPages {
+    /// Ask for pages of at most `limit` offsets (0 = the server's default).
+    pub fn with_limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The next page; `None` once the listing is complete.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<CommittedOffset>>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .client
+            .committed_offsets_page(&self.group, self.topic.as_deref(), self.after.clone(), self.limit)
+            .await?;
+        if let (Some(next), Some(previous)) = (&page.next_after, &self.after) {
+            if next <= previous {
+                return Err(ClientError::Protocol(format!(
+                    "offsets cursor went backwards: {next:?} after {previous:?}"
+                )));
+            }
+        }
+        self.done = page.next_after.is_none();
+        self.after = page.next_after;
+        Ok(Some(page.offsets))
+    }
+
+    /// Every remaining committed offset.
+    pub async fn all(mut self) -> Result<Vec<CommittedOffset>, ClientError> {
+        let mut offsets = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            offsets.extend(page);
+        }
+        Ok(offsets)
+    }
+}
+
+impl Client {
+    /// One page of user topics after `after` (0 = the server's default limit).
+    pub async fn list_topics_page(&self, after: Option<&str>, limit: u32) -> Result<NamesPaged, ClientError> {
+        let page = NamesPage {
+            after: after.map(str::to_string),
+            limit,
+        };
+        match self.call(Request::ListTopicsPage(page)).await? {
+            Response::NamesPage(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of consumer groups after `after` (internal `__` groups included).
+    pub async fn list_groups_page(&self, after: Option<&str>, limit: u32) -> Result<NamesPaged, ClientError> {
+        let page = NamesPage {
+            after: after.map(str::to_string),
+            limit,
+        };
+        match self.call(Request::ListGroupsPage(page)).await? {
+            Response::NamesPage(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of a group's committed offsets after `after`.
+    pub async fn committed_offsets_page(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        after: Option<PartitionKey>,
+        limit: u32,
+    ) -> Result<OffsetsPaged, ClientError> {
+        let page = OffsetsPage {
+            group: group.to_string(),
+            topic: topic.map(str::to_string),
+            after,
+            limit,
+        };
+        match self.call(Request::FetchOffsetsPage(page)).await? {
+            Response::OffsetsPage(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every user topic, page by page.
+    pub fn topic_pages(&self) -> NamePages {
+        self.name_pages(NameListing::Topics)
+    }
+
+    /// Every consumer group (internal `__` groups included), page by page.
+    pub fn group_pages(&self) -> NamePages {
+        self.name_pages(NameListing::Groups)
+    }
+
+    fn name_pages(&self, listing: NameListing) -> NamePages {
+        NamePages {
+            client: self.clone(),
+            listing,
+            after: None,
+            limit: 0,
+            done: false,
+        }
+    }
+
+    /// A group's committed offsets (of `topic`, or all), page by page.
+    pub fn committed_offset_pages(&self, group: &str, topic: Option<&str>) -> OffsetPages {
+        OffsetPages {
+            client: self.clone(),
+            group: group.to_string(),
+            topic: topic.map(str::to_string),
+            after: None,
+            limit: 0,
+            done: false,
+        }
+    }
+
+    /// Delete a consumer group (needs an admin token): every committed
+    /// offset it has, audited with this connection's token as the actor.
+    /// Returns what was removed (empty: the group had nothing committed).
+    /// `GroupActive` while it committed or polled in the last 30 s unless
+    /// `force`; `InternalName` for the store's own `__*` groups.
+    pub async fn delete_group(&self, group: &str, force: bool) -> Result<Vec<CommittedOffset>, ClientError> {
+        let request = Request::DeleteGroup(DeleteGroup {
+            group: group.to_string(),
+            force,
+        });
+        match self.call(request).await? {
+            Response::Offsets(removed) => Ok(removed),
+            other => Err(unexpected(other)),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Paged listings (`ListTopicsPage`, `ListGroupsPage`, `FetchOffsetsPage`)
+//! and `DeleteGroup`: "Paging" and their entries in `design/protocol.md`.
+
+use super::types::{read_list, write_list, CommittedOffset, Wire};
+use crate::wire::{DecodeResult, Reader, Writer, STRING_MIN};
+
+/// A page of names (`ListTopicsPage`, `ListGroupsPage`): the names after
+/// `after` in byte order, at most `limit` (0 = the server's default).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamesPage {
+    /// Absent = from the first name.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+impl Wire for NamesPage {
+    const BYTES_MIN: usize = 1 + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.option(self.after.as_ref(), |w, a| w.string(a));
+        w.u32(self.limit);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(NamesPage {
+            after: r.option("page.after", |r| r.string("page.after"))?,
+            limit: r.u32("page.limit")?,
+        })
+    }
+}
+
+/// The answer to a [`NamesPage`]: `next_after` is the cursor of the next
+/// page, absent when this page is the last.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamesPaged {
+    pub names: Vec<String>,
+    pub next_after: Option<String>,
+}
+
+impl Wire for NamesPaged {
+    const BYTES_MIN: usize = 4 + 1;
+    fn encode(&self, w: &mut Writer) {
+        write_list(w, &self.names);
+        w.option(self.next_after.as_ref(), |w, a| w.string(a));
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(NamesPaged {
+            names: read_list(r, "page.names")?,
+            next_after: r.option("page.next_after", |r| r.string("page.next_after"))?,
+        })
+    }
+}
+
+/// A partition of a topic: the cursor of [`OffsetsPage`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub topic: String,
+    pub partition: u32,
+}
+
+impl Wire for PartitionKey {
+    const BYTES_MIN: usize = STRING_MIN + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.topic);
+        w.u32(self.partition);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(PartitionKey {
+            topic: r.string("page.topic")?,
+            partition: r.u32("page.partition")?,
+        })
+    }
+}
+
+/// A page of a group's committed offsets (`FetchOffsetsPage`), in
+/// (topic, partition) order after `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetsPage {
+    pub group: String,
+    /// Absent = every topic of the group.
+    pub topic: Option<String>,
+    /// Absent = from the first partition.
+    pub after: Option<PartitionKey>,
+    /// 0 = the server's default.
+    pub limit: u32,
+}
+
+impl Wire for OffsetsPage {
+    const BYTES_MIN: usize = STRING_MIN + 1 + 1 + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.group);
+        w.option(self.topic.as_ref(), |w, t| w.string(t));
+        w.option(self.after.as_ref(), |w, a| a.encode(w));
+        w.u32(self.limit);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(OffsetsPage {
+            group: r.string("group")?,
+            topic: r.option("topic", |r| r.string("topic"))?,
+            after: r.option("page.after", PartitionKey::decode)?,
+            limit: r.u32("page.limit")?,
+        })
+    }
+}
+
+/// The answer to an [`OffsetsPage`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetsPaged {
+    pub offsets: Vec<CommittedOffset>,
+    pub next_after: Option<PartitionKey>,
+}
+
+impl Wire for OffsetsPaged {
+    const BYTES_MIN: usize = 4 + 1;
+    fn encode(&self, w: &mut Writer) {
+        write_list(w, &self.offsets);
+        w.option(self.next_after.as_ref(), |w, a| a.encode(w));
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(OffsetsPaged {
+            offsets: read_list(r, "page.offsets")?,
+            next_after: r.option("page.next_after", PartitionKey::decode)?,
+        })
+    }
+}
+
+/// Delete a consumer group (every committed offset it has), audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteGroup {
+    pub group: String,
+    /// Delete even if the group committed or polled in the last 30 s.
+    pub force: bool,
+}
+
+impl Wire for DeleteGroup {
+    const BYTES_MIN: usize = STRING_MIN + 1;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.group);
+        w.bool(self.force);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(DeleteGroup {
+            group: r.string("group")?,
+            force: r.bool("force")?,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Listings (topics, groups, a group's committed offsets), paged or whole,
+//! and group deletion: the handlers of `ListTopicsPage`, `ListGroupsPage`,
+//! `FetchOffsetsPage`, `DeleteGroup`, and the size rule of the unpaged
+//! `ListTopics`, `ListGroups` and `FetchOffsets` ("Paging" in
+//! `design/protocol.md`).
+
+use millrace::Store;
+
+use crate::error_code::{ErrorCode, WireError};
+use crate::messages::{
+    CommittedOffset, DeleteGroup, GroupQuery, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, Response,
+};
+
+/// Entries of a page when the request says 0.
+pub const PAGE_ENTRIES_DEFAULT: u32 = 1000;
+/// The most entries a page request may ask for; above is `InvalidInput`.
+pub const PAGE_ENTRIES_MAX: u32 = 1000;
+/// Headroom kept in a frame for a listing's fixed fields (frame header,
+/// status, count, the next cursor).
+pub const LISTING_RESPONSE_OVERHEAD_BYTES: u32 = 1024;
+
+const _: () = assert!(PAGE_ENTRIES_DEFAULT <= PAGE_ENTRIES_MAX);
+
+/// The entries a page request may hold.
+fn page_entries(limit: u32) -> Result<usize, WireError> {
+    match limit {
+        0 => Ok(PAGE_ENTRIES_DEFAULT as usize),
+        1..=PAGE_ENTRIES_MAX => Ok(limit as usize),
+        _ => Err(WireError::new(
+            ErrorCode::InvalidInput,
+            format!("page limit {limit} is above the server's maximum of {PAGE_ENTRIES_MAX} entries (0 = {PAGE_ENTRIES_DEFAULT})"),
+        )),
+    }
+}
+
+/// Bytes a listing's entries may take in one response.
+fn entries_room(frame_bytes_max: u32) -> usize {
+    frame_bytes_max.saturating_sub(LISTING_RESPONSE_OVERHEAD_BYTES) as usize
+}
+
+fn name_bytes(name: &str) -> usize {
+    4 + name.len()
+}
+
+fn offset_bytes(offset: &CommittedOffset) -> usize {
+    4 + offset.topic.len() + 4 + 8 + 4 + offset.metadata.len() + 8
+}
+
+/// Take entries from `candidates` (already in order, after the cursor) while
+/// they are at most `limit` and fit in `room` bytes; the first is always
+/// taken. Returns them and whether any entry was left.
+fn take_page<T>(
+    candidates: impl IntoIterator<Item = T>,
+    limit: usize,
+    room: usize,
+    bytes: impl Fn(&T) -> usize,
+) -> (Vec<T>, bool) {
+    let mut page = Vec::new();
+    let mut used = 0usize;
+    for entry in candidates {
+        let size = bytes(&entry);
+        if page.len() >= limit || (!page.is_empty() && used + size > room) {
+            return (page, true);
+        }
+        used += size;
+        page.push(entry);
+    }
+    (page, false)
+}
+
+/// `ListTopicsPage`: user topics after the cursor, in byte order.
+pub fn list_topics_page(store: &Store, page: &NamesPage, frame_bytes_max: u32) -> Result<Response, WireError> {
+    let limit = page_entries(page.limit)?;
+    let mut topics = store.list_topics();
+    topics.sort();
+    let after = page.after.as_deref();
+    let candidates = topics.into_iter().filter(|t| after.is_none_or(|a| t.as_str() > a));
+    Ok(Response::NamesPage(names_page(candidates, limit, frame_bytes_max)))
+}
+
+/// `ListGroupsPage`: groups after the cursor, in byte order (internal ones
+/// included, like `ListGroups`).
+pub fn list_groups_page(store: &Store, page: &NamesPage, frame_bytes_max: u32) -> Result<Response, WireError> {
+    let limit = page_entries(page.limit)?;
+    // One more than the page holds: tells whether another page follows.
+    let groups = store
+        .groups_page(page.after.as_deref(), limit + 1)
+        .map_err(|e| WireError::from(&e))?;
+    Ok(Response::NamesPage(names_page(groups, limit, frame_bytes_max)))
+}
+
+fn names_page(candidates: impl IntoIterator<Item = String>, limit: usize, frame_bytes_max: u32) -> NamesPaged {
+    let (names, more) = take_page(candidates, limit, entries_room(frame_bytes_max), |n| name_bytes(n));
+    let next_after = if more { names.last().cloned() } else { None };
+    NamesPaged { names, next_after }
+}
+
+/// `FetchOffsetsPage`: the group's committed offsets after the cursor, in
+/// (topic, partition) order.
+pub fn fetch_offsets_page(store: &Store, page: &OffsetsPage, frame_bytes_max: u32) -> Result<Response, WireError> {
+    let limit = page_entries(page.limit)?;
+    let candidates = committed_offsets(store, &page.group, page.topic.as_deref())?
+        .into_iter()
+        .filter(|o| {
+            page.after
+                .as_ref()
+                .is_none_or(|a| (o.topic.as_str(), o.partition) > (a.topic.as_str(), a.partition))
+        });
+    let (offsets, more) = take_page(candidates, limit, entries_room(frame_bytes_max), offset_bytes);
+    let next_after = match offsets.last() {
+        Some(last) if more => Some(PartitionKey {
+            topic: last.topic.clone(),
+            partition: last.partition,
+        }),
+        _ => None,
+    };
+    Ok(Response::OffsetsPage(OffsetsPaged { offsets, next_after }))
+}
+
+/// A group's committed offsets, in (topic, partition) order, of one topic
+/// or all.
+fn committed_offsets(store: &Store, group: &str, topic: Option<&str>) -> Result<Vec<CommittedOffset>, WireError> {
+    Ok(store
+        .group_offsets(group)
+        .map_err(|e| WireError::from(&e))?
+        .into_iter()
+        .filter(|((t, _), _)| topic.is_none_or(|wanted| wanted == t))
+        .map(|((topic, partition), committed)| CommittedOffset {
+            topic,
+            partition,
+            offset: committed.offset,
+            metadata: committed.metadata,
+            commit_time_ms: committed.commit_time_ms,
+        })
+        .collect())
+}
+
+/// Refuse an unpaged listing that does not fit in one response.
+fn whole<T>(
+    entries: Vec<T>,
+    bytes: impl Fn(&T) -> usize,
+    frame_bytes_max: u32,
+    what: &str,
+    paged: &str,
+) -> Result<Vec<T>, WireError> {
+    let total: usize = entries.iter().map(bytes).sum();
+    if total > entries_room(frame_bytes_max) {
+        return Err(WireError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "{} {what} take {total} bytes, more than one response holds under frame_bytes_max = \
+                 {frame_bytes_max}: list them with {paged}",
+                entries.len()
+            ),
+        ));
+    }
+    Ok(entries)
+}
+
+/// `ListTopics` (unpaged): every user topic, sorted, if they fit in one response.
+pub fn list_topics(store: &Store, frame_bytes_max: u32) -> Result<Response, WireError> {
+    let mut topics = store.list_topics();
+    topics.sort();
+    let topics = whole(topics, |t| name_bytes(t), frame_bytes_max, "topics", "ListTopicsPage")?;
+    Ok(Response::Topics(topics))
+}
+
+/// `ListGroups` (unpaged): every group, sorted, if they fit in one response.
+pub fn list_groups(store: &Store, frame_bytes_max: u32) -> Result<Response, WireError> {
+    let groups = store.groups().map_err(|e| WireError::from(&e))?;
+    let groups = whole(groups, |g| name_bytes(g), frame_bytes_max, "groups", "ListGroupsPage")?;
+    Ok(Response::Groups(groups))
+}
+
+/// `FetchOffsets` (unpaged): a group's committed offsets, if they fit in one response.
+pub fn fetch_offsets(store: &Store, query: &GroupQuery, frame_bytes_max: u32) -> Result<Response, WireError> {
+    let offsets = committed_offsets(store, &query.group, query.topic.as_deref())?;
+    let offsets = whole(
+        offsets,
+        offset_bytes,
+        frame_bytes_max,
+        "committed offsets",
+        "FetchOffsetsPage",
+    )?;
+    Ok(Response::Offsets(offsets))
+}
+
+/// `DeleteGroup`: remove every committed offset of the group, audited with
+/// `actor`; answers what was removed (empty: the group had nothing).
+pub fn delete_group(store: &Store, request: &DeleteGroup, actor: &str) -> Result<Response, WireError> {
+    let removed = store
+        .delete_group(&request.group, actor, request.force)
+        .map_err(|e| WireError::from(&e))?;
+    Ok(Response::Offsets(
+        removed
+            .into_iter()
+            .map(|((topic, partition), committed)| CommittedOffset {
+                topic,
+                partition,
+                offset: committed.offset,
+                metadata: committed.metadata,
+                commit_time_ms: committed.commit_time_ms,
+            })
+            .collect(),
+    ))
+}
