@@ -13,7 +13,7 @@ Modes:
   (default ./millrace-data) directly. The directory is locked while a command
   runs, so offline commands refuse to run while a server holds it.
   Online: with --server ADDR (or MILLRACE_SERVER) topic, produce, consume,
-  stats, offsets show/reset/audit and dlq talk to a running `millrace serve`; the
+  stats, offsets show/reset/audit/delete, group delete and dlq talk to a running `millrace serve`; the
   token comes from MILLRACE_TOKEN or --token; --tls-ca FILE turns on TLS.
   bench and replay run through the server too.
   check, dump and repair work offline.
@@ -106,6 +106,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Consumer group offsets and lag; reset them (dry run by default).
     Offsets(offsets::OffsetsArgs),
+    /// Consumer groups: delete one (the same as `offsets delete`).
+    Group(offsets::GroupArgs),
     /// Copy a range of a topic into another, exactly once and resumable.
     Replay(replay::ReplayArgs),
     /// Dead-letter queues: list, show, redrive, purge.

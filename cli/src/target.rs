@@ -5,6 +5,7 @@
 use crate::cli::GlobalArgs;
 use crate::data;
 use crate::error::{exit, CliError, CliResult};
+use millrace::offset_table::CommittedOffset;
 use millrace::{Durability, ReadOptions, Record, Store, StoredRecord, TopicConfig};
 use millrace_server::error_code::ErrorCode;
 use millrace_server::messages::{ConfigEntry, Fetch, Isolation, Position};
@@ -502,19 +503,63 @@ impl Target {
             Target::Local(store) => Ok(store
                 .committed(group, topic, partition)?
                 .map(|c| (c.offset, c.metadata))),
-            Target::Remote(r) => {
-                let query = millrace_server::messages::GroupQuery {
-                    group: group.to_string(),
-                    topic: Some(topic.to_string()),
-                };
-                match r.request(millrace_server::messages::Request::FetchOffsets(query))? {
-                    millrace_server::messages::Response::Offsets(offsets) => Ok(offsets
-                        .into_iter()
-                        .find(|c| c.topic == topic && c.partition == partition)
-                        .map(|c| (c.offset, c.metadata))),
-                    other => Err(r.unexpected(&other)),
-                }
-            }
+            Target::Remote(_) => Ok(self
+                .group_offsets(group, Some(topic))?
+                .into_iter()
+                .find(|(t, p, _)| t == topic && *p == partition)
+                .map(|(_, _, c)| (c.offset, c.metadata))),
+        }
+    }
+
+    /// Every consumer group with committed offsets (internal `__` groups
+    /// included), sorted; through the server page by page, however many.
+    pub fn list_groups(&self) -> CliResult<Vec<String>> {
+        match self {
+            Target::Local(store) => Ok(store.groups()?),
+            Target::Remote(r) => r.call(r.client.list_groups()),
+        }
+    }
+
+    /// A group's committed offsets (of `topic`, or all) as (topic,
+    /// partition, committed), in that order; through the server page by page.
+    pub fn group_offsets(&self, group: &str, topic: Option<&str>) -> CliResult<Vec<(String, u32, CommittedOffset)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .group_offsets(group)?
+                .into_iter()
+                .filter(|((t, _), _)| topic.is_none_or(|wanted| wanted == t))
+                .map(|((t, p), c)| (t, p, c))
+                .collect()),
+            Target::Remote(r) => Ok(r
+                .call(r.client.committed_offsets(group, topic))?
+                .into_iter()
+                .map(|c| {
+                    let committed = CommittedOffset {
+                        offset: c.offset,
+                        metadata: c.metadata,
+                        commit_time_ms: c.commit_time_ms,
+                    };
+                    (c.topic, c.partition, committed)
+                })
+                .collect()),
+        }
+    }
+
+    /// Delete a consumer group (refused while active unless `force`),
+    /// audited; offline with `actor`, through the server with the token's
+    /// name. Returns the removed (topic, partition, committed offset).
+    pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> CliResult<Vec<(String, u32, u64)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .delete_group(group, actor, force)?
+                .into_iter()
+                .map(|((t, p), c)| (t, p, c.offset))
+                .collect()),
+            Target::Remote(r) => Ok(r
+                .call(r.client.delete_group(group, force))?
+                .into_iter()
+                .map(|c| (c.topic, c.partition, c.offset))
+                .collect()),
         }
     }
 

@@ -18,26 +18,22 @@
 //! already fsync'd is a torn tail that the next open truncates by itself;
 //! anything else is corruption.
 
-use crate::batch::{self, BatchHeader, StoredRecord, BATCH_MAGIC, HEADER_SIZE};
+use crate::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
 use crate::config::TopicConfig;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{IndexEntry, ENTRY_SIZE};
+use crate::layout::{partition_dir_name, FORMAT_FILE, START_OFFSET_FILE, TOPICS_DIR, TOPIC_META, UNFINISHED_SUFFIXES};
+use crate::log::recovery::TailDecision;
+use crate::log::scan::{walk, Invalid, Visit};
 use crate::segment::{index_name, log_name, parse_log_name};
-use crate::storage::{FsStorage, Storage};
+use crate::storage::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
 use std::any::Any;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-// Directory layout; must match store.rs (a test below opens a real store).
-const FORMAT_FILE: &str = "MILLRACE";
-const TOPICS_DIR: &str = "topics";
-const TOPIC_META: &str = "topic.meta";
-const START_OFFSET_FILE: &str = "start.offset";
-const UNFINISHED_SUFFIXES: [&str; 2] = [".creating", ".deleting"];
-/// Read-ahead of the sequential segment scan.
-const SCAN_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bound on metadata files read whole.
 const METADATA_BYTES_MAX: u64 = 64 * 1024;
 
@@ -209,9 +205,10 @@ fn require_store(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Scan the batches of a segment file from its start, calling `visit` for
-/// each valid batch, stopping at the first invalid one. `visit` returns false
-/// to stop early.
+/// Scan the batches of a segment file from its start (the walk recovery
+/// uses, `log::scan::walk`, through [`ReadOnlyStorage`]), calling `visit`
+/// for each valid batch, stopping at the first invalid one. `visit` returns
+/// false to stop early.
 fn scan_log(
     path: &Path,
     base_offset: u64,
@@ -219,9 +216,8 @@ fn scan_log(
     progress: &mut dyn FnMut(u64),
     visit: &mut dyn FnMut(u64, &BatchHeader, Vec<StoredRecord>) -> bool,
 ) -> Result<SegmentScan> {
-    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
-    let file_bytes = file.metadata().map_err(|e| Error::io("stat segment", path, e))?.len();
-    let mut reader = BufReader::with_capacity(SCAN_BUFFER_BYTES, file);
+    let file = open_segment(path)?;
+    let file_bytes = file.len().map_err(|e| Error::io("stat segment", path, e))?;
     let mut scan = SegmentScan {
         path: path.to_path_buf(),
         base_offset,
@@ -233,166 +229,91 @@ fn scan_log(
         max_timestamp_ms: i64::MIN,
         invalid: None,
     };
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut position = 0u64;
-    while position < file_bytes {
-        let invalid = |kind, detail: String| InvalidBatch { position, kind, detail };
-        let remaining = file_bytes - position;
-        if remaining < HEADER_SIZE as u64 {
-            scan.invalid = Some(invalid(
-                CorruptionKind::BadLength,
-                format!("{remaining} trailing bytes, shorter than a batch header"),
-            ));
-            break;
-        }
-        buffer.resize(HEADER_SIZE, 0);
-        reader
-            .read_exact(&mut buffer)
-            .map_err(|e| Error::io("read segment", path, e))?;
-        let header = match BatchHeader::parse(&buffer) {
-            Ok(h) => h,
-            Err(kind) => {
-                scan.invalid = Some(invalid(kind, "batch header does not parse".into()));
-                break;
+    let walked = walk(
+        file.as_ref(),
+        path,
+        0,
+        base_offset,
+        file_bytes,
+        |position, header, raw| {
+            // Records are always checked (a CRC-valid batch may still not parse);
+            // they are handed to the visitor only when asked for.
+            let records = match batch::decode_records(raw, header) {
+                Ok(records) => records,
+                Err(kind) => return Ok(Visit::Refuse(kind)),
+            };
+            let records = if decode { records } else { Vec::new() };
+            let keep_going = visit(position, header, records);
+            scan.batches += 1;
+            scan.records += u64::from(header.record_count);
+            scan.max_timestamp_ms = scan.max_timestamp_ms.max(header.max_timestamp_ms);
+            progress(u64::from(header.length));
+            Ok(if keep_going { Visit::Continue } else { Visit::Stop })
+        },
+    )?;
+    scan.valid_bytes = walked.valid_end;
+    scan.next_offset = walked.next_offset;
+    scan.invalid = walked.invalid.map(|bad| InvalidBatch {
+        position: bad.position,
+        kind: bad.kind,
+        detail: match bad.reason {
+            Invalid::Short { remaining } => format!("{remaining} trailing bytes, shorter than a batch header"),
+            Invalid::Header => "batch header does not parse".into(),
+            Invalid::Length { claimed, remaining } => {
+                format!("batch claims {claimed} bytes but only {remaining} remain in the file")
             }
-        };
-        let length = u64::from(header.length);
-        if length > remaining {
-            scan.invalid = Some(invalid(
-                CorruptionKind::BadLength,
-                format!("batch claims {length} bytes but only {remaining} remain in the file"),
-            ));
-            break;
-        }
-        buffer.resize(header.length as usize, 0);
-        let body = buffer.get_mut(HEADER_SIZE..).unwrap_or_default();
-        reader
-            .read_exact(body)
-            .map_err(|e| Error::io("read segment", path, e))?;
-        let header = match batch::verify(&buffer) {
-            Ok(h) => h,
-            Err(kind) => {
-                scan.invalid = Some(invalid(kind, format!("batch of {length} bytes fails its CRC")));
-                break;
+            Invalid::Checksum { length } => format!("batch of {length} bytes fails its CRC"),
+            Invalid::Offset { found, expected } => {
+                format!("batch base offset {found} does not continue the segment (expected {expected})")
             }
-        };
-        if header.base_offset != scan.next_offset {
-            scan.invalid = Some(invalid(
-                CorruptionKind::OffsetGap,
-                format!(
-                    "batch base offset {} does not continue the segment (expected {})",
-                    header.base_offset, scan.next_offset
-                ),
-            ));
-            break;
-        }
-        // Records are always checked (a CRC-valid batch may still not parse);
-        // they are handed to the visitor only when asked for.
-        let records = match batch::decode_records(&buffer, &header) {
-            Ok(r) => r,
-            Err(kind) => {
-                scan.invalid = Some(invalid(kind, "a record inside a CRC-valid batch does not parse".into()));
-                break;
-            }
-        };
-        let records = if decode { records } else { Vec::new() };
-        let keep_going = visit(position, &header, records);
-        scan.batches += 1;
-        scan.records += u64::from(header.record_count);
-        scan.max_timestamp_ms = scan.max_timestamp_ms.max(header.max_timestamp_ms);
-        scan.next_offset = header.next_offset();
-        position += length;
-        scan.valid_bytes = position;
-        progress(length);
-        if !keep_going {
-            break;
-        }
-    }
+            Invalid::Refused => "a record inside a CRC-valid batch does not parse".into(),
+        },
+    });
     Ok(scan)
+}
+
+/// A segment file opened for reading through the storage seam: a
+/// [`ReadOnlyStorage`] opens it read-only (never through a symbolic link)
+/// and writes nothing.
+fn open_segment(path: &Path) -> Result<Arc<dyn StorageFile>> {
+    ReadOnlyStorage::default()
+        .open(path, OpenMode::Existing)
+        .map_err(|e| Error::io("open segment", path, e))
 }
 
 /// A visitor of [`valid_batches_after`]: position, header, the batch's bytes;
 /// returns false to stop.
-pub(super) type BatchVisitor<'a> = dyn FnMut(u64, &BatchHeader, &[u8]) -> Result<bool> + 'a;
+pub(super) type BatchVisitor<'a> = crate::log::scan::BatchVisitor<'a>;
 
 /// Visit every CRC-valid batch found by its magic after `position` (in file
-/// order), with its position and bytes; `visit` returns false to stop. The
-/// one magic scan behind [`durable_batch_after`] and the repair plan's view of
-/// what lies past damage (`plan.rs`).
+/// order), with its position and bytes; `visit` returns false to stop: the
+/// repair plan's view of what lies past damage (`plan.rs`), by the search
+/// recovery's row 4 uses (`log::scan::valid_batches_after`).
 pub(super) fn valid_batches_after(
     path: &Path,
     position: u64,
     file_bytes: u64,
     visit: &mut BatchVisitor<'_>,
 ) -> Result<()> {
-    const WINDOW: u64 = 1024 * 1024;
-    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
-    let magic = BATCH_MAGIC.to_le_bytes();
-    let mut window_start = position + 1;
-    let mut candidate = Vec::new();
-    while window_start + HEADER_SIZE as u64 <= file_bytes {
-        let len = (file_bytes - window_start).min(WINDOW + 3);
-        let mut window = vec![0u8; len as usize];
-        file.read_exact_at(&mut window, window_start)
-            .map_err(|e| Error::io("read segment", path, e))?;
-        for (i, w) in window.windows(4).enumerate() {
-            if w != magic {
-                continue;
-            }
-            let at = window_start + i as u64;
-            let mut header_bytes = [0u8; HEADER_SIZE];
-            if file.read_exact_at(&mut header_bytes, at).is_err() {
-                continue;
-            }
-            let Ok(header) = BatchHeader::parse(&header_bytes) else {
-                continue;
-            };
-            if at + u64::from(header.length) > file_bytes {
-                continue;
-            }
-            candidate.resize(header.length as usize, 0);
-            file.read_exact_at(&mut candidate, at)
-                .map_err(|e| Error::io("read segment", path, e))?;
-            if let Ok(header) = batch::verify(&candidate) {
-                if !visit(at, &header, &candidate)? {
-                    return Ok(());
-                }
-            }
-        }
-        window_start += WINDOW;
-    }
-    Ok(())
+    let file = open_segment(path)?;
+    crate::log::scan::valid_batches_after(file.as_ref(), path, position, file_bytes, visit)
 }
 
-/// Is there a CRC-valid batch after `position` whose writer knew the bytes at
-/// `position` were already fsync'd? Then the invalid batch there was durable
-/// and has been damaged since: corruption, not a torn tail.
-///
-/// As recovery (`durable_batch_after` in partition.rs, design/durability.md
-/// "Recovery" rows 3 and 4): the later batch must also continue the offsets
-/// past the bad one, which held at least `expected_offset`; batch-shaped bytes
-/// carried inside a torn batch's payload usually do not.
-fn durable_batch_after(path: &Path, position: u64, expected_offset: u64, file_bytes: u64) -> Result<bool> {
-    let mut durable = false;
-    valid_batches_after(path, position, file_bytes, &mut |_, header, _| {
-        durable = u64::from(header.synced_before) > position && header.base_offset > expected_offset;
-        Ok(!durable)
-    })?;
-    Ok(durable)
-}
-
-/// Are the bytes `[from, to)` of `path` all zero, and at most the 1 MiB an
-/// `Always` partition preallocates? As recovery's row 3a (`is_zero_tail` in
-/// partition.rs).
-fn zero_tail(path: &Path, from: u64, to: u64) -> Result<bool> {
-    if to.saturating_sub(from) > crate::partition::PREALLOCATE_BYTES {
-        return Ok(false);
-    }
-    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
-    let mut tail = vec![0u8; (to - from) as usize];
-    file.read_exact_at(&mut tail, from)
-        .map_err(|e| Error::io("read segment", path, e))?;
-    Ok(tail.iter().all(|&b| b == 0))
+/// What recovery decides about the invalid batch at `position` of the last
+/// segment `path` (`log::recovery::decide_tail`, design/durability.md
+/// "Recovery" rows 2 to 5); `acknowledged_end` is the producer snapshots'
+/// claim past the valid batches (row 4b), if any.
+fn decide_tail(
+    path: &Path,
+    position: u64,
+    expected_offset: u64,
+    file_bytes: u64,
+    acknowledged_end: Option<u64>,
+) -> Result<TailDecision> {
+    let file = open_segment(path)?;
+    crate::log::recovery::decide_tail(file.as_ref(), path, position, expected_offset, file_bytes, || {
+        Ok(acknowledged_end)
+    })
 }
 
 /// Visit every valid batch of one segment file (records decoded), in order.

@@ -1,3 +1,6 @@
+//! The data directory's layout, named once (design/format.md): the file and
+//! directory names below, for the store, the log and `inspect` alike.
+//!
 //! May `Store::open` use this path? A store opens where its `MILLRACE`
 //! marker (or its `topics/` directory) is, and is created only in an empty
 //! directory or a missing one whose parent exists: pointing `--data` at the
@@ -9,6 +12,26 @@ use crate::storage::Storage;
 use std::io;
 use std::path::Path;
 
+/// The store's marker file (its format version).
+pub(crate) const FORMAT_FILE: &str = "MILLRACE";
+/// The directory of the topics, one directory each.
+pub(crate) const TOPICS_DIR: &str = "topics";
+/// A topic's configuration, in its directory.
+pub(crate) const TOPIC_META: &str = "topic.meta";
+/// A partition's log start offset, in its directory (absent: its first segment's base).
+pub(crate) const START_OFFSET_FILE: &str = "start.offset";
+/// A topic directory being created (renamed to its name once complete).
+pub(crate) const CREATING_SUFFIX: &str = ".creating";
+/// A topic directory being deleted.
+pub(crate) const DELETING_SUFFIX: &str = ".deleting";
+/// Topic directories a crash may leave unfinished.
+pub(crate) const UNFINISHED_SUFFIXES: [&str; 2] = [CREATING_SUFFIX, DELETING_SUFFIX];
+
+/// A partition's directory name inside its topic's: five digits.
+pub(crate) fn partition_dir_name(partition: u32) -> String {
+    format!("{partition:05}")
+}
+
 /// Entries a store's directory may hold before its marker is written: the
 /// lock file (taken first) and the marker's temporary file (a crash during
 /// the first open leaves them).
@@ -16,7 +39,7 @@ const CREATION_LEFTOVERS: [&str; 2] = ["LOCK", "MILLRACE.tmp"];
 
 /// Entries that make a directory a store even without its marker (whose
 /// damage or absence open handles on its own).
-const STORE_ENTRIES: [&str; 2] = ["MILLRACE", "topics"];
+const STORE_ENTRIES: [&str; 2] = [FORMAT_FILE, TOPICS_DIR];
 
 /// How many entry names a refusal quotes.
 const EXAMPLES_MAX: usize = 5;

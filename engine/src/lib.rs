@@ -297,14 +297,14 @@ pub(crate) use producer::{registry as producer_registry, snapshot as producer_sn
 // Transitional aliases: the former paths of the modules moved into io/, log/
 // and layout.rs, removed after the renovation merge (the public ones stay as
 // the crate's public paths).
+pub(crate) use io::poison;
+pub(crate) use layout as data_dir;
 pub use log::batch;
 #[doc(hidden)]
 pub use log::group_commit as commit;
 pub use log::index;
 #[doc(hidden)]
 pub use log::stable;
-pub(crate) use io::poison;
-pub(crate) use layout as data_dir;
 pub(crate) use log::{partition, segment, tail_cut};
 
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).

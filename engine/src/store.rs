@@ -341,7 +341,7 @@ impl Store {
             storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
         }
         let shared = Arc::new(Shared {
-            poison: crate::poison::Poison::new(),
+            poison: crate::poison::Poison::new(&storage, &path),
             closed: crate::sync::AtomicBool::new(false),
             used_bytes: AtomicU64::new(0),
             quota_bytes: options.quota_bytes,
@@ -420,6 +420,7 @@ impl Store {
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
         crate::txn::recover(&Store { inner: inner.clone() })?;
+        inner.shared.poison.archive_earlier();
         if inner.options.background {
             let weak = Arc::downgrade(&inner);
             let stop = inner.stop.clone();
@@ -586,7 +587,8 @@ impl Store {
         self.forget_topic_dependents(name)
     }
 
-    /// The DLQ of `name` and every committed offset on `name` or its DLQ.
+    /// The DLQ of `name`, every committed offset on `name` or its DLQ, then
+    /// the DLQ's redrive marks and the topic's failure counts.
     fn forget_topic_dependents(&self, name: &str) -> Result<()> {
         let dlq = crate::dlq::dlq_topic_name(name);
         if self.inner.topics.read().contains_key(&dlq) {
@@ -601,7 +603,7 @@ impl Store {
                 "forgot the committed offsets of a deleted topic"
             );
         }
-        Ok(())
+        self.forget_dlq_bookkeeping(name)
     }
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {
@@ -1036,6 +1038,13 @@ impl Store {
     /// True after a failed write or fsync: every write fails until reopened.
     pub fn is_poisoned(&self) -> bool {
         self.inner.shared.is_poisoned()
+    }
+
+    /// What poisoned the store in an earlier run, as recorded then (best
+    /// effort: a full device may have kept it from being written), until a
+    /// writable open archives the record: this open's, if it is writable.
+    pub fn earlier_poison(&self) -> Option<crate::PoisonCause> {
+        self.inner.shared.poison.earlier()
     }
 
     /// What poisoned the store, where and when (`None` while it is writable).

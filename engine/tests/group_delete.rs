@@ -66,3 +66,17 @@ fn groups_past_the_limit_are_refused_and_deleting_makes_room() {
     assert_eq!(s.groups_page(None, 1).unwrap(), ["a"]);
     s.close().unwrap();
 }
+
+#[test]
+fn the_stores_own_groups_are_never_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), 100);
+    assert!(
+        matches!(
+            s.delete_group("__redrive.t", "tester", true),
+            Err(Error::InternalName { what: "group", .. })
+        ),
+        "an internal group is InternalName, as for every other client write to it"
+    );
+    s.close().unwrap();
+}

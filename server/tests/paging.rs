@@ -128,24 +128,22 @@ async fn a_page_limit_above_the_maximum_is_refused_and_the_cursor_is_exclusive()
 async fn a_groups_committed_offsets_are_paged_in_partition_order() {
     let server = start_server(|_| {}).await;
     let client = server.client().await;
-    client.create_topic("wide", 2_500, &[]).await.unwrap();
+    client.create_topic("wide", 250, &[]).await.unwrap();
     client.create_topic("narrow", 1, &[]).await.unwrap();
-    let partitions: Vec<(&str, u32, u64)> = (0..2_500).map(|p| ("wide", p, 0)).collect();
-    for chunk in partitions.chunks(1_000) {
-        client.commit_offsets("g", chunk).await.unwrap();
-    }
+    let partitions: Vec<(&str, u32, u64)> = (0..250).map(|p| ("wide", p, 0)).collect();
+    client.commit_offsets("g", &partitions).await.unwrap();
     client.commit_offsets("g", &[("narrow", 0, 0)]).await.unwrap();
-    let mut pages = client.committed_offset_pages("g", None).with_limit(700);
+    let mut pages = client.committed_offset_pages("g", None).with_limit(100);
     let mut listed = Vec::new();
     let mut page_count = 0;
     while let Some(page) = pages.next_page().await.unwrap() {
-        assert!(page.len() <= 700);
+        assert!(page.len() <= 100);
         listed.extend(page.into_iter().map(|o| (o.topic, o.partition)));
         page_count += 1;
     }
-    assert_eq!(page_count, 4);
+    assert_eq!(page_count, 3);
     let mut expected = vec![("narrow".to_string(), 0)];
-    expected.extend((0..2_500).map(|p| ("wide".to_string(), p)));
+    expected.extend((0..250).map(|p| ("wide".to_string(), p)));
     assert_eq!(listed, expected);
     // One topic only.
     let wide = client.committed_offset_pages("g", Some("narrow")).all().await.unwrap();

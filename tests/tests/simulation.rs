@@ -24,7 +24,10 @@
 //!   default 400) with operator actions in the workload: topic delete and
 //!   re-create (a new incarnation that inherits no committed offset), DLQ
 //!   moves (`fail_record` past the group's offset, never back; redrive, all
-//!   or nothing) and transactions whose parts exceed the batch limit. Every check also keeps
+//!   or nothing; a scratch topic's DLQ redriven across deletes and
+//!   re-creates, whose every dead letter of the current incarnation must be
+//!   counted, listed unmarked and redriven) and transactions whose parts
+//!   exceed the batch limit. Every check also keeps
 //!   a ledger of the durably acknowledged records: an offset is never handed
 //!   out again for another record of the same topic incarnation, and no
 //!   acknowledged record is there twice.
@@ -275,7 +278,9 @@ const OPERATOR_SEEDS_DEFAULT: u64 = 400;
 
 /// The operator actions (issue 18): topic delete and re-create, and
 /// transactions with parts larger than the batch limit, among power cuts and
-/// faults; offsets never handed out twice, acknowledged records once.
+/// faults; offsets never handed out twice, acknowledged records once; a
+/// re-created topic's dead letters counted, listed and redriven whatever its
+/// earlier incarnations' DLQs held (`Op::DlqScratch`).
 #[test]
 fn operator_actions() {
     let start = env_u64("MILLRACE_SIM_SEED_START").unwrap_or(0);

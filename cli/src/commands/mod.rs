@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Produce(args) => produce::run(global, args).map(|()| exit::OK),
         Command::Consume(args) => consume::run(global, args).map(|()| exit::OK),
         Command::Offsets(args) => offsets::run(global, args).map(|()| exit::OK),
+        Command::Group(args) => offsets::run_group(global, args).map(|()| exit::OK),
         Command::Dlq(args) => dlq::run(global, args).map(|()| exit::OK),
         Command::Replay(args) => replay::run(global, args).map(|()| exit::OK),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),

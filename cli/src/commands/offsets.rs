@@ -54,22 +54,9 @@ Examples:
   millrace offsets reset --group billing --topic orders --to-datetime 2026-11-25T08:00:00Z
   millrace offsets reset --group billing --topic orders:1 --to-offset 42 --execute")]
     Reset(ResetArgs),
-    /// Delete a consumer group: every committed offset it has, audited.
-    #[command(after_help = "Refused while the group committed or polled in the last 30 s (its
-consumers look active and would recreate it) unless --force. Each removed
-offset is recorded in the reset audit (target `delete`, see `millrace offsets
-audit`). Offline only (the data directory lock rules out running consumers).
-
-Examples:
-  millrace offsets delete --group old-billing")]
-    Delete {
-        /// Consumer group to delete.
-        #[arg(long, short = 'g')]
-        group: String,
-        /// Delete even if the group committed or polled in the last 30 s.
-        #[arg(long)]
-        force: bool,
-    },
+    /// Delete a consumer group's committed offsets, audited (alias: `group delete`).
+    #[command(after_help = DELETE_AFTER_HELP)]
+    Delete(DeleteArgs),
     /// Applied resets, oldest first (who, when, from, to).
     #[command(after_help = "Examples:
   millrace offsets audit
@@ -79,6 +66,52 @@ Examples:
         #[arg(long)]
         group: Option<String>,
     },
+}
+
+const DELETE_AFTER_HELP: &str = "Refused while the group committed or polled in the last 30 s (its
+consumers look active and would recreate it) unless --force. Each removed
+offset is recorded in the reset audit (target `delete`, see `millrace offsets
+audit`), with the actor: offline the user and pid, through --server the
+token's name (the server's `DeleteGroup` needs an admin token). The store's
+own `__*` groups are never deleted. `millrace group delete` and `millrace
+offsets delete` are the same command.
+
+Examples:
+  millrace offsets delete --group old-billing
+  millrace --server 127.0.0.1:7878 group delete --group old-billing --force";
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Consumer group to delete.
+    #[arg(long, short = 'g')]
+    group: String,
+    /// Delete even if the group committed or polled in the last 30 s.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `millrace group ...`: consumer groups by the name operators of other
+/// tools look for (`kafka-consumer-groups --delete`, `rpk group delete`).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  millrace group delete --group old-billing
+  millrace offsets show                          # list the groups")]
+pub struct GroupArgs {
+    #[command(subcommand)]
+    command: GroupCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Delete a consumer group: every committed offset it has, audited (same as `offsets delete`).
+    #[command(after_help = DELETE_AFTER_HELP)]
+    Delete(DeleteArgs),
+}
+
+pub fn run_group(global: &GlobalArgs, args: GroupArgs) -> CliResult<()> {
+    match args.command {
+        GroupCommand::Delete(delete) => run_delete(global, &delete.group, delete.force),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -257,15 +290,8 @@ fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
 /// Every consumer group with committed offsets (internal `__` groups left
 /// out), offline or through the server.
 fn list_groups(target: &Target) -> CliResult<Vec<String>> {
-    let groups = match (target.local(), target.remote()) {
-        (Some(store), _) => store.groups()?,
-        (None, Some(remote)) => match remote.request(wire::Request::ListGroups)? {
-            wire::Response::Groups(groups) => groups,
-            other => return Err(remote.unexpected(&other)),
-        },
-        (None, None) => return Err(CliError::new("no store and no server")),
-    };
-    Ok(groups
+    Ok(target
+        .list_groups()?
         .into_iter()
         .filter(|g| !millrace::names::is_internal(g))
         .collect())
@@ -309,7 +335,7 @@ fn group_lag(target: &Target, group: &str, topic: Option<&str>) -> CliResult<(Ve
         group: group.to_string(),
         topic: topic.map(str::to_string),
     };
-    let lags = match remote.request(wire::Request::Lag(query.clone()))? {
+    let lags = match remote.request(wire::Request::Lag(query))? {
         wire::Response::Lag(lags) => lags
             .into_iter()
             .map(|l| PartitionLag {
@@ -323,13 +349,11 @@ fn group_lag(target: &Target, group: &str, topic: Option<&str>) -> CliResult<(Ve
             .collect(),
         other => return Err(remote.unexpected(&other)),
     };
-    let times = match remote.request(wire::Request::FetchOffsets(query))? {
-        wire::Response::Offsets(offsets) => offsets
-            .into_iter()
-            .map(|c| ((c.topic, c.partition), c.commit_time_ms))
-            .collect(),
-        other => return Err(remote.unexpected(&other)),
-    };
+    let times = target
+        .group_offsets(group, topic)?
+        .into_iter()
+        .map(|(topic, partition, committed)| ((topic, partition), committed.commit_time_ms))
+        .collect();
     Ok((lags, times))
 }
 
@@ -408,20 +432,14 @@ pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
         OffsetsCommand::Show(show) => run_show(global, show),
         OffsetsCommand::Reset(reset) => run_reset(global, reset),
         OffsetsCommand::Audit { group } => run_audit(global, group.as_deref()),
-        OffsetsCommand::Delete { group, force } => run_delete(global, &group, force),
+        OffsetsCommand::Delete(delete) => run_delete(global, &delete.group, delete.force),
     }
 }
 
 fn run_delete(global: &GlobalArgs, group: &str, force: bool) -> CliResult<()> {
-    if global.server.is_some() {
-        return Err(CliError::usage(
-            "offsets delete works on the data directory only (the protocol has no group deletion yet)",
-        )
-        .with_hint("stop the server and run it with --data DIR"));
-    }
-    let store = crate::data::open_existing(global)?;
-    let removed = store.delete_group(group, &actor(), force);
-    store.close()?;
+    let target = Target::open(global)?;
+    let removed = target.delete_group(group, &actor(), force);
+    target.close()?;
     let removed = removed?;
     if removed.is_empty() {
         return Err(CliError::new(format!("group {group:?} has no committed offsets"))
@@ -430,7 +448,9 @@ fn run_delete(global: &GlobalArgs, group: &str, force: bool) -> CliResult<()> {
     if global.json {
         let entries: Vec<serde_json::Value> = removed
             .iter()
-            .map(|((topic, partition), committed)| json!({"topic": topic, "partition": partition, "committed": committed.offset}))
+            .map(
+                |(topic, partition, committed)| json!({"topic": topic, "partition": partition, "committed": committed}),
+            )
             .collect();
         output::print_json(&json!({"group": group, "deleted": entries}))?;
     } else {

@@ -23,6 +23,7 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
         descriptions.push(store.describe_topic(&name)?);
     }
     let metrics = store.metrics();
+    let earlier_poison = store.earlier_poison();
     store.close()?;
     let mut total_records = 0u64;
     let mut total_segments = 0usize;
@@ -60,12 +61,16 @@ pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
             "offset_holes_on_open": metrics.offset_holes,
             "transaction_parts_unapplied_on_open": metrics.transaction_parts_unapplied,
             "poisoned": metrics.poisoned.as_ref().map(|cause| Poison::from_cause(cause).json()),
+            "poisoned_earlier": earlier_poison.as_ref().map(|cause| Poison::from_cause(cause).json()),
             "per_topic": topics,
         }))?;
         return Ok(());
     }
     if let Some(cause) = &metrics.poisoned {
         Poison::from_cause(cause).print();
+    }
+    if let Some(cause) = &earlier_poison {
+        Poison::from_cause(cause).print_earlier();
     }
     println!("data directory:  {}", global.data().display());
     println!("topics:          {}", descriptions.len());
@@ -213,11 +218,26 @@ impl Poison {
         })
     }
 
-    fn print(&self) {
-        let when = self
-            .at_unix_ms
+    fn when(&self) -> String {
+        self.at_unix_ms
             .and_then(|ms| chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?))
-            .map_or_else(|| "unknown".to_string(), |t| t.to_rfc3339());
+            .map_or_else(|| "unknown".to_string(), |t| t.to_rfc3339())
+    }
+
+    /// A poisoning an earlier run recorded (the store was reopened since).
+    fn print_earlier(&self) {
+        println!("POISONED IN AN EARLIER RUN: (shown until the next writable open)");
+        println!(
+            "  cause:         {} failed on {}: {} ({})",
+            self.op, self.path, self.error, self.kind
+        );
+        println!("  at:            {}", self.when());
+        println!("  what to do:    run `millrace check`; reopening keeps every acknowledged record");
+        println!();
+    }
+
+    fn print(&self) {
+        let when = self.when();
         println!("STORE POISONED:  every write fails until the store is reopened");
         println!(
             "  cause:         {} failed on {}: {} ({})",

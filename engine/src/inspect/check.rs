@@ -114,7 +114,7 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
             continue;
         }
         for p in 0..config.partitions {
-            let pdir = dir.join(format!("{p:05}"));
+            let pdir = dir.join(partition_dir_name(p));
             report.partitions += 1;
             if !pdir.is_dir() {
                 report.problems.push(Problem {
@@ -212,17 +212,23 @@ fn check_partition(
         report.bytes += scan.file_bytes;
         progress(scan.file_bytes - scan.valid_bytes);
         expected_base = Some(scan.next_offset);
-        // The zeros an `Always` partition writes ahead of its data (design/
-        // format.md): not a problem, the next open cuts them.
-        let preallocated = match &scan.invalid {
-            Some(bad) if is_last => zero_tail(log, bad.position, scan.file_bytes)?,
-            _ => false,
-        };
         let claimed = claimed_end.filter(|claimed| *claimed > scan.next_offset);
+        // In the last segment, what the next open decides (the same code):
+        // the zeros an `Always` partition writes ahead of its data (design/
+        // format.md) are not a problem, the next open cuts them.
+        let decision = match &scan.invalid {
+            Some(bad) if is_last => Some(decide_tail(
+                log,
+                bad.position,
+                scan.next_offset,
+                scan.file_bytes,
+                claimed,
+            )?),
+            _ => None,
+        };
+        let preallocated = decision == Some(TailDecision::Preallocated);
         if let Some(bad) = scan.invalid.as_ref().filter(|_| !preallocated) {
-            let durable = !is_last
-                || claimed.is_some()
-                || durable_batch_after(log, bad.position, scan.next_offset, scan.file_bytes)?;
+            let durable = !matches!(decision, Some(TailDecision::Torn));
             let severity = if durable {
                 Severity::Corruption
             } else {

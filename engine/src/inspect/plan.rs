@@ -134,10 +134,12 @@ pub struct RepairPlan {
 /// the header at `position` if it parses (its CRC may fail), and every
 /// CRC-valid batch found after it by its magic. `None` if nothing parses.
 fn claimed_end(path: &Path, position: u64, file_bytes: u64) -> Result<Option<u64>> {
-    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
+    let file = super::open_segment(path)?;
     let mut end: Option<u64> = None;
     let mut header_bytes = [0u8; HEADER_SIZE];
-    if position + HEADER_SIZE as u64 <= file_bytes && file.read_exact_at(&mut header_bytes, position).is_ok() {
+    if position + HEADER_SIZE as u64 <= file_bytes
+        && crate::storage::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
+    {
         if let Ok(header) = BatchHeader::parse(&header_bytes) {
             end = Some(header.next_offset());
         }

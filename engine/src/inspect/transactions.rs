@@ -142,7 +142,7 @@ fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
             // Reported by the topic check.
             Err(_) => continue,
         };
-        let partition_dir = topic_dir.join(format!("{partition:05}"));
+        let partition_dir = topic_dir.join(partition_dir_name(*partition));
         if *partition >= config.partitions || !partition_dir.is_dir() {
             skipped(format!(
                 "holds {count} records but the topic has {} partitions",

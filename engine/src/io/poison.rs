@@ -5,10 +5,22 @@
 //! server's stats and metrics) instead of only a stream of `Poisoned` errors.
 
 use crate::error::Error;
+use crate::storage::{read_all, write_atomic, Storage};
 use crate::sync::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `<data>/poisoned`: the cause of the last poisoning, written (best effort:
+/// the disk may be full) when the store is poisoned, so that a later run
+/// shows it (`Store::earlier_poison`); the next writable open moves it to
+/// `POISON_ARCHIVE_FILE`. Text, one `key=value` line per `PoisonCause` field.
+pub const POISON_FILE: &str = "poisoned";
+/// Where the next writable open moves `POISON_FILE` (the last one only).
+pub const POISON_ARCHIVE_FILE: &str = "poisoned.previous";
+/// Bound on the bytes of `POISON_FILE` read.
+const POISON_FILE_BYTES_MAX: u64 = 64 * 1024;
 
 /// Why and when the store was poisoned: the first failure (later ones are
 /// consequences).
@@ -50,6 +62,42 @@ impl PoisonCause {
         }
     }
 
+    /// The text of `POISON_FILE` (newlines in values replaced by spaces).
+    fn encode(&self) -> String {
+        let line = |v: &str| v.replace(['\n', '\r'], " ");
+        format!(
+            "op={}\npath={}\nkind={:?}\nerror={}\nat_unix_ms={}\n",
+            line(&self.op),
+            line(&self.path.display().to_string()),
+            self.kind,
+            line(&self.error),
+            self.at_unix_ms
+        )
+    }
+
+    /// Parse `POISON_FILE`; `None` when a field is missing or malformed.
+    fn decode(text: &str) -> Option<PoisonCause> {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        let kind = match field("kind")?.as_str() {
+            "StorageFull" => io::ErrorKind::StorageFull,
+            "QuotaExceeded" => io::ErrorKind::QuotaExceeded,
+            "PermissionDenied" => io::ErrorKind::PermissionDenied,
+            "ReadOnlyFilesystem" => io::ErrorKind::ReadOnlyFilesystem,
+            _ => io::ErrorKind::Other,
+        };
+        Some(PoisonCause {
+            op: field("op")?,
+            path: PathBuf::from(field("path")?),
+            kind,
+            error: field("error")?,
+            at_unix_ms: field("at_unix_ms")?.parse().ok()?,
+        })
+    }
+
     /// The device (or a disk quota) was full.
     pub fn is_no_space(&self) -> bool {
         matches!(self.kind, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
@@ -70,13 +118,62 @@ impl PoisonCause {
 pub(crate) struct Poison {
     poisoned: AtomicBool,
     cause: Mutex<Option<PoisonCause>>,
+    /// Where the first cause is recorded (`None`: nowhere, read-only store).
+    record: Option<(Arc<dyn Storage>, PathBuf)>,
+    /// What `POISON_FILE` held at the open: an earlier run was poisoned.
+    earlier: Option<PoisonCause>,
 }
 
 impl Poison {
-    pub fn new() -> Self {
+    /// Not poisoned. The first cause will be recorded in `dir`'s
+    /// `POISON_FILE` (unless the storage is read-only); one left by an
+    /// earlier run is read now.
+    pub fn new(storage: &Arc<dyn Storage>, dir: &Path) -> Self {
+        let path = dir.join(POISON_FILE);
+        let earlier = if storage.exists(&path) {
+            let cause = read_all(storage.as_ref(), &path, POISON_FILE_BYTES_MAX)
+                .ok()
+                .and_then(|bytes| PoisonCause::decode(&String::from_utf8_lossy(&bytes)));
+            match &cause {
+                Some(c) => tracing::warn!(
+                    op = %c.op,
+                    path = %c.path.display(),
+                    error = %c.error,
+                    at_unix_ms = c.at_unix_ms,
+                    "the store was poisoned in an earlier run"
+                ),
+                None => tracing::warn!(file = %path.display(), "unreadable record of an earlier poisoning; ignored"),
+            }
+            cause
+        } else {
+            None
+        };
         Poison {
             poisoned: AtomicBool::new(false),
             cause: Mutex::new(None),
+            record: (!storage.is_read_only()).then(|| (storage.clone(), path)),
+            earlier,
+        }
+    }
+
+    /// The cause an earlier run recorded, if it was poisoned (until a
+    /// writable open archives it).
+    pub fn earlier(&self) -> Option<PoisonCause> {
+        self.earlier.clone()
+    }
+
+    /// After a writable open succeeded: move the record of an earlier
+    /// poisoning aside (`POISON_ARCHIVE_FILE`), so that it is shown once.
+    pub fn archive_earlier(&self) {
+        let Some((storage, path)) = &self.record else {
+            return;
+        };
+        if self.earlier.is_none() && !storage.exists(path) {
+            return;
+        }
+        let archive = path.with_file_name(POISON_ARCHIVE_FILE);
+        if let Err(e) = storage.rename(path, &archive) {
+            tracing::warn!(file = %path.display(), error = %e, "could not archive the record of an earlier poisoning");
         }
     }
 
@@ -93,6 +190,12 @@ impl Poison {
                 advice = recorded.advice(),
                 "store poisoned: every write now fails until the store is reopened"
             );
+            if let Some((storage, path)) = &self.record {
+                // Best effort: on a full device even this small file may not fit.
+                if let Err(e) = write_atomic(storage.as_ref(), path, recorded.encode().as_bytes()) {
+                    tracing::warn!(file = %path.display(), error = %e, "could not record the poisoning's cause");
+                }
+            }
             *first = Some(recorded);
         }
         self.poisoned.store(true, Ordering::Release);

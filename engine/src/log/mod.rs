@@ -8,6 +8,8 @@ pub mod batch;
 pub mod group_commit;
 pub mod index;
 pub(crate) mod partition;
+pub(crate) mod recovery;
+pub(crate) mod scan;
 pub(crate) mod segment;
 #[doc(hidden)]
 pub mod stable;

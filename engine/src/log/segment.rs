@@ -5,13 +5,11 @@
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{self, IndexEntry, ENTRY_SIZE};
+use crate::log::scan::{walk, ChunkReader, InvalidAt, Visit};
 use crate::storage::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
 use crate::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-
-/// Read granularity for buffered scans.
-const CHUNK_BYTES: usize = 256 * 1024;
 
 pub fn log_name(base_offset: u64) -> String {
     format!("{base_offset:020}.log")
@@ -75,13 +73,6 @@ pub(crate) struct Segment {
     pub state: Mutex<SegmentState>,
     pub created_ms: i64,
     map: OnceLock<Option<ReadOnlyMap>>,
-}
-
-/// What recovery found at the end of a segment's valid batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct InvalidAt {
-    pub position: u64,
-    pub kind: CorruptionKind,
 }
 
 impl Segment {
@@ -190,8 +181,8 @@ impl Segment {
 
     /// Open a sealed (not last) segment, followed by the segment of base
     /// `next_base`. Trusts a complete index (one ending in an end entry at the
-    /// log's length whose offset is `next_base`: the log's next segment
-    /// agrees); otherwise rebuilds it by a strict scan, where any invalid
+    /// log's length whose offset is `next_base`, or below it when a hole is
+    /// recorded at `next_base`: the log's next segment agrees); otherwise rebuilds it by a strict scan, where any invalid
     /// batch is corruption (sealed segments were fsync'd). An end entry at
     /// the log's length with another offset is dropped, warned and counted
     /// in `derived_metadata_rejected`.
@@ -218,7 +209,12 @@ impl Segment {
                     e.max_timestamp_before_ms,
                 ))
             });
-        if let Some((next_offset, _)) = complete_end.filter(|(next_offset, _)| *next_offset != next_base) {
+        // The next segment continues this one's end, or starts above it
+        // after a recorded hole (`hole_name`): then the end entry is below
+        // `next_base`, and right.
+        let hole_after = storage.exists(&dir.join(hole_name(next_base)));
+        let agrees = |next_offset: u64| next_offset == next_base || (hole_after && next_offset < next_base);
+        if let Some((next_offset, _)) = complete_end.filter(|(next_offset, _)| !agrees(*next_offset)) {
             tracing::warn!(
                 index = %index_path.display(),
                 end_entry_offset = next_offset,
@@ -230,7 +226,7 @@ impl Segment {
                 .derived_metadata_rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some((next_offset, max_ts)) = complete_end.filter(|(next_offset, _)| *next_offset == next_base) {
+        if let Some((next_offset, max_ts)) = complete_end.filter(|(next_offset, _)| agrees(*next_offset)) {
             return Ok(Segment::from_parts(
                 base_offset,
                 log_path,
@@ -276,43 +272,29 @@ impl Segment {
             invalid: None,
             last_entry_position: self.state.lock().last_entry_position,
         };
-        let mut reader = ChunkReader::new(self.log.as_ref(), &self.log_path, log_len);
-        let mut pos = position;
-        while pos < log_len {
-            let batch = match reader.batch_at(pos)? {
-                Ok(b) => b,
-                Err(kind) => {
-                    result.invalid = Some(InvalidAt { position: pos, kind });
-                    break;
+        let segment_base = self.base_offset;
+        let walked = walk(
+            self.log.as_ref(),
+            &self.log_path,
+            position,
+            offset,
+            log_len,
+            |pos, header, _| {
+                if pos > 0 && pos - result.last_entry_position >= u64::from(index_interval) {
+                    result.new_entries.push(IndexEntry {
+                        relative_offset: (header.base_offset - segment_base) as u32,
+                        position: pos as u32,
+                        max_timestamp_before_ms: result.max_timestamp_ms,
+                    });
+                    result.last_entry_position = pos;
                 }
-            };
-            let header = match batch::verify(batch) {
-                Ok(h) => h,
-                Err(kind) => {
-                    result.invalid = Some(InvalidAt { position: pos, kind });
-                    break;
-                }
-            };
-            if header.base_offset != result.next_offset {
-                result.invalid = Some(InvalidAt {
-                    position: pos,
-                    kind: CorruptionKind::OffsetGap,
-                });
-                break;
-            }
-            if pos > 0 && pos - result.last_entry_position >= u64::from(index_interval) {
-                result.new_entries.push(IndexEntry {
-                    relative_offset: (header.base_offset - self.base_offset) as u32,
-                    position: pos as u32,
-                    max_timestamp_before_ms: result.max_timestamp_ms,
-                });
-                result.last_entry_position = pos;
-            }
-            result.max_timestamp_ms = result.max_timestamp_ms.max(header.max_timestamp_ms);
-            result.next_offset = header.next_offset();
-            pos += u64::from(header.length);
-            result.valid_end = pos;
-        }
+                result.max_timestamp_ms = result.max_timestamp_ms.max(header.max_timestamp_ms);
+                Ok(Visit::Continue)
+            },
+        )?;
+        result.valid_end = walked.valid_end;
+        result.next_offset = walked.next_offset;
+        result.invalid = walked.invalid;
         Ok(result)
     }
 
@@ -629,60 +611,4 @@ pub(crate) struct ScanResult {
     pub new_entries: Vec<IndexEntry>,
     pub invalid: Option<InvalidAt>,
     pub last_entry_position: u64,
-}
-
-/// Buffered positional reads of whole batches, bounded by `limit`.
-pub(crate) struct ChunkReader<'a> {
-    file: &'a dyn StorageFile,
-    path: &'a Path,
-    limit: u64,
-    buf: Vec<u8>,
-    buf_start: u64,
-}
-
-impl<'a> ChunkReader<'a> {
-    pub fn new(file: &'a dyn StorageFile, path: &'a Path, limit: u64) -> Self {
-        ChunkReader {
-            file,
-            path,
-            limit,
-            buf: Vec::new(),
-            buf_start: 0,
-        }
-    }
-
-    fn ensure(&mut self, pos: u64, len: u64) -> Result<bool> {
-        let buf_end = self.buf_start + self.buf.len() as u64;
-        if pos >= self.buf_start && pos + len <= buf_end {
-            return Ok(true);
-        }
-        if pos + len > self.limit {
-            return Ok(false);
-        }
-        let want = len.max(CHUNK_BYTES as u64).min(self.limit - pos);
-        self.buf.resize(want as usize, 0);
-        read_exact_at(self.file, &mut self.buf, pos).map_err(|e| Error::io("read segment", self.path, e))?;
-        self.buf_start = pos;
-        Ok(true)
-    }
-
-    /// The bytes of the batch at `pos`, or why there is no valid-looking batch.
-    /// The outer error is I/O; the inner is what is wrong with the bytes.
-    pub fn batch_at(&mut self, pos: u64) -> Result<std::result::Result<&[u8], CorruptionKind>> {
-        if !self.ensure(pos, HEADER_SIZE as u64)? {
-            return Ok(Err(CorruptionKind::BadLength));
-        }
-        let at = (pos - self.buf_start) as usize;
-        let header = match self.buf.get(at..).map(BatchHeader::parse) {
-            Some(Ok(h)) => h,
-            Some(Err(kind)) => return Ok(Err(kind)),
-            None => return Ok(Err(CorruptionKind::BadLength)),
-        };
-        let length = u64::from(header.length);
-        if !self.ensure(pos, length)? {
-            return Ok(Err(CorruptionKind::BadLength));
-        }
-        let at = (pos - self.buf_start) as usize;
-        Ok(self.buf.get(at..at + length as usize).ok_or(CorruptionKind::BadLength))
-    }
 }

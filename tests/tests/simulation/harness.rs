@@ -139,7 +139,21 @@ enum Op {
     /// Operator action: redrive the `txn` topic's DLQ (each dead letter back
     /// to its partition, in one transaction with its mark and progress).
     Redrive,
+    /// Operator action on the topic `DLQ_SCRATCH_TOPIC` (outside the model):
+    /// create it if missing, append a record and dead-letter it, then
+    /// optionally redrive the DLQ and optionally delete the topic, so that
+    /// later ops dead-letter into a new incarnation whose DLQ offsets restart
+    /// at 0. Each dead letter of the current incarnation must be counted in
+    /// the depth, listed unmarked and redriven (`Run::dlq_scratch`).
+    DlqScratch {
+        redrive: bool,
+        delete: bool,
+    },
 }
+
+/// The topic of `Op::DlqScratch`; not in `TOPICS`, so the model checks of
+/// the other topics never see it.
+const DLQ_SCRATCH_TOPIC: &str = "dlq-scratch";
 
 fn pick_partition(rng: &mut SimRng) -> (usize, u32) {
     let topic = rng.below(TOPICS.len() as u64) as usize;
@@ -158,8 +172,12 @@ const OVERSIZED_VALUE_BYTES_MIN: u64 = 500;
 /// only when the scenario is on, so every other seed's workload is unchanged.
 fn operator_op(rng: &mut SimRng, op: Op) -> Op {
     match rng.below(100) {
-        0..=5 => Op::DeleteRecreate {
+        0..=3 => Op::DeleteRecreate {
             topic: rng.below(TRANSACTION_TOPIC as u64) as usize,
+        },
+        4..=5 => Op::DlqScratch {
+            redrive: rng.chance(2, 3),
+            delete: rng.chance(1, 2),
         },
         6..=10 => Op::FailRecord {
             partition: rng.below(2) as u32,
@@ -821,6 +839,7 @@ impl Run {
             Op::DeleteRecreate { topic } => self.delete_recreate(&store, topic),
             Op::FailRecord { partition } => self.fail_record(&store, partition),
             Op::Redrive => self.redrive(&store),
+            Op::DlqScratch { redrive, delete } => self.dlq_scratch(&store, redrive, delete),
             Op::Reopen => {
                 drop(store);
                 let result = self.take_store().map(Store::close);
@@ -1180,6 +1199,114 @@ impl Run {
             )),
             Err(e) => self.after_error("redrive", &e),
         }
+    }
+
+    /// `Op::DlqScratch`: a dead letter of the scratch topic's current
+    /// incarnation is never hidden by what an earlier incarnation's DLQ left
+    /// (redrive marks, failure counts): it is listed unmarked, counted in the
+    /// depth and redriven. Any failure stops the op (an injected fault or a
+    /// power cut, handled as for the other ops).
+    fn dlq_scratch(&mut self, store: &Store, redrive: bool, delete: bool) -> Check {
+        let Some(producer) = self.producer else {
+            return Ok(());
+        };
+        let producer = millrace::ProducerId::new(producer.0, producer.1);
+        let topic = DLQ_SCRATCH_TOPIC;
+        if !store.list_topics().iter().any(|t| t == topic) {
+            let result = store.create_topic(topic, TopicConfig::with_partitions(1));
+            self.trace.push(format!("create_topic {topic} -> {result:?}"));
+            if let Err(e) = result {
+                return self.after_scratch_error(&e);
+            }
+        }
+        let value = format!("s{}scratch{}", self.seed, self.batches).into_bytes();
+        self.batches += 1;
+        let appended = store.append(topic, 0, &[Record::new(value.clone())]);
+        self.trace.push(format!("append {topic}/0 -> {appended:?}"));
+        let offset = match appended {
+            Ok(info) => info.base_offset,
+            Err(e) => return self.after_scratch_error(&e),
+        };
+        let record = match store.read(topic, 0, offset, ReadOptions::default()) {
+            Ok(read) => match read.records.into_iter().next() {
+                Some(record) if record.offset == offset && record.value == value => record,
+                other => {
+                    return Err(format!(
+                        "{topic}/0 at {offset} reads {other:?}, not the record appended"
+                    ))
+                }
+            },
+            Err(e) => return self.after_scratch_error(&e),
+        };
+        let failed = store.fail_record(producer, GROUP, topic, 0, &record, "sim", "SimError", "scratch", 1);
+        self.trace
+            .push(format!("fail_record {topic}/0 offset {offset} -> {failed:?}"));
+        let dlq_offset = match failed {
+            Ok(millrace::dlq::FailOutcome::DeadLettered { dlq_offset, attempts }) => {
+                if attempts.count != 1 {
+                    return Err(format!(
+                        "{topic}/0 offset {offset}: a new record counts {} failures (an older incarnation's?)",
+                        attempts.count
+                    ));
+                }
+                dlq_offset
+            }
+            Ok(other) => return Err(format!("fail_record with one attempt allowed -> {other:?}")),
+            Err(e) => return self.after_scratch_error(&e),
+        };
+        let listed = match store.dlq_list(topic, &millrace::dlq::DlqFilter::default()) {
+            Ok(listed) => listed,
+            Err(e) => return self.after_scratch_error(&e),
+        };
+        match listed.iter().find(|e| e.dlq_offset == dlq_offset) {
+            Some(entry) if entry.redriven.is_none() && entry.letter.record.value == value => {}
+            other => {
+                return Err(format!(
+                    "the dead letter of {topic}/0 offset {offset} at DLQ offset {dlq_offset} is listed as {other:?}"
+                ))
+            }
+        }
+        let unmarked = listed.iter().filter(|e| e.redriven.is_none()).count() as u64;
+        match store.dlq_stats(topic) {
+            Ok(stats) if stats.depth == unmarked => {}
+            Ok(stats) => {
+                return Err(format!(
+                    "DLQ of {topic}: depth {} but {unmarked} records not redriven",
+                    stats.depth
+                ))
+            }
+            Err(e) => return self.after_scratch_error(&e),
+        }
+        if redrive {
+            let result = store.dlq_redrive(topic, &millrace::dlq::RedriveOptions::default());
+            self.trace.push(format!("redrive {topic} -> {result:?}"));
+            match result {
+                Ok(report) if report.redriven.iter().any(|(o, _, _)| *o == dlq_offset) => {
+                    self.redriven += 1;
+                }
+                Ok(report) => {
+                    return Err(format!(
+                        "redrive of {topic} skips the dead letter at DLQ offset {dlq_offset}: {report:?}"
+                    ))
+                }
+                Err(e) => return self.after_scratch_error(&e),
+            }
+        }
+        if delete {
+            let result = store.delete_topic(topic);
+            self.trace.push(format!("delete_topic {topic} -> {result:?}"));
+            match result {
+                Ok(()) => self.topics_recreated += 1,
+                Err(e) => return self.after_scratch_error(&e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A failed step of `Op::DlqScratch`: only an injected fault (or a power
+    /// cut) may fail it.
+    fn after_scratch_error(&mut self, error: &Error) -> Check {
+        self.after_error("dlq scratch", error)
     }
 
     /// An operation that writes no record failed by an injected fault: the

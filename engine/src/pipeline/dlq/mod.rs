@@ -14,7 +14,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::clock::now_ms;
 use crate::partition::{Isolation, ReadOptions};
 use crate::store::Store;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -430,8 +430,13 @@ pub(crate) struct AttemptTable {
     /// Source topic → redrive marks of its DLQ.
     redriven: Mutex<Option<MarkMap>>,
     /// Held by a redrive that writes: two runs at once would both see a
-    /// record unmarked and both append it.
+    /// record unmarked and both append it. Also held while `__redriven` is
+    /// rewritten (a mark committed meanwhile would be cut with the prefix).
     redrive_running: Mutex<()>,
+    /// Read by `record_failure` from its count to its append, written while
+    /// `__attempts` is rewritten (a count appended meanwhile would be cut
+    /// with the prefix or superseded by an older one).
+    attempts_writing: RwLock<()>,
 }
 
 const MARK_VERSION: u8 = 1;
@@ -538,11 +543,87 @@ impl Store {
         self.redrive_marks(|m| m.get(topic).and_then(|marks| marks.get(&dlq_offset)).cloned())
     }
 
+    /// Durably forget the DLQ bookkeeping of a deleted topic: the redrive
+    /// marks of its DLQ (`__redriven`), its records' failure counts
+    /// (`__attempts`) and the in-memory index of its DLQ. Marks and counts
+    /// are keyed by topic name and offset, and a topic created again under
+    /// the name restarts its DLQ and its offsets at 0: an old mark would hide
+    /// a new dead letter from the depth and from redrive, an old count would
+    /// dead-letter a record early. Called once the DLQ itself is gone (never
+    /// before: a mark dropped while its DLQ record exists would let it be
+    /// redriven twice) by `delete_topic`, and again by `create_topic` before
+    /// the new topic exists, so that a delete interrupted before this step
+    /// is finished first. Each log is rewritten with the entries it keeps,
+    /// then its prefix dropped (`rewrite_internal_log`): a crash in between
+    /// keeps every entry (the forgotten ones too, until the next call).
+    pub(crate) fn forget_dlq_bookkeeping(&self, topic: &str) -> Result<()> {
+        let table = self.attempt_table();
+        table.dead_lettered.lock().remove(topic);
+        {
+            let _running = table.redrive_running.lock();
+            let kept = self.redrive_marks(|m| {
+                m.contains_key(topic).then(|| {
+                    m.iter()
+                        .filter(|(source, _)| source.as_str() != topic)
+                        .flat_map(|(source, marks)| {
+                            marks
+                                .iter()
+                                .map(|(offset, mark)| Record::new(encode_mark(source, *offset, mark)))
+                        })
+                        .collect::<Vec<Record>>()
+                })
+            })?;
+            if let Some(kept) = kept {
+                self.rewrite_internal_log(REDRIVEN_TOPIC, &kept)?;
+                let forgotten = self.redrive_marks(|m| m.remove(topic).map_or(0, |marks| marks.len()))?;
+                tracing::info!(topic, forgotten, "forgot the redrive marks of a deleted topic's DLQ");
+            }
+        }
+        let _writing = table.attempts_writing.write();
+        let kept = self.attempts_map(|m| {
+            m.keys().any(|key| key.1 == topic).then(|| {
+                m.iter()
+                    .filter(|(key, _)| key.1 != topic)
+                    .map(|(key, attempts)| Record::new(encode_attempt(key, attempts)))
+                    .collect::<Vec<Record>>()
+            })
+        })?;
+        if let Some(kept) = kept {
+            self.rewrite_internal_log(ATTEMPTS_TOPIC, &kept)?;
+            let forgotten = self.attempts_map(|m| {
+                let before = m.len();
+                m.retain(|key, _| key.1 != topic);
+                before - m.len()
+            })?;
+            tracing::info!(topic, forgotten, "forgot the failure counts of a deleted topic");
+        }
+        Ok(())
+    }
+
+    /// Replace what internal log `topic` holds by `records`: append them
+    /// after a roll, then move the start past everything before them. A
+    /// crash before the start moves keeps the old entries in front of the
+    /// new ones (a reader applies both, later wins); the caller keeps writers
+    /// of the log out meanwhile.
+    fn rewrite_internal_log(&self, topic: &str, records: &[Record]) -> Result<()> {
+        let p = self.partition(topic, 0)?;
+        let end = p.high_watermark();
+        // Seal the segment holding the old entries so that moving the start
+        // past them deletes them from disk, not only from view.
+        p.roll_now()?;
+        for chunk in records.chunks(1000) {
+            p.append(chunk, None, 0)?;
+        }
+        p.truncate_prefix(end)?;
+        Ok(())
+    }
+
     /// Durably count one failed attempt at processing a record.
     pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
         crate::offset_table::check_client_commit(group, topic)?;
         self.partition(topic, partition)?;
         ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
+        let _writing = self.attempt_table().attempts_writing.read();
         let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
         let now = now_ms();
         let attempts = self.attempts_map(|m| {

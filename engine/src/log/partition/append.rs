@@ -1,0 +1,321 @@
+//! Appending one batch: validation, producer admission, the preallocated
+//! zeros of `Always`, and the write (or, for small `Always` batches, the
+//! pending buffer the group-commit leader writes).
+
+use super::*;
+
+impl Partition {
+    /// The zeros an `Always` partition writes ahead of a batch failed to
+    /// write. They lie past every batch (written or pending), so no byte of
+    /// any batch changed: a full device (ENOSPC, EDQUOT) refuses this batch
+    /// with `NoSpace` and leaves the store writable, to go on once space is
+    /// freed. Any other error poisons, as a failed append does.
+    fn preallocation_failed(&self, path: &Path, requested_bytes: u64, source: std::io::Error) -> Error {
+        if matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            self.shared.metrics.no_space_rejections.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(segment = %path.display(), requested_bytes, error = %source, "no space for the batch: refused, nothing written, store still writable");
+            return Error::NoSpace {
+                path: path.to_path_buf(),
+                requested_bytes,
+            };
+        }
+        let error = Error::io("preallocate", path, source);
+        self.poison(&error);
+        error
+    }
+
+    /// Append one batch. Returns once the batch is acknowledged under the
+    /// partition's durability mode.
+    pub fn append(&self, records: &[Record], producer: Option<ProducerStamp>, flags: u16) -> Result<AppendInfo> {
+        self.append_checked(records, producer, flags, |_| Ok(()))
+    }
+
+    /// Append one batch; `check` runs under the writer lock with the offset the
+    /// batch would get, and may refuse it (used for producer sequencing).
+    pub fn append_checked(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<AppendInfo> {
+        self.append_inner(records, producer, flags, false, check)
+            .map(|(info, _)| info)
+    }
+
+    /// Append one batch from a registered producer: the epoch and sequence
+    /// are checked and the producer state updated under the writer lock.
+    /// Returns the offsets and whether the batch was a retry (not written again).
+    pub fn append_sequenced(&self, records: &[Record], stamp: ProducerStamp, flags: u16) -> Result<(AppendInfo, bool)> {
+        self.append_inner(records, Some(stamp), flags, true, |_| Ok(()))
+    }
+
+    /// The producer's last sequence here, read under the writer lock so that
+    /// it orders with appends (see the fencing argument in producer_state.rs).
+    pub fn producer_last_sequence(&self, producer_id: u64) -> Option<u32> {
+        self.writer.lock().producers.last_sequence(producer_id)
+    }
+
+    /// Last append time of every producer with state here.
+    pub fn producer_activity(&self) -> Vec<(u64, i64)> {
+        let w = self.writer.lock();
+        w.producers.iter().map(|(id, e)| (id, e.last_append_ms)).collect()
+    }
+
+    fn append_inner(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        sequenced: bool,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<(AppendInfo, bool)> {
+        let (info, duplicate) = self.write_inner(records, producer, flags, sequenced, check)?;
+        if self.owes_sync() {
+            // A thread that appends and waits comes straight back with its
+            // next batch: worth gathering (see `settle`).
+            self.sync_to(info.next_offset, true)?;
+        }
+        Ok((info, duplicate))
+    }
+
+    /// Write one batch (or recognise a producer's retry) without waiting for
+    /// its acknowledgement: under `Always` the caller must call
+    /// [`Partition::wait_durable`] with `next_offset` before acknowledging
+    /// (the batch is not visible to readers until then); under the other modes
+    /// it is acknowledged on return. A retry's offsets are the original's,
+    /// which may still be waiting for its fsync: the same wait covers it.
+    pub(crate) fn append_deferred(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+    ) -> Result<(AppendInfo, bool)> {
+        self.write_inner(records, producer, 0, producer.is_some(), |_| Ok(()))
+    }
+
+    /// Whether an append is acknowledged only by an fsync (`Always`).
+    pub(crate) fn owes_sync(&self) -> bool {
+        self.durability == Durability::Always
+    }
+
+    /// Under `Always`, block until everything up to `offset` is durable
+    /// (leading or joining a group fsync); otherwise return at once. A
+    /// leader here does not wait for the appenders the last sync acknowledged
+    /// (the server's, after a network round trip, come back too late to be
+    /// worth it, and the spinning wait takes the CPU they need).
+    pub(crate) fn wait_durable(&self, offset: u64) -> Result<()> {
+        if self.owes_sync() {
+            self.sync_to(offset, false)?;
+        }
+        Ok(())
+    }
+
+    fn write_inner(
+        &self,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        sequenced: bool,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<(AppendInfo, bool)> {
+        if records.is_empty() {
+            return Err(Error::invalid("records", "a batch needs at least one record"));
+        }
+        let mut total = HEADER_SIZE;
+        for record in records {
+            batch::validate_record(record, self.config.record_bytes_max as usize)
+                .map_err(|detail| Error::invalid("record", detail))?;
+            total += record.encoded_len();
+        }
+        if total > BATCH_BYTES_MAX as usize || total as u64 > self.config.segment_bytes {
+            return Err(Error::invalid(
+                "batch",
+                format!(
+                    "{total} bytes; at most {} per batch for this topic",
+                    BATCH_BYTES_MAX.min(self.config.segment_bytes as u32)
+                ),
+            ));
+        }
+        let now = now_ms();
+        // `Always`: small batches are encoded now and written by the
+        // group-commit leader together, just before its fsync (one write for
+        // the group, none under the writer lock); a leader waits for their
+        // appenders to come back (`settle`). Not large batches: their write
+        // costs far more than the call, and copying megabytes that left the
+        // cache since they were encoded costs more again (16 appenders of
+        // 1 MiB batches ran 4 × slower deferred); and their fsync is long
+        // enough that writing during it beats waiting for each other.
+        let defer = self.durability == Durability::Always && total as u64 <= DEFER_BYTES_MAX;
+        let in_flight = InFlight::enter(&self.appending);
+        if defer {
+            self.entered.fetch_add(1, Ordering::AcqRel);
+        }
+        let mut guard = self.writer.lock();
+        let w = &mut *guard;
+        self.shared.check_writable()?;
+        check(w.next_offset)?;
+        let record_count = records.len() as u32;
+        if let (true, Some(stamp)) = (sequenced, producer) {
+            let admission = admit(&w.producers, &self.shared.producers.epochs, stamp, record_count, now)?;
+            if let Admission::Duplicate {
+                base_offset,
+                next_offset,
+            } = admission
+            {
+                drop(guard);
+                drop(in_flight);
+                // The original may still be waiting for its fsync: a retry is
+                // acknowledged under the same durability as the original
+                // (the caller's `wait_durable` with these offsets).
+                let info = AppendInfo {
+                    base_offset,
+                    next_offset,
+                };
+                return Ok((info, true));
+            }
+        }
+        self.maybe_roll(w, total as u64, now)?;
+        let synced = self.gate.synced();
+        let synced_before = if synced.segment_base == w.active.base_offset {
+            synced.position as u32
+        } else {
+            0
+        };
+        // A batch written now goes after the pending ones.
+        if !defer && self.durability == Durability::Always {
+            if let Err(e) = self.write_pending(w) {
+                self.poison(&e);
+                return Err(e);
+            }
+        }
+        w.scratch.clear();
+        let header = batch::encode(
+            &mut w.scratch,
+            w.next_offset,
+            records,
+            now,
+            producer,
+            flags,
+            synced_before,
+        );
+        let length = u64::from(header.length);
+        self.shared.reserve(length)?;
+        let (position, file_len) = {
+            let state = w.active.state.lock();
+            (state.written_len, state.file_len)
+        };
+        // `Always`: keep zeros written ahead of the data (same write), so
+        // that durable appends overwrite instead of growing the file. Written
+        // a step at a time: when fewer than an eighth of a step lie ahead,
+        // the next step, capped at the segment's end. Once the zeros reach
+        // that end nothing more is written (the last step's appends must not
+        // each rewrite the zeros up to the end).
+        let zeros = if self.durability == Durability::Always && length <= PREALLOCATE_BYTES / 4 {
+            let end = position + length;
+            let segment_end = self.config.segment_bytes;
+            if file_len < (end + PREALLOCATE_BYTES / 8).min(segment_end) {
+                (end + PREALLOCATE_BYTES).min(segment_end).saturating_sub(end)
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        if zeros > 0 {
+            // Zeros first (over the batch's place too), then the batch: a
+            // failed write leaves nothing of the batch behind.
+            // (The pending batches before it are below `position`.)
+            let zeroed = vec![0u8; (length + zeros) as usize];
+            if let Err(e) = w.active.log.write_all_at(&zeroed, position) {
+                self.shared.release(length);
+                // Whatever part of the zeros reached the file lies past every
+                // batch: cut at seal or close like any preallocated tail.
+                w.active.note_preallocated(position + length + zeros);
+                return Err(self.preallocation_failed(&w.active.log_path, length + zeros, e));
+            }
+            w.active.note_preallocated(position + length + zeros);
+        }
+        if defer {
+            let mut pending = self.pending.lock();
+            if pending.bytes.is_empty() {
+                pending.position = position;
+                pending.segment = Some(w.active.clone());
+            }
+            pending.bytes.extend_from_slice(&w.scratch);
+        } else if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
+            self.shared.release(length);
+            let error = Error::io("append", &w.active.log_path, e);
+            self.poison(&error);
+            return Err(error);
+        }
+        if let Err(e) = w.active.note_written(
+            &header,
+            position,
+            self.config.index_interval_bytes,
+            u64::from(synced_before),
+            !defer,
+        ) {
+            self.poison(&e);
+            return Err(e);
+        }
+        w.next_offset = header.next_offset();
+        // Same rule as the rebuild at open (producer_snapshot::rebuild).
+        if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
+            w.producers.record(stamp, header.base_offset, record_count, now);
+        }
+        let next_offset = w.next_offset;
+        let mark = Mark {
+            offset: next_offset,
+            segment_base: w.active.base_offset,
+            position: position + length,
+        };
+        self.gate.record_written(mark);
+        let metrics = &self.shared.metrics;
+        metrics.append_batches.fetch_add(1, Ordering::Relaxed);
+        metrics
+            .append_records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        metrics.append_bytes.fetch_add(length, Ordering::Relaxed);
+        if self.durability == Durability::Os {
+            self.publish(next_offset);
+        }
+        drop(guard);
+        drop(in_flight);
+        let info = AppendInfo {
+            base_offset: header.base_offset,
+            next_offset,
+        };
+        Ok((info, false))
+    }
+
+    /// Write the batches still pending (the caller holds the writer lock, so
+    /// no more arrive): before a batch written directly, before a roll seals
+    /// the segment, and before the zeros are cut at close.
+    pub(super) fn write_pending(&self, _writer: &mut Writer) -> Result<()> {
+        let _writing = self.pending_write.lock();
+        let mut pending = self.pending.lock();
+        let Some(segment) = pending.segment.take() else {
+            return Ok(());
+        };
+        let result = if self.shared.is_poisoned() {
+            Err(Error::Poisoned)
+        } else {
+            write_batches(&segment, &pending.bytes, pending.position)
+        };
+        pending.bytes.clear();
+        result
+    }
+}
+
+/// Write consecutive batches appended at `position` and note them in the file.
+pub(super) fn write_batches(segment: &Segment, bytes: &[u8], position: u64) -> Result<()> {
+    segment
+        .log
+        .write_all_at(bytes, position)
+        .map_err(|e| Error::io("append", &segment.log_path, e))?;
+    segment.note_flushed(position + bytes.len() as u64);
+    Ok(())
+}
