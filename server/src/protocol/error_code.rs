@@ -1,6 +1,6 @@
 //! Error codes on the wire ("Error codes" in `design/protocol.md`): engine
-//! errors pass through as `millrace::Error::code()`, protocol errors live in
-//! `1000..=1999`.
+//! errors in `1..=999` (which engine error gets which code:
+//! `server::convert::engine_code`), protocol errors in `1000..=1999`.
 
 use std::fmt;
 
@@ -172,169 +172,15 @@ fn truncate_at_char(s: &str, bytes_max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
-impl From<&millrace::Error> for WireError {
-    fn from(error: &millrace::Error) -> Self {
-        use millrace::Error as E;
-        let details = match error {
-            E::Corruption { position, .. } => vec![*position],
-            E::QuotaExceeded {
-                quota_bytes,
-                used_bytes,
-                requested_bytes,
-            } => vec![*quota_bytes, *used_bytes, *requested_bytes],
-            E::PartitionNotFound { partition, .. } => vec![u64::from(*partition)],
-            E::OffsetOutOfRange { requested, start, end } => vec![*requested, *start, *end],
-            E::Fenced {
-                producer_id,
-                epoch,
-                current_epoch,
-            } => vec![*producer_id, u64::from(*epoch), u64::from(*current_epoch)],
-            E::OutOfOrderSequence { expected, got } => vec![u64::from(*expected), u64::from(*got)],
-            E::UnknownProducer { producer_id } => vec![*producer_id],
-            E::NoSpace { requested_bytes, .. } => vec![*requested_bytes],
-            E::GroupLimit { groups_max, .. } => vec![*groups_max],
-            _ => Vec::new(),
-        };
-        WireError {
-            code: ErrorCode::from_code(error.code()),
-            message: error.to_string(),
-            details,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn every_code_roundtrips() {
         for code in 0..=u16::MAX {
             assert_eq!(ErrorCode::from_code(code).code(), code);
         }
-    }
-
-    #[test]
-    #[expect(clippy::too_many_lines, reason = "one line per engine error")]
-    fn engine_errors_map_one_to_one() {
-        use millrace::Error as E;
-        let errors = vec![
-            (
-                E::Io {
-                    op: "write",
-                    path: PathBuf::from("x"),
-                    source: std::io::Error::other("boom"),
-                },
-                ErrorCode::Io,
-            ),
-            (
-                E::Corruption {
-                    segment: PathBuf::from("s"),
-                    position: 9,
-                    kind: millrace::CorruptionKind::BadMagic,
-                },
-                ErrorCode::Corruption,
-            ),
-            (
-                E::InvalidInput {
-                    what: "w",
-                    detail: "d".into(),
-                },
-                ErrorCode::InvalidInput,
-            ),
-            (E::Poisoned, ErrorCode::Poisoned),
-            (
-                E::QuotaExceeded {
-                    quota_bytes: 1,
-                    used_bytes: 2,
-                    requested_bytes: 3,
-                },
-                ErrorCode::QuotaExceeded,
-            ),
-            (
-                E::Locked {
-                    path: PathBuf::from("d"),
-                    pid: None,
-                },
-                ErrorCode::Locked,
-            ),
-            (E::TopicNotFound("t".into()), ErrorCode::TopicNotFound),
-            (E::TopicExists("t".into()), ErrorCode::TopicExists),
-            (
-                E::PartitionNotFound {
-                    topic: "t".into(),
-                    partition: 3,
-                },
-                ErrorCode::PartitionNotFound,
-            ),
-            (
-                E::OffsetOutOfRange {
-                    requested: 9,
-                    start: 0,
-                    end: 5,
-                },
-                ErrorCode::OffsetOutOfRange,
-            ),
-            (
-                E::Fenced {
-                    producer_id: 1,
-                    epoch: 2,
-                    current_epoch: 3,
-                },
-                ErrorCode::Fenced,
-            ),
-            (
-                E::OutOfOrderSequence { expected: 4, got: 6 },
-                ErrorCode::OutOfOrderSequence,
-            ),
-            (E::UnknownProducer { producer_id: 7 }, ErrorCode::UnknownProducer),
-            (E::Closed, ErrorCode::Closed),
-            (
-                E::GroupActive {
-                    group: "g".into(),
-                    idle_ms: 5,
-                },
-                ErrorCode::GroupActive,
-            ),
-            (
-                E::NoSpace {
-                    path: PathBuf::from("p"),
-                    requested_bytes: 4,
-                },
-                ErrorCode::NoSpace,
-            ),
-            (
-                E::NotADataDir {
-                    path: PathBuf::from("d"),
-                    problem: millrace::DataDirProblem::NotADirectory,
-                },
-                ErrorCode::NotADataDir,
-            ),
-            (
-                E::InternalName {
-                    what: "topic",
-                    name: "__offsets".into(),
-                },
-                ErrorCode::InternalName,
-            ),
-            (
-                E::GroupLimit {
-                    group: "g".into(),
-                    groups_max: 3,
-                },
-                ErrorCode::GroupLimit,
-            ),
-        ];
-        let mut seen = std::collections::HashSet::new();
-        for (error, expected) in &errors {
-            let wire = WireError::from(error);
-            assert_eq!(wire.code, *expected, "{error}");
-            assert_eq!(wire.code.code(), error.code());
-            assert!(seen.insert(error.code()), "duplicate code {}", error.code());
-        }
-        let fenced = WireError::from(&errors[10].0);
-        assert_eq!(fenced.details, vec![1, 2, 3]);
     }
 
     #[test]

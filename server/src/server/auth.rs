@@ -6,18 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
+/// Defined with the token configuration that lists it; re-exported here,
+/// next to the permission table.
+pub use crate::config::Permission;
 use crate::config::TokenConfig;
 use crate::messages::Opcode;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permission {
-    Produce,
-    Consume,
-    Admin,
-}
 
 /// A set of permissions. `Admin` includes the others: a token with it may
 /// call every opcode and use every group and producer.

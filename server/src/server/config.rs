@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::Permission;
 use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FRAME_BYTES_MAX_HIGHEST, FRAME_BYTES_MAX_LOWEST};
 
 /// Why a configuration was refused.
@@ -30,6 +29,16 @@ pub enum ConfigError {
         value: String,
         expected: String,
     },
+}
+
+/// What a token may do; [`crate::auth::PERMISSIONS`] maps each opcode to the
+/// one it requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Produce,
+    Consume,
+    Admin,
 }
 
 /// One authentication token and what it may do.

@@ -21,7 +21,7 @@ use std::sync::{mpsc, Arc};
 use millrace::{PendingAppend, ProducerAppend};
 use tokio::sync::oneshot;
 
-use crate::error_code::{ErrorCode, WireError};
+use crate::server::service::{ServiceError, ServiceResult};
 
 /// Threads running owed waits: more than one so that partitions sync in
 /// parallel.
@@ -73,13 +73,11 @@ impl Syncer {
     }
 
     /// Wait, without blocking the caller's thread, until `pending` (an
-    /// append to `topic`/`partition`) is acknowledged, or its fsync failed
-    /// (the engine's error).
-    pub async fn wait(&self, pending: PendingAppend, topic: &str, partition: u32) -> Result<ProducerAppend, WireError> {
-        let lost = || WireError::new(ErrorCode::Internal, "fsync wait failed; see server log");
-        if !pending.needs_wait() {
-            return pending.wait().map_err(|e| WireError::from(&e));
-        }
+    /// append to `topic`/`partition` that owes an fsync,
+    /// [`crate::server::service::Appended::Owed`]) is acknowledged, or its
+    /// fsync failed (the engine's error).
+    pub async fn wait(&self, pending: PendingAppend, topic: &str, partition: u32) -> ServiceResult<ProducerAppend> {
+        let lost = || ServiceError::Internal("fsync wait failed; see server log".into());
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (topic, partition).hash(&mut hasher);
         let Some(lane) = self.lanes.get(hasher.finish() as usize % self.lanes.len().max(1)) else {
@@ -91,10 +89,10 @@ impl Syncer {
             // Nobody else waits on this lane: wait right here, without the
             // hand-off to a syncer thread and back (two thread wake-ups on a
             // lone producer's latency path).
-            let waited = crate::connection::run_blocking(move || pending.wait())
+            let waited = crate::server::blocking::run_blocking(move || pending.wait())
                 .await
                 .map_err(|_| lost())?;
-            return waited.map_err(|e| WireError::from(&e));
+            return waited.map_err(ServiceError::Engine);
         }
         let (reply, answer) = oneshot::channel();
         let waited = match lane.queue.send((pending, reply)) {
@@ -104,7 +102,7 @@ impl Syncer {
                 .await
                 .map_err(|_| lost())?,
         };
-        waited.map_err(|e| WireError::from(&e))
+        waited.map_err(ServiceError::Engine)
     }
 }
 

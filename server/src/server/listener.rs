@@ -16,9 +16,9 @@ use tokio::task::JoinHandle;
 use crate::auth::Authenticator;
 use crate::config::{ConfigError, ServerConfig};
 use crate::connection::{self, Shared};
-use crate::handler::Context;
 use crate::handshake_budget::HandshakeBudget;
 use crate::metrics::ServerMetrics;
+use crate::server::service::Service;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ impl ServerHandle {
 /// Refuse a store whose limits do not agree with the server's: its
 /// de-duplication window must cover `in_flight_max` pipelined batches, and
 /// every topic's `record_bytes_max` must fit in a fetch response
-/// ([`crate::handler::record_bytes_fetchable_max`]) so that every record it
+/// ([`crate::server::service::record_bytes_fetchable_max`]) so that every record it
 /// accepts can be fetched.
 fn check_store_limits(config: &ServerConfig, store: &Store) -> Result<(), ConfigError> {
     let window = store.options().producer_dedup_batches;
@@ -93,7 +93,7 @@ fn check_store_limits(config: &ServerConfig, store: &Store) -> Result<(), Config
             ),
         });
     }
-    let fetchable = crate::handler::record_bytes_fetchable_max(config.frame_bytes_max);
+    let fetchable = crate::server::service::record_bytes_fetchable_max(config.frame_bytes_max);
     // Client topics: the store's own (`__*`, DLQs among them) are not
     // produced to by clients.
     for topic in store.list_topics() {
@@ -162,7 +162,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     };
     let metrics = Arc::new(ServerMetrics::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let context = Arc::new(Context {
+    let context = Arc::new(Service {
         store: store.clone(),
         metrics: metrics.clone(),
         frame_bytes_max: config.frame_bytes_max,

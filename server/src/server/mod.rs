@@ -1,13 +1,29 @@
-//! The TCP server: [`listener`] accepts connections ([`serve`], [`start`]),
-//! [`connection`] turns bytes into requests under the limits, [`handler`]
-//! executes them against the engine, [`durable`] waits for `Always` fsyncs
-//! off the request path. [`config`], [`auth`], [`tls`], [`metrics`] and the
-//! budgets are the server's settings and bookkeeping.
+//! The TCP server, in two layers:
+//!
+//! - the native protocol's front: [`listener`] accepts connections ([`serve`],
+//!   [`start`]), [`connection`] turns bytes into requests under the limits
+//!   (and checks each opcode against the token, [`auth`], [`internal`]),
+//!   [`handler`] dispatches each request through the service, and
+//!   [`convert`] holds every engine↔wire mapping; [`listing`] answers the
+//!   paged listings;
+//! - the [`service`] layer, which a second protocol front reuses: the checks
+//!   that depend on the principal, the request limits, [`group_budget`], the
+//!   one decision of which appends owe an fsync and the wait for it
+//!   ([`durable`]), long polls, and the engine calls. It never names a wire
+//!   type (but for a `groups_max` refusal, see `ServiceError::Refused`).
+//!
+//! [`config`], [`tls`], [`metrics`] and the budgets are the server's settings
+//! and bookkeeping; `blocking` runs a call that may block from a task.
+//! Imports go front → service → engine; `blocking` and `durable` import
+//! neither the connection nor the handler (`durable` still names the
+//! service's error type).
 
 pub mod auth;
+mod blocking;
 pub mod budget;
 pub mod config;
 pub mod connection;
+pub mod convert;
 pub mod durable;
 pub mod group_budget;
 pub mod handler;
@@ -17,6 +33,7 @@ pub mod listener;
 pub mod listing;
 pub mod metrics;
 pub(crate) mod metrics_http;
+pub mod service;
 pub mod tls;
 
 pub use listener::{serve, start, start_with_store, ServeError, ServerHandle};

@@ -1,0 +1,258 @@
+//! The service layer: what serving a store takes whatever the protocol front.
+//!
+//! A front (the native protocol's [`crate::server::handler`]; a second one,
+//! such as a Kafka front, the same way) decodes its requests, calls a
+//! [`Service`] method with engine types, and encodes the engine result or the
+//! [`ServiceError`] its own way. The service holds everything a front must
+//! not copy: the permission checks that depend on the principal (groups,
+//! producers, admin-only topics), the limits on requests, the one decision
+//! of which appends still owe an fsync ([`Appended`]) and the wait for it
+//! ([`crate::server::durable`]), long polls, and the engine calls.
+//!
+//! What a service method never does: read or write bytes of a protocol, or
+//! name a wire type. Per-opcode permissions stay with the front that knows
+//! its opcodes ([`crate::auth::PERMISSIONS`] for the native one).
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use millrace::{PendingAppend, ProducerAppend, Record, Store, TopicConfig};
+
+use crate::metrics::ServerMetrics;
+
+/// Headroom kept in a response frame for the fixed fields of a fetch response.
+pub const FETCH_RESPONSE_OVERHEAD_BYTES: u32 = 1024;
+/// Long polls wake at least this often to notice a shutdown.
+const LONG_POLL_SLICE: Duration = Duration::from_millis(100);
+/// Longest reset actor the engine records.
+const ACTOR_BYTES_MAX: usize = 255;
+/// Open transactions one connection may hold.
+pub const TRANSACTIONS_PER_CONNECTION_MAX: usize = 16;
+/// The most entries one DLQ listing may ask for.
+pub const DLQ_LIST_RECORDS_MAX: u32 = 10_000;
+/// Entries one offset commit (in a transaction or not) may carry.
+pub const OFFSET_COMMIT_ENTRIES_MAX: usize = 1000;
+/// A connection keeps its fetch encoding buffer between fetches up to this
+/// capacity (a 4 MiB fetch reuses it; a rare larger one is freed after use).
+const FETCH_BUFFER_KEEP_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why the service refused or failed a request. A front maps each to its
+/// own error codes (the native one in `server::convert`).
+#[derive(Debug)]
+pub enum ServiceError {
+    /// The engine's error, as it returned it.
+    Engine(millrace::Error),
+    /// A request outside the server's limits or otherwise malformed.
+    InvalidInput(String),
+    /// The principal may not do this.
+    PermissionDenied(String),
+    /// A bug or a lost worker on the server's side.
+    Internal(String),
+    /// A refusal already in the native protocol's terms: a token's
+    /// `groups_max` (`server::group_budget`, which answers `GroupLimit`).
+    Refused(crate::error_code::WireError),
+}
+
+impl From<crate::error_code::WireError> for ServiceError {
+    fn from(error: crate::error_code::WireError) -> Self {
+        ServiceError::Refused(error)
+    }
+}
+
+impl From<millrace::Error> for ServiceError {
+    fn from(error: millrace::Error) -> Self {
+        ServiceError::Engine(error)
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+fn invalid(message: impl Into<String>) -> ServiceError {
+    ServiceError::InvalidInput(message.into())
+}
+
+fn producer_denied() -> ServiceError {
+    ServiceError::PermissionDenied("the producer belongs to another token; init a producer of your own".into())
+}
+
+fn unknown_transaction(transaction_id: u64) -> ServiceError {
+    invalid(format!(
+        "transaction {transaction_id} is not open on this connection (transactions are connection-scoped)"
+    ))
+}
+
+mod dlq;
+mod fetch;
+mod offsets;
+mod session;
+mod txn;
+
+pub use dlq::RecordFailure;
+pub use fetch::{
+    fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
+};
+pub use session::Session;
+
+/// A written append: acknowledged, or still owed its fsync (an `Always`
+/// topic). The one place that decides which: [`Appended::from_pending`].
+#[derive(Debug)]
+pub enum Appended {
+    Acknowledged(ProducerAppend),
+    /// Wait with [`Service::acknowledged`] (off the request path) or
+    /// [`PendingAppend::wait`] (where blocking is allowed).
+    Owed(PendingAppend),
+}
+
+impl Appended {
+    /// Owed exactly when the engine says the append waits for an fsync
+    /// ([`PendingAppend::needs_wait`]: the partition is `Always`).
+    fn from_pending(pending: PendingAppend) -> ServiceResult<Appended> {
+        if pending.needs_wait() {
+            return Ok(Appended::Owed(pending));
+        }
+        Ok(Appended::Acknowledged(pending.wait()?))
+    }
+
+    /// Block until acknowledged.
+    pub fn wait(self) -> ServiceResult<ProducerAppend> {
+        match self {
+            Appended::Acknowledged(append) => Ok(append),
+            Appended::Owed(pending) => Ok(pending.wait()?),
+        }
+    }
+}
+
+/// What every request shares: the store and the server's limits and
+/// bookkeeping.
+#[derive(Debug)]
+pub struct Service {
+    pub store: Store,
+    pub metrics: Arc<ServerMetrics>,
+    pub frame_bytes_max: u32,
+    pub fetch_wait_max_ms: u32,
+    pub shutting_down: Arc<AtomicBool>,
+    /// Runs the fsync waits of `Always` appends ([`Service::acknowledged`]).
+    pub syncer: crate::durable::Syncer,
+    /// Tokens' `groups_max` ([`crate::group_budget`]).
+    pub group_budget: crate::group_budget::GroupBudget,
+}
+
+impl Service {
+    pub fn list_topics(&self) -> Vec<String> {
+        let mut topics = self.store.list_topics();
+        topics.sort();
+        topics
+    }
+
+    pub fn describe_topic(&self, topic: &str) -> ServiceResult<millrace::TopicDescription> {
+        Ok(self.store.describe_topic(topic)?)
+    }
+
+    /// Create a topic whose records a fetch can return: a `record_bytes_max`
+    /// above [`record_bytes_fetchable_max`] is refused when the client set
+    /// it (`record_bytes_max_set`); otherwise the default is lowered to it.
+    pub fn create_topic(&self, name: &str, mut config: TopicConfig, record_bytes_max_set: bool) -> ServiceResult<()> {
+        let fetchable = record_bytes_fetchable_max(self.frame_bytes_max);
+        if config.record_bytes_max > fetchable {
+            if record_bytes_max_set {
+                return Err(invalid(format!(
+                    "topic config record_bytes_max = {} does not fit in a fetch response under the server's \
+                     frame_bytes_max = {}: at most {fetchable}",
+                    config.record_bytes_max, self.frame_bytes_max
+                )));
+            }
+            config.record_bytes_max = fetchable;
+        }
+        Ok(self.store.create_topic(name, config)?)
+    }
+
+    pub fn delete_topic(&self, topic: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_topic(topic)?)
+    }
+
+    pub fn flush(&self) -> ServiceResult<()> {
+        Ok(self.store.flush()?)
+    }
+
+    /// Register (or re-register, fencing the old epoch) a producer. A name
+    /// under the replay prefix is a replay job's producer (the front checked
+    /// the admin permission).
+    pub fn init_producer(&self, session: &Session, name: &str) -> ServiceResult<millrace::ProducerSession> {
+        let store = &self.store;
+        Ok(
+            match (
+                name.strip_prefix(millrace::names::REPLAY_PREFIX),
+                session.producer_owner(),
+            ) {
+                (Some(job), _) => store.init_replay_producer(job)?,
+                (None, None) => store.init_producer(name)?,
+                (None, Some(owner)) => store.init_producer_as(name, owner)?.ok_or_else(producer_denied)?,
+            },
+        )
+    }
+
+    /// Can [`Service::append`] run without blocking on the producer check
+    /// (the producer, if any, is unregistered or already this principal's)?
+    /// Otherwise it may write the producer registry: run it where blocking is
+    /// allowed.
+    pub fn may_append_inline(&self, session: &Session, producer_id: Option<u64>) -> bool {
+        let (Some(producer_id), Some(owner)) = (producer_id, session.producer_owner()) else {
+            return true;
+        };
+        self.store
+            .producer_owner(producer_id)
+            .is_none_or(|recorded| recorded == owner)
+    }
+
+    /// Write a batch. It comes back [`Appended::Owed`] when its
+    /// acknowledgement waits for an fsync.
+    pub fn append(
+        &self,
+        session: &Session,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<millrace::ProducerStamp>,
+    ) -> ServiceResult<Appended> {
+        if let Some(stamp) = producer {
+            session.check_producer(&self.store, stamp.producer_id)?;
+        }
+        self.append_checked(topic, partition, records, producer)
+    }
+
+    /// [`Service::append`] after [`Service::may_append_inline`] said the
+    /// producer check passes.
+    pub fn append_inline(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<millrace::ProducerStamp>,
+    ) -> ServiceResult<Appended> {
+        self.append_checked(topic, partition, records, producer)
+    }
+
+    fn append_checked(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<millrace::ProducerStamp>,
+    ) -> ServiceResult<Appended> {
+        if records.is_empty() {
+            return Err(invalid("produce: records must not be empty"));
+        }
+        let pending = self.store.append_pending(topic, partition, records, producer)?;
+        Appended::from_pending(pending)
+    }
+
+    /// Wait, without blocking the caller's thread, until `appended` (to
+    /// `topic`/`partition`) is acknowledged or its fsync failed.
+    pub async fn acknowledged(&self, appended: Appended, topic: &str, partition: u32) -> ServiceResult<ProducerAppend> {
+        match appended {
+            Appended::Acknowledged(append) => Ok(append),
+            Appended::Owed(pending) => self.syncer.wait(pending, topic, partition).await,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Consumer-group offsets: commit, read, reset, lag.
+
+use super::{invalid, Service, ServiceResult, Session, OFFSET_COMMIT_ENTRIES_MAX};
+
+/// Refuse an offset commit with more entries than one request may carry.
+pub(super) fn check_offset_commit_entries(entries: usize) -> ServiceResult<()> {
+    if entries > OFFSET_COMMIT_ENTRIES_MAX {
+        return Err(invalid(format!(
+            "{entries} offsets in one request; at most {OFFSET_COMMIT_ENTRIES_MAX} (send the rest in another)"
+        )));
+    }
+    Ok(())
+}
+
+/// Offsets: commit, read, reset, lag.
+impl Service {
+    /// `commits`: (topic, partition, offset, metadata).
+    pub fn commit_offsets(
+        &self,
+        session: &Session,
+        group: &str,
+        commits: &[(String, u32, u64, Vec<u8>)],
+    ) -> ServiceResult<()> {
+        session.check_group(group)?;
+        check_offset_commit_entries(commits.len())?;
+        let _admitted = self.group_budget.admit(&self.store, &session.principal, [group])?;
+        Ok(self.store.commit_offsets(group, commits)?)
+    }
+
+    /// The group's committed offsets, of one topic or all.
+    pub fn group_offsets(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+    ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
+        let mut offsets = self.store.group_offsets(group)?;
+        offsets.retain(|((t, _), _)| topic.is_none_or(|topic| topic == t));
+        Ok(offsets)
+    }
+
+    /// Plan (and unless `dry_run`, apply) a reset, recorded with the
+    /// session's actor.
+    pub fn reset_offsets(
+        &self,
+        session: &Session,
+        group: String,
+        scope: millrace::ResetScope,
+        target: millrace::ResetTarget,
+        dry_run: bool,
+        force: bool,
+    ) -> ServiceResult<millrace::ResetPlan> {
+        Ok(self.store.reset_offsets(&millrace::ResetRequest {
+            group,
+            scopes: vec![scope],
+            target,
+            dry_run,
+            actor: session.actor(),
+            force,
+        })?)
+    }
+
+    pub fn reset_audit(&self, group: Option<&str>) -> ServiceResult<Vec<millrace::ResetAuditEntry>> {
+        Ok(self.store.reset_audit(group)?)
+    }
+
+    pub fn groups(&self) -> ServiceResult<Vec<String>> {
+        Ok(self.store.groups()?)
+    }
+
+    pub fn lag(&self, group: &str, topic: Option<&str>) -> ServiceResult<Vec<millrace::PartitionLag>> {
+        Ok(match topic {
+            Some(topic) => self.store.consumer_lag_for_topic(group, topic),
+            None => self.store.consumer_lag(group),
+        }?)
+    }
+}
