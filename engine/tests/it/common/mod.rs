@@ -178,6 +178,8 @@ struct FaultState {
     armed: Option<(FaultOp, u64, FaultKind)>,
     counts: [u64; FAULT_OPS.len()],
     fired: Option<Fired>,
+    /// The file of every `sync_data` call since arming, in order.
+    synced: Vec<PathBuf>,
 }
 
 impl FaultState {
@@ -188,6 +190,9 @@ impl FaultState {
         let slot = FAULT_OPS.iter().position(|o| *o == op).expect("known op");
         let n = self.counts[slot];
         self.counts[slot] += 1;
+        if op == FaultOp::SyncData {
+            self.synced.push(path.to_path_buf());
+        }
         match self.armed {
             Some((target, nth, kind)) if target == op && nth == n && self.fired.is_none() => {
                 self.fired = Some(Fired {
@@ -215,6 +220,7 @@ impl FaultyStorage {
         let mut state = self.state.lock().unwrap();
         state.counts = [0; FAULT_OPS.len()];
         state.fired = None;
+        state.synced.clear();
         state.armed = Some((op, nth, kind));
     }
 
@@ -223,12 +229,18 @@ impl FaultyStorage {
         let mut state = self.state.lock().unwrap();
         state.counts = [0; FAULT_OPS.len()];
         state.fired = None;
+        state.synced.clear();
         state.armed = None;
     }
 
     pub fn count(&self, op: FaultOp) -> u64 {
         let slot = FAULT_OPS.iter().position(|o| *o == op).expect("known op");
         self.state.lock().unwrap().counts[slot]
+    }
+
+    /// The files `sync_data` was called on since the last `arm`/`count_only`.
+    pub fn synced_files(&self) -> Vec<PathBuf> {
+        self.state.lock().unwrap().synced.clone()
     }
 
     pub fn fired(&self) -> Option<Fired> {
