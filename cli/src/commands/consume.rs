@@ -8,6 +8,7 @@ use crate::output;
 use crate::parse;
 use crate::target::Target;
 use clap::{Args, ValueEnum};
+use millrace::clock::now_ms;
 use millrace::StoredRecord;
 use serde_json::json;
 use std::io::{self, Write};
@@ -88,12 +89,6 @@ pub struct ConsumeArgs {
     /// Output format (--json means json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The first offset to read in `partition`.

@@ -7,6 +7,7 @@ use crate::output::{self, Table};
 use crate::parse;
 use crate::target::{Remote, Target};
 use clap::{Args, Subcommand};
+use millrace::clock::now_ms;
 use millrace::dlq::{DlqEntry, DlqFilter, DlqStats, RedriveOptions, RedriveReport};
 use millrace_server::messages as wire;
 use serde_json::json;
@@ -125,10 +126,6 @@ struct RedriveArgs {
     /// Apply (default: dry run).
     #[arg(long)]
     execute: bool,
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// RFC 3339 / ms, or a duration back from now.

@@ -16,6 +16,7 @@ use crate::parse;
 use crate::target::Target;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use millrace::clock::now_ms;
 use millrace::Record;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -95,10 +96,6 @@ struct Range {
     partition: u32,
     start: u64,
     end: u64,
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Where a resumed job continues on one source partition: after its commit

@@ -246,7 +246,10 @@ fn a_failed_group_write_fails_every_owed_wait_and_poisons() {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
-    assert!(segment_syncs.is_empty(), "no segment fsync after the failed write: {segment_syncs:?}");
+    assert!(
+        segment_syncs.is_empty(),
+        "no segment fsync after the failed write: {segment_syncs:?}"
+    );
     assert!(store.is_poisoned());
     assert!(matches!(a.wait(), Err(Error::Poisoned)));
     assert_eq!(visible(&store), 1);

@@ -4,6 +4,7 @@
 //! wire codes here ([`engine_code`], the one table; `design/protocol.md`,
 //! "Error codes", lists the same codes).
 
+use millrace::clock::now_ms;
 use std::time::Duration;
 
 use millrace::TopicConfig;
@@ -204,12 +205,6 @@ pub fn consumed_record(letter: &mut TxnDeadLetter) -> millrace::ConsumedRecord {
             headers: record.headers,
         },
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub fn dlq_filter(list: DlqList) -> millrace::dlq::DlqFilter {
