@@ -216,7 +216,9 @@ mod tests {
     #[test]
     fn kill_collects_complete_lines_and_drops_a_torn_one() {
         let victim = Victim::spawn(shell(
-            "echo one; echo READY; echo two; printf torn; echo oops >&2; exec sleep 30",
+            // stderr before READY and "two" with the torn line in one write, so
+            // both are in their pipes when the test kills (no race with the kill).
+            "echo oops >&2; echo one; echo READY; printf 'two\\ntorn'; exec sleep 30",
         ));
         let mut before = Vec::new();
         let ready = victim.wait_for_line(Duration::from_secs(10), |l| l == "READY", &mut before);
