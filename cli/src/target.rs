@@ -1,3 +1,4 @@
+// Over 600 lines: one small API with two arms per method (embedded store, `--server`), side by side on purpose.
 //! Where a data command runs: on a data directory opened in this process
 //! (offline), or against a running server through `millrace_server::Client`
 //! (`--server ADDR`). Commands see one small API either way.

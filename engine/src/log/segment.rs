@@ -1,3 +1,4 @@
+// Over 600 lines: a segment's file pair, state, seal and mapping are one unit (the walkers are in log/scan.rs).
 //! One segment: `<base>.log` (batches back to back) and `<base>.index`.
 //! A segment is *active* (appended to) or *sealed* (never written again;
 //! may be memory-mapped). Byte layout in `design/format.md`.

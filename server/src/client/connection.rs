@@ -1,3 +1,4 @@
+// Over 600 lines: the pipelined connection (request matching, timeouts, reconnection) is one state machine.
 //! The Rust client: one TCP connection with pipelined requests (many calls in
 //! flight, matched to responses by request id), per-request timeouts, and
 //! reconnection with exponential backoff.

@@ -1,3 +1,4 @@
+// Over 600 lines: the `Transaction` handle's documented API (record, apply and recovery are split out).
 //! Atomic outbox commits: records to any number of partitions, consumer-offset
 //! commits and dead-letter records become visible together or not at all.
 //!

@@ -1,3 +1,4 @@
+// Over 600 lines: each shared wire structure with its encoder and decoder side by side, in protocol.md's order.
 //! Structures shared by several messages ("Shared structures" and the
 //! per-message sub-structures of `design/protocol.md`), each with its encoder
 //! and decoder side by side.
