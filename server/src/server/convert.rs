@@ -11,7 +11,7 @@ use millrace::TopicConfig;
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqList, DlqListing, DlqRedrive, FailRecord, Fetch,
+    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DamageEntry, DamageReport, DlqList, DlqListing, DlqRedrive, FailRecord, Fetch,
     FetchedEncoded, Isolation, PartitionInfo, PartitionLag, PartitionOffset, Position, ProducerInit, ProducerSequence,
     ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget,
     ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
@@ -333,6 +333,37 @@ pub fn topic_description(description: millrace::TopicDescription) -> TopicDescri
         config: config_entries(&description.config, description.durability),
         name: description.name,
     }
+}
+
+/// Most entries a `DescribeDamage` answer holds (also bounded by the frame).
+pub const DAMAGE_ENTRIES_MAX: usize = 1000;
+
+/// The damage a `DescribeDamage` answers, at most [`DAMAGE_ENTRIES_MAX`]
+/// entries within `room` bytes (the first always), `truncated` when some
+/// were left out.
+pub fn damage_report(damage: Vec<millrace::Damage>, room: usize) -> DamageReport {
+    let mut report = DamageReport::default();
+    let mut used = 0usize;
+    for d in damage {
+        let (topic, partition) = match d.scope {
+            millrace::DamagedScope::Topic { topic } => (topic, None),
+            millrace::DamagedScope::Partition { topic, partition } => (topic, Some(partition)),
+        };
+        let entry = DamageEntry {
+            topic,
+            partition,
+            code: engine_code(&d.error).code(),
+            message: d.error.to_string(),
+        };
+        let size = entry.encoded_bytes();
+        if report.entries.len() >= DAMAGE_ENTRIES_MAX || (!report.entries.is_empty() && used + size > room) {
+            report.truncated = true;
+            break;
+        }
+        used += size;
+        report.entries.push(entry);
+    }
+    report
 }
 
 pub fn producer_init(session: &millrace::ProducerSession) -> ProducerInit {
