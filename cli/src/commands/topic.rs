@@ -143,10 +143,7 @@ fn records(d: &TopicInfo) -> u64 {
 
 /// One line per topic or partition that failed to open: (topic, partition,
 /// error). Over a server, the command's last request ([`Target::damaged`]).
-fn damage_rows(
-    target: &Target,
-    unreadable: Vec<(String, String)>,
-) -> CliResult<Vec<(String, Option<u32>, String)>> {
+fn damage_rows(target: &Target, unreadable: Vec<(String, String)>) -> CliResult<Vec<(String, Option<u32>, String)>> {
     let mut rows: Vec<(String, Option<u32>, String)> = target
         .damaged(None)?
         .into_iter()

@@ -30,9 +30,9 @@ use tokio::sync::oneshot;
 use crate::error_code::WireError;
 use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, DamageReport, DescribeDamage, Fetch, Fetched, FetchedView,
-    Hello, HelloResponse, Isolation, Position, Produce, Produced, Request, Response, Stat, TopicDescription, TopicName,
-    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, DamageReport,
+    DescribeDamage, Fetch, Fetched, FetchedView, Hello, HelloResponse, Isolation, Position, Produce, Produced, Request,
+    Response, Stat, TopicDescription, TopicName, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -11,10 +11,10 @@ use millrace::TopicConfig;
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DamageEntry, DamageReport, DlqList, DlqListing, DlqRedrive, FailRecord, Fetch,
-    FetchedEncoded, Isolation, PartitionInfo, PartitionLag, PartitionOffset, Position, ProducerInit, ProducerSequence,
-    ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget,
-    ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
+    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DamageEntry, DamageReport, DlqList, DlqListing,
+    DlqRedrive, FailRecord, Fetch, FetchedEncoded, Isolation, PartitionInfo, PartitionLag, PartitionOffset, Position,
+    ProducerInit, ProducerSequence, ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, ResetOffsets,
+    ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
 };
 use crate::server::service::{FetchFrom, FetchQuery, FetchSink, RecordFailure, ServiceError};
 

@@ -19,6 +19,8 @@ pub(super) fn describe(service: &Service, topic: &TopicName) -> Result<Response,
 
 pub(super) fn describe_damage(service: &Service, session: &Session, request: &DescribeDamage) -> Response {
     let damage = service.damaged(session, request.topic.as_deref());
-    let room = service.frame_bytes_max.saturating_sub(crate::listing::LISTING_RESPONSE_OVERHEAD_BYTES) as usize;
+    let room = service
+        .frame_bytes_max
+        .saturating_sub(crate::listing::LISTING_RESPONSE_OVERHEAD_BYTES) as usize;
     Response::Damage(convert::damage_report(damage, room))
 }
