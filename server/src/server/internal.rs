@@ -45,7 +45,7 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Fetch, Isolation, Position, TopicName};
+    use crate::messages::{DescribeDamage, Fetch, Isolation, Position, TopicName};
 
     fn fetch(topic: &str) -> Request {
         Request::Fetch(Fetch {
@@ -71,5 +71,14 @@ mod tests {
             name: "__dlq.orders".into(),
         });
         assert!(denied(&describe, consume).is_some());
+        let damage = |topic: Option<&str>| {
+            Request::DescribeDamage(DescribeDamage {
+                topic: topic.map(str::to_string),
+            })
+        };
+        assert!(denied(&damage(Some("__offsets")), consume).is_some());
+        assert!(denied(&damage(Some("__offsets")), admin).is_none());
+        assert!(denied(&damage(Some("orders")), consume).is_none());
+        assert!(denied(&damage(None), consume).is_none());
     }
 }
