@@ -645,4 +645,38 @@ mod tests {
         let fenced = WireError::from(&errors[10].0);
         assert_eq!(fenced.details, vec![1, 2, 3]);
     }
+
+    /// A `DescribeDamage` answer holds at most 1,000 entries and stops
+    /// before the frame budget (its first entry always), saying `truncated`.
+    #[test]
+    fn damage_report_is_bounded() {
+        let damage = |n: u32| {
+            (0..n)
+                .map(|partition| millrace::Damage {
+                    scope: millrace::DamagedScope::Partition {
+                        topic: "t".into(),
+                        partition,
+                    },
+                    error: std::sync::Arc::new(millrace::Error::Corruption {
+                        segment: PathBuf::from("topics/t/00000/00000000000000000000.log"),
+                        position: 9,
+                        kind: millrace::CorruptionKind::BadMagic,
+                    }),
+                })
+                .collect::<Vec<_>>()
+        };
+        let all = damage_report(damage(3), usize::MAX);
+        assert_eq!(all.entries.len(), 3);
+        assert!(!all.truncated);
+        assert_eq!(all.entries[2].partition, Some(2));
+        assert_eq!(all.entries[0].code, ErrorCode::Corruption.code());
+        let many = damage_report(damage(DAMAGE_ENTRIES_MAX as u32 + 1), usize::MAX);
+        assert_eq!(many.entries.len(), DAMAGE_ENTRIES_MAX);
+        assert!(many.truncated);
+        let one = all.entries[0].encoded_bytes();
+        let room = damage_report(damage(3), 2 * one + 1);
+        assert_eq!((room.entries.len(), room.truncated), (2, true));
+        let first = damage_report(damage(3), 0);
+        assert_eq!((first.entries.len(), first.truncated), (1, true));
+    }
 }
