@@ -7,7 +7,7 @@ use crate::cli::GlobalArgs;
 use crate::data;
 use crate::error::{exit, CliError, CliResult};
 use millrace::offset_table::CommittedOffset;
-use millrace::{Durability, ReadOptions, Record, Store, StoredRecord, TopicConfig};
+use millrace::{DamagedScope, Durability, ReadOptions, Record, Store, StoredRecord, TopicConfig};
 use millrace_server::error_code::ErrorCode;
 use millrace_server::messages::{ConfigEntry, Fetch, Isolation, Position};
 use millrace_server::{Client, ClientError, ClientOptions};
@@ -24,8 +24,35 @@ pub struct TopicInfo {
     pub partitions: Vec<PartitionNumbers>,
     /// Records in the topic's dead-letter partition.
     pub dlq_depth: u64,
-    /// Partitions that failed to open, with their error (offline only).
+    /// Partitions that failed to open, with their error (over a server:
+    /// filled by [`Target::damaged`], the command's last request).
     pub damaged: Vec<(u32, String)>,
+}
+
+/// A topic (`partition` absent) or partition that failed to open.
+#[derive(Debug, Clone)]
+pub struct DamageRow {
+    pub topic: String,
+    pub partition: Option<u32>,
+    pub error: String,
+}
+
+impl TopicInfo {
+    /// Take the partitions of this topic among `rows` (a server's
+    /// `DescribeDamage`, whose `DescribeTopic` lists only the partitions that
+    /// opened): they count among the topic's partitions.
+    pub fn add_damage(&mut self, rows: Vec<DamageRow>) {
+        for row in rows {
+            if let (true, Some(p)) = (row.topic == self.name, row.partition) {
+                if !self.damaged.iter().any(|(q, _)| *q == p) {
+                    self.damaged.push((p, row.error));
+                }
+            }
+        }
+        self.damaged.sort_by_key(|(p, _)| *p);
+        let known = self.partitions.len() + self.damaged.len();
+        self.config.partitions = self.config.partitions.max(u32::try_from(known).unwrap_or(u32::MAX));
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -288,11 +315,66 @@ impl Target {
         }
     }
 
-    /// Topics and partitions that failed to open (offline; a server logs its own).
-    pub fn damaged(&self) -> Vec<millrace::Damage> {
+    /// Topics and partitions that failed to open: `topic`'s, or every
+    /// topic's. Over a server this is `DescribeDamage`; a server older than
+    /// it answers `UnknownOpcode` and closes the connection, so this must be
+    /// the last request of a command, and such a server shows no damage.
+    pub fn damaged(&self, topic: Option<&str>) -> CliResult<Vec<DamageRow>> {
         match self {
-            Target::Local(store) => store.damaged(),
-            Target::Remote(_) => Vec::new(),
+            Target::Local(store) => Ok(store
+                .damaged()
+                .into_iter()
+                .map(|d| match d.scope {
+                    DamagedScope::Topic { topic } => DamageRow {
+                        topic,
+                        partition: None,
+                        error: d.error.to_string(),
+                    },
+                    DamagedScope::Partition { topic, partition } => DamageRow {
+                        topic,
+                        partition: Some(partition),
+                        error: d.error.to_string(),
+                    },
+                })
+                .filter(|row| topic.is_none_or(|t| t == row.topic))
+                .collect()),
+            Target::Remote(r) => match r.runtime.block_on(r.client.describe_damage(topic)) {
+                Ok(report) => {
+                    let mut rows: Vec<DamageRow> = report
+                        .entries
+                        .into_iter()
+                        .map(|e| DamageRow {
+                            topic: e.topic,
+                            partition: e.partition,
+                            error: e.message,
+                        })
+                        .collect();
+                    if report.truncated {
+                        rows.push(DamageRow {
+                            topic: topic.unwrap_or("*").to_string(),
+                            partition: None,
+                            error: "more damage than the server's answer holds: run `millrace check` on its data \
+                                    directory for the whole list"
+                                .to_string(),
+                        });
+                    }
+                    Ok(rows)
+                }
+                Err(ClientError::Server(wire)) if wire.code == ErrorCode::UnknownOpcode => Ok(Vec::new()),
+                Err(e) => Err(remote_error(r.addr, e)),
+            },
+        }
+    }
+
+    /// Whether topic `name` as a whole failed to open (offline only: over a
+    /// server the delete itself answers).
+    pub fn whole_topic_damaged(&self, name: &str) -> bool {
+        match self {
+            Target::Local(store) => store
+                .damaged()
+                .iter()
+                .any(|d| matches!(&d.scope, DamagedScope::Topic { topic } if topic == name)),
+            Target::Remote(_) => false,
         }
     }
 

@@ -4,9 +4,9 @@ use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
 use crate::parse;
-use crate::target::{Target, TopicInfo};
+use crate::target::{DamageRow, Target, TopicInfo};
 use clap::{Args, Subcommand};
-use millrace::{DamagedScope, Durability, TopicConfig};
+use millrace::{Durability, TopicConfig};
 use serde_json::json;
 use std::time::Duration;
 
@@ -141,18 +141,16 @@ fn records(d: &TopicInfo) -> u64 {
     d.records()
 }
 
-/// One line per topic or partition that failed to open: (topic, partition, error).
-fn damage_rows(target: &Target, unreadable: Vec<(String, String)>) -> Vec<(String, Option<u32>, String)> {
+/// One line per topic or partition that failed to open: (topic, partition,
+/// error). Over a server, the command's last request ([`Target::damaged`]).
+fn damage_rows(target: &Target, unreadable: Vec<(String, String)>) -> CliResult<Vec<(String, Option<u32>, String)>> {
     let mut rows: Vec<(String, Option<u32>, String)> = target
-        .damaged()
+        .damaged(None)?
         .into_iter()
-        .map(|d| match d.scope {
-            DamagedScope::Topic { topic } => (topic, None, d.error.to_string()),
-            DamagedScope::Partition { topic, partition } => (topic, Some(partition), d.error.to_string()),
-        })
+        .map(|d| (d.topic, d.partition, d.error))
         .collect();
     rows.extend(unreadable.into_iter().map(|(topic, error)| (topic, None, error)));
-    rows
+    Ok(rows)
 }
 
 fn run_list(global: &GlobalArgs) -> CliResult<()> {
@@ -167,7 +165,18 @@ fn run_list(global: &GlobalArgs) -> CliResult<()> {
             Err(e) => return Err(e),
         }
     }
-    let damaged = damage_rows(&target, unreadable);
+    let damaged = damage_rows(&target, unreadable)?;
+    if target.is_remote() {
+        // A server's DescribeTopic lists only the partitions that opened.
+        for d in &mut descriptions {
+            let rows = damaged.iter().map(|(topic, partition, error)| DamageRow {
+                topic: topic.clone(),
+                partition: *partition,
+                error: error.clone(),
+            });
+            d.add_damage(rows.collect());
+        }
+    }
     target.close()?;
     if global.json {
         let topics: Vec<serde_json::Value> = descriptions.iter().map(description_json).collect();
@@ -277,8 +286,12 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
 
 fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     let target = Target::open_read_only(global)?;
-    let d = target.describe(topic)?;
+    let mut d = target.describe(topic)?;
     let target_remote = target.is_remote();
+    if target_remote {
+        // The last request: an older server closes the connection on it.
+        d.add_damage(target.damaged(Some(topic))?);
+    }
     target.close()?;
     if global.json {
         output::print_json(&description_json(&d))?;
@@ -358,11 +371,7 @@ fn damaged_partitions_error(d: &TopicInfo) -> CliResult<()> {
 
 fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
     let target = Target::open(global)?;
-    let whole_topic_damaged = target
-        .damaged()
-        .iter()
-        .any(|d| matches!(&d.scope, DamagedScope::Topic { topic: t } if t == topic));
-    if whole_topic_damaged {
+    if target.whole_topic_damaged(topic) {
         // It failed to open: deleting it is the operator's other way out.
         if !yes {
             return Err(CliError::usage(format!(

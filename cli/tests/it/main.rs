@@ -14,6 +14,7 @@
 mod check_repair;
 mod common;
 mod completions_bench;
+mod damage_online;
 mod damage_scope;
 mod damaged_reads;
 mod data_dir;

@@ -31,9 +31,9 @@ use tokio::sync::oneshot;
 use crate::error_code::WireError;
 use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, Fetch, Fetched, FetchedView,
-    Hello, HelloResponse, Isolation, Position, Produce, Produced, Request, Response, Stat, TopicDescription, TopicName,
-    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, DamageReport,
+    DescribeDamage, Fetch, Fetched, FetchedView, Hello, HelloResponse, Isolation, Position, Produce, Produced, Request,
+    Response, Stat, TopicDescription, TopicName, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -402,6 +402,21 @@ impl Client {
             .await?
         {
             Response::TopicDescription(description) => Ok(description),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// The topics and partitions that failed to open (`DescribeDamage`):
+    /// `topic`'s, or every topic's. A server older than this request
+    /// answers `UnknownOpcode` and closes the connection: call it last.
+    pub async fn describe_damage(&self, topic: Option<&str>) -> Result<DamageReport, ClientError> {
+        match self
+            .call(Request::DescribeDamage(DescribeDamage {
+                topic: topic.map(str::to_string),
+            }))
+            .await?
+        {
+            Response::Damage(report) => Ok(report),
             other => Err(Client::unexpected(other)),
         }
     }

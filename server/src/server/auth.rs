@@ -62,6 +62,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::ListTopics, &[C]),
     (Opcode::DescribeTopic, &[C]),
     (Opcode::ListTopicsPage, &[C]),
+    (Opcode::DescribeDamage, &[C]),
     (Opcode::InitProducer, &[P]),
     (Opcode::Produce, &[P]),
     (Opcode::Fetch, &[C]),

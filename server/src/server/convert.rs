@@ -11,10 +11,10 @@ use millrace::TopicConfig;
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DlqList, DlqListing, DlqRedrive, FailRecord, Fetch,
-    FetchedEncoded, Isolation, PartitionInfo, PartitionLag, PartitionOffset, Position, ProducerInit, ProducerSequence,
-    ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget,
-    ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
+    CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DamageEntry, DamageReport, DlqList, DlqListing,
+    DlqRedrive, FailRecord, Fetch, FetchedEncoded, Isolation, PartitionInfo, PartitionLag, PartitionOffset, Position,
+    ProducerInit, ProducerSequence, ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, ResetOffsets,
+    ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
 };
 use crate::server::service::{FetchFrom, FetchQuery, FetchSink, RecordFailure, ServiceError};
 
@@ -335,6 +335,37 @@ pub fn topic_description(description: millrace::TopicDescription) -> TopicDescri
     }
 }
 
+/// Most entries a `DescribeDamage` answer holds (also bounded by the frame).
+pub const DAMAGE_ENTRIES_MAX: usize = 1000;
+
+/// The damage a `DescribeDamage` answers, at most [`DAMAGE_ENTRIES_MAX`]
+/// entries within `room` bytes (the first always), `truncated` when some
+/// were left out.
+pub fn damage_report(damage: Vec<millrace::Damage>, room: usize) -> DamageReport {
+    let mut report = DamageReport::default();
+    let mut used = 0usize;
+    for d in damage {
+        let (topic, partition) = match d.scope {
+            millrace::DamagedScope::Topic { topic } => (topic, None),
+            millrace::DamagedScope::Partition { topic, partition } => (topic, Some(partition)),
+        };
+        let entry = DamageEntry {
+            topic,
+            partition,
+            code: engine_code(&d.error).code(),
+            message: d.error.to_string(),
+        };
+        let size = entry.encoded_bytes();
+        if report.entries.len() >= DAMAGE_ENTRIES_MAX || (!report.entries.is_empty() && used + size > room) {
+            report.truncated = true;
+            break;
+        }
+        used += size;
+        report.entries.push(entry);
+    }
+    report
+}
+
 pub fn producer_init(session: &millrace::ProducerSession) -> ProducerInit {
     ProducerInit {
         producer_id: session.producer_id,
@@ -613,5 +644,39 @@ mod tests {
         }
         let fenced = WireError::from(&errors[10].0);
         assert_eq!(fenced.details, vec![1, 2, 3]);
+    }
+
+    /// A `DescribeDamage` answer holds at most 1,000 entries and stops
+    /// before the frame budget (its first entry always), saying `truncated`.
+    #[test]
+    fn damage_report_is_bounded() {
+        let damage = |n: u32| {
+            (0..n)
+                .map(|partition| millrace::Damage {
+                    scope: millrace::DamagedScope::Partition {
+                        topic: "t".into(),
+                        partition,
+                    },
+                    error: std::sync::Arc::new(millrace::Error::Corruption {
+                        segment: PathBuf::from("topics/t/00000/00000000000000000000.log"),
+                        position: 9,
+                        kind: millrace::CorruptionKind::BadMagic,
+                    }),
+                })
+                .collect::<Vec<_>>()
+        };
+        let all = damage_report(damage(3), usize::MAX);
+        assert_eq!(all.entries.len(), 3);
+        assert!(!all.truncated);
+        assert_eq!(all.entries[2].partition, Some(2));
+        assert_eq!(all.entries[0].code, ErrorCode::Corruption.code());
+        let many = damage_report(damage(DAMAGE_ENTRIES_MAX as u32 + 1), usize::MAX);
+        assert_eq!(many.entries.len(), DAMAGE_ENTRIES_MAX);
+        assert!(many.truncated);
+        let one = all.entries[0].encoded_bytes();
+        let room = damage_report(damage(3), 2 * one + 1);
+        assert_eq!((room.entries.len(), room.truncated), (2, true));
+        let first = damage_report(damage(3), 0);
+        assert_eq!((first.entries.len(), first.truncated), (1, true));
     }
 }

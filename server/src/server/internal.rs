@@ -4,7 +4,7 @@
 //!
 //! Writes are refused by the engine itself, for every token
 //! (`InternalName`); this module adds what depends on the token: reading an
-//! internal topic (Fetch, DescribeTopic, Lag on it) needs `admin`, and so does running
+//! internal topic (Fetch, DescribeTopic, DescribeDamage, Lag on it) needs `admin`, and so does running
 //! a replay job (its producer and its group `__replay.<job>`).
 
 use millrace::names::{is_internal, REPLAY_PREFIX};
@@ -22,6 +22,9 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
     let (what, name) = match request {
         Request::Fetch(fetch) if is_internal(&fetch.topic) => ("reading the internal topic", &fetch.topic),
         Request::DescribeTopic(topic) if is_internal(&topic.name) => ("describing the internal topic", &topic.name),
+        Request::DescribeDamage(damage) if damage.topic.as_deref().is_some_and(is_internal) => {
+            ("the damage of the internal topic", damage.topic.as_ref()?)
+        }
         Request::Lag(query) if query.topic.as_deref().is_some_and(is_internal) => {
             ("the lag on the internal topic", query.topic.as_ref()?)
         }
@@ -42,7 +45,7 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Fetch, Isolation, Position, TopicName};
+    use crate::messages::{DescribeDamage, Fetch, Isolation, Position, TopicName};
 
     fn fetch(topic: &str) -> Request {
         Request::Fetch(Fetch {
@@ -68,5 +71,14 @@ mod tests {
             name: "__dlq.orders".into(),
         });
         assert!(denied(&describe, consume).is_some());
+        let damage = |topic: Option<&str>| {
+            Request::DescribeDamage(DescribeDamage {
+                topic: topic.map(str::to_string),
+            })
+        };
+        assert!(denied(&damage(Some("__offsets")), consume).is_some());
+        assert!(denied(&damage(Some("__offsets")), admin).is_none());
+        assert!(denied(&damage(Some("orders")), consume).is_none());
+        assert!(denied(&damage(None), consume).is_none());
     }
 }

@@ -15,6 +15,7 @@
 mod authorization;
 mod common;
 mod consumer;
+mod damaged_partitions;
 mod e2e;
 mod fail_record;
 mod fast_path;

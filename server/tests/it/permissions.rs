@@ -132,6 +132,7 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         Opcode::ListTopics => one(Request::ListTopics),
         Opcode::ListTopicsPage => one(Request::ListTopicsPage(NamesPage::default())),
         Opcode::DescribeTopic => one(Request::DescribeTopic(TopicName { name: "orders".into() })),
+        Opcode::DescribeDamage => one(Request::DescribeDamage(DescribeDamage { topic: None })),
         Opcode::InitProducer => vec![
             (
                 Resource::OwnProducer,

@@ -2,6 +2,7 @@
 //! functions that turn them into frames and back. Layouts in
 //! `design/protocol.md` ("Opcodes", "Requests and responses").
 
+pub mod damage;
 pub mod paging;
 pub mod request;
 pub mod response;
@@ -14,6 +15,7 @@ use crate::error_code::{ErrorCode, WireError};
 use crate::frame::{begin_frame, end_frame, extend_frame, Frame, FrameHeader, FLAGS_KNOWN, FLAG_RESPONSE};
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
+pub use damage::*;
 pub use paging::*;
 pub use request::*;
 pub use response::*;
@@ -49,6 +51,7 @@ opcodes! {
     ListTopics = 0x0012,
     DescribeTopic = 0x0013,
     ListTopicsPage = 0x0014,
+    DescribeDamage = 0x0015,
     InitProducer = 0x0020,
     Produce = 0x0021,
     Fetch = 0x0030,
@@ -91,6 +94,7 @@ pub enum Request {
     ListTopics,
     DescribeTopic(TopicName),
     ListTopicsPage(NamesPage),
+    DescribeDamage(DescribeDamage),
     InitProducer(InitProducer),
     Produce(Produce),
     Fetch(Fetch),
@@ -127,6 +131,7 @@ impl Request {
             Request::ListTopics => Opcode::ListTopics,
             Request::DescribeTopic(_) => Opcode::DescribeTopic,
             Request::ListTopicsPage(_) => Opcode::ListTopicsPage,
+            Request::DescribeDamage(_) => Opcode::DescribeDamage,
             Request::InitProducer(_) => Opcode::InitProducer,
             Request::Produce(_) => Opcode::Produce,
             Request::Fetch(_) => Opcode::Fetch,
@@ -170,6 +175,7 @@ impl Request {
             Request::ResetAudit(b) => b.encode(w),
             Request::ListTopicsPage(b) | Request::ListGroupsPage(b) => b.encode(w),
             Request::FetchOffsetsPage(b) => b.encode(w),
+            Request::DescribeDamage(b) => b.encode(w),
             Request::DeleteGroup(b) => b.encode(w),
             Request::TxnBegin(b) => b.encode(w),
             Request::TxnAppend(b) => b.encode(w),
@@ -191,6 +197,7 @@ impl Request {
             Opcode::ListTopics => Request::ListTopics,
             Opcode::ListTopicsPage => Request::ListTopicsPage(NamesPage::decode(r)?),
             Opcode::DescribeTopic => Request::DescribeTopic(TopicName::decode(r)?),
+            Opcode::DescribeDamage => Request::DescribeDamage(DescribeDamage::decode(r)?),
             Opcode::InitProducer => Request::InitProducer(InitProducer::decode(r)?),
             Opcode::Produce => Request::Produce(Produce::decode(r)?),
             Opcode::Fetch => Request::Fetch(Fetch::decode(r)?),
@@ -243,6 +250,8 @@ pub enum Response {
     /// ListTopicsPage, ListGroupsPage.
     NamesPage(NamesPaged),
     OffsetsPage(OffsetsPaged),
+    /// DescribeDamage.
+    Damage(DamageReport),
     TxnBegun(TxnBegun),
     TxnCommitted(TxnCommitted),
     DlqListing(DlqListing),
@@ -273,6 +282,7 @@ impl Response {
             Response::Groups(names) => write_list(w, names),
             Response::NamesPage(b) => b.encode(w),
             Response::OffsetsPage(b) => b.encode(w),
+            Response::Damage(b) => b.encode(w),
             Response::TxnBegun(b) => b.encode(w),
             Response::TxnCommitted(b) => b.encode(w),
             Response::DlqListing(b) => b.encode(w),
@@ -308,6 +318,7 @@ impl Response {
             Opcode::ListGroups => Response::Groups(read_list(r, "groups")?),
             Opcode::ListTopicsPage | Opcode::ListGroupsPage => Response::NamesPage(NamesPaged::decode(r)?),
             Opcode::FetchOffsetsPage => Response::OffsetsPage(OffsetsPaged::decode(r)?),
+            Opcode::DescribeDamage => Response::Damage(DamageReport::decode(r)?),
             // The offsets it removed.
             Opcode::DeleteGroup => Response::Offsets(read_list(r, "deleted")?),
             Opcode::TxnBegin => Response::TxnBegun(TxnBegun::decode(r)?),

@@ -251,6 +251,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
         option::of(arb_string()).prop_map(|group| Request::ResetAudit(ResetAudit { group })),
         Just(Request::Stats),
         Just(Request::Flush),
+        option::of(arb_string()).prop_map(|topic| Request::DescribeDamage(DescribeDamage { topic })),
         (arb_string(), any::<u32>(), arb_config()).prop_map(|(name, partitions, config)| {
             Request::CreateTopic(CreateTopic {
                 name,
@@ -465,6 +466,9 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         Opcode::ListGroups => vec(arb_string(), 0..4).prop_map(Response::Groups).boxed(),
         Opcode::ListTopicsPage | Opcode::ListGroupsPage => (vec(arb_string(), 0..4), option::of(arb_string()))
             .prop_map(|(names, next_after)| Response::NamesPage(NamesPaged { names, next_after }))
+            .boxed(),
+        Opcode::DescribeDamage => (vec(arb_damage_entry(), 0..4), any::<bool>())
+            .prop_map(|(entries, truncated)| Response::Damage(DamageReport { entries, truncated }))
             .boxed(),
         Opcode::FetchOffsetsPage => (
             vec(arb_committed_offset(), 0..3),
@@ -770,6 +774,17 @@ fn arb_committed_offset() -> impl Strategy<Value = CommittedOffset> {
     )
 }
 
+fn arb_damage_entry() -> impl Strategy<Value = DamageEntry> {
+    (arb_string(), option::of(any::<u32>()), any::<u16>(), arb_string()).prop_map(
+        |(topic, partition, code, message)| DamageEntry {
+            topic,
+            partition,
+            code,
+            message,
+        },
+    )
+}
+
 fn arb_opcode() -> impl Strategy<Value = Opcode> {
     proptest::sample::select(Opcode::ALL)
 }
@@ -812,6 +827,14 @@ proptest! {
         let result = Ok(response);
         let frame = single_frame(&encode_response(opcode.code(), request_id, &result));
         prop_assert_eq!(decode_response(&frame).unwrap(), result);
+    }
+
+    /// The size a `DescribeDamage` answer budgets per entry is its encoding's.
+    #[test]
+    fn damage_entry_size_is_exact(entry in arb_damage_entry()) {
+        let mut w = Writer::new();
+        entry.encode(&mut w);
+        prop_assert_eq!(w.into_inner().len(), entry.encoded_bytes());
     }
 
     #[test]

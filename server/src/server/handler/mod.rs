@@ -59,7 +59,7 @@ pub enum Inline {
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.
 ///
-/// Inline: `Ping`, `ListTopics`, `ListTopicsPage`, `DescribeTopic`, `Stats`; `Produce` (the
+/// Inline: `Ping`, `ListTopics`, `ListTopicsPage`, `DescribeTopic`, `DescribeDamage`, `Stats`; `Produce` (the
 /// append is a `write(2)` into the page cache; the only wait is a segment
 /// roll, once per segment; when the fsync is still owed it comes back as
 /// [`Inline::Durable`]); `Fetch` when it finds records, has `max_wait_ms` 0,
@@ -71,6 +71,7 @@ pub fn handle_inline(service: &Service, session: &mut Session, request: Request)
         | Request::ListTopics
         | Request::ListTopicsPage(_)
         | Request::DescribeTopic(_)
+        | Request::DescribeDamage(_)
         | Request::Stats => Inline::Done(handle(service, session, request)),
         Request::Produce(request) => produce::produce_inline(service, session, request),
         Request::Fetch(request) => match fetch::fetch(service, session, &request, false, usize::MAX) {
@@ -98,6 +99,7 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
             crate::listing::list_topics_page(&service.store, &page, service.frame_bytes_max)
         }
         Request::DescribeTopic(request) => topics::describe(service, &request),
+        Request::DescribeDamage(request) => Ok(topics::describe_damage(service, session, &request)),
         Request::InitProducer(request) => produce::init_producer(service, session, &request),
         Request::Produce(request) => produce::produce(service, session, request),
         Request::Fetch(request) => fetch::fetch(service, session, &request, true, usize::MAX)

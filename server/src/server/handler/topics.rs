@@ -1,10 +1,10 @@
-//! CreateTopic, DescribeTopic (DeleteTopic and ListTopics map one to one,
+//! CreateTopic, DescribeTopic, DescribeDamage (DeleteTopic and ListTopics map one to one,
 //! in the dispatch).
 
 use crate::error_code::WireError;
-use crate::messages::{CreateTopic, Response, TopicName};
+use crate::messages::{CreateTopic, DescribeDamage, Response, TopicName};
 use crate::server::convert;
-use crate::server::service::Service;
+use crate::server::service::{Service, Session};
 
 pub(super) fn create(service: &Service, create: &CreateTopic) -> Result<Response, WireError> {
     let config = convert::topic_config(create)?;
@@ -15,4 +15,12 @@ pub(super) fn create(service: &Service, create: &CreateTopic) -> Result<Response
 pub(super) fn describe(service: &Service, topic: &TopicName) -> Result<Response, WireError> {
     let description = service.describe_topic(&topic.name)?;
     Ok(Response::TopicDescription(convert::topic_description(description)))
+}
+
+pub(super) fn describe_damage(service: &Service, session: &Session, request: &DescribeDamage) -> Response {
+    let damage = service.damaged(session, request.topic.as_deref());
+    let room = service
+        .frame_bytes_max
+        .saturating_sub(crate::listing::LISTING_RESPONSE_OVERHEAD_BYTES) as usize;
+    Response::Damage(convert::damage_report(damage, room))
 }

@@ -149,6 +149,25 @@ impl Service {
         Ok(self.store.describe_topic(topic)?)
     }
 
+    /// The topics and partitions that failed to open: `topic`'s, or every
+    /// topic's, in (topic, partition) order with a whole topic first.
+    /// Internal topics' damage is listed only to admin tokens (reading an
+    /// internal topic needs admin; `internal::denied` refuses naming one).
+    pub fn damaged(&self, session: &Session, topic: Option<&str>) -> Vec<millrace::Damage> {
+        let admin = session.principal.permissions.is_admin();
+        let mut damage: Vec<millrace::Damage> = self
+            .store
+            .damaged()
+            .into_iter()
+            .filter(|d| {
+                let name = damaged_topic(&d.scope);
+                topic.is_none_or(|t| t == name) && (admin || !millrace::names::is_internal(name))
+            })
+            .collect();
+        damage.sort_by(|a, b| damage_key(&a.scope).cmp(&damage_key(&b.scope)));
+        damage
+    }
+
     /// Create a topic whose records a fetch can return: a `record_bytes_max`
     /// above [`record_bytes_fetchable_max`] is refused when the client set
     /// it (`record_bytes_max_set`); otherwise the default is lowered to it.
@@ -254,5 +273,20 @@ impl Service {
             Appended::Acknowledged(append) => Ok(append),
             Appended::Owed(pending) => self.syncer.wait(pending, topic, partition).await,
         }
+    }
+}
+
+/// The topic a damaged scope belongs to.
+fn damaged_topic(scope: &millrace::DamagedScope) -> &str {
+    match scope {
+        millrace::DamagedScope::Topic { topic } | millrace::DamagedScope::Partition { topic, .. } => topic,
+    }
+}
+
+/// (topic, partition) order, a whole topic before its partitions.
+fn damage_key(scope: &millrace::DamagedScope) -> (&str, Option<u32>) {
+    match scope {
+        millrace::DamagedScope::Topic { topic } => (topic, None),
+        millrace::DamagedScope::Partition { topic, partition } => (topic, Some(*partition)),
     }
 }
