@@ -452,8 +452,6 @@ fn arb_request() -> impl Strategy<Value = Request> {
     ]
 }
 
-/// A response valid for `opcode`.
-#[expect(clippy::too_many_lines, reason = "one case per response kind")]
 fn arb_audit_entry() -> impl Strategy<Value = ResetAuditEntry> {
     (
         (any::<i64>(), arb_string(), arb_string(), arb_string()),
@@ -494,6 +492,8 @@ fn arb_partition_lag() -> impl Strategy<Value = PartitionLag> {
         )
 }
 
+/// A response valid for `opcode`.
+#[expect(clippy::too_many_lines, reason = "one case per response kind")]
 fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
     match opcode {
         Opcode::Hello => (any::<u16>(), arb_string(), any::<u32>(), any::<u32>())
