@@ -628,6 +628,38 @@ impl Target {
         }
     }
 
+    /// Applied offset resets, oldest first (of `group`, or all); through
+    /// the server page by page (`ResetAuditPage`).
+    pub fn reset_audit(&self, group: Option<&str>) -> CliResult<Vec<millrace::ResetAuditEntry>> {
+        match self {
+            Target::Local(store) => Ok(store.reset_audit(group)?),
+            Target::Remote(r) => r.call(r.client.reset_audit(group)),
+        }
+    }
+
+    /// A group's lag (on every partition of `topic`, or on every partition
+    /// it committed to); through the server page by page (`LagPage`).
+    pub fn consumer_lag(&self, group: &str, topic: Option<&str>) -> CliResult<Vec<millrace::PartitionLag>> {
+        match self {
+            Target::Local(store) => Ok(match topic {
+                Some(topic) => store.consumer_lag_for_topic(group, topic)?,
+                None => store.consumer_lag(group)?,
+            }),
+            Target::Remote(r) => Ok(r
+                .call(r.client.lag(group, topic))?
+                .into_iter()
+                .map(|l| millrace::PartitionLag {
+                    topic: l.topic,
+                    partition: l.partition,
+                    committed: l.committed,
+                    log_start_offset: l.log_start_offset,
+                    high_watermark: l.high_watermark,
+                    lag: l.lag,
+                })
+                .collect()),
+        }
+    }
+
     /// Delete a consumer group (refused while active unless `force`),
     /// audited; offline with `actor`, through the server with the token's
     /// name. Returns the removed (topic, partition, committed offset).

@@ -25,9 +25,9 @@ pub use server::{
 // Crate-internal paths from before the wings.
 pub(crate) use server::metrics_http;
 
+pub use client::{AuditPages, LagPages, NameListing, NamePages, OffsetPages};
 pub use client::{Client, ClientError, ClientOptions};
 pub use client::{Consumer, ConsumerOptions, StartFrom, Transaction};
-pub use client::{NameListing, NamePages, OffsetPages};
 pub use config::ServerConfig;
 pub use producer::{Producer, ProducerOptions};
 pub use server::{serve, ServeError, ServerHandle};

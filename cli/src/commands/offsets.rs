@@ -297,58 +297,14 @@ fn list_groups(target: &Target) -> CliResult<Vec<String>> {
         .collect())
 }
 
-/// The reset audit log, offline or through the server.
+/// The reset audit log, offline or through the server (page by page).
 fn reset_audit(target: &Target, group: Option<&str>) -> CliResult<Vec<ResetAuditEntry>> {
-    match (target.local(), target.remote()) {
-        (Some(store), _) => Ok(store.reset_audit(group)?),
-        (None, Some(remote)) => {
-            let request = wire::Request::ResetAudit(wire::ResetAudit {
-                group: group.map(str::to_string),
-            });
-            match remote.request(request)? {
-                wire::Response::ResetAudit(entries) => Ok(entries),
-                other => Err(remote.unexpected(&other)),
-            }
-        }
-        (None, None) => Err(CliError::new("no store and no server")),
-    }
+    target.reset_audit(group)
 }
 
-/// Lag and commit times of a group, offline or through the server.
+/// Lag and commit times of a group, offline or through the server (page by page).
 fn group_lag(target: &Target, group: &str, topic: Option<&str>) -> CliResult<(Vec<PartitionLag>, CommitTimes)> {
-    if let Some(store) = target.local() {
-        let lags = match topic {
-            Some(topic) => store.consumer_lag_for_topic(group, topic)?,
-            None => store.consumer_lag(group)?,
-        };
-        let times = store
-            .group_offsets(group)?
-            .into_iter()
-            .map(|(key, c)| (key, c.commit_time_ms))
-            .collect();
-        return Ok((lags, times));
-    }
-    let Some(remote) = target.remote() else {
-        return Ok((Vec::new(), BTreeMap::new()));
-    };
-    let query = wire::GroupQuery {
-        group: group.to_string(),
-        topic: topic.map(str::to_string),
-    };
-    let lags = match remote.request(wire::Request::Lag(query))? {
-        wire::Response::Lag(lags) => lags
-            .into_iter()
-            .map(|l| PartitionLag {
-                topic: l.topic,
-                partition: l.partition,
-                committed: l.committed,
-                log_start_offset: l.log_start_offset,
-                high_watermark: l.high_watermark,
-                lag: l.lag,
-            })
-            .collect(),
-        other => return Err(remote.unexpected(&other)),
-    };
+    let lags = target.consumer_lag(group, topic)?;
     let times = target
         .group_offsets(group, topic)?
         .into_iter()

@@ -273,19 +273,43 @@ impl Store {
 
     /// Applied resets, oldest first, optionally of one group only.
     pub fn reset_audit(&self, group: Option<&str>) -> Result<Vec<ResetAuditEntry>> {
+        Ok(self
+            .reset_audit_page(group, None, usize::MAX)?
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect())
+    }
+
+    /// Applied resets with their offsets in the audit log, oldest first,
+    /// optionally of one group only: at most `max` entries whose offset is
+    /// above `after` (absent: from the log start). The offset is a cursor
+    /// for the next call.
+    pub fn reset_audit_page(
+        &self,
+        group: Option<&str>,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<(u64, ResetAuditEntry)>> {
         let Some(partition) = self.internal_log(RESET_AUDIT_TOPIC)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        let mut offset = partition.start_offset();
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut offset = partition.start_offset().max(from);
         let end = partition.high_watermark();
-        while offset < end {
+        while offset < end && out.len() < max {
             let read = partition.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
             for record in &read.records {
+                if record.offset < from {
+                    continue;
+                }
                 let entry = decode_audit(&record.value)
                     .ok_or_else(|| Error::corruption(&partition.dir, record.offset, CorruptionKind::BadRecord))?;
                 if group.is_none_or(|g| g == entry.group) {
-                    out.push(entry);
+                    out.push((record.offset, entry));
+                    if out.len() >= max {
+                        break;
+                    }
                 }
             }
             if read.next_offset <= offset {

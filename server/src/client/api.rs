@@ -11,10 +11,9 @@ use millrace::{Record, StoredRecord};
 use crate::client::{Client, ClientError};
 use crate::handler::OFFSET_COMMIT_ENTRIES_MAX;
 use crate::messages::{
-    CommitOffsets, CommittedOffset, DlqList, DlqListing, DlqPurge, DlqRedrive, FailRecord, Fetch, GroupQuery,
-    Isolation, PartitionLag, PartitionOffset, Position, RecordFailed, RedriveReport, Request, ResetAudit,
-    ResetAuditEntry, ResetOffsets, ResetPlan, Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnCommitted,
-    TxnDeadLetter, TxnEnd,
+    CommitOffsets, CommittedOffset, DlqList, DlqListing, DlqPurge, DlqRedrive, FailRecord, Fetch, Isolation,
+    PartitionLag, PartitionOffset, Position, RecordFailed, RedriveReport, Request, ResetAuditEntry, ResetOffsets,
+    ResetPlan, Response, TxnAppend, TxnBegin, TxnCommitOffsets, TxnCommitted, TxnDeadLetter, TxnEnd,
 };
 
 fn unexpected(response: Response) -> ClientError {
@@ -52,15 +51,10 @@ impl Client {
         self.committed_offset_pages(group, topic).all().await
     }
 
+    /// A group's lag (on every partition of `topic`, or on every partition
+    /// it committed to), however many: walks `LagPage` ([`Client::lag_pages`]).
     pub async fn lag(&self, group: &str, topic: Option<&str>) -> Result<Vec<PartitionLag>, ClientError> {
-        let request = Request::Lag(GroupQuery {
-            group: group.to_string(),
-            topic: topic.map(str::to_string),
-        });
-        match self.call(request).await? {
-            Response::Lag(lag) => Ok(lag),
-            other => Err(unexpected(other)),
-        }
+        self.lag_pages(group, topic).all().await
     }
 
     pub async fn reset_offsets(&self, reset: ResetOffsets) -> Result<ResetPlan, ClientError> {
@@ -70,15 +64,10 @@ impl Client {
         }
     }
 
-    /// Applied offset resets, oldest first; `group` = only that group.
+    /// Applied offset resets, oldest first; `group` = only that group;
+    /// however many: walks `ResetAuditPage` ([`Client::reset_audit_pages`]).
     pub async fn reset_audit(&self, group: Option<&str>) -> Result<Vec<ResetAuditEntry>, ClientError> {
-        let request = Request::ResetAudit(ResetAudit {
-            group: group.map(str::to_string),
-        });
-        match self.call(request).await? {
-            Response::ResetAudit(entries) => Ok(entries),
-            other => Err(unexpected(other)),
-        }
+        self.reset_audit_pages(group).all().await
     }
 
     /// Every consumer group with committed offsets (internal `__` groups

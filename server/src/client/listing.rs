@@ -1,10 +1,12 @@
 //! Paged listings on the client: one page at a time (`*_page`), a walker
-//! over every page ([`NamePages`], [`OffsetPages`]), and group deletion.
+//! over every page ([`NamePages`], [`OffsetPages`], [`AuditPages`],
+//! [`LagPages`]), and group deletion.
 //! The cursor rule is in `design/protocol.md`, "Paging".
 
 use crate::client::{Client, ClientError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, Request, Response,
+    CommittedOffset, DeleteGroup, LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey,
+    PartitionLag, Request, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
 };
 
 fn unexpected(response: Response) -> ClientError {
@@ -211,6 +213,167 @@ impl Client {
         match self.call(request).await? {
             Response::Offsets(removed) => Ok(removed),
             other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// Walks the reset audit page by page, oldest first.
+#[derive(Debug)]
+pub struct AuditPages {
+    client: Client,
+    group: Option<String>,
+    after: Option<u64>,
+    limit: u32,
+    done: bool,
+}
+
+impl AuditPages {
+    /// Ask for pages of at most `limit` entries (0 = the server's default).
+    pub fn with_limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The next page; `None` once the listing is complete.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<ResetAuditEntry>>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .client
+            .reset_audit_page(self.group.as_deref(), self.after, self.limit)
+            .await?;
+        if let (Some(next), Some(previous)) = (page.next_after, self.after) {
+            if next <= previous {
+                return Err(ClientError::Protocol(format!(
+                    "audit cursor went backwards: {next} after {previous}"
+                )));
+            }
+        }
+        self.done = page.next_after.is_none();
+        self.after = page.next_after;
+        Ok(Some(page.entries))
+    }
+
+    /// Every remaining entry.
+    pub async fn all(mut self) -> Result<Vec<ResetAuditEntry>, ClientError> {
+        let mut entries = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            entries.extend(page);
+        }
+        Ok(entries)
+    }
+}
+
+/// Walks a group's lag page by page, in (topic, partition) order.
+#[derive(Debug)]
+pub struct LagPages {
+    client: Client,
+    group: String,
+    topic: Option<String>,
+    after: Option<PartitionKey>,
+    limit: u32,
+    done: bool,
+}
+
+impl LagPages {
+    /// Ask for pages of at most `limit` partitions (0 = the server's default).
+    pub fn with_limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The next page; `None` once the listing is complete.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<PartitionLag>>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .client
+            .lag_page(&self.group, self.topic.as_deref(), self.after.clone(), self.limit)
+            .await?;
+        if let (Some(next), Some(previous)) = (&page.next_after, &self.after) {
+            if next <= previous {
+                return Err(ClientError::Protocol(format!(
+                    "lag cursor went backwards: {next:?} after {previous:?}"
+                )));
+            }
+        }
+        self.done = page.next_after.is_none();
+        self.after = page.next_after;
+        Ok(Some(page.lags))
+    }
+
+    /// Every remaining partition's lag.
+    pub async fn all(mut self) -> Result<Vec<PartitionLag>, ClientError> {
+        let mut lags = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            lags.extend(page);
+        }
+        Ok(lags)
+    }
+}
+
+impl Client {
+    /// One page of the reset audit (needs an admin token): entries whose
+    /// audit offset is above `after`, oldest first.
+    pub async fn reset_audit_page(
+        &self,
+        group: Option<&str>,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<ResetAuditPaged, ClientError> {
+        let page = ResetAuditPage {
+            group: group.map(str::to_string),
+            after,
+            limit,
+        };
+        match self.call(Request::ResetAuditPage(page)).await? {
+            Response::ResetAuditPage(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of a group's lag after `after`.
+    pub async fn lag_page(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        after: Option<PartitionKey>,
+        limit: u32,
+    ) -> Result<LagPaged, ClientError> {
+        let page = LagPage {
+            group: group.to_string(),
+            topic: topic.map(str::to_string),
+            after,
+            limit,
+        };
+        match self.call(Request::LagPage(page)).await? {
+            Response::LagPage(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The reset audit (of `group`, or every group), page by page.
+    pub fn reset_audit_pages(&self, group: Option<&str>) -> AuditPages {
+        AuditPages {
+            client: self.clone(),
+            group: group.map(str::to_string),
+            after: None,
+            limit: 0,
+            done: false,
+        }
+    }
+
+    /// A group's lag (on `topic`, or every partition it committed to), page by page.
+    pub fn lag_pages(&self, group: &str, topic: Option<&str>) -> LagPages {
+        LagPages {
+            client: self.clone(),
+            group: group.to_string(),
+            topic: topic.map(str::to_string),
+            after: None,
+            limit: 0,
+            done: false,
         }
     }
 }

@@ -11,5 +11,5 @@ pub mod producer;
 
 pub use api::{Consumer, ConsumerOptions, StartFrom, Transaction};
 pub use connection::*;
-pub use listing::{NameListing, NamePages, OffsetPages};
+pub use listing::{AuditPages, LagPages, NameListing, NamePages, OffsetPages};
 pub use producer::{Producer, ProducerOptions};

@@ -75,6 +75,8 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::ListGroups, &[C]),
     (Opcode::ListGroupsPage, &[C]),
     (Opcode::FetchOffsetsPage, &[C]),
+    (Opcode::ResetAuditPage, &[A]),
+    (Opcode::LagPage, &[C]),
     (Opcode::DeleteGroup, &[A]),
     (Opcode::TxnBegin, &[P]),
     (Opcode::TxnAppend, &[P]),

@@ -28,6 +28,9 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
         Request::Lag(query) if query.topic.as_deref().is_some_and(is_internal) => {
             ("the lag on the internal topic", query.topic.as_ref()?)
         }
+        Request::LagPage(page) if page.topic.as_deref().is_some_and(is_internal) => {
+            ("the lag on the internal topic", page.topic.as_ref()?)
+        }
         Request::InitProducer(init) if init.name.starts_with(REPLAY_PREFIX) => {
             ("the producer of the replay job", &init.name)
         }

@@ -1,15 +1,19 @@
-//! Listings (topics, groups, a group's committed offsets), paged or whole,
-//! and group deletion: the handlers of `ListTopicsPage`, `ListGroupsPage`,
-//! `FetchOffsetsPage`, `DeleteGroup`, and the size rule of the unpaged
-//! `ListTopics`, `ListGroups` and `FetchOffsets` ("Paging" in
+//! Listings (topics, groups, a group's committed offsets, the reset audit,
+//! a group's lag), paged or whole, and group deletion: the handlers of
+//! `ListTopicsPage`, `ListGroupsPage`, `FetchOffsetsPage`, `ResetAuditPage`,
+//! `LagPage`, `DeleteGroup`, and the size rule of the unpaged `ListTopics`,
+//! `ListGroups`, `FetchOffsets`, `ResetAudit` and `Lag` ("Paging" in
 //! `design/protocol.md`).
 
 use millrace::Store;
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, GroupQuery, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, Response,
+    CommittedOffset, DeleteGroup, GroupQuery, LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged,
+    PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
 };
+use crate::server::convert;
+use crate::server::service::Service;
 
 /// Entries of a page when the request says 0.
 pub const PAGE_ENTRIES_DEFAULT: u32 = 1000;
@@ -203,4 +207,77 @@ pub fn delete_group(store: &Store, request: &DeleteGroup, actor: &str) -> Result
             })
             .collect(),
     ))
+}
+
+fn audit_bytes(entry: &ResetAuditEntry) -> usize {
+    8 + 4 + entry.actor.len() + 4 + entry.group.len() + 4 + entry.target.len() + 4 + entry.topic.len() + 4 + 1 + 8 + 8
+}
+
+fn lag_bytes(lag: &PartitionLag) -> usize {
+    4 + lag.topic.len() + 4 + 1 + 8 + 8 + 8 + 8
+}
+
+/// `ResetAuditPage`: audit entries after the audit offset cursor, oldest first.
+pub fn reset_audit_page(service: &Service, page: &ResetAuditPage) -> Result<Response, WireError> {
+    let limit = page_entries(page.limit)?;
+    // One more than the page holds: tells whether another page follows.
+    let candidates = service.reset_audit_page(page.group.as_deref(), page.after, limit + 1)?;
+    let (taken, more) = take_page(candidates, limit, entries_room(service.frame_bytes_max), |(_, e)| {
+        audit_bytes(e)
+    });
+    let next_after = match taken.last() {
+        Some((offset, _)) if more => Some(*offset),
+        _ => None,
+    };
+    let entries = taken.into_iter().map(|(_, entry)| entry).collect();
+    Ok(Response::ResetAuditPage(ResetAuditPaged { entries, next_after }))
+}
+
+/// `ResetAudit` (unpaged): every audit entry, if they fit in one response.
+pub fn reset_audit(service: &Service, audit: &ResetAudit) -> Result<Response, WireError> {
+    let entries = service.reset_audit(audit.group.as_deref())?;
+    let entries = whole(
+        entries,
+        audit_bytes,
+        service.frame_bytes_max,
+        "reset audit entries",
+        "ResetAuditPage",
+    )?;
+    Ok(Response::ResetAudit(entries))
+}
+
+/// A group's lag, in (topic, partition) order, on one topic or on every
+/// partition it committed to.
+fn lags(service: &Service, group: &str, topic: Option<&str>) -> Result<Vec<PartitionLag>, WireError> {
+    let mut lags = convert::lags(service.lag(group, topic)?);
+    lags.sort_by(|a, b| (a.topic.as_str(), a.partition).cmp(&(b.topic.as_str(), b.partition)));
+    Ok(lags)
+}
+
+/// `LagPage`: the group's lag after the cursor, in (topic, partition) order.
+pub fn lag_page(service: &Service, page: &LagPage) -> Result<Response, WireError> {
+    let limit = page_entries(page.limit)?;
+    let candidates = lags(service, &page.group, page.topic.as_deref())?
+        .into_iter()
+        .filter(|l| {
+            page.after
+                .as_ref()
+                .is_none_or(|a| (l.topic.as_str(), l.partition) > (a.topic.as_str(), a.partition))
+        });
+    let (lags, more) = take_page(candidates, limit, entries_room(service.frame_bytes_max), lag_bytes);
+    let next_after = match lags.last() {
+        Some(last) if more => Some(PartitionKey {
+            topic: last.topic.clone(),
+            partition: last.partition,
+        }),
+        _ => None,
+    };
+    Ok(Response::LagPage(LagPaged { lags, next_after }))
+}
+
+/// `Lag` (unpaged): the group's lag, if it fits in one response.
+pub fn lag(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {
+    let lags = lags(service, &query.group, query.topic.as_deref())?;
+    let lags = whole(lags, lag_bytes, service.frame_bytes_max, "partitions' lag", "LagPage")?;
+    Ok(Response::Lag(lags))
 }

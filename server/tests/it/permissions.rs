@@ -221,6 +221,13 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             after: None,
             limit: 0,
         })),
+        Opcode::ResetAuditPage => one(Request::ResetAuditPage(ResetAuditPage::default())),
+        Opcode::LagPage => one(Request::LagPage(LagPage {
+            group: OTHER_GROUP.into(),
+            topic: None,
+            after: None,
+            limit: 0,
+        })),
         Opcode::DeleteGroup => groups
             .iter()
             .map(|g| {

@@ -1,7 +1,8 @@
-//! Paged listings (`ListTopicsPage`, `ListGroupsPage`, `FetchOffsetsPage`)
+//! Paged listings (`ListTopicsPage`, `ListGroupsPage`, `FetchOffsetsPage`,
+//! `ResetAuditPage`, `LagPage`)
 //! and `DeleteGroup`: "Paging" and their entries in `design/protocol.md`.
 
-use super::types::{read_list, write_list, CommittedOffset, Wire};
+use super::types::{read_list, write_list, CommittedOffset, PartitionLag, ResetAuditEntry, Wire};
 use crate::wire::{DecodeResult, Reader, Writer, STRING_MIN};
 
 /// A page of names (`ListTopicsPage`, `ListGroupsPage`): the names after
@@ -140,6 +141,109 @@ impl Wire for DeleteGroup {
         Ok(DeleteGroup {
             group: r.string("group")?,
             force: r.bool("force")?,
+        })
+    }
+}
+
+/// A page of the reset audit (`ResetAuditPage`): entries whose audit offset
+/// is above `after`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResetAuditPage {
+    /// Absent = every group.
+    pub group: Option<String>,
+    /// The audit offset cursor (exclusive); absent = from the oldest entry.
+    pub after: Option<u64>,
+    /// 0 = the server's default.
+    pub limit: u32,
+}
+
+impl Wire for ResetAuditPage {
+    const BYTES_MIN: usize = 1 + 1 + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.option(self.group.as_ref(), |w, g| w.string(g));
+        w.option(self.after.as_ref(), |w, a| w.u64(*a));
+        w.u32(self.limit);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ResetAuditPage {
+            group: r.option("reset_audit.group", |r| r.string("reset_audit.group"))?,
+            after: r.option("page.after", |r| r.u64("page.after"))?,
+            limit: r.u32("page.limit")?,
+        })
+    }
+}
+
+/// The answer to a [`ResetAuditPage`]: `next_after` is the audit offset of
+/// the page's last entry when another page follows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResetAuditPaged {
+    pub entries: Vec<ResetAuditEntry>,
+    pub next_after: Option<u64>,
+}
+
+impl Wire for ResetAuditPaged {
+    const BYTES_MIN: usize = 4 + 1;
+    fn encode(&self, w: &mut Writer) {
+        write_list(w, &self.entries);
+        w.option(self.next_after.as_ref(), |w, a| w.u64(*a));
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ResetAuditPaged {
+            entries: read_list(r, "page.entries")?,
+            next_after: r.option("page.next_after", |r| r.u64("page.next_after"))?,
+        })
+    }
+}
+
+/// A page of a group's lag (`LagPage`), in (topic, partition) order after
+/// `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LagPage {
+    pub group: String,
+    /// Absent = every partition the group committed to; present = every
+    /// partition of the topic.
+    pub topic: Option<String>,
+    /// Absent = from the first partition.
+    pub after: Option<PartitionKey>,
+    /// 0 = the server's default.
+    pub limit: u32,
+}
+
+impl Wire for LagPage {
+    const BYTES_MIN: usize = STRING_MIN + 1 + 1 + 4;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.group);
+        w.option(self.topic.as_ref(), |w, t| w.string(t));
+        w.option(self.after.as_ref(), |w, a| a.encode(w));
+        w.u32(self.limit);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(LagPage {
+            group: r.string("group")?,
+            topic: r.option("topic", |r| r.string("topic"))?,
+            after: r.option("page.after", PartitionKey::decode)?,
+            limit: r.u32("page.limit")?,
+        })
+    }
+}
+
+/// The answer to a [`LagPage`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LagPaged {
+    pub lags: Vec<PartitionLag>,
+    pub next_after: Option<PartitionKey>,
+}
+
+impl Wire for LagPaged {
+    const BYTES_MIN: usize = 4 + 1;
+    fn encode(&self, w: &mut Writer) {
+        write_list(w, &self.lags);
+        w.option(self.next_after.as_ref(), |w, a| a.encode(w));
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(LagPaged {
+            lags: read_list(r, "page.lags")?,
+            next_after: r.option("page.next_after", PartitionKey::decode)?,
         })
     }
 }

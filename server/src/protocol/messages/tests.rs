@@ -249,6 +249,20 @@ fn arb_request() -> impl Strategy<Value = Request> {
             })),
         (arb_string(), any::<bool>()).prop_map(|(group, force)| Request::DeleteGroup(DeleteGroup { group, force })),
         option::of(arb_string()).prop_map(|group| Request::ResetAudit(ResetAudit { group })),
+        (option::of(arb_string()), option::of(any::<u64>()), any::<u32>())
+            .prop_map(|(group, after, limit)| Request::ResetAuditPage(ResetAuditPage { group, after, limit })),
+        (
+            arb_string(),
+            option::of(arb_string()),
+            option::of((arb_string(), any::<u32>())),
+            any::<u32>()
+        )
+            .prop_map(|(group, topic, after, limit)| Request::LagPage(LagPage {
+                group,
+                topic,
+                after: after.map(|(topic, partition)| PartitionKey { topic, partition }),
+                limit
+            })),
         Just(Request::Stats),
         Just(Request::Flush),
         option::of(arb_string()).prop_map(|topic| Request::DescribeDamage(DescribeDamage { topic })),
@@ -439,6 +453,46 @@ fn arb_request() -> impl Strategy<Value = Request> {
     ]
 }
 
+fn arb_audit_entry() -> impl Strategy<Value = ResetAuditEntry> {
+    (
+        (any::<i64>(), arb_string(), arb_string(), arb_string()),
+        (arb_string(), any::<u32>(), option::of(any::<u64>()), any::<u64>()),
+    )
+        .prop_map(
+            |((at_ms, actor, group, target), (topic, partition, from, to))| ResetAuditEntry {
+                at_ms,
+                actor,
+                group,
+                target,
+                topic,
+                partition,
+                from,
+                to,
+            },
+        )
+}
+
+fn arb_partition_lag() -> impl Strategy<Value = PartitionLag> {
+    (
+        arb_string(),
+        any::<u32>(),
+        option::of(any::<u64>()),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(topic, partition, committed, log_start_offset, high_watermark, lag)| PartitionLag {
+                topic,
+                partition,
+                committed,
+                log_start_offset,
+                high_watermark,
+                lag,
+            },
+        )
+}
+
 /// A response valid for `opcode`.
 #[expect(clippy::too_many_lines, reason = "one case per response kind")]
 fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
@@ -482,6 +536,17 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
             })
             .boxed(),
         Opcode::DeleteGroup => vec(arb_committed_offset(), 0..3).prop_map(Response::Offsets).boxed(),
+        Opcode::ResetAuditPage => (vec(arb_audit_entry(), 0..3), option::of(any::<u64>()))
+            .prop_map(|(entries, next_after)| Response::ResetAuditPage(ResetAuditPaged { entries, next_after }))
+            .boxed(),
+        Opcode::LagPage => (vec(arb_partition_lag(), 0..3), option::of((arb_string(), any::<u32>())))
+            .prop_map(|(lags, next_after)| {
+                Response::LagPage(LagPaged {
+                    lags,
+                    next_after: next_after.map(|(topic, partition)| PartitionKey { topic, partition }),
+                })
+            })
+            .boxed(),
         Opcode::ResetAudit => vec(
             (
                 (any::<i64>(), arb_string(), arb_string(), arb_string()),

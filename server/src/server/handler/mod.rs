@@ -110,13 +110,15 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
             crate::listing::fetch_offsets_page(&service.store, &page, service.frame_bytes_max)
         }
         Request::ResetOffsets(request) => offsets::reset(service, session, request),
-        Request::ResetAudit(request) => offsets::reset_audit(service, &request),
+        Request::ResetAudit(request) => crate::listing::reset_audit(service, &request),
+        Request::ResetAuditPage(page) => crate::listing::reset_audit_page(service, &page),
         Request::ListGroups => crate::listing::list_groups(&service.store, service.frame_bytes_max),
         Request::ListGroupsPage(page) => {
             crate::listing::list_groups_page(&service.store, &page, service.frame_bytes_max)
         }
         Request::DeleteGroup(delete) => crate::listing::delete_group(&service.store, &delete, &session.actor()),
-        Request::Lag(request) => offsets::lag(service, &request),
+        Request::Lag(request) => crate::listing::lag(service, &request),
+        Request::LagPage(page) => crate::listing::lag_page(service, &page),
         Request::FailRecord(request) => dlq::fail_record(service, session, &request),
         Request::TxnBegin(request) => txn::begin(service, session, &request),
         Request::TxnAppend(request) => txn::append(service, session, &request),

@@ -1,9 +1,9 @@
-//! Consumer-group offsets: CommitOffsets, ResetOffsets, ResetAudit, Lag
-//! (the listings FetchOffsets, ListGroups and their pages, and DeleteGroup,
-//! in `server::listing`).
+//! Consumer-group offsets: CommitOffsets, ResetOffsets (the listings
+//! FetchOffsets, ListGroups, ResetAudit, Lag and their pages, and
+//! DeleteGroup, in `server::listing`).
 
 use crate::error_code::WireError;
-use crate::messages::{CommitOffsets, GroupQuery, ResetAudit, ResetOffsets, Response};
+use crate::messages::{CommitOffsets, ResetOffsets, Response};
 use crate::server::convert;
 use crate::server::service::{Service, Session};
 
@@ -17,13 +17,4 @@ pub(super) fn reset(service: &Service, session: &Session, mut reset: ResetOffset
     let target = convert::reset_target(reset.target);
     let plan = service.reset_offsets(session, reset.group, scope, target, reset.dry_run, reset.force)?;
     Ok(Response::ResetPlan(convert::reset_plan(plan)))
-}
-
-pub(super) fn reset_audit(service: &Service, audit: &ResetAudit) -> Result<Response, WireError> {
-    Ok(Response::ResetAudit(service.reset_audit(audit.group.as_deref())?))
-}
-
-pub(super) fn lag(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {
-    let lags = service.lag(&query.group, query.topic.as_deref())?;
-    Ok(Response::Lag(convert::lags(lags)))
 }

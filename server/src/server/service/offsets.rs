@@ -63,6 +63,16 @@ impl Service {
         Ok(self.store.reset_audit(group)?)
     }
 
+    /// At most `max` audit entries above the audit offset `after`, with their offsets.
+    pub fn reset_audit_page(
+        &self,
+        group: Option<&str>,
+        after: Option<u64>,
+        max: usize,
+    ) -> ServiceResult<Vec<(u64, millrace::ResetAuditEntry)>> {
+        Ok(self.store.reset_audit_page(group, after, max)?)
+    }
+
     pub fn groups(&self) -> ServiceResult<Vec<String>> {
         Ok(self.store.groups()?)
     }
