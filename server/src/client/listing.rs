@@ -52,15 +52,7 @@ impl NamePages {
             NameListing::Groups => self.client.list_groups_page(after, self.limit).await?,
         };
         // The cursor must move forward, else a faulty server would loop us.
-        if let (Some(next), Some(previous)) = (&page.next_after, &self.after) {
-            if next <= previous {
-                return Err(ClientError::Protocol(format!(
-                    "listing cursor went backwards: {next:?} after {previous:?}"
-                )));
-            }
-        }
-        self.done = page.next_after.is_none();
-        self.after = page.next_after;
+        advance(&mut self.after, &mut self.done, page.next_after, "listing")?;
         Ok(Some(page.names))
     }
 
@@ -101,15 +93,7 @@ impl OffsetPages {
             .client
             .committed_offsets_page(&self.group, self.topic.as_deref(), self.after.clone(), self.limit)
             .await?;
-        if let (Some(next), Some(previous)) = (&page.next_after, &self.after) {
-            if next <= previous {
-                return Err(ClientError::Protocol(format!(
-                    "offsets cursor went backwards: {next:?} after {previous:?}"
-                )));
-            }
-        }
-        self.done = page.next_after.is_none();
-        self.after = page.next_after;
+        advance(&mut self.after, &mut self.done, page.next_after, "offsets")?;
         Ok(Some(page.offsets))
     }
 
@@ -243,15 +227,7 @@ impl AuditPages {
             .client
             .reset_audit_page(self.group.as_deref(), self.after, self.limit)
             .await?;
-        if let (Some(next), Some(previous)) = (page.next_after, self.after) {
-            if next <= previous {
-                return Err(ClientError::Protocol(format!(
-                    "audit cursor went backwards: {next} after {previous}"
-                )));
-            }
-        }
-        self.done = page.next_after.is_none();
-        self.after = page.next_after;
+        advance(&mut self.after, &mut self.done, page.next_after, "audit")?;
         Ok(Some(page.entries))
     }
 
@@ -292,15 +268,7 @@ impl LagPages {
             .client
             .lag_page(&self.group, self.topic.as_deref(), self.after.clone(), self.limit)
             .await?;
-        if let (Some(next), Some(previous)) = (&page.next_after, &self.after) {
-            if next <= previous {
-                return Err(ClientError::Protocol(format!(
-                    "lag cursor went backwards: {next:?} after {previous:?}"
-                )));
-            }
-        }
-        self.done = page.next_after.is_none();
-        self.after = page.next_after;
+        advance(&mut self.after, &mut self.done, page.next_after, "lag")?;
         Ok(Some(page.lags))
     }
 
@@ -376,4 +344,25 @@ impl Client {
             done: false,
         }
     }
+}
+
+/// Move a page walker's cursor to the server's `next` (none: the listing is
+/// complete). A cursor that does not move forward is a protocol error: a
+/// walk is strictly increasing, so a server going backwards would loop.
+fn advance<C: PartialOrd + std::fmt::Debug>(
+    after: &mut Option<C>,
+    done: &mut bool,
+    next: Option<C>,
+    what: &str,
+) -> Result<(), ClientError> {
+    if let (Some(next), Some(previous)) = (&next, &*after) {
+        if next <= previous {
+            return Err(ClientError::Protocol(format!(
+                "{what} cursor went backwards: {next:?} after {previous:?}"
+            )));
+        }
+    }
+    *done = next.is_none();
+    *after = next;
+    Ok(())
 }
