@@ -5,10 +5,10 @@ use crate::batch;
 use crate::config::RecoveryMode;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
+use crate::log::context::LogContext;
 use crate::log::partition::PREALLOCATE_BYTES;
 use crate::log::scan::{valid_batches_after, ChunkReader};
 use crate::segment::{self, Segment};
-use crate::shared::Shared;
 use crate::storage::{read_exact_at, Storage, StorageFile};
 use crate::sync::Ordering;
 use std::path::Path;
@@ -26,7 +26,7 @@ pub(crate) fn recover_last(
     interval: u32,
     mode: RecoveryMode,
     now: i64,
-    shared: &Shared,
+    context: &LogContext,
 ) -> Result<Segment> {
     let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
     let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
@@ -53,7 +53,7 @@ pub(crate) fn recover_last(
             bad.position,
             scan.next_offset,
             log_len,
-            || crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset),
+            || context.dedup.durable_end_past(storage, dir, scan.next_offset),
         )?),
         None => None,
     };
@@ -71,7 +71,7 @@ pub(crate) fn recover_last(
         // snapshot past the end proves records were lost. Checked before
         // anything below changes a file, so a refused open changes nothing.
         let log_end = scan.next_offset;
-        if let Some(claimed) = crate::producer_snapshot::durable_end_past(storage, dir, log_end)? {
+        if let Some(claimed) = context.dedup.durable_end_past(storage, dir, log_end)? {
             tracing::error!(
                 segment = %segment.log_path.display(),
                 position = scan.valid_end,
@@ -165,7 +165,7 @@ pub(crate) fn recover_last(
             .log
             .set_len(scan.valid_end)
             .map_err(|e| Error::io("truncate torn tail", &segment.log_path, e))?;
-        shared.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
+        context.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
     } else if scan.valid_end < log_len {
         // Zeros written ahead of the data (`Segment::note_preallocated`), not a torn batch.
         tracing::info!(

@@ -197,7 +197,7 @@ impl Segment {
         next_base: u64,
         index_interval: u32,
         now_ms: i64,
-        shared: &crate::shared::Shared,
+        metrics: &crate::metrics::Metrics,
     ) -> Result<Segment> {
         let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
         let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
@@ -224,8 +224,7 @@ impl Segment {
                 next_segment = next_base,
                 "index end entry disagrees with the next segment: rebuilding the index from the log"
             );
-            shared
-                .metrics
+            metrics
                 .derived_metadata_rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }

@@ -15,7 +15,7 @@ impl Partition {
             source.kind(),
             std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
         ) {
-            self.shared.metrics.no_space_rejections.fetch_add(1, Ordering::Relaxed);
+            self.context.metrics.no_space_rejections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(segment = %path.display(), requested_bytes, error = %source, "no space for the batch: refused, nothing written, store still writable");
             return Error::NoSpace {
                 path: path.to_path_buf(),
@@ -61,8 +61,7 @@ impl Partition {
 
     /// Last append time of every producer with state here.
     pub fn producer_activity(&self) -> Vec<(u64, i64)> {
-        let w = self.writer.lock();
-        w.producers.iter().map(|(id, e)| (id, e.last_append_ms)).collect()
+        self.writer.lock().producers.activity()
     }
 
     fn append_inner(
@@ -159,11 +158,11 @@ impl Partition {
         }
         let mut guard = self.writer.lock();
         let w = &mut *guard;
-        self.shared.check_writable()?;
+        self.context.check_writable()?;
         check(w.next_offset)?;
         let record_count = records.len() as u32;
         if let (true, Some(stamp)) = (sequenced, producer) {
-            let admission = admit(&w.producers, &self.shared.producers.epochs, stamp, record_count, now)?;
+            let admission = w.producers.admit(stamp, record_count, now)?;
             if let Admission::Duplicate {
                 base_offset,
                 next_offset,
@@ -206,7 +205,7 @@ impl Partition {
             synced_before,
         );
         let length = u64::from(header.length);
-        self.shared.reserve(length)?;
+        self.context.reserve(length)?;
         let (position, file_len) = {
             let state = w.active.state.lock();
             (state.written_len, state.file_len)
@@ -234,7 +233,7 @@ impl Partition {
             // (The pending batches before it are below `position`.)
             let zeroed = vec![0u8; (length + zeros) as usize];
             if let Err(e) = w.active.log.write_all_at(&zeroed, position) {
-                self.shared.release(length);
+                self.context.release(length);
                 // Whatever part of the zeros reached the file lies past every
                 // batch: cut at seal or close like any preallocated tail.
                 w.active.note_preallocated(position + length + zeros);
@@ -250,7 +249,7 @@ impl Partition {
             }
             pending.bytes.extend_from_slice(&w.scratch);
         } else if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
-            self.shared.release(length);
+            self.context.release(length);
             let error = Error::io("append", &w.active.log_path, e);
             self.poison(&error);
             return Err(error);
@@ -266,7 +265,7 @@ impl Partition {
             return Err(e);
         }
         w.next_offset = header.next_offset();
-        // Same rule as the rebuild at open (producer_snapshot::rebuild).
+        // Same rule as the rebuild at open (`ProducerDedup::open_table`).
         if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
             w.producers.record(stamp, header.base_offset, record_count, now);
         }
@@ -277,7 +276,7 @@ impl Partition {
             position: position + length,
         };
         self.gate.record_written(mark);
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         metrics.append_batches.fetch_add(1, Ordering::Relaxed);
         metrics
             .append_records
@@ -304,7 +303,7 @@ impl Partition {
         let Some(segment) = pending.segment.take() else {
             return Ok(());
         };
-        let result = if self.shared.is_poisoned() {
+        let result = if self.context.is_poisoned() {
             Err(Error::Poisoned)
         } else {
             write_batches(&segment, &pending.bytes, pending.position)

@@ -7,7 +7,7 @@ use super::*;
 impl Partition {
     /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
     pub(super) fn sync_to(&self, offset: u64, gather: bool) -> Result<()> {
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         let outcome = |woken: bool| {
             metrics.group_commit_spins.fetch_add(1, Ordering::Relaxed);
             if woken {
@@ -62,7 +62,7 @@ impl Partition {
             return Duration::ZERO;
         }
         let expected = Duration::from_micros(self.recent_fsync_us.load(Ordering::Relaxed).saturating_mul(SPIN_SYNCS));
-        if expected > self.shared.group_commit_spin {
+        if expected > self.context.group_commit_spin {
             Duration::ZERO
         } else {
             expected
@@ -133,7 +133,7 @@ impl Partition {
             .sync_data()
             .map_err(|e| Error::io("fsync segment", &active.log_path, e));
         let micros = started.elapsed().as_micros() as u64;
-        self.shared.metrics.record_fsync(micros);
+        self.context.metrics.record_fsync(micros);
         // One leader at a time per partition: no lost updates that matter.
         let recent = self.recent_fsync_us.load(Ordering::Relaxed);
         let average = if recent == 0 {

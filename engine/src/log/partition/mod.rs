@@ -10,10 +10,10 @@ use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
 use crate::layout::START_OFFSET_FILE;
+use crate::log::context::LogContext;
+use crate::log::dedup::{Admission, DedupTable};
 use crate::log::recovery::{recover_last, rewrite_range};
-use crate::producer_state::{admit, Admission, ProducerTable};
 use crate::segment::{self, parse_log_name, Segment};
-use crate::shared::Shared;
 use crate::storage::{write_atomic, Storage};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
@@ -103,8 +103,8 @@ struct Writer {
     active: Arc<Segment>,
     next_offset: u64,
     scratch: Vec<u8>,
-    /// Idempotent-producer state; guarded by the writer lock (producer_state.rs).
-    producers: ProducerTable,
+    /// Idempotent-producer state; guarded by the writer lock (the `dedup` seam).
+    producers: Box<dyn DedupTable>,
     /// Offset of the newest producer snapshot written by this process (0 at
     /// open) and when: open replays batch headers only after the newest
     /// snapshot, so snapshots at close and every `SNAPSHOT_INTERVAL` keep the
@@ -166,7 +166,7 @@ pub(crate) struct Partition {
     storage: Arc<dyn Storage>,
     config: TopicConfig,
     pub durability: Durability,
-    shared: Arc<Shared>,
+    context: Arc<LogContext>,
     writer: Mutex<Writer>,
     segments: Mutex<Arc<Vec<Arc<Segment>>>>,
     gate: SyncGate,
@@ -239,7 +239,7 @@ impl Partition {
 
     pub fn release(&self, offset: u64) {
         self.holds.release(offset);
-        self.shared.notifier.notify();
+        self.context.notifier.notify();
     }
 
     pub fn start_offset(&self) -> u64 {
@@ -253,12 +253,12 @@ impl Partition {
     fn publish(&self, offset: u64) {
         let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
         if offset > previous {
-            self.shared.notifier.notify();
+            self.context.notifier.notify();
         }
     }
 
     fn poison(&self, cause: &Error) {
-        self.shared.poison(cause);
+        self.context.poison(cause);
         self.gate.fail();
     }
 

@@ -2,6 +2,7 @@
 //! (`log::recovery`), the log start and a hole after lost offsets.
 
 use super::*;
+use crate::metrics::Metrics;
 
 impl Partition {
     /// Create the directory of a new, empty partition (the caller fsyncs parents).
@@ -31,7 +32,7 @@ impl Partition {
         config: TopicConfig,
         durability: Durability,
         recovery: RecoveryMode,
-        shared: Arc<Shared>,
+        context: Arc<LogContext>,
         committed_floor: u64,
     ) -> Result<Partition> {
         let now = now_ms();
@@ -55,7 +56,15 @@ impl Partition {
             None => return Err(Error::invalid("partition", "no segments")),
         };
         for (base, next_base) in sealed_bases.iter().zip(bases.iter().skip(1)) {
-            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, *next_base, interval, now, &shared)?;
+            let segment = Segment::open_sealed(
+                storage.as_ref(),
+                &dir,
+                *base,
+                *next_base,
+                interval,
+                now,
+                &context.metrics,
+            )?;
             segments.push(Arc::new(segment));
         }
         let last = Arc::new(recover_last(
@@ -65,7 +74,7 @@ impl Partition {
             interval,
             recovery,
             now,
-            &shared,
+            &context,
         )?);
         // Segments must continue each other's offsets.
         let mut expected: Option<u64> = None;
@@ -93,11 +102,11 @@ impl Partition {
                 (next_offset, committed_floor),
                 now,
             )?;
-            shared.metrics.offset_holes.fetch_add(1, Ordering::Relaxed);
+            context.metrics.offset_holes.fetch_add(1, Ordering::Relaxed);
             (next_offset, written_len) = (committed_floor, 0);
         }
         let bytes: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
-        shared.used_bytes.fetch_add(bytes, Ordering::Relaxed);
+        context.used_bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = start_offset_at_open(
@@ -107,16 +116,11 @@ impl Partition {
             first_base,
             next_offset,
             durability,
-            &shared,
+            &context.metrics,
         )?;
-        let producers = crate::producer_snapshot::rebuild(
-            storage.as_ref(),
-            &dir,
-            &segments,
-            next_offset,
-            shared.producers.window,
-            &shared.metrics,
-        )?;
+        let producers = context
+            .dedup
+            .open_table(storage.as_ref(), &dir, &segments, next_offset, &context.metrics)?;
         // Everything recovered is durable: the tail was just fsync'd.
         let mark = Mark {
             offset: next_offset,
@@ -130,7 +134,7 @@ impl Partition {
             storage,
             config,
             durability,
-            shared,
+            context,
             writer: Mutex::new(Writer {
                 active: last,
                 next_offset,
@@ -236,7 +240,7 @@ fn start_offset_at_open(
     first_base: u64,
     log_end: u64,
     durability: Durability,
-    shared: &Shared,
+    metrics: &Metrics,
 ) -> Result<u64> {
     let Some(persisted) = persisted.filter(|&persisted| persisted > log_end) else {
         return Ok(first_base.max(persisted.unwrap_or(0)).min(log_end));
@@ -255,7 +259,7 @@ fn start_offset_at_open(
         ?durability,
         "log start past the recovered log end: not believed"
     );
-    shared.metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
+    metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
     write_atomic(storage, &path, format!("{start}\n").as_bytes())
         .map_err(|e| Error::io("write start offset", &path, e))?;
     Ok(start)

@@ -35,7 +35,7 @@ impl Partition {
 
     fn delete_front(&self, count: usize) -> Result<()> {
         let _writer = self.writer.lock();
-        if self.shared.is_closed() {
+        if self.context.is_closed() {
             return Err(Error::Closed);
         }
         let removed: Vec<Arc<Segment>> = {
@@ -57,8 +57,8 @@ impl Partition {
                     .remove_file(path)
                     .map_err(|e| Error::io("delete segment", path, e))?;
             }
-            self.shared.release(len);
-            self.shared.metrics.segments_deleted.fetch_add(1, Ordering::Relaxed);
+            self.context.release(len);
+            self.context.metrics.segments_deleted.fetch_add(1, Ordering::Relaxed);
         }
         self.storage
             .sync_dir(&self.dir)
@@ -84,7 +84,7 @@ impl Partition {
             // Under the writer lock, which `Store::close` takes after it
             // sets `closed`: no file is written once the lock is released.
             let _writer = self.writer.lock();
-            if self.shared.is_closed() {
+            if self.context.is_closed() {
                 return Err(Error::Closed);
             }
             write_atomic(self.storage.as_ref(), &path, format!("{offset}\n").as_bytes())
