@@ -189,10 +189,7 @@ impl Partition {
         };
         // A batch written now goes after the pending ones.
         if !defer && self.durability == Durability::Always {
-            if let Err(e) = self.write_pending(w) {
-                self.poison(&e);
-                return Err(e);
-            }
+            self.write_pending(w)?;
         }
         w.scratch.clear();
         let header = batch::encode(
@@ -232,7 +229,9 @@ impl Partition {
             // failed write leaves nothing of the batch behind.
             // (The pending batches before it are below `position`.)
             let zeroed = vec![0u8; (length + zeros) as usize];
-            if let Err(e) = w.active.log.write_all_at(&zeroed, position) {
+            // Judged here, not by the checked file: a full device refuses
+            // the batch without poisoning (`preallocation_failed`).
+            if let Err(e) = w.active.log.raw().write_all_at(&zeroed, position) {
                 self.context.release(length);
                 // Whatever part of the zeros reached the file lies past every
                 // batch: cut at seal or close like any preallocated tail.
@@ -248,22 +247,18 @@ impl Partition {
                 pending.segment = Some(w.active.clone());
             }
             pending.bytes.extend_from_slice(&w.scratch);
-        } else if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
+        } else if let Err(e) = w.active.log.write_all_at("append", &w.scratch, position) {
+            // Poisoned by the checked file.
             self.context.release(length);
-            let error = Error::io("append", &w.active.log_path, e);
-            self.poison(&error);
-            return Err(error);
+            return Err(e);
         }
-        if let Err(e) = w.active.note_written(
+        w.active.note_written(
             &header,
             position,
             self.config.index_interval_bytes,
             u64::from(synced_before),
             !defer,
-        ) {
-            self.poison(&e);
-            return Err(e);
-        }
+        )?;
         w.next_offset = header.next_offset();
         // Same rule as the rebuild at open (`ProducerDedup::open_table`).
         if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
@@ -296,7 +291,9 @@ impl Partition {
 
     /// Write the batches still pending (the caller holds the writer lock, so
     /// no more arrive): before a batch written directly, before a roll seals
-    /// the segment, and before the zeros are cut at close.
+    /// the segment, and before the zeros are cut at close. A failed write
+    /// poisons (checked file); on a store poisoned meanwhile they are dropped
+    /// unwritten, and this partition's waiters fail with it.
     pub(super) fn write_pending(&self, _writer: &mut Writer) -> Result<()> {
         let _writing = self.pending_write.lock();
         let mut pending = self.pending.lock();
@@ -304,6 +301,7 @@ impl Partition {
             return Ok(());
         };
         let result = if self.context.is_poisoned() {
+            self.poison(&Error::Poisoned);
             Err(Error::Poisoned)
         } else {
             write_batches(&segment, &pending.bytes, pending.position)
@@ -315,10 +313,7 @@ impl Partition {
 
 /// Write consecutive batches appended at `position` and note them in the file.
 pub(super) fn write_batches(segment: &Segment, bytes: &[u8], position: u64) -> Result<()> {
-    segment
-        .log
-        .write_all_at(bytes, position)
-        .map_err(|e| Error::io("append", &segment.log_path, e))?;
+    segment.log.write_all_at("append", bytes, position)?;
     segment.note_flushed(position + bytes.len() as u64);
     Ok(())
 }

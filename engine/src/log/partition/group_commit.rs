@@ -40,7 +40,7 @@ impl Partition {
                 Ok(())
             }
             Err(SyncFailure::Failed(e)) => {
-                self.poison(&e);
+                // The checked file poisoned the store and failed the gate.
                 let w = self.writer.lock();
                 self.redirty_unsynced(&w.active);
                 Err(e)
@@ -128,10 +128,7 @@ impl Partition {
             return Ok(());
         }
         let started = Instant::now();
-        let r = active
-            .log
-            .sync_data()
-            .map_err(|e| Error::io("fsync segment", &active.log_path, e));
+        let r = active.log.sync_data("fsync segment");
         let micros = started.elapsed().as_micros() as u64;
         self.context.metrics.record_fsync(micros);
         // One leader at a time per partition: no lost updates that matter.
@@ -159,7 +156,7 @@ impl Partition {
             0
         };
         let to = active.state.lock().flushed_len;
-        rewrite_range(active.log.as_ref(), &active.log_path, from, to);
+        rewrite_range(active.log.raw(), &active.log_path, from, to);
     }
 
     /// Make everything written durable and visible (interval flush, close).
@@ -175,10 +172,7 @@ impl Partition {
         let synced = self.gate.synced();
         let active = self.active_segment();
         if synced.segment_base == active.base_offset {
-            if let Err(e) = active.persist_index_upto(synced.position) {
-                self.poison(&e);
-                return Err(e);
-            }
+            active.persist_index_upto(synced.position)?;
         }
         Ok(())
     }

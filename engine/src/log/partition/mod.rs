@@ -9,6 +9,7 @@ use crate::commit::{Mark, Spin, SyncFailure, SyncGate};
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::IndexEntry;
+use crate::io::checked::{FailureSink, IoContext};
 use crate::layout::START_OFFSET_FILE;
 use crate::log::context::LogContext;
 use crate::log::dedup::{Admission, DedupTable};
@@ -169,7 +170,10 @@ pub(crate) struct Partition {
     context: Arc<LogContext>,
     writer: Mutex<Writer>,
     segments: Mutex<Arc<Vec<Arc<Segment>>>>,
-    gate: SyncGate,
+    gate: Arc<SyncGate>,
+    /// What a failed write or fsync of this partition's files does (armed on
+    /// every segment: io/checked.rs): poison the store, fail `gate`.
+    failure: Arc<dyn FailureSink>,
     high_watermark: AtomicU64,
     start_offset: AtomicU64,
     last_flush: Mutex<Instant>,
@@ -196,6 +200,22 @@ pub(crate) struct Partition {
     /// Recent fdatasync time in µs (moving average; 0 before the first):
     /// how long a group-commit waiter may spin (`Partition::spin_budget`).
     recent_fsync_us: AtomicU64,
+}
+
+/// A live partition's answer to a failed write, fsync or truncation of its
+/// files: the store is poisoned (its first cause kept) and nothing more of
+/// this partition is acknowledged (design/durability.md, "Poisoning").
+#[derive(Debug)]
+struct PoisonOnFailure {
+    context: Arc<LogContext>,
+    gate: Arc<SyncGate>,
+}
+
+impl FailureSink for PoisonOnFailure {
+    fn failed(&self, error: &Error) {
+        self.context.poison(error);
+        self.gate.fail();
+    }
 }
 
 /// Batches appended to an `Always` partition and not yet written: the bytes
@@ -257,9 +277,10 @@ impl Partition {
         }
     }
 
+    /// Poison the store and fail this partition's waiters, for a failure
+    /// that no checked file reported (a judged write, a step of a roll).
     fn poison(&self, cause: &Error) {
-        self.context.poison(cause);
-        self.gate.fail();
+        self.failure.failed(cause);
     }
 
     /// See [`crate::Store::release_mapped_pages`].

@@ -8,10 +8,7 @@ impl Partition {
     /// that the files of a closed store end at their last batch.
     pub fn trim_preallocated(&self) -> Result<()> {
         let mut w = self.writer.lock();
-        if let Err(e) = self.write_pending(&mut w) {
-            self.poison(&e);
-            return Err(e);
-        }
+        self.write_pending(&mut w)?;
         let preallocated = {
             let state = w.active.state.lock();
             state.file_len > state.written_len
@@ -20,10 +17,7 @@ impl Partition {
             return Ok(());
         }
         w.active.trim_preallocated()?;
-        w.active
-            .log
-            .sync_data()
-            .map_err(|e| Error::io("fsync segment", &w.active.log_path, e))
+        w.active.log.sync_data("fsync segment")
     }
 
     pub(super) fn maybe_roll(&self, w: &mut Writer, incoming: u64, now: i64) -> Result<()> {
@@ -70,9 +64,8 @@ impl Partition {
             w.snapshot_offset = w.next_offset;
             w.snapshot_at = Instant::now();
             let segment = Arc::new(Segment::create(self.storage.as_ref(), &self.dir, w.next_offset, now)?);
-            self.storage
-                .sync_dir(&self.dir)
-                .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+            segment.arm(&self.failure);
+            self.storage.sync_dir(&self.dir).at("fsync dir", &self.dir)?;
             Ok(segment)
         })();
         let segment = match result {
