@@ -112,10 +112,7 @@ impl Partition {
         Ok(())
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "debt: validate, admit, roll, encode, preallocate, write, publish; to split (issue 20)"
-    )]
+    /// Validate, admit, roll if due, encode, place (`place_batch`), account, publish.
     fn write_inner(
         &self,
         records: &[Record],
@@ -124,24 +121,7 @@ impl Partition {
         sequenced: bool,
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<(AppendInfo, bool)> {
-        if records.is_empty() {
-            return Err(Error::invalid("records", "a batch needs at least one record"));
-        }
-        let mut total = HEADER_SIZE;
-        for record in records {
-            batch::validate_record(record, self.config.record_bytes_max as usize)
-                .map_err(|detail| Error::invalid("record", detail))?;
-            total += record.encoded_len();
-        }
-        if total > BATCH_BYTES_MAX as usize || total as u64 > self.config.segment_bytes {
-            return Err(Error::invalid(
-                "batch",
-                format!(
-                    "{total} bytes; at most {} per batch for this topic",
-                    BATCH_BYTES_MAX.min(self.config.segment_bytes as u32)
-                ),
-            ));
-        }
+        let total = self.batch_bytes(records)?;
         let now = now_ms();
         // `Always`: small batches are encoded now and written by the
         // group-commit leader together, just before its fsync (one write for
@@ -203,27 +183,76 @@ impl Partition {
         );
         let length = u64::from(header.length);
         self.context.reserve(length)?;
+        let position = self.place_batch(w, length, defer)?;
+        w.active.note_written(
+            &header,
+            position,
+            self.config.index_interval_bytes,
+            u64::from(synced_before),
+            !defer,
+        )?;
+        w.next_offset = header.next_offset();
+        // Same rule as the rebuild at open (`ProducerDedup::open_table`).
+        if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
+            w.producers.record(stamp, header.base_offset, record_count, now);
+        }
+        let next_offset = w.next_offset;
+        let mark = Mark {
+            offset: next_offset,
+            segment_base: w.active.base_offset,
+            position: position + length,
+        };
+        self.gate.record_written(mark);
+        self.count_append(records.len(), length);
+        if self.durability == Durability::Os {
+            self.publish(next_offset);
+        }
+        drop(guard);
+        drop(in_flight);
+        let info = AppendInfo {
+            base_offset: header.base_offset,
+            next_offset,
+        };
+        Ok((info, false))
+    }
+
+    /// The encoded size of a batch of `records`, refused (never clamped)
+    /// when empty, when a record is invalid or over the topic's
+    /// `record_bytes_max`, or when the batch is over `BATCH_BYTES_MAX` or
+    /// the topic's segment size.
+    fn batch_bytes(&self, records: &[Record]) -> Result<usize> {
+        if records.is_empty() {
+            return Err(Error::invalid("records", "a batch needs at least one record"));
+        }
+        let mut total = HEADER_SIZE;
+        for record in records {
+            batch::validate_record(record, self.config.record_bytes_max as usize)
+                .map_err(|detail| Error::invalid("record", detail))?;
+            total += record.encoded_len();
+        }
+        if total > BATCH_BYTES_MAX as usize || total as u64 > self.config.segment_bytes {
+            return Err(Error::invalid(
+                "batch",
+                format!(
+                    "{total} bytes; at most {} per batch for this topic",
+                    BATCH_BYTES_MAX.min(self.config.segment_bytes as u32)
+                ),
+            ));
+        }
+        Ok(total)
+    }
+
+    /// Place the batch encoded in the writer's scratch buffer (`length`
+    /// bytes, quota reserved) at the end of the active segment: the zeros
+    /// ahead of it first (`zeros_ahead`), then the batch itself, written now
+    /// or (`defer`) left pending for the group-commit leader. Returns its
+    /// position. On failure the quota is released.
+    fn place_batch(&self, w: &mut Writer, length: u64, defer: bool) -> Result<u64> {
         let (position, file_len) = {
             let state = w.active.state.lock();
             (state.written_len, state.file_len)
         };
-        // `Always`: keep zeros written ahead of the data (same write), so
-        // that durable appends overwrite instead of growing the file. Written
-        // a step at a time: when fewer than an eighth of a step lie ahead,
-        // the next step, capped at the segment's end. Once the zeros reach
-        // that end nothing more is written (the last step's appends must not
-        // each rewrite the zeros up to the end).
-        let zeros = if self.durability == Durability::Always && length <= PREALLOCATE_BYTES / 4 {
-            let end = position + length;
-            let segment_end = self.config.segment_bytes;
-            if file_len < (end + PREALLOCATE_BYTES / 8).min(segment_end) {
-                (end + PREALLOCATE_BYTES).min(segment_end).saturating_sub(end)
-            } else {
-                0
-            }
-        } else {
-            0
-        };
+        let zeros = self.zeros_ahead(position, file_len, length);
         if zeros > 0 {
             // Zeros first (over the batch's place too), then the batch: a
             // failed write leaves nothing of the batch behind.
@@ -252,41 +281,33 @@ impl Partition {
             self.context.release(length);
             return Err(e);
         }
-        w.active.note_written(
-            &header,
-            position,
-            self.config.index_interval_bytes,
-            u64::from(synced_before),
-            !defer,
-        )?;
-        w.next_offset = header.next_offset();
-        // Same rule as the rebuild at open (`ProducerDedup::open_table`).
-        if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
-            w.producers.record(stamp, header.base_offset, record_count, now);
+        Ok(position)
+    }
+
+    /// `Always`: the zeros to write ahead of a batch of `length` bytes at
+    /// `position` in a file of `file_len` bytes, so that durable appends
+    /// overwrite instead of growing the file. Written a step at a time: when
+    /// fewer than an eighth of a step lie ahead, the next step, capped at the
+    /// segment's end. Once the zeros reach that end nothing more is written
+    /// (the last step's appends must not each rewrite the zeros up to the end).
+    fn zeros_ahead(&self, position: u64, file_len: u64, length: u64) -> u64 {
+        if self.durability != Durability::Always || length > PREALLOCATE_BYTES / 4 {
+            return 0;
         }
-        let next_offset = w.next_offset;
-        let mark = Mark {
-            offset: next_offset,
-            segment_base: w.active.base_offset,
-            position: position + length,
-        };
-        self.gate.record_written(mark);
+        let end = position + length;
+        let segment_end = self.config.segment_bytes;
+        if file_len < (end + PREALLOCATE_BYTES / 8).min(segment_end) {
+            (end + PREALLOCATE_BYTES).min(segment_end).saturating_sub(end)
+        } else {
+            0
+        }
+    }
+
+    fn count_append(&self, records: usize, length: u64) {
         let metrics = &self.context.metrics;
         metrics.append_batches.fetch_add(1, Ordering::Relaxed);
-        metrics
-            .append_records
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        metrics.append_records.fetch_add(records as u64, Ordering::Relaxed);
         metrics.append_bytes.fetch_add(length, Ordering::Relaxed);
-        if self.durability == Durability::Os {
-            self.publish(next_offset);
-        }
-        drop(guard);
-        drop(in_flight);
-        let info = AppendInfo {
-            base_offset: header.base_offset,
-            next_offset,
-        };
-        Ok((info, false))
     }
 
     /// Write the batches still pending (the caller holds the writer lock, so
