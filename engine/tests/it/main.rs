@@ -40,4 +40,5 @@ mod release_memory;
 mod scanner;
 mod store_basic;
 mod txn;
+mod txn_group_limit;
 mod txn_limits;
