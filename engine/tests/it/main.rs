@@ -28,6 +28,7 @@ mod null_values;
 mod offsets;
 mod offsets_model;
 mod pending_append;
+mod poison_close;
 mod poison_record;
 mod preallocate;
 mod preallocate_once;
