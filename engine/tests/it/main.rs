@@ -24,6 +24,7 @@ mod group_delete;
 mod internal_topics;
 mod model;
 mod no_space;
+mod null_values;
 mod offsets;
 mod offsets_model;
 mod pending_append;
