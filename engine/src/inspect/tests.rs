@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::{Record, Store, StoreOptions};
+use std::fs;
+use std::fs;
 
 fn options() -> StoreOptions {
     StoreOptions {
