@@ -150,7 +150,6 @@ pub fn encode_read_batch(
     let mut writer = FetchBatchWriter::begin(out, &batch.header, first.offset, first.timestamp_ms)?;
     for record in &batch.records {
         if let Err(error) = writer.push_stored(record) {
-            drop(writer);
             out.truncate(start);
             return Err(error);
         }

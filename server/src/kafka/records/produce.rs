@@ -104,5 +104,6 @@ fn engine_record(
         value: value.to_vec(),
         headers,
         timestamp_ms,
+        nulls: millrace::Nulls::default(),
     })
 }
