@@ -5,7 +5,6 @@
 use super::*;
 use crate::{Record, Store, StoreOptions};
 use std::fs;
-use std::fs;
 
 fn options() -> StoreOptions {
     StoreOptions {
