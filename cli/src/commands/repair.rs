@@ -7,8 +7,8 @@ use crate::error::{exit, CliError, CliResult};
 use crate::output::{self, Table};
 use clap::Args;
 use millrace::inspect::{self, AffectedConsumer, ConsumerEffect, RepairOutcome, RepairPlan};
-use serde_json::json;
 use millrace::storage::FsStorage;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -184,9 +184,9 @@ impl Inspector {
         require_store(storage, data_dir)?;
         let _lock = lock(storage, data_dir)?;
         Ok(match action {
-            RepairAction::Truncate { segment, position, .. } => Some(super::plan::plan_segment_locked(
-                storage, data_dir, segment, *position,
-            )?),
+            RepairAction::Truncate { segment, position, .. } => {
+                Some(super::plan::plan_segment_locked(storage, data_dir, segment, *position)?)
+            }
             RepairAction::SetAside { snapshot, .. } => {
                 Some(super::plan::plan_snapshot_locked(storage, data_dir, snapshot)?)
             }
@@ -210,12 +210,9 @@ impl Inspector {
             RepairAction::RebuildIndex { segment, .. } => {
                 super::repair::repair_index_on(storage, data_dir, segment, &backup_for(backup_root, segment))?
             }
-            RepairAction::SetAside { snapshot, .. } => super::repair::set_aside_snapshots_on(
-                storage,
-                data_dir,
-                snapshot,
-                &backup_for(backup_root, snapshot),
-            )?,
+            RepairAction::SetAside { snapshot, .. } => {
+                super::repair::set_aside_snapshots_on(storage, data_dir, snapshot, &backup_for(backup_root, snapshot))?
+            }
             RepairAction::ForgetTransactions { .. } => {
                 super::transactions::forget_transactions_on(&self.storage, data_dir, backup_root)?
             }

@@ -41,7 +41,10 @@ pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut
     let registry = path.join(REGISTRY_FILE);
     if storage.exists(&registry) {
         let bytes = read_bounded(storage, &registry, crate::producer_registry::REGISTRY_BYTES_MAX)?;
-        if bytes.and_then(|b| crate::producer_registry::decode_registry(&b)).is_none() {
+        if bytes
+            .and_then(|b| crate::producer_registry::decode_registry(&b))
+            .is_none()
+        {
             report.problems.push(problem(
                 registry,
                 Severity::Recoverable,

@@ -152,7 +152,10 @@ fn claimed_end(
     if position + HEADER_SIZE as u64 <= file_bytes
         && crate::storage::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
     {
-        if let Some(header) = BatchHeader::parse(&header_bytes).ok().filter(|h| h.base_offset == expected) {
+        if let Some(header) = BatchHeader::parse(&header_bytes)
+            .ok()
+            .filter(|h| h.base_offset == expected)
+        {
             end = Some(header.next_offset());
         }
     }
@@ -191,7 +194,10 @@ fn committed_offsets_on(storage: &dyn Storage, data_dir: &Path) -> Result<Vec<(S
     if !is_dir(storage, &dir)? {
         return Ok(Vec::new());
     }
-    let mut bases: Vec<u64> = list_names(storage, &dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
+    let mut bases: Vec<u64> = list_names(storage, &dir)?
+        .iter()
+        .filter_map(|n| parse_log_name(n))
+        .collect();
     bases.sort_unstable();
     for base in bases {
         let scan = scan_log(
@@ -379,7 +385,11 @@ pub(super) fn plan_segment_locked(
     // the previous segment does when this one goes whole (offsets missing
     // between them are gone already, and dropped with the rest).
     let cut_from = if position == 0 { base } else { scan.next_offset };
-    let kept_end = if position == 0 { expected.unwrap_or(base) } else { cut_from };
+    let kept_end = if position == 0 {
+        expected.unwrap_or(base)
+    } else {
+        cut_from
+    };
     let mut removals = Vec::new();
     let cut_end = claimed_end(storage, segment, (position, cut_from), scan.file_bytes)?.filter(|end| *end > cut_from);
     let mut dropped_end = cut_end.unwrap_or(cut_from).max(kept_end);
@@ -457,9 +467,14 @@ pub(super) fn plan_snapshot_locked(storage: &dyn Storage, data_dir: &Path, snaps
     let (dir, bases) = super::repair::locate_partition_file(storage, data_dir, snapshot)?;
     let log_end = match bases.last() {
         Some(last) => {
-            let scan = scan_log(storage, &dir.join(log_name(*last)), *last, false, &mut |_| {}, &mut |_, _, _| {
-                true
-            })?;
+            let scan = scan_log(
+                storage,
+                &dir.join(log_name(*last)),
+                *last,
+                false,
+                &mut |_| {},
+                &mut |_, _, _| true,
+            )?;
             if let Some(bad) = scan.invalid {
                 return Err(Error::invalid(
                     "snapshot",

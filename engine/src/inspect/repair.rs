@@ -43,7 +43,11 @@ impl RepairOutcome {
 
 /// A file's partition directory and the partition's segment bases (sorted),
 /// refusing a file that is not inside `<data>/topics/<topic>/<partition>/`.
-pub(super) fn locate_partition_file(storage: &dyn Storage, data_dir: &Path, file: &Path) -> Result<(PathBuf, Vec<u64>)> {
+pub(super) fn locate_partition_file(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    file: &Path,
+) -> Result<(PathBuf, Vec<u64>)> {
     let outside = || {
         Error::invalid(
             "file",
@@ -71,13 +75,20 @@ pub(super) fn locate_partition_file(storage: &dyn Storage, data_dir: &Path, file
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(outside()),
         Err(e) => return Err(Error::io("open", file, e)),
     }
-    let mut bases: Vec<u64> = list_names(storage, &dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
+    let mut bases: Vec<u64> = list_names(storage, &dir)?
+        .iter()
+        .filter_map(|n| parse_log_name(n))
+        .collect();
     bases.sort_unstable();
     Ok((dir, bases))
 }
 
 /// The segment's place in its partition: (partition dir, base offset, all bases sorted).
-pub(super) fn locate_segment(storage: &dyn Storage, data_dir: &Path, segment: &Path) -> Result<(PathBuf, u64, Vec<u64>)> {
+pub(super) fn locate_segment(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    segment: &Path,
+) -> Result<(PathBuf, u64, Vec<u64>)> {
     let not_segment = || {
         Error::invalid(
             "segment file",
@@ -106,7 +117,14 @@ pub(super) fn locate_segment(storage: &dyn Storage, data_dir: &Path, segment: &P
 pub(super) fn expected_base(storage: &dyn Storage, dir: &Path, base: u64, bases: &[u64]) -> Result<Option<u64>> {
     let mut expected: Option<u64> = None;
     for b in bases.iter().take_while(|b| **b < base) {
-        let scan = scan_log(storage, &dir.join(log_name(*b)), *b, false, &mut |_| {}, &mut |_, _, _| true)?;
+        let scan = scan_log(
+            storage,
+            &dir.join(log_name(*b)),
+            *b,
+            false,
+            &mut |_| {},
+            &mut |_, _, _| true,
+        )?;
         if let Some(invalid) = scan.invalid {
             return Err(Error::invalid(
                 "position",

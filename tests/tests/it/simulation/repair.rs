@@ -104,7 +104,9 @@ fn build(seed: u64) -> Result<Built, String> {
         .collect();
     let name = segments[rng.below(segments.len() as u64) as usize].clone();
     let path = dir.join(&name);
-    let file = storage.open(&path, OpenMode::Existing).map_err(|e| format!("open {name}: {e}"))?;
+    let file = storage
+        .open(&path, OpenMode::Existing)
+        .map_err(|e| format!("open {name}: {e}"))?;
     let len = file.len().map_err(|e| format!("len: {e}"))?;
     let mut kind = [Damage::Flip, Damage::Truncate, Damage::Delete][rng.below(3) as usize];
     // Deleting the first of several segments is what retention does: no
@@ -114,7 +116,11 @@ fn build(seed: u64) -> Result<Built, String> {
     if kind == Damage::Delete && first_of_several {
         kind = Damage::Truncate;
     }
-    let len = if first_of_several && kind == Damage::Truncate { 1 } else { len };
+    let len = if first_of_several && kind == Damage::Truncate {
+        1
+    } else {
+        len
+    };
     let damage = match kind {
         Damage::Flip if len > 0 => {
             let at = rng.below(len);
@@ -208,8 +214,8 @@ fn verify(storage: &SimStorage, built: &Built, reported: &Reported) -> Result<()
     if report.corruption_found() {
         return Err(format!("check after repair finds corruption: {:?}", report.problems));
     }
-    let store = Store::open_with_storage(DATA_DIR, options(), arc(storage))
-        .map_err(|e| format!("open after repair: {e}"))?;
+    let store =
+        Store::open_with_storage(DATA_DIR, options(), arc(storage)).map_err(|e| format!("open after repair: {e}"))?;
     let mut seen: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     let mut offset = match store.read(TOPIC, 0, 0, ReadOptions::default()) {
         Err(Error::OffsetOutOfRange { start, .. }) => start,
@@ -278,7 +284,10 @@ pub fn run_repair_seed(seed: u64) -> Result<RepairSeed, String> {
 
     trace(format!("seed {seed}: trial done"));
     let built = build(seed)?;
-    trace(format!("acknowledged: {:?}", built.acknowledged.keys().collect::<Vec<_>>()));
+    trace(format!(
+        "acknowledged: {:?}",
+        built.acknowledged.keys().collect::<Vec<_>>()
+    ));
     let mut rng = SimRng::new(seed ^ 0xC0FF_EE00);
     let crash_at = before_repair + rng.below(repair_calls + 1);
     let boot = built
