@@ -284,8 +284,15 @@ pub(super) fn repair_segment_on(
             .and_then(|()| file.sync_data())
             .map_err(|e| Error::io("truncate segment", segment, e))?;
         outcome.truncated = Some((segment.to_path_buf(), scan.file_bytes, position));
-        if storage.exists(&index_path) {
-            cut_index(storage, &index_path, position, &boundaries)?;
+        // Followed by the continuation, the segment is sealed now: its index
+        // gets the end entry a sealed segment's has.
+        let end = (plan.continues_at > plan.kept_end).then(|| IndexEntry {
+            relative_offset: (scan.next_offset - base) as u32,
+            position: position as u32,
+            max_timestamp_before_ms: scan.max_timestamp_ms,
+        });
+        if storage.exists(&index_path) || end.is_some() {
+            cut_index(storage, &index_path, (position, end), &boundaries)?;
         }
     }
     sync_dir(storage, &dir)?;
@@ -296,11 +303,21 @@ pub(super) fn repair_segment_on(
 }
 
 /// Keep the prefix of the index's entries that point at verified batch
-/// boundaries before the cut at `position`; the engine extends the index
-/// from there on open.
-fn cut_index(storage: &dyn Storage, index_path: &Path, position: u64, boundaries: &[IndexEntry]) -> Result<()> {
+/// boundaries before the cut at `position` (then `end`, the end entry of a
+/// segment the cut seals); the engine extends the index from there on open.
+fn cut_index(
+    storage: &dyn Storage,
+    index_path: &Path,
+    (position, end): (u64, Option<IndexEntry>),
+    boundaries: &[IndexEntry],
+) -> Result<()> {
+    let mode = if storage.exists(index_path) {
+        OpenMode::Existing
+    } else {
+        OpenMode::CreateNew
+    };
     let file = storage
-        .open(index_path, OpenMode::Existing)
+        .open(index_path, mode)
         .map_err(|e| Error::io("open index", index_path, e))?;
     // At most one entry per verified boundary (and one more to stop at).
     let bytes_max = (boundaries.len() as u64 + 1) * ENTRY_SIZE as u64;
@@ -314,6 +331,9 @@ fn cut_index(storage: &dyn Storage, index_path: &Path, position: u64, boundaries
             break;
         }
         kept.extend_from_slice(&entry.encode());
+    }
+    if let Some(end) = end {
+        kept.extend_from_slice(&end.encode());
     }
     file.set_len(kept.len() as u64)
         .and_then(|()| file.write_all_at(&kept, 0))

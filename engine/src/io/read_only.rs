@@ -412,6 +412,22 @@ impl Storage for ReadOnlyStorage {
         self.overlay.lock().exists(path)
     }
 
+    /// A directory created in memory, or one on disk not removed in memory
+    /// (a file is `NotADirectory`, a missing path `NotFound`).
+    fn check_dir(&self, path: &Path) -> io::Result<()> {
+        let overlay = self.overlay.lock();
+        if overlay.dirs.contains(path) {
+            return Ok(());
+        }
+        if !overlay.exists(path) {
+            return Err(not_found(path));
+        }
+        if overlay.files.contains_key(path) || !fs::metadata(path)?.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::NotADirectory));
+        }
+        Ok(())
+    }
+
     /// The real path (this only reads).
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         fs::canonicalize(path)
