@@ -5,13 +5,12 @@
 
 use crate::cli::GlobalArgs;
 use crate::data;
-use crate::error::{exit, CliError, CliResult};
+use crate::error::{CliError, CliResult};
 use millrace::offset_table::CommittedOffset;
 use millrace::{DamagedScope, Durability, ReadOptions, Record, Store, StoredRecord, TopicConfig};
 use millrace_server::error_code::ErrorCode;
-use millrace_server::messages::{ConfigEntry, Fetch, Isolation, Position};
-use millrace_server::{Client, ClientError, ClientOptions};
-use std::net::{SocketAddr, ToSocketAddrs};
+use millrace_server::messages::{Fetch, Isolation, Position};
+use millrace_server::ClientError;
 use std::time::{Duration, Instant};
 
 /// A topic as both backends can describe it.
@@ -82,174 +81,15 @@ pub struct ReadOutcome {
     pub next_offset: u64,
 }
 
-pub struct Remote {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
-    addr: SocketAddr,
-}
-
 pub enum Target {
     Local(Store),
     Remote(Box<Remote>),
 }
 
-pub fn remote_error(addr: SocketAddr, e: ClientError) -> CliError {
-    match &e {
-        ClientError::Server(wire) => {
-            let mut error = CliError::new(format!("server {addr}: {}", wire.message));
-            error = match wire.code {
-                ErrorCode::Corruption => CliError {
-                    code: exit::CORRUPTION,
-                    ..error
-                }
-                .with_hint("run `millrace check` on the server's data directory (stop the server first)"),
-                ErrorCode::Unauthenticated => {
-                    error.with_hint("set MILLRACE_TOKEN (or --token) to a token the server accepts")
-                }
-                ErrorCode::PermissionDenied => error.with_hint(
-                    "the token's permissions (or its `groups`, or the producer's owner) do not allow this; \
-                     use a token configured for it",
-                ),
-                ErrorCode::TopicNotFound => error.with_hint("list topics with `millrace topic list`"),
-                _ => error,
-            };
-            error
-        }
-        ClientError::Io { .. } | ClientError::Timeout(_) | ClientError::Disconnected => {
-            CliError::new(format!("cannot talk to server {addr}: {e}"))
-                .with_hint("is `millrace serve` running there? check --server (or MILLRACE_SERVER)")
-        }
-        // Protocol violations, TLS failures and whatever the client adds later.
-        _ => CliError::new(format!("server {addr}: {e}")),
-    }
-}
+mod remote;
 
-/// `host:port` to a socket address.
-pub fn resolve_server(server: &str) -> CliResult<SocketAddr> {
-    server
-        .to_socket_addrs()
-        .map_err(|e| {
-            CliError::usage(format!(
-                "--server {server}: {e}; expected host:port like 127.0.0.1:7878"
-            ))
-        })?
-        .next()
-        .ok_or_else(|| CliError::usage(format!("--server {server}: resolves to no address")))
-}
-
-/// Client options from the global flags (token, TLS).
-pub fn client_options(global: &GlobalArgs) -> CliResult<ClientOptions> {
-    let tls = match &global.tls_ca {
-        None => None,
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                CliError::new(format!("cannot read the TLS certificate file {}: {e}", path.display()))
-                    .with_hint("--tls-ca (or MILLRACE_TLS_CA) names a PEM file holding the server's certificate or CA")
-            })?;
-            let server_name = match &global.tls_server_name {
-                Some(name) => name.clone(),
-                None => {
-                    let server = global.server.as_deref().unwrap_or_default();
-                    server
-                        .rsplit_once(':')
-                        .map_or(server, |(host, _)| host)
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string()
-                }
-            };
-            Some(millrace_server::tls::ClientTls {
-                root_certificates_pem: pem,
-                server_name,
-            })
-        }
-    };
-    Ok(ClientOptions {
-        client_name: format!("millrace-cli/{}", env!("CARGO_PKG_VERSION")),
-        token: global.token.as_ref().map(|t| t.as_bytes().to_vec()),
-        connect_attempts_max: 2,
-        tls,
-        ..ClientOptions::default()
-    })
-}
-
-impl Remote {
-    fn connect(global: &GlobalArgs, server: &str) -> CliResult<Remote> {
-        let addr = resolve_server(server)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| CliError::new(format!("cannot start the I/O runtime: {e}")))?;
-        let options = client_options(global)?;
-        let client = runtime
-            .block_on(Client::connect(addr, options))
-            .map_err(|e| remote_error(addr, e))?;
-        Ok(Remote { runtime, client, addr })
-    }
-
-    fn call<T>(&self, f: impl std::future::Future<Output = Result<T, ClientError>>) -> CliResult<T> {
-        self.runtime.block_on(f).map_err(|e| remote_error(self.addr, e))
-    }
-
-    /// Send one request and wait for its response.
-    pub fn request(
-        &self,
-        request: millrace_server::messages::Request,
-    ) -> CliResult<millrace_server::messages::Response> {
-        self.call(self.client.call(request))
-    }
-
-    /// An answer of the wrong kind: a protocol problem, not the user's.
-    pub fn unexpected(&self, response: &millrace_server::messages::Response) -> CliError {
-        CliError::new(format!(
-            "server {} sent an unexpected response: {response:?}",
-            self.addr
-        ))
-    }
-}
-
-fn config_from_entries(partitions: u32, entries: &[ConfigEntry]) -> (TopicConfig, Option<Durability>) {
-    let mut config = TopicConfig::with_partitions(partitions);
-    let mut durability = None;
-    let optional = |v: &str| v.parse::<u64>().ok();
-    for ConfigEntry { key, value } in entries {
-        match key.as_str() {
-            "durability" => durability = Durability::parse(value).ok(),
-            "segment_bytes" => config.segment_bytes = value.parse().unwrap_or(config.segment_bytes),
-            "segment_age_ms" => config.segment_age_ms = optional(value),
-            "retention_ms" => config.retention_ms = optional(value),
-            "retention_bytes" => config.retention_bytes = optional(value),
-            "record_bytes_max" => config.record_bytes_max = value.parse().unwrap_or(config.record_bytes_max),
-            "index_interval_bytes" => {
-                config.index_interval_bytes = value.parse().unwrap_or(config.index_interval_bytes)
-            }
-            _ => {}
-        }
-    }
-    config.durability = durability;
-    (config, durability)
-}
-
-fn config_entries(config: &TopicConfig) -> Vec<(&'static str, String)> {
-    let mut entries = vec![
-        ("segment_bytes", config.segment_bytes.to_string()),
-        ("record_bytes_max", config.record_bytes_max.to_string()),
-        ("index_interval_bytes", config.index_interval_bytes.to_string()),
-    ];
-    if let Some(d) = config.durability {
-        entries.push(("durability", d.to_string()));
-    }
-    for (key, value) in [
-        ("segment_age_ms", config.segment_age_ms),
-        ("retention_ms", config.retention_ms),
-        ("retention_bytes", config.retention_bytes),
-    ] {
-        if let Some(v) = value {
-            entries.push((key, v.to_string()));
-        }
-    }
-    entries
-}
+use remote::config_from_entries;
+pub use remote::{client_options, remote_error, resolve_server, Remote};
 
 impl Target {
     /// Connect to `--server`, or open `--data` (never creating it).
@@ -301,7 +141,9 @@ impl Target {
         match self {
             Target::Local(store) => Ok(store.create_topic(name, config)?),
             Target::Remote(r) => {
-                let entries = config_entries(&config);
+                // Only the keys set, so that an older server that does not
+                // know a newer key (left at its default) still creates the topic.
+                let entries = config.entries_set();
                 let pairs: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 r.call(r.client.create_topic(name, config.partitions, &pairs))
             }
@@ -415,9 +257,7 @@ impl Target {
             }
             Target::Remote(r) => {
                 let d = r.call(r.client.describe_topic(name))?;
-                let (mut config, durability) = config_from_entries(d.partitions.len() as u32, &d.config);
-                // The server reports the durability in effect, not whether it is the default.
-                config.durability = durability;
+                let (config, durability) = config_from_entries(r.addr, name, d.partitions.len() as u32, &d.config)?;
                 let listing = r.request(millrace_server::messages::Request::DlqList(
                     millrace_server::messages::DlqList {
                         topic: name.to_string(),

@@ -4,6 +4,10 @@ use crate::error::{CorruptionKind, Error, Result};
 use std::path::Path;
 use std::time::Duration;
 
+mod keys;
+
+pub use keys::{topic_config_key, TopicConfigKey, TOPIC_CONFIG_KEYS};
+
 /// When an append is acknowledged, and when its records become visible.
 /// See `design/durability.md` for the one-sentence guarantee of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,22 +231,14 @@ impl TopicConfig {
 
     /// `key=value` lines, then `crc32=<hex>` over everything before it.
     pub fn encode(&self) -> Vec<u8> {
-        let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
         let mut text = String::new();
         text.push_str("format=1\n");
         text.push_str(&format!("partitions={}\n", self.partitions));
-        text.push_str(&format!(
-            "durability={}\n",
-            self.durability.map_or("default".to_string(), |d| d.to_string())
-        ));
-        text.push_str(&format!("segment_bytes={}\n", self.segment_bytes));
-        text.push_str(&format!("segment_age_ms={}\n", opt(self.segment_age_ms)));
-        text.push_str(&format!("retention_ms={}\n", opt(self.retention_ms)));
-        text.push_str(&format!("retention_bytes={}\n", opt(self.retention_bytes)));
-        text.push_str(&format!("record_bytes_max={}\n", self.record_bytes_max));
-        text.push_str(&format!("index_interval_bytes={}\n", self.index_interval_bytes));
-        if self.route_invalid_to_dlq {
-            text.push_str("route_invalid_to_dlq=true\n");
+        for key in &TOPIC_CONFIG_KEYS {
+            if key.written_only_when_set && key.is_absent(self) {
+                continue;
+            }
+            text.push_str(&format!("{}={}\n", key.key, key.print(self)));
         }
         let crc = crc32fast::hash(text.as_bytes());
         text.push_str(&format!("crc32={crc:08x}\n"));
@@ -263,20 +259,12 @@ impl TopicConfig {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
             };
+            // Retention is never salvaged (see above); `partitions` is the disk's.
+            if matches!(key, "retention_ms" | "retention_bytes") {
+                continue;
+            }
             let mut candidate = config.clone();
-            let parsed = match key {
-                "durability" if value == "default" => {
-                    candidate.durability = None;
-                    true
-                }
-                "durability" => Durability::parse(value).map(|d| candidate.durability = Some(d)).is_ok(),
-                "segment_bytes" => value.parse().map(|v| candidate.segment_bytes = v).is_ok(),
-                "segment_age_ms" => value.parse().map(|v| candidate.segment_age_ms = Some(v)).is_ok(),
-                "record_bytes_max" => value.parse().map(|v| candidate.record_bytes_max = v).is_ok(),
-                "index_interval_bytes" => value.parse().map(|v| candidate.index_interval_bytes = v).is_ok(),
-                "route_invalid_to_dlq" => value.parse().map(|v| candidate.route_invalid_to_dlq = v).is_ok(),
-                _ => false,
-            };
+            let parsed = topic_config_key(key).is_some_and(|k| k.set(&mut candidate, value).is_ok());
             if parsed && candidate.validate().is_ok() {
                 config = candidate;
             }
@@ -295,33 +283,15 @@ impl TopicConfig {
             return Err(bad());
         }
         let mut config = TopicConfig::default();
-        let opt = |v: &str| -> Result<Option<u64>> {
-            if v == "none" {
-                Ok(None)
-            } else {
-                v.parse().map(Some).map_err(|_| bad())
-            }
-        };
         for line in body.lines() {
             let (key, value) = line.split_once('=').ok_or_else(bad)?;
             match key {
                 "format" if value == "1" => {}
                 "partitions" => config.partitions = value.parse().map_err(|_| bad())?,
-                "durability" => {
-                    config.durability = if value == "default" {
-                        None
-                    } else {
-                        Some(Durability::parse(value).map_err(|_| bad())?)
-                    }
-                }
-                "segment_bytes" => config.segment_bytes = value.parse().map_err(|_| bad())?,
-                "segment_age_ms" => config.segment_age_ms = opt(value)?,
-                "retention_ms" => config.retention_ms = opt(value)?,
-                "retention_bytes" => config.retention_bytes = opt(value)?,
-                "record_bytes_max" => config.record_bytes_max = value.parse().map_err(|_| bad())?,
-                "index_interval_bytes" => config.index_interval_bytes = value.parse().map_err(|_| bad())?,
-                "route_invalid_to_dlq" => config.route_invalid_to_dlq = value.parse().map_err(|_| bad())?,
-                _ => return Err(bad()),
+                key => topic_config_key(key)
+                    .ok_or_else(bad)?
+                    .set(&mut config, value)
+                    .map_err(|_| bad())?,
             }
         }
         config.validate().map_err(|_| bad())?;
@@ -353,6 +323,25 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// `topic.meta` is written from the key table byte for byte as format 1
+    /// was: every key in its order, `route_invalid_to_dlq` only when set.
+    #[test]
+    fn meta_text_is_format_1() {
+        let text = String::from_utf8(TopicConfig::default().encode()).unwrap();
+        let body = "format=1\npartitions=1\ndurability=default\nsegment_bytes=67108864\nsegment_age_ms=none\n\
+                    retention_ms=none\nretention_bytes=none\nrecord_bytes_max=1048576\nindex_interval_bytes=4096\n";
+        assert_eq!(text, format!("{body}crc32={:08x}\n", crc32fast::hash(body.as_bytes())));
+        let routed = TopicConfig {
+            route_invalid_to_dlq: true,
+            ..TopicConfig::default()
+        };
+        let text = String::from_utf8(routed.encode()).unwrap();
+        assert!(
+            text.contains("index_interval_bytes=4096\nroute_invalid_to_dlq=true\ncrc32="),
+            "{text}"
+        );
     }
 
     #[test]

@@ -82,6 +82,11 @@ struct CreateArgs {
     /// Bytes of log between sparse index entries.
     #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
     index_interval_bytes: Option<u64>,
+    /// Send records refused by validation to the topic's DLQ instead of
+    /// failing the append, for appends that route (a program embedding the
+    /// engine: `Store::append_routed`; a server's Produce never routes).
+    #[arg(long)]
+    route_invalid_to_dlq: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: TopicArgs) -> CliResult<()> {
@@ -114,7 +119,7 @@ fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
             Some(v) => to_u32("index-interval-bytes", v)?,
             None => defaults.index_interval_bytes,
         },
-        ..defaults
+        route_invalid_to_dlq: args.route_invalid_to_dlq,
     };
     // Check before creating the data directory, so a typo leaves nothing behind.
     millrace::names::validate_topic_name(&args.topic).map_err(|e| CliError::usage(e.to_string()))?;
@@ -276,6 +281,7 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
             "retention_bytes": c.retention_bytes,
             "record_bytes_max": c.record_bytes_max,
             "index_interval_bytes": c.index_interval_bytes,
+            "route_invalid_to_dlq": c.route_invalid_to_dlq,
         },
         "records": records(d),
         "dlq_depth": d.dlq_depth,
@@ -317,6 +323,9 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
         "index interval:       {}",
         output::bytes(u64::from(c.index_interval_bytes))
     );
+    if c.route_invalid_to_dlq {
+        println!("invalid records:      to the DLQ (appends that route)");
+    }
     println!("records:              {}", records(&d));
     println!(
         "dead letters:         {}{}",

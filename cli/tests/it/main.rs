@@ -39,4 +39,5 @@ mod serve_banner;
 mod serve_security;
 mod server;
 mod terminal;
+mod topic_config_values;
 mod topic_produce_consume;

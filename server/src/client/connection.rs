@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use millrace::Record;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -31,9 +30,8 @@ use tokio::sync::oneshot;
 use crate::error_code::WireError;
 use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_fetch_response_view, decode_response, encode_request, ConfigEntry, CreateTopic, DamageReport,
-    DescribeDamage, Fetch, Fetched, FetchedView, Hello, HelloResponse, Isolation, Position, Produce, Produced, Request,
-    Response, Stat, TopicDescription, TopicName, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    decode_fetch_response_view, decode_response, encode_request, Fetch, FetchedView, Hello, HelloResponse, Request,
+    Response, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +302,16 @@ impl Client {
         reply?.map_err(ClientError::Server)
     }
 
+    /// As [`Client::fetch_with`], but the records stay in the response's
+    /// buffer and are read in place ([`FetchedView::iter`]): no allocation or
+    /// copy per record. For consumers that scan many records.
+    pub async fn fetch_view(&self, fetch: Fetch) -> Result<FetchedView, ClientError> {
+        let frame = self.send(Request::Fetch(fetch), Pending::View).await??;
+        decode_fetch_response_view(frame)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(ClientError::Server)
+    }
+
     /// Send `request` and wait for what the read task sends the waiter that
     /// `waiter` makes (the response, decoded or raw).
     async fn send<T>(
@@ -352,138 +360,6 @@ impl Client {
                 Err(ClientError::Timeout(timeout))
             }
         }
-    }
-
-    fn unexpected(response: Response) -> ClientError {
-        ClientError::Protocol(format!("unexpected response {response:?}"))
-    }
-
-    async fn call_empty(&self, request: Request) -> Result<(), ClientError> {
-        match self.call(request).await? {
-            Response::Empty => Ok(()),
-            other => Err(Client::unexpected(other)),
-        }
-    }
-
-    pub async fn ping(&self) -> Result<(), ClientError> {
-        self.call_empty(Request::Ping).await
-    }
-
-    /// Create a topic; `config` pairs are the engine's `TopicConfig` keys.
-    pub async fn create_topic(&self, name: &str, partitions: u32, config: &[(&str, &str)]) -> Result<(), ClientError> {
-        self.call_empty(Request::CreateTopic(CreateTopic {
-            name: name.to_string(),
-            partitions,
-            config: config
-                .iter()
-                .map(|(key, value)| ConfigEntry {
-                    key: key.to_string(),
-                    value: value.to_string(),
-                })
-                .collect(),
-        }))
-        .await
-    }
-
-    pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
-        self.call_empty(Request::DeleteTopic(TopicName { name: name.to_string() }))
-            .await
-    }
-
-    /// Every user topic, sorted, however many: walks `ListTopicsPage`
-    /// ([`Client::topic_pages`]).
-    pub async fn list_topics(&self) -> Result<Vec<String>, ClientError> {
-        self.topic_pages().all().await
-    }
-
-    pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, ClientError> {
-        match self
-            .call(Request::DescribeTopic(TopicName { name: name.to_string() }))
-            .await?
-        {
-            Response::TopicDescription(description) => Ok(description),
-            other => Err(Client::unexpected(other)),
-        }
-    }
-
-    /// The topics and partitions that failed to open (`DescribeDamage`):
-    /// `topic`'s, or every topic's. A server older than this request
-    /// answers `UnknownOpcode` and closes the connection: call it last.
-    pub async fn describe_damage(&self, topic: Option<&str>) -> Result<DamageReport, ClientError> {
-        match self
-            .call(Request::DescribeDamage(DescribeDamage {
-                topic: topic.map(str::to_string),
-            }))
-            .await?
-        {
-            Response::Damage(report) => Ok(report),
-            other => Err(Client::unexpected(other)),
-        }
-    }
-
-    /// Append `records` as one batch (not idempotent).
-    pub async fn produce(&self, topic: &str, partition: u32, records: Vec<Record>) -> Result<Produced, ClientError> {
-        match self
-            .call(Request::Produce(Produce {
-                topic: topic.to_string(),
-                partition,
-                producer: None,
-                records,
-            }))
-            .await?
-        {
-            Response::Produced(produced) => Ok(produced),
-            other => Err(Client::unexpected(other)),
-        }
-    }
-
-    /// Fetch with every field given.
-    pub async fn fetch_with(&self, fetch: Fetch) -> Result<Fetched, ClientError> {
-        match self.call(Request::Fetch(fetch)).await? {
-            Response::Fetched(fetched) => Ok(fetched),
-            other => Err(Client::unexpected(other)),
-        }
-    }
-
-    /// As [`Client::fetch_with`], but the records stay in the response's
-    /// buffer and are read in place ([`FetchedView::iter`]): no allocation or
-    /// copy per record. For consumers that scan many records.
-    pub async fn fetch_view(&self, fetch: Fetch) -> Result<FetchedView, ClientError> {
-        let frame = self.send(Request::Fetch(fetch), Pending::View).await??;
-        decode_fetch_response_view(frame)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?
-            .map_err(ClientError::Server)
-    }
-
-    /// Fetch from `offset`, up to 1 MiB, waiting up to `max_wait` for a first record.
-    pub async fn fetch(
-        &self,
-        topic: &str,
-        partition: u32,
-        offset: u64,
-        max_wait: Duration,
-    ) -> Result<Fetched, ClientError> {
-        self.fetch_with(Fetch {
-            topic: topic.to_string(),
-            partition,
-            position: Position::Offset(offset),
-            max_bytes: 1024 * 1024,
-            max_records: 0,
-            isolation: Isolation::ReadCommitted,
-            max_wait_ms: u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX),
-        })
-        .await
-    }
-
-    pub async fn stats(&self) -> Result<Vec<Stat>, ClientError> {
-        match self.call(Request::Stats).await? {
-            Response::Stats(stats) => Ok(stats),
-            other => Err(Client::unexpected(other)),
-        }
-    }
-
-    pub async fn flush(&self) -> Result<(), ClientError> {
-        self.call_empty(Request::Flush).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! `Consumer` and `Transaction` live in `millrace::`.
 
 pub mod api;
+mod calls;
 pub mod connection;
 pub mod listing;
 pub mod producer;

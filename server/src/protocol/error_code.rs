@@ -1,6 +1,7 @@
 //! Error codes on the wire ("Error codes" in `design/protocol.md`): engine
 //! errors in `1..=999` (which engine error gets which code:
-//! `server::convert::engine_code`), protocol errors in `1000..=1999`.
+//! `millrace::Error::code`, the one table; this module only names the
+//! numbers), protocol errors in `1000..=1999`.
 
 use std::fmt;
 

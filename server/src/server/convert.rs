@@ -1,8 +1,9 @@
 //! Every mapping between engine types (`millrace::`) and the native
 //! protocol's wire types ([`crate::messages`]), in one place: the wire side
-//! of the service layer ([`crate::server::service`]). Engine errors map to
-//! wire codes here ([`engine_code`], the one table; `design/protocol.md`,
-//! "Error codes", lists the same codes).
+//! of the service layer ([`crate::server::service`]). Engine errors take
+//! their wire code from `millrace::Error::code` ([`engine_code`]; the
+//! engine's table is the one table, `design/protocol.md` "Error codes" lists
+//! the same codes).
 
 use millrace::clock::now_ms;
 use std::time::Duration;
@@ -23,36 +24,11 @@ pub const DLQ_LIST_RECORDS_DEFAULT: u32 = 100;
 /// `DlqRedrive.redrive_cap` when the client says 0.
 pub const REDRIVE_CAP_DEFAULT: u32 = 3;
 
-/// The wire code of an engine error: the one table from engine errors to
-/// codes (`1..=999`, see [`crate::error_code`] for the numbers).
+/// The wire code of an engine error: exactly [`millrace::Error::code`],
+/// the one table of engine codes (`1..=999`, design/protocol.md "Error
+/// codes"); [`ErrorCode`] only names the numbers.
 pub fn engine_code(error: &millrace::Error) -> ErrorCode {
-    use millrace::Error as E;
-    match error {
-        E::Io { .. } => ErrorCode::Io,
-        E::Corruption { .. } => ErrorCode::Corruption,
-        E::InvalidInput { .. } => ErrorCode::InvalidInput,
-        E::Poisoned => ErrorCode::Poisoned,
-        E::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
-        E::Locked { .. } => ErrorCode::Locked,
-        E::TopicNotFound(_) => ErrorCode::TopicNotFound,
-        E::TopicExists(_) => ErrorCode::TopicExists,
-        E::PartitionNotFound { .. } => ErrorCode::PartitionNotFound,
-        E::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-        E::Fenced { .. } => ErrorCode::Fenced,
-        E::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequence,
-        E::UnknownProducer { .. } => ErrorCode::UnknownProducer,
-        E::Closed => ErrorCode::Closed,
-        E::GroupActive { .. } => ErrorCode::GroupActive,
-        E::NoSpace { .. } => ErrorCode::NoSpace,
-        E::NotADataDir { .. } => ErrorCode::NotADataDir,
-        E::InternalName { .. } => ErrorCode::InternalName,
-        E::GroupLimit { .. } => ErrorCode::GroupLimit,
-        // As the error the open of the damaged part returned (no new code).
-        E::Damaged { source, .. } => engine_code(source),
-        E::FormatTooNew { .. } => ErrorCode::InvalidInput,
-        // An I/O refusal at open (no new code).
-        E::SymlinkRefused { .. } => ErrorCode::Io,
-    }
+    ErrorCode::from_code(error.code())
 }
 
 impl From<&millrace::Error> for WireError {
@@ -93,7 +69,19 @@ impl From<ServiceError> for WireError {
             ServiceError::InvalidInput(message) => WireError::new(ErrorCode::InvalidInput, message),
             ServiceError::PermissionDenied(message) => WireError::new(ErrorCode::PermissionDenied, message),
             ServiceError::Internal(message) => WireError::new(ErrorCode::Internal, message),
-            ServiceError::Refused(error) => error,
+            ServiceError::TokenGroupLimit {
+                token,
+                group,
+                groups_max,
+            } => WireError::new(
+                ErrorCode::GroupLimit,
+                format!(
+                    "token {} may reach at most {groups_max} groups (its groups_max) and group {} would pass it; delete unused groups (`millrace offsets delete`) or raise the token's groups_max",
+                    token.as_deref().unwrap_or("anonymous"),
+                    crate::text::escape_quoted(&group)
+                ),
+            )
+            .with_details(vec![groups_max]),
         }
     }
 }
@@ -239,58 +227,13 @@ pub fn redrive_options(redrive: DlqRedrive) -> millrace::dlq::RedriveOptions {
     }
 }
 
-fn parse_u64(key: &str, value: &str) -> Result<u64, WireError> {
-    value
-        .parse()
-        .map_err(|_| invalid(format!("topic config {key} = {value:?}: expected a decimal integer")))
-}
-
-fn parse_optional(key: &str, value: &str) -> Result<Option<u64>, WireError> {
-    if value == "none" {
-        Ok(None)
-    } else {
-        parse_u64(key, value).map(Some)
-    }
-}
-
-/// Build a `TopicConfig` from wire key/value pairs; unknown keys are refused.
+/// Build a `TopicConfig` from wire key/value pairs through the engine's
+/// key table ([`millrace::config::TOPIC_CONFIG_KEYS`]); an unknown key or a
+/// value that does not parse is refused naming it.
 pub fn topic_config(create: &CreateTopic) -> Result<TopicConfig, WireError> {
     let mut config = TopicConfig::with_partitions(create.partitions);
     for ConfigEntry { key, value } in &create.config {
-        match key.as_str() {
-            "durability" => {
-                config.durability = if value == "default" {
-                    None
-                } else {
-                    Some(millrace::Durability::parse(value).map_err(|e| WireError::from(&e))?)
-                }
-            }
-            "segment_bytes" => config.segment_bytes = parse_u64(key, value)?,
-            "segment_age_ms" => config.segment_age_ms = parse_optional(key, value)?,
-            "retention_ms" => config.retention_ms = parse_optional(key, value)?,
-            "retention_bytes" => config.retention_bytes = parse_optional(key, value)?,
-            "record_bytes_max" => {
-                config.record_bytes_max = u32::try_from(parse_u64(key, value)?)
-                    .map_err(|_| invalid(format!("topic config record_bytes_max = {value}: too large")))?
-            }
-            "index_interval_bytes" => {
-                config.index_interval_bytes = u32::try_from(parse_u64(key, value)?)
-                    .map_err(|_| invalid(format!("topic config index_interval_bytes = {value}: too large")))?
-            }
-            "route_invalid_to_dlq" => {
-                return Err(invalid(
-                    "topic config route_invalid_to_dlq is library-only (Store::append_routed): the server's \
-                     Produce appends a batch whole or refuses it, and its answer has no place for records \
-                     routed to the DLQ",
-                ))
-            }
-            other => {
-                return Err(invalid(format!(
-                    "unknown topic config key {other:?}; known: durability, segment_bytes, segment_age_ms, \
-                     retention_ms, retention_bytes, record_bytes_max, index_interval_bytes"
-                )))
-            }
-        }
+        config.set(key, value).map_err(|e| WireError::from(&e))?;
     }
     Ok(config)
 }
@@ -302,21 +245,21 @@ pub fn sets_record_bytes_max(create: &CreateTopic) -> bool {
 
 // Responses: engine → wire.
 
+/// Every key of the engine's table, `durability` resolved (the store's
+/// default shown as its value).
 fn config_entries(config: &TopicConfig, durability: millrace::Durability) -> Vec<ConfigEntry> {
-    let entry = |key: &str, value: String| ConfigEntry {
-        key: key.to_string(),
-        value,
+    let resolved = TopicConfig {
+        durability: Some(durability),
+        ..config.clone()
     };
-    let optional = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
-    vec![
-        entry("durability", durability.to_string()),
-        entry("segment_bytes", config.segment_bytes.to_string()),
-        entry("segment_age_ms", optional(config.segment_age_ms)),
-        entry("retention_ms", optional(config.retention_ms)),
-        entry("retention_bytes", optional(config.retention_bytes)),
-        entry("record_bytes_max", config.record_bytes_max.to_string()),
-        entry("index_interval_bytes", config.index_interval_bytes.to_string()),
-    ]
+    resolved
+        .entries()
+        .into_iter()
+        .map(|(key, value)| ConfigEntry {
+            key: key.to_string(),
+            value,
+        })
+        .collect()
 }
 
 pub fn topic_description(description: millrace::TopicDescription) -> TopicDescription {
@@ -521,131 +464,6 @@ pub fn record_failed(outcome: millrace::dlq::FailOutcome) -> RecordFailed {
 mod tests {
     use super::*;
     use std::path::PathBuf;
-
-    #[test]
-    #[expect(clippy::too_many_lines, reason = "one line per engine error")]
-    fn engine_errors_map_one_to_one() {
-        use millrace::Error as E;
-        let errors = vec![
-            (
-                E::Io {
-                    op: "write",
-                    path: PathBuf::from("x"),
-                    source: std::io::Error::other("boom"),
-                },
-                ErrorCode::Io,
-            ),
-            (
-                E::Corruption {
-                    segment: PathBuf::from("s"),
-                    position: 9,
-                    kind: millrace::CorruptionKind::BadMagic,
-                },
-                ErrorCode::Corruption,
-            ),
-            (
-                E::InvalidInput {
-                    what: "w",
-                    detail: "d".into(),
-                },
-                ErrorCode::InvalidInput,
-            ),
-            (E::Poisoned, ErrorCode::Poisoned),
-            (
-                E::QuotaExceeded {
-                    quota_bytes: 1,
-                    used_bytes: 2,
-                    requested_bytes: 3,
-                },
-                ErrorCode::QuotaExceeded,
-            ),
-            (
-                E::Locked {
-                    path: PathBuf::from("d"),
-                    pid: None,
-                },
-                ErrorCode::Locked,
-            ),
-            (E::TopicNotFound("t".into()), ErrorCode::TopicNotFound),
-            (E::TopicExists("t".into()), ErrorCode::TopicExists),
-            (
-                E::PartitionNotFound {
-                    topic: "t".into(),
-                    partition: 3,
-                },
-                ErrorCode::PartitionNotFound,
-            ),
-            (
-                E::OffsetOutOfRange {
-                    requested: 9,
-                    start: 0,
-                    end: 5,
-                },
-                ErrorCode::OffsetOutOfRange,
-            ),
-            (
-                E::Fenced {
-                    producer_id: 1,
-                    epoch: 2,
-                    current_epoch: 3,
-                },
-                ErrorCode::Fenced,
-            ),
-            (
-                E::OutOfOrderSequence { expected: 4, got: 6 },
-                ErrorCode::OutOfOrderSequence,
-            ),
-            (E::UnknownProducer { producer_id: 7 }, ErrorCode::UnknownProducer),
-            (E::Closed, ErrorCode::Closed),
-            (
-                E::GroupActive {
-                    group: "g".into(),
-                    idle_ms: 5,
-                },
-                ErrorCode::GroupActive,
-            ),
-            (
-                E::NoSpace {
-                    path: PathBuf::from("p"),
-                    requested_bytes: 4,
-                },
-                ErrorCode::NoSpace,
-            ),
-            (
-                E::NotADataDir {
-                    path: PathBuf::from("d"),
-                    problem: millrace::DataDirProblem::NotADirectory,
-                },
-                ErrorCode::NotADataDir,
-            ),
-            (
-                E::InternalName {
-                    what: "topic",
-                    name: "__offsets".into(),
-                },
-                ErrorCode::InternalName,
-            ),
-            (
-                E::GroupLimit {
-                    group: "g".into(),
-                    groups_max: 3,
-                },
-                ErrorCode::GroupLimit,
-            ),
-        ];
-        let mut seen = std::collections::HashSet::new();
-        for (error, expected) in &errors {
-            let wire = WireError::from(error);
-            assert_eq!(wire.code, *expected, "{error}");
-            assert!(seen.insert(wire.code.code()), "duplicate code {}", wire.code.code());
-            assert!(
-                (1..=crate::error_code::ENGINE_CODE_LAST).contains(&wire.code.code()),
-                "{error}"
-            );
-        }
-        let fenced = WireError::from(&errors[10].0);
-        assert_eq!(fenced.details, vec![1, 2, 3]);
-    }
 
     /// A `DescribeDamage` answer holds at most 1,000 entries and stops
     /// before the frame budget (its first entry always), saying `truncated`.

@@ -1,7 +1,8 @@
 //! The per-token group limit: `groups_max` in a `[[tokens]]` entry bounds the
 //! consumer groups that token's `groups` patterns reach (design/protocol.md,
-//! "Security", "Groups"). A commit that would add a group is refused with
-//! GroupLimit (details `[groups_max]`) when that many non-internal groups
+//! "Security", "Groups"). A commit that would add a group is refused
+//! ([`ServiceError::TokenGroupLimit`]; the native front answers GroupLimit,
+//! details `[groups_max]`) when that many non-internal groups
 //! matching the patterns exist already; commits to existing groups are never
 //! refused by it, and the store's own `groups_max` applies as well.
 //!
@@ -23,7 +24,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use millrace::Store;
 
 use crate::auth::Principal;
-use crate::error_code::{ErrorCode, WireError};
+use crate::server::service::{ServiceError, ServiceResult};
 
 /// Groups read per page while counting a token's groups.
 const COUNT_PAGE_GROUPS: usize = 1000;
@@ -49,7 +50,7 @@ impl GroupBudget {
         store: &Store,
         principal: &Principal,
         groups: impl IntoIterator<Item = &'g str>,
-    ) -> Result<Admitted<'a>, WireError> {
+    ) -> ServiceResult<Admitted<'a>> {
         let Some(groups_max) = limit(principal) else {
             return Ok(Admitted { _guard: None });
         };
@@ -71,7 +72,7 @@ impl GroupBudget {
         principal: &Principal,
         group: &str,
         staged: &mut BTreeSet<String>,
-    ) -> Result<(), WireError> {
+    ) -> ServiceResult<()> {
         let Some(groups_max) = limit(principal) else {
             return Ok(());
         };
@@ -95,13 +96,13 @@ fn limit(principal: &Principal) -> Option<u64> {
 }
 
 /// Those of `groups` that are not internal and have no committed offset.
-fn new_groups<'g>(store: &Store, groups: impl IntoIterator<Item = &'g str>) -> Result<Vec<&'g str>, WireError> {
+fn new_groups<'g>(store: &Store, groups: impl IntoIterator<Item = &'g str>) -> ServiceResult<Vec<&'g str>> {
     let mut new = Vec::new();
     for group in groups {
         if millrace::names::is_internal(group) || new.contains(&group) {
             continue;
         }
-        if store.group_offsets(group).map_err(|e| WireError::from(&e))?.is_empty() {
+        if store.group_offsets(group)?.is_empty() {
             new.push(group);
         }
     }
@@ -110,32 +111,26 @@ fn new_groups<'g>(store: &Store, groups: impl IntoIterator<Item = &'g str>) -> R
 
 /// Refuse adding `adding` groups (`group` among them) when the groups the
 /// principal's patterns reach plus those would exceed `groups_max`.
-fn check(store: &Store, principal: &Principal, groups_max: u64, group: &str, adding: usize) -> Result<(), WireError> {
+fn check(store: &Store, principal: &Principal, groups_max: u64, group: &str, adding: usize) -> ServiceResult<()> {
     let room = groups_max.saturating_sub(adding as u64);
     let reached = reach(store, principal, room.saturating_add(1))?;
     if reached <= room {
         return Ok(());
     }
-    let who = principal.name.as_deref().unwrap_or("anonymous");
-    Err(WireError::new(
-        ErrorCode::GroupLimit,
-        format!(
-            "token {who} may reach at most {groups_max} groups (its groups_max) and group {} would pass it; delete unused groups (`millrace offsets delete`) or raise the token's groups_max",
-            crate::text::escape_quoted(group)
-        ),
-    )
-    .with_details(vec![groups_max]))
+    Err(ServiceError::TokenGroupLimit {
+        token: principal.name.clone(),
+        group: group.to_string(),
+        groups_max,
+    })
 }
 
 /// Existing non-internal groups the principal's patterns match, counted up
 /// to `stop_at`.
-fn reach(store: &Store, principal: &Principal, stop_at: u64) -> Result<u64, WireError> {
+fn reach(store: &Store, principal: &Principal, stop_at: u64) -> ServiceResult<u64> {
     let mut count = 0u64;
     let mut after: Option<String> = None;
     loop {
-        let page = store
-            .groups_page(after.as_deref(), COUNT_PAGE_GROUPS)
-            .map_err(|e| WireError::from(&e))?;
+        let page = store.groups_page(after.as_deref(), COUNT_PAGE_GROUPS)?;
         count += page
             .iter()
             .filter(|g| !millrace::names::is_internal(g) && principal.may_use_group(g))

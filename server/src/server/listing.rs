@@ -3,9 +3,9 @@
 //! `ListTopicsPage`, `ListGroupsPage`, `FetchOffsetsPage`, `ResetAuditPage`,
 //! `LagPage`, `DeleteGroup`, and the size rule of the unpaged `ListTopics`,
 //! `ListGroups`, `FetchOffsets`, `ResetAudit` and `Lag` ("Paging" in
-//! `design/protocol.md`).
-
-use millrace::Store;
+//! `design/protocol.md`). The native front's side of them: what fits in a
+//! response of this protocol (cursors, entry counts, encoded sizes); the
+//! engine is reached through the [`Service`] only.
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
@@ -13,7 +13,7 @@ use crate::messages::{
     PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
 };
 use crate::server::convert;
-use crate::server::service::Service;
+use crate::server::service::{Service, Session};
 
 /// Entries of a page when the request says 0.
 pub const PAGE_ENTRIES_DEFAULT: u32 = 1000;
@@ -73,24 +73,23 @@ fn take_page<T>(
 }
 
 /// `ListTopicsPage`: user topics after the cursor, in byte order.
-pub fn list_topics_page(store: &Store, page: &NamesPage, frame_bytes_max: u32) -> Result<Response, WireError> {
+pub fn list_topics_page(service: &Service, page: &NamesPage) -> Result<Response, WireError> {
     let limit = page_entries(page.limit)?;
-    let mut topics = store.list_topics();
-    topics.sort();
-    let after = page.after.as_deref();
-    let candidates = topics.into_iter().filter(|t| after.is_none_or(|a| t.as_str() > a));
-    Ok(Response::NamesPage(names_page(candidates, limit, frame_bytes_max)))
+    let candidates = service.topics_after(page.after.as_deref());
+    Ok(Response::NamesPage(names_page(
+        candidates,
+        limit,
+        service.frame_bytes_max,
+    )))
 }
 
 /// `ListGroupsPage`: groups after the cursor, in byte order (internal ones
 /// included, like `ListGroups`).
-pub fn list_groups_page(store: &Store, page: &NamesPage, frame_bytes_max: u32) -> Result<Response, WireError> {
+pub fn list_groups_page(service: &Service, page: &NamesPage) -> Result<Response, WireError> {
     let limit = page_entries(page.limit)?;
     // One more than the page holds: tells whether another page follows.
-    let groups = store
-        .groups_page(page.after.as_deref(), limit + 1)
-        .map_err(|e| WireError::from(&e))?;
-    Ok(Response::NamesPage(names_page(groups, limit, frame_bytes_max)))
+    let groups = service.groups_page(page.after.as_deref(), limit + 1)?;
+    Ok(Response::NamesPage(names_page(groups, limit, service.frame_bytes_max)))
 }
 
 fn names_page(candidates: impl IntoIterator<Item = String>, limit: usize, frame_bytes_max: u32) -> NamesPaged {
@@ -101,16 +100,16 @@ fn names_page(candidates: impl IntoIterator<Item = String>, limit: usize, frame_
 
 /// `FetchOffsetsPage`: the group's committed offsets after the cursor, in
 /// (topic, partition) order.
-pub fn fetch_offsets_page(store: &Store, page: &OffsetsPage, frame_bytes_max: u32) -> Result<Response, WireError> {
+pub fn fetch_offsets_page(service: &Service, page: &OffsetsPage) -> Result<Response, WireError> {
     let limit = page_entries(page.limit)?;
-    let candidates = committed_offsets(store, &page.group, page.topic.as_deref())?
+    let candidates = committed_offsets(service, &page.group, page.topic.as_deref())?
         .into_iter()
         .filter(|o| {
             page.after
                 .as_ref()
                 .is_none_or(|a| (o.topic.as_str(), o.partition) > (a.topic.as_str(), a.partition))
         });
-    let (offsets, more) = take_page(candidates, limit, entries_room(frame_bytes_max), offset_bytes);
+    let (offsets, more) = take_page(candidates, limit, entries_room(service.frame_bytes_max), offset_bytes);
     let next_after = match offsets.last() {
         Some(last) if more => Some(PartitionKey {
             topic: last.topic.clone(),
@@ -123,20 +122,8 @@ pub fn fetch_offsets_page(store: &Store, page: &OffsetsPage, frame_bytes_max: u3
 
 /// A group's committed offsets, in (topic, partition) order, of one topic
 /// or all.
-fn committed_offsets(store: &Store, group: &str, topic: Option<&str>) -> Result<Vec<CommittedOffset>, WireError> {
-    Ok(store
-        .group_offsets(group)
-        .map_err(|e| WireError::from(&e))?
-        .into_iter()
-        .filter(|((t, _), _)| topic.is_none_or(|wanted| wanted == t))
-        .map(|((topic, partition), committed)| CommittedOffset {
-            topic,
-            partition,
-            offset: committed.offset,
-            metadata: committed.metadata,
-            commit_time_ms: committed.commit_time_ms,
-        })
-        .collect())
+fn committed_offsets(service: &Service, group: &str, topic: Option<&str>) -> Result<Vec<CommittedOffset>, WireError> {
+    Ok(convert::committed_offsets(service.group_offsets(group, topic)?))
 }
 
 /// Refuse an unpaged listing that does not fit in one response.
@@ -162,27 +149,36 @@ fn whole<T>(
 }
 
 /// `ListTopics` (unpaged): every user topic, sorted, if they fit in one response.
-pub fn list_topics(store: &Store, frame_bytes_max: u32) -> Result<Response, WireError> {
-    let mut topics = store.list_topics();
-    topics.sort();
-    let topics = whole(topics, |t| name_bytes(t), frame_bytes_max, "topics", "ListTopicsPage")?;
+pub fn list_topics(service: &Service) -> Result<Response, WireError> {
+    let topics = whole(
+        service.list_topics(),
+        |t| name_bytes(t),
+        service.frame_bytes_max,
+        "topics",
+        "ListTopicsPage",
+    )?;
     Ok(Response::Topics(topics))
 }
 
 /// `ListGroups` (unpaged): every group, sorted, if they fit in one response.
-pub fn list_groups(store: &Store, frame_bytes_max: u32) -> Result<Response, WireError> {
-    let groups = store.groups().map_err(|e| WireError::from(&e))?;
-    let groups = whole(groups, |g| name_bytes(g), frame_bytes_max, "groups", "ListGroupsPage")?;
+pub fn list_groups(service: &Service) -> Result<Response, WireError> {
+    let groups = whole(
+        service.groups()?,
+        |g| name_bytes(g),
+        service.frame_bytes_max,
+        "groups",
+        "ListGroupsPage",
+    )?;
     Ok(Response::Groups(groups))
 }
 
 /// `FetchOffsets` (unpaged): a group's committed offsets, if they fit in one response.
-pub fn fetch_offsets(store: &Store, query: &GroupQuery, frame_bytes_max: u32) -> Result<Response, WireError> {
-    let offsets = committed_offsets(store, &query.group, query.topic.as_deref())?;
+pub fn fetch_offsets(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {
+    let offsets = committed_offsets(service, &query.group, query.topic.as_deref())?;
     let offsets = whole(
         offsets,
         offset_bytes,
-        frame_bytes_max,
+        service.frame_bytes_max,
         "committed offsets",
         "FetchOffsetsPage",
     )?;
@@ -190,23 +186,10 @@ pub fn fetch_offsets(store: &Store, query: &GroupQuery, frame_bytes_max: u32) ->
 }
 
 /// `DeleteGroup`: remove every committed offset of the group, audited with
-/// `actor`; answers what was removed (empty: the group had nothing).
-pub fn delete_group(store: &Store, request: &DeleteGroup, actor: &str) -> Result<Response, WireError> {
-    let removed = store
-        .delete_group(&request.group, actor, request.force)
-        .map_err(|e| WireError::from(&e))?;
-    Ok(Response::Offsets(
-        removed
-            .into_iter()
-            .map(|((topic, partition), committed)| CommittedOffset {
-                topic,
-                partition,
-                offset: committed.offset,
-                metadata: committed.metadata,
-                commit_time_ms: committed.commit_time_ms,
-            })
-            .collect(),
-    ))
+/// the session's actor; answers what was removed (empty: the group had nothing).
+pub fn delete_group(service: &Service, session: &Session, request: &DeleteGroup) -> Result<Response, WireError> {
+    let removed = service.delete_group(session, &request.group, request.force)?;
+    Ok(Response::Offsets(convert::committed_offsets(removed)))
 }
 
 fn audit_bytes(entry: &ResetAuditEntry) -> usize {

@@ -5,12 +5,12 @@
 //!   (and checks each opcode against the token, [`auth`], [`internal`]),
 //!   [`handler`] dispatches each request through the service, and
 //!   [`convert`] holds every engine↔wire mapping; [`listing`] answers the
-//!   paged listings;
+//!   listings (what fits in a response, through the service);
 //! - the [`service`] layer, which a second protocol front reuses: the checks
 //!   that depend on the principal, the request limits, [`group_budget`], the
 //!   one decision of which appends owe an fsync and the wait for it
 //!   ([`durable`]), long polls, and the engine calls. It never names a wire
-//!   type (but for a `groups_max` refusal, see `ServiceError::Refused`).
+//!   type: it refuses with a `ServiceError`, which each front maps.
 //!
 //! [`config`], [`tls`], [`metrics`] and the budgets are the server's settings
 //! and bookkeeping; `blocking` runs a call that may block from a task.

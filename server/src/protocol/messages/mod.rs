@@ -3,6 +3,7 @@
 //! `design/protocol.md` ("Opcodes", "Requests and responses").
 
 pub mod damage;
+pub mod offsets;
 pub mod paging;
 pub mod request;
 pub mod response;
@@ -16,6 +17,7 @@ use crate::frame::{begin_frame, end_frame, extend_frame, Frame, FrameHeader, FLA
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
 pub use damage::*;
+pub use offsets::*;
 pub use paging::*;
 pub use request::*;
 pub use response::*;

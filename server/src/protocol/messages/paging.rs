@@ -2,7 +2,8 @@
 //! `ResetAuditPage`, `LagPage`)
 //! and `DeleteGroup`: "Paging" and their entries in `design/protocol.md`.
 
-use super::types::{read_list, write_list, CommittedOffset, PartitionLag, ResetAuditEntry, Wire};
+use super::offsets::{CommittedOffset, PartitionLag, ResetAuditEntry};
+use super::types::{read_list, write_list, Wire};
 use crate::wire::{DecodeResult, Reader, Writer, STRING_MIN};
 
 /// A page of names (`ListTopicsPage`, `ListGroupsPage`): the names after

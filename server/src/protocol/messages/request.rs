@@ -3,9 +3,8 @@
 
 use millrace::Record;
 
-use super::types::{
-    read_list, write_list, ConfigEntry, Isolation, PartitionOffset, Position, ProducerStamp, ResetTarget, Wire,
-};
+use super::offsets::{PartitionOffset, ResetTarget};
+use super::types::{read_list, write_list, ConfigEntry, Isolation, Position, ProducerStamp, Wire};
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
 /// "MLRC" as bytes 4D 4C 52 43, read little-endian.

@@ -2,9 +2,9 @@
 
 use millrace::StoredRecord;
 
+use super::offsets::ResetPlanEntry;
 use super::types::{
-    read_list, write_list, CommittedPart, ConfigEntry, DlqEntry, PartitionInfo, ProducerSequence, RedrivenRecord,
-    ResetPlanEntry, Wire,
+    read_list, write_list, CommittedPart, ConfigEntry, DlqEntry, PartitionInfo, ProducerSequence, RedrivenRecord, Wire,
 };
 use crate::wire::{DecodeResult, Reader, Writer, BYTES_MIN, STRING_MIN};
 

@@ -90,14 +90,12 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         Request::Hello(_) => Err(crate::server::convert::invalid(
             "Hello is only valid as the first frame",
         )),
-        Request::Stats => Ok(Response::Stats(service.metrics.stats(&service.store.metrics()))),
+        Request::Stats => Ok(Response::Stats(service.metrics.stats(&service.store_metrics()))),
         Request::Flush => empty(service.flush()),
         Request::CreateTopic(request) => topics::create(service, &request),
         Request::DeleteTopic(request) => empty(service.delete_topic(&request.name)),
-        Request::ListTopics => crate::listing::list_topics(&service.store, service.frame_bytes_max),
-        Request::ListTopicsPage(page) => {
-            crate::listing::list_topics_page(&service.store, &page, service.frame_bytes_max)
-        }
+        Request::ListTopics => crate::listing::list_topics(service),
+        Request::ListTopicsPage(page) => crate::listing::list_topics_page(service, &page),
         Request::DescribeTopic(request) => topics::describe(service, &request),
         Request::DescribeDamage(request) => Ok(topics::describe_damage(service, session, &request)),
         Request::InitProducer(request) => produce::init_producer(service, session, &request),
@@ -105,18 +103,14 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         Request::Fetch(request) => fetch::fetch(service, session, &request, true, usize::MAX)
             .unwrap_or_else(|| Err(WireError::new(ErrorCode::Internal, "fetch gave up waiting"))),
         Request::CommitOffsets(request) => offsets::commit(service, session, request),
-        Request::FetchOffsets(query) => crate::listing::fetch_offsets(&service.store, &query, service.frame_bytes_max),
-        Request::FetchOffsetsPage(page) => {
-            crate::listing::fetch_offsets_page(&service.store, &page, service.frame_bytes_max)
-        }
+        Request::FetchOffsets(query) => crate::listing::fetch_offsets(service, &query),
+        Request::FetchOffsetsPage(page) => crate::listing::fetch_offsets_page(service, &page),
         Request::ResetOffsets(request) => offsets::reset(service, session, request),
         Request::ResetAudit(request) => crate::listing::reset_audit(service, &request),
         Request::ResetAuditPage(page) => crate::listing::reset_audit_page(service, &page),
-        Request::ListGroups => crate::listing::list_groups(&service.store, service.frame_bytes_max),
-        Request::ListGroupsPage(page) => {
-            crate::listing::list_groups_page(&service.store, &page, service.frame_bytes_max)
-        }
-        Request::DeleteGroup(delete) => crate::listing::delete_group(&service.store, &delete, &session.actor()),
+        Request::ListGroups => crate::listing::list_groups(service),
+        Request::ListGroupsPage(page) => crate::listing::list_groups_page(service, &page),
+        Request::DeleteGroup(delete) => crate::listing::delete_group(service, session, &delete),
         Request::Lag(request) => crate::listing::lag(service, &request),
         Request::LagPage(page) => crate::listing::lag_page(service, &page),
         Request::FailRecord(request) => dlq::fail_record(service, session, &request),

@@ -190,7 +190,7 @@ mod tests {
         // design/protocol.md, "Limits": the figure for the default frame.
         assert_eq!(record_bytes_fetchable_max(16 * 1024 * 1024), 16_645_115);
         for frame in [
-            crate::frame::FRAME_BYTES_MAX_LOWEST,
+            4096, // the lowest frame_bytes_max
             65_536,
             1 << 20,
             16 << 20,

@@ -49,15 +49,17 @@ pub enum ServiceError {
     PermissionDenied(String),
     /// A bug or a lost worker on the server's side.
     Internal(String),
-    /// A refusal already in the native protocol's terms: a token's
-    /// `groups_max` (`server::group_budget`, which answers `GroupLimit`).
-    Refused(crate::error_code::WireError),
-}
-
-impl From<crate::error_code::WireError> for ServiceError {
-    fn from(error: crate::error_code::WireError) -> Self {
-        ServiceError::Refused(error)
-    }
+    /// A commit would take the token's reach past its `groups_max`
+    /// ([`crate::group_budget`]; the store's own `groups_max` answers
+    /// [`millrace::Error::GroupLimit`] instead).
+    TokenGroupLimit {
+        /// The token's name (`None`: anonymous).
+        token: Option<String>,
+        /// The group the commit would have added.
+        group: String,
+        /// The token's limit.
+        groups_max: u64,
+    },
 }
 
 impl From<millrace::Error> for ServiceError {
@@ -143,6 +145,29 @@ impl Service {
         let mut topics = self.store.list_topics();
         topics.sort();
         topics
+    }
+
+    /// User topics after `after` (all when `None`), in byte order.
+    pub fn topics_after(&self, after: Option<&str>) -> Vec<String> {
+        let mut topics = self.list_topics();
+        topics.retain(|t| after.is_none_or(|a| t.as_str() > a));
+        topics
+    }
+
+    /// The store's counters and gauges.
+    pub fn store_metrics(&self) -> millrace::MetricsSnapshot {
+        self.store.metrics()
+    }
+
+    /// A partition's `[log start, high watermark)`.
+    pub fn offsets(&self, topic: &str, partition: u32) -> ServiceResult<(u64, u64)> {
+        Ok(self.store.offsets(topic, partition)?)
+    }
+
+    /// The first offset whose record's timestamp is at or after
+    /// `timestamp_ms`; `None` when every record is older.
+    pub fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> ServiceResult<Option<u64>> {
+        Ok(self.store.offset_for_time(topic, partition, timestamp_ms)?)
     }
 
     pub fn describe_topic(&self, topic: &str) -> ServiceResult<millrace::TopicDescription> {

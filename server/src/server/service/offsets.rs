@@ -73,8 +73,25 @@ impl Service {
         Ok(self.store.reset_audit_page(group, after, max)?)
     }
 
+    /// Every group with committed offsets (internal ones included), in byte order.
     pub fn groups(&self) -> ServiceResult<Vec<String>> {
         Ok(self.store.groups()?)
+    }
+
+    /// At most `max` groups after `after`, in byte order.
+    pub fn groups_page(&self, after: Option<&str>, max: usize) -> ServiceResult<Vec<String>> {
+        Ok(self.store.groups_page(after, max)?)
+    }
+
+    /// Remove every committed offset of `group`, audited with the session's
+    /// actor; answers what was removed (empty: the group had nothing).
+    pub fn delete_group(
+        &self,
+        session: &Session,
+        group: &str,
+        force: bool,
+    ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
+        Ok(self.store.delete_group(group, &session.actor(), force)?)
     }
 
     pub fn lag(&self, group: &str, topic: Option<&str>) -> ServiceResult<Vec<millrace::PartitionLag>> {

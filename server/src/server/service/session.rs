@@ -120,9 +120,9 @@ impl Session {
             return Err(unknown_transaction(transaction_id));
         }
         let staged = self.staged_groups.entry(transaction_id).or_default();
-        Ok(service
+        service
             .group_budget
-            .stage(&service.store, &self.principal, group, staged)?)
+            .stage(&service.store, &self.principal, group, staged)
     }
 
     pub(super) fn transaction(&mut self, transaction_id: u64) -> ServiceResult<&mut millrace::txn::Transaction> {

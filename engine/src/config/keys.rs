@@ -1,0 +1,262 @@
+//! The topic-config keys, written once: each key's name, how its value is
+//! parsed and printed, and its one-line meaning. `topic.meta`
+//! (design/format.md), the native protocol's `CreateTopic`/`DescribeTopic`
+//! (design/protocol.md, "CreateTopic config keys") and the CLI all go
+//! through this table, so a key added here is known everywhere.
+//!
+//! Values are text: decimal integers, `none` for an absent limit, `default`
+//! for the store's durability, `true`/`false`. Parsing checks the spelling
+//! only; [`TopicConfig::validate`] checks the ranges (refused, never
+//! clamped).
+
+use super::{Durability, TopicConfig};
+use crate::error::{Error, Result};
+
+/// One topic-config key.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfigKey {
+    /// The key as written in `topic.meta` and on the wire.
+    pub key: &'static str,
+    /// What it means, in one line.
+    pub doc: &'static str,
+    /// The spelling of "not set" (the store's default, no limit, off);
+    /// `None` when the key always has a value.
+    pub absent: Option<&'static str>,
+    /// Added to `topic.meta` after its format 1 was fixed: written there
+    /// only when not [`TopicConfigKey::absent`], so that a file of a topic
+    /// that does not use it stays byte for byte what older builds wrote.
+    pub written_only_when_set: bool,
+    parse: fn(&mut TopicConfig, &str) -> std::result::Result<(), String>,
+    print: fn(&TopicConfig) -> String,
+}
+
+impl TopicConfigKey {
+    /// Set this key of `config` from its text; `InvalidInput` naming the key
+    /// and the expected spelling when it does not parse.
+    pub fn set(&self, config: &mut TopicConfig, value: &str) -> Result<()> {
+        (self.parse)(config, value).map_err(|expected| {
+            Error::invalid("topic config", format!("{} = {value:?}: expected {expected}", self.key))
+        })
+    }
+
+    /// This key's value in `config`, as text.
+    pub fn print(&self, config: &TopicConfig) -> String {
+        (self.print)(config)
+    }
+
+    /// Whether `config` leaves this key at its "not set" spelling.
+    pub fn is_absent(&self, config: &TopicConfig) -> bool {
+        self.absent.is_some_and(|absent| self.print(config) == absent)
+    }
+}
+
+const INTEGER: &str = "a decimal integer";
+const INTEGER_U32: &str = "a decimal integer up to 4294967295";
+const INTEGER_OR_NONE: &str = "`none` or a decimal integer";
+
+fn optional(value: &str) -> std::result::Result<Option<u64>, String> {
+    if value == "none" {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| INTEGER_OR_NONE.to_string())
+}
+
+fn print_optional(value: Option<u64>) -> String {
+    value.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+/// Every topic-config key, in the order `topic.meta` and `DescribeTopic`
+/// list them (`partitions` is not among them: it is fixed at creation and
+/// travels on its own).
+pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
+    TopicConfigKey {
+        key: "durability",
+        doc: "when an append is acknowledged: `default` (the store's), `always`, `os`, `interval:<ms>`",
+        absent: Some("default"),
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.durability = if v == "default" {
+                None
+            } else {
+                Some(
+                    Durability::parse(v)
+                        .map_err(|_| "`default`, `always`, `os` or `interval:<ms>` (ms at least 1)".to_string())?,
+                )
+            };
+            Ok(())
+        },
+        print: |c| c.durability.map_or_else(|| "default".to_string(), |d| d.to_string()),
+    },
+    TopicConfigKey {
+        key: "segment_bytes",
+        doc: "a segment is sealed and a new one started past this size; also bounds a batch",
+        absent: None,
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.segment_bytes = v.parse().map_err(|_| INTEGER.to_string())?;
+            Ok(())
+        },
+        print: |c| c.segment_bytes.to_string(),
+    },
+    TopicConfigKey {
+        key: "segment_age_ms",
+        doc: "roll the active segment once it is this old (and not empty); `none`: never by age",
+        absent: Some("none"),
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.segment_age_ms = optional(v)?;
+            Ok(())
+        },
+        print: |c| print_optional(c.segment_age_ms),
+    },
+    TopicConfigKey {
+        key: "retention_ms",
+        doc: "delete sealed segments whose records are all older; `none`: keep them",
+        absent: Some("none"),
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.retention_ms = optional(v)?;
+            Ok(())
+        },
+        print: |c| print_optional(c.retention_ms),
+    },
+    TopicConfigKey {
+        key: "retention_bytes",
+        doc: "per partition: delete the oldest sealed segments beyond this; `none`: unbounded",
+        absent: Some("none"),
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.retention_bytes = optional(v)?;
+            Ok(())
+        },
+        print: |c| print_optional(c.retention_bytes),
+    },
+    TopicConfigKey {
+        key: "record_bytes_max",
+        doc: "largest record (key, value and headers encoded), refused above",
+        absent: None,
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.record_bytes_max = v.parse().map_err(|_| INTEGER_U32.to_string())?;
+            Ok(())
+        },
+        print: |c| c.record_bytes_max.to_string(),
+    },
+    TopicConfigKey {
+        key: "index_interval_bytes",
+        doc: "bytes of log between two offset-index entries",
+        absent: None,
+        written_only_when_set: false,
+        parse: |c, v| {
+            c.index_interval_bytes = v.parse().map_err(|_| INTEGER_U32.to_string())?;
+            Ok(())
+        },
+        print: |c| c.index_interval_bytes.to_string(),
+    },
+    TopicConfigKey {
+        key: "route_invalid_to_dlq",
+        doc: "a record refused by validation goes to the topic's DLQ (stage `produce`) instead of failing the \
+              append, for appends that route (`Store::append_routed`)",
+        absent: Some("false"),
+        written_only_when_set: true,
+        parse: |c, v| {
+            c.route_invalid_to_dlq = v.parse().map_err(|_| "`true` or `false`".to_string())?;
+            Ok(())
+        },
+        print: |c| c.route_invalid_to_dlq.to_string(),
+    },
+];
+
+/// The key named `key`, if it is one.
+pub fn topic_config_key(key: &str) -> Option<&'static TopicConfigKey> {
+    TOPIC_CONFIG_KEYS.iter().find(|k| k.key == key)
+}
+
+impl TopicConfig {
+    /// Set `key` from its text (see [`TOPIC_CONFIG_KEYS`]); an unknown key
+    /// or a value that does not parse is `InvalidInput` naming it. Ranges
+    /// are checked by [`TopicConfig::validate`].
+    ///
+    /// ```
+    /// let mut config = millrace::TopicConfig::default();
+    /// config.set("retention_ms", "60000").unwrap();
+    /// assert_eq!(config.retention_ms, Some(60_000));
+    /// assert!(config.set("retention_ms", "1h").is_err());
+    /// assert!(config.set("colour", "blue").is_err());
+    /// ```
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match topic_config_key(key) {
+            Some(entry) => entry.set(self, value),
+            None => Err(Error::invalid(
+                "topic config",
+                format!(
+                    "unknown key {key:?}; known: {}",
+                    TOPIC_CONFIG_KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Every key with its value as text, in [`TOPIC_CONFIG_KEYS`] order.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        TOPIC_CONFIG_KEYS.iter().map(|k| (k.key, k.print(self))).collect()
+    }
+
+    /// The keys not at their "not set" spelling ([`TopicConfigKey::absent`]):
+    /// what a client sends to create a topic like this one, leaving the
+    /// rest to the other side's defaults.
+    pub fn entries_set(&self) -> Vec<(&'static str, String)> {
+        TOPIC_CONFIG_KEYS
+            .iter()
+            .filter(|k| !k.is_absent(self))
+            .map(|k| (k.key, k.print(self)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each key prints what it parses, and the defaults print as documented.
+    #[test]
+    fn every_key_round_trips() {
+        let config = TopicConfig {
+            durability: Some(Durability::Interval { ms: 50 }),
+            segment_age_ms: Some(7),
+            retention_ms: Some(8),
+            retention_bytes: Some(9),
+            route_invalid_to_dlq: true,
+            ..TopicConfig::with_partitions(3)
+        };
+        for defaults in [TopicConfig::with_partitions(3), config] {
+            let mut rebuilt = TopicConfig::with_partitions(3);
+            for (key, value) in defaults.entries() {
+                rebuilt.set(key, &value).unwrap();
+            }
+            assert_eq!(rebuilt, defaults);
+        }
+        let names: Vec<&str> = TopicConfig::default()
+            .entries_set()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(names, ["segment_bytes", "record_bytes_max", "index_interval_bytes"]);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let mut config = TopicConfig::default();
+        for (key, value) in [
+            ("segment_bytes", "64MiB"),
+            ("record_bytes_max", "4294967296"),
+            ("retention_ms", "forever"),
+            ("durability", "sometimes"),
+            ("route_invalid_to_dlq", "yes"),
+        ] {
+            let error = config.set(key, value).unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains("expected"), "{error}");
+        }
+        assert_eq!(config, TopicConfig::default());
+    }
+}
