@@ -313,7 +313,7 @@ pub(crate) use log::{partition, segment, tail_cut};
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
 pub use io as storage;
 
-pub use batch::{ProducerStamp, Record, StoredRecord};
+pub use batch::{Nulls, ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
 pub use consumer::{AutoOffsetReset, ConsumedRecord, Consumer, ConsumerOptions};
 pub use error::{CorruptionKind, DamagedScope, DataDirProblem, Error, Result};

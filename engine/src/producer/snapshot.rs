@@ -45,14 +45,9 @@ fn parse_snapshot_name(name: &str) -> Option<u64> {
         .flatten()
 }
 
-fn snapshot_bytes_max(window: u32) -> u64 {
+pub(crate) fn snapshot_bytes_max(window: u32) -> u64 {
     // Header + per producer (id, epoch, time, count) + its batches + CRC.
     32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + u64::from(window) * 16)
-}
-
-/// Write the snapshot for `offset` durably, then remove older ones.
-pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: u64, table: &ProducerTable) -> Result<()> {
-    write_encoded(storage, dir, offset, &table.encode_snapshot(offset))
 }
 
 /// Write an already encoded snapshot for `offset` durably, then remove the
