@@ -18,6 +18,8 @@ pub mod compression;
 mod cursor;
 mod error;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod produce;
 pub mod record;
 

@@ -3,7 +3,9 @@
 //! encoder/decoder) for every codec, property round trips, hostile batches
 //! (typed errors, never a panic), and the mapping onto and from the engine.
 
+mod corpus;
 mod differential;
+mod figures;
 mod hostile;
 mod mapping;
 mod roundtrip;
