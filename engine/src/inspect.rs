@@ -12,21 +12,21 @@
 //!
 //! The directory is closed: these functions take its lock (and refuse if a
 //! server or another process holds it) and read files with `std::fs`
-//! directly, not through [`crate::storage::Storage`]. The classification of
+//! directly, not through [`crate::io::Storage`]. The classification of
 //! an invalid batch follows recovery (design/durability.md, "Recovery"): in
 //! the last segment, an invalid batch that no later valid batch claims was
 //! already fsync'd is a torn tail that the next open truncates by itself;
 //! anything else is corruption.
 
-use crate::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
 use crate::config::TopicConfig;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::{IndexEntry, ENTRY_SIZE};
+use crate::io::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
 use crate::layout::{partition_dir_name, FORMAT_FILE, START_OFFSET_FILE, TOPICS_DIR, TOPIC_META, UNFINISHED_SUFFIXES};
+use crate::log::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
+use crate::log::index::{IndexEntry, ENTRY_SIZE};
 use crate::log::recovery::TailDecision;
 use crate::log::scan::{walk, Invalid, Visit};
-use crate::segment::{index_name, log_name, parse_log_name};
-use crate::storage::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
+use crate::log::segment::{index_name, log_name, parse_log_name};
 use std::any::Any;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -174,16 +174,16 @@ fn lock(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
 
 /// Hold the directory lock shared for the duration of a check, without
 /// writing the lock file: a check changes nothing in the data directory.
-/// A writer holding it is not an error ([`ReadLock::Live`](crate::storage::ReadLock)).
-fn lock_without_writing(path: &Path) -> Result<crate::storage::ReadLock> {
-    crate::storage::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
+/// A writer holding it is not an error ([`ReadLock::Live`](crate::io::ReadLock)).
+fn lock_without_writing(path: &Path) -> Result<crate::io::ReadLock> {
+    crate::io::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
 }
 
 /// [`lock_without_writing`], refusing ([`Error::Locked`]) a directory a
 /// writer holds: a repair plan is for a repair, which needs the writer gone.
-fn lock_without_writer(path: &Path) -> Result<crate::storage::ReadLock> {
+fn lock_without_writer(path: &Path) -> Result<crate::io::ReadLock> {
     match lock_without_writing(path)? {
-        crate::storage::ReadLock::Live { writer_pid } => Err(Error::Locked {
+        crate::io::ReadLock::Live { writer_pid } => Err(Error::Locked {
             path: path.to_path_buf(),
             pid: writer_pid,
         }),

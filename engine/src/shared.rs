@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::producer_registry::ProducerRegistry;
+use crate::producer::registry::ProducerRegistry;
 use crate::sync::{AtomicU64, Ordering};
 
 /// State shared by every partition of a store.

@@ -1,8 +1,8 @@
 //! [`Scanner`]: a sequential zero-copy reader of one partition that keeps its
 //! place between calls.
 
-use crate::batch::RecordView;
 use crate::error::Result;
+use crate::log::batch::RecordView;
 use crate::log::partition::{Isolation, ReadOptions, ScanResume};
 use crate::store::Store;
 

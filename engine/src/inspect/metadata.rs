@@ -11,7 +11,7 @@
 //! | `start.offset`       | refuses the partition                        | corruption  | move to the backup (start = first segment)|
 
 use super::*;
-use crate::producer_registry::REGISTRY_FILE;
+use crate::producer::registry::REGISTRY_FILE;
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
 
@@ -29,7 +29,7 @@ fn problem(path: PathBuf, severity: Severity, detail: String) -> Problem {
 /// newer format is an error (this build cannot check it), not a problem.
 pub(super) fn check_store_files(path: &Path, report: &mut CheckReport) -> Result<()> {
     let format = path.join(FORMAT_FILE);
-    match crate::store::check_format(&read_small(&format)?, &format) {
+    match crate::catalog::check_format(&read_small(&format)?, &format) {
         Ok(()) => {}
         Err(e @ Error::FormatTooNew { .. }) => return Err(e),
         Err(_) => report.problems.push(problem(
@@ -41,7 +41,7 @@ pub(super) fn check_store_files(path: &Path, report: &mut CheckReport) -> Result
     let registry = path.join(REGISTRY_FILE);
     if registry.exists() {
         let bytes = fs::read(&registry).map_err(|e| Error::io("read", &registry, e))?;
-        if crate::producer_registry::decode_registry(&bytes).is_none() {
+        if crate::producer::registry::decode_registry(&bytes).is_none() {
             report.problems.push(problem(
                 registry,
                 Severity::Recoverable,
@@ -61,7 +61,7 @@ pub(super) fn check_snapshots(dir: &Path, report: &mut CheckReport) -> Result<()
         let path = dir.join(&name);
         let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
         let valid =
-            crate::producer_state::ProducerTable::decode_snapshot(&bytes, crate::producer_state::DEDUP_BATCHES_MAX)
+            crate::producer::state::ProducerTable::decode_snapshot(&bytes, crate::producer::state::DEDUP_BATCHES_MAX)
                 .is_some_and(|(offset, _)| digits.parse::<u64>().ok() == Some(offset));
         if !valid {
             report.problems.push(problem(
@@ -150,12 +150,12 @@ pub fn repair_metadata(data_dir: &Path, path: &Path, backup_dir: &Path) -> Resul
             outcome.copied.push(path.to_path_buf());
         }
         let bytes = if name == FORMAT_FILE {
-            crate::store::format_text().as_bytes().to_vec()
+            crate::catalog::format_text().as_bytes().to_vec()
         } else {
             let old = if path.exists() { read_small(path)? } else { Vec::new() };
             TopicConfig::salvage(&old, partition_dirs(&dir)?).encode()
         };
-        crate::storage::write_atomic(&FsStorage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
+        crate::io::write_atomic(&FsStorage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
     } else {
         copy_file(path, &backup)?;
         fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;

@@ -6,7 +6,7 @@
 //! Reads only.
 
 use super::*;
-use crate::offset_table::OFFSETS_TOPIC;
+use crate::consumer::offsets::OFFSETS_TOPIC;
 
 /// One file range a repair removes from the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +138,7 @@ fn claimed_end(path: &Path, position: u64, file_bytes: u64) -> Result<Option<u64
     let mut end: Option<u64> = None;
     let mut header_bytes = [0u8; HEADER_SIZE];
     if position + HEADER_SIZE as u64 <= file_bytes
-        && crate::storage::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
+        && crate::io::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
     {
         if let Ok(header) = BatchHeader::parse(&header_bytes) {
             end = Some(header.next_offset());
@@ -185,7 +185,7 @@ pub fn committed_offsets(data_dir: &Path) -> Result<Vec<(String, String, u32, u6
             &mut |_| {},
             &mut |_, _, records| {
                 for record in records {
-                    if let Some((key, value)) = crate::offset_table::decode(&record.value) {
+                    if let Some((key, value)) = crate::consumer::offsets::decode(&record.value) {
                         latest.insert(key, value.offset);
                     }
                 }
@@ -221,7 +221,7 @@ type Commits = std::collections::BTreeMap<CommitKey, (u64, i64)>;
 /// Fold the commits of `records` (`__offsets` records) into `latest`.
 fn fold_commits(records: Vec<StoredRecord>, latest: &mut Commits) {
     for record in records {
-        if let Some((key, value)) = crate::offset_table::decode(&record.value) {
+        if let Some((key, value)) = crate::consumer::offsets::decode(&record.value) {
             latest.insert(key, (value.offset, value.commit_time_ms));
         }
     }
@@ -283,8 +283,10 @@ fn lost_commits(data_dir: &Path, dir: &Path, base: u64, position: u64, bases: &[
             continue;
         }
         let offset = match commit.mode {
-            crate::txn::OffsetCommitMode::Set => commit.offset,
-            crate::txn::OffsetCommitMode::AdvanceOnly => before.map_or(commit.offset, |(k, _)| k.max(commit.offset)),
+            crate::pipeline::txn::OffsetCommitMode::Set => commit.offset,
+            crate::pipeline::txn::OffsetCommitMode::AdvanceOnly => {
+                before.map_or(commit.offset, |(k, _)| k.max(commit.offset))
+            }
         };
         kept.insert(key, (offset, time_ms));
     }
@@ -318,7 +320,7 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
     let expected = super::repair::expected_base(&dir, base, &bases)?;
     let scan = scan_log(segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
     // A gap recorded as a hole (`<base>.hole`, design/format.md) is no damage.
-    let hole = dir.join(crate::segment::hole_name(base)).exists();
+    let hole = dir.join(crate::log::segment::hole_name(base)).exists();
     let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
     let first_invalid = if gap_at_start {
         Some(0)

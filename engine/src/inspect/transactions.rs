@@ -7,8 +7,8 @@
 //! [`forget_transactions`] is `repair`'s fix for the former.
 
 use super::*;
-use crate::batch::ProducerStamp;
-use crate::txn::{self, CommitRecord, TRANSACTIONS_TOPIC};
+use crate::log::batch::ProducerStamp;
+use crate::pipeline::txn::{self, CommitRecord, TRANSACTIONS_TOPIC};
 
 /// The last commit record found, and where.
 struct Last {
@@ -75,7 +75,7 @@ pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Resul
 /// `__transactions/0` (open re-applies them when `__offsets` holds an older
 /// commit of the same position, design/durability.md "Transactions"), or
 /// none. Reads only.
-pub(super) fn last_record_offset_commits(path: &Path) -> Result<(i64, Vec<crate::txn::OffsetCommit>)> {
+pub(super) fn last_record_offset_commits(path: &Path) -> Result<(i64, Vec<crate::pipeline::txn::OffsetCommit>)> {
     let dir = transactions_dir(path);
     if !dir.is_dir() {
         return Ok((i64::MIN, Vec::new()));
@@ -281,7 +281,7 @@ pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairO
         .sync_dir(&backup)
         .map_err(|e| Error::io("fsync backup dir", &backup, e))?;
     let previous_start = read_start_offset(&dir);
-    crate::storage::write_atomic(&FsStorage, &start_path, format!("{end}\n").as_bytes())
+    crate::io::write_atomic(&FsStorage, &start_path, format!("{end}\n").as_bytes())
         .map_err(|e| Error::io("write start offset", &start_path, e))?;
     Ok(RepairOutcome {
         copied,

@@ -1,15 +1,15 @@
 //! Recovery of a partition's last segment at open: the decision table of
 //! design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
 
-use crate::batch;
 use crate::config::RecoveryMode;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::IndexEntry;
+use crate::io::{read_exact_at, Storage, StorageFile};
+use crate::log::batch;
+use crate::log::index::IndexEntry;
 use crate::log::partition::PREALLOCATE_BYTES;
 use crate::log::scan::{valid_batches_after, ChunkReader};
-use crate::segment::{self, Segment};
+use crate::log::segment::{self, Segment};
 use crate::shared::Shared;
-use crate::storage::{read_exact_at, Storage, StorageFile};
 use crate::sync::Ordering;
 use std::path::Path;
 
@@ -53,7 +53,7 @@ pub(crate) fn recover_last(
             bad.position,
             scan.next_offset,
             log_len,
-            || crate::producer_snapshot::durable_end_past(storage, dir, scan.next_offset),
+            || crate::producer::snapshot::durable_end_past(storage, dir, scan.next_offset),
         )?),
         None => None,
     };
@@ -71,7 +71,7 @@ pub(crate) fn recover_last(
         // snapshot past the end proves records were lost. Checked before
         // anything below changes a file, so a refused open changes nothing.
         let log_end = scan.next_offset;
-        if let Some(claimed) = crate::producer_snapshot::durable_end_past(storage, dir, log_end)? {
+        if let Some(claimed) = crate::producer::snapshot::durable_end_past(storage, dir, log_end)? {
             tracing::error!(
                 segment = %segment.log_path.display(),
                 position = scan.valid_end,
@@ -106,7 +106,7 @@ pub(crate) fn recover_last(
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
         // Never remove a byte without a backup and a WARN line (tail_cut.rs).
-        let cut = crate::tail_cut::contents(segment.log.as_ref(), scan.valid_end, log_len);
+        let cut = crate::log::tail_cut::contents(segment.log.as_ref(), scan.valid_end, log_len);
         let how = if mode == RecoveryMode::TornTailOnly {
             "a torn write never acknowledged"
         } else {
@@ -132,7 +132,7 @@ pub(crate) fn recover_last(
                 scan.next_offset
             );
         } else {
-            let backup = crate::tail_cut::back_up(
+            let backup = crate::log::tail_cut::back_up(
                 storage,
                 dir,
                 segment.log.as_ref(),

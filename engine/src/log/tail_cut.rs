@@ -8,11 +8,11 @@
 //! claim. Open never removes a byte of data without both.
 //!
 //! The backup goes through [`Storage`], so a read-only open
-//! ([`crate::storage::ReadOnlyStorage`]) keeps it in memory like the cut itself.
+//! ([`crate::io::ReadOnlyStorage`]) keeps it in memory like the cut itself.
 
-use crate::batch::{BatchHeader, HEADER_SIZE};
 use crate::error::{Error, Result};
-use crate::storage::{read_exact_at, OpenMode, Storage, StorageFile};
+use crate::io::{read_exact_at, OpenMode, Storage, StorageFile};
+use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use std::path::{Path, PathBuf};
 
 /// Copy chunk of the backup.

@@ -7,10 +7,12 @@ pub(crate) mod snapshot;
 #[doc(hidden)]
 pub mod state;
 
-use crate::batch::{ProducerStamp, Record};
+use crate::catalog::Topic;
 use crate::clock::now_ms;
 use crate::error::Result;
-use crate::store::{Shared, Store, Topic};
+use crate::log::batch::{ProducerStamp, Record};
+use crate::shared::Shared;
+use crate::store::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

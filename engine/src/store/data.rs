@@ -70,7 +70,7 @@ impl Store {
         offset: u64,
         options: ReadOptions,
         isolation: Isolation,
-        visit: impl FnMut(crate::batch::RecordView<'_>),
+        visit: impl FnMut(crate::log::batch::RecordView<'_>),
     ) -> Result<u64> {
         self.partition(topic, partition)?
             .scan(offset, options, isolation, visit)
@@ -86,7 +86,7 @@ impl Store {
         offset: u64,
         options: ReadOptions,
         isolation: Isolation,
-        visit: impl FnMut(crate::batch::RecordView<'_>),
+        visit: impl FnMut(crate::log::batch::RecordView<'_>),
     ) -> Result<ScanMarks> {
         let p = self.partition(topic, partition)?;
         let next_offset = p.scan(offset, options, isolation, visit)?;

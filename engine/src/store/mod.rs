@@ -11,18 +11,18 @@ mod topics;
 pub use data::{PendingAppend, ScanMarks};
 pub use topics::{Damage, TopicDescription};
 
-use crate::batch::{ProducerStamp, Record};
 use crate::catalog::maintenance;
-use crate::catalog::{Catalog, FloorSource, FORMAT_FILE};
+use crate::catalog::{Catalog, FloorSource, Topic, FORMAT_FILE};
 use crate::clock::now_ms;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{DamagedScope, Error, Result};
 use crate::io::{FsStorage, Storage};
+use crate::log::batch::{ProducerStamp, Record};
 use crate::log::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
+use crate::producer::registry::ProducerRegistry;
 use crate::producer::ProducerAppend;
-use crate::producer_registry::ProducerRegistry;
 use crate::sync::{AtomicU64, Ordering};
 use parking_lot::{Condvar, Mutex};
 use std::path::Path;
@@ -30,10 +30,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-// Transitional aliases for code written against the former layout, removed
-// after the renovation merge.
-pub(crate) use crate::catalog::{check_format, format_text, Topic};
-pub(crate) use crate::shared::Shared;
+use crate::shared::Shared;
 
 /// How many times [`Store::open_read_only`] opens a store a writer holds
 /// before it returns the error (a race with the writer does not repeat; damage does).
@@ -51,11 +48,11 @@ struct StoreInner {
     background: Mutex<Option<JoinHandle<()>>>,
     /// Transaction commits (pipeline/txn.rs); its lock is also the one under
     /// which a log start moves.
-    coordinator: Arc<crate::txn::Coordinator>,
+    coordinator: Arc<crate::pipeline::txn::Coordinator>,
     /// Failure counts for the DLQ (pipeline/dlq).
-    attempts: crate::dlq::AttemptTable,
+    attempts: crate::pipeline::dlq::AttemptTable,
     /// Committed consumer offsets (consumer/offsets.rs).
-    offsets: crate::offset_table::OffsetTable,
+    offsets: crate::consumer::offsets::OffsetTable,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -127,7 +124,7 @@ impl Store {
     /// Open the store at `path` for reading only, for offline tools that
     /// must not change the data directory: recovery runs as usual, but every
     /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
-    /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
+    /// stays in this process's memory ([`crate::io::ReadOnlyStorage`]);
     /// nothing is written or truncated on disk. No background thread runs.
     /// Refuses a directory that is not a store (no `MILLRACE` file).
     ///
@@ -198,8 +195,8 @@ impl Store {
             }))
         };
         let floors = FloorSource {
-            topic: crate::offset_table::OFFSETS_TOPIC,
-            read: crate::offset_table::committed_floors,
+            topic: crate::consumer::offsets::OFFSETS_TOPIC,
+            read: crate::consumer::offsets::committed_floors,
         };
         let catalog = Arc::new(Catalog::open(
             path.clone(),
@@ -213,13 +210,13 @@ impl Store {
             catalog,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             background: Mutex::new(None),
-            coordinator: Arc::new(crate::txn::Coordinator::default()),
-            attempts: crate::dlq::AttemptTable::default(),
-            offsets: crate::offset_table::OffsetTable::default(),
+            coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
+            attempts: crate::pipeline::dlq::AttemptTable::default(),
+            offsets: crate::consumer::offsets::OffsetTable::default(),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
-        crate::txn::recover(&Store { inner: inner.clone() })?;
+        crate::pipeline::txn::recover(&Store { inner: inner.clone() })?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
             let coordinator = inner.coordinator.clone();
@@ -254,7 +251,7 @@ impl Store {
         &self.inner.catalog.shared
     }
 
-    pub(crate) fn coordinator(&self) -> &crate::txn::Coordinator {
+    pub(crate) fn coordinator(&self) -> &crate::pipeline::txn::Coordinator {
         &self.inner.coordinator
     }
 
@@ -262,21 +259,21 @@ impl Store {
         &self.inner.catalog.shared.metrics
     }
 
-    pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
+    pub(crate) fn attempt_table(&self) -> &crate::pipeline::dlq::AttemptTable {
         &self.inner.attempts
     }
 
-    pub(crate) fn offset_table(&self) -> &crate::offset_table::OffsetTable {
+    pub(crate) fn offset_table(&self) -> &crate::consumer::offsets::OffsetTable {
         &self.inner.offsets
     }
 
     /// Begin a transaction for a registered producer (see txn.rs). Open
     /// transactions live in memory only: a crash, an abort, a re-initialised
     /// producer (new epoch) or the timeout discards them without a trace.
-    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
         self.check_writable()?;
         self.check_producer_epoch(producer.id, producer.epoch)?;
-        Ok(crate::txn::Transaction::new(
+        Ok(crate::pipeline::txn::Transaction::new(
             self.clone(),
             producer.id,
             producer.epoch,

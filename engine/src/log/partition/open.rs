@@ -109,7 +109,7 @@ impl Partition {
             durability,
             &shared,
         )?;
-        let producers = crate::producer_snapshot::rebuild(
+        let producers = crate::producer::snapshot::rebuild(
             storage.as_ref(),
             &dir,
             &segments,
@@ -144,7 +144,7 @@ impl Partition {
             high_watermark: AtomicU64::new(next_offset),
             start_offset: AtomicU64::new(start),
             last_flush: Mutex::new(Instant::now()),
-            holds: crate::stable::StableOffset::new(),
+            holds: crate::log::stable::StableOffset::new(),
             appending: AtomicU64::new(0),
             pending: Mutex::new(Pending::default()),
             pending_write: Mutex::new(Vec::new()),
@@ -209,7 +209,7 @@ fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
     if !storage.exists(&path) {
         return Ok(None);
     }
-    let bytes = crate::storage::read_all(storage, &path, 64).map_err(|e| Error::io("read start offset", &path, e))?;
+    let bytes = crate::io::read_all(storage, &path, 64).map_err(|e| Error::io("read start offset", &path, e))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))?;
     text.trim()
         .parse()

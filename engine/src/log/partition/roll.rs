@@ -78,7 +78,7 @@ impl Partition {
                 .map(|(id, _)| id)
                 .collect();
             w.producers.retain(|id| epochs.knows(id) && !gone.contains(&id));
-            crate::producer_snapshot::write(self.storage.as_ref(), &self.dir, w.next_offset, &w.producers)?;
+            crate::producer::snapshot::write(self.storage.as_ref(), &self.dir, w.next_offset, &w.producers)?;
             w.snapshot_offset = w.next_offset;
             w.snapshot_at = Instant::now();
             let segment = Arc::new(Segment::create(self.storage.as_ref(), &self.dir, w.next_offset, now)?);
@@ -124,7 +124,7 @@ impl Partition {
             w.snapshot_at = Instant::now();
             (w.next_offset, w.producers.encode_snapshot(w.next_offset))
         };
-        crate::producer_snapshot::write_encoded(self.storage.as_ref(), &self.dir, offset, &bytes)
+        crate::producer::snapshot::write_encoded(self.storage.as_ref(), &self.dir, offset, &bytes)
     }
 
     /// Roll now if the active segment is not empty (tests, admin).

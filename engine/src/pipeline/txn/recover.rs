@@ -148,7 +148,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
         let applied = match offsets_unreadable {
             Some(e) => Err(Error::Damaged {
                 scope: crate::error::DamagedScope::Topic {
-                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                    topic: crate::consumer::offsets::OFFSETS_TOPIC.to_string(),
                 },
                 source: Arc::new(e),
             }),
