@@ -13,23 +13,18 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Runs `work` while holding the lock under which a partition's log start
-/// may move (the facade passes its transaction commit lock: a commit never
-/// applies a part to a range retention is deleting).
-pub(crate) type UnderLogStartLock = Box<dyn Fn(&mut dyn FnMut() -> Result<()>) -> Result<()> + Send>;
-
 /// Set to stop the thread; shared with it so that it need not hold the store.
 pub(crate) type Stop = Arc<(Mutex<bool>, Condvar)>;
 
 /// Start the maintenance thread over `catalog`.
-pub(crate) fn spawn(catalog: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLock) -> Result<JoinHandle<()>> {
+pub(crate) fn spawn(catalog: Weak<Catalog>, stop: Stop) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("millrace-maintenance".into())
-        .spawn(move || maintenance_loop(catalog, stop, under_lock))
+        .spawn(move || maintenance_loop(catalog, stop))
         .map_err(|e| Error::io("spawn maintenance thread", PathBuf::new(), e))
 }
 
-fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLock) {
+fn maintenance_loop(weak: Weak<Catalog>, stop: Stop) {
     let mut last_maintenance = Instant::now();
     loop {
         let tick = {
@@ -66,7 +61,13 @@ fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLo
                     let wall = now_ms();
                     if let Err(e) = p
                         .roll_if_old(wall)
-                        .and_then(|()| under_lock(&mut || p.enforce_retention(wall).map(|_| ())))
+                        .and_then(|()| {
+                            // The log start moves only under the commit lock:
+                            // a commit never applies a part to a range
+                            // retention is deleting.
+                            let _commits = catalog.lock_commits();
+                            p.enforce_retention(wall).map(|_| ())
+                        })
                         .and_then(|()| p.snapshot_producers(false))
                     {
                         tracing::error!(topic = %topic.name, partition = p.id, error = %e, "maintenance failed");

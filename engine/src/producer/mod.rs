@@ -113,7 +113,7 @@ impl Store {
         // the old epoch either reached its commit point (and is applied)
         // before this returns, or fails with `Fenced` (txn.rs).
         let (producer_id, epoch) = {
-            let _commits = self.coordinator().lock_commits();
+            let _commits = self.lock_commits();
             // Under the commit lock, which `Store::close` takes to close: no
             // registry write after the directory lock is released.
             self.check_writable()?;
@@ -132,7 +132,7 @@ impl Store {
         crate::names::validate_producer_name(name)?;
         let registry = &self.shared().producers;
         let registered = {
-            let _commits = self.coordinator().lock_commits();
+            let _commits = self.lock_commits();
             registry.init_as(name, owner, now_ms())?
         };
         match registered {

@@ -233,7 +233,7 @@ impl Store {
         for topic in topics {
             for p in &topic.partitions {
                 // The log start moves only under the commit lock (txn.rs, find_part).
-                let _commits = self.coordinator().lock_commits();
+                let _commits = self.lock_commits();
                 self.check_open()?;
                 deleted += p.enforce_retention(now)?;
             }
@@ -254,7 +254,7 @@ impl Store {
         self.check_writable()?;
         let partition = self.partition(topic, partition)?;
         // The log start moves only under the commit lock (txn.rs, find_part).
-        let _commits = self.coordinator().lock_commits();
+        let _commits = self.lock_commits();
         self.check_writable()?;
         partition.truncate_prefix(offset)
     }

@@ -11,8 +11,7 @@ mod topics;
 pub use data::{PendingAppend, ScanMarks};
 pub use topics::{Damage, TopicDescription};
 
-use crate::catalog::maintenance;
-use crate::catalog::{Catalog, FloorSource, Topic, FORMAT_FILE};
+use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};
 use crate::clock::now_ms;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{DamagedScope, Error, Result};
@@ -24,10 +23,8 @@ use crate::notify::Notifier;
 use crate::producer::registry::ProducerRegistry;
 use crate::producer::ProducerAppend;
 use crate::sync::{AtomicU64, Ordering};
-use parking_lot::{Condvar, Mutex};
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::shared::Shared;
@@ -40,19 +37,16 @@ pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
 pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
 struct StoreInner {
-    /// The data directory: topics, partitions, the directory lock.
-    catalog: Arc<Catalog>,
-    /// Shared with the maintenance thread, which must not hold the store
-    /// itself while it sleeps (the last `Store` dropped must close at once).
-    stop: maintenance::Stop,
-    background: Mutex<Option<JoinHandle<()>>>,
-    /// Transaction commits (pipeline/txn.rs); its lock is also the one under
-    /// which a log start moves.
+    /// The data directory: topics, partitions, the directory lock, the
+    /// commit lock and the maintenance thread. The last holder (this, or a
+    /// handle that keeps the store open) closes the store when dropped.
+    catalog: Arc<OpenCatalog>,
+    /// Transaction commits (pipeline/txn).
     coordinator: Arc<crate::pipeline::txn::Coordinator>,
     /// Failure counts for the DLQ (pipeline/dlq).
-    attempts: crate::pipeline::dlq::AttemptTable,
+    attempts: Arc<crate::pipeline::dlq::AttemptTable>,
     /// Committed consumer offsets (consumer/offsets.rs).
-    offsets: crate::consumer::offsets::OffsetTable,
+    offsets: Arc<crate::consumer::offsets::OffsetTable>,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -198,34 +192,26 @@ impl Store {
             topic: crate::consumer::offsets::OFFSETS_TOPIC,
             read: crate::consumer::offsets::committed_floors,
         };
-        let catalog = Arc::new(Catalog::open(
+        let catalog = Arc::new(OpenCatalog::new(Arc::new(Catalog::open(
             path.clone(),
             options.clone(),
             storage.clone(),
             shared,
             floors,
-        )?);
+        )?)));
         crate::producer::fold_activity(&catalog.shared, catalog.topics().iter());
         let inner = Arc::new(StoreInner {
             catalog,
-            stop: Arc::new((Mutex::new(false), Condvar::new())),
-            background: Mutex::new(None),
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
-            attempts: crate::pipeline::dlq::AttemptTable::default(),
-            offsets: crate::consumer::offsets::OffsetTable::default(),
+            attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
+            offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
         crate::pipeline::txn::recover(&Store { inner: inner.clone() })?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
-            let coordinator = inner.coordinator.clone();
-            let under_lock: maintenance::UnderLogStartLock = Box::new(move |work| {
-                let _commits = coordinator.lock_commits();
-                work()
-            });
-            let handle = maintenance::spawn(Arc::downgrade(&inner.catalog), inner.stop.clone(), under_lock)?;
-            *inner.background.lock() = Some(handle);
+            inner.catalog.catalog().start_maintenance()?;
         }
         Ok(Store { inner })
     }
@@ -253,6 +239,11 @@ impl Store {
 
     pub(crate) fn coordinator(&self) -> &crate::pipeline::txn::Coordinator {
         &self.inner.coordinator
+    }
+
+    /// The store-wide commit lock ([`Catalog::lock_commits`]).
+    pub(crate) fn lock_commits(&self) -> crate::catalog::CommitGuard<'_> {
+        self.inner.catalog.lock_commits()
     }
 
     pub(crate) fn inner_metrics(&self) -> &Metrics {
@@ -344,67 +335,11 @@ impl Store {
     /// `close` finishes (and is flushed) first; one that begins after it is
     /// refused. Closing again, or dropping the last clone, does nothing more.
     pub fn close(self) -> Result<()> {
-        self.inner.shutdown()
+        self.inner.catalog.shutdown()
     }
 
     /// Whether [`Store::close`] was called on this store (through any clone).
     pub fn is_closed(&self) -> bool {
         self.inner.catalog.shared.is_closed()
-    }
-}
-
-impl StoreInner {
-    fn shutdown(&self) -> Result<()> {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if let Some(handle) = self.background.lock().take() {
-            if handle.thread().id() != std::thread::current().id() {
-                let _ = handle.join();
-            }
-        }
-        {
-            // Under the commit lock (producer registry writes, transaction
-            // commits, log start moves) and the admin lock (topic create and
-            // delete): those running finish first, later ones see `closed`.
-            let _commits = self.coordinator.lock_commits();
-            let _admin = self.catalog.lock_admin();
-            if self.catalog.shared.closed.swap(true, Ordering::AcqRel) {
-                // Closed before: flushed then, and the lock may be another
-                // process's by now.
-                return Ok(());
-            }
-        }
-        let result = if self.catalog.shared.is_poisoned() {
-            Ok(())
-        } else {
-            let mut result = Ok(());
-            for p in self.catalog.partitions() {
-                // Appends check `closed` under the writer lock: once it
-                // was taken here, every append that got in is written.
-                p.close_barrier();
-                // Flushed first, so the snapshot is at a durable log end
-                // and the next open replays nothing.
-                // Then the preallocated zeros are cut, so that a closed
-                // store's files end at their last batch.
-                if let Err(e) = p
-                    .flush()
-                    .and_then(|()| p.snapshot_producers(true))
-                    .and_then(|()| p.trim_preallocated())
-                {
-                    result = Err(e);
-                }
-            }
-            result
-        };
-        self.catalog.unlock_dir();
-        result
-    }
-}
-
-impl Drop for StoreInner {
-    fn drop(&mut self) {
-        if let Err(e) = self.shutdown() {
-            tracing::error!(error = %e, "flush on close failed");
-        }
     }
 }

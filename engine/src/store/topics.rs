@@ -97,9 +97,9 @@ impl Store {
         }
         // The commit lock before the admin lock (`commit` may create
         // `__transactions` under both, in that order).
-        let mut commits = self.coordinator().lock_commits();
+        let commits = self.lock_commits();
         self.check_open()?;
-        crate::pipeline::txn::forget_applied(self, &mut commits)?;
+        crate::pipeline::txn::forget_applied(self, &mut self.coordinator().state(&commits))?;
         self.inner.catalog.remove_topic(name)
     }
 

@@ -29,6 +29,7 @@ pub(crate) use recover::{forget_applied, recover};
 
 use crate::log::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 
+use crate::catalog::CommitGuard;
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::log::partition::{Isolation, Partition, ReadOptions};
@@ -149,8 +150,10 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
-    /// Held while a producer's epoch is bumped (see `Store::init_producer`).
-    pub(crate) fn lock_commits(&self) -> parking_lot::MutexGuard<'_, CoordinatorState> {
+    /// The coordinator's state, taken under the store-wide commit lock
+    /// ([`Catalog::lock_commits`](crate::catalog::Catalog::lock_commits)),
+    /// which serialises commits with producer epoch bumps and log-start moves.
+    pub(crate) fn state<'a>(&'a self, _commits: &CommitGuard<'_>) -> parking_lot::MutexGuard<'a, CoordinatorState> {
         self.state.lock()
     }
 }
@@ -495,7 +498,8 @@ impl Transaction {
         }
         let store = self.store.clone();
         let coordinator = store.coordinator();
-        let mut state = coordinator.state.lock();
+        let commits = store.lock_commits();
+        let mut state = coordinator.state(&commits);
         // Checked under the commit lock, which `init_producer` also takes to
         // bump an epoch: no commit of a fenced epoch can follow the bump
         // (and `Store::close` takes to close: none follows the close).

@@ -27,7 +27,8 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
     let mut unapplied = Vec::new();
     let coordinator = store.coordinator();
-    let mut state = coordinator.state.lock();
+    let commits = store.lock_commits();
+    let mut state = coordinator.state(&commits);
     while offset < end {
         let result = log.read(
             offset,
@@ -82,6 +83,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     }
     state.applied_upto = end;
     drop(state);
+    drop(commits);
     if let Some((commit_offset, record, stamp)) = last {
         let mut decoded = Vec::with_capacity(record.parts.len());
         for (topic, partition, end_hint, raw) in &record.parts {
