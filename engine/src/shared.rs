@@ -1,71 +1,29 @@
-//! What every partition of a store shares: the poison flag, the closed
-//! flag, the quota, the notifier of new records, the metrics and the
-//! producer registry. Built by the facade at open, handed to every
-//! partition (the log reaches nothing above it through this).
+//! What the catalog, the facade and the features share: the log's context
+//! (`log::context::LogContext`: poison, closed flag, quota, notifier,
+//! metrics, the producer seam) and the producer registry. The log sees only
+//! the context.
 
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
-use crate::notify::Notifier;
+use crate::log::context::LogContext;
 use crate::producer::registry::ProducerRegistry;
-use crate::sync::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-/// State shared by every partition of a store.
+/// State shared by the catalog, the facade and the features of one store.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) poison: crate::io::poison::Poison,
-    /// Set by [`Store::close`] (under the commit and admin locks, before it
-    /// takes each partition's writer lock): from then on every handle answers
-    /// `Error::Closed` and nothing writes to the directory, whose lock is
-    /// released.
-    pub(crate) closed: crate::sync::AtomicBool,
-    pub used_bytes: AtomicU64,
-    pub(crate) quota_bytes: Option<u64>,
-    pub notifier: Notifier,
-    pub metrics: Metrics,
-    /// Producer ids and epochs (producer_registry.rs).
-    pub producers: ProducerRegistry,
-    /// `StoreOptions::group_commit_spin`.
-    pub group_commit_spin: std::time::Duration,
+    /// What every partition shares (handed to `Partition::open`).
+    pub(crate) log: Arc<LogContext>,
+    /// Producer ids and epochs (producer_registry.rs); the same registry
+    /// backs the context's producer seam.
+    pub producers: Arc<ProducerRegistry>,
 }
 
-impl Shared {
-    /// Poison the store because of `cause` (the first one is kept: see poison.rs).
-    pub fn poison(&self, cause: &Error) {
-        self.poison.set(cause);
-    }
-    pub fn is_poisoned(&self) -> bool {
-        self.poison.is_set()
-    }
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-    /// `Closed` after [`Store::close`], `Poisoned` after a failed write, else Ok.
-    pub fn check_writable(&self) -> Result<()> {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
-        if self.is_poisoned() {
-            return Err(Error::Poisoned);
-        }
-        Ok(())
-    }
-    /// Reserve quota for `bytes` about to be written.
-    pub fn reserve(&self, bytes: u64) -> Result<()> {
-        let used = self.used_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if let Some(quota) = self.quota_bytes {
-            if used + bytes > quota {
-                self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.metrics.quota_rejections.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::QuotaExceeded {
-                    quota_bytes: quota,
-                    used_bytes: used,
-                    requested_bytes: bytes,
-                });
-            }
-        }
-        Ok(())
-    }
-    pub fn release(&self, bytes: u64) {
-        self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+/// `shared.metrics`, `shared.poison(..)`, `shared.check_writable()`, … read
+/// the log's context (the fields and methods that were `Shared`'s before the
+/// context moved into `log/`).
+impl std::ops::Deref for Shared {
+    type Target = LogContext;
+
+    fn deref(&self) -> &LogContext {
+        &self.log
     }
 }

@@ -522,7 +522,7 @@ fn load_topic(
             config.clone(),
             durability,
             options.recovery,
-            shared.clone(),
+            shared.log.clone(),
             committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
         ) {
             Ok(partition) => partitions.push(Arc::new(partition)),

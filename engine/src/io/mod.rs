@@ -3,6 +3,7 @@
 //! implementation is [`FsStorage`]; tests swap in fault-injecting or
 //! power-loss-simulating backends (see `design/durability.md`).
 
+pub(crate) mod checked;
 mod fs;
 pub mod mmap;
 pub(crate) mod poison;

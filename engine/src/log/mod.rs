@@ -1,9 +1,12 @@
 //! One partition's log: CRC-checked batches in segments with sparse indexes,
 //! group commit, recovery of the tail at open, retention. It knows no topics'
-//! catalog and no feature (producers, consumers, transactions, DLQ) beyond
-//! the hooks a partition is opened with.
+//! catalog and no feature (producers, consumers, transactions, DLQ): what it
+//! needs of the store comes in a [`context::LogContext`], and the producer
+//! feature is reached through the [`dedup`] seam it implements.
 
 pub mod batch;
+pub(crate) mod context;
+pub(crate) mod dedup;
 #[doc(hidden)]
 pub mod group_commit;
 pub mod index;

@@ -1,15 +1,16 @@
 //! Recovery of a partition's last segment at open: the decision table of
 //! design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
 
+use crate::log::batch;
 use crate::config::RecoveryMode;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::io::{read_exact_at, Storage, StorageFile};
-use crate::log::batch;
 use crate::log::index::IndexEntry;
+use crate::io::checked::IoContext;
+use crate::log::context::LogContext;
 use crate::log::partition::PREALLOCATE_BYTES;
 use crate::log::scan::{valid_batches_after, ChunkReader};
 use crate::log::segment::{self, Segment};
-use crate::shared::Shared;
+use crate::io::{read_exact_at, Storage, StorageFile};
 use crate::sync::Ordering;
 use std::path::Path;
 
@@ -26,10 +27,10 @@ pub(crate) fn recover_last(
     interval: u32,
     mode: RecoveryMode,
     now: i64,
-    shared: &Shared,
+    context: &LogContext,
 ) -> Result<Segment> {
     let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
-    let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
+    let log_len = log.len().at("stat segment", &log_path)?;
     let mut entries = segment::load_index(index.as_ref(), &index_path, log_len)?;
     // Keep index entries up to the last one that points at a real batch boundary.
     let mut start: (u64, u64, i64) = (0, base_offset, i64::MIN);
@@ -48,12 +49,12 @@ pub(crate) fn recover_last(
     let scan = segment.scan_from(start.0, start.1, start.2, log_len, interval)?;
     let decision = match scan.invalid {
         Some(bad) => Some(decide_tail(
-            segment.log.as_ref(),
+            segment.log.raw(),
             &segment.log_path,
             bad.position,
             scan.next_offset,
             log_len,
-            || crate::producer::snapshot::durable_end_past(storage, dir, scan.next_offset),
+            || context.dedup.durable_end_past(storage, dir, scan.next_offset),
         )?),
         None => None,
     };
@@ -71,7 +72,7 @@ pub(crate) fn recover_last(
         // snapshot past the end proves records were lost. Checked before
         // anything below changes a file, so a refused open changes nothing.
         let log_end = scan.next_offset;
-        if let Some(claimed) = crate::producer::snapshot::durable_end_past(storage, dir, log_end)? {
+        if let Some(claimed) = context.dedup.durable_end_past(storage, dir, log_end)? {
             tracing::error!(
                 segment = %segment.log_path.display(),
                 position = scan.valid_end,
@@ -106,7 +107,7 @@ pub(crate) fn recover_last(
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
         // Never remove a byte without a backup and a WARN line (tail_cut.rs).
-        let cut = crate::log::tail_cut::contents(segment.log.as_ref(), scan.valid_end, log_len);
+        let cut = crate::log::tail_cut::contents(segment.log.raw(), scan.valid_end, log_len);
         let how = if mode == RecoveryMode::TornTailOnly {
             "a torn write never acknowledged"
         } else {
@@ -135,7 +136,7 @@ pub(crate) fn recover_last(
             let backup = crate::log::tail_cut::back_up(
                 storage,
                 dir,
-                segment.log.as_ref(),
+                segment.log.raw(),
                 &segment.log_path,
                 scan.valid_end,
                 log_len,
@@ -161,11 +162,8 @@ pub(crate) fn recover_last(
                 backup.display()
             );
         }
-        segment
-            .log
-            .set_len(scan.valid_end)
-            .map_err(|e| Error::io("truncate torn tail", &segment.log_path, e))?;
-        shared.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
+        segment.log.set_len("truncate torn tail", scan.valid_end)?;
+        context.metrics.torn_tails_truncated.fetch_add(1, Ordering::Relaxed);
     } else if scan.valid_end < log_len {
         // Zeros written ahead of the data (`Segment::note_preallocated`), not a torn batch.
         tracing::info!(
@@ -174,19 +172,16 @@ pub(crate) fn recover_last(
             bytes = log_len - scan.valid_end,
             "cutting the preallocated zeros after the last batch"
         );
-        segment
-            .log
-            .set_len(scan.valid_end)
-            .map_err(|e| Error::io("truncate preallocated tail", &segment.log_path, e))?;
+        segment.log.set_len("truncate preallocated tail", scan.valid_end)?;
     }
     // Everything recovered becomes durable and visible now. After a process
     // crash the tail may still be only in the page cache: sync it before
     // trusting it (and before the index below points into it).
-    if let Err(e) = segment.log.sync_data() {
+    if let Err(e) = segment.log.sync_data("fsync recovered tail") {
         // The kernel may now consider the unwritten pages clean; write them
         // again so the next open's fsync retries them (see redirty_unsynced).
-        rewrite_range(segment.log.as_ref(), &segment.log_path, start.0, scan.valid_end);
-        return Err(Error::io("fsync recovered tail", &segment.log_path, e));
+        rewrite_range(segment.log.raw(), &segment.log_path, start.0, scan.valid_end);
+        return Err(e);
     }
     segment.apply_scan(&scan);
     segment.rewrite_index()?;
@@ -245,7 +240,7 @@ fn zero_tail(log: &dyn StorageFile, path: &Path, from: u64, to: u64) -> Result<b
         return Ok(false);
     }
     let mut buf = vec![0u8; to.saturating_sub(from) as usize];
-    read_exact_at(log, &mut buf, from).map_err(|e| Error::io("read segment", path, e))?;
+    read_exact_at(log, &mut buf, from).at("read segment", path)?;
     Ok(buf.iter().all(|&b| b == 0))
 }
 

@@ -7,9 +7,10 @@
 //! their magic ([`valid_batches_after`]), behind recovery's row 4 and the
 //! repair plan. Every read goes through a [`StorageFile`] ([`ChunkReader`]).
 
-use crate::error::{CorruptionKind, Error, Result};
-use crate::io::{read_exact_at, StorageFile};
 use crate::log::batch::{self, BatchHeader, BATCH_MAGIC, HEADER_SIZE};
+use crate::error::{CorruptionKind, Result};
+use crate::io::checked::IoContext;
+use crate::io::{read_exact_at, StorageFile};
 use std::path::Path;
 
 /// Read granularity for buffered scans.
@@ -161,7 +162,7 @@ pub(crate) fn valid_batches_after(
     while window_start + HEADER_SIZE as u64 <= limit {
         let len = (limit - window_start).min(WINDOW + 3);
         let mut window = vec![0u8; len as usize];
-        read_exact_at(file, &mut window, window_start).map_err(|e| Error::io("read segment", path, e))?;
+        read_exact_at(file, &mut window, window_start).at("read segment", path)?;
         for (i, w) in window.windows(4).enumerate() {
             if w != magic {
                 continue;
@@ -210,7 +211,7 @@ impl<'a> ChunkReader<'a> {
         }
         let want = len.max(CHUNK_BYTES as u64).min(self.limit - pos);
         self.buf.resize(want as usize, 0);
-        read_exact_at(self.file, &mut self.buf, pos).map_err(|e| Error::io("read segment", self.path, e))?;
+        read_exact_at(self.file, &mut self.buf, pos).at("read segment", self.path)?;
         self.buf_start = pos;
         Ok(true)
     }

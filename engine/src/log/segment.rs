@@ -3,11 +3,12 @@
 //! A segment is *active* (appended to) or *sealed* (never written again;
 //! may be memory-mapped). Byte layout in `design/format.md`.
 
-use crate::error::{CorruptionKind, Error, Result};
-use crate::io::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
 use crate::log::batch::{self, BatchHeader, HEADER_SIZE};
+use crate::error::{CorruptionKind, Error, Result};
 use crate::log::index::{self, IndexEntry, ENTRY_SIZE};
+use crate::io::checked::{CheckedFile, FailureSink, IoContext};
 use crate::log::scan::{walk, ChunkReader, InvalidAt, Visit};
+use crate::io::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
 use crate::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -69,8 +70,10 @@ pub(crate) struct Segment {
     pub base_offset: u64,
     pub log_path: PathBuf,
     pub index_path: PathBuf,
-    pub log: Arc<dyn StorageFile>,
-    pub index: Arc<dyn StorageFile>,
+    /// The log file; its failed writes and fsyncs poison once armed ([`Segment::arm`]).
+    pub log: CheckedFile,
+    /// The index file, likewise.
+    pub index: CheckedFile,
     pub state: Mutex<SegmentState>,
     pub created_ms: i64,
     map: OnceLock<Option<ReadOnlyMap>>,
@@ -83,10 +86,10 @@ impl Segment {
         let index_path = dir.join(index_name(base_offset));
         let log = storage
             .open(&log_path, OpenMode::CreateNew)
-            .map_err(|e| Error::io("create segment", &log_path, e))?;
+            .at("create segment", &log_path)?;
         let index = storage
             .open(&index_path, OpenMode::Truncate)
-            .map_err(|e| Error::io("create index", &index_path, e))?;
+            .at("create index", &index_path)?;
         Ok(Segment::from_recovered(
             base_offset,
             log_path,
@@ -119,10 +122,10 @@ impl Segment {
         let entries_len = entries.len();
         Segment {
             base_offset,
+            log: CheckedFile::new(log, log_path.clone()),
+            index: CheckedFile::new(index, index_path.clone()),
             log_path,
             index_path,
-            log,
-            index,
             state: Mutex::new(SegmentState {
                 entries,
                 written_len,
@@ -172,13 +175,13 @@ impl Segment {
         let index_path = dir.join(index_name(base_offset));
         let log = storage
             .open(&log_path, OpenMode::Existing)
-            .map_err(|e| Error::io("open segment", &log_path, e))?;
+            .at("open segment", &log_path)?;
         let index = match storage.open(&index_path, OpenMode::Existing) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage
                 .open(&index_path, OpenMode::Truncate)
-                .map_err(|e| Error::io("create index", &index_path, e))?,
-            Err(e) => return Err(Error::io("open index", &index_path, e)),
+                .at("create index", &index_path)?,
+            Err(e) => return Err(e).at("open index", &index_path),
         };
         Ok((log_path, index_path, log, index))
     }
@@ -197,10 +200,10 @@ impl Segment {
         next_base: u64,
         index_interval: u32,
         now_ms: i64,
-        shared: &crate::shared::Shared,
+        metrics: &crate::metrics::Metrics,
     ) -> Result<Segment> {
         let (log_path, index_path, log, index) = Segment::open_files(storage, dir, base_offset)?;
-        let log_len = log.len().map_err(|e| Error::io("stat segment", &log_path, e))?;
+        let log_len = log.len().at("stat segment", &log_path)?;
         let entries = read_index(index.as_ref(), &index_path, log_len)?;
         // An end entry whose offset would pass u64::MAX is not trusted: rescan.
         let complete_end = entries
@@ -224,8 +227,7 @@ impl Segment {
                 next_segment = next_base,
                 "index end entry disagrees with the next segment: rebuilding the index from the log"
             );
-            shared
-                .metrics
+            metrics
                 .derived_metadata_rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -277,7 +279,7 @@ impl Segment {
         };
         let segment_base = self.base_offset;
         let walked = walk(
-            self.log.as_ref(),
+            self.log.raw(),
             &self.log_path,
             position,
             offset,
@@ -324,19 +326,22 @@ impl Segment {
         for e in &state.entries {
             bytes.extend_from_slice(&e.encode());
         }
-        self.index
-            .set_len(0)
-            .and_then(|()| self.index.write_all_at(&bytes, 0))
-            .map_err(|e| Error::io("write index", &self.index_path, e))
+        self.index.set_len("write index", 0)?;
+        self.index.write_all_at("write index", &bytes, 0)
+    }
+
+    /// From now on every failed write, fsync or truncation of the segment's
+    /// files reports to `sink` (its live partition's: io/checked.rs).
+    pub fn arm(&self, sink: &Arc<dyn FailureSink>) {
+        self.log.arm(sink);
+        self.index.arm(sink);
     }
 
     /// Seal: cut the zeros written ahead, fsync the log, append the end
     /// entry to the index and fsync it. A sealed file ends at its last batch.
     pub fn seal(&self) -> Result<()> {
         self.trim_preallocated()?;
-        self.log
-            .sync_data()
-            .map_err(|e| Error::io("fsync segment", &self.log_path, e))?;
+        self.log.sync_data("fsync segment")?;
         let mut state = self.state.lock();
         let written_len = state.written_len;
         self.persist_entries(&mut state, written_len)?;
@@ -347,15 +352,11 @@ impl Segment {
         };
         if state.entries.last() != Some(&end) {
             let at = (state.entries.len() * ENTRY_SIZE) as u64;
-            self.index
-                .write_all_at(&end.encode(), at)
-                .map_err(|e| Error::io("write index", &self.index_path, e))?;
+            self.index.write_all_at("write index", &end.encode(), at)?;
             state.entries.push(end);
             state.persisted_entries = state.entries.len();
         }
-        self.index
-            .sync_data()
-            .map_err(|e| Error::io("fsync index", &self.index_path, e))?;
+        self.index.sync_data("fsync index")?;
         state.sealed = true;
         Ok(())
     }
@@ -380,9 +381,7 @@ impl Segment {
             "pending batches are written first"
         );
         if state.file_len > state.written_len {
-            self.log
-                .set_len(state.written_len)
-                .map_err(|e| Error::io("trim segment", &self.log_path, e))?;
+            self.log.set_len("trim segment", state.written_len)?;
         }
         state.file_len = state.written_len;
         Ok(())
@@ -451,8 +450,7 @@ impl Segment {
             bytes.extend_from_slice(&e.encode());
         }
         self.index
-            .write_all_at(&bytes, (start * ENTRY_SIZE) as u64)
-            .map_err(|e| Error::io("write index", &self.index_path, e))?;
+            .write_all_at("write index", &bytes, (start * ENTRY_SIZE) as u64)?;
         state.persisted_entries = start + ready;
         Ok(())
     }
@@ -462,7 +460,7 @@ impl Segment {
         if !self.state.lock().sealed {
             return None;
         }
-        self.map.get_or_init(|| self.log.map_readonly()).as_ref()
+        self.map.get_or_init(|| self.log.raw().map_readonly()).as_ref()
     }
 
     /// The mapped bytes of a sealed segment (the same mapping for the
@@ -478,7 +476,7 @@ impl Segment {
     pub fn state_with_index(&self) -> Result<MutexGuard<'_, SegmentState>> {
         let mut state = self.state.lock();
         if state.index_released {
-            state.entries = load_index(&*self.index, &self.index_path, state.written_len)?;
+            state.entries = load_index(self.index.raw(), &self.index_path, state.written_len)?;
             state.index_released = false;
         }
         Ok(state)
@@ -572,7 +570,7 @@ impl Segment {
             }
             return Ok(());
         }
-        let mut reader = ChunkReader::new(self.log.as_ref(), &self.log_path, end_position);
+        let mut reader = ChunkReader::new(self.log.raw(), &self.log_path, end_position);
         let mut pos = position;
         while pos < end_position {
             let batch = reader.batch_at(pos)?.map_err(|k| corrupt(pos, k))?;
@@ -591,12 +589,12 @@ pub(crate) type SegmentFiles = (PathBuf, PathBuf, Arc<dyn StorageFile>, Arc<dyn 
 
 /// Read the index file and keep its valid prefix.
 fn read_index(index: &dyn StorageFile, path: &Path, log_len: u64) -> Result<Vec<IndexEntry>> {
-    let len = index.len().map_err(|e| Error::io("stat index", path, e))?;
+    let len = index.len().at("stat index", path)?;
     // An index has at most one entry per batch; a batch is at least a header.
     let max_len = (log_len / HEADER_SIZE as u64 + 2) * ENTRY_SIZE as u64;
     let len = len.min(max_len) - len.min(max_len) % ENTRY_SIZE as u64;
     let mut bytes = vec![0u8; len as usize];
-    read_exact_at(index, &mut bytes, 0).map_err(|e| Error::io("read index", path, e))?;
+    read_exact_at(index, &mut bytes, 0).at("read index", path)?;
     Ok(IndexEntry::decode_all(&bytes, log_len))
 }
 

@@ -10,9 +10,10 @@
 //! The backup goes through [`Storage`], so a read-only open
 //! ([`crate::io::ReadOnlyStorage`]) keeps it in memory like the cut itself.
 
-use crate::error::{Error, Result};
-use crate::io::{read_exact_at, OpenMode, Storage, StorageFile};
 use crate::log::batch::{BatchHeader, HEADER_SIZE};
+use crate::error::Result;
+use crate::io::checked::IoContext;
+use crate::io::{read_exact_at, OpenMode, Storage, StorageFile};
 use std::path::{Path, PathBuf};
 
 /// Copy chunk of the backup.
@@ -87,9 +88,7 @@ pub(crate) fn back_up(
         .take_while(|d| !d.as_os_str().is_empty() && !storage.exists(d))
         .map(Path::to_path_buf)
         .collect();
-    storage
-        .create_dir_all(&dir)
-        .map_err(|e| Error::io("create backup dir", &dir, e))?;
+    storage.create_dir_all(&dir).at("create backup dir", &dir)?;
     let segment_name = log_path
         .file_name()
         .map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
@@ -97,7 +96,7 @@ pub(crate) fn back_up(
     // Numbered after the backups of the same range already there.
     let existing = storage
         .list_dir(&dir)
-        .map_err(|e| Error::io("list backup dir", &dir, e))?
+        .at("list backup dir", &dir)?
         .iter()
         .filter(|n| n.starts_with(&name))
         .count() as u64;
@@ -114,7 +113,7 @@ pub(crate) fn back_up(
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < existing + BACKUP_NAME_ATTEMPTS => {
                 attempt += 1
             }
-            Err(e) => return Err(Error::io("create tail backup", &path, e)),
+            Err(e) => return Err(e).at("create tail backup", &path),
         }
     };
     let mut chunk = vec![0u8; (to - from).min(COPY_CHUNK_BYTES) as usize];
@@ -122,19 +121,17 @@ pub(crate) fn back_up(
     while position < to {
         let n = (to - position).min(COPY_CHUNK_BYTES) as usize;
         let part = chunk.get_mut(..n).unwrap_or_default();
-        read_exact_at(log, part, position).map_err(|e| Error::io("read tail to back up", log_path, e))?;
+        read_exact_at(log, part, position).at("read tail to back up", log_path)?;
         file.write_all_at(part, position - from)
-            .map_err(|e| Error::io("write tail backup", &path, e))?;
+            .at("write tail backup", &path)?;
         position += n as u64;
     }
-    file.sync_data().map_err(|e| Error::io("fsync tail backup", &path, e))?;
-    storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+    file.sync_data().at("fsync tail backup", &path)?;
+    storage.sync_dir(&dir).at("fsync dir", &dir)?;
     // Directories created here are durable only once their parents are synced.
     for created in &new_dirs {
         if let Some(parent) = created.parent() {
-            storage
-                .sync_dir(parent)
-                .map_err(|e| Error::io("fsync dir", parent, e))?;
+            storage.sync_dir(parent).at("fsync dir", parent)?;
         }
     }
     Ok(path)

@@ -2,6 +2,7 @@
 //! [`Producer`] handle that numbers batches itself. Semantics, state machine
 //! and error table in design/semantics.md.
 
+pub(crate) mod dedup;
 pub(crate) mod registry;
 pub(crate) mod snapshot;
 #[doc(hidden)]

@@ -50,11 +50,6 @@ fn snapshot_bytes_max(window: u32) -> u64 {
     32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + u64::from(window) * 16)
 }
 
-/// Write the snapshot for `offset` durably, then remove older ones.
-pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: u64, table: &ProducerTable) -> Result<()> {
-    write_encoded(storage, dir, offset, &table.encode_snapshot(offset))
-}
-
 /// Write an already encoded snapshot for `offset` durably, then remove the
 /// older ones but the newest of them (a fall-back, see the table above).
 pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, bytes: &[u8]) -> Result<()> {

@@ -70,14 +70,8 @@ impl PartitionProducer {
     }
 }
 
-/// What an append from a producer should do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// The next sequence: write the batch.
-    Append,
-    /// A retry of a remembered batch: do not write; answer with its offsets.
-    Duplicate { base_offset: u64, next_offset: u64 },
-}
+/// What an append from a producer should do (defined by the log's seam).
+pub use crate::log::dedup::Admission;
 
 /// Per-partition producer state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{DamagedScope, Error, Result};
 use crate::io::{FsStorage, Storage};
 use crate::log::batch::{ProducerStamp, Record};
+use crate::log::context::LogContext;
 use crate::log::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
@@ -177,16 +178,18 @@ impl Store {
             ));
         }
         let shared = || {
-            Ok(Arc::new(Shared {
+            let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
+            let log = Arc::new(LogContext {
                 poison: crate::io::poison::Poison::new(&storage, &path),
                 closed: crate::sync::AtomicBool::new(false),
                 used_bytes: AtomicU64::new(0),
                 quota_bytes: options.quota_bytes,
                 notifier: Notifier::new(),
                 metrics: Metrics::default(),
-                producers: ProducerRegistry::open(storage.clone(), &path, &options)?,
                 group_commit_spin: options.group_commit_spin,
-            }))
+                dedup: Arc::new(crate::producer::dedup::RegistryDedup::new(producers.clone())),
+            });
+            Ok(Arc::new(Shared { log, producers }))
         };
         let floors = FloorSource {
             topic: crate::consumer::offsets::OFFSETS_TOPIC,

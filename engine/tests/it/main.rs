@@ -27,6 +27,7 @@ mod no_space;
 mod offsets;
 mod offsets_model;
 mod pending_append;
+mod poison_close;
 mod poison_record;
 mod preallocate;
 mod preallocate_once;

@@ -15,7 +15,7 @@ impl Partition {
             source.kind(),
             std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
         ) {
-            self.shared.metrics.no_space_rejections.fetch_add(1, Ordering::Relaxed);
+            self.context.metrics.no_space_rejections.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(segment = %path.display(), requested_bytes, error = %source, "no space for the batch: refused, nothing written, store still writable");
             return Error::NoSpace {
                 path: path.to_path_buf(),
@@ -61,8 +61,7 @@ impl Partition {
 
     /// Last append time of every producer with state here.
     pub fn producer_activity(&self) -> Vec<(u64, i64)> {
-        let w = self.writer.lock();
-        w.producers.iter().map(|(id, e)| (id, e.last_append_ms)).collect()
+        self.writer.lock().producers.activity()
     }
 
     fn append_inner(
@@ -159,11 +158,11 @@ impl Partition {
         }
         let mut guard = self.writer.lock();
         let w = &mut *guard;
-        self.shared.check_writable()?;
+        self.context.check_writable()?;
         check(w.next_offset)?;
         let record_count = records.len() as u32;
         if let (true, Some(stamp)) = (sequenced, producer) {
-            let admission = admit(&w.producers, &self.shared.producers.epochs, stamp, record_count, now)?;
+            let admission = w.producers.admit(stamp, record_count, now)?;
             if let Admission::Duplicate {
                 base_offset,
                 next_offset,
@@ -190,10 +189,7 @@ impl Partition {
         };
         // A batch written now goes after the pending ones.
         if !defer && self.durability == Durability::Always {
-            if let Err(e) = self.write_pending(w) {
-                self.poison(&e);
-                return Err(e);
-            }
+            self.write_pending(w)?;
         }
         w.scratch.clear();
         let header = batch::encode(
@@ -206,7 +202,7 @@ impl Partition {
             synced_before,
         );
         let length = u64::from(header.length);
-        self.shared.reserve(length)?;
+        self.context.reserve(length)?;
         let (position, file_len) = {
             let state = w.active.state.lock();
             (state.written_len, state.file_len)
@@ -233,8 +229,10 @@ impl Partition {
             // failed write leaves nothing of the batch behind.
             // (The pending batches before it are below `position`.)
             let zeroed = vec![0u8; (length + zeros) as usize];
-            if let Err(e) = w.active.log.write_all_at(&zeroed, position) {
-                self.shared.release(length);
+            // Judged here, not by the checked file: a full device refuses
+            // the batch without poisoning (`preallocation_failed`).
+            if let Err(e) = w.active.log.raw().write_all_at(&zeroed, position) {
+                self.context.release(length);
                 // Whatever part of the zeros reached the file lies past every
                 // batch: cut at seal or close like any preallocated tail.
                 w.active.note_preallocated(position + length + zeros);
@@ -249,24 +247,20 @@ impl Partition {
                 pending.segment = Some(w.active.clone());
             }
             pending.bytes.extend_from_slice(&w.scratch);
-        } else if let Err(e) = w.active.log.write_all_at(&w.scratch, position) {
-            self.shared.release(length);
-            let error = Error::io("append", &w.active.log_path, e);
-            self.poison(&error);
-            return Err(error);
+        } else if let Err(e) = w.active.log.write_all_at("append", &w.scratch, position) {
+            // Poisoned by the checked file.
+            self.context.release(length);
+            return Err(e);
         }
-        if let Err(e) = w.active.note_written(
+        w.active.note_written(
             &header,
             position,
             self.config.index_interval_bytes,
             u64::from(synced_before),
             !defer,
-        ) {
-            self.poison(&e);
-            return Err(e);
-        }
+        )?;
         w.next_offset = header.next_offset();
-        // Same rule as the rebuild at open (producer_snapshot::rebuild).
+        // Same rule as the rebuild at open (`ProducerDedup::open_table`).
         if let Some(stamp) = producer.filter(|_| !header.is_control() && !header.is_transactional()) {
             w.producers.record(stamp, header.base_offset, record_count, now);
         }
@@ -277,7 +271,7 @@ impl Partition {
             position: position + length,
         };
         self.gate.record_written(mark);
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         metrics.append_batches.fetch_add(1, Ordering::Relaxed);
         metrics
             .append_records
@@ -297,14 +291,17 @@ impl Partition {
 
     /// Write the batches still pending (the caller holds the writer lock, so
     /// no more arrive): before a batch written directly, before a roll seals
-    /// the segment, and before the zeros are cut at close.
+    /// the segment, and before the zeros are cut at close. A failed write
+    /// poisons (checked file); on a store poisoned meanwhile they are dropped
+    /// unwritten, and this partition's waiters fail with it.
     pub(super) fn write_pending(&self, _writer: &mut Writer) -> Result<()> {
         let _writing = self.pending_write.lock();
         let mut pending = self.pending.lock();
         let Some(segment) = pending.segment.take() else {
             return Ok(());
         };
-        let result = if self.shared.is_poisoned() {
+        let result = if self.context.is_poisoned() {
+            self.poison(&Error::Poisoned);
             Err(Error::Poisoned)
         } else {
             write_batches(&segment, &pending.bytes, pending.position)
@@ -316,10 +313,7 @@ impl Partition {
 
 /// Write consecutive batches appended at `position` and note them in the file.
 pub(super) fn write_batches(segment: &Segment, bytes: &[u8], position: u64) -> Result<()> {
-    segment
-        .log
-        .write_all_at(bytes, position)
-        .map_err(|e| Error::io("append", &segment.log_path, e))?;
+    segment.log.write_all_at("append", bytes, position)?;
     segment.note_flushed(position + bytes.len() as u64);
     Ok(())
 }

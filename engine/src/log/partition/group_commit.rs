@@ -7,7 +7,7 @@ use super::*;
 impl Partition {
     /// Wait until everything up to `offset` is durable, leading a group fsync if needed.
     pub(super) fn sync_to(&self, offset: u64, gather: bool) -> Result<()> {
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         let outcome = |woken: bool| {
             metrics.group_commit_spins.fetch_add(1, Ordering::Relaxed);
             if woken {
@@ -40,7 +40,7 @@ impl Partition {
                 Ok(())
             }
             Err(SyncFailure::Failed(e)) => {
-                self.poison(&e);
+                // The checked file poisoned the store and failed the gate.
                 let w = self.writer.lock();
                 self.redirty_unsynced(&w.active);
                 Err(e)
@@ -62,7 +62,7 @@ impl Partition {
             return Duration::ZERO;
         }
         let expected = Duration::from_micros(self.recent_fsync_us.load(Ordering::Relaxed).saturating_mul(SPIN_SYNCS));
-        if expected > self.shared.group_commit_spin {
+        if expected > self.context.group_commit_spin {
             Duration::ZERO
         } else {
             expected
@@ -128,12 +128,9 @@ impl Partition {
             return Ok(());
         }
         let started = Instant::now();
-        let r = active
-            .log
-            .sync_data()
-            .map_err(|e| Error::io("fsync segment", &active.log_path, e));
+        let r = active.log.sync_data("fsync segment");
         let micros = started.elapsed().as_micros() as u64;
-        self.shared.metrics.record_fsync(micros);
+        self.context.metrics.record_fsync(micros);
         // One leader at a time per partition: no lost updates that matter.
         let recent = self.recent_fsync_us.load(Ordering::Relaxed);
         let average = if recent == 0 {
@@ -159,7 +156,7 @@ impl Partition {
             0
         };
         let to = active.state.lock().flushed_len;
-        rewrite_range(active.log.as_ref(), &active.log_path, from, to);
+        rewrite_range(active.log.raw(), &active.log_path, from, to);
     }
 
     /// Make everything written durable and visible (interval flush, close).
@@ -175,10 +172,7 @@ impl Partition {
         let synced = self.gate.synced();
         let active = self.active_segment();
         if synced.segment_base == active.base_offset {
-            if let Err(e) = active.persist_index_upto(synced.position) {
-                self.poison(&e);
-                return Err(e);
-            }
+            active.persist_index_upto(synced.position)?;
         }
         Ok(())
     }

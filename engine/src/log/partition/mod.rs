@@ -2,20 +2,21 @@
 //! high watermark below which records are durable (under the topic's
 //! durability mode) and visible to readers.
 
-use crate::clock::now_ms;
-use crate::config::{Durability, RecoveryMode, TopicConfig};
-use crate::error::{CorruptionKind, Error, Result};
-use crate::io::{write_atomic, Storage};
-use crate::layout::START_OFFSET_FILE;
 use crate::log::batch::{
     self, BatchHeader, ProducerStamp, Record, RecordCursor, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE,
 };
 use crate::log::group_commit::{Mark, Spin, SyncFailure, SyncGate};
+use crate::config::{Durability, RecoveryMode, TopicConfig};
+use crate::error::{CorruptionKind, Error, Result};
 use crate::log::index::IndexEntry;
+use crate::io::checked::{FailureSink, IoContext};
+use crate::clock::now_ms;
+use crate::layout::START_OFFSET_FILE;
+use crate::log::context::LogContext;
+use crate::log::dedup::{Admission, DedupTable};
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::log::segment::{self, parse_log_name, Segment};
-use crate::producer::state::{admit, Admission, ProducerTable};
-use crate::shared::Shared;
+use crate::io::{write_atomic, Storage};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -104,8 +105,8 @@ struct Writer {
     active: Arc<Segment>,
     next_offset: u64,
     scratch: Vec<u8>,
-    /// Idempotent-producer state; guarded by the writer lock (producer_state.rs).
-    producers: ProducerTable,
+    /// Idempotent-producer state; guarded by the writer lock (the `dedup` seam).
+    producers: Box<dyn DedupTable>,
     /// Offset of the newest producer snapshot written by this process (0 at
     /// open) and when: open replays batch headers only after the newest
     /// snapshot, so snapshots at close and every `SNAPSHOT_INTERVAL` keep the
@@ -167,10 +168,13 @@ pub(crate) struct Partition {
     storage: Arc<dyn Storage>,
     config: TopicConfig,
     pub durability: Durability,
-    shared: Arc<Shared>,
+    context: Arc<LogContext>,
     writer: Mutex<Writer>,
     segments: Mutex<Arc<Vec<Arc<Segment>>>>,
-    gate: SyncGate,
+    gate: Arc<SyncGate>,
+    /// What a failed write or fsync of this partition's files does (armed on
+    /// every segment: io/checked.rs): poison the store, fail `gate`.
+    failure: Arc<dyn FailureSink>,
     high_watermark: AtomicU64,
     start_offset: AtomicU64,
     last_flush: Mutex<Instant>,
@@ -197,6 +201,22 @@ pub(crate) struct Partition {
     /// Recent fdatasync time in µs (moving average; 0 before the first):
     /// how long a group-commit waiter may spin (`Partition::spin_budget`).
     recent_fsync_us: AtomicU64,
+}
+
+/// A live partition's answer to a failed write, fsync or truncation of its
+/// files: the store is poisoned (its first cause kept) and nothing more of
+/// this partition is acknowledged (design/durability.md, "Poisoning").
+#[derive(Debug)]
+struct PoisonOnFailure {
+    context: Arc<LogContext>,
+    gate: Arc<SyncGate>,
+}
+
+impl FailureSink for PoisonOnFailure {
+    fn failed(&self, error: &Error) {
+        self.context.poison(error);
+        self.gate.fail();
+    }
 }
 
 /// Batches appended to an `Always` partition and not yet written: the bytes
@@ -238,7 +258,7 @@ impl Partition {
 
     pub fn release(&self, offset: u64) {
         self.holds.release(offset);
-        self.shared.notifier.notify();
+        self.context.notifier.notify();
     }
 
     pub fn start_offset(&self) -> u64 {
@@ -252,13 +272,14 @@ impl Partition {
     fn publish(&self, offset: u64) {
         let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
         if offset > previous {
-            self.shared.notifier.notify();
+            self.context.notifier.notify();
         }
     }
 
+    /// Poison the store and fail this partition's waiters, for a failure
+    /// that no checked file reported (a judged write, a step of a roll).
     fn poison(&self, cause: &Error) {
-        self.shared.poison(cause);
-        self.gate.fail();
+        self.failure.failed(cause);
     }
 
     /// See [`crate::Store::release_mapped_pages`].

@@ -2,15 +2,14 @@
 //! (`log::recovery`), the log start and a hole after lost offsets.
 
 use super::*;
+use crate::metrics::Metrics;
 
 impl Partition {
     /// Create the directory of a new, empty partition (the caller fsyncs parents).
     pub fn create_files(storage: &dyn Storage, dir: &Path) -> Result<()> {
-        storage
-            .create_dir_all(dir)
-            .map_err(|e| Error::io("create partition dir", dir, e))?;
+        storage.create_dir_all(dir).at("create partition dir", dir)?;
         Segment::create(storage, dir, 0, now_ms())?;
-        storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))
+        storage.sync_dir(dir).at("fsync dir", dir)
     }
 
     /// Open and recover a partition. Only the last segment's tail after its last
@@ -31,21 +30,19 @@ impl Partition {
         config: TopicConfig,
         durability: Durability,
         recovery: RecoveryMode,
-        shared: Arc<Shared>,
+        context: Arc<LogContext>,
         committed_floor: u64,
     ) -> Result<Partition> {
         let now = now_ms();
-        let names = storage
-            .list_dir(&dir)
-            .map_err(|e| Error::io("list partition", &dir, e))?;
+        let names = storage.list_dir(&dir).at("list partition", &dir)?;
         // Entries found now may exist only in the page cache (a process crash
         // before their directory fsync): make them durable before relying on them.
-        storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+        storage.sync_dir(&dir).at("fsync dir", &dir)?;
         let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_log_name(n)).collect();
         bases.sort_unstable();
         if bases.is_empty() {
             Segment::create(storage.as_ref(), &dir, 0, now)?;
-            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+            storage.sync_dir(&dir).at("fsync dir", &dir)?;
             bases.push(0);
         }
         let interval = config.index_interval_bytes;
@@ -55,7 +52,15 @@ impl Partition {
             None => return Err(Error::invalid("partition", "no segments")),
         };
         for (base, next_base) in sealed_bases.iter().zip(bases.iter().skip(1)) {
-            let segment = Segment::open_sealed(storage.as_ref(), &dir, *base, *next_base, interval, now, &shared)?;
+            let segment = Segment::open_sealed(
+                storage.as_ref(),
+                &dir,
+                *base,
+                *next_base,
+                interval,
+                now,
+                &context.metrics,
+            )?;
             segments.push(Arc::new(segment));
         }
         let last = Arc::new(recover_last(
@@ -65,7 +70,7 @@ impl Partition {
             interval,
             recovery,
             now,
-            &shared,
+            &context,
         )?);
         // Segments must continue each other's offsets.
         let mut expected: Option<u64> = None;
@@ -93,11 +98,11 @@ impl Partition {
                 (next_offset, committed_floor),
                 now,
             )?;
-            shared.metrics.offset_holes.fetch_add(1, Ordering::Relaxed);
+            context.metrics.offset_holes.fetch_add(1, Ordering::Relaxed);
             (next_offset, written_len) = (committed_floor, 0);
         }
         let bytes: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
-        shared.used_bytes.fetch_add(bytes, Ordering::Relaxed);
+        context.used_bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = start_offset_at_open(
@@ -107,22 +112,27 @@ impl Partition {
             first_base,
             next_offset,
             durability,
-            &shared,
+            &context.metrics,
         )?;
-        let producers = crate::producer::snapshot::rebuild(
-            storage.as_ref(),
-            &dir,
-            &segments,
-            next_offset,
-            shared.producers.window,
-            &shared.metrics,
-        )?;
+        let producers = context
+            .dedup
+            .open_table(storage.as_ref(), &dir, &segments, next_offset, &context.metrics)?;
         // Everything recovered is durable: the tail was just fsync'd.
         let mark = Mark {
             offset: next_offset,
             segment_base: last.base_offset,
             position: written_len,
         };
+        // Live from here: a failed write or fsync of any of its files
+        // poisons the store (io/checked.rs); recovery's above did not.
+        let gate = Arc::new(SyncGate::new(mark));
+        let failure: Arc<dyn FailureSink> = Arc::new(PoisonOnFailure {
+            context: context.clone(),
+            gate: gate.clone(),
+        });
+        for segment in &segments {
+            segment.arm(&failure);
+        }
         Ok(Partition {
             topic: topic.to_string(),
             id,
@@ -130,7 +140,7 @@ impl Partition {
             storage,
             config,
             durability,
-            shared,
+            context,
             writer: Mutex::new(Writer {
                 active: last,
                 next_offset,
@@ -140,7 +150,8 @@ impl Partition {
                 snapshot_at: Instant::now(),
             }),
             segments: Mutex::new(Arc::new(segments)),
-            gate: SyncGate::new(mark),
+            gate,
+            failure,
             high_watermark: AtomicU64::new(next_offset),
             start_offset: AtomicU64::new(start),
             last_flush: Mutex::new(Instant::now()),
@@ -182,15 +193,12 @@ fn continue_at_floor(
          new records start at {floor}; offsets {end}..{floor} are a hole"
     );
     let marker = dir.join(segment::hole_name(floor));
-    write_atomic(storage, &marker, format!("{end}\n").as_bytes())
-        .map_err(|e| Error::io("write hole marker", &marker, e))?;
+    write_atomic(storage, &marker, format!("{end}\n").as_bytes()).at("write hole marker", &marker)?;
     if let Some(active) = segments.last().cloned() {
         if active.state.lock().written_len == 0 {
             for path in [&active.log_path, &active.index_path] {
                 if storage.exists(path) {
-                    storage
-                        .remove_file(path)
-                        .map_err(|e| Error::io("remove empty segment", path, e))?;
+                    storage.remove_file(path).at("remove empty segment", path)?;
                 }
             }
             segments.pop();
@@ -199,7 +207,7 @@ fn continue_at_floor(
         }
     }
     let fresh = Arc::new(Segment::create(storage, dir, floor, now)?);
-    storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+    storage.sync_dir(dir).at("fsync dir", dir)?;
     segments.push(fresh.clone());
     Ok(fresh)
 }
@@ -209,7 +217,7 @@ fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
     if !storage.exists(&path) {
         return Ok(None);
     }
-    let bytes = crate::io::read_all(storage, &path, 64).map_err(|e| Error::io("read start offset", &path, e))?;
+    let bytes = crate::io::read_all(storage, &path, 64).at("read start offset", &path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))?;
     text.trim()
         .parse()
@@ -236,7 +244,7 @@ fn start_offset_at_open(
     first_base: u64,
     log_end: u64,
     durability: Durability,
-    shared: &Shared,
+    metrics: &Metrics,
 ) -> Result<u64> {
     let Some(persisted) = persisted.filter(|&persisted| persisted > log_end) else {
         return Ok(first_base.max(persisted.unwrap_or(0)).min(log_end));
@@ -255,8 +263,7 @@ fn start_offset_at_open(
         ?durability,
         "log start past the recovered log end: not believed"
     );
-    shared.metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
-    write_atomic(storage, &path, format!("{start}\n").as_bytes())
-        .map_err(|e| Error::io("write start offset", &path, e))?;
+    metrics.derived_metadata_rejected.fetch_add(1, Ordering::Relaxed);
+    write_atomic(storage, &path, format!("{start}\n").as_bytes()).at("write start offset", &path)?;
     Ok(start)
 }

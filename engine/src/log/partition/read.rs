@@ -87,7 +87,7 @@ impl Partition {
         if outcome.is_ok() {
             outcome = self.visit_segments(&segments, first, continue_at, &mut state);
         }
-        let metrics = &self.shared.metrics;
+        let metrics = &self.context.metrics;
         metrics.fetch_records.fetch_add(state.count as u64, Ordering::Relaxed);
         metrics.fetch_bytes.fetch_add(state.bytes as u64, Ordering::Relaxed);
         if let Err(error) = outcome {
@@ -241,7 +241,7 @@ impl Partition {
             "index entry disagrees with the log: dropped"
         );
         segment.reject_index_entry(entry);
-        self.shared
+        self.context
             .metrics
             .derived_metadata_rejected
             .fetch_add(1, Ordering::Relaxed);

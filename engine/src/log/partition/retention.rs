@@ -35,7 +35,7 @@ impl Partition {
 
     fn delete_front(&self, count: usize) -> Result<()> {
         let _writer = self.writer.lock();
-        if self.shared.is_closed() {
+        if self.context.is_closed() {
             return Err(Error::Closed);
         }
         let removed: Vec<Arc<Segment>> = {
@@ -53,16 +53,12 @@ impl Partition {
         for segment in &removed {
             let len = segment.state.lock().written_len;
             for path in [&segment.log_path, &segment.index_path] {
-                self.storage
-                    .remove_file(path)
-                    .map_err(|e| Error::io("delete segment", path, e))?;
+                self.storage.remove_file(path).at("delete segment", path)?;
             }
-            self.shared.release(len);
-            self.shared.metrics.segments_deleted.fetch_add(1, Ordering::Relaxed);
+            self.context.release(len);
+            self.context.metrics.segments_deleted.fetch_add(1, Ordering::Relaxed);
         }
-        self.storage
-            .sync_dir(&self.dir)
-            .map_err(|e| Error::io("fsync dir", &self.dir, e))
+        self.storage.sync_dir(&self.dir).at("fsync dir", &self.dir)
     }
 
     /// Move the log start offset forward to `offset` (records below become
@@ -84,11 +80,11 @@ impl Partition {
             // Under the writer lock, which `Store::close` takes after it
             // sets `closed`: no file is written once the lock is released.
             let _writer = self.writer.lock();
-            if self.shared.is_closed() {
+            if self.context.is_closed() {
                 return Err(Error::Closed);
             }
             write_atomic(self.storage.as_ref(), &path, format!("{offset}\n").as_bytes())
-                .map_err(|e| Error::io("write start offset", &path, e))?;
+                .at("write start offset", &path)?;
         }
         self.start_offset.fetch_max(offset, Ordering::AcqRel);
         self.enforce_retention(now_ms())?;

@@ -8,10 +8,7 @@ impl Partition {
     /// that the files of a closed store end at their last batch.
     pub fn trim_preallocated(&self) -> Result<()> {
         let mut w = self.writer.lock();
-        if let Err(e) = self.write_pending(&mut w) {
-            self.poison(&e);
-            return Err(e);
-        }
+        self.write_pending(&mut w)?;
         let preallocated = {
             let state = w.active.state.lock();
             state.file_len > state.written_len
@@ -20,10 +17,7 @@ impl Partition {
             return Ok(());
         }
         w.active.trim_preallocated()?;
-        w.active
-            .log
-            .sync_data()
-            .map_err(|e| Error::io("fsync segment", &w.active.log_path, e))
+        w.active.log.sync_data("fsync segment")
     }
 
     pub(super) fn maybe_roll(&self, w: &mut Writer, incoming: u64, now: i64) -> Result<()> {
@@ -47,7 +41,7 @@ impl Partition {
         // A poisoned store writes nothing more: sealing would fsync again after
         // a failed fsync and publish batches that were never acknowledged.
         // A closed one no longer owns the directory.
-        self.shared.check_writable()?;
+        self.context.check_writable()?;
         let result = (|| {
             self.write_pending(w)?;
             w.active.seal()?;
@@ -60,31 +54,18 @@ impl Partition {
             self.publish(w.next_offset);
             // The producer snapshot is written before the new segment exists,
             // so the newest snapshot never lies past the durable log end.
-            // An expired producer's state goes once its batches are gone
-            // from the log (then the registry may forget the name); before
-            // that it is the name's position (`ProducerEpochs::forget_expired`).
-            let epochs = &self.shared.producers.epochs;
-            let start = self.start_offset();
-            let gone: Vec<u64> = w
-                .producers
-                .iter()
-                .filter(|(id, entry)| {
-                    !epochs.is_live(*id, now)
-                        && entry
-                            .batches
-                            .back()
-                            .is_none_or(|b| b.base_offset.saturating_add(u64::from(b.record_count)) <= start)
-                })
-                .map(|(id, _)| id)
-                .collect();
-            w.producers.retain(|id| epochs.knows(id) && !gone.contains(&id));
-            crate::producer::snapshot::write(self.storage.as_ref(), &self.dir, w.next_offset, &w.producers)?;
+            // Expired producers whose batches are gone from the log are
+            // forgotten first (`DedupTable::forget_gone`).
+            w.producers.forget_gone(self.start_offset(), now);
+            let snapshot = w.producers.encode_snapshot(w.next_offset);
+            self.context
+                .dedup
+                .write_snapshot(self.storage.as_ref(), &self.dir, w.next_offset, &snapshot)?;
             w.snapshot_offset = w.next_offset;
             w.snapshot_at = Instant::now();
             let segment = Arc::new(Segment::create(self.storage.as_ref(), &self.dir, w.next_offset, now)?);
-            self.storage
-                .sync_dir(&self.dir)
-                .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+            segment.arm(&self.failure);
+            self.storage.sync_dir(&self.dir).at("fsync dir", &self.dir)?;
             Ok(segment)
         })();
         let segment = match result {
@@ -101,7 +82,7 @@ impl Partition {
         *segments = Arc::new(list);
         drop(segments);
         w.active = segment;
-        self.shared.metrics.segments_rolled.fetch_add(1, Ordering::Relaxed);
+        self.context.metrics.segments_rolled.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -114,7 +95,7 @@ impl Partition {
         let (offset, bytes) = {
             let mut w = self.writer.lock();
             let due = force || w.snapshot_at.elapsed() >= SNAPSHOT_INTERVAL;
-            if self.shared.is_poisoned() || w.next_offset == w.snapshot_offset || !due {
+            if self.context.is_poisoned() || w.next_offset == w.snapshot_offset || !due {
                 return Ok(());
             }
             if self.gate.synced().offset < w.next_offset {
@@ -124,7 +105,9 @@ impl Partition {
             w.snapshot_at = Instant::now();
             (w.next_offset, w.producers.encode_snapshot(w.next_offset))
         };
-        crate::producer::snapshot::write_encoded(self.storage.as_ref(), &self.dir, offset, &bytes)
+        self.context
+            .dedup
+            .write_snapshot(self.storage.as_ref(), &self.dir, offset, &bytes)
     }
 
     /// Roll now if the active segment is not empty (tests, admin).
