@@ -279,7 +279,6 @@ pub mod names;
 pub mod notify;
 mod pipeline;
 mod producer;
-mod shared;
 #[doc(hidden)]
 pub mod sync;
 #[cfg(feature = "testing")]

@@ -17,7 +17,7 @@ use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::io::{read_all, write_atomic, Storage};
 use crate::log::partition::Partition;
-use crate::shared::Shared;
+use crate::log::context::LogContext;
 use crate::sync::Ordering;
 use parking_lot::{Mutex, RwLock};
 use std::any::Any;
@@ -82,7 +82,9 @@ pub(crate) struct Catalog {
     pub path: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub options: StoreOptions,
-    pub shared: Arc<Shared>,
+    /// What every partition shares (poison, closed flag, quota, notifier,
+    /// metrics, the producer seam), handed to `Partition::open`.
+    pub shared: Arc<LogContext>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Topics whose `topic.meta` could not be read at open: every request on
     /// them answers `Error::Damaged`; `delete_topic` removes them.
@@ -150,15 +152,17 @@ impl Catalog {
     /// partition continues at or above the offsets committed on it). A topic
     /// or partition that fails to open is confined to its scope
     /// ([`Catalog::damaged`]); an unfinished create or delete is finished.
-    /// `make_shared` builds what every partition shares once the directory
-    /// is locked and its marker checked.
-    pub(crate) fn open(
+    /// `make_context` builds what every partition shares once the directory
+    /// is locked and its marker checked, with whatever the caller builds
+    /// beside it (the facade: the producer registry behind the context's
+    /// producer seam), which is returned with the catalog.
+    pub(crate) fn open<T>(
         path: PathBuf,
         options: StoreOptions,
         storage: Arc<dyn Storage>,
-        make_shared: impl FnOnce() -> Result<Arc<Shared>>,
+        make_context: impl FnOnce() -> Result<(Arc<LogContext>, T)>,
         floors: FloorSource,
-    ) -> Result<Catalog> {
+    ) -> Result<(Catalog, T)> {
         let format_path = path.join(FORMAT_FILE);
         crate::layout::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
@@ -186,7 +190,7 @@ impl Catalog {
                 .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
             storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
         }
-        let shared = make_shared()?;
+        let (shared, beside) = make_context()?;
         let mut topics = BTreeMap::new();
         let mut damaged_topics = BTreeMap::new();
         let mut names = storage
@@ -238,7 +242,7 @@ impl Catalog {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Catalog {
+        let catalog = Catalog {
             path,
             storage,
             options,
@@ -250,12 +254,14 @@ impl Catalog {
             lock: Mutex::new(Some(lock)),
             stop: Arc::new((Mutex::new(false), parking_lot::Condvar::new())),
             background: Mutex::new(None),
-        })
+        };
+        Ok((catalog, beside))
     }
 
-    /// Start the maintenance thread (a store opened with `background`).
-    pub(crate) fn start_maintenance(self: &Arc<Self>) -> Result<()> {
-        let handle = maintenance::spawn(Arc::downgrade(self), self.stop.clone())?;
+    /// Start the maintenance thread (a store opened with `background`);
+    /// `chore` is the facade's share of each maintenance round.
+    pub(crate) fn start_maintenance(self: &Arc<Self>, chore: maintenance::Chore) -> Result<()> {
+        let handle = maintenance::spawn(Arc::downgrade(self), self.stop.clone(), chore)?;
         *self.background.lock() = Some(handle);
         Ok(())
     }
@@ -491,7 +497,7 @@ fn load_topic(
     dir: &Path,
     name: &str,
     options: &StoreOptions,
-    shared: &Arc<Shared>,
+    shared: &Arc<LogContext>,
     committed_floors: &Floors,
 ) -> Result<Topic> {
     let meta_path = dir.join(TOPIC_META);
@@ -522,7 +528,7 @@ fn load_topic(
             config.clone(),
             durability,
             options.recovery,
-            shared.log.clone(),
+            shared.clone(),
             committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
         ) {
             Ok(partition) => partitions.push(Arc::new(partition)),

@@ -8,14 +8,13 @@ pub(crate) mod snapshot;
 #[doc(hidden)]
 pub mod state;
 
-use crate::catalog::Topic;
+use crate::catalog::Catalog;
 use crate::clock::now_ms;
 use crate::error::Result;
 use crate::log::batch::{ProducerStamp, Record};
-use crate::shared::Shared;
+use registry::ProducerRegistry;
 use crate::store::Store;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Which producer instance writes: a registered producer id and the epoch
 /// [`Store::init_producer`] gave this instance. Every call that writes as a
@@ -109,7 +108,7 @@ impl Store {
 
     /// [`Store::init_producer`] of any name, for the operations that own internal ones.
     pub(crate) fn init_producer_internal(&self, name: &str) -> Result<ProducerSession> {
-        let registry = &self.shared().producers;
+        let registry = &self.producer_registry();
         // Bump the epoch under the transaction commit lock: a transaction of
         // the old epoch either reached its commit point (and is applied)
         // before this returns, or fails with `Fenced` (txn.rs).
@@ -131,7 +130,7 @@ impl Store {
     /// bumped and nobody is fenced.
     pub fn init_producer_as(&self, name: &str, owner: &str) -> Result<Option<ProducerSession>> {
         crate::names::validate_producer_name(name)?;
-        let registry = &self.shared().producers;
+        let registry = &self.producer_registry();
         let registered = {
             let _commits = self.lock_commits();
             registry.init_as(name, owner, now_ms())?
@@ -148,14 +147,14 @@ impl Store {
     /// when the producer has no owner yet: `owner` then claims it (durably,
     /// before this returns). False when another owner registered it.
     pub fn producer_usable_by(&self, producer_id: u64, owner: &str) -> Result<bool> {
-        self.shared().producers.usable_by(producer_id, owner)
+        self.producer_registry().usable_by(producer_id, owner)
     }
 
     /// The owner recorded for `producer_id`: `Some("")` when it has none,
     /// `None` when the id is not registered. Read only; see
     /// [`Store::producer_usable_by`] to check and claim.
     pub fn producer_owner(&self, producer_id: u64) -> Option<String> {
-        self.shared().producers.epochs.owner(producer_id)
+        self.producer_registry().epochs.owner(producer_id)
     }
 
     fn producer_session(&self, name: &str, producer_id: u64, epoch: u16) -> Result<ProducerSession> {
@@ -218,25 +217,43 @@ impl Store {
 
     /// The name a producer id is registered under (`None` if expired or never registered).
     pub(crate) fn producer_name(&self, producer_id: u64) -> Option<String> {
-        self.shared().producers.epochs.name_of(producer_id)
+        self.producer_registry().epochs.name_of(producer_id)
     }
 
     /// The current epoch of a registered producer id.
     pub fn producer_epoch(&self, producer_id: u64) -> Option<u16> {
-        self.shared().producers.epochs.current_epoch(producer_id)
+        self.producer_registry().epochs.current_epoch(producer_id)
     }
 }
 
 /// After open: activity recorded in partitions (appends after the registry
 /// was last written) counts towards the idle expiry.
-pub(crate) fn fold_activity<'a>(shared: &Shared, topics: impl Iterator<Item = &'a Arc<Topic>>) {
-    for topic in topics {
+pub(crate) fn fold_activity(registry: &ProducerRegistry, catalog: &Catalog) {
+    for topic in catalog.topics() {
         for partition in &topic.partitions {
             for (producer_id, at_ms) in partition.producer_activity() {
-                shared.producers.epochs.note_activity(producer_id, at_ms);
-                shared.producers.epochs.note_id_in_log(producer_id);
+                registry.epochs.note_activity(producer_id, at_ms);
+                registry.epochs.note_id_in_log(producer_id);
             }
         }
+    }
+}
+
+/// The maintenance round's expiry: forget producers idle past
+/// `producer_idle_expiry` that have no batch left in any partition's
+/// de-duplication state.
+pub(crate) fn expire_idle(registry: &ProducerRegistry, catalog: &Catalog) {
+    let with_state: std::collections::HashSet<u64> = catalog
+        .partitions()
+        .iter()
+        .flat_map(|p| p.producer_activity())
+        .map(|(id, _)| id)
+        .collect();
+    let forgotten = registry
+        .epochs
+        .forget_expired(now_ms(), |id| with_state.contains(&id));
+    if forgotten > 0 {
+        tracing::info!(forgotten, "expired producers without batches in the log forgotten");
     }
 }
 

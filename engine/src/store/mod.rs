@@ -28,7 +28,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::shared::Shared;
 
 /// How many times [`Store::open_read_only`] opens a store a writer holds
 /// before it returns the error (a race with the writer does not repeat; damage does).
@@ -42,6 +41,9 @@ struct StoreInner {
     /// commit lock and the maintenance thread. The last holder (this, or a
     /// handle that keeps the store open) closes the store when dropped.
     catalog: Arc<OpenCatalog>,
+    /// Producer ids, epochs and owners (producer/registry.rs), also behind
+    /// the log context's producer seam.
+    producers: Arc<ProducerRegistry>,
     /// Transaction commits (pipeline/txn).
     coordinator: Arc<crate::pipeline::txn::Coordinator>,
     /// Failure counts for the DLQ (pipeline/dlq).
@@ -177,9 +179,9 @@ impl Store {
                 ),
             ));
         }
-        let shared = || {
+        let context = || {
             let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
-            let log = Arc::new(LogContext {
+            let context = Arc::new(LogContext {
                 poison: crate::io::poison::Poison::new(&storage, &path),
                 closed: crate::sync::AtomicBool::new(false),
                 used_bytes: AtomicU64::new(0),
@@ -189,22 +191,18 @@ impl Store {
                 group_commit_spin: options.group_commit_spin,
                 dedup: Arc::new(crate::producer::dedup::RegistryDedup::new(producers.clone())),
             });
-            Ok(Arc::new(Shared { log, producers }))
+            Ok((context, producers))
         };
         let floors = FloorSource {
             topic: crate::consumer::offsets::OFFSETS_TOPIC,
             read: crate::consumer::offsets::committed_floors,
         };
-        let catalog = Arc::new(OpenCatalog::new(Arc::new(Catalog::open(
-            path.clone(),
-            options.clone(),
-            storage.clone(),
-            shared,
-            floors,
-        )?)));
-        crate::producer::fold_activity(&catalog.shared, catalog.topics().iter());
+        let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
+        let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
+        crate::producer::fold_activity(&producers, &catalog);
         let inner = Arc::new(StoreInner {
             catalog,
+            producers,
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
@@ -214,7 +212,9 @@ impl Store {
         crate::pipeline::txn::recover(&Store { inner: inner.clone() })?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
-            inner.catalog.catalog().start_maintenance()?;
+            let producers = inner.producers.clone();
+            let chore = Box::new(move |catalog: &Catalog| crate::producer::expire_idle(&producers, catalog));
+            inner.catalog.catalog().start_maintenance(chore)?;
         }
         Ok(Store { inner })
     }
@@ -236,8 +236,12 @@ impl Store {
         &self.inner.catalog.options
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<LogContext> {
         &self.inner.catalog.shared
+    }
+
+    pub(crate) fn producer_registry(&self) -> &Arc<ProducerRegistry> {
+        &self.inner.producers
     }
 
     pub(crate) fn coordinator(&self) -> &crate::pipeline::txn::Coordinator {
@@ -277,7 +281,7 @@ impl Store {
 
     /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
     pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
-        match self.inner.catalog.shared.producers.epochs.current_epoch(producer_id) {
+        match self.inner.producers.epochs.current_epoch(producer_id) {
             None => Err(Error::UnknownProducer { producer_id }),
             Some(current) if current != epoch => Err(Error::Fenced {
                 producer_id,

@@ -68,7 +68,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 *entry = (record.epoch, record.sequence);
             }
             store.offset_table().observe(record.commit_time_ms);
-            store.shared().producers.epochs.note_id_in_log(record.producer_id);
+            store.producer_registry().epochs.note_id_in_log(record.producer_id);
             let stamp = ProducerStamp {
                 producer_id: record.producer_id,
                 epoch: record.epoch,
