@@ -1,16 +1,16 @@
 //! Recovery of a partition's last segment at open: the decision table of
 //! design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
 
-use crate::log::batch;
 use crate::config::RecoveryMode;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::log::index::IndexEntry;
 use crate::io::checked::IoContext;
+use crate::io::{read_exact_at, Storage, StorageFile};
+use crate::log::batch;
 use crate::log::context::LogContext;
+use crate::log::index::IndexEntry;
 use crate::log::partition::PREALLOCATE_BYTES;
 use crate::log::scan::{valid_batches_after, ChunkReader};
 use crate::log::segment::{self, Segment};
-use crate::io::{read_exact_at, Storage, StorageFile};
 use crate::sync::Ordering;
 use std::path::Path;
 

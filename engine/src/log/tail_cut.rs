@@ -10,10 +10,10 @@
 //! The backup goes through [`Storage`], so a read-only open
 //! ([`crate::io::ReadOnlyStorage`]) keeps it in memory like the cut itself.
 
-use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use crate::error::Result;
 use crate::io::checked::IoContext;
 use crate::io::{read_exact_at, OpenMode, Storage, StorageFile};
+use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use std::path::{Path, PathBuf};
 
 /// Copy chunk of the backup.

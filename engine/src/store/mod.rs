@@ -6,6 +6,7 @@
 //! their own modules (producer/, consumer/, pipeline/).
 
 mod data;
+mod producers;
 mod topics;
 
 pub use data::{PendingAppend, ScanMarks};
@@ -27,7 +28,6 @@ use crate::sync::{AtomicU64, Ordering};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
 
 /// How many times [`Store::open_read_only`] opens a store a writer holds
 /// before it returns the error (a race with the writer does not repeat; damage does).
@@ -270,26 +270,13 @@ impl Store {
     /// producer (new epoch) or the timeout discards them without a trace.
     pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
         self.check_writable()?;
-        self.check_producer_epoch(producer.id, producer.epoch)?;
+        self.producers().check_producer_epoch(producer.id, producer.epoch)?;
         Ok(crate::pipeline::txn::Transaction::new(
             self.clone(),
             producer.id,
             producer.epoch,
             self.inner.catalog.options.transaction_timeout,
         ))
-    }
-
-    /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
-    pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
-        match self.inner.producers.epochs.current_epoch(producer_id) {
-            None => Err(Error::UnknownProducer { producer_id }),
-            Some(current) if current != epoch => Err(Error::Fenced {
-                producer_id,
-                epoch,
-                current_epoch: current,
-            }),
-            Some(_) => Ok(()),
-        }
     }
 
     /// `Closed` after [`Store::close`], `Poisoned` after a failed write.

@@ -2,21 +2,21 @@
 //! high watermark below which records are durable (under the topic's
 //! durability mode) and visible to readers.
 
+use crate::clock::now_ms;
+use crate::config::{Durability, RecoveryMode, TopicConfig};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::io::checked::{FailureSink, IoContext};
+use crate::io::{write_atomic, Storage};
+use crate::layout::START_OFFSET_FILE;
 use crate::log::batch::{
     self, BatchHeader, ProducerStamp, Record, RecordCursor, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE,
 };
-use crate::log::group_commit::{Mark, Spin, SyncFailure, SyncGate};
-use crate::config::{Durability, RecoveryMode, TopicConfig};
-use crate::error::{CorruptionKind, Error, Result};
-use crate::log::index::IndexEntry;
-use crate::io::checked::{FailureSink, IoContext};
-use crate::clock::now_ms;
-use crate::layout::START_OFFSET_FILE;
 use crate::log::context::LogContext;
 use crate::log::dedup::{Admission, DedupTable};
+use crate::log::group_commit::{Mark, Spin, SyncFailure, SyncGate};
+use crate::log::index::IndexEntry;
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::log::segment::{self, parse_log_name, Segment};
-use crate::io::{write_atomic, Storage};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -320,7 +320,7 @@ impl Transaction {
     ) -> Result<()> {
         let group = crate::names::replay_group(job);
         crate::names::refuse_internal_topic(topic)?;
-        let owner = self.store.producer_name(self.producer_id);
+        let owner = self.store.producers().producer_name(self.producer_id);
         if owner.as_deref() != Some(group.as_str()) {
             return Err(Error::InternalName {
                 what: "group",
@@ -504,7 +504,7 @@ impl Transaction {
         // bump an epoch: no commit of a fenced epoch can follow the bump
         // (and `Store::close` takes to close: none follows the close).
         store.check_writable()?;
-        store.check_producer_epoch(self.producer_id, self.epoch)?;
+        store.producers().check_producer_epoch(self.producer_id, self.epoch)?;
         if let Some((epoch, _)) = state.producers.get(&self.producer_id) {
             if *epoch > self.epoch {
                 return Err(Error::Fenced {
