@@ -19,6 +19,13 @@ pub struct ScanMarks {
 }
 
 impl Store {
+    /// A [`Scanner`](crate::Scanner) of `topic`/`partition` starting at
+    /// `offset`. Fails if the partition does not exist; the offset is
+    /// checked by each scan.
+    pub fn scanner(&self, topic: &str, partition: u32, offset: u64, isolation: Isolation) -> Result<crate::Scanner> {
+        crate::Scanner::new(self.inner.catalog.clone(), topic, partition, offset, isolation)
+    }
+
     /// Append `records` as one batch; returns once acknowledged under the
     /// topic's durability mode. Internal topics (`__*`) are written only by
     /// the operations that own them (`InternalName`).
