@@ -103,6 +103,18 @@ pub fn bytes_text(value: &[u8]) -> String {
     }
 }
 
+/// A value that may be null (a Kafka tombstone, a null header value) as
+/// text: `(null)` for null, else as [`bytes_text`]. Only the JSON formats
+/// tell a null from a value that reads `(null)`.
+pub fn nullable_text(value: Option<&[u8]>) -> String {
+    value.map_or_else(|| "(null)".to_string(), bytes_text)
+}
+
+/// A value that may be null into JSON: `null` for null, else as [`bytes_json`].
+pub fn nullable_json(value: Option<&[u8]>) -> serde_json::Value {
+    value.map_or(serde_json::Value::Null, bytes_json)
+}
+
 pub fn hex(value: &[u8]) -> String {
     value.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -303,7 +303,7 @@ pub use log::stable;
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
 pub use io as storage;
 
-pub use batch::{ProducerStamp, Record, StoredRecord};
+pub use batch::{Nulls, ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
 pub use consumer::lag::PartitionLag;
 pub use consumer::reset::{

@@ -144,16 +144,15 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
         OutputFormat::Text => {
             let key = r.key.as_deref().map_or("-".to_string(), output::bytes_text);
             let headers: Vec<String> = r
-                .headers
-                .iter()
-                .map(|(n, v)| format!("{n}={}", output::bytes_text(v)))
+                .headers_opt()
+                .map(|(n, v)| format!("{n}={}", output::nullable_text(v)))
                 .collect();
             write!(
                 out,
                 "{partition}:{}\t{}\t{key}\t{}",
                 r.offset,
                 output::time(r.timestamp_ms),
-                output::bytes_text(&r.value)
+                output::nullable_text(r.value_opt())
             )?;
             if !headers.is_empty() {
                 write!(out, "\t{}", headers.join(","))?;
@@ -162,9 +161,8 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
         }
         OutputFormat::Json => {
             let headers: serde_json::Map<String, serde_json::Value> = r
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), output::bytes_json(v)))
+                .headers_opt()
+                .map(|(n, v)| (n.to_string(), output::nullable_json(v)))
                 .collect();
             let value = json!({
                 "partition": partition,
@@ -172,7 +170,7 @@ fn write_record(out: &mut dyn Write, format: OutputFormat, partition: u32, r: &S
                 "timestamp": output::time(r.timestamp_ms),
                 "timestamp_ms": r.timestamp_ms,
                 "key": r.key.as_deref().map(output::bytes_json),
-                "value": output::bytes_json(&r.value),
+                "value": output::nullable_json(r.value_opt()),
                 "headers": headers,
             });
             serde_json::to_writer(&mut *out, &value).map_err(io::Error::from)?;

@@ -164,13 +164,12 @@ fn entry_json(e: &DlqEntry, full: bool) -> serde_json::Value {
     if full {
         let headers: serde_json::Map<String, serde_json::Value> = l
             .record
-            .headers
-            .iter()
-            .map(|(n, v)| (n.clone(), output::bytes_json(v)))
+            .headers_opt()
+            .map(|(n, v)| (n.to_string(), output::nullable_json(v)))
             .collect();
         if let Some(map) = value.as_object_mut() {
             map.insert("key".into(), json!(l.record.key.as_deref().map(output::bytes_json)));
-            map.insert("value".into(), output::bytes_json(&l.record.value));
+            map.insert("value".into(), output::nullable_json(l.record.value_opt()));
             map.insert("headers".into(), json!(headers));
             map.insert("timestamp".into(), json!(l.record.timestamp_ms.map(output::time)));
         }
@@ -396,10 +395,10 @@ fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> 
         "key:            {}",
         l.record.key.as_deref().map_or("-".to_string(), output::bytes_text)
     );
-    for (n, v) in &l.record.headers {
-        println!("header:         {n}={}", output::bytes_text(v));
+    for (n, v) in l.record.headers_opt() {
+        println!("header:         {n}={}", output::nullable_text(v));
     }
-    println!("value:          {}", output::bytes_text(&l.record.value));
+    println!("value:          {}", output::nullable_text(l.record.value_opt()));
     Ok(())
 }
 

@@ -51,15 +51,14 @@ fn batch_json(b: &BatchDump, with_records: bool) -> serde_json::Value {
             .iter()
             .map(|r| {
                 let headers: serde_json::Map<String, serde_json::Value> = r
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.clone(), output::bytes_json(v)))
+                    .headers_opt()
+                    .map(|(n, v)| (n.to_string(), output::nullable_json(v)))
                     .collect();
                 json!({
                     "offset": r.offset,
                     "timestamp": output::time(r.timestamp_ms),
                     "key": r.key.as_deref().map(output::bytes_json),
-                    "value": output::bytes_json(&r.value),
+                    "value": output::nullable_json(r.value_opt()),
                     "headers": headers,
                 })
             })
@@ -123,10 +122,10 @@ pub fn run(global: &GlobalArgs, args: DumpArgs) -> CliResult<u8> {
                     r.offset,
                     output::time(r.timestamp_ms),
                     r.key.as_deref().map_or("-".to_string(), output::bytes_text),
-                    output::bytes_text(&r.value)
+                    output::nullable_text(r.value_opt())
                 ));
-                for (n, v) in &r.headers {
-                    text.push_str(&format!(" {n}={}", output::bytes_text(v)));
+                for (n, v) in r.headers_opt() {
+                    text.push_str(&format!(" {n}={}", output::nullable_text(v)));
                 }
                 text.push('\n');
             }

@@ -32,7 +32,8 @@ enum InputFormat {
   json   JSON Lines, one object per line:
            {\"value\": \"text or any JSON\", \"key\": \"k\", \"headers\": {\"h\": \"v\"},
             \"timestamp\": \"2026-11-25T18:00:00Z\" or ms, \"partition\": 0}
-         only \"value\" is required; a non-string value is stored as its JSON text
+         only \"value\" is required; a non-string value is stored as its JSON text,
+         except null: a null value (a tombstone); a header may be null too
 
 Partitioning: --partition, else the record's \"partition\", else a hash of the
 key, else round robin per batch.
@@ -78,7 +79,7 @@ struct JsonRecord {
     #[serde(default)]
     key: Option<String>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: BTreeMap<String, Option<String>>,
     #[serde(default)]
     timestamp: Option<serde_json::Value>,
     #[serde(default)]
@@ -226,16 +227,19 @@ fn json_record(line: &str, line_number: u64, headers: &[(String, Vec<u8>)]) -> C
             .with_hint("each line must be a JSON object like {\"value\": \"...\", \"key\": \"...\"}; see `millrace produce --help`")
     };
     let parsed: JsonRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-    let value = match parsed.value {
-        serde_json::Value::String(s) => s.into_bytes(),
-        other => other.to_string().into_bytes(),
+    let mut record = match parsed.value {
+        serde_json::Value::Null => Record::tombstone(),
+        serde_json::Value::String(s) => Record::new(s),
+        other => Record::new(other.to_string()),
     };
-    let mut record = Record::new(value);
     record.key = parsed.key.map(String::into_bytes);
     record.headers = headers.to_vec();
-    record
-        .headers
-        .extend(parsed.headers.into_iter().map(|(n, v)| (n, v.into_bytes())));
+    for (name, value) in parsed.headers {
+        record = match value {
+            Some(value) => record.with_header(name, value),
+            None => record.with_null_header(name),
+        };
+    }
     record.timestamp_ms = match parsed.timestamp {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Number(n)) => Some(

@@ -2,13 +2,18 @@
 //! `design/format.md` ("Batch"); offsets below are computed from the previous
 //! field's offset plus its size, never written twice.
 
-use crate::codec::{le_i64, le_u16, le_u32, le_u64, put, Decoder};
+use crate::codec::{le_i64, le_u16, le_u32, le_u64, put};
 use crate::error::CorruptionKind;
+use crate::log::record::{encode_record, parse_record, RECORD_FIXED_SIZE};
+pub use crate::log::record::{validate_record, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX};
 
 /// Magic number at the start of every batch (`MRB1`, little-endian); design/format.md.
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"MRB1");
-/// The batch format version this build writes and reads.
+/// The batch format version of a batch without nulls (read by every release).
 pub const BATCH_VERSION: u16 = 1;
+/// The batch format version of a batch with a null value or null header value
+/// (design/format.md, "Record"); this build reads both.
+pub const BATCH_VERSION_NULLS: u16 = 2;
 
 // Field offsets of the batch header.
 const MAGIC_AT: usize = 0;
@@ -33,10 +38,6 @@ const CRC_FROM: usize = VERSION_AT;
 
 /// Hard upper bound on one batch, checked before anything is allocated.
 pub const BATCH_BYTES_MAX: u32 = 64 * 1024 * 1024;
-/// Per record: length u32, timestamp i64, key length i32, value length u32, header count u16.
-const RECORD_FIXED_SIZE: usize = 4 + 8 + 4 + 4 + 2;
-/// Longest header name, in bytes (its length is a `u16` in the format).
-pub const HEADER_NAME_BYTES_MAX: usize = u16::MAX as usize;
 
 /// Batch flag: written by a transaction (visible to `ReadCommitted` readers once committed).
 pub const FLAG_TRANSACTIONAL: u16 = 1 << 0;
@@ -46,90 +47,6 @@ const FLAGS_KNOWN: u16 = FLAG_TRANSACTIONAL | FLAG_CONTROL;
 
 /// `producer_id` of a batch written without a producer.
 pub const NO_PRODUCER: u64 = u64::MAX;
-
-/// A record to append.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
-    /// Optional key (a partitioning and compaction hint for the caller; the engine stores it).
-    pub key: Option<Vec<u8>>,
-    /// The payload.
-    pub value: Vec<u8>,
-    /// Headers, in order: (name, value); names need not be unique.
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// Producer-given timestamp in ms since the Unix epoch; `None` = append time.
-    pub timestamp_ms: Option<i64>,
-}
-
-impl Record {
-    /// A record with `value`, no key, no headers, and the append time as its timestamp.
-    pub fn new(value: impl Into<Vec<u8>>) -> Self {
-        Record {
-            value: value.into(),
-            ..Record::default()
-        }
-    }
-    /// Set the key.
-    pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-    /// Add a header.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-    /// Set the timestamp (ms since the Unix epoch) instead of the append time.
-    pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
-        self.timestamp_ms = Some(timestamp_ms);
-        self
-    }
-    /// Encoded size inside a batch.
-    pub fn encoded_len(&self) -> usize {
-        RECORD_FIXED_SIZE
-            + self.key.as_ref().map_or(0, Vec::len)
-            + self.value.len()
-            + self
-                .headers
-                .iter()
-                .map(|(n, v)| 2 + n.len() + 4 + v.len())
-                .sum::<usize>()
-    }
-    /// Value of the first header named `name`.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
-    }
-}
-
-/// A record as read back, with its offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRecord {
-    /// Its offset in the partition.
-    pub offset: u64,
-    /// Its timestamp (ms since the Unix epoch): the producer's, or the append time.
-    pub timestamp_ms: i64,
-    /// Its key, if any.
-    pub key: Option<Vec<u8>>,
-    /// Its payload.
-    pub value: Vec<u8>,
-    /// Its headers, in order.
-    pub headers: Vec<(String, Vec<u8>)>,
-}
-
-impl StoredRecord {
-    /// The value of the first header called `name`.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
-    }
-    /// Back into an appendable record (keeps key, value, headers, timestamp).
-    pub fn to_record(&self) -> Record {
-        Record {
-            key: self.key.clone(),
-            value: self.value.clone(),
-            headers: self.headers.clone(),
-            timestamp_ms: Some(self.timestamp_ms),
-        }
-    }
-}
 
 /// Who wrote a batch, for idempotent producers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +82,8 @@ pub struct BatchHeader {
     /// fdatasync'd when it wrote this batch. Recovery uses it to tell a torn,
     /// never-acknowledged tail from corruption of durable data.
     pub synced_before: u32,
+    /// [`BATCH_VERSION`], or [`BATCH_VERSION_NULLS`] when its records may hold nulls.
+    pub version: u16,
 }
 
 impl BatchHeader {
@@ -195,7 +114,8 @@ impl BatchHeader {
         if (length as usize) < HEADER_SIZE || length > BATCH_BYTES_MAX {
             return Err(CorruptionKind::BadLength);
         }
-        if le_u16(h, VERSION_AT) != BATCH_VERSION {
+        let version = le_u16(h, VERSION_AT);
+        if version != BATCH_VERSION && version != BATCH_VERSION_NULLS {
             return Err(CorruptionKind::BadVersion);
         }
         let flags = le_u16(h, FLAGS_AT);
@@ -228,6 +148,7 @@ impl BatchHeader {
             max_timestamp_ms: le_i64(h, MAX_TIMESTAMP_AT),
             producer,
             synced_before: le_u32(h, SYNCED_BEFORE_AT),
+            version,
         })
     }
 }
@@ -265,30 +186,17 @@ pub fn encode(
             first_timestamp_ms = timestamp;
         }
         max_timestamp_ms = max_timestamp_ms.max(timestamp);
-        let record_len = record.encoded_len() as u32;
-        out.extend_from_slice(&record_len.to_le_bytes());
-        out.extend_from_slice(&timestamp.to_le_bytes());
-        match &record.key {
-            Some(key) => {
-                out.extend_from_slice(&(key.len() as i32).to_le_bytes());
-                out.extend_from_slice(key);
-            }
-            None => out.extend_from_slice(&(-1i32).to_le_bytes()),
-        }
-        out.extend_from_slice(&(record.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(&record.value);
-        out.extend_from_slice(&(record.headers.len() as u16).to_le_bytes());
-        for (name, value) in &record.headers {
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            out.extend_from_slice(value);
-        }
+        encode_record(out, record, timestamp);
     }
     if records.is_empty() {
         max_timestamp_ms = append_time_ms;
     }
     let length = (out.len() - start) as u32;
+    let version = if records.iter().any(|r| !r.nulls.is_empty()) {
+        BATCH_VERSION_NULLS
+    } else {
+        BATCH_VERSION
+    };
     let header = BatchHeader {
         length,
         crc: 0,
@@ -299,6 +207,7 @@ pub fn encode(
         max_timestamp_ms,
         producer,
         synced_before,
+        version,
     };
     let stamp = producer.unwrap_or(ProducerStamp {
         producer_id: NO_PRODUCER,
@@ -308,7 +217,7 @@ pub fn encode(
     let mut h = [0u8; HEADER_SIZE];
     put(&mut h, MAGIC_AT, &BATCH_MAGIC.to_le_bytes());
     put(&mut h, LENGTH_AT, &length.to_le_bytes());
-    put(&mut h, VERSION_AT, &BATCH_VERSION.to_le_bytes());
+    put(&mut h, VERSION_AT, &version.to_le_bytes());
     put(&mut h, FLAGS_AT, &flags.to_le_bytes());
     put(&mut h, BASE_OFFSET_AT, &base_offset.to_le_bytes());
     put(&mut h, RECORD_COUNT_AT, &header.record_count.to_le_bytes());
@@ -326,63 +235,6 @@ pub fn encode(
         dst.copy_from_slice(&crc.to_le_bytes());
     }
     BatchHeader { crc, ..header }
-}
-
-/// A record borrowed from a batch's bytes (a mapped sealed segment or a read
-/// buffer): no allocation. Valid for the duration of a visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordView<'a> {
-    /// Its offset in the partition.
-    pub offset: u64,
-    /// Its timestamp (ms since the Unix epoch).
-    pub timestamp_ms: i64,
-    /// Its key, borrowed from the segment.
-    pub key: Option<&'a [u8]>,
-    /// Its payload, borrowed from the segment.
-    pub value: &'a [u8],
-    /// The encoded headers, validated when the view was made.
-    headers_raw: &'a [u8],
-    header_count: u16,
-}
-
-impl<'a> RecordView<'a> {
-    /// The headers, in order (name, value).
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        let mut cursor = Decoder::new(self.headers_raw);
-        (0..self.header_count).map_while(move |_| {
-            let name_len = cursor.u16()? as usize;
-            let name = std::str::from_utf8(cursor.take(name_len)?).ok()?;
-            let value_len = cursor.u32()? as usize;
-            Some((name, cursor.take(value_len)?))
-        })
-    }
-
-    /// The value of the first header called `name`.
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
-    /// Bytes of key and value (what read budgets count).
-    #[inline]
-    pub fn payload_len(&self) -> usize {
-        self.value.len() + self.key.map_or(0, <[u8]>::len)
-    }
-
-    /// Copy it into an owned [`StoredRecord`].
-    pub fn to_owned(&self) -> StoredRecord {
-        // Exact capacity: `header_count` headers were parsed from bytes present
-        // (6 bytes each at least), so this is bounded by the input; a collect
-        // from `map_while` would grow by doubling, up to twice the memory.
-        let mut headers = Vec::with_capacity(usize::from(self.header_count));
-        headers.extend(self.headers().map(|(n, v)| (n.to_string(), v.to_vec())));
-        StoredRecord {
-            offset: self.offset,
-            timestamp_ms: self.timestamp_ms,
-            key: self.key.map(<[u8]>::to_vec),
-            value: self.value.to_vec(),
-            headers,
-        }
-    }
 }
 
 /// Visit the records of a verified batch (`batch` is exactly the batch bytes)
@@ -431,9 +283,10 @@ pub(crate) fn visit_records_from<'a>(
     }
     let mut position = from.position;
     let mut index = from.index;
+    let nulls_allowed = header.version == BATCH_VERSION_NULLS;
     while index < header.record_count {
         let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
-        let (view, len) = parse_record(rest, header.base_offset + u64::from(index))?;
+        let (view, len) = parse_record(rest, header.base_offset + u64::from(index), nulls_allowed)?;
         if !visit(view) {
             return Ok(Some(RecordCursor { index, position }));
         }
@@ -446,58 +299,6 @@ pub(crate) fn visit_records_from<'a>(
     Ok(None)
 }
 
-/// Parse the record at the start of `rest` (the bytes left in its batch):
-/// its `record_length` is bounded by `rest` once, then every field is read
-/// from inside the record and must end exactly at `record_length`. Returns
-/// the view and the record's length.
-#[inline(always)]
-fn parse_record(rest: &[u8], offset: u64) -> Result<(RecordView<'_>, usize), CorruptionKind> {
-    const BAD: CorruptionKind = CorruptionKind::BadRecord;
-    let record_len = u32::from_le_bytes(*rest.first_chunk::<4>().ok_or(BAD)?) as usize;
-    if record_len < RECORD_FIXED_SIZE {
-        return Err(BAD);
-    }
-    let record = rest.get(..record_len).ok_or(BAD)?;
-    // Length, timestamp and key length: one fixed 16-byte prefix.
-    let (prefix, tail) = record.split_first_chunk::<16>().ok_or(BAD)?;
-    let [_, _, _, _, t0, t1, t2, t3, t4, t5, t6, t7, k0, k1, k2, k3] = *prefix;
-    let timestamp_ms = i64::from_le_bytes([t0, t1, t2, t3, t4, t5, t6, t7]);
-    let (key, tail) = match i32::from_le_bytes([k0, k1, k2, k3]) {
-        -1 => (None, tail),
-        n if n >= 0 => {
-            let (key, tail) = tail.split_at_checked(n as usize).ok_or(BAD)?;
-            (Some(key), tail)
-        }
-        _ => return Err(BAD),
-    };
-    let (value_len, tail) = tail.split_first_chunk::<4>().ok_or(BAD)?;
-    let (value, tail) = tail
-        .split_at_checked(u32::from_le_bytes(*value_len) as usize)
-        .ok_or(BAD)?;
-    let (header_count, headers_raw) = tail.split_first_chunk::<2>().ok_or(BAD)?;
-    let header_count = u16::from_le_bytes(*header_count);
-    // The headers must take exactly the rest of the record.
-    let mut cursor = Decoder::new(headers_raw);
-    for _ in 0..header_count {
-        let name_len = cursor.u16().ok_or(BAD)? as usize;
-        std::str::from_utf8(cursor.take(name_len).ok_or(BAD)?).map_err(|_| BAD)?;
-        let value_len = cursor.u32().ok_or(BAD)? as usize;
-        cursor.take(value_len).ok_or(BAD)?;
-    }
-    if !cursor.is_empty() {
-        return Err(BAD);
-    }
-    let view = RecordView {
-        offset,
-        timestamp_ms,
-        key,
-        value,
-        headers_raw,
-        header_count,
-    };
-    Ok((view, record_len))
-}
-
 /// Decode the records of a verified batch. `batch` is exactly the batch bytes.
 pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRecord>, CorruptionKind> {
     // Bounded by the bytes present, whatever the header claims.
@@ -508,37 +309,6 @@ pub fn decode_records(batch: &[u8], header: &BatchHeader) -> Result<Vec<StoredRe
         true
     })?;
     Ok(records)
-}
-
-/// Validate a record before it is encoded (sizes that the format can carry).
-pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), String> {
-    if let Some(key) = &record.key {
-        if key.len() > i32::MAX as usize {
-            return Err("key longer than 2 GiB".into());
-        }
-    }
-    if record.headers.len() > u16::MAX as usize {
-        return Err(format!(
-            "{} headers, at most {} allowed",
-            record.headers.len(),
-            u16::MAX
-        ));
-    }
-    for (name, _) in &record.headers {
-        if name.len() > HEADER_NAME_BYTES_MAX {
-            return Err(format!(
-                "header name of {} bytes, at most {HEADER_NAME_BYTES_MAX}",
-                name.len()
-            ));
-        }
-    }
-    let len = record.encoded_len();
-    if len > record_bytes_max {
-        return Err(format!(
-            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

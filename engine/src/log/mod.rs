@@ -11,6 +11,7 @@ pub(crate) mod dedup;
 pub mod group_commit;
 pub mod index;
 pub(crate) mod partition;
+pub(crate) mod record;
 pub(crate) mod recovery;
 pub(crate) mod scan;
 pub(crate) mod segment;

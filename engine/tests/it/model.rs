@@ -37,6 +37,7 @@ impl Rec {
             value: self.value.clone(),
             headers: Vec::new(),
             timestamp_ms: Some(self.timestamp_ms),
+            nulls: millrace::Nulls::default(),
         }
     }
 }

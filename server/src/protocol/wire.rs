@@ -155,6 +155,20 @@ impl<'a> Reader<'a> {
         self.take(field, len as usize)
     }
 
+    /// `nullable_bytes`: a `bytes` whose length [`NULL_LENGTH`] means null
+    /// (a Kafka tombstone or null header value), borrowed from the frame.
+    pub fn nullable_bytes_borrowed(&mut self, field: &'static str) -> DecodeResult<Option<&'a [u8]>> {
+        match self.u32(field)? {
+            NULL_LENGTH => Ok(None),
+            len => self.take(field, len as usize).map(Some),
+        }
+    }
+
+    /// `nullable_bytes`, copied.
+    pub fn nullable_bytes(&mut self, field: &'static str) -> DecodeResult<Option<Vec<u8>>> {
+        Ok(self.nullable_bytes_borrowed(field)?.map(<[u8]>::to_vec))
+    }
+
     /// `string`: a `bytes` holding UTF-8.
     pub fn string(&mut self, field: &'static str) -> DecodeResult<String> {
         let len = self.u32(field)?;
@@ -213,6 +227,10 @@ impl<'a> Reader<'a> {
 
 /// Smallest encodings, for `Reader::list` bounds.
 pub const BYTES_MIN: usize = 4;
+/// The length of a `nullable_bytes` that is null (protocol.md "Conventions"):
+/// no frame can hold that many bytes, so a peer that reads it as `bytes`
+/// refuses the frame as malformed instead of reading an empty value.
+pub const NULL_LENGTH: u32 = u32::MAX;
 pub const STRING_MIN: usize = 4;
 pub const OPTION_MIN: usize = 1;
 
@@ -259,6 +277,13 @@ impl Writer {
     }
     pub fn string(&mut self, v: &str) {
         self.bytes(v.as_bytes());
+    }
+    /// `nullable_bytes`: `None` as the length [`NULL_LENGTH`] alone.
+    pub fn nullable_bytes(&mut self, v: Option<&[u8]>) {
+        match v {
+            None => self.u32(NULL_LENGTH),
+            Some(v) => self.bytes(v),
+        }
     }
     pub fn option<T>(&mut self, v: Option<&T>, write: impl FnOnce(&mut Self, &T)) {
         match v {

@@ -203,6 +203,7 @@ pub fn consumed_record(letter: &mut TxnDeadLetter) -> millrace::ConsumedRecord {
             key: record.key,
             value: record.value,
             headers: record.headers,
+            nulls: record.nulls,
         },
     }
 }

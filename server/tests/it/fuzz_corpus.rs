@@ -144,6 +144,7 @@ fn write_seed_corpus() {
                     key: None,
                     value: b"x".to_vec(),
                     headers: vec![],
+                    nulls: millrace::Nulls::default(),
                 }],
             })),
         ),

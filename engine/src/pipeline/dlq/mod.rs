@@ -195,7 +195,7 @@ impl DeadLetter {
         mut record: Record,
     ) -> DeadLetter {
         let (source_topic, source_partition, source_offset) = source;
-        record.headers.retain(|(n, _)| !n.starts_with("dlq."));
+        record.retain_headers(|n| !n.starts_with("dlq."));
         DeadLetter {
             source_topic: source_topic.to_string(),
             source_partition,
@@ -215,7 +215,7 @@ impl DeadLetter {
     /// The DLQ record: the original plus provenance headers.
     pub(crate) fn to_record(&self) -> Record {
         let mut record = self.record.clone();
-        record.headers.retain(|(n, _)| !n.starts_with("dlq."));
+        record.retain_headers(|n| !n.starts_with("dlq."));
         let mut add = |name: &str, value: String| record.headers.push((name.to_string(), value.into_bytes()));
         add(header::SOURCE_TOPIC, self.source_topic.clone());
         add(header::SOURCE_PARTITION, self.source_partition.to_string());
@@ -241,7 +241,7 @@ impl DeadLetter {
         };
         let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
         let mut record = stored.to_record();
-        record.headers.retain(|(n, _)| !n.starts_with("dlq."));
+        record.retain_headers(|n| !n.starts_with("dlq."));
         Some(DeadLetter {
             source_topic: text(header::SOURCE_TOPIC)?,
             source_partition: u32::try_from(number(header::SOURCE_PARTITION)?).ok()?,

@@ -178,13 +178,13 @@ impl FetchedEncoded {
                 push_bytes(out, key);
             }
         }
-        push_bytes(out, record.value);
+        push_nullable_bytes(out, record.value_opt());
         let count_at = out.len();
         out.extend_from_slice(&0u32.to_le_bytes());
         let mut headers = 0u32;
-        for (name, value) in record.headers() {
+        for (name, value) in record.headers_opt() {
             push_bytes(out, name.as_bytes());
-            push_bytes(out, value);
+            push_nullable_bytes(out, value);
             headers += 1;
         }
         if let Some(count) = out.get_mut(count_at..count_at + 4) {
@@ -207,6 +207,14 @@ impl FetchedEncoded {
 fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// `nullable_bytes` (protocol.md "Conventions"): null as the length `NULL_LENGTH` alone.
+fn push_nullable_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => out.extend_from_slice(&crate::wire::NULL_LENGTH.to_le_bytes()),
+        Some(bytes) => push_bytes(out, bytes),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,8 +377,9 @@ pub struct FetchedView {
     pub last_stable_offset: u64,
     body: Vec<u8>,
     records: Vec<RecordSpans>,
-    /// Every record's headers, in order: (name, value) byte ranges in `body`.
-    headers: Vec<(Span, Span)>,
+    /// Every record's headers, in order: (name, value) byte ranges in `body`;
+    /// a null value is `None`.
+    headers: Vec<(Span, Option<Span>)>,
 }
 
 /// A byte range of the body: `start..start + len`.
@@ -385,7 +394,8 @@ struct RecordSpans {
     offset: u64,
     timestamp_ms: i64,
     key: Option<Span>,
-    value: Span,
+    /// `None`: a null value.
+    value: Option<Span>,
     /// This record's entries of `FetchedView::headers`.
     headers_start: usize,
     headers_count: usize,
@@ -397,9 +407,11 @@ pub struct FetchedRecord<'a> {
     pub offset: u64,
     pub timestamp_ms: i64,
     pub key: Option<&'a [u8]>,
+    /// The value (empty when it is null: [`FetchedRecord::value_opt`]).
     pub value: &'a [u8],
+    value_null: bool,
     body: &'a [u8],
-    headers: &'a [(Span, Span)],
+    headers: &'a [(Span, Option<Span>)],
 }
 
 fn slice(body: &[u8], span: Span) -> &[u8] {
@@ -408,16 +420,33 @@ fn slice(body: &[u8], span: Span) -> &[u8] {
 }
 
 impl<'a> FetchedRecord<'a> {
-    /// Header names and values, in order.
+    /// Header names and values, in order; a null value reads as empty
+    /// ([`FetchedRecord::headers_opt`] tells them apart).
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.headers_opt()
+            .map(|(name, value)| (name, value.unwrap_or_default()))
+    }
+
+    /// Header names and values, in order, a null value as `None`.
+    pub fn headers_opt(&self) -> impl ExactSizeIterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
         let body = self.body;
         self.headers.iter().map(move |&(name, value)| {
             // Checked as UTF-8 when the view was parsed.
             (
                 std::str::from_utf8(slice(body, name)).unwrap_or_default(),
-                slice(body, value),
+                value.map(|value| slice(body, value)),
             )
         })
+    }
+
+    /// The value, `None` when it is null (a Kafka tombstone).
+    pub fn value_opt(&self) -> Option<&'a [u8]> {
+        (!self.value_null).then_some(self.value)
+    }
+
+    /// True if the value is null, not empty.
+    pub fn is_null_value(&self) -> bool {
+        self.value_null
     }
 
     /// An owned copy, as [`Fetched`] holds it.
@@ -431,6 +460,15 @@ impl<'a> FetchedRecord<'a> {
                 .headers()
                 .map(|(name, value)| (name.to_string(), value.to_vec()))
                 .collect(),
+            nulls: millrace::Nulls {
+                value: self.value_null,
+                headers: self
+                    .headers_opt()
+                    .enumerate()
+                    .filter(|(_, (_, value))| value.is_none())
+                    .map(|(i, _)| u16::try_from(i).unwrap_or(u16::MAX))
+                    .collect(),
+            },
         }
     }
 }
@@ -470,8 +508,9 @@ impl FetchedView {
             } else {
                 None
             };
-            let value = r.bytes_borrowed("record.value")?.len();
-            let value = at(&r, value);
+            let value = r
+                .nullable_bytes_borrowed("record.value")?
+                .map(|value| at(&r, value.len()));
             let headers_start = headers.len();
             let headers_count = r.u32("headers")?;
             let remaining = r.remaining() as u64;
@@ -488,8 +527,10 @@ impl FetchedView {
                     return Err(crate::wire::DecodeError::InvalidUtf8 { field: "header.name" });
                 }
                 let name = at(&r, name.len());
-                let value = r.bytes_borrowed("header.value")?.len();
-                headers.push((name, at(&r, value)));
+                let value = r
+                    .nullable_bytes_borrowed("header.value")?
+                    .map(|value| at(&r, value.len()));
+                headers.push((name, value));
             }
             records.push(RecordSpans {
                 offset,
@@ -532,7 +573,8 @@ impl FetchedView {
             offset: spans.offset,
             timestamp_ms: spans.timestamp_ms,
             key: spans.key.map(|key| slice(body, key)),
-            value: slice(body, spans.value),
+            value: spans.value.map_or(&[][..], |value| slice(body, value)),
+            value_null: spans.value.is_none(),
             body,
             headers: self.headers.get(spans.headers_start..headers_end).unwrap_or_default(),
         }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::frame::{FrameDecoder, FRAME_BYTES_MAX_DEFAULT};
-use millrace::{Record, StoredRecord};
+use millrace::{Nulls, Record, StoredRecord};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -137,18 +137,49 @@ fn arb_headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
     vec((arb_string(), arb_bytes()), 0..3)
 }
 
+/// Null value and null header values (protocol.md `nullable_bytes`): a null
+/// is empty in `value`/`headers` and marked in `Nulls`.
+fn with_nulls(
+    mut value: Vec<u8>,
+    mut headers: Vec<(String, Vec<u8>)>,
+    value_null: bool,
+    header_mask: u32,
+) -> (Vec<u8>, Vec<(String, Vec<u8>)>, Nulls) {
+    if value_null {
+        value.clear();
+    }
+    let mut null_headers = Vec::new();
+    for (i, (_, v)) in headers.iter_mut().enumerate() {
+        if i < 32 && header_mask & (1 << i) != 0 {
+            v.clear();
+            null_headers.push(i as u16);
+        }
+    }
+    let nulls = Nulls {
+        value: value_null,
+        headers: null_headers,
+    };
+    (value, headers, nulls)
+}
+
 fn arb_record() -> impl Strategy<Value = Record> {
     (
         option::of(any::<i64>()),
         option::of(arb_bytes()),
         arb_bytes(),
         arb_headers(),
+        any::<bool>(),
+        any::<u32>(),
     )
-        .prop_map(|(timestamp_ms, key, value, headers)| Record {
-            key,
-            value,
-            headers,
-            timestamp_ms,
+        .prop_map(|(timestamp_ms, key, value, headers, value_null, mask)| {
+            let (value, headers, nulls) = with_nulls(value, headers, value_null, mask);
+            Record {
+                key,
+                value,
+                headers,
+                timestamp_ms,
+                nulls,
+            }
         })
 }
 
@@ -159,13 +190,18 @@ fn arb_stored_record() -> impl Strategy<Value = StoredRecord> {
         option::of(arb_bytes()),
         arb_bytes(),
         arb_headers(),
+        (any::<bool>(), any::<u32>()),
     )
-        .prop_map(|(offset, timestamp_ms, key, value, headers)| StoredRecord {
-            offset,
-            timestamp_ms,
-            key,
-            value,
-            headers,
+        .prop_map(|(offset, timestamp_ms, key, value, headers, (value_null, mask))| {
+            let (value, headers, nulls) = with_nulls(value, headers, value_null, mask);
+            StoredRecord {
+                offset,
+                timestamp_ms,
+                key,
+                value,
+                headers,
+                nulls,
+            }
         })
 }
 
@@ -999,6 +1035,7 @@ fn fetched_view_reads_keys_values_and_headers_in_place() {
                 key: Some(b"k".to_vec()),
                 value: b"first".to_vec(),
                 headers: vec![("trace".into(), b"t1".to_vec()), ("".into(), Vec::new())],
+                nulls: Nulls::default(),
             },
             StoredRecord {
                 offset: 11,
@@ -1006,6 +1043,18 @@ fn fetched_view_reads_keys_values_and_headers_in_place() {
                 key: None,
                 value: Vec::new(),
                 headers: Vec::new(),
+                nulls: Nulls::default(),
+            },
+            StoredRecord {
+                offset: 12,
+                timestamp_ms: 3,
+                key: Some(b"gone".to_vec()),
+                value: Vec::new(),
+                headers: vec![("n".into(), Vec::new()), ("e".into(), Vec::new())],
+                nulls: Nulls {
+                    value: true,
+                    headers: vec![0],
+                },
             },
         ],
     };
@@ -1020,7 +1069,7 @@ fn fetched_view_reads_keys_values_and_headers_in_place() {
         (12, 20, 19)
     );
     let records: Vec<_> = view.iter().collect();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
     assert_eq!(records[0].key, Some(&b"k"[..]));
     assert_eq!(records[0].value, b"first");
     assert_eq!(records[0].timestamp_ms, -5);
@@ -1031,6 +1080,14 @@ fn fetched_view_reads_keys_values_and_headers_in_place() {
     assert_eq!(records[1].key, None);
     assert!(records[1].value.is_empty());
     assert_eq!(records[1].headers().count(), 0);
+    // An empty value and header value stay empty; a null stays null.
+    assert_eq!(records[1].value_opt(), Some(&b""[..]));
+    assert_eq!(records[2].value_opt(), None);
+    assert!(records[2].is_null_value());
+    assert_eq!(
+        records[2].headers_opt().collect::<Vec<_>>(),
+        vec![("n", None), ("e", Some(&b""[..]))]
+    );
     assert_eq!(view.to_fetched(), fetched);
 }
 
@@ -1048,6 +1105,7 @@ fn fetched_view_refuses_what_decode_response_refuses() {
             key: None,
             value: b"v".to_vec(),
             headers: vec![("h".into(), b"x".to_vec())],
+            nulls: Nulls::default(),
         }],
     };
     let bytes = encode_response(Opcode::Fetch.code(), 1, &Ok(Response::Fetched(fetched)));

@@ -3,7 +3,7 @@
 //! per-message sub-structures of `design/protocol.md`), each with its encoder
 //! and decoder side by side.
 
-use millrace::{Record, StoredRecord};
+use millrace::{Nulls, Record, StoredRecord};
 
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer, BYTES_MIN, OPTION_MIN, STRING_MIN};
 
@@ -43,17 +43,31 @@ impl Wire for u64 {
     }
 }
 
-fn write_headers(w: &mut Writer, headers: &[(String, Vec<u8>)]) {
+fn write_headers(w: &mut Writer, headers: &[(String, Vec<u8>)], nulls: &Nulls) {
+    let mut index = 0usize;
     w.list(headers, |w, (name, value)| {
         w.string(name);
-        w.bytes(value);
+        w.nullable_bytes((!nulls.header(index)).then_some(value.as_slice()));
+        index += 1;
     });
 }
 
-fn read_headers(r: &mut Reader<'_>) -> DecodeResult<Vec<(String, Vec<u8>)>> {
-    r.list("headers", STRING_MIN + BYTES_MIN, |r| {
-        Ok((r.string("header.name")?, r.bytes("header.value")?))
-    })
+/// Headers and which of them are null.
+type Headers = (Vec<(String, Vec<u8>)>, Vec<u16>);
+
+fn read_headers(r: &mut Reader<'_>) -> DecodeResult<Headers> {
+    let mut null_headers = Vec::new();
+    let mut index = 0u16;
+    let headers = r.list("headers", STRING_MIN + BYTES_MIN, |r| {
+        let name = r.string("header.name")?;
+        let value = r.nullable_bytes("header.value")?;
+        if value.is_none() {
+            null_headers.push(index);
+        }
+        index = index.saturating_add(1);
+        Ok((name, value.unwrap_or_default()))
+    })?;
+    Ok((headers, null_headers))
 }
 
 impl Wire for Record {
@@ -61,15 +75,23 @@ impl Wire for Record {
     fn encode(&self, w: &mut Writer) {
         w.option(self.timestamp_ms.as_ref(), |w, t| w.i64(*t));
         w.option(self.key.as_ref(), |w, k| w.bytes(k));
-        w.bytes(&self.value);
-        write_headers(w, &self.headers);
+        w.nullable_bytes(self.value_opt());
+        write_headers(w, &self.headers, &self.nulls);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let timestamp_ms = r.option("record.timestamp_ms", |r| r.i64("record.timestamp_ms"))?;
+        let key = r.option("record.key", |r| r.bytes("record.key"))?;
+        let value = r.nullable_bytes("record.value")?;
+        let (headers, null_headers) = read_headers(r)?;
         Ok(Record {
-            timestamp_ms: r.option("record.timestamp_ms", |r| r.i64("record.timestamp_ms"))?,
-            key: r.option("record.key", |r| r.bytes("record.key"))?,
-            value: r.bytes("record.value")?,
-            headers: read_headers(r)?,
+            timestamp_ms,
+            key,
+            nulls: Nulls {
+                value: value.is_none(),
+                headers: null_headers,
+            },
+            value: value.unwrap_or_default(),
+            headers,
         })
     }
 }
@@ -80,16 +102,25 @@ impl Wire for StoredRecord {
         w.u64(self.offset);
         w.i64(self.timestamp_ms);
         w.option(self.key.as_ref(), |w, k| w.bytes(k));
-        w.bytes(&self.value);
-        write_headers(w, &self.headers);
+        w.nullable_bytes(self.value_opt());
+        write_headers(w, &self.headers, &self.nulls);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let offset = r.u64("record.offset")?;
+        let timestamp_ms = r.i64("record.timestamp_ms")?;
+        let key = r.option("record.key", |r| r.bytes("record.key"))?;
+        let value = r.nullable_bytes("record.value")?;
+        let (headers, null_headers) = read_headers(r)?;
         Ok(StoredRecord {
-            offset: r.u64("record.offset")?,
-            timestamp_ms: r.i64("record.timestamp_ms")?,
-            key: r.option("record.key", |r| r.bytes("record.key"))?,
-            value: r.bytes("record.value")?,
-            headers: read_headers(r)?,
+            offset,
+            timestamp_ms,
+            key,
+            nulls: Nulls {
+                value: value.is_none(),
+                headers: null_headers,
+            },
+            value: value.unwrap_or_default(),
+            headers,
         })
     }
 }
