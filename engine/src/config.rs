@@ -190,7 +190,7 @@ impl TopicConfig {
     /// Largest batch (header included) a partition of this topic accepts:
     /// a batch never spans segments, and no batch exceeds the format's bound.
     pub fn batch_bytes_max(&self) -> u64 {
-        self.segment_bytes.min(u64::from(crate::batch::BATCH_BYTES_MAX))
+        self.segment_bytes.min(u64::from(crate::log::batch::BATCH_BYTES_MAX))
     }
 
     /// Reject (never clamp) configuration the engine cannot honour.
@@ -210,13 +210,13 @@ impl TopicConfig {
                 ),
             ));
         }
-        if self.record_bytes_max == 0 || self.record_bytes_max > crate::batch::BATCH_BYTES_MAX / 2 {
+        if self.record_bytes_max == 0 || self.record_bytes_max > crate::log::batch::BATCH_BYTES_MAX / 2 {
             return Err(Error::invalid(
                 "record_bytes_max",
                 format!(
                     "{} (must be 1..={})",
                     self.record_bytes_max,
-                    crate::batch::BATCH_BYTES_MAX / 2
+                    crate::log::batch::BATCH_BYTES_MAX / 2
                 ),
             ));
         }

@@ -315,7 +315,7 @@ impl std::fmt::Display for DataDirProblem {
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        if let Some(link) = crate::storage::symlink_in(&source) {
+        if let Some(link) = crate::io::symlink_in(&source) {
             return Error::SymlinkRefused {
                 op,
                 path: link.to_path_buf(),

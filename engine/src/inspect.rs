@@ -12,7 +12,7 @@
 //!
 //! The directory is closed: these functions take its lock (and refuse if a
 //! server or another process holds it). Every read and write goes through
-//! [`crate::storage::Storage`]: `check`, `dump` and the repair plans through
+//! [`crate::io::Storage`]: `check`, `dump` and the repair plans through
 //! a [`ReadOnlyStorage`], the repairs through [`FsStorage`], and all of them
 //! through any storage (the simulated disk of `testing::sim`, a
 //! fault-injecting one) with an [`Inspector`]. The classification of
@@ -21,15 +21,15 @@
 //! already fsync'd is a torn tail that the next open truncates by itself;
 //! anything else is corruption.
 
-use crate::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
 use crate::config::TopicConfig;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::{IndexEntry, ENTRY_SIZE};
+use crate::io::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
 use crate::layout::{partition_dir_name, FORMAT_FILE, START_OFFSET_FILE, TOPICS_DIR, TOPIC_META, UNFINISHED_SUFFIXES};
+use crate::log::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
+use crate::log::index::{IndexEntry, ENTRY_SIZE};
 use crate::log::recovery::TailDecision;
 use crate::log::scan::{walk, Invalid, Visit};
-use crate::segment::{index_name, log_name, parse_log_name};
-use crate::storage::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
+use crate::log::segment::{index_name, log_name, parse_log_name};
 use std::any::Any;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -175,16 +175,16 @@ fn lock(storage: &dyn Storage, path: &Path) -> Result<Box<dyn Any + Send + Sync>
 
 /// Hold the directory lock shared for the duration of a check, without
 /// writing the lock file: a check changes nothing in the data directory.
-/// A writer holding it is not an error ([`ReadLock::Live`](crate::storage::ReadLock)).
-fn lock_without_writing(path: &Path) -> Result<crate::storage::ReadLock> {
-    crate::storage::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
+/// A writer holding it is not an error ([`ReadLock::Live`](crate::io::ReadLock)).
+fn lock_without_writing(path: &Path) -> Result<crate::io::ReadLock> {
+    crate::io::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
 }
 
 /// [`lock_without_writing`], refusing ([`Error::Locked`]) a directory a
 /// writer holds: a repair plan is for a repair, which needs the writer gone.
-fn lock_without_writer(path: &Path) -> Result<crate::storage::ReadLock> {
+fn lock_without_writer(path: &Path) -> Result<crate::io::ReadLock> {
     match lock_without_writing(path)? {
-        crate::storage::ReadLock::Live { writer_pid } => Err(Error::Locked {
+        crate::io::ReadLock::Live { writer_pid } => Err(Error::Locked {
             path: path.to_path_buf(),
             pid: writer_pid,
         }),
@@ -367,7 +367,7 @@ fn read_small(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
 fn read_prefix(file: &dyn StorageFile, path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     let len = file.len().map_err(|e| Error::io("stat", path, e))?.min(max_bytes);
     let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    crate::storage::read_exact_at(file, &mut bytes, 0).map_err(|e| Error::io("read", path, e))?;
+    crate::io::read_exact_at(file, &mut bytes, 0).map_err(|e| Error::io("read", path, e))?;
     Ok(bytes)
 }
 
@@ -418,7 +418,7 @@ fn copy_synced(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
     while at < len {
         let n = usize::try_from((len - at).min(CHUNK_BYTES)).unwrap_or(0);
         let chunk = buf.get_mut(..n).unwrap_or_default();
-        crate::storage::read_exact_at(source.as_ref(), chunk, at).map_err(|e| Error::io("read", from, e))?;
+        crate::io::read_exact_at(source.as_ref(), chunk, at).map_err(|e| Error::io("read", from, e))?;
         target
             .write_all_at(chunk, at)
             .map_err(|e| Error::io("copy to backup", to, e))?;

@@ -8,7 +8,7 @@
 //! turn it into a store.
 
 use crate::error::{DataDirProblem, Error, Result};
-use crate::storage::Storage;
+use crate::io::Storage;
 use std::io;
 use std::path::Path;
 

@@ -279,7 +279,6 @@ pub mod names;
 pub mod notify;
 mod pipeline;
 mod producer;
-mod shared;
 #[doc(hidden)]
 pub mod sync;
 #[cfg(feature = "testing")]
@@ -293,37 +292,30 @@ pub use consumer::offsets as offset_table;
 pub use pipeline::{dlq, txn};
 #[doc(hidden)]
 pub use producer::state as producer_state;
-// Transitional aliases for code written against the flat layout, removed
-// after the renovation merge.
-pub(crate) use consumer::{lag, reset, scanner};
-pub(crate) use producer::{registry as producer_registry, snapshot as producer_snapshot};
-
-// Transitional aliases: the former paths of the modules moved into io/, log/
-// and layout.rs, removed after the renovation merge (the public ones stay as
-// the crate's public paths).
-pub(crate) use io::poison;
+// The public paths of modules that live in io/ and log/.
 pub use log::batch;
 #[doc(hidden)]
 pub use log::group_commit as commit;
 pub use log::index;
 #[doc(hidden)]
 pub use log::stable;
-pub(crate) use log::{partition, segment, tail_cut};
 
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
 pub use io as storage;
 
 pub use batch::{Nulls, ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
+pub use consumer::lag::PartitionLag;
+pub use consumer::reset::{
+    PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning,
+};
+pub use consumer::scanner::Scanner;
 pub use consumer::{AutoOffsetReset, ConsumedRecord, Consumer, ConsumerOptions};
 pub use error::{CorruptionKind, DamagedScope, DataDirProblem, Error, Result};
-pub use lag::PartitionLag;
+pub use io::poison::PoisonCause;
+pub use log::partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 pub use metrics::MetricsSnapshot;
-pub use partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
-pub use poison::PoisonCause;
 pub use producer::{Producer, ProducerAppend, ProducerId, ProducerSession};
-pub use reset::{PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning};
-pub use scanner::Scanner;
 pub use store::{
     Damage, PendingAppend, ScanMarks, Store, TopicDescription, GROUP_COMMIT_SPIN_MAX, READ_ONLY_LIVE_ATTEMPTS,
 };

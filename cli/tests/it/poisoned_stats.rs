@@ -8,7 +8,7 @@
 //! to look. A healthy server's stats say it is not poisoned.
 
 use assert_cmd::Command;
-use millrace::storage::sim::{FaultPlan, SimStorage};
+use millrace::testing::sim::{FaultPlan, SimStorage};
 use millrace::{Store, StoreOptions, TopicConfig};
 use millrace_server::server::start_with_store;
 use millrace_server::ServerConfig;

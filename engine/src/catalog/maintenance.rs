@@ -1,6 +1,7 @@
 //! The maintenance thread: interval flushes (every 2 ms while a topic is
 //! `Interval`), and every `maintenance_interval` age-based rolls, retention,
-//! producer snapshots and the expiry of idle producers. It holds the catalog
+//! producer snapshots, and the facade's chore (the expiry of idle
+//! producers). It holds the catalog
 //! only while it works (a `Weak` otherwise), so the last `Store` dropped
 //! closes at once.
 
@@ -13,23 +14,22 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Runs `work` while holding the lock under which a partition's log start
-/// may move (the facade passes its transaction commit lock: a commit never
-/// applies a part to a range retention is deleting).
-pub(crate) type UnderLogStartLock = Box<dyn Fn(&mut dyn FnMut() -> Result<()>) -> Result<()> + Send>;
+/// What the facade adds to each maintenance round, after the partitions'
+/// own work (the expiry of idle producers: the catalog knows no feature).
+pub(crate) type Chore = Box<dyn Fn(&Catalog) + Send>;
 
 /// Set to stop the thread; shared with it so that it need not hold the store.
 pub(crate) type Stop = Arc<(Mutex<bool>, Condvar)>;
 
 /// Start the maintenance thread over `catalog`.
-pub(crate) fn spawn(catalog: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLock) -> Result<JoinHandle<()>> {
+pub(crate) fn spawn(catalog: Weak<Catalog>, stop: Stop, chore: Chore) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("millrace-maintenance".into())
-        .spawn(move || maintenance_loop(catalog, stop, under_lock))
+        .spawn(move || maintenance_loop(catalog, stop, chore))
         .map_err(|e| Error::io("spawn maintenance thread", PathBuf::new(), e))
 }
 
-fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLock) {
+fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, chore: Chore) {
     let mut last_maintenance = Instant::now();
     loop {
         let tick = {
@@ -66,7 +66,13 @@ fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLo
                     let wall = now_ms();
                     if let Err(e) = p
                         .roll_if_old(wall)
-                        .and_then(|()| under_lock(&mut || p.enforce_retention(wall).map(|_| ())))
+                        .and_then(|()| {
+                            // The log start moves only under the commit lock:
+                            // a commit never applies a part to a range
+                            // retention is deleting.
+                            let _commits = catalog.lock_commits();
+                            p.enforce_retention(wall).map(|_| ())
+                        })
                         .and_then(|()| p.snapshot_producers(false))
                     {
                         tracing::error!(topic = %topic.name, partition = p.id, error = %e, "maintenance failed");
@@ -75,20 +81,7 @@ fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, under_lock: UnderLogStartLo
             }
         }
         if maintenance_due {
-            let with_state: std::collections::HashSet<u64> = topics
-                .iter()
-                .flat_map(|topic| topic.partitions.iter())
-                .flat_map(|p| p.producer_activity())
-                .map(|(id, _)| id)
-                .collect();
-            let forgotten = catalog
-                .shared
-                .producers
-                .epochs
-                .forget_expired(now_ms(), |id| with_state.contains(&id));
-            if forgotten > 0 {
-                tracing::info!(forgotten, "expired producers without batches in the log forgotten");
-            }
+            chore(&catalog);
             last_maintenance = now;
         }
     }

@@ -16,8 +16,9 @@ pub(crate) mod topics;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
 use crate::io::{read_all, write_atomic, Storage};
+use crate::log::context::LogContext;
 use crate::log::partition::Partition;
-use crate::shared::Shared;
+use crate::sync::Ordering;
 use parking_lot::{Mutex, RwLock};
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -33,6 +34,9 @@ const TOPICS_DIR: &str = "topics";
 const TOPIC_META: &str = "topic.meta";
 const CREATING_SUFFIX: &str = ".creating";
 const DELETING_SUFFIX: &str = ".deleting";
+
+/// Held while the store-wide commit lock is ([`Catalog::lock_commits`]).
+pub(crate) type CommitGuard<'a> = parking_lot::MutexGuard<'a, ()>;
 
 /// Committed offset floors: the offset each (topic, partition) continues at
 /// or above when it opens (`Partition::open`).
@@ -78,15 +82,25 @@ pub(crate) struct Catalog {
     pub path: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub options: StoreOptions,
-    pub shared: Arc<Shared>,
+    /// What every partition shares (poison, closed flag, quota, notifier,
+    /// metrics, the producer seam), handed to `Partition::open`.
+    pub shared: Arc<LogContext>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Topics whose `topic.meta` could not be read at open: every request on
     /// them answers `Error::Damaged`; `delete_topic` removes them.
     damaged_topics: RwLock<BTreeMap<String, Arc<Error>>>,
     /// Serialises topic creation and deletion.
     admin: Mutex<()>,
+    /// The store-wide commit lock: transaction commits, producer epoch
+    /// bumps, log-start moves (retention, truncation), topic deletion and
+    /// close each run under it (taken before `admin` where both are held).
+    commits: Mutex<()>,
     /// The directory lock, released at close.
     lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+    /// Set to stop the maintenance thread.
+    stop: maintenance::Stop,
+    /// The maintenance thread, once started.
+    background: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -97,21 +111,58 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
+/// The catalog as the store's handles hold it: the facade and every handle
+/// that keeps the store open (producers, consumers, scanners, transactions)
+/// hold an `Arc<OpenCatalog>`; the last one dropped closes the store on the
+/// dropping thread ([`Catalog::shutdown`]). The maintenance thread holds the
+/// catalog itself, weakly, so it never keeps the store open.
+#[derive(Debug)]
+pub(crate) struct OpenCatalog(Arc<Catalog>);
+
+impl OpenCatalog {
+    pub(crate) fn new(catalog: Arc<Catalog>) -> OpenCatalog {
+        OpenCatalog(catalog)
+    }
+
+    /// The catalog itself (to start the maintenance thread over it).
+    pub(crate) fn catalog(&self) -> &Arc<Catalog> {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for OpenCatalog {
+    type Target = Catalog;
+
+    fn deref(&self) -> &Catalog {
+        &self.0
+    }
+}
+
+impl Drop for OpenCatalog {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.shutdown() {
+            tracing::error!(error = %e, "flush on close failed");
+        }
+    }
+}
+
 impl Catalog {
     /// Open the data directory at `path`: check or write its marker, take
     /// its lock, and load every topic (`floors.topic` first: every other
     /// partition continues at or above the offsets committed on it). A topic
     /// or partition that fails to open is confined to its scope
     /// ([`Catalog::damaged`]); an unfinished create or delete is finished.
-    /// `make_shared` builds what every partition shares once the directory
-    /// is locked and its marker checked.
-    pub(crate) fn open(
+    /// `make_context` builds what every partition shares once the directory
+    /// is locked and its marker checked, with whatever the caller builds
+    /// beside it (the facade: the producer registry behind the context's
+    /// producer seam), which is returned with the catalog.
+    pub(crate) fn open<T>(
         path: PathBuf,
         options: StoreOptions,
         storage: Arc<dyn Storage>,
-        make_shared: impl FnOnce() -> Result<Arc<Shared>>,
+        make_context: impl FnOnce() -> Result<(Arc<LogContext>, T)>,
         floors: FloorSource,
-    ) -> Result<Catalog> {
+    ) -> Result<(Catalog, T)> {
         let format_path = path.join(FORMAT_FILE);
         crate::layout::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
@@ -139,7 +190,7 @@ impl Catalog {
                 .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
             storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
         }
-        let shared = make_shared()?;
+        let (shared, beside) = make_context()?;
         let mut topics = BTreeMap::new();
         let mut damaged_topics = BTreeMap::new();
         let mut names = storage
@@ -191,7 +242,7 @@ impl Catalog {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Catalog {
+        let catalog = Catalog {
             path,
             storage,
             options,
@@ -199,8 +250,69 @@ impl Catalog {
             topics: RwLock::new(topics),
             damaged_topics: RwLock::new(damaged_topics),
             admin: Mutex::new(()),
+            commits: Mutex::new(()),
             lock: Mutex::new(Some(lock)),
-        })
+            stop: Arc::new((Mutex::new(false), parking_lot::Condvar::new())),
+            background: Mutex::new(None),
+        };
+        Ok((catalog, beside))
+    }
+
+    /// Start the maintenance thread (a store opened with `background`);
+    /// `chore` is the facade's share of each maintenance round.
+    pub(crate) fn start_maintenance(self: &Arc<Self>, chore: maintenance::Chore) -> Result<()> {
+        let handle = maintenance::spawn(Arc::downgrade(self), self.stop.clone(), chore)?;
+        *self.background.lock() = Some(handle);
+        Ok(())
+    }
+
+    /// Flush, stop the maintenance thread and release the directory lock:
+    /// [`crate::Store::close`], and the drop of the last [`OpenCatalog`]. Every later call answers `Error::Closed`; closing again
+    /// does nothing more.
+    pub(crate) fn shutdown(&self) -> Result<()> {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(handle) = self.background.lock().take() {
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        {
+            // Under the commit lock (producer registry writes, transaction
+            // commits, log start moves) and the admin lock (topic create and
+            // delete): those running finish first, later ones see `closed`.
+            let _commits = self.lock_commits();
+            let _admin = self.lock_admin();
+            if self.shared.closed.swap(true, Ordering::AcqRel) {
+                // Closed before: flushed then, and the lock may be another
+                // process's by now.
+                return Ok(());
+            }
+        }
+        let result = if self.shared.is_poisoned() {
+            Ok(())
+        } else {
+            let mut result = Ok(());
+            for p in self.partitions() {
+                // Appends check `closed` under the writer lock: once it
+                // was taken here, every append that got in is written.
+                p.close_barrier();
+                // Flushed first, so the snapshot is at a durable log end
+                // and the next open replays nothing.
+                // Then the preallocated zeros are cut, so that a closed
+                // store's files end at their last batch.
+                if let Err(e) = p
+                    .flush()
+                    .and_then(|()| p.snapshot_producers(true))
+                    .and_then(|()| p.trim_preallocated())
+                {
+                    result = Err(e);
+                }
+            }
+            result
+        };
+        self.unlock_dir();
+        result
     }
 
     /// Every open topic, at this moment.
@@ -324,6 +436,14 @@ impl Catalog {
         self.admin.lock()
     }
 
+    /// The store-wide commit lock (see the field): a transaction commit
+    /// never applies a part to a range a log-start move is deleting, and a
+    /// transaction of a fenced epoch either committed before the bump or
+    /// fails with `Fenced`.
+    pub(crate) fn lock_commits(&self) -> CommitGuard<'_> {
+        self.commits.lock()
+    }
+
     /// Release the directory lock (at close, after the last flush).
     pub(crate) fn unlock_dir(&self) {
         self.lock.lock().take();
@@ -377,7 +497,7 @@ fn load_topic(
     dir: &Path,
     name: &str,
     options: &StoreOptions,
-    shared: &Arc<Shared>,
+    shared: &Arc<LogContext>,
     committed_floors: &Floors,
 ) -> Result<Topic> {
     let meta_path = dir.join(TOPIC_META);
@@ -408,7 +528,7 @@ fn load_topic(
             config.clone(),
             durability,
             options.recovery,
-            shared.log.clone(),
+            shared.clone(),
             committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
         ) {
             Ok(partition) => partitions.push(Arc::new(partition)),

@@ -10,10 +10,10 @@ pub mod offsets;
 pub(crate) mod reset;
 pub(crate) mod scanner;
 
-use crate::batch::StoredRecord;
+use crate::consumer::offsets::validate_commit;
 use crate::error::{Error, Result};
+use crate::log::batch::StoredRecord;
 use crate::log::partition::{Isolation, ReadOptions};
-use crate::offset_table::validate_commit;
 use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -261,7 +261,7 @@ impl Consumer {
     /// every position returns to the group's committed offset, so the next
     /// poll delivers the records again: nothing polled is skipped by a later
     /// commit. Rules: design/semantics.md, "Consumers in transactions".
-    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
         let mut txn = self.store.begin_transaction(producer)?;
         txn.bind_consumer(ConsumerBinding {
             group: self.group.clone(),

@@ -6,13 +6,13 @@
 //! appended again as one batch and the log start is moved past everything
 //! before that batch. Record layout: design/format.md ("Offset commit record").
 
-use crate::batch::Record;
 use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
 use crate::error::{CorruptionKind, Error, Result};
+use crate::log::batch::Record;
 use crate::log::partition::{Isolation, ReadOptions};
+use crate::pipeline::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use crate::store::Store;
-use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -232,7 +232,7 @@ impl Store {
     /// leaves them out. A topic created under this name must not inherit
     /// them: its offsets restart at 0 and a group would skip its records.
     pub(crate) fn forget_topic_offsets(&self, topic: &str) -> Result<usize> {
-        let dlq = crate::dlq::dlq_topic_name(topic);
+        let dlq = crate::pipeline::dlq::dlq_topic_name(topic);
         self.with_offsets(|map| {
             let before = map.len();
             map.retain(|(_, t, _), _| t != topic && *t != dlq);
@@ -288,7 +288,7 @@ impl Store {
     /// or, with `atomic`, as one batch (refused with `InvalidInput` if it
     /// would exceed the batch limit), so that a crash keeps all or none.
     fn write_offsets(&self, entries: &[(Key, CommittedOffset)], atomic: bool) -> Result<()> {
-        crate::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
+        crate::pipeline::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
         let p = self.partition(OFFSETS_TOPIC, 0)?;
         let records: Vec<Record> = entries.iter().map(|(k, v)| Record::new(encode(k, v))).collect();
         if atomic {
@@ -500,7 +500,7 @@ impl Store {
     /// moved past everything before them, so a crash before that move leaves
     /// the group as it was, never half deleted). Refused with
     /// [`Error::GroupActive`] while the group committed or polled within
-    /// [`crate::reset::GROUP_ACTIVE_WINDOW`] unless `force`. Each removed
+    /// [`crate::consumer::reset::GROUP_ACTIVE_WINDOW`] unless `force`. Each removed
     /// offset is recorded in the reset audit (target `delete`, `to` = the
     /// offset removed), with `actor`. Returns what was removed; empty if
     /// the group had nothing committed. The store's own groups (`__*`) are
@@ -508,16 +508,16 @@ impl Store {
     /// of redrive and replay jobs.
     pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> Result<Vec<((String, u32), CommittedOffset)>> {
         crate::names::validate_group_name(group)?;
-        if actor.is_empty() || actor.len() > crate::reset::ACTOR_BYTES_MAX {
+        if actor.is_empty() || actor.len() > crate::consumer::reset::ACTOR_BYTES_MAX {
             return Err(Error::invalid(
                 "actor",
-                format!("use 1 to {} bytes", crate::reset::ACTOR_BYTES_MAX),
+                format!("use 1 to {} bytes", crate::consumer::reset::ACTOR_BYTES_MAX),
             ));
         }
         if !force {
             if let Some(idle) = self
                 .group_idle(group)
-                .filter(|idle| *idle < crate::reset::GROUP_ACTIVE_WINDOW)
+                .filter(|idle| *idle < crate::consumer::reset::GROUP_ACTIVE_WINDOW)
             {
                 return Err(Error::GroupActive {
                     group: group.to_string(),

@@ -8,12 +8,12 @@
 //! a crash between the two leaves an audit entry for a reset that did not
 //! take effect, never a reset without an audit entry.
 
-use crate::batch::Record;
 use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
+use crate::consumer::offsets::validate_commit;
 use crate::error::{CorruptionKind, Error, Result};
+use crate::log::batch::Record;
 use crate::log::partition::{Isolation, ReadOptions};
-use crate::offset_table::validate_commit;
 use crate::store::Store;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -224,7 +224,7 @@ impl Store {
                 }))
             })
             .collect();
-        crate::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
+        crate::pipeline::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
         let audit_partition = self.partition(RESET_AUDIT_TOPIC, 0)?;
         for chunk in audit.chunks(1000) {
             audit_partition.append(chunk, None, 0)?;
@@ -245,7 +245,7 @@ impl Store {
         &self,
         group: &str,
         actor: &str,
-        removed: &[((String, u32), crate::offset_table::CommittedOffset)],
+        removed: &[((String, u32), crate::consumer::offsets::CommittedOffset)],
     ) -> Result<()> {
         let now = now_ms();
         let audit: Vec<Record> = removed
@@ -263,7 +263,7 @@ impl Store {
                 }))
             })
             .collect();
-        crate::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
+        crate::pipeline::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
         let audit_partition = self.partition(RESET_AUDIT_TOPIC, 0)?;
         for chunk in audit.chunks(1000) {
             audit_partition.append(chunk, None, 0)?;

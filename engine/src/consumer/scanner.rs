@@ -1,12 +1,13 @@
 //! [`Scanner`]: a sequential zero-copy reader of one partition that keeps its
 //! place between calls.
 
-use crate::batch::RecordView;
+use crate::catalog::OpenCatalog;
 use crate::error::Result;
+use crate::log::batch::RecordView;
 use crate::log::partition::{Isolation, ReadOptions, ScanResume};
-use crate::store::Store;
+use std::sync::Arc;
 
-/// A sequential reader of one partition: [`Store::scan`] for a consumer that
+/// A sequential reader of one partition: [`Store::scan`](crate::Store::scan) for a consumer that
 /// reads on from where it stopped, call after call.
 ///
 /// Each [`Scanner::scan`] visits the same records, under the same budgets,
@@ -44,7 +45,7 @@ use crate::store::Store;
 /// ```
 #[derive(Debug)]
 pub struct Scanner {
-    store: Store,
+    catalog: Arc<OpenCatalog>,
     topic: String,
     partition: u32,
     isolation: Isolation,
@@ -52,13 +53,20 @@ pub struct Scanner {
     resume: Option<ScanResume>,
 }
 
-impl Store {
-    /// A [`Scanner`] of `topic`/`partition` starting at `offset`. Fails if
-    /// the partition does not exist; the offset is checked by each scan.
-    pub fn scanner(&self, topic: &str, partition: u32, offset: u64, isolation: Isolation) -> Result<Scanner> {
-        self.partition(topic, partition)?;
+impl Scanner {
+    /// A scanner of `topic`/`partition` over `catalog` starting at `offset`
+    /// ([`Store::scanner`](crate::Store::scanner)). Fails if the partition
+    /// does not exist; the offset is checked by each scan.
+    pub(crate) fn new(
+        catalog: Arc<OpenCatalog>,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        isolation: Isolation,
+    ) -> Result<Scanner> {
+        catalog.partition(topic, partition)?;
         Ok(Scanner {
-            store: self.clone(),
+            catalog,
             topic: topic.to_string(),
             partition,
             isolation,
@@ -81,15 +89,18 @@ impl Scanner {
     }
 
     /// Visit records from [`Scanner::offset`] within `options`, as
-    /// [`Store::scan`] does, and move the offset to the returned next
+    /// [`Store::scan`](crate::Store::scan) does, and move the offset to the returned next
     /// offset. A scan that reaches damage after visiting records returns
     /// them (the offset moves to the damage); the next scan, which starts
     /// there, returns the error. On an error nothing was visited and the
     /// offset stays where it was.
     pub fn scan(&mut self, options: ReadOptions, visit: impl FnMut(RecordView<'_>)) -> Result<u64> {
-        let result = self.store.partition(&self.topic, self.partition).and_then(|partition| {
-            partition.scan_resuming(self.offset, options, self.isolation, &mut self.resume, visit)
-        });
+        let result = self
+            .catalog
+            .partition(&self.topic, self.partition)
+            .and_then(|partition| {
+                partition.scan_resuming(self.offset, options, self.isolation, &mut self.resume, visit)
+            });
         match result {
             Ok(next) => {
                 self.offset = next;

@@ -182,7 +182,7 @@ fn check_partition(
         let is_last = i + 1 == count;
         report.segments += 1;
         if let Some(expected) = expected_base {
-            let hole = *base > expected && storage.exists(&log.with_file_name(crate::segment::hole_name(*base)));
+            let hole = *base > expected && storage.exists(&log.with_file_name(crate::log::segment::hole_name(*base)));
             if *base != expected && !hole {
                 report.problems.push(Problem {
                     path: log.clone(),
@@ -295,7 +295,7 @@ fn check_partition(
 /// claims was fsync'd (`producer_snapshot::durable_end_past`), read without
 /// modifying anything.
 fn acknowledged_end_past(storage: &dyn Storage, dir: &Path, log_end: u64) -> Result<Option<u64>> {
-    crate::producer_snapshot::durable_end_past(storage, dir, log_end)
+    crate::producer::snapshot::durable_end_past(storage, dir, log_end)
 }
 
 /// The log ends cleanly at `log_end`, but a producer snapshot says it was

@@ -11,7 +11,7 @@
 //! | `start.offset`       | refuses the partition                        | corruption  | move to the backup (start = first segment)|
 
 use super::*;
-use crate::producer_registry::REGISTRY_FILE;
+use crate::producer::registry::REGISTRY_FILE;
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
 
@@ -29,7 +29,7 @@ fn problem(path: PathBuf, severity: Severity, detail: String) -> Problem {
 /// newer format is an error (this build cannot check it), not a problem.
 pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut CheckReport) -> Result<()> {
     let format = path.join(FORMAT_FILE);
-    match crate::store::check_format(&read_small(storage, &format)?, &format) {
+    match crate::catalog::check_format(&read_small(storage, &format)?, &format) {
         Ok(()) => {}
         Err(e @ Error::FormatTooNew { .. }) => return Err(e),
         Err(_) => report.problems.push(problem(
@@ -40,9 +40,9 @@ pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut
     }
     let registry = path.join(REGISTRY_FILE);
     if storage.exists(&registry) {
-        let bytes = read_bounded(storage, &registry, crate::producer_registry::REGISTRY_BYTES_MAX)?;
+        let bytes = read_bounded(storage, &registry, crate::producer::registry::REGISTRY_BYTES_MAX)?;
         if bytes
-            .and_then(|b| crate::producer_registry::decode_registry(&b))
+            .and_then(|b| crate::producer::registry::decode_registry(&b))
             .is_none()
         {
             report.problems.push(problem(
@@ -58,7 +58,7 @@ pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut
 /// A whole file of at most `max_bytes` (what open reads of it), `None` when
 /// it is longer: open ignores it, so it is damage to report.
 fn read_bounded(storage: &dyn Storage, path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>> {
-    match crate::storage::read_all(storage, path, max_bytes) {
+    match crate::io::read_all(storage, path, max_bytes) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
@@ -72,10 +72,10 @@ pub(super) fn check_snapshots(storage: &dyn Storage, dir: &Path, report: &mut Ch
             continue;
         };
         let path = dir.join(&name);
-        let window = crate::producer_state::DEDUP_BATCHES_MAX;
-        let bytes = read_bounded(storage, &path, crate::producer_snapshot::snapshot_bytes_max(window))?;
+        let window = crate::producer::state::DEDUP_BATCHES_MAX;
+        let bytes = read_bounded(storage, &path, crate::producer::snapshot::snapshot_bytes_max(window))?;
         let valid = bytes
-            .and_then(|b| crate::producer_state::ProducerTable::decode_snapshot(&b, window))
+            .and_then(|b| crate::producer::state::ProducerTable::decode_snapshot(&b, window))
             .is_some_and(|(offset, _)| digits.parse::<u64>().ok() == Some(offset));
         if !valid {
             report.problems.push(problem(
@@ -181,12 +181,12 @@ pub(super) fn repair_metadata_on(
             outcome.copied.push(path.to_path_buf());
         }
         let bytes = if name == FORMAT_FILE {
-            crate::store::format_text().as_bytes().to_vec()
+            crate::catalog::format_text().as_bytes().to_vec()
         } else {
             let old = if exists { read_small(storage, path)? } else { Vec::new() };
             TopicConfig::salvage(&old, partition_dirs(storage, &dir)?).encode()
         };
-        crate::storage::write_atomic(storage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
+        crate::io::write_atomic(storage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
     } else {
         storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
         outcome.moved.push(path.to_path_buf());

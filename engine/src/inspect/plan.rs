@@ -6,7 +6,7 @@
 //! Reads only.
 
 use super::*;
-use crate::offset_table::OFFSETS_TOPIC;
+use crate::consumer::offsets::OFFSETS_TOPIC;
 
 /// One file range a repair removes from the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +150,7 @@ fn claimed_end(
     let mut end: Option<u64> = None;
     let mut header_bytes = [0u8; HEADER_SIZE];
     if position + HEADER_SIZE as u64 <= file_bytes
-        && crate::storage::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
+        && crate::io::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
     {
         if let Some(header) = BatchHeader::parse(&header_bytes)
             .ok()
@@ -208,7 +208,7 @@ fn committed_offsets_on(storage: &dyn Storage, data_dir: &Path) -> Result<Vec<(S
             &mut |_| {},
             &mut |_, _, records| {
                 for record in records {
-                    if let Some((key, value)) = crate::offset_table::decode(&record.value) {
+                    if let Some((key, value)) = crate::consumer::offsets::decode(&record.value) {
                         latest.insert(key, value.offset);
                     }
                 }
@@ -250,7 +250,7 @@ type Commits = std::collections::BTreeMap<CommitKey, (u64, i64)>;
 /// Fold the commits of `records` (`__offsets` records) into `latest`.
 fn fold_commits(records: Vec<StoredRecord>, latest: &mut Commits) {
     for record in records {
-        if let Some((key, value)) = crate::offset_table::decode(&record.value) {
+        if let Some((key, value)) = crate::consumer::offsets::decode(&record.value) {
             latest.insert(key, (value.offset, value.commit_time_ms));
         }
     }
@@ -317,8 +317,10 @@ fn lost_commits(
             continue;
         }
         let offset = match commit.mode {
-            crate::txn::OffsetCommitMode::Set => commit.offset,
-            crate::txn::OffsetCommitMode::AdvanceOnly => before.map_or(commit.offset, |(k, _)| k.max(commit.offset)),
+            crate::pipeline::txn::OffsetCommitMode::Set => commit.offset,
+            crate::pipeline::txn::OffsetCommitMode::AdvanceOnly => {
+                before.map_or(commit.offset, |(k, _)| k.max(commit.offset))
+            }
         };
         kept.insert(key, (offset, time_ms));
     }
@@ -358,7 +360,7 @@ pub(super) fn plan_segment_locked(
     let expected = super::repair::expected_base(storage, &dir, base, &bases)?;
     let scan = scan_log(storage, segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
     // A gap recorded as a hole (`<base>.hole`, design/format.md) is no damage.
-    let hole = storage.exists(&dir.join(crate::segment::hole_name(base)));
+    let hole = storage.exists(&dir.join(crate::log::segment::hole_name(base)));
     let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
     let first_invalid = if gap_at_start {
         Some(0)
@@ -399,7 +401,7 @@ pub(super) fn plan_segment_locked(
         let later_scan = scan_log(storage, &path, *later, false, &mut |_| {}, &mut |_, _, _| true)?;
         // The empty segment an interrupted repair created to continue past
         // a hole: it holds nothing and stays.
-        if later_scan.file_bytes == 0 && storage.exists(&dir.join(crate::segment::hole_name(*later))) {
+        if later_scan.file_bytes == 0 && storage.exists(&dir.join(crate::log::segment::hole_name(*later))) {
             continue;
         }
         let mut end = later_scan.next_offset;

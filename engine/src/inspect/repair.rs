@@ -174,11 +174,11 @@ fn continue_past(storage: &dyn Storage, dir: &Path, kept_end: u64, continue_at: 
     if continue_at <= kept_end {
         return Ok(());
     }
-    let marker = dir.join(crate::segment::hole_name(continue_at));
-    crate::storage::write_atomic(storage, &marker, format!("{kept_end}\n").as_bytes())
+    let marker = dir.join(crate::log::segment::hole_name(continue_at));
+    crate::io::write_atomic(storage, &marker, format!("{kept_end}\n").as_bytes())
         .map_err(|e| Error::io("write hole marker", &marker, e))?;
     if !storage.exists(&dir.join(log_name(continue_at))) {
-        crate::segment::Segment::create(storage, dir, continue_at, crate::clock::now_ms())?;
+        crate::log::segment::Segment::create(storage, dir, continue_at, crate::clock::now_ms())?;
     }
     sync_dir(storage, dir)
 }

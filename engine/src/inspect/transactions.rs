@@ -7,8 +7,8 @@
 //! [`forget_transactions`] is `repair`'s fix for the former.
 
 use super::*;
-use crate::batch::ProducerStamp;
-use crate::txn::{self, CommitRecord, TRANSACTIONS_TOPIC};
+use crate::log::batch::ProducerStamp;
+use crate::pipeline::txn::{self, CommitRecord, TRANSACTIONS_TOPIC};
 
 /// The last commit record found, and where.
 struct Last {
@@ -78,7 +78,7 @@ pub(super) fn check_transactions(storage: &dyn Storage, path: &Path, report: &mu
 pub(super) fn last_record_offset_commits(
     storage: &dyn Storage,
     path: &Path,
-) -> Result<(i64, Vec<crate::txn::OffsetCommit>)> {
+) -> Result<(i64, Vec<crate::pipeline::txn::OffsetCommit>)> {
     let dir = transactions_dir(path);
     if !is_dir(storage, &dir)? {
         return Ok((i64::MIN, Vec::new()));
@@ -291,7 +291,7 @@ pub(super) fn forget_transactions_on(
     }
     sync_dir(storage, &backup)?;
     let previous_start = read_start_offset(storage, &dir);
-    crate::storage::write_atomic(storage, &start_path, format!("{end}\n").as_bytes())
+    crate::io::write_atomic(storage, &start_path, format!("{end}\n").as_bytes())
         .map_err(|e| Error::io("write start offset", &start_path, e))?;
     Ok(RepairOutcome {
         copied,

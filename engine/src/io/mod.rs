@@ -8,11 +8,6 @@ mod fs;
 pub mod mmap;
 pub(crate) mod poison;
 mod read_only;
-/// The simulated disk moved to [`crate::testing::sim`]; this path keeps
-/// working for the workspace's tests. Transitional alias.
-#[cfg(feature = "testing")]
-#[doc(hidden)]
-pub use crate::testing::sim;
 
 pub use fs::FsStorage;
 pub use read_only::{lock_dir_shared, ReadLock, ReadOnlyStorage};

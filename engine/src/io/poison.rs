@@ -5,7 +5,7 @@
 //! server's stats and metrics) instead of only a stream of `Poisoned` errors.
 
 use crate::error::Error;
-use crate::storage::{read_all, write_atomic, Storage};
+use crate::io::{read_all, write_atomic, Storage};
 use crate::sync::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use std::io;

@@ -16,9 +16,9 @@
 //!
 //! [`LogContext`]: super::context::LogContext
 
-use crate::batch::ProducerStamp;
 use crate::error::Result;
 use crate::io::Storage;
+use crate::log::batch::ProducerStamp;
 use crate::log::segment::Segment;
 use crate::metrics::Metrics;
 use std::fmt::Debug;

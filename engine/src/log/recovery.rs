@@ -1,16 +1,16 @@
 //! Recovery of a partition's last segment at open: the decision table of
 //! design/durability.md ("Recovery"), a test per row in tests/recovery.rs.
 
-use crate::batch;
 use crate::config::RecoveryMode;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::IndexEntry;
 use crate::io::checked::IoContext;
+use crate::io::{read_exact_at, Storage, StorageFile};
+use crate::log::batch;
 use crate::log::context::LogContext;
+use crate::log::index::IndexEntry;
 use crate::log::partition::PREALLOCATE_BYTES;
 use crate::log::scan::{valid_batches_after, ChunkReader};
-use crate::segment::{self, Segment};
-use crate::storage::{read_exact_at, Storage, StorageFile};
+use crate::log::segment::{self, Segment};
 use crate::sync::Ordering;
 use std::path::Path;
 
@@ -107,7 +107,7 @@ pub(crate) fn recover_last(
             return Err(Error::corruption(&segment.log_path, bad.position, bad.kind));
         }
         // Never remove a byte without a backup and a WARN line (tail_cut.rs).
-        let cut = crate::tail_cut::contents(segment.log.raw(), scan.valid_end, log_len);
+        let cut = crate::log::tail_cut::contents(segment.log.raw(), scan.valid_end, log_len);
         let how = if mode == RecoveryMode::TornTailOnly {
             "a torn write never acknowledged"
         } else {
@@ -133,7 +133,7 @@ pub(crate) fn recover_last(
                 scan.next_offset
             );
         } else {
-            let backup = crate::tail_cut::back_up(
+            let backup = crate::log::tail_cut::back_up(
                 storage,
                 dir,
                 segment.log.raw(),

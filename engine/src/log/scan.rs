@@ -7,10 +7,10 @@
 //! their magic ([`valid_batches_after`]), behind recovery's row 4 and the
 //! repair plan. Every read goes through a [`StorageFile`] ([`ChunkReader`]).
 
-use crate::batch::{self, BatchHeader, BATCH_MAGIC, HEADER_SIZE};
 use crate::error::{CorruptionKind, Result};
 use crate::io::checked::IoContext;
-use crate::storage::{read_exact_at, StorageFile};
+use crate::io::{read_exact_at, StorageFile};
+use crate::log::batch::{self, BatchHeader, BATCH_MAGIC, HEADER_SIZE};
 use std::path::Path;
 
 /// Read granularity for buffered scans.

@@ -3,12 +3,12 @@
 //! A segment is *active* (appended to) or *sealed* (never written again;
 //! may be memory-mapped). Byte layout in `design/format.md`.
 
-use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::{self, IndexEntry, ENTRY_SIZE};
 use crate::io::checked::{CheckedFile, FailureSink, IoContext};
+use crate::io::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
+use crate::log::batch::{self, BatchHeader, HEADER_SIZE};
+use crate::log::index::{self, IndexEntry, ENTRY_SIZE};
 use crate::log::scan::{walk, ChunkReader, InvalidAt, Visit};
-use crate::storage::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
 use crate::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -8,12 +8,12 @@
 //! claim. Open never removes a byte of data without both.
 //!
 //! The backup goes through [`Storage`], so a read-only open
-//! ([`crate::storage::ReadOnlyStorage`]) keeps it in memory like the cut itself.
+//! ([`crate::io::ReadOnlyStorage`]) keeps it in memory like the cut itself.
 
-use crate::batch::{BatchHeader, HEADER_SIZE};
 use crate::error::Result;
 use crate::io::checked::IoContext;
-use crate::storage::{read_exact_at, OpenMode, Storage, StorageFile};
+use crate::io::{read_exact_at, OpenMode, Storage, StorageFile};
+use crate::log::batch::{BatchHeader, HEADER_SIZE};
 use std::path::{Path, PathBuf};
 
 /// Copy chunk of the backup.

@@ -2,9 +2,9 @@
 //! registry decides epochs, a [`ProducerTable`] per partition decides
 //! sequences, and `snapshot.rs` persists the tables.
 
-use crate::batch::ProducerStamp;
 use crate::error::Result;
 use crate::io::Storage;
+use crate::log::batch::ProducerStamp;
 use crate::log::dedup::{Admission, DedupTable, ProducerDedup};
 use crate::log::segment::Segment;
 use crate::metrics::Metrics;

@@ -1,4 +1,5 @@
-//! Exactly-once producers: `Store::init_producer`, sequenced appends, and the
+//! Exactly-once producers: [`Producers`] (`Store::producers`: registration,
+//! sequenced appends), and the
 //! [`Producer`] handle that numbers batches itself. Semantics, state machine
 //! and error table in design/semantics.md.
 
@@ -8,16 +9,20 @@ pub(crate) mod snapshot;
 #[doc(hidden)]
 pub mod state;
 
-use crate::batch::{ProducerStamp, Record};
+use crate::catalog::Catalog;
+use crate::catalog::{CommitGuard, OpenCatalog, Topic};
 use crate::clock::now_ms;
+use crate::error::Error;
 use crate::error::Result;
-use crate::store::{Shared, Store, Topic};
+use crate::log::batch::{ProducerStamp, Record};
+use crate::log::partition::Partition;
+use registry::ProducerRegistry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Which producer instance writes: a registered producer id and the epoch
-/// [`Store::init_producer`] gave this instance. Every call that writes as a
-/// producer ([`Store::begin_transaction`], [`Store::fail_record`]) takes one;
+/// [`Store::init_producer`](crate::Store::init_producer) gave this instance. Every call that writes as a
+/// producer ([`Store::begin_transaction`](crate::Store::begin_transaction), [`Store::fail_record`](crate::Store::fail_record)) takes one;
 /// get it from [`ProducerSession::id`] or [`Producer::id`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProducerId {
@@ -84,12 +89,63 @@ pub struct ProducerAppend {
     pub duplicate: bool,
 }
 
-impl Store {
+/// The producer feature of one store ([`Store::producers`](crate::Store::producers)):
+/// registration (names, ids, epochs, owners) and sequenced appends. Cheap
+/// to clone; like every handle it keeps the store open while it lives.
+#[derive(Debug, Clone)]
+pub struct Producers {
+    catalog: Arc<OpenCatalog>,
+    registry: Arc<ProducerRegistry>,
+}
+
+impl Producers {
+    /// The producer feature over `catalog`, with the store's registry.
+    pub(crate) fn new(catalog: Arc<OpenCatalog>, registry: Arc<ProducerRegistry>) -> Producers {
+        Producers { catalog, registry }
+    }
+
+    fn producer_registry(&self) -> &ProducerRegistry {
+        &self.registry
+    }
+
+    fn lock_commits(&self) -> CommitGuard<'_> {
+        self.catalog.lock_commits()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.catalog.check_writable()
+    }
+
+    fn list_all_topics(&self) -> Vec<String> {
+        self.catalog.names()
+    }
+
+    fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.catalog.topic(name)
+    }
+
+    fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {
+        self.catalog.partition(topic, partition)
+    }
+
+    /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
+    pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
+        match self.registry.epochs.current_epoch(producer_id) {
+            None => Err(Error::UnknownProducer { producer_id }),
+            Some(current) if current != epoch => Err(Error::Fenced {
+                producer_id,
+                epoch,
+                current_epoch: current,
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Register `name` (1..=255 bytes) or, if registered, start its next epoch:
     /// the previous instance is fenced (its appends fail with `Fenced`) from
     /// the moment this returns. Durable on return. See design/semantics.md.
     /// Names starting with `__` belong to the store's own jobs (`InternalName`;
-    /// a replay job's producer: [`Store::init_replay_producer`]).
+    /// a replay job's producer: [`Producers::init_replay_producer`]).
     pub fn init_producer(&self, name: &str) -> Result<ProducerSession> {
         crate::names::validate_producer_name(name)?;
         self.init_producer_internal(name)
@@ -105,14 +161,14 @@ impl Store {
         self.init_producer_internal(&name)
     }
 
-    /// [`Store::init_producer`] of any name, for the operations that own internal ones.
+    /// [`Producers::init_producer`] of any name, for the operations that own internal ones.
     pub(crate) fn init_producer_internal(&self, name: &str) -> Result<ProducerSession> {
-        let registry = &self.shared().producers;
+        let registry = &self.producer_registry();
         // Bump the epoch under the transaction commit lock: a transaction of
         // the old epoch either reached its commit point (and is applied)
         // before this returns, or fails with `Fenced` (txn.rs).
         let (producer_id, epoch) = {
-            let _commits = self.coordinator().lock_commits();
+            let _commits = self.lock_commits();
             // Under the commit lock, which `Store::close` takes to close: no
             // registry write after the directory lock is released.
             self.check_writable()?;
@@ -121,17 +177,17 @@ impl Store {
         self.producer_session(name, producer_id, epoch)
     }
 
-    /// [`Store::init_producer`] on behalf of `owner` (1..=255 bytes, e.g. the
+    /// [`Producers::init_producer`] on behalf of `owner` (1..=255 bytes, e.g. the
     /// principal a server authenticated): a new producer belongs to `owner`,
-    /// one without an owner (registered by [`Store::init_producer`] or by a
+    /// one without an owner (registered by [`Producers::init_producer`] or by a
     /// store before owners were recorded) is claimed by it, and one that
     /// belongs to another owner is left untouched: `Ok(None)`, no epoch is
     /// bumped and nobody is fenced.
     pub fn init_producer_as(&self, name: &str, owner: &str) -> Result<Option<ProducerSession>> {
         crate::names::validate_producer_name(name)?;
-        let registry = &self.shared().producers;
+        let registry = &self.producer_registry();
         let registered = {
-            let _commits = self.coordinator().lock_commits();
+            let _commits = self.lock_commits();
             registry.init_as(name, owner, now_ms())?
         };
         match registered {
@@ -146,14 +202,14 @@ impl Store {
     /// when the producer has no owner yet: `owner` then claims it (durably,
     /// before this returns). False when another owner registered it.
     pub fn producer_usable_by(&self, producer_id: u64, owner: &str) -> Result<bool> {
-        self.shared().producers.usable_by(producer_id, owner)
+        self.producer_registry().usable_by(producer_id, owner)
     }
 
     /// The owner recorded for `producer_id`: `Some("")` when it has none,
     /// `None` when the id is not registered. Read only; see
-    /// [`Store::producer_usable_by`] to check and claim.
+    /// [`Producers::producer_usable_by`] to check and claim.
     pub fn producer_owner(&self, producer_id: u64) -> Option<String> {
-        self.shared().producers.epochs.owner(producer_id)
+        self.producer_registry().epochs.owner(producer_id)
     }
 
     fn producer_session(&self, name: &str, producer_id: u64, epoch: u16) -> Result<ProducerSession> {
@@ -183,7 +239,7 @@ impl Store {
     ///
     /// Errors: `Fenced` (an older epoch), `OutOfOrderSequence` (a gap, or a
     /// retry older than the de-duplication window), `UnknownProducer`
-    /// (expired or never registered), plus every error of [`Store::append`].
+    /// (expired or never registered), plus every error of [`Store::append`](crate::Store::append).
     pub fn append_sequenced(
         &self,
         topic: &str,
@@ -195,7 +251,7 @@ impl Store {
         self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
     }
 
-    /// As [`Store::append_sequenced`] with batch flags (transactions).
+    /// As [`Producers::append_sequenced`] with batch flags (transactions).
     pub(crate) fn append_sequenced_with_flags(
         &self,
         topic: &str,
@@ -216,25 +272,41 @@ impl Store {
 
     /// The name a producer id is registered under (`None` if expired or never registered).
     pub(crate) fn producer_name(&self, producer_id: u64) -> Option<String> {
-        self.shared().producers.epochs.name_of(producer_id)
+        self.producer_registry().epochs.name_of(producer_id)
     }
 
     /// The current epoch of a registered producer id.
     pub fn producer_epoch(&self, producer_id: u64) -> Option<u16> {
-        self.shared().producers.epochs.current_epoch(producer_id)
+        self.producer_registry().epochs.current_epoch(producer_id)
     }
 }
 
 /// After open: activity recorded in partitions (appends after the registry
 /// was last written) counts towards the idle expiry.
-pub(crate) fn fold_activity<'a>(shared: &Shared, topics: impl Iterator<Item = &'a Arc<Topic>>) {
-    for topic in topics {
+pub(crate) fn fold_activity(registry: &ProducerRegistry, catalog: &Catalog) {
+    for topic in catalog.topics() {
         for partition in &topic.partitions {
             for (producer_id, at_ms) in partition.producer_activity() {
-                shared.producers.epochs.note_activity(producer_id, at_ms);
-                shared.producers.epochs.note_id_in_log(producer_id);
+                registry.epochs.note_activity(producer_id, at_ms);
+                registry.epochs.note_id_in_log(producer_id);
             }
         }
+    }
+}
+
+/// The maintenance round's expiry: forget producers idle past
+/// `producer_idle_expiry` that have no batch left in any partition's
+/// de-duplication state.
+pub(crate) fn expire_idle(registry: &ProducerRegistry, catalog: &Catalog) {
+    let with_state: std::collections::HashSet<u64> = catalog
+        .partitions()
+        .iter()
+        .flat_map(|p| p.producer_activity())
+        .map(|(id, _)| id)
+        .collect();
+    let forgotten = registry.epochs.forget_expired(now_ms(), |id| with_state.contains(&id));
+    if forgotten > 0 {
+        tracing::info!(forgotten, "expired producers without batches in the log forgotten");
     }
 }
 
@@ -244,22 +316,23 @@ pub(crate) fn fold_activity<'a>(shared: &Shared, topics: impl Iterator<Item = &'
 /// is a retry with the same sequence: appended once, never twice.
 #[derive(Debug, Clone)]
 pub struct Producer {
-    store: Store,
+    producers: Producers,
     session: ProducerSession,
     next: BTreeMap<(String, u32), u32>,
 }
 
 impl Producer {
-    /// `init_producer(name)` and resume where the previous instance stopped.
-    pub fn init(store: &Store, name: &str) -> Result<Producer> {
-        let session = store.init_producer(name)?;
+    /// `init_producer(name)` through `producers` and resume where the
+    /// previous instance stopped ([`Producer::init`] from a store).
+    pub fn init_with(producers: &Producers, name: &str) -> Result<Producer> {
+        let session = producers.init_producer(name)?;
         let next = session
             .last_sequences
             .iter()
             .map(|(k, s)| (k.clone(), s.wrapping_add(1)))
             .collect();
         Ok(Producer {
-            store: store.clone(),
+            producers: producers.clone(),
             session,
             next,
         })
@@ -275,12 +348,12 @@ impl Producer {
         self.session.id()
     }
 
-    /// The producer's id (for [`Store::begin_transaction`]).
+    /// The producer's id (for [`Store::begin_transaction`](crate::Store::begin_transaction)).
     pub fn producer_id(&self) -> u64 {
         self.session.producer_id
     }
 
-    /// The producer's epoch (for [`Store::begin_transaction`]).
+    /// The producer's epoch (for [`Store::begin_transaction`](crate::Store::begin_transaction)).
     pub fn epoch(&self) -> u16 {
         self.session.epoch
     }
@@ -295,7 +368,7 @@ impl Producer {
         let key = (topic.to_string(), partition);
         let sequence = self.next.get(&key).copied().unwrap_or(0);
         let appended = self
-            .store
+            .producers
             .append_sequenced(topic, partition, records, self.session.stamp(sequence))?;
         self.next.insert(key, sequence.wrapping_add(records.len() as u32));
         Ok(appended)

@@ -7,7 +7,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::config::StoreOptions;
 use crate::error::{Error, Result};
 use crate::io::{read_all, write_atomic, Storage};
-use crate::producer_state::{
+use crate::producer::state::{
     ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
 };
 use std::path::{Path, PathBuf};

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::io::{read_all, write_atomic, Storage};
 use crate::log::segment::Segment;
 use crate::metrics::Metrics;
-use crate::producer_state::{ProducerTable, DEDUP_BATCHES_MAX, PRODUCERS_MAX};
+use crate::producer::state::{ProducerTable, DEDUP_BATCHES_MAX, PRODUCERS_MAX};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -14,9 +14,9 @@
 //! old epoch either completes before the new instance reads the partition
 //! (and the new instance sees its sequence) or is fenced.
 
-use crate::batch::ProducerStamp;
 use crate::codec::{Decoder, Encoder};
 use crate::error::{Error, Result};
+use crate::log::batch::ProducerStamp;
 use crate::sync::Mutex;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -19,6 +19,13 @@ pub struct ScanMarks {
 }
 
 impl Store {
+    /// A [`Scanner`](crate::Scanner) of `topic`/`partition` starting at
+    /// `offset`. Fails if the partition does not exist; the offset is
+    /// checked by each scan.
+    pub fn scanner(&self, topic: &str, partition: u32, offset: u64, isolation: Isolation) -> Result<crate::Scanner> {
+        crate::Scanner::new(self.inner.catalog.clone(), topic, partition, offset, isolation)
+    }
+
     /// Append `records` as one batch; returns once acknowledged under the
     /// topic's durability mode. Internal topics (`__*`) are written only by
     /// the operations that own them (`InternalName`).
@@ -70,7 +77,7 @@ impl Store {
         offset: u64,
         options: ReadOptions,
         isolation: Isolation,
-        visit: impl FnMut(crate::batch::RecordView<'_>),
+        visit: impl FnMut(crate::log::batch::RecordView<'_>),
     ) -> Result<u64> {
         self.partition(topic, partition)?
             .scan(offset, options, isolation, visit)
@@ -86,7 +93,7 @@ impl Store {
         offset: u64,
         options: ReadOptions,
         isolation: Isolation,
-        visit: impl FnMut(crate::batch::RecordView<'_>),
+        visit: impl FnMut(crate::log::batch::RecordView<'_>),
     ) -> Result<ScanMarks> {
         let p = self.partition(topic, partition)?;
         let next_offset = p.scan(offset, options, isolation, visit)?;
@@ -233,7 +240,7 @@ impl Store {
         for topic in topics {
             for p in &topic.partitions {
                 // The log start moves only under the commit lock (txn.rs, find_part).
-                let _commits = self.coordinator().lock_commits();
+                let _commits = self.lock_commits();
                 self.check_open()?;
                 deleted += p.enforce_retention(now)?;
             }
@@ -254,7 +261,7 @@ impl Store {
         self.check_writable()?;
         let partition = self.partition(topic, partition)?;
         // The log start moves only under the commit lock (txn.rs, find_part).
-        let _commits = self.coordinator().lock_commits();
+        let _commits = self.lock_commits();
         self.check_writable()?;
         partition.truncate_prefix(offset)
     }

@@ -6,35 +6,28 @@
 //! their own modules (producer/, consumer/, pipeline/).
 
 mod data;
+mod producers;
 mod topics;
 
 pub use data::{PendingAppend, ScanMarks};
 pub use topics::{Damage, TopicDescription};
 
-use crate::batch::{ProducerStamp, Record};
-use crate::catalog::maintenance;
-use crate::catalog::{Catalog, FloorSource, FORMAT_FILE};
+use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};
 use crate::clock::now_ms;
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{DamagedScope, Error, Result};
 use crate::io::{FsStorage, Storage};
+use crate::log::batch::{ProducerStamp, Record};
 use crate::log::context::LogContext;
 use crate::log::partition::{AppendInfo, Isolation, Partition, PartitionInfo, ReadBatch, ReadOptions, ReadResult};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::notify::Notifier;
+use crate::producer::registry::ProducerRegistry;
 use crate::producer::ProducerAppend;
-use crate::producer_registry::ProducerRegistry;
 use crate::sync::{AtomicU64, Ordering};
-use parking_lot::{Condvar, Mutex};
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-// Transitional aliases for code written against the former layout, removed
-// after the renovation merge.
-pub(crate) use crate::catalog::{check_format, format_text, Topic};
-pub(crate) use crate::shared::Shared;
 
 /// How many times [`Store::open_read_only`] opens a store a writer holds
 /// before it returns the error (a race with the writer does not repeat; damage does).
@@ -44,19 +37,19 @@ pub const READ_ONLY_LIVE_ATTEMPTS: u32 = 3;
 pub const GROUP_COMMIT_SPIN_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
 struct StoreInner {
-    /// The data directory: topics, partitions, the directory lock.
-    catalog: Arc<Catalog>,
-    /// Shared with the maintenance thread, which must not hold the store
-    /// itself while it sleeps (the last `Store` dropped must close at once).
-    stop: maintenance::Stop,
-    background: Mutex<Option<JoinHandle<()>>>,
-    /// Transaction commits (pipeline/txn.rs); its lock is also the one under
-    /// which a log start moves.
-    coordinator: Arc<crate::txn::Coordinator>,
+    /// The data directory: topics, partitions, the directory lock, the
+    /// commit lock and the maintenance thread. The last holder (this, or a
+    /// handle that keeps the store open) closes the store when dropped.
+    catalog: Arc<OpenCatalog>,
+    /// Producer ids, epochs and owners (producer/registry.rs), also behind
+    /// the log context's producer seam.
+    producers: Arc<ProducerRegistry>,
+    /// Transaction commits (pipeline/txn).
+    coordinator: Arc<crate::pipeline::txn::Coordinator>,
     /// Failure counts for the DLQ (pipeline/dlq).
-    attempts: crate::dlq::AttemptTable,
+    attempts: Arc<crate::pipeline::dlq::AttemptTable>,
     /// Committed consumer offsets (consumer/offsets.rs).
-    offsets: crate::offset_table::OffsetTable,
+    offsets: Arc<crate::consumer::offsets::OffsetTable>,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -128,7 +121,7 @@ impl Store {
     /// Open the store at `path` for reading only, for offline tools that
     /// must not change the data directory: recovery runs as usual, but every
     /// change it makes (a torn tail cut, an index rebuilt, a snapshot written)
-    /// stays in this process's memory ([`crate::storage::ReadOnlyStorage`]);
+    /// stays in this process's memory ([`crate::io::ReadOnlyStorage`]);
     /// nothing is written or truncated on disk. No background thread runs.
     /// Refuses a directory that is not a store (no `MILLRACE` file).
     ///
@@ -186,9 +179,9 @@ impl Store {
                 ),
             ));
         }
-        let shared = || {
+        let context = || {
             let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
-            let log = Arc::new(LogContext {
+            let context = Arc::new(LogContext {
                 poison: crate::io::poison::Poison::new(&storage, &path),
                 closed: crate::sync::AtomicBool::new(false),
                 used_bytes: AtomicU64::new(0),
@@ -198,40 +191,30 @@ impl Store {
                 group_commit_spin: options.group_commit_spin,
                 dedup: Arc::new(crate::producer::dedup::RegistryDedup::new(producers.clone())),
             });
-            Ok(Arc::new(Shared { log, producers }))
+            Ok((context, producers))
         };
         let floors = FloorSource {
-            topic: crate::offset_table::OFFSETS_TOPIC,
-            read: crate::offset_table::committed_floors,
+            topic: crate::consumer::offsets::OFFSETS_TOPIC,
+            read: crate::consumer::offsets::committed_floors,
         };
-        let catalog = Arc::new(Catalog::open(
-            path.clone(),
-            options.clone(),
-            storage.clone(),
-            shared,
-            floors,
-        )?);
-        crate::producer::fold_activity(&catalog.shared, catalog.topics().iter());
+        let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
+        let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
+        crate::producer::fold_activity(&producers, &catalog);
         let inner = Arc::new(StoreInner {
             catalog,
-            stop: Arc::new((Mutex::new(false), Condvar::new())),
-            background: Mutex::new(None),
-            coordinator: Arc::new(crate::txn::Coordinator::default()),
-            attempts: crate::dlq::AttemptTable::default(),
-            offsets: crate::offset_table::OffsetTable::default(),
+            producers,
+            coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
+            attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
+            offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
-        crate::txn::recover(&Store { inner: inner.clone() })?;
+        crate::pipeline::txn::recover(&Store { inner: inner.clone() })?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
-            let coordinator = inner.coordinator.clone();
-            let under_lock: maintenance::UnderLogStartLock = Box::new(move |work| {
-                let _commits = coordinator.lock_commits();
-                work()
-            });
-            let handle = maintenance::spawn(Arc::downgrade(&inner.catalog), inner.stop.clone(), under_lock)?;
-            *inner.background.lock() = Some(handle);
+            let producers = inner.producers.clone();
+            let chore = Box::new(move |catalog: &Catalog| crate::producer::expire_idle(&producers, catalog));
+            inner.catalog.catalog().start_maintenance(chore)?;
         }
         Ok(Store { inner })
     }
@@ -253,51 +236,47 @@ impl Store {
         &self.inner.catalog.options
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<LogContext> {
         &self.inner.catalog.shared
     }
 
-    pub(crate) fn coordinator(&self) -> &crate::txn::Coordinator {
+    pub(crate) fn producer_registry(&self) -> &Arc<ProducerRegistry> {
+        &self.inner.producers
+    }
+
+    pub(crate) fn coordinator(&self) -> &crate::pipeline::txn::Coordinator {
         &self.inner.coordinator
+    }
+
+    /// The store-wide commit lock ([`Catalog::lock_commits`]).
+    pub(crate) fn lock_commits(&self) -> crate::catalog::CommitGuard<'_> {
+        self.inner.catalog.lock_commits()
     }
 
     pub(crate) fn inner_metrics(&self) -> &Metrics {
         &self.inner.catalog.shared.metrics
     }
 
-    pub(crate) fn attempt_table(&self) -> &crate::dlq::AttemptTable {
+    pub(crate) fn attempt_table(&self) -> &crate::pipeline::dlq::AttemptTable {
         &self.inner.attempts
     }
 
-    pub(crate) fn offset_table(&self) -> &crate::offset_table::OffsetTable {
+    pub(crate) fn offset_table(&self) -> &crate::consumer::offsets::OffsetTable {
         &self.inner.offsets
     }
 
     /// Begin a transaction for a registered producer (see txn.rs). Open
     /// transactions live in memory only: a crash, an abort, a re-initialised
     /// producer (new epoch) or the timeout discards them without a trace.
-    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
+    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
         self.check_writable()?;
-        self.check_producer_epoch(producer.id, producer.epoch)?;
-        Ok(crate::txn::Transaction::new(
+        self.producers().check_producer_epoch(producer.id, producer.epoch)?;
+        Ok(crate::pipeline::txn::Transaction::new(
             self.clone(),
             producer.id,
             producer.epoch,
             self.inner.catalog.options.transaction_timeout,
         ))
-    }
-
-    /// `Fenced` if a newer epoch of the producer exists, `UnknownProducer` if none.
-    pub(crate) fn check_producer_epoch(&self, producer_id: u64, epoch: u16) -> Result<()> {
-        match self.inner.catalog.shared.producers.epochs.current_epoch(producer_id) {
-            None => Err(Error::UnknownProducer { producer_id }),
-            Some(current) if current != epoch => Err(Error::Fenced {
-                producer_id,
-                epoch,
-                current_epoch: current,
-            }),
-            Some(_) => Ok(()),
-        }
     }
 
     /// `Closed` after [`Store::close`], `Poisoned` after a failed write.
@@ -350,67 +329,11 @@ impl Store {
     /// `close` finishes (and is flushed) first; one that begins after it is
     /// refused. Closing again, or dropping the last clone, does nothing more.
     pub fn close(self) -> Result<()> {
-        self.inner.shutdown()
+        self.inner.catalog.shutdown()
     }
 
     /// Whether [`Store::close`] was called on this store (through any clone).
     pub fn is_closed(&self) -> bool {
         self.inner.catalog.shared.is_closed()
-    }
-}
-
-impl StoreInner {
-    fn shutdown(&self) -> Result<()> {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if let Some(handle) = self.background.lock().take() {
-            if handle.thread().id() != std::thread::current().id() {
-                let _ = handle.join();
-            }
-        }
-        {
-            // Under the commit lock (producer registry writes, transaction
-            // commits, log start moves) and the admin lock (topic create and
-            // delete): those running finish first, later ones see `closed`.
-            let _commits = self.coordinator.lock_commits();
-            let _admin = self.catalog.lock_admin();
-            if self.catalog.shared.closed.swap(true, Ordering::AcqRel) {
-                // Closed before: flushed then, and the lock may be another
-                // process's by now.
-                return Ok(());
-            }
-        }
-        let result = if self.catalog.shared.is_poisoned() {
-            Ok(())
-        } else {
-            let mut result = Ok(());
-            for p in self.catalog.partitions() {
-                // Appends check `closed` under the writer lock: once it
-                // was taken here, every append that got in is written.
-                p.close_barrier();
-                // Flushed first, so the snapshot is at a durable log end
-                // and the next open replays nothing.
-                // Then the preallocated zeros are cut, so that a closed
-                // store's files end at their last batch.
-                if let Err(e) = p
-                    .flush()
-                    .and_then(|()| p.snapshot_producers(true))
-                    .and_then(|()| p.trim_preallocated())
-                {
-                    result = Err(e);
-                }
-            }
-            result
-        };
-        self.catalog.unlock_dir();
-        result
-    }
-}
-
-impl Drop for StoreInner {
-    fn drop(&mut self) {
-        if let Err(e) = self.shutdown() {
-            tracing::error!(error = %e, "flush on close failed");
-        }
     }
 }

@@ -72,7 +72,7 @@ impl Store {
     /// The DLQ of `name`, every committed offset on `name` or its DLQ, then
     /// the DLQ's redrive marks and the topic's failure counts.
     fn forget_topic_dependents(&self, name: &str) -> Result<()> {
-        let dlq = crate::dlq::dlq_topic_name(name);
+        let dlq = crate::pipeline::dlq::dlq_topic_name(name);
         if self.inner.catalog.contains(&dlq) {
             tracing::info!(topic = name, dlq = %dlq, "deleting the DLQ of a deleted topic");
             self.delete_topic_files(&dlq)?;
@@ -97,9 +97,9 @@ impl Store {
         }
         // The commit lock before the admin lock (`commit` may create
         // `__transactions` under both, in that order).
-        let mut commits = self.coordinator().lock_commits();
+        let commits = self.lock_commits();
         self.check_open()?;
-        crate::txn::forget_applied(self, &mut commits)?;
+        crate::pipeline::txn::forget_applied(self, &mut self.coordinator().state(&commits))?;
         self.inner.catalog.remove_topic(name)
     }
 

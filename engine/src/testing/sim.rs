@@ -66,7 +66,7 @@
 //! After an injected EIO, ENOSPC, short write or failed fsync the storage keeps
 //! working: poisoning itself is the engine's job.
 
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::io::{OpenMode, Storage, StorageFile};
 use crate::sync::Mutex;
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};

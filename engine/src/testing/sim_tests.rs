@@ -4,7 +4,7 @@
 //! happens on some seed; injected faults hit exactly the chosen call.
 
 use super::*;
-use crate::storage::{read_all, write_atomic};
+use crate::io::{read_all, write_atomic};
 
 const SEEDS: u64 = 500;
 

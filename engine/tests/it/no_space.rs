@@ -11,7 +11,7 @@
 //! the cause (operation, file, error kind, time, advice) in
 //! `Store::poison_cause` and `MetricsSnapshot::poisoned`.
 
-use millrace::storage::sim::{FaultPlan, SimStorage};
+use millrace::testing::sim::{FaultPlan, SimStorage};
 use millrace::{Durability, Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use std::sync::Arc;
 

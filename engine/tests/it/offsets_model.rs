@@ -2,14 +2,14 @@
 //! proptest generates random sequences of Commit (one offset), CommitMany (one
 //! batch over several partitions), Burst (hundreds of commits, crossing the
 //! automatic compaction threshold), Compact, Reset (an applied offset reset),
-//! Reopen and Crash (a simulated power cut on `storage::sim`) and checks, after
+//! Reopen and Crash (a simulated power cut on `testing::sim`) and checks, after
 //! every step, that every committed offset equals a plain map's, and that the
 //! readable offsets log never holds more than `2 × keys + 1024 + 1` records.
 //! Always mode: every acknowledged commit survives the power cut. Cases: 32 by
 //! default, `PROPTEST_CASES` overrides.
 
 use millrace::offset_table::OFFSETS_TOPIC;
-use millrace::storage::sim::{FaultPlan, SimStorage};
+use millrace::testing::sim::{FaultPlan, SimStorage};
 use millrace::{Durability, Record, ResetRequest, ResetScope, ResetTarget, Store, StoreOptions, TopicConfig};
 use proptest::prelude::*;
 use std::collections::BTreeMap;

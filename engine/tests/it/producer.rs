@@ -410,7 +410,7 @@ fn producer_handle_resumes_after_restart() {
 /// Several seeds, so the simulated cut both keeps and drops unsynced batches.
 #[test]
 fn power_cut_in_interval_mode_resumes_from_the_surviving_sequence() {
-    use millrace::storage::sim::{FaultPlan, SimStorage};
+    use millrace::testing::sim::{FaultPlan, SimStorage};
     use std::sync::Arc;
     let mut resumed_at = std::collections::BTreeSet::new();
     for seed in 0..16 {

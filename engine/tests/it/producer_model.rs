@@ -2,7 +2,7 @@
 //! random sequences of Send / Retry (one of the last 8 batches, with the
 //! current epoch) / Gap / Restart (init_producer again: new epoch, resume
 //! from the returned sequences) / Zombie (an append from the previous epoch)
-//! / Roll / Reopen / Crash (a simulated power cut on `storage::sim`) for two
+//! / Roll / Reopen / Crash (a simulated power cut on `testing::sim`) for two
 //! producers interleaving on a two-partition topic with 4 KiB segments (so
 //! producer-state snapshots are written and used). Every answer is checked
 //! against a model, and each partition's log must equal the model's
@@ -12,7 +12,7 @@
 
 use crate::common;
 
-use millrace::storage::sim::{FaultPlan, SimStorage};
+use millrace::testing::sim::{FaultPlan, SimStorage};
 use millrace::{Durability, Error, ProducerStamp, Record, Store, StoreOptions, TopicConfig};
 use proptest::prelude::*;
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! durability mode, segment rolls, retention, prefix truncation, offset
 //! commits, transactions (records in two partitions plus an offset commit),
 //! reopens and mid-workload power cuts on the simulated disk
-//! (`millrace::storage::sim`), cut the
+//! (`millrace::testing::sim`), cut the
 //! power at a seed-chosen storage call (sometimes after an injected EIO,
 //! ENOSPC, short write or failed fsync, sometimes crashing again during
 //! recovery), reopen, and check against a model: acknowledged `Always`

@@ -2,20 +2,21 @@
 //! high watermark below which records are durable (under the topic's
 //! durability mode) and visible to readers.
 
-use crate::batch::{
-    self, BatchHeader, ProducerStamp, Record, RecordCursor, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE,
-};
-use crate::commit::{Mark, Spin, SyncFailure, SyncGate};
+use crate::clock::now_ms;
 use crate::config::{Durability, RecoveryMode, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::IndexEntry;
 use crate::io::checked::{FailureSink, IoContext};
+use crate::io::{write_atomic, Storage};
 use crate::layout::START_OFFSET_FILE;
+use crate::log::batch::{
+    self, BatchHeader, ProducerStamp, Record, RecordCursor, RecordView, StoredRecord, BATCH_BYTES_MAX, HEADER_SIZE,
+};
 use crate::log::context::LogContext;
 use crate::log::dedup::{Admission, DedupTable};
+use crate::log::group_commit::{Mark, Spin, SyncFailure, SyncGate};
+use crate::log::index::IndexEntry;
 use crate::log::recovery::{recover_last, rewrite_range};
-use crate::segment::{self, parse_log_name, Segment};
-use crate::storage::{write_atomic, Storage};
+use crate::log::segment::{self, parse_log_name, Segment};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,7 +181,7 @@ pub(crate) struct Partition {
     /// Offsets of transactional batches written but not yet released: the
     /// last stable offset (what read-committed readers see) stops at the
     /// smallest. See design/semantics.md, "Isolation".
-    holds: crate::stable::StableOffset,
+    holds: crate::log::stable::StableOffset,
     /// Appenders inside `append` that have not finished their write (group commit).
     appending: AtomicU64,
     /// `Always`: small batches appended but not yet written to the file.
@@ -237,8 +238,6 @@ pub enum Isolation {
     /// Everything below the high watermark.
     ReadUncommitted,
 }
-
-pub(crate) use crate::clock::now_ms; // transitional: the clock lives in clock.rs
 
 impl Partition {
     pub fn high_watermark(&self) -> u64 {

@@ -155,7 +155,7 @@ impl Partition {
             high_watermark: AtomicU64::new(next_offset),
             start_offset: AtomicU64::new(start),
             last_flush: Mutex::new(Instant::now()),
-            holds: crate::stable::StableOffset::new(),
+            holds: crate::log::stable::StableOffset::new(),
             appending: AtomicU64::new(0),
             pending: Mutex::new(Pending::default()),
             pending_write: Mutex::new(Vec::new()),
@@ -217,7 +217,7 @@ fn read_start_offset(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
     if !storage.exists(&path) {
         return Ok(None);
     }
-    let bytes = crate::storage::read_all(storage, &path, 64).at("read start offset", &path)?;
+    let bytes = crate::io::read_all(storage, &path, 64).at("read start offset", &path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::corruption(&path, 0, CorruptionKind::BadMetadata))?;
     text.trim()
         .parse()

@@ -53,7 +53,7 @@ impl Store {
 
     /// Durably count one failed attempt at processing a record.
     pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
-        crate::offset_table::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_client_commit(group, topic)?;
         self.partition(topic, partition)?;
         ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
         let _writing = self.attempt_table().attempts_writing.read();
@@ -166,7 +166,7 @@ impl Store {
         if max_attempts == 0 {
             return Err(Error::invalid("max_attempts", "must be at least 1"));
         }
-        crate::offset_table::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_client_commit(group, topic)?;
         if let Some(dlq_offset) = self.dead_lettered_at(group, topic, partition, record.offset)? {
             let attempts = self
                 .attempts(group, topic, partition, record.offset)?

@@ -12,11 +12,11 @@ mod redrive;
 
 pub use redrive::{RedriveMark, RedriveOptions, RedriveReport};
 
-use crate::batch::{Record, StoredRecord};
 use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
+use crate::log::batch::{Record, StoredRecord};
 use crate::log::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use parking_lot::{Mutex, RwLock};
@@ -95,7 +95,7 @@ pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
     let config = TopicConfig {
         durability: Some(Durability::Always),
         // A DLQ takes records its source topic refused for size.
-        record_bytes_max: crate::batch::BATCH_BYTES_MAX / 2,
+        record_bytes_max: crate::log::batch::BATCH_BYTES_MAX / 2,
         ..TopicConfig::default()
     };
     match store.create_topic_inner(name, config, true) {
@@ -504,7 +504,7 @@ impl Store {
         let mut letters = Vec::new();
         let once = Attempts::first_now();
         for (i, record) in records.iter().enumerate() {
-            match crate::batch::validate_record(record, limit) {
+            match crate::log::batch::validate_record(record, limit) {
                 Ok(()) => valid.push(record.clone()),
                 Err(detail) => {
                     let failure = Failure::new("produce", "InvalidRecord", &detail);

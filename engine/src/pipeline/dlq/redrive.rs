@@ -248,7 +248,7 @@ impl Store {
             None
         } else {
             ensure_internal_topic(self, REDRIVEN_TOPIC)?;
-            let session = self.init_producer_internal(&group)?;
+            let session = self.producers().init_producer_internal(&group)?;
             Some(session.id())
         };
         let started = Instant::now();

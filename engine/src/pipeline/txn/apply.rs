@@ -5,8 +5,8 @@
 
 use super::record::CommitRecord;
 use super::CommittedPart;
-use crate::batch::{ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 use crate::error::Result;
+use crate::log::batch::{ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 use crate::log::partition::{Partition, ReadOptions};
 use crate::store::Store;
 use std::sync::Arc;

@@ -27,8 +27,9 @@ use apply::{apply, PartTarget};
 pub(crate) use record::CommitRecord;
 pub(crate) use recover::{forget_applied, recover};
 
-use crate::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::log::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 
+use crate::catalog::CommitGuard;
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::log::partition::{Isolation, Partition, ReadOptions};
@@ -149,8 +150,10 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
-    /// Held while a producer's epoch is bumped (see `Store::init_producer`).
-    pub(crate) fn lock_commits(&self) -> parking_lot::MutexGuard<'_, CoordinatorState> {
+    /// The coordinator's state, taken under the store-wide commit lock
+    /// ([`Catalog::lock_commits`](crate::catalog::Catalog::lock_commits)),
+    /// which serialises commits with producer epoch bumps and log-start moves.
+    pub(crate) fn state<'a>(&'a self, _commits: &CommitGuard<'_>) -> parking_lot::MutexGuard<'a, CoordinatorState> {
         self.state.lock()
     }
 }
@@ -194,10 +197,10 @@ pub enum TransactionFailOutcome {
     /// record must be processed again, so this transaction must not commit
     /// the group's offset past it (`commit` refuses to): abort it, and the
     /// consumer it was begun with delivers the record again.
-    Retry(crate::dlq::Attempts),
+    Retry(crate::pipeline::dlq::Attempts),
     /// The dead letter is part of the transaction: it is in the DLQ once
     /// the transaction commits, and nowhere if it does not.
-    DeadLettered(crate::dlq::Attempts),
+    DeadLettered(crate::pipeline::dlq::Attempts),
     /// The group dead-lettered this record before (a redelivery after a
     /// crash): nothing is added; the record is at `dlq_offset` of the DLQ.
     AlreadyDeadLettered {
@@ -289,7 +292,7 @@ impl Transaction {
         offset: u64,
         metadata: &[u8],
     ) -> Result<()> {
-        crate::offset_table::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }
 
@@ -297,7 +300,7 @@ impl Transaction {
     /// group forward: a committed offset at or past `offset` when the
     /// transaction is applied stays as it is (see `OffsetCommitMode`).
     pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
-        crate::offset_table::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_client_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
     }
 
@@ -317,7 +320,7 @@ impl Transaction {
     ) -> Result<()> {
         let group = crate::names::replay_group(job);
         crate::names::refuse_internal_topic(topic)?;
-        let owner = self.store.producer_name(self.producer_id);
+        let owner = self.store.producers().producer_name(self.producer_id);
         if owner.as_deref() != Some(group.as_str()) {
             return Err(Error::InternalName {
                 what: "group",
@@ -348,7 +351,7 @@ impl Transaction {
         metadata: &[u8],
         mode: OffsetCommitMode,
     ) -> Result<()> {
-        crate::offset_table::validate_commit(group, metadata)?;
+        crate::consumer::offsets::validate_commit(group, metadata)?;
         self.store
             .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
         // The transaction's new groups count together (all are applied).
@@ -378,14 +381,14 @@ impl Transaction {
         &mut self,
         group: &str,
         consumed: &crate::ConsumedRecord,
-        failure: &crate::dlq::Failure<'_>,
+        failure: &crate::pipeline::dlq::Failure<'_>,
     ) -> Result<()> {
         // Only user topics have a DLQ.
         crate::names::refuse_internal_topic(&consumed.topic)?;
         let attempts = self
             .store
             .attempts(group, &consumed.topic, consumed.partition, consumed.record.offset)?
-            .unwrap_or_else(crate::dlq::Attempts::first_now);
+            .unwrap_or_else(crate::pipeline::dlq::Attempts::first_now);
         self.stage_dead_letter(group, consumed, failure, attempts)
     }
 
@@ -394,11 +397,11 @@ impl Transaction {
         &mut self,
         group: &str,
         consumed: &crate::ConsumedRecord,
-        failure: &crate::dlq::Failure<'_>,
-        attempts: crate::dlq::Attempts,
+        failure: &crate::pipeline::dlq::Failure<'_>,
+        attempts: crate::pipeline::dlq::Attempts,
     ) -> Result<()> {
-        let letter = crate::dlq::DeadLetter::from_consumed(group, consumed, failure, attempts);
-        let topic = crate::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
+        let letter = crate::pipeline::dlq::DeadLetter::from_consumed(group, consumed, failure, attempts);
+        let topic = crate::pipeline::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
         self.append_internal(&topic, 0, &[letter.to_record()])
     }
 
@@ -416,14 +419,14 @@ impl Transaction {
         &mut self,
         group: &str,
         consumed: &crate::ConsumedRecord,
-        failure: &crate::dlq::Failure<'_>,
+        failure: &crate::pipeline::dlq::Failure<'_>,
         max_attempts: u32,
     ) -> Result<TransactionFailOutcome> {
         if max_attempts == 0 {
             return Err(Error::invalid("max_attempts", "must be at least 1"));
         }
         let (topic, partition, offset) = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
-        crate::offset_table::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_client_commit(group, topic)?;
         if let Some(dlq_offset) = self.store.dead_lettered_at(group, topic, partition, offset)? {
             return Ok(TransactionFailOutcome::AlreadyDeadLettered { dlq_offset });
         }
@@ -498,12 +501,13 @@ impl Transaction {
         }
         let store = self.store.clone();
         let coordinator = store.coordinator();
-        let mut state = coordinator.state.lock();
+        let commits = store.lock_commits();
+        let mut state = coordinator.state(&commits);
         // Checked under the commit lock, which `init_producer` also takes to
         // bump an epoch: no commit of a fenced epoch can follow the bump
         // (and `Store::close` takes to close: none follows the close).
         store.check_writable()?;
-        store.check_producer_epoch(self.producer_id, self.epoch)?;
+        store.producers().check_producer_epoch(self.producer_id, self.epoch)?;
         if let Some((epoch, _)) = state.producers.get(&self.producer_id) {
             if *epoch > self.epoch {
                 return Err(Error::Fenced {
@@ -635,7 +639,7 @@ pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result
 pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String> {
     let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
     let records = batch::decode_records(raw, &header).map_err(|kind| format!("its records are damaged: {kind:?}"))?;
-    Ok(records.iter().map(crate::batch::StoredRecord::to_record).collect())
+    Ok(records.iter().map(crate::log::batch::StoredRecord::to_record).collect())
 }
 
 impl Store {

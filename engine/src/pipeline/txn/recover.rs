@@ -27,7 +27,8 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
     let mut unapplied = Vec::new();
     let coordinator = store.coordinator();
-    let mut state = coordinator.state.lock();
+    let commits = store.lock_commits();
+    let mut state = coordinator.state(&commits);
     while offset < end {
         let result = log.read(
             offset,
@@ -67,7 +68,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
                 *entry = (record.epoch, record.sequence);
             }
             store.offset_table().observe(record.commit_time_ms);
-            store.shared().producers.epochs.note_id_in_log(record.producer_id);
+            store.producer_registry().epochs.note_id_in_log(record.producer_id);
             let stamp = ProducerStamp {
                 producer_id: record.producer_id,
                 epoch: record.epoch,
@@ -82,6 +83,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
     }
     state.applied_upto = end;
     drop(state);
+    drop(commits);
     if let Some((commit_offset, record, stamp)) = last {
         let mut decoded = Vec::with_capacity(record.parts.len());
         for (topic, partition, end_hint, raw) in &record.parts {
@@ -148,7 +150,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
         let applied = match offsets_unreadable {
             Some(e) => Err(Error::Damaged {
                 scope: crate::error::DamagedScope::Topic {
-                    topic: crate::offset_table::OFFSETS_TOPIC.to_string(),
+                    topic: crate::consumer::offsets::OFFSETS_TOPIC.to_string(),
                 },
                 source: Arc::new(e),
             }),

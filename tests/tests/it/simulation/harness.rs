@@ -12,8 +12,8 @@
 //! `MILLRACE_SIM_SEED=<seed> cargo test --release -p millrace-tests --test it simulation::replay -- --nocapture`
 //! (plus `MILLRACE_SIM_SCENARIO=<scenario>` for a seed of a known bug).
 
-use millrace::storage::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
 use millrace::storage::Storage;
+use millrace::testing::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
 use millrace::{Durability, Error, Producer, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use std::collections::BTreeSet;
 use std::fmt;

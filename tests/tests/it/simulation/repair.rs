@@ -14,8 +14,8 @@
 //! a power cut nothing is lost.
 
 use millrace::inspect::{CheckReport, Inspector};
-use millrace::storage::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
 use millrace::storage::{OpenMode, Storage};
+use millrace::testing::sim::{is_simulated_power_loss, FaultPlan, SimRng, SimStorage};
 use millrace::{Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
