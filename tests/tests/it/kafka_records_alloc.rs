@@ -46,7 +46,11 @@ fn crc32c_bitwise(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -74,19 +78,35 @@ fn huge_record_count_is_refused_without_allocating() {
 fn a_bomb_per_codec_costs_the_limit_not_its_claim() {
     let limit = 1 << 20;
     let zeros = vec![0u8; 128 << 20];
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let mut bomb = Vec::new();
         compress(codec, &zeros, &mut bomb).unwrap();
         let (result, stats) = measure(|| {
             let mut out = Vec::new();
             decompress(codec, &bomb, &mut out, limit)
         });
-        assert!(matches!(result, Err(RecordsError::DecompressedTooLarge { .. })), "{codec:?}: {result:?}");
+        assert!(
+            matches!(result, Err(RecordsError::DecompressedTooLarge { .. })),
+            "{codec:?}: {result:?}"
+        );
         // Output at most twice the limit (growth by doubling), plus the
         // codec's working memory (our lz4 bombs use 64 KiB blocks).
         let bound = 2 * limit + (9 << 20);
-        assert!(stats.peak_bytes <= bound, "{codec:?} bomb of {} bytes: {stats:?}", bomb.len());
-        eprintln!("{codec:?}: bomb of {} bytes (128 MiB of zeros) peaked at {} bytes", bomb.len(), stats.peak_bytes);
+        assert!(
+            stats.peak_bytes <= bound,
+            "{codec:?} bomb of {} bytes: {stats:?}",
+            bomb.len()
+        );
+        eprintln!(
+            "{codec:?}: bomb of {} bytes (128 MiB of zeros) peaked at {} bytes",
+            bomb.len(),
+            stats.peak_bytes
+        );
     }
 }
 

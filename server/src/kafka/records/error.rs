@@ -178,20 +178,6 @@ pub enum RecordsError {
         /// Index of the record in its batch.
         index: usize,
     },
-    /// A null value (tombstone): the engine cannot store it yet.
-    #[error("record {index}: null values (tombstones) are not supported yet")]
-    NullValueUnsupported {
-        /// Index of the record in its batch.
-        index: usize,
-    },
-    /// A null header value: the engine cannot store it yet.
-    #[error("record {index}: header {header} has a null value, not supported yet")]
-    NullHeaderValueUnsupported {
-        /// Index of the record in its batch.
-        index: usize,
-        /// Index of the header in the record.
-        header: usize,
-    },
     /// Encoding: a value that does not fit its Kafka field (an offset above
     /// `i64::MAX`, more than `i32::MAX` records or bytes, a field longer than
     /// `i32::MAX`).
@@ -234,8 +220,6 @@ impl RecordsError {
             | RecordsError::InvalidSequence { .. }
             | RecordsError::BatchCount { .. }
             | RecordsError::TimestampOverflow { .. }
-            | RecordsError::NullValueUnsupported { .. }
-            | RecordsError::NullHeaderValueUnsupported { .. }
             | RecordsError::DoesNotFit { .. } => kafka_code::INVALID_RECORD,
         }
     }

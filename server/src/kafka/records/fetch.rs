@@ -99,13 +99,8 @@ impl<'o> FetchBatchWriter<'o> {
             record.offset,
             record.timestamp_ms,
             record.key.as_deref(),
-            Some(&record.value),
-            || {
-                record
-                    .headers
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), Some(value.as_slice())))
-            },
+            record.value_opt(),
+            || record.headers_opt(),
         )
     }
 
@@ -115,8 +110,8 @@ impl<'o> FetchBatchWriter<'o> {
             record.offset,
             record.timestamp_ms,
             record.key,
-            Some(record.value),
-            || record.headers().map(|(name, value)| (name, Some(value))),
+            record.value_opt(),
+            || record.headers_opt(),
         )
     }
 

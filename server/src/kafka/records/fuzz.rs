@@ -24,7 +24,13 @@ pub fn allocation_bound_bytes(data: &[u8]) -> usize {
 }
 
 /// One owned record, for comparing decodes.
-type Owned = (i64, i32, Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>);
+type Owned = (
+    i64,
+    i32,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+);
 
 fn owned(record: &Record<'_>) -> Owned {
     (
@@ -68,9 +74,13 @@ pub fn check(data: &[u8]) {
         let mut writer = BatchWriter::begin(&mut again, fields);
         let mut encodable = true;
         for (timestamp_delta, offset_delta, key, value, headers) in &decoded {
-            let written = writer.record(*offset_delta, *timestamp_delta, key.as_deref(), value.as_deref(), || {
-                headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
-            });
+            let written = writer.record(
+                *offset_delta,
+                *timestamp_delta,
+                key.as_deref(),
+                value.as_deref(),
+                || headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+            );
             // Only a timestamp overflowing base + delta is refused on encode.
             encodable &= written.is_ok();
         }

@@ -47,11 +47,11 @@ pub fn produce_batch(records: &[u8]) -> Result<RecordBatch<'_>, RecordsError> {
 /// Map a produced batch onto engine records, appended to `out`: keys, values,
 /// headers in order (duplicates kept), and the timestamp (`base + delta` for
 /// create time; `None` = the engine's append time for log-append time or a
-/// timestamp of -1). Checks each record's offset delta is its index. Null
-/// values and null header values fail with
-/// [`RecordsError::NullValueUnsupported`] / [`RecordsError::NullHeaderValueUnsupported`]
-/// until the engine can store them. `scratch` holds the decompressed records
-/// (at most `decompressed_bytes_max` bytes).
+/// timestamp of -1). Checks each record's offset delta is its index. A null
+/// value (a tombstone) and null header values become the engine's
+/// [`millrace::Nulls`] (the value or header value empty, marked null).
+/// `scratch` holds the decompressed records (at most
+/// `decompressed_bytes_max` bytes).
 pub fn to_engine_records(
     batch: &RecordBatch<'_>,
     scratch: &mut Vec<u8>,
@@ -86,7 +86,10 @@ fn engine_record(
             offset_delta: record.offset_delta,
         });
     }
-    let value = record.value.ok_or(RecordsError::NullValueUnsupported { index })?;
+    let mut nulls = millrace::Nulls {
+        value: record.value.is_none(),
+        headers: Vec::new(),
+    };
     let timestamp_ms = match base_timestamp {
         Some(base) => Some(
             base.checked_add(record.timestamp_delta)
@@ -96,14 +99,18 @@ fn engine_record(
     };
     let mut headers = Vec::with_capacity(record.headers.len());
     for (header, (name, value)) in record.headers.iter().enumerate() {
-        let value = value.ok_or(RecordsError::NullHeaderValueUnsupported { index, header })?;
-        headers.push((name.to_owned(), value.to_vec()));
+        if value.is_none() {
+            // The engine numbers headers with a u16 (and refuses more).
+            let header = u16::try_from(header).map_err(|_| RecordsError::DoesNotFit { field: "header count" })?;
+            nulls.headers.push(header);
+        }
+        headers.push((name.to_owned(), value.unwrap_or_default().to_vec()));
     }
     Ok(millrace::Record {
         key: record.key.map(<[u8]>::to_vec),
-        value: value.to_vec(),
+        value: record.value.unwrap_or_default().to_vec(),
         headers,
         timestamp_ms,
-        nulls: millrace::Nulls::default(),
+        nulls,
     })
 }

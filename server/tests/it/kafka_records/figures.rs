@@ -25,7 +25,16 @@ fn time(mut f: impl FnMut()) -> Duration {
 #[ignore = "prints figures; run with --ignored --nocapture"]
 fn decode_and_map_1000_records_of_1_kib() {
     // Compressible like typical JSON-ish payloads: words from a small vocabulary.
-    let words: [&[u8]; 8] = [b"alpha ", b"beta ", b"gamma ", b"delta ", b"{\"id\":", b"42,", b"\"x\"}", b"name "];
+    let words: [&[u8]; 8] = [
+        b"alpha ",
+        b"beta ",
+        b"gamma ",
+        b"delta ",
+        b"{\"id\":",
+        b"42,",
+        b"\"x\"}",
+        b"name ",
+    ];
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let records: Vec<Plain> = (0..1000)
         .map(|i| {
