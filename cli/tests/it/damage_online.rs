@@ -1,6 +1,8 @@
 //! `topic describe` and `topic list` with `--server` show the partitions that
 //! failed to open as the offline commands do (issue 18, item 4: over the
-//! server they were invisible; `DescribeDamage` names them).
+//! server they were invisible; `DescribeDamage` names them), and against a
+//! server older than that request (it answers `UnknownOpcode` and closes)
+//! they show what that server's `DescribeTopic` says, without damage rows.
 
 use crate::common;
 
@@ -100,5 +102,127 @@ fn topic_describe_and_list_over_the_server_show_damaged_partitions() {
     assert_eq!(code, 0, "{list}{stderr}");
     assert!(list.contains("damaged: topic t partition 0:"), "{list}");
     assert!(list.contains(&file_name), "{list}");
+    assert!(server.stop(), "server did not stop cleanly");
+}
+
+/// A stand-in for a server older than `DescribeDamage`: a proxy in front of
+/// `upstream` that forwards every frame but answers a `DescribeDamage`
+/// request (opcode 0x0015) with `UnknownOpcode` (1001, details `[opcode]`)
+/// and closes the connection, as such a server does (design/protocol.md,
+/// "Frame"). Returns its address and how many it refused.
+fn old_server_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const DESCRIBE_DAMAGE: u16 = 0x0015;
+    const UNKNOWN_OPCODE: u16 = 1001;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    let upstream = upstream.to_string();
+    let counter = refused.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            std::thread::spawn(move || {
+                let mut server = TcpStream::connect(&upstream).unwrap();
+                let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(Shutdown::Both);
+                });
+                loop {
+                    let mut length = [0u8; 4];
+                    if client.read_exact(&mut length).is_err() {
+                        break;
+                    }
+                    let mut rest = vec![0u8; u32::from_le_bytes(length) as usize];
+                    if client.read_exact(&mut rest).is_err() {
+                        break;
+                    }
+                    let opcode = u16::from_le_bytes([rest[0], rest[1]]);
+                    if opcode == DESCRIBE_DAMAGE {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let message = b"unknown opcode 0x0015";
+                        let mut body = Vec::new();
+                        body.extend_from_slice(&UNKNOWN_OPCODE.to_le_bytes());
+                        body.extend_from_slice(&(message.len() as u32).to_le_bytes());
+                        body.extend_from_slice(message);
+                        body.extend_from_slice(&1u32.to_le_bytes());
+                        body.extend_from_slice(&u64::from(DESCRIBE_DAMAGE).to_le_bytes());
+                        let mut frame = Vec::new();
+                        frame.extend_from_slice(&((8 + body.len()) as u32).to_le_bytes());
+                        frame.extend_from_slice(&DESCRIBE_DAMAGE.to_le_bytes());
+                        frame.extend_from_slice(&1u16.to_le_bytes());
+                        frame.extend_from_slice(&rest[4..8]);
+                        frame.extend_from_slice(&body);
+                        let _ = client.write_all(&frame);
+                        break;
+                    }
+                    if server
+                        .write_all(&length)
+                        .and_then(|()| server.write_all(&rest))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (addr, refused)
+}
+
+/// A server older than `DescribeDamage` answers it `UnknownOpcode` and
+/// closes: `topic describe` and `topic list` still answer, with what that
+/// server's `DescribeTopic` says (the partitions that opened) and no damage
+/// rows, as before the request existed (design/protocol.md, 0x0015).
+#[test]
+fn topic_describe_and_list_against_a_server_without_describe_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    damaged_store(&data);
+    let server = Server::start(&data, &[]);
+    let (old, refused) = old_server_proxy(&server.addr);
+    let cli = |args: &[&str]| {
+        let mut cmd = assert_cmd::Command::cargo_bin("millrace").unwrap();
+        cmd.arg("--server")
+            .arg(&old)
+            .args(args)
+            .env_remove("MILLRACE_DATA")
+            .env_remove("MILLRACE_TOKEN");
+        run(&mut cmd)
+    };
+
+    let (code, described, stderr) = cli(&["topic", "describe", "t", "--json"]);
+    assert_eq!(code, 0, "{described}{stderr}");
+    let described: serde_json::Value = serde_json::from_str(&described).unwrap();
+    assert_eq!(described["topic"], "t");
+    let opened: Vec<&serde_json::Value> = described["partition_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["partition"])
+        .collect();
+    assert_eq!(opened, [1], "only the partition that opened: {described}");
+    assert_eq!(described["damaged_partitions"], serde_json::json!([]));
+    assert_eq!(
+        refused.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "DescribeDamage was asked"
+    );
+
+    let (code, text, stderr) = cli(&["topic", "describe", "t"]);
+    assert_eq!(code, 0, "{text}{stderr}");
+    assert!(!text.contains("damaged"), "{text}");
+
+    let (code, list, stderr) = cli(&["topic", "list"]);
+    assert_eq!(code, 0, "{list}{stderr}");
+    assert!(list.lines().any(|l| l.starts_with('t')), "{list}");
+    assert!(!list.contains("damaged"), "{list}");
+    assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 3);
     assert!(server.stop(), "server did not stop cleanly");
 }
