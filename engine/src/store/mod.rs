@@ -186,6 +186,7 @@ impl Store {
                 ),
             ));
         }
+        check_transaction_timeout(options.transaction_timeout, options.transaction_timeout_max)?;
         let shared = || {
             let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
             let log = Arc::new(LogContext {
@@ -277,13 +278,27 @@ impl Store {
     /// transactions live in memory only: a crash, an abort, a re-initialised
     /// producer (new epoch) or the timeout discards them without a trace.
     pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::txn::Transaction> {
+        self.begin_transaction_with_timeout(producer, self.inner.catalog.options.transaction_timeout)
+    }
+
+    /// [`Store::begin_transaction`] with its own timeout instead of the
+    /// store-wide `StoreOptions::transaction_timeout` (a Kafka producer's
+    /// `transaction.timeout.ms`): the transaction cannot commit once it is
+    /// older than `timeout`. `InvalidInput` (`what` = `"transaction_timeout"`)
+    /// for zero or above `StoreOptions::transaction_timeout_max`; nothing begins.
+    pub fn begin_transaction_with_timeout(
+        &self,
+        producer: crate::ProducerId,
+        timeout: std::time::Duration,
+    ) -> Result<crate::txn::Transaction> {
+        check_transaction_timeout(timeout, self.inner.catalog.options.transaction_timeout_max)?;
         self.check_writable()?;
         self.check_producer_epoch(producer.id, producer.epoch)?;
         Ok(crate::txn::Transaction::new(
             self.clone(),
             producer.id,
             producer.epoch,
-            self.inner.catalog.options.transaction_timeout,
+            timeout,
         ))
     }
 
@@ -413,4 +428,16 @@ impl Drop for StoreInner {
             tracing::error!(error = %e, "flush on close failed");
         }
     }
+}
+
+/// A transaction timeout is positive and at most `max`
+/// (`StoreOptions::transaction_timeout_max`), else `InvalidInput` naming it.
+fn check_transaction_timeout(timeout: std::time::Duration, max: std::time::Duration) -> Result<()> {
+    if timeout.is_zero() || timeout > max {
+        return Err(Error::invalid(
+            "transaction_timeout",
+            format!("{timeout:?} (must be positive and at most transaction_timeout_max, {max:?})"),
+        ));
+    }
+    Ok(())
 }

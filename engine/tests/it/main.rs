@@ -43,3 +43,4 @@ mod scanner;
 mod store_basic;
 mod txn;
 mod txn_limits;
+mod txn_timeout;
