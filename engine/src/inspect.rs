@@ -11,8 +11,11 @@
 //!   engine rebuilds it from the log.
 //!
 //! The directory is closed: these functions take its lock (and refuse if a
-//! server or another process holds it) and read files with `std::fs`
-//! directly, not through [`crate::storage::Storage`]. The classification of
+//! server or another process holds it). Every read and write goes through
+//! [`crate::storage::Storage`]: `check`, `dump` and the repair plans through
+//! a [`ReadOnlyStorage`], the repairs through [`FsStorage`], and all of them
+//! through any storage (the simulated disk of `testing::sim`, a
+//! fault-injecting one) with an [`Inspector`]. The classification of
 //! an invalid batch follows recovery (design/durability.md, "Recovery"): in
 //! the last segment, an invalid batch that no later valid batch claims was
 //! already fsync'd is a torn tail that the next open truncates by itself;
@@ -28,9 +31,7 @@ use crate::log::scan::{walk, Invalid, Visit};
 use crate::segment::{index_name, log_name, parse_log_name};
 use crate::storage::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
 use std::any::Any;
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -162,8 +163,8 @@ pub struct SegmentScan {
 }
 
 /// Hold the directory lock for the duration of a repair.
-fn lock(path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
-    FsStorage
+fn lock(storage: &dyn Storage, path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
+    storage
         .lock_dir(path)
         .map_err(|e| Error::io("lock data dir", path, e))?
         .map_err(|pid| Error::Locked {
@@ -191,9 +192,9 @@ fn lock_without_writer(path: &Path) -> Result<crate::storage::ReadLock> {
     }
 }
 
-fn require_store(path: &Path) -> Result<()> {
+fn require_store(storage: &dyn Storage, path: &Path) -> Result<()> {
     let format = path.join(FORMAT_FILE);
-    if !format.is_file() {
+    if !is_file(storage, &format)? {
         return Err(Error::invalid(
             "data directory",
             format!(
@@ -210,13 +211,14 @@ fn require_store(path: &Path) -> Result<()> {
 /// for each valid batch, stopping at the first invalid one. `visit` returns
 /// false to stop early.
 fn scan_log(
+    storage: &dyn Storage,
     path: &Path,
     base_offset: u64,
     decode: bool,
     progress: &mut dyn FnMut(u64),
     visit: &mut dyn FnMut(u64, &BatchHeader, Vec<StoredRecord>) -> bool,
 ) -> Result<SegmentScan> {
-    let file = open_segment(path)?;
+    let file = open_segment(storage, path)?;
     let file_bytes = file.len().map_err(|e| Error::io("stat segment", path, e))?;
     let mut scan = SegmentScan {
         path: path.to_path_buf(),
@@ -272,11 +274,11 @@ fn scan_log(
     Ok(scan)
 }
 
-/// A segment file opened for reading through the storage seam: a
-/// [`ReadOnlyStorage`] opens it read-only (never through a symbolic link)
-/// and writes nothing.
-fn open_segment(path: &Path) -> Result<Arc<dyn StorageFile>> {
-    ReadOnlyStorage::default()
+/// A segment file opened for reading through the storage seam (a
+/// [`ReadOnlyStorage`] opens it read-only, never through a symbolic link,
+/// and writes nothing).
+fn open_segment(storage: &dyn Storage, path: &Path) -> Result<Arc<dyn StorageFile>> {
+    storage
         .open(path, OpenMode::Existing)
         .map_err(|e| Error::io("open segment", path, e))
 }
@@ -290,12 +292,13 @@ pub(super) type BatchVisitor<'a> = crate::log::scan::BatchVisitor<'a>;
 /// repair plan's view of what lies past damage (`plan.rs`), by the search
 /// recovery's row 4 uses (`log::scan::valid_batches_after`).
 pub(super) fn valid_batches_after(
+    storage: &dyn Storage,
     path: &Path,
     position: u64,
     file_bytes: u64,
     visit: &mut BatchVisitor<'_>,
 ) -> Result<()> {
-    let file = open_segment(path)?;
+    let file = open_segment(storage, path)?;
     crate::log::scan::valid_batches_after(file.as_ref(), path, position, file_bytes, visit)
 }
 
@@ -304,13 +307,14 @@ pub(super) fn valid_batches_after(
 /// "Recovery" rows 2 to 5); `acknowledged_end` is the producer snapshots'
 /// claim past the valid batches (row 4b), if any.
 fn decide_tail(
+    storage: &dyn Storage,
     path: &Path,
     position: u64,
     expected_offset: u64,
     file_bytes: u64,
     acknowledged_end: Option<u64>,
 ) -> Result<TailDecision> {
-    let file = open_segment(path)?;
+    let file = open_segment(storage, path)?;
     crate::log::recovery::decide_tail(file.as_ref(), path, position, expected_offset, file_bytes, || {
         Ok(acknowledged_end)
     })
@@ -331,6 +335,7 @@ pub fn dump_segment(path: &Path, mut visit: impl FnMut(BatchDump) -> bool) -> Re
             )
         })?;
     scan_log(
+        &ReadOnlyStorage::default(),
         path,
         base_offset,
         true,
@@ -345,25 +350,117 @@ pub fn dump_segment(path: &Path, mut visit: impl FnMut(BatchDump) -> bool) -> Re
     )
 }
 
-fn list_names(dir: &Path) -> Result<Vec<String>> {
-    FsStorage.list_dir(dir).map_err(|e| Error::io("list directory", dir, e))
+fn list_names(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
+    storage.list_dir(dir).map_err(|e| Error::io("list directory", dir, e))
 }
 
-fn read_small(path: &Path) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut bytes = Vec::new();
-    file.take(METADATA_BYTES_MAX)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("read", path, e))?;
+/// The first [`METADATA_BYTES_MAX`] bytes of a metadata file (more is
+/// damage its decoder reports).
+fn read_small(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
+    let file = storage
+        .open(path, OpenMode::Existing)
+        .map_err(|e| Error::io("open", path, e))?;
+    read_prefix(file.as_ref(), path, METADATA_BYTES_MAX)
+}
+
+/// The first `max_bytes` bytes of `file` (all of it if shorter).
+fn read_prefix(file: &dyn StorageFile, path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?.min(max_bytes);
+    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    crate::storage::read_exact_at(file, &mut bytes, 0).map_err(|e| Error::io("read", path, e))?;
     Ok(bytes)
 }
 
+/// Whether `path` is a directory (through the storage: a simulated disk has
+/// no `std::fs` view). A failure other than "missing" or "not a directory"
+/// is an I/O error, never taken for an answer.
+fn is_dir(storage: &dyn Storage, path: &Path) -> Result<bool> {
+    match storage.check_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(false),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
+
+/// Whether `path` exists and is not a directory (an I/O failure is an error).
+fn is_file(storage: &dyn Storage, path: &Path) -> Result<bool> {
+    if is_dir(storage, path)? {
+        return Ok(false);
+    }
+    match storage.open(path, OpenMode::Existing) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("open", path, e)),
+    }
+}
+
+/// A file's length, 0 if it cannot be opened.
+fn file_len(storage: &dyn Storage, path: &Path) -> u64 {
+    storage
+        .open(path, OpenMode::Existing)
+        .and_then(|f| f.len())
+        .unwrap_or(0)
+}
+
+/// Copy `from` to `to` through the storage (a new file, replacing one a
+/// crashed repair left) and fsync it: the backup of a file about to change.
+/// The caller fsyncs `to`'s directory.
+fn copy_synced(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
+    /// Bytes copied per read and write.
+    const CHUNK_BYTES: u64 = 1 << 20;
+    let source = open_segment(storage, from)?;
+    let len = source.len().map_err(|e| Error::io("stat", from, e))?;
+    let target = storage
+        .open(to, OpenMode::Truncate)
+        .map_err(|e| Error::io("create backup", to, e))?;
+    let mut buf = vec![0u8; usize::try_from(len.min(CHUNK_BYTES)).unwrap_or(0)];
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from((len - at).min(CHUNK_BYTES)).unwrap_or(0);
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        crate::storage::read_exact_at(source.as_ref(), chunk, at).map_err(|e| Error::io("read", from, e))?;
+        target
+            .write_all_at(chunk, at)
+            .map_err(|e| Error::io("copy to backup", to, e))?;
+        at += n as u64;
+    }
+    target.sync_data().map_err(|e| Error::io("fsync backup", to, e))
+}
+
+/// Create `dir` (a backup directory) and make it and its parents' entries
+/// durable before anything is put in it: a backup whose directory a power
+/// cut takes away is no backup.
+fn create_dir_durable(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    for ancestor in dir.ancestors() {
+        if ancestor.as_os_str().is_empty() || is_dir(storage, ancestor)? {
+            break;
+        }
+        missing.push(ancestor);
+    }
+    storage
+        .create_dir_all(dir)
+        .map_err(|e| Error::io("create backup dir", dir, e))?;
+    for created in missing {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(storage, parent)?;
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))
+}
+
+mod actions;
 mod check;
 mod metadata;
 mod plan;
 mod repair;
 mod transactions;
 
+pub use actions::{backup_for, repair_actions, Inspector, RepairAction, RepairRun};
 pub use check::{check_dir, check_dir_with_progress};
 pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use plan::{

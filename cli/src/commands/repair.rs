@@ -6,10 +6,11 @@ use crate::data;
 use crate::error::{exit, CliError, CliResult};
 use crate::output::{self, Table};
 use clap::Args;
-use millrace::inspect::{self, AffectedConsumer, ConsumerEffect, RepairOutcome, RepairPlan, Severity};
-use millrace::CorruptionKind;
+use millrace::inspect::{self, AffectedConsumer, ConsumerEffect, RepairOutcome, RepairPlan};
+use millrace::storage::FsStorage;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 #[command(after_help = "What a repair does, per partition with corruption:
@@ -66,81 +67,49 @@ pub struct RepairArgs {
     yes: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Action {
-    Truncate {
-        segment: PathBuf,
-        position: u64,
-        detail: String,
-    },
-    RebuildIndex {
-        segment: PathBuf,
-        index: PathBuf,
-        detail: String,
-    },
-    /// The log ends before a producer snapshot: records were lost already;
-    /// set the snapshot(s) aside to accept the loss.
-    SetAside {
-        snapshot: PathBuf,
-        detail: String,
-    },
-    /// A damaged metadata file: `inspect::repair_metadata` rewrites,
-    /// rebuilds or moves it (with a backup).
-    RebuildMetadata {
-        path: PathBuf,
-        detail: String,
-    },
-    Manual {
-        path: PathBuf,
-        detail: String,
-    },
-    ForgetTransactions {
-        path: PathBuf,
-        detail: String,
-    },
-}
+/// The engine's repair actions (`inspect::repair_actions`), one per damaged thing.
+use inspect::RepairAction as Action;
 
-impl Action {
-    fn describe(&self) -> (&'static str, String, String, String) {
-        match self {
-            Action::Truncate {
-                segment,
-                position,
-                detail,
-            } => (
-                "truncate",
-                segment.display().to_string(),
-                position.to_string(),
-                detail.clone(),
-            ),
-            Action::RebuildIndex { index, detail, .. } => {
-                ("rebuild-index", index.display().to_string(), "0".into(), detail.clone())
-            }
-            Action::SetAside { snapshot, detail } => (
-                "accept-loss",
-                snapshot.display().to_string(),
-                "0".into(),
-                detail.clone(),
-            ),
-            Action::ForgetTransactions { path, detail } => (
-                "forget-transaction",
-                path.display().to_string(),
-                "-".into(),
-                detail.clone(),
-            ),
-            Action::RebuildMetadata { path, detail } => (
-                "rebuild-metadata",
-                path.display().to_string(),
-                "-".into(),
-                format!("{detail}; {}", metadata_fix(path)),
-            ),
-            Action::Manual { path, detail } => (
-                "manual",
-                path.display().to_string(),
-                "-".into(),
-                format!("{detail}; restore this file from a backup"),
-            ),
+/// An action's row: (action, file, position, detail).
+fn describe(action: &Action) -> (&'static str, String, String, String) {
+    match action {
+        Action::Truncate {
+            segment,
+            position,
+            detail,
+        } => (
+            "truncate",
+            segment.display().to_string(),
+            position.to_string(),
+            detail.clone(),
+        ),
+        Action::RebuildIndex { index, detail, .. } => {
+            ("rebuild-index", index.display().to_string(), "0".into(), detail.clone())
         }
+        Action::SetAside { snapshot, detail } => (
+            "accept-loss",
+            snapshot.display().to_string(),
+            "0".into(),
+            detail.clone(),
+        ),
+        Action::ForgetTransactions { path, detail } => (
+            "forget-transaction",
+            path.display().to_string(),
+            "-".into(),
+            detail.clone(),
+        ),
+        Action::RebuildMetadata { path, detail } => (
+            "rebuild-metadata",
+            path.display().to_string(),
+            "-".into(),
+            format!("{detail}; {}", metadata_fix(path)),
+        ),
+        Action::Manual { path, detail } => (
+            "manual",
+            path.display().to_string(),
+            "-".into(),
+            format!("{detail}; restore this file from a backup"),
+        ),
     }
 }
 
@@ -158,93 +127,10 @@ fn metadata_fix(path: &Path) -> &'static str {
     }
 }
 
-fn base_of(path: &Path) -> Option<u64> {
-    let name = path.file_name()?.to_str()?;
-    let (digits, _) = name.split_once('.')?;
-    digits.parse().ok()
-}
-
-/// One action per damaged thing, skipping what an earlier truncation moves away.
-fn plan(report: &inspect::CheckReport) -> Vec<Action> {
-    let mut actions: Vec<Action> = Vec::new();
-    // (partition dir, base offset) of planned truncations.
-    let mut truncated: Vec<(PathBuf, u64)> = Vec::new();
-    // Damaged metadata, recoverable or not, is fixed file by file.
-    for p in report
-        .problems
-        .iter()
-        .filter(|p| p.kind == CorruptionKind::BadMetadata && inspect::is_repairable_metadata(&p.path))
-    {
-        let action = Action::RebuildMetadata {
-            path: p.path.clone(),
-            detail: p.detail.clone(),
-        };
-        if !actions.contains(&action) {
-            actions.push(action);
-        }
-    }
-    for p in report.problems.iter().filter(|p| p.severity == Severity::Corruption) {
-        if p.kind == CorruptionKind::BadMetadata && inspect::is_repairable_metadata(&p.path) {
-            continue;
-        }
-        let dir = p.path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = base_of(&p.path);
-        let covered = base.is_some_and(|b| truncated.iter().any(|(d, t)| *d == dir && b >= *t));
-        if covered {
-            continue;
-        }
-        let is_index = p.path.extension().is_some_and(|e| e == "index");
-        let is_snapshot = p.path.extension().is_some_and(|e| e == "producers");
-        let action = match (p.kind, base) {
-            (CorruptionKind::UnappliableTransaction, _) => Action::ForgetTransactions {
-                path: p.path.clone(),
-                detail: p.detail.clone(),
-            },
-            (CorruptionKind::OffsetGap, Some(_)) if is_snapshot => Action::SetAside {
-                snapshot: p.path.clone(),
-                detail: p.detail.clone(),
-            },
-            (CorruptionKind::BadIndex, Some(_)) if is_index => Action::RebuildIndex {
-                segment: p.path.with_extension("log"),
-                index: p.path.clone(),
-                detail: p.detail.clone(),
-            },
-            (CorruptionKind::BadMetadata, _) | (_, None) => Action::Manual {
-                path: p.path.clone(),
-                detail: p.detail.clone(),
-            },
-            (_, Some(b)) => {
-                truncated.push((dir, b));
-                Action::Truncate {
-                    segment: p.path.clone(),
-                    position: p.position,
-                    detail: format!("{:?}: {}", p.kind, p.detail),
-                }
-            }
-        };
-        if !actions.contains(&action) {
-            actions.push(action);
-        }
-    }
-    actions
-}
-
-/// `<backup>/<topic>/<partition>` for a segment at `.../topics/<topic>/<partition>/<file>`.
-fn backup_for(backup_root: &Path, segment: &Path) -> PathBuf {
-    let partition = segment.parent();
-    let topic = partition.and_then(Path::parent);
-    let name = |p: Option<&Path>| {
-        p.and_then(Path::file_name)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("unknown"))
-    };
-    backup_root.join(name(topic)).join(name(partition))
-}
-
 fn outcome_json(action: &Action, outcome: &RepairOutcome) -> serde_json::Value {
     let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
     json!({
-        "action": action.describe().0,
+        "action": describe(action).0,
         "backup_dir": outcome.backup_dir.display().to_string(),
         "truncated": outcome.truncated.as_ref().map(|(p, from, to)| json!({"file": p.display().to_string(), "from_bytes": from, "to_bytes": to})),
         "copied": paths(&outcome.copied),
@@ -445,7 +331,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         ),
         _ => {
             let report = inspect::check_dir(global.data())?;
-            (plan(&report), report.corruption_found())
+            (inspect::repair_actions(&report), report.corruption_found())
         }
     };
     if actions.is_empty() {
@@ -461,7 +347,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         let mut planned = Vec::new();
         for a in &actions {
             let plan = plan_of(global.data(), a)?;
-            let (action, file, position, detail) = a.describe();
+            let (action, file, position, detail) = describe(a);
             planned.push(json!({
                 "action": action, "file": file, "position": position, "detail": detail,
                 "plan": plan.as_ref().map(plan_json),
@@ -473,7 +359,7 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         } else {
             let mut table = Table::new(&["ACTION", "FILE", "POSITION", "DETAIL"]);
             for a in &actions {
-                let (action, file, position, detail) = a.describe();
+                let (action, file, position, detail) = describe(a);
                 table.row(vec![action.to_string(), file, position, detail]);
             }
             println!("repair plan:");
@@ -493,42 +379,24 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
     let mut manual = false;
     // One forget covers every unappliable part of the record.
     let mut applied_forget = false;
+    let inspector = inspect::Inspector::new(Arc::new(FsStorage));
     for action in &actions {
-        let outcome = match action {
-            Action::Truncate { segment, position, .. } => {
-                inspect::repair_segment(global.data(), segment, *position, &backup_for(&backup_root, segment))?
-            }
-            Action::RebuildIndex { segment, .. } => {
-                inspect::repair_index(global.data(), segment, &backup_for(&backup_root, segment))?
-            }
-            Action::SetAside { snapshot, .. } => {
-                inspect::set_aside_snapshots(global.data(), snapshot, &backup_for(&backup_root, snapshot))?
-            }
-            Action::ForgetTransactions { .. } => {
-                if applied_forget {
-                    continue;
-                }
-                applied_forget = true;
-                inspect::forget_transactions(global.data(), &backup_root)?
-            }
-            Action::RebuildMetadata { path, .. } => {
-                let relative = path
-                    .strip_prefix(global.data())
-                    .ok()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new(""));
-                let outcome = inspect::repair_metadata(global.data(), path, &backup_root.join(relative))?;
-                if !global.json {
-                    println!("{}: {}", path.display(), metadata_fix(path));
-                }
-                outcome
-            }
-            Action::Manual { path, detail } => {
-                eprintln!("manual repair needed: {}: {detail}", path.display());
-                manual = true;
+        if matches!(action, Action::ForgetTransactions { .. }) {
+            if applied_forget {
                 continue;
             }
+            applied_forget = true;
+        }
+        let Some(outcome) = inspector.apply(global.data(), action, &backup_root)? else {
+            if let Action::Manual { path, detail } = action {
+                eprintln!("manual repair needed: {}: {detail}", path.display());
+            }
+            manual = true;
+            continue;
         };
+        if let (Action::RebuildMetadata { path, .. }, false) = (action, global.json) {
+            println!("{}: {}", path.display(), metadata_fix(path));
+        }
         if !global.json {
             if let Some((file, from, to)) = &outcome.truncated {
                 println!("truncated {} from {from} to {to} bytes", file.display());

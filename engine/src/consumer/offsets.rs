@@ -14,7 +14,7 @@ use crate::log::partition::{Isolation, ReadOptions};
 use crate::store::Store;
 use crate::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Internal topic holding committed consumer offsets.
 pub const OFFSETS_TOPIC: &str = "__offsets";
@@ -37,9 +37,19 @@ pub struct CommittedOffset {
 
 type Key = (String, String, u32);
 
+/// The table in memory, and the new groups of the transaction being
+/// committed (under the same lock, so a group is counted against
+/// `groups_max` from the moment its transaction passed the check until it is
+/// applied, and no other commit can take its room in between).
+#[derive(Debug, Default)]
+struct Loaded {
+    map: Option<BTreeMap<Key, CommittedOffset>>,
+    reserved: BTreeSet<String>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct OffsetTable {
-    loaded: Mutex<Option<BTreeMap<Key, CommittedOffset>>>,
+    loaded: Mutex<Loaded>,
     /// When each group last committed or polled in this process (not
     /// persisted: a restarted process has no running consumers of its own).
     activity: Mutex<std::collections::HashMap<String, std::time::Instant>>,
@@ -83,8 +93,32 @@ pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupLimit {
     Check,
-    /// A transaction's commit being applied (checked when staged).
+    /// A transaction's commit being applied: its new groups were reserved
+    /// before its commit point ([`Store::reserve_new_groups`]), and a
+    /// committed transaction is applied whole.
     Skip,
+}
+
+/// Room for a committing transaction's new groups, held from before its
+/// commit point until it is applied (or failed): every other commit counts
+/// these groups as present. Dropping it gives the room back (the applied
+/// groups are in the table by then).
+#[must_use = "the room is given back when this is dropped"]
+pub(crate) struct GroupReservation<'a> {
+    table: &'a OffsetTable,
+    groups: Vec<String>,
+}
+
+impl Drop for GroupReservation<'_> {
+    fn drop(&mut self) {
+        if self.groups.is_empty() {
+            return;
+        }
+        let mut loaded = self.table.loaded.lock();
+        for group in &self.groups {
+            loaded.reserved.remove(group);
+        }
+    }
 }
 
 /// The entries of `group`: one range, as the keys sort by group first.
@@ -216,8 +250,18 @@ impl Store {
     }
 
     fn with_offsets<T>(&self, f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>) -> Result<T>) -> Result<T> {
-        let mut loaded = self.offset_table().loaded.lock();
-        if loaded.is_none() {
+        self.with_table(|map, _| f(map))
+    }
+
+    /// [`Store::with_offsets`] with the groups reserved by a committing
+    /// transaction (see [`GroupReservation`]).
+    fn with_table<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<Key, CommittedOffset>, &mut BTreeSet<String>) -> Result<T>,
+    ) -> Result<T> {
+        let mut guard = self.offset_table().loaded.lock();
+        let loaded = &mut *guard;
+        if loaded.map.is_none() {
             let mut map = BTreeMap::new();
             if let Some(p) = self.internal_log(OFFSETS_TOPIC)? {
                 let mut offset = p.start_offset();
@@ -235,9 +279,9 @@ impl Store {
                     offset = r.next_offset;
                 }
             }
-            *loaded = Some(map);
+            loaded.map = Some(map);
         }
-        f(loaded.get_or_insert_with(BTreeMap::new))
+        f(loaded.map.get_or_insert_with(BTreeMap::new), &mut loaded.reserved)
     }
 
     /// Append `entries` to `__offsets`: in batches of at most 1000 records,
@@ -306,7 +350,7 @@ impl Store {
             metadata: commit.metadata.clone(),
             commit_time_ms,
         };
-        self.with_offsets(|map| {
+        self.with_table(|map, reserved| {
             // Decided under the table's lock: no commit lands in between.
             let behind = commit.mode == OffsetCommitMode::AdvanceOnly
                 && map.get(&key).is_some_and(|current| current.offset >= commit.offset);
@@ -314,7 +358,7 @@ impl Store {
                 return Ok(());
             }
             if limit == GroupLimit::Check {
-                self.check_group_limit(map, &commit.group)?;
+                self.check_group_limit(map, reserved, &[commit.group.as_str()])?;
             }
             self.write_offsets(&[(key.clone(), value.clone())], true)?;
             map.insert(key, value);
@@ -350,34 +394,84 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        self.with_offsets(|map| {
-            self.check_group_limit(map, group)?;
+        self.with_table(|map, reserved| {
+            self.check_group_limit(map, reserved, &[group])?;
             self.write_offsets(&entries, true)?;
             map.extend(entries);
             self.maybe_compact_offsets(map)
         })
     }
 
-    /// [`Store::check_group_limit`] for a commit about to be staged (a
-    /// transaction's): refused now rather than when it commits.
-    pub(crate) fn check_new_group(&self, group: &str) -> Result<()> {
-        self.with_offsets(|map| self.check_group_limit(map, group))
+    /// [`Store::check_group_limit`] for a transaction's commits about to be
+    /// staged: `groups` are every group the transaction commits to, the one
+    /// being staged included, so that its new groups count together. Refused
+    /// now rather than at the commit; checked again, with a reservation, at
+    /// the commit ([`Store::reserve_new_groups`]).
+    pub(crate) fn check_new_groups(&self, groups: &[&str]) -> Result<()> {
+        self.with_table(|map, reserved| self.check_group_limit(map, reserved, groups).map(drop))
     }
 
-    /// Refuse a commit that would add a group past `groups_max` (decided
-    /// under the table's lock). The store's own groups (`__*`) pass.
-    fn check_group_limit(&self, map: &BTreeMap<Key, CommittedOffset>, group: &str) -> Result<()> {
-        if group.starts_with("__") || has_group(map, group) {
-            return Ok(());
+    /// Before a transaction's commit point: refuse it (`GroupLimit`) if the
+    /// groups it adds (those of `groups` not in the table yet), all together,
+    /// would take the store past `groups_max`; else reserve them until the
+    /// returned guard is dropped, after the transaction is applied. Decided
+    /// under the table's lock, the lock that applies them, and counted by
+    /// every other commit meanwhile: no commit, direct or another
+    /// transaction's, takes the room in between.
+    pub(crate) fn reserve_new_groups<'a>(
+        &'a self,
+        groups: impl Iterator<Item = &'a str>,
+    ) -> Result<GroupReservation<'a>> {
+        let groups: Vec<&str> = groups.collect();
+        self.with_table(|map, reserved| {
+            let new: Vec<String> = self
+                .check_group_limit(map, reserved, &groups)?
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            reserved.extend(new.iter().cloned());
+            Ok(GroupReservation {
+                table: self.offset_table(),
+                groups: new,
+            })
+        })
+    }
+
+    /// Refuse commits that would add groups past `groups_max` (decided
+    /// under the table's lock): the groups of `groups` that are neither in
+    /// the table nor reserved by a committing transaction are counted
+    /// together, with the reserved ones. The store's own groups (`__*`)
+    /// pass. Returns the groups of `groups` that are new.
+    fn check_group_limit<'g>(
+        &self,
+        map: &BTreeMap<Key, CommittedOffset>,
+        reserved: &BTreeSet<String>,
+        groups: &[&'g str],
+    ) -> Result<Vec<&'g str>> {
+        // In the caller's order: the first that does not fit is named.
+        let mut new: Vec<&str> = Vec::new();
+        for group in groups.iter().copied() {
+            if !group.starts_with("__") && !has_group(map, group) && !reserved.contains(group) && !new.contains(&group)
+            {
+                new.push(group);
+            }
+        }
+        if new.is_empty() {
+            return Ok(new);
         }
         let groups_max = self.options().groups_max;
-        if count_groups(map, groups_max) >= groups_max {
+        // Reserved groups are new ones (a reservation holds only groups
+        // absent from the table when it was taken) until they are applied.
+        let pending = reserved.iter().filter(|g| !has_group(map, g)).count();
+        let present = count_groups(map, groups_max).saturating_add(pending);
+        let room = groups_max.saturating_sub(present);
+        if let Some(group) = new.get(room) {
             return Err(Error::GroupLimit {
-                group: group.to_string(),
+                group: (*group).to_string(),
                 groups_max: groups_max as u64,
             });
         }
-        Ok(())
+        Ok(new)
     }
 
     /// Every group, in order, from the first after `after` (all of them
@@ -548,7 +642,7 @@ impl OffsetSink for Store {
         Ok(self.committed(group, topic, partition)?.map(|c| c.commit_time_ms))
     }
     fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
-        // Checked when the transaction staged it (`Transaction::commit_offset`):
+        // Reserved before the commit point (`Store::reserve_new_groups`):
         // an applied transaction is applied whole.
         self.commit_offset_at(commit, commit_time_ms, GroupLimit::Skip)
     }

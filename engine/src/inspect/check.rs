@@ -16,12 +16,12 @@ pub fn check_dir(path: &Path) -> Result<CheckReport> {
 
 /// [`check_dir`], reporting bytes scanned as it goes (for a progress bar).
 pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
-    require_store(path)?;
+    require_store(&ReadOnlyStorage::default(), path)?;
     let lock = lock_without_writing(path)?;
     let live = lock.is_live();
     let mut pass = 1;
     loop {
-        let result = check_once(path, live, progress);
+        let result = check_once(&ReadOnlyStorage::default(), path, live, progress);
         let clean = matches!(&result, Ok(report) if report.problems.is_empty());
         if clean || !live || pass >= crate::READ_ONLY_LIVE_ATTEMPTS {
             return result;
@@ -30,18 +30,24 @@ pub fn check_dir_with_progress(path: &Path, progress: &mut dyn FnMut(Progress)) 
     }
 }
 
-fn check_once(path: &Path, live: bool, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
+/// One pass of the check through `storage` (the lock is the caller's).
+pub(super) fn check_once(
+    storage: &dyn Storage,
+    path: &Path,
+    live: bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CheckReport> {
     let mut report = CheckReport {
         path: path.to_path_buf(),
         live,
         ..CheckReport::default()
     };
-    super::metadata::check_store_files(path, &mut report)?;
-    let partitions = list_partitions(path, &mut report)?;
+    super::metadata::check_store_files(storage, path, &mut report)?;
+    let partitions = list_partitions(storage, path, &mut report)?;
     let mut bytes_total = 0u64;
     for partition in &partitions {
         for (_, log) in &partition.segments {
-            bytes_total += fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+            bytes_total += file_len(storage, log);
         }
     }
     let mut bytes_done = 0u64;
@@ -50,7 +56,7 @@ fn check_once(path: &Path, live: bool, progress: &mut dyn FnMut(Progress)) -> Re
         bytes_total,
     });
     for partition in &partitions {
-        check_partition(partition, live, &mut report, &mut |n| {
+        check_partition(storage, partition, live, &mut report, &mut |n| {
             bytes_done += n;
             progress(Progress {
                 bytes_done,
@@ -58,7 +64,7 @@ fn check_once(path: &Path, live: bool, progress: &mut dyn FnMut(Progress)) -> Re
             });
         })?;
     }
-    transactions::check_transactions(path, &mut report)?;
+    transactions::check_transactions(storage, path, &mut report)?;
     Ok(report)
 }
 
@@ -68,23 +74,23 @@ struct PartitionFiles {
     segments: Vec<(u64, PathBuf)>,
 }
 
-fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<PartitionFiles>> {
+fn list_partitions(storage: &dyn Storage, path: &Path, report: &mut CheckReport) -> Result<Vec<PartitionFiles>> {
     let topics_dir = path.join(TOPICS_DIR);
     let mut partitions = Vec::new();
-    if !topics_dir.is_dir() {
+    if !is_dir(storage, &topics_dir)? {
         return Ok(partitions);
     }
-    for name in list_names(&topics_dir)? {
+    for name in list_names(storage, &topics_dir)? {
         if UNFINISHED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             continue;
         }
         let dir = topics_dir.join(&name);
-        if !dir.is_dir() {
+        if !is_dir(storage, &dir)? {
             continue;
         }
         report.topics += 1;
         let meta_path = dir.join(TOPIC_META);
-        let config = match read_small(&meta_path).and_then(|bytes| TopicConfig::decode(&bytes, &meta_path)) {
+        let config = match read_small(storage, &meta_path).and_then(|bytes| TopicConfig::decode(&bytes, &meta_path)) {
             Ok(config) => config,
             Err(e) => {
                 report.problems.push(Problem {
@@ -97,7 +103,7 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
                 continue;
             }
         };
-        let on_disk = super::metadata::partition_dirs(&dir)?;
+        let on_disk = super::metadata::partition_dirs(storage, &dir)?;
         if on_disk > config.partitions {
             // Open refuses the topic rather than hide the partitions past the count.
             report.problems.push(Problem {
@@ -116,7 +122,7 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
         for p in 0..config.partitions {
             let pdir = dir.join(partition_dir_name(p));
             report.partitions += 1;
-            if !pdir.is_dir() {
+            if !is_dir(storage, &pdir)? {
                 report.problems.push(Problem {
                     path: pdir,
                     position: 0,
@@ -129,9 +135,9 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
                 });
                 continue;
             }
-            check_start_offset(&pdir, report);
-            super::metadata::check_snapshots(&pdir, report)?;
-            let mut segments: Vec<(u64, PathBuf)> = list_names(&pdir)?
+            check_start_offset(storage, &pdir, report);
+            super::metadata::check_snapshots(storage, &pdir, report)?;
+            let mut segments: Vec<(u64, PathBuf)> = list_names(storage, &pdir)?
                 .iter()
                 .filter_map(|n| parse_log_name(n).map(|base| (base, pdir.join(n))))
                 .collect();
@@ -142,12 +148,12 @@ fn list_partitions(path: &Path, report: &mut CheckReport) -> Result<Vec<Partitio
     Ok(partitions)
 }
 
-fn check_start_offset(dir: &Path, report: &mut CheckReport) {
+fn check_start_offset(storage: &dyn Storage, dir: &Path, report: &mut CheckReport) {
     let path = dir.join(START_OFFSET_FILE);
-    if !path.exists() {
+    if !storage.exists(&path) {
         return;
     }
-    let ok = read_small(&path)
+    let ok = read_small(storage, &path)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .is_some_and(|t| t.trim().parse::<u64>().is_ok());
@@ -164,6 +170,7 @@ fn check_start_offset(dir: &Path, report: &mut CheckReport) {
 
 #[expect(clippy::too_many_lines, reason = "debt: one partition's check, step by step")]
 fn check_partition(
+    storage: &dyn Storage,
     partition: &PartitionFiles,
     live: bool,
     report: &mut CheckReport,
@@ -175,7 +182,7 @@ fn check_partition(
         let is_last = i + 1 == count;
         report.segments += 1;
         if let Some(expected) = expected_base {
-            let hole = *base > expected && log.with_file_name(crate::segment::hole_name(*base)).exists();
+            let hole = *base > expected && storage.exists(&log.with_file_name(crate::segment::hole_name(*base)));
             if *base != expected && !hole {
                 report.problems.push(Problem {
                     path: log.clone(),
@@ -189,17 +196,17 @@ fn check_partition(
         // Read before the log: a live writer appends to the log before its
         // index and snapshots only a durable log end, so whatever these say
         // is in the log as scanned below.
-        let index = read_index_file(&partition.dir.join(index_name(*base)))?;
+        let index = read_index_file(storage, &partition.dir.join(index_name(*base)), log)?;
         // A producer snapshot past the log end proves the records below it
         // were acknowledged durable (recovery row 4b).
         let claimed_end = if is_last {
-            acknowledged_end_past(&partition.dir, *base)?
+            acknowledged_end_past(storage, &partition.dir, *base)?
         } else {
             None
         };
         let mut boundaries: Vec<IndexEntry> = Vec::new();
         let mut running_max = i64::MIN;
-        let scan = scan_log(log, *base, false, progress, &mut |position, header, _| {
+        let scan = scan_log(storage, log, *base, false, progress, &mut |position, header, _| {
             boundaries.push(IndexEntry {
                 relative_offset: (header.base_offset - *base) as u32,
                 position: position as u32,
@@ -219,6 +226,7 @@ fn check_partition(
         // format.md) are not a problem, the next open cuts them.
         let decision = match &scan.invalid {
             Some(bad) if is_last => Some(decide_tail(
+                storage,
                 log,
                 bad.position,
                 scan.next_offset,
@@ -276,7 +284,7 @@ fn check_partition(
         check_index(partition, *base, index, &scan, &boundaries, is_last, report);
     }
     if partition.segments.is_empty() {
-        if let Some(claimed) = acknowledged_end_past(&partition.dir, 0)? {
+        if let Some(claimed) = acknowledged_end_past(storage, &partition.dir, 0)? {
             report_lost_end(&partition.dir, 0, claimed, report);
         }
     }
@@ -286,8 +294,8 @@ fn check_partition(
 /// The largest offset past `log_end` that a valid producer snapshot of `dir`
 /// claims was fsync'd (`producer_snapshot::durable_end_past`), read without
 /// modifying anything.
-fn acknowledged_end_past(dir: &Path, log_end: u64) -> Result<Option<u64>> {
-    crate::producer_snapshot::durable_end_past(&crate::storage::ReadOnlyStorage::default(), dir, log_end)
+fn acknowledged_end_past(storage: &dyn Storage, dir: &Path, log_end: u64) -> Result<Option<u64>> {
+    crate::producer_snapshot::durable_end_past(storage, dir, log_end)
 }
 
 /// The log ends cleanly at `log_end`, but a producer snapshot says it was
@@ -308,13 +316,17 @@ fn report_lost_end(dir: &Path, log_end: u64, claimed: u64, report: &mut CheckRep
     });
 }
 
-/// The bytes of an index file, `None` if it does not exist.
-fn read_index_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read index", path, e)),
-    }
+/// The bytes of an index file, `None` if it does not exist; at most one
+/// entry per batch header that fits in `log` (and a partial entry), as
+/// recovery reads it (more is never a valid index).
+fn read_index_file(storage: &dyn Storage, path: &Path, log: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match storage.open(path, OpenMode::Existing) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read index", path, e)),
+    };
+    let entries_max = file_len(storage, log) / HEADER_SIZE as u64 + 2;
+    read_prefix(file.as_ref(), path, (entries_max + 1) * ENTRY_SIZE as u64).map(Some)
 }
 
 fn check_index(

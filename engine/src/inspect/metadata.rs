@@ -27,9 +27,9 @@ fn problem(path: PathBuf, severity: Severity, detail: String) -> Problem {
 
 /// The `MILLRACE` marker and `producers.registry` of the store at `path`. A
 /// newer format is an error (this build cannot check it), not a problem.
-pub(super) fn check_store_files(path: &Path, report: &mut CheckReport) -> Result<()> {
+pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut CheckReport) -> Result<()> {
     let format = path.join(FORMAT_FILE);
-    match crate::store::check_format(&read_small(&format)?, &format) {
+    match crate::store::check_format(&read_small(storage, &format)?, &format) {
         Ok(()) => {}
         Err(e @ Error::FormatTooNew { .. }) => return Err(e),
         Err(_) => report.problems.push(problem(
@@ -39,9 +39,12 @@ pub(super) fn check_store_files(path: &Path, report: &mut CheckReport) -> Result
         )),
     }
     let registry = path.join(REGISTRY_FILE);
-    if registry.exists() {
-        let bytes = fs::read(&registry).map_err(|e| Error::io("read", &registry, e))?;
-        if crate::producer_registry::decode_registry(&bytes).is_none() {
+    if storage.exists(&registry) {
+        let bytes = read_bounded(storage, &registry, crate::producer_registry::REGISTRY_BYTES_MAX)?;
+        if bytes
+            .and_then(|b| crate::producer_registry::decode_registry(&b))
+            .is_none()
+        {
             report.problems.push(problem(
                 registry,
                 Severity::Recoverable,
@@ -52,17 +55,28 @@ pub(super) fn check_store_files(path: &Path, report: &mut CheckReport) -> Result
     Ok(())
 }
 
+/// A whole file of at most `max_bytes` (what open reads of it), `None` when
+/// it is longer: open ignores it, so it is damage to report.
+fn read_bounded(storage: &dyn Storage, path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>> {
+    match crate::storage::read_all(storage, path, max_bytes) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
 /// Every `<offset>.producers` snapshot of a partition directory.
-pub(super) fn check_snapshots(dir: &Path, report: &mut CheckReport) -> Result<()> {
-    for name in list_names(dir)? {
+pub(super) fn check_snapshots(storage: &dyn Storage, dir: &Path, report: &mut CheckReport) -> Result<()> {
+    for name in list_names(storage, dir)? {
         let Some(digits) = name.strip_suffix(SNAPSHOT_SUFFIX) else {
             continue;
         };
         let path = dir.join(&name);
-        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        let valid =
-            crate::producer_state::ProducerTable::decode_snapshot(&bytes, crate::producer_state::DEDUP_BATCHES_MAX)
-                .is_some_and(|(offset, _)| digits.parse::<u64>().ok() == Some(offset));
+        let window = crate::producer_state::DEDUP_BATCHES_MAX;
+        let bytes = read_bounded(storage, &path, crate::producer_snapshot::snapshot_bytes_max(window))?;
+        let valid = bytes
+            .and_then(|b| crate::producer_state::ProducerTable::decode_snapshot(&b, window))
+            .is_some_and(|(offset, _)| digits.parse::<u64>().ok() == Some(offset));
         if !valid {
             report.problems.push(problem(
                 path,
@@ -76,10 +90,10 @@ pub(super) fn check_snapshots(dir: &Path, report: &mut CheckReport) -> Result<()
 
 /// Partition directories (`00000`, ...) found in a topic directory, as the
 /// count `0..=highest`.
-pub(super) fn partition_dirs(topic_dir: &Path) -> Result<u32> {
+pub(super) fn partition_dirs(storage: &dyn Storage, topic_dir: &Path) -> Result<u32> {
     let mut count = 0u32;
-    for name in list_names(topic_dir)? {
-        if name.len() == 5 && name.bytes().all(|b| b.is_ascii_digit()) && topic_dir.join(&name).is_dir() {
+    for name in list_names(storage, topic_dir)? {
+        if name.len() == 5 && name.bytes().all(|b| b.is_ascii_digit()) && is_dir(storage, &topic_dir.join(&name))? {
             if let Ok(p) = name.parse::<u32>() {
                 count = count.max(p.saturating_add(1));
             }
@@ -102,7 +116,37 @@ pub fn is_repairable_metadata(path: &Path) -> bool {
 /// it into `backup_dir` first, then rewrite, rebuild or remove it. Refuses a
 /// file `check_dir` would not report.
 pub fn repair_metadata(data_dir: &Path, path: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    let _lock = lock(data_dir)?;
+    repair_metadata_on(&FsStorage, data_dir, path, backup_dir)
+}
+
+/// Whether `path` (a file [`is_repairable_metadata`] names) is damaged as
+/// `check` judges it.
+fn metadata_damaged(storage: &dyn Storage, data_dir: &Path, path: &Path, name: &str) -> Result<bool> {
+    let mut report = CheckReport::default();
+    Ok(if name == FORMAT_FILE || name == REGISTRY_FILE {
+        check_store_files(storage, data_dir, &mut report)?;
+        report.problems.iter().any(|p| p.path == path)
+    } else if name.ends_with(SNAPSHOT_SUFFIX) {
+        check_snapshots(storage, path.parent().unwrap_or(Path::new(".")), &mut report)?;
+        report.problems.iter().any(|p| p.path == path)
+    } else if name == TOPIC_META {
+        !storage.exists(path) || topic_meta_problem(storage, path)?.is_some()
+    } else {
+        storage.exists(path) && !start_offset_valid(storage, path)
+    })
+}
+
+/// [`repair_metadata`] through `storage`. The order: the backup copy is
+/// fsync'd and its directory entry made durable (with the backup directory's
+/// own entries) before the file is rewritten or removed, so a power cut at
+/// any point leaves the old file or its durable backup.
+pub(super) fn repair_metadata_on(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    path: &Path,
+    backup_dir: &Path,
+) -> Result<RepairOutcome> {
+    let _lock = lock(storage, data_dir)?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -117,66 +161,42 @@ pub fn repair_metadata(data_dir: &Path, path: &Path, backup_dir: &Path) -> Resul
     if !is_repairable_metadata(path) {
         return Err(not_repairable());
     }
-    let mut report = CheckReport::default();
-    let damaged = if name == FORMAT_FILE {
-        check_store_files(data_dir, &mut report)?;
-        report.problems.iter().any(|p| p.path == path)
-    } else if name == REGISTRY_FILE || name.ends_with(SNAPSHOT_SUFFIX) {
-        let dir = path.parent().ok_or_else(not_repairable)?;
-        if name == REGISTRY_FILE {
-            check_store_files(data_dir, &mut report)?;
-        } else {
-            check_snapshots(dir, &mut report)?;
-        }
-        report.problems.iter().any(|p| p.path == path)
-    } else if name == TOPIC_META {
-        !path.exists() || topic_meta_problem(path)?.is_some()
-    } else {
-        path.exists() && !start_offset_valid(path)
-    };
-    if !damaged {
+    if !metadata_damaged(storage, data_dir, path, &name)? {
         return Err(Error::invalid(
             "metadata file",
             format!("{} is not damaged; nothing to repair", path.display()),
         ));
     }
-    fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
+    create_dir_durable(storage, backup_dir)?;
     let mut outcome = RepairOutcome::new(backup_dir);
     let backup = backup_dir.join(&name);
     let dir = path.parent().ok_or_else(not_repairable)?.to_path_buf();
+    let exists = storage.exists(path);
+    if exists {
+        copy_synced(storage, path, &backup)?;
+        sync_dir(storage, backup_dir)?;
+    }
     if name == FORMAT_FILE || name == TOPIC_META {
-        if path.exists() {
-            copy_file(path, &backup)?;
+        if exists {
             outcome.copied.push(path.to_path_buf());
         }
         let bytes = if name == FORMAT_FILE {
             crate::store::format_text().as_bytes().to_vec()
         } else {
-            let old = if path.exists() { read_small(path)? } else { Vec::new() };
-            TopicConfig::salvage(&old, partition_dirs(&dir)?).encode()
+            let old = if exists { read_small(storage, path)? } else { Vec::new() };
+            TopicConfig::salvage(&old, partition_dirs(storage, &dir)?).encode()
         };
-        crate::storage::write_atomic(&FsStorage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
+        crate::storage::write_atomic(storage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
     } else {
-        copy_file(path, &backup)?;
-        fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
         outcome.moved.push(path.to_path_buf());
     }
-    FsStorage
-        .sync_dir(backup_dir)
-        .map_err(|e| Error::io("fsync dir", backup_dir, e))?;
-    FsStorage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+    sync_dir(storage, &dir)?;
     Ok(outcome)
 }
 
-fn copy_file(from: &Path, to: &Path) -> Result<()> {
-    fs::copy(from, to).map_err(|e| Error::io("copy to backup", to, e))?;
-    File::open(to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("fsync backup", to, e))
-}
-
-pub(super) fn start_offset_valid(path: &Path) -> bool {
-    read_small(path)
+pub(super) fn start_offset_valid(storage: &dyn Storage, path: &Path) -> bool {
+    read_small(storage, path)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .is_some_and(|t| t.trim().parse::<u64>().is_ok())
@@ -184,13 +204,13 @@ pub(super) fn start_offset_valid(path: &Path) -> bool {
 
 /// What is wrong with a topic's `topic.meta` (as `load_topic` in store.rs
 /// judges it), or `None` with the decoded config.
-pub(super) fn topic_meta_problem(meta_path: &Path) -> Result<Option<String>> {
-    let config = match read_small(meta_path).and_then(|bytes| TopicConfig::decode(&bytes, meta_path)) {
+pub(super) fn topic_meta_problem(storage: &dyn Storage, meta_path: &Path) -> Result<Option<String>> {
+    let config = match read_small(storage, meta_path).and_then(|bytes| TopicConfig::decode(&bytes, meta_path)) {
         Ok(config) => config,
         Err(e) => return Ok(Some(format!("topic metadata unreadable: {e}"))),
     };
     let dir = meta_path.parent().unwrap_or(Path::new("."));
-    let on_disk = partition_dirs(dir)?;
+    let on_disk = partition_dirs(storage, dir)?;
     if on_disk > config.partitions {
         return Ok(Some(format!(
             "topic.meta says {} partitions but partition directory {:05} exists",

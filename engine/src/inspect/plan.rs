@@ -128,23 +128,38 @@ pub struct RepairPlan {
     pub records_dropped: u64,
     /// Consumers committed past `kept_end`.
     pub affected: Vec<AffectedConsumer>,
+    /// The partition's next offset after the repair: `kept_end`, or past
+    /// every offset the removed bytes, a producer snapshot or an interrupted
+    /// earlier repair (its `<offset>.hole`) show was handed out; offsets
+    /// `[kept_end, continues_at)` are then a hole (design/durability.md,
+    /// "Offsets are never reused").
+    pub continues_at: u64,
 }
 
 /// The offset just past the batches at and after `position` claim to hold:
-/// the header at `position` if it parses (its CRC may fail), and every
-/// CRC-valid batch found after it by its magic. `None` if nothing parses.
-fn claimed_end(path: &Path, position: u64, file_bytes: u64) -> Result<Option<u64>> {
-    let file = super::open_segment(path)?;
+/// the header at `position` if it parses and continues the segment (has
+/// offset `expected`; its CRC may fail), and every CRC-valid batch found
+/// after it by its magic. `None` if nothing parses.
+fn claimed_end(
+    storage: &dyn Storage,
+    path: &Path,
+    (position, expected): (u64, u64),
+    file_bytes: u64,
+) -> Result<Option<u64>> {
+    let file = super::open_segment(storage, path)?;
     let mut end: Option<u64> = None;
     let mut header_bytes = [0u8; HEADER_SIZE];
     if position + HEADER_SIZE as u64 <= file_bytes
         && crate::storage::read_exact_at(file.as_ref(), &mut header_bytes, position).is_ok()
     {
-        if let Ok(header) = BatchHeader::parse(&header_bytes) {
+        if let Some(header) = BatchHeader::parse(&header_bytes)
+            .ok()
+            .filter(|h| h.base_offset == expected)
+        {
             end = Some(header.next_offset());
         }
     }
-    super::valid_batches_after(path, position, file_bytes, &mut |_, header, _| {
+    super::valid_batches_after(storage, path, position, file_bytes, &mut |_, header, _| {
         end = Some(end.map_or(header.next_offset(), |e| e.max(header.next_offset())));
         Ok(true)
     })?;
@@ -170,15 +185,23 @@ fn names_of(partition_dir: &Path) -> (String, u32) {
 /// its segments without opening the store; an unreadable batch ends the scan
 /// (what was read before it is returned).
 pub fn committed_offsets(data_dir: &Path) -> Result<Vec<(String, String, u32, u64)>> {
+    committed_offsets_on(&ReadOnlyStorage::default(), data_dir)
+}
+
+fn committed_offsets_on(storage: &dyn Storage, data_dir: &Path) -> Result<Vec<(String, String, u32, u64)>> {
     let dir = data_dir.join(TOPICS_DIR).join(OFFSETS_TOPIC).join("00000");
     let mut latest: std::collections::BTreeMap<(String, String, u32), u64> = std::collections::BTreeMap::new();
-    if !dir.is_dir() {
+    if !is_dir(storage, &dir)? {
         return Ok(Vec::new());
     }
-    let mut bases: Vec<u64> = list_names(&dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
+    let mut bases: Vec<u64> = list_names(storage, &dir)?
+        .iter()
+        .filter_map(|n| parse_log_name(n))
+        .collect();
     bases.sort_unstable();
     for base in bases {
         let scan = scan_log(
+            storage,
             &dir.join(log_name(base)),
             base,
             true,
@@ -199,8 +222,14 @@ pub fn committed_offsets(data_dir: &Path) -> Result<Vec<(String, String, u32, u6
     Ok(latest.into_iter().map(|((g, t, p), o)| (g, t, p, o)).collect())
 }
 
-fn affected(data_dir: &Path, topic: &str, partition: u32, kept_end: u64) -> Result<Vec<AffectedConsumer>> {
-    Ok(committed_offsets(data_dir)?
+fn affected(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    topic: &str,
+    partition: u32,
+    kept_end: u64,
+) -> Result<Vec<AffectedConsumer>> {
+    Ok(committed_offsets_on(storage, data_dir)?
         .into_iter()
         .filter(|(_, t, p, o)| t == topic && *p == partition && *o > kept_end)
         .map(|(group, topic, partition, committed)| AffectedConsumer {
@@ -231,8 +260,8 @@ fn fold_commits(records: Vec<StoredRecord>, latest: &mut Commits) {
 /// byte `from`: the valid batches from `from` on, and past the first invalid
 /// batch every CRC-valid batch found by its magic (what the repair moves into
 /// the backup and a reader could still decode).
-fn readable_commits_from(path: &Path, base: u64, from: u64, latest: &mut Commits) -> Result<()> {
-    let scan = scan_log(path, base, true, &mut |_| {}, &mut |at, _, records| {
+fn readable_commits_from(storage: &dyn Storage, path: &Path, base: u64, from: u64, latest: &mut Commits) -> Result<()> {
+    let scan = scan_log(storage, path, base, true, &mut |_| {}, &mut |at, _, records| {
         if at >= from {
             fold_commits(records, latest);
         }
@@ -240,7 +269,7 @@ fn readable_commits_from(path: &Path, base: u64, from: u64, latest: &mut Commits
     })?;
     if let Some(bad) = &scan.invalid {
         let after = bad.position.max(from);
-        super::valid_batches_after(path, after, scan.file_bytes, &mut |_, header, bytes| {
+        super::valid_batches_after(storage, path, after, scan.file_bytes, &mut |_, header, bytes| {
             if let Ok(records) = batch::decode_records(bytes, header) {
                 fold_commits(records, latest);
             }
@@ -256,26 +285,31 @@ fn readable_commits_from(path: &Path, base: u64, from: u64, latest: &mut Commits
 /// (the latest in what is kept, or the last transaction's, which open
 /// re-applies over an older one). Commits in the damaged bytes themselves
 /// cannot be read; the CLI says so.
-fn lost_commits(data_dir: &Path, dir: &Path, base: u64, position: u64, bases: &[u64]) -> Result<Vec<AffectedConsumer>> {
+fn lost_commits(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    (dir, base, position): (&Path, u64, u64),
+    bases: &[u64],
+) -> Result<Vec<AffectedConsumer>> {
     let mut kept = Commits::new();
     let mut removed = Commits::new();
     for b in bases.iter().filter(|b| **b <= base) {
         let path = dir.join(log_name(*b));
         let keep_before = if *b == base { position } else { u64::MAX };
-        scan_log(&path, *b, true, &mut |_| {}, &mut |at, _, records| {
+        scan_log(storage, &path, *b, true, &mut |_| {}, &mut |at, _, records| {
             if at < keep_before {
                 fold_commits(records, &mut kept);
             }
             true
         })?;
     }
-    readable_commits_from(&dir.join(log_name(base)), base, position, &mut removed)?;
+    readable_commits_from(storage, &dir.join(log_name(base)), base, position, &mut removed)?;
     for later in bases.iter().filter(|b| **b > base) {
-        readable_commits_from(&dir.join(log_name(*later)), *later, 0, &mut removed)?;
+        readable_commits_from(storage, &dir.join(log_name(*later)), *later, 0, &mut removed)?;
     }
     // Open re-applies the last transaction's offset commits over older
     // commits (`txn::apply`): those positions come back.
-    let (time_ms, commits) = super::transactions::last_record_offset_commits(data_dir)?;
+    let (time_ms, commits) = super::transactions::last_record_offset_commits(storage, data_dir)?;
     for commit in commits {
         let key = (commit.group, commit.topic, commit.partition);
         let before = kept.get(&key).copied();
@@ -308,17 +342,23 @@ fn lost_commits(data_dir: &Path, dir: &Path, base: u64, position: u64, bases: &[
 /// `segment`: the same checks (the position must be the first invalid
 /// batch), nothing changed.
 pub fn plan_segment_repair(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
-    require_store(data_dir)?;
+    let storage = ReadOnlyStorage::default();
+    require_store(&storage, data_dir)?;
     let _lock = lock_without_writer(data_dir)?;
-    plan_segment_locked(data_dir, segment, position)
+    plan_segment_locked(&storage, data_dir, segment, position)
 }
 
-pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64) -> Result<RepairPlan> {
-    let (dir, base, bases) = super::repair::locate_segment(data_dir, segment)?;
-    let expected = super::repair::expected_base(&dir, base, &bases)?;
-    let scan = scan_log(segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
+pub(super) fn plan_segment_locked(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    segment: &Path,
+    position: u64,
+) -> Result<RepairPlan> {
+    let (dir, base, bases) = super::repair::locate_segment(storage, data_dir, segment)?;
+    let expected = super::repair::expected_base(storage, &dir, base, &bases)?;
+    let scan = scan_log(storage, segment, base, false, &mut |_| {}, &mut |_, _, _| true)?;
     // A gap recorded as a hole (`<base>.hole`, design/format.md) is no damage.
-    let hole = dir.join(crate::segment::hole_name(base)).exists();
+    let hole = storage.exists(&dir.join(crate::segment::hole_name(base)));
     let gap_at_start = expected.is_some_and(|e| e != base && !(e < base && hole));
     let first_invalid = if gap_at_start {
         Some(0)
@@ -341,28 +381,34 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
         ));
     }
     let first_segment = bases.first() == Some(&base);
-    let move_whole = position == 0 && !first_segment;
-    let kept_end = if move_whole { base } else { scan.next_offset };
+    // The offset the batch at `position` should have; the log ends where
+    // the previous segment does when this one goes whole (offsets missing
+    // between them are gone already, and dropped with the rest).
+    let cut_from = if position == 0 { base } else { scan.next_offset };
+    let kept_end = if position == 0 {
+        expected.unwrap_or(base)
+    } else {
+        cut_from
+    };
     let mut removals = Vec::new();
-    let cut_end = claimed_end(segment, position, scan.file_bytes)?.filter(|end| *end > kept_end);
-    removals.push(PlannedRemoval {
-        file: segment.to_path_buf(),
-        from_byte: position,
-        to_byte: scan.file_bytes,
-        offsets: cut_end.map(|end| (kept_end, end)),
-        records: cut_end.map_or(0, |end| end - kept_end),
-        whole_file: move_whole,
-    });
-    let mut dropped_end = cut_end.unwrap_or(kept_end);
+    let cut_end = claimed_end(storage, segment, (position, cut_from), scan.file_bytes)?.filter(|end| *end > cut_from);
+    let mut dropped_end = cut_end.unwrap_or(cut_from).max(kept_end);
+    let mut later_removals = Vec::new();
     for later in bases.iter().filter(|b| **b > base) {
         let path = dir.join(log_name(*later));
-        let later_scan = scan_log(&path, *later, false, &mut |_| {}, &mut |_, _, _| true)?;
+        let later_scan = scan_log(storage, &path, *later, false, &mut |_| {}, &mut |_, _, _| true)?;
+        // The empty segment an interrupted repair created to continue past
+        // a hole: it holds nothing and stays.
+        if later_scan.file_bytes == 0 && storage.exists(&dir.join(crate::segment::hole_name(*later))) {
+            continue;
+        }
         let mut end = later_scan.next_offset;
         if let Some(bad) = &later_scan.invalid {
-            end = end.max(claimed_end(&path, bad.position, later_scan.file_bytes)?.unwrap_or(end));
+            let claimed = claimed_end(storage, &path, (bad.position, end), later_scan.file_bytes)?;
+            end = end.max(claimed.unwrap_or(end));
         }
         let offsets = (end > *later).then_some((*later, end));
-        removals.push(PlannedRemoval {
+        later_removals.push(PlannedRemoval {
             file: path,
             from_byte: 0,
             to_byte: later_scan.file_bytes,
@@ -372,11 +418,26 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
         });
         dropped_end = dropped_end.max(end);
     }
+    let pending = super::repair::pending_hole(storage, &dir, kept_end)?;
+    let continues_at = dropped_end.max(pending.unwrap_or(kept_end));
+    // A first segment cut at 0 goes whole when the partition continues past
+    // a hole (a later segment cut at 0 always does: its offsets would not
+    // continue the one before).
+    let move_whole = position == 0 && (!first_segment || continues_at > kept_end);
+    removals.push(PlannedRemoval {
+        file: segment.to_path_buf(),
+        from_byte: position,
+        to_byte: scan.file_bytes,
+        offsets: cut_end.map(|end| (cut_from, end)),
+        records: cut_end.map_or(0, |end| end - cut_from),
+        whole_file: move_whole,
+    });
+    removals.extend(later_removals);
     let (topic, partition) = names_of(&dir);
     let offsets_dropped = (dropped_end > kept_end).then_some((kept_end, dropped_end));
-    let mut affected = affected(data_dir, &topic, partition, kept_end)?;
+    let mut affected = affected(storage, data_dir, &topic, partition, kept_end)?;
     if topic == OFFSETS_TOPIC && partition == 0 {
-        affected.extend(lost_commits(data_dir, &dir, base, position, &bases)?);
+        affected.extend(lost_commits(storage, data_dir, (&dir, base, position), &bases)?);
     }
     Ok(RepairPlan {
         affected,
@@ -387,6 +448,7 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
         removals,
         offsets_dropped,
         records_dropped: dropped_end - kept_end,
+        continues_at,
     })
 }
 
@@ -395,18 +457,24 @@ pub(super) fn plan_segment_locked(data_dir: &Path, segment: &Path, position: u64
 /// on the snapshot file): the records between are already gone; the repair
 /// accepts their loss. Nothing changed.
 pub fn plan_snapshot_set_aside(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
-    require_store(data_dir)?;
+    let storage = ReadOnlyStorage::default();
+    require_store(&storage, data_dir)?;
     let _lock = lock_without_writer(data_dir)?;
-    plan_snapshot_locked(data_dir, snapshot)
+    plan_snapshot_locked(&storage, data_dir, snapshot)
 }
 
-pub(super) fn plan_snapshot_locked(data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
-    let (dir, bases) = super::repair::locate_partition_file(data_dir, snapshot)?;
+pub(super) fn plan_snapshot_locked(storage: &dyn Storage, data_dir: &Path, snapshot: &Path) -> Result<RepairPlan> {
+    let (dir, bases) = super::repair::locate_partition_file(storage, data_dir, snapshot)?;
     let log_end = match bases.last() {
         Some(last) => {
-            let scan = scan_log(&dir.join(log_name(*last)), *last, false, &mut |_| {}, &mut |_, _, _| {
-                true
-            })?;
+            let scan = scan_log(
+                storage,
+                &dir.join(log_name(*last)),
+                *last,
+                false,
+                &mut |_| {},
+                &mut |_, _, _| true,
+            )?;
             if let Some(bad) = scan.invalid {
                 return Err(Error::invalid(
                     "snapshot",
@@ -423,7 +491,7 @@ pub(super) fn plan_snapshot_locked(data_dir: &Path, snapshot: &Path) -> Result<R
     };
     let mut removals = Vec::new();
     let mut claimed = log_end;
-    for name in list_names(&dir)? {
+    for name in list_names(storage, &dir)? {
         let Some(offset) = name
             .strip_suffix(".producers")
             .filter(|d| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit()))
@@ -435,7 +503,7 @@ pub(super) fn plan_snapshot_locked(data_dir: &Path, snapshot: &Path) -> Result<R
             continue;
         }
         let path = dir.join(&name);
-        let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let bytes = file_len(storage, &path);
         claimed = claimed.max(offset);
         removals.push(PlannedRemoval {
             file: path,
@@ -448,7 +516,7 @@ pub(super) fn plan_snapshot_locked(data_dir: &Path, snapshot: &Path) -> Result<R
     }
     let (topic, partition) = names_of(&dir);
     Ok(RepairPlan {
-        affected: affected(data_dir, &topic, partition, log_end)?,
+        affected: affected(storage, data_dir, &topic, partition, log_end)?,
         partition_dir: dir,
         topic,
         partition,
@@ -456,5 +524,6 @@ pub(super) fn plan_snapshot_locked(data_dir: &Path, snapshot: &Path) -> Result<R
         removals,
         offsets_dropped: (claimed > log_end).then_some((log_end, claimed)),
         records_dropped: claimed - log_end,
+        continues_at: claimed,
     })
 }

@@ -43,7 +43,11 @@ impl RepairOutcome {
 
 /// A file's partition directory and the partition's segment bases (sorted),
 /// refusing a file that is not inside `<data>/topics/<topic>/<partition>/`.
-pub(super) fn locate_partition_file(data_dir: &Path, file: &Path) -> Result<(PathBuf, Vec<u64>)> {
+pub(super) fn locate_partition_file(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    file: &Path,
+) -> Result<(PathBuf, Vec<u64>)> {
     let outside = || {
         Error::invalid(
             "file",
@@ -56,22 +60,35 @@ pub(super) fn locate_partition_file(data_dir: &Path, file: &Path) -> Result<(Pat
     };
     let dir = file.parent().ok_or_else(outside)?.to_path_buf();
     let topics_dir = data_dir.join(TOPICS_DIR);
-    let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| Error::io("resolve path", p, e));
+    let canonical = |p: &Path| storage.canonicalize(p).map_err(|e| Error::io("resolve path", p, e));
+    let topics = canonical(&topics_dir)?;
     let inside = canonical(&dir)?
         .parent()
         .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .is_some_and(|t| canonical(&topics_dir).is_ok_and(|d| d == t));
-    if !inside || !file.is_file() {
+        .is_some_and(|t| t == topics);
+    if !inside || is_dir(storage, file)? {
         return Err(outside());
     }
-    let mut bases: Vec<u64> = list_names(&dir)?.iter().filter_map(|n| parse_log_name(n)).collect();
+    // A missing file is the operator's mistake; any other failure is I/O.
+    match storage.open(file, OpenMode::Existing) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(outside()),
+        Err(e) => return Err(Error::io("open", file, e)),
+    }
+    let mut bases: Vec<u64> = list_names(storage, &dir)?
+        .iter()
+        .filter_map(|n| parse_log_name(n))
+        .collect();
     bases.sort_unstable();
     Ok((dir, bases))
 }
 
 /// The segment's place in its partition: (partition dir, base offset, all bases sorted).
-pub(super) fn locate_segment(data_dir: &Path, segment: &Path) -> Result<(PathBuf, u64, Vec<u64>)> {
+pub(super) fn locate_segment(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    segment: &Path,
+) -> Result<(PathBuf, u64, Vec<u64>)> {
     let not_segment = || {
         Error::invalid(
             "segment file",
@@ -87,16 +104,27 @@ pub(super) fn locate_segment(data_dir: &Path, segment: &Path) -> Result<(PathBuf
         .and_then(|n| n.to_str())
         .and_then(parse_log_name)
         .ok_or_else(not_segment)?;
-    let (dir, bases) = locate_partition_file(data_dir, segment).map_err(|_| not_segment())?;
+    let (dir, bases) = locate_partition_file(storage, data_dir, segment).map_err(|e| match e {
+        // An I/O failure is reported as such, never as the operator's mistake.
+        Error::Io { ref source, .. } if source.kind() != io::ErrorKind::NotFound => e,
+        _ => not_segment(),
+    })?;
     Ok((dir, base, bases))
 }
 
 /// Where the segment at `base` has to start (None for the first); refuses
 /// when an earlier segment is itself invalid (repair that one first).
-pub(super) fn expected_base(dir: &Path, base: u64, bases: &[u64]) -> Result<Option<u64>> {
+pub(super) fn expected_base(storage: &dyn Storage, dir: &Path, base: u64, bases: &[u64]) -> Result<Option<u64>> {
     let mut expected: Option<u64> = None;
     for b in bases.iter().take_while(|b| **b < base) {
-        let scan = scan_log(&dir.join(log_name(*b)), *b, false, &mut |_| {}, &mut |_, _, _| true)?;
+        let scan = scan_log(
+            storage,
+            &dir.join(log_name(*b)),
+            *b,
+            false,
+            &mut |_| {},
+            &mut |_, _, _| true,
+        )?;
         if let Some(invalid) = scan.invalid {
             return Err(Error::invalid(
                 "position",
@@ -113,31 +141,59 @@ pub(super) fn expected_base(dir: &Path, base: u64, bases: &[u64]) -> Result<Opti
 }
 
 /// The base offset of a per-segment file named `<20 digits>.<anything>`.
-fn segment_file_base(name: &str) -> Option<u64> {
+pub(super) fn segment_file_base(name: &str) -> Option<u64> {
     let (digits, _) = name.split_once('.')?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
         .flatten()
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    FsStorage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))
-}
-
-fn copy_synced(from: &Path, to: &Path) -> Result<()> {
-    fs::copy(from, to).map_err(|e| Error::io("copy to backup", to, e))?;
-    File::open(to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("fsync backup", to, e))
-}
-
-fn move_file(from: &Path, to: &Path) -> Result<()> {
-    if fs::rename(from, to).is_err() {
-        // Another file system: copy, fsync, then remove.
-        copy_synced(from, to)?;
-        fs::remove_file(from).map_err(|e| Error::io("remove", from, e))?;
+/// Move `from` into the backup at `to`: a rename, or where that fails
+/// (another file system) a copy, fsync'd with its directory entry, before
+/// the original is removed. The caller fsyncs both directories.
+fn move_file(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
+    if storage.rename(from, to).is_err() {
+        copy_synced(storage, from, to)?;
+        if let Some(backup_dir) = to.parent() {
+            sync_dir(storage, backup_dir)?;
+        }
+        storage.remove_file(from).map_err(|e| Error::io("remove", from, e))?;
     }
     Ok(())
+}
+
+/// Make the partition in `dir` continue at `continue_at`, above offsets
+/// `[kept_end, continue_at)` that a repair takes out (design/durability.md,
+/// "Offsets are never reused"): `<continue_at>.hole` (holding `kept_end`) is
+/// written durably, then an empty segment at `continue_at` is created and
+/// the directory fsync'd. Done before anything is cut or moved, so a power
+/// cut in the middle of a repair never lets the partition hand those
+/// offsets out again; a rerun finds the marker ([`pending_hole`]) and keeps
+/// the same continuation.
+fn continue_past(storage: &dyn Storage, dir: &Path, kept_end: u64, continue_at: u64) -> Result<()> {
+    if continue_at <= kept_end {
+        return Ok(());
+    }
+    let marker = dir.join(crate::segment::hole_name(continue_at));
+    crate::storage::write_atomic(storage, &marker, format!("{kept_end}\n").as_bytes())
+        .map_err(|e| Error::io("write hole marker", &marker, e))?;
+    if !storage.exists(&dir.join(log_name(continue_at))) {
+        crate::segment::Segment::create(storage, dir, continue_at, crate::clock::now_ms())?;
+    }
+    sync_dir(storage, dir)
+}
+
+/// The largest `<offset>.hole` marker or producer snapshot name of the
+/// partition `dir` above `above`: offsets below it were handed out (a
+/// snapshot says the log was durable up to it; a marker is the continuation
+/// an earlier, interrupted repair chose).
+pub(super) fn pending_hole(storage: &dyn Storage, dir: &Path, above: u64) -> Result<Option<u64>> {
+    Ok(list_names(storage, dir)?
+        .iter()
+        .filter(|n| n.ends_with(".hole") || n.ends_with(".producers"))
+        .filter_map(|n| segment_file_base(n))
+        .filter(|offset| *offset > above)
+        .max())
 }
 
 /// Truncate `segment` at `position`, which must be the position of its first
@@ -145,16 +201,37 @@ fn move_file(from: &Path, to: &Path) -> Result<()> {
 /// a typo cannot cut valid data. Before anything changes, the segment and its
 /// index are copied into `backup_dir`; later segments of the partition (whose
 /// offsets would no longer continue) are moved there, and the segment's index
-/// is cut to its entries before `position`. Everything is fsync'd.
+/// is cut to its entries before `position`. When the removed bytes held
+/// offsets past the kept end, the partition continues past them (a hole,
+/// [`RepairPlan::continues_at`](super::RepairPlan)). Everything is fsync'd.
 pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir: &Path) -> Result<RepairOutcome> {
-    require_store(data_dir)?;
-    let _lock = lock(data_dir)?;
+    repair_segment_on(&FsStorage, data_dir, segment, position, backup_dir)
+}
+
+/// [`repair_segment`] through `storage`, in this order, each step durable
+/// before the next: (1) the backup directory exists durably; (2) the cut
+/// segment and its index are copied into it and fsync'd, with its entries;
+/// (3) the continuation past the removed offsets ([`continue_past`]);
+/// (4) later segments' files are moved into the backup (backup directory
+/// fsync'd, then the partition's); (5) the segment is truncated and fsync'd,
+/// its index cut; (6) the partition directory is fsync'd. A power cut at
+/// any point leaves what a rerun repairs to the same end, with nothing lost
+/// that is not in the backup.
+pub(super) fn repair_segment_on(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    segment: &Path,
+    position: u64,
+    backup_dir: &Path,
+) -> Result<RepairOutcome> {
+    require_store(storage, data_dir)?;
+    let _lock = lock(storage, data_dir)?;
     // Refuses any position but the first invalid batch's.
-    let plan = super::plan::plan_segment_locked(data_dir, segment, position)?;
-    let (dir, base, bases) = locate_segment(data_dir, segment)?;
+    let plan = super::plan::plan_segment_locked(storage, data_dir, segment, position)?;
+    let (dir, base, _) = locate_segment(storage, data_dir, segment)?;
     let mut boundaries: Vec<IndexEntry> = Vec::new();
     let mut running_max = i64::MIN;
-    let scan = scan_log(segment, base, false, &mut |_| {}, &mut |at, header, _| {
+    let scan = scan_log(storage, segment, base, false, &mut |_| {}, &mut |at, header, _| {
         boundaries.push(IndexEntry {
             relative_offset: (header.base_offset - base) as u32,
             position: at as u32,
@@ -163,115 +240,151 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
         running_max = running_max.max(header.max_timestamp_ms);
         true
     })?;
-    fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
+    create_dir_durable(storage, backup_dir)?;
     let mut outcome = RepairOutcome::new(backup_dir);
-    let first_segment = bases.first() == Some(&base);
-    let move_whole = position == 0 && !first_segment;
+    let move_whole = plan.removals.first().is_some_and(|r| r.whole_file);
     let index_path = dir.join(index_name(base));
     // 1. Back up the segment (and its index) being cut.
     if !move_whole {
         for file in [segment.to_path_buf(), index_path.clone()] {
-            if file.exists() {
+            if storage.exists(&file) {
                 let name = file.file_name().map(PathBuf::from).unwrap_or_default();
-                copy_synced(&file, &backup_dir.join(name))?;
+                copy_synced(storage, &file, &backup_dir.join(name))?;
                 outcome.copied.push(file);
             }
         }
+        sync_dir(storage, backup_dir)?;
     }
-    // 2. Move later segments (and this one if it is cut at 0) into the backup.
-    // Every per-segment file (`<20 digits>.<kind>`: log, index, snapshots)
-    // of a dropped segment goes.
-    for name in list_names(&dir)? {
+    // 2. The partition continues past every offset taken out.
+    continue_past(storage, &dir, plan.kept_end, plan.continues_at)?;
+    // 3. Move later segments (and this one if it is cut at 0) into the backup.
+    // Every per-segment file (`<20 digits>.<kind>`: log, index, snapshots,
+    // hole markers) of a dropped segment goes, but the continuation's.
+    for name in list_names(storage, &dir)? {
         let Some(file_base) = segment_file_base(&name) else {
             continue;
         };
-        if file_base > base || (move_whole && file_base == base) {
+        let continuation = file_base == plan.continues_at
+            && plan.continues_at > plan.kept_end
+            && [".log", ".index", ".hole"].iter().any(|kind| name.ends_with(kind));
+        if !continuation && (file_base > base || (move_whole && file_base == base)) {
             let from = dir.join(&name);
-            move_file(&from, &backup_dir.join(&name))?;
+            move_file(storage, &from, &backup_dir.join(&name))?;
             outcome.moved.push(from);
         }
     }
-    sync_dir(backup_dir)?;
-    // 3. Truncate at the invalid position and drop the index (rebuilt on open).
+    sync_dir(storage, backup_dir)?;
+    sync_dir(storage, &dir)?;
+    // 4. Truncate at the invalid position and cut the index (extended on open).
     if !move_whole {
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .open(segment)
+        let file = storage
+            .open(segment, OpenMode::Existing)
             .map_err(|e| Error::io("open segment", segment, e))?;
         file.set_len(position)
-            .and_then(|()| file.sync_all())
+            .and_then(|()| file.sync_data())
             .map_err(|e| Error::io("truncate segment", segment, e))?;
         outcome.truncated = Some((segment.to_path_buf(), scan.file_bytes, position));
-        if index_path.exists() {
-            // Keep the prefix of entries that point at verified batch boundaries
-            // before the cut; the engine extends the index from there on open.
-            let bytes = fs::read(&index_path).map_err(|e| Error::io("read index", &index_path, e))?;
-            let mut kept = Vec::new();
-            for chunk in bytes.chunks_exact(ENTRY_SIZE) {
-                let Some(entry) = IndexEntry::decode_all(chunk, position.saturating_sub(1)).pop() else {
-                    break;
-                };
-                if entry.position == 0 || !boundaries.contains(&entry) {
-                    break;
-                }
-                kept.extend_from_slice(&entry.encode());
-            }
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(&index_path)
-                .map_err(|e| Error::io("open index", &index_path, e))?;
-            file.set_len(kept.len() as u64)
-                .and_then(|()| file.write_all_at(&kept, 0))
-                .and_then(|()| file.sync_all())
-                .map_err(|e| Error::io("rewrite index", &index_path, e))?;
+        if storage.exists(&index_path) {
+            cut_index(storage, &index_path, position, &boundaries)?;
         }
     }
-    sync_dir(&dir)?;
+    sync_dir(storage, &dir)?;
     outcome.offsets_dropped = plan.offsets_dropped;
     outcome.records_dropped = plan.records_dropped;
     outcome.affected = plan.affected;
     Ok(outcome)
 }
 
+/// Keep the prefix of the index's entries that point at verified batch
+/// boundaries before the cut at `position`; the engine extends the index
+/// from there on open.
+fn cut_index(storage: &dyn Storage, index_path: &Path, position: u64, boundaries: &[IndexEntry]) -> Result<()> {
+    let file = storage
+        .open(index_path, OpenMode::Existing)
+        .map_err(|e| Error::io("open index", index_path, e))?;
+    // At most one entry per verified boundary (and one more to stop at).
+    let bytes_max = (boundaries.len() as u64 + 1) * ENTRY_SIZE as u64;
+    let bytes = read_prefix(file.as_ref(), index_path, bytes_max)?;
+    let mut kept = Vec::new();
+    for chunk in bytes.chunks_exact(ENTRY_SIZE) {
+        let Some(entry) = IndexEntry::decode_all(chunk, position.saturating_sub(1)).pop() else {
+            break;
+        };
+        if entry.position == 0 || !boundaries.contains(&entry) {
+            break;
+        }
+        kept.extend_from_slice(&entry.encode());
+    }
+    file.set_len(kept.len() as u64)
+        .and_then(|()| file.write_all_at(&kept, 0))
+        .and_then(|()| file.sync_data())
+        .map_err(|e| Error::io("rewrite index", index_path, e))
+}
+
 /// Accept the loss a producer snapshot past the log end reports (`check`
 /// reports it on the snapshot file; see [`plan_snapshot_set_aside`](super::plan_snapshot_set_aside)):
 /// move every producer snapshot of the partition past its log end into
 /// `backup_dir`, fsync'd. The records between the log end and the snapshot
-/// are gone already; afterwards the store opens at the log end.
+/// are gone already; afterwards the store opens at the log end and the
+/// partition continues past the snapshot's offset (a hole), so no offset the
+/// snapshot proves was handed out is handed out again.
 pub fn set_aside_snapshots(data_dir: &Path, snapshot: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    require_store(data_dir)?;
-    let _lock = lock(data_dir)?;
-    let plan = super::plan::plan_snapshot_locked(data_dir, snapshot)?;
-    fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
+    set_aside_snapshots_on(&FsStorage, data_dir, snapshot, backup_dir)
+}
+
+/// [`set_aside_snapshots`] through `storage`: the backup directory made
+/// durable, the continuation written ([`continue_past`]), then the
+/// snapshots moved (backup directory fsync'd before the partition's).
+pub(super) fn set_aside_snapshots_on(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    snapshot: &Path,
+    backup_dir: &Path,
+) -> Result<RepairOutcome> {
+    require_store(storage, data_dir)?;
+    let _lock = lock(storage, data_dir)?;
+    let plan = super::plan::plan_snapshot_locked(storage, data_dir, snapshot)?;
+    create_dir_durable(storage, backup_dir)?;
     let mut outcome = RepairOutcome {
         offsets_dropped: plan.offsets_dropped,
         records_dropped: plan.records_dropped,
         affected: plan.affected.clone(),
         ..RepairOutcome::new(backup_dir)
     };
+    continue_past(storage, &plan.partition_dir, plan.kept_end, plan.continues_at)?;
     for removal in &plan.removals {
         let name = removal.file.file_name().map(PathBuf::from).unwrap_or_default();
-        move_file(&removal.file, &backup_dir.join(name))?;
+        move_file(storage, &removal.file, &backup_dir.join(name))?;
         outcome.moved.push(removal.file.clone());
     }
-    sync_dir(backup_dir)?;
-    sync_dir(&plan.partition_dir)?;
+    sync_dir(storage, backup_dir)?;
+    sync_dir(storage, &plan.partition_dir)?;
     Ok(outcome)
 }
 
 /// Back up and remove the index of `segment`; the engine rebuilds it from the
 /// log on the next open (by a strict scan).
 pub fn repair_index(data_dir: &Path, segment: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    require_store(data_dir)?;
-    let _lock = lock(data_dir)?;
-    let (dir, base, _) = locate_segment(data_dir, segment)?;
+    repair_index_on(&FsStorage, data_dir, segment, backup_dir)
+}
+
+/// [`repair_index`] through `storage`.
+pub(super) fn repair_index_on(
+    storage: &dyn Storage,
+    data_dir: &Path,
+    segment: &Path,
+    backup_dir: &Path,
+) -> Result<RepairOutcome> {
+    require_store(storage, data_dir)?;
+    let _lock = lock(storage, data_dir)?;
+    let (dir, base, _) = locate_segment(storage, data_dir, segment)?;
     let index_path = dir.join(index_name(base));
-    fs::create_dir_all(backup_dir).map_err(|e| Error::io("create backup dir", backup_dir, e))?;
+    create_dir_durable(storage, backup_dir)?;
     let mut outcome = RepairOutcome::new(backup_dir);
-    if index_path.exists() {
-        move_file(&index_path, &backup_dir.join(index_name(base)))?;
-        sync_dir(backup_dir)?;
-        sync_dir(&dir)?;
+    if storage.exists(&index_path) {
+        move_file(storage, &index_path, &backup_dir.join(index_name(base)))?;
+        sync_dir(storage, backup_dir)?;
+        sync_dir(storage, &dir)?;
         outcome.moved.push(index_path.clone());
         outcome.index_removed.push(index_path);
     }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::{Record, Store, StoreOptions};
+use std::fs;
 
 fn options() -> StoreOptions {
     StoreOptions {

@@ -22,14 +22,14 @@ fn transactions_dir(path: &Path) -> PathBuf {
     path.join(TOPICS_DIR).join(TRANSACTIONS_TOPIC).join("00000")
 }
 
-pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Result<()> {
+pub(super) fn check_transactions(storage: &dyn Storage, path: &Path, report: &mut CheckReport) -> Result<()> {
     let dir = transactions_dir(path);
-    if !dir.is_dir() {
+    if !is_dir(storage, &dir)? {
         return Ok(());
     }
-    let start = read_start_offset(&dir);
+    let start = read_start_offset(storage, &dir);
     let mut last: Option<Last> = None;
-    for (base, log) in segments(&dir)? {
+    for (base, log) in segments(storage, &dir)? {
         let mut visit = |position: u64, _: &BatchHeader, records: Vec<StoredRecord>| {
             for r in records.into_iter().filter(|r| r.offset >= start) {
                 match CommitRecord::decode(&r.value) {
@@ -58,7 +58,7 @@ pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Resul
             }
             true
         };
-        let scan = scan_log(&log, base, true, &mut |_| {}, &mut visit)?;
+        let scan = scan_log(storage, &log, base, true, &mut |_| {}, &mut visit)?;
         // An invalid batch is reported by the partition check; nothing after
         // it can be read.
         if scan.invalid.is_some() {
@@ -66,7 +66,7 @@ pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Resul
         }
     }
     if let Some(last) = last {
-        dry_run(path, &last, report)?;
+        dry_run(storage, path, &last, report)?;
     }
     Ok(())
 }
@@ -75,15 +75,18 @@ pub(super) fn check_transactions(path: &Path, report: &mut CheckReport) -> Resul
 /// `__transactions/0` (open re-applies them when `__offsets` holds an older
 /// commit of the same position, design/durability.md "Transactions"), or
 /// none. Reads only.
-pub(super) fn last_record_offset_commits(path: &Path) -> Result<(i64, Vec<crate::txn::OffsetCommit>)> {
+pub(super) fn last_record_offset_commits(
+    storage: &dyn Storage,
+    path: &Path,
+) -> Result<(i64, Vec<crate::txn::OffsetCommit>)> {
     let dir = transactions_dir(path);
-    if !dir.is_dir() {
+    if !is_dir(storage, &dir)? {
         return Ok((i64::MIN, Vec::new()));
     }
-    let start = read_start_offset(&dir);
+    let start = read_start_offset(storage, &dir);
     let mut last: Option<CommitRecord> = None;
-    for (base, log) in segments(&dir)? {
-        let scan = scan_log(&log, base, true, &mut |_| {}, &mut |_, _, records| {
+    for (base, log) in segments(storage, &dir)? {
+        let scan = scan_log(storage, &log, base, true, &mut |_| {}, &mut |_, _, records| {
             for r in records.into_iter().filter(|r| r.offset >= start) {
                 last = CommitRecord::decode(&r.value);
             }
@@ -100,7 +103,7 @@ pub(super) fn last_record_offset_commits(path: &Path) -> Result<(i64, Vec<crate:
 }
 
 /// What open would do with each part of the last commit record.
-fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
+fn dry_run(storage: &dyn Storage, path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
     let record = &last.record;
     let stamp = ProducerStamp {
         producer_id: record.producer_id,
@@ -133,9 +136,9 @@ fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
         let count = records.len() as u64;
         let topic_dir = path.join(TOPICS_DIR).join(topic);
         let meta_path = topic_dir.join(TOPIC_META);
-        let config = match read_small(&meta_path).and_then(|bytes| TopicConfig::decode(&bytes, &meta_path)) {
+        let config = match read_small(storage, &meta_path).and_then(|bytes| TopicConfig::decode(&bytes, &meta_path)) {
             Ok(config) => config,
-            Err(_) if !topic_dir.is_dir() => {
+            Err(_) if !is_dir(storage, &topic_dir)? => {
                 skipped(format!("holds {count} records but the topic does not exist"));
                 continue;
             }
@@ -143,14 +146,14 @@ fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
             Err(_) => continue,
         };
         let partition_dir = topic_dir.join(partition_dir_name(*partition));
-        if *partition >= config.partitions || !partition_dir.is_dir() {
+        if *partition >= config.partitions || !is_dir(storage, &partition_dir)? {
             skipped(format!(
                 "holds {count} records but the topic has {} partitions",
                 config.partitions
             ));
             continue;
         }
-        if present(&partition_dir, *end_hint, stamp, count)? {
+        if present(storage, &partition_dir, *end_hint, stamp, count)? {
             continue;
         }
         if let Some(e) = records.iter().find_map(|r| txn::fits(&config, topic, r).err()) {
@@ -177,18 +180,18 @@ fn dry_run(path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
 /// Whether the partition holds all `wanted` records of the transactional
 /// batches stamped `stamp` at or after `from` (as `txn::find_part` decides,
 /// including a log start moved past `from`).
-fn present(dir: &Path, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<bool> {
-    if from < read_start_offset(dir) {
+fn present(storage: &dyn Storage, dir: &Path, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<bool> {
+    if from < read_start_offset(storage, dir) {
         return Ok(true);
     }
-    let segments = segments(dir)?;
+    let segments = segments(storage, dir)?;
     let mut found = 0u64;
     for (i, (base, log)) in segments.iter().enumerate() {
         // Only segments that can hold offsets at or after `from`.
         if segments.get(i + 1).is_some_and(|(next, _)| *next <= from) {
             continue;
         }
-        scan_log(log, *base, false, &mut |_| {}, &mut |_, header, _| {
+        scan_log(storage, log, *base, false, &mut |_| {}, &mut |_, header, _| {
             if header.base_offset >= from && header.is_transactional() && header.producer == Some(stamp) {
                 found += u64::from(header.record_count);
             }
@@ -201,8 +204,8 @@ fn present(dir: &Path, from: u64, stamp: ProducerStamp, wanted: u64) -> Result<b
     Ok(false)
 }
 
-fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut segments: Vec<(u64, PathBuf)> = list_names(dir)?
+fn segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut segments: Vec<(u64, PathBuf)> = list_names(storage, dir)?
         .iter()
         .filter_map(|n| parse_log_name(n).map(|base| (base, dir.join(n))))
         .collect();
@@ -212,8 +215,8 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 /// The partition's persisted log start (0 if none or unreadable: the
 /// start-offset check reports a bad file).
-fn read_start_offset(dir: &Path) -> u64 {
-    read_small(&dir.join(START_OFFSET_FILE))
+fn read_start_offset(storage: &dyn Storage, dir: &Path) -> u64 {
+    read_small(storage, &dir.join(START_OFFSET_FILE))
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|t| t.trim().parse::<u64>().ok())
@@ -228,15 +231,27 @@ fn read_start_offset(dir: &Path) -> u64 {
 /// parts that cannot are taken out of service (they stay in the backup).
 /// Refuses when `check` finds no such record.
 pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    require_store(data_dir)?;
+    forget_transactions_on(&(Arc::new(FsStorage) as Arc<dyn Storage>), data_dir, backup_dir)
+}
+
+/// [`forget_transactions`] through `storage`. The order: every file of the
+/// partition is copied into the backup and fsync'd, the backup directory
+/// made durable, and only then is `start.offset` replaced (`write_atomic`).
+pub(super) fn forget_transactions_on(
+    storage: &Arc<dyn Storage>,
+    data_dir: &Path,
+    backup_dir: &Path,
+) -> Result<RepairOutcome> {
+    require_store(storage.as_ref(), data_dir)?;
     let options = crate::StoreOptions {
         background: false,
         ..crate::StoreOptions::default()
     };
-    crate::Store::open(data_dir, options)?.close()?;
-    let _lock = lock(data_dir)?;
+    crate::Store::open_with_storage(data_dir, options, storage.clone())?.close()?;
+    let storage = storage.as_ref();
+    let _lock = lock(storage, data_dir)?;
     let mut report = CheckReport::default();
-    check_transactions(data_dir, &mut report)?;
+    check_transactions(storage, data_dir, &mut report)?;
     let first = report
         .problems
         .iter()
@@ -250,38 +265,33 @@ pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairO
         ));
     }
     let dir = transactions_dir(data_dir);
-    let segments = segments(&dir)?;
-    let mut end = read_start_offset(&dir);
+    let segments = segments(storage, &dir)?;
+    let mut end = read_start_offset(storage, &dir);
     let mut files = Vec::new();
     for (base, log) in &segments {
-        let scan = scan_log(log, *base, false, &mut |_| {}, &mut |_, _, _| true)?;
+        let scan = scan_log(storage, log, *base, false, &mut |_| {}, &mut |_, _, _| true)?;
         end = end.max(scan.next_offset);
         files.push(log.clone());
         let index = dir.join(index_name(*base));
-        if index.exists() {
+        if storage.exists(&index) {
             files.push(index);
         }
     }
     let start_path = dir.join(START_OFFSET_FILE);
-    if start_path.exists() {
+    if storage.exists(&start_path) {
         files.push(start_path.clone());
     }
     let backup = backup_dir.join(TRANSACTIONS_TOPIC).join("00000");
-    fs::create_dir_all(&backup).map_err(|e| Error::io("create backup dir", &backup, e))?;
+    create_dir_durable(storage, &backup)?;
     let mut copied = Vec::new();
     for file in &files {
         let to = backup.join(file.file_name().unwrap_or_default());
-        fs::copy(file, &to).map_err(|e| Error::io("copy into backup", file, e))?;
-        File::open(&to)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("fsync backup", &to, e))?;
+        copy_synced(storage, file, &to)?;
         copied.push(file.clone());
     }
-    FsStorage
-        .sync_dir(&backup)
-        .map_err(|e| Error::io("fsync backup dir", &backup, e))?;
-    let previous_start = read_start_offset(&dir);
-    crate::storage::write_atomic(&FsStorage, &start_path, format!("{end}\n").as_bytes())
+    sync_dir(storage, &backup)?;
+    let previous_start = read_start_offset(storage, &dir);
+    crate::storage::write_atomic(storage, &start_path, format!("{end}\n").as_bytes())
         .map_err(|e| Error::io("write start offset", &start_path, e))?;
     Ok(RepairOutcome {
         copied,

@@ -121,6 +121,9 @@ impl Storage for FsStorage {
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
+    fn canonicalize(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        fs::canonicalize(path)
+    }
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
         let lock_path = path.join("LOCK");
         let mut file = open_no_follow(

@@ -122,6 +122,25 @@ pub trait Storage: Send + Sync + Debug + 'static {
     }
     /// True if `path` exists.
     fn exists(&self, path: &Path) -> bool;
+    /// `path` made absolute, without `.` and `..` (and, on a real file
+    /// system, symbolic links resolved: `std::fs::canonicalize`). `NotFound`
+    /// if it does not exist. By default the lexical form.
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        if !self.exists(path) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        let mut out = PathBuf::from("/");
+        for component in path.components() {
+            match component {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::Normal(name) => out.push(name),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
     /// Take an exclusive lock on the data directory. The returned guard holds it
     /// until dropped. `Err(pid)` when someone else holds it (pid if known).
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>>;

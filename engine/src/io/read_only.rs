@@ -412,6 +412,11 @@ impl Storage for ReadOnlyStorage {
         self.overlay.lock().exists(path)
     }
 
+    /// The real path (this only reads).
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::canonicalize(path)
+    }
+
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
         let lock = lock_dir_shared(path)?;
         self.overlay.lock().live = lock.is_live();

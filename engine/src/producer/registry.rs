@@ -24,7 +24,7 @@ const REGISTRY_VERSION_WITHOUT_OWNER: u16 = 1;
 /// Longest owner (principal name) recorded.
 pub(crate) const PRODUCER_OWNER_BYTES_MAX: usize = 255;
 /// Largest registry file accepted: PRODUCERS_MAX entries of the largest size.
-const REGISTRY_BYTES_MAX: u64 =
+pub(crate) const REGISTRY_BYTES_MAX: u64 =
     32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + PRODUCER_NAME_BYTES_MAX as u64 + 2 + PRODUCER_OWNER_BYTES_MAX as u64);
 
 /// Producer registry plus the options the partitions need.

@@ -45,7 +45,7 @@ fn parse_snapshot_name(name: &str) -> Option<u64> {
         .flatten()
 }
 
-fn snapshot_bytes_max(window: u32) -> u64 {
+pub(crate) fn snapshot_bytes_max(window: u32) -> u64 {
     // Header + per producer (id, epoch, time, count) + its batches + CRC.
     32 + PRODUCERS_MAX as u64 * (8 + 2 + 8 + 2 + u64::from(window) * 16)
 }

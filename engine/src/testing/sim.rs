@@ -1109,6 +1109,14 @@ impl Storage for SimStorage {
         state.begin_call().is_ok() && state.lookup(&names).is_ok()
     }
 
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        let names = components(path)?;
+        let mut state = self.shared.lock();
+        state.begin_call()?;
+        state.lookup(&names)?;
+        Ok(names.iter().fold(PathBuf::from("/"), |path, name| path.join(name)))
+    }
+
     fn lock_dir(&self, path: &Path) -> io::Result<Result<Box<dyn Any + Send + Sync>, Option<u32>>> {
         let names = components(path)?;
         let mut state = self.shared.lock();

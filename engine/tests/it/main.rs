@@ -42,5 +42,6 @@ mod release_memory;
 mod scanner;
 mod store_basic;
 mod txn;
+mod txn_group_limit;
 mod txn_limits;
 mod txn_timeout;

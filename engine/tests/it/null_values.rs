@@ -179,7 +179,7 @@ fn nulls_that_disagree_with_the_values_are_refused() {
             .with_header("b", Vec::new())
     };
     for bad in [value_and_null, header_and_null, past_the_headers, descending] {
-        let err = store.append("t", 0, &[bad.clone()]).unwrap_err();
+        let err = store.append("t", 0, std::slice::from_ref(&bad)).unwrap_err();
         assert!(matches!(err, Error::InvalidInput { .. }), "{bad:?}: {err:?}");
     }
     assert_eq!(store.offsets("t", 0).unwrap(), (0, 0));

@@ -125,3 +125,90 @@ async fn describe_damage_of_an_undamaged_store_is_empty() {
     assert!(report.entries.is_empty() && !report.truncated, "{report:?}");
     server.handle.shutdown().await.unwrap();
 }
+
+/// Internal topics' damage is the operator's (issue 18): with tokens, a
+/// consume token's `DescribeDamage` lists the damaged user partition but no
+/// internal topic (here a DLQ whose `topic.meta` is flipped), and naming that
+/// topic is refused; an admin token's lists both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_damage_hides_internal_topics_from_non_admin_tokens() {
+    const ADMIN: &str = "admin-token-0123456789";
+    const READER: &str = "reader-token-0123456789";
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    damaged_store(&data);
+    {
+        // A dead letter of `ok`: `__dlq.ok` exists; then its topic.meta is damaged.
+        let store = Store::open(
+            &data,
+            StoreOptions {
+                background: false,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        let writer = store.init_producer("dlq-writer").unwrap();
+        let failed = store
+            .read("ok", 0, 0, millrace::ReadOptions::default())
+            .unwrap()
+            .records[0]
+            .clone();
+        store
+            .fail_record(writer.id(), "g", "ok", 0, &failed, "process", "Test", "fixture", 1)
+            .unwrap();
+        store.close().unwrap();
+    }
+    let meta = data.join("topics/__dlq.ok/topic.meta");
+    let mut bytes = std::fs::read(&meta).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&meta, bytes).unwrap();
+
+    let text = format!(
+        "[[tokens]]\ntoken = \"{ADMIN}\"\npermissions = [\"admin\"]\n\
+         [[tokens]]\ntoken = \"{READER}\"\npermissions = [\"consume\"]\n"
+    );
+    let tokens = millrace_server::config::ServerConfig::from_toml_str(&text, Path::new("test.toml"))
+        .unwrap()
+        .tokens;
+    let server = start_server(|c| {
+        c.data_dir = data.clone();
+        c.tokens = tokens;
+    })
+    .await;
+    let connect = |token: &'static str| {
+        let addr = server.addr();
+        async move {
+            let options = millrace_server::ClientOptions {
+                token: Some(token.as_bytes().to_vec()),
+                connect_attempts_max: 1,
+                ..millrace_server::ClientOptions::default()
+            };
+            millrace_server::Client::connect(addr, options).await.unwrap()
+        }
+    };
+    let scopes = |report: &millrace_server::messages::DamageReport| -> Vec<(String, Option<u32>)> {
+        report.entries.iter().map(|e| (e.topic.clone(), e.partition)).collect()
+    };
+
+    let admin = connect(ADMIN).await;
+    let all = admin.describe_damage(None).await.unwrap();
+    assert_eq!(
+        scopes(&all),
+        [("__dlq.ok".to_string(), None), ("t".to_string(), Some(0))],
+        "{all:?}"
+    );
+    assert!(all.entries[0].message.contains("topic.meta"), "{all:?}");
+    assert_eq!(scopes(&admin.describe_damage(Some("__dlq.ok")).await.unwrap()).len(), 1);
+
+    let reader = connect(READER).await;
+    let seen = reader.describe_damage(None).await.unwrap();
+    assert_eq!(scopes(&seen), [("t".to_string(), Some(0))], "{seen:?}");
+    assert!(!seen.truncated);
+    // Naming the internal topic is reading it: admin only.
+    match reader.describe_damage(Some("__dlq.ok")).await {
+        Err(millrace_server::ClientError::Server(e)) => assert_eq!(e.code, ErrorCode::PermissionDenied, "{e:?}"),
+        other => panic!("expected PermissionDenied, got {other:?}"),
+    }
+    server.handle.shutdown().await.unwrap();
+}

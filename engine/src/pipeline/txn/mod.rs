@@ -351,7 +351,10 @@ impl Transaction {
         crate::offset_table::validate_commit(group, metadata)?;
         self.store
             .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
-        self.store.check_new_group(group)?;
+        // The transaction's new groups count together (all are applied).
+        let mut groups: Vec<&str> = self.offsets.iter().map(|c| c.group.as_str()).collect();
+        groups.push(group);
+        self.store.check_new_groups(&groups)?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
@@ -521,6 +524,11 @@ impl Transaction {
             let ahead = self.records_for(&commit.topic, commit.partition);
             store.check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
         }
+        // Its new groups, together, against `groups_max`, reserved until
+        // applied: checked when staged, but other commits (direct ones,
+        // another transaction's) may have added groups since. Past the commit
+        // point the transaction is applied whole, so this is the last check.
+        let _new_groups = store.reserve_new_groups(self.offsets.iter().map(|c| c.group.as_str()))?;
         // Strictly after every earlier offset commit (see offset_table.rs).
         let commit_time_ms = store.offset_commit_time()?;
         let mut parts = Vec::with_capacity(self.parts.len());

@@ -171,6 +171,9 @@ fn arb_headers() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
     vec((arb_string(), arb_bytes()), 0..3)
 }
 
+/// A record's value, headers and their nulls.
+type ValueHeadersNulls = (Vec<u8>, Vec<(String, Vec<u8>)>, Nulls);
+
 /// Null value and null header values (protocol.md `nullable_bytes`): a null
 /// is empty in `value`/`headers` and marked in `Nulls`.
 fn with_nulls(
@@ -178,7 +181,7 @@ fn with_nulls(
     mut headers: Vec<(String, Vec<u8>)>,
     value_null: bool,
     header_mask: u32,
-) -> (Vec<u8>, Vec<(String, Vec<u8>)>, Nulls) {
+) -> ValueHeadersNulls {
     if value_null {
         value.clear();
     }
