@@ -17,7 +17,13 @@ fn options() -> StoreOptions {
 }
 
 fn is_timeout_input(err: &Error) -> bool {
-    matches!(err, Error::InvalidInput { what: "transaction_timeout", .. })
+    matches!(
+        err,
+        Error::InvalidInput {
+            what: "transaction_timeout",
+            ..
+        }
+    )
 }
 
 #[test]
@@ -35,7 +41,16 @@ fn each_transaction_keeps_its_own_timeout() {
     // Past the short one's timeout, far inside the default's (60 s).
     std::thread::sleep(Duration::from_millis(20));
     let err = short.commit().unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { what: "transaction", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                what: "transaction",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     default.commit().unwrap();
     let values: Vec<Vec<u8>> = store
         .read("t", 0, 0, ReadOptions::default())
@@ -59,7 +74,11 @@ fn a_timeout_above_the_maximum_or_zero_is_refused() {
     )
     .unwrap();
     let producer = store.init_producer("p").unwrap().id();
-    for bad in [Duration::ZERO, Duration::from_millis(120_001), Duration::from_secs(3600)] {
+    for bad in [
+        Duration::ZERO,
+        Duration::from_millis(120_001),
+        Duration::from_secs(3600),
+    ] {
         let err = store.begin_transaction_with_timeout(producer, bad).err().unwrap();
         assert!(is_timeout_input(&err), "{bad:?}: {err:?}");
     }
