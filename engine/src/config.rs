@@ -94,8 +94,14 @@ pub struct StoreOptions {
     /// A producer with no init or append for this long is forgotten; its next
     /// append fails with `UnknownProducer`.
     pub producer_idle_expiry: Duration,
-    /// An open transaction older than this cannot commit (it is aborted).
+    /// An open transaction older than this cannot commit (it is aborted):
+    /// the timeout of [`Store::begin_transaction`](crate::Store::begin_transaction).
+    /// At most `transaction_timeout_max` (checked at open).
     pub transaction_timeout: Duration,
+    /// The largest per-transaction timeout
+    /// [`Store::begin_transaction_with_timeout`](crate::Store::begin_transaction_with_timeout)
+    /// accepts (Kafka's `transaction.max.timeout.ms`; 15 minutes by default).
+    pub transaction_timeout_max: Duration,
     /// `Always`: a thread whose append waits for a group fsync that another
     /// thread runs keeps its CPU (yielding it in a loop) instead of sleeping,
     /// for up to three of the partition's recent fsync times, as long as
@@ -128,6 +134,7 @@ impl Default for StoreOptions {
             producer_dedup_batches: 5,
             producer_idle_expiry: Duration::from_secs(7 * 24 * 3600),
             transaction_timeout: Duration::from_secs(60),
+            transaction_timeout_max: Duration::from_secs(15 * 60),
             group_commit_spin: Duration::from_micros(500),
             groups_max: GROUPS_MAX_DEFAULT,
         }

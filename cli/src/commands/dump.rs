@@ -76,6 +76,7 @@ fn batch_json(b: &BatchDump, with_records: bool) -> serde_json::Value {
         "max_timestamp": output::time(h.max_timestamp_ms),
         "producer": h.producer.map(|p| json!({"id": p.producer_id, "epoch": p.epoch, "base_sequence": p.base_sequence})),
         "synced_before": h.synced_before,
+        "version": h.version,
         "records": records,
     })
 }

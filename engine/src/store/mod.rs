@@ -179,6 +179,7 @@ impl Store {
                 ),
             ));
         }
+        check_transaction_timeout(options.transaction_timeout, options.transaction_timeout_max)?;
         let context = || {
             let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
             let context = Arc::new(LogContext {
@@ -269,13 +270,27 @@ impl Store {
     /// transactions live in memory only: a crash, an abort, a re-initialised
     /// producer (new epoch) or the timeout discards them without a trace.
     pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
+        self.begin_transaction_with_timeout(producer, self.inner.catalog.options.transaction_timeout)
+    }
+
+    /// [`Store::begin_transaction`] with its own timeout instead of the
+    /// store-wide `StoreOptions::transaction_timeout` (a Kafka producer's
+    /// `transaction.timeout.ms`): the transaction cannot commit once it is
+    /// older than `timeout`. `InvalidInput` (`what` = `"transaction_timeout"`)
+    /// for zero or above `StoreOptions::transaction_timeout_max`; nothing begins.
+    pub fn begin_transaction_with_timeout(
+        &self,
+        producer: crate::ProducerId,
+        timeout: std::time::Duration,
+    ) -> Result<crate::pipeline::txn::Transaction> {
+        check_transaction_timeout(timeout, self.inner.catalog.options.transaction_timeout_max)?;
         self.check_writable()?;
         self.producers().check_producer_epoch(producer.id, producer.epoch)?;
         Ok(crate::pipeline::txn::Transaction::new(
             self.clone(),
             producer.id,
             producer.epoch,
-            self.inner.catalog.options.transaction_timeout,
+            timeout,
         ))
     }
 
@@ -336,4 +351,16 @@ impl Store {
     pub fn is_closed(&self) -> bool {
         self.inner.catalog.shared.is_closed()
     }
+}
+
+/// A transaction timeout is positive and at most `max`
+/// (`StoreOptions::transaction_timeout_max`), else `InvalidInput` naming it.
+fn check_transaction_timeout(timeout: std::time::Duration, max: std::time::Duration) -> Result<()> {
+    if timeout.is_zero() || timeout > max {
+        return Err(Error::invalid(
+            "transaction_timeout",
+            format!("{timeout:?} (must be positive and at most transaction_timeout_max, {max:?})"),
+        ));
+    }
+    Ok(())
 }

@@ -44,3 +44,4 @@ mod store_basic;
 mod txn;
 mod txn_group_limit;
 mod txn_limits;
+mod txn_timeout;

@@ -59,6 +59,40 @@ fn worked_example_matches_protocol_md() {
     assert_eq!(decode_response(&single_frame(&expected)).unwrap(), produced);
 }
 
+/// A null value and a null header value travel as the length 0xFFFFFFFF
+/// (protocol.md `nullable_bytes`); an empty one as length 0. A decoder that
+/// reads the field as plain `bytes` (a peer of the earlier layout) refuses
+/// the null as running past the frame: it never reads it as empty.
+#[test]
+fn a_null_value_is_the_null_length_on_the_wire() {
+    let tombstone = Record::tombstone().with_null_header("n").with_header("e", Vec::new());
+    let mut w = crate::wire::Writer::new();
+    tombstone.encode(&mut w);
+    let bytes = w.into_inner();
+    // timestamp tag 0, key tag 0, value null, 2 headers: "n" null, "e" empty.
+    let mut expected = vec![0u8, 0];
+    expected.extend_from_slice(&u32::MAX.to_le_bytes());
+    expected.extend_from_slice(&2u32.to_le_bytes());
+    expected.extend_from_slice(&1u32.to_le_bytes());
+    expected.push(b'n');
+    expected.extend_from_slice(&u32::MAX.to_le_bytes());
+    expected.extend_from_slice(&1u32.to_le_bytes());
+    expected.push(b'e');
+    expected.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(bytes, expected);
+    let mut r = crate::wire::Reader::new(&bytes);
+    assert_eq!(Record::decode(&mut r).unwrap(), tombstone);
+    r.finish().unwrap();
+    // The earlier layout's decoder: option, option, bytes.
+    let mut old = crate::wire::Reader::new(&bytes);
+    old.u8("timestamp").unwrap();
+    old.u8("key").unwrap();
+    assert!(matches!(
+        old.bytes("record.value"),
+        Err(crate::wire::DecodeError::Truncated { .. })
+    ));
+}
+
 #[test]
 fn error_response_roundtrip() {
     let error = Err(WireError::new(ErrorCode::TopicNotFound, "topic \"x\" does not exist"));
