@@ -13,6 +13,7 @@
 pub mod client;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod kafka;
 pub mod protocol;
 pub mod server;
 

@@ -25,6 +25,7 @@ mod group_limit;
 mod hostile;
 mod idle_memory;
 mod internal_topics;
+mod kafka_codec;
 mod listing_pages;
 mod load;
 mod metrics_http;
