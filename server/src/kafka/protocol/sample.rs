@@ -27,7 +27,7 @@ impl Sampler {
         Self { state: seed, nulls }
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -36,7 +36,7 @@ impl Sampler {
     }
 
     fn below(&mut self, bound: u64) -> usize {
-        (self.next() % bound.max(1)) as usize
+        (self.next_u64() % bound.max(1)) as usize
     }
 
     fn null(&mut self) -> bool {
@@ -59,7 +59,7 @@ macro_rules! sample_integer {
                     0 => 0,
                     1 => <$type>::MAX,
                     2 => <$type>::MIN,
-                    _ => sampler.next() as $type,
+                    _ => sampler.next_u64() as $type,
                 }
             }
         }
@@ -76,8 +76,8 @@ impl<'a> Sample<'a> for bool {
 
 impl<'a> Sample<'a> for Uuid {
     fn sample(sampler: &mut Sampler, _: Version) -> Self {
-        let high = u128::from(sampler.next()) << 64;
-        Uuid((high | u128::from(sampler.next())).to_be_bytes())
+        let high = u128::from(sampler.next_u64()) << 64;
+        Uuid((high | u128::from(sampler.next_u64())).to_be_bytes())
     }
 }
 
