@@ -26,6 +26,7 @@ mod group_limit;
 mod hostile;
 mod idle_memory;
 mod internal_topics;
+mod kafka_codec;
 mod kafka_records;
 mod layering;
 mod listing_pages;

@@ -19,5 +19,6 @@ static ALLOCATOR: millrace_tests::alloc_track::TrackingAllocator = millrace_test
 mod allocation_bounds;
 mod fuzz_corpus;
 mod hostile_segment_files;
+mod kafka_allocation;
 mod kafka_records_alloc;
 mod simulation;
