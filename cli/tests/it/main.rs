@@ -11,6 +11,7 @@
               in helpers); a test is a scenario read top to bottom"
 )]
 
+mod attempts_damage;
 mod audit_lag_paging;
 mod check_repair;
 mod common;
