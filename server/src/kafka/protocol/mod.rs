@@ -46,211 +46,133 @@ use messages::txn::{
 use primitives::{Reader, Version, Wire};
 use sample::{Sample, Sampler};
 
-/// A decoded request body, by API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request<'a> {
-    Produce(ProduceRequest<'a>),
-    Fetch(FetchRequest<'a>),
-    ListOffsets(ListOffsetsRequest<'a>),
-    Metadata(MetadataRequest<'a>),
-    OffsetCommit(OffsetCommitRequest<'a>),
-    OffsetFetch(OffsetFetchRequest<'a>),
-    FindCoordinator(FindCoordinatorRequest<'a>),
-    JoinGroup(JoinGroupRequest<'a>),
-    Heartbeat(HeartbeatRequest<'a>),
-    LeaveGroup(LeaveGroupRequest<'a>),
-    SyncGroup(SyncGroupRequest<'a>),
-    DescribeGroups(DescribeGroupsRequest<'a>),
-    ListGroups(ListGroupsRequest<'a>),
-    SaslHandshake(SaslHandshakeRequest<'a>),
-    ApiVersions(ApiVersionsRequest<'a>),
-    CreateTopics(CreateTopicsRequest<'a>),
-    DeleteTopics(DeleteTopicsRequest<'a>),
-    InitProducerId(InitProducerIdRequest<'a>),
-    AddPartitionsToTxn(AddPartitionsToTxnRequest<'a>),
-    AddOffsetsToTxn(AddOffsetsToTxnRequest<'a>),
-    EndTxn(EndTxnRequest<'a>),
-    TxnOffsetCommit(TxnOffsetCommitRequest<'a>),
-    SaslAuthenticate(SaslAuthenticateRequest<'a>),
+/// Every API of the phase-1 set once, with its request and response body
+/// types: the two enums, their dispatch and the decode, default and sample
+/// tables below are generated from this one list (adding an API is a row
+/// here, a row in [`versions`] and its message module).
+macro_rules! apis {
+    ($lt:lifetime; $($api:ident($req:ty, $resp:ty),)*) => {
+        /// A decoded request body, by API.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Request<$lt> {
+            $(
+                #[doc = concat!("A ", stringify!($api), " request.")]
+                $api($req),
+            )*
+        }
+
+        /// A response body, by API.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Response<$lt> {
+            $(
+                #[doc = concat!("A ", stringify!($api), " response.")]
+                $api($resp),
+            )*
+        }
+
+        impl Request<'_> {
+            /// The API of this request.
+            #[must_use]
+            pub fn api_key(&self) -> ApiKey {
+                match self {
+                    $(Self::$api(_) => ApiKey::$api,)*
+                }
+            }
+
+            fn write(&self, out: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+                match self {
+                    $(Self::$api(body) => body.write(out, version),)*
+                }
+            }
+        }
+
+        impl Response<'_> {
+            /// The API of this response.
+            #[must_use]
+            pub fn api_key(&self) -> ApiKey {
+                match self {
+                    $(Self::$api(_) => ApiKey::$api,)*
+                }
+            }
+
+            /// A response of `api` with every field at its default (error code 0,
+            /// empty arrays): what the fuzz target encodes for a decoded request.
+            #[must_use]
+            pub fn empty(api: ApiKey) -> Response<'static> {
+                match api {
+                    $(ApiKey::$api => Response::$api(Default::default()),)*
+                }
+            }
+
+            fn write(&self, out: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+                match self {
+                    $(Self::$api(body) => body.write(out, version),)*
+                }
+            }
+        }
+
+        fn read_body<'a>(api: ApiKey, reader: &mut Reader<'a>, version: Version) -> Result<Request<'a>, DecodeError> {
+            Ok(match api {
+                $(ApiKey::$api => Request::$api(Wire::read(reader, version)?),)*
+            })
+        }
+
+        fn read_response_body<'a>(
+            api: ApiKey,
+            reader: &mut Reader<'a>,
+            version: Version,
+        ) -> Result<Response<'a>, DecodeError> {
+            Ok(match api {
+                $(ApiKey::$api => Response::$api(Wire::read(reader, version)?),)*
+            })
+        }
+
+        /// A sample request of `api` at `version` (tests, fuzz seeds).
+        #[doc(hidden)]
+        #[must_use]
+        pub fn sample_request(api: ApiKey, sampler: &mut Sampler, version: i16) -> Request<'static> {
+            let version = api.version(version);
+            match api {
+                $(ApiKey::$api => Request::$api(Sample::sample(sampler, version)),)*
+            }
+        }
+
+        /// A sample response of `api` at `version` (tests).
+        #[doc(hidden)]
+        #[must_use]
+        pub fn sample_response(api: ApiKey, sampler: &mut Sampler, version: i16) -> Response<'static> {
+            let version = api.version(version);
+            match api {
+                $(ApiKey::$api => Response::$api(Sample::sample(sampler, version)),)*
+            }
+        }
+    };
 }
 
-/// A response body, by API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Response<'a> {
-    Produce(ProduceResponse<'a>),
-    Fetch(FetchResponse<'a>),
-    ListOffsets(ListOffsetsResponse<'a>),
-    Metadata(MetadataResponse<'a>),
-    OffsetCommit(OffsetCommitResponse<'a>),
-    OffsetFetch(OffsetFetchResponse<'a>),
-    FindCoordinator(FindCoordinatorResponse<'a>),
-    JoinGroup(JoinGroupResponse<'a>),
-    Heartbeat(HeartbeatResponse),
-    LeaveGroup(LeaveGroupResponse<'a>),
-    SyncGroup(SyncGroupResponse<'a>),
-    DescribeGroups(DescribeGroupsResponse<'a>),
-    ListGroups(ListGroupsResponse<'a>),
-    SaslHandshake(SaslHandshakeResponse<'a>),
-    ApiVersions(ApiVersionsResponse),
-    CreateTopics(CreateTopicsResponse<'a>),
-    DeleteTopics(DeleteTopicsResponse<'a>),
-    InitProducerId(InitProducerIdResponse),
-    AddPartitionsToTxn(AddPartitionsToTxnResponse<'a>),
-    AddOffsetsToTxn(AddOffsetsToTxnResponse),
-    EndTxn(EndTxnResponse),
-    TxnOffsetCommit(TxnOffsetCommitResponse<'a>),
-    SaslAuthenticate(SaslAuthenticateResponse<'a>),
-}
-
-impl Request<'_> {
-    /// The API of this request.
-    #[must_use]
-    pub fn api_key(&self) -> ApiKey {
-        match self {
-            Self::Produce(_) => ApiKey::Produce,
-            Self::Fetch(_) => ApiKey::Fetch,
-            Self::ListOffsets(_) => ApiKey::ListOffsets,
-            Self::Metadata(_) => ApiKey::Metadata,
-            Self::OffsetCommit(_) => ApiKey::OffsetCommit,
-            Self::OffsetFetch(_) => ApiKey::OffsetFetch,
-            Self::FindCoordinator(_) => ApiKey::FindCoordinator,
-            Self::JoinGroup(_) => ApiKey::JoinGroup,
-            Self::Heartbeat(_) => ApiKey::Heartbeat,
-            Self::LeaveGroup(_) => ApiKey::LeaveGroup,
-            Self::SyncGroup(_) => ApiKey::SyncGroup,
-            Self::DescribeGroups(_) => ApiKey::DescribeGroups,
-            Self::ListGroups(_) => ApiKey::ListGroups,
-            Self::SaslHandshake(_) => ApiKey::SaslHandshake,
-            Self::ApiVersions(_) => ApiKey::ApiVersions,
-            Self::CreateTopics(_) => ApiKey::CreateTopics,
-            Self::DeleteTopics(_) => ApiKey::DeleteTopics,
-            Self::InitProducerId(_) => ApiKey::InitProducerId,
-            Self::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
-            Self::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
-            Self::EndTxn(_) => ApiKey::EndTxn,
-            Self::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
-            Self::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
-        }
-    }
-
-    fn write(&self, out: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
-        match self {
-            Self::Produce(body) => body.write(out, version),
-            Self::Fetch(body) => body.write(out, version),
-            Self::ListOffsets(body) => body.write(out, version),
-            Self::Metadata(body) => body.write(out, version),
-            Self::OffsetCommit(body) => body.write(out, version),
-            Self::OffsetFetch(body) => body.write(out, version),
-            Self::FindCoordinator(body) => body.write(out, version),
-            Self::JoinGroup(body) => body.write(out, version),
-            Self::Heartbeat(body) => body.write(out, version),
-            Self::LeaveGroup(body) => body.write(out, version),
-            Self::SyncGroup(body) => body.write(out, version),
-            Self::DescribeGroups(body) => body.write(out, version),
-            Self::ListGroups(body) => body.write(out, version),
-            Self::SaslHandshake(body) => body.write(out, version),
-            Self::ApiVersions(body) => body.write(out, version),
-            Self::CreateTopics(body) => body.write(out, version),
-            Self::DeleteTopics(body) => body.write(out, version),
-            Self::InitProducerId(body) => body.write(out, version),
-            Self::AddPartitionsToTxn(body) => body.write(out, version),
-            Self::AddOffsetsToTxn(body) => body.write(out, version),
-            Self::EndTxn(body) => body.write(out, version),
-            Self::TxnOffsetCommit(body) => body.write(out, version),
-            Self::SaslAuthenticate(body) => body.write(out, version),
-        }
-    }
-}
-
-impl Response<'_> {
-    /// The API of this response.
-    #[must_use]
-    pub fn api_key(&self) -> ApiKey {
-        match self {
-            Self::Produce(_) => ApiKey::Produce,
-            Self::Fetch(_) => ApiKey::Fetch,
-            Self::ListOffsets(_) => ApiKey::ListOffsets,
-            Self::Metadata(_) => ApiKey::Metadata,
-            Self::OffsetCommit(_) => ApiKey::OffsetCommit,
-            Self::OffsetFetch(_) => ApiKey::OffsetFetch,
-            Self::FindCoordinator(_) => ApiKey::FindCoordinator,
-            Self::JoinGroup(_) => ApiKey::JoinGroup,
-            Self::Heartbeat(_) => ApiKey::Heartbeat,
-            Self::LeaveGroup(_) => ApiKey::LeaveGroup,
-            Self::SyncGroup(_) => ApiKey::SyncGroup,
-            Self::DescribeGroups(_) => ApiKey::DescribeGroups,
-            Self::ListGroups(_) => ApiKey::ListGroups,
-            Self::SaslHandshake(_) => ApiKey::SaslHandshake,
-            Self::ApiVersions(_) => ApiKey::ApiVersions,
-            Self::CreateTopics(_) => ApiKey::CreateTopics,
-            Self::DeleteTopics(_) => ApiKey::DeleteTopics,
-            Self::InitProducerId(_) => ApiKey::InitProducerId,
-            Self::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
-            Self::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
-            Self::EndTxn(_) => ApiKey::EndTxn,
-            Self::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
-            Self::SaslAuthenticate(_) => ApiKey::SaslAuthenticate,
-        }
-    }
-
-    /// A response of `api` with every field at its default (error code 0,
-    /// empty arrays): what the fuzz target encodes for a decoded request.
-    #[must_use]
-    pub fn empty(api: ApiKey) -> Response<'static> {
-        match api {
-            ApiKey::Produce => Response::Produce(ProduceResponse::default()),
-            ApiKey::Fetch => Response::Fetch(FetchResponse::default()),
-            ApiKey::ListOffsets => Response::ListOffsets(ListOffsetsResponse::default()),
-            ApiKey::Metadata => Response::Metadata(MetadataResponse::default()),
-            ApiKey::OffsetCommit => Response::OffsetCommit(OffsetCommitResponse::default()),
-            ApiKey::OffsetFetch => Response::OffsetFetch(OffsetFetchResponse::default()),
-            ApiKey::FindCoordinator => Response::FindCoordinator(FindCoordinatorResponse::default()),
-            ApiKey::JoinGroup => Response::JoinGroup(JoinGroupResponse::default()),
-            ApiKey::Heartbeat => Response::Heartbeat(HeartbeatResponse::default()),
-            ApiKey::LeaveGroup => Response::LeaveGroup(LeaveGroupResponse::default()),
-            ApiKey::SyncGroup => Response::SyncGroup(SyncGroupResponse::default()),
-            ApiKey::DescribeGroups => Response::DescribeGroups(DescribeGroupsResponse::default()),
-            ApiKey::ListGroups => Response::ListGroups(ListGroupsResponse::default()),
-            ApiKey::SaslHandshake => Response::SaslHandshake(SaslHandshakeResponse::default()),
-            ApiKey::ApiVersions => Response::ApiVersions(ApiVersionsResponse::default()),
-            ApiKey::CreateTopics => Response::CreateTopics(CreateTopicsResponse::default()),
-            ApiKey::DeleteTopics => Response::DeleteTopics(DeleteTopicsResponse::default()),
-            ApiKey::InitProducerId => Response::InitProducerId(InitProducerIdResponse::default()),
-            ApiKey::AddPartitionsToTxn => Response::AddPartitionsToTxn(AddPartitionsToTxnResponse::default()),
-            ApiKey::AddOffsetsToTxn => Response::AddOffsetsToTxn(AddOffsetsToTxnResponse::default()),
-            ApiKey::EndTxn => Response::EndTxn(EndTxnResponse::default()),
-            ApiKey::TxnOffsetCommit => Response::TxnOffsetCommit(TxnOffsetCommitResponse::default()),
-            ApiKey::SaslAuthenticate => Response::SaslAuthenticate(SaslAuthenticateResponse::default()),
-        }
-    }
-
-    fn write(&self, out: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
-        match self {
-            Self::Produce(body) => body.write(out, version),
-            Self::Fetch(body) => body.write(out, version),
-            Self::ListOffsets(body) => body.write(out, version),
-            Self::Metadata(body) => body.write(out, version),
-            Self::OffsetCommit(body) => body.write(out, version),
-            Self::OffsetFetch(body) => body.write(out, version),
-            Self::FindCoordinator(body) => body.write(out, version),
-            Self::JoinGroup(body) => body.write(out, version),
-            Self::Heartbeat(body) => body.write(out, version),
-            Self::LeaveGroup(body) => body.write(out, version),
-            Self::SyncGroup(body) => body.write(out, version),
-            Self::DescribeGroups(body) => body.write(out, version),
-            Self::ListGroups(body) => body.write(out, version),
-            Self::SaslHandshake(body) => body.write(out, version),
-            Self::ApiVersions(body) => body.write(out, version),
-            Self::CreateTopics(body) => body.write(out, version),
-            Self::DeleteTopics(body) => body.write(out, version),
-            Self::InitProducerId(body) => body.write(out, version),
-            Self::AddPartitionsToTxn(body) => body.write(out, version),
-            Self::AddOffsetsToTxn(body) => body.write(out, version),
-            Self::EndTxn(body) => body.write(out, version),
-            Self::TxnOffsetCommit(body) => body.write(out, version),
-            Self::SaslAuthenticate(body) => body.write(out, version),
-        }
-    }
+apis! {'a;
+    Produce(ProduceRequest<'a>, ProduceResponse<'a>),
+    Fetch(FetchRequest<'a>, FetchResponse<'a>),
+    ListOffsets(ListOffsetsRequest<'a>, ListOffsetsResponse<'a>),
+    Metadata(MetadataRequest<'a>, MetadataResponse<'a>),
+    OffsetCommit(OffsetCommitRequest<'a>, OffsetCommitResponse<'a>),
+    OffsetFetch(OffsetFetchRequest<'a>, OffsetFetchResponse<'a>),
+    FindCoordinator(FindCoordinatorRequest<'a>, FindCoordinatorResponse<'a>),
+    JoinGroup(JoinGroupRequest<'a>, JoinGroupResponse<'a>),
+    Heartbeat(HeartbeatRequest<'a>, HeartbeatResponse),
+    LeaveGroup(LeaveGroupRequest<'a>, LeaveGroupResponse<'a>),
+    SyncGroup(SyncGroupRequest<'a>, SyncGroupResponse<'a>),
+    DescribeGroups(DescribeGroupsRequest<'a>, DescribeGroupsResponse<'a>),
+    ListGroups(ListGroupsRequest<'a>, ListGroupsResponse<'a>),
+    SaslHandshake(SaslHandshakeRequest<'a>, SaslHandshakeResponse<'a>),
+    ApiVersions(ApiVersionsRequest<'a>, ApiVersionsResponse),
+    CreateTopics(CreateTopicsRequest<'a>, CreateTopicsResponse<'a>),
+    DeleteTopics(DeleteTopicsRequest<'a>, DeleteTopicsResponse<'a>),
+    InitProducerId(InitProducerIdRequest<'a>, InitProducerIdResponse),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest<'a>, AddPartitionsToTxnResponse<'a>),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest<'a>, AddOffsetsToTxnResponse),
+    EndTxn(EndTxnRequest<'a>, EndTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitRequest<'a>, TxnOffsetCommitResponse<'a>),
+    SaslAuthenticate(SaslAuthenticateRequest<'a>, SaslAuthenticateResponse<'a>),
 }
 
 /// Reads a request body of `api` at `version` (no header), to its end.
@@ -271,66 +193,12 @@ pub fn encode_response_body(out: &mut Vec<u8>, version: i16, response: &Response
     response.write(out, response.api_key().version(version))
 }
 
-fn read_body<'a>(api: ApiKey, reader: &mut Reader<'a>, version: Version) -> Result<Request<'a>, DecodeError> {
-    Ok(match api {
-        ApiKey::Produce => Request::Produce(ProduceRequest::read(reader, version)?),
-        ApiKey::Fetch => Request::Fetch(FetchRequest::read(reader, version)?),
-        ApiKey::ListOffsets => Request::ListOffsets(ListOffsetsRequest::read(reader, version)?),
-        ApiKey::Metadata => Request::Metadata(MetadataRequest::read(reader, version)?),
-        ApiKey::OffsetCommit => Request::OffsetCommit(OffsetCommitRequest::read(reader, version)?),
-        ApiKey::OffsetFetch => Request::OffsetFetch(OffsetFetchRequest::read(reader, version)?),
-        ApiKey::FindCoordinator => Request::FindCoordinator(FindCoordinatorRequest::read(reader, version)?),
-        ApiKey::JoinGroup => Request::JoinGroup(JoinGroupRequest::read(reader, version)?),
-        ApiKey::Heartbeat => Request::Heartbeat(HeartbeatRequest::read(reader, version)?),
-        ApiKey::LeaveGroup => Request::LeaveGroup(LeaveGroupRequest::read(reader, version)?),
-        ApiKey::SyncGroup => Request::SyncGroup(SyncGroupRequest::read(reader, version)?),
-        ApiKey::DescribeGroups => Request::DescribeGroups(DescribeGroupsRequest::read(reader, version)?),
-        ApiKey::ListGroups => Request::ListGroups(ListGroupsRequest::read(reader, version)?),
-        ApiKey::SaslHandshake => Request::SaslHandshake(SaslHandshakeRequest::read(reader, version)?),
-        ApiKey::ApiVersions => Request::ApiVersions(ApiVersionsRequest::read(reader, version)?),
-        ApiKey::CreateTopics => Request::CreateTopics(CreateTopicsRequest::read(reader, version)?),
-        ApiKey::DeleteTopics => Request::DeleteTopics(DeleteTopicsRequest::read(reader, version)?),
-        ApiKey::InitProducerId => Request::InitProducerId(InitProducerIdRequest::read(reader, version)?),
-        ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(AddPartitionsToTxnRequest::read(reader, version)?),
-        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(AddOffsetsToTxnRequest::read(reader, version)?),
-        ApiKey::EndTxn => Request::EndTxn(EndTxnRequest::read(reader, version)?),
-        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(TxnOffsetCommitRequest::read(reader, version)?),
-        ApiKey::SaslAuthenticate => Request::SaslAuthenticate(SaslAuthenticateRequest::read(reader, version)?),
-    })
-}
-
 /// Reads a response body of `api` at `version` (tests and clients: the
 /// front only encodes responses).
 pub fn decode_response_body(api: ApiKey, body: &[u8], version: i16) -> Result<Response<'_>, DecodeError> {
     let mut reader = Reader::new(body);
     let version = api.version(version);
-    let response = match api {
-        ApiKey::Produce => Response::Produce(ProduceResponse::read(&mut reader, version)?),
-        ApiKey::Fetch => Response::Fetch(FetchResponse::read(&mut reader, version)?),
-        ApiKey::ListOffsets => Response::ListOffsets(ListOffsetsResponse::read(&mut reader, version)?),
-        ApiKey::Metadata => Response::Metadata(MetadataResponse::read(&mut reader, version)?),
-        ApiKey::OffsetCommit => Response::OffsetCommit(OffsetCommitResponse::read(&mut reader, version)?),
-        ApiKey::OffsetFetch => Response::OffsetFetch(OffsetFetchResponse::read(&mut reader, version)?),
-        ApiKey::FindCoordinator => Response::FindCoordinator(FindCoordinatorResponse::read(&mut reader, version)?),
-        ApiKey::JoinGroup => Response::JoinGroup(JoinGroupResponse::read(&mut reader, version)?),
-        ApiKey::Heartbeat => Response::Heartbeat(HeartbeatResponse::read(&mut reader, version)?),
-        ApiKey::LeaveGroup => Response::LeaveGroup(LeaveGroupResponse::read(&mut reader, version)?),
-        ApiKey::SyncGroup => Response::SyncGroup(SyncGroupResponse::read(&mut reader, version)?),
-        ApiKey::DescribeGroups => Response::DescribeGroups(DescribeGroupsResponse::read(&mut reader, version)?),
-        ApiKey::ListGroups => Response::ListGroups(ListGroupsResponse::read(&mut reader, version)?),
-        ApiKey::SaslHandshake => Response::SaslHandshake(SaslHandshakeResponse::read(&mut reader, version)?),
-        ApiKey::ApiVersions => Response::ApiVersions(ApiVersionsResponse::read(&mut reader, version)?),
-        ApiKey::CreateTopics => Response::CreateTopics(CreateTopicsResponse::read(&mut reader, version)?),
-        ApiKey::DeleteTopics => Response::DeleteTopics(DeleteTopicsResponse::read(&mut reader, version)?),
-        ApiKey::InitProducerId => Response::InitProducerId(InitProducerIdResponse::read(&mut reader, version)?),
-        ApiKey::AddPartitionsToTxn => {
-            Response::AddPartitionsToTxn(AddPartitionsToTxnResponse::read(&mut reader, version)?)
-        }
-        ApiKey::AddOffsetsToTxn => Response::AddOffsetsToTxn(AddOffsetsToTxnResponse::read(&mut reader, version)?),
-        ApiKey::EndTxn => Response::EndTxn(EndTxnResponse::read(&mut reader, version)?),
-        ApiKey::TxnOffsetCommit => Response::TxnOffsetCommit(TxnOffsetCommitResponse::read(&mut reader, version)?),
-        ApiKey::SaslAuthenticate => Response::SaslAuthenticate(SaslAuthenticateResponse::read(&mut reader, version)?),
-    };
+    let response = read_response_body(api, &mut reader, version)?;
     reader.finish()?;
     Ok(response)
 }
@@ -462,70 +330,4 @@ pub fn encode_api_versions_fallback(out: &mut Vec<u8>, correlation_id: i32) -> R
         0,
         &Response::ApiVersions(ApiVersionsResponse::fallback()),
     )
-}
-
-/// A sample request of `api` at `version` (tests, fuzz seeds).
-#[doc(hidden)]
-#[must_use]
-pub fn sample_request(api: ApiKey, sampler: &mut Sampler, version: i16) -> Request<'static> {
-    let version = api.version(version);
-    match api {
-        ApiKey::Produce => Request::Produce(ProduceRequest::sample(sampler, version)),
-        ApiKey::Fetch => Request::Fetch(FetchRequest::sample(sampler, version)),
-        ApiKey::ListOffsets => Request::ListOffsets(ListOffsetsRequest::sample(sampler, version)),
-        ApiKey::Metadata => Request::Metadata(MetadataRequest::sample(sampler, version)),
-        ApiKey::OffsetCommit => Request::OffsetCommit(OffsetCommitRequest::sample(sampler, version)),
-        ApiKey::OffsetFetch => Request::OffsetFetch(OffsetFetchRequest::sample(sampler, version)),
-        ApiKey::FindCoordinator => Request::FindCoordinator(FindCoordinatorRequest::sample(sampler, version)),
-        ApiKey::JoinGroup => Request::JoinGroup(JoinGroupRequest::sample(sampler, version)),
-        ApiKey::Heartbeat => Request::Heartbeat(HeartbeatRequest::sample(sampler, version)),
-        ApiKey::LeaveGroup => Request::LeaveGroup(LeaveGroupRequest::sample(sampler, version)),
-        ApiKey::SyncGroup => Request::SyncGroup(SyncGroupRequest::sample(sampler, version)),
-        ApiKey::DescribeGroups => Request::DescribeGroups(DescribeGroupsRequest::sample(sampler, version)),
-        ApiKey::ListGroups => Request::ListGroups(ListGroupsRequest::sample(sampler, version)),
-        ApiKey::SaslHandshake => Request::SaslHandshake(SaslHandshakeRequest::sample(sampler, version)),
-        ApiKey::ApiVersions => Request::ApiVersions(ApiVersionsRequest::sample(sampler, version)),
-        ApiKey::CreateTopics => Request::CreateTopics(CreateTopicsRequest::sample(sampler, version)),
-        ApiKey::DeleteTopics => Request::DeleteTopics(DeleteTopicsRequest::sample(sampler, version)),
-        ApiKey::InitProducerId => Request::InitProducerId(InitProducerIdRequest::sample(sampler, version)),
-        ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(AddPartitionsToTxnRequest::sample(sampler, version)),
-        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(AddOffsetsToTxnRequest::sample(sampler, version)),
-        ApiKey::EndTxn => Request::EndTxn(EndTxnRequest::sample(sampler, version)),
-        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(TxnOffsetCommitRequest::sample(sampler, version)),
-        ApiKey::SaslAuthenticate => Request::SaslAuthenticate(SaslAuthenticateRequest::sample(sampler, version)),
-    }
-}
-
-/// A sample response of `api` at `version` (tests).
-#[doc(hidden)]
-#[must_use]
-pub fn sample_response(api: ApiKey, sampler: &mut Sampler, version: i16) -> Response<'static> {
-    let version = api.version(version);
-    match api {
-        ApiKey::Produce => Response::Produce(ProduceResponse::sample(sampler, version)),
-        ApiKey::Fetch => Response::Fetch(FetchResponse::sample(sampler, version)),
-        ApiKey::ListOffsets => Response::ListOffsets(ListOffsetsResponse::sample(sampler, version)),
-        ApiKey::Metadata => Response::Metadata(MetadataResponse::sample(sampler, version)),
-        ApiKey::OffsetCommit => Response::OffsetCommit(OffsetCommitResponse::sample(sampler, version)),
-        ApiKey::OffsetFetch => Response::OffsetFetch(OffsetFetchResponse::sample(sampler, version)),
-        ApiKey::FindCoordinator => Response::FindCoordinator(FindCoordinatorResponse::sample(sampler, version)),
-        ApiKey::JoinGroup => Response::JoinGroup(JoinGroupResponse::sample(sampler, version)),
-        ApiKey::Heartbeat => Response::Heartbeat(HeartbeatResponse::sample(sampler, version)),
-        ApiKey::LeaveGroup => Response::LeaveGroup(LeaveGroupResponse::sample(sampler, version)),
-        ApiKey::SyncGroup => Response::SyncGroup(SyncGroupResponse::sample(sampler, version)),
-        ApiKey::DescribeGroups => Response::DescribeGroups(DescribeGroupsResponse::sample(sampler, version)),
-        ApiKey::ListGroups => Response::ListGroups(ListGroupsResponse::sample(sampler, version)),
-        ApiKey::SaslHandshake => Response::SaslHandshake(SaslHandshakeResponse::sample(sampler, version)),
-        ApiKey::ApiVersions => Response::ApiVersions(ApiVersionsResponse::sample(sampler, version)),
-        ApiKey::CreateTopics => Response::CreateTopics(CreateTopicsResponse::sample(sampler, version)),
-        ApiKey::DeleteTopics => Response::DeleteTopics(DeleteTopicsResponse::sample(sampler, version)),
-        ApiKey::InitProducerId => Response::InitProducerId(InitProducerIdResponse::sample(sampler, version)),
-        ApiKey::AddPartitionsToTxn => {
-            Response::AddPartitionsToTxn(AddPartitionsToTxnResponse::sample(sampler, version))
-        }
-        ApiKey::AddOffsetsToTxn => Response::AddOffsetsToTxn(AddOffsetsToTxnResponse::sample(sampler, version)),
-        ApiKey::EndTxn => Response::EndTxn(EndTxnResponse::sample(sampler, version)),
-        ApiKey::TxnOffsetCommit => Response::TxnOffsetCommit(TxnOffsetCommitResponse::sample(sampler, version)),
-        ApiKey::SaslAuthenticate => Response::SaslAuthenticate(SaslAuthenticateResponse::sample(sampler, version)),
-    }
 }
