@@ -132,7 +132,7 @@ pub struct RepairPlan {
     /// every offset the removed bytes, a producer snapshot or an interrupted
     /// earlier repair (its `<offset>.hole`) show was handed out; offsets
     /// `[kept_end, continues_at)` are then a hole (design/durability.md,
-    /// "Offsets are never reused").
+    /// "Offsets are never handed out twice").
     pub continues_at: u64,
 }
 

@@ -164,7 +164,7 @@ fn move_file(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
 
 /// Make the partition in `dir` continue at `continue_at`, above offsets
 /// `[kept_end, continue_at)` that a repair takes out (design/durability.md,
-/// "Offsets are never reused"): `<continue_at>.hole` (holding `kept_end`) is
+/// "Offsets are never handed out twice"): `<continue_at>.hole` (holding `kept_end`) is
 /// written durably, then an empty segment at `continue_at` is created and
 /// the directory fsync'd. Done before anything is cut or moved, so a power
 /// cut in the middle of a repair never lets the partition hand those

@@ -172,7 +172,7 @@ impl Partition {
 /// committed (so the partition's offsets reached it once): appending at
 /// `end` would hand records offsets the group has read past, and it would
 /// skip them. So the partition continues at `floor` (design/durability.md,
-/// "Offsets are never reused"): the hole marker `<floor>.hole` is made
+/// "Offsets are never handed out twice"): the hole marker `<floor>.hole` is made
 /// durable, then the active segment is sealed (or removed when empty) and an
 /// empty segment is created at `floor`. Offsets `[end, floor)` are a hole
 /// that reads step over; every record below `end` stays readable. A crash in
