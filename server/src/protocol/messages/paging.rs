@@ -72,12 +72,15 @@ impl Wire for PartitionKey {
     }
 }
 
-/// A page of a group's committed offsets (`FetchOffsetsPage`), in
-/// (topic, partition) order after `after`.
+/// A page of one group's partitions, in (topic, partition) order after
+/// `after`: the request of both `FetchOffsetsPage` ([`OffsetsPage`]) and
+/// `LagPage` ([`LagPage`]), which share its layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetsPage {
+pub struct GroupPage {
     pub group: String,
-    /// Absent = every topic of the group.
+    /// Absent = every topic of the group (for `LagPage`: every partition the
+    /// group committed to); present = that topic (for `LagPage`: every
+    /// partition of the topic).
     pub topic: Option<String>,
     /// Absent = from the first partition.
     pub after: Option<PartitionKey>,
@@ -85,7 +88,13 @@ pub struct OffsetsPage {
     pub limit: u32,
 }
 
-impl Wire for OffsetsPage {
+/// A page of a group's committed offsets (`FetchOffsetsPage`).
+pub type OffsetsPage = GroupPage;
+
+/// A page of a group's lag (`LagPage`).
+pub type LagPage = GroupPage;
+
+impl Wire for GroupPage {
     const BYTES_MIN: usize = STRING_MIN + 1 + 1 + 4;
     fn encode(&self, w: &mut Writer) {
         w.string(&self.group);
@@ -94,7 +103,7 @@ impl Wire for OffsetsPage {
         w.u32(self.limit);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        Ok(OffsetsPage {
+        Ok(GroupPage {
             group: r.string("group")?,
             topic: r.option("topic", |r| r.string("topic"))?,
             after: r.option("page.after", PartitionKey::decode)?,
@@ -192,38 +201,6 @@ impl Wire for ResetAuditPaged {
         Ok(ResetAuditPaged {
             entries: read_list(r, "page.entries")?,
             next_after: r.option("page.next_after", |r| r.u64("page.next_after"))?,
-        })
-    }
-}
-
-/// A page of a group's lag (`LagPage`), in (topic, partition) order after
-/// `after`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LagPage {
-    pub group: String,
-    /// Absent = every partition the group committed to; present = every
-    /// partition of the topic.
-    pub topic: Option<String>,
-    /// Absent = from the first partition.
-    pub after: Option<PartitionKey>,
-    /// 0 = the server's default.
-    pub limit: u32,
-}
-
-impl Wire for LagPage {
-    const BYTES_MIN: usize = STRING_MIN + 1 + 1 + 4;
-    fn encode(&self, w: &mut Writer) {
-        w.string(&self.group);
-        w.option(self.topic.as_ref(), |w, t| w.string(t));
-        w.option(self.after.as_ref(), |w, a| a.encode(w));
-        w.u32(self.limit);
-    }
-    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        Ok(LagPage {
-            group: r.string("group")?,
-            topic: r.option("topic", |r| r.string("topic"))?,
-            after: r.option("page.after", PartitionKey::decode)?,
-            limit: r.u32("page.limit")?,
         })
     }
 }
