@@ -6,6 +6,7 @@
 #   make test         the README's test command: every crate's tests, release
 #   make loom         the loom models (--cfg loom, own target dir)
 #   make negative-control  the simulation against an engine that skips fsync: must fail
+#   make kafka-clients  kcat and the Python Kafka clients for the Kafka front's tests
 #   make ci           all of the above, what CI runs
 #   make sim-long     a long power-cut simulation (SIM_SEEDS, default 200000)
 #   make fuzz-smoke   each cargo-fuzz target for FUZZ_SECONDS (default 60)
@@ -18,9 +19,9 @@ FUZZ_TARGETS := batch_decode frame_decode metadata_open segment_recovery server_
 BENCH ?= engine
 LOOM_TESTS := $(basename $(notdir $(wildcard engine/tests/loom*.rs)))
 
-.PHONY: ci check fmt clippy doc test loom negative-control sim-long fuzz-smoke bench
+.PHONY: ci check fmt clippy doc test loom negative-control sim-long fuzz-smoke bench kafka-clients
 
-ci: check test loom negative-control
+ci: check kafka-clients test loom negative-control
 
 check: fmt clippy
 
@@ -76,3 +77,15 @@ bench:
 	  idle_rss) $(CARGO) bench -p millrace-cli --bench idle_rss ;; \
 	  *) echo "BENCH=engine|loopback|idle_rss"; exit 2 ;; \
 	esac
+
+# Real Kafka clients for the Kafka front's tests (cli/tests/it/kafka_*.rs):
+# kcat from Debian's packages, and confluent-kafka, kafka-python and aiokafka
+# in a virtual environment at target/kafka-venv. `make ci` runs it and
+# requires the clients (MILLRACE_KAFKA_CLIENTS=require); without them the
+# tests say they were skipped.
+KAFKA_VENV ?= target/kafka-venv
+kafka-clients:
+	@echo "== Kafka clients"
+	command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat; }
+	test -x $(KAFKA_VENV)/bin/python || python3 -m venv $(KAFKA_VENV)
+	$(KAFKA_VENV)/bin/pip install -q confluent-kafka==2.16.2 kafka-python==3.0.12 aiokafka==0.14.0

@@ -27,6 +27,7 @@ mod group_delete;
 mod group_paging;
 mod hole_index;
 mod internal_names;
+mod kafka_clients;
 mod live_inspect;
 mod null_values;
 mod offset_reuse;

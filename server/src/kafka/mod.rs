@@ -10,7 +10,8 @@
 //!   encoding, bounded decompression (gzip, snappy, lz4, zstd), and the
 //!   mapping between Kafka records and the engine's records
 //!   ([`millrace::Record`] in, [`millrace::StoredRecord`] out);
-//! - `front` (next phase): the listener and handlers over the service layer.
+//! - [`front`]: the listener, connections and handlers over the service layer.
 
+pub mod front;
 pub mod protocol;
 pub mod records;

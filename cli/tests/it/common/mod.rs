@@ -1,4 +1,6 @@
 //! Helpers shared by the CLI end-to-end tests.
+
+pub mod kafka;
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,105 @@
+//! The Kafka front (issue 21, `design/kafka.md`): a listener beside the
+//! native one whose connections decode Kafka requests
+//! ([`crate::kafka::protocol`]), call the service layer
+//! ([`crate::server::service`]) with engine types, and encode the answers.
+//! No second copy of auth, limits, durability waiting or engine calls: those
+//! are the service's.
+//!
+//! - [`config`]: the `[kafka]` settings (listen and advertised address, ...);
+//! - `dispatch`: the one table from a decoded request to its handler;
+//! - one module per area, each owning its handlers and its shared state:
+//!   `cluster` (ApiVersions, Metadata, CreateTopics, DeleteTopics, SASL),
+//!   `produce` (Produce), `fetch` (Fetch, ListOffsets), `producers`
+//!   (idempotent producers: InitProducerId without a transactional id),
+//!   `groups` (the classic group coordinator and committed offsets), `txn`
+//!   (transactions keyed by producer id).
+//!
+//! Handlers are synchronous: the connection runs each request off the async
+//! runtime (as the native front does), in arrival order, and writes the
+//! response frames in that order.
+
+pub mod config;
+mod dispatch;
+
+mod cluster;
+mod fetch;
+mod groups;
+mod produce;
+mod producers;
+mod txn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::KafkaConfig;
+pub use dispatch::handle;
+
+use crate::kafka::protocol::{encode_response, ApiKey, EncodeError, RequestHeader, Response};
+use crate::server::service::{Service, Session};
+
+/// What every Kafka connection shares: the service and each area's state.
+#[derive(Debug)]
+pub struct Front {
+    pub service: Arc<Service>,
+    pub config: KafkaConfig,
+    /// The classic group coordinator (`groups`).
+    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
+    pub(crate) groups: groups::Coordinator,
+    /// Open transactions by producer id (`txn`).
+    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
+    pub(crate) transactions: txn::Coordinator,
+    /// Idempotent producers' registrations (`producers`).
+    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
+    pub(crate) producers: producers::Producers,
+}
+
+impl Front {
+    pub fn new(service: Arc<Service>, config: KafkaConfig) -> Self {
+        Front {
+            service,
+            config,
+            groups: groups::Coordinator::default(),
+            transactions: txn::Coordinator::default(),
+            producers: producers::Producers::default(),
+        }
+    }
+}
+
+/// One Kafka connection's state.
+#[derive(Debug)]
+pub struct Conn {
+    /// Who is connected (the principal after SASL) and its native state.
+    pub session: Session,
+}
+
+impl Conn {
+    pub fn new(peer: SocketAddr) -> Self {
+        Conn {
+            session: Session::new(peer),
+        }
+    }
+}
+
+/// Why a request got no response frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontError {
+    /// The response could not be encoded (a bug, or a response over 2 GiB).
+    #[error("cannot encode the response: {0}")]
+    Encode(#[from] EncodeError),
+    /// The request's API is not served yet: the connection is closed.
+    #[error("{0:?} is not served yet")]
+    NotServed(ApiKey),
+    /// The connection must be closed (the message says why; logged).
+    #[error("{0}")]
+    Close(String),
+}
+
+/// What a handler returns: the response was appended to the output, or the
+/// connection closes.
+pub type Handled = Result<(), FrontError>;
+
+/// Appends `response` as the answer to `header`'s request.
+pub(crate) fn respond(out: &mut Vec<u8>, header: &RequestHeader<'_>, response: &Response<'_>) -> Handled {
+    encode_response(out, header.correlation_id, header.api_version, response)?;
+    Ok(())
+}
