@@ -21,7 +21,7 @@ fn the_pinned_kafka_clients_are_installed() {
     let versions = std::process::Command::new(&clients.python)
         .args([
             "-c",
-            "import confluent_kafka, kafka, aiokafka; print(confluent_kafka.version()[0], kafka.__version__, aiokafka.__version__)",
+            "import confluent_kafka, kafka, aiokafka; print(confluent_kafka.version(), kafka.__version__, aiokafka.__version__)",
         ])
         .output()
         .unwrap();
