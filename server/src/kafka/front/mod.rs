@@ -20,6 +20,7 @@
 
 pub mod config;
 mod dispatch;
+pub mod errors;
 
 mod cluster;
 mod fetch;

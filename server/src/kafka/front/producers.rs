@@ -17,3 +17,16 @@ pub(crate) fn init_producer_id(
 ) -> Handled {
     Err(FrontError::NotServed(ApiKey::InitProducerId))
 }
+/// The engine's stamp for an idempotent batch (`producer_id >= 0`, not
+/// transactional) of `topic`/`partition`, or the Kafka error code to answer
+/// the partition with. Called by the Produce handler (`produce`).
+#[expect(dead_code, reason = "skeleton: the Produce handler calls it once served")]
+pub(crate) fn stamp(
+    _front: &Front,
+    _conn: &Conn,
+    _topic: &str,
+    _partition: u32,
+    _batch: &crate::kafka::records::BatchHeader,
+) -> Result<millrace::ProducerStamp, i16> {
+    Err(super::errors::UNKNOWN_PRODUCER_ID)
+}

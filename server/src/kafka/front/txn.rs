@@ -57,3 +57,18 @@ pub(crate) fn txn_offset_commit(
 ) -> Handled {
     Err(FrontError::NotServed(ApiKey::TxnOffsetCommit))
 }
+/// Adds a transactional batch of `topic`/`partition` to its producer's open
+/// transaction (its offsets are known only at commit: the Produce response
+/// says -1), or the Kafka error code to answer the partition with. Called
+/// by the Produce handler (`produce`).
+#[expect(dead_code, reason = "skeleton: the Produce handler calls it once served")]
+pub(crate) fn append(
+    _front: &Front,
+    _conn: &mut Conn,
+    _topic: &str,
+    _partition: u32,
+    _batch: &crate::kafka::records::BatchHeader,
+    _records: &[millrace::Record],
+) -> Result<(), i16> {
+    Err(super::errors::INVALID_TXN_STATE)
+}
