@@ -8,6 +8,7 @@
 //! turn it into a store.
 
 use crate::error::{DataDirProblem, Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::Storage;
 use std::io;
 use std::path::Path;
@@ -68,19 +69,17 @@ pub(crate) fn prepare(storage: &dyn Storage, path: &Path, marker: &Path) -> Resu
                     },
                 })
             }
-            Err(e) => return Err(Error::io("list the data dir's parent", parent, e)),
+            Err(e) => return Err(e).at("list the data dir's parent", parent),
         }
     }
-    storage
-        .create_dir_all(path)
-        .map_err(|e| Error::io("create data dir", path, e))?;
+    storage.create_dir_all(path).at("create data dir", path)?;
     // The new directory's entry in its parent: durable before anything is
     // acknowledged in it.
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    storage.sync_dir(parent).map_err(|e| Error::io("fsync dir", parent, e))
+    storage.sync_dir(parent).at("fsync dir", parent)
 }
 
 /// A directory without the `MILLRACE` marker: may a store be created (or
@@ -94,7 +93,7 @@ fn check_creatable(storage: &dyn Storage, path: &Path) -> Result<()> {
                 problem: DataDirProblem::NotADirectory,
             })
         }
-        Err(e) => return Err(Error::io("list data dir", path, e)),
+        Err(e) => return Err(e).at("list data dir", path),
     };
     if names.iter().any(|name| STORE_ENTRIES.contains(&name.as_str())) {
         return Ok(());

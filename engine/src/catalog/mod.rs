@@ -15,6 +15,7 @@ pub(crate) mod topics;
 
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::{read_all, write_atomic, Storage};
 use crate::log::context::LogContext;
 use crate::log::partition::Partition;
@@ -167,55 +168,45 @@ impl Catalog {
         crate::layout::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
             .lock_dir(&path)
-            .map_err(|e| Error::io("lock data dir", &path, e))?
+            .at("lock data dir", &path)?
             .map_err(|pid| Error::Locked {
                 path: path.clone(),
                 pid,
             })?;
         if storage.exists(&format_path) {
-            let text =
-                read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
+            let text = read_all(storage.as_ref(), &format_path, 256).at("read format", &format_path)?;
             check_format(&text, &format_path)?;
         } else {
-            write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes())
-                .map_err(|e| Error::io("write format", &format_path, e))?;
+            write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes()).at("write format", &format_path)?;
         }
         let topics_dir = path.join(TOPICS_DIR);
         // Directory entries seen now may exist only in the page cache (a
         // process crash before their directory fsync): make them durable.
-        storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+        storage.sync_dir(&path).at("fsync dir", &path)?;
         if !storage.exists(&topics_dir) {
             storage
                 .create_dir_all(&topics_dir)
-                .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
-            storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+                .at("create topics dir", &topics_dir)?;
+            storage.sync_dir(&path).at("fsync dir", &path)?;
         }
         let (shared, beside) = make_context()?;
         let mut topics = BTreeMap::new();
         let mut damaged_topics = BTreeMap::new();
-        let mut names = storage
-            .list_dir(&topics_dir)
-            .map_err(|e| Error::io("list topics", &topics_dir, e))?;
+        let mut names = storage.list_dir(&topics_dir).at("list topics", &topics_dir)?;
         // The floors' topic first: every other partition continues at or
         // above the offsets committed on it (`Partition::open`).
         names.sort_by_key(|name| name != floors.topic);
         let mut committed_floors = BTreeMap::new();
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+        storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         for name in names {
             let dir = topics_dir.join(&name);
             if name.ends_with(CREATING_SUFFIX) || name.ends_with(DELETING_SUFFIX) {
                 // An interrupted create or delete: finish it by removing the directory.
-                storage
-                    .remove_dir_all(&dir)
-                    .map_err(|e| Error::io("remove unfinished topic", &dir, e))?;
-                storage
-                    .sync_dir(&topics_dir)
-                    .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+                storage.remove_dir_all(&dir).at("remove unfinished topic", &dir)?;
+                storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
                 continue;
             }
-            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+            storage.sync_dir(&dir).at("fsync dir", &dir)?;
             // Damage is confined to the topic (or partition, in load_topic)
             // that holds it: the rest of the store opens.
             match load_topic(&storage, &dir, &name, &options, &shared, &committed_floors) {
@@ -501,13 +492,12 @@ fn load_topic(
     committed_floors: &Floors,
 ) -> Result<Topic> {
     let meta_path = dir.join(TOPIC_META);
-    let bytes =
-        read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
+    let bytes = read_all(storage.as_ref(), &meta_path, 64 * 1024).at("read topic meta", &meta_path)?;
     let config = TopicConfig::decode(&bytes, &meta_path)?;
     // A partition directory past the count: the file is wrong (a plausible
     // value with a valid checksum); opening with fewer partitions would hide
     // records without a word.
-    for entry in storage.list_dir(dir).map_err(|e| Error::io("list topic", dir, e))? {
+    for entry in storage.list_dir(dir).at("list topic", dir)? {
         let partition = (entry.len() == 5 && entry.bytes().all(|b| b.is_ascii_digit()))
             .then(|| entry.parse::<u32>().ok())
             .flatten();

@@ -11,6 +11,7 @@
 //! | `start.offset`       | refuses the partition                        | corruption  | move to the backup (start = first segment)|
 
 use super::*;
+use crate::io::checked::IoContext;
 use crate::producer::registry::REGISTRY_FILE;
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
@@ -61,7 +62,7 @@ fn read_bounded(storage: &dyn Storage, path: &Path, max_bytes: u64) -> Result<Op
     match crate::io::read_all(storage, path, max_bytes) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
+        Err(e) => Err(e).at("read", path),
     }
 }
 
@@ -186,9 +187,9 @@ pub(super) fn repair_metadata_on(
             let old = if exists { read_small(storage, path)? } else { Vec::new() };
             TopicConfig::salvage(&old, partition_dirs(storage, &dir)?).encode()
         };
-        crate::io::write_atomic(storage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
+        crate::io::write_atomic(storage, path, &bytes).at("rewrite", path)?;
     } else {
-        storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        storage.remove_file(path).at("remove", path)?;
         outcome.moved.push(path.to_path_buf());
     }
     sync_dir(storage, &dir)?;
