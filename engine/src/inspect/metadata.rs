@@ -30,8 +30,8 @@ fn problem(path: PathBuf, severity: Severity, detail: String) -> Problem {
 /// newer format is an error (this build cannot check it), not a problem.
 pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut CheckReport) -> Result<()> {
     let format = path.join(FORMAT_FILE);
-    match crate::catalog::check_format(&read_small(storage, &format)?, &format) {
-        Ok(()) => {}
+    match crate::layout::check_format(&read_small(storage, &format)?, &format) {
+        Ok(_) => {}
         Err(e @ Error::FormatTooNew { .. }) => return Err(e),
         Err(_) => report.problems.push(problem(
             format,
@@ -182,7 +182,9 @@ pub(super) fn repair_metadata_on(
             outcome.copied.push(path.to_path_buf());
         }
         let bytes = if name == FORMAT_FILE {
-            crate::catalog::format_text().as_bytes().to_vec()
+            // Whether the store holds a null cannot be told from a damaged
+            // marker: the rewritten one names the newest format.
+            crate::layout::format_text(crate::layout::FORMAT_VERSION).into_bytes()
         } else {
             let old = if exists { read_small(storage, path)? } else { Vec::new() };
             TopicConfig::salvage(&old, partition_dirs(storage, &dir)?).encode()
