@@ -11,6 +11,7 @@
               in helpers); a test is a scenario read top to bottom"
 )]
 
+mod anonymous_producers;
 mod close;
 mod common;
 mod consume_in_transaction;
