@@ -110,7 +110,13 @@ impl ProducerRegistry {
     /// Register `name` or start its next epoch, epochs at most `epoch_max`
     /// (see [`ProducerEpochs::init_capped`]); `None` = `name` belongs to
     /// another owner.
-    pub fn init_capped(&self, name: &str, owner: Option<&str>, epoch_max: u16, now_ms: i64) -> Result<Option<(u64, u16)>> {
+    pub fn init_capped(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        epoch_max: u16,
+        now_ms: i64,
+    ) -> Result<Option<(u64, u16)>> {
         check_name(name)?;
         if let Some(owner) = owner {
             check_owner(owner)?;

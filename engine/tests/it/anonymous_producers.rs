@@ -55,8 +55,12 @@ fn each_anonymous_registration_is_a_new_durable_producer() {
             ));
         }
         let first = sessions[0].producer_id;
-        let a = producers.append_sequenced("t", 0, &records(3, "a"), stamp(first, 0, 0)).unwrap();
-        let b = producers.append_sequenced("t", 0, &records(2, "b"), stamp(first, 0, 3)).unwrap();
+        let a = producers
+            .append_sequenced("t", 0, &records(3, "a"), stamp(first, 0, 0))
+            .unwrap();
+        let b = producers
+            .append_sequenced("t", 0, &records(2, "b"), stamp(first, 0, 3))
+            .unwrap();
         assert_eq!(producers.last_sequence(first, "t", 0).unwrap(), Some(4));
         assert_eq!(producers.last_sequence(sessions[1].producer_id, "t", 0).unwrap(), None);
         (first, (a.base_offset, b.base_offset))
@@ -67,8 +71,12 @@ fn each_anonymous_registration_is_a_new_durable_producer() {
     assert_eq!(producers.producer_epoch(first), Some(0));
     assert_eq!(producers.last_sequence(first, "t", 0).unwrap(), Some(4));
     // Retries of both batches answer the original offsets; nothing is written.
-    let retry_a = producers.append_sequenced("t", 0, &records(3, "a"), stamp(first, 0, 0)).unwrap();
-    let retry_b = producers.append_sequenced("t", 0, &records(2, "b"), stamp(first, 0, 3)).unwrap();
+    let retry_a = producers
+        .append_sequenced("t", 0, &records(3, "a"), stamp(first, 0, 0))
+        .unwrap();
+    let retry_b = producers
+        .append_sequenced("t", 0, &records(2, "b"), stamp(first, 0, 3))
+        .unwrap();
     assert!(retry_a.duplicate && retry_b.duplicate);
     assert_eq!((retry_a.base_offset, retry_b.base_offset), offsets);
     // A gap is out of order; the next sequence appends.
@@ -76,7 +84,9 @@ fn each_anonymous_registration_is_a_new_durable_producer() {
         producers.append_sequenced("t", 0, &records(1, "c"), stamp(first, 0, 6)),
         Err(Error::OutOfOrderSequence { expected: 5, got: 6 })
     ));
-    let next = producers.append_sequenced("t", 0, &records(1, "c"), stamp(first, 0, 5)).unwrap();
+    let next = producers
+        .append_sequenced("t", 0, &records(1, "c"), stamp(first, 0, 5))
+        .unwrap();
     assert!(!next.duplicate);
     assert_eq!(next.base_offset, offsets.1 + 2);
     assert_eq!(common::read_partition(&store, "t", 0).len(), 6);
