@@ -20,7 +20,6 @@ pub(crate) fn init_producer_id(
 /// The engine's stamp for an idempotent batch (`producer_id >= 0`, not
 /// transactional) of `topic`/`partition`, or the Kafka error code to answer
 /// the partition with. Called by the Produce handler (`produce`).
-#[expect(dead_code, reason = "skeleton: the Produce handler calls it once served")]
 pub(crate) fn stamp(
     _front: &Front,
     _conn: &Conn,
