@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 pub use config::KafkaConfig;
 pub use dispatch::handle;
+pub use produce::refuse_version;
 
 use crate::kafka::protocol::{encode_response, ApiKey, EncodeError, RequestHeader, Response};
 use crate::server::service::{Service, Session};

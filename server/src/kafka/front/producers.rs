@@ -85,10 +85,6 @@ fn refused(error_code: i16) -> InitProducerIdResponse {
 /// The sequence is mapped by [`engine_sequence`]; the append itself then
 /// answers out of order (OUT_OF_ORDER_SEQUENCE_NUMBER) or a duplicate (its
 /// original offsets, error NONE).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the Produce handler (kdata) calls it once served")
-)]
 pub(crate) fn stamp(
     front: &Front,
     conn: &Conn,

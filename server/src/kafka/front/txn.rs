@@ -61,7 +61,6 @@ pub(crate) fn txn_offset_commit(
 /// transaction (its offsets are known only at commit: the Produce response
 /// says -1), or the Kafka error code to answer the partition with. Called
 /// by the Produce handler (`produce`).
-#[expect(dead_code, reason = "skeleton: the Produce handler calls it once served")]
 pub(crate) fn append(
     _front: &Front,
     _conn: &mut Conn,
