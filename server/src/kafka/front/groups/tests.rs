@@ -240,8 +240,7 @@ fn commit(
     front: &Front,
     version: i16,
     group: &str,
-    generation: i32,
-    member_id: &str,
+    (generation, member_id): (i32, &str),
     topic: &str,
     offset: i64,
     metadata: Option<&str>,
@@ -343,14 +342,14 @@ fn one_member_joins_syncs_commits_and_leaves() {
     );
 
     // Commits: generation and member checked; metadata kept.
-    assert_eq!(commit(front, 7, "g", generation, me, "t", 3, Some("meta")), 0);
+    assert_eq!(commit(front, 7, "g", (generation, me), "t", 3, Some("meta")), 0);
     assert_eq!(
-        commit(front, 7, "g", generation + 1, me, "t", 3, None),
+        commit(front, 7, "g", (generation + 1, me), "t", 3, None),
         errors::ILLEGAL_GENERATION
     );
-    assert_eq!(commit(front, 7, "g", -1, "", "t", 3, None), errors::UNKNOWN_MEMBER_ID);
+    assert_eq!(commit(front, 7, "g", (-1, ""), "t", 3, None), errors::UNKNOWN_MEMBER_ID);
     assert_eq!(
-        commit(front, 2, "g", generation, me, "t", 9, None),
+        commit(front, 2, "g", (generation, me), "t", 9, None),
         errors::OFFSET_OUT_OF_RANGE
     );
     assert_eq!(
@@ -400,7 +399,7 @@ fn one_member_joins_syncs_commits_and_leaves() {
     assert_eq!(describe(front, "g"), (0, "Empty".into(), vec![]));
     assert_eq!(describe(front, "never"), (0, "Dead".into(), vec![]));
     // With no members, a consumer using assign() commits at generation -1.
-    assert_eq!(commit(front, 7, "g", -1, "", "t", 4, None), 0);
+    assert_eq!(commit(front, 7, "g", (-1, ""), "t", 4, None), 0);
     assert!(reset(true).is_ok());
 }
 
@@ -485,14 +484,17 @@ fn refusals_carry_the_codes_clients_act_on() {
     topic(front, "t", 1);
     let long = "g".repeat(256);
     assert_eq!(join_as(front, 5, &long, "", &[RANGE]).error, errors::INVALID_GROUP_ID);
-    assert_eq!(commit(front, 7, &long, -1, "", "t", 0, None), errors::INVALID_GROUP_ID);
+    assert_eq!(
+        commit(front, 7, &long, (-1, ""), "t", 0, None),
+        errors::INVALID_GROUP_ID
+    );
     assert_eq!(fetch_offsets(front, 5, &long, "t")[0].3, errors::INVALID_GROUP_ID);
     assert_eq!(
-        commit(front, 7, "g", -1, "", "t", 0, Some(&"m".repeat(4097))),
+        commit(front, 7, "g", (-1, ""), "t", 0, Some(&"m".repeat(4097))),
         errors::OFFSET_METADATA_TOO_LARGE
     );
     assert_eq!(
-        commit(front, 7, "g", -1, "", "missing", 0, None),
+        commit(front, 7, "g", (-1, ""), "missing", 0, None),
         errors::UNKNOWN_TOPIC_OR_PARTITION
     );
     assert_eq!(fetch_offsets(front, 1, "g", "t")[0], (-1, -1, Some(String::new()), 0));
