@@ -45,7 +45,6 @@ pub struct Front {
     pub service: Arc<Service>,
     pub config: KafkaConfig,
     /// The classic group coordinator (`groups`).
-    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
     pub(crate) groups: groups::Coordinator,
     /// Open transactions by producer id (`txn`).
     #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]

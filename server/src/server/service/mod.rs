@@ -88,6 +88,7 @@ mod dlq;
 mod fetch;
 mod kafka_fetch;
 mod kafka_producers;
+mod kafka_groups;
 mod offsets;
 mod session;
 mod txn;
@@ -96,6 +97,7 @@ pub use dlq::RecordFailure;
 pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
 };
+pub use kafka_groups::LiveGroups;
 pub use session::Session;
 
 /// A written append: acknowledged, or still owed its fsync (an `Always`
@@ -140,6 +142,9 @@ pub struct Service {
     pub syncer: crate::durable::Syncer,
     /// Tokens' `groups_max` ([`crate::group_budget`]).
     pub group_budget: crate::group_budget::GroupBudget,
+    /// Groups with live members of the Kafka front's coordinator: resets
+    /// and deletes refuse them ([`kafka_groups`]).
+    pub kafka_groups: LiveGroups,
 }
 
 impl Service {
