@@ -86,6 +86,7 @@ fn unknown_transaction(transaction_id: u64) -> ServiceError {
 
 mod dlq;
 mod fetch;
+mod kafka_txn;
 mod offsets;
 mod session;
 mod txn;
@@ -94,6 +95,7 @@ pub use dlq::RecordFailure;
 pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
 };
+pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use session::Session;
 
 /// A written append: acknowledged, or still owed its fsync (an `Always`
