@@ -31,7 +31,11 @@ fn seeded(records: usize) -> (tempfile::TempDir, PathBuf) {
             .success();
     }
     let input: String = (0..records).map(|i| format!("in-{i:05}\n")).collect();
-    millrace(&data).args(["produce", "in"]).write_stdin(input).assert().success();
+    millrace(&data)
+        .args(["produce", "in"])
+        .write_stdin(input)
+        .assert()
+        .success();
     (tmp, data)
 }
 
@@ -50,7 +54,17 @@ fn read_out(clients: &kafka::KafkaClients, bootstrap: &str, client: &str, isolat
     let output = clients.python(
         "txn_loop.py",
         bootstrap,
-        &["read", "--client", client, "--topic", "out", "--isolation", isolation, "--deadline", "60"],
+        &[
+            "read",
+            "--client",
+            client,
+            "--topic",
+            "out",
+            "--isolation",
+            isolation,
+            "--deadline",
+            "60",
+        ],
     );
     let read = result_of(&kafka::success(&output));
     read["values"]
@@ -209,7 +223,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound
     }
 }

@@ -48,7 +48,18 @@ impl Coordinator {
     /// transaction this run never saw): any open transaction of an older
     /// epoch is dropped (aborted: nothing of it was written).
     pub(super) fn install(&self, producer_id: u64, transactional_id: &str, epoch: u16, timeout: Duration) {
-        let entry = self.map().entry(producer_id).or_default().clone();
+        let entry = {
+            let mut map = self.map();
+            // A transactional id whose epochs ran out moved to a new producer
+            // id: the old id's entry (and its open transaction) goes.
+            map.retain(|id, entry| {
+                *id == producer_id
+                    || entry
+                        .try_lock()
+                        .map_or(true, |p| p.transactional_id != transactional_id)
+            });
+            map.entry(producer_id).or_default().clone()
+        };
         let mut producer = lock(&entry);
         *producer = TxnProducer {
             transactional_id: transactional_id.to_string(),
