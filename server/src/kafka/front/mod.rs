@@ -47,7 +47,6 @@ pub struct Front {
     /// The classic group coordinator (`groups`).
     pub(crate) groups: groups::Coordinator,
     /// Open transactions by producer id (`txn`).
-    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
     pub(crate) transactions: txn::Coordinator,
     /// Idempotent producers' registrations (`producers`).
     #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]

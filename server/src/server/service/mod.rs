@@ -89,6 +89,7 @@ mod fetch;
 mod kafka_fetch;
 mod kafka_producers;
 mod kafka_groups;
+mod kafka_txn;
 mod offsets;
 mod session;
 mod txn;
@@ -98,6 +99,7 @@ pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
 };
 pub use kafka_groups::LiveGroups;
+pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use session::Session;
 
 /// A written append: acknowledged, or still owed its fsync (an `Always`
