@@ -6,6 +6,7 @@
 use crate::codec::{Decoder, Encoder};
 use crate::config::StoreOptions;
 use crate::error::{Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::{read_all, write_atomic, Storage};
 use crate::producer::state::{
     ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
@@ -58,8 +59,7 @@ impl ProducerRegistry {
             })?;
         let path = store_path.join(REGISTRY_FILE);
         let state = if storage.exists(&path) {
-            let bytes = read_all(storage.as_ref(), &path, REGISTRY_BYTES_MAX)
-                .map_err(|e| Error::io("read producer registry", &path, e))?;
+            let bytes = read_all(storage.as_ref(), &path, REGISTRY_BYTES_MAX).at("read producer registry", &path)?;
             match decode_registry(&bytes) {
                 Some(state) => state,
                 // Producer ids and epochs are not worth the whole store: start
@@ -143,9 +143,7 @@ impl ProducerRegistry {
     /// A random candidate id, from the storage's source (the operating
     /// system's CSPRNG; the simulation's seed).
     fn draw_id(&self) -> Result<u64> {
-        self.storage
-            .random_u64()
-            .map_err(|e| Error::io("draw a producer id", &self.path, e))
+        self.storage.random_u64().at("draw a producer id", &self.path)
     }
 
     /// May `owner` use `producer_id` (claiming it when it has no owner)?
@@ -156,7 +154,7 @@ impl ProducerRegistry {
 
     fn persist(&self, state: &RegistryState) -> Result<()> {
         write_atomic(self.storage.as_ref(), &self.path, &encode_registry(state))
-            .map_err(|e| Error::io("write producer registry", &self.path, e))
+            .at("write producer registry", &self.path)
     }
 }
 

@@ -20,6 +20,7 @@ mod dlq;
 mod dlq_incarnation;
 mod examples;
 mod faults;
+mod format_marker;
 mod group_commit_spin;
 mod group_delete;
 mod internal_topics;
