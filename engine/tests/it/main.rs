@@ -22,6 +22,7 @@ mod faults;
 mod group_commit_spin;
 mod group_delete;
 mod internal_topics;
+mod layering;
 mod model;
 mod no_space;
 mod null_values;
