@@ -24,6 +24,7 @@ mod format_marker;
 mod group_commit_spin;
 mod group_delete;
 mod internal_topics;
+mod layering;
 mod model;
 mod no_space;
 mod null_values;
