@@ -546,7 +546,7 @@ impl Transaction {
         // The commit record embeds its parts' batches as encoded: one with a
         // null needs the store's marker to allow it before it is written.
         if self.parts.values().any(|records| batch::holds_nulls(records)) {
-            store.shared().allow_nulls()?;
+            store.catalog().shared.allow_nulls()?;
         }
         // The commit point: one fdatasync'd batch.
         let at = log.append(&[Record::new(record.encode())], Some(stamp), FLAG_TRANSACTIONAL)?;

@@ -10,20 +10,15 @@ use crate::kafka::records::Attributes;
 use crate::server::service::Service;
 use millrace::producer_state::{Admission, ProducerTable};
 use millrace::{ProducerStamp, Record, Store, StoreOptions, TopicConfig};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 fn front(dir: &std::path::Path) -> Front {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     store.create_topic("t", TopicConfig::with_partitions(2)).unwrap();
     let service = Service {
-        store,
-        metrics: Arc::default(),
         frame_bytes_max: 16 << 20,
         fetch_wait_max_ms: 1000,
-        shutting_down: Arc::new(AtomicBool::new(false)),
-        syncer: crate::durable::Syncer::start().unwrap(),
-        group_budget: crate::group_budget::GroupBudget::default(),
+        ..Service::for_tests(store)
     };
     Front::new(Arc::new(service), super::super::KafkaConfig::default())
 }

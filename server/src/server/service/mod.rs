@@ -87,8 +87,8 @@ fn unknown_transaction(transaction_id: u64) -> ServiceError {
 mod dlq;
 mod fetch;
 mod kafka_fetch;
-mod kafka_producers;
 mod kafka_groups;
+mod kafka_producers;
 mod kafka_txn;
 mod offsets;
 mod session;
@@ -147,6 +147,24 @@ pub struct Service {
     /// Groups with live members of the Kafka front's coordinator: resets
     /// and deletes refuse them ([`kafka_groups`]).
     pub kafka_groups: LiveGroups,
+}
+
+#[cfg(test)]
+impl Service {
+    /// A service over `store` with the default limits, for the fronts' unit
+    /// tests (one place that knows every field).
+    pub(crate) fn for_tests(store: Store) -> Service {
+        Service {
+            store,
+            metrics: Arc::default(),
+            frame_bytes_max: 16 * 1024 * 1024,
+            fetch_wait_max_ms: 5000,
+            shutting_down: Arc::default(),
+            syncer: crate::durable::Syncer::start().expect("syncer"),
+            group_budget: crate::group_budget::GroupBudget::default(),
+            kafka_groups: LiveGroups::default(),
+        }
+    }
 }
 
 impl Service {

@@ -20,14 +20,9 @@ pub(super) fn fixture(config: KafkaConfig) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = millrace::Store::open(dir.path(), millrace::StoreOptions::default()).expect("store");
     let service = Service {
-        store,
-        metrics: Arc::default(),
         frame_bytes_max: 1 << 20,
         fetch_wait_max_ms: 1000,
-        shutting_down: Arc::default(),
-        syncer: crate::server::durable::Syncer::start().expect("syncer"),
-        group_budget: crate::server::group_budget::GroupBudget::default(),
-        kafka_groups: crate::server::service::LiveGroups::default(),
+        ..Service::for_tests(store)
     };
     Fixture {
         front: Front::new(Arc::new(service), config),
