@@ -107,6 +107,39 @@ impl ProducerRegistry {
         )
     }
 
+    /// Register `name` or start its next epoch, epochs at most `epoch_max`
+    /// (see [`ProducerEpochs::init_capped`]); `None` = `name` belongs to
+    /// another owner.
+    pub fn init_capped(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        epoch_max: u16,
+        now_ms: i64,
+    ) -> Result<Option<(u64, u16)>> {
+        check_name(name)?;
+        if let Some(owner) = owner {
+            check_owner(owner)?;
+        }
+        self.epochs.init_capped(
+            name,
+            owner,
+            epoch_max,
+            now_ms,
+            || self.draw_id(),
+            |state| self.persist(state),
+        )
+    }
+
+    /// Register a producer without a name ([`ProducerEpochs::register_anonymous`]); durable on return.
+    pub fn register_anonymous(&self, owner: Option<&str>, now_ms: i64) -> Result<u64> {
+        if let Some(owner) = owner {
+            check_owner(owner)?;
+        }
+        self.epochs
+            .register_anonymous(owner, now_ms, || self.draw_id(), |state| self.persist(state))
+    }
+
     /// A random candidate id, from the storage's source (the operating
     /// system's CSPRNG; the simulation's seed).
     fn draw_id(&self) -> Result<u64> {

@@ -11,6 +11,7 @@
               in helpers); a test is a scenario read top to bottom"
 )]
 
+mod anonymous_producers;
 mod close;
 mod common;
 mod consume_in_transaction;
@@ -23,6 +24,7 @@ mod format_marker;
 mod group_commit_spin;
 mod group_delete;
 mod internal_topics;
+mod layering;
 mod model;
 mod no_space;
 mod null_values;
