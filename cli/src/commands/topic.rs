@@ -390,37 +390,31 @@ fn damaged_partitions_error(d: &TopicInfo) -> CliResult<()> {
 
 fn run_delete(global: &GlobalArgs, topic: &str, yes: bool) -> CliResult<()> {
     let target = Target::open(global)?;
-    if target.whole_topic_damaged(topic) {
-        // It failed to open: deleting it is the operator's other way out.
-        if !yes {
-            return Err(CliError::usage(format!(
-                "refusing to delete damaged topic {topic:?} without confirmation"
-            ))
-            .with_hint(format!("re-run as `millrace topic delete {topic} --yes`")));
-        }
-        target.delete_topic(topic)?;
-        target.close()?;
-        if global.json {
-            output::print_json(&json!({ "topic": topic, "deleted": true }))?;
-        } else {
-            println!("deleted damaged topic {topic}");
-        }
-        return Ok(());
-    }
-    let d = target.describe(topic)?;
+    // A topic that failed to open: deleting it is the operator's other way out.
+    let (what, done) = if target.whole_topic_damaged(topic) {
+        (
+            format!("damaged topic {topic:?}"),
+            format!("deleted damaged topic {topic}"),
+        )
+    } else {
+        let records = records(&target.describe(topic)?);
+        (
+            format!("topic {topic:?} ({records} records)"),
+            format!("deleted topic {topic} ({records} records)"),
+        )
+    };
     if !yes {
-        return Err(CliError::usage(format!(
-            "refusing to delete topic {topic:?} ({} records) without confirmation",
-            records(&d)
-        ))
-        .with_hint(format!("re-run as `millrace topic delete {topic} --yes`")));
+        return Err(
+            CliError::usage(format!("refusing to delete {what} without confirmation"))
+                .with_hint(format!("re-run as `millrace topic delete {topic} --yes`")),
+        );
     }
     target.delete_topic(topic)?;
     target.close()?;
     if global.json {
         output::print_json(&json!({ "topic": topic, "deleted": true }))?;
     } else {
-        println!("deleted topic {topic} ({} records)", records(&d));
+        println!("{done}");
     }
     Ok(())
 }

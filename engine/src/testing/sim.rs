@@ -1,3 +1,4 @@
+// Over 600 lines: one model of a disk (contents, directories, power cut, faults) whose parts share one State; test support behind the `testing` feature.
 //! A simulated disk for crash tests: an in-memory [`Storage`] that models a
 //! power cut the way SQLite's crash VFS, RocksDB's `FaultInjectionTestFS` and
 //! TigerBeetle's storage simulator do, plus injected I/O errors. Every choice
