@@ -187,6 +187,14 @@ fn described<'a>(
     }
 }
 
+/// The URL-safe base64 digit of the low 6 bits of `value`.
+fn base64_digit(value: u32) -> char {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    ALPHABET
+        .get((value & 63) as usize)
+        .map_or('A', |digit| char::from(*digit))
+}
+
 /// A cluster id fixed per data directory: the store keeps no id of its own,
 /// so it is derived from the data directory's canonical path (stable across
 /// restarts; a directory moved elsewhere is another cluster to clients,
@@ -203,7 +211,6 @@ pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
     id[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_be_bytes());
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut text = String::with_capacity(22);
     let mut bits = 0u32;
     let mut value = 0u32;
@@ -212,11 +219,11 @@ pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
         bits += 8;
         while bits >= 6 {
             bits -= 6;
-            text.push(char::from(ALPHABET[((value >> bits) & 63) as usize]));
+            text.push(base64_digit(value >> bits));
         }
     }
     if bits > 0 {
-        text.push(char::from(ALPHABET[((value << (6 - bits)) & 63) as usize]));
+        text.push(base64_digit(value << (6 - bits)));
     }
     text
 }

@@ -2,6 +2,7 @@
 //! the same `connections_max` (one pool of slots for both fronts), the same
 //! TLS settings and the same shutdown.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +13,20 @@ use tokio::sync::watch;
 use super::{connection, Front};
 use crate::server::connection::Shared;
 
+/// Start the Kafka front on `listener` (bound to `bound`) beside the native
+/// one: its `Front` over the native front's service, accepting until shutdown.
+pub(crate) fn spawn(listener: TcpListener, bound: SocketAddr, shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let mut config = shared.config.kafka.clone();
+    config.advertised = Some(config.advertised_or(bound));
+    let front = Arc::new(Front::new(shared.context.clone(), config));
+    tokio::spawn(accept_loop(listener, front, shared.clone(), shutdown));
+}
+
 /// Accept Kafka connections until shutdown. Each takes one of the
 /// `connections_max` slots the native front uses too; with none free it is
 /// closed at once (a Kafka client has no frame to be told why; it backs off
 /// and reconnects). On a server with TLS the Kafka port speaks TLS too.
-pub(crate) async fn accept_loop(
+async fn accept_loop(
     listener: TcpListener,
     front: Arc<Front>,
     shared: Arc<Shared>,
