@@ -196,6 +196,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         shutting_down: shutting_down.clone(),
         syncer: crate::durable::Syncer::start().map_err(ServeError::Runtime)?,
         group_budget: crate::group_budget::GroupBudget::default(),
+        kafka_groups: crate::server::service::LiveGroups::default(),
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),

@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 pub use config::KafkaConfig;
 pub use dispatch::handle;
+pub use produce::refuse_version;
 
 use crate::kafka::protocol::{encode_response, ApiKey, EncodeError, RequestHeader, Response};
 use crate::server::service::{Service, Session};
@@ -49,10 +50,8 @@ pub struct Front {
     /// ([`cluster::cluster_id`]).
     pub cluster_id: String,
     /// The classic group coordinator (`groups`).
-    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
     pub(crate) groups: groups::Coordinator,
     /// Open transactions by producer id (`txn`).
-    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
     pub(crate) transactions: txn::Coordinator,
     /// Idempotent producers' registrations (`producers`).
     #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
