@@ -18,7 +18,9 @@ use crate::server::connection::Shared;
 pub(crate) fn spawn(listener: TcpListener, bound: SocketAddr, shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let mut config = shared.config.kafka.clone();
     config.advertised = Some(config.advertised_or(bound));
-    let front = Arc::new(Front::new(shared.context.clone(), config));
+    let mut front = Front::new(shared.context.clone(), config);
+    front.auth = shared.auth.clone();
+    let front = Arc::new(front);
     tokio::spawn(accept_loop(listener, front, shared.clone(), shutdown));
 }
 
@@ -44,15 +46,19 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let kafka = &shared.metrics.kafka;
                 shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+                kafka.connections_accepted.fetch_add(1, Relaxed);
                 let Ok(slot) = shared.connection_slots.clone().try_acquire_owned() else {
                     shared.metrics.connections_rejected.fetch_add(1, Relaxed);
+                    kafka.connections_rejected.fetch_add(1, Relaxed);
                     let connections_max = shared.config.connections_max;
                     tracing::warn!(%peer, connections_max, "refusing Kafka connection: too many connections");
                     drop(stream);
                     continue;
                 };
                 shared.metrics.connections_open.fetch_add(1, Relaxed);
+                kafka.connections_open.fetch_add(1, Relaxed);
                 let front = front.clone();
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
@@ -70,6 +76,7 @@ async fn accept_loop(
                         }
                     }
                     shared.metrics.connections_open.fetch_sub(1, Relaxed);
+                    shared.metrics.kafka.connections_open.fetch_sub(1, Relaxed);
                 });
             }
             _ = shutdown.changed() => break,
