@@ -28,13 +28,9 @@ pub(crate) fn harness(config: KafkaConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let service = Arc::new(Service {
-        store,
-        metrics: Arc::default(),
         frame_bytes_max: 16 * 1024 * 1024,
         fetch_wait_max_ms: 5000,
-        shutting_down: Arc::default(),
-        syncer: crate::durable::Syncer::start().unwrap(),
-        group_budget: crate::group_budget::GroupBudget::default(),
+        ..Service::for_tests(store)
     });
     Harness {
         front: Front::new(service, config),
