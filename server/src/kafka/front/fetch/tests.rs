@@ -313,3 +313,35 @@ fn fetched_batches_follow_the_stored_ones_and_keep_their_producer() {
     let offsets: Vec<i64> = records_of(&partitions[0]).0.iter().map(|r| r.0).collect();
     assert_eq!(offsets, [1, 2, 3]);
 }
+
+#[test]
+fn reading_needs_consume_and_the_stores_own_topics_need_admin() {
+    use crate::auth::{Permission, Permissions, Principal};
+    let mut h = harness(KafkaConfig::default());
+    h.create("t", TopicConfig::default());
+    produce(&mut h, "t", 0, &[(None, Some(b"a"))], 5);
+    h.conn.session.principal = Principal::named("writer", Permissions::of(&[Permission::Produce]), &[]);
+    let out = h.call(11, &fetch_request("t", &[(0, 0)], 0, 1 << 20));
+    let partitions = fetched_partitions(response(&out, ApiKey::Fetch, 11));
+    assert_eq!(partitions[0].error_code, errors::TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(partitions[0].records, Some(&[][..]));
+    let answers = list_offsets(&mut h, 5, "t", &[(0, -1)], false);
+    assert_eq!(answers[0].error_code, errors::TOPIC_AUTHORIZATION_FAILED);
+    h.conn.session.principal = Principal::named("reader", Permissions::of(&[Permission::Consume]), &[]);
+    let out = h.call(11, &fetch_request("t", &[(0, 0)], 0, 1 << 20));
+    assert_eq!(
+        records_of(&fetched_partitions(response(&out, ApiKey::Fetch, 11))[0])
+            .0
+            .len(),
+        1
+    );
+    let out = h.call(11, &fetch_request("__offsets", &[(0, 0)], 0, 1 << 20));
+    assert_eq!(
+        fetched_partitions(response(&out, ApiKey::Fetch, 11))[0].error_code,
+        errors::TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        list_offsets(&mut h, 5, "__offsets", &[(0, -1)], false)[0].error_code,
+        errors::TOPIC_AUTHORIZATION_FAILED
+    );
+}
