@@ -30,6 +30,7 @@ mod internal_names;
 mod kafka_clients;
 mod kafka_txn;
 mod kafka_cluster;
+mod kafka_idempotence;
 mod live_inspect;
 mod null_values;
 mod offset_reuse;
