@@ -101,7 +101,16 @@ fn a_server_killed_mid_produce_and_restarted_writes_each_record_once() {
             clients.python(
                 "idem_cut.py",
                 &bootstrap,
-                &["--topic", "idem", "--partitions", "3", "--count", "30000", "--progress", &progress],
+                &[
+                    "--topic",
+                    "idem",
+                    "--partitions",
+                    "3",
+                    "--count",
+                    "30000",
+                    "--progress",
+                    &progress,
+                ],
             )
         })
     };
@@ -115,7 +124,10 @@ fn a_server_killed_mid_produce_and_restarted_writes_each_record_once() {
         if acked >= 10_000 {
             break;
         }
-        assert!(Instant::now() < deadline && !producing.is_finished(), "no progress: {acked}");
+        assert!(
+            Instant::now() < deadline && !producing.is_finished(),
+            "no progress: {acked}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     server.child.kill().unwrap();
@@ -140,7 +152,11 @@ fn kafka_python_and_aiokafka_idempotent_producers_produce_without_error() {
         create_topic(&data, &format!("idemc-{client}"), 1);
     }
     let (_server, bootstrap) = kafka::start_server(&data, &[]);
-    let output = clients.python("idem_clients.py", &bootstrap, &["--topic-prefix", "idemc", "--count", "2000"]);
+    let output = clients.python(
+        "idem_clients.py",
+        &bootstrap,
+        &["--topic-prefix", "idemc", "--count", "2000"],
+    );
     let result = result_of(&kafka::success(&output));
     eprintln!("{result}");
     assert_eq!(result["problems"], serde_json::json!([]), "{result}");
