@@ -204,6 +204,8 @@ pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
     id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
     id[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_be_bytes());
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // The low 6 bits pick the symbol (URL-safe base64, as Kafka's ids).
+    let symbol = |six: u32| ALPHABET.get((six & 63) as usize).map_or('A', |b| char::from(*b));
     let mut text = String::with_capacity(22);
     let mut bits = 0u32;
     let mut value = 0u32;
@@ -212,11 +214,11 @@ pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
         bits += 8;
         while bits >= 6 {
             bits -= 6;
-            text.push(char::from(ALPHABET[((value >> bits) & 63) as usize]));
+            text.push(symbol(value >> bits));
         }
     }
     if bits > 0 {
-        text.push(char::from(ALPHABET[((value << (6 - bits)) & 63) as usize]));
+        text.push(symbol(value << (6 - bits)));
     }
     text
 }

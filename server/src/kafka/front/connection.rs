@@ -361,7 +361,11 @@ async fn worker<W: AsyncWrite + Unpin>(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
-        let api_key = job.frame.get(..2).map_or(-1, |k| i16::from_be_bytes([k[0], k[1]]));
+        let api_key = job
+            .frame
+            .get(..2)
+            .and_then(|k| <[u8; 2]>::try_from(k).ok())
+            .map_or(-1, i16::from_be_bytes);
         if !answers_at_once(api_key) && !flush(&mut writer, &mut state, &mut answered, write_timeout).await {
             return;
         }
