@@ -310,7 +310,7 @@ pub use consumer::reset::{
     PlannedReset, ResetAuditEntry, ResetPlan, ResetRequest, ResetScope, ResetTarget, ResetWarning,
 };
 pub use consumer::scanner::Scanner;
-pub use consumer::{AutoOffsetReset, ConsumedRecord, Consumer, ConsumerOptions};
+pub use consumer::{AutoOffsetReset, ConsumedRecord, Consumer, ConsumerGroups, ConsumerOptions};
 pub use error::{CorruptionKind, DamagedScope, DataDirProblem, Error, Result};
 pub use io::poison::PoisonCause;
 pub use log::partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOptions, ReadResult};

@@ -28,6 +28,7 @@ mod group_paging;
 mod hole_index;
 mod internal_names;
 mod kafka_clients;
+mod kafka_cluster;
 mod kafka_txn;
 mod live_inspect;
 mod null_values;

@@ -1,7 +1,7 @@
 //! Consumer lag per group and partition: high watermark − committed offset.
 
+use crate::consumer::groups::ConsumerGroups;
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// How far a group is behind on one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct PartitionLag {
     pub lag: u64,
 }
 
-impl Store {
+impl ConsumerGroups {
     /// Lag of `group` on every partition it has committed offsets for
     /// (partitions of deleted topics are skipped).
     pub fn consumer_lag(&self, group: &str) -> Result<Vec<PartitionLag>> {

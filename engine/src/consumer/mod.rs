@@ -5,6 +5,7 @@
 //! rebalancing: consumers of one group in one process must be assigned
 //! disjoint partitions (design/semantics.md, "Consumers").
 
+pub(crate) mod groups;
 pub(crate) mod lag;
 pub mod offsets;
 pub(crate) mod reset;
@@ -14,11 +15,12 @@ use crate::consumer::offsets::validate_commit;
 use crate::error::{Error, Result};
 use crate::log::batch::StoredRecord;
 use crate::log::partition::{Isolation, ReadOptions};
-use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use groups::ConsumerGroups;
 
 /// Upper bound on partitions one consumer may be assigned.
 pub const ASSIGNMENT_PARTITIONS_MAX: usize = 65_536;
@@ -107,10 +109,23 @@ impl ConsumerBinding {
     }
 }
 
+/// The store's transaction feature as the facade hands it to a consumer,
+/// for [`Consumer::begin_transaction`] (pipeline/txn): opaque here, as
+/// consumer/ sits below pipeline/, which defines it.
+#[derive(Clone)]
+pub(crate) struct TransactionSource(pub(crate) Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for TransactionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransactionSource")
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Consumer {
-    store: Store,
+    groups: ConsumerGroups,
+    transactions: TransactionSource,
     group: String,
     options: ConsumerOptions,
     /// Assigned partitions and their position (`None` until first needed).
@@ -120,14 +135,21 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// A consumer of group `group` (1..=255 bytes) with nothing assigned yet.
-    pub fn new(store: &Store, group: &str, options: ConsumerOptions) -> Result<Consumer> {
+    /// A consumer of group `group` over `groups` ([`Consumer::new`], in the
+    /// facade, gives the store's groups and transactions).
+    pub(crate) fn with_groups(
+        groups: ConsumerGroups,
+        transactions: TransactionSource,
+        group: &str,
+        options: ConsumerOptions,
+    ) -> Result<Consumer> {
         validate_commit(group, &[])?;
         if options.poll_records_max == 0 || options.poll_bytes_max == 0 {
             return Err(Error::invalid("consumer options", "poll limits must be positive"));
         }
         Ok(Consumer {
-            store: store.clone(),
+            groups,
+            transactions,
             group: group.to_string(),
             options,
             positions: Positions::default(),
@@ -144,7 +166,7 @@ impl Consumer {
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
         let mut wanted = Vec::new();
         for topic in topics {
-            let count = self.store.partition_count(topic)?;
+            let count = self.groups.partition_count(topic)?;
             wanted.extend((0..count).map(|p| (topic.to_string(), p)));
         }
         self.set_assignment(wanted)
@@ -154,7 +176,7 @@ impl Consumer {
     pub fn assign(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
         let mut wanted = Vec::with_capacity(partitions.len());
         for (topic, partition) in partitions {
-            self.store.offsets(topic, *partition)?;
+            self.groups.offsets(topic, *partition)?;
             wanted.push((topic.to_string(), *partition));
         }
         self.set_assignment(wanted)
@@ -200,36 +222,36 @@ impl Consumer {
 
     /// Set the position to the partition's log start.
     pub fn seek_to_beginning(&mut self, topic: &str, partition: u32) -> Result<()> {
-        let (start, _) = self.store.offsets(topic, partition)?;
+        let (start, _) = self.groups.offsets(topic, partition)?;
         self.seek(topic, partition, start)
     }
 
     /// Set the position to the partition's high watermark.
     pub fn seek_to_end(&mut self, topic: &str, partition: u32) -> Result<()> {
-        let (_, end) = self.store.offsets(topic, partition)?;
+        let (_, end) = self.groups.offsets(topic, partition)?;
         self.seek(topic, partition, end)
     }
 
     /// The group's committed offset of a partition.
     pub fn committed(&self, topic: &str, partition: u32) -> Result<Option<u64>> {
-        self.store.committed_offset(&self.group, topic, partition)
+        self.groups.committed_offset(&self.group, topic, partition)
     }
 
     /// Records from the assigned partitions, waiting up to `timeout` for the
     /// first one. Positions advance past what is returned.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
-        self.store.note_group_activity(&self.group);
+        self.groups.note_group_activity(&self.group);
         // A timeout too large for an Instant waits "forever" (a year).
         let deadline = Instant::now()
             .checked_add(timeout)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
         loop {
-            let seen = self.store.generation();
+            let seen = self.groups.catalog().shared.notifier.generation();
             let records = self.fetch_once()?;
             if !records.is_empty() || Instant::now() >= deadline {
                 return Ok(records);
             }
-            self.store.wait_any(seen, deadline);
+            self.groups.catalog().shared.notifier.wait_past(seen, deadline);
         }
     }
 
@@ -242,7 +264,7 @@ impl Consumer {
             .iter()
             .filter_map(|((t, p), pos)| pos.map(|o| (t.clone(), *p, o, Vec::new())))
             .collect();
-        self.store.commit_offsets(&self.group, &commits)
+        self.groups.commit_offsets(&self.group, &commits)
     }
 
     /// Durably commit chosen offsets (with metadata, at most 4096 bytes each).
@@ -251,23 +273,21 @@ impl Consumer {
             .iter()
             .map(|(t, p, o, m)| (t.to_string(), *p, *o, m.to_vec()))
             .collect();
-        self.store.commit_offsets(&self.group, &commits)
+        self.groups.commit_offsets(&self.group, &commits)
     }
 
-    /// Begin a transaction that consumes with this consumer: at `commit` it
-    /// commits the consumer's current positions (everything polled so far,
-    /// also while the transaction was open) for its group, with the records
-    /// it writes. If it does not commit (`abort`, dropped, or `commit` fails)
-    /// every position returns to the group's committed offset, so the next
-    /// poll delivers the records again: nothing polled is skipped by a later
-    /// commit. Rules: design/semantics.md, "Consumers in transactions".
-    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
-        let mut txn = self.store.begin_transaction(producer)?;
-        txn.bind_consumer(ConsumerBinding {
+    /// What a transaction begun with this consumer holds of it: the group
+    /// and the positions it commits (and rewinds if it does not commit).
+    pub(crate) fn binding(&self) -> ConsumerBinding {
+        ConsumerBinding {
             group: self.group.clone(),
             positions: self.positions.clone(),
-        });
-        Ok(txn)
+        }
+    }
+
+    /// The store's transactions, as the facade gave them.
+    pub(crate) fn transaction_source(&self) -> &TransactionSource {
+        &self.transactions
     }
 
     fn assigned(&self, topic: &str, partition: u32) -> Result<TopicPartition> {
@@ -287,7 +307,7 @@ impl Consumer {
             return Ok(*position);
         }
         let (topic, partition) = (key.0.as_str(), key.1);
-        let position = match self.store.committed_offset(&self.group, topic, partition)? {
+        let position = match self.groups.committed_offset(&self.group, topic, partition)? {
             Some(committed) => committed,
             None => self.reset_position(topic, partition, None)?,
         };
@@ -296,7 +316,7 @@ impl Consumer {
     }
 
     fn reset_position(&self, topic: &str, partition: u32, out_of_range: Option<Error>) -> Result<u64> {
-        let (start, end) = self.store.offsets(topic, partition)?;
+        let (start, end) = self.groups.offsets(topic, partition)?;
         match self.options.auto_offset_reset {
             AutoOffsetReset::Earliest => Ok(start),
             AutoOffsetReset::Latest => Ok(end),
@@ -332,8 +352,9 @@ impl Consumer {
                 max_bytes: self.options.poll_bytes_max - bytes,
             };
             let read = match self
-                .store
-                .read_with(&key.0, key.1, position, options, self.options.isolation)
+                .groups
+                .partition(&key.0, key.1)
+                .and_then(|p| p.read(position, options, self.options.isolation))
             {
                 Ok(read) => read,
                 Err(e @ Error::OffsetOutOfRange { .. }) => {

@@ -6,17 +6,19 @@
 //! appended again as one batch and the log start is moved past everything
 //! before that batch. Record layout: design/format.md ("Offset commit record").
 
+use super::groups::ConsumerGroups;
 use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::log::batch::Record;
 use crate::log::partition::{Isolation, ReadOptions};
-use crate::pipeline::txn::{OffsetCommit, OffsetCommitMode, OffsetSink};
-use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod commit;
 mod group_limit;
+
+pub use commit::{OffsetCommit, OffsetCommitMode};
 
 /// Internal topic holding committed consumer offsets.
 pub const OFFSETS_TOPIC: &str = "__offsets";
@@ -96,7 +98,7 @@ pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
 pub(crate) enum GroupLimit {
     Check,
     /// A transaction's commit being applied: its new groups were reserved
-    /// before its commit point ([`Store::reserve_new_groups`]), and a
+    /// before its commit point ([`ConsumerGroups::reserve_new_groups`]), and a
     /// committed transaction is applied whole.
     Skip,
 }
@@ -206,16 +208,15 @@ pub(crate) fn committed_floors(p: &crate::log::partition::Partition) -> BTreeMap
     floors
 }
 
-impl Store {
-    /// Durably forget every committed offset on `topic` and on its DLQ
-    /// (`__dlq.<topic>`, where redrive progress lives), by a compaction that
+impl ConsumerGroups {
+    /// Durably forget every committed offset on `topics` (a deleted topic
+    /// and its DLQ, where redrive progress lives), by a compaction that
     /// leaves them out. A topic created under this name must not inherit
     /// them: its offsets restart at 0 and a group would skip its records.
-    pub(crate) fn forget_topic_offsets(&self, topic: &str) -> Result<usize> {
-        let dlq = crate::pipeline::dlq::dlq_topic_name(topic);
+    pub(crate) fn forget_topic_offsets(&self, topics: &[&str]) -> Result<usize> {
         self.with_offsets(|map| {
             let before = map.len();
-            map.retain(|(_, t, _), _| t != topic && *t != dlq);
+            map.retain(|(_, t, _), _| !topics.contains(&t.as_str()));
             let forgotten = before - map.len();
             if forgotten > 0 {
                 self.compact_offsets_now(map)?;
@@ -233,7 +234,7 @@ impl Store {
         self.with_table(|map, _| f(map))
     }
 
-    /// [`Store::with_offsets`] with the groups reserved by a committing
+    /// [`ConsumerGroups::with_offsets`] with the groups reserved by a committing
     /// transaction (see [`group_limit::GroupReservation`]).
     fn with_table<T>(
         &self,
@@ -268,7 +269,7 @@ impl Store {
     /// or, with `atomic`, as one batch (refused with `InvalidInput` if it
     /// would exceed the batch limit), so that a crash keeps all or none.
     fn write_offsets(&self, entries: &[(Key, CommittedOffset)], atomic: bool) -> Result<()> {
-        crate::pipeline::dlq::ensure_internal_topic(self, OFFSETS_TOPIC)?;
+        self.catalog().ensure_internal_topic(OFFSETS_TOPIC)?;
         let p = self.partition(OFFSETS_TOPIC, 0)?;
         let records: Vec<Record> = entries.iter().map(|(k, v)| Record::new(encode(k, v))).collect();
         if atomic {
@@ -383,7 +384,7 @@ impl Store {
     }
 
     /// Every group, in order, from the first after `after` (all of them
-    /// with `None`), at most `limit`: a page of [`Store::groups`].
+    /// with `None`), at most `limit`: a page of [`ConsumerGroups::groups`].
     pub fn groups_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.with_offsets(|map| {
             let mut out = Vec::new();
@@ -540,17 +541,16 @@ impl Store {
         Ok(self.offset_table().next_time())
     }
 
-    pub(crate) fn offset_sink(&self) -> &dyn OffsetSink {
-        self
-    }
-}
-
-impl OffsetSink for Store {
-    fn committed_time_ms(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>> {
+    /// The commit time of `group`'s committed offset on a partition, if any
+    /// (transaction recovery re-applies a commit only if nothing at or
+    /// after its time is there).
+    pub(crate) fn committed_time_ms(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>> {
         Ok(self.committed(group, topic, partition)?.map(|c| c.commit_time_ms))
     }
-    fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
-        // Reserved before the commit point (`Store::reserve_new_groups`):
+
+    /// Apply an offset commit of a committed transaction at its commit time.
+    pub(crate) fn apply_commit(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()> {
+        // Reserved before the commit point (`ConsumerGroups::reserve_new_groups`):
         // an applied transaction is applied whole.
         self.commit_offset_at(commit, commit_time_ms, GroupLimit::Skip)
     }

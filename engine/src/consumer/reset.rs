@@ -10,18 +10,18 @@
 
 use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
+use crate::consumer::groups::ConsumerGroups;
 use crate::consumer::offsets::validate_commit;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::log::batch::Record;
 use crate::log::partition::{Isolation, ReadOptions};
-use crate::store::Store;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 pub const RESET_AUDIT_TOPIC: &str = "__offset_resets";
 pub const ACTOR_BYTES_MAX: usize = 255;
 const AUDIT_VERSION: u8 = 1;
-/// The audit target of a group deletion ([`Store::delete_group`]).
+/// The audit target of a group deletion ([`ConsumerGroups::delete_group`]).
 pub const DELETE_TARGET: &str = "delete";
 
 /// Where to move the committed offsets.
@@ -173,7 +173,7 @@ impl std::fmt::Display for ResetTarget {
     }
 }
 
-impl Store {
+impl ConsumerGroups {
     /// Plan, and unless `dry_run` apply, an offset reset (module docs).
     pub fn reset_offsets(&self, request: &ResetRequest) -> Result<ResetPlan> {
         // The groups of the store's jobs (`__*`) move only with their jobs.
@@ -224,7 +224,7 @@ impl Store {
                 }))
             })
             .collect();
-        crate::pipeline::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
+        self.catalog().ensure_internal_topic(RESET_AUDIT_TOPIC)?;
         let audit_partition = self.partition(RESET_AUDIT_TOPIC, 0)?;
         for chunk in audit.chunks(1000) {
             audit_partition.append(chunk, None, 0)?;
@@ -263,7 +263,7 @@ impl Store {
                 }))
             })
             .collect();
-        crate::pipeline::dlq::ensure_internal_topic(self, RESET_AUDIT_TOPIC)?;
+        self.catalog().ensure_internal_topic(RESET_AUDIT_TOPIC)?;
         let audit_partition = self.partition(RESET_AUDIT_TOPIC, 0)?;
         for chunk in audit.chunks(1000) {
             audit_partition.append(chunk, None, 0)?;

@@ -253,17 +253,7 @@ impl Store {
     /// with `dlq_purge`, the others trim themselves.
     pub fn truncate_prefix(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
         crate::names::refuse_internal_topic(topic)?;
-        self.truncate_prefix_internal(topic, partition, offset)
-    }
-
-    /// [`Store::truncate_prefix`] of any topic, for the operations that own internal ones.
-    pub(crate) fn truncate_prefix_internal(&self, topic: &str, partition: u32, offset: u64) -> Result<u64> {
-        self.check_writable()?;
-        let partition = self.partition(topic, partition)?;
-        // The log start moves only under the commit lock (txn.rs, find_part).
-        let _commits = self.lock_commits();
-        self.check_writable()?;
-        partition.truncate_prefix(offset)
+        self.inner.catalog.truncate_prefix(topic, partition, offset)
     }
 }
 

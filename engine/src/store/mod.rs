@@ -1,11 +1,16 @@
 //! The facade: `Store` opens the data directory (the catalog, catalog/),
 //! and is the one type that knows every feature: it holds their state
-//! (transaction coordinator, DLQ attempts, offsets table), recovers
-//! transactions at open, and forwards appends and reads to the partition the
-//! catalog finds. The features add their public methods to `Store` from
-//! their own modules (producer/, consumer/, pipeline/).
+//! (producer registry, transaction coordinator, DLQ attempts, offsets
+//! table), recovers transactions at open, forwards appends and reads to the
+//! partition the catalog finds, and hands out each feature's handle
+//! (`producers()`, `consumer_groups()`, `transactions()`, `dlq(topic)`),
+//! which takes the catalog and that feature's state, never `Store`.
+//! `Store`'s methods for a feature are one-line forwards to its handle, in
+//! `store/<feature>.rs`.
 
 mod data;
+mod groups;
+mod pipeline;
 mod producers;
 mod topics;
 
@@ -179,8 +184,8 @@ impl Store {
                 ),
             ));
         }
-        check_transaction_timeout(options.transaction_timeout, options.transaction_timeout_max)?;
-        let context = || {
+        crate::pipeline::txn::check_transaction_timeout(options.transaction_timeout, options.transaction_timeout_max)?;
+        let context = |marker| {
             let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
             let context = Arc::new(LogContext {
                 poison: crate::io::poison::Poison::new(&storage, &path),
@@ -191,6 +196,7 @@ impl Store {
                 metrics: Metrics::default(),
                 group_commit_spin: options.group_commit_spin,
                 dedup: Arc::new(crate::producer::dedup::RegistryDedup::new(producers.clone())),
+                marker,
             });
             Ok((context, producers))
         };
@@ -210,7 +216,7 @@ impl Store {
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
-        crate::pipeline::txn::recover(&Store { inner: inner.clone() })?;
+        Store { inner: inner.clone() }.transactions().recover()?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
             let producers = inner.producers.clone();
@@ -237,66 +243,9 @@ impl Store {
         &self.inner.catalog.options
     }
 
-    pub(crate) fn shared(&self) -> &Arc<LogContext> {
-        &self.inner.catalog.shared
-    }
-
-    pub(crate) fn producer_registry(&self) -> &Arc<ProducerRegistry> {
-        &self.inner.producers
-    }
-
-    pub(crate) fn coordinator(&self) -> &crate::pipeline::txn::Coordinator {
-        &self.inner.coordinator
-    }
-
     /// The store-wide commit lock ([`Catalog::lock_commits`]).
     pub(crate) fn lock_commits(&self) -> crate::catalog::CommitGuard<'_> {
         self.inner.catalog.lock_commits()
-    }
-
-    pub(crate) fn inner_metrics(&self) -> &Metrics {
-        &self.inner.catalog.shared.metrics
-    }
-
-    pub(crate) fn attempt_table(&self) -> &crate::pipeline::dlq::AttemptTable {
-        &self.inner.attempts
-    }
-
-    pub(crate) fn offset_table(&self) -> &crate::consumer::offsets::OffsetTable {
-        &self.inner.offsets
-    }
-
-    /// Begin a transaction for a registered producer (see txn.rs). Open
-    /// transactions live in memory only: a crash, an abort, a re-initialised
-    /// producer (new epoch) or the timeout discards them without a trace.
-    pub fn begin_transaction(&self, producer: crate::ProducerId) -> Result<crate::pipeline::txn::Transaction> {
-        self.begin_transaction_with_timeout(producer, self.inner.catalog.options.transaction_timeout)
-    }
-
-    /// [`Store::begin_transaction`] with its own timeout instead of the
-    /// store-wide `StoreOptions::transaction_timeout` (a Kafka producer's
-    /// `transaction.timeout.ms`): the transaction cannot commit once it is
-    /// older than `timeout`. `InvalidInput` (`what` = `"transaction_timeout"`)
-    /// for zero or above `StoreOptions::transaction_timeout_max`; nothing begins.
-    pub fn begin_transaction_with_timeout(
-        &self,
-        producer: crate::ProducerId,
-        timeout: std::time::Duration,
-    ) -> Result<crate::pipeline::txn::Transaction> {
-        check_transaction_timeout(timeout, self.inner.catalog.options.transaction_timeout_max)?;
-        self.check_writable()?;
-        self.producers().check_producer_epoch(producer.id, producer.epoch)?;
-        Ok(crate::pipeline::txn::Transaction::new(
-            self.clone(),
-            producer.id,
-            producer.epoch,
-            timeout,
-        ))
-    }
-
-    /// `Closed` after [`Store::close`], `Poisoned` after a failed write.
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        self.inner.catalog.check_writable()
     }
 
     /// `Closed` after [`Store::close`].
@@ -351,16 +300,4 @@ impl Store {
     pub fn is_closed(&self) -> bool {
         self.inner.catalog.shared.is_closed()
     }
-}
-
-/// A transaction timeout is positive and at most `max`
-/// (`StoreOptions::transaction_timeout_max`), else `InvalidInput` naming it.
-fn check_transaction_timeout(timeout: std::time::Duration, max: std::time::Duration) -> Result<()> {
-    if timeout.is_zero() || timeout > max {
-        return Err(Error::invalid(
-            "transaction_timeout",
-            format!("{timeout:?} (must be positive and at most transaction_timeout_max, {max:?})"),
-        ));
-    }
-    Ok(())
 }

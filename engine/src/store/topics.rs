@@ -36,40 +36,28 @@ impl Store {
     /// (`InternalName`), and names the data directory uses for itself are
     /// refused (`InvalidInput`).
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
-        self.create_topic_inner(name, config, false)
-    }
-
-    pub(crate) fn create_topic_inner(&self, name: &str, config: TopicConfig, internal: bool) -> Result<()> {
-        if internal {
-            crate::names::validate_internal_topic_name(name)?;
-        } else {
-            crate::names::validate_topic_name(name)?;
-        }
+        crate::names::validate_topic_name(name)?;
         config.validate()?;
-        if !internal {
-            if self.inner.catalog.contains(name) {
-                return Err(Error::TopicExists(name.to_string()));
+        if self.inner.catalog.contains(name) {
+            return Err(Error::TopicExists(name.to_string()));
+        }
+        // Left by a delete that crashed before forgetting them (or by a
+        // version that did not): a new topic inherits nothing. Before the
+        // admin lock: the offset table may create `__offsets` under it.
+        match self.forget_topic_dependents(name) {
+            // A damaged `__attempts` costs the DLQ's failure counts (every
+            // request that needs them answers its error until `millrace
+            // repair`), not the creation of topics: it is read only to
+            // forget the counts of a deleted topic of this name, and that
+            // is the last step, after the DLQ and the offsets are gone.
+            Err(Error::Damaged { scope, source }) if damaged_topic(&scope) == crate::pipeline::dlq::ATTEMPTS_TOPIC => {
+                tracing::warn!(
+                    topic = name,
+                    error = %source,
+                    "topic created without reading __attempts, which is damaged: failure counts left there by an unfinished delete of a topic of this name, if any, are not forgotten; run `millrace check`, then `millrace repair`"
+                );
             }
-            // Left by a delete that crashed before forgetting them (or by a
-            // version that did not): a new topic inherits nothing. Before the
-            // admin lock: the offset table may create `__offsets` under it.
-            match self.forget_topic_dependents(name) {
-                // A damaged `__attempts` costs the DLQ's failure counts (every
-                // request that needs them answers its error until `millrace
-                // repair`), not the creation of topics: it is read only to
-                // forget the counts of a deleted topic of this name, and that
-                // is the last step, after the DLQ and the offsets are gone.
-                Err(Error::Damaged { scope, source })
-                    if damaged_topic(&scope) == crate::pipeline::dlq::ATTEMPTS_TOPIC =>
-                {
-                    tracing::warn!(
-                        topic = name,
-                        error = %source,
-                        "topic created without reading __attempts, which is damaged: failure counts left there by an unfinished delete of a topic of this name, if any, are not forgotten; run `millrace check`, then `millrace repair`"
-                    );
-                }
-                other => other?,
-            }
+            other => other?,
         }
         self.inner.catalog.create_topic(name, config)
     }
@@ -93,7 +81,7 @@ impl Store {
             tracing::info!(topic = name, dlq = %dlq, "deleting the DLQ of a deleted topic");
             self.delete_topic_files(&dlq)?;
         }
-        let forgotten = self.forget_topic_offsets(name)?;
+        let forgotten = self.consumer_groups().forget_topic_offsets(&[name, &dlq])?;
         if forgotten > 0 {
             tracing::info!(
                 topic = name,
@@ -101,7 +89,7 @@ impl Store {
                 "forgot the committed offsets of a deleted topic"
             );
         }
-        self.forget_dlq_bookkeeping(name)
+        self.pipeline().forget_dlq_bookkeeping(name)
     }
 
     fn delete_topic_files(&self, name: &str) -> Result<()> {
@@ -115,7 +103,8 @@ impl Store {
         // `__transactions` under both, in that order).
         let commits = self.lock_commits();
         self.check_open()?;
-        crate::pipeline::txn::forget_applied(self, &mut self.coordinator().state(&commits))?;
+        let pipeline = self.pipeline();
+        crate::pipeline::txn::forget_applied(&pipeline, &mut pipeline.coordinator().state(&commits))?;
         self.inner.catalog.remove_topic(name)
     }
 
@@ -140,13 +129,6 @@ impl Store {
 
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
         self.inner.catalog.topic(name)
-    }
-
-    /// Partition 0 of an internal topic, `None` while the topic does not
-    /// exist yet. A damaged one is an error, never read as empty: an empty
-    /// read would forget committed offsets, attempts or dead letters.
-    pub(crate) fn internal_log(&self, topic: &str) -> Result<Option<Arc<Partition>>> {
-        self.inner.catalog.internal_log(topic)
     }
 
     pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>> {

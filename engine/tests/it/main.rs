@@ -11,6 +11,7 @@
               in helpers); a test is a scenario read top to bottom"
 )]
 
+mod anonymous_producers;
 mod close;
 mod common;
 mod consume_in_transaction;
@@ -19,9 +20,11 @@ mod dlq;
 mod dlq_incarnation;
 mod examples;
 mod faults;
+mod format_marker;
 mod group_commit_spin;
 mod group_delete;
 mod internal_topics;
+mod layering;
 mod model;
 mod no_space;
 mod null_values;

@@ -8,11 +8,6 @@
 //! `MILLRACE_KAFKA_CLIENTS=require` (set by `make ci`), where their absence
 //! fails it.
 
-#![expect(
-    dead_code,
-    reason = "the Kafka front's client tests land with its handlers (issue 21); remove when all are used"
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! until they are applied.
 
 use super::{count_groups, has_group, CommittedOffset, Key, OffsetTable};
+use crate::consumer::groups::ConsumerGroups;
 use crate::error::{Error, Result};
-use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Room for a committing transaction's new groups, held from before its
@@ -30,12 +30,12 @@ impl Drop for GroupReservation<'_> {
     }
 }
 
-impl Store {
-    /// [`Store::check_group_limit`] for a transaction's commits about to be
+impl ConsumerGroups {
+    /// [`ConsumerGroups::check_group_limit`] for a transaction's commits about to be
     /// staged: `groups` are every group the transaction commits to, the one
     /// being staged included, so that its new groups count together. Refused
     /// now rather than at the commit; checked again, with a reservation, at
-    /// the commit ([`Store::reserve_new_groups`]).
+    /// the commit ([`ConsumerGroups::reserve_new_groups`]).
     pub(crate) fn check_new_groups(&self, groups: &[&str]) -> Result<()> {
         self.with_table(|map, reserved| self.check_group_limit(map, reserved, groups).map(drop))
     }

@@ -24,7 +24,7 @@ fn decode_attempt(bytes: &[u8]) -> Option<(AttemptKey, Attempts)> {
     d.is_empty().then_some((key, attempts))
 }
 
-impl Store {
+impl Pipeline {
     pub(super) fn attempts_map<T>(&self, f: impl FnOnce(&mut HashMap<AttemptKey, Attempts>) -> T) -> Result<T> {
         let table = self.attempt_table();
         let mut loaded = table.loaded.lock();
@@ -55,7 +55,7 @@ impl Store {
     pub fn record_failure(&self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<Attempts> {
         crate::consumer::offsets::check_client_commit(group, topic)?;
         self.partition(topic, partition)?;
-        ensure_internal_topic(self, ATTEMPTS_TOPIC)?;
+        self.catalog().ensure_internal_topic(ATTEMPTS_TOPIC)?;
         let _writing = self.attempt_table().attempts_writing.read();
         let key: AttemptKey = (group.to_string(), topic.to_string(), partition, offset);
         let now = now_ms();
@@ -133,20 +133,7 @@ impl Store {
             .filter(|dlq_offset| *dlq_offset >= start))
     }
 
-    /// Mark `record` (read from `topic`/`partition` by `group`) failed:
-    /// count the attempt durably, and at `max_attempts` failures move it to
-    /// the DLQ in one transaction.
-    ///
-    /// The group's committed offset moves past the record in that
-    /// transaction only if the record is the group's next one (the
-    /// committed offset is the record's offset, or nothing is committed and
-    /// the record is the first in the partition): then no earlier record the
-    /// caller polled with it can still be unfinished. Otherwise the offset
-    /// stays where it is, and the caller's own commit moves past the record
-    /// once everything before it is done. A record the group already
-    /// dead-lettered (redelivered because that commit did not happen) is not
-    /// dead-lettered again: the answer names the DLQ record it has. Inside
-    /// a transaction, use [`crate::txn::Transaction::fail_record`].
+    /// [`DeadLetterQueue::fail_record`](super::DeadLetterQueue::fail_record) of `topic`, with the failure's fields.
     #[expect(
         clippy::too_many_arguments,
         reason = "debt: the record's coordinates and the failure, to become a parameter struct"
@@ -189,7 +176,7 @@ impl Store {
             &Failure::new(stage, error_class, error_message),
             attempts,
         )?;
-        let next_record = match self.committed_offset(group, topic, partition)? {
+        let next_record = match self.groups().committed_offset(group, topic, partition)? {
             Some(committed) => committed == record.offset,
             None => record.offset <= self.offsets(topic, partition)?.0,
         };

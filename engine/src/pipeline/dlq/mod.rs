@@ -8,17 +8,18 @@
 //! depth. Lifecycle: design/semantics.md, "DLQ".
 
 mod attempts;
+mod queue;
 mod redrive;
 
+pub use queue::DeadLetterQueue;
 pub use redrive::{RedriveMark, RedriveOptions, RedriveReport};
 
 use crate::clock::now_ms;
 use crate::codec::{Decoder, Encoder};
-use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::log::batch::{Record, StoredRecord};
 use crate::log::partition::{Isolation, ReadOptions};
-use crate::store::Store;
+use crate::pipeline::context::Pipeline;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -82,26 +83,10 @@ pub fn dlq_topic_name(topic: &str) -> String {
     format!("{DLQ_PREFIX}{topic}")
 }
 
-pub(crate) fn ensure_dlq_topic(store: &Store, source_topic: &str) -> Result<String> {
+pub(crate) fn ensure_dlq_topic(pipeline: &Pipeline, source_topic: &str) -> Result<String> {
     let name = dlq_topic_name(source_topic);
-    ensure_internal_topic(store, &name)?;
+    pipeline.catalog().ensure_internal_topic(&name)?;
     Ok(name)
-}
-
-pub(crate) fn ensure_internal_topic(store: &Store, name: &str) -> Result<()> {
-    if store.partition(name, 0).is_ok() {
-        return Ok(());
-    }
-    let config = TopicConfig {
-        durability: Some(Durability::Always),
-        // A DLQ takes records its source topic refused for size.
-        record_bytes_max: crate::log::batch::BATCH_BYTES_MAX / 2,
-        ..TopicConfig::default()
-    };
-    match store.create_topic_inner(name, config, true) {
-        Ok(()) | Err(Error::TopicExists(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Why a record failed: the provenance a dead letter carries besides
@@ -128,8 +113,8 @@ impl<'a> Failure<'a> {
 }
 
 /// A record that failed, with where it came from and why: what the DLQ
-/// holds, as listed by [`Store::dlq_list`]. Dead letters are written only
-/// from the consumed record they came from ([`Store::fail_record`],
+/// holds, as listed by [`Store::dlq_list`](crate::Store::dlq_list). Dead letters are written only
+/// from the consumed record they came from ([`Store::fail_record`](crate::Store::fail_record),
 /// [`crate::txn::Transaction::fail_record`], `Transaction::dead_letter`), so
 /// that its counts (redrive count, attempts) travel with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,7 +333,7 @@ pub enum FailOutcome {
     /// In the DLQ at this offset (written now, or by an earlier call for the
     /// same group and record). The group's committed offset was moved past
     /// the record only if the record was the group's next one (see
-    /// [`Store::fail_record`]); otherwise the caller's own commit moves past it.
+    /// [`Store::fail_record`](crate::Store::fail_record)); otherwise the caller's own commit moves past it.
     DeadLettered {
         /// Its offset in the DLQ partition.
         dlq_offset: u64,
@@ -388,7 +373,7 @@ pub(crate) struct AttemptTable {
     attempts_writing: RwLock<()>,
 }
 
-impl Store {
+impl Pipeline {
     /// List DLQ records of `topic` matching `filter`.
     pub fn dlq_list(&self, topic: &str, filter: &DlqFilter) -> Result<Vec<DlqEntry>> {
         crate::names::refuse_internal_topic(topic)?;
@@ -481,15 +466,10 @@ impl Store {
         crate::names::refuse_internal_topic(topic)?;
         self.topic(topic)?;
         let name = dlq_topic_name(topic);
-        self.truncate_prefix_internal(&name, 0, offset)
+        self.catalog().truncate_prefix(&name, 0, offset)
     }
 
-    /// Append with the topic's routing rule: when `route_invalid_to_dlq` is set,
-    /// records refused by validation go to the DLQ (stage `produce`, error
-    /// class `InvalidRecord`) and the rest are appended as one batch; otherwise
-    /// this is `append`. The DLQ records are durable before the valid batch is
-    /// written, so a crash between the two can leave them in the DLQ without
-    /// the batch (a producer retry then dead-letters them again).
+    /// [`DeadLetterQueue::append_routed`] of `topic`.
     pub fn append_routed(&self, topic: &str, partition: u32, records: &[Record]) -> Result<RoutedAppend> {
         crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;

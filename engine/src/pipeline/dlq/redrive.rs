@@ -92,7 +92,7 @@ fn decode_mark(bytes: &[u8]) -> Option<(String, u64, RedriveMark)> {
     d.is_empty().then_some((source_topic, dlq_offset, mark))
 }
 
-impl Store {
+impl Pipeline {
     /// `f` of the redrive marks, loaded from `__redriven` on first use.
     pub(super) fn redrive_marks<T>(&self, f: impl FnOnce(&mut MarkMap) -> T) -> Result<T> {
         let table = self.attempt_table();
@@ -202,12 +202,7 @@ impl Store {
         Ok(())
     }
 
-    /// Re-append DLQ records to their source topic (or `target_topic`).
-    /// Exactly once: each re-appended record's mark (`__redriven`) and the
-    /// progress (the committed offset of the group `__redrive.<target>` on
-    /// the DLQ) are written in the same transaction as the records, and a
-    /// marked record is never appended again, so a second run, a resumed one
-    /// or one started lower with `from_offset` never appends a record twice.
+    /// [`DeadLetterQueue::redrive`](super::DeadLetterQueue::redrive) of `topic`.
     #[expect(
         clippy::too_many_lines,
         reason = "debt: one redrive pass, read, mark and commit in one transaction"
@@ -235,7 +230,7 @@ impl Store {
         };
         let start = match options.from_offset {
             Some(from) => from,
-            None => self.committed_offset(&group, &dlq, 0)?.unwrap_or(0),
+            None => self.groups().committed_offset(&group, &dlq, 0)?.unwrap_or(0),
         }
         .max(p.start_offset());
         let mut report = RedriveReport {
@@ -247,7 +242,7 @@ impl Store {
         let producer = if options.dry_run {
             None
         } else {
-            ensure_internal_topic(self, REDRIVEN_TOPIC)?;
+            self.catalog().ensure_internal_topic(REDRIVEN_TOPIC)?;
             let session = self.producers().init_producer_internal(&group)?;
             Some(session.id())
         };

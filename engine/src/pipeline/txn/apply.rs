@@ -8,7 +8,7 @@ use super::CommittedPart;
 use crate::error::Result;
 use crate::log::batch::{ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 use crate::log::partition::{Partition, ReadOptions};
-use crate::store::Store;
+use crate::pipeline::context::Pipeline;
 use std::sync::Arc;
 
 /// Cut a part into consecutive batches of at most `batch_bytes_max` bytes
@@ -48,22 +48,22 @@ pub(super) struct PartTarget<'a> {
 /// partition (found by their producer stamp after the recorded log end) are
 /// not written again.
 pub(super) fn apply(
-    store: &Store,
+    pipeline: &Pipeline,
     record: &CommitRecord,
     stamp: ProducerStamp,
     targets: Vec<PartTarget<'_>>,
     recovering: bool,
 ) -> Result<Vec<CommittedPart>> {
-    let sink = store.offset_sink();
+    let groups = pipeline.groups();
     for commit in &record.offsets {
         // Commit times are unique (the commit clock): an entry at the
         // transaction's time is this transaction's, a later one supersedes it.
         let newer = recovering
-            && sink
+            && groups
                 .committed_time_ms(&commit.group, &commit.topic, commit.partition)?
                 .is_some_and(|t| t >= record.commit_time_ms);
         if !newer {
-            sink.apply(commit, record.commit_time_ms)?;
+            groups.apply_commit(commit, record.commit_time_ms)?;
         }
     }
     let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());

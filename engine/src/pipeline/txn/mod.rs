@@ -22,18 +22,23 @@
 mod apply;
 mod record;
 mod recover;
+mod transactions;
 
 use apply::{apply, PartTarget};
 pub(crate) use record::CommitRecord;
 pub(crate) use recover::{forget_applied, recover};
+pub(crate) use transactions::check_transaction_timeout;
+pub use transactions::Transactions;
+
+pub use crate::consumer::offsets::{OffsetCommit, OffsetCommitMode};
 
 use crate::log::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 
+use super::context::Pipeline;
 use crate::catalog::CommitGuard;
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
 use crate::log::partition::{Isolation, Partition, ReadOptions};
-use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -44,36 +49,6 @@ use std::time::{Duration, Instant};
 pub const TRANSACTIONS_TOPIC: &str = "__transactions";
 /// Commit records applied since the log was last trimmed before we trim again.
 const TRIM_EVERY: u64 = 64;
-
-/// A consumer-offset commit carried by a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetCommit {
-    /// The group.
-    pub group: String,
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: u32,
-    /// The next offset to read.
-    pub offset: u64,
-    /// Metadata stored with the offset.
-    pub metadata: Vec<u8>,
-    /// Set, or advance only.
-    pub mode: OffsetCommitMode,
-}
-
-/// What an offset commit does to a committed offset that is already there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OffsetCommitMode {
-    /// Replace it (a consumer's commit, a reset): it may move backwards.
-    #[default]
-    Set,
-    /// Move it forward only: a committed offset at or past `offset` (and its
-    /// metadata) stays. Decided under the offset table's lock when applied,
-    /// and again when recovery re-applies the commit record, so no commit
-    /// made in between is overwritten by a lower offset (`fail_record`).
-    AdvanceOnly,
-}
 
 /// Where one part of a committed transaction landed: from the first offset
 /// of its first batch to the end of its last (a part larger than its
@@ -123,14 +98,6 @@ pub struct CommitInfo {
     pub parts: Vec<CommittedPart>,
 }
 
-/// How the engine applies a transaction's offset commits (implemented by the
-/// offset table). `commit_time_ms` is the transaction's commit time; recovery
-/// re-applies a commit only if the table holds nothing at or after that time.
-pub(crate) trait OffsetSink {
-    fn committed_time_ms(&self, group: &str, topic: &str, partition: u32) -> Result<Option<i64>>;
-    fn apply(&self, commit: &OffsetCommit, commit_time_ms: i64) -> Result<()>;
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct CoordinatorState {
     /// Highest epoch seen per producer id, and its last transaction sequence.
@@ -163,7 +130,7 @@ impl Coordinator {
 /// [`crate::Consumer::begin_transaction`]).
 #[derive(Debug)]
 pub struct Transaction {
-    store: Store,
+    pipeline: Pipeline,
     producer_id: u64,
     epoch: u16,
     parts: BTreeMap<(String, u32), Vec<Record>>,
@@ -213,9 +180,9 @@ pub enum TransactionFailOutcome {
 pub const TRANSACTION_BYTES_MAX: usize = (batch::BATCH_BYTES_MAX as usize) / 2;
 
 impl Transaction {
-    pub(crate) fn new(store: Store, producer_id: u64, epoch: u16, timeout: Duration) -> Transaction {
+    pub(crate) fn new(pipeline: Pipeline, producer_id: u64, epoch: u16, timeout: Duration) -> Transaction {
         Transaction {
-            store,
+            pipeline,
             producer_id,
             epoch,
             parts: BTreeMap::new(),
@@ -269,7 +236,7 @@ impl Transaction {
             // a batch of none.
             return Err(Error::invalid("records", "an append needs at least one record"));
         }
-        let p = self.store.partition(topic, partition)?;
+        let p = self.pipeline.partition(topic, partition)?;
         for record in records {
             validate_for(&p, record)?;
         }
@@ -307,7 +274,7 @@ impl Transaction {
     /// Commit the progress of `millrace replay`'s job `job` with the
     /// transaction: the offset of its group `__replay.<job>` on the source
     /// partition it copies from (a user topic). The transaction must be the
-    /// job's own, begun by its producer ([`Store::init_replay_producer`]),
+    /// job's own, begun by its producer ([`Store::init_replay_producer`](crate::Store::init_replay_producer)),
     /// so that the progress moves only with the copies it stands for.
     /// `metadata` is the job's own (the generation of the copy).
     pub fn commit_replay_progress(
@@ -320,7 +287,7 @@ impl Transaction {
     ) -> Result<()> {
         let group = crate::names::replay_group(job);
         crate::names::refuse_internal_topic(topic)?;
-        let owner = self.store.producers().producer_name(self.producer_id);
+        let owner = self.pipeline.producers().producer_name(self.producer_id);
         if owner.as_deref() != Some(group.as_str()) {
             return Err(Error::InternalName {
                 what: "group",
@@ -352,12 +319,13 @@ impl Transaction {
         mode: OffsetCommitMode,
     ) -> Result<()> {
         crate::consumer::offsets::validate_commit(group, metadata)?;
-        self.store
+        self.pipeline
+            .groups()
             .check_commit_within_log(topic, partition, offset, self.records_for(topic, partition))?;
         // The transaction's new groups count together (all are applied).
         let mut groups: Vec<&str> = self.offsets.iter().map(|c| c.group.as_str()).collect();
         groups.push(group);
-        self.store.check_new_groups(&groups)?;
+        self.pipeline.groups().check_new_groups(&groups)?;
         self.add_bytes(group.len() + topic.len() + metadata.len() + 20)?;
         self.offsets
             .retain(|c| !(c.group == group && c.topic == topic && c.partition == partition));
@@ -386,7 +354,7 @@ impl Transaction {
         // Only user topics have a DLQ.
         crate::names::refuse_internal_topic(&consumed.topic)?;
         let attempts = self
-            .store
+            .pipeline
             .attempts(group, &consumed.topic, consumed.partition, consumed.record.offset)?
             .unwrap_or_else(crate::pipeline::dlq::Attempts::first_now);
         self.stage_dead_letter(group, consumed, failure, attempts)
@@ -401,12 +369,12 @@ impl Transaction {
         attempts: crate::pipeline::dlq::Attempts,
     ) -> Result<()> {
         let letter = crate::pipeline::dlq::DeadLetter::from_consumed(group, consumed, failure, attempts);
-        let topic = crate::pipeline::dlq::ensure_dlq_topic(&self.store, &letter.source_topic)?;
+        let topic = crate::pipeline::dlq::ensure_dlq_topic(&self.pipeline, &letter.source_topic)?;
         self.append_internal(&topic, 0, &[letter.to_record()])
     }
 
     /// Count a failed attempt at processing `consumed` (read by `group`),
-    /// as [`Store::fail_record`] does, but dead-letter inside this
+    /// as [`Store::fail_record`](crate::Store::fail_record) does, but dead-letter inside this
     /// transaction: at `max_attempts` failures the DLQ record (with
     /// provenance and counts) is part of the transaction, written with its
     /// outputs and offset commits or not at all. The attempt itself is
@@ -427,10 +395,10 @@ impl Transaction {
         }
         let (topic, partition, offset) = (consumed.topic.as_str(), consumed.partition, consumed.record.offset);
         crate::consumer::offsets::check_client_commit(group, topic)?;
-        if let Some(dlq_offset) = self.store.dead_lettered_at(group, topic, partition, offset)? {
+        if let Some(dlq_offset) = self.pipeline.dead_lettered_at(group, topic, partition, offset)? {
             return Ok(TransactionFailOutcome::AlreadyDeadLettered { dlq_offset });
         }
-        let attempts = self.store.record_failure(group, topic, partition, offset)?;
+        let attempts = self.pipeline.record_failure(group, topic, partition, offset)?;
         if attempts.count < max_attempts {
             self.retries
                 .push((group.to_string(), topic.to_string(), partition, offset));
@@ -499,7 +467,7 @@ impl Transaction {
                 format!("timed out after {:?}; it was aborted, begin a new one", self.timeout),
             ));
         }
-        let store = self.store.clone();
+        let store = self.pipeline.clone();
         let coordinator = store.coordinator();
         let commits = store.lock_commits();
         let mut state = coordinator.state(&commits);
@@ -526,15 +494,19 @@ impl Transaction {
         // created again since `commit_offset`.
         for commit in &self.offsets {
             let ahead = self.records_for(&commit.topic, commit.partition);
-            store.check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
+            store
+                .groups()
+                .check_commit_within_log(&commit.topic, commit.partition, commit.offset, ahead)?;
         }
         // Its new groups, together, against `groups_max`, reserved until
         // applied: checked when staged, but other commits (direct ones,
         // another transaction's) may have added groups since. Past the commit
         // point the transaction is applied whole, so this is the last check.
-        let _new_groups = store.reserve_new_groups(self.offsets.iter().map(|c| c.group.as_str()))?;
+        let _new_groups = store
+            .groups()
+            .reserve_new_groups(self.offsets.iter().map(|c| c.group.as_str()))?;
         // Strictly after every earlier offset commit (see offset_table.rs).
-        let commit_time_ms = store.offset_commit_time()?;
+        let commit_time_ms = store.groups().offset_commit_time()?;
         let mut parts = Vec::with_capacity(self.parts.len());
         let mut targets = Vec::with_capacity(self.parts.len());
         for ((topic, partition), records) in &self.parts {
@@ -563,7 +535,7 @@ impl Transaction {
             offsets: self.offsets.clone(),
         };
         for commit in &self.offsets {
-            store.note_group_activity(&commit.group);
+            store.groups().note_group_activity(&commit.group);
         }
         let log = ensure_transactions_topic(&store)?;
         let stamp = ProducerStamp {
@@ -571,6 +543,11 @@ impl Transaction {
             epoch: self.epoch,
             base_sequence: sequence,
         };
+        // The commit record embeds its parts' batches as encoded: one with a
+        // null needs the store's marker to allow it before it is written.
+        if self.parts.values().any(|records| batch::holds_nulls(records)) {
+            store.catalog().shared.allow_nulls()?;
+        }
         // The commit point: one fdatasync'd batch.
         let at = log.append(&[Record::new(record.encode())], Some(stamp), FLAG_TRANSACTIONAL)?;
         state.producers.insert(self.producer_id, (self.epoch, sequence));
@@ -579,7 +556,7 @@ impl Transaction {
             // poisons nothing by itself) must still be applied: poisoned, the
             // store applies the commit record again at its next open.
             if matches!(e, Error::NoSpace { .. }) {
-                store.shared().poison(e);
+                store.catalog().shared.poison(e);
             }
         })?;
         state.applied_upto = at.next_offset;
@@ -595,20 +572,12 @@ impl Transaction {
     }
 }
 
-fn ensure_transactions_topic(store: &Store) -> Result<Arc<Partition>> {
-    match store.partition(TRANSACTIONS_TOPIC, 0) {
-        Err(Error::TopicNotFound(_)) => {
-            let config = TopicConfig {
-                durability: Some(Durability::Always),
-                ..TopicConfig::default()
-            };
-            match store.create_topic_inner(TRANSACTIONS_TOPIC, config, true) {
-                Ok(()) | Err(Error::TopicExists(_)) => store.partition(TRANSACTIONS_TOPIC, 0),
-                Err(e) => Err(e),
-            }
-        }
-        other => other,
-    }
+fn ensure_transactions_topic(pipeline: &Pipeline) -> Result<Arc<Partition>> {
+    let config = TopicConfig {
+        durability: Some(Durability::Always),
+        ..TopicConfig::default()
+    };
+    pipeline.catalog().internal_log_or_create(TRANSACTIONS_TOPIC, config)
 }
 
 /// Check one record against everything its target partition enforces: the
@@ -640,15 +609,6 @@ pub(crate) fn decode_part(raw: &[u8]) -> std::result::Result<Vec<Record>, String
     let header = batch::verify(raw).map_err(|kind| format!("its batch is damaged: {kind:?}"))?;
     let records = batch::decode_records(raw, &header).map_err(|kind| format!("its records are damaged: {kind:?}"))?;
     Ok(records.iter().map(crate::log::batch::StoredRecord::to_record).collect())
-}
-
-impl Store {
-    /// Parts of the last commit record that recovery could not apply at
-    /// open (each also logged as a warning and counted in
-    /// `MetricsSnapshot::transaction_parts_unapplied`).
-    pub fn unapplied_transaction_parts(&self) -> Vec<UnappliedPart> {
-        self.coordinator().state.lock().unapplied.clone()
-    }
 }
 
 #[cfg(test)]

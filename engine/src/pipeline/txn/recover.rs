@@ -11,7 +11,7 @@ use super::*;
 /// limits) is skipped and reported, and the rest of the store opens; I/O
 /// errors still fail the open.
 #[expect(clippy::too_many_lines, reason = "debt: transaction recovery at open, step by step")]
-pub(crate) fn recover(store: &Store) -> Result<()> {
+pub(crate) fn recover(store: &Pipeline) -> Result<()> {
     let log = match store.internal_log(TRANSACTIONS_TOPIC) {
         Ok(Some(log)) => log,
         Ok(None) => return Ok(()),
@@ -67,7 +67,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
             if record.epoch >= entry.0 {
                 *entry = (record.epoch, record.sequence);
             }
-            store.offset_table().observe(record.commit_time_ms);
+            store.groups().offset_table().observe(record.commit_time_ms);
             store.producer_registry().epochs.note_id_in_log(record.producer_id);
             let stamp = ProducerStamp {
                 producer_id: record.producer_id,
@@ -141,7 +141,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
         let offsets_unreadable = if record.offsets.is_empty() {
             None
         } else {
-            match store.load_offset_table() {
+            match store.groups().load_offset_table() {
                 Ok(()) => None,
                 Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
                 Err(e) => return Err(e),
@@ -183,7 +183,9 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
         );
     }
     store
-        .inner_metrics()
+        .catalog()
+        .shared
+        .metrics
         .transaction_parts_unapplied
         .fetch_add(unapplied.len() as u64, Ordering::Relaxed);
     coordinator.state.lock().unapplied = unapplied;
@@ -196,7 +198,7 @@ pub(crate) fn recover(store: &Store) -> Result<()> {
 /// a topic created later under the same name, nor reports the deleted
 /// topic's parts as unapplied. Not on a poisoned store, where the last
 /// record may be partly applied: the next open finishes it first.
-pub(crate) fn forget_applied(store: &Store, state: &mut CoordinatorState) -> Result<()> {
+pub(crate) fn forget_applied(store: &Pipeline, state: &mut CoordinatorState) -> Result<()> {
     if store.is_poisoned() {
         return Ok(());
     }

@@ -488,10 +488,6 @@ fn abort_lost(front: &Front, request: &EndTxnRequest<'_>) -> i16 {
 /// transaction (its offsets are known only at commit: the Produce response
 /// says -1), or the Kafka error code to answer the partition with. Called
 /// by the Produce handler (`produce`).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the Produce handler calls it once served (kdata)")
-)]
 pub(crate) fn append(
     front: &Front,
     conn: &mut Conn,

@@ -29,13 +29,9 @@ fn fixture() -> Fixture {
             .expect("topic");
     }
     let service = Service {
-        store,
-        metrics: Arc::default(),
         frame_bytes_max: 1 << 20,
         fetch_wait_max_ms: 1000,
-        shutting_down: Arc::default(),
-        syncer: crate::server::durable::Syncer::start().expect("syncer"),
-        group_budget: crate::server::group_budget::GroupBudget::default(),
+        ..Service::for_tests(store)
     };
     Fixture {
         front: Front::new(Arc::new(service), KafkaConfig::default()),
