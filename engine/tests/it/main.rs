@@ -21,6 +21,7 @@ mod examples;
 mod faults;
 mod group_commit_spin;
 mod group_delete;
+mod handles;
 mod internal_topics;
 mod layering;
 mod model;
