@@ -23,6 +23,7 @@
 
 use crate::config::TopicConfig;
 use crate::error::{CorruptionKind, Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::{FsStorage, OpenMode, ReadOnlyStorage, Storage, StorageFile};
 use crate::layout::{partition_dir_name, FORMAT_FILE, START_OFFSET_FILE, TOPICS_DIR, TOPIC_META, UNFINISHED_SUFFIXES};
 use crate::log::batch::{self, BatchHeader, StoredRecord, HEADER_SIZE};
@@ -166,7 +167,7 @@ pub struct SegmentScan {
 fn lock(storage: &dyn Storage, path: &Path) -> Result<Box<dyn Any + Send + Sync>> {
     storage
         .lock_dir(path)
-        .map_err(|e| Error::io("lock data dir", path, e))?
+        .at("lock data dir", path)?
         .map_err(|pid| Error::Locked {
             path: path.to_path_buf(),
             pid,
@@ -177,7 +178,7 @@ fn lock(storage: &dyn Storage, path: &Path) -> Result<Box<dyn Any + Send + Sync>
 /// writing the lock file: a check changes nothing in the data directory.
 /// A writer holding it is not an error ([`ReadLock::Live`](crate::io::ReadLock)).
 fn lock_without_writing(path: &Path) -> Result<crate::io::ReadLock> {
-    crate::io::lock_dir_shared(path).map_err(|e| Error::io("lock data dir", path, e))
+    crate::io::lock_dir_shared(path).at("lock data dir", path)
 }
 
 /// [`lock_without_writing`], refusing ([`Error::Locked`]) a directory a
@@ -219,7 +220,7 @@ fn scan_log(
     visit: &mut dyn FnMut(u64, &BatchHeader, Vec<StoredRecord>) -> bool,
 ) -> Result<SegmentScan> {
     let file = open_segment(storage, path)?;
-    let file_bytes = file.len().map_err(|e| Error::io("stat segment", path, e))?;
+    let file_bytes = file.len().at("stat segment", path)?;
     let mut scan = SegmentScan {
         path: path.to_path_buf(),
         base_offset,
@@ -278,9 +279,7 @@ fn scan_log(
 /// [`ReadOnlyStorage`] opens it read-only, never through a symbolic link,
 /// and writes nothing).
 fn open_segment(storage: &dyn Storage, path: &Path) -> Result<Arc<dyn StorageFile>> {
-    storage
-        .open(path, OpenMode::Existing)
-        .map_err(|e| Error::io("open segment", path, e))
+    storage.open(path, OpenMode::Existing).at("open segment", path)
 }
 
 /// A visitor of [`valid_batches_after`]: position, header, the batch's bytes;
@@ -351,23 +350,21 @@ pub fn dump_segment(path: &Path, mut visit: impl FnMut(BatchDump) -> bool) -> Re
 }
 
 fn list_names(storage: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
-    storage.list_dir(dir).map_err(|e| Error::io("list directory", dir, e))
+    storage.list_dir(dir).at("list directory", dir)
 }
 
 /// The first [`METADATA_BYTES_MAX`] bytes of a metadata file (more is
 /// damage its decoder reports).
 fn read_small(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
-    let file = storage
-        .open(path, OpenMode::Existing)
-        .map_err(|e| Error::io("open", path, e))?;
+    let file = storage.open(path, OpenMode::Existing).at("open", path)?;
     read_prefix(file.as_ref(), path, METADATA_BYTES_MAX)
 }
 
 /// The first `max_bytes` bytes of `file` (all of it if shorter).
 fn read_prefix(file: &dyn StorageFile, path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?.min(max_bytes);
+    let len = file.len().at("stat", path)?.min(max_bytes);
     let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    crate::io::read_exact_at(file, &mut bytes, 0).map_err(|e| Error::io("read", path, e))?;
+    crate::io::read_exact_at(file, &mut bytes, 0).at("read", path)?;
     Ok(bytes)
 }
 
@@ -378,7 +375,7 @@ fn is_dir(storage: &dyn Storage, path: &Path) -> Result<bool> {
     match storage.check_dir(path) {
         Ok(()) => Ok(true),
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(false),
-        Err(e) => Err(Error::io("stat", path, e)),
+        Err(e) => Err(e).at("stat", path),
     }
 }
 
@@ -390,7 +387,7 @@ fn is_file(storage: &dyn Storage, path: &Path) -> Result<bool> {
     match storage.open(path, OpenMode::Existing) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("open", path, e)),
+        Err(e) => Err(e).at("open", path),
     }
 }
 
@@ -409,22 +406,18 @@ fn copy_synced(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
     /// Bytes copied per read and write.
     const CHUNK_BYTES: u64 = 1 << 20;
     let source = open_segment(storage, from)?;
-    let len = source.len().map_err(|e| Error::io("stat", from, e))?;
-    let target = storage
-        .open(to, OpenMode::Truncate)
-        .map_err(|e| Error::io("create backup", to, e))?;
+    let len = source.len().at("stat", from)?;
+    let target = storage.open(to, OpenMode::Truncate).at("create backup", to)?;
     let mut buf = vec![0u8; usize::try_from(len.min(CHUNK_BYTES)).unwrap_or(0)];
     let mut at = 0u64;
     while at < len {
         let n = usize::try_from((len - at).min(CHUNK_BYTES)).unwrap_or(0);
         let chunk = buf.get_mut(..n).unwrap_or_default();
-        crate::io::read_exact_at(source.as_ref(), chunk, at).map_err(|e| Error::io("read", from, e))?;
-        target
-            .write_all_at(chunk, at)
-            .map_err(|e| Error::io("copy to backup", to, e))?;
+        crate::io::read_exact_at(source.as_ref(), chunk, at).at("read", from)?;
+        target.write_all_at(chunk, at).at("copy to backup", to)?;
         at += n as u64;
     }
-    target.sync_data().map_err(|e| Error::io("fsync backup", to, e))
+    target.sync_data().at("fsync backup", to)
 }
 
 /// Create `dir` (a backup directory) and make it and its parents' entries
@@ -438,9 +431,7 @@ fn create_dir_durable(storage: &dyn Storage, dir: &Path) -> Result<()> {
         }
         missing.push(ancestor);
     }
-    storage
-        .create_dir_all(dir)
-        .map_err(|e| Error::io("create backup dir", dir, e))?;
+    storage.create_dir_all(dir).at("create backup dir", dir)?;
     for created in missing {
         if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(storage, parent)?;
@@ -450,7 +441,7 @@ fn create_dir_durable(storage: &dyn Storage, dir: &Path) -> Result<()> {
 }
 
 fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))
+    storage.sync_dir(dir).at("fsync dir", dir)
 }
 
 mod actions;

@@ -26,7 +26,9 @@ Examples:
   millrace serve
   millrace serve --listen 127.0.0.1:7878 --data /var/lib/millrace --metrics-listen 127.0.0.1:7879
   millrace serve --config /etc/millrace.toml
-  millrace serve --durability interval:100 --quota-bytes 20GiB --no-metrics"
+  millrace serve --durability interval:100 --quota-bytes 20GiB --no-metrics
+  millrace serve --kafka-listen 127.0.0.1:9093 --kafka-auto-create-topics
+  millrace serve --kafka-listen off"
 )]
 pub struct ServeArgs {
     /// TOML configuration file (keys as in ServerConfig: listen, data_dir, tokens, ...).
@@ -56,6 +58,32 @@ pub struct ServeArgs {
     /// Listen on a non-loopback address even without tokens or without TLS.
     #[arg(long)]
     insecure: bool,
+    /// Kafka protocol listener address, or `off` [default: 127.0.0.1:9092].
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_address_or_off)]
+    kafka_listen: Option<KafkaListen>,
+    /// HOST:PORT Kafka clients are told to connect to (Metadata) [default:
+    /// the bound --kafka-listen address].
+    #[arg(long, value_name = "HOST:PORT", value_parser = millrace_server::kafka::front::config::parse_host_port)]
+    kafka_advertised: Option<(String, u16)>,
+    /// Create a topic the first time a Kafka client's Metadata names it.
+    #[arg(long)]
+    kafka_auto_create_topics: bool,
+    /// Partitions of a topic created by --kafka-auto-create-topics [default: 1].
+    #[arg(long, value_name = "N", requires = "kafka_auto_create_topics")]
+    kafka_auto_create_partitions: Option<u32>,
+}
+
+/// `--kafka-listen`: an address, or `None` for `off`.
+#[derive(Debug, Clone, Copy)]
+struct KafkaListen(Option<SocketAddr>);
+
+fn parse_address_or_off(text: &str) -> Result<KafkaListen, String> {
+    if text == "off" {
+        return Ok(KafkaListen(None));
+    }
+    text.parse()
+        .map(|addr| KafkaListen(Some(addr)))
+        .map_err(|e| format!("{e}; expected host:port (an IP address) or `off`"))
 }
 
 /// The configuration `serve` would run with.
@@ -64,7 +92,11 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
         Some(path) => ServerConfig::load(path).map_err(|e| {
             CliError::new(e.to_string()).with_hint("fix the file, or see the accepted keys in design/protocol.md")
         })?,
-        None => ServerConfig::default(),
+        // As a file without a [kafka] table: the Kafka front on its default address.
+        None => ServerConfig {
+            kafka: millrace_server::kafka::front::KafkaConfig::default(),
+            ..ServerConfig::default()
+        },
     };
     if let Some(data) = &global.data {
         config.data_dir = data.clone();
@@ -90,6 +122,18 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
     }
     if args.insecure {
         config.insecure = true;
+    }
+    if let Some(KafkaListen(listen)) = args.kafka_listen {
+        config.kafka.listen = listen;
+    }
+    if let Some(advertised) = &args.kafka_advertised {
+        config.kafka.advertised = Some(advertised.clone());
+    }
+    if args.kafka_auto_create_topics {
+        config.kafka.auto_create_topics = true;
+    }
+    if let Some(partitions) = args.kafka_auto_create_partitions {
+        config.kafka.auto_create_partitions = partitions;
     }
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     Ok(config)
@@ -127,9 +171,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     }
     let banner = move |handle: &millrace_server::ServerHandle| {
         eprintln!(
-            "millrace serving {} on {}{} ({security})",
+            "millrace serving {} on {}{}{} ({security})",
             data_dir.display(),
             handle.local_addr(),
+            handle.kafka_addr().map_or(String::new(), |k| format!(", Kafka on {k}")),
             handle
                 .metrics_addr()
                 .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
@@ -140,6 +185,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         millrace_server::ServeError::Bind { addr, source } => {
             CliError::new(format!("cannot listen on {addr}: {source}"))
                 .with_hint("another process uses that port; pick another with --listen (and --metrics-listen)")
+        }
+        millrace_server::ServeError::KafkaBind { addr, source } => {
+            CliError::new(format!("cannot listen on {addr} for Kafka clients: {source}")).with_hint(
+                "another process uses that port; pick another with --kafka-listen, or turn the Kafka front off with --kafka-listen off",
+            )
         }
         other => CliError::new(other.to_string()),
     })?;

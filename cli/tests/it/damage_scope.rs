@@ -254,7 +254,8 @@ fn rows() -> Vec<Row> {
     use Damage::*;
     use File::*;
     use Open::*;
-    let marker_v2 = b"millrace-store-format 2\n".to_vec();
+    // Past the newest format this build reads (2: design/format.md).
+    let marker_newer = b"millrace-store-format 3\n".to_vec();
     let one_partition = TopicConfig {
         segment_bytes: 16 * 1024,
         index_interval_bytes: 1024,
@@ -268,7 +269,7 @@ fn rows() -> Vec<Row> {
         // millrace data directory" (nothing opens it, nothing changes it).
         row(Marker, Delete, (1, true), Refused(1), false),
         // A newer format: "upgrade", not corruption; nothing is repaired.
-        row(Marker, Replace(marker_v2), (1, true), Refused(1), false),
+        row(Marker, Replace(marker_newer), (1, true), Refused(1), false),
         row(Registry, Flip, (0, true), Clean, true),
         row(Registry, Truncate, (0, true), Clean, true),
         row(Registry, Delete, (0, false), Clean, true),

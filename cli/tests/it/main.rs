@@ -28,6 +28,8 @@ mod group_paging;
 mod hole_index;
 mod internal_names;
 mod kafka_clients;
+mod kafka_txn;
+mod kafka_cluster;
 mod live_inspect;
 mod null_values;
 mod offset_reuse;

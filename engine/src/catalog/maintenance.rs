@@ -7,9 +7,10 @@
 
 use super::Catalog;
 use crate::clock::now_ms;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::io::checked::IoContext;
 use parking_lot::{Condvar, Mutex};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ pub(crate) fn spawn(catalog: Weak<Catalog>, stop: Stop, chore: Chore) -> Result<
     std::thread::Builder::new()
         .name("millrace-maintenance".into())
         .spawn(move || maintenance_loop(catalog, stop, chore))
-        .map_err(|e| Error::io("spawn maintenance thread", PathBuf::new(), e))
+        .at("spawn maintenance thread", Path::new(""))
 }
 
 fn maintenance_loop(weak: Weak<Catalog>, stop: Stop, chore: Chore) {

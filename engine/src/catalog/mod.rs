@@ -16,6 +16,7 @@ pub(crate) mod topics;
 
 use crate::config::{Durability, StoreOptions, TopicConfig};
 use crate::error::{CorruptionKind, DamagedScope, Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::{read_all, write_atomic, Storage};
 use crate::log::context::LogContext;
 use crate::log::partition::Partition;
@@ -26,15 +27,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub(crate) const FORMAT_FILE: &str = "MILLRACE";
-const FORMAT_PREFIX: &str = "millrace-store-format ";
-/// The store format this build reads and writes (design/format.md).
-pub(crate) const FORMAT_VERSION: u32 = 1;
-const FORMAT_TEXT: &str = "millrace-store-format 1\n";
-const TOPICS_DIR: &str = "topics";
-const TOPIC_META: &str = "topic.meta";
-const CREATING_SUFFIX: &str = ".creating";
-const DELETING_SUFFIX: &str = ".deleting";
+// The directory's names and its marker are the layout's (transitional
+// re-exports of the names once defined here).
+pub(crate) use crate::layout::{
+    check_format, partition_dir_name, FormatMarker, CREATING_SUFFIX, DELETING_SUFFIX, FORMAT_FILE, TOPICS_DIR,
+    TOPIC_META,
+};
+use crate::layout::{format_text, FORMAT_PLAIN};
 
 /// Held while the store-wide commit lock is ([`Catalog::lock_commits`]).
 pub(crate) type CommitGuard<'a> = parking_lot::MutexGuard<'a, ()>;
@@ -153,70 +152,63 @@ impl Catalog {
     /// partition continues at or above the offsets committed on it). A topic
     /// or partition that fails to open is confined to its scope
     /// ([`Catalog::damaged`]); an unfinished create or delete is finished.
-    /// `make_context` builds what every partition shares once the directory
-    /// is locked and its marker checked, with whatever the caller builds
+    /// `make_context` builds what every partition shares (the store's
+    /// marker among it) once the directory is locked and its marker checked, with whatever the caller builds
     /// beside it (the facade: the producer registry behind the context's
     /// producer seam), which is returned with the catalog.
     pub(crate) fn open<T>(
         path: PathBuf,
         options: StoreOptions,
         storage: Arc<dyn Storage>,
-        make_context: impl FnOnce() -> Result<(Arc<LogContext>, T)>,
+        make_context: impl FnOnce(FormatMarker) -> Result<(Arc<LogContext>, T)>,
         floors: FloorSource,
     ) -> Result<(Catalog, T)> {
         let format_path = path.join(FORMAT_FILE);
         crate::layout::prepare(storage.as_ref(), &path, &format_path)?;
         let lock = storage
             .lock_dir(&path)
-            .map_err(|e| Error::io("lock data dir", &path, e))?
+            .at("lock data dir", &path)?
             .map_err(|pid| Error::Locked {
                 path: path.clone(),
                 pid,
             })?;
-        if storage.exists(&format_path) {
-            let text =
-                read_all(storage.as_ref(), &format_path, 256).map_err(|e| Error::io("read format", &format_path, e))?;
-            check_format(&text, &format_path)?;
+        let version = if storage.exists(&format_path) {
+            let text = read_all(storage.as_ref(), &format_path, 256).at("read format", &format_path)?;
+            check_format(&text, &format_path)?
         } else {
-            write_atomic(storage.as_ref(), &format_path, FORMAT_TEXT.as_bytes())
-                .map_err(|e| Error::io("write format", &format_path, e))?;
-        }
+            write_atomic(storage.as_ref(), &format_path, format_text(FORMAT_PLAIN).as_bytes())
+                .at("write format", &format_path)?;
+            FORMAT_PLAIN
+        };
+        let marker = FormatMarker::new(storage.clone(), format_path, version);
         let topics_dir = path.join(TOPICS_DIR);
         // Directory entries seen now may exist only in the page cache (a
         // process crash before their directory fsync): make them durable.
-        storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+        storage.sync_dir(&path).at("fsync dir", &path)?;
         if !storage.exists(&topics_dir) {
             storage
                 .create_dir_all(&topics_dir)
-                .map_err(|e| Error::io("create topics dir", &topics_dir, e))?;
-            storage.sync_dir(&path).map_err(|e| Error::io("fsync dir", &path, e))?;
+                .at("create topics dir", &topics_dir)?;
+            storage.sync_dir(&path).at("fsync dir", &path)?;
         }
-        let (shared, beside) = make_context()?;
+        let (shared, beside) = make_context(marker)?;
         let mut topics = BTreeMap::new();
         let mut damaged_topics = BTreeMap::new();
-        let mut names = storage
-            .list_dir(&topics_dir)
-            .map_err(|e| Error::io("list topics", &topics_dir, e))?;
+        let mut names = storage.list_dir(&topics_dir).at("list topics", &topics_dir)?;
         // The floors' topic first: every other partition continues at or
         // above the offsets committed on it (`Partition::open`).
         names.sort_by_key(|name| name != floors.topic);
         let mut committed_floors = BTreeMap::new();
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+        storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         for name in names {
             let dir = topics_dir.join(&name);
             if name.ends_with(CREATING_SUFFIX) || name.ends_with(DELETING_SUFFIX) {
                 // An interrupted create or delete: finish it by removing the directory.
-                storage
-                    .remove_dir_all(&dir)
-                    .map_err(|e| Error::io("remove unfinished topic", &dir, e))?;
-                storage
-                    .sync_dir(&topics_dir)
-                    .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+                storage.remove_dir_all(&dir).at("remove unfinished topic", &dir)?;
+                storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
                 continue;
             }
-            storage.sync_dir(&dir).map_err(|e| Error::io("fsync dir", &dir, e))?;
+            storage.sync_dir(&dir).at("fsync dir", &dir)?;
             // Damage is confined to the topic (or partition, in load_topic)
             // that holds it: the rest of the store opens.
             match load_topic(&storage, &dir, &name, &options, &shared, &committed_floors) {
@@ -462,37 +454,6 @@ fn is_damage(error: &Error) -> bool {
     }
 }
 
-/// Accept the `MILLRACE` marker of a store this build can open: a newer
-/// format asks for an upgrade, anything else that is not the marker is a
-/// damaged file (`millrace repair` rewrites it).
-pub(crate) fn check_format(text: &[u8], path: &Path) -> Result<()> {
-    if text == FORMAT_TEXT.as_bytes() {
-        return Ok(());
-    }
-    let version = std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.strip_prefix(FORMAT_PREFIX))
-        .and_then(|t| t.strip_suffix('\n'))
-        .and_then(|v| v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit())));
-    match version {
-        Some(v) if v > FORMAT_VERSION => Err(Error::FormatTooNew {
-            path: path.to_path_buf(),
-            found: v.to_string(),
-            supported: FORMAT_VERSION,
-        }),
-        _ => Err(Error::corruption(path, 0, CorruptionKind::BadMetadata)),
-    }
-}
-
-/// The exact bytes of the `MILLRACE` marker this build writes.
-pub(crate) fn format_text() -> &'static str {
-    FORMAT_TEXT
-}
-
-pub(crate) fn partition_dir_name(partition: u32) -> String {
-    format!("{partition:05}")
-}
-
 fn load_topic(
     storage: &Arc<dyn Storage>,
     dir: &Path,
@@ -502,13 +463,12 @@ fn load_topic(
     committed_floors: &Floors,
 ) -> Result<Topic> {
     let meta_path = dir.join(TOPIC_META);
-    let bytes =
-        read_all(storage.as_ref(), &meta_path, 64 * 1024).map_err(|e| Error::io("read topic meta", &meta_path, e))?;
+    let bytes = read_all(storage.as_ref(), &meta_path, 64 * 1024).at("read topic meta", &meta_path)?;
     let config = TopicConfig::decode(&bytes, &meta_path)?;
     // A partition directory past the count: the file is wrong (a plausible
     // value with a valid checksum); opening with fewer partitions would hide
     // records without a word.
-    for entry in storage.list_dir(dir).map_err(|e| Error::io("list topic", dir, e))? {
+    for entry in storage.list_dir(dir).at("list topic", dir)? {
         let partition = (entry.len() == 5 && entry.bytes().all(|b| b.is_ascii_digit()))
             .then(|| entry.parse::<u32>().ok())
             .flatten();

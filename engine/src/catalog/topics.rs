@@ -9,9 +9,9 @@ use super::{
 };
 use crate::config::TopicConfig;
 use crate::error::{DamagedScope, Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::write_atomic;
 use crate::log::partition::Partition;
-use std::path::Path;
 use std::sync::Arc;
 
 impl Catalog {
@@ -35,26 +35,18 @@ impl Catalog {
         let storage = self.storage.as_ref();
         let topics_dir = self.path.join(TOPICS_DIR);
         let staging = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
-        let io = |op, path: &Path| {
-            let path = path.to_path_buf();
-            move |e| Error::io(op, path, e)
-        };
         if storage.exists(&staging) {
-            storage
-                .remove_dir_all(&staging)
-                .map_err(io("remove staging", &staging))?;
+            storage.remove_dir_all(&staging).at("remove staging", &staging)?;
         }
-        storage
-            .create_dir_all(&staging)
-            .map_err(io("create topic dir", &staging))?;
+        storage.create_dir_all(&staging).at("create topic dir", &staging)?;
         for p in 0..config.partitions {
             Partition::create_files(storage, &staging.join(partition_dir_name(p)))?;
         }
         let meta = staging.join(TOPIC_META);
-        write_atomic(storage, &meta, &config.encode()).map_err(io("write topic meta", &meta))?;
+        write_atomic(storage, &meta, &config.encode()).at("write topic meta", &meta)?;
         let dir = topics_dir.join(name);
-        storage.rename(&staging, &dir).map_err(io("rename topic dir", &dir))?;
-        storage.sync_dir(&topics_dir).map_err(io("fsync dir", &topics_dir))?;
+        storage.rename(&staging, &dir).at("rename topic dir", &dir)?;
+        storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         let no_floors = Floors::new();
         let topic = load_topic(&self.storage, &dir, name, &self.options, &self.shared, &no_floors)?;
         self.topics.write().insert(name.to_string(), Arc::new(topic));
@@ -78,18 +70,10 @@ impl Catalog {
         };
         let storage = self.storage.as_ref();
         let doomed = topics_dir.join(format!("{name}{DELETING_SUFFIX}"));
-        storage
-            .rename(&dir, &doomed)
-            .map_err(|e| Error::io("rename topic dir", &doomed, e))?;
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
-        storage
-            .remove_dir_all(&doomed)
-            .map_err(|e| Error::io("remove topic dir", &doomed, e))?;
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync dir", &topics_dir, e))?;
+        storage.rename(&dir, &doomed).at("rename topic dir", &doomed)?;
+        storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
+        storage.remove_dir_all(&doomed).at("remove topic dir", &doomed)?;
+        storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         for p in &partitions {
             self.shared.release(p.info().bytes);
         }

@@ -323,7 +323,7 @@ fn read_index_file(storage: &dyn Storage, path: &Path, log: &Path) -> Result<Opt
     let file = match storage.open(path, OpenMode::Existing) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read index", path, e)),
+        Err(e) => return Err(e).at("read index", path),
     };
     let entries_max = file_len(storage, log) / HEADER_SIZE as u64 + 2;
     read_prefix(file.as_ref(), path, (entries_max + 1) * ENTRY_SIZE as u64).map(Some)

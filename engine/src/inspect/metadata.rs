@@ -11,6 +11,7 @@
 //! | `start.offset`       | refuses the partition                        | corruption  | move to the backup (start = first segment)|
 
 use super::*;
+use crate::io::checked::IoContext;
 use crate::producer::registry::REGISTRY_FILE;
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
@@ -29,8 +30,8 @@ fn problem(path: PathBuf, severity: Severity, detail: String) -> Problem {
 /// newer format is an error (this build cannot check it), not a problem.
 pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut CheckReport) -> Result<()> {
     let format = path.join(FORMAT_FILE);
-    match crate::catalog::check_format(&read_small(storage, &format)?, &format) {
-        Ok(()) => {}
+    match crate::layout::check_format(&read_small(storage, &format)?, &format) {
+        Ok(_) => {}
         Err(e @ Error::FormatTooNew { .. }) => return Err(e),
         Err(_) => report.problems.push(problem(
             format,
@@ -61,7 +62,7 @@ fn read_bounded(storage: &dyn Storage, path: &Path, max_bytes: u64) -> Result<Op
     match crate::io::read_all(storage, path, max_bytes) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
+        Err(e) => Err(e).at("read", path),
     }
 }
 
@@ -181,14 +182,16 @@ pub(super) fn repair_metadata_on(
             outcome.copied.push(path.to_path_buf());
         }
         let bytes = if name == FORMAT_FILE {
-            crate::catalog::format_text().as_bytes().to_vec()
+            // Whether the store holds a null cannot be told from a damaged
+            // marker: the rewritten one names the newest format.
+            crate::layout::format_text(crate::layout::FORMAT_VERSION).into_bytes()
         } else {
             let old = if exists { read_small(storage, path)? } else { Vec::new() };
             TopicConfig::salvage(&old, partition_dirs(storage, &dir)?).encode()
         };
-        crate::io::write_atomic(storage, path, &bytes).map_err(|e| Error::io("rewrite", path, e))?;
+        crate::io::write_atomic(storage, path, &bytes).at("rewrite", path)?;
     } else {
-        storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        storage.remove_file(path).at("remove", path)?;
         outcome.moved.push(path.to_path_buf());
     }
     sync_dir(storage, &dir)?;

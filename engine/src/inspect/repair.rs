@@ -60,7 +60,7 @@ pub(super) fn locate_partition_file(
     };
     let dir = file.parent().ok_or_else(outside)?.to_path_buf();
     let topics_dir = data_dir.join(TOPICS_DIR);
-    let canonical = |p: &Path| storage.canonicalize(p).map_err(|e| Error::io("resolve path", p, e));
+    let canonical = |p: &Path| storage.canonicalize(p).at("resolve path", p);
     let topics = canonical(&topics_dir)?;
     let inside = canonical(&dir)?
         .parent()
@@ -73,7 +73,7 @@ pub(super) fn locate_partition_file(
     match storage.open(file, OpenMode::Existing) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(outside()),
-        Err(e) => return Err(Error::io("open", file, e)),
+        Err(e) => return Err(e).at("open", file),
     }
     let mut bases: Vec<u64> = list_names(storage, &dir)?
         .iter()
@@ -157,7 +157,7 @@ fn move_file(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
         if let Some(backup_dir) = to.parent() {
             sync_dir(storage, backup_dir)?;
         }
-        storage.remove_file(from).map_err(|e| Error::io("remove", from, e))?;
+        storage.remove_file(from).at("remove", from)?;
     }
     Ok(())
 }
@@ -175,8 +175,7 @@ fn continue_past(storage: &dyn Storage, dir: &Path, kept_end: u64, continue_at: 
         return Ok(());
     }
     let marker = dir.join(crate::log::segment::hole_name(continue_at));
-    crate::io::write_atomic(storage, &marker, format!("{kept_end}\n").as_bytes())
-        .map_err(|e| Error::io("write hole marker", &marker, e))?;
+    crate::io::write_atomic(storage, &marker, format!("{kept_end}\n").as_bytes()).at("write hole marker", &marker)?;
     if !storage.exists(&dir.join(log_name(continue_at))) {
         crate::log::segment::Segment::create(storage, dir, continue_at, crate::clock::now_ms())?;
     }
@@ -277,12 +276,10 @@ pub(super) fn repair_segment_on(
     sync_dir(storage, &dir)?;
     // 4. Truncate at the invalid position and cut the index (extended on open).
     if !move_whole {
-        let file = storage
-            .open(segment, OpenMode::Existing)
-            .map_err(|e| Error::io("open segment", segment, e))?;
+        let file = storage.open(segment, OpenMode::Existing).at("open segment", segment)?;
         file.set_len(position)
             .and_then(|()| file.sync_data())
-            .map_err(|e| Error::io("truncate segment", segment, e))?;
+            .at("truncate segment", segment)?;
         outcome.truncated = Some((segment.to_path_buf(), scan.file_bytes, position));
         // Followed by the continuation, the segment is sealed now: its index
         // gets the end entry a sealed segment's has.
@@ -316,9 +313,7 @@ fn cut_index(
     } else {
         OpenMode::CreateNew
     };
-    let file = storage
-        .open(index_path, mode)
-        .map_err(|e| Error::io("open index", index_path, e))?;
+    let file = storage.open(index_path, mode).at("open index", index_path)?;
     // At most one entry per verified boundary (and one more to stop at).
     let bytes_max = (boundaries.len() as u64 + 1) * ENTRY_SIZE as u64;
     let bytes = read_prefix(file.as_ref(), index_path, bytes_max)?;
@@ -338,7 +333,7 @@ fn cut_index(
     file.set_len(kept.len() as u64)
         .and_then(|()| file.write_all_at(&kept, 0))
         .and_then(|()| file.sync_data())
-        .map_err(|e| Error::io("rewrite index", index_path, e))
+        .at("rewrite index", index_path)
 }
 
 /// Accept the loss a producer snapshot past the log end reports (`check`

@@ -7,6 +7,7 @@
 //! [`forget_transactions`] is `repair`'s fix for the former.
 
 use super::*;
+use crate::io::checked::IoContext;
 use crate::log::batch::ProducerStamp;
 use crate::pipeline::txn::{self, CommitRecord, TRANSACTIONS_TOPIC};
 
@@ -292,7 +293,7 @@ pub(super) fn forget_transactions_on(
     sync_dir(storage, &backup)?;
     let previous_start = read_start_offset(storage, &dir);
     crate::io::write_atomic(storage, &start_path, format!("{end}\n").as_bytes())
-        .map_err(|e| Error::io("write start offset", &start_path, e))?;
+        .at("write start offset", &start_path)?;
     Ok(RepairOutcome {
         copied,
         offsets_dropped: Some((previous_start, end)),

@@ -50,9 +50,7 @@ impl PoisonCause {
                 other.to_string(),
             ),
         };
-        let at_unix_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let at_unix_ms = u64::try_from(crate::clock::now_ms()).unwrap_or(0);
         PoisonCause {
             op,
             path,

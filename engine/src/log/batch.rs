@@ -165,6 +165,12 @@ pub fn verify(batch: &[u8]) -> Result<BatchHeader, CorruptionKind> {
     Ok(header)
 }
 
+/// Whether a batch of `records` holds a null, and so is written as
+/// [`BATCH_VERSION_NULLS`] (under a store marker that allows it).
+pub(crate) fn holds_nulls(records: &[Record]) -> bool {
+    records.iter().any(|r| !r.nulls.is_empty())
+}
+
 /// Encode a batch of `records` starting at `base_offset` onto the end of `out`.
 /// Records without a timestamp get `append_time_ms`. Returns the header written.
 pub fn encode(
@@ -192,7 +198,7 @@ pub fn encode(
         max_timestamp_ms = append_time_ms;
     }
     let length = (out.len() - start) as u32;
-    let version = if records.iter().any(|r| !r.nulls.is_empty()) {
+    let version = if holds_nulls(records) {
         BATCH_VERSION_NULLS
     } else {
         BATCH_VERSION

@@ -28,6 +28,8 @@ pub(crate) struct LogContext {
     pub group_commit_spin: std::time::Duration,
     /// The idempotent-producer feature, as the log calls it.
     pub(crate) dedup: Arc<dyn ProducerDedup>,
+    /// The store's `MILLRACE` marker, raised before the first null is written.
+    pub(crate) marker: crate::layout::FormatMarker,
 }
 
 impl LogContext {
@@ -50,6 +52,13 @@ impl LogContext {
             return Err(Error::Poisoned);
         }
         Ok(())
+    }
+    /// Before a batch that holds a null (batch version 2) is written: the
+    /// store's marker names the format that may hold one, durably
+    /// (design/format.md, "Version changes"). A failure refuses the batch
+    /// and poisons the store (the marker on disk is then unknown).
+    pub(crate) fn allow_nulls(&self) -> Result<()> {
+        self.marker.allow_nulls().inspect_err(|e| self.poison(e))
     }
     /// Reserve quota for `bytes` about to be written.
     pub fn reserve(&self, bytes: u64) -> Result<()> {

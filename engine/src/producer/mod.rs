@@ -196,6 +196,61 @@ impl Producers {
         }
     }
 
+    /// Register a new producer without a name, for a client that asks for a
+    /// fresh producer per session (Kafka's `InitProducerId` without a
+    /// transactional id): a new id (below 2^63, never one the registry or
+    /// the log holds), epoch 0, owned by `owner` (`None`: nobody, as
+    /// [`Producers::init_producer`]), registered as
+    /// [`state::ANONYMOUS_PREFIX`] and the id in hex. Durable on return;
+    /// nothing can init it again (it has no name a client can give), and the
+    /// idle expiry (`StoreOptions::producer_idle_expiry`) forgets it like any
+    /// other. Its sequences start at 0 in every partition.
+    pub fn init_anonymous(&self, owner: Option<&str>) -> Result<ProducerSession> {
+        let producer_id = {
+            let _commits = self.lock_commits();
+            self.check_writable()?;
+            self.producer_registry().register_anonymous(owner, now_ms())?
+        };
+        Ok(ProducerSession {
+            name: format!("{}{producer_id:016x}", state::ANONYMOUS_PREFIX),
+            producer_id,
+            epoch: 0,
+            last_sequences: BTreeMap::new(),
+        })
+    }
+
+    /// [`Producers::init_producer_as`] (or, with `owner` `None`,
+    /// [`Producers::init_producer`]) with epochs at most `epoch_max`: a
+    /// producer already at `epoch_max` moves to a new id at epoch 0 instead
+    /// (its previous instance then fails with `UnknownProducer`, and its
+    /// sequences start again at 0). Kafka's epochs are `int16`: a Kafka
+    /// front passes `i16::MAX as u16`. `Ok(None)`: another owner's.
+    pub fn init_producer_capped(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        epoch_max: u16,
+    ) -> Result<Option<ProducerSession>> {
+        crate::names::validate_producer_name(name)?;
+        let registered = {
+            let _commits = self.lock_commits();
+            self.check_writable()?;
+            self.producer_registry().init_capped(name, owner, epoch_max, now_ms())?
+        };
+        match registered {
+            Some((producer_id, epoch)) => self.producer_session(name, producer_id, epoch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The sequence of the last record `producer_id` wrote to
+    /// `topic`/`partition` that the partition remembers (`None`: none; its
+    /// next batch there starts at 0). A front that numbers sequences
+    /// differently from the engine (Kafka's wrap at 2^31) maps them near it.
+    pub fn last_sequence(&self, producer_id: u64, topic: &str, partition: u32) -> Result<Option<u32>> {
+        Ok(self.partition(topic, partition)?.producer_last_sequence(producer_id))
+    }
+
     /// May `owner` append, begin transactions or fail records with
     /// `producer_id`? True when it owns the producer, when the id is not
     /// registered (the call then fails with `UnknownProducer` as usual), and

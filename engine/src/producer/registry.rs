@@ -6,6 +6,7 @@
 use crate::codec::{Decoder, Encoder};
 use crate::config::StoreOptions;
 use crate::error::{Error, Result};
+use crate::io::checked::IoContext;
 use crate::io::{read_all, write_atomic, Storage};
 use crate::producer::state::{
     ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
@@ -58,8 +59,7 @@ impl ProducerRegistry {
             })?;
         let path = store_path.join(REGISTRY_FILE);
         let state = if storage.exists(&path) {
-            let bytes = read_all(storage.as_ref(), &path, REGISTRY_BYTES_MAX)
-                .map_err(|e| Error::io("read producer registry", &path, e))?;
+            let bytes = read_all(storage.as_ref(), &path, REGISTRY_BYTES_MAX).at("read producer registry", &path)?;
             match decode_registry(&bytes) {
                 Some(state) => state,
                 // Producer ids and epochs are not worth the whole store: start
@@ -107,12 +107,43 @@ impl ProducerRegistry {
         )
     }
 
+    /// Register `name` or start its next epoch, epochs at most `epoch_max`
+    /// (see [`ProducerEpochs::init_capped`]); `None` = `name` belongs to
+    /// another owner.
+    pub fn init_capped(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        epoch_max: u16,
+        now_ms: i64,
+    ) -> Result<Option<(u64, u16)>> {
+        check_name(name)?;
+        if let Some(owner) = owner {
+            check_owner(owner)?;
+        }
+        self.epochs.init_capped(
+            name,
+            owner,
+            epoch_max,
+            now_ms,
+            || self.draw_id(),
+            |state| self.persist(state),
+        )
+    }
+
+    /// Register a producer without a name ([`ProducerEpochs::register_anonymous`]); durable on return.
+    pub fn register_anonymous(&self, owner: Option<&str>, now_ms: i64) -> Result<u64> {
+        if let Some(owner) = owner {
+            check_owner(owner)?;
+        }
+        self.epochs
+            .register_anonymous(owner, now_ms, || self.draw_id(), |state| self.persist(state))
+    }
+
     /// A random candidate id, from the storage's source (the operating
     /// system's CSPRNG; the simulation's seed).
     fn draw_id(&self) -> Result<u64> {
-        self.storage
-            .random_u64()
-            .map_err(|e| Error::io("draw a producer id", &self.path, e))
+        self.storage.random_u64().at("draw a producer id", &self.path)
     }
 
     /// May `owner` use `producer_id` (claiming it when it has no owner)?
@@ -123,7 +154,7 @@ impl ProducerRegistry {
 
     fn persist(&self, state: &RegistryState) -> Result<()> {
         write_atomic(self.storage.as_ref(), &self.path, &encode_registry(state))
-            .map_err(|e| Error::io("write producer registry", &self.path, e))
+            .at("write producer registry", &self.path)
     }
 }
 

@@ -23,7 +23,8 @@
 //! a replay from the log start cannot see producers whose batches retention
 //! deleted (their next append gets `OutOfOrderSequence`, never a duplicate).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::io::checked::IoContext;
 use crate::io::{read_all, write_atomic, Storage};
 use crate::log::segment::Segment;
 use crate::metrics::Metrics;
@@ -54,8 +55,8 @@ pub(crate) fn snapshot_bytes_max(window: u32) -> u64 {
 /// older ones but the newest of them (a fall-back, see the table above).
 pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
     let path = dir.join(snapshot_name(offset));
-    write_atomic(storage, &path, bytes).map_err(|e| Error::io("write producer snapshot", &path, e))?;
-    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
+    write_atomic(storage, &path, bytes).at("write producer snapshot", &path)?;
+    let names = storage.list_dir(dir).at("list partition", dir)?;
     let mut older: Vec<u64> = names
         .iter()
         .filter_map(|n| parse_snapshot_name(n))
@@ -65,9 +66,7 @@ pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, byte
     older.pop();
     for old in older {
         let old = dir.join(snapshot_name(old));
-        storage
-            .remove_file(&old)
-            .map_err(|e| Error::io("remove producer snapshot", &old, e))?;
+        storage.remove_file(&old).at("remove producer snapshot", &old)?;
     }
     Ok(())
 }
@@ -80,7 +79,7 @@ pub(crate) fn write_encoded(storage: &dyn Storage, dir: &Path, offset: u64, byte
 /// durable: a log that ends before it lost them (design/durability.md,
 /// "Recovery"). A snapshot that fails its CRC proves nothing and is skipped.
 pub(crate) fn durable_end_past(storage: &dyn Storage, dir: &Path, log_end: u64) -> Result<Option<u64>> {
-    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
+    let names = storage.list_dir(dir).at("list partition", dir)?;
     let mut claimed: Option<u64> = None;
     for offset in names.iter().filter_map(|n| parse_snapshot_name(n)) {
         if offset <= log_end || claimed.is_some_and(|c| c >= offset) {
@@ -106,26 +105,23 @@ pub(crate) fn rebuild(
     window: u32,
     metrics: &Metrics,
 ) -> Result<ProducerTable> {
-    let names = storage.list_dir(dir).map_err(|e| Error::io("list partition", dir, e))?;
+    let names = storage.list_dir(dir).at("list partition", dir)?;
     let offsets: Vec<u64> = names.iter().filter_map(|n| parse_snapshot_name(n)).collect();
     let past_end: Vec<u64> = offsets.iter().copied().filter(|o| *o > log_end).collect();
     for offset in &past_end {
         let path = dir.join(snapshot_name(*offset));
         tracing::warn!(snapshot = %path.display(), log_end, "dropping a producer snapshot past the recovered log end");
-        storage
-            .remove_file(&path)
-            .map_err(|e| Error::io("remove producer snapshot", &path, e))?;
+        storage.remove_file(&path).at("remove producer snapshot", &path)?;
     }
     if !past_end.is_empty() {
-        storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+        storage.sync_dir(dir).at("fsync dir", dir)?;
     }
     let mut candidates: Vec<u64> = offsets.into_iter().filter(|o| *o <= log_end).collect();
     candidates.sort_unstable_by(|a, b| b.cmp(a));
     let mut loaded = None;
     for offset in candidates {
         let path = dir.join(snapshot_name(offset));
-        let bytes = read_all(storage, &path, snapshot_bytes_max(window))
-            .map_err(|e| Error::io("read producer snapshot", &path, e))?;
+        let bytes = read_all(storage, &path, snapshot_bytes_max(window)).at("read producer snapshot", &path)?;
         match ProducerTable::decode_snapshot(&bytes, window) {
             Some((stored_offset, table)) if stored_offset == offset && table.batches_end_by(offset) => {
                 loaded = Some((offset, table));

@@ -35,6 +35,11 @@ pub const PRODUCER_ID_MASK: u64 = (1 << 63) - 1;
 /// used ids this often.
 const ID_DRAWS_MAX: usize = 64;
 
+/// Name prefix of anonymous producers ([`ProducerEpochs::register_anonymous`]):
+/// internal (`__`), so no client's `init_producer` can name one; the id
+/// follows in 16 hex digits.
+pub const ANONYMOUS_PREFIX: &str = "__anonymous.";
+
 const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"MRPS");
 const SNAPSHOT_VERSION: u16 = 1;
 
@@ -311,11 +316,21 @@ impl ProducerEpochs {
 
     /// A new id for a producer (see the invariant on [`ProducerEpochs`]):
     /// the first draw in `0..2^63` that nothing uses.
-    fn unused_id(&self, state: &RegistryState, mut draw_id: impl FnMut() -> Result<u64>) -> Result<u64> {
+    /// `retiring`: an id just taken out of `state` that must not come back.
+    fn unused_id(
+        &self,
+        state: &RegistryState,
+        mut draw_id: impl FnMut() -> Result<u64>,
+        retiring: Option<u64>,
+    ) -> Result<u64> {
         let in_log = self.ids_in_log.lock();
         for _ in 0..ID_DRAWS_MAX {
             let id = draw_id()? & PRODUCER_ID_MASK;
-            if id >= state.sequential_ids_end && !state.entries.contains_key(&id) && !in_log.contains(&id) {
+            if id >= state.sequential_ids_end
+                && !state.entries.contains_key(&id)
+                && !in_log.contains(&id)
+                && retiring != Some(id)
+            {
                 return Ok(id);
             }
         }
@@ -356,8 +371,29 @@ impl ProducerEpochs {
         draw_id: impl FnMut() -> Result<u64>,
         persist: impl FnOnce(&RegistryState) -> Result<()>,
     ) -> Result<Option<(u64, u16)>> {
+        self.init_capped(name, owner, u16::MAX, now_ms, draw_id, persist)
+    }
+
+    /// As [`ProducerEpochs::init_as`], with epochs at most `epoch_max`
+    /// (Kafka's are `int16`: 32767): a producer at `epoch_max` moves to a
+    /// new unused id at epoch 0 (its sequences start again at 0) instead
+    /// of a higher epoch, and its old id is forgotten: the previous
+    /// instance's appends and transactions fail with `UnknownProducer`
+    /// (fenced as surely as by an epoch), and the old id is never handed
+    /// out again while the log holds it. With `u16::MAX` the last epoch is
+    /// an error instead (the native producers' rule).
+    pub fn init_capped(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        epoch_max: u16,
+        now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<Option<(u64, u16)>> {
         let mut state = self.state.lock();
         let mut next = state.clone();
+        let mut retired = None;
         let (id, epoch) = match next.id_of(name) {
             Some(id) => {
                 let entry = next
@@ -371,38 +407,94 @@ impl ProducerEpochs {
                         return Ok(None);
                     }
                 }
-                entry.epoch = entry.epoch.checked_add(1).ok_or_else(|| {
-                    Error::invalid(
-                        "producer epoch",
-                        format!("producer {name:?} has used all {} epochs", u16::MAX),
-                    )
-                })?;
                 entry.last_active_ms = now_ms;
-                (id, entry.epoch)
+                match entry.epoch.checked_add(1).filter(|e| *e <= epoch_max) {
+                    Some(epoch) => {
+                        entry.epoch = epoch;
+                        (id, epoch)
+                    }
+                    None if epoch_max < u16::MAX => {
+                        // Out of epochs: the name moves to a new id.
+                        let mut moved = next
+                            .entries
+                            .remove(&id)
+                            .ok_or_else(|| Error::invalid("producer registry", "entry vanished"))?;
+                        moved.epoch = 0;
+                        let new_id = self.unused_id(&next, draw_id, Some(id))?;
+                        next.entries.insert(new_id, moved);
+                        retired = Some(id);
+                        (new_id, 0)
+                    }
+                    None => {
+                        return Err(Error::invalid(
+                            "producer epoch",
+                            format!("producer {name:?} has used all {} epochs", u16::MAX),
+                        ))
+                    }
+                }
             }
             None => {
-                if next.entries.len() >= PRODUCERS_MAX {
-                    return Err(Error::invalid(
-                        "producers",
-                        format!("{PRODUCERS_MAX} producers are registered; no room for {name:?}"),
-                    ));
-                }
-                let id = self.unused_id(&next, draw_id)?;
-                next.entries.insert(
-                    id,
-                    RegistryEntry {
-                        name: name.to_string(),
-                        epoch: 0,
-                        last_active_ms: now_ms,
-                        owner: owner.unwrap_or_default().to_string(),
-                    },
-                );
+                let id = self.insert_new(&mut next, name.to_string(), owner, now_ms, draw_id)?;
                 (id, 0)
             }
         };
         persist(&next)?;
         *state = next;
+        if let Some(old) = retired {
+            self.note_id_in_log(old);
+        }
         Ok(Some((id, epoch)))
+    }
+
+    /// Register a producer without a name (Kafka's `InitProducerId` without
+    /// a transactional id hands out a new producer per session): a new
+    /// unused id at epoch 0, registered as `ANONYMOUS_PREFIX` and the id in
+    /// hex, owned by `owner`. Durable (`persist`) before it is returned, like
+    /// [`ProducerEpochs::init`]; forgotten by the idle expiry like any other.
+    pub fn register_anonymous(
+        &self,
+        owner: Option<&str>,
+        now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<u64> {
+        let mut state = self.state.lock();
+        let mut next = state.clone();
+        let id = self.insert_new(&mut next, String::new(), owner, now_ms, draw_id)?;
+        if let Some(entry) = next.entries.get_mut(&id) {
+            entry.name = format!("{ANONYMOUS_PREFIX}{id:016x}");
+        }
+        persist(&next)?;
+        *state = next;
+        Ok(id)
+    }
+
+    /// Add a new producer at epoch 0 under an unused id (named `name`).
+    fn insert_new(
+        &self,
+        next: &mut RegistryState,
+        name: String,
+        owner: Option<&str>,
+        now_ms: i64,
+        draw_id: impl FnMut() -> Result<u64>,
+    ) -> Result<u64> {
+        if next.entries.len() >= PRODUCERS_MAX {
+            return Err(Error::invalid(
+                "producers",
+                format!("{PRODUCERS_MAX} producers are registered; no room for another"),
+            ));
+        }
+        let id = self.unused_id(next, draw_id, None)?;
+        next.entries.insert(
+            id,
+            RegistryEntry {
+                name,
+                epoch: 0,
+                last_active_ms: now_ms,
+                owner: owner.unwrap_or_default().to_string(),
+            },
+        );
+        Ok(id)
     }
 
     /// May `owner` use `producer_id`? Yes when it owns it, when the id is not

@@ -185,7 +185,7 @@ impl Store {
             ));
         }
         crate::pipeline::txn::check_transaction_timeout(options.transaction_timeout, options.transaction_timeout_max)?;
-        let context = || {
+        let context = |marker| {
             let producers = Arc::new(ProducerRegistry::open(storage.clone(), &path, &options)?);
             let context = Arc::new(LogContext {
                 poison: crate::io::poison::Poison::new(&storage, &path),
@@ -196,6 +196,7 @@ impl Store {
                 metrics: Metrics::default(),
                 group_commit_spin: options.group_commit_spin,
                 dedup: Arc::new(crate::producer::dedup::RegistryDedup::new(producers.clone())),
+                marker,
             });
             Ok((context, producers))
         };

@@ -11,6 +11,7 @@
               in helpers); a test is a scenario read top to bottom"
 )]
 
+mod anonymous_producers;
 mod close;
 mod common;
 mod consume_in_transaction;
@@ -19,6 +20,7 @@ mod dlq;
 mod dlq_incarnation;
 mod examples;
 mod faults;
+mod format_marker;
 mod group_commit_spin;
 mod group_delete;
 mod handles;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FRAME_BYTES_MAX_HIGHEST, FRAME_BYTES_MAX_LOWEST};
+use crate::kafka::front::KafkaConfig;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +144,12 @@ pub struct ServerConfig {
     pub metrics_series_max: u32,
     /// Most consumer groups the store keeps (`StoreOptions::groups_max`).
     pub groups_max: u32,
+    /// The Kafka front (`[kafka]` table). A file without the table gets
+    /// [`KafkaConfig::default`] (listening on 127.0.0.1:9092), as
+    /// `millrace serve` does; [`ServerConfig::default`] (embedders, tests)
+    /// leaves it off ([`KafkaConfig::off`]).
+    #[serde(default = "KafkaConfig::default")]
+    pub kafka: KafkaConfig,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -159,7 +166,9 @@ pub const METRICS_SERIES_MAX_DEFAULT: u32 = 10_000;
 pub const METRICS_SERIES_MAX_HIGHEST: u32 = 1_000_000;
 pub const GROUPS_MAX_HIGHEST: u32 = 10_000_000;
 
-fn address_or_off<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+pub(crate) fn address_or_off<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
     let text = String::deserialize(deserializer)?;
     if text == "off" {
         return Ok(None);
@@ -200,6 +209,7 @@ impl Default for ServerConfig {
             metrics_tls: false,
             metrics_series_max: METRICS_SERIES_MAX_DEFAULT,
             groups_max: millrace::config::GROUPS_MAX_DEFAULT as u32,
+            kafka: KafkaConfig::off(),
         }
     }
 }
@@ -405,13 +415,22 @@ impl ServerConfig {
                 }
             }
         }
+        self.kafka.validate()?;
         self.check_exposure()
     }
 
     /// A listener reachable from other hosts needs tokens and TLS, unless
     /// `insecure` says the operator accepts the risk.
     fn check_exposure(&self) -> Result<(), ConfigError> {
-        if self.insecure || self.listen.ip().is_loopback() {
+        self.check_exposure_of("listen", self.listen)?;
+        match self.kafka.listen {
+            Some(kafka) => self.check_exposure_of("kafka.listen", kafka),
+            None => Ok(()),
+        }
+    }
+
+    fn check_exposure_of(&self, key: &'static str, listen: SocketAddr) -> Result<(), ConfigError> {
+        if self.insecure || listen.ip().is_loopback() {
             return Ok(());
         }
         let missing = match (self.tokens.is_empty(), self.tls_cert_path.is_none()) {
@@ -421,8 +440,8 @@ impl ServerConfig {
             (false, false) => return Ok(()),
         };
         Err(ConfigError::Invalid {
-            key: "listen",
-            value: self.listen.to_string(),
+            key,
+            value: listen.to_string(),
             expected: format!(
                 "a non-loopback address with {missing}; configure [[tokens]] and tls_cert_path/tls_key_path, \
                  or set `insecure = true` (`--insecure`) to accept that"

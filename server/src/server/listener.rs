@@ -33,6 +33,13 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The Kafka front's address (`--kafka-listen`, `kafka.listen`) is taken.
+    #[error("cannot listen on {addr} for Kafka clients (--kafka-listen, kafka.listen): {source}")]
+    KafkaBind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
@@ -46,6 +53,7 @@ pub enum ServeError {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    kafka_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServeError>>,
     metrics: Arc<ServerMetrics>,
@@ -58,6 +66,10 @@ impl ServerHandle {
     }
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+    /// The Kafka front's address actually bound (`None`: the front is off).
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka_addr
     }
     pub fn metrics(&self) -> &Arc<ServerMetrics> {
         &self.metrics
@@ -160,6 +172,18 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         Some(l) => Some(l.local_addr().map_err(ServeError::Runtime)?),
         None => None,
     };
+    let kafka_listener = match config.kafka.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::KafkaBind { addr, source })?,
+        ),
+        None => None,
+    };
+    let kafka_addr = match &kafka_listener {
+        Some(l) => Some(l.local_addr().map_err(ServeError::Runtime)?),
+        None => None,
+    };
     let metrics = Arc::new(ServerMetrics::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
     let context = Arc::new(Service {
@@ -170,6 +194,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         shutting_down: shutting_down.clone(),
         syncer: crate::durable::Syncer::start().map_err(ServeError::Runtime)?,
         group_budget: crate::group_budget::GroupBudget::default(),
+        kafka_groups: crate::server::service::LiveGroups::default(),
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),
@@ -209,11 +234,23 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
             shutdown_rx.clone(),
         ));
     }
-    tracing::info!(%local_addr, ?metrics_addr, data_dir = %store.path().display(), "millrace server listening");
+    if let (Some(listener), Some(bound)) = (kafka_listener, kafka_addr) {
+        let mut kafka = shared.config.kafka.clone();
+        kafka.advertised = Some(kafka.advertised_or(bound));
+        let front = Arc::new(crate::kafka::front::Front::new(shared.context.clone(), kafka));
+        tokio::spawn(crate::kafka::front::listener::accept_loop(
+            listener,
+            front,
+            shared.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+    tracing::info!(%local_addr, ?metrics_addr, ?kafka_addr, data_dir = %store.path().display(), "millrace server listening");
     let task = tokio::spawn(accept_loop(listener, shared, store, shutting_down, shutdown_rx));
     Ok(ServerHandle {
         local_addr,
         metrics_addr,
+        kafka_addr,
         shutdown: shutdown_tx,
         task,
         metrics,

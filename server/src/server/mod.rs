@@ -19,7 +19,7 @@
 //! service's error type).
 
 pub mod auth;
-mod blocking;
+pub(crate) mod blocking;
 pub mod budget;
 pub mod config;
 pub mod connection;

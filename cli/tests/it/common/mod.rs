@@ -79,6 +79,12 @@ impl Server {
             .arg("--data")
             .arg(data)
             .args(["--listen", &addr, "--no-metrics"])
+            // Not the Kafka front's default port: tests run side by side.
+            .args(if extra.contains(&"--kafka-listen") {
+                &[][..]
+            } else {
+                &["--kafka-listen", "off"][..]
+            })
             .args(extra)
             .env_remove("MILLRACE_SERVER")
             .env_remove("MILLRACE_TOKEN")

@@ -139,6 +139,10 @@ impl Partition {
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         self.context.check_writable()?;
+        if batch::holds_nulls(records) {
+            // Under the writer lock: `close` cannot release the directory meanwhile.
+            self.context.allow_nulls()?;
+        }
         check(w.next_offset)?;
         let record_count = records.len() as u32;
         if let (true, Some(stamp)) = (sequenced, producer) {

@@ -543,6 +543,11 @@ impl Transaction {
             epoch: self.epoch,
             base_sequence: sequence,
         };
+        // The commit record embeds its parts' batches as encoded: one with a
+        // null needs the store's marker to allow it before it is written.
+        if self.parts.values().any(|records| batch::holds_nulls(records)) {
+            store.catalog().shared.allow_nulls()?;
+        }
         // The commit point: one fdatasync'd batch.
         let at = log.append(&[Record::new(record.encode())], Some(stamp), FLAG_TRANSACTIONAL)?;
         state.producers.insert(self.producer_id, (self.epoch, sequence));

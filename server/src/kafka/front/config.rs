@@ -3,16 +3,27 @@
 
 use std::net::SocketAddr;
 
+use serde::Deserialize;
+
+use crate::server::config::ConfigError;
+
 /// Default listen address of the Kafka front.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
+/// Most partitions of an auto-created topic (the engine's own bound on a
+/// topic's partitions applies too).
+pub const AUTO_CREATE_PARTITIONS_HIGHEST: u32 = 1024;
 
-/// The Kafka front's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The Kafka front's settings (TOML keys: `listen`, `advertised`, `node_id`,
+/// `auto_create_topics`, `auto_create_partitions`; unknown keys are errors).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
-    /// Where to listen (`None`: the front is off).
+    /// Where to listen (`None`: the front is off; `"off"` in TOML).
+    #[serde(deserialize_with = "crate::server::config::address_or_off")]
     pub listen: Option<SocketAddr>,
     /// The host and port Metadata tells clients to connect to (`None`: the
-    /// bound address).
+    /// bound address). `"host:port"` in TOML.
+    #[serde(deserialize_with = "host_port_opt")]
     pub advertised: Option<(String, u16)>,
     /// The node id of this broker in Metadata and FindCoordinator answers.
     pub node_id: i32,
@@ -31,5 +42,104 @@ impl Default for KafkaConfig {
             auto_create_topics: false,
             auto_create_partitions: 1,
         }
+    }
+}
+
+/// Parses `host:port` (the host a name, an IPv4 address or a bracketed
+/// IPv6 address; the port 1..=65535).
+pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?}: expected host:port"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("{text:?}: the port must be 1..=65535"))?;
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let valid = !bare.is_empty()
+        && bare.len() <= 253
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'));
+    if !valid {
+        return Err(format!("{text:?}: expected host:port with a host name or IP address"));
+    }
+    Ok((bare.to_string(), port))
+}
+
+fn host_port_opt<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<(String, u16)>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_host_port(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+impl KafkaConfig {
+    /// The front switched off (what [`crate::ServerConfig::default`] holds:
+    /// embedders and tests opt in; `millrace serve` and TOML files default to
+    /// [`DEFAULT_LISTEN`]).
+    #[must_use]
+    pub fn off() -> Self {
+        KafkaConfig {
+            listen: None,
+            ..KafkaConfig::default()
+        }
+    }
+
+    /// Refuse values out of range, and a listen address clients could not
+    /// be told about.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id < 0 {
+            return Err(ConfigError::Invalid {
+                key: "kafka.node_id",
+                value: self.node_id.to_string(),
+                expected: "0 or more".into(),
+            });
+        }
+        if !(1..=AUTO_CREATE_PARTITIONS_HIGHEST).contains(&self.auto_create_partitions) {
+            return Err(ConfigError::Invalid {
+                key: "kafka.auto_create_partitions",
+                value: self.auto_create_partitions.to_string(),
+                expected: format!("1..={AUTO_CREATE_PARTITIONS_HIGHEST}"),
+            });
+        }
+        if let (Some(listen), None) = (self.listen, &self.advertised) {
+            if listen.ip().is_unspecified() {
+                return Err(ConfigError::Invalid {
+                    key: "kafka.listen",
+                    value: listen.to_string(),
+                    expected: "a specific address, or set kafka.advertised (--kafka-advertised HOST:PORT): \
+                               clients connect to the advertised address, and an unspecified one names no host"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The host and port Metadata names, given the address actually bound.
+    #[must_use]
+    pub fn advertised_or(&self, bound: SocketAddr) -> (String, u16) {
+        match &self.advertised {
+            Some((host, port)) => (host.clone(), *port),
+            None => (bound.ip().to_string(), bound.port()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            parse_host_port("broker.example:9092"),
+            Ok(("broker.example".into(), 9092))
+        );
+        assert_eq!(parse_host_port("[::1]:9093"), Ok(("::1".into(), 9093)));
+        assert!(parse_host_port("nohost").is_err());
+        assert!(parse_host_port(":9092").is_err());
+        assert!(parse_host_port("h:0").is_err());
+        assert!(parse_host_port("h o:1").is_err());
     }
 }

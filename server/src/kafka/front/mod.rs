@@ -19,8 +19,10 @@
 //! response frames in that order.
 
 pub mod config;
+mod connection;
 mod dispatch;
 pub mod errors;
+pub(crate) mod listener;
 
 mod cluster;
 mod fetch;
@@ -34,6 +36,7 @@ use std::sync::Arc;
 
 pub use config::KafkaConfig;
 pub use dispatch::handle;
+pub use produce::refuse_version;
 
 use crate::kafka::protocol::{encode_response, ApiKey, EncodeError, RequestHeader, Response};
 use crate::server::service::{Service, Session};
@@ -43,11 +46,12 @@ use crate::server::service::{Service, Session};
 pub struct Front {
     pub service: Arc<Service>,
     pub config: KafkaConfig,
+    /// The cluster id Metadata names: fixed per data directory
+    /// ([`cluster::cluster_id`]).
+    pub cluster_id: String,
     /// The classic group coordinator (`groups`).
-    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
     pub(crate) groups: groups::Coordinator,
     /// Open transactions by producer id (`txn`).
-    #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
     pub(crate) transactions: txn::Coordinator,
     /// Idempotent producers' registrations (`producers`).
     #[expect(dead_code, reason = "skeleton: the area's handlers read it once they are served")]
@@ -55,8 +59,18 @@ pub struct Front {
 }
 
 impl Front {
+    /// The host and port Metadata names for this broker (the listener
+    /// fills `config.advertised` with the bound address when unset).
+    pub fn advertised(&self) -> (&str, u16) {
+        match &self.config.advertised {
+            Some((host, port)) => (host.as_str(), *port),
+            None => ("127.0.0.1", self.config.listen.map_or(9092, |a| a.port())),
+        }
+    }
+
     pub fn new(service: Arc<Service>, config: KafkaConfig) -> Self {
         Front {
+            cluster_id: cluster::cluster_id(service.store.path()),
             service,
             config,
             groups: groups::Coordinator::default(),
@@ -71,13 +85,28 @@ impl Front {
 pub struct Conn {
     /// Who is connected (the principal after SASL) and its native state.
     pub session: Session,
+    /// False on a server with tokens until SASL succeeded: until then only
+    /// ApiVersions, SaslHandshake and SaslAuthenticate are served.
+    pub authenticated: bool,
 }
 
 impl Conn {
+    /// A connection to a server without tokens: the anonymous principal,
+    /// authenticated from the start.
     pub fn new(peer: SocketAddr) -> Self {
         Conn {
             session: Session::new(peer),
+            authenticated: true,
         }
+    }
+
+    /// A connection to a server with tokens: nothing but the SASL exchange
+    /// until it authenticates.
+    pub fn unauthenticated(peer: SocketAddr) -> Self {
+        let mut conn = Conn::new(peer);
+        conn.session.principal.permissions = crate::server::auth::Permissions::NONE;
+        conn.authenticated = false;
+        conn
     }
 }
 

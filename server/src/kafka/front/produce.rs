@@ -1,15 +1,421 @@
-//! Produce: acks 0/1/all, record batches onto engine appends.
+//! Produce (v3–8): each partition's one record batch checked
+//! ([`records::produce_batch`]), mapped onto engine records
+//! ([`records::to_engine_records`]) and written through the service: a plain
+//! batch with [`Service::append`](crate::server::service::Service::append),
+//! an idempotent one with the stamp of [`producers::stamp`], a transactional
+//! one into its producer's transaction ([`txn::append`]).
+//!
+//! Acknowledgement (design/kafka.md, "Produce and fetch"): acks=0 gets no
+//! response frame; acks=1 and acks=-1 are answered once the service
+//! acknowledges the write, which on an `Always` topic is after the fsync that
+//! covers it ([`Appended::Owed`]: the front makes no durability decision of
+//! its own), bounded by the request's `timeout_ms` (REQUEST_TIMED_OUT).
 
-use super::{Conn, Front, FrontError, Handled};
-use crate::kafka::protocol::messages;
-use crate::kafka::protocol::{ApiKey, RequestHeader};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use millrace::ProducerAppend;
+
+use super::errors::{self, code_of};
+use super::{producers, respond, txn, Conn, Front, Handled};
+use crate::auth::{Permission, Permissions};
+use crate::kafka::protocol::messages::produce::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceRequest, ProduceRequestPartition, ProduceResponse,
+    TopicProduceResponse,
+};
+use crate::kafka::protocol::primitives::Uuid;
+use crate::kafka::protocol::{RequestHeader, Response};
+use crate::kafka::records::{self, RecordsError};
+use crate::server::service::{Appended, ServiceError, ServiceResult};
+
+/// What one partition of a Produce request is answered.
+#[derive(Debug)]
+struct Outcome {
+    code: i16,
+    base_offset: i64,
+    log_start_offset: i64,
+    /// v8 `error_message`.
+    message: Option<String>,
+    /// v8 `record_errors`: the index of the refused record in the batch.
+    record: Option<i32>,
+}
+
+impl Outcome {
+    fn error(code: i16) -> Self {
+        Outcome {
+            code,
+            base_offset: -1,
+            log_start_offset: -1,
+            message: None,
+            record: None,
+        }
+    }
+
+    fn with_message(code: i16, message: String) -> Self {
+        Outcome {
+            message: Some(message),
+            ..Outcome::error(code)
+        }
+    }
+
+    fn service(error: &ServiceError) -> Self {
+        Outcome::with_message(code_of(error), service_message(error))
+    }
+
+    fn records(error: &RecordsError) -> Self {
+        Outcome {
+            record: record_index(error),
+            ..Outcome::with_message(error.kafka_code(), error.to_string())
+        }
+    }
+
+    fn written(append: &ProducerAppend) -> Self {
+        Outcome {
+            code: errors::NONE,
+            base_offset: i64::try_from(append.base_offset).unwrap_or(-1),
+            log_start_offset: -1,
+            message: None,
+            record: None,
+        }
+    }
+}
+
+fn service_message(error: &ServiceError) -> String {
+    match error {
+        ServiceError::Engine(engine) => engine.to_string(),
+        ServiceError::InvalidInput(message)
+        | ServiceError::PermissionDenied(message)
+        | ServiceError::Internal(message) => message.clone(),
+        ServiceError::TokenGroupLimit { group, groups_max, .. } => {
+            format!("group {group:?} would pass the token's groups_max {groups_max}")
+        }
+    }
+}
+
+/// The record a [`RecordsError`] names, for Produce v8's `record_errors`.
+fn record_index(error: &RecordsError) -> Option<i32> {
+    match error {
+        RecordsError::RecordLengthMismatch { index, .. }
+        | RecordsError::HeaderKeyNotUtf8 { index, .. }
+        | RecordsError::OffsetDeltaOutOfOrder { index, .. }
+        | RecordsError::TimestampOverflow { index } => i32::try_from(*index).ok(),
+        _ => None,
+    }
+}
+
+/// An append whose acknowledgement is still owed (an `Always` topic).
+struct Owed<'r> {
+    /// (topic, partition) position in the request.
+    slot: (usize, usize),
+    appended: Appended,
+    topic: &'r str,
+    partition: u32,
+}
+
+/// Buffers reused across the partitions of one request.
+#[derive(Debug, Default)]
+struct Scratch {
+    decompressed: Vec<u8>,
+    records: Vec<millrace::Record>,
+}
 
 pub(crate) fn produce(
-    _front: &Front,
-    _conn: &mut Conn,
-    _header: &RequestHeader<'_>,
-    _request: messages::produce::ProduceRequest<'_>,
-    _out: &mut Vec<u8>,
+    front: &Front,
+    conn: &mut Conn,
+    header: &RequestHeader<'_>,
+    request: ProduceRequest<'_>,
+    out: &mut Vec<u8>,
 ) -> Handled {
-    Err(FrontError::NotServed(ApiKey::Produce))
+    let started = Instant::now();
+    let acks = request.acks;
+    let may_produce = conn
+        .session
+        .principal
+        .permissions
+        .contains(Permissions::of(&[Permission::Produce]));
+    let mut scratch = Scratch::default();
+    let mut owed: Vec<Owed<'_>> = Vec::new();
+    let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(request.topic_data.len());
+    for (t, topic) in request.topic_data.iter().enumerate() {
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for (p, data) in topic.partition_data.iter().enumerate() {
+            let outcome = if !(-1..=1).contains(&acks) {
+                Outcome::error(errors::INVALID_REQUIRED_ACKS)
+            } else if !may_produce {
+                Outcome::with_message(
+                    errors::TOPIC_AUTHORIZATION_FAILED,
+                    "the connection's token lacks the produce permission".into(),
+                )
+            } else {
+                match produce_partition(front, conn, topic.name, data, &mut scratch) {
+                    Ok(Written::Now(outcome)) => outcome,
+                    Ok(Written::Owed(appended, partition)) => {
+                        owed.push(Owed {
+                            slot: (t, p),
+                            appended,
+                            topic: topic.name,
+                            partition,
+                        });
+                        // Answered once the wait below settles.
+                        Outcome::error(errors::REQUEST_TIMED_OUT)
+                    }
+                    Err(outcome) => outcome,
+                }
+            };
+            partitions.push(outcome);
+        }
+        outcomes.push(partitions);
+    }
+    if acks == 0 {
+        // No response at all. An owed fsync still runs now (on the syncer,
+        // not waited for): until it does, readers do not see the batch.
+        settle_unanswered(front, owed);
+        return Ok(());
+    }
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
+    for (slot, acknowledged) in wait_owed(front, owed, started + timeout) {
+        let Some(outcome) = outcomes.get_mut(slot.0).and_then(|topic| topic.get_mut(slot.1)) else {
+            continue;
+        };
+        *outcome = match acknowledged {
+            Some(Ok(append)) => Outcome::written(&append),
+            Some(Err(error)) => Outcome::service(&error),
+            None => Outcome::with_message(
+                errors::REQUEST_TIMED_OUT,
+                format!("the fsync did not complete within timeout_ms {}", request.timeout_ms),
+            ),
+        };
+    }
+    if header.api_version >= 5 {
+        for (topic, partitions) in request.topic_data.iter().zip(outcomes.iter_mut()) {
+            for (data, outcome) in topic.partition_data.iter().zip(partitions.iter_mut()) {
+                if outcome.code == errors::NONE {
+                    outcome.log_start_offset = log_start(front, topic.name, data.index);
+                }
+            }
+        }
+    }
+    respond(out, header, &Response::Produce(response(&request, &outcomes)))
 }
+
+/// Answers a Produce request of a version below the served ones (v0–2,
+/// decoded and refused by the codec): UNSUPPORTED_VERSION for every
+/// partition, nothing for acks=0. For the connection, which gets these
+/// requests as `RequestError::UnsupportedVersion { refused }`.
+pub fn refuse_version(header: &RequestHeader<'_>, request: &ProduceRequest<'_>, out: &mut Vec<u8>) -> Handled {
+    if request.acks == 0 {
+        return Ok(());
+    }
+    let outcomes: Vec<Vec<Outcome>> = request
+        .topic_data
+        .iter()
+        .map(|topic| {
+            topic
+                .partition_data
+                .iter()
+                .map(|_| Outcome::error(errors::UNSUPPORTED_VERSION))
+                .collect()
+        })
+        .collect();
+    respond(out, header, &Response::Produce(response(request, &outcomes)))
+}
+
+fn response<'a>(request: &ProduceRequest<'a>, outcomes: &'a [Vec<Outcome>]) -> ProduceResponse<'a> {
+    let responses = request
+        .topic_data
+        .iter()
+        .zip(outcomes)
+        .map(|(topic, partitions)| TopicProduceResponse {
+            name: topic.name,
+            topic_id: Uuid::default(),
+            partition_responses: topic
+                .partition_data
+                .iter()
+                .zip(partitions)
+                .map(|(data, outcome)| PartitionProduceResponse {
+                    index: data.index,
+                    error_code: outcome.code,
+                    base_offset: outcome.base_offset,
+                    // No topic uses log-append time (the engine has no such
+                    // setting): -1, as Kafka for a CreateTime topic.
+                    log_append_time_ms: -1,
+                    log_start_offset: outcome.log_start_offset,
+                    record_errors: outcome
+                        .record
+                        .map(|index| BatchIndexAndErrorMessage {
+                            batch_index: index,
+                            batch_index_error_message: outcome.message.as_deref(),
+                        })
+                        .into_iter()
+                        .collect(),
+                    error_message: outcome.message.as_deref(),
+                })
+                .collect(),
+        })
+        .collect();
+    ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+    }
+}
+
+fn log_start(front: &Front, topic: &str, partition: i32) -> i64 {
+    u32::try_from(partition)
+        .ok()
+        .and_then(|partition| front.service.offsets(topic, partition).ok())
+        .and_then(|(start, _)| i64::try_from(start).ok())
+        .unwrap_or(-1)
+}
+
+/// A partition's write: answered now, or owed an fsync.
+enum Written {
+    Now(Outcome),
+    Owed(Appended, u32),
+}
+
+fn produce_partition(
+    front: &Front,
+    conn: &mut Conn,
+    topic: &str,
+    data: &ProduceRequestPartition<'_>,
+    scratch: &mut Scratch,
+) -> Result<Written, Outcome> {
+    let partition = u32::try_from(data.index).map_err(|_| Outcome::error(errors::UNKNOWN_TOPIC_OR_PARTITION))?;
+    let bytes = data.records.ok_or_else(|| {
+        Outcome::with_message(
+            errors::CORRUPT_MESSAGE,
+            "records: null where one batch is required".into(),
+        )
+    })?;
+    let batch = records::produce_batch(bytes).map_err(|error| Outcome::records(&error))?;
+    scratch.records.clear();
+    // A batch decompresses to at most a frame's worth: what a native
+    // produce of the same records could carry.
+    let decompressed_max = front.service.frame_bytes_max as usize;
+    records::to_engine_records(
+        &batch,
+        &mut scratch.decompressed,
+        decompressed_max,
+        &mut scratch.records,
+    )
+    .map_err(|error| Outcome::records(&error))?;
+    let header = &batch.header;
+    if header.attributes.is_transactional() {
+        // Its offsets are known at commit only: -1 (Kafka answers the
+        // offset in the log, which here does not exist before the commit).
+        return txn::append(front, conn, topic, partition, header, &scratch.records)
+            .map(|()| Written::Now(Outcome::error(errors::NONE)))
+            .map_err(Outcome::error);
+    }
+    let stamp = if header.producer_id >= 0 {
+        Some(producers::stamp(front, conn, topic, partition, header).map_err(Outcome::error)?)
+    } else {
+        None
+    };
+    let appended = match append(front, conn, topic, partition, &scratch.records, stamp) {
+        Ok(appended) => appended,
+        Err(error) => return Err(Outcome::service(&error)),
+    };
+    match appended {
+        Appended::Acknowledged(append) => Ok(Written::Now(Outcome::written(&append))),
+        owed @ Appended::Owed(_) => Ok(Written::Owed(owed, partition)),
+    }
+}
+
+/// [`Service::append`](crate::server::service::Service::append), creating
+/// the topic first when it is unknown and the front auto-creates topics.
+fn append(
+    front: &Front,
+    conn: &Conn,
+    topic: &str,
+    partition: u32,
+    records: &[millrace::Record],
+    stamp: Option<millrace::ProducerStamp>,
+) -> ServiceResult<Appended> {
+    let service = &front.service;
+    match service.append(&conn.session, topic, partition, records, stamp) {
+        Err(ServiceError::Engine(millrace::Error::TopicNotFound(_))) if front.config.auto_create_topics => {
+            auto_create(front, topic)?;
+            service.append(&conn.session, topic, partition, records, stamp)
+        }
+        written => written,
+    }
+}
+
+/// Create `topic` with the front's auto-create settings (a concurrent
+/// creation of the same topic is no error).
+pub(crate) fn auto_create(front: &Front, topic: &str) -> ServiceResult<()> {
+    let config = millrace::TopicConfig::with_partitions(front.config.auto_create_partitions);
+    match front.service.create_topic(topic, config, false) {
+        Err(ServiceError::Engine(millrace::Error::TopicExists(_))) | Ok(()) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Let each owed acknowledgement of an acks=0 request complete without
+/// waiting for it (on the syncer when a runtime is at hand, else here).
+fn settle_unanswered(front: &Front, owed: Vec<Owed<'_>>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        for owed in owed {
+            if let Err(error) = owed.appended.wait() {
+                tracing::warn!(?error, "kafka produce with acks=0: the fsync failed");
+            }
+        }
+        return;
+    };
+    for owed in owed {
+        let service = Arc::clone(&front.service);
+        let topic = owed.topic.to_owned();
+        let (appended, partition) = (owed.appended, owed.partition);
+        runtime.spawn(async move {
+            if let Err(error) = service.acknowledged(appended, &topic, partition).await {
+                tracing::warn!(?error, topic, partition, "kafka produce with acks=0: the fsync failed");
+            }
+        });
+    }
+}
+
+/// An owed acknowledgement's slot in the request and its outcome (`None`:
+/// not acknowledged by the deadline).
+type Settled = ((usize, usize), Option<ServiceResult<ProducerAppend>>);
+
+/// Wait for each owed acknowledgement until `deadline`: `None` for those
+/// not acknowledged by then. The waits run on the service's syncer threads
+/// (in parallel across partitions) when a runtime is at hand, else here.
+fn wait_owed(front: &Front, owed: Vec<Owed<'_>>, deadline: Instant) -> Vec<Settled> {
+    if owed.is_empty() {
+        return Vec::new();
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return owed
+            .into_iter()
+            .map(|owed| (owed.slot, Some(owed.appended.wait())))
+            .collect();
+    };
+    let waits: Vec<_> = owed
+        .into_iter()
+        .map(|owed| {
+            let service = Arc::clone(&front.service);
+            let topic = owed.topic.to_owned();
+            let (appended, partition) = (owed.appended, owed.partition);
+            let task = runtime.spawn(async move { service.acknowledged(appended, &topic, partition).await });
+            (owed.slot, task)
+        })
+        .collect();
+    runtime.block_on(async {
+        let mut settled = Vec::with_capacity(waits.len());
+        for (slot, task) in waits {
+            let result = match tokio::time::timeout_at(deadline.into(), task).await {
+                Ok(Ok(result)) => Some(result),
+                Ok(Err(_)) => Some(Err(ServiceError::Internal("fsync wait failed; see server log".into()))),
+                Err(_) => None,
+            };
+            settled.push((slot, result));
+        }
+        settled
+    })
+}
+
+#[cfg(test)]
+#[path = "produce_tests.rs"]
+pub(crate) mod tests;

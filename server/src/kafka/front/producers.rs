@@ -1,32 +1,136 @@
-//! Idempotent producers: InitProducerId without a transactional id.
+//! Idempotent producers: InitProducerId without a transactional id, and the
+//! stamp of an idempotent Produce batch (design/kafka.md, "Idempotent
+//! producers").
+//!
+//! Each InitProducerId registers a new anonymous engine producer (epoch 0;
+//! the idle expiry forgets it). Kafka sequences are `int32` and wrap from
+//! `i32::MAX` to 0; the engine's are `u32` and wrap at 2^32. No format
+//! change maps one onto the other: a batch's Kafka sequence `s` becomes the
+//! engine sequence `e ≡ s (mod 2^31)` nearest to the partition's next
+//! expected engine sequence ([`engine_sequence`]). The next batch maps to
+//! exactly the expected sequence, a retry of a batch still in the
+//! de-duplication window to the sequence it was written with (its
+//! original offsets come back), a gap to a sequence ahead (out of order),
+//! and a wrap of `s` is a step of one like any other.
 
-use super::{Conn, Front, FrontError, Handled};
-use crate::kafka::protocol::messages;
-use crate::kafka::protocol::{ApiKey, RequestHeader};
+use super::errors::{self, code_of};
+use super::{respond, Conn, Front, Handled};
+use crate::auth::{Permission, Permissions};
+use crate::kafka::protocol::messages::txn::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::kafka::protocol::{RequestHeader, Response};
+use crate::kafka::records::BatchHeader;
 
-/// Shared state of this area (one per front).
+/// Shared state of this area (one per front): none, the engine's registry
+/// holds every producer.
 #[derive(Debug, Default)]
 pub(crate) struct Producers {}
 
+/// Kafka sequences wrap at 2^31.
+const KAFKA_SEQUENCE_MASK: u32 = (1 << 31) - 1;
+/// Half of Kafka's sequence space: a Kafka sequence maps to the engine
+/// sequence within this distance of the next expected one.
+const HALF_WINDOW: u32 = 1 << 30;
+
+/// InitProducerId (v0–1) without a transactional id: a new anonymous
+/// producer per call, epoch 0. Needs the produce permission (Kafka's
+/// IDEMPOTENT_WRITE; refused with CLUSTER_AUTHORIZATION_FAILED).
 pub(crate) fn init_producer_id(
-    _front: &Front,
-    _conn: &mut Conn,
-    _header: &RequestHeader<'_>,
-    _request: messages::txn::InitProducerIdRequest<'_>,
-    _out: &mut Vec<u8>,
+    front: &Front,
+    conn: &mut Conn,
+    header: &RequestHeader<'_>,
+    _request: InitProducerIdRequest<'_>,
+    out: &mut Vec<u8>,
 ) -> Handled {
-    Err(FrontError::NotServed(ApiKey::InitProducerId))
+    let produce = Permissions::of(&[Permission::Produce]);
+    let result = if conn.session.principal.permissions.contains(produce) {
+        front
+            .service
+            .init_anonymous_producer(&conn.session)
+            .map_err(|error| code_of(&error))
+    } else {
+        Err(errors::CLUSTER_AUTHORIZATION_FAILED)
+    };
+    let response = match result {
+        Ok(session) => match (i64::try_from(session.producer_id), i16::try_from(session.epoch)) {
+            (Ok(producer_id), Ok(producer_epoch)) => InitProducerIdResponse {
+                throttle_time_ms: 0,
+                error_code: errors::NONE,
+                producer_id,
+                producer_epoch,
+            },
+            // Anonymous ids are below 2^63 at epoch 0: never reached.
+            _ => refused(errors::UNKNOWN_SERVER_ERROR),
+        },
+        Err(code) => refused(code),
+    };
+    respond(out, header, &Response::InitProducerId(response))
 }
+
+fn refused(error_code: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse {
+        throttle_time_ms: 0,
+        error_code,
+        producer_id: -1,
+        producer_epoch: -1,
+    }
+}
+
 /// The engine's stamp for an idempotent batch (`producer_id >= 0`, not
 /// transactional) of `topic`/`partition`, or the Kafka error code to answer
 /// the partition with. Called by the Produce handler (`produce`).
-#[expect(dead_code, reason = "skeleton: the Produce handler calls it once served")]
+///
+/// Unknown (or expired) producer id → UNKNOWN_PRODUCER_ID; an epoch other
+/// than the producer's → INVALID_PRODUCER_EPOCH; a producer of another
+/// token, an unknown topic or partition → the code of the service's error.
+/// The sequence is mapped by [`engine_sequence`]; the append itself then
+/// answers out of order (OUT_OF_ORDER_SEQUENCE_NUMBER) or a duplicate (its
+/// original offsets, error NONE).
 pub(crate) fn stamp(
-    _front: &Front,
-    _conn: &Conn,
-    _topic: &str,
-    _partition: u32,
-    _batch: &crate::kafka::records::BatchHeader,
+    front: &Front,
+    conn: &Conn,
+    topic: &str,
+    partition: u32,
+    batch: &BatchHeader,
 ) -> Result<millrace::ProducerStamp, i16> {
-    Err(super::errors::UNKNOWN_PRODUCER_ID)
+    let producer_id = u64::try_from(batch.producer_id).map_err(|_| errors::UNKNOWN_PRODUCER_ID)?;
+    let epoch = u16::try_from(batch.producer_epoch).map_err(|_| errors::INVALID_PRODUCER_EPOCH)?;
+    let (current, last) = front
+        .service
+        .producer_position(&conn.session, producer_id, topic, partition)
+        .map_err(|error| code_of(&error))?;
+    match current {
+        None => return Err(errors::UNKNOWN_PRODUCER_ID),
+        Some(current) if current != epoch => return Err(errors::INVALID_PRODUCER_EPOCH),
+        Some(_) => {}
+    }
+    let base_sequence = engine_sequence(batch.base_sequence, last).ok_or(errors::OUT_OF_ORDER_SEQUENCE_NUMBER)?;
+    Ok(millrace::ProducerStamp {
+        producer_id,
+        epoch,
+        base_sequence,
+    })
 }
+
+/// The engine sequence of Kafka sequence `kafka` (`0..=i32::MAX`; `None`
+/// when negative) for a producer whose last record in the partition has
+/// engine sequence `last` (`None`: no record, the next is 0): the `e ≡ kafka
+/// (mod 2^31)` nearest to the next expected sequence, i.e. within
+/// `-2^30..2^30` of it (wrapping at 2^32, as the engine does). Retries (at
+/// most the de-duplication window behind) and gaps (ahead) keep their
+/// distance to the expected sequence, so the engine tells them apart as it
+/// does for its own producers; `i32::MAX` followed by 0 is one step.
+pub(crate) fn engine_sequence(kafka: i32, last: Option<u32>) -> Option<u32> {
+    let kafka = u32::try_from(kafka).ok()?;
+    let next = last.map_or(0, |s| s.wrapping_add(1));
+    // Distance from `next` to `kafka` modulo 2^31, then signed: -2^30..2^30.
+    let ahead = kafka.wrapping_sub(next) & KAFKA_SEQUENCE_MASK;
+    Some(if ahead < HALF_WINDOW {
+        next.wrapping_add(ahead)
+    } else {
+        next.wrapping_sub((KAFKA_SEQUENCE_MASK + 1) - ahead)
+    })
+}
+
+#[cfg(test)]
+#[path = "producers_tests.rs"]
+mod tests;

@@ -86,6 +86,10 @@ fn unknown_transaction(transaction_id: u64) -> ServiceError {
 
 mod dlq;
 mod fetch;
+mod kafka_fetch;
+mod kafka_groups;
+mod kafka_producers;
+mod kafka_txn;
 mod offsets;
 mod session;
 mod txn;
@@ -94,6 +98,8 @@ pub use dlq::RecordFailure;
 pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
 };
+pub use kafka_groups::LiveGroups;
+pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use session::Session;
 
 /// A written append: acknowledged, or still owed its fsync (an `Always`
@@ -138,6 +144,27 @@ pub struct Service {
     pub syncer: crate::durable::Syncer,
     /// Tokens' `groups_max` ([`crate::group_budget`]).
     pub group_budget: crate::group_budget::GroupBudget,
+    /// Groups with live members of the Kafka front's coordinator: resets
+    /// and deletes refuse them ([`kafka_groups`]).
+    pub kafka_groups: LiveGroups,
+}
+
+#[cfg(test)]
+impl Service {
+    /// A service over `store` with the default limits, for the fronts' unit
+    /// tests (one place that knows every field).
+    pub(crate) fn for_tests(store: Store) -> Service {
+        Service {
+            store,
+            metrics: Arc::default(),
+            frame_bytes_max: 16 * 1024 * 1024,
+            fetch_wait_max_ms: 5000,
+            shutting_down: Arc::default(),
+            syncer: crate::durable::Syncer::start().expect("syncer"),
+            group_budget: crate::group_budget::GroupBudget::default(),
+            kafka_groups: LiveGroups::default(),
+        }
+    }
 }
 
 impl Service {

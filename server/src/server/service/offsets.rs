@@ -49,6 +49,7 @@ impl Service {
         dry_run: bool,
         force: bool,
     ) -> ServiceResult<millrace::ResetPlan> {
+        self.refuse_live_kafka_group(&group, dry_run || force)?;
         Ok(self.store.reset_offsets(&millrace::ResetRequest {
             group,
             scopes: vec![scope],
@@ -91,6 +92,7 @@ impl Service {
         group: &str,
         force: bool,
     ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
+        self.refuse_live_kafka_group(group, force)?;
         Ok(self.store.delete_group(group, &session.actor(), force)?)
     }
 

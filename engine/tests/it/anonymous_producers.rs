@@ -1,0 +1,197 @@
+//! Anonymous producers and capped epochs (issue 21: Kafka's `InitProducerId`
+//! without a transactional id hands out a new producer per session, and
+//! Kafka epochs are `int16`), through the public API: each registration is a
+//! new id below 2^63 at epoch 0, durable like a named one, with its
+//! sequences and retries rebuilt from the log after a reopen; owners are
+//! kept; the idle expiry forgets one; a producer out of epochs moves to a
+//! new id and its previous instance is fenced.
+
+use crate::common;
+
+use millrace::producer_state::ANONYMOUS_PREFIX;
+use millrace::{Durability, Error, ProducerStamp, Record, Store, StoreOptions, TopicConfig};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        durability: Durability::Always,
+        background: false,
+        ..StoreOptions::default()
+    }
+}
+
+fn records(n: usize, tag: &str) -> Vec<Record> {
+    (0..n).map(|i| Record::new(format!("{tag}-{i}"))).collect()
+}
+
+fn stamp(producer_id: u64, epoch: u16, base_sequence: u32) -> ProducerStamp {
+    ProducerStamp {
+        producer_id,
+        epoch,
+        base_sequence,
+    }
+}
+
+#[test]
+fn each_anonymous_registration_is_a_new_durable_producer() {
+    let dir = common::scratch_dir();
+    let (first, offsets) = {
+        let store = Store::open(dir.path(), options()).unwrap();
+        store.create_topic("t", TopicConfig::default()).unwrap();
+        let producers = store.producers();
+        let sessions: Vec<_> = (0..20).map(|_| producers.init_anonymous(None).unwrap()).collect();
+        let ids: BTreeSet<u64> = sessions.iter().map(|s| s.producer_id).collect();
+        assert_eq!(ids.len(), sessions.len(), "every registration is a new id");
+        for session in &sessions {
+            assert!(session.producer_id < 1 << 63, "{:x}", session.producer_id);
+            assert_eq!(session.epoch, 0);
+            assert!(session.last_sequences.is_empty());
+            assert_eq!(session.name, format!("{ANONYMOUS_PREFIX}{:016x}", session.producer_id));
+            // No client can init (and so fence) an anonymous producer by its name.
+            assert!(matches!(
+                store.init_producer(&session.name),
+                Err(Error::InternalName { .. })
+            ));
+        }
+        let first = sessions[0].producer_id;
+        let a = producers
+            .append_sequenced("t", 0, &records(3, "a"), stamp(first, 0, 0))
+            .unwrap();
+        let b = producers
+            .append_sequenced("t", 0, &records(2, "b"), stamp(first, 0, 3))
+            .unwrap();
+        assert_eq!(producers.last_sequence(first, "t", 0).unwrap(), Some(4));
+        assert_eq!(producers.last_sequence(sessions[1].producer_id, "t", 0).unwrap(), None);
+        (first, (a.base_offset, b.base_offset))
+    };
+    // Reopened: the registration and the partition's producer state are back.
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producers = store.producers();
+    assert_eq!(producers.producer_epoch(first), Some(0));
+    assert_eq!(producers.last_sequence(first, "t", 0).unwrap(), Some(4));
+    // Retries of both batches answer the original offsets; nothing is written.
+    let retry_a = producers
+        .append_sequenced("t", 0, &records(3, "a"), stamp(first, 0, 0))
+        .unwrap();
+    let retry_b = producers
+        .append_sequenced("t", 0, &records(2, "b"), stamp(first, 0, 3))
+        .unwrap();
+    assert!(retry_a.duplicate && retry_b.duplicate);
+    assert_eq!((retry_a.base_offset, retry_b.base_offset), offsets);
+    // A gap is out of order; the next sequence appends.
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(1, "c"), stamp(first, 0, 6)),
+        Err(Error::OutOfOrderSequence { expected: 5, got: 6 })
+    ));
+    let next = producers
+        .append_sequenced("t", 0, &records(1, "c"), stamp(first, 0, 5))
+        .unwrap();
+    assert!(!next.duplicate);
+    assert_eq!(next.base_offset, offsets.1 + 2);
+    assert_eq!(common::read_partition(&store, "t", 0).len(), 6);
+    // A new registration after the reopen is again a new id.
+    assert_ne!(producers.init_anonymous(None).unwrap().producer_id, first);
+}
+
+#[test]
+fn an_anonymous_producer_belongs_to_its_owner() {
+    let dir = common::scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producers = store.producers();
+    let id = producers.init_anonymous(Some("ingest")).unwrap().producer_id;
+    assert_eq!(producers.producer_owner(id).as_deref(), Some("ingest"));
+    assert!(producers.producer_usable_by(id, "ingest").unwrap());
+    assert!(!producers.producer_usable_by(id, "other").unwrap());
+    drop(producers);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.producer_owner(id).as_deref(), Some("ingest"));
+}
+
+#[test]
+fn an_idle_anonymous_producer_is_forgotten() {
+    let dir = common::scratch_dir();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            producer_idle_expiry: Duration::from_millis(100),
+            background: true,
+            maintenance_interval: Duration::from_millis(10),
+            ..options()
+        },
+    )
+    .unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let id = store.producers().init_anonymous(None).unwrap().producer_id;
+    assert_eq!(store.producer_epoch(id), Some(0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.producer_epoch(id).is_some() {
+        assert!(std::time::Instant::now() < deadline, "never forgotten");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(matches!(
+        store.append_sequenced("t", 0, &records(1, "late"), stamp(id, 0, 0)),
+        Err(Error::UnknownProducer { producer_id }) if producer_id == id
+    ));
+}
+
+/// Kafka's epochs are `int16`: a producer at the cap gets a new id at epoch
+/// 0 instead of a higher epoch, and its previous instance is fenced.
+#[test]
+fn a_producer_out_of_epochs_moves_to_a_new_id() {
+    let dir = common::scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let producers = store.producers();
+    let init = || producers.init_producer_capped("txn", None, 2).unwrap().unwrap();
+    let first = init();
+    assert_eq!(first.epoch, 0);
+    producers
+        .append_sequenced("t", 0, &records(2, "e0"), first.stamp(0))
+        .unwrap();
+    assert_eq!((init().producer_id, init().epoch), (first.producer_id, 2));
+    let at_cap = first.producer_id;
+    producers
+        .append_sequenced("t", 0, &records(1, "e2"), stamp(at_cap, 2, 2))
+        .unwrap();
+    let moved = init();
+    assert_ne!(moved.producer_id, at_cap);
+    assert!(moved.producer_id < 1 << 63);
+    assert_eq!(moved.epoch, 0);
+    assert_eq!(moved.next_sequence("t", 0), 0, "a new id starts its sequences at 0");
+    // The instance at the cap is fenced: its id is gone.
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(1, "zombie"), stamp(at_cap, 2, 3)),
+        Err(Error::UnknownProducer { .. })
+    ));
+    assert!(matches!(
+        store.begin_transaction(millrace::ProducerId::new(at_cap, 2)),
+        Err(Error::UnknownProducer { .. })
+    ));
+    producers
+        .append_sequenced("t", 0, &records(1, "new"), moved.stamp(0))
+        .unwrap();
+    // Durable: after a reopen the name is at the new id, and its next epoch follows.
+    drop(producers);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let again = store.producers().init_producer_capped("txn", None, 2).unwrap().unwrap();
+    assert_eq!((again.producer_id, again.epoch), (moved.producer_id, 1));
+    assert_eq!(again.next_sequence("t", 0), 1);
+    // The native cap (u16::MAX) still refuses past the last epoch rather than move.
+    assert_eq!(
+        store
+            .producers()
+            .init_producer_capped("other", Some("me"), u16::MAX)
+            .unwrap()
+            .unwrap()
+            .epoch,
+        0
+    );
+    assert!(store
+        .producers()
+        .init_producer_capped("other", Some("you"), u16::MAX)
+        .unwrap()
+        .is_none());
+}

@@ -1,0 +1,422 @@
+//! One Kafka connection: a reader that turns bytes into request frames
+//! under the native front's limits (`frame_bytes_max` checked before
+//! allocating, the per-connection and server-wide buffer budgets,
+//! `in_flight_max` pipelined requests, the idle and slow-client timeouts),
+//! and a worker that decodes and handles them one at a time, in arrival
+//! order, off the async runtime, and writes the responses in that order.
+//! See "Listener and cluster APIs" in `design/kafka.md`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+
+use super::{dispatch, Conn, Front};
+use crate::kafka::protocol::{decode_request, encode_api_versions_fallback, ApiKey, RequestError};
+use crate::server::blocking::run_blocking;
+use crate::server::connection::Shared;
+
+/// Largest frame accepted before SASL authentication on a server with
+/// tokens (ApiVersions, SaslHandshake and SaslAuthenticate are small): a
+/// connection nobody authenticated cannot reserve `frame_bytes_max`.
+pub(crate) const UNAUTHENTICATED_FRAME_BYTES_MAX: u32 = 64 * 1024;
+/// Bytes asked of the socket per read of a body (read straight into the
+/// frame's own buffer, reserved beforehand).
+const READ_BYTES_MAX: usize = 1024 * 1024;
+/// After a protocol error: how long, and how many bytes, the reader keeps
+/// draining the socket before closing, so that the close is not a reset
+/// that destroys responses still in flight.
+const LINGER: Duration = Duration::from_millis(200);
+const LINGER_BYTES_MAX: usize = 1024 * 1024;
+
+/// A frame's place in the budgets, held until its response is written.
+#[derive(Debug)]
+struct Admission {
+    _slot: OwnedSemaphorePermit,
+    _connection_bytes: OwnedSemaphorePermit,
+    _server_bytes: crate::server::budget::BytePermit,
+}
+
+/// One received request frame (without its size prefix).
+struct Job {
+    frame: Vec<u8>,
+    admission: Admission,
+}
+
+/// Why the read loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The peer closed, or the worker stopped (it closes the connection).
+    Closed,
+    /// A limit or a protocol error: close (after a short linger).
+    Fatal,
+    /// Server shutdown: stop reading, answer what was received.
+    Shutdown,
+}
+
+/// Serve one Kafka connection (plain TCP or TLS) until it closes, breaks a
+/// limit, or the server shuts down. `slot` is its place in
+/// `connections_max`, shared with the native front.
+pub(crate) async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    front: Arc<Front>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    slot: OwnedSemaphorePermit,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
+    let authenticated = Arc::new(AtomicBool::new(!shared.auth.is_enabled()));
+    let conn = if shared.auth.is_enabled() {
+        Conn::unauthenticated(peer)
+    } else {
+        Conn::new(peer)
+    };
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+    let worker = tokio::spawn(worker(
+        write_half,
+        jobs_rx,
+        front,
+        shared.clone(),
+        conn,
+        authenticated.clone(),
+    ));
+    let mut reader = Reader {
+        read_half,
+        jobs: jobs_tx,
+        in_flight: Arc::new(Semaphore::new(shared.config.in_flight_max as usize)),
+        connection_bytes: Arc::new(Semaphore::new(shared.config.connection_buffered_bytes_max as usize)),
+        shared,
+        shutdown,
+        authenticated,
+        peer,
+    };
+    let outcome = reader.read_loop().await;
+    tracing::debug!(%peer, ?outcome, "Kafka connection reader finished");
+    if outcome == Outcome::Fatal {
+        reader.linger().await;
+    }
+    drop(reader);
+    let _ = worker.await;
+    drop(slot);
+}
+
+struct Reader<R> {
+    read_half: R,
+    jobs: mpsc::UnboundedSender<Job>,
+    in_flight: Arc<Semaphore>,
+    connection_bytes: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    authenticated: Arc<AtomicBool>,
+    peer: SocketAddr,
+}
+
+/// What ended one wait of the read loop.
+enum Event {
+    Read,
+    Closed,
+    Shutdown,
+    Deadline,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    /// Read one chunk into `target` (at most `room` bytes), or stop at the
+    /// deadline, at shutdown or when the worker is gone. Cancel-safe.
+    async fn read_some(&mut self, target: &mut Vec<u8>, room: usize, deadline: Instant) -> Event {
+        let mut limited = (&mut self.read_half).take(room as u64);
+        tokio::select! {
+            read = limited.read_buf(target) => match read {
+                Ok(0) | Err(_) => Event::Closed,
+                Ok(_) => Event::Read,
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => Event::Deadline,
+            _ = self.shutdown.changed() => Event::Shutdown,
+            _ = self.jobs.closed() => Event::Closed,
+        }
+    }
+
+    fn answering(&self) -> bool {
+        self.in_flight.available_permits() < self.shared.config.in_flight_max as usize
+    }
+
+    async fn read_loop(&mut self) -> Outcome {
+        if *self.shutdown.borrow() {
+            return Outcome::Shutdown;
+        }
+        let idle_timeout = self.shared.config.idle_timeout();
+        let slow_client_timeout = self.shared.config.slow_client_timeout();
+        let frame_bytes_max = self.shared.config.frame_bytes_max;
+        let mut last_frame_at = Instant::now();
+        let mut prefix = Vec::with_capacity(4);
+        loop {
+            // The size prefix: idle until its first byte, slow after.
+            prefix.clear();
+            let mut frame_started_at: Option<Instant> = None;
+            while prefix.len() < 4 {
+                let deadline = match frame_started_at {
+                    Some(at) => at + slow_client_timeout,
+                    None => last_frame_at + idle_timeout,
+                };
+                let room = 4 - prefix.len();
+                let mut buffer = std::mem::take(&mut prefix);
+                let event = self.read_some(&mut buffer, room, deadline).await;
+                prefix = buffer;
+                match event {
+                    Event::Read => {
+                        frame_started_at.get_or_insert_with(Instant::now);
+                    }
+                    Event::Closed => return Outcome::Closed,
+                    Event::Shutdown => return Outcome::Shutdown,
+                    Event::Deadline => {
+                        if frame_started_at.is_none() && self.answering() {
+                            // Not idle: the client waits for an answer.
+                            last_frame_at = Instant::now();
+                            continue;
+                        }
+                        let what = if frame_started_at.is_some() {
+                            "frame not completed in time (slow client)"
+                        } else {
+                            "idle"
+                        };
+                        tracing::info!(peer = %self.peer, what, "closing Kafka connection: timeout");
+                        return Outcome::Closed;
+                    }
+                }
+            }
+            let mut size = [0u8; 4];
+            size.copy_from_slice(&prefix);
+            let size = i32::from_be_bytes(size);
+            let limit = if self.authenticated.load(Relaxed) {
+                frame_bytes_max
+            } else {
+                UNAUTHENTICATED_FRAME_BYTES_MAX.min(frame_bytes_max)
+            };
+            let length = match u32::try_from(size) {
+                Ok(length) if length > 0 && length <= limit => length,
+                _ => {
+                    self.shared.metrics.frames_malformed.fetch_add(1, Relaxed);
+                    tracing::info!(peer = %self.peer, size, limit, "closing Kafka connection: frame size out of range");
+                    return Outcome::Fatal;
+                }
+            };
+            // Reserve the whole frame before reading its body (waiting for
+            // the budget is not the client's slowness).
+            let (connection_bytes, server_bytes) = match self.reserve(length).await {
+                Ok(permits) => permits,
+                Err(outcome) => return outcome,
+            };
+            let started = Instant::now();
+            let length = length as usize;
+            let mut frame = Vec::with_capacity(length);
+            while frame.len() < length {
+                let room = (length - frame.len()).min(READ_BYTES_MAX);
+                match self.read_some(&mut frame, room, started + slow_client_timeout).await {
+                    Event::Read => {}
+                    Event::Closed => return Outcome::Closed,
+                    Event::Shutdown => return Outcome::Shutdown,
+                    Event::Deadline => {
+                        tracing::info!(peer = %self.peer, "closing Kafka connection: frame not completed in time (slow client)");
+                        return Outcome::Closed;
+                    }
+                }
+            }
+            last_frame_at = Instant::now();
+            self.shared.metrics.request_bytes.fetch_add(length as u64 + 4, Relaxed);
+            // Pipelining: at most in_flight_max requests wait for answers.
+            let in_flight = self.in_flight.clone();
+            let slot = tokio::select! {
+                slot = in_flight.acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => return Outcome::Closed,
+                },
+                _ = self.jobs.closed() => return Outcome::Closed,
+            };
+            let job = Job {
+                frame,
+                admission: Admission {
+                    _slot: slot,
+                    _connection_bytes: connection_bytes,
+                    _server_bytes: server_bytes,
+                },
+            };
+            if self.jobs.send(job).is_err() {
+                return Outcome::Closed;
+            }
+        }
+    }
+
+    /// Wait for the connection's and the server's buffer budgets of a frame
+    /// of `bytes` (at most `frame_bytes_max`, which both are at least).
+    async fn reserve(
+        &mut self,
+        bytes: u32,
+    ) -> Result<(OwnedSemaphorePermit, crate::server::budget::BytePermit), Outcome> {
+        let connection = self.connection_bytes.clone();
+        let server = self.shared.buffered_bytes.clone();
+        let acquire = async move {
+            let connection_bytes = connection.acquire_many_owned(bytes).await.ok()?;
+            let server_bytes = server.reserve(bytes).await;
+            Some((connection_bytes, server_bytes))
+        };
+        tokio::select! {
+            permits = acquire => permits.ok_or(Outcome::Closed),
+            _ = self.jobs.closed() => Err(Outcome::Closed),
+            _ = self.shutdown.changed() => Err(Outcome::Shutdown),
+        }
+    }
+
+    /// Drain what the client still sends, briefly, so that the close does
+    /// not reset the connection before it read the answers already sent.
+    async fn linger(&mut self) {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut drained = 0usize;
+        while drained < LINGER_BYTES_MAX {
+            match tokio::time::timeout_at(deadline, self.read_half.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// APIs whose handlers answer at once (no long poll, fsync wait, rebalance
+/// or engine write): answers to them may stay buffered behind the next
+/// request, so that pipelined answers go out in one write.
+fn answers_at_once(api_key: i16) -> bool {
+    [
+        ApiKey::ApiVersions,
+        ApiKey::Metadata,
+        ApiKey::ListOffsets,
+        ApiKey::FindCoordinator,
+        ApiKey::Heartbeat,
+        ApiKey::DescribeGroups,
+        ApiKey::ListGroups,
+        ApiKey::OffsetFetch,
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+    ]
+    .iter()
+    .any(|api| api.code() == api_key)
+}
+
+/// Decode one frame and run its handler, appending the response to `out`.
+/// `Err` closes the connection (the reason is logged).
+fn serve_frame(front: &Front, conn: &mut Conn, frame: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    match decode_request(frame) {
+        Ok((header, request)) => {
+            let api = request.api_key();
+            let before_sasl = matches!(
+                api,
+                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+            );
+            if !conn.authenticated && !before_sasl {
+                // As Kafka: a request before authentication closes the connection.
+                return Err(format!("{api:?} before SASL authentication"));
+            }
+            dispatch::handle(front, conn, &header, request, out).map_err(|error| error.to_string())
+        }
+        Err(RequestError::UnsupportedVersion { header, .. }) if header.api() == Some(ApiKey::ApiVersions) => {
+            // KIP-511: the client retries with the highest version we name.
+            encode_api_versions_fallback(out, header.correlation_id).map_err(|error| error.to_string())
+        }
+        // As Kafka: an unknown API, a version it does not serve, a header or
+        // body that does not decode: the connection is closed.
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Executes requests one at a time, in arrival order, and writes their
+/// responses in the same order.
+async fn worker<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    front: Arc<Front>,
+    shared: Arc<Shared>,
+    conn: Conn,
+    authenticated: Arc<AtomicBool>,
+) {
+    let write_timeout = shared.config.slow_client_timeout();
+    let mut state = Some((conn, Vec::new()));
+    // Admissions of the requests whose answers are in the output buffer.
+    let mut answered: Vec<Admission> = Vec::new();
+    let mut close = false;
+    while !close {
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if !flush(&mut writer, &mut state, &mut answered, write_timeout).await {
+                    return;
+                }
+                match jobs.recv().await {
+                    Some(job) => job,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        let api_key = job.frame.get(..2).map_or(-1, |k| i16::from_be_bytes([k[0], k[1]]));
+        if !answers_at_once(api_key) && !flush(&mut writer, &mut state, &mut answered, write_timeout).await {
+            return;
+        }
+        let Some((mut conn, mut out)) = state.take() else {
+            return;
+        };
+        let front = front.clone();
+        let frame = job.frame;
+        let call = run_blocking(move || {
+            let served = serve_frame(&front, &mut conn, &frame, &mut out);
+            (conn, out, served)
+        });
+        match call.await {
+            Ok((conn, out, served)) => {
+                authenticated.store(conn.authenticated, Relaxed);
+                if let Err(reason) = served {
+                    let peer = conn.session.peer;
+                    tracing::info!(%peer, api_key, %reason, "closing Kafka connection");
+                    shared.metrics.frames_malformed.fetch_add(1, Relaxed);
+                    close = true;
+                }
+                state = Some((conn, out));
+            }
+            Err(_panic) => {
+                // The connection's state may be half-updated: it is dropped.
+                tracing::error!(api_key, "Kafka request handler panicked");
+                return;
+            }
+        }
+        answered.push(job.admission);
+    }
+    if flush(&mut writer, &mut state, &mut answered, write_timeout).await {
+        let _ = tokio::time::timeout(write_timeout, writer.shutdown()).await;
+    }
+}
+
+/// Write the buffered answers and release their requests' admissions.
+/// False when the client does not take them (the connection closes).
+async fn flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    state: &mut Option<(Conn, Vec<u8>)>,
+    answered: &mut Vec<Admission>,
+    write_timeout: Duration,
+) -> bool {
+    if let Some((_, out)) = state.as_mut() {
+        if !out.is_empty() {
+            match tokio::time::timeout(write_timeout, writer.write_all(out)).await {
+                Ok(Ok(())) => out.clear(),
+                Ok(Err(_)) | Err(_) => {
+                    tracing::info!("closing Kafka connection: client does not read its responses");
+                    return false;
+                }
+            }
+        }
+    }
+    answered.clear();
+    true
+}

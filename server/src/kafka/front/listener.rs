@@ -1,0 +1,69 @@
+//! The Kafka listener: accepts connections beside the native one, under
+//! the same `connections_max` (one pool of slots for both fronts), the same
+//! TLS settings and the same shutdown.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::{connection, Front};
+use crate::server::connection::Shared;
+
+/// Accept Kafka connections until shutdown. Each takes one of the
+/// `connections_max` slots the native front uses too; with none free it is
+/// closed at once (a Kafka client has no frame to be told why; it backs off
+/// and reconnects). On a server with TLS the Kafka port speaks TLS too.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    front: Arc<Front>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(%error, "Kafka accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+                let Ok(slot) = shared.connection_slots.clone().try_acquire_owned() else {
+                    shared.metrics.connections_rejected.fetch_add(1, Relaxed);
+                    let connections_max = shared.config.connections_max;
+                    tracing::warn!(%peer, connections_max, "refusing Kafka connection: too many connections");
+                    drop(stream);
+                    continue;
+                };
+                shared.metrics.connections_open.fetch_add(1, Relaxed);
+                let front = front.clone();
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    match shared.tls.clone() {
+                        None => connection::run(stream, peer, front, shared.clone(), shutdown, slot).await,
+                        Some(acceptor) => {
+                            let timeout = shared.config.handshake_timeout();
+                            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => connection::run(tls, peer, front, shared.clone(), shutdown, slot).await,
+                                Ok(Err(error)) => tracing::info!(%peer, %error, "Kafka TLS handshake failed"),
+                                Err(_) => tracing::info!(%peer, "Kafka TLS handshake timed out"),
+                            }
+                        }
+                    }
+                    shared.metrics.connections_open.fetch_sub(1, Relaxed);
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    tracing::info!("Kafka listener stopped accepting");
+}

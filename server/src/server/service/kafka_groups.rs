@@ -1,0 +1,66 @@
+//! Which groups have live members of the Kafka front's group coordinator,
+//! so that the native offset resets and group deletes refuse them as they
+//! refuse a group whose native consumers committed or polled recently
+//! (`millrace::Error::GroupActive`). The coordinator publishes, after each
+//! change of a group, until when its members stay alive without another
+//! request (the latest of `last heard from + session timeout`); nothing here
+//! needs a timer: a group whose members all died stops counting as live
+//! when that instant passes.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use super::{Service, ServiceError, ServiceResult};
+
+/// Groups with live Kafka members, each with the instant its members expire.
+#[derive(Debug, Default)]
+pub struct LiveGroups {
+    live_until: Mutex<HashMap<String, Instant>>,
+}
+
+impl LiveGroups {
+    /// Records that `group`'s members stay alive until `until` (`None`: it
+    /// has none).
+    pub fn publish(&self, group: &str, until: Option<Instant>) {
+        let mut live = self.live_until.lock().unwrap_or_else(PoisonError::into_inner);
+        match until {
+            Some(until) => {
+                live.insert(group.to_string(), until);
+            }
+            None => {
+                live.remove(group);
+            }
+        }
+    }
+
+    /// Whether `group` has members that may still be alive now.
+    #[must_use]
+    pub fn is_live(&self, group: &str) -> bool {
+        let mut live = self.live_until.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        live.retain(|_, until| *until > now);
+        live.contains_key(group)
+    }
+}
+
+impl Service {
+    /// Whether the session's token may use `group` (join it, commit for it):
+    /// the check native commits make.
+    pub fn check_group_access(&self, session: &super::Session, group: &str) -> ServiceResult<()> {
+        session.check_group(group)
+    }
+
+    /// `GroupActive` when `group` has live Kafka members, unless the
+    /// operation is forced or only planned (the same exemptions as the
+    /// engine's own activity check).
+    pub(super) fn refuse_live_kafka_group(&self, group: &str, forced_or_dry_run: bool) -> ServiceResult<()> {
+        if forced_or_dry_run || !self.kafka_groups.is_live(group) {
+            return Ok(());
+        }
+        Err(ServiceError::Engine(millrace::Error::GroupActive {
+            group: group.to_string(),
+            idle_ms: 0,
+        }))
+    }
+}

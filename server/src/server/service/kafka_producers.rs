@@ -1,0 +1,36 @@
+//! Producers registered for a Kafka front: anonymous registrations (a new
+//! producer per `InitProducerId` without a transactional id) and what a
+//! front needs to number a producer's batches its own way.
+
+use super::{Service, ServiceResult, Session};
+
+impl Service {
+    /// Register a new anonymous producer (`Producers::init_anonymous`),
+    /// owned by the session's principal (nobody's on a server without
+    /// tokens, or for an admin token, as [`Service::init_producer`]).
+    pub fn init_anonymous_producer(&self, session: &Session) -> ServiceResult<millrace::ProducerSession> {
+        Ok(self.store.producers().init_anonymous(session.producer_owner())?)
+    }
+
+    /// The current epoch of `producer_id` (`None`: not registered, or
+    /// forgotten) and the sequence of the last record it wrote to
+    /// `topic`/`partition` (`None`: none remembered), once the principal
+    /// may use the producer (checked first: nothing about another token's
+    /// producer is revealed).
+    pub fn producer_position(
+        &self,
+        session: &Session,
+        producer_id: u64,
+        topic: &str,
+        partition: u32,
+    ) -> ServiceResult<(Option<u16>, Option<u32>)> {
+        session.check_producer(&self.store, producer_id)?;
+        let producers = self.store.producers();
+        let epoch = producers.producer_epoch(producer_id);
+        let last = match epoch {
+            Some(_) => producers.last_sequence(producer_id, topic, partition)?,
+            None => None,
+        };
+        Ok((epoch, last))
+    }
+}
