@@ -234,6 +234,41 @@ def kafka_throughput(server):
     return produce, read
 
 
+def run_child(args, server, stdin_path=None):
+    """Run a client process to its end; (seconds, its CPU from wait4, server CPU)."""
+    srv0, t0 = server.cpu(), time.monotonic()
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    t1, srv1 = time.monotonic(), server.cpu()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if stdin_path:
+        stdin.close()
+    if proc.returncode != 0 or "fail" in stderr.lower() or "error" in stderr.lower():
+        raise RuntimeError(f"{args[0]} failed ({proc.returncode}): {stderr[:500]}")
+    return t1 - t0, usage.ru_utime + usage.ru_stime, srv1 - srv0
+
+
+def kcat_throughput(server, lines_path):
+    """The same two workloads through kcat (librdkafka without Python): the
+    client's own cost apart. Timed from process start (startup included)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    bootstrap = f"127.0.0.1:{server.kafka_port}"
+    topic = TOPIC + "-kcat"
+    settings = ["-X", "acks=all", "-X", f"linger.ms={KAFKA_LINGER_MS}", "-X", f"batch.size={KAFKA_BATCH_BYTES}", "-X", "compression.type=none"]
+    produce = run_child(["kcat", "-P", "-b", bootstrap, "-t", topic, "-p", "0", "-l", lines_path] + settings, server)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kbench"})
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    consumer.close()
+    if high - low != RECORDS:
+        raise RuntimeError(f"kcat: {high - low} records in the partition, {RECORDS} produced")
+    read = run_child(["kcat", "-C", "-b", bootstrap, "-t", topic, "-p", "0", "-o", "beginning", "-c", str(RECORDS), "-e", "-q", "-f", "", "-X", "max.partition.fetch.bytes=1048576"], server)
+    return produce, read
+
+
 def kafka_latency(server, topic):
     from confluent_kafka import Producer
 
@@ -323,13 +358,20 @@ def one(binary, work, system, rnd):
                 res, ph = run_bench(binary, ["--server", addr, "bench", "--topic", TOPIC + "-lat", "--batch-records", "1", "--duration", f"{LATENCY_SECONDS}s"] + common, server)
                 rows.append(row(system, "latency", rnd, res["records"], res["seconds"], ph["produce"][0], ph["produce"][1], res["append_latency_us"]["p50"], res["append_latency_us"]["p99"]))
             else:
-                for topic in (TOPIC, TOPIC + "-lat"):
+                for topic in (TOPIC, TOPIC + "-lat", TOPIC + "-kcat"):
                     subprocess.run([binary, "--server", addr, "topic", "create", topic, "--partitions", "1", "--durability", "always", "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
                 produce, read = kafka_throughput(server)
                 rows.append(row(system, "produce", rnd, produce["records"], produce["seconds"], produce["client_cpu"], produce["server_cpu"], note=f"librdkafka acks=all linger.ms={KAFKA_LINGER_MS} batch.size={KAFKA_BATCH_BYTES}"))
                 rows.append(row(system, "read", rnd, read["records"], read["seconds"], read["client_cpu"], read["server_cpu"], note="Consumer.consume(10000), max.partition.fetch.bytes 1 MiB"))
                 lat = kafka_latency(server, TOPIC + "-lat")
                 rows.append(row(system, "latency", rnd, lat["records"], lat["seconds"], lat["client_cpu"], lat["server_cpu"], lat["p50"], lat["p99"], note="produce + flush, linger.ms=0, max.in.flight=1"))
+                lines = os.path.join(case, "records.txt")
+                with open(lines, "wb") as f:
+                    f.write((b"x" * (RECORD_BYTES - 1) + b"\n") * RECORDS)
+                (ps, pc, psrv), (rs, rc, rsrv) = kcat_throughput(server, lines)
+                # kcat -P splits on newlines: values of RECORD_BYTES - 1 bytes.
+                rows.append(row("kcat", "produce", rnd, RECORDS, ps, pc, psrv, note=f"kcat -P -l, acks=all linger.ms={KAFKA_LINGER_MS} batch.size={KAFKA_BATCH_BYTES}; 1023 B values; process start included"))
+                rows.append(row("kcat", "read", rnd, RECORDS, rs, rc, rsrv, note="kcat -C -f '' > /dev/null; process start included"))
         finally:
             server.stop()
     finally:

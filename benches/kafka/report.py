@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 
-SYSTEMS = [("embedded", "embedded engine (`millrace bench --data`)"), ("native", "native front (`millrace --server … bench`)"), ("kafka", "Kafka front (confluent-kafka)")]
+SYSTEMS = [("embedded", "embedded engine (`millrace bench --data`)"), ("native", "native front (`millrace --server … bench`)"), ("kafka", "Kafka front (confluent-kafka)"), ("kcat", "Kafka front (kcat)")]
 WORKLOADS = [("produce", "batched produce, acks after fsync"), ("read", "fetch / consume"), ("latency", "1 record per produce, 1 in flight, acks after fsync")]
 
 
