@@ -41,7 +41,7 @@ trap 'rm -rf "$WORK"' EXIT
 "$PYTHON" "$HERE/driver.py" "$BIN" "$WORK" "$RESULTS/kafka"
 {
   echo "commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- engine server cli || echo ' (dirty)')"
-  echo "$("$PYTHON" -c 'import confluent_kafka as c; print("confluent-kafka", c.version()[0], "librdkafka", c.libversion()[0])')"
+  echo "$("$PYTHON" -c 'import confluent_kafka as c; v = c.version(); print("confluent-kafka", v if isinstance(v, str) else v[0], "librdkafka", c.libversion()[0])')"
   echo "$(nproc) vCPUs, $(uname -sr)"
 } >"$RESULTS/kafka-versions.txt"
 python3 "$HERE/report.py" "$RESULTS/kafka"
