@@ -95,6 +95,7 @@ def main():
     paired("server CPU µs/record, batched produce (no target)", "produce", "server_cpu_us_per_record", 1.2, False)
     paired("server CPU µs/record, batched produce (no target)", "produce", "server_cpu_us_per_record", 1.2, False, "kcat")
     paired("server CPU µs/record, fetch (no target)", "read", "server_cpu_us_per_record", 1.2, False)
+    paired("server CPU µs/record, 1 record per produce (no target)", "latency", "server_cpu_us_per_record", 1.2, False)
     paired("server CPU µs/record, fetch (no target)", "read", "server_cpu_us_per_record", 1.2, False, "kcat")
     with open(prefix + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
