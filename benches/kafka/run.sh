@@ -9,8 +9,9 @@
 #   benches/kafka/run.sh
 #   KBENCH_RECORDS=20000 KBENCH_ROUNDS=1 KBENCH_LATENCY_SECONDS=1 benches/kafka/run.sh   # smoke run
 #
-# Environment: KBENCH_PYTHON (a python with confluent-kafka, default
-# /work/kvenv/bin/python, else python3), KBENCH_RECORDS (records per
+# Needs kcat and confluent-kafka (`make kafka-clients`).
+# Environment: KBENCH_PYTHON (a python with confluent-kafka, default the first
+# of target/kafka-venv, /work/kvenv, python3 that has it), KBENCH_RECORDS (records per
 # throughput case, default 300000), KBENCH_ROUNDS (default 3),
 # KBENCH_LATENCY_SECONDS (default 5), KBENCH_NATIVE_BATCH (records per native
 # and embedded batch, default 1000), KBENCH_KAFKA_LINGER_MS (default 5),
@@ -22,12 +23,25 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 RESULTS="${KBENCH_RESULTS_DIR:-$HERE/../results/$(date -u +%F)-kafka}"
-PYTHON="${KBENCH_PYTHON:-/work/kvenv/bin/python}"
-[[ -x "$PYTHON" ]] || PYTHON=python3
+# The venv of `make kafka-clients` (target/kafka-venv), else /work/kvenv, else python3.
+PYTHON="${KBENCH_PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+  for candidate in "$ROOT/target/kafka-venv/bin/python" /work/kvenv/bin/python python3; do
+    if "$candidate" -c 'import confluent_kafka' 2>/dev/null; then
+      PYTHON="$candidate"
+      break
+    fi
+  done
+fi
+PYTHON="${PYTHON:-python3}"
+command -v kcat >/dev/null || {
+  echo "[kafka-bench] kcat is not installed (make kafka-clients)" >&2
+  exit 1
+}
 BASE="${KBENCH_DIR:-${TMPDIR:-/tmp}}"
 
 "$PYTHON" -c 'import confluent_kafka' || {
-  echo "[kafka-bench] $PYTHON has no confluent_kafka (pip install confluent-kafka)" >&2
+  echo "[kafka-bench] $PYTHON has no confluent_kafka (make kafka-clients)" >&2
   exit 1
 }
 echo "[kafka-bench] building the millrace CLI (release)" >&2
