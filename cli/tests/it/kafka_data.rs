@@ -5,7 +5,8 @@
 //! (`-o s@`, `-Q`); confluent-kafka (librdkafka 2.16) produces with
 //! acks=all and acks=0, gets MESSAGE_TOO_LARGE for a record over the topic's
 //! `record_bytes_max`, and consumes read_committed from the middle of a
-//! stored batch (tests/kafka/data_confluent.py).
+//! stored batch (tests/kafka/data_confluent.py); kafka-python and aiokafka
+//! do the same and list offsets (tests/kafka/data_python.py).
 
 use crate::common::kafka;
 use crate::common::{json_of, millrace};
@@ -200,4 +201,59 @@ fn confluent_kafka_acks_all_acks_zero_too_large_and_a_fetch_from_the_middle_of_a
     let log = data.join("topics/cf/00000/00000000000000000000.log");
     let dumped = json_of(millrace(&data).args(["dump", "--batches-only", "--json"]).arg(&log));
     assert_eq!(dumped["batches"][0]["record_count"], 10, "{dumped}");
+}
+
+#[test]
+fn kafka_python_and_aiokafka_produce_fetch_from_inside_a_batch_and_list_offsets() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for topic in ["kp", "aio"] {
+        millrace(&data).args(["topic", "create", topic]).assert().success();
+    }
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let output = kafka::success(&clients.python("data_python.py", &bootstrap, &["kp", "aio"]));
+    let result: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    for client in ["kafka_python", "aiokafka"] {
+        let run = &result[client];
+        assert_eq!(run["produced"][0], 0, "{client}");
+        let offsets = |start: &str| -> Vec<i64> {
+            run["read"][start]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["offset"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(offsets("0"), (0..10).collect::<Vec<_>>(), "{client}");
+        assert_eq!(
+            offsets("5"),
+            (5..10).collect::<Vec<_>>(),
+            "{client}: from inside the batch"
+        );
+        let first = &run["read"]["0"][0];
+        assert_eq!(
+            (first["key"].as_str(), first["value"].as_str()),
+            (Some("k0"), Some("v0"))
+        );
+        assert_eq!(first["timestamp"], 1_700_000_000_000_i64, "{client}");
+        assert_eq!(
+            run["read"]["0"][3]["value"],
+            serde_json::Value::Null,
+            "{client}: a tombstone"
+        );
+        assert_eq!(run["read"]["5"][0], run["read"]["0"][5], "{client}");
+        assert_eq!(
+            run["listed"],
+            serde_json::json!({"beginning": 0, "end": 10, "time": 4}),
+            "{client}"
+        );
+    }
+    assert_eq!(
+        result["kafka_python"]["read"]["0"][0]["headers"],
+        serde_json::json!([["h", "1"], ["h", "2"]])
+    );
+    assert!(server.stop());
 }
