@@ -6,7 +6,7 @@ use std::time::Duration;
 
 mod keys;
 
-pub use keys::{topic_config_key, TopicConfigKey, TOPIC_CONFIG_KEYS};
+pub use keys::{topic_config_key, topic_config_key_of_kafka, TopicConfigKey, TOPIC_CONFIG_KEYS};
 
 /// When an append is acknowledged, and when its records become visible.
 /// See `design/durability.md` for the one-sentence guarantee of each.

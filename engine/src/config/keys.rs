@@ -26,6 +26,10 @@ pub struct TopicConfigKey {
     /// only when not [`TopicConfigKey::absent`], so that a file of a topic
     /// that does not use it stays byte for byte what older builds wrote.
     pub written_only_when_set: bool,
+    /// Kafka's name of the same setting (`CreateTopics` configs on the
+    /// Kafka front), when Kafka has one with the same meaning; its `-1`
+    /// ("no limit") is this key's [`TopicConfigKey::absent`] spelling.
+    pub kafka: Option<&'static str>,
     parse: fn(&mut TopicConfig, &str) -> std::result::Result<(), String>,
     print: fn(&TopicConfig) -> String,
 }
@@ -71,6 +75,7 @@ fn print_optional(value: Option<u64>) -> String {
 pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     TopicConfigKey {
         key: "durability",
+        kafka: None,
         doc: "when an append is acknowledged: `default` (the store's), `always`, `os`, `interval:<ms>`",
         absent: Some("default"),
         written_only_when_set: false,
@@ -89,6 +94,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "segment_bytes",
+        kafka: Some("segment.bytes"),
         doc: "a segment is sealed and a new one started past this size; also bounds a batch",
         absent: None,
         written_only_when_set: false,
@@ -100,6 +106,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "segment_age_ms",
+        kafka: Some("segment.ms"),
         doc: "roll the active segment once it is this old (and not empty); `none`: never by age",
         absent: Some("none"),
         written_only_when_set: false,
@@ -111,6 +118,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "retention_ms",
+        kafka: Some("retention.ms"),
         doc: "delete sealed segments whose records are all older; `none`: keep them",
         absent: Some("none"),
         written_only_when_set: false,
@@ -122,6 +130,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "retention_bytes",
+        kafka: Some("retention.bytes"),
         doc: "per partition: delete the oldest sealed segments beyond this; `none`: unbounded",
         absent: Some("none"),
         written_only_when_set: false,
@@ -133,6 +142,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "record_bytes_max",
+        kafka: Some("max.message.bytes"),
         doc: "largest record (key, value and headers encoded), refused above",
         absent: None,
         written_only_when_set: false,
@@ -144,6 +154,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "index_interval_bytes",
+        kafka: Some("index.interval.bytes"),
         doc: "bytes of log between two offset-index entries",
         absent: None,
         written_only_when_set: false,
@@ -155,6 +166,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
     },
     TopicConfigKey {
         key: "route_invalid_to_dlq",
+        kafka: None,
         doc: "a record refused by validation goes to the topic's DLQ (stage `produce`) instead of failing the \
               append, for appends that route (`Store::append_routed`)",
         absent: Some("false"),
@@ -170,6 +182,12 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
 /// The key named `key`, if it is one.
 pub fn topic_config_key(key: &str) -> Option<&'static TopicConfigKey> {
     TOPIC_CONFIG_KEYS.iter().find(|k| k.key == key)
+}
+
+/// The key Kafka calls `name` (`retention.ms`, `max.message.bytes`, ...),
+/// if Millrace has the same setting.
+pub fn topic_config_key_of_kafka(name: &str) -> Option<&'static TopicConfigKey> {
+    TOPIC_CONFIG_KEYS.iter().find(|k| k.kafka == Some(name))
 }
 
 impl TopicConfig {

@@ -128,6 +128,18 @@ fn check_store_limits(config: &ServerConfig, store: &Store) -> Result<(), Config
     Ok(())
 }
 
+/// The Kafka front's listener and the address it bound, when it is on.
+async fn bind_kafka(config: &ServerConfig) -> Result<Option<(TcpListener, SocketAddr)>, ServeError> {
+    let Some(addr) = config.kafka.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::KafkaBind { addr, source })?;
+    let bound = listener.local_addr().map_err(ServeError::Runtime)?;
+    Ok(Some((listener, bound)))
+}
+
 /// Open the store named by `config` and start serving it.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     config.validate()?;
@@ -146,10 +158,6 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
 }
 
 /// Serve an already open store (embedders, tests). The store is closed on shutdown.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one start sequence: limits, TLS, service, both fronts, metrics, accept loop"
-)]
 pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
     config.validate()?;
     check_store_limits(&config, &store)?;
@@ -176,18 +184,8 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         Some(l) => Some(l.local_addr().map_err(ServeError::Runtime)?),
         None => None,
     };
-    let kafka_listener = match config.kafka.listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::KafkaBind { addr, source })?,
-        ),
-        None => None,
-    };
-    let kafka_addr = match &kafka_listener {
-        Some(l) => Some(l.local_addr().map_err(ServeError::Runtime)?),
-        None => None,
-    };
+    let kafka_listener = bind_kafka(&config).await?;
+    let kafka_addr = kafka_listener.as_ref().map(|(_, bound)| *bound);
     let metrics = Arc::new(ServerMetrics::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
     let context = Arc::new(Service {
@@ -238,16 +236,8 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
             shutdown_rx.clone(),
         ));
     }
-    if let (Some(listener), Some(bound)) = (kafka_listener, kafka_addr) {
-        let mut kafka = shared.config.kafka.clone();
-        kafka.advertised = Some(kafka.advertised_or(bound));
-        let front = Arc::new(crate::kafka::front::Front::new(shared.context.clone(), kafka));
-        tokio::spawn(crate::kafka::front::listener::accept_loop(
-            listener,
-            front,
-            shared.clone(),
-            shutdown_rx.clone(),
-        ));
+    if let Some((listener, bound)) = kafka_listener {
+        crate::kafka::front::listener::spawn(listener, bound, &shared, shutdown_rx.clone());
     }
     tracing::info!(%local_addr, ?metrics_addr, ?kafka_addr, data_dir = %store.path().display(), "millrace server listening");
     let task = tokio::spawn(accept_loop(listener, shared, store, shutting_down, shutdown_rx));

@@ -58,6 +58,8 @@ pub struct ServerMetrics {
     series_dropped_total: AtomicU64,
     per_opcode: Vec<OpcodeMetrics>,
     errors: Mutex<BTreeMap<u16, u64>>,
+    /// The Kafka front's series (`millrace_kafka_*`).
+    pub kafka: crate::kafka::front::metrics::KafkaMetrics,
 }
 
 impl Default for ServerMetrics {
@@ -76,6 +78,7 @@ impl Default for ServerMetrics {
             series_dropped_total: AtomicU64::new(0),
             per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
+            kafka: crate::kafka::front::metrics::KafkaMetrics::default(),
         }
     }
 }
@@ -260,6 +263,8 @@ impl ServerMetrics {
                 "millrace_server_errors_total{{code=\"{code}\",name=\"{name}\"}} {count}"
             );
         }
+        drop(errors);
+        self.kafka.render(&mut out);
         out
     }
 }

@@ -27,6 +27,7 @@ mod hostile;
 mod idle_memory;
 mod internal_topics;
 mod kafka_codec;
+mod kafka_hostile;
 mod kafka_records;
 mod layering;
 mod listing_pages;

@@ -1,10 +1,13 @@
-//! ApiVersions, Metadata, CreateTopics, DeleteTopics and SASL (owner: kfront).
+//! ApiVersions, Metadata, CreateTopics and DeleteTopics (owner: kfront; SASL
+//! is in `sasl`).
 
-use super::{errors, respond, Conn, Front, FrontError, Handled};
+use super::{errors, respond, Conn, Front, Handled};
 use crate::kafka::protocol::messages;
-use crate::kafka::protocol::{ApiKey, RequestHeader, Response};
-use crate::server::auth::Permissions;
+use crate::kafka::protocol::{RequestHeader, Response};
+use crate::messages::Opcode;
+use crate::server::auth::{required, Permissions};
 use crate::server::config::Permission;
+use crate::server::service::ServiceError;
 
 /// The served versions of every API (a request of an unserved ApiVersions
 /// version never gets here: the connection answers it with the KIP-511
@@ -47,15 +50,7 @@ pub(crate) fn metadata(
                 names = front.service.list_topics();
             }
             if permissions.is_admin() {
-                let mut internal: Vec<String> = front
-                    .service
-                    .store
-                    .list_all_topics()
-                    .into_iter()
-                    .filter(|name| millrace::names::is_internal(name))
-                    .collect();
-                internal.sort();
-                names.extend(internal);
+                names.extend(front.service.list_internal_topics());
             }
             names.iter().map(|name| describe(front, name, node_id)).collect()
         }
@@ -187,6 +182,14 @@ fn described<'a>(
     }
 }
 
+/// The URL-safe base64 digit of the low 6 bits of `value`.
+fn base64_digit(value: u32) -> char {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    ALPHABET
+        .get((value & 63) as usize)
+        .map_or('A', |digit| char::from(*digit))
+}
+
 /// A cluster id fixed per data directory: the store keeps no id of its own,
 /// so it is derived from the data directory's canonical path (stable across
 /// restarts; a directory moved elsewhere is another cluster to clients,
@@ -203,9 +206,6 @@ pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
     id[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_be_bytes());
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    // The low 6 bits pick the symbol (URL-safe base64, as Kafka's ids).
-    let symbol = |six: u32| ALPHABET.get((six & 63) as usize).map_or('A', |b| char::from(*b));
     let mut text = String::with_capacity(22);
     let mut bits = 0u32;
     let mut value = 0u32;
@@ -214,51 +214,243 @@ pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
         bits += 8;
         while bits >= 6 {
             bits -= 6;
-            text.push(symbol(value >> bits));
+            text.push(base64_digit(value >> bits));
         }
     }
     if bits > 0 {
-        text.push(symbol(value << (6 - bits)));
+        text.push(base64_digit(value << (6 - bits)));
     }
     text
 }
 
+/// CreateTopics v2–4: the native CreateTopic for each topic (admin), its
+/// configs mapped through the engine's one key table by their Kafka names.
 pub(crate) fn create_topics(
-    _front: &Front,
-    _conn: &mut Conn,
-    _header: &RequestHeader<'_>,
-    _request: messages::topics::CreateTopicsRequest<'_>,
-    _out: &mut Vec<u8>,
+    front: &Front,
+    conn: &mut Conn,
+    header: &RequestHeader<'_>,
+    request: messages::topics::CreateTopicsRequest<'_>,
+    out: &mut Vec<u8>,
 ) -> Handled {
-    Err(FrontError::NotServed(ApiKey::CreateTopics))
+    use messages::topics::{CreatableTopicResult, CreateTopicsResponse};
+    let allowed = conn
+        .session
+        .principal
+        .permissions
+        .contains(required(Opcode::CreateTopic));
+    let outcomes: Vec<(i16, Option<String>, i32)> = request
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(index, topic)| {
+            let repeated = request.topics.iter().take(index).any(|t| t.name == topic.name)
+                || request.topics.iter().skip(index + 1).any(|t| t.name == topic.name);
+            if repeated {
+                return (
+                    errors::INVALID_REQUEST,
+                    Some(format!("topic {:?} appears more than once in the request", topic.name)),
+                    -1,
+                );
+            }
+            if !allowed {
+                return (
+                    errors::TOPIC_AUTHORIZATION_FAILED,
+                    Some("creating topics needs the admin permission".into()),
+                    -1,
+                );
+            }
+            match create_one(front, topic, request.validate_only) {
+                Ok(partitions) => (errors::NONE, None, i32::try_from(partitions).unwrap_or(i32::MAX)),
+                Err((code, message)) => (code, Some(message), -1),
+            }
+        })
+        .collect();
+    for (code, _, _) in &outcomes {
+        if *code != errors::NONE {
+            front.service.metrics.kafka.record_error(header.api_key, *code);
+        }
+    }
+    let topics = request
+        .topics
+        .iter()
+        .zip(&outcomes)
+        .map(|(topic, (error_code, message, partitions))| CreatableTopicResult {
+            name: topic.name,
+            error_code: *error_code,
+            error_message: message.as_deref(),
+            num_partitions: *partitions,
+            replication_factor: if *error_code == errors::NONE { 1 } else { -1 },
+            ..Default::default()
+        })
+        .collect();
+    respond(
+        out,
+        header,
+        &Response::CreateTopics(CreateTopicsResponse {
+            throttle_time_ms: 0,
+            topics,
+        }),
+    )
 }
 
+/// Creates one topic (or checks that it could be, `validate_only`); its
+/// partition count, or the Kafka error code and message.
+fn create_one(
+    front: &Front,
+    topic: &messages::topics::CreatableTopic<'_>,
+    validate_only: bool,
+) -> Result<u32, (i16, String)> {
+    if let Err(error) = millrace::names::validate_topic_name(topic.name) {
+        return Err((errors::INVALID_TOPIC_EXCEPTION, error.to_string()));
+    }
+    if !matches!(topic.replication_factor, 1 | -1) {
+        return Err((
+            errors::INVALID_REPLICATION_FACTOR,
+            format!(
+                "replication factor {} on a single broker: use 1 (or -1 for the default)",
+                topic.replication_factor
+            ),
+        ));
+    }
+    let partitions = if topic.assignments.is_empty() {
+        match topic.num_partitions {
+            -1 => front.config.auto_create_partitions,
+            n => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=millrace::config::PARTITIONS_MAX).contains(n))
+                .ok_or_else(|| {
+                    (
+                        errors::INVALID_PARTITIONS,
+                        format!(
+                            "{n} partitions: use 1..={} (or -1 for the default)",
+                            millrace::config::PARTITIONS_MAX
+                        ),
+                    )
+                })?,
+        }
+    } else {
+        // A manual assignment: each partition on this one broker.
+        let node = front.config.node_id;
+        let in_order = topic.assignments.iter().enumerate().all(|(i, a)| {
+            usize::try_from(a.partition_index).is_ok_and(|p| p == i) && a.broker_ids.as_slice() == [node]
+        });
+        if topic.num_partitions != -1 || !in_order {
+            return Err((
+                errors::INVALID_REPLICA_ASSIGNMENT,
+                format!("a manual assignment must list partitions 0.. in order, each on broker {node} alone, with num_partitions -1"),
+            ));
+        }
+        u32::try_from(topic.assignments.len()).unwrap_or(u32::MAX)
+    };
+    let mut config = millrace::TopicConfig {
+        partitions,
+        ..millrace::TopicConfig::default()
+    };
+    let mut record_bytes_max_set = false;
+    for entry in &topic.configs {
+        let Some(key) = millrace::config::topic_config_key_of_kafka(entry.name) else {
+            let known: Vec<&str> = millrace::config::TOPIC_CONFIG_KEYS
+                .iter()
+                .filter_map(|k| k.kafka)
+                .collect();
+            return Err((
+                errors::INVALID_CONFIG,
+                format!(
+                    "config {:?} has no meaning here; known: {}",
+                    entry.name,
+                    known.join(", ")
+                ),
+            ));
+        };
+        // Null: the default.
+        let Some(value) = entry.value else {
+            continue;
+        };
+        let value = match (value, key.absent) {
+            ("-1", Some(absent)) => absent,
+            (value, _) => value,
+        };
+        key.set(&mut config, value)
+            .map_err(|error| (errors::INVALID_CONFIG, format!("{}: {error}", entry.name)))?;
+        record_bytes_max_set |= key.key == "record_bytes_max";
+    }
+    config
+        .validate()
+        .map_err(|error| (errors::INVALID_CONFIG, error.to_string()))?;
+    if validate_only {
+        return match front.service.describe_topic(topic.name) {
+            Ok(_) => Err((
+                errors::TOPIC_ALREADY_EXISTS,
+                format!("topic {:?} already exists", topic.name),
+            )),
+            Err(_) => Ok(partitions),
+        };
+    }
+    match front.service.create_topic(topic.name, config, record_bytes_max_set) {
+        Ok(()) => {
+            tracing::info!(topic = ?topic.name, partitions, "Kafka CreateTopics: topic created");
+            Ok(partitions)
+        }
+        Err(ServiceError::InvalidInput(message)) => Err((errors::INVALID_CONFIG, message)),
+        Err(error) => Err((errors::code_of(&error), service_message(&error))),
+    }
+}
+
+/// The message of a service error, for a response's error_message.
+fn service_message(error: &ServiceError) -> String {
+    match error {
+        ServiceError::Engine(engine) => engine.to_string(),
+        ServiceError::InvalidInput(message) | ServiceError::PermissionDenied(message) => message.clone(),
+        ServiceError::Internal(_) => "internal error; see the server log".into(),
+        ServiceError::TokenGroupLimit { .. } => format!("{error:?}"),
+    }
+}
+
+/// DeleteTopics v1–3: the native DeleteTopic for each topic (admin).
 pub(crate) fn delete_topics(
-    _front: &Front,
-    _conn: &mut Conn,
-    _header: &RequestHeader<'_>,
-    _request: messages::topics::DeleteTopicsRequest<'_>,
-    _out: &mut Vec<u8>,
+    front: &Front,
+    conn: &mut Conn,
+    header: &RequestHeader<'_>,
+    request: messages::topics::DeleteTopicsRequest<'_>,
+    out: &mut Vec<u8>,
 ) -> Handled {
-    Err(FrontError::NotServed(ApiKey::DeleteTopics))
-}
-
-pub(crate) fn sasl_handshake(
-    _front: &Front,
-    _conn: &mut Conn,
-    _header: &RequestHeader<'_>,
-    _request: messages::sasl::SaslHandshakeRequest<'_>,
-    _out: &mut Vec<u8>,
-) -> Handled {
-    Err(FrontError::NotServed(ApiKey::SaslHandshake))
-}
-
-pub(crate) fn sasl_authenticate(
-    _front: &Front,
-    _conn: &mut Conn,
-    _header: &RequestHeader<'_>,
-    _request: messages::sasl::SaslAuthenticateRequest<'_>,
-    _out: &mut Vec<u8>,
-) -> Handled {
-    Err(FrontError::NotServed(ApiKey::SaslAuthenticate))
+    use messages::topics::{DeletableTopicResult, DeleteTopicsResponse};
+    let allowed = conn
+        .session
+        .principal
+        .permissions
+        .contains(required(Opcode::DeleteTopic));
+    let responses = request
+        .topic_names
+        .iter()
+        .map(|name| {
+            let error_code = if allowed {
+                match front.service.delete_topic(name) {
+                    Ok(()) => {
+                        tracing::info!(topic = ?name, "Kafka DeleteTopics: topic deleted");
+                        errors::NONE
+                    }
+                    Err(error) => errors::code_of(&error),
+                }
+            } else {
+                errors::TOPIC_AUTHORIZATION_FAILED
+            };
+            if error_code != errors::NONE {
+                front.service.metrics.kafka.record_error(header.api_key, error_code);
+            }
+            DeletableTopicResult {
+                name: Some(name),
+                error_code,
+                ..Default::default()
+            }
+        })
+        .collect();
+    respond(
+        out,
+        header,
+        &Response::DeleteTopics(DeleteTopicsResponse {
+            throttle_time_ms: 0,
+            responses,
+        }),
+    )
 }

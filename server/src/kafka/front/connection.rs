@@ -145,53 +145,94 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         self.in_flight.available_permits() < self.shared.config.in_flight_max as usize
     }
 
-    async fn read_loop(&mut self) -> Outcome {
-        if *self.shutdown.borrow() {
-            return Outcome::Shutdown;
-        }
+    /// The next frame's size prefix: idle until its first byte (not while
+    /// an answer is pending), slow after; before SASL, within the handshake
+    /// deadline.
+    async fn read_size(&mut self, last_frame_at: &mut Instant, handshake_deadline: Instant) -> Result<i32, Outcome> {
         let idle_timeout = self.shared.config.idle_timeout();
         let slow_client_timeout = self.shared.config.slow_client_timeout();
-        let frame_bytes_max = self.shared.config.frame_bytes_max;
-        let mut last_frame_at = Instant::now();
         let mut prefix = Vec::with_capacity(4);
-        loop {
-            // The size prefix: idle until its first byte, slow after.
-            prefix.clear();
-            let mut frame_started_at: Option<Instant> = None;
-            while prefix.len() < 4 {
-                let deadline = match frame_started_at {
-                    Some(at) => at + slow_client_timeout,
-                    None => last_frame_at + idle_timeout,
-                };
-                let room = 4 - prefix.len();
-                let mut buffer = std::mem::take(&mut prefix);
-                let event = self.read_some(&mut buffer, room, deadline).await;
-                prefix = buffer;
-                match event {
-                    Event::Read => {
-                        frame_started_at.get_or_insert_with(Instant::now);
+        let mut frame_started_at: Option<Instant> = None;
+        while prefix.len() < 4 {
+            let authenticated = self.authenticated.load(Relaxed);
+            let mut deadline = match frame_started_at {
+                Some(at) => at + slow_client_timeout,
+                None => *last_frame_at + idle_timeout,
+            };
+            if !authenticated {
+                deadline = deadline.min(handshake_deadline);
+            }
+            let room = 4 - prefix.len();
+            match self.read_some(&mut prefix, room, deadline).await {
+                Event::Read => {
+                    frame_started_at.get_or_insert_with(Instant::now);
+                }
+                Event::Closed => return Err(Outcome::Closed),
+                Event::Shutdown => return Err(Outcome::Shutdown),
+                Event::Deadline => {
+                    if !authenticated {
+                        tracing::info!(peer = %self.peer, "closing Kafka connection: SASL not completed in time");
+                        return Err(Outcome::Closed);
                     }
-                    Event::Closed => return Outcome::Closed,
-                    Event::Shutdown => return Outcome::Shutdown,
-                    Event::Deadline => {
-                        if frame_started_at.is_none() && self.answering() {
-                            // Not idle: the client waits for an answer.
-                            last_frame_at = Instant::now();
-                            continue;
-                        }
-                        let what = if frame_started_at.is_some() {
-                            "frame not completed in time (slow client)"
-                        } else {
-                            "idle"
-                        };
-                        tracing::info!(peer = %self.peer, what, "closing Kafka connection: timeout");
-                        return Outcome::Closed;
+                    if frame_started_at.is_none() && self.answering() {
+                        // Not idle: the client waits for an answer.
+                        *last_frame_at = Instant::now();
+                        continue;
                     }
+                    let what = if frame_started_at.is_some() {
+                        "frame not completed in time (slow client)"
+                    } else {
+                        "idle"
+                    };
+                    tracing::info!(peer = %self.peer, what, "closing Kafka connection: timeout");
+                    return Err(Outcome::Closed);
                 }
             }
-            let mut size = [0u8; 4];
-            size.copy_from_slice(&prefix);
-            let size = i32::from_be_bytes(size);
+        }
+        let mut size = [0u8; 4];
+        size.copy_from_slice(&prefix);
+        Ok(i32::from_be_bytes(size))
+    }
+
+    /// A frame body of `length` bytes (its budgets reserved), within the
+    /// slow-client timeout.
+    async fn read_body(&mut self, length: usize) -> Result<Vec<u8>, Outcome> {
+        let deadline = Instant::now() + self.shared.config.slow_client_timeout();
+        let mut frame = Vec::with_capacity(length);
+        while frame.len() < length {
+            let room = (length - frame.len()).min(READ_BYTES_MAX);
+            match self.read_some(&mut frame, room, deadline).await {
+                Event::Read => {}
+                Event::Closed => return Err(Outcome::Closed),
+                Event::Shutdown => return Err(Outcome::Shutdown),
+                Event::Deadline => {
+                    tracing::info!(peer = %self.peer, "closing Kafka connection: frame not completed in time (slow client)");
+                    return Err(Outcome::Closed);
+                }
+            }
+        }
+        Ok(frame)
+    }
+
+    async fn read_loop(&mut self) -> Outcome {
+        match self.read_frames().await {
+            Ok(never) => match never {},
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Reads frames and queues them for the worker until something ends the
+    /// connection (the `Err`).
+    async fn read_frames(&mut self) -> Result<std::convert::Infallible, Outcome> {
+        if *self.shutdown.borrow() {
+            return Err(Outcome::Shutdown);
+        }
+        let frame_bytes_max = self.shared.config.frame_bytes_max;
+        // On a server with tokens: SASL must succeed within the handshake timeout.
+        let handshake_deadline = Instant::now() + self.shared.config.handshake_timeout();
+        let mut last_frame_at = Instant::now();
+        loop {
+            let size = self.read_size(&mut last_frame_at, handshake_deadline).await?;
             let limit = if self.authenticated.load(Relaxed) {
                 frame_bytes_max
             } else {
@@ -202,40 +243,22 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 _ => {
                     self.shared.metrics.frames_malformed.fetch_add(1, Relaxed);
                     tracing::info!(peer = %self.peer, size, limit, "closing Kafka connection: frame size out of range");
-                    return Outcome::Fatal;
+                    return Err(Outcome::Fatal);
                 }
             };
             // Reserve the whole frame before reading its body (waiting for
             // the budget is not the client's slowness).
-            let (connection_bytes, server_bytes) = match self.reserve(length).await {
-                Ok(permits) => permits,
-                Err(outcome) => return outcome,
-            };
-            let started = Instant::now();
-            let length = length as usize;
-            let mut frame = Vec::with_capacity(length);
-            while frame.len() < length {
-                let room = (length - frame.len()).min(READ_BYTES_MAX);
-                match self.read_some(&mut frame, room, started + slow_client_timeout).await {
-                    Event::Read => {}
-                    Event::Closed => return Outcome::Closed,
-                    Event::Shutdown => return Outcome::Shutdown,
-                    Event::Deadline => {
-                        tracing::info!(peer = %self.peer, "closing Kafka connection: frame not completed in time (slow client)");
-                        return Outcome::Closed;
-                    }
-                }
-            }
+            let (connection_bytes, server_bytes) = self.reserve(length).await?;
+            let frame = self.read_body(length as usize).await?;
             last_frame_at = Instant::now();
-            self.shared.metrics.request_bytes.fetch_add(length as u64 + 4, Relaxed);
+            let metrics = &self.shared.metrics;
+            metrics.request_bytes.fetch_add(u64::from(length) + 4, Relaxed);
+            metrics.kafka.request_bytes.fetch_add(u64::from(length) + 4, Relaxed);
             // Pipelining: at most in_flight_max requests wait for answers.
             let in_flight = self.in_flight.clone();
             let slot = tokio::select! {
-                slot = in_flight.acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => return Outcome::Closed,
-                },
-                _ = self.jobs.closed() => return Outcome::Closed,
+                slot = in_flight.acquire_owned() => slot.map_err(|_| Outcome::Closed)?,
+                _ = self.jobs.closed() => return Err(Outcome::Closed),
             };
             let job = Job {
                 frame,
@@ -246,7 +269,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 },
             };
             if self.jobs.send(job).is_err() {
-                return Outcome::Closed;
+                return Err(Outcome::Closed);
             }
         }
     }
@@ -361,17 +384,18 @@ async fn worker<W: AsyncWrite + Unpin>(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
-        let api_key = job
-            .frame
-            .get(..2)
-            .and_then(|k| <[u8; 2]>::try_from(k).ok())
-            .map_or(-1, i16::from_be_bytes);
+        let api_key = match job.frame.as_slice() {
+            [high, low, ..] => i16::from_be_bytes([*high, *low]),
+            _ => -1,
+        };
         if !answers_at_once(api_key) && !flush(&mut writer, &mut state, &mut answered, write_timeout).await {
             return;
         }
         let Some((mut conn, mut out)) = state.take() else {
             return;
         };
+        shared.metrics.kafka.record_request(api_key);
+        let written = out.len();
         let front = front.clone();
         let frame = job.frame;
         let call = run_blocking(move || {
@@ -380,11 +404,14 @@ async fn worker<W: AsyncWrite + Unpin>(
         });
         match call.await {
             Ok((conn, out, served)) => {
+                let bytes = out.len().saturating_sub(written) as u64;
+                shared.metrics.response_bytes.fetch_add(bytes, Relaxed);
+                shared.metrics.kafka.response_bytes.fetch_add(bytes, Relaxed);
                 authenticated.store(conn.authenticated, Relaxed);
                 if let Err(reason) = served {
                     let peer = conn.session.peer;
                     tracing::info!(%peer, api_key, %reason, "closing Kafka connection");
-                    shared.metrics.frames_malformed.fetch_add(1, Relaxed);
+                    shared.metrics.kafka.record_error(api_key, super::metrics::CLOSED);
                     close = true;
                 }
                 state = Some((conn, out));

@@ -1,7 +1,7 @@
 //! The one table from a decoded Kafka request to its handler. Adding an API
 //! is a row here and a function in its area's module.
 
-use super::{cluster, fetch, groups, produce, producers, txn, Conn, Front, Handled};
+use super::{cluster, fetch, groups, produce, producers, sasl, txn, Conn, Front, Handled};
 use crate::kafka::protocol::{Request, RequestHeader};
 
 /// Handles one decoded request, appending its response frame to `out`
@@ -18,8 +18,8 @@ pub fn handle(
         Request::Metadata(r) => cluster::metadata(front, conn, header, r, out),
         Request::CreateTopics(r) => cluster::create_topics(front, conn, header, r, out),
         Request::DeleteTopics(r) => cluster::delete_topics(front, conn, header, r, out),
-        Request::SaslHandshake(r) => cluster::sasl_handshake(front, conn, header, r, out),
-        Request::SaslAuthenticate(r) => cluster::sasl_authenticate(front, conn, header, r, out),
+        Request::SaslHandshake(r) => sasl::sasl_handshake(front, conn, header, r, out),
+        Request::SaslAuthenticate(r) => sasl::sasl_authenticate(front, conn, header, r, out),
         Request::Produce(r) => produce::produce(front, conn, header, r, out),
         Request::Fetch(r) => fetch::fetch(front, conn, header, r, out),
         Request::ListOffsets(r) => fetch::list_offsets(front, conn, header, r, out),

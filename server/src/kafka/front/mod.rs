@@ -23,12 +23,14 @@ mod connection;
 mod dispatch;
 pub mod errors;
 pub(crate) mod listener;
+pub mod metrics;
 
 mod cluster;
 mod fetch;
 mod groups;
 mod produce;
 mod producers;
+mod sasl;
 mod txn;
 
 use std::net::SocketAddr;
@@ -49,6 +51,8 @@ pub struct Front {
     /// The cluster id Metadata names: fixed per data directory
     /// ([`cluster::cluster_id`]).
     pub cluster_id: String,
+    /// The server's tokens (SASL/PLAIN checks them; empty: auth is off).
+    pub(crate) auth: crate::server::auth::Authenticator,
     /// The classic group coordinator (`groups`).
     pub(crate) groups: groups::Coordinator,
     /// Open transactions by producer id (`txn`).
@@ -71,6 +75,7 @@ impl Front {
     pub fn new(service: Arc<Service>, config: KafkaConfig) -> Self {
         Front {
             cluster_id: cluster::cluster_id(service.store.path()),
+            auth: crate::server::auth::Authenticator::default(),
             service,
             config,
             groups: groups::Coordinator::default(),
@@ -88,6 +93,8 @@ pub struct Conn {
     /// False on a server with tokens until SASL succeeded: until then only
     /// ApiVersions, SaslHandshake and SaslAuthenticate are served.
     pub authenticated: bool,
+    /// Where the connection is in the SASL exchange.
+    pub(crate) sasl: sasl::SaslState,
 }
 
 impl Conn {
@@ -97,6 +104,7 @@ impl Conn {
         Conn {
             session: Session::new(peer),
             authenticated: true,
+            sasl: sasl::SaslState::Done,
         }
     }
 
@@ -106,6 +114,7 @@ impl Conn {
         let mut conn = Conn::new(peer);
         conn.session.principal.permissions = crate::server::auth::Permissions::NONE;
         conn.authenticated = false;
+        conn.sasl = sasl::SaslState::Start;
         conn
     }
 }

@@ -13,7 +13,7 @@ use millrace::txn::{CommitInfo, Transaction};
 use millrace::{ProducerId, ProducerSession, Record};
 
 use super::offsets::check_offset_commit_entries;
-use super::{producer_denied, Service, ServiceResult, Session};
+use super::{Service, ServiceResult, Session};
 
 /// The registry name of a Kafka transactional producer.
 pub const KAFKA_TRANSACTIONAL_PREFIX: &str = "kafka.txn/";
@@ -24,15 +24,16 @@ pub const KAFKA_EPOCH_MAX: u16 = i16::MAX as u16;
 impl Service {
     /// Register `kafka.txn/<transactional_id>` or start its next epoch,
     /// fencing the previous instance (as the native `InitProducer`, with the
-    /// session's producer ownership). Epochs stay within Kafka's `int16`: a
-    /// producer at 32767 moves to a new producer id at epoch 0
-    /// (`Producers::init_producer_capped`).
+    /// session's producer ownership).
+    /// Kafka's epochs are `int16`: past [`KAFKA_EPOCH_MAX`] the name moves
+    /// to a new producer id at epoch 0 (`Producers::init_producer_capped`),
+    /// which fences the previous instance as surely.
     pub fn kafka_txn_init(&self, session: &Session, transactional_id: &str) -> ServiceResult<ProducerSession> {
         let name = format!("{KAFKA_TRANSACTIONAL_PREFIX}{transactional_id}");
         self.store
             .producers()
             .init_producer_capped(&name, session.producer_owner(), KAFKA_EPOCH_MAX)?
-            .ok_or_else(producer_denied)
+            .ok_or_else(super::producer_denied)
     }
 
     /// The longest transaction timeout a producer may ask for

@@ -86,6 +86,7 @@ fn unknown_transaction(transaction_id: u64) -> ServiceError {
 
 mod dlq;
 mod fetch;
+mod kafka_cluster;
 mod kafka_fetch;
 mod kafka_groups;
 mod kafka_producers;
