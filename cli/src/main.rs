@@ -30,13 +30,7 @@ fn main() -> ExitCode {
         // The engine's warnings (e.g. a torn tail cut at open, with its
         // backup) reach the operator of every offline command; `serve` sets
         // up its own logging. RUST_LOG overrides.
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init();
+        output::init_logging("warn");
     }
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

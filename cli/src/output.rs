@@ -135,6 +135,17 @@ pub fn print_json(value: &serde_json::Value) -> io::Result<()> {
     writeln!(out)
 }
 
+/// Log to stderr (colours on a terminal) at `default_level`, or as RUST_LOG says.
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,11 @@
 //! (retries are appended once), consumer groups ([`Consumer`], committed
 //! offsets), [transactions](txn::Transaction) that append to several
 //! partitions and commit a group's offsets atomically, and a dead-letter
-//! queue per topic ([`dlq`]). Everything is a blocking call on the caller's
-//! thread; a `Store` is cheap to clone and shared between threads.
+//! queue per topic ([`dlq`]). Each feature has a handle on the store
+//! ([`Store::producers`], [`Store::consumer_groups`], [`Store::transactions`],
+//! [`Store::dlq`]); `Store`'s methods for a feature are forwards to it.
+//! Everything is a blocking call on the caller's thread; a `Store` is cheap
+//! to clone and shared between threads.
 //!
 //! # A durable queue
 //!

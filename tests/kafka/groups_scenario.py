@@ -159,7 +159,10 @@ def main():
     intervals = []
     for m in members.values():
         start = {}
-        finish = m.killed_at or end
+        # A member owns nothing once killed or closed (aiokafka's stop()
+        # leaves the group without calling the revoke listener).
+        closed = [e["t"] for e in m.snapshot() if e["ev"] == "closed"]
+        finish = m.killed_at or (closed[0] if closed else end)
         for event in m.snapshot():
             if event["ev"] == "add":
                 for p in event["parts"]:

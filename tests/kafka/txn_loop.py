@@ -305,14 +305,17 @@ def kafka_python_loop(args):
                 producer.abort_transaction()
                 stats["aborts"] += 1
                 position = rewind()
+                progress(args, ended="abort", position=position)
             else:
                 producer.commit_transaction()
                 stats["commits"] += 1
                 position = batch[-1].offset + 1
+                progress(args, ended="commit", position=position)
         except KafkaError as error:
             if not args.survive:
                 raise
             stats["errors"].append(repr(error))
+            progress(args, error=repr(error))
             producer.close(timeout=5)
             producer = new_producer()
             stats["reinits"] += 1

@@ -77,6 +77,19 @@ pub(crate) struct ProducerResult {
     pub(crate) histogram: Histogram<u64>,
 }
 
+/// How many records the next batch holds: with `--count` (`count`), claimed
+/// up front from the producers' shared tally so that the total is exact
+/// (`None` once it is reached); without, a whole batch.
+pub(crate) fn claim(count: Option<u64>, claimed: &AtomicU64, batch_records: u64) -> Option<u64> {
+    match count {
+        Some(total) => {
+            let from = claimed.fetch_add(batch_records, Ordering::Relaxed);
+            (from < total).then(|| batch_records.min(total - from))
+        }
+        None => Some(batch_records),
+    }
+}
+
 pub(crate) fn new_histogram() -> CliResult<Histogram<u64>> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).map_err(|e| CliError::new(format!("histogram: {e}")))
 }
@@ -128,16 +141,8 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
             let mut result_records = 0u64;
             let mut batches = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                // With --count, claim records up front so the total is exact.
-                let n = match count {
-                    Some(total) => {
-                        let from = claimed.fetch_add(batch_records, Ordering::Relaxed);
-                        if from >= total {
-                            break;
-                        }
-                        batch_records.min(total - from)
-                    }
-                    None => batch_records,
+                let Some(n) = claim(count, &claimed, batch_records) else {
+                    break;
                 };
                 let records: Vec<Record> = (0..n).map(|_| Record::new(value.clone())).collect();
                 let t = Instant::now();

@@ -1,7 +1,7 @@
 //! `millrace bench --server ADDR`: the same load through the TCP protocol,
 //! one client connection per producer on a small tokio runtime.
 
-use super::{new_histogram, report, BenchArgs, ProducerResult, LATENCY_MAX_US};
+use super::{claim, new_histogram, report, BenchArgs, ProducerResult, LATENCY_MAX_US};
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
 use crate::target::{client_options, remote_error, resolve_server};
@@ -66,16 +66,11 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
             let mut records = 0u64;
             let mut batches = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let n = match count {
-                    Some(total) => {
-                        let from = claimed.fetch_add(batch_records, Ordering::Relaxed);
-                        if from >= total {
-                            break;
-                        }
-                        batch_records.min(total - from)
-                    }
-                    None if Instant::now() >= deadline => break,
-                    None => batch_records,
+                if count.is_none() && Instant::now() >= deadline {
+                    break;
+                }
+                let Some(n) = claim(count, &claimed, batch_records) else {
+                    break;
                 };
                 let batch: Vec<Record> = (0..n).map(|_| Record::new(value.clone())).collect();
                 let t = Instant::now();

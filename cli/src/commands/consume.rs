@@ -204,16 +204,7 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
         }
     }
     let count = target.partition_count(&args.topic)?;
-    let partitions: Vec<u32> = match args.partition {
-        Some(p) if p < count => vec![p],
-        Some(p) => {
-            return Err(CliError::new(format!(
-                "partition {p} does not exist in topic {:?} (it has {count})",
-                args.topic
-            )))
-        }
-        None => (0..count).collect(),
-    };
+    let partitions = crate::target::selected_partitions(&args.topic, count, args.partition)?;
     let mut positions: Vec<(u32, u64)> = Vec::with_capacity(partitions.len());
     for p in partitions {
         positions.push((p, start_offset(&target, &args, p)?));

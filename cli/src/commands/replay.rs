@@ -126,16 +126,7 @@ fn run_generation(commits: &[Option<(u64, u64)>], anchor: &anchor::Anchor, resta
 
 fn plan(store: &Target, args: &ReplayArgs, group: &str, name: &str) -> CliResult<(Vec<Range>, u64)> {
     let count = store.partition_count(&args.source)?;
-    let partitions: Vec<u32> = match args.partition {
-        Some(p) if p < count => vec![p],
-        Some(p) => {
-            return Err(CliError::new(format!(
-                "partition {p} does not exist in topic {:?} (it has {count})",
-                args.source
-            )))
-        }
-        None => (0..count).collect(),
-    };
+    let partitions = crate::target::selected_partitions(&args.source, count, args.partition)?;
     let from_time = args
         .from_time
         .or(args.since.map(|d| now_ms().saturating_sub(d.as_millis() as i64)));

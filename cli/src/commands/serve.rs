@@ -152,13 +152,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         ));
     }
     let config = config(global, &args)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    crate::output::init_logging("info");
     // The banner comes once the store is open and the ports are bound:
     // before that, "serving" would be a promise the start may still break.
     let data_dir = config.data_dir.clone();

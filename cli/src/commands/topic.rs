@@ -273,21 +273,31 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
         "topic": d.name,
         "partitions": c.partitions,
         "durability": d.durability.to_string(),
-        "config": {
-            "durability": c.durability.map(|d| d.to_string()),
-            "segment_bytes": c.segment_bytes,
-            "segment_age_ms": c.segment_age_ms,
-            "retention_ms": c.retention_ms,
-            "retention_bytes": c.retention_bytes,
-            "record_bytes_max": c.record_bytes_max,
-            "index_interval_bytes": c.index_interval_bytes,
-            "route_invalid_to_dlq": c.route_invalid_to_dlq,
-        },
+        "config": config_json(c),
         "records": records(d),
         "dlq_depth": d.dlq_depth,
         "damaged_partitions": d.damaged.iter().map(|(p, e)| json!({"partition": p, "error": e})).collect::<Vec<_>>(),
         "partition_info": partitions,
     })
+}
+
+/// A topic's config as JSON, one field per key of the engine's table
+/// (`TopicConfig::entries`, so a new key shows without a change here): a
+/// number or boolean as such, the key's "not set" spelling (`default`,
+/// `none`) as null, any other text as a string.
+fn config_json(config: &TopicConfig) -> serde_json::Value {
+    let fields = config.entries().into_iter().map(|(key, text)| {
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| {
+            let absent = millrace::config::topic_config_key(key).and_then(|k| k.absent);
+            if absent == Some(text.as_str()) {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(text)
+            }
+        });
+        (key.to_string(), value)
+    });
+    serde_json::Value::Object(fields.collect())
 }
 
 fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {

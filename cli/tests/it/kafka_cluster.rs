@@ -168,7 +168,7 @@ fn admin_client_creates_and_deletes_topics() {
     );
     assert_eq!(results["delete"], "ok", "{results}");
     assert_eq!(
-        results["delete_missing"]["error"], "UNKNOWN_TOPIC_OR_PARTITION",
+        results["delete_missing"]["error"], "UNKNOWN_TOPIC_OR_PART",
         "{results}"
     );
     let described = server

@@ -303,6 +303,16 @@ fn consume_transform_produce_stays_exactly_once_across_20_kill_9_restarts() {
     assert!(status.success(), "the stage failed ({status}); seen: {log:#?}");
     let stats = result_of(&log.join("\n"));
     assert_eq!(stats["position"], records, "{stats}");
+    // Every kill is noticed: the next transaction request after a restart
+    // is refused (the transaction was lost) or the connection failed.
+    assert!(stats["errors"].as_array().unwrap().len() >= CYCLES, "{stats}");
+    eprintln!(
+        "commits {}, aborts {}, re-inits {}, errors {}",
+        stats["commits"],
+        stats["aborts"],
+        stats["reinits"],
+        stats["errors"].as_array().unwrap().len()
+    );
     assert_eq!(
         read_out(&clients, &kafka_address, "confluent", "read_committed"),
         expected(records),

@@ -29,6 +29,8 @@ mod hole_index;
 mod internal_names;
 mod kafka_clients;
 mod kafka_cluster;
+mod kafka_data;
+mod kafka_idempotence;
 mod kafka_txn;
 mod live_inspect;
 mod null_values;

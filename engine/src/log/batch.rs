@@ -5,7 +5,9 @@
 use crate::codec::{le_i64, le_u16, le_u32, le_u64, put};
 use crate::error::CorruptionKind;
 use crate::log::record::{encode_record, parse_record, RECORD_FIXED_SIZE};
-pub use crate::log::record::{validate_record, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX};
+pub use crate::log::record::{
+    validate_record, BatchOrigin, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX,
+};
 
 /// Magic number at the start of every batch (`MRB1`, little-endian); design/format.md.
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"MRB1");
@@ -292,7 +294,12 @@ pub(crate) fn visit_records_from<'a>(
     let nulls_allowed = header.version == BATCH_VERSION_NULLS;
     while index < header.record_count {
         let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
-        let (view, len) = parse_record(rest, header.base_offset + u64::from(index), nulls_allowed)?;
+        let (mut view, len) = parse_record(rest, header.base_offset + u64::from(index), nulls_allowed)?;
+        view.batch = BatchOrigin {
+            base_offset: header.base_offset,
+            producer: header.producer,
+            transactional: header.is_transactional(),
+        };
         if !visit(view) {
             return Ok(Some(RecordCursor { index, position }));
         }

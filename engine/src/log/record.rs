@@ -199,12 +199,26 @@ impl StoredRecord {
     }
 }
 
+/// What a reader may need of the batch a [`RecordView`] was read from (a
+/// Kafka fetch re-encodes records into batches that keep these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchOrigin {
+    /// Offset of the batch's first record.
+    pub base_offset: u64,
+    /// Who wrote the batch, for an idempotent or transactional one.
+    pub producer: Option<crate::log::batch::ProducerStamp>,
+    /// Written by a transaction's commit (`FLAG_TRANSACTIONAL`).
+    pub transactional: bool,
+}
+
 /// A record borrowed from a batch's bytes (a mapped sealed segment or a read
 /// buffer): no allocation. Valid for the duration of a visit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
     /// Its offset in the partition.
     pub offset: u64,
+    /// The batch it was read from.
+    pub batch: BatchOrigin,
     /// Its timestamp (ms since the Unix epoch).
     pub timestamp_ms: i64,
     /// Its key, borrowed from the segment.
@@ -346,6 +360,8 @@ pub(crate) fn parse_record(
     }
     let view = RecordView {
         offset,
+        // Filled in by the batch visit, which has the header.
+        batch: BatchOrigin::default(),
         timestamp_ms,
         key,
         value,

@@ -23,6 +23,7 @@ mod faults;
 mod format_marker;
 mod group_commit_spin;
 mod group_delete;
+mod handles;
 mod internal_topics;
 mod layering;
 mod model;

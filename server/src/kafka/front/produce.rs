@@ -334,7 +334,11 @@ fn append(
 ) -> ServiceResult<Appended> {
     let service = &front.service;
     match service.append(&conn.session, topic, partition, records, stamp) {
-        Err(ServiceError::Engine(millrace::Error::TopicNotFound(_))) if front.config.auto_create_topics => {
+        // Auto-creation is CreateTopic: it needs admin, as the native
+        // CreateTopic and the Metadata handler's auto-creation do.
+        Err(ServiceError::Engine(millrace::Error::TopicNotFound(_)))
+            if front.config.auto_create_topics && conn.session.principal.permissions.is_admin() =>
+        {
             auto_create(front, topic)?;
             service.append(&conn.session, topic, partition, records, stamp)
         }

@@ -301,3 +301,31 @@ fn produce_below_v3_is_answered_unsupported_version_per_partition() {
             .all(|a| a.error_code == super::errors::UNSUPPORTED_VERSION));
     }
 }
+
+#[test]
+fn tokens_need_produce_and_auto_creation_needs_admin() {
+    use crate::auth::{Permission, Permissions, Principal};
+    let mut h = harness(KafkaConfig {
+        auto_create_topics: true,
+        ..KafkaConfig::default()
+    });
+    h.create("t", TopicConfig::default());
+    let records = batch(&[(None, Some(b"a"))], 5);
+    h.conn.session.principal = Principal::named("reader", Permissions::of(&[Permission::Consume]), &[]);
+    let out = h.call(8, &produce_request("t", 1, &[(0, &records)]));
+    assert_eq!(
+        partitions(response(&out, ApiKey::Produce, 8))[0].error_code,
+        super::errors::TOPIC_AUTHORIZATION_FAILED
+    );
+    h.conn.session.principal = Principal::named("writer", Permissions::of(&[Permission::Produce]), &[]);
+    let out = h.call(8, &produce_request("t", 1, &[(0, &records)]));
+    assert_eq!(partitions(response(&out, ApiKey::Produce, 8))[0].error_code, 0);
+    // Auto-creation is CreateTopic: admin only.
+    let out = h.call(8, &produce_request("fresh", 1, &[(0, &records)]));
+    assert_eq!(
+        partitions(response(&out, ApiKey::Produce, 8))[0].error_code,
+        super::errors::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert!(h.front.service.describe_topic("fresh").is_err());
+    assert_eq!(h.front.service.offsets("t", 0).unwrap(), (0, 1));
+}

@@ -30,6 +30,11 @@ fn conn() -> Conn {
 /// InitProducerId at `version` through the dispatch table, from the
 /// request's encoded bytes; the decoded answer.
 fn init(front: &Front, conn: &mut Conn, version: i16) -> InitProducerIdResponse {
+    init_as(front, conn, version, None)
+}
+
+/// InitProducerId with `transactional_id` (`None`: idempotent only).
+fn init_as(front: &Front, conn: &mut Conn, version: i16, transactional_id: Option<&str>) -> InitProducerIdResponse {
     let header = RequestHeader {
         api_key: ApiKey::InitProducerId as i16,
         api_version: version,
@@ -37,7 +42,7 @@ fn init(front: &Front, conn: &mut Conn, version: i16) -> InitProducerIdResponse 
         client_id: Some("test"),
     };
     let request = Request::InitProducerId(InitProducerIdRequest {
-        transactional_id: None,
+        transactional_id,
         transaction_timeout_ms: 60_000,
         ..InitProducerIdRequest::default()
     });
@@ -270,4 +275,56 @@ fn the_wrap_of_kafka_sequences_is_continuous_for_the_engine() {
         let engine = engine_sequence(kafka, table.last_sequence(1)).unwrap();
         assert_eq!(table.check(stamp_of(engine), 1).unwrap(), Admission::Append);
     }
+}
+
+/// Kafka's epochs are `int16`: a transactional id initialised a 32769th time
+/// moves to a new producer id at epoch 0 instead of epoch 32768 (which
+/// clients read as -32768), and the instance at epoch 32767 is fenced (an
+/// in-memory disk: 32768 registry rewrites).
+#[test]
+fn a_transactional_id_past_kafka_epochs_moves_to_a_new_producer_id() {
+    use millrace::testing::sim::{FaultPlan, SimStorage};
+    let storage = SimStorage::new(1, FaultPlan::none());
+    storage.create_dir_all_durable(std::path::Path::new("/data")).unwrap();
+    let store = Store::open_with_storage("/data", StoreOptions::default(), Arc::new(storage)).unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let front = Front::new(
+        Arc::new(Service::for_tests(store)),
+        super::super::KafkaConfig::default(),
+    );
+    let mut conn = conn();
+    let first = init_as(&front, &mut conn, 1, Some("tx"));
+    assert_eq!((first.error_code, first.producer_epoch), (errors::NONE, 0));
+    let mut last = first.clone();
+    for _ in 0..i16::MAX {
+        last = init_as(&front, &mut conn, 1, Some("tx"));
+    }
+    assert_eq!(
+        (last.error_code, last.producer_id, last.producer_epoch),
+        (errors::NONE, first.producer_id, i16::MAX)
+    );
+    let moved = init_as(&front, &mut conn, 1, Some("tx"));
+    assert_eq!((moved.error_code, moved.producer_epoch), (errors::NONE, 0));
+    assert!(moved.producer_id >= 0 && moved.producer_id != first.producer_id);
+    // The instance at the last epoch is fenced: its id is gone.
+    assert_eq!(
+        stamp(
+            &front,
+            &conn,
+            "t",
+            0,
+            &batch(last.producer_id, last.producer_epoch, 0, 1)
+        ),
+        Err(errors::UNKNOWN_PRODUCER_ID)
+    );
+    assert_eq!(
+        front
+            .service
+            .store
+            .producer_epoch(u64::try_from(moved.producer_id).unwrap()),
+        Some(0)
+    );
+    // And the next init bumps the new id's epoch as usual.
+    let next = init_as(&front, &mut conn, 1, Some("tx"));
+    assert_eq!((next.producer_id, next.producer_epoch), (moved.producer_id, 1));
 }

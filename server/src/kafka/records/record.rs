@@ -312,6 +312,12 @@ impl<'o> BatchWriter<'o> {
     /// Compress the records with `compression`, then write the header and
     /// the CRC. Returns the batch's byte length.
     pub fn finish(self, compression: Compression) -> Result<usize, RecordsError> {
+        self.finish_returning(compression).map(|(length, _)| length)
+    }
+
+    /// [`BatchWriter::finish`], also giving back the buffer (to begin the
+    /// next batch in it).
+    pub fn finish_returning(self, compression: Compression) -> Result<(usize, &'o mut Vec<u8>), RecordsError> {
         let records_at = self.start + BATCH_HEADER_BYTES;
         if compression != Compression::None {
             let mut compressed = Vec::new();
@@ -341,7 +347,7 @@ impl<'o> BatchWriter<'o> {
             record_count: self.count,
         };
         finish_header(self.out.get_mut(self.start..).unwrap_or_default(), &header)?;
-        Ok(total)
+        Ok((total, self.out))
     }
 }
 

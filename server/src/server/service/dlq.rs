@@ -51,15 +51,13 @@ impl Service {
                     failure.offset, failure.topic, failure.partition
                 ))
             })?;
-        Ok(self.store.fail_record(
+        let cause = millrace::dlq::Failure::new(failure.stage, failure.error_class, failure.error_message);
+        Ok(self.store.dlq(failure.topic).fail_record(
             failure.producer,
             failure.group,
-            failure.topic,
             failure.partition,
             &record,
-            failure.stage,
-            failure.error_class,
-            failure.error_message,
+            &cause,
             failure.max_attempts,
         )?)
     }
@@ -76,8 +74,9 @@ impl Service {
                 "dlq list max_records {n} is above {DLQ_LIST_RECORDS_MAX}"
             )));
         }
-        let entries = self.store.dlq_list(topic, filter)?;
-        let stats = self.store.dlq_stats(topic)?;
+        let dlq = self.store.dlq(topic);
+        let entries = dlq.list(filter)?;
+        let stats = dlq.stats()?;
         Ok((entries, stats))
     }
 
@@ -86,11 +85,11 @@ impl Service {
         topic: &str,
         options: &millrace::dlq::RedriveOptions,
     ) -> ServiceResult<millrace::dlq::RedriveReport> {
-        Ok(self.store.dlq_redrive(topic, options)?)
+        Ok(self.store.dlq(topic).redrive(options)?)
     }
 
     /// Records purged.
     pub fn dlq_purge(&self, topic: &str, up_to_offset: u64) -> ServiceResult<u64> {
-        Ok(self.store.dlq_purge(topic, up_to_offset)?)
+        Ok(self.store.dlq(topic).purge(up_to_offset)?)
     }
 }

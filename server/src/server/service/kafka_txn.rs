@@ -25,9 +25,15 @@ impl Service {
     /// Register `kafka.txn/<transactional_id>` or start its next epoch,
     /// fencing the previous instance (as the native `InitProducer`, with the
     /// session's producer ownership).
+    /// Kafka's epochs are `int16`: past [`KAFKA_EPOCH_MAX`] the name moves
+    /// to a new producer id at epoch 0 (`Producers::init_producer_capped`),
+    /// which fences the previous instance as surely.
     pub fn kafka_txn_init(&self, session: &Session, transactional_id: &str) -> ServiceResult<ProducerSession> {
         let name = format!("{KAFKA_TRANSACTIONAL_PREFIX}{transactional_id}");
-        self.init_producer(session, &name)
+        self.store
+            .producers()
+            .init_producer_capped(&name, session.producer_owner(), KAFKA_EPOCH_MAX)?
+            .ok_or_else(super::producer_denied)
     }
 
     /// The longest transaction timeout a producer may ask for

@@ -24,7 +24,7 @@ impl Service {
         session.check_group(group)?;
         check_offset_commit_entries(commits.len())?;
         let _admitted = self.group_budget.admit(&self.store, &session.principal, [group])?;
-        Ok(self.store.commit_offsets(group, commits)?)
+        Ok(self.store.consumer_groups().commit_offsets(group, commits)?)
     }
 
     /// The group's committed offsets, of one topic or all.
@@ -33,7 +33,7 @@ impl Service {
         group: &str,
         topic: Option<&str>,
     ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
-        let mut offsets = self.store.group_offsets(group)?;
+        let mut offsets = self.store.consumer_groups().group_offsets(group)?;
         offsets.retain(|((t, _), _)| topic.is_none_or(|topic| topic == t));
         Ok(offsets)
     }
@@ -50,7 +50,7 @@ impl Service {
         force: bool,
     ) -> ServiceResult<millrace::ResetPlan> {
         self.refuse_live_kafka_group(&group, dry_run || force)?;
-        Ok(self.store.reset_offsets(&millrace::ResetRequest {
+        Ok(self.store.consumer_groups().reset_offsets(&millrace::ResetRequest {
             group,
             scopes: vec![scope],
             target,
@@ -61,7 +61,7 @@ impl Service {
     }
 
     pub fn reset_audit(&self, group: Option<&str>) -> ServiceResult<Vec<millrace::ResetAuditEntry>> {
-        Ok(self.store.reset_audit(group)?)
+        Ok(self.store.consumer_groups().reset_audit(group)?)
     }
 
     /// At most `max` audit entries above the audit offset `after`, with their offsets.
@@ -71,17 +71,17 @@ impl Service {
         after: Option<u64>,
         max: usize,
     ) -> ServiceResult<Vec<(u64, millrace::ResetAuditEntry)>> {
-        Ok(self.store.reset_audit_page(group, after, max)?)
+        Ok(self.store.consumer_groups().reset_audit_page(group, after, max)?)
     }
 
     /// Every group with committed offsets (internal ones included), in byte order.
     pub fn groups(&self) -> ServiceResult<Vec<String>> {
-        Ok(self.store.groups()?)
+        Ok(self.store.consumer_groups().groups()?)
     }
 
     /// At most `max` groups after `after`, in byte order.
     pub fn groups_page(&self, after: Option<&str>, max: usize) -> ServiceResult<Vec<String>> {
-        Ok(self.store.groups_page(after, max)?)
+        Ok(self.store.consumer_groups().groups_page(after, max)?)
     }
 
     /// Remove every committed offset of `group`, audited with the session's
@@ -93,13 +93,16 @@ impl Service {
         force: bool,
     ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
         self.refuse_live_kafka_group(group, force)?;
-        Ok(self.store.delete_group(group, &session.actor(), force)?)
+        Ok(self
+            .store
+            .consumer_groups()
+            .delete_group(group, &session.actor(), force)?)
     }
 
     pub fn lag(&self, group: &str, topic: Option<&str>) -> ServiceResult<Vec<millrace::PartitionLag>> {
         Ok(match topic {
-            Some(topic) => self.store.consumer_lag_for_topic(group, topic),
-            None => self.store.consumer_lag(group),
+            Some(topic) => self.store.consumer_groups().consumer_lag_for_topic(group, topic),
+            None => self.store.consumer_groups().consumer_lag(group),
         }?)
     }
 }

@@ -14,7 +14,7 @@ impl Service {
             )));
         }
         session.check_producer(&self.store, producer.id)?;
-        let transaction = self.store.begin_transaction(producer)?;
+        let transaction = self.store.transactions().begin(producer)?;
         let transaction_id = session.next_transaction_id;
         session.next_transaction_id += 1;
         session.transactions.insert(transaction_id, transaction);

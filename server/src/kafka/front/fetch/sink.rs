@@ -1,10 +1,10 @@
 //! The [`FetchSink`] of a Kafka fetch: the records the service hands over,
-//! borrowed from the segment, encoded straight into one Kafka batch per
-//! partition, appended to the response's records buffer.
+//! borrowed from the segment, encoded straight into Kafka batches (one per
+//! stored batch) appended to the response's records buffer.
 
 use std::ops::Range;
 
-use millrace::batch::RecordView;
+use millrace::batch::{BatchOrigin, RecordView};
 
 use crate::kafka::records::{
     Attributes, BatchFields, BatchWriter, Compression, RecordsError, TimestampType, BATCH_HEADER_BYTES,
@@ -16,25 +16,37 @@ use crate::server::service::FetchSink;
 const VARINT_BYTES_MAX: usize = 5;
 /// Most bytes a varlong takes.
 const VARLONG_BYTES_MAX: usize = 10;
+/// Kafka sequences are int32 and wrap from `i32::MAX` to 0.
+const SEQUENCE_MODULUS: u64 = 1 << 31;
 
 enum State<'b> {
-    /// No record yet: the buffer, not written to.
+    /// No batch open: the buffer, not written to.
     Idle(&'b mut Vec<u8>),
-    Writing(BatchWriter<'b>),
+    /// A batch open for the records of one stored batch.
+    Writing {
+        writer: BatchWriter<'b>,
+        origin: BatchOrigin,
+        base_offset: u64,
+        base_timestamp: i64,
+    },
 }
 
-/// One partition's records as one Kafka batch (uncompressed, create time,
-/// no producer fields: the service's record views do not carry them).
+/// One partition's records as Kafka batches, one per stored batch (or the
+/// part of it the fetch returns), each keeping the stored batch's producer
+/// id, epoch and base sequence (moved by the records skipped) and its
+/// transactional bit. Uncompressed, create time.
 pub(super) struct PartitionSink<'b> {
     /// `None` only while a push moves it.
     state: Option<State<'b>>,
-    /// Bytes in the buffer before this partition's batch.
+    /// Bytes in the buffer before this partition's batches.
     start: usize,
+    /// Bytes of this partition's finished batches.
+    finished: usize,
     /// Earlier partitions of the response have records (then this one's
     /// first record must fit too: only the response's first is exempt).
     after_records: bool,
-    base_offset: u64,
-    base_timestamp: i64,
+    /// Records taken.
+    taken: usize,
     failed: Option<RecordsError>,
 }
 
@@ -44,33 +56,70 @@ impl<'b> PartitionSink<'b> {
         PartitionSink {
             state: Some(State::Idle(buffer)),
             start,
+            finished: 0,
             after_records: start > 0,
-            base_offset: 0,
-            base_timestamp: 0,
+            taken: 0,
             failed: None,
         }
     }
 
-    /// Close the batch; the range of the buffer it takes (empty without
-    /// records), or the error that stopped it before its first record.
-    pub(super) fn finish(self) -> Result<Range<usize>, RecordsError> {
-        match (self.state, self.failed) {
-            (Some(State::Writing(writer)), failed) => {
-                if writer.count() == 0 {
-                    // Its first record failed: no batch (the header bytes
-                    // left in the buffer are outside every range).
-                    return Err(failed.unwrap_or(RecordsError::DoesNotFit { field: "recordCount" }));
-                }
-                let length = writer.finish(Compression::None)?;
-                Ok(self.start..self.start + length)
+    /// Close the last batch; the range of the buffer the partition's batches
+    /// take (empty without records), or the error that stopped it before
+    /// its first record.
+    pub(super) fn finish(mut self) -> Result<Range<usize>, RecordsError> {
+        if let Some(State::Writing { writer, .. }) = self.state.take() {
+            if writer.count() > 0 {
+                let (length, _) = writer.finish_returning(Compression::None)?;
+                self.finished += length;
             }
-            (_, Some(error)) => Err(error),
-            (_, None) => Ok(self.start..self.start),
+        }
+        match self.failed {
+            Some(error) if self.taken == 0 => Err(error),
+            _ => Ok(self.start..self.start + self.finished),
         }
     }
 
-    fn timestamp_delta(&self, record: &RecordView<'_>) -> Option<i64> {
-        record.timestamp_ms.checked_sub(self.base_timestamp)
+    /// Whether `record` goes into the open batch (else it starts one).
+    fn continues(&self, record: &RecordView<'_>) -> bool {
+        match &self.state {
+            Some(State::Writing {
+                origin, base_timestamp, ..
+            }) => *origin == record.batch && record.timestamp_ms.checked_sub(*base_timestamp).is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// The Kafka batch fields of a stored batch's records from `first` on.
+fn fields(first: &RecordView<'_>) -> BatchFields {
+    let origin = first.batch;
+    let (producer_id, producer_epoch, base_sequence) = match origin.producer {
+        Some(stamp) => {
+            let skipped = first.offset.saturating_sub(origin.base_offset);
+            // Kafka sequences are int32 and wrap from i32::MAX to 0.
+            let sequence = (u64::from(stamp.base_sequence) + skipped) % SEQUENCE_MODULUS;
+            (
+                i64::try_from(stamp.producer_id).unwrap_or(NO_PRODUCER_ID),
+                // Above i16::MAX (native producers only): none.
+                i16::try_from(stamp.epoch).unwrap_or(NO_PRODUCER_EPOCH),
+                i32::try_from(sequence).unwrap_or(NO_SEQUENCE),
+            )
+        }
+        None => (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE),
+    };
+    BatchFields {
+        base_offset: i64::try_from(first.offset).unwrap_or(i64::MAX),
+        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+        attributes: Attributes::new(
+            Compression::None,
+            TimestampType::CreateTime,
+            origin.transactional,
+            false,
+        ),
+        base_timestamp: first.timestamp_ms,
+        producer_id,
+        producer_epoch,
+        base_sequence,
     }
 }
 
@@ -88,53 +137,65 @@ fn encoded_bytes_max(record: &RecordView<'_>) -> usize {
 
 impl FetchSink for PartitionSink<'_> {
     fn is_empty(&self) -> bool {
-        !self.after_records && !matches!(self.state, Some(State::Writing(_)))
+        !self.after_records && self.taken == 0
     }
 
     fn bytes_with(&self, record: &RecordView<'_>) -> usize {
-        let batch = match &self.state {
-            Some(State::Writing(writer)) => {
-                // A record whose timestamp is too far from the batch's first
-                // for a delta starts the next fetch instead.
-                if self.timestamp_delta(record).is_none() {
-                    return usize::MAX;
-                }
-                writer.bytes_so_far()
-            }
-            _ => BATCH_HEADER_BYTES,
+        let open = match &self.state {
+            Some(State::Writing { writer, .. }) => writer.bytes_so_far(),
+            _ => 0,
         };
-        self.start + batch + encoded_bytes_max(record)
+        let header = if self.continues(record) { 0 } else { BATCH_HEADER_BYTES };
+        self.start + self.finished + open + header + encoded_bytes_max(record)
     }
 
     fn push(&mut self, record: &RecordView<'_>) {
         if self.failed.is_some() {
             return;
         }
-        let mut writer = match self.state.take() {
+        let continues = self.continues(record);
+        let buffer = match self.state.take() {
             None => return,
-            Some(State::Writing(writer)) => writer,
-            Some(State::Idle(buffer)) => {
-                self.base_offset = record.offset;
-                self.base_timestamp = record.timestamp_ms;
-                BatchWriter::begin(
-                    buffer,
-                    BatchFields {
-                        base_offset: i64::try_from(record.offset).unwrap_or(i64::MAX),
-                        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-                        attributes: Attributes::new(Compression::None, TimestampType::CreateTime, false, false),
-                        base_timestamp: record.timestamp_ms,
-                        producer_id: NO_PRODUCER_ID,
-                        producer_epoch: NO_PRODUCER_EPOCH,
-                        base_sequence: NO_SEQUENCE,
-                    },
-                )
+            Some(State::Writing {
+                writer,
+                origin,
+                base_offset,
+                base_timestamp,
+            }) if continues => {
+                self.write(writer, origin, base_offset, base_timestamp, record);
+                return;
             }
+            Some(State::Writing { writer, .. }) => match writer.finish_returning(Compression::None) {
+                Ok((length, buffer)) => {
+                    self.finished += length;
+                    buffer
+                }
+                Err(error) => {
+                    self.failed = Some(error);
+                    return;
+                }
+            },
+            Some(State::Idle(buffer)) => buffer,
         };
+        let writer = BatchWriter::begin(buffer, fields(record));
+        self.write(writer, record.batch, record.offset, record.timestamp_ms, record);
+    }
+}
+
+impl<'b> PartitionSink<'b> {
+    fn write(
+        &mut self,
+        mut writer: BatchWriter<'b>,
+        origin: BatchOrigin,
+        base_offset: u64,
+        base_timestamp: i64,
+        record: &RecordView<'_>,
+    ) {
         let offset_delta = record
             .offset
-            .checked_sub(self.base_offset)
+            .checked_sub(base_offset)
             .and_then(|delta| i32::try_from(delta).ok());
-        let written = match (offset_delta, self.timestamp_delta(record)) {
+        let written = match (offset_delta, record.timestamp_ms.checked_sub(base_timestamp)) {
             (Some(offset_delta), Some(timestamp_delta)) => {
                 writer.record(offset_delta, timestamp_delta, record.key, record.value_opt(), || {
                     record.headers_opt()
@@ -142,9 +203,15 @@ impl FetchSink for PartitionSink<'_> {
             }
             _ => Err(RecordsError::DoesNotFit { field: "offsetDelta" }),
         };
-        if let Err(error) = written {
-            self.failed = Some(error);
+        match written {
+            Ok(()) => self.taken += 1,
+            Err(error) => self.failed = Some(error),
         }
-        self.state = Some(State::Writing(writer));
+        self.state = Some(State::Writing {
+            writer,
+            origin,
+            base_offset,
+            base_timestamp,
+        });
     }
 }

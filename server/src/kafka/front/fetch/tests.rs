@@ -270,3 +270,78 @@ fn list_offsets_answers_latest_earliest_and_by_time_for_every_partition() {
     let answers = list_offsets(&mut h, 5, "missing", &[(0, -1)], false);
     assert_eq!(answers[0].error_code, errors::UNKNOWN_TOPIC_OR_PARTITION);
 }
+
+#[test]
+fn fetched_batches_follow_the_stored_ones_and_keep_their_producer() {
+    let mut h = harness(KafkaConfig::default());
+    h.create("t", TopicConfig::default());
+    let store = &h.front.service.store;
+    let producer = store.init_producer("p").unwrap();
+    let stamp = millrace::ProducerStamp {
+        producer_id: producer.producer_id,
+        epoch: producer.epoch,
+        base_sequence: 0,
+    };
+    let three: Vec<millrace::Record> = (0..3).map(|i| millrace::Record::new(vec![b'a' + i])).collect();
+    let _ = store
+        .append_pending("t", 0, &three, Some(stamp))
+        .unwrap()
+        .wait()
+        .unwrap();
+    produce(&mut h, "t", 0, &[(None, Some(b"plain"))], 5);
+    let out = h.call(11, &fetch_request("t", &[(0, 1)], 0, 1 << 20));
+    let partitions = fetched_partitions(response(&out, ApiKey::Fetch, 11));
+    let headers: Vec<_> = Batches::new(partitions[0].records.unwrap())
+        .map(|batch| {
+            let header = batch.unwrap().header;
+            (
+                header.base_offset,
+                header.record_count,
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+            )
+        })
+        .collect();
+    let id = i64::try_from(producer.producer_id).unwrap();
+    let epoch = i16::try_from(producer.epoch).unwrap();
+    assert_eq!(
+        headers,
+        [(1, 2, id, epoch, 1), (3, 1, -1, -1, -1)],
+        "one Kafka batch per stored batch, the sequence moved by the record skipped"
+    );
+    let offsets: Vec<i64> = records_of(&partitions[0]).0.iter().map(|r| r.0).collect();
+    assert_eq!(offsets, [1, 2, 3]);
+}
+
+#[test]
+fn reading_needs_consume_and_the_stores_own_topics_need_admin() {
+    use crate::auth::{Permission, Permissions, Principal};
+    let mut h = harness(KafkaConfig::default());
+    h.create("t", TopicConfig::default());
+    produce(&mut h, "t", 0, &[(None, Some(b"a"))], 5);
+    h.conn.session.principal = Principal::named("writer", Permissions::of(&[Permission::Produce]), &[]);
+    let out = h.call(11, &fetch_request("t", &[(0, 0)], 0, 1 << 20));
+    let partitions = fetched_partitions(response(&out, ApiKey::Fetch, 11));
+    assert_eq!(partitions[0].error_code, errors::TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(partitions[0].records, Some(&[][..]));
+    let answers = list_offsets(&mut h, 5, "t", &[(0, -1)], false);
+    assert_eq!(answers[0].error_code, errors::TOPIC_AUTHORIZATION_FAILED);
+    h.conn.session.principal = Principal::named("reader", Permissions::of(&[Permission::Consume]), &[]);
+    let out = h.call(11, &fetch_request("t", &[(0, 0)], 0, 1 << 20));
+    assert_eq!(
+        records_of(&fetched_partitions(response(&out, ApiKey::Fetch, 11))[0])
+            .0
+            .len(),
+        1
+    );
+    let out = h.call(11, &fetch_request("__offsets", &[(0, 0)], 0, 1 << 20));
+    assert_eq!(
+        fetched_partitions(response(&out, ApiKey::Fetch, 11))[0].error_code,
+        errors::TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        list_offsets(&mut h, 5, "__offsets", &[(0, -1)], false)[0].error_code,
+        errors::TOPIC_AUTHORIZATION_FAILED
+    );
+}

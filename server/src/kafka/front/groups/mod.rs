@@ -29,46 +29,30 @@ pub(crate) fn check_group_id(group: &str) -> Result<(), i16> {
 }
 
 /// FindCoordinator v0–2: this node coordinates every group (key type 0)
-/// and every transactional id (key type 1). The address is the advertised
-/// one (`[kafka] advertised`), else the listen address.
+/// and every transactional id (key type 1), at the address Metadata names
+/// ([`Front::advertised`]).
 pub(crate) fn find_coordinator(
     front: &Front,
     _conn: &mut Conn,
     header: &RequestHeader<'_>,
-    request: messages::groups::FindCoordinatorRequest<'_>,
+    request: m::FindCoordinatorRequest<'_>,
     out: &mut Vec<u8>,
 ) -> Handled {
-    let mut response = messages::groups::FindCoordinatorResponse {
+    let mut response = m::FindCoordinatorResponse {
         node_id: -1,
         port: -1,
         ..Default::default()
     };
-    let advertised = coordinator_address(front);
-    match (request.key_type, &advertised) {
-        (0 | 1, Some((host, port))) => {
-            response.node_id = front.config.node_id;
-            response.host = host;
-            response.port = i32::from(*port);
-        }
-        (0 | 1, None) => {
-            response.error_code = errors::COORDINATOR_NOT_AVAILABLE;
-            response.error_message = Some("the Kafka front has no address to advertise");
-        }
-        _ => {
-            response.error_code = errors::INVALID_REQUEST;
-            response.error_message = Some("key_type must be 0 (group) or 1 (transaction)");
-        }
+    if matches!(request.key_type, 0 | 1) {
+        let (host, port) = front.advertised();
+        response.node_id = front.config.node_id;
+        response.host = host;
+        response.port = i32::from(port);
+    } else {
+        response.error_code = errors::INVALID_REQUEST;
+        response.error_message = Some("key_type must be 0 (group) or 1 (transaction)");
     }
     respond(out, header, &Response::FindCoordinator(response))
-}
-
-/// The host and port clients reach this node at: the advertised address,
-/// else the listen address (the listener fills in the bound port).
-fn coordinator_address(front: &Front) -> Option<(String, u16)> {
-    if let Some(advertised) = &front.config.advertised {
-        return Some(advertised.clone());
-    }
-    front.config.listen.map(|addr| (addr.ip().to_string(), addr.port()))
 }
 
 /// JoinGroup v0–5: blocks until the rebalance completes (bounded by the

@@ -535,3 +535,67 @@ fn refusals_carry_the_codes_clients_act_on() {
     });
     assert_eq!(listed, vec![("g".to_string(), "consumer".to_string())]);
 }
+
+#[test]
+fn a_native_reset_is_refused_while_a_kafka_member_lives_and_accepted_after_it_leaves() {
+    let fixture = fixture(KafkaConfig::default());
+    let front = &fixture.front;
+    topic(front, "t", 3);
+    // The group never committed: only its live member makes it active.
+    let member = join_new(front, "quiet", &[RANGE]);
+    assert_eq!(sync(front, "quiet", member.generation, &member.member_id, &[]).0, 0);
+    let session = crate::server::service::Session::new(SocketAddr::from(([127, 0, 0, 1], 1)));
+    let reset = |dry_run, force| {
+        front.service.reset_offsets(
+            &session,
+            "quiet".into(),
+            millrace::ResetScope::Topic("t".into()),
+            millrace::ResetTarget::Latest,
+            dry_run,
+            force,
+        )
+    };
+    let refused = reset(false, false);
+    assert!(
+        matches!(
+            refused,
+            Err(crate::server::service::ServiceError::Engine(
+                millrace::Error::GroupActive { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    let deleted = front.service.delete_group(&session, "quiet", false);
+    assert!(
+        matches!(
+            deleted,
+            Err(crate::server::service::ServiceError::Engine(
+                millrace::Error::GroupActive { .. }
+            ))
+        ),
+        "{deleted:?}"
+    );
+    assert!(reset(true, false).is_ok(), "a dry run plans anyway");
+    let request = Request::LeaveGroup(g::LeaveGroupRequest {
+        group_id: "quiet",
+        members: vec![g::MemberIdentity {
+            member_id: &member.member_id,
+            group_instance_id: None,
+            reason: None,
+        }],
+        ..Default::default()
+    });
+    let codes = call(front, &mut conn(), 3, &request, |response| {
+        let Response::LeaveGroup(r) = response else {
+            panic!("{response:?}")
+        };
+        r.members.iter().map(|m| m.error_code).collect::<Vec<_>>()
+    });
+    assert_eq!(codes, vec![0]);
+    let plan = reset(false, false).expect("accepted once the member left");
+    assert!(plan.applied);
+    assert_eq!(
+        front.service.group_offsets("quiet", None).expect("offsets")[0].1.offset,
+        3
+    );
+}

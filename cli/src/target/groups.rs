@@ -1,0 +1,152 @@
+//! Consumer groups on either side: committed offsets, listings, lag,
+//! the reset audit, deletion and offset commits.
+
+use super::Target;
+use crate::error::CliResult;
+use millrace::offset_table::CommittedOffset;
+
+impl Target {
+    /// A group's committed offset.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> CliResult<Option<u64>> {
+        Ok(self
+            .committed_with_metadata(group, topic, partition)?
+            .map(|(offset, _)| offset))
+    }
+
+    /// A group's committed offset and the metadata committed with it.
+    pub fn committed_with_metadata(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> CliResult<Option<(u64, Vec<u8>)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .committed(group, topic, partition)?
+                .map(|c| (c.offset, c.metadata))),
+            Target::Remote(_) => Ok(self
+                .group_offsets(group, Some(topic))?
+                .into_iter()
+                .find(|(t, p, _)| t == topic && *p == partition)
+                .map(|(_, _, c)| (c.offset, c.metadata))),
+        }
+    }
+
+    /// Every consumer group with committed offsets (internal `__` groups
+    /// included), sorted; through the server page by page, however many.
+    pub fn list_groups(&self) -> CliResult<Vec<String>> {
+        match self {
+            Target::Local(store) => Ok(store.groups()?),
+            Target::Remote(r) => r.call(r.client.list_groups()),
+        }
+    }
+
+    /// A group's committed offsets (of `topic`, or all) as (topic,
+    /// partition, committed), in that order; through the server page by page.
+    pub fn group_offsets(&self, group: &str, topic: Option<&str>) -> CliResult<Vec<(String, u32, CommittedOffset)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .group_offsets(group)?
+                .into_iter()
+                .filter(|((t, _), _)| topic.is_none_or(|wanted| wanted == t))
+                .map(|((t, p), c)| (t, p, c))
+                .collect()),
+            Target::Remote(r) => Ok(r
+                .call(r.client.committed_offsets(group, topic))?
+                .into_iter()
+                .map(|c| {
+                    let committed = CommittedOffset {
+                        offset: c.offset,
+                        metadata: c.metadata,
+                        commit_time_ms: c.commit_time_ms,
+                    };
+                    (c.topic, c.partition, committed)
+                })
+                .collect()),
+        }
+    }
+
+    /// Applied offset resets, oldest first (of `group`, or all); through
+    /// the server page by page (`ResetAuditPage`).
+    pub fn reset_audit(&self, group: Option<&str>) -> CliResult<Vec<millrace::ResetAuditEntry>> {
+        match self {
+            Target::Local(store) => Ok(store.reset_audit(group)?),
+            Target::Remote(r) => r.call(r.client.reset_audit(group)),
+        }
+    }
+
+    /// A group's lag (on every partition of `topic`, or on every partition
+    /// it committed to); through the server page by page (`LagPage`).
+    pub fn consumer_lag(&self, group: &str, topic: Option<&str>) -> CliResult<Vec<millrace::PartitionLag>> {
+        match self {
+            Target::Local(store) => Ok(match topic {
+                Some(topic) => store.consumer_lag_for_topic(group, topic)?,
+                None => store.consumer_lag(group)?,
+            }),
+            Target::Remote(r) => Ok(r
+                .call(r.client.lag(group, topic))?
+                .into_iter()
+                .map(|l| millrace::PartitionLag {
+                    topic: l.topic,
+                    partition: l.partition,
+                    committed: l.committed,
+                    log_start_offset: l.log_start_offset,
+                    high_watermark: l.high_watermark,
+                    lag: l.lag,
+                })
+                .collect()),
+        }
+    }
+
+    /// Delete a consumer group (refused while active unless `force`),
+    /// audited; offline with `actor`, through the server with the token's
+    /// name. Returns the removed (topic, partition, committed offset).
+    pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> CliResult<Vec<(String, u32, u64)>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .delete_group(group, actor, force)?
+                .into_iter()
+                .map(|((t, p), c)| (t, p, c.offset))
+                .collect()),
+            Target::Remote(r) => Ok(r
+                .call(r.client.delete_group(group, force))?
+                .into_iter()
+                .map(|c| (c.topic, c.partition, c.offset))
+                .collect()),
+        }
+    }
+
+    /// Commit `(partition, next offset)` positions for a group, in one batch.
+    pub fn commit_offsets(&self, group: &str, topic: &str, positions: &[(u32, u64)]) -> CliResult<()> {
+        match self {
+            Target::Local(store) => {
+                let commits: Vec<(String, u32, u64, Vec<u8>)> = positions
+                    .iter()
+                    .map(|(p, o)| (topic.to_string(), *p, *o, Vec::new()))
+                    .collect();
+                Ok(store.commit_offsets(group, &commits)?)
+            }
+            Target::Remote(r) => {
+                // A request carries at most OFFSET_COMMIT_ENTRIES_MAX entries
+                // (each request is all or none; partitions are independent).
+                for chunk in positions.chunks(millrace_server::handler::OFFSET_COMMIT_ENTRIES_MAX) {
+                    let request =
+                        millrace_server::messages::Request::CommitOffsets(millrace_server::messages::CommitOffsets {
+                            group: group.to_string(),
+                            offsets: chunk
+                                .iter()
+                                .map(|(p, o)| millrace_server::messages::PartitionOffset {
+                                    topic: topic.to_string(),
+                                    partition: *p,
+                                    offset: *o,
+                                    metadata: Vec::new(),
+                                })
+                                .collect(),
+                        });
+                    r.request(request)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Produce, Fetch and ListOffsets through `millrace serve`'s Kafka front with
+//! real clients nobody here wrote: kcat (librdkafka 2.0.2) produces with
+//! every codec and reads back keys, duplicate headers, null values and
+//! timestamps byte for byte, from the beginning, the end and a time
+//! (`-o s@`, `-Q`); confluent-kafka (librdkafka 2.16) produces with
+//! acks=all and acks=0, gets MESSAGE_TOO_LARGE for a record over the topic's
+//! `record_bytes_max`, and consumes read_committed from the middle of a
+//! stored batch (tests/kafka/data_confluent.py).
+
+use crate::common::kafka;
+use crate::common::{json_of, millrace};
+
+fn kcat_ok(clients: &kafka::KafkaClients, bootstrap: &str, args: &[&str], stdin: &[u8]) -> String {
+    kafka::success(&clients.kcat(bootstrap, args, stdin))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn kcat_round_trips_every_codec_keys_headers_nulls_and_timestamps() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data).args(["topic", "create", "kc"]).assert().success();
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let started = now_ms();
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    for codec in codecs {
+        // Keys after `:`; -Z: an empty value is a null (a tombstone).
+        kcat_ok(
+            &clients,
+            &bootstrap,
+            &[
+                "-P", "-t", "kc", "-p", "0", "-z", codec, "-K", ":", "-Z", "-H", "dup=1", "-H", "dup=2", "-H",
+                "other=x",
+            ],
+            format!("key-{codec}:value-{codec}\nnull-{codec}:\n").as_bytes(),
+        );
+    }
+    let finished = now_ms();
+    let format = "%o|%k|%s|%h|%K|%S\n";
+    let consumed = kcat_ok(
+        &clients,
+        &bootstrap,
+        &["-C", "-t", "kc", "-p", "0", "-o", "beginning", "-e", "-Z", "-f", format],
+        b"",
+    );
+    let mut expected = String::new();
+    for (index, codec) in codecs.iter().enumerate() {
+        let key = format!("key-{codec}");
+        let value = format!("value-{codec}");
+        let null_key = format!("null-{codec}");
+        expected += &format!(
+            "{}|{key}|{value}|dup=1,dup=2,other=x|{}|{}\n",
+            2 * index,
+            key.len(),
+            value.len()
+        );
+        expected += &format!(
+            "{}|{null_key}|NULL|dup=1,dup=2,other=x|{}|-1\n",
+            2 * index + 1,
+            null_key.len()
+        );
+    }
+    assert_eq!(consumed, expected);
+    // Timestamps: the producer's create time, within the test's window.
+    let timestamps: Vec<i64> = kcat_ok(
+        &clients,
+        &bootstrap,
+        &["-C", "-t", "kc", "-p", "0", "-o", "beginning", "-e", "-f", "%T\n"],
+        b"",
+    )
+    .lines()
+    .map(|line| line.parse().unwrap())
+    .collect();
+    assert_eq!(timestamps.len(), 10);
+    assert!(
+        timestamps
+            .iter()
+            .all(|t| (started - 1000..=finished + 1000).contains(t)),
+        "{timestamps:?} outside {started}..{finished}"
+    );
+    // From the end: nothing (and kcat exits at the partition's end).
+    let at_end = kcat_ok(
+        &clients,
+        &bootstrap,
+        &["-C", "-t", "kc", "-p", "0", "-o", "end", "-e", "-f", format],
+        b"",
+    );
+    assert_eq!(at_end, "");
+    // By time: the first record at or after the 7th record's timestamp.
+    let seventh = timestamps[6];
+    let first_at = timestamps.iter().position(|t| *t >= seventh).unwrap();
+    let from_time = kcat_ok(
+        &clients,
+        &bootstrap,
+        &[
+            "-C",
+            "-t",
+            "kc",
+            "-p",
+            "0",
+            "-o",
+            &format!("s@{seventh}"),
+            "-e",
+            "-f",
+            "%o\n",
+        ],
+        b"",
+    );
+    let offsets: Vec<usize> = from_time.lines().map(|line| line.parse().unwrap()).collect();
+    assert_eq!(offsets, (first_at..10).collect::<Vec<_>>());
+    let query = kcat_ok(&clients, &bootstrap, &["-Q", "-t", &format!("kc:0:{seventh}")], b"");
+    assert!(
+        query.contains(&format!("offset {first_at}")),
+        "kcat -Q answered {query:?}, expected offset {first_at}"
+    );
+    // A time after every record: -1 (kcat prints the end).
+    let later = kcat_ok(
+        &clients,
+        &bootstrap,
+        &["-Q", "-t", &format!("kc:0:{}", finished + 60_000)],
+        b"",
+    );
+    assert!(later.contains("offset -1"), "{later:?}");
+    assert!(server.stop());
+}
+
+#[test]
+fn confluent_kafka_acks_all_acks_zero_too_large_and_a_fetch_from_the_middle_of_a_batch() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data).args(["topic", "create", "cf"]).assert().success();
+    millrace(&data)
+        .args(["topic", "create", "cf-big", "--record-bytes-max", "1KiB"])
+        .assert()
+        .success();
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let output = kafka::success(&clients.python("data_confluent.py", &bootstrap, &["cf", "cf-big"]));
+    let result: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    let offsets = |list: &serde_json::Value| -> Vec<i64> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["offset"].as_i64().unwrap())
+            .collect()
+    };
+    let errors = |list: &serde_json::Value| -> Vec<i64> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["error"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(errors(&result["acks_all"]), [0; 10]);
+    assert_eq!(offsets(&result["acks_all"]), (0..10).collect::<Vec<_>>());
+    assert_eq!(errors(&result["acks_zero"]), [0; 3]);
+    assert_eq!(
+        errors(&result["too_large"]),
+        [result["msg_size_too_large"].as_i64().unwrap()],
+        "{}",
+        result["too_large"]
+    );
+    let everything = result["everything"].as_array().unwrap();
+    assert_eq!(offsets(&result["everything"]), (0..13).collect::<Vec<_>>());
+    let first = &everything[0];
+    assert_eq!(first["key"], "k0");
+    assert_eq!(first["value"], "v0");
+    assert_eq!(
+        first["headers"],
+        serde_json::json!([["h", "1"], ["h", "2"], ["n", null]])
+    );
+    // (1 = create time, the producer's timestamp)
+    assert_eq!(first["timestamp"], serde_json::json!([1, 1_700_000_000_000_i64]));
+    assert_eq!(everything[3]["value"], serde_json::Value::Null, "a tombstone");
+    assert_eq!(everything[3]["key"], "k3");
+    assert_eq!(everything[4]["key"], serde_json::Value::Null);
+    assert_eq!(everything[4]["value"], "v4");
+    assert_eq!(
+        everything[9]["timestamp"],
+        serde_json::json!([1, 1_700_000_000_009_i64])
+    );
+    let zero: Vec<&str> = everything[10..].iter().map(|r| r["value"].as_str().unwrap()).collect();
+    assert_eq!(zero, ["z0", "z1", "z2"], "acks=0 records were written");
+    // From offset 5, inside the stored batch of 10: exactly 5.. on.
+    assert_eq!(offsets(&result["from_middle"]), (5..13).collect::<Vec<_>>());
+    assert_eq!(result["from_middle"][0], everything[5]);
+    assert!(server.stop());
+    // The ten were one stored batch (one request), so offset 5 was inside it.
+    let log = data.join("topics/cf/00000/00000000000000000000.log");
+    let dumped = json_of(millrace(&data).args(["dump", "--batches-only", "--json"]).arg(&log));
+    assert_eq!(dumped["batches"][0]["record_count"], 10, "{dumped}");
+}
