@@ -166,9 +166,13 @@ mod tests {
         assert!(unknown.to_string().contains("colour"), "{unknown}");
         let exposed = ServerConfig::from_toml_str("[kafka]\nlisten = \"10.1.2.3:9092\"\n", path).unwrap_err();
         assert!(exposed.to_string().contains("kafka.listen"), "{exposed}");
-        let unnamed = ServerConfig::from_toml_str("insecure = true\n[kafka]\nlisten = \"0.0.0.0:9092\"\n", path).unwrap_err();
+        let unnamed =
+            ServerConfig::from_toml_str("insecure = true\n[kafka]\nlisten = \"0.0.0.0:9092\"\n", path).unwrap_err();
         assert!(unnamed.to_string().contains("kafka.advertised"), "{unnamed}");
         let partitions = ServerConfig::from_toml_str("[kafka]\nauto_create_partitions = 0\n", path).unwrap_err();
-        assert!(partitions.to_string().contains("auto_create_partitions"), "{partitions}");
+        assert!(
+            partitions.to_string().contains("auto_create_partitions"),
+            "{partitions}"
+        );
     }
 }
