@@ -95,3 +95,237 @@ fn a_taken_kafka_port_names_the_flag() {
                 .and(predicate::str::contains("millrace serving").not()),
         );
 }
+
+/// With `--kafka-auto-create-topics`, the first Metadata naming a topic
+/// creates it (with `--kafka-auto-create-partitions`); without it, it stays
+/// unknown. A name Kafka allows but Millrace does not is refused clearly.
+#[test]
+fn metadata_auto_creates_topics_when_asked() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    {
+        let (_server, bootstrap) = kafka::start_server(&data, &[]);
+        let listing = clients.kcat(&bootstrap, &["-L", "-t", "fresh", "-m", "20"], b"");
+        let text = String::from_utf8_lossy(&listing.stdout);
+        assert!(text.contains("Unknown topic or partition"), "{text}");
+    }
+    let (server, bootstrap) = kafka::start_server(
+        &data,
+        &["--kafka-auto-create-topics", "--kafka-auto-create-partitions", "2"],
+    );
+    let listing = kafka::success(&clients.kcat(&bootstrap, &["-L", "-t", "fresh", "-m", "20"], b""));
+    assert!(listing.contains("topic \"fresh\" with 2 partitions:"), "{listing}");
+    server
+        .millrace()
+        .args(["topic", "describe", "fresh"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fresh"));
+    let refused = clients.kcat(&bootstrap, &["-L", "-t", "_hidden", "-m", "20"], b"");
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(text.contains("Broker: Invalid topic"), "{text}");
+}
+
+/// CreateTopics and DeleteTopics through confluent-kafka's AdminClient:
+/// configs by their Kafka names land in the topic's config; what Millrace
+/// cannot honour is refused with the code Kafka uses.
+#[test]
+fn admin_client_creates_and_deletes_topics() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let output = kafka::success(&clients.python("cluster_admin.py", &bootstrap, &[]));
+    let results: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert_eq!(results["create"], "ok", "{results}");
+    assert_eq!(results["create_default"], "ok", "{results}");
+    assert_eq!(results["create_again"]["error"], "TOPIC_ALREADY_EXISTS", "{results}");
+    assert_eq!(
+        results["replication_3"]["error"], "INVALID_REPLICATION_FACTOR",
+        "{results}"
+    );
+    assert_eq!(results["unknown_config"]["error"], "INVALID_CONFIG", "{results}");
+    assert!(
+        results["unknown_config"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cleanup.policy"),
+        "{results}"
+    );
+    assert_eq!(results["bad_value"]["error"], "INVALID_CONFIG", "{results}");
+    // confluent-kafka names code 17 (INVALID_TOPIC_EXCEPTION) TOPIC_EXCEPTION.
+    assert_eq!(results["bad_name"]["error"], "TOPIC_EXCEPTION", "{results}");
+    assert_eq!(results["validate_only"], "ok", "{results}");
+    assert_eq!(
+        user_topics(&results),
+        serde_json::json!([["defaults", 1], ["payments", 4]]),
+        "{results}"
+    );
+    assert_eq!(results["delete"], "ok", "{results}");
+    assert_eq!(results["delete_missing"]["error"], "UNKNOWN_TOPIC_OR_PART", "{results}");
+    let described = server
+        .millrace()
+        .args(["topic", "describe", "payments"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&described.stdout);
+    // retention.ms = 86400000 and max.message.bytes = 65536, as describe prints them.
+    assert!(
+        text.contains("retention:            1day") && text.contains("record size max:      64.0 KiB"),
+        "{text}"
+    );
+    let listed = server.millrace().args(["topic", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("payments") && !text.contains("defaults") && !text.contains("dry"),
+        "{text}"
+    );
+}
+
+/// The listed topics but the store's own (`__*`).
+fn user_topics(results: &serde_json::Value) -> serde_json::Value {
+    let topics = results["topics"].as_array().unwrap();
+    serde_json::Value::Array(
+        topics
+            .iter()
+            .filter(|t| !t[0].as_str().unwrap().starts_with("__"))
+            .cloned()
+            .collect(),
+    )
+}
+
+fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+const TOKENS: &str = "[[tokens]]\nname = \"admin\"\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n\
+[[tokens]]\nname = \"reader\"\ntoken = \"reader-token-0123456789\"\npermissions = [\"consume\"]\n";
+
+fn sasl<'a>(user: &'a str, password: &'a str, protocol: &'a str) -> Vec<&'a str> {
+    vec![
+        "-X",
+        protocol,
+        "-X",
+        "sasl.mechanisms=PLAIN",
+        "-X",
+        user,
+        "-X",
+        password,
+    ]
+}
+
+/// SASL/PLAIN onto the server's tokens: the token's name and secret log in,
+/// anything else is refused; a consume token does not see internal topics
+/// nor create topics.
+#[test]
+fn sasl_plain_logs_in_with_a_token() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "orders"])
+        .assert()
+        .success();
+    let config = tmp.path().join("server.toml");
+    write_private(&config, TOKENS);
+    let (_server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    let protocol = "security.protocol=SASL_PLAINTEXT";
+    let mut args = sasl("sasl.username=admin", "sasl.password=admin-token-0123456789", protocol);
+    args.extend(["-L", "-m", "20"]);
+    let listing = kafka::success(&clients.kcat(&bootstrap, &args, b""));
+    assert!(listing.contains("topic \"orders\" with 1 partitions:"), "{listing}");
+    // The secret of another token under this name: refused.
+    let mut args = sasl("sasl.username=admin", "sasl.password=reader-token-0123456789", protocol);
+    args.extend(["-L", "-m", "5"]);
+    let refused = clients.kcat(&bootstrap, &args, b"");
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        text.contains("Authentication failed") || text.contains("authentication failed"),
+        "{text}"
+    );
+    // No SASL at all: the connection is closed at the first request.
+    let plain = clients.kcat(&bootstrap, &["-L", "-m", "5"], b"");
+    assert!(!plain.status.success());
+    // A consume token through the AdminClient: may list, may not create.
+    let output = kafka::success(&clients.python(
+        "cluster_admin.py",
+        &bootstrap,
+        &[
+            "security.protocol=SASL_PLAINTEXT",
+            "sasl.mechanisms=PLAIN",
+            "sasl.username=reader",
+            "sasl.password=reader-token-0123456789",
+        ],
+    ));
+    let results: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert_eq!(results["create"]["error"], "TOPIC_AUTHORIZATION_FAILED", "{results}");
+    // Not the store's own topics either (they need admin).
+    assert_eq!(results["topics"], serde_json::json!([["orders", 1]]), "{results}");
+}
+
+/// With TLS on, the Kafka port speaks TLS too: SASL_SSL with kcat.
+#[test]
+fn sasl_over_tls() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "secure"])
+        .assert()
+        .success();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = tmp.path().join("cert.pem");
+    let key = tmp.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    write_private(&key, &certified.key_pair.serialize_pem());
+    let config = tmp.path().join("server.toml");
+    write_private(&config, TOKENS);
+    let (_server, bootstrap) = kafka::start_server(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let ca = format!("ssl.ca.location={}", cert.display());
+    let mut args = sasl(
+        "sasl.username=admin",
+        "sasl.password=admin-token-0123456789",
+        "security.protocol=SASL_SSL",
+    );
+    args.extend([
+        "-X",
+        &ca,
+        "-X",
+        "ssl.endpoint.identification.algorithm=none",
+        "-L",
+        "-m",
+        "20",
+    ]);
+    let listing = kafka::success(&clients.kcat(&bootstrap, &args, b""));
+    assert!(listing.contains("topic \"secure\" with 1 partitions:"), "{listing}");
+    // Plain text on the TLS port gets nowhere.
+    let mut args = sasl(
+        "sasl.username=admin",
+        "sasl.password=admin-token-0123456789",
+        "security.protocol=SASL_PLAINTEXT",
+    );
+    args.extend(["-L", "-m", "5"]);
+    assert!(!clients.kcat(&bootstrap, &args, b"").status.success());
+}

@@ -142,4 +142,37 @@ mod tests {
         assert!(parse_host_port("h:0").is_err());
         assert!(parse_host_port("h o:1").is_err());
     }
+
+    #[test]
+    fn the_kafka_table_of_the_toml_file() {
+        use crate::ServerConfig;
+        let path = std::path::Path::new("t.toml");
+        let defaulted = ServerConfig::from_toml_str("", path).unwrap();
+        assert_eq!(defaulted.kafka, KafkaConfig::default());
+        assert_eq!(defaulted.kafka.listen, DEFAULT_LISTEN.parse().ok());
+        assert_eq!(ServerConfig::default().kafka.listen, None);
+        let set = ServerConfig::from_toml_str(
+            "[kafka]\nlisten = \"127.0.0.1:19092\"\nadvertised = \"broker:19092\"\nauto_create_topics = true\nauto_create_partitions = 3\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(set.kafka.listen, "127.0.0.1:19092".parse().ok());
+        assert_eq!(set.kafka.advertised, Some(("broker".to_string(), 19092)));
+        assert!(set.kafka.auto_create_topics);
+        assert_eq!(set.kafka.auto_create_partitions, 3);
+        let off = ServerConfig::from_toml_str("[kafka]\nlisten = \"off\"\n", path).unwrap();
+        assert_eq!(off.kafka.listen, None);
+        let unknown = ServerConfig::from_toml_str("[kafka]\ncolour = \"blue\"\n", path).unwrap_err();
+        assert!(unknown.to_string().contains("colour"), "{unknown}");
+        let exposed = ServerConfig::from_toml_str("[kafka]\nlisten = \"10.1.2.3:9092\"\n", path).unwrap_err();
+        assert!(exposed.to_string().contains("kafka.listen"), "{exposed}");
+        let unnamed =
+            ServerConfig::from_toml_str("insecure = true\n[kafka]\nlisten = \"0.0.0.0:9092\"\n", path).unwrap_err();
+        assert!(unnamed.to_string().contains("kafka.advertised"), "{unnamed}");
+        let partitions = ServerConfig::from_toml_str("[kafka]\nauto_create_partitions = 0\n", path).unwrap_err();
+        assert!(
+            partitions.to_string().contains("auto_create_partitions"),
+            "{partitions}"
+        );
+    }
 }
