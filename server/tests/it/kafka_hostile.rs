@@ -283,3 +283,53 @@ async fn before_sasl_only_the_handshake_is_served() {
     still_serves(addr).await;
     server.handle.shutdown().await.unwrap();
 }
+
+/// Produce v0–2 is advertised (old librdkafka keeps its codecs on only
+/// then) but refused: each partition gets UNSUPPORTED_VERSION, nothing is
+/// written, and the connection goes on serving.
+#[tokio::test]
+async fn produce_below_v3_is_answered_per_partition_and_the_connection_stays() {
+    use millrace_server::kafka::protocol::messages::produce::{
+        ProduceRequest, ProduceRequestPartition, ProduceRequestTopic,
+    };
+    let (server, addr) = kafka_server(|_| {}).await;
+    let request = Request::Produce(ProduceRequest {
+        acks: 1,
+        timeout_ms: 1000,
+        topic_data: vec![ProduceRequestTopic {
+            name: "t",
+            partition_data: vec![
+                ProduceRequestPartition {
+                    index: 0,
+                    records: Some(b"not a batch"),
+                },
+                ProduceRequestPartition {
+                    index: 1,
+                    records: None,
+                },
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&frame(ApiKey::Produce.code(), 2, 11, &request))
+        .await
+        .unwrap();
+    stream.write_all(&api_versions(12)).await.unwrap();
+    let (correlation, body) = response(&mut stream).await.expect("a Produce answer, not a close");
+    assert_eq!(correlation, 11);
+    let Ok(Response::Produce(answer)) = decode_response_body(ApiKey::Produce, &body, 2) else {
+        panic!("not a Produce response");
+    };
+    let codes: Vec<i16> = answer
+        .responses
+        .iter()
+        .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code))
+        .collect();
+    assert_eq!(codes, [35, 35]);
+    let (correlation, _) = response(&mut stream).await.expect("the next request is answered");
+    assert_eq!(correlation, 12);
+    server.handle.shutdown().await.unwrap();
+}

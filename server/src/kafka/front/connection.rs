@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{dispatch, Conn, Front};
-use crate::kafka::protocol::{decode_request, encode_api_versions_fallback, ApiKey, RequestError};
+use crate::kafka::protocol::{decode_request, encode_api_versions_fallback, ApiKey, Request, RequestError};
 use crate::server::blocking::run_blocking;
 use crate::server::connection::Shared;
 
@@ -349,6 +349,17 @@ fn serve_frame(front: &Front, conn: &mut Conn, frame: &[u8], out: &mut Vec<u8>) 
             // KIP-511: the client retries with the highest version we name.
             encode_api_versions_fallback(out, header.correlation_id).map_err(|error| error.to_string())
         }
+        // Produce v0–2 is advertised (old librdkafka needs it to keep its
+        // codecs on) but refused: UNSUPPORTED_VERSION for each partition.
+        Err(RequestError::UnsupportedVersion {
+            header,
+            refused: Some(request),
+        }) if conn.authenticated => match *request {
+            Request::Produce(produce) => {
+                super::refuse_version(&header, &produce, out).map_err(|error| error.to_string())
+            }
+            other => Err(format!("{:?} v{} is not served", other.api_key(), header.api_version)),
+        },
         // As Kafka: an unknown API, a version it does not serve, a header or
         // body that does not decode: the connection is closed.
         Err(error) => Err(error.to_string()),
