@@ -32,7 +32,9 @@ fn the_pinned_kafka_clients_are_installed() {
 /// with `fence` (e.g. "```sh").
 fn readme_block(fence: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = &readme[readme.find("## Kafka clients").expect("README has a Kafka clients section")..];
+    let section = &readme[readme
+        .find("## Kafka clients")
+        .expect("README has a Kafka clients section")..];
     let start = section.find(&format!("{fence}\n")).expect("the block") + fence.len() + 1;
     let end = start + section[start..].find("```").expect("the block's end");
     section[start..end].to_owned()
@@ -56,9 +58,16 @@ fn the_readme_kafka_quickstart_works_as_written() {
     assert_eq!(consumed, "order-1 {\"total\": 42}\n");
     let script = dir.path().join("quickstart.py");
     std::fs::write(&script, readme_block("```python").replace("127.0.0.1:9092", &bootstrap)).unwrap();
-    let output = std::process::Command::new(&clients.python).arg(&script).output().unwrap();
+    let output = std::process::Command::new(&clients.python)
+        .arg(&script)
+        .output()
+        .unwrap();
     assert_eq!(kafka::success(&output), "b'order-1' b'{\"total\": 42}' 0\n");
-    let shown = crate::common::json_of(server.millrace().args(["offsets", "show", "--group", "billing", "--json"]));
+    let shown = crate::common::json_of(
+        server
+            .millrace()
+            .args(["offsets", "show", "--group", "billing", "--json"]),
+    );
     // The one record polled (offset 0) is committed: the group resumes at 1.
     assert_eq!(shown["partitions"][0]["committed"].as_u64(), Some(1), "{shown}");
 }
