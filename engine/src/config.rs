@@ -8,6 +8,10 @@ mod keys;
 
 pub use keys::{topic_config_key, topic_config_key_of_kafka, TopicConfigKey, TOPIC_CONFIG_KEYS};
 
+/// Hard upper bound on one batch, checked before anything is allocated
+/// (`log::batch` re-exports it; a topic's sizes are bounded by it).
+pub const BATCH_BYTES_MAX: u32 = 64 * 1024 * 1024;
+
 /// When an append is acknowledged, and when its records become visible.
 /// See `design/durability.md` for the one-sentence guarantee of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +201,7 @@ impl TopicConfig {
     /// Largest batch (header included) a partition of this topic accepts:
     /// a batch never spans segments, and no batch exceeds the format's bound.
     pub fn batch_bytes_max(&self) -> u64 {
-        self.segment_bytes.min(u64::from(crate::log::batch::BATCH_BYTES_MAX))
+        self.segment_bytes.min(u64::from(BATCH_BYTES_MAX))
     }
 
     /// Reject (never clamp) configuration the engine cannot honour.
@@ -217,14 +221,10 @@ impl TopicConfig {
                 ),
             ));
         }
-        if self.record_bytes_max == 0 || self.record_bytes_max > crate::log::batch::BATCH_BYTES_MAX / 2 {
+        if self.record_bytes_max == 0 || self.record_bytes_max > BATCH_BYTES_MAX / 2 {
             return Err(Error::invalid(
                 "record_bytes_max",
-                format!(
-                    "{} (must be 1..={})",
-                    self.record_bytes_max,
-                    crate::log::batch::BATCH_BYTES_MAX / 2
-                ),
+                format!("{} (must be 1..={})", self.record_bytes_max, BATCH_BYTES_MAX / 2),
             ));
         }
         if self.index_interval_bytes == 0 {

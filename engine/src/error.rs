@@ -314,23 +314,6 @@ impl std::fmt::Display for DataDirProblem {
 }
 
 impl Error {
-    /// The typed error of `op` on `path`. Call sites do not call this: they
-    /// map through `io::checked` (`IoContext::at`, or a `CheckedFile`, whose
-    /// failures also reach its poison sink), the one place that does.
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        if let Some(link) = crate::io::symlink_in(&source) {
-            return Error::SymlinkRefused {
-                op,
-                path: link.to_path_buf(),
-            };
-        }
-        Error::Io {
-            op,
-            path: path.into(),
-            source,
-        }
-    }
-
     pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
         Error::InvalidInput {
             what,

@@ -28,6 +28,25 @@ pub(crate) trait IoContext<T> {
     fn at(self, op: &'static str, path: &Path) -> Result<T>;
 }
 
+impl Error {
+    /// The typed error of `op` on `path`. Call sites do not call this: they
+    /// map through `io::checked` (`IoContext::at`, or a `CheckedFile`, whose
+    /// failures also reach its poison sink), the one place that does.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        if let Some(link) = super::symlink_in(&source) {
+            return Error::SymlinkRefused {
+                op,
+                path: link.to_path_buf(),
+            };
+        }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, op: &'static str, path: &Path) -> Result<T> {
         self.map_err(|source| Error::io(op, path, source))

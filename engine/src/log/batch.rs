@@ -38,8 +38,9 @@ const _: () = assert!(HEADER_SIZE == 64);
 /// Bytes covered by the CRC start here (everything after the CRC field).
 const CRC_FROM: usize = VERSION_AT;
 
-/// Hard upper bound on one batch, checked before anything is allocated.
-pub const BATCH_BYTES_MAX: u32 = 64 * 1024 * 1024;
+/// Hard upper bound on one batch, checked before anything is allocated (a
+/// limit of the configuration, which bounds topics' sizes by it).
+pub use crate::config::BATCH_BYTES_MAX;
 
 /// Batch flag: written by a transaction (visible to `ReadCommitted` readers once committed).
 pub const FLAG_TRANSACTIONAL: u16 = 1 << 0;

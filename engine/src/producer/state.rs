@@ -1,3 +1,4 @@
+// Over 600 lines (646 before its unit tests): one state machine, kept whole and I/O-free so that loom checks it (tests/loom_producer.rs).
 //! The idempotent-producer state machine (design/semantics.md, "Producer
 //! state machine"), kept free of I/O so that loom can check it
 //! (`tests/loom_producer.rs`):

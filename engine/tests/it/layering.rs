@@ -305,18 +305,10 @@ fn the_checker_sees_imports_and_loops() {
     assert_eq!(loops(&graph), vec![vec!["a".to_string(), "b".into(), "c".into()]]);
 }
 
-/// Loops below the features, left to the renovation of `io/`, `log/` and
-/// the leaves (issue 20): `error` builds `Error::SymlinkRefused` with
-/// `io::symlink_in`, `config` bounds a topic's limits by
-/// `log::batch::BATCH_BYTES_MAX`. Tolerated, never extended: a loop with
-/// any other module, or a new one, fails.
-const KNOWN_LOOPS: &[&[&str]] = &[&["error", "io"], &["config", "log"]];
-
 #[test]
 fn no_import_loop_between_engine_modules() {
     let graph = imports();
-    let mut found = loops(&graph);
-    found.retain(|component| !KNOWN_LOOPS.iter().any(|known| component == known));
+    let found = loops(&graph);
     assert!(
         found.is_empty(),
         "import loops between engine modules: {found:?}\nimports:\n{}",

@@ -1,3 +1,4 @@
+// Over 600 lines: one state machine (the classic group protocol), whose transitions share one Group, one lock and one condition variable.
 //! The classic group protocol's state machine (design/kafka.md, "Consumer
 //! groups"): one [`Group`] per group id, in memory, under one lock, with one
 //! condition variable the blocked JoinGroup and SyncGroup requests wait on.
