@@ -294,9 +294,18 @@ pub(crate) fn add_offsets_to_txn(
             Ok(())
         },
     );
+    // librdkafka takes INVALID_PRODUCER_ID_MAPPING on AddOffsetsToTxn for an
+    // abortable error without an epoch bump: it aborts and sends the next
+    // transaction with the same lost producer, for ever. The fenced code is
+    // fatal there (and in kafka-python), so the application makes a new
+    // producer and inits again, which is what a lost transaction needs.
     let response = AddOffsetsToTxnResponse {
         throttle_time_ms: 0,
-        error_code: added.err().unwrap_or(errors::NONE),
+        error_code: match added {
+            Ok(()) => errors::NONE,
+            Err(LOST) => fenced,
+            Err(code) => code,
+        },
     };
     respond(out, header, &Response::AddOffsetsToTxn(response))
 }
