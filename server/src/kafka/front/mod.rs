@@ -24,6 +24,8 @@ mod dispatch;
 pub mod errors;
 pub(crate) mod listener;
 pub mod metrics;
+#[cfg(test)]
+mod test_support;
 
 mod cluster;
 mod fetch;

@@ -4,10 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::kafka::front::{handle, Conn, Front, KafkaConfig};
-use crate::kafka::protocol::{
-    decode_request, decode_response_body, encode_request, messages, Request, RequestHeader, Response,
-};
+use crate::kafka::front::{Conn, Front, KafkaConfig};
+use crate::kafka::protocol::{messages, Request, Response};
 use crate::server::service::Service;
 
 /// A front over a fresh store (the directory lives as long as the front).
@@ -34,34 +32,7 @@ pub(super) fn conn() -> Conn {
     Conn::new(SocketAddr::from(([127, 0, 0, 1], 40000)))
 }
 
-/// Sends `request` at `version` through the dispatch table; the response
-/// frame's body, decoded, is handed to `check`.
-pub(super) fn call<T>(
-    front: &Front,
-    conn: &mut Conn,
-    version: i16,
-    request: &Request<'_>,
-    check: impl FnOnce(Response<'_>) -> T,
-) -> T {
-    let header = RequestHeader {
-        api_key: request.api_key() as i16,
-        api_version: version,
-        correlation_id: 7,
-        client_id: Some("test-client"),
-    };
-    let mut frame = Vec::new();
-    encode_request(&mut frame, &header, request).expect("encode request");
-    let (header, decoded) = decode_request(&frame).expect("decode request");
-    let mut out = Vec::new();
-    handle(front, conn, &header, decoded, &mut out).expect("handled");
-    let api = request.api_key();
-    // size (4), correlation id (4), then the body (header v0: no tagged fields
-    // at the non-flexible versions served).
-    assert!(out.len() >= 8, "a response frame");
-    assert_eq!(&out[4..8], &7i32.to_be_bytes());
-    let body = &out[8..];
-    check(decode_response_body(api, body, version).expect("decode response"))
-}
+pub(super) use crate::kafka::front::test_support::call;
 
 #[test]
 fn find_coordinator_answers_this_node_for_groups_and_transactions() {

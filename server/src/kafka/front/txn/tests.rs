@@ -6,12 +6,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::kafka::front::{errors, handle, Conn, Front, KafkaConfig};
+use crate::kafka::front::{errors, Conn, Front, KafkaConfig};
 use crate::kafka::protocol::messages::txn::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, EndTxnRequest, InitProducerIdRequest,
     TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
-use crate::kafka::protocol::{decode_request, decode_response_body, encode_request, Request, RequestHeader, Response};
+use crate::kafka::protocol::{Request, Response};
 use crate::kafka::records::{Attributes, BatchHeader, Compression, TimestampType};
 use crate::server::service::Service;
 
@@ -52,21 +52,7 @@ fn conn() -> Conn {
 /// Sends `request` at `version` through the dispatch table; the decoded
 /// response goes to `check`.
 fn call<T>(front: &Front, version: i16, request: &Request<'_>, check: impl FnOnce(Response<'_>) -> T) -> T {
-    let header = RequestHeader {
-        api_key: request.api_key() as i16,
-        api_version: version,
-        correlation_id: 7,
-        client_id: Some("test-client"),
-    };
-    let mut frame = Vec::new();
-    encode_request(&mut frame, &header, request).expect("encode request");
-    let (header, decoded) = decode_request(&frame).expect("decode request");
-    let mut out = Vec::new();
-    handle(front, &mut conn(), &header, decoded, &mut out).expect("handled");
-    assert!(out.len() >= 8, "a response frame");
-    assert_eq!(out.get(4..8), Some(&7i32.to_be_bytes()[..]));
-    let body = out.get(8..).expect("a body");
-    check(decode_response_body(request.api_key(), body, version).expect("decode response"))
+    crate::kafka::front::test_support::call(front, &mut conn(), version, request, check)
 }
 
 fn init(front: &Front, transactional_id: &str, timeout_ms: i32) -> (i16, i64, i16) {
