@@ -18,7 +18,6 @@ mod consume_in_transaction;
 mod damaged_reads;
 mod dlq;
 mod dlq_incarnation;
-mod examples;
 mod faults;
 mod format_marker;
 mod group_commit_spin;

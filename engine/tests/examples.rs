@@ -5,6 +5,14 @@
 //! (`cargo build --examples`, a no-op after `cargo test` built them). The
 //! README's embedding snippet is one of them, `examples/readme.rs`.
 
+//!
+//! Its own test binary: the examples it spawns are forked from this process,
+//! and a child holds a copy of every open descriptor until it execs, so a
+//! test of the `it` binary that closes a store and reopens it at once could
+//! find the directory's lock still held (`Locked` by its own pid).
+
+#![expect(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
