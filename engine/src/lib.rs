@@ -271,6 +271,7 @@ pub mod clock;
 mod codec;
 pub mod config;
 pub mod consumer;
+pub mod contract;
 pub mod error;
 pub mod inspect;
 pub mod io;
