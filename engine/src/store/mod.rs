@@ -55,6 +55,9 @@ struct StoreInner {
     attempts: Arc<crate::pipeline::dlq::AttemptTable>,
     /// Committed consumer offsets (consumer/offsets.rs).
     offsets: Arc<crate::consumer::offsets::OffsetTable>,
+    /// The contract checks in force, per topic (contract/check.rs): the
+    /// append paths ask them, the contracts feature installs them.
+    checks: Arc<crate::contract::check::Checks>,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -213,6 +216,7 @@ impl Store {
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
+            checks: Arc::new(crate::contract::check::Checks::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
@@ -231,6 +235,12 @@ impl Store {
     /// at the open, and does not follow the writer's later appends.
     pub fn is_live_view(&self) -> bool {
         self.inner.catalog.storage.is_live_view()
+    }
+
+    /// The contract checks in force, per topic: the seam between the append
+    /// paths, which ask them, and the contracts feature, which installs them.
+    pub fn record_checks(&self) -> &Arc<crate::contract::check::Checks> {
+        &self.inner.checks
     }
 
     /// The data directory.
