@@ -270,6 +270,49 @@ pub enum Error {
         /// The name refused.
         name: String,
     },
+    /// The schema registry holds no schema with this id (never registered,
+    /// or every version naming it was deleted for good).
+    #[error("schema {id} not found")]
+    SchemaNotFound {
+        /// The id asked for.
+        id: u32,
+    },
+    /// The schema registry holds no (undeleted) version of this subject.
+    #[error("subject {subject:?} not found")]
+    SubjectNotFound {
+        /// The subject asked for.
+        subject: String,
+    },
+    /// The subject exists but has no (undeleted) version with this number;
+    /// for a permanent delete, the version was not soft-deleted first.
+    #[error("version {version} of subject {subject:?} not found{}", if *not_soft_deleted { " among the soft-deleted versions: soft-delete it before deleting it permanently" } else { "" })]
+    VersionNotFound {
+        /// The subject.
+        subject: String,
+        /// The version asked for.
+        version: u32,
+        /// True when a permanent delete named a version that is not soft-deleted.
+        not_soft_deleted: bool,
+    },
+    /// A schema registration (or a contract's schema change) that breaks
+    /// the subject's compatibility level; nothing was registered. `messages`
+    /// says what each earlier version could not read or be read by.
+    #[error("schema being registered is incompatible with an earlier schema for subject {subject:?}: {}", messages.join("; "))]
+    IncompatibleSchema {
+        /// The subject.
+        subject: String,
+        /// One line per reason.
+        messages: Vec<String>,
+    },
+    /// A schema that does not parse or compile as its type, or of a type
+    /// the registry does not take (Protobuf); nothing was registered.
+    #[error("invalid {schema_type} schema: {reason}")]
+    InvalidSchema {
+        /// The type it was given as (`AVRO`, `JSON`, `PROTOBUF`).
+        schema_type: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Why a path is refused as a data directory: a store is opened where its
@@ -363,7 +406,12 @@ impl Error {
             | Error::NotADataDir { .. }
             | Error::SymlinkRefused { .. }
             | Error::InternalName { .. }
-            | Error::GroupLimit { .. } => false,
+            | Error::GroupLimit { .. }
+            | Error::SchemaNotFound { .. }
+            | Error::SubjectNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::IncompatibleSchema { .. }
+            | Error::InvalidSchema { .. } => false,
         }
     }
 
@@ -392,6 +440,12 @@ impl Error {
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
             Error::GroupLimit { .. } => 19,
+            // 20 is left for the contracts' `ContractViolation`.
+            Error::SchemaNotFound { .. } => 21,
+            Error::SubjectNotFound { .. } => 22,
+            Error::VersionNotFound { .. } => 23,
+            Error::IncompatibleSchema { .. } => 24,
+            Error::InvalidSchema { .. } => 25,
             // An I/O refusal at open (no new wire code).
             Error::SymlinkRefused { .. } => 1,
         }

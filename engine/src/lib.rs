@@ -283,6 +283,7 @@ pub mod names;
 pub mod notify;
 mod pipeline;
 mod producer;
+pub mod schema;
 #[doc(hidden)]
 pub mod sync;
 #[cfg(feature = "testing")]

@@ -12,6 +12,7 @@ mod data;
 mod groups;
 mod pipeline;
 mod producers;
+mod schemas;
 mod topics;
 
 pub use data::{PendingAppend, ScanMarks};
@@ -58,6 +59,8 @@ struct StoreInner {
     /// The contract checks in force, per topic (contract/check.rs): the
     /// append paths ask them, the contracts feature installs them.
     checks: Arc<crate::contract::check::Checks>,
+    /// The schema registry's state (schema/), loaded from `__schemas` on first use.
+    schemas: Arc<crate::schema::RegistryTable>,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -217,6 +220,7 @@ impl Store {
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
             checks: Arc::new(crate::contract::check::Checks::default()),
+            schemas: Arc::new(crate::schema::RegistryTable::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.

@@ -43,6 +43,7 @@ mod recovery;
 mod recovery_embedded;
 mod release_memory;
 mod scanner;
+mod schema_registry;
 mod store_basic;
 mod txn;
 mod txn_group_limit;
