@@ -239,6 +239,27 @@ pub enum Error {
         /// The limit.
         groups_max: u64,
     },
+    /// A record broke a rule of its topic's contract whose action is
+    /// `reject` (contract/check.rs): nothing of the request was appended.
+    /// Not retriable unchanged: fix the record (or the contract).
+    #[error("record {index} of the request to {topic}/{partition} breaks rule {rule:?} of the topic's contract (version {contract_version}) at {}: {message}; nothing of the request was appended", if path.is_empty() { "the value" } else { path.as_str() })]
+    ContractViolation {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Index of the (first) refused record in the request.
+        index: usize,
+        /// The rule broken.
+        rule: String,
+        /// Where in the record (a JSON pointer into the value, `""` for the
+        /// whole value, `key...` for the key).
+        path: String,
+        /// What is wrong.
+        message: String,
+        /// The version of the contract that judged.
+        contract_version: u32,
+    },
     /// A symbolic link inside the data directory (a topic or partition
     /// directory, a segment, `LOCK`, ...): never followed, so that the store
     /// cannot be made to write, truncate or lock a file outside it. `path`
@@ -363,7 +384,8 @@ impl Error {
             | Error::NotADataDir { .. }
             | Error::SymlinkRefused { .. }
             | Error::InternalName { .. }
-            | Error::GroupLimit { .. } => false,
+            | Error::GroupLimit { .. }
+            | Error::ContractViolation { .. } => false,
         }
     }
 
@@ -394,6 +416,7 @@ impl Error {
             Error::GroupLimit { .. } => 19,
             // An I/O refusal at open (no new wire code).
             Error::SymlinkRefused { .. } => 1,
+            Error::ContractViolation { .. } => 30,
         }
     }
 }

@@ -132,11 +132,7 @@ impl Checks {
         if let Some(a) = self.adherence.read().get(topic) {
             return a.clone();
         }
-        self.adherence
-            .write()
-            .entry(topic.to_string())
-            .or_default()
-            .clone()
+        self.adherence.write().entry(topic.to_string()).or_default().clone()
     }
 
     /// What the append paths counted for `topic` since the store opened
@@ -344,7 +340,9 @@ mod tests {
         let checks = Checks::default();
         assert!(checks.judge("t").is_none());
         checks.set("t", Some(Arc::new(Always(Action::Dlq))));
-        let judge = checks.judge("t").map(|j| (j.check(0, &Record::new("a")), j.check(1, &Record::new("b"))));
+        let judge = checks
+            .judge("t")
+            .map(|j| (j.check(0, &Record::new("a")), j.check(1, &Record::new("b"))));
         assert!(judge.is_some());
         let got = checks.adherence("t").unwrap_or_default();
         assert_eq!((got.valid, got.dead_lettered, got.records()), (0, 2, 2));
