@@ -239,6 +239,27 @@ pub enum Error {
         /// The limit.
         groups_max: u64,
     },
+    /// A record broke a rule of its topic's contract whose action is
+    /// `reject` (contract/check.rs): nothing of the request was appended.
+    /// Not retriable unchanged: fix the record (or the contract).
+    #[error("record {index} of the request to {topic}/{partition} breaks rule {rule:?} of the topic's contract (version {contract_version}) at {}: {message}; nothing of the request was appended", if path.is_empty() { "the value" } else { path.as_str() })]
+    ContractViolation {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Index of the (first) refused record in the request.
+        index: usize,
+        /// The rule broken.
+        rule: String,
+        /// Where in the record (a JSON pointer into the value, `""` for the
+        /// whole value, `key...` for the key).
+        path: String,
+        /// What is wrong.
+        message: String,
+        /// The version of the contract that judged.
+        contract_version: u32,
+    },
     /// A symbolic link inside the data directory (a topic or partition
     /// directory, a segment, `LOCK`, ...): never followed, so that the store
     /// cannot be made to write, truncate or lock a file outside it. `path`
@@ -411,7 +432,8 @@ impl Error {
             | Error::SubjectNotFound { .. }
             | Error::VersionNotFound { .. }
             | Error::IncompatibleSchema { .. }
-            | Error::InvalidSchema { .. } => false,
+            | Error::InvalidSchema { .. }
+            | Error::ContractViolation { .. } => false,
         }
     }
 
@@ -440,7 +462,6 @@ impl Error {
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
             Error::GroupLimit { .. } => 19,
-            // 20 is left for the contracts' `ContractViolation`.
             Error::SchemaNotFound { .. } => 21,
             Error::SubjectNotFound { .. } => 22,
             Error::VersionNotFound { .. } => 23,
@@ -448,6 +469,7 @@ impl Error {
             Error::InvalidSchema { .. } => 25,
             // An I/O refusal at open (no new wire code).
             Error::SymlinkRefused { .. } => 1,
+            Error::ContractViolation { .. } => 30,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! start under the commit lock.
 
 use super::*;
+use crate::pipeline::dlq::route::judge_request;
 
 /// What [`Store::scan_with_marks`] returns besides the visited records: the
 /// same offsets as the fields of [`ReadResult`].
@@ -29,9 +30,30 @@ impl Store {
     /// Append `records` as one batch; returns once acknowledged under the
     /// topic's durability mode. Internal topics (`__*`) are written only by
     /// the operations that own them (`InternalName`).
+    ///
+    /// With a contract installed on the topic ([`Store::record_checks`]),
+    /// every record is checked first: a `reject` verdict refuses the whole
+    /// request (`ContractViolation`, nothing appended); records with a `dlq`
+    /// verdict go to the topic's DLQ in one transaction with the others
+    /// (the answer is then the valid records' offsets, an empty range at
+    /// the log end if none; [`Store::append_routed`] says which went where).
     pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
         crate::names::refuse_internal_topic(topic)?;
-        self.partition(topic, partition)?.append(records, None, 0)
+        let routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
+        let p = self.partition(topic, partition)?;
+        if routing.letters.is_empty() {
+            let info = p.append(records, None, 0)?;
+            routing.observe(partition, info.base_offset, records);
+            return Ok(info);
+        }
+        let routed = self.pipeline().commit_routed(topic, partition, records, &routing)?;
+        Ok(routed.appended.unwrap_or_else(|| {
+            let end = p.high_watermark();
+            AppendInfo {
+                base_offset: end,
+                next_offset: end,
+            }
+        }))
     }
 
     /// The explicitly internal write path: append `records` to an internal
@@ -123,12 +145,36 @@ impl Store {
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
         crate::names::refuse_internal_topic(topic)?;
+        let routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
         let p = self.partition(topic, partition)?;
+        if !routing.letters.is_empty() {
+            if producer.is_some() {
+                routing.refuse_split()?;
+            }
+            // Acknowledged on return: the commit record is fdatasync'd.
+            let routed = self.pipeline().commit_routed(topic, partition, records, &routing)?;
+            let end = p.high_watermark();
+            let info = routed.appended.unwrap_or(AppendInfo {
+                base_offset: end,
+                next_offset: end,
+            });
+            return Ok(PendingAppend {
+                base_offset: info.base_offset,
+                next_offset: info.next_offset,
+                duplicate: false,
+                dead_lettered: routed.dead_lettered,
+                partition: None,
+            });
+        }
         let (info, duplicate) = p.append_deferred(records, producer)?;
+        if !duplicate {
+            routing.observe(partition, info.base_offset, records);
+        }
         Ok(PendingAppend {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
+            dead_lettered: Vec::new(),
             partition: p.owes_sync().then_some(p),
         })
     }
@@ -268,6 +314,10 @@ pub struct PendingAppend {
     pub next_offset: u64,
     /// A producer's retry: nothing was written, the offsets are the original's.
     pub duplicate: bool,
+    /// (index in the request, DLQ offset) of each record the topic's
+    /// contract sent to its DLQ (then the offsets are the other records',
+    /// written with them in one transaction, already acknowledged).
+    pub dead_lettered: Vec<(usize, u64)>,
     /// `Some` while an fsync is owed (`Always`).
     partition: Option<Arc<Partition>>,
 }

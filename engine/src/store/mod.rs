@@ -213,13 +213,14 @@ impl Store {
         let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
+        let checks = catalog.checks.clone();
         let inner = Arc::new(StoreInner {
             catalog,
             producers,
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
-            checks: Arc::new(crate::contract::check::Checks::default()),
+            checks,
             schemas: Arc::new(crate::schema::RegistryTable::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,

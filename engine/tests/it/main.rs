@@ -15,6 +15,7 @@ mod anonymous_producers;
 mod close;
 mod common;
 mod consume_in_transaction;
+mod contract_enforce;
 mod damaged_reads;
 mod dlq;
 mod dlq_incarnation;
