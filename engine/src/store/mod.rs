@@ -8,6 +8,7 @@
 //! `Store`'s methods for a feature are one-line forwards to its handle, in
 //! `store/<feature>.rs`.
 
+pub(crate) mod cluster_id;
 mod data;
 mod groups;
 mod pipeline;
@@ -58,6 +59,8 @@ struct StoreInner {
     /// The contract checks in force, per topic (contract/check.rs): the
     /// append paths ask them, the contracts feature installs them.
     checks: Arc<crate::contract::check::Checks>,
+    /// The data directory's cluster id (`cluster_id.rs`).
+    cluster_id: [u8; 16],
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -210,7 +213,9 @@ impl Store {
         let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
+        let cluster_id = cluster_id::load_or_create(storage.as_ref(), &path)?;
         let inner = Arc::new(StoreInner {
+            cluster_id,
             catalog,
             producers,
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
@@ -246,6 +251,14 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.catalog.path
+    }
+
+    /// The data directory's cluster id, as Kafka writes one (22 characters
+    /// of URL-safe base64): drawn once and kept in `cluster.id`, so it
+    /// survives restarts and moves of the directory (design/format.md,
+    /// "Cluster id").
+    pub fn cluster_id(&self) -> String {
+        cluster_id::to_text(&self.inner.cluster_id)
     }
 
     /// The options it was opened with.
