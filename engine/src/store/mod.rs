@@ -8,6 +8,7 @@
 //! `Store`'s methods for a feature are one-line forwards to its handle, in
 //! `store/<feature>.rs`.
 
+pub(crate) mod cluster_id;
 mod data;
 mod groups;
 mod pipeline;
@@ -61,6 +62,8 @@ struct StoreInner {
     checks: Arc<crate::contract::check::Checks>,
     /// The schema registry's state (schema/), loaded from `__schemas` on first use.
     schemas: Arc<crate::schema::RegistryTable>,
+    /// The data directory's cluster id (`cluster_id.rs`).
+    cluster_id: [u8; 16],
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -214,7 +217,9 @@ impl Store {
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
         let checks = catalog.checks.clone();
+        let cluster_id = cluster_id::load_or_create(storage.as_ref(), &path)?;
         let inner = Arc::new(StoreInner {
+            cluster_id,
             catalog,
             producers,
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
@@ -251,6 +256,14 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.catalog.path
+    }
+
+    /// The data directory's cluster id, as Kafka writes one (22 characters
+    /// of URL-safe base64): drawn once and kept in `cluster.id`, so it
+    /// survives restarts and moves of the directory (design/format.md,
+    /// "Cluster id").
+    pub fn cluster_id(&self) -> String {
+        cluster_id::to_text(&self.inner.cluster_id)
     }
 
     /// The options it was opened with.
