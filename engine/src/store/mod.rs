@@ -14,7 +14,7 @@ mod pipeline;
 mod producers;
 mod topics;
 
-pub use data::{PendingAppend, ScanMarks};
+pub use data::{PendingAppend, ScanMarks, WaitDurable};
 pub use topics::{Damage, TopicDescription};
 
 use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};

@@ -18,6 +18,7 @@ mod consume_in_transaction;
 mod damaged_reads;
 mod dlq;
 mod dlq_incarnation;
+mod durable_wait;
 mod faults;
 mod format_marker;
 mod group_commit_spin;
