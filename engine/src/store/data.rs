@@ -4,6 +4,10 @@
 
 use super::*;
 use crate::pipeline::dlq::route::judge_request;
+use crate::log::group_commit::Parked;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// What [`Store::scan_with_marks`] returns besides the visited records: the
 /// same offsets as the fields of [`ReadResult`].
@@ -335,10 +339,63 @@ impl PendingAppend {
         if let Some(partition) = &self.partition {
             partition.wait_durable(self.next_offset)?;
         }
-        Ok(ProducerAppend {
+        Ok(self.acknowledged())
+    }
+
+    /// The async form of [`PendingAppend::wait`]: a future that completes
+    /// when the batch is acknowledged, without a thread blocked meanwhile:
+    /// the task is parked in the partition's group commit and woken by the
+    /// fsync that covers the batch (or fails). A poll that finds no fsync
+    /// running on the partition leads one on the polling thread (it writes
+    /// the pending batches and fdatasyncs, as [`PendingAppend::wait`] would
+    /// there), so under an async runtime a worker thread runs that fsync.
+    /// Dropping the future unfinished is as dropping the `PendingAppend`
+    /// (the next fsync covers the batch); a turn to lead the next group
+    /// fsync that it had been handed passes on to another waiter.
+    pub fn acknowledgement(self) -> WaitDurable {
+        WaitDurable {
+            pending: self,
+            parked: Parked::default(),
+        }
+    }
+
+    fn acknowledged(&self) -> ProducerAppend {
+        ProducerAppend {
             base_offset: self.base_offset,
             next_offset: self.next_offset,
             duplicate: self.duplicate,
-        })
+        }
+    }
+}
+
+/// The future of [`PendingAppend::acknowledgement`].
+#[must_use = "an `Always` append is acknowledged only when the future completes with Ok"]
+#[derive(Debug)]
+pub struct WaitDurable {
+    pending: PendingAppend,
+    parked: Parked,
+}
+
+impl Future for WaitDurable {
+    type Output = Result<ProducerAppend>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(partition) = &this.pending.partition {
+            match partition.poll_durable(this.pending.next_offset, &mut this.parked, cx.waker()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        Poll::Ready(Ok(this.pending.acknowledged()))
+    }
+}
+
+impl Drop for WaitDurable {
+    fn drop(&mut self) {
+        if let Some(partition) = &self.pending.partition {
+            partition.abandon_durable(&mut self.parked);
+        }
     }
 }

@@ -16,7 +16,7 @@ mod producers;
 mod schemas;
 mod topics;
 
-pub use data::{PendingAppend, ScanMarks};
+pub use data::{PendingAppend, ScanMarks, WaitDurable};
 pub use topics::{Damage, TopicDescription};
 
 use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};

@@ -19,6 +19,7 @@ mod contract_enforce;
 mod damaged_reads;
 mod dlq;
 mod dlq_incarnation;
+mod durable_wait;
 mod faults;
 mod format_marker;
 mod group_commit_spin;
