@@ -27,6 +27,7 @@ mod group_delete;
 mod handles;
 mod internal_topics;
 mod layering;
+mod mirror_floor;
 mod model;
 mod no_space;
 mod null_values;

@@ -32,6 +32,7 @@ mod roll;
 
 use append::write_batches;
 pub(crate) use read::ScanResume;
+use retention::NO_RETENTION_FLOOR;
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +179,10 @@ pub(crate) struct Partition {
     failure: Arc<dyn FailureSink>,
     high_watermark: AtomicU64,
     start_offset: AtomicU64,
+    /// The smallest position of the store's mirrors on this partition
+    /// ([`NO_RETENTION_FLOOR`] if none mirrors it): retention by age or size
+    /// keeps every segment holding a record at or above it (`retention.rs`).
+    retention_floor: AtomicU64,
     last_flush: Mutex<Instant>,
     /// Offsets of transactional batches written but not yet released: the
     /// last stable offset (what read-committed readers see) stops at the
