@@ -233,6 +233,8 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                         .map(|x| (x.dlq_offset, x.topic, x.partition))
                         .collect(),
                     capped: r.capped,
+                    // The native protocol's redrive answer does not carry the refused records yet.
+                    refused: Vec::new(),
                 }),
                 other => Err(remote.unexpected(&other)),
             }
