@@ -16,7 +16,12 @@ use std::process::Stdio;
 fn five() -> (tempfile::TempDir, std::path::PathBuf) {
     let (tmp, data) = store_with_topic("t", 1);
     let input: String = (0..5)
-        .map(|i| format!("{{\"value\": \"v{i}\", \"key\": \"k{i}\", \"timestamp\": {}}}\n", (i + 1) * 1000))
+        .map(|i| {
+            format!(
+                "{{\"value\": \"v{i}\", \"key\": \"k{i}\", \"timestamp\": {}}}\n",
+                (i + 1) * 1000
+            )
+        })
         .collect();
     millrace(&data)
         .args(["produce", "t", "--format", "json"])
@@ -39,7 +44,11 @@ fn last_n_with_tail_or_a_negative_offset() {
     assert_eq!(values(&data, &["--tail", "2"]), ["v3", "v4"]);
     // Accepted without `--` or `=`.
     assert_eq!(values(&data, &["--offset", "-2"]), ["v3", "v4"]);
-    assert_eq!(values(&data, &["--offset", "-9"]).len(), 5, "more than the log: all of it");
+    assert_eq!(
+        values(&data, &["--offset", "-9"]).len(),
+        5,
+        "more than the log: all of it"
+    );
     assert_eq!(values(&data, &["--tail", "0"]), Vec::<String>::new());
     millrace(&data)
         .args(["consume", "t", "--tail", "2", "--offset", "1"])
@@ -54,7 +63,10 @@ fn end_bounds_are_half_open() {
     assert_eq!(values(&data, &["--to-offset", "0"]), Vec::<String>::new());
     // Stops before the first record at or after the time: v2 has 3000 ms.
     assert_eq!(values(&data, &["--to-time", "1970-01-01T00:00:03Z"]), ["v0", "v1"]);
-    assert_eq!(values(&data, &["--from-time", "2000", "--to-time", "4000"]), ["v1", "v2"]);
+    assert_eq!(
+        values(&data, &["--from-time", "2000", "--to-time", "4000"]),
+        ["v1", "v2"]
+    );
     assert_eq!(values(&data, &["--tail", "3", "--until-now"]), ["v2", "v3", "v4"]);
     // A group commits only what was printed: the bound, not the log end.
     stdout_of(millrace(&data).args(["consume", "t", "--group", "g", "--to-offset", "2"]));
@@ -105,7 +117,14 @@ fn templates_in_kcat_and_named_style() {
         .write_stdin("k5:v5\n")
         .assert()
         .success();
-    let kcat = stdout_of(millrace(&data).args(["consume", "t", "--tail", "2", "--format", "%k|%s|%o|%p|%t|%h|%K|%S|%%\\n"]));
+    let kcat = stdout_of(millrace(&data).args([
+        "consume",
+        "t",
+        "--tail",
+        "2",
+        "--format",
+        "%k|%s|%o|%p|%t|%h|%K|%S|%%\\n",
+    ]));
     let named = stdout_of(millrace(&data).args([
         "consume",
         "t",
@@ -146,7 +165,10 @@ fn hostile() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
 fn text_output_escapes_control_characters_and_bytes() {
     let (_tmp, data, value) = hostile();
     for format in ["text", "value", "%k %s %h\\n"] {
-        let output = millrace(&data).args(["consume", "t", "--format", format]).output().unwrap();
+        let output = millrace(&data)
+            .args(["consume", "t", "--format", format])
+            .output()
+            .unwrap();
         assert!(output.status.success(), "{output:?}");
         let text = String::from_utf8(output.stdout).expect("escaped output is UTF-8");
         let body = text.strip_suffix('\n').unwrap();
@@ -181,7 +203,16 @@ fn produce_binary_safe_input() {
         .assert()
         .success();
     millrace(&data)
-        .args(["produce", "t", "-K", ":", "--value-encoding", "base64", "--key-encoding", "hex"])
+        .args([
+            "produce",
+            "t",
+            "-K",
+            ":",
+            "--value-encoding",
+            "base64",
+            "--key-encoding",
+            "hex",
+        ])
         .write_stdin("00ff:AP8K\n")
         .assert()
         .success();
@@ -280,7 +311,10 @@ fn ctrl_c_says_what_was_read_and_how_to_resume() {
             assert!(stderr.contains("committed for group \"g\""), "{stderr}");
             assert_eq!(values(&data, &["--group", "g"]), Vec::<String>::new(), "committed at 5");
         } else {
-            assert!(stderr.contains("millrace consume t --partition 0 --offset 5"), "{stderr}");
+            assert!(
+                stderr.contains("millrace consume t --partition 0 --offset 5"),
+                "{stderr}"
+            );
         }
     }
 }

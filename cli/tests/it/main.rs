@@ -22,6 +22,7 @@ mod damage_scope;
 mod damaged_reads;
 mod data_dir;
 mod dlq;
+mod dlq_fail;
 mod dlq_recreate;
 mod file_safety;
 mod group_delete;
