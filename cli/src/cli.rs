@@ -49,7 +49,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes, shown under their own heading in each
+/// command's help, apart from the command's own.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Data directory to open when no server is given [default: ./millrace-data].
     #[arg(long, global = true, env = "MILLRACE_DATA", value_name = "DIR")]
