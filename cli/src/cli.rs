@@ -113,7 +113,7 @@ pub enum Command {
     Group(offsets::GroupArgs),
     /// Copy a range of a topic into another, exactly once and resumable.
     Replay(replay::ReplayArgs),
-    /// Dead-letter queues: list, show, redrive, purge.
+    /// Dead-letter queues: list, show, fail (by hand), redrive, purge.
     Dlq(dlq::DlqArgs),
     /// Show store-wide and per-topic numbers.
     Stats(stats::StatsArgs),

@@ -1,6 +1,8 @@
 //! `millrace dlq list|show|redrive|purge`: inspect and act on a topic's
 //! dead-letter partition (engine `dlq` module).
 
+mod fail;
+
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
@@ -57,7 +59,7 @@ its DLQ offset). The stage records who did it (default: manual, by $USER).
 Examples:
   millrace dlq fail orders --group billing --partition 0 --offset 41 --error ParseError --message 'total is not a number'
   millrace --server 127.0.0.1:7878 dlq fail orders -g billing -p 2 --offset 7 --error Poison --message 'crashes the decoder' --json")]
-    Fail(FailArgs),
+    Fail(fail::FailArgs),
     /// Re-append DLQ records to their source topic (or --to); dry run unless --execute.
     #[command(
         after_help = "Exactly once and resumable: each re-appended record is marked redriven, and
@@ -113,30 +115,6 @@ struct ListArgs {
     /// At most this many records.
     #[arg(long, default_value_t = 100)]
     limit: usize,
-}
-
-#[derive(Debug, Args)]
-struct FailArgs {
-    /// Topic of the record.
-    topic: String,
-    /// Consumer group that gives up on the record.
-    #[arg(long, short = 'g', value_name = "GROUP")]
-    group: String,
-    /// Partition of the record.
-    #[arg(long, short = 'p', value_name = "P")]
-    partition: u32,
-    /// Offset of the record.
-    #[arg(long, value_name = "N")]
-    offset: u64,
-    /// Error class, as a consumer reports it (e.g. ParseError).
-    #[arg(long, value_name = "CLASS")]
-    error: String,
-    /// Error message: why the record is moved.
-    #[arg(long, value_name = "TEXT")]
-    message: String,
-    /// Pipeline stage to record [default: manual (by $USER)].
-    #[arg(long, value_name = "STAGE")]
-    stage: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +249,8 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                         .map(|x| (x.dlq_offset, x.topic, x.partition))
                         .collect(),
                     capped: r.capped,
+                    // Not on the wire (yet): the server's report of refused records.
+                    refused: Vec::new(),
                 }),
                 other => Err(remote.unexpected(&other)),
             }
@@ -301,7 +281,7 @@ pub fn run(global: &GlobalArgs, args: DlqArgs) -> CliResult<()> {
     match args.command {
         DlqCommand::List(list) => run_list(global, list),
         DlqCommand::Show { topic, dlq_offset } => run_show(global, &topic, dlq_offset),
-        DlqCommand::Fail(fail) => run_fail(global, fail),
+        DlqCommand::Fail(args) => fail::run(global, args),
         DlqCommand::Redrive(redrive) => run_redrive(global, redrive),
         DlqCommand::Purge { topic, up_to, yes } => run_purge(global, &topic, up_to, yes),
     }
@@ -438,103 +418,6 @@ fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> 
         println!("header:         {n}={}", output::nullable_text(v));
     }
     println!("value:          {}", output::nullable_text(l.record.value_opt()));
-    Ok(())
-}
-
-/// The producer a by-hand `dlq fail` writes its transaction with.
-const FAIL_PRODUCER: &str = "millrace-dlq-fail";
-
-/// Dead-letter the record at `args.offset` with `max_attempts` 1; returns
-/// its DLQ offset (an earlier one if the group dead-lettered it already).
-fn fail(target: &Target, args: &FailArgs, stage: &str) -> CliResult<u64> {
-    let (producer_id, epoch) = target.init_producer(FAIL_PRODUCER)?;
-    match (target.local(), target.remote()) {
-        (Some(store), _) => {
-            let read = store.read(
-                &args.topic,
-                args.partition,
-                args.offset,
-                millrace::ReadOptions {
-                    max_records: 1,
-                    ..millrace::ReadOptions::default()
-                },
-            )?;
-            let Some(record) = read.records.into_iter().find(|r| r.offset == args.offset) else {
-                return Err(CliError::new(format!(
-                    "no record at offset {} of {}/{} (deleted, not yet written, or a transaction marker)",
-                    args.offset, args.topic, args.partition
-                ))
-                .with_hint(format!(
-                    "see the partition's records with `millrace consume {} --partition {} --offset {} -n 5`",
-                    args.topic, args.partition, args.offset
-                )));
-            };
-            let outcome = store.fail_record(
-                millrace::ProducerId::new(producer_id, epoch),
-                &args.group,
-                &args.topic,
-                args.partition,
-                &record,
-                stage,
-                &args.error,
-                &args.message,
-                1,
-            )?;
-            match outcome {
-                millrace::dlq::FailOutcome::DeadLettered { dlq_offset, .. } => Ok(dlq_offset),
-                millrace::dlq::FailOutcome::Retry(_) => Err(CliError::new("the record was not dead-lettered")),
-            }
-        }
-        (None, Some(remote)) => {
-            let request = wire::Request::FailRecord(wire::FailRecord {
-                producer_id,
-                epoch,
-                group: args.group.clone(),
-                topic: args.topic.clone(),
-                partition: args.partition,
-                offset: args.offset,
-                stage: stage.to_string(),
-                error_class: args.error.clone(),
-                error_message: args.message.clone(),
-                max_attempts: 1,
-            });
-            match remote.request(request)? {
-                wire::Response::RecordFailed(failed) if failed.dead_lettered => Ok(failed.dlq_offset),
-                wire::Response::RecordFailed(_) => Err(CliError::new("the record was not dead-lettered")),
-                other => Err(remote.unexpected(&other)),
-            }
-        }
-        (None, None) => Err(CliError::new("no store and no server")),
-    }
-}
-
-fn run_fail(global: &GlobalArgs, args: FailArgs) -> CliResult<()> {
-    let stage = args.stage.clone().unwrap_or_else(|| {
-        format!(
-            "manual (by {})",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        )
-    });
-    let target = Target::open(global)?;
-    let dlq_offset = fail(&target, &args, &stage)?;
-    let committed = target.committed_offset(&args.group, &args.topic, args.partition)?;
-    target.close()?;
-    if global.json {
-        output::print_json(&json!({
-            "topic": args.topic, "partition": args.partition, "offset": args.offset,
-            "group": args.group, "dlq_offset": dlq_offset, "committed": committed,
-        }))?;
-    } else {
-        println!(
-            "{}/{}@{} is in the DLQ of {} at offset {dlq_offset}; group {} is committed at {}",
-            args.topic,
-            args.partition,
-            args.offset,
-            args.topic,
-            args.group,
-            committed.map_or("nothing".to_string(), |c| c.to_string())
-        );
-    }
     Ok(())
 }
 

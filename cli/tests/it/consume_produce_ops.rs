@@ -277,6 +277,16 @@ fn consume_json_is_read_back_by_produce_json() {
     assert!(original.contains(r#""value":null"#), "{original}");
 }
 
+/// Ctrl-C to a child.
+fn sigint(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn ctrl_c_says_what_was_read_and_how_to_resume() {
     let (_tmp, data) = five();
@@ -294,12 +304,7 @@ fn ctrl_c_says_what_was_read_and_how_to_resume() {
         for i in 0..5 {
             assert_eq!(lines.next().unwrap().unwrap(), format!("v{i}"));
         }
-        let pid = child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success());
+        sigint(&child);
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(130), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -317,4 +322,55 @@ fn ctrl_c_says_what_was_read_and_how_to_resume() {
             );
         }
     }
+}
+
+#[test]
+fn replay_interrupted_by_ctrl_c_resumes_exactly_once() {
+    let (_tmp, data) = store_with_topic("src", 1);
+    millrace(&data).args(["topic", "create", "dst"]).assert().success();
+    let input: String = (0..20).map(|i| format!("r{i}\n")).collect();
+    millrace(&data)
+        .args(["produce", "src"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+        .arg("--data")
+        .arg(&data)
+        .args(["replay", "src", "dst", "--rate", "5", "--batch-records", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a record was copied, the command is in its loop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let copied = millrace(&data)
+            .args(["consume", "dst", "--format", "value"])
+            .output()
+            .unwrap();
+        if !copied.stdout.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replay copied nothing");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sigint(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        stderr.contains("interrupted: replayed") && stderr.contains("remain"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run the same command again to resume"), "{stderr}");
+    stdout_of(millrace(&data).args(["replay", "src", "dst"]));
+    let mut copied: Vec<String> = stdout_of(millrace(&data).args(["consume", "dst", "--format", "value"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    copied.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    expected.sort();
+    assert_eq!(copied, expected, "each record copied exactly once");
 }
