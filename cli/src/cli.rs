@@ -49,7 +49,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes, shown under their own heading in each
+/// command's help, apart from the command's own.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Data directory to open when no server is given [default: ./millrace-data].
     #[arg(long, global = true, env = "MILLRACE_DATA", value_name = "DIR")]
@@ -110,7 +113,7 @@ pub enum Command {
     Group(offsets::GroupArgs),
     /// Copy a range of a topic into another, exactly once and resumable.
     Replay(replay::ReplayArgs),
-    /// Dead-letter queues: list, show, redrive, purge.
+    /// Dead-letter queues: list, show, fail (by hand), redrive, purge.
     Dlq(dlq::DlqArgs),
     /// Show store-wide and per-topic numbers.
     Stats(stats::StatsArgs),

@@ -95,6 +95,22 @@ pub fn duration_ms(ms: Option<u64>) -> String {
     })
 }
 
+/// `count` per second over `seconds` as `1234 records/s`, with three
+/// significant digits at most below 1000 (`12.3`, `1.23`, `0.5`) and
+/// `-` when no time passed.
+pub fn rate(count: u64, seconds: f64) -> String {
+    if seconds <= 0.0 || !seconds.is_finite() {
+        return "- records/s".to_string();
+    }
+    let per_second = count as f64 / seconds;
+    let digits = match per_second {
+        r if r >= 100.0 => 0,
+        r if r >= 10.0 => 1,
+        _ => 2,
+    };
+    format!("{per_second:.digits$} records/s")
+}
+
 /// Bytes as text for a terminal: printable UTF-8 as is; control characters
 /// and backslashes escaped as Rust writes them (`\n`, `\t`, `\u{1b}`, `\\`);
 /// each byte that is not UTF-8 as `\xNN`. A record can then neither add a
@@ -176,5 +192,9 @@ mod tests {
         assert_eq!(bytes_text(b"a\tb\x1b[2J\\"), "a\\tb\\u{1b}[2J\\\\");
         assert_eq!(bytes_text("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(duration_ms(Some(5_400_000)), "1h 30m");
+        assert_eq!(rate(123_456, 2.0), "61728 records/s");
+        assert_eq!(rate(25, 2.0), "12.5 records/s");
+        assert_eq!(rate(1, 3.0), "0.33 records/s");
+        assert_eq!(rate(5, 0.0), "- records/s");
     }
 }

@@ -96,6 +96,23 @@ pub fn header(text: &str) -> Result<(String, Vec<u8>), String> {
     Ok((name.to_string(), value.as_bytes().to_vec()))
 }
 
+/// A half-open range `[from, to)` from two flags: empty or reversed (from
+/// >= to) is an error naming both flags, values shown by `show`.
+pub fn half_open<T: PartialOrd + Copy>(
+    (from_flag, from): (&str, Option<T>),
+    (to_flag, to): (&str, Option<T>),
+    show: impl Fn(T) -> String,
+) -> Result<(), String> {
+    match (from, to) {
+        (Some(from), Some(to)) if from >= to => Err(format!(
+            "{from_flag} {} {to_flag} {} is an empty range: ranges are half-open, [from, to), so {to_flag} must be greater",
+            show(from),
+            show(to)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `always`, `os` or `interval:<ms>`.
 pub fn durability(text: &str) -> Result<millrace::Durability, String> {
     millrace::Durability::parse(text).map_err(|e| e.to_string())

@@ -325,6 +325,7 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
         topic: &args.topic,
         raw: args.raw,
     };
+    check_range(&args)?;
     interrupt::watch();
     // Only a group that commits writes to the store; every other consume
     // reads without changing the data directory.
@@ -520,6 +521,21 @@ pub fn run(global: &GlobalArgs, args: ConsumeArgs) -> CliResult<()> {
         hint: first.hint.clone(),
         code: exit::CORRUPTION,
     })
+}
+
+/// A start past the end bound is a usage error (half-open: `--offset 5
+/// --to-offset 5` is empty), as in `replay`.
+fn check_range(args: &ConsumeArgs) -> CliResult<()> {
+    let offset = args.offset.and_then(|o| u64::try_from(o).ok());
+    parse::half_open(("--offset", offset), ("--to-offset", args.to_offset), |o| o.to_string())
+        .and_then(|()| {
+            parse::half_open(
+                ("--from-time", args.from_time),
+                ("--to-time", args.to_time),
+                output::time,
+            )
+        })
+        .map_err(CliError::usage)
 }
 
 /// Ctrl-C: what was printed, where each partition stopped, how to resume.

@@ -1,6 +1,8 @@
 //! `millrace dlq list|show|redrive|purge`: inspect and act on a topic's
 //! dead-letter partition (engine `dlq` module).
 
+mod fail;
+
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
@@ -18,6 +20,7 @@ use std::time::Duration;
   millrace dlq list orders
   millrace dlq list orders --error ParseError --since 1h
   millrace dlq show orders 12
+  millrace dlq fail orders --group billing --partition 0 --offset 41 --error ParseError --message 'bad total'
   millrace dlq redrive orders                  # dry run: what would be redriven
   millrace dlq redrive orders --execute --rate 100
   millrace dlq redrive orders --restart --redrive-cap 5 --execute
@@ -44,6 +47,19 @@ enum DlqCommand {
         /// Offset in the DLQ (from `dlq list`).
         dlq_offset: u64,
     },
+    /// Move one record into the DLQ by hand (a poison record a consumer cannot pass).
+    #[command(after_help = "The same atomic path as a consumer's `fail_record`: the DLQ record
+(with its provenance: group, stage, error, attempts) and, when the record is
+the group's next one, the group's commit past it are written in one
+transaction. The commit never moves backwards: a group already past the
+record keeps its offset, and one still before it moves on by its own commits.
+A record the group already dead-lettered is not added again (the answer names
+its DLQ offset). The stage records who did it (default: manual, by $USER).
+
+Examples:
+  millrace dlq fail orders --group billing --partition 0 --offset 41 --error ParseError --message 'total is not a number'
+  millrace --server 127.0.0.1:7878 dlq fail orders -g billing -p 2 --offset 7 --error Poison --message 'crashes the decoder' --json")]
+    Fail(fail::FailArgs),
     /// Re-append DLQ records to their source topic (or --to); dry run unless --execute.
     #[command(
         after_help = "Exactly once and resumable: each re-appended record is marked redriven, and
@@ -233,7 +249,7 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                         .map(|x| (x.dlq_offset, x.topic, x.partition))
                         .collect(),
                     capped: r.capped,
-                    // The native protocol's redrive answer does not carry the refused records yet.
+                    // Not on the wire (yet): the server's report of refused records.
                     refused: Vec::new(),
                 }),
                 other => Err(remote.unexpected(&other)),
@@ -265,6 +281,7 @@ pub fn run(global: &GlobalArgs, args: DlqArgs) -> CliResult<()> {
     match args.command {
         DlqCommand::List(list) => run_list(global, list),
         DlqCommand::Show { topic, dlq_offset } => run_show(global, &topic, dlq_offset),
+        DlqCommand::Fail(args) => fail::run(global, args),
         DlqCommand::Redrive(redrive) => run_redrive(global, redrive),
         DlqCommand::Purge { topic, up_to, yes } => run_purge(global, &topic, up_to, yes),
     }

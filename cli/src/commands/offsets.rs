@@ -140,16 +140,22 @@ struct ResetArgs {
     /// Every partition the group has committed offsets for.
     #[arg(long, conflicts_with = "topics")]
     all_topics: bool,
+    /// Target: each partition's log start.
     #[arg(long, group = "target")]
     to_earliest: bool,
+    /// Target: each partition's log end (skip everything unread).
     #[arg(long, group = "target")]
     to_latest: bool,
+    /// Target: offset N (clamped into each partition's range).
     #[arg(long, group = "target", value_name = "N")]
     to_offset: Option<u64>,
+    /// Target: the committed offset + N (N may be negative: --shift-by -10).
     #[arg(long, group = "target", value_name = "N", allow_negative_numbers = true)]
     shift_by: Option<i64>,
+    /// Target: the first record at or after TIME (RFC 3339, e.g. 2026-11-25T08:00:00Z, or ms).
     #[arg(long, group = "target", value_parser = parse::time_ms, value_name = "TIME")]
     to_datetime: Option<i64>,
+    /// Target: the first record at or after now - DURATION (e.g. 1h30m, 7d, PT15M).
     #[arg(long, group = "target", value_parser = parse::duration, value_name = "DURATION")]
     by_duration: Option<Duration>,
     /// Apply the plan (default: dry run).

@@ -10,7 +10,8 @@
 mod anchor;
 
 use crate::cli::GlobalArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::{exit, CliError, CliResult};
+use crate::interrupt;
 use crate::output;
 use crate::parse;
 use crate::target::Target;
@@ -33,7 +34,11 @@ the start of the run). Records keep key, value, headers and timestamp, plus a
 its partition number; otherwise keyed records are hashed and the rest go to
 source partition modulo the destination's count.
 
-Interrupted? Run the same command again: it resumes where the last committed
+Range notation is half-open, [from, to), as everywhere: --from-offset is
+copied, --to-offset is not; an empty or reversed range is a usage error.
+
+Interrupted (Ctrl-C stops after the batch under way and says how far it got,
+exit 130)? Run the same command again: it resumes where the last committed
 batch ended (progress is stored as the job's consumer group, committed in the
 same transaction as the copied records, and in a `millrace.replay.job` header
 on each copied record: if a repair of `__offsets` loses the commit, the rerun
@@ -54,7 +59,7 @@ pub struct ReplayArgs {
     /// Only this source partition.
     #[arg(long, short = 'p')]
     partition: Option<u32>,
-    /// First offset to copy.
+    /// First offset to copy (half-open range: copied).
     #[arg(long, value_name = "N", group = "from")]
     from_offset: Option<u64>,
     /// First record at or after this time (RFC 3339 or ms).
@@ -63,7 +68,7 @@ pub struct ReplayArgs {
     /// From this long ago (e.g. 1h30m).
     #[arg(long, value_parser = parse::duration, value_name = "DURATION", group = "from")]
     since: Option<Duration>,
-    /// Stop before this offset.
+    /// Stop before this offset (half-open range: not copied).
     #[arg(long, value_name = "N", group = "to")]
     to_offset: Option<u64>,
     /// Stop before the first record at or after this time.
@@ -178,6 +183,19 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
             "source and destination are the same topic; replay copies into another topic",
         ));
     }
+    parse::half_open(
+        ("--from-offset", args.from_offset),
+        ("--to-offset", args.to_offset),
+        |o| o.to_string(),
+    )
+    .and_then(|()| {
+        parse::half_open(
+            ("--from-time", args.from_time),
+            ("--to-time", args.to_time),
+            output::time,
+        )
+    })
+    .map_err(CliError::usage)?;
     let name = args
         .name
         .clone()
@@ -202,6 +220,8 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
         return Ok(());
     }
     let producer = store.init_producer(&group)?;
+    interrupt::watch();
+    let mut interrupted = false;
     let bar = ProgressBar::new(limit);
     if let Ok(style) = ProgressStyle::with_template("replaying [{wide_bar}] {pos}/{len} records ({per_sec}, {eta})") {
         bar.set_style(style.progress_chars("=> "));
@@ -213,6 +233,10 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
         let mut position = range.start;
         while position < range.end {
             if copied >= limit {
+                break 'ranges;
+            }
+            if interrupt::requested() {
+                interrupted = true;
                 break 'ranges;
             }
             let want = u64::from(args.batch_records)
@@ -274,14 +298,31 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> CliResult<()> {
     store.close()?;
     let seconds = started.elapsed().as_secs_f64();
     let remaining = total - copied;
+    if interrupted {
+        return Err(CliError {
+            message: format!(
+                "interrupted: replayed {copied} record{} from {} into {} ({}); {remaining} remain",
+                if copied == 1 { "" } else { "s" },
+                args.source,
+                args.destination,
+                output::rate(copied, seconds)
+            ),
+            hint: Some(
+                "every copied batch is committed with the job's progress: run the same command again to resume, exactly once"
+                    .into(),
+            ),
+            code: exit::INTERRUPTED,
+        });
+    }
     if global.json {
         output::print_json(&json!({"job": name, "copied": copied, "remaining": remaining, "seconds": seconds}))?;
     } else {
         println!(
-            "replayed {copied} record{} from {} into {} in {seconds:.2} s{}",
+            "replayed {copied} record{} from {} into {} in {seconds:.2} s ({}){}",
             if copied == 1 { "" } else { "s" },
             args.source,
             args.destination,
+            output::rate(copied, seconds),
             if remaining > 0 {
                 format!("; {remaining} remain: run the same command again to continue")
             } else {

@@ -16,7 +16,12 @@ use std::process::Stdio;
 fn five() -> (tempfile::TempDir, std::path::PathBuf) {
     let (tmp, data) = store_with_topic("t", 1);
     let input: String = (0..5)
-        .map(|i| format!("{{\"value\": \"v{i}\", \"key\": \"k{i}\", \"timestamp\": {}}}\n", (i + 1) * 1000))
+        .map(|i| {
+            format!(
+                "{{\"value\": \"v{i}\", \"key\": \"k{i}\", \"timestamp\": {}}}\n",
+                (i + 1) * 1000
+            )
+        })
         .collect();
     millrace(&data)
         .args(["produce", "t", "--format", "json"])
@@ -39,7 +44,11 @@ fn last_n_with_tail_or_a_negative_offset() {
     assert_eq!(values(&data, &["--tail", "2"]), ["v3", "v4"]);
     // Accepted without `--` or `=`.
     assert_eq!(values(&data, &["--offset", "-2"]), ["v3", "v4"]);
-    assert_eq!(values(&data, &["--offset", "-9"]).len(), 5, "more than the log: all of it");
+    assert_eq!(
+        values(&data, &["--offset", "-9"]).len(),
+        5,
+        "more than the log: all of it"
+    );
     assert_eq!(values(&data, &["--tail", "0"]), Vec::<String>::new());
     millrace(&data)
         .args(["consume", "t", "--tail", "2", "--offset", "1"])
@@ -54,7 +63,10 @@ fn end_bounds_are_half_open() {
     assert_eq!(values(&data, &["--to-offset", "0"]), Vec::<String>::new());
     // Stops before the first record at or after the time: v2 has 3000 ms.
     assert_eq!(values(&data, &["--to-time", "1970-01-01T00:00:03Z"]), ["v0", "v1"]);
-    assert_eq!(values(&data, &["--from-time", "2000", "--to-time", "4000"]), ["v1", "v2"]);
+    assert_eq!(
+        values(&data, &["--from-time", "2000", "--to-time", "4000"]),
+        ["v1", "v2"]
+    );
     assert_eq!(values(&data, &["--tail", "3", "--until-now"]), ["v2", "v3", "v4"]);
     // A group commits only what was printed: the bound, not the log end.
     stdout_of(millrace(&data).args(["consume", "t", "--group", "g", "--to-offset", "2"]));
@@ -105,7 +117,14 @@ fn templates_in_kcat_and_named_style() {
         .write_stdin("k5:v5\n")
         .assert()
         .success();
-    let kcat = stdout_of(millrace(&data).args(["consume", "t", "--tail", "2", "--format", "%k|%s|%o|%p|%t|%h|%K|%S|%%\\n"]));
+    let kcat = stdout_of(millrace(&data).args([
+        "consume",
+        "t",
+        "--tail",
+        "2",
+        "--format",
+        "%k|%s|%o|%p|%t|%h|%K|%S|%%\\n",
+    ]));
     let named = stdout_of(millrace(&data).args([
         "consume",
         "t",
@@ -146,7 +165,10 @@ fn hostile() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
 fn text_output_escapes_control_characters_and_bytes() {
     let (_tmp, data, value) = hostile();
     for format in ["text", "value", "%k %s %h\\n"] {
-        let output = millrace(&data).args(["consume", "t", "--format", format]).output().unwrap();
+        let output = millrace(&data)
+            .args(["consume", "t", "--format", format])
+            .output()
+            .unwrap();
         assert!(output.status.success(), "{output:?}");
         let text = String::from_utf8(output.stdout).expect("escaped output is UTF-8");
         let body = text.strip_suffix('\n').unwrap();
@@ -181,7 +203,16 @@ fn produce_binary_safe_input() {
         .assert()
         .success();
     millrace(&data)
-        .args(["produce", "t", "-K", ":", "--value-encoding", "base64", "--key-encoding", "hex"])
+        .args([
+            "produce",
+            "t",
+            "-K",
+            ":",
+            "--value-encoding",
+            "base64",
+            "--key-encoding",
+            "hex",
+        ])
         .write_stdin("00ff:AP8K\n")
         .assert()
         .success();
@@ -246,6 +277,16 @@ fn consume_json_is_read_back_by_produce_json() {
     assert!(original.contains(r#""value":null"#), "{original}");
 }
 
+/// Ctrl-C to a child.
+fn sigint(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn ctrl_c_says_what_was_read_and_how_to_resume() {
     let (_tmp, data) = five();
@@ -263,12 +304,7 @@ fn ctrl_c_says_what_was_read_and_how_to_resume() {
         for i in 0..5 {
             assert_eq!(lines.next().unwrap().unwrap(), format!("v{i}"));
         }
-        let pid = child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success());
+        sigint(&child);
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(130), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -280,7 +316,61 @@ fn ctrl_c_says_what_was_read_and_how_to_resume() {
             assert!(stderr.contains("committed for group \"g\""), "{stderr}");
             assert_eq!(values(&data, &["--group", "g"]), Vec::<String>::new(), "committed at 5");
         } else {
-            assert!(stderr.contains("millrace consume t --partition 0 --offset 5"), "{stderr}");
+            assert!(
+                stderr.contains("millrace consume t --partition 0 --offset 5"),
+                "{stderr}"
+            );
         }
     }
+}
+
+#[test]
+fn replay_interrupted_by_ctrl_c_resumes_exactly_once() {
+    let (_tmp, data) = store_with_topic("src", 1);
+    millrace(&data).args(["topic", "create", "dst"]).assert().success();
+    let input: String = (0..20).map(|i| format!("r{i}\n")).collect();
+    millrace(&data)
+        .args(["produce", "src"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+        .arg("--data")
+        .arg(&data)
+        .args(["replay", "src", "dst", "--rate", "5", "--batch-records", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a record was copied, the command is in its loop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let copied = millrace(&data)
+            .args(["consume", "dst", "--format", "value"])
+            .output()
+            .unwrap();
+        if !copied.stdout.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replay copied nothing");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sigint(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        stderr.contains("interrupted: replayed") && stderr.contains("remain"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run the same command again to resume"), "{stderr}");
+    stdout_of(millrace(&data).args(["replay", "src", "dst"]));
+    let mut copied: Vec<String> = stdout_of(millrace(&data).args(["consume", "dst", "--format", "value"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    copied.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    expected.sort();
+    assert_eq!(copied, expected, "each record copied exactly once");
 }
