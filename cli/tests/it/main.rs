@@ -34,6 +34,8 @@ mod kafka_groups;
 mod kafka_idempotence;
 mod kafka_txn;
 mod live_inspect;
+#[cfg(feature = "mirror")]
+mod mirror_e2e;
 mod null_values;
 mod offset_reuse;
 mod offsets;
