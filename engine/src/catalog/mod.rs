@@ -111,6 +111,9 @@ pub(crate) struct Catalog {
     stop: maintenance::Stop,
     /// The maintenance thread, once started.
     background: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The contract checks in force, per topic (contract/check.rs), here so
+    /// that every append path (store, producers, transactions) reaches them.
+    pub checks: Arc<crate::contract::check::Checks>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -257,6 +260,7 @@ impl Catalog {
             lock: Mutex::new(Some(lock)),
             stop: Arc::new((Mutex::new(false), parking_lot::Condvar::new())),
             background: Mutex::new(None),
+            checks: Arc::default(),
         };
         Ok((catalog, beside))
     }

@@ -154,6 +154,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         quota_bytes: config.quota_bytes,
         groups_max: config.groups_max as usize,
         producer_dedup_batches: config.producer_dedup_batches(),
+        anonymous_producer_idle_expiry: std::time::Duration::from_millis(config.kafka.producer_id_expiration_ms),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

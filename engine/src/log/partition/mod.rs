@@ -13,13 +13,14 @@ use crate::log::batch::{
 };
 use crate::log::context::LogContext;
 use crate::log::dedup::{Admission, DedupTable};
-use crate::log::group_commit::{Mark, Spin, SyncFailure, SyncGate};
+use crate::log::group_commit::{Mark, Parked, Spin, SyncFailure, SyncGate};
 use crate::log::index::IndexEntry;
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::log::segment::{self, parse_log_name, Segment};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 mod append;
