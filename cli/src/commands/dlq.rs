@@ -233,6 +233,7 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                         .map(|x| (x.dlq_offset, x.topic, x.partition))
                         .collect(),
                     capped: r.capped,
+                    refused: Vec::new(),
                 }),
                 other => Err(remote.unexpected(&other)),
             }

@@ -351,6 +351,7 @@ impl Wire for DlqEntry {
                 last_failure_ms: r.i64("dlq.last_failure_ms")?,
                 redrive_count: r.u32("dlq.redrive_count")?,
                 record: Record::decode(r)?,
+                contract: None,
             },
             redriven: r.option("dlq.redriven", |r| {
                 Ok(millrace::dlq::RedriveMark {
