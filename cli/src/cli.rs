@@ -127,4 +127,7 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Mirror topics into a Kafka cluster, exactly once (store-and-forward).
+    #[cfg(feature = "mirror")]
+    Mirror(crate::commands::mirror::MirrorArgs),
 }

@@ -20,6 +20,13 @@ pub fn open_existing(global: &GlobalArgs) -> CliResult<Store> {
     Ok(Store::open(global.data(), options(false))?)
 }
 
+/// Open an existing data directory with the maintenance thread (retention,
+/// flushes) for a long-running command (`mirror`).
+pub fn open_existing_background(global: &GlobalArgs) -> CliResult<Store> {
+    require_existing(global)?;
+    Ok(Store::open(global.data(), options(true))?)
+}
+
 /// Open an existing data directory for a command that only reads: the
 /// engine recovers it in memory and nothing on disk changes (no torn tail
 /// cut, no index rewritten, no lock file written; `Store::open_read_only`).

@@ -6,6 +6,8 @@ pub mod completions;
 pub mod consume;
 pub mod dlq;
 pub mod dump;
+#[cfg(feature = "mirror")]
+pub mod mirror;
 pub mod offsets;
 pub mod produce;
 pub mod repair;
@@ -34,5 +36,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Repair(args) => repair::run(global, args),
         Command::Bench(args) => bench::run(global, args).map(|()| exit::OK),
         Command::Completions(args) => completions::run(args).map(|()| exit::OK),
+        #[cfg(feature = "mirror")]
+        Command::Mirror(args) => mirror::run(global, args).map(|()| exit::OK),
     }
 }

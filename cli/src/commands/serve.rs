@@ -166,6 +166,16 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         ));
     }
     let config = config(global, &args)?;
+    #[cfg(feature = "mirror")]
+    let mirror_configs = crate::commands::mirror::configured(&config.mirror)?;
+    #[cfg(not(feature = "mirror"))]
+    if !config.mirror.is_empty() {
+        return Err(CliError::usage(
+            "[[mirror]] sections need a millrace built with the `mirror` feature",
+        ));
+    }
+    #[cfg(feature = "mirror")]
+    let mirrors = std::sync::Mutex::new(Vec::new());
     crate::output::init_logging("info");
     // The banner comes once the store is open and the ports are bound:
     // before that, "serving" would be a promise the start may still break.
@@ -177,7 +187,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
             config.listen
         );
     }
-    let banner = move |handle: &millrace_server::ServerHandle| {
+    let banner = |handle: &millrace_server::ServerHandle| {
         eprintln!(
             "millrace serving {} on {}{}{} ({security})",
             data_dir.display(),
@@ -187,6 +197,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
                 .metrics_addr()
                 .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
         );
+        #[cfg(feature = "mirror")]
+        if let Ok(mut running) = mirrors.lock() {
+            *running = crate::commands::mirror::start_configured(handle, mirror_configs);
+        }
     };
     millrace_server::serve(config, banner).map_err(|e| match e {
         millrace_server::ServeError::Store(engine) => CliError::from(engine),
@@ -201,6 +215,12 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         }
         other => CliError::new(other.to_string()),
     })?;
+    #[cfg(feature = "mirror")]
+    if let Ok(mut running) = mirrors.lock() {
+        for mirror in running.drain(..) {
+            mirror.stop();
+        }
+    }
     eprintln!("millrace server stopped");
     Ok(())
 }

@@ -39,6 +39,8 @@ mod kafka_idempotence;
 mod kafka_producer_ids;
 mod kafka_txn;
 mod live_inspect;
+#[cfg(feature = "mirror")]
+mod mirror_e2e;
 mod null_values;
 mod offset_reuse;
 mod offsets;

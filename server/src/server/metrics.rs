@@ -60,6 +60,36 @@ pub struct ServerMetrics {
     errors: Mutex<BTreeMap<u16, u64>>,
     /// The Kafka front's series (`millrace_kafka_*`).
     pub kafka: crate::kafka::front::metrics::KafkaMetrics,
+    /// Series of what runs beside the server in-process (`[[mirror]]`).
+    pub extra: ExtraSeries,
+}
+
+/// Renderers of series from outside the server (the mirrors `millrace
+/// serve` runs): each appends its Prometheus text to every scrape.
+#[derive(Default)]
+pub struct ExtraSeries(Mutex<Vec<Box<dyn Fn() -> String + Send + Sync>>>);
+
+impl std::fmt::Debug for ExtraSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraSeries")
+    }
+}
+
+impl ExtraSeries {
+    /// Add a renderer.
+    pub fn add(&self, render: Box<dyn Fn() -> String + Send + Sync>) {
+        if let Ok(mut list) = self.0.lock() {
+            list.push(render);
+        }
+    }
+
+    /// Every renderer's text, in the order they were added.
+    pub fn render(&self) -> String {
+        self.0
+            .lock()
+            .map(|list| list.iter().map(|render| render()).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Default for ServerMetrics {
@@ -79,6 +109,7 @@ impl Default for ServerMetrics {
             per_opcode: Opcode::ALL.iter().map(|_| OpcodeMetrics::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
             kafka: crate::kafka::front::metrics::KafkaMetrics::default(),
+            extra: ExtraSeries::default(),
         }
     }
 }

@@ -146,6 +146,7 @@ async fn respond(request: Request<Incoming>, endpoint: &Endpoint) -> Response<Fu
         metrics.note_series_dropped(dropped);
         let mut body = metrics.render_prometheus(&store.metrics());
         body.push_str(&gauges);
+        body.push_str(&metrics.extra.render());
         body
     })
     .await;

@@ -34,6 +34,10 @@ pub struct MirrorSection {
     /// (idempotent producer; duplicates possible after a crash).
     #[serde(default)]
     pub mode: Option<String>,
+    /// Progress topic on the target (default `__millrace_mirror_progress`;
+    /// a Millrace target needs a name without the leading `__`).
+    #[serde(default)]
+    pub progress_topic: Option<String>,
     /// Most bytes of record values and keys sent per second (0 = no limit).
     #[serde(default)]
     pub rate_limit_bytes: u64,
