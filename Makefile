@@ -89,3 +89,5 @@ kafka-clients:
 	command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat; }
 	test -x $(KAFKA_VENV)/bin/python || python3 -m venv $(KAFKA_VENV)
 	$(KAFKA_VENV)/bin/pip install -q confluent-kafka==2.16.2 kafka-python==3.0.12 aiokafka==0.14.0
+	# Schema registry clients (serializers): confluent-kafka's extras, pinned.
+	$(KAFKA_VENV)/bin/pip install -q 'confluent-kafka[avro,json,schemaregistry]==2.16.2' fastavro==1.13.1 jsonschema==4.26.0

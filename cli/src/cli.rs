@@ -2,7 +2,7 @@
 //! own arguments are defined next to its implementation in `commands/`.
 
 use crate::commands::{
-    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, serve, stats, topic,
+    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, schema, serve, stats, topic,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -117,6 +117,8 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Show store-wide and per-topic numbers.
     Stats(stats::StatsArgs),
+    /// The schema registry: register, list, show, check and delete schemas.
+    Schema(schema::SchemaArgs),
     /// Verify every CRC, record, offset and index of a data directory.
     Check(check::CheckArgs),
     /// Print the batches and records of one segment file.

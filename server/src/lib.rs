@@ -4,6 +4,8 @@
 //!   frame, primitive codec, messages, error codes. No engine calls;
 //! - [`server`]: the TCP server ([`serve`], [`server::start`]): listener,
 //!   connection, handler, durability waits, auth, config, TLS, metrics;
+//! - [`registry`]: the schema registry's REST front (Confluent Schema
+//!   Registry subset, `--registry-listen`), over the service layer;
 //! - [`client`]: the Rust client ([`Client`]), its consumer-group,
 //!   transaction and DLQ calls, the remote [`Consumer`] and [`Producer`].
 //!
@@ -15,6 +17,7 @@ pub mod client;
 pub mod fuzzing;
 pub mod kafka;
 pub mod protocol;
+pub mod registry;
 pub mod server;
 
 // Paths from before the wings (public API; cli/, tests/ and fuzz/ use them).

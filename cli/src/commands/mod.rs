@@ -12,6 +12,7 @@ pub mod offsets;
 pub mod produce;
 pub mod repair;
 pub mod replay;
+pub mod schema;
 pub mod serve;
 pub mod stats;
 pub mod topic;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Group(args) => offsets::run_group(global, args).map(|()| exit::OK),
         Command::Dlq(args) => dlq::run(global, args).map(|()| exit::OK),
         Command::Replay(args) => replay::run(global, args).map(|()| exit::OK),
+        Command::Schema(args) => schema::run(global, args),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
         Command::Check(args) => check::run(global, args),
         Command::Dump(args) => dump::run(global, args),

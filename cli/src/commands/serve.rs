@@ -28,7 +28,9 @@ Examples:
   millrace serve --config /etc/millrace.toml
   millrace serve --durability interval:100 --quota-bytes 20GiB --no-metrics
   millrace serve --kafka-listen 127.0.0.1:9093 --kafka-auto-create-topics
-  millrace serve --kafka-listen off"
+  millrace serve --kafka-listen off
+  millrace serve --registry-listen 127.0.0.1:18081
+  millrace serve --registry-listen off"
 )]
 pub struct ServeArgs {
     /// TOML configuration file (keys as in ServerConfig: listen, data_dir, tokens, ...).
@@ -79,9 +81,14 @@ pub struct ServeArgs {
     /// producer.id.expiration.ms) [default: 86400000, 1 day].
     #[arg(long, value_name = "MS")]
     kafka_producer_id_expiration_ms: Option<u64>,
+    /// Schema registry (Confluent Schema Registry REST API) listener
+    /// address, or `off` [default: 127.0.0.1:8081]. Same tokens (HTTP basic
+    /// auth: user = token name, password = token) and TLS as --listen.
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_address_or_off)]
+    registry_listen: Option<KafkaListen>,
 }
 
-/// `--kafka-listen`: an address, or `None` for `off`.
+/// `--kafka-listen`, `--registry-listen`: an address, or `None` for `off`.
 #[derive(Debug, Clone, Copy)]
 struct KafkaListen(Option<SocketAddr>);
 
@@ -100,9 +107,10 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
         Some(path) => ServerConfig::load(path).map_err(|e| {
             CliError::new(e.to_string()).with_hint("fix the file, or see the accepted keys in design/protocol.md")
         })?,
-        // As a file without a [kafka] table: the Kafka front on its default address.
+        // As a file without a [kafka] or [registry] table: both fronts on their default addresses.
         None => ServerConfig {
             kafka: millrace_server::kafka::front::KafkaConfig::default(),
+            registry: millrace_server::registry::RegistryConfig::default(),
             ..ServerConfig::default()
         },
     };
@@ -149,6 +157,9 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
     if let Some(ms) = args.kafka_producer_id_expiration_ms {
         config.kafka.producer_id_expiration_ms = ms;
     }
+    if let Some(KafkaListen(listen)) = args.registry_listen {
+        config.registry.listen = listen;
+    }
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     Ok(config)
 }
@@ -189,13 +200,16 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
     }
     let banner = |handle: &millrace_server::ServerHandle| {
         eprintln!(
-            "millrace serving {} on {}{}{} ({security})",
+            "millrace serving {} on {}{}{}{} ({security})",
             data_dir.display(),
             handle.local_addr(),
             handle.kafka_addr().map_or(String::new(), |k| format!(", Kafka on {k}")),
             handle
                 .metrics_addr()
-                .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics"))
+                .map_or(String::new(), |m| format!(", metrics on http://{m}/metrics")),
+            handle
+                .registry_addr()
+                .map_or(String::new(), |r| format!(", schema registry on http://{r}"))
         );
         #[cfg(feature = "mirror")]
         if let Ok(mut running) = mirrors.lock() {
@@ -211,6 +225,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> CliResult<()> {
         millrace_server::ServeError::KafkaBind { addr, source } => {
             CliError::new(format!("cannot listen on {addr} for Kafka clients: {source}")).with_hint(
                 "another process uses that port; pick another with --kafka-listen, or turn the Kafka front off with --kafka-listen off",
+            )
+        }
+        millrace_server::ServeError::RegistryBind { addr, source } => {
+            CliError::new(format!("cannot listen on {addr} for the schema registry: {source}")).with_hint(
+                "another process uses that port; pick another with --registry-listen, or turn the registry off with --registry-listen off",
             )
         }
         other => CliError::new(other.to_string()),

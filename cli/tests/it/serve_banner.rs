@@ -59,7 +59,7 @@ fn the_banner_names_the_bound_addresses_which_answer() {
         .arg("--data")
         .arg(&data)
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-        .args(["--kafka-listen", "127.0.0.1:0"])
+        .args(["--kafka-listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"])
         .env_remove("MILLRACE_SERVER")
         .env_remove("MILLRACE_TOKEN")
         .env("RUST_LOG", "off")
@@ -72,13 +72,23 @@ fn the_banner_names_the_bound_addresses_which_answer() {
     let mut banner = String::new();
     stderr.read_line(&mut banner).unwrap();
     let fields: Vec<&str> = banner.split_whitespace().collect();
-    // "millrace serving <dir> on <addr>, Kafka on <addr>, metrics on http://<addr>/metrics"
+    // "millrace serving <dir> on <addr>, Kafka on <addr>, metrics on http://<addr>/metrics,
+    // schema registry on http://<addr>"
     assert_eq!(fields.get(..2), Some(&["millrace", "serving"][..]), "{banner:?}");
     let listen = fields[4].trim_end_matches(',');
     assert_eq!(fields.get(5..7), Some(&["Kafka", "on"][..]), "{banner:?}");
     let kafka = fields[7].trim_end_matches(',');
-    let metrics = fields[10].trim_start_matches("http://").trim_end_matches("/metrics");
-    for addr in [listen, kafka, metrics] {
+    let metrics = fields[10]
+        .trim_end_matches(',')
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    assert_eq!(
+        fields.get(11..14),
+        Some(&["schema", "registry", "on"][..]),
+        "{banner:?}"
+    );
+    let registry = fields[14].trim_start_matches("http://");
+    for addr in [listen, kafka, metrics, registry] {
         let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{addr:?} in {banner:?}: {e}"));
         assert_ne!(addr.port(), 0, "the banner names the bound port: {banner:?}");
         // Bound before the banner: the first connection succeeds.

@@ -85,7 +85,7 @@ fn first_banner_line(data: &std::path::Path, extra: &[&str]) -> String {
         .arg("serve")
         .arg("--data")
         .arg(data)
-        .args(["--no-metrics", "--kafka-listen", "off"])
+        .args(["--no-metrics", "--kafka-listen", "off", "--registry-listen", "off"])
         .args(extra)
         .env_remove("MILLRACE_SERVER")
         .env_remove("MILLRACE_TOKEN")
@@ -139,7 +139,15 @@ fn a_client_name_sent_with_a_wrong_token_cannot_forge_a_log_line() {
         .arg("serve")
         .arg("--data")
         .arg(tmp.path().join("data"))
-        .args(["--listen", &addr, "--no-metrics", "--kafka-listen", "off"])
+        .args([
+            "--listen",
+            &addr,
+            "--no-metrics",
+            "--kafka-listen",
+            "off",
+            "--registry-listen",
+            "off",
+        ])
         .args(["--config", config.to_str().unwrap()])
         .env_remove("MILLRACE_SERVER")
         .env_remove("MILLRACE_TOKEN")

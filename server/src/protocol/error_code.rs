@@ -35,6 +35,16 @@ pub enum ErrorCode {
     InternalName,
     /// A commit would add a consumer group past `groups_max`.
     GroupLimit,
+    /// The schema registry has no schema with the id.
+    SchemaNotFound,
+    /// The schema registry has no (undeleted) version of the subject.
+    SubjectNotFound,
+    /// The subject has no (undeleted) version with the number.
+    VersionNotFound,
+    /// A schema breaks its subject's compatibility level.
+    IncompatibleSchema,
+    /// A schema that does not parse as its type, or of a type not taken.
+    InvalidSchema,
     /// An engine code this build does not name yet (`19..=999`).
     OtherEngine(u16),
     Malformed,
@@ -54,7 +64,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 31] = [
+const NAMED: [(u16, ErrorCode); 36] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -74,6 +84,11 @@ const NAMED: [(u16, ErrorCode); 31] = [
     (17, ErrorCode::NotADataDir),
     (18, ErrorCode::InternalName),
     (19, ErrorCode::GroupLimit),
+    (21, ErrorCode::SchemaNotFound),
+    (22, ErrorCode::SubjectNotFound),
+    (23, ErrorCode::VersionNotFound),
+    (24, ErrorCode::IncompatibleSchema),
+    (25, ErrorCode::InvalidSchema),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),

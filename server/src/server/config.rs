@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FRAME_BYTES_MAX_HIGHEST, FRAME_BYTES_MAX_LOWEST};
 use crate::kafka::front::KafkaConfig;
+use crate::registry::RegistryConfig;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +154,11 @@ pub struct ServerConfig {
     /// `[[mirror]]` sections: mirrors `millrace serve` runs in-process
     /// when built with its `mirror` feature (design/mirror.md).
     pub mirror: Vec<crate::server::mirror_config::MirrorSection>,
+    /// The schema registry's REST front (`[registry]` table): as `kafka`, a
+    /// file without the table listens on 127.0.0.1:8081,
+    /// [`ServerConfig::default`] leaves it off ([`RegistryConfig::off`]).
+    #[serde(default = "RegistryConfig::default")]
+    pub registry: RegistryConfig,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -214,6 +220,7 @@ impl Default for ServerConfig {
             groups_max: millrace::config::GROUPS_MAX_DEFAULT as u32,
             kafka: KafkaConfig::off(),
             mirror: Vec::new(),
+            registry: RegistryConfig::off(),
         }
     }
 }
@@ -427,8 +434,11 @@ impl ServerConfig {
     /// `insecure` says the operator accepts the risk.
     fn check_exposure(&self) -> Result<(), ConfigError> {
         self.check_exposure_of("listen", self.listen)?;
-        match self.kafka.listen {
-            Some(kafka) => self.check_exposure_of("kafka.listen", kafka),
+        if let Some(kafka) = self.kafka.listen {
+            self.check_exposure_of("kafka.listen", kafka)?;
+        }
+        match self.registry.listen {
+            Some(registry) => self.check_exposure_of("registry.listen", registry),
             None => Ok(()),
         }
     }

@@ -40,6 +40,13 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The schema registry's address (`--registry-listen`, `registry.listen`) is taken.
+    #[error("cannot listen on {addr} for the schema registry (--registry-listen, registry.listen): {source}")]
+    RegistryBind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
@@ -54,6 +61,7 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     kafka_addr: Option<SocketAddr>,
+    registry_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServeError>>,
     metrics: Arc<ServerMetrics>,
@@ -71,6 +79,10 @@ impl ServerHandle {
     /// The Kafka front's address actually bound (`None`: the front is off).
     pub fn kafka_addr(&self) -> Option<SocketAddr> {
         self.kafka_addr
+    }
+    /// The schema registry's bound address, when it is on.
+    pub fn registry_addr(&self) -> Option<SocketAddr> {
+        self.registry_addr
     }
     pub fn metrics(&self) -> &Arc<ServerMetrics> {
         &self.metrics
@@ -146,6 +158,18 @@ async fn bind_kafka(config: &ServerConfig) -> Result<Option<(TcpListener, Socket
     Ok(Some((listener, bound)))
 }
 
+/// The schema registry's listener and the address it bound, when it is on.
+async fn bind_registry(config: &ServerConfig) -> Result<Option<(TcpListener, SocketAddr)>, ServeError> {
+    let Some(addr) = config.registry.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::RegistryBind { addr, source })?;
+    let bound = listener.local_addr().map_err(ServeError::Runtime)?;
+    Ok(Some((listener, bound)))
+}
+
 /// Open the store named by `config` and start serving it.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     config.validate()?;
@@ -194,6 +218,8 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     };
     let kafka_listener = bind_kafka(&config).await?;
     let kafka_addr = kafka_listener.as_ref().map(|(_, bound)| *bound);
+    let registry_listener = bind_registry(&config).await?;
+    let registry_addr = registry_listener.as_ref().map(|(_, bound)| *bound);
     let metrics = Arc::new(ServerMetrics::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
     let context = Arc::new(Service {
@@ -247,12 +273,16 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     if let Some((listener, bound)) = kafka_listener {
         crate::kafka::front::listener::spawn(listener, bound, &shared, shutdown_rx.clone());
     }
+    if let Some((listener, bound)) = registry_listener {
+        crate::registry::spawn(listener, bound, &shared, shutdown_rx.clone());
+    }
     tracing::info!(%local_addr, ?metrics_addr, ?kafka_addr, data_dir = %store.path().display(), "millrace server listening");
     let task = tokio::spawn(accept_loop(listener, shared, store, shutting_down, shutdown_rx));
     Ok(ServerHandle {
         local_addr,
         metrics_addr,
         kafka_addr,
+        registry_addr,
         shutdown: shutdown_tx,
         task,
         metrics,

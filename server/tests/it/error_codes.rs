@@ -41,10 +41,15 @@ fn kind_index(error: &Error) -> usize {
         Error::SymlinkRefused { .. } => 19,
         Error::NotADataDir { .. } => 20,
         Error::InternalName { .. } => 21,
+        Error::SchemaNotFound { .. } => 22,
+        Error::SubjectNotFound { .. } => 23,
+        Error::VersionNotFound { .. } => 24,
+        Error::IncompatibleSchema { .. } => 25,
+        Error::InvalidSchema { .. } => 26,
     }
 }
 
-const KINDS: usize = 22;
+const KINDS: usize = 27;
 
 fn one_of_each() -> Vec<Error> {
     vec![
@@ -130,6 +135,21 @@ fn one_of_each() -> Vec<Error> {
         Error::InternalName {
             what: "topic",
             name: "__offsets".into(),
+        },
+        Error::SchemaNotFound { id: 3 },
+        Error::SubjectNotFound { subject: "s".into() },
+        Error::VersionNotFound {
+            subject: "s".into(),
+            version: 2,
+            not_soft_deleted: false,
+        },
+        Error::IncompatibleSchema {
+            subject: "s".into(),
+            messages: vec!["m".into()],
+        },
+        Error::InvalidSchema {
+            schema_type: "AVRO",
+            reason: "r".into(),
         },
     ]
 }

@@ -85,6 +85,11 @@ impl Server {
             } else {
                 &["--kafka-listen", "off"][..]
             })
+            .args(if extra.contains(&"--registry-listen") {
+                &[][..]
+            } else {
+                &["--registry-listen", "off"][..]
+            })
             .args(extra)
             .env_remove("MILLRACE_SERVER")
             .env_remove("MILLRACE_TOKEN")

@@ -92,6 +92,7 @@ mod kafka_groups;
 mod kafka_producers;
 mod kafka_txn;
 mod offsets;
+mod registry;
 mod session;
 mod txn;
 
@@ -101,6 +102,7 @@ pub use fetch::{
 };
 pub use kafka_groups::LiveGroups;
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
+pub use registry::RegistryAccess;
 pub use session::Session;
 
 /// A written append: acknowledged, or still owed its fsync (an `Always`
