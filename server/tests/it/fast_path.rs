@@ -179,63 +179,6 @@ async fn always_produce_is_acknowledged_after_its_fsync() {
     server.handle.shutdown().await.unwrap();
 }
 
-/// Sixteen connections producing to one `Always` partition at once: each
-/// connection's task waits for its fsync without a thread of its own (parked
-/// in the group commit, woken by the fsync that covers it, or leading the
-/// next one; `server::durable`). Every produce is acknowledged, in order per
-/// connection, every record is there once, and the waits share fsyncs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_always_producers_share_fsyncs() {
-    const PRODUCERS: u64 = 16;
-    const PRODUCES: u64 = 40;
-    let server = start_server(|_| {}).await;
-    let client = server.client().await;
-    client
-        .create_topic("durable", 1, &[("durability", "always")])
-        .await
-        .unwrap();
-    let fsyncs_before = stat(&client.stats().await.unwrap(), "millrace_fsyncs_total");
-    let mut producers = Vec::new();
-    for p in 0..PRODUCERS {
-        let producer = server.client().await;
-        producers.push(tokio::spawn(async move {
-            let mut offsets = Vec::new();
-            for i in 0..PRODUCES {
-                let value = format!("{p}:{i}").into_bytes();
-                let produced = producer.produce("durable", 0, vec![Record::new(value)]).await.unwrap();
-                offsets.push(produced.base_offset);
-            }
-            offsets
-        }));
-    }
-    let mut all = Vec::new();
-    for producer in producers {
-        let offsets = producer.await.unwrap();
-        assert!(
-            offsets.windows(2).all(|w| w[0] < w[1]),
-            "in order per connection: {offsets:?}"
-        );
-        all.extend(offsets);
-    }
-    all.sort_unstable();
-    all.dedup();
-    assert_eq!(
-        all.len() as u64,
-        PRODUCERS * PRODUCES,
-        "one offset per acknowledged produce"
-    );
-    let fsyncs = stat(&client.stats().await.unwrap(), "millrace_fsyncs_total") - fsyncs_before;
-    assert!(fsyncs >= 1);
-    assert!(
-        fsyncs < PRODUCERS * PRODUCES,
-        "{fsyncs} fsyncs for {} produces: waits share the group's fsync",
-        PRODUCERS * PRODUCES
-    );
-    let fetched = client.fetch("durable", 0, 0, Duration::ZERO).await.unwrap();
-    assert!(!fetched.records.is_empty());
-    server.handle.shutdown().await.unwrap();
-}
-
 /// The fetch response encoded from record views is byte for byte the
 /// encoding of what `Store::read_with` returns, for keys, headers,
 /// timestamps, budgets and both isolation levels.
@@ -405,7 +348,8 @@ async fn fetch_response_bytes_match_the_owned_read() {
 }
 
 /// Many connections producing to an `Always` topic at once go through the
-/// syncer's queues and share fsyncs: every answer is right (dense, distinct
+/// group commit (each task parked until an fsync covers it, `server::durable`)
+/// and share fsyncs: every answer is right (dense, distinct
 /// offsets per partition; an idempotent retry is a duplicate with the
 /// original's offsets), every acknowledged record is already visible to a
 /// read-committed fetch (which under `Always` sees only fsynced data), and
