@@ -129,7 +129,7 @@ impl Log {
     fn append_async(&self) -> (u64, Result<Mark, SyncFailure<()>>) {
         let target = self.write_one();
         let mut parked = Parked::default();
-        let result = loom::future::block_on(std::future::poll_fn(|cx| {
+        let result = block_on(std::future::poll_fn(|cx| {
             self.gate
                 .poll_synced(target, &mut parked, cx.waker(), || {}, || self.sync_for(target))
         }));
@@ -156,6 +156,29 @@ impl Log {
                 None
             }
         }
+    }
+}
+
+/// Wakes a parked loom thread.
+struct Unpark(thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Poll `future` on this loom thread, parking it between polls until the
+/// future's waker unparks it.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        thread::park();
     }
 }
 

@@ -152,7 +152,11 @@ fn a_wait_dropped_with_the_turn_to_lead_passes_it_on() {
     let mut tasks = std::mem::take(&mut *parked.lock().unwrap());
     let mut last = tasks.pop().expect("c");
     let next_leader = tasks.pop().expect("b");
-    assert_eq!(next_leader.wakes(), 1, "the first uncovered wait is handed the next turn");
+    assert_eq!(
+        next_leader.wakes(),
+        1,
+        "the first uncovered wait is handed the next turn"
+    );
     assert_eq!(last.wakes(), 0, "the other sleeps on");
     assert_eq!(visible(&store), 1);
     // The connection of `b` closes: its wait is dropped unfinished.
@@ -177,12 +181,17 @@ fn a_wait_with_no_fsync_running_leads_one_when_polled() {
     assert_eq!(task.wakes(), 0, "led its own fsync: never parked");
     // Not `Always`: acknowledged on the first poll, without an fsync.
     store
-        .create_topic("os", TopicConfig {
-            durability: Some(Durability::Os),
-            ..TopicConfig::with_partitions(1)
-        })
+        .create_topic(
+            "os",
+            TopicConfig {
+                durability: Some(Durability::Os),
+                ..TopicConfig::with_partitions(1)
+            },
+        )
         .unwrap();
-    let os = store.append_pending("os", 0, &[Record::new(b"x".to_vec())], None).unwrap();
+    let os = store
+        .append_pending("os", 0, &[Record::new(b"x".to_vec())], None)
+        .unwrap();
     storage.count_only();
     assert_eq!(Task::new(os).poll().map(|r| r.unwrap().next_offset), Poll::Ready(1));
     assert_eq!(storage.count(FaultOp::SyncData), 0);

@@ -1,123 +1,93 @@
-//! Waiting for `Always` acknowledgements off the request path.
+//! Waiting for `Always` acknowledgements off the request path, the one wait
+//! of both fronts.
 //!
 //! A produce to an `Always` topic is written on the connection's task
 //! ([`millrace::Store::append_pending`]: a `write(2)` into the page cache) and
-//! its acknowledgement, the fsync that covers it, is awaited here: a few
-//! threads each take owed waits from their own queue and run them
-//! ([`millrace::PendingAppend::wait`], the engine's group commit), and each
-//! connection task awaits a oneshot (a wait with no other in progress on
-//! its lane runs inline instead, as a lone producer's would). All waits of
-//! one partition go to the same thread, which takes everything queued at
-//! once: its first wait's fsync covers every batch written before it, and
-//! the rest return without one. No thread is blocked per request, so with many producers the
-//! server's CPU goes to requests rather than to waking a blocked thread per
-//! producer after every fsync; partitions on different threads sync in
-//! parallel.
+//! its acknowledgement, the fsync that covers it, is awaited here as the
+//! engine's future ([`millrace::PendingAppend::acknowledgement`]): the task
+//! parks in the partition's group commit and the fsync that covers its batch
+//! wakes it directly, with no thread blocked per request and no hand-off to a
+//! syncer or blocking-pool thread and back. When no fsync runs on the
+//! partition, the polling task leads one itself, on its runtime worker (as a
+//! lone producer's wait would): it writes the pending batches and
+//! fdatasyncs, and while it does the other producers' waits park and are
+//! covered by the next group fsync. A failed fsync wakes every parked wait
+//! with the engine's error (the store is poisoned: nothing later is
+//! acknowledged). A wait abandoned (a connection closed, a Kafka produce's
+//! `timeout_ms` passed) leaves the gate, passing on a turn to lead it had
+//! been handed; its batch is covered by the next fsync.
 
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Instant;
 
-use millrace::{PendingAppend, ProducerAppend};
-use tokio::sync::oneshot;
+use millrace::{ProducerAppend, WaitDurable};
 
-use crate::server::service::{ServiceError, ServiceResult};
+use crate::server::service::{Appended, ServiceError, ServiceResult};
 
-/// Threads running owed waits: more than one so that partitions sync in
-/// parallel.
-const THREADS: usize = 4;
-/// Owed waits a thread takes from the queue at once.
-const TAKE_MAX: usize = 256;
-
-type Reply = oneshot::Sender<millrace::Result<ProducerAppend>>;
-
-/// The queues of owed waits and their threads. Dropping the last handle
-/// ends each thread once its queue is empty.
-#[derive(Debug, Clone)]
-pub struct Syncer {
-    lanes: Vec<Arc<Lane>>,
-}
-
-/// One syncer thread's queue, and how many waits its partitions have in
-/// progress (queued or waited inline).
-#[derive(Debug)]
-struct Lane {
-    queue: mpsc::Sender<(PendingAppend, Reply)>,
-    waiting: AtomicUsize,
-}
-
-/// Counts a wait in progress for as long as it lives (also when the
-/// awaiting task is dropped).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+/// Until `appended` is acknowledged, or its fsync failed (the engine's error).
+pub async fn acknowledged(appended: Appended) -> ServiceResult<ProducerAppend> {
+    match appended {
+        Appended::Acknowledged(append) => Ok(append),
+        Appended::Owed(pending) => pending.acknowledgement().await.map_err(ServiceError::Engine),
     }
 }
 
-impl Syncer {
-    pub fn start() -> std::io::Result<Syncer> {
-        let mut lanes = Vec::with_capacity(THREADS);
-        for n in 0..THREADS {
-            let (queue, owed) = mpsc::channel::<(PendingAppend, Reply)>();
-            std::thread::Builder::new()
-                .name(format!("millrace-sync-{n}"))
-                .spawn(move || run(&owed))?;
-            lanes.push(Arc::new(Lane {
-                queue,
-                waiting: AtomicUsize::new(0),
-            }));
+/// One owed acknowledgement of [`acknowledged_all`], under the caller's key.
+enum Wait {
+    Waiting(WaitDurable),
+    Done(ServiceResult<ProducerAppend>),
+}
+
+/// Until every one of `appended` is acknowledged (or failed), or until
+/// `deadline`: each under its key, `None` when not acknowledged by then
+/// (its batch is left to the next fsync). The waits run concurrently in
+/// the calling task (a request's partitions sync in parallel where other
+/// tasks lead their syncs, and one after the other where this task leads
+/// them), without a task or thread of their own.
+pub async fn acknowledged_all<K>(
+    appended: Vec<(K, Appended)>,
+    deadline: Option<Instant>,
+) -> Vec<(K, Option<ServiceResult<ProducerAppend>>)> {
+    let mut waits: Vec<(K, Wait)> = appended
+        .into_iter()
+        .map(|(key, appended)| {
+            let wait = match appended {
+                Appended::Acknowledged(append) => Wait::Done(Ok(append)),
+                Appended::Owed(pending) => Wait::Waiting(pending.acknowledgement()),
+            };
+            (key, wait)
+        })
+        .collect();
+    let all = std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (_, wait) in &mut waits {
+            if let Wait::Waiting(future) = wait {
+                match Pin::new(future).poll(cx) {
+                    Poll::Ready(result) => *wait = Wait::Done(result.map_err(ServiceError::Engine)),
+                    Poll::Pending => waiting = true,
+                }
+            }
         }
-        Ok(Syncer { lanes })
-    }
-
-    /// Wait, without blocking the caller's thread, until `pending` (an
-    /// append to `topic`/`partition` that owes an fsync,
-    /// [`crate::server::service::Appended::Owed`]) is acknowledged, or its
-    /// fsync failed (the engine's error).
-    pub async fn wait(&self, pending: PendingAppend, topic: &str, partition: u32) -> ServiceResult<ProducerAppend> {
-        let lost = || ServiceError::Internal("fsync wait failed; see server log".into());
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (topic, partition).hash(&mut hasher);
-        let Some(lane) = self.lanes.get(hasher.finish() as usize % self.lanes.len().max(1)) else {
-            return Err(lost());
-        };
-        let alone = lane.waiting.fetch_add(1, Ordering::AcqRel) == 0;
-        let _counted = Waiting(&lane.waiting);
-        if alone {
-            // Nobody else waits on this lane: wait right here, without the
-            // hand-off to a syncer thread and back (two thread wake-ups on a
-            // lone producer's latency path).
-            let waited = crate::server::blocking::run_blocking(move || pending.wait())
-                .await
-                .map_err(|_| lost())?;
-            return waited.map_err(ServiceError::Engine);
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
         }
-        let (reply, answer) = oneshot::channel();
-        let waited = match lane.queue.send((pending, reply)) {
-            Ok(()) => answer.await.map_err(|_| lost())?,
-            // The threads are gone (not while a handle lives): wait on the blocking pool.
-            Err(mpsc::SendError((pending, _))) => tokio::task::spawn_blocking(move || pending.wait())
-                .await
-                .map_err(|_| lost())?,
-        };
-        waited.map_err(ServiceError::Engine)
-    }
-}
-
-fn run(owed: &mpsc::Receiver<(PendingAppend, Reply)>) {
-    loop {
-        let Ok(first) = owed.recv() else {
-            return;
-        };
-        let batch: Vec<(PendingAppend, Reply)> = std::iter::once(first)
-            .chain(owed.try_iter().take(TAKE_MAX - 1))
-            .collect();
-        // The first wait's fsync covers every batch written before it: the
-        // later waits of the same partition return without another fsync.
-        for (pending, reply) in batch {
-            let _ = reply.send(pending.wait());
+    });
+    match deadline {
+        Some(deadline) => {
+            // Timed out: those still waiting are answered `None` below.
+            let _ = tokio::time::timeout_at(deadline.into(), all).await;
         }
+        None => all.await,
     }
+    waits
+        .into_iter()
+        .map(|(key, wait)| match wait {
+            Wait::Done(result) => (key, Some(result)),
+            Wait::Waiting(_) => (key, None),
+        })
+        .collect()
 }

@@ -228,7 +228,6 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         frame_bytes_max: config.frame_bytes_max,
         fetch_wait_max_ms: config.fetch_wait_max_ms,
         shutting_down: shutting_down.clone(),
-        syncer: crate::durable::Syncer::start().map_err(ServeError::Runtime)?,
         group_budget: crate::group_budget::GroupBudget::default(),
         kafka_groups: crate::server::service::LiveGroups::default(),
     });

@@ -348,7 +348,8 @@ async fn fetch_response_bytes_match_the_owned_read() {
 }
 
 /// Many connections producing to an `Always` topic at once go through the
-/// syncer's queues and share fsyncs: every answer is right (dense, distinct
+/// group commit (each task parked until an fsync covers it, `server::durable`)
+/// and share fsyncs: every answer is right (dense, distinct
 /// offsets per partition; an idempotent retry is a duplicate with the
 /// original's offsets), every acknowledged record is already visible to a
 /// read-committed fetch (which under `Always` sees only fsynced data), and

@@ -213,7 +213,11 @@ struct DuringSync(Option<Box<dyn FnOnce() + Send>>);
 
 impl std::fmt::Debug for DuringSync {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "DuringSync(armed)" } else { "DuringSync" })
+        f.write_str(if self.0.is_some() {
+            "DuringSync(armed)"
+        } else {
+            "DuringSync"
+        })
     }
 }
 

@@ -26,6 +26,11 @@ pub(crate) const UNAUTHENTICATED_FRAME_BYTES_MAX: u32 = 64 * 1024;
 /// Bytes asked of the socket per read of a body (read straight into the
 /// frame's own buffer, reserved beforehand).
 const READ_BYTES_MAX: usize = 1024 * 1024;
+/// Bytes asked of the socket per read between frames: the next frames'
+/// size prefixes and bodies, as many as the client pipelined, come in one
+/// read instead of two reads per frame. What a connection holds outside the
+/// buffer budgets is at most this (as the native front's reader).
+const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// After a protocol error: how long, and how many bytes, the reader keeps
 /// draining the socket before closing, so that the close is not a reset
 /// that destroys responses still in flight.
@@ -95,6 +100,8 @@ pub(crate) async fn run<S>(
         shutdown,
         authenticated,
         peer,
+        buffered: Vec::new(),
+        taken: 0,
     };
     let outcome = reader.read_loop().await;
     tracing::debug!(%peer, ?outcome, "Kafka connection reader finished");
@@ -115,6 +122,10 @@ struct Reader<R> {
     shutdown: watch::Receiver<bool>,
     authenticated: Arc<AtomicBool>,
     peer: SocketAddr,
+    /// Bytes read past the frames taken so far (from `taken` on): the start
+    /// of the next frames. At most [`READ_CHUNK_BYTES`].
+    buffered: Vec<u8>,
+    taken: usize,
 }
 
 /// What ended one wait of the read loop.
@@ -151,9 +162,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     async fn read_size(&mut self, last_frame_at: &mut Instant, handshake_deadline: Instant) -> Result<i32, Outcome> {
         let idle_timeout = self.shared.config.idle_timeout();
         let slow_client_timeout = self.shared.config.slow_client_timeout();
-        let mut prefix = Vec::with_capacity(4);
-        let mut frame_started_at: Option<Instant> = None;
-        while prefix.len() < 4 {
+        // Bytes of the prefix already read with the previous frames.
+        let mut frame_started_at = (self.buffered.len() > self.taken).then(Instant::now);
+        if self.buffered.len() < self.taken + 4 {
+            // Keep only the prefix's first bytes, at the start.
+            self.buffered.drain(..self.taken);
+            self.taken = 0;
+        }
+        while self.buffered.len() < self.taken + 4 {
             let authenticated = self.authenticated.load(Relaxed);
             let mut deadline = match frame_started_at {
                 Some(at) => at + slow_client_timeout,
@@ -162,8 +178,13 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             if !authenticated {
                 deadline = deadline.min(handshake_deadline);
             }
-            let room = 4 - prefix.len();
-            match self.read_some(&mut prefix, room, deadline).await {
+            let room = READ_CHUNK_BYTES - self.buffered.len();
+            // `read_buf` reads into spare capacity only.
+            self.buffered.reserve(room);
+            let mut buffered = std::mem::take(&mut self.buffered);
+            let event = self.read_some(&mut buffered, room, deadline).await;
+            self.buffered = buffered;
+            match event {
                 Event::Read => {
                     frame_started_at.get_or_insert_with(Instant::now);
                 }
@@ -190,7 +211,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             }
         }
         let mut size = [0u8; 4];
-        size.copy_from_slice(&prefix);
+        let prefix = self.buffered.get(self.taken..self.taken + 4).ok_or(Outcome::Fatal)?;
+        size.copy_from_slice(prefix);
+        self.taken += 4;
         Ok(i32::from_be_bytes(size))
     }
 
@@ -199,6 +222,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     async fn read_body(&mut self, length: usize) -> Result<Vec<u8>, Outcome> {
         let deadline = Instant::now() + self.shared.config.slow_client_timeout();
         let mut frame = Vec::with_capacity(length);
+        // What came with the previous read first, then straight from the socket.
+        let available = self.buffered.get(self.taken..).unwrap_or_default();
+        let from_buffer = available.len().min(length);
+        frame.extend_from_slice(available.get(..from_buffer).unwrap_or_default());
+        self.taken += from_buffer;
+        if self.taken == self.buffered.len() {
+            self.buffered.clear();
+            self.taken = 0;
+        }
         while frame.len() < length {
             let room = (length - frame.len()).min(READ_BYTES_MAX);
             match self.read_some(&mut frame, room, deadline).await {

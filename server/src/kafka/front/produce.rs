@@ -11,7 +11,6 @@
 //! covers it ([`Appended::Owed`]: the front makes no durability decision of
 //! its own), bounded by the request's `timeout_ms` (REQUEST_TIMED_OUT).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use millrace::ProducerAppend;
@@ -167,13 +166,13 @@ pub(crate) fn produce(
         outcomes.push(partitions);
     }
     if acks == 0 {
-        // No response at all. An owed fsync still runs now (on the syncer,
-        // not waited for): until it does, readers do not see the batch.
-        settle_unanswered(front, owed);
+        // No response at all. An owed fsync still runs now (driven by a
+        // task, not waited for): until it does, readers do not see the batch.
+        settle_unanswered(owed);
         return Ok(());
     }
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
-    for (slot, acknowledged) in wait_owed(front, owed, started + timeout) {
+    for (slot, acknowledged) in wait_owed(owed, started + timeout) {
         let Some(outcome) = outcomes.get_mut(slot.0).and_then(|topic| topic.get_mut(slot.1)) else {
             continue;
         };
@@ -356,27 +355,29 @@ pub(crate) fn auto_create(front: &Front, topic: &str) -> ServiceResult<()> {
     }
 }
 
-/// Let each owed acknowledgement of an acks=0 request complete without
-/// waiting for it (on the syncer when a runtime is at hand, else here).
-fn settle_unanswered(front: &Front, owed: Vec<Owed<'_>>) {
+/// Let the owed acknowledgements of an acks=0 request complete without
+/// waiting for them: one task drives their fsyncs when a runtime is at
+/// hand, else they complete here.
+fn settle_unanswered(owed: Vec<Owed<'_>>) {
+    let owed: Vec<((String, u32), Appended)> = owed
+        .into_iter()
+        .map(|owed| ((owed.topic.to_owned(), owed.partition), owed.appended))
+        .collect();
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        for owed in owed {
-            if let Err(error) = owed.appended.wait() {
-                tracing::warn!(?error, "kafka produce with acks=0: the fsync failed");
+        for ((topic, partition), appended) in owed {
+            if let Err(error) = appended.wait() {
+                tracing::warn!(?error, topic, partition, "kafka produce with acks=0: the fsync failed");
             }
         }
         return;
     };
-    for owed in owed {
-        let service = Arc::clone(&front.service);
-        let topic = owed.topic.to_owned();
-        let (appended, partition) = (owed.appended, owed.partition);
-        runtime.spawn(async move {
-            if let Err(error) = service.acknowledged(appended, &topic, partition).await {
+    runtime.spawn(async move {
+        for ((topic, partition), settled) in crate::server::durable::acknowledged_all(owed, None).await {
+            if let Some(Err(error)) = settled {
                 tracing::warn!(?error, topic, partition, "kafka produce with acks=0: the fsync failed");
             }
-        });
-    }
+        }
+    });
 }
 
 /// An owed acknowledgement's slot in the request and its outcome (`None`:
@@ -384,40 +385,22 @@ fn settle_unanswered(front: &Front, owed: Vec<Owed<'_>>) {
 type Settled = ((usize, usize), Option<ServiceResult<ProducerAppend>>);
 
 /// Wait for each owed acknowledgement until `deadline`: `None` for those
-/// not acknowledged by then. The waits run on the service's syncer threads
-/// (in parallel across partitions) when a runtime is at hand, else here.
-fn wait_owed(front: &Front, owed: Vec<Owed<'_>>, deadline: Instant) -> Vec<Settled> {
+/// not acknowledged by then. The service's one durable wait
+/// ([`crate::server::durable::acknowledged_all`]) driven on this thread
+/// (the handler runs where blocking is allowed) when a runtime is at hand,
+/// else each waits here in turn.
+fn wait_owed(owed: Vec<Owed<'_>>, deadline: Instant) -> Vec<Settled> {
     if owed.is_empty() {
         return Vec::new();
     }
+    let owed: Vec<((usize, usize), Appended)> = owed.into_iter().map(|owed| (owed.slot, owed.appended)).collect();
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return owed
             .into_iter()
-            .map(|owed| (owed.slot, Some(owed.appended.wait())))
+            .map(|(slot, appended)| (slot, Some(appended.wait())))
             .collect();
     };
-    let waits: Vec<_> = owed
-        .into_iter()
-        .map(|owed| {
-            let service = Arc::clone(&front.service);
-            let topic = owed.topic.to_owned();
-            let (appended, partition) = (owed.appended, owed.partition);
-            let task = runtime.spawn(async move { service.acknowledged(appended, &topic, partition).await });
-            (owed.slot, task)
-        })
-        .collect();
-    runtime.block_on(async {
-        let mut settled = Vec::with_capacity(waits.len());
-        for (slot, task) in waits {
-            let result = match tokio::time::timeout_at(deadline.into(), task).await {
-                Ok(Ok(result)) => Some(result),
-                Ok(Err(_)) => Some(Err(ServiceError::Internal("fsync wait failed; see server log".into()))),
-                Err(_) => None,
-            };
-            settled.push((slot, result));
-        }
-        settled
-    })
+    runtime.block_on(crate::server::durable::acknowledged_all(owed, Some(deadline)))
 }
 
 #[cfg(test)]

@@ -76,17 +76,13 @@ pub(super) async fn worker<W: AsyncWrite + Unpin>(
                         session = Some(taken);
                         (result, false)
                     }
-                    Ok(Inline::Durable {
-                        appended,
-                        topic,
-                        partition,
-                    }) => {
+                    Ok(Inline::Durable { appended }) => {
                         session = Some(taken);
                         // Answers so far go out before the fsync wait.
                         if !output.flush(&mut writer).await {
                             return;
                         }
-                        let waited = context.acknowledged(appended, &topic, partition).await;
+                        let waited = context.acknowledged(appended).await;
                         (waited.map(crate::handler::produced).map_err(WireError::from), false)
                     }
                     Ok(Inline::Blocking(request)) => {

@@ -50,11 +50,7 @@ pub enum Inline {
     /// A produce whose batch is written but whose acknowledgement waits for
     /// an fsync ([`Appended::Owed`]): answer it with [`produced`] once
     /// [`Service::acknowledged`] returns.
-    Durable {
-        appended: Appended,
-        topic: String,
-        partition: u32,
-    },
+    Durable { appended: Appended },
 }
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.

@@ -18,11 +18,7 @@ pub(super) fn produce_inline(service: &Service, session: &Session, produce: Prod
     let stamp = produce.producer.map(convert::producer_stamp);
     match service.append_inline(&produce.topic, produce.partition, &produce.records, stamp) {
         Ok(Appended::Acknowledged(append)) => Inline::Done(Ok(convert::produced(append))),
-        Ok(owed @ Appended::Owed(_)) => Inline::Durable {
-            appended: owed,
-            topic: produce.topic,
-            partition: produce.partition,
-        },
+        Ok(owed @ Appended::Owed(_)) => Inline::Durable { appended: owed },
         Err(error) => Inline::Done(Err(error.into())),
     }
 }

@@ -143,8 +143,6 @@ pub struct Service {
     pub frame_bytes_max: u32,
     pub fetch_wait_max_ms: u32,
     pub shutting_down: Arc<AtomicBool>,
-    /// Runs the fsync waits of `Always` appends ([`Service::acknowledged`]).
-    pub syncer: crate::durable::Syncer,
     /// Tokens' `groups_max` ([`crate::group_budget`]).
     pub group_budget: crate::group_budget::GroupBudget,
     /// Groups with live members of the Kafka front's coordinator: resets
@@ -163,7 +161,6 @@ impl Service {
             frame_bytes_max: 16 * 1024 * 1024,
             fetch_wait_max_ms: 5000,
             shutting_down: Arc::default(),
-            syncer: crate::durable::Syncer::start().expect("syncer"),
             group_budget: crate::group_budget::GroupBudget::default(),
             kafka_groups: LiveGroups::default(),
         }
@@ -321,13 +318,10 @@ impl Service {
         Appended::from_pending(pending)
     }
 
-    /// Wait, without blocking the caller's thread, until `appended` (to
-    /// `topic`/`partition`) is acknowledged or its fsync failed.
-    pub async fn acknowledged(&self, appended: Appended, topic: &str, partition: u32) -> ServiceResult<ProducerAppend> {
-        match appended {
-            Appended::Acknowledged(append) => Ok(append),
-            Appended::Owed(pending) => self.syncer.wait(pending, topic, partition).await,
-        }
+    /// Wait, without blocking the caller's thread, until `appended` is
+    /// acknowledged or its fsync failed ([`crate::durable`]).
+    pub async fn acknowledged(&self, appended: Appended) -> ServiceResult<ProducerAppend> {
+        crate::durable::acknowledged(appended).await
     }
 }
 
