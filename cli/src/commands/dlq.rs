@@ -233,6 +233,9 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                         .map(|x| (x.dlq_offset, x.topic, x.partition))
                         .collect(),
                     capped: r.capped,
+                    // The native protocol's report does not carry them (yet):
+                    // the records stay in the DLQ and in its depth.
+                    refused: Vec::new(),
                 }),
                 other => Err(remote.unexpected(&other)),
             }
@@ -430,6 +433,11 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
             "next_offset": report.next_offset,
             "redriven": redriven,
             "capped": report.capped,
+            "refused": report
+                .refused
+                .iter()
+                .map(|(o, why)| json!({"dlq_offset": o, "reason": why}))
+                .collect::<Vec<_>>(),
         }))?;
         return Ok(());
     }
@@ -457,6 +465,9 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
             )
         }
     );
+    for (offset, why) in &report.refused {
+        println!("left in the DLQ, refused by the topic's contract: offset {offset}: {why}");
+    }
     if !args.execute {
         println!("dry run: nothing changed; re-run with --execute to redrive");
     }

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     InternalName,
     /// A commit would add a consumer group past `groups_max`.
     GroupLimit,
+    /// A record broke a `reject` rule of its topic's contract: nothing of the request was appended.
+    ContractViolation,
     /// An engine code this build does not name yet (`19..=999`).
     OtherEngine(u16),
     Malformed,
@@ -54,7 +56,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 31] = [
+const NAMED: [(u16, ErrorCode); 32] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -74,6 +76,7 @@ const NAMED: [(u16, ErrorCode); 31] = [
     (17, ErrorCode::NotADataDir),
     (18, ErrorCode::InternalName),
     (19, ErrorCode::GroupLimit),
+    (30, ErrorCode::ContractViolation),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),

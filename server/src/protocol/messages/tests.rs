@@ -890,6 +890,7 @@ fn arb_dlq_entry() -> impl Strategy<Value = DlqEntry> {
                     last_failure_ms,
                     redrive_count,
                     record,
+                    contract: None,
                 },
                 redriven: redriven.map(|(topic, partition, redriven_at_ms)| millrace::dlq::RedriveMark {
                     topic,
