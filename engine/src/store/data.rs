@@ -3,8 +3,8 @@
 //! start under the commit lock.
 
 use super::*;
-use crate::pipeline::dlq::route::judge_request;
 use crate::log::group_commit::Parked;
+use crate::pipeline::dlq::route::judge_request;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -45,6 +45,8 @@ pub enum ErrorCode {
     IncompatibleSchema,
     /// A schema that does not parse as its type, or of a type not taken.
     InvalidSchema,
+    /// A record broke a `reject` rule of its topic's contract: nothing of the request was appended.
+    ContractViolation,
     /// An engine code this build does not name yet (`19..=999`).
     OtherEngine(u16),
     Malformed,
@@ -64,7 +66,7 @@ pub enum ErrorCode {
 }
 
 /// (code, variant) for every named code: the single table both directions use.
-const NAMED: [(u16, ErrorCode); 36] = [
+const NAMED: [(u16, ErrorCode); 37] = [
     (1, ErrorCode::Io),
     (2, ErrorCode::Corruption),
     (3, ErrorCode::InvalidInput),
@@ -89,6 +91,7 @@ const NAMED: [(u16, ErrorCode); 36] = [
     (23, ErrorCode::VersionNotFound),
     (24, ErrorCode::IncompatibleSchema),
     (25, ErrorCode::InvalidSchema),
+    (30, ErrorCode::ContractViolation),
     (1000, ErrorCode::Malformed),
     (1001, ErrorCode::UnknownOpcode),
     (1002, ErrorCode::FrameTooLarge),

@@ -52,6 +52,11 @@ impl From<&millrace::Error> for WireError {
             E::UnknownProducer { producer_id } => vec![*producer_id],
             E::NoSpace { requested_bytes, .. } => vec![*requested_bytes],
             E::GroupLimit { groups_max, .. } => vec![*groups_max],
+            E::ContractViolation {
+                index,
+                contract_version,
+                ..
+            } => vec![*index as u64, u64::from(*contract_version)],
             _ => Vec::new(),
         };
         WireError {

@@ -380,9 +380,70 @@ pub fn render_pipeline_gauges(store: &millrace::Store, series_max: usize) -> (St
     }
     let _ = writeln!(out, "# TYPE millrace_dlq_oldest_age_seconds gauge");
     out.push_str(&ages);
+    let (contract, _, contract_dropped) = render_contract_adherence(store, series_max.saturating_sub(shown));
+    out.push_str(&contract);
+    dropped += contract_dropped;
     let _ = writeln!(out, "# TYPE millrace_metrics_read_errors gauge");
     let _ = writeln!(out, "millrace_metrics_read_errors {failed}");
     (out, dropped)
+}
+
+/// The contracts' adherence counters (`Checks::adherence_all`, contract/check.rs):
+/// `millrace_contract_records_total{topic,result}` (result: valid, warn, dlq,
+/// reject), `millrace_contract_violations_total{topic,rule,action}` and the
+/// histogram `millrace_contract_validation_seconds{topic}`. At most
+/// `series_max` topics; returns the text, the topics shown and those left out.
+pub fn render_contract_adherence(store: &millrace::Store, series_max: usize) -> (String, usize, u64) {
+    let all = store.record_checks().adherence_all();
+    let (shown, left_out) = all.split_at(all.len().min(series_max));
+    let mut records = String::from("# TYPE millrace_contract_records_total counter\n");
+    let mut violations = String::from("# TYPE millrace_contract_violations_total counter\n");
+    let mut seconds = String::from("# TYPE millrace_contract_validation_seconds histogram\n");
+    for (topic, a) in shown {
+        let topic = escape(topic);
+        for (result, count) in a.by_result() {
+            let _ = writeln!(
+                records,
+                "millrace_contract_records_total{{topic=\"{topic}\",result=\"{result}\"}} {count}"
+            );
+        }
+        for (rule, action, count) in &a.violations {
+            let _ = writeln!(
+                violations,
+                "millrace_contract_violations_total{{topic=\"{topic}\",rule=\"{}\",action=\"{}\"}} {count}",
+                escape(rule),
+                action.as_str()
+            );
+        }
+        let mut cumulative = 0u64;
+        for (bound, count) in millrace::contract::check::VALIDATION_BUCKETS_SECONDS
+            .iter()
+            .zip(&a.validation_buckets)
+        {
+            cumulative += count;
+            let le = if bound.is_infinite() {
+                "+Inf".to_string()
+            } else {
+                bound.to_string()
+            };
+            let _ = writeln!(
+                seconds,
+                "millrace_contract_validation_seconds_bucket{{topic=\"{topic}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            seconds,
+            "millrace_contract_validation_seconds_sum{{topic=\"{topic}\"}} {}",
+            a.validation_seconds_total
+        );
+        let _ = writeln!(
+            seconds,
+            "millrace_contract_validation_seconds_count{{topic=\"{topic}\"}} {cumulative}"
+        );
+    }
+    records.push_str(&violations);
+    records.push_str(&seconds);
+    (records, shown.len(), left_out.len() as u64)
 }
 
 /// Name of the stat that says why the store is poisoned, Prometheus "info"

@@ -41,15 +41,16 @@ fn kind_index(error: &Error) -> usize {
         Error::SymlinkRefused { .. } => 19,
         Error::NotADataDir { .. } => 20,
         Error::InternalName { .. } => 21,
-        Error::SchemaNotFound { .. } => 22,
-        Error::SubjectNotFound { .. } => 23,
-        Error::VersionNotFound { .. } => 24,
-        Error::IncompatibleSchema { .. } => 25,
-        Error::InvalidSchema { .. } => 26,
+        Error::ContractViolation { .. } => 22,
+        Error::SchemaNotFound { .. } => 23,
+        Error::SubjectNotFound { .. } => 24,
+        Error::VersionNotFound { .. } => 25,
+        Error::IncompatibleSchema { .. } => 26,
+        Error::InvalidSchema { .. } => 27,
     }
 }
 
-const KINDS: usize = 27;
+const KINDS: usize = 28;
 
 fn one_of_each() -> Vec<Error> {
     vec![
@@ -119,6 +120,15 @@ fn one_of_each() -> Vec<Error> {
         Error::NoSpace {
             path: PathBuf::from("p"),
             requested_bytes: 4,
+        },
+        Error::ContractViolation {
+            topic: "t".into(),
+            partition: 0,
+            index: 2,
+            rule: "amount.maximum".into(),
+            path: "/amount".into(),
+            message: "above 100".into(),
+            contract_version: 4,
         },
         Error::GroupLimit {
             group: "g".into(),

@@ -15,6 +15,7 @@
 mod authorization;
 mod common;
 mod consumer;
+mod contract_enforce;
 mod damaged_partitions;
 mod e2e;
 mod error_codes;

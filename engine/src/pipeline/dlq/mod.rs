@@ -168,6 +168,34 @@ pub struct ContractFailure {
     pub path: String,
 }
 
+impl ContractFailure {
+    /// Add the `dlq.contract.*` headers to `record`.
+    pub fn add_to(&self, record: &mut Record) {
+        let mut add = |name: &str, value: String| record.headers.push((name.to_string(), value.into_bytes()));
+        add(header::CONTRACT_VERSION, self.contract_version.to_string());
+        add(header::CONTRACT_RULE, self.rule.clone());
+        add(header::CONTRACT_PATH, self.path.clone());
+    }
+
+    /// The provenance the `dlq.contract.*` headers of `record` carry (none
+    /// without `dlq.contract.rule`), taking those headers out of it.
+    pub fn take_from(record: &mut Record) -> Option<ContractFailure> {
+        let text = |name: &str| {
+            record
+                .header(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string)
+        };
+        let failure = text(header::CONTRACT_RULE).map(|rule| ContractFailure {
+            contract_version: text(header::CONTRACT_VERSION).and_then(|v| v.parse().ok()).unwrap_or(0),
+            rule,
+            path: text(header::CONTRACT_PATH).unwrap_or_default(),
+        });
+        record.retain_headers(|n| !n.starts_with("dlq.contract."));
+        failure
+    }
+}
+
 impl DeadLetter {
     /// The dead letter of `consumed`, read by `group`: the record as it was
     /// read, with the redrive count its own `dlq.redrive_count` header
@@ -238,9 +266,7 @@ impl DeadLetter {
         add(header::LAST_FAILURE_MS, self.last_failure_ms.to_string());
         add(header::REDRIVE_COUNT, self.redrive_count.to_string());
         if let Some(contract) = &self.contract {
-            add(header::CONTRACT_VERSION, contract.contract_version.to_string());
-            add(header::CONTRACT_RULE, contract.rule.clone());
-            add(header::CONTRACT_PATH, contract.path.clone());
+            contract.add_to(&mut record);
         }
         record
     }
@@ -255,6 +281,7 @@ impl DeadLetter {
         };
         let number = |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
         let mut record = stored.to_record();
+        let contract = ContractFailure::take_from(&mut record);
         record.retain_headers(|n| !n.starts_with("dlq."));
         Some(DeadLetter {
             source_topic: text(header::SOURCE_TOPIC)?,
@@ -273,13 +300,7 @@ impl DeadLetter {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
             record,
-            contract: text(header::CONTRACT_RULE).map(|rule| ContractFailure {
-                contract_version: number(header::CONTRACT_VERSION)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
-                rule,
-                path: text(header::CONTRACT_PATH).unwrap_or_default(),
-            }),
+            contract,
         })
     }
 }

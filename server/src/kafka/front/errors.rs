@@ -87,6 +87,7 @@ pub fn code_of(error: &ServiceError) -> i16 {
             }
             E::Closed => NOT_LEADER_OR_FOLLOWER,
             E::GroupActive { .. } => NON_EMPTY_GROUP,
+            E::ContractViolation { .. } => INVALID_RECORD,
             _ => UNKNOWN_SERVER_ERROR,
         },
         ServiceError::InvalidInput(_) => INVALID_REQUEST,

@@ -58,7 +58,15 @@ impl Outcome {
     }
 
     fn service(error: &ServiceError) -> Self {
-        Outcome::with_message(code_of(error), service_message(error))
+        // A contract's refusal names its record (v8 `record_errors`).
+        let record = match error {
+            ServiceError::Engine(millrace::Error::ContractViolation { index, .. }) => i32::try_from(*index).ok(),
+            _ => None,
+        };
+        Outcome {
+            record,
+            ..Outcome::with_message(code_of(error), service_message(error))
+        }
     }
 
     fn records(error: &RecordsError) -> Self {
@@ -316,6 +324,16 @@ fn produce_partition(
         Err(error) => return Err(Outcome::service(&error)),
     };
     match appended {
+        // Fewer offsets than records: the topic's contract sent some to its
+        // DLQ (in one transaction with the others). A client numbers its
+        // records base_offset + index, which would name wrong offsets: the
+        // base offset is answered unknown (-1), as for acks=0
+        // (design/contracts.md, "Enforcement").
+        Appended::Acknowledged(append)
+            if !append.duplicate && append.next_offset - append.base_offset < scratch.records.len() as u64 =>
+        {
+            Ok(Written::Now(Outcome::error(errors::NONE)))
+        }
         Appended::Acknowledged(append) => Ok(Written::Now(Outcome::written(&append))),
         owed @ Appended::Owed(_) => Ok(Written::Owed(owed, partition)),
     }

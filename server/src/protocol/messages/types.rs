@@ -328,7 +328,16 @@ impl Wire for DlqEntry {
         w.i64(letter.first_failure_ms);
         w.i64(letter.last_failure_ms);
         w.u32(letter.redrive_count);
-        letter.record.encode(w);
+        // A contract's provenance travels as the DLQ record's own headers
+        // (`dlq.contract.*`), inside the record: no field of its own.
+        match &letter.contract {
+            Some(contract) => {
+                let mut record = letter.record.clone();
+                contract.add_to(&mut record);
+                record.encode(w);
+            }
+            None => letter.record.encode(w),
+        }
         w.option(self.redriven.as_ref(), |w, mark| {
             w.string(&mark.topic);
             w.u32(mark.partition);
@@ -336,23 +345,26 @@ impl Wire for DlqEntry {
         });
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let dlq_offset = r.u64("dlq.offset")?;
+        let mut letter = millrace::dlq::DeadLetter {
+            source_topic: r.string("dlq.source_topic")?,
+            source_partition: r.u32("dlq.source_partition")?,
+            source_offset: r.u64("dlq.source_offset")?,
+            group: r.string("dlq.group")?,
+            stage: r.string("dlq.stage")?,
+            error_class: r.string("dlq.error_class")?,
+            error_message: r.string("dlq.error_message")?,
+            attempts: r.u32("dlq.attempts")?,
+            first_failure_ms: r.i64("dlq.first_failure_ms")?,
+            last_failure_ms: r.i64("dlq.last_failure_ms")?,
+            redrive_count: r.u32("dlq.redrive_count")?,
+            record: Record::decode(r)?,
+            contract: None,
+        };
+        letter.contract = millrace::dlq::ContractFailure::take_from(&mut letter.record);
         Ok(DlqEntry {
-            dlq_offset: r.u64("dlq.offset")?,
-            letter: millrace::dlq::DeadLetter {
-                source_topic: r.string("dlq.source_topic")?,
-                source_partition: r.u32("dlq.source_partition")?,
-                source_offset: r.u64("dlq.source_offset")?,
-                group: r.string("dlq.group")?,
-                stage: r.string("dlq.stage")?,
-                error_class: r.string("dlq.error_class")?,
-                error_message: r.string("dlq.error_message")?,
-                attempts: r.u32("dlq.attempts")?,
-                first_failure_ms: r.i64("dlq.first_failure_ms")?,
-                last_failure_ms: r.i64("dlq.last_failure_ms")?,
-                redrive_count: r.u32("dlq.redrive_count")?,
-                record: Record::decode(r)?,
-                contract: None,
-            },
+            dlq_offset,
+            letter,
             redriven: r.option("dlq.redriven", |r| {
                 Ok(millrace::dlq::RedriveMark {
                     topic: r.string("dlq.redriven.topic")?,
