@@ -16,6 +16,7 @@ mod audit_lag_paging;
 mod check_repair;
 mod common;
 mod completions_bench;
+mod consume_produce_ops;
 mod damage_online;
 mod damage_scope;
 mod damaged_reads;

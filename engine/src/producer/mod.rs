@@ -320,7 +320,16 @@ impl Producers {
         stamp: ProducerStamp,
     ) -> Result<ProducerAppend> {
         crate::names::refuse_internal_topic(topic)?;
-        self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
+        // The topic's contract: a `reject` refuses the batch, and so does a
+        // `dlq` (a sequenced batch is never split: `Routing::refuse_split`).
+        let routing =
+            crate::pipeline::dlq::route::judge_request(&self.catalog.checks, topic, partition, records, "produce")?;
+        routing.refuse_split()?;
+        let appended = self.append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
+        if !appended.duplicate {
+            routing.observe(partition, appended.base_offset, records);
+        }
+        Ok(appended)
     }
 
     /// As [`Producers::append_sequenced`] with batch flags (transactions).

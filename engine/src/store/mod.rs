@@ -13,9 +13,10 @@ mod data;
 mod groups;
 mod pipeline;
 mod producers;
+mod schemas;
 mod topics;
 
-pub use data::{PendingAppend, ScanMarks};
+pub use data::{PendingAppend, ScanMarks, WaitDurable};
 pub use topics::{Damage, TopicDescription};
 
 use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};
@@ -59,6 +60,8 @@ struct StoreInner {
     /// The contract checks in force, per topic (contract/check.rs): the
     /// append paths ask them, the contracts feature installs them.
     checks: Arc<crate::contract::check::Checks>,
+    /// The schema registry's state (schema/), loaded from `__schemas` on first use.
+    schemas: Arc<crate::schema::RegistryTable>,
     /// The data directory's cluster id (`cluster_id.rs`).
     cluster_id: [u8; 16],
 }
@@ -213,6 +216,7 @@ impl Store {
         let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
+        let checks = catalog.checks.clone();
         let cluster_id = cluster_id::load_or_create(storage.as_ref(), &path)?;
         let inner = Arc::new(StoreInner {
             cluster_id,
@@ -221,7 +225,8 @@ impl Store {
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
-            checks: Arc::new(crate::contract::check::Checks::default()),
+            checks,
+            schemas: Arc::new(crate::schema::RegistryTable::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
