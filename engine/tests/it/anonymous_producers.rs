@@ -21,6 +21,27 @@ fn options() -> StoreOptions {
     }
 }
 
+/// Named and anonymous producers idle `expiry` are forgotten by a
+/// maintenance round every 10 ms.
+fn expiring_store(path: &std::path::Path, expiry: Duration) -> Store {
+    let options = StoreOptions {
+        producer_idle_expiry: expiry,
+        anonymous_producer_idle_expiry: expiry,
+        background: true,
+        maintenance_interval: Duration::from_millis(10),
+        ..options()
+    };
+    Store::open(path, options).unwrap()
+}
+
+fn wait_forgotten(store: &Store, producer_id: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.producer_epoch(producer_id).is_some() {
+        assert!(std::time::Instant::now() < deadline, "never forgotten");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn records(n: usize, tag: &str) -> Vec<Record> {
     (0..n).map(|i| Record::new(format!("{tag}-{i}"))).collect()
 }
@@ -112,24 +133,11 @@ fn an_anonymous_producer_belongs_to_its_owner() {
 #[test]
 fn an_idle_anonymous_producer_is_forgotten() {
     let dir = common::scratch_dir();
-    let store = Store::open(
-        dir.path(),
-        StoreOptions {
-            producer_idle_expiry: Duration::from_millis(100),
-            background: true,
-            maintenance_interval: Duration::from_millis(10),
-            ..options()
-        },
-    )
-    .unwrap();
+    let store = expiring_store(dir.path(), Duration::from_millis(100));
     store.create_topic("t", TopicConfig::default()).unwrap();
     let id = store.producers().init_anonymous(None).unwrap().producer_id;
     assert_eq!(store.producer_epoch(id), Some(0));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while store.producer_epoch(id).is_some() {
-        assert!(std::time::Instant::now() < deadline, "never forgotten");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_forgotten(&store, id);
     assert!(matches!(
         store.append_sequenced("t", 0, &records(1, "late"), stamp(id, 0, 0)),
         Err(Error::UnknownProducer { producer_id }) if producer_id == id
@@ -194,4 +202,59 @@ fn a_producer_out_of_epochs_moves_to_a_new_id() {
         .init_producer_capped("other", Some("you"), u16::MAX)
         .unwrap()
         .is_none());
+}
+
+/// `init_anonymous_capped`: an owner with `live_max` live anonymous
+/// producers gets `None` and nothing is registered; other owners keep
+/// their own room; named producers do not count.
+#[test]
+fn anonymous_registrations_are_capped_per_owner() {
+    let dir = common::scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producers = store.producers();
+    store.init_producer("named").unwrap();
+    for _ in 0..3 {
+        assert!(producers.init_anonymous_capped(Some("a"), 3).unwrap().is_some());
+    }
+    assert!(producers.init_anonymous_capped(Some("a"), 3).unwrap().is_none());
+    assert_eq!(producers.anonymous_live(Some("a")), (3, 3));
+    assert!(producers.init_anonymous_capped(Some("b"), 3).unwrap().is_some());
+    assert!(producers.init_anonymous_capped(None, 1).unwrap().is_some());
+    assert!(producers.init_anonymous_capped(None, 1).unwrap().is_none());
+    assert_eq!(producers.anonymous_live(None), (1, 5));
+}
+
+/// Anonymous producers expire after their own expiry, even with batches
+/// in a partition (no name could resume them), while a named producer
+/// with batches stays registered; a forgotten anonymous id frees its
+/// owner's room.
+#[test]
+fn an_anonymous_producer_with_batches_is_forgotten_after_its_own_expiry() {
+    let dir = common::scratch_dir();
+    // Long enough for the appends below to land before it passes.
+    let store = expiring_store(dir.path(), Duration::from_secs(2));
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let producers = store.producers();
+    let anonymous = producers.init_anonymous_capped(None, 1).unwrap().unwrap().producer_id;
+    let named = store.init_producer("named").unwrap();
+    let (named, named_epoch) = (named.producer_id, named.epoch);
+    producers
+        .append_sequenced("t", 0, &records(2, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    producers
+        .append_sequenced("t", 0, &records(2, "n"), stamp(named, named_epoch, 0))
+        .unwrap();
+    assert!(producers.init_anonymous_capped(None, 1).unwrap().is_none());
+    wait_forgotten(&store, anonymous);
+    assert_eq!(
+        store.producer_epoch(named),
+        Some(named_epoch),
+        "a named producer with batches stays"
+    );
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(1, "late"), stamp(anonymous, 0, 2)),
+        Err(Error::UnknownProducer { producer_id }) if producer_id == anonymous
+    ));
+    let next = producers.init_anonymous_capped(None, 1).unwrap().unwrap().producer_id;
+    assert_ne!(next, anonymous);
 }
