@@ -8,6 +8,7 @@
 //! `Store`'s methods for a feature are one-line forwards to its handle, in
 //! `store/<feature>.rs`.
 
+mod contracts;
 mod data;
 mod groups;
 mod pipeline;
@@ -58,6 +59,8 @@ struct StoreInner {
     /// The contract checks in force, per topic (contract/check.rs): the
     /// append paths ask them, the contracts feature installs them.
     checks: Arc<crate::contract::check::Checks>,
+    /// The contracts in force and the ones that failed to load (contract/contracts.rs).
+    contracts: Arc<crate::contract::contracts::ContractState>,
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -217,10 +220,13 @@ impl Store {
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
             checks: Arc::new(crate::contract::check::Checks::default()),
+            contracts: Arc::new(crate::contract::contracts::ContractState::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
         Store { inner: inner.clone() }.transactions().recover()?;
+        // Install every topic's contract before the first append.
+        Store { inner: inner.clone() }.contracts().load()?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
             let producers = inner.producers.clone();
