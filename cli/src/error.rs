@@ -14,6 +14,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// `check`, `dump`, `repair` or opening the store found corruption.
     pub const CORRUPTION: u8 = 3;
+    /// Stopped by Ctrl-C (SIGINT) after printing what was done and how to
+    /// resume (128 + SIGINT, as a shell reports it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug)]

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod data;
 mod error;
+mod interrupt;
 mod output;
 mod parse;
 mod target;

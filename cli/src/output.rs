@@ -95,12 +95,20 @@ pub fn duration_ms(ms: Option<u64>) -> String {
     })
 }
 
-/// Bytes as text for humans: UTF-8 as is, anything else as `0x` hex.
+/// Bytes as text for a terminal: printable UTF-8 as is; control characters
+/// and backslashes escaped as Rust writes them (`\n`, `\t`, `\u{1b}`, `\\`);
+/// each byte that is not UTF-8 as `\xNN`. A record can then neither add a
+/// line nor drive the terminal, and the bytes can be told apart (`--raw`
+/// prints them as stored).
 pub fn bytes_text(value: &[u8]) -> String {
-    match std::str::from_utf8(value) {
-        Ok(s) => s.to_string(),
-        Err(_) => format!("0x{}", hex(value)),
+    let mut out = String::with_capacity(value.len());
+    for chunk in value.utf8_chunks() {
+        out.push_str(&millrace_server::text::escape(chunk.valid()));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
     }
+    out
 }
 
 /// A value that may be null (a Kafka tombstone, a null header value) as
@@ -164,7 +172,9 @@ mod tests {
         assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(12), "12 B");
-        assert_eq!(bytes_text(&[0xff, 0x00]), "0xff00");
+        assert_eq!(bytes_text(&[0xff, 0x00]), "\\xff\\u{0}");
+        assert_eq!(bytes_text(b"a\tb\x1b[2J\\"), "a\\tb\\u{1b}[2J\\\\");
+        assert_eq!(bytes_text("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(duration_ms(Some(5_400_000)), "1h 30m");
     }
 }

@@ -98,6 +98,11 @@ pub struct StoreOptions {
     /// A producer with no init or append for this long is forgotten; its next
     /// append fails with `UnknownProducer`.
     pub producer_idle_expiry: Duration,
+    /// The idle expiry of anonymous producers (`Producers::init_anonymous`,
+    /// Kafka's `InitProducerId` without a transactional id): Kafka's
+    /// `producer.id.expiration.ms`, 1 day by default. They have no name to
+    /// resume, so they are forgotten then even if partitions remember them.
+    pub anonymous_producer_idle_expiry: Duration,
     /// An open transaction older than this cannot commit (it is aborted):
     /// the timeout of [`Store::begin_transaction`](crate::Store::begin_transaction).
     /// At most `transaction_timeout_max` (checked at open).
@@ -137,6 +142,7 @@ impl Default for StoreOptions {
             background: true,
             producer_dedup_batches: 5,
             producer_idle_expiry: Duration::from_secs(7 * 24 * 3600),
+            anonymous_producer_idle_expiry: Duration::from_secs(24 * 3600),
             transaction_timeout: Duration::from_secs(60),
             transaction_timeout_max: Duration::from_secs(15 * 60),
             group_commit_spin: Duration::from_micros(500),

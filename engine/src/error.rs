@@ -239,6 +239,27 @@ pub enum Error {
         /// The limit.
         groups_max: u64,
     },
+    /// A record broke a rule of its topic's contract whose action is
+    /// `reject` (contract/check.rs): nothing of the request was appended.
+    /// Not retriable unchanged: fix the record (or the contract).
+    #[error("record {index} of the request to {topic}/{partition} breaks rule {rule:?} of the topic's contract (version {contract_version}) at {}: {message}; nothing of the request was appended", if path.is_empty() { "the value" } else { path.as_str() })]
+    ContractViolation {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Index of the (first) refused record in the request.
+        index: usize,
+        /// The rule broken.
+        rule: String,
+        /// Where in the record (a JSON pointer into the value, `""` for the
+        /// whole value, `key...` for the key).
+        path: String,
+        /// What is wrong.
+        message: String,
+        /// The version of the contract that judged.
+        contract_version: u32,
+    },
     /// A symbolic link inside the data directory (a topic or partition
     /// directory, a segment, `LOCK`, ...): never followed, so that the store
     /// cannot be made to write, truncate or lock a file outside it. `path`
@@ -269,6 +290,49 @@ pub enum Error {
         what: &'static str,
         /// The name refused.
         name: String,
+    },
+    /// The schema registry holds no schema with this id (never registered,
+    /// or every version naming it was deleted for good).
+    #[error("schema {id} not found")]
+    SchemaNotFound {
+        /// The id asked for.
+        id: u32,
+    },
+    /// The schema registry holds no (undeleted) version of this subject.
+    #[error("subject {subject:?} not found")]
+    SubjectNotFound {
+        /// The subject asked for.
+        subject: String,
+    },
+    /// The subject exists but has no (undeleted) version with this number;
+    /// for a permanent delete, the version was not soft-deleted first.
+    #[error("version {version} of subject {subject:?} not found{}", if *not_soft_deleted { " among the soft-deleted versions: soft-delete it before deleting it permanently" } else { "" })]
+    VersionNotFound {
+        /// The subject.
+        subject: String,
+        /// The version asked for.
+        version: u32,
+        /// True when a permanent delete named a version that is not soft-deleted.
+        not_soft_deleted: bool,
+    },
+    /// A schema registration (or a contract's schema change) that breaks
+    /// the subject's compatibility level; nothing was registered. `messages`
+    /// says what each earlier version could not read or be read by.
+    #[error("schema being registered is incompatible with an earlier schema for subject {subject:?}: {}", messages.join("; "))]
+    IncompatibleSchema {
+        /// The subject.
+        subject: String,
+        /// One line per reason.
+        messages: Vec<String>,
+    },
+    /// A schema that does not parse or compile as its type, or of a type
+    /// the registry does not take (Protobuf); nothing was registered.
+    #[error("invalid {schema_type} schema: {reason}")]
+    InvalidSchema {
+        /// The type it was given as (`AVRO`, `JSON`, `PROTOBUF`).
+        schema_type: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
@@ -363,7 +427,13 @@ impl Error {
             | Error::NotADataDir { .. }
             | Error::SymlinkRefused { .. }
             | Error::InternalName { .. }
-            | Error::GroupLimit { .. } => false,
+            | Error::GroupLimit { .. }
+            | Error::SchemaNotFound { .. }
+            | Error::SubjectNotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::IncompatibleSchema { .. }
+            | Error::InvalidSchema { .. }
+            | Error::ContractViolation { .. } => false,
         }
     }
 
@@ -392,8 +462,14 @@ impl Error {
             Error::Damaged { source, .. } => source.code(),
             Error::FormatTooNew { .. } => 3,
             Error::GroupLimit { .. } => 19,
+            Error::SchemaNotFound { .. } => 21,
+            Error::SubjectNotFound { .. } => 22,
+            Error::VersionNotFound { .. } => 23,
+            Error::IncompatibleSchema { .. } => 24,
+            Error::InvalidSchema { .. } => 25,
             // An I/O refusal at open (no new wire code).
             Error::SymlinkRefused { .. } => 1,
+            Error::ContractViolation { .. } => 30,
         }
     }
 }

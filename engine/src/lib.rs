@@ -283,6 +283,7 @@ pub mod names;
 pub mod notify;
 mod pipeline;
 mod producer;
+pub mod schema;
 #[doc(hidden)]
 pub mod sync;
 #[cfg(feature = "testing")]
@@ -321,5 +322,6 @@ pub use log::partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOp
 pub use metrics::MetricsSnapshot;
 pub use producer::{Producer, ProducerAppend, ProducerId, ProducerSession};
 pub use store::{
-    Damage, PendingAppend, ScanMarks, Store, TopicDescription, GROUP_COMMIT_SPIN_MAX, READ_ONLY_LIVE_ATTEMPTS,
+    Damage, PendingAppend, ScanMarks, Store, TopicDescription, WaitDurable, GROUP_COMMIT_SPIN_MAX,
+    READ_ONLY_LIVE_ATTEMPTS,
 };

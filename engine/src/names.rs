@@ -5,7 +5,7 @@
 //! Names starting with `__` are the store's own: its internal topics
 //! (`__offsets`, `__transactions`, `__attempts`, `__redriven`,
 //! `__offset_resets`, `__dlq.<topic>`), the groups of its jobs
-//! (`__redrive.<topic>`, `__replay.<job>`) and their producers. No public
+//! (`__redrive.<topic>`, `__replay.<job>`, `__mirror.<name>`) and their producers. No public
 //! write path takes one: only the operation that owns a name writes it
 //! ([`Error::InternalName`]).
 
@@ -30,6 +30,9 @@ pub const RESERVED_TOPIC_SUFFIXES: [&str; 3] = [".creating", ".deleting", ".tmp"
 pub const REPLAY_PREFIX: &str = "__replay.";
 /// The group (and producer) of the DLQ redrive into a topic.
 pub const REDRIVE_PREFIX: &str = "__redrive.";
+/// The group of mirror `<name>` (`millrace mirror`): its positions, which
+/// are retention floors (`consumer/mirror.rs`).
+pub const MIRROR_PREFIX: &str = "__mirror.";
 
 /// Whether `name` (a topic, group or producer) is one the store keeps for itself.
 pub fn is_internal(name: &str) -> bool {
@@ -39,6 +42,11 @@ pub fn is_internal(name: &str) -> bool {
 /// The group and producer name of replay job `job`.
 pub fn replay_group(job: &str) -> String {
     format!("{REPLAY_PREFIX}{job}")
+}
+
+/// The group of mirror `name` (its positions).
+pub fn mirror_group(name: &str) -> String {
+    format!("{MIRROR_PREFIX}{name}")
 }
 
 /// A user topic name: 1 to 200 bytes of `A-Z a-z 0-9 . _ -`, beginning with

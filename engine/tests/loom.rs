@@ -14,8 +14,9 @@
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use millrace::commit::{Mark, Spin, SyncFailure, SyncGate};
+use millrace::commit::{Mark, Parked, Spin, SyncFailure, SyncGate};
 use millrace::notify::Notifier;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A partition reduced to what group commit sees: a writer lock that hands
@@ -64,20 +65,44 @@ impl Log {
         }
     }
 
+    /// Write one batch: its target offset.
+    fn write_one(&self) -> u64 {
+        let mut next = self.writer.lock().unwrap();
+        *next += 1;
+        self.written.store(*next, SeqCst);
+        self.gate.record_written(Mark {
+            offset: *next,
+            segment_base: 0,
+            position: *next * 100,
+        });
+        *next
+    }
+
+    /// A leader's sync for the appender of `target`.
+    fn sync_for(&self, target: u64) -> Result<(), ()> {
+        let call = self.syncs.fetch_add(1, SeqCst);
+        let covered = self.written.load(SeqCst);
+        if (self.fails)(call) {
+            return Err(());
+        }
+        self.durable.fetch_max(covered, SeqCst);
+        self.led.lock().unwrap().push(target);
+        Ok(())
+    }
+
+    /// An acknowledgement is covered by a sync that ran.
+    fn check(&self, target: u64, result: &Result<Mark, SyncFailure<()>>) {
+        if let Ok(mark) = result {
+            assert!(mark.offset >= target, "returned mark {mark:?} does not cover {target}");
+            let durable = self.durable.load(SeqCst);
+            assert!(durable >= target, "acknowledged {target} but only {durable} was synced");
+        }
+    }
+
     /// Write one batch, then wait for durability the way `Partition::append` does.
     /// Returns the target offset and the outcome.
     fn append(&self) -> (u64, Result<Mark, SyncFailure<()>>) {
-        let target = {
-            let mut next = self.writer.lock().unwrap();
-            *next += 1;
-            self.written.store(*next, SeqCst);
-            self.gate.record_written(Mark {
-                offset: *next,
-                segment_base: 0,
-                position: *next * 100,
-            });
-            *next
-        };
+        let target = self.write_one();
         let outcome = |woken: bool| {
             if woken {
                 self.spin_handoffs.fetch_add(1, SeqCst);
@@ -91,27 +116,46 @@ impl Log {
         } else {
             Spin::NONE
         };
-        let result = self.gate.wait_synced_settled(
-            target,
-            spin,
-            || {},
-            || {
-                let call = self.syncs.fetch_add(1, SeqCst);
-                let covered = self.written.load(SeqCst);
-                if (self.fails)(call) {
-                    return Err(());
-                }
-                self.durable.fetch_max(covered, SeqCst);
-                self.led.lock().unwrap().push(target);
-                Ok(())
-            },
-        );
-        if let Ok(mark) = &result {
-            assert!(mark.offset >= target, "returned mark {mark:?} does not cover {target}");
-            let durable = self.durable.load(SeqCst);
-            assert!(durable >= target, "acknowledged {target} but only {durable} was synced");
-        }
+        let result = self
+            .gate
+            .wait_synced_settled(target, spin, || {}, || self.sync_for(target));
+        self.check(target, &result);
         (target, result)
+    }
+
+    /// As `append`, but waiting the async way (`SyncGate::poll_synced`, as
+    /// `PendingAppend::acknowledgement`), driven by loom's executor: the
+    /// gate wakes the task's waker.
+    fn append_async(&self) -> (u64, Result<Mark, SyncFailure<()>>) {
+        let target = self.write_one();
+        let mut parked = Parked::default();
+        let result = loom::future::block_on(std::future::poll_fn(|cx| {
+            self.gate
+                .poll_synced(target, &mut parked, cx.waker(), || {}, || self.sync_for(target))
+        }));
+        self.check(target, &result);
+        (target, result)
+    }
+
+    /// Write one batch, poll its async wait once and, if that did not
+    /// finish it, drop the wait (`SyncGate::abandon`), as a closed
+    /// connection or a Kafka produce's timeout does.
+    fn append_abandoned(&self) -> Option<(u64, Result<Mark, SyncFailure<()>>)> {
+        let target = self.write_one();
+        let mut parked = Parked::default();
+        match self
+            .gate
+            .poll_synced(target, &mut parked, Waker::noop(), || {}, || self.sync_for(target))
+        {
+            Poll::Ready(result) => {
+                self.check(target, &result);
+                Some((target, result))
+            }
+            Poll::Pending => {
+                self.gate.abandon(&mut parked);
+                None
+            }
+        }
     }
 }
 
@@ -228,6 +272,78 @@ fn group_commit_later_sync_fails_nothing_uncovered_is_acknowledged() {
             let (_, result) = results.iter().find(|(t, _)| t == led).unwrap();
             assert!(result.is_ok(), "leader of a successful sync for {led}: {result:?}");
         }
+    });
+}
+
+/// Async waiters (parked with their task's waker, woken by the sync that
+/// covers them or hands them the next turn to lead) beside a thread waiter:
+/// every one is covered by a sync that ran, and nobody hangs.
+#[test]
+fn group_commit_async_waiters_are_covered() {
+    model(|| {
+        let log = Arc::new(Log::new(|_| false));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let log = log.clone();
+                thread::spawn(move || log.append_async())
+            })
+            .collect();
+        let mut results = vec![log.append()];
+        for task in tasks {
+            results.push(task.join().unwrap());
+        }
+        for (target, result) in &results {
+            assert!(result.is_ok(), "append {target}: {result:?}");
+        }
+        assert_eq!(log.gate.synced().offset, 3);
+    });
+}
+
+/// A failed sync wakes parked async waiters with the failure: one caller
+/// gets the error, the others `Poisoned`, nothing is acknowledged.
+#[test]
+fn group_commit_async_first_sync_fails_everyone_errors() {
+    model(|| {
+        let log = Arc::new(Log::new(|_| true));
+        let task = {
+            let log = log.clone();
+            thread::spawn(move || log.append_async())
+        };
+        let results = [log.append_async(), task.join().unwrap()];
+        let failed = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(SyncFailure::Failed(()))))
+            .count();
+        assert_eq!(failed, 1, "{results:?}");
+        assert!(results.iter().all(|(_, r)| r.is_err()), "{results:?}");
+        assert_eq!(log.syncs.load(SeqCst), 1, "no sync after a failed sync");
+    });
+}
+
+/// A wait dropped after one poll, possibly after it was handed the next
+/// turn to lead: the other waiters still complete (loom reports a hang as
+/// a deadlock), and a later wait covers the abandoned batch.
+#[test]
+fn group_commit_abandoned_wait_strands_nobody() {
+    model(|| {
+        let log = Arc::new(Log::new(|_| false));
+        let abandoner = {
+            let log = log.clone();
+            thread::spawn(move || log.append_abandoned())
+        };
+        let task = {
+            let log = log.clone();
+            thread::spawn(move || log.append_async())
+        };
+        let (target, result) = log.append();
+        assert!(result.is_ok(), "append {target}: {result:?}");
+        let (other, other_result) = task.join().unwrap();
+        assert!(other_result.is_ok(), "append {other}: {other_result:?}");
+        if let Some((abandoned, result)) = abandoner.join().unwrap() {
+            assert!(result.is_ok(), "append {abandoned}: {result:?}");
+        }
+        assert!(log.gate.wait_synced(3, || log.sync_for(3)).is_ok());
+        assert_eq!(log.gate.synced().offset, 3);
     });
 }
 

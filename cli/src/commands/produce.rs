@@ -1,11 +1,14 @@
 //! `millrace produce`: append records read from stdin or a file.
 
+mod input;
+
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
 use crate::output;
 use crate::parse;
 use crate::target::Target;
 use clap::{Args, ValueEnum};
+use input::{Encoding, Records};
 use millrace::batch::HEADER_SIZE;
 use millrace::Record;
 use serde::Deserialize;
@@ -19,7 +22,7 @@ const BATCH_BYTES_TARGET: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum InputFormat {
-    /// Each line is one record's value.
+    /// Each line (or piece between --delimiter) is one record's value.
     Lines,
     /// Each line is a JSON object: {"value": .., "key": .., "headers": {..}, "timestamp": .., "partition": ..}.
     Json,
@@ -27,20 +30,32 @@ enum InputFormat {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Input formats:
-  lines  each line is a value (empty lines are skipped); --key-separator splits
-         `key<SEP>value` lines
+  lines  each line is a value (a \\r before the newline is dropped, empty lines
+         are skipped); any bytes, not only UTF-8. With -D/--delimiter DELIM the
+         input is split at DELIM instead, exactly (nothing dropped, an empty
+         piece is an empty record; escapes \\n \\t \\r \\0 \\\\ \\xNN), as kcat's -D.
+         -K/--key-separator SEP splits `key<SEP>value` (a record without SEP
+         has no key). --value-encoding / --key-encoding base64|hex: the value
+         (key) is written in that encoding and stored decoded.
   json   JSON Lines, one object per line:
            {\"value\": \"text or any JSON\", \"key\": \"k\", \"headers\": {\"h\": \"v\"},
             \"timestamp\": \"2026-11-25T18:00:00Z\" or ms, \"partition\": 0}
          only \"value\" is required; a non-string value is stored as its JSON text,
-         except null: a null value (a tombstone); a header may be null too
+         except null: a null value (a tombstone), and an object with the single
+         field \"hex\" or \"base64\": those bytes (a key or header value too), as
+         `consume --format json` writes bytes that are not UTF-8. What `consume
+         --format json` prints is read back unchanged (its \"offset\" is ignored,
+         \"timestamp_ms\" is the timestamp): consume, then produce, copies records.
 
 Partitioning: --partition, else the record's \"partition\", else a hash of the
 key, else round robin per batch.
 
 Examples:
   echo hello | millrace produce greetings
-  printf 'user1:login\\nuser2:logout\\n' | millrace produce events --key-separator :
+  printf 'user1:login\\nuser2:logout\\n' | millrace produce events -K :
+  printf 'AP8=\\n' | millrace produce blobs --value-encoding base64
+  find . -print0 | millrace produce paths -D '\\0'
+  millrace consume orders --format json | millrace produce orders-copy --format json
   millrace produce orders --format json --file orders.jsonl --header source=import
   millrace produce orders --partition 2 --key k1 --timestamp 2026-11-25T18:00:00Z < values.txt")]
 pub struct ProduceArgs {
@@ -52,15 +67,24 @@ pub struct ProduceArgs {
     /// How to read the input.
     #[arg(long, value_enum, default_value_t = InputFormat::Lines)]
     format: InputFormat,
+    /// Split the input at DELIM instead of newlines, exactly (lines format; e.g. '\0', '\n--\n').
+    #[arg(long, short = 'D', value_parser = input::delimiter, value_name = "DELIM")]
+    delimiter: Option<input::Delimiter>,
     /// Append every record to this partition.
-    #[arg(long, short = 'p')]
+    #[arg(long, short = 'p', value_name = "P")]
     partition: Option<u32>,
-    /// Key for every record (lines format).
-    #[arg(long, short = 'k')]
+    /// Key for every record (lines format; the default key in json).
+    #[arg(long, short = 'k', value_name = "KEY")]
     key: Option<String>,
-    /// Split each line at the first SEP into key and value (lines format).
-    #[arg(long, value_name = "SEP", conflicts_with = "key")]
+    /// Split each record at the first SEP into key and value (lines format).
+    #[arg(long, short = 'K', value_name = "SEP", conflicts_with = "key")]
     key_separator: Option<String>,
+    /// How each value is written in the input (lines format): text, base64 or hex.
+    #[arg(long, value_enum, default_value_t = Encoding::Text, value_name = "ENCODING")]
+    value_encoding: Encoding,
+    /// How each key is written in the input (lines format, with -K): text, base64 or hex.
+    #[arg(long, value_enum, default_value_t = Encoding::Text, value_name = "ENCODING")]
+    key_encoding: Encoding,
     /// Header added to every record, `name=value`; repeat for more.
     #[arg(long = "header", short = 'H', value_parser = parse::header, value_name = "NAME=VALUE")]
     headers: Vec<(String, Vec<u8>)>,
@@ -68,7 +92,7 @@ pub struct ProduceArgs {
     #[arg(long, value_parser = parse::time_ms, value_name = "TIME")]
     timestamp: Option<i64>,
     /// Records per appended batch.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch_records: u32,
 }
 
@@ -77,13 +101,50 @@ pub struct ProduceArgs {
 struct JsonRecord {
     value: serde_json::Value,
     #[serde(default)]
-    key: Option<String>,
+    key: Option<serde_json::Value>,
     #[serde(default)]
-    headers: BTreeMap<String, Option<String>>,
+    headers: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     timestamp: Option<serde_json::Value>,
+    /// As `consume --format json` writes it; wins over `timestamp`.
+    #[serde(default)]
+    timestamp_ms: Option<i64>,
     #[serde(default)]
     partition: Option<u32>,
+    /// Written by `consume --format json`; not used (offsets are the log's).
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted so that consume's JSON Lines are read back; the log assigns offsets"
+    )]
+    offset: Option<serde_json::Value>,
+}
+
+/// Bytes written as `{"hex": ".."}` or `{"base64": ".."}` (how `consume
+/// --format json` writes what is not UTF-8); `None` for any other JSON.
+fn encoded_bytes(value: &serde_json::Value) -> Option<Result<Vec<u8>, String>> {
+    let object = value.as_object().filter(|o| o.len() == 1)?;
+    let (encoding, text) = object.iter().next()?;
+    let text = text.as_str()?;
+    match encoding.as_str() {
+        "hex" => Some(Encoding::Hex.decode(text.as_bytes())),
+        "base64" => Some(Encoding::Base64.decode(text.as_bytes())),
+        _ => None,
+    }
+}
+
+/// A key or header value: a string, `{"hex"|"base64": ..}`, or null (`None`).
+fn json_bytes(value: &serde_json::Value, what: &str) -> Result<Option<Vec<u8>>, String> {
+    match value {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s.clone().into_bytes())),
+        other => match encoded_bytes(other) {
+            Some(bytes) => bytes.map(Some).map_err(|e| format!("{what}: {e}")),
+            None => Err(format!(
+                "{what} must be a string, {{\"hex\": \"..\"}}, {{\"base64\": \"..\"}} or null, not {other}"
+            )),
+        },
+    }
 }
 
 /// Where records went, per partition.
@@ -214,6 +275,15 @@ impl Batcher<'_> {
     }
 }
 
+/// `line` split at the first `sep`.
+fn split_once<'a>(line: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    if sep.is_empty() {
+        return None;
+    }
+    let at = line.windows(sep.len()).position(|w| w == sep)?;
+    Some((line.get(..at)?, line.get(at + sep.len()..)?))
+}
+
 /// FNV-1a: a stable key hash, so a key always lands on the same partition.
 fn key_hash(key: &[u8]) -> u64 {
     key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -221,21 +291,28 @@ fn key_hash(key: &[u8]) -> u64 {
     })
 }
 
-fn json_record(line: &str, line_number: u64, headers: &[(String, Vec<u8>)]) -> CliResult<(Record, Option<u32>)> {
+fn json_record(line: &[u8], line_number: u64, headers: &[(String, Vec<u8>)]) -> CliResult<(Record, Option<u32>)> {
     let bad = |e: String| {
         CliError::new(format!("input line {line_number}: {e}"))
             .with_hint("each line must be a JSON object like {\"value\": \"...\", \"key\": \"...\"}; see `millrace produce --help`")
     };
-    let parsed: JsonRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    let parsed: JsonRecord = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
     let mut record = match parsed.value {
         serde_json::Value::Null => Record::tombstone(),
         serde_json::Value::String(s) => Record::new(s),
-        other => Record::new(other.to_string()),
+        other => match encoded_bytes(&other) {
+            Some(bytes) => Record::new(bytes.map_err(|e| bad(format!("value: {e}")))?),
+            None => Record::new(other.to_string()),
+        },
     };
-    record.key = parsed.key.map(String::into_bytes);
+    record.key = match &parsed.key {
+        Some(key) => json_bytes(key, "key").map_err(bad)?,
+        None => None,
+    };
     record.headers = headers.to_vec();
     for (name, value) in parsed.headers {
-        record = match value {
+        let what = format!("header {name:?}");
+        record = match json_bytes(&value, &what).map_err(bad)? {
             Some(value) => record.with_header(name, value),
             None => record.with_null_header(name),
         };
@@ -249,6 +326,9 @@ fn json_record(line: &str, line_number: u64, headers: &[(String, Vec<u8>)]) -> C
         Some(serde_json::Value::String(s)) => Some(parse::time_ms(&s).map_err(bad)?),
         Some(other) => return Err(bad(format!("timestamp {other} is neither RFC 3339 text nor ms"))),
     };
+    if let Some(ms) = parsed.timestamp_ms {
+        record.timestamp_ms = Some(ms);
+    }
     Ok((record, parsed.partition))
 }
 
@@ -257,28 +337,31 @@ fn json_record(line: &str, line_number: u64, headers: &[(String, Vec<u8>)]) -> C
 /// bad line is found before its batch is sent).
 fn parse_line(
     args: &ProduceArgs,
-    line: io::Result<String>,
+    line: &[u8],
     line_number: u64,
     partitions: u32,
     round_robin: u32,
     config: &millrace::TopicConfig,
 ) -> CliResult<Option<(u32, Record)>> {
-    let line = line.map_err(|e| CliError::new(format!("reading input line {line_number}: {e}")))?;
-    let line = line.strip_suffix('\r').unwrap_or(&line);
-    if line.is_empty() {
+    if line.is_empty() && args.delimiter.is_none() {
         return Ok(None);
     }
     let (mut record, wanted) = match args.format {
         InputFormat::Json => json_record(line, line_number, &args.headers)?,
         InputFormat::Lines => {
+            let decode = |encoding: Encoding, text: &[u8], what: &str| {
+                encoding
+                    .decode(text)
+                    .map_err(|e| CliError::new(format!("input record {line_number}: {what}: {e}")))
+            };
             let (key, value) = match &args.key_separator {
-                Some(sep) => match line.split_once(sep.as_str()) {
-                    Some((k, v)) => (Some(k.as_bytes().to_vec()), v),
+                Some(sep) => match split_once(line, sep.as_bytes()) {
+                    Some((k, v)) => (Some(decode(args.key_encoding, k, "key")?), v),
                     None => (None, line),
                 },
                 None => (args.key.as_ref().map(|k| k.as_bytes().to_vec()), line),
             };
-            let mut record = Record::new(value.as_bytes().to_vec());
+            let mut record = Record::new(decode(args.value_encoding, value, "value")?);
             record.key = key;
             record.headers = args.headers.clone();
             (record, None)
@@ -350,9 +433,22 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
     };
     let mut round_robin: u32 = 0;
     let mut count: u64 = 0;
-    for (i, line) in input.lines().enumerate() {
-        let line_number = i as u64 + 1;
-        let parsed = parse_line(&args, line, line_number, partitions, round_robin, &config);
+    if args.format == InputFormat::Json
+        && (args.delimiter.is_some() || args.value_encoding != Encoding::Text || args.key_encoding != Encoding::Text)
+    {
+        return Err(CliError::usage(
+            "--delimiter, --value-encoding and --key-encoding apply to --format lines; in JSON Lines write bytes as {\"hex\": \"..\"} or {\"base64\": \"..\"}",
+        ));
+    }
+    let mut records = Records::new(input, args.delimiter.clone().map(|d| d.0));
+    let mut line_number: u64 = 0;
+    loop {
+        line_number += 1;
+        let parsed = match records.next_record() {
+            Ok(None) => break,
+            Ok(Some(line)) => parse_line(&args, &line, line_number, partitions, round_robin, &config),
+            Err(e) => Err(CliError::new(format!("reading input line {line_number}: {e}"))),
+        };
         let (partition, record) = match parsed {
             Ok(Some(parsed)) => parsed,
             Ok(None) => continue,
@@ -411,7 +507,7 @@ mod tests {
     #[test]
     fn json_lines() {
         let (r, p) = json_record(
-            r#"{"value": {"a": 1}, "key": "k", "headers": {"h": "v"}, "timestamp": "1970-01-01T00:00:01Z", "partition": 2}"#,
+            br#"{"value": {"a": 1}, "key": "k", "headers": {"h": "v"}, "timestamp": "1970-01-01T00:00:01Z", "partition": 2}"#,
             1,
             &[("x".into(), b"y".to_vec())],
         )
@@ -424,9 +520,9 @@ mod tests {
         );
         assert_eq!(r.timestamp_ms, Some(1000));
         assert_eq!(p, Some(2));
-        assert!(json_record(r#"{"value": "v", "extra": 1}"#, 3, &[]).is_err());
-        assert!(json_record(r#"{"key": "k"}"#, 3, &[]).is_err());
-        assert!(json_record("not json", 3, &[]).is_err());
+        assert!(json_record(br#"{"value": "v", "extra": 1}"#, 3, &[]).is_err());
+        assert!(json_record(br#"{"key": "k"}"#, 3, &[]).is_err());
+        assert!(json_record(b"not json", 3, &[]).is_err());
     }
 
     #[test]

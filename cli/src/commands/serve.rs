@@ -71,6 +71,14 @@ pub struct ServeArgs {
     /// Partitions of a topic created by --kafka-auto-create-topics [default: 1].
     #[arg(long, value_name = "N", requires = "kafka_auto_create_topics")]
     kafka_auto_create_partitions: Option<u32>,
+    /// Most live idempotent producer ids per token (InitProducerId without a
+    /// transactional id) [default: 10000].
+    #[arg(long, value_name = "N")]
+    kafka_anonymous_producers_max: Option<u32>,
+    /// An idle idempotent producer id is forgotten after this long (Kafka's
+    /// producer.id.expiration.ms) [default: 86400000, 1 day].
+    #[arg(long, value_name = "MS")]
+    kafka_producer_id_expiration_ms: Option<u64>,
 }
 
 /// `--kafka-listen`: an address, or `None` for `off`.
@@ -134,6 +142,12 @@ fn config(global: &GlobalArgs, args: &ServeArgs) -> CliResult<ServerConfig> {
     }
     if let Some(partitions) = args.kafka_auto_create_partitions {
         config.kafka.auto_create_partitions = partitions;
+    }
+    if let Some(max) = args.kafka_anonymous_producers_max {
+        config.kafka.anonymous_producers_max = max;
+    }
+    if let Some(ms) = args.kafka_producer_id_expiration_ms {
+        config.kafka.producer_id_expiration_ms = ms;
     }
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     Ok(config)

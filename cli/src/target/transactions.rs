@@ -44,8 +44,15 @@ impl Target {
         match self {
             Target::Local(store) => {
                 let mut txn = store.begin_transaction(millrace::ProducerId::new(producer.0, producer.1))?;
+                // A replay job's copies are checked against the destination's
+                // contract of today, with stage `replay` in a dead letter's provenance.
+                let stage = if group.starts_with(millrace::names::REPLAY_PREFIX) {
+                    "replay"
+                } else {
+                    "produce"
+                };
                 for (partition, records) in batches {
-                    txn.append(topic, *partition, records)?;
+                    txn.append_judged(topic, *partition, records, stage)?;
                 }
                 match group.strip_prefix(millrace::names::REPLAY_PREFIX) {
                     Some(job) => txn.commit_replay_progress(job, source.0, source.1, source.2, metadata)?,

@@ -1,6 +1,6 @@
 //! Damage is confined to the smallest scope that holds it (issue 18, item 2):
 //! a table over a fixture store with every file kind the store reads
-//! (`MILLRACE`, `producers.registry`, producer snapshots, `start.offset`,
+//! (`MILLRACE`, `producers.registry`, `cluster.id`, producer snapshots, `start.offset`,
 //! `topic.meta`, indexes, sealed and active segments, `__offsets`,
 //! `__transactions`, `__attempts`, `__offset_resets`, a DLQ), each flipped,
 //! truncated, deleted or replaced with a plausible wrong value. For each row,
@@ -124,6 +124,7 @@ fn copy_dir(from: &Path, to: &Path) {
 enum File {
     Marker,
     Registry,
+    ClusterId,
     /// The newest producer snapshot of a/0.
     Snapshot,
     StartOffset,
@@ -155,6 +156,7 @@ impl File {
         match self {
             File::Marker => data.join("MILLRACE"),
             File::Registry => data.join("producers.registry"),
+            File::ClusterId => data.join("cluster.id"),
             File::Snapshot => files_with(&a0, ".producers").pop().unwrap(),
             File::StartOffset => data.join("topics/a/00001/start.offset"),
             File::TopicMeta => data.join("topics/a/topic.meta"),
@@ -274,6 +276,10 @@ fn rows() -> Vec<Row> {
         row(Registry, Truncate, (0, true), Clean, true),
         row(Registry, Delete, (0, false), Clean, true),
         row(Registry, Replace(b"MRPR".to_vec()), (0, true), Clean, true),
+        // The cluster id (Kafka's Metadata): open replaces a damaged one.
+        row(ClusterId, Flip, (0, true), Clean, true),
+        row(ClusterId, Truncate, (0, true), Clean, true),
+        row(ClusterId, Delete, (0, false), Clean, true),
         row(Snapshot, Flip, (0, true), Clean, true),
         row(Snapshot, Truncate, (0, true), Clean, true),
         row(Snapshot, Delete, (0, false), Clean, true),

@@ -42,13 +42,23 @@ pub(crate) type CommitGuard<'a> = parking_lot::MutexGuard<'a, ()>;
 /// or above when it opens (`Partition::open`).
 pub(crate) type Floors = BTreeMap<(String, u32), u64>;
 
+/// What the floors' topic gives at open: the committed-offset floors, and
+/// the retention floors (per partition, the smallest position of the
+/// mirrors, `__mirror.<name>` groups: retention by age or size deletes no
+/// segment holding a record at or above it, `Partition::enforce_retention`).
+#[derive(Debug, Default)]
+pub(crate) struct OpenFloors {
+    pub committed: Floors,
+    pub retention: Floors,
+}
+
 /// The topic whose partition 0 gives the offset floors of every other
 /// partition, opened first, and how to read them (the facade passes the
 /// committed-offsets table's).
 #[derive(Clone, Copy)]
 pub(crate) struct FloorSource {
     pub topic: &'static str,
-    pub read: fn(&Partition) -> Floors,
+    pub read: fn(&Partition) -> OpenFloors,
 }
 
 #[derive(Debug)]
@@ -101,6 +111,9 @@ pub(crate) struct Catalog {
     stop: maintenance::Stop,
     /// The maintenance thread, once started.
     background: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The contract checks in force, per topic (contract/check.rs), here so
+    /// that every append path (store, producers, transactions) reaches them.
+    pub checks: Arc<crate::contract::check::Checks>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -198,7 +211,7 @@ impl Catalog {
         // The floors' topic first: every other partition continues at or
         // above the offsets committed on it (`Partition::open`).
         names.sort_by_key(|name| name != floors.topic);
-        let mut committed_floors = BTreeMap::new();
+        let mut committed_floors = OpenFloors::default();
         storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         for name in names {
             let dir = topics_dir.join(&name);
@@ -247,6 +260,7 @@ impl Catalog {
             lock: Mutex::new(Some(lock)),
             stop: Arc::new((Mutex::new(false), parking_lot::Condvar::new())),
             background: Mutex::new(None),
+            checks: Arc::default(),
         };
         Ok((catalog, beside))
     }
@@ -460,7 +474,7 @@ fn load_topic(
     name: &str,
     options: &StoreOptions,
     shared: &Arc<LogContext>,
-    committed_floors: &Floors,
+    floors: &OpenFloors,
 ) -> Result<Topic> {
     let meta_path = dir.join(TOPIC_META);
     let bytes = read_all(storage.as_ref(), &meta_path, 64 * 1024).at("read topic meta", &meta_path)?;
@@ -490,9 +504,12 @@ fn load_topic(
             durability,
             options.recovery,
             shared.clone(),
-            committed_floors.get(&(name.to_string(), p)).copied().unwrap_or(0),
+            floors.committed.get(&(name.to_string(), p)).copied().unwrap_or(0),
         ) {
-            Ok(partition) => partitions.push(Arc::new(partition)),
+            Ok(partition) => {
+                partition.set_retention_floor(floors.retention.get(&(name.to_string(), p)).copied());
+                partitions.push(Arc::new(partition));
+            }
             // Confined to this partition: the topic's other partitions open.
             Err(e) if is_damage(&e) => {
                 tracing::error!(topic = %name, partition = p, error = %e, "partition failed to open; the rest of the store opens without it");

@@ -5,7 +5,7 @@
 //! facade's business: the catalog knows no feature.
 
 use super::{
-    load_topic, partition_dir_name, Catalog, Floors, CREATING_SUFFIX, DELETING_SUFFIX, TOPICS_DIR, TOPIC_META,
+    load_topic, partition_dir_name, Catalog, OpenFloors, CREATING_SUFFIX, DELETING_SUFFIX, TOPICS_DIR, TOPIC_META,
 };
 use crate::config::TopicConfig;
 use crate::error::{DamagedScope, Error, Result};
@@ -47,7 +47,7 @@ impl Catalog {
         let dir = topics_dir.join(name);
         storage.rename(&staging, &dir).at("rename topic dir", &dir)?;
         storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
-        let no_floors = Floors::new();
+        let no_floors = OpenFloors::default();
         let topic = load_topic(&self.storage, &dir, name, &self.options, &self.shared, &no_floors)?;
         self.topics.write().insert(name.to_string(), Arc::new(topic));
         Ok(())

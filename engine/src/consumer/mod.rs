@@ -7,6 +7,7 @@
 
 pub(crate) mod groups;
 pub(crate) mod lag;
+pub mod mirror;
 pub mod offsets;
 pub(crate) mod reset;
 pub(crate) mod scanner;

@@ -178,8 +178,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(Key, CommittedOffset)> {
 /// from `__offsets/0` at open: durable evidence of how far each partition's
 /// offsets went (`Partition::open` never continues below it). A record that
 /// does not decode ends the read with a warning: what was read still counts.
-pub(crate) fn committed_floors(p: &crate::log::partition::Partition) -> BTreeMap<(String, u32), u64> {
+/// In the same pass, the retention floors: per partition, the smallest
+/// latest position of the mirrors (`__mirror.<name>` groups).
+pub(crate) fn committed_floors(p: &crate::log::partition::Partition) -> crate::catalog::OpenFloors {
     let mut floors: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    let mut mirrors: BTreeMap<Key, u64> = BTreeMap::new();
     let mut offset = p.start_offset();
     while offset < p.high_watermark() {
         let r = match p.read(offset, ReadOptions::default(), Isolation::ReadUncommitted) {
@@ -190,20 +193,39 @@ pub(crate) fn committed_floors(p: &crate::log::partition::Partition) -> BTreeMap
             }
         };
         for rec in &r.records {
-            let Some(((_, topic, partition), value)) = decode(&rec.value) else {
+            let Some(((group, topic, partition), value)) = decode(&rec.value) else {
                 tracing::warn!(
                     offset = rec.offset,
                     "undecodable committed-offset record: not used as an offset floor"
                 );
-                return floors;
+                return crate::catalog::OpenFloors {
+                    committed: floors,
+                    retention: retention_floors(&mirrors),
+                };
             };
-            let floor = floors.entry((topic, partition)).or_insert(0);
+            let floor = floors.entry((topic.clone(), partition)).or_insert(0);
             *floor = (*floor).max(value.offset);
+            if group.starts_with(crate::names::MIRROR_PREFIX) {
+                mirrors.insert((group, topic, partition), value.offset);
+            }
         }
         if r.next_offset <= offset {
             break;
         }
         offset = r.next_offset;
+    }
+    crate::catalog::OpenFloors {
+        committed: floors,
+        retention: retention_floors(&mirrors),
+    }
+}
+
+/// Per partition, the smallest of the mirrors' positions.
+fn retention_floors(mirrors: &BTreeMap<Key, u64>) -> BTreeMap<(String, u32), u64> {
+    let mut floors: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for ((_, topic, partition), offset) in mirrors {
+        let floor = floors.entry((topic.clone(), *partition)).or_insert(*offset);
+        *floor = (*floor).min(*offset);
     }
     floors
 }
@@ -359,6 +381,12 @@ impl ConsumerGroups {
             crate::names::refuse_internal_topic(topic)?;
         }
         self.note_group_activity(group);
+        self.commit_group_offsets(group, commits)
+    }
+
+    /// [`ConsumerGroups::commit_offsets`] without the name checks: for the
+    /// operations that own an internal group (a mirror's positions).
+    pub(crate) fn commit_group_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
         let commit_time_ms = self.offset_commit_time()?;
         let mut entries = Vec::with_capacity(commits.len());
         for (topic, partition, offset, metadata) in commits {

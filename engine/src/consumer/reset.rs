@@ -263,12 +263,23 @@ impl ConsumerGroups {
                 }))
             })
             .collect();
+        self.append_audit(&audit)
+    }
+
+    /// Append entries (`encode_audit`) to the reset audit.
+    fn append_audit(&self, audit: &[Record]) -> Result<()> {
         self.catalog().ensure_internal_topic(RESET_AUDIT_TOPIC)?;
         let audit_partition = self.partition(RESET_AUDIT_TOPIC, 0)?;
         for chunk in audit.chunks(1000) {
             audit_partition.append(chunk, None, 0)?;
         }
         Ok(())
+    }
+
+    /// Record an operator's move of a mirror's position past records it had
+    /// not delivered ("drop oldest unmirrored", `consumer/mirror.rs`).
+    pub(crate) fn audit_mirror_drop(&self, entry: &ResetAuditEntry) -> Result<()> {
+        self.append_audit(&[Record::new(encode_audit(entry))])
     }
 
     /// Applied resets, oldest first, optionally of one group only.

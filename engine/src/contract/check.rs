@@ -7,9 +7,9 @@
 //! rules that are measured over a window and never refuse (uniqueness,
 //! completeness, freshness).
 
-use crate::sync::RwLock;
+use crate::sync::{AtomicU64, Mutex, Ordering, RwLock};
 use crate::Record;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// What the append path does with a record that breaks a rule.
@@ -92,6 +92,9 @@ pub trait RecordCheck: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 pub struct Checks {
     by_topic: RwLock<HashMap<String, Arc<dyn RecordCheck>>>,
+    /// Adherence counters per topic, kept when a check is removed (a
+    /// counter never goes back: Prometheus `rate` needs that).
+    adherence: RwLock<HashMap<String, Arc<Adherence>>>,
 }
 
 impl Checks {
@@ -111,6 +114,184 @@ impl Checks {
     /// The check of `topic`, if one is installed.
     pub fn get(&self, topic: &str) -> Option<Arc<dyn RecordCheck>> {
         self.by_topic.read().get(topic).cloned()
+    }
+
+    /// The check of `topic` with its adherence counters, for an append path:
+    /// [`Judge::check`] judges a record and counts the verdict. `None` (one
+    /// map lookup) when no check is installed.
+    pub fn judge(&self, topic: &str) -> Option<Judge> {
+        let check = self.get(topic)?;
+        Some(Judge {
+            check,
+            adherence: self.adherence_of(topic),
+        })
+    }
+
+    /// The counters of `topic`, created on first use.
+    fn adherence_of(&self, topic: &str) -> Arc<Adherence> {
+        if let Some(a) = self.adherence.read().get(topic) {
+            return a.clone();
+        }
+        self.adherence.write().entry(topic.to_string()).or_default().clone()
+    }
+
+    /// What the append paths counted for `topic` since the store opened
+    /// (`None`: no record of it was ever checked).
+    pub fn adherence(&self, topic: &str) -> Option<AdherenceSnapshot> {
+        self.adherence.read().get(topic).map(|a| a.snapshot())
+    }
+
+    /// [`Checks::adherence`] of every topic ever checked, by topic name.
+    pub fn adherence_all(&self) -> Vec<(String, AdherenceSnapshot)> {
+        let mut all: Vec<(String, AdherenceSnapshot)> = self
+            .adherence
+            .read()
+            .iter()
+            .map(|(topic, a)| (topic.clone(), a.snapshot()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Forget the counters of `topic` (the topic was deleted).
+    pub fn forget_adherence(&self, topic: &str) {
+        self.adherence.write().remove(topic);
+    }
+}
+
+/// A topic's check and its counters, as an append path holds them for one
+/// request ([`Checks::judge`]).
+#[derive(Debug, Clone)]
+pub struct Judge {
+    check: Arc<dyn RecordCheck>,
+    adherence: Arc<Adherence>,
+}
+
+impl Judge {
+    /// Judge `record` (about to be appended to `partition`), timing the
+    /// check and counting its verdict.
+    pub fn check(&self, partition: u32, record: &Record) -> Verdict {
+        let started = std::time::Instant::now();
+        let verdict = self.check.check(partition, record);
+        self.adherence.count(&verdict, started.elapsed());
+        verdict
+    }
+
+    /// Tell the check of records appended ([`RecordCheck::observe`]).
+    pub fn observe(&self, partition: u32, base_offset: u64, records: &[Record]) {
+        self.check.observe(partition, base_offset, records);
+    }
+}
+
+/// Upper bounds (seconds) of the validation latency histogram's buckets
+/// (the last is `+Inf`).
+pub const VALIDATION_BUCKETS_SECONDS: [f64; 9] = [1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2, f64::INFINITY];
+
+/// The adherence counters of one topic: records checked by result,
+/// violations by (rule, action), and the time the checks took.
+#[derive(Debug, Default)]
+pub struct Adherence {
+    /// Records by result: valid, warn, dlq, reject.
+    results: [AtomicU64; 4],
+    violations: Mutex<BTreeMap<(String, Action), u64>>,
+    nanos_total: AtomicU64,
+    buckets: [AtomicU64; VALIDATION_BUCKETS_SECONDS.len()],
+}
+
+impl Adherence {
+    fn count(&self, verdict: &Verdict, took: std::time::Duration) {
+        let result = match verdict.action() {
+            None => 0,
+            Some(Action::Warn) => 1,
+            Some(Action::Dlq) => 2,
+            Some(Action::Reject) => 3,
+        };
+        if let Some(c) = self.results.get(result) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if !verdict.violations.is_empty() {
+            let mut violations = self.violations.lock();
+            for v in &verdict.violations {
+                *violations.entry((v.rule.clone(), v.action)).or_default() += 1;
+            }
+        }
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos_total.fetch_add(nanos, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        let bucket = VALIDATION_BUCKETS_SECONDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(VALIDATION_BUCKETS_SECONDS.len() - 1);
+        if let Some(b) = self.buckets.get(bucket) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> AdherenceSnapshot {
+        let load = |i: usize| self.results.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+        AdherenceSnapshot {
+            valid: load(0),
+            warned: load(1),
+            dead_lettered: load(2),
+            rejected: load(3),
+            violations: self
+                .violations
+                .lock()
+                .iter()
+                .map(|((rule, action), n)| (rule.clone(), *action, *n))
+                .collect(),
+            validation_seconds_total: self.nanos_total.load(Ordering::Relaxed) as f64 / 1e9,
+            validation_buckets: self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+        }
+    }
+}
+
+/// A topic's adherence counters at one moment ([`Checks::adherence`]).
+/// Counted per record checked, whatever became of its request (a record of
+/// a refused request is still counted by its own verdict).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdherenceSnapshot {
+    /// Records that broke no rule.
+    pub valid: u64,
+    /// Records whose strongest action was `warn` (appended).
+    pub warned: u64,
+    /// Records whose strongest action was `dlq`.
+    pub dead_lettered: u64,
+    /// Records whose strongest action was `reject`.
+    pub rejected: u64,
+    /// Violations counted by (rule, action), every violation of a record (not
+    /// only the decisive one), sorted.
+    pub violations: Vec<(String, Action, u64)>,
+    /// Time spent in checks, in seconds.
+    pub validation_seconds_total: f64,
+    /// Checks per latency bucket of [`VALIDATION_BUCKETS_SECONDS`] (not cumulative).
+    pub validation_buckets: Vec<u64>,
+}
+
+impl AdherenceSnapshot {
+    /// Records checked.
+    pub fn records(&self) -> u64 {
+        self.valid + self.warned + self.dead_lettered + self.rejected
+    }
+
+    /// The share of records checked that broke no rule (1.0 when none was checked).
+    pub fn adherence_ratio(&self) -> f64 {
+        let total = self.records();
+        if total == 0 {
+            1.0
+        } else {
+            self.valid as f64 / total as f64
+        }
+    }
+
+    /// `(result label, count)` as `millrace_contract_records_total{result}` shows them.
+    pub fn by_result(&self) -> [(&'static str, u64); 4] {
+        [
+            ("valid", self.valid),
+            ("warn", self.warned),
+            ("dlq", self.dead_lettered),
+            ("reject", self.rejected),
+        ]
     }
 }
 
@@ -152,6 +333,24 @@ mod tests {
                 violations: vec![violation("always", self.0)],
             }
         }
+    }
+
+    #[test]
+    fn adherence_counts_each_verdict_and_violation() {
+        let checks = Checks::default();
+        assert!(checks.judge("t").is_none());
+        checks.set("t", Some(Arc::new(Always(Action::Dlq))));
+        let judge = checks
+            .judge("t")
+            .map(|j| (j.check(0, &Record::new("a")), j.check(1, &Record::new("b"))));
+        assert!(judge.is_some());
+        let got = checks.adherence("t").unwrap_or_default();
+        assert_eq!((got.valid, got.dead_lettered, got.records()), (0, 2, 2));
+        assert_eq!(got.violations, vec![("always".to_string(), Action::Dlq, 2)]);
+        assert_eq!(got.validation_buckets.iter().sum::<u64>(), 2);
+        assert!(checks.adherence("u").is_none());
+        checks.set("t", None);
+        assert_eq!(checks.adherence_all().len(), 1, "counters outlive the check");
     }
 
     #[test]

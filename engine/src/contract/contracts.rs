@@ -293,23 +293,23 @@ impl Contracts {
                 messages,
             });
         }
-        let broken: Vec<String> = schema_changes
-            .iter()
-            .filter(|c| !c.compatible)
-            .flat_map(|c| {
-                let head = format!(
-                    "{} version {} → {} breaks {}",
-                    c.subject, c.from_version, c.to_version, c.compatibility
-                );
-                std::iter::once(head).chain(c.messages.iter().cloned())
-            })
-            .collect();
-        let forced = !broken.is_empty();
-        if forced && !request.force {
-            return Err(Error::invalid(
-                "contract",
-                format!("a schema change breaks the contract's compatibility (apply with force to override): {}", broken.join("; ")),
-            ));
+        let forced = schema_changes.iter().any(|c| !c.compatible);
+        if let (true, false, Some(first)) = (forced, request.force, schema_changes.iter().find(|c| !c.compatible)) {
+            let messages = schema_changes
+                .iter()
+                .filter(|c| !c.compatible)
+                .flat_map(|c| {
+                    let head = format!(
+                        "{} version {} -> {} breaks {} (apply with force to override)",
+                        c.subject, c.from_version, c.to_version, c.compatibility
+                    );
+                    std::iter::once(head).chain(c.messages.iter().cloned())
+                })
+                .collect();
+            return Err(Error::IncompatibleSchema {
+                subject: first.subject.clone(),
+                messages,
+            });
         }
         let unchanged = current.as_ref().is_some_and(|c| c.text == request.text);
         let mut report = ApplyReport {

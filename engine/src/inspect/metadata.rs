@@ -6,6 +6,7 @@
 //! |----------------------|----------------------------------------------|-------------|------------------------------------------|
 //! | `MILLRACE`           | refuses the store (a newer format: upgrade)  | corruption  | rewrite the marker                        |
 //! | `producers.registry` | ignores it (producers init again)            | recoverable | move to the backup                        |
+//! | `cluster.id`         | replaces it with a new id                    | recoverable | move to the backup (open draws a new id)  |
 //! | `<offset>.producers` | ignores it (rebuilt from the log)            | recoverable | move to the backup                        |
 //! | `topic.meta`         | refuses the topic                            | corruption  | rebuild from its readable lines and dirs  |
 //! | `start.offset`       | refuses the partition                        | corruption  | move to the backup (start = first segment)|
@@ -13,6 +14,7 @@
 use super::*;
 use crate::io::checked::IoContext;
 use crate::producer::registry::REGISTRY_FILE;
+use crate::store::cluster_id::{CLUSTER_ID_FILE, CLUSTER_ID_FILE_BYTES};
 
 const SNAPSHOT_SUFFIX: &str = ".producers";
 
@@ -50,6 +52,17 @@ pub(super) fn check_store_files(storage: &dyn Storage, path: &Path, report: &mut
                 registry,
                 Severity::Recoverable,
                 "producer registry is damaged; open ignores it (producers must init again, new ids continue past those in the log); `millrace repair` moves it to a backup".into(),
+            ));
+        }
+    }
+    let cluster_id = path.join(CLUSTER_ID_FILE);
+    if storage.exists(&cluster_id) {
+        let bytes = read_bounded(storage, &cluster_id, CLUSTER_ID_FILE_BYTES)?;
+        if bytes.and_then(|b| crate::store::cluster_id::decode(&b)).is_none() {
+            report.problems.push(problem(
+                cluster_id,
+                Severity::Recoverable,
+                "cluster id is damaged; open replaces it with a new id (Kafka clients then see another cluster); `millrace repair` moves it to a backup".into(),
             ));
         }
     }
@@ -108,6 +121,7 @@ pub fn is_repairable_metadata(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     name == FORMAT_FILE
         || name == REGISTRY_FILE
+        || name == CLUSTER_ID_FILE
         || name == TOPIC_META
         || name == START_OFFSET_FILE
         || name.ends_with(SNAPSHOT_SUFFIX)
@@ -124,17 +138,19 @@ pub fn repair_metadata(data_dir: &Path, path: &Path, backup_dir: &Path) -> Resul
 /// `check` judges it.
 fn metadata_damaged(storage: &dyn Storage, data_dir: &Path, path: &Path, name: &str) -> Result<bool> {
     let mut report = CheckReport::default();
-    Ok(if name == FORMAT_FILE || name == REGISTRY_FILE {
-        check_store_files(storage, data_dir, &mut report)?;
-        report.problems.iter().any(|p| p.path == path)
-    } else if name.ends_with(SNAPSHOT_SUFFIX) {
-        check_snapshots(storage, path.parent().unwrap_or(Path::new(".")), &mut report)?;
-        report.problems.iter().any(|p| p.path == path)
-    } else if name == TOPIC_META {
-        !storage.exists(path) || topic_meta_problem(storage, path)?.is_some()
-    } else {
-        storage.exists(path) && !start_offset_valid(storage, path)
-    })
+    Ok(
+        if name == FORMAT_FILE || name == REGISTRY_FILE || name == CLUSTER_ID_FILE {
+            check_store_files(storage, data_dir, &mut report)?;
+            report.problems.iter().any(|p| p.path == path)
+        } else if name.ends_with(SNAPSHOT_SUFFIX) {
+            check_snapshots(storage, path.parent().unwrap_or(Path::new(".")), &mut report)?;
+            report.problems.iter().any(|p| p.path == path)
+        } else if name == TOPIC_META {
+            !storage.exists(path) || topic_meta_problem(storage, path)?.is_some()
+        } else {
+            storage.exists(path) && !start_offset_valid(storage, path)
+        },
+    )
 }
 
 /// [`repair_metadata`] through `storage`. The order: the backup copy is

@@ -18,6 +18,13 @@
 //! run; with sixteen appenders on two CPUs that chain, not the disk, set the
 //! pace.) The others sleep on until a later sync covers them.
 //!
+//! An async waiter ([`SyncGate::poll_synced`]) takes the same part as a
+//! thread: it leads a sync when none runs (on the polling thread, as a lone
+//! appender's wait would), or it parks a slot that holds its task's
+//! [`Waker`] instead of sleeping on the condition variable; a sync's end then
+//! wakes the task directly. An abandoned wait ([`SyncGate::abandon`]) leaves
+//! the gate and passes on a turn to lead that it may have been handed.
+//!
 //! A waiter may first spin for a bounded time (yielding the CPU each turn)
 //! watching its slot's `woken` flag before it sleeps: when syncs are short,
 //! it then sees its hand-off without a futex wake-up, and its CPU does not go
@@ -25,9 +32,10 @@
 //! flag is only a hint: the slot's mutex and condition variable carry the
 //! hand-off either way.
 
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::sync::{spin_until, Arc, AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{spin_until, Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Mark {
@@ -57,10 +65,18 @@ enum Wake {
     Recheck,
 }
 
+/// What a parked waiter's slot holds.
+#[derive(Debug, Default)]
+struct Slot {
+    wake: Option<Wake>,
+    /// An async waiter's task, woken with the slot.
+    task: Option<Waker>,
+}
+
 /// One parked waiter's slot.
 #[derive(Debug, Default)]
 struct Waiter {
-    wake: Mutex<Option<Wake>>,
+    slot: Mutex<Slot>,
     condvar: Condvar,
     /// Set after `wake` is: a spinning waiter watches this, not the mutex.
     woken: AtomicBool,
@@ -92,20 +108,53 @@ impl Waiter {
             spin_until(woken, spin.budget);
             (spin.outcome)(woken());
         }
-        let mut wake = self.wake.lock();
+        let mut slot = self.slot.lock();
         loop {
-            if let Some(w) = *wake {
+            if let Some(w) = slot.wake {
                 return w;
             }
-            self.condvar.wait(&mut wake);
+            self.condvar.wait(&mut slot);
         }
     }
 
+    /// An async waiter's look at its slot: the wake-up, or (none yet) the
+    /// task's waker recorded for it.
+    fn poll(&self, waker: &Waker) -> Option<Wake> {
+        let mut slot = self.slot.lock();
+        if slot.wake.is_none() && !slot.task.as_ref().is_some_and(|task| task.will_wake(waker)) {
+            slot.task = Some(waker.clone());
+        }
+        slot.wake
+    }
+
     fn wake(&self, wake: Wake) {
-        *self.wake.lock() = Some(wake);
+        let task = {
+            let mut slot = self.slot.lock();
+            slot.wake = Some(wake);
+            slot.task.take()
+        };
         self.woken.store(true, Ordering::Release);
         self.condvar.notify_one();
+        if let Some(task) = task {
+            task.wake();
+        }
     }
+}
+
+/// An async waiter's place in the gate between polls
+/// ([`SyncGate::poll_synced`]); give it back with [`SyncGate::abandon`] if
+/// the wait is dropped before it completes.
+#[derive(Debug, Default)]
+pub struct Parked(Option<Arc<Waiter>>);
+
+/// How a leader's sync ended for its own target.
+enum Led<'a, E> {
+    /// The sync covered the target.
+    Covered(Mark),
+    /// Not covered (written after the snapshot): look at the gate again.
+    Again(MutexGuard<'a, GateState>),
+    /// The sync failed.
+    Failed(E),
 }
 
 /// The written mark and a copy of the synced mark, behind their own small
@@ -259,41 +308,128 @@ impl SyncGate {
                 state = self.state.lock();
                 continue;
             }
-            state.syncing = true;
-            drop(state);
-            settle();
-            let upto = self.marks.lock().written;
-            let result = sync();
-            state = self.state.lock();
-            state.syncing = false;
-            match result {
-                Ok(()) => {
-                    if upto.offset >= state.synced.offset {
-                        state.synced = upto;
-                        self.marks.lock().synced = upto;
-                    }
-                    let synced = state.synced;
-                    let wakes = state.release();
-                    drop(state);
-                    wakes.send();
-                    // Covered by its own sync (it wrote before the snapshot):
-                    // acknowledged even if a later sync fails meanwhile.
-                    if synced.offset >= target {
-                        return Ok(synced);
-                    }
-                    state = self.state.lock();
-                }
-                Err(e) => {
-                    state.failed = true;
-                    let waiters = state.release_all();
-                    drop(state);
-                    for waiter in waiters {
-                        waiter.wake(Wake::Recheck);
-                    }
-                    return Err(SyncFailure::Failed(e));
-                }
+            match self.lead(state, target, &mut settle, &mut sync) {
+                Led::Covered(mark) => return Ok(mark),
+                Led::Again(again) => state = again,
+                Led::Failed(e) => return Err(SyncFailure::Failed(e)),
             }
         }
+    }
+
+    /// Run one sync as its leader (`state` shows none running): settle,
+    /// snapshot the written mark, sync, publish, hand the covered waiters
+    /// their mark and the next turn to lead to an uncovered one.
+    fn lead<'a, E>(
+        &'a self,
+        mut state: MutexGuard<'a, GateState>,
+        target: u64,
+        settle: &mut impl FnMut(),
+        sync: &mut impl FnMut() -> Result<(), E>,
+    ) -> Led<'a, E> {
+        state.syncing = true;
+        drop(state);
+        settle();
+        let upto = self.marks.lock().written;
+        let result = sync();
+        state = self.state.lock();
+        state.syncing = false;
+        match result {
+            Ok(()) => {
+                if upto.offset >= state.synced.offset {
+                    state.synced = upto;
+                    self.marks.lock().synced = upto;
+                }
+                let synced = state.synced;
+                let wakes = state.release();
+                drop(state);
+                wakes.send();
+                // Covered by its own sync (it wrote before the snapshot):
+                // acknowledged even if a later sync fails meanwhile.
+                if synced.offset >= target {
+                    return Led::Covered(synced);
+                }
+                Led::Again(self.state.lock())
+            }
+            Err(e) => {
+                state.failed = true;
+                let waiters = state.release_all();
+                drop(state);
+                for waiter in waiters {
+                    waiter.wake(Wake::Recheck);
+                }
+                Led::Failed(e)
+            }
+        }
+    }
+
+    /// The async form of [`SyncGate::wait_synced_settled`] (no spinning):
+    /// `Ready` once everything up to `target` is durable (or the sync
+    /// failed), else `Pending` with `waker` parked in the gate, woken when a
+    /// sync covers the target or hands this waiter the next turn to lead.
+    /// A poll that finds no sync running leads one here, on the polling
+    /// thread (`settle` and `sync` run as for a thread's wait). `parked`
+    /// carries the registration from one poll to the next; a wait dropped
+    /// before `Ready` must give it back with [`SyncGate::abandon`].
+    pub fn poll_synced<E>(
+        &self,
+        target: u64,
+        parked: &mut Parked,
+        waker: &Waker,
+        mut settle: impl FnMut(),
+        mut sync: impl FnMut() -> Result<(), E>,
+    ) -> Poll<Result<Mark, SyncFailure<E>>> {
+        if let Some(waiter) = &parked.0 {
+            match waiter.poll(waker) {
+                None => return Poll::Pending,
+                Some(Wake::Covered(mark)) => {
+                    parked.0 = None;
+                    return Poll::Ready(Ok(mark));
+                }
+                // Out of the gate's list: look at the gate again below.
+                Some(Wake::Recheck) => parked.0 = None,
+            }
+        }
+        let mut state = self.state.lock();
+        loop {
+            if state.failed {
+                return Poll::Ready(Err(SyncFailure::Poisoned));
+            }
+            if state.synced.offset >= target {
+                return Poll::Ready(Ok(state.synced));
+            }
+            if state.syncing {
+                let waiter = Arc::new(Waiter::default());
+                waiter.slot.lock().task = Some(waker.clone());
+                state.waiters.push((target, waiter.clone()));
+                parked.0 = Some(waiter);
+                return Poll::Pending;
+            }
+            match self.lead(state, target, &mut settle, &mut sync) {
+                Led::Covered(mark) => return Poll::Ready(Ok(mark)),
+                Led::Again(again) => state = again,
+                Led::Failed(e) => return Poll::Ready(Err(SyncFailure::Failed(e))),
+            }
+        }
+    }
+
+    /// Give back an async wait's registration ([`SyncGate::poll_synced`])
+    /// when the wait is dropped unfinished: out of the gate's list, and if
+    /// it had been handed the next turn to lead (or may have been: it is no
+    /// longer listed), that turn goes to the next waiter, so the others do
+    /// not sleep with nobody to lead their sync.
+    pub fn abandon(&self, parked: &mut Parked) {
+        let Some(waiter) = parked.0.take() else {
+            return;
+        };
+        let mut state = self.state.lock();
+        let listed = state.waiters.len();
+        state.waiters.retain(|(_, listed)| !Arc::ptr_eq(listed, &waiter));
+        if state.waiters.len() < listed || state.failed {
+            return;
+        }
+        let wakes = state.release();
+        drop(state);
+        wakes.send();
     }
 
     /// Fail every current and future waiter (used when the store is poisoned elsewhere).

@@ -10,8 +10,7 @@ use super::txn::Coordinator;
 use crate::catalog::{CommitGuard, OpenCatalog, Topic};
 use crate::consumer::ConsumerGroups;
 use crate::error::Result;
-use crate::log::batch::Record;
-use crate::log::partition::{AppendInfo, Partition};
+use crate::log::partition::Partition;
 use crate::producer::registry::ProducerRegistry;
 use crate::producer::Producers;
 use std::sync::Arc;
@@ -87,12 +86,6 @@ impl Pipeline {
     pub(crate) fn offsets(&self, topic: &str, partition: u32) -> Result<(u64, u64)> {
         let p = self.partition(topic, partition)?;
         Ok((p.start_offset(), p.high_watermark()))
-    }
-
-    /// `Store::append`: one batch to a user topic.
-    pub(crate) fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
-        crate::names::refuse_internal_topic(topic)?;
-        self.partition(topic, partition)?.append(records, None, 0)
     }
 
     pub(crate) fn lock_commits(&self) -> CommitGuard<'_> {

@@ -203,20 +203,37 @@ impl Producers {
     /// [`Producers::init_producer`]), registered as
     /// [`state::ANONYMOUS_PREFIX`] and the id in hex. Durable on return;
     /// nothing can init it again (it has no name a client can give), and the
-    /// idle expiry (`StoreOptions::producer_idle_expiry`) forgets it like any
-    /// other. Its sequences start at 0 in every partition.
+    /// anonymous idle expiry (`StoreOptions::anonymous_producer_idle_expiry`)
+    /// forgets it, whatever the partitions remember of it. Its sequences
+    /// start at 0 in every partition. Uncapped: see
+    /// [`Producers::init_anonymous_capped`].
     pub fn init_anonymous(&self, owner: Option<&str>) -> Result<ProducerSession> {
-        let producer_id = {
+        self.init_anonymous_capped(owner, usize::MAX)?
+            .ok_or_else(|| Error::invalid("producers", "no room for another anonymous producer".to_string()))
+    }
+
+    /// [`Producers::init_anonymous`], unless `owner` already has `live_max`
+    /// anonymous producers active within the anonymous idle expiry: then
+    /// `Ok(None)` and nothing is registered (a client that registers one per
+    /// connection in a loop cannot grow the registry past the cap).
+    pub fn init_anonymous_capped(&self, owner: Option<&str>, live_max: usize) -> Result<Option<ProducerSession>> {
+        let registered = {
             let _commits = self.lock_commits();
             self.check_writable()?;
-            self.producer_registry().register_anonymous(owner, now_ms())?
+            self.producer_registry().register_anonymous(owner, live_max, now_ms())?
         };
-        Ok(ProducerSession {
+        Ok(registered.map(|producer_id| ProducerSession {
             name: format!("{}{producer_id:016x}", state::ANONYMOUS_PREFIX),
             producer_id,
             epoch: 0,
             last_sequences: BTreeMap::new(),
-        })
+        }))
+    }
+
+    /// Anonymous producers active within the anonymous idle expiry: those
+    /// of `owner` (`None`: without an owner), and of every owner.
+    pub fn anonymous_live(&self, owner: Option<&str>) -> (usize, usize) {
+        self.producer_registry().epochs.anonymous_live(owner, now_ms())
     }
 
     /// [`Producers::init_producer_as`] (or, with `owner` `None`,
@@ -303,7 +320,16 @@ impl Producers {
         stamp: ProducerStamp,
     ) -> Result<ProducerAppend> {
         crate::names::refuse_internal_topic(topic)?;
-        self.append_sequenced_with_flags(topic, partition, records, stamp, 0)
+        // The topic's contract: a `reject` refuses the batch, and so does a
+        // `dlq` (a sequenced batch is never split: `Routing::refuse_split`).
+        let routing =
+            crate::pipeline::dlq::route::judge_request(&self.catalog.checks, topic, partition, records, "produce")?;
+        routing.refuse_split()?;
+        let appended = self.append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
+        if !appended.duplicate {
+            routing.observe(partition, appended.base_offset, records);
+        }
+        Ok(appended)
     }
 
     /// As [`Producers::append_sequenced`] with batch flags (transactions).

@@ -57,6 +57,15 @@ impl ProducerRegistry {
                     format!("{:?} (must be positive)", options.producer_idle_expiry),
                 )
             })?;
+        let anonymous_expiry_ms = i64::try_from(options.anonymous_producer_idle_expiry.as_millis())
+            .ok()
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "anonymous_producer_idle_expiry",
+                    format!("{:?} (must be positive)", options.anonymous_producer_idle_expiry),
+                )
+            })?;
         let path = store_path.join(REGISTRY_FILE);
         let state = if storage.exists(&path) {
             let bytes = read_all(storage.as_ref(), &path, REGISTRY_BYTES_MAX).at("read producer registry", &path)?;
@@ -79,7 +88,7 @@ impl ProducerRegistry {
             RegistryState::default()
         };
         Ok(ProducerRegistry {
-            epochs: ProducerEpochs::new(state, expiry_ms),
+            epochs: ProducerEpochs::new(state, expiry_ms).with_anonymous_expiry(anonymous_expiry_ms),
             window: options.producer_dedup_batches,
             path,
             storage,
@@ -132,12 +141,13 @@ impl ProducerRegistry {
     }
 
     /// Register a producer without a name ([`ProducerEpochs::register_anonymous`]); durable on return.
-    pub fn register_anonymous(&self, owner: Option<&str>, now_ms: i64) -> Result<u64> {
+    /// `Ok(None)`: `owner` already has `live_max` live anonymous producers.
+    pub fn register_anonymous(&self, owner: Option<&str>, live_max: usize, now_ms: i64) -> Result<Option<u64>> {
         if let Some(owner) = owner {
             check_owner(owner)?;
         }
         self.epochs
-            .register_anonymous(owner, now_ms, || self.draw_id(), |state| self.persist(state))
+            .register_anonymous(owner, live_max, now_ms, || self.draw_id(), |state| self.persist(state))
     }
 
     /// A random candidate id, from the storage's source (the operating

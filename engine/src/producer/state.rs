@@ -271,6 +271,13 @@ pub struct RegistryEntry {
     pub owner: String,
 }
 
+impl RegistryEntry {
+    /// Registered without a name ([`ProducerEpochs::register_anonymous`]).
+    pub fn is_anonymous(&self) -> bool {
+        self.name.starts_with(ANONYMOUS_PREFIX)
+    }
+}
+
 /// The registry's contents: what the registry file holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryState {
@@ -304,6 +311,8 @@ pub struct ProducerEpochs {
     /// Ids found in the log at open; lock order: `state`, then this.
     ids_in_log: Mutex<BTreeSet<u64>>,
     expiry_ms: i64,
+    /// The idle expiry of anonymous producers ([`ANONYMOUS_PREFIX`]).
+    anonymous_expiry_ms: i64,
 }
 
 impl ProducerEpochs {
@@ -312,6 +321,25 @@ impl ProducerEpochs {
             state: Mutex::new(state),
             ids_in_log: Mutex::new(BTreeSet::new()),
             expiry_ms,
+            anonymous_expiry_ms: expiry_ms,
+        }
+    }
+
+    /// The same registry with anonymous producers expiring after
+    /// `anonymous_expiry_ms` of idleness (Kafka's
+    /// `producer.id.expiration.ms`) instead of the named ones' expiry.
+    #[must_use]
+    pub fn with_anonymous_expiry(mut self, anonymous_expiry_ms: i64) -> Self {
+        self.anonymous_expiry_ms = anonymous_expiry_ms;
+        self
+    }
+
+    /// The idle expiry of `entry`: anonymous producers have their own.
+    fn expiry_of(&self, entry: &RegistryEntry) -> i64 {
+        if entry.is_anonymous() {
+            self.anonymous_expiry_ms
+        } else {
+            self.expiry_ms
         }
     }
 
@@ -451,15 +479,32 @@ impl ProducerEpochs {
     /// a transactional id hands out a new producer per session): a new
     /// unused id at epoch 0, registered as `ANONYMOUS_PREFIX` and the id in
     /// hex, owned by `owner`. Durable (`persist`) before it is returned, like
-    /// [`ProducerEpochs::init`]; forgotten by the idle expiry like any other.
+    /// [`ProducerEpochs::init`]; forgotten by the anonymous idle expiry.
+    /// `Ok(None)`: `owner` (`None`: the producers without an owner) already
+    /// has `live_max` anonymous producers active within that expiry; nothing
+    /// is registered.
     pub fn register_anonymous(
         &self,
         owner: Option<&str>,
+        live_max: usize,
         now_ms: i64,
         draw_id: impl FnMut() -> Result<u64>,
         persist: impl FnOnce(&RegistryState) -> Result<()>,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         let mut state = self.state.lock();
+        let owner_name = owner.unwrap_or_default();
+        let live = state
+            .entries
+            .values()
+            .filter(|e| {
+                e.is_anonymous()
+                    && e.owner == owner_name
+                    && now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e)
+            })
+            .count();
+        if live >= live_max {
+            return Ok(None);
+        }
         let mut next = state.clone();
         let id = self.insert_new(&mut next, String::new(), owner, now_ms, draw_id)?;
         if let Some(entry) = next.entries.get_mut(&id) {
@@ -467,7 +512,24 @@ impl ProducerEpochs {
         }
         persist(&next)?;
         *state = next;
-        Ok(id)
+        Ok(Some(id))
+    }
+
+    /// Anonymous producers of `owner` (`None`: without an owner) active
+    /// within their expiry at `now_ms`, and of every owner.
+    pub fn anonymous_live(&self, owner: Option<&str>, now_ms: i64) -> (usize, usize) {
+        let state = self.state.lock();
+        let owner_name = owner.unwrap_or_default();
+        let mut counts = (0, 0);
+        for e in state.entries.values() {
+            if e.is_anonymous() && now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e) {
+                counts.1 += 1;
+                if e.owner == owner_name {
+                    counts.0 += 1;
+                }
+            }
+        }
+        counts
     }
 
     /// Add a new producer at epoch 0 under an unused id (named `name`).
@@ -539,7 +601,7 @@ impl ProducerEpochs {
             return Err(unknown);
         };
         let last = entry.last_active_ms.max(partition_last_ms.unwrap_or(i64::MIN));
-        if now_ms.saturating_sub(last) > self.expiry_ms {
+        if now_ms.saturating_sub(last) > self.expiry_of(entry) {
             // Expired: this id appends no more, but the name keeps it (and
             // its sequences) for its next `init` (`forget_expired`).
             return Err(unknown);
@@ -571,14 +633,28 @@ impl ProducerEpochs {
     /// `UnknownProducer`), until its next `init` resumes it with its id and
     /// sequences. Maintenance thread; the registry file keeps forgotten
     /// entries until the next `init`, and on reopen they are found idle
-    /// again. Returns how many were forgotten.
+    /// again. An anonymous producer has no name to resume: it is forgotten
+    /// once idle past its expiry whatever the partitions hold (their state
+    /// of it goes with it, and its id stays out of reach of new producers).
+    /// Returns how many were forgotten.
     pub fn forget_expired(&self, now_ms: i64, has_state: impl Fn(u64) -> bool) -> usize {
         let mut state = self.state.lock();
         let before = state.entries.len();
-        let expiry_ms = self.expiry_ms;
-        state
-            .entries
-            .retain(|id, e| now_ms.saturating_sub(e.last_active_ms) <= expiry_ms || has_state(*id));
+        let mut still_in_log = Vec::new();
+        state.entries.retain(|id, e| {
+            if now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e) {
+                return true;
+            }
+            let held = has_state(*id);
+            if held && e.is_anonymous() {
+                still_in_log.push(*id);
+                return false;
+            }
+            held
+        });
+        if !still_in_log.is_empty() {
+            self.ids_in_log.lock().extend(still_in_log);
+        }
         before - state.entries.len()
     }
 
@@ -588,7 +664,7 @@ impl ProducerEpochs {
             .lock()
             .entries
             .get(&producer_id)
-            .is_some_and(|e| now_ms.saturating_sub(e.last_active_ms) <= self.expiry_ms)
+            .is_some_and(|e| now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e))
     }
 
     /// Is `producer_id` registered (not expired or never issued)?

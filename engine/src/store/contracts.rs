@@ -3,8 +3,80 @@
 
 use super::*;
 use crate::contract::contracts::Contracts;
-use crate::contract::schemas::{FixedSchemas, SchemaSource};
+use crate::catalog::OpenCatalog;
+use crate::contract::schemas::{SchemaKind, SchemaSource, SchemaText};
 use crate::contract::status::ContractStatus;
+use crate::schema::{RegistryTable, SchemaRegistry, SchemaType};
+use std::sync::Weak;
+
+/// The store's schema registry as the contracts read it. It holds the
+/// catalog weakly: a compiled contract lives in the store's checks, and a
+/// strong hold would keep the store open for ever.
+#[derive(Debug)]
+struct StoreSchemas {
+    catalog: Weak<OpenCatalog>,
+    table: Arc<RegistryTable>,
+}
+
+impl StoreSchemas {
+    fn registry(&self) -> Result<SchemaRegistry> {
+        let catalog = self.catalog.upgrade().ok_or(Error::Closed)?;
+        Ok(SchemaRegistry::new(catalog, self.table.clone()))
+    }
+}
+
+fn kind_of(schema_type: SchemaType) -> SchemaKind {
+    match schema_type {
+        SchemaType::Avro => SchemaKind::Avro,
+        SchemaType::Json => SchemaKind::Json,
+        SchemaType::Protobuf => SchemaKind::Protobuf,
+    }
+}
+
+impl SchemaSource for StoreSchemas {
+    fn by_id(&self, id: u32) -> Result<Option<SchemaText>> {
+        Ok(self.registry()?.by_id(id)?.map(|s| SchemaText {
+            id: s.id,
+            kind: kind_of(s.schema_type),
+            text: s.schema,
+        }))
+    }
+
+    fn subjects_of(&self, id: u32) -> Result<Vec<(String, u32)>> {
+        self.registry()?.subjects_of(id)
+    }
+
+    fn version(&self, subject: &str, version: Option<u32>) -> Result<Option<(u32, SchemaText)>> {
+        Ok(self.registry()?.version(subject, version)?.map(|v| {
+            (
+                v.version,
+                SchemaText {
+                    id: v.id,
+                    kind: kind_of(v.schema_type),
+                    text: v.schema,
+                },
+            )
+        }))
+    }
+
+    fn check_compatibility(
+        &self,
+        subject: &str,
+        kind: SchemaKind,
+        schema: &str,
+        against: Option<u32>,
+    ) -> Result<(bool, Vec<String>)> {
+        let schema_type = match kind {
+            SchemaKind::Avro => SchemaType::Avro,
+            SchemaKind::Json => SchemaType::Json,
+            SchemaKind::Protobuf => SchemaType::Protobuf,
+        };
+        let report = self
+            .registry()?
+            .check_compatibility(subject, schema_type, schema, against)?;
+        Ok((report.compatible, report.messages))
+    }
+}
 
 impl Store {
     /// The contracts feature: apply, remove and show a topic's contract
@@ -20,9 +92,12 @@ impl Store {
         )
     }
 
-    /// The registry the contracts read schemas from.
+    /// The registry the contracts read schemas from ([`Store::schemas`]).
     fn schema_source(&self) -> Arc<dyn SchemaSource> {
-        Arc::new(FixedSchemas::default())
+        Arc::new(StoreSchemas {
+            catalog: Arc::downgrade(&self.inner.catalog),
+            table: self.inner.schemas.clone(),
+        })
     }
 
     /// The adherence of each topic's contract (of `topic` only, if given):

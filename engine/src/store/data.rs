@@ -3,6 +3,11 @@
 //! start under the commit lock.
 
 use super::*;
+use crate::pipeline::dlq::route::judge_request;
+use crate::log::group_commit::Parked;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// What [`Store::scan_with_marks`] returns besides the visited records: the
 /// same offsets as the fields of [`ReadResult`].
@@ -29,9 +34,30 @@ impl Store {
     /// Append `records` as one batch; returns once acknowledged under the
     /// topic's durability mode. Internal topics (`__*`) are written only by
     /// the operations that own them (`InternalName`).
+    ///
+    /// With a contract installed on the topic ([`Store::record_checks`]),
+    /// every record is checked first: a `reject` verdict refuses the whole
+    /// request (`ContractViolation`, nothing appended); records with a `dlq`
+    /// verdict go to the topic's DLQ in one transaction with the others
+    /// (the answer is then the valid records' offsets, an empty range at
+    /// the log end if none; [`Store::append_routed`] says which went where).
     pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo> {
         crate::names::refuse_internal_topic(topic)?;
-        self.partition(topic, partition)?.append(records, None, 0)
+        let routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
+        let p = self.partition(topic, partition)?;
+        if routing.letters.is_empty() {
+            let info = p.append(records, None, 0)?;
+            routing.observe(partition, info.base_offset, records);
+            return Ok(info);
+        }
+        let routed = self.pipeline().commit_routed(topic, partition, records, &routing)?;
+        Ok(routed.appended.unwrap_or_else(|| {
+            let end = p.high_watermark();
+            AppendInfo {
+                base_offset: end,
+                next_offset: end,
+            }
+        }))
     }
 
     /// The explicitly internal write path: append `records` to an internal
@@ -123,12 +149,36 @@ impl Store {
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
         crate::names::refuse_internal_topic(topic)?;
+        let routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
         let p = self.partition(topic, partition)?;
+        if !routing.letters.is_empty() {
+            if producer.is_some() {
+                routing.refuse_split()?;
+            }
+            // Acknowledged on return: the commit record is fdatasync'd.
+            let routed = self.pipeline().commit_routed(topic, partition, records, &routing)?;
+            let end = p.high_watermark();
+            let info = routed.appended.unwrap_or(AppendInfo {
+                base_offset: end,
+                next_offset: end,
+            });
+            return Ok(PendingAppend {
+                base_offset: info.base_offset,
+                next_offset: info.next_offset,
+                duplicate: false,
+                dead_lettered: routed.dead_lettered,
+                partition: None,
+            });
+        }
         let (info, duplicate) = p.append_deferred(records, producer)?;
+        if !duplicate {
+            routing.observe(partition, info.base_offset, records);
+        }
         Ok(PendingAppend {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
+            dead_lettered: Vec::new(),
             partition: p.owes_sync().then_some(p),
         })
     }
@@ -268,6 +318,10 @@ pub struct PendingAppend {
     pub next_offset: u64,
     /// A producer's retry: nothing was written, the offsets are the original's.
     pub duplicate: bool,
+    /// (index in the request, DLQ offset) of each record the topic's
+    /// contract sent to its DLQ (then the offsets are the other records',
+    /// written with them in one transaction, already acknowledged).
+    pub dead_lettered: Vec<(usize, u64)>,
     /// `Some` while an fsync is owed (`Always`).
     partition: Option<Arc<Partition>>,
 }
@@ -285,10 +339,63 @@ impl PendingAppend {
         if let Some(partition) = &self.partition {
             partition.wait_durable(self.next_offset)?;
         }
-        Ok(ProducerAppend {
+        Ok(self.acknowledged())
+    }
+
+    /// The async form of [`PendingAppend::wait`]: a future that completes
+    /// when the batch is acknowledged, without a thread blocked meanwhile:
+    /// the task is parked in the partition's group commit and woken by the
+    /// fsync that covers the batch (or fails). A poll that finds no fsync
+    /// running on the partition leads one on the polling thread (it writes
+    /// the pending batches and fdatasyncs, as [`PendingAppend::wait`] would
+    /// there), so under an async runtime a worker thread runs that fsync.
+    /// Dropping the future unfinished is as dropping the `PendingAppend`
+    /// (the next fsync covers the batch); a turn to lead the next group
+    /// fsync that it had been handed passes on to another waiter.
+    pub fn acknowledgement(self) -> WaitDurable {
+        WaitDurable {
+            pending: self,
+            parked: Parked::default(),
+        }
+    }
+
+    fn acknowledged(&self) -> ProducerAppend {
+        ProducerAppend {
             base_offset: self.base_offset,
             next_offset: self.next_offset,
             duplicate: self.duplicate,
-        })
+        }
+    }
+}
+
+/// The future of [`PendingAppend::acknowledgement`].
+#[must_use = "an `Always` append is acknowledged only when the future completes with Ok"]
+#[derive(Debug)]
+pub struct WaitDurable {
+    pending: PendingAppend,
+    parked: Parked,
+}
+
+impl Future for WaitDurable {
+    type Output = Result<ProducerAppend>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(partition) = &this.pending.partition {
+            match partition.poll_durable(this.pending.next_offset, &mut this.parked, cx.waker()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        Poll::Ready(Ok(this.pending.acknowledged()))
+    }
+}
+
+impl Drop for WaitDurable {
+    fn drop(&mut self) {
+        if let Some(partition) = &self.pending.partition {
+            partition.abandon_durable(&mut self.parked);
+        }
     }
 }

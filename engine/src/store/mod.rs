@@ -8,14 +8,16 @@
 //! `Store`'s methods for a feature are one-line forwards to its handle, in
 //! `store/<feature>.rs`.
 
+pub(crate) mod cluster_id;
 mod contracts;
 mod data;
 mod groups;
 mod pipeline;
 mod producers;
+mod schemas;
 mod topics;
 
-pub use data::{PendingAppend, ScanMarks};
+pub use data::{PendingAppend, ScanMarks, WaitDurable};
 pub use topics::{Damage, TopicDescription};
 
 use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};
@@ -61,6 +63,10 @@ struct StoreInner {
     checks: Arc<crate::contract::check::Checks>,
     /// The contracts in force and the ones that failed to load (contract/contracts.rs).
     contracts: Arc<crate::contract::contracts::ContractState>,
+    /// The schema registry's state (schema/), loaded from `__schemas` on first use.
+    schemas: Arc<crate::schema::RegistryTable>,
+    /// The data directory's cluster id (`cluster_id.rs`).
+    cluster_id: [u8; 16],
 }
 
 impl std::fmt::Debug for StoreInner {
@@ -213,13 +219,17 @@ impl Store {
         let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
+        let checks = catalog.checks.clone();
+        let cluster_id = cluster_id::load_or_create(storage.as_ref(), &path)?;
         let inner = Arc::new(StoreInner {
+            cluster_id,
             catalog,
             producers,
             coordinator: Arc::new(crate::pipeline::txn::Coordinator::default()),
             attempts: Arc::new(crate::pipeline::dlq::AttemptTable::default()),
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
-            checks: Arc::new(crate::contract::check::Checks::default()),
+            checks,
+            schemas: Arc::new(crate::schema::RegistryTable::default()),
             contracts: Arc::new(crate::contract::contracts::ContractState::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
@@ -252,6 +262,14 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.catalog.path
+    }
+
+    /// The data directory's cluster id, as Kafka writes one (22 characters
+    /// of URL-safe base64): drawn once and kept in `cluster.id`, so it
+    /// survives restarts and moves of the directory (design/format.md,
+    /// "Cluster id").
+    pub fn cluster_id(&self) -> String {
+        cluster_id::to_text(&self.inner.cluster_id)
     }
 
     /// The options it was opened with.

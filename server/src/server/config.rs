@@ -150,6 +150,9 @@ pub struct ServerConfig {
     /// leaves it off ([`KafkaConfig::off`]).
     #[serde(default = "KafkaConfig::default")]
     pub kafka: KafkaConfig,
+    /// `[[mirror]]` sections: mirrors `millrace serve` runs in-process
+    /// when built with its `mirror` feature (design/mirror.md).
+    pub mirror: Vec<crate::server::mirror_config::MirrorSection>,
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7878";
@@ -210,6 +213,7 @@ impl Default for ServerConfig {
             metrics_series_max: METRICS_SERIES_MAX_DEFAULT,
             groups_max: millrace::config::GROUPS_MAX_DEFAULT as u32,
             kafka: KafkaConfig::off(),
+            mirror: Vec::new(),
         }
     }
 }

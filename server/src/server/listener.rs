@@ -57,6 +57,7 @@ pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), ServeError>>,
     metrics: Arc<ServerMetrics>,
+    store: Store,
 }
 
 impl ServerHandle {
@@ -73,6 +74,11 @@ impl ServerHandle {
     }
     pub fn metrics(&self) -> &Arc<ServerMetrics> {
         &self.metrics
+    }
+    /// The store it serves (for what runs beside the server in-process: the
+    /// `[[mirror]]` sections). Closed when the server shuts down.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
     /// Graceful shutdown; returns once the store is closed.
     pub async fn shutdown(self) -> Result<(), ServeError> {
@@ -148,6 +154,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         quota_bytes: config.quota_bytes,
         groups_max: config.groups_max as usize,
         producer_dedup_batches: config.producer_dedup_batches(),
+        anonymous_producer_idle_expiry: std::time::Duration::from_millis(config.kafka.producer_id_expiration_ms),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();
@@ -161,6 +168,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
 pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
     config.validate()?;
     check_store_limits(&config, &store)?;
+    let mirror_store = store.clone();
     let tls = match (&config.tls_cert_path, &config.tls_key_path) {
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
@@ -248,6 +256,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         shutdown: shutdown_tx,
         task,
         metrics,
+        store: mirror_store,
     })
 }
 

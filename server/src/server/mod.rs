@@ -33,6 +33,7 @@ pub mod listener;
 pub mod listing;
 pub mod metrics;
 pub(crate) mod metrics_http;
+pub mod mirror_config;
 pub mod service;
 pub mod tls;
 

@@ -18,22 +18,49 @@ impl Partition {
             budget: if gather { self.spin_budget() } else { Duration::ZERO },
             outcome: &outcome,
         };
-        let result = self.gate.wait_synced_settled(
-            offset,
-            spin,
-            || self.settle(gather),
-            || {
-                // What this sync covers: appends started before its snapshot.
-                let entered = self.entered.load(Ordering::Acquire);
-                let before = self.entered_at_snapshot.swap(entered, Ordering::AcqRel);
-                self.covered_by_last_sync
-                    .store(entered.saturating_sub(before), Ordering::Release);
-                let result = self.write_and_sync();
-                self.entered_at_sync_end
-                    .store(self.entered.load(Ordering::Acquire), Ordering::Release);
-                result
-            },
-        );
+        let result = self
+            .gate
+            .wait_synced_settled(offset, spin, || self.settle(gather), || self.lead_sync());
+        self.after_sync(result)
+    }
+
+    /// The async form of [`Partition::sync_to`] for an appender that does
+    /// not gather (as [`Partition::wait_durable`]): `Pending` with `waker`
+    /// parked in the gate until a sync covers `offset` or hands this wait the
+    /// next turn to lead, which then runs on the polling thread
+    /// ([`crate::commit::SyncGate::poll_synced`]). A wait dropped before
+    /// `Ready` gives `parked` back with [`Partition::abandon_durable`].
+    pub(crate) fn poll_durable(&self, offset: u64, parked: &mut Parked, waker: &Waker) -> Poll<Result<()>> {
+        if !self.owes_sync() {
+            return Poll::Ready(Ok(()));
+        }
+        self.gate
+            .poll_synced(offset, parked, waker, || self.settle(false), || self.lead_sync())
+            .map(|result| self.after_sync(result))
+    }
+
+    /// See [`Partition::poll_durable`].
+    pub(crate) fn abandon_durable(&self, parked: &mut Parked) {
+        self.gate.abandon(parked);
+    }
+
+    /// A group-commit leader's sync, with the counts the settle step and the
+    /// spin budget read.
+    fn lead_sync(&self) -> Result<()> {
+        // What this sync covers: appends started before its snapshot.
+        let entered = self.entered.load(Ordering::Acquire);
+        let before = self.entered_at_snapshot.swap(entered, Ordering::AcqRel);
+        self.covered_by_last_sync
+            .store(entered.saturating_sub(before), Ordering::Release);
+        let result = self.write_and_sync();
+        self.entered_at_sync_end
+            .store(self.entered.load(Ordering::Acquire), Ordering::Release);
+        result
+    }
+
+    /// Publish what a wait's sync covered, or (it failed) leave the unsynced
+    /// range to be written again.
+    fn after_sync(&self, result: std::result::Result<Mark, SyncFailure<Error>>) -> Result<()> {
         match result {
             Ok(mark) => {
                 self.publish(mark.offset);

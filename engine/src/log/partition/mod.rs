@@ -13,13 +13,14 @@ use crate::log::batch::{
 };
 use crate::log::context::LogContext;
 use crate::log::dedup::{Admission, DedupTable};
-use crate::log::group_commit::{Mark, Spin, SyncFailure, SyncGate};
+use crate::log::group_commit::{Mark, Parked, Spin, SyncFailure, SyncGate};
 use crate::log::index::IndexEntry;
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::log::segment::{self, parse_log_name, Segment};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 mod append;
@@ -31,6 +32,7 @@ mod roll;
 
 use append::write_batches;
 pub(crate) use read::ScanResume;
+use retention::NO_RETENTION_FLOOR;
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +179,10 @@ pub(crate) struct Partition {
     failure: Arc<dyn FailureSink>,
     high_watermark: AtomicU64,
     start_offset: AtomicU64,
+    /// The smallest position of the store's mirrors on this partition
+    /// ([`NO_RETENTION_FLOOR`] if none mirrors it): retention by age or size
+    /// keeps every segment holding a record at or above it (`retention.rs`).
+    retention_floor: AtomicU64,
     last_flush: Mutex<Instant>,
     /// Offsets of transactional batches written but not yet released: the
     /// last stable offset (what read-committed readers see) stops at the

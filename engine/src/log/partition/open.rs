@@ -154,6 +154,7 @@ impl Partition {
             failure,
             high_watermark: AtomicU64::new(next_offset),
             start_offset: AtomicU64::new(start),
+            retention_floor: AtomicU64::new(NO_RETENTION_FLOOR),
             last_flush: Mutex::new(Instant::now()),
             holds: crate::log::stable::StableOffset::new(),
             appending: AtomicU64::new(0),

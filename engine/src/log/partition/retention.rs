@@ -2,13 +2,30 @@
 
 use super::*;
 
+/// `Partition::retention_floor` when no mirror holds the partition.
+pub(crate) const NO_RETENTION_FLOOR: u64 = u64::MAX;
+
 impl Partition {
+    /// Set the retention floor (`None`: no mirror holds the partition).
+    pub(crate) fn set_retention_floor(&self, floor: Option<u64>) {
+        self.retention_floor
+            .store(floor.unwrap_or(NO_RETENTION_FLOOR), Ordering::Release);
+    }
+
+    /// The retention floor, if a mirror holds the partition.
+    pub(crate) fn retention_floor(&self) -> Option<u64> {
+        Some(self.retention_floor.load(Ordering::Acquire)).filter(|f| *f != NO_RETENTION_FLOOR)
+    }
+
     /// Delete whole sealed segments past the retention limits or wholly below
-    /// the start offset. Returns the number of segments deleted.
+    /// the start offset. Returns the number of segments deleted. The limits
+    /// delete no segment holding a record at or above the retention floor
+    /// (an unmirrored record); only the start offset does.
     pub fn enforce_retention(&self, now: i64) -> Result<usize> {
         let segments = self.segments_snapshot();
         let mut total: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
         let start = self.start_offset();
+        let floor = self.retention_floor.load(Ordering::Acquire);
         let mut delete = 0usize;
         for segment in segments.iter().take(segments.len().saturating_sub(1)) {
             let (len, max_ts, next) = {
@@ -21,7 +38,8 @@ impl Partition {
                 .is_some_and(|ms| max_ts < now.saturating_sub(ms as i64));
             let by_size = self.config.retention_bytes.is_some_and(|limit| total > limit);
             let below_start = next <= start;
-            if !(by_time || by_size || below_start) {
+            let unmirrored = next > floor;
+            if !(below_start || ((by_time || by_size) && !unmirrored)) {
                 break;
             }
             total -= len;

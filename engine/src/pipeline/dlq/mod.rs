@@ -10,6 +10,7 @@
 mod attempts;
 mod queue;
 mod redrive;
+pub(crate) mod route;
 
 pub use queue::DeadLetterQueue;
 pub use redrive::{RedriveMark, RedriveOptions, RedriveReport};
@@ -55,6 +56,12 @@ pub mod header {
     pub const LAST_FAILURE_MS: &str = "dlq.last_failure_ms";
     /// How many times the record has been redriven (kept when redriven).
     pub const REDRIVE_COUNT: &str = "dlq.redrive_count";
+    /// The version of the contract that sent the record here (contract failures only).
+    pub const CONTRACT_VERSION: &str = "dlq.contract.version";
+    /// The contract rule the record broke (contract failures only).
+    pub const CONTRACT_RULE: &str = "dlq.contract.rule";
+    /// Where the record broke it: a JSON pointer into the value (contract failures only).
+    pub const CONTRACT_PATH: &str = "dlq.contract.path";
     /// Every provenance header but `REDRIVE_COUNT` (which a redrive keeps).
     pub const ALL: [&str; 10] = [
         SOURCE_TOPIC,
@@ -143,6 +150,22 @@ pub struct DeadLetter {
     pub redrive_count: u32,
     /// The original record (key, value, user headers, timestamp).
     pub record: Record,
+    /// For a record the topic's contract sent here: which contract version,
+    /// rule and field (headers `dlq.contract.*`).
+    pub contract: Option<ContractFailure>,
+}
+
+/// Why a topic's contract sent a record to the DLQ: its provenance headers
+/// `dlq.contract.version`, `dlq.contract.rule` and `dlq.contract.path` (the
+/// letter's error class is `contract.<rule>`, its message the violation's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractFailure {
+    /// The version of the contract that judged.
+    pub contract_version: u32,
+    /// The rule broken.
+    pub rule: String,
+    /// Where: a JSON pointer into the value (`""`: the whole value).
+    pub path: String,
 }
 
 impl DeadLetter {
@@ -194,6 +217,7 @@ impl DeadLetter {
             last_failure_ms: attempts.last_failure_ms,
             redrive_count,
             record,
+            contract: None,
         }
     }
 
@@ -213,6 +237,11 @@ impl DeadLetter {
         add(header::FIRST_FAILURE_MS, self.first_failure_ms.to_string());
         add(header::LAST_FAILURE_MS, self.last_failure_ms.to_string());
         add(header::REDRIVE_COUNT, self.redrive_count.to_string());
+        if let Some(contract) = &self.contract {
+            add(header::CONTRACT_VERSION, contract.contract_version.to_string());
+            add(header::CONTRACT_RULE, contract.rule.clone());
+            add(header::CONTRACT_PATH, contract.path.clone());
+        }
         record
     }
 
@@ -244,6 +273,13 @@ impl DeadLetter {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
             record,
+            contract: text(header::CONTRACT_RULE).map(|rule| ContractFailure {
+                contract_version: number(header::CONTRACT_VERSION)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+                rule,
+                path: text(header::CONTRACT_PATH).unwrap_or_default(),
+            }),
         })
     }
 }
@@ -371,6 +407,8 @@ pub(crate) struct AttemptTable {
     /// `__attempts` is rewritten (a count appended meanwhile would be cut
     /// with the prefix or superseded by an older one).
     attempts_writing: RwLock<()>,
+    /// The producer routed appends commit as (`route.rs`), once registered.
+    router: Mutex<Option<crate::producer::ProducerId>>,
 }
 
 impl Pipeline {
@@ -469,46 +507,39 @@ impl Pipeline {
         self.catalog().truncate_prefix(&name, 0, offset)
     }
 
-    /// [`DeadLetterQueue::append_routed`] of `topic`.
+    /// [`DeadLetterQueue::append_routed`] of `topic`: the topic's contract
+    /// first (a `reject` refuses the request), then, with
+    /// `route_invalid_to_dlq`, its limits; every record for the DLQ is
+    /// written in one transaction with the valid ones (`route.rs`).
     pub fn append_routed(&self, topic: &str, partition: u32, records: &[Record]) -> Result<RoutedAppend> {
         crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;
-        if !p.config().route_invalid_to_dlq {
-            return Ok(RoutedAppend {
-                appended: Some(self.append(topic, partition, records)?),
-                dead_lettered: Vec::new(),
-            });
-        }
-        let limit = p.config().record_bytes_max as usize;
-        let mut valid = Vec::with_capacity(records.len());
-        let mut letters = Vec::new();
-        let once = Attempts::first_now();
-        for (i, record) in records.iter().enumerate() {
-            match crate::log::batch::validate_record(record, limit) {
-                Ok(()) => valid.push(record.clone()),
-                Err(detail) => {
+        let mut routing = route::judge_request(self.checks(), topic, partition, records, "produce")?;
+        if p.config().route_invalid_to_dlq {
+            let limit = p.config().record_bytes_max as usize;
+            let once = Attempts::first_now();
+            for (i, record) in records.iter().enumerate() {
+                if routing.letters.iter().any(|(routed, _)| *routed == i) {
+                    continue;
+                }
+                if let Err(detail) = crate::log::batch::validate_record(record, limit) {
                     let failure = Failure::new("produce", "InvalidRecord", &detail);
                     let source = (topic, partition, NO_SOURCE_OFFSET);
                     let letter = DeadLetter::new(source, "", &failure, once, 0, record.clone());
-                    letters.push((i, letter.to_record()));
+                    routing.letters.push((i, letter.to_record()));
                 }
             }
+            routing.letters.sort_by_key(|(i, _)| *i);
         }
-        let mut routed = RoutedAppend::default();
-        if !letters.is_empty() {
-            let dlq = ensure_dlq_topic(self, topic)?;
-            let dlq_records: Vec<Record> = letters.iter().map(|(_, r)| r.clone()).collect();
-            let info = self.partition(&dlq, 0)?.append(&dlq_records, None, 0)?;
-            routed.dead_lettered = letters
-                .iter()
-                .zip(info.base_offset..)
-                .map(|((i, _), offset)| (*i, offset))
-                .collect();
+        if routing.letters.is_empty() {
+            let info = p.append(records, None, 0)?;
+            routing.observe(partition, info.base_offset, records);
+            return Ok(RoutedAppend {
+                appended: Some(info),
+                dead_lettered: Vec::new(),
+            });
         }
-        if !valid.is_empty() {
-            routed.appended = Some(self.append(topic, partition, &valid)?);
-        }
-        Ok(routed)
+        self.commit_routed(topic, partition, records, &routing)
     }
 
     /// Remove nothing; read the DLQ record at `offset` (inspect).

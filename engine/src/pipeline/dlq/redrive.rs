@@ -67,6 +67,10 @@ pub struct RedriveReport {
     pub redriven: Vec<(u64, String, u32)>,
     /// DLQ offsets left in place because they hit the redrive cap.
     pub capped: Vec<u64>,
+    /// (DLQ offset, why) of records left in place, unmarked, because the
+    /// target topic's contract today refuses them (a `reject` or `dlq`
+    /// verdict): a later run tries them again.
+    pub refused: Vec<(u64, String)>,
 }
 
 const MARK_VERSION: u8 = 1;
@@ -296,13 +300,33 @@ impl Pipeline {
                     header::REDRIVE_COUNT.to_string(),
                     (letter.redrive_count + 1).to_string().into_bytes(),
                 ));
+                // Checked against the target's contract of today: a record it
+                // refuses or would dead-letter again stays here, unmarked.
+                let record = [record];
+                match super::route::judge_request(self.checks(), &target, target_partition, &record, "redrive") {
+                    Ok(routing) if routing.letters.is_empty() => {}
+                    Ok(routing) => {
+                        let why = routing.first_letter().map_or_else(
+                            || "the contract sends it to the DLQ".to_string(),
+                            |e| format!("{e} (the rule's action is dlq)"),
+                        );
+                        report.refused.push((rec.offset, why));
+                        continue;
+                    }
+                    Err(e @ Error::ContractViolation { .. }) => {
+                        report.refused.push((rec.offset, e.to_string()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 if let Some(txn) = txn.as_mut() {
                     let mark = RedriveMark {
                         topic: target.clone(),
                         partition: target_partition,
                         redriven_at_ms: now_ms(),
                     };
-                    txn.append(&target, target_partition, &[record])?;
+                    // Judged above: staged as it is.
+                    txn.append_internal(&target, target_partition, &record)?;
                     txn.append_internal(REDRIVEN_TOPIC, 0, &[Record::new(encode_mark(topic, rec.offset, &mark))])?;
                     marks.push((rec.offset, mark));
                 }

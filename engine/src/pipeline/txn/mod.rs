@@ -224,9 +224,49 @@ impl Transaction {
     /// that a committed part can always be applied; a part larger than the
     /// partition's batch limit is applied as several batches. Internal
     /// topics (`__*`) are not a transaction's output (`InternalName`).
+    ///
+    /// With a contract on the topic, each record is checked now: a `reject`
+    /// verdict refuses this append (`ContractViolation`; nothing of it is
+    /// staged, the transaction may go on), records with a `dlq` verdict are
+    /// staged for the topic's DLQ instead (written if and when the
+    /// transaction commits).
     pub fn append(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
         crate::names::refuse_internal_topic(topic)?;
-        self.append_internal(topic, partition, records)
+        self.append_judged(topic, partition, records, "produce")
+    }
+
+    /// [`Transaction::append`] with `stage` in the provenance of the records
+    /// the topic's contract sends to the DLQ (`replay` for a replay job's).
+    pub fn append_judged(&mut self, topic: &str, partition: u32, records: &[Record], stage: &str) -> Result<()> {
+        crate::names::refuse_internal_topic(topic)?;
+        let routing =
+            crate::pipeline::dlq::route::judge_request(self.pipeline.checks(), topic, partition, records, stage)?;
+        if routing.letters.is_empty() {
+            return self.append_internal(topic, partition, records);
+        }
+        let valid = routing.valid(records);
+        let dlq = crate::pipeline::dlq::ensure_dlq_topic(&self.pipeline, topic)?;
+        let letters: Vec<Record> = routing.letters.iter().map(|(_, r)| r.clone()).collect();
+        // Both staged or neither: the DLQ part and the size of both are
+        // checked before the topic's part is added.
+        let p = self.pipeline.partition(&dlq, 0)?;
+        for record in &letters {
+            validate_for(&p, record)?;
+        }
+        let bytes: usize = valid.iter().chain(&letters).map(Record::encoded_len).sum();
+        if self.bytes + bytes > TRANSACTION_BYTES_MAX {
+            return Err(Error::invalid(
+                "transaction",
+                format!(
+                    "{} bytes; at most {TRANSACTION_BYTES_MAX} per transaction",
+                    self.bytes + bytes
+                ),
+            ));
+        }
+        if !valid.is_empty() {
+            self.append_internal(topic, partition, &valid)?;
+        }
+        self.append_internal(&dlq, 0, &letters)
     }
 
     /// [`Transaction::append`] to any topic, for the operations that own

@@ -207,11 +207,22 @@ impl FaultState {
     }
 }
 
+/// Something to run during the next fsync of a segment (`*.log`) file.
+#[derive(Default)]
+struct DuringSync(Option<Box<dyn FnOnce() + Send>>);
+
+impl std::fmt::Debug for DuringSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "DuringSync(armed)" } else { "DuringSync" })
+    }
+}
+
 /// A [`Storage`] that forwards to [`FsStorage`] and fails one chosen call.
 #[derive(Debug, Clone, Default)]
 pub struct FaultyStorage {
     inner: FsStorage,
     state: Arc<Mutex<FaultState>>,
+    during_sync: Arc<Mutex<DuringSync>>,
 }
 
 impl FaultyStorage {
@@ -245,6 +256,13 @@ impl FaultyStorage {
 
     pub fn fired(&self) -> Option<Fired> {
         self.state.lock().unwrap().fired.clone()
+    }
+
+    /// Run `hook` inside the next fsync of a segment file, before that
+    /// fsync (and its armed fault, if any) happens: what other threads see
+    /// while a group-commit leader syncs.
+    pub fn during_next_segment_sync(&self, hook: impl FnOnce() + Send + 'static) {
+        self.during_sync.lock().unwrap().0 = Some(Box::new(hook));
     }
 
     fn check(&self, op: FaultOp, path: &Path) -> Option<FaultKind> {
@@ -281,6 +299,12 @@ impl StorageFile for FaultyFile {
         }
     }
     fn sync_data(&self) -> io::Result<()> {
+        if self.path.extension().is_some_and(|e| e == "log") {
+            let hook = self.storage.during_sync.lock().unwrap().0.take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
         match self.storage.check(FaultOp::SyncData, &self.path) {
             None => self.inner.sync_data(),
             Some(kind) => Err(os_error(kind)),

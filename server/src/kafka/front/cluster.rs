@@ -182,47 +182,6 @@ fn described<'a>(
     }
 }
 
-/// The URL-safe base64 digit of the low 6 bits of `value`.
-fn base64_digit(value: u32) -> char {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    ALPHABET
-        .get((value & 63) as usize)
-        .map_or('A', |digit| char::from(*digit))
-}
-
-/// A cluster id fixed per data directory: the store keeps no id of its own,
-/// so it is derived from the data directory's canonical path (stable across
-/// restarts; a directory moved elsewhere is another cluster to clients,
-/// which only compare it to notice a different cluster): 16 bytes of two
-/// FNV-1a hashes, in the 22 characters of URL-safe base64 Kafka's ids use.
-pub(crate) fn cluster_id(data_dir: &std::path::Path) -> String {
-    let path = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    let bytes = path.as_os_str().as_encoded_bytes();
-    let fnv = |seed: u64| {
-        bytes.iter().fold(seed, |hash, byte| {
-            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
-    id[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_be_bytes());
-    let mut text = String::with_capacity(22);
-    let mut bits = 0u32;
-    let mut value = 0u32;
-    for byte in id {
-        value = (value << 8) | u32::from(byte);
-        bits += 8;
-        while bits >= 6 {
-            bits -= 6;
-            text.push(base64_digit(value >> bits));
-        }
-    }
-    if bits > 0 {
-        text.push(base64_digit(value << (6 - bits)));
-    }
-    text
-}
-
 /// CreateTopics v2–4: the native CreateTopic for each topic (admin), its
 /// configs mapped through the engine's one key table by their Kafka names.
 pub(crate) fn create_topics(

@@ -13,8 +13,19 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9092";
 /// topic's partitions applies too).
 pub const AUTO_CREATE_PARTITIONS_HIGHEST: u32 = 1024;
 
+/// Default of [`KafkaConfig::anonymous_producers_max`].
+pub const ANONYMOUS_PRODUCERS_MAX_DEFAULT: u32 = 10_000;
+/// Highest [`KafkaConfig::anonymous_producers_max`]: the engine's registry
+/// holds at most 100 000 producers of every kind.
+pub const ANONYMOUS_PRODUCERS_MAX_HIGHEST: u32 = 50_000;
+/// Default of [`KafkaConfig::producer_id_expiration_ms`]: Kafka's
+/// `producer.id.expiration.ms`, 1 day.
+pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: u64 = 24 * 3600 * 1000;
+
 /// The Kafka front's settings (TOML keys: `listen`, `advertised`, `node_id`,
-/// `auto_create_topics`, `auto_create_partitions`; unknown keys are errors).
+/// `auto_create_topics`, `auto_create_partitions`,
+/// `anonymous_producers_max`, `producer_id_expiration_ms`; unknown keys are
+/// errors).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
@@ -31,6 +42,15 @@ pub struct KafkaConfig {
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic.
     pub auto_create_partitions: u32,
+    /// Most live producer ids handed out by InitProducerId without a
+    /// transactional id (idempotent producers) per principal (one pool for
+    /// a server without tokens, and one for admin tokens); past it
+    /// InitProducerId answers THROTTLING_QUOTA_EXCEEDED.
+    pub anonymous_producers_max: u32,
+    /// Such a producer id idle this long is forgotten (Kafka's
+    /// `producer.id.expiration.ms`); its next Produce answers
+    /// UNKNOWN_PRODUCER_ID. The store's `anonymous_producer_idle_expiry`.
+    pub producer_id_expiration_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -41,6 +61,8 @@ impl Default for KafkaConfig {
             node_id: 0,
             auto_create_topics: false,
             auto_create_partitions: 1,
+            anonymous_producers_max: ANONYMOUS_PRODUCERS_MAX_DEFAULT,
+            producer_id_expiration_ms: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
         }
     }
 }
@@ -100,6 +122,21 @@ impl KafkaConfig {
                 key: "kafka.auto_create_partitions",
                 value: self.auto_create_partitions.to_string(),
                 expected: format!("1..={AUTO_CREATE_PARTITIONS_HIGHEST}"),
+            });
+        }
+        if !(1..=ANONYMOUS_PRODUCERS_MAX_HIGHEST).contains(&self.anonymous_producers_max) {
+            return Err(ConfigError::Invalid {
+                key: "kafka.anonymous_producers_max",
+                value: self.anonymous_producers_max.to_string(),
+                expected: format!("1..={ANONYMOUS_PRODUCERS_MAX_HIGHEST}"),
+            });
+        }
+        // At most a year: i64 milliseconds, and an expiry nobody means as "never".
+        if !(1..=365 * PRODUCER_ID_EXPIRATION_MS_DEFAULT).contains(&self.producer_id_expiration_ms) {
+            return Err(ConfigError::Invalid {
+                key: "kafka.producer_id_expiration_ms",
+                value: self.producer_id_expiration_ms.to_string(),
+                expected: format!("1..={}", 365 * PRODUCER_ID_EXPIRATION_MS_DEFAULT),
             });
         }
         if let (Some(listen), None) = (self.listen, &self.advertised) {
@@ -169,6 +206,22 @@ mod tests {
         let unnamed =
             ServerConfig::from_toml_str("insecure = true\n[kafka]\nlisten = \"0.0.0.0:9092\"\n", path).unwrap_err();
         assert!(unnamed.to_string().contains("kafka.advertised"), "{unnamed}");
+        let producers = ServerConfig::from_toml_str(
+            "[kafka]\nanonymous_producers_max = 7\nproducer_id_expiration_ms = 1500\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                producers.kafka.anonymous_producers_max,
+                producers.kafka.producer_id_expiration_ms
+            ),
+            (7, 1500)
+        );
+        for bad in ["anonymous_producers_max = 0", "producer_id_expiration_ms = 0"] {
+            let error = ServerConfig::from_toml_str(&format!("[kafka]\n{bad}\n"), path).unwrap_err();
+            assert!(error.to_string().contains(bad.split(' ').next().unwrap()), "{error}");
+        }
         let partitions = ServerConfig::from_toml_str("[kafka]\nauto_create_partitions = 0\n", path).unwrap_err();
         assert!(
             partitions.to_string().contains("auto_create_partitions"),

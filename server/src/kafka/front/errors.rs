@@ -62,6 +62,7 @@ pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const INVALID_RECORD: i16 = 87;
 pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 pub const PRODUCER_FENCED: i16 = 90;
 
 /// The Kafka code a client acts on for `error` (the table in

@@ -22,6 +22,10 @@ pub struct KafkaMetrics {
     pub connections_rejected: AtomicU64,
     pub request_bytes: AtomicU64,
     pub response_bytes: AtomicU64,
+    /// Producer ids handed out by InitProducerId without a transactional id.
+    pub producer_ids_issued: AtomicU64,
+    /// Such InitProducerIds refused past `anonymous_producers_max`.
+    pub producer_ids_refused: AtomicU64,
     /// Requests by API key (an unknown key counts under its number).
     requests: Mutex<BTreeMap<i16, u64>>,
     /// Errors by API key and Kafka error code ([`CLOSED`]: the request closed
@@ -79,6 +83,16 @@ impl KafkaMetrics {
             ),
             ("millrace_kafka_request_bytes_total", "counter", &self.request_bytes),
             ("millrace_kafka_response_bytes_total", "counter", &self.response_bytes),
+            (
+                "millrace_kafka_producer_ids_issued_total",
+                "counter",
+                &self.producer_ids_issued,
+            ),
+            (
+                "millrace_kafka_producer_ids_refused_total",
+                "counter",
+                &self.producer_ids_refused,
+            ),
         ];
         for (name, kind, value) in scalars {
             let _ = writeln!(out, "# TYPE {name} {kind}");

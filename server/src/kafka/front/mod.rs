@@ -50,8 +50,8 @@ use crate::server::service::{Service, Session};
 pub struct Front {
     pub service: Arc<Service>,
     pub config: KafkaConfig,
-    /// The cluster id Metadata names: fixed per data directory
-    /// ([`cluster::cluster_id`]).
+    /// The cluster id Metadata names: the store's (`Store::cluster_id`,
+    /// kept in the data directory).
     pub cluster_id: String,
     /// The server's tokens (SASL/PLAIN checks them; empty: auth is off).
     pub(crate) auth: crate::server::auth::Authenticator,
@@ -76,7 +76,7 @@ impl Front {
 
     pub fn new(service: Arc<Service>, config: KafkaConfig) -> Self {
         Front {
-            cluster_id: cluster::cluster_id(service.store.path()),
+            cluster_id: service.store.cluster_id(),
             auth: crate::server::auth::Authenticator::default(),
             service,
             config,

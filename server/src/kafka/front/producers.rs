@@ -19,6 +19,7 @@ use crate::auth::{Permission, Permissions};
 use crate::kafka::protocol::messages::txn::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::kafka::protocol::{RequestHeader, Response};
 use crate::kafka::records::BatchHeader;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Shared state of this area (one per front): none, the engine's registry
 /// holds every producer.
@@ -33,7 +34,10 @@ const HALF_WINDOW: u32 = 1 << 30;
 
 /// InitProducerId (v0–1) without a transactional id: a new anonymous
 /// producer per call, epoch 0. Needs the produce permission (Kafka's
-/// IDEMPOTENT_WRITE; refused with CLUSTER_AUTHORIZATION_FAILED).
+/// IDEMPOTENT_WRITE; refused with CLUSTER_AUTHORIZATION_FAILED). A
+/// principal with `anonymous_producers_max` live ones gets
+/// THROTTLING_QUOTA_EXCEEDED (librdkafka retries every 500 ms with a
+/// warning naming the code; the others fail the producer).
 pub(crate) fn init_producer_id(
     front: &Front,
     conn: &mut Conn,
@@ -43,10 +47,28 @@ pub(crate) fn init_producer_id(
 ) -> Handled {
     let produce = Permissions::of(&[Permission::Produce]);
     let result = if conn.session.principal.permissions.contains(produce) {
-        front
-            .service
-            .init_anonymous_producer(&conn.session)
-            .map_err(|error| code_of(&error))
+        let live_max = usize::try_from(front.config.anonymous_producers_max).unwrap_or(usize::MAX);
+        match front.service.init_anonymous_producer(&conn.session, live_max) {
+            Ok(Some(session)) => {
+                front.service.metrics.kafka.producer_ids_issued.fetch_add(1, Relaxed);
+                Ok(session)
+            }
+            Ok(None) => {
+                front.service.metrics.kafka.producer_ids_refused.fetch_add(1, Relaxed);
+                front
+                    .service
+                    .metrics
+                    .kafka
+                    .record_error(header.api_key, errors::THROTTLING_QUOTA_EXCEEDED);
+                tracing::debug!(
+                    principal = conn.session.principal.name.as_deref().unwrap_or(""),
+                    live_max,
+                    "InitProducerId refused: the principal holds the most live idempotent producer ids"
+                );
+                Err(errors::THROTTLING_QUOTA_EXCEEDED)
+            }
+            Err(error) => Err(code_of(&error)),
+        }
     } else {
         Err(errors::CLUSTER_AUTHORIZATION_FAILED)
     };

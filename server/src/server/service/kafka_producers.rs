@@ -5,11 +5,20 @@
 use super::{Service, ServiceResult, Session};
 
 impl Service {
-    /// Register a new anonymous producer (`Producers::init_anonymous`),
+    /// Register a new anonymous producer (`Producers::init_anonymous_capped`),
     /// owned by the session's principal (nobody's on a server without
     /// tokens, or for an admin token, as [`Service::init_producer`]).
-    pub fn init_anonymous_producer(&self, session: &Session) -> ServiceResult<millrace::ProducerSession> {
-        Ok(self.store.producers().init_anonymous(session.producer_owner())?)
+    /// `Ok(None)`: that owner already has `live_max` live anonymous
+    /// producers; nothing was registered.
+    pub fn init_anonymous_producer(
+        &self,
+        session: &Session,
+        live_max: usize,
+    ) -> ServiceResult<Option<millrace::ProducerSession>> {
+        Ok(self
+            .store
+            .producers()
+            .init_anonymous_capped(session.producer_owner(), live_max)?)
     }
 
     /// The current epoch of `producer_id` (`None`: not registered, or

@@ -1,0 +1,236 @@
+//! Routing a request's records by the topic's contract (contract/check.rs)
+//! and, for a topic with `route_invalid_to_dlq`, by its limits: records for
+//! the DLQ are written in ONE transaction with the request's valid records
+//! (a crash leaves both or neither: recovery applies the commit record
+//! again), a `reject` verdict refuses the whole request before anything is
+//! written. Rules: design/contracts.md, "Enforcement".
+
+use super::{ensure_dlq_topic, Attempts, ContractFailure, DeadLetter, Failure, RoutedAppend, NO_SOURCE_OFFSET};
+use crate::contract::check::{Action, Checks, Judge, Verdict};
+use crate::error::{Error, Result};
+use crate::log::batch::Record;
+use crate::log::partition::AppendInfo;
+use crate::pipeline::context::Pipeline;
+use crate::producer::ProducerId;
+
+/// The producer the store's routed appends commit their transactions as.
+const ROUTER_PRODUCER: &str = "__contracts";
+
+/// What the topic's check made of a request that may be appended: the
+/// records for the DLQ (none: append the request as it is).
+#[derive(Debug, Default)]
+pub(crate) struct Routing {
+    /// The topic's check with its counters, to tell of the records appended.
+    pub(crate) judge: Option<Judge>,
+    /// (index in the request, DLQ record) of each record for the DLQ, in order.
+    pub(crate) letters: Vec<(usize, Record)>,
+    /// The first record for the DLQ as a refusal, for the requests that
+    /// cannot be split ([`Routing::refuse_split`]).
+    first_letter: Option<Error>,
+}
+
+impl Routing {
+    /// Tell the check of the records appended at `base_offset..`.
+    pub(crate) fn observe(&self, partition: u32, base_offset: u64, appended: &[Record]) {
+        if let Some(judge) = &self.judge {
+            if !appended.is_empty() {
+                judge.observe(partition, base_offset, appended);
+            }
+        }
+    }
+
+    /// An idempotent producer's request (a sequenced batch) with records for
+    /// the DLQ: refused whole, as for `reject`. Its sequence numbers count
+    /// every record of the request, and a batch in the log cannot hold
+    /// fewer records than it numbers, so it cannot be split between the
+    /// topic and the DLQ (design/contracts.md, "Enforcement").
+    pub(crate) fn refuse_split(&self) -> Result<()> {
+        match &self.first_letter {
+            Some(Error::ContractViolation {
+                topic,
+                partition,
+                index,
+                rule,
+                path,
+                message,
+                contract_version,
+            }) => Err(Error::ContractViolation {
+                topic: topic.clone(),
+                partition: *partition,
+                index: *index,
+                rule: rule.clone(),
+                path: path.clone(),
+                message: format!(
+                    "{message} (the rule's action is dlq, but an idempotent producer's batch is never split between the topic and its DLQ: the batch is refused)"
+                ),
+                contract_version: *contract_version,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first record for the DLQ, as the violation it broke.
+    pub(crate) fn first_letter(&self) -> Option<&Error> {
+        self.first_letter.as_ref()
+    }
+
+    /// The records of `records` not routed to the DLQ.
+    pub(crate) fn valid(&self, records: &[Record]) -> Vec<Record> {
+        let mut routed = self.letters.iter().map(|(i, _)| *i).peekable();
+        let mut valid = Vec::with_capacity(records.len().saturating_sub(self.letters.len()));
+        for (i, record) in records.iter().enumerate() {
+            if routed.peek() == Some(&i) {
+                routed.next();
+            } else {
+                valid.push(record.clone());
+            }
+        }
+        valid
+    }
+}
+
+/// Judge every record of a request to `topic`/`partition` with the topic's
+/// check (`None` installed: nothing to do, one map lookup). Every record is
+/// judged (and counted); the first whose verdict is `reject` refuses the
+/// request (`ContractViolation`); `dlq` verdicts become DLQ records
+/// (provenance: `stage`, error class `contract.<rule>`, the contract
+/// version, rule and path); `warn` verdicts are appended.
+pub(crate) fn judge_request(
+    checks: &Checks,
+    topic: &str,
+    partition: u32,
+    records: &[Record],
+    stage: &str,
+) -> Result<Routing> {
+    let Some(judge) = checks.judge(topic) else {
+        return Ok(Routing::default());
+    };
+    let mut letters = Vec::new();
+    let mut refused = None;
+    let mut first_letter = None;
+    for (index, record) in records.iter().enumerate() {
+        let verdict = judge.check(partition, record);
+        let (Some(action), Some(decisive)) = (verdict.action(), verdict.decisive()) else {
+            continue;
+        };
+        match action {
+            Action::Warn => {}
+            Action::Reject => {
+                if refused.is_none() {
+                    refused = Some(violation(topic, partition, index, &verdict));
+                }
+            }
+            Action::Dlq => {
+                if first_letter.is_none() {
+                    first_letter = Some(violation(topic, partition, index, &verdict));
+                }
+                let class = format!("contract.{}", decisive.rule);
+                let failure = Failure::new(stage, &class, &decisive.message);
+                let source = (topic, partition, NO_SOURCE_OFFSET);
+                let mut letter = DeadLetter::new(source, "", &failure, Attempts::first_now(), 0, record.clone());
+                letter.contract = Some(ContractFailure {
+                    contract_version: verdict.contract_version,
+                    rule: decisive.rule.clone(),
+                    path: decisive.path.clone(),
+                });
+                letters.push((index, letter.to_record()));
+            }
+        }
+    }
+    if let Some(error) = refused {
+        return Err(error);
+    }
+    Ok(Routing {
+        judge: Some(judge),
+        letters,
+        first_letter,
+    })
+}
+
+/// The refusal naming `verdict`'s decisive violation of record `index`.
+fn violation(topic: &str, partition: u32, index: usize, verdict: &Verdict) -> Error {
+    let (rule, path, message) = verdict
+        .decisive()
+        .map(|v| (v.rule.clone(), v.path.clone(), v.message.clone()))
+        .unwrap_or_default();
+    Error::ContractViolation {
+        topic: topic.to_string(),
+        partition,
+        index,
+        rule,
+        path,
+        message,
+        contract_version: verdict.contract_version,
+    }
+}
+
+impl Pipeline {
+    /// The checks in force (contract/check.rs).
+    pub(crate) fn checks(&self) -> &Checks {
+        &self.catalog().checks
+    }
+
+    /// The producer routed appends commit as: registered (a new epoch) once
+    /// per open store, again if the registry forgot it (idle expiry).
+    fn router_producer(&self, renew: bool) -> Result<ProducerId> {
+        let mut router = self.attempt_table().router.lock();
+        if let Some(id) = *router {
+            if !renew {
+                return Ok(id);
+            }
+        }
+        let id = self.producers().init_producer_internal(ROUTER_PRODUCER)?.id();
+        *router = Some(id);
+        Ok(id)
+    }
+
+    /// Append `records` to `topic`/`partition` without the records at the
+    /// indices of `letters`, and `letters` to the topic's DLQ, in one
+    /// transaction: both are written or neither (a crash after the commit
+    /// point is finished by recovery). The valid records are acknowledged
+    /// under the commit record's fdatasync (and their topic's durability).
+    pub(crate) fn commit_routed(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        routing: &Routing,
+    ) -> Result<RoutedAppend> {
+        let valid = routing.valid(records);
+        let dlq = ensure_dlq_topic(self, topic)?;
+        let dlq_records: Vec<Record> = routing.letters.iter().map(|(_, r)| r.clone()).collect();
+        let producer = self.router_producer(false)?;
+        let mut txn = match self.begin_transaction(producer) {
+            Err(Error::UnknownProducer { .. } | Error::Fenced { .. }) => {
+                self.begin_transaction(self.router_producer(true)?)?
+            }
+            other => other?,
+        };
+        if !valid.is_empty() {
+            // Already judged: appended as they are.
+            txn.append_internal(topic, partition, &valid)?;
+        }
+        txn.append_internal(&dlq, 0, &dlq_records)?;
+        let info = txn.commit()?;
+        let mut routed = RoutedAppend::default();
+        for part in &info.parts {
+            if part.topic == dlq {
+                routed.dead_lettered = routing
+                    .letters
+                    .iter()
+                    .zip(part.base_offset..)
+                    .map(|((i, _), offset)| (*i, offset))
+                    .collect();
+            } else if part.topic == topic && part.partition == partition {
+                routed.appended = Some(AppendInfo {
+                    base_offset: part.base_offset,
+                    next_offset: part.next_offset,
+                });
+            }
+        }
+        if let Some(appended) = routed.appended {
+            routing.observe(partition, appended.base_offset, &valid);
+        }
+        Ok(routed)
+    }
+}

@@ -1,0 +1,496 @@
+//! One mirror shard: a producer on the target and the partitions whose
+//! hash falls to it. A session initialises the producer (fencing an
+//! earlier instance), reads the progress, then loops: discover partitions,
+//! send a batch in a transaction with its progress records, commit, and
+//! record the positions on the edge (retention floors). Any failure ends
+//! the session; the shard backs off and starts a new one, which resumes
+//! from what the target committed.
+
+use crate::config::{MirrorConfig, Mode};
+use crate::error::{MirrorError, Result};
+use crate::stats::{encode_counters, partition_lag, MirrorStats};
+use crate::target::{self, MirrorProducer};
+use millrace::batch::RecordView;
+use millrace::{Isolation, ReadOptions, Scanner, Store};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a session looks for new partitions, operator drops and lag.
+const REFRESH: Duration = Duration::from_secs(1);
+/// Longest wait for new records before looking again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+pub(crate) struct Shard {
+    pub config: Arc<MirrorConfig>,
+    pub shard: u32,
+    pub store: Store,
+    pub stats: Arc<MirrorStats>,
+    pub stop: Arc<AtomicBool>,
+    pub selection: regex::Regex,
+}
+
+/// A source partition being mirrored.
+struct Source {
+    target: String,
+    position: u64,
+    scanner: Scanner,
+}
+
+/// One session's state.
+struct Session {
+    producer: MirrorProducer,
+    progress: BTreeMap<(String, u32), u64>,
+    sources: BTreeMap<(String, u32), Source>,
+    verified: BTreeSet<String>,
+    refreshed: Option<Instant>,
+    next_send: Instant,
+    rotate: usize,
+}
+
+impl Shard {
+    /// Run sessions until stopped (or the store closes).
+    pub(crate) fn run(&self) {
+        let mut backoff = self.config.backoff_min;
+        while !self.stopped() {
+            let began = Instant::now();
+            let error = match self.session() {
+                Err(MirrorError::Stopped | MirrorError::Store(millrace::Error::Closed)) => return,
+                Err(e) => e,
+                Ok(()) => return,
+            };
+            self.stats.set_connected(false);
+            let code = match &error {
+                MirrorError::Kafka(e) => e
+                    .rdkafka_error_code()
+                    .map_or_else(|| "client".to_string(), |c| format!("{c:?}")),
+                MirrorError::Store(_) => "edge_store".to_string(),
+                MirrorError::Target(_) => "target".to_string(),
+                MirrorError::Config(_) | MirrorError::Stopped => "config".to_string(),
+            };
+            tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %error, ?backoff, "mirror session ended; starting again after a back-off");
+            self.stats.error(&code, error.to_string());
+            if began.elapsed() > self.config.backoff_max {
+                backoff = self.config.backoff_min;
+            }
+            self.sleep(backoff);
+            backoff = (backoff * 2).min(self.config.backoff_max);
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Sleep up to `d`, waking early when stopped.
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.stopped() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    fn session(&self) -> Result<()> {
+        let producer = target::producer(&self.config, self.shard, self.stats.clone())?;
+        let progress = match self.config.mode {
+            Mode::ExactlyOnce => {
+                self.ensure_progress_topic(&producer)?;
+                target::read_progress(&self.config)?
+            }
+            Mode::AtLeastOnce => BTreeMap::new(),
+        };
+        self.stats.set_connected(true);
+        tracing::info!(mirror = %self.config.name, shard = self.shard, mode = %self.config.mode, partitions_with_progress = progress.len(), "mirror session started");
+        let mut session = Session {
+            producer,
+            progress,
+            sources: BTreeMap::new(),
+            verified: BTreeSet::new(),
+            refreshed: None,
+            next_send: Instant::now(),
+            rotate: 0,
+        };
+        loop {
+            if self.stopped() {
+                return Err(MirrorError::Stopped);
+            }
+            if session.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
+                self.refresh(&mut session)?;
+                session.refreshed = Some(Instant::now());
+            }
+            let generation = self.store.generation();
+            if self.send_batch(&mut session)? == 0 {
+                self.store.wait_any(generation, Instant::now() + IDLE_WAIT);
+            }
+        }
+    }
+
+    fn ensure_progress_topic(&self, producer: &MirrorProducer) -> Result<()> {
+        let topic = &self.config.progress_topic;
+        if target::partition_count(producer, topic, self.config.request_timeout)?.is_some() {
+            return Ok(());
+        }
+        if !self.config.create_topics {
+            return Err(MirrorError::Target(format!(
+                "progress topic {topic} does not exist; create it (compacted) or allow the mirror to"
+            )));
+        }
+        target::create_topic(&self.config, topic, 1, true)
+    }
+
+    /// Find this shard's partitions, pick up where each stands, follow
+    /// operator drops, and measure the lag.
+    fn refresh(&self, session: &mut Session) -> Result<()> {
+        let groups = self.store.consumer_groups();
+        let edge: BTreeMap<(String, u32), u64> = groups
+            .mirror_positions(&self.config.name)?
+            .into_iter()
+            .map(|(key, committed)| (key, committed.offset))
+            .collect();
+        let mut new_positions = Vec::new();
+        for topic in self.store.list_all_topics() {
+            if !self.config.selects(&self.selection, &topic) {
+                continue;
+            }
+            let Ok(description) = self.store.describe_topic(&topic) else {
+                continue;
+            };
+            let count = description.config.partitions;
+            for partition in 0..count {
+                if self.config.shard_of(&topic, partition) != self.shard {
+                    continue;
+                }
+                let key = (topic.clone(), partition);
+                if let Some(source) = session.sources.get_mut(&key) {
+                    // An operator's drop moved the edge position ahead, or
+                    // the records were deleted: skip to what is left.
+                    let (start, _) = self.store.offsets(&topic, partition)?;
+                    let floor = edge.get(&key).copied().unwrap_or(0).max(start);
+                    if floor > source.position {
+                        self.skip(&key, source, floor);
+                    }
+                    continue;
+                }
+                let target_topic = self.config.target_topic(&topic);
+                self.verify_target(session, &target_topic, count)?;
+                let (start, high) = self.store.offsets(&topic, partition)?;
+                let from_target = session.progress.get(&key).copied().unwrap_or(0);
+                let from_edge = edge.get(&key).copied().unwrap_or(0);
+                let mut position = from_target.max(from_edge);
+                if position > high {
+                    tracing::error!(mirror = %self.config.name, topic, partition, position, high, "the target's progress is past the edge's log end (an edge restored from an older copy?): nothing is sent until the edge passes it");
+                }
+                let scanner = self
+                    .store
+                    .scanner(&topic, partition, position, Isolation::ReadCommitted)?;
+                let mut source = Source {
+                    target: target_topic,
+                    position,
+                    scanner,
+                };
+                if start > position {
+                    self.skip(&key, &mut source, start);
+                    position = start;
+                }
+                let recorded = position.min(high);
+                if edge.get(&key) != Some(&recorded) {
+                    new_positions.push((topic.clone(), partition, recorded));
+                }
+                session.sources.insert(key, source);
+            }
+        }
+        if !new_positions.is_empty() {
+            groups.commit_mirror_positions(
+                &self.config.name,
+                &new_positions,
+                &encode_counters(&self.stats.counters()),
+            )?;
+        }
+        let mut lag = Vec::with_capacity(session.sources.len());
+        for ((topic, partition), source) in &session.sources {
+            if let Ok(l) = partition_lag(&self.store, topic, *partition, source.position) {
+                lag.push(l);
+            }
+        }
+        self.stats.set_lag(lag);
+        Ok(())
+    }
+
+    fn skip(&self, (topic, partition): &(String, u32), source: &mut Source, to: u64) {
+        let dropped = to - source.position;
+        tracing::warn!(mirror = %self.config.name, topic, partition, from = source.position, to, "records dropped unmirrored (gone from the edge)");
+        self.stats.dropped(dropped);
+        source.position = to;
+        source.scanner.seek(to);
+    }
+
+    /// The target topic exists (created if allowed) with at least `count` partitions.
+    fn verify_target(&self, session: &mut Session, topic: &str, count: u32) -> Result<()> {
+        if session.verified.contains(topic) {
+            return Ok(());
+        }
+        let timeout = self.config.request_timeout;
+        let mut existing = target::partition_count(&session.producer, topic, timeout)?;
+        if existing.is_none() && self.config.create_topics {
+            target::create_topic(&self.config, topic, count, false)?;
+            existing = target::partition_count(&session.producer, topic, timeout)?;
+        }
+        match existing {
+            Some(n) if n >= count => {
+                session.verified.insert(topic.to_string());
+                Ok(())
+            }
+            Some(n) => Err(MirrorError::Target(format!(
+                "topic {topic} has {n} partitions, its source {count}: partitions map 1:1; add partitions on the target"
+            ))),
+            None => Err(MirrorError::Target(format!(
+                "topic {topic} does not exist on the target; create it with {count} partitions or allow the mirror to"
+            ))),
+        }
+    }
+
+    /// Send what is there, up to the batch limits, in one transaction with
+    /// its progress records; on success record the positions on the edge.
+    /// Returns the records sent.
+    fn send_batch(&self, session: &mut Session) -> Result<u64> {
+        self.pace(session);
+        let config = &self.config;
+        let mut budget_records = config.batch_records;
+        let mut budget_bytes = if config.rate_limit_bytes > 0 {
+            config
+                .batch_bytes
+                .min(usize::try_from(config.rate_limit_bytes).unwrap_or(usize::MAX))
+        } else {
+            config.batch_bytes
+        };
+        let exactly_once = config.mode == Mode::ExactlyOnce;
+        let mut open = false;
+        let mut failed: Option<KafkaError> = None;
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut moved: Vec<((String, u32), u64)> = Vec::new();
+        let keys: Vec<(String, u32)> = session.sources.keys().cloned().collect();
+        let n = keys.len().max(1);
+        session.rotate = (session.rotate + 1) % n;
+        for i in 0..keys.len() {
+            if budget_records == 0 || budget_bytes == 0 || failed.is_some() {
+                break;
+            }
+            let Some(key) = keys.get((session.rotate + i) % n) else {
+                continue;
+            };
+            let Some(source) = session.sources.get_mut(key) else {
+                continue;
+            };
+            let producer = &session.producer;
+            let partition = i32::try_from(key.1).unwrap_or(i32::MAX);
+            let edge = config.edge_id.as_bytes();
+            let (mut count, mut size) = (0u64, 0usize);
+            let target = source.target.as_str();
+            let next = match source.scanner.scan(
+                ReadOptions {
+                    max_records: budget_records,
+                    max_bytes: budget_bytes,
+                },
+                |r| {
+                    if failed.is_some() {
+                        return;
+                    }
+                    if exactly_once && !open {
+                        if let Err(e) = producer.begin_transaction() {
+                            failed = Some(e);
+                            return;
+                        }
+                        open = true;
+                    }
+                    size += r.value.len() + r.key.map_or(0, <[u8]>::len);
+                    count += 1;
+                    if let Err(e) = send(producer, mirrored(&r, target, partition, edge)) {
+                        failed = Some(e);
+                    }
+                },
+            ) {
+                Ok(next) => next,
+                Err(millrace::Error::TopicNotFound(_) | millrace::Error::PartitionNotFound { .. }) => {
+                    // Deleted on the edge: forget it (a topic created again
+                    // under the name is found by the next refresh).
+                    session.sources.remove(key);
+                    continue;
+                }
+                Err(e) => {
+                    if open {
+                        let _ = producer.abort_transaction(config.request_timeout);
+                    }
+                    return Err(e.into());
+                }
+            };
+            if next > source.position {
+                moved.push((key.clone(), next));
+            }
+            records += count;
+            bytes += size as u64;
+            budget_records = budget_records.saturating_sub(usize::try_from(count).unwrap_or(usize::MAX));
+            budget_bytes = budget_bytes.saturating_sub(size);
+        }
+        if moved.is_empty() && failed.is_none() {
+            if open {
+                session.producer.abort_transaction(config.request_timeout)?;
+            }
+            return Ok(0);
+        }
+        let result = match failed {
+            Some(e) => Err(e),
+            None if exactly_once => self.commit(session, &moved, &mut open),
+            None => self.acknowledge(session),
+        };
+        if let Err(e) = result {
+            self.stats.aborted();
+            if open {
+                let _ = session.producer.abort_transaction(config.request_timeout);
+            }
+            // Rewind: the next session starts from what the target holds.
+            return Err(e.into());
+        }
+        self.delivered(session, moved, records, bytes)?;
+        Ok(records)
+    }
+
+    /// After a commit (or all acknowledgements): the new positions, in
+    /// memory and on the edge.
+    fn delivered(
+        &self,
+        session: &mut Session,
+        moved: Vec<((String, u32), u64)>,
+        records: u64,
+        bytes: u64,
+    ) -> Result<()> {
+        let config = &self.config;
+        for (key, next) in &moved {
+            if let Some(source) = session.sources.get_mut(key) {
+                source.position = *next;
+            }
+            if config.mode == Mode::ExactlyOnce {
+                session.progress.insert(key.clone(), *next);
+            }
+        }
+        self.stats.delivered(records, bytes);
+        session.next_send = session.next_send.max(Instant::now()) + self.pace_for(bytes);
+        let positions: Vec<(String, u32, u64)> = moved.into_iter().map(|((t, p), next)| (t, p, next)).collect();
+        // The edge's copy of the positions is a retention floor, never the
+        // truth (the target's progress is): a failure here loses nothing.
+        match self.store.consumer_groups().commit_mirror_positions(
+            &config.name,
+            &positions,
+            &encode_counters(&self.stats.counters()),
+        ) {
+            Ok(()) => Ok(()),
+            Err(millrace::Error::Closed) => Err(MirrorError::Store(millrace::Error::Closed)),
+            Err(e) => {
+                tracing::warn!(mirror = %config.name, error = %e, "mirror positions not recorded on the edge (retention keeps older records a while longer)");
+                Ok(())
+            }
+        }
+    }
+
+    /// Exactly once: the progress records, then the commit.
+    fn commit(
+        &self,
+        session: &Session,
+        moved: &[((String, u32), u64)],
+        open: &mut bool,
+    ) -> std::result::Result<(), KafkaError> {
+        if !*open {
+            session.producer.begin_transaction()?;
+            *open = true;
+        }
+        for ((topic, partition), next) in moved {
+            let key = target::progress_key(&self.config.edge_id, topic, *partition);
+            let value = next.to_string();
+            let record = BaseRecord::<[u8], [u8]>::to(&self.config.progress_topic)
+                .partition(0)
+                .key(key.as_bytes())
+                .payload(value.as_bytes());
+            send(&session.producer, record)?;
+        }
+        session.producer.commit_transaction(self.config.request_timeout * 3)?;
+        *open = false;
+        Ok(())
+    }
+
+    /// At least once: every record of the batch acknowledged.
+    fn acknowledge(&self, session: &Session) -> std::result::Result<(), KafkaError> {
+        let errors_before = self.stats.counters().errors.values().sum::<u64>();
+        session.producer.flush(self.config.request_timeout * 3)?;
+        let errors_after = self.stats.counters().errors.values().sum::<u64>();
+        if errors_after > errors_before {
+            return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
+        }
+        Ok(())
+    }
+
+    /// Wait until the rate limit allows the next batch.
+    fn pace(&self, session: &Session) {
+        let wait = session.next_send.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            self.sleep(wait);
+        }
+    }
+
+    fn pace_for(&self, bytes: u64) -> Duration {
+        match self.config.rate_limit_bytes {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs_f64(bytes as f64 / rate as f64),
+        }
+    }
+}
+
+/// The target record of a source record: same partition, key, value (null
+/// kept), headers and timestamp, plus the provenance headers.
+fn mirrored<'a>(r: &RecordView<'a>, target: &'a str, partition: i32, edge: &[u8]) -> BaseRecord<'a, [u8], [u8]> {
+    let offset = r.offset.to_string();
+    let mut headers = OwnedHeaders::new_with_capacity(2);
+    for (name, value) in r.headers_opt() {
+        headers = headers.insert(Header { key: name, value });
+    }
+    headers = headers
+        .insert(Header {
+            key: "millrace.edge",
+            value: Some(edge),
+        })
+        .insert(Header {
+            key: "millrace.source.offset",
+            value: Some(offset.as_bytes()),
+        });
+    let mut record = BaseRecord::<[u8], [u8]>::to(target)
+        .partition(partition)
+        .timestamp(r.timestamp_ms)
+        .headers(headers);
+    if let Some(k) = r.key {
+        record = record.key(k);
+    }
+    if !r.is_null_value() {
+        record = record.payload(r.value);
+    }
+    record
+}
+
+/// Queue one record, waiting while the producer's queue is full.
+fn send(producer: &MirrorProducer, mut record: BaseRecord<'_, [u8], [u8]>) -> std::result::Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
