@@ -9,7 +9,7 @@ use crate::contract::model::{
     invalid, pointer_tokens, threshold_count, threshold_seconds, ContractFile, Framing, SlaKind,
 };
 use crate::contract::rules::{self, FieldRule, MESSAGE_BYTES_MAX};
-use crate::contract::schemas::{Cache, Compiled, SchemaSource, AVRO_RECURSIVE_BYTES_MAX};
+use crate::contract::schemas::{Cache, Compiled, SchemaSource, AVRO_DEEP_STACK_BYTES, AVRO_RECURSIVE_BYTES_MAX};
 use crate::contract::window::{Freshness, WindowMeasure, WindowRule};
 use crate::error::Result;
 use crate::Record;
@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 /// Most schema errors reported for one record.
 const SCHEMA_ERRORS_MAX: usize = 8;
+/// Deepest value judged (serde_json's own parse limit for JSON).
+const JSON_NESTING_MAX: usize = 128;
 /// Largest Avro datum decoded (bytes allocated by the decoder for one record).
 const AVRO_ALLOCATION_BYTES_MAX: usize = 64 << 20;
 
@@ -279,9 +281,9 @@ impl CompiledContract {
                 }
                 (out.len() == before).then_some(value)
             }
-            Compiled::Avro { schema, recursive } => {
+            Compiled::Avro { schema, recursive, deep } => {
                 if *recursive && body.len() > AVRO_RECURSIVE_BYTES_MAX {
-                    fail(
+                    return fail(
                         out,
                         "schema",
                         format!(
@@ -289,33 +291,59 @@ impl CompiledContract {
                             body.len()
                         ),
                     );
-                    return None;
                 }
-                let mut reader = body;
-                let datum = match apache_avro::reader::datum::GenericDatumReader::builder(schema)
-                    .build()
-                    .and_then(|r| r.read_value(&mut reader))
-                {
-                    Ok(d) => d,
-                    Err(e) => {
-                        fail(out, "schema", format!("the {} is not a datum of its schema: {e}", side_name(side)));
-                        return None;
-                    }
+                let decoded = if *deep {
+                    std::thread::scope(|scope| {
+                        std::thread::Builder::new()
+                            .stack_size(AVRO_DEEP_STACK_BYTES)
+                            .spawn_scoped(scope, || decode_avro(schema, body))
+                            .map_err(|e| format!("no thread to decode on: {e}"))
+                            .and_then(|t| t.join().unwrap_or_else(|_| Err("the decoder failed".into())))
+                    })
+                } else {
+                    decode_avro(schema, body)
                 };
-                if !reader.is_empty() {
-                    fail(out, "schema", format!("{} bytes follow the Avro datum", reader.len()));
-                    return None;
-                }
-                match Value::try_from(datum) {
+                match decoded {
                     Ok(v) => Some(v),
-                    Err(e) => {
-                        fail(out, "schema", format!("the datum has no JSON form: {e}"));
-                        None
-                    }
+                    Err(message) => fail(out, "schema", format!("the {}: {message}", side_name(side))),
                 }
             }
         }
     }
+}
+
+/// An Avro datum of `schema` as JSON: every byte read, at most
+/// [`JSON_NESTING_MAX`] levels deep (a deeper value is dropped here, on the
+/// decoding thread's stack).
+fn decode_avro(schema: &apache_avro::Schema, body: &[u8]) -> std::result::Result<Value, String> {
+    let mut reader = body;
+    let datum = apache_avro::reader::datum::GenericDatumReader::builder(schema)
+        .build()
+        .and_then(|r| r.read_value(&mut reader))
+        .map_err(|e| format!("not a datum of its schema: {e}"))?;
+    if !reader.is_empty() {
+        return Err(format!("{} bytes follow the Avro datum", reader.len()));
+    }
+    let value = Value::try_from(datum).map_err(|e| format!("the datum has no JSON form: {e}"))?;
+    if nesting(&value) > JSON_NESTING_MAX {
+        return Err(format!("the datum nests deeper than {JSON_NESTING_MAX} levels"));
+    }
+    Ok(value)
+}
+
+/// How deep `value` nests (iteratively: no recursion on a deep value).
+fn nesting(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn side_name(side: &SideCheck) -> &'static str {

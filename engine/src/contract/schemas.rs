@@ -107,17 +107,30 @@ impl SchemaSource for FixedSchemas {
 pub(crate) const COMPILED_SCHEMAS_MAX: usize = 64;
 /// Largest JSON Schema's compiled patterns (the `regex` crate's size limit, bytes).
 const SCHEMA_REGEX_BYTES_MAX: usize = 1 << 20;
-/// Largest record the Avro decoder reads when the schema is recursive (its
-/// depth is bounded by the bytes; the stack must be too).
-pub(crate) const AVRO_RECURSIVE_BYTES_MAX: usize = 64 * 1024;
+/// Largest record decoded with a schema that refers to itself: each level
+/// of nesting takes at least a byte, so this bounds the decoder's depth.
+pub(crate) const AVRO_RECURSIVE_BYTES_MAX: usize = 2 * 1024;
+/// Nesting of an Avro schema past which (or with recursion) a record is
+/// decoded on a thread of its own with [`AVRO_DEEP_STACK_BYTES`] of stack:
+/// the decoder recurses per level and takes kilobytes of stack for each.
+pub(crate) const AVRO_NESTING_MAX: usize = 16;
+/// Stack of the thread that decodes deep Avro records.
+pub(crate) const AVRO_DEEP_STACK_BYTES: usize = 64 << 20;
 
 /// A schema ready to decode and validate with.
 #[derive(Debug)]
 pub(crate) enum Compiled {
     /// A JSON Schema validator (no remote `$ref`: the crate is built without retrieval).
     Json(Box<jsonschema::Validator>),
-    /// An Avro writer schema, and whether it refers to itself.
-    Avro { schema: Box<apache_avro::Schema>, recursive: bool },
+    /// An Avro writer schema; `deep` when it refers to itself or nests past [`AVRO_NESTING_MAX`].
+    Avro {
+        /// The writer schema.
+        schema: Box<apache_avro::Schema>,
+        /// It refers to itself (records are bounded by [`AVRO_RECURSIVE_BYTES_MAX`]).
+        recursive: bool,
+        /// Decode on a thread with a deep stack.
+        deep: bool,
+    },
     /// Protobuf: framing, id and subject only.
     Protobuf,
     /// The registered text did not compile: every record naming it breaks the contract.
@@ -143,10 +156,12 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
         }
         SchemaKind::Avro => match apache_avro::Schema::parse_str(&schema.text) {
             Ok(parsed) => {
-                let recursive = refers_to_itself(&parsed, &mut Vec::new());
+                let mut nesting = 0;
+                let recursive = refers_to_itself(&parsed, &mut Vec::new(), 0, &mut nesting);
                 Compiled::Avro {
                     schema: Box::new(parsed),
                     recursive,
+                    deep: recursive || nesting > AVRO_NESTING_MAX,
                 }
             }
             Err(e) => Compiled::Broken(format!("schema {} does not parse: {e}", schema.id)),
@@ -155,20 +170,29 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
     }
 }
 
-/// True if a named type refers to itself (or to a type enclosing it).
-fn refers_to_itself(schema: &apache_avro::Schema, enclosing: &mut Vec<String>) -> bool {
+/// True if a named type refers to itself (or to a type enclosing it);
+/// `nesting` is raised to the deepest level met.
+fn refers_to_itself(schema: &apache_avro::Schema, enclosing: &mut Vec<String>, level: usize, nesting: &mut usize) -> bool {
     use apache_avro::Schema;
+    *nesting = (*nesting).max(level);
+    let level = level + 1;
     match schema {
         Schema::Ref { name } => enclosing.contains(&name.fullname(None)),
         Schema::Record(r) => {
             enclosing.push(r.name.fullname(None));
-            let found = r.fields.iter().any(|f| refers_to_itself(&f.schema, enclosing));
+            let found = r
+                .fields
+                .iter()
+                .fold(false, |found, f| refers_to_itself(&f.schema, enclosing, level, nesting) || found);
             enclosing.pop();
             found
         }
-        Schema::Array(a) => refers_to_itself(&a.items, enclosing),
-        Schema::Map(m) => refers_to_itself(&m.types, enclosing),
-        Schema::Union(u) => u.variants().iter().any(|v| refers_to_itself(v, enclosing)),
+        Schema::Array(a) => refers_to_itself(&a.items, enclosing, level, nesting),
+        Schema::Map(m) => refers_to_itself(&m.types, enclosing, level, nesting),
+        Schema::Union(u) => u
+            .variants()
+            .iter()
+            .fold(false, |found, v| refers_to_itself(v, enclosing, level, nesting) || found),
         _ => false,
     }
 }
