@@ -205,7 +205,12 @@ impl CompiledContract {
                 match serde_json::from_slice::<Value>(&record.value) {
                     Ok(v) => Some(v),
                     Err(e) => {
-                        out.push(violation("schema", String::new(), format!("the value is not JSON: {e}"), Action::Reject));
+                        out.push(violation(
+                            "schema",
+                            String::new(),
+                            format!("the value is not JSON: {e}"),
+                            Action::Reject,
+                        ));
                         None
                     }
                 }
@@ -245,17 +250,28 @@ impl CompiledContract {
                 (compiled, bytes.get(5..).unwrap_or_default())
             }
             (Framing::Required, None) => {
-                let what = if bytes.first() == Some(&0) { "is too short for" } else { "lacks" };
+                let what = if bytes.first() == Some(&0) {
+                    "is too short for"
+                } else {
+                    "lacks"
+                };
                 return fail(
                     out,
                     "schema.framing",
-                    format!("the {} {what} the schema registry framing (magic byte 0, 4-byte schema id)", side_name(side)),
+                    format!(
+                        "the {} {what} the schema registry framing (magic byte 0, 4-byte schema id)",
+                        side_name(side)
+                    ),
                 );
             }
             (Framing::Optional | Framing::None, _) => match self.cache.latest(self.source.as_ref(), &side.subject) {
                 Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
                 Ok(None) => {
-                    return fail(out, "schema.subject", format!("subject {:?} has no registered schema", side.subject));
+                    return fail(
+                        out,
+                        "schema.subject",
+                        format!("subject {:?} has no registered schema", side.subject),
+                    );
                 }
                 Ok(Some((_, c))) => (c, bytes),
             },
@@ -281,7 +297,11 @@ impl CompiledContract {
                 }
                 (out.len() == before).then_some(value)
             }
-            Compiled::Avro { schema, recursive, deep } => {
+            Compiled::Avro {
+                schema,
+                recursive,
+                deep,
+            } => {
                 if *recursive && body.len() > AVRO_RECURSIVE_BYTES_MAX {
                     return fail(
                         out,

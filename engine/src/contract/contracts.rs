@@ -190,7 +190,10 @@ impl Contracts {
                     latest.insert(topic, Err(reason));
                 }
                 Err(None) => {
-                    tracing::error!(offset, "record {offset} of {CONTRACTS_TOPIC} is damaged and names no topic; skipped");
+                    tracing::error!(
+                        offset,
+                        "record {offset} of {CONTRACTS_TOPIC} is damaged and names no topic; skipped"
+                    );
                 }
             }
         }
@@ -203,7 +206,10 @@ impl Contracts {
                         Ok(c) => self.install(&topic, Some(c)),
                         Err(err) => self.install_unloadable(
                             &topic,
-                            format!("the contract of topic {topic:?} (version {}) could not be loaded: {err}", e.version),
+                            format!(
+                                "the contract of topic {topic:?} (version {}) could not be loaded: {err}",
+                                e.version
+                            ),
                         ),
                     }
                 }
@@ -229,7 +235,8 @@ impl Contracts {
 
     fn install_unloadable(&self, topic: &str, reason: String) {
         self.state.installed.write().remove(topic);
-        self.checks.set(topic, Some(Arc::new(Unloadable { reason: reason.clone() })));
+        self.checks
+            .set(topic, Some(Arc::new(Unloadable { reason: reason.clone() })));
         self.state.failed.write().insert(topic.to_string(), reason);
     }
 
@@ -258,7 +265,9 @@ impl Contracts {
         let _apply = self.state.apply.lock();
         let current = self.latest_entry(&file.topic)?.filter(|e| !e.removed);
         let last_version = self.last_version(&file.topic)?;
-        let version = last_version.checked_add(1).ok_or_else(|| Error::invalid("contract", "too many versions"))?;
+        let version = last_version
+            .checked_add(1)
+            .ok_or_else(|| Error::invalid("contract", "too many versions"))?;
         let compiled = self.compile_seeded(file.clone(), version)?;
         let mut pinned = Vec::new();
         let mut schema_changes = Vec::new();
@@ -314,7 +323,11 @@ impl Contracts {
         let unchanged = current.as_ref().is_some_and(|c| c.text == request.text);
         let mut report = ApplyReport {
             topic: file.topic.clone(),
-            version: if unchanged { current.as_ref().map_or(version, |c| c.version) } else { version },
+            version: if unchanged {
+                current.as_ref().map_or(version, |c| c.version)
+            } else {
+                version
+            },
             previous: current.as_ref().map(|c| c.version),
             unchanged,
             applied: false,
@@ -409,7 +422,10 @@ impl Contracts {
     pub fn show(&self, topic: &str, version: Option<u32>) -> Result<Option<ContractEntry>> {
         let history = self.history(Some(topic))?;
         Ok(match version {
-            Some(v) => history.into_iter().map(|(_, e)| e).find(|e| !e.removed && e.version == v),
+            Some(v) => history
+                .into_iter()
+                .map(|(_, e)| e)
+                .find(|e| !e.removed && e.version == v),
             None => history.into_iter().last().map(|(_, e)| e).filter(|e| !e.removed),
         })
     }

@@ -113,7 +113,10 @@ mod tests {
         };
         let bytes = entry.encode();
         assert_eq!(ContractEntry::decode(&bytes), Some(entry));
-        assert_eq!(ContractEntry::decode(bytes.get(..bytes.len() - 1).unwrap_or_default()), None);
+        assert_eq!(
+            ContractEntry::decode(bytes.get(..bytes.len() - 1).unwrap_or_default()),
+            None
+        );
         let mut flipped = bytes.clone();
         if let Some(b) = flipped.get_mut(1) {
             *b = 0x80;

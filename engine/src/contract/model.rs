@@ -409,10 +409,14 @@ pub(crate) fn pointer_tokens(what: &str, pointer: &str) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(invalid(format!("{what} {pointer:?} is not a JSON pointer (it starts with /)")));
+        return Err(invalid(format!(
+            "{what} {pointer:?} is not a JSON pointer (it starts with /)"
+        )));
     };
     if pointer.len() > NAME_BYTES_MAX {
-        return Err(invalid(format!("{what} {pointer:?} is longer than {NAME_BYTES_MAX} bytes")));
+        return Err(invalid(format!(
+            "{what} {pointer:?} is longer than {NAME_BYTES_MAX} bytes"
+        )));
     }
     let mut tokens = Vec::new();
     for token in rest.split('/') {
@@ -631,7 +635,8 @@ pub(crate) fn compile_pattern(pattern: &str) -> std::result::Result<regex::Regex
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = "apiVersion: v3.0.0\nkind: DataContract\nid: c\nversion: 1.0.0\nstatus: active\nowner: team\ntopic: orders\n";
+    const MINIMAL: &str =
+        "apiVersion: v3.0.0\nkind: DataContract\nid: c\nversion: 1.0.0\nstatus: active\nowner: team\ntopic: orders\n";
 
     #[test]
     fn a_minimal_contract_parses() {
@@ -658,7 +663,10 @@ mod tests {
 
     #[test]
     fn pointers_unescape() {
-        assert_eq!(pointer_tokens("f", "/a~1b/c~0").ok(), Some(vec!["a/b".to_string(), "c~".to_string()]));
+        assert_eq!(
+            pointer_tokens("f", "/a~1b/c~0").ok(),
+            Some(vec!["a/b".to_string(), "c~".to_string()])
+        );
         assert!(pointer_tokens("f", "a").is_err());
     }
 }

@@ -145,7 +145,11 @@ impl FieldRule {
         let value = match value {
             None | Some(Value::Null) => {
                 if self.required {
-                    self.violation("required", format!("{} is required and is missing or null", self.pointer), out);
+                    self.violation(
+                        "required",
+                        format!("{} is required and is missing or null", self.pointer),
+                        out,
+                    );
                 }
                 return;
             }
@@ -163,22 +167,39 @@ impl FieldRule {
             });
             self.violation(
                 "type",
-                format!("{} is {} {}, expected {expected}", self.pointer, type_name(value), shown(value)),
+                format!(
+                    "{} is {} {}, expected {expected}",
+                    self.pointer,
+                    type_name(value),
+                    shown(value)
+                ),
                 out,
             );
             return;
         }
         if let Some(allowed) = &self.allowed {
             if !allowed.iter().any(|a| same(a, value)) {
-                self.violation("enum", format!("{} is {}, not one of the allowed values", self.pointer, shown(value)), out);
+                self.violation(
+                    "enum",
+                    format!("{} is {}, not one of the allowed values", self.pointer, shown(value)),
+                    out,
+                );
             }
         }
         if let Some(n) = value.as_f64() {
             if let Some(min) = self.minimum.filter(|m| n < *m) {
-                self.violation("minimum", format!("{} is {n}, below the minimum {min}", self.pointer), out);
+                self.violation(
+                    "minimum",
+                    format!("{} is {n}, below the minimum {min}", self.pointer),
+                    out,
+                );
             }
             if let Some(max) = self.maximum.filter(|m| n > *m) {
-                self.violation("maximum", format!("{} is {n}, above the maximum {max}", self.pointer), out);
+                self.violation(
+                    "maximum",
+                    format!("{} is {n}, above the maximum {max}", self.pointer),
+                    out,
+                );
             }
         }
         let length = match value {
@@ -188,17 +209,30 @@ impl FieldRule {
         };
         if let Some(len) = length {
             if let Some(min) = self.min_length.filter(|m| len < *m) {
-                self.violation("minLength", format!("{} has length {len}, below the minimum {min}", self.pointer), out);
+                self.violation(
+                    "minLength",
+                    format!("{} has length {len}, below the minimum {min}", self.pointer),
+                    out,
+                );
             }
             if let Some(max) = self.max_length.filter(|m| len > *m) {
-                self.violation("maxLength", format!("{} has length {len}, above the maximum {max}", self.pointer), out);
+                self.violation(
+                    "maxLength",
+                    format!("{} has length {len}, above the maximum {max}", self.pointer),
+                    out,
+                );
             }
         }
         if let Value::String(s) = value {
             if let Some(pattern) = self.pattern.as_ref().filter(|p| !p.is_match(s)) {
                 self.violation(
                     "pattern",
-                    format!("{} is {}, which does not match {:?}", self.pointer, shown(value), pattern.as_str()),
+                    format!(
+                        "{} is {}, which does not match {:?}",
+                        self.pointer,
+                        shown(value),
+                        pattern.as_str()
+                    ),
                     out,
                 );
             }

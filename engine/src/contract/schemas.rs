@@ -77,7 +77,11 @@ impl FixedSchemas {
 
 impl SchemaSource for FixedSchemas {
     fn by_id(&self, id: u32) -> Result<Option<SchemaText>> {
-        Ok(self.entries.iter().find(|(_, _, s)| s.id == id).map(|(_, _, s)| s.clone()))
+        Ok(self
+            .entries
+            .iter()
+            .find(|(_, _, s)| s.id == id)
+            .map(|(_, _, s)| s.clone()))
     }
 
     fn subjects_of(&self, id: u32) -> Result<Vec<(String, u32)>> {
@@ -172,7 +176,12 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
 
 /// True if a named type refers to itself (or to a type enclosing it);
 /// `nesting` is raised to the deepest level met.
-fn refers_to_itself(schema: &apache_avro::Schema, enclosing: &mut Vec<String>, level: usize, nesting: &mut usize) -> bool {
+fn refers_to_itself(
+    schema: &apache_avro::Schema,
+    enclosing: &mut Vec<String>,
+    level: usize,
+    nesting: &mut usize,
+) -> bool {
     use apache_avro::Schema;
     *nesting = (*nesting).max(level);
     let level = level + 1;
@@ -180,19 +189,17 @@ fn refers_to_itself(schema: &apache_avro::Schema, enclosing: &mut Vec<String>, l
         Schema::Ref { name } => enclosing.contains(&name.fullname(None)),
         Schema::Record(r) => {
             enclosing.push(r.name.fullname(None));
-            let found = r
-                .fields
-                .iter()
-                .fold(false, |found, f| refers_to_itself(&f.schema, enclosing, level, nesting) || found);
+            let found = r.fields.iter().fold(false, |found, f| {
+                refers_to_itself(&f.schema, enclosing, level, nesting) || found
+            });
             enclosing.pop();
             found
         }
         Schema::Array(a) => refers_to_itself(&a.items, enclosing, level, nesting),
         Schema::Map(m) => refers_to_itself(&m.types, enclosing, level, nesting),
-        Schema::Union(u) => u
-            .variants()
-            .iter()
-            .fold(false, |found, v| refers_to_itself(v, enclosing, level, nesting) || found),
+        Schema::Union(u) => u.variants().iter().fold(false, |found, v| {
+            refers_to_itself(v, enclosing, level, nesting) || found
+        }),
         _ => false,
     }
 }

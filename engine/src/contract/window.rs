@@ -215,7 +215,11 @@ mod tests {
     #[test]
     fn completeness_is_a_ratio_over_the_window() {
         let w = rule(QualityKind::Completeness, Some(4), None);
-        for v in [serde_json::json!({"id": 1}), serde_json::json!({}), serde_json::json!({"id": null})] {
+        for v in [
+            serde_json::json!({"id": 1}),
+            serde_json::json!({}),
+            serde_json::json!({"id": null}),
+        ] {
             w.observe(0, 0, &v);
         }
         w.observe(1, 0, &serde_json::json!({"id": 2}));

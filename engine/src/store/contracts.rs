@@ -2,8 +2,8 @@
 //! every topic's contract (the one place that also reads the DLQ feature).
 
 use super::*;
-use crate::contract::contracts::Contracts;
 use crate::catalog::OpenCatalog;
+use crate::contract::contracts::Contracts;
 use crate::contract::schemas::{SchemaKind, SchemaSource, SchemaText};
 use crate::contract::status::ContractStatus;
 use crate::schema::{RegistryTable, SchemaRegistry, SchemaType};

@@ -59,7 +59,10 @@ fn a_bad_contract_file_names_its_line_and_what_is_wrong() {
     assert!(e.to_string().contains("minimum 5 is above maximum 1"), "{e}");
     let e = parse(&contract("properties:\n  - name: a\n    pattern: '(a'\n")).unwrap_err();
     assert!(e.to_string().contains("pattern"), "{e}");
-    let e = parse(&contract("quality:\n  - name: q\n    type: uniqueness\n    field: /id\n    window: {records: 10}\n    action: reject\n")).unwrap_err();
+    let e = parse(&contract(
+        "quality:\n  - name: q\n    type: uniqueness\n    field: /id\n    window: {records: 10}\n    action: reject\n",
+    ))
+    .unwrap_err();
     assert!(e.to_string().contains("never refuse"), "{e}");
     let huge = format!("{}{}", contract(""), "# x\n".repeat(300_000));
     assert!(parse(&huge).unwrap_err().to_string().contains("at most"));
@@ -77,7 +80,11 @@ fn per_field_rules_judge_a_json_value_with_paths_and_actions() {
             ("id.format".into(), "/id".into(), Action::Reject),
             ("amount.maximum".into(), "/amount".into(), Action::Dlq),
             ("currency.enum".into(), "/currency".into(), Action::Warn),
-            ("customer.email.pattern".into(), "/customer/email".into(), Action::Reject),
+            (
+                "customer.email.pattern".into(),
+                "/customer/email".into(),
+                Action::Reject
+            ),
         ]
     );
     assert_eq!(
@@ -124,11 +131,17 @@ fn confluent_framing_schema_ids_and_subjects_are_checked() {
             .collect()
     };
     assert_eq!(judge(framed(7, br#"{"amount": 5}"#)), vec![]);
-    assert_eq!(judge(br#"{"amount": 5}"#.to_vec()), vec![("schema.framing".into(), String::new())]);
+    assert_eq!(
+        judge(br#"{"amount": 5}"#.to_vec()),
+        vec![("schema.framing".into(), String::new())]
+    );
     assert_eq!(judge(vec![0, 0, 7]), vec![("schema.framing".into(), String::new())]);
     assert_eq!(judge(framed(9, b"{}")), vec![("schema.id".into(), String::new())]);
     assert_eq!(judge(framed(8, b"{}")), vec![("schema.subject".into(), String::new())]);
-    assert_eq!(judge(framed(7, br#"{"amount": 500}"#)), vec![("schema".into(), "/amount".into())]);
+    assert_eq!(
+        judge(framed(7, br#"{"amount": 500}"#)),
+        vec![("schema".into(), "/amount".into())]
+    );
     assert_eq!(judge(framed(7, b"{]")), vec![("schema".into(), String::new())]);
     // Valid against the schema, broken by the contract's own rule (action reject by default).
     let v = check.check(0, &Record::new(framed(7, br#"{"amount": 0}"#))).violations;
@@ -140,7 +153,12 @@ fn confluent_framing_schema_ids_and_subjects_are_checked() {
 fn a_json_schema_with_a_remote_ref_is_never_fetched() {
     let schema = r#"{"$ref":"http://127.0.0.1:9/never.json"}"#;
     let schemas = FixedSchemas::default().with("orders-value", 1, SchemaKind::Json, schema);
-    let check = compile(parse(&contract("schema:\n  value: {}\n")).unwrap(), 1, Arc::new(schemas)).unwrap();
+    let check = compile(
+        parse(&contract("schema:\n  value: {}\n")).unwrap(),
+        1,
+        Arc::new(schemas),
+    )
+    .unwrap();
     let v = check.check(0, &Record::new(framed(1, b"{}"))).violations;
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].rule, "schema");
@@ -162,7 +180,8 @@ fn long(n: i64, out: &mut Vec<u8>) {
 
 #[test]
 fn avro_records_are_decoded_with_the_writer_schema_the_framing_names() {
-    let schema = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"},{"name":"amount","type":"long"}]}"#;
+    let schema =
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"},{"name":"amount","type":"long"}]}"#;
     let schemas = FixedSchemas::default().with("orders-value", 42, SchemaKind::Avro, schema);
     let file = contract("schema:\n  value: {}\nproperties:\n  - name: amount\n    maximum: 10\n");
     let check = compile(parse(&file).unwrap(), 1, Arc::new(schemas)).unwrap();
@@ -268,7 +287,10 @@ fn applied_contracts_are_versioned_audited_and_installed_again_at_open() {
     assert_eq!(store.contracts().history(Some("orders")).unwrap().len(), 1);
     apply(&store, &v2);
     let check = store.record_checks().get("orders").expect("installed");
-    let verdict = check.check(0, &Record::new(r#"{"id":"123e4567-e89b-12d3-a456-426614174000","amount":11}"#));
+    let verdict = check.check(
+        0,
+        &Record::new(r#"{"id":"123e4567-e89b-12d3-a456-426614174000","amount":11}"#),
+    );
     assert_eq!(verdict.contract_version, 2);
     assert_eq!(verdict.action(), Some(Action::Dlq));
     assert!(store.record_checks().get("payments").is_none());
@@ -302,7 +324,16 @@ fn applied_contracts_are_versioned_audited_and_installed_again_at_open() {
     store.close().unwrap();
     let store = Store::open(&path, StoreOptions::default()).unwrap();
     assert!(store.record_checks().get("orders").is_none());
-    assert!(store.contracts().history(Some("orders")).unwrap().last().unwrap().1.removed);
+    assert!(
+        store
+            .contracts()
+            .history(Some("orders"))
+            .unwrap()
+            .last()
+            .unwrap()
+            .1
+            .removed
+    );
     // A new apply after a removal continues the numbering.
     assert_eq!(apply(&store, &v1).version, 3);
     store.close().unwrap();
@@ -331,14 +362,27 @@ fn a_damaged_contract_record_costs_only_its_topic_and_refuses_its_records() {
 
     let store = Store::open(&path, StoreOptions::default()).unwrap();
     assert!(store.damaged().is_empty(), "the store opened whole");
-    let verdict = store.record_checks().get("orders").expect("a refusing check").check(0, &Record::new("{}"));
+    let verdict = store
+        .record_checks()
+        .get("orders")
+        .expect("a refusing check")
+        .check(0, &Record::new("{}"));
     assert_eq!(verdict.action(), Some(Action::Reject));
-    assert!(verdict.violations[0].message.contains("could not be loaded"), "{verdict:?}");
-    let payments = store.record_checks().get("payments").expect("the other topic's contract");
+    assert!(
+        verdict.violations[0].message.contains("could not be loaded"),
+        "{verdict:?}"
+    );
+    let payments = store
+        .record_checks()
+        .get("payments")
+        .expect("the other topic's contract");
     assert_eq!(payments.check(0, &Record::new("{}")).contract_version, 1);
     let status = store.contract_status(None).unwrap();
     let orders = status.iter().find(|s| s.topic == "orders").unwrap();
-    assert!(orders.load_error.as_deref().unwrap().contains("DataContracX"), "{orders:?}");
+    assert!(
+        orders.load_error.as_deref().unwrap().contains("DataContracX"),
+        "{orders:?}"
+    );
     // Applying again heals it.
     assert_eq!(apply(&store, &contract(RULES)).version, 2);
     assert!(store.contract_status(Some("orders")).unwrap()[0].load_error.is_none());
@@ -365,7 +409,15 @@ slaProperties:
     );
     let before = millrace::clock::now_ms();
     store
-        .append("orders", 0, &[Record::new(r#"{"id":1}"#), Record::new(r#"{"id":2}"#), Record::new(r#"{"id":1}"#)])
+        .append(
+            "orders",
+            0,
+            &[
+                Record::new(r#"{"id":1}"#),
+                Record::new(r#"{"id":2}"#),
+                Record::new(r#"{"id":1}"#),
+            ],
+        )
         .unwrap();
     let measures = store.contracts().current("orders").unwrap().measures();
     assert_eq!(measures.windows[0].duplicates_total, 1);
