@@ -219,9 +219,13 @@ impl CompiledContract {
         }
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one match over framing, then one over the schema type: read top to bottom"
+    )]
     fn decode_side(&self, side: &SideCheck, bytes: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
         let framed = match (bytes.first(), bytes.get(1..5)) {
-            (Some(0), Some(id)) => Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]])),
+            (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
             _ => None,
         };
         let fail = |out: &mut Vec<Violation>, rule: &str, message: String| -> Option<Value> {
