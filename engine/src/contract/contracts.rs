@@ -17,6 +17,9 @@ use crate::sync::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A record of `__contracts` at its offset: the entry, or the key of one that does not decode.
+type RawEntry = (u64, std::result::Result<ContractEntry, Option<String>>);
+
 /// Longest actor name recorded.
 pub const ACTOR_BYTES_MAX: usize = 255;
 
@@ -134,7 +137,7 @@ impl Contracts {
 
     /// Every record of `__contracts` with its offset, oldest first; a record
     /// that does not decode is `Err` with its offset and key.
-    fn entries(&self) -> Result<Vec<(u64, std::result::Result<ContractEntry, Option<String>>)>> {
+    fn entries(&self) -> Result<Vec<RawEntry>> {
         let Some(partition) = self.catalog.internal_log(CONTRACTS_TOPIC)? else {
             return Ok(Vec::new());
         };

@@ -48,9 +48,9 @@ impl ContractEntry {
             .i64(self.at_ms)
             .short_str(&self.actor)
             .short_str(&self.topic);
-        let pinned = &self.pinned[..self.pinned.len().min(usize::from(PINNED_MAX))];
-        e.u16(pinned.len() as u16);
-        for (subject, version) in pinned {
+        let count = self.pinned.len().min(usize::from(PINNED_MAX));
+        e.u16(count as u16);
+        for (subject, version) in self.pinned.iter().take(count) {
             e.short_str(subject).u32(*version);
         }
         e.long_bytes(self.text.as_bytes());

@@ -97,8 +97,7 @@ impl SchemaSource for FixedSchemas {
         Ok(self
             .entries
             .iter()
-            .filter(|(s, v, _)| s == subject && version.is_none_or(|want| want == *v))
-            .next_back()
+            .rfind(|(s, v, _)| s == subject && version.is_none_or(|want| want == *v))
             .map(|(_, v, s)| (*v, s.clone())))
     }
 
@@ -189,17 +188,22 @@ fn refers_to_itself(
         Schema::Ref { name } => enclosing.contains(&name.fullname(None)),
         Schema::Record(r) => {
             enclosing.push(r.name.fullname(None));
-            let found = r.fields.iter().fold(false, |found, f| {
-                refers_to_itself(&f.schema, enclosing, level, nesting) || found
-            });
+            let mut found = false;
+            for f in &r.fields {
+                found |= refers_to_itself(&f.schema, enclosing, level, nesting);
+            }
             enclosing.pop();
             found
         }
         Schema::Array(a) => refers_to_itself(&a.items, enclosing, level, nesting),
         Schema::Map(m) => refers_to_itself(&m.types, enclosing, level, nesting),
-        Schema::Union(u) => u.variants().iter().fold(false, |found, v| {
-            refers_to_itself(v, enclosing, level, nesting) || found
-        }),
+        Schema::Union(u) => {
+            let mut found = false;
+            for v in u.variants() {
+                found |= refers_to_itself(v, enclosing, level, nesting);
+            }
+            found
+        }
         _ => false,
     }
 }
@@ -209,8 +213,11 @@ fn refers_to_itself(
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     by_id: Mutex<HashMap<u32, Arc<Compiled>>>,
-    latest: Mutex<HashMap<String, (std::time::Instant, Option<(u32, Arc<Compiled>)>)>>,
+    latest: Mutex<HashMap<String, (std::time::Instant, Latest)>>,
 }
+
+/// A subject's latest version: its id and compiled schema.
+type Latest = Option<(u32, Arc<Compiled>)>;
 
 /// How long a subject's latest version is reused before the registry is asked again.
 const LATEST_TTL: std::time::Duration = std::time::Duration::from_secs(1);
