@@ -6,5 +6,29 @@
 //! [`check::RecordCheck`] in the store's [`check::Checks`] and act on each
 //! record's [`check::Verdict`]; the contracts feature compiles a contract
 //! into a `RecordCheck` and installs it. Neither side names the other.
+//!
+//! The feature: `model` (the contract file, parsed and bounded), `rules`
+//! and `formats` (per-field rules on a decoded value), `schemas` (the
+//! registry calls a contract makes, compiled validators), `compiled` (a
+//! contract as a `RecordCheck`), `window` (windowed rules and freshness).
 
 pub mod check;
+pub mod compiled;
+pub mod contracts;
+pub mod entry;
+mod formats;
+#[doc(hidden)]
+pub mod fuzz;
+pub mod model;
+mod rules;
+pub mod schemas;
+pub mod status;
+pub mod window;
+
+pub use compiled::{compile, CompiledContract, ContractMeasures};
+pub use contracts::{ApplyReport, ApplyRequest, Contracts, SchemaChange};
+pub use entry::{ContractEntry, CONTRACTS_TOPIC};
+pub use model::{parse, ContractFile};
+pub use schemas::{FixedSchemas, SchemaKind, SchemaSource, SchemaText};
+pub use status::{ContractStatus, SlaLevel};
+pub use window::WindowMeasure;

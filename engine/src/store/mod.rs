@@ -9,6 +9,7 @@
 //! `store/<feature>.rs`.
 
 pub(crate) mod cluster_id;
+mod contracts;
 mod data;
 mod groups;
 mod pipeline;
@@ -60,6 +61,8 @@ struct StoreInner {
     /// The contract checks in force, per topic (contract/check.rs): the
     /// append paths ask them, the contracts feature installs them.
     checks: Arc<crate::contract::check::Checks>,
+    /// The contracts in force and the ones that failed to load (contract/contracts.rs).
+    contracts: Arc<crate::contract::contracts::ContractState>,
     /// The schema registry's state (schema/), loaded from `__schemas` on first use.
     schemas: Arc<crate::schema::RegistryTable>,
     /// The data directory's cluster id (`cluster_id.rs`).
@@ -227,10 +230,13 @@ impl Store {
             offsets: Arc::new(crate::consumer::offsets::OffsetTable::default()),
             checks,
             schemas: Arc::new(crate::schema::RegistryTable::default()),
+            contracts: Arc::new(crate::contract::contracts::ContractState::default()),
         });
         // Finish a transaction whose commit point was reached before a crash,
         // before anyone can read.
         Store { inner: inner.clone() }.transactions().recover()?;
+        // Install every topic's contract before the first append.
+        Store { inner: inner.clone() }.contracts().load()?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
             let producers = inner.producers.clone();

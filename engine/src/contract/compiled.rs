@@ -1,0 +1,425 @@
+//! A contract compiled into the [`RecordCheck`] the append paths ask:
+//! Confluent framing and schema id, the payload decoded and validated
+//! against its registered schema, the per-field rules on the decoded value;
+//! and, after the append, the windowed rules and freshness.
+
+use crate::clock::now_ms;
+use crate::contract::check::{Action, RecordCheck, Verdict, Violation};
+use crate::contract::model::{
+    invalid, pointer_tokens, threshold_count, threshold_seconds, ContractFile, Framing, SlaKind,
+};
+use crate::contract::rules::{self, FieldRule, MESSAGE_BYTES_MAX};
+use crate::contract::schemas::{Cache, Compiled, SchemaSource, AVRO_DEEP_STACK_BYTES, AVRO_RECURSIVE_BYTES_MAX};
+use crate::contract::window::{Freshness, WindowMeasure, WindowRule};
+use crate::error::Result;
+use crate::Record;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Most schema errors reported for one record.
+const SCHEMA_ERRORS_MAX: usize = 8;
+/// Deepest value judged (serde_json's own parse limit for JSON).
+const JSON_NESTING_MAX: usize = 128;
+/// Largest Avro datum decoded (bytes allocated by the decoder for one record).
+const AVRO_ALLOCATION_BYTES_MAX: usize = 64 << 20;
+
+/// The key or the value side's schema check.
+#[derive(Debug)]
+struct SideCheck {
+    /// `""` for the value, `key` for the key: the prefix of violation paths.
+    path: &'static str,
+    subject: String,
+    framing: Framing,
+    action: Action,
+}
+
+/// A compiled contract: the topic's [`RecordCheck`].
+#[derive(Debug)]
+pub struct CompiledContract {
+    topic: String,
+    version: u32,
+    file: ContractFile,
+    key: Option<SideCheck>,
+    value: Option<SideCheck>,
+    rules: Vec<FieldRule>,
+    windows: Vec<WindowRule>,
+    freshness: Option<Freshness>,
+    dlq_depth: (Option<u64>, Option<u64>),
+    source: Arc<dyn SchemaSource>,
+    cache: Cache,
+}
+
+/// What a contract measured (the windowed rules and freshness), for status and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractMeasures {
+    /// The topic.
+    pub topic: String,
+    /// The contract version in force.
+    pub version: u32,
+    /// The newest record's append (or event) time seen, ms since the Unix epoch.
+    pub newest_ms: Option<i64>,
+    /// Freshness warn and error thresholds, seconds.
+    pub freshness_seconds: (Option<u64>, Option<u64>),
+    /// DLQ depth warn and error thresholds, records.
+    pub dlq_depth: (Option<u64>, Option<u64>),
+    /// The windowed rules.
+    pub windows: Vec<WindowMeasure>,
+}
+
+fn violation(rule: &str, path: String, message: String, action: Action) -> Violation {
+    let mut message = message;
+    if message.len() > MESSAGE_BYTES_MAX {
+        let mut cut = MESSAGE_BYTES_MAX;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    Violation {
+        rule: rule.to_string(),
+        path,
+        message,
+        action,
+    }
+}
+
+/// Compile `file` as version `version` of its topic's contract, reading schemas from `source`.
+pub fn compile(file: ContractFile, version: u32, source: Arc<dyn SchemaSource>) -> Result<CompiledContract> {
+    apache_avro::util::max_allocation_bytes(AVRO_ALLOCATION_BYTES_MAX);
+    let side = |path: &'static str, default_subject: String, s: &Option<crate::contract::model::SideSchema>| {
+        s.as_ref().map(|s| SideCheck {
+            path,
+            subject: s.subject.clone().unwrap_or(default_subject),
+            framing: s.framing.unwrap_or(Framing::Required),
+            action: s.action.map_or(Action::Reject, Action::from),
+        })
+    };
+    let key = side("key", format!("{}-key", file.topic), &file.schema.key);
+    let value = side("", format!("{}-value", file.topic), &file.schema.value);
+    let rules = rules::compile(&file.properties, "", "")?;
+    let windows = file
+        .quality
+        .iter()
+        .map(|q| Ok(WindowRule::new(q, pointer_tokens("quality field", &q.field)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut freshness = None;
+    let mut dlq_depth = (None, None);
+    for sla in &file.sla_properties {
+        match sla.property {
+            SlaKind::Freshness => {
+                let tokens = sla
+                    .element
+                    .as_deref()
+                    .map(|e| pointer_tokens("element", e))
+                    .transpose()?;
+                freshness = Some(Freshness::new(
+                    tokens,
+                    sla.warn.as_ref().map(threshold_seconds).transpose()?,
+                    sla.error.as_ref().map(threshold_seconds).transpose()?,
+                ));
+            }
+            SlaKind::DlqDepth => {
+                dlq_depth = (
+                    sla.warn.as_ref().map(threshold_count).transpose()?,
+                    sla.error.as_ref().map(threshold_count).transpose()?,
+                );
+            }
+        }
+    }
+    if version == 0 {
+        return Err(invalid("contract versions start at 1"));
+    }
+    Ok(CompiledContract {
+        topic: file.topic.clone(),
+        version,
+        file,
+        key,
+        value,
+        rules,
+        windows,
+        freshness,
+        dlq_depth,
+        source,
+        cache: Cache::default(),
+    })
+}
+
+impl CompiledContract {
+    /// The topic it governs.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Its version in the store.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The file it was compiled from.
+    pub fn file(&self) -> &ContractFile {
+        &self.file
+    }
+
+    /// The freshness SLA's event-time field, if it has one (`None`: append time).
+    pub(crate) fn event_time_tokens(&self) -> Option<&[String]> {
+        self.freshness.as_ref().and_then(|f| f.tokens.as_deref())
+    }
+
+    /// Seed the freshness measure with the log's newest record time.
+    pub(crate) fn saw_newest(&self, at_ms: i64) {
+        if let Some(f) = &self.freshness {
+            f.saw(at_ms);
+        }
+    }
+
+    /// What the windowed rules and freshness measured.
+    pub fn measures(&self) -> ContractMeasures {
+        ContractMeasures {
+            topic: self.topic.clone(),
+            version: self.version,
+            newest_ms: self.freshness.as_ref().and_then(Freshness::newest_ms),
+            freshness_seconds: self
+                .freshness
+                .as_ref()
+                .map_or((None, None), |f| (f.warn_seconds, f.error_seconds)),
+            dlq_depth: self.dlq_depth,
+            windows: self.windows.iter().map(WindowRule::measure).collect(),
+        }
+    }
+
+    /// Whether there is anything to decode for after an append.
+    fn observes_values(&self) -> bool {
+        !self.windows.is_empty() || self.event_time_tokens().is_some()
+    }
+
+    /// Decode the value of `record` (its framing, schema and payload
+    /// checked), adding what is broken to `out`. `None` when there is no
+    /// JSON form to judge (a tombstone, Protobuf, broken framing).
+    pub(crate) fn decode_value(&self, record: &Record, out: &mut Vec<Violation>) -> Option<Value> {
+        if record.nulls.value {
+            return None;
+        }
+        match &self.value {
+            Some(side) => self.decode_side(side, &record.value, out),
+            None if !self.rules.is_empty() || self.observes_values() => {
+                match serde_json::from_slice::<Value>(&record.value) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        out.push(violation(
+                            "schema",
+                            String::new(),
+                            format!("the value is not JSON: {e}"),
+                            Action::Reject,
+                        ));
+                        None
+                    }
+                }
+            }
+            None => None,
+        }
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one match over framing, then one over the schema type: read top to bottom"
+    )]
+    fn decode_side(&self, side: &SideCheck, bytes: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
+        let framed = match (bytes.first(), bytes.get(1..5)) {
+            (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
+            _ => None,
+        };
+        let fail = |out: &mut Vec<Violation>, rule: &str, message: String| -> Option<Value> {
+            out.push(violation(rule, side.path.to_string(), message, side.action));
+            None
+        };
+        let (compiled, body) = match (side.framing, framed) {
+            (Framing::Required | Framing::Optional, Some(id)) => {
+                let compiled = match self.cache.by_id(self.source.as_ref(), id) {
+                    Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
+                    Ok(None) => return fail(out, "schema.id", format!("schema id {id} is not registered")),
+                    Ok(Some(c)) => c,
+                };
+                match self.source.subjects_of(id) {
+                    Ok(subjects) if subjects.iter().any(|(s, _)| *s == side.subject) => {}
+                    Ok(subjects) => {
+                        let names: Vec<&str> = subjects.iter().map(|(s, _)| s.as_str()).take(8).collect();
+                        return fail(
+                            out,
+                            "schema.subject",
+                            format!("schema id {id} is registered under {names:?}, not {:?}", side.subject),
+                        );
+                    }
+                    Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
+                }
+                (compiled, bytes.get(5..).unwrap_or_default())
+            }
+            (Framing::Required, None) => {
+                let what = if bytes.first() == Some(&0) {
+                    "is too short for"
+                } else {
+                    "lacks"
+                };
+                return fail(
+                    out,
+                    "schema.framing",
+                    format!(
+                        "the {} {what} the schema registry framing (magic byte 0, 4-byte schema id)",
+                        side_name(side)
+                    ),
+                );
+            }
+            (Framing::Optional | Framing::None, _) => match self.cache.latest(self.source.as_ref(), &side.subject) {
+                Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
+                Ok(None) => {
+                    return fail(
+                        out,
+                        "schema.subject",
+                        format!("subject {:?} has no registered schema", side.subject),
+                    );
+                }
+                Ok(Some((_, c))) => (c, bytes),
+            },
+        };
+        match compiled.as_ref() {
+            Compiled::Broken(message) => {
+                fail(out, "schema", message.clone());
+                None
+            }
+            Compiled::Protobuf => None,
+            Compiled::Json(validator) => {
+                let value: Value = match serde_json::from_slice(body) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        fail(out, "schema", format!("the {} is not JSON: {e}", side_name(side)));
+                        return None;
+                    }
+                };
+                let before = out.len();
+                for error in validator.iter_errors(&value).take(SCHEMA_ERRORS_MAX) {
+                    let path = format!("{}{}", side.path, error.instance_path().as_str());
+                    out.push(violation("schema", path, error.to_string(), side.action));
+                }
+                (out.len() == before).then_some(value)
+            }
+            Compiled::Avro {
+                schema,
+                recursive,
+                deep,
+            } => {
+                if *recursive && body.len() > AVRO_RECURSIVE_BYTES_MAX {
+                    return fail(
+                        out,
+                        "schema",
+                        format!(
+                            "{} bytes of a recursive Avro schema; at most {AVRO_RECURSIVE_BYTES_MAX} are decoded",
+                            body.len()
+                        ),
+                    );
+                }
+                let decoded = if *deep {
+                    std::thread::scope(|scope| {
+                        std::thread::Builder::new()
+                            .stack_size(AVRO_DEEP_STACK_BYTES)
+                            .spawn_scoped(scope, || decode_avro(schema, body))
+                            .map_err(|e| format!("no thread to decode on: {e}"))
+                            .and_then(|t| t.join().unwrap_or_else(|_| Err("the decoder failed".into())))
+                    })
+                } else {
+                    decode_avro(schema, body)
+                };
+                match decoded {
+                    Ok(v) => Some(v),
+                    Err(message) => fail(out, "schema", format!("the {}: {message}", side_name(side))),
+                }
+            }
+        }
+    }
+}
+
+/// An Avro datum of `schema` as JSON: every byte read, at most
+/// [`JSON_NESTING_MAX`] levels deep (a deeper value is dropped here, on the
+/// decoding thread's stack).
+fn decode_avro(schema: &apache_avro::Schema, body: &[u8]) -> std::result::Result<Value, String> {
+    let mut reader = body;
+    let datum = apache_avro::reader::datum::GenericDatumReader::builder(schema)
+        .build()
+        .and_then(|r| r.read_value(&mut reader))
+        .map_err(|e| format!("not a datum of its schema: {e}"))?;
+    if !reader.is_empty() {
+        return Err(format!("{} bytes follow the Avro datum", reader.len()));
+    }
+    let value = Value::try_from(datum).map_err(|e| format!("the datum has no JSON form: {e}"))?;
+    if nesting(&value) > JSON_NESTING_MAX {
+        return Err(format!("the datum nests deeper than {JSON_NESTING_MAX} levels"));
+    }
+    Ok(value)
+}
+
+/// How deep `value` nests (iteratively: no recursion on a deep value).
+fn nesting(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn side_name(side: &SideCheck) -> &'static str {
+    if side.path.is_empty() {
+        "value"
+    } else {
+        "key"
+    }
+}
+
+impl RecordCheck for CompiledContract {
+    fn check(&self, _partition: u32, record: &Record) -> Verdict {
+        let mut violations = Vec::new();
+        if let (Some(side), Some(key)) = (&self.key, &record.key) {
+            self.decode_side(side, key, &mut violations);
+        }
+        if let Some(value) = self.decode_value(record, &mut violations) {
+            rules::judge(&self.rules, &value, &mut violations);
+        }
+        Verdict {
+            contract_version: self.version,
+            violations,
+        }
+    }
+
+    fn observe(&self, partition: u32, _base_offset: u64, records: &[Record]) {
+        let now = now_ms();
+        if !self.observes_values() {
+            if let (Some(f), false) = (&self.freshness, records.is_empty()) {
+                f.saw(now);
+            }
+            return;
+        }
+        let mut ignored = Vec::new();
+        for record in records {
+            ignored.clear();
+            let Some(value) = self.decode_value(record, &mut ignored) else {
+                continue;
+            };
+            for w in &self.windows {
+                w.observe(partition, now, &value);
+            }
+            if let Some(f) = &self.freshness {
+                match f.tokens.as_deref() {
+                    Some(tokens) => {
+                        if let Some(t) = Freshness::event_time(tokens, &value) {
+                            f.saw(t);
+                        }
+                    }
+                    None => f.saw(now),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Where a compiled contract finds its schemas: the few registry calls it
+//! makes ([`SchemaSource`]), and the validators it builds from them, cached
+//! per schema id (bounded).
+
+use crate::error::Result;
+use crate::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The type of a registered schema, as far as contracts decode it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaKind {
+    /// Apache Avro (binary datum after the framing).
+    Avro,
+    /// JSON Schema (JSON text after the framing).
+    Json,
+    /// Protobuf: its records are checked for framing, id and subject only.
+    Protobuf,
+}
+
+/// A registered schema: its global id and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaText {
+    /// The registry's global id.
+    pub id: u32,
+    /// Its type.
+    pub kind: SchemaKind,
+    /// The registered text.
+    pub text: String,
+}
+
+/// The registry calls a contract makes. The store's registry implements it
+/// (`Store::contracts` passes it); tests and the fuzz target pass a
+/// [`FixedSchemas`].
+pub trait SchemaSource: Send + Sync + std::fmt::Debug {
+    /// The schema of global id `id`.
+    fn by_id(&self, id: u32) -> Result<Option<SchemaText>>;
+    /// The (subject, version) pairs registered with id `id`.
+    fn subjects_of(&self, id: u32) -> Result<Vec<(String, u32)>>;
+    /// Version `version` of `subject` (`None`: the latest), with its version number.
+    fn version(&self, subject: &str, version: Option<u32>) -> Result<Option<(u32, SchemaText)>>;
+    /// Whether `schema` may follow version `against` (`None`: the latest)
+    /// of `subject` under the subject's compatibility; the reasons if not.
+    fn check_compatibility(
+        &self,
+        subject: &str,
+        kind: SchemaKind,
+        schema: &str,
+        against: Option<u32>,
+    ) -> Result<(bool, Vec<String>)>;
+}
+
+/// A fixed set of schemas: the registry of tests and of the fuzz target
+/// (and of an embedder without one: `FixedSchemas::default()` knows none).
+#[derive(Debug, Default, Clone)]
+pub struct FixedSchemas {
+    /// (subject, version, schema), in registration order.
+    pub entries: Vec<(String, u32, SchemaText)>,
+}
+
+impl FixedSchemas {
+    /// Register `text` under `subject` as its next version with id `id`.
+    pub fn with(mut self, subject: &str, id: u32, kind: SchemaKind, text: &str) -> FixedSchemas {
+        let version = self.entries.iter().filter(|(s, _, _)| s == subject).count() as u32 + 1;
+        self.entries.push((
+            subject.to_string(),
+            version,
+            SchemaText {
+                id,
+                kind,
+                text: text.to_string(),
+            },
+        ));
+        self
+    }
+}
+
+impl SchemaSource for FixedSchemas {
+    fn by_id(&self, id: u32) -> Result<Option<SchemaText>> {
+        Ok(self
+            .entries
+            .iter()
+            .find(|(_, _, s)| s.id == id)
+            .map(|(_, _, s)| s.clone()))
+    }
+
+    fn subjects_of(&self, id: u32) -> Result<Vec<(String, u32)>> {
+        Ok(self
+            .entries
+            .iter()
+            .filter(|(_, _, s)| s.id == id)
+            .map(|(subject, version, _)| (subject.clone(), *version))
+            .collect())
+    }
+
+    fn version(&self, subject: &str, version: Option<u32>) -> Result<Option<(u32, SchemaText)>> {
+        Ok(self
+            .entries
+            .iter()
+            .rfind(|(s, v, _)| s == subject && version.is_none_or(|want| want == *v))
+            .map(|(_, v, s)| (*v, s.clone())))
+    }
+
+    fn check_compatibility(&self, _: &str, _: SchemaKind, _: &str, _: Option<u32>) -> Result<(bool, Vec<String>)> {
+        Ok((true, Vec::new()))
+    }
+}
+
+/// Most compiled schemas a contract keeps.
+pub(crate) const COMPILED_SCHEMAS_MAX: usize = 64;
+/// Largest JSON Schema's compiled patterns (the `regex` crate's size limit, bytes).
+const SCHEMA_REGEX_BYTES_MAX: usize = 1 << 20;
+/// Largest record decoded with a schema that refers to itself: each level
+/// of nesting takes at least a byte, so this bounds the decoder's depth.
+pub(crate) const AVRO_RECURSIVE_BYTES_MAX: usize = 2 * 1024;
+/// Nesting of an Avro schema past which (or with recursion) a record is
+/// decoded on a thread of its own with [`AVRO_DEEP_STACK_BYTES`] of stack:
+/// the decoder recurses per level and takes kilobytes of stack for each.
+pub(crate) const AVRO_NESTING_MAX: usize = 16;
+/// Stack of the thread that decodes deep Avro records.
+pub(crate) const AVRO_DEEP_STACK_BYTES: usize = 64 << 20;
+
+/// A schema ready to decode and validate with.
+#[derive(Debug)]
+pub(crate) enum Compiled {
+    /// A JSON Schema validator (no remote `$ref`: the crate is built without retrieval).
+    Json(Box<jsonschema::Validator>),
+    /// An Avro writer schema; `deep` when it refers to itself or nests past [`AVRO_NESTING_MAX`].
+    Avro {
+        /// The writer schema.
+        schema: Box<apache_avro::Schema>,
+        /// It refers to itself (records are bounded by [`AVRO_RECURSIVE_BYTES_MAX`]).
+        recursive: bool,
+        /// Decode on a thread with a deep stack.
+        deep: bool,
+    },
+    /// Protobuf: framing, id and subject only.
+    Protobuf,
+    /// The registered text did not compile: every record naming it breaks the contract.
+    Broken(String),
+}
+
+pub(crate) fn compile(schema: &SchemaText) -> Compiled {
+    match schema.kind {
+        SchemaKind::Json => {
+            let parsed: serde_json::Value = match serde_json::from_str(&schema.text) {
+                Ok(v) => v,
+                Err(e) => return Compiled::Broken(format!("schema {} is not JSON: {e}", schema.id)),
+            };
+            let options = jsonschema::options().with_pattern_options(
+                jsonschema::PatternOptions::regex()
+                    .size_limit(SCHEMA_REGEX_BYTES_MAX)
+                    .dfa_size_limit(SCHEMA_REGEX_BYTES_MAX),
+            );
+            match options.build(&parsed) {
+                Ok(v) => Compiled::Json(Box::new(v)),
+                Err(e) => Compiled::Broken(format!("schema {} does not compile: {e}", schema.id)),
+            }
+        }
+        SchemaKind::Avro => match apache_avro::Schema::parse_str(&schema.text) {
+            Ok(parsed) => {
+                let mut nesting = 0;
+                let recursive = refers_to_itself(&parsed, &mut Vec::new(), 0, &mut nesting);
+                Compiled::Avro {
+                    schema: Box::new(parsed),
+                    recursive,
+                    deep: recursive || nesting > AVRO_NESTING_MAX,
+                }
+            }
+            Err(e) => Compiled::Broken(format!("schema {} does not parse: {e}", schema.id)),
+        },
+        SchemaKind::Protobuf => Compiled::Protobuf,
+    }
+}
+
+/// True if a named type refers to itself (or to a type enclosing it);
+/// `nesting` is raised to the deepest level met.
+fn refers_to_itself(
+    schema: &apache_avro::Schema,
+    enclosing: &mut Vec<String>,
+    level: usize,
+    nesting: &mut usize,
+) -> bool {
+    use apache_avro::Schema;
+    *nesting = (*nesting).max(level);
+    let level = level + 1;
+    match schema {
+        Schema::Ref { name } => enclosing.contains(&name.fullname(None)),
+        Schema::Record(r) => {
+            enclosing.push(r.name.fullname(None));
+            let mut found = false;
+            for f in &r.fields {
+                found |= refers_to_itself(&f.schema, enclosing, level, nesting);
+            }
+            enclosing.pop();
+            found
+        }
+        Schema::Array(a) => refers_to_itself(&a.items, enclosing, level, nesting),
+        Schema::Map(m) => refers_to_itself(&m.types, enclosing, level, nesting),
+        Schema::Union(u) => {
+            let mut found = false;
+            for v in u.variants() {
+                found |= refers_to_itself(v, enclosing, level, nesting);
+            }
+            found
+        }
+        _ => false,
+    }
+}
+
+/// Compiled schemas by id, and the latest version of each subject the
+/// contract reads, fetched again at most once a second.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    by_id: Mutex<HashMap<u32, Arc<Compiled>>>,
+    latest: Mutex<HashMap<String, (std::time::Instant, Latest)>>,
+}
+
+/// A subject's latest version: its id and compiled schema.
+type Latest = Option<(u32, Arc<Compiled>)>;
+
+/// How long a subject's latest version is reused before the registry is asked again.
+const LATEST_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Cache {
+    /// The compiled schema of id `id`, `None` if the registry does not know it.
+    pub(crate) fn by_id(&self, source: &dyn SchemaSource, id: u32) -> Result<Option<Arc<Compiled>>> {
+        if let Some(c) = self.by_id.lock().get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(text) = source.by_id(id)? else {
+            return Ok(None);
+        };
+        let compiled = Arc::new(compile(&text));
+        let mut map = self.by_id.lock();
+        if map.len() >= COMPILED_SCHEMAS_MAX {
+            map.clear();
+        }
+        map.insert(id, compiled.clone());
+        Ok(Some(compiled))
+    }
+
+    /// The latest version of `subject`: its id and compiled schema.
+    pub(crate) fn latest(&self, source: &dyn SchemaSource, subject: &str) -> Result<Option<(u32, Arc<Compiled>)>> {
+        if let Some((at, found)) = self.latest.lock().get(subject) {
+            if at.elapsed() < LATEST_TTL {
+                return Ok(found.clone());
+            }
+        }
+        let found = match source.version(subject, None)? {
+            Some((_, text)) => self.by_id(source, text.id)?.map(|c| (text.id, c)),
+            None => None,
+        };
+        let mut map = self.latest.lock();
+        if map.len() >= COMPILED_SCHEMAS_MAX {
+            map.clear();
+        }
+        map.insert(subject.to_string(), (std::time::Instant::now(), found.clone()));
+        Ok(found)
+    }
+}
