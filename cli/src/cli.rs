@@ -2,7 +2,7 @@
 //! own arguments are defined next to its implementation in `commands/`.
 
 use crate::commands::{
-    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, serve, stats, topic,
+    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, serve, stats, status, topic,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -112,8 +112,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Dead-letter queues: list, show, redrive, purge.
     Dlq(dlq::DlqArgs),
-    /// Show store-wide and per-topic numbers.
+    /// Show store-wide and per-topic numbers (--watch SECS: a live view).
     Stats(stats::StatsArgs),
+    /// A running server's health: version, uptime, listeners, problems (exit 1 when unhealthy).
+    Status(status::StatusArgs),
     /// Verify every CRC, record, offset and index of a data directory.
     Check(check::CheckArgs),
     /// Print the batches and records of one segment file.

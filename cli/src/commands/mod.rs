@@ -7,12 +7,16 @@ pub mod consume;
 pub mod dlq;
 pub mod dump;
 pub mod offsets;
+pub mod offsets_plan;
+pub mod offsets_show;
 pub mod produce;
 pub mod repair;
 pub mod replay;
 pub mod serve;
 pub mod stats;
+pub mod status;
 pub mod topic;
+pub mod topic_alter;
 
 use crate::cli::{Cli, Command};
 use crate::error::{exit, CliResult};
@@ -29,6 +33,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Dlq(args) => dlq::run(global, args).map(|()| exit::OK),
         Command::Replay(args) => replay::run(global, args).map(|()| exit::OK),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
+        Command::Status(args) => status::run(global, args),
         Command::Check(args) => check::run(global, args),
         Command::Dump(args) => dump::run(global, args),
         Command::Repair(args) => repair::run(global, args),

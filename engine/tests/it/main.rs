@@ -44,6 +44,7 @@ mod recovery_embedded;
 mod release_memory;
 mod scanner;
 mod store_basic;
+mod topic_alter;
 mod txn;
 mod txn_group_limit;
 mod txn_limits;

@@ -7,6 +7,7 @@ impl Partition {
     /// the start offset. Returns the number of segments deleted.
     pub fn enforce_retention(&self, now: i64) -> Result<usize> {
         let segments = self.segments_snapshot();
+        let config = self.config();
         let mut total: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
         let start = self.start_offset();
         let mut delete = 0usize;
@@ -15,11 +16,10 @@ impl Partition {
                 let state = segment.state.lock();
                 (state.written_len, state.max_timestamp_ms, state.next_offset)
             };
-            let by_time = self
-                .config
+            let by_time = config
                 .retention_ms
                 .is_some_and(|ms| max_ts < now.saturating_sub(ms as i64));
-            let by_size = self.config.retention_bytes.is_some_and(|limit| total > limit);
+            let by_size = config.retention_bytes.is_some_and(|limit| total > limit);
             let below_start = next <= start;
             if !(by_time || by_size || below_start) {
                 break;

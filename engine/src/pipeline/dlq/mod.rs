@@ -484,7 +484,7 @@ impl Pipeline {
         let mut letters = Vec::new();
         let once = Attempts::first_now();
         for (i, record) in records.iter().enumerate() {
-            match crate::log::batch::validate_record(record, limit) {
+            match crate::log::batch::validate_topic_record(record, limit, topic) {
                 Ok(()) => valid.push(record.clone()),
                 Err(detail) => {
                     let failure = Failure::new("produce", "InvalidRecord", &detail);
