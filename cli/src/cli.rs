@@ -2,7 +2,7 @@
 //! own arguments are defined next to its implementation in `commands/`.
 
 use crate::commands::{
-    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, schema, serve, stats, topic,
+    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, schema, serve, stats, status, topic,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -115,10 +115,12 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Dead-letter queues: list, show, fail (by hand), redrive, purge.
     Dlq(dlq::DlqArgs),
-    /// Show store-wide and per-topic numbers.
+    /// Show store-wide and per-topic numbers (--watch SECS: a live view).
     Stats(stats::StatsArgs),
     /// The schema registry: register, list, show, check and delete schemas.
     Schema(schema::SchemaArgs),
+    /// A running server's health: version, uptime, listeners, problems (exit 1 when unhealthy).
+    Status(status::StatusArgs),
     /// Verify every CRC, record, offset and index of a data directory.
     Check(check::CheckArgs),
     /// Print the batches and records of one segment file.

@@ -89,6 +89,7 @@ mod remote;
 mod topics;
 mod transactions;
 
+pub use groups::GroupActivity;
 use remote::config_from_entries;
 pub use remote::{client_options, remote_error, resolve_server, Remote};
 pub use topics::selected_partitions;
@@ -149,6 +150,14 @@ impl Target {
                     .map(|s| (s.name, s.value))
                     .collect(),
             )),
+        }
+    }
+
+    /// The server's `Status` pairs (online; `None` offline).
+    pub fn server_status(&self) -> CliResult<Option<Vec<(String, String)>>> {
+        match self {
+            Target::Local(_) => Ok(None),
+            Target::Remote(r) => Ok(Some(r.call(r.client.status())?)),
         }
     }
 

@@ -9,13 +9,17 @@ pub mod dump;
 #[cfg(feature = "mirror")]
 pub mod mirror;
 pub mod offsets;
+pub mod offsets_plan;
+pub mod offsets_show;
 pub mod produce;
 pub mod repair;
 pub mod replay;
 pub mod schema;
 pub mod serve;
 pub mod stats;
+pub mod status;
 pub mod topic;
+pub mod topic_alter;
 
 use crate::cli::{Cli, Command};
 use crate::error::{exit, CliResult};
@@ -33,6 +37,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Replay(args) => replay::run(global, args).map(|()| exit::OK),
         Command::Schema(args) => schema::run(global, args),
         Command::Stats(args) => stats::run(global, args).map(|()| exit::OK),
+        Command::Status(args) => status::run(global, args),
         Command::Check(args) => check::run(global, args),
         Command::Dump(args) => dump::run(global, args),
         Command::Repair(args) => repair::run(global, args),

@@ -115,26 +115,26 @@ pub fn run_group(global: &GlobalArgs, args: GroupArgs) -> CliResult<()> {
 }
 
 #[derive(Debug, Args)]
-struct ShowArgs {
+pub(super) struct ShowArgs {
     /// Consumer group (default: list every group).
     #[arg(long, short = 'g')]
-    group: Option<String>,
+    pub(super) group: Option<String>,
     /// Every partition of this topic, committed or not (needs --group).
     #[arg(long, short = 't', requires = "group")]
-    topic: Option<String>,
+    pub(super) topic: Option<String>,
 }
 
 #[derive(Debug, Args)]
 struct ResetArgs {
-    /// Consumer group to move.
-    #[arg(long, short = 'g')]
-    group: String,
+    /// Consumer group to move (with --from-file: the plan's, checked if given).
+    #[arg(long, short = 'g', required_unless_present = "from_file")]
+    group: Option<String>,
     /// `TOPIC` or `TOPIC:P,P,...`; repeat for more topics.
     #[arg(
         long = "topic",
         short = 't',
         value_name = "TOPIC[:PARTITIONS]",
-        required_unless_present = "all_topics"
+        required_unless_present_any = ["all_topics", "from_file"]
     )]
     topics: Vec<String>,
     /// Every partition the group has committed offsets for.
@@ -158,6 +158,10 @@ struct ResetArgs {
     /// Target: the first record at or after now - DURATION (e.g. 1h30m, 7d, PT15M).
     #[arg(long, group = "target", value_parser = parse::duration, value_name = "DURATION")]
     by_duration: Option<Duration>,
+    /// Where the group is now (nothing committed: the log start); with
+    /// --export, a plan that pins today's positions.
+    #[arg(long, group = "target")]
+    to_current: bool,
     /// Apply the plan (default: dry run).
     #[arg(long)]
     execute: bool,
@@ -166,6 +170,14 @@ struct ResetArgs {
     /// directory lock already rules out other processes.
     #[arg(long)]
     force: bool,
+    /// Also write the plan to FILE (JSON; CSV when FILE ends in .csv), for
+    /// review and `--from-file FILE --execute`.
+    #[arg(long, value_name = "FILE", conflicts_with = "from_file")]
+    export: Option<std::path::PathBuf>,
+    /// Apply exactly the plan in FILE (from --export, or a kafka-consumer-groups
+    /// CSV), refused if the group's offsets or the partitions changed since.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "topics", "all_topics"])]
+    from_file: Option<std::path::PathBuf>,
 }
 
 fn parse_scope(text: &str) -> CliResult<ResetScope> {
@@ -203,9 +215,12 @@ fn target(args: &ResetArgs) -> CliResult<ResetTarget> {
         ResetTarget::DateTime { timestamp_ms: t }
     } else if let Some(d) = args.by_duration {
         ResetTarget::ByDuration(d)
+    } else if args.to_current {
+        ResetTarget::ShiftBy(0)
     } else {
         return Err(CliError::usage(
-            "say where to: --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime or --by-duration",
+            "say where to: --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime, --by-duration, \
+             --to-current (or --from-file FILE)",
         ));
     })
 }
@@ -247,12 +262,12 @@ fn plan_json(plan: &ResetPlan) -> serde_json::Value {
 /// A committed offset above the log end: records the group read are gone
 /// from the log (or were never there). Its lag counts from the committed
 /// offset (0), and the group reads on from there, never from the end.
-fn past_end(lag: &PartitionLag) -> bool {
+pub(super) fn past_end(lag: &PartitionLag) -> bool {
     lag.committed.is_some_and(|c| c > lag.high_watermark)
 }
 
 /// Say, on stderr, each partition where the group committed past the end.
-fn warn_past_end(group: &str, lags: &[PartitionLag]) {
+pub(super) fn warn_past_end(group: &str, lags: &[PartitionLag]) {
     for l in lags.iter().filter(|l| past_end(l)) {
         eprintln!(
             "warning: group {group}: committed offset {} of {}/{} is past the log end {}: records it read are no longer in the log; it reads on from offset {} (see `millrace check`)",
@@ -266,9 +281,9 @@ fn warn_past_end(group: &str, lags: &[PartitionLag]) {
 }
 
 /// Commit time (ms) per (topic, partition).
-type CommitTimes = BTreeMap<(String, u32), i64>;
+pub(super) type CommitTimes = BTreeMap<(String, u32), i64>;
 
-fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
+pub(super) fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
     let mut table = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "START", "END", "LAG", "COMMITTED AT"]);
     for l in lags {
         let at = commit_times
@@ -295,7 +310,7 @@ fn lag_table(lags: &[PartitionLag], commit_times: &CommitTimes) -> Table {
 
 /// Every consumer group with committed offsets (internal `__` groups left
 /// out), offline or through the server.
-fn list_groups(target: &Target) -> CliResult<Vec<String>> {
+pub(super) fn list_groups(target: &Target) -> CliResult<Vec<String>> {
     Ok(target
         .list_groups()?
         .into_iter()
@@ -309,7 +324,11 @@ fn reset_audit(target: &Target, group: Option<&str>) -> CliResult<Vec<ResetAudit
 }
 
 /// Lag and commit times of a group, offline or through the server (page by page).
-fn group_lag(target: &Target, group: &str, topic: Option<&str>) -> CliResult<(Vec<PartitionLag>, CommitTimes)> {
+pub(super) fn group_lag(
+    target: &Target,
+    group: &str,
+    topic: Option<&str>,
+) -> CliResult<(Vec<PartitionLag>, CommitTimes)> {
     let lags = target.consumer_lag(group, topic)?;
     let times = target
         .group_offsets(group, topic)?
@@ -391,7 +410,7 @@ fn remote_reset(
 
 pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
     match args.command {
-        OffsetsCommand::Show(show) => run_show(global, show),
+        OffsetsCommand::Show(show) => super::offsets_show::run(global, show),
         OffsetsCommand::Reset(reset) => run_reset(global, reset),
         OffsetsCommand::Audit { group } => run_audit(global, group.as_deref()),
         OffsetsCommand::Delete(delete) => run_delete(global, &delete.group, delete.force),
@@ -425,53 +444,22 @@ fn run_delete(global: &GlobalArgs, group: &str, force: bool) -> CliResult<()> {
     Ok(())
 }
 
-fn run_show(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
-    let target = Target::open_read_only(global)?;
-    let Some(group) = args.group else {
-        let mut rows = Vec::new();
-        for group in list_groups(&target)? {
-            let (lags, _) = group_lag(&target, &group, None)?;
-            rows.push((group, lags.len(), lags.iter().map(|l| l.lag).sum::<u64>()));
-        }
-        target.close()?;
-        if global.json {
-            let groups: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(g, p, lag)| json!({"group": g, "partitions": p, "lag": lag}))
-                .collect();
-            output::print_json(&json!({ "groups": groups }))?;
-        } else if rows.is_empty() {
-            println!("no consumer group has committed offsets");
-        } else {
-            let mut table = Table::new(&["GROUP", "PARTITIONS", "LAG"]);
-            for (g, p, lag) in rows {
-                table.row(vec![g, p.to_string(), lag.to_string()]);
-            }
-            table.print()?;
-        }
-        return Ok(());
-    };
-    let (lags, commit_times) = group_lag(&target, &group, args.topic.as_deref())?;
-    target.close()?;
-    warn_past_end(&group, &lags);
-    if global.json {
-        let partitions: Vec<serde_json::Value> = lags
-            .iter()
-            .map(|l| json!({"topic": l.topic, "partition": l.partition, "committed": l.committed, "committed_past_end": past_end(l), "log_start_offset": l.log_start_offset, "high_watermark": l.high_watermark, "lag": l.lag}))
-            .collect();
-        output::print_json(
-            &json!({"group": group, "partitions": partitions, "lag": lags.iter().map(|l| l.lag).sum::<u64>()}),
-        )?;
-    } else if lags.is_empty() {
-        println!("group {group} has no committed offsets; pass --topic to see a topic's partitions anyway");
-    } else {
-        lag_table(&lags, &commit_times).print()?;
-    }
-    Ok(())
-}
-
 fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
+    if let Some(file) = &args.from_file {
+        let plan = crate::commands::offsets_plan::read(file)?;
+        let backend = Target::open(global)?;
+        let applied = crate::commands::offsets_plan::apply(
+            &backend,
+            args.group.as_deref(),
+            &plan,
+            (args.execute, args.force),
+            reset,
+        );
+        backend.close()?;
+        return print_plan(global, &applied?, Some(format!("the plan in {}", file.display())));
+    }
     let target = target(&args)?;
+    let group = args.group.clone().unwrap_or_default();
     let scopes = if args.all_topics {
         vec![ResetScope::AllCommitted]
     } else {
@@ -481,21 +469,45 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
             .collect::<CliResult<Vec<_>>>()?
     };
     let backend = Target::open(global)?;
-    let plan = match (backend.local(), backend.remote()) {
-        (Some(store), _) => store.reset_offsets(&ResetRequest {
-            group: args.group.clone(),
-            scopes,
-            target,
-            dry_run: !args.execute,
-            actor: actor(),
-            force: args.force,
-        })?,
-        (None, Some(remote)) => remote_reset(remote, &args.group, &scopes, target, !args.execute, args.force)?,
-        (None, None) => return Err(CliError::new("no store and no server")),
-    };
+    let plan = reset(&backend, &group, &scopes, target, !args.execute, args.force);
     backend.close()?;
+    let plan = plan?;
+    if let Some(file) = &args.export {
+        crate::commands::offsets_plan::export(&plan, file)?;
+        if !global.json {
+            println!("plan written to {}", file.display());
+        }
+    }
+    print_plan(global, &plan, None)
+}
+
+/// Plan (and unless `dry_run` apply) a reset, offline or through the server.
+pub(super) fn reset(
+    backend: &Target,
+    group: &str,
+    scopes: &[ResetScope],
+    target: ResetTarget,
+    dry_run: bool,
+    force: bool,
+) -> CliResult<ResetPlan> {
+    match (backend.local(), backend.remote()) {
+        (Some(store), _) => Ok(store.reset_offsets(&ResetRequest {
+            group: group.to_string(),
+            scopes: scopes.to_vec(),
+            target,
+            dry_run,
+            actor: actor(),
+            force,
+        })?),
+        (None, Some(remote)) => remote_reset(remote, group, scopes, target, dry_run, force),
+        (None, None) => Err(CliError::new("no store and no server")),
+    }
+}
+
+/// The plan (`source`: where it came from, else its target).
+fn print_plan(global: &GlobalArgs, plan: &ResetPlan, source: Option<String>) -> CliResult<()> {
     if global.json {
-        output::print_json(&plan_json(&plan))?;
+        output::print_json(&plan_json(plan))?;
         return Ok(());
     }
     if plan.entries.is_empty() {
@@ -514,7 +526,11 @@ fn run_reset(global: &GlobalArgs, args: ResetArgs) -> CliResult<()> {
             e.warnings.iter().map(warning_text).collect::<Vec<_>>().join("; "),
         ]);
     }
-    println!("reset plan for group {} ({}):", plan.group, plan.target);
+    println!(
+        "reset plan for group {} ({}):",
+        plan.group,
+        source.unwrap_or_else(|| plan.target.to_string())
+    );
     table.print()?;
     if plan.applied {
         println!(

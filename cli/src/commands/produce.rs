@@ -385,7 +385,7 @@ fn parse_line(
         (None, None, Some(key)) => (key_hash(key) % u64::from(partitions)) as u32,
         (None, None, None) => round_robin,
     };
-    millrace::batch::validate_record(&record, config.record_bytes_max as usize)
+    millrace::batch::validate_topic_record(&record, config.record_bytes_max as usize, &args.topic)
         .map_err(|detail| CliError::new(format!("input line {line_number}: {detail}")))?;
     let alone = (HEADER_SIZE + record.encoded_len()) as u64;
     if alone > config.batch_bytes_max() {

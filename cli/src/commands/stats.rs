@@ -8,12 +8,55 @@ use clap::Args;
 use serde_json::json;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  millrace stats
-  millrace stats --data /var/lib/millrace --json")]
-pub struct StatsArgs {}
+#[command(
+    after_help = "With --watch the numbers are taken again every SECS seconds until Ctrl-C
+(or --count snapshots): on a terminal the screen is redrawn; otherwise (a
+pipe, a file) each snapshot is printed after the previous one, under a line
+`--- snapshot N at TIME` (with --json: one JSON document per snapshot).
 
-pub fn run(global: &GlobalArgs, _args: StatsArgs) -> CliResult<()> {
+Examples:
+  millrace stats
+  millrace stats --data /var/lib/millrace --json
+  millrace --server 127.0.0.1:7878 stats --watch 2"
+)]
+pub struct StatsArgs {
+    /// Refresh every SECS seconds until Ctrl-C (a live view).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    watch: Option<u64>,
+    /// With --watch: stop after N snapshots.
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+}
+
+pub fn run(global: &GlobalArgs, args: StatsArgs) -> CliResult<()> {
+    let Some(secs) = args.watch else {
+        return snapshot(global);
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut taken = 0u64;
+    loop {
+        taken += 1;
+        if terminal {
+            // Clear the screen and home the cursor: the view redrawn in place.
+            print!("\x1b[2J\x1b[H");
+        }
+        if !global.json {
+            println!(
+                "--- snapshot {taken} at {} (every {secs}s; Ctrl-C stops)",
+                output::time(chrono::Utc::now().timestamp_millis())
+            );
+        }
+        snapshot(global)?;
+        std::io::Write::flush(&mut std::io::stdout())?;
+        if args.count.is_some_and(|count| taken >= count) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+}
+
+/// One view of the numbers, offline or through the server.
+fn snapshot(global: &GlobalArgs) -> CliResult<()> {
     if global.server.is_some() {
         return run_remote(global);
     }

@@ -1,4 +1,4 @@
-//! `millrace topic create|list|describe|delete`.
+//! `millrace topic create|list|describe|delete` (`alter`: topic_alter.rs).
 
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
@@ -15,6 +15,7 @@ use std::time::Duration;
   millrace topic create orders --partitions 3 --retention 7d --durability interval:100
   millrace topic list
   millrace topic describe orders --json
+  millrace topic alter orders --retention 30d --dry-run
   millrace topic delete orders --yes")]
 pub struct TopicArgs {
     #[command(subcommand)]
@@ -42,6 +43,9 @@ enum TopicCommand {
         /// Topic name.
         topic: String,
     },
+    /// Change a topic's retention, size limits, segment rolling or durability (--dry-run shows the diff).
+    #[command(after_help = super::topic_alter::AFTER_HELP)]
+    Alter(super::topic_alter::AlterArgs),
     /// Delete a topic and all its records (needs --yes).
     #[command(after_help = "Examples:
   millrace topic delete orders --yes")]
@@ -95,6 +99,7 @@ pub fn run(global: &GlobalArgs, args: TopicArgs) -> CliResult<()> {
         TopicCommand::List => run_list(global),
         TopicCommand::Describe { topic } => run_describe(global, &topic),
         TopicCommand::Delete { topic, yes } => run_delete(global, &topic, yes),
+        TopicCommand::Alter(alter) => super::topic_alter::run(global, alter),
     }
 }
 

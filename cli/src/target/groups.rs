@@ -4,6 +4,50 @@
 use super::Target;
 use crate::error::CliResult;
 use millrace::offset_table::CommittedOffset;
+use millrace_server::error_code::ErrorCode;
+use millrace_server::ClientError;
+
+/// Names per `DescribeGroups`: at most 1000, and at most 2 KiB of them,
+/// so that a request and its answer fit the smallest frame a server may
+/// be configured with (4 KiB).
+fn request_chunks(groups: &[String]) -> Vec<&[String]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0usize, 0usize);
+    for (i, group) in groups.iter().enumerate() {
+        let size = group.len() + 16;
+        if i > start && (bytes + size > 2048 || i - start >= 1000) {
+            chunks.push(&groups[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < groups.len() {
+        chunks.push(&groups[start..]);
+    }
+    chunks
+}
+
+/// Whether a group is in use now ([`Target::group_states`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupActivity {
+    /// Live Kafka members, or a commit or poll within the last 30 s.
+    pub active: bool,
+    /// Live members of the Kafka front's group coordinator.
+    pub kafka_members: bool,
+    /// Since its last commit or poll on the server.
+    pub idle_ms: Option<u64>,
+}
+
+impl GroupActivity {
+    /// `active`, `active (Kafka members)` or `empty`.
+    pub fn state(&self) -> &'static str {
+        match (self.active, self.kafka_members) {
+            (true, true) => "active (Kafka members)",
+            (true, false) => "active",
+            (false, _) => "empty",
+        }
+    }
+}
 
 impl Target {
     /// A group's committed offset.
@@ -29,6 +73,31 @@ impl Target {
                 .into_iter()
                 .find(|(t, p, _)| t == topic && *p == partition)
                 .map(|(_, _, c)| (c.offset, c.metadata))),
+        }
+    }
+
+    /// Whether each group is in use now, in `groups`' order: offline
+    /// every group is empty (the data directory's lock rules out its
+    /// consumers); through the server its `DescribeGroups`, `None` from a
+    /// server older than it (which closes the connection: call this last).
+    pub fn group_states(&self, groups: &[String]) -> CliResult<Option<Vec<GroupActivity>>> {
+        match self {
+            Target::Local(_) => Ok(Some(groups.iter().map(|_| GroupActivity::default()).collect())),
+            Target::Remote(r) => {
+                let mut states = Vec::with_capacity(groups.len());
+                for chunk in request_chunks(groups) {
+                    match r.runtime.block_on(r.client.describe_groups(chunk)) {
+                        Ok(answer) => states.extend(answer.into_iter().map(|s| GroupActivity {
+                            active: s.active,
+                            kafka_members: s.kafka_members,
+                            idle_ms: s.idle_ms,
+                        })),
+                        Err(ClientError::Server(wire)) if wire.code == ErrorCode::UnknownOpcode => return Ok(None),
+                        Err(e) => return Err(super::remote_error(r.addr, e)),
+                    }
+                }
+                Ok(Some(states))
+            }
         }
     }
 

@@ -21,6 +21,26 @@ impl Target {
         }
     }
 
+    /// Change keys of a topic's configuration (`dry_run`: validate only):
+    /// the configuration before and after (`durability` as stored:
+    /// `None` is the store's default).
+    pub fn alter_topic(
+        &self,
+        name: &str,
+        changes: &[(String, String)],
+        dry_run: bool,
+    ) -> CliResult<(TopicConfig, TopicConfig)> {
+        match self {
+            Target::Local(store) => Ok(store.alter_topic(name, changes, dry_run)?),
+            Target::Remote(r) => {
+                let altered = r.call(r.client.alter_topic(name, changes, dry_run))?;
+                let (before, _) = config_from_entries(r.addr, name, 1, &altered.before)?;
+                let (after, _) = config_from_entries(r.addr, name, 1, &altered.after)?;
+                Ok((before, after))
+            }
+        }
+    }
+
     pub fn delete_topic(&self, name: &str) -> CliResult<()> {
         match self {
             Target::Local(store) => Ok(store.delete_topic(name)?),

@@ -423,8 +423,12 @@ impl Catalog {
     }
 
     /// A topic's effective durability: its own, or the store's default.
+    /// (The partitions' own, which an alter changes only at the next open.)
     pub(crate) fn durability(&self, topic: &Topic) -> Durability {
-        topic.config.durability.unwrap_or(self.options.durability)
+        match topic.partitions.first() {
+            Some(p) => p.durability,
+            None => topic.config.durability.unwrap_or(self.options.durability),
+        }
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {

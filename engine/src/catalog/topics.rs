@@ -53,6 +53,51 @@ impl Catalog {
         Ok(())
     }
 
+    /// Alter topic `name`: `change` edits a copy of its configuration (and
+    /// may refuse); unless `dry_run`, the result is written to `topic.meta`
+    /// whole (`write_atomic`: a new file fsynced, renamed over the old one,
+    /// the directory fsynced: a crash leaves the old file or the new one,
+    /// never a mix), then handed to every open partition. Returns the
+    /// configuration before and after. Serialised with topic creation and
+    /// deletion (the admin lock). The partition count never changes.
+    pub(crate) fn alter_topic(
+        &self,
+        name: &str,
+        dry_run: bool,
+        change: impl FnOnce(&mut TopicConfig) -> Result<()>,
+    ) -> Result<(TopicConfig, TopicConfig)> {
+        let _admin = self.lock_admin();
+        let topic = self.topic(name)?;
+        let old = topic.config.clone();
+        let mut new = old.clone();
+        change(&mut new)?;
+        if new.partitions != old.partitions {
+            return Err(crate::error::Error::invalid(
+                "partitions",
+                format!("{name} has {} partitions, fixed at creation", old.partitions),
+            ));
+        }
+        new.validate()?;
+        if dry_run || new == old {
+            return Ok((old, new));
+        }
+        self.check_writable()?;
+        let meta = topic.dir.join(TOPIC_META);
+        write_atomic(self.storage.as_ref(), &meta, &new.encode()).at("write topic meta", &meta)?;
+        for p in &topic.partitions {
+            p.set_config(new.clone());
+        }
+        let altered = super::Topic {
+            name: topic.name.clone(),
+            config: new.clone(),
+            dir: topic.dir.clone(),
+            partitions: topic.partitions.clone(),
+            damaged: topic.damaged.clone(),
+        };
+        self.topics.write().insert(name.to_string(), Arc::new(altered));
+        Ok((old, new))
+    }
+
     /// Delete topic `name` (open or damaged) and its files: renamed to a
     /// `.deleting` name (fsynced), then removed; its bytes leave the quota.
     pub(crate) fn remove_topic(&self, name: &str) -> Result<()> {

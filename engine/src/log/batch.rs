@@ -6,7 +6,7 @@ use crate::codec::{le_i64, le_u16, le_u32, le_u64, put};
 use crate::error::CorruptionKind;
 use crate::log::record::{encode_record, parse_record, RECORD_FIXED_SIZE};
 pub use crate::log::record::{
-    validate_record, BatchOrigin, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX,
+    validate_record, validate_topic_record, BatchOrigin, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX,
 };
 
 /// Magic number at the start of every batch (`MRB1`, little-endian); design/format.md.

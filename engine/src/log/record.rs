@@ -455,3 +455,20 @@ pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), S
     }
     Ok(())
 }
+
+/// [`validate_record`] for a record of `topic`: a record over the limit is
+/// refused with the remedy, the command that raises the topic's
+/// `record_bytes_max` (`millrace topic alter TOPIC --record-bytes-max N`,
+/// through the native protocol's `AlterTopic` with a server running).
+pub fn validate_topic_record(record: &Record, record_bytes_max: usize, topic: &str) -> Result<(), String> {
+    validate_record(record, usize::MAX)?;
+    let len = record.encoded_len();
+    if len > record_bytes_max {
+        return Err(format!(
+            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes \
+             (record_bytes_max of topic {topic}); raise it with \
+             `millrace topic alter {topic} --record-bytes-max {len}`"
+        ));
+    }
+    Ok(())
+}

@@ -108,6 +108,32 @@ impl Store {
         self.inner.catalog.remove_topic(name)
     }
 
+    /// Change keys of a topic's configuration (`changes`: key and value as
+    /// text, the keys of [`crate::config::TOPIC_CONFIG_KEYS`]), all or none:
+    /// an unknown key, an unparsable value or a configuration
+    /// [`TopicConfig::validate`] refuses changes nothing (`InvalidInput`).
+    /// Unless `dry_run` the new configuration is durable when this returns
+    /// (`topic.meta` replaced atomically: after a crash the topic opens with
+    /// the old configuration or the new one, never a mix) and applies to
+    /// appends, rolls and retention from then on, except `durability`,
+    /// which applies when the store next opens (the partitions' sync mode is
+    /// fixed while they are open). Returns the configuration before and
+    /// after. An internal topic (`__*`) is refused (`InternalName`).
+    pub fn alter_topic(
+        &self,
+        name: &str,
+        changes: &[(String, String)],
+        dry_run: bool,
+    ) -> Result<(TopicConfig, TopicConfig)> {
+        crate::names::refuse_internal_topic(name)?;
+        self.inner.catalog.alter_topic(name, dry_run, |config| {
+            for (key, value) in changes {
+                config.set(key, value)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Names of user topics (internal `__` topics are listed by `list_all_topics`).
     pub fn list_topics(&self) -> Vec<String> {
         let mut names = self.inner.catalog.names();

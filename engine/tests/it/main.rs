@@ -50,6 +50,7 @@ mod release_memory;
 mod scanner;
 mod schema_registry;
 mod store_basic;
+mod topic_alter;
 mod txn;
 mod txn_group_limit;
 mod txn_limits;

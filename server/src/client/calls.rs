@@ -10,8 +10,8 @@ use millrace::Record;
 
 use super::connection::{Client, ClientError};
 use crate::messages::{
-    ConfigEntry, CreateTopic, DamageReport, DescribeDamage, Fetch, Fetched, Isolation, Position, Produce, Produced,
-    Request, Response, Stat, TopicDescription, TopicName,
+    AlterTopic, ConfigEntry, CreateTopic, DamageReport, DescribeDamage, Fetch, Fetched, Isolation, Position, Produce,
+    Produced, Request, Response, Stat, TopicAltered, TopicDescription, TopicName,
 };
 
 impl Client {
@@ -129,6 +129,41 @@ impl Client {
     pub async fn stats(&self) -> Result<Vec<Stat>, ClientError> {
         match self.call(Request::Stats).await? {
             Response::Stats(stats) => Ok(stats),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// Change keys of a topic's configuration (`AlterTopic`; `dry_run`:
+    /// validate only): every key before and after. A server older than
+    /// this request answers `UnknownOpcode` and closes the connection.
+    pub async fn alter_topic(
+        &self,
+        name: &str,
+        config: &[(String, String)],
+        dry_run: bool,
+    ) -> Result<TopicAltered, ClientError> {
+        let request = Request::AlterTopic(AlterTopic {
+            name: name.to_string(),
+            config: config
+                .iter()
+                .map(|(key, value)| ConfigEntry {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            dry_run,
+        });
+        match self.call(request).await? {
+            Response::TopicAltered(altered) => Ok(altered),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// The server's health (`Status`): name/value pairs. A server older
+    /// than this request answers `UnknownOpcode` and closes the connection.
+    pub async fn status(&self) -> Result<Vec<(String, String)>, ClientError> {
+        match self.call(Request::Status).await? {
+            Response::Status(entries) => Ok(entries.into_iter().map(|e| (e.key, e.value)).collect()),
             other => Err(Client::unexpected(other)),
         }
     }

@@ -5,8 +5,8 @@
 
 use crate::client::{Client, ClientError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey,
-    PartitionLag, Request, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
+    CommittedOffset, DeleteGroup, DescribeGroups, GroupState, LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage,
+    OffsetsPaged, PartitionKey, PartitionLag, Request, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
 };
 
 fn unexpected(response: Response) -> ClientError {
@@ -196,6 +196,19 @@ impl Client {
         });
         match self.call(request).await? {
             Response::Offsets(removed) => Ok(removed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Whether each group is in use now (`DescribeGroups`, at most 1000
+    /// groups). A server older than this request answers `UnknownOpcode`
+    /// and closes the connection: call it last.
+    pub async fn describe_groups(&self, groups: &[String]) -> Result<Vec<GroupState>, ClientError> {
+        let request = Request::DescribeGroups(DescribeGroups {
+            groups: groups.to_vec(),
+        });
+        match self.call(request).await? {
+            Response::GroupStates(states) => Ok(states),
             other => Err(unexpected(other)),
         }
     }

@@ -63,6 +63,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::DescribeTopic, &[C]),
     (Opcode::ListTopicsPage, &[C]),
     (Opcode::DescribeDamage, &[C]),
+    (Opcode::AlterTopic, &[A]),
     (Opcode::InitProducer, &[P]),
     (Opcode::Produce, &[P]),
     (Opcode::Fetch, &[C]),
@@ -78,6 +79,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::DeleteGroup, &[A]),
     (Opcode::ResetAuditPage, &[A]),
     (Opcode::LagPage, &[C]),
+    (Opcode::DescribeGroups, &[C]),
     (Opcode::TxnBegin, &[P]),
     (Opcode::TxnAppend, &[P]),
     (Opcode::TxnCommitOffsets, &[P, C]),
@@ -89,6 +91,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::DlqPurge, &[A]),
     (Opcode::Stats, &[]),
     (Opcode::Flush, &[A]),
+    (Opcode::Status, &[]),
 ];
 
 /// Topics only an admin token may read (`Fetch`): the reset audit log, whose

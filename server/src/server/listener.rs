@@ -230,6 +230,10 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         shutting_down: shutting_down.clone(),
         group_budget: crate::group_budget::GroupBudget::default(),
         kafka_groups: crate::server::service::LiveGroups::default(),
+        info: crate::server::service::ServerInfo::now()
+            .listening("native", Some(local_addr))
+            .listening("kafka", kafka_addr)
+            .listening("metrics", metrics_addr),
     });
     let shared = Arc::new(Shared {
         auth: Authenticator::new(&config.tokens),

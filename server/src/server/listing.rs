@@ -9,8 +9,9 @@
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, GroupQuery, LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged,
-    PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
+    CommittedOffset, DeleteGroup, DescribeGroups, GroupQuery, GroupState, LagPage, LagPaged, NamesPage, NamesPaged,
+    OffsetsPage, OffsetsPaged, PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry, ResetAuditPage,
+    ResetAuditPaged, Response,
 };
 use crate::server::convert;
 use crate::server::service::{Service, Session};
@@ -263,4 +264,32 @@ pub fn lag(service: &Service, query: &GroupQuery) -> Result<Response, WireError>
     let lags = lags(service, &query.group, query.topic.as_deref())?;
     let lags = whole(lags, lag_bytes, service.frame_bytes_max, "partitions' lag", "LagPage")?;
     Ok(Response::Lag(lags))
+}
+
+/// Most groups one `DescribeGroups` may name.
+pub const DESCRIBE_GROUPS_MAX: usize = 1000;
+
+/// `DescribeGroups`: whether each group is in use (live Kafka members, or
+/// a commit or poll within the engine's activity window), in the request's order.
+pub fn describe_groups(service: &Service, request: &DescribeGroups) -> Result<Response, WireError> {
+    if request.groups.len() > DESCRIBE_GROUPS_MAX {
+        return Err(convert::invalid(format!(
+            "DescribeGroups names {} groups; at most {DESCRIBE_GROUPS_MAX}",
+            request.groups.len()
+        )));
+    }
+    let states = request
+        .groups
+        .iter()
+        .map(|group| {
+            let (active, kafka_members, idle) = service.group_state(group);
+            GroupState {
+                group: group.clone(),
+                active,
+                kafka_members,
+                idle_ms: idle.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            }
+        })
+        .collect();
+    Ok(Response::GroupStates(states))
 }

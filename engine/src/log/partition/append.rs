@@ -191,7 +191,7 @@ impl Partition {
         w.active.note_written(
             &header,
             position,
-            self.config.index_interval_bytes,
+            self.config().index_interval_bytes,
             u64::from(synced_before),
             !defer,
         )?;
@@ -228,18 +228,19 @@ impl Partition {
         if records.is_empty() {
             return Err(Error::invalid("records", "a batch needs at least one record"));
         }
+        let config = self.config();
         let mut total = HEADER_SIZE;
         for record in records {
-            batch::validate_record(record, self.config.record_bytes_max as usize)
+            batch::validate_topic_record(record, config.record_bytes_max as usize, &self.topic)
                 .map_err(|detail| Error::invalid("record", detail))?;
             total += record.encoded_len();
         }
-        if total > BATCH_BYTES_MAX as usize || total as u64 > self.config.segment_bytes {
+        if total > BATCH_BYTES_MAX as usize || total as u64 > config.segment_bytes {
             return Err(Error::invalid(
                 "batch",
                 format!(
                     "{total} bytes; at most {} per batch for this topic",
-                    BATCH_BYTES_MAX.min(self.config.segment_bytes as u32)
+                    BATCH_BYTES_MAX.min(config.segment_bytes as u32)
                 ),
             ));
         }
@@ -299,7 +300,7 @@ impl Partition {
             return 0;
         }
         let end = position + length;
-        let segment_end = self.config.segment_bytes;
+        let segment_end = self.config().segment_bytes;
         if file_len < (end + PREALLOCATE_BYTES / 8).min(segment_end) {
             (end + PREALLOCATE_BYTES).min(segment_end).saturating_sub(end)
         } else {

@@ -168,7 +168,10 @@ pub(crate) struct Partition {
     pub id: u32,
     pub dir: PathBuf,
     storage: Arc<dyn Storage>,
-    config: TopicConfig,
+    /// The topic's configuration, replaced whole by `Store::alter_topic`
+    /// (`set_config`): each use takes the current one.
+    config: Mutex<Arc<TopicConfig>>,
+    /// Fixed at open: an altered durability applies at the next open.
     pub durability: Durability,
     context: Arc<LogContext>,
     writer: Mutex<Writer>,
@@ -271,8 +274,17 @@ impl Partition {
         self.start_offset.load(Ordering::Acquire)
     }
 
-    pub fn config(&self) -> &TopicConfig {
-        &self.config
+    /// The topic's configuration in effect now.
+    pub fn config(&self) -> Arc<TopicConfig> {
+        self.config.lock().clone()
+    }
+
+    /// Replace the configuration (an altered topic, `Catalog::alter_topic`,
+    /// after its `topic.meta` is durable): appends, rolls and retention
+    /// started after this use it. `durability` is not among what changes
+    /// here (it applies at the next open).
+    pub(crate) fn set_config(&self, config: TopicConfig) {
+        *self.config.lock() = Arc::new(config);
     }
 
     fn publish(&self, offset: u64) {

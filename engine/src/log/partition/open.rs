@@ -138,7 +138,7 @@ impl Partition {
             id,
             dir,
             storage,
-            config,
+            config: Mutex::new(Arc::new(config)),
             durability,
             context,
             writer: Mutex::new(Writer {

@@ -23,6 +23,7 @@ impl Partition {
     /// (an unmirrored record); only the start offset does.
     pub fn enforce_retention(&self, now: i64) -> Result<usize> {
         let segments = self.segments_snapshot();
+        let config = self.config();
         let mut total: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
         let start = self.start_offset();
         let floor = self.retention_floor.load(Ordering::Acquire);
@@ -32,11 +33,10 @@ impl Partition {
                 let state = segment.state.lock();
                 (state.written_len, state.max_timestamp_ms, state.next_offset)
             };
-            let by_time = self
-                .config
+            let by_time = config
                 .retention_ms
                 .is_some_and(|ms| max_ts < now.saturating_sub(ms as i64));
-            let by_size = self.config.retention_bytes.is_some_and(|limit| total > limit);
+            let by_size = config.retention_bytes.is_some_and(|limit| total > limit);
             let below_start = next <= start;
             let unmirrored = next > floor;
             if !(below_start || ((by_time || by_size) && !unmirrored)) {

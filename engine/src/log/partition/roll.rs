@@ -25,9 +25,9 @@ impl Partition {
         if written == 0 {
             return Ok(());
         }
-        let too_big = written + incoming > self.config.segment_bytes;
-        let too_old = self
-            .config
+        let config = self.config();
+        let too_big = written + incoming > config.segment_bytes;
+        let too_old = config
             .segment_age_ms
             .is_some_and(|age| now.saturating_sub(w.active.created_ms) >= age as i64);
         if too_big || too_old {
@@ -121,7 +121,7 @@ impl Partition {
 
     /// Age-based roll from the maintenance thread.
     pub fn roll_if_old(&self, now: i64) -> Result<()> {
-        if self.config.segment_age_ms.is_none() {
+        if self.config().segment_age_ms.is_none() {
             return Ok(());
         }
         let mut guard = self.writer.lock();

@@ -543,7 +543,7 @@ impl Pipeline {
                 if routing.letters.iter().any(|(routed, _)| *routed == i) {
                     continue;
                 }
-                if let Err(detail) = crate::log::batch::validate_record(record, limit) {
+                if let Err(detail) = crate::log::batch::validate_topic_record(record, limit, topic) {
                     let failure = Failure::new("produce", "InvalidRecord", &detail);
                     let source = (topic, partition, NO_SOURCE_OFFSET);
                     let letter = DeadLetter::new(source, "", &failure, once, 0, record.clone());

@@ -625,12 +625,12 @@ fn ensure_transactions_topic(pipeline: &Pipeline) -> Result<Arc<Partition>> {
 /// record limit, and that it fits one batch of the partition by itself (so
 /// that `split` can always make batches the partition accepts).
 fn validate_for(partition: &Partition, record: &Record) -> Result<()> {
-    fits(partition.config(), &partition.topic, record)
+    fits(&partition.config(), &partition.topic, record)
 }
 
 /// [`validate_for`] against a topic's configuration (also `check`'s dry run).
 pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result<()> {
-    batch::validate_record(record, config.record_bytes_max as usize)
+    batch::validate_topic_record(record, config.record_bytes_max as usize, topic)
         .map_err(|detail| Error::invalid("record", detail))?;
     let alone = (HEADER_SIZE + record.encoded_len()) as u64;
     let batch_bytes_max = config.batch_bytes_max();

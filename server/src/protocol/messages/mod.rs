@@ -54,6 +54,7 @@ opcodes! {
     DescribeTopic = 0x0013,
     ListTopicsPage = 0x0014,
     DescribeDamage = 0x0015,
+    AlterTopic = 0x0016,
     InitProducer = 0x0020,
     Produce = 0x0021,
     Fetch = 0x0030,
@@ -69,6 +70,7 @@ opcodes! {
     DeleteGroup = 0x0049,
     ResetAuditPage = 0x004A,
     LagPage = 0x004B,
+    DescribeGroups = 0x004C,
     TxnBegin = 0x0050,
     TxnAppend = 0x0051,
     TxnCommitOffsets = 0x0052,
@@ -80,6 +82,7 @@ opcodes! {
     DlqPurge = 0x0062,
     Stats = 0x0070,
     Flush = 0x0071,
+    Status = 0x0072,
 }
 
 impl Opcode {
@@ -99,6 +102,7 @@ pub enum Request {
     DescribeTopic(TopicName),
     ListTopicsPage(NamesPage),
     DescribeDamage(DescribeDamage),
+    AlterTopic(AlterTopic),
     InitProducer(InitProducer),
     Produce(Produce),
     Fetch(Fetch),
@@ -114,6 +118,7 @@ pub enum Request {
     DeleteGroup(DeleteGroup),
     ResetAuditPage(ResetAuditPage),
     LagPage(LagPage),
+    DescribeGroups(DescribeGroups),
     TxnBegin(TxnBegin),
     TxnAppend(TxnAppend),
     TxnCommitOffsets(TxnCommitOffsets),
@@ -125,6 +130,7 @@ pub enum Request {
     DlqPurge(DlqPurge),
     Stats,
     Flush,
+    Status,
 }
 
 impl Request {
@@ -138,6 +144,7 @@ impl Request {
             Request::DescribeTopic(_) => Opcode::DescribeTopic,
             Request::ListTopicsPage(_) => Opcode::ListTopicsPage,
             Request::DescribeDamage(_) => Opcode::DescribeDamage,
+            Request::AlterTopic(_) => Opcode::AlterTopic,
             Request::InitProducer(_) => Opcode::InitProducer,
             Request::Produce(_) => Opcode::Produce,
             Request::Fetch(_) => Opcode::Fetch,
@@ -153,6 +160,7 @@ impl Request {
             Request::DeleteGroup(_) => Opcode::DeleteGroup,
             Request::ResetAuditPage(_) => Opcode::ResetAuditPage,
             Request::LagPage(_) => Opcode::LagPage,
+            Request::DescribeGroups(_) => Opcode::DescribeGroups,
             Request::TxnBegin(_) => Opcode::TxnBegin,
             Request::TxnAppend(_) => Opcode::TxnAppend,
             Request::TxnCommitOffsets(_) => Opcode::TxnCommitOffsets,
@@ -164,12 +172,19 @@ impl Request {
             Request::DlqPurge(_) => Opcode::DlqPurge,
             Request::Stats => Opcode::Stats,
             Request::Flush => Opcode::Flush,
+            Request::Status => Opcode::Status,
         }
     }
 
     fn encode_body(&self, w: &mut Writer) {
         match self {
-            Request::Ping | Request::ListTopics | Request::ListGroups | Request::Stats | Request::Flush => {}
+            Request::Ping
+            | Request::ListTopics
+            | Request::ListGroups
+            | Request::Stats
+            | Request::Flush
+            | Request::Status => {}
+            Request::AlterTopic(b) => b.encode(w),
             Request::Hello(b) => b.encode(w),
             Request::CreateTopic(b) => b.encode(w),
             Request::DeleteTopic(b) | Request::DescribeTopic(b) => b.encode(w),
@@ -187,6 +202,7 @@ impl Request {
             Request::DeleteGroup(b) => b.encode(w),
             Request::ResetAuditPage(b) => b.encode(w),
             Request::LagPage(b) => b.encode(w),
+            Request::DescribeGroups(b) => b.encode(w),
             Request::TxnBegin(b) => b.encode(w),
             Request::TxnAppend(b) => b.encode(w),
             Request::TxnCommitOffsets(b) => b.encode(w),
@@ -208,6 +224,7 @@ impl Request {
             Opcode::ListTopicsPage => Request::ListTopicsPage(NamesPage::decode(r)?),
             Opcode::DescribeTopic => Request::DescribeTopic(TopicName::decode(r)?),
             Opcode::DescribeDamage => Request::DescribeDamage(DescribeDamage::decode(r)?),
+            Opcode::AlterTopic => Request::AlterTopic(AlterTopic::decode(r)?),
             Opcode::InitProducer => Request::InitProducer(InitProducer::decode(r)?),
             Opcode::Produce => Request::Produce(Produce::decode(r)?),
             Opcode::Fetch => Request::Fetch(Fetch::decode(r)?),
@@ -223,6 +240,7 @@ impl Request {
             Opcode::DeleteGroup => Request::DeleteGroup(DeleteGroup::decode(r)?),
             Opcode::ResetAuditPage => Request::ResetAuditPage(ResetAuditPage::decode(r)?),
             Opcode::LagPage => Request::LagPage(LagPage::decode(r)?),
+            Opcode::DescribeGroups => Request::DescribeGroups(DescribeGroups::decode(r)?),
             Opcode::TxnBegin => Request::TxnBegin(TxnBegin::decode(r)?),
             Opcode::TxnAppend => Request::TxnAppend(TxnAppend::decode(r)?),
             Opcode::TxnCommitOffsets => Request::TxnCommitOffsets(TxnCommitOffsets::decode(r)?),
@@ -234,6 +252,7 @@ impl Request {
             Opcode::DlqPurge => Request::DlqPurge(DlqPurge::decode(r)?),
             Opcode::Stats => Request::Stats,
             Opcode::Flush => Request::Flush,
+            Opcode::Status => Request::Status,
         })
     }
 }
@@ -272,6 +291,11 @@ pub enum Response {
     Redrive(RedriveReport),
     Purged(u64),
     Stats(Vec<Stat>),
+    /// AlterTopic.
+    TopicAltered(TopicAltered),
+    /// Status: name/value pairs (design/protocol.md, "Status").
+    Status(Vec<ConfigEntry>),
+    GroupStates(Vec<GroupState>),
 }
 
 impl Response {
@@ -305,6 +329,9 @@ impl Response {
             Response::Redrive(b) => b.encode(w),
             Response::Purged(purged) => w.u64(*purged),
             Response::Stats(list) => write_list(w, list),
+            Response::TopicAltered(b) => b.encode(w),
+            Response::Status(list) => write_list(w, list),
+            Response::GroupStates(list) => write_list(w, list),
         }
     }
 
@@ -345,6 +372,9 @@ impl Response {
             Opcode::DlqRedrive => Response::Redrive(RedriveReport::decode(r)?),
             Opcode::DlqPurge => Response::Purged(r.u64("purged")?),
             Opcode::Stats => Response::Stats(read_list(r, "stats")?),
+            Opcode::AlterTopic => Response::TopicAltered(TopicAltered::decode(r)?),
+            Opcode::Status => Response::Status(read_list(r, "status")?),
+            Opcode::DescribeGroups => Response::GroupStates(read_list(r, "group_states")?),
         })
     }
 }

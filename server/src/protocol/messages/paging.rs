@@ -225,3 +225,51 @@ impl Wire for LagPaged {
         })
     }
 }
+
+/// `DescribeGroups`: whether each group is in use now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DescribeGroups {
+    pub groups: Vec<String>,
+}
+
+impl Wire for DescribeGroups {
+    const BYTES_MIN: usize = 4;
+    fn encode(&self, w: &mut Writer) {
+        write_list(w, &self.groups);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(DescribeGroups {
+            groups: read_list(r, "describe_groups.groups")?,
+        })
+    }
+}
+
+/// One group of a `DescribeGroups` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupState {
+    pub group: String,
+    /// Live Kafka members, or a commit or poll within the last 30 s.
+    pub active: bool,
+    /// Live members of the Kafka front's group coordinator.
+    pub kafka_members: bool,
+    /// Since the group's last commit or poll on this server (absent: none since it started).
+    pub idle_ms: Option<u64>,
+}
+
+impl Wire for GroupState {
+    const BYTES_MIN: usize = 4 + 1 + 1 + 1;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.group);
+        w.bool(self.active);
+        w.bool(self.kafka_members);
+        w.option(self.idle_ms.as_ref(), |w, ms| w.u64(*ms));
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(GroupState {
+            group: r.string("group_state.group")?,
+            active: r.bool("group_state.active")?,
+            kafka_members: r.bool("group_state.kafka_members")?,
+            idle_ms: r.option("group_state.idle_ms", |r| r.u64("group_state.idle_ms"))?,
+        })
+    }
+}

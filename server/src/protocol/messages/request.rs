@@ -78,6 +78,54 @@ impl Wire for CreateTopic {
     }
 }
 
+/// `AlterTopic`: change some keys of a topic's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterTopic {
+    pub name: String,
+    /// The keys to change (the others keep their value).
+    pub config: Vec<ConfigEntry>,
+    /// Validate and answer, change nothing.
+    pub dry_run: bool,
+}
+
+impl Wire for AlterTopic {
+    const BYTES_MIN: usize = 4 + 4 + 1;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.name);
+        write_list(w, &self.config);
+        w.bool(self.dry_run);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(AlterTopic {
+            name: r.string("alter_topic.name")?,
+            config: read_list(r, "alter_topic.config")?,
+            dry_run: r.bool("alter_topic.dry_run")?,
+        })
+    }
+}
+
+/// The answer to `AlterTopic`: every key before and after, as stored
+/// (`durability` unresolved: `default` is the server's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicAltered {
+    pub before: Vec<ConfigEntry>,
+    pub after: Vec<ConfigEntry>,
+}
+
+impl Wire for TopicAltered {
+    const BYTES_MIN: usize = 4 + 4;
+    fn encode(&self, w: &mut Writer) {
+        write_list(w, &self.before);
+        write_list(w, &self.after);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(TopicAltered {
+            before: read_list(r, "topic_altered.before")?,
+            after: read_list(r, "topic_altered.after")?,
+        })
+    }
+}
+
 /// A body that is just a topic name (DeleteTopic, DescribeTopic).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicName {

@@ -338,6 +338,10 @@ fn arb_request() -> impl Strategy<Value = Request> {
             })),
         Just(Request::Stats),
         Just(Request::Flush),
+        Just(Request::Status),
+        vec(arb_string(), 0..3).prop_map(|groups| Request::DescribeGroups(DescribeGroups { groups })),
+        (arb_string(), arb_config(), any::<bool>())
+            .prop_map(|(name, config, dry_run)| { Request::AlterTopic(AlterTopic { name, config, dry_run }) }),
         option::of(arb_string()).prop_map(|topic| Request::DescribeDamage(DescribeDamage { topic })),
         (arb_string(), any::<u32>(), arb_config()).prop_map(|(name, partitions, config)| {
             Request::CreateTopic(CreateTopic {
@@ -847,6 +851,23 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
             0..4,
         )
         .prop_map(Response::Stats)
+        .boxed(),
+        Opcode::AlterTopic => (arb_config(), arb_config())
+            .prop_map(|(before, after)| Response::TopicAltered(TopicAltered { before, after }))
+            .boxed(),
+        Opcode::Status => arb_config().prop_map(Response::Status).boxed(),
+        Opcode::DescribeGroups => vec(
+            (arb_string(), any::<bool>(), any::<bool>(), option::of(any::<u64>())).prop_map(
+                |(group, active, kafka_members, idle_ms)| GroupState {
+                    group,
+                    active,
+                    kafka_members,
+                    idle_ms,
+                },
+            ),
+            0..3,
+        )
+        .prop_map(Response::GroupStates)
         .boxed(),
     }
 }

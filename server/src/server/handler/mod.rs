@@ -88,6 +88,15 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         )),
         Request::Stats => Ok(Response::Stats(service.metrics.stats(&service.store_metrics()))),
         Request::Flush => empty(service.flush()),
+        Request::Status => Ok(Response::Status(
+            service
+                .status()
+                .into_iter()
+                .map(|(key, value)| crate::messages::ConfigEntry { key, value })
+                .collect(),
+        )),
+        Request::AlterTopic(request) => topics::alter(service, &request),
+        Request::DescribeGroups(request) => crate::listing::describe_groups(service, &request),
         Request::CreateTopic(request) => topics::create(service, &request),
         Request::DeleteTopic(request) => empty(service.delete_topic(&request.name)),
         Request::ListTopics => crate::listing::list_topics(service),

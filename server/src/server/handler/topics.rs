@@ -2,7 +2,7 @@
 //! in the dispatch).
 
 use crate::error_code::WireError;
-use crate::messages::{CreateTopic, DescribeDamage, Response, TopicName};
+use crate::messages::{AlterTopic, ConfigEntry, CreateTopic, DescribeDamage, Response, TopicAltered, TopicName};
 use crate::server::convert;
 use crate::server::service::{Service, Session};
 
@@ -10,6 +10,25 @@ pub(super) fn create(service: &Service, create: &CreateTopic) -> Result<Response
     let config = convert::topic_config(create)?;
     service.create_topic(&create.name, config, convert::sets_record_bytes_max(create))?;
     Ok(Response::Empty)
+}
+
+pub(super) fn alter(service: &Service, alter: &AlterTopic) -> Result<Response, WireError> {
+    let changes: Vec<(String, String)> = alter.config.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+    let (before, after) = service.alter_topic(&alter.name, &changes, alter.dry_run)?;
+    let entries = |config: &millrace::TopicConfig| -> Vec<ConfigEntry> {
+        config
+            .entries()
+            .into_iter()
+            .map(|(key, value)| ConfigEntry {
+                key: key.to_string(),
+                value,
+            })
+            .collect()
+    };
+    Ok(Response::TopicAltered(TopicAltered {
+        before: entries(&before),
+        after: entries(&after),
+    }))
 }
 
 pub(super) fn describe(service: &Service, topic: &TopicName) -> Result<Response, WireError> {

@@ -51,6 +51,17 @@ impl Service {
         session.check_group(group)
     }
 
+    /// Whether `group` is in use now: (active, has live Kafka members, idle
+    /// since its last commit or poll in this process). Active: live Kafka
+    /// members, or a commit or poll within the engine's activity window (what
+    /// resets and deletes refuse without `force`).
+    pub fn group_state(&self, group: &str) -> (bool, bool, Option<std::time::Duration>) {
+        let kafka = self.kafka_groups.is_live(group);
+        let idle = self.store.group_idle(group);
+        let recent = idle.is_some_and(|idle| idle < millrace::GROUP_ACTIVE_WINDOW);
+        (kafka || recent, kafka, idle)
+    }
+
     /// `GroupActive` when `group` has live Kafka members, unless the
     /// operation is forced or only planned (the same exemptions as the
     /// engine's own activity check).

@@ -94,6 +94,7 @@ mod kafka_txn;
 mod offsets;
 mod registry;
 mod session;
+mod status;
 mod txn;
 
 pub use dlq::RecordFailure;
@@ -104,6 +105,7 @@ pub use kafka_groups::LiveGroups;
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use registry::RegistryAccess;
 pub use session::Session;
+pub use status::{ServerInfo, STATUS_DLQ_ENTRIES_MAX};
 
 /// A written append: acknowledged, or still owed its fsync (an `Always`
 /// topic). The one place that decides which: [`Appended::from_pending`].
@@ -148,6 +150,8 @@ pub struct Service {
     /// Groups with live members of the Kafka front's coordinator: resets
     /// and deletes refuse them ([`kafka_groups`]).
     pub kafka_groups: LiveGroups,
+    /// Start time and listeners, for `Status` ([`ServerInfo`]).
+    pub info: ServerInfo,
 }
 
 #[cfg(test)]
@@ -163,6 +167,7 @@ impl Service {
             shutting_down: Arc::default(),
             group_budget: crate::group_budget::GroupBudget::default(),
             kafka_groups: LiveGroups::default(),
+            info: ServerInfo::now(),
         }
     }
 }
@@ -236,6 +241,27 @@ impl Service {
             config.record_bytes_max = fetchable;
         }
         Ok(self.store.create_topic(name, config)?)
+    }
+
+    /// Alter a topic's configuration (`Store::alter_topic`): a
+    /// `record_bytes_max` a fetch could not return is refused, as at creation.
+    pub fn alter_topic(
+        &self,
+        name: &str,
+        changes: &[(String, String)],
+        dry_run: bool,
+    ) -> ServiceResult<(TopicConfig, TopicConfig)> {
+        let fetchable = record_bytes_fetchable_max(self.frame_bytes_max);
+        for (key, value) in changes.iter().filter(|(key, _)| key == "record_bytes_max") {
+            if value.parse::<u64>().is_ok_and(|v| v > u64::from(fetchable)) {
+                return Err(invalid(format!(
+                    "topic config {key} = {value} does not fit in a fetch response under the server's \
+                     frame_bytes_max = {}: at most {fetchable}",
+                    self.frame_bytes_max
+                )));
+            }
+        }
+        Ok(self.store.alter_topic(name, changes, dry_run)?)
     }
 
     pub fn delete_topic(&self, topic: &str) -> ServiceResult<()> {

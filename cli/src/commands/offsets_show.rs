@@ -1,0 +1,117 @@
+//! `millrace offsets show`: every group with its state, topics, lag and
+//! last commit; or one group's partitions.
+
+use super::offsets::{group_lag, lag_table, list_groups, past_end, warn_past_end, ShowArgs};
+use crate::cli::GlobalArgs;
+use crate::error::CliResult;
+use crate::output::{self, Table};
+use crate::target::{GroupActivity, Target};
+use serde_json::json;
+
+/// One group of the all-groups view.
+struct GroupRow {
+    group: String,
+    topics: Vec<String>,
+    partitions: usize,
+    lag: u64,
+    last_commit_ms: Option<i64>,
+}
+
+fn state_text(state: Option<&GroupActivity>) -> String {
+    state.map_or_else(|| "unknown".to_string(), |s| s.state().to_string())
+}
+
+fn state_json(state: Option<&GroupActivity>) -> serde_json::Value {
+    match state {
+        Some(s) => {
+            json!({"state": s.state(), "active": s.active, "kafka_members": s.kafka_members, "idle_ms": s.idle_ms})
+        }
+        None => json!({"state": "unknown"}),
+    }
+}
+
+pub(super) fn run(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
+    let target = Target::open_read_only(global)?;
+    let Some(group) = args.group else {
+        return all_groups(global, target);
+    };
+    let (lags, commit_times) = group_lag(&target, &group, args.topic.as_deref())?;
+    // The last request: an older server closes the connection on it.
+    let state = target.group_states(std::slice::from_ref(&group))?;
+    target.close()?;
+    let state = state.as_ref().and_then(|s| s.first());
+    let last_commit = commit_times.values().max().copied();
+    warn_past_end(&group, &lags);
+    if global.json {
+        let partitions: Vec<serde_json::Value> = lags
+            .iter()
+            .map(|l| json!({"topic": l.topic, "partition": l.partition, "committed": l.committed, "committed_past_end": past_end(l), "log_start_offset": l.log_start_offset, "high_watermark": l.high_watermark, "lag": l.lag}))
+            .collect();
+        let mut value = json!({"group": group, "partitions": partitions, "lag": lags.iter().map(|l| l.lag).sum::<u64>(), "last_commit": last_commit.map(output::time)});
+        if let (Some(object), serde_json::Value::Object(extra)) = (value.as_object_mut(), state_json(state)) {
+            object.extend(extra);
+        }
+        output::print_json(&value)?;
+    } else if lags.is_empty() {
+        println!("group {group} has no committed offsets; pass --topic to see a topic's partitions anyway");
+    } else {
+        lag_table(&lags, &commit_times).print()?;
+        println!(
+            "group {group}: {}, last commit {}",
+            state_text(state),
+            last_commit.map_or_else(|| "-".to_string(), output::time)
+        );
+    }
+    Ok(())
+}
+
+fn all_groups(global: &GlobalArgs, target: Target) -> CliResult<()> {
+    let mut rows = Vec::new();
+    for group in list_groups(&target)? {
+        let (lags, commit_times) = group_lag(&target, &group, None)?;
+        let mut topics: Vec<String> = lags.iter().map(|l| l.topic.clone()).collect();
+        topics.dedup();
+        rows.push(GroupRow {
+            group,
+            topics,
+            partitions: lags.len(),
+            lag: lags.iter().map(|l| l.lag).sum::<u64>(),
+            last_commit_ms: commit_times.values().max().copied(),
+        });
+    }
+    let names: Vec<String> = rows.iter().map(|r| r.group.clone()).collect();
+    // The last request: an older server closes the connection on it.
+    let states = target.group_states(&names)?;
+    target.close()?;
+    let state = |i: usize| states.as_ref().and_then(|s| s.get(i));
+    if global.json {
+        let groups: Vec<serde_json::Value> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut value = json!({"group": r.group, "topics": r.topics, "partitions": r.partitions, "lag": r.lag, "last_commit": r.last_commit_ms.map(output::time)});
+                if let (Some(object), serde_json::Value::Object(extra)) = (value.as_object_mut(), state_json(state(i))) {
+                    object.extend(extra);
+                }
+                value
+            })
+            .collect();
+        output::print_json(&json!({ "groups": groups }))?;
+    } else if rows.is_empty() {
+        println!("no consumer group has committed offsets");
+    } else {
+        let mut table = Table::new(&["GROUP", "STATE", "TOPICS", "PARTITIONS", "LAG", "LAST COMMIT"]);
+        for (i, r) in rows.into_iter().enumerate() {
+            table.row(vec![
+                r.group,
+                state_text(state(i)),
+                r.topics.join(","),
+                r.partitions.to_string(),
+                r.lag.to_string(),
+                r.last_commit_ms.map_or_else(|| "-".to_string(), output::time),
+            ]);
+        }
+        table.print()?;
+    }
+    Ok(())
+}
