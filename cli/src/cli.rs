@@ -2,7 +2,8 @@
 //! own arguments are defined next to its implementation in `commands/`.
 
 use crate::commands::{
-    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, schema, serve, stats, status, topic,
+    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, schema, serve, stats, status,
+    topic,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};

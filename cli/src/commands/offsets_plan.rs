@@ -113,12 +113,14 @@ pub fn read(path: &Path) -> CliResult<PlanFile> {
 
 fn read_json(path: &Path, text: &str) -> CliResult<PlanFile> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(path, e))?;
-    let group = value["group"]
-        .as_str()
+    let group = value
+        .get("group")
+        .and_then(serde_json::Value::as_str)
         .ok_or_else(|| bad(path, "no \"group\""))?
         .to_string();
-    let rows = value["entries"]
-        .as_array()
+    let rows = value
+        .get("entries")
+        .and_then(serde_json::Value::as_array)
         .ok_or_else(|| bad(path, "no \"entries\" list"))?;
     let mut entries = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {

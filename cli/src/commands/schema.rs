@@ -271,7 +271,13 @@ fn run_on(global: &GlobalArgs, registry: &SchemaRegistry, command: SchemaCommand
             if global.json {
                 output::print_json(&shown)?;
             } else {
-                println!("{}", shown["schema"].as_str().unwrap_or_default());
+                println!(
+                    "{}",
+                    shown
+                        .get("schema")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                );
             }
         }
         SchemaCommand::Check { subject, text, version } => {

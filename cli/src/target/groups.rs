@@ -12,17 +12,21 @@ use millrace_server::ClientError;
 /// be configured with (4 KiB).
 fn request_chunks(groups: &[String]) -> Vec<&[String]> {
     let mut chunks = Vec::new();
-    let (mut start, mut bytes) = (0usize, 0usize);
-    for (i, group) in groups.iter().enumerate() {
-        let size = group.len() + 16;
-        if i > start && (bytes + size > 2048 || i - start >= 1000) {
-            chunks.push(&groups[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += size;
-    }
-    if start < groups.len() {
-        chunks.push(&groups[start..]);
+    let mut rest = groups;
+    while !rest.is_empty() {
+        let mut bytes = 0usize;
+        let take = rest
+            .iter()
+            .take(1000)
+            .take_while(|group| {
+                bytes += group.len() + 16;
+                bytes <= 2048
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(take.min(rest.len()));
+        chunks.push(chunk);
+        rest = tail;
     }
     chunks
 }

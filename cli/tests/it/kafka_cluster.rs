@@ -83,6 +83,8 @@ fn a_taken_kafka_port_names_the_flag() {
             "--listen",
             "127.0.0.1:0",
             "--no-metrics",
+            "--registry-listen",
+            "off",
             "--kafka-listen",
             &addr,
         ])

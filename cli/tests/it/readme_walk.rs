@@ -65,7 +65,7 @@ fn the_first_contact_walk_runs_as_written() {
     for line in &lines {
         if let Some(serve) = line.strip_suffix(" &") {
             assert!(serve.starts_with("millrace serve"), "{line}");
-            let command = format!("exec {serve} --listen {addr} --kafka-listen off --no-metrics");
+            let command = format!("exec {serve} --listen {addr} --kafka-listen off --registry-listen off --no-metrics");
             server = Some(Stopped(
                 Command::new("sh")
                     .args(["-c", &command])

@@ -336,10 +336,11 @@ async fn compatibility_check(call: &Call<'_>, subject: &str, against: Option<Opt
             r.check_compatibility(&subject, schema_type, &schema, version)
         })
         .await?;
-    let mut answer = json!({"is_compatible": report.compatible});
-    if call.flag("verbose") {
-        answer["messages"] = json!(report.messages);
-    }
+    let answer = if call.flag("verbose") {
+        json!({"is_compatible": report.compatible, "messages": report.messages})
+    } else {
+        json!({"is_compatible": report.compatible})
+    };
     Ok(ok(&answer))
 }
 

@@ -189,6 +189,10 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
 }
 
 /// Serve an already open store (embedders, tests). The store is closed on shutdown.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one listener after another (native, Kafka, registry, metrics), each with its bind error; split after the merge"
+)]
 pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
     config.validate()?;
     check_store_limits(&config, &store)?;

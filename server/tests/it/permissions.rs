@@ -129,6 +129,15 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             config: vec![],
         })),
         Opcode::DeleteTopic => one(Request::DeleteTopic(TopicName { name: "absent".into() })),
+        Opcode::AlterTopic => one(Request::AlterTopic(AlterTopic {
+            name: "orders".into(),
+            config: vec![],
+            dry_run: true,
+        })),
+        Opcode::DescribeGroups => one(Request::DescribeGroups(DescribeGroups {
+            groups: vec![OWN_GROUP.into()],
+        })),
+        Opcode::Status => one(Request::Status),
         Opcode::ListTopics => one(Request::ListTopics),
         Opcode::ListTopicsPage => one(Request::ListTopicsPage(NamesPage::default())),
         Opcode::DescribeTopic => one(Request::DescribeTopic(TopicName { name: "orders".into() })),
