@@ -51,6 +51,7 @@ mod poisoned_stats;
 mod read_only;
 mod readme;
 mod readme_walk;
+mod registry;
 mod replay;
 mod serve_banner;
 mod serve_security;
