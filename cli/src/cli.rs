@@ -2,8 +2,8 @@
 //! own arguments are defined next to its implementation in `commands/`.
 
 use crate::commands::{
-    bench, check, completions, consume, dlq, dump, offsets, produce, repair, replay, schema, serve, stats, status,
-    topic,
+    bench, check, completions, consume, contract, dlq, dump, offsets, produce, repair, replay, schema, serve, stats,
+    status, topic,
 };
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ Exit codes:
   1  error (I/O, missing topic, locked data directory, bad input, ...)
   2  usage error (unknown flag, missing or invalid argument)
   3  corruption found (check, dump, repair, or a store that refuses to open)
+  4  contract status: a contract's service level is breached at error level
 
 Examples:
   millrace serve --listen 127.0.0.1:7878 --data ./millrace-data
@@ -135,4 +136,6 @@ pub enum Command {
     /// Mirror topics into a Kafka cluster, exactly once (store-and-forward).
     #[cfg(feature = "mirror")]
     Mirror(crate::commands::mirror::MirrorArgs),
+    /// Data contracts: apply, show, diff, status, history of a topic's contract.
+    Contract(contract::ContractArgs),
 }

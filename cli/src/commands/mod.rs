@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod completions;
 pub mod consume;
+pub mod contract;
 pub mod dlq;
 pub mod dump;
 #[cfg(feature = "mirror")]
@@ -45,5 +46,6 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Completions(args) => completions::run(args).map(|()| exit::OK),
         #[cfg(feature = "mirror")]
         Command::Mirror(args) => mirror::run(global, args).map(|()| exit::OK),
+        Command::Contract(args) => contract::run(global, args),
     }
 }

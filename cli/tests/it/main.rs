@@ -17,6 +17,7 @@ mod check_repair;
 mod common;
 mod completions_bench;
 mod consume_produce_ops;
+mod contract;
 mod damage_online;
 mod damage_scope;
 mod damaged_reads;

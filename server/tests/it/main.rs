@@ -16,6 +16,7 @@ mod authorization;
 mod common;
 mod consumer;
 mod contract_enforce;
+mod contract_metrics;
 mod damaged_partitions;
 mod e2e;
 mod error_codes;

@@ -1,0 +1,181 @@
+//! `millrace contract apply|show|diff|status|history|remove` through the
+//! binary: a bad file refused with its line, a dry run that records nothing,
+//! versions and the audit log, show of an old version, diff's exit code,
+//! status's freshness and DLQ levels against the contract's SLA (exit code 4
+//! at error level), and the check installed for the topic's appends.
+
+use crate::common;
+
+use common::{json_of, millrace, stdout_of, store_with_topic};
+use millrace::contract::check::Action;
+use millrace::{Record, Store, StoreOptions};
+use predicates::prelude::*;
+use std::path::Path;
+
+const V1: &str = "apiVersion: v3.0.0
+kind: DataContract
+id: urn:orders
+version: 1.0.0
+status: active
+owner: payments
+topic: orders
+properties:
+  - name: amount
+    required: true
+    logicalType: number
+    maximum: 100
+    action: dlq
+slaProperties:
+  - property: freshness
+    warn: 10m
+    error: 1h
+  - property: dlqDepth
+    warn: 5
+";
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn apply_show_diff_and_history_version_and_audit_a_contract() {
+    let (tmp, data) = store_with_topic("orders", 1);
+    let v1 = write(tmp.path(), "v1.yaml", V1);
+    let bad = write(tmp.path(), "bad.yaml", &V1.replace("maximum: 100", "maximun: 100"));
+    millrace(&data)
+        .args(["contract", "apply"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("line 12").and(predicate::str::contains("maximun")));
+    let dry = json_of(
+        millrace(&data)
+            .args(["contract", "apply", "--dry-run", "--json"])
+            .arg(&v1),
+    );
+    assert_eq!(
+        (dry["version"].as_u64(), dry["applied"].as_bool()),
+        (Some(1), Some(false))
+    );
+    assert_eq!(
+        json_of(millrace(&data).args(["contract", "history", "--json"])),
+        serde_json::json!([])
+    );
+    let out = stdout_of(millrace(&data).args(["contract", "apply"]).arg(&v1));
+    assert!(out.contains("orders applied version 1"), "{out}");
+    let v2_text = V1.replace("maximum: 100", "maximum: 50");
+    let v2 = write(tmp.path(), "v2.yaml", &v2_text);
+    // diff: exit code 1 when the file differs from the version in force, 0 when not.
+    millrace(&data)
+        .args(["contract", "diff"])
+        .arg(&v2)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("-     maximum: 100").and(predicate::str::contains("+     maximum: 50")));
+    millrace(&data).args(["contract", "diff"]).arg(&v1).assert().success();
+    let applied = json_of(millrace(&data).args(["contract", "apply", "--json"]).arg(&v2));
+    assert_eq!(
+        (applied["version"].as_u64(), applied["previous"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let again = json_of(millrace(&data).args(["contract", "apply", "--json"]).arg(&v2));
+    assert_eq!(again["unchanged"].as_bool(), Some(true));
+    // show: the version in force, or an older one.
+    assert!(stdout_of(millrace(&data).args(["contract", "show", "orders"])).contains("maximum: 50"));
+    let old = json_of(millrace(&data).args(["contract", "show", "orders", "--version", "1", "--json"]));
+    assert_eq!(old["text"].as_str(), Some(V1));
+    millrace(&data)
+        .args(["contract", "show", "orders", "--version", "9"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no contract version 9"));
+    let history = json_of(millrace(&data).args(["contract", "history", "orders", "--json"]));
+    let rows: Vec<(u64, Option<u64>)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["version"].as_u64().unwrap(), e["previous"].as_u64()))
+        .collect();
+    assert_eq!(rows, vec![(1, None), (2, Some(1))]);
+    assert!(history[0]["actor"].as_str().unwrap().contains("millrace contract"));
+
+    // The check is installed for the topic's appends, at the version in force.
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    let verdict = store
+        .record_checks()
+        .get("orders")
+        .expect("installed at open")
+        .check(0, &Record::new(r#"{"amount": 70}"#));
+    assert_eq!((verdict.contract_version, verdict.action()), (2, Some(Action::Dlq)));
+    store.close().unwrap();
+
+    let removed = json_of(millrace(&data).args(["contract", "remove", "orders", "--json"]));
+    assert_eq!(removed["removed_version"].as_u64(), Some(2));
+    millrace(&data)
+        .args(["contract", "show", "orders"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no contract in force"));
+}
+
+#[test]
+fn status_shows_freshness_and_dlq_depth_against_the_sla_and_exits_4_at_error() {
+    let (tmp, data) = store_with_topic("orders", 1);
+    let v1 = write(tmp.path(), "v1.yaml", V1);
+    millrace(&data).args(["contract", "apply"]).arg(&v1).assert().success();
+    // A fresh record: freshness ok.
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    store.append("orders", 0, &[Record::new(r#"{"amount": 1}"#)]).unwrap();
+    store.close().unwrap();
+    let status = json_of(millrace(&data).args(["contract", "status", "--json"]));
+    let orders = &status["topics"][0];
+    assert_eq!(orders["topic"], "orders");
+    assert_eq!(orders["version"].as_u64(), Some(1));
+    assert_eq!(orders["owner"], "payments");
+    assert_eq!(orders["freshness"]["level"], "ok", "{status}");
+    assert!(orders["freshness"]["age_seconds"].as_u64().unwrap() < 600);
+    assert_eq!(orders["dlq"]["depth"].as_u64(), Some(0));
+    assert_eq!(status["level"], "ok");
+    let table = stdout_of(millrace(&data).args(["contract", "status"]));
+    assert!(table.contains("TOPIC") && table.contains("payments"), "{table}");
+
+    // A newest record two hours old: freshness breached at error level, exit code 4.
+    let (tmp2, stale) = store_with_topic("orders", 1);
+    millrace(&stale).args(["contract", "apply"]).arg(&v1).assert().success();
+    let store = Store::open(&stale, StoreOptions::default()).unwrap();
+    let two_hours_ago = millrace::clock::now_ms() - 2 * 3600 * 1000;
+    let mut record = Record::new(r#"{"amount": 1}"#);
+    record.timestamp_ms = Some(two_hours_ago);
+    store.append("orders", 0, &[record]).unwrap();
+    store.close().unwrap();
+    let output = millrace(&stale)
+        .args(["contract", "status", "orders", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["topics"][0]["freshness"]["level"], "error");
+    assert_eq!(status["level"], "error");
+    millrace(&stale)
+        .args(["contract", "status", "nowhere"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("has no contract"));
+    drop(tmp2);
+}
+
+#[test]
+fn contract_commands_refuse_server_mode_with_a_hint() {
+    millrace(Path::new("/nonexistent"))
+        .args(["--server", "127.0.0.1:1", "contract", "status"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("data directory"));
+}
