@@ -283,6 +283,8 @@ pub mod names;
 pub mod notify;
 mod pipeline;
 mod producer;
+#[doc(hidden)]
+pub mod record_check; // public as `contract::check`
 pub mod schema;
 #[doc(hidden)]
 pub mod sync;

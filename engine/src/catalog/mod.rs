@@ -113,7 +113,7 @@ pub(crate) struct Catalog {
     background: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The contract checks in force, per topic (contract/check.rs), here so
     /// that every append path (store, producers, transactions) reaches them.
-    pub checks: Arc<crate::contract::check::Checks>,
+    pub checks: Arc<crate::record_check::Checks>,
 }
 
 impl std::fmt::Debug for Catalog {

@@ -321,13 +321,13 @@ impl Producers {
     ) -> Result<ProducerAppend> {
         crate::names::refuse_internal_topic(topic)?;
         // The topic's contract: a `reject` refuses the batch, and so does a
-        // `dlq` (a sequenced batch is never split: `Routing::refuse_split`).
-        let routing =
-            crate::pipeline::dlq::route::judge_request(&self.catalog.checks, topic, partition, records, "produce")?;
-        routing.refuse_split()?;
+        // `dlq` (a sequenced batch is never split: `record_check::judge_unsplittable`).
+        let judge = crate::record_check::judge_unsplittable(&self.catalog.checks, topic, partition, records)?;
         let appended = self.append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
-        if !appended.duplicate {
-            routing.observe(partition, appended.base_offset, records);
+        if let (Some(judge), false) = (&judge, appended.duplicate) {
+            if !records.is_empty() {
+                judge.observe(partition, appended.base_offset, records);
+            }
         }
         Ok(appended)
     }

@@ -131,11 +131,13 @@ fn a_new_id_is_never_one_the_log_holds_whatever_happened_to_the_registry() {
     const APPENDER: u64 = 0x1111_2222_3333_4444;
     const COMMITTER: u64 = 0x0555_6666_7777_8888;
     const FRESH: u64 = 0x0999_aaaa_bbbb_cccc;
+    const CLUSTER_ID: u64 = 0x0123_4567_89ab_cdef;
     for damage in ["delete", "flip", "stale"] {
         let dir = common::scratch_dir();
         let registry = dir.path().join("producers.registry");
         let stale = {
-            let storage = ScriptedIds::new(&[APPENDER, COMMITTER]);
+            // The first open draws the cluster id (two draws) before any producer id.
+            let storage = ScriptedIds::new(&[CLUSTER_ID, CLUSTER_ID, APPENDER, COMMITTER]);
             let store = Store::open_with_storage(dir.path(), options(), storage.clone()).unwrap();
             store.create_topic("t", TopicConfig::default()).unwrap();
             let stale = std::fs::read(&registry).ok();

@@ -6,7 +6,7 @@
 //! written. Rules: design/contracts.md, "Enforcement".
 
 use super::{ensure_dlq_topic, Attempts, ContractFailure, DeadLetter, Failure, RoutedAppend, NO_SOURCE_OFFSET};
-use crate::contract::check::{Action, Checks, Judge, Verdict};
+use crate::contract::check::{violation, Action, Checks, Judge};
 use crate::error::{Error, Result};
 use crate::log::batch::Record;
 use crate::log::partition::AppendInfo;
@@ -145,23 +145,6 @@ pub(crate) fn judge_request(
         letters,
         first_letter,
     })
-}
-
-/// The refusal naming `verdict`'s decisive violation of record `index`.
-fn violation(topic: &str, partition: u32, index: usize, verdict: &Verdict) -> Error {
-    let (rule, path, message) = verdict
-        .decisive()
-        .map(|v| (v.rule.clone(), v.path.clone(), v.message.clone()))
-        .unwrap_or_default();
-    Error::ContractViolation {
-        topic: topic.to_string(),
-        partition,
-        index,
-        rule,
-        path,
-        message,
-        contract_version: verdict.contract_version,
-    }
 }
 
 impl Pipeline {

@@ -7,6 +7,7 @@
 //! rules that are measured over a window and never refuse (uniqueness,
 //! completeness, freshness).
 
+use crate::error::Error;
 use crate::sync::{AtomicU64, Mutex, Ordering, RwLock};
 use crate::Record;
 use std::collections::{BTreeMap, HashMap};
@@ -292,6 +293,69 @@ impl AdherenceSnapshot {
             ("dlq", self.dead_lettered),
             ("reject", self.rejected),
         ]
+    }
+}
+
+/// The refusal naming `verdict`'s decisive violation of record `index`.
+pub(crate) fn violation(topic: &str, partition: u32, index: usize, verdict: &Verdict) -> Error {
+    let (rule, path, message) = verdict
+        .decisive()
+        .map(|v| (v.rule.clone(), v.path.clone(), v.message.clone()))
+        .unwrap_or_default();
+    Error::ContractViolation {
+        topic: topic.to_string(),
+        partition,
+        index,
+        rule,
+        path,
+        message,
+        contract_version: verdict.contract_version,
+    }
+}
+
+/// Judge a request that cannot be split between the topic and its DLQ (an
+/// idempotent producer's sequenced batch): the first `reject` refuses it, and
+/// so does the first `dlq` (its sequence numbers count every record, and a
+/// batch in the log cannot hold fewer records than it numbers). The judge,
+/// if the topic has a check, to tell of the records once appended.
+pub(crate) fn judge_unsplittable(
+    checks: &Checks,
+    topic: &str,
+    partition: u32,
+    records: &[Record],
+) -> crate::error::Result<Option<Judge>> {
+    let Some(judge) = checks.judge(topic) else {
+        return Ok(None);
+    };
+    let mut refused = None;
+    let mut first_letter = None;
+    for (index, record) in records.iter().enumerate() {
+        let verdict = judge.check(partition, record);
+        match verdict.action() {
+            Some(Action::Reject) if refused.is_none() => refused = Some(violation(topic, partition, index, &verdict)),
+            Some(Action::Dlq) if first_letter.is_none() => {
+                first_letter = Some(violation(topic, partition, index, &verdict))
+            }
+            _ => {}
+        }
+    }
+    if let Some(error) = refused {
+        return Err(error);
+    }
+    match first_letter {
+        Some(Error::ContractViolation { topic, partition, index, rule, path, message, contract_version }) => Err(Error::ContractViolation {
+            topic,
+            partition,
+            index,
+            rule,
+            path,
+            message: format!(
+                "{message} (the rule's action is dlq, but an idempotent producer's batch is never split between the topic and its DLQ: the batch is refused)"
+            ),
+            contract_version,
+        }),
+        Some(other) => Err(other),
+        None => Ok(Some(judge)),
     }
 }
 
