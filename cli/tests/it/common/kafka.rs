@@ -104,7 +104,11 @@ impl KafkaClients {
 /// hangs fails the test instead of the CI run).
 fn run(command: &mut Command, stdin: &[u8]) -> Output {
     use std::io::{Read, Write};
+    // `cargo test` puts the build's own library directories on
+    // LD_LIBRARY_PATH, among them the librdkafka the mirror feature builds
+    // (without OpenSSL): Debian's kcat must load its own.
     let mut child = command
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
