@@ -2,9 +2,12 @@
 //! hash falls to it. A session initialises the producer (fencing an
 //! earlier instance), reads the progress, then loops: discover partitions,
 //! send a batch in a transaction with its progress records, commit, and
-//! record the positions on the edge (retention floors). Any failure ends
-//! the session; the shard backs off and starts a new one, which resumes
-//! from what the target committed.
+//! record the positions on the edge (retention floors). A transaction
+//! that fails with an abortable error is aborted and sent again within the
+//! session, from the committed positions (this producer still owns the
+//! target's progress: nobody moved it). Any other failure, or three
+//! abortable ones in a row, ends the session; the shard backs off and
+//! starts a new one, which resumes from what the target committed.
 
 use crate::config::{MirrorConfig, Mode};
 use crate::error::{MirrorError, Result};
@@ -24,6 +27,17 @@ use std::time::{Duration, Instant};
 const REFRESH: Duration = Duration::from_secs(1);
 /// Longest wait for new records before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Abortable failures in a row a session retries before it ends.
+const ABORTS_IN_SESSION_MAX: u32 = 3;
+
+/// What [`Shard::send_batch`] did.
+enum Sent {
+    /// Delivered this many records (0: nothing to send).
+    Records(u64),
+    /// The transaction failed with an abortable error and was aborted;
+    /// every source is back at its committed position.
+    Aborted(KafkaError),
+}
 
 pub(crate) struct Shard {
     pub config: Arc<MirrorConfig>,
@@ -64,16 +78,8 @@ impl Shard {
                 Ok(()) => return,
             };
             self.stats.set_connected(false);
-            let code = match &error {
-                MirrorError::Kafka(e) => e
-                    .rdkafka_error_code()
-                    .map_or_else(|| "client".to_string(), |c| format!("{c:?}")),
-                MirrorError::Store(_) => "edge_store".to_string(),
-                MirrorError::Target(_) => "target".to_string(),
-                MirrorError::Config(_) | MirrorError::Stopped => "config".to_string(),
-            };
             tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %error, ?backoff, "mirror session ended; starting again after a back-off");
-            self.stats.error(&code, error.to_string());
+            self.stats.error(&error_code(&error), error.to_string());
             if began.elapsed() > self.config.backoff_max {
                 backoff = self.config.backoff_min;
             }
@@ -118,6 +124,7 @@ impl Shard {
             next_send: Instant::now(),
             rotate: 0,
         };
+        let mut aborts_in_a_row = 0;
         loop {
             if self.stopped() {
                 return Err(MirrorError::Stopped);
@@ -127,8 +134,21 @@ impl Shard {
                 session.refreshed = Some(Instant::now());
             }
             let generation = self.store.generation();
-            if self.send_batch(&mut session)? == 0 {
-                self.store.wait_any(generation, Instant::now() + IDLE_WAIT);
+            match self.send_batch(&mut session)? {
+                Sent::Records(0) => {
+                    self.store.wait_any(generation, Instant::now() + IDLE_WAIT);
+                }
+                Sent::Records(_) => aborts_in_a_row = 0,
+                Sent::Aborted(e) => {
+                    aborts_in_a_row += 1;
+                    if aborts_in_a_row >= ABORTS_IN_SESSION_MAX {
+                        return Err(e.into());
+                    }
+                    let error = MirrorError::from(e);
+                    tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %error, "transaction aborted; sending again from the committed positions");
+                    self.stats.error(&error_code(&error), error.to_string());
+                    self.sleep(self.config.backoff_min);
+                }
             }
         }
     }
@@ -259,8 +279,9 @@ impl Shard {
 
     /// Send what is there, up to the batch limits, in one transaction with
     /// its progress records; on success record the positions on the edge.
-    /// Returns the records sent.
-    fn send_batch(&self, session: &mut Session) -> Result<u64> {
+    /// Returns the records sent, or the abortable error of a transaction it
+    /// aborted.
+    fn send_batch(&self, session: &mut Session) -> Result<Sent> {
         self.pace(session);
         let config = &self.config;
         let mut budget_records = config.batch_records;
@@ -343,7 +364,7 @@ impl Shard {
             if open {
                 session.producer.abort_transaction(config.request_timeout)?;
             }
-            return Ok(0);
+            return Ok(Sent::Records(0));
         }
         let result = match failed {
             Some(e) => Err(e),
@@ -352,14 +373,19 @@ impl Shard {
         };
         if let Err(e) = result {
             self.stats.aborted();
-            if open {
-                let _ = session.producer.abort_transaction(config.request_timeout);
+            let aborted = !open || session.producer.abort_transaction(config.request_timeout).is_ok();
+            if aborted && abortable(&e) {
+                // Every source read ahead of its committed position: back to it.
+                for source in session.sources.values_mut() {
+                    source.scanner.seek(source.position);
+                }
+                return Ok(Sent::Aborted(e));
             }
             // Rewind: the next session starts from what the target holds.
             return Err(e.into());
         }
         self.delivered(session, moved, records, bytes)?;
-        Ok(records)
+        Ok(Sent::Records(records))
     }
 
     /// After a commit (or all acknowledgements): the new positions, in
@@ -448,6 +474,29 @@ impl Shard {
             0 => Duration::ZERO,
             rate => Duration::from_secs_f64(bytes as f64 / rate as f64),
         }
+    }
+}
+
+/// The metrics label of a session's error.
+fn error_code(error: &MirrorError) -> String {
+    match error {
+        MirrorError::Kafka(e) => e
+            .rdkafka_error_code()
+            .map_or_else(|| "client".to_string(), |c| format!("{c:?}")),
+        MirrorError::Store(_) => "edge_store".to_string(),
+        MirrorError::Target(_) => "target".to_string(),
+        MirrorError::Config(_) | MirrorError::Stopped => "config".to_string(),
+    }
+}
+
+/// May the session abort the transaction and send again with the same
+/// producer? Yes for an abortable transaction error and a failed delivery;
+/// a fatal error (fenced: another instance took over) ends the session.
+fn abortable(error: &KafkaError) -> bool {
+    match error {
+        KafkaError::Transaction(e) => e.txn_requires_abort() && !e.is_fatal(),
+        KafkaError::MessageProduction(_) => true,
+        _ => false,
     }
 }
 
