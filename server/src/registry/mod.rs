@@ -29,6 +29,7 @@ use tokio::sync::watch;
 pub use config::RegistryConfig;
 
 use crate::server::connection::Shared;
+use crate::server::listener::accept_until_shutdown;
 
 /// Time a connection has for the TLS handshake and each request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,45 +46,34 @@ pub(crate) fn spawn(listener: TcpListener, bound: SocketAddr, shared: &Arc<Share
 /// Accept connections until shutdown. Each takes one of the
 /// `connections_max` slots the other fronts use; with none free it is
 /// closed at once.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        tracing::warn!(%error, "schema registry accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                shared.metrics.connections_accepted.fetch_add(1, Relaxed);
-                let Ok(slot) = shared.connection_slots.clone().try_acquire_owned() else {
-                    shared.metrics.connections_rejected.fetch_add(1, Relaxed);
-                    tracing::warn!(%peer, "refusing schema registry connection: too many connections");
-                    drop(stream);
-                    continue;
-                };
-                shared.metrics.connections_open.fetch_add(1, Relaxed);
-                let shared = shared.clone();
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    let _ = stream.set_nodelay(true);
-                    match shared.tls.clone() {
-                        None => serve_connection(stream, shared.clone(), stop).await,
-                        Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => serve_connection(tls, shared.clone(), stop).await,
-                            Ok(Err(error)) => tracing::info!(%peer, %error, "schema registry TLS handshake failed"),
-                            Err(_) => tracing::info!(%peer, "schema registry TLS handshake timed out"),
-                        },
-                    }
-                    shared.metrics.connections_open.fetch_sub(1, Relaxed);
-                });
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let mut stop_accepting = shutdown.clone();
+    accept_until_shutdown(&listener, "registry", &mut stop_accepting, |stream, peer| {
+        shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+        let Ok(slot) = shared.connection_slots.clone().try_acquire_owned() else {
+            shared.metrics.connections_rejected.fetch_add(1, Relaxed);
+            tracing::warn!(%peer, "refusing schema registry connection: too many connections");
+            drop(stream);
+            return;
+        };
+        shared.metrics.connections_open.fetch_add(1, Relaxed);
+        let shared = shared.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _ = stream.set_nodelay(true);
+            match shared.tls.clone() {
+                None => serve_connection(stream, shared.clone(), stop).await,
+                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => serve_connection(tls, shared.clone(), stop).await,
+                    Ok(Err(error)) => tracing::info!(%peer, %error, "schema registry TLS handshake failed"),
+                    Err(_) => tracing::info!(%peer, "schema registry TLS handshake timed out"),
+                },
             }
-            _ = shutdown.changed() => break,
-        }
-    }
+            shared.metrics.connections_open.fetch_sub(1, Relaxed);
+        });
+    })
+    .await;
     tracing::info!("schema registry stopped accepting");
 }
 

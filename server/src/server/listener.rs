@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use millrace::{Store, StoreOptions};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -188,11 +188,63 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     start_with_store(config, store).await
 }
 
+/// Every listener the config asks for, bound before anything is served: a
+/// taken port fails the start with the flag's name.
+struct Listeners {
+    native: TcpListener,
+    native_addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
+    kafka: Option<(TcpListener, SocketAddr)>,
+    registry: Option<(TcpListener, SocketAddr)>,
+}
+
+impl Listeners {
+    async fn bind(config: &ServerConfig) -> Result<Listeners, ServeError> {
+        let native = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let native_addr = native.local_addr().map_err(ServeError::Runtime)?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Bind { addr, source })?;
+                let bound = listener.local_addr().map_err(ServeError::Runtime)?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
+        Ok(Listeners {
+            native,
+            native_addr,
+            metrics,
+            kafka: bind_kafka(config).await?,
+            registry: bind_registry(config).await?,
+        })
+    }
+}
+
+/// Serve Prometheus metrics on `listener` until shutdown.
+fn spawn_metrics(listener: TcpListener, store: &Store, shared: &Shared, shutdown: watch::Receiver<bool>) {
+    let endpoint = Arc::new(crate::metrics_http::Endpoint {
+        store: store.clone(),
+        metrics: shared.metrics.clone(),
+        token: shared.config.metrics_token.clone(),
+        tls: if shared.config.metrics_tls {
+            shared.tls.clone()
+        } else {
+            None
+        },
+        series_max: shared.config.metrics_series_max as usize,
+        rendering: tokio::sync::Mutex::new(()),
+    });
+    tokio::spawn(crate::metrics_http::serve(listener, endpoint, shutdown));
+}
+
 /// Serve an already open store (embedders, tests). The store is closed on shutdown.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one listener after another (native, Kafka, registry, metrics), each with its bind error; split after the merge"
-)]
 pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<ServerHandle, ServeError> {
     config.validate()?;
     check_store_limits(&config, &store)?;
@@ -201,29 +253,11 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(ServeError::Runtime)?;
-    let metrics_listener = match config.metrics_listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::Bind { addr, source })?,
-        ),
-        None => None,
-    };
-    let metrics_addr = match &metrics_listener {
-        Some(l) => Some(l.local_addr().map_err(ServeError::Runtime)?),
-        None => None,
-    };
-    let kafka_listener = bind_kafka(&config).await?;
-    let kafka_addr = kafka_listener.as_ref().map(|(_, bound)| *bound);
-    let registry_listener = bind_registry(&config).await?;
-    let registry_addr = registry_listener.as_ref().map(|(_, bound)| *bound);
+    let listeners = Listeners::bind(&config).await?;
+    let local_addr = listeners.native_addr;
+    let metrics_addr = listeners.metrics.as_ref().map(|(_, bound)| *bound);
+    let kafka_addr = listeners.kafka.as_ref().map(|(_, bound)| *bound);
+    let registry_addr = listeners.registry.as_ref().map(|(_, bound)| *bound);
     let metrics = Arc::new(ServerMetrics::default());
     let shutting_down = Arc::new(AtomicBool::new(false));
     let context = Arc::new(Service {
@@ -254,20 +288,8 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         metrics: metrics.clone(),
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    if let Some(listener) = metrics_listener {
-        let endpoint = Arc::new(crate::metrics_http::Endpoint {
-            store: store.clone(),
-            metrics: metrics.clone(),
-            token: shared.config.metrics_token.clone(),
-            tls: if shared.config.metrics_tls {
-                shared.tls.clone()
-            } else {
-                None
-            },
-            series_max: shared.config.metrics_series_max as usize,
-            rendering: tokio::sync::Mutex::new(()),
-        });
-        tokio::spawn(crate::metrics_http::serve(listener, endpoint, shutdown_rx.clone()));
+    if let Some((listener, _)) = listeners.metrics {
+        spawn_metrics(listener, &store, &shared, shutdown_rx.clone());
     }
     if let Some(quiet) = shared.config.memory_release_idle() {
         tokio::spawn(release_memory_when_idle(
@@ -277,14 +299,14 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
             shutdown_rx.clone(),
         ));
     }
-    if let Some((listener, bound)) = kafka_listener {
+    if let Some((listener, bound)) = listeners.kafka {
         crate::kafka::front::listener::spawn(listener, bound, &shared, shutdown_rx.clone());
     }
-    if let Some((listener, bound)) = registry_listener {
+    if let Some((listener, bound)) = listeners.registry {
         crate::registry::spawn(listener, bound, &shared, shutdown_rx.clone());
     }
     tracing::info!(%local_addr, ?metrics_addr, ?kafka_addr, data_dir = %store.path().display(), "millrace server listening");
-    let task = tokio::spawn(accept_loop(listener, shared, store, shutting_down, shutdown_rx));
+    let task = tokio::spawn(accept_loop(listeners.native, shared, store, shutting_down, shutdown_rx));
     Ok(ServerHandle {
         local_addr,
         metrics_addr,
@@ -297,61 +319,73 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
     })
 }
 
+/// Accept connections on `listener` until `shutdown` changes, handing each
+/// to `serve` (which spawns its task). The one accept loop of every front
+/// (native, Kafka, registry): an accept error (EMFILE and friends) is
+/// logged and backs off instead of spinning.
+pub(crate) async fn accept_until_shutdown(
+    listener: &TcpListener,
+    front: &'static str,
+    shutdown: &mut watch::Receiver<bool>,
+    mut serve: impl FnMut(TcpStream, SocketAddr),
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => serve(stream, peer),
+                Err(error) => {
+                    tracing::warn!(%error, front, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     store: Store,
     shutting_down: Arc<AtomicBool>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let connections_max = shared.config.connections_max as usize;
     let slots = shared.connection_slots.clone();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Every new connection is taken into the handshake budget
-                // (evicting the oldest one still in its handshake when it is
-                // full); it takes one of the `connections_max` slots when its
-                // Hello succeeds.
-                let (ticket, evicted) = shared.handshakes.admit(peer.ip());
-                if evicted {
-                    tracing::debug!(%peer, "handshake budget full: evicted the oldest connection in its handshake");
-                }
-                shared.metrics.connections_accepted.fetch_add(1, Relaxed);
-                shared.metrics.connections_open.fetch_add(1, Relaxed);
-                let shared = shared.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    let _ = stream.set_nodelay(true);
-                    match shared.tls.clone() {
-                        None => connection::run(stream, peer, shared.clone(), shutdown, ticket).await,
-                        Some(acceptor) => {
-                            let timeout = shared.config.handshake_timeout();
-                            tokio::select! {
-                                accepted = tokio::time::timeout(timeout, acceptor.accept(stream)) => match accepted {
-                                    Ok(Ok(tls)) => connection::run(tls, peer, shared.clone(), shutdown, ticket).await,
-                                    Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
-                                    Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                                },
-                                () = ticket.evicted() => tracing::info!(%peer, "TLS handshake evicted: handshake budget full"),
-                            }
-                        }
-                    }
-                    shared.metrics.connections_open.fetch_sub(1, Relaxed);
-                });
-            }
-            _ = shutdown.changed() => break,
+    let mut stop_accepting = shutdown.clone();
+    accept_until_shutdown(&listener, "native", &mut stop_accepting, |stream, peer| {
+        // Every new connection is taken into the handshake budget
+        // (evicting the oldest one still in its handshake when it is
+        // full); it takes one of the `connections_max` slots when its
+        // Hello succeeds.
+        let (ticket, evicted) = shared.handshakes.admit(peer.ip());
+        if evicted {
+            tracing::debug!(%peer, "handshake budget full: evicted the oldest connection in its handshake");
         }
-    }
+        shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+        shared.metrics.connections_open.fetch_add(1, Relaxed);
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            match shared.tls.clone() {
+                None => connection::run(stream, peer, shared.clone(), shutdown, ticket).await,
+                Some(acceptor) => {
+                    let timeout = shared.config.handshake_timeout();
+                    tokio::select! {
+                        accepted = tokio::time::timeout(timeout, acceptor.accept(stream)) => match accepted {
+                            Ok(Ok(tls)) => connection::run(tls, peer, shared.clone(), shutdown, ticket).await,
+                            Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
+                            Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                        },
+                        () = ticket.evicted() => tracing::info!(%peer, "TLS handshake evicted: handshake budget full"),
+                    }
+                }
+            }
+            shared.metrics.connections_open.fetch_sub(1, Relaxed);
+        });
+    })
+    .await;
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
     shutting_down.store(true, Relaxed);
