@@ -114,10 +114,10 @@ fn lacking_help(help: &str) -> (Vec<String>, Vec<String>) {
                     subcommands.push(name);
                 }
             }
-            "Options:" | "Arguments:" | "Global options:" if is_argument_line(line) => {
-                if !has_text_after(line) && !next_is_help {
-                    lacking.push(line.trim().to_string());
-                }
+            "Options:" | "Arguments:" | "Global options:"
+                if is_argument_line(line) && !has_text_after(line) && !next_is_help =>
+            {
+                lacking.push(line.trim().to_string());
             }
             _ => {}
         }
