@@ -97,10 +97,10 @@ pub fn run(global: &GlobalArgs, args: DumpArgs) -> CliResult<u8> {
         }
         let h = &b.header;
         let mut text = format!(
-            "batch @{} offsets {}..={} records {} length {} crc {:08x} flags {} time {}..{} synced_before {}",
+            "batch @{} offsets {}..{} records {} length {} crc {:08x} flags {} time {} to {} synced_before {}",
             b.position,
             h.base_offset,
-            h.last_offset(),
+            h.last_offset().saturating_add(1),
             h.record_count,
             h.length,
             h.crc,

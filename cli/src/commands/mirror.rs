@@ -106,8 +106,10 @@ struct DropArgs {
     /// The mirror's name.
     #[arg(long, default_value = "default")]
     name: String,
+    /// The mirrored topic whose undelivered records to skip.
     #[arg(long)]
     topic: String,
+    /// The partition of --topic.
     #[arg(long)]
     partition: u32,
     /// The new position: records below it are never mirrored.

@@ -44,8 +44,9 @@ enum OffsetsCommand {
   --shift-by N           committed offset + N (N may be negative)
   --to-datetime TIME     first record at or after TIME (RFC 3339)
   --by-duration DUR      first record at or after now - DUR (1h30m, PT15M)
-Offsets outside a partition's [start, end] are clamped, with a warning in the
-plan. Without --execute only the plan (current -> new per partition) is
+A committed offset is a position: from the partition's log start to its log
+end, both included (the end: nothing left to read). A target outside those is
+clamped, with a warning in the plan. Without --execute only the plan (current -> new per partition) is
 printed. Offline, the data directory lock guarantees no consumer of the group
 is running; every applied reset is recorded (see `millrace offsets audit`).
 Works online too (--server), as do `offsets audit` and listing every group.
@@ -54,7 +55,7 @@ Examples:
   millrace offsets reset --group billing --topic orders --to-datetime 2026-11-25T08:00:00Z
   millrace offsets reset --group billing --topic orders:1 --to-offset 42 --execute")]
     Reset(ResetArgs),
-    /// Delete a consumer group's committed offsets, audited (alias: `group delete`).
+    /// Delete a group's committed offsets (or one topic's), audited (alias: `group delete`).
     #[command(after_help = DELETE_AFTER_HELP)]
     Delete(DeleteArgs),
     /// Applied resets, oldest first (who, when, from, to).
@@ -68,7 +69,9 @@ Examples:
     },
 }
 
-const DELETE_AFTER_HELP: &str = "Refused while the group committed or polled in the last 30 s (its
+const DELETE_AFTER_HELP: &str = "With --topic only the group's offsets on that topic go; its offsets on
+other topics stay (the group stays listed). Without it every offset goes.
+Refused while the group committed or polled in the last 30 s (its
 consumers look active and would recreate it) unless --force. Each removed
 offset is recorded in the reset audit (target `delete`, see `millrace offsets
 audit`), with the actor: offline the user and pid, through --server the
@@ -78,6 +81,7 @@ offsets delete` are the same command.
 
 Examples:
   millrace offsets delete --group old-billing
+  millrace offsets delete --group billing --topic retired-orders
   millrace --server 127.0.0.1:7878 group delete --group old-billing --force";
 
 #[derive(Debug, Args)]
@@ -85,6 +89,10 @@ pub struct DeleteArgs {
     /// Consumer group to delete.
     #[arg(long, short = 'g')]
     group: String,
+    /// Only the group's committed offsets on this topic (every partition);
+    /// its offsets on other topics stay.
+    #[arg(long, short = 't')]
+    topic: Option<String>,
     /// Delete even if the group committed or polled in the last 30 s.
     #[arg(long)]
     force: bool,
@@ -110,7 +118,7 @@ enum GroupCommand {
 
 pub fn run_group(global: &GlobalArgs, args: GroupArgs) -> CliResult<()> {
     match args.command {
-        GroupCommand::Delete(delete) => run_delete(global, &delete.group, delete.force),
+        GroupCommand::Delete(delete) => run_delete(global, &delete),
     }
 }
 
@@ -413,18 +421,20 @@ pub fn run(global: &GlobalArgs, args: OffsetsArgs) -> CliResult<()> {
         OffsetsCommand::Show(show) => super::offsets_show::run(global, show),
         OffsetsCommand::Reset(reset) => run_reset(global, reset),
         OffsetsCommand::Audit { group } => run_audit(global, group.as_deref()),
-        OffsetsCommand::Delete(delete) => run_delete(global, &delete.group, delete.force),
+        OffsetsCommand::Delete(delete) => run_delete(global, &delete),
     }
 }
 
-fn run_delete(global: &GlobalArgs, group: &str, force: bool) -> CliResult<()> {
+fn run_delete(global: &GlobalArgs, args: &DeleteArgs) -> CliResult<()> {
+    let (group, topic) = (args.group.as_str(), args.topic.as_deref());
     let target = Target::open(global)?;
-    let removed = target.delete_group(group, &actor(), force);
+    let removed = target.delete_group(group, topic, &actor(), args.force);
     target.close()?;
     let removed = removed?;
     if removed.is_empty() {
-        return Err(CliError::new(format!("group {group:?} has no committed offsets"))
-            .with_hint("list the groups with `millrace offsets show`"));
+        let what = topic.map_or(String::new(), |t| format!(" on topic {t:?}"));
+        return Err(CliError::new(format!("group {group:?} has no committed offsets{what}"))
+            .with_hint(format!("see what it has with `millrace offsets show --group {group}`")));
     }
     if global.json {
         let entries: Vec<serde_json::Value> = removed
@@ -433,13 +443,19 @@ fn run_delete(global: &GlobalArgs, group: &str, force: bool) -> CliResult<()> {
                 |(topic, partition, committed)| json!({"topic": topic, "partition": partition, "committed": committed}),
             )
             .collect();
-        output::print_json(&json!({"group": group, "deleted": entries}))?;
+        output::print_json(&json!({"group": group, "topic": topic, "deleted": entries}))?;
     } else {
-        println!(
-            "deleted group {group:?}: {} committed offset{} removed (recorded in `millrace offsets audit`)",
-            removed.len(),
-            if removed.len() == 1 { "" } else { "s" }
-        );
+        let plural = if removed.len() == 1 { "" } else { "s" };
+        match topic {
+            Some(topic) => println!(
+                "deleted the offsets of group {group:?} on topic {topic:?}: {} committed offset{plural} removed (recorded in `millrace offsets audit`)",
+                removed.len()
+            ),
+            None => println!(
+                "deleted group {group:?}: {} committed offset{plural} removed (recorded in `millrace offsets audit`)",
+                removed.len()
+            ),
+        }
     }
     Ok(())
 }

@@ -121,6 +121,7 @@ enum SchemaCommand {
     /// schema again answers the same ones). Refused if it breaks the
     /// subject's compatibility level.
     Register {
+        /// The subject to register under (e.g. `orders-value`).
         subject: String,
         #[command(flatten)]
         text: SchemaText,
@@ -133,6 +134,7 @@ enum SchemaCommand {
     },
     /// One version of a subject (default: the latest), or a schema by id.
     Show {
+        /// The subject whose version to show (or give --id instead).
         #[arg(required_unless_present = "id", conflicts_with = "id")]
         subject: Option<String>,
         /// A version number or `latest` (the default).
@@ -145,6 +147,7 @@ enum SchemaCommand {
     /// Whether a schema passes the subject's compatibility level (exit 0),
     /// or why not (exit 1), without registering it.
     Check {
+        /// The subject whose compatibility level and versions to check against.
         subject: String,
         #[command(flatten)]
         text: SchemaText,
@@ -156,15 +159,19 @@ enum SchemaCommand {
     /// Soft-delete a subject's versions (or one with --version); with
     /// --permanent, remove versions soft-deleted before.
     Delete {
+        /// The subject whose versions to delete.
         subject: String,
         /// A version number or `latest`.
         #[arg(long, value_parser = parse_version)]
         version: Option<VersionArg>,
+        /// Remove for good the versions soft-deleted before (a version must be
+        /// soft-deleted first).
         #[arg(long)]
         permanent: bool,
     },
     /// The compatibility level of a subject (or the global one), or set or clear it.
     Config {
+        /// The subject whose level to show or set (default: the global level).
         subject: Option<String>,
         /// NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE.
         #[arg(long, value_parser = parse_level, conflicts_with = "clear")]

@@ -171,21 +171,30 @@ impl Target {
         }
     }
 
-    /// Delete a consumer group (refused while active unless `force`),
-    /// audited; offline with `actor`, through the server with the token's
-    /// name. Returns the removed (topic, partition, committed offset).
-    pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> CliResult<Vec<(String, u32, u64)>> {
+    /// Delete a consumer group's committed offsets, every one or only those
+    /// on `topic` (refused while active unless `force`), audited; offline
+    /// with `actor`, through the server with the token's name. Returns the
+    /// removed (topic, partition, committed offset).
+    pub fn delete_group(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        actor: &str,
+        force: bool,
+    ) -> CliResult<Vec<(String, u32, u64)>> {
         match self {
             Target::Local(store) => Ok(store
-                .delete_group(group, actor, force)?
+                .delete_group_offsets(group, topic, actor, force)?
                 .into_iter()
                 .map(|((t, p), c)| (t, p, c.offset))
                 .collect()),
-            Target::Remote(r) => Ok(r
-                .call(r.client.delete_group(group, force))?
-                .into_iter()
-                .map(|c| (c.topic, c.partition, c.offset))
-                .collect()),
+            Target::Remote(r) => {
+                let removed = match topic {
+                    Some(topic) => r.call(r.client.delete_group_offsets(group, topic, force))?,
+                    None => r.call(r.client.delete_group(group, force))?,
+                };
+                Ok(removed.into_iter().map(|c| (c.topic, c.partition, c.offset)).collect())
+            }
         }
     }
 

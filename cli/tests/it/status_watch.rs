@@ -135,3 +135,28 @@ fn stats_watch_prints_successive_snapshots_without_a_terminal() {
     assert!(snapshots.iter().all(|s| s["per_topic"][0]["topic"] == "t"));
     common::millrace(&data).args(["stats", "--count", "2"]).assert().code(2);
 }
+
+/// Issue 23: `status` lists every listener the server bound, the schema
+/// registry's (`--registry-listen`) among the native and Kafka ones.
+#[test]
+fn status_lists_the_schema_registry_listener() {
+    let (_tmp, data) = common::store_with_topic("t", 1);
+    let kafka = format!("127.0.0.1:{}", common::kafka::free_port());
+    let registry = format!("127.0.0.1:{}", common::kafka::free_port());
+    let server = common::Server::start(&data, &["--kafka-listen", &kafka, "--registry-listen", &registry]);
+    let status = common::json_of(server.millrace().args(["--json", "status"]));
+    assert_eq!(status["listeners"]["native"], server.addr.as_str(), "{status}");
+    assert_eq!(status["listeners"]["kafka"], kafka.as_str(), "{status}");
+    assert_eq!(status["listeners"]["registry"], registry.as_str(), "{status}");
+    server
+        .millrace()
+        .args(["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("listening:  registry {registry}")));
+    assert!(server.stop());
+    // Turned off: not listed.
+    let server = common::Server::start(&data, &[]);
+    let status = common::json_of(server.millrace().args(["--json", "status"]));
+    assert!(status["listeners"].get("registry").is_none(), "{status}");
+}

@@ -446,6 +446,20 @@ impl ConsumerGroups {
     /// refused with [`Error::InternalName`]: their offsets are the progress
     /// of redrive and replay jobs.
     pub fn delete_group(&self, group: &str, actor: &str, force: bool) -> Result<Vec<((String, u32), CommittedOffset)>> {
+        self.delete_group_offsets(group, None, actor, force)
+    }
+
+    /// [`ConsumerGroups::delete_group`] limited to `topic` when given: the
+    /// group's committed offsets on that topic's partitions go (durably,
+    /// audited, refused while the group is active unless `force`), its
+    /// offsets on other topics stay.
+    pub fn delete_group_offsets(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        actor: &str,
+        force: bool,
+    ) -> Result<Vec<((String, u32), CommittedOffset)>> {
         crate::names::validate_group_name(group)?;
         if actor.is_empty() || actor.len() > crate::consumer::reset::ACTOR_BYTES_MAX {
             return Err(Error::invalid(
@@ -465,7 +479,9 @@ impl ConsumerGroups {
             }
         }
         self.with_offsets(|map| {
+            let chosen = |t: &str| topic.is_none_or(|only| only == t);
             let removed: Vec<((String, u32), CommittedOffset)> = group_entries(map, group)
+                .filter(|((_, t, _), _)| chosen(t))
                 .map(|((_, t, p), v)| ((t.clone(), *p), v.clone()))
                 .collect();
             if removed.is_empty() {
@@ -473,10 +489,16 @@ impl ConsumerGroups {
             }
             self.audit_group_deletion(group, actor, &removed)?;
             let mut remaining = map.clone();
-            remaining.retain(|(g, _, _), _| g != group);
+            remaining.retain(|(g, t, _), _| g != group || !chosen(t));
             self.compact_offsets_now(&remaining)?;
             *map = remaining;
-            tracing::info!(group, actor, partitions = removed.len(), "group deleted");
+            tracing::info!(
+                group,
+                ?topic,
+                actor,
+                partitions = removed.len(),
+                "group offsets deleted"
+            );
             Ok(removed)
         })
     }

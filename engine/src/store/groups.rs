@@ -35,6 +35,17 @@ impl Store {
         self.consumer_groups().delete_group(group, actor, force)
     }
 
+    /// [`ConsumerGroups::delete_group_offsets`].
+    pub fn delete_group_offsets(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        actor: &str,
+        force: bool,
+    ) -> Result<Vec<((String, u32), CommittedOffset)>> {
+        self.consumer_groups().delete_group_offsets(group, topic, actor, force)
+    }
+
     /// [`ConsumerGroups::compact_offsets`].
     pub fn compact_offsets(&self) -> Result<u64> {
         self.consumer_groups().compact_offsets()

@@ -271,6 +271,7 @@ pub async fn start_with_store(config: ServerConfig, store: Store) -> Result<Serv
         info: crate::server::service::ServerInfo::now()
             .listening("native", Some(local_addr))
             .listening("kafka", kafka_addr)
+            .listening("registry", registry_addr)
             .listening("metrics", metrics_addr),
     });
     let shared = Arc::new(Shared {

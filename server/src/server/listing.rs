@@ -9,9 +9,9 @@
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, DescribeGroups, GroupQuery, GroupState, LagPage, LagPaged, NamesPage, NamesPaged,
-    OffsetsPage, OffsetsPaged, PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry, ResetAuditPage,
-    ResetAuditPaged, Response,
+    CommittedOffset, DeleteGroup, DeleteGroupOffsets, DescribeGroups, GroupQuery, GroupState, LagPage, LagPaged,
+    NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry,
+    ResetAuditPage, ResetAuditPaged, Response,
 };
 use crate::server::convert;
 use crate::server::service::{Service, Session};
@@ -190,6 +190,17 @@ pub fn fetch_offsets(service: &Service, query: &GroupQuery) -> Result<Response, 
 /// the session's actor; answers what was removed (empty: the group had nothing).
 pub fn delete_group(service: &Service, session: &Session, request: &DeleteGroup) -> Result<Response, WireError> {
     let removed = service.delete_group(session, &request.group, request.force)?;
+    Ok(Response::Offsets(convert::committed_offsets(removed)))
+}
+
+/// `DeleteGroupOffsets`: remove the group's committed offsets on one topic,
+/// audited with the session's actor; answers what was removed.
+pub fn delete_group_offsets(
+    service: &Service,
+    session: &Session,
+    request: &DeleteGroupOffsets,
+) -> Result<Response, WireError> {
+    let removed = service.delete_group_offsets(session, &request.group, Some(&request.topic), request.force)?;
     Ok(Response::Offsets(convert::committed_offsets(removed)))
 }
 

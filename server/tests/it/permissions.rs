@@ -247,6 +247,17 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
                 (Resource::Group(g), request)
             })
             .collect(),
+        Opcode::DeleteGroupOffsets => groups
+            .iter()
+            .map(|g| {
+                let request = Request::DeleteGroupOffsets(DeleteGroupOffsets {
+                    group: (*g).into(),
+                    topic: "orders".into(),
+                    force: false,
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::TxnBegin => producers
             .iter()
             .map(|(resource, (producer_id, epoch))| {

@@ -155,6 +155,32 @@ impl Wire for DeleteGroup {
     }
 }
 
+/// Delete a consumer group's committed offsets on one topic, audited
+/// (`DeleteGroupOffsets`); its offsets on other topics stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteGroupOffsets {
+    pub group: String,
+    pub topic: String,
+    /// Delete even if the group committed or polled in the last 30 s.
+    pub force: bool,
+}
+
+impl Wire for DeleteGroupOffsets {
+    const BYTES_MIN: usize = STRING_MIN + STRING_MIN + 1;
+    fn encode(&self, w: &mut Writer) {
+        w.string(&self.group);
+        w.string(&self.topic);
+        w.bool(self.force);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(DeleteGroupOffsets {
+            group: r.string("group")?,
+            topic: r.string("topic")?,
+            force: r.bool("force")?,
+        })
+    }
+}
+
 /// A page of the reset audit (`ResetAuditPage`): entries whose audit offset
 /// is above `after`, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

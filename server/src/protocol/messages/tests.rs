@@ -321,6 +321,9 @@ fn arb_request() -> impl Strategy<Value = Request> {
                 limit
             })),
         (arb_string(), any::<bool>()).prop_map(|(group, force)| Request::DeleteGroup(DeleteGroup { group, force })),
+        (arb_string(), arb_string(), any::<bool>()).prop_map(|(group, topic, force)| {
+            Request::DeleteGroupOffsets(DeleteGroupOffsets { group, topic, force })
+        }),
         option::of(arb_string()).prop_map(|group| Request::ResetAudit(ResetAudit { group })),
         (option::of(arb_string()), option::of(any::<u64>()), any::<u32>())
             .prop_map(|(group, after, limit)| Request::ResetAuditPage(ResetAuditPage { group, after, limit })),
@@ -612,7 +615,9 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
                 })
             })
             .boxed(),
-        Opcode::DeleteGroup => vec(arb_committed_offset(), 0..3).prop_map(Response::Offsets).boxed(),
+        Opcode::DeleteGroup | Opcode::DeleteGroupOffsets => {
+            vec(arb_committed_offset(), 0..3).prop_map(Response::Offsets).boxed()
+        }
         Opcode::ResetAuditPage => (vec(arb_audit_entry(), 0..3), option::of(any::<u64>()))
             .prop_map(|(entries, next_after)| Response::ResetAuditPage(ResetAuditPaged { entries, next_after }))
             .boxed(),

@@ -116,6 +116,7 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         Request::ListGroups => crate::listing::list_groups(service),
         Request::ListGroupsPage(page) => crate::listing::list_groups_page(service, &page),
         Request::DeleteGroup(delete) => crate::listing::delete_group(service, session, &delete),
+        Request::DeleteGroupOffsets(delete) => crate::listing::delete_group_offsets(service, session, &delete),
         Request::Lag(request) => crate::listing::lag(service, &request),
         Request::LagPage(page) => crate::listing::lag_page(service, &page),
         Request::FailRecord(request) => dlq::fail_record(service, session, &request),

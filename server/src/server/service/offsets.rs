@@ -92,11 +92,22 @@ impl Service {
         group: &str,
         force: bool,
     ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
+        self.delete_group_offsets(session, group, None, force)
+    }
+
+    /// [`Service::delete_group`] limited to `topic` when given.
+    pub fn delete_group_offsets(
+        &self,
+        session: &Session,
+        group: &str,
+        topic: Option<&str>,
+        force: bool,
+    ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
         self.refuse_live_kafka_group(group, force)?;
         Ok(self
             .store
             .consumer_groups()
-            .delete_group(group, &session.actor(), force)?)
+            .delete_group_offsets(group, topic, &session.actor(), force)?)
     }
 
     pub fn lag(&self, group: &str, topic: Option<&str>) -> ServiceResult<Vec<millrace::PartitionLag>> {
