@@ -15,7 +15,7 @@
 CARGO ?= cargo
 SIM_SEEDS ?= 200000
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := batch_decode frame_decode metadata_open segment_recovery server_stream kafka_request kafka_records
+FUZZ_TARGETS := batch_decode frame_decode metadata_open segment_recovery server_stream kafka_request kafka_records contract_check schema_compat
 BENCH ?= engine
 LOOM_TESTS := $(basename $(notdir $(wildcard engine/tests/loom*.rs)))
 

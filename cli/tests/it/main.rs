@@ -53,6 +53,7 @@ mod read_only;
 mod readme;
 mod readme_walk;
 mod registry;
+mod registry_kill9;
 mod replay;
 mod serve_banner;
 mod serve_security;

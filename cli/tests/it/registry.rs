@@ -6,51 +6,10 @@
 //! with 409; the registry's error codes; basic auth against the server's
 //! tokens; a taken port naming its flag; `millrace schema ...` on a data dir.
 
+use crate::common::registry::{free_addr, http, wait_for};
+use crate::common::{self, kafka};
 use predicates::prelude::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-
-use crate::common::{self, kafka};
-
-fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
-fn wait_for(addr: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(std::time::Instant::now() < deadline, "registry did not start on {addr}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`: (status, body).
-fn http(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let auth = auth.map_or(String::new(), |basic| format!("Authorization: Basic {basic}\r\n"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.get(9..12).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
 
 fn error_code(body: &str) -> i64 {
     let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{body:?}: {e}"));

@@ -26,7 +26,7 @@ pub enum Compatibility {
     FullTransitive,
 }
 
-const ALL: [Compatibility; 7] = [
+pub(super) const ALL: [Compatibility; 7] = [
     Compatibility::None,
     Compatibility::Backward,
     Compatibility::BackwardTransitive,

@@ -8,11 +8,14 @@
 //! - `record`: the `__schemas` record layout (design/format.md "Schema registry record").
 //! - `state`: the registry in memory, rebuilt by replaying the records.
 //! - `parse`: a schema's text to its parsed form and identity, per type.
+//! - `fuzz`: the `schema_compat` fuzz target's per-input check.
 //! - `compat`: the seven levels over a subject's versions; `avro` and
 //!   `json` decide whether one schema reads what another wrote.
 
 mod avro;
 mod compat;
+#[doc(hidden)]
+pub mod fuzz;
 mod json;
 mod parse;
 mod record;

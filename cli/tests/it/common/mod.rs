@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI end-to-end tests.
 
 pub mod kafka;
+pub mod registry;
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
