@@ -22,6 +22,7 @@
 mod config;
 mod error;
 mod floor;
+mod registry;
 mod shard;
 mod stats;
 mod target;

@@ -8,6 +8,7 @@
 
 use crate::config::{MirrorConfig, Mode};
 use crate::error::{MirrorError, Result};
+use crate::registry::{RegistryUrl, Translator};
 use crate::stats::{encode_counters, partition_lag, MirrorStats};
 use crate::target::{self, MirrorProducer};
 use millrace::batch::RecordView;
@@ -50,6 +51,8 @@ struct Session {
     refreshed: Option<Instant>,
     next_send: Instant,
     rotate: usize,
+    /// Schema-id translation (`--registry-to`), its cache per session.
+    translator: Option<Translator>,
 }
 
 impl Shard {
@@ -70,6 +73,7 @@ impl Shard {
                     .map_or_else(|| "client".to_string(), |c| format!("{c:?}")),
                 MirrorError::Store(_) => "edge_store".to_string(),
                 MirrorError::Target(_) => "target".to_string(),
+                MirrorError::Schema(_) => "schema".to_string(),
                 MirrorError::Config(_) | MirrorError::Stopped => "config".to_string(),
             };
             tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %error, ?backoff, "mirror session ended; starting again after a back-off");
@@ -117,6 +121,10 @@ impl Shard {
             refreshed: None,
             next_send: Instant::now(),
             rotate: 0,
+            translator: match &self.config.registry_to {
+                Some(url) => Some(Translator::new(RegistryUrl::parse(url)?, self.config.request_timeout)),
+                None => None,
+            },
         };
         loop {
             if self.stopped() {
@@ -273,7 +281,7 @@ impl Shard {
         };
         let exactly_once = config.mode == Mode::ExactlyOnce;
         let mut open = false;
-        let mut failed: Option<KafkaError> = None;
+        let mut failed: Option<MirrorError> = None;
         let (mut records, mut bytes) = (0u64, 0u64);
         let mut moved: Vec<((String, u32), u64)> = Vec::new();
         let keys: Vec<(String, u32)> = session.sources.keys().cloned().collect();
@@ -290,6 +298,8 @@ impl Shard {
                 continue;
             };
             let producer = &session.producer;
+            let translator = &mut session.translator;
+            let store = &self.store;
             let partition = i32::try_from(key.1).unwrap_or(i32::MAX);
             let edge = config.edge_id.as_bytes();
             let (mut count, mut size) = (0u64, 0usize);
@@ -305,15 +315,25 @@ impl Shard {
                     }
                     if exactly_once && !open {
                         if let Err(e) = producer.begin_transaction() {
-                            failed = Some(e);
+                            failed = Some(e.into());
                             return;
                         }
                         open = true;
                     }
+                    let translated = match translator {
+                        Some(t) => match translate(t, store, &r, target, key) {
+                            Ok(translated) => translated,
+                            Err(e) => {
+                                failed = Some(e);
+                                return;
+                            }
+                        },
+                        None => (None, None),
+                    };
                     size += r.value.len() + r.key.map_or(0, <[u8]>::len);
                     count += 1;
-                    if let Err(e) = send(producer, mirrored(&r, target, partition, edge)) {
-                        failed = Some(e);
+                    if let Err(e) = send(producer, mirrored(&r, &translated, target, partition, edge)) {
+                        failed = Some(e.into());
                     }
                 },
             ) {
@@ -347,8 +367,8 @@ impl Shard {
         }
         let result = match failed {
             Some(e) => Err(e),
-            None if exactly_once => self.commit(session, &moved, &mut open),
-            None => self.acknowledge(session),
+            None if exactly_once => self.commit(session, &moved, &mut open).map_err(MirrorError::from),
+            None => self.acknowledge(session).map_err(MirrorError::from),
         };
         if let Err(e) = result {
             self.stats.aborted();
@@ -356,7 +376,7 @@ impl Shard {
                 let _ = session.producer.abort_transaction(config.request_timeout);
             }
             // Rewind: the next session starts from what the target holds.
-            return Err(e.into());
+            return Err(e);
         }
         self.delivered(session, moved, records, bytes)?;
         Ok(records)
@@ -451,9 +471,40 @@ impl Shard {
     }
 }
 
+/// A record's key and value with their schema ids translated to the
+/// central registry (`None`: unchanged, not in wire format or null).
+type Translated = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn translate(
+    translator: &mut Translator,
+    store: &Store,
+    r: &RecordView<'_>,
+    target: &str,
+    (topic, partition): &(String, u32),
+) -> Result<Translated> {
+    let at = format!("record {topic}/{partition} offset {}", r.offset);
+    let key = match r.key {
+        Some(k) => translator.translate(store, &format!("{target}-key"), k, &at)?,
+        None => None,
+    };
+    let value = if r.is_null_value() {
+        None
+    } else {
+        translator.translate(store, &format!("{target}-value"), r.value, &at)?
+    };
+    Ok((key, value))
+}
+
 /// The target record of a source record: same partition, key, value (null
-/// kept), headers and timestamp, plus the provenance headers.
-fn mirrored<'a>(r: &RecordView<'a>, target: &'a str, partition: i32, edge: &[u8]) -> BaseRecord<'a, [u8], [u8]> {
+/// kept; both with their schema ids translated if `translated` says so),
+/// headers and timestamp, plus the provenance headers.
+fn mirrored<'a>(
+    r: &RecordView<'a>,
+    translated: &'a Translated,
+    target: &'a str,
+    partition: i32,
+    edge: &[u8],
+) -> BaseRecord<'a, [u8], [u8]> {
     let offset = r.offset.to_string();
     let mut headers = OwnedHeaders::new_with_capacity(2);
     for (name, value) in r.headers_opt() {
@@ -472,11 +523,11 @@ fn mirrored<'a>(r: &RecordView<'a>, target: &'a str, partition: i32, edge: &[u8]
         .partition(partition)
         .timestamp(r.timestamp_ms)
         .headers(headers);
-    if let Some(k) = r.key {
+    if let Some(k) = translated.0.as_deref().or(r.key) {
         record = record.key(k);
     }
     if !r.is_null_value() {
-        record = record.payload(r.value);
+        record = record.payload(translated.1.as_deref().unwrap_or(r.value));
     }
     record
 }
