@@ -25,6 +25,12 @@ use std::time::{Duration, Instant};
 const REFRESH: Duration = Duration::from_secs(1);
 /// Longest wait for new records before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Exactly once: how often delivered positions are recorded on the edge
+/// while records keep coming (and at once when the mirror is idle or stops).
+/// They are a retention floor there, not the truth (the target's progress
+/// is), and each record is an fsync of `__offsets`: once per transaction
+/// it cost as much as the transaction.
+const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 pub(crate) struct Shard {
     pub config: Arc<MirrorConfig>,
@@ -53,6 +59,9 @@ struct Session {
     rotate: usize,
     /// Schema-id translation (`--registry-to`), its cache per session.
     translator: Option<Translator>,
+    /// Delivered positions not yet recorded on the edge, and when the last were.
+    unrecorded: BTreeMap<(String, u32), u64>,
+    recorded_at: Instant,
 }
 
 impl Shard {
@@ -125,9 +134,12 @@ impl Shard {
                 Some(url) => Some(Translator::new(RegistryUrl::parse(url)?, self.config.request_timeout)),
                 None => None,
             },
+            unrecorded: BTreeMap::new(),
+            recorded_at: Instant::now(),
         };
         loop {
             if self.stopped() {
+                self.record(&mut session)?;
                 return Err(MirrorError::Stopped);
             }
             if session.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
@@ -136,6 +148,7 @@ impl Shard {
             }
             let generation = self.store.generation();
             if self.send_batch(&mut session)? == 0 {
+                self.record(&mut session)?;
                 self.store.wait_any(generation, Instant::now() + IDLE_WAIT);
             }
         }
@@ -272,13 +285,7 @@ impl Shard {
         self.pace(session);
         let config = &self.config;
         let mut budget_records = config.batch_records;
-        let mut budget_bytes = if config.rate_limit_bytes > 0 {
-            config
-                .batch_bytes
-                .min(usize::try_from(config.rate_limit_bytes).unwrap_or(usize::MAX))
-        } else {
-            config.batch_bytes
-        };
+        let mut budget_bytes = self.batch_bytes();
         let exactly_once = config.mode == Mode::ExactlyOnce;
         let mut open = false;
         let mut failed: Option<MirrorError> = None;
@@ -320,14 +327,9 @@ impl Shard {
                         }
                         open = true;
                     }
-                    let translated = match translator {
-                        Some(t) => match translate(t, store, &r, target, key) {
-                            Ok(translated) => translated,
-                            Err(e) => {
-                                failed = Some(e);
-                                return;
-                            }
-                        },
+                    let translated = match translator.as_mut().map(|t| translate(t, store, &r, target, key)) {
+                        Some(Err(e)) => return failed = Some(e),
+                        Some(Ok(translated)) => translated,
                         None => (None, None),
                     };
                     size += r.value.len() + r.key.map_or(0, <[u8]>::len);
@@ -382,6 +384,19 @@ impl Shard {
         Ok(records)
     }
 
+    /// Most key and value bytes of one batch: the configured limit, and at
+    /// most one second's worth under a rate limit.
+    fn batch_bytes(&self) -> usize {
+        let config = &self.config;
+        if config.rate_limit_bytes > 0 {
+            config
+                .batch_bytes
+                .min(usize::try_from(config.rate_limit_bytes).unwrap_or(usize::MAX))
+        } else {
+            config.batch_bytes
+        }
+    }
+
     /// After a commit (or all acknowledgements): the new positions, in
     /// memory and on the edge.
     fn delivered(
@@ -402,9 +417,28 @@ impl Shard {
         }
         self.stats.delivered(records, bytes);
         session.next_send = session.next_send.max(Instant::now()) + self.pace_for(bytes);
-        let positions: Vec<(String, u32, u64)> = moved.into_iter().map(|((t, p), next)| (t, p, next)).collect();
-        // The edge's copy of the positions is a retention floor, never the
-        // truth (the target's progress is): a failure here loses nothing.
+        session.unrecorded.extend(moved);
+        // At least once, the edge's positions are the truth: at once.
+        if config.mode == Mode::AtLeastOnce || session.recorded_at.elapsed() >= RECORD_EVERY {
+            self.record(session)?;
+        }
+        Ok(())
+    }
+
+    /// Record the delivered positions on the edge (retention floors).
+    fn record(&self, session: &mut Session) -> Result<()> {
+        if session.unrecorded.is_empty() {
+            return Ok(());
+        }
+        let config = &self.config;
+        let positions: Vec<(String, u32, u64)> = std::mem::take(&mut session.unrecorded)
+            .into_iter()
+            .map(|((t, p), next)| (t, p, next))
+            .collect();
+        session.recorded_at = Instant::now();
+        // In exactly-once mode the edge's copy of the positions is a
+        // retention floor, never the truth (the target's progress is): a
+        // failure here loses nothing.
         match self.store.consumer_groups().commit_mirror_positions(
             &config.name,
             &positions,
@@ -439,6 +473,7 @@ impl Shard {
                 .payload(value.as_bytes());
             send(&session.producer, record)?;
         }
+        wait_delivered(&session.producer, self.config.request_timeout * 3)?;
         session.producer.commit_transaction(self.config.request_timeout * 3)?;
         *open = false;
         Ok(())
@@ -447,7 +482,7 @@ impl Shard {
     /// At least once: every record of the batch acknowledged.
     fn acknowledge(&self, session: &Session) -> std::result::Result<(), KafkaError> {
         let errors_before = self.stats.counters().errors.values().sum::<u64>();
-        session.producer.flush(self.config.request_timeout * 3)?;
+        wait_delivered(&session.producer, self.config.request_timeout * 3)?;
         let errors_after = self.stats.counters().errors.values().sum::<u64>();
         if errors_after > errors_before {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
@@ -530,6 +565,23 @@ fn mirrored<'a>(
         record = record.payload(translated.1.as_deref().unwrap_or(r.value));
     }
     record
+}
+
+/// Wait until every queued record is delivered (or failed) and its report
+/// served. Not `Producer::flush`: on a `ThreadedProducer` its own poll
+/// waits up to 100 ms for an event the polling thread takes first, which
+/// made every transaction last at least 100 ms (rdkafka 0.39's
+/// `BaseProducer::flush`, also called by `commit_transaction`; with nothing
+/// in flight it returns at once).
+fn wait_delivered(producer: &MirrorProducer, timeout: Duration) -> std::result::Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
 }
 
 /// Queue one record, waiting while the producer's queue is full.
