@@ -125,10 +125,11 @@ impl Translator {
                 "{at} carries schema id {edge_id}, which the edge's registry does not know: register it on the edge, or drop past the record (mirror drop-unmirrored)"
             ))
         })?;
-        let mut body = serde_json::json!({ "schema": schema.schema });
-        if schema.schema_type != SchemaType::Avro {
-            body["schemaType"] = serde_json::Value::from(schema.schema_type.name());
-        }
+        let body = if schema.schema_type == SchemaType::Avro {
+            serde_json::json!({ "schema": schema.schema })
+        } else {
+            serde_json::json!({ "schema": schema.schema, "schemaType": schema.schema_type.name() })
+        };
         let path = format!("{}/subjects/{}/versions", self.url.base, subject);
         let answer = self.post(&path, &body.to_string())?;
         let id = answer
