@@ -34,6 +34,20 @@ pub const REDRIVE_PREFIX: &str = "__redrive.";
 /// are retention floors (`consumer/mirror.rs`).
 pub const MIRROR_PREFIX: &str = "__mirror.";
 
+/// The internal topic of committed offsets (consumer groups' and the
+/// mirrors' positions).
+pub const OFFSETS_TOPIC: &str = "__offsets";
+
+/// Whether appends to `topic` pass the store quota (they are counted in
+/// the used bytes, never refused by it): only [`OFFSETS_TOPIC`]. Its
+/// records are small and come from consumers and mirrors, and at the quota
+/// they are what frees space: a mirror's position is a retention floor, so
+/// refusing it would keep every undelivered record, and the store full,
+/// for good (design/mirror.md).
+pub fn quota_exempt(topic: &str) -> bool {
+    topic == OFFSETS_TOPIC
+}
+
 /// Whether `name` (a topic, group or producer) is one the store keeps for itself.
 pub fn is_internal(name: &str) -> bool {
     name.starts_with(INTERNAL_PREFIX)

@@ -68,7 +68,10 @@ pub struct MirrorConfig {
     pub create_topics: bool,
     /// Most records in one transaction (or at-least-once batch).
     pub batch_records: usize,
-    /// Most key and value bytes in one transaction.
+    /// Most key and value bytes in one transaction. Default 768 KiB: a
+    /// Millrace target writes a whole Kafka transaction as one commit
+    /// record of its `__transactions` topic, whose record limit is 1 MiB
+    /// (a larger one fails at EndTxn with MESSAGE_TOO_LARGE).
     pub batch_bytes: usize,
     /// First and longest wait before reconnecting after a failure.
     pub backoff_min: Duration,
@@ -77,6 +80,10 @@ pub struct MirrorConfig {
     pub request_timeout: Duration,
     /// Extra librdkafka properties (SASL, TLS, ...).
     pub kafka: BTreeMap<String, String>,
+    /// The central schema registry (`http://host:port`): keys and values in
+    /// Confluent wire format get their schema id translated to it
+    /// (`registry.rs`). `None`: bytes copied unchanged.
+    pub registry_to: Option<String>,
 }
 
 impl MirrorConfig {
@@ -94,11 +101,12 @@ impl MirrorConfig {
             progress_topic: PROGRESS_TOPIC_DEFAULT.to_string(),
             create_topics: true,
             batch_records: 5_000,
-            batch_bytes: 4 * 1024 * 1024,
+            batch_bytes: 768 * 1024,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             kafka: BTreeMap::new(),
+            registry_to: None,
         }
     }
 
@@ -142,6 +150,9 @@ impl MirrorConfig {
             return Err(MirrorError::Config("progress topic: give a name".into()));
         }
         self.selection()?;
+        if let Some(url) = &self.registry_to {
+            crate::registry::RegistryUrl::parse(url)?;
+        }
         Ok(())
     }
 

@@ -17,6 +17,10 @@ pub enum MirrorError {
     /// fewer partitions than its source, an unreadable progress record).
     #[error("target cluster: {0}")]
     Target(String),
+    /// A schema id could not be translated (`--registry-to`): unknown to
+    /// the edge's registry, or refused by the central one.
+    #[error("schema id translation: {0}")]
+    Schema(String),
     /// Asked to stop.
     #[error("stopped")]
     Stopped,

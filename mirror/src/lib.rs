@@ -21,6 +21,8 @@
 
 mod config;
 mod error;
+mod floor;
+mod registry;
 mod shard;
 mod stats;
 mod target;
@@ -42,19 +44,37 @@ pub struct Mirror {
     stats: Arc<MirrorStats>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The floor keeper (`floor::keep`).
+    floor: Option<JoinHandle<()>>,
 }
 
 impl Mirror {
     /// Start mirroring `store` as `config` says. The configuration is
     /// checked first; the target need not be reachable (the shards back
-    /// off and retry).
+    /// off and retry). Before it returns, every selected partition holds
+    /// its retention floor (a position at its log start if it had none),
+    /// and a keeper thread gives one to each partition that appears later.
     pub fn start(store: &Store, config: MirrorConfig) -> Result<Mirror> {
         config.validate()?;
         let selection = config.selection()?;
         let stats = Arc::new(MirrorStats::default());
         stats.restore(&status(store, &config.name)?.counters);
+        floor::hold(store, &config, &selection, &stats)?;
         let stop = Arc::new(AtomicBool::new(false));
         let config = Arc::new(config);
+        let floor = {
+            let (store, config, selection, stats, stop) = (
+                store.clone(),
+                config.clone(),
+                selection.clone(),
+                stats.clone(),
+                stop.clone(),
+            );
+            std::thread::Builder::new()
+                .name("millrace-mirror-floor".to_string())
+                .spawn(move || floor::keep(&store, &config, &selection, &stats, &stop))
+                .map_err(|e| MirrorError::Config(format!("cannot start a mirror thread: {e}")))?
+        };
         let mut threads = Vec::new();
         for shard in 0..config.shards {
             let worker = shard::Shard {
@@ -75,6 +95,7 @@ impl Mirror {
                     for t in threads {
                         let _ = t.join();
                     }
+                    let _ = floor.join();
                     return Err(MirrorError::Config(format!("cannot start a mirror thread: {e}")));
                 }
             }
@@ -84,6 +105,7 @@ impl Mirror {
             stats,
             stop,
             threads,
+            floor: Some(floor),
         })
     }
 
@@ -110,6 +132,9 @@ impl Mirror {
     fn stop_now(&mut self) {
         self.stop.store(true, Ordering::Release);
         for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(t) = self.floor.take() {
             let _ = t.join();
         }
     }

@@ -11,6 +11,7 @@
 
 use crate::config::{MirrorConfig, Mode};
 use crate::error::{MirrorError, Result};
+use crate::registry::{RegistryUrl, Translator};
 use crate::stats::{encode_counters, partition_lag, MirrorStats};
 use crate::target::{self, MirrorProducer};
 use millrace::batch::RecordView;
@@ -36,8 +37,14 @@ enum Sent {
     Records(u64),
     /// The transaction failed with an abortable error and was aborted;
     /// every source is back at its committed position.
-    Aborted(KafkaError),
+    Aborted(MirrorError),
 }
+/// Exactly once: how often delivered positions are recorded on the edge
+/// while records keep coming (and at once when the mirror is idle or stops).
+/// They are a retention floor there, not the truth (the target's progress
+/// is), and each record is an fsync of `__offsets`: once per transaction
+/// it cost as much as the transaction.
+const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 pub(crate) struct Shard {
     pub config: Arc<MirrorConfig>,
@@ -64,6 +71,11 @@ struct Session {
     refreshed: Option<Instant>,
     next_send: Instant,
     rotate: usize,
+    /// Schema-id translation (`--registry-to`), its cache per session.
+    translator: Option<Translator>,
+    /// Delivered positions not yet recorded on the edge, and when the last were.
+    unrecorded: BTreeMap<(String, u32), u64>,
+    recorded_at: Instant,
 }
 
 impl Shard {
@@ -123,10 +135,17 @@ impl Shard {
             refreshed: None,
             next_send: Instant::now(),
             rotate: 0,
+            translator: match &self.config.registry_to {
+                Some(url) => Some(Translator::new(RegistryUrl::parse(url)?, self.config.request_timeout)),
+                None => None,
+            },
+            unrecorded: BTreeMap::new(),
+            recorded_at: Instant::now(),
         };
         let mut aborts_in_a_row = 0;
         loop {
             if self.stopped() {
+                self.record(&mut session)?;
                 return Err(MirrorError::Stopped);
             }
             if session.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
@@ -136,15 +155,15 @@ impl Shard {
             let generation = self.store.generation();
             match self.send_batch(&mut session)? {
                 Sent::Records(0) => {
+                    self.record(&mut session)?;
                     self.store.wait_any(generation, Instant::now() + IDLE_WAIT);
                 }
                 Sent::Records(_) => aborts_in_a_row = 0,
-                Sent::Aborted(e) => {
+                Sent::Aborted(error) => {
                     aborts_in_a_row += 1;
                     if aborts_in_a_row >= ABORTS_IN_SESSION_MAX {
-                        return Err(e.into());
+                        return Err(error);
                     }
-                    let error = MirrorError::from(e);
                     tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %error, "transaction aborted; sending again from the committed positions");
                     self.stats.error(&error_code(&error), error.to_string());
                     self.sleep(self.config.backoff_min);
@@ -279,22 +298,15 @@ impl Shard {
 
     /// Send what is there, up to the batch limits, in one transaction with
     /// its progress records; on success record the positions on the edge.
-    /// Returns the records sent, or the abortable error of a transaction it
-    /// aborted.
+    /// Returns the records sent.
     fn send_batch(&self, session: &mut Session) -> Result<Sent> {
         self.pace(session);
         let config = &self.config;
         let mut budget_records = config.batch_records;
-        let mut budget_bytes = if config.rate_limit_bytes > 0 {
-            config
-                .batch_bytes
-                .min(usize::try_from(config.rate_limit_bytes).unwrap_or(usize::MAX))
-        } else {
-            config.batch_bytes
-        };
+        let mut budget_bytes = self.batch_bytes();
         let exactly_once = config.mode == Mode::ExactlyOnce;
         let mut open = false;
-        let mut failed: Option<KafkaError> = None;
+        let mut failed: Option<MirrorError> = None;
         let (mut records, mut bytes) = (0u64, 0u64);
         let mut moved: Vec<((String, u32), u64)> = Vec::new();
         let keys: Vec<(String, u32)> = session.sources.keys().cloned().collect();
@@ -311,6 +323,8 @@ impl Shard {
                 continue;
             };
             let producer = &session.producer;
+            let translator = &mut session.translator;
+            let store = &self.store;
             let partition = i32::try_from(key.1).unwrap_or(i32::MAX);
             let edge = config.edge_id.as_bytes();
             let (mut count, mut size) = (0u64, 0usize);
@@ -326,15 +340,20 @@ impl Shard {
                     }
                     if exactly_once && !open {
                         if let Err(e) = producer.begin_transaction() {
-                            failed = Some(e);
+                            failed = Some(e.into());
                             return;
                         }
                         open = true;
                     }
+                    let translated = match translator.as_mut().map(|t| translate(t, store, &r, target, key)) {
+                        Some(Err(e)) => return failed = Some(e),
+                        Some(Ok(translated)) => translated,
+                        None => (None, None),
+                    };
                     size += r.value.len() + r.key.map_or(0, <[u8]>::len);
                     count += 1;
-                    if let Err(e) = send(producer, mirrored(&r, target, partition, edge)) {
-                        failed = Some(e);
+                    if let Err(e) = send(producer, mirrored(&r, &translated, target, partition, edge)) {
+                        failed = Some(e.into());
                     }
                 },
             ) {
@@ -368,8 +387,8 @@ impl Shard {
         }
         let result = match failed {
             Some(e) => Err(e),
-            None if exactly_once => self.commit(session, &moved, &mut open),
-            None => self.acknowledge(session),
+            None if exactly_once => self.commit(session, &moved, &mut open).map_err(MirrorError::from),
+            None => self.acknowledge(session).map_err(MirrorError::from),
         };
         if let Err(e) = result {
             self.stats.aborted();
@@ -382,10 +401,23 @@ impl Shard {
                 return Ok(Sent::Aborted(e));
             }
             // Rewind: the next session starts from what the target holds.
-            return Err(e.into());
+            return Err(e);
         }
         self.delivered(session, moved, records, bytes)?;
         Ok(Sent::Records(records))
+    }
+
+    /// Most key and value bytes of one batch: the configured limit, and at
+    /// most one second's worth under a rate limit.
+    fn batch_bytes(&self) -> usize {
+        let config = &self.config;
+        if config.rate_limit_bytes > 0 {
+            config
+                .batch_bytes
+                .min(usize::try_from(config.rate_limit_bytes).unwrap_or(usize::MAX))
+        } else {
+            config.batch_bytes
+        }
     }
 
     /// After a commit (or all acknowledgements): the new positions, in
@@ -408,9 +440,28 @@ impl Shard {
         }
         self.stats.delivered(records, bytes);
         session.next_send = session.next_send.max(Instant::now()) + self.pace_for(bytes);
-        let positions: Vec<(String, u32, u64)> = moved.into_iter().map(|((t, p), next)| (t, p, next)).collect();
-        // The edge's copy of the positions is a retention floor, never the
-        // truth (the target's progress is): a failure here loses nothing.
+        session.unrecorded.extend(moved);
+        // At least once, the edge's positions are the truth: at once.
+        if config.mode == Mode::AtLeastOnce || session.recorded_at.elapsed() >= RECORD_EVERY {
+            self.record(session)?;
+        }
+        Ok(())
+    }
+
+    /// Record the delivered positions on the edge (retention floors).
+    fn record(&self, session: &mut Session) -> Result<()> {
+        if session.unrecorded.is_empty() {
+            return Ok(());
+        }
+        let config = &self.config;
+        let positions: Vec<(String, u32, u64)> = std::mem::take(&mut session.unrecorded)
+            .into_iter()
+            .map(|((t, p), next)| (t, p, next))
+            .collect();
+        session.recorded_at = Instant::now();
+        // In exactly-once mode the edge's copy of the positions is a
+        // retention floor, never the truth (the target's progress is): a
+        // failure here loses nothing.
         match self.store.consumer_groups().commit_mirror_positions(
             &config.name,
             &positions,
@@ -445,6 +496,7 @@ impl Shard {
                 .payload(value.as_bytes());
             send(&session.producer, record)?;
         }
+        wait_delivered(&session.producer, self.config.request_timeout * 3)?;
         session.producer.commit_transaction(self.config.request_timeout * 3)?;
         *open = false;
         Ok(())
@@ -453,7 +505,7 @@ impl Shard {
     /// At least once: every record of the batch acknowledged.
     fn acknowledge(&self, session: &Session) -> std::result::Result<(), KafkaError> {
         let errors_before = self.stats.counters().errors.values().sum::<u64>();
-        session.producer.flush(self.config.request_timeout * 3)?;
+        wait_delivered(&session.producer, self.config.request_timeout * 3)?;
         let errors_after = self.stats.counters().errors.values().sum::<u64>();
         if errors_after > errors_before {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
@@ -477,6 +529,10 @@ impl Shard {
     }
 }
 
+/// A record's key and value with their schema ids translated to the
+/// central registry (`None`: unchanged, not in wire format or null).
+type Translated = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The metrics label of a session's error.
 fn error_code(error: &MirrorError) -> String {
     match error {
@@ -485,24 +541,53 @@ fn error_code(error: &MirrorError) -> String {
             .map_or_else(|| "client".to_string(), |c| format!("{c:?}")),
         MirrorError::Store(_) => "edge_store".to_string(),
         MirrorError::Target(_) => "target".to_string(),
+        MirrorError::Schema(_) => "schema".to_string(),
         MirrorError::Config(_) | MirrorError::Stopped => "config".to_string(),
     }
 }
 
 /// May the session abort the transaction and send again with the same
 /// producer? Yes for an abortable transaction error and a failed delivery;
-/// a fatal error (fenced: another instance took over) ends the session.
-fn abortable(error: &KafkaError) -> bool {
+/// a fatal error (fenced: another instance took over), a schema the edge
+/// does not know, anything else ends the session.
+fn abortable(error: &MirrorError) -> bool {
     match error {
-        KafkaError::Transaction(e) => e.txn_requires_abort() && !e.is_fatal(),
-        KafkaError::MessageProduction(_) => true,
+        MirrorError::Kafka(KafkaError::Transaction(e)) => e.txn_requires_abort() && !e.is_fatal(),
+        MirrorError::Kafka(KafkaError::MessageProduction(_)) => true,
         _ => false,
     }
 }
 
+fn translate(
+    translator: &mut Translator,
+    store: &Store,
+    r: &RecordView<'_>,
+    target: &str,
+    (topic, partition): &(String, u32),
+) -> Result<Translated> {
+    let at = format!("record {topic}/{partition} offset {}", r.offset);
+    let key = match r.key {
+        Some(k) => translator.translate(store, &format!("{target}-key"), k, &at)?,
+        None => None,
+    };
+    let value = if r.is_null_value() {
+        None
+    } else {
+        translator.translate(store, &format!("{target}-value"), r.value, &at)?
+    };
+    Ok((key, value))
+}
+
 /// The target record of a source record: same partition, key, value (null
-/// kept), headers and timestamp, plus the provenance headers.
-fn mirrored<'a>(r: &RecordView<'a>, target: &'a str, partition: i32, edge: &[u8]) -> BaseRecord<'a, [u8], [u8]> {
+/// kept; both with their schema ids translated if `translated` says so),
+/// headers and timestamp, plus the provenance headers.
+fn mirrored<'a>(
+    r: &RecordView<'a>,
+    translated: &'a Translated,
+    target: &'a str,
+    partition: i32,
+    edge: &[u8],
+) -> BaseRecord<'a, [u8], [u8]> {
     let offset = r.offset.to_string();
     let mut headers = OwnedHeaders::new_with_capacity(2);
     for (name, value) in r.headers_opt() {
@@ -521,13 +606,30 @@ fn mirrored<'a>(r: &RecordView<'a>, target: &'a str, partition: i32, edge: &[u8]
         .partition(partition)
         .timestamp(r.timestamp_ms)
         .headers(headers);
-    if let Some(k) = r.key {
+    if let Some(k) = translated.0.as_deref().or(r.key) {
         record = record.key(k);
     }
     if !r.is_null_value() {
-        record = record.payload(r.value);
+        record = record.payload(translated.1.as_deref().unwrap_or(r.value));
     }
     record
+}
+
+/// Wait until every queued record is delivered (or failed) and its report
+/// served. Not `Producer::flush`: on a `ThreadedProducer` its own poll
+/// waits up to 100 ms for an event the polling thread takes first, which
+/// made every transaction last at least 100 ms (rdkafka 0.39's
+/// `BaseProducer::flush`, also called by `commit_transaction`; with nothing
+/// in flight it returns at once).
+fn wait_delivered(producer: &MirrorProducer, timeout: Duration) -> std::result::Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
 }
 
 /// Queue one record, waiting while the producer's queue is full.

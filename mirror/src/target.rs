@@ -62,7 +62,7 @@ pub(crate) fn producer(config: &MirrorConfig, shard: u32, stats: Arc<MirrorStats
     let mut c = client_config(config);
     c.set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
+        .set("linger.ms", "1")
         .set("message.timeout.ms", "30000")
         .set("compression.type", "none");
     if config.mode == Mode::ExactlyOnce {

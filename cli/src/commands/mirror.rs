@@ -86,6 +86,11 @@ struct RunArgs {
     /// security.protocol=SASL_SSL.
     #[arg(long = "kafka", value_name = "KEY=VALUE")]
     kafka: Vec<String>,
+    /// Central schema registry (http://[user:password@]host:port): keys and
+    /// values in Confluent wire format get its schema ids (registered under
+    /// `<target topic>-value` / `-key`).
+    #[arg(long, value_name = "URL")]
+    registry_to: Option<String>,
     /// Stop once every selected partition is delivered up to its end.
     #[arg(long)]
     exit_when_caught_up: bool,
@@ -177,6 +182,7 @@ fn run_config(args: &RunArgs) -> CliResult<MirrorConfig> {
     config.progress_topic.clone_from(&args.progress_topic);
     config.create_topics = !args.no_create_topics;
     config.batch_records = args.batch_records;
+    config.registry_to.clone_from(&args.registry_to);
     for pair in &args.kafka {
         let Some((key, value)) = pair.split_once('=') else {
             return Err(CliError::usage(format!("--kafka {pair:?}: expected KEY=VALUE")));
@@ -360,6 +366,7 @@ pub fn configured(sections: &[MirrorSection]) -> CliResult<Vec<MirrorConfig>> {
                 config.progress_topic.clone_from(topic);
             }
             config.kafka.clone_from(&s.kafka);
+            config.registry_to.clone_from(&s.registry_to);
             config
                 .validate()
                 .map_err(|e| CliError::usage(format!("[[mirror]] {}: {e}", s.name)))?;

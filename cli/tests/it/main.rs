@@ -42,6 +42,8 @@ mod kafka_txn;
 mod live_inspect;
 #[cfg(feature = "mirror")]
 mod mirror_e2e;
+#[cfg(feature = "mirror")]
+mod mirror_serve;
 mod null_values;
 mod offset_reuse;
 mod offsets;

@@ -19,18 +19,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const PARTITIONS: u32 = 3;
+pub(crate) const PARTITIONS: u32 = 3;
 
 /// A TCP proxy to `upstream` that can cut every connection and refuse new
 /// ones until restored (the edge's link to the data centre).
-struct Proxy {
+pub(crate) struct Proxy {
     port: u16,
     up: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Proxy {
-    fn start_on(port: u16, upstream: String) -> Proxy {
+    pub(crate) fn start_on(port: u16, upstream: String) -> Proxy {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
@@ -74,26 +74,26 @@ impl Proxy {
         Proxy { port, up, open }
     }
 
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::Release);
         for s in self.open.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, Ordering::Release);
     }
 
-    fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }
 
 /// A small deterministic generator (the seed is printed).
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self, n: u64) -> u64 {
+    pub(crate) fn next(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -132,7 +132,7 @@ fn append(dir: &Path, p: u32, n: u64) {
     store.close().unwrap();
 }
 
-fn mirror_cmd(edge: &Path, to: &str, extra: &[&str]) -> Command {
+pub(crate) fn mirror_cmd(edge: &Path, to: &str, extra: &[&str]) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("millrace"));
     cmd.arg("mirror")
         .arg("--data")
@@ -147,14 +147,14 @@ fn mirror_cmd(edge: &Path, to: &str, extra: &[&str]) -> Command {
     cmd
 }
 
-fn kill9(child: &mut Child) {
+pub(crate) fn kill9(child: &mut Child) {
     let _ = Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
     let _ = child.wait();
 }
 
 /// Every record of `edge1.orders` on the target, read committed: per
 /// partition the values in order.
-fn read_target(bootstrap: &str, want: usize) -> BTreeMap<i32, Vec<(String, String)>> {
+pub(crate) fn read_target(bootstrap: &str, want: usize) -> BTreeMap<i32, Vec<(String, String)>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "mirror-check")

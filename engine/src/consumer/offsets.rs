@@ -23,7 +23,7 @@ mod group_limit;
 pub use commit::{OffsetCommit, OffsetCommitMode};
 
 /// Internal topic holding committed consumer offsets.
-pub const OFFSETS_TOPIC: &str = "__offsets";
+pub const OFFSETS_TOPIC: &str = crate::names::OFFSETS_TOPIC;
 /// Longest group name, in bytes.
 pub const GROUP_BYTES_MAX: usize = crate::names::GROUP_NAME_BYTES_MAX;
 /// Most metadata bytes per offset commit.

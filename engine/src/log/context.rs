@@ -76,6 +76,11 @@ impl LogContext {
         }
         Ok(())
     }
+    /// Count `bytes` about to be written without checking the quota
+    /// (`names::quota_exempt` topics).
+    pub fn charge(&self, bytes: u64) {
+        self.used_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
     pub fn release(&self, bytes: u64) {
         self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }

@@ -44,6 +44,10 @@ pub struct MirrorSection {
     /// Extra librdkafka properties for the target (SASL, TLS, ...).
     #[serde(default)]
     pub kafka: BTreeMap<String, String>,
+    /// The central schema registry (`http://host:port`): schema ids of
+    /// records in Confluent wire format are translated to it.
+    #[serde(default)]
+    pub registry_to: Option<String>,
 }
 
 fn default_name() -> String {

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Mirror throughput (issue 24): `millrace mirror` from an edge data directory
+into a second `millrace serve` whose Kafka front plays the central cluster,
+as a ratio to that Kafka front's own produce rate in the same run.
+
+usage: driver.py MILLRACE_BIN WORK_DIR [OUT_JSON]
+
+Per round, in fresh directories:
+
+- kafka:  confluent-kafka (librdkafka, acks=all, linger.ms 5, batch.size
+          1,000,000, no compression) produces MBENCH_RECORDS values of 1 KiB
+          to a 1-partition `always` topic of the central server (the
+          `kafka_throughput` of benches/kafka/driver.py, same settings);
+- mirror: an edge directory preloaded with the same number of 1 KiB records
+          (`millrace bench --keep`, untimed) is mirrored by
+          `millrace mirror --exit-when-caught-up` (exactly once: one Kafka
+          transaction per 5,000 records or 4 MiB, with its progress record)
+          into the same central server (its own target topic, created by the
+          mirror as `always` like every topic of that server). Timed from the
+          process start to its exit, so the start (store open, producer init,
+          progress read) is included.
+
+Ratio = mirror records/s / kafka records/s of the same round; the report gives
+each round and the median. Environment: MBENCH_RECORDS (default 100000),
+MBENCH_ROUNDS (default 3), MBENCH_PYTHON is not read (run this with a python
+that has confluent-kafka: target/kafka-venv/bin/python).
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "kafka"))
+os.environ.setdefault("KBENCH_RECORDS", os.environ.get("MBENCH_RECORDS", "100000"))
+import driver as kafka_driver  # noqa: E402  (benches/kafka/driver.py)
+
+RECORDS = kafka_driver.RECORDS
+ROUNDS = int(os.environ.get("MBENCH_ROUNDS", "3"))
+RECORD_BYTES = kafka_driver.RECORD_BYTES
+
+
+def log(msg):
+    print(f"[mirror-bench] {msg}", file=sys.stderr, flush=True)
+
+
+def one_round(binary, work, rnd):
+    case = os.path.join(work, f"round-{rnd}")
+    os.makedirs(case)
+    central_dir = os.path.join(case, "central", "data")
+    os.makedirs(os.path.dirname(central_dir))
+    edge = os.path.join(case, "edge")
+    try:
+        # The edge's records, untimed.
+        subprocess.run(
+            [binary, "bench", "--data", edge, "--topic", "mbench", "--record-bytes", str(RECORD_BYTES),
+             "--batch-records", "1000", "--count", str(RECORDS), "--durability", "always", "--keep", "--json"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        server = kafka_driver.Server(binary, central_dir, kafka=True)
+        try:
+            addr = f"127.0.0.1:{server.port}"
+            subprocess.run([binary, "--server", addr, "topic", "create", kafka_driver.TOPIC, "--partitions", "1",
+                            "--durability", "always", "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
+            produce, _read = kafka_driver.kafka_throughput(server)
+            kafka_rate = produce["records"] / produce["seconds"]
+            bootstrap = f"127.0.0.1:{server.kafka_port}"
+            srv0, t0 = server.cpu(), time.monotonic()
+            out = subprocess.run(
+                [binary, "mirror", "--data", edge, "--to", bootstrap, "--prefix", "edge.", "--edge-id", f"bench{rnd}",
+                 "--topics", "mbench", "--progress-topic", "mirror_progress", "--exit-when-caught-up"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+            t1, srv1 = time.monotonic(), server.cpu()
+            if out.returncode != 0:
+                raise RuntimeError(f"mirror failed: {out.stderr.decode(errors='replace')[-2000:]}")
+            # Every record is on the central topic.
+            from confluent_kafka import Consumer, TopicPartition
+            consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "mbench-check", "isolation.level": "read_committed"})
+            low, high = consumer.get_watermark_offsets(TopicPartition("edge.mbench", 0), timeout=10)
+            consumer.close()
+            # High watermark counts records and the transaction markers.
+            if high - low < RECORDS:
+                raise RuntimeError(f"mirror: {high - low} offsets on the target, {RECORDS} records sent")
+            mirror_seconds = t1 - t0
+            mirror_rate = RECORDS / mirror_seconds
+            return {
+                "round": rnd,
+                "records": RECORDS,
+                "record_bytes": RECORD_BYTES,
+                "kafka_produce_seconds": produce["seconds"],
+                "kafka_produce_records_per_s": kafka_rate,
+                "mirror_seconds": mirror_seconds,
+                "mirror_records_per_s": mirror_rate,
+                "mirror_server_cpu_s": srv1 - srv0,
+                "ratio": mirror_rate / kafka_rate,
+            }
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(case, ignore_errors=True)
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    binary, work = sys.argv[1], sys.argv[2]
+    out_path = sys.argv[3] if len(sys.argv) > 3 else None
+    os.makedirs(work, exist_ok=True)
+    rows = []
+    for rnd in range(ROUNDS):
+        row = one_round(binary, work, rnd)
+        log(f"round {rnd}: kafka {row['kafka_produce_records_per_s']:.0f} rec/s, mirror {row['mirror_records_per_s']:.0f} rec/s, ratio {row['ratio']:.2f}")
+        rows.append(row)
+    load = os.getloadavg()
+    summary = {
+        "rounds": rows,
+        "median_ratio": statistics.median(r["ratio"] for r in rows),
+        "median_kafka_records_per_s": statistics.median(r["kafka_produce_records_per_s"] for r in rows),
+        "median_mirror_records_per_s": statistics.median(r["mirror_records_per_s"] for r in rows),
+        "loadavg_at_end": load,
+    }
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if out_path:
+        with open(out_path, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
