@@ -391,20 +391,27 @@ impl Shard {
             None => self.acknowledge(session).map_err(MirrorError::from),
         };
         if let Err(e) = result {
-            self.stats.aborted();
-            let aborted = !open || session.producer.abort_transaction(config.request_timeout).is_ok();
-            if aborted && abortable(&e) {
-                // Every source read ahead of its committed position: back to it.
-                for source in session.sources.values_mut() {
-                    source.scanner.seek(source.position);
-                }
-                return Ok(Sent::Aborted(e));
-            }
-            // Rewind: the next session starts from what the target holds.
-            return Err(e);
+            return self.abort(session, open, e);
         }
         self.delivered(session, moved, records, bytes)?;
         Ok(Sent::Records(records))
+    }
+
+    /// A batch failed with `error`: abort its transaction (if `open`); an
+    /// abortable error is sent again in this session, from the committed
+    /// positions; anything else ends the session, and the next one starts
+    /// from what the target holds.
+    fn abort(&self, session: &mut Session, open: bool, error: MirrorError) -> Result<Sent> {
+        self.stats.aborted();
+        let aborted = !open || session.producer.abort_transaction(self.config.request_timeout).is_ok();
+        if !(aborted && abortable(&error)) {
+            return Err(error);
+        }
+        // Every source read ahead of its committed position: back to it.
+        for source in session.sources.values_mut() {
+            source.scanner.seek(source.position);
+        }
+        Ok(Sent::Aborted(error))
     }
 
     /// Most key and value bytes of one batch: the configured limit, and at
