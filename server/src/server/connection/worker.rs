@@ -13,7 +13,10 @@ use super::*;
 /// order either way. Responses of inline requests that are already queued
 /// back to back are written together; before a blocking request starts,
 /// everything answered so far is written (a long poll never holds back an
-/// earlier answer).
+/// earlier answer). An `Always` produce awaits its fsync on this task; the
+/// produces already queued behind it are appended first (`append_behind`)
+/// and answered right after it, so a pipelining client's produces share
+/// fsyncs and writes.
 #[expect(
     clippy::too_many_lines,
     reason = "debt: the response writer; to split with the service layer (issue 20)"
