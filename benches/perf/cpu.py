@@ -5,9 +5,15 @@ one record per call and per acknowledgement, one partition:
 
 - durable16: 16 producers (16 connections), `always` topic;
 - relaxed:   1 producer, `interval:10` topic;
-- durable:   1 producer, `always` topic.
+- durable:   1 producer, `always` topic;
+- durable16x1: 16 producers pipelining on one connection (`--connections 1`),
+  `always` topic (only with a client that has `--connections`).
 
 usage: cpu.py MILLRACE_BIN WORK_DIR [SECONDS] [ROUNDS]
+
+Environment: CPU_CLIENT_BIN runs the client from another binary than the
+server (to measure a server change alone); CPU_WORKLOADS=name,name picks
+workloads (default: the first three).
 
 The client is `millrace --server ADDR bench` (the project's Rust client);
 its CPU is the child's rusage (all threads), the server's is
@@ -26,11 +32,15 @@ import sys
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = [
+ALL_WORKLOADS = [
     ("durable16", 16, "always"),
     ("relaxed", 1, "interval:10"),
     ("durable", 1, "always"),
+    ("durable16x1", 16, "always"),
 ]
+CONNECTIONS = {"durable16x1": 1}
+PICKED = os.environ.get("CPU_WORKLOADS", "durable16,relaxed,durable").split(",")
+WORKLOADS = [w for w in ALL_WORKLOADS if w[0] in PICKED]
 
 
 def free_port():
@@ -65,13 +75,17 @@ def one(binary, work, name, producers, durability, seconds):
     port = free_port()
     server = subprocess.Popen(
         [binary, "--data", data, "serve", "--listen", f"127.0.0.1:{port}", "--no-metrics",
+         "--kafka-listen", "off", "--registry-listen", "off",
          "--durability", durability],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, server)
-        args = [binary, "--server", f"127.0.0.1:{port}", "bench", "--json", "--producers", str(producers),
+        client_bin = os.environ.get("CPU_CLIENT_BIN", binary)
+        args = [client_bin, "--server", f"127.0.0.1:{port}", "bench", "--json", "--producers", str(producers),
                 "--partitions", "1", "--record-bytes", "1024", "--batch-records", "1",
                 "--durability", durability, "--duration", f"{seconds}s"]
+        if name in CONNECTIONS:
+            args += ["--connections", str(CONNECTIONS[name])]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_before = proc_cpu(server.pid)
         out = subprocess.run(args, check=True, capture_output=True, text=True).stdout

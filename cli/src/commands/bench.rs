@@ -30,11 +30,13 @@ the durability mode (so `always` includes the fdatasync, shared by
 concurrent producers through group commit).
 
 With --server the load goes through the TCP protocol: one connection per
-producer, requests pipelined by the client.
+producer, or the producers spread over --connections connections (their
+requests then pipelined on each).
 
 Examples:
   millrace bench --data /tmp/bench-data
   millrace --server 127.0.0.1:7878 bench --producers 4 --duration 10s
+  millrace --server 127.0.0.1:7878 bench --producers 16 --connections 1 --batch-records 1
   millrace bench --producers 16 --durability always --duration 10s
   millrace bench --record-bytes 1024 --batch-records 1000 --count 1000000 --durability os --read
   millrace bench --json")]
@@ -45,6 +47,10 @@ pub struct BenchArgs {
     /// Concurrent producer threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) producers: u32,
+    /// With --server: connections the producers share, round robin
+    /// (default: one per producer).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) connections: Option<u32>,
     /// Partitions of the topic (default: one per producer).
     #[arg(long)]
     pub(crate) partitions: Option<u32>,
@@ -101,6 +107,11 @@ pub(crate) fn new_histogram() -> CliResult<Histogram<u64>> {
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     if global.server.is_some() {
         return remote::run(global, args);
+    }
+    if args.connections.is_some() {
+        return Err(CliError::usage(
+            "--connections needs --server (the embedded bench has no connections)",
+        ));
     }
     let partitions = args.partitions.unwrap_or(args.producers);
     let record_bytes =

@@ -49,18 +49,24 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     let batch_records = u64::from(args.batch_records);
     let started = Instant::now();
     let deadline = started + args.duration;
+    // One client per connection; a client's clones share its connection.
+    let connections = args.connections.unwrap_or(args.producers).min(args.producers);
+    let mut clients = Vec::new();
+    for _ in 0..connections {
+        let client = runtime
+            .block_on(Client::connect(addr, options.clone()))
+            .map_err(|e| remote_error(addr, e))?;
+        clients.push(client);
+    }
     let mut tasks = Vec::new();
-    for producer in 0..args.producers {
+    for (producer, client) in (0..args.producers).zip(clients.iter().cycle()) {
         let topic = args.topic.clone();
         let stop = stop.clone();
         let claimed = claimed.clone();
         let count = args.count;
-        let options = options.clone();
+        let client = client.clone();
         let partition = producer % partitions;
         tasks.push(runtime.spawn(async move {
-            let client = Client::connect(addr, options)
-                .await
-                .map_err(|e| remote_error(addr, e))?;
             let mut histogram = new_histogram()?;
             let value = vec![b'x'; record_bytes];
             let mut records = 0u64;

@@ -1,6 +1,7 @@
 //! `millrace completions` produces a script each shell accepts (bash is
 //! actually sourced), and `millrace bench` runs a bounded load and reports
-//! throughput and latency percentiles, leaving no topic behind.
+//! throughput and latency percentiles, leaving no topic behind (through a
+//! server too, its producers sharing connections).
 
 use crate::common;
 
@@ -66,4 +67,39 @@ fn bench_counts_records_and_cleans_up() {
         .args(["topic", "describe", "millrace-bench"])
         .assert()
         .success();
+}
+
+/// `bench --server --connections 1`: eight producers pipeline their `always`
+/// produces on one connection; every record is acknowledged and read back.
+/// Without `--server` the flag is a usage error.
+#[test]
+fn bench_producers_share_connections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = common::Server::start(&data, &[]);
+    let report = json_of(server.millrace().args([
+        "bench",
+        "--json",
+        "--producers",
+        "8",
+        "--connections",
+        "1",
+        "--partitions",
+        "1",
+        "--count",
+        "400",
+        "--batch-records",
+        "1",
+        "--durability",
+        "always",
+        "--read",
+    ]));
+    assert_eq!(report["records"], 400);
+    assert_eq!(report["batches"], 400);
+    assert_eq!(report["read"]["records"], 400);
+    drop(server);
+    millrace(&data)
+        .args(["bench", "--connections", "2", "--count", "10"])
+        .assert()
+        .code(2);
 }

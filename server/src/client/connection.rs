@@ -121,6 +121,11 @@ type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 struct Connection {
     writer: tokio::sync::Mutex<BoxedWrite>,
+    /// Encoded requests not written yet. A caller appends its frame here,
+    /// then takes the writer: whoever holds it writes everything queued
+    /// meanwhile in one `write`, so concurrent calls on one connection share
+    /// a system call (a caller that finds its frame already taken is done).
+    outbox: Mutex<Vec<u8>>,
     pending: Mutex<HashMap<u32, Pending>>,
     closed: AtomicBool,
     hello: HelloResponse,
@@ -142,6 +147,30 @@ impl Connection {
         for (_, waiter) in pending {
             waiter.fail(error());
         }
+    }
+
+    /// Append a request's frame to the outbox.
+    fn queue(&self, request_id: u32, request: &Request) {
+        let frame = encode_request(request_id, request);
+        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        if outbox.is_empty() {
+            *outbox = frame;
+        } else {
+            outbox.extend_from_slice(&frame);
+        }
+    }
+
+    /// Write what the outbox holds, once this task has the writer. The
+    /// frames queued while another task was writing go out together; when
+    /// that task already took this caller's frame, nothing is left to write.
+    /// A failed write fails the connection, whoever's frames it carried.
+    async fn write_queued(&self) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().await;
+        let queued = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        if queued.is_empty() {
+            return Ok(());
+        }
+        writer.write_all(&queued).await
     }
 
     fn take_pending(&self, request_id: u32) -> Option<Pending> {
@@ -287,6 +316,7 @@ impl Client {
             .map_err(|_| ClientError::Timeout(options.connect_timeout))??;
         let connection = Arc::new(Connection {
             writer: tokio::sync::Mutex::new(write_half),
+            outbox: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             hello,
@@ -332,12 +362,8 @@ impl Client {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(request_id, waiter(sender));
-        let frame = encode_request(request_id, &request);
-        let written = {
-            let mut writer = connection.writer.lock().await;
-            tokio::time::timeout(timeout, writer.write_all(&frame)).await
-        };
-        match written {
+        connection.queue(request_id, &request);
+        match tokio::time::timeout(timeout, connection.write_queued()).await {
             Ok(Ok(())) => {}
             Ok(Err(source)) => {
                 connection.fail_all(|| ClientError::Disconnected);

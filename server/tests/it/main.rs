@@ -37,6 +37,7 @@ mod load;
 mod metrics_http;
 mod paging;
 mod permissions;
+mod pipelined;
 mod producer;
 mod protocol_doc;
 mod reset_audit;

@@ -13,7 +13,10 @@ use super::*;
 /// order either way. Responses of inline requests that are already queued
 /// back to back are written together; before a blocking request starts,
 /// everything answered so far is written (a long poll never holds back an
-/// earlier answer).
+/// earlier answer). An `Always` produce awaits its fsync on this task; the
+/// produces already queued behind it are appended first (`append_behind`)
+/// and answered right after it, so a pipelining client's produces share
+/// fsyncs and writes.
 #[expect(
     clippy::too_many_lines,
     reason = "debt: the response writer; to split with the service layer (issue 20)"
@@ -33,10 +36,19 @@ pub(super) async fn worker<W: AsyncWrite + Unpin>(
         write_timeout: shared.config.slow_client_timeout(),
     };
     let frame_bytes_max = shared.config.frame_bytes_max;
+    // Produces appended behind an `Always` one while it waits (see
+    // `append_behind`), answered right after it; and the job that ended
+    // that run, to take next.
+    let mut behind: Vec<Behind> = Vec::new();
+    let mut carry: Option<Job> = None;
     loop {
         // Take the next job without waiting while answers are buffered; when
         // none is queued, send the buffered answers, then wait.
-        let job = match jobs.try_recv() {
+        let next = match carry.take() {
+            Some(job) => Ok(job),
+            None => jobs.try_recv(),
+        };
+        let job = match next {
             Ok(job) => job,
             Err(mpsc::error::TryRecvError::Empty) => {
                 if !output.flush(&mut writer).await {
@@ -77,6 +89,10 @@ pub(super) async fn worker<W: AsyncWrite + Unpin>(
                         (result, false)
                     }
                     Ok(Inline::Durable { appended }) => {
+                        // Produces already queued behind this one are
+                        // appended before the wait: the fsync it waits for
+                        // covers them too, and their answers go out with its.
+                        carry = append_behind(&context, &mut taken, &mut jobs, &mut behind);
                         session = Some(taken);
                         // Answers so far go out before the fsync wait.
                         if !output.flush(&mut writer).await {
@@ -145,6 +161,29 @@ pub(super) async fn worker<W: AsyncWrite + Unpin>(
         };
         let tail = output.encode(opcode, request_id, result, frame_bytes_max, &shared.metrics);
         output.answered.extend(permit);
+        for produce in behind.drain(..) {
+            let result = match produce.answer {
+                Answer::Done(result) => result,
+                Answer::Owed(appended) => shared
+                    .context
+                    .acknowledged(appended)
+                    .await
+                    .map(crate::handler::produced)
+                    .map_err(WireError::from),
+            };
+            shared
+                .metrics
+                .record_request(produce.opcode, produce.received.elapsed());
+            // A produce's answer has no tail.
+            let _ = output.encode(
+                produce.opcode.code(),
+                produce.request_id,
+                result,
+                frame_bytes_max,
+                &shared.metrics,
+            );
+            output.answered.push(produce.permit);
+        }
         if !tail.is_empty() {
             // A fetch: its records go out right behind the frame head, without
             // being copied into the output buffer.
@@ -166,6 +205,92 @@ pub(super) async fn worker<W: AsyncWrite + Unpin>(
     }
     if output.flush(&mut writer).await {
         let _ = tokio::time::timeout(output.write_timeout, writer.shutdown()).await;
+    }
+}
+
+/// A produce appended while the one before it waited for its fsync.
+struct Behind {
+    opcode: Opcode,
+    request_id: u32,
+    received: Instant,
+    permit: Admission,
+    answer: Answer,
+}
+
+enum Answer {
+    Done(Result<Response, WireError>),
+    Owed(crate::server::service::Appended),
+}
+
+/// Append the produces queued right now (a pipelining client's) into
+/// `behind`, in arrival order, up to the first job that is not a produce
+/// that runs inline; that job is returned, to be taken next. Executing them
+/// before the answer of the one waiting is only a matter of when: execution
+/// and answers keep the arrival order.
+fn append_behind(
+    context: &Service,
+    session: &mut Session,
+    jobs: &mut mpsc::UnboundedReceiver<Job>,
+    behind: &mut Vec<Behind>,
+) -> Option<Job> {
+    loop {
+        let Ok(job) = jobs.try_recv() else {
+            return None;
+        };
+        let Job::Execute {
+            opcode,
+            request_id,
+            request: request @ Request::Produce(_),
+            received,
+            _permit,
+        } = job
+        else {
+            return Some(job);
+        };
+        let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle_inline(context, session, request)
+        }));
+        let answer = match inline {
+            Ok(Inline::Done(result)) => Answer::Done(result),
+            Ok(Inline::Durable { appended }) => Answer::Owed(appended),
+            Ok(Inline::Blocking(request)) => {
+                return Some(Job::Execute {
+                    opcode,
+                    request_id,
+                    request,
+                    received,
+                    _permit,
+                })
+            }
+            Err(_panic) => {
+                // As in the worker: the session may be half-updated, the
+                // connection closes after this answer.
+                tracing::error!(?opcode, "request handler panicked");
+                behind.push(Behind {
+                    opcode,
+                    request_id,
+                    received,
+                    permit: _permit,
+                    answer: Answer::Done(Err(handler_failed())),
+                });
+                return Some(Job::Reply {
+                    opcode: 0,
+                    request_id: 0,
+                    result: Err(handler_failed()),
+                    close: true,
+                    client_name: None,
+                    principal: None,
+                    _permit: None,
+                });
+            }
+        };
+        behind.push(Behind {
+            opcode,
+            request_id,
+            received,
+            permit: _permit,
+            answer,
+        });
     }
 }
 
