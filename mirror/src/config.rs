@@ -70,8 +70,9 @@ pub struct MirrorConfig {
     pub batch_records: usize,
     /// Most key and value bytes in one transaction. Default 768 KiB: a
     /// Millrace target writes a whole Kafka transaction as one commit
-    /// record of its `__transactions` topic, whose record limit is 1 MiB
-    /// (a larger one fails at EndTxn with MESSAGE_TOO_LARGE).
+    /// record of its `__transactions` topic, whose record limit was 1 MiB
+    /// before 2026-12-07 (a larger one failed at EndTxn with
+    /// MESSAGE_TOO_LARGE there).
     pub batch_bytes: usize,
     /// First and longest wait before reconnecting after a failure.
     pub backoff_min: Duration,

@@ -245,3 +245,43 @@ fn a_deleted_target_is_neither_reported_nor_applied_again_into_its_successor() {
     let store = Store::open(dir.path(), options()).unwrap();
     assert_eq!(values(&store, "y"), vec![b"y".to_vec()]);
 }
+
+/// A transaction of several MiB (well over the 1 MiB default record limit,
+/// which its commit record, holding every part, exceeds) commits; so does
+/// one in a store whose transaction log was created with that default
+/// (before 2026-12-07): the log's limit is raised at the next commit.
+#[test]
+fn a_transaction_of_several_mebibytes_commits_also_in_a_store_with_the_old_log_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("big", TopicConfig::default()).unwrap();
+    let producer = store.init_producer("p").unwrap();
+    let record = |i: u8| Record::new(vec![i; 900 * 1024]);
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
+    txn.append("big", 0, &[record(1), record(2), record(3)]).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(values(&store, "big").len(), 3);
+    store.close().unwrap();
+    // The log as an older store created it: the default record limit.
+    let meta = dir.path().join("topics/__transactions/topic.meta");
+    let old = TopicConfig {
+        durability: Some(millrace::Durability::Always),
+        ..TopicConfig::default()
+    };
+    std::fs::write(&meta, old.encode()).unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producer = store.init_producer("p").unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
+    txn.append("big", 0, &[record(4), record(5), record(6)]).unwrap();
+    txn.commit().unwrap();
+    let got = values(&store, "big");
+    assert_eq!(got.len(), 6);
+    assert!(got
+        .iter()
+        .zip(1u8..)
+        .all(|(v, i)| v.len() == 900 * 1024 && v.iter().all(|b| *b == i)));
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(values(&store, "big").len(), 6);
+    assert!(store.unapplied_transaction_parts().is_empty());
+}

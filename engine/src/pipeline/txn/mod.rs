@@ -177,8 +177,16 @@ pub enum TransactionFailOutcome {
     },
 }
 
-/// Largest transaction (all parts, encoded), so the commit record fits one batch.
-pub const TRANSACTION_BYTES_MAX: usize = (batch::BATCH_BYTES_MAX as usize) / 2;
+/// Largest commit record: the largest record a topic may allow
+/// (`record_bytes_max`), which `__transactions` allows.
+const COMMIT_RECORD_BYTES_MAX: u32 = batch::BATCH_BYTES_MAX / 2;
+
+/// Largest transaction (its records, encoded): the commit record holds
+/// them with their batch headers, topic names and offset commits, within
+/// [`COMMIT_RECORD_BYTES_MAX`]; a transaction whose framing does not fit the
+/// 1 MiB left (thousands of parts) fails at commit, whole, with the record
+/// limit's error.
+pub const TRANSACTION_BYTES_MAX: usize = (COMMIT_RECORD_BYTES_MAX as usize) - 1024 * 1024;
 
 impl Transaction {
     pub(crate) fn new(pipeline: Pipeline, producer_id: u64, epoch: u16, timeout: Duration) -> Transaction {
@@ -613,12 +621,25 @@ impl Transaction {
     }
 }
 
+/// The transaction log, created on first use. Its record limit is the
+/// largest a topic may have, so that every transaction within
+/// [`TRANSACTION_BYTES_MAX`] can commit; a store whose log was created with
+/// the default 1 MiB (before 2026-12-07) has it raised here.
 fn ensure_transactions_topic(pipeline: &Pipeline) -> Result<Arc<Partition>> {
     let config = TopicConfig {
         durability: Some(Durability::Always),
+        record_bytes_max: COMMIT_RECORD_BYTES_MAX,
         ..TopicConfig::default()
     };
-    pipeline.catalog().internal_log_or_create(TRANSACTIONS_TOPIC, config)
+    let log = pipeline.catalog().internal_log_or_create(TRANSACTIONS_TOPIC, config)?;
+    if log.config().record_bytes_max < COMMIT_RECORD_BYTES_MAX {
+        pipeline.catalog().alter_topic(TRANSACTIONS_TOPIC, false, |c| {
+            c.record_bytes_max = COMMIT_RECORD_BYTES_MAX;
+            Ok(())
+        })?;
+        return pipeline.catalog().partition(TRANSACTIONS_TOPIC, 0);
+    }
+    Ok(log)
 }
 
 /// Check one record against everything its target partition enforces: the
