@@ -249,8 +249,7 @@ fn redrive(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<
                         .map(|x| (x.dlq_offset, x.topic, x.partition))
                         .collect(),
                     capped: r.capped,
-                    // Not on the wire (yet): the server's report of refused records.
-                    refused: Vec::new(),
+                    refused: r.refused.into_iter().map(|x| (x.dlq_offset, x.reason)).collect(),
                 }),
                 other => Err(remote.unexpected(&other)),
             }
@@ -443,12 +442,18 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
             .iter()
             .map(|(o, t, p)| json!({"dlq_offset": o, "topic": t, "partition": p}))
             .collect();
+        let refused: Vec<serde_json::Value> = report
+            .refused
+            .iter()
+            .map(|(o, why)| json!({"dlq_offset": o, "reason": why}))
+            .collect();
         output::print_json(&json!({
             "applied": args.execute,
             "resumed_from": report.resumed_from,
             "next_offset": report.next_offset,
             "redriven": redriven,
             "capped": report.capped,
+            "refused": refused,
         }))?;
         return Ok(());
     }
@@ -476,6 +481,19 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
             )
         }
     );
+    if !report.refused.is_empty() {
+        println!(
+            "{} record{} left in the DLQ: the contract of today refuses {}",
+            report.refused.len(),
+            if report.refused.len() == 1 { "" } else { "s" },
+            if report.refused.len() == 1 { "it" } else { "them" }
+        );
+        let mut table = Table::new(&["DLQ OFFSET", "REFUSED BECAUSE"]);
+        for (o, why) in &report.refused {
+            table.row(vec![o.to_string(), why.clone()]);
+        }
+        table.print()?;
+    }
     if !args.execute {
         println!("dry run: nothing changed; re-run with --execute to redrive");
     }

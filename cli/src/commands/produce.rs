@@ -153,6 +153,8 @@ struct Landed {
     records: u64,
     first_offset: Option<u64>,
     next_offset: u64,
+    /// Records the topic's contract sent to its DLQ instead.
+    dead_lettered: u64,
 }
 
 /// Records of one partition not appended yet.
@@ -223,6 +225,7 @@ impl Batcher<'_> {
         };
         let landed = self.landed.entry(partition).or_default();
         landed.records += count;
+        landed.dead_lettered += count.saturating_sub(next_offset.saturating_sub(base_offset));
         landed.first_offset.get_or_insert(base_offset);
         landed.next_offset = next_offset;
         Ok(())
@@ -471,7 +474,7 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
     if global.json {
         let per_partition: Vec<serde_json::Value> = landed
             .iter()
-            .map(|(p, l)| json!({"partition": p, "records": l.records, "first_offset": l.first_offset, "next_offset": l.next_offset}))
+            .map(|(p, l)| json!({"partition": p, "records": l.records, "first_offset": l.first_offset, "next_offset": l.next_offset, "dead_lettered": l.dead_lettered}))
             .collect();
         output::print_json(&json!({"topic": args.topic, "records": count, "partitions": per_partition}))?;
     } else {
@@ -496,6 +499,13 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
                 format!("{})", detail.join(", "))
             }
         );
+        let dead_lettered: u64 = landed.values().map(|l| l.dead_lettered).sum();
+        if dead_lettered > 0 {
+            eprintln!(
+                "{dead_lettered} of them went to the DLQ by the topic's contract (see `millrace dlq list {}`)",
+                args.topic
+            );
+        }
     }
     Ok(())
 }

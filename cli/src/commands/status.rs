@@ -16,8 +16,9 @@ use serde_json::json;
     after_help = "Unhealthy (exit 1) when: the store is poisoned (every write fails until the
 server restarts), a topic or partition failed to open, the disk quota is used
 at or above --quota-max-percent, a topic's DLQ holds --dlq-threshold records
-or more, or a topic's contract reports an SLA breach. A server that cannot be
-reached is an error (exit 1) too.
+or more, or a topic's contract is at its error level (freshness or DLQ depth
+past the contract's error threshold, or a contract that failed to load). A
+server that cannot be reached is an error (exit 1) too.
 
 Examples:
   millrace status --server 127.0.0.1:7878

@@ -179,3 +179,128 @@ fn contract_commands_refuse_server_mode_with_a_hint() {
         .code(2)
         .stderr(predicate::str::contains("data directory"));
 }
+
+const RULES: &str = "apiVersion: v3.0.0
+kind: DataContract
+id: urn:payments
+version: 1.0.0
+status: active
+owner: payments
+topic: payments
+properties:
+  - name: amount
+    logicalType: number
+    maximum: 100
+    action: reject
+  - name: currency
+    enum: [EUR, USD]
+    action: dlq
+slaProperties:
+  - property: dlqDepth
+    warn: 1
+    error: 2
+";
+
+/// confluent-kafka producers meet the contract through `millrace serve`
+/// (tests/kafka/contract_rules.py): a record breaking a `reject` rule fails
+/// its delivery with INVALID_RECORD; an
+/// idempotent producer's batch with records breaking a `dlq` rule is split
+/// (design/contracts.md, "Idempotent batches"): every delivery succeeds, the
+/// valid records are in the topic once, in order, the others in
+/// `__dlq.payments` with their provenance headers, and the producer's next
+/// batch follows on.
+#[test]
+fn confluent_producers_meet_reject_and_dlq_rules() {
+    let Some(clients) = common::kafka::clients() else {
+        return;
+    };
+    let (tmp, data) = store_with_topic("payments", 1);
+    let rules = write(tmp.path(), "rules.yaml", RULES);
+    millrace(&data)
+        .args(["contract", "apply"])
+        .arg(&rules)
+        .assert()
+        .success();
+    let (server, bootstrap) = common::kafka::start_server(&data, &[]);
+    let output = clients.python("contract_rules.py", &bootstrap, &["--topic", "payments"]);
+    let out: serde_json::Value = serde_json::from_str(common::kafka::success(&output).trim()).unwrap();
+    let rejected = &out["rejected"][0];
+    assert_eq!(rejected["error"], "INVALID_RECORD", "{out}");
+    // librdkafka 2.x reports the code's own text, not the answer's
+    // error_message / record_errors (which name the rule: the server's
+    // contract_enforce tests read them off the wire).
+    let text = rejected["text"].as_str().unwrap_or_default();
+    assert!(text.contains("failed to validate record"), "{text}");
+    for report in out["idempotent_first"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(out["idempotent_second"].as_array().unwrap())
+    {
+        assert_eq!(report["error"], serde_json::Value::Null, "{out}");
+    }
+    // The first batch's base offset is its first appended record's (0).
+    assert_eq!(out["idempotent_first"][0]["offset"], 0, "{out}");
+    assert_eq!(out["topic"], serde_json::json!([1, 3, 5, 6]), "{out}");
+    let dlq = out["dlq"].as_array().unwrap();
+    assert_eq!(dlq.len(), 2, "{out}");
+    assert_eq!(
+        (dlq[0]["amount"].as_u64(), dlq[1]["amount"].as_u64()),
+        (Some(2), Some(4))
+    );
+    let headers = &dlq[0]["headers"];
+    assert_eq!(headers["dlq.contract.version"], "1", "{out}");
+    assert_eq!(headers["dlq.contract.rule"], "currency.enum", "{out}");
+    assert_eq!(headers["dlq.contract.path"], "/currency", "{out}");
+    assert_eq!(headers["dlq.stage"], "produce", "{out}");
+    assert!(
+        headers["dlq.error.message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GBP"),
+        "{out}"
+    );
+    assert!(server.stop(), "the server stops cleanly");
+}
+
+/// `millrace dlq redrive` lists the records the target's contract of today
+/// refuses (they stay in the DLQ), on a data directory and through
+/// `--server` (the native `DlqRedrive` answer's `refused`); a DLQ past the
+/// contract's `dlqDepth` error threshold makes `millrace status` unhealthy.
+#[test]
+fn redrive_reports_refused_records_and_status_counts_the_dlq_depth_sla() {
+    let (tmp, data) = store_with_topic("payments", 1);
+    let rules = write(tmp.path(), "rules.yaml", RULES);
+    millrace(&data)
+        .args(["contract", "apply"])
+        .arg(&rules)
+        .assert()
+        .success();
+    millrace(&data)
+        .args(["produce", "payments"])
+        .write_stdin("{\"amount\": 1, \"currency\": \"GBP\"}\n{\"amount\": 2, \"currency\": \"JPY\"}\n{\"amount\": 3, \"currency\": \"CHF\"}\n")
+        .assert()
+        .success();
+    let text = stdout_of(millrace(&data).args(["dlq", "redrive", "payments", "--execute"]));
+    assert!(
+        text.contains("REFUSED BECAUSE") && text.contains("currency.enum") && text.contains("redriven 0 records"),
+        "{text}"
+    );
+    let server = common::Server::start(&data, &[]);
+    let report = json_of(
+        server
+            .millrace()
+            .args(["dlq", "redrive", "payments", "--execute", "--restart", "--json"]),
+    );
+    assert_eq!(report["redriven"], serde_json::json!([]), "{report}");
+    assert_eq!(report["refused"].as_array().map(Vec::len), Some(3), "{report}");
+    assert_eq!(report["refused"][0]["dlq_offset"], 0, "{report}");
+    let reason = report["refused"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("currency.enum"), "{reason}");
+    // Depth 3, past the contract's error threshold 2: unhealthy, exit 1.
+    server.millrace().args(["status"]).assert().code(1).stdout(
+        predicate::str::contains("contract SLA breached on topic payments")
+            .and(predicate::str::contains("DLQ depth 3")),
+    );
+    assert!(server.stop());
+}

@@ -3,7 +3,9 @@
 //! redriven, read again) runs line by line through `sh` with the built
 //! binary first on PATH, and each line prints what the README says. Only
 //! the addresses change: a free port, the Kafka and metrics listeners off,
-//! so that the test runs beside the others.
+//! so that the test runs beside the others. And "A data contract": the
+//! contract file and its five lines, from `contract apply` to the record in
+//! the DLQ.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -127,4 +129,60 @@ fn the_first_contact_walk_runs_as_written() {
     );
     assert!(stdout("millrace dlq redrive", 0).contains("redriven 1 record"));
     assert_eq!(stdout("millrace consume", 1), "3 o2 {\"total\": oops}\n");
+}
+
+/// A fenced block of `lang` in README.md's section `heading`: its lines.
+fn block(heading: &str, lang: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let section = readme.split(heading).nth(1).expect("the section");
+    let fence = format!("```{lang}\n");
+    let block = section.split(&fence).nth(1).unwrap().split("```").next().unwrap();
+    block.lines().map(str::to_string).collect()
+}
+
+/// README.md, "A data contract": the contract file and the five lines, run
+/// line by line through `sh` with the built binary first on PATH; the
+/// valid record is in the topic, the one breaking the rule in the DLQ.
+#[test]
+fn the_contract_walk_runs_as_written() {
+    let contract = block("### A data contract", "yaml");
+    let lines = block("### A data contract", "sh");
+    assert_eq!(lines.len(), 5, "five lines: {lines:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("payments.yaml"), contract.join("\n") + "\n").unwrap();
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut outputs = Vec::new();
+    for line in &lines {
+        if let Some(assignment) = line.strip_prefix("export ") {
+            let (name, value) = assignment.split_once('=').unwrap();
+            env.push((name.to_string(), value.to_string()));
+            continue;
+        }
+        let output = Command::new("sh")
+            .args(["-c", line])
+            .current_dir(tmp.path())
+            .env("PATH", path_env())
+            .env_remove("MILLRACE_DATA")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "README line failed: {line}\n{output:?}");
+        outputs.push(output);
+    }
+    let produced = String::from_utf8_lossy(&outputs[2].stderr).to_string();
+    assert!(produced.contains("1 of them went to the DLQ"), "{produced}");
+    let listed = String::from_utf8_lossy(&outputs[3].stdout).to_string();
+    assert!(
+        listed.contains("1 record not yet redriven")
+            && listed.contains("contract.amount.maximum")
+            && listed.contains("/amount is 1200"),
+        "{listed}"
+    );
+    let consumed = Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+        .args(["consume", "payments", "--format", "%o %s\n"])
+        .current_dir(tmp.path())
+        .env("MILLRACE_DATA", "./pay-data")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&consumed.stdout), "0 {\"amount\": 12}\n");
 }

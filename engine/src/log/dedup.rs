@@ -70,6 +70,11 @@ pub(crate) trait DedupTable: Debug + Send + Sync {
     /// Remember a batch that was written at `base_offset`.
     fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, now_ms: i64);
 
+    /// Remember a batch of `record_count` sequences of which `appended`
+    /// records were written at `base_offset..` (the others went to the
+    /// topic's DLQ); nothing if it is remembered already.
+    fn record_split(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, appended: u32, now_ms: i64);
+
     /// The producer's last sequence here, if it has state here.
     fn last_sequence(&self, producer_id: u64) -> Option<u32>;
 

@@ -68,6 +68,11 @@ impl DedupTable for PartitionDedup {
         self.table.record(stamp, base_offset, record_count, now_ms);
     }
 
+    fn record_split(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, appended: u32, now_ms: i64) {
+        self.table
+            .record_split(stamp, base_offset, record_count, appended, now_ms);
+    }
+
     fn last_sequence(&self, producer_id: u64) -> Option<u32> {
         self.table.last_sequence(producer_id)
     }
@@ -85,11 +90,7 @@ impl DedupTable for PartitionDedup {
             .table
             .iter()
             .filter(|(id, entry)| {
-                !epochs.is_live(*id, now_ms)
-                    && entry
-                        .batches
-                        .back()
-                        .is_none_or(|b| b.base_offset.saturating_add(u64::from(b.record_count)) <= start_offset)
+                !epochs.is_live(*id, now_ms) && entry.batches.back().is_none_or(|b| b.next_offset() <= start_offset)
             })
             .map(|(id, _)| id)
             .collect();

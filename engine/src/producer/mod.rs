@@ -96,12 +96,42 @@ pub struct ProducerAppend {
 pub struct Producers {
     catalog: Arc<OpenCatalog>,
     registry: Arc<ProducerRegistry>,
+    /// Appends a sequenced batch judged by its topic's contract, splitting
+    /// it between the topic and its DLQ (the pipeline, handed in by the
+    /// store); without it a `dlq` verdict refuses the batch whole.
+    splitter: Option<Arc<dyn SplitAppend>>,
+}
+
+/// The seam through which a sequenced append meets its topic's contract
+/// when some records go to the DLQ: implemented by the pipeline
+/// (transactions), which this feature does not import.
+pub(crate) trait SplitAppend: std::fmt::Debug + Send + Sync {
+    /// [`Producers::append_sequenced`]: judged; records with a `dlq`
+    /// verdict go to the topic's DLQ in one transaction with the others,
+    /// which claims the batch's sequences.
+    fn append_sequenced_judged(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        stamp: ProducerStamp,
+    ) -> Result<ProducerAppend>;
 }
 
 impl Producers {
     /// The producer feature over `catalog`, with the store's registry.
     pub(crate) fn new(catalog: Arc<OpenCatalog>, registry: Arc<ProducerRegistry>) -> Producers {
-        Producers { catalog, registry }
+        Producers {
+            catalog,
+            registry,
+            splitter: None,
+        }
+    }
+
+    /// With the seam that splits a sequenced batch by its topic's contract.
+    pub(crate) fn with_splitter(mut self, splitter: Arc<dyn SplitAppend>) -> Producers {
+        self.splitter = Some(splitter);
+        self
     }
 
     fn producer_registry(&self) -> &ProducerRegistry {
@@ -320,8 +350,11 @@ impl Producers {
         stamp: ProducerStamp,
     ) -> Result<ProducerAppend> {
         crate::names::refuse_internal_topic(topic)?;
-        // The topic's contract: a `reject` refuses the batch, and so does a
-        // `dlq` (a sequenced batch is never split: `record_check::judge_unsplittable`).
+        if let Some(splitter) = &self.splitter {
+            return splitter.append_sequenced_judged(topic, partition, records, stamp);
+        }
+        // Without the pipeline: a `reject` refuses the batch, and so does a
+        // `dlq` (`record_check::judge_unsplittable`).
         let judge = crate::record_check::judge_unsplittable(&self.catalog.checks, topic, partition, records)?;
         let appended = self.append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
         if let (Some(judge), false) = (&judge, appended.duplicate) {

@@ -42,20 +42,33 @@ const ID_DRAWS_MAX: usize = 64;
 pub const ANONYMOUS_PREFIX: &str = "__anonymous.";
 
 const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"MRPS");
+/// Version 1: each batch (base_sequence, record_count, base_offset). Version
+/// 2 (written when a batch holds fewer records than it numbers: a split
+/// batch, design/contracts.md "Idempotent batches") adds `appended` per batch.
 const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_VERSION_SPLIT: u16 = 2;
 
 /// A batch a producer wrote, remembered to answer retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachedBatch {
     pub base_sequence: u32,
+    /// Records the producer sent (the sequences the batch numbers).
     pub record_count: u32,
     pub base_offset: u64,
+    /// Records of it in the log at `base_offset..`: `record_count`, or fewer
+    /// for a batch whose other records the topic's contract sent to its DLQ.
+    pub appended: u32,
 }
 
 impl CachedBatch {
     /// Sequence of the batch's last record (sequences wrap at 2^32).
     pub fn last_sequence(&self) -> u32 {
         self.base_sequence.wrapping_add(self.record_count.saturating_sub(1))
+    }
+
+    /// Offset just past its records in the log.
+    pub fn next_offset(&self) -> u64 {
+        self.base_offset.saturating_add(u64::from(self.appended))
     }
 }
 
@@ -147,7 +160,7 @@ impl ProducerTable {
         match cached {
             Some(b) => Ok(Admission::Duplicate {
                 base_offset: b.base_offset,
-                next_offset: b.base_offset + u64::from(b.record_count),
+                next_offset: b.next_offset(),
             }),
             None => Err(Error::OutOfOrderSequence {
                 expected,
@@ -158,6 +171,34 @@ impl ProducerTable {
 
     /// Remember a batch that was written (at append, or replayed at open).
     pub fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, append_ms: i64) {
+        self.push(stamp, base_offset, record_count, record_count, append_ms);
+    }
+
+    /// Remember a batch of `record_count` sequences of which `appended`
+    /// records are in the log at `base_offset..` (the others went to the
+    /// topic's DLQ). Already remembered (the same epoch, first sequence and
+    /// count): nothing changes (recovery registers the last commit's claims
+    /// again).
+    pub fn record_split(
+        &mut self,
+        stamp: ProducerStamp,
+        base_offset: u64,
+        record_count: u32,
+        appended: u32,
+        append_ms: i64,
+    ) {
+        let known = self.entries.get(&stamp.producer_id).is_some_and(|e| {
+            e.epoch == stamp.epoch
+                && e.batches
+                    .iter()
+                    .any(|b| b.base_sequence == stamp.base_sequence && b.record_count == record_count)
+        });
+        if !known {
+            self.push(stamp, base_offset, record_count, appended, append_ms);
+        }
+    }
+
+    fn push(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, appended: u32, append_ms: i64) {
         let entry = self
             .entries
             .entry(stamp.producer_id)
@@ -172,6 +213,7 @@ impl ProducerTable {
             base_sequence: stamp.base_sequence,
             record_count,
             base_offset,
+            appended,
         });
         while entry.batches.len() > self.window {
             entry.batches.pop_front();
@@ -189,14 +231,26 @@ impl ProducerTable {
 
     /// Snapshot file contents for the state as of `offset` (the log end).
     pub fn encode_snapshot(&self, offset: u64) -> Vec<u8> {
+        let split = self
+            .entries
+            .values()
+            .any(|entry| entry.batches.iter().any(|b| b.appended != b.record_count));
+        let version = if split {
+            SNAPSHOT_VERSION_SPLIT
+        } else {
+            SNAPSHOT_VERSION
+        };
         let mut e = Encoder::new();
-        e.u32(SNAPSHOT_MAGIC).u16(SNAPSHOT_VERSION).u64(offset);
+        e.u32(SNAPSHOT_MAGIC).u16(version).u64(offset);
         e.u32(self.entries.len() as u32);
         for (id, entry) in &self.entries {
             e.u64(*id).u16(entry.epoch).i64(entry.last_append_ms);
             e.u16(entry.batches.len() as u16);
             for b in &entry.batches {
                 e.u32(b.base_sequence).u32(b.record_count).u64(b.base_offset);
+                if split {
+                    e.u32(b.appended);
+                }
             }
         }
         e.seal_with_crc()
@@ -210,8 +264,11 @@ impl ProducerTable {
         self.entries.values().all(|producer| {
             let mut previous_end = 0u64;
             producer.batches.iter().all(|b| {
-                let end = b.base_offset.checked_add(u64::from(b.record_count));
-                let ok = b.record_count > 0 && b.base_offset >= previous_end && end.is_some_and(|e| e <= offset);
+                let end = b.base_offset.checked_add(u64::from(b.appended));
+                let ok = b.record_count > 0
+                    && b.appended <= b.record_count
+                    && b.base_offset >= previous_end
+                    && end.is_some_and(|e| e <= offset);
                 previous_end = end.unwrap_or(u64::MAX);
                 ok
             })
@@ -221,9 +278,15 @@ impl ProducerTable {
     /// Parse a snapshot; `None` if it is not a valid snapshot.
     pub fn decode_snapshot(bytes: &[u8], window: u32) -> Option<(u64, ProducerTable)> {
         let mut d = Decoder::with_crc(bytes)?;
-        if d.u32()? != SNAPSHOT_MAGIC || d.u16()? != SNAPSHOT_VERSION {
+        if d.u32()? != SNAPSHOT_MAGIC {
             return None;
         }
+        let split = match d.u16()? {
+            SNAPSHOT_VERSION => false,
+            SNAPSHOT_VERSION_SPLIT => true,
+            _ => return None,
+        };
+        let batch_bytes = if split { 20 } else { 16 };
         let offset = d.u64()?;
         let count = d.u32()?;
         let mut table = ProducerTable::new(window);
@@ -232,15 +295,18 @@ impl ProducerTable {
             let epoch = d.u16()?;
             let last_append_ms = d.i64()?;
             let batch_count = d.u16()?;
-            if usize::from(batch_count) > d.remaining() / 16 || batch_count == 0 {
+            if usize::from(batch_count) > d.remaining() / batch_bytes || batch_count == 0 {
                 return None;
             }
             let mut batches = VecDeque::with_capacity(usize::from(batch_count));
             for _ in 0..batch_count {
+                let (base_sequence, record_count, base_offset) = (d.u32()?, d.u32()?, d.u64()?);
+                let appended = if split { d.u32()? } else { record_count };
                 batches.push_back(CachedBatch {
-                    base_sequence: d.u32()?,
-                    record_count: d.u32()?,
-                    base_offset: d.u64()?,
+                    base_sequence,
+                    record_count,
+                    base_offset,
+                    appended,
                 });
             }
             while batches.len() > table.window {
@@ -853,6 +919,30 @@ mod tests {
             bad[i] ^= 0x40;
             assert!(ProducerTable::decode_snapshot(&bad, 3).is_none(), "flip at {i}");
         }
+    }
+
+    #[test]
+    fn a_split_batch_is_remembered_with_its_appended_records_and_snapshotted() {
+        let mut table = ProducerTable::new(3);
+        table.record(stamp(2, 0), 0, 2, 7);
+        // Five sequences, three records in the log at 2..5.
+        table.record_split(stamp(2, 2), 2, 5, 3, 8);
+        table.record_split(stamp(2, 2), 2, 5, 3, 8);
+        assert_eq!(table.get(0).map(|p| p.batches.len()), Some(2), "registered once");
+        assert_eq!(table.last_sequence(0), Some(6));
+        assert_eq!(
+            table.check(stamp(2, 2), 5).unwrap(),
+            Admission::Duplicate {
+                base_offset: 2,
+                next_offset: 5
+            }
+        );
+        assert_eq!(table.check(stamp(2, 7), 1).unwrap(), Admission::Append);
+        let bytes = table.encode_snapshot(5);
+        assert_eq!(bytes.get(4..6), Some(&[2u8, 0][..]), "version 2");
+        let (offset, back) = ProducerTable::decode_snapshot(&bytes, 3).unwrap();
+        assert_eq!((offset, &back), (5, &table));
+        assert!(back.batches_end_by(5));
     }
 
     #[test]

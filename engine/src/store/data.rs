@@ -152,11 +152,19 @@ impl Store {
         let routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
         let p = self.partition(topic, partition)?;
         if !routing.letters.is_empty() {
-            if producer.is_some() {
-                routing.refuse_split()?;
-            }
-            // Acknowledged on return: the commit record is fdatasync'd.
-            let routed = self.pipeline().commit_routed(topic, partition, records, &routing)?;
+            // Acknowledged on return: the commit record is fdatasync'd. An
+            // idempotent producer's batch is split too, its sequences
+            // claimed with the transaction (design/contracts.md,
+            // "Idempotent batches").
+            let (routed, duplicate) = match producer {
+                Some(stamp) => self
+                    .pipeline()
+                    .commit_routed_sequenced(topic, partition, records, &routing, stamp)?,
+                None => (
+                    self.pipeline().commit_routed(topic, partition, records, &routing)?,
+                    false,
+                ),
+            };
             let end = p.high_watermark();
             let info = routed.appended.unwrap_or(AppendInfo {
                 base_offset: end,
@@ -165,7 +173,7 @@ impl Store {
             return Ok(PendingAppend {
                 base_offset: info.base_offset,
                 next_offset: info.next_offset,
-                duplicate: false,
+                duplicate,
                 dead_lettered: routed.dead_lettered,
                 partition: None,
             });

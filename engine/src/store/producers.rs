@@ -9,6 +9,7 @@ impl Store {
     /// sequenced appends. The methods below are forwards to it.
     pub fn producers(&self) -> Producers {
         Producers::new(self.inner.catalog.clone(), self.inner.producers.clone())
+            .with_splitter(Arc::new(self.pipeline()))
     }
 
     /// Register `name` or start its next epoch, fencing the previous

@@ -225,36 +225,79 @@ fn transaction_append_stages_dead_letters_with_the_transaction() {
 }
 
 #[test]
-fn an_idempotent_batch_is_refused_whole_and_its_retry_goes_through() {
+fn an_idempotent_batch_is_split_and_its_retry_is_a_duplicate_even_after_a_reopen() {
     let dir = scratch_dir();
     let store = Store::open(dir.path(), options()).unwrap();
     store.create_topic("t", TopicConfig::default()).unwrap();
     install(&store, "t");
     let mut producer = Producer::init(&store, "p").unwrap();
     producer.send("t", 0, &[Record::new("ok")]).unwrap();
-    // A dlq verdict in a sequenced batch: refused whole (never split).
-    match producer.send("t", 0, &[Record::new("ok 2"), Record::new("bad")]) {
-        Err(Error::ContractViolation {
-            index: 1,
-            rule,
-            message,
-            ..
-        }) => {
-            assert_eq!(rule, "no_bad");
-            assert!(message.contains("idempotent"), "{message}");
-        }
-        other => panic!("{other:?}"),
-    }
+    // A dlq verdict in a sequenced batch: the valid records are appended,
+    // the others dead-lettered, the batch's three sequences claimed.
+    let batch = [Record::new("ok 2"), Record::new("bad"), Record::new("ok 3")];
+    let sent = producer.send("t", 0, &batch).unwrap();
+    assert_eq!((sent.base_offset, sent.next_offset, sent.duplicate), (1, 3, false));
+    assert_eq!(values(&store, "t"), ["ok", "ok 2", "ok 3"]);
+    assert_eq!(dlq_values(&store, "t"), ["bad"]);
+    let entries = store.dlq_list("t", &DlqFilter::default()).unwrap();
+    let contract = entries[0].letter.contract.clone().unwrap();
+    assert_eq!(
+        (
+            contract.contract_version,
+            contract.rule.as_str(),
+            contract.path.as_str()
+        ),
+        (7, "no_bad", "/word")
+    );
+    assert_eq!(producer.next_sequence("t", 0), 4, "every record of the batch counts");
+    // A retry of the same sequence: a duplicate with the same answer, nothing written twice.
+    let stamp = millrace::ProducerStamp {
+        producer_id: producer.producer_id(),
+        epoch: producer.epoch(),
+        base_sequence: 1,
+    };
+    let again = store.append_sequenced("t", 0, &batch, stamp).unwrap();
+    assert_eq!((again.base_offset, again.next_offset, again.duplicate), (1, 3, true));
+    let pending = store.append_pending("t", 0, &batch, Some(stamp)).unwrap();
+    assert!(pending.duplicate);
+    assert_eq!((pending.base_offset, pending.next_offset), (1, 3));
+    assert_eq!(dlq_values(&store, "t"), ["bad"], "never dead-lettered twice");
+    // A batch all of whose records go to the DLQ claims its sequences too.
+    let all_bad = producer
+        .send("t", 0, &[Record::new("bad 2"), Record::new("bad 3")])
+        .unwrap();
+    assert_eq!(all_bad.next_offset - all_bad.base_offset, 0);
+    assert_eq!(producer.next_sequence("t", 0), 6);
+    // `reject` still refuses the batch whole; its sequence does not move.
     assert!(matches!(
-        producer.send("t", 0, &[Record::new("reject")]),
-        Err(Error::ContractViolation { .. })
+        producer.send("t", 0, &[Record::new("ok 4"), Record::new("reject")]),
+        Err(Error::ContractViolation { index: 1, .. })
     ));
-    assert!(dlq_values(&store, "t").is_empty());
-    // The sequence did not move: the next batch carries the same one, once.
-    assert_eq!(producer.next_sequence("t", 0), 1);
-    let sent = producer.send("t", 0, &[Record::new("ok 3")]).unwrap();
-    assert!(!sent.duplicate);
-    assert_eq!(values(&store, "t"), ["ok", "ok 3"]);
+    assert_eq!(producer.next_sequence("t", 0), 6);
+    drop(producer);
+    drop(store);
+    // After a reopen the claims hold: the retries are duplicates, the next
+    // sequence follows every record sent.
+    let store = Store::open(dir.path(), options()).unwrap();
+    install(&store, "t");
+    let again = store.append_sequenced("t", 0, &batch, stamp).unwrap();
+    assert_eq!((again.base_offset, again.next_offset, again.duplicate), (1, 3, true));
+    let stamp_all_bad = millrace::ProducerStamp {
+        base_sequence: 4,
+        ..stamp
+    };
+    let again = store
+        .append_sequenced("t", 0, &[Record::new("bad 2"), Record::new("bad 3")], stamp_all_bad)
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(dlq_values(&store, "t"), ["bad", "bad 2", "bad 3"]);
+    let next = millrace::ProducerStamp {
+        base_sequence: 6,
+        ..stamp
+    };
+    let sent = store.append_sequenced("t", 0, &[Record::new("ok 5")], next).unwrap();
+    assert_eq!((sent.base_offset, sent.duplicate), (3, false));
+    assert_eq!(values(&store, "t"), ["ok", "ok 2", "ok 3", "ok 5"]);
 }
 
 #[test]
@@ -360,6 +403,75 @@ fn routed_appends_are_atomic_under_io_faults() {
                 while routed_under_fault(op, nth, durability, contract) {
                     nth += 1;
                 }
+            }
+        }
+    }
+}
+
+/// An idempotent producer's split batch (two valid records, one for the
+/// DLQ) with an I/O fault at the `nth` call of `op`; after a reopen on the
+/// plain file system the topic and the DLQ hold all of it or none of it,
+/// and a retry of the same sequence then leaves exactly one copy of each
+/// record: appended once if nothing was, a duplicate otherwise (never
+/// dead-lettered twice). Returns whether the fault fired.
+fn split_under_fault(op: FaultOp, nth: u64, durability: Durability) -> bool {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let opts = StoreOptions {
+        durability,
+        ..options()
+    };
+    let store = Store::open_with_storage(dir.path(), opts.clone(), Arc::new(storage.clone())).unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    install(&store, "t");
+    let mut producer = Producer::init(&store, "p").unwrap();
+    // The internal topics the split writes, created before the fault.
+    producer.send("t", 0, &[Record::new("bad 0")]).unwrap();
+    let stamp = millrace::ProducerStamp {
+        producer_id: producer.producer_id(),
+        epoch: producer.epoch(),
+        base_sequence: producer.next_sequence("t", 0),
+    };
+    drop(producer);
+    let batch = [Record::new("a"), Record::new("bad 1"), Record::new("b")];
+    storage.arm(op, nth, FaultKind::Eio);
+    let result = store.append_sequenced("t", 0, &batch, stamp);
+    let fired = storage.fired().is_some();
+    assert!(fired || result.is_ok(), "{op:?} {nth}: {result:?} without a fault");
+    drop(store);
+    let store = Store::open(dir.path(), opts).unwrap();
+    install(&store, "t");
+    let (topic, dlq) = (values(&store, "t"), dlq_values(&store, "t"));
+    let added = (topic.len(), dlq.len() - 1);
+    assert!(
+        added == (2, 1) || added == (0, 0),
+        "{op:?} {nth} {durability:?}: topic {topic:?}, DLQ {dlq:?} (result {result:?})"
+    );
+    if result.is_ok() {
+        assert_eq!(added, (2, 1), "{op:?} {nth}: acknowledged, then lost");
+    }
+    let retry = store.append_sequenced("t", 0, &batch, stamp).unwrap();
+    assert_eq!(
+        retry.duplicate,
+        added == (2, 1),
+        "{op:?} {nth} {durability:?}: {retry:?}"
+    );
+    assert_eq!(values(&store, "t"), ["a", "b"], "{op:?} {nth} {durability:?}");
+    assert_eq!(
+        dlq_values(&store, "t"),
+        ["bad 0", "bad 1"],
+        "{op:?} {nth} {durability:?}"
+    );
+    fired
+}
+
+#[test]
+fn split_idempotent_batches_are_atomic_and_retried_once_under_io_faults() {
+    for durability in [Durability::Always, Durability::Os] {
+        for op in [FaultOp::Write, FaultOp::SyncData] {
+            let mut nth = 0;
+            while split_under_fault(op, nth, durability) {
+                nth += 1;
             }
         }
     }

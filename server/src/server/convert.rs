@@ -14,8 +14,8 @@ use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
     CommittedOffset, CommittedPart, ConfigEntry, CreateTopic, DamageEntry, DamageReport, DlqList, DlqListing,
     DlqRedrive, FailRecord, Fetch, FetchedEncoded, Isolation, PartitionInfo, PartitionLag, PartitionOffset, Position,
-    ProducerInit, ProducerSequence, ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, ResetOffsets,
-    ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
+    ProducerInit, ProducerSequence, ProducerStamp, RecordFailed, RedriveReport, RedrivenRecord, RefusedRecord,
+    ResetOffsets, ResetPlan, ResetPlanEntry, ResetTarget, ResetWarning, TopicDescription, TxnCommitted, TxnDeadLetter,
 };
 use crate::server::service::{FetchFrom, FetchQuery, FetchSink, RecordFailure, ServiceError};
 
@@ -408,6 +408,11 @@ pub fn redrive_report(report: millrace::dlq::RedriveReport) -> RedriveReport {
             })
             .collect(),
         capped: report.capped,
+        refused: report
+            .refused
+            .into_iter()
+            .map(|(dlq_offset, reason)| RefusedRecord { dlq_offset, reason })
+            .collect(),
     }
 }
 

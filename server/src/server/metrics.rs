@@ -494,6 +494,39 @@ pub fn render_contract_gauges(statuses: &[millrace::contract::ContractStatus], o
             );
         }
     }
+    let _ = writeln!(out, "# TYPE millrace_contract_dlq_depth gauge");
+    for s in statuses.iter().filter(|s| s.version.is_some()) {
+        let _ = writeln!(
+            out,
+            "millrace_contract_dlq_depth{{topic=\"{}\"}} {}",
+            escape(&s.topic),
+            s.dlq_depth
+        );
+    }
+    let _ = writeln!(out, "# TYPE millrace_contract_dlq_depth_threshold gauge");
+    for s in statuses {
+        let (warn, error) = s.dlq_thresholds;
+        for (level, threshold) in [("warn", warn), ("error", error)] {
+            if let Some(threshold) = threshold {
+                let _ = writeln!(
+                    out,
+                    "millrace_contract_dlq_depth_threshold{{topic=\"{}\",level=\"{level}\"}} {threshold}",
+                    escape(&s.topic)
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "# TYPE millrace_contract_dlq_breached gauge");
+    for s in statuses.iter().filter(|s| s.dlq != SlaLevel::Unknown) {
+        for (level, at) in [("warn", SlaLevel::Warn), ("error", SlaLevel::Error)] {
+            let _ = writeln!(
+                out,
+                "millrace_contract_dlq_breached{{topic=\"{}\",level=\"{level}\"}} {}",
+                escape(&s.topic),
+                u8::from(s.dlq >= at)
+            );
+        }
+    }
     let _ = writeln!(out, "# TYPE millrace_contract_uniqueness_violations_total counter");
     for s in statuses {
         for w in s.windows.iter().filter(|w| w.kind == "uniqueness") {

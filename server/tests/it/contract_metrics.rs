@@ -100,3 +100,64 @@ async fn contract_freshness_sla_and_windowed_measures_are_exported() {
     );
     server.handle.shutdown().await.unwrap();
 }
+
+/// DLQ depth against the contract's `dlqDepth` thresholds: the depth, the
+/// thresholds and the breach per level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_dlq_depth_and_its_thresholds_are_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store.create_topic("pay", TopicConfig::with_partitions(1)).unwrap();
+        let text = "apiVersion: v3.0.0
+kind: DataContract
+id: c
+version: 1.0.0
+status: active
+owner: team
+topic: pay
+properties:
+  - name: currency
+    enum: [EUR]
+    action: dlq
+slaProperties:
+  - property: dlqDepth
+    warn: 1
+    error: 2
+";
+        let request = ApplyRequest {
+            text,
+            actor: "test",
+            dry_run: false,
+            force: false,
+        };
+        store.contracts().apply(&request).unwrap();
+        let bad = [
+            Record::new(r#"{"currency": "GBP"}"#),
+            Record::new(r#"{"currency": "JPY"}"#),
+            Record::new(r#"{"currency": "CHF"}"#),
+        ];
+        let info = store.append("pay", 0, &bad).unwrap();
+        assert_eq!(info.next_offset - info.base_offset, 0, "both dead-lettered");
+        store.close().unwrap();
+    }
+    let handle = start(test_config(dir.path())).await.unwrap();
+    let server = TestServer { handle, dir };
+    let text = scrape(&server).await;
+    for (name, value) in [
+        (r#"millrace_contract_dlq_depth{topic="pay"}"#, "3"),
+        (
+            r#"millrace_contract_dlq_depth_threshold{topic="pay",level="warn"}"#,
+            "1",
+        ),
+        (
+            r#"millrace_contract_dlq_depth_threshold{topic="pay",level="error"}"#,
+            "2",
+        ),
+        (r#"millrace_contract_dlq_breached{topic="pay",level="warn"}"#, "1"),
+        (r#"millrace_contract_dlq_breached{topic="pay",level="error"}"#, "1"),
+    ] {
+        assert_eq!(series(&text, name).as_deref(), Some(value), "{name} in\n{text}");
+    }
+    server.handle.shutdown().await.unwrap();
+}

@@ -53,6 +53,67 @@ impl Partition {
         self.append_inner(records, Some(stamp), flags, true, |_| Ok(()))
     }
 
+    /// Whether a sequenced batch of `record_count` records would be appended
+    /// or is a retry, without writing anything (the split path, where the
+    /// batch is written by a transaction and remembered by
+    /// [`Partition::claim_sequence`]). Errors as for a sequenced append.
+    pub(crate) fn admit_sequence(&self, stamp: ProducerStamp, record_count: u32) -> Result<Admission> {
+        let w = self.writer.lock();
+        self.context.check_writable()?;
+        w.producers.admit(stamp, record_count, now_ms())
+    }
+
+    /// Remember a producer's batch of `record_count` sequences of which
+    /// `appended` records are in the log at `base_offset..` (the others went
+    /// to the topic's DLQ), durably: the log is fsync'd up to its end and a
+    /// producer snapshot written, under the writer lock (no later batch goes
+    /// in between), so the claim survives a crash whatever the topic's
+    /// durability mode. Remembered already: nothing changes. A failed write
+    /// poisons the store (the claim would be lost at the next commit).
+    pub(crate) fn claim_sequence(
+        &self,
+        stamp: ProducerStamp,
+        record_count: u32,
+        base_offset: u64,
+        appended: u32,
+    ) -> Result<()> {
+        let result = (|| {
+            for _ in 0..8 {
+                self.flush()?;
+                let mut guard = self.writer.lock();
+                let w = &mut *guard;
+                self.context.check_writable()?;
+                if self.gate.synced().offset < w.next_offset {
+                    // Appended meanwhile: fsync again.
+                    continue;
+                }
+                w.producers
+                    .record_split(stamp, base_offset, record_count, appended, now_ms());
+                let offset = w.next_offset;
+                let bytes = w.producers.encode_snapshot(offset);
+                self.context
+                    .dedup
+                    .write_snapshot(self.storage.as_ref(), &self.dir, offset, &bytes)?;
+                w.snapshot_offset = offset;
+                w.snapshot_at = Instant::now();
+                return Ok(());
+            }
+            // Appends keep coming: a roll seals the segment and snapshots
+            // under the writer lock.
+            let mut guard = self.writer.lock();
+            guard
+                .producers
+                .record_split(stamp, base_offset, record_count, appended, now_ms());
+            self.roll(&mut guard, now_ms())
+        })();
+        if let Err(e) = &result {
+            if !matches!(e, Error::Poisoned | Error::Closed) {
+                self.poison(e);
+            }
+        }
+        result
+    }
+
     /// The producer's last sequence here, read under the writer lock so that
     /// it orders with appends (see the fencing argument in producer_state.rs).
     pub fn producer_last_sequence(&self, producer_id: u64) -> Option<u32> {

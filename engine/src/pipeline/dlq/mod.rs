@@ -430,6 +430,9 @@ pub(crate) struct AttemptTable {
     attempts_writing: RwLock<()>,
     /// The producer routed appends commit as (`route.rs`), once registered.
     router: Mutex<Option<crate::producer::ProducerId>>,
+    /// Held by a split idempotent batch from its admission to its claim
+    /// (`route.rs`): a retry sent meanwhile waits, then is a duplicate.
+    split: Mutex<()>,
 }
 
 impl Pipeline {

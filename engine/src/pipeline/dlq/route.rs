@@ -8,7 +8,8 @@
 use super::{ensure_dlq_topic, Attempts, ContractFailure, DeadLetter, Failure, RoutedAppend, NO_SOURCE_OFFSET};
 use crate::contract::check::{violation, Action, Checks, Judge};
 use crate::error::{Error, Result};
-use crate::log::batch::Record;
+use crate::log::batch::{ProducerStamp, Record};
+use crate::log::dedup::Admission;
 use crate::log::partition::AppendInfo;
 use crate::pipeline::context::Pipeline;
 use crate::producer::ProducerId;
@@ -25,7 +26,7 @@ pub(crate) struct Routing {
     /// (index in the request, DLQ record) of each record for the DLQ, in order.
     pub(crate) letters: Vec<(usize, Record)>,
     /// The first record for the DLQ as a refusal, for the requests that
-    /// cannot be split ([`Routing::refuse_split`]).
+    /// refuse a record for the DLQ (a redrive).
     first_letter: Option<Error>,
 }
 
@@ -36,36 +37,6 @@ impl Routing {
             if !appended.is_empty() {
                 judge.observe(partition, base_offset, appended);
             }
-        }
-    }
-
-    /// An idempotent producer's request (a sequenced batch) with records for
-    /// the DLQ: refused whole, as for `reject`. Its sequence numbers count
-    /// every record of the request, and a batch in the log cannot hold
-    /// fewer records than it numbers, so it cannot be split between the
-    /// topic and the DLQ (design/contracts.md, "Enforcement").
-    pub(crate) fn refuse_split(&self) -> Result<()> {
-        match &self.first_letter {
-            Some(Error::ContractViolation {
-                topic,
-                partition,
-                index,
-                rule,
-                path,
-                message,
-                contract_version,
-            }) => Err(Error::ContractViolation {
-                topic: topic.clone(),
-                partition: *partition,
-                index: *index,
-                rule: rule.clone(),
-                path: path.clone(),
-                message: format!(
-                    "{message} (the rule's action is dlq, but an idempotent producer's batch is never split between the topic and its DLQ: the batch is refused)"
-                ),
-                contract_version: *contract_version,
-            }),
-            _ => Ok(()),
         }
     }
 
@@ -179,6 +150,54 @@ impl Pipeline {
         records: &[Record],
         routing: &Routing,
     ) -> Result<RoutedAppend> {
+        self.commit_routed_claiming(topic, partition, records, routing, None)
+    }
+
+    /// [`Pipeline::commit_routed`] for an idempotent producer's batch
+    /// (design/contracts.md, "Idempotent batches"): a retry of a batch the
+    /// partition remembers is answered its offsets and writes nothing (no
+    /// record is dead-lettered twice); else the transaction also claims the
+    /// batch's sequences (every record it carries, those sent to the DLQ
+    /// too), so the producer's next batch follows it. `Ok((routed,
+    /// duplicate))`; errors of a sequenced append (`OutOfOrderSequence`,
+    /// `Fenced`, `UnknownProducer`) write nothing.
+    pub(crate) fn commit_routed_sequenced(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        routing: &Routing,
+        stamp: ProducerStamp,
+    ) -> Result<(RoutedAppend, bool)> {
+        let _one_at_a_time = self.attempt_table().split.lock();
+        let count = u32::try_from(records.len()).map_err(|_| Error::invalid("records", "too many for one batch"))?;
+        let p = self.partition(topic, partition)?;
+        if let Admission::Duplicate {
+            base_offset,
+            next_offset,
+        } = p.admit_sequence(stamp, count)?
+        {
+            let routed = RoutedAppend {
+                appended: Some(AppendInfo {
+                    base_offset,
+                    next_offset,
+                }),
+                dead_lettered: Vec::new(),
+            };
+            return Ok((routed, true));
+        }
+        let routed = self.commit_routed_claiming(topic, partition, records, routing, Some((stamp, count)))?;
+        Ok((routed, false))
+    }
+
+    fn commit_routed_claiming(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        routing: &Routing,
+        claim: Option<(ProducerStamp, u32)>,
+    ) -> Result<RoutedAppend> {
         let valid = routing.valid(records);
         let dlq = ensure_dlq_topic(self, topic)?;
         let dlq_records: Vec<Record> = routing.letters.iter().map(|(_, r)| r.clone()).collect();
@@ -194,6 +213,10 @@ impl Pipeline {
             txn.append_internal(topic, partition, &valid)?;
         }
         txn.append_internal(&dlq, 0, &dlq_records)?;
+        if let Some((stamp, count)) = claim {
+            let appended = u32::try_from(valid.len()).unwrap_or(count);
+            txn.claim_sequence(topic, partition, stamp, count, appended);
+        }
         let info = txn.commit()?;
         let mut routed = RoutedAppend::default();
         for part in &info.parts {
@@ -215,5 +238,39 @@ impl Pipeline {
             routing.observe(partition, appended.base_offset, &valid);
         }
         Ok(routed)
+    }
+}
+
+impl crate::producer::SplitAppend for Pipeline {
+    fn append_sequenced_judged(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        stamp: ProducerStamp,
+    ) -> Result<crate::producer::ProducerAppend> {
+        let routing = judge_request(self.checks(), topic, partition, records, "produce")?;
+        if routing.letters.is_empty() {
+            let appended = self
+                .producers()
+                .append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
+            if !appended.duplicate {
+                routing.observe(partition, appended.base_offset, records);
+            }
+            return Ok(appended);
+        }
+        let (routed, duplicate) = self.commit_routed_sequenced(topic, partition, records, &routing, stamp)?;
+        let info = routed.appended.unwrap_or_else(|| {
+            let end = self.partition(topic, partition).map_or(0, |p| p.high_watermark());
+            AppendInfo {
+                base_offset: end,
+                next_offset: end,
+            }
+        });
+        Ok(crate::producer::ProducerAppend {
+            base_offset: info.base_offset,
+            next_offset: info.next_offset,
+            duplicate,
+        })
     }
 }

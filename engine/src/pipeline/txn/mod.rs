@@ -26,7 +26,7 @@ mod recover;
 mod transactions;
 
 use apply::{apply, PartTarget};
-pub(crate) use record::CommitRecord;
+pub(crate) use record::{CommitRecord, SequenceClaim};
 pub(crate) use recover::{forget_applied, recover};
 pub(crate) use transactions::check_transaction_timeout;
 pub use transactions::Transactions;
@@ -146,6 +146,8 @@ pub struct Transaction {
     retries: Vec<(String, String, u32, u64)>,
     /// Set once `commit` succeeded: dropping it then rewinds nothing.
     committed: bool,
+    /// Idempotent producers' batches it writes split ([`SequenceClaim`]).
+    claims: Vec<SequenceClaim>,
 }
 
 impl Drop for Transaction {
@@ -202,6 +204,7 @@ impl Transaction {
             consumers: Vec::new(),
             retries: Vec::new(),
             committed: false,
+            claims: Vec::new(),
         }
     }
 
@@ -295,6 +298,30 @@ impl Transaction {
             .or_default()
             .extend_from_slice(records);
         Ok(())
+    }
+
+    /// Claim, with the transaction, the sequences of an idempotent producer's
+    /// batch whose valid records the transaction appends to
+    /// `topic`/`partition` (`appended` of `record_count`) and whose others
+    /// it sends to the DLQ: once committed, the partition remembers the batch
+    /// (a retry is a duplicate; the next batch follows its last sequence).
+    pub(crate) fn claim_sequence(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        stamp: ProducerStamp,
+        record_count: u32,
+        appended: u32,
+    ) {
+        self.claims.push(SequenceClaim {
+            topic: topic.to_string(),
+            partition,
+            producer_id: stamp.producer_id,
+            epoch: stamp.epoch,
+            base_sequence: stamp.base_sequence,
+            record_count,
+            appended,
+        });
     }
 
     /// Commit a consumer offset (the next offset to read) with the
@@ -582,6 +609,7 @@ impl Transaction {
             commit_time_ms,
             parts,
             offsets: self.offsets.clone(),
+            claims: self.claims.clone(),
         };
         for commit in &self.offsets {
             store.groups().note_group_activity(&commit.group);
@@ -608,6 +636,9 @@ impl Transaction {
                 store.catalog().shared.poison(e);
             }
         })?;
+        // Still under the commit lock: the claims are durable in their
+        // partitions before another commit record can follow this one.
+        register_claims(&store, &record.claims, &committed)?;
         state.applied_upto = at.next_offset;
         state.applied_since_trim += 1;
         if state.applied_since_trim >= TRIM_EVERY {
@@ -619,6 +650,29 @@ impl Transaction {
             parts: committed,
         })
     }
+}
+
+/// Make each partition remember the batches claimed by a commit record
+/// whose parts landed at `committed` (a claim with no records appended sits
+/// at the partition's end), durably ([`Partition::claim_sequence`]).
+pub(crate) fn register_claims(store: &Pipeline, claims: &[SequenceClaim], committed: &[CommittedPart]) -> Result<()> {
+    for claim in claims {
+        // Its topic deleted since (recovery): nothing to remember.
+        let Ok(p) = store.partition(&claim.topic, claim.partition) else {
+            continue;
+        };
+        let base_offset = committed
+            .iter()
+            .find(|part| part.topic == claim.topic && part.partition == claim.partition)
+            .map_or_else(|| p.high_watermark(), |part| part.base_offset);
+        let stamp = ProducerStamp {
+            producer_id: claim.producer_id,
+            epoch: claim.epoch,
+            base_sequence: claim.base_sequence,
+        };
+        p.claim_sequence(stamp, claim.record_count, base_offset, claim.appended)?;
+    }
+    Ok(())
 }
 
 /// The transaction log, created on first use. Its record limit is the
@@ -694,6 +748,7 @@ mod tests {
                 metadata: vec![],
                 mode: OffsetCommitMode::Set,
             }],
+            claims: vec![],
         };
         let bytes = record.encode();
         assert_eq!(
@@ -716,7 +771,23 @@ mod tests {
         });
         let bytes = advancing.encode();
         assert_eq!(bytes.first(), Some(&RECORD_VERSION_MODES));
-        assert_eq!(CommitRecord::decode(&bytes), Some(advancing));
+        assert_eq!(CommitRecord::decode(&bytes), Some(advancing.clone()));
+        for cut in 0..bytes.len() {
+            assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
+        }
+        let mut claiming = advancing;
+        claiming.claims.push(SequenceClaim {
+            topic: "t".into(),
+            partition: 1,
+            producer_id: 9,
+            epoch: 3,
+            base_sequence: 40,
+            record_count: 5,
+            appended: 3,
+        });
+        let bytes = claiming.encode();
+        assert_eq!(bytes.first(), Some(&super::record::RECORD_VERSION_CLAIMS));
+        assert_eq!(CommitRecord::decode(&bytes), Some(claiming));
         for cut in 0..bytes.len() {
             assert_eq!(CommitRecord::decode(&bytes[..cut]), None);
         }

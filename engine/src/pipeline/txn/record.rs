@@ -10,6 +10,26 @@ use crate::codec::{Decoder, Encoder};
 /// byte after each offset commit's metadata. Layout: design/format.md.
 pub(crate) const RECORD_VERSION: u8 = 1;
 pub(crate) const RECORD_VERSION_MODES: u8 = 2;
+/// Version 3 (written only when the record holds a sequence claim): as 2,
+/// then the claims (design/format.md, "Transaction commit record").
+pub(crate) const RECORD_VERSION_CLAIMS: u8 = 3;
+
+/// An idempotent producer's batch the transaction writes split (its valid
+/// records to the topic, the others to the DLQ): once the commit is
+/// applied, the partition remembers the batch's sequences
+/// (design/contracts.md, "Idempotent batches").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SequenceClaim {
+    pub(crate) topic: String,
+    pub(crate) partition: u32,
+    pub(crate) producer_id: u64,
+    pub(crate) epoch: u16,
+    pub(crate) base_sequence: u32,
+    /// Records the producer sent (sequences the batch numbers).
+    pub(crate) record_count: u32,
+    /// Of them, records in the transaction's part for the topic.
+    pub(crate) appended: u32,
+}
 /// The commit record.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CommitRecord {
@@ -20,6 +40,8 @@ pub(crate) struct CommitRecord {
     /// (topic, partition, log end offset when committed, encoded batch of the records)
     pub(crate) parts: Vec<(String, u32, u64, Vec<u8>)>,
     pub(crate) offsets: Vec<OffsetCommit>,
+    /// Sequence claims (version 3 only).
+    pub(crate) claims: Vec<SequenceClaim>,
 }
 
 impl CommitRecord {
@@ -30,8 +52,11 @@ impl CommitRecord {
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let with_modes = self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
-        let version = if with_modes {
+        let with_claims = !self.claims.is_empty();
+        let with_modes = with_claims || self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
+        let version = if with_claims {
+            RECORD_VERSION_CLAIMS
+        } else if with_modes {
             RECORD_VERSION_MODES
         } else {
             RECORD_VERSION
@@ -60,14 +85,27 @@ impl CommitRecord {
                 });
             }
         }
+        if with_claims {
+            e.u32(self.claims.len() as u32);
+            for c in &self.claims {
+                e.short_str(&c.topic)
+                    .u32(c.partition)
+                    .u64(c.producer_id)
+                    .u16(c.epoch)
+                    .u32(c.base_sequence)
+                    .u32(c.record_count)
+                    .u32(c.appended);
+            }
+        }
         e.seal_with_crc()
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {
         let mut d = Decoder::with_crc(bytes)?;
-        let with_modes = match d.u8()? {
-            RECORD_VERSION => false,
-            RECORD_VERSION_MODES => true,
+        let (with_modes, with_claims) = match d.u8()? {
+            RECORD_VERSION => (false, false),
+            RECORD_VERSION_MODES => (true, false),
+            RECORD_VERSION_CLAIMS => (true, true),
             _ => return None,
         };
         let producer_id = d.u64()?;
@@ -100,6 +138,23 @@ impl CommitRecord {
             }
             offsets.push(commit);
         }
+        let mut claims = Vec::new();
+        if with_claims {
+            let count = d.u32()? as usize;
+            // Each claim takes at least 27 bytes.
+            claims.reserve(count.min(d.remaining() / 27));
+            for _ in 0..count {
+                claims.push(SequenceClaim {
+                    topic: d.short_str()?,
+                    partition: d.u32()?,
+                    producer_id: d.u64()?,
+                    epoch: d.u16()?,
+                    base_sequence: d.u32()?,
+                    record_count: d.u32()?,
+                    appended: d.u32()?,
+                });
+            }
+        }
         d.is_empty().then_some(CommitRecord {
             producer_id,
             epoch,
@@ -107,6 +162,7 @@ impl CommitRecord {
             commit_time_ms,
             parts,
             offsets,
+            claims,
         })
     }
 }

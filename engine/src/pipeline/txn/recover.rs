@@ -164,9 +164,12 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
             Err(Error::Damaged { scope, source }) => {
                 tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
             }
-            other => {
-                other?;
+            Ok(committed) => {
+                // A crash after the commit point may have come before its
+                // claims were durable: registered again (nothing if they are).
+                super::register_claims(store, &record.claims, &committed)?;
             }
+            Err(e) => return Err(e),
         }
     }
     for part in &unapplied {

@@ -324,16 +324,9 @@ fn produce_partition(
         Err(error) => return Err(Outcome::service(&error)),
     };
     match appended {
-        // Fewer offsets than records: the topic's contract sent some to its
-        // DLQ (in one transaction with the others). A client numbers its
-        // records base_offset + index, which would name wrong offsets: the
-        // base offset is answered unknown (-1), as for acks=0
-        // (design/contracts.md, "Enforcement").
-        Appended::Acknowledged(append)
-            if !append.duplicate && append.next_offset - append.base_offset < scratch.records.len() as u64 =>
-        {
-            Ok(Written::Now(Outcome::error(errors::NONE)))
-        }
+        // With records the topic's contract sent to its DLQ, the offsets are
+        // those of the records appended (one batch, in order): base_offset
+        // is the first of them (design/contracts.md, "Idempotent batches").
         Appended::Acknowledged(append) => Ok(Written::Now(Outcome::written(&append))),
         owed @ Appended::Owed(_) => Ok(Written::Owed(owed, partition)),
     }

@@ -4,7 +4,8 @@ use millrace::StoredRecord;
 
 use super::offsets::ResetPlanEntry;
 use super::types::{
-    read_list, write_list, CommittedPart, ConfigEntry, DlqEntry, PartitionInfo, ProducerSequence, RedrivenRecord, Wire,
+    read_list, write_list, CommittedPart, ConfigEntry, DlqEntry, PartitionInfo, ProducerSequence, RedrivenRecord,
+    RefusedRecord, Wire,
 };
 use crate::wire::{DecodeResult, Reader, Writer, BYTES_MIN, STRING_MIN};
 
@@ -345,15 +346,18 @@ pub struct RedriveReport {
     pub redriven: Vec<RedrivenRecord>,
     /// DLQ offsets left in place: redrive cap reached.
     pub capped: Vec<u64>,
+    /// DLQ records left in place: the target's contract refuses them.
+    pub refused: Vec<RefusedRecord>,
 }
 
 impl Wire for RedriveReport {
-    const BYTES_MIN: usize = 8 + 8 + 4 + 4;
+    const BYTES_MIN: usize = 8 + 8 + 4 + 4 + 4;
     fn encode(&self, w: &mut Writer) {
         w.u64(self.resumed_from);
         w.u64(self.next_offset);
         write_list(w, &self.redriven);
         write_list(w, &self.capped);
+        write_list(w, &self.refused);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(RedriveReport {
@@ -361,6 +365,7 @@ impl Wire for RedriveReport {
             next_offset: r.u64("redrive.next_offset")?,
             redriven: read_list(r, "redrive.redriven")?,
             capped: read_list(r, "redrive.capped")?,
+            refused: read_list(r, "redrive.refused")?,
         })
     }
 }

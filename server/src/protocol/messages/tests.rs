@@ -840,13 +840,18 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
                 0..3,
             ),
             vec(any::<u64>(), 0..3),
+            vec(
+                (any::<u64>(), arb_string()).prop_map(|(dlq_offset, reason)| RefusedRecord { dlq_offset, reason }),
+                0..3,
+            ),
         )
-            .prop_map(|(resumed_from, next_offset, redriven, capped)| {
+            .prop_map(|(resumed_from, next_offset, redriven, capped, refused)| {
                 Response::Redrive(RedriveReport {
                     resumed_from,
                     next_offset,
                     redriven,
                     capped,
+                    refused,
                 })
             })
             .boxed(),

@@ -400,6 +400,29 @@ impl Wire for RedrivenRecord {
     }
 }
 
+/// One DLQ record a redrive left in place because the target topic's
+/// contract of today refuses it (or would dead-letter it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRecord {
+    pub dlq_offset: u64,
+    /// Why: the rule, the field and what is wrong.
+    pub reason: String,
+}
+
+impl Wire for RefusedRecord {
+    const BYTES_MIN: usize = 8 + STRING_MIN;
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.dlq_offset);
+        w.string(&self.reason);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(RefusedRecord {
+            dlq_offset: r.u64("refused.dlq_offset")?,
+            reason: r.string("refused.reason")?,
+        })
+    }
+}
+
 /// A named counter or gauge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {

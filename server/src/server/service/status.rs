@@ -39,11 +39,39 @@ impl ServerInfo {
     }
 }
 
-/// Freshness SLA breaches of the topics' contracts, one `(topic, text)`
-/// each. Hook for the contracts feature (issue 22): it reports its
-/// breaches here when it lands; until then there are none to report.
-fn contract_sla_breaches(_service: &Service) -> Vec<(String, String)> {
-    Vec::new()
+/// The topics whose contract reports a service level at its error level
+/// (freshness or DLQ depth past the error threshold, or a contract that
+/// failed to load), one `(topic, text)` each (design/contracts.md).
+fn contract_sla_breaches(service: &Service) -> Vec<(String, String)> {
+    use millrace::contract::SlaLevel;
+    let Ok(statuses) = service.store.contract_status(None) else {
+        return Vec::new();
+    };
+    statuses
+        .into_iter()
+        .filter(|s| s.worst() == SlaLevel::Error)
+        .map(|s| {
+            let mut what = Vec::new();
+            if let Some(error) = &s.load_error {
+                what.push(format!("the contract failed to load: {error}"));
+            }
+            if s.freshness == SlaLevel::Error {
+                what.push(format!(
+                    "freshness {}s past the error threshold {}s",
+                    s.freshness_age_seconds.unwrap_or(0),
+                    s.freshness_thresholds.1.unwrap_or(0)
+                ));
+            }
+            if s.dlq == SlaLevel::Error {
+                what.push(format!(
+                    "DLQ depth {} past the error threshold {}",
+                    s.dlq_depth,
+                    s.dlq_thresholds.1.unwrap_or(0)
+                ));
+            }
+            (s.topic, what.join("; "))
+        })
+        .collect()
 }
 
 impl Service {
