@@ -360,6 +360,10 @@ pub struct ProducerEpochs {
     state: Mutex<RegistryState>,
     /// Ids found in the log at open; lock order: `state`, then this.
     ids_in_log: Mutex<BTreeSet<u64>>,
+    /// Anonymous ids this process forgot (expired): the only unregistered
+    /// ids [`ProducerEpochs::readmit_anonymous`] takes back (a named
+    /// producer's retired id never is). Lock order: `state`, then this.
+    forgotten_anonymous: Mutex<BTreeSet<u64>>,
     expiry_ms: i64,
     /// The idle expiry of anonymous producers ([`ANONYMOUS_PREFIX`]).
     anonymous_expiry_ms: i64,
@@ -370,6 +374,7 @@ impl ProducerEpochs {
         ProducerEpochs {
             state: Mutex::new(state),
             ids_in_log: Mutex::new(BTreeSet::new()),
+            forgotten_anonymous: Mutex::new(BTreeSet::new()),
             expiry_ms,
             anonymous_expiry_ms: expiry_ms,
         }
@@ -568,6 +573,7 @@ impl ProducerEpochs {
             .collect();
         if !expired.is_empty() {
             next.entries.retain(|id, _| !expired.contains(id));
+            self.forgotten_anonymous.lock().extend(expired.iter().copied());
             self.ids_in_log.lock().extend(expired);
         }
         let id = self.insert_new(&mut next, String::new(), owner, now_ms, draw_id)?;
@@ -726,6 +732,10 @@ impl ProducerEpochs {
             if live || !entry.is_anonymous() || other_owner || entry.epoch >= epoch {
                 return Ok(Readmission::Refused);
             }
+        } else if !self.forgotten_anonymous.lock().contains(&producer_id) {
+            // Never an anonymous id of this process: a named producer's
+            // retired id (fenced by moving), or an id it never issued.
+            return Ok(Readmission::Refused);
         }
         let live = state
             .entries
@@ -754,6 +764,7 @@ impl ProducerEpochs {
         );
         persist(&next)?;
         *state = next;
+        self.forgotten_anonymous.lock().remove(&producer_id);
         Ok(Readmission::Readmitted)
     }
 
@@ -781,17 +792,24 @@ impl ProducerEpochs {
         let mut state = self.state.lock();
         let before = state.entries.len();
         let mut still_in_log = Vec::new();
+        let mut anonymous = Vec::new();
         state.entries.retain(|id, e| {
             if now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e) {
                 return true;
             }
             let held = has_state(*id);
+            if e.is_anonymous() {
+                anonymous.push(*id);
+            }
             if held && e.is_anonymous() {
                 still_in_log.push(*id);
                 return false;
             }
             held
         });
+        if !anonymous.is_empty() {
+            self.forgotten_anonymous.lock().extend(anonymous);
+        }
         if !still_in_log.is_empty() {
             self.ids_in_log.lock().extend(still_in_log);
         }

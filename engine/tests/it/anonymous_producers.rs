@@ -307,7 +307,12 @@ fn an_expired_anonymous_id_comes_back_at_its_bumped_epoch_from_sequence_0() {
         "a named producer resumes by init, not by a bumped epoch"
     );
     assert_eq!(
-        producers.readmit_anonymous(1234, 1, None, 0).unwrap(),
+        producers.readmit_anonymous(1234, 1, None, 10).unwrap(),
+        Readmission::Refused,
+        "never an anonymous id of this store"
+    );
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 1, None, 0).unwrap(),
         Readmission::Full
     );
     assert_eq!(
