@@ -6,16 +6,21 @@ Usage:
       N fresh connections, each sending one InitProducerId v0 without a
       transactional id (what a client reconnect loop does) and closing;
       prints {"codes": [error code of each]}.
-  idem_expiry.py BOOTSTRAP --mode expiry --topic T --idle-s S
-      a confluent-kafka idempotent producer (acks=all) sends 5 records,
-      stays idle S seconds (past the server's producer id expiration), sends
-      5 more; then the topic is read back; prints {"errors": [...],
-      "values": [...], "fatal": ...}.
+  idem_expiry.py BOOTSTRAP --mode expiry --topic T --idle-s S [--partitions P]
+      a confluent-kafka idempotent producer (acks=all) sends 5 records to
+      each of partitions 0..P, stays idle S seconds (past the server's
+      producer id expiration), sends 5 more to each; then the topic is read
+      back; prints {"errors": [...], "values": {partition: [...]},
+      "fatal": ..., "acquired": producer ids acquired, "sends_before_idle"
+      and "sends_after_idle": the Produce batches librdkafka logged
+      ({partition, count, seq, id, epoch})}.
 Exits non-zero on any failure. Every wait is bounded.
 """
 
 import argparse
 import json
+import logging
+import re
 import socket
 import struct
 import sys
@@ -57,11 +62,40 @@ def loop(bootstrap, count):
     return {"codes": [init_producer_id(bootstrap, i + 1) for i in range(count)]}
 
 
-def expiry(bootstrap, topic, idle_s):
+PRODUCE_LINE = re.compile(
+    r"\[(?P<partition>\d+)\]: Produce MessageSet with (?P<count>\d+) message.*"
+    r"BaseSeq (?P<seq>-?\d+), PID\{Id:(?P<id>-?\d+),Epoch:(?P<epoch>-?\d+)\}"
+)
+
+
+class Sends(logging.Handler):
+    """librdkafka's debug log (`debug=eos,msg`), read for what the producer
+    sent: each Produce batch's partition, size, base sequence, producer id
+    and epoch, and how many producer ids it acquired (InitProducerId)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.sends = []
+        self.acquired = 0
+
+    def emit(self, record):
+        line = record.getMessage()
+        if "Acquired PID" in line:
+            self.acquired += 1
+        match = PRODUCE_LINE.search(line)
+        if match:
+            self.sends.append({k: int(v) for k, v in match.groupdict().items()})
+
+
+def expiry(bootstrap, topic, idle_s, partitions):
     from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
     errors = []
     fatal = None
+    sends = Sends()
+    logger = logging.getLogger("idem-expiry")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(sends)
 
     def delivered(err, _msg):
         if err is not None:
@@ -74,15 +108,20 @@ def expiry(bootstrap, topic, idle_s):
             "acks": "all",
             "linger.ms": 5,
             "message.timeout.ms": 30000,
-        }
+            "debug": "eos,msg",
+        },
+        logger=logger,
     )
-    for i in range(5):
-        producer.produce(topic, value=b"first-%d" % i, partition=0, on_delivery=delivered)
+    for partition in range(partitions):
+        for i in range(5):
+            producer.produce(topic, value=b"first-%d" % i, partition=partition, on_delivery=delivered)
     if producer.flush(30) != 0:
         raise TimeoutError("first flush")
+    first_sends = len(sends.sends)
     time.sleep(idle_s)
-    for i in range(5):
-        producer.produce(topic, value=b"second-%d" % i, partition=0, on_delivery=delivered)
+    for partition in range(partitions):
+        for i in range(5):
+            producer.produce(topic, value=b"second-%d" % i, partition=partition, on_delivery=delivered)
     if producer.flush(60) != 0:
         raise TimeoutError("second flush")
     try:
@@ -98,24 +137,34 @@ def expiry(bootstrap, topic, idle_s):
             "auto.offset.reset": "earliest",
         }
     )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    values = []
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    values = {str(p): [] for p in range(partitions)}
+    expected = 10 * partitions
+    got = 0
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(values) < 10:
+    while time.monotonic() < deadline and got < expected:
         msg = consumer.poll(0.5)
         if msg is None:
             continue
         if msg.error():
             raise KafkaException(msg.error())
-        values.append(msg.value().decode())
-    # Anything past the 10 expected (a duplicate) arrives within a short poll.
+        values[str(msg.partition())].append(msg.value().decode())
+        got += 1
+    # Anything past the ones expected (a duplicate) arrives within a short poll.
     extra_deadline = time.monotonic() + 1
     while time.monotonic() < extra_deadline:
         msg = consumer.poll(0.2)
         if msg is not None and not msg.error():
-            values.append(msg.value().decode())
+            values[str(msg.partition())].append(msg.value().decode())
     consumer.close()
-    return {"errors": errors, "values": values, "fatal": fatal}
+    return {
+        "errors": errors,
+        "values": values,
+        "fatal": fatal,
+        "acquired": sends.acquired,
+        "sends_before_idle": sends.sends[:first_sends],
+        "sends_after_idle": sends.sends[first_sends:],
+    }
 
 
 def main():
@@ -125,11 +174,12 @@ def main():
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--topic")
     parser.add_argument("--idle-s", type=float, default=3.0)
+    parser.add_argument("--partitions", type=int, default=1)
     args = parser.parse_args()
     if args.mode == "loop":
         result = loop(args.bootstrap, args.count)
     else:
-        result = expiry(args.bootstrap, args.topic, args.idle_s)
+        result = expiry(args.bootstrap, args.topic, args.idle_s, args.partitions)
     print(json.dumps(result))
 
 

@@ -20,11 +20,17 @@ Usage: txn_loop.py BOOTSTRAP COMMAND [options]
             fenced; the second commits.
 
 Every wait is bounded (--deadline seconds in all). Prints one JSON object on
-stdout; exits non-zero on failure.
+stdout; exits non-zero on failure. To see where a stage hangs: SIGUSR1 dumps
+every thread's stack on stderr, and TXN_LOOP_DEBUG=1 logs the clients'
+debug output there.
 """
 
 import argparse
+import faulthandler
 import json
+import logging
+import os
+import signal
 import sys
 import time
 
@@ -262,29 +268,84 @@ def kafka_python_read(args):
     return {"values": values}
 
 
+class Stuck(Exception):
+    """A kafka-python transactional call that never returned."""
+
+
+def bounded(call, seconds):
+    """Run `call` in a daemon thread, waiting at most `seconds`: kafka-python's
+    send_offsets_to_transaction, commit_transaction and abort_transaction
+    take no timeout and wait for ever when their request is lost. That
+    happens in kafka-python 3.0.12 when the broker goes away between the
+    coordinator lookup and the send: `Sender._maybe_send_pending_request`
+    catches the connection error after choosing the coordinator node, so the
+    request is neither sent nor enqueued again and its result is never
+    completed (found by the kill -9 loop: the stage hung in
+    send_offsets_to_transaction with an idle sender thread). Raises Stuck
+    past the bound; the producer is then abandoned (the next one's
+    InitProducerId fences it)."""
+    import queue
+    import threading
+
+    done = queue.Queue()
+
+    def run():
+        try:
+            done.put((True, call()))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            done.put((False, error))
+
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        ok, value = done.get(timeout=seconds)
+    except queue.Empty:
+        raise Stuck("no answer in %.0f s" % seconds) from None
+    if ok:
+        return value
+    raise value
+
+
 def kafka_python_loop(args):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.errors import KafkaError
     from kafka.structs import OffsetAndMetadata
 
     deadline = Deadline(args.deadline)
-    stats = {"commits": 0, "aborts": 0, "reinits": 0, "errors": []}
+    stats = {"commits": 0, "aborts": 0, "reinits": 0, "stuck": 0, "errors": []}
     partition = TopicPartition(args.input, 0)
     consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
                              auto_offset_reset="earliest", isolation_level="read_committed")
     consumer.assign([partition])
+    # Without --survive a call is waited for until the deadline.
+    call_bound = 15 if args.survive else max(1.0, args.deadline)
 
     def new_producer():
-        producer = KafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=args.txn_id,
-                                 transaction_timeout_ms=60000, max_block_ms=20000)
-        producer.init_transactions()
-        return producer
+        while True:
+            deadline.check("initialising the transactional producer")
+            producer = KafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=args.txn_id,
+                                     transaction_timeout_ms=60000, max_block_ms=20000)
+            try:
+                producer.init_transactions()
+                return producer
+            except KafkaError as error:
+                if not args.survive:
+                    raise
+                stats["errors"].append("init: " + repr(error))
+                producer.close(timeout=0)
 
     def rewind():
-        committed = consumer.committed(partition)
-        position = committed if committed is not None else 0
-        consumer.seek(partition, position)
-        return position
+        while True:
+            deadline.check("reading the committed offset")
+            try:
+                committed = consumer.committed(partition)
+                position = committed if committed is not None else 0
+                consumer.seek(partition, position)
+                return position
+            except KafkaError as error:
+                if not args.survive:
+                    raise
+                stats["errors"].append("committed: " + repr(error))
+                time.sleep(0.2)
 
     producer = new_producer()
     position = rewind()
@@ -299,24 +360,26 @@ def kafka_python_loop(args):
             for record in batch:
                 producer.send(args.output, value=transform(record.value), partition=0)
             offsets = {partition: OffsetAndMetadata(batch[-1].offset + 1, "", -1)}
-            producer.send_offsets_to_transaction(offsets, args.group)
+            bounded(lambda: producer.send_offsets_to_transaction(offsets, args.group), call_bound)
             transaction += 1
             if args.abort_every and transaction % args.abort_every == 0:
-                producer.abort_transaction()
+                bounded(producer.abort_transaction, call_bound)
                 stats["aborts"] += 1
                 position = rewind()
                 progress(args, ended="abort", position=position)
             else:
-                producer.commit_transaction()
+                bounded(producer.commit_transaction, call_bound)
                 stats["commits"] += 1
                 position = batch[-1].offset + 1
                 progress(args, ended="commit", position=position)
-        except KafkaError as error:
+        except (KafkaError, Stuck) as error:
             if not args.survive:
                 raise
             stats["errors"].append(repr(error))
+            if isinstance(error, Stuck):
+                stats["stuck"] += 1
             progress(args, error=repr(error))
-            producer.close(timeout=5)
+            producer.close(timeout=0 if isinstance(error, Stuck) else 5)
             producer = new_producer()
             stats["reinits"] += 1
             position = rewind()
@@ -356,6 +419,9 @@ def kafka_python_fence(args):
 
 
 def main():
+    faulthandler.register(signal.SIGUSR1)
+    if os.environ.get("TXN_LOOP_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     args = parse()
     if args.command == "seed":
         result = confluent_seed(args)

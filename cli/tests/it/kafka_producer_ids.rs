@@ -5,14 +5,15 @@
 //! THROTTLING_QUOTA_EXCEEDED and does not grow the producer registry; ids
 //! idle past `--kafka-producer-id-expiration-ms` are forgotten and free
 //! their slots; a confluent-kafka idempotent producer idle past the
-//! expiration goes on writing (librdkafka takes UNKNOWN_PRODUCER_ID, gets a
-//! new id and resends), each record exactly once. Script:
-//! `tests/kafka/idem_expiry.py`.
+//! expiration goes on writing, each record exactly once: librdkafka, told
+//! UNKNOWN_PRODUCER_ID, bumps its own epoch and resends from sequence 0
+//! with the same id (no InitProducerId), and the front takes the expired
+//! id back at that epoch. Script: `tests/kafka/idem_expiry.py`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::kafka;
+use crate::common::{self, kafka};
 
 /// The script's JSON line (its last line of output).
 fn result_of(stdout: &str) -> serde_json::Value {
@@ -78,4 +79,77 @@ fn a_reconnect_loop_of_init_producer_id_stops_at_the_cap_and_expired_ids_free_it
     assert_eq!(codes(&clients, &bootstrap, 4), vec![0; 4]);
     assert_eq!(codes(&clients, &bootstrap, 1), vec![THROTTLING_QUOTA_EXCEEDED]);
     assert_eq!(registry_bytes(&data), full, "expired ids were not forgotten");
+}
+
+/// What librdkafka (confluent-kafka 2.16) does when its idempotent
+/// producer's id expired while it was idle, captured from its debug log:
+/// the first batch after the pause (same id, epoch 0, the next sequence) is
+/// answered UNKNOWN_PRODUCER_ID; it then bumps the epoch itself and sends
+/// the same records again from sequence 0 in every partition, with no new
+/// InitProducerId. The front takes the id back at that epoch: nothing
+/// times out, and each partition holds every record once, in order.
+#[test]
+fn an_idempotent_producer_idle_past_the_expiration_bumps_its_epoch_and_writes_on_exactly_once() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "expiry", "--partitions", "2"])
+        .assert()
+        .success();
+    let (_server, bootstrap) = kafka::start_server(&data, &["--kafka-producer-id-expiration-ms", "1000"]);
+    // Idle 3.5 s: past the expiration and the maintenance round that
+    // forgets the id (every second).
+    let output = clients.python(
+        "idem_expiry.py",
+        &bootstrap,
+        &[
+            "--mode",
+            "expiry",
+            "--topic",
+            "expiry",
+            "--idle-s",
+            "3.5",
+            "--partitions",
+            "2",
+        ],
+    );
+    let result = result_of(&kafka::success(&output));
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert_eq!(result["fatal"], serde_json::Value::Null, "{result}");
+    let expected: Vec<String> = (0..5)
+        .map(|i| format!("first-{i}"))
+        .chain((0..5).map(|i| format!("second-{i}")))
+        .collect();
+    for partition in ["0", "1"] {
+        assert_eq!(result["values"][partition], serde_json::json!(expected), "{result}");
+    }
+    assert_eq!(result["acquired"], 1, "one InitProducerId: {result}");
+    let before = result["sends_before_idle"].as_array().unwrap();
+    let after = result["sends_after_idle"].as_array().unwrap();
+    let id = &before[0]["id"];
+    assert!(
+        before.iter().chain(after).all(|send| &send["id"] == id),
+        "one producer id throughout: {result}"
+    );
+    for partition in [0, 1] {
+        let sends: Vec<&serde_json::Value> = after.iter().filter(|s| s["partition"] == partition).collect();
+        // The pause's first batch at epoch 0 continuing the sequence, then
+        // the bumped epoch from sequence 0, accepted the first time.
+        assert_eq!(
+            sends.first().map(|s| (&s["epoch"], &s["seq"])),
+            Some((&0.into(), &5.into())),
+            "{result}"
+        );
+        assert!(
+            sends.iter().any(|s| s["epoch"] == 1 && s["seq"] == 0),
+            "no restart at epoch 1: {result}"
+        );
+        assert!(
+            sends.iter().all(|s| s["epoch"].as_i64() <= Some(1)),
+            "bumped more than once: {result}"
+        );
+    }
 }

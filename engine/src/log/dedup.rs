@@ -78,6 +78,11 @@ pub(crate) trait DedupTable: Debug + Send + Sync {
     /// The producer's last sequence here, if it has state here.
     fn last_sequence(&self, producer_id: u64) -> Option<u32>;
 
+    /// The last sequence a batch of `epoch` continues from here: as
+    /// `last_sequence`, but `None` for a producer whose sequences restart
+    /// with each epoch (an anonymous one) when its state here is older.
+    fn last_sequence_at(&self, producer_id: u64, epoch: u16) -> Option<u32>;
+
     /// Last append time of every producer with state here.
     fn activity(&self) -> Vec<(u64, i64)>;
 

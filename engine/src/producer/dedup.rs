@@ -77,6 +77,11 @@ impl DedupTable for PartitionDedup {
         self.table.last_sequence(producer_id)
     }
 
+    fn last_sequence_at(&self, producer_id: u64, epoch: u16) -> Option<u32> {
+        let restarts = self.registry.epochs.is_anonymous(producer_id);
+        self.table.last_sequence_at(producer_id, epoch, restarts)
+    }
+
     fn activity(&self) -> Vec<(u64, i64)> {
         self.table.iter().map(|(id, e)| (id, e.last_append_ms)).collect()
     }

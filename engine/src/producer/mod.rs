@@ -298,6 +298,47 @@ impl Producers {
         Ok(self.partition(topic, partition)?.producer_last_sequence(producer_id))
     }
 
+    /// The last sequence a batch of `producer_id` at `epoch` continues from
+    /// in `topic`/`partition`: as [`Producers::last_sequence`], but `None`
+    /// (start at 0) for an anonymous producer whose state there is of an
+    /// older epoch (its sequences restart with each epoch:
+    /// [`Producers::readmit_anonymous`]).
+    pub fn last_sequence_at(&self, producer_id: u64, epoch: u16, topic: &str, partition: u32) -> Result<Option<u32>> {
+        Ok(self
+            .partition(topic, partition)?
+            .producer_last_sequence_at(producer_id, epoch))
+    }
+
+    /// Take back an anonymous producer id that expired, at `epoch` (1 or
+    /// more, above any epoch the registry still holds for it), owned by
+    /// `owner`: Kafka's idempotent producer told UNKNOWN_PRODUCER_ID bumps
+    /// its own epoch and starts again at sequence 0 in every partition
+    /// (librdkafka; KIP-360), and Kafka accepts it. Durable on return. In
+    /// each partition its batches at `epoch` start at sequence 0 (a partition
+    /// that saw a newer epoch fences them; retries of older epochs stay
+    /// fenced). `Refused`: a live id, a named one, another owner's, an
+    /// epoch not above the registered one, or epoch 0 (a late retry of the
+    /// first epoch never comes back as a new producer); `Full`: `owner` has
+    /// `live_max` live anonymous producers. See
+    /// [`state::ProducerEpochs::readmit_anonymous`].
+    pub fn readmit_anonymous(
+        &self,
+        producer_id: u64,
+        epoch: u16,
+        owner: Option<&str>,
+        live_max: usize,
+    ) -> Result<state::Readmission> {
+        let _commits = self.lock_commits();
+        self.check_writable()?;
+        self.producer_registry()
+            .readmit_anonymous(producer_id, epoch, owner, live_max, now_ms())
+    }
+
+    /// Is `producer_id` registered and active within its idle expiry?
+    pub fn is_live(&self, producer_id: u64) -> bool {
+        self.producer_registry().epochs.is_live(producer_id, now_ms())
+    }
+
     /// May `owner` append, begin transactions or fail records with
     /// `producer_id`? True when it owns the producer, when the id is not
     /// registered (the call then fails with `UnknownProducer` as usual), and

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::io::checked::IoContext;
 use crate::io::{read_all, write_atomic, Storage};
 use crate::producer::state::{
-    ProducerEpochs, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX, PRODUCER_NAME_BYTES_MAX,
+    ProducerEpochs, Readmission, RegistryEntry, RegistryState, DEDUP_BATCHES_MAX, PRODUCERS_MAX,
+    PRODUCER_NAME_BYTES_MAX,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,6 +149,22 @@ impl ProducerRegistry {
         }
         self.epochs
             .register_anonymous(owner, live_max, now_ms, || self.draw_id(), |state| self.persist(state))
+    }
+
+    /// Take back an expired anonymous id at `epoch` ([`ProducerEpochs::readmit_anonymous`]); durable on return.
+    pub fn readmit_anonymous(
+        &self,
+        producer_id: u64,
+        epoch: u16,
+        owner: Option<&str>,
+        live_max: usize,
+        now_ms: i64,
+    ) -> Result<Readmission> {
+        if let Some(owner) = owner {
+            check_owner(owner)?;
+        }
+        self.epochs
+            .readmit_anonymous(producer_id, epoch, owner, live_max, now_ms, |state| self.persist(state))
     }
 
     /// A random candidate id, from the storage's source (the operating

@@ -130,8 +130,32 @@ impl ProducerTable {
             .and_then(PartitionProducer::last_sequence)
     }
 
+    /// The last sequence a batch of `epoch` continues from: as
+    /// [`ProducerTable::last_sequence`], but `None` (start at 0) when the
+    /// producer's sequences restart with each epoch (`restarts`: an
+    /// anonymous producer, whose client bumps its own epoch, Kafka's
+    /// KIP-360) and its state here is of an older epoch.
+    pub fn last_sequence_at(&self, producer_id: u64, epoch: u16, restarts: bool) -> Option<u32> {
+        let entry = self.entries.get(&producer_id)?;
+        if restarts && epoch > entry.epoch {
+            return None;
+        }
+        entry.last_sequence()
+    }
+
     /// Sequence check only (the epoch was checked against the registry).
+    /// Sequences continue across epochs (a named producer resumes where its
+    /// previous instance stopped).
     pub fn check(&self, stamp: ProducerStamp, record_count: u32) -> Result<Admission> {
+        self.check_with(stamp, record_count, false)
+    }
+
+    /// [`ProducerTable::check`]; with `restarts` (an anonymous producer) a
+    /// batch of a newer epoch than this partition saw starts that epoch's
+    /// sequences at 0, as Kafka's idempotent producers do after a bump:
+    /// sequence 0 is appended, any other is out of order. A retry of the
+    /// older epoch stays fenced.
+    pub fn check_with(&self, stamp: ProducerStamp, record_count: u32, restarts: bool) -> Result<Admission> {
         let Some(entry) = self.entries.get(&stamp.producer_id) else {
             return if stamp.base_sequence == 0 {
                 Ok(Admission::Append)
@@ -149,13 +173,27 @@ impl ProducerTable {
                 current_epoch: entry.epoch,
             });
         }
+        if restarts && stamp.epoch > entry.epoch {
+            return if stamp.base_sequence == 0 {
+                Ok(Admission::Append)
+            } else {
+                Err(Error::OutOfOrderSequence {
+                    expected: 0,
+                    got: stamp.base_sequence,
+                })
+            };
+        }
         let expected = entry.last_sequence().map_or(0, |s| s.wrapping_add(1));
         if stamp.base_sequence == expected {
             return Ok(Admission::Append);
         }
+        // Newest first: after an epoch restart the window may still hold an
+        // older epoch's batch with the same sequences; the retry is of the
+        // newer one.
         let cached = entry
             .batches
             .iter()
+            .rev()
             .find(|b| b.base_sequence == stamp.base_sequence && b.record_count == record_count);
         match cached {
             Some(b) => Ok(Admission::Duplicate {
@@ -325,6 +363,18 @@ impl ProducerTable {
     }
 }
 
+/// What [`ProducerEpochs::readmit_anonymous`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readmission {
+    /// The id is registered again, anonymous, at the epoch asked for.
+    Readmitted,
+    /// Not an expired anonymous id that may come back at that epoch.
+    Refused,
+    /// The owner holds its most live anonymous producers (or the registry
+    /// is full).
+    Full,
+}
+
 /// A registered producer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryEntry {
@@ -376,6 +426,10 @@ pub struct ProducerEpochs {
     state: Mutex<RegistryState>,
     /// Ids found in the log at open; lock order: `state`, then this.
     ids_in_log: Mutex<BTreeSet<u64>>,
+    /// Anonymous ids this process forgot (expired): the only unregistered
+    /// ids [`ProducerEpochs::readmit_anonymous`] takes back (a named
+    /// producer's retired id never is). Lock order: `state`, then this.
+    forgotten_anonymous: Mutex<BTreeSet<u64>>,
     expiry_ms: i64,
     /// The idle expiry of anonymous producers ([`ANONYMOUS_PREFIX`]).
     anonymous_expiry_ms: i64,
@@ -386,6 +440,7 @@ impl ProducerEpochs {
         ProducerEpochs {
             state: Mutex::new(state),
             ids_in_log: Mutex::new(BTreeSet::new()),
+            forgotten_anonymous: Mutex::new(BTreeSet::new()),
             expiry_ms,
             anonymous_expiry_ms: expiry_ms,
         }
@@ -584,6 +639,7 @@ impl ProducerEpochs {
             .collect();
         if !expired.is_empty() {
             next.entries.retain(|id, _| !expired.contains(id));
+            self.forgotten_anonymous.lock().extend(expired.iter().copied());
             self.ids_in_log.lock().extend(expired);
         }
         let id = self.insert_new(&mut next, String::new(), owner, now_ms, draw_id)?;
@@ -672,7 +728,9 @@ impl ProducerEpochs {
     /// Check an append's epoch against the registry and note the activity.
     /// `partition_last_ms`: the producer's last append to this partition, so
     /// activity survives a reopen even if the registry file is older.
-    pub fn admit_epoch(&self, stamp: ProducerStamp, now_ms: i64, partition_last_ms: Option<i64>) -> Result<()> {
+    /// Returns whether the producer is anonymous (its sequences restart
+    /// with each epoch: [`ProducerTable::check_with`]).
+    pub fn admit_epoch(&self, stamp: ProducerStamp, now_ms: i64, partition_last_ms: Option<i64>) -> Result<bool> {
         let mut state = self.state.lock();
         let unknown = Error::UnknownProducer {
             producer_id: stamp.producer_id,
@@ -703,7 +761,86 @@ impl ProducerEpochs {
             ));
         }
         entry.last_active_ms = last.max(now_ms);
-        Ok(())
+        Ok(entry.is_anonymous())
+    }
+
+    /// Take back an anonymous producer id that expired (forgotten, or still
+    /// registered but idle past its expiry) at `epoch`: what Kafka does for
+    /// an idempotent producer that, told UNKNOWN_PRODUCER_ID, bumps its own
+    /// epoch and starts again at sequence 0 (librdkafka; KIP-360). The id
+    /// comes back anonymous, owned by `owner`, active now, durable
+    /// (`persist`) before this returns; in each partition its sequences at
+    /// the new epoch start at 0 ([`ProducerTable::check_with`]), and a
+    /// batch of an epoch a partition saw after it is fenced there.
+    ///
+    /// Refused (nothing changes): epoch 0 (a client that bumped is at 1 or
+    /// more: a late retry of the first epoch is not taken for a new
+    /// producer), an id that is live, named, of another owner or at an
+    /// epoch at or past `epoch`, an id outside `0..2^63`; `Full` when
+    /// `owner` has `live_max` live anonymous producers.
+    pub fn readmit_anonymous(
+        &self,
+        producer_id: u64,
+        epoch: u16,
+        owner: Option<&str>,
+        live_max: usize,
+        now_ms: i64,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<Readmission> {
+        if epoch == 0 || producer_id > PRODUCER_ID_MASK {
+            return Ok(Readmission::Refused);
+        }
+        let mut state = self.state.lock();
+        let owner_name = owner.unwrap_or_default();
+        if let Some(entry) = state.entries.get(&producer_id) {
+            let live = now_ms.saturating_sub(entry.last_active_ms) <= self.expiry_of(entry);
+            let other_owner = owner.is_some() && !entry.owner.is_empty() && entry.owner != owner_name;
+            if live || !entry.is_anonymous() || other_owner || entry.epoch >= epoch {
+                return Ok(Readmission::Refused);
+            }
+        } else if !self.forgotten_anonymous.lock().contains(&producer_id) {
+            // Never an anonymous id of this process: a named producer's
+            // retired id (fenced by moving), or an id it never issued.
+            return Ok(Readmission::Refused);
+        }
+        let live = state
+            .entries
+            .values()
+            .filter(|e| {
+                e.is_anonymous()
+                    && e.owner == owner_name
+                    && now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e)
+            })
+            .count();
+        if live >= live_max {
+            return Ok(Readmission::Full);
+        }
+        if !state.entries.contains_key(&producer_id) && state.entries.len() >= PRODUCERS_MAX {
+            return Ok(Readmission::Full);
+        }
+        let mut next = state.clone();
+        next.entries.insert(
+            producer_id,
+            RegistryEntry {
+                name: format!("{ANONYMOUS_PREFIX}{producer_id:016x}"),
+                epoch,
+                last_active_ms: now_ms,
+                owner: owner_name.to_string(),
+            },
+        );
+        persist(&next)?;
+        *state = next;
+        self.forgotten_anonymous.lock().remove(&producer_id);
+        Ok(Readmission::Readmitted)
+    }
+
+    /// Is `producer_id` registered as an anonymous producer?
+    pub fn is_anonymous(&self, producer_id: u64) -> bool {
+        self.state
+            .lock()
+            .entries
+            .get(&producer_id)
+            .is_some_and(RegistryEntry::is_anonymous)
     }
 
     /// Forget every producer idle longer than the expiry whose id no
@@ -721,17 +858,24 @@ impl ProducerEpochs {
         let mut state = self.state.lock();
         let before = state.entries.len();
         let mut still_in_log = Vec::new();
+        let mut anonymous = Vec::new();
         state.entries.retain(|id, e| {
             if now_ms.saturating_sub(e.last_active_ms) <= self.expiry_of(e) {
                 return true;
             }
             let held = has_state(*id);
+            if e.is_anonymous() {
+                anonymous.push(*id);
+            }
             if held && e.is_anonymous() {
                 still_in_log.push(*id);
                 return false;
             }
             held
         });
+        if !anonymous.is_empty() {
+            self.forgotten_anonymous.lock().extend(anonymous);
+        }
         if !still_in_log.is_empty() {
             self.ids_in_log.lock().extend(still_in_log);
         }
@@ -796,8 +940,8 @@ pub fn admit(
     now_ms: i64,
 ) -> Result<Admission> {
     let partition_last = table.get(stamp.producer_id).map(|e| e.last_append_ms);
-    epochs.admit_epoch(stamp, now_ms, partition_last)?;
-    table.check(stamp, record_count)
+    let restarts = epochs.admit_epoch(stamp, now_ms, partition_last)?;
+    table.check_with(stamp, record_count, restarts)
 }
 
 #[cfg(test)]
@@ -978,5 +1122,82 @@ mod tests {
         let mut replay = [1, 2, 3, 9].into_iter();
         let again = epochs.register_anonymous(None, 3, 101, || Ok(replay.next().unwrap_or(9)), |_| Ok(()));
         assert_eq!(again.unwrap(), Some(9));
+    }
+
+    /// An id still registered but idle past its expiry (no maintenance
+    /// round yet) comes back at a newer epoch only, for its own owner; the
+    /// partition then starts that epoch at sequence 0.
+    #[test]
+    fn an_expired_registered_anonymous_id_comes_back_at_a_newer_epoch() {
+        let epochs = ProducerEpochs::new(RegistryState::default(), 1_000).with_anonymous_expiry(100);
+        let id = epochs
+            .register_anonymous(Some("alice"), 3, 0, || Ok(7), |_| Ok(()))
+            .unwrap()
+            .unwrap();
+        let mut table = ProducerTable::new(5);
+        let at = |epoch, base_sequence| ProducerStamp {
+            producer_id: id,
+            epoch,
+            base_sequence,
+        };
+        assert_eq!(admit(&table, &epochs, at(0, 0), 2, 0).unwrap(), Admission::Append);
+        table.record(at(0, 0), 0, 2, 0);
+        assert_eq!(
+            epochs
+                .readmit_anonymous(id, 1, Some("alice"), 3, 50, |_| Ok(()))
+                .unwrap(),
+            Readmission::Refused,
+            "live"
+        );
+        assert!(matches!(
+            admit(&table, &epochs, at(0, 2), 1, 200),
+            Err(Error::UnknownProducer { .. })
+        ));
+        assert_eq!(
+            epochs
+                .readmit_anonymous(id, 1, Some("bob"), 3, 200, |_| Ok(()))
+                .unwrap(),
+            Readmission::Refused,
+            "another owner's"
+        );
+        assert_eq!(
+            epochs
+                .readmit_anonymous(id, 0, Some("alice"), 3, 200, |_| Ok(()))
+                .unwrap(),
+            Readmission::Refused,
+            "not a newer epoch"
+        );
+        let mut persisted = None;
+        let readmitted = epochs.readmit_anonymous(id, 1, Some("alice"), 3, 200, |s| {
+            persisted = s.entries.get(&id).map(|e| (e.epoch, e.owner.clone(), e.is_anonymous()));
+            Ok(())
+        });
+        assert_eq!(readmitted.unwrap(), Readmission::Readmitted);
+        assert_eq!(persisted, Some((1, "alice".to_string(), true)));
+        assert_eq!(table.last_sequence_at(id, 1, true), None);
+        assert_eq!(table.last_sequence_at(id, 1, false), Some(1));
+        // Sequence 0 of the new epoch is a new batch, not epoch 0's retry.
+        assert_eq!(admit(&table, &epochs, at(1, 0), 2, 200).unwrap(), Admission::Append);
+        assert!(matches!(
+            admit(&table, &epochs, at(1, 1), 1, 200),
+            Err(Error::OutOfOrderSequence { expected: 0, got: 1 })
+        ));
+        table.record(at(1, 0), 2, 2, 200);
+        assert_eq!(
+            admit(&table, &epochs, at(1, 0), 2, 200).unwrap(),
+            Admission::Duplicate {
+                base_offset: 2,
+                next_offset: 4
+            }
+        );
+        assert!(matches!(
+            admit(&table, &epochs, at(0, 2), 1, 200),
+            Err(Error::Fenced { .. })
+        ));
+        // A named producer's sequences go on across epochs.
+        assert!(matches!(
+            table.check(at(2, 0), 2),
+            Ok(Admission::Duplicate { base_offset: 2, .. })
+        ));
     }
 }

@@ -258,3 +258,123 @@ fn an_anonymous_producer_with_batches_is_forgotten_after_its_own_expiry() {
     let next = producers.init_anonymous_capped(None, 1).unwrap().unwrap().producer_id;
     assert_ne!(next, anonymous);
 }
+
+/// An expired anonymous id comes back at the epoch its client bumped to
+/// (Kafka's idempotent producer told UNKNOWN_PRODUCER_ID bumps its own epoch
+/// and starts again at sequence 0 in every partition): the new epoch's
+/// first batch is appended even where the window holds an older batch with
+/// the same sequences, its retries are answered with its own offsets, the
+/// older epoch stays fenced, a late first-epoch batch never brings the id
+/// back, and the state survives a reopen. Live, named and over-the-cap ids
+/// are not taken back.
+#[test]
+fn an_expired_anonymous_id_comes_back_at_its_bumped_epoch_from_sequence_0() {
+    use millrace::producer_state::Readmission;
+    let dir = common::scratch_dir();
+    let store = expiring_store(dir.path(), Duration::from_secs(3));
+    store.create_topic("t", TopicConfig::with_partitions(2)).unwrap();
+    let producers = store.producers();
+    let anonymous = producers.init_anonymous_capped(None, 10).unwrap().unwrap().producer_id;
+    let named = store.init_producer("named").unwrap();
+    let (named, named_epoch) = (named.producer_id, named.epoch);
+    producers
+        .append_sequenced("t", 0, &records(3, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    producers
+        .append_sequenced("t", 1, &records(2, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    producers
+        .append_sequenced("t", 0, &records(1, "n"), stamp(named, named_epoch, 0))
+        .unwrap();
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 1, None, 10).unwrap(),
+        Readmission::Refused,
+        "a live id is not taken over"
+    );
+    wait_forgotten(&store, anonymous);
+    // A late retry of the first epoch: unknown, and it brings nothing back.
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(3, "a"), stamp(anonymous, 0, 0)),
+        Err(Error::UnknownProducer { .. })
+    ));
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 0, None, 10).unwrap(),
+        Readmission::Refused
+    );
+    assert_eq!(
+        producers.readmit_anonymous(named, named_epoch + 1, None, 10).unwrap(),
+        Readmission::Refused,
+        "a named producer resumes by init, not by a bumped epoch"
+    );
+    assert_eq!(
+        producers.readmit_anonymous(1234, 1, None, 10).unwrap(),
+        Readmission::Refused,
+        "never an anonymous id of this store"
+    );
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 1, None, 0).unwrap(),
+        Readmission::Full
+    );
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 1, None, 10).unwrap(),
+        Readmission::Readmitted
+    );
+    assert_eq!(store.producer_epoch(anonymous), Some(1));
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 2, None, 10).unwrap(),
+        Readmission::Refused
+    );
+    // Partition 0 remembers epoch 0's batch at sequences 0..=2: the new
+    // epoch starts at 0 there, as a new batch, not as its duplicate.
+    assert_eq!(producers.last_sequence(anonymous, "t", 0).unwrap(), Some(2));
+    assert_eq!(producers.last_sequence_at(anonymous, 1, "t", 0).unwrap(), None);
+    let first = producers
+        .append_sequenced("t", 0, &records(3, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    assert!(!first.duplicate);
+    assert_eq!(first.base_offset, 4);
+    let retry = producers
+        .append_sequenced("t", 0, &records(3, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.base_offset, first.base_offset);
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(1, "a"), stamp(anonymous, 0, 3)),
+        Err(Error::Fenced { .. })
+    ));
+    assert_eq!(producers.last_sequence_at(anonymous, 1, "t", 0).unwrap(), Some(2));
+    // Partition 1 too starts the new epoch at 0.
+    assert!(matches!(
+        producers.append_sequenced("t", 1, &records(1, "b"), stamp(anonymous, 1, 2)),
+        Err(Error::OutOfOrderSequence { expected: 0, got: 2 })
+    ));
+    producers
+        .append_sequenced("t", 1, &records(1, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    producers
+        .append_sequenced("t", 0, &records(1, "c"), stamp(anonymous, 1, 3))
+        .unwrap();
+    drop(producers);
+    store.close().unwrap();
+
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producers = store.producers();
+    assert_eq!(store.producer_epoch(anonymous), Some(1), "taken back durably");
+    let retry = producers
+        .append_sequenced("t", 0, &records(1, "c"), stamp(anonymous, 1, 3))
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.base_offset, 7);
+    let next = producers
+        .append_sequenced("t", 0, &records(1, "d"), stamp(anonymous, 1, 4))
+        .unwrap();
+    assert_eq!((next.duplicate, next.base_offset), (false, 8));
+    let values: Vec<String> = store
+        .read("t", 0, 0, millrace::ReadOptions::default())
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .collect();
+    assert_eq!(values, ["a-0", "a-1", "a-2", "n-0", "b-0", "b-1", "b-2", "c-0", "d-0"]);
+}

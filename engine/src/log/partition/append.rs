@@ -120,6 +120,12 @@ impl Partition {
         self.writer.lock().producers.last_sequence(producer_id)
     }
 
+    /// The last sequence a batch of the producer's `epoch` continues from
+    /// here (an anonymous producer's sequences restart with each epoch).
+    pub fn producer_last_sequence_at(&self, producer_id: u64, epoch: u16) -> Option<u32> {
+        self.writer.lock().producers.last_sequence_at(producer_id, epoch)
+    }
+
     /// Last append time of every producer with state here.
     pub fn producer_activity(&self) -> Vec<(u64, i64)> {
         self.writer.lock().producers.activity()

@@ -24,8 +24,11 @@ pub struct KafkaMetrics {
     pub response_bytes: AtomicU64,
     /// Producer ids handed out by InitProducerId without a transactional id.
     pub producer_ids_issued: AtomicU64,
-    /// Such InitProducerIds refused past `anonymous_producers_max`.
+    /// Such InitProducerIds refused past `anonymous_producers_max` (and
+    /// expired ids not taken back for the same reason).
     pub producer_ids_refused: AtomicU64,
+    /// Expired producer ids taken back at their client's bumped epoch.
+    pub producer_ids_readmitted: AtomicU64,
     /// Requests by API key (an unknown key counts under its number).
     requests: Mutex<BTreeMap<i16, u64>>,
     /// Errors by API key and Kafka error code ([`CLOSED`]: the request closed
@@ -92,6 +95,11 @@ impl KafkaMetrics {
                 "millrace_kafka_producer_ids_refused_total",
                 "counter",
                 &self.producer_ids_refused,
+            ),
+            (
+                "millrace_kafka_producer_ids_readmitted_total",
+                "counter",
+                &self.producer_ids_readmitted,
             ),
         ];
         for (name, kind, value) in scalars {

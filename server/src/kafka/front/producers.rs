@@ -101,12 +101,13 @@ fn refused(error_code: i16) -> InitProducerIdResponse {
 /// transactional) of `topic`/`partition`, or the Kafka error code to answer
 /// the partition with. Called by the Produce handler (`produce`).
 ///
-/// Unknown (or expired) producer id → UNKNOWN_PRODUCER_ID; an epoch other
-/// than the producer's → INVALID_PRODUCER_EPOCH; a producer of another
-/// token, an unknown topic or partition → the code of the service's error.
-/// The sequence is mapped by [`engine_sequence`]; the append itself then
-/// answers out of order (OUT_OF_ORDER_SEQUENCE_NUMBER) or a duplicate (its
-/// original offsets, error NONE).
+/// Unknown (or expired) producer id → UNKNOWN_PRODUCER_ID, unless the
+/// batch is its client's restart after an epoch bump ([`readmit`]); an
+/// epoch other than the producer's → INVALID_PRODUCER_EPOCH; a producer of
+/// another token, an unknown topic or partition → the code of the service's
+/// error. The sequence is mapped by [`engine_sequence`]; the append itself
+/// then answers out of order (OUT_OF_ORDER_SEQUENCE_NUMBER) or a duplicate
+/// (its original offsets, error NONE).
 pub(crate) fn stamp(
     front: &Front,
     conn: &Conn,
@@ -116,10 +117,16 @@ pub(crate) fn stamp(
 ) -> Result<millrace::ProducerStamp, i16> {
     let producer_id = u64::try_from(batch.producer_id).map_err(|_| errors::UNKNOWN_PRODUCER_ID)?;
     let epoch = u16::try_from(batch.producer_epoch).map_err(|_| errors::INVALID_PRODUCER_EPOCH)?;
-    let (current, last) = front
-        .service
-        .producer_position(&conn.session, producer_id, topic, partition)
-        .map_err(|error| code_of(&error))?;
+    let position = |front: &Front| {
+        front
+            .service
+            .producer_position(&conn.session, producer_id, epoch, topic, partition)
+            .map_err(|error| code_of(&error))
+    };
+    let (mut current, mut last) = position(front)?;
+    if current.is_none() && batch.base_sequence == 0 && readmit(front, conn, producer_id, epoch)? {
+        (current, last) = position(front)?;
+    }
     match current {
         None => return Err(errors::UNKNOWN_PRODUCER_ID),
         Some(current) if current != epoch => return Err(errors::INVALID_PRODUCER_EPOCH),
@@ -131,6 +138,44 @@ pub(crate) fn stamp(
         epoch,
         base_sequence,
     })
+}
+
+/// An idempotent producer whose id expired, told UNKNOWN_PRODUCER_ID, bumps
+/// its own epoch and sends again from sequence 0 (librdkafka: "resetting
+/// PID and retrying", KIP-360 on the client side, no InitProducerId); Kafka
+/// accepts such a batch. So does the front: an expired anonymous id comes
+/// back at the batch's epoch (above the one it expired at, never 0) for the
+/// session's principal, within its cap of live ids. True when it did.
+/// Anything else (a live id, a named producer, an older epoch, the cap
+/// reached) stays UNKNOWN_PRODUCER_ID.
+fn readmit(front: &Front, conn: &Conn, producer_id: u64, epoch: u16) -> Result<bool, i16> {
+    use millrace::producer_state::Readmission;
+    let live_max = usize::try_from(front.config.anonymous_producers_max).unwrap_or(usize::MAX);
+    let readmitted = front
+        .service
+        .readmit_anonymous_producer(&conn.session, producer_id, epoch, live_max)
+        .map_err(|error| code_of(&error))?;
+    match readmitted {
+        Readmission::Readmitted => {
+            front
+                .service
+                .metrics
+                .kafka
+                .producer_ids_readmitted
+                .fetch_add(1, Relaxed);
+            tracing::debug!(
+                producer_id,
+                epoch,
+                "expired idempotent producer id taken back at its bumped epoch"
+            );
+            Ok(true)
+        }
+        Readmission::Full => {
+            front.service.metrics.kafka.producer_ids_refused.fetch_add(1, Relaxed);
+            Ok(false)
+        }
+        Readmission::Refused => Ok(false),
+    }
 }
 
 /// The engine sequence of Kafka sequence `kafka` (`0..=i32::MAX`; `None`

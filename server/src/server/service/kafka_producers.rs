@@ -22,24 +22,44 @@ impl Service {
     }
 
     /// The current epoch of `producer_id` (`None`: not registered, or
-    /// forgotten) and the sequence of the last record it wrote to
-    /// `topic`/`partition` (`None`: none remembered), once the principal
-    /// may use the producer (checked first: nothing about another token's
-    /// producer is revealed).
+    /// idle past its expiry) and the sequence of the last record a batch of
+    /// `epoch` continues from in `topic`/`partition` (`None`: none
+    /// remembered, or an anonymous producer's older epoch: it starts at 0),
+    /// once the principal may use the producer (checked first: nothing
+    /// about another token's producer is revealed).
     pub fn producer_position(
         &self,
         session: &Session,
         producer_id: u64,
+        epoch: u16,
         topic: &str,
         partition: u32,
     ) -> ServiceResult<(Option<u16>, Option<u32>)> {
         session.check_producer(&self.store, producer_id)?;
         let producers = self.store.producers();
-        let epoch = producers.producer_epoch(producer_id);
-        let last = match epoch {
-            Some(_) => producers.last_sequence(producer_id, topic, partition)?,
+        let current = producers
+            .producer_epoch(producer_id)
+            .filter(|_| producers.is_live(producer_id));
+        let last = match current {
+            Some(_) => producers.last_sequence_at(producer_id, epoch, topic, partition)?,
             None => None,
         };
-        Ok((epoch, last))
+        Ok((current, last))
+    }
+
+    /// Take back an expired anonymous producer id at the `epoch` its client
+    /// bumped to (`Producers::readmit_anonymous`), owned by the session's
+    /// principal, within its `live_max` live anonymous producers.
+    pub fn readmit_anonymous_producer(
+        &self,
+        session: &Session,
+        producer_id: u64,
+        epoch: u16,
+        live_max: usize,
+    ) -> ServiceResult<millrace::producer_state::Readmission> {
+        Ok(self
+            .store
+            .producers()
+            .readmit_anonymous(producer_id, epoch, session.producer_owner(), live_max)?)
     }
 }
