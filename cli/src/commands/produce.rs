@@ -471,12 +471,18 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
     batcher.flush_all()?;
     let landed = std::mem::take(&mut batcher.landed);
     target.close()?;
+    report(global, &args.topic, count, &landed)
+}
+
+/// What `produce` tells when it is done: per partition the offsets it took, and
+/// how many records the topic's contract sent to the DLQ.
+fn report(global: &GlobalArgs, topic: &str, count: u64, landed: &BTreeMap<u32, Landed>) -> CliResult<()> {
     if global.json {
         let per_partition: Vec<serde_json::Value> = landed
             .iter()
             .map(|(p, l)| json!({"partition": p, "records": l.records, "first_offset": l.first_offset, "next_offset": l.next_offset, "dead_lettered": l.dead_lettered}))
             .collect();
-        output::print_json(&json!({"topic": args.topic, "records": count, "partitions": per_partition}))?;
+        output::print_json(&json!({"topic": topic, "records": count, "partitions": per_partition}))?;
     } else {
         let detail: Vec<String> = landed
             .iter()
@@ -491,7 +497,7 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
         eprintln!(
             "produced {count} record{} to {}{}{}",
             if count == 1 { "" } else { "s" },
-            args.topic,
+            topic,
             if detail.is_empty() { "" } else { " (" },
             if detail.is_empty() {
                 String::new()
@@ -503,7 +509,7 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
         if dead_lettered > 0 {
             eprintln!(
                 "{dead_lettered} of them went to the DLQ by the topic's contract (see `millrace dlq list {}`)",
-                args.topic
+                topic
             );
         }
     }
