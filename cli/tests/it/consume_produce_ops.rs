@@ -334,17 +334,32 @@ fn replay_interrupted_by_ctrl_c_resumes_exactly_once() {
         .write_stdin(input)
         .assert()
         .success();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
-        .arg("--data")
-        .arg(&data)
-        .args(["replay", "src", "dst", "--rate", "5", "--batch-records", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let replay = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+            .arg("--data")
+            .arg(&data)
+            .args(["replay", "src", "dst", "--rate", "5", "--batch-records", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = replay();
     // Once a record was copied, the command is in its loop.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
+        // The poll below opens the store read-only (a shared lock): a
+        // replay starting at that instant finds it locked and exits. It
+        // resumes exactly where it stopped, so start it again.
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            assert!(
+                stderr.contains("is locked by another process"),
+                "replay exited: {output:?}"
+            );
+            child = replay();
+        }
         let copied = millrace(&data)
             .args(["consume", "dst", "--format", "value"])
             .output()
