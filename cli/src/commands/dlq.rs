@@ -158,11 +158,18 @@ fn since_ms(text: &str) -> CliResult<i64> {
         })
 }
 
+/// The source offset of a dead letter; `None` for a record that never had
+/// one (a contract sent it to the DLQ as it was produced:
+/// `dlq::NO_SOURCE_OFFSET`, u64::MAX in its header).
+fn source_offset(offset: u64) -> Option<u64> {
+    (offset != millrace::dlq::NO_SOURCE_OFFSET).then_some(offset)
+}
+
 fn entry_json(e: &DlqEntry, full: bool) -> serde_json::Value {
     let l = &e.letter;
     let mut value = json!({
         "dlq_offset": e.dlq_offset,
-        "source": {"topic": l.source_topic, "partition": l.source_partition, "offset": l.source_offset},
+        "source": {"topic": l.source_topic, "partition": l.source_partition, "offset": source_offset(l.source_offset)},
         "group": l.group,
         "stage": l.stage,
         "error_class": l.error_class,
@@ -341,7 +348,12 @@ fn run_list(global: &GlobalArgs, args: ListArgs) -> CliResult<()> {
         let l = &e.letter;
         table.row(vec![
             e.dlq_offset.to_string(),
-            format!("{}/{}@{}", l.source_topic, l.source_partition, l.source_offset),
+            format!(
+                "{}/{}@{}",
+                l.source_topic,
+                l.source_partition,
+                source_offset(l.source_offset).map_or_else(|| "-".to_string(), |o| o.to_string())
+            ),
             l.group.clone(),
             l.stage.clone(),
             l.attempts.to_string(),
@@ -386,10 +398,16 @@ fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> 
     }
     let l = &e.letter;
     println!("dlq offset:     {}", e.dlq_offset);
-    println!(
-        "source:         {} partition {} offset {}",
-        l.source_topic, l.source_partition, l.source_offset
-    );
+    match source_offset(l.source_offset) {
+        Some(offset) => println!(
+            "source:         {} partition {} offset {offset}",
+            l.source_topic, l.source_partition
+        ),
+        None => println!(
+            "source:         {} partition {} (no offset: refused before it was appended)",
+            l.source_topic, l.source_partition
+        ),
+    }
     println!("group:          {}", l.group);
     println!("stage:          {}", l.stage);
     println!("error:          {}: {}", l.error_class, l.error_message);

@@ -174,6 +174,7 @@ fn the_contract_walk_runs_as_written() {
     let listed = String::from_utf8_lossy(&outputs[3].stdout).to_string();
     assert!(
         listed.contains("1 record not yet redriven")
+            && listed.contains("payments/0@-")
             && listed.contains("contract.amount.maximum")
             && listed.contains("/amount is 1200"),
         "{listed}"
