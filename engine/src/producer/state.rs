@@ -340,6 +340,10 @@ impl ProducerTable {
             for _ in 0..batch_count {
                 let (base_sequence, record_count, base_offset) = (d.u32()?, d.u32()?, d.u64()?);
                 let appended = if split { d.u32()? } else { record_count };
+                // A batch never appended more records than it numbered.
+                if appended > record_count {
+                    return None;
+                }
                 batches.push_back(CachedBatch {
                     base_sequence,
                     record_count,
