@@ -1,3 +1,4 @@
+// Over 600 lines: one shard's session loop, batching, commit and edge recording share the session state; splitting it is a refactor of its own.
 //! One mirror shard: a producer on the target and the partitions whose
 //! hash falls to it. A session initialises the producer (fencing an
 //! earlier instance), reads the progress, then loops: discover partitions,

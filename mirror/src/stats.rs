@@ -110,10 +110,12 @@ impl MirrorStats {
     }
 
     /// librdkafka reported an error outside any call (its error callback):
-    /// counted by code, kept to explain the session's own error.
+    /// counted by code; the first since the last [`Self::take_client_error`]
+    /// is kept to explain the session's own error (the cause comes first: a
+    /// refused login is followed by "all brokers down").
     pub(crate) fn client_error(&self, code: &str, message: String) {
         *self.errors.lock().entry(code.to_string()).or_insert(0) += 1;
-        *self.client_error.lock() = Some(message);
+        self.client_error.lock().get_or_insert(message);
     }
 
     /// The client error seen since the last call, if any.
