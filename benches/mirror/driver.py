@@ -22,7 +22,8 @@ Per round, in fresh directories:
 
 Ratio = mirror records/s / kafka records/s of the same round; the report gives
 each round and the median. Environment: MBENCH_RECORDS (default 100000),
-MBENCH_ROUNDS (default 3), MBENCH_PYTHON is not read (run this with a python
+MBENCH_ROUNDS (default 3), MBENCH_MIRROR_ARGS (extra `millrace mirror` flags,
+whitespace-separated, recorded in the output), MBENCH_PYTHON is not read (run this with a python
 that has confluent-kafka: target/kafka-venv/bin/python).
 """
 import json
@@ -41,6 +42,8 @@ import driver as kafka_driver  # noqa: E402  (benches/kafka/driver.py)
 RECORDS = kafka_driver.RECORDS
 ROUNDS = int(os.environ.get("MBENCH_ROUNDS", "3"))
 RECORD_BYTES = kafka_driver.RECORD_BYTES
+# Extra `millrace mirror` flags (whitespace-separated), e.g. "--batch-bytes 8MiB".
+MIRROR_ARGS = os.environ.get("MBENCH_MIRROR_ARGS", "").split()
 
 
 def log(msg):
@@ -71,7 +74,7 @@ def one_round(binary, work, rnd):
             srv0, t0 = server.cpu(), time.monotonic()
             out = subprocess.run(
                 [binary, "mirror", "--data", edge, "--to", bootstrap, "--prefix", "edge.", "--edge-id", f"bench{rnd}",
-                 "--topics", "mbench", "--progress-topic", "mirror_progress", "--exit-when-caught-up"],
+                 "--topics", "mbench", "--progress-topic", "mirror_progress", "--exit-when-caught-up"] + MIRROR_ARGS,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
             t1, srv1 = time.monotonic(), server.cpu()
@@ -123,6 +126,7 @@ def main():
         "median_kafka_records_per_s": statistics.median(r["kafka_produce_records_per_s"] for r in rows),
         "median_mirror_records_per_s": statistics.median(r["mirror_records_per_s"] for r in rows),
         "loadavg_at_end": load,
+        "mirror_args": MIRROR_ARGS,
     }
     text = json.dumps(summary, indent=2)
     print(text)

@@ -42,8 +42,37 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// Everything one mirror needs.
-#[derive(Debug, Clone)]
+/// Default most key and value bytes of one transaction (`--batch-bytes`):
+/// 768 KiB works against every Millrace target (one last opened by a build
+/// before 2026-12-07 refuses commit records of 1 MiB or more), and larger
+/// transactions measured no faster (design/mirror.md, "Throughput").
+pub const BATCH_BYTES_DEFAULT: usize = 768 * 1024;
+/// Highest `--batch-bytes`: a Millrace target writes a whole Kafka
+/// transaction as one commit record of its `__transactions` topic, whose
+/// record limit is 32 MiB; a transaction's records also need headers and
+/// the progress records, so this stays below it.
+pub const BATCH_BYTES_MAX: usize = 24 * 1024 * 1024;
+
+/// Whether librdkafka property `key` holds a secret (a password, a private
+/// key, a token): its value is never printed (logs, `Debug`, errors).
+pub fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "token",
+        "key.pem",
+        "keystore",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// Everything one mirror needs. Its `Debug` shows the values of secret
+/// target properties ([`is_secret_property`]) as `<redacted>`.
+#[derive(Clone)]
 pub struct MirrorConfig {
     /// Its name: its positions on the edge are the group `__mirror.<name>`.
     pub name: String,
@@ -68,23 +97,91 @@ pub struct MirrorConfig {
     pub create_topics: bool,
     /// Most records in one transaction (or at-least-once batch).
     pub batch_records: usize,
-    /// Most key and value bytes in one transaction. Default 768 KiB: a
-    /// Millrace target writes a whole Kafka transaction as one commit
-    /// record of its `__transactions` topic, whose record limit was 1 MiB
-    /// before 2026-12-07 (a larger one failed at EndTxn with
-    /// MESSAGE_TOO_LARGE there).
+    /// Most key and value bytes in one transaction (`--batch-bytes`),
+    /// [`BATCH_BYTES_DEFAULT`], at most [`BATCH_BYTES_MAX`]. A Millrace
+    /// target writes a whole Kafka transaction as one commit record of its
+    /// `__transactions` topic: a store last opened by a build before
+    /// 2026-12-07 had a 1 MiB record limit there (raised at its next
+    /// commit by newer builds), hence the default.
     pub batch_bytes: usize,
     /// First and longest wait before reconnecting after a failure.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     /// Timeout of each call to the target (init, commit, metadata).
     pub request_timeout: Duration,
-    /// Extra librdkafka properties (SASL, TLS, ...).
+    /// Extra librdkafka properties of every connection to the target
+    /// (`--to-config KEY=VALUE`, `to_config` in `[[mirror]]`): SASL, TLS,
+    /// producer tuning. They override the mirror's own settings, except
+    /// those exactly once depends on (`transactional.id`,
+    /// `enable.idempotence`, `acks`, `isolation.level`), which are refused.
     pub kafka: BTreeMap<String, String>,
     /// The central schema registry (`http://host:port`): keys and values in
     /// Confluent wire format get their schema id translated to it
     /// (`registry.rs`). `None`: bytes copied unchanged.
     pub registry_to: Option<String>,
+}
+
+/// Target properties the mirror sets itself and does not let an operator
+/// change: exactly once (and at-least-once's ordering) depend on them.
+const RESERVED_PROPERTIES: [&str; 5] = [
+    "transactional.id",
+    "enable.idempotence",
+    "acks",
+    "isolation.level",
+    "bootstrap.servers",
+];
+
+/// The target properties with every secret value replaced.
+pub fn redacted(properties: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    properties
+        .iter()
+        .map(|(k, v)| {
+            let shown = if is_secret_property(k) {
+                "<redacted>"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), shown)
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for MirrorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorConfig")
+            .field("name", &self.name)
+            .field("bootstrap", &self.bootstrap)
+            .field("topics", &self.topics)
+            .field("prefix", &self.prefix)
+            .field("edge_id", &self.edge_id)
+            .field("mode", &self.mode)
+            .field("shards", &self.shards)
+            .field("rate_limit_bytes", &self.rate_limit_bytes)
+            .field("progress_topic", &self.progress_topic)
+            .field("create_topics", &self.create_topics)
+            .field("batch_records", &self.batch_records)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("backoff_min", &self.backoff_min)
+            .field("backoff_max", &self.backoff_max)
+            .field("request_timeout", &self.request_timeout)
+            .field("kafka", &redacted(&self.kafka))
+            .field("registry_to", &self.registry_to.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+/// A URL with its `user:password@` part's password hidden.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if !userinfo.contains('/') => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:<redacted>@{host}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl MirrorConfig {
@@ -102,7 +199,7 @@ impl MirrorConfig {
             progress_topic: PROGRESS_TOPIC_DEFAULT.to_string(),
             create_topics: true,
             batch_records: 5_000,
-            batch_bytes: 768 * 1024,
+            batch_bytes: BATCH_BYTES_DEFAULT,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
@@ -146,6 +243,19 @@ impl MirrorConfig {
             return Err(MirrorError::Config(
                 "batch_records and batch_bytes must be positive".into(),
             ));
+        }
+        if self.batch_bytes > BATCH_BYTES_MAX {
+            return Err(MirrorError::Config(format!(
+                "batch_bytes {}: at most {BATCH_BYTES_MAX} (a Millrace target's transaction commit record is at most 32 MiB)",
+                self.batch_bytes
+            )));
+        }
+        for key in self.kafka.keys() {
+            if RESERVED_PROPERTIES.contains(&key.as_str()) {
+                return Err(MirrorError::Config(format!(
+                    "target property {key}: set by the mirror (its delivery guarantee depends on it)"
+                )));
+            }
         }
         if self.progress_topic.is_empty() {
             return Err(MirrorError::Config("progress topic: give a name".into()));
@@ -210,6 +320,28 @@ mod tests {
         };
         let selection = some.selection().expect("compiles");
         assert!(!some.selects(&selection, "orders"), "the whole name must match");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_and_reserved_properties_are_refused() {
+        let mut config = MirrorConfig::new("m", "localhost:9092", "edge-1");
+        config.kafka.insert("sasl.username".into(), "admin".into());
+        config
+            .kafka
+            .insert("sasl.password".into(), "hunter2-secret-value".into());
+        config.kafka.insert("ssl.key.password".into(), "pem-pass-value".into());
+        config.registry_to = Some("http://u:reg-pass-value@h:8081".into());
+        let shown = format!("{config:?}");
+        assert!(shown.contains("admin"), "{shown}");
+        for secret in ["hunter2-secret-value", "pem-pass-value", "reg-pass-value"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(config.validate().is_ok());
+        config.kafka.insert("enable.idempotence".into(), "false".into());
+        assert!(config.validate().is_err());
+        config.kafka.remove("enable.idempotence");
+        config.batch_bytes = BATCH_BYTES_MAX + 1;
+        assert!(config.validate().is_err());
     }
 
     #[test]

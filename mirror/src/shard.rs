@@ -1,3 +1,4 @@
+// Over 600 lines: one shard's session loop, batching, commit and edge recording share the session state; splitting it is a refactor of its own.
 //! One mirror shard: a producer on the target and the partitions whose
 //! hash falls to it. A session initialises the producer (fencing an
 //! earlier instance), reads the progress, then loops: discover partitions,
@@ -28,6 +29,9 @@ use std::time::{Duration, Instant};
 const REFRESH: Duration = Duration::from_secs(1);
 /// Longest wait for new records before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Most often a failing shard records its counters and last error on the
+/// edge (for `mirror status`).
+const ERRORS_RECORD_EVERY: Duration = Duration::from_secs(5);
 /// Abortable failures in a row a session retries before it ends.
 const ABORTS_IN_SESSION_MAX: u32 = 3;
 
@@ -82,6 +86,7 @@ impl Shard {
     /// Run sessions until stopped (or the store closes).
     pub(crate) fn run(&self) {
         let mut backoff = self.config.backoff_min;
+        let mut errors_recorded: Option<Instant> = None;
         while !self.stopped() {
             let began = Instant::now();
             let error = match self.session() {
@@ -90,13 +95,49 @@ impl Shard {
                 Ok(()) => return,
             };
             self.stats.set_connected(false);
-            tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %error, ?backoff, "mirror session ended; starting again after a back-off");
-            self.stats.error(&error_code(&error), error.to_string());
+            // librdkafka's own report (e.g. "SASL authentication error")
+            // explains a session error that is often a bare timeout.
+            let message = match self.stats.take_client_error() {
+                Some(why) => format!("{error} (the connection said: {why})"),
+                None => error.to_string(),
+            };
+            tracing::warn!(mirror = %self.config.name, shard = self.shard, error = %message, ?backoff, "mirror session ended; starting again after a back-off");
+            self.stats.error(&error_code(&error), message);
+            if errors_recorded.is_none_or(|at| at.elapsed() >= ERRORS_RECORD_EVERY) {
+                self.record_counters();
+                errors_recorded = Some(Instant::now());
+            }
             if began.elapsed() > self.config.backoff_max {
                 backoff = self.config.backoff_min;
             }
             self.sleep(backoff);
             backoff = (backoff * 2).min(self.config.backoff_max);
+        }
+    }
+
+    /// Record the counters (and the last error) on the edge while no
+    /// transaction commits, so that `mirror status` shows why: one of this
+    /// shard's positions is recorded again, unchanged, with them.
+    fn record_counters(&self) {
+        let groups = self.store.consumer_groups();
+        let Ok(positions) = groups.mirror_positions(&self.config.name) else {
+            return;
+        };
+        let mine: Vec<(String, u32, u64)> = positions
+            .into_iter()
+            .filter(|((topic, partition), _)| {
+                self.config.selects(&self.selection, topic) && self.config.shard_of(topic, *partition) == self.shard
+            })
+            .map(|((topic, partition), committed)| (topic, partition, committed.offset))
+            .take(1)
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        if let Err(e) =
+            groups.commit_mirror_positions(&self.config.name, &mine, &encode_counters(&self.stats.counters()))
+        {
+            tracing::debug!(mirror = %self.config.name, error = %e, "mirror counters not recorded");
         }
     }
 

@@ -30,7 +30,19 @@ pub struct Counters {
     pub errors: BTreeMap<String, u64>,
     /// When these were recorded (ms since the Unix epoch).
     pub at_ms: i64,
+    /// The last error a session ended with (or a delivery failed with),
+    /// at most [`LAST_ERROR_CHARS`] characters; `None` once a transaction
+    /// commits after it.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When `last_error` happened (ms since the Unix epoch).
+    #[serde(default)]
+    pub last_error_at_ms: i64,
 }
+
+/// Longest last error kept with the counters (the metadata of a commit is
+/// at most 4096 bytes).
+pub const LAST_ERROR_CHARS: usize = 600;
 
 /// One partition's lag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,7 +69,10 @@ pub struct MirrorStats {
     dropped: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
     lag: Mutex<BTreeMap<(String, u32), PartitionLag>>,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<(String, i64)>>,
+    /// The last error librdkafka reported on its own (an authentication
+    /// failure, a broker down) since [`MirrorStats::take_client_error`].
+    client_error: Mutex<Option<String>>,
     connected: AtomicU64,
 }
 
@@ -70,9 +85,11 @@ impl MirrorStats {
         self.aborts.store(c.aborts, Relaxed);
         self.dropped.store(c.dropped, Relaxed);
         *self.errors.lock() = c.errors.clone();
+        *self.last_error.lock() = c.last_error.clone().map(|e| (e, c.last_error_at_ms));
     }
 
     pub(crate) fn delivered(&self, records: u64, bytes: u64) {
+        *self.last_error.lock() = None;
         self.records.fetch_add(records, Relaxed);
         self.bytes.fetch_add(bytes, Relaxed);
         self.transactions.fetch_add(1, Relaxed);
@@ -88,7 +105,22 @@ impl MirrorStats {
 
     pub(crate) fn error(&self, code: &str, message: String) {
         *self.errors.lock().entry(code.to_string()).or_insert(0) += 1;
-        *self.last_error.lock() = Some(message);
+        let message: String = message.chars().take(LAST_ERROR_CHARS).collect();
+        *self.last_error.lock() = Some((message, millrace::clock::now_ms()));
+    }
+
+    /// librdkafka reported an error outside any call (its error callback):
+    /// counted by code; the first since the last [`Self::take_client_error`]
+    /// is kept to explain the session's own error (the cause comes first: a
+    /// refused login is followed by "all brokers down").
+    pub(crate) fn client_error(&self, code: &str, message: String) {
+        *self.errors.lock().entry(code.to_string()).or_insert(0) += 1;
+        self.client_error.lock().get_or_insert(message);
+    }
+
+    /// The client error seen since the last call, if any.
+    pub(crate) fn take_client_error(&self) -> Option<String> {
+        self.client_error.lock().take()
     }
 
     pub(crate) fn set_connected(&self, connected: bool) {
@@ -104,6 +136,7 @@ impl MirrorStats {
 
     /// The counters now.
     pub fn counters(&self) -> Counters {
+        let last_error = self.last_error.lock().clone();
         Counters {
             records: self.records.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
@@ -112,6 +145,8 @@ impl MirrorStats {
             dropped: self.dropped.load(Relaxed),
             errors: self.errors.lock().clone(),
             at_ms: millrace::clock::now_ms(),
+            last_error_at_ms: last_error.as_ref().map_or(0, |(_, at)| *at),
+            last_error: last_error.map(|(e, _)| e),
         }
     }
 
@@ -122,7 +157,7 @@ impl MirrorStats {
 
     /// The last error, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().clone()
+        self.last_error.lock().as_ref().map(|(e, _)| e.clone())
     }
 
     /// Prometheus text of mirror `name`.
@@ -214,6 +249,7 @@ pub(crate) fn encode_counters(c: &Counters) -> Vec<u8> {
     if bytes.len() > millrace::offset_table::METADATA_BYTES_MAX {
         let trimmed = Counters {
             errors: BTreeMap::new(),
+            last_error: c.last_error.as_ref().map(|e| e.chars().take(200).collect()),
             ..c.clone()
         };
         bytes = serde_json::to_vec(&trimmed).unwrap_or_default();

@@ -22,7 +22,19 @@ pub(crate) struct Delivery {
     pub stats: Arc<MirrorStats>,
 }
 
-impl ClientContext for Delivery {}
+impl ClientContext for Delivery {
+    /// An error librdkafka reports outside any call (authentication
+    /// refused, every broker down): counted and kept, so the session's own
+    /// error (often a bare timeout) can say why. Never holds a property
+    /// value: librdkafka names the mechanism and user, not the password.
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error
+            .rdkafka_error_code()
+            .map_or_else(|| "client".to_string(), |c| format!("{c:?}"));
+        tracing::warn!(%error, reason, "target connection error");
+        self.stats.client_error(&code, format!("{error}: {reason}"));
+    }
+}
 
 impl ProducerContext for Delivery {
     type DeliveryOpaque = ();
@@ -40,6 +52,15 @@ impl ProducerContext for Delivery {
 }
 
 pub(crate) type MirrorProducer = ThreadedProducer<Delivery>;
+
+/// The producer's own settings (design/mirror.md, "Throughput"); any of
+/// them can be overridden with `--to-config`.
+const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
+    ("linger.ms", "1"),
+    ("message.timeout.ms", "30000"),
+    ("compression.type", "none"),
+    ("transaction.timeout.ms", "60000"),
+];
 
 /// The client settings every connection of this mirror shares.
 fn client_config(config: &MirrorConfig) -> ClientConfig {
@@ -60,14 +81,17 @@ fn client_config(config: &MirrorConfig) -> ClientConfig {
 /// fenced and its open transaction aborted) or idempotent.
 pub(crate) fn producer(config: &MirrorConfig, shard: u32, stats: Arc<MirrorStats>) -> Result<MirrorProducer> {
     let mut c = client_config(config);
-    c.set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "1")
-        .set("message.timeout.ms", "30000")
-        .set("compression.type", "none");
+    for (key, value) in PRODUCER_DEFAULTS {
+        c.set(key, value);
+    }
+    // The operator's properties win over the defaults above (the ones the
+    // guarantees depend on are refused by `MirrorConfig::validate`).
+    for (key, value) in &config.kafka {
+        c.set(key, value);
+    }
+    c.set("enable.idempotence", "true").set("acks", "all");
     if config.mode == Mode::ExactlyOnce {
-        c.set("transactional.id", config.transactional_id(shard))
-            .set("transaction.timeout.ms", "60000");
+        c.set("transactional.id", config.transactional_id(shard));
     }
     let producer: MirrorProducer = c.create_with_context(Delivery { stats })?;
     if config.mode == Mode::ExactlyOnce {

@@ -82,10 +82,17 @@ struct RunArgs {
     /// Most records per transaction.
     #[arg(long, default_value_t = 5_000)]
     batch_records: usize,
-    /// Extra librdkafka property for the target (repeatable), e.g.
-    /// security.protocol=SASL_SSL.
-    #[arg(long = "kafka", value_name = "KEY=VALUE")]
-    kafka: Vec<String>,
+    /// Most key and value bytes per transaction [default: 768KiB, which
+    /// any Millrace target takes; at most 24MiB].
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    batch_bytes: Option<u64>,
+    /// A librdkafka property of the connections to the target (repeatable):
+    /// security.protocol=SASL_SSL, sasl.mechanism=PLAIN, sasl.username=U,
+    /// sasl.password=P, ssl.ca.location=FILE, producer tuning. Secret values
+    /// are never printed, but a command line is visible to other local
+    /// users (ps): prefer a private config file's [[mirror]] to_config.
+    #[arg(long = "to-config", visible_alias = "kafka", value_name = "KEY=VALUE")]
+    to_config: Vec<String>,
     /// Central schema registry (http://[user:password@]host:port): keys and
     /// values in Confluent wire format get its schema ids (registered under
     /// `<target topic>-value` / `-key`).
@@ -182,12 +189,16 @@ fn run_config(args: &RunArgs) -> CliResult<MirrorConfig> {
     config.progress_topic.clone_from(&args.progress_topic);
     config.create_topics = !args.no_create_topics;
     config.batch_records = args.batch_records;
+    if let Some(bytes) = args.batch_bytes {
+        config.batch_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
     config.registry_to.clone_from(&args.registry_to);
-    for pair in &args.kafka {
+    for pair in &args.to_config {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(CliError::usage(format!("--kafka {pair:?}: expected KEY=VALUE")));
+            // Not echoed: it may be a secret given without its key.
+            return Err(CliError::usage("--to-config: expected KEY=VALUE"));
         };
-        config.kafka.insert(key.to_string(), value.to_string());
+        config.kafka.insert(key.trim().to_string(), value.to_string());
     }
     config.validate().map_err(|e| CliError::usage(e.to_string()))?;
     Ok(config)
@@ -218,7 +229,7 @@ fn run_mirror(global: &GlobalArgs, args: RunArgs) -> CliResult<()> {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
-                () = tokio::time::sleep(Duration::from_millis(200)) => {
+                () = tokio::time::sleep(Duration::from_millis(50)) => {
                     if mirror.is_finished() {
                         break;
                     }
@@ -305,6 +316,10 @@ fn status(global: &GlobalArgs, args: &StatusArgs) -> CliResult<()> {
     for (code, n) in &c.errors {
         println!("errors {code}: {n}");
     }
+    if let Some(error) = &c.last_error {
+        let age = millrace::clock::now_ms().saturating_sub(c.last_error_at_ms) / 1000;
+        println!("last error ({age} s ago): {}", millrace_server::text::escape(error));
+    }
     Ok(())
 }
 
@@ -365,7 +380,13 @@ pub fn configured(sections: &[MirrorSection]) -> CliResult<Vec<MirrorConfig>> {
             if let Some(topic) = &s.progress_topic {
                 config.progress_topic.clone_from(topic);
             }
-            config.kafka.clone_from(&s.kafka);
+            config.kafka.clone_from(&s.to_config);
+            if let Some(records) = s.batch_records {
+                config.batch_records = records;
+            }
+            if let Some(bytes) = s.batch_bytes {
+                config.batch_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+            }
             config.registry_to.clone_from(&s.registry_to);
             config
                 .validate()

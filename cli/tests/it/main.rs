@@ -43,6 +43,8 @@ mod live_inspect;
 #[cfg(feature = "mirror")]
 mod mirror_e2e;
 #[cfg(feature = "mirror")]
+mod mirror_secure;
+#[cfg(feature = "mirror")]
 mod mirror_serve;
 mod null_values;
 mod offset_reuse;

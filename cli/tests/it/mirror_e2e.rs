@@ -122,7 +122,7 @@ fn open_edge(dir: &Path) -> Store {
     }
 }
 
-fn append(dir: &Path, p: u32, n: u64) {
+pub(crate) fn append(dir: &Path, p: u32, n: u64) {
     let store = open_edge(dir);
     let (_, end) = store.offsets("orders", p).unwrap();
     let records: Vec<Record> = (end..end + n)
@@ -155,13 +155,25 @@ pub(crate) fn kill9(child: &mut Child) {
 /// Every record of `edge1.orders` on the target, read committed: per
 /// partition the values in order.
 pub(crate) fn read_target(bootstrap: &str, want: usize) -> BTreeMap<i32, Vec<(String, String)>> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    read_target_with(bootstrap, want, &[])
+}
+
+/// [`read_target`] with extra client properties (SASL, TLS).
+pub(crate) fn read_target_with(
+    bootstrap: &str,
+    want: usize,
+    properties: &[(&str, &str)],
+) -> BTreeMap<i32, Vec<(String, String)>> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "mirror-check")
         .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+        .set("enable.auto.commit", "false");
+    for (key, value) in properties {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     let mut list = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         list.add_partition_offset("edge1.orders", i32::try_from(p).unwrap(), Offset::Beginning)

@@ -10,7 +10,7 @@
 //!   points: every record arrives exactly once, in order per partition.
 
 use crate::common::{self, Server};
-use crate::mirror_e2e::{kill9, mirror_cmd, read_target, Proxy, Rng, PARTITIONS};
+use crate::mirror_e2e::{kill9, mirror_cmd, read_target, read_target_with, Proxy, Rng, PARTITIONS};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 }
 
 /// The edge's configuration: one `[[mirror]]` named `central` to `to`.
-fn edge_config(dir: &Path, to: &str) -> PathBuf {
+pub(crate) fn edge_config(dir: &Path, to: &str) -> PathBuf {
     let path = dir.join("edge.toml");
     std::fs::write(
         &path,
@@ -34,7 +34,7 @@ fn edge_config(dir: &Path, to: &str) -> PathBuf {
 
 /// The central server with its Kafka front on `kafka` (the same address
 /// across restarts).
-fn start_central(data: &Path, kafka: &str, extra: &[&str]) -> Server {
+pub(crate) fn start_central(data: &Path, kafka: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--kafka-listen", kafka];
     args.extend_from_slice(extra);
     let server = Server::start(data, &args);
@@ -65,7 +65,7 @@ fn produce(edge: &Server, partition: u32, value: &str) -> Result<(), String> {
 }
 
 /// Append `values` (one a line) to `partition` through the edge server.
-fn produce_all(edge: &Server, partition: u32, values: &[String]) {
+pub(crate) fn produce_all(edge: &Server, partition: u32, values: &[String]) {
     let mut input = values.join("\n");
     input.push('\n');
     edge.millrace()
@@ -87,7 +87,7 @@ fn offsets(edge: &Server) -> Vec<(u64, u64)> {
 }
 
 /// Wait until mirror `central` of the edge directory has no lag.
-fn wait_drained(edge_data: &Path, timeout: Duration) {
+pub(crate) fn wait_drained(edge_data: &Path, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let status =
@@ -104,8 +104,13 @@ fn wait_drained(edge_data: &Path, timeout: Duration) {
 /// The values `read_target` must find: per partition, the values in order
 /// with their source offsets.
 fn check_target(bootstrap: &str, sent: &[Vec<String>], what: &str) {
+    check_target_with(bootstrap, sent, what, &[]);
+}
+
+/// [`check_target`] with extra client properties (SASL, TLS).
+pub(crate) fn check_target_with(bootstrap: &str, sent: &[Vec<String>], what: &str, properties: &[(&str, &str)]) {
     let total: usize = sent.iter().map(Vec::len).sum();
-    let got = read_target(bootstrap, total);
+    let got = read_target_with(bootstrap, total, properties);
     for (p, values) in sent.iter().enumerate() {
         let want: Vec<(String, String)> = values
             .iter()
@@ -214,7 +219,12 @@ fn kill9_of_the_central_and_the_edge_server_delivers_every_record_once_in_order(
     eprintln!("server kill -9 seed {seed}");
     let mut rng = Rng(seed);
     let mut sent: Vec<Vec<String>> = vec![Vec::new(); PARTITIONS as usize];
-    let cycles = 12;
+    // 30 cycles by default (the count); MILLRACE_MIRROR_KILL9_CYCLES
+    // sets another (a longer soak, or a quick look).
+    let cycles: u32 = std::env::var("MILLRACE_MIRROR_KILL9_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     for cycle in 0..cycles {
         let e = edge.get_or_insert_with(start_edge);
         for (p, list) in sent.iter_mut().enumerate() {

@@ -25,7 +25,7 @@ pub enum ConfigError {
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     /// A config file that holds tokens and that other users may read.
-    #[error("config file {path} holds tokens and is readable by its group or by others (mode {mode:03o}); make it readable by its owner only: chmod 600 {}", path.display())]
+    #[error("config file {path} holds tokens or mirror secrets and is readable by its group or by others (mode {mode:03o}); make it readable by its owner only: chmod 600 {}", path.display())]
     Exposed { path: PathBuf, mode: u32 },
     #[error("config value {key} = {value}: {expected}")]
     Invalid {
@@ -264,7 +264,13 @@ impl ServerConfig {
             source,
         })?;
         let config = ServerConfig::from_toml_str(&text, path)?;
-        if !config.tokens.is_empty() || config.metrics_token.is_some() {
+        if !config.tokens.is_empty()
+            || config.metrics_token.is_some()
+            || config
+                .mirror
+                .iter()
+                .any(crate::server::mirror_config::MirrorSection::holds_secret)
+        {
             check_private(path)?;
         }
         Ok(config)

@@ -41,13 +41,53 @@ pub struct MirrorSection {
     /// Most bytes of record values and keys sent per second (0 = no limit).
     #[serde(default)]
     pub rate_limit_bytes: u64,
-    /// Extra librdkafka properties for the target (SASL, TLS, ...).
+    /// librdkafka properties of the connections to the target (SASL,
+    /// TLS, producer tuning), e.g. `to_config = { "security.protocol" =
+    /// "SASL_SSL", "sasl.password" = "..." }`. `kafka` is its older name.
+    /// A file whose sections hold a secret here must be private to its
+    /// owner, as one with tokens ([`MirrorSection::holds_secret`]).
+    #[serde(default, alias = "kafka")]
+    pub to_config: BTreeMap<String, String>,
+    /// Most records per transaction (default 5000).
     #[serde(default)]
-    pub kafka: BTreeMap<String, String>,
+    pub batch_records: Option<usize>,
+    /// Most key and value bytes per transaction (default 768 KiB, at most 24 MiB).
+    #[serde(default)]
+    pub batch_bytes: Option<u64>,
     /// The central schema registry (`http://host:port`): schema ids of
     /// records in Confluent wire format are translated to it.
     #[serde(default)]
     pub registry_to: Option<String>,
+}
+
+impl MirrorSection {
+    /// Whether its target properties hold a secret (a password, a private
+    /// key, a token), or its registry URL a password: then the file must
+    /// not be readable by others. The same words as the mirror crate's
+    /// `is_secret_property` (the server does not link that crate).
+    pub fn holds_secret(&self) -> bool {
+        let secret_key = |key: &str| {
+            let key = key.to_ascii_lowercase();
+            [
+                "password",
+                "secret",
+                "jaas",
+                "token",
+                "key.pem",
+                "keystore",
+                "credential",
+            ]
+            .iter()
+            .any(|word| key.contains(word))
+        };
+        let registry_password = self
+            .registry_to
+            .as_deref()
+            .and_then(|url| url.split_once("://"))
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+        self.to_config.keys().any(|k| secret_key(k)) || registry_password
+    }
 }
 
 fn default_name() -> String {
