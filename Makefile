@@ -1,12 +1,13 @@
 # The everyday commands. `.ci/run` runs `make ci`; run the same recipes by hand.
-# Needs only what a fresh machine has: make and the stable Rust toolchain
-# (with rustfmt and clippy). `fuzz-smoke` alone needs more (see there).
+# Needs make and the stable Rust toolchain (with rustfmt and clippy); the C
+# parts come from `make build-deps`. `fuzz-smoke` alone needs more (see there).
 #
 #   make check        fmt, clippy (with the MSRV lint, see `clippy`)
 #   make test         the README's test command: every crate's tests, release
 #   make loom         the loom models (--cfg loom, own target dir)
 #   make negative-control  the simulation against an engine that skips fsync: must fail
 #   make kafka-clients  kcat and the Python Kafka clients for the Kafka front's tests
+#   make build-deps   a C compiler, pkg-config and libssl-dev (librdkafka, TLS) where missing
 #   make ci           all of the above, what CI runs
 #   make sim-long     a long power-cut simulation (SIM_SEEDS, default 200000)
 #   make fuzz-smoke   each cargo-fuzz target for FUZZ_SECONDS (default 60)
@@ -19,9 +20,17 @@ FUZZ_TARGETS := batch_decode frame_decode metadata_open segment_recovery server_
 BENCH ?= engine
 LOOM_TESTS := $(basename $(notdir $(wildcard engine/tests/loom*.rs)))
 
-.PHONY: ci check fmt clippy doc test loom negative-control sim-long fuzz-smoke bench kafka-clients
+.PHONY: build-deps ci check fmt clippy doc test loom negative-control sim-long fuzz-smoke bench kafka-clients
 
-ci: check kafka-clients test loom negative-control
+ci: build-deps check kafka-clients test loom negative-control
+
+# What the build needs beyond Rust: a C compiler and make for librdkafka
+# (built from source by rdkafka-sys), pkg-config and OpenSSL's headers for
+# the mirror's TLS. Installed only where missing.
+build-deps:
+	@echo "== build dependencies"
+	command -v cc >/dev/null && command -v pkg-config >/dev/null && pkg-config --exists openssl || \
+	  { apt-get update -qq && apt-get install -y -qq build-essential pkg-config libssl-dev; }
 
 check: fmt clippy
 
