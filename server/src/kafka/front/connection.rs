@@ -3,8 +3,10 @@
 //! allocating, the per-connection and server-wide buffer budgets,
 //! `in_flight_max` pipelined requests, the idle and slow-client timeouts),
 //! and a worker that decodes and handles them one at a time, in arrival
-//! order, off the async runtime, and writes the responses in that order.
-//! See "Listener and cluster APIs" in `design/kafka.md`.
+//! order, and writes the responses in that order: plain produces on the
+//! connection's task (their `Always` fsync awaited there, shared with the
+//! produces queued behind), everything else off the async runtime. See
+//! "Listener and cluster APIs" in `design/kafka.md`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -36,6 +38,41 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// that destroys responses still in flight.
 const LINGER: Duration = Duration::from_millis(200);
 const LINGER_BYTES_MAX: usize = 1024 * 1024;
+
+/// Frame buffers kept for reuse per connection, and the largest kept.
+const SPARE_FRAMES_MAX: usize = 2;
+const SPARE_FRAME_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// Frame buffers handed back by the worker once their requests are
+/// answered, for the reader's next frames: a producing client's frames (up
+/// to its batch size, ~1 MiB for librdkafka) reuse their allocations
+/// instead of mapping and faulting in fresh pages for each request (as the
+/// native session keeps its fetch buffer). At most [`SPARE_FRAMES_MAX`] of
+/// at most [`SPARE_FRAME_BYTES_MAX`] each, for the connection's life.
+#[derive(Debug, Default)]
+struct Spares(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    /// An empty buffer with room for `length` bytes.
+    fn take(&self, length: usize) -> Vec<u8> {
+        let mut frame = self.0.lock().ok().and_then(|mut spares| spares.pop()).unwrap_or_default();
+        frame.clear();
+        frame.reserve(length);
+        frame
+    }
+
+    fn give(&self, mut frame: Vec<u8>) {
+        if frame.capacity() > SPARE_FRAME_BYTES_MAX {
+            return;
+        }
+        if let Ok(mut spares) = self.0.lock() {
+            if spares.len() < SPARE_FRAMES_MAX {
+                frame.clear();
+                spares.push(frame);
+            }
+        }
+    }
+}
 
 /// A frame's place in the budgets, held until its response is written.
 #[derive(Debug)]
@@ -83,6 +120,7 @@ pub(crate) async fn run<S>(
         Conn::new(peer)
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+    let spares = Arc::new(Spares::default());
     let worker = tokio::spawn(worker(
         write_half,
         jobs_rx,
@@ -90,6 +128,7 @@ pub(crate) async fn run<S>(
         shared.clone(),
         conn,
         authenticated.clone(),
+        spares.clone(),
     ));
     let mut reader = Reader {
         read_half,
@@ -102,6 +141,7 @@ pub(crate) async fn run<S>(
         peer,
         buffered: Vec::new(),
         taken: 0,
+        spares,
     };
     let outcome = reader.read_loop().await;
     tracing::debug!(%peer, ?outcome, "Kafka connection reader finished");
@@ -126,6 +166,8 @@ struct Reader<R> {
     /// of the next frames. At most [`READ_CHUNK_BYTES`].
     buffered: Vec<u8>,
     taken: usize,
+    /// Frame buffers back from the worker.
+    spares: Arc<Spares>,
 }
 
 /// What ended one wait of the read loop.
@@ -221,7 +263,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// slow-client timeout.
     async fn read_body(&mut self, length: usize) -> Result<Vec<u8>, Outcome> {
         let deadline = Instant::now() + self.shared.config.slow_client_timeout();
-        let mut frame = Vec::with_capacity(length);
+        let mut frame = self.spares.take(length);
         // What came with the previous read first, then straight from the socket.
         let available = self.buffered.get(self.taken..).unwrap_or_default();
         let from_buffer = available.len().min(length);
@@ -422,6 +464,7 @@ async fn worker<W: AsyncWrite + Unpin>(
     shared: Arc<Shared>,
     conn: Conn,
     authenticated: Arc<AtomicBool>,
+    spares: Arc<Spares>,
 ) {
     let write_timeout = shared.config.slow_client_timeout();
     let mut state = Some((conn, Vec::new()));
@@ -459,6 +502,7 @@ async fn worker<W: AsyncWrite + Unpin>(
                 conn: &mut conn,
                 out: &mut out,
                 answered: &mut answered,
+                spares: &spares,
                 write_timeout,
             };
             let ran = run.produce_run(job, &mut jobs, &mut writer).await;
@@ -488,10 +532,11 @@ async fn worker<W: AsyncWrite + Unpin>(
         let frame = job.frame;
         let call = run_blocking(move || {
             let served = serve_frame(&front, &mut conn, &frame, &mut out);
-            (conn, out, served)
+            (conn, out, served, frame)
         });
         match call.await {
-            Ok((conn, out, served)) => {
+            Ok((conn, out, served, frame)) => {
+                spares.give(frame);
                 let bytes = out.len().saturating_sub(written) as u64;
                 shared.metrics.response_bytes.fetch_add(bytes, Relaxed);
                 shared.metrics.kafka.response_bytes.fetch_add(bytes, Relaxed);
@@ -538,6 +583,7 @@ struct Run<'w> {
     conn: &'w mut Conn,
     out: &'w mut Vec<u8>,
     answered: &'w mut Vec<Admission>,
+    spares: &'w Spares,
     write_timeout: Duration,
 }
 
@@ -618,6 +664,7 @@ impl Run<'_> {
             self.shared.metrics.response_bytes.fetch_add(bytes, Relaxed);
             self.shared.metrics.kafka.response_bytes.fetch_add(bytes, Relaxed);
             self.answered.push(job.admission);
+            self.spares.give(job.frame);
             if let Err(reason) = answered {
                 let peer = self.conn.session.peer;
                 let api_key = ApiKey::Produce.code();

@@ -171,7 +171,8 @@ impl Started {
 
 /// Can [`start`] run `request` on the connection's task without blocking:
 /// every partition's batch plain (no producer id: no producer registry
-/// write; not transactional) and its topic known (no auto-creation)? The
+/// write; not transactional; a first look at its header, not checked: the
+/// checks are `start`'s, once) and its topic known (no auto-creation)? The
 /// write itself is `Store::append_pending` (a `write(2)` into the page
 /// cache), as the native front's inline produce; an `Always` topic's fsync
 /// is then awaited on the task. Anything else runs where blocking is
@@ -179,10 +180,11 @@ impl Started {
 pub(crate) fn runs_inline(front: &Front, request: &ProduceRequest<'_>) -> bool {
     request.topic_data.iter().all(|topic| {
         topic.partition_data.iter().all(|data| {
+            // A batch too short to say is refused by `start` (no write).
             let plain = data
                 .records
-                .and_then(|bytes| records::produce_batch(bytes).ok())
-                .is_some_and(|batch| batch.header.producer_id < 0 && !batch.header.attributes.is_transactional());
+                .and_then(records::RecordBatch::peek_producer)
+                .is_none_or(|(attributes, producer_id)| producer_id < 0 && !attributes.is_transactional());
             plain
                 && u32::try_from(data.index)
                     .ok()
