@@ -147,7 +147,7 @@ async fn kafka_always_produces_queued_behind_a_wait_share_its_fsync() {
     stream.write_all(&burst).await.unwrap();
     let mut slow_offset = 0;
     let mut slow_values = Vec::new();
-    for i in 0..values.len() {
+    for (i, value) in values.iter().enumerate() {
         let (correlation_id, body) = response(&mut stream).await;
         assert_eq!(correlation_id, 100 + i as i32, "answers come in request order");
         match i {
@@ -157,7 +157,7 @@ async fn kafka_always_produces_queued_behind_a_wait_share_its_fsync() {
             _ => {
                 assert_eq!(produced(&body), (0, slow_offset), "request {i}");
                 slow_offset += 2;
-                slow_values.push(values[i].clone());
+                slow_values.push(value.clone());
                 slow_values.push(b"second".to_vec());
             }
         }

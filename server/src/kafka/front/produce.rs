@@ -452,7 +452,12 @@ fn settle_unanswered(owed: Vec<((usize, usize), Appended)>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         for ((topic, partition), appended) in owed {
             if let Err(error) = appended.wait() {
-                tracing::warn!(?error, topic_index = topic, partition_index = partition, "kafka produce with acks=0: the fsync failed");
+                tracing::warn!(
+                    ?error,
+                    topic_index = topic,
+                    partition_index = partition,
+                    "kafka produce with acks=0: the fsync failed"
+                );
             }
         }
         return;
@@ -460,7 +465,12 @@ fn settle_unanswered(owed: Vec<((usize, usize), Appended)>) {
     runtime.spawn(async move {
         for ((topic, partition), settled) in crate::server::durable::acknowledged_all(owed, None).await {
             if let Some(Err(error)) = settled {
-                tracing::warn!(?error, topic_index = topic, partition_index = partition, "kafka produce with acks=0: the fsync failed");
+                tracing::warn!(
+                    ?error,
+                    topic_index = topic,
+                    partition_index = partition,
+                    "kafka produce with acks=0: the fsync failed"
+                );
             }
         }
     });
