@@ -99,7 +99,7 @@ class Server:
     def __init__(self, binary, data, kafka):
         self.port = free_port()
         self.kafka_port = free_port() if kafka else None
-        args = [binary, "serve", "--data", data, "--listen", f"127.0.0.1:{self.port}", "--no-metrics", "--durability", "always"]
+        args = [binary, "serve", "--data", data, "--listen", f"127.0.0.1:{self.port}", "--no-metrics", "--registry-listen", "off", "--durability", "always"]
         args += ["--kafka-listen", f"127.0.0.1:{self.kafka_port}"] if kafka else ["--kafka-listen", "off"]
         self.log = open(os.path.join(os.path.dirname(data), "server.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)

@@ -30,6 +30,7 @@ mod idle_memory;
 mod internal_topics;
 mod kafka_codec;
 mod kafka_hostile;
+mod kafka_pipelined;
 mod kafka_records;
 mod layering;
 mod listing_pages;

@@ -3,21 +3,24 @@
 //! allocating, the per-connection and server-wide buffer budgets,
 //! `in_flight_max` pipelined requests, the idle and slow-client timeouts),
 //! and a worker that decodes and handles them one at a time, in arrival
-//! order, off the async runtime, and writes the responses in that order.
-//! See "Listener and cluster APIs" in `design/kafka.md`.
+//! order, and writes the responses in that order: plain produces on the
+//! connection's task (their `Always` fsync awaited there, shared with the
+//! produces queued behind), everything else off the async runtime. See
+//! "Listener and cluster APIs" in `design/kafka.md`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-use super::{dispatch, Conn, Front};
-use crate::kafka::protocol::{decode_request, encode_api_versions_fallback, ApiKey, Request, RequestError};
-use crate::server::blocking::run_blocking;
+use super::{Conn, Front};
 use crate::server::connection::Shared;
+
+mod worker;
+use worker::worker;
 
 /// Largest frame accepted before SASL authentication on a server with
 /// tokens (ApiVersions, SaslHandshake and SaslAuthenticate are small): a
@@ -36,6 +39,46 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// that destroys responses still in flight.
 const LINGER: Duration = Duration::from_millis(200);
 const LINGER_BYTES_MAX: usize = 1024 * 1024;
+
+/// Frame buffers kept for reuse per connection, and the largest kept.
+const SPARE_FRAMES_MAX: usize = 2;
+const SPARE_FRAME_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// Frame buffers handed back by the worker once their requests are
+/// answered, for the reader's next frames: a producing client's frames (up
+/// to its batch size, ~1 MiB for librdkafka) reuse their allocations
+/// instead of mapping and faulting in fresh pages for each request (as the
+/// native session keeps its fetch buffer). At most [`SPARE_FRAMES_MAX`] of
+/// at most [`SPARE_FRAME_BYTES_MAX`] each, for the connection's life.
+#[derive(Debug, Default)]
+struct Spares(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    /// An empty buffer with room for `length` bytes.
+    fn take(&self, length: usize) -> Vec<u8> {
+        let mut frame = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut spares| spares.pop())
+            .unwrap_or_default();
+        frame.clear();
+        frame.reserve(length);
+        frame
+    }
+
+    fn give(&self, mut frame: Vec<u8>) {
+        if frame.capacity() > SPARE_FRAME_BYTES_MAX {
+            return;
+        }
+        if let Ok(mut spares) = self.0.lock() {
+            if spares.len() < SPARE_FRAMES_MAX {
+                frame.clear();
+                spares.push(frame);
+            }
+        }
+    }
+}
 
 /// A frame's place in the budgets, held until its response is written.
 #[derive(Debug)]
@@ -83,6 +126,7 @@ pub(crate) async fn run<S>(
         Conn::new(peer)
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+    let spares = Arc::new(Spares::default());
     let worker = tokio::spawn(worker(
         write_half,
         jobs_rx,
@@ -90,6 +134,7 @@ pub(crate) async fn run<S>(
         shared.clone(),
         conn,
         authenticated.clone(),
+        spares.clone(),
     ));
     let mut reader = Reader {
         read_half,
@@ -102,6 +147,7 @@ pub(crate) async fn run<S>(
         peer,
         buffered: Vec::new(),
         taken: 0,
+        spares,
     };
     let outcome = reader.read_loop().await;
     tracing::debug!(%peer, ?outcome, "Kafka connection reader finished");
@@ -126,6 +172,8 @@ struct Reader<R> {
     /// of the next frames. At most [`READ_CHUNK_BYTES`].
     buffered: Vec<u8>,
     taken: usize,
+    /// Frame buffers back from the worker.
+    spares: Arc<Spares>,
 }
 
 /// What ended one wait of the read loop.
@@ -221,7 +269,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// slow-client timeout.
     async fn read_body(&mut self, length: usize) -> Result<Vec<u8>, Outcome> {
         let deadline = Instant::now() + self.shared.config.slow_client_timeout();
-        let mut frame = Vec::with_capacity(length);
+        let mut frame = self.spares.take(length);
         // What came with the previous read first, then straight from the socket.
         let available = self.buffered.get(self.taken..).unwrap_or_default();
         let from_buffer = available.len().min(length);
@@ -339,158 +387,4 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             }
         }
     }
-}
-
-/// APIs whose handlers answer at once (no long poll, fsync wait, rebalance
-/// or engine write): answers to them may stay buffered behind the next
-/// request, so that pipelined answers go out in one write.
-fn answers_at_once(api_key: i16) -> bool {
-    [
-        ApiKey::ApiVersions,
-        ApiKey::Metadata,
-        ApiKey::ListOffsets,
-        ApiKey::FindCoordinator,
-        ApiKey::Heartbeat,
-        ApiKey::DescribeGroups,
-        ApiKey::ListGroups,
-        ApiKey::OffsetFetch,
-        ApiKey::SaslHandshake,
-        ApiKey::SaslAuthenticate,
-    ]
-    .iter()
-    .any(|api| api.code() == api_key)
-}
-
-/// Decode one frame and run its handler, appending the response to `out`.
-/// `Err` closes the connection (the reason is logged).
-fn serve_frame(front: &Front, conn: &mut Conn, frame: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    match decode_request(frame) {
-        Ok((header, request)) => {
-            let api = request.api_key();
-            let before_sasl = matches!(
-                api,
-                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
-            );
-            if !conn.authenticated && !before_sasl {
-                // As Kafka: a request before authentication closes the connection.
-                return Err(format!("{api:?} before SASL authentication"));
-            }
-            dispatch::handle(front, conn, &header, request, out).map_err(|error| error.to_string())
-        }
-        Err(RequestError::UnsupportedVersion { header, .. }) if header.api() == Some(ApiKey::ApiVersions) => {
-            // KIP-511: the client retries with the highest version we name.
-            encode_api_versions_fallback(out, header.correlation_id).map_err(|error| error.to_string())
-        }
-        // Produce v0–2 is advertised (old librdkafka needs it to keep its
-        // codecs on) but refused: UNSUPPORTED_VERSION for each partition.
-        Err(RequestError::UnsupportedVersion {
-            header,
-            refused: Some(request),
-        }) if conn.authenticated => match *request {
-            Request::Produce(produce) => {
-                super::refuse_version(&header, &produce, out).map_err(|error| error.to_string())
-            }
-            other => Err(format!("{:?} v{} is not served", other.api_key(), header.api_version)),
-        },
-        // As Kafka: an unknown API, a version it does not serve, a header or
-        // body that does not decode: the connection is closed.
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-/// Executes requests one at a time, in arrival order, and writes their
-/// responses in the same order.
-async fn worker<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    front: Arc<Front>,
-    shared: Arc<Shared>,
-    conn: Conn,
-    authenticated: Arc<AtomicBool>,
-) {
-    let write_timeout = shared.config.slow_client_timeout();
-    let mut state = Some((conn, Vec::new()));
-    // Admissions of the requests whose answers are in the output buffer.
-    let mut answered: Vec<Admission> = Vec::new();
-    let mut close = false;
-    while !close {
-        let job = match jobs.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                if !flush(&mut writer, &mut state, &mut answered, write_timeout).await {
-                    return;
-                }
-                match jobs.recv().await {
-                    Some(job) => job,
-                    None => break,
-                }
-            }
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-        };
-        let api_key = match job.frame.as_slice() {
-            [high, low, ..] => i16::from_be_bytes([*high, *low]),
-            _ => -1,
-        };
-        if !answers_at_once(api_key) && !flush(&mut writer, &mut state, &mut answered, write_timeout).await {
-            return;
-        }
-        let Some((mut conn, mut out)) = state.take() else {
-            return;
-        };
-        shared.metrics.kafka.record_request(api_key);
-        let written = out.len();
-        let front = front.clone();
-        let frame = job.frame;
-        let call = run_blocking(move || {
-            let served = serve_frame(&front, &mut conn, &frame, &mut out);
-            (conn, out, served)
-        });
-        match call.await {
-            Ok((conn, out, served)) => {
-                let bytes = out.len().saturating_sub(written) as u64;
-                shared.metrics.response_bytes.fetch_add(bytes, Relaxed);
-                shared.metrics.kafka.response_bytes.fetch_add(bytes, Relaxed);
-                authenticated.store(conn.authenticated, Relaxed);
-                if let Err(reason) = served {
-                    let peer = conn.session.peer;
-                    tracing::info!(%peer, api_key, %reason, "closing Kafka connection");
-                    shared.metrics.kafka.record_error(api_key, super::metrics::CLOSED);
-                    close = true;
-                }
-                state = Some((conn, out));
-            }
-            Err(_panic) => {
-                // The connection's state may be half-updated: it is dropped.
-                tracing::error!(api_key, "Kafka request handler panicked");
-                return;
-            }
-        }
-        answered.push(job.admission);
-    }
-    if flush(&mut writer, &mut state, &mut answered, write_timeout).await {
-        let _ = tokio::time::timeout(write_timeout, writer.shutdown()).await;
-    }
-}
-
-/// Write the buffered answers and release their requests' admissions.
-/// False when the client does not take them (the connection closes).
-async fn flush<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    state: &mut Option<(Conn, Vec<u8>)>,
-    answered: &mut Vec<Admission>,
-    write_timeout: Duration,
-) -> bool {
-    if let Some((_, out)) = state.as_mut() {
-        if !out.is_empty() {
-            match tokio::time::timeout(write_timeout, writer.write_all(out)).await {
-                Ok(Ok(())) => out.clear(),
-                Ok(Err(_)) | Err(_) => {
-                    tracing::info!("closing Kafka connection: client does not read its responses");
-                    return false;
-                }
-            }
-        }
-    }
-    answered.clear();
-    true
 }

@@ -14,9 +14,11 @@
 //!   `groups` (the classic group coordinator and committed offsets), `txn`
 //!   (transactions keyed by producer id).
 //!
-//! Handlers are synchronous: the connection runs each request off the async
-//! runtime (as the native front does), in arrival order, and writes the
-//! response frames in that order.
+//! Handlers are synchronous: the connection runs each request in arrival
+//! order and writes the response frames in that order, off the async
+//! runtime except a plain produce (as the native front's inline produce),
+//! which is written on the connection's task and awaits its fsync there
+//! (`produce::start`, `produce::finish`).
 
 pub mod config;
 mod connection;

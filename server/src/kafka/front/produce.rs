@@ -110,15 +110,6 @@ fn record_index(error: &RecordsError) -> Option<i32> {
     }
 }
 
-/// An append whose acknowledgement is still owed (an `Always` topic).
-struct Owed<'r> {
-    /// (topic, partition) position in the request.
-    slot: (usize, usize),
-    appended: Appended,
-    topic: &'r str,
-    partition: u32,
-}
-
 /// Buffers reused across the partitions of one request.
 #[derive(Debug, Default)]
 struct Scratch {
@@ -133,7 +124,79 @@ pub(crate) fn produce(
     request: ProduceRequest<'_>,
     out: &mut Vec<u8>,
 ) -> Handled {
-    let started = Instant::now();
+    let mut started = start(front, conn, &request);
+    let owed = started.take_owed();
+    let settled = wait_owed(owed, started.deadline);
+    finish(front, header, &request, started, settled, out)
+}
+
+/// A Produce request whose batches are written, some perhaps still owed
+/// their fsync: what [`finish`] answers once they are settled. Owns no
+/// borrow of the request, so that the connection can await the owed
+/// acknowledgements on its task ([`Started::take_owed`]) while the frame
+/// stays where it is.
+#[derive(Debug)]
+pub(crate) struct Started {
+    acks: i16,
+    deadline: Instant,
+    outcomes: Vec<Vec<Outcome>>,
+    /// Each owed append under its (topic, partition) position.
+    owed: Vec<((usize, usize), Appended)>,
+}
+
+impl Started {
+    /// The owed acknowledgements (an `Always` topic's appends), to await
+    /// with [`crate::server::durable::acknowledged_all`] until
+    /// [`Started::deadline`]; none for acks=0 (they are settled by a task of
+    /// their own) or when nothing is owed.
+    pub(crate) fn take_owed(&mut self) -> Vec<((usize, usize), Appended)> {
+        let owed = std::mem::take(&mut self.owed);
+        if self.acks == 0 {
+            settle_unanswered(owed);
+            return Vec::new();
+        }
+        owed
+    }
+
+    /// Does an acknowledgement wait for an fsync?
+    pub(crate) fn owes(&self) -> bool {
+        !self.owed.is_empty()
+    }
+
+    /// Until when the owed acknowledgements are waited for (`timeout_ms`).
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+/// Can [`start`] run `request` on the connection's task without blocking:
+/// every partition's batch plain (no producer id: no producer registry
+/// write; not transactional; a first look at its header, not checked: the
+/// checks are `start`'s, once) and its topic known (no auto-creation)? The
+/// write itself is `Store::append_pending` (a `write(2)` into the page
+/// cache), as the native front's inline produce; an `Always` topic's fsync
+/// is then awaited on the task. Anything else runs where blocking is
+/// allowed, through [`produce`].
+pub(crate) fn runs_inline(front: &Front, request: &ProduceRequest<'_>) -> bool {
+    request.topic_data.iter().all(|topic| {
+        topic.partition_data.iter().all(|data| {
+            // A batch too short to say is refused by `start` (no write).
+            let plain = data
+                .records
+                .and_then(records::RecordBatch::peek_producer)
+                .is_none_or(|(attributes, producer_id)| producer_id < 0 && !attributes.is_transactional());
+            plain
+                && u32::try_from(data.index)
+                    .ok()
+                    .is_some_and(|partition| front.service.offsets(topic.name, partition).is_ok())
+        })
+    })
+}
+
+/// Write every partition's batch of `request` (checks, mapping, append);
+/// the acknowledgements of `Always` topics are owed ([`Started`]).
+pub(crate) fn start(front: &Front, conn: &mut Conn, request: &ProduceRequest<'_>) -> Started {
+    let deadline = Instant::now() + Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let acks = request.acks;
     let may_produce = conn
         .session
@@ -141,7 +204,7 @@ pub(crate) fn produce(
         .permissions
         .contains(Permissions::of(&[Permission::Produce]));
     let mut scratch = Scratch::default();
-    let mut owed: Vec<Owed<'_>> = Vec::new();
+    let mut owed = Vec::new();
     let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(request.topic_data.len());
     for (t, topic) in request.topic_data.iter().enumerate() {
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -156,14 +219,9 @@ pub(crate) fn produce(
             } else {
                 match produce_partition(front, conn, topic.name, data, &mut scratch) {
                     Ok(Written::Now(outcome)) => outcome,
-                    Ok(Written::Owed(appended, partition)) => {
-                        owed.push(Owed {
-                            slot: (t, p),
-                            appended,
-                            topic: topic.name,
-                            partition,
-                        });
-                        // Answered once the wait below settles.
+                    Ok(Written::Owed(appended)) => {
+                        owed.push(((t, p), appended));
+                        // Answered once the wait settles.
                         Outcome::error(errors::REQUEST_TIMED_OUT)
                     }
                     Err(outcome) => outcome,
@@ -173,14 +231,32 @@ pub(crate) fn produce(
         }
         outcomes.push(partitions);
     }
-    if acks == 0 {
+    Started {
+        acks,
+        deadline,
+        outcomes,
+        owed,
+    }
+}
+
+/// Answer `request` (nothing for acks=0) once its owed acknowledgements
+/// are `settled`.
+pub(crate) fn finish(
+    front: &Front,
+    header: &RequestHeader<'_>,
+    request: &ProduceRequest<'_>,
+    started: Started,
+    settled: Vec<Settled>,
+    out: &mut Vec<u8>,
+) -> Handled {
+    if started.acks == 0 {
         // No response at all. An owed fsync still runs now (driven by a
         // task, not waited for): until it does, readers do not see the batch.
-        settle_unanswered(owed);
+        settle_unanswered(started.owed);
         return Ok(());
     }
-    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
-    for (slot, acknowledged) in wait_owed(owed, started + timeout) {
+    let mut outcomes = started.outcomes;
+    for (slot, acknowledged) in settled {
         let Some(outcome) = outcomes.get_mut(slot.0).and_then(|topic| topic.get_mut(slot.1)) else {
             continue;
         };
@@ -202,7 +278,7 @@ pub(crate) fn produce(
             }
         }
     }
-    respond(out, header, &Response::Produce(response(&request, &outcomes)))
+    respond(out, header, &Response::Produce(response(request, &outcomes)))
 }
 
 /// Answers a Produce request of a version below the served ones (v0–2,
@@ -277,7 +353,7 @@ fn log_start(front: &Front, topic: &str, partition: i32) -> i64 {
 /// A partition's write: answered now, or owed an fsync.
 enum Written {
     Now(Outcome),
-    Owed(Appended, u32),
+    Owed(Appended),
 }
 
 fn produce_partition(
@@ -328,7 +404,7 @@ fn produce_partition(
         // those of the records appended (one batch, in order): base_offset
         // is the first of them (design/contracts.md, "Idempotent batches").
         Appended::Acknowledged(append) => Ok(Written::Now(Outcome::written(&append))),
-        owed @ Appended::Owed(_) => Ok(Written::Owed(owed, partition)),
+        owed @ Appended::Owed(_) => Ok(Written::Owed(owed)),
     }
 }
 
@@ -369,15 +445,19 @@ pub(crate) fn auto_create(front: &Front, topic: &str) -> ServiceResult<()> {
 /// Let the owed acknowledgements of an acks=0 request complete without
 /// waiting for them: one task drives their fsyncs when a runtime is at
 /// hand, else they complete here.
-fn settle_unanswered(owed: Vec<Owed<'_>>) {
-    let owed: Vec<((String, u32), Appended)> = owed
-        .into_iter()
-        .map(|owed| ((owed.topic.to_owned(), owed.partition), owed.appended))
-        .collect();
+fn settle_unanswered(owed: Vec<((usize, usize), Appended)>) {
+    if owed.is_empty() {
+        return;
+    }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         for ((topic, partition), appended) in owed {
             if let Err(error) = appended.wait() {
-                tracing::warn!(?error, topic, partition, "kafka produce with acks=0: the fsync failed");
+                tracing::warn!(
+                    ?error,
+                    topic_index = topic,
+                    partition_index = partition,
+                    "kafka produce with acks=0: the fsync failed"
+                );
             }
         }
         return;
@@ -385,7 +465,12 @@ fn settle_unanswered(owed: Vec<Owed<'_>>) {
     runtime.spawn(async move {
         for ((topic, partition), settled) in crate::server::durable::acknowledged_all(owed, None).await {
             if let Some(Err(error)) = settled {
-                tracing::warn!(?error, topic, partition, "kafka produce with acks=0: the fsync failed");
+                tracing::warn!(
+                    ?error,
+                    topic_index = topic,
+                    partition_index = partition,
+                    "kafka produce with acks=0: the fsync failed"
+                );
             }
         }
     });
@@ -393,18 +478,17 @@ fn settle_unanswered(owed: Vec<Owed<'_>>) {
 
 /// An owed acknowledgement's slot in the request and its outcome (`None`:
 /// not acknowledged by the deadline).
-type Settled = ((usize, usize), Option<ServiceResult<ProducerAppend>>);
+pub(crate) type Settled = ((usize, usize), Option<ServiceResult<ProducerAppend>>);
 
 /// Wait for each owed acknowledgement until `deadline`: `None` for those
 /// not acknowledged by then. The service's one durable wait
 /// ([`crate::server::durable::acknowledged_all`]) driven on this thread
 /// (the handler runs where blocking is allowed) when a runtime is at hand,
 /// else each waits here in turn.
-fn wait_owed(owed: Vec<Owed<'_>>, deadline: Instant) -> Vec<Settled> {
+fn wait_owed(owed: Vec<((usize, usize), Appended)>, deadline: Instant) -> Vec<Settled> {
     if owed.is_empty() {
         return Vec::new();
     }
-    let owed: Vec<((usize, usize), Appended)> = owed.into_iter().map(|owed| (owed.slot, owed.appended)).collect();
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return owed
             .into_iter()

@@ -1,0 +1,175 @@
+//! Kafka Produce requests pipelined on one connection (librdkafka keeps up
+//! to five in flight): plain produces are written on the connection's task,
+//! and those queued behind one that waits for its `Always` fsync are
+//! written before that wait, so that one fsync covers them; every answer
+//! comes back in request order with its own offsets (design/kafka.md,
+//! "Produce and fetch").
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use millrace_server::kafka::front::KafkaConfig;
+use millrace_server::kafka::protocol::messages::api_versions::ApiVersionsRequest;
+use millrace_server::kafka::protocol::messages::produce::{
+    ProduceRequest, ProduceRequestPartition, ProduceRequestTopic,
+};
+use millrace_server::kafka::protocol::{
+    decode_response_body, encode_request, ApiKey, Request as KafkaRequest, RequestHeader, Response as KafkaResponse,
+};
+use millrace_server::kafka::records::{
+    Attributes, BatchFields, BatchWriter, Compression, TimestampType, NO_PARTITION_LEADER_EPOCH,
+};
+use millrace_server::messages::Stat;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::start_server;
+
+/// One plain (not idempotent) batch of `values`.
+fn batch(values: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let fields = BatchFields {
+        base_offset: 0,
+        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+        attributes: Attributes::new(Compression::None, TimestampType::CreateTime, false, false),
+        base_timestamp: 1_700_000_000_000,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
+    let mut writer = BatchWriter::begin(&mut out, fields);
+    for (i, value) in values.iter().enumerate() {
+        writer.record(i as i32, 0, None, Some(value), std::iter::empty).unwrap();
+    }
+    writer.finish(Compression::None).unwrap();
+    out
+}
+
+/// A size-prefixed Produce v8 frame (acks=all) of `records` to `topic`/0.
+fn produce_frame(correlation_id: i32, topic: &str, records: &[u8]) -> Vec<u8> {
+    let request = KafkaRequest::Produce(ProduceRequest {
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![ProduceRequestTopic {
+            name: topic,
+            partition_data: vec![ProduceRequestPartition {
+                index: 0,
+                records: Some(records),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    frame(ApiKey::Produce, 8, correlation_id, &request)
+}
+
+fn frame(api: ApiKey, version: i16, correlation_id: i32, request: &KafkaRequest<'_>) -> Vec<u8> {
+    let header = RequestHeader {
+        api_key: api.code(),
+        api_version: version,
+        correlation_id,
+        client_id: Some("pipelined-test"),
+    };
+    let mut body = Vec::new();
+    encode_request(&mut body, &header, request).unwrap();
+    let mut framed = (body.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&body);
+    framed
+}
+
+/// The next response frame: (correlation id, body).
+async fn response(stream: &mut TcpStream) -> (i32, Vec<u8>) {
+    let mut size = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(20), stream.read_exact(&mut size))
+        .await
+        .expect("answered within 20 s")
+        .unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut answer).await.unwrap();
+    let correlation_id = i32::from_be_bytes(answer[..4].try_into().unwrap());
+    (correlation_id, answer[4..].to_vec())
+}
+
+/// (error code, base offset) of a Produce v8 answer's one partition.
+fn produced(body: &[u8]) -> (i16, i64) {
+    let Ok(KafkaResponse::Produce(response)) = decode_response_body(ApiKey::Produce, body, 8) else {
+        panic!("not a Produce response");
+    };
+    let partition = &response.responses[0].partition_responses[0];
+    (partition.error_code, partition.base_offset)
+}
+
+fn stat(stats: &[Stat], name: &str) -> u64 {
+    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
+}
+
+/// A burst of acks=all Produce requests to an `Always` topic in one write,
+/// with a produce to an unknown topic (not written inline: the blocking
+/// way answers it), a produce to an `Os` topic and an ApiVersions among
+/// them: every answer in request order with its own offset, and far fewer
+/// fsyncs than produces (answered one fsync at a time, as before, they
+/// took one each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_always_produces_queued_behind_a_wait_share_its_fsync() {
+    let server = start_server(|config| {
+        config.kafka = KafkaConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..KafkaConfig::off()
+        };
+    })
+    .await;
+    let kafka: SocketAddr = server.handle.kafka_addr().expect("the Kafka front listens");
+    let client = server.client().await;
+    client
+        .create_topic("slow", 1, &[("durability", "always")])
+        .await
+        .unwrap();
+    client.create_topic("fast", 1, &[("durability", "os")]).await.unwrap();
+    let fsyncs_before = stat(&client.stats().await.unwrap(), "millrace_fsyncs_total");
+    let values: Vec<Vec<u8>> = (0..60u32).map(|i| format!("value {i}").into_bytes()).collect();
+    let mut burst = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let correlation_id = 100 + i as i32;
+        let records = batch(&[value, b"second"]);
+        burst.extend(match i {
+            20 => produce_frame(correlation_id, "missing", &records),
+            30 => produce_frame(correlation_id, "fast", &records),
+            40 => frame(
+                ApiKey::ApiVersions,
+                0,
+                correlation_id,
+                &KafkaRequest::ApiVersions(ApiVersionsRequest::default()),
+            ),
+            _ => produce_frame(correlation_id, "slow", &records),
+        });
+    }
+    let mut stream = TcpStream::connect(kafka).await.unwrap();
+    stream.write_all(&burst).await.unwrap();
+    let mut slow_offset = 0;
+    let mut slow_values = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let (correlation_id, body) = response(&mut stream).await;
+        assert_eq!(correlation_id, 100 + i as i32, "answers come in request order");
+        match i {
+            20 => assert_eq!(produced(&body).0, 3, "UNKNOWN_TOPIC_OR_PARTITION"),
+            30 => assert_eq!(produced(&body), (0, 0)),
+            40 => {}
+            _ => {
+                assert_eq!(produced(&body), (0, slow_offset), "request {i}");
+                slow_offset += 2;
+                slow_values.push(value.clone());
+                slow_values.push(b"second".to_vec());
+            }
+        }
+    }
+    assert_eq!(slow_offset, 114);
+    let fsyncs = stat(&client.stats().await.unwrap(), "millrace_fsyncs_total") - fsyncs_before;
+    assert!(
+        fsyncs <= 20,
+        "{fsyncs} fsyncs for 57 pipelined acks=all produces in 4 runs"
+    );
+    let fetched = client.fetch("slow", 0, 0, Duration::ZERO).await.unwrap();
+    let stored: Vec<Vec<u8>> = fetched.records.into_iter().map(|record| record.value).collect();
+    assert_eq!(stored, slow_values);
+    server.handle.shutdown().await.unwrap();
+}
