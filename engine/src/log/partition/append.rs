@@ -243,11 +243,15 @@ impl Partition {
             self.write_pending(w)?;
         }
         w.scratch.clear();
-        let header = batch::encode(
+        let time = batch::AppendTime {
+            ms: now,
+            overrides: self.config().timestamp_type == TimestampType::LogAppend,
+        };
+        let header = batch::encode_at(
             &mut w.scratch,
             w.next_offset,
             records,
-            now,
+            time,
             producer,
             flags,
             synced_before,

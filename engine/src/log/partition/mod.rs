@@ -3,7 +3,7 @@
 //! durability mode) and visible to readers.
 
 use crate::clock::now_ms;
-use crate::config::{Durability, RecoveryMode, TopicConfig};
+use crate::config::{Durability, RecoveryMode, TimestampType, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::io::checked::{FailureSink, IoContext};
 use crate::io::{write_atomic, Storage};
