@@ -87,6 +87,9 @@ pub struct ProducerAppend {
     /// The batch was a retry of one already in the log: nothing was written
     /// and the offsets are those of the original.
     pub duplicate: bool,
+    /// The append time of a log-append-time topic's batch written by this
+    /// call (`AppendInfo::log_append_time_ms`).
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// The producer feature of one store ([`Store::producers`](crate::Store::producers)):
@@ -422,6 +425,7 @@ impl Producers {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
+            log_append_time_ms: info.log_append_time_ms,
         })
     }
 

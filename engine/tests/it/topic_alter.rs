@@ -179,11 +179,13 @@ fn a_log_append_time_topic_stamps_records_with_the_append_time() {
         Record::new(b"c".to_vec()),
     ];
     let before = millrace::clock::now_ms();
-    store.append("appended", 0, &old).unwrap();
-    store.append("created", 0, &old).unwrap();
+    let appended = store.append("appended", 0, &old).unwrap();
+    let created = store.append("created", 0, &old).unwrap();
     let after = millrace::clock::now_ms();
     let stamped = timestamps(&store, "appended");
     assert_eq!(stamped.len(), 3);
+    assert_eq!(appended.log_append_time_ms, Some(stamped[0]));
+    assert_eq!(created.log_append_time_ms, None);
     assert!(
         stamped.iter().all(|t| *t == stamped[0]),
         "one append time per batch: {stamped:?}"

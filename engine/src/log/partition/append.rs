@@ -227,6 +227,7 @@ impl Partition {
                 let info = AppendInfo {
                     base_offset,
                     next_offset,
+                    log_append_time_ms: None,
                 };
                 return Ok((info, true));
             }
@@ -291,6 +292,7 @@ impl Partition {
         let info = AppendInfo {
             base_offset: header.base_offset,
             next_offset,
+            log_append_time_ms: time.overrides.then_some(now),
         };
         Ok((info, false))
     }

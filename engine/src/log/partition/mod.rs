@@ -41,6 +41,10 @@ pub struct AppendInfo {
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,
+    /// The append time every record got, on a log-append-time topic
+    /// (`TimestampType::LogAppend`) when the batch was written by this
+    /// call; `None` otherwise (create time, a duplicate, a routed append).
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// Limits of one read.
