@@ -337,6 +337,20 @@ impl Producers {
             .readmit_anonymous(producer_id, epoch, owner, live_max, now_ms())
     }
 
+    /// A live anonymous producer's client bumped its own epoch to `epoch`
+    /// and starts again at sequence 0 in every partition (librdkafka after
+    /// requests in flight timed out; Kafka accepts it for a
+    /// non-transactional id). True when the id moved to `epoch` (durable on
+    /// return; older epochs fenced from then on); false when it is not a
+    /// live anonymous id of `owner` below `epoch`. See
+    /// [`state::ProducerEpochs::bump_anonymous`].
+    pub fn bump_anonymous(&self, producer_id: u64, epoch: u16, owner: Option<&str>) -> Result<bool> {
+        let _commits = self.lock_commits();
+        self.check_writable()?;
+        self.producer_registry()
+            .bump_anonymous(producer_id, epoch, owner, now_ms())
+    }
+
     /// Is `producer_id` registered and active within its idle expiry?
     pub fn is_live(&self, producer_id: u64) -> bool {
         self.producer_registry().epochs.is_live(producer_id, now_ms())
