@@ -151,6 +151,46 @@ impl Default for StoreOptions {
     }
 }
 
+/// Which time a topic's records carry (Kafka's `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamp (the append time when it gave none).
+    #[default]
+    Create,
+    /// The append time, whatever the producer gave: every record of a batch
+    /// carries the time the partition appended it (a transaction's, the time
+    /// its commit applies it).
+    LogAppend,
+}
+
+impl TimestampType {
+    /// Parse `create` / `log-append`, or Kafka's `CreateTime` / `LogAppendTime`.
+    pub fn parse(text: &str) -> Option<TimestampType> {
+        match text {
+            "create" | "CreateTime" => Some(TimestampType::Create),
+            "log-append" | "LogAppendTime" => Some(TimestampType::LogAppend),
+            _ => None,
+        }
+    }
+
+    /// Kafka's name: `CreateTime` or `LogAppendTime`.
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            TimestampType::Create => "CreateTime",
+            TimestampType::LogAppend => "LogAppendTime",
+        }
+    }
+}
+
+impl std::fmt::Display for TimestampType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimestampType::Create => "create",
+            TimestampType::LogAppend => "log-append",
+        })
+    }
+}
+
 /// Configuration of one topic, stored in `topic.meta`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
@@ -174,6 +214,8 @@ pub struct TopicConfig {
     /// for `record_bytes_max`, bad header) goes to the topic's DLQ with stage
     /// `produce` instead of failing the append (`Store::append_routed`).
     pub route_invalid_to_dlq: bool,
+    /// Which time records carry: the producer's (default) or the append time.
+    pub timestamp_type: TimestampType,
 }
 
 impl Default for TopicConfig {
@@ -188,6 +230,7 @@ impl Default for TopicConfig {
             record_bytes_max: 1024 * 1024,
             index_interval_bytes: 4096,
             route_invalid_to_dlq: false,
+            timestamp_type: TimestampType::Create,
         }
     }
 }
@@ -355,6 +398,31 @@ mod tests {
             text.contains("index_interval_bytes=4096\nroute_invalid_to_dlq=true\ncrc32="),
             "{text}"
         );
+    }
+
+    /// A log-append-time topic writes one more line; a file without it
+    /// (every older store) reads as create time.
+    #[test]
+    fn timestamp_type_is_written_only_for_log_append_and_absent_reads_as_create() {
+        let config = TopicConfig {
+            timestamp_type: TimestampType::LogAppend,
+            ..TopicConfig::default()
+        };
+        let text = String::from_utf8(config.encode()).unwrap();
+        assert!(
+            text.contains("index_interval_bytes=4096\ntimestamp_type=log-append\ncrc32="),
+            "{text}"
+        );
+        let path = Path::new("topic.meta");
+        assert_eq!(TopicConfig::decode(text.as_bytes(), path).unwrap(), config);
+        let old = TopicConfig::default().encode();
+        assert_eq!(
+            TopicConfig::decode(&old, path).unwrap().timestamp_type,
+            TimestampType::Create
+        );
+        let mut kafka = TopicConfig::default();
+        kafka.set("timestamp_type", "LogAppendTime").unwrap();
+        assert_eq!(kafka.timestamp_type, TimestampType::LogAppend);
     }
 
     #[test]

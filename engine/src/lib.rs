@@ -311,7 +311,7 @@ pub use log::stable;
 pub use io as storage;
 
 pub use batch::{Nulls, ProducerStamp, Record, StoredRecord};
-pub use config::{Durability, RecoveryMode, StoreOptions, TopicConfig};
+pub use config::{Durability, RecoveryMode, StoreOptions, TimestampType, TopicConfig};
 pub use consumer::lag::PartitionLag;
 pub use consumer::reset::GROUP_ACTIVE_WINDOW;
 pub use consumer::reset::{

@@ -6,7 +6,7 @@ use crate::output::{self, Table};
 use crate::parse;
 use crate::target::{DamageRow, Target, TopicInfo};
 use clap::{Args, Subcommand};
-use millrace::{Durability, TopicConfig};
+use millrace::{Durability, TimestampType, TopicConfig};
 use serde_json::json;
 use std::time::Duration;
 
@@ -28,7 +28,8 @@ enum TopicCommand {
     #[command(after_help = "Examples:
   millrace topic create orders
   millrace topic create sensors --partitions 8 --retention 1h30m --retention-bytes 10GiB
-  millrace topic create audit --durability always --segment-bytes 256MiB --segment-age 1d")]
+  millrace topic create audit --durability always --segment-bytes 256MiB --segment-age 1d
+  millrace topic create clicks --timestamp-type log-append")]
     Create(CreateArgs),
     /// List topics with their partitions, records and size.
     #[command(after_help = "Examples:
@@ -91,6 +92,16 @@ struct CreateArgs {
     /// engine: `Store::append_routed`; a server's Produce never routes).
     #[arg(long)]
     route_invalid_to_dlq: bool,
+    /// Which time records carry: `create` (the producer's, default) or
+    /// `log-append` (the time the server appended them, whatever the
+    /// producer gave: Kafka's `message.timestamp.type=LogAppendTime`).
+    #[arg(long, value_parser = parse_timestamp_type, value_name = "create|log-append", default_value = "create")]
+    timestamp_type: TimestampType,
+}
+
+/// `create` or `log-append` (Kafka's `CreateTime`/`LogAppendTime` too).
+pub fn parse_timestamp_type(text: &str) -> Result<TimestampType, String> {
+    TimestampType::parse(text).ok_or_else(|| format!("{text:?}: expected `create` or `log-append`"))
 }
 
 pub fn run(global: &GlobalArgs, args: TopicArgs) -> CliResult<()> {
@@ -125,6 +136,7 @@ fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
             None => defaults.index_interval_bytes,
         },
         route_invalid_to_dlq: args.route_invalid_to_dlq,
+        timestamp_type: args.timestamp_type,
     };
     // Check before creating the data directory, so a typo leaves nothing behind.
     millrace::names::validate_topic_name(&args.topic).map_err(|e| CliError::usage(e.to_string()))?;
@@ -340,6 +352,9 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     );
     if c.route_invalid_to_dlq {
         println!("invalid records:      to the DLQ (appends that route)");
+    }
+    if c.timestamp_type == TimestampType::LogAppend {
+        println!("timestamps:           log-append (the append time)");
     }
     println!("records:              {}", records(&d));
     println!(

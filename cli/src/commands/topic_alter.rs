@@ -1,5 +1,5 @@
 //! `millrace topic alter TOPIC`: change a topic's retention, limits,
-//! segment rolling or durability, with a dry run showing the diff. The
+//! segment rolling, durability or timestamp type, with a dry run showing the diff. The
 //! store applies the whole change or none of it, durably
 //! (`Store::alter_topic`; through a server its `AlterTopic`).
 
@@ -15,8 +15,9 @@ use serde_json::json;
 pub const AFTER_HELP: &str = "Each flag sets one key of the topic's configuration; the others keep their
 value. The change is applied whole or not at all, and is durable when the
 command returns (a crash leaves the old configuration or the new one).
-Retention, limits and segment rolling apply to the next append, roll and
-retention pass; a durability change applies when the store next opens
+Retention, limits, segment rolling and the timestamp type apply to the
+next append, roll and retention pass (records already written keep their
+timestamps); a durability change applies when the store next opens
 (restart the server). The partition count is fixed at creation. There is no
 per-topic disk quota: --retention-bytes bounds each partition, the store's
 quota is `millrace serve --quota`.
@@ -25,6 +26,7 @@ Examples:
   millrace topic alter orders --retention 30d --dry-run
   millrace topic alter orders --record-bytes-max 4MiB
   millrace topic alter orders --retention none --retention-bytes 50GiB
+  millrace topic alter clicks --timestamp-type log-append
   millrace --server 127.0.0.1:7878 topic alter orders --segment-age 1h";
 
 #[derive(Debug, Args)]
@@ -56,6 +58,10 @@ pub struct AlterArgs {
     /// for appends that route (see `topic create --help`).
     #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     route_invalid_to_dlq: Option<bool>,
+    /// Which time the next records carry: `create` (the producer's) or
+    /// `log-append` (the append time); records already written keep theirs.
+    #[arg(long, value_parser = super::topic::parse_timestamp_type, value_name = "create|log-append")]
+    timestamp_type: Option<millrace::TimestampType>,
     /// Show the change (old -> new per key) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -102,6 +108,7 @@ impl AlterArgs {
             ("record_bytes_max", self.record_bytes_max.clone()),
             ("index_interval_bytes", self.index_interval_bytes.clone()),
             ("route_invalid_to_dlq", self.route_invalid_to_dlq.map(|b| b.to_string())),
+            ("timestamp_type", self.timestamp_type.map(|t| t.to_string())),
         ];
         keys.into_iter()
             .filter_map(|(key, value)| value.map(|v| (key.to_string(), v)))

@@ -257,3 +257,95 @@ fn kafka_python_and_aiokafka_produce_fetch_from_inside_a_batch_and_list_offsets(
     );
     assert!(server.stop());
 }
+
+/// Log-append-time topics (`message.timestamp.type=LogAppendTime`): one made
+/// by `topic create --timestamp-type log-append`, one by a Kafka client's
+/// CreateTopics. confluent-kafka produces with an explicit old timestamp;
+/// its delivery reports (the Produce answer's `log_append_time_ms`) and the
+/// fetched records carry the broker's append time, type 2 (log-append), as
+/// do kcat's `%T` and native `consume`; a CreateTime topic in the same run
+/// keeps the producer's time, type 1. `topic describe` shows the setting.
+#[test]
+fn log_append_time_topics_carry_the_broker_time_and_create_time_topics_the_producers() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data)
+        .args(["topic", "create", "la", "--timestamp-type", "log-append"])
+        .assert()
+        .success();
+    millrace(&data).args(["topic", "create", "ct"]).assert().success();
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let output = kafka::success(&clients.python("log_append_time.py", &bootstrap, &["la", "ct"]));
+    let result: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    let (started, finished) = (
+        result["started_ms"].as_i64().unwrap(),
+        result["finished_ms"].as_i64().unwrap(),
+    );
+    let times = |topic: &str, list: &str| -> Vec<(i64, i64)> {
+        result[topic][list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["timestamp"][0].as_i64().unwrap(), r["timestamp"][1].as_i64().unwrap()))
+            .collect()
+    };
+    const OLD: i64 = 1_500_000_000_000;
+    for topic in ["la", "la-admin"] {
+        let delivered = times(topic, "delivered");
+        let consumed = times(topic, "consumed");
+        assert_eq!(consumed.len(), 3, "{result}");
+        for (kind, time) in delivered.iter().chain(&consumed) {
+            assert_eq!(*kind, 2, "log-append time: {result}");
+            assert!(
+                (started..=finished).contains(time),
+                "{topic}: {time} outside {started}..{finished}: {result}"
+            );
+        }
+        // Consumed as delivered: the fetch carries the time Produce answered.
+        let mut answered: Vec<i64> = delivered.iter().map(|d| d.1).collect();
+        answered.dedup();
+        assert!(consumed.iter().all(|c| answered.contains(&c.1)), "{topic}: {result}");
+    }
+    assert_eq!(
+        times("ct", "delivered").iter().map(|d| d.0).collect::<Vec<_>>(),
+        [1, 1, 1],
+        "create time: {result}"
+    );
+    assert_eq!(
+        times("ct", "consumed"),
+        [(1, OLD), (1, OLD + 1), (1, OLD + 2)],
+        "the producer's time kept: {result}"
+    );
+    // kcat (librdkafka 2.0.2) reads the same times.
+    let kcat_times = |topic: &str| -> Vec<i64> {
+        kcat_ok(
+            &clients,
+            &bootstrap,
+            &["-C", "-t", topic, "-p", "0", "-o", "beginning", "-e", "-f", "%T\n"],
+            b"",
+        )
+        .lines()
+        .map(|t| t.parse().unwrap())
+        .collect()
+    };
+    let la_times: Vec<i64> = times("la", "consumed").iter().map(|c| c.1).collect();
+    assert_eq!(kcat_times("la"), la_times);
+    assert_eq!(kcat_times("ct"), [OLD, OLD + 1, OLD + 2]);
+    // Native consume shows the append time too; describe shows the setting.
+    let native: Vec<i64> =
+        crate::common::stdout_of(
+            server
+                .millrace()
+                .args(["consume", "la", "--partition", "0", "--format", "%T\n"]),
+        )
+        .lines()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(native, la_times);
+    let described = json_of(server.millrace().args(["topic", "describe", "la-admin", "--json"]));
+    assert_eq!(described["config"]["timestamp_type"], "log-append", "{described}");
+    assert!(server.stop());
+}

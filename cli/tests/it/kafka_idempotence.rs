@@ -165,3 +165,72 @@ fn kafka_python_and_aiokafka_idempotent_producers_produce_without_error() {
         assert_eq!(result[client]["consumed"], 2000, "{result}");
     }
 }
+
+/// librdkafka's own epoch bump for a live id: confluent-kafka's idempotent
+/// producer, its answers stalled by a proxy until messages time out in
+/// flight, bumps its epoch itself (same id, no second InitProducerId) and
+/// sends the next records from sequence 0 at epoch 1. The front takes that
+/// (it answered INVALID_PRODUCER_EPOCH before): the records after the stall
+/// are delivered without an error and read back exactly once; the ones
+/// that timed out ("possibly persisted") at most once; nothing before the
+/// stall is lost or repeated. Script: `tests/kafka/idem_bump.py`.
+#[test]
+fn a_live_producers_own_epoch_bump_after_in_flight_timeouts_is_accepted() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create_topic(&data, "bump", 1);
+    let proxy_port = free_port().to_string();
+    let advertised = format!("127.0.0.1:{proxy_port}");
+    let (_server, bootstrap) = kafka::start_server(&data, &["--kafka-advertised", &advertised]);
+    let output = clients.python(
+        "idem_bump.py",
+        &bootstrap,
+        &["--proxy-port", &proxy_port, "--topic", "bump"],
+    );
+    let result = result_of(&kafka::success(&output));
+    let errors = &result["errors"];
+    assert_eq!(errors["before"], serde_json::json!([]), "{result}");
+    assert_eq!(
+        errors["stalled"],
+        serde_json::json!(["_MSG_TIMED_OUT", "_MSG_TIMED_OUT", "_MSG_TIMED_OUT"]),
+        "the stall did not time the messages out: {result}"
+    );
+    assert_eq!(errors["after"], serde_json::json!([]), "{result}");
+    assert_eq!(result["fatal"], serde_json::Value::Null, "{result}");
+    assert_eq!(result["acquired"], 1, "no second InitProducerId: {result}");
+    let sends = result["sends"].as_array().unwrap();
+    let id = &sends[0]["id"];
+    assert!(sends.iter().all(|s| &s["id"] == id), "one producer id: {result}");
+    let after: Vec<(i64, i64)> = sends
+        .iter()
+        .filter(|s| s["phase"] == "after")
+        .map(|s| (s["epoch"].as_i64().unwrap(), s["seq"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        after.first(),
+        Some(&(1, 0)),
+        "bumped to epoch 1 from sequence 0: {result}"
+    );
+    let values: Vec<&str> = result["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let count = |prefix: &str, i: usize| values.iter().filter(|v| **v == format!("{prefix}-{i}")).count();
+    for i in 0..5 {
+        assert_eq!(count("before", i), 1, "{result}");
+        assert_eq!(count("after", i), 1, "{result}");
+    }
+    for i in 0..3 {
+        assert!(count("stalled", i) <= 1, "{result}");
+    }
+    assert_eq!(
+        values.len(),
+        10 + (0..3).map(|i| count("stalled", i)).sum::<usize>(),
+        "{result}"
+    );
+}

@@ -153,3 +153,102 @@ fn an_idempotent_producer_idle_past_the_expiration_bumps_its_epoch_and_writes_on
         );
     }
 }
+
+/// An id forgotten before a server restart: confluent-kafka's idempotent
+/// producer sends 5 records to each of 2 partitions and stays idle while
+/// its id expires and is forgotten, a new InitProducerId writes the
+/// registry file without it, and the server restarts (so no memory of the
+/// id is left but the partitions' state). Its next batch is answered
+/// UNKNOWN_PRODUCER_ID; it bumps its epoch itself and resends from
+/// sequence 0, and the restarted front takes the id back as Kafka would:
+/// no delivery error, one InitProducerId, one id, every record once.
+#[test]
+fn an_id_forgotten_before_a_server_restart_comes_back_at_the_bumped_epoch() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "restart", "--partitions", "2"])
+        .assert()
+        .success();
+    let bootstrap = format!("127.0.0.1:{}", kafka::free_port());
+    let args = [
+        "--kafka-listen",
+        bootstrap.as_str(),
+        "--kafka-producer-id-expiration-ms",
+        "1000",
+    ];
+    let wait_listening = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&bootstrap).is_err() {
+            assert!(Instant::now() < deadline, "Kafka front did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let server = common::Server::start(&data, &args);
+    wait_listening();
+    let script = {
+        let (clients, bootstrap) = (clients.clone(), bootstrap.clone());
+        std::thread::spawn(move || {
+            clients.python(
+                "idem_expiry.py",
+                &bootstrap,
+                &[
+                    "--mode",
+                    "expiry",
+                    "--topic",
+                    "restart",
+                    "--idle-s",
+                    "9",
+                    "--partitions",
+                    "2",
+                ],
+            )
+        })
+    };
+    // The first 10 records are in: the producer is idle from now on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = common::json_of(server.millrace().args(["topic", "describe", "restart", "--json"]));
+        if described["records"] == 10 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "first records never arrived: {described}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Past the expiration and the maintenance round that forgets the id;
+    // a new registration then writes the file without it.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(codes(&clients, &bootstrap, 1), vec![0]);
+    assert!(server.stop());
+    let _server = common::Server::start(&data, &args);
+    wait_listening();
+    let result = result_of(&kafka::success(&script.join().unwrap()));
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert_eq!(result["fatal"], serde_json::Value::Null, "{result}");
+    assert_eq!(result["acquired"], 1, "one InitProducerId: {result}");
+    let expected: Vec<String> = (0..5)
+        .map(|i| format!("first-{i}"))
+        .chain((0..5).map(|i| format!("second-{i}")))
+        .collect();
+    for partition in ["0", "1"] {
+        assert_eq!(result["values"][partition], serde_json::json!(expected), "{result}");
+    }
+    let before = result["sends_before_idle"].as_array().unwrap();
+    let after = result["sends_after_idle"].as_array().unwrap();
+    let id = &before[0]["id"];
+    assert!(
+        before.iter().chain(after).all(|send| &send["id"] == id),
+        "one producer id throughout: {result}"
+    );
+    for partition in [0, 1] {
+        assert!(
+            after
+                .iter()
+                .any(|s| s["partition"] == partition && s["epoch"] == 1 && s["seq"] == 0),
+            "no restart at epoch 1 from sequence 0: {result}"
+        );
+    }
+}

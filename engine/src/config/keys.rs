@@ -9,7 +9,7 @@
 //! only; [`TopicConfig::validate`] checks the ranges (refused, never
 //! clamped).
 
-use super::{Durability, TopicConfig};
+use super::{Durability, TimestampType, TopicConfig};
 use crate::error::{Error, Result};
 
 /// One topic-config key.
@@ -72,7 +72,7 @@ fn print_optional(value: Option<u64>) -> String {
 /// Every topic-config key, in the order `topic.meta` and `DescribeTopic`
 /// list them (`partitions` is not among them: it is fixed at creation and
 /// travels on its own).
-pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
+pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 9] = [
     TopicConfigKey {
         key: "durability",
         kafka: None,
@@ -177,6 +177,20 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 8] = [
         },
         print: |c| c.route_invalid_to_dlq.to_string(),
     },
+    TopicConfigKey {
+        key: "timestamp_type",
+        kafka: Some("message.timestamp.type"),
+        doc: "which time records carry: `create` (the producer's) or `log-append` (the time the partition \
+              appended them, whatever the producer gave)",
+        absent: Some("create"),
+        written_only_when_set: true,
+        parse: |c, v| {
+            c.timestamp_type = TimestampType::parse(v)
+                .ok_or_else(|| "`create` or `log-append` (Kafka: `CreateTime` or `LogAppendTime`)".to_string())?;
+            Ok(())
+        },
+        print: |c| c.timestamp_type.to_string(),
+    },
 ];
 
 /// The key named `key`, if it is one.
@@ -245,6 +259,7 @@ mod tests {
             retention_ms: Some(8),
             retention_bytes: Some(9),
             route_invalid_to_dlq: true,
+            timestamp_type: TimestampType::LogAppend,
             ..TopicConfig::with_partitions(3)
         };
         for defaults in [TopicConfig::with_partitions(3), config] {
@@ -271,6 +286,7 @@ mod tests {
             ("retention_ms", "forever"),
             ("durability", "sometimes"),
             ("route_invalid_to_dlq", "yes"),
+            ("timestamp_type", "append"),
         ] {
             let error = config.set(key, value).unwrap_err().to_string();
             assert!(error.contains(key) && error.contains("expected"), "{error}");

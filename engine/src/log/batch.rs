@@ -174,6 +174,17 @@ pub(crate) fn holds_nulls(records: &[Record]) -> bool {
     records.iter().any(|r| !r.nulls.is_empty())
 }
 
+/// The append time a batch is encoded with, and whether it replaces the
+/// records' own timestamps (a log-append-time topic) or only fills in
+/// those without one.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendTime {
+    /// Milliseconds since the Unix epoch.
+    pub ms: i64,
+    /// Every record gets `ms` (`TimestampType::LogAppend`).
+    pub overrides: bool,
+}
+
 /// Encode a batch of `records` starting at `base_offset` onto the end of `out`.
 /// Records without a timestamp get `append_time_ms`. Returns the header written.
 pub fn encode(
@@ -185,12 +196,34 @@ pub fn encode(
     flags: u16,
     synced_before: u32,
 ) -> BatchHeader {
+    let time = AppendTime {
+        ms: append_time_ms,
+        overrides: false,
+    };
+    encode_at(out, base_offset, records, time, producer, flags, synced_before)
+}
+
+/// [`encode`], with the append time replacing every record's timestamp
+/// when `time.overrides`.
+pub fn encode_at(
+    out: &mut Vec<u8>,
+    base_offset: u64,
+    records: &[Record],
+    time: AppendTime,
+    producer: Option<ProducerStamp>,
+    flags: u16,
+    synced_before: u32,
+) -> BatchHeader {
+    let append_time_ms = time.ms;
     let start = out.len();
     out.resize(start + HEADER_SIZE, 0);
     let mut first_timestamp_ms = append_time_ms;
     let mut max_timestamp_ms = i64::MIN;
     for (i, record) in records.iter().enumerate() {
-        let timestamp = record.timestamp_ms.unwrap_or(append_time_ms);
+        let timestamp = match record.timestamp_ms {
+            Some(timestamp) if !time.overrides => timestamp,
+            _ => append_time_ms,
+        };
         if i == 0 {
             first_timestamp_ms = timestamp;
         }

@@ -87,6 +87,9 @@ pub struct ProducerAppend {
     /// The batch was a retry of one already in the log: nothing was written
     /// and the offsets are those of the original.
     pub duplicate: bool,
+    /// The append time of a log-append-time topic's batch written by this
+    /// call (`AppendInfo::log_append_time_ms`).
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// The producer feature of one store ([`Store::producers`](crate::Store::producers)):
@@ -334,6 +337,20 @@ impl Producers {
             .readmit_anonymous(producer_id, epoch, owner, live_max, now_ms())
     }
 
+    /// A live anonymous producer's client bumped its own epoch to `epoch`
+    /// and starts again at sequence 0 in every partition (librdkafka after
+    /// requests in flight timed out; Kafka accepts it for a
+    /// non-transactional id). True when the id moved to `epoch` (durable on
+    /// return; older epochs fenced from then on); false when it is not a
+    /// live anonymous id of `owner` below `epoch`. See
+    /// [`state::ProducerEpochs::bump_anonymous`].
+    pub fn bump_anonymous(&self, producer_id: u64, epoch: u16, owner: Option<&str>) -> Result<bool> {
+        let _commits = self.lock_commits();
+        self.check_writable()?;
+        self.producer_registry()
+            .bump_anonymous(producer_id, epoch, owner, now_ms())
+    }
+
     /// Is `producer_id` registered and active within its idle expiry?
     pub fn is_live(&self, producer_id: u64) -> bool {
         self.producer_registry().epochs.is_live(producer_id, now_ms())
@@ -422,6 +439,7 @@ impl Producers {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
+            log_append_time_ms: info.log_append_time_ms,
         })
     }
 

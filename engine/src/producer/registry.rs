@@ -167,6 +167,12 @@ impl ProducerRegistry {
             .readmit_anonymous(producer_id, epoch, owner, live_max, now_ms, |state| self.persist(state))
     }
 
+    /// A live anonymous id's own epoch bump ([`ProducerEpochs::bump_anonymous`]); durable on return.
+    pub fn bump_anonymous(&self, producer_id: u64, epoch: u16, owner: Option<&str>, now_ms: i64) -> Result<bool> {
+        self.epochs
+            .bump_anonymous(producer_id, epoch, owner, now_ms, |state| self.persist(state))
+    }
+
     /// A random candidate id, from the storage's source (the operating
     /// system's CSPRNG; the simulation's seed).
     fn draw_id(&self) -> Result<u64> {

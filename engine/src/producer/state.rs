@@ -430,10 +430,15 @@ pub struct ProducerEpochs {
     state: Mutex<RegistryState>,
     /// Ids found in the log at open; lock order: `state`, then this.
     ids_in_log: Mutex<BTreeSet<u64>>,
-    /// Anonymous ids this process forgot (expired): the only unregistered
-    /// ids [`ProducerEpochs::readmit_anonymous`] takes back (a named
-    /// producer's retired id never is). Lock order: `state`, then this.
+    /// Anonymous ids this process forgot (expired), taken back by
+    /// [`ProducerEpochs::readmit_anonymous`] whatever else is known of them.
+    /// Lock order: `state`, then this.
     forgotten_anonymous: Mutex<BTreeSet<u64>>,
+    /// Ids known to be named producers' although no longer registered: the
+    /// transaction log's (noted at open) and the ids named producers moved
+    /// away from (retired). [`ProducerEpochs::readmit_anonymous`] never
+    /// takes them back. Lock order: `state`, then this.
+    named_ids: Mutex<BTreeSet<u64>>,
     expiry_ms: i64,
     /// The idle expiry of anonymous producers ([`ANONYMOUS_PREFIX`]).
     anonymous_expiry_ms: i64,
@@ -445,6 +450,7 @@ impl ProducerEpochs {
             state: Mutex::new(state),
             ids_in_log: Mutex::new(BTreeSet::new()),
             forgotten_anonymous: Mutex::new(BTreeSet::new()),
+            named_ids: Mutex::new(BTreeSet::new()),
             expiry_ms,
             anonymous_expiry_ms: expiry_ms,
         }
@@ -596,6 +602,7 @@ impl ProducerEpochs {
         *state = next;
         if let Some(old) = retired {
             self.note_id_in_log(old);
+            self.note_named_id(old);
         }
         Ok(Some((id, epoch)))
     }
@@ -783,11 +790,21 @@ impl ProducerEpochs {
     /// the new epoch start at 0 ([`ProducerTable::check_with`]), and a
     /// batch of an epoch a partition saw after it is fenced there.
     ///
+    /// An unregistered id comes back too, as Kafka keeps no state for an
+    /// expired producer id either: one this process forgot, and one it
+    /// never knew (forgotten before a restart: the registry file drops
+    /// expired anonymous ids at the next registration, and the set of
+    /// forgotten ids is in memory only), unless it is known to be a named
+    /// producer's (the transaction log's, a retired one:
+    /// [`ProducerEpochs::note_named_id`]) or is below `sequential_ids_end`
+    /// (an older store's ids, issued to named producers too).
+    ///
     /// Refused (nothing changes): epoch 0 (a client that bumped is at 1 or
     /// more: a late retry of the first epoch is not taken for a new
     /// producer), an id that is live, named, of another owner or at an
     /// epoch at or past `epoch`, an id outside `0..2^63`; `Full` when
-    /// `owner` has `live_max` live anonymous producers.
+    /// `owner` has `live_max` live anonymous producers. A live id's own
+    /// bump is [`ProducerEpochs::bump_anonymous`].
     pub fn readmit_anonymous(
         &self,
         producer_id: u64,
@@ -808,9 +825,10 @@ impl ProducerEpochs {
             if live || !entry.is_anonymous() || other_owner || entry.epoch >= epoch {
                 return Ok(Readmission::Refused);
             }
-        } else if !self.forgotten_anonymous.lock().contains(&producer_id) {
-            // Never an anonymous id of this process: a named producer's
-            // retired id (fenced by moving), or an id it never issued.
+        } else if !self.forgotten_anonymous.lock().contains(&producer_id)
+            && (producer_id < state.sequential_ids_end || self.named_ids.lock().contains(&producer_id))
+        {
+            // A named producer's id (a retired one is fenced by moving).
             return Ok(Readmission::Refused);
         }
         let live = self.live_anonymous_of(&state, owner_name, now_ms);
@@ -834,6 +852,45 @@ impl ProducerEpochs {
         *state = next;
         self.forgotten_anonymous.lock().remove(&producer_id);
         Ok(Readmission::Readmitted)
+    }
+
+    /// A live anonymous producer's client bumped its own epoch and starts
+    /// again at sequence 0: librdkafka's idempotent producer does so after
+    /// requests in flight timed out (KIP-360 on the client side, no
+    /// InitProducerId), and Kafka accepts a newer epoch of a
+    /// non-transactional producer id from sequence 0. The id moves to
+    /// `epoch`, active now, durable (`persist`) before this returns; in each
+    /// partition its batches at `epoch` start at sequence 0
+    /// ([`ProducerTable::check_with`]) and the older epochs are fenced from
+    /// then on. False (nothing changes) unless the id is registered,
+    /// anonymous, live, not another owner's and at an epoch below `epoch`
+    /// (an expired id: [`ProducerEpochs::readmit_anonymous`]; a named
+    /// producer's epoch moves through `init` only).
+    pub fn bump_anonymous(
+        &self,
+        producer_id: u64,
+        epoch: u16,
+        owner: Option<&str>,
+        now_ms: i64,
+        persist: impl FnOnce(&RegistryState) -> Result<()>,
+    ) -> Result<bool> {
+        let mut state = self.state.lock();
+        let Some(entry) = state.entries.get(&producer_id) else {
+            return Ok(false);
+        };
+        let live = now_ms.saturating_sub(entry.last_active_ms) <= self.expiry_of(entry);
+        let other_owner = owner.is_some_and(|owner| !entry.owner.is_empty() && entry.owner != owner);
+        if !live || !entry.is_anonymous() || other_owner || entry.epoch >= epoch {
+            return Ok(false);
+        }
+        let mut next = state.clone();
+        if let Some(entry) = next.entries.get_mut(&producer_id) {
+            entry.epoch = epoch;
+            entry.last_active_ms = now_ms;
+        }
+        persist(&next)?;
+        *state = next;
+        Ok(true)
     }
 
     /// Is `producer_id` registered as an anonymous producer?
@@ -910,6 +967,13 @@ impl ProducerEpochs {
     /// the registry file said).
     pub fn note_id_in_log(&self, producer_id: u64) {
         self.ids_in_log.lock().insert(producer_id);
+    }
+
+    /// `producer_id` is a named producer's (the transaction log holds it, at
+    /// open; or a named producer moved away from it): never taken back as
+    /// an anonymous one ([`ProducerEpochs::readmit_anonymous`]).
+    pub fn note_named_id(&self, producer_id: u64) {
+        self.named_ids.lock().insert(producer_id);
     }
 
     /// The owner of `producer_id` (empty: none); `None` if it is not registered.

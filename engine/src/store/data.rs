@@ -56,6 +56,7 @@ impl Store {
             AppendInfo {
                 base_offset: end,
                 next_offset: end,
+                log_append_time_ms: None,
             }
         }))
     }
@@ -169,11 +170,13 @@ impl Store {
             let info = routed.appended.unwrap_or(AppendInfo {
                 base_offset: end,
                 next_offset: end,
+                log_append_time_ms: None,
             });
             return Ok(PendingAppend {
                 base_offset: info.base_offset,
                 next_offset: info.next_offset,
                 duplicate,
+                log_append_time_ms: None,
                 dead_lettered: routed.dead_lettered,
                 partition: None,
             });
@@ -186,6 +189,7 @@ impl Store {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
+            log_append_time_ms: info.log_append_time_ms,
             dead_lettered: Vec::new(),
             partition: p.owes_sync().then_some(p),
         })
@@ -326,6 +330,9 @@ pub struct PendingAppend {
     pub next_offset: u64,
     /// A producer's retry: nothing was written, the offsets are the original's.
     pub duplicate: bool,
+    /// The append time of a log-append-time topic's batch
+    /// (`AppendInfo::log_append_time_ms`).
+    pub log_append_time_ms: Option<i64>,
     /// (index in the request, DLQ offset) of each record the topic's
     /// contract sent to its DLQ (then the offsets are the other records',
     /// written with them in one transaction, already acknowledged).
@@ -372,6 +379,7 @@ impl PendingAppend {
             base_offset: self.base_offset,
             next_offset: self.next_offset,
             duplicate: self.duplicate,
+            log_append_time_ms: self.log_append_time_ms,
         }
     }
 }

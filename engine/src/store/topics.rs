@@ -177,6 +177,11 @@ impl Store {
     pub fn partition_count(&self, topic: &str) -> Result<u32> {
         Ok(self.topic(topic)?.config.partitions)
     }
+
+    /// Which time `topic`'s records carry (its `timestamp_type`).
+    pub fn timestamp_type(&self, topic: &str) -> Result<crate::TimestampType> {
+        Ok(self.topic(topic)?.config.timestamp_type)
+    }
 }
 
 /// The topic a damaged scope belongs to.

@@ -307,11 +307,6 @@ fn an_expired_anonymous_id_comes_back_at_its_bumped_epoch_from_sequence_0() {
         "a named producer resumes by init, not by a bumped epoch"
     );
     assert_eq!(
-        producers.readmit_anonymous(1234, 1, None, 10).unwrap(),
-        Readmission::Refused,
-        "never an anonymous id of this store"
-    );
-    assert_eq!(
         producers.readmit_anonymous(anonymous, 1, None, 0).unwrap(),
         Readmission::Full
     );
@@ -377,4 +372,163 @@ fn an_expired_anonymous_id_comes_back_at_its_bumped_epoch_from_sequence_0() {
         .map(|r| String::from_utf8_lossy(&r.value).into_owned())
         .collect();
     assert_eq!(values, ["a-0", "a-1", "a-2", "n-0", "b-0", "b-1", "b-2", "c-0", "d-0"]);
+}
+
+/// A live anonymous id whose client bumped its own epoch (librdkafka after
+/// requests in flight timed out; KIP-360 on the client side) moves to that
+/// epoch from sequence 0 in every partition, as Kafka accepts: its new
+/// epoch's first batch is appended where the window holds the old epoch's
+/// with the same sequences, retries of either epoch before the bump were
+/// de-duplicated and the new epoch's are after it, the old epoch is fenced,
+/// and the state survives a reopen. Only the owner's live anonymous id at a
+/// newer epoch moves; a named producer's epoch moves by init only.
+#[test]
+fn a_live_anonymous_id_bumped_by_its_client_starts_its_new_epoch_at_sequence_0() {
+    let dir = common::scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("t", TopicConfig::with_partitions(2)).unwrap();
+    let producers = store.producers();
+    let anonymous = producers
+        .init_anonymous_capped(Some("alice"), 10)
+        .unwrap()
+        .unwrap()
+        .producer_id;
+    let named = store.init_producer("named").unwrap();
+    let first = producers
+        .append_sequenced("t", 0, &records(3, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    producers
+        .append_sequenced("t", 1, &records(2, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    let retry = producers
+        .append_sequenced("t", 0, &records(3, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    assert!(retry.duplicate && retry.base_offset == first.base_offset);
+    assert!(
+        !producers.bump_anonymous(anonymous, 1, Some("bob")).unwrap(),
+        "another owner's"
+    );
+    assert!(
+        !producers.bump_anonymous(anonymous, 0, Some("alice")).unwrap(),
+        "not newer"
+    );
+    assert!(
+        !producers
+            .bump_anonymous(named.producer_id, named.epoch + 1, None)
+            .unwrap(),
+        "a named producer's epoch moves by init only"
+    );
+    assert_eq!(store.producer_epoch(named.producer_id), Some(named.epoch));
+    assert!(producers.bump_anonymous(anonymous, 1, Some("alice")).unwrap());
+    assert_eq!(store.producer_epoch(anonymous), Some(1));
+    assert!(
+        !producers.bump_anonymous(anonymous, 1, Some("alice")).unwrap(),
+        "a second partition's batch at the same epoch finds it moved"
+    );
+    assert_eq!(producers.last_sequence_at(anonymous, 1, "t", 0).unwrap(), None);
+    let bumped = producers
+        .append_sequenced("t", 0, &records(2, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    assert!(!bumped.duplicate);
+    assert_eq!(bumped.base_offset, 3);
+    let retry = producers
+        .append_sequenced("t", 0, &records(2, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    assert!(retry.duplicate && retry.base_offset == 3);
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(1, "late"), stamp(anonymous, 0, 3)),
+        Err(Error::Fenced { .. })
+    ));
+    producers
+        .append_sequenced("t", 1, &records(1, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producers = store.producers();
+    assert_eq!(store.producer_epoch(anonymous), Some(1));
+    let retry = producers
+        .append_sequenced("t", 0, &records(2, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    assert!(retry.duplicate && retry.base_offset == 3, "{retry:?}");
+    assert_eq!(store.offsets("t", 0).unwrap().1, 5);
+    store.close().unwrap();
+}
+
+/// An anonymous id forgotten before a restart (and dropped from the
+/// registry file by the next registration) comes back after it at its
+/// client's bumped epoch from sequence 0, as in Kafka, with nothing
+/// acknowledged before written twice; so does an id never seen (Kafka keeps
+/// no record of the ids it issued either). A named producer's id the
+/// transaction log holds never comes back as anonymous, even with the
+/// registry file lost.
+#[test]
+fn an_anonymous_id_forgotten_before_a_restart_comes_back_at_its_bumped_epoch() {
+    use millrace::producer_state::Readmission;
+    let dir = common::scratch_dir();
+    let store = expiring_store(dir.path(), Duration::from_secs(1));
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let producers = store.producers();
+    let anonymous = producers.init_anonymous_capped(None, 10).unwrap().unwrap().producer_id;
+    producers
+        .append_sequenced("t", 0, &records(3, "a"), stamp(anonymous, 0, 0))
+        .unwrap();
+    wait_forgotten(&store, anonymous);
+    // The next registration writes the file without the expired id.
+    producers.init_anonymous_capped(None, 10).unwrap().unwrap();
+    store.close().unwrap();
+    let registry = std::fs::read(dir.path().join("producers.registry")).unwrap();
+    let hex = format!("{ANONYMOUS_PREFIX}{anonymous:016x}");
+    assert!(
+        !registry.windows(hex.len()).any(|w| w == hex.as_bytes()),
+        "the file no longer holds it"
+    );
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("out", TopicConfig::default()).unwrap();
+    let producers = store.producers();
+    assert!(matches!(
+        producers.append_sequenced("t", 0, &records(1, "a"), stamp(anonymous, 0, 3)),
+        Err(Error::UnknownProducer { .. })
+    ));
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 0, None, 10).unwrap(),
+        Readmission::Refused,
+        "a late retry of the first epoch is no new producer"
+    );
+    assert_eq!(
+        producers.readmit_anonymous(anonymous, 1, None, 10).unwrap(),
+        Readmission::Readmitted
+    );
+    let resent = producers
+        .append_sequenced("t", 0, &records(2, "b"), stamp(anonymous, 1, 0))
+        .unwrap();
+    assert!(!resent.duplicate);
+    let read = store.read("t", 0, 0, millrace::ReadOptions::default()).unwrap();
+    let values: Vec<String> = read
+        .records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone()).unwrap())
+        .collect();
+    assert_eq!(values, ["a-0", "a-1", "a-2", "b-0", "b-1"]);
+    // A transactional producer's id, then the registry file lost.
+    let named = store.init_producer("stage").unwrap();
+    let mut txn = store.begin_transaction(named.id()).unwrap();
+    txn.append("out", 0, &records(1, "x")).unwrap();
+    txn.commit().unwrap();
+    store.close().unwrap();
+    std::fs::remove_file(dir.path().join("producers.registry")).unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let producers = store.producers();
+    assert_eq!(
+        producers
+            .readmit_anonymous(named.producer_id, named.epoch + 1, None, 10)
+            .unwrap(),
+        Readmission::Refused,
+        "the transaction log's id is a named producer's"
+    );
+    assert_eq!(
+        producers.readmit_anonymous(0x1234, 1, None, 10).unwrap(),
+        Readmission::Readmitted,
+        "an id never seen, as Kafka"
+    );
+    store.close().unwrap();
 }

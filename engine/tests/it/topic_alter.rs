@@ -147,3 +147,73 @@ fn a_power_cut_during_an_alter_leaves_the_old_or_the_new_config() {
     }
     assert!(saw_old && saw_new, "old {saw_old} new {saw_new}");
 }
+
+/// Timestamps of every record of `topic` partition 0.
+fn timestamps(store: &Store, topic: &str) -> Vec<i64> {
+    let options = millrace::ReadOptions {
+        max_bytes: 1 << 20,
+        max_records: 1000,
+    };
+    let read = store.read(topic, 0, 0, options).unwrap();
+    read.records.iter().map(|r| r.timestamp_ms).collect()
+}
+
+/// A log-append-time topic (Kafka's `message.timestamp.type=LogAppendTime`)
+/// stamps every record with its append time, whatever the producer gave; a
+/// create-time topic keeps the producer's. An alter applies to the next
+/// append (records already written keep theirs); the setting survives a
+/// reopen, and a topic that never set it writes no `timestamp_type` line.
+#[test]
+fn a_log_append_time_topic_stamps_records_with_the_append_time() {
+    let dir = common::scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let log_append = TopicConfig {
+        timestamp_type: millrace::TimestampType::LogAppend,
+        ..TopicConfig::default()
+    };
+    store.create_topic("appended", log_append).unwrap();
+    store.create_topic("created", TopicConfig::default()).unwrap();
+    let old = [
+        Record::new(b"a".to_vec()).with_timestamp(1_000),
+        Record::new(b"b".to_vec()).with_timestamp(2_000),
+        Record::new(b"c".to_vec()),
+    ];
+    let before = millrace::clock::now_ms();
+    let appended = store.append("appended", 0, &old).unwrap();
+    let created = store.append("created", 0, &old).unwrap();
+    let after = millrace::clock::now_ms();
+    let stamped = timestamps(&store, "appended");
+    assert_eq!(stamped.len(), 3);
+    assert_eq!(appended.log_append_time_ms, Some(stamped[0]));
+    assert_eq!(created.log_append_time_ms, None);
+    assert!(
+        stamped.iter().all(|t| *t == stamped[0]),
+        "one append time per batch: {stamped:?}"
+    );
+    assert!(
+        (before..=after).contains(&stamped[0]),
+        "{before} <= {stamped:?} <= {after}"
+    );
+    let kept = timestamps(&store, "created");
+    assert_eq!(&kept[..2], &[1_000, 2_000]);
+    assert!((before..=after).contains(&kept[2]));
+    let meta = |topic: &str| std::fs::read_to_string(dir.path().join("topics").join(topic).join("topic.meta")).unwrap();
+    assert!(meta("appended").contains("timestamp_type=log-append\n"));
+    assert!(!meta("created").contains("timestamp_type"));
+    // Altered: the next append is stamped, the records before keep theirs.
+    store
+        .alter_topic("created", &change(&[("timestamp_type", "log-append")]), false)
+        .unwrap();
+    store.append("created", 0, &old[..1]).unwrap();
+    let kept = timestamps(&store, "created");
+    assert_eq!(&kept[..2], &[1_000, 2_000]);
+    assert!(kept[3] >= before, "{kept:?}");
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    for topic in ["appended", "created"] {
+        assert_eq!(store.timestamp_type(topic).unwrap(), millrace::TimestampType::LogAppend);
+    }
+    store.append("appended", 0, &old[..1]).unwrap();
+    assert!(timestamps(&store, "appended")[3] >= after);
+    store.close().unwrap();
+}

@@ -227,6 +227,7 @@ impl Partition {
                 let info = AppendInfo {
                     base_offset,
                     next_offset,
+                    log_append_time_ms: None,
                 };
                 return Ok((info, true));
             }
@@ -243,11 +244,15 @@ impl Partition {
             self.write_pending(w)?;
         }
         w.scratch.clear();
-        let header = batch::encode(
+        let time = batch::AppendTime {
+            ms: now,
+            overrides: self.config().timestamp_type == TimestampType::LogAppend,
+        };
+        let header = batch::encode_at(
             &mut w.scratch,
             w.next_offset,
             records,
-            now,
+            time,
             producer,
             flags,
             synced_before,
@@ -287,6 +292,7 @@ impl Partition {
         let info = AppendInfo {
             base_offset: header.base_offset,
             next_offset,
+            log_append_time_ms: time.overrides.then_some(now),
         };
         Ok((info, false))
     }

@@ -3,7 +3,7 @@
 //! durability mode) and visible to readers.
 
 use crate::clock::now_ms;
-use crate::config::{Durability, RecoveryMode, TopicConfig};
+use crate::config::{Durability, RecoveryMode, TimestampType, TopicConfig};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::io::checked::{FailureSink, IoContext};
 use crate::io::{write_atomic, Storage};
@@ -41,6 +41,10 @@ pub struct AppendInfo {
     pub base_offset: u64,
     /// Offset just past the batch.
     pub next_offset: u64,
+    /// The append time every record got, on a log-append-time topic
+    /// (`TimestampType::LogAppend`) when the batch was written by this
+    /// call; `None` otherwise (create time, a duplicate, a routed append).
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// Limits of one read.

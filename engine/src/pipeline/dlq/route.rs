@@ -181,6 +181,7 @@ impl Pipeline {
                 appended: Some(AppendInfo {
                     base_offset,
                     next_offset,
+                    log_append_time_ms: None,
                 }),
                 dead_lettered: Vec::new(),
             };
@@ -231,6 +232,7 @@ impl Pipeline {
                 routed.appended = Some(AppendInfo {
                     base_offset: part.base_offset,
                     next_offset: part.next_offset,
+                    log_append_time_ms: None,
                 });
             }
         }
@@ -265,12 +267,14 @@ impl crate::producer::SplitAppend for Pipeline {
             AppendInfo {
                 base_offset: end,
                 next_offset: end,
+                log_append_time_ms: None,
             }
         });
         Ok(crate::producer::ProducerAppend {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
+            log_append_time_ms: None,
         })
     }
 }

@@ -69,6 +69,7 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
             }
             store.groups().offset_table().observe(record.commit_time_ms);
             store.producer_registry().epochs.note_id_in_log(record.producer_id);
+            store.producer_registry().epochs.note_named_id(record.producer_id);
             let stamp = ProducerStamp {
                 producer_id: record.producer_id,
                 epoch: record.epoch,

@@ -29,6 +29,8 @@ pub struct KafkaMetrics {
     pub producer_ids_refused: AtomicU64,
     /// Expired producer ids taken back at their client's bumped epoch.
     pub producer_ids_readmitted: AtomicU64,
+    /// Live producer ids moved to the epoch their client bumped to.
+    pub producer_epochs_bumped: AtomicU64,
     /// Requests by API key (an unknown key counts under its number).
     requests: Mutex<BTreeMap<i16, u64>>,
     /// Errors by API key and Kafka error code ([`CLOSED`]: the request closed
@@ -100,6 +102,11 @@ impl KafkaMetrics {
                 "millrace_kafka_producer_ids_readmitted_total",
                 "counter",
                 &self.producer_ids_readmitted,
+            ),
+            (
+                "millrace_kafka_producer_epochs_bumped_total",
+                "counter",
+                &self.producer_epochs_bumped,
             ),
         ];
         for (name, kind, value) in scalars {

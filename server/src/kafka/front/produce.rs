@@ -32,6 +32,8 @@ use crate::server::service::{Appended, ServiceError, ServiceResult};
 struct Outcome {
     code: i16,
     base_offset: i64,
+    /// The append time of a log-append-time topic's batch, else -1.
+    log_append_time_ms: i64,
     log_start_offset: i64,
     /// v8 `error_message`.
     message: Option<String>,
@@ -44,6 +46,7 @@ impl Outcome {
         Outcome {
             code,
             base_offset: -1,
+            log_append_time_ms: -1,
             log_start_offset: -1,
             message: None,
             record: None,
@@ -80,6 +83,8 @@ impl Outcome {
         Outcome {
             code: errors::NONE,
             base_offset: i64::try_from(append.base_offset).unwrap_or(-1),
+            // A retry (duplicate) answers -1, as Kafka does.
+            log_append_time_ms: append.log_append_time_ms.unwrap_or(-1),
             log_start_offset: -1,
             message: None,
             record: None,
@@ -319,9 +324,8 @@ fn response<'a>(request: &ProduceRequest<'a>, outcomes: &'a [Vec<Outcome>]) -> P
                     index: data.index,
                     error_code: outcome.code,
                     base_offset: outcome.base_offset,
-                    // No topic uses log-append time (the engine has no such
-                    // setting): -1, as Kafka for a CreateTime topic.
-                    log_append_time_ms: -1,
+                    // -1 for a CreateTime topic, as Kafka.
+                    log_append_time_ms: outcome.log_append_time_ms,
                     log_start_offset: outcome.log_start_offset,
                     record_errors: outcome
                         .record

@@ -102,8 +102,10 @@ fn refused(error_code: i16) -> InitProducerIdResponse {
 /// the partition with. Called by the Produce handler (`produce`).
 ///
 /// Unknown (or expired) producer id → UNKNOWN_PRODUCER_ID, unless the
-/// batch is its client's restart after an epoch bump ([`readmit`]); an
-/// epoch other than the producer's → INVALID_PRODUCER_EPOCH; a producer of
+/// batch is its client's restart after an epoch bump ([`readmit`]); a newer
+/// epoch than a live anonymous producer's at sequence 0 is its client's own
+/// bump, taken ([`bump`]); any other epoch than the producer's →
+/// INVALID_PRODUCER_EPOCH; a producer of
 /// another token, an unknown topic or partition → the code of the service's
 /// error. The sequence is mapped by [`engine_sequence`]; the append itself
 /// then answers out of order (OUT_OF_ORDER_SEQUENCE_NUMBER) or a duplicate
@@ -125,6 +127,12 @@ pub(crate) fn stamp(
     };
     let (mut current, mut last) = position(front)?;
     if current.is_none() && batch.base_sequence == 0 && readmit(front, conn, producer_id, epoch)? {
+        (current, last) = position(front)?;
+    }
+    if current.is_some_and(|current| epoch > current) && batch.base_sequence == 0 {
+        bump(front, conn, producer_id, epoch)?;
+        // Moved, or moved already by another partition's batch (or not a
+        // live anonymous id of this principal: then still the older epoch).
         (current, last) = position(front)?;
     }
     match current {
@@ -176,6 +184,26 @@ fn readmit(front: &Front, conn: &Conn, producer_id: u64, epoch: u16) -> Result<b
         }
         Readmission::Refused => Ok(false),
     }
+}
+
+/// A live idempotent producer's client bumped its own epoch and sends again
+/// from sequence 0: librdkafka does so after requests in flight timed out
+/// ("bumping epoch locally", KIP-360 on the client side, no
+/// InitProducerId), and Kafka accepts a newer epoch of a non-transactional
+/// id from sequence 0. A live anonymous id of the session's principal moves
+/// to the batch's epoch (`Producers::bump_anonymous`: durable before the
+/// append; older epochs fenced from then on). A named producer's epoch
+/// moves through InitProducerId only.
+fn bump(front: &Front, conn: &Conn, producer_id: u64, epoch: u16) -> Result<(), i16> {
+    let bumped = front
+        .service
+        .bump_anonymous_producer(&conn.session, producer_id, epoch)
+        .map_err(|error| code_of(&error))?;
+    if bumped {
+        front.service.metrics.kafka.producer_epochs_bumped.fetch_add(1, Relaxed);
+        tracing::debug!(producer_id, epoch, "idempotent producer's own epoch bump taken");
+    }
+    Ok(())
 }
 
 /// The engine sequence of Kafka sequence `kafka` (`0..=i32::MAX`; `None`

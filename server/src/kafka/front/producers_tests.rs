@@ -138,8 +138,9 @@ fn stamp_validates_the_producer_and_retries_get_the_original_offsets() {
         stamp(&front, &conn, "t", 0, &batch(unknown, 0, 0, 1)),
         Err(errors::UNKNOWN_PRODUCER_ID)
     );
+    // A newer epoch not at sequence 0 is no client's own bump.
     assert_eq!(
-        stamp(&front, &conn, "t", 0, &batch(pid, 1, 0, 1)),
+        stamp(&front, &conn, "t", 0, &batch(pid, 1, 4, 1)),
         Err(errors::INVALID_PRODUCER_EPOCH)
     );
     assert_eq!(
@@ -178,6 +179,72 @@ fn stamp_validates_the_producer_and_retries_get_the_original_offsets() {
     assert_eq!(
         stamp(&front, &conn, "t", 0, &batch(pid, 0, 0, 1)).map(|s| s.base_sequence),
         Ok(0)
+    );
+}
+
+/// librdkafka's own epoch bump for a live id (after requests in flight
+/// timed out): a batch at a newer epoch from sequence 0 moves the id to it,
+/// in every partition from sequence 0, and fences the old epoch; only for
+/// the owner's anonymous id, and only from sequence 0. A retry of the old
+/// epoch before the bump is still a duplicate.
+#[test]
+fn a_live_idempotent_producers_own_epoch_bump_is_taken_from_sequence_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let front = front(dir.path());
+    let mut writer = conn();
+    writer.session.principal = Principal::named("writer", Permissions::of(&[Permission::Produce]), &[]);
+    let mut other = conn();
+    other.session.principal = Principal::named("other", Permissions::of(&[Permission::Produce]), &[]);
+    let pid = init(&front, &mut writer, 1).producer_id;
+    let id = u64::try_from(pid).unwrap();
+    let service = &front.service;
+    let append = |partition: u32, epoch: i16, kafka_sequence: i32, count: usize| {
+        let count_i32 = i32::try_from(count).unwrap();
+        let stamped = stamp(
+            &front,
+            &writer,
+            "t",
+            partition,
+            &batch(pid, epoch, kafka_sequence, count_i32),
+        )?;
+        service
+            .append(&writer.session, "t", partition, &records(count), Some(stamped))
+            .and_then(crate::server::service::Appended::wait)
+            .map_err(|error| code_of(&error))
+    };
+    assert_eq!(append(0, 0, 0, 3).unwrap().base_offset, 0);
+    assert_eq!(append(1, 0, 0, 2).unwrap().base_offset, 0);
+    assert!(append(0, 0, 0, 3).unwrap().duplicate, "a live producer's retry");
+    assert_eq!(
+        stamp(&front, &other, "t", 0, &batch(pid, 1, 0, 1)),
+        Err(errors::TOPIC_AUTHORIZATION_FAILED),
+        "another token's id"
+    );
+    assert_eq!(append(0, 1, 3, 1), Err(errors::INVALID_PRODUCER_EPOCH), "not from 0");
+    assert_eq!(service.store.producer_epoch(id), Some(0));
+    let bumped = append(0, 1, 0, 2).unwrap();
+    assert!(!bumped.duplicate, "a new epoch's first batch, not epoch 0's retry");
+    assert_eq!(bumped.base_offset, 3);
+    assert_eq!(service.store.producer_epoch(id), Some(1));
+    assert!(append(0, 1, 0, 2).unwrap().duplicate, "the new epoch's retry");
+    assert_eq!(append(1, 1, 0, 1).unwrap().base_offset, 2, "partition 1 from 0 too");
+    assert_eq!(
+        append(0, 0, 3, 1),
+        Err(errors::INVALID_PRODUCER_EPOCH),
+        "epoch 0 fenced"
+    );
+    assert_eq!(service.metrics.kafka.producer_epochs_bumped.load(Relaxed), 1);
+    // A transactional id's epoch moves through InitProducerId only.
+    let txn = init_as(&front, &mut writer, 1, Some("tx"));
+    assert_eq!(
+        stamp(
+            &front,
+            &writer,
+            "t",
+            0,
+            &batch(txn.producer_id, txn.producer_epoch + 1, 0, 1)
+        ),
+        Err(errors::INVALID_PRODUCER_EPOCH)
     );
 }
 

@@ -39,6 +39,12 @@ impl Service {
 }
 
 impl Service {
+    /// Whether `topic` stamps its records with the append time (Kafka's
+    /// `LogAppendTime`); false for an unknown topic (its read fails anyway).
+    pub fn log_append_time(&self, topic: &str) -> bool {
+        matches!(self.store.timestamp_type(topic), Ok(millrace::TimestampType::LogAppend))
+    }
+
     /// A partition's offsets (log start, high watermark, last stable
     /// offset) and, when `at` is given, the timestamp of the record at that
     /// offset (`None`: no record there).

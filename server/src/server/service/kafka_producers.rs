@@ -47,6 +47,16 @@ impl Service {
         Ok((current, last))
     }
 
+    /// Move a live anonymous producer id of the session's principal to the
+    /// `epoch` its client bumped to (`Producers::bump_anonymous`); false
+    /// when it is not one below `epoch`.
+    pub fn bump_anonymous_producer(&self, session: &Session, producer_id: u64, epoch: u16) -> ServiceResult<bool> {
+        Ok(self
+            .store
+            .producers()
+            .bump_anonymous(producer_id, epoch, session.producer_owner())?)
+    }
+
     /// Take back an expired anonymous producer id at the `epoch` its client
     /// bumped to (`Producers::readmit_anonymous`), owned by the session's
     /// principal, within its `live_max` live anonymous producers.

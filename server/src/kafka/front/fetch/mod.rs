@@ -204,7 +204,7 @@ fn read_partition(
         max_wait_ms: 0,
         isolation,
     };
-    let mut sink = sink::PartitionSink::new(buffer);
+    let mut sink = sink::PartitionSink::new(buffer, service.log_append_time(topic));
     let fetched = service.fetch(session, &query, true, records_cap, &mut sink);
     let range = sink.finish();
     match (fetched, range) {

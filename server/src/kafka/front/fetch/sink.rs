@@ -34,7 +34,12 @@ enum State<'b> {
 /// One partition's records as Kafka batches, one per stored batch (or the
 /// part of it the fetch returns), each keeping the stored batch's producer
 /// id, epoch and base sequence (moved by the records skipped) and its
-/// transactional bit. Uncompressed, create time.
+/// transactional bit. Uncompressed, create time; on a log-append-time
+/// topic each batch is marked log-append time (attributes bit 3) and holds
+/// records of one timestamp only, its base and max timestamp (a stored batch
+/// written before the topic became log-append, with records of several
+/// times, becomes one Kafka batch per run of equal times, so a client that
+/// takes the max timestamp for every record reads each record's own).
 pub(super) struct PartitionSink<'b> {
     /// `None` only while a push moves it.
     state: Option<State<'b>>,
@@ -48,10 +53,11 @@ pub(super) struct PartitionSink<'b> {
     /// Records taken.
     taken: usize,
     failed: Option<RecordsError>,
+    log_append_time: bool,
 }
 
 impl<'b> PartitionSink<'b> {
-    pub(super) fn new(buffer: &'b mut Vec<u8>) -> Self {
+    pub(super) fn new(buffer: &'b mut Vec<u8>, log_append_time: bool) -> Self {
         let start = buffer.len();
         PartitionSink {
             state: Some(State::Idle(buffer)),
@@ -60,6 +66,7 @@ impl<'b> PartitionSink<'b> {
             after_records: start > 0,
             taken: 0,
             failed: None,
+            log_append_time,
         }
     }
 
@@ -84,14 +91,18 @@ impl<'b> PartitionSink<'b> {
         match &self.state {
             Some(State::Writing {
                 origin, base_timestamp, ..
-            }) => *origin == record.batch && record.timestamp_ms.checked_sub(*base_timestamp).is_some(),
+            }) => {
+                *origin == record.batch
+                    && record.timestamp_ms.checked_sub(*base_timestamp).is_some()
+                    && (!self.log_append_time || record.timestamp_ms == *base_timestamp)
+            }
             _ => false,
         }
     }
 }
 
 /// The Kafka batch fields of a stored batch's records from `first` on.
-fn fields(first: &RecordView<'_>) -> BatchFields {
+fn fields(first: &RecordView<'_>, log_append_time: bool) -> BatchFields {
     let origin = first.batch;
     let (producer_id, producer_epoch, base_sequence) = match origin.producer {
         Some(stamp) => {
@@ -112,7 +123,11 @@ fn fields(first: &RecordView<'_>) -> BatchFields {
         partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
         attributes: Attributes::new(
             Compression::None,
-            TimestampType::CreateTime,
+            if log_append_time {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
             origin.transactional,
             false,
         ),
@@ -177,7 +192,7 @@ impl FetchSink for PartitionSink<'_> {
             },
             Some(State::Idle(buffer)) => buffer,
         };
-        let writer = BatchWriter::begin(buffer, fields(record));
+        let writer = BatchWriter::begin(buffer, fields(record, self.log_append_time));
         self.write(writer, record.batch, record.offset, record.timestamp_ms, record);
     }
 }

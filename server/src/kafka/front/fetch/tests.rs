@@ -12,7 +12,7 @@ use crate::kafka::protocol::messages::list_offsets::{
     ListOffsetsPartition, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsTopic,
 };
 use crate::kafka::protocol::{ApiKey, Request, Response};
-use crate::kafka::records::Batches;
+use crate::kafka::records::{Batches, TimestampType};
 
 /// A fetched record: (offset, timestamp, key, value, headers).
 type Fetched = (
@@ -343,5 +343,87 @@ fn reading_needs_consume_and_the_stores_own_topics_need_admin() {
     assert_eq!(
         list_offsets(&mut h, 5, "__offsets", &[(0, -1)], false)[0].error_code,
         errors::TOPIC_AUTHORIZATION_FAILED
+    );
+}
+
+/// (timestamp type, max timestamp, each record's timestamp as a Kafka
+/// client reads it: the max timestamp under log-append time) per batch.
+fn batch_times(partition: &FetchResponsePartition<'_>) -> Vec<(TimestampType, i64, Vec<i64>)> {
+    Batches::new(partition.records.unwrap())
+        .map(|batch| {
+            let batch = batch.unwrap();
+            let kind = batch.header.attributes.timestamp_type();
+            let mut scratch = Vec::new();
+            let times = batch
+                .records(&mut scratch, 1 << 20)
+                .unwrap()
+                .map(|record| match kind {
+                    TimestampType::LogAppendTime => batch.header.max_timestamp,
+                    TimestampType::CreateTime => batch.header.base_timestamp + record.unwrap().timestamp_delta,
+                })
+                .collect();
+            (kind, batch.header.max_timestamp, times)
+        })
+        .collect()
+}
+
+fn produce_answer(h: &mut Harness, topic: &str, timestamp: i64) -> (i64, i64) {
+    let bytes = batch(&[(None, Some(&b"a"[..])), (None, Some(&b"b"[..]))], timestamp);
+    let out = h.call(8, &produce_request(topic, 1, &[(0, &bytes)]));
+    let Response::Produce(produced) = response(&out, ApiKey::Produce, 8) else {
+        panic!("not a produce response")
+    };
+    let answer = &produced.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, 0);
+    (answer.base_offset, answer.log_append_time_ms)
+}
+
+/// A log-append-time topic: Produce answers the append time, fetched
+/// batches are marked log-append time (bit 3) with it as their max
+/// timestamp; a create-time topic answers -1 and keeps the producer's time.
+/// Altered to log-append, a stored batch of several create times is
+/// fetched as one log-append batch per time, each record keeping its own.
+#[test]
+fn a_log_append_time_topic_answers_and_marks_the_append_time() {
+    let mut h = harness(KafkaConfig::default());
+    let log_append = TopicConfig {
+        timestamp_type: millrace::TimestampType::LogAppend,
+        ..TopicConfig::default()
+    };
+    h.create("appended", log_append);
+    h.create("created", TopicConfig::default());
+    let before = millrace::clock::now_ms();
+    let (_, stamped) = produce_answer(&mut h, "appended", 1_000);
+    assert!(stamped >= before, "{stamped} < {before}");
+    assert_eq!(produce_answer(&mut h, "created", 1_000), (0, -1));
+    let out = h.call(11, &fetch_request("appended", &[(0, 0)], 0, 1 << 20));
+    let partitions = fetched_partitions(response(&out, ApiKey::Fetch, 11));
+    assert_eq!(
+        batch_times(&partitions[0]),
+        [(TimestampType::LogAppendTime, stamped, vec![stamped, stamped])]
+    );
+    let out = h.call(11, &fetch_request("created", &[(0, 0)], 0, 1 << 20));
+    let partitions = fetched_partitions(response(&out, ApiKey::Fetch, 11));
+    assert_eq!(
+        batch_times(&partitions[0]),
+        [(TimestampType::CreateTime, 1_001, vec![1_000, 1_001])]
+    );
+    h.front
+        .service
+        .store
+        .alter_topic("created", &[("timestamp_type".into(), "log-append".into())], false)
+        .unwrap();
+    let (base, now) = produce_answer(&mut h, "created", 1_000);
+    assert_eq!(base, 2);
+    assert!(now >= stamped);
+    let out = h.call(11, &fetch_request("created", &[(0, 0)], 0, 1 << 20));
+    let partitions = fetched_partitions(response(&out, ApiKey::Fetch, 11));
+    assert_eq!(
+        batch_times(&partitions[0]),
+        [
+            (TimestampType::LogAppendTime, 1_000, vec![1_000]),
+            (TimestampType::LogAppendTime, 1_001, vec![1_001]),
+            (TimestampType::LogAppendTime, now, vec![now, now]),
+        ]
     );
 }
