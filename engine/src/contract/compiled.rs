@@ -240,7 +240,7 @@ impl CompiledContract {
                     Ok(Some(c)) => c,
                 };
                 match self.cache.subjects_of(self.source.as_ref(), id) {
-                    Ok(subjects) if subjects.iter().any(|s| *s == side.subject) => {}
+                    Ok(subjects) if subjects.contains(&side.subject) => {}
                     Ok(subjects) => {
                         let names: Vec<&str> = subjects.iter().map(String::as_str).take(8).collect();
                         return fail(

@@ -237,8 +237,11 @@ fn refers_to_itself(
 pub(crate) struct Cache {
     by_id: RwLock<HashMap<u32, Arc<Compiled>>>,
     latest: Mutex<HashMap<String, (std::time::Instant, Latest)>>,
-    subjects: RwLock<HashMap<u32, (std::time::Instant, Arc<[String]>)>>,
+    subjects: RwLock<HashMap<u32, (std::time::Instant, Subjects)>>,
 }
+
+/// The subjects a schema id is registered under.
+type Subjects = Arc<[String]>;
 
 /// A subject's latest version: its id and compiled schema.
 type Latest = Option<(u32, Arc<Compiled>)>;
