@@ -249,7 +249,11 @@ fn main() {
         markdown.push('\n');
     }
     let out_dir = std::env::var_os("MILLRACE_BENCH_RESULTS_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("results").join(utc_date()),
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("results")
+                .join(baseline::utc_date())
+        },
         PathBuf::from,
     );
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -265,29 +269,6 @@ fn main() {
     }
     println!("{markdown}");
     eprintln!("wrote {}", out_dir.join(format!("{}.md", settings.label)).display());
-}
-
-/// Today's date in UTC as `YYYY-MM-DD` (days since the epoch to a civil
-/// date: Howard Hinnant's `civil_from_days`).
-fn utc_date() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let days = (seconds / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn measure_baselines(settings: &Settings) -> Baselines {

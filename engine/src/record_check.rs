@@ -172,10 +172,25 @@ impl Judge {
     /// Judge `record` (about to be appended to `partition`), timing the
     /// check and counting its verdict.
     pub fn check(&self, partition: u32, record: &Record) -> Verdict {
+        let mut tally = Tally::default();
+        let verdict = self.check_into(partition, record, &mut tally);
+        self.count(&tally);
+        verdict
+    }
+
+    /// Judge `record`, timing the check, and add its verdict to `tally`
+    /// instead of the counters: for a request that may turn out to be a
+    /// retry already counted ([`Judge::count`] once it is not).
+    pub(crate) fn check_into(&self, partition: u32, record: &Record, tally: &mut Tally) -> Verdict {
         let started = std::time::Instant::now();
         let verdict = self.check.check(partition, record);
-        self.adherence.count(&verdict, started.elapsed());
+        tally.add(&verdict, started.elapsed());
         verdict
+    }
+
+    /// Add `tally` to the topic's counters.
+    pub(crate) fn count(&self, tally: &Tally) {
+        self.adherence.add(tally);
     }
 
     /// Tell the check of records appended ([`RecordCheck::observe`]).
@@ -199,32 +214,72 @@ pub struct Adherence {
     buckets: [AtomicU64; VALIDATION_BUCKETS_SECONDS.len()],
 }
 
-impl Adherence {
-    fn count(&self, verdict: &Verdict, took: std::time::Duration) {
+/// The verdicts of one request, counted before they are added to the
+/// topic's [`Adherence`] (at most once: a retry answered as a duplicate is
+/// not added again).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Tally {
+    /// Records by result: valid, warn, dlq, reject.
+    results: [u64; 4],
+    /// Every violation's (rule, action).
+    violations: Vec<(String, Action)>,
+    nanos: u64,
+    buckets: [u64; VALIDATION_BUCKETS_SECONDS.len()],
+}
+
+impl Tally {
+    fn add(&mut self, verdict: &Verdict, took: std::time::Duration) {
         let result = match verdict.action() {
             None => 0,
             Some(Action::Warn) => 1,
             Some(Action::Dlq) => 2,
             Some(Action::Reject) => 3,
         };
-        if let Some(c) = self.results.get(result) {
-            c.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.results.get_mut(result) {
+            *c += 1;
         }
-        if !verdict.violations.is_empty() {
-            let mut violations = self.violations.lock();
-            for v in &verdict.violations {
-                *violations.entry((v.rule.clone(), v.action)).or_default() += 1;
-            }
-        }
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos_total.fetch_add(nanos, Ordering::Relaxed);
+        self.violations
+            .extend(verdict.violations.iter().map(|v| (v.rule.clone(), v.action)));
+        self.nanos = self
+            .nanos
+            .saturating_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         let seconds = took.as_secs_f64();
         let bucket = VALIDATION_BUCKETS_SECONDS
             .iter()
             .position(|bound| seconds <= *bound)
             .unwrap_or(VALIDATION_BUCKETS_SECONDS.len() - 1);
-        if let Some(b) = self.buckets.get(bucket) {
-            b.fetch_add(1, Ordering::Relaxed);
+        if let Some(b) = self.buckets.get_mut(bucket) {
+            *b += 1;
+        }
+    }
+
+    /// Records counted.
+    pub(crate) fn records(&self) -> u64 {
+        self.results.iter().sum()
+    }
+}
+
+impl Adherence {
+    fn add(&self, tally: &Tally) {
+        if tally.records() == 0 {
+            return;
+        }
+        for (counter, n) in self.results.iter().zip(tally.results) {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        if !tally.violations.is_empty() {
+            let mut violations = self.violations.lock();
+            for (rule, action) in &tally.violations {
+                *violations.entry((rule.clone(), *action)).or_default() += 1;
+            }
+        }
+        self.nanos_total.fetch_add(tally.nanos, Ordering::Relaxed);
+        for (counter, n) in self.buckets.iter().zip(tally.buckets) {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
         }
     }
 
@@ -317,20 +372,23 @@ pub(crate) fn violation(topic: &str, partition: u32, index: usize, verdict: &Ver
 /// idempotent producer's sequenced batch): the first `reject` refuses it, and
 /// so does the first `dlq` (its sequence numbers count every record, and a
 /// batch in the log cannot hold fewer records than it numbers). The judge,
-/// if the topic has a check, to tell of the records once appended.
+/// if the topic has a check, to tell of the records once appended, with the
+/// verdicts' tally to count once the batch is found no duplicate (a refused
+/// batch is counted at once).
 pub(crate) fn judge_unsplittable(
     checks: &Checks,
     topic: &str,
     partition: u32,
     records: &[Record],
-) -> crate::error::Result<Option<Judge>> {
+) -> crate::error::Result<Option<(Judge, Tally)>> {
     let Some(judge) = checks.judge(topic) else {
         return Ok(None);
     };
+    let mut tally = Tally::default();
     let mut refused = None;
     let mut first_letter = None;
     for (index, record) in records.iter().enumerate() {
-        let verdict = judge.check(partition, record);
+        let verdict = judge.check_into(partition, record, &mut tally);
         match verdict.action() {
             Some(Action::Reject) if refused.is_none() => refused = Some(violation(topic, partition, index, &verdict)),
             Some(Action::Dlq) if first_letter.is_none() => {
@@ -338,6 +396,9 @@ pub(crate) fn judge_unsplittable(
             }
             _ => {}
         }
+    }
+    if refused.is_some() || first_letter.is_some() {
+        judge.count(&tally);
     }
     if let Some(error) = refused {
         return Err(error);
@@ -355,7 +416,7 @@ pub(crate) fn judge_unsplittable(
             contract_version,
         }),
         Some(other) => Err(other),
-        None => Ok(Some(judge)),
+        None => Ok(Some((judge, tally))),
     }
 }
 

@@ -239,10 +239,10 @@ impl CompiledContract {
                     Ok(None) => return fail(out, "schema.id", format!("schema id {id} is not registered")),
                     Ok(Some(c)) => c,
                 };
-                match self.source.subjects_of(id) {
-                    Ok(subjects) if subjects.iter().any(|(s, _)| *s == side.subject) => {}
+                match self.cache.subjects_of(self.source.as_ref(), id) {
+                    Ok(subjects) if subjects.contains(&side.subject) => {}
                     Ok(subjects) => {
-                        let names: Vec<&str> = subjects.iter().map(|(s, _)| s.as_str()).take(8).collect();
+                        let names: Vec<&str> = subjects.iter().map(String::as_str).take(8).collect();
                         return fail(
                             out,
                             "schema.subject",
@@ -294,6 +294,11 @@ impl CompiledContract {
                         return None;
                     }
                 };
+                // The valid record (the common case) takes the validator's
+                // fast path; only an invalid one has its errors collected.
+                if validator.is_valid(&value) {
+                    return Some(value);
+                }
                 let before = out.len();
                 for error in validator.iter_errors(&value).take(SCHEMA_ERRORS_MAX) {
                     let path = format!("{}{}", side.path, error.instance_path().as_str());
@@ -305,7 +310,11 @@ impl CompiledContract {
                 schema,
                 recursive,
                 deep,
+                nesting,
             } => {
+                // Without recursion a datum's JSON form nests at most one
+                // level deeper than its schema: no need to measure it.
+                let bounded = !*recursive && nesting.saturating_add(1) <= JSON_NESTING_MAX;
                 if *recursive && body.len() > AVRO_RECURSIVE_BYTES_MAX {
                     return fail(
                         out,
@@ -320,12 +329,12 @@ impl CompiledContract {
                     std::thread::scope(|scope| {
                         std::thread::Builder::new()
                             .stack_size(AVRO_DEEP_STACK_BYTES)
-                            .spawn_scoped(scope, || decode_avro(schema, body))
+                            .spawn_scoped(scope, || decode_avro(schema, body, bounded))
                             .map_err(|e| format!("no thread to decode on: {e}"))
                             .and_then(|t| t.join().unwrap_or_else(|_| Err("the decoder failed".into())))
                     })
                 } else {
-                    decode_avro(schema, body)
+                    decode_avro(schema, body, bounded)
                 };
                 match decoded {
                     Ok(v) => Some(v),
@@ -338,8 +347,8 @@ impl CompiledContract {
 
 /// An Avro datum of `schema` as JSON: every byte read, at most
 /// [`JSON_NESTING_MAX`] levels deep (a deeper value is dropped here, on the
-/// decoding thread's stack).
-fn decode_avro(schema: &apache_avro::Schema, body: &[u8]) -> std::result::Result<Value, String> {
+/// decoding thread's stack; `bounded`: the schema cannot nest that deep).
+fn decode_avro(schema: &apache_avro::Schema, body: &[u8], bounded: bool) -> std::result::Result<Value, String> {
     let mut reader = body;
     let datum = apache_avro::reader::datum::GenericDatumReader::builder(schema)
         .build()
@@ -349,7 +358,7 @@ fn decode_avro(schema: &apache_avro::Schema, body: &[u8]) -> std::result::Result
         return Err(format!("{} bytes follow the Avro datum", reader.len()));
     }
     let value = Value::try_from(datum).map_err(|e| format!("the datum has no JSON form: {e}"))?;
-    if nesting(&value) > JSON_NESTING_MAX {
+    if !bounded && nesting(&value) > JSON_NESTING_MAX {
         return Err(format!("the datum nests deeper than {JSON_NESTING_MAX} levels"));
     }
     Ok(value)

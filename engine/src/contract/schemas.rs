@@ -3,7 +3,7 @@
 //! per schema id (bounded).
 
 use crate::error::Result;
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -133,6 +133,9 @@ pub(crate) enum Compiled {
         recursive: bool,
         /// Decode on a thread with a deep stack.
         deep: bool,
+        /// The deepest level of nesting of its types (a datum's JSON form
+        /// nests at most one level deeper unless it refers to itself).
+        nesting: usize,
     },
     /// Protobuf: framing, id and subject only.
     Protobuf,
@@ -161,15 +164,32 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
             Ok(parsed) => {
                 let mut nesting = 0;
                 let recursive = refers_to_itself(&parsed, &mut Vec::new(), 0, &mut nesting);
+                let named = names_a_type(&parsed);
                 Compiled::Avro {
                     schema: Box::new(parsed),
                     recursive,
                     deep: recursive || nesting > AVRO_NESTING_MAX,
+                    // A named type used again by name nests as deep as its
+                    // definition wherever it is used: not counted above.
+                    nesting: if named { usize::MAX } else { nesting },
                 }
             }
             Err(e) => Compiled::Broken(format!("schema {} does not parse: {e}", schema.id)),
         },
         SchemaKind::Protobuf => Compiled::Protobuf,
+    }
+}
+
+/// True if `schema` uses a named type by its name anywhere.
+fn names_a_type(schema: &apache_avro::Schema) -> bool {
+    use apache_avro::Schema;
+    match schema {
+        Schema::Ref { .. } => true,
+        Schema::Record(r) => r.fields.iter().any(|f| names_a_type(&f.schema)),
+        Schema::Array(a) => names_a_type(&a.items),
+        Schema::Map(m) => names_a_type(&m.types),
+        Schema::Union(u) => u.variants().iter().any(names_a_type),
+        _ => false,
     }
 }
 
@@ -208,13 +228,20 @@ fn refers_to_itself(
     }
 }
 
-/// Compiled schemas by id, and the latest version of each subject the
-/// contract reads, fetched again at most once a second.
+/// Compiled schemas by id (a registered id's text never changes), and, fetched
+/// again at most once a second, the latest version of each subject the
+/// contract reads and the subjects each id is registered under (a soft
+/// delete is seen within that second). Read-locked per record: no registry
+/// call, no allocation.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
-    by_id: Mutex<HashMap<u32, Arc<Compiled>>>,
+    by_id: RwLock<HashMap<u32, Arc<Compiled>>>,
     latest: Mutex<HashMap<String, (std::time::Instant, Latest)>>,
+    subjects: RwLock<HashMap<u32, (std::time::Instant, Subjects)>>,
 }
+
+/// The subjects a schema id is registered under.
+type Subjects = Arc<[String]>;
 
 /// A subject's latest version: its id and compiled schema.
 type Latest = Option<(u32, Arc<Compiled>)>;
@@ -225,19 +252,35 @@ const LATEST_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 impl Cache {
     /// The compiled schema of id `id`, `None` if the registry does not know it.
     pub(crate) fn by_id(&self, source: &dyn SchemaSource, id: u32) -> Result<Option<Arc<Compiled>>> {
-        if let Some(c) = self.by_id.lock().get(&id) {
+        if let Some(c) = self.by_id.read().get(&id) {
             return Ok(Some(c.clone()));
         }
         let Some(text) = source.by_id(id)? else {
             return Ok(None);
         };
         let compiled = Arc::new(compile(&text));
-        let mut map = self.by_id.lock();
+        let mut map = self.by_id.write();
         if map.len() >= COMPILED_SCHEMAS_MAX {
             map.clear();
         }
         map.insert(id, compiled.clone());
         Ok(Some(compiled))
+    }
+
+    /// The subjects whose undeleted versions name schema `id`.
+    pub(crate) fn subjects_of(&self, source: &dyn SchemaSource, id: u32) -> Result<Arc<[String]>> {
+        if let Some((at, found)) = self.subjects.read().get(&id) {
+            if at.elapsed() < LATEST_TTL {
+                return Ok(found.clone());
+            }
+        }
+        let found: Arc<[String]> = source.subjects_of(id)?.into_iter().map(|(s, _)| s).collect();
+        let mut map = self.subjects.write();
+        if map.len() >= COMPILED_SCHEMAS_MAX {
+            map.clear();
+        }
+        map.insert(id, (std::time::Instant::now(), found.clone()));
+        Ok(found)
     }
 
     /// The latest version of `subject`: its id and compiled schema.

@@ -413,9 +413,11 @@ impl Producers {
         }
         // Without the pipeline: a `reject` refuses the batch, and so does a
         // `dlq` (`record_check::judge_unsplittable`).
+        // A retry answered as a duplicate is not counted again.
         let judge = crate::record_check::judge_unsplittable(&self.catalog.checks, topic, partition, records)?;
         let appended = self.append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
-        if let (Some(judge), false) = (&judge, appended.duplicate) {
+        if let (Some((judge, tally)), false) = (&judge, appended.duplicate) {
+            judge.count(tally);
             if !records.is_empty() {
                 judge.observe(partition, appended.base_offset, records);
             }

@@ -150,7 +150,7 @@ impl Store {
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
         crate::names::refuse_internal_topic(topic)?;
-        let routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
+        let mut routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
         let p = self.partition(topic, partition)?;
         if !routing.letters.is_empty() {
             // Acknowledged on return: the commit record is fdatasync'd. An
@@ -166,6 +166,10 @@ impl Store {
                     false,
                 ),
             };
+            if duplicate {
+                // A retry: its verdicts were counted with the original.
+                routing.duplicate();
+            }
             let end = p.high_watermark();
             let info = routed.appended.unwrap_or(AppendInfo {
                 base_offset: end,
@@ -182,7 +186,9 @@ impl Store {
             });
         }
         let (info, duplicate) = p.append_deferred(records, producer)?;
-        if !duplicate {
+        if duplicate {
+            routing.duplicate();
+        } else {
             routing.observe(partition, info.base_offset, records);
         }
         Ok(PendingAppend {

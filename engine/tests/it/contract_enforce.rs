@@ -476,3 +476,50 @@ fn split_idempotent_batches_are_atomic_and_retried_once_under_io_faults() {
         }
     }
 }
+
+#[test]
+fn a_retried_batch_is_counted_once_in_the_adherence_counters() {
+    let dir = scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    install(&store, "t");
+    let counted = |store: &Store| {
+        let a = store.record_checks().adherence("t").unwrap_or_default();
+        (a.valid, a.dead_lettered, a.rejected, a.violations)
+    };
+    let mut producer = Producer::init(&store, "p").unwrap();
+    let (producer_id, epoch) = (producer.producer_id(), producer.epoch());
+    let stamp = |base_sequence| millrace::ProducerStamp {
+        producer_id,
+        epoch,
+        base_sequence,
+    };
+    // A split batch (one record to the DLQ), then its retries through the
+    // embedded sequenced append and the server's pending append.
+    let split = [Record::new("ok 1"), Record::new("bad"), Record::new("ok 2")];
+    assert!(!producer.send("t", 0, &split).unwrap().duplicate);
+    let once = (2, 1, 0, vec![("no_bad".to_string(), Action::Dlq, 1)]);
+    assert_eq!(counted(&store), once);
+    assert!(store.append_sequenced("t", 0, &split, stamp(0)).unwrap().duplicate);
+    assert!(store.append_pending("t", 0, &split, Some(stamp(0))).unwrap().duplicate);
+    assert_eq!(counted(&store), once, "a retried split batch counts once");
+    // An all-valid batch and its retries.
+    let valid = [Record::new("ok 3"), Record::new("ok 4")];
+    assert!(!producer.send("t", 0, &valid).unwrap().duplicate);
+    assert!(store.append_sequenced("t", 0, &valid, stamp(3)).unwrap().duplicate);
+    assert!(store.append_pending("t", 0, &valid, Some(stamp(3))).unwrap().duplicate);
+    let twice = (4, 1, 0, vec![("no_bad".to_string(), Action::Dlq, 1)]);
+    assert_eq!(counted(&store), twice, "a retried valid batch counts once");
+    // A refused batch is not remembered: each send of it is counted.
+    for _ in 0..2 {
+        assert!(matches!(
+            producer.send("t", 0, &[Record::new("reject")]),
+            Err(Error::ContractViolation { .. })
+        ));
+    }
+    let refused = counted(&store);
+    assert_eq!((refused.0, refused.1, refused.2), (4, 1, 2));
+    // A plain (unsequenced) append counts every time, as before.
+    store.append("t", 0, &[Record::new("ok 5")]).unwrap();
+    assert_eq!(counted(&store).0, 5);
+}

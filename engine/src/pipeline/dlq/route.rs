@@ -6,7 +6,7 @@
 //! written. Rules: design/contracts.md, "Enforcement".
 
 use super::{ensure_dlq_topic, Attempts, ContractFailure, DeadLetter, Failure, RoutedAppend, NO_SOURCE_OFFSET};
-use crate::contract::check::{violation, Action, Checks, Judge};
+use crate::contract::check::{violation, Action, Checks, Judge, Tally};
 use crate::error::{Error, Result};
 use crate::log::batch::{ProducerStamp, Record};
 use crate::log::dedup::Admission;
@@ -28,9 +28,27 @@ pub(crate) struct Routing {
     /// The first record for the DLQ as a refusal, for the requests that
     /// refuse a record for the DLQ (a redrive).
     first_letter: Option<Error>,
+    /// The verdicts, added to the topic's adherence counters when the
+    /// routing is dropped, unless the request was a retry answered as a
+    /// duplicate ([`Routing::duplicate`]): a retried batch counts once.
+    tally: Option<Tally>,
+}
+
+impl Drop for Routing {
+    fn drop(&mut self) {
+        if let (Some(judge), Some(tally)) = (&self.judge, self.tally.take()) {
+            judge.count(&tally);
+        }
+    }
 }
 
 impl Routing {
+    /// The request was a retry of a batch already appended (and counted):
+    /// its verdicts are not counted again.
+    pub(crate) fn duplicate(&mut self) {
+        self.tally = None;
+    }
+
     /// Tell the check of the records appended at `base_offset..`.
     pub(crate) fn observe(&self, partition: u32, base_offset: u64, appended: &[Record]) {
         if let Some(judge) = &self.judge {
@@ -79,8 +97,9 @@ pub(crate) fn judge_request(
     let mut letters = Vec::new();
     let mut refused = None;
     let mut first_letter = None;
+    let mut tally = Tally::default();
     for (index, record) in records.iter().enumerate() {
-        let verdict = judge.check(partition, record);
+        let verdict = judge.check_into(partition, record, &mut tally);
         let (Some(action), Some(decisive)) = (verdict.action(), verdict.decisive()) else {
             continue;
         };
@@ -109,12 +128,15 @@ pub(crate) fn judge_request(
         }
     }
     if let Some(error) = refused {
+        // A refused batch is not remembered: each send of it counts.
+        judge.count(&tally);
         return Err(error);
     }
     Ok(Routing {
         judge: Some(judge),
         letters,
         first_letter,
+        tally: Some(tally),
     })
 }
 
@@ -251,17 +273,22 @@ impl crate::producer::SplitAppend for Pipeline {
         records: &[Record],
         stamp: ProducerStamp,
     ) -> Result<crate::producer::ProducerAppend> {
-        let routing = judge_request(self.checks(), topic, partition, records, "produce")?;
+        let mut routing = judge_request(self.checks(), topic, partition, records, "produce")?;
         if routing.letters.is_empty() {
             let appended = self
                 .producers()
                 .append_sequenced_with_flags(topic, partition, records, stamp, 0)?;
-            if !appended.duplicate {
+            if appended.duplicate {
+                routing.duplicate();
+            } else {
                 routing.observe(partition, appended.base_offset, records);
             }
             return Ok(appended);
         }
         let (routed, duplicate) = self.commit_routed_sequenced(topic, partition, records, &routing, stamp)?;
+        if duplicate {
+            routing.duplicate();
+        }
         let info = routed.appended.unwrap_or_else(|| {
             let end = self.partition(topic, partition).map_or(0, |p| p.high_watermark());
             AppendInfo {
