@@ -465,13 +465,13 @@ mod manifest;
 mod metadata;
 mod plan;
 mod repair;
+mod restore;
 mod transactions;
 
 pub use actions::{backup_for, repair_actions, Inspector, RepairAction, RepairRun};
 pub use check::{check_dir, check_dir_with_progress};
 pub use manifest::{
-    gap_before, read_audit, read_manifest, restore, unfinished_backup, Journal, ManifestEntry, RestoreOutcome,
-    AUDIT_FILE, MANIFEST_FILE,
+    gap_before, read_audit, read_manifest, unfinished_backup, Journal, ManifestEntry, AUDIT_FILE, MANIFEST_FILE,
 };
 pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use plan::{
@@ -479,6 +479,7 @@ pub use plan::{
     PlannedRemoval, RepairPlan,
 };
 pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
+pub use restore::{restore, RestoreOutcome};
 pub use transactions::forget_transactions;
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl Inspector {
 
     /// Undo the repair whose backup is `backup_root` ([`restore`](super::restore)).
     pub fn restore(&self, data_dir: &Path, backup_root: &Path) -> Result<super::RestoreOutcome> {
-        super::manifest::restore_on(self.storage.as_ref(), data_dir, backup_root)
+        super::restore::restore_on(self.storage.as_ref(), data_dir, backup_root)
     }
 
     /// Record every change in `journal` (the backup's `repair.manifest`)
