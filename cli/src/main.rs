@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod crash_hook;
 mod data;
 mod error;
 mod interrupt;

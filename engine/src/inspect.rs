@@ -100,6 +100,21 @@ pub struct CheckReport {
     /// its files were at the time; the tail of a last segment being written
     /// is not reported as torn.
     pub live: bool,
+    /// Holes recorded by `<base>.hole` markers (an accepted gap, or offsets a
+    /// repair or an open took out of service): not damage, reads skip them.
+    pub holes: Vec<Hole>,
+}
+
+/// A recorded hole: offsets `[from, to)` of a partition that are gone and
+/// never handed out again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hole {
+    /// The marker file `<to>.hole`.
+    pub marker: PathBuf,
+    /// The first offset of the hole (the previous segment's end).
+    pub from: u64,
+    /// The offset reads go on from.
+    pub to: u64,
 }
 
 impl CheckReport {
@@ -446,19 +461,25 @@ fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
 
 mod actions;
 mod check;
+mod manifest;
 mod metadata;
 mod plan;
 mod repair;
+mod restore;
 mod transactions;
 
 pub use actions::{backup_for, repair_actions, Inspector, RepairAction, RepairRun};
 pub use check::{check_dir, check_dir_with_progress};
+pub use manifest::{
+    gap_before, read_audit, read_manifest, unfinished_backup, Journal, ManifestEntry, AUDIT_FILE, MANIFEST_FILE,
+};
 pub use metadata::{is_repairable_metadata, repair_metadata};
 pub use plan::{
     committed_offsets, plan_segment_repair, plan_snapshot_set_aside, AffectedConsumer, ConsumerEffect, ConsumerKind,
     PlannedRemoval, RepairPlan,
 };
 pub use repair::{repair_index, repair_segment, set_aside_snapshots, RepairOutcome};
+pub use restore::{restore, RestoreOutcome};
 pub use transactions::forget_transactions;
 
 #[cfg(test)]

@@ -55,7 +55,65 @@ pub fn report_json(report: &CheckReport) -> serde_json::Value {
         "corruption_found": report.corruption_found(),
         "live": report.live,
         "problems": problems,
+        "holes": holes(report)
+            .into_iter()
+            .map(|h| json!({
+                "topic": h.topic, "partition": h.partition, "from": h.from, "to": h.to,
+                "marker": h.marker, "accepted_gap": h.accepted, "reason": h.reason,
+            }))
+            .collect::<Vec<_>>(),
     })
+}
+
+/// A recorded hole as `check` shows it.
+struct HoleRow {
+    topic: String,
+    partition: String,
+    from: u64,
+    to: u64,
+    marker: String,
+    /// `repair --accept-gap` recorded it (per DATA/repair.audit).
+    accepted: bool,
+    reason: Option<String>,
+}
+
+/// The report's holes, with the accept-gap audit entry of each (if any).
+fn holes(report: &CheckReport) -> Vec<HoleRow> {
+    let audit = inspect::read_audit(&report.path).unwrap_or_default();
+    report
+        .holes
+        .iter()
+        .map(|h| {
+            let dir = h.marker.parent();
+            let name = |p: Option<&std::path::Path>| {
+                p.and_then(std::path::Path::file_name)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            let topic = name(dir.and_then(std::path::Path::parent));
+            let partition = name(dir);
+            let entry = audit.iter().rev().find(|a| {
+                a["action"] == "accept-gap"
+                    && a["topic"] == topic.as_str()
+                    && a["partition"].as_u64().map(|p| format!("{p:05}")) == Some(partition.clone())
+                    && a["from"] == h.from
+                    && a["to"] == h.to
+            });
+            HoleRow {
+                partition: partition
+                    .trim_start_matches('0')
+                    .parse::<u32>()
+                    .unwrap_or(0)
+                    .to_string(),
+                topic,
+                from: h.from,
+                to: h.to,
+                marker: h.marker.display().to_string(),
+                accepted: entry.is_some(),
+                reason: entry.and_then(|a| a["reason"].as_str().map(str::to_string)),
+            }
+        })
+        .collect()
 }
 
 pub fn problems_table(report: &CheckReport) -> Table {
@@ -125,6 +183,20 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> CliResult<u8> {
                 if report.problems.len() == 1 { "" } else { "s" }
             );
             problems_table(&report).print()?;
+        }
+        for h in holes(&report) {
+            let why = if h.accepted {
+                format!(
+                    "accepted gap (repair --accept-gap{})",
+                    h.reason.map(|r| format!(", reason: {r}")).unwrap_or_default()
+                )
+            } else {
+                "hole: offsets taken out of service".into()
+            };
+            println!(
+                "{}/{}: offsets {}..{} are a recorded {why}; not damage, reads go on at {}",
+                h.topic, h.partition, h.from, h.to, h.to
+            );
         }
     }
     if failed {

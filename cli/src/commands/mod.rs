@@ -14,6 +14,7 @@ pub mod offsets_plan;
 pub mod offsets_show;
 pub mod produce;
 pub mod repair;
+pub mod repair_restore;
 pub mod replay;
 pub mod schema;
 pub mod serve;

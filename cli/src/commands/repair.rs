@@ -7,7 +7,6 @@ use crate::error::{exit, CliError, CliResult};
 use crate::output::{self, Table};
 use clap::Args;
 use millrace::inspect::{self, AffectedConsumer, ConsumerEffect, RepairOutcome, RepairPlan};
-use millrace::storage::FsStorage;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +25,13 @@ use std::sync::Arc;
                  fsync'd further (a truncated or deleted segment): those
                  records are gone already; move the snapshot(s) past the log
                  end into the backup so that the store opens again.
+  accept-gap     (with --accept-gap) a middle segment is missing: offsets
+                 between the previous segment's end and the next segment's
+                 start are gone. Record them as a hole (`<base>.hole`): reads
+                 go on after it, they are never handed out again, and every
+                 later segment is kept. Without --accept-gap such a gap is
+                 repaired by `truncate`, which drops every later segment too.
+                 Audited in DATA/repair.audit with --reason.
   forget-transaction
                  a transaction commit record whose parts open cannot apply
                  (check names them): copy `__transactions` into the backup and
@@ -46,13 +52,22 @@ offset lies past what is kept.
 Without --yes nothing changes: the plan is printed and the exit code is 3 if
 there is corruption to repair (0 if there is none). With --yes the plan is
 applied, the directory is checked again, and the exit code is 0 when clean.
+The backup directory holds repair.manifest, every change the repair made:
+`millrace repair restore DIR` undoes the repair (design/durability.md).
+A repair interrupted (a crash, kill -9) is finished by running it again: it
+continues in the same backup directory.
 
 Examples:
   millrace repair                       # dry run: show the plan
   millrace repair --yes                 # apply it
   millrace repair --segment millrace-data/topics/t/00000/00000000000000000000.log --position 4096 --yes
-  millrace repair --yes --backup-dir /srv/backup/millrace-repair")]
+  millrace repair --yes --backup-dir /srv/backup/millrace-repair
+  millrace repair --accept-gap --reason 'segment deleted by hand' --yes
+  millrace repair restore millrace-data/repair-backup-20261207T051500Z --yes")]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RepairArgs {
+    #[command(subcommand)]
+    command: Option<RepairCommand>,
     /// Repair only this segment log file (with --position).
     #[arg(long, requires = "position", value_name = "FILE")]
     segment: Option<PathBuf>,
@@ -65,6 +80,20 @@ pub struct RepairArgs {
     /// Apply the plan (without it, this is a dry run).
     #[arg(long)]
     yes: bool,
+    /// For a missing middle segment: keep every later segment and record the
+    /// missing offsets as a hole (instead of dropping the later segments).
+    #[arg(long)]
+    accept_gap: bool,
+    /// Why (kept in the audit log DATA/repair.audit with an accepted gap).
+    #[arg(long, requires = "accept_gap", value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RepairCommand {
+    /// Undo a repair: put back what it moved into its backup directory and
+    /// remove what it recorded (hole markers, accepted gaps).
+    Restore(super::repair_restore::RestoreArgs),
 }
 
 /// The engine's repair actions (`inspect::repair_actions`), one per damaged thing.
@@ -104,6 +133,14 @@ fn describe(action: &Action) -> (&'static str, String, String, String) {
             "-".into(),
             format!("{detail}; {}", metadata_fix(path)),
         ),
+        Action::AcceptGap { segment, from, to, .. } => (
+            "accept-gap",
+            segment.display().to_string(),
+            "0".into(),
+            format!(
+                "offsets {from}..{to} are missing (a deleted segment): record them as a hole, keep every later segment"
+            ),
+        ),
         Action::Manual { path, detail } => (
             "manual",
             path.display().to_string(),
@@ -138,6 +175,7 @@ fn outcome_json(action: &Action, outcome: &RepairOutcome) -> serde_json::Value {
         "index_removed": paths(&outcome.index_removed),
         "offsets_dropped": outcome.offsets_dropped.map(|(from, to)| json!({"from": from, "to": to})),
         "records_dropped": outcome.records_dropped,
+        "accepted_gap": outcome.accepted_gap.map(|(from, to)| json!({"from": from, "to": to})),
         "affected": affected_json(&outcome.affected),
     })
 }
@@ -152,6 +190,7 @@ fn plan_of(data: &Path, action: &Action) -> CliResult<Option<RepairPlan>> {
         Action::RebuildIndex { .. }
         | Action::Manual { .. }
         | Action::RebuildMetadata { .. }
+        | Action::AcceptGap { .. }
         | Action::ForgetTransactions { .. } => None,
     })
 }
@@ -305,6 +344,9 @@ fn print_plans(plans: &[RepairPlan]) -> CliResult<()> {
     reason = "debt: the repair plan printer; to split per section"
 )]
 pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
+    if let Some(RepairCommand::Restore(restore)) = args.command {
+        return super::repair_restore::run(global, &restore);
+    }
     data::require_existing(global)?;
     // A repair (and its plan) needs the writer gone; `check` inspects a live store.
     let lock = millrace::storage::lock_dir_shared(global.data()).map_err(|e| millrace::Error::Io {
@@ -334,7 +376,9 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             (inspect::repair_actions(&report), report.corruption_found())
         }
     };
+    let (actions, gaps) = gap_actions(global.data(), actions, &args)?;
     if actions.is_empty() {
+        super::repair_restore::finish_interrupted(global, args.yes && args.backup_dir.is_none())?;
         if global.json {
             output::print_json(&json!({"actions": [], "applied": false, "corruption_found": false}))?;
         } else {
@@ -348,9 +392,11 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         for a in &actions {
             let plan = plan_of(global.data(), a)?;
             let (action, file, position, detail) = describe(a);
+            let gap = gap_of(&gaps, a);
             planned.push(json!({
                 "action": action, "file": file, "position": position, "detail": detail,
                 "plan": plan.as_ref().map(plan_json),
+                "missing_segment": gap.map(|(from, to)| json!({"from": from, "to": to, "remedy": "--accept-gap"})),
             }));
             plans.extend(plan);
         }
@@ -365,21 +411,23 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             println!("repair plan:");
             table.print()?;
             print_plans(&plans)?;
+            print_gap_notes(&actions, &gaps);
             println!("dry run: nothing changed; re-run with --yes to back up and apply this plan");
         }
         // Only recoverable files to fix (open copes with them): not corruption.
         return Ok(if corruption_found { exit::CORRUPTION } else { exit::OK });
     }
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let backup_root = args
-        .backup_dir
-        .clone()
-        .unwrap_or_else(|| global.data().join(format!("repair-backup-{stamp}")));
+    let backup_root = super::repair_restore::backup_root(global, args.backup_dir.as_ref())?;
+    if !global.json {
+        print_gap_notes(&actions, &gaps);
+    }
+    let storage = crate::crash_hook::storage();
+    let journal = Arc::new(inspect::Journal::open(storage.as_ref(), global.data(), &backup_root)?);
     let mut applied = Vec::new();
     let mut manual = false;
     // One forget covers every unappliable part of the record.
     let mut applied_forget = false;
-    let inspector = inspect::Inspector::new(Arc::new(FsStorage));
+    let inspector = inspect::Inspector::new(storage).with_journal(Arc::clone(&journal));
     for action in &actions {
         if matches!(action, Action::ForgetTransactions { .. }) {
             if applied_forget {
@@ -404,6 +452,11 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
             for moved in &outcome.moved {
                 println!("moved {} into the backup", moved.display());
             }
+            if let Some((from, to)) = outcome.accepted_gap {
+                println!(
+                    "accepted the gap: offsets {from}..{to} are recorded as a hole (reads go on at {to}, never handed out again); every later segment is kept"
+                );
+            }
             if let Some((from, to)) = outcome.offsets_dropped {
                 println!(
                     "offsets {from}..{to} ({} record(s)) of this partition are now only in the backup",
@@ -425,12 +478,23 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         }
         applied.push(outcome_json(action, &outcome));
     }
+    journal.record(&inspect::ManifestEntry::Done {
+        time_ms: chrono::Utc::now().timestamp_millis(),
+    })?;
     let report = inspect::check_dir(global.data())?;
     let clean = !report.corruption_found();
     if global.json {
-        output::print_json(&json!({"applied": true, "actions": applied, "corruption_found": !clean}))?;
+        output::print_json(&json!({
+            "applied": true, "actions": applied, "corruption_found": !clean,
+            "backup_dir": backup_root.display().to_string(),
+        }))?;
     } else if clean {
         println!("check after repair: no corruption");
+        println!(
+            "undo with: millrace --data {} repair restore {} --yes",
+            global.data().display(),
+            backup_root.display()
+        );
     } else {
         println!("check after repair: corruption remains:");
         super::check::problems_table(&report).print()?;
@@ -443,4 +507,64 @@ pub fn run(global: &GlobalArgs, args: RepairArgs) -> CliResult<u8> {
         });
     }
     Ok(exit::OK)
+}
+
+/// A missing middle segment found in the plan: (segment, from, to).
+type Gap = (PathBuf, u64, u64);
+
+/// The gap a truncation at byte 0 of `action`'s segment stands for, if any.
+fn gap_of(gaps: &[Gap], action: &Action) -> Option<(u64, u64)> {
+    match action {
+        Action::Truncate {
+            segment, position: 0, ..
+        } => gaps.iter().find(|(s, _, _)| s == segment).map(|(_, f, t)| (*f, *t)),
+        _ => None,
+    }
+}
+
+/// With `--accept-gap`, every truncation of a segment that only stands for
+/// a missing one before it becomes an accepted gap. Returns the actions and
+/// the gaps found (for the note a plan without the flag prints).
+fn gap_actions(data: &Path, actions: Vec<Action>, args: &RepairArgs) -> CliResult<(Vec<Action>, Vec<Gap>)> {
+    let mut out = Vec::new();
+    let mut gaps = Vec::new();
+    for action in actions {
+        let gap = match &action {
+            Action::Truncate {
+                segment, position: 0, ..
+            } => inspect::gap_before(data, segment)?,
+            _ => None,
+        };
+        match (gap, &action) {
+            (Some((from, to)), Action::Truncate { segment, .. }) => {
+                gaps.push((segment.clone(), from, to));
+                if args.accept_gap {
+                    out.push(Action::AcceptGap {
+                        segment: segment.clone(),
+                        from,
+                        to,
+                        reason: args.reason.clone().unwrap_or_default(),
+                    });
+                    continue;
+                }
+                out.push(action);
+            }
+            _ => out.push(action),
+        }
+    }
+    Ok((out, gaps))
+}
+
+/// The note on a missing segment repaired by truncation (no `--accept-gap`).
+fn print_gap_notes(actions: &[Action], gaps: &[Gap]) {
+    for action in actions {
+        if let Some((from, to)) = gap_of(gaps, action) {
+            let (_, file, _, _) = describe(action);
+            println!(
+                "note: offsets {from}..{to} before {file} are missing (a deleted segment); this repair drops that segment and \
+                 every later one of the partition with them; `millrace repair --accept-gap [--reason TEXT]` keeps them and \
+                 records the gap instead"
+            );
+        }
+    }
 }

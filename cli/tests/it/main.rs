@@ -58,6 +58,7 @@ mod readme;
 mod readme_walk;
 mod registry;
 mod registry_kill9;
+mod repair_gap_restore;
 mod replay;
 mod serve_banner;
 mod serve_security;

@@ -4,6 +4,7 @@
 //! CLI, the simulated disk for the seeded simulation), so the same repair
 //! runs under power cuts and injected faults.
 
+use super::manifest::{note, Journal, ManifestEntry};
 use super::*;
 
 /// One fix for one damaged thing `check` reported.
@@ -56,6 +57,19 @@ pub enum RepairAction {
         path: PathBuf,
         /// What `check` said.
         detail: String,
+    },
+    /// Accept the gap before `segment` (a missing middle segment, offsets
+    /// `[from, to)`): record it as a hole and keep every later segment
+    /// (`repair --accept-gap`), audited with `reason`.
+    AcceptGap {
+        /// The segment after the gap.
+        segment: PathBuf,
+        /// The previous segment's end.
+        from: u64,
+        /// The segment's base.
+        to: u64,
+        /// The operator's reason (empty: none given).
+        reason: String,
     },
 }
 
@@ -160,12 +174,25 @@ pub struct RepairRun {
 #[derive(Debug, Clone)]
 pub struct Inspector {
     storage: Arc<dyn Storage>,
+    journal: Option<Arc<Journal>>,
 }
 
 impl Inspector {
     /// An inspector working through `storage`.
     pub fn new(storage: Arc<dyn Storage>) -> Inspector {
-        Inspector { storage }
+        Inspector { storage, journal: None }
+    }
+
+    /// Undo the repair whose backup is `backup_root` ([`restore`](super::restore)).
+    pub fn restore(&self, data_dir: &Path, backup_root: &Path) -> Result<super::RestoreOutcome> {
+        super::restore::restore_on(self.storage.as_ref(), data_dir, backup_root)
+    }
+
+    /// Record every change in `journal` (the backup's `repair.manifest`)
+    /// before making it, so that `restore` can undo the repair.
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> Inspector {
+        self.journal = Some(journal);
+        self
     }
 
     /// Check the data directory (see [`check_dir`](super::check_dir)) under
@@ -199,24 +226,47 @@ impl Inspector {
     /// cannot do.
     pub fn apply(&self, data_dir: &Path, action: &RepairAction, backup_root: &Path) -> Result<Option<RepairOutcome>> {
         let storage = self.storage.as_ref();
+        let journal = self.journal.as_deref();
+        let unrestorable = |action: &str, path: &Path| {
+            note(journal, |j| {
+                j.record(&ManifestEntry::Unrestorable {
+                    action: action.into(),
+                    path: j.store_path(path),
+                })
+            })
+        };
         Ok(Some(match action {
             RepairAction::Truncate { segment, position, .. } => super::repair::repair_segment_on(
                 storage,
                 data_dir,
-                segment,
-                *position,
+                (segment, *position),
                 &backup_for(backup_root, segment),
+                journal,
             )?,
             RepairAction::RebuildIndex { segment, .. } => {
-                super::repair::repair_index_on(storage, data_dir, segment, &backup_for(backup_root, segment))?
+                super::repair::repair_index_on(storage, data_dir, segment, &backup_for(backup_root, segment), journal)?
             }
-            RepairAction::SetAside { snapshot, .. } => {
-                super::repair::set_aside_snapshots_on(storage, data_dir, snapshot, &backup_for(backup_root, snapshot))?
-            }
-            RepairAction::ForgetTransactions { .. } => {
+            RepairAction::SetAside { snapshot, .. } => super::repair::set_aside_snapshots_on(
+                storage,
+                data_dir,
+                snapshot,
+                &backup_for(backup_root, snapshot),
+                journal,
+            )?,
+            RepairAction::AcceptGap { segment, reason, .. } => super::manifest::accept_gap_on(
+                storage,
+                data_dir,
+                segment,
+                &backup_for(backup_root, segment),
+                journal,
+                reason,
+            )?,
+            RepairAction::ForgetTransactions { path, .. } => {
+                unrestorable("forget-transaction", path)?;
                 super::transactions::forget_transactions_on(&self.storage, data_dir, backup_root)?
             }
             RepairAction::RebuildMetadata { path, .. } => {
+                unrestorable("rebuild-metadata", path)?;
                 let relative = path
                     .strip_prefix(data_dir)
                     .ok()

@@ -183,13 +183,24 @@ fn check_partition(
         report.segments += 1;
         if let Some(expected) = expected_base {
             let hole = *base > expected && storage.exists(&log.with_file_name(crate::log::segment::hole_name(*base)));
-            if *base != expected && !hole {
+            if hole {
+                report.holes.push(super::Hole {
+                    marker: log.with_file_name(crate::log::segment::hole_name(*base)),
+                    from: expected,
+                    to: *base,
+                });
+            } else if *base != expected {
+                let remedy = if *base > expected {
+                    "; a missing segment: `millrace repair --accept-gap` keeps every later segment and records the gap"
+                } else {
+                    ""
+                };
                 report.problems.push(Problem {
                     path: log.clone(),
                     position: 0,
                     kind: CorruptionKind::OffsetGap,
                     severity: Severity::Corruption,
-                    detail: format!("segment starts at offset {base} but the previous one ends at {expected}"),
+                    detail: format!("segment starts at offset {base} but the previous one ends at {expected}{remedy}"),
                 });
             }
         }

@@ -167,7 +167,7 @@ fn claimed_end(
 }
 
 /// `(topic, partition)` of a partition directory `.../topics/<topic>/<00000>`.
-fn names_of(partition_dir: &Path) -> (String, u32) {
+pub(super) fn names_of(partition_dir: &Path) -> (String, u32) {
     let topic = partition_dir
         .parent()
         .and_then(Path::file_name)

@@ -1,5 +1,6 @@
 //! `repair_segment` / `repair_index`: the explicit, operator-requested fixes.
 
+use super::manifest::{note, Journal, ManifestEntry};
 use super::*;
 
 /// What a repair did.
@@ -23,6 +24,9 @@ pub struct RepairOutcome {
     /// The groups, replay and redrive jobs that lost committed progress (as
     /// the plan listed them).
     pub affected: Vec<super::AffectedConsumer>,
+    /// Offsets `[from, to)` of a missing segment accepted as a hole
+    /// (`repair --accept-gap`): reads go on at `to`.
+    pub accepted_gap: Option<(u64, u64)>,
 }
 
 impl RepairOutcome {
@@ -37,6 +41,7 @@ impl RepairOutcome {
             offsets_dropped: None,
             records_dropped: 0,
             affected: Vec::new(),
+            accepted_gap: None,
         }
     }
 }
@@ -151,7 +156,7 @@ pub(super) fn segment_file_base(name: &str) -> Option<u64> {
 /// Move `from` into the backup at `to`: a rename, or where that fails
 /// (another file system) a copy, fsync'd with its directory entry, before
 /// the original is removed. The caller fsyncs both directories.
-fn move_file(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
+pub(super) fn move_file(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
     if storage.rename(from, to).is_err() {
         copy_synced(storage, from, to)?;
         if let Some(backup_dir) = to.parent() {
@@ -170,13 +175,23 @@ fn move_file(storage: &dyn Storage, from: &Path, to: &Path) -> Result<()> {
 /// cut in the middle of a repair never lets the partition hand those
 /// offsets out again; a rerun finds the marker ([`pending_hole`]) and keeps
 /// the same continuation.
-fn continue_past(storage: &dyn Storage, dir: &Path, kept_end: u64, continue_at: u64) -> Result<()> {
+fn continue_past(
+    storage: &dyn Storage,
+    dir: &Path,
+    (kept_end, continue_at): (u64, u64),
+    journal: Option<&Journal>,
+) -> Result<()> {
     if continue_at <= kept_end {
         return Ok(());
     }
     let marker = dir.join(crate::log::segment::hole_name(continue_at));
+    if !storage.exists(&marker) {
+        note(journal, |j| j.creating(&marker))?;
+    }
     crate::io::write_atomic(storage, &marker, format!("{kept_end}\n").as_bytes()).at("write hole marker", &marker)?;
     if !storage.exists(&dir.join(log_name(continue_at))) {
+        note(journal, |j| j.creating(&dir.join(log_name(continue_at))))?;
+        note(journal, |j| j.creating(&dir.join(index_name(continue_at))))?;
         crate::log::segment::Segment::create(storage, dir, continue_at, crate::clock::now_ms())?;
     }
     sync_dir(storage, dir)
@@ -204,7 +219,7 @@ pub(super) fn pending_hole(storage: &dyn Storage, dir: &Path, above: u64) -> Res
 /// offsets past the kept end, the partition continues past them (a hole,
 /// [`RepairPlan::continues_at`](super::RepairPlan)). Everything is fsync'd.
 pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir: &Path) -> Result<RepairOutcome> {
-    repair_segment_on(&FsStorage, data_dir, segment, position, backup_dir)
+    repair_segment_on(&FsStorage, data_dir, (segment, position), backup_dir, None)
 }
 
 /// [`repair_segment`] through `storage`, in this order, each step durable
@@ -219,9 +234,9 @@ pub fn repair_segment(data_dir: &Path, segment: &Path, position: u64, backup_dir
 pub(super) fn repair_segment_on(
     storage: &dyn Storage,
     data_dir: &Path,
-    segment: &Path,
-    position: u64,
+    (segment, position): (&Path, u64),
     backup_dir: &Path,
+    journal: Option<&Journal>,
 ) -> Result<RepairOutcome> {
     require_store(storage, data_dir)?;
     let _lock = lock(storage, data_dir)?;
@@ -248,14 +263,18 @@ pub(super) fn repair_segment_on(
         for file in [segment.to_path_buf(), index_path.clone()] {
             if storage.exists(&file) {
                 let name = file.file_name().map(PathBuf::from).unwrap_or_default();
-                copy_synced(storage, &file, &backup_dir.join(name))?;
+                copy_synced(storage, &file, &backup_dir.join(&name))?;
                 outcome.copied.push(file);
             }
         }
         sync_dir(storage, backup_dir)?;
+        for file in &outcome.copied {
+            let name = file.file_name().map(PathBuf::from).unwrap_or_default();
+            note(journal, |j| j.copied(file, &backup_dir.join(name)))?;
+        }
     }
     // 2. The partition continues past every offset taken out.
-    continue_past(storage, &dir, plan.kept_end, plan.continues_at)?;
+    continue_past(storage, &dir, (plan.kept_end, plan.continues_at), journal)?;
     // 3. Move later segments (and this one if it is cut at 0) into the backup.
     // Every per-segment file (`<20 digits>.<kind>`: log, index, snapshots,
     // hole markers) of a dropped segment goes, but the continuation's.
@@ -268,6 +287,7 @@ pub(super) fn repair_segment_on(
             && [".log", ".index", ".hole"].iter().any(|kind| name.ends_with(kind));
         if !continuation && (file_base > base || (move_whole && file_base == base)) {
             let from = dir.join(&name);
+            note(journal, |j| j.moving(&from, &backup_dir.join(&name)))?;
             move_file(storage, &from, &backup_dir.join(&name))?;
             outcome.moved.push(from);
         }
@@ -276,6 +296,12 @@ pub(super) fn repair_segment_on(
     sync_dir(storage, &dir)?;
     // 4. Truncate at the invalid position and cut the index (extended on open).
     if !move_whole {
+        note(journal, |j| {
+            j.record(&ManifestEntry::Cut {
+                path: j.store_path(segment),
+                len: position,
+            })
+        })?;
         let file = storage.open(segment, OpenMode::Existing).at("open segment", segment)?;
         file.set_len(position)
             .and_then(|()| file.sync_data())
@@ -289,6 +315,9 @@ pub(super) fn repair_segment_on(
             max_timestamp_before_ms: scan.max_timestamp_ms,
         });
         if storage.exists(&index_path) || end.is_some() {
+            if !storage.exists(&index_path) {
+                note(journal, |j| j.creating(&index_path))?;
+            }
             cut_index(storage, &index_path, (position, end), &boundaries)?;
         }
     }
@@ -344,7 +373,7 @@ fn cut_index(
 /// partition continues past the snapshot's offset (a hole), so no offset the
 /// snapshot proves was handed out is handed out again.
 pub fn set_aside_snapshots(data_dir: &Path, snapshot: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    set_aside_snapshots_on(&FsStorage, data_dir, snapshot, backup_dir)
+    set_aside_snapshots_on(&FsStorage, data_dir, snapshot, backup_dir, None)
 }
 
 /// [`set_aside_snapshots`] through `storage`: the backup directory made
@@ -355,6 +384,7 @@ pub(super) fn set_aside_snapshots_on(
     data_dir: &Path,
     snapshot: &Path,
     backup_dir: &Path,
+    journal: Option<&Journal>,
 ) -> Result<RepairOutcome> {
     require_store(storage, data_dir)?;
     let _lock = lock(storage, data_dir)?;
@@ -366,9 +396,15 @@ pub(super) fn set_aside_snapshots_on(
         affected: plan.affected.clone(),
         ..RepairOutcome::new(backup_dir)
     };
-    continue_past(storage, &plan.partition_dir, plan.kept_end, plan.continues_at)?;
+    continue_past(
+        storage,
+        &plan.partition_dir,
+        (plan.kept_end, plan.continues_at),
+        journal,
+    )?;
     for removal in &plan.removals {
         let name = removal.file.file_name().map(PathBuf::from).unwrap_or_default();
+        note(journal, |j| j.moving(&removal.file, &backup_dir.join(&name)))?;
         move_file(storage, &removal.file, &backup_dir.join(name))?;
         outcome.moved.push(removal.file.clone());
     }
@@ -380,7 +416,7 @@ pub(super) fn set_aside_snapshots_on(
 /// Back up and remove the index of `segment`; the engine rebuilds it from the
 /// log on the next open (by a strict scan).
 pub fn repair_index(data_dir: &Path, segment: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    repair_index_on(&FsStorage, data_dir, segment, backup_dir)
+    repair_index_on(&FsStorage, data_dir, segment, backup_dir, None)
 }
 
 /// [`repair_index`] through `storage`.
@@ -389,6 +425,7 @@ pub(super) fn repair_index_on(
     data_dir: &Path,
     segment: &Path,
     backup_dir: &Path,
+    journal: Option<&Journal>,
 ) -> Result<RepairOutcome> {
     require_store(storage, data_dir)?;
     let _lock = lock(storage, data_dir)?;
@@ -397,6 +434,7 @@ pub(super) fn repair_index_on(
     create_dir_durable(storage, backup_dir)?;
     let mut outcome = RepairOutcome::new(backup_dir);
     if storage.exists(&index_path) {
+        note(journal, |j| j.moving(&index_path, &backup_dir.join(index_name(base))))?;
         move_file(storage, &index_path, &backup_dir.join(index_name(base)))?;
         sync_dir(storage, backup_dir)?;
         sync_dir(storage, &dir)?;
