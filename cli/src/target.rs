@@ -83,12 +83,14 @@ pub enum Target {
     Remote(Box<Remote>),
 }
 
+mod contract;
 mod groups;
 mod records;
 mod remote;
 mod topics;
 mod transactions;
 
+pub use contract::run_contract_command;
 pub use groups::GroupActivity;
 use remote::config_from_entries;
 pub use remote::{client_options, remote_error, resolve_server, Remote};

@@ -24,7 +24,8 @@ pub mod server;
 pub use client::{api as client_api, listing as client_listing, producer};
 pub use protocol::{error_code, frame, messages, text, wire};
 pub use server::{
-    auth, budget, config, connection, durable, group_budget, handler, handshake_budget, internal, listing, metrics, tls,
+    auth, budget, config, connection, contract_admin, durable, group_budget, handler, handshake_budget, internal,
+    listing, metrics, tls,
 };
 // Crate-internal paths from before the wings.
 pub(crate) use server::metrics_http;

@@ -1,13 +1,15 @@
-//! `millrace contract apply|show|diff|status|history`: a topic's data
-//! contract (design/contracts.md "Contracts"), on the data directory.
+//! `millrace contract apply|show|diff|status|history|remove`: a topic's data
+//! contract (design/contracts.md "Contracts"), on the data directory or,
+//! with `--server`, on a running server (the same code runs there).
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{exit, CliError, CliResult};
 use crate::output::{self, Table};
+use crate::target::run_contract_command;
 use clap::{Args, Subcommand};
-use millrace::contract::{ApplyRequest, ContractEntry, ContractStatus, SlaLevel};
-use serde_json::json;
+use millrace::contract::SlaLevel;
+use millrace_server::messages::ContractCommand as Command;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -16,7 +18,11 @@ use std::path::PathBuf;
   millrace contract apply orders.contract.yaml
   millrace contract show orders --version 2
   millrace contract diff orders.contract.yaml
-  millrace contract status            # exit code 4 when an SLA is breached at error level")]
+  millrace contract status            # exit code 4 when an SLA is breached at error level
+  millrace --server 127.0.0.1:7878 contract apply orders.contract.yaml   # on a live server (admin token)
+
+With --server the commands run on a running server (no restart): show, diff,
+status and history need a consume token, apply and remove an admin one.")]
 pub struct ContractArgs {
     #[command(subcommand)]
     command: ContractCommand,
@@ -93,30 +99,40 @@ fn read_file(path: &PathBuf) -> CliResult<String> {
     std::fs::read_to_string(path).map_err(|e| CliError::new(format!("{}: {e}", path.display())))
 }
 
-fn refuse_server(global: &GlobalArgs) -> CliResult<()> {
-    if global.server.is_some() {
-        return Err(
-            CliError::usage("contract commands work on the data directory (--data), not through --server")
-                .with_hint("show, diff, status and history read a directory a server holds open (live, read-only)"),
-        );
-    }
-    Ok(())
+/// A string field of an answer (`""` if absent).
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A number field of an answer as text (`-` if absent or null).
+fn number(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_u64)
+        .map_or("-".into(), |v| v.to_string())
+}
+
+fn flag(value: &Value, key: &str) -> bool {
+    value.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
 pub fn run(global: &GlobalArgs, args: ContractArgs) -> CliResult<u8> {
-    refuse_server(global)?;
     match args.command {
         ContractCommand::Apply { file, dry_run, force } => apply(global, &file, dry_run, force),
         ContractCommand::Show { topic, version } => show(global, &topic, version),
         ContractCommand::Diff { file } => diff(global, &file),
-        ContractCommand::Status { topic } => status(global, topic.as_deref()),
-        ContractCommand::History { topic } => history(global, topic.as_deref()),
+        ContractCommand::Status { topic } => status(global, topic),
+        ContractCommand::History { topic } => history(global, topic),
         ContractCommand::Remove { topic } => {
-            let store = data::open_existing(global)?;
-            let removed = store.contracts().remove(&topic, &actor())?;
-            store.close()?;
-            match removed {
-                Some(v) if global.json => output::print_json(&json!({"topic": topic, "removed_version": v}))?,
+            let answer = run_contract_command(
+                global,
+                Command::Remove {
+                    topic: topic.clone(),
+                    actor: actor(),
+                },
+            )?;
+            match answer.get("removed_version").and_then(Value::as_u64) {
+                Some(_) if global.json => output::print_json(&answer)?,
                 Some(v) => println!("removed version {v} of the contract of {topic}"),
                 None => return Err(CliError::new(format!("topic {topic:?} has no contract"))),
             }
@@ -126,78 +142,78 @@ pub fn run(global: &GlobalArgs, args: ContractArgs) -> CliResult<u8> {
 }
 
 fn apply(global: &GlobalArgs, file: &PathBuf, dry_run: bool, force: bool) -> CliResult<u8> {
-    let text = read_file(file)?;
-    let store = if dry_run {
-        data::open_read_only(global)?
-    } else {
-        data::open_existing(global)?
-    };
-    let actor = actor();
-    let report = store.contracts().apply(&ApplyRequest {
-        text: &text,
-        actor: &actor,
-        dry_run,
-        force,
-    });
-    store.close()?;
-    let report = report?;
-    let changes: Vec<serde_json::Value> = report
-        .schema_changes
-        .iter()
-        .map(|c| {
-            json!({"subject": c.subject, "from_version": c.from_version, "to_version": c.to_version,
-                   "compatibility": c.compatibility, "compatible": c.compatible, "messages": c.messages})
-        })
-        .collect();
+    let text_of_file = read_file(file)?;
+    let report = run_contract_command(
+        global,
+        Command::Apply {
+            text: text_of_file,
+            dry_run,
+            force,
+            actor: actor(),
+        },
+    )?;
     if global.json {
-        output::print_json(&json!({
-            "topic": report.topic, "version": report.version, "previous": report.previous,
-            "applied": report.applied, "unchanged": report.unchanged, "dry_run": dry_run,
-            "forced": report.forced, "schema_changes": changes,
-        }))?;
+        output::print_json(&report)?;
         return Ok(exit::OK);
     }
-    for c in &report.schema_changes {
+    let changes = report
+        .get("schema_changes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for c in &changes {
         println!(
             "schema {} v{} -> v{}: {} under {}",
-            c.subject,
-            c.from_version,
-            c.to_version,
-            if c.compatible { "compatible" } else { "INCOMPATIBLE" },
-            c.compatibility
+            text(c, "subject"),
+            number(c, "from_version"),
+            number(c, "to_version"),
+            if flag(c, "compatible") {
+                "compatible"
+            } else {
+                "INCOMPATIBLE"
+            },
+            text(c, "compatibility")
         );
-        for m in &c.messages {
-            println!("  {m}");
+        for m in c.get("messages").and_then(Value::as_array).into_iter().flatten() {
+            println!("  {}", m.as_str().unwrap_or_default());
         }
     }
-    let verb = if report.unchanged {
+    let verb = if flag(&report, "unchanged") {
         "unchanged: version"
     } else if dry_run {
         "dry run: would apply version"
-    } else if report.forced {
+    } else if flag(&report, "forced") {
         "applied (forced) version"
     } else {
         "applied version"
     };
-    let previous = report.previous.map(|p| format!(" (was {p})")).unwrap_or_default();
-    println!("{} {verb} {}{previous}", report.topic, report.version);
+    let previous = report
+        .get("previous")
+        .and_then(Value::as_u64)
+        .map(|p| format!(" (was {p})"))
+        .unwrap_or_default();
+    println!(
+        "{} {verb} {}{previous}",
+        text(&report, "topic"),
+        number(&report, "version")
+    );
     Ok(exit::OK)
 }
 
-fn entry_json(e: &ContractEntry) -> serde_json::Value {
-    json!({
-        "topic": e.topic, "version": e.version, "previous": e.previous, "at": output::time(e.at_ms),
-        "actor": e.actor, "forced": e.forced, "removed": e.removed,
-        "pinned": e.pinned.iter().map(|(s, v)| json!({"subject": s, "version": v})).collect::<Vec<_>>(),
-        "text": e.text,
-    })
+/// The entry in force (or `version`), or an error saying there is none.
+fn shown(global: &GlobalArgs, topic: &str, version: Option<u32>) -> CliResult<Option<Value>> {
+    let entry = run_contract_command(
+        global,
+        Command::Show {
+            topic: topic.to_string(),
+            version,
+        },
+    )?;
+    Ok((!entry.is_null()).then_some(entry))
 }
 
 fn show(global: &GlobalArgs, topic: &str, version: Option<u32>) -> CliResult<u8> {
-    let store = data::open_read_only(global)?;
-    let entry = store.contracts().show(topic, version);
-    store.close()?;
-    let Some(entry) = entry? else {
+    let Some(entry) = shown(global, topic, version)? else {
         return Err(CliError::new(match version {
             Some(v) => format!("topic {topic:?} has no contract version {v}"),
             None => format!("topic {topic:?} has no contract in force"),
@@ -205,18 +221,19 @@ fn show(global: &GlobalArgs, topic: &str, version: Option<u32>) -> CliResult<u8>
         .with_hint("millrace contract history lists every version"));
     };
     if global.json {
-        output::print_json(&entry_json(&entry))?;
+        output::print_json(&entry)?;
     } else {
         println!(
             "# {} contract version {}, applied {} by {}{}",
-            entry.topic,
-            entry.version,
-            output::time(entry.at_ms),
-            entry.actor,
-            if entry.forced { " (forced)" } else { "" }
+            text(&entry, "topic"),
+            number(&entry, "version"),
+            text(&entry, "at"),
+            text(&entry, "actor"),
+            if flag(&entry, "forced") { " (forced)" } else { "" }
         );
-        print!("{}", entry.text);
-        if !entry.text.ends_with('\n') {
+        let body = text(&entry, "text");
+        print!("{body}");
+        if !body.ends_with('\n') {
             println!();
         }
     }
@@ -273,28 +290,21 @@ fn line_diff(old: &str, new: &str) -> Vec<String> {
 }
 
 fn diff(global: &GlobalArgs, file: &PathBuf) -> CliResult<u8> {
-    let text = read_file(file)?;
-    let parsed = millrace::contract::parse(&text)?;
-    let store = data::open_read_only(global)?;
-    let current = store.contracts().show(&parsed.topic, None);
-    store.close()?;
-    let current = current?;
-    let old = current.as_ref().map_or("", |e| e.text.as_str());
-    let lines = line_diff(old, &text);
+    let new_text = read_file(file)?;
+    let parsed = millrace::contract::parse(&new_text)?;
+    let current = shown(global, &parsed.topic, None)?;
+    let old = current.as_ref().map_or("", |e| text(e, "text"));
+    let lines = line_diff(old, &new_text);
     let changed = lines.iter().any(|l| !l.starts_with("  "));
+    let version = current.as_ref().and_then(|e| e.get("version")).and_then(Value::as_u64);
     if global.json {
         output::print_json(&json!({
-            "topic": parsed.topic, "version": current.as_ref().map(|e| e.version), "changed": changed,
+            "topic": parsed.topic, "version": version, "changed": changed,
             "lines": lines.iter().filter(|l| !l.starts_with("  ")).collect::<Vec<_>>(),
         }))?;
     } else {
-        match &current {
-            Some(e) => println!(
-                "--- {} contract version {}\n+++ {}",
-                parsed.topic,
-                e.version,
-                file.display()
-            ),
+        match version {
+            Some(v) => println!("--- {} contract version {v}\n+++ {}", parsed.topic, file.display()),
             None => println!("--- {} (no contract in force)\n+++ {}", parsed.topic, file.display()),
         }
         for line in &lines {
@@ -302,28 +312,6 @@ fn diff(global: &GlobalArgs, file: &PathBuf) -> CliResult<u8> {
         }
     }
     Ok(if changed { exit::ERROR } else { exit::OK })
-}
-
-fn status_json(s: &ContractStatus) -> serde_json::Value {
-    let windows: Vec<serde_json::Value> = s
-        .windows
-        .iter()
-        .map(|w| {
-            json!({"rule": w.rule, "kind": w.kind, "duplicates_total": w.duplicates_total,
-                   "completeness_ratio": w.completeness_ratio, "threshold": w.threshold, "breached": w.breached})
-        })
-        .collect();
-    json!({
-        "topic": s.topic, "version": s.version, "owner": s.owner, "load_error": s.load_error,
-        "applied_at": s.entry.as_ref().map(|e| output::time(e.at_ms)),
-        "applied_by": s.entry.as_ref().map(|e| e.actor.clone()),
-        "forced": s.entry.as_ref().is_some_and(|e| e.forced),
-        "freshness": {"age_seconds": s.freshness_age_seconds, "warn_seconds": s.freshness_thresholds.0,
-                      "error_seconds": s.freshness_thresholds.1, "level": s.freshness.as_str()},
-        "dlq": {"depth": s.dlq_depth, "warn": s.dlq_thresholds.0, "error": s.dlq_thresholds.1, "level": s.dlq.as_str()},
-        "windows": windows,
-        "level": s.worst().as_str(),
-    })
 }
 
 fn threshold(value: Option<u64>, thresholds: (Option<u64>, Option<u64>), unit: &str) -> String {
@@ -338,78 +326,91 @@ fn threshold(value: Option<u64>, thresholds: (Option<u64>, Option<u64>), unit: &
     format!("{}{limits}", value.map_or("-".into(), |v| format!("{v}{unit}")))
 }
 
-fn status(global: &GlobalArgs, topic: Option<&str>) -> CliResult<u8> {
-    let store = data::open_read_only(global)?;
-    let all = store.contract_status(topic);
-    store.close()?;
-    let all = all?;
-    if let (Some(t), true) = (topic, all.is_empty()) {
+fn status(global: &GlobalArgs, topic: Option<String>) -> CliResult<u8> {
+    let answer = run_contract_command(global, Command::Status { topic: topic.clone() })?;
+    let all = answer
+        .get("topics")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let (Some(t), true) = (&topic, all.is_empty()) {
         return Err(CliError::new(format!("topic {t:?} has no contract")));
     }
-    let worst = all.iter().map(ContractStatus::worst).max().unwrap_or(SlaLevel::Unknown);
     if global.json {
-        output::print_json(&json!({
-            "topics": all.iter().map(status_json).collect::<Vec<_>>(),
-            "level": worst.as_str(),
-        }))?;
+        output::print_json(&answer)?;
     } else {
         let mut table = Table::new(&["TOPIC", "VERSION", "OWNER", "FRESHNESS", "DLQ", "WINDOWS", "LEVEL"]);
+        let null = Value::Null;
         for s in &all {
             let windows: Vec<String> = s
-                .windows
-                .iter()
-                .map(|w| match w.completeness_ratio {
-                    Some(r) => format!("{} {:.3}{}", w.rule, r, if w.breached { "!" } else { "" }),
-                    None => format!("{} dup={}", w.rule, w.duplicates_total),
+                .get("windows")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|w| match w.get("completeness_ratio").and_then(Value::as_f64) {
+                    Some(r) => format!(
+                        "{} {:.3}{}",
+                        text(w, "rule"),
+                        r,
+                        if flag(w, "breached") { "!" } else { "" }
+                    ),
+                    None => format!("{} dup={}", text(w, "rule"), number(w, "duplicates_total")),
                 })
                 .collect();
+            let freshness = s.get("freshness").unwrap_or(&null);
+            let dlq = s.get("dlq").unwrap_or(&null);
+            let limit = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64);
             table.row(vec![
-                s.topic.clone(),
-                s.version.map_or("-".into(), |v| v.to_string()),
-                s.owner.clone().unwrap_or_else(|| "-".into()),
-                threshold(s.freshness_age_seconds, s.freshness_thresholds, "s"),
-                threshold(Some(s.dlq_depth), s.dlq_thresholds, ""),
+                text(s, "topic").to_string(),
+                number(s, "version"),
+                s.get("owner").and_then(Value::as_str).unwrap_or("-").to_string(),
+                threshold(
+                    limit(freshness, "age_seconds"),
+                    (limit(freshness, "warn_seconds"), limit(freshness, "error_seconds")),
+                    "s",
+                ),
+                threshold(limit(dlq, "depth"), (limit(dlq, "warn"), limit(dlq, "error")), ""),
                 if windows.is_empty() {
                     "-".into()
                 } else {
                     windows.join(", ")
                 },
-                s.load_error
-                    .as_ref()
-                    .map_or_else(|| s.worst().as_str().to_string(), |e| format!("error: {e}")),
+                s.get("load_error")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| text(s, "level").to_string(), |e| format!("error: {e}")),
             ]);
         }
         table.print()?;
     }
-    Ok(if worst == SlaLevel::Error {
+    Ok(if text(&answer, "level") == SlaLevel::Error.as_str() {
         SLA_BREACHED
     } else {
         exit::OK
     })
 }
 
-fn history(global: &GlobalArgs, topic: Option<&str>) -> CliResult<u8> {
-    let store = data::open_read_only(global)?;
-    let entries = store.contracts().history(topic);
-    store.close()?;
-    let entries = entries?;
+fn history(global: &GlobalArgs, topic: Option<String>) -> CliResult<u8> {
+    let answer = run_contract_command(global, Command::History { topic })?;
     if global.json {
-        output::print_json(&json!(entries.iter().map(|(_, e)| entry_json(e)).collect::<Vec<_>>()))?;
+        output::print_json(&answer)?;
         return Ok(exit::OK);
     }
     let mut table = Table::new(&["AT", "TOPIC", "VERSION", "CHANGE", "ACTOR"]);
-    for (_, e) in &entries {
-        let change = match (e.removed, e.previous, e.forced) {
-            (true, _, _) => "removed".to_string(),
-            (false, Some(p), forced) => format!("{p} -> {}{}", e.version, if forced { " (forced)" } else { "" }),
-            (false, None, forced) => format!("new{}", if forced { " (forced)" } else { "" }),
+    for e in answer.as_array().into_iter().flatten() {
+        let previous = e.get("previous").and_then(Value::as_u64);
+        let forced = if flag(e, "forced") { " (forced)" } else { "" };
+        let change = match (flag(e, "removed"), previous) {
+            (true, Some(p)) => format!("removed {p}"),
+            (true, None) => "removed".to_string(),
+            (false, Some(p)) => format!("{p} -> {}{forced}", number(e, "version")),
+            (false, None) => format!("new{forced}"),
         };
         table.row(vec![
-            output::time(e.at_ms),
-            e.topic.clone(),
-            e.version.to_string(),
+            text(e, "at").to_string(),
+            text(e, "topic").to_string(),
+            number(e, "version"),
             change,
-            e.actor.clone(),
+            text(e, "actor").to_string(),
         ]);
     }
     table.print()?;

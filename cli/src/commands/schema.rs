@@ -1,24 +1,25 @@
 //! `millrace schema register|list|show|check|delete|config`: the schema
-//! registry of a data directory (the same one `millrace serve` serves on
-//! `--registry-listen`; against a running server use that REST API).
+//! registry of a data directory, or with `--server` of a running server
+//! (the same code runs there; it also serves the registry's REST API on
+//! `--registry-listen`).
 
 use clap::{Args, Subcommand, ValueEnum};
-use millrace::schema::{Compatibility, SchemaRegistry, SchemaType, SubjectVersion};
-use millrace::Store;
-use serde_json::json;
+use millrace::schema::{Compatibility, SchemaType};
+use millrace_server::messages::{ContractCommand as Command, SchemaVersion};
+use serde_json::Value;
 use std::path::PathBuf;
 
 use crate::cli::GlobalArgs;
-use crate::data;
 use crate::error::{exit, CliError, CliResult};
 use crate::output;
+use crate::target::run_contract_command;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 The registry lives in the data directory (internal topic __schemas); these
-commands open it offline. While `millrace serve` holds the directory, use its
-schema registry (Confluent REST API, --registry-listen, default
-http://127.0.0.1:8081) instead.
+commands open it offline, or with --server ADDR ask a running server (changes
+need an admin token there). The server also serves it as the Confluent REST
+API (--registry-listen, default http://127.0.0.1:8081).
 
 Examples:
   millrace schema register orders-value --file order.avsc
@@ -182,190 +183,151 @@ enum SchemaCommand {
     },
 }
 
-fn version_json(v: &SubjectVersion) -> serde_json::Value {
-    json!({"subject": v.subject, "version": v.version, "id": v.id, "schemaType": v.schema_type.name(), "schema": v.schema})
-}
-
-fn open(global: &GlobalArgs, writes: bool) -> CliResult<Store> {
-    if global.server.is_some() {
-        return Err(CliError::usage(
-            "`schema` commands open a data directory; a running `millrace serve` answers them on its schema registry \
-             (Confluent REST API on --registry-listen, default http://127.0.0.1:8081)",
-        ));
-    }
-    if writes {
-        data::open_existing(global)
-    } else {
-        data::open_read_only(global)
-    }
+/// A `--version` argument on the wire (`None`: not given).
+fn wire_version(version: Option<VersionArg>) -> Option<SchemaVersion> {
+    version.map(|VersionArg(v)| v.map_or(SchemaVersion::Latest, SchemaVersion::Number))
 }
 
 pub fn run(global: &GlobalArgs, args: SchemaArgs) -> CliResult<u8> {
-    let writes = matches!(
-        args.command,
-        SchemaCommand::Register { .. }
-            | SchemaCommand::Delete { .. }
-            | SchemaCommand::Config { set: Some(_), .. }
-            | SchemaCommand::Config { clear: true, .. }
-    );
-    let store = open(global, writes)?;
-    let result = run_on(global, &store.schemas(), args.command);
-    store.close()?;
-    result
-}
-
-#[expect(
-    clippy::too_many_lines,
-    reason = "one arm per subcommand, each a short call and its output; split by subcommand next"
-)]
-fn run_on(global: &GlobalArgs, registry: &SchemaRegistry, command: SchemaCommand) -> CliResult<u8> {
-    match command {
+    let command = match args.command {
         SchemaCommand::Register { subject, text } => {
-            let (schema_type, text) = text.read()?;
-            let registered = registry.register(&subject, schema_type, &text)?;
-            if global.json {
-                output::print_json(&json!({"subject": subject, "version": registered.version, "id": registered.id}))?;
-            } else {
-                println!("{subject} version {} (schema id {})", registered.version, registered.id);
+            let (schema_type, schema) = text.read()?;
+            Command::SchemaRegister {
+                subject,
+                schema_type: schema_type.name().to_string(),
+                schema,
             }
         }
-        SchemaCommand::List { deleted } => {
-            let mut rows = Vec::new();
-            for subject in registry.subjects(deleted)? {
-                rows.push((subject.clone(), registry.version(&subject, None)?));
-            }
-            if global.json {
-                let entries: Vec<_> = rows
-                    .iter()
-                    .map(|(s, v)| json!({"subject": s, "latest": v.as_ref().map(|v| v.version), "id": v.as_ref().map(|v| v.id), "schemaType": v.as_ref().map(|v| v.schema_type.name())}))
-                    .collect();
-                output::print_json(&json!(entries))?;
-            } else {
-                let mut table = output::Table::new(&["SUBJECT", "LATEST", "ID", "TYPE"]);
-                for (subject, latest) in rows {
-                    let (version, id, schema_type) = latest.map_or(("deleted".into(), "-".into(), "-".into()), |v| {
-                        (
-                            v.version.to_string(),
-                            v.id.to_string(),
-                            v.schema_type.name().to_string(),
-                        )
-                    });
-                    table.row(vec![subject, version, id, schema_type]);
-                }
-                table.print()?;
-            }
-        }
+        SchemaCommand::List { deleted } => Command::SchemaList { deleted },
         SchemaCommand::Show { subject, version, id } => {
-            let version = version.and_then(|v| v.0);
-            let shown = match (subject, id) {
-                (_, Some(id)) => {
-                    let schema = registry.by_id(id)?.ok_or(millrace::Error::SchemaNotFound { id })?;
-                    json!({"id": id, "schemaType": schema.schema_type.name(), "schema": schema.schema, "subjects": registry.subjects_of(id)?})
-                }
-                (Some(subject), None) => {
-                    registry.versions(&subject, false)?;
-                    let found = registry
-                        .version(&subject, version)?
-                        .ok_or(millrace::Error::VersionNotFound {
-                            subject,
-                            version: version.unwrap_or_default(),
-                            not_soft_deleted: false,
-                        })?;
-                    version_json(&found)
-                }
-                (None, None) => return Err(CliError::usage("name a subject or --id")),
-            };
-            if global.json {
-                output::print_json(&shown)?;
-            } else {
-                println!(
-                    "{}",
-                    shown
-                        .get("schema")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default()
-                );
+            if subject.is_none() && id.is_none() {
+                return Err(CliError::usage("name a subject or --id"));
+            }
+            Command::SchemaShow {
+                subject,
+                version: wire_version(version),
+                id,
             }
         }
         SchemaCommand::Check { subject, text, version } => {
-            let (schema_type, text) = text.read()?;
-            let against = match version {
-                None => None,
-                Some(VersionArg(v)) => {
-                    registry.versions(&subject, false)?;
-                    Some(
-                        registry
-                            .version(&subject, v)?
-                            .ok_or(millrace::Error::VersionNotFound {
-                                subject: subject.clone(),
-                                version: v.unwrap_or_default(),
-                                not_soft_deleted: false,
-                            })?
-                            .version,
-                    )
-                }
-            };
-            let report = registry.check_compatibility(&subject, schema_type, &text, against)?;
-            let level = registry.compatibility(Some(&subject))?;
-            if global.json {
-                output::print_json(
-                    &json!({"subject": subject, "level": level.name(), "compatible": report.compatible, "messages": report.messages}),
-                )?;
-            } else if report.compatible {
-                println!("compatible with {subject} under {level}");
-            } else {
-                println!("incompatible with {subject} under {level}:");
-                for message in &report.messages {
-                    println!("  {message}");
-                }
-            }
-            if !report.compatible {
-                return Ok(exit::ERROR);
+            let (schema_type, schema) = text.read()?;
+            Command::SchemaCheck {
+                subject,
+                schema_type: schema_type.name().to_string(),
+                schema,
+                version: wire_version(version),
             }
         }
         SchemaCommand::Delete {
             subject,
             version,
             permanent,
-        } => {
-            let deleted = match version {
-                None => registry.delete_subject(&subject, permanent)?,
-                Some(VersionArg(v)) => vec![registry.delete_version(&subject, v, permanent)?],
-            };
-            if global.json {
-                output::print_json(&json!({"subject": subject, "deleted": deleted, "permanent": permanent}))?;
-            } else {
-                let list: Vec<String> = deleted.iter().map(u32::to_string).collect();
-                println!(
-                    "{} {subject} version{} {}",
-                    if permanent {
-                        "permanently deleted"
-                    } else {
-                        "soft-deleted"
-                    },
-                    if deleted.len() == 1 { "" } else { "s" },
-                    list.join(", ")
-                );
-            }
-        }
-        SchemaCommand::Config { subject, set, clear } => {
-            if let Some(level) = set {
-                registry.set_compatibility(subject.as_deref(), level)?;
-            } else if clear {
-                registry.clear_compatibility(subject.as_deref())?;
-            }
-            let level = registry.compatibility(subject.as_deref())?;
-            let own = registry.configured_compatibility(subject.as_deref())?;
-            if global.json {
-                output::print_json(&json!({"subject": subject, "compatibility": level.name(), "set": own.is_some()}))?;
-            } else {
-                println!(
-                    "{}: {level}{}",
-                    subject.as_deref().unwrap_or("global"),
-                    if own.is_none() { " (default)" } else { "" }
-                );
-            }
-        }
+        } => Command::SchemaDelete {
+            subject,
+            version: wire_version(version),
+            permanent,
+        },
+        SchemaCommand::Config { subject, set, clear } => Command::SchemaConfig {
+            subject,
+            set: set.map(|level| level.name().to_string()),
+            clear,
+        },
+    };
+    let answer = run_contract_command(global, command.clone())?;
+    print_answer(global, &command, &answer)
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn number(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_u64)
+        .map_or("-".into(), |v| v.to_string())
+}
+
+fn print_answer(global: &GlobalArgs, command: &Command, answer: &Value) -> CliResult<u8> {
+    let compatible = answer.get("compatible").and_then(Value::as_bool);
+    if global.json {
+        output::print_json(answer)?;
+        return Ok(if compatible == Some(false) {
+            exit::ERROR
+        } else {
+            exit::OK
+        });
     }
-    Ok(exit::OK)
+    match command {
+        Command::SchemaRegister { subject, .. } => {
+            println!(
+                "{subject} version {} (schema id {})",
+                number(answer, "version"),
+                number(answer, "id")
+            );
+        }
+        Command::SchemaList { .. } => {
+            let mut table = output::Table::new(&["SUBJECT", "LATEST", "ID", "TYPE"]);
+            for row in answer.as_array().into_iter().flatten() {
+                let (version, id, schema_type) = if row.get("latest").is_some_and(Value::is_u64) {
+                    (
+                        number(row, "latest"),
+                        number(row, "id"),
+                        text(row, "schemaType").to_string(),
+                    )
+                } else {
+                    ("deleted".into(), "-".into(), "-".into())
+                };
+                table.row(vec![text(row, "subject").to_string(), version, id, schema_type]);
+            }
+            table.print()?;
+        }
+        Command::SchemaShow { .. } => println!("{}", text(answer, "schema")),
+        Command::SchemaCheck { subject, .. } => {
+            let level = text(answer, "level");
+            if compatible == Some(true) {
+                println!("compatible with {subject} under {level}");
+            } else {
+                println!("incompatible with {subject} under {level}:");
+                for message in answer.get("messages").and_then(Value::as_array).into_iter().flatten() {
+                    println!("  {}", message.as_str().unwrap_or_default());
+                }
+            }
+        }
+        Command::SchemaDelete { subject, permanent, .. } => {
+            let list: Vec<String> = answer
+                .get("deleted")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .map(|v| v.to_string())
+                .collect();
+            println!(
+                "{} {subject} version{} {}",
+                if *permanent {
+                    "permanently deleted"
+                } else {
+                    "soft-deleted"
+                },
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            );
+        }
+        Command::SchemaConfig { subject, .. } => {
+            let set = answer.get("set").and_then(Value::as_bool).unwrap_or(false);
+            println!(
+                "{}: {}{}",
+                subject.as_deref().unwrap_or("global"),
+                text(answer, "compatibility"),
+                if set { "" } else { " (default)" }
+            );
+        }
+        _ => output::print_json(answer)?,
+    }
+    Ok(if compatible == Some(false) {
+        exit::ERROR
+    } else {
+        exit::OK
+    })
 }

@@ -149,20 +149,26 @@ impl Target {
             Target::Remote(r) => {
                 let d = r.call(r.client.describe_topic(name))?;
                 let (config, durability) = config_from_entries(r.addr, name, d.partitions.len() as u32, &d.config)?;
-                let listing = r.request(millrace_server::messages::Request::DlqList(
-                    millrace_server::messages::DlqList {
-                        topic: name.to_string(),
-                        from_offset: 0,
-                        max_records: 1,
-                        error_contains: None,
-                        source_partition: None,
-                        since_ms: None,
-                        until_ms: None,
-                    },
-                ))?;
-                let dlq_depth = match listing {
-                    millrace_server::messages::Response::DlqListing(l) => l.depth,
-                    other => return Err(r.unexpected(&other)),
+                // An internal topic (a DLQ read with `consume __dlq.T`) has
+                // no DLQ of its own: asking for one is refused as internal.
+                let dlq_depth = if millrace::names::is_internal(name) {
+                    0
+                } else {
+                    let listing = r.request(millrace_server::messages::Request::DlqList(
+                        millrace_server::messages::DlqList {
+                            topic: name.to_string(),
+                            from_offset: 0,
+                            max_records: 1,
+                            error_contains: None,
+                            source_partition: None,
+                            since_ms: None,
+                            until_ms: None,
+                        },
+                    ))?;
+                    match listing {
+                        millrace_server::messages::Response::DlqListing(l) => l.depth,
+                        other => return Err(r.unexpected(&other)),
+                    }
                 };
                 Ok(TopicInfo {
                     dlq_depth,

@@ -171,15 +171,6 @@ fn status_shows_freshness_and_dlq_depth_against_the_sla_and_exits_4_at_error() {
     drop(tmp2);
 }
 
-#[test]
-fn contract_commands_refuse_server_mode_with_a_hint() {
-    millrace(Path::new("/nonexistent"))
-        .args(["--server", "127.0.0.1:1", "contract", "status"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("data directory"));
-}
-
 const RULES: &str = "apiVersion: v3.0.0
 kind: DataContract
 id: urn:payments

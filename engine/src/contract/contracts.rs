@@ -358,17 +358,22 @@ impl Contracts {
         Ok(report)
     }
 
-    /// Remove `topic`'s contract (recorded in `__contracts`); the version
-    /// removed, `None` if it had none.
+    /// Remove `topic`'s contract (recorded in `__contracts` under its own
+    /// next number, the removed version as its `previous`: the audit's
+    /// numbers only grow); the version removed, `None` if it had none.
     pub fn remove(&self, topic: &str, actor: &str) -> Result<Option<u32>> {
         check_actor(actor)?;
         let _apply = self.state.apply.lock();
         let Some(current) = self.latest_entry(topic)?.filter(|e| !e.removed) else {
             return Ok(None);
         };
+        let number = self
+            .last_version(topic)?
+            .checked_add(1)
+            .ok_or_else(|| Error::invalid("contract", "too many versions"))?;
         self.record(&ContractEntry {
             topic: topic.to_string(),
-            version: current.version,
+            version: number,
             previous: Some(current.version),
             at_ms: now_ms(),
             actor: actor.to_string(),

@@ -19,9 +19,11 @@ const PINNED_MAX: u16 = 2;
 pub struct ContractEntry {
     /// The topic.
     pub topic: String,
-    /// The version this entry made current (a removal: the version removed).
+    /// The version this entry made current; a removal has its own next
+    /// number (the removed version is its `previous`). Entries written
+    /// before that numbered a removal as the version it removed.
     pub version: u32,
-    /// The version it replaced, if any.
+    /// The version it replaced (a removal: the one it removed), if any.
     pub previous: Option<u32>,
     /// When, ms since the Unix epoch.
     pub at_ms: i64,

@@ -324,18 +324,22 @@ fn applied_contracts_are_versioned_audited_and_installed_again_at_open() {
     store.close().unwrap();
     let store = Store::open(&path, StoreOptions::default()).unwrap();
     assert!(store.record_checks().get("orders").is_none());
-    assert!(
-        store
-            .contracts()
-            .history(Some("orders"))
-            .unwrap()
-            .last()
-            .unwrap()
-            .1
-            .removed
-    );
-    // A new apply after a removal continues the numbering.
-    assert_eq!(apply(&store, &v1).version, 3);
+    let history = store.contracts().history(Some("orders")).unwrap();
+    let removal = &history.last().unwrap().1;
+    assert!(removal.removed);
+    // The removal has its own number; the version it removed is its previous.
+    assert_eq!((removal.version, removal.previous), (3, Some(2)));
+    // A new apply after a removal continues the numbering: the audit's
+    // numbers strictly increase.
+    assert_eq!(apply(&store, &v1).version, 4);
+    let numbers: Vec<u32> = store
+        .contracts()
+        .history(Some("orders"))
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.version)
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
     store.close().unwrap();
 }
 

@@ -203,18 +203,15 @@ fn check(store: &Store, acks: &[Ack], next: Option<&Ack>, what: &str) {
             Ack::Contract { .. } => {}
         }
     }
-    // Contracts: applies numbered 1..=n, each acknowledged change at its
+    // Contracts: changes numbered 1..=n, each acknowledged change at its
     // version, at most one change more than acknowledged.
     let history = store
         .contracts()
         .history(Some(TOPIC))
         .unwrap_or_else(|e| panic!("{what}: {e}"));
-    // A removal names the version it removed; applies number 1, 2, ...
-    let versions: Vec<u32> = history
-        .iter()
-        .filter(|(_, e)| !e.removed)
-        .map(|(_, e)| e.version)
-        .collect();
+    // Applies and removals number 1, 2, ... (a removal has its own number
+    // and names the version it removed as its previous).
+    let versions: Vec<u32> = history.iter().map(|(_, e)| e.version).collect();
     let expected: Vec<u32> = (1..=versions.len() as u32).collect();
     assert_eq!(versions, expected, "{what}: contract versions");
     let acknowledged: Vec<&Ack> = acks
@@ -241,7 +238,7 @@ fn check(store: &Store, acks: &[Ack], next: Option<&Ack>, what: &str) {
             }
             Ack::ContractRemoved { version } => {
                 assert!(
-                    history.iter().any(|(_, e)| e.removed && e.version == *version),
+                    history.iter().any(|(_, e)| e.removed && e.previous == Some(*version)),
                     "{what}: the removal of version {version} is lost"
                 );
             }

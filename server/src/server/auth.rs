@@ -93,6 +93,8 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::Stats, &[]),
     (Opcode::Flush, &[A]),
     (Opcode::Status, &[]),
+    (Opcode::ContractQuery, &[C]),
+    (Opcode::ContractChange, &[A]),
 ];
 
 /// Topics only an admin token may read (`Fetch`): the reset audit log, whose

@@ -5,9 +5,19 @@
 //! Writes are refused by the engine itself, for every token
 //! (`InternalName`); this module adds what depends on the token: reading an
 //! internal topic (Fetch, DescribeTopic, DescribeDamage, Lag on it) needs `admin`, and so does running
-//! a replay job (its producer and its group `__replay.<job>`).
+//! a replay job (its producer and its group `__replay.<job>`). A topic's
+//! dead-letter queue `__dlq.<topic>` is the exception: reading it (Fetch,
+//! DescribeTopic) needs only what the opcode needs
+//! (`consume`), as `DlqList` already shows its records to a `consume` token;
+//! writing it stays the engine's own.
 
+use millrace::dlq::DLQ_PREFIX;
 use millrace::names::{is_internal, REPLAY_PREFIX};
+
+/// Internal, and not a dead-letter queue a `consume` token may read.
+fn admin_read(topic: &str) -> bool {
+    is_internal(topic) && !topic.starts_with(DLQ_PREFIX)
+}
 
 use crate::auth::{Permission, Permissions};
 use crate::error_code::{ErrorCode, WireError};
@@ -20,8 +30,8 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
         return None;
     }
     let (what, name) = match request {
-        Request::Fetch(fetch) if is_internal(&fetch.topic) => ("reading the internal topic", &fetch.topic),
-        Request::DescribeTopic(topic) if is_internal(&topic.name) => ("describing the internal topic", &topic.name),
+        Request::Fetch(fetch) if admin_read(&fetch.topic) => ("reading the internal topic", &fetch.topic),
+        Request::DescribeTopic(topic) if admin_read(&topic.name) => ("describing the internal topic", &topic.name),
         Request::DescribeDamage(damage) if damage.topic.as_deref().is_some_and(is_internal) => {
             ("the damage of the internal topic", damage.topic.as_ref()?)
         }
@@ -70,10 +80,13 @@ mod tests {
         let refused = denied(&fetch("__offsets"), consume).unwrap();
         assert_eq!(refused.code, ErrorCode::PermissionDenied);
         assert!(denied(&fetch("__offsets"), admin).is_none());
-        let describe = Request::DescribeTopic(TopicName {
-            name: "__dlq.orders".into(),
-        });
-        assert!(denied(&describe, consume).is_some());
+        let describe = |name: &str| Request::DescribeTopic(TopicName { name: name.into() });
+        assert!(denied(&describe("__offsets"), consume).is_some());
+        // A dead-letter queue is readable with `consume` (never writable:
+        // the engine refuses every write of a `__*` topic).
+        assert!(denied(&describe("__dlq.orders"), consume).is_none());
+        assert!(denied(&fetch("__dlq.orders"), consume).is_none());
+        assert!(denied(&fetch("__dlq_orders"), consume).is_some());
         let damage = |topic: Option<&str>| {
             Request::DescribeDamage(DescribeDamage {
                 topic: topic.map(str::to_string),

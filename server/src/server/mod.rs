@@ -23,6 +23,7 @@ pub(crate) mod blocking;
 pub mod budget;
 pub mod config;
 pub mod connection;
+pub mod contract_admin;
 pub mod convert;
 pub mod durable;
 pub mod group_budget;

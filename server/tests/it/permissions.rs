@@ -329,6 +329,16 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         })),
         Opcode::Stats => one(Request::Stats),
         Opcode::Flush => one(Request::Flush),
+        Opcode::ContractQuery => one(Request::ContractQuery(ContractCall {
+            command: ContractCommand::History { topic: None },
+        })),
+        // Removing the contract of a topic without one changes nothing.
+        Opcode::ContractChange => one(Request::ContractChange(ContractCall {
+            command: ContractCommand::Remove {
+                topic: "orders".into(),
+                actor: token.into(),
+            },
+        })),
     }
 }
 

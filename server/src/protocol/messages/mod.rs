@@ -2,6 +2,7 @@
 //! functions that turn them into frames and back. Layouts in
 //! `design/protocol.md` ("Opcodes", "Requests and responses").
 
+pub mod contract;
 pub mod damage;
 pub mod offsets;
 pub mod paging;
@@ -16,6 +17,7 @@ use crate::error_code::{ErrorCode, WireError};
 use crate::frame::{begin_frame, end_frame, extend_frame, Frame, FrameHeader, FLAGS_KNOWN, FLAG_RESPONSE};
 use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
+pub use contract::*;
 pub use damage::*;
 pub use offsets::*;
 pub use paging::*;
@@ -84,6 +86,8 @@ opcodes! {
     Stats = 0x0070,
     Flush = 0x0071,
     Status = 0x0072,
+    ContractQuery = 0x0080,
+    ContractChange = 0x0081,
 }
 
 impl Opcode {
@@ -133,6 +137,10 @@ pub enum Request {
     Stats,
     Flush,
     Status,
+    /// A contract or schema command that changes nothing.
+    ContractQuery(ContractCall),
+    /// A contract or schema command that changes something (admin).
+    ContractChange(ContractCall),
 }
 
 impl Request {
@@ -176,6 +184,8 @@ impl Request {
             Request::Stats => Opcode::Stats,
             Request::Flush => Opcode::Flush,
             Request::Status => Opcode::Status,
+            Request::ContractQuery(_) => Opcode::ContractQuery,
+            Request::ContractChange(_) => Opcode::ContractChange,
         }
     }
 
@@ -215,6 +225,7 @@ impl Request {
             Request::DlqList(b) => b.encode(w),
             Request::DlqRedrive(b) => b.encode(w),
             Request::DlqPurge(b) => b.encode(w),
+            Request::ContractQuery(b) | Request::ContractChange(b) => b.encode(w),
         }
     }
 
@@ -258,6 +269,8 @@ impl Request {
             Opcode::Stats => Request::Stats,
             Opcode::Flush => Request::Flush,
             Opcode::Status => Request::Status,
+            Opcode::ContractQuery => Request::ContractQuery(ContractCall::decode(r)?),
+            Opcode::ContractChange => Request::ContractChange(ContractCall::decode(r)?),
         })
     }
 }
@@ -301,6 +314,8 @@ pub enum Response {
     /// Status: name/value pairs (design/protocol.md, "Status").
     Status(Vec<ConfigEntry>),
     GroupStates(Vec<GroupState>),
+    /// ContractQuery, ContractChange: the command's answer, a JSON document.
+    ContractAnswer(String),
 }
 
 impl Response {
@@ -337,6 +352,7 @@ impl Response {
             Response::TopicAltered(b) => b.encode(w),
             Response::Status(list) => write_list(w, list),
             Response::GroupStates(list) => write_list(w, list),
+            Response::ContractAnswer(text) => w.string(text),
         }
     }
 
@@ -380,6 +396,7 @@ impl Response {
             Opcode::AlterTopic => Response::TopicAltered(TopicAltered::decode(r)?),
             Opcode::Status => Response::Status(read_list(r, "status")?),
             Opcode::DescribeGroups => Response::GroupStates(read_list(r, "group_states")?),
+            Opcode::ContractQuery | Opcode::ContractChange => Response::ContractAnswer(r.string("answer")?),
         })
     }
 }

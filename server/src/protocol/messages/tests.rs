@@ -342,6 +342,21 @@ fn arb_request() -> impl Strategy<Value = Request> {
         Just(Request::Stats),
         Just(Request::Flush),
         Just(Request::Status),
+        (arb_string(), option::of(any::<u32>()), any::<bool>()).prop_map(|(topic, version, change)| {
+            let call = |command| ContractCall { command };
+            if change {
+                Request::ContractChange(call(ContractCommand::Remove {
+                    actor: topic.clone(),
+                    topic,
+                }))
+            } else {
+                Request::ContractQuery(call(ContractCommand::SchemaShow {
+                    subject: Some(topic),
+                    version: version.map(SchemaVersion::Number),
+                    id: version,
+                }))
+            }
+        }),
         vec(arb_string(), 0..3).prop_map(|groups| Request::DescribeGroups(DescribeGroups { groups })),
         (arb_string(), arb_config(), any::<bool>())
             .prop_map(|(name, config, dry_run)| { Request::AlterTopic(AlterTopic { name, config, dry_run }) }),
@@ -866,6 +881,7 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
             .prop_map(|(before, after)| Response::TopicAltered(TopicAltered { before, after }))
             .boxed(),
         Opcode::Status => arb_config().prop_map(Response::Status).boxed(),
+        Opcode::ContractQuery | Opcode::ContractChange => arb_string().prop_map(Response::ContractAnswer).boxed(),
         Opcode::DescribeGroups => vec(
             (arb_string(), any::<bool>(), any::<bool>(), option::of(any::<u64>())).prop_map(
                 |(group, active, kafka_members, idle_ms)| GroupState {

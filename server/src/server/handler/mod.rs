@@ -10,6 +10,7 @@
 //! append that owes no fsync, a fetch that finds records or may not wait,
 //! metadata) and hands everything else back for [`handle`].
 
+mod contract;
 mod dlq;
 mod fetch;
 mod offsets;
@@ -131,6 +132,8 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         Request::DlqPurge(request) => Ok(Response::Purged(
             service.dlq_purge(&request.topic, request.up_to_offset)?,
         )),
+        Request::ContractQuery(request) => contract::call(service, session, request, false),
+        Request::ContractChange(request) => contract::call(service, session, request, true),
     }
 }
 
