@@ -295,7 +295,7 @@ impl Contracts {
             }
             let (compatible, messages) =
                 self.source
-                    .check_compatibility(&subject, latest.kind, &latest.text, Some(from_version))?;
+                    .check_change(&subject, latest.kind, &latest.text, from_version, level)?;
             schema_changes.push(SchemaChange {
                 subject,
                 from_version,

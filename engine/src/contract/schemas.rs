@@ -39,14 +39,18 @@ pub trait SchemaSource: Send + Sync + std::fmt::Debug {
     fn subjects_of(&self, id: u32) -> Result<Vec<(String, u32)>>;
     /// Version `version` of `subject` (`None`: the latest), with its version number.
     fn version(&self, subject: &str, version: Option<u32>) -> Result<Option<(u32, SchemaText)>>;
-    /// Whether `schema` may follow version `against` (`None`: the latest)
-    /// of `subject` under the subject's compatibility; the reasons if not.
-    fn check_compatibility(
+    /// Whether `schema` may follow version `from_version` of `subject`
+    /// under `level` (a contract's promise, whatever level the registry
+    /// holds for the subject): against `from_version` alone, or against it
+    /// and every live version before it for a transitive level; the
+    /// reasons if not.
+    fn check_change(
         &self,
         subject: &str,
         kind: SchemaKind,
         schema: &str,
-        against: Option<u32>,
+        from_version: u32,
+        level: crate::contract::model::CompatibilityLevel,
     ) -> Result<(bool, Vec<String>)>;
 }
 
@@ -101,7 +105,14 @@ impl SchemaSource for FixedSchemas {
             .map(|(_, v, s)| (*v, s.clone())))
     }
 
-    fn check_compatibility(&self, _: &str, _: SchemaKind, _: &str, _: Option<u32>) -> Result<(bool, Vec<String>)> {
+    fn check_change(
+        &self,
+        _: &str,
+        _: SchemaKind,
+        _: &str,
+        _: u32,
+        _: crate::contract::model::CompatibilityLevel,
+    ) -> Result<(bool, Vec<String>)> {
         Ok((true, Vec::new()))
     }
 }

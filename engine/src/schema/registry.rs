@@ -336,6 +336,33 @@ impl SchemaRegistry {
         })
     }
 
+    /// Whether `schema` may follow version `from_version` of `subject` under
+    /// `level` (given, not the subject's: a contract's promise), against
+    /// `from_version` alone or, for a transitive level, against it and every
+    /// live version before it.
+    pub fn check_change(
+        &self,
+        subject: &str,
+        schema_type: SchemaType,
+        schema: &str,
+        from_version: u32,
+        level: Compatibility,
+    ) -> Result<CompatibilityReport> {
+        let parsed = parse_schema(schema_type, schema)?;
+        self.with_state(|state| {
+            let mut earlier = earlier(state, subject, None)?;
+            earlier.retain(|(version, _)| *version <= from_version);
+            if earlier.last().is_none_or(|(version, _)| *version != from_version) {
+                return Err(Error::VersionNotFound {
+                    subject: subject.to_string(),
+                    version: from_version,
+                    not_soft_deleted: false,
+                });
+            }
+            Ok(compat::check(level, &parsed, &earlier))
+        })
+    }
+
     /// The level in force: `subject`'s own, else the global one, else
     /// BACKWARD (`None`: the global level).
     pub fn compatibility(&self, subject: Option<&str>) -> Result<Compatibility> {

@@ -4,9 +4,10 @@
 use super::*;
 use crate::catalog::OpenCatalog;
 use crate::contract::contracts::Contracts;
+use crate::contract::model::CompatibilityLevel;
 use crate::contract::schemas::{SchemaKind, SchemaSource, SchemaText};
 use crate::contract::status::ContractStatus;
-use crate::schema::{RegistryTable, SchemaRegistry, SchemaType};
+use crate::schema::{Compatibility, RegistryTable, SchemaRegistry, SchemaType};
 use std::sync::Weak;
 
 /// The store's schema registry as the contracts read it. It holds the
@@ -59,21 +60,31 @@ impl SchemaSource for StoreSchemas {
         }))
     }
 
-    fn check_compatibility(
+    fn check_change(
         &self,
         subject: &str,
         kind: SchemaKind,
         schema: &str,
-        against: Option<u32>,
+        from_version: u32,
+        level: CompatibilityLevel,
     ) -> Result<(bool, Vec<String>)> {
         let schema_type = match kind {
             SchemaKind::Avro => SchemaType::Avro,
             SchemaKind::Json => SchemaType::Json,
             SchemaKind::Protobuf => SchemaType::Protobuf,
         };
+        let level = match level {
+            CompatibilityLevel::None => Compatibility::None,
+            CompatibilityLevel::Backward => Compatibility::Backward,
+            CompatibilityLevel::BackwardTransitive => Compatibility::BackwardTransitive,
+            CompatibilityLevel::Forward => Compatibility::Forward,
+            CompatibilityLevel::ForwardTransitive => Compatibility::ForwardTransitive,
+            CompatibilityLevel::Full => Compatibility::Full,
+            CompatibilityLevel::FullTransitive => Compatibility::FullTransitive,
+        };
         let report = self
             .registry()?
-            .check_compatibility(subject, schema_type, schema, against)?;
+            .check_change(subject, schema_type, schema, from_version, level)?;
         Ok((report.compatible, report.messages))
     }
 }

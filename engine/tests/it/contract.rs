@@ -430,3 +430,58 @@ slaProperties:
     assert_eq!(status[0].freshness, millrace::contract::SlaLevel::Ok);
     store.close().unwrap();
 }
+
+/// A contract's compatibility is the contract's promise: an apply whose
+/// schema change breaks it is refused even when the registry holds the
+/// subject at NONE (so the registry let the schema in), and a transitive
+/// level checks every earlier version, not only the one pinned.
+#[test]
+fn an_apply_is_checked_at_the_contracts_level_not_the_subjects() {
+    use millrace::schema::{Compatibility, SchemaType};
+    let dir = common::scratch_dir();
+    let store = store_with_topics(&dir.path().join("data"));
+    let registry = store.schemas();
+    registry
+        .set_compatibility(Some("orders-value"), Compatibility::None)
+        .unwrap();
+    let with_b = r#"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"required":["a"]}"#;
+    registry.register("orders-value", SchemaType::Json, with_b).unwrap();
+    let file = |level: &str| {
+        contract(&format!(
+            "schema:\n  value:\n    compatibility: {level}\n    action: dlq\n"
+        ))
+    };
+    apply(&store, &file("BACKWARD"));
+    // b required: data written without b cannot be read (not BACKWARD).
+    let b_required =
+        r#"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"required":["a","b"]}"#;
+    registry.register("orders-value", SchemaType::Json, b_required).unwrap();
+    let refused = store
+        .contracts()
+        .apply(&ApplyRequest {
+            text: &file("BACKWARD").replace("1.0.0", "1.0.1"),
+            actor: "alice",
+            dry_run: false,
+            force: false,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::IncompatibleSchema { subject, .. } if subject == "orders-value"),
+        "{refused:?}"
+    );
+    let forced = store
+        .contracts()
+        .apply(&ApplyRequest {
+            text: &file("BACKWARD").replace("1.0.0", "1.0.1"),
+            actor: "alice",
+            dry_run: false,
+            force: true,
+        })
+        .unwrap();
+    assert!(forced.forced && forced.applied, "{forced:?}");
+    let change = forced.schema_changes.first().expect("one schema change");
+    assert_eq!(
+        (change.from_version, change.to_version, change.compatible),
+        (1, 2, false)
+    );
+}
