@@ -27,6 +27,14 @@ pub fn time(ms: i64) -> String {
     }
 }
 
+impl crate::server::service::Service {
+    /// Run a contract or schema command on the server's store: the
+    /// `ContractQuery`/`ContractChange` opcodes ([`run`]).
+    pub fn contract_command(&self, command: &ContractCommand) -> Result<Value> {
+        run(&self.store, command)
+    }
+}
+
 /// Run `command` on `store`. A missing contract answers `null` (`show`) or
 /// `"removed_version": null` (`remove`): the caller words that refusal.
 pub fn run(store: &Store, command: &ContractCommand) -> Result<Value> {

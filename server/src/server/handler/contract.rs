@@ -30,7 +30,8 @@ pub(super) fn call(
     if let ContractCommand::Apply { actor, .. } | ContractCommand::Remove { actor, .. } = &mut command {
         *actor = server_actor(&session.actor(), actor);
     }
-    let answer = crate::contract_admin::run(&service.store, &command)
+    let answer = service
+        .contract_command(&command)
         .map_err(|e| WireError::from(&e))?
         .to_string();
     let limit = usize::try_from(service.frame_bytes_max).unwrap_or(usize::MAX);
