@@ -65,7 +65,8 @@ Examples:
         after_help = "Exactly once and resumable: each re-appended record is marked redriven, and
 the progress committed, in the same transaction as the record, so running it
 twice, again after an interruption, or from a lower offset appends nothing
-twice. A record redriven --redrive-cap times already stays in the DLQ (loop
+twice. Ctrl-C stops it between two transactions (exit code 130): the same
+command resumes. A record redriven --redrive-cap times already stays in the DLQ (loop
 guard) and the progress moves past it: after raising the cap, --restart (or
 --from-offset) goes over those records again. `dlq list` marks redriven
 records; they no longer count in the depth.
@@ -438,9 +439,63 @@ fn run_show(global: &GlobalArgs, topic: &str, dlq_offset: u64) -> CliResult<()> 
     Ok(())
 }
 
+/// Records an executing redrive asks for per call when no rate is set:
+/// between calls it looks for Ctrl-C.
+const REDRIVE_CHUNK_RECORDS: u64 = 1000;
+
+/// Run an executing redrive in chunks (about a second's worth at `--rate`,
+/// else [`REDRIVE_CHUNK_RECORDS`]), each resuming at the last one's next
+/// offset, until the DLQ's end, `--max-records`, or a Ctrl-C between two
+/// chunks (`true`: interrupted). Every record is redriven in a transaction
+/// with the progress, so a stop between chunks (or a kill anywhere) resumes
+/// exactly once. A dry run is one call: it commits no progress.
+fn redrive_in_chunks(target: &Target, topic: &str, options: &RedriveOptions) -> CliResult<(RedriveReport, bool)> {
+    if options.dry_run {
+        return Ok((redrive(target, topic, options)?, false));
+    }
+    crate::interrupt::watch();
+    let chunk = options
+        .rate_per_second
+        .filter(|r| *r > 0)
+        .map_or(REDRIVE_CHUNK_RECORDS, u64::from);
+    let mut left = options.max_records;
+    let mut from = options.from_offset;
+    let mut total: Option<RedriveReport> = None;
+    loop {
+        let want = left.map_or(chunk, |l| l.min(chunk));
+        let part = redrive(
+            target,
+            topic,
+            &RedriveOptions {
+                max_records: Some(want),
+                from_offset: from,
+                ..options.clone()
+            },
+        )?;
+        // Every record looked at is redriven, capped or refused.
+        let considered = (part.redriven.len() + part.capped.len() + part.refused.len()) as u64;
+        from = Some(part.next_offset);
+        left = left.map(|l| l.saturating_sub(considered));
+        let next = part.next_offset;
+        match total.as_mut() {
+            None => total = Some(part),
+            Some(total) => {
+                total.next_offset = next;
+                total.redriven.extend(part.redriven);
+                total.capped.extend(part.capped);
+                total.refused.extend(part.refused);
+            }
+        }
+        let finished = considered < want || left == Some(0);
+        if finished || crate::interrupt::requested() {
+            return Ok((total.unwrap_or_default(), !finished));
+        }
+    }
+}
+
 fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
     let target = Target::open(global)?;
-    let report = redrive(
+    let (report, interrupted) = redrive_in_chunks(
         &target,
         &args.topic,
         &RedriveOptions {
@@ -454,6 +509,25 @@ fn run_redrive(global: &GlobalArgs, args: RedriveArgs) -> CliResult<()> {
         },
     )?;
     target.close()?;
+    if interrupted {
+        return Err(CliError {
+            message: format!(
+                "interrupted: redriven {} record{} of the DLQ of {} (DLQ offsets {}..{}); {} left at the redrive cap, {} refused",
+                report.redriven.len(),
+                if report.redriven.len() == 1 { "" } else { "s" },
+                args.topic,
+                report.resumed_from,
+                report.next_offset,
+                report.capped.len(),
+                report.refused.len(),
+            ),
+            hint: Some(
+                "each record is redriven in one transaction with the progress: run the same command again to resume, exactly once"
+                    .into(),
+            ),
+            code: crate::error::exit::INTERRUPTED,
+        });
+    }
     if global.json {
         let redriven: Vec<serde_json::Value> = report
             .redriven

@@ -129,3 +129,84 @@ fn through_the_server() {
     assert_eq!(again["dlq_offset"], 0, "{again}");
     assert!(server.stop());
 }
+
+/// Ctrl-C during `dlq redrive --execute` stops it between two transactions
+/// (exit 130, what it did and how to resume); the same command then
+/// finishes, and every dead letter is redriven exactly once.
+#[test]
+fn redrive_interrupted_by_ctrl_c_resumes_exactly_once() {
+    let (_tmp, data) = store_with_topic("in", 1);
+    let input: String = (0..12).map(|i| format!("r{i}\n")).collect();
+    millrace(&data)
+        .args(["produce", "in"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    for offset in 0..12 {
+        fail(&mut millrace(&data), offset);
+    }
+    // Two records a second: a chunk of two per transaction, then a pause.
+    let redrive = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+            .arg("--data")
+            .arg(&data)
+            .args(["dlq", "redrive", "in", "--execute", "--rate", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let redriven_count = || {
+        // The source topic holds the 12 originals, then the redriven copies.
+        stdout_of(millrace(&data).args(["consume", "in", "--format", "value"]))
+            .lines()
+            .count()
+            .saturating_sub(12)
+    };
+    let mut child = redrive();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // The poll below opens the store read-only (a shared lock): a
+        // redrive starting at that instant finds it locked and exits; it
+        // resumes exactly where it stopped, so start it again.
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            assert!(
+                stderr.contains("is locked by another process"),
+                "redrive exited: {output:?}"
+            );
+            child = redrive();
+        }
+        if redriven_count() > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "redrive moved nothing");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(stderr.contains("interrupted: redriven"), "{stderr}");
+    assert!(stderr.contains("run the same command again to resume"), "{stderr}");
+    let stopped_at = redriven_count();
+    assert!(stopped_at < 12, "the interrupt came after the whole DLQ: {stopped_at}");
+    stdout_of(millrace(&data).args(["dlq", "redrive", "in", "--execute"]));
+    let values: Vec<String> = stdout_of(millrace(&data).args(["consume", "in", "--format", "value"]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut redriven: Vec<String> = values.get(12..).unwrap_or_default().to_vec();
+    redriven.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("r{i}")).collect();
+    expected.sort();
+    assert_eq!(redriven, expected, "each dead letter redriven exactly once");
+    let listed = json_of(millrace(&data).args(["--json", "dlq", "list", "in"]));
+    assert_eq!(listed["depth"], 0, "{listed}");
+}
