@@ -350,7 +350,10 @@ impl SchemaRegistry {
     ) -> Result<CompatibilityReport> {
         let parsed = parse_schema(schema_type, schema)?;
         self.with_state(|state| {
-            let mut earlier = earlier(state, subject, None)?;
+            // A level that is not transitive needs `from_version` only:
+            // the other versions are not parsed.
+            let only = (!level.transitive()).then_some(from_version);
+            let mut earlier = earlier(state, subject, only)?;
             earlier.retain(|(version, _)| *version <= from_version);
             if earlier.last().is_none_or(|(version, _)| *version != from_version) {
                 return Err(Error::VersionNotFound {
