@@ -28,10 +28,16 @@ fn main() -> ExitCode {
             });
         }
     };
-    if !matches!(cli.command, cli::Command::Serve(_)) {
+    let own_logging = match &cli.command {
+        cli::Command::Serve(_) => true,
+        cli::Command::Mirror(mirror) => mirror.runs_the_mirror(),
+        _ => false,
+    };
+    if !own_logging {
         // The engine's warnings (e.g. a torn tail cut at open, with its
-        // backup) reach the operator of every offline command; `serve` sets
-        // up its own logging. RUST_LOG overrides.
+        // backup) reach the operator of every offline command; `serve` and
+        // a running mirror set up their own (at info: the first setting
+        // wins). RUST_LOG overrides.
         output::init_logging("warn");
     }
     match commands::run(cli) {

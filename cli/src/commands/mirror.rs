@@ -135,6 +135,13 @@ struct DropArgs {
     yes: bool,
 }
 
+impl MirrorArgs {
+    /// Whether this runs the mirror (no subcommand), which logs at info.
+    pub fn runs_the_mirror(&self) -> bool {
+        self.command.is_none()
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: MirrorArgs) -> CliResult<()> {
     if global.server.is_some() {
         return Err(CliError::usage(

@@ -142,6 +142,7 @@ pub(crate) fn mirror_cmd(edge: &Path, to: &str, extra: &[&str]) -> Command {
         .args(extra)
         .env_remove("MILLRACE_SERVER")
         .env_remove("MILLRACE_TOKEN")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
@@ -278,6 +279,13 @@ fn kill9_and_a_flapping_link_deliver_every_record_once_in_order() {
     assert!(
         out.status.success(),
         "final mirror run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The mirror logs at info (its session start), not at the offline
+    // commands' warn.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mirror session started"),
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let total: u64 = appended.iter().sum();
