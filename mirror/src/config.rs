@@ -267,9 +267,15 @@ impl MirrorConfig {
         Ok(())
     }
 
-    /// The transactional id of shard `shard`.
-    pub fn transactional_id(&self, shard: u32) -> String {
-        format!("millrace-mirror/{}/{}", self.edge_id, shard)
+    /// The transactional id of shard `shard`'s producer `lane` (exactly
+    /// once runs two per shard taking turns, design/mirror.md "Exactly
+    /// once"): lane 0 keeps the id of a mirror with one producer per shard
+    /// (`millrace-mirror/<edge>/<shard>`), lane 1 adds `/1`.
+    pub fn transactional_id(&self, shard: u32, lane: u32) -> String {
+        match lane {
+            0 => format!("millrace-mirror/{}/{}", self.edge_id, shard),
+            _ => format!("millrace-mirror/{}/{}/{}", self.edge_id, shard, lane),
+        }
     }
 
     /// The target topic of source topic `topic`.
@@ -350,6 +356,7 @@ mod tests {
         assert!(config.validate().is_err());
         config.edge_id = "edge-1".into();
         assert!(config.validate().is_ok());
-        assert_eq!(config.transactional_id(3), "millrace-mirror/edge-1/3");
+        assert_eq!(config.transactional_id(3, 0), "millrace-mirror/edge-1/3");
+        assert_eq!(config.transactional_id(3, 1), "millrace-mirror/edge-1/3/1");
     }
 }
