@@ -97,6 +97,9 @@ def one_round(binary, work, rnd):
                 [binary, "mirror", "--data", edge, "--to", bootstrap, "--prefix", "edge.", "--edge-id", f"bench{rnd}",
                  "--topics", "mbench", "--progress-topic", "mirror_progress", "--exit-when-caught-up"] + MIRROR_ARGS,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                # `mirror session started` is an info line of the shard; the
+                # command's own default level is warn.
+                env=dict(os.environ, RUST_LOG="warn,millrace_mirror::shard=info"),
             )
             t1, srv1, wall1 = time.monotonic(), server.cpu(), time.time()
             children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
