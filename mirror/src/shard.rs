@@ -4,10 +4,10 @@
 //! earlier instance), reads the progress, then loops: discover partitions,
 //! send a batch in a transaction with its progress records, commit, and
 //! record the positions on the edge (retention floors). Exactly once, two
-//! transactional producers (lanes) take turns: batch n+1 is read and sent
-//! on one while batch n's commit is in flight on the other, and n+1 is
-//! committed only after n's commit succeeded (design/mirror.md, "Exactly
-//! once"). A transaction that fails with an abortable error is aborted
+//! transactional producers (lanes) take turns: once batch n's records are
+//! acknowledged, batch n+1 is read and sent on one while batch n's commit
+//! is in flight on the other, and n+1 is committed only after n's commit
+//! succeeded (design/mirror.md, "Two lanes, one order"). A transaction that fails with an abortable error is aborted
 //! (with the batch sent behind it) and sent again within the session, from
 //! the committed positions (these producers still own the target's
 //! progress: nobody moved it). Any other failure, or three abortable ones
@@ -220,7 +220,10 @@ impl Shard {
                 Some(Err(_)) => Err(MirrorError::Target("the producer thread panicked".to_string())),
             };
             let (first, created) = first?;
-            Ok::<_, MirrorError>((Arc::new(first), second?.map(Arc::new), created))
+            // With one lane, lane 1 was initialised only to fence an
+            // earlier instance's lane 1 (and abort its open transaction).
+            let second = second?.filter(|_| self.config.lanes >= 2);
+            Ok::<_, MirrorError>((Arc::new(first), second.map(Arc::new), created))
         })?;
         let initialised = began.elapsed();
         // A progress topic this session just created holds no progress:
@@ -444,6 +447,21 @@ impl Shard {
     /// Returns the records sent.
     fn send_batch(&self, session: &mut Session) -> Result<Sent> {
         self.pace(session);
+        // The batch in flight on the other lane must be in the target's
+        // logs (every record acknowledged) before this one's first record
+        // is sent: a Kafka broker writes a partition in the order records
+        // arrive and read-committed consumers read in offset order, so
+        // records of this batch sent earlier would come before the other's
+        // (its commit, the EndTxn round trip, still overlaps this batch).
+        // If the acknowledgements do not come, wait for its commit's outcome.
+        if let Some(pending) = &session.pending {
+            let other = session.lane(pending.lane).clone();
+            if wait_delivered(&other, self.config.request_timeout * 3).is_err() {
+                if let Err((lane, e)) = self.settle(session) {
+                    return self.abort(session, &[lane], e);
+                }
+            }
+        }
         let lane = session.lane;
         let producer = session.lane(lane).clone();
         let began = Instant::now();
@@ -529,6 +547,12 @@ impl Shard {
             commit,
         });
         session.lane = if session.second.is_some() { 1 - lane } else { 0 };
+        // One lane: the next batch goes on this producer, after this commit.
+        if session.second.is_none() {
+            if let Err((lane, e)) = self.settle(session) {
+                return self.abort(session, &[lane], e);
+            }
+        }
         Ok(Sent::Records(records))
     }
 
