@@ -21,13 +21,19 @@ Per round, in fresh directories:
           progress read) is included.
 
 Ratio = mirror records/s / kafka records/s of the same round; the report gives
-each round and the median. Environment: MBENCH_RECORDS (default 100000),
+each round and the median. Each round also records CPU: the central server's
+during the Kafka produce and during the mirror, and the mirror process's own
+(`*_cpu_s`), and the mirror's start-up: from its process start to its log line
+`mirror session started` (`mirror_startup_s`), and the rate after it
+(`mirror_after_start_records_per_s`, `ratio_after_start`). Environment: MBENCH_RECORDS (default 100000),
 MBENCH_ROUNDS (default 3), MBENCH_MIRROR_ARGS (extra `millrace mirror` flags,
 whitespace-separated, recorded in the output), MBENCH_PYTHON is not read (run this with a python
 that has confluent-kafka: target/kafka-venv/bin/python).
 """
+import datetime
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,6 +54,20 @@ MIRROR_ARGS = os.environ.get("MBENCH_MIRROR_ARGS", "").split()
 
 def log(msg):
     print(f"[mirror-bench] {msg}", file=sys.stderr, flush=True)
+
+
+def session_started(stderr):
+    """Wall time (seconds since the epoch) of the mirror's first `mirror
+    session started` log line, or None."""
+    for line in stderr.splitlines():
+        if "mirror session started" in line:
+            stamp = line.split()[0]
+            try:
+                at = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError:
+                return None
+            return at.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return None
 
 
 def one_round(binary, work, rnd):
@@ -71,13 +91,18 @@ def one_round(binary, work, rnd):
             produce, _read = kafka_driver.kafka_throughput(server)
             kafka_rate = produce["records"] / produce["seconds"]
             bootstrap = f"127.0.0.1:{server.kafka_port}"
-            srv0, t0 = server.cpu(), time.monotonic()
+            srv0, t0, wall0 = server.cpu(), time.monotonic(), time.time()
+            children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = subprocess.run(
                 [binary, "mirror", "--data", edge, "--to", bootstrap, "--prefix", "edge.", "--edge-id", f"bench{rnd}",
                  "--topics", "mbench", "--progress-topic", "mirror_progress", "--exit-when-caught-up"] + MIRROR_ARGS,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                # `mirror session started` is an info line of the shard; the
+                # command's own default level is warn.
+                env=dict(os.environ, RUST_LOG="warn,millrace_mirror::shard=info"),
             )
-            t1, srv1 = time.monotonic(), server.cpu()
+            t1, srv1, wall1 = time.monotonic(), server.cpu(), time.time()
+            children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             if out.returncode != 0:
                 raise RuntimeError(f"mirror failed: {out.stderr.decode(errors='replace')[-2000:]}")
             # Every record is on the central topic.
@@ -90,6 +115,9 @@ def one_round(binary, work, rnd):
                 raise RuntimeError(f"mirror: {high - low} offsets on the target, {RECORDS} records sent")
             mirror_seconds = t1 - t0
             mirror_rate = RECORDS / mirror_seconds
+            started = session_started(out.stderr.decode(errors="replace"))
+            startup = (started - wall0) if started else None
+            after = (wall1 - started) if started else None
             return {
                 "round": rnd,
                 "records": RECORDS,
@@ -99,7 +127,13 @@ def one_round(binary, work, rnd):
                 "mirror_seconds": mirror_seconds,
                 "mirror_records_per_s": mirror_rate,
                 "mirror_server_cpu_s": srv1 - srv0,
+                "mirror_cpu_s": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
+                "kafka_server_cpu_s": produce["server_cpu"],
+                "kafka_client_cpu_s": produce["client_cpu"],
+                "mirror_startup_s": startup,
+                "mirror_after_start_records_per_s": RECORDS / after if after else None,
                 "ratio": mirror_rate / kafka_rate,
+                "ratio_after_start": (RECORDS / after) / kafka_rate if after else None,
             }
         finally:
             server.stop()
@@ -117,7 +151,7 @@ def main():
     rows = []
     for rnd in range(ROUNDS):
         row = one_round(binary, work, rnd)
-        log(f"round {rnd}: kafka {row['kafka_produce_records_per_s']:.0f} rec/s, mirror {row['mirror_records_per_s']:.0f} rec/s, ratio {row['ratio']:.2f}")
+        log(f"round {rnd}: kafka {row['kafka_produce_records_per_s']:.0f} rec/s, mirror {row['mirror_records_per_s']:.0f} rec/s, ratio {row['ratio']:.2f}, start-up {row['mirror_startup_s']}, after start {row['ratio_after_start']}")
         rows.append(row)
     load = os.getloadavg()
     summary = {
@@ -125,6 +159,7 @@ def main():
         "median_ratio": statistics.median(r["ratio"] for r in rows),
         "median_kafka_records_per_s": statistics.median(r["kafka_produce_records_per_s"] for r in rows),
         "median_mirror_records_per_s": statistics.median(r["mirror_records_per_s"] for r in rows),
+        "median_ratio_after_start": statistics.median(r["ratio_after_start"] or 0 for r in rows),
         "loadavg_at_end": load,
         "mirror_args": MIRROR_ARGS,
     }

@@ -89,6 +89,11 @@ pub struct MirrorConfig {
     /// Shards: each a producer (and transactional id) for a share of the
     /// partitions.
     pub shards: u32,
+    /// Exactly once: transactional producers per shard taking turns (1 or
+    /// 2, default 2): with 2 a batch is sent while the one before commits
+    /// (design/mirror.md, "Two lanes, one order"), which pays on a link
+    /// with latency and costs some CPU on both sides.
+    pub lanes: u32,
     /// Most key and value bytes per second (0: no limit).
     pub rate_limit_bytes: u64,
     /// Progress topic on the target.
@@ -156,6 +161,7 @@ impl std::fmt::Debug for MirrorConfig {
             .field("edge_id", &self.edge_id)
             .field("mode", &self.mode)
             .field("shards", &self.shards)
+            .field("lanes", &self.lanes)
             .field("rate_limit_bytes", &self.rate_limit_bytes)
             .field("progress_topic", &self.progress_topic)
             .field("create_topics", &self.create_topics)
@@ -195,6 +201,7 @@ impl MirrorConfig {
             edge_id: edge_id.to_string(),
             mode: Mode::ExactlyOnce,
             shards: 1,
+            lanes: 2,
             rate_limit_bytes: 0,
             progress_topic: PROGRESS_TOPIC_DEFAULT.to_string(),
             create_topics: true,
@@ -239,6 +246,9 @@ impl MirrorConfig {
                 self.shards
             )));
         }
+        if !(1..=2).contains(&self.lanes) {
+            return Err(MirrorError::Config(format!("lanes {}: must be 1 or 2", self.lanes)));
+        }
         if self.batch_records == 0 || self.batch_bytes == 0 {
             return Err(MirrorError::Config(
                 "batch_records and batch_bytes must be positive".into(),
@@ -267,9 +277,15 @@ impl MirrorConfig {
         Ok(())
     }
 
-    /// The transactional id of shard `shard`.
-    pub fn transactional_id(&self, shard: u32) -> String {
-        format!("millrace-mirror/{}/{}", self.edge_id, shard)
+    /// The transactional id of shard `shard`'s producer `lane` (exactly
+    /// once runs two per shard taking turns, design/mirror.md "Exactly
+    /// once"): lane 0 keeps the id of a mirror with one producer per shard
+    /// (`millrace-mirror/<edge>/<shard>`), lane 1 adds `/1`.
+    pub fn transactional_id(&self, shard: u32, lane: u32) -> String {
+        match lane {
+            0 => format!("millrace-mirror/{}/{}", self.edge_id, shard),
+            _ => format!("millrace-mirror/{}/{}/{}", self.edge_id, shard, lane),
+        }
     }
 
     /// The target topic of source topic `topic`.
@@ -350,6 +366,7 @@ mod tests {
         assert!(config.validate().is_err());
         config.edge_id = "edge-1".into();
         assert!(config.validate().is_ok());
-        assert_eq!(config.transactional_id(3), "millrace-mirror/edge-1/3");
+        assert_eq!(config.transactional_id(3, 0), "millrace-mirror/edge-1/3");
+        assert_eq!(config.transactional_id(3, 1), "millrace-mirror/edge-1/3/1");
     }
 }

@@ -3,10 +3,12 @@
 //! edge as store-and-forward buffer. See design/mirror.md.
 //!
 //! - Source: the edge [`Store`], read in-process, read-committed.
-//! - Target: librdkafka (the `rdkafka` crate), one producer per shard;
-//!   in [`Mode::ExactlyOnce`] a transactional one (`transactional.id =
-//!   millrace-mirror/<edge-id>/<shard>`) whose every transaction carries a
-//!   batch of records and, per partition in it, a progress record (key
+//! - Target: librdkafka (the `rdkafka` crate), an idempotent producer per
+//!   shard in [`Mode::AtLeastOnce`]; in [`Mode::ExactlyOnce`] two
+//!   transactional ones per shard taking turns (lanes, `transactional.id =
+//!   millrace-mirror/<edge-id>/<shard>` and `.../<shard>/1`: a batch is
+//!   sent while the one before commits; commits stay in order), whose
+//!   every transaction carries a batch of records and, per partition in it, a progress record (key
 //!   `<edge>/<topic>/<partition>`, value the next source offset, decimal)
 //!   in the progress topic. A session reads that topic read-committed to
 //!   its end after `init_transactions` and resumes exactly there.

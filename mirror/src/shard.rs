@@ -1,14 +1,18 @@
 // Over 600 lines: one shard's session loop, batching, commit and edge recording share the session state; splitting it is a refactor of its own.
-//! One mirror shard: a producer on the target and the partitions whose
-//! hash falls to it. A session initialises the producer (fencing an
+//! One mirror shard: producers on the target and the partitions whose
+//! hash falls to it. A session initialises its producers (fencing an
 //! earlier instance), reads the progress, then loops: discover partitions,
 //! send a batch in a transaction with its progress records, commit, and
-//! record the positions on the edge (retention floors). A transaction
-//! that fails with an abortable error is aborted and sent again within the
-//! session, from the committed positions (this producer still owns the
-//! target's progress: nobody moved it). Any other failure, or three
-//! abortable ones in a row, ends the session; the shard backs off and
-//! starts a new one, which resumes from what the target committed.
+//! record the positions on the edge (retention floors). Exactly once, two
+//! transactional producers (lanes) take turns: once batch n's records are
+//! acknowledged, batch n+1 is read and sent on one while batch n's commit
+//! is in flight on the other, and n+1 is committed only after n's commit
+//! succeeded (design/mirror.md, "Two lanes, one order"). A transaction that fails with an abortable error is aborted
+//! (with the batch sent behind it) and sent again within the session, from
+//! the committed positions (these producers still own the target's
+//! progress: nobody moved it). Any other failure, or three abortable ones
+//! in a row, ends the session; the shard backs off and starts a new one,
+//! which resumes from what the target committed.
 
 use crate::config::{MirrorConfig, Mode};
 use crate::error::{MirrorError, Result};
@@ -23,6 +27,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often a session looks for new partitions, operator drops and lag.
@@ -66,9 +71,38 @@ struct Source {
     scanner: Scanner,
 }
 
+/// A batch whose transaction is sent and whose commit runs on its own
+/// thread (exactly once), to be settled before the next batch commits.
+struct Pending {
+    lane: usize,
+    moved: Vec<((String, u32), u64)>,
+    records: u64,
+    bytes: u64,
+    /// The commit: how long it took (waiting for the deliveries, then
+    /// `commit_transaction`), or why it failed.
+    commit: JoinHandle<std::result::Result<Duration, KafkaError>>,
+}
+
+/// A batch read from the sources and queued on a producer.
+struct Filled {
+    /// Its transaction is begun (exactly once).
+    open: bool,
+    failed: Option<MirrorError>,
+    moved: Vec<((String, u32), u64)>,
+    records: u64,
+    bytes: u64,
+}
+
 /// One session's state.
 struct Session {
-    producer: MirrorProducer,
+    /// Lane 0's producer (the only one at least once).
+    producer: Arc<MirrorProducer>,
+    /// Lane 1's producer (exactly once).
+    second: Option<Arc<MirrorProducer>>,
+    /// The lane of the next batch.
+    lane: usize,
+    /// The previous batch's commit, in flight on the other lane.
+    pending: Option<Pending>,
     progress: BTreeMap<(String, u32), u64>,
     sources: BTreeMap<(String, u32), Source>,
     verified: BTreeSet<String>,
@@ -80,6 +114,16 @@ struct Session {
     /// Delivered positions not yet recorded on the edge, and when the last were.
     unrecorded: BTreeMap<(String, u32), u64>,
     recorded_at: Instant,
+}
+
+impl Session {
+    /// The producer of `lane` (lane 0's when there is no second).
+    fn lane(&self, lane: usize) -> &Arc<MirrorProducer> {
+        match (lane, &self.second) {
+            (1, Some(second)) => second,
+            _ => &self.producer,
+        }
+    }
 }
 
 impl Shard {
@@ -158,18 +202,50 @@ impl Shard {
     }
 
     fn session(&self) -> Result<()> {
-        let producer = target::producer(&self.config, self.shard, self.stats.clone())?;
+        let began = Instant::now();
+        // Both lanes are initialised (each fencing an earlier instance and
+        // aborting its open transaction) before the progress is read; lane
+        // 1 on a thread of its own while lane 0 also sees to the progress
+        // topic (each initialisation is a few round trips).
+        let (producer, second, created) = std::thread::scope(|scope| {
+            let second = (self.config.mode == Mode::ExactlyOnce)
+                .then(|| scope.spawn(|| target::producer(&self.config, self.shard, 1, self.stats.clone())));
+            let first = target::producer(&self.config, self.shard, 0, self.stats.clone()).and_then(|producer| {
+                let created = self.config.mode == Mode::ExactlyOnce && self.ensure_progress_topic(&producer)?;
+                Ok((producer, created))
+            });
+            let second = match second.map(std::thread::ScopedJoinHandle::join) {
+                None => Ok(None),
+                Some(Ok(second)) => second.map(Some),
+                Some(Err(_)) => Err(MirrorError::Target("the producer thread panicked".to_string())),
+            };
+            let (first, created) = first?;
+            // With one lane, lane 1 was initialised only to fence an
+            // earlier instance's lane 1 (and abort its open transaction).
+            let second = second?.filter(|_| self.config.lanes >= 2);
+            Ok::<_, MirrorError>((Arc::new(first), second.map(Arc::new), created))
+        })?;
+        let initialised = began.elapsed();
+        // A progress topic this session just created holds no progress:
+        // reading it would only cost a client's start.
         let progress = match self.config.mode {
-            Mode::ExactlyOnce => {
-                self.ensure_progress_topic(&producer)?;
-                target::read_progress(&self.config)?
-            }
-            Mode::AtLeastOnce => BTreeMap::new(),
+            Mode::ExactlyOnce if !created => target::read_progress(&self.config)?,
+            Mode::ExactlyOnce | Mode::AtLeastOnce => BTreeMap::new(),
         };
+        tracing::debug!(
+            mirror = %self.config.name,
+            shard = self.shard,
+            producers_and_progress_topic_us = initialised.as_micros(),
+            progress_read_us = (began.elapsed() - initialised).as_micros(),
+            "session initialised"
+        );
         self.stats.set_connected(true);
         tracing::info!(mirror = %self.config.name, shard = self.shard, mode = %self.config.mode, partitions_with_progress = progress.len(), "mirror session started");
         let mut session = Session {
             producer,
+            second,
+            lane: 0,
+            pending: None,
             progress,
             sources: BTreeMap::new(),
             verified: BTreeSet::new(),
@@ -183,20 +259,29 @@ impl Shard {
             unrecorded: BTreeMap::new(),
             recorded_at: Instant::now(),
         };
+        let result = self.run_session(&mut session);
+        // A commit still in flight ends before the producers go.
+        if let Err((lane, error)) = self.settle(&mut session) {
+            tracing::debug!(mirror = %self.config.name, shard = self.shard, %error, "the last transaction of the session did not commit");
+            let _ = session.lane(lane).abort_transaction(self.config.request_timeout);
+        }
+        result
+    }
+
+    fn run_session(&self, session: &mut Session) -> Result<()> {
         let mut aborts_in_a_row = 0;
         loop {
             if self.stopped() {
-                self.record(&mut session)?;
+                if let Err((lane, error)) = self.settle(session) {
+                    let _ = self.abort(session, &[lane], error);
+                }
+                self.record(session)?;
                 return Err(MirrorError::Stopped);
             }
-            if session.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
-                self.refresh(&mut session)?;
-                session.refreshed = Some(Instant::now());
-            }
             let generation = self.store.generation();
-            match self.send_batch(&mut session)? {
+            match self.step(session)? {
                 Sent::Records(0) => {
-                    self.record(&mut session)?;
+                    self.record(session)?;
                     self.store.wait_any(generation, Instant::now() + IDLE_WAIT);
                 }
                 Sent::Records(_) => aborts_in_a_row = 0,
@@ -213,10 +298,25 @@ impl Shard {
         }
     }
 
-    fn ensure_progress_topic(&self, producer: &MirrorProducer) -> Result<()> {
+    /// Refresh when it is due (after the commit in flight settled: a
+    /// refresh may move positions), then send a batch.
+    fn step(&self, session: &mut Session) -> Result<Sent> {
+        if session.refreshed.is_none_or(|at| at.elapsed() >= REFRESH) {
+            if let Err((lane, error)) = self.settle(session) {
+                return self.abort(session, &[lane], error);
+            }
+            self.refresh(session)?;
+            session.refreshed = Some(Instant::now());
+        }
+        self.send_batch(session)
+    }
+
+    /// The progress topic exists; whether this call created it (an
+    /// existing one answers `TopicAlreadyExists`: not created here).
+    fn ensure_progress_topic(&self, producer: &MirrorProducer) -> Result<bool> {
         let topic = &self.config.progress_topic;
         if target::partition_count(producer, topic, self.config.request_timeout)?.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         if !self.config.create_topics {
             return Err(MirrorError::Target(format!(
@@ -318,11 +418,13 @@ impl Shard {
             return Ok(());
         }
         let timeout = self.config.request_timeout;
+        let began = Instant::now();
         let mut existing = target::partition_count(&session.producer, topic, timeout)?;
         if existing.is_none() && self.config.create_topics {
             target::create_topic(&self.config, topic, count, false)?;
             existing = target::partition_count(&session.producer, topic, timeout)?;
         }
+        tracing::debug!(mirror = %self.config.name, shard = self.shard, topic, us = began.elapsed().as_micros(), "target topic verified");
         match existing {
             Some(n) if n >= count => {
                 session.verified.insert(topic.to_string());
@@ -338,23 +440,143 @@ impl Shard {
     }
 
     /// Send what is there, up to the batch limits, in one transaction with
-    /// its progress records; on success record the positions on the edge.
+    /// its progress records. Exactly once, the transaction's commit is left
+    /// running on its lane (settled before the next batch commits, or when
+    /// the session idles, refreshes or ends); at least once, the batch is
+    /// acknowledged and its positions recorded before this returns.
     /// Returns the records sent.
     fn send_batch(&self, session: &mut Session) -> Result<Sent> {
         self.pace(session);
+        // The batch in flight on the other lane must be in the target's
+        // logs (every record acknowledged) before this one's first record
+        // is sent: a Kafka broker writes a partition in the order records
+        // arrive and read-committed consumers read in offset order, so
+        // records of this batch sent earlier would come before the other's
+        // (its commit, the EndTxn round trip, still overlaps this batch).
+        // If the acknowledgements do not come, wait for its commit's outcome.
+        if let Some(pending) = &session.pending {
+            let other = session.lane(pending.lane).clone();
+            if wait_delivered(&other, self.config.request_timeout * 3).is_err() {
+                if let Err((lane, e)) = self.settle(session) {
+                    return self.abort(session, &[lane], e);
+                }
+            }
+        }
+        let lane = session.lane;
+        let producer = session.lane(lane).clone();
+        let began = Instant::now();
+        let filled = self.fill(session, &producer)?;
+        let Filled {
+            mut open,
+            failed,
+            moved,
+            records,
+            bytes,
+        } = filled;
+        if self.config.mode == Mode::AtLeastOnce {
+            if moved.is_empty() && failed.is_none() {
+                return Ok(Sent::Records(0));
+            }
+            let result = match failed {
+                Some(e) => Err(e),
+                None => self.acknowledge(&producer).map_err(MirrorError::from),
+            };
+            if let Err(e) = result {
+                return self.abort(session, &[], e);
+            }
+            self.delivered(session, moved, records, bytes)?;
+            return Ok(Sent::Records(records));
+        }
+        if moved.is_empty() && failed.is_none() {
+            if open {
+                producer.abort_transaction(self.config.request_timeout)?;
+            }
+            if let Err((lane, e)) = self.settle(session) {
+                return self.abort(session, &[lane], e);
+            }
+            return Ok(Sent::Records(0));
+        }
+        let sent = match failed {
+            Some(e) => Err(e),
+            None => self
+                .send_progress(&producer, &moved, &mut open)
+                .map_err(MirrorError::from),
+        };
+        let filled_at = Instant::now();
+        // The previous batch's commit (the other lane) first: this one may
+        // commit only after it did.
+        if let Err((previous, e)) = self.settle(session) {
+            let lanes: &[usize] = if open { &[previous, lane] } else { &[previous] };
+            return self.abort(session, lanes, e);
+        }
+        if let Err(e) = sent {
+            let lanes: &[usize] = if open { &[lane] } else { &[] };
+            return self.abort(session, lanes, e);
+        }
+        tracing::debug!(
+            mirror = %self.config.name,
+            shard = self.shard,
+            lane,
+            records,
+            fill_us = filled_at.duration_since(began).as_micros(),
+            waited_for_previous_commit_us = filled_at.elapsed().as_micros(),
+            "batch sent; its commit starts"
+        );
+        let timeout = self.config.request_timeout * 3;
+        let committing = producer.clone();
+        let commit = std::thread::Builder::new()
+            .name(format!("millrace-mirror-{}-commit", self.shard))
+            .spawn(move || {
+                let began = Instant::now();
+                wait_delivered(&committing, timeout)?;
+                committing.commit_transaction(timeout)?;
+                Ok(began.elapsed())
+            });
+        let commit = match commit {
+            Ok(handle) => handle,
+            Err(e) => {
+                let error = MirrorError::Config(format!("cannot start a mirror thread: {e}"));
+                return self.abort(session, &[lane], error);
+            }
+        };
+        session.pending = Some(Pending {
+            lane,
+            moved,
+            records,
+            bytes,
+            commit,
+        });
+        session.lane = if session.second.is_some() { 1 - lane } else { 0 };
+        // One lane: the next batch goes on this producer, after this commit.
+        if session.second.is_none() {
+            if let Err((lane, e)) = self.settle(session) {
+                return self.abort(session, &[lane], e);
+            }
+        }
+        Ok(Sent::Records(records))
+    }
+
+    /// Read up to the batch limits from the sources (taking turns which
+    /// comes first) and queue the records on `producer`, beginning its
+    /// transaction (exactly once) at the first. A failure to queue stops
+    /// the batch (`failed`); a source that cannot be read ends the session.
+    fn fill(&self, session: &mut Session, producer: &MirrorProducer) -> Result<Filled> {
         let config = &self.config;
         let mut budget_records = config.batch_records;
         let mut budget_bytes = self.batch_bytes();
         let exactly_once = config.mode == Mode::ExactlyOnce;
-        let mut open = false;
-        let mut failed: Option<MirrorError> = None;
-        let (mut records, mut bytes) = (0u64, 0u64);
-        let mut moved: Vec<((String, u32), u64)> = Vec::new();
+        let mut filled = Filled {
+            open: false,
+            failed: None,
+            moved: Vec::new(),
+            records: 0,
+            bytes: 0,
+        };
         let keys: Vec<(String, u32)> = session.sources.keys().cloned().collect();
         let n = keys.len().max(1);
         session.rotate = (session.rotate + 1) % n;
         for i in 0..keys.len() {
-            if budget_records == 0 || budget_bytes == 0 || failed.is_some() {
+            if budget_records == 0 || budget_bytes == 0 || filled.failed.is_some() {
                 break;
             }
             let Some(key) = keys.get((session.rotate + i) % n) else {
@@ -363,13 +585,13 @@ impl Shard {
             let Some(source) = session.sources.get_mut(key) else {
                 continue;
             };
-            let producer = &session.producer;
             let translator = &mut session.translator;
             let store = &self.store;
             let partition = i32::try_from(key.1).unwrap_or(i32::MAX);
             let edge = config.edge_id.as_bytes();
             let (mut count, mut size) = (0u64, 0usize);
             let target = source.target.as_str();
+            let (open, failed) = (&mut filled.open, &mut filled.failed);
             let next = match source.scanner.scan(
                 ReadOptions {
                     max_records: budget_records,
@@ -379,22 +601,22 @@ impl Shard {
                     if failed.is_some() {
                         return;
                     }
-                    if exactly_once && !open {
+                    if exactly_once && !*open {
                         if let Err(e) = producer.begin_transaction() {
-                            failed = Some(e.into());
+                            *failed = Some(e.into());
                             return;
                         }
-                        open = true;
+                        *open = true;
                     }
                     let translated = match translator.as_mut().map(|t| translate(t, store, &r, target, key)) {
-                        Some(Err(e)) => return failed = Some(e),
+                        Some(Err(e)) => return *failed = Some(e),
                         Some(Ok(translated)) => translated,
                         None => (None, None),
                     };
                     size += r.value.len() + r.key.map_or(0, <[u8]>::len);
                     count += 1;
                     if let Err(e) = send(producer, mirrored(&r, &translated, target, partition, edge)) {
-                        failed = Some(e.into());
+                        *failed = Some(e.into());
                     }
                 },
             ) {
@@ -406,45 +628,63 @@ impl Shard {
                     continue;
                 }
                 Err(e) => {
-                    if open {
+                    if filled.open {
                         let _ = producer.abort_transaction(config.request_timeout);
                     }
                     return Err(e.into());
                 }
             };
             if next > source.position {
-                moved.push((key.clone(), next));
+                filled.moved.push((key.clone(), next));
             }
-            records += count;
-            bytes += size as u64;
+            filled.records += count;
+            filled.bytes += size as u64;
             budget_records = budget_records.saturating_sub(usize::try_from(count).unwrap_or(usize::MAX));
             budget_bytes = budget_bytes.saturating_sub(size);
         }
-        if moved.is_empty() && failed.is_none() {
-            if open {
-                session.producer.abort_transaction(config.request_timeout)?;
-            }
-            return Ok(Sent::Records(0));
-        }
-        let result = match failed {
-            Some(e) => Err(e),
-            None if exactly_once => self.commit(session, &moved, &mut open).map_err(MirrorError::from),
-            None => self.acknowledge(session).map_err(MirrorError::from),
-        };
-        if let Err(e) = result {
-            return self.abort(session, open, e);
-        }
-        self.delivered(session, moved, records, bytes)?;
-        Ok(Sent::Records(records))
+        Ok(filled)
     }
 
-    /// A batch failed with `error`: abort its transaction (if `open`); an
+    /// Wait for the commit in flight (if any); once it succeeded, its
+    /// positions are delivered. On failure: the lane whose transaction is
+    /// left to abort, and why.
+    fn settle(&self, session: &mut Session) -> std::result::Result<(), (usize, MirrorError)> {
+        let Some(pending) = session.pending.take() else {
+            return Ok(());
+        };
+        let lane = pending.lane;
+        let waited = Instant::now();
+        let took = match pending.commit.join() {
+            Ok(Ok(took)) => took,
+            Ok(Err(e)) => return Err((lane, e.into())),
+            Err(_) => return Err((lane, MirrorError::Target("the commit thread panicked".to_string()))),
+        };
+        tracing::debug!(
+            mirror = %self.config.name,
+            shard = self.shard,
+            lane,
+            records = pending.records,
+            commit_us = took.as_micros(),
+            joined_after_us = waited.elapsed().as_micros(),
+            "transaction committed"
+        );
+        self.delivered(session, pending.moved, pending.records, pending.bytes)
+            .map_err(|e| (lane, e))
+    }
+
+    /// A batch failed with `error`: abort the transactions of `lanes`; an
     /// abortable error is sent again in this session, from the committed
     /// positions; anything else ends the session, and the next one starts
     /// from what the target holds.
-    fn abort(&self, session: &mut Session, open: bool, error: MirrorError) -> Result<Sent> {
+    fn abort(&self, session: &mut Session, lanes: &[usize], error: MirrorError) -> Result<Sent> {
         self.stats.aborted();
-        let aborted = !open || session.producer.abort_transaction(self.config.request_timeout).is_ok();
+        let mut aborted = true;
+        for lane in lanes {
+            aborted &= session
+                .lane(*lane)
+                .abort_transaction(self.config.request_timeout)
+                .is_ok();
+        }
         if !(aborted && abortable(&error)) {
             return Err(error);
         }
@@ -452,6 +692,7 @@ impl Shard {
         for source in session.sources.values_mut() {
             source.scanner.seek(source.position);
         }
+        session.lane = 0;
         Ok(Sent::Aborted(error))
     }
 
@@ -524,15 +765,17 @@ impl Shard {
         }
     }
 
-    /// Exactly once: the progress records, then the commit.
-    fn commit(
+    /// Exactly once: queue the progress records of the batch (beginning its
+    /// transaction if no record did: the sources moved past records that
+    /// are not delivered, such as aborted ones).
+    fn send_progress(
         &self,
-        session: &Session,
+        producer: &MirrorProducer,
         moved: &[((String, u32), u64)],
         open: &mut bool,
     ) -> std::result::Result<(), KafkaError> {
         if !*open {
-            session.producer.begin_transaction()?;
+            producer.begin_transaction()?;
             *open = true;
         }
         for ((topic, partition), next) in moved {
@@ -542,18 +785,15 @@ impl Shard {
                 .partition(0)
                 .key(key.as_bytes())
                 .payload(value.as_bytes());
-            send(&session.producer, record)?;
+            send(producer, record)?;
         }
-        wait_delivered(&session.producer, self.config.request_timeout * 3)?;
-        session.producer.commit_transaction(self.config.request_timeout * 3)?;
-        *open = false;
         Ok(())
     }
 
     /// At least once: every record of the batch acknowledged.
-    fn acknowledge(&self, session: &Session) -> std::result::Result<(), KafkaError> {
+    fn acknowledge(&self, producer: &MirrorProducer) -> std::result::Result<(), KafkaError> {
         let errors_before = self.stats.counters().errors.values().sum::<u64>();
-        wait_delivered(&session.producer, self.config.request_timeout * 3)?;
+        wait_delivered(producer, self.config.request_timeout * 3)?;
         let errors_after = self.stats.counters().errors.values().sum::<u64>();
         if errors_after > errors_before {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));

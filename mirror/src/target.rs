@@ -76,10 +76,15 @@ fn client_config(config: &MirrorConfig) -> ClientConfig {
     c
 }
 
-/// The shard's producer: transactional (`transactional.id =
-/// millrace-mirror/<edge>/<shard>`, initialised: any earlier instance is
-/// fenced and its open transaction aborted) or idempotent.
-pub(crate) fn producer(config: &MirrorConfig, shard: u32, stats: Arc<MirrorStats>) -> Result<MirrorProducer> {
+/// The shard's producer `lane`: transactional (`transactional.id =
+/// millrace-mirror/<edge>/<shard>[/<lane>]`, initialised: any earlier
+/// instance is fenced and its open transaction aborted) or idempotent.
+pub(crate) fn producer(
+    config: &MirrorConfig,
+    shard: u32,
+    lane: u32,
+    stats: Arc<MirrorStats>,
+) -> Result<MirrorProducer> {
     let mut c = client_config(config);
     for (key, value) in PRODUCER_DEFAULTS {
         c.set(key, value);
@@ -91,7 +96,7 @@ pub(crate) fn producer(config: &MirrorConfig, shard: u32, stats: Arc<MirrorStats
     }
     c.set("enable.idempotence", "true").set("acks", "all");
     if config.mode == Mode::ExactlyOnce {
-        c.set("transactional.id", config.transactional_id(shard));
+        c.set("transactional.id", config.transactional_id(shard, lane));
     }
     let producer: MirrorProducer = c.create_with_context(Delivery { stats })?;
     if config.mode == Mode::ExactlyOnce {
@@ -119,8 +124,9 @@ pub(crate) fn partition_count(producer: &MirrorProducer, topic: &str, timeout: D
 /// Create `topic` with `partitions` partitions (the cluster's replication
 /// factor), and `compact` as its cleanup policy when asked and the target
 /// takes it (a target that refuses the config, as Millrace's Kafka front
-/// does, gets the topic without it). Existing already is fine.
-pub(crate) fn create_topic(config: &MirrorConfig, topic: &str, partitions: u32, compact: bool) -> Result<()> {
+/// does, gets the topic without it). Existing already is fine; `true` when
+/// this call created it.
+pub(crate) fn create_topic(config: &MirrorConfig, topic: &str, partitions: u32, compact: bool) -> Result<bool> {
     let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -144,7 +150,8 @@ pub(crate) fn create_topic(config: &MirrorConfig, topic: &str, partitions: u32, 
         results = attempt(false)?;
     }
     match results.first() {
-        Some(Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(()),
+        Some(Ok(_)) => Ok(true),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
         Some(Err((_, code))) => Err(MirrorError::Target(format!("create topic {topic}: {code}"))),
     }
 }

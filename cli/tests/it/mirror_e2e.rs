@@ -244,7 +244,12 @@ fn kill9_and_a_flapping_link_deliver_every_record_once_in_order() {
             append(edge.path(), u32::try_from(p).unwrap(), n);
             *total += n;
         }
-        let mut child = mirror_cmd(edge.path(), &proxy.addr(), &[]).spawn().unwrap();
+        // A third of the runs with one lane: a run after a killed two-lane
+        // one must still fence lane 1 and abort its open transaction.
+        let lanes = if rng.next(3) == 0 { "1" } else { "2" };
+        let mut child = mirror_cmd(edge.path(), &proxy.addr(), &["--lanes", lanes])
+            .spawn()
+            .unwrap();
         let run = Duration::from_millis(150 + rng.next(900));
         if rng.next(3) == 0 {
             // The link drops mid-run and comes back before the kill, or not.
@@ -260,7 +265,7 @@ fn kill9_and_a_flapping_link_deliver_every_record_once_in_order() {
         }
         kill9(&mut child);
         proxy.restore();
-        eprintln!("cycle {cycle}: killed after {run:?}");
+        eprintln!("cycle {cycle}: {lanes} lane(s), killed after {run:?}");
     }
     // Link up: run to the end.
     // The directory was locked for a moment (see `open_edge`): run again.

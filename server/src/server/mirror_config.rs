@@ -51,6 +51,10 @@ pub struct MirrorSection {
     /// Most records per transaction (default 5000).
     #[serde(default)]
     pub batch_records: Option<usize>,
+    /// Exactly once: transactional producers per shard taking turns, 1 or
+    /// 2 (default 2).
+    #[serde(default)]
+    pub lanes: Option<u32>,
     /// Most key and value bytes per transaction (default 768 KiB, at most 24 MiB).
     #[serde(default)]
     pub batch_bytes: Option<u64>,
