@@ -50,6 +50,9 @@ LATENCY_SECONDS = float(os.environ.get("KBENCH_LATENCY_SECONDS", "5"))
 NATIVE_BATCH = int(os.environ.get("KBENCH_NATIVE_BATCH", "1000"))
 KAFKA_LINGER_MS = os.environ.get("KBENCH_KAFKA_LINGER_MS", "5")
 KAFKA_BATCH_BYTES = os.environ.get("KBENCH_KAFKA_BATCH_BYTES", "1000000")
+# KBENCH_IDEMPOTENCE=1: the batched produce as an idempotent producer
+# (librdkafka enable.idempotence; up to 5 requests in flight), issue 26.
+IDEMPOTENCE = os.environ.get("KBENCH_IDEMPOTENCE", "0") == "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TOPIC = "kbench"
 
@@ -178,7 +181,7 @@ def kafka_throughput(server):
             "linger.ms": KAFKA_LINGER_MS,
             "batch.size": KAFKA_BATCH_BYTES,
             "compression.type": "none",
-            "enable.idempotence": False,
+            "enable.idempotence": IDEMPOTENCE,
             "delivery.report.only.error": True,
         }
     )

@@ -7,7 +7,8 @@ machine. Prints one JSON line per run and a table of medians.
 usage: ab.py BEFORE_BIN AFTER_BIN WORK_DIR [SECONDS] [ROUNDS]
 
 Environment: CPU_WORKLOADS as for cpu.py; CPU_CLIENT_BIN runs every client
-from that binary (a server-only comparison).
+from that binary (a server-only comparison), CPU_SERVER_BIN every server (a
+client-only comparison).
 """
 import json
 import os

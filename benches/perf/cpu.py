@@ -12,8 +12,9 @@ one record per call and per acknowledgement, one partition:
 usage: cpu.py MILLRACE_BIN WORK_DIR [SECONDS] [ROUNDS]
 
 Environment: CPU_CLIENT_BIN runs the client from another binary than the
-server (to measure a server change alone); CPU_WORKLOADS=name,name picks
-workloads (default: the first three).
+server (to measure a server change alone); CPU_SERVER_BIN runs the server
+from another binary than the client (to measure a client change alone);
+CPU_WORKLOADS=name,name picks workloads (default: the first three).
 
 The client is `millrace --server ADDR bench` (the project's Rust client);
 its CPU is the child's rusage (all threads), the server's is
@@ -74,7 +75,7 @@ def one(binary, work, name, producers, durability, seconds):
     os.makedirs(data)
     port = free_port()
     server = subprocess.Popen(
-        [binary, "--data", data, "serve", "--listen", f"127.0.0.1:{port}", "--no-metrics",
+        [os.environ.get("CPU_SERVER_BIN", binary), "--data", data, "serve", "--listen", f"127.0.0.1:{port}", "--no-metrics",
          "--kafka-listen", "off", "--registry-listen", "off",
          "--durability", durability],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,8 @@
 //! and those queued behind one that waits for its `Always` fsync are
 //! written before that wait, so that one fsync covers them; every answer
 //! comes back in request order with its own offsets (design/kafka.md,
-//! "Produce and fetch").
+//! "Produce and fetch"). Idempotent produces from a live producer id take
+//! the same way, deduplicated and fenced as on the blocking way.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use millrace_server::kafka::protocol::messages::api_versions::ApiVersionsRequest
 use millrace_server::kafka::protocol::messages::produce::{
     ProduceRequest, ProduceRequestPartition, ProduceRequestTopic,
 };
+use millrace_server::kafka::protocol::messages::txn::InitProducerIdRequest;
 use millrace_server::kafka::protocol::{
     decode_response_body, encode_request, ApiKey, Request as KafkaRequest, RequestHeader, Response as KafkaResponse,
 };
@@ -27,15 +29,21 @@ use crate::common::start_server;
 
 /// One plain (not idempotent) batch of `values`.
 fn batch(values: &[&[u8]]) -> Vec<u8> {
+    idempotent_batch(values, -1, -1, -1)
+}
+
+/// One batch of `values` from producer `producer_id` at `epoch`, its first
+/// record at sequence `base_sequence` (-1s: a plain batch).
+fn idempotent_batch(values: &[&[u8]], producer_id: i64, epoch: i16, base_sequence: i32) -> Vec<u8> {
     let mut out = Vec::new();
     let fields = BatchFields {
         base_offset: 0,
         partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
         attributes: Attributes::new(Compression::None, TimestampType::CreateTime, false, false),
         base_timestamp: 1_700_000_000_000,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
+        producer_id,
+        producer_epoch: epoch,
+        base_sequence,
     };
     let mut writer = BatchWriter::begin(&mut out, fields);
     for (i, value) in values.iter().enumerate() {
@@ -171,5 +179,93 @@ async fn kafka_always_produces_queued_behind_a_wait_share_its_fsync() {
     let fetched = client.fetch("slow", 0, 0, Duration::ZERO).await.unwrap();
     let stored: Vec<Vec<u8>> = fetched.records.into_iter().map(|record| record.value).collect();
     assert_eq!(stored, slow_values);
+    server.handle.shutdown().await.unwrap();
+}
+
+/// An idempotent producer's acks=all batches to an `Always` topic in one
+/// burst: they are written on the connection's task like plain ones, so
+/// one fsync covers many (on the blocking way each took its own); a retry
+/// of the batch before is answered the original offset and stored once; a
+/// batch at an epoch the producer is not at is refused and not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_idempotent_produces_queued_behind_a_wait_share_its_fsync_deduplicated_and_fenced() {
+    let server = start_server(|config| {
+        config.kafka = KafkaConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..KafkaConfig::off()
+        };
+    })
+    .await;
+    let kafka: SocketAddr = server.handle.kafka_addr().expect("the Kafka front listens");
+    let client = server.client().await;
+    client
+        .create_topic("slow", 1, &[("durability", "always")])
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(kafka).await.unwrap();
+    let init = KafkaRequest::InitProducerId(InitProducerIdRequest {
+        transaction_timeout_ms: 60_000,
+        ..Default::default()
+    });
+    stream
+        .write_all(&frame(ApiKey::InitProducerId, 1, 1, &init))
+        .await
+        .unwrap();
+    let (_, body) = response(&mut stream).await;
+    let Ok(KafkaResponse::InitProducerId(init)) = decode_response_body(ApiKey::InitProducerId, &body, 1) else {
+        panic!("not an InitProducerId response");
+    };
+    assert_eq!(init.error_code, 0);
+    let (producer_id, epoch) = (init.producer_id, init.producer_epoch);
+    assert!(producer_id >= 0);
+    let fsyncs_before = stat(&client.stats().await.unwrap(), "millrace_fsyncs_total");
+    // Request i: a batch of two records; 21 resends 20; 40 is at an epoch
+    // the producer is not at (and a sequence that is no restart).
+    let mut burst = Vec::new();
+    let mut sequence = 0;
+    let mut expected = Vec::new();
+    let mut stored = Vec::new();
+    let mut offset = 0i64;
+    for i in 0..60i32 {
+        let value = format!("value {i}").into_bytes();
+        let (records, answer) = match i {
+            21 => (
+                idempotent_batch(&[b"value 20", b"second"], producer_id, epoch, sequence - 2),
+                (0, offset - 2),
+            ),
+            40 => (
+                idempotent_batch(&[&value, b"second"], producer_id, epoch + 1, sequence),
+                (47, -1),
+            ),
+            _ => {
+                let records = idempotent_batch(&[&value, b"second"], producer_id, epoch, sequence);
+                sequence += 2;
+                stored.push(value.clone());
+                stored.push(b"second".to_vec());
+                offset += 2;
+                (records, (0, offset - 2))
+            }
+        };
+        expected.push(answer);
+        burst.extend(produce_frame(100 + i, "slow", &records));
+    }
+    stream.write_all(&burst).await.unwrap();
+    for (i, answer) in expected.iter().enumerate() {
+        let (correlation_id, body) = response(&mut stream).await;
+        assert_eq!(correlation_id, 100 + i as i32, "answers come in request order");
+        let (code, base_offset) = produced(&body);
+        assert_eq!(code, answer.0, "request {i}");
+        if code == 0 {
+            assert_eq!(base_offset, answer.1, "request {i}");
+        }
+    }
+    let fsyncs = stat(&client.stats().await.unwrap(), "millrace_fsyncs_total") - fsyncs_before;
+    assert!(
+        fsyncs <= 20,
+        "{fsyncs} fsyncs for 58 pipelined idempotent acks=all produces"
+    );
+    let fetched = client.fetch("slow", 0, 0, Duration::ZERO).await.unwrap();
+    let values: Vec<Vec<u8>> = fetched.records.into_iter().map(|record| record.value).collect();
+    assert_eq!(values, stored);
     server.handle.shutdown().await.unwrap();
 }

@@ -175,27 +175,43 @@ impl Started {
 }
 
 /// Can [`start`] run `request` on the connection's task without blocking:
-/// every partition's batch plain (no producer id: no producer registry
-/// write; not transactional; a first look at its header, not checked: the
-/// checks are `start`'s, once) and its topic known (no auto-creation)? The
+/// every partition's batch not transactional, either plain (no producer id)
+/// or idempotent from a producer id that is live at the batch's epoch and
+/// usable by the session without a producer registry write
+/// ([`Service::producer_live_at`](crate::server::service::Service::producer_live_at):
+/// no readmission of an expired id, no epoch bump, no claim of an id
+/// without an owner), and its topic known (no auto-creation)? A first look
+/// at its header, not checked: the checks are `start`'s, once; an id that
+/// expires in between is readmitted there, as on the blocking way. The
 /// write itself is `Store::append_pending` (a `write(2)` into the page
-/// cache), as the native front's inline produce; an `Always` topic's fsync
-/// is then awaited on the task. Anything else runs where blocking is
-/// allowed, through [`produce`].
-pub(crate) fn runs_inline(front: &Front, request: &ProduceRequest<'_>) -> bool {
+/// cache; a retried idempotent batch is found a duplicate and answered its
+/// original offsets, as anywhere), as the native front's inline produce;
+/// an `Always` topic's fsync is then awaited on the task. Anything else
+/// runs where blocking is allowed, through [`produce`].
+pub(crate) fn runs_inline(front: &Front, conn: &Conn, request: &ProduceRequest<'_>) -> bool {
     request.topic_data.iter().all(|topic| {
         topic.partition_data.iter().all(|data| {
             // A batch too short to say is refused by `start` (no write).
-            let plain = data
-                .records
-                .and_then(records::RecordBatch::peek_producer)
-                .is_none_or(|(attributes, producer_id)| producer_id < 0 && !attributes.is_transactional());
-            plain
+            let writable = data.records.and_then(records::RecordBatch::peek_producer).is_none_or(
+                |(attributes, producer_id, epoch)| {
+                    !attributes.is_transactional() && (producer_id < 0 || live_at(front, conn, producer_id, epoch))
+                },
+            );
+            writable
                 && u32::try_from(data.index)
                     .ok()
                     .is_some_and(|partition| front.service.offsets(topic.name, partition).is_ok())
         })
     })
+}
+
+/// Is the idempotent producer of a batch live at the batch's epoch, usable
+/// by the session as it is?
+fn live_at(front: &Front, conn: &Conn, producer_id: i64, epoch: i16) -> bool {
+    match (u64::try_from(producer_id), u16::try_from(epoch)) {
+        (Ok(producer_id), Ok(epoch)) => front.service.producer_live_at(&conn.session, producer_id, epoch),
+        _ => false,
+    }
 }
 
 /// Write every partition's batch of `request` (checks, mapping, append);

@@ -144,14 +144,17 @@ pub struct RecordBatch<'a> {
 impl<'a> RecordBatch<'a> {
     /// A first look at the batch at the start of `input`, without checking
     /// it (no length or CRC check: [`RecordBatch::parse`] does that): its
-    /// attributes and producer id, `None` when the bytes are too short to
-    /// hold them. For deciding how a produce is run before it is parsed.
-    pub fn peek_producer(input: &[u8]) -> Option<(Attributes, i64)> {
+    /// attributes, producer id and producer epoch, `None` when the bytes are
+    /// too short to hold them. For deciding how a produce is run before it
+    /// is parsed.
+    pub fn peek_producer(input: &[u8]) -> Option<(Attributes, i64, i16)> {
         let attributes = input.get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2)?;
         let producer_id = input.get(PRODUCER_ID_AT..PRODUCER_ID_AT + 8)?;
+        let epoch = input.get(PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2)?;
         Some((
             Attributes(i16::from_be_bytes(attributes.try_into().ok()?)),
             i64::from_be_bytes(producer_id.try_into().ok()?),
+            i16::from_be_bytes(epoch.try_into().ok()?),
         ))
     }
 

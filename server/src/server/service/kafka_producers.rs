@@ -47,6 +47,21 @@ impl Service {
         Ok((current, last))
     }
 
+    /// Is `producer_id` live at `epoch` and usable by the session without a
+    /// producer registry write (its recorded owner is the session's, or the
+    /// session's token is not checked against owners)? Read only: what lets
+    /// the Kafka front write an idempotent batch on the connection's task;
+    /// [`Service::producer_position`] then checks it again and may claim.
+    pub fn producer_live_at(&self, session: &Session, producer_id: u64, epoch: u16) -> bool {
+        if !self.may_append_inline(session, Some(producer_id)) {
+            return false;
+        }
+        let producers = self.store.producers();
+        producers
+            .producer_epoch(producer_id)
+            .is_some_and(|current| current == epoch && producers.is_live(producer_id))
+    }
+
     /// Move a live anonymous producer id of the session's principal to the
     /// `epoch` its client bumped to (`Producers::bump_anonymous`); false
     /// when it is not one below `epoch`.

@@ -1,6 +1,7 @@
 //! The writing half of a Kafka connection: executes its requests in
-//! arrival order (plain produces on the connection's task, everything else
-//! off the async runtime) and writes the responses in that order.
+//! arrival order (plain and idempotent produces on the connection's task,
+//! everything else off the async runtime) and writes the responses in that
+//! order.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -83,7 +84,7 @@ fn api_key_of(frame: &[u8]) -> i16 {
 /// Executes requests one at a time, in arrival order, and writes their
 /// responses in the same order.
 ///
-/// A plain Produce ([`produce::runs_inline`]) is written right here on the
+/// A plain or idempotent Produce ([`produce::runs_inline`]) is written right here on the
 /// connection's task and its `Always` acknowledgement awaited here (the
 /// engine's durable wait, no thread hop); the Produce requests already
 /// queued behind it are written before that wait, so that one fsync covers
@@ -233,7 +234,7 @@ impl Run<'_> {
         let Ok((_, Request::Produce(request))) = decode_request(frame) else {
             return None;
         };
-        if !produce::runs_inline(self.front, &request) {
+        if !produce::runs_inline(self.front, self.conn, &request) {
             return None;
         }
         let (front, conn) = (self.front, &mut *self.conn);
