@@ -18,16 +18,66 @@ struct GroupRow {
 }
 
 fn state_text(state: Option<&GroupActivity>) -> String {
-    state.map_or_else(|| "unknown".to_string(), |s| s.state().to_string())
+    match state {
+        None => "unknown".to_string(),
+        Some(s) if s.kafka_members && s.members_total > 0 => {
+            let count = s.members_total;
+            let noun = if count == 1 { "member" } else { "members" };
+            format!("active ({count} Kafka {noun})")
+        }
+        Some(s) => s.state().to_string(),
+    }
+}
+
+/// The Kafka members' distinct `client@host`, for the all-groups view.
+fn clients_text(state: Option<&GroupActivity>) -> String {
+    let Some(members) = state.and_then(|s| s.members.as_ref()) else {
+        return "-".to_string();
+    };
+    let mut clients: Vec<String> = members
+        .iter()
+        .map(|m| format!("{}@{}", m.client_id, m.client_host))
+        .collect();
+    clients.sort();
+    clients.dedup();
+    if clients.is_empty() {
+        "-".to_string()
+    } else {
+        clients.join(",")
+    }
 }
 
 fn state_json(state: Option<&GroupActivity>) -> serde_json::Value {
     match state {
         Some(s) => {
-            json!({"state": s.state(), "active": s.active, "kafka_members": s.kafka_members, "idle_ms": s.idle_ms})
+            let members = s.members.as_ref().map(|members| {
+                members
+                    .iter()
+                    .map(|m| json!({"member_id": m.member_id, "client_id": m.client_id, "client_host": m.client_host}))
+                    .collect::<Vec<_>>()
+            });
+            json!({"state": s.state(), "active": s.active, "kafka_members": s.kafka_members, "idle_ms": s.idle_ms, "members": members, "members_total": s.members_total})
         }
         None => json!({"state": "unknown"}),
     }
+}
+
+/// One row per Kafka member of the group (nothing when it has none).
+fn print_members(state: Option<&GroupActivity>) -> CliResult<()> {
+    let Some(state) = state else { return Ok(()) };
+    let Some(members) = state.members.as_ref().filter(|m| !m.is_empty()) else {
+        return Ok(());
+    };
+    let mut table = Table::new(&["MEMBER", "CLIENT", "HOST"]);
+    for m in members {
+        table.row(vec![m.member_id.clone(), m.client_id.clone(), m.client_host.clone()]);
+    }
+    table.print()?;
+    let shown = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    if state.members_total > shown {
+        println!("... and {} more members", state.members_total - shown);
+    }
+    Ok(())
 }
 
 pub(super) fn run(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
@@ -54,6 +104,7 @@ pub(super) fn run(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
         output::print_json(&value)?;
     } else if lags.is_empty() {
         println!("group {group} has no committed offsets; pass --topic to see a topic's partitions anyway");
+        print_members(state)?;
     } else {
         lag_table(&lags, &commit_times).print()?;
         println!(
@@ -61,6 +112,7 @@ pub(super) fn run(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
             state_text(state),
             last_commit.map_or_else(|| "-".to_string(), output::time)
         );
+        print_members(state)?;
     }
     Ok(())
 }
@@ -100,7 +152,15 @@ fn all_groups(global: &GlobalArgs, target: Target) -> CliResult<()> {
     } else if rows.is_empty() {
         println!("no consumer group has committed offsets");
     } else {
-        let mut table = Table::new(&["GROUP", "STATE", "TOPICS", "PARTITIONS", "LAG", "LAST COMMIT"]);
+        let mut table = Table::new(&[
+            "GROUP",
+            "STATE",
+            "TOPICS",
+            "PARTITIONS",
+            "LAG",
+            "LAST COMMIT",
+            "CLIENTS",
+        ]);
         for (i, r) in rows.into_iter().enumerate() {
             table.row(vec![
                 r.group,
@@ -109,6 +169,7 @@ fn all_groups(global: &GlobalArgs, target: Target) -> CliResult<()> {
                 r.partitions.to_string(),
                 r.lag.to_string(),
                 r.last_commit_ms.map_or_else(|| "-".to_string(), output::time),
+                clients_text(state(i)),
             ]);
         }
         table.print()?;

@@ -14,15 +14,16 @@ use std::path::PathBuf;
 #[command(after_help = "Puts the store back as it was before the repair whose backup is DIR:
 every file the repair changed is written back from its copy, every file it
 moved into the backup is moved back, and every file it created (hole markers,
-the empty segment a partition continued in) is removed; an accepted gap is
-no longer accepted. `check` then reports the damage it reported before the
-repair (to try another tool, or to send the files for analysis).
+the empty segment a partition continued in, a rebuilt topic.meta that was
+missing, a forget's start.offset) is removed; an accepted gap is no longer
+accepted; a rebuilt metadata file and a forgotten transaction come back.
+`check` then reports the damage it reported before the repair (to try
+another tool, or to send the files for analysis).
 
 Refused, with nothing changed, when DIR has no repair.manifest or it is
-damaged, when the repair did something restore cannot undo (a rebuilt
-metadata file, a forgotten transaction), and when records were written since
-the repair where the restore would have to remove them. Safe to interrupt:
-run it again to finish.
+damaged, when an earlier version's repair marked a change it could not undo,
+and when records were written since the repair where the restore would have
+to remove them. Safe to interrupt: run it again to finish.
 
 Examples:
   millrace repair restore millrace-data/repair-backup-20261207T051500Z        # what it would do

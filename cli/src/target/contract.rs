@@ -21,7 +21,10 @@ pub fn run_contract_command(global: &GlobalArgs, command: ContractCommand) -> Cl
     };
     let answer = match &target {
         Target::Local(store) => millrace_server::contract_admin::run(store, &command).map_err(CliError::from),
-        Target::Remote(remote) => remote_call(remote, command),
+        Target::Remote(remote) => match command {
+            ContractCommand::History { topic } => remote_history(remote, topic),
+            command => remote_call(remote, command),
+        },
     };
     target.close()?;
     answer
@@ -52,5 +55,36 @@ fn remote_call(remote: &Remote, command: ContractCommand) -> CliResult<Value> {
             ))
         }),
         other => Err(remote.unexpected(&other)),
+    }
+}
+
+/// The whole contract history through the server, page by page
+/// (`history_page`, each page within a frame), as one array: what
+/// `history` answers on a data directory.
+fn remote_history(remote: &Remote, topic: Option<String>) -> CliResult<Value> {
+    let mut entries = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let page = remote_call(
+            remote,
+            ContractCommand::HistoryPage {
+                topic: topic.clone(),
+                after,
+                limit: 0,
+            },
+        )?;
+        if let Some(list) = page.get("entries").and_then(Value::as_array) {
+            entries.extend(list.iter().cloned());
+        }
+        match page.get("next_after").and_then(Value::as_u64) {
+            Some(next) if after.is_none_or(|a| next > a) => after = Some(next),
+            Some(next) => {
+                return Err(CliError::new(format!(
+                    "server {} answered a history page whose cursor {next} does not move on",
+                    remote.addr
+                )))
+            }
+            None => return Ok(Value::Array(entries)),
+        }
     }
 }

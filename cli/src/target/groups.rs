@@ -5,6 +5,7 @@ use super::Target;
 use crate::error::CliResult;
 use millrace::offset_table::CommittedOffset;
 use millrace_server::error_code::ErrorCode;
+pub use millrace_server::messages::KafkaMember;
 use millrace_server::ClientError;
 
 /// Names per `DescribeGroups`: at most 1000, and at most 2 KiB of them,
@@ -32,7 +33,7 @@ fn request_chunks(groups: &[String]) -> Vec<&[String]> {
 }
 
 /// Whether a group is in use now ([`Target::group_states`]).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GroupActivity {
     /// Live Kafka members, or a commit or poll within the last 30 s.
     pub active: bool,
@@ -40,6 +41,12 @@ pub struct GroupActivity {
     pub kafka_members: bool,
     /// Since its last commit or poll on the server.
     pub idle_ms: Option<u64>,
+    /// Who the Kafka members are, in join order (`None`: a server older
+    /// than `DescribeGroupMembers` did not say).
+    pub members: Option<Vec<KafkaMember>>,
+    /// How many Kafka members the group has (`members` may hold fewer when
+    /// a server cut a very large answer).
+    pub members_total: u32,
 }
 
 impl GroupActivity {
@@ -95,9 +102,39 @@ impl Target {
                             active: s.active,
                             kafka_members: s.kafka_members,
                             idle_ms: s.idle_ms,
+                            members: Some(Vec::new()),
+                            members_total: 0,
                         })),
                         Err(ClientError::Server(wire)) if wire.code == ErrorCode::UnknownOpcode => return Ok(None),
                         Err(e) => return Err(super::remote_error(r.addr, e)),
+                    }
+                }
+                // Who the Kafka members are: asked last, as a server older
+                // than `DescribeGroupMembers` closes the connection on it.
+                let with_members: Vec<String> = groups
+                    .iter()
+                    .zip(&states)
+                    .filter(|(_, s)| s.kafka_members)
+                    .map(|(g, _)| g.clone())
+                    .collect();
+                let mut described = Vec::with_capacity(with_members.len());
+                for chunk in request_chunks(&with_members) {
+                    match r.runtime.block_on(r.client.describe_group_members(chunk)) {
+                        Ok(answer) => described.extend(answer),
+                        Err(ClientError::Server(wire)) if wire.code == ErrorCode::UnknownOpcode => {
+                            for state in states.iter_mut().filter(|s| s.kafka_members) {
+                                state.members = None;
+                            }
+                            return Ok(Some(states));
+                        }
+                        Err(e) => return Err(super::remote_error(r.addr, e)),
+                    }
+                }
+                let mut described = described.into_iter();
+                for state in states.iter_mut().filter(|s| s.kafka_members) {
+                    if let Some(d) = described.next() {
+                        state.members_total = d.members_total;
+                        state.members = Some(d.members);
                     }
                 }
                 Ok(Some(states))

@@ -305,3 +305,53 @@ fn contracts_and_schemas_change_on_a_live_server() {
         .stderr(predicate::str::contains("1 of them went to the DLQ"));
     assert!(server.stop(), "the server stops cleanly");
 }
+
+/// Issue 22: a contract history longer than one frame is listed whole
+/// through `--server` (`history_page`, page by page), the same as on the
+/// data directory; with 4 KiB frames 25 versions take several pages.
+#[test]
+fn contract_history_longer_than_a_frame_is_paged_through_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Records small enough for a fetch under 4 KiB frames.
+    common::millrace(&data)
+        .args(["topic", "create", "orders", "--record-bytes-max", "1KiB"])
+        .assert()
+        .success();
+    for i in 0..25 {
+        let file = write(
+            tmp.path(),
+            &format!("v{i}.yaml"),
+            &format!(
+                "apiVersion: v3.0.0\nkind: DataContract\nid: urn:orders\nversion: 1.0.{i}\nstatus: active\n\
+                 owner: payments\ntopic: orders\nproperties:\n  - name: amount\n    required: true\n    \
+                 logicalType: number\n    maximum: {}\n    action: dlq\n",
+                100 + i
+            ),
+        );
+        common::millrace(&data)
+            .args(["contract", "apply"])
+            .arg(&file)
+            .assert()
+            .success();
+    }
+    let offline = json_of(common::millrace(&data).args(["contract", "history", "--json"]));
+    assert_eq!(offline.as_array().map(Vec::len), Some(25), "{offline}");
+    assert!(offline.to_string().len() > 2 * 4096, "needs more than two 4 KiB frames");
+    let config = write(tmp.path(), "small.toml", "frame_bytes_max = 4096\n");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = start(&data, &config);
+    let online = json_of(server.millrace().args(["contract", "history", "--json"]));
+    assert_eq!(online, offline);
+    let versions: Vec<u64> = online
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["version"].as_u64())
+        .collect();
+    assert_eq!(versions, (1..=25).collect::<Vec<u64>>());
+    // One topic, as text, through the server too.
+    let text = common::stdout_of(server.millrace().args(["contract", "history", "orders"]));
+    assert!(text.contains("24 -> 25"), "{text}");
+    assert!(server.stop());
+}

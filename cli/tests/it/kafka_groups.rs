@@ -168,3 +168,75 @@ fn kcat_balanced_consumer_consumes_and_commits() {
     let committed = shown(&server, "g-kcat", "orders");
     assert_eq!(committed.values().filter(|o| *o == 5).count(), 2, "{committed:?}");
 }
+
+/// Issue 23, STATE's "host/client where known": a confluent-kafka and a
+/// kafka-python member, each with its own `client.id`, in one group; `offsets
+/// show --server` names each member with its client id and host, in the
+/// group's JSON, its text and the all-groups view's CLIENTS column.
+#[test]
+fn offsets_show_names_each_kafka_members_client_and_host() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let (_tmp, data) = common::store_with_topic("orders", 2);
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let millrace = assert_cmd::cargo::cargo_bin("millrace");
+    let output = clients.python(
+        "group_members_show.py",
+        &bootstrap,
+        &[
+            millrace.to_str().expect("utf-8 path"),
+            &server.addr,
+            "orders",
+            "g-members",
+        ],
+    );
+    let stdout = kafka::success(&output);
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    assert_eq!(result["ok"], true, "{result:#}");
+    let group: serde_json::Value =
+        serde_json::from_str(result["group_json"].as_str().expect("JSON text")).expect("JSON");
+    assert_eq!(group["state"], "active (Kafka members)", "{group:#}");
+    assert_eq!(group["members_total"], 2, "{group:#}");
+    let mut members: Vec<(String, String)> = group["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            let member_id = m["member_id"].as_str().expect("member_id");
+            let client_id = m["client_id"].as_str().expect("client_id");
+            assert!(member_id.starts_with(client_id), "{m}");
+            (
+                client_id.to_string(),
+                m["client_host"].as_str().expect("host").to_string(),
+            )
+        })
+        .collect();
+    members.sort();
+    let expected = |id: &str| (id.to_string(), "127.0.0.1".to_string());
+    assert_eq!(
+        members,
+        vec![expected("members-confluent"), expected("members-kafka-python")],
+        "{group:#}"
+    );
+    // Text: one row per member, naming its client id and host.
+    let text = result["group_text"].as_str().expect("text");
+    assert!(text.contains("group g-members: active (2 Kafka members)"), "{text}");
+    for client in ["members-confluent", "members-kafka-python"] {
+        assert!(
+            text.lines()
+                .any(|line| line.contains(client) && line.trim_end().ends_with("127.0.0.1")),
+            "no member row for {client}:\n{text}"
+        );
+    }
+    let all = result["all_text"].as_str().expect("text");
+    let row = all
+        .lines()
+        .find(|line| line.starts_with("g-members"))
+        .expect("the group's row");
+    assert!(
+        row.contains("members-confluent@127.0.0.1,members-kafka-python@127.0.0.1"),
+        "{all}"
+    );
+    assert!(server.stop());
+}

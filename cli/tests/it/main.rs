@@ -60,6 +60,7 @@ mod readme_walk;
 mod registry;
 mod registry_kill9;
 mod repair_gap_restore;
+mod repair_restore_undo;
 mod replay;
 mod serve_banner;
 mod serve_security;

@@ -60,7 +60,7 @@ fn consumed(data: &Path, extra: &[&str]) -> Vec<(u64, String)> {
 }
 
 /// The only `repair-backup-*` directory of `data`.
-fn backup_dir(data: &Path) -> PathBuf {
+pub(crate) fn backup_dir(data: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(data)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -71,7 +71,7 @@ fn backup_dir(data: &Path) -> PathBuf {
 }
 
 /// The files of the data directory but the backups and the audit log.
-fn store_files(data: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+pub(crate) fn store_files(data: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     snapshot(data)
         .into_iter()
         .filter(|(p, _)| {
@@ -396,7 +396,11 @@ fn restore_refuses_a_missing_or_damaged_manifest_and_a_store_that_moved_on() {
 }
 
 /// `tmp`'s snapshot keys moved from `from` to `to`.
-fn rebase(files: &BTreeMap<PathBuf, Option<Vec<u8>>>, from: &Path, to: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+pub(crate) fn rebase(
+    files: &BTreeMap<PathBuf, Option<Vec<u8>>>,
+    from: &Path,
+    to: &Path,
+) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     files
         .iter()
         .map(|(p, b)| (to.join(p.strip_prefix(from).unwrap()), b.clone()))
@@ -404,6 +408,6 @@ fn rebase(files: &BTreeMap<PathBuf, Option<Vec<u8>>>, from: &Path, to: &Path) ->
 }
 
 /// The JSON a command printed, whatever its exit code (`check` exits 3 on damage).
-fn json_any(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+pub(crate) fn json_any(cmd: &mut assert_cmd::Command) -> serde_json::Value {
     serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap()
 }

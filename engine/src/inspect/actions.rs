@@ -4,7 +4,7 @@
 //! CLI, the simulated disk for the seeded simulation), so the same repair
 //! runs under power cuts and injected faults.
 
-use super::manifest::{note, Journal, ManifestEntry};
+use super::manifest::Journal;
 use super::*;
 
 /// One fix for one damaged thing `check` reported.
@@ -227,14 +227,6 @@ impl Inspector {
     pub fn apply(&self, data_dir: &Path, action: &RepairAction, backup_root: &Path) -> Result<Option<RepairOutcome>> {
         let storage = self.storage.as_ref();
         let journal = self.journal.as_deref();
-        let unrestorable = |action: &str, path: &Path| {
-            note(journal, |j| {
-                j.record(&ManifestEntry::Unrestorable {
-                    action: action.into(),
-                    path: j.store_path(path),
-                })
-            })
-        };
         Ok(Some(match action {
             RepairAction::Truncate { segment, position, .. } => super::repair::repair_segment_on(
                 storage,
@@ -261,18 +253,16 @@ impl Inspector {
                 journal,
                 reason,
             )?,
-            RepairAction::ForgetTransactions { path, .. } => {
-                unrestorable("forget-transaction", path)?;
-                super::transactions::forget_transactions_on(&self.storage, data_dir, backup_root)?
+            RepairAction::ForgetTransactions { .. } => {
+                super::transactions::forget_transactions_on(&self.storage, data_dir, backup_root, journal)?
             }
             RepairAction::RebuildMetadata { path, .. } => {
-                unrestorable("rebuild-metadata", path)?;
                 let relative = path
                     .strip_prefix(data_dir)
                     .ok()
                     .and_then(Path::parent)
                     .unwrap_or(Path::new(""));
-                super::metadata::repair_metadata_on(storage, data_dir, path, &backup_root.join(relative))?
+                super::metadata::repair_metadata_on(storage, data_dir, path, &backup_root.join(relative), journal)?
             }
             RepairAction::Manual { .. } => return Ok(None),
         }))

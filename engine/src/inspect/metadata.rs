@@ -131,7 +131,7 @@ pub fn is_repairable_metadata(path: &Path) -> bool {
 /// it into `backup_dir` first, then rewrite, rebuild or remove it. Refuses a
 /// file `check_dir` would not report.
 pub fn repair_metadata(data_dir: &Path, path: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    repair_metadata_on(&FsStorage, data_dir, path, backup_dir)
+    repair_metadata_on(&FsStorage, data_dir, path, backup_dir, None)
 }
 
 /// Whether `path` (a file [`is_repairable_metadata`] names) is damaged as
@@ -155,13 +155,16 @@ fn metadata_damaged(storage: &dyn Storage, data_dir: &Path, path: &Path, name: &
 
 /// [`repair_metadata`] through `storage`. The order: the backup copy is
 /// fsync'd and its directory entry made durable (with the backup directory's
-/// own entries) before the file is rewritten or removed, so a power cut at
-/// any point leaves the old file or its durable backup.
+/// own entries), then the change is recorded in `journal` (a `copy` line, or
+/// `create` for a `topic.meta` that was missing), before the file is
+/// rewritten or removed, so a power cut at any point leaves the old file or
+/// its durable backup, and `restore` can put it back byte for byte.
 pub(super) fn repair_metadata_on(
     storage: &dyn Storage,
     data_dir: &Path,
     path: &Path,
     backup_dir: &Path,
+    journal: Option<&super::manifest::Journal>,
 ) -> Result<RepairOutcome> {
     let _lock = lock(storage, data_dir)?;
     let name = path
@@ -192,6 +195,9 @@ pub(super) fn repair_metadata_on(
     if exists {
         copy_synced(storage, path, &backup)?;
         sync_dir(storage, backup_dir)?;
+        super::manifest::note(journal, |j| j.copied(path, &backup))?;
+    } else {
+        super::manifest::note(journal, |j| j.creating(path))?;
     }
     if name == FORMAT_FILE || name == TOPIC_META {
         if exists {

@@ -232,18 +232,44 @@ fn read_start_offset(storage: &dyn Storage, dir: &Path) -> u64 {
 /// parts that cannot are taken out of service (they stay in the backup).
 /// Refuses when `check` finds no such record.
 pub fn forget_transactions(data_dir: &Path, backup_dir: &Path) -> Result<RepairOutcome> {
-    forget_transactions_on(&(Arc::new(FsStorage) as Arc<dyn Storage>), data_dir, backup_dir)
+    forget_transactions_on(&(Arc::new(FsStorage) as Arc<dyn Storage>), data_dir, backup_dir, None)
+}
+
+/// Every file under `dir` but the lock, the repair backups and their audit
+/// log (what the open before a forget may add to).
+fn store_files(storage: &dyn Storage, dir: &Path, top: bool, files: &mut Vec<PathBuf>) -> Result<()> {
+    for name in list_names(storage, dir)? {
+        if top && (name == "LOCK" || name.starts_with("repair-backup-") || name == super::manifest::AUDIT_FILE) {
+            continue;
+        }
+        let path = dir.join(&name);
+        if is_dir(storage, &path)? {
+            store_files(storage, &path, false, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// [`forget_transactions`] through `storage`. The order: every file of the
 /// partition is copied into the backup and fsync'd, the backup directory
 /// made durable, and only then is `start.offset` replaced (`write_atomic`).
+/// With a `journal`, the files the open created (a new `cluster.id`, ...)
+/// are recorded as created, and `start.offset` as copied (or created) before
+/// it is replaced, so that `restore` puts the store back as it was.
 pub(super) fn forget_transactions_on(
     storage: &Arc<dyn Storage>,
     data_dir: &Path,
     backup_dir: &Path,
+    journal: Option<&super::manifest::Journal>,
 ) -> Result<RepairOutcome> {
     require_store(storage.as_ref(), data_dir)?;
+    let mut existed = Vec::new();
+    if journal.is_some() {
+        store_files(storage.as_ref(), data_dir, true, &mut existed)?;
+    }
+    let existed: std::collections::HashSet<PathBuf> = existed.into_iter().collect();
     let options = crate::StoreOptions {
         background: false,
         ..crate::StoreOptions::default()
@@ -251,6 +277,15 @@ pub(super) fn forget_transactions_on(
     crate::Store::open_with_storage(data_dir, options, storage.clone())?.close()?;
     let storage = storage.as_ref();
     let _lock = lock(storage, data_dir)?;
+    if let Some(journal) = journal {
+        // Recorded after the fact: a crash before these lines leaves only
+        // what any open of the store creates.
+        let mut now = Vec::new();
+        store_files(storage, data_dir, true, &mut now)?;
+        for created in now.iter().filter(|p| !existed.contains(*p)) {
+            journal.creating(created)?;
+        }
+    }
     let mut report = CheckReport::default();
     check_transactions(storage, data_dir, &mut report)?;
     let first = report
@@ -291,6 +326,11 @@ pub(super) fn forget_transactions_on(
         copied.push(file.clone());
     }
     sync_dir(storage, &backup)?;
+    if storage.exists(&start_path) {
+        super::manifest::note(journal, |j| j.copied(&start_path, &backup.join(START_OFFSET_FILE)))?;
+    } else {
+        super::manifest::note(journal, |j| j.creating(&start_path))?;
+    }
     let previous_start = read_start_offset(storage, &dir);
     crate::io::write_atomic(storage, &start_path, format!("{end}\n").as_bytes())
         .at("write start offset", &start_path)?;

@@ -5,9 +5,9 @@
 
 use crate::client::{Client, ClientError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, DeleteGroupOffsets, DescribeGroups, GroupState, LagPage, LagPaged, NamesPage,
-    NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, PartitionLag, Request, ResetAuditEntry, ResetAuditPage,
-    ResetAuditPaged, Response,
+    CommittedOffset, DeleteGroup, DeleteGroupOffsets, DescribeGroupMembers, DescribeGroups, GroupMembers, GroupState,
+    LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, PartitionLag, Request,
+    ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
 };
 
 fn unexpected(response: Response) -> ClientError {
@@ -233,6 +233,25 @@ impl Client {
             Response::GroupStates(states) => Ok(states),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// The live Kafka members of each group (`DescribeGroupMembers`, at
+    /// most 1000 groups), in `groups`' order: asks again for the groups an
+    /// answer left out (it is a prefix of the request, cut to fit a frame).
+    /// A server older than this request answers `UnknownOpcode` and closes
+    /// the connection: call it last.
+    pub async fn describe_group_members(&self, groups: &[String]) -> Result<Vec<GroupMembers>, ClientError> {
+        let mut answer = Vec::with_capacity(groups.len());
+        while answer.len() < groups.len() {
+            let rest = groups.get(answer.len()..).unwrap_or_default();
+            let request = Request::DescribeGroupMembers(DescribeGroupMembers { groups: rest.to_vec() });
+            match self.call(request).await? {
+                // A server answers at least the first group it is asked for.
+                Response::GroupMembers(page) if !page.is_empty() && page.len() <= rest.len() => answer.extend(page),
+                other => return Err(unexpected(other)),
+            }
+        }
+        Ok(answer)
     }
 }
 

@@ -80,6 +80,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::ResetAuditPage, &[A]),
     (Opcode::LagPage, &[C]),
     (Opcode::DescribeGroups, &[C]),
+    (Opcode::DescribeGroupMembers, &[C]),
     (Opcode::DeleteGroupOffsets, &[A]),
     (Opcode::TxnBegin, &[P]),
     (Opcode::TxnAppend, &[P]),

@@ -65,8 +65,53 @@ pub fn run(store: &Store, command: &ContractCommand) -> Result<Value> {
             let entries = store.contracts().history(topic.as_deref())?;
             Ok(json!(entries.iter().map(|(_, e)| entry_json(e)).collect::<Vec<_>>()))
         }
+        ContractCommand::HistoryPage { topic, after, limit } => {
+            history_page(store, topic.as_deref(), *after, *limit, usize::MAX)
+        }
         schema => run_schema(&store.schemas(), schema),
     }
+}
+
+/// Most entries of a `history_page` (also what `limit` 0 means).
+pub const HISTORY_PAGE_ENTRIES_MAX: u32 = 1000;
+
+/// One page of the contract history: the entries whose offset in
+/// `__contracts` is above `after`, oldest first, at most `limit` (0 =
+/// [`HISTORY_PAGE_ENTRIES_MAX`]), stopping before the entry that would take
+/// the page's JSON past `room` bytes (the first entry is always included).
+/// `next_after` is the last entry's offset when more may follow, else null.
+pub fn history_page(store: &Store, topic: Option<&str>, after: Option<u64>, limit: u32, room: usize) -> Result<Value> {
+    let limit = match limit {
+        0 => HISTORY_PAGE_ENTRIES_MAX,
+        1..=HISTORY_PAGE_ENTRIES_MAX => limit,
+        _ => {
+            return Err(invalid(
+                "limit",
+                format!("{limit} entries: at most {HISTORY_PAGE_ENTRIES_MAX} (0 = {HISTORY_PAGE_ENTRIES_MAX})"),
+            ))
+        }
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    // `{"entries":[],"next_after":18446744073709551615}`
+    let mut used = 48usize;
+    let mut entries = Vec::new();
+    let mut last = None;
+    let mut next_after = None;
+    for (offset, entry) in store.contracts().history(topic)? {
+        if after.is_some_and(|a| offset <= a) {
+            continue;
+        }
+        let value = entry_json(&entry);
+        let size = value.to_string().len() + 1;
+        if entries.len() >= limit || (!entries.is_empty() && used.saturating_add(size) > room) {
+            next_after = last;
+            break;
+        }
+        used = used.saturating_add(size);
+        entries.push(value);
+        last = Some(offset);
+    }
+    Ok(json!({"entries": entries, "next_after": next_after}))
 }
 
 fn apply(store: &Store, text: &str, dry_run: bool, force: bool, actor: &str) -> Result<Value> {
@@ -218,6 +263,7 @@ fn run_schema(registry: &SchemaRegistry, command: &ContractCommand) -> Result<Va
         | ContractCommand::Remove { .. }
         | ContractCommand::Show { .. }
         | ContractCommand::Status { .. }
-        | ContractCommand::History { .. } => return Err(invalid("command", "not a schema command")),
+        | ContractCommand::History { .. }
+        | ContractCommand::HistoryPage { .. } => return Err(invalid("command", "not a schema command")),
     })
 }

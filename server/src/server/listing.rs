@@ -9,9 +9,9 @@
 
 use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{
-    CommittedOffset, DeleteGroup, DeleteGroupOffsets, DescribeGroups, GroupQuery, GroupState, LagPage, LagPaged,
-    NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey, PartitionLag, ResetAudit, ResetAuditEntry,
-    ResetAuditPage, ResetAuditPaged, Response,
+    CommittedOffset, DeleteGroup, DeleteGroupOffsets, DescribeGroupMembers, DescribeGroups, GroupMembers, GroupQuery,
+    GroupState, KafkaMember, LagPage, LagPaged, NamesPage, NamesPaged, OffsetsPage, OffsetsPaged, PartitionKey,
+    PartitionLag, ResetAudit, ResetAuditEntry, ResetAuditPage, ResetAuditPaged, Response,
 };
 use crate::server::convert;
 use crate::server::service::{Service, Session};
@@ -303,4 +303,64 @@ pub fn describe_groups(service: &Service, request: &DescribeGroups) -> Result<Re
         })
         .collect();
     Ok(Response::GroupStates(states))
+}
+
+/// Bytes a member takes in a `DescribeGroupMembers` answer.
+fn member_bytes(member: &KafkaMember) -> usize {
+    12 + member.member_id.len() + member.client_id.len() + member.client_host.len()
+}
+
+/// `DescribeGroupMembers`: the live Kafka members of each group, in the
+/// request's order. The answer is a prefix of the requested groups: it stops
+/// before the group that would take it past `frame_bytes_max - 1 KiB` (the
+/// client asks again for the rest); the first group is always answered, its
+/// members cut to what fits (`members_total` says how many it has).
+pub fn describe_group_members(service: &Service, request: &DescribeGroupMembers) -> Result<Response, WireError> {
+    if request.groups.len() > DESCRIBE_GROUPS_MAX {
+        return Err(convert::invalid(format!(
+            "DescribeGroupMembers names {} groups; at most {DESCRIBE_GROUPS_MAX}",
+            request.groups.len()
+        )));
+    }
+    let room = entries_room(service.frame_bytes_max);
+    let mut used = 0usize;
+    let mut answer = Vec::new();
+    for group in &request.groups {
+        let members: Vec<KafkaMember> = service
+            .kafka_members(group)
+            .into_iter()
+            .map(|m| KafkaMember {
+                member_id: m.member_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+            })
+            .collect();
+        let members_total = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        let size = 12 + group.len() + members.iter().map(member_bytes).sum::<usize>();
+        if !answer.is_empty() && used + size > room {
+            break;
+        }
+        let members = if size > room {
+            // The first group alone does not fit: as many members as do.
+            let mut left = room.saturating_sub(12 + group.len());
+            members
+                .into_iter()
+                .take_while(|m| {
+                    let bytes = member_bytes(m);
+                    let fits = bytes <= left;
+                    left = left.saturating_sub(bytes);
+                    fits
+                })
+                .collect()
+        } else {
+            members
+        };
+        used += size;
+        answer.push(GroupMembers {
+            group: group.clone(),
+            members_total,
+            members,
+        });
+    }
+    Ok(Response::GroupMembers(answer))
 }

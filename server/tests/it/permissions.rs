@@ -137,6 +137,9 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         Opcode::DescribeGroups => one(Request::DescribeGroups(DescribeGroups {
             groups: vec![OWN_GROUP.into()],
         })),
+        Opcode::DescribeGroupMembers => one(Request::DescribeGroupMembers(DescribeGroupMembers {
+            groups: vec![OWN_GROUP.into()],
+        })),
         Opcode::Status => one(Request::Status),
         Opcode::ListTopics => one(Request::ListTopics),
         Opcode::ListTopicsPage => one(Request::ListTopicsPage(NamesPage::default())),

@@ -51,6 +51,15 @@ pub enum ContractCommand {
     Status { topic: Option<String> },
     /// Every apply and removal, oldest first (or one topic's).
     History { topic: Option<String> },
+    /// One page of `History`: the entries whose offset in `__contracts` is
+    /// above `after` (absent: from the first), at most `limit` (0 = 1000),
+    /// cut to fit in a frame; answers `{"entries": [...], "next_after": N}`
+    /// (`next_after` null on the last page).
+    HistoryPage {
+        topic: Option<String>,
+        after: Option<u64>,
+        limit: u32,
+    },
     /// Register a schema under a subject.
     SchemaRegister {
         subject: String,
@@ -99,6 +108,7 @@ impl ContractCommand {
             ContractCommand::Show { .. }
             | ContractCommand::Status { .. }
             | ContractCommand::History { .. }
+            | ContractCommand::HistoryPage { .. }
             | ContractCommand::SchemaList { .. }
             | ContractCommand::SchemaShow { .. }
             | ContractCommand::SchemaCheck { .. } => false,

@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod damage;
+pub mod members;
 pub mod offsets;
 pub mod paging;
 pub mod request;
@@ -19,6 +20,7 @@ use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
 pub use contract::*;
 pub use damage::*;
+pub use members::*;
 pub use offsets::*;
 pub use paging::*;
 pub use request::*;
@@ -74,6 +76,7 @@ opcodes! {
     LagPage = 0x004B,
     DescribeGroups = 0x004C,
     DeleteGroupOffsets = 0x004D,
+    DescribeGroupMembers = 0x004E,
     TxnBegin = 0x0050,
     TxnAppend = 0x0051,
     TxnCommitOffsets = 0x0052,
@@ -125,6 +128,7 @@ pub enum Request {
     LagPage(LagPage),
     DescribeGroups(DescribeGroups),
     DeleteGroupOffsets(DeleteGroupOffsets),
+    DescribeGroupMembers(DescribeGroupMembers),
     TxnBegin(TxnBegin),
     TxnAppend(TxnAppend),
     TxnCommitOffsets(TxnCommitOffsets),
@@ -172,6 +176,7 @@ impl Request {
             Request::LagPage(_) => Opcode::LagPage,
             Request::DescribeGroups(_) => Opcode::DescribeGroups,
             Request::DeleteGroupOffsets(_) => Opcode::DeleteGroupOffsets,
+            Request::DescribeGroupMembers(_) => Opcode::DescribeGroupMembers,
             Request::TxnBegin(_) => Opcode::TxnBegin,
             Request::TxnAppend(_) => Opcode::TxnAppend,
             Request::TxnCommitOffsets(_) => Opcode::TxnCommitOffsets,
@@ -216,6 +221,7 @@ impl Request {
             Request::ResetAuditPage(b) => b.encode(w),
             Request::LagPage(b) => b.encode(w),
             Request::DescribeGroups(b) => b.encode(w),
+            Request::DescribeGroupMembers(b) => b.encode(w),
             Request::DeleteGroupOffsets(b) => b.encode(w),
             Request::TxnBegin(b) => b.encode(w),
             Request::TxnAppend(b) => b.encode(w),
@@ -256,6 +262,7 @@ impl Request {
             Opcode::ResetAuditPage => Request::ResetAuditPage(ResetAuditPage::decode(r)?),
             Opcode::LagPage => Request::LagPage(LagPage::decode(r)?),
             Opcode::DescribeGroups => Request::DescribeGroups(DescribeGroups::decode(r)?),
+            Opcode::DescribeGroupMembers => Request::DescribeGroupMembers(DescribeGroupMembers::decode(r)?),
             Opcode::DeleteGroupOffsets => Request::DeleteGroupOffsets(DeleteGroupOffsets::decode(r)?),
             Opcode::TxnBegin => Request::TxnBegin(TxnBegin::decode(r)?),
             Opcode::TxnAppend => Request::TxnAppend(TxnAppend::decode(r)?),
@@ -314,6 +321,8 @@ pub enum Response {
     /// Status: name/value pairs (design/protocol.md, "Status").
     Status(Vec<ConfigEntry>),
     GroupStates(Vec<GroupState>),
+    /// DescribeGroupMembers: a prefix of the requested groups.
+    GroupMembers(Vec<GroupMembers>),
     /// ContractQuery, ContractChange: the command's answer, a JSON document.
     ContractAnswer(String),
 }
@@ -352,6 +361,7 @@ impl Response {
             Response::TopicAltered(b) => b.encode(w),
             Response::Status(list) => write_list(w, list),
             Response::GroupStates(list) => write_list(w, list),
+            Response::GroupMembers(list) => write_list(w, list),
             Response::ContractAnswer(text) => w.string(text),
         }
     }
@@ -396,6 +406,7 @@ impl Response {
             Opcode::AlterTopic => Response::TopicAltered(TopicAltered::decode(r)?),
             Opcode::Status => Response::Status(read_list(r, "status")?),
             Opcode::DescribeGroups => Response::GroupStates(read_list(r, "group_states")?),
+            Opcode::DescribeGroupMembers => Response::GroupMembers(read_list(r, "group_members")?),
             Opcode::ContractQuery | Opcode::ContractChange => Response::ContractAnswer(r.string("answer")?),
         })
     }

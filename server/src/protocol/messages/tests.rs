@@ -358,6 +358,7 @@ fn arb_request() -> impl Strategy<Value = Request> {
             }
         }),
         vec(arb_string(), 0..3).prop_map(|groups| Request::DescribeGroups(DescribeGroups { groups })),
+        vec(arb_string(), 0..3).prop_map(|groups| Request::DescribeGroupMembers(DescribeGroupMembers { groups })),
         (arb_string(), arb_config(), any::<bool>())
             .prop_map(|(name, config, dry_run)| { Request::AlterTopic(AlterTopic { name, config, dry_run }) }),
         option::of(arb_string()).prop_map(|topic| Request::DescribeDamage(DescribeDamage { topic })),
@@ -894,6 +895,30 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
             0..3,
         )
         .prop_map(Response::GroupStates)
+        .boxed(),
+        Opcode::DescribeGroupMembers => vec(
+            (
+                arb_string(),
+                any::<u32>(),
+                vec(
+                    (arb_string(), arb_string(), arb_string()).prop_map(|(member_id, client_id, client_host)| {
+                        KafkaMember {
+                            member_id,
+                            client_id,
+                            client_host,
+                        }
+                    }),
+                    0..3,
+                ),
+            )
+                .prop_map(|(group, members_total, members)| GroupMembers {
+                    group,
+                    members_total,
+                    members,
+                }),
+            0..3,
+        )
+        .prop_map(Response::GroupMembers)
         .boxed(),
     }
 }

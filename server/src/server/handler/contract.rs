@@ -30,16 +30,25 @@ pub(super) fn call(
     if let ContractCommand::Apply { actor, .. } | ContractCommand::Remove { actor, .. } = &mut command {
         *actor = server_actor(&session.actor(), actor);
     }
-    let answer = service
-        .contract_command(&command)
-        .map_err(|e| WireError::from(&e))?
-        .to_string();
+    let answer = match &command {
+        // A page fits in a frame, less the listings' headroom.
+        ContractCommand::HistoryPage { topic, after, limit } => crate::contract_admin::history_page(
+            &service.store,
+            topic.as_deref(),
+            *after,
+            *limit,
+            (service.frame_bytes_max as usize).saturating_sub(crate::listing::LISTING_RESPONSE_OVERHEAD_BYTES as usize),
+        ),
+        _ => service.contract_command(&command),
+    }
+    .map_err(|e| WireError::from(&e))?
+    .to_string();
     let limit = usize::try_from(service.frame_bytes_max).unwrap_or(usize::MAX);
     if answer.len().saturating_add(ANSWER_OVERHEAD_BYTES) > limit {
         return Err(WireError::new(
             ErrorCode::InvalidInput,
             format!(
-                "the answer holds {} bytes, more than a frame carries ({}): name one topic",
+                "the answer holds {} bytes, more than a frame carries ({}): walk a history with history_page",
                 answer.len(),
                 service.frame_bytes_max
             ),

@@ -98,6 +98,7 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
         )),
         Request::AlterTopic(request) => topics::alter(service, &request),
         Request::DescribeGroups(request) => crate::listing::describe_groups(service, &request),
+        Request::DescribeGroupMembers(request) => crate::listing::describe_group_members(service, &request),
         Request::CreateTopic(request) => topics::create(service, &request),
         Request::DeleteTopic(request) => empty(service.delete_topic(&request.name)),
         Request::ListTopics => crate::listing::list_topics(service),

@@ -13,20 +13,44 @@ use std::time::Instant;
 
 use super::{Service, ServiceError, ServiceResult};
 
-/// Groups with live Kafka members, each with the instant its members expire.
+/// A live member of a Kafka group: (member id, client id, client host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMember {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Debug)]
+struct LiveGroup {
+    until: Instant,
+    /// As of the group's last change of members, in join order.
+    members: Vec<LiveMember>,
+}
+
+/// Groups with live Kafka members, each with the instant its members expire
+/// and who they are.
 #[derive(Debug, Default)]
 pub struct LiveGroups {
-    live_until: Mutex<HashMap<String, Instant>>,
+    live: Mutex<HashMap<String, LiveGroup>>,
 }
 
 impl LiveGroups {
     /// Records that `group`'s members stay alive until `until` (`None`: it
-    /// has none).
-    pub fn publish(&self, group: &str, until: Option<Instant>) {
-        let mut live = self.live_until.lock().unwrap_or_else(PoisonError::into_inner);
+    /// has none) and, when they changed, who they are now (`members`:
+    /// `None` = unchanged).
+    pub fn publish(&self, group: &str, until: Option<Instant>, members: Option<Vec<LiveMember>>) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         match until {
             Some(until) => {
-                live.insert(group.to_string(), until);
+                let entry = live.entry(group.to_string()).or_insert_with(|| LiveGroup {
+                    until,
+                    members: Vec::new(),
+                });
+                entry.until = until;
+                if let Some(members) = members {
+                    entry.members = members;
+                }
             }
             None => {
                 live.remove(group);
@@ -37,10 +61,21 @@ impl LiveGroups {
     /// Whether `group` has members that may still be alive now.
     #[must_use]
     pub fn is_live(&self, group: &str) -> bool {
-        let mut live = self.live_until.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        live.retain(|_, until| *until > now);
+        live.retain(|_, g| g.until > now);
         live.contains_key(group)
+    }
+
+    /// `group`'s members that may still be alive now, in join order (empty:
+    /// none). A member whose session ran out is dropped at the group's
+    /// next request, when the coordinator notices.
+    #[must_use]
+    pub fn members(&self, group: &str) -> Vec<LiveMember> {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        live.retain(|_, g| g.until > now);
+        live.get(group).map(|g| g.members.clone()).unwrap_or_default()
     }
 }
 
@@ -60,6 +95,11 @@ impl Service {
         let idle = self.store.group_idle(group);
         let recent = idle.is_some_and(|idle| idle < millrace::GROUP_ACTIVE_WINDOW);
         (kafka || recent, kafka, idle)
+    }
+
+    /// `group`'s live Kafka members, in join order (empty: none).
+    pub fn kafka_members(&self, group: &str) -> Vec<LiveMember> {
+        self.kafka_groups.members(group)
     }
 
     /// `GroupActive` when `group` has live Kafka members, unless the

@@ -101,7 +101,7 @@ pub use dlq::RecordFailure;
 pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
 };
-pub use kafka_groups::LiveGroups;
+pub use kafka_groups::{LiveGroups, LiveMember};
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use registry::RegistryAccess;
 pub use session::Session;

@@ -26,7 +26,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::kafka::front::errors;
-use crate::server::service::LiveGroups;
+use crate::server::service::{LiveGroups, LiveMember};
 
 /// Blocked requests wake at least this often (evictions, deadlines, shutdown).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -88,6 +88,8 @@ struct Group {
     rebalance_deadline: Option<Instant>,
     /// Completed rebalances (a blocked JoinGroup waits for the next one).
     round: u64,
+    /// The roster last published to [`LiveGroups`] (see [`Group::roster`]).
+    published_roster: (usize, u64),
 }
 
 impl Group {
@@ -102,6 +104,7 @@ impl Group {
             pending: HashMap::new(),
             rebalance_deadline: None,
             round: 0,
+            published_roster: (0, 0),
         }
     }
 
@@ -208,6 +211,29 @@ impl Group {
                 .filter(|(id, _)| id.as_str() != member_id)
                 .all(|(_, m)| m.supports(name))
         })
+    }
+
+    /// Which members the group has, in a word: their count and the sum of
+    /// their join sequence numbers. Members only join with a number above
+    /// every earlier one, so between two looks an equal count with other
+    /// members has a larger sum: equal rosters mean the same members.
+    fn roster(&self) -> (usize, u64) {
+        let sum = self.members.values().fold(0u64, |sum, m| sum.wrapping_add(m.seq));
+        (self.members.len(), sum)
+    }
+
+    /// The members as [`LiveGroups`] shows them, in join order.
+    fn live_members(&self) -> Vec<LiveMember> {
+        let mut members: Vec<(&String, &Member)> = self.members.iter().collect();
+        members.sort_by_key(|(_, m)| m.seq);
+        members
+            .into_iter()
+            .map(|(id, m)| LiveMember {
+                member_id: id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+            })
+            .collect()
     }
 
     /// The instant the last member expires without another request.
@@ -377,7 +403,12 @@ impl Coordinator {
         let now = Instant::now();
         let ticked = group.tick(now, &self.generations);
         let (result, changed) = f(group, now, &self.generations);
-        live.publish(name, group.live_until());
+        let roster = group.roster();
+        let members = (roster != group.published_roster).then(|| {
+            group.published_roster = roster;
+            group.live_members()
+        });
+        live.publish(name, group.live_until(), members);
         if group.state == State::Empty && group.members.is_empty() && group.pending.is_empty() {
             groups.remove(name);
         }
