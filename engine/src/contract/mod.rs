@@ -18,6 +18,7 @@ pub use crate::record_check as check;
 pub mod compiled;
 pub mod contracts;
 pub mod entry;
+mod fast;
 mod formats;
 #[doc(hidden)]
 pub mod fuzz;
