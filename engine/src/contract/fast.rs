@@ -203,6 +203,9 @@ impl JsonPlan {
         for name in required {
             match properties.iter_mut().find(|p| p.name == name) {
                 Some(p) => p.required = true,
+                // Required but not a property: with no others allowed, no
+                // record passes (and the plan would take it for declared).
+                None if closed => return None,
                 None => properties.push(PropertyPlan {
                     name: name.to_string(),
                     required: true,
