@@ -260,12 +260,18 @@ impl PropertyPlan {
     }
 }
 
+/// `a == b` for short names: length and first byte before a `memcmp` call
+/// (most keys differ in one of them).
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 /// The bits of the rules named `name`.
 fn rule_bits(rules: &[FieldRule], name: &str) -> u64 {
     rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.name() == name)
+        .filter(|(_, r)| same_name(r.name(), name))
         .fold(0, |bits, (i, _)| bits | (1u64 << i))
 }
 
@@ -378,7 +384,7 @@ impl Visitor<'_> for Key<'_> {
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
         let index = self
             .plan
-            .and_then(|plan| plan.properties.iter().position(|p| p.name == key));
+            .and_then(|plan| plan.properties.iter().position(|p| same_name(&p.name, key)));
         Ok((index, rule_bits(self.rules, key)))
     }
 }
