@@ -34,6 +34,10 @@ struct SideCheck {
     action: Action,
 }
 
+/// A side's compiled schema and its payload after the framing, or the
+/// broken rule and its message.
+type Resolved<'b> = std::result::Result<(Arc<Compiled>, &'b [u8]), (&'static str, String)>;
+
 /// A compiled contract: the topic's [`RecordCheck`].
 #[derive(Debug)]
 pub struct CompiledContract {
@@ -222,11 +226,7 @@ impl CompiledContract {
 
     /// The compiled schema `bytes` (one side of a record) names and its
     /// payload after the framing, or the broken rule and its message.
-    fn resolve<'b>(
-        &self,
-        side: &SideCheck,
-        bytes: &'b [u8],
-    ) -> std::result::Result<(Arc<Compiled>, &'b [u8]), (&'static str, String)> {
+    fn resolve<'b>(&self, side: &SideCheck, bytes: &'b [u8]) -> Resolved<'b> {
         let registry = |e: crate::error::Error| ("schema.registry", format!("the registry could not be read: {e}"));
         let framed = match (bytes.first(), bytes.get(1..5)) {
             (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
@@ -333,10 +333,6 @@ impl CompiledContract {
         }
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one match over framing, then one over the schema type: read top to bottom"
-    )]
     fn decode_side(&self, side: &SideCheck, bytes: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
         let fail = |out: &mut Vec<Violation>, rule: &str, message: String| -> Option<Value> {
             out.push(violation(rule, side.path.to_string(), message, side.action));

@@ -220,17 +220,17 @@ impl JsonPlan {
 impl PropertyPlan {
     /// Whether `value` surely passes this property's schema.
     fn passes(&self, value: Scalar<'_>) -> bool {
-        let kind_ok = match (self.kind, value) {
+        let kind_ok = matches!(
+            (self.kind, value),
             (None, _)
-            | (Some(JsonType::String), Scalar::Str(_))
-            | (Some(JsonType::Integer), Scalar::Num(Num::U(_) | Num::I(_)))
-            | (Some(JsonType::Number), Scalar::Num(_))
-            | (Some(JsonType::Boolean), Scalar::Bool(_))
-            | (Some(JsonType::Null), Scalar::Null)
-            | (Some(JsonType::Object), Scalar::Object)
-            | (Some(JsonType::Array), Scalar::Array) => true,
-            _ => false,
-        };
+                | (Some(JsonType::String), Scalar::Str(_))
+                | (Some(JsonType::Integer), Scalar::Num(Num::U(_) | Num::I(_)))
+                | (Some(JsonType::Number), Scalar::Num(_))
+                | (Some(JsonType::Boolean), Scalar::Bool(_))
+                | (Some(JsonType::Null), Scalar::Null)
+                | (Some(JsonType::Object), Scalar::Object)
+                | (Some(JsonType::Array), Scalar::Array)
+        );
         if !kind_ok {
             return false;
         }
