@@ -1,5 +1,5 @@
 //! The fast check (per-record rules and schema judged without a DOM,
-//! `engine/src/contract/fast.rs`) against the reference path it stands in
+//! `engine/src/contract/fast/`) against the reference path it stands in
 //! for (`CompiledContract::check_reference`: the value decoded into a
 //! `serde_json::Value`, validated, judged), over generated JSON Schemas,
 //! flat Avro schemas, contracts and records, valid and broken: the fast
