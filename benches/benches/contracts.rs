@@ -22,6 +22,8 @@
 //! - `MILLRACE_BENCH_CASE_SECONDS`: seconds per case and round (default 3)
 //! - `MILLRACE_BENCH_ROUNDS`: rounds (default 5)
 //! - `MILLRACE_BENCH_BATCH`: records per append (default 1000)
+//! - `MILLRACE_BENCH_CHECK_RECORDS`: checks per run of the check-alone
+//!   table (fast check against the reference path; default 200000)
 //! - `MILLRACE_BENCH_DURABILITY`: the topics' durability (default `os`:
 //!   the CPU-bound case, where a check's cost shows the most)
 
@@ -231,6 +233,8 @@ fn main() {
         store.append(case.topic(), 0, batch_for(case)).unwrap();
     }
 
+    let check_only = check_alone(json_id, avro_id, &json_batch, &avro_batch);
+
     let mut measures: Vec<Vec<Measure>> = vec![Vec::new(); CASES.len()];
     for round in 0..rounds {
         for i in 0..CASES.len() {
@@ -336,7 +340,7 @@ fn main() {
          the registered schema, 5 per-field rules (uuid, bounds, enum, pattern, date-time), action `dlq`\n\n",
         records::PAYLOAD_BYTES
     ));
-    for table in [&ratios, &cases] {
+    for table in [&ratios, &cases, &check_only] {
         markdown.push_str(&table.markdown());
         markdown.push('\n');
     }
@@ -356,13 +360,74 @@ fn main() {
     eprintln!("wrote {}", out_dir.join(format!("{label}.md")).display());
 }
 
+/// The check alone, outside any append: CPU µs per record of the fast
+/// check (`RecordCheck::check`) and of the reference path it stands in for
+/// (`CompiledContract::check_reference`, a `serde_json::Value` per record),
+/// on the benchmark's records and contracts, this thread's CPU time,
+/// alternating 3 times
+/// (`MILLRACE_BENCH_CHECK_RECORDS` checks each, default 200000).
+fn check_alone(json_id: u32, avro_id: u32, json: &[Record], avro: &[Record]) -> Table {
+    use millrace::contract::check::RecordCheck;
+    use millrace::contract::{compile, parse, FixedSchemas, SchemaKind};
+    let n = env_u64("MILLRACE_BENCH_CHECK_RECORDS", 200_000);
+    let mut table = Table::new(
+        "The check alone (CPU µs/record, 3 alternating runs, median)",
+        &["records", "reference (Value)", "fast", "reference ÷ fast"],
+    );
+    for (name, id, kind, schema, topic, batch) in [
+        ("JSON", json_id, SchemaKind::Json, JSON_SCHEMA, "json-contract", json),
+        ("Avro", avro_id, SchemaKind::Avro, AVRO_SCHEMA, "avro-contract", avro),
+    ] {
+        let schemas = FixedSchemas::default().with(&format!("{topic}-value"), id, kind, schema);
+        let check = compile(
+            parse(&records::contract(topic)).unwrap(),
+            1,
+            std::sync::Arc::new(schemas),
+        )
+        .unwrap();
+        let time = |reference: bool| {
+            let before = cpu_of(libc::RUSAGE_THREAD);
+            let mut violations = 0;
+            for record in batch.iter().cycle().take(n as usize) {
+                let verdict = if reference {
+                    check.check_reference(record)
+                } else {
+                    check.check(0, record)
+                };
+                violations += verdict.violations.len();
+            }
+            assert_eq!(violations, 0, "{name}: every record is valid");
+            (cpu_of(libc::RUSAGE_THREAD) - before).as_secs_f64() * 1e6 / n as f64
+        };
+        let (mut slow, mut fast) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            slow.push(time(true));
+            fast.push(time(false));
+        }
+        let (slow, fast) = (median(&mut slow), median(&mut fast));
+        eprintln!("check alone {name}: reference {slow:.3} µs/record, fast {fast:.3} µs/record");
+        table.push(vec![
+            name.into(),
+            format!("{slow:.3}"),
+            format!("{fast:.3}"),
+            format!("{:.1}×", slow / fast),
+        ]);
+    }
+    table
+}
+
 /// CPU time (user + system) this process has used so far, all threads.
-#[expect(unsafe_code, reason = "getrusage is a C call")]
 fn process_cpu() -> Duration {
+    cpu_of(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) of `who`: `RUSAGE_SELF` (the process) or `RUSAGE_THREAD` (this thread).
+#[expect(unsafe_code, reason = "getrusage is a C call")]
+fn cpu_of(who: libc::c_int) -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only
-    // into it and RUSAGE_SELF is always a valid target.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    // into it and RUSAGE_SELF and RUSAGE_THREAD are always valid targets.
+    let rc = unsafe { libc::getrusage(who, usage.as_mut_ptr()) };
     assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
     // SAFETY: zero-initialised plain integers, and getrusage returned 0 (filled).
     let usage = unsafe { usage.assume_init() };

@@ -5,11 +5,14 @@
 
 use crate::clock::now_ms;
 use crate::contract::check::{Action, RecordCheck, Verdict, Violation};
+use crate::contract::fast;
 use crate::contract::model::{
     invalid, pointer_tokens, threshold_count, threshold_seconds, ContractFile, Framing, SlaKind,
 };
 use crate::contract::rules::{self, FieldRule, MESSAGE_BYTES_MAX};
-use crate::contract::schemas::{Cache, Compiled, SchemaSource, AVRO_DEEP_STACK_BYTES, AVRO_RECURSIVE_BYTES_MAX};
+use crate::contract::schemas::{
+    Cache, Compiled, SchemaSource, AVRO_ALLOCATION_BYTES_MAX, AVRO_DEEP_STACK_BYTES, AVRO_RECURSIVE_BYTES_MAX,
+};
 use crate::contract::window::{Freshness, WindowMeasure, WindowRule};
 use crate::error::Result;
 use crate::Record;
@@ -20,8 +23,6 @@ use std::sync::Arc;
 const SCHEMA_ERRORS_MAX: usize = 8;
 /// Deepest value judged (serde_json's own parse limit for JSON).
 const JSON_NESTING_MAX: usize = 128;
-/// Largest Avro datum decoded (bytes allocated by the decoder for one record).
-const AVRO_ALLOCATION_BYTES_MAX: usize = 64 << 20;
 
 /// The key or the value side's schema check.
 #[derive(Debug)]
@@ -32,6 +33,10 @@ struct SideCheck {
     framing: Framing,
     action: Action,
 }
+
+/// A side's compiled schema and its payload after the framing, or the
+/// broken rule and its message.
+type Resolved<'b> = std::result::Result<(Arc<Compiled>, &'b [u8]), (&'static str, String)>;
 
 /// A compiled contract: the topic's [`RecordCheck`].
 #[derive(Debug)]
@@ -219,39 +224,28 @@ impl CompiledContract {
         }
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one match over framing, then one over the schema type: read top to bottom"
-    )]
-    fn decode_side(&self, side: &SideCheck, bytes: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
+    /// The compiled schema `bytes` (one side of a record) names and its
+    /// payload after the framing, or the broken rule and its message.
+    fn resolve<'b>(&self, side: &SideCheck, bytes: &'b [u8]) -> Resolved<'b> {
+        let registry = |e: crate::error::Error| ("schema.registry", format!("the registry could not be read: {e}"));
         let framed = match (bytes.first(), bytes.get(1..5)) {
             (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
             _ => None,
         };
-        let fail = |out: &mut Vec<Violation>, rule: &str, message: String| -> Option<Value> {
-            out.push(violation(rule, side.path.to_string(), message, side.action));
-            None
-        };
-        let (compiled, body) = match (side.framing, framed) {
+        match (side.framing, framed) {
             (Framing::Required | Framing::Optional, Some(id)) => {
-                let compiled = match self.cache.by_id(self.source.as_ref(), id) {
-                    Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
-                    Ok(None) => return fail(out, "schema.id", format!("schema id {id} is not registered")),
-                    Ok(Some(c)) => c,
+                let Some(compiled) = self.cache.by_id(self.source.as_ref(), id).map_err(registry)? else {
+                    return Err(("schema.id", format!("schema id {id} is not registered")));
                 };
-                match self.cache.subjects_of(self.source.as_ref(), id) {
-                    Ok(subjects) if subjects.contains(&side.subject) => {}
-                    Ok(subjects) => {
-                        let names: Vec<&str> = subjects.iter().map(String::as_str).take(8).collect();
-                        return fail(
-                            out,
-                            "schema.subject",
-                            format!("schema id {id} is registered under {names:?}, not {:?}", side.subject),
-                        );
-                    }
-                    Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
+                let subjects = self.cache.subjects_of(self.source.as_ref(), id).map_err(registry)?;
+                if !subjects.contains(&side.subject) {
+                    let names: Vec<&str> = subjects.iter().map(String::as_str).take(8).collect();
+                    return Err((
+                        "schema.subject",
+                        format!("schema id {id} is registered under {names:?}, not {:?}", side.subject),
+                    ));
                 }
-                (compiled, bytes.get(5..).unwrap_or_default())
+                Ok((compiled, bytes.get(5..).unwrap_or_default()))
             }
             (Framing::Required, None) => {
                 let what = if bytes.first() == Some(&0) {
@@ -259,26 +253,94 @@ impl CompiledContract {
                 } else {
                     "lacks"
                 };
-                return fail(
-                    out,
+                Err((
                     "schema.framing",
                     format!(
                         "the {} {what} the schema registry framing (magic byte 0, 4-byte schema id)",
                         side_name(side)
                     ),
-                );
+                ))
             }
             (Framing::Optional | Framing::None, _) => match self.cache.latest(self.source.as_ref(), &side.subject) {
-                Err(e) => return fail(out, "schema.registry", format!("the registry could not be read: {e}")),
-                Ok(None) => {
-                    return fail(
-                        out,
-                        "schema.subject",
-                        format!("subject {:?} has no registered schema", side.subject),
-                    );
-                }
-                Ok(Some((_, c))) => (c, bytes),
+                Err(e) => Err(registry(e)),
+                Ok(None) => Err((
+                    "schema.subject",
+                    format!("subject {:?} has no registered schema", side.subject),
+                )),
+                Ok(Some((_, c))) => Ok((c, bytes)),
             },
+        }
+    }
+
+    /// Whether one side of a record surely passes its schema check and
+    /// `rules` (the fast check, `fast`); `false`: ask the reference path.
+    fn side_passes(&self, side: &SideCheck, bytes: &[u8], rules: &[FieldRule]) -> bool {
+        let Ok((compiled, body)) = self.resolve(side, bytes) else {
+            return false;
+        };
+        match compiled.as_ref() {
+            Compiled::Protobuf => true,
+            Compiled::Json { plan: Some(plan), .. } => fast::json_passes(body, Some(plan), rules),
+            Compiled::Avro { plan: Some(plan), .. } => fast::avro_passes(body, plan, rules),
+            Compiled::Json { plan: None, .. } | Compiled::Avro { plan: None, .. } | Compiled::Broken(_) => false,
+        }
+    }
+
+    /// Whether `record` surely breaks nothing: then its verdict has no
+    /// violations, as [`CompiledContract::check_reference`] would find.
+    fn passes(&self, record: &Record) -> bool {
+        if let (Some(side), Some(key)) = (&self.key, &record.key) {
+            if !self.side_passes(side, key, &[]) {
+                return false;
+            }
+        }
+        if record.nulls.value {
+            return true;
+        }
+        match &self.value {
+            Some(side) => self.side_passes(side, &record.value, &self.rules),
+            None if !self.rules.is_empty() || self.observes_values() => {
+                fast::json_passes(&record.value, None, &self.rules)
+            }
+            None => true,
+        }
+    }
+
+    /// The fast check alone (for the differential tests): `true` only if
+    /// [`CompiledContract::check_reference`] finds no violation in `record`.
+    #[doc(hidden)]
+    pub fn fast_passes(&self, record: &Record) -> bool {
+        self.passes(record)
+    }
+
+    /// The verdict on `record` by the reference path: the value decoded
+    /// (a `serde_json::Value`), validated and judged. [`RecordCheck::check`]
+    /// gives the same verdict, taking the fast check first; kept for the
+    /// records the fast check cannot vouch for and as its reference in the
+    /// differential tests.
+    #[doc(hidden)]
+    pub fn check_reference(&self, record: &Record) -> Verdict {
+        let mut violations = Vec::new();
+        if let (Some(side), Some(key)) = (&self.key, &record.key) {
+            self.decode_side(side, key, &mut violations);
+        }
+        if let Some(value) = self.decode_value(record, &mut violations) {
+            rules::judge(&self.rules, &value, &mut violations);
+        }
+        Verdict {
+            contract_version: self.version,
+            violations,
+        }
+    }
+
+    fn decode_side(&self, side: &SideCheck, bytes: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
+        let fail = |out: &mut Vec<Violation>, rule: &str, message: String| -> Option<Value> {
+            out.push(violation(rule, side.path.to_string(), message, side.action));
+            None
+        };
+        let (compiled, body) = match self.resolve(side, bytes) {
+            Ok(found) => found,
+            Err((rule, message)) => return fail(out, rule, message),
         };
         match compiled.as_ref() {
             Compiled::Broken(message) => {
@@ -286,7 +348,7 @@ impl CompiledContract {
                 None
             }
             Compiled::Protobuf => None,
-            Compiled::Json(validator) => {
+            Compiled::Json { validator, .. } => {
                 let value: Value = match serde_json::from_slice(body) {
                     Ok(v) => v,
                     Err(e) => {
@@ -311,6 +373,7 @@ impl CompiledContract {
                 recursive,
                 deep,
                 nesting,
+                ..
             } => {
                 // Without recursion a datum's JSON form nests at most one
                 // level deeper than its schema: no need to measure it.
@@ -389,17 +452,13 @@ fn side_name(side: &SideCheck) -> &'static str {
 
 impl RecordCheck for CompiledContract {
     fn check(&self, _partition: u32, record: &Record) -> Verdict {
-        let mut violations = Vec::new();
-        if let (Some(side), Some(key)) = (&self.key, &record.key) {
-            self.decode_side(side, key, &mut violations);
+        if self.passes(record) {
+            return Verdict {
+                contract_version: self.version,
+                violations: Vec::new(),
+            };
         }
-        if let Some(value) = self.decode_value(record, &mut violations) {
-            rules::judge(&self.rules, &value, &mut violations);
-        }
-        Verdict {
-            contract_version: self.version,
-            violations,
-        }
+        self.check_reference(record)
     }
 
     fn observe(&self, partition: u32, _base_offset: u64, records: &[Record]) {

@@ -2,7 +2,8 @@
 //! (`fuzz/fuzz_targets/contract_check.rs`), replayed over its corpus by
 //! `engine/tests/it/contract_fuzz.rs`: arbitrary contract YAML, an arbitrary
 //! registered schema and arbitrary records through parse, compile, check and
-//! observe. It must not panic, and every step is bounded (the limits of
+//! observe. It must not panic (a verdict of the fast check that differs
+//! from the reference path's is a panic), and every step is bounded (the limits of
 //! `model`, the regex size limits, the JSON depth limit, the Avro allocation
 //! limit and recursion guard).
 //!
@@ -54,7 +55,11 @@ pub fn check(data: &[u8]) -> usize {
         .collect();
     let mut found = 0;
     for record in &records {
-        found += contract.check(0, record).violations.len();
+        let verdict = contract.check(0, record);
+        // The fast check must never pass what the reference path breaks:
+        // both give the same verdict, messages included.
+        assert_eq!(verdict, contract.check_reference(record), "the fast check differs");
+        found += verdict.violations.len();
     }
     contract.observe(0, 0, &records);
     let _ = contract.measures();

@@ -10,7 +10,9 @@
 //! The feature: `model` (the contract file, parsed and bounded), `rules`
 //! and `formats` (per-field rules on a decoded value), `schemas` (the
 //! registry calls a contract makes, compiled validators), `compiled` (a
-//! contract as a `RecordCheck`), `window` (windowed rules and freshness).
+//! contract as a `RecordCheck`), `fast` (the check without a DOM that
+//! `compiled` asks first; the `serde_json::Value` path is its reference),
+//! `window` (windowed rules and freshness).
 
 /// The seam (a leaf module, so that the catalog can hold the checks without
 /// importing the contracts feature).
@@ -18,6 +20,7 @@ pub use crate::record_check as check;
 pub mod compiled;
 pub mod contracts;
 pub mod entry;
+mod fast;
 mod formats;
 #[doc(hidden)]
 pub mod fuzz;

@@ -4,6 +4,7 @@
 //! `<field path>.<rule>` with the field's JSON pointer.
 
 use crate::contract::check::{Action, Violation};
+use crate::contract::fast::{Num, Scalar};
 use crate::contract::formats;
 use crate::contract::model::{compile_pattern, escape_token, invalid, Format, LogicalType, Property};
 use crate::error::Result;
@@ -250,6 +251,78 @@ impl FieldRule {
         }
         if value.is_object() {
             judge(&self.children, value, out);
+        }
+    }
+}
+
+impl FieldRule {
+    /// The property's name in its object.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether [`FieldRule::judge`] surely finds nothing wrong with `value`
+    /// (`None`: missing), seen as a [`Scalar`]; `false` also when that
+    /// cannot tell (the contents of a container are needed).
+    pub(crate) fn passes(&self, value: Option<Scalar<'_>>) -> bool {
+        let value = match value {
+            None | Some(Scalar::Null) => return !self.required,
+            Some(v) => v,
+        };
+        let type_ok = match self.logical_type {
+            None => true,
+            Some(LogicalType::String) => matches!(value, Scalar::Str(_)),
+            Some(LogicalType::Integer) => match value {
+                Scalar::Num(Num::F(f)) => f.fract() == 0.0,
+                Scalar::Num(_) => true,
+                _ => false,
+            },
+            Some(LogicalType::Number) => matches!(value, Scalar::Num(_)),
+            Some(LogicalType::Boolean) => matches!(value, Scalar::Bool(_)),
+            Some(LogicalType::Object) => matches!(value, Scalar::Object),
+            Some(LogicalType::Array) => matches!(value, Scalar::Array),
+            Some(LogicalType::Date) => matches!(value, Scalar::Str(s) if formats::matches(Format::Date, s)),
+        };
+        if !type_ok {
+            return false;
+        }
+        if let Some(allowed) = &self.allowed {
+            let found = match value {
+                Scalar::Str(s) => allowed.iter().any(|a| a.as_str() == Some(s)),
+                Scalar::Bool(b) => allowed.iter().any(|a| a.as_bool() == Some(b)),
+                Scalar::Num(n) => allowed.iter().any(|a| match a {
+                    Value::Number(x) => match (x.as_i64(), n.as_i64()) {
+                        (Some(i), Some(j)) => i == j,
+                        _ => x.as_f64() == Some(n.as_f64()),
+                    },
+                    _ => false,
+                }),
+                Scalar::Null | Scalar::Object | Scalar::Array => false,
+            };
+            if !found {
+                return false;
+            }
+        }
+        if let Scalar::Num(n) = value {
+            let n = n.as_f64();
+            if self.minimum.is_some_and(|m| n < m) || self.maximum.is_some_and(|m| n > m) {
+                return false;
+            }
+        }
+        match value {
+            Scalar::Str(s) => {
+                if self.min_length.is_some() || self.max_length.is_some() {
+                    let len = s.chars().count() as u64;
+                    if self.min_length.is_some_and(|m| len < m) || self.max_length.is_some_and(|m| len > m) {
+                        return false;
+                    }
+                }
+                self.pattern.as_ref().is_none_or(|p| p.is_match(s))
+                    && self.format.is_none_or(|f| formats::matches(f, s))
+            }
+            Scalar::Array => self.min_length.is_none() && self.max_length.is_none(),
+            Scalar::Object => self.children.is_empty(),
+            Scalar::Null | Scalar::Bool(_) | Scalar::Num(_) => true,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! makes ([`SchemaSource`]), and the validators it builds from them, cached
 //! per schema id (bounded).
 
+use crate::contract::fast::{AvroPlan, JsonPlan};
 use crate::error::Result;
 use crate::sync::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -117,6 +118,8 @@ impl SchemaSource for FixedSchemas {
     }
 }
 
+/// Largest Avro datum decoded (bytes allocated by the decoder for one record).
+pub(crate) const AVRO_ALLOCATION_BYTES_MAX: usize = 64 << 20;
 /// Most compiled schemas a contract keeps.
 pub(crate) const COMPILED_SCHEMAS_MAX: usize = 64;
 /// Largest JSON Schema's compiled patterns (the `regex` crate's size limit, bytes).
@@ -135,7 +138,12 @@ pub(crate) const AVRO_DEEP_STACK_BYTES: usize = 64 << 20;
 #[derive(Debug)]
 pub(crate) enum Compiled {
     /// A JSON Schema validator (no remote `$ref`: the crate is built without retrieval).
-    Json(Box<jsonschema::Validator>),
+    Json {
+        /// The validator (the reference path).
+        validator: Box<jsonschema::Validator>,
+        /// The fast check's plan, if the schema is in its subset.
+        plan: Option<JsonPlan>,
+    },
     /// An Avro writer schema; `deep` when it refers to itself or nests past [`AVRO_NESTING_MAX`].
     Avro {
         /// The writer schema.
@@ -147,6 +155,8 @@ pub(crate) enum Compiled {
         /// The deepest level of nesting of its types (a datum's JSON form
         /// nests at most one level deeper unless it refers to itself).
         nesting: usize,
+        /// The fast check's plan, if the schema is a flat record of primitives.
+        plan: Option<AvroPlan>,
     },
     /// Protobuf: framing, id and subject only.
     Protobuf,
@@ -167,7 +177,10 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
                     .dfa_size_limit(SCHEMA_REGEX_BYTES_MAX),
             );
             match options.build(&parsed) {
-                Ok(v) => Compiled::Json(Box::new(v)),
+                Ok(v) => Compiled::Json {
+                    validator: Box::new(v),
+                    plan: JsonPlan::compile(&parsed),
+                },
                 Err(e) => Compiled::Broken(format!("schema {} does not compile: {e}", schema.id)),
             }
         }
@@ -176,13 +189,23 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
                 let mut nesting = 0;
                 let recursive = refers_to_itself(&parsed, &mut Vec::new(), 0, &mut nesting);
                 let named = names_a_type(&parsed);
+                let deep = recursive || nesting > AVRO_NESTING_MAX;
+                let plan = if recursive || deep || named {
+                    None
+                } else {
+                    AvroPlan::compile(
+                        &parsed,
+                        apache_avro::util::max_allocation_bytes(AVRO_ALLOCATION_BYTES_MAX),
+                    )
+                };
                 Compiled::Avro {
                     schema: Box::new(parsed),
                     recursive,
-                    deep: recursive || nesting > AVRO_NESTING_MAX,
+                    deep,
                     // A named type used again by name nests as deep as its
                     // definition wherever it is used: not counted above.
                     nesting: if named { usize::MAX } else { nesting },
+                    plan,
                 }
             }
             Err(e) => Compiled::Broken(format!("schema {} does not parse: {e}", schema.id)),

@@ -67,6 +67,12 @@ pub(crate) trait DedupTable: Debug + Send + Sync {
     /// Decide a sequenced append of `record_count` records (epoch, then sequence).
     fn admit(&self, stamp: ProducerStamp, record_count: u32, now_ms: i64) -> Result<Admission>;
 
+    /// The offsets of the batch `stamp` retries if it is remembered here at
+    /// the producer's current epoch, deciding and changing nothing else: the
+    /// contract paths answer a retry before judging it (a retry after a
+    /// contract change gets its original answer).
+    fn remembered(&self, stamp: ProducerStamp, record_count: u32) -> Option<(u64, u64)>;
+
     /// Remember a batch that was written at `base_offset`.
     fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, now_ms: i64);
 

@@ -64,6 +64,13 @@ impl DedupTable for PartitionDedup {
         admit(&self.table, &self.registry.epochs, stamp, record_count, now_ms)
     }
 
+    fn remembered(&self, stamp: ProducerStamp, record_count: u32) -> Option<(u64, u64)> {
+        if self.registry.epochs.current_epoch(stamp.producer_id) != Some(stamp.epoch) {
+            return None;
+        }
+        self.table.remembered(stamp, record_count)
+    }
+
     fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, now_ms: i64) {
         self.table.record(stamp, base_offset, record_count, now_ms);
     }

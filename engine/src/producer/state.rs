@@ -207,6 +207,21 @@ impl ProducerTable {
         }
     }
 
+    /// The offsets of the batch `stamp` retries, if this partition remembers
+    /// it at the same epoch (a duplicate); no decision on anything else.
+    pub fn remembered(&self, stamp: ProducerStamp, record_count: u32) -> Option<(u64, u64)> {
+        if self.entries.get(&stamp.producer_id)?.epoch != stamp.epoch {
+            return None;
+        }
+        match self.check_with(stamp, record_count, false) {
+            Ok(Admission::Duplicate {
+                base_offset,
+                next_offset,
+            }) => Some((base_offset, next_offset)),
+            _ => None,
+        }
+    }
+
     /// Remember a batch that was written (at append, or replayed at open).
     pub fn record(&mut self, stamp: ProducerStamp, base_offset: u64, record_count: u32, append_ms: i64) {
         self.push(stamp, base_offset, record_count, record_count, append_ms);

@@ -150,8 +150,22 @@ impl Store {
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
         crate::names::refuse_internal_topic(topic)?;
-        let mut routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
         let p = self.partition(topic, partition)?;
+        if let Some(stamp) = producer.filter(|_| self.inner.catalog.checks.get(topic).is_some()) {
+            // A retry is answered before it is judged: a contract applied
+            // since the original must not change its answer.
+            if let Some(info) = p.remembered_batch(stamp, records) {
+                return Ok(PendingAppend {
+                    base_offset: info.base_offset,
+                    next_offset: info.next_offset,
+                    duplicate: true,
+                    log_append_time_ms: None,
+                    dead_lettered: Vec::new(),
+                    partition: p.owes_sync().then_some(p),
+                });
+            }
+        }
+        let mut routing = judge_request(&self.inner.catalog.checks, topic, partition, records, "produce")?;
         if !routing.letters.is_empty() {
             // Acknowledged on return: the commit record is fdatasync'd. An
             // idempotent producer's batch is split too, its sequences

@@ -523,3 +523,74 @@ fn a_retried_batch_is_counted_once_in_the_adherence_counters() {
     store.append("t", 0, &[Record::new("ok 5")]).unwrap();
     assert_eq!(counted(&store).0, 5);
 }
+
+/// A contract of `topic` whose one rule on `/word` is `rule` (YAML lines).
+fn word_contract(topic: &str, rule: &str) -> String {
+    format!(
+        "apiVersion: v3.0.0\nkind: DataContract\nid: urn:{topic}\nversion: 1.0.0\nstatus: active\nowner: o\ntopic: {topic}\nproperties:\n  - name: word\n{rule}"
+    )
+}
+
+#[test]
+fn a_retry_after_a_contract_change_is_a_duplicate_with_the_original_answer() {
+    let dir = scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("t", TopicConfig::default()).unwrap();
+    let apply = |text: &str| {
+        store
+            .contracts()
+            .apply(&millrace::contract::ApplyRequest {
+                text,
+                actor: "test",
+                dry_run: false,
+                force: false,
+            })
+            .unwrap()
+    };
+    // Version 1: lowercase words pass, others go to the DLQ.
+    apply(&word_contract("t", "    pattern: '^[a-z]+$'\n    action: dlq\n"));
+    let mut producer = Producer::init(&store, "p").unwrap();
+    let word = |w: &str| Record::new(format!(r#"{{"word":"{w}"}}"#));
+    let plain = [word("a"), word("b")];
+    let split = [word("c"), word("D")];
+    let first = producer.send("t", 0, &plain).unwrap();
+    let second = producer.send("t", 0, &split).unwrap();
+    assert_eq!((first.base_offset, first.next_offset), (0, 2));
+    assert_eq!((second.base_offset, second.next_offset), (2, 3));
+    assert_eq!(dlq_values(&store, "t"), [r#"{"word":"D"}"#]);
+    // Version 2 rejects every word.
+    apply(&word_contract("t", "    maxLength: 0\n    action: reject\n"));
+    let (producer_id, epoch) = (producer.producer_id(), producer.epoch());
+    let stamp = |base_sequence| millrace::ProducerStamp {
+        producer_id,
+        epoch,
+        base_sequence,
+    };
+    // The retries are duplicates with their first answers, not verdicts of version 2.
+    for (batch, sequence, offsets) in [(&plain, 0, (0, 2)), (&split, 2, (2, 3))] {
+        let again = store.append_sequenced("t", 0, batch, stamp(sequence)).unwrap();
+        assert_eq!(
+            (again.base_offset, again.next_offset, again.duplicate),
+            (offsets.0, offsets.1, true)
+        );
+        let pending = store.append_pending("t", 0, batch, Some(stamp(sequence))).unwrap();
+        assert!(pending.duplicate);
+        assert_eq!((pending.base_offset, pending.next_offset), offsets);
+        pending.wait().unwrap();
+    }
+    assert_eq!(
+        dlq_values(&store, "t"),
+        [r#"{"word":"D"}"#],
+        "never dead-lettered twice"
+    );
+    assert_eq!(values(&store, "t").len(), 3);
+    // A new batch is judged by version 2.
+    assert!(matches!(
+        producer.send("t", 0, &[word("e")]),
+        Err(Error::ContractViolation { .. })
+    ));
+    assert!(matches!(
+        store.append_sequenced("t", 0, &[word("e")], stamp(4)),
+        Err(Error::ContractViolation { .. })
+    ));
+}

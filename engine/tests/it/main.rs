@@ -17,6 +17,7 @@ mod common;
 mod consume_in_transaction;
 mod contract;
 mod contract_enforce;
+mod contract_fast;
 mod contract_fuzz;
 mod damaged_reads;
 mod dlq;

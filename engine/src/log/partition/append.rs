@@ -63,6 +63,21 @@ impl Partition {
         w.producers.admit(stamp, record_count, now_ms())
     }
 
+    /// The offsets of the batch `stamp` retries, if this partition
+    /// remembers it ([`DedupTable::remembered`](crate::log::dedup::DedupTable::remembered)):
+    /// read under the writer lock, nothing decided or written.
+    pub(crate) fn remembered_batch(&self, stamp: ProducerStamp, records: &[Record]) -> Option<AppendInfo> {
+        let count = u32::try_from(records.len()).ok()?;
+        let w = self.writer.lock();
+        w.producers
+            .remembered(stamp, count)
+            .map(|(base_offset, next_offset)| AppendInfo {
+                base_offset,
+                next_offset,
+                log_append_time_ms: None,
+            })
+    }
+
     /// Remember a producer's batch of `record_count` sequences of which
     /// `appended` records are in the log at `base_offset..` (the others went
     /// to the topic's DLQ), durably: the log is fsync'd up to its end and a

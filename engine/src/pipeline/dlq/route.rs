@@ -273,6 +273,18 @@ impl crate::producer::SplitAppend for Pipeline {
         records: &[Record],
         stamp: ProducerStamp,
     ) -> Result<crate::producer::ProducerAppend> {
+        if self.checks().get(topic).is_some() {
+            // A retry is answered before it is judged: a contract applied
+            // since the original must not change its answer.
+            if let Some(info) = self.partition(topic, partition)?.remembered_batch(stamp, records) {
+                return Ok(crate::producer::ProducerAppend {
+                    base_offset: info.base_offset,
+                    next_offset: info.next_offset,
+                    duplicate: true,
+                    log_append_time_ms: None,
+                });
+            }
+        }
         let mut routing = judge_request(self.checks(), topic, partition, records, "produce")?;
         if routing.letters.is_empty() {
             let appended = self
