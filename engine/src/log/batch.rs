@@ -333,10 +333,6 @@ pub(crate) fn visit_records_from<'a>(
     };
     while index < header.record_count {
         let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
-        // Load a byte a few records ahead: a load that does not wait for
-        // this record's length, so the bytes the next records' lengths and
-        // fields are in reach (in L1) when the walk gets there.
-        std::hint::black_box(rest.get(READ_AHEAD_BYTES).copied());
         let (mut view, len) = parse_record(rest, header.base_offset + u64::from(index), nulls_allowed)?;
         view.batch = origin;
         if !visit(view) {
@@ -350,10 +346,6 @@ pub(crate) fn visit_records_from<'a>(
     }
     Ok(None)
 }
-
-/// How far ahead of the record being parsed [`visit_records_from`] touches
-/// the batch's bytes.
-const READ_AHEAD_BYTES: usize = 512;
 
 /// The cursor of the record of `offset` in a verified batch, hopping over
 /// the records before it by their lengths from `from` (each length checked
