@@ -87,12 +87,6 @@ impl FetchScanners {
         }
         self.scanners.push(scanner);
     }
-
-    /// Scanners kept (for tests).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.scanners.len()
-    }
 }
 
 impl Service {
