@@ -31,8 +31,8 @@ pub struct Metrics {
     pub fetch_records: AtomicU64,
     /// Bytes returned by reads.
     pub fetch_bytes: AtomicU64,
-    /// Batches whose CRC a read checked (every batch a read walks over,
-    /// also those before its offset in the batch it starts in).
+    /// Batches a read verified (CRC checked and valid): every batch a read
+    /// walks over from its index entry, also the one its offset is in.
     pub read_batches_verified: AtomicU64,
     /// Reads that continued inside a batch the same reader verified before
     /// (a `Scanner` that stopped inside a batch of a sealed segment).
@@ -88,7 +88,7 @@ pub struct MetricsSnapshot {
     pub fetch_records: u64,
     /// Bytes returned by reads.
     pub fetch_bytes: u64,
-    /// Batches whose CRC a read checked.
+    /// Batches a read verified (CRC checked and valid).
     pub read_batches_verified: u64,
     /// Reads that continued inside a batch they had verified before.
     pub read_batches_resumed: u64,
