@@ -31,6 +31,12 @@ pub struct Metrics {
     pub fetch_records: AtomicU64,
     /// Bytes returned by reads.
     pub fetch_bytes: AtomicU64,
+    /// Batches a read verified (CRC checked and valid): every batch a read
+    /// walks over from its index entry, also the one its offset is in.
+    pub read_batches_verified: AtomicU64,
+    /// Reads that continued inside a batch the same reader verified before
+    /// (a `Scanner` that stopped inside a batch of a sealed segment).
+    pub read_batches_resumed: AtomicU64,
     /// fdatasyncs run.
     pub fsyncs: AtomicU64,
     /// Total fdatasync time, microseconds.
@@ -82,6 +88,10 @@ pub struct MetricsSnapshot {
     pub fetch_records: u64,
     /// Bytes returned by reads.
     pub fetch_bytes: u64,
+    /// Batches a read verified (CRC checked and valid).
+    pub read_batches_verified: u64,
+    /// Reads that continued inside a batch they had verified before.
+    pub read_batches_resumed: u64,
     /// fdatasyncs run.
     pub fsyncs: u64,
     /// Total fdatasync time, microseconds.
@@ -143,6 +153,8 @@ impl Metrics {
             append_bytes: self.append_bytes.load(Relaxed),
             fetch_records: self.fetch_records.load(Relaxed),
             fetch_bytes: self.fetch_bytes.load(Relaxed),
+            read_batches_verified: self.read_batches_verified.load(Relaxed),
+            read_batches_resumed: self.read_batches_resumed.load(Relaxed),
             fsyncs: self.fsyncs.load(Relaxed),
             fsync_micros_total: self.fsync_micros_total.load(Relaxed),
             fsync_buckets: self.fsync_buckets.iter().map(|b| b.load(Relaxed)).collect(),

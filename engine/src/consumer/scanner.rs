@@ -4,7 +4,7 @@
 use crate::catalog::OpenCatalog;
 use crate::error::Result;
 use crate::log::batch::RecordView;
-use crate::log::partition::{Isolation, ReadOptions, ScanResume};
+use crate::log::partition::{Isolation, ReadOptions, ScanMarks, ScanResume};
 use std::sync::Arc;
 
 /// A sequential reader of one partition: [`Store::scan`](crate::Store::scan) for a consumer that
@@ -95,21 +95,46 @@ impl Scanner {
     /// there, returns the error. On an error nothing was visited and the
     /// offset stays where it was.
     pub fn scan(&mut self, options: ReadOptions, visit: impl FnMut(RecordView<'_>)) -> Result<u64> {
+        self.scan_with_marks(options, visit).map(|marks| marks.next_offset)
+    }
+
+    /// [`Scanner::scan`], also returning the partition's marks taken after
+    /// the visit, as [`Store::scan_with_marks`](crate::Store::scan_with_marks)
+    /// does (a server answers a fetch with them).
+    pub fn scan_with_marks(&mut self, options: ReadOptions, visit: impl FnMut(RecordView<'_>)) -> Result<ScanMarks> {
         let result = self
             .catalog
             .partition(&self.topic, self.partition)
             .and_then(|partition| {
-                partition.scan_resuming(self.offset, options, self.isolation, &mut self.resume, visit)
+                let next_offset =
+                    partition.scan_resuming(self.offset, options, self.isolation, &mut self.resume, visit)?;
+                Ok(ScanMarks {
+                    next_offset,
+                    high_watermark: partition.high_watermark(),
+                    last_stable_offset: partition.last_stable_offset(),
+                    log_start_offset: partition.start_offset(),
+                })
             });
         match result {
-            Ok(next) => {
-                self.offset = next;
-                Ok(next)
+            Ok(marks) => {
+                self.offset = marks.next_offset;
+                Ok(marks)
             }
             Err(e) => {
                 self.resume = None;
                 Err(e)
             }
         }
+    }
+
+    /// Whether this scanner reads `topic`/`partition` under `isolation`.
+    pub fn reads(&self, topic: &str, partition: u32, isolation: Isolation) -> bool {
+        self.partition == partition && self.isolation == isolation && self.topic == topic
+    }
+
+    /// Whether the next scan continues inside a batch it verified before
+    /// (without finding it through the index or checking its CRC again).
+    pub fn resumes_inside_batch(&self) -> bool {
+        self.resume.is_some()
     }
 }

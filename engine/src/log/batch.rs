@@ -326,14 +326,15 @@ pub(crate) fn visit_records_from<'a>(
     let mut position = from.position;
     let mut index = from.index;
     let nulls_allowed = header.version == BATCH_VERSION_NULLS;
+    let origin = BatchOrigin {
+        base_offset: header.base_offset,
+        producer: header.producer,
+        transactional: header.is_transactional(),
+    };
     while index < header.record_count {
         let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
         let (mut view, len) = parse_record(rest, header.base_offset + u64::from(index), nulls_allowed)?;
-        view.batch = BatchOrigin {
-            base_offset: header.base_offset,
-            producer: header.producer,
-            transactional: header.is_transactional(),
-        };
+        view.batch = origin;
         if !visit(view) {
             return Ok(Some(RecordCursor { index, position }));
         }
@@ -344,6 +345,43 @@ pub(crate) fn visit_records_from<'a>(
         return Err(CorruptionKind::BadRecord);
     }
     Ok(None)
+}
+
+/// The cursor of the record of `offset` in a verified batch, hopping over
+/// the records before it by their lengths from `from` (each length checked
+/// against the bytes left; the records hopped over are not parsed: the
+/// batch's CRC covers them and none of them is returned). `None` when
+/// `offset` is not after `from`'s record (nothing to hop over).
+pub(crate) fn cursor_of(
+    batch: &[u8],
+    header: &BatchHeader,
+    from: RecordCursor,
+    offset: u64,
+) -> Result<Option<RecordCursor>, CorruptionKind> {
+    let Some(target) = offset
+        .checked_sub(header.base_offset)
+        .and_then(|relative| u32::try_from(relative).ok())
+        .map(|relative| relative.min(header.record_count))
+    else {
+        return Ok(None);
+    };
+    if target <= from.index {
+        return Ok(None);
+    }
+    let body = batch.get(..header.length as usize).ok_or(CorruptionKind::BadLength)?;
+    let mut position = from.position;
+    for _ in from.index..target {
+        let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
+        let len = u32::from_le_bytes(*rest.first_chunk::<4>().ok_or(CorruptionKind::BadRecord)?) as usize;
+        if len < RECORD_FIXED_SIZE || len > rest.len() {
+            return Err(CorruptionKind::BadRecord);
+        }
+        position += len;
+    }
+    Ok(Some(RecordCursor {
+        index: target,
+        position,
+    }))
 }
 
 /// Decode the records of a verified batch. `batch` is exactly the batch bytes.

@@ -9,19 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// What [`Store::scan_with_marks`] returns besides the visited records: the
-/// same offsets as the fields of [`ReadResult`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScanMarks {
-    /// Where to read next (past any control batches that were skipped).
-    pub next_offset: u64,
-    /// Offset just past the last visible record.
-    pub high_watermark: u64,
-    /// Offset below which no transaction is open.
-    pub last_stable_offset: u64,
-    /// The partition's first offset.
-    pub log_start_offset: u64,
-}
+pub use crate::log::partition::ScanMarks;
 
 impl Store {
     /// A [`Scanner`](crate::Scanner) of `topic`/`partition` starting at

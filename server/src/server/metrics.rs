@@ -166,6 +166,8 @@ impl ServerMetrics {
             stat("millrace_append_bytes_total", engine.append_bytes),
             stat("millrace_fetch_records_total", engine.fetch_records),
             stat("millrace_fetch_bytes_total", engine.fetch_bytes),
+            stat("millrace_read_batches_verified_total", engine.read_batches_verified),
+            stat("millrace_read_batches_resumed_total", engine.read_batches_resumed),
             stat("millrace_fsyncs_total", engine.fsyncs),
             stat("millrace_fsync_micros_total", engine.fsync_micros_total),
             stat("millrace_segments_rolled_total", engine.segments_rolled),

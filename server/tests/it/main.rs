@@ -22,6 +22,7 @@ mod e2e;
 mod error_codes;
 mod fail_record;
 mod fast_path;
+mod fetch_resume;
 mod fuzz_corpus;
 mod group_delete;
 mod group_limit;

@@ -31,6 +31,7 @@ mod retention;
 mod roll;
 
 use append::write_batches;
+pub use read::ScanMarks;
 pub(crate) use read::ScanResume;
 use retention::NO_RETENTION_FLOOR;
 

@@ -3,6 +3,21 @@
 
 use super::*;
 
+/// What `Store::scan_with_marks` and `Scanner::scan_with_marks` return
+/// besides the visited records: the same offsets as the fields of
+/// [`ReadResult`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanMarks {
+    /// Where to read next (past any control batches that were skipped).
+    pub next_offset: u64,
+    /// Offset just past the last visible record.
+    pub high_watermark: u64,
+    /// Offset below which no transaction is open.
+    pub last_stable_offset: u64,
+    /// The partition's first offset.
+    pub log_start_offset: u64,
+}
+
 impl Partition {
     /// Visit records from `offset` below `end` (exclusive; at most the high
     /// watermark) within the budgets, without copying: each record is a view
@@ -78,6 +93,10 @@ impl Partition {
                 .and_then(|m| m.get(r.batch_position as usize..))
                 .and_then(|b| b.get(..r.header.length as usize));
             if let (true, Some(raw)) = (same_segment, raw) {
+                self.context
+                    .metrics
+                    .read_batches_resumed
+                    .fetch_add(1, Ordering::Relaxed);
                 outcome = state
                     .batch(&r.segment, r.batch_position, &r.header, raw, true, r.cursor)
                     .map(drop);
@@ -180,8 +199,10 @@ impl Partition {
                 // offset of a batch there, or that it went past it.
                 let mut at_avoided: Option<u64> = None;
                 let mut past_avoided = false;
+                let mut verified = 0u64;
                 let result =
                     segment.for_each_batch_from(position, end_position, |batch_position, header, raw, mapped| {
+                        verified += 1;
                         if batch_position == position && entry_offset.is_some_and(|o| o != header.base_offset) {
                             disagrees = true;
                             return Ok(false);
@@ -202,6 +223,10 @@ impl Partition {
                         }
                         state.batch(segment, batch_position, header, raw, mapped, RecordCursor::START)
                     });
+                self.context
+                    .metrics
+                    .read_batches_verified
+                    .fetch_add(verified, Ordering::Relaxed);
                 if let Some(a) = avoid {
                     let wrong = match at_avoided {
                         Some(base_offset) => base_offset != offset_of(&a),
@@ -409,6 +434,11 @@ impl<F: FnMut(&BatchHeader, RecordView<'_>)> VisitState<F> {
             return Ok(false);
         }
         let control = header.is_control();
+        // A read that starts inside the batch hops over the records before
+        // its offset instead of parsing them.
+        let from = batch::cursor_of(raw, header, from, self.next)
+            .map_err(|kind| Error::corruption(&segment.log_path, batch_position, kind))?
+            .unwrap_or(from);
         let stopped = batch::visit_records_from(raw, header, from, |view| {
             if view.offset < self.next {
                 return true;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use millrace::batch::RecordView;
-use millrace::{ReadOptions, Record, ScanMarks};
+use millrace::{Isolation, ReadOptions, Record, ScanMarks, Scanner, Store};
 
 use super::{invalid, Service, ServiceResult, Session, FETCH_RESPONSE_OVERHEAD_BYTES, LONG_POLL_SLICE};
 
@@ -42,6 +42,53 @@ pub trait FetchSink {
     fn push(&mut self, record: &RecordView<'_>);
 }
 
+/// Most partitions a connection keeps a scanner for (the least recently
+/// used one is dropped past it). Each scanner may hold one sealed segment
+/// (its mapping) until it reads on or is dropped.
+const FETCH_SCANNERS_MAX: usize = 16;
+
+/// A connection's [`Scanner`]s, one per (topic, partition, isolation) it
+/// fetches, most recently used last. A fetch at the offset where the
+/// scanner stopped continues inside the batch it stopped in (a long-poll
+/// consumer's next fetch neither finds that batch through the index nor
+/// checks its CRC again); a fetch anywhere else moves the scanner there.
+#[derive(Debug, Default)]
+pub struct FetchScanners {
+    scanners: Vec<Scanner>,
+}
+
+impl FetchScanners {
+    /// The scanner for `topic`/`partition` under `isolation`, at `offset`
+    /// (taken out; [`FetchScanners::keep`] puts it back).
+    fn take(
+        &mut self,
+        store: &Store,
+        topic: &str,
+        partition: u32,
+        isolation: Isolation,
+        offset: u64,
+    ) -> millrace::Result<Scanner> {
+        match self.scanners.iter().position(|s| s.reads(topic, partition, isolation)) {
+            Some(i) => {
+                let mut scanner = self.scanners.remove(i);
+                if scanner.offset() != offset {
+                    scanner.seek(offset);
+                }
+                Ok(scanner)
+            }
+            None => store.scanner(topic, partition, offset, isolation),
+        }
+    }
+
+    /// Keep `scanner` as the most recently used one.
+    fn keep(&mut self, scanner: Scanner) {
+        if self.scanners.len() >= FETCH_SCANNERS_MAX {
+            self.scanners.remove(0);
+        }
+        self.scanners.push(scanner);
+    }
+}
+
 impl Service {
     /// Read records into `sink`, long-polling up to `query.max_wait_ms` when
     /// there are none. `None` when nothing is available yet and the fetch
@@ -55,9 +102,12 @@ impl Service {
     /// (every topic's `record_bytes_max` fits in a fetch response, checked at
     /// topic creation and server start). `next_offset` of the marks is then
     /// the offset after the last record taken.
+    ///
+    /// The records are read through the session's scanner of the
+    /// partition ([`FetchScanners`]).
     pub fn fetch(
         &self,
-        session: &Session,
+        session: &mut Session,
         query: &FetchQuery<'_>,
         may_wait: bool,
         records_cap: usize,
@@ -111,22 +161,35 @@ impl Service {
             // Offset after the last record taken, once one did not fit.
             let mut capped_at: Option<u64> = None;
             let mut last_offset = offset;
-            let scanned =
-                store.scan_with_marks(query.topic, query.partition, offset, options, query.isolation, |view| {
-                    if capped_at.is_some() {
-                        return;
-                    }
-                    if !sink.is_empty() && sink.bytes_with(&view) > records_cap {
-                        capped_at = Some(last_offset + 1);
-                        return;
-                    }
-                    last_offset = view.offset;
-                    sink.push(&view);
-                });
+            let mut scanner =
+                match session
+                    .fetch_scanners
+                    .take(store, query.topic, query.partition, query.isolation, offset)
+                {
+                    Ok(scanner) => scanner,
+                    Err(error) => return Some(Err(error.into())),
+                };
+            let scanned = scanner.scan_with_marks(options, |view| {
+                if capped_at.is_some() {
+                    return;
+                }
+                if !sink.is_empty() && sink.bytes_with(&view) > records_cap {
+                    capped_at = Some(last_offset + 1);
+                    return;
+                }
+                last_offset = view.offset;
+                sink.push(&view);
+            });
             let mut marks = match scanned {
                 Ok(marks) => marks,
                 Err(error) => return Some(Err(error.into())),
             };
+            if let Some(capped_at) = capped_at {
+                // The scanner went past records the sink did not take: the
+                // next fetch starts at the first of them.
+                scanner.seek(capped_at);
+            }
+            session.fetch_scanners.keep(scanner);
             let now = Instant::now();
             if !sink.is_empty() || now >= deadline || self.shutting_down.load(Ordering::Relaxed) {
                 marks.next_offset = capped_at.unwrap_or(marks.next_offset);

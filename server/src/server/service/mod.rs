@@ -99,7 +99,8 @@ mod txn;
 
 pub use dlq::RecordFailure;
 pub use fetch::{
-    fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchSink,
+    fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchScanners,
+    FetchSink,
 };
 pub use kafka_groups::{LiveGroups, LiveMember};
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};

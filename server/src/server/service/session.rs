@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use millrace::Store;
 
+use super::FetchScanners;
 use super::{
     producer_denied, unknown_transaction, ServiceError, ServiceResult, ACTOR_BYTES_MAX, FETCH_BUFFER_KEEP_BYTES,
 };
@@ -26,6 +27,10 @@ pub struct Session {
     /// Reused by every fetch of the connection to encode records into (the
     /// front's buffer, kept here because it lives as long as the session).
     pub(crate) fetch_buffer: Vec<u8>,
+    /// The connection's scanners, one per partition it fetches from: a
+    /// fetch that continues where the last one stopped reads on inside the
+    /// batch it stopped in, without verifying that batch again.
+    pub(crate) fetch_scanners: FetchScanners,
 }
 
 impl Session {
@@ -38,6 +43,7 @@ impl Session {
             staged_groups: HashMap::new(),
             next_transaction_id: 1,
             fetch_buffer: Vec::new(),
+            fetch_scanners: FetchScanners::default(),
         }
     }
 

@@ -82,7 +82,7 @@ pub(crate) fn fetch(
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let mut buffer = std::mem::take(&mut conn.session.fetch_buffer);
     let mut reads: Vec<Vec<Read>> = Vec::with_capacity(request.topics.len());
-    let session = &conn.session;
+    let session = &mut conn.session;
     service.long_poll(u32::try_from(request.max_wait_ms).unwrap_or(0), || {
         buffer.clear();
         reads.clear();
@@ -174,7 +174,7 @@ fn offset(offset: u64) -> i64 {
 /// the response's first record.
 fn read_partition(
     service: &Service,
-    session: &Session,
+    session: &mut Session,
     topic: &str,
     partition: &FetchPartition,
     isolation: Isolation,
