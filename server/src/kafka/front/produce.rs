@@ -221,6 +221,13 @@ pub(crate) fn start(front: &Front, conn: &mut Conn, request: &ProduceRequest<'_>
                     errors::TOPIC_AUTHORIZATION_FAILED,
                     "the connection's token lacks the produce permission".into(),
                 )
+            } else if millrace::names::is_internal(topic.name) {
+                // The store's own topics (a DLQ too) are read-only for every
+                // token; Kafka answers the same for its internal topics.
+                Outcome::with_message(
+                    errors::INVALID_TOPIC_EXCEPTION,
+                    format!("{:?} is one of the store's own topics: no client writes it", topic.name),
+                )
             } else {
                 match produce_partition(front, conn, topic.name, data, &mut scratch) {
                     Ok(Written::Now(outcome)) => outcome,

@@ -190,6 +190,8 @@ pub(crate) fn add_partitions_to_txn(
                 .partitions
                 .iter()
                 .map(|partition| match u32::try_from(*partition) {
+                    // The store's own topics are read-only (as Produce).
+                    Ok(_) if millrace::names::is_internal(topic.name) => errors::INVALID_TOPIC_EXCEPTION,
                     Ok(partition) => front
                         .service
                         .kafka_txn_partition(topic.name, partition)
