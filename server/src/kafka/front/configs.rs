@@ -175,8 +175,8 @@ fn topic_entries(config: &TopicConfig, internal: bool) -> Vec<Entry> {
             })
         })
         .collect();
-    entries.extend(fixed("cleanup.policy", "delete"));
-    entries.extend(fixed("min.insync.replicas", "1"));
+    entries.push(fixed("cleanup.policy", "delete"));
+    entries.push(fixed("min.insync.replicas", "1"));
     entries.sort_by_key(|entry| entry.name);
     entries
 }
@@ -194,14 +194,14 @@ fn kafka_value(key: &millrace::config::TopicConfigKey, config: &TopicConfig) -> 
 }
 
 /// A setting one node fixes: its only value, read-only, a default.
-fn fixed(name: &'static str, value: &str) -> Option<Entry> {
-    Some(Entry {
+fn fixed(name: &'static str, value: &str) -> Entry {
+    Entry {
         name,
         value: value.into(),
         read_only: true,
         is_default: true,
         source: DEFAULT_CONFIG,
-    })
+    }
 }
 
 /// The broker's settings a Kafka client may ask about, from the server's
@@ -238,8 +238,8 @@ fn broker_entries(front: &Front) -> Vec<Entry> {
             source: STATIC_BROKER_CONFIG,
         },
     ];
-    entries.extend(fixed("default.replication.factor", "1"));
-    entries.extend(fixed("min.insync.replicas", "1"));
+    entries.push(fixed("default.replication.factor", "1"));
+    entries.push(fixed("min.insync.replicas", "1"));
     entries.sort_by_key(|entry| entry.name);
     entries
 }

@@ -398,7 +398,12 @@ fn produce_partition(
         // Its offsets are known at commit only: -1 (Kafka answers the
         // offset in the log, which here does not exist before the commit).
         return txn::append(front, conn, topic, partition, header, &scratch.records)
-            .map(|()| Written::Now(Outcome::error(errors::NONE)))
+            .map(|append_time| {
+                Written::Now(Outcome {
+                    log_append_time_ms: append_time.unwrap_or(-1),
+                    ..Outcome::error(errors::NONE)
+                })
+            })
             .map_err(Outcome::error);
     }
     let stamp = if header.producer_id >= 0 {
