@@ -331,3 +331,108 @@ fn sasl_over_tls() {
     args.extend(["-L", "-m", "5"]);
     assert!(!clients.kcat(&bootstrap, &args, b"").status.success());
 }
+
+/// The store's own topics through the Kafka front, one rule with the native
+/// front (`service::may_read_topic`; tests/kafka/internal_topics.py with
+/// confluent-kafka over SASL/PLAIN): a consume token lists and reads
+/// `__dlq.orders` (the record and its provenance headers) and nothing else
+/// of the store's own, and may not produce to it; a produce token is refused
+/// the write too (TOPIC_EXCEPTION, as Kafka answers for its internal topics);
+/// an admin token lists every internal topic and reads `__offsets` (the
+/// reader's commit) and the DLQ, and may not write the DLQ either.
+#[test]
+fn a_consume_token_reads_the_dlq_and_no_token_writes_it() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "orders"])
+        .assert()
+        .success();
+    common::millrace(&data)
+        .args(["produce", "orders"])
+        .write_stdin("a\nb\nc\n")
+        .assert()
+        .success();
+    common::millrace(&data)
+        .args([
+            "dlq",
+            "fail",
+            "orders",
+            "--group",
+            "g",
+            "--partition",
+            "0",
+            "--offset",
+            "1",
+        ])
+        .args(["--error", "ParseError", "--message", "bad record"])
+        .assert()
+        .success();
+    let config = tmp.path().join("server.toml");
+    let tokens = format!(
+        "{TOKENS}groups = [\"readers\"]\n[[tokens]]\nname = \"writer\"\ntoken = \"writer-token-0123456789\"\n\
+         permissions = [\"produce\", \"consume\"]\n"
+    );
+    write_private(&config, &tokens);
+    let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    let run = |user: &str, extra: &[&str]| -> serde_json::Value {
+        let password = format!("{user}-token-0123456789");
+        let mut args = vec!["--user", user, "--password", password.as_str(), "--topic", "orders"];
+        args.extend_from_slice(extra);
+        let output = kafka::success(&clients.python("internal_topics.py", &bootstrap, &args));
+        serde_json::from_str(output.trim()).unwrap()
+    };
+    let dlq_record = |out: &serde_json::Value| {
+        let records = out["dlq"]["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{out}");
+        assert_eq!(out["dlq"]["error"], serde_json::Value::Null, "{out}");
+        let record = &records[0];
+        assert_eq!(record["value"], "b", "{out}");
+        assert_eq!(record["headers"]["dlq.source.topic"], "orders", "{out}");
+        assert_eq!(record["headers"]["dlq.source.offset"], "1", "{out}");
+        assert_eq!(record["headers"]["dlq.error.class"], "ParseError", "{out}");
+        assert_eq!(record["headers"]["dlq.error.message"], "bad record", "{out}");
+    };
+
+    let reader = run("reader", &["--commit-group", "readers"]);
+    assert_eq!(reader["internal"], serde_json::json!(["__dlq.orders"]), "{reader}");
+    assert_eq!(
+        reader["committed"],
+        serde_json::json!([["orders", 3, null]]),
+        "{reader}"
+    );
+    dlq_record(&reader);
+    // `__offsets` is not the reader's: Metadata refuses it, so librdkafka
+    // knows no partition of it and reads nothing.
+    assert_ne!(reader["offsets"]["error"], serde_json::Value::Null, "{reader}");
+    assert_eq!(reader["offsets"]["records"], serde_json::json!([]), "{reader}");
+    assert_eq!(reader["produce_dlq"], "TOPIC_AUTHORIZATION_FAILED", "{reader}");
+
+    let writer = run("writer", &[]);
+    dlq_record(&writer);
+    assert_eq!(writer["produce_dlq"], "TOPIC_EXCEPTION", "{writer}");
+
+    let admin = run("admin", &[]);
+    let internal = admin["internal"].as_array().unwrap();
+    assert!(internal.contains(&"__offsets".into()), "{admin}");
+    assert!(internal.contains(&"__dlq.orders".into()), "{admin}");
+    dlq_record(&admin);
+    assert_eq!(admin["offsets"]["error"], serde_json::Value::Null, "{admin}");
+    let commit = admin["offsets"]["records"][0]["value"].as_str().unwrap_or_default();
+    assert!(commit.contains("readers") && commit.contains("orders"), "{admin}");
+    assert_eq!(admin["produce_dlq"], "TOPIC_EXCEPTION", "{admin}");
+    // Nothing was written to the DLQ by any of them.
+    let depth = common::json_of(server.millrace().args([
+        "--token",
+        "admin-token-0123456789",
+        "--json",
+        "dlq",
+        "list",
+        "orders",
+    ]));
+    assert_eq!(depth["depth"], 1, "{depth}");
+    assert!(server.stop(), "the server stops cleanly");
+}

@@ -349,3 +349,48 @@ fn log_append_time_topics_carry_the_broker_time_and_create_time_topics_the_produ
     assert_eq!(described["config"]["timestamp_type"], "log-append", "{described}");
     assert!(server.stop());
 }
+
+/// A transactional producer on a log-append-time topic
+/// (`tests/kafka/txn_log_append_time.py`, confluent-kafka): each delivery
+/// report carries the broker's append time (type 2, within the run, not the
+/// producer's old timestamp), stamped when the batch joined the transaction
+/// and kept by its commit, so a read_committed consumer reads the same times.
+#[test]
+fn a_transactional_producer_is_answered_the_append_time_its_records_keep() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data)
+        .args(["topic", "create", "la-txn", "--timestamp-type", "log-append"])
+        .assert()
+        .success();
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let output = kafka::success(&clients.python("txn_log_append_time.py", &bootstrap, &["la-txn"]));
+    let result: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    let (started, finished) = (
+        result["started_ms"].as_i64().unwrap(),
+        result["finished_ms"].as_i64().unwrap(),
+    );
+    let times = |list: &str| -> Vec<(i64, i64)> {
+        result[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["timestamp"][0].as_i64().unwrap(), r["timestamp"][1].as_i64().unwrap()))
+            .collect()
+    };
+    let delivered = times("delivered");
+    assert_eq!(delivered.len(), 6, "{result}");
+    for (kind, time) in &delivered {
+        assert_eq!(*kind, 2, "log-append time in the delivery report: {result}");
+        assert!(
+            (started..=finished).contains(time),
+            "{time} outside {started}..{finished}: {result}"
+        );
+    }
+    // Read as answered, record for record (both in produce order).
+    assert_eq!(times("consumed"), delivered, "{result}");
+    assert!(server.stop(), "the server stops cleanly");
+}

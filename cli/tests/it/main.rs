@@ -35,6 +35,7 @@ mod internal_names;
 mod kafka_clients;
 mod kafka_cluster;
 mod kafka_cluster_id;
+mod kafka_configs;
 mod kafka_data;
 mod kafka_groups;
 mod kafka_idempotence;

@@ -411,3 +411,62 @@ pub(crate) fn rebase(
 pub(crate) fn json_any(cmd: &mut assert_cmd::Command) -> serde_json::Value {
     serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap()
 }
+
+/// Real Kafka clients across an accepted gap [a, b) through `millrace
+/// serve`'s Kafka front: a confluent-kafka consumer in a group from earliest
+/// (`tests/kafka/gap_consumer.py`) reads every record outside the hole once,
+/// in order, its offsets jumping from a-1 to b, and commits past it;
+/// ListOffsets answers the log start and the high watermark; kcat starting
+/// inside the hole lands at b.
+#[test]
+fn a_kafka_consumer_group_reads_across_an_accepted_gap() {
+    let Some(clients) = common::kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let logs = rolled_store(&data);
+    let (from, to) = delete_middle_segment(&logs);
+    millrace(&data)
+        .args(["repair", "--accept-gap", "--yes"])
+        .assert()
+        .success();
+    let (server, bootstrap) = common::kafka::start_server(&data, &[]);
+    let output = clients.python("gap_consumer.py", &bootstrap, &["--topic", "t", "--group", "across"]);
+    let out: serde_json::Value = serde_json::from_str(common::kafka::success(&output).trim()).unwrap();
+    let read: Vec<(u64, String)> = out["read"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_u64().unwrap(), r[1].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(read, expected_outside(from, to), "{}", out["errors"]);
+    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+    assert_eq!((out["low"].as_u64(), out["high"].as_u64()), (Some(0), Some(RECORDS)));
+    assert_eq!(out["committed"].as_u64(), Some(RECORDS), "{out}");
+    assert_eq!(out["by_time_0"].as_u64(), Some(0), "{out}");
+    // A fetch starting inside the hole answers from its end.
+    let inside = (from + 1).to_string();
+    let landed = common::kafka::success(&clients.kcat(
+        &bootstrap,
+        &[
+            "-C", "-t", "t", "-p", "0", "-o", &inside, "-c", "1", "-e", "-f", "%o %s\\n",
+        ],
+        b"",
+    ));
+    assert_eq!(
+        landed.trim(),
+        format!("{to} value-{to:05}-pppppppppppppppppppppppppppppp")
+    );
+    // The group's commit is the native offset table's.
+    let offsets = json_of(
+        server
+            .millrace()
+            .args(["--json", "offsets", "show", "--group", "across"]),
+    );
+    assert!(
+        offsets.to_string().contains(&format!("\"committed\":{RECORDS}")),
+        "{offsets}"
+    );
+    assert!(server.stop(), "the server stops cleanly");
+}

@@ -182,7 +182,7 @@ impl Store {
                 base_offset: info.base_offset,
                 next_offset: info.next_offset,
                 duplicate,
-                log_append_time_ms: None,
+                log_append_time_ms: info.log_append_time_ms,
                 dead_lettered: routed.dead_lettered,
                 partition: None,
             });

@@ -217,3 +217,46 @@ fn a_log_append_time_topic_stamps_records_with_the_append_time() {
     assert!(timestamps(&store, "appended")[3] >= after);
     store.close().unwrap();
 }
+
+/// A transaction's records on a log-append-time topic get the time they are
+/// staged (`Transaction::last_log_append_time_ms`, what the Kafka front
+/// answers a transactional Produce), and their commit keeps it, also for a
+/// second append staged later in the same transaction.
+#[test]
+fn a_transactions_records_keep_the_append_time_they_were_staged_with() {
+    let dir = common::scratch_dir();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let log_append = TopicConfig {
+        timestamp_type: millrace::TimestampType::LogAppend,
+        ..TopicConfig::default()
+    };
+    store.create_topic("appended", log_append).unwrap();
+    store.create_topic("created", TopicConfig::default()).unwrap();
+    let producer = store.init_producer("stage").unwrap();
+    let before = millrace::clock::now_ms();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
+    let old = [Record::new(b"a".to_vec()).with_timestamp(1_000)];
+    txn.append("appended", 0, &old).unwrap();
+    let first = txn.last_log_append_time_ms().unwrap();
+    txn.append("created", 0, &old).unwrap();
+    assert_eq!(txn.last_log_append_time_ms(), None, "a create-time topic");
+    // Later than the first: each staged batch keeps its own time.
+    while millrace::clock::now_ms() == first {
+        std::thread::yield_now();
+    }
+    txn.append("appended", 0, &old).unwrap();
+    let second = txn.last_log_append_time_ms().unwrap();
+    txn.commit().unwrap();
+    let after = millrace::clock::now_ms();
+    assert!(
+        before <= first && first < second && second <= after,
+        "{before} {first} {second} {after}"
+    );
+    assert_eq!(timestamps(&store, "appended"), [first, second]);
+    assert_eq!(timestamps(&store, "created"), [1_000]);
+    // After a reopen (the commit record replayed or not) the times stay.
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(timestamps(&store, "appended"), [first, second]);
+    store.close().unwrap();
+}

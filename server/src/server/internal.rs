@@ -11,13 +11,10 @@
 //! (`consume`), as `DlqList` already shows its records to a `consume` token;
 //! writing it stays the engine's own.
 
-use millrace::dlq::DLQ_PREFIX;
 use millrace::names::{is_internal, REPLAY_PREFIX};
 
-/// Internal, and not a dead-letter queue a `consume` token may read.
-fn admin_read(topic: &str) -> bool {
-    is_internal(topic) && !topic.starts_with(DLQ_PREFIX)
-}
+/// The rule both fronts share (`service::read_needs_admin`).
+use crate::server::service::read_needs_admin as admin_read;
 
 use crate::auth::{Permission, Permissions};
 use crate::error_code::{ErrorCode, WireError};

@@ -54,6 +54,7 @@ fn codec_max(api: ApiKey) -> i16 {
         ApiKey::EndTxn => 5,
         ApiKey::TxnOffsetCommit => 4,
         ApiKey::SaslAuthenticate => 2,
+        ApiKey::DescribeConfigs => 4,
     }
 }
 
@@ -197,6 +198,7 @@ oracle_table! {
     EndTxn => EndTxnRequest, EndTxnResponse;
     TxnOffsetCommit => TxnOffsetCommitRequest, TxnOffsetCommitResponse;
     SaslAuthenticate => SaslAuthenticateRequest, SaslAuthenticateResponse;
+    DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
 }
 
 /// Our bytes, read and re-written by the crate, are the same bytes: the

@@ -259,9 +259,13 @@ impl Partition {
             self.write_pending(w)?;
         }
         w.scratch.clear();
+        // A transaction's records were stamped when they were staged
+        // (`Transaction::append`): their commit keeps those times, which
+        // the producer was answered.
         let time = batch::AppendTime {
             ms: now,
-            overrides: self.config().timestamp_type == TimestampType::LogAppend,
+            overrides: self.config().timestamp_type == TimestampType::LogAppend
+                && flags & batch::FLAG_TRANSACTIONAL == 0,
         };
         let header = batch::encode_at(
             &mut w.scratch,

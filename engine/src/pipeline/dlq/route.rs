@@ -231,9 +231,11 @@ impl Pipeline {
             }
             other => other?,
         };
+        let mut append_time = None;
         if !valid.is_empty() {
             // Already judged: appended as they are.
             txn.append_internal(topic, partition, &valid)?;
+            append_time = txn.last_log_append_time_ms();
         }
         txn.append_internal(&dlq, 0, &dlq_records)?;
         if let Some((stamp, count)) = claim {
@@ -254,7 +256,7 @@ impl Pipeline {
                 routed.appended = Some(AppendInfo {
                     base_offset: part.base_offset,
                     next_offset: part.next_offset,
-                    log_append_time_ms: None,
+                    log_append_time_ms: append_time,
                 });
             }
         }
@@ -313,7 +315,7 @@ impl crate::producer::SplitAppend for Pipeline {
             base_offset: info.base_offset,
             next_offset: info.next_offset,
             duplicate,
-            log_append_time_ms: None,
+            log_append_time_ms: info.log_append_time_ms,
         })
     }
 }

@@ -148,6 +148,8 @@ pub struct Transaction {
     committed: bool,
     /// Idempotent producers' batches it writes split ([`SequenceClaim`]).
     claims: Vec<SequenceClaim>,
+    /// The append time the last staged part got (a log-append-time topic).
+    last_log_append_time_ms: Option<i64>,
 }
 
 impl Drop for Transaction {
@@ -205,6 +207,7 @@ impl Transaction {
             retries: Vec::new(),
             committed: false,
             claims: Vec::new(),
+            last_log_append_time_ms: None,
         }
     }
 
@@ -292,12 +295,38 @@ impl Transaction {
         for record in records {
             validate_for(&p, record)?;
         }
+        // A log-append-time topic: the records get the time they are
+        // staged, which their commit keeps (as Kafka stamps a transaction's
+        // batch when it is appended, before the commit marker).
+        let stamp = (p.config().timestamp_type == crate::config::TimestampType::LogAppend).then(crate::clock::now_ms);
+        let stamped: Vec<Record>;
+        let records = match stamp {
+            Some(ms) => {
+                stamped = records
+                    .iter()
+                    .map(|record| Record {
+                        timestamp_ms: Some(ms),
+                        ..record.clone()
+                    })
+                    .collect();
+                &stamped[..]
+            }
+            None => records,
+        };
         self.add_bytes(records.iter().map(Record::encoded_len).sum())?;
         self.parts
             .entry((topic.to_string(), partition))
             .or_default()
             .extend_from_slice(records);
+        self.last_log_append_time_ms = stamp;
         Ok(())
+    }
+
+    /// The append time the records of the last successful append got, on a
+    /// log-append-time topic (`TimestampType::LogAppend`: stamped when
+    /// staged, kept by the commit); `None` on a create-time topic.
+    pub fn last_log_append_time_ms(&self) -> Option<i64> {
+        self.last_log_append_time_ms
     }
 
     /// Claim, with the transaction, the sequences of an idempotent producer's

@@ -49,9 +49,15 @@ pub(crate) fn metadata(
             if may_describe(permissions) {
                 names = front.service.list_topics();
             }
-            if permissions.is_admin() {
-                names.extend(front.service.list_internal_topics());
-            }
+            // The store's own topics the token may read: every one for
+            // admin, the dead-letter queues for consume.
+            names.extend(
+                front
+                    .service
+                    .list_internal_topics()
+                    .into_iter()
+                    .filter(|name| conn.session.may_read_topic(name)),
+            );
             names.iter().map(|name| describe(front, name, node_id)).collect()
         }
         Some(names) => {
@@ -96,7 +102,9 @@ fn topic_metadata<'a>(
     let permissions = conn.session.principal.permissions;
     let internal = millrace::names::is_internal(name);
     let allowed = if internal {
-        permissions.is_admin()
+        // Read-only for whoever may read it (a dead-letter queue: consume;
+        // the others: admin); no token may write one (the engine refuses).
+        conn.session.may_read_topic(name)
     } else {
         may_describe(permissions)
     };

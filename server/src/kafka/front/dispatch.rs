@@ -1,7 +1,7 @@
 //! The one table from a decoded Kafka request to its handler. Adding an API
 //! is a row here and a function in its area's module.
 
-use super::{cluster, fetch, groups, produce, producers, sasl, txn, Conn, Front, Handled};
+use super::{cluster, configs, fetch, groups, produce, producers, sasl, txn, Conn, Front, Handled};
 use crate::kafka::protocol::{Request, RequestHeader};
 
 /// Handles one decoded request, appending its response frame to `out`
@@ -43,5 +43,6 @@ pub fn handle(
         Request::AddOffsetsToTxn(r) => txn::add_offsets_to_txn(front, conn, header, r, out),
         Request::EndTxn(r) => txn::end_txn(front, conn, header, r, out),
         Request::TxnOffsetCommit(r) => txn::txn_offset_commit(front, conn, header, r, out),
+        Request::DescribeConfigs(r) => configs::describe_configs(front, conn, header, r, out),
     }
 }

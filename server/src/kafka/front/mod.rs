@@ -30,6 +30,7 @@ pub mod metrics;
 mod test_support;
 
 mod cluster;
+mod configs;
 mod fetch;
 mod groups;
 mod produce;

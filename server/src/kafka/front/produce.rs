@@ -237,6 +237,13 @@ pub(crate) fn start(front: &Front, conn: &mut Conn, request: &ProduceRequest<'_>
                     errors::TOPIC_AUTHORIZATION_FAILED,
                     "the connection's token lacks the produce permission".into(),
                 )
+            } else if millrace::names::is_internal(topic.name) {
+                // The store's own topics (a DLQ too) are read-only for every
+                // token; Kafka answers the same for its internal topics.
+                Outcome::with_message(
+                    errors::INVALID_TOPIC_EXCEPTION,
+                    format!("{:?} is one of the store's own topics: no client writes it", topic.name),
+                )
             } else {
                 match produce_partition(front, conn, topic.name, data, &mut scratch) {
                     Ok(Written::Now(outcome)) => outcome,
@@ -407,7 +414,12 @@ fn produce_partition(
         // Its offsets are known at commit only: -1 (Kafka answers the
         // offset in the log, which here does not exist before the commit).
         return txn::append(front, conn, topic, partition, header, &scratch.records)
-            .map(|()| Written::Now(Outcome::error(errors::NONE)))
+            .map(|append_time| {
+                Written::Now(Outcome {
+                    log_append_time_ms: append_time.unwrap_or(-1),
+                    ..Outcome::error(errors::NONE)
+                })
+            })
             .map_err(Outcome::error);
     }
     let stamp = if header.producer_id >= 0 {

@@ -26,6 +26,7 @@ pub use header::RequestHeader;
 pub use versions::{ApiKey, ApiSupport, SUPPORTED_APIS};
 
 use messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use messages::configs::{DescribeConfigsRequest, DescribeConfigsResponse};
 use messages::fetch::{FetchRequest, FetchResponse};
 use messages::groups::{
     DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
@@ -172,6 +173,7 @@ apis! {'a;
     AddOffsetsToTxn(AddOffsetsToTxnRequest<'a>, AddOffsetsToTxnResponse),
     EndTxn(EndTxnRequest<'a>, EndTxnResponse),
     TxnOffsetCommit(TxnOffsetCommitRequest<'a>, TxnOffsetCommitResponse<'a>),
+    DescribeConfigs(DescribeConfigsRequest<'a>, DescribeConfigsResponse<'a>),
     SaslAuthenticate(SaslAuthenticateRequest<'a>, SaslAuthenticateResponse<'a>),
 }
 

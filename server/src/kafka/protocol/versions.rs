@@ -32,6 +32,7 @@ pub enum ApiKey {
     AddOffsetsToTxn = 25,
     EndTxn = 26,
     TxnOffsetCommit = 28,
+    DescribeConfigs = 32,
     SaslAuthenticate = 36,
 }
 
@@ -68,7 +69,7 @@ const fn api(
 }
 
 /// The table, in API key order (ApiVersions responses list it so).
-pub const SUPPORTED_APIS: [ApiSupport; 23] = [
+pub const SUPPORTED_APIS: [ApiSupport; 24] = [
     api(ApiKey::Produce, 0, 8, 3, 9),
     api(ApiKey::Fetch, 4, 11, 4, 12),
     api(ApiKey::ListOffsets, 1, 5, 1, 6),
@@ -91,6 +92,7 @@ pub const SUPPORTED_APIS: [ApiSupport; 23] = [
     api(ApiKey::AddOffsetsToTxn, 0, 2, 0, 3),
     api(ApiKey::EndTxn, 0, 2, 0, 3),
     api(ApiKey::TxnOffsetCommit, 0, 2, 0, 3),
+    api(ApiKey::DescribeConfigs, 0, 2, 0, 4),
     api(ApiKey::SaslAuthenticate, 0, 1, 0, 2),
 ];
 

@@ -81,8 +81,9 @@ impl Service {
         topic: &str,
         partition: u32,
         records: &[Record],
-    ) -> ServiceResult<()> {
-        Ok(transaction.append(topic, partition, records)?)
+    ) -> ServiceResult<Option<i64>> {
+        transaction.append(topic, partition, records)?;
+        Ok(transaction.last_log_append_time_ms())
     }
 
     /// May the session commit offsets of `group`? Counted against the

@@ -31,6 +31,7 @@ fn answers_at_once(api_key: i16) -> bool {
         ApiKey::OffsetFetch,
         ApiKey::SaslHandshake,
         ApiKey::SaslAuthenticate,
+        ApiKey::DescribeConfigs,
     ]
     .iter()
     .any(|api| api.code() == api_key)

@@ -18,7 +18,6 @@ use millrace::{Isolation, ScanMarks};
 
 use super::errors::{self, code_of};
 use super::{respond, Conn, Front, Handled};
-use crate::auth::{Permission, Permissions};
 use crate::kafka::protocol::messages::fetch::{
     FetchPartition, FetchRequest, FetchResponse, FetchResponsePartition, FetchResponseTopic,
 };
@@ -41,12 +40,11 @@ enum Read {
     Error(i16),
 }
 
-/// May this connection read `topic` (the consume permission; the store's
-/// own `__*` topics need admin, as on the native front)?
+/// May this connection read `topic`: the consume permission, and admin for
+/// the store's own `__*` topics except a dead-letter queue `__dlq.<topic>`
+/// (the native front's rule, `Service`'s `may_read_topic`)?
 pub(super) fn may_read(session: &Session, topic: &str) -> bool {
-    let permissions = session.principal.permissions;
-    permissions.contains(Permissions::of(&[Permission::Consume]))
-        && (!millrace::names::is_internal(topic) || permissions.is_admin())
+    session.may_read_topic(topic)
 }
 
 pub(crate) fn fetch(

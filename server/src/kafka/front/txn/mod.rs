@@ -190,6 +190,8 @@ pub(crate) fn add_partitions_to_txn(
                 .partitions
                 .iter()
                 .map(|partition| match u32::try_from(*partition) {
+                    // The store's own topics are read-only (as Produce).
+                    Ok(_) if millrace::names::is_internal(topic.name) => errors::INVALID_TOPIC_EXCEPTION,
                     Ok(partition) => front
                         .service
                         .kafka_txn_partition(topic.name, partition)
@@ -504,7 +506,7 @@ pub(crate) fn append(
     partition: u32,
     batch: &crate::kafka::records::BatchHeader,
     records: &[millrace::Record],
-) -> Result<(), i16> {
+) -> Result<Option<i64>, i16> {
     with_producer(
         front,
         conn,
@@ -524,7 +526,8 @@ pub(crate) fn append(
             }
             let sequences = open.sequences.entry(key).or_default();
             match sequences.admit(batch.base_sequence, batch.record_count) {
-                Admission::Duplicate => return Ok(()),
+                // A retry: the time is not kept (-1, as for an idempotent duplicate).
+                Admission::Duplicate => return Ok(None),
                 Admission::OutOfOrder => return Err(errors::OUT_OF_ORDER_SEQUENCE_NUMBER),
                 Admission::Next => {}
             }
@@ -532,9 +535,9 @@ pub(crate) fn append(
                 .service
                 .kafka_txn_append(&mut open.transaction, topic, partition, records)
             {
-                Ok(()) => {
+                Ok(append_time) => {
                     sequences.record(batch.base_sequence, batch.record_count);
-                    Ok(())
+                    Ok(append_time)
                 }
                 Err(error) => {
                     // The batch is not in the transaction: it must not commit

@@ -166,7 +166,7 @@ fn batch(id: (i64, i16), base_sequence: i32, record_count: i32) -> BatchHeader {
 fn produce(front: &Front, id: (i64, i16), base_sequence: i32, values: &[&str]) -> Result<(), i16> {
     let records: Vec<millrace::Record> = values.iter().map(|v| millrace::Record::new(*v)).collect();
     let count = i32::try_from(values.len()).expect("count");
-    super::append(front, &mut conn(), "out", 0, &batch(id, base_sequence, count), &records)
+    super::append(front, &mut conn(), "out", 0, &batch(id, base_sequence, count), &records).map(|_| ())
 }
 
 /// What a read-committed reader sees in out/0.

@@ -3,6 +3,7 @@
 //! `clients/src/main/resources/common/message/*.json`).
 
 pub mod api_versions;
+pub mod configs;
 pub mod fetch;
 pub mod groups;
 pub mod list_offsets;

@@ -1,0 +1,245 @@
+//! DescribeConfigs v0–2 (design/kafka.md, "DescribeConfigs"): a topic's
+//! configuration under Kafka's names, from the engine's key table
+//! (`TopicConfigKey::kafka`), plus the settings one node fixes
+//! (`cleanup.policy`, `min.insync.replicas`); and a minimal broker resource.
+
+use millrace::config::TOPIC_CONFIG_KEYS;
+use millrace::{TimestampType, TopicConfig};
+
+use super::{errors, respond, Conn, Front, Handled};
+use crate::auth::{Permission, Permissions};
+use crate::kafka::protocol::messages::configs::{
+    DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResourceResult, DescribeConfigsResponse,
+    DescribeConfigsResult,
+};
+use crate::kafka::protocol::{RequestHeader, Response};
+
+/// Kafka's `ConfigResource.Type` codes.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+/// Kafka's `DescribeConfigsResponse.ConfigSource` codes.
+const TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+/// One config of an answer, owning its value until the response is built.
+struct Entry {
+    name: &'static str,
+    value: String,
+    read_only: bool,
+    is_default: bool,
+    source: i8,
+}
+
+pub(crate) fn describe_configs(
+    front: &Front,
+    conn: &mut Conn,
+    header: &RequestHeader<'_>,
+    request: DescribeConfigsRequest<'_>,
+    out: &mut Vec<u8>,
+) -> Handled {
+    let answers: Vec<Result<Vec<Entry>, (i16, String)>> = request
+        .resources
+        .iter()
+        .map(|resource| describe(front, conn, resource))
+        .collect();
+    let v0 = header.api_version == 0;
+    let results = request
+        .resources
+        .iter()
+        .zip(&answers)
+        .map(|(resource, answer)| match answer {
+            Ok(entries) => DescribeConfigsResult {
+                error_code: errors::NONE,
+                error_message: None,
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name,
+                configs: entries
+                    .iter()
+                    .filter(|entry| wanted(resource, entry.name))
+                    .map(|entry| DescribeConfigsResourceResult {
+                        name: entry.name,
+                        value: Some(&entry.value),
+                        read_only: entry.read_only,
+                        is_default: entry.is_default,
+                        config_source: if v0 { -1 } else { entry.source },
+                        is_sensitive: false,
+                        ..DescribeConfigsResourceResult::default()
+                    })
+                    .collect(),
+            },
+            Err((code, message)) => DescribeConfigsResult {
+                error_code: *code,
+                error_message: Some(message),
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name,
+                configs: Vec::new(),
+            },
+        })
+        .collect();
+    let response = DescribeConfigsResponse {
+        throttle_time_ms: 0,
+        results,
+    };
+    respond(out, header, &Response::DescribeConfigs(response))
+}
+
+/// Whether the request asked for `name` (null keys: every config; an
+/// unknown key is left out, as Kafka does).
+fn wanted(resource: &DescribeConfigsResource<'_>, name: &str) -> bool {
+    resource
+        .configuration_keys
+        .as_ref()
+        .is_none_or(|keys| keys.contains(&name))
+}
+
+fn describe(front: &Front, conn: &Conn, resource: &DescribeConfigsResource<'_>) -> Result<Vec<Entry>, (i16, String)> {
+    let permissions = conn.session.principal.permissions;
+    match resource.resource_type {
+        TOPIC => {
+            let name = resource.resource_name;
+            let allowed = if millrace::names::is_internal(name) {
+                conn.session.may_read_topic(name)
+            } else {
+                permissions.contains(Permissions::of(&[Permission::Consume]))
+                    || permissions.contains(Permissions::of(&[Permission::Produce]))
+            };
+            if !allowed {
+                return Err((
+                    errors::TOPIC_AUTHORIZATION_FAILED,
+                    format!("the connection's token may not describe topic {name:?}"),
+                ));
+            }
+            let description = front.service.describe_topic(name).map_err(|error| {
+                (
+                    errors::code_of(&error),
+                    format!("topic {name:?}: {}", service_text(&error)),
+                )
+            })?;
+            Ok(topic_entries(&description.config, millrace::names::is_internal(name)))
+        }
+        BROKER => {
+            if !permissions.is_admin() {
+                return Err((
+                    errors::CLUSTER_AUTHORIZATION_FAILED,
+                    "describing the broker's configuration needs the admin permission".into(),
+                ));
+            }
+            let node = front.config.node_id.to_string();
+            if !resource.resource_name.is_empty() && resource.resource_name != node {
+                return Err((
+                    errors::INVALID_REQUEST,
+                    format!(
+                        "broker {:?}: this cluster is broker {node} alone",
+                        resource.resource_name
+                    ),
+                ));
+            }
+            Ok(broker_entries(front))
+        }
+        other => Err((
+            errors::INVALID_REQUEST,
+            format!("resource type {other}: only topics (2) and the broker (4) are described"),
+        )),
+    }
+}
+
+fn service_text(error: &crate::server::service::ServiceError) -> String {
+    use crate::server::service::ServiceError;
+    match error {
+        ServiceError::Engine(engine) => engine.to_string(),
+        ServiceError::InvalidInput(message) | ServiceError::PermissionDenied(message) => message.clone(),
+        ServiceError::Internal(_) | ServiceError::TokenGroupLimit { .. } => "see the server log".into(),
+    }
+}
+
+/// A topic's configs under Kafka's names: every key of the engine's table
+/// that Kafka has (its "not set" spelling as Kafka's `-1`, the timestamp
+/// type as `CreateTime`/`LogAppendTime`), a default when it equals a new
+/// topic's; then the settings one node fixes, read-only. The store's own
+/// topics are read-only whole (no client alters them).
+fn topic_entries(config: &TopicConfig, internal: bool) -> Vec<Entry> {
+    let defaults = TopicConfig::default();
+    let mut entries: Vec<Entry> = TOPIC_CONFIG_KEYS
+        .iter()
+        .filter_map(|key| {
+            let name = key.kafka?;
+            let is_default = key.print(config) == key.print(&defaults);
+            Some(Entry {
+                name,
+                value: kafka_value(key, config),
+                read_only: internal,
+                is_default,
+                source: if is_default { DEFAULT_CONFIG } else { TOPIC_CONFIG },
+            })
+        })
+        .collect();
+    entries.push(fixed("cleanup.policy", "delete"));
+    entries.push(fixed("min.insync.replicas", "1"));
+    entries.sort_by_key(|entry| entry.name);
+    entries
+}
+
+/// `key`'s value in `config` as Kafka writes it.
+fn kafka_value(key: &millrace::config::TopicConfigKey, config: &TopicConfig) -> String {
+    if key.is_absent(config) && key.key != "timestamp_type" {
+        return "-1".into();
+    }
+    let printed = key.print(config);
+    if key.key == "timestamp_type" {
+        return TimestampType::parse(&printed).map_or(printed, |kind| kind.kafka_name().to_string());
+    }
+    printed
+}
+
+/// A setting one node fixes: its only value, read-only, a default.
+fn fixed(name: &'static str, value: &str) -> Entry {
+    Entry {
+        name,
+        value: value.into(),
+        read_only: true,
+        is_default: true,
+        source: DEFAULT_CONFIG,
+    }
+}
+
+/// The broker's settings a Kafka client may ask about, from the server's
+/// configuration (read-only: they change with a restart).
+fn broker_entries(front: &Front) -> Vec<Entry> {
+    let config = &front.config;
+    let mut entries = vec![
+        Entry {
+            name: "auto.create.topics.enable",
+            value: config.auto_create_topics.to_string(),
+            read_only: true,
+            is_default: false,
+            source: STATIC_BROKER_CONFIG,
+        },
+        Entry {
+            name: "broker.id",
+            value: config.node_id.to_string(),
+            read_only: true,
+            is_default: false,
+            source: STATIC_BROKER_CONFIG,
+        },
+        Entry {
+            name: "num.partitions",
+            value: config.auto_create_partitions.to_string(),
+            read_only: true,
+            is_default: false,
+            source: STATIC_BROKER_CONFIG,
+        },
+        Entry {
+            name: "message.max.bytes",
+            value: front.service.frame_bytes_max.to_string(),
+            read_only: true,
+            is_default: false,
+            source: STATIC_BROKER_CONFIG,
+        },
+    ];
+    entries.push(fixed("default.replication.factor", "1"));
+    entries.push(fixed("min.insync.replicas", "1"));
+    entries.sort_by_key(|entry| entry.name);
+    entries
+}
