@@ -33,6 +33,17 @@ impl crate::server::service::Service {
     pub fn contract_command(&self, command: &ContractCommand) -> Result<Value> {
         run(&self.store, command)
     }
+
+    /// One page of the contract audit, at most `room` bytes ([`history_page`]).
+    pub fn contract_history_page(
+        &self,
+        topic: Option<&str>,
+        after: Option<u64>,
+        limit: u32,
+        room: usize,
+    ) -> Result<Value> {
+        history_page(&self.store, topic, after, limit, room)
+    }
 }
 
 /// Run `command` on `store`. A missing contract answers `null` (`show`) or

@@ -32,8 +32,7 @@ pub(super) fn call(
     }
     let answer = match &command {
         // A page fits in a frame, less the listings' headroom.
-        ContractCommand::HistoryPage { topic, after, limit } => crate::contract_admin::history_page(
-            &service.store,
+        ContractCommand::HistoryPage { topic, after, limit } => service.contract_history_page(
             topic.as_deref(),
             *after,
             *limit,
