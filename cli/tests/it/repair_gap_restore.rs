@@ -286,19 +286,7 @@ fn restore_puts_back_a_truncating_repair_byte_for_byte_also_after_kill_9() {
         let repaired = store_files(&data);
         assert_ne!(repaired, rebase(&damaged, &template, &data));
         let backup = backup_dir(&data);
-        let killed = millrace(&data)
-            .args(["repair", "restore"])
-            .arg(&backup)
-            .arg("--yes")
-            .env("MILLRACE_TEST_KILL_AFTER_WRITES", n.to_string())
-            .output()
-            .unwrap();
-        if !killed.status.success() {
-            assert_eq!(
-                std::os::unix::process::ExitStatusExt::signal(&killed.status),
-                Some(9),
-                "write {n}: {killed:?}"
-            );
+        let finished = restore_killed_before_write(&data, &backup, n, || {
             // Killed before its first rename the store is as repaired (but
             // for the temporary copy being written); after it, never clean
             // until the restore is finished.
@@ -306,31 +294,15 @@ fn restore_puts_back_a_truncating_repair_byte_for_byte_also_after_kill_9() {
             let mut now = store_files(&data);
             now.retain(|p, _| p.extension().is_none_or(|e| e != "restore-tmp"));
             assert!(code == Some(3) || now == repaired, "write {n}: {code:?}");
-            let again = millrace(&data)
-                .args(["repair", "restore"])
-                .arg(&backup)
-                .arg("--yes")
-                .output()
-                .unwrap();
-            assert!(
-                again.status.success() || String::from_utf8_lossy(&again.stderr).contains("was restored already"),
-                "write {n}: {again:?}"
-            );
-        }
+        });
         assert_eq!(store_files(&data), rebase(&damaged, &template, &data), "write {n}");
         let check_after = json_any(millrace(&data).args(["--json", "check"]))["problems"].clone();
         assert_eq!(
             check_after.to_string().replace(data.to_str().unwrap(), "DATA"),
             check_before.to_string().replace(template.to_str().unwrap(), "DATA"),
         );
-        millrace(&data)
-            .args(["repair", "restore"])
-            .arg(&backup)
-            .arg("--yes")
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains("was restored already"));
-        if killed.status.success() {
+        a_second_restore_is_refused(&data, &backup);
+        if finished {
             assert!(n > 3, "the hook killed nothing");
             break;
         }
@@ -405,6 +377,52 @@ pub(crate) fn rebase(
         .iter()
         .map(|(p, b)| (to.join(p.strip_prefix(from).unwrap()), b.clone()))
         .collect()
+}
+
+/// Runs `repair restore BACKUP` killed before its `n`-th write. If the kill
+/// landed, calls `after_kill` on the half-restored store, then runs the
+/// restore again, which must finish (or find it finished). Returns whether
+/// the killed run went through (it had no `n`-th write: the caller's loop
+/// over `n` is done).
+pub(crate) fn restore_killed_before_write(data: &Path, backup: &Path, n: u32, after_kill: impl FnOnce()) -> bool {
+    let killed = millrace(data)
+        .args(["repair", "restore"])
+        .arg(backup)
+        .arg("--yes")
+        .env("MILLRACE_TEST_KILL_AFTER_WRITES", n.to_string())
+        .output()
+        .unwrap();
+    if killed.status.success() {
+        return true;
+    }
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9),
+        "write {n}: {killed:?}"
+    );
+    after_kill();
+    let again = millrace(data)
+        .args(["repair", "restore"])
+        .arg(backup)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success() || String::from_utf8_lossy(&again.stderr).contains("was restored already"),
+        "write {n}: {again:?}"
+    );
+    false
+}
+
+/// A restore that finished is not run twice.
+pub(crate) fn a_second_restore_is_refused(data: &Path, backup: &Path) {
+    millrace(data)
+        .args(["repair", "restore"])
+        .arg(backup)
+        .arg("--yes")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("was restored already"));
 }
 
 /// The JSON a command printed, whatever its exit code (`check` exits 3 on damage).

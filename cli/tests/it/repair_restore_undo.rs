@@ -6,8 +6,9 @@
 //! repair; kill -9 of the restore at every write, then a rerun, ends the same.
 
 use crate::common::{self, millrace};
-use crate::repair_gap_restore::{backup_dir, json_any, rebase, store_files};
-use predicates::prelude::*;
+use crate::repair_gap_restore::{
+    a_second_restore_is_refused, backup_dir, json_any, rebase, restore_killed_before_write, store_files,
+};
 use std::path::Path;
 
 /// `check`'s problems with the data directory's path replaced.
@@ -35,44 +36,15 @@ fn repair_and_restore_killed_at_every_write(tmp: &Path, template: &Path, action:
         let backup = backup_dir(&data);
         let manifest = std::fs::read_to_string(backup.join("repair.manifest")).unwrap();
         assert!(!manifest.contains("unrestorable"), "{manifest}");
-        let killed = millrace(&data)
-            .args(["repair", "restore"])
-            .arg(&backup)
-            .arg("--yes")
-            .env("MILLRACE_TEST_KILL_AFTER_WRITES", n.to_string())
-            .output()
-            .unwrap();
-        if !killed.status.success() {
-            assert_eq!(
-                std::os::unix::process::ExitStatusExt::signal(&killed.status),
-                Some(9),
-                "write {n}: {killed:?}"
-            );
-            let again = millrace(&data)
-                .args(["repair", "restore"])
-                .arg(&backup)
-                .arg("--yes")
-                .output()
-                .unwrap();
-            assert!(
-                again.status.success() || String::from_utf8_lossy(&again.stderr).contains("was restored already"),
-                "write {n}: {again:?}"
-            );
-        }
+        let finished = restore_killed_before_write(&data, &backup, n, || {});
         assert_eq!(store_files(&data), rebase(&damaged, template, &data), "write {n}");
         assert_eq!(
             problems(&data).replace(data.to_str().unwrap(), "DATA"),
             before.replace(template.to_str().unwrap(), "DATA"),
             "write {n}"
         );
-        millrace(&data)
-            .args(["repair", "restore"])
-            .arg(&backup)
-            .arg("--yes")
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains("was restored already"));
-        if killed.status.success() {
+        a_second_restore_is_refused(&data, &backup);
+        if finished {
             assert!(n > 3, "the hook killed nothing");
             break;
         }
