@@ -4,7 +4,7 @@
 //! one connection, independence of connections, the meaning of an `Always`
 //! acknowledgement, and the exact bytes of a fetch response.
 
-use crate::common;
+use crate::common::{self, stat};
 
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,6 @@ fn fetch(topic: &str, offset: u64, max_wait_ms: u32) -> Request {
         isolation: Isolation::ReadCommitted,
         max_wait_ms,
     })
-}
-
-fn stat(stats: &[millrace_server::messages::Stat], name: &str) -> u64 {
-    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
 }
 
 /// Inline requests (appends to an `Os` topic, fetches that find data, pings)

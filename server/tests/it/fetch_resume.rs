@@ -6,22 +6,20 @@
 //! (`millrace_read_batches_verified_total`) and the reads that continued
 //! inside a batch verified before (`millrace_read_batches_resumed_total`).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use millrace::Record;
-use millrace_server::kafka::front::KafkaConfig;
 use millrace_server::kafka::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
 use millrace_server::kafka::protocol::{
     decode_response_body, encode_request, ApiKey, Request as KafkaRequest, RequestHeader, Response as KafkaResponse,
 };
 use millrace_server::kafka::records::Batches;
-use millrace_server::messages::{Fetch, Position, Stat};
+use millrace_server::messages::{Fetch, Position};
 use millrace_server::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::start_server;
+use crate::common::{kafka_server, start_server, stat};
 
 /// Records in each produced batch (one batch, about 48 KiB, per segment of 64 KiB).
 const RECORDS: u64 = 400;
@@ -30,10 +28,6 @@ const FETCH_BYTES: u32 = 1200;
 
 fn value(i: u64) -> Vec<u8> {
     format!("{i:0100}").into_bytes()
-}
-
-fn stat(stats: &[Stat], name: &str) -> u64 {
-    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
 }
 
 /// (verified, resumed) batch counters of the server now.
@@ -171,14 +165,7 @@ async fn native_fetches_through_a_sealed_batch_verify_it_once() {
 /// and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_fetches_through_a_sealed_batch_verify_it_once() {
-    let server = start_server(|config| {
-        config.kafka = KafkaConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..KafkaConfig::off()
-        };
-    })
-    .await;
-    let kafka: SocketAddr = server.handle.kafka_addr().expect("the Kafka front listens");
+    let (server, kafka) = kafka_server(|_| {}).await;
     let client = server.client().await;
     topic_with_a_sealed_batch(&client, "k").await;
     let (verified_before, resumed_before) = read_counters(&client).await;

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use millrace_server::kafka::front::KafkaConfig;
 use millrace_server::kafka::protocol::messages::api_versions::ApiVersionsRequest;
 use millrace_server::kafka::protocol::messages::metadata::MetadataRequest;
 use millrace_server::kafka::protocol::{
@@ -14,20 +13,7 @@ use millrace_server::kafka::protocol::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{start_server, TestServer};
-
-async fn kafka_server(adjust: impl FnOnce(&mut millrace_server::ServerConfig)) -> (TestServer, SocketAddr) {
-    let server = start_server(|c| {
-        c.kafka = KafkaConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..KafkaConfig::off()
-        };
-        adjust(c);
-    })
-    .await;
-    let addr = server.handle.kafka_addr().expect("the Kafka front listens");
-    (server, addr)
-}
+use crate::common::kafka_server;
 
 /// A size-prefixed request frame.
 fn frame(api_key: i16, api_version: i16, correlation_id: i32, request: &Request<'_>) -> Vec<u8> {

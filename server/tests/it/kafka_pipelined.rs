@@ -6,10 +6,8 @@
 //! "Produce and fetch"). Idempotent produces from a live producer id take
 //! the same way, deduplicated and fenced as on the blocking way.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use millrace_server::kafka::front::KafkaConfig;
 use millrace_server::kafka::protocol::messages::api_versions::ApiVersionsRequest;
 use millrace_server::kafka::protocol::messages::produce::{
     ProduceRequest, ProduceRequestPartition, ProduceRequestTopic,
@@ -21,11 +19,10 @@ use millrace_server::kafka::protocol::{
 use millrace_server::kafka::records::{
     Attributes, BatchFields, BatchWriter, Compression, TimestampType, NO_PARTITION_LEADER_EPOCH,
 };
-use millrace_server::messages::Stat;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::start_server;
+use crate::common::{kafka_server, stat};
 
 /// One plain (not idempotent) batch of `values`.
 fn batch(values: &[&[u8]]) -> Vec<u8> {
@@ -107,10 +104,6 @@ fn produced(body: &[u8]) -> (i16, i64) {
     (partition.error_code, partition.base_offset)
 }
 
-fn stat(stats: &[Stat], name: &str) -> u64 {
-    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
-}
-
 /// A burst of acks=all Produce requests to an `Always` topic in one write,
 /// with a produce to an unknown topic (not written inline: the blocking
 /// way answers it), a produce to an `Os` topic and an ApiVersions among
@@ -119,14 +112,7 @@ fn stat(stats: &[Stat], name: &str) -> u64 {
 /// took one each).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_always_produces_queued_behind_a_wait_share_its_fsync() {
-    let server = start_server(|config| {
-        config.kafka = KafkaConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..KafkaConfig::off()
-        };
-    })
-    .await;
-    let kafka: SocketAddr = server.handle.kafka_addr().expect("the Kafka front listens");
+    let (server, kafka) = kafka_server(|_| {}).await;
     let client = server.client().await;
     client
         .create_topic("slow", 1, &[("durability", "always")])
@@ -189,14 +175,7 @@ async fn kafka_always_produces_queued_behind_a_wait_share_its_fsync() {
 /// batch at an epoch the producer is not at is refused and not stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_idempotent_produces_queued_behind_a_wait_share_its_fsync_deduplicated_and_fenced() {
-    let server = start_server(|config| {
-        config.kafka = KafkaConfig {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..KafkaConfig::off()
-        };
-    })
-    .await;
-    let kafka: SocketAddr = server.handle.kafka_addr().expect("the Kafka front listens");
+    let (server, kafka) = kafka_server(|_| {}).await;
     let client = server.client().await;
     client
         .create_topic("slow", 1, &[("durability", "always")])

@@ -3,12 +3,12 @@
 //! them) and answered in arrival order; concurrent calls on one `Client`
 //! share the connection's writes.
 
-use crate::common;
+use crate::common::{self, stat};
 
 use common::{start_server, Raw};
 use millrace::Record;
 use millrace_server::error_code::ErrorCode;
-use millrace_server::messages::{encode_request_into, Produce, Produced, Request, Response, Stat};
+use millrace_server::messages::{encode_request_into, Produce, Produced, Request, Response};
 
 fn produce(topic: &str, value: &[u8]) -> Request {
     Request::Produce(Produce {
@@ -17,10 +17,6 @@ fn produce(topic: &str, value: &[u8]) -> Request {
         producer: None,
         records: vec![Record::new(value.to_vec())],
     })
-}
-
-fn stat(stats: &[Stat], name: &str) -> u64 {
-    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
 }
 
 fn offset(response: &Response) -> u64 {

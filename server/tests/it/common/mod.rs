@@ -145,3 +145,23 @@ pub async fn scrape(server: &TestServer) -> String {
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     text
 }
+
+/// A test server with its Kafka front listening on a free loopback port
+/// (configured further by `adjust`), and that port.
+pub async fn kafka_server(adjust: impl FnOnce(&mut ServerConfig)) -> (TestServer, SocketAddr) {
+    let server = start_server(|c| {
+        c.kafka = millrace_server::kafka::front::KafkaConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..millrace_server::kafka::front::KafkaConfig::off()
+        };
+        adjust(c);
+    })
+    .await;
+    let addr = server.handle.kafka_addr().expect("the Kafka front listens");
+    (server, addr)
+}
+
+/// The value of the statistic `name` (panics when it is missing).
+pub fn stat(stats: &[millrace_server::messages::Stat], name: &str) -> u64 {
+    stats.iter().find(|s| s.name == name).map(|s| s.value).unwrap()
+}
