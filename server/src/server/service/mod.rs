@@ -103,7 +103,7 @@ pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchScanners,
     FetchSink,
 };
-pub use internal_topics::{may_read_topic, read_needs_admin};
+pub use internal_topics::{may_commit_position_on, may_read_topic, read_needs_admin};
 pub use kafka_groups::{LiveGroups, LiveMember};
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use registry::RegistryAccess;
