@@ -318,3 +318,66 @@ fn alter_configs_change_a_topic_through_the_audited_path() {
     assert_eq!(offline["config"]["retention_ms"], 7_200_000, "{offline}");
     assert_eq!(offline["config"]["retention_bytes"], 1_000_000, "{offline}");
 }
+
+/// DescribeConfigs v1+ with `include_synonyms` (tests/kafka/describe_synonyms.py):
+/// each config's synonym chain, most specific first, with its source. On a
+/// server whose `frame_bytes_max` lowers new topics' `max.message.bytes`,
+/// that default is STATIC_BROKER_CONFIG (`message.max.bytes`, then the
+/// built-in DEFAULT_CONFIG); a value the topic sets is DYNAMIC_TOPIC_CONFIG
+/// before the broker default; an untouched one has only the default.
+#[test]
+fn describe_configs_reports_the_synonym_chain() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("server.toml");
+    write_private(&config, &format!("frame_bytes_max = 65536\n{TOKENS}"));
+    let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    // The script creates `orders` through CreateTopics, setting retention.ms.
+    let output = kafka::success(&clients.python("describe_synonyms.py", &bootstrap, &["orders"]));
+    let out: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    let raw = &out["kafka_python"];
+    assert_eq!(raw["retention.ms"]["source"], "DYNAMIC_TOPIC_CONFIG", "{out}");
+    assert_eq!(
+        raw["retention.ms"]["synonyms"],
+        serde_json::json!([
+            ["retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"],
+            ["log.retention.ms", "-1", "DEFAULT_CONFIG"]
+        ]),
+        "{out}"
+    );
+    let lowered = raw["max.message.bytes"]["value"].as_str().unwrap().to_string();
+    assert!(lowered.parse::<u64>().unwrap() < 65_536, "{out}");
+    assert_eq!(raw["max.message.bytes"]["source"], "STATIC_BROKER_CONFIG", "{out}");
+    assert_eq!(
+        raw["max.message.bytes"]["synonyms"],
+        serde_json::json!([
+            ["message.max.bytes", lowered, "STATIC_BROKER_CONFIG"],
+            ["message.max.bytes", "1048576", "DEFAULT_CONFIG"]
+        ]),
+        "{out}"
+    );
+    assert_eq!(raw["segment.bytes"]["source"], "DEFAULT_CONFIG", "{out}");
+    assert_eq!(
+        raw["segment.bytes"]["synonyms"],
+        serde_json::json!([["log.segment.bytes", "67108864", "DEFAULT_CONFIG"]]),
+        "{out}"
+    );
+    assert_eq!(
+        raw["cleanup.policy"]["synonyms"],
+        serde_json::json!([["log.cleanup.policy", "delete", "DEFAULT_CONFIG"]]),
+        "{out}"
+    );
+    // librdkafka reads the same chain (its synonyms are keyed by name).
+    let keyed = &out["confluent"];
+    assert_eq!(keyed["retention.ms"]["source"], "DYNAMIC_TOPIC_CONFIG", "{out}");
+    assert_eq!(
+        keyed["retention.ms"]["synonyms"],
+        serde_json::json!({"retention.ms": "DYNAMIC_TOPIC_CONFIG", "log.retention.ms": "DEFAULT_CONFIG"}),
+        "{out}"
+    );
+    assert_eq!(keyed["max.message.bytes"]["source"], "STATIC_BROKER_CONFIG", "{out}");
+    assert!(server.stop(), "the server stops cleanly");
+}
