@@ -34,6 +34,10 @@ pub const REDRIVE_PREFIX: &str = "__redrive.";
 /// are retention floors (`consumer/mirror.rs`).
 pub const MIRROR_PREFIX: &str = "__mirror.";
 
+/// The prefix of a topic's dead-letter queue, `__dlq.<topic>`
+/// (`pipeline::dlq`).
+pub const DLQ_PREFIX: &str = "__dlq.";
+
 /// The internal topic of committed offsets (consumer groups' and the
 /// mirrors' positions).
 pub const OFFSETS_TOPIC: &str = "__offsets";
@@ -51,6 +55,13 @@ pub fn quota_exempt(topic: &str) -> bool {
 /// Whether `name` (a topic, group or producer) is one the store keeps for itself.
 pub fn is_internal(name: &str) -> bool {
     name.starts_with(INTERNAL_PREFIX)
+}
+
+/// Whether `topic` is a dead-letter queue (`__dlq.<topic>`): internal, yet
+/// a client group may commit its position there (design/format.md,
+/// "Names").
+pub fn is_dlq_topic(topic: &str) -> bool {
+    topic.starts_with(DLQ_PREFIX)
 }
 
 /// The group and producer name of replay job `job`.
@@ -150,6 +161,17 @@ pub(crate) fn refuse_internal_topic(topic: &str) -> Result<()> {
     Ok(())
 }
 
+/// `Err(InternalName)` if `topic` is internal and not a dead-letter queue:
+/// the topic check of a client's position commit (direct, transactional,
+/// reset). A group reads a DLQ as any topic, so it keeps its place there;
+/// the DLQ's records stay the engine's to write.
+pub(crate) fn refuse_internal_position_topic(topic: &str) -> Result<()> {
+    if is_internal(topic) && !is_dlq_topic(topic) {
+        return Err(internal("topic", topic));
+    }
+    Ok(())
+}
+
 fn check_length(what: &'static str, name: &str, bytes_max: usize) -> Result<()> {
     if name.is_empty() || name.len() > bytes_max {
         return Err(Error::invalid(
@@ -209,6 +231,21 @@ mod tests {
         assert!(validate_internal_topic_name(&format!("__dlq.{}", "a".repeat(200))).is_ok());
         assert!(validate_internal_topic_name("__x.deleting").is_err());
         assert!(validate_internal_topic_name("offsets").is_err());
+    }
+
+    #[test]
+    fn a_position_may_be_committed_on_a_dead_letter_queue_only() {
+        assert!(refuse_internal_position_topic("orders").is_ok());
+        assert!(refuse_internal_position_topic("__dlq.orders").is_ok());
+        for refused in ["__offsets", "__dlq_orders", "__attempts", "__transactions"] {
+            assert!(
+                matches!(
+                    refuse_internal_position_topic(refused),
+                    Err(Error::InternalName { what: "topic", .. })
+                ),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -436,3 +436,109 @@ fn a_consume_token_reads_the_dlq_and_no_token_writes_it() {
     assert_eq!(depth["depth"], 1, "{depth}");
     assert!(server.stop(), "the server stops cleanly");
 }
+
+/// A consumer group keeps its place on a dead-letter queue, on both fronts
+/// (`service::may_commit_position_on`, the engine's `check_position_commit`):
+/// with a consume token, a native `consume --group` commits on
+/// `__dlq.orders`; a confluent-kafka group subscribed to it reads two
+/// records and commits, a second member of the group resumes after them
+/// (tests/kafka/dlq_group.py); `offsets show` reports both groups' commits;
+/// a commit on `__offsets` stays refused.
+#[test]
+fn a_kafka_group_commits_its_position_on_a_dlq_and_resumes_there() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "orders"])
+        .assert()
+        .success();
+    common::millrace(&data)
+        .args(["produce", "orders"])
+        .write_stdin("a\nb\nc\nd\n")
+        .assert()
+        .success();
+    for offset in ["0", "1", "2", "3"] {
+        common::millrace(&data)
+            .args([
+                "dlq",
+                "fail",
+                "orders",
+                "--group",
+                "g",
+                "--partition",
+                "0",
+                "--offset",
+                offset,
+            ])
+            .args(["--error", "ParseError", "--message", "bad record"])
+            .assert()
+            .success();
+    }
+    let config = tmp.path().join("server.toml");
+    write_private(&config, &format!("{TOKENS}groups = [\"native\", \"kafka\"]\n"));
+    let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    let reader = "reader-token-0123456789";
+    let shown = |group: &str| {
+        let shown = common::json_of(server.millrace().args([
+            "--token",
+            reader,
+            "--json",
+            "offsets",
+            "show",
+            "--group",
+            group,
+            "--topic",
+            "__dlq.orders",
+        ]));
+        shown["partitions"][0]["committed"].clone()
+    };
+
+    // The native front: a consume token's group commits what it printed.
+    let printed = server
+        .millrace()
+        .args(["--token", reader, "consume", "__dlq.orders", "--group", "native"])
+        .args(["--max-records", "3", "--format", "value"])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&printed.get_output().stdout), "a\nb\nc\n");
+    assert_eq!(shown("native"), 3);
+
+    // The Kafka front: a group subscribed to the DLQ resumes after its commit.
+    let output = kafka::success(&clients.python(
+        "dlq_group.py",
+        &bootstrap,
+        &[
+            "--user",
+            "reader",
+            "--password",
+            reader,
+            "--topic",
+            "orders",
+            "--group",
+            "kafka",
+            "--first",
+            "2",
+            "--total",
+            "4",
+        ],
+    ));
+    let out: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert_eq!(out["first"], serde_json::json!([0, 1]), "{out}");
+    assert_eq!(
+        out["first_committed"],
+        serde_json::json!([["__dlq.orders", 0, 2, null]]),
+        "{out}"
+    );
+    assert_eq!(out["second"], serde_json::json!([2, 3]), "{out}");
+    assert_eq!(
+        out["second_committed"],
+        serde_json::json!([["__dlq.orders", 0, 4, null]]),
+        "{out}"
+    );
+    assert_eq!(out["offsets_commit"], "TOPIC_AUTHORIZATION_FAILED", "{out}");
+    assert_eq!(shown("kafka"), 4);
+    assert!(server.stop(), "the server stops cleanly");
+}

@@ -3,7 +3,9 @@
 //! cannot describe configs): a topic's settings under Kafka's names, as
 //! `millrace topic create|alter` set them, with the right default flag,
 //! source and read-only flag; an unknown topic and the tokens' permissions
-//! answered per resource.
+//! answered per resource. AlterConfigs (33) and IncrementalAlterConfigs
+//! (44) with confluent-kafka and kafka-python (`tests/kafka/alter_configs.py`):
+//! the change is `topic describe`'s, audited, durable and in force.
 
 use crate::common::{self, kafka};
 
@@ -138,5 +140,244 @@ fn describe_configs_shows_what_topic_create_and_alter_set() {
     // A consume token describes its topics, not the store's own nor the broker.
     assert_eq!(out["topic:__offsets"]["error"], "TOPIC_AUTHORIZATION_FAILED", "{out}");
     assert_eq!(out["broker:0"]["error"], "CLUSTER_AUTHORIZATION_FAILED", "{out}");
+    assert!(server.stop(), "the server stops cleanly");
+}
+
+/// `alter_configs.py` with these steps: each step's (error name, message).
+fn alter(clients: &kafka::KafkaClients, bootstrap: &str, steps: &serde_json::Value) -> Vec<(String, String)> {
+    let output = kafka::success(&clients.python("alter_configs.py", bootstrap, &[&steps.to_string()]));
+    let out: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    out.as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            (
+                step["error"].as_str().unwrap_or("OK").to_string(),
+                step["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// One step of `alter_configs.py`: `client` changes `name`'s `configs`.
+fn step(client: &str, user: &str, name: &str, configs: &[(&str, &str, Option<&str>)]) -> serde_json::Value {
+    serde_json::json!({
+        "client": client,
+        "user": user,
+        "type": "topic",
+        "name": name,
+        "configs": configs.iter().map(|(k, op, v)| serde_json::json!([k, op, v])).collect::<Vec<_>>(),
+    })
+}
+
+/// `topic describe --json`'s config of `topic`, through the server.
+fn described(server: &common::Server, topic: &str) -> serde_json::Value {
+    common::json_of(server.millrace().args([
+        "--token",
+        "admin-token-0123456789",
+        "--json",
+        "topic",
+        "describe",
+        topic,
+    ]))["config"]
+        .clone()
+}
+
+/// IncrementalAlterConfigs and AlterConfigs onto the audited AlterTopic
+/// path: an admin's SET shows in `topic describe` and is in force (a record
+/// over the new `max.message.bytes` is refused); `validate_only` changes
+/// nothing; read-only, unknown and out-of-range keys are INVALID_CONFIG,
+/// APPEND on a non-list key INVALID_REQUEST, an unknown topic
+/// UNKNOWN_TOPIC_OR_PART, a consume token TOPIC_AUTHORIZATION_FAILED;
+/// DELETE resets a key; AlterConfigs resets the keys it does not list
+/// (confluent-kafka), kafka-python's alter_configs (incremental and legacy)
+/// change what they name; the server log audits each change with the
+/// token and peer; the configuration survives a restart.
+#[test]
+fn alter_configs_change_a_topic_through_the_audited_path() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::millrace(&data)
+        .args(["topic", "create", "orders"])
+        .assert()
+        .success();
+    let config = tmp.path().join("server.toml");
+    write_private(&config, TOKENS);
+    let log_path = tmp.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (server, bootstrap) =
+        kafka::start_server_with_stderr(&data, &["--config", config.to_str().unwrap()], log.into());
+
+    let mut validate = step("incremental", "admin", "orders", &[("retention.ms", "SET", Some("1"))]);
+    validate["validate_only"] = true.into();
+    let steps = serde_json::json!([
+        step(
+            "incremental",
+            "admin",
+            "orders",
+            &[
+                ("retention.ms", "SET", Some("60000")),
+                ("max.message.bytes", "SET", Some("2048")),
+                ("message.timestamp.type", "SET", Some("LogAppendTime")),
+            ]
+        ),
+        {"client": "produce", "user": "admin", "name": "orders", "bytes": 4096},
+        {"client": "produce", "user": "admin", "name": "orders", "bytes": 1000},
+        validate,
+        step("incremental", "admin", "orders", &[("cleanup.policy", "SET", Some("compact"))]),
+        step("incremental", "admin", "orders", &[("colour", "SET", Some("blue"))]),
+        step("incremental", "admin", "orders", &[("segment.bytes", "SET", Some("1"))]),
+        step("incremental", "admin", "orders", &[("retention.ms", "APPEND", Some("5"))]),
+        step("incremental", "admin", "nosuch", &[("retention.ms", "SET", Some("5"))]),
+        step("incremental", "reader", "orders", &[("retention.ms", "SET", Some("5"))]),
+    ]);
+    let answers = alter(&clients, &bootstrap, &steps);
+    let codes: Vec<&str> = answers.iter().map(|(code, _)| code.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "OK",
+            "MSG_SIZE_TOO_LARGE",
+            "OK",
+            "OK",
+            "INVALID_CONFIG",
+            "INVALID_CONFIG",
+            "INVALID_CONFIG",
+            "INVALID_REQUEST",
+            "UNKNOWN_TOPIC_OR_PART",
+            "TOPIC_AUTHORIZATION_FAILED"
+        ],
+        "{answers:?}"
+    );
+    assert!(answers[4].1.contains("read-only"), "{answers:?}");
+    assert!(answers[6].1.contains("segment_bytes"), "{answers:?}");
+    let shown = described(&server, "orders");
+    assert_eq!(shown["retention_ms"], 60_000, "{shown}");
+    assert_eq!(shown["record_bytes_max"], 2048, "{shown}");
+    assert_eq!(shown["timestamp_type"], "log-append", "{shown}");
+    assert_eq!(shown["segment_bytes"], 67_108_864, "{shown}");
+
+    let steps = serde_json::json!([
+        step(
+            "incremental",
+            "admin",
+            "orders",
+            &[("max.message.bytes", "DELETE", None)]
+        ),
+        // AlterConfigs replaces the set: retention.ms and the timestamp type go back to their defaults.
+        step("alter", "admin", "orders", &[("segment.ms", "SET", Some("3600000"))]),
+    ]);
+    assert_eq!(
+        alter(&clients, &bootstrap, &steps),
+        [("OK".into(), String::new()), ("OK".into(), String::new())]
+    );
+    let shown = described(&server, "orders");
+    assert_eq!(shown["record_bytes_max"], 1_048_576, "{shown}");
+    assert_eq!(shown["segment_age_ms"], 3_600_000, "{shown}");
+    assert_eq!(shown["retention_ms"], serde_json::Value::Null, "{shown}");
+    assert_eq!(shown["timestamp_type"], serde_json::Value::Null, "{shown}");
+
+    let steps = serde_json::json!([
+        step(
+            "kafka-python",
+            "admin",
+            "orders",
+            &[("retention.bytes", "SET", Some("1000000"))]
+        ),
+        step(
+            "kafka-python-legacy",
+            "admin",
+            "orders",
+            &[("retention.ms", "SET", Some("7200000"))]
+        ),
+    ]);
+    let answers = alter(&clients, &bootstrap, &steps);
+    assert!(answers.iter().all(|(code, _)| code == "OK"), "{answers:?}");
+    let shown = described(&server, "orders");
+    assert_eq!(shown["retention_bytes"], 1_000_000, "{shown}");
+    assert_eq!(shown["retention_ms"], 7_200_000, "{shown}");
+    // kafka-python's legacy path sends the other modified keys along.
+    assert_eq!(shown["segment_age_ms"], 3_600_000, "{shown}");
+
+    assert!(server.stop(), "the server stops cleanly");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let audited: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("topic configuration altered"))
+        .collect();
+    assert_eq!(audited.len(), 5, "{log}");
+    assert!(
+        audited[0].contains("admin@127.0.0.1:") && audited[0].contains("retention_ms: none -> 60000"),
+        "{log}"
+    );
+    // Durable: the data directory holds the last change.
+    let offline = common::json_of(common::millrace(&data).args(["--json", "topic", "describe", "orders"]));
+    assert_eq!(offline["config"]["retention_ms"], 7_200_000, "{offline}");
+    assert_eq!(offline["config"]["retention_bytes"], 1_000_000, "{offline}");
+}
+
+/// DescribeConfigs v1+ with `include_synonyms` (tests/kafka/describe_synonyms.py):
+/// each config's synonym chain, most specific first, with its source. On a
+/// server whose `frame_bytes_max` lowers new topics' `max.message.bytes`,
+/// that default is STATIC_BROKER_CONFIG (`message.max.bytes`, then the
+/// built-in DEFAULT_CONFIG); a value the topic sets is DYNAMIC_TOPIC_CONFIG
+/// before the broker default; an untouched one has only the default.
+#[test]
+fn describe_configs_reports_the_synonym_chain() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("server.toml");
+    write_private(&config, &format!("frame_bytes_max = 65536\n{TOKENS}"));
+    let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    // The script creates `orders` through CreateTopics, setting retention.ms.
+    let output = kafka::success(&clients.python("describe_synonyms.py", &bootstrap, &["orders"]));
+    let out: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    let raw = &out["kafka_python"];
+    assert_eq!(raw["retention.ms"]["source"], "DYNAMIC_TOPIC_CONFIG", "{out}");
+    assert_eq!(
+        raw["retention.ms"]["synonyms"],
+        serde_json::json!([
+            ["retention.ms", "3600000", "DYNAMIC_TOPIC_CONFIG"],
+            ["log.retention.ms", "-1", "DEFAULT_CONFIG"]
+        ]),
+        "{out}"
+    );
+    let lowered = raw["max.message.bytes"]["value"].as_str().unwrap().to_string();
+    assert!(lowered.parse::<u64>().unwrap() < 65_536, "{out}");
+    assert_eq!(raw["max.message.bytes"]["source"], "STATIC_BROKER_CONFIG", "{out}");
+    assert_eq!(
+        raw["max.message.bytes"]["synonyms"],
+        serde_json::json!([
+            ["message.max.bytes", lowered, "STATIC_BROKER_CONFIG"],
+            ["message.max.bytes", "1048576", "DEFAULT_CONFIG"]
+        ]),
+        "{out}"
+    );
+    assert_eq!(raw["segment.bytes"]["source"], "DEFAULT_CONFIG", "{out}");
+    assert_eq!(
+        raw["segment.bytes"]["synonyms"],
+        serde_json::json!([["log.segment.bytes", "67108864", "DEFAULT_CONFIG"]]),
+        "{out}"
+    );
+    assert_eq!(
+        raw["cleanup.policy"]["synonyms"],
+        serde_json::json!([["log.cleanup.policy", "delete", "DEFAULT_CONFIG"]]),
+        "{out}"
+    );
+    // librdkafka reads the same chain (its synonyms are keyed by name).
+    let keyed = &out["confluent"];
+    assert_eq!(keyed["retention.ms"]["source"], "DYNAMIC_TOPIC_CONFIG", "{out}");
+    assert_eq!(
+        keyed["retention.ms"]["synonyms"],
+        serde_json::json!({"retention.ms": "DYNAMIC_TOPIC_CONFIG", "log.retention.ms": "DEFAULT_CONFIG"}),
+        "{out}"
+    );
+    assert_eq!(keyed["max.message.bytes"]["source"], "STATIC_BROKER_CONFIG", "{out}");
     assert!(server.stop(), "the server stops cleanly");
 }

@@ -87,12 +87,22 @@ impl OffsetTable {
     }
 }
 
-/// What every client commit passes (direct, transactional, reset, a failed
-/// record's): the group and the topic are not the store's own (`__*`,
-/// `InternalName`); those are moved only by the operations that own them.
+/// What a client's failed-record report passes: the group and the topic
+/// are not the store's own (`__*`, `InternalName`); those are moved only by
+/// the operations that own them. A DLQ's records are not failed again into
+/// a DLQ of their own.
 pub(crate) fn check_client_commit(group: &str, topic: &str) -> Result<()> {
     crate::names::validate_group_name(group)?;
     crate::names::refuse_internal_topic(topic)
+}
+
+/// What every client position commit passes (direct, transactional,
+/// reset): the group is not the store's own, and the topic is not either
+/// unless it is a dead-letter queue (`__dlq.<topic>`), which a group reads
+/// like any topic and keeps its place in (`InternalName` otherwise).
+pub(crate) fn check_position_commit(group: &str, topic: &str) -> Result<()> {
+    crate::names::validate_group_name(group)?;
+    crate::names::refuse_internal_position_topic(topic)
 }
 
 /// Whether a commit may be refused for adding a group past `groups_max`.
@@ -329,7 +339,7 @@ impl ConsumerGroups {
     /// Durably commit `offset` (the next offset to read) for a group; at most
     /// the partition's high watermark.
     pub fn commit_offset(&self, group: &str, topic: &str, partition: u32, offset: u64, metadata: &[u8]) -> Result<()> {
-        check_client_commit(group, topic)?;
+        check_position_commit(group, topic)?;
         self.check_commit_within_log(topic, partition, offset, 0)?;
         self.note_group_activity(group);
         self.commit_offset_at(
@@ -376,11 +386,12 @@ impl ConsumerGroups {
     /// large for one batch of `__offsets` is `InvalidInput`; a server request
     /// carries at most 1000 entries). Used by
     /// `Consumer::commit` and offset resets. Internal
-    /// groups and topics (`__*`) are refused (`InternalName`).
+    /// groups and topics (`__*`) are refused (`InternalName`), except a
+    /// topic's DLQ (`__dlq.<topic>`: `check_position_commit`).
     pub fn commit_offsets(&self, group: &str, commits: &[(String, u32, u64, Vec<u8>)]) -> Result<()> {
         crate::names::validate_group_name(group)?;
         for (topic, ..) in commits {
-            crate::names::refuse_internal_topic(topic)?;
+            crate::names::refuse_internal_position_topic(topic)?;
         }
         self.note_group_activity(group);
         self.commit_group_offsets(group, commits)

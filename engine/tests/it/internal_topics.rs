@@ -92,13 +92,20 @@ fn no_public_write_path_takes_an_internal_topic_or_group() {
         assert!(is_internal_name(store.truncate_prefix(topic, 0, 1)), "{topic}");
         assert!(is_internal_name(store.delete_topic(topic)), "{topic}");
         assert!(is_internal_name(store.create_topic(topic, TopicConfig::default())));
-        assert!(is_internal_name(store.commit_offset("g", topic, 0, 0, b"")));
         let mut txn = store.begin_transaction(producer.id()).unwrap();
         assert!(
             is_internal_name(txn.append(topic, 0, std::slice::from_ref(&forged))),
             "{topic}"
         );
-        assert!(is_internal_name(txn.commit_offset("g", topic, 0, 0, b"")));
+        // A group's position on a DLQ is the exception (below).
+        if !millrace::names::is_dlq_topic(topic) {
+            assert!(is_internal_name(store.commit_offset("g", topic, 0, 0, b"")));
+            assert!(is_internal_name(
+                store.commit_offsets("g", &[(topic.into(), 0, 0, vec![])])
+            ));
+            assert!(is_internal_name(txn.commit_offset("g", topic, 0, 0, b"")));
+            assert!(is_internal_name(txn.advance_offset("g", topic, 0, 0)));
+        }
     }
     for group in ["__redrive.in", "__replay.job", "__x"] {
         assert!(is_internal_name(store.commit_offset(group, "in", 0, 1, b"")), "{group}");
@@ -119,6 +126,63 @@ fn no_public_write_path_takes_an_internal_topic_or_group() {
     txn.commit().unwrap();
     assert_eq!(store.committed_offset("__replay.job", "in", 0).unwrap(), Some(3));
     assert_eq!(store.group_offsets("g").unwrap(), before);
+}
+
+/// A client group reads a DLQ like any topic, so it keeps its place there:
+/// direct, batched, transactional commits and resets of its position on
+/// `__dlq.<topic>` are accepted (design/format.md, "Names"); the DLQ's
+/// records stay the engine's (a failed record of the DLQ is refused), and
+/// the positions go with the topic.
+#[test]
+fn a_group_commits_its_position_on_a_dead_letter_queue() {
+    let dir = common::scratch_dir();
+    let store = populated(dir.path());
+    let dlq = "__dlq.in";
+    assert!(store.offsets(dlq, 0).unwrap().1 >= 1);
+    store.commit_offset("dlq-readers", dlq, 0, 1, b"meta").unwrap();
+    assert_eq!(store.committed_offset("dlq-readers", dlq, 0).unwrap(), Some(1));
+    store
+        .commit_offsets("batch", &[(dlq.into(), 0, 1, b"m".to_vec())])
+        .unwrap();
+    assert_eq!(store.committed_offset("batch", dlq, 0).unwrap(), Some(1));
+    // Not past the DLQ's end, as on any topic.
+    assert!(store.commit_offset("dlq-readers", dlq, 0, 1_000, b"").is_err());
+    let producer = store.init_producer("t").unwrap();
+    let mut txn = store.begin_transaction(producer.id()).unwrap();
+    txn.commit_offset("txn-readers", dlq, 0, 1, b"").unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.committed_offset("txn-readers", dlq, 0).unwrap(), Some(1));
+    let plan = store
+        .reset_offsets(&millrace::ResetRequest {
+            group: "dlq-readers".into(),
+            scopes: vec![millrace::ResetScope::Topic(dlq.into())],
+            target: millrace::ResetTarget::Offset(0),
+            dry_run: false,
+            actor: "test".into(),
+            force: true,
+        })
+        .unwrap();
+    assert_eq!(plan.entries.len(), 1);
+    assert_eq!(store.committed_offset("dlq-readers", dlq, 0).unwrap(), Some(0));
+    // Still the engine's: an internal group, and a failed record of the DLQ.
+    assert!(is_internal_name(store.commit_offset("__x", dlq, 0, 0, b"")));
+    let read = store
+        .read_with(dlq, 0, 0, ReadOptions::default(), millrace::Isolation::ReadUncommitted)
+        .unwrap();
+    assert!(is_internal_name(store.fail_record(
+        producer.id(),
+        "dlq-readers",
+        dlq,
+        0,
+        &read.records[0],
+        "s",
+        "e",
+        "m",
+        1
+    )));
+    // Deleting the topic forgets them with the DLQ.
+    store.delete_topic("in").unwrap();
+    assert!(store.group_offsets("dlq-readers").unwrap().is_empty());
 }
 
 #[test]

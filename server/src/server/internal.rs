@@ -7,7 +7,7 @@
 //! internal topic (Fetch, DescribeTopic, DescribeDamage, Lag on it) needs `admin`, and so does running
 //! a replay job (its producer and its group `__replay.<job>`). A topic's
 //! dead-letter queue `__dlq.<topic>` is the exception: reading it (Fetch,
-//! DescribeTopic) needs only what the opcode needs
+//! DescribeTopic, Lag: a group may commit its position there) needs only what the opcode needs
 //! (`consume`), as `DlqList` already shows its records to a `consume` token;
 //! writing it stays the engine's own.
 
@@ -32,10 +32,10 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
         Request::DescribeDamage(damage) if damage.topic.as_deref().is_some_and(is_internal) => {
             ("the damage of the internal topic", damage.topic.as_ref()?)
         }
-        Request::Lag(query) if query.topic.as_deref().is_some_and(is_internal) => {
+        Request::Lag(query) if query.topic.as_deref().is_some_and(admin_read) => {
             ("the lag on the internal topic", query.topic.as_ref()?)
         }
-        Request::LagPage(page) if page.topic.as_deref().is_some_and(is_internal) => {
+        Request::LagPage(page) if page.topic.as_deref().is_some_and(admin_read) => {
             ("the lag on the internal topic", page.topic.as_ref()?)
         }
         Request::InitProducer(init) if init.name.starts_with(REPLAY_PREFIX) => {
@@ -55,7 +55,7 @@ pub fn denied(request: &Request, permissions: Permissions) -> Option<WireError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{DescribeDamage, Fetch, Isolation, Position, TopicName};
+    use crate::messages::{DescribeDamage, Fetch, GroupQuery, Isolation, Position, TopicName};
 
     fn fetch(topic: &str) -> Request {
         Request::Fetch(Fetch {
@@ -84,6 +84,16 @@ mod tests {
         assert!(denied(&describe("__dlq.orders"), consume).is_none());
         assert!(denied(&fetch("__dlq.orders"), consume).is_none());
         assert!(denied(&fetch("__dlq_orders"), consume).is_some());
+        // A group may keep its position on a DLQ, so its lag there is a
+        // `consume` token's to read too.
+        let lag = |topic: &str| {
+            Request::Lag(GroupQuery {
+                group: "g".into(),
+                topic: Some(topic.into()),
+            })
+        };
+        assert!(denied(&lag("__dlq.orders"), consume).is_none());
+        assert!(denied(&lag("__offsets"), consume).is_some());
         let damage = |topic: Option<&str>| {
             Request::DescribeDamage(DescribeDamage {
                 topic: topic.map(str::to_string),

@@ -55,6 +55,8 @@ fn codec_max(api: ApiKey) -> i16 {
         ApiKey::TxnOffsetCommit => 4,
         ApiKey::SaslAuthenticate => 2,
         ApiKey::DescribeConfigs => 4,
+        ApiKey::AlterConfigs => 2,
+        ApiKey::IncrementalAlterConfigs => 1,
     }
 }
 
@@ -199,6 +201,8 @@ oracle_table! {
     TxnOffsetCommit => TxnOffsetCommitRequest, TxnOffsetCommitResponse;
     SaslAuthenticate => SaslAuthenticateRequest, SaslAuthenticateResponse;
     DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
+    AlterConfigs => AlterConfigsRequest, AlterConfigsResponse;
+    IncrementalAlterConfigs => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
 }
 
 /// Our bytes, read and re-written by the crate, are the same bytes: the

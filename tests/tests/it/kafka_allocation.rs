@@ -50,6 +50,8 @@ fn claimed_counts_are_refused_before_allocation() {
         (ApiKey::Produce, 3, produce_nested),
         (ApiKey::DescribeGroups, 0, max.to_vec()),
         (ApiKey::SaslAuthenticate, 0, max.to_vec()),
+        (ApiKey::AlterConfigs, 0, max.to_vec()),
+        (ApiKey::IncrementalAlterConfigs, 0, max.to_vec()),
     ];
     for (api, version, body) in cases {
         let frame = frame(api, version, &body);

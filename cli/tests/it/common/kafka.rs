@@ -68,10 +68,15 @@ pub fn free_port() -> u16 {
 /// `millrace serve` with its Kafka front on a free loopback port; returns
 /// the server and the Kafka bootstrap address (`127.0.0.1:PORT`).
 pub fn start_server(data: &Path, extra: &[&str]) -> (Server, String) {
+    start_server_with_stderr(data, extra, std::process::Stdio::null())
+}
+
+/// [`start_server`] with the server's log (its stderr) going to `stderr`.
+pub fn start_server_with_stderr(data: &Path, extra: &[&str], stderr: std::process::Stdio) -> (Server, String) {
     let kafka = format!("127.0.0.1:{}", free_port());
     let mut args = vec!["--kafka-listen", kafka.as_str()];
     args.extend_from_slice(extra);
-    let server = Server::start(data, &args);
+    let server = Server::start_with_stderr(data, &args, stderr);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&kafka).is_err() {
         assert!(

@@ -69,6 +69,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_with_stderr(data, extra, std::process::Stdio::null())
+    }
+
+    /// [`Server::start`] with the server's log (its stderr) going to `stderr`.
+    pub fn start_with_stderr(data: &Path, extra: &[&str], stderr: std::process::Stdio) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -95,7 +100,7 @@ impl Server {
             .env_remove("MILLRACE_SERVER")
             .env_remove("MILLRACE_TOKEN")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

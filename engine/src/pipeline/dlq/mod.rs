@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Prefix of every DLQ topic: `__dlq.<source topic>`.
-pub const DLQ_PREFIX: &str = "__dlq.";
+pub const DLQ_PREFIX: &str = crate::names::DLQ_PREFIX;
 /// Internal topic holding the durable failure counts of `record_failure`.
 pub const ATTEMPTS_TOPIC: &str = "__attempts";
 /// Redrive marks: one record per DLQ record redriven (see `RedriveMark`).

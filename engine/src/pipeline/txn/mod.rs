@@ -355,7 +355,8 @@ impl Transaction {
 
     /// Commit a consumer offset (the next offset to read) with the
     /// transaction. Internal groups and topics (`__*`) are moved only by the
-    /// operations that own them (`InternalName`).
+    /// operations that own them (`InternalName`); a topic's DLQ is the
+    /// exception for topics (`check_position_commit`).
     pub fn commit_offset(
         &mut self,
         group: &str,
@@ -364,7 +365,7 @@ impl Transaction {
         offset: u64,
         metadata: &[u8],
     ) -> Result<()> {
-        crate::consumer::offsets::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_position_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, metadata, OffsetCommitMode::Set)
     }
 
@@ -372,7 +373,7 @@ impl Transaction {
     /// group forward: a committed offset at or past `offset` when the
     /// transaction is applied stays as it is (see `OffsetCommitMode`).
     pub fn advance_offset(&mut self, group: &str, topic: &str, partition: u32, offset: u64) -> Result<()> {
-        crate::consumer::offsets::check_client_commit(group, topic)?;
+        crate::consumer::offsets::check_position_commit(group, topic)?;
         self.add_offset_commit(group, topic, partition, offset, b"", OffsetCommitMode::AdvanceOnly)
     }
 

@@ -3,14 +3,14 @@
 //! (`TopicConfigKey::kafka`), plus the settings one node fixes
 //! (`cleanup.policy`, `min.insync.replicas`); and a minimal broker resource.
 
-use millrace::config::TOPIC_CONFIG_KEYS;
+use millrace::config::{TopicConfigKey, TOPIC_CONFIG_KEYS};
 use millrace::{TimestampType, TopicConfig};
 
 use super::{errors, respond, Conn, Front, Handled};
 use crate::auth::{Permission, Permissions};
 use crate::kafka::protocol::messages::configs::{
     DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResourceResult, DescribeConfigsResponse,
-    DescribeConfigsResult,
+    DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use crate::kafka::protocol::{RequestHeader, Response};
 
@@ -30,6 +30,9 @@ struct Entry {
     read_only: bool,
     is_default: bool,
     source: i8,
+    /// (name, value, source), most specific first: the config itself when
+    /// its value is its own, then where its default comes from.
+    synonyms: Vec<(&'static str, String, i8)>,
 }
 
 pub(crate) fn describe_configs(
@@ -45,6 +48,7 @@ pub(crate) fn describe_configs(
         .map(|resource| describe(front, conn, resource))
         .collect();
     let v0 = header.api_version == 0;
+    let synonyms = !v0 && request.include_synonyms;
     let results = request
         .resources
         .iter()
@@ -65,6 +69,19 @@ pub(crate) fn describe_configs(
                         is_default: entry.is_default,
                         config_source: if v0 { -1 } else { entry.source },
                         is_sensitive: false,
+                        synonyms: if synonyms {
+                            entry
+                                .synonyms
+                                .iter()
+                                .map(|(name, value, source)| DescribeConfigsSynonym {
+                                    name,
+                                    value: Some(value),
+                                    source: *source,
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        },
                         ..DescribeConfigsResourceResult::default()
                     })
                     .collect(),
@@ -117,7 +134,11 @@ fn describe(front: &Front, conn: &Conn, resource: &DescribeConfigsResource<'_>) 
                     format!("topic {name:?}: {}", service_text(&error)),
                 )
             })?;
-            Ok(topic_entries(&description.config, millrace::names::is_internal(name)))
+            Ok(topic_entries(
+                &description.config,
+                &front.service.topic_defaults(),
+                millrace::names::is_internal(name),
+            ))
         }
         BROKER => {
             if !permissions.is_admin() {
@@ -157,21 +178,40 @@ fn service_text(error: &crate::server::service::ServiceError) -> String {
 /// A topic's configs under Kafka's names: every key of the engine's table
 /// that Kafka has (its "not set" spelling as Kafka's `-1`, the timestamp
 /// type as `CreateTime`/`LogAppendTime`), a default when it equals a new
-/// topic's; then the settings one node fixes, read-only. The store's own
-/// topics are read-only whole (no client alters them).
-fn topic_entries(config: &TopicConfig, internal: bool) -> Vec<Entry> {
-    let defaults = TopicConfig::default();
+/// topic's on this server (`server_defaults`); then the settings one node
+/// fixes, read-only. The store's own topics are read-only whole (no client
+/// alters them). A default's source is STATIC_BROKER_CONFIG where the
+/// server's configuration sets it (`max.message.bytes` under a small
+/// `frame_bytes_max`), else DEFAULT_CONFIG.
+fn topic_entries(config: &TopicConfig, server_defaults: &TopicConfig, internal: bool) -> Vec<Entry> {
+    let built_in = TopicConfig::default();
     let mut entries: Vec<Entry> = TOPIC_CONFIG_KEYS
         .iter()
         .filter_map(|key| {
             let name = key.kafka?;
-            let is_default = key.print(config) == key.print(&defaults);
+            let broker_name = broker_synonym(name);
+            let is_default = key.print(config) == key.print(server_defaults);
+            let server_set = key.print(server_defaults) != key.print(&built_in);
+            let mut synonyms = Vec::with_capacity(3);
+            if !is_default {
+                synonyms.push((name, kafka_value(key, config), TOPIC_CONFIG));
+            }
+            if server_set {
+                synonyms.push((broker_name, kafka_value(key, server_defaults), STATIC_BROKER_CONFIG));
+            }
+            synonyms.push((broker_name, kafka_value(key, &built_in), DEFAULT_CONFIG));
+            let default_source = if server_set {
+                STATIC_BROKER_CONFIG
+            } else {
+                DEFAULT_CONFIG
+            };
             Some(Entry {
                 name,
                 value: kafka_value(key, config),
                 read_only: internal,
                 is_default,
-                source: if is_default { DEFAULT_CONFIG } else { TOPIC_CONFIG },
+                source: if is_default { default_source } else { TOPIC_CONFIG },
+                synonyms,
             })
         })
         .collect();
@@ -181,8 +221,24 @@ fn topic_entries(config: &TopicConfig, internal: bool) -> Vec<Entry> {
     entries
 }
 
+/// The broker setting a topic config's default comes from in Kafka
+/// (`log.retention.ms` for `retention.ms`, ...): its synonyms' name.
+fn broker_synonym(topic_config: &'static str) -> &'static str {
+    match topic_config {
+        "retention.ms" => "log.retention.ms",
+        "retention.bytes" => "log.retention.bytes",
+        "max.message.bytes" => "message.max.bytes",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.ms" => "log.roll.ms",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        "cleanup.policy" => "log.cleanup.policy",
+        other => other,
+    }
+}
+
 /// `key`'s value in `config` as Kafka writes it.
-fn kafka_value(key: &millrace::config::TopicConfigKey, config: &TopicConfig) -> String {
+fn kafka_value(key: &TopicConfigKey, config: &TopicConfig) -> String {
     if key.is_absent(config) && key.key != "timestamp_type" {
         return "-1".into();
     }
@@ -201,6 +257,20 @@ fn fixed(name: &'static str, value: &str) -> Entry {
         read_only: true,
         is_default: true,
         source: DEFAULT_CONFIG,
+        synonyms: vec![(broker_synonym(name), value.into(), DEFAULT_CONFIG)],
+    }
+}
+
+/// A broker setting from the server's configuration: read-only, its own
+/// synonym.
+fn static_broker(name: &'static str, value: String) -> Entry {
+    Entry {
+        name,
+        synonyms: vec![(name, value.clone(), STATIC_BROKER_CONFIG)],
+        value,
+        read_only: true,
+        is_default: false,
+        source: STATIC_BROKER_CONFIG,
     }
 }
 
@@ -209,34 +279,10 @@ fn fixed(name: &'static str, value: &str) -> Entry {
 fn broker_entries(front: &Front) -> Vec<Entry> {
     let config = &front.config;
     let mut entries = vec![
-        Entry {
-            name: "auto.create.topics.enable",
-            value: config.auto_create_topics.to_string(),
-            read_only: true,
-            is_default: false,
-            source: STATIC_BROKER_CONFIG,
-        },
-        Entry {
-            name: "broker.id",
-            value: config.node_id.to_string(),
-            read_only: true,
-            is_default: false,
-            source: STATIC_BROKER_CONFIG,
-        },
-        Entry {
-            name: "num.partitions",
-            value: config.auto_create_partitions.to_string(),
-            read_only: true,
-            is_default: false,
-            source: STATIC_BROKER_CONFIG,
-        },
-        Entry {
-            name: "message.max.bytes",
-            value: front.service.frame_bytes_max.to_string(),
-            read_only: true,
-            is_default: false,
-            source: STATIC_BROKER_CONFIG,
-        },
+        static_broker("auto.create.topics.enable", config.auto_create_topics.to_string()),
+        static_broker("broker.id", config.node_id.to_string()),
+        static_broker("num.partitions", config.auto_create_partitions.to_string()),
+        static_broker("message.max.bytes", front.service.frame_bytes_max.to_string()),
     ];
     entries.push(fixed("default.replication.factor", "1"));
     entries.push(fixed("min.insync.replicas", "1"));

@@ -1,7 +1,7 @@
 //! The one table from a decoded Kafka request to its handler. Adding an API
 //! is a row here and a function in its area's module.
 
-use super::{cluster, configs, fetch, groups, produce, producers, sasl, txn, Conn, Front, Handled};
+use super::{alter_configs, cluster, configs, fetch, groups, produce, producers, sasl, txn, Conn, Front, Handled};
 use crate::kafka::protocol::{Request, RequestHeader};
 
 /// Handles one decoded request, appending its response frame to `out`
@@ -44,5 +44,7 @@ pub fn handle(
         Request::EndTxn(r) => txn::end_txn(front, conn, header, r, out),
         Request::TxnOffsetCommit(r) => txn::txn_offset_commit(front, conn, header, r, out),
         Request::DescribeConfigs(r) => configs::describe_configs(front, conn, header, r, out),
+        Request::AlterConfigs(r) => alter_configs::alter_configs(front, conn, header, r, out),
+        Request::IncrementalAlterConfigs(r) => alter_configs::incremental_alter_configs(front, conn, header, r, out),
     }
 }

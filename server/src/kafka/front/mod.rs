@@ -29,6 +29,7 @@ pub mod metrics;
 #[cfg(test)]
 mod test_support;
 
+mod alter_configs;
 mod cluster;
 mod configs;
 mod fetch;

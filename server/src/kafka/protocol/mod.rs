@@ -26,7 +26,10 @@ pub use header::RequestHeader;
 pub use versions::{ApiKey, ApiSupport, SUPPORTED_APIS};
 
 use messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
-use messages::configs::{DescribeConfigsRequest, DescribeConfigsResponse};
+use messages::configs::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 use messages::fetch::{FetchRequest, FetchResponse};
 use messages::groups::{
     DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
@@ -174,7 +177,9 @@ apis! {'a;
     EndTxn(EndTxnRequest<'a>, EndTxnResponse),
     TxnOffsetCommit(TxnOffsetCommitRequest<'a>, TxnOffsetCommitResponse<'a>),
     DescribeConfigs(DescribeConfigsRequest<'a>, DescribeConfigsResponse<'a>),
+    AlterConfigs(AlterConfigsRequest<'a>, AlterConfigsResponse<'a>),
     SaslAuthenticate(SaslAuthenticateRequest<'a>, SaslAuthenticateResponse<'a>),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest<'a>, IncrementalAlterConfigsResponse<'a>),
 }
 
 /// Reads a request body of `api` at `version` (no header), to its end.

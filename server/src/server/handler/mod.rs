@@ -96,7 +96,7 @@ pub fn handle(service: &Service, session: &mut Session, request: Request) -> Res
                 .map(|(key, value)| crate::messages::ConfigEntry { key, value })
                 .collect(),
         )),
-        Request::AlterTopic(request) => topics::alter(service, &request),
+        Request::AlterTopic(request) => topics::alter(service, session, &request),
         Request::DescribeGroups(request) => crate::listing::describe_groups(service, &request),
         Request::DescribeGroupMembers(request) => crate::listing::describe_group_members(service, &request),
         Request::CreateTopic(request) => topics::create(service, &request),

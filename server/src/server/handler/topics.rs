@@ -12,9 +12,9 @@ pub(super) fn create(service: &Service, create: &CreateTopic) -> Result<Response
     Ok(Response::Empty)
 }
 
-pub(super) fn alter(service: &Service, alter: &AlterTopic) -> Result<Response, WireError> {
+pub(super) fn alter(service: &Service, session: &Session, alter: &AlterTopic) -> Result<Response, WireError> {
     let changes: Vec<(String, String)> = alter.config.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
-    let (before, after) = service.alter_topic(&alter.name, &changes, alter.dry_run)?;
+    let (before, after) = service.alter_topic(&session.actor(), &alter.name, &changes, alter.dry_run)?;
     let entries = |config: &millrace::TopicConfig| -> Vec<ConfigEntry> {
         config
             .entries()

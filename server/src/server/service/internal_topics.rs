@@ -18,6 +18,13 @@ pub fn read_needs_admin(topic: &str) -> bool {
     is_internal(topic) && !topic.starts_with(DLQ_PREFIX)
 }
 
+/// May a client group commit its position on `topic`: a user topic, or a
+/// dead-letter queue (which a `consume` token reads); the engine refuses
+/// the other internal topics (`InternalName`) for every token.
+pub fn may_commit_position_on(topic: &str) -> bool {
+    !is_internal(topic) || millrace::names::is_dlq_topic(topic)
+}
+
 /// May `permissions` read `topic`: `consume`, and `admin` for an internal
 /// topic other than a dead-letter queue?
 pub fn may_read_topic(permissions: Permissions, topic: &str) -> bool {

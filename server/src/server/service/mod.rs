@@ -103,7 +103,7 @@ pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchScanners,
     FetchSink,
 };
-pub use internal_topics::{may_read_topic, read_needs_admin};
+pub use internal_topics::{may_commit_position_on, may_read_topic, read_needs_admin};
 pub use kafka_groups::{LiveGroups, LiveMember};
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};
 pub use registry::RegistryAccess;
@@ -246,10 +246,25 @@ impl Service {
         Ok(self.store.create_topic(name, config)?)
     }
 
+    /// A new topic's configuration on this server: the engine's defaults,
+    /// `record_bytes_max` lowered to what a fetch can return (as
+    /// [`Service::create_topic`] does when the client leaves it unset).
+    pub fn topic_defaults(&self) -> TopicConfig {
+        let mut config = TopicConfig::default();
+        config.record_bytes_max = config
+            .record_bytes_max
+            .min(record_bytes_fetchable_max(self.frame_bytes_max));
+        config
+    }
+
     /// Alter a topic's configuration (`Store::alter_topic`): a
     /// `record_bytes_max` a fetch could not return is refused, as at creation.
+    /// Both fronts come here; an applied change that moved a key is logged
+    /// at info under the target `millrace::audit` with `actor` (the
+    /// session's token@peer) and each key's old and new value.
     pub fn alter_topic(
         &self,
+        actor: &str,
         name: &str,
         changes: &[(String, String)],
         dry_run: bool,
@@ -264,7 +279,26 @@ impl Service {
                 )));
             }
         }
-        Ok(self.store.alter_topic(name, changes, dry_run)?)
+        let (before, after) = self.store.alter_topic(name, changes, dry_run)?;
+        if !dry_run {
+            let moved: Vec<String> = before
+                .entries()
+                .into_iter()
+                .zip(after.entries())
+                .filter(|((_, old), (_, new))| old != new)
+                .map(|((key, old), (_, new))| format!("{key}: {old} -> {new}"))
+                .collect();
+            if !moved.is_empty() {
+                tracing::info!(
+                    target: "millrace::audit",
+                    actor,
+                    topic = name,
+                    changes = %moved.join(", "),
+                    "topic configuration altered"
+                );
+            }
+        }
+        Ok((before, after))
     }
 
     pub fn delete_topic(&self, topic: &str) -> ServiceResult<()> {

@@ -3,6 +3,9 @@
 //! `Service::group_offsets`): `millrace offsets show|reset|audit`, lag and
 //! metrics see Kafka groups as they see native ones. Commit metadata is
 //! kept as its UTF-8 bytes (a null one as empty: Kafka stores "" too).
+//! A group commits on user topics and on dead-letter queues `__dlq.<topic>`
+//! (`service::may_commit_position_on`); other `__*` topics answer
+//! TOPIC_AUTHORIZATION_FAILED.
 
 use messages::offsets as m;
 
@@ -10,7 +13,7 @@ use super::{check_group_id, Conn, Front, Handled};
 use crate::kafka::front::{errors, respond};
 use crate::kafka::protocol::messages;
 use crate::kafka::protocol::{RequestHeader, Response};
-use crate::server::service::{ServiceError, OFFSET_COMMIT_ENTRIES_MAX};
+use crate::server::service::{may_commit_position_on, ServiceError, OFFSET_COMMIT_ENTRIES_MAX};
 
 /// Kafka's `offset.metadata.max.bytes` default, and the engine's limit.
 const METADATA_BYTES_MAX: usize = 4096;
@@ -46,7 +49,7 @@ pub(crate) fn offset_commit(
             let code = match (group_code, u32::try_from(partition.partition_index)) {
                 (Some(code), _) => code,
                 _ if metadata.len() > METADATA_BYTES_MAX => errors::OFFSET_METADATA_TOO_LARGE,
-                _ if millrace::names::is_internal(topic.name) => errors::TOPIC_AUTHORIZATION_FAILED,
+                _ if !may_commit_position_on(topic.name) => errors::TOPIC_AUTHORIZATION_FAILED,
                 (None, Err(_)) => errors::UNKNOWN_TOPIC_OR_PARTITION,
                 (None, Ok(index)) => match (
                     u64::try_from(partition.committed_offset),
