@@ -29,7 +29,6 @@ mod group_commit_spin;
 mod group_delete;
 mod handles;
 mod internal_topics;
-mod json_scan;
 mod layering;
 mod mirror_floor;
 mod model;

@@ -5,13 +5,12 @@
 //! A JSON Schema in a small subset (an object of typed properties with
 //! `enum`, numeric bounds and lengths, `required`, `additionalProperties`)
 //! compiles into a [`JsonPlan`]; a flat Avro record of primitive fields
-//! into an [`AvroPlan`]. A JSON payload is read once by a hand-written
-//! scanner ([`scan`]) with the reference path's acceptance (serde_json's:
-//! its syntax, escapes, surrogates, UTF-8, number forms and ranges; only
-//! deeper nesting than it follows defers): each named field is judged
-//! as it is read, the others are checked and skipped without decoding or
-//! allocating; an Avro datum is decoded straight into the scalars the
-//! rules look at.
+//! into an [`AvroPlan`]. A JSON payload is read by `serde_json`'s own parser
+//! (the same acceptance as the reference path's `from_slice::<Value>`: its
+//! syntax, number ranges and depth limit) through a visitor that judges
+//! each named field as it is read and skips the others without
+//! allocating; an Avro datum is decoded straight into the scalars the rules
+//! look at.
 //!
 //! The fast check only ever answers "passes" or "cannot tell": a record it
 //! cannot vouch for (anything broken, or outside what the plans model) goes
@@ -22,12 +21,13 @@
 //! `contract_fast` and the `contract_check` fuzz target hold it to that).
 
 mod avro;
-pub(crate) mod scan;
 
 use crate::contract::rules::FieldRule;
 pub(crate) use avro::{avro_passes, AvroPlan};
-use scan::{Scanner, Stop, Token};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
+use std::fmt;
 
 /// Most properties (schema plan) and rules (contract) the fast check tracks
 /// with one bit each; more and every record takes the reference path.
@@ -289,71 +289,221 @@ fn rules_pass(rules: &[FieldRule], bits: u64, value: Option<Scalar<'_>>) -> bool
 /// Whether the JSON document `body` surely passes `plan` (the schema, if
 /// any) and `rules` (the contract's per-field rules on the top object).
 pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, rules: &[FieldRule]) -> bool {
-    rules.len() <= TRACKED_MAX && matches!(judge_json(body, plan, rules), Ok(true))
-}
-
-/// The scanned value of a field some property or rule names.
-fn scalar<'s>(token: Token<'s>, scratch: &'s mut Vec<u8>) -> Result<Scalar<'s>, Stop> {
-    Ok(match token {
-        Token::Null => Scalar::Null,
-        Token::Bool(b) => Scalar::Bool(b),
-        Token::Num(n) => Scalar::Num(n.value()?),
-        Token::Str(s) => Scalar::Str(s.text(scratch)?),
-        Token::Object => Scalar::Object,
-        Token::Array => Scalar::Array,
-    })
-}
-
-/// One pass over the top object: `Ok(true)` if it surely passes, `Ok(false)`
-/// at the first thing the fast check cannot vouch for.
-fn judge_json(body: &[u8], plan: Option<&JsonPlan>, rules: &[FieldRule]) -> Result<bool, Stop> {
-    let mut s = Scanner::new(body);
-    s.ws();
-    if !s.eat(b'{') {
-        return Err(Stop::Defer);
+    if rules.len() > TRACKED_MAX {
+        return false;
     }
-    let (mut seen_properties, mut seen_rules) = (0u64, 0u64);
-    // Decoded keys and values with escapes (allocated only for those).
-    let (mut key_scratch, mut value_scratch) = (Vec::new(), Vec::new());
-    s.ws();
-    let mut more = !s.eat(b'}');
-    while more {
-        let key = s.key()?.text(&mut key_scratch)?;
-        let index = plan.and_then(|plan| plan.properties.iter().position(|p| same_name(&p.name, key)));
-        let bits = rule_bits(rules, key);
-        let property = match (index, plan) {
-            (Some(i), Some(plan)) => {
-                // A key given twice: the reference keeps the last; leave it to it.
-                if seen_properties & (1u64 << i) != 0 {
-                    return Ok(false);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let passed = Top { plan, rules }.deserialize(&mut de).unwrap_or(false);
+    passed && de.end().is_ok()
+}
+
+/// The top object.
+struct Top<'p> {
+    plan: Option<&'p JsonPlan>,
+    rules: &'p [FieldRule],
+}
+
+impl<'de> DeserializeSeed<'de> for Top<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let (mut seen_properties, mut seen_rules) = (0u64, 0u64);
+        while let Some((index, bits)) = map.next_key_seed(Key {
+            plan: self.plan,
+            rules: self.rules,
+        })? {
+            let property = match (index, self.plan) {
+                (Some(i), Some(plan)) => {
+                    // A key given twice: the reference keeps the last; leave it to it.
+                    if seen_properties & (1u64 << i) != 0 {
+                        return Ok(false);
+                    }
+                    seen_properties |= 1u64 << i;
+                    plan.properties.get(i)
                 }
-                seen_properties |= 1u64 << i;
-                plan.properties.get(i)
+                (_, Some(plan)) if plan.closed => return Ok(false),
+                _ => None,
+            };
+            if seen_rules & bits != 0 {
+                return Ok(false);
             }
-            (_, Some(plan)) if plan.closed => return Ok(false),
-            _ => None,
-        };
-        if seen_rules & bits != 0 {
-            return Ok(false);
-        }
-        seen_rules |= bits;
-        let token = s.value(1)?;
-        if property.is_some() || bits != 0 {
-            let value = scalar(token, &mut value_scratch)?;
-            if !(property.is_none_or(|p| p.passes(value)) && rules_pass(rules, bits, Some(value))) {
+            seen_rules |= bits;
+            if property.is_none() && bits == 0 {
+                map.next_value::<Skip>()?;
+                continue;
+            }
+            let passed = map.next_value_seed(Field {
+                property,
+                rules: self.rules,
+                bits,
+            })?;
+            if !passed {
                 return Ok(false);
             }
         }
-        more = s.more(b'}')?;
+        let required_seen = self.plan.is_none_or(|plan| {
+            plan.properties
+                .iter()
+                .enumerate()
+                .all(|(i, p)| !p.required || seen_properties & (1u64 << i) != 0)
+        });
+        Ok(required_seen && rules_pass(self.rules, !seen_rules, None))
     }
-    if !s.at_end() {
-        return Err(Stop::Invalid);
+}
+
+/// A key of the top object: its property's index in the plan and its rules' bits.
+struct Key<'p> {
+    plan: Option<&'p JsonPlan>,
+    rules: &'p [FieldRule],
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = (Option<usize>, u64);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
     }
-    let required_seen = plan.is_none_or(|plan| {
-        plan.properties
-            .iter()
-            .enumerate()
-            .all(|(i, p)| !p.required || seen_properties & (1u64 << i) != 0)
-    });
-    Ok(required_seen && rules_pass(rules, !seen_rules, None))
+}
+
+impl Visitor<'_> for Key<'_> {
+    type Value = (Option<usize>, u64);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        let index = self
+            .plan
+            .and_then(|plan| plan.properties.iter().position(|p| same_name(&p.name, key)));
+        Ok((index, rule_bits(self.rules, key)))
+    }
+}
+
+/// A named field's value, judged as it is read.
+struct Field<'p> {
+    property: Option<&'p PropertyPlan>,
+    rules: &'p [FieldRule],
+    bits: u64,
+}
+
+impl Field<'_> {
+    fn judge(&self, value: Scalar<'_>) -> bool {
+        self.property.is_none_or(|p| p.passes(value)) && rules_pass(self.rules, self.bits, Some(value))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Field<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Field<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(self.judge(Scalar::Null))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(self.judge(Scalar::Bool(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<bool, E> {
+        Ok(self.judge(Scalar::Num(Num::from_i64(v))))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<bool, E> {
+        Ok(self.judge(Scalar::Num(Num::U(v))))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<bool, E> {
+        Ok(self.judge(Scalar::Num(Num::F(v))))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(self.judge(Scalar::Str(v)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(self.judge(Scalar::Object))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(self.judge(Scalar::Array))
+    }
+}
+
+/// A value no rule names: read (numbers parsed, as the reference does) and dropped.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Skip, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
 }
