@@ -84,7 +84,12 @@ impl Server {
             .arg("serve")
             .arg("--data")
             .arg(data)
-            .args(["--listen", &addr, "--no-metrics"])
+            .args(["--listen", &addr])
+            .args(if extra.contains(&"--metrics-listen") {
+                &[][..]
+            } else {
+                &["--no-metrics"][..]
+            })
             // Not the Kafka front's default port: tests run side by side.
             .args(if extra.contains(&"--kafka-listen") {
                 &[][..]
