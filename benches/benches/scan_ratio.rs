@@ -19,6 +19,9 @@
 //! - `MILLRACE_SCAN_RATIO_API`: `scan` (`Store::scan`), `scanner` (a kept
 //!   `Scanner`), or both (default)
 //! - `MILLRACE_SCAN_RATIO_OUT`: also write every round as CSV into this file
+//! - `MILLRACE_SCAN_RATIO_READ_AHEAD_AB`: set to measure the record walk's
+//!   read-ahead of the next mapped batch: each round also scans once with it
+//!   off and once on (alternating order) and reports the paired CPU-time ratio
 //! - `MILLRACE_BENCH_DIR`: where the store goes (default: the temp dir)
 
 #![expect(
@@ -29,6 +32,7 @@
 use millrace::{Durability, Isolation, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "bench";
@@ -137,6 +141,7 @@ fn main() {
     let payload_target = env_u64("MILLRACE_SCAN_RATIO_MB", 96) * MIB;
     let record_bytes = env_u64("MILLRACE_SCAN_RATIO_RECORD_B", 100) as usize;
     let rounds = env_u64("MILLRACE_SCAN_RATIO_ROUNDS", 31).max(1);
+    let read_ahead_ab = std::env::var_os("MILLRACE_SCAN_RATIO_READ_AHEAD_AB").is_some();
     let apis: Vec<Api> = match std::env::var("MILLRACE_SCAN_RATIO_API").as_deref() {
         Ok("scan") => vec![Api::Scan],
         Ok("scanner") => vec![Api::Scanner],
@@ -193,6 +198,7 @@ fn main() {
         let mut scan_ns_per_record = Vec::new();
         let mut memcpy_gbps = Vec::new();
         let mut crc_gbps = Vec::new();
+        let mut on_off = Vec::new();
         let mut read_gbps = Vec::new();
         for round in 0..rounds {
             let mut scan = (Duration::ZERO, Duration::ZERO);
@@ -217,6 +223,19 @@ fn main() {
             let read = timed(|| {
                 std::hint::black_box(read_all(std::hint::black_box(&source)));
             });
+            if read_ahead_ab {
+                let (mut on, mut off) = (Duration::ZERO, Duration::ZERO);
+                for step in 0..2 {
+                    let ahead = (step == 0) == scan_first;
+                    millrace::batch::READ_AHEAD.store(ahead, Ordering::Relaxed);
+                    let time = timed(|| {
+                        scan_all(&store, api);
+                    });
+                    *(if ahead { &mut on } else { &mut off }) = time.0;
+                }
+                millrace::batch::READ_AHEAD.store(true, Ordering::Relaxed);
+                on_off.push(on.as_secs_f64() / off.as_secs_f64());
+            }
             let (records, payload) = counted;
             assert_eq!(payload, written, "the scan saw every record");
             let rate = |bytes: u64, d: Duration| bytes as f64 / d.as_secs_f64();
@@ -247,6 +266,14 @@ fn main() {
         let ns = median(&mut scan_ns_per_record);
         let gbps = median(&mut memcpy_gbps);
         let crc_gbps = median(&mut crc_gbps);
+        if read_ahead_ab {
+            let ratio = median(&mut on_off);
+            println!(
+                "{api:?}: read-ahead on ÷ off, scan CPU time paired by round: median {ratio:.3} [p10 {:.3}, p90 {:.3}]",
+                quantile(&on_off, 0.1),
+                quantile(&on_off, 0.9)
+            );
+        }
         let read_gbps = median(&mut read_gbps);
         println!(
             "{api:?}: ×memcpy (CPU time) median {cpu:.3} [p10 {:.3}, p90 {:.3}, min {:.3}, max {:.3}]; \
