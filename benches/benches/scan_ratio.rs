@@ -126,11 +126,23 @@ fn read_all(bytes: &[u8]) -> u64 {
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    quantile(values, 0.5)
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    let at = (sorted.len().saturating_sub(1) as f64 * q).round() as usize;
+    sorted.get(at).copied().unwrap_or(f64::NAN)
+}
+
+/// The filled partition, the copy's buffers and the settings of a run.
+struct Bench {
+    store: Store,
+    source: Vec<u8>,
+    destination: Vec<u8>,
+    written: u64,
+    rounds: u64,
+    read_ahead_ab: bool,
+    out: Option<std::fs::File>,
 }
 
 fn main() {
@@ -192,108 +204,131 @@ fn main() {
         source.len() as f64 / MIB as f64,
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
+    let mut bench = Bench {
+        store,
+        source,
+        destination,
+        written,
+        rounds,
+        read_ahead_ab,
+        out,
+    };
     for &api in &apis {
-        let mut ratios_cpu = Vec::new();
-        let mut ratios_wall = Vec::new();
-        let mut scan_ns_per_record = Vec::new();
-        let mut memcpy_gbps = Vec::new();
-        let mut crc_gbps = Vec::new();
-        let mut on_off = Vec::new();
-        let mut read_gbps = Vec::new();
-        for round in 0..rounds {
-            let mut scan = (Duration::ZERO, Duration::ZERO);
-            let mut copy = (Duration::ZERO, Duration::ZERO);
-            let mut counted = (0, 0);
-            let scan_first = round % 2 == 0;
-            for step in 0..2 {
-                if (step == 0) == scan_first {
-                    scan = timed(|| counted = scan_all(&store, api));
-                } else {
-                    copy = timed(|| {
-                        destination.copy_from_slice(std::hint::black_box(&source));
-                        std::hint::black_box(&mut destination);
-                    });
-                }
-            }
-            // The floors of any pass over the same bytes: their CRC and a
-            // read of each cache line.
-            let crc = timed(|| {
-                std::hint::black_box(crc32fast::hash(std::hint::black_box(&source)));
-            });
-            let read = timed(|| {
-                std::hint::black_box(read_all(std::hint::black_box(&source)));
-            });
-            if read_ahead_ab {
-                let (mut on, mut off) = (Duration::ZERO, Duration::ZERO);
-                for step in 0..2 {
-                    let ahead = (step == 0) == scan_first;
-                    millrace::batch::READ_AHEAD.store(ahead, Ordering::Relaxed);
-                    let time = timed(|| {
-                        scan_all(&store, api);
-                    });
-                    *(if ahead { &mut on } else { &mut off }) = time.0;
-                }
-                millrace::batch::READ_AHEAD.store(true, Ordering::Relaxed);
-                on_off.push(on.as_secs_f64() / off.as_secs_f64());
-            }
-            let (records, payload) = counted;
-            assert_eq!(payload, written, "the scan saw every record");
-            let rate = |bytes: u64, d: Duration| bytes as f64 / d.as_secs_f64();
-            let ratio_cpu = rate(payload, scan.0) / rate(source.len() as u64, copy.0);
-            let ratio_wall = rate(payload, scan.1) / rate(source.len() as u64, copy.1);
-            ratios_cpu.push(ratio_cpu);
-            ratios_wall.push(ratio_wall);
-            scan_ns_per_record.push(scan.0.as_nanos() as f64 / records as f64);
-            memcpy_gbps.push(rate(source.len() as u64, copy.0) / 1e9);
-            crc_gbps.push(rate(source.len() as u64, crc.0) / 1e9);
-            read_gbps.push(rate(source.len() as u64, read.0) / 1e9);
-            if let Some(out) = out.as_mut() {
-                writeln!(
-                    out,
-                    "{api:?},{round},{},{records},{payload},{},{},{},{},{},{ratio_cpu:.4},{ratio_wall:.4}",
-                    if scan_first { "scan-first" } else { "memcpy-first" },
-                    source.len(),
-                    scan.0.as_micros(),
-                    scan.1.as_micros(),
-                    copy.0.as_micros(),
-                    copy.1.as_micros(),
-                )
-                .unwrap();
+        run_api(&mut bench, api);
+    }
+    bench.store.close().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The alternating rounds of one API, and their summary lines.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one round's measurements and the summary, read top to bottom"
+)]
+fn run_api(bench: &mut Bench, api: Api) {
+    let store = &bench.store;
+    let source = bench.source.as_slice();
+    let destination = bench.destination.as_mut_slice();
+    let out = &mut bench.out;
+    let (written, rounds, read_ahead_ab) = (bench.written, bench.rounds, bench.read_ahead_ab);
+    let mut ratios_cpu = Vec::new();
+    let mut ratios_wall = Vec::new();
+    let mut scan_ns_per_record = Vec::new();
+    let mut memcpy_gbps = Vec::new();
+    let mut crc_gbps = Vec::new();
+    let mut on_off = Vec::new();
+    let mut read_gbps = Vec::new();
+    for round in 0..rounds {
+        let mut scan = (Duration::ZERO, Duration::ZERO);
+        let mut copy = (Duration::ZERO, Duration::ZERO);
+        let mut counted = (0, 0);
+        let scan_first = round % 2 == 0;
+        for step in 0..2 {
+            if (step == 0) == scan_first {
+                scan = timed(|| counted = scan_all(store, api));
+            } else {
+                copy = timed(|| {
+                    destination.copy_from_slice(std::hint::black_box(source));
+                    std::hint::black_box(&mut *destination);
+                });
             }
         }
-        let cpu = median(&mut ratios_cpu);
-        let wall = median(&mut ratios_wall);
-        let ns = median(&mut scan_ns_per_record);
-        let gbps = median(&mut memcpy_gbps);
-        let crc_gbps = median(&mut crc_gbps);
+        // The floors of any pass over the same bytes: their CRC and a
+        // read of each cache line.
+        let crc = timed(|| {
+            std::hint::black_box(crc32fast::hash(std::hint::black_box(source)));
+        });
+        let read = timed(|| {
+            std::hint::black_box(read_all(std::hint::black_box(source)));
+        });
         if read_ahead_ab {
-            let ratio = median(&mut on_off);
-            println!(
-                "{api:?}: read-ahead on ÷ off, scan CPU time paired by round: median {ratio:.3} [p10 {:.3}, p90 {:.3}]",
-                quantile(&on_off, 0.1),
-                quantile(&on_off, 0.9)
-            );
+            let (mut on, mut off) = (Duration::ZERO, Duration::ZERO);
+            for step in 0..2 {
+                let ahead = (step == 0) == scan_first;
+                millrace::batch::READ_AHEAD.store(ahead, Ordering::Relaxed);
+                let time = timed(|| {
+                    scan_all(store, api);
+                });
+                *(if ahead { &mut on } else { &mut off }) = time.0;
+            }
+            millrace::batch::READ_AHEAD.store(true, Ordering::Relaxed);
+            on_off.push(on.as_secs_f64() / off.as_secs_f64());
         }
-        let read_gbps = median(&mut read_gbps);
+        let (records, payload) = counted;
+        assert_eq!(payload, written, "the scan saw every record");
+        let rate = |bytes: u64, d: Duration| bytes as f64 / d.as_secs_f64();
+        let ratio_cpu = rate(payload, scan.0) / rate(source.len() as u64, copy.0);
+        let ratio_wall = rate(payload, scan.1) / rate(source.len() as u64, copy.1);
+        ratios_cpu.push(ratio_cpu);
+        ratios_wall.push(ratio_wall);
+        scan_ns_per_record.push(scan.0.as_nanos() as f64 / records as f64);
+        memcpy_gbps.push(rate(source.len() as u64, copy.0) / 1e9);
+        crc_gbps.push(rate(source.len() as u64, crc.0) / 1e9);
+        read_gbps.push(rate(source.len() as u64, read.0) / 1e9);
+        if let Some(out) = out.as_mut() {
+            writeln!(
+                out,
+                "{api:?},{round},{},{records},{payload},{},{},{},{},{},{ratio_cpu:.4},{ratio_wall:.4}",
+                if scan_first { "scan-first" } else { "memcpy-first" },
+                source.len(),
+                scan.0.as_micros(),
+                scan.1.as_micros(),
+                copy.0.as_micros(),
+                copy.1.as_micros(),
+            )
+            .unwrap();
+        }
+    }
+    let cpu = median(&mut ratios_cpu);
+    let wall = median(&mut ratios_wall);
+    let ns = median(&mut scan_ns_per_record);
+    let gbps = median(&mut memcpy_gbps);
+    let crc_gbps = median(&mut crc_gbps);
+    if read_ahead_ab {
+        let ratio = median(&mut on_off);
         println!(
-            "{api:?}: ×memcpy (CPU time) median {cpu:.3} [p10 {:.3}, p90 {:.3}, min {:.3}, max {:.3}]; \
-             ×memcpy (wall) median {wall:.3} [p10 {:.3}, p90 {:.3}]; \
-             scan CPU ns/record median {ns:.1} [p10 {:.1}, p90 {:.1}]; memcpy (CPU time) median {gbps:.2} GB/s [p10 {:.2}, p90 {:.2}]",
-            quantile(&ratios_cpu, 0.1),
-            quantile(&ratios_cpu, 0.9),
-            quantile(&ratios_cpu, 0.0),
-            quantile(&ratios_cpu, 1.0),
-            quantile(&ratios_wall, 0.1),
-            quantile(&ratios_wall, 0.9),
-            quantile(&scan_ns_per_record, 0.1),
-            quantile(&scan_ns_per_record, 0.9),
-            quantile(&memcpy_gbps, 0.1),
-            quantile(&memcpy_gbps, 0.9),
-        );
-        println!(
-            "{api:?}: same bytes, CPU time medians: crc32fast {crc_gbps:.2} GB/s, a read of every 64-byte line {read_gbps:.2} GB/s"
+            "{api:?}: read-ahead on ÷ off, scan CPU time paired by round: median {ratio:.3} [p10 {:.3}, p90 {:.3}]",
+            quantile(&on_off, 0.1),
+            quantile(&on_off, 0.9)
         );
     }
-    store.close().unwrap();
-    std::fs::remove_dir_all(&dir).ok();
+    let read_gbps = median(&mut read_gbps);
+    println!(
+        "{api:?}: ×memcpy (CPU time) median {cpu:.3} [p10 {:.3}, p90 {:.3}, min {:.3}, max {:.3}]; \
+         ×memcpy (wall) median {wall:.3} [p10 {:.3}, p90 {:.3}]; \
+         scan CPU ns/record median {ns:.1} [p10 {:.1}, p90 {:.1}]; memcpy (CPU time) median {gbps:.2} GB/s [p10 {:.2}, p90 {:.2}]",
+        quantile(&ratios_cpu, 0.1),
+        quantile(&ratios_cpu, 0.9),
+        quantile(&ratios_cpu, 0.0),
+        quantile(&ratios_cpu, 1.0),
+        quantile(&ratios_wall, 0.1),
+        quantile(&ratios_wall, 0.9),
+        quantile(&scan_ns_per_record, 0.1),
+        quantile(&scan_ns_per_record, 0.9),
+        quantile(&memcpy_gbps, 0.1),
+        quantile(&memcpy_gbps, 0.9),
+    );
+    println!(
+        "{api:?}: same bytes, CPU time medians: crc32fast {crc_gbps:.2} GB/s, a read of every 64-byte line {read_gbps:.2} GB/s"
+    );
 }
