@@ -1,5 +1,6 @@
 //! The one module with `unsafe`: read-only memory maps of sealed segments
-//! (and giving their pages back, `ReadOnlyMap::release_pages`).
+//! (and giving their pages back, `ReadOnlyMap::release_pages`), and the
+//! prefetch hint the record walk gives over a map's bytes ([`prefetch`]).
 //!
 //! SAFETY argument, for every map made here: `memmap2::Mmap::map` is unsafe
 //! because another process or thread could truncate or modify the file while
@@ -63,4 +64,23 @@ impl Deref for ReadOnlyMap {
     fn deref(&self) -> &[u8] {
         &self.map
     }
+}
+
+/// Ask the CPU to bring the cache lines of `bytes[from..to]` into its caches
+/// (a hint: nothing is read, and nothing outside `bytes` is named).
+#[inline(always)]
+pub(crate) fn prefetch(bytes: &[u8], from: usize, to: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for at in (from..to.min(bytes.len())).step_by(64) {
+        if let Some(byte) = bytes.get(at) {
+            // SAFETY: a prefetch reads nothing and cannot fault, and the
+            // address is inside `bytes` anyway. SSE is part of the x86_64
+            // baseline.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(byte).cast());
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, from, to);
 }

@@ -8,6 +8,7 @@ use crate::log::record::{encode_record, parse_record, RECORD_FIXED_SIZE};
 pub use crate::log::record::{
     validate_record, validate_topic_record, BatchOrigin, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Magic number at the start of every batch (`MRB1`, little-endian); design/format.md.
 pub const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"MRB1");
@@ -287,7 +288,7 @@ pub fn for_each_record<'a>(
     header: &BatchHeader,
     visit: impl FnMut(RecordView<'a>) -> bool,
 ) -> Result<(), CorruptionKind> {
-    visit_records_from(batch, header, RecordCursor::START, visit).map(|_| ())
+    visit_records_from(batch, header, RecordCursor::START, &[], visit).map(|_| ())
 }
 
 /// Where record parsing stands inside a batch: the index of the next record
@@ -308,14 +309,28 @@ impl RecordCursor {
     };
 }
 
+/// Whether the record walk reads ahead into the next mapped batch (on; see
+/// [`visit_records_from`]). Not an API: `benches/scan_ratio` turns it off and
+/// on in alternating rounds of one process to measure what the read-ahead
+/// gains under the same load.
+#[doc(hidden)]
+pub static READ_AHEAD: AtomicBool = AtomicBool::new(true);
+
 /// Visit the records of a verified batch from `from` (a cursor into the same
 /// batch, or [`RecordCursor::START`]) until `visit` returns false. Returns
 /// `None` once every record was visited and the records end exactly at the
 /// batch's end, or the cursor of the record `visit` declined (not consumed).
+///
+/// `ahead`: the bytes that follow this batch in a memory-mapped segment
+/// (empty if none): the walk asks the CPU to fetch them into its caches at
+/// the pace it reads this batch, so the next batch's CRC check, the first
+/// touch of its bytes, reads them from cache instead of waiting on memory
+/// (the check runs at memory speed; the walk is compute, and the two overlap).
 pub(crate) fn visit_records_from<'a>(
     batch: &'a [u8],
     header: &BatchHeader,
     from: RecordCursor,
+    ahead: &[u8],
     mut visit: impl FnMut(RecordView<'a>) -> bool,
 ) -> Result<Option<RecordCursor>, CorruptionKind> {
     let body = batch.get(..header.length as usize).ok_or(CorruptionKind::BadLength)?;
@@ -323,6 +338,7 @@ pub(crate) fn visit_records_from<'a>(
     if header.base_offset.checked_add(u64::from(header.record_count)).is_none() {
         return Err(CorruptionKind::OffsetGap);
     }
+    let ahead = if READ_AHEAD.load(Ordering::Relaxed) { ahead } else { &[] };
     let mut position = from.position;
     let mut index = from.index;
     let nulls_allowed = header.version == BATCH_VERSION_NULLS;
@@ -334,6 +350,7 @@ pub(crate) fn visit_records_from<'a>(
     while index < header.record_count {
         let rest = body.get(position..).ok_or(CorruptionKind::BadRecord)?;
         let (mut view, len) = parse_record(rest, header.base_offset + u64::from(index), nulls_allowed)?;
+        crate::io::mmap::prefetch(ahead, position, position + len);
         view.batch = origin;
         if !visit(view) {
             return Ok(Some(RecordCursor { index, position }));

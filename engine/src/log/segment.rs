@@ -542,13 +542,14 @@ impl Segment {
     }
 
     /// [`Segment::for_each_batch`], also telling `visit` whether the batch's
-    /// bytes are in the segment's mapping (`true`: they stay at that address,
-    /// unchanged, while the segment lives) or in a read buffer (`false`).
+    /// bytes are in the segment's mapping (`Some`: they stay at that address,
+    /// unchanged, while the segment lives; with the mapped bytes after the
+    /// batch up to `end_position`, for a read-ahead) or in a read buffer (`None`).
     pub fn for_each_batch_from(
         &self,
         position: u64,
         end_position: u64,
-        mut visit: impl FnMut(u64, &BatchHeader, &[u8], bool) -> Result<bool>,
+        mut visit: impl FnMut(u64, &BatchHeader, &[u8], Option<&[u8]>) -> Result<bool>,
     ) -> Result<()> {
         let corrupt = |pos, kind| Error::corruption(&self.log_path, pos, kind);
         if let Some(map) = self.map() {
@@ -563,7 +564,8 @@ impl Segment {
                     .get(..header.length as usize)
                     .ok_or(corrupt(pos, CorruptionKind::BadLength))?;
                 let header = batch::verify(batch).map_err(|k| corrupt(pos, k))?;
-                if !visit(pos, &header, batch, true)? {
+                let after = rest.get(header.length as usize..).unwrap_or_default();
+                if !visit(pos, &header, batch, Some(after))? {
                     return Ok(());
                 }
                 pos += u64::from(header.length);
@@ -576,7 +578,7 @@ impl Segment {
             let batch = reader.batch_at(pos)?.map_err(|k| corrupt(pos, k))?;
             let header = batch::verify(batch).map_err(|k| corrupt(pos, k))?;
             let length = header.length;
-            if !visit(pos, &header, batch, false)? {
+            if !visit(pos, &header, batch, None)? {
                 return Ok(());
             }
             pos += u64::from(length);

@@ -98,7 +98,7 @@ impl Partition {
                     .read_batches_resumed
                     .fetch_add(1, Ordering::Relaxed);
                 outcome = state
-                    .batch(&r.segment, r.batch_position, &r.header, raw, true, r.cursor)
+                    .batch(&r.segment, r.batch_position, &r.header, raw, Some(&[]), r.cursor)
                     .map(drop);
                 continue_at = Some((i, r.batch_position + u64::from(r.header.length)));
             }
@@ -201,7 +201,7 @@ impl Partition {
                 let mut past_avoided = false;
                 let mut verified = 0u64;
                 let result =
-                    segment.for_each_batch_from(position, end_position, |batch_position, header, raw, mapped| {
+                    segment.for_each_batch_from(position, end_position, |batch_position, header, raw, ahead| {
                         verified += 1;
                         if batch_position == position && entry_offset.is_some_and(|o| o != header.base_offset) {
                             disagrees = true;
@@ -221,7 +221,7 @@ impl Partition {
                                 CorruptionKind::OffsetGap,
                             ));
                         }
-                        state.batch(segment, batch_position, header, raw, mapped, RecordCursor::START)
+                        state.batch(segment, batch_position, header, raw, ahead, RecordCursor::START)
                     });
                 self.context
                     .metrics
@@ -412,14 +412,15 @@ impl<F: FnMut(&BatchHeader, RecordView<'_>)> VisitState<F> {
 
     /// Visit the records of one verified batch from `from`, those at or
     /// after `next`, within the budgets. Returns whether to go on with the
-    /// next batch. `mapped`: `raw` is in the segment's mapping.
+    /// next batch. `ahead`: `raw` is in the segment's mapping, followed
+    /// there by these bytes (`Segment::for_each_batch_from`).
     fn batch(
         &mut self,
         segment: &Arc<Segment>,
         batch_position: u64,
         header: &BatchHeader,
         raw: &[u8],
-        mapped: bool,
+        ahead: Option<&[u8]>,
         from: RecordCursor,
     ) -> Result<bool> {
         if header.base_offset >= self.end {
@@ -439,7 +440,7 @@ impl<F: FnMut(&BatchHeader, RecordView<'_>)> VisitState<F> {
         let from = batch::cursor_of(raw, header, from, self.next)
             .map_err(|kind| Error::corruption(&segment.log_path, batch_position, kind))?
             .unwrap_or(from);
-        let stopped = batch::visit_records_from(raw, header, from, |view| {
+        let stopped = batch::visit_records_from(raw, header, from, ahead.unwrap_or_default(), |view| {
             if view.offset < self.next {
                 return true;
             }
@@ -462,7 +463,7 @@ impl<F: FnMut(&BatchHeader, RecordView<'_>)> VisitState<F> {
             }
             Some(cursor) => {
                 self.full = true;
-                if mapped {
+                if ahead.is_some() {
                     self.resume = Some(ScanResume {
                         segment: segment.clone(),
                         batch_position,
