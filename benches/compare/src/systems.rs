@@ -456,39 +456,35 @@ impl MillraceServer {
     }
 }
 
-/// One producer thread's connection. By default the blocking client (one
+/// One producer thread's connection (`MillraceServer::producer`). By default the blocking client (one
 /// request at a time, written and read on the producer's thread, as the
 /// Redis row's client does); `MILLRACE_COMPARE_SERVER_CLIENT=async` drives
 /// the async client with a current-thread runtime of the producer's own
 /// instead (`block_on` on the calling thread then also runs the client's
 /// read task, so a response wakes this thread once; on a shared
 /// multi-thread runtime a worker reads it, then wakes the caller).
-enum ServerProducer {
-    Blocking {
-        client: BlockingClient,
-        record: Record,
-    },
-    Async {
-        runtime: tokio::runtime::Runtime,
-        client: Client,
-        record: Record,
-    },
+struct BlockingProducer {
+    client: BlockingClient,
+    record: Record,
 }
 
-impl Producer for ServerProducer {
+impl Producer for BlockingProducer {
     fn produce(&mut self) -> Result<()> {
-        match self {
-            ServerProducer::Blocking { client, record } => {
-                client.produce(TOPIC, 0, std::slice::from_ref(record))?;
-            }
-            ServerProducer::Async {
-                runtime,
-                client,
-                record,
-            } => {
-                runtime.block_on(client.produce_from(TOPIC, 0, std::slice::from_ref(record)))?;
-            }
-        }
+        self.client.produce(TOPIC, 0, std::slice::from_ref(&self.record))?;
+        Ok(())
+    }
+}
+
+struct AsyncProducer {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    record: Record,
+}
+
+impl Producer for AsyncProducer {
+    fn produce(&mut self) -> Result<()> {
+        self.runtime
+            .block_on(self.client.produce_from(TOPIC, 0, std::slice::from_ref(&self.record)))?;
         Ok(())
     }
 }
@@ -499,14 +495,14 @@ impl System for MillraceServer {
         if std::env::var("MILLRACE_COMPARE_SERVER_CLIENT").as_deref() == Ok("async") {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let client = runtime.block_on(Client::connect(self.address, ClientOptions::default()))?;
-            return Ok(Box::new(ServerProducer::Async {
+            return Ok(Box::new(AsyncProducer {
                 runtime,
                 client,
                 record,
             }));
         }
         let client = BlockingClient::connect(self.address, ClientOptions::default())?;
-        Ok(Box::new(ServerProducer::Blocking { client, record }))
+        Ok(Box::new(BlockingProducer { client, record }))
     }
     fn load(&self, count: u64) -> Result<()> {
         let mut left = count;
