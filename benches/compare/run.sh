@@ -11,8 +11,14 @@
 #   MILLRACE_COMPARE_QUICK=1 benches/compare/run.sh   # smoke run (64 MiB, 2 s)
 #
 # Environment: MILLRACE_COMPARE_DIR (where data goes, default $TMPDIR or /tmp),
+# MILLRACE_COMPARE_BIN and MILLRACE_COMPARE_MILLRACE_BIN (both set: run
+# these driver and `millrace` binaries, build nothing),
 # MILLRACE_COMPARE_SECONDS, MILLRACE_COMPARE_SCAN_MB, MILLRACE_COMPARE_PIPELINE_RECORDS,
-# MILLRACE_COMPARE_DD_MB, MILLRACE_COMPARE_ROUNDS (default 3), MILLRACE_COMPARE_LABEL (result file names, default
+# MILLRACE_COMPARE_DD_MB, MILLRACE_COMPARE_ROUNDS (default 3),
+# MILLRACE_COMPARE_SYSTEMS (space-separated subset of `millrace server sqlite
+# redis nats`, default all), MILLRACE_COMPARE_WORKLOADS (subset of `durable
+# relaxed durable16 pipeline scan`, default all; e.g. SYSTEMS="server redis"
+# WORKLOADS="durable16 relaxed" for the rows of issue 26), MILLRACE_COMPARE_LABEL (result file names, default
 # `compare`), MILLRACE_COMPARE_RESULTS_DIR (where they go, default
 # benches/results/<UTC date>-compare), CARGO_TARGET_DIR (default benches/compare/target).
 set -euo pipefail
@@ -56,11 +62,17 @@ install_peers() {
 }
 
 install_peers
-log "building the driver and the millrace CLI (for \`millrace serve\`)"
-cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
-cargo build --release --quiet --manifest-path "$HERE/../../Cargo.toml" -p millrace-cli
-BIN="$CARGO_TARGET_DIR/release/millrace-compare"
-MILLRACE_BIN="$CARGO_TARGET_DIR/release/millrace"
+if [[ -n "${MILLRACE_COMPARE_BIN:-}" && -n "${MILLRACE_COMPARE_MILLRACE_BIN:-}" ]]; then
+  # Binaries built before (a before/after run of kept copies): no build.
+  BIN="$MILLRACE_COMPARE_BIN"
+  MILLRACE_BIN="$MILLRACE_COMPARE_MILLRACE_BIN"
+else
+  log "building the driver and the millrace CLI (for \`millrace serve\`)"
+  cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
+  cargo build --release --quiet --manifest-path "$HERE/../../Cargo.toml" -p millrace-cli
+  BIN="$CARGO_TARGET_DIR/release/millrace-compare"
+  MILLRACE_BIN="$CARGO_TARGET_DIR/release/millrace"
+fi
 
 mkdir -p "$BASE"
 WORK="$(mktemp -d "$BASE/millrace-compare.XXXXXX")"
@@ -133,7 +145,7 @@ fi
 start_millrace_server() {
   local dir="$1" durability="$2"
   "$MILLRACE_BIN" --data "$dir/data" serve --listen "127.0.0.1:$SERVER_PORT" --no-metrics \
-    --durability "$durability" >"$dir/server.log" 2>&1 &
+    --kafka-listen off --registry-listen off --durability "$durability" >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
   wait_for_port "$SERVER_PORT"
 }
@@ -198,20 +210,27 @@ run_one() {
 # The disk's fsync latency drifts by 10x over minutes on a shared machine, so
 # produce workloads run in ROUNDS rounds with the systems' order rotated each
 # round; the report takes the median round per system. Scans run once.
-SYSTEMS=(millrace server sqlite redis nats)
+read -r -a SYSTEMS <<<"${MILLRACE_COMPARE_SYSTEMS:-millrace server sqlite redis nats}"
+WORKLOADS=" ${MILLRACE_COMPARE_WORKLOADS:-durable relaxed durable16 pipeline scan} "
+picked() { [[ "$WORKLOADS" == *" $1 "* ]]; }
 for ((round = 1; round <= ROUNDS; round++)); do
   for workload in durable relaxed durable16; do
+    picked "$workload" || continue
     for ((i = 0; i < ${#SYSTEMS[@]}; i++)); do
       run_one "${SYSTEMS[$(((i + round - 1) % ${#SYSTEMS[@]}))]}" "$workload" "$round"
     done
   done
-  for system in millrace sqlite; do
-    run_one "$system" pipeline "$round"
+  if picked pipeline; then
+    for system in millrace sqlite; do
+      [[ " ${SYSTEMS[*]} " == *" $system "* ]] && run_one "$system" pipeline "$round"
+    done
+  fi
+done
+if picked scan; then
+  for system in "${SYSTEMS[@]}"; do
+    run_one "$system" scan 1
   done
-done
-for system in "${SYSTEMS[@]}"; do
-  run_one "$system" scan 1
-done
+fi
 
 LABEL="${MILLRACE_COMPARE_LABEL:-compare}"
 mkdir -p "$RESULTS"

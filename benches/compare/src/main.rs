@@ -11,6 +11,8 @@
 //! `MILLRACE_COMPARE_SCAN_MB` (default 1024), `MILLRACE_COMPARE_PIPELINE_RECORDS`
 //! (default 200000), `MILLRACE_COMPARE_DD_MB` (default 1024),
 //! `MILLRACE_COMPARE_THINK_US` (pause between produce calls, default 0),
+//! `MILLRACE_COMPARE_SERVER_CLIENT` (`async`: the `server` producers on the
+//! async client instead of the blocking one),
 //! `MILLRACE_COMPARE_SERVER_PID` (set by run.sh: the server process whose CPU
 //! time is reported next to this process's own).
 

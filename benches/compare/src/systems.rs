@@ -6,7 +6,7 @@ use crate::nats::{self, Nats};
 use crate::redis::{self, Redis};
 use millrace::{Durability, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 use millrace_server::messages::{Fetch, Isolation, Position};
-use millrace_server::{Client, ClientOptions};
+use millrace_server::{BlockingClient, Client, ClientOptions};
 use rusqlite::Connection;
 use std::io;
 use std::net::SocketAddr;
@@ -456,35 +456,53 @@ impl MillraceServer {
     }
 }
 
-/// One producer thread's connection, driven by a current-thread runtime of
-/// its own: `block_on` on the calling thread then also runs the client's
-/// read task, so a response wakes this thread once, as a blocking client's
-/// `read` would. (`block_on` on a shared multi-thread runtime costs a second
-/// wake-up per response: a worker reads it, then wakes the caller; with one
-/// durable producer that was 6.4–6.6k against 7.2–7.3k records/s.)
-struct ServerProducer {
+/// One producer thread's connection (`MillraceServer::producer`). By default the blocking client (one
+/// request at a time, written and read on the producer's thread, as the
+/// Redis row's client does); `MILLRACE_COMPARE_SERVER_CLIENT=async` drives
+/// the async client with a current-thread runtime of the producer's own
+/// instead (`block_on` on the calling thread then also runs the client's
+/// read task, so a response wakes this thread once; on a shared
+/// multi-thread runtime a worker reads it, then wakes the caller).
+struct BlockingProducer {
+    client: BlockingClient,
+    record: Record,
+}
+
+impl Producer for BlockingProducer {
+    fn produce(&mut self) -> Result<()> {
+        self.client.produce(TOPIC, 0, std::slice::from_ref(&self.record))?;
+        Ok(())
+    }
+}
+
+struct AsyncProducer {
     runtime: tokio::runtime::Runtime,
     client: Client,
     record: Record,
 }
 
-impl Producer for ServerProducer {
+impl Producer for AsyncProducer {
     fn produce(&mut self) -> Result<()> {
         self.runtime
-            .block_on(self.client.produce(TOPIC, 0, vec![self.record.clone()]))?;
+            .block_on(self.client.produce_from(TOPIC, 0, std::slice::from_ref(&self.record)))?;
         Ok(())
     }
 }
 
 impl System for MillraceServer {
     fn producer(&self) -> Result<Box<dyn Producer>> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let client = runtime.block_on(Client::connect(self.address, ClientOptions::default()))?;
-        Ok(Box::new(ServerProducer {
-            runtime,
-            client,
-            record: self.record.clone(),
-        }))
+        let record = self.record.clone();
+        if std::env::var("MILLRACE_COMPARE_SERVER_CLIENT").as_deref() == Ok("async") {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let client = runtime.block_on(Client::connect(self.address, ClientOptions::default()))?;
+            return Ok(Box::new(AsyncProducer {
+                runtime,
+                client,
+                record,
+            }));
+        }
+        let client = BlockingClient::connect(self.address, ClientOptions::default())?;
+        Ok(Box::new(BlockingProducer { client, record }))
     }
     fn load(&self, count: u64) -> Result<()> {
         let mut left = count;

@@ -31,7 +31,9 @@ concurrent producers through group commit).
 
 With --server the load goes through the TCP protocol: one connection per
 producer, or the producers spread over --connections connections (their
-requests then pipelined on each).
+requests then pipelined on each). One or two producers without
+--connections (and without TLS) are each a thread on the blocking client;
+otherwise the producers are tasks of the async client on two threads.
 
 Examples:
   millrace bench --data /tmp/bench-data

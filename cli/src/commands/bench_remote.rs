@@ -1,20 +1,53 @@
 //! `millrace bench --server ADDR`: the same load through the TCP protocol,
-//! one client connection per producer on a small tokio runtime.
+//! one connection per producer unless `--connections`. Up to
+//! [`ASYNC_WORKERS`] producers are each a thread on the blocking client (one
+//! request at a time, as a synchronous application produces: a response
+//! wakes its thread once, in `read`). More producers, `--connections` or TLS:
+//! the producers are tasks of a tokio runtime of [`ASYNC_WORKERS`] threads
+//! on the async client (requests pipelined on shared connections), where one
+//! runtime thread's wake-up serves every response that arrived meanwhile:
+//! with 16 producers, 16 blocking threads cost the client 30–50 % more CPU
+//! per record than the runtime's two (design/performance.md, issue 26).
 
 use super::{claim, new_histogram, report, BenchArgs, ProducerResult, LATENCY_MAX_US};
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
 use crate::target::{client_options, remote_error, resolve_server};
 use millrace::Record;
-use millrace_server::Client;
+use millrace_server::{BlockingClient, Client, ClientOptions};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "debt: the remote load generator; to split like `bench::run`"
-)]
+/// The async client's runtime threads, and the most producers run as
+/// blocking threads.
+const ASYNC_WORKERS: usize = 2;
+
+/// What every producer of one run shares.
+#[derive(Clone)]
+struct Load {
+    addr: SocketAddr,
+    topic: String,
+    partitions: u32,
+    record_bytes: usize,
+    batch_records: u64,
+    count: Option<u64>,
+    deadline: Instant,
+    stop: Arc<AtomicBool>,
+    claimed: Arc<AtomicU64>,
+}
+
+impl Load {
+    /// The next batch's size, or `None` when the run is over.
+    fn next_batch(&self) -> Option<u64> {
+        if self.stop.load(Ordering::Relaxed) || (self.count.is_none() && Instant::now() >= self.deadline) {
+            return None;
+        }
+        claim(self.count, &self.claimed, self.batch_records)
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     let server = global.server.as_deref().unwrap_or_default();
     let addr = resolve_server(server)?;
@@ -22,7 +55,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     let record_bytes =
         usize::try_from(args.record_bytes).map_err(|_| CliError::usage("--record-bytes is too large"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(ASYNC_WORKERS)
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the I/O runtime: {e}")))?;
@@ -44,46 +77,137 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         .map_err(|e| {
             remote_error(addr, e).with_hint("pass another --topic, or delete it with `millrace topic delete`")
         })?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let claimed = Arc::new(AtomicU64::new(0));
-    let batch_records = u64::from(args.batch_records);
     let started = Instant::now();
-    let deadline = started + args.duration;
-    // One client per connection; a client's clones share its connection.
-    let connections = args.connections.unwrap_or(args.producers).min(args.producers);
+    let load = Load {
+        addr,
+        topic: args.topic.clone(),
+        partitions,
+        record_bytes,
+        batch_records: u64::from(args.batch_records),
+        count: args.count,
+        deadline: started + args.duration,
+        stop: Arc::new(AtomicBool::new(false)),
+        claimed: Arc::new(AtomicU64::new(0)),
+    };
+    let blocking = args.connections.is_none() && options.tls.is_none() && args.producers as usize <= ASYNC_WORKERS;
+    let results = if blocking {
+        blocking_producers(&load, &options, args.producers)
+    } else {
+        let connections = args.connections.unwrap_or(args.producers).min(args.producers);
+        async_producers(&runtime, &load, &options, args.producers, connections)
+    };
+    let mut histogram = new_histogram()?;
+    let mut records = 0u64;
+    let mut batches = 0u64;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(r) => {
+                records += r.records;
+                batches += r.batches;
+                let _ = histogram.add(&r.histogram);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let mut read = None;
+    if first_error.is_none() && args.read {
+        read = Some(read_back(&runtime, &admin, &load)?);
+    }
+    if !args.keep || first_error.is_some() {
+        let _ = runtime.block_on(admin.delete_topic(&args.topic));
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    report(global, &args, partitions, records, batches, elapsed, &histogram, read)
+}
+
+/// One thread per producer, each with a blocking connection of its own; the
+/// batch is built once and sent from where it is.
+fn blocking_producers(load: &Load, options: &ClientOptions, producers: u32) -> Vec<CliResult<ProducerResult>> {
+    let threads: Vec<_> = (0..producers)
+        .map(|producer| {
+            let load = load.clone();
+            let options = options.clone();
+            std::thread::spawn(move || -> CliResult<ProducerResult> {
+                let addr = load.addr;
+                let result = (|| {
+                    let mut client = BlockingClient::connect(addr, options).map_err(|e| remote_error(addr, e))?;
+                    let partition = producer % load.partitions;
+                    let mut histogram = new_histogram()?;
+                    let record = Record::new(vec![b'x'; load.record_bytes]);
+                    let batch: Vec<Record> = (0..load.batch_records).map(|_| record.clone()).collect();
+                    let (mut records, mut batches) = (0u64, 0u64);
+                    while let Some(n) = load.next_batch() {
+                        let records_now = batch.get(..usize::try_from(n).unwrap_or(usize::MAX)).unwrap_or(&batch);
+                        let t = Instant::now();
+                        client
+                            .produce(&load.topic, partition, records_now)
+                            .map_err(|e| remote_error(addr, e))?;
+                        let _ = histogram.record((t.elapsed().as_micros() as u64).clamp(1, LATENCY_MAX_US));
+                        records += n;
+                        batches += 1;
+                    }
+                    Ok(ProducerResult {
+                        records,
+                        batches,
+                        histogram,
+                    })
+                })();
+                if result.is_err() {
+                    load.stop.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(CliError::new("a producer thread failed")))
+        })
+        .collect()
+}
+
+/// Producers as tasks sharing `connections` async-client connections, round robin.
+fn async_producers(
+    runtime: &tokio::runtime::Runtime,
+    load: &Load,
+    options: &ClientOptions,
+    producers: u32,
+    connections: u32,
+) -> Vec<CliResult<ProducerResult>> {
+    let addr = load.addr;
     let mut clients = Vec::new();
     for _ in 0..connections {
-        let client = runtime
-            .block_on(Client::connect(addr, options.clone()))
-            .map_err(|e| remote_error(addr, e))?;
-        clients.push(client);
+        match runtime.block_on(Client::connect(addr, options.clone())) {
+            Ok(client) => clients.push(client),
+            Err(e) => return vec![Err(remote_error(addr, e))],
+        }
     }
     let mut tasks = Vec::new();
-    for (producer, client) in (0..args.producers).zip(clients.iter().cycle()) {
-        let topic = args.topic.clone();
-        let stop = stop.clone();
-        let claimed = claimed.clone();
-        let count = args.count;
+    for (producer, client) in (0..producers).zip(clients.iter().cycle()) {
+        let load = load.clone();
         let client = client.clone();
-        let partition = producer % partitions;
         tasks.push(runtime.spawn(async move {
+            let partition = producer % load.partitions;
             let mut histogram = new_histogram()?;
-            let value = vec![b'x'; record_bytes];
-            let mut records = 0u64;
-            let mut batches = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                if count.is_none() && Instant::now() >= deadline {
-                    break;
-                }
-                let Some(n) = claim(count, &claimed, batch_records) else {
-                    break;
-                };
-                let batch: Vec<Record> = (0..n).map(|_| Record::new(value.clone())).collect();
+            let record = Record::new(vec![b'x'; load.record_bytes]);
+            let batch: Vec<Record> = (0..load.batch_records).map(|_| record.clone()).collect();
+            let (mut records, mut batches) = (0u64, 0u64);
+            while let Some(n) = load.next_batch() {
+                let records_now = batch.get(..usize::try_from(n).unwrap_or(usize::MAX)).unwrap_or(&batch);
                 let t = Instant::now();
-                client
-                    .produce(&topic, partition, batch)
-                    .await
-                    .map_err(|e| remote_error(addr, e))?;
+                if let Err(e) = client.produce_from(&load.topic, partition, records_now).await {
+                    load.stop.store(true, Ordering::Relaxed);
+                    return Err(remote_error(addr, e));
+                }
                 let _ = histogram.record((t.elapsed().as_micros() as u64).clamp(1, LATENCY_MAX_US));
                 records += n;
                 batches += 1;
@@ -95,51 +219,32 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
             })
         }));
     }
-    let mut histogram = new_histogram()?;
-    let mut records = 0u64;
-    let mut batches = 0u64;
-    let mut first_error = None;
-    for task in tasks {
-        match runtime.block_on(task) {
-            Ok(Ok(r)) => {
-                records += r.records;
-                batches += r.batches;
-                let _ = histogram.add(&r.histogram);
+    tasks
+        .into_iter()
+        .map(|task| {
+            runtime
+                .block_on(task)
+                .unwrap_or_else(|_| Err(CliError::new("a producer task failed")))
+        })
+        .collect()
+}
+
+/// Read every partition back from offset 0: (records, seconds).
+fn read_back(runtime: &tokio::runtime::Runtime, admin: &Client, load: &Load) -> CliResult<(u64, f64)> {
+    let t = Instant::now();
+    let mut read_records = 0u64;
+    for p in 0..load.partitions {
+        let mut offset = 0u64;
+        loop {
+            let fetched = runtime
+                .block_on(admin.fetch(&load.topic, p, offset, Duration::ZERO))
+                .map_err(|e| remote_error(load.addr, e))?;
+            read_records += fetched.records.len() as u64;
+            if fetched.next_offset <= offset || fetched.next_offset >= fetched.high_watermark {
+                break;
             }
-            Ok(Err(e)) => {
-                stop.store(true, Ordering::Relaxed);
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(CliError::new("a producer task failed"));
-            }
+            offset = fetched.next_offset;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let mut read = None;
-    if first_error.is_none() && args.read {
-        let t = Instant::now();
-        let mut read_records = 0u64;
-        for p in 0..partitions {
-            let mut offset = 0u64;
-            loop {
-                let fetched = runtime
-                    .block_on(admin.fetch(&args.topic, p, offset, Duration::ZERO))
-                    .map_err(|e| remote_error(addr, e))?;
-                read_records += fetched.records.len() as u64;
-                if fetched.next_offset <= offset || fetched.next_offset >= fetched.high_watermark {
-                    break;
-                }
-                offset = fetched.next_offset;
-            }
-        }
-        read = Some((read_records, t.elapsed().as_secs_f64().max(1e-9)));
-    }
-    if !args.keep || first_error.is_some() {
-        let _ = runtime.block_on(admin.delete_topic(&args.topic));
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    report(global, &args, partitions, records, batches, elapsed, &histogram, read)
+    Ok((read_records, t.elapsed().as_secs_f64().max(1e-9)))
 }

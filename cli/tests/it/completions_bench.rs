@@ -103,3 +103,32 @@ fn bench_producers_share_connections() {
         .assert()
         .code(2);
 }
+
+/// `bench --server` with two producers: each a thread on the blocking
+/// client. A count that is not a multiple of the batch ends with a short
+/// batch (sent from a slice of the prepared one); every record is
+/// acknowledged once and read back.
+#[test]
+fn bench_server_producers_on_the_blocking_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = common::Server::start(&data, &[]);
+    let report = json_of(server.millrace().args([
+        "bench",
+        "--json",
+        "--producers",
+        "2",
+        "--partitions",
+        "2",
+        "--count",
+        "1010",
+        "--batch-records",
+        "50",
+        "--durability",
+        "always",
+        "--read",
+    ]));
+    assert_eq!(report["records"], 1010);
+    assert_eq!(report["batches"], 21);
+    assert_eq!(report["read"]["records"], 1010);
+}

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use millrace::Record;
 
-use super::connection::{Client, ClientError};
+use super::connection::{Client, ClientError, Pending};
 use crate::messages::{
-    AlterTopic, ConfigEntry, CreateTopic, DamageReport, DescribeDamage, Fetch, Fetched, Isolation, Position, Produce,
-    Produced, Request, Response, Stat, TopicAltered, TopicDescription, TopicName,
+    encode_produce_into, AlterTopic, ConfigEntry, CreateTopic, DamageReport, DescribeDamage, Fetch, Fetched, Isolation,
+    Position, Produce, Produced, Request, Response, Stat, TopicAltered, TopicDescription, TopicName,
 };
 
 impl Client {
@@ -93,6 +93,22 @@ impl Client {
             }))
             .await?
         {
+            Response::Produced(produced) => Ok(produced),
+            other => Err(Client::unexpected(other)),
+        }
+    }
+
+    /// As [`Client::produce`], the records encoded where they are (no copy
+    /// of them is made to build the request).
+    pub async fn produce_from(&self, topic: &str, partition: u32, records: &[Record]) -> Result<Produced, ClientError> {
+        let response = self
+            .send_encoded(
+                Duration::ZERO,
+                |out, request_id| encode_produce_into(out, request_id, topic, partition, records),
+                Pending::Decoded,
+            )
+            .await?;
+        match response?.map_err(ClientError::Server)? {
             Response::Produced(produced) => Ok(produced),
             other => Err(Client::unexpected(other)),
         }

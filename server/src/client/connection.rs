@@ -30,8 +30,8 @@ use tokio::sync::oneshot;
 use crate::error_code::WireError;
 use crate::frame::{Frame, FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_fetch_response_view, decode_response, encode_request, Fetch, FetchedView, Hello, HelloResponse, Request,
-    Response, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    decode_fetch_response_view, decode_response, encode_request, encode_request_into, Fetch, FetchedView, Hello,
+    HelloResponse, Request, Response, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,7 @@ impl Default for ClientOptions {
 type Reply = Result<Result<Response, WireError>, ClientError>;
 
 /// Who waits for a response, and in which form it wants it.
-enum Pending {
+pub(super) enum Pending {
     /// Decoded into a [`Response`] on the connection's read task.
     Decoded(oneshot::Sender<Reply>),
     /// A `Fetch` response as a [`FetchedView`], parsed by the caller's task
@@ -149,15 +149,9 @@ impl Connection {
         }
     }
 
-    /// Append a request's frame to the outbox.
-    fn queue(&self, request_id: u32, request: &Request) {
-        let frame = encode_request(request_id, request);
-        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
-        if outbox.is_empty() {
-            *outbox = frame;
-        } else {
-            outbox.extend_from_slice(&frame);
-        }
+    /// Append a request's frame to the outbox (encoded in place).
+    fn queue(&self, encode: impl FnOnce(&mut Vec<u8>)) {
+        encode(&mut self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// Write what the outbox holds, once this task has the writer. The
@@ -166,11 +160,22 @@ impl Connection {
     /// A failed write fails the connection, whoever's frames it carried.
     async fn write_queued(&self) -> std::io::Result<()> {
         let mut writer = self.writer.lock().await;
-        let queued = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut queued = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
         if queued.is_empty() {
             return Ok(());
         }
-        writer.write_all(&queued).await
+        writer.write_all(&queued).await?;
+        // The written buffer becomes the outbox again if nothing was queued
+        // meanwhile: no allocation per request. A large one (a big batch) is
+        // not kept.
+        if queued.capacity() <= OUTBOX_KEPT_BYTES_MAX {
+            let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            if outbox.is_empty() {
+                queued.clear();
+                *outbox = queued;
+            }
+        }
+        Ok(())
     }
 
     fn take_pending(&self, request_id: u32) -> Option<Pending> {
@@ -353,6 +358,22 @@ impl Client {
             Request::Fetch(fetch) => Duration::from_millis(u64::from(fetch.max_wait_ms)),
             _ => Duration::ZERO,
         };
+        self.send_encoded(
+            extra_wait,
+            |out, request_id| encode_request_into(out, request_id, &request),
+            waiter,
+        )
+        .await
+    }
+
+    /// As [`Client::send`], the request written into the outbox by `encode`
+    /// (given the buffer and the request id) from whatever it borrows.
+    pub(super) async fn send_encoded<T>(
+        &self,
+        extra_wait: Duration,
+        encode: impl FnOnce(&mut Vec<u8>, u32),
+        waiter: impl FnOnce(oneshot::Sender<T>) -> Pending,
+    ) -> Result<T, ClientError> {
         let timeout = self.inner.options.request_timeout + extra_wait;
         let connection = self.connection().await?;
         let request_id = self.next_id();
@@ -362,7 +383,7 @@ impl Client {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(request_id, waiter(sender));
-        connection.queue(request_id, &request);
+        connection.queue(|out| encode(out, request_id));
         match tokio::time::timeout(timeout, connection.write_queued()).await {
             Ok(Ok(())) => {}
             Ok(Err(source)) => {
@@ -388,6 +409,9 @@ impl Client {
         }
     }
 }
+
+/// Largest written request buffer kept as the next outbox.
+const OUTBOX_KEPT_BYTES_MAX: usize = 1024 * 1024;
 
 /// Most bytes asked of the socket per read; a large response (a fetch) is
 /// read straight into the decoder's buffer in reads of up to this size.

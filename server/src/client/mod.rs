@@ -1,16 +1,19 @@
 //! The Rust client: [`connection`] (the [`Client`], one multiplexed
-//! connection), [`api`] (consumer-group, transaction and DLQ calls and the
+//! connection), [`blocking`] (the [`BlockingClient`], one request at a time
+//! on the calling thread), [`api`] (consumer-group, transaction and DLQ calls and the
 //! remote [`Consumer`]) and [`producer`] (the idempotent remote
 //! [`Producer`]). These are remote handles: the engine's own `Producer`,
 //! `Consumer` and `Transaction` live in `millrace::`.
 
 pub mod api;
+pub mod blocking;
 mod calls;
 pub mod connection;
 pub mod listing;
 pub mod producer;
 
 pub use api::{Consumer, ConsumerOptions, StartFrom, Transaction};
+pub use blocking::BlockingClient;
 pub use connection::*;
 pub use listing::{AuditPages, LagPages, NameListing, NamePages, OffsetPages};
 pub use producer::{Producer, ProducerOptions};

@@ -13,6 +13,7 @@
 )]
 
 mod authorization;
+mod blocking_client;
 mod common;
 mod consumer;
 mod contract_enforce;

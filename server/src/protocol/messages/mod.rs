@@ -421,6 +421,23 @@ pub fn encode_request_into(out: &mut Vec<u8>, request_id: u32, request: &Request
     end_frame(out, start);
 }
 
+/// Append a `Produce` request frame (no producer stamp) for borrowed
+/// records: the bytes [`encode_request_into`] writes for the same
+/// `Request::Produce`, without the caller cloning its records into one.
+pub fn encode_produce_into(
+    out: &mut Vec<u8>,
+    request_id: u32,
+    topic: &str,
+    partition: u32,
+    records: &[millrace::Record],
+) {
+    let start = begin_frame(out, FrameHeader::request(Opcode::Produce.code(), request_id));
+    let mut w = Writer::with_buf(std::mem::take(out));
+    Produce::encode_borrowed(&mut w, topic, partition, None, records);
+    *out = w.into_inner();
+    end_frame(out, start);
+}
+
 pub fn encode_request(request_id: u32, request: &Request) -> Vec<u8> {
     let mut out = Vec::new();
     encode_request_into(&mut out, request_id, request);

@@ -169,13 +169,26 @@ pub struct Produce {
     pub records: Vec<Record>,
 }
 
+impl Produce {
+    /// The body of a `Produce` from borrowed parts (see `encode_produce_into`).
+    pub(crate) fn encode_borrowed(
+        w: &mut Writer,
+        topic: &str,
+        partition: u32,
+        producer: Option<&ProducerStamp>,
+        records: &[Record],
+    ) {
+        w.string(topic);
+        w.u32(partition);
+        w.option(producer, |w, p| p.encode(w));
+        write_list(w, records);
+    }
+}
+
 impl Wire for Produce {
     const BYTES_MIN: usize = 4 + 4 + 1 + 4;
     fn encode(&self, w: &mut Writer) {
-        w.string(&self.topic);
-        w.u32(self.partition);
-        w.option(self.producer.as_ref(), |w, p| p.encode(w));
-        write_list(w, &self.records);
+        Produce::encode_borrowed(w, &self.topic, self.partition, self.producer.as_ref(), &self.records);
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(Produce {

@@ -1030,6 +1030,22 @@ proptest! {
         prop_assert_eq!(decode_request(&frame).unwrap(), request);
     }
 
+    /// The blocking client's borrowed produce encoding writes the bytes of the owned one.
+    #[test]
+    fn borrowed_produce_encodes_as_the_owned_request(
+        topic in arb_string(),
+        partition in any::<u32>(),
+        records in vec(arb_record(), 0..4),
+        request_id in any::<u32>(),
+    ) {
+        let mut borrowed = b"before".to_vec();
+        encode_produce_into(&mut borrowed, request_id, &topic, partition, &records);
+        let mut owned = b"before".to_vec();
+        let request = Request::Produce(Produce { topic, partition, producer: None, records });
+        encode_request_into(&mut owned, request_id, &request);
+        prop_assert_eq!(borrowed, owned);
+    }
+
     #[test]
     fn response_roundtrip(
         (opcode, response) in arb_opcode().prop_flat_map(|op| (Just(op), arb_response_for(op))),
