@@ -28,6 +28,7 @@ mod dlq_fail;
 mod dlq_recreate;
 mod file_safety;
 mod group_delete;
+mod group_describe_auth;
 mod group_paging;
 mod help_usage;
 mod hole_index;
