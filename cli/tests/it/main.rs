@@ -27,6 +27,7 @@ mod data_dir;
 mod dlq;
 mod dlq_fail;
 mod dlq_recreate;
+mod durations_typed;
 mod file_safety;
 mod group_delete;
 mod group_describe_auth;
