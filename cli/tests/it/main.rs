@@ -58,6 +58,7 @@ mod offsets_plans;
 mod oversized;
 mod poisoned_earlier;
 mod poisoned_stats;
+mod produce_interrupt;
 mod read_only;
 mod readme;
 mod readme_walk;
