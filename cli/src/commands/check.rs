@@ -19,6 +19,12 @@ is listed with its file and byte position:
                until `millrace repair` truncates it (exit code 3)
   recoverable  a torn tail of the last segment or a stale index: the next open
                fixes it by itself (exit code 0)
+Damage is confined to the smallest part that holds the file: the store
+(MILLRACE, producers.registry, cluster.id), a topic (its topic.meta) or a
+partition (its segments, indexes, snapshots, start.offset); the line
+`corruption confined to: ...` names each part holding corruption, and --json
+gives every problem its \"scope\", \"topic\" and \"partition\". A topic whose
+topic.meta is damaged has its partition directories checked all the same.
 
 Examples:
   millrace check
