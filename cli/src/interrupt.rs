@@ -1,9 +1,10 @@
 //! Ctrl-C (SIGINT) for the long commands (consume, replay, dlq redrive,
-//! dump): once [`watch`] is called, SIGINT no longer kills the process but
-//! sets a flag the command's loop checks between batches ([`requested`]),
-//! so it stops at a batch boundary, prints what it did and how to resume,
-//! and exits with [`exit::INTERRUPTED`](crate::error::exit::INTERRUPTED)
-//! (130, as a shell reports a SIGINT death). A second Ctrl-C while it
+//! dump, produce from a file or pipe): once [`watch`] is called, SIGINT no
+//! longer kills the process but sets a flag the command's loop checks
+//! between batches ([`requested`]), so it stops at a batch boundary,
+//! prints what it did and how to resume, and exits with
+//! [`exit::INTERRUPTED`](crate::error::exit::INTERRUPTED) (130, as a shell
+//! reports a SIGINT death). A second Ctrl-C while it
 //! finishes is ignored: the batch under way completes (its commit is what
 //! makes the resume exact).
 

@@ -88,11 +88,33 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// A duration in ms as `1h 30m` (humantime), or `-` for none.
+/// A duration in ms the way it is typed to `--retention`, `--since` and
+/// the other duration flags:
+/// `7d`, `1h30m`, `1d12h`, `1m30s`, `250ms`, `0s` (`crate::parse::duration`
+/// reads it back); `-` for none.
 pub fn duration_ms(ms: Option<u64>) -> String {
-    ms.map_or("-".to_string(), |ms| {
-        humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
-    })
+    const UNITS: [(&str, u64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    let Some(mut left) = ms else {
+        return "-".to_string();
+    };
+    if left == 0 {
+        return "0s".to_string();
+    }
+    let mut text = String::new();
+    for (unit, size) in UNITS {
+        let count = left / size;
+        if count > 0 {
+            text.push_str(&format!("{count}{unit}"));
+            left %= size;
+        }
+    }
+    text
 }
 
 /// `count` per second over `seconds` as `1234 records/s`, with three
@@ -191,7 +213,26 @@ mod tests {
         assert_eq!(bytes_text(&[0xff, 0x00]), "\\xff\\u{0}");
         assert_eq!(bytes_text(b"a\tb\x1b[2J\\"), "a\\tb\\u{1b}[2J\\\\");
         assert_eq!(bytes_text("caf\u{e9}".as_bytes()), "caf\u{e9}");
-        assert_eq!(duration_ms(Some(5_400_000)), "1h 30m");
+        assert_eq!(duration_ms(Some(5_400_000)), "1h30m");
+        assert_eq!(duration_ms(Some(7 * 86_400_000)), "7d");
+        assert_eq!(duration_ms(Some(129_600_000)), "1d12h");
+        assert_eq!(duration_ms(Some(90_250)), "1m30s250ms");
+        assert_eq!(duration_ms(Some(0)), "0s");
+        assert_eq!(duration_ms(None), "-");
+        // What it prints is what the duration flags take.
+        for ms in [
+            1,
+            999,
+            1000,
+            61_001,
+            5_400_000,
+            129_600_000,
+            7 * 86_400_000,
+            400 * 86_400_000 + 1,
+        ] {
+            let back = crate::parse::duration(&duration_ms(Some(ms))).map(|d| d.as_millis());
+            assert_eq!(back, Ok(u128::from(ms)), "{ms}");
+        }
         assert_eq!(rate(123_456, 2.0), "61728 records/s");
         assert_eq!(rate(25, 2.0), "12.5 records/s");
         assert_eq!(rate(1, 3.0), "0.33 records/s");

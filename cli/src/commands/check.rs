@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use millrace::inspect::{self, CheckReport, Severity};
 use serde_json::json;
+use std::path::Path;
 
 #[derive(Debug, Args)]
 #[command(
@@ -18,6 +19,12 @@ is listed with its file and byte position:
                until `millrace repair` truncates it (exit code 3)
   recoverable  a torn tail of the last segment or a stale index: the next open
                fixes it by itself (exit code 0)
+Damage is confined to the smallest part that holds the file: the store
+(MILLRACE, producers.registry, cluster.id), a topic (its topic.meta) or a
+partition (its segments, indexes, snapshots, start.offset); the line
+`corruption confined to: ...` names each part holding corruption, and --json
+gives every problem its \"scope\", \"topic\" and \"partition\". A topic whose
+topic.meta is damaged has its partition directories checked all the same.
 
 Examples:
   millrace check
@@ -29,17 +36,66 @@ pub struct CheckArgs {
     strict: bool,
 }
 
+/// The smallest part of the store that holds a damaged file, as
+/// (`store`|`topic`|`partition`, topic, partition): damage to it is
+/// confined there (open refuses it, or its reads fail; the rest opens).
+/// `topics/<t>/topic.meta` is the topic's, `topics/<t>/<ppppp>/...` the
+/// partition's, anything else the store's.
+fn scope_of(data_dir: &Path, file: &Path) -> (&'static str, Option<String>, Option<u32>) {
+    let mut parts = file
+        .strip_prefix(data_dir)
+        .unwrap_or(file)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    // design/format.md, "Directory layout".
+    if parts.next().as_deref() != Some("topics") {
+        return ("store", None, None);
+    }
+    let Some(topic) = parts.next() else {
+        return ("store", None, None);
+    };
+    let partition = parts
+        .next()
+        .filter(|p| p.len() == 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u32>().ok());
+    match partition {
+        Some(p) => ("partition", Some(topic), Some(p)),
+        None => ("topic", Some(topic), None),
+    }
+}
+
+/// Each part of the store that holds corruption, once, in report order:
+/// `the store`, `topic T` or `partition T/P`.
+fn confined_to(report: &CheckReport) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for p in report.problems.iter().filter(|p| p.severity == Severity::Corruption) {
+        let part = match scope_of(&report.path, &p.path) {
+            (_, Some(topic), Some(partition)) => format!("partition {topic}/{partition}"),
+            (_, Some(topic), None) => format!("topic {topic}"),
+            _ => "the store".to_string(),
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    parts
+}
+
 pub fn report_json(report: &CheckReport) -> serde_json::Value {
     let problems: Vec<serde_json::Value> = report
         .problems
         .iter()
         .map(|p| {
+            let (scope, topic, partition) = scope_of(&report.path, &p.path);
             json!({
                 "file": p.path.display().to_string(),
                 "position": p.position,
                 "kind": format!("{:?}", p.kind),
                 "severity": p.severity.as_str(),
                 "detail": p.detail,
+                "scope": scope,
+                "topic": topic,
+                "partition": partition,
             })
         })
         .collect();
@@ -183,6 +239,10 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> CliResult<u8> {
                 if report.problems.len() == 1 { "" } else { "s" }
             );
             problems_table(&report).print()?;
+            let confined = confined_to(&report);
+            if !confined.is_empty() {
+                println!("corruption confined to: {}", confined.join(", "));
+            }
         }
         for h in holes(&report) {
             let why = if h.accepted {

@@ -3,7 +3,7 @@
 
 use super::offsets::{group_lag, lag_table, list_groups, past_end, warn_past_end, ShowArgs};
 use crate::cli::GlobalArgs;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::output::{self, Table};
 use crate::target::{GroupActivity, Target};
 use serde_json::json;
@@ -90,6 +90,12 @@ pub(super) fn run(global: &GlobalArgs, args: ShowArgs) -> CliResult<()> {
     let state = target.group_states(std::slice::from_ref(&group))?;
     target.close()?;
     let state = state.as_ref().and_then(|s| s.first());
+    if let Some(refusal) = state.and_then(|s| s.refused.as_ref()) {
+        return Err(CliError::new(refusal.clone()).with_hint(
+            "a token sees a group's state and members only for groups its `groups` patterns cover; \
+             use a token configured for the group",
+        ));
+    }
     let last_commit = commit_times.values().max().copied();
     warn_past_end(&group, &lags);
     if global.json {
@@ -133,8 +139,27 @@ fn all_groups(global: &GlobalArgs, target: Target) -> CliResult<()> {
     }
     let names: Vec<String> = rows.iter().map(|r| r.group.clone()).collect();
     // The last request: an older server closes the connection on it.
-    let states = target.group_states(&names)?;
+    let mut states = target.group_states(&names)?;
     target.close()?;
+    // Groups the server would not describe to this token are left out,
+    // as a Kafka ListGroups leaves them out for it.
+    let mut hidden = 0usize;
+    if let Some(all) = states.take() {
+        let (kept_rows, kept_states): (Vec<GroupRow>, Vec<GroupActivity>) = rows
+            .into_iter()
+            .zip(all)
+            .filter(|(_, state)| state.refused.is_none())
+            .unzip();
+        hidden = names.len() - kept_rows.len();
+        rows = kept_rows;
+        states = Some(kept_states);
+    }
+    if hidden > 0 && !global.json {
+        eprintln!(
+            "{hidden} group{} not shown: outside the token's `groups` patterns",
+            if hidden == 1 { "" } else { "s" }
+        );
+    }
     let state = |i: usize| states.as_ref().and_then(|s| s.get(i));
     if global.json {
         let groups: Vec<serde_json::Value> = rows
@@ -148,7 +173,7 @@ fn all_groups(global: &GlobalArgs, target: Target) -> CliResult<()> {
                 value
             })
             .collect();
-        output::print_json(&json!({ "groups": groups }))?;
+        output::print_json(&json!({ "groups": groups, "hidden_groups": hidden }))?;
     } else if rows.is_empty() {
         println!("no consumer group has committed offsets");
     } else {

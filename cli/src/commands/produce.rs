@@ -3,7 +3,8 @@
 mod input;
 
 use crate::cli::GlobalArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::{exit, CliError, CliResult};
+use crate::interrupt;
 use crate::output;
 use crate::parse;
 use crate::target::Target;
@@ -49,6 +50,10 @@ enum InputFormat {
 
 Partitioning: --partition, else the record's \"partition\", else a hash of the
 key, else round robin per batch.
+
+Ctrl-C (reading --file or a pipe) stops between two records: every record
+read is appended, and it says which input line the rest starts at and how to
+append it (exit 130); nothing is appended twice or skipped.
 
 Examples:
   echo hello | millrace produce greetings
@@ -401,7 +406,35 @@ fn parse_line(
     Ok(Some((partition, record)))
 }
 
+/// Ctrl-C: stopped before input line `line`; [`Batcher::stopped_at`] adds
+/// what was appended.
+fn interrupted(args: &ProduceArgs, line: u64) -> CliError {
+    let source = args
+        .file
+        .as_ref()
+        .map_or_else(|| "FILE".to_string(), |f| f.display().to_string());
+    let hint = if args.delimiter.is_some() {
+        format!(
+            "append the rest of the input, from its record {line} on, with `millrace produce {}` (with the same flags)",
+            args.topic
+        )
+    } else {
+        format!(
+            "append the rest with `tail -n +{line} {source} | millrace produce {}` (with the same flags)",
+            args.topic
+        )
+    };
+    CliError {
+        message: "interrupted".to_string(),
+        hint: Some(hint),
+        code: exit::INTERRUPTED,
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
+    // Ctrl-C stops between two records (reading a terminal it would wait
+    // for the next line typed: there it keeps its default).
+    let interruptible = args.file.is_some() || !io::IsTerminal::is_terminal(&io::stdin());
     let input: Box<dyn BufRead> = match &args.file {
         Some(path) => {
             Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| {
@@ -443,10 +476,19 @@ pub fn run(global: &GlobalArgs, args: ProduceArgs) -> CliResult<()> {
             "--delimiter, --value-encoding and --key-encoding apply to --format lines; in JSON Lines write bytes as {\"hex\": \"..\"} or {\"base64\": \"..\"}",
         ));
     }
+    if interruptible {
+        interrupt::watch();
+    }
     let mut records = Records::new(input, args.delimiter.clone().map(|d| d.0));
     let mut line_number: u64 = 0;
     loop {
         line_number += 1;
+        if interrupt::requested() {
+            // Append what was read, so that what is appended is exactly a
+            // prefix of the input, and say where the rest starts.
+            batcher.flush_all()?;
+            return Err(batcher.stopped_at(interrupted(&args, line_number), line_number));
+        }
         let parsed = match records.next_record() {
             Ok(None) => break,
             Ok(Some(line)) => parse_line(&args, &line, line_number, partitions, round_robin, &config),

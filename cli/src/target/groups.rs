@@ -47,17 +47,69 @@ pub struct GroupActivity {
     /// How many Kafka members the group has (`members` may hold fewer when
     /// a server cut a very large answer).
     pub members_total: u32,
+    /// The server refused to describe the group to this token (outside its
+    /// `groups` patterns): its refusal, `server ADDR: ...`; nothing else of
+    /// the group is known.
+    pub refused: Option<String>,
 }
 
 impl GroupActivity {
-    /// `active`, `active (Kafka members)` or `empty`.
+    /// `active`, `active (Kafka members)`, `empty`, or `not authorized`
+    /// (the server would not describe it to this token).
     pub fn state(&self) -> &'static str {
+        if self.refused.is_some() {
+            return "not authorized";
+        }
         match (self.active, self.kafka_members) {
             (true, true) => "active (Kafka members)",
             (true, false) => "active",
             (false, _) => "empty",
         }
     }
+}
+
+/// `DescribeGroups` of `chunk` into `states`, in order. A group the token
+/// may not describe (`PermissionDenied` with its index in the request as
+/// details) is marked refused, and the groups after it asked again.
+fn describe_visible(
+    remote: &super::Remote,
+    chunk: &[String],
+    states: &mut Vec<GroupActivity>,
+) -> Result<(), ClientError> {
+    let mut rest = chunk;
+    // Each round answers the whole rest or drops one group from it.
+    while !rest.is_empty() {
+        match remote.runtime.block_on(remote.client.describe_groups(rest)) {
+            Ok(answer) => {
+                states.extend(answer.into_iter().map(|s| GroupActivity {
+                    active: s.active,
+                    kafka_members: s.kafka_members,
+                    idle_ms: s.idle_ms,
+                    members: Some(Vec::new()),
+                    members_total: 0,
+                    refused: None,
+                }));
+                return Ok(());
+            }
+            Err(ClientError::Server(wire)) if wire.code == ErrorCode::PermissionDenied => {
+                let hidden = wire.details.first().and_then(|i| usize::try_from(*i).ok());
+                let Some(hidden) = hidden.filter(|i| *i < rest.len()) else {
+                    return Err(ClientError::Server(wire));
+                };
+                let (before, after) = rest.split_at(hidden);
+                if !before.is_empty() {
+                    describe_visible(remote, before, states)?;
+                }
+                states.push(GroupActivity {
+                    refused: Some(format!("server {}: {}", remote.addr, wire.message)),
+                    ..GroupActivity::default()
+                });
+                rest = after.get(1..).unwrap_or_default();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Target {
@@ -97,14 +149,8 @@ impl Target {
             Target::Remote(r) => {
                 let mut states = Vec::with_capacity(groups.len());
                 for chunk in request_chunks(groups) {
-                    match r.runtime.block_on(r.client.describe_groups(chunk)) {
-                        Ok(answer) => states.extend(answer.into_iter().map(|s| GroupActivity {
-                            active: s.active,
-                            kafka_members: s.kafka_members,
-                            idle_ms: s.idle_ms,
-                            members: Some(Vec::new()),
-                            members_total: 0,
-                        })),
+                    match describe_visible(r, chunk, &mut states) {
+                        Ok(()) => {}
                         Err(ClientError::Server(wire)) if wire.code == ErrorCode::UnknownOpcode => return Ok(None),
                         Err(e) => return Err(super::remote_error(r.addr, e)),
                     }

@@ -278,7 +278,7 @@ fn consume_json_is_read_back_by_produce_json() {
 }
 
 /// Ctrl-C to a child.
-fn sigint(child: &std::process::Child) {
+pub(crate) fn sigint(child: &std::process::Child) {
     let pid = child.id().to_string();
     let status = std::process::Command::new("kill")
         .args(["-INT", &pid])

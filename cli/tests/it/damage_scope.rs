@@ -92,7 +92,7 @@ fn build(data: &Path) {
 }
 
 /// A copy of the fixture (built once per test process).
-fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
     static FIXTURE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, template) = FIXTURE.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
@@ -121,7 +121,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Which file of the fixture a row damages.
 #[derive(Debug, Clone, Copy)]
-enum File {
+pub(crate) enum File {
     Marker,
     Registry,
     ClusterId,
@@ -151,7 +151,7 @@ fn files_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 }
 
 impl File {
-    fn path(self, data: &Path) -> PathBuf {
+    pub(crate) fn path(self, data: &Path) -> PathBuf {
         let a0 = data.join("topics/a/00000");
         match self {
             File::Marker => data.join("MILLRACE"),
@@ -170,7 +170,7 @@ impl File {
 }
 
 #[derive(Debug, Clone)]
-enum Damage {
+pub(crate) enum Damage {
     /// XOR 0x20 into the byte in the middle of the file.
     Flip,
     /// XOR 0x20 into the byte at this position (inside the first batch of a
@@ -184,7 +184,7 @@ enum Damage {
 }
 
 impl Damage {
-    fn apply(&self, path: &Path) {
+    pub(crate) fn apply(&self, path: &Path) {
         match self {
             Damage::Flip => {
                 let mut bytes = std::fs::read(path).unwrap();
@@ -332,13 +332,13 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-fn run(data: &Path, args: &[&str]) -> Run {
+pub(crate) fn run(data: &Path, args: &[&str]) -> Run {
     let output = millrace(data).args(args).output().unwrap();
     Run {
         code: output.status.code().unwrap_or(-1),
@@ -348,7 +348,7 @@ fn run(data: &Path, args: &[&str]) -> Run {
 }
 
 /// Records `consume` returns from one partition, or the failed run.
-fn consume(data: &Path, topic: &str, partition: u32) -> Result<u64, Run> {
+pub(crate) fn consume(data: &Path, topic: &str, partition: u32) -> Result<u64, Run> {
     let r = run(
         data,
         &[

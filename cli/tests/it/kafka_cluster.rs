@@ -178,7 +178,7 @@ fn admin_client_creates_and_deletes_topics() {
     let text = String::from_utf8_lossy(&described.stdout);
     // retention.ms = 86400000 and max.message.bytes = 65536, as describe prints them.
     assert!(
-        text.contains("retention:            1day") && text.contains("record size max:      64.0 KiB"),
+        text.contains("retention:            1d\n") && text.contains("record size max:      64.0 KiB"),
         "{text}"
     );
     let listed = server.millrace().args(["topic", "list"]).output().unwrap();

@@ -13,6 +13,7 @@
 
 mod attempts_damage;
 mod audit_lag_paging;
+mod check_damaged_topic;
 mod check_repair;
 mod common;
 mod completions_bench;
@@ -27,8 +28,10 @@ mod data_dir;
 mod dlq;
 mod dlq_fail;
 mod dlq_recreate;
+mod durations_typed;
 mod file_safety;
 mod group_delete;
+mod group_describe_auth;
 mod group_paging;
 mod help_usage;
 mod hole_index;
@@ -56,6 +59,7 @@ mod offsets_plans;
 mod oversized;
 mod poisoned_earlier;
 mod poisoned_stats;
+mod produce_interrupt;
 mod read_only;
 mod readme;
 mod readme_walk;

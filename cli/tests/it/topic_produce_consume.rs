@@ -42,7 +42,7 @@ fn topic_lifecycle() {
         .stderr(predicate::str::contains("already exists"));
     let list = stdout_of(millrace(&data).args(["topic", "list"]));
     assert!(list.starts_with("TOPIC"), "{list}");
-    assert!(list.contains("orders") && list.contains("1h 30m"), "{list}");
+    assert!(list.contains("orders") && list.contains("1h30m"), "{list}");
     let described = json_of(millrace(&data).args(["topic", "describe", "orders", "--json"]));
     assert_eq!(described["partitions"], 3);
     assert_eq!(described["durability"], "interval:50");

@@ -89,37 +89,8 @@ fn list_partitions(storage: &dyn Storage, path: &Path, report: &mut CheckReport)
             continue;
         }
         report.topics += 1;
-        let meta_path = dir.join(TOPIC_META);
-        let config = match read_small(storage, &meta_path).and_then(|bytes| TopicConfig::decode(&bytes, &meta_path)) {
-            Ok(config) => config,
-            Err(e) => {
-                report.problems.push(Problem {
-                    path: meta_path,
-                    position: 0,
-                    kind: CorruptionKind::BadMetadata,
-                    severity: Severity::Corruption,
-                    detail: format!("topic metadata unreadable: {e}"),
-                });
-                continue;
-            }
-        };
-        let on_disk = super::metadata::partition_dirs(storage, &dir)?;
-        if on_disk > config.partitions {
-            // Open refuses the topic rather than hide the partitions past the count.
-            report.problems.push(Problem {
-                path: meta_path,
-                position: 0,
-                kind: CorruptionKind::BadMetadata,
-                severity: Severity::Corruption,
-                detail: format!(
-                    "topic.meta says {} partitions but partition directory {:05} exists",
-                    config.partitions,
-                    on_disk - 1
-                ),
-            });
-            continue;
-        }
-        for p in 0..config.partitions {
+        let topic = topic_partitions(storage, &dir, report)?;
+        for p in 0..topic.count {
             let pdir = dir.join(partition_dir_name(p));
             report.partitions += 1;
             if !is_dir(storage, &pdir)? {
@@ -129,8 +100,8 @@ fn list_partitions(storage: &dyn Storage, path: &Path, report: &mut CheckReport)
                     kind: CorruptionKind::BadMetadata,
                     severity: Severity::Corruption,
                     detail: format!(
-                        "partition directory missing (topic.meta says {} partitions)",
-                        config.partitions
+                        "partition directory missing ({} {} partitions)",
+                        topic.source, topic.count
                     ),
                 });
                 continue;
@@ -146,6 +117,44 @@ fn list_partitions(storage: &dyn Storage, path: &Path, report: &mut CheckReport)
         }
     }
     Ok(partitions)
+}
+
+/// The partitions of a topic `check` looks into, and what says there are
+/// that many.
+struct TopicPartitions {
+    count: u32,
+    /// `topic.meta says` or, when it cannot be believed, `the directories
+    /// hold` (what `repair` rebuilds it with).
+    source: &'static str,
+}
+
+/// Check a topic's `topic.meta` (open refuses the whole topic when it is
+/// damaged) and say which partitions to look into: those it names, or, when
+/// it is unreadable or names fewer than exist, every partition directory,
+/// so that each partition's own damage is reported now and not only after
+/// the `topic.meta` is repaired (a damaged file is reported at the scope
+/// that holds it: the topic for `topic.meta`, the partition for its files).
+fn topic_partitions(storage: &dyn Storage, dir: &Path, report: &mut CheckReport) -> Result<TopicPartitions> {
+    let meta_path = dir.join(TOPIC_META);
+    match super::metadata::topic_meta_verdict(storage, &meta_path)? {
+        (Ok(count), _) => Ok(TopicPartitions {
+            count,
+            source: "topic.meta says",
+        }),
+        (Err(detail), on_disk) => {
+            report.problems.push(Problem {
+                path: meta_path,
+                position: 0,
+                kind: CorruptionKind::BadMetadata,
+                severity: Severity::Corruption,
+                detail,
+            });
+            Ok(TopicPartitions {
+                count: on_disk,
+                source: "the directories hold",
+            })
+        }
+    }
 }
 
 fn check_start_offset(storage: &dyn Storage, dir: &Path, report: &mut CheckReport) {

@@ -228,20 +228,34 @@ pub(super) fn start_offset_valid(storage: &dyn Storage, path: &Path) -> bool {
 }
 
 /// What is wrong with a topic's `topic.meta` (as `load_topic` in store.rs
-/// judges it), or `None` with the decoded config.
+/// judges it), or `None`.
 pub(super) fn topic_meta_problem(storage: &dyn Storage, meta_path: &Path) -> Result<Option<String>> {
-    let config = match read_small(storage, meta_path).and_then(|bytes| TopicConfig::decode(&bytes, meta_path)) {
-        Ok(config) => config,
-        Err(e) => return Ok(Some(format!("topic metadata unreadable: {e}"))),
-    };
+    Ok(topic_meta_verdict(storage, meta_path)?.0.err())
+}
+
+/// A topic's `topic.meta` as `load_topic` in store.rs judges it: the
+/// partition count it names, or what is wrong with it; and the partition
+/// directories the topic holds ([`partition_dirs`]).
+pub(super) fn topic_meta_verdict(
+    storage: &dyn Storage,
+    meta_path: &Path,
+) -> Result<(std::result::Result<u32, String>, u32)> {
     let dir = meta_path.parent().unwrap_or(Path::new("."));
     let on_disk = partition_dirs(storage, dir)?;
+    let config = match read_small(storage, meta_path).and_then(|bytes| TopicConfig::decode(&bytes, meta_path)) {
+        Ok(config) => config,
+        Err(e) => return Ok((Err(format!("topic metadata unreadable: {e}")), on_disk)),
+    };
     if on_disk > config.partitions {
-        return Ok(Some(format!(
-            "topic.meta says {} partitions but partition directory {:05} exists",
-            config.partitions,
-            on_disk - 1
-        )));
+        // Open refuses the topic rather than hide the partitions past the count.
+        return Ok((
+            Err(format!(
+                "topic.meta says {} partitions but partition directory {:05} exists",
+                config.partitions,
+                on_disk - 1
+            )),
+            on_disk,
+        ));
     }
-    Ok(None)
+    Ok((Ok(config.partitions), on_disk))
 }

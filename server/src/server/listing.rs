@@ -280,15 +280,30 @@ pub fn lag(service: &Service, query: &GroupQuery) -> Result<Response, WireError>
 /// Most groups one `DescribeGroups` may name.
 pub const DESCRIBE_GROUPS_MAX: usize = 1000;
 
+/// `PermissionDenied` naming the first group the session may not describe,
+/// with its index in the request as the details (a client drops it and asks
+/// again for the rest).
+fn refuse_hidden_group(session: &Session, groups: &[String]) -> Result<(), WireError> {
+    match session.first_group_hidden(groups) {
+        Some((index, refusal)) => {
+            Err(WireError::from(refusal).with_details(vec![u64::try_from(index).unwrap_or(u64::MAX)]))
+        }
+        None => Ok(()),
+    }
+}
+
 /// `DescribeGroups`: whether each group is in use (live Kafka members, or
-/// a commit or poll within the engine's activity window), in the request's order.
-pub fn describe_groups(service: &Service, request: &DescribeGroups) -> Result<Response, WireError> {
+/// a commit or poll within the engine's activity window), in the request's
+/// order. `PermissionDenied` (details `[index]`) when the token may not
+/// describe one of them (`Session::may_describe_group`).
+pub fn describe_groups(service: &Service, session: &Session, request: &DescribeGroups) -> Result<Response, WireError> {
     if request.groups.len() > DESCRIBE_GROUPS_MAX {
         return Err(convert::invalid(format!(
             "DescribeGroups names {} groups; at most {DESCRIBE_GROUPS_MAX}",
             request.groups.len()
         )));
     }
+    refuse_hidden_group(session, &request.groups)?;
     let states = request
         .groups
         .iter()
@@ -314,14 +329,20 @@ fn member_bytes(member: &KafkaMember) -> usize {
 /// request's order. The answer is a prefix of the requested groups: it stops
 /// before the group that would take it past `frame_bytes_max - 1 KiB` (the
 /// client asks again for the rest); the first group is always answered, its
-/// members cut to what fits (`members_total` says how many it has).
-pub fn describe_group_members(service: &Service, request: &DescribeGroupMembers) -> Result<Response, WireError> {
+/// members cut to what fits (`members_total` says how many it has). Refused
+/// as `DescribeGroups` is for a group the token may not describe.
+pub fn describe_group_members(
+    service: &Service,
+    session: &Session,
+    request: &DescribeGroupMembers,
+) -> Result<Response, WireError> {
     if request.groups.len() > DESCRIBE_GROUPS_MAX {
         return Err(convert::invalid(format!(
             "DescribeGroupMembers names {} groups; at most {DESCRIBE_GROUPS_MAX}",
             request.groups.len()
         )));
     }
+    refuse_hidden_group(session, &request.groups)?;
     let room = entries_room(service.frame_bytes_max);
     let mut used = 0usize;
     let mut answer = Vec::new();

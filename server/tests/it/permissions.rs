@@ -3,7 +3,8 @@
 //! (`millrace_server::auth::PERMISSIONS`, which a unit test compares with
 //! the opcode table of design/protocol.md) or the resource rule refuses it.
 //! Resources: its own producer or another token's; a group its `groups`
-//! pattern names, another group, an internal group; an ordinary topic or
+//! pattern names, another group, an internal group (to commit to, and to
+//! see the state and members of); an ordinary topic or
 //! the admin-only reset audit topic. Any other answer (an engine error such
 //! as `UnknownProducer` included) counts as "not denied".
 
@@ -134,12 +135,25 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             config: vec![],
             dry_run: true,
         })),
-        Opcode::DescribeGroups => one(Request::DescribeGroups(DescribeGroups {
-            groups: vec![OWN_GROUP.into()],
-        })),
-        Opcode::DescribeGroupMembers => one(Request::DescribeGroupMembers(DescribeGroupMembers {
-            groups: vec![OWN_GROUP.into()],
-        })),
+        // A group's state and members: only for groups the token's patterns cover.
+        Opcode::DescribeGroups => groups
+            .iter()
+            .map(|g| {
+                let request = Request::DescribeGroups(DescribeGroups {
+                    groups: vec![(*g).into()],
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
+        Opcode::DescribeGroupMembers => groups
+            .iter()
+            .map(|g| {
+                let request = Request::DescribeGroupMembers(DescribeGroupMembers {
+                    groups: vec![(*g).into()],
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::Status => one(Request::Status),
         Opcode::ListTopics => one(Request::ListTopics),
         Opcode::ListTopicsPage => one(Request::ListTopicsPage(NamesPage::default())),

@@ -30,6 +30,14 @@ pub fn json_of(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_str(&stdout_of(cmd)).unwrap()
 }
 
+/// Write a server configuration (it holds tokens) readable by its owner only,
+/// as `millrace serve --config` requires.
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// A data directory with topic `name` of `partitions` partitions.
 pub fn store_with_topic(name: &str, partitions: u32) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();

@@ -86,6 +86,7 @@ fn unknown_transaction(transaction_id: u64) -> ServiceError {
 
 mod dlq;
 mod fetch;
+mod group_describe;
 mod internal_topics;
 mod kafka_cluster;
 mod kafka_fetch;
@@ -103,6 +104,7 @@ pub use fetch::{
     fetch_response_bytes, record_bytes_fetchable_max, stored_record_bytes_max, FetchFrom, FetchQuery, FetchScanners,
     FetchSink,
 };
+pub use group_describe::may_describe_group;
 pub use internal_topics::{may_commit_position_on, may_read_topic, read_needs_admin};
 pub use kafka_groups::{LiveGroups, LiveMember};
 pub use kafka_txn::{KAFKA_EPOCH_MAX, KAFKA_TRANSACTIONAL_PREFIX};

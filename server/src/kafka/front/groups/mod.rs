@@ -254,9 +254,11 @@ pub(crate) fn leave_group(
 
 /// DescribeGroups v0–4: a coordinator group as it is; a group known only
 /// by its committed offsets is Empty; any other is Dead (as Kafka answers).
+/// A group the principal may not describe (`Session::may_describe_group`,
+/// the native front's rule) is GROUP_AUTHORIZATION_FAILED, with nothing of it.
 pub(crate) fn describe_groups(
     front: &Front,
-    _conn: &mut Conn,
+    conn: &mut Conn,
     header: &RequestHeader<'_>,
     request: m::DescribeGroupsRequest<'_>,
     out: &mut Vec<u8>,
@@ -267,6 +269,9 @@ pub(crate) fn describe_groups(
         .map(|group| {
             if let Err(code) = check_group_id(group) {
                 return (code, None, false);
+            }
+            if !conn.session.may_describe_group(group) {
+                return (errors::GROUP_AUTHORIZATION_FAILED, None, false);
             }
             let view = front.groups.describe(group, &front.service.kafka_groups);
             let has_offsets = view.is_none()
@@ -305,7 +310,13 @@ pub(crate) fn describe_groups(
             None => m::DescribedGroup {
                 error_code: *error_code,
                 group_id,
-                group_state: if *has_offsets { "Empty" } else { "Dead" },
+                group_state: if *error_code != errors::NONE {
+                    ""
+                } else if *has_offsets {
+                    "Empty"
+                } else {
+                    "Dead"
+                },
                 ..Default::default()
             },
         })
@@ -319,10 +330,11 @@ pub(crate) fn describe_groups(
 
 /// ListGroups v0–2: the coordinator's groups with members and every group
 /// of the offset table (native groups included; the store's internal
-/// `__*` groups left out).
+/// `__*` groups left out), each only if the principal may describe it
+/// (as Kafka lists the groups the principal has Describe on).
 pub(crate) fn list_groups(
     front: &Front,
-    _conn: &mut Conn,
+    conn: &mut Conn,
     header: &RequestHeader<'_>,
     _request: m::ListGroupsRequest<'_>,
     out: &mut Vec<u8>,
@@ -345,6 +357,7 @@ pub(crate) fn list_groups(
             listed.push((group, ""));
         }
     }
+    listed.retain(|(group, _)| conn.session.may_describe_group(group));
     listed.sort_unstable();
     response.groups = listed
         .into_iter()

@@ -570,3 +570,54 @@ fn a_native_reset_is_refused_while_a_kafka_member_lives_and_accepted_after_it_le
         3
     );
 }
+
+/// A token's `groups` patterns bound what DescribeGroups and ListGroups
+/// show (`Session::may_describe_group`, the native front's rule): a group
+/// outside them is GROUP_AUTHORIZATION_FAILED with nothing of it, and is
+/// left out of the listing; an anonymous connection sees both.
+#[test]
+fn describe_and_list_groups_show_only_what_the_tokens_patterns_cover() {
+    use crate::auth::{Permission, Permissions, Principal};
+    let fixture = fixture(KafkaConfig::default());
+    let front = &fixture.front;
+    topic(front, "t", 1);
+    assert_eq!(commit(front, 7, "app-1", (-1, ""), "t", 1, None), 0);
+    assert_eq!(commit(front, 7, "payroll", (-1, ""), "t", 1, None), 0);
+    let mut reader = conn();
+    reader.session.principal = Principal::named(
+        "reader",
+        Permissions::of(&[Permission::Consume]),
+        &["app-*".to_string()],
+    );
+    let request = Request::DescribeGroups(g::DescribeGroupsRequest {
+        groups: vec!["app-1", "payroll"],
+        ..Default::default()
+    });
+    let described = call(front, &mut reader, 4, &request, |response| {
+        let Response::DescribeGroups(r) = response else {
+            panic!("{response:?}")
+        };
+        r.groups
+            .iter()
+            .map(|g| (g.group_id.to_string(), g.error_code, g.group_state.to_string()))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        described,
+        vec![
+            ("app-1".to_string(), 0, "Empty".to_string()),
+            ("payroll".to_string(), errors::GROUP_AUTHORIZATION_FAILED, String::new()),
+        ]
+    );
+    let list = |conn: &mut Conn| {
+        let request = Request::ListGroups(g::ListGroupsRequest::default());
+        call(front, conn, 2, &request, |response| {
+            let Response::ListGroups(r) = response else {
+                panic!("{response:?}")
+            };
+            r.groups.iter().map(|g| g.group_id.to_string()).collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(list(&mut reader), vec!["app-1".to_string()]);
+    assert_eq!(list(&mut conn()), vec!["app-1".to_string(), "payroll".to_string()]);
+}

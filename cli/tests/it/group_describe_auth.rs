@@ -1,0 +1,129 @@
+//! A group's state and Kafka members are shown to a token only for groups
+//! its `groups` patterns cover, on both fronts (issue 23; one rule,
+//! `service::may_describe_group`): `millrace offsets show --server` with a
+//! limited token is refused one group and leaves it out of the all-groups
+//! view; confluent-kafka's AdminClient over SASL/PLAIN is answered
+//! GROUP_AUTHORIZATION_FAILED for it and does not see it listed; an admin
+//! token sees every group on both.
+
+use predicates::prelude::*;
+
+use crate::common::{self, kafka, Server};
+
+const ADMIN: &str = "admin-token-0123456789";
+const READER: &str = "reader-token-0123456789";
+
+/// Tokens: `admin`, and `reader` (consume) whose patterns cover `app-*`
+/// and `zoo`.
+fn tokens(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("tokens.toml");
+    common::write_private(
+        &config,
+        &format!(
+            "[[tokens]]\nname = \"admin\"\ntoken = \"{ADMIN}\"\npermissions = [\"admin\"]\n\n\
+             [[tokens]]\nname = \"reader\"\ntoken = \"{READER}\"\npermissions = [\"consume\"]\n\
+             groups = [\"app-*\", \"zoo\"]\n"
+        ),
+    );
+    config
+}
+
+/// Topic `t` with two records, read to the end by groups `app-1`,
+/// `payroll` (outside the reader's patterns, listed between the others)
+/// and `zoo`, committed by the admin.
+fn three_groups(server: &Server) {
+    let as_admin = || {
+        let mut cmd = server.millrace();
+        cmd.env("MILLRACE_TOKEN", ADMIN);
+        cmd
+    };
+    as_admin().args(["topic", "create", "t"]).assert().success();
+    as_admin()
+        .args(["produce", "t"])
+        .write_stdin("a\nb\n")
+        .assert()
+        .success();
+    for group in ["app-1", "payroll", "zoo"] {
+        as_admin()
+            .args(["consume", "t", "-g", group, "--format", "value"])
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn offsets_show_over_the_server_describes_only_the_tokens_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tokens(tmp.path());
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    three_groups(&server);
+    let show = |token: &str| {
+        let mut cmd = server.millrace();
+        cmd.env("MILLRACE_TOKEN", token).args(["offsets", "show"]);
+        cmd
+    };
+    // One group outside the patterns: refused, naming it.
+    show(READER).args(["--group", "payroll"]).assert().code(1).stderr(
+        predicate::str::contains("may not describe group \"payroll\"")
+            .and(predicate::str::contains("`groups` patterns")),
+    );
+    let mine = common::json_of(show(READER).args(["--group", "app-1", "--json"]));
+    assert_eq!(mine["state"], "active", "{mine}");
+    assert_eq!(mine["lag"], 0, "{mine}");
+    // Every group: the hidden one (in the middle of the listing) left out.
+    let all = common::json_of(show(READER).arg("--json"));
+    let names: Vec<&str> = all["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app-1", "zoo"], "{all}");
+    assert_eq!(all["hidden_groups"], 1, "{all}");
+    show(READER)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("app-1").and(predicate::str::contains("payroll").not()))
+        .stderr(predicate::str::contains("1 group not shown"));
+    // Admin sees all three, and the one the reader may not.
+    let all = common::json_of(show(ADMIN).arg("--json"));
+    assert_eq!(all["groups"].as_array().unwrap().len(), 3, "{all}");
+    assert_eq!(all["hidden_groups"], 0, "{all}");
+    let payroll = common::json_of(show(ADMIN).args(["--group", "payroll", "--json"]));
+    assert_eq!(payroll["state"], "active", "{payroll}");
+    assert!(server.stop(), "the server stops cleanly");
+}
+
+#[test]
+fn kafka_admin_clients_describe_and_list_only_the_tokens_groups() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tokens(tmp.path());
+    let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    three_groups(&server);
+    let run = |user: &str, password: &str| -> serde_json::Value {
+        let args = ["--user", user, "--password", password, "app-1", "payroll", "zoo"];
+        let output = kafka::success(&clients.python("group_describe_auth.py", &bootstrap, &args));
+        serde_json::from_str(output.trim()).unwrap()
+    };
+    let reader = run("reader", READER);
+    assert_eq!(reader["listed"], serde_json::json!(["app-1", "zoo"]), "{reader}");
+    assert_eq!(reader["described"]["app-1"]["state"], "EMPTY", "{reader}");
+    assert_eq!(reader["described"]["zoo"]["state"], "EMPTY", "{reader}");
+    assert_eq!(
+        reader["described"]["payroll"]["error"], "GROUP_AUTHORIZATION_FAILED",
+        "{reader}"
+    );
+    let admin = run("admin", ADMIN);
+    assert_eq!(
+        admin["listed"],
+        serde_json::json!(["app-1", "payroll", "zoo"]),
+        "{admin}"
+    );
+    assert_eq!(admin["described"]["payroll"]["state"], "EMPTY", "{admin}");
+    assert!(server.stop(), "the server stops cleanly");
+}
