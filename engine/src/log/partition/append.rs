@@ -299,22 +299,7 @@ impl Partition {
             overrides: self.config().timestamp_type == TimestampType::LogAppend
                 && flags & batch::FLAG_TRANSACTIONAL == 0,
         };
-        let header = match payload {
-            Payload::Records(records) => batch::encode_at(
-                &mut w.scratch,
-                w.next_offset,
-                records,
-                time,
-                producer,
-                flags,
-                synced_before,
-            ),
-            // A transaction's part: its records keep the times they were
-            // staged with (the commit stamped those without one).
-            Payload::Encoded(encoded) => {
-                batch::encode_encoded(&mut w.scratch, w.next_offset, &encoded, producer, flags, synced_before)
-            }
-        };
+        let header = payload.encode(&mut w.scratch, w.next_offset, time, producer, flags, synced_before);
         let length = u64::from(header.length);
         if crate::names::quota_exempt(&self.topic) {
             self.context.charge(length);
@@ -512,6 +497,28 @@ impl Payload<'_> {
         match self {
             Payload::Records(records) => batch::holds_nulls(records),
             Payload::Encoded(encoded) => encoded.nulls,
+        }
+    }
+
+    /// Encode the batch onto the end of `out`.
+    fn encode(
+        self,
+        out: &mut Vec<u8>,
+        base_offset: u64,
+        time: batch::AppendTime,
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        synced_before: u32,
+    ) -> batch::BatchHeader {
+        match self {
+            Payload::Records(records) => {
+                batch::encode_at(out, base_offset, records, time, producer, flags, synced_before)
+            }
+            // A transaction's part: its records keep the times they were
+            // staged with (the commit stamped those without one).
+            Payload::Encoded(encoded) => {
+                batch::encode_encoded(out, base_offset, &encoded, producer, flags, synced_before)
+            }
         }
     }
 }
