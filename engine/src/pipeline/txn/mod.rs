@@ -1,4 +1,4 @@
-// Over 600 lines (614 before its unit tests): the commit record, its apply and its recovery are one protocol (design/durability.md, "Transactions").
+// Over 600 lines (818 before its unit tests): the commit record, its apply and its recovery are one protocol (design/durability.md, "Transactions").
 // Over 600 lines: the `Transaction` handle's documented API (record, apply and recovery are split out).
 //! Atomic outbox commits: records to any number of partitions, consumer-offset
 //! commits and dead-letter records become visible together or not at all.
