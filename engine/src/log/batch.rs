@@ -4,6 +4,7 @@
 
 use crate::codec::{le_i64, le_u16, le_u32, le_u64, put};
 use crate::error::CorruptionKind;
+pub(crate) use crate::log::encoded::{EncodedRecords, EncodedSlice};
 use crate::log::record::{encode_record, parse_record, RECORD_FIXED_SIZE};
 pub use crate::log::record::{
     validate_record, validate_topic_record, BatchOrigin, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX,
@@ -234,25 +235,53 @@ pub fn encode_at(
     if records.is_empty() {
         max_timestamp_ms = append_time_ms;
     }
-    let length = (out.len() - start) as u32;
     let version = if holds_nulls(records) {
         BATCH_VERSION_NULLS
     } else {
         BATCH_VERSION
     };
-    let header = BatchHeader {
-        length,
-        crc: 0,
-        flags,
+    let fields = HeaderFields {
         base_offset,
         record_count: records.len() as u32,
         first_timestamp_ms,
         max_timestamp_ms,
         producer,
+        flags,
         synced_before,
         version,
     };
-    let stamp = producer.unwrap_or(ProducerStamp {
+    seal(out, start, &fields)
+}
+
+/// A batch header's fields that the records do not determine by themselves.
+struct HeaderFields {
+    base_offset: u64,
+    record_count: u32,
+    first_timestamp_ms: i64,
+    max_timestamp_ms: i64,
+    producer: Option<ProducerStamp>,
+    flags: u16,
+    synced_before: u32,
+    version: u16,
+}
+
+/// Write the header of the batch that starts at `start` of `out` (its
+/// records already follow the header's place) and its CRC.
+fn seal(out: &mut [u8], start: usize, fields: &HeaderFields) -> BatchHeader {
+    let length = (out.len() - start) as u32;
+    let header = BatchHeader {
+        length,
+        crc: 0,
+        flags: fields.flags,
+        base_offset: fields.base_offset,
+        record_count: fields.record_count,
+        first_timestamp_ms: fields.first_timestamp_ms,
+        max_timestamp_ms: fields.max_timestamp_ms,
+        producer: fields.producer,
+        synced_before: fields.synced_before,
+        version: fields.version,
+    };
+    let stamp = fields.producer.unwrap_or(ProducerStamp {
         producer_id: NO_PRODUCER,
         epoch: 0,
         base_sequence: 0,
@@ -260,13 +289,13 @@ pub fn encode_at(
     let mut h = [0u8; HEADER_SIZE];
     put(&mut h, MAGIC_AT, &BATCH_MAGIC.to_le_bytes());
     put(&mut h, LENGTH_AT, &length.to_le_bytes());
-    put(&mut h, VERSION_AT, &version.to_le_bytes());
-    put(&mut h, FLAGS_AT, &flags.to_le_bytes());
-    put(&mut h, BASE_OFFSET_AT, &base_offset.to_le_bytes());
+    put(&mut h, VERSION_AT, &header.version.to_le_bytes());
+    put(&mut h, FLAGS_AT, &header.flags.to_le_bytes());
+    put(&mut h, BASE_OFFSET_AT, &header.base_offset.to_le_bytes());
     put(&mut h, RECORD_COUNT_AT, &header.record_count.to_le_bytes());
-    put(&mut h, SYNCED_BEFORE_AT, &synced_before.to_le_bytes());
-    put(&mut h, FIRST_TIMESTAMP_AT, &first_timestamp_ms.to_le_bytes());
-    put(&mut h, MAX_TIMESTAMP_AT, &max_timestamp_ms.to_le_bytes());
+    put(&mut h, SYNCED_BEFORE_AT, &header.synced_before.to_le_bytes());
+    put(&mut h, FIRST_TIMESTAMP_AT, &header.first_timestamp_ms.to_le_bytes());
+    put(&mut h, MAX_TIMESTAMP_AT, &header.max_timestamp_ms.to_le_bytes());
     put(&mut h, PRODUCER_ID_AT, &stamp.producer_id.to_le_bytes());
     put(&mut h, PRODUCER_EPOCH_AT, &stamp.epoch.to_le_bytes());
     put(&mut h, BASE_SEQUENCE_AT, &stamp.base_sequence.to_le_bytes());
@@ -278,6 +307,40 @@ pub fn encode_at(
         dst.copy_from_slice(&crc.to_le_bytes());
     }
     BatchHeader { crc, ..header }
+}
+
+/// Encode a batch onto the end of `out` from records already encoded
+/// ([`EncodedSlice`]: a transaction's staged part), copying their bytes as
+/// they are: no record is encoded again. The header's timestamps are read
+/// from the records. Returns the header written.
+pub(crate) fn encode_encoded(
+    out: &mut Vec<u8>,
+    base_offset: u64,
+    records: &EncodedSlice<'_>,
+    producer: Option<ProducerStamp>,
+    flags: u16,
+    synced_before: u32,
+) -> BatchHeader {
+    let start = out.len();
+    out.reserve(HEADER_SIZE + records.body.len());
+    out.resize(start + HEADER_SIZE, 0);
+    out.extend_from_slice(records.body);
+    let (first_timestamp_ms, max_timestamp_ms) = records.timestamps();
+    let fields = HeaderFields {
+        base_offset,
+        record_count: records.count,
+        first_timestamp_ms,
+        max_timestamp_ms,
+        producer,
+        flags,
+        synced_before,
+        version: if records.nulls {
+            BATCH_VERSION_NULLS
+        } else {
+            BATCH_VERSION
+        },
+    };
+    seal(out, start, &fields)
 }
 
 /// Visit the records of a verified batch (`batch` is exactly the batch bytes)

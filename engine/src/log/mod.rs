@@ -7,6 +7,7 @@
 pub mod batch;
 pub(crate) mod context;
 pub(crate) mod dedup;
+pub(crate) mod encoded;
 #[doc(hidden)]
 pub mod group_commit;
 pub mod index;

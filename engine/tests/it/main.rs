@@ -57,4 +57,5 @@ mod topic_alter;
 mod txn;
 mod txn_group_limit;
 mod txn_limits;
+mod txn_staged;
 mod txn_timeout;

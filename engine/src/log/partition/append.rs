@@ -3,6 +3,7 @@
 //! pending buffer the group-commit leader writes).
 
 use super::*;
+use crate::log::batch::EncodedSlice;
 
 impl Partition {
     /// The zeros an `Always` partition writes ahead of a batch failed to
@@ -203,7 +204,38 @@ impl Partition {
         sequenced: bool,
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<(AppendInfo, bool)> {
-        let total = self.batch_bytes(records)?;
+        self.write_payload(Payload::Records(records), producer, flags, sequenced, check)
+    }
+
+    /// Write a batch of records already encoded (a transaction's part,
+    /// checked against this partition's record limits by the transaction)
+    /// without waiting for its acknowledgement: under `Always` the caller
+    /// calls [`Partition::wait_durable`] with its `next_offset` (the batch
+    /// is not visible to readers until then). `check` runs under the writer
+    /// lock with the offset the batch gets, as for [`Partition::append_checked`].
+    pub(crate) fn append_encoded_deferred(
+        &self,
+        records: EncodedSlice<'_>,
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<AppendInfo> {
+        self.write_payload(Payload::Encoded(records), producer, flags, false, check)
+            .map(|(info, _)| info)
+    }
+
+    fn write_payload(
+        &self,
+        payload: Payload<'_>,
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        sequenced: bool,
+        check: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<(AppendInfo, bool)> {
+        let total = match payload {
+            Payload::Records(records) => self.batch_bytes(records)?,
+            Payload::Encoded(encoded) => self.encoded_batch_bytes(&encoded)?,
+        };
         let now = now_ms();
         // `Always`: small batches are encoded now and written by the
         // group-commit leader together, just before its fsync (one write for
@@ -221,12 +253,12 @@ impl Partition {
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         self.context.check_writable()?;
-        if batch::holds_nulls(records) {
+        if payload.holds_nulls() {
             // Under the writer lock: `close` cannot release the directory meanwhile.
             self.context.allow_nulls()?;
         }
         check(w.next_offset)?;
-        let record_count = records.len() as u32;
+        let record_count = payload.count();
         if let (true, Some(stamp)) = (sequenced, producer) {
             let admission = w.producers.admit(stamp, record_count, now)?;
             if let Admission::Duplicate {
@@ -267,15 +299,7 @@ impl Partition {
             overrides: self.config().timestamp_type == TimestampType::LogAppend
                 && flags & batch::FLAG_TRANSACTIONAL == 0,
         };
-        let header = batch::encode_at(
-            &mut w.scratch,
-            w.next_offset,
-            records,
-            time,
-            producer,
-            flags,
-            synced_before,
-        );
+        let header = payload.encode(&mut w.scratch, w.next_offset, time, producer, flags, synced_before);
         let length = u64::from(header.length);
         if crate::names::quota_exempt(&self.topic) {
             self.context.charge(length);
@@ -302,7 +326,7 @@ impl Partition {
             position: position + length,
         };
         self.gate.record_written(mark);
-        self.count_append(records.len(), length);
+        self.count_append(record_count as usize, length);
         if self.durability == Durability::Os {
             self.publish(next_offset);
         }
@@ -331,6 +355,27 @@ impl Partition {
                 .map_err(|detail| Error::invalid("record", detail))?;
             total += record.encoded_len();
         }
+        if total > BATCH_BYTES_MAX as usize || total as u64 > config.segment_bytes {
+            return Err(Error::invalid(
+                "batch",
+                format!(
+                    "{total} bytes; at most {} per batch for this topic",
+                    BATCH_BYTES_MAX.min(config.segment_bytes as u32)
+                ),
+            ));
+        }
+        Ok(total)
+    }
+
+    /// [`Partition::batch_bytes`] for records already encoded: empty, or
+    /// over `BATCH_BYTES_MAX` or the segment size, is refused (each record
+    /// was checked against the topic's limits when it was encoded).
+    fn encoded_batch_bytes(&self, encoded: &EncodedSlice<'_>) -> Result<usize> {
+        if encoded.count == 0 {
+            return Err(Error::invalid("records", "a batch needs at least one record"));
+        }
+        let total = encoded.batch_len();
+        let config = self.config();
         if total > BATCH_BYTES_MAX as usize || total as u64 > config.segment_bytes {
             return Err(Error::invalid(
                 "batch",
@@ -430,6 +475,51 @@ impl Partition {
         };
         pending.bytes.clear();
         result
+    }
+}
+
+/// What an append writes: records, or records already encoded.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Records(&'a [Record]),
+    Encoded(EncodedSlice<'a>),
+}
+
+impl Payload<'_> {
+    fn count(&self) -> u32 {
+        match self {
+            Payload::Records(records) => records.len() as u32,
+            Payload::Encoded(encoded) => encoded.count,
+        }
+    }
+
+    fn holds_nulls(&self) -> bool {
+        match self {
+            Payload::Records(records) => batch::holds_nulls(records),
+            Payload::Encoded(encoded) => encoded.nulls,
+        }
+    }
+
+    /// Encode the batch onto the end of `out`.
+    fn encode(
+        self,
+        out: &mut Vec<u8>,
+        base_offset: u64,
+        time: batch::AppendTime,
+        producer: Option<ProducerStamp>,
+        flags: u16,
+        synced_before: u32,
+    ) -> batch::BatchHeader {
+        match self {
+            Payload::Records(records) => {
+                batch::encode_at(out, base_offset, records, time, producer, flags, synced_before)
+            }
+            // A transaction's part: its records keep the times they were
+            // staged with (the commit stamped those without one).
+            Payload::Encoded(encoded) => {
+                batch::encode_encoded(out, base_offset, &encoded, producer, flags, synced_before)
+            }
+        }
     }
 }
 

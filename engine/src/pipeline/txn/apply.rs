@@ -6,40 +6,18 @@
 use super::record::CommitRecord;
 use super::CommittedPart;
 use crate::error::Result;
-use crate::log::batch::{ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::log::batch::{EncodedRecords, ProducerStamp, FLAG_TRANSACTIONAL};
 use crate::log::partition::{Partition, ReadOptions};
 use crate::pipeline::context::Pipeline;
 use std::sync::Arc;
-
-/// Cut a part into consecutive batches of at most `batch_bytes_max` bytes
-/// (header included). A record larger than that alone still gets a batch of
-/// its own (which the partition then refuses; `validate_for` prevents it).
-pub(super) fn split(records: &[Record], batch_bytes_max: u64) -> Vec<&[Record]> {
-    let mut batches = Vec::new();
-    let mut rest = records;
-    while !rest.is_empty() {
-        let mut bytes = HEADER_SIZE as u64;
-        let mut count = 0;
-        for record in rest {
-            let len = record.encoded_len() as u64;
-            if count > 0 && bytes + len > batch_bytes_max {
-                break;
-            }
-            bytes += len;
-            count += 1;
-        }
-        let (head, tail) = rest.split_at(count);
-        batches.push(head);
-        rest = tail;
-    }
-    batches
-}
 
 /// One part to apply: its partition, its records, and the partition's log
 /// end when the transaction committed (where recovery looks for it).
 pub(super) struct PartTarget<'a> {
     pub(super) partition: Arc<Partition>,
-    pub(super) records: &'a [Record],
+    /// Its records, encoded when staged (or, at recovery, from the commit
+    /// record's batch).
+    pub(super) records: &'a EncodedRecords,
     pub(super) end_hint: u64,
 }
 
@@ -68,21 +46,21 @@ pub(super) fn apply(
     }
     let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
     let mut committed = Vec::with_capacity(targets.len());
+    // Each part's partition and the offset its fsync must cover.
+    let mut owed: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
     let mut result = Ok(());
     for target in targets {
         let partition = &target.partition;
-        let mut records = target.records;
+        let mut skip = 0;
         let mut first: Option<u64> = None;
         if recovering {
-            let present = find_part(partition, target.end_hint, stamp, records.len() as u64)?;
+            let count = target.records.len() as u64;
+            let present = find_part(partition, target.end_hint, stamp, count)?;
             if let Some((base, _)) = present.span {
                 first = Some(base);
             }
-            let skip = usize::try_from(present.records)
-                .unwrap_or(usize::MAX)
-                .min(records.len());
-            records = records.get(skip..).unwrap_or_default();
-            if records.is_empty() {
+            skip = usize::try_from(present.records.min(count)).unwrap_or(usize::MAX);
+            if skip >= target.records.len() {
                 let (base, next) = present.span.unwrap_or((target.end_hint, target.end_hint));
                 committed.push(CommittedPart {
                     topic: partition.topic.clone(),
@@ -94,7 +72,11 @@ pub(super) fn apply(
             }
         }
         let mut next_offset = 0;
-        for (i, batch) in split(records, partition.config().batch_bytes_max())
+        // Written without waiting for each fsync: every part's partition is
+        // synced once below, all parts written first.
+        for (i, batch) in target
+            .records
+            .batches(skip, partition.config().batch_bytes_max())
             .into_iter()
             .enumerate()
         {
@@ -102,7 +84,7 @@ pub(super) fn apply(
             // hold covers them too).
             let mut hold_at = None;
             let hold = i == 0;
-            let appended = partition.append_checked(batch, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
+            let appended = partition.append_encoded_deferred(batch, Some(stamp), FLAG_TRANSACTIONAL, |offset| {
                 if hold {
                     partition.hold(offset);
                     hold_at = Some(offset);
@@ -129,6 +111,7 @@ pub(super) fn apply(
         if result.is_err() {
             break;
         }
+        owed.push((partition.clone(), next_offset));
         committed.push(CommittedPart {
             topic: partition.topic.clone(),
             partition: partition.id,
@@ -137,10 +120,39 @@ pub(super) fn apply(
         });
     }
     result?;
+    // Holds kept on a failure, as above.
+    sync_parts(&owed)?;
     for (partition, offset) in held {
         partition.release(offset);
     }
     Ok(committed)
+}
+
+/// Wait until every part is durable under its partition's durability mode
+/// (`Always`: an fdatasync). The parts' partitions are synced at the same
+/// time, one thread each past the first, so a commit waits about one
+/// fdatasync for all its parts rather than one after another.
+fn sync_parts(owed: &[(Arc<Partition>, u64)]) -> Result<()> {
+    let syncing: Vec<&(Arc<Partition>, u64)> = owed.iter().filter(|(p, _)| p.owes_sync()).collect();
+    let Some((first, rest)) = syncing.split_first() else {
+        return Ok(());
+    };
+    if rest.is_empty() {
+        return first.0.wait_durable(first.1);
+    }
+    std::thread::scope(|scope| {
+        let others: Vec<_> = rest
+            .iter()
+            .map(|(partition, offset)| scope.spawn(move || partition.wait_durable(*offset)))
+            .collect();
+        let mut result = first.0.wait_durable(first.1);
+        for other in others {
+            // A panic there is this thread's, as if the sync had run here.
+            let joined = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            result = result.and(joined);
+        }
+        result
+    })
 }
 
 /// What of a part is already in its partition.

@@ -1,4 +1,4 @@
-// Over 600 lines (614 before its unit tests): the commit record, its apply and its recovery are one protocol (design/durability.md, "Transactions").
+// Over 600 lines (818 before its unit tests): the commit record, its apply and its recovery are one protocol (design/durability.md, "Transactions").
 // Over 600 lines: the `Transaction` handle's documented API (record, apply and recovery are split out).
 //! Atomic outbox commits: records to any number of partitions, consumer-offset
 //! commits and dead-letter records become visible together or not at all.
@@ -33,7 +33,7 @@ pub use transactions::Transactions;
 
 pub use crate::consumer::offsets::{OffsetCommit, OffsetCommitMode};
 
-use crate::log::batch::{self, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::log::batch::{self, EncodedRecords, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 
 use super::context::Pipeline;
 use crate::catalog::CommitGuard;
@@ -134,7 +134,9 @@ pub struct Transaction {
     pipeline: Pipeline,
     producer_id: u64,
     epoch: u16,
-    parts: BTreeMap<(String, u32), Vec<Record>>,
+    /// Each part's records, encoded once when staged, as the commit record
+    /// and the partition's batch hold them.
+    parts: BTreeMap<(String, u32), EncodedRecords>,
     offsets: Vec<OffsetCommit>,
     bytes: usize,
     started: Instant,
@@ -314,10 +316,10 @@ impl Transaction {
             None => records,
         };
         self.add_bytes(records.iter().map(Record::encoded_len).sum())?;
-        self.parts
-            .entry((topic.to_string(), partition))
-            .or_default()
-            .extend_from_slice(records);
+        let part = self.parts.entry((topic.to_string(), partition)).or_default();
+        for record in records {
+            part.push(record);
+        }
         self.last_log_append_time_ms = stamp;
         Ok(())
     }
@@ -566,7 +568,11 @@ impl Transaction {
         Ok(info)
     }
 
-    fn commit_once(&self) -> Result<CommitInfo> {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the commit protocol's numbered steps (design/durability.md), in order, under one lock"
+    )]
+    fn commit_once(&mut self) -> Result<CommitInfo> {
         if self.started.elapsed() > self.timeout {
             return Err(Error::invalid(
                 "transaction",
@@ -613,31 +619,24 @@ impl Transaction {
             .reserve_new_groups(self.offsets.iter().map(|c| c.group.as_str()))?;
         // Strictly after every earlier offset commit (see offset_table.rs).
         let commit_time_ms = store.groups().offset_commit_time()?;
-        let mut parts = Vec::with_capacity(self.parts.len());
         let mut targets = Vec::with_capacity(self.parts.len());
-        for ((topic, partition), records) in &self.parts {
+        for ((topic, partition), records) in &mut self.parts {
             let p = store.partition(topic, *partition)?;
             // The target may have been deleted and created again with other
-            // limits since `append`: check again before the commit point.
-            for record in records {
-                validate_for(&p, record)?;
-            }
-            let mut encoded = Vec::new();
-            batch::encode(&mut encoded, 0, records, commit_time_ms, None, 0, 0);
+            // limits since `append`: check again before the commit point
+            // (each record's form was checked when it was staged).
+            fits_len(&p.config(), topic, records.largest())?;
+            // A record staged without a timestamp gets the commit's time.
+            records.stamp_untimed(commit_time_ms);
             let end_hint = p.info().log_end_offset;
-            parts.push((topic.clone(), *partition, end_hint, encoded));
-            targets.push(PartTarget {
-                partition: p,
-                records,
-                end_hint,
-            });
+            targets.push((p, end_hint));
         }
         let record = CommitRecord {
             producer_id: self.producer_id,
             epoch: self.epoch,
             sequence,
             commit_time_ms,
-            parts,
+            parts: Vec::new(),
             offsets: self.offsets.clone(),
             claims: self.claims.clone(),
         };
@@ -652,11 +651,37 @@ impl Transaction {
         };
         // The commit record embeds its parts' batches as encoded: one with a
         // null needs the store's marker to allow it before it is written.
-        if self.parts.values().any(|records| batch::holds_nulls(records)) {
+        if self.parts.values().any(EncodedRecords::holds_nulls) {
             store.catalog().shared.allow_nulls()?;
         }
+        // The commit record, as the one record of its batch: each part's
+        // staged bytes copied once behind a batch header (base offset 0).
+        let staged: Vec<StagedPart<'_>> = self
+            .parts
+            .iter()
+            .zip(&targets)
+            .map(|(((topic, partition), records), (_, end_hint))| StagedPart {
+                topic,
+                partition: *partition,
+                end_hint: *end_hint,
+                records: records.all(),
+            })
+            .collect();
+        let body = record.encode_as_record(&staged, commit_time_ms);
+        fits_len(&log.config(), TRANSACTIONS_TOPIC, body.largest())?;
         // The commit point: one fdatasync'd batch.
-        let at = log.append(&[Record::new(record.encode())], Some(stamp), FLAG_TRANSACTIONAL)?;
+        let at = log.append_encoded_deferred(body.all(), Some(stamp), FLAG_TRANSACTIONAL, |_| Ok(()))?;
+        log.wait_durable(at.next_offset)?;
+        let targets = self
+            .parts
+            .values()
+            .zip(targets)
+            .map(|(records, (partition, end_hint))| PartTarget {
+                partition,
+                records,
+                end_hint,
+            })
+            .collect();
         state.producers.insert(self.producer_id, (self.epoch, sequence));
         let committed = apply(&store, &record, stamp, targets, false).inspect_err(|e| {
             // Past the commit point a part refused for lack of space (which
@@ -724,6 +749,41 @@ fn ensure_transactions_topic(pipeline: &Pipeline) -> Result<Arc<Partition>> {
         return pipeline.catalog().partition(TRANSACTIONS_TOPIC, 0);
     }
     Ok(log)
+}
+
+/// A staged part as the commit record embeds it.
+pub(crate) struct StagedPart<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: u32,
+    pub(crate) end_hint: u64,
+    pub(crate) records: crate::log::batch::EncodedSlice<'a>,
+}
+
+/// A record of `len` encoded bytes against a topic's limits: at most
+/// `record_bytes_max`, and no larger with a batch header than one batch.
+fn fits_len(config: &TopicConfig, topic: &str, len: usize) -> Result<()> {
+    let record_bytes_max = config.record_bytes_max as usize;
+    if len > record_bytes_max {
+        return Err(Error::invalid(
+            "record",
+            format!(
+                "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes \
+                 (record_bytes_max of topic {topic}); raise it with \
+                 `millrace topic alter {topic} --record-bytes-max {len}`"
+            ),
+        ));
+    }
+    let alone = (HEADER_SIZE + len) as u64;
+    let batch_bytes_max = config.batch_bytes_max();
+    if alone > batch_bytes_max {
+        return Err(Error::invalid(
+            "record",
+            format!(
+                "{alone} bytes with its batch header; at most {batch_bytes_max} per batch in topic {topic:?} (its segment size)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Check one record against everything its target partition enforces: the

@@ -2,8 +2,10 @@
 //! transaction's commit point, holding everything the transaction writes.
 //! Layout: design/format.md, "Transaction commit record".
 
+use super::StagedPart;
 use super::{OffsetCommit, OffsetCommitMode};
 use crate::codec::{Decoder, Encoder};
+use crate::log::batch::{self, EncodedRecords};
 
 /// Commit record version 1: every offset commit sets the offset. Version 2
 /// (written only when the record holds an advance-only commit) adds a mode
@@ -51,7 +53,29 @@ impl CommitRecord {
         (self.commit_time_ms, &self.offsets)
     }
 
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out, &[]);
+        out
+    }
+
+    /// The record as the value of the one record of its batch in
+    /// `__transactions`, with `staged` as its parts (instead of
+    /// `self.parts`): each part's records copied once behind a batch header.
+    pub(crate) fn encode_as_record(&self, staged: &[StagedPart<'_>], timestamp_ms: i64) -> EncodedRecords {
+        let capacity = staged
+            .iter()
+            .map(|part| part.records.batch_len() + part.topic.len() + 18)
+            .sum::<usize>()
+            + 1024;
+        EncodedRecords::one_value(timestamp_ms, capacity, |out| self.encode_into(out, staged))
+    }
+
+    /// Encode onto the end of `out`; the parts are `staged` when given,
+    /// else `self.parts`. The CRC covers what this writes only.
+    fn encode_into(&self, out: &mut Vec<u8>, staged: &[StagedPart<'_>]) {
+        let start = out.len();
         let with_claims = !self.claims.is_empty();
         let with_modes = with_claims || self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
         let version = if with_claims {
@@ -61,15 +85,28 @@ impl CommitRecord {
         } else {
             RECORD_VERSION
         };
-        let mut e = Encoder::new();
+        let mut e = Encoder {
+            bytes: std::mem::take(out),
+        };
         e.u8(version)
             .u64(self.producer_id)
             .u16(self.epoch)
             .u32(self.sequence)
             .i64(self.commit_time_ms);
-        e.u32(self.parts.len() as u32);
-        for (topic, partition, end, batch) in &self.parts {
-            e.short_str(topic).u32(*partition).u64(*end).long_bytes(batch);
+        if staged.is_empty() {
+            e.u32(self.parts.len() as u32);
+            for (topic, partition, end, batch) in &self.parts {
+                e.short_str(topic).u32(*partition).u64(*end).long_bytes(batch);
+            }
+        } else {
+            e.u32(staged.len() as u32);
+            for part in staged {
+                e.short_str(part.topic)
+                    .u32(part.partition)
+                    .u64(part.end_hint)
+                    .u32(part.records.batch_len() as u32);
+                batch::encode_encoded(&mut e.bytes, 0, &part.records, None, 0, 0);
+            }
         }
         e.u32(self.offsets.len() as u32);
         for c in &self.offsets {
@@ -97,7 +134,9 @@ impl CommitRecord {
                     .u32(c.appended);
             }
         }
-        e.seal_with_crc()
+        let crc = crc32fast::hash(e.bytes.get(start..).unwrap_or_default());
+        e.u32(crc);
+        *out = e.bytes;
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {

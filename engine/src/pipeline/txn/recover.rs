@@ -4,6 +4,7 @@
 use super::apply::{apply, find_part, PartTarget};
 use super::record::CommitRecord;
 use super::*;
+use crate::log::batch::EncodedRecords;
 
 /// On open: rebuild epochs and sequences from the commit log, then make sure
 /// the last commit record is wholly applied. A part that cannot be applied
@@ -124,7 +125,7 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
                     continue;
                 }
             }
-            decoded.push((target, records, *end_hint));
+            decoded.push((target, EncodedRecords::from_records(&records), *end_hint));
         }
         let targets = decoded
             .iter()

@@ -175,8 +175,10 @@ impl Started {
 }
 
 /// Can [`start`] run `request` on the connection's task without blocking:
-/// every partition's batch not transactional, either plain (no producer id)
-/// or idempotent from a producer id that is live at the batch's epoch and
+/// every partition's batch transactional from a producer the session may
+/// use as it is ([`staged_in_memory`]: the batch is only staged in its
+/// transaction), plain (no producer id), or idempotent from a producer id
+/// that is live at the batch's epoch and
 /// usable by the session without a producer registry write
 /// ([`Service::producer_live_at`](crate::server::service::Service::producer_live_at):
 /// no readmission of an expired id, no epoch bump, no claim of an id
@@ -194,7 +196,11 @@ pub(crate) fn runs_inline(front: &Front, conn: &Conn, request: &ProduceRequest<'
             // A batch too short to say is refused by `start` (no write).
             let writable = data.records.and_then(records::RecordBatch::peek_producer).is_none_or(
                 |(attributes, producer_id, epoch)| {
-                    !attributes.is_transactional() && (producer_id < 0 || live_at(front, conn, producer_id, epoch))
+                    if attributes.is_transactional() {
+                        staged_in_memory(front, conn, producer_id)
+                    } else {
+                        producer_id < 0 || live_at(front, conn, producer_id, epoch)
+                    }
                 },
             );
             writable
@@ -203,6 +209,20 @@ pub(crate) fn runs_inline(front: &Front, conn: &Conn, request: &ProduceRequest<'
                     .is_some_and(|partition| front.service.offsets(topic.name, partition).is_ok())
         })
     })
+}
+
+/// Is a transactional batch's producer usable by the session without a
+/// producer registry write ([`Service::may_append_inline`](crate::server::service::Service::may_append_inline):
+/// no claim of an id without an owner)? Then adding the batch to its open
+/// transaction ([`txn::append`]) is in memory: the checks of the producer
+/// and its epoch, the sequence admission, and the engine's staging, which
+/// encodes the records once into the transaction's part; nothing is
+/// written before EndTxn, which runs where blocking is allowed. (A
+/// contract's dead letters may create the topic's DLQ on their first
+/// staging, as the inline plain produce may route to it.)
+fn staged_in_memory(front: &Front, conn: &Conn, producer_id: i64) -> bool {
+    u64::try_from(producer_id)
+        .is_ok_and(|producer_id| front.service.may_append_inline(&conn.session, Some(producer_id)))
 }
 
 /// Is the idempotent producer of a batch live at the batch's epoch, usable
