@@ -115,7 +115,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let mut read = None;
     if first_error.is_none() && args.read {
-        read = Some(read_back(&runtime, &admin, &load)?);
+        read = Some(read_back(&runtime, &admin, &load, records)?);
     }
     if !args.keep || first_error.is_some() {
         let _ = runtime.block_on(admin.delete_topic(&args.topic));
@@ -229,22 +229,56 @@ fn async_producers(
         .collect()
 }
 
-/// Read every partition back from offset 0: (records, seconds).
-fn read_back(runtime: &tokio::runtime::Runtime, admin: &Client, load: &Load) -> CliResult<(u64, f64)> {
+/// How long the read-back waits for records it has not seen yet to become
+/// visible. Under `interval:MS` an acknowledged record is visible only after
+/// the next fsync (design/durability.md), so the last records of a run can
+/// lag its end by one interval.
+const READ_BACK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Read every partition back from offset 0 until the `acknowledged` records
+/// of the run are read: (records, seconds). A pass that finds nothing new
+/// waits a little and reads on; when nothing new appears for
+/// [`READ_BACK_PATIENCE`], the read-back is an error naming what it missed.
+fn read_back(
+    runtime: &tokio::runtime::Runtime,
+    admin: &Client,
+    load: &Load,
+    acknowledged: u64,
+) -> CliResult<(u64, f64)> {
     let t = Instant::now();
     let mut read_records = 0u64;
-    for p in 0..load.partitions {
-        let mut offset = 0u64;
-        loop {
-            let fetched = runtime
-                .block_on(admin.fetch(&load.topic, p, offset, Duration::ZERO))
-                .map_err(|e| remote_error(load.addr, e))?;
-            read_records += fetched.records.len() as u64;
-            if fetched.next_offset <= offset || fetched.next_offset >= fetched.high_watermark {
-                break;
+    let mut offsets: Vec<u64> = (0..load.partitions).map(|_| 0).collect();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        let before = read_records;
+        for (p, offset) in (0..load.partitions).zip(offsets.iter_mut()) {
+            loop {
+                let fetched = runtime
+                    .block_on(admin.fetch(&load.topic, p, *offset, Duration::ZERO))
+                    .map_err(|e| remote_error(load.addr, e))?;
+                read_records += fetched.records.len() as u64;
+                if fetched.next_offset <= *offset {
+                    break;
+                }
+                *offset = fetched.next_offset;
+                if *offset >= fetched.high_watermark {
+                    break;
+                }
             }
-            offset = fetched.next_offset;
         }
+        if read_records >= acknowledged {
+            return Ok((read_records, t.elapsed().as_secs_f64().max(1e-9)));
+        }
+        if read_records > before {
+            idle_since = None;
+        } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= READ_BACK_PATIENCE {
+            return Err(CliError::new(format!(
+                "read back {read_records} of the {acknowledged} acknowledged records of {}: \
+                 nothing new became visible for {} s",
+                load.topic,
+                READ_BACK_PATIENCE.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    Ok((read_records, t.elapsed().as_secs_f64().max(1e-9)))
 }
