@@ -355,16 +355,7 @@ impl Partition {
                 .map_err(|detail| Error::invalid("record", detail))?;
             total += record.encoded_len();
         }
-        if total > BATCH_BYTES_MAX as usize || total as u64 > config.segment_bytes {
-            return Err(Error::invalid(
-                "batch",
-                format!(
-                    "{total} bytes; at most {} per batch for this topic",
-                    BATCH_BYTES_MAX.min(config.segment_bytes as u32)
-                ),
-            ));
-        }
-        Ok(total)
+        within_batch_limit(total, config.segment_bytes)
     }
 
     /// [`Partition::batch_bytes`] for records already encoded: empty, or
@@ -374,18 +365,7 @@ impl Partition {
         if encoded.count == 0 {
             return Err(Error::invalid("records", "a batch needs at least one record"));
         }
-        let total = encoded.batch_len();
-        let config = self.config();
-        if total > BATCH_BYTES_MAX as usize || total as u64 > config.segment_bytes {
-            return Err(Error::invalid(
-                "batch",
-                format!(
-                    "{total} bytes; at most {} per batch for this topic",
-                    BATCH_BYTES_MAX.min(config.segment_bytes as u32)
-                ),
-            ));
-        }
-        Ok(total)
+        within_batch_limit(encoded.batch_len(), self.config().segment_bytes)
     }
 
     /// Place the batch encoded in the writer's scratch buffer (`length`
@@ -528,4 +508,19 @@ pub(super) fn write_batches(segment: &Segment, bytes: &[u8], position: u64) -> R
     segment.log.write_all_at("append", bytes, position)?;
     segment.note_flushed(position + bytes.len() as u64);
     Ok(())
+}
+
+/// `total` bytes of batch, refused when over `BATCH_BYTES_MAX` or the
+/// topic's segment size.
+fn within_batch_limit(total: usize, segment_bytes: u64) -> Result<usize> {
+    if total > BATCH_BYTES_MAX as usize || total as u64 > segment_bytes {
+        return Err(Error::invalid(
+            "batch",
+            format!(
+                "{total} bytes; at most {} per batch for this topic",
+                BATCH_BYTES_MAX.min(segment_bytes as u32)
+            ),
+        ));
+    }
+    Ok(total)
 }

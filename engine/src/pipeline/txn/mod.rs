@@ -773,17 +773,7 @@ fn fits_len(config: &TopicConfig, topic: &str, len: usize) -> Result<()> {
             ),
         ));
     }
-    let alone = (HEADER_SIZE + len) as u64;
-    let batch_bytes_max = config.batch_bytes_max();
-    if alone > batch_bytes_max {
-        return Err(Error::invalid(
-            "record",
-            format!(
-                "{alone} bytes with its batch header; at most {batch_bytes_max} per batch in topic {topic:?} (its segment size)"
-            ),
-        ));
-    }
-    Ok(())
+    fits_one_batch(config, topic, len)
 }
 
 /// Check one record against everything its target partition enforces: the
@@ -797,7 +787,12 @@ fn validate_for(partition: &Partition, record: &Record) -> Result<()> {
 pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result<()> {
     batch::validate_topic_record(record, config.record_bytes_max as usize, topic)
         .map_err(|detail| Error::invalid("record", detail))?;
-    let alone = (HEADER_SIZE + record.encoded_len()) as u64;
+    fits_one_batch(config, topic, record.encoded_len())
+}
+
+/// A record of `len` encoded bytes fits one batch of the topic by itself.
+fn fits_one_batch(config: &TopicConfig, topic: &str, len: usize) -> Result<()> {
+    let alone = (HEADER_SIZE + len) as u64;
     let batch_bytes_max = config.batch_bytes_max();
     if alone > batch_bytes_max {
         return Err(Error::invalid(
