@@ -39,6 +39,13 @@ struct Load {
 }
 
 impl Load {
+    /// One full batch of the run's records, built once per producer and
+    /// sent from where it is ([`first`] for a short last batch).
+    fn batch(&self) -> Vec<Record> {
+        let record = Record::new(vec![b'x'; self.record_bytes]);
+        (0..self.batch_records).map(|_| record.clone()).collect()
+    }
+
     /// The next batch's size, or `None` when the run is over.
     fn next_batch(&self) -> Option<u64> {
         if self.stop.load(Ordering::Relaxed) || (self.count.is_none() && Instant::now() >= self.deadline) {
@@ -126,6 +133,11 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     report(global, &args, partitions, records, batches, elapsed, &histogram, read)
 }
 
+/// The first `n` records of `batch` (all of it when `n` is larger).
+fn first(batch: &[Record], n: u64) -> &[Record] {
+    batch.get(..usize::try_from(n).unwrap_or(usize::MAX)).unwrap_or(batch)
+}
+
 /// One thread per producer, each with a blocking connection of its own; the
 /// batch is built once and sent from where it is.
 fn blocking_producers(load: &Load, options: &ClientOptions, producers: u32) -> Vec<CliResult<ProducerResult>> {
@@ -139,11 +151,10 @@ fn blocking_producers(load: &Load, options: &ClientOptions, producers: u32) -> V
                     let mut client = BlockingClient::connect(addr, options).map_err(|e| remote_error(addr, e))?;
                     let partition = producer % load.partitions;
                     let mut histogram = new_histogram()?;
-                    let record = Record::new(vec![b'x'; load.record_bytes]);
-                    let batch: Vec<Record> = (0..load.batch_records).map(|_| record.clone()).collect();
+                    let batch = load.batch();
                     let (mut records, mut batches) = (0u64, 0u64);
                     while let Some(n) = load.next_batch() {
-                        let records_now = batch.get(..usize::try_from(n).unwrap_or(usize::MAX)).unwrap_or(&batch);
+                        let records_now = first(&batch, n);
                         let t = Instant::now();
                         client
                             .produce(&load.topic, partition, records_now)
@@ -198,11 +209,10 @@ fn async_producers(
         tasks.push(runtime.spawn(async move {
             let partition = producer % load.partitions;
             let mut histogram = new_histogram()?;
-            let record = Record::new(vec![b'x'; load.record_bytes]);
-            let batch: Vec<Record> = (0..load.batch_records).map(|_| record.clone()).collect();
+            let batch = load.batch();
             let (mut records, mut batches) = (0u64, 0u64);
             while let Some(n) = load.next_batch() {
-                let records_now = batch.get(..usize::try_from(n).unwrap_or(usize::MAX)).unwrap_or(&batch);
+                let records_now = first(&batch, n);
                 let t = Instant::now();
                 if let Err(e) = client.produce_from(&load.topic, partition, records_now).await {
                     load.stop.store(true, Ordering::Relaxed);

@@ -25,8 +25,7 @@ use super::connection::{ClientError, ClientOptions};
 use crate::error_code::WireError;
 use crate::frame::{FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_response, encode_produce_into, encode_request_into, Hello, HelloResponse, Produced, Request, Response,
-    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    decode_response, encode_produce_into, encode_request_into, HelloResponse, Produced, Request, Response,
 };
 
 /// Bytes asked of the socket per read: at least this (a small response and
@@ -187,12 +186,7 @@ impl BlockingClient {
             },
             read_timeout: options.connect_timeout,
         };
-        let hello = Request::Hello(Hello {
-            version_min: PROTOCOL_VERSION_MIN,
-            version_max: PROTOCOL_VERSION_MAX,
-            client_name: options.client_name.clone(),
-            token: options.token.clone(),
-        });
+        let hello = options.hello();
         let request_id = self.next_id();
         let mut frame = Vec::new();
         encode_request_into(&mut frame, request_id, &hello);

@@ -77,6 +77,19 @@ pub struct ClientOptions {
     pub tls: Option<crate::tls::ClientTls>,
 }
 
+impl ClientOptions {
+    /// The `Hello` a connection opens with: the protocol versions this
+    /// client speaks, its name and token.
+    pub(crate) fn hello(&self) -> Request {
+        Request::Hello(Hello {
+            version_min: PROTOCOL_VERSION_MIN,
+            version_max: PROTOCOL_VERSION_MAX,
+            client_name: self.client_name.clone(),
+            token: self.token.clone(),
+        })
+    }
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
@@ -291,12 +304,7 @@ impl Client {
                 (Box::new(read_half), Box::new(write_half))
             }
         };
-        let hello = Request::Hello(Hello {
-            version_min: PROTOCOL_VERSION_MIN,
-            version_max: PROTOCOL_VERSION_MAX,
-            client_name: options.client_name.clone(),
-            token: options.token.clone(),
-        });
+        let hello = options.hello();
         let request_id = self.next_id();
         let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_HIGHEST);
         let handshake = async {
