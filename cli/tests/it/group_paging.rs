@@ -9,19 +9,12 @@
 
 use crate::common;
 
-use common::{json_of, millrace, Server};
+use common::{json_of, millrace, write_private, Server};
 use millrace::{Store, StoreOptions, TopicConfig};
 use predicates::prelude::*;
 
 const ADMIN: &str = "admin-token-0123456789";
 const APP: &str = "app-token-0123456789";
-
-/// A config file holding tokens must be private to its owner.
-fn write_private(path: &std::path::Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 /// A server config with the smallest frame (4 KiB: about 3 KiB of names per page).
 fn small_frames(dir: &std::path::Path) -> std::path::PathBuf {

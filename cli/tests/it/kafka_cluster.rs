@@ -3,7 +3,7 @@
 
 use predicates::prelude::*;
 
-use crate::common::{self, kafka};
+use crate::common::{self, kafka, write_private};
 
 /// `kcat -L` lists this broker at its advertised address, as controller,
 /// and every topic with every partition led by it.
@@ -201,12 +201,6 @@ fn user_topics(results: &serde_json::Value) -> serde_json::Value {
     )
 }
 
-fn write_private(path: &std::path::Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 const TOKENS: &str = "[[tokens]]\nname = \"admin\"\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n\
 [[tokens]]\nname = \"reader\"\ntoken = \"reader-token-0123456789\"\npermissions = [\"consume\"]\n";
 
@@ -347,30 +341,7 @@ fn a_consume_token_reads_the_dlq_and_no_token_writes_it() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    common::millrace(&data)
-        .args(["topic", "create", "orders"])
-        .assert()
-        .success();
-    common::millrace(&data)
-        .args(["produce", "orders"])
-        .write_stdin("a\nb\nc\n")
-        .assert()
-        .success();
-    common::millrace(&data)
-        .args([
-            "dlq",
-            "fail",
-            "orders",
-            "--group",
-            "g",
-            "--partition",
-            "0",
-            "--offset",
-            "1",
-        ])
-        .args(["--error", "ParseError", "--message", "bad record"])
-        .assert()
-        .success();
+    orders_with_dead_letters(&data, "a\nb\nc\n", &["1"]);
     let config = tmp.path().join("server.toml");
     let tokens = format!(
         "{TOKENS}groups = [\"readers\"]\n[[tokens]]\nname = \"writer\"\ntoken = \"writer-token-0123456789\"\n\
@@ -451,32 +422,7 @@ fn a_kafka_group_commits_its_position_on_a_dlq_and_resumes_there() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    common::millrace(&data)
-        .args(["topic", "create", "orders"])
-        .assert()
-        .success();
-    common::millrace(&data)
-        .args(["produce", "orders"])
-        .write_stdin("a\nb\nc\nd\n")
-        .assert()
-        .success();
-    for offset in ["0", "1", "2", "3"] {
-        common::millrace(&data)
-            .args([
-                "dlq",
-                "fail",
-                "orders",
-                "--group",
-                "g",
-                "--partition",
-                "0",
-                "--offset",
-                offset,
-            ])
-            .args(["--error", "ParseError", "--message", "bad record"])
-            .assert()
-            .success();
-    }
+    orders_with_dead_letters(&data, "a\nb\nc\nd\n", &["0", "1", "2", "3"]);
     let config = tmp.path().join("server.toml");
     write_private(&config, &format!("{TOKENS}groups = [\"native\", \"kafka\"]\n"));
     let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
@@ -541,4 +487,36 @@ fn a_kafka_group_commits_its_position_on_a_dlq_and_resumes_there() {
     assert_eq!(out["offsets_commit"], "TOPIC_AUTHORIZATION_FAILED", "{out}");
     assert_eq!(shown("kafka"), 4);
     assert!(server.stop(), "the server stops cleanly");
+}
+
+/// Topic `orders` holding `lines`, and the records at `offsets` of its
+/// partition 0 failed by group `g` into `__dlq.orders` (`dlq fail`, a
+/// `ParseError`).
+fn orders_with_dead_letters(data: &std::path::Path, lines: &str, offsets: &[&str]) {
+    common::millrace(data)
+        .args(["topic", "create", "orders"])
+        .assert()
+        .success();
+    common::millrace(data)
+        .args(["produce", "orders"])
+        .write_stdin(lines.to_string())
+        .assert()
+        .success();
+    for offset in offsets {
+        common::millrace(data)
+            .args([
+                "dlq",
+                "fail",
+                "orders",
+                "--group",
+                "g",
+                "--partition",
+                "0",
+                "--offset",
+                offset,
+            ])
+            .args(["--error", "ParseError", "--message", "bad record"])
+            .assert()
+            .success();
+    }
 }

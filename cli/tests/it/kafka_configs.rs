@@ -7,16 +7,10 @@
 //! (44) with confluent-kafka and kafka-python (`tests/kafka/alter_configs.py`):
 //! the change is `topic describe`'s, audited, durable and in force.
 
-use crate::common::{self, kafka};
+use crate::common::{self, kafka, write_private};
 
 const TOKENS: &str = "[[tokens]]\nname = \"admin\"\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n\
 [[tokens]]\nname = \"reader\"\ntoken = \"reader-token-0123456789\"\npermissions = [\"consume\"]\n";
-
-fn write_private(path: &std::path::Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 fn describe(clients: &kafka::KafkaClients, bootstrap: &str, user: &str, resources: &[&str]) -> serde_json::Value {
     let username = format!("--config=sasl.username={user}");

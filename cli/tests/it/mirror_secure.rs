@@ -9,7 +9,7 @@
 //! - SASL_SSL with a test CA through `[[mirror]]`; a config file holding a
 //!   mirror password must be private to its owner, as one with tokens.
 
-use crate::common::{self, kafka, Server};
+use crate::common::{self, kafka, write_private, Server};
 use crate::mirror_e2e::{append, mirror_cmd, PARTITIONS};
 use crate::mirror_serve::{check_target_with, edge_config, produce_all, start_central, wait_drained};
 use std::io::{BufRead, BufReader};
@@ -21,12 +21,6 @@ use std::time::{Duration, Instant};
 const TOKENS: &str = "[[tokens]]\nname = \"admin\"\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n";
 const PASSWORD: &str = "admin-token-0123456789";
 const WRONG: &str = "wrong-secret-9876543210";
-
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 fn status_json(edge: &Path) -> serde_json::Value {
     common::json_of(common::millrace(edge).args(["--json", "mirror", "status", "--name", "central"]))

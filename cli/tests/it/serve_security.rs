@@ -7,18 +7,11 @@
 
 use crate::common;
 
-use common::{millrace, Server};
+use common::{millrace, write_private, Server};
 use predicates::prelude::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// A config file holding tokens must be private to its owner.
-fn write_private(path: &std::path::Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 #[test]
 fn serve_refuses_a_token_flag_and_variable() {
