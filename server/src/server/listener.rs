@@ -370,12 +370,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             match shared.tls.clone() {
-                None => connection::run(stream, peer, shared.clone(), shutdown, ticket).await,
+                None => connection::run(stream.into_split(), peer, shared.clone(), shutdown, ticket).await,
                 Some(acceptor) => {
                     let timeout = shared.config.handshake_timeout();
                     tokio::select! {
                         accepted = tokio::time::timeout(timeout, acceptor.accept(stream)) => match accepted {
-                            Ok(Ok(tls)) => connection::run(tls, peer, shared.clone(), shutdown, ticket).await,
+                            Ok(Ok(tls)) => connection::run(tokio::io::split(tls), peer, shared.clone(), shutdown, ticket).await,
                             Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
                             Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                         },

@@ -403,6 +403,40 @@ async fn waiting_for_an_answer_is_not_idle() {
     server.handle.shutdown().await.unwrap();
 }
 
+/// The idle timeout counts from a connection's last request, however many
+/// came before and whatever deadline the connection's timer was armed at: a
+/// client that pings past the handshake timeout and past three idle timeouts
+/// counted from its start is cut off one idle timeout after its last ping,
+/// not before (the reader moves its one timer to the deadline when it fires
+/// early).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_timeout_counts_from_the_last_request() {
+    let server = start_server(|c| {
+        c.handshake_timeout_ms = 300;
+        c.idle_timeout_ms = 500;
+    })
+    .await;
+    let mut raw = Raw::hello(server.addr()).await;
+    let started = Instant::now();
+    for request_id in 2..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        raw.request(request_id, &Request::Ping).await;
+        let (frame, result) = raw.response().await.expect("a pinging client is not idle");
+        assert_eq!(frame.header.request_id, request_id);
+        assert!(result.is_ok(), "{result:?}");
+    }
+    let quiet = Instant::now();
+    assert!(quiet - started >= Duration::from_millis(1_600));
+    let (_, result) = raw.response().await.expect("the timeout error");
+    assert_eq!(result.unwrap_err().code, ErrorCode::Timeout);
+    let after = quiet.elapsed();
+    assert!(
+        after >= Duration::from_millis(450) && after < Duration::from_secs(4),
+        "cut off {after:?} after the last ping"
+    );
+    server.handle.shutdown().await.unwrap();
+}
+
 /// Sockets that never say Hello fill only the pre-handshake budget
 /// (`handshake_connections_max`), never the `connections_max` slots; one more
 /// than the budget evicts the oldest of them (`TooManyConnections`, then

@@ -126,22 +126,25 @@ fn fatal(opcode: u16, request_id: u32, error: WireError) -> Job {
     }
 }
 
-/// Serve one connection (plain TCP or TLS) until it closes, fails a limit,
-/// or the server shuts down.
+/// Serve one connection (plain TCP or TLS, given as its read and write
+/// halves) until it closes, fails a limit, or the server shuts down. A TCP
+/// stream comes split by `TcpStream::into_split` (each half polls the socket
+/// without a lock); a TLS stream, whose halves share one session, by
+/// `tokio::io::split`.
 ///
 /// `ticket` is the connection's place in the pre-handshake budget; it is
 /// given back when `Hello` succeeds (the connection then takes one of the
 /// `connections_max` slots) or the connection closes.
-pub async fn run<S>(
-    stream: S,
+pub async fn run<R, W>(
+    (read_half, write_half): (R, W),
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     ticket: crate::handshake_budget::HandshakeTicket,
 ) where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
 {
-    let (read_half, write_half) = tokio::io::split(stream);
     let in_flight = Arc::new(Semaphore::new(shared.config.in_flight_max as usize));
     let buffered_bytes = Arc::new(Semaphore::new(shared.config.connection_buffered_bytes_max as usize));
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();

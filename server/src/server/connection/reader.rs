@@ -42,12 +42,32 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let mut decoder = FrameDecoder::new(HELLO_FRAME_BYTES_MAX.min(config.frame_bytes_max));
         let mut last_frame_at = started;
         let mut frame_started_at: Option<Instant> = None;
+        // One timer for the connection's life, armed at `armed`: a request
+        // moves the idle deadline later without touching the timer wheel;
+        // when the timer fires before the deadline it is moved to it (at
+        // most once per idle timeout), and it is moved earlier at once
+        // when the deadline is (a frame that started arriving).
+        let mut armed = handshake_deadline;
+        let timer = tokio::time::sleep_until(armed.into());
+        tokio::pin!(timer);
+        // Shutdown and the worker's end, waited for across reads (each a
+        // waiter registered once, not once per read).
+        let mut shutdown = self.shutdown.clone();
+        let jobs = self.jobs.clone();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown.changed() => Event::Shutdown,
+                () = jobs.closed() => Event::Closed,
+            }
+        };
+        tokio::pin!(stop);
         loop {
             // Hand out every complete frame before reading more.
             loop {
                 match decoder.next_frame() {
                     Ok(Some(frame)) => {
-                        last_frame_at = Instant::now();
+                        let received = Instant::now();
+                        last_frame_at = received;
                         frame_started_at = None;
                         let bytes = frame.body.len() + crate::frame::FRAME_HEADER_BYTES;
                         let permit = match self.admit(bytes).await {
@@ -56,7 +76,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         };
                         self.shared.metrics.request_bytes.fetch_add(bytes as u64, Relaxed);
                         let handshaking = self.principal.is_none();
-                        if let Some(outcome) = self.process(frame, permit) {
+                        if let Some(outcome) = self.process(frame, permit, received) {
                             if let Some((delay, job)) = self.delayed.take() {
                                 tokio::time::sleep(delay).await;
                                 self.send(job);
@@ -106,6 +126,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             } else {
                 last_frame_at + config.idle_timeout()
             };
+            if deadline < armed {
+                armed = deadline;
+                timer.as_mut().reset(armed.into());
+            }
             // A large body is read into its own buffer, sized by the length
             // just reserved; anything else into the stream buffer, one chunk
             // at most.
@@ -123,15 +147,17 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     }
                 };
                 let mut limited = (&mut self.read_half).take(room as u64);
+                // `biased`: the read first (it is what wakes the task
+                // almost every time), no random start per wait.
                 tokio::select! {
+                    biased;
                     read = limited.read_buf(target) => match read {
                         Ok(0) | Err(_) => Event::Closed,
                         Ok(_) => Event::Read,
                     },
+                    event = &mut stop => event,
                     () = evicted => Event::Evicted,
-                    _ = tokio::time::sleep_until(deadline.into()) => Event::Deadline,
-                    _ = self.shutdown.changed() => Event::Shutdown,
-                    _ = self.jobs.closed() => Event::Closed,
+                    () = &mut timer => Event::Deadline,
                 }
             };
             match event {
@@ -145,12 +171,22 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     return Outcome::Fatal;
                 }
                 Event::Deadline => {
+                    let now = Instant::now();
+                    if now < deadline {
+                        // Armed for an earlier deadline that has moved on.
+                        armed = deadline;
+                        timer.as_mut().reset(armed.into());
+                        continue;
+                    }
+                    // Fired: armed again at the next deadline computed.
+                    armed = now + config.idle_timeout().max(config.slow_client_timeout());
+                    timer.as_mut().reset(armed.into());
                     let idle = self.principal.is_some() && frame_started_at.is_none();
                     let answering = self.in_flight.available_permits() < config.in_flight_max as usize;
                     if idle && answering {
                         // Not idle: the client waits for an answer (a long
                         // request). Count idleness from now on.
-                        last_frame_at = Instant::now();
+                        last_frame_at = now;
                         continue;
                     }
                     let what = if self.principal.is_none() {
@@ -173,6 +209,17 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     async fn reserve(&mut self, bytes: usize) -> Result<Reservation, Outcome> {
         // A frame is at most frame_bytes_max, which both budgets are at least.
         let permits = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        // Almost always both budgets have room: taken without registering
+        // a waiter anywhere.
+        if let Ok(connection_bytes) = self.buffered_bytes.clone().try_acquire_many_owned(permits) {
+            if let Some(server_bytes) = self.shared.buffered_bytes.try_reserve(permits) {
+                return Ok(Reservation {
+                    bytes,
+                    _connection_bytes: connection_bytes,
+                    _server_bytes: server_bytes,
+                });
+            }
+        }
         let connection = self.buffered_bytes.clone();
         let server = self.shared.buffered_bytes.clone();
         let acquire = async move {
@@ -201,6 +248,12 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 self.reserve(bytes).await?
             }
         };
+        if let Ok(slot) = self.in_flight.clone().try_acquire_owned() {
+            return Ok(Admission {
+                _slot: slot,
+                _bytes: reservation,
+            });
+        }
         let in_flight = self.in_flight.clone();
         tokio::select! {
             slot = in_flight.acquire_owned() => match slot {
@@ -212,7 +265,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     /// Handle one frame; `Some` ends the read loop.
-    fn process(&mut self, frame: crate::frame::Frame, permit: Admission) -> Option<Outcome> {
+    fn process(&mut self, frame: crate::frame::Frame, permit: Admission, received: Instant) -> Option<Outcome> {
         let header = frame.header;
         if self.principal.is_none() && header.opcode != Opcode::Hello.code() {
             // Whatever else the frame is (an unknown opcode, a body that does
@@ -293,7 +346,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 opcode,
                 request_id: header.request_id,
                 request,
-                received: Instant::now(),
+                received,
                 _permit: permit,
             }
         };

@@ -1,6 +1,9 @@
 //! The writing half of a connection: executes requests in arrival order
 //! through the handler and writes the responses.
 
+use std::future::Future;
+use std::task::Poll;
+
 use super::*;
 
 /// Executes jobs one at a time, in arrival order, and writes the responses in
@@ -402,13 +405,23 @@ impl Output {
         true
     }
 
+    /// Write `bytes`, giving the client `write_timeout` to take them. The
+    /// timer is armed only when the socket cannot take them at once (almost
+    /// every write completes in its first poll).
     async fn write<W: AsyncWrite + Unpin>(&self, writer: &mut W, bytes: &[u8]) -> bool {
-        match tokio::time::timeout(self.write_timeout, writer.write_all(bytes)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) | Err(_) => {
-                tracing::info!("closing connection: client does not read its responses");
-                false
-            }
+        let mut write = std::pin::pin!(writer.write_all(bytes));
+        let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+            Poll::Ready(written) => Poll::Ready(Some(written)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        let written = match first {
+            Some(written) => written.is_ok(),
+            None => matches!(tokio::time::timeout(self.write_timeout, write).await, Ok(Ok(()))),
+        };
+        if !written {
+            tracing::info!("closing connection: client does not read its responses");
         }
+        written
     }
 }
