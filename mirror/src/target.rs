@@ -11,10 +11,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Counts failed deliveries by code.
@@ -51,7 +54,61 @@ impl ProducerContext for Delivery {
     }
 }
 
-pub(crate) type MirrorProducer = ThreadedProducer<Delivery>;
+/// Longest poll of a producer's polling thread: how long dropping the
+/// producer may wait for that thread to notice.
+const POLL_WAIT: Duration = Duration::from_millis(10);
+
+/// A producer with a thread of its own polling it (serving delivery reports
+/// and librdkafka's events), as rdkafka's `ThreadedProducer` does, but
+/// stopped within [`POLL_WAIT`] when dropped: `ThreadedProducer`'s thread
+/// polls 100 ms at a time and its drop waits for that poll to end, which
+/// added up to 100 ms per producer to the end of every session (two lanes:
+/// 200 ms to `--exit-when-caught-up`). Idle, the thread wakes 100 times a
+/// second (a few microseconds of CPU each).
+pub(crate) struct MirrorProducer {
+    producer: Arc<BaseProducer<Delivery>>,
+    stop: Arc<AtomicBool>,
+    poller: Option<JoinHandle<()>>,
+}
+
+impl MirrorProducer {
+    fn new(config: &ClientConfig, context: Delivery) -> Result<MirrorProducer> {
+        let producer: Arc<BaseProducer<Delivery>> = Arc::new(config.create_with_context(context)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = {
+            let (producer, stop) = (producer.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("millrace-mirror-poll".to_string())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        producer.poll(POLL_WAIT);
+                    }
+                })
+                .map_err(|e| MirrorError::Config(format!("cannot start a mirror thread: {e}")))?
+        };
+        Ok(MirrorProducer {
+            producer,
+            stop,
+            poller: Some(poller),
+        })
+    }
+}
+
+impl Deref for MirrorProducer {
+    type Target = BaseProducer<Delivery>;
+    fn deref(&self) -> &BaseProducer<Delivery> {
+        &self.producer
+    }
+}
+
+impl Drop for MirrorProducer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+    }
+}
 
 /// The producer's own settings (design/mirror.md, "Throughput"); any of
 /// them can be overridden with `--to-config`.
@@ -69,7 +126,14 @@ fn client_config(config: &MirrorConfig) -> ClientConfig {
         .set("client.id", format!("millrace-mirror-{}", config.edge_id))
         .set("socket.timeout.ms", "10000")
         .set("reconnect.backoff.ms", "100")
-        .set("reconnect.backoff.max.ms", "5000");
+        .set("reconnect.backoff.max.ms", "5000")
+        // Connect to every broker the metadata names at once. With sparse
+        // connections (librdkafka's default) a producer that finds no
+        // connected broker when it looks for its transaction coordinator
+        // often waits for its 500 ms coordinator timer before connecting
+        // one: 4 of 4 session starts in one measurement (design/mirror.md,
+        // "Throughput", s12).
+        .set("enable.sparse.connections", "false");
     for (key, value) in &config.kafka {
         c.set(key, value);
     }
@@ -98,61 +162,107 @@ pub(crate) fn producer(
     if config.mode == Mode::ExactlyOnce {
         c.set("transactional.id", config.transactional_id(shard, lane));
     }
-    let producer: MirrorProducer = c.create_with_context(Delivery { stats })?;
+    let began = Instant::now();
+    let producer = MirrorProducer::new(&c, Delivery { stats })?;
     if config.mode == Mode::ExactlyOnce {
-        rdkafka::producer::Producer::init_transactions(&producer, config.request_timeout)?;
+        rdkafka::producer::Producer::init_transactions(&*producer, config.request_timeout)?;
     }
+    tracing::debug!(shard, lane, us = began.elapsed().as_micros(), "lane initialised");
     Ok(producer)
 }
 
-/// Partition count of `topic` on the target (`None`: it does not exist).
-pub(crate) fn partition_count(producer: &MirrorProducer, topic: &str, timeout: Duration) -> Result<Option<u32>> {
-    let metadata = producer.client().fetch_metadata(Some(topic), timeout)?;
-    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Ok(None);
-    };
-    match t.error() {
-        None => Ok(Some(u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))),
-        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
-        Some(e) => Err(MirrorError::Target(format!(
-            "topic {topic}: {}",
-            RDKafkaErrorCode::from(e)
-        ))),
+/// An admin client of the target: topic metadata and creation. Dropped
+/// on a thread of its own: rdkafka's `AdminClient` waits for its polling
+/// thread when dropped, which polls 100 ms at a time (rdkafka 0.39), so
+/// each topic creation took 100 ms longer than the creation itself.
+pub(crate) struct Admin {
+    client: Option<AdminClient<DefaultClientContext>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Admin {
+    pub(crate) fn new(config: &MirrorConfig) -> Result<Admin> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| MirrorError::Target(format!("admin runtime: {e}")))?;
+        Ok(Admin {
+            client: Some(client_config(config).create()?),
+            runtime,
+        })
+    }
+
+    fn client(&self) -> Result<&AdminClient<DefaultClientContext>> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| MirrorError::Target("admin client dropped".to_string()))
+    }
+
+    /// Partition count of `topic` on the target (`None`: it does not exist).
+    pub(crate) fn partition_count(&self, topic: &str, timeout: Duration) -> Result<Option<u32>> {
+        let metadata = self.client()?.inner().fetch_metadata(Some(topic), timeout)?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(None);
+        };
+        match t.error() {
+            None => Ok(Some(u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))),
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+            Some(e) => Err(MirrorError::Target(format!(
+                "topic {topic}: {}",
+                RDKafkaErrorCode::from(e)
+            ))),
+        }
+    }
+
+    /// Create `topic` with `partitions` partitions (the cluster's
+    /// replication factor), and `compact` as its cleanup policy when asked
+    /// and the target takes it (a target that refuses the config, as
+    /// Millrace's Kafka front does, gets the topic without it). Existing
+    /// already is fine; `true` when this call created it.
+    pub(crate) fn create_topic(
+        &self,
+        config: &MirrorConfig,
+        topic: &str,
+        partitions: u32,
+        compact: bool,
+    ) -> Result<bool> {
+        let admin = self.client()?;
+        let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
+        let count = i32::try_from(partitions).unwrap_or(i32::MAX);
+        let attempt = |with_compaction: bool| {
+            let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
+            if with_compaction {
+                new = new.set("cleanup.policy", "compact");
+            }
+            self.runtime.block_on(admin.create_topics([&new], &options))
+        };
+        let mut results = attempt(compact)?;
+        if compact && matches!(results.first(), Some(Err((_, RDKafkaErrorCode::InvalidConfig)))) {
+            tracing::info!(
+                topic,
+                "the target refused cleanup.policy=compact: progress topic created without compaction"
+            );
+            results = attempt(false)?;
+        }
+        match results.first() {
+            Some(Ok(_)) => Ok(true),
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+            Some(Err((_, code))) => Err(MirrorError::Target(format!("create topic {topic}: {code}"))),
+        }
     }
 }
 
-/// Create `topic` with `partitions` partitions (the cluster's replication
-/// factor), and `compact` as its cleanup policy when asked and the target
-/// takes it (a target that refuses the config, as Millrace's Kafka front
-/// does, gets the topic without it). Existing already is fine; `true` when
-/// this call created it.
-pub(crate) fn create_topic(config: &MirrorConfig, topic: &str, partitions: u32, compact: bool) -> Result<bool> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| MirrorError::Target(format!("admin runtime: {e}")))?;
-    let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
-    let count = i32::try_from(partitions).unwrap_or(i32::MAX);
-    let attempt = |with_compaction: bool| {
-        let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
-        if with_compaction {
-            new = new.set("cleanup.policy", "compact");
+impl Drop for Admin {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("millrace-mirror-admin-drop".to_string())
+            .spawn(move || drop(client))
+        {
+            tracing::debug!(error = %e, "admin client dropped in place");
         }
-        runtime.block_on(admin.create_topics([&new], &options))
-    };
-    let mut results = attempt(compact)?;
-    if compact && matches!(results.first(), Some(Err((_, RDKafkaErrorCode::InvalidConfig)))) {
-        tracing::info!(
-            topic,
-            "the target refused cleanup.policy=compact: progress topic created without compaction"
-        );
-        results = attempt(false)?;
-    }
-    match results.first() {
-        Some(Ok(_)) => Ok(true),
-        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
-        Some(Err((_, code))) => Err(MirrorError::Target(format!("create topic {topic}: {code}"))),
     }
 }
 
