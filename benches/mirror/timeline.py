@@ -142,7 +142,7 @@ def summarize(log, strace_path, wall0, wall1):
                 steps.append((t, what, fields(l)))
     for t, what, f in steps:
         out.append(f"  +{ms(t - wall0):>10}  {what} {f if f else ''}")
-    sent = [(t, fields(l)) for t, l in lines if "batch sent; its commit starts" in l]
+    sent = [(t, fields(l)) for t, l in lines if "batch sent; its commit start" in l]
     committed = [(t, fields(l)) for t, l in lines if "transaction committed" in l]
     acked = [(t, fields(l)) for t, l in lines if "batch acknowledged" in l]
     if sent:

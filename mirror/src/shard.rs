@@ -89,6 +89,9 @@ struct Pending {
     /// deliveries, then `commit_transaction`, the EndTxn round trip), or why
     /// it failed.
     commit: JoinHandle<std::result::Result<(Duration, Duration), KafkaError>>,
+    /// Signalled once the commit succeeded (dropped unsent if it failed):
+    /// the next batch's commit thread waits for it before its EndTxn.
+    committed: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 /// A batch read from the sources and queued on a producer.
@@ -564,15 +567,65 @@ impl Shard {
                 .map_err(MirrorError::from),
         };
         let filled_at = Instant::now();
-        // The previous batch's commit (the other lane) first: this one may
-        // commit only after it did.
-        if let Err((previous, e)) = self.settle(session) {
-            let lanes: &[usize] = if open { &[previous, lane] } else { &[previous] };
-            return self.abort(session, lanes, e);
-        }
         if let Err(e) = sent {
+            // The previous batch's commit (the other lane) settles first.
+            if let Err((previous, pe)) = self.settle(session) {
+                let lanes: &[usize] = if open { &[previous, lane] } else { &[previous] };
+                return self.abort(session, lanes, pe);
+            }
             let lanes: &[usize] = if open { &[lane] } else { &[] };
             return self.abort(session, lanes, e);
+        }
+        // This batch's commit starts now on a thread of its own, but its
+        // EndTxn goes only once the previous batch's commit (the other
+        // lane) has succeeded: that thread waits for the previous one's
+        // signal, so the EndTxns follow each other without a round through
+        // this thread (0.9 ms a transaction at load 8, of ~5).
+        let after = session.pending.as_mut().and_then(|p| p.committed.take());
+        let (signal, committed) = std::sync::mpsc::sync_channel::<()>(1);
+        let timeout = self.config.request_timeout * 3;
+        let committing = producer.clone();
+        let commit = std::thread::Builder::new()
+            .name(format!("millrace-mirror-{}-commit", self.shard))
+            .spawn(move || {
+                if let Some(after) = after {
+                    // The previous commit failed (its signal dropped unsent):
+                    // this one must not commit.
+                    after.recv().map_err(|_| KafkaError::Canceled)?;
+                }
+                let began = Instant::now();
+                wait_delivered(&committing, timeout)?;
+                let delivered = Instant::now();
+                committing.commit_transaction(timeout)?;
+                let _ = signal.send(());
+                Ok((delivered - began, delivered.elapsed()))
+            });
+        let commit = match commit {
+            Ok(handle) => handle,
+            Err(e) => {
+                let error = MirrorError::Config(format!("cannot start a mirror thread: {e}"));
+                if let Err((previous, pe)) = self.settle(session) {
+                    return self.abort(session, &[previous, lane], pe);
+                }
+                return self.abort(session, &[lane], error);
+            }
+        };
+        let next = Pending {
+            lane,
+            moved,
+            records,
+            bytes,
+            commit,
+            committed: Some(committed),
+        };
+        if let Err((previous, e)) = self.settle(session) {
+            // This batch's commit did not start (the previous one failed),
+            // or it ran (only when the previous commit succeeded and its
+            // positions could not be recorded: the edge store closed); the
+            // session ends then, and aborting a committed lane fails, which
+            // ends it too. Either way it is over before the lanes abort.
+            let _ = next.commit.join();
+            return self.abort(session, &[previous, lane], e);
         }
         tracing::debug!(
             mirror = %self.config.name,
@@ -581,33 +634,9 @@ impl Shard {
             records,
             fill_us = filled_at.duration_since(began).as_micros(),
             waited_for_previous_commit_us = filled_at.elapsed().as_micros(),
-            "batch sent; its commit starts"
+            "batch sent; its commit started"
         );
-        let timeout = self.config.request_timeout * 3;
-        let committing = producer.clone();
-        let commit = std::thread::Builder::new()
-            .name(format!("millrace-mirror-{}-commit", self.shard))
-            .spawn(move || {
-                let began = Instant::now();
-                wait_delivered(&committing, timeout)?;
-                let delivered = Instant::now();
-                committing.commit_transaction(timeout)?;
-                Ok((delivered - began, delivered.elapsed()))
-            });
-        let commit = match commit {
-            Ok(handle) => handle,
-            Err(e) => {
-                let error = MirrorError::Config(format!("cannot start a mirror thread: {e}"));
-                return self.abort(session, &[lane], error);
-            }
-        };
-        session.pending = Some(Pending {
-            lane,
-            moved,
-            records,
-            bytes,
-            commit,
-        });
+        session.pending = Some(next);
         session.lane = if session.second.is_some() { 1 - lane } else { 0 };
         // One lane: the next batch goes on this producer, after this commit.
         if session.second.is_none() {
