@@ -78,6 +78,9 @@ struct Source {
     scanner: Scanner,
 }
 
+/// A commit's thread: how long its two steps took, or why it failed.
+type Commit = JoinHandle<std::result::Result<(Duration, Duration), KafkaError>>;
+
 /// A batch whose transaction is sent and whose commit runs on its own
 /// thread (exactly once), to be settled before the next batch commits.
 struct Pending {
@@ -88,7 +91,7 @@ struct Pending {
     /// The commit: how long its two steps took (waiting for the
     /// deliveries, then `commit_transaction`, the EndTxn round trip), or why
     /// it failed.
-    commit: JoinHandle<std::result::Result<(Duration, Duration), KafkaError>>,
+    commit: Commit,
     /// Signalled once the commit succeeded (dropped unsent if it failed):
     /// the next batch's commit thread waits for it before its EndTxn.
     committed: Option<std::sync::mpsc::Receiver<()>>,
@@ -582,24 +585,7 @@ impl Shard {
         // signal, so the EndTxns follow each other without a round through
         // this thread (0.9 ms a transaction at load 8, of ~5).
         let after = session.pending.as_mut().and_then(|p| p.committed.take());
-        let (signal, committed) = std::sync::mpsc::sync_channel::<()>(1);
-        let timeout = self.config.request_timeout * 3;
-        let committing = producer.clone();
-        let commit = std::thread::Builder::new()
-            .name(format!("millrace-mirror-{}-commit", self.shard))
-            .spawn(move || {
-                if let Some(after) = after {
-                    // The previous commit failed (its signal dropped unsent):
-                    // this one must not commit.
-                    after.recv().map_err(|_| KafkaError::Canceled)?;
-                }
-                let began = Instant::now();
-                wait_delivered(&committing, timeout)?;
-                let delivered = Instant::now();
-                committing.commit_transaction(timeout)?;
-                let _ = signal.send(());
-                Ok((delivered - began, delivered.elapsed()))
-            });
+        let (commit, committed) = self.start_commit(producer, after);
         let commit = match commit {
             Ok(handle) => handle,
             Err(e) => {
@@ -645,6 +631,35 @@ impl Shard {
             }
         }
         Ok(Sent::Records(records))
+    }
+
+    /// Start the commit of `producer`'s transaction on a thread of its
+    /// own: once `after` (the previous commit's) is signalled, wait for
+    /// every record's acknowledgement, then `commit_transaction`; the
+    /// receiver returned is signalled when it succeeded.
+    fn start_commit(
+        &self,
+        producer: Arc<MirrorProducer>,
+        after: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> (std::io::Result<Commit>, std::sync::mpsc::Receiver<()>) {
+        let (signal, committed) = std::sync::mpsc::sync_channel::<()>(1);
+        let timeout = self.config.request_timeout * 3;
+        let commit = std::thread::Builder::new()
+            .name(format!("millrace-mirror-{}-commit", self.shard))
+            .spawn(move || {
+                if let Some(after) = after {
+                    // The previous commit failed (its signal dropped unsent):
+                    // this one must not commit.
+                    after.recv().map_err(|_| KafkaError::Canceled)?;
+                }
+                let began = Instant::now();
+                wait_delivered(&producer, timeout)?;
+                let delivered = Instant::now();
+                producer.commit_transaction(timeout)?;
+                let _ = signal.send(());
+                Ok((delivered - began, delivered.elapsed()))
+            });
+        (commit, committed)
     }
 
     /// Read up to the batch limits from the sources (taking turns which
