@@ -11,13 +11,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Counts failed deliveries by code.
@@ -54,59 +51,24 @@ impl ProducerContext for Delivery {
     }
 }
 
-/// Longest poll of a producer's polling thread: how long dropping the
-/// producer may wait for that thread to notice.
-const POLL_WAIT: Duration = Duration::from_millis(10);
+/// A producer with rdkafka's polling thread. Its drop waits for that
+/// thread, which polls 100 ms at a time: a session's end drops its
+/// producers on a thread of its own ([`drop_aside`]). (A producer polled
+/// in shorter steps stops sooner but costs CPU while idle: rdkafka 0.39's
+/// `poll` spins through the last millisecond of each step, 10 % of a core
+/// per producer at 10 ms steps.)
+pub(crate) type MirrorProducer = ThreadedProducer<Delivery>;
 
-/// A producer with a thread of its own polling it (serving delivery reports
-/// and librdkafka's events), as rdkafka's `ThreadedProducer` does, but
-/// stopped within [`POLL_WAIT`] when dropped: `ThreadedProducer`'s thread
-/// polls 100 ms at a time and its drop waits for that poll to end, which
-/// added up to 100 ms per producer to the end of every session (two lanes:
-/// 200 ms to `--exit-when-caught-up`). Idle, the thread wakes 100 times a
-/// second (a few microseconds of CPU each).
-pub(crate) struct MirrorProducer {
-    producer: Arc<BaseProducer<Delivery>>,
-    stop: Arc<AtomicBool>,
-    poller: Option<JoinHandle<()>>,
-}
-
-impl MirrorProducer {
-    fn new(config: &ClientConfig, context: Delivery) -> Result<MirrorProducer> {
-        let producer: Arc<BaseProducer<Delivery>> = Arc::new(config.create_with_context(context)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let poller = {
-            let (producer, stop) = (producer.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("millrace-mirror-poll".to_string())
-                .spawn(move || {
-                    while !stop.load(Ordering::Acquire) {
-                        producer.poll(POLL_WAIT);
-                    }
-                })
-                .map_err(|e| MirrorError::Config(format!("cannot start a mirror thread: {e}")))?
-        };
-        Ok(MirrorProducer {
-            producer,
-            stop,
-            poller: Some(poller),
-        })
-    }
-}
-
-impl Deref for MirrorProducer {
-    type Target = BaseProducer<Delivery>;
-    fn deref(&self) -> &BaseProducer<Delivery> {
-        &self.producer
-    }
-}
-
-impl Drop for MirrorProducer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(poller) = self.poller.take() {
-            let _ = poller.join();
-        }
+/// Drop `value` (producers, an admin client) on a thread of its own, so
+/// that its wait for rdkafka's polling thread (up to 100 ms each) is off
+/// the caller's path; at a process's exit it may never finish, which
+/// loses nothing (no transaction is open when producers are dropped).
+pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
+    if let Err(e) = std::thread::Builder::new()
+        .name("millrace-mirror-drop".to_string())
+        .spawn(move || drop(value))
+    {
+        tracing::debug!(error = %e, "dropped in place");
     }
 }
 
@@ -163,18 +125,19 @@ pub(crate) fn producer(
         c.set("transactional.id", config.transactional_id(shard, lane));
     }
     let began = Instant::now();
-    let producer = MirrorProducer::new(&c, Delivery { stats })?;
+    let producer: MirrorProducer = c.create_with_context(Delivery { stats })?;
     if config.mode == Mode::ExactlyOnce {
-        rdkafka::producer::Producer::init_transactions(&*producer, config.request_timeout)?;
+        rdkafka::producer::Producer::init_transactions(&producer, config.request_timeout)?;
     }
     tracing::debug!(shard, lane, us = began.elapsed().as_micros(), "lane initialised");
     Ok(producer)
 }
 
 /// An admin client of the target: topic metadata and creation. Dropped
-/// on a thread of its own: rdkafka's `AdminClient` waits for its polling
-/// thread when dropped, which polls 100 ms at a time (rdkafka 0.39), so
-/// each topic creation took 100 ms longer than the creation itself.
+/// on a thread of its own ([`drop_aside`]): rdkafka's `AdminClient` waits
+/// for its polling thread when dropped, which polls 100 ms at a time
+/// (rdkafka 0.39), so each topic creation took 100 ms longer than the
+/// creation itself.
 pub(crate) struct Admin {
     client: Option<AdminClient<DefaultClientContext>>,
     runtime: tokio::runtime::Runtime,
@@ -254,14 +217,8 @@ impl Admin {
 
 impl Drop for Admin {
     fn drop(&mut self) {
-        let Some(client) = self.client.take() else {
-            return;
-        };
-        if let Err(e) = std::thread::Builder::new()
-            .name("millrace-mirror-admin-drop".to_string())
-            .spawn(move || drop(client))
-        {
-            tracing::debug!(error = %e, "admin client dropped in place");
+        if let Some(client) = self.client.take() {
+            drop_aside(client);
         }
     }
 }
