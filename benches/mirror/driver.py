@@ -14,7 +14,8 @@ Per round, in fresh directories:
 - mirror: an edge directory preloaded with the same number of 1 KiB records
           (`millrace bench --keep`, untimed) is mirrored by
           `millrace mirror --exit-when-caught-up` (exactly once: one Kafka
-          transaction per 5,000 records or 4 MiB, with its progress record)
+          transaction per 5,000 records or 768 KiB, the defaults, with its
+          progress record)
           into the same central server (its own target topic, created by the
           mirror as `always` like every topic of that server). Timed from the
           process start to its exit, so the start (store open, producer init,

@@ -74,7 +74,8 @@ pub(crate) fn keep(
     while !stop.load(Ordering::Acquire) {
         let left = next.saturating_duration_since(Instant::now());
         if !left.is_zero() {
-            std::thread::sleep(left.min(Duration::from_millis(50)));
+            // `Mirror::stop` unparks this thread: it ends at once.
+            std::thread::park_timeout(left);
             continue;
         }
         next = Instant::now() + EVERY;

@@ -133,6 +133,9 @@ impl Mirror {
 
     fn stop_now(&mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(t) = &self.floor {
+            t.thread().unpark();
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

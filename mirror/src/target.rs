@@ -11,7 +11,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,7 +51,26 @@ impl ProducerContext for Delivery {
     }
 }
 
+/// A producer with rdkafka's polling thread. Its drop waits for that
+/// thread, which polls 100 ms at a time: a session's end drops its
+/// producers on a thread of its own ([`drop_aside`]). (A producer polled
+/// in shorter steps stops sooner but costs CPU while idle: rdkafka 0.39's
+/// `poll` spins through the last millisecond of each step, 10 % of a core
+/// per producer at 10 ms steps.)
 pub(crate) type MirrorProducer = ThreadedProducer<Delivery>;
+
+/// Drop `value` (producers, an admin client) on a thread of its own, so
+/// that its wait for rdkafka's polling thread (up to 100 ms each) is off
+/// the caller's path; at a process's exit it may never finish, which
+/// loses nothing (no transaction is open when producers are dropped).
+pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
+    if let Err(e) = std::thread::Builder::new()
+        .name("millrace-mirror-drop".to_string())
+        .spawn(move || drop(value))
+    {
+        tracing::debug!(error = %e, "dropped in place");
+    }
+}
 
 /// The producer's own settings (design/mirror.md, "Throughput"); any of
 /// them can be overridden with `--to-config`.
@@ -69,7 +88,14 @@ fn client_config(config: &MirrorConfig) -> ClientConfig {
         .set("client.id", format!("millrace-mirror-{}", config.edge_id))
         .set("socket.timeout.ms", "10000")
         .set("reconnect.backoff.ms", "100")
-        .set("reconnect.backoff.max.ms", "5000");
+        .set("reconnect.backoff.max.ms", "5000")
+        // Connect to every broker the metadata names at once. With sparse
+        // connections (librdkafka's default) a producer that finds no
+        // connected broker when it looks for its transaction coordinator
+        // often waits for its 500 ms coordinator timer before connecting
+        // one: 4 of 4 session starts in one measurement (design/mirror.md,
+        // "Throughput", s12).
+        .set("enable.sparse.connections", "false");
     for (key, value) in &config.kafka {
         c.set(key, value);
     }
@@ -98,61 +124,102 @@ pub(crate) fn producer(
     if config.mode == Mode::ExactlyOnce {
         c.set("transactional.id", config.transactional_id(shard, lane));
     }
+    let began = Instant::now();
     let producer: MirrorProducer = c.create_with_context(Delivery { stats })?;
     if config.mode == Mode::ExactlyOnce {
         rdkafka::producer::Producer::init_transactions(&producer, config.request_timeout)?;
     }
+    tracing::debug!(shard, lane, us = began.elapsed().as_micros(), "lane initialised");
     Ok(producer)
 }
 
-/// Partition count of `topic` on the target (`None`: it does not exist).
-pub(crate) fn partition_count(producer: &MirrorProducer, topic: &str, timeout: Duration) -> Result<Option<u32>> {
-    let metadata = producer.client().fetch_metadata(Some(topic), timeout)?;
-    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Ok(None);
-    };
-    match t.error() {
-        None => Ok(Some(u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))),
-        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
-        Some(e) => Err(MirrorError::Target(format!(
-            "topic {topic}: {}",
-            RDKafkaErrorCode::from(e)
-        ))),
+/// An admin client of the target: topic metadata and creation. Dropped
+/// on a thread of its own ([`drop_aside`]): rdkafka's `AdminClient` waits
+/// for its polling thread when dropped, which polls 100 ms at a time
+/// (rdkafka 0.39), so each topic creation took 100 ms longer than the
+/// creation itself.
+pub(crate) struct Admin {
+    client: Option<AdminClient<DefaultClientContext>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Admin {
+    pub(crate) fn new(config: &MirrorConfig) -> Result<Admin> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| MirrorError::Target(format!("admin runtime: {e}")))?;
+        Ok(Admin {
+            client: Some(client_config(config).create()?),
+            runtime,
+        })
+    }
+
+    fn client(&self) -> Result<&AdminClient<DefaultClientContext>> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| MirrorError::Target("admin client dropped".to_string()))
+    }
+
+    /// Partition count of `topic` on the target (`None`: it does not exist).
+    pub(crate) fn partition_count(&self, topic: &str, timeout: Duration) -> Result<Option<u32>> {
+        let metadata = self.client()?.inner().fetch_metadata(Some(topic), timeout)?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(None);
+        };
+        match t.error() {
+            None => Ok(Some(u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))),
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+            Some(e) => Err(MirrorError::Target(format!(
+                "topic {topic}: {}",
+                RDKafkaErrorCode::from(e)
+            ))),
+        }
+    }
+
+    /// Create `topic` with `partitions` partitions (the cluster's
+    /// replication factor), and `compact` as its cleanup policy when asked
+    /// and the target takes it (a target that refuses the config, as
+    /// Millrace's Kafka front does, gets the topic without it). Existing
+    /// already is fine; `true` when this call created it.
+    pub(crate) fn create_topic(
+        &self,
+        config: &MirrorConfig,
+        topic: &str,
+        partitions: u32,
+        compact: bool,
+    ) -> Result<bool> {
+        let admin = self.client()?;
+        let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
+        let count = i32::try_from(partitions).unwrap_or(i32::MAX);
+        let attempt = |with_compaction: bool| {
+            let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
+            if with_compaction {
+                new = new.set("cleanup.policy", "compact");
+            }
+            self.runtime.block_on(admin.create_topics([&new], &options))
+        };
+        let mut results = attempt(compact)?;
+        if compact && matches!(results.first(), Some(Err((_, RDKafkaErrorCode::InvalidConfig)))) {
+            tracing::info!(
+                topic,
+                "the target refused cleanup.policy=compact: progress topic created without compaction"
+            );
+            results = attempt(false)?;
+        }
+        match results.first() {
+            Some(Ok(_)) => Ok(true),
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+            Some(Err((_, code))) => Err(MirrorError::Target(format!("create topic {topic}: {code}"))),
+        }
     }
 }
 
-/// Create `topic` with `partitions` partitions (the cluster's replication
-/// factor), and `compact` as its cleanup policy when asked and the target
-/// takes it (a target that refuses the config, as Millrace's Kafka front
-/// does, gets the topic without it). Existing already is fine; `true` when
-/// this call created it.
-pub(crate) fn create_topic(config: &MirrorConfig, topic: &str, partitions: u32, compact: bool) -> Result<bool> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| MirrorError::Target(format!("admin runtime: {e}")))?;
-    let options = AdminOptions::new().operation_timeout(Some(config.request_timeout));
-    let count = i32::try_from(partitions).unwrap_or(i32::MAX);
-    let attempt = |with_compaction: bool| {
-        let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
-        if with_compaction {
-            new = new.set("cleanup.policy", "compact");
+impl Drop for Admin {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop_aside(client);
         }
-        runtime.block_on(admin.create_topics([&new], &options))
-    };
-    let mut results = attempt(compact)?;
-    if compact && matches!(results.first(), Some(Err((_, RDKafkaErrorCode::InvalidConfig)))) {
-        tracing::info!(
-            topic,
-            "the target refused cleanup.policy=compact: progress topic created without compaction"
-        );
-        results = attempt(false)?;
-    }
-    match results.first() {
-        Some(Ok(_)) => Ok(true),
-        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
-        Some(Err((_, code))) => Err(MirrorError::Target(format!("create topic {topic}: {code}"))),
     }
 }
 

@@ -242,7 +242,9 @@ fn run_mirror(global: &GlobalArgs, args: RunArgs) -> CliResult<()> {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {
+                // Every 10 ms: `--exit-when-caught-up` ends sooner (its
+                // check reads positions in memory: a few microseconds).
+                () = tokio::time::sleep(Duration::from_millis(10)) => {
                     if mirror.is_finished() {
                         break;
                     }

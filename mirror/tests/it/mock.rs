@@ -1,5 +1,6 @@
 //! Unit-level behaviour against the mock cluster: a round trip exactly
-//! once with keys, headers, timestamps and provenance; resuming from the
+//! once with keys, headers, timestamps and provenance; one transaction per
+//! batch of records (no empty one after the last); resuming from the
 //! target's progress (not the edge's); aborting and sending again after a
 //! failed transaction; the edge's positions as retention floors.
 
@@ -188,6 +189,33 @@ fn mirrors_exactly_once_with_keys_headers_timestamps_and_provenance_across_resta
     assert_eq!(
         first.headers.get("millrace.edge").map(Vec::as_slice),
         Some(&b"edge-1"[..])
+    );
+}
+
+#[test]
+fn each_transaction_carries_records_none_is_only_a_progress_record_again() {
+    // 111 records in batches of 37: three transactions. The batch read
+    // after the third (nothing new) used to commit a fourth, empty one
+    // carrying the third's progress record again.
+    let cluster = cluster(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = edge(dir.path(), 1);
+    append(&store, 1, 0, 111);
+    let mirror = Mirror::start(&store, config(&cluster)).expect("start");
+    wait_positions(&store, "central", 1, 111);
+    let stats = mirror.stats().clone();
+    mirror.stop();
+    let counters = stats.counters();
+    assert_eq!(counters.records, 111, "{counters:?}");
+    assert_eq!(
+        counters.transactions, 3,
+        "one transaction per batch of records: {counters:?}"
+    );
+    let got = read_target(&cluster.bootstrap_servers(), "edge1.orders", 1, 111);
+    assert_eq!(
+        offsets_by_partition(&got).get(&0),
+        Some(&(0..111).collect::<Vec<u64>>()),
+        "each record once, in order"
     );
 }
 
