@@ -120,7 +120,15 @@ fn kafka_admin_clients_describe_and_list_only_the_tokens_groups() {
     three_groups(&server);
     let run = |user: &str, password: &str| -> serde_json::Value {
         let args = [
-            "--user", user, "--password", password, "--topic", "t", "app-1", "payroll", "zoo",
+            "--user",
+            user,
+            "--password",
+            password,
+            "--topic",
+            "t",
+            "app-1",
+            "payroll",
+            "zoo",
         ];
         let output = kafka::success(&clients.python("group_describe_auth.py", &bootstrap, &args));
         serde_json::from_str(output.trim()).unwrap()
@@ -151,6 +159,10 @@ fn kafka_admin_clients_describe_and_list_only_the_tokens_groups() {
     );
     assert_eq!(admin["described"]["payroll"]["state"], "EMPTY", "{admin}");
     assert_eq!(admin["offsets"]["payroll"], serde_json::json!({"0": 2}), "{admin}");
-    assert_eq!(admin["committed"]["payroll"], serde_json::json!({"offset": 2}), "{admin}");
+    assert_eq!(
+        admin["committed"]["payroll"],
+        serde_json::json!({"offset": 2}),
+        "{admin}"
+    );
     assert!(server.stop(), "the server stops cleanly");
 }

@@ -129,7 +129,9 @@ fn committed_offsets(
     group: &str,
     topic: Option<&str>,
 ) -> Result<Vec<CommittedOffset>, WireError> {
-    Ok(convert::committed_offsets(service.group_offsets(session, group, topic)?))
+    Ok(convert::committed_offsets(
+        service.group_offsets(session, group, topic)?,
+    ))
 }
 
 /// Refuse an unpaged listing that does not fit in one response.
@@ -250,7 +252,12 @@ pub fn reset_audit(service: &Service, audit: &ResetAudit) -> Result<Response, Wi
 /// A group's lag, in (topic, partition) order, on one topic or on every
 /// partition it committed to; `PermissionDenied` for a group the session
 /// may not describe.
-fn lags(service: &Service, session: &Session, group: &str, topic: Option<&str>) -> Result<Vec<PartitionLag>, WireError> {
+fn lags(
+    service: &Service,
+    session: &Session,
+    group: &str,
+    topic: Option<&str>,
+) -> Result<Vec<PartitionLag>, WireError> {
     let mut lags = convert::lags(service.lag(session, group, topic)?);
     lags.sort_by(|a, b| (a.topic.as_str(), a.partition).cmp(&(b.topic.as_str(), b.partition)));
     Ok(lags)

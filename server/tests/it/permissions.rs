@@ -466,7 +466,9 @@ async fn group_listings_leave_out_the_groups_a_token_may_not_describe() {
     let config = "[[tokens]]\nname = \"admin\"\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n\n\
                   [[tokens]]\nname = \"reader\"\ntoken = \"reader-token-0123456789\"\npermissions = [\"consume\"]\n\
                   groups = [\"g000*\", \"g1500\", \"g2999\"]\n";
-    let tokens = ServerConfig::from_toml_str(config, Path::new("tokens.toml")).unwrap().tokens;
+    let tokens = ServerConfig::from_toml_str(config, Path::new("tokens.toml"))
+        .unwrap()
+        .tokens;
     let server = start_server(|c| c.tokens = tokens).await;
     let admin = connect(server.addr(), "admin-token-0123456789").await;
     admin.create_topic("t", 1, &[]).await.unwrap();

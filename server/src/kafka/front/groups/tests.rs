@@ -322,7 +322,10 @@ fn one_member_joins_syncs_commits_and_leaves() {
         fetch_offsets(front, 5, "g", "t"),
         vec![(3, -1, Some("meta".into()), 0), (-1, -1, Some(String::new()), 0)]
     );
-    let native = front.service.group_offsets(&conn().session, "g", Some("t")).expect("offsets");
+    let native = front
+        .service
+        .group_offsets(&conn().session, "g", Some("t"))
+        .expect("offsets");
     assert_eq!(native.len(), 1);
     assert_eq!((native[0].1.offset, native[0].1.metadata.as_slice()), (3, &b"meta"[..]));
 
@@ -454,7 +457,22 @@ fn refusals_carry_the_codes_clients_act_on() {
         commit(front, 7, &long, (-1, ""), "t", 0, None),
         errors::INVALID_GROUP_ID
     );
-    assert_eq!(fetch_offsets(front, 5, &long, "t")[0].3, errors::INVALID_GROUP_ID);
+    // A group-level error: in each partition at v1, at the top (no topics) at v2+.
+    assert_eq!(fetch_offsets(front, 1, &long, "t")[0].3, errors::INVALID_GROUP_ID);
+    let request = Request::OffsetFetch(o::OffsetFetchRequest {
+        group_id: &long,
+        topics: Some(vec![o::OffsetFetchRequestTopic {
+            name: "t",
+            partition_indexes: vec![0],
+        }]),
+        ..Default::default()
+    });
+    call(front, &mut conn(), 5, &request, |response| {
+        let Response::OffsetFetch(r) = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!((r.error_code, r.topics.len()), (errors::INVALID_GROUP_ID, 0));
+    });
     assert_eq!(
         commit(front, 7, "g", (-1, ""), "t", 0, Some(&"m".repeat(4097))),
         errors::OFFSET_METADATA_TOO_LARGE
@@ -566,7 +584,12 @@ fn a_native_reset_is_refused_while_a_kafka_member_lives_and_accepted_after_it_le
     let plan = reset(false, false).expect("accepted once the member left");
     assert!(plan.applied);
     assert_eq!(
-        front.service.group_offsets(&conn().session, "quiet", None).expect("offsets")[0].1.offset,
+        front
+            .service
+            .group_offsets(&conn().session, "quiet", None)
+            .expect("offsets")[0]
+            .1
+            .offset,
         3
     );
 }
