@@ -1,11 +1,14 @@
 //! `millrace bench`: a built-in load generator against a data directory.
 //! N producer threads append fixed-size records in batches for a duration or
 //! a record count; prints throughput and per-batch append latency percentiles
-//! (hdrhistogram), then optionally reads everything back.
+//! (hdrhistogram), then optionally reads everything back. Ctrl-C stops the
+//! run between two batches: it reports what it measured until then, marked
+//! interrupted, and exits 130.
 
 use crate::cli::GlobalArgs;
 use crate::data;
-use crate::error::{CliError, CliResult};
+use crate::error::{exit, CliError, CliResult};
+use crate::interrupt;
 use crate::output;
 use crate::parse;
 use clap::Args;
@@ -25,6 +28,8 @@ mod remote;
 
 #[derive(Debug, Args)]
 #[command(after_help = "The topic is created for the run and deleted afterwards unless --keep.
+Ctrl-C ends the run early: the figures of what was appended (and read back)
+until then are printed, marked interrupted, and the exit code is 130.
 Latency is per appended batch, from the call to its acknowledgement under
 the durability mode (so `always` includes the fdatasync, shared by
 concurrent producers through group commit).
@@ -98,6 +103,20 @@ pub(crate) fn claim(count: Option<u64>, claimed: &AtomicU64, batch_records: u64)
     }
 }
 
+/// What one run measured, on either backend.
+pub(crate) struct Measured {
+    pub(crate) partitions: u32,
+    pub(crate) records: u64,
+    pub(crate) batches: u64,
+    /// Seconds of appending.
+    pub(crate) elapsed: f64,
+    pub(crate) histogram: Histogram<u64>,
+    /// Records read back and the seconds it took (`--read`).
+    pub(crate) read: Option<(u64, f64)>,
+    /// Ctrl-C ended the run (or its read-back) early.
+    pub(crate) interrupted: bool,
+}
+
 pub(crate) fn new_histogram() -> CliResult<Histogram<u64>> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).map_err(|e| CliError::new(format!("histogram: {e}")))
 }
@@ -134,6 +153,9 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         .create_topic(&args.topic, config)
         .map_err(|e| CliError::from(e).with_hint("check --partitions, --record-bytes and --durability"))?;
 
+    // From here Ctrl-C ends the run with a report (the topic is deleted as
+    // after a whole run).
+    interrupt::watch();
     let stop = Arc::new(AtomicBool::new(false));
     let appended = Arc::new(AtomicU64::new(0));
     let claimed = Arc::new(AtomicU64::new(0));
@@ -153,7 +175,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
             let value = vec![b'x'; record_bytes];
             let mut result_records = 0u64;
             let mut batches = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) && !interrupt::requested() {
                 let Some(n) = claim(count, &claimed, batch_records) else {
                     break;
                 };
@@ -185,6 +207,9 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         let done = appended.load(Ordering::Relaxed);
         let elapsed = started.elapsed();
         bar.set_message(format!("{done} records"));
+        if interrupt::requested() {
+            break;
+        }
         match args.count {
             Some(total) => {
                 bar.set_position(done);
@@ -228,7 +253,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     }
 
     let mut read = None;
-    if args.read {
+    if args.read && !interrupt::requested() {
         // Under `interval:MS` the last records become visible with the next
         // fsync; make them visible before the read is timed.
         store.flush()?;
@@ -236,7 +261,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         let mut read_records = 0u64;
         for p in 0..partitions {
             let (mut offset, end) = store.offsets(&args.topic, p)?;
-            while offset < end {
+            while offset < end && !interrupt::requested() {
                 let r = store.read(&args.topic, p, offset, ReadOptions::default())?;
                 read_records += r.records.len() as u64;
                 if r.next_offset <= offset {
@@ -252,24 +277,50 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     }
     store.close()?;
 
-    report(global, &args, partitions, records, batches, elapsed, &histogram, read)
+    let measured = Measured {
+        partitions,
+        records,
+        batches,
+        elapsed,
+        histogram,
+        read,
+        interrupted: interrupt::requested(),
+    };
+    report(global, &args, &measured)
 }
 
-/// Print the results (both backends).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "debt: the figures of one run, to become a struct"
-)]
-pub(crate) fn report(
-    global: &GlobalArgs,
-    args: &BenchArgs,
-    partitions: u32,
-    records: u64,
-    batches: u64,
-    elapsed: f64,
-    histogram: &Histogram<u64>,
-    read: Option<(u64, f64)>,
-) -> CliResult<()> {
+/// Print the results (both backends); after Ctrl-C, the error that exits 130
+/// once they are printed.
+pub(crate) fn report(global: &GlobalArgs, args: &BenchArgs, measured: &Measured) -> CliResult<()> {
+    print_report(global, args, measured)?;
+    if !measured.interrupted {
+        return Ok(());
+    }
+    let planned = match args.count {
+        Some(count) => format!("{count} records"),
+        None => output::duration_ms(Some(u64::try_from(args.duration.as_millis()).unwrap_or(u64::MAX))),
+    };
+    Err(CliError {
+        message: format!(
+            "interrupted after {:.2} s of the {planned} asked for: the figures above cover the {} records \
+             appended until then",
+            measured.elapsed, measured.records
+        ),
+        hint: Some("run it again for a whole run (a shorter --duration or a --count bounds it)".to_string()),
+        code: exit::INTERRUPTED,
+    })
+}
+
+fn print_report(global: &GlobalArgs, args: &BenchArgs, measured: &Measured) -> CliResult<()> {
+    let Measured {
+        partitions,
+        records,
+        batches,
+        elapsed,
+        ref histogram,
+        read,
+        interrupted,
+    } = *measured;
     let bytes = records * args.record_bytes;
     let q = |quantile: f64| histogram.value_at_quantile(quantile);
     if global.json {
@@ -289,11 +340,13 @@ pub(crate) fn report(
                 "mean": histogram.mean(),
             },
             "read": read.map(|(n, s)| json!({"records": n, "seconds": s, "records_per_second": n as f64 / s})),
+            "interrupted": interrupted,
         }))?;
         return Ok(());
     }
     println!(
-        "bench{}: {} producer{}, {} partition{}, {} B records, {} per batch, durability {}",
+        "bench{}{}: {} producer{}, {} partition{}, {} B records, {} per batch, durability {}",
+        if interrupted { " (interrupted)" } else { "" },
         global
             .server
             .as_deref()

@@ -9,9 +9,10 @@
 //! with 16 producers, 16 blocking threads cost the client 30–50 % more CPU
 //! per record than the runtime's two (design/performance.md, issue 26).
 
-use super::{claim, new_histogram, report, BenchArgs, ProducerResult, LATENCY_MAX_US};
+use super::{claim, new_histogram, report, BenchArgs, Measured, ProducerResult, LATENCY_MAX_US};
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
+use crate::interrupt;
 use crate::target::{client_options, remote_error, resolve_server};
 use millrace::Record;
 use millrace_server::{BlockingClient, Client, ClientOptions};
@@ -46,9 +47,13 @@ impl Load {
         (0..self.batch_records).map(|_| record.clone()).collect()
     }
 
-    /// The next batch's size, or `None` when the run is over.
+    /// The next batch's size, or `None` when the run is over (or Ctrl-C
+    /// ended it).
     fn next_batch(&self) -> Option<u64> {
-        if self.stop.load(Ordering::Relaxed) || (self.count.is_none() && Instant::now() >= self.deadline) {
+        if self.stop.load(Ordering::Relaxed)
+            || interrupt::requested()
+            || (self.count.is_none() && Instant::now() >= self.deadline)
+        {
             return None;
         }
         claim(self.count, &self.claimed, self.batch_records)
@@ -84,6 +89,9 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
         .map_err(|e| {
             remote_error(addr, e).with_hint("pass another --topic, or delete it with `millrace topic delete`")
         })?;
+    // From here Ctrl-C ends the run with a report (the topic is deleted as
+    // after a whole run).
+    interrupt::watch();
     let started = Instant::now();
     let load = Load {
         addr,
@@ -121,7 +129,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let mut read = None;
-    if first_error.is_none() && args.read {
+    if first_error.is_none() && args.read && !interrupt::requested() {
         read = Some(read_back(&runtime, &admin, &load, records)?);
     }
     if !args.keep || first_error.is_some() {
@@ -130,7 +138,16 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> CliResult<()> {
     if let Some(e) = first_error {
         return Err(e);
     }
-    report(global, &args, partitions, records, batches, elapsed, &histogram, read)
+    let measured = Measured {
+        partitions,
+        records,
+        batches,
+        elapsed,
+        histogram,
+        read,
+        interrupted: interrupt::requested(),
+    };
+    report(global, &args, &measured)
 }
 
 /// The first `n` records of `batch` (all of it when `n` is larger).
@@ -249,6 +266,7 @@ const READ_BACK_PATIENCE: Duration = Duration::from_secs(10);
 /// of the run are read: (records, seconds). A pass that finds nothing new
 /// waits a little and reads on; when nothing new appears for
 /// [`READ_BACK_PATIENCE`], the read-back is an error naming what it missed.
+/// Ctrl-C ends it with what it read so far.
 fn read_back(
     runtime: &tokio::runtime::Runtime,
     admin: &Client,
@@ -276,7 +294,7 @@ fn read_back(
                 }
             }
         }
-        if read_records >= acknowledged {
+        if read_records >= acknowledged || interrupt::requested() {
             return Ok((read_records, t.elapsed().as_secs_f64().max(1e-9)));
         }
         if read_records > before {

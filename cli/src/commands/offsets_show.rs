@@ -141,8 +141,10 @@ fn all_groups(global: &GlobalArgs, target: Target) -> CliResult<()> {
     // The last request: an older server closes the connection on it.
     let mut states = target.group_states(&names)?;
     target.close()?;
-    // Groups the server would not describe to this token are left out,
-    // as a Kafka ListGroups leaves them out for it.
+    // A server leaves the groups this token may not describe out of its
+    // listing; an older one listed them and refuses to describe them: they
+    // are left out here too (counted in `hidden`), as a Kafka ListGroups
+    // leaves them out.
     let mut hidden = 0usize;
     if let Some(all) = states.take() {
         let (kept_rows, kept_states): (Vec<GroupRow>, Vec<GroupActivity>) = rows

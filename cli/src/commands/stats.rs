@@ -6,6 +6,7 @@ use crate::error::CliResult;
 use crate::output::{self, Table};
 use clap::Args;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Args)]
 #[command(
@@ -13,6 +14,11 @@ use serde_json::json;
 (or --count snapshots): on a terminal the screen is redrawn; otherwise (a
 pipe, a file) each snapshot is printed after the previous one, under a line
 `--- snapshot N at TIME` (with --json: one JSON document per snapshot).
+Each topic then also shows what was appended since the previous snapshot
+(APPENDED: records, from the end offsets, so retention does not count)
+and its rate (RATE, records/s over the time between the two); `-` in the
+first snapshot and for a topic new since the previous one. With --json:
+`appended` and `records_per_second` per topic (null there).
 
 Examples:
   millrace stats
@@ -28,10 +34,55 @@ pub struct StatsArgs {
     count: Option<u64>,
 }
 
+/// What one snapshot saw, for the next one's rates: when, and each
+/// topic's end offsets summed over its partitions.
+struct Taken {
+    at: std::time::Instant,
+    ends: BTreeMap<String, u64>,
+}
+
+/// With `--watch`: the snapshot before this one, if any.
+struct Watch<'a> {
+    previous: Option<&'a Taken>,
+}
+
+impl Watch<'_> {
+    /// Records appended to `topic` (end offsets `end` now) since the
+    /// previous snapshot, and their rate; `None` in the first snapshot or
+    /// for a topic it did not have. A topic deleted and re-created since
+    /// counts from 0.
+    fn since(&self, topic: &str, end: u64, now: std::time::Instant) -> Option<(u64, f64)> {
+        let previous = self.previous?;
+        let before = *previous.ends.get(topic)?;
+        let appended = if end >= before { end - before } else { end };
+        let seconds = now.duration_since(previous.at).as_secs_f64();
+        Some((appended, if seconds > 0.0 { appended as f64 / seconds } else { 0.0 }))
+    }
+
+    fn json(&self, topic: &str, end: u64, now: std::time::Instant) -> (serde_json::Value, serde_json::Value) {
+        match self.since(topic, end, now) {
+            Some((appended, rate)) => (json!(appended), json!(rate)),
+            None => (serde_json::Value::Null, serde_json::Value::Null),
+        }
+    }
+
+    /// The APPENDED and RATE cells.
+    fn cells(&self, topic: &str, end: u64, now: std::time::Instant) -> [String; 2] {
+        let seconds = self
+            .previous
+            .map_or(0.0, |previous| now.duration_since(previous.at).as_secs_f64());
+        match self.since(topic, end, now) {
+            Some((appended, _)) => [appended.to_string(), output::rate(appended, seconds)],
+            None => ["-".to_string(), "-".to_string()],
+        }
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: StatsArgs) -> CliResult<()> {
     let Some(secs) = args.watch else {
-        return snapshot(global);
+        return snapshot(global, None).map(|_| ());
     };
+    let mut previous: Option<Taken> = None;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut taken = 0u64;
     loop {
@@ -46,7 +97,10 @@ pub fn run(global: &GlobalArgs, args: StatsArgs) -> CliResult<()> {
                 output::time(chrono::Utc::now().timestamp_millis())
             );
         }
-        snapshot(global)?;
+        let watch = Watch {
+            previous: previous.as_ref(),
+        };
+        previous = Some(snapshot(global, Some(&watch))?);
         std::io::Write::flush(&mut std::io::stdout())?;
         if args.count.is_some_and(|count| taken >= count) {
             return Ok(());
@@ -55,12 +109,14 @@ pub fn run(global: &GlobalArgs, args: StatsArgs) -> CliResult<()> {
     }
 }
 
-/// One view of the numbers, offline or through the server.
-fn snapshot(global: &GlobalArgs) -> CliResult<()> {
+/// One view of the numbers, offline or through the server; with `watch`,
+/// each topic's appends since the previous one.
+fn snapshot(global: &GlobalArgs, watch: Option<&Watch<'_>>) -> CliResult<Taken> {
     if global.server.is_some() {
-        return run_remote(global);
+        return run_remote(global, watch);
     }
     let store = data::open_read_only(global)?;
+    let now = std::time::Instant::now();
     let mut descriptions = Vec::new();
     for name in store.list_all_topics() {
         descriptions.push(store.describe_topic(&name)?);
@@ -71,7 +127,7 @@ fn snapshot(global: &GlobalArgs) -> CliResult<()> {
     let mut total_records = 0u64;
     let mut total_segments = 0usize;
     let mut total_partitions = 0usize;
-    let mut rows = Vec::new();
+    let mut rows: Vec<TopicRow> = Vec::new();
     for d in &descriptions {
         let records: u64 = d
             .partitions
@@ -83,13 +139,20 @@ fn snapshot(global: &GlobalArgs) -> CliResult<()> {
         total_records += records;
         total_segments += segments;
         total_partitions += d.partitions.len();
-        rows.push((d.name.clone(), d.partitions.len(), records, segments, bytes));
+        let end: u64 = d.partitions.iter().map(|p| p.high_watermark).sum();
+        rows.push((d.name.clone(), d.partitions.len(), records, segments, bytes, end));
     }
+    let taken = Taken {
+        at: now,
+        ends: rows.iter().map(|row| (row.0.clone(), row.5)).collect(),
+    };
     if global.json {
         let topics: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(name, partitions, records, segments, bytes)| {
-                json!({"topic": name, "partitions": partitions, "records": records, "segments": segments, "bytes": bytes})
+            .map(|(name, partitions, records, segments, bytes, end)| {
+                let mut topic = json!({"topic": name, "partitions": partitions, "records": records, "segments": segments, "bytes": bytes});
+                add_rate_json(&mut topic, watch, name, *end, now);
+                topic
             })
             .collect();
         output::print_json(&json!({
@@ -107,7 +170,7 @@ fn snapshot(global: &GlobalArgs) -> CliResult<()> {
             "poisoned_earlier": earlier_poison.as_ref().map(|cause| Poison::from_cause(cause).json()),
             "per_topic": topics,
         }))?;
-        return Ok(());
+        return Ok(taken);
     }
     if let Some(cause) = &metrics.poisoned {
         Poison::from_cause(cause).print();
@@ -137,44 +200,96 @@ fn snapshot(global: &GlobalArgs) -> CliResult<()> {
             metrics.transaction_parts_unapplied
         );
     }
-    if !rows.is_empty() {
-        println!();
-        let mut table = Table::new(&["TOPIC", "PARTITIONS", "RECORDS", "SEGMENTS", "SIZE"]);
-        for (name, partitions, records, segments, bytes) in rows {
-            table.row(vec![
-                name,
-                partitions.to_string(),
-                records.to_string(),
-                segments.to_string(),
-                output::bytes(bytes),
-            ]);
-        }
-        table.print()?;
+    print_topics(rows, watch, now)?;
+    Ok(taken)
+}
+
+/// One offline topic's row: name, partitions, records, segments, bytes, and
+/// its end offsets summed.
+type TopicRow = (String, usize, u64, usize, u64, u64);
+
+/// The offline per-topic table (none without topics).
+fn print_topics(rows: Vec<TopicRow>, watch: Option<&Watch<'_>>, now: std::time::Instant) -> CliResult<()> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    println!();
+    let mut table = Table::new(&with_rate_headers(
+        &["TOPIC", "PARTITIONS", "RECORDS", "SEGMENTS", "SIZE"],
+        watch,
+    ));
+    for (name, partitions, records, segments, bytes, end) in rows {
+        let mut row = vec![
+            name.clone(),
+            partitions.to_string(),
+            records.to_string(),
+            segments.to_string(),
+            output::bytes(bytes),
+        ];
+        if let Some(watch) = watch {
+            row.extend(watch.cells(&name, end, now));
+        }
+        table.row(row);
+    }
+    Ok(table.print()?)
+}
+
+/// A table's headers, with APPENDED and RATE when watching.
+fn with_rate_headers(headers: &[&'static str], watch: Option<&Watch<'_>>) -> Vec<&'static str> {
+    let mut headers = headers.to_vec();
+    if watch.is_some() {
+        headers.extend(["APPENDED", "RATE"]);
+    }
+    headers
+}
+
+/// `appended` and `records_per_second` into a topic's JSON, when watching.
+fn add_rate_json(
+    topic: &mut serde_json::Value,
+    watch: Option<&Watch<'_>>,
+    name: &str,
+    end: u64,
+    now: std::time::Instant,
+) {
+    let (Some(watch), Some(object)) = (watch, topic.as_object_mut()) else {
+        return;
+    };
+    let (appended, rate) = watch.json(name, end, now);
+    object.insert("appended".to_string(), appended);
+    object.insert("records_per_second".to_string(), rate);
 }
 
 /// Online: the server's counters and each topic's numbers.
-fn run_remote(global: &GlobalArgs) -> CliResult<()> {
+fn run_remote(global: &GlobalArgs, watch: Option<&Watch<'_>>) -> CliResult<Taken> {
     let target = crate::target::Target::open(global)?;
+    let now = std::time::Instant::now();
     let stats = target.server_stats()?.unwrap_or_default();
     let mut topics = Vec::new();
     for name in target.list_topics()? {
         topics.push(target.describe(&name)?);
     }
     target.close()?;
+    let end = |t: &crate::target::TopicInfo| t.partitions.iter().map(|p| p.end_offset).sum::<u64>();
+    let taken = Taken {
+        at: now,
+        ends: topics.iter().map(|t| (t.name.clone(), end(t))).collect(),
+    };
     let poison = Poison::from_stats(&stats);
     if global.json {
         let counters: serde_json::Map<String, serde_json::Value> =
             stats.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
         let per_topic: Vec<serde_json::Value> = topics
             .iter()
-            .map(|t| json!({"topic": t.name, "partitions": t.partitions.len(), "records": t.records(), "bytes": t.partitions.iter().map(|p| p.bytes).sum::<u64>()}))
+            .map(|t| {
+                let mut topic = json!({"topic": t.name, "partitions": t.partitions.len(), "records": t.records(), "bytes": t.partitions.iter().map(|p| p.bytes).sum::<u64>()});
+                add_rate_json(&mut topic, watch, &t.name, end(t), now);
+                topic
+            })
             .collect();
         output::print_json(
             &json!({"server": global.server, "poisoned": poison.as_ref().map(Poison::json), "stats": counters, "per_topic": per_topic}),
         )?;
-        return Ok(());
+        return Ok(taken);
     }
     if let Some(poison) = &poison {
         poison.print();
@@ -187,18 +302,22 @@ fn run_remote(global: &GlobalArgs) -> CliResult<()> {
     table.print()?;
     if !topics.is_empty() {
         println!();
-        let mut table = Table::new(&["TOPIC", "PARTITIONS", "RECORDS", "SIZE"]);
+        let mut table = Table::new(&with_rate_headers(&["TOPIC", "PARTITIONS", "RECORDS", "SIZE"], watch));
         for t in &topics {
-            table.row(vec![
+            let mut row = vec![
                 t.name.clone(),
                 t.partitions.len().to_string(),
                 t.records().to_string(),
                 output::bytes(t.partitions.iter().map(|p| p.bytes).sum()),
-            ]);
+            ];
+            if let Some(watch) = watch {
+                row.extend(watch.cells(&t.name, end(t), now));
+            }
+            table.row(row);
         }
         table.print()?;
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// Why the store is poisoned, from the engine (offline) or from the

@@ -1,10 +1,12 @@
-//! A group's state and Kafka members are shown to a token only for groups
-//! its `groups` patterns cover, on both fronts (issue 23; one rule,
-//! `service::may_describe_group`): `millrace offsets show --server` with a
-//! limited token is refused one group and leaves it out of the all-groups
-//! view; confluent-kafka's AdminClient over SASL/PLAIN is answered
-//! GROUP_AUTHORIZATION_FAILED for it and does not see it listed; an admin
-//! token sees every group on both.
+//! A group's state, Kafka members, committed offsets and lag are shown to a
+//! token only for groups its `groups` patterns cover, and only those are
+//! listed, on both fronts (issue 23; one rule, `service::may_describe_group`,
+//! as Kafka's Describe on a group): `millrace offsets show --server` with a
+//! limited token is refused one group (its offsets and lag, with or without
+//! `--topic`) and does not see it in the all-groups view; confluent-kafka
+//! over SASL/PLAIN (AdminClient's list, describe and offsets, a consumer's
+//! `committed()`) is answered GROUP_AUTHORIZATION_FAILED for it and does not
+//! see it listed; an admin token sees every group on both.
 
 use predicates::prelude::*;
 
@@ -63,15 +65,25 @@ fn offsets_show_over_the_server_describes_only_the_tokens_groups() {
         cmd.env("MILLRACE_TOKEN", token).args(["offsets", "show"]);
         cmd
     };
-    // One group outside the patterns: refused, naming it.
-    show(READER).args(["--group", "payroll"]).assert().code(1).stderr(
-        predicate::str::contains("may not describe group \"payroll\"")
-            .and(predicate::str::contains("`groups` patterns")),
-    );
+    // One group outside the patterns: its offsets and lag refused, naming
+    // it (FetchOffsetsPage and LagPage, of every topic or of one).
+    for topic in [None, Some("t")] {
+        let mut cmd = show(READER);
+        cmd.args(["--group", "payroll"]);
+        if let Some(topic) = topic {
+            cmd.args(["--topic", topic]);
+        }
+        cmd.assert().code(1).stderr(
+            predicate::str::contains("may not describe group \"payroll\"")
+                .and(predicate::str::contains("in the token's `groups`"))
+                .and(predicate::str::contains("use a token configured for it")),
+        );
+    }
     let mine = common::json_of(show(READER).args(["--group", "app-1", "--json"]));
     assert_eq!(mine["state"], "active", "{mine}");
     assert_eq!(mine["lag"], 0, "{mine}");
-    // Every group: the hidden one (in the middle of the listing) left out.
+    // Every group: the hidden one (in the middle of the listing) left out
+    // by the server's listing itself, which says nothing of it.
     let all = common::json_of(show(READER).arg("--json"));
     let names: Vec<&str> = all["groups"]
         .as_array()
@@ -80,18 +92,19 @@ fn offsets_show_over_the_server_describes_only_the_tokens_groups() {
         .map(|g| g["group"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["app-1", "zoo"], "{all}");
-    assert_eq!(all["hidden_groups"], 1, "{all}");
-    show(READER)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("app-1").and(predicate::str::contains("payroll").not()))
-        .stderr(predicate::str::contains("1 group not shown"));
+    assert_eq!(all["hidden_groups"], 0, "{all}");
+    show(READER).assert().success().stdout(
+        predicate::str::contains("app-1")
+            .and(predicate::str::contains("zoo"))
+            .and(predicate::str::contains("payroll").not()),
+    );
     // Admin sees all three, and the one the reader may not.
     let all = common::json_of(show(ADMIN).arg("--json"));
     assert_eq!(all["groups"].as_array().unwrap().len(), 3, "{all}");
     assert_eq!(all["hidden_groups"], 0, "{all}");
     let payroll = common::json_of(show(ADMIN).args(["--group", "payroll", "--json"]));
     assert_eq!(payroll["state"], "active", "{payroll}");
+    assert_eq!(payroll["partitions"][0]["committed"], 2, "{payroll}");
     assert!(server.stop(), "the server stops cleanly");
 }
 
@@ -106,7 +119,17 @@ fn kafka_admin_clients_describe_and_list_only_the_tokens_groups() {
     let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
     three_groups(&server);
     let run = |user: &str, password: &str| -> serde_json::Value {
-        let args = ["--user", user, "--password", password, "app-1", "payroll", "zoo"];
+        let args = [
+            "--user",
+            user,
+            "--password",
+            password,
+            "--topic",
+            "t",
+            "app-1",
+            "payroll",
+            "zoo",
+        ];
         let output = kafka::success(&clients.python("group_describe_auth.py", &bootstrap, &args));
         serde_json::from_str(output.trim()).unwrap()
     };
@@ -118,6 +141,16 @@ fn kafka_admin_clients_describe_and_list_only_the_tokens_groups() {
         reader["described"]["payroll"]["error"], "GROUP_AUTHORIZATION_FAILED",
         "{reader}"
     );
+    // Committed offsets (OffsetFetch): the reader's groups, not payroll's.
+    assert_eq!(reader["offsets"]["app-1"], serde_json::json!({"0": 2}), "{reader}");
+    assert_eq!(reader["committed"]["zoo"], serde_json::json!({"offset": 2}), "{reader}");
+    for kind in ["offsets", "committed"] {
+        assert_eq!(
+            reader[kind]["payroll"],
+            serde_json::json!({"error": "GROUP_AUTHORIZATION_FAILED"}),
+            "{kind}: {reader}"
+        );
+    }
     let admin = run("admin", ADMIN);
     assert_eq!(
         admin["listed"],
@@ -125,5 +158,11 @@ fn kafka_admin_clients_describe_and_list_only_the_tokens_groups() {
         "{admin}"
     );
     assert_eq!(admin["described"]["payroll"]["state"], "EMPTY", "{admin}");
+    assert_eq!(admin["offsets"]["payroll"], serde_json::json!({"0": 2}), "{admin}");
+    assert_eq!(
+        admin["committed"]["payroll"],
+        serde_json::json!({"offset": 2}),
+        "{admin}"
+    );
     assert!(server.stop(), "the server stops cleanly");
 }

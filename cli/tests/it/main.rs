@@ -13,6 +13,7 @@
 
 mod attempts_damage;
 mod audit_lag_paging;
+mod bench_interrupt;
 mod check_damaged_topic;
 mod check_repair;
 mod common;

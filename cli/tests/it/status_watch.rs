@@ -160,3 +160,70 @@ fn status_lists_the_schema_registry_listener() {
     let status = common::json_of(server.millrace().args(["--json", "status"]));
     assert!(status["listeners"].get("registry").is_none(), "{status}");
 }
+
+/// `stats --watch` shows what each topic appended since the previous
+/// snapshot and at what rate: nothing to compare in the first snapshot
+/// (`-`, null), 0 for an idle topic, and for the busy one exactly the 100
+/// records produced in between, offline (text) and through the server
+/// (`--json`, read as the snapshots arrive).
+#[test]
+fn stats_watch_shows_what_each_topic_appended_since_the_previous_snapshot() {
+    let (_tmp, data) = common::store_with_topic("busy", 2);
+    common::millrace(&data)
+        .args(["topic", "create", "idle"])
+        .assert()
+        .success();
+    let out = common::stdout_of(common::millrace(&data).args(["stats", "--watch", "1", "--count", "2"]));
+    let second = out.split("--- snapshot 2 at").nth(1).unwrap_or_else(|| panic!("{out}"));
+    assert!(second.contains("APPENDED") && second.contains("RATE"), "{out}");
+    assert_eq!(second.matches("0.00 records/s").count(), 2, "{out}");
+
+    let server = common::Server::start(&data, &[]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("millrace"))
+        .args(["--server", &server.addr, "--json", "stats", "--watch", "1"])
+        .env_remove("MILLRACE_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut snapshots = serde_json::Deserializer::from_reader(stdout).into_iter::<serde_json::Value>();
+    let mut next = || snapshots.next().expect("a snapshot").expect("JSON");
+    let topic = |snapshot: &serde_json::Value, name: &str| -> serde_json::Value {
+        snapshot["per_topic"]
+            .as_array()
+            .and_then(|topics| topics.iter().find(|t| t["topic"] == name).cloned())
+            .unwrap_or_else(|| panic!("no {name} in {snapshot}"))
+    };
+    let first = next();
+    for name in ["busy", "idle"] {
+        let t = topic(&first, name);
+        assert!(t["appended"].is_null() && t["records_per_second"].is_null(), "{t}");
+    }
+    let lines: String = (0..100).map(|i| format!("r{i}\n")).collect();
+    server
+        .millrace()
+        .args(["produce", "busy"])
+        .write_stdin(lines)
+        .assert()
+        .success();
+    // The produce lands between two snapshots: read on until it was seen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut appended = 0;
+    while appended < 100 {
+        assert!(std::time::Instant::now() < deadline, "100 records never showed");
+        let snapshot = next();
+        let idle = topic(&snapshot, "idle");
+        assert_eq!(
+            (idle["appended"].as_u64(), idle["records_per_second"].as_f64()),
+            (Some(0), Some(0.0))
+        );
+        let busy = topic(&snapshot, "busy");
+        let n = busy["appended"].as_u64().unwrap();
+        assert_eq!(busy["records_per_second"].as_f64().unwrap() > 0.0, n > 0, "{busy}");
+        appended += n;
+    }
+    assert_eq!(appended, 100);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(server.stop());
+}

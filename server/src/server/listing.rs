@@ -84,12 +84,12 @@ pub fn list_topics_page(service: &Service, page: &NamesPage) -> Result<Response,
     )))
 }
 
-/// `ListGroupsPage`: groups after the cursor, in byte order (internal ones
-/// included, like `ListGroups`).
-pub fn list_groups_page(service: &Service, page: &NamesPage) -> Result<Response, WireError> {
+/// `ListGroupsPage`: groups after the cursor that the session may describe,
+/// in byte order (internal ones included, like `ListGroups`).
+pub fn list_groups_page(service: &Service, session: &Session, page: &NamesPage) -> Result<Response, WireError> {
     let limit = page_entries(page.limit)?;
     // One more than the page holds: tells whether another page follows.
-    let groups = service.groups_page(page.after.as_deref(), limit + 1)?;
+    let groups = service.groups_page(session, page.after.as_deref(), limit + 1)?;
     Ok(Response::NamesPage(names_page(groups, limit, service.frame_bytes_max)))
 }
 
@@ -101,9 +101,9 @@ fn names_page(candidates: impl IntoIterator<Item = String>, limit: usize, frame_
 
 /// `FetchOffsetsPage`: the group's committed offsets after the cursor, in
 /// (topic, partition) order.
-pub fn fetch_offsets_page(service: &Service, page: &OffsetsPage) -> Result<Response, WireError> {
+pub fn fetch_offsets_page(service: &Service, session: &Session, page: &OffsetsPage) -> Result<Response, WireError> {
     let limit = page_entries(page.limit)?;
-    let candidates = committed_offsets(service, &page.group, page.topic.as_deref())?
+    let candidates = committed_offsets(service, session, &page.group, page.topic.as_deref())?
         .into_iter()
         .filter(|o| {
             page.after
@@ -122,9 +122,16 @@ pub fn fetch_offsets_page(service: &Service, page: &OffsetsPage) -> Result<Respo
 }
 
 /// A group's committed offsets, in (topic, partition) order, of one topic
-/// or all.
-fn committed_offsets(service: &Service, group: &str, topic: Option<&str>) -> Result<Vec<CommittedOffset>, WireError> {
-    Ok(convert::committed_offsets(service.group_offsets(group, topic)?))
+/// or all; `PermissionDenied` for a group the session may not describe.
+fn committed_offsets(
+    service: &Service,
+    session: &Session,
+    group: &str,
+    topic: Option<&str>,
+) -> Result<Vec<CommittedOffset>, WireError> {
+    Ok(convert::committed_offsets(
+        service.group_offsets(session, group, topic)?,
+    ))
 }
 
 /// Refuse an unpaged listing that does not fit in one response.
@@ -161,10 +168,11 @@ pub fn list_topics(service: &Service) -> Result<Response, WireError> {
     Ok(Response::Topics(topics))
 }
 
-/// `ListGroups` (unpaged): every group, sorted, if they fit in one response.
-pub fn list_groups(service: &Service) -> Result<Response, WireError> {
+/// `ListGroups` (unpaged): every group the session may describe, sorted, if
+/// they fit in one response.
+pub fn list_groups(service: &Service, session: &Session) -> Result<Response, WireError> {
     let groups = whole(
-        service.groups()?,
+        service.groups(session)?,
         |g| name_bytes(g),
         service.frame_bytes_max,
         "groups",
@@ -174,8 +182,8 @@ pub fn list_groups(service: &Service) -> Result<Response, WireError> {
 }
 
 /// `FetchOffsets` (unpaged): a group's committed offsets, if they fit in one response.
-pub fn fetch_offsets(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {
-    let offsets = committed_offsets(service, &query.group, query.topic.as_deref())?;
+pub fn fetch_offsets(service: &Service, session: &Session, query: &GroupQuery) -> Result<Response, WireError> {
+    let offsets = committed_offsets(service, session, &query.group, query.topic.as_deref())?;
     let offsets = whole(
         offsets,
         offset_bytes,
@@ -242,17 +250,23 @@ pub fn reset_audit(service: &Service, audit: &ResetAudit) -> Result<Response, Wi
 }
 
 /// A group's lag, in (topic, partition) order, on one topic or on every
-/// partition it committed to.
-fn lags(service: &Service, group: &str, topic: Option<&str>) -> Result<Vec<PartitionLag>, WireError> {
-    let mut lags = convert::lags(service.lag(group, topic)?);
+/// partition it committed to; `PermissionDenied` for a group the session
+/// may not describe.
+fn lags(
+    service: &Service,
+    session: &Session,
+    group: &str,
+    topic: Option<&str>,
+) -> Result<Vec<PartitionLag>, WireError> {
+    let mut lags = convert::lags(service.lag(session, group, topic)?);
     lags.sort_by(|a, b| (a.topic.as_str(), a.partition).cmp(&(b.topic.as_str(), b.partition)));
     Ok(lags)
 }
 
 /// `LagPage`: the group's lag after the cursor, in (topic, partition) order.
-pub fn lag_page(service: &Service, page: &LagPage) -> Result<Response, WireError> {
+pub fn lag_page(service: &Service, session: &Session, page: &LagPage) -> Result<Response, WireError> {
     let limit = page_entries(page.limit)?;
-    let candidates = lags(service, &page.group, page.topic.as_deref())?
+    let candidates = lags(service, session, &page.group, page.topic.as_deref())?
         .into_iter()
         .filter(|l| {
             page.after
@@ -271,8 +285,8 @@ pub fn lag_page(service: &Service, page: &LagPage) -> Result<Response, WireError
 }
 
 /// `Lag` (unpaged): the group's lag, if it fits in one response.
-pub fn lag(service: &Service, query: &GroupQuery) -> Result<Response, WireError> {
-    let lags = lags(service, &query.group, query.topic.as_deref())?;
+pub fn lag(service: &Service, session: &Session, query: &GroupQuery) -> Result<Response, WireError> {
+    let lags = lags(service, session, &query.group, query.topic.as_deref())?;
     let lags = whole(lags, lag_bytes, service.frame_bytes_max, "partitions' lag", "LagPage")?;
     Ok(Response::Lag(lags))
 }

@@ -4,7 +4,7 @@
 //! the opcode table of design/protocol.md) or the resource rule refuses it.
 //! Resources: its own producer or another token's; a group its `groups`
 //! pattern names, another group, an internal group (to commit to, and to
-//! see the state and members of); an ordinary topic or
+//! see the state, members, committed offsets and lag of); an ordinary topic or
 //! the admin-only reset audit topic. Any other answer (an engine error such
 //! as `UnknownProducer` included) counts as "not denied".
 
@@ -214,10 +214,17 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
                 (Resource::Group(g), request)
             })
             .collect(),
-        Opcode::FetchOffsets => one(Request::FetchOffsets(GroupQuery {
-            group: OTHER_GROUP.into(),
-            topic: None,
-        })),
+        // A group's offsets and lag: only for groups the token may describe.
+        Opcode::FetchOffsets => groups
+            .iter()
+            .map(|g| {
+                let request = Request::FetchOffsets(GroupQuery {
+                    group: (*g).into(),
+                    topic: None,
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::ResetOffsets => one(Request::ResetOffsets(ResetOffsets {
             group: OTHER_GROUP.into(),
             topic: None,
@@ -226,10 +233,16 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             dry_run: true,
             force: false,
         })),
-        Opcode::Lag => one(Request::Lag(GroupQuery {
-            group: OTHER_GROUP.into(),
-            topic: None,
-        })),
+        Opcode::Lag => groups
+            .iter()
+            .map(|g| {
+                let request = Request::Lag(GroupQuery {
+                    group: (*g).into(),
+                    topic: Some("orders".into()),
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::FailRecord => {
             let mut out: Vec<(Resource, Request)> = producers
                 .iter()
@@ -241,19 +254,31 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         Opcode::ResetAudit => one(Request::ResetAudit(ResetAudit { group: None })),
         Opcode::ListGroups => one(Request::ListGroups),
         Opcode::ListGroupsPage => one(Request::ListGroupsPage(NamesPage::default())),
-        Opcode::FetchOffsetsPage => one(Request::FetchOffsetsPage(OffsetsPage {
-            group: OTHER_GROUP.into(),
-            topic: None,
-            after: None,
-            limit: 0,
-        })),
+        Opcode::FetchOffsetsPage => groups
+            .iter()
+            .map(|g| {
+                let request = Request::FetchOffsetsPage(OffsetsPage {
+                    group: (*g).into(),
+                    topic: None,
+                    after: None,
+                    limit: 0,
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::ResetAuditPage => one(Request::ResetAuditPage(ResetAuditPage::default())),
-        Opcode::LagPage => one(Request::LagPage(LagPage {
-            group: OTHER_GROUP.into(),
-            topic: None,
-            after: None,
-            limit: 0,
-        })),
+        Opcode::LagPage => groups
+            .iter()
+            .map(|g| {
+                let request = Request::LagPage(LagPage {
+                    group: (*g).into(),
+                    topic: None,
+                    after: None,
+                    limit: 0,
+                });
+                (Resource::Group(g), request)
+            })
+            .collect(),
         Opcode::DeleteGroup => groups
             .iter()
             .map(|g| {
@@ -426,5 +451,67 @@ async fn opcode_permission_resource_matrix() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     assert_eq!(covered.len(), Opcode::ALL.len(), "every opcode was exercised");
     assert!(checked > 150, "{checked}");
+    server.handle.shutdown().await.unwrap();
+}
+
+/// The group listings (`ListGroups`, `ListGroupsPage`) leave out the groups
+/// a token may not describe, however long a run of them: 3,000 groups
+/// `g0000`..`g2999`, of which the reader's patterns (`g000*`, `g1500`,
+/// `g2999`) cover 12, with runs of about 1,500 hidden groups between them
+/// (longer than the server reads at a time while skipping). Walked one
+/// group per page and whole, the reader lists exactly its 12 and every
+/// cursor is one of them; the admin lists all 3,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_listings_leave_out_the_groups_a_token_may_not_describe() {
+    let config = "[[tokens]]\nname = \"admin\"\ntoken = \"admin-token-0123456789\"\npermissions = [\"admin\"]\n\n\
+                  [[tokens]]\nname = \"reader\"\ntoken = \"reader-token-0123456789\"\npermissions = [\"consume\"]\n\
+                  groups = [\"g000*\", \"g1500\", \"g2999\"]\n";
+    let tokens = ServerConfig::from_toml_str(config, Path::new("tokens.toml"))
+        .unwrap()
+        .tokens;
+    let server = start_server(|c| c.tokens = tokens).await;
+    let admin = connect(server.addr(), "admin-token-0123456789").await;
+    admin.create_topic("t", 1, &[]).await.unwrap();
+    let all: Vec<String> = (0..3_000).map(|i| format!("g{i:04}")).collect();
+    for chunk in all.chunks(500) {
+        let mut tasks = Vec::new();
+        for group in chunk {
+            let admin = admin.clone();
+            let group = group.clone();
+            tasks.push(tokio::spawn(async move {
+                admin.commit_offsets(&group, &[("t", 0, 0)]).await.unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    let mut visible: Vec<String> = (0..10).map(|i| format!("g000{i}")).collect();
+    visible.extend(["g1500".to_string(), "g2999".to_string()]);
+
+    let reader = connect(server.addr(), "reader-token-0123456789").await;
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = reader.list_groups_page(after.as_deref(), 1).await.unwrap();
+        listed.extend(page.names.iter().cloned());
+        match page.next_after {
+            Some(next) => {
+                assert!(visible.contains(&next), "cursor {next} names a hidden group");
+                after = Some(next);
+            }
+            None => break,
+        }
+        assert!(listed.len() <= visible.len(), "{listed:?}");
+    }
+    assert_eq!(listed, visible);
+    assert_eq!(reader.list_groups().await.unwrap(), visible);
+    match reader.call(Request::ListGroups).await.unwrap() {
+        Response::Groups(groups) => assert_eq!(groups, visible),
+        other => panic!("{other:?}"),
+    }
+    // The default page holds all 12; admin walks all 3,000.
+    assert_eq!(reader.list_groups_page(None, 0).await.unwrap().names, visible);
+    assert_eq!(admin.list_groups().await.unwrap(), all);
     server.handle.shutdown().await.unwrap();
 }

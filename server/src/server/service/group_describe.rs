@@ -7,12 +7,22 @@
 //! patterns cover, the same patterns that let it commit
 //! ([`crate::auth::Principal::may_use_group`]): `"name"` exactly, `"prefix*"`
 //! by prefix, an internal `__*` group only through a pattern naming `__`.
-//! Admin tokens and servers without tokens see every group. The native
-//! `DescribeGroups` and `DescribeGroupMembers` answer `PermissionDenied`
-//! for a group outside them; the Kafka front's DescribeGroups answers
-//! GROUP_AUTHORIZATION_FAILED for it and its ListGroups leaves it out.
+//! Admin tokens and servers without tokens see every group. Its committed
+//! offsets and lag are the group's own too, as Kafka's Describe on a group
+//! guards its offsets: the service's group reads ([`Service::group_offsets`],
+//! [`Service::lag`]) refuse such a group with `PermissionDenied` and its
+//! listings ([`Service::groups`], [`Service::groups_page`]) leave it out.
+//! The native `DescribeGroups` and `DescribeGroupMembers` answer
+//! `PermissionDenied` for a group outside them; the Kafka front's
+//! DescribeGroups and OffsetFetch answer GROUP_AUTHORIZATION_FAILED for it
+//! and its ListGroups leaves it out.
+//!
+//! [`Service::group_offsets`]: super::Service::group_offsets
+//! [`Service::lag`]: super::Service::lag
+//! [`Service::groups`]: super::Service::groups
+//! [`Service::groups_page`]: super::Service::groups_page
 
-use super::{ServiceError, Session};
+use super::{ServiceError, ServiceResult, Session};
 use crate::auth::Principal;
 
 /// May `principal` see `group`'s state and members?
@@ -26,20 +36,31 @@ impl Session {
         may_describe_group(&self.principal, group)
     }
 
+    /// Refuse a group this connection may not describe: its committed
+    /// offsets and lag are the group's own, as its state is.
+    pub(super) fn check_describe_group(&self, group: &str) -> ServiceResult<()> {
+        if self.may_describe_group(group) {
+            return Ok(());
+        }
+        Err(hidden_group(group))
+    }
+
     /// The first of `groups` this connection may not describe, as (its
     /// index in `groups`, the refusal naming it); `None`: it may describe
     /// them all.
     pub fn first_group_hidden(&self, groups: &[String]) -> Option<(usize, ServiceError)> {
         let index = groups.iter().position(|group| !self.may_describe_group(group))?;
         let group = groups.get(index)?;
-        Some((
-            index,
-            ServiceError::PermissionDenied(format!(
-                "the connection's token may not describe group {}; list it (or a prefix*) in the token's `groups`",
-                crate::text::escape_quoted(group)
-            )),
-        ))
+        Some((index, hidden_group(group)))
     }
+}
+
+/// The refusal of a group the connection may not describe, naming it.
+fn hidden_group(group: &str) -> ServiceError {
+    ServiceError::PermissionDenied(format!(
+        "the connection's token may not describe group {}; list it (or a prefix*) in the token's `groups`",
+        crate::text::escape_quoted(group)
+    ))
 }
 
 #[cfg(test)]

@@ -27,12 +27,15 @@ impl Service {
         Ok(self.store.consumer_groups().commit_offsets(group, commits)?)
     }
 
-    /// The group's committed offsets, of one topic or all.
+    /// The group's committed offsets, of one topic or all; `PermissionDenied`
+    /// for a group the session may not describe ([`super::may_describe_group`]).
     pub fn group_offsets(
         &self,
+        session: &Session,
         group: &str,
         topic: Option<&str>,
     ) -> ServiceResult<Vec<((String, u32), millrace::offset_table::CommittedOffset)>> {
+        session.check_describe_group(group)?;
         let mut offsets = self.store.consumer_groups().group_offsets(group)?;
         offsets.retain(|((t, _), _)| topic.is_none_or(|topic| topic == t));
         Ok(offsets)
@@ -74,14 +77,35 @@ impl Service {
         Ok(self.store.consumer_groups().reset_audit_page(group, after, max)?)
     }
 
-    /// Every group with committed offsets (internal ones included), in byte order.
-    pub fn groups(&self) -> ServiceResult<Vec<String>> {
-        Ok(self.store.consumer_groups().groups()?)
+    /// Every group with committed offsets (internal ones included) that the
+    /// session may describe ([`super::may_describe_group`]), in byte order.
+    pub fn groups(&self, session: &Session) -> ServiceResult<Vec<String>> {
+        let mut groups = self.store.consumer_groups().groups()?;
+        groups.retain(|group| session.may_describe_group(group));
+        Ok(groups)
     }
 
-    /// At most `max` groups after `after`, in byte order.
-    pub fn groups_page(&self, after: Option<&str>, max: usize) -> ServiceResult<Vec<String>> {
-        Ok(self.store.consumer_groups().groups_page(after, max)?)
+    /// At most `max` groups after `after` that the session may describe, in
+    /// byte order. Groups it may not describe are skipped, however many: a
+    /// page never ends on one, so a cursor never names a hidden group.
+    pub fn groups_page(&self, session: &Session, after: Option<&str>, max: usize) -> ServiceResult<Vec<String>> {
+        /// Groups read from the store at a time while skipping hidden ones.
+        const SCAN_GROUPS: usize = 1000;
+        let groups = self.store.consumer_groups();
+        let mut visible = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        while visible.len() < max {
+            let chunk = (max - visible.len()).max(SCAN_GROUPS);
+            let page = groups.groups_page(cursor.as_deref(), chunk)?;
+            let last_page = page.len() < chunk;
+            cursor = page.last().cloned();
+            visible.extend(page.into_iter().filter(|group| session.may_describe_group(group)));
+            if last_page {
+                break;
+            }
+        }
+        visible.truncate(max);
+        Ok(visible)
     }
 
     /// Remove every committed offset of `group`, audited with the session's
@@ -110,7 +134,15 @@ impl Service {
             .delete_group_offsets(group, topic, &session.actor(), force)?)
     }
 
-    pub fn lag(&self, group: &str, topic: Option<&str>) -> ServiceResult<Vec<millrace::PartitionLag>> {
+    /// The group's lag on every partition of `topic`, or on every partition
+    /// it committed to; `PermissionDenied` as [`Service::group_offsets`].
+    pub fn lag(
+        &self,
+        session: &Session,
+        group: &str,
+        topic: Option<&str>,
+    ) -> ServiceResult<Vec<millrace::PartitionLag>> {
+        session.check_describe_group(group)?;
         Ok(match topic {
             Some(topic) => self.store.consumer_groups().consumer_lag_for_topic(group, topic),
             None => self.store.consumer_groups().consumer_lag(group),

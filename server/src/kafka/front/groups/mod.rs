@@ -277,7 +277,7 @@ pub(crate) fn describe_groups(
             let has_offsets = view.is_none()
                 && front
                     .service
-                    .group_offsets(group, None)
+                    .group_offsets(&conn.session, group, None)
                     .is_ok_and(|offsets| !offsets.is_empty());
             (errors::NONE, view, has_offsets)
         })
@@ -341,7 +341,7 @@ pub(crate) fn list_groups(
 ) -> Handled {
     let live = front.groups.list(&front.service.kafka_groups);
     let mut response = m::ListGroupsResponse::default();
-    let stored = match front.service.groups() {
+    let stored = match front.service.groups(&conn.session) {
         Ok(stored) => stored,
         Err(error) => {
             response.error_code = errors::code_of(&error);

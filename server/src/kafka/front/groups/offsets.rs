@@ -5,7 +5,9 @@
 //! kept as its UTF-8 bytes (a null one as empty: Kafka stores "" too).
 //! A group commits on user topics and on dead-letter queues `__dlq.<topic>`
 //! (`service::may_commit_position_on`); other `__*` topics answer
-//! TOPIC_AUTHORIZATION_FAILED.
+//! TOPIC_AUTHORIZATION_FAILED. Reading a group's offsets needs what
+//! describing it needs (`service::may_describe_group`), else
+//! GROUP_AUTHORIZATION_FAILED.
 
 use messages::offsets as m;
 
@@ -134,10 +136,14 @@ fn group_commit_code(front: &Front, conn: &Conn, request: &m::OffsetCommitReques
 type Fetched = (i32, i64, String, i16);
 
 /// OffsetFetch v1–5: -1 and empty metadata for a partition without a
-/// commit; v5's committed leader epoch is -1 (no epochs here).
+/// commit; v5's committed leader epoch is -1 (no epochs here). A group the
+/// principal may not describe (`service::may_describe_group`) is
+/// GROUP_AUTHORIZATION_FAILED, as any group-level error: v1 says it in
+/// each requested partition, v2+ at the top with no partitions (as Kafka's
+/// `OffsetFetchRequest::getErrorResponse`).
 pub(crate) fn offset_fetch(
     front: &Front,
-    _conn: &mut Conn,
+    conn: &mut Conn,
     header: &RequestHeader<'_>,
     request: m::OffsetFetchRequest<'_>,
     out: &mut Vec<u8>,
@@ -146,7 +152,7 @@ pub(crate) fn offset_fetch(
     let stored = check_group_id(group).and_then(|()| {
         front
             .service
-            .group_offsets(group, None)
+            .group_offsets(&conn.session, group, None)
             .map_err(|error| code_of(&error))
     });
     let (group_code, mut stored) = match stored {
@@ -170,6 +176,8 @@ pub(crate) fn offset_fetch(
         }
     };
     let answers: Vec<(&str, Vec<Fetched>)> = match &request.topics {
+        // v2+ carries a group-level error at the top only.
+        Some(_) if group_code != errors::NONE && header.api_version >= 2 => Vec::new(),
         Some(topics) => topics
             .iter()
             .map(|topic| {

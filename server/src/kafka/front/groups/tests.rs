@@ -322,7 +322,10 @@ fn one_member_joins_syncs_commits_and_leaves() {
         fetch_offsets(front, 5, "g", "t"),
         vec![(3, -1, Some("meta".into()), 0), (-1, -1, Some(String::new()), 0)]
     );
-    let native = front.service.group_offsets("g", Some("t")).expect("offsets");
+    let native = front
+        .service
+        .group_offsets(&conn().session, "g", Some("t"))
+        .expect("offsets");
     assert_eq!(native.len(), 1);
     assert_eq!((native[0].1.offset, native[0].1.metadata.as_slice()), (3, &b"meta"[..]));
 
@@ -454,7 +457,22 @@ fn refusals_carry_the_codes_clients_act_on() {
         commit(front, 7, &long, (-1, ""), "t", 0, None),
         errors::INVALID_GROUP_ID
     );
-    assert_eq!(fetch_offsets(front, 5, &long, "t")[0].3, errors::INVALID_GROUP_ID);
+    // A group-level error: in each partition at v1, at the top (no topics) at v2+.
+    assert_eq!(fetch_offsets(front, 1, &long, "t")[0].3, errors::INVALID_GROUP_ID);
+    let request = Request::OffsetFetch(o::OffsetFetchRequest {
+        group_id: &long,
+        topics: Some(vec![o::OffsetFetchRequestTopic {
+            name: "t",
+            partition_indexes: vec![0],
+        }]),
+        ..Default::default()
+    });
+    call(front, &mut conn(), 5, &request, |response| {
+        let Response::OffsetFetch(r) = response else {
+            panic!("{response:?}")
+        };
+        assert_eq!((r.error_code, r.topics.len()), (errors::INVALID_GROUP_ID, 0));
+    });
     assert_eq!(
         commit(front, 7, "g", (-1, ""), "t", 0, Some(&"m".repeat(4097))),
         errors::OFFSET_METADATA_TOO_LARGE
@@ -566,7 +584,12 @@ fn a_native_reset_is_refused_while_a_kafka_member_lives_and_accepted_after_it_le
     let plan = reset(false, false).expect("accepted once the member left");
     assert!(plan.applied);
     assert_eq!(
-        front.service.group_offsets("quiet", None).expect("offsets")[0].1.offset,
+        front
+            .service
+            .group_offsets(&conn().session, "quiet", None)
+            .expect("offsets")[0]
+            .1
+            .offset,
         3
     );
 }
@@ -620,4 +643,57 @@ fn describe_and_list_groups_show_only_what_the_tokens_patterns_cover() {
     };
     assert_eq!(list(&mut reader), vec!["app-1".to_string()]);
     assert_eq!(list(&mut conn()), vec!["app-1".to_string(), "payroll".to_string()]);
+}
+
+/// OffsetFetch of a group the token may not describe (the rule of
+/// DescribeGroups, `Session::may_describe_group`): GROUP_AUTHORIZATION_FAILED
+/// in each requested partition at v1, as the top-level error with no topics
+/// at v2+ (Kafka's `OffsetFetchRequest::getErrorResponse`); the token's own
+/// group and an anonymous connection read their offsets.
+#[test]
+fn offset_fetch_of_a_group_the_token_may_not_describe_is_refused() {
+    use crate::auth::{Permission, Permissions, Principal};
+    let fixture = fixture(KafkaConfig::default());
+    let front = &fixture.front;
+    topic(front, "t", 2);
+    assert_eq!(commit(front, 7, "app-1", (-1, ""), "t", 1, None), 0);
+    assert_eq!(commit(front, 7, "payroll", (-1, ""), "t", 2, None), 0);
+    let mut reader = conn();
+    reader.session.principal = Principal::named(
+        "reader",
+        Permissions::of(&[Permission::Consume]),
+        &["app-*".to_string()],
+    );
+    let fetch = |conn: &mut Conn, version: i16, group: &str| {
+        let request = Request::OffsetFetch(o::OffsetFetchRequest {
+            group_id: group,
+            topics: Some(vec![o::OffsetFetchRequestTopic {
+                name: "t",
+                partition_indexes: vec![0],
+            }]),
+            ..Default::default()
+        });
+        call(front, conn, version, &request, |response| {
+            let Response::OffsetFetch(r) = response else {
+                panic!("{response:?}")
+            };
+            let partitions: Vec<(i64, i16)> = r
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| (p.committed_offset, p.error_code)))
+                .collect();
+            (r.error_code, partitions)
+        })
+    };
+    let refused = errors::GROUP_AUTHORIZATION_FAILED;
+    for version in 1..=5 {
+        let (top, partitions) = fetch(&mut reader, version, "payroll");
+        if version == 1 {
+            assert_eq!(partitions, vec![(-1, refused)], "v{version}");
+        } else {
+            assert_eq!((top, partitions), (refused, vec![]), "v{version}");
+        }
+        assert_eq!(fetch(&mut reader, version, "app-1").1, vec![(1, 0)], "v{version}");
+        assert_eq!(fetch(&mut conn(), version, "payroll").1, vec![(2, 0)], "v{version}");
+    }
 }
