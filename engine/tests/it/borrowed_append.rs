@@ -137,8 +137,10 @@ fn borrowed_records_read_back_as_the_same_owned_records() {
 fn a_borrowed_record_over_the_limit_is_refused_as_an_owned_one() {
     let dir = scratch_dir();
     let store = Store::open(dir.path(), options()).unwrap();
-    let mut config = TopicConfig::default();
-    config.record_bytes_max = 100;
+    let config = TopicConfig {
+        record_bytes_max: 100,
+        ..TopicConfig::default()
+    };
     store.create_topic("t", config).unwrap();
     let big = [0u8; 200];
     let record = Borrowed {
