@@ -8,7 +8,7 @@ usage: profile.py BIN WORK_DIR OUT.svg
 
 KBENCH_AB_DURABILITY (default `always`) is the topic's durability. Needs
 `perf`, `inferno-collapse-perf` and `inferno-flamegraph` on PATH
-(`cargo install inferno`); the folded stacks are kept beside the SVG.
+(`cargo install inferno`); the folded stacks are kept beside the SVG (the SVG holds the same).
 """
 import os
 import shutil
