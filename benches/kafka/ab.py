@@ -14,7 +14,8 @@ KBENCH_LATENCY_SECONDS) and the native front's batched produce and read
 same minutes. Prints the raw rows and the medians as JSON; CPU µs per record
 of the client and of the server process (`/proc/<pid>/stat`), as driver.py.
 Set KBENCH_AB_NATIVE=0 to skip the native rows, KBENCH_AB_LATENCY=0 to skip
-the one-record loop.
+the one-record loop; KBENCH_AB_DURABILITY (default `always`) is the topics'
+durability on both fronts (`os` for relaxed: no fsync owed).
 """
 import json
 import os
@@ -27,6 +28,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import driver  # noqa: E402
 
+DURABILITY = os.environ.get("KBENCH_AB_DURABILITY", "always")
+
 
 def kafka_case(binary, case):
     data = os.path.join(case, "data")
@@ -35,7 +38,7 @@ def kafka_case(binary, case):
     try:
         addr = f"127.0.0.1:{server.port}"
         for topic in (driver.TOPIC, driver.TOPIC + "-lat"):
-            subprocess.run([binary, "--server", addr, "topic", "create", topic, "--partitions", "1", "--durability", "always", "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([binary, "--server", addr, "topic", "create", topic, "--partitions", "1", "--durability", DURABILITY, "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
         produce, read = driver.kafka_throughput(server)
         rows["kafka produce"] = produce
         rows["kafka read"] = read
@@ -52,7 +55,7 @@ def native_case(binary, case):
     rows = {}
     try:
         addr = f"127.0.0.1:{server.port}"
-        common = ["--record-bytes", str(driver.RECORD_BYTES), "--durability", "always", "--json", "--keep"]
+        common = ["--record-bytes", str(driver.RECORD_BYTES), "--durability", DURABILITY, "--json", "--keep"]
         res, ph = driver.run_bench(binary, ["--server", addr, "bench", "--topic", driver.TOPIC, "--batch-records", str(driver.NATIVE_BATCH), "--count", str(driver.RECORDS), "--read"] + common, server)
         rows["native produce"] = {"records": res["records"], "seconds": res["seconds"], "client_cpu": ph["produce"][0], "server_cpu": ph["produce"][1]}
         rows["native read"] = {"records": res["read"]["records"], "seconds": res["read"]["seconds"], "client_cpu": ph["read"][0], "server_cpu": ph["read"][1]}
@@ -67,7 +70,7 @@ def main():
     native = os.environ.get("KBENCH_AB_NATIVE", "1") != "0"
     os.makedirs(work, exist_ok=True)
     meta = {"started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load_before": os.getloadavg(),
-            "records": driver.RECORDS, "rounds": rounds, "base": base, "new": new}
+            "records": driver.RECORDS, "rounds": rounds, "durability": DURABILITY, "base": base, "new": new}
     raw = []
     for rnd in range(1, rounds + 1):
         order = [("base", base), ("new", new)] if rnd % 2 else [("new", new), ("base", base)]

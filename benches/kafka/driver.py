@@ -169,7 +169,9 @@ def run_bench(binary, args, server):
     return result, phases
 
 
-def kafka_throughput(server):
+def kafka_throughput(server, on_produced=None):
+    """Batched produce, then consume, with confluent-kafka; `on_produced` (if
+    given) is called between the two (profile.py stops `perf` there)."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     bootstrap = f"127.0.0.1:{server.kafka_port}"
@@ -207,6 +209,8 @@ def kafka_throughput(server):
         raise RuntimeError(f"kafka produce: {left} undelivered, errors {errors[:3]}")
     produce = {"records": RECORDS, "seconds": t1 - t0, "client_cpu": cpu1 - cpu0, "server_cpu": srv1 - srv0}
     del producer
+    if on_produced is not None:
+        on_produced()
 
     consumer = Consumer(
         {

@@ -310,7 +310,7 @@ pub use log::stable;
 /// The storage seam under its former name: [`io`] (`millrace::storage::...` keeps working).
 pub use io as storage;
 
-pub use batch::{Nulls, ProducerStamp, Record, StoredRecord};
+pub use batch::{AppendRecord, Nulls, ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, RecoveryMode, StoreOptions, TimestampType, TopicConfig};
 pub use consumer::lag::PartitionLag;
 pub use consumer::reset::GROUP_ACTIVE_WINDOW;

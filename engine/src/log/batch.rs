@@ -7,7 +7,8 @@ use crate::error::CorruptionKind;
 pub(crate) use crate::log::encoded::{EncodedRecords, EncodedSlice};
 use crate::log::record::{encode_record, parse_record, RECORD_FIXED_SIZE};
 pub use crate::log::record::{
-    validate_record, validate_topic_record, BatchOrigin, Nulls, Record, RecordView, StoredRecord, HEADER_NAME_BYTES_MAX,
+    validate_record, validate_topic_record, AppendRecord, BatchOrigin, Nulls, Record, RecordView, StoredRecord,
+    HEADER_NAME_BYTES_MAX,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -172,8 +173,8 @@ pub fn verify(batch: &[u8]) -> Result<BatchHeader, CorruptionKind> {
 
 /// Whether a batch of `records` holds a null, and so is written as
 /// [`BATCH_VERSION_NULLS`] (under a store marker that allows it).
-pub(crate) fn holds_nulls(records: &[Record]) -> bool {
-    records.iter().any(|r| !r.nulls.is_empty())
+pub(crate) fn holds_nulls<R: AppendRecord>(records: &[R]) -> bool {
+    records.iter().any(AppendRecord::holds_nulls)
 }
 
 /// The append time a batch is encoded with, and whether it replaces the
@@ -206,11 +207,11 @@ pub fn encode(
 }
 
 /// [`encode`], with the append time replacing every record's timestamp
-/// when `time.overrides`.
-pub fn encode_at(
+/// when `time.overrides`; the records owned or borrowed ([`AppendRecord`]).
+pub fn encode_at<R: AppendRecord>(
     out: &mut Vec<u8>,
     base_offset: u64,
-    records: &[Record],
+    records: &[R],
     time: AppendTime,
     producer: Option<ProducerStamp>,
     flags: u16,
@@ -222,7 +223,7 @@ pub fn encode_at(
     let mut first_timestamp_ms = append_time_ms;
     let mut max_timestamp_ms = i64::MIN;
     for (i, record) in records.iter().enumerate() {
-        let timestamp = match record.timestamp_ms {
+        let timestamp = match record.timestamp_ms() {
             Some(timestamp) if !time.overrides => timestamp,
             _ => append_time_ms,
         };

@@ -74,9 +74,9 @@ impl EncodedRecords {
             self.untimed.push(index);
             0
         });
-        encode_record(&mut self.body, record, timestamp_ms);
+        let len = encode_record(&mut self.body, record, timestamp_ms);
         self.nulls |= !record.nulls.is_empty();
-        self.largest = self.largest.max(record.encoded_len());
+        self.largest = self.largest.max(len);
     }
 
     /// Records held.

@@ -131,6 +131,74 @@ impl Record {
     }
 }
 
+/// A record as an append reads it: an owned [`Record`], or one borrowed from
+/// the caller's buffer (the Kafka front's request), so that its bytes are
+/// copied once, into the batch ([`crate::Store::append_pending`]). The
+/// append sizes and checks each record before it encodes it, with the same
+/// limits whatever the kind (design/format.md, "Record").
+pub trait AppendRecord {
+    /// The key, if any.
+    fn key(&self) -> Option<&[u8]>;
+    /// The value, `None` when it is null (a Kafka tombstone).
+    fn value(&self) -> Option<&[u8]>;
+    /// The producer's timestamp (ms since the Unix epoch); `None` = the append time.
+    fn timestamp_ms(&self) -> Option<i64>;
+    /// How many headers [`AppendRecord::headers`] yields.
+    fn header_count(&self) -> usize;
+    /// The headers in order (name, value), a null value as `None`. Read
+    /// more than once by an append (sizing, then encoding): every call
+    /// must yield the same headers.
+    fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)>;
+    /// Does the value or a header value hold a null?
+    fn holds_nulls(&self) -> bool {
+        self.value().is_none() || self.headers().any(|(_, value)| value.is_none())
+    }
+    /// What only this kind of record can get wrong (an owned record's
+    /// nulls that disagree with its values), checked with the sizes.
+    fn check_kind(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// An owned copy (what a topic's contract judges).
+    fn to_record(&self) -> Record;
+    /// `records` as owned records: as they are when they are, else copied.
+    fn owned(records: &[Self]) -> std::borrow::Cow<'_, [Record]>
+    where
+        Self: Sized,
+    {
+        std::borrow::Cow::Owned(records.iter().map(Self::to_record).collect())
+    }
+}
+
+impl AppendRecord for Record {
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value_opt()
+    }
+    fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp_ms
+    }
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+        self.headers_opt()
+    }
+    fn holds_nulls(&self) -> bool {
+        !self.nulls.is_empty()
+    }
+    fn check_kind(&self) -> Result<(), String> {
+        check_nulls(self)
+    }
+    fn to_record(&self) -> Record {
+        self.clone()
+    }
+    fn owned(records: &[Self]) -> std::borrow::Cow<'_, [Record]> {
+        std::borrow::Cow::Borrowed(records)
+    }
+}
+
 fn retain_headers(headers: &mut Vec<(String, Vec<u8>)>, nulls: &mut Nulls, mut keep: impl FnMut(&str) -> bool) {
     let mut kept_nulls = Vec::new();
     let mut index = 0usize;
@@ -373,60 +441,108 @@ pub(crate) fn parse_record(
 }
 
 /// Encode one record (format.md "Record") onto `out`; nulls as [`NULL_LENGTH`]
-/// (the caller writes the batch as version 2 when any record has one).
-pub(crate) fn encode_record(out: &mut Vec<u8>, record: &Record, timestamp_ms: i64) {
-    let record_len = record.encoded_len() as u32;
-    out.extend_from_slice(&record_len.to_le_bytes());
+/// (the caller writes the batch as version 2 when any record has one). Its
+/// length is written once the rest is (the headers are read once here).
+/// Returns the record's encoded length.
+pub(crate) fn encode_record<R: AppendRecord + ?Sized>(out: &mut Vec<u8>, record: &R, timestamp_ms: i64) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&timestamp_ms.to_le_bytes());
-    match &record.key {
+    match record.key() {
         Some(key) => {
             out.extend_from_slice(&(key.len() as i32).to_le_bytes());
             out.extend_from_slice(key);
         }
         None => out.extend_from_slice(&(-1i32).to_le_bytes()),
     }
-    if record.nulls.value {
-        out.extend_from_slice(&NULL_LENGTH.to_le_bytes());
-    } else {
-        out.extend_from_slice(&(record.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(&record.value);
-    }
-    out.extend_from_slice(&(record.headers.len() as u16).to_le_bytes());
-    for (i, (name, value)) in record.headers.iter().enumerate() {
+    put_nullable(out, record.value());
+    out.extend_from_slice(&(record.header_count() as u16).to_le_bytes());
+    for (name, value) in record.headers() {
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
         out.extend_from_slice(name.as_bytes());
-        if record.nulls.header(i) {
-            out.extend_from_slice(&NULL_LENGTH.to_le_bytes());
-        } else {
+        put_nullable(out, value);
+    }
+    let record_len = out.len() - start;
+    if let Some(dst) = out.get_mut(start..start + 4) {
+        dst.copy_from_slice(&(record_len as u32).to_le_bytes());
+    }
+    record_len
+}
+
+/// A value or header value: its length and bytes, or [`NULL_LENGTH`].
+fn put_nullable(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(value) => {
             out.extend_from_slice(&(value.len() as u32).to_le_bytes());
             out.extend_from_slice(value);
         }
+        None => out.extend_from_slice(&NULL_LENGTH.to_le_bytes()),
     }
 }
 
 /// Validate a record before it is encoded (sizes that the format can carry,
 /// nulls that agree with the values).
 pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), String> {
-    if let Some(key) = &record.key {
-        if key.len() > i32::MAX as usize {
-            return Err("key longer than 2 GiB".into());
-        }
-    }
-    if record.headers.len() > u16::MAX as usize {
+    let len = checked_len(record)?;
+    if len > record_bytes_max {
         return Err(format!(
-            "{} headers, at most {} allowed",
-            record.headers.len(),
-            u16::MAX
+            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes"
         ));
     }
-    for (name, _) in &record.headers {
+    Ok(())
+}
+
+/// [`validate_record`] for a record of `topic`: a record over the limit is
+/// refused with the remedy, the command that raises the topic's
+/// `record_bytes_max` (`millrace topic alter TOPIC --record-bytes-max N`,
+/// through the native protocol's `AlterTopic` with a server running).
+pub fn validate_topic_record(record: &Record, record_bytes_max: usize, topic: &str) -> Result<(), String> {
+    validate_topic_record_of(record, record_bytes_max, topic).map(|_| ())
+}
+
+/// [`validate_topic_record`] for any kind of record; returns its encoded length.
+pub(crate) fn validate_topic_record_of<R: AppendRecord + ?Sized>(
+    record: &R,
+    record_bytes_max: usize,
+    topic: &str,
+) -> Result<usize, String> {
+    let len = checked_len(record)?;
+    if len > record_bytes_max {
+        return Err(format!(
+            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes \
+             (record_bytes_max of topic {topic}); raise it with \
+             `millrace topic alter {topic} --record-bytes-max {len}`"
+        ));
+    }
+    Ok(len)
+}
+
+/// The checks every record passes whatever the limit (sizes the format can
+/// carry, the kind's own): its encoded length, or why it cannot be encoded.
+fn checked_len<R: AppendRecord + ?Sized>(record: &R) -> Result<usize, String> {
+    if record.key().is_some_and(|key| key.len() > i32::MAX as usize) {
+        return Err("key longer than 2 GiB".into());
+    }
+    let count = record.header_count();
+    if count > u16::MAX as usize {
+        return Err(format!("{count} headers, at most {} allowed", u16::MAX));
+    }
+    let mut len = RECORD_FIXED_SIZE + record.key().map_or(0, <[u8]>::len) + record.value().map_or(0, <[u8]>::len);
+    for (name, value) in record.headers() {
         if name.len() > HEADER_NAME_BYTES_MAX {
             return Err(format!(
                 "header name of {} bytes, at most {HEADER_NAME_BYTES_MAX}",
                 name.len()
             ));
         }
+        len += 2 + name.len() + 4 + value.map_or(0, <[u8]>::len);
     }
+    record.check_kind()?;
+    Ok(len)
+}
+
+/// An owned record's nulls agree with its values.
+fn check_nulls(record: &Record) -> Result<(), String> {
     if record.nulls.value && !record.value.is_empty() {
         return Err("a null value must be empty (`nulls.value` is set)".into());
     }
@@ -446,29 +562,6 @@ pub fn validate_record(record: &Record, record_bytes_max: usize) -> Result<(), S
                 ))
             }
         }
-    }
-    let len = record.encoded_len();
-    if len > record_bytes_max {
-        return Err(format!(
-            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes"
-        ));
-    }
-    Ok(())
-}
-
-/// [`validate_record`] for a record of `topic`: a record over the limit is
-/// refused with the remedy, the command that raises the topic's
-/// `record_bytes_max` (`millrace topic alter TOPIC --record-bytes-max N`,
-/// through the native protocol's `AlterTopic` with a server running).
-pub fn validate_topic_record(record: &Record, record_bytes_max: usize, topic: &str) -> Result<(), String> {
-    validate_record(record, usize::MAX)?;
-    let len = record.encoded_len();
-    if len > record_bytes_max {
-        return Err(format!(
-            "record of {len} bytes is larger than the topic's limit of {record_bytes_max} bytes \
-             (record_bytes_max of topic {topic}); raise it with \
-             `millrace topic alter {topic} --record-bytes-max {len}`"
-        ));
     }
     Ok(())
 }

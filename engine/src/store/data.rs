@@ -3,6 +3,7 @@
 //! start under the commit lock.
 
 use super::*;
+use crate::log::batch::AppendRecord;
 use crate::log::group_commit::Parked;
 use crate::pipeline::dlq::route::judge_request;
 use std::future::Future;
@@ -130,16 +131,48 @@ impl Store {
     /// `Ok`: at once unless the topic is `Always`, else once an fsync covers
     /// the batch. Until then readers do not see it, and a crash may take it
     /// back; dropping the `PendingAppend` leaves it to the next fsync.
-    pub fn append_pending(
+    ///
+    /// `records` are owned ([`Record`]) or borrowed from the caller's
+    /// buffer ([`AppendRecord`]: the Kafka front's request), and encoded
+    /// into the batch from where they are. A topic with a contract judges
+    /// owned records: borrowed ones are copied first.
+    pub fn append_pending<R: AppendRecord>(
         &self,
+        topic: &str,
+        partition: u32,
+        records: &[R],
+        producer: Option<ProducerStamp>,
+    ) -> Result<PendingAppend> {
+        crate::names::refuse_internal_topic(topic)?;
+        let p = self.partition(topic, partition)?;
+        if self.inner.catalog.checks.get(topic).is_some() {
+            return self.append_judged(p, topic, partition, &R::owned(records), producer);
+        }
+        // No contract: no verdicts to count or observe (`judge_request`
+        // would judge nothing).
+        let (info, duplicate) = p.append_deferred(records, producer)?;
+        Ok(PendingAppend {
+            base_offset: info.base_offset,
+            next_offset: info.next_offset,
+            duplicate,
+            log_append_time_ms: info.log_append_time_ms,
+            dead_lettered: Vec::new(),
+            partition: p.owes_sync().then_some(p),
+        })
+    }
+
+    /// [`Store::append_pending`] to a topic with a contract: every record
+    /// judged, those the contract sends to the DLQ routed there with the
+    /// others in one transaction.
+    fn append_judged(
+        &self,
+        p: Arc<Partition>,
         topic: &str,
         partition: u32,
         records: &[Record],
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
-        crate::names::refuse_internal_topic(topic)?;
-        let p = self.partition(topic, partition)?;
-        if let Some(stamp) = producer.filter(|_| self.inner.catalog.checks.get(topic).is_some()) {
+        if let Some(stamp) = producer {
             // A retry is answered before it is judged: a contract applied
             // since the original must not change its answer.
             if let Some(info) = p.remembered_batch(stamp, records) {

@@ -12,6 +12,7 @@
 )]
 
 mod anonymous_producers;
+mod borrowed_append;
 mod close;
 mod common;
 mod consume_in_transaction;

@@ -4,7 +4,8 @@
 //! with no allocation (uncompressed; compressed, after decompressing the
 //! few bytes there are), a bomb per codec costs at most the limit (plus the
 //! codec's constant working memory), a batch of the most records its bytes
-//! can hold maps onto engine records within 14 bytes per input byte; and
+//! can hold maps onto engine records within 14 bytes per input byte, and
+//! onto borrowed ones (the plain produce's) without a copy of any value; and
 //! replays `fuzz/corpus/kafka_records` through the fuzz target's check
 //! within its allocation bound. Measured with `millrace_tests::alloc_track`.
 
@@ -12,8 +13,8 @@ use std::path::Path;
 
 use millrace_server::kafka::records::fuzz::{allocation_bound_bytes, check};
 use millrace_server::kafka::records::{
-    compress, decompress, produce_batch, to_engine_records, Attributes, BatchFields, BatchWriter, Compression,
-    RecordBatch, RecordsError,
+    compress, decompress, produce_batch, produced_records, to_engine_records, Attributes, BatchFields, BatchWriter,
+    Compression, ProducedRecord, RecordBatch, RecordsError,
 };
 use millrace_tests::alloc_track::measure;
 
@@ -122,6 +123,28 @@ fn the_most_records_a_batch_can_hold_map_within_a_constant_per_byte() {
     });
     assert_eq!(result, Ok(100_000));
     assert!(stats.peak_bytes <= 14 * bytes.len(), "{} bytes: {stats:?}", bytes.len());
+}
+
+#[test]
+fn borrowed_records_map_without_copying_a_value() {
+    // 1,000 values of 1 KiB: the owned mapping copies all of them.
+    let value = [7u8; 1024];
+    let values: Vec<&[u8]> = vec![&value; 1000];
+    let bytes = batch_of(&values, Compression::None);
+    let batch = produce_batch(&bytes).unwrap();
+    let (borrowed, borrowed_stats) = measure(|| {
+        let mut out = Vec::new();
+        produced_records(&batch, &mut Vec::new(), 1 << 20, &mut out).map(|()| out.len())
+    });
+    let (owned, owned_stats) = measure(|| {
+        let mut out = Vec::new();
+        to_engine_records(&batch, &mut Vec::new(), 1 << 20, &mut out).map(|()| out.len())
+    });
+    assert_eq!((borrowed, owned), (Ok(1000), Ok(1000)));
+    // The list of views, nothing more.
+    let list = 1000 * std::mem::size_of::<ProducedRecord>();
+    assert!(borrowed_stats.peak_bytes <= list, "{borrowed_stats:?}, list {list}");
+    assert!(owned_stats.peak_bytes >= 1000 * value.len(), "{owned_stats:?}");
 }
 
 #[test]

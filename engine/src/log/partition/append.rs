@@ -3,7 +3,8 @@
 //! pending buffer the group-commit leader writes).
 
 use super::*;
-use crate::log::batch::EncodedSlice;
+use crate::log::batch::{AppendRecord, EncodedSlice};
+use crate::log::record::validate_topic_record_of;
 
 impl Partition {
     /// The zeros an `Always` partition writes ahead of a batch failed to
@@ -170,9 +171,9 @@ impl Partition {
     /// (the batch is not visible to readers until then); under the other modes
     /// it is acknowledged on return. A retry's offsets are the original's,
     /// which may still be waiting for its fsync: the same wait covers it.
-    pub(crate) fn append_deferred(
+    pub(crate) fn append_deferred<R: AppendRecord>(
         &self,
-        records: &[Record],
+        records: &[R],
         producer: Option<ProducerStamp>,
     ) -> Result<(AppendInfo, bool)> {
         self.write_inner(records, producer, 0, producer.is_some(), |_| Ok(()))
@@ -196,9 +197,9 @@ impl Partition {
     }
 
     /// Validate, admit, roll if due, encode, place (`place_batch`), account, publish.
-    fn write_inner(
+    fn write_inner<R: AppendRecord>(
         &self,
-        records: &[Record],
+        records: &[R],
         producer: Option<ProducerStamp>,
         flags: u16,
         sequenced: bool,
@@ -220,13 +221,13 @@ impl Partition {
         flags: u16,
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<AppendInfo> {
-        self.write_payload(Payload::Encoded(records), producer, flags, false, check)
+        self.write_payload(Payload::<Record>::Encoded(records), producer, flags, false, check)
             .map(|(info, _)| info)
     }
 
-    fn write_payload(
+    fn write_payload<R: AppendRecord>(
         &self,
-        payload: Payload<'_>,
+        payload: Payload<'_, R>,
         producer: Option<ProducerStamp>,
         flags: u16,
         sequenced: bool,
@@ -344,16 +345,15 @@ impl Partition {
     /// when empty, when a record is invalid or over the topic's
     /// `record_bytes_max`, or when the batch is over `BATCH_BYTES_MAX` or
     /// the topic's segment size.
-    fn batch_bytes(&self, records: &[Record]) -> Result<usize> {
+    fn batch_bytes<R: AppendRecord>(&self, records: &[R]) -> Result<usize> {
         if records.is_empty() {
             return Err(Error::invalid("records", "a batch needs at least one record"));
         }
         let config = self.config();
         let mut total = HEADER_SIZE;
         for record in records {
-            batch::validate_topic_record(record, config.record_bytes_max as usize, &self.topic)
+            total += validate_topic_record_of(record, config.record_bytes_max as usize, &self.topic)
                 .map_err(|detail| Error::invalid("record", detail))?;
-            total += record.encoded_len();
         }
         within_batch_limit(total, config.segment_bytes)
     }
@@ -458,14 +458,21 @@ impl Partition {
     }
 }
 
-/// What an append writes: records, or records already encoded.
-#[derive(Clone, Copy)]
-enum Payload<'a> {
-    Records(&'a [Record]),
+/// What an append writes: records (owned or borrowed), or records already encoded.
+enum Payload<'a, R> {
+    Records(&'a [R]),
     Encoded(EncodedSlice<'a>),
 }
 
-impl Payload<'_> {
+// Copy whatever `R` is: the payload holds references only.
+impl<R> Clone for Payload<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Payload<'_, R> {}
+
+impl<R: AppendRecord> Payload<'_, R> {
     fn count(&self) -> u32 {
         match self {
             Payload::Records(records) => records.len() as u32,

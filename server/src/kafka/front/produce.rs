@@ -1,9 +1,11 @@
 //! Produce (v3–8): each partition's one record batch checked
-//! ([`records::produce_batch`]), mapped onto engine records
-//! ([`records::to_engine_records`]) and written through the service: a plain
+//! ([`records::produce_batch`]) and written through the service: a plain
 //! batch with [`Service::append`](crate::server::service::Service::append),
-//! an idempotent one with the stamp of [`producers::stamp`], a transactional
-//! one into its producer's transaction ([`txn::append`]).
+//! an idempotent one with the stamp of [`producers::stamp`], its records
+//! borrowed from the request ([`records::produced_records`]: the engine
+//! copies each once, into its batch); a transactional one, mapped onto
+//! owned engine records ([`records::to_engine_records`]), into its
+//! producer's transaction ([`txn::append`]).
 //!
 //! Acknowledgement (design/kafka.md, "Produce and fetch"): acks=0 gets no
 //! response frame; acks=1 and acks=-1 are answered once the service
@@ -119,6 +121,7 @@ fn record_index(error: &RecordsError) -> Option<i32> {
 #[derive(Debug, Default)]
 struct Scratch {
     decompressed: Vec<u8>,
+    /// A transactional batch's records (a transaction stages owned records).
     records: Vec<millrace::Record>,
 }
 
@@ -418,19 +421,19 @@ fn produce_partition(
         )
     })?;
     let batch = records::produce_batch(bytes).map_err(|error| Outcome::records(&error))?;
-    scratch.records.clear();
     // A batch decompresses to at most a frame's worth: what a native
     // produce of the same records could carry.
     let decompressed_max = front.service.frame_bytes_max as usize;
-    records::to_engine_records(
-        &batch,
-        &mut scratch.decompressed,
-        decompressed_max,
-        &mut scratch.records,
-    )
-    .map_err(|error| Outcome::records(&error))?;
     let header = &batch.header;
     if header.attributes.is_transactional() {
+        scratch.records.clear();
+        records::to_engine_records(
+            &batch,
+            &mut scratch.decompressed,
+            decompressed_max,
+            &mut scratch.records,
+        )
+        .map_err(|error| Outcome::records(&error))?;
         // Its offsets are known at commit only: -1 (Kafka answers the
         // offset in the log, which here does not exist before the commit).
         return txn::append(front, conn, topic, partition, header, &scratch.records)
@@ -442,12 +445,15 @@ fn produce_partition(
             })
             .map_err(Outcome::error);
     }
+    let mut produced = Vec::new();
+    records::produced_records(&batch, &mut scratch.decompressed, decompressed_max, &mut produced)
+        .map_err(|error| Outcome::records(&error))?;
     let stamp = if header.producer_id >= 0 {
         Some(producers::stamp(front, conn, topic, partition, header).map_err(Outcome::error)?)
     } else {
         None
     };
-    let appended = match append(front, conn, topic, partition, &scratch.records, stamp) {
+    let appended = match append(front, conn, topic, partition, &produced, stamp) {
         Ok(appended) => appended,
         Err(error) => return Err(Outcome::service(&error)),
     };
@@ -462,12 +468,12 @@ fn produce_partition(
 
 /// [`Service::append`](crate::server::service::Service::append), creating
 /// the topic first when it is unknown and the front auto-creates topics.
-fn append(
+fn append<R: millrace::AppendRecord>(
     front: &Front,
     conn: &Conn,
     topic: &str,
     partition: u32,
-    records: &[millrace::Record],
+    records: &[R],
     stamp: Option<millrace::ProducerStamp>,
 ) -> ServiceResult<Appended> {
     let service = &front.service;

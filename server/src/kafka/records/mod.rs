@@ -6,7 +6,8 @@
 //! - [`record`]: the borrowed [`Record`] view and its iterator, [`BatchWriter`];
 //! - [`compression`]: gzip, snappy (raw and xerial), lz4 (frame), zstd, with
 //!   a bounded output size;
-//! - [`produce`]: the produce-time rules and Kafka → [`millrace::Record`];
+//! - [`produce`]: the produce-time rules and Kafka → the engine's records
+//!   (borrowed: [`ProducedRecord`]; owned: [`millrace::Record`]);
 //! - [`fetch`]: engine records → Kafka batches for Fetch responses.
 //!
 //! Decoding borrows from the input (or the decompressed records) and checks
@@ -30,5 +31,5 @@ pub use batch::{
 pub use compression::{compress, decompress, Compression, ZSTD_WINDOW_BYTES_MAX};
 pub use error::{kafka_code, RecordsError};
 pub use fetch::{encode_read_batch, FetchBatchWriter};
-pub use produce::{produce_batch, to_engine_records};
+pub use produce::{produce_batch, produced_records, to_engine_records, ProducedRecord};
 pub use record::{BatchFields, BatchWriter, Headers, Record, RecordIter, RECORD_BYTES_MIN};

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use millrace::{PendingAppend, ProducerAppend, Record, Store, TopicConfig};
+use millrace::{AppendRecord, PendingAppend, ProducerAppend, Store, TopicConfig};
 
 use crate::metrics::ServerMetrics;
 
@@ -342,13 +342,15 @@ impl Service {
     }
 
     /// Write a batch. It comes back [`Appended::Owed`] when its
-    /// acknowledgement waits for an fsync.
-    pub fn append(
+    /// acknowledgement waits for an fsync. `records` are owned or borrowed
+    /// from the request ([`AppendRecord`]: the engine encodes them into its
+    /// batch from where they are).
+    pub fn append<R: AppendRecord>(
         &self,
         session: &Session,
         topic: &str,
         partition: u32,
-        records: &[Record],
+        records: &[R],
         producer: Option<millrace::ProducerStamp>,
     ) -> ServiceResult<Appended> {
         if let Some(stamp) = producer {
@@ -359,21 +361,21 @@ impl Service {
 
     /// [`Service::append`] after [`Service::may_append_inline`] said the
     /// producer check passes.
-    pub fn append_inline(
+    pub fn append_inline<R: AppendRecord>(
         &self,
         topic: &str,
         partition: u32,
-        records: &[Record],
+        records: &[R],
         producer: Option<millrace::ProducerStamp>,
     ) -> ServiceResult<Appended> {
         self.append_checked(topic, partition, records, producer)
     }
 
-    fn append_checked(
+    fn append_checked<R: AppendRecord>(
         &self,
         topic: &str,
         partition: u32,
-        records: &[Record],
+        records: &[R],
         producer: Option<millrace::ProducerStamp>,
     ) -> ServiceResult<Appended> {
         if records.is_empty() {

@@ -4,7 +4,9 @@
 //! producer fields kept and the base sequence moved.
 
 use millrace::{ReadOptions, Store, StoreOptions, TopicConfig};
-use millrace_server::kafka::records::{encode_read_batch, produce_batch, to_engine_records, RecordsError};
+use millrace_server::kafka::records::{
+    encode_read_batch, produce_batch, produced_records, to_engine_records, RecordsError,
+};
 
 use super::*;
 
@@ -48,6 +50,35 @@ fn produced_batch_maps_onto_engine_records() {
             assert_eq!(headers, kafka.headers, "duplicate keys kept in order");
             assert_eq!(engine.timestamp_ms, Some(BASE_TIMESTAMP + kafka.timestamp_delta));
         }
+    }
+}
+
+/// The plain and idempotent produce append the batch's records borrowed
+/// from the request: the engine batch they make is byte for byte the one
+/// the owned records (the transactional path's) make, nulls included.
+#[test]
+fn borrowed_records_make_the_engine_batch_of_the_owned_ones() {
+    let mut records = produced();
+    records[2].value = None;
+    records[1].headers = vec![("n".into(), None), ("a".into(), Some(b"x".to_vec()))];
+    for codec in Compression::ALL {
+        let bytes = encode_ours(&records, codec, false);
+        let batch = produce_batch(&bytes).unwrap();
+        let mut owned = Vec::new();
+        to_engine_records(&batch, &mut Vec::new(), 1 << 20, &mut owned).unwrap();
+        let mut scratch = Vec::new();
+        let mut borrowed = Vec::new();
+        produced_records(&batch, &mut scratch, 1 << 20, &mut borrowed).unwrap();
+        let time = millrace::batch::AppendTime {
+            ms: 5,
+            overrides: false,
+        };
+        let (mut from_owned, mut from_borrowed) = (Vec::new(), Vec::new());
+        millrace::batch::encode_at(&mut from_owned, 3, &owned, time, None, 0, 0);
+        millrace::batch::encode_at(&mut from_borrowed, 3, &borrowed, time, None, 0, 0);
+        assert_eq!(from_borrowed, from_owned, "{codec:?}");
+        let header = millrace::batch::verify(&from_borrowed).unwrap();
+        assert_eq!(header.version, millrace::batch::BATCH_VERSION_NULLS);
     }
 }
 
