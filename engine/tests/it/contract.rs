@@ -1,3 +1,4 @@
+// Over 600 lines: one file for the contract model's public behaviour, file to measures (split by concern next time it grows).
 //! Contracts through the public API: a contract file parsed (errors name
 //! their line), compiled into the topic's `RecordCheck` and judged on
 //! records (per-field rules, Confluent framing, schema ids and subjects,
@@ -513,4 +514,95 @@ fn an_apply_is_checked_at_the_contracts_level_not_the_subjects() {
         (change.from_version, change.to_version, change.compatible),
         (1, 2, false)
     );
+}
+
+/// `observe` decodes only the top-level fields the windowed rules and
+/// freshness name when the fast check passes a record, and the whole value
+/// otherwise: a contract whose extra rule reads the whole value (so it
+/// always decodes all of it) measures the same on the same records, with a
+/// schema and without, for valid records and broken ones (invalid JSON, a
+/// key twice, wrong types, out-of-range numbers, nulls, nested values).
+#[test]
+fn windowed_measures_from_the_named_fields_equal_those_from_the_whole_value() {
+    let windows = "quality:
+  - name: unique-id
+    type: uniqueness
+    field: /id
+    window: {records: 1000}
+  - name: email-complete
+    type: completeness
+    field: /email/0
+    window: {seconds: 3600}
+  - name: amount-complete
+    type: completeness
+    field: /amount
+    window: {records: 1000}
+";
+    let sla = "slaProperties:
+  - property: freshness
+    warn: 5m
+    error: 1h
+    element: /at
+";
+    let whole = "  - name: whole
+    type: completeness
+    field: ''
+    window: {records: 1000}
+";
+    let schema = r#"{"type":"object","properties":{"id":{"type":"integer"},"amount":{"type":"number","maximum":100}}}"#;
+    let rules = "properties:\n  - name: amount\n    maximum: 50\n    action: warn\n";
+    let bodies = [
+        r#"{"id":1,"email":["a@b.co"],"amount":5,"at":"2026-01-01T00:00:00Z"}"#,
+        r#"{"id":2,"at":"2026-01-01T00:00:01Z","note":"x"}"#,
+        r#"{"id":1,"email":["c@d.co"],"at":1767225600500}"#,
+        r#"{"id":1,"id":3,"email":null,"amount":60}"#,
+        r#"{"id":9,"id":1,"amount":5,"id":2}"#,
+        r#"{"id":3,"email":{"0":"nested"},"amount":500}"#,
+        r#"{"id":"4","amount":"x","at":"2026-01-01T00:00:09Z"}"#,
+        r#"{"id":5,"amount":1e400}"#,
+        r#"{"id":6,"big":1e400}"#,
+        r#"{"id":7,"email":["e"],"at":"2027-01-01T00:00:00Z""#,
+        r#"[1,2]"#,
+        r#"{"id":8,"email":[],"amount":-1.5,"at":"not a time"}"#,
+        r#"{"id":2,"email":["f"],"at":"2026-01-01T00:00:02+01:00","amount":50}"#,
+    ];
+    for framed_schema in [false, true] {
+        let head = if framed_schema {
+            "schema:\n  value:\n    action: warn\n"
+        } else {
+            ""
+        };
+        let schemas = FixedSchemas::default().with("orders-value", 7, SchemaKind::Json, schema);
+        let named = compile(
+            parse(&contract(&format!("{head}{rules}{windows}{sla}"))).unwrap(),
+            1,
+            Arc::new(schemas.clone()),
+        )
+        .unwrap();
+        let all = compile(
+            parse(&contract(&format!("{head}{rules}{windows}{whole}{sla}"))).unwrap(),
+            1,
+            Arc::new(schemas),
+        )
+        .unwrap();
+        let records: Vec<Record> = bodies
+            .iter()
+            .map(|b| {
+                Record::new(if framed_schema {
+                    framed(7, b.as_bytes())
+                } else {
+                    b.as_bytes().to_vec()
+                })
+            })
+            .collect();
+        // Some records pass the fast check (the named fields only), some do not.
+        let passing = records.iter().filter(|r| named.fast_passes(r)).count();
+        assert!(passing >= 3 && passing < records.len(), "{passing} pass");
+        named.observe(0, 0, &records);
+        all.observe(0, 0, &records);
+        let (a, b) = (named.measures(), all.measures());
+        assert_eq!(a.windows[..], b.windows[..3], "schema {framed_schema}");
+        assert_eq!(a.newest_ms, b.newest_ms, "schema {framed_schema}");
+        assert!(a.windows[0].duplicates_total > 0 && a.newest_ms.is_some());
+    }
 }
