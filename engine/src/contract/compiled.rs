@@ -52,9 +52,6 @@ pub struct CompiledContract {
     dlq_depth: (Option<u64>, Option<u64>),
     source: Arc<dyn SchemaSource>,
     cache: Cache,
-    /// The top-level fields the windowed rules and freshness read (`None`:
-    /// one of them reads the whole value): `observe` decodes only these.
-    observed_fields: Option<Vec<String>>,
 }
 
 /// What a contract measured (the windowed rules and freshness), for status and metrics.
@@ -137,20 +134,7 @@ pub fn compile(file: ContractFile, version: u32, source: Arc<dyn SchemaSource>) 
     if version == 0 {
         return Err(invalid("contract versions start at 1"));
     }
-    let event_time = freshness.as_ref().and_then(|f: &Freshness| f.tokens.clone());
-    let observed_fields = windows
-        .iter()
-        .map(WindowRule::tokens)
-        .chain(event_time.as_deref())
-        .map(|tokens| tokens.first().cloned())
-        .collect::<Option<Vec<String>>>()
-        .map(|mut names| {
-            names.sort();
-            names.dedup();
-            names
-        });
     Ok(CompiledContract {
-        observed_fields,
         topic: file.topic.clone(),
         version,
         file,
@@ -238,33 +222,6 @@ impl CompiledContract {
             }
             None => None,
         }
-    }
-
-    /// The value of `record` as the windowed rules and freshness read it:
-    /// when the fast check passes the record (so the reference path would
-    /// decode it without a violation) and no rule reads the whole value,
-    /// an object of only the top-level fields they name, each as the full
-    /// decode would hold it; else the full decode ([`CompiledContract::decode_value`]).
-    fn observed_value(&self, record: &Record, out: &mut Vec<Violation>) -> Option<Value> {
-        if let (Some(names), false) = (&self.observed_fields, record.nulls.value) {
-            let mut picked = serde_json::Map::new();
-            let passed = match &self.value {
-                Some(side) => match self.resolve(side, &record.value) {
-                    Ok((compiled, body)) => match compiled.as_ref() {
-                        Compiled::Json { plan: Some(plan), .. } => {
-                            fast::json_passes_picking(body, Some(plan), &self.rules, Some((names, &mut picked)))
-                        }
-                        _ => false,
-                    },
-                    Err(_) => false,
-                },
-                None => fast::json_passes_picking(&record.value, None, &self.rules, Some((names, &mut picked))),
-            };
-            if passed {
-                return Some(Value::Object(picked));
-            }
-        }
-        self.decode_value(record, out)
     }
 
     /// The compiled schema `bytes` (one side of a record) names and its
@@ -565,7 +522,7 @@ impl RecordCheck for CompiledContract {
         let mut ignored = Vec::new();
         for record in records {
             ignored.clear();
-            let Some(value) = self.observed_value(record, &mut ignored) else {
+            let Some(value) = self.decode_value(record, &mut ignored) else {
                 continue;
             };
             for w in &self.windows {

@@ -85,11 +85,6 @@ impl WindowRule {
         }
     }
 
-    /// The field it reads, as the tokens of a JSON pointer.
-    pub(crate) fn tokens(&self) -> &[String] {
-        &self.tokens
-    }
-
     /// Count one record of `partition` appended at `at_ms` whose decoded value is `value`.
     pub(crate) fn observe(&self, partition: u32, at_ms: i64, value: &Value) {
         let field = rules::at(value, &self.tokens).filter(|v| !v.is_null());

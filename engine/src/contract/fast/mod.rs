@@ -26,7 +26,7 @@ use crate::contract::rules::FieldRule;
 pub(crate) use avro::{avro_passes, AvroPlan};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 /// Most properties (schema plan) and rules (contract) the fast check tracks
@@ -289,20 +289,6 @@ fn rules_pass(rules: &[FieldRule], bits: u64, value: Option<Scalar<'_>>) -> bool
 /// Whether the JSON document `body` surely passes `plan` (the schema, if
 /// any) and `rules` (the contract's per-field rules on the top object).
 pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, rules: &[FieldRule]) -> bool {
-    json_passes_picking(body, plan, rules, None)
-}
-
-/// [`json_passes`], also keeping in `pick`'s map the values of the top
-/// object's keys named in `pick`'s list (as `serde_json::Value`s, the last
-/// of a key given twice, as the reference's parse keeps): what the
-/// windowed rules and freshness read, without the rest of the value.
-/// Meaningful only when it returns `true`.
-pub(crate) fn json_passes_picking(
-    body: &[u8],
-    plan: Option<&JsonPlan>,
-    rules: &[FieldRule],
-    pick: Option<(&[String], &mut Map<String, Value>)>,
-) -> bool {
     if rules.len() > TRACKED_MAX {
         return false;
     }
@@ -315,7 +301,7 @@ pub(crate) fn json_passes_picking(
         return false;
     };
     let mut de = serde_json::Deserializer::from_str(text);
-    let passed = Top { plan, rules, pick }.deserialize(&mut de).unwrap_or(false);
+    let passed = Top { plan, rules }.deserialize(&mut de).unwrap_or(false);
     passed && de.end().is_ok()
 }
 
@@ -323,26 +309,6 @@ pub(crate) fn json_passes_picking(
 struct Top<'p> {
     plan: Option<&'p JsonPlan>,
     rules: &'p [FieldRule],
-    /// The keys whose values to keep, and where.
-    pick: Option<(&'p [String], &'p mut Map<String, Value>)>,
-}
-
-/// A value as the rules look at it.
-/// A value as the rules look at it (`None`: a number with no `f64` form,
-/// which serde_json without arbitrary precision never makes).
-fn scalar_of(value: &Value) -> Option<Scalar<'_>> {
-    Some(match value {
-        Value::Null => Scalar::Null,
-        Value::Bool(b) => Scalar::Bool(*b),
-        Value::Number(n) => Scalar::Num(match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Num::U(u),
-            (None, Some(i)) => Num::I(i),
-            (None, None) => Num::F(n.as_f64()?),
-        }),
-        Value::String(s) => Scalar::Str(s),
-        Value::Array(_) => Scalar::Array,
-        Value::Object(_) => Scalar::Object,
-    })
 }
 
 impl<'de> DeserializeSeed<'de> for Top<'_> {
@@ -362,14 +328,9 @@ impl<'de> Visitor<'de> for Top<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let (mut seen_properties, mut seen_rules) = (0u64, 0u64);
-        let (names, mut picked) = match self.pick {
-            Some((names, picked)) => (names, Some(picked)),
-            None => (&[][..], None),
-        };
-        while let Some((index, bits, kept)) = map.next_key_seed(Key {
+        while let Some((index, bits)) = map.next_key_seed(Key {
             plan: self.plan,
             rules: self.rules,
-            names,
         })? {
             let property = match (index, self.plan) {
                 (Some(i), Some(plan)) => {
@@ -387,17 +348,6 @@ impl<'de> Visitor<'de> for Top<'_> {
                 return Ok(false);
             }
             seen_rules |= bits;
-            if let (Some(name), Some(picked)) = (kept, picked.as_deref_mut()) {
-                let value: Value = map.next_value()?;
-                let Some(scalar) = scalar_of(&value) else {
-                    return Ok(false);
-                };
-                if !(property.is_none_or(|p| p.passes(scalar)) && rules_pass(self.rules, bits, Some(scalar))) {
-                    return Ok(false);
-                }
-                picked.insert(name, value);
-                continue;
-            }
             if property.is_none() && bits == 0 {
                 map.next_value::<Skip>()?;
                 continue;
@@ -421,16 +371,14 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
-/// A key of the top object: its property's index in the plan, its rules'
-/// bits, and the key itself if it is one of `names` (its value is kept).
+/// A key of the top object: its property's index in the plan and its rules' bits.
 struct Key<'p> {
     plan: Option<&'p JsonPlan>,
     rules: &'p [FieldRule],
-    names: &'p [String],
 }
 
 impl<'de> DeserializeSeed<'de> for Key<'_> {
-    type Value = (Option<usize>, u64, Option<String>);
+    type Value = (Option<usize>, u64);
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
@@ -438,7 +386,7 @@ impl<'de> DeserializeSeed<'de> for Key<'_> {
 }
 
 impl Visitor<'_> for Key<'_> {
-    type Value = (Option<usize>, u64, Option<String>);
+    type Value = (Option<usize>, u64);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
@@ -448,8 +396,7 @@ impl Visitor<'_> for Key<'_> {
         let index = self
             .plan
             .and_then(|plan| plan.properties.iter().position(|p| same_name(&p.name, key)));
-        let kept = self.names.iter().any(|n| same_name(n, key)).then(|| key.to_string());
-        Ok((index, rule_bits(self.rules, key), kept))
+        Ok((index, rule_bits(self.rules, key)))
     }
 }
 
