@@ -26,6 +26,9 @@
 //!   table (fast check against the reference path; default 200000)
 //! - `MILLRACE_BENCH_DURABILITY`: the topics' durability (default `os`:
 //!   the CPU-bound case, where a check's cost shows the most)
+//! - `MILLRACE_BENCH_WINDOWED`: `1` adds windowed rules (uniqueness,
+//!   completeness) and an event-time freshness SLA to the contract
+//!   (`contract_records::contract_windowed`; default `0`: without)
 
 #![expect(
     clippy::unwrap_used,
@@ -176,6 +179,7 @@ fn main() {
     let batch_records = env_u64("MILLRACE_BENCH_BATCH", 1000);
     let durability_name = std::env::var("MILLRACE_BENCH_DURABILITY").unwrap_or_else(|_| "os".into());
     let durability = Durability::parse(&durability_name).unwrap();
+    let windowed = env_u64("MILLRACE_BENCH_WINDOWED", 0) == 1;
     std::fs::create_dir_all(&dir).unwrap();
     let machine = baseline::machine_description(&dir);
     let load_before = baseline::load_average();
@@ -207,7 +211,11 @@ fn main() {
         store
             .contracts()
             .apply(&ApplyRequest {
-                text: &records::contract(topic),
+                text: &if windowed {
+                    records::contract_windowed(topic)
+                } else {
+                    records::contract(topic)
+                },
                 actor: "bench",
                 dry_run: false,
                 force: false,
@@ -337,8 +345,14 @@ fn main() {
     ));
     markdown.push_str(&format!(
         "- records: {} B payload + 5 B framing, 10 fields; contract: framing required, the payload against \
-         the registered schema, 5 per-field rules (uuid, bounds, enum, pattern, date-time), action `dlq`\n\n",
-        records::PAYLOAD_BYTES
+         the registered schema, 5 per-field rules (uuid, bounds, enum, pattern, date-time), action `dlq`{}\n\n",
+        records::PAYLOAD_BYTES,
+        if windowed {
+            "; windowed rules (uniqueness of order_id over 10,000 records, completeness of email over 1 h) \
+             and freshness of created_at"
+        } else {
+            ""
+        }
     ));
     for table in [&ratios, &cases, &check_only] {
         markdown.push_str(&table.markdown());
@@ -360,11 +374,23 @@ fn main() {
     eprintln!("wrote {}", out_dir.join(format!("{label}.md")).display());
 }
 
+/// How the check-alone table calls the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// `CompiledContract::check_reference` per record.
+    Reference,
+    /// `RecordCheck::check` per record.
+    Record,
+    /// `RecordCheck::check_each` per batch: what the append paths call.
+    Request,
+}
+
 /// The check alone, outside any append: CPU µs per record of the fast
-/// check (`RecordCheck::check`) and of the reference path it stands in for
-/// (`CompiledContract::check_reference`, a `serde_json::Value` per record),
-/// on the benchmark's records and contracts, this thread's CPU time,
-/// alternating 3 times
+/// check, per record (`RecordCheck::check`) and per request of the bench's
+/// batch (`RecordCheck::check_each`, as the append paths call it), and of
+/// the reference path it stands in for (`CompiledContract::check_reference`,
+/// a `serde_json::Value` per record), on the benchmark's records and
+/// contracts, this thread's CPU time, alternating 3 times
 /// (`MILLRACE_BENCH_CHECK_RECORDS` checks each, default 200000).
 fn check_alone(json_id: u32, avro_id: u32, json: &[Record], avro: &[Record]) -> Table {
     use millrace::contract::check::RecordCheck;
@@ -372,7 +398,13 @@ fn check_alone(json_id: u32, avro_id: u32, json: &[Record], avro: &[Record]) -> 
     let n = env_u64("MILLRACE_BENCH_CHECK_RECORDS", 200_000);
     let mut table = Table::new(
         "The check alone (CPU µs/record, 3 alternating runs, median)",
-        &["records", "reference (Value)", "fast", "reference ÷ fast"],
+        &[
+            "records",
+            "reference (Value)",
+            "fast, per record",
+            "fast, per request",
+            "reference ÷ per request",
+        ],
     );
     for (name, id, kind, schema, topic, batch) in [
         ("JSON", json_id, SchemaKind::Json, JSON_SCHEMA, "json-contract", json),
@@ -385,32 +417,49 @@ fn check_alone(json_id: u32, avro_id: u32, json: &[Record], avro: &[Record]) -> 
             std::sync::Arc::new(schemas),
         )
         .unwrap();
-        let time = |reference: bool| {
+        let time = |how: How| {
             let before = cpu_of(libc::RUSAGE_THREAD);
             let mut violations = 0;
-            for record in batch.iter().cycle().take(n as usize) {
-                let verdict = if reference {
-                    check.check_reference(record)
-                } else {
-                    check.check(0, record)
-                };
-                violations += verdict.violations.len();
+            match how {
+                How::Reference | How::Record => {
+                    for record in batch.iter().cycle().take(n as usize) {
+                        let verdict = if how == How::Reference {
+                            check.check_reference(record)
+                        } else {
+                            check.check(0, record)
+                        };
+                        violations += verdict.violations.len();
+                    }
+                }
+                How::Request => {
+                    for _ in 0..(n as usize).div_ceil(batch.len()) {
+                        check.check_each(0, batch, &mut |_, verdict| violations += verdict.violations.len());
+                    }
+                }
             }
             assert_eq!(violations, 0, "{name}: every record is valid");
-            (cpu_of(libc::RUSAGE_THREAD) - before).as_secs_f64() * 1e6 / n as f64
+            let records = match how {
+                How::Request => (n as usize).div_ceil(batch.len()) * batch.len(),
+                How::Reference | How::Record => n as usize,
+            };
+            (cpu_of(libc::RUSAGE_THREAD) - before).as_secs_f64() * 1e6 / records as f64
         };
-        let (mut slow, mut fast) = (Vec::new(), Vec::new());
+        let (mut slow, mut fast, mut each) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..3 {
-            slow.push(time(true));
-            fast.push(time(false));
+            slow.push(time(How::Reference));
+            fast.push(time(How::Record));
+            each.push(time(How::Request));
         }
-        let (slow, fast) = (median(&mut slow), median(&mut fast));
-        eprintln!("check alone {name}: reference {slow:.3} µs/record, fast {fast:.3} µs/record");
+        let (slow, fast, each) = (median(&mut slow), median(&mut fast), median(&mut each));
+        eprintln!(
+            "check alone {name}: reference {slow:.3} µs/record, fast {fast:.3} µs/record, per request {each:.3} µs/record"
+        );
         table.push(vec![
             name.into(),
             format!("{slow:.3}"),
             format!("{fast:.3}"),
-            format!("{:.1}×", slow / fast),
+            format!("{each:.3}"),
+            format!("{:.1}×", slow / each),
         ]);
     }
     table

@@ -12,7 +12,10 @@ usage: server.py MILLRACE_BIN WORK_DIR OUT_PREFIX
 
 Environment: CBENCH_RECORDS (records per case and round, default 100000),
 CBENCH_ROUNDS (default 3), CBENCH_DURABILITY (the topics', default always:
-acks=all means fsync'd, as benches/kafka).
+acks=all means fsync'd, as benches/kafka), CBENCH_PERF (a directory: the
+first round's cases are each recorded with `perf record --call-graph dwarf`
+of the server,
+one `<case>.perf.data` per case, for flame graphs; off by default).
 
 The schemas and contracts are set up on the data directory before the server
 starts (`millrace schema register`, `millrace contract apply`). Each round
@@ -36,6 +39,7 @@ import time
 RECORDS = int(os.environ.get("CBENCH_RECORDS", "100000"))
 ROUNDS = int(os.environ.get("CBENCH_ROUNDS", "3"))
 DURABILITY = os.environ.get("CBENCH_DURABILITY", "always")
+PERF_DIR = os.environ.get("CBENCH_PERF")
 PAYLOAD_BYTES = 1024
 POOL = 1000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -278,7 +282,17 @@ def main():
         for rnd in range(ROUNDS):
             for i in range(len(CASES)):
                 name, kind, validated, topic = CASES[(i + rnd) % len(CASES)]
+                perf = None
+                if PERF_DIR and rnd == 0:
+                    os.makedirs(PERF_DIR, exist_ok=True)
+                    out = os.path.join(PERF_DIR, name.replace(" ", "-").lower() + ".perf.data")
+                    perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "--call-graph", "dwarf,16384", "-o", out,
+                                             "-p", str(server.pid)], stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
                 m = produce(bootstrap, topic, values[kind], server.pid)
+                if perf is not None:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(timeout=60)
                 m.update({"round": rnd, "case": name, "records": RECORDS})
                 rows.append(m)
                 log(f"round {rnd} {name}: {RECORDS / m['seconds']:.0f} records/s, "

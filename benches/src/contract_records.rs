@@ -79,6 +79,32 @@ properties:
     )
 }
 
+/// [`contract`] with windowed rules and an event-time freshness SLA
+/// (`MILLRACE_BENCH_WINDOWED=1` of the contracts bench): uniqueness of
+/// `order_id` over 10,000 records, completeness of `email` over an hour,
+/// freshness of `created_at`. They never refuse a record: what they cost is
+/// `RecordCheck::observe` after each append.
+pub fn contract_windowed(topic: &str) -> String {
+    format!(
+        "{}quality:
+  - name: unique-order-id
+    type: uniqueness
+    field: /order_id
+    window: {{records: 10000}}
+  - name: email-complete
+    type: completeness
+    field: /email
+    window: {{seconds: 3600}}
+slaProperties:
+  - property: freshness
+    warn: 5m
+    error: 1h
+    element: /created_at
+",
+        contract(topic)
+    )
+}
+
 /// Bytes of each record's payload (before the 5 bytes of framing).
 pub const PAYLOAD_BYTES: usize = 1024;
 

@@ -228,11 +228,7 @@ impl CompiledContract {
     /// payload after the framing, or the broken rule and its message.
     fn resolve<'b>(&self, side: &SideCheck, bytes: &'b [u8]) -> Resolved<'b> {
         let registry = |e: crate::error::Error| ("schema.registry", format!("the registry could not be read: {e}"));
-        let framed = match (bytes.first(), bytes.get(1..5)) {
-            (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
-            _ => None,
-        };
-        match (side.framing, framed) {
+        match (side.framing, framed_id(bytes)) {
             (Framing::Required | Framing::Optional, Some(id)) => {
                 let Some(compiled) = self.cache.by_id(self.source.as_ref(), id).map_err(registry)? else {
                     return Err(("schema.id", format!("schema id {id} is not registered")));
@@ -274,11 +270,31 @@ impl CompiledContract {
 
     /// Whether one side of a record surely passes its schema check and
     /// `rules` (the fast check, `fast`); `false`: ask the reference path.
-    fn side_passes(&self, side: &SideCheck, bytes: &[u8], rules: &[FieldRule]) -> bool {
-        let Ok((compiled, body)) = self.resolve(side, bytes) else {
-            return false;
+    /// `memo`: the schema a framed id of this side resolved to earlier in
+    /// the same request (framing, registration and subject checked then),
+    /// reused for the same id without asking the cache again.
+    fn side_passes(&self, side: &SideCheck, bytes: &[u8], rules: &[FieldRule], memo: &mut Memo) -> bool {
+        let framed = match side.framing {
+            Framing::Required | Framing::Optional => framed_id(bytes),
+            Framing::None => None,
         };
-        match compiled.as_ref() {
+        let resolved;
+        let (compiled, body) = match (framed, memo.as_ref()) {
+            (Some(id), Some((known, compiled))) if id == *known => {
+                (compiled.as_ref(), bytes.get(5..).unwrap_or_default())
+            }
+            _ => {
+                let Ok((compiled, body)) = self.resolve(side, bytes) else {
+                    return false;
+                };
+                if let Some(id) = framed {
+                    *memo = Some((id, compiled.clone()));
+                }
+                resolved = compiled;
+                (resolved.as_ref(), body)
+            }
+        };
+        match compiled {
             Compiled::Protobuf => true,
             Compiled::Json { plan: Some(plan), .. } => fast::json_passes(body, Some(plan), rules),
             Compiled::Avro { plan: Some(plan), .. } => fast::avro_passes(body, plan, rules),
@@ -288,9 +304,9 @@ impl CompiledContract {
 
     /// Whether `record` surely breaks nothing: then its verdict has no
     /// violations, as [`CompiledContract::check_reference`] would find.
-    fn passes(&self, record: &Record) -> bool {
+    fn passes(&self, record: &Record, memos: &mut Memos) -> bool {
         if let (Some(side), Some(key)) = (&self.key, &record.key) {
-            if !self.side_passes(side, key, &[]) {
+            if !self.side_passes(side, key, &[], &mut memos.key) {
                 return false;
             }
         }
@@ -298,7 +314,7 @@ impl CompiledContract {
             return true;
         }
         match &self.value {
-            Some(side) => self.side_passes(side, &record.value, &self.rules),
+            Some(side) => self.side_passes(side, &record.value, &self.rules, &mut memos.value),
             None if !self.rules.is_empty() || self.observes_values() => {
                 fast::json_passes(&record.value, None, &self.rules)
             }
@@ -310,7 +326,19 @@ impl CompiledContract {
     /// [`CompiledContract::check_reference`] finds no violation in `record`.
     #[doc(hidden)]
     pub fn fast_passes(&self, record: &Record) -> bool {
-        self.passes(record)
+        self.passes(record, &mut Memos::default())
+    }
+
+    /// The verdict on `record`: the fast check first, the reference path
+    /// for a record it cannot vouch for.
+    fn judged(&self, record: &Record, memos: &mut Memos) -> Verdict {
+        if self.passes(record, memos) {
+            return Verdict {
+                contract_version: self.version,
+                violations: Vec::new(),
+            };
+        }
+        self.check_reference(record)
     }
 
     /// The verdict on `record` by the reference path: the value decoded
@@ -450,15 +478,37 @@ fn side_name(side: &SideCheck) -> &'static str {
     }
 }
 
+/// A framed record's schema id (magic byte 0, then 4 bytes big-endian).
+fn framed_id(bytes: &[u8]) -> Option<u32> {
+    match (bytes.first(), bytes.get(1..5)) {
+        (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
+        _ => None,
+    }
+}
+
+/// A framed schema id and what it resolved to, for one side of a request's records.
+type Memo = Option<(u32, Arc<Compiled>)>;
+
+/// The key and the value side's [`Memo`].
+#[derive(Default)]
+struct Memos {
+    key: Memo,
+    value: Memo,
+}
+
 impl RecordCheck for CompiledContract {
     fn check(&self, _partition: u32, record: &Record) -> Verdict {
-        if self.passes(record) {
-            return Verdict {
-                contract_version: self.version,
-                violations: Vec::new(),
-            };
+        self.judged(record, &mut Memos::default())
+    }
+
+    /// The records of a request share what their framed ids resolved to:
+    /// a request's records are judged against the registry as it was at
+    /// its first record (the cache answers for up to a second anyway).
+    fn check_each(&self, _partition: u32, records: &[Record], verdict: &mut dyn FnMut(usize, Verdict)) {
+        let mut memos = Memos::default();
+        for (index, record) in records.iter().enumerate() {
+            verdict(index, self.judged(record, &mut memos));
         }
-        self.check_reference(record)
     }
 
     fn observe(&self, partition: u32, _base_offset: u64, records: &[Record]) {

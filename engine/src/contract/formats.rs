@@ -16,12 +16,21 @@ pub(crate) fn matches(format: Format, s: &str) -> bool {
     }
 }
 
+/// The hex digit groups of a uuid (8-4-4-4-12), as byte ranges; a `-`
+/// after each but the last.
+const UUID_GROUPS: [(usize, usize); 5] = [(0, 8), (9, 13), (14, 18), (19, 23), (24, 36)];
+
 fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
+    let Ok(b) = <&[u8; 36]>::try_from(s.as_bytes()) else {
+        return false;
+    };
+    b[8] == b'-'
+        && b[13] == b'-'
+        && b[18] == b'-'
+        && b[23] == b'-'
+        && UUID_GROUPS.iter().all(|&(from, to)| {
+            b.get(from..to)
+                .is_some_and(|group| group.iter().all(u8::is_ascii_hexdigit))
         })
 }
 
@@ -162,6 +171,63 @@ mod tests {
         assert!(!matches(Format::Uri, "not a uri"));
         assert!(matches(Format::Ipv4, "10.0.0.1"));
         assert!(!matches(Format::Ipv4, "10.0.0.256"));
+    }
+
+    /// The uuid check before it was split into groups: the reference of
+    /// the differential test below.
+    fn is_uuid_by_position(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.len() == 36
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    }
+
+    /// Every byte at every position of a valid uuid (and of one a byte
+    /// longer or shorter), and every length up to 40 of hex digits and
+    /// dashes in every arrangement of the dashes' positions that matter:
+    /// the grouped check agrees with the positional one.
+    #[test]
+    fn the_grouped_uuid_check_agrees_with_the_positional_one() {
+        let valid = "123e4567-e89b-12d3-a456-426614174000";
+        let mut checked = 0;
+        for text in [valid.to_string(), format!("{valid}0"), valid[..35].to_string()] {
+            for at in 0..text.len() {
+                for byte in 0..=255u8 {
+                    let mut bytes = text.clone().into_bytes();
+                    bytes[at] = byte;
+                    if let Ok(s) = std::str::from_utf8(&bytes) {
+                        assert_eq!(is_uuid(s), is_uuid_by_position(s), "{s:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // Multi-byte characters: 36 bytes that are not 36 characters.
+        for s in [
+            "é23e4567-e89b-12d3-a456-42661417400",
+            "123e4567-e89b-12d3-a456-4266141740€",
+        ] {
+            assert_eq!(is_uuid(s), is_uuid_by_position(s), "{s:?}");
+        }
+        for len in 0..=40 {
+            for dashes in 0..32u32 {
+                let s: String = (0..len)
+                    .map(|i| {
+                        let slot = [8, 13, 18, 23, 7].iter().position(|p| *p == i);
+                        match slot {
+                            Some(k) if dashes & (1 << k) != 0 => '-',
+                            _ => ['a', 'F', '9', 'g'][i % 4],
+                        }
+                    })
+                    .collect();
+                assert_eq!(is_uuid(&s), is_uuid_by_position(&s), "{s:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 36 * 128, "{checked} strings checked");
+        assert!(is_uuid(valid));
     }
 
     #[test]

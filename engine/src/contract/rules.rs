@@ -30,6 +30,8 @@ pub(crate) struct FieldRule {
     min_length: Option<u64>,
     max_length: Option<u64>,
     pattern: Option<regex::Regex>,
+    /// `pattern` when it is a plain literal (matched without the regex engine).
+    literal: Option<Literal>,
     format: Option<Format>,
     action: Action,
     children: Vec<FieldRule>,
@@ -53,6 +55,7 @@ pub(crate) fn compile(properties: &[Property], rule_prefix: &str, pointer: &str)
                 .transpose()
                 .map_err(|e| invalid(format!("{rule_prefix}.pattern: {e}")))?;
             Ok(FieldRule {
+                literal: p.pattern.as_deref().and_then(Literal::of),
                 name: p.name.clone(),
                 children: compile(&p.properties, &rule_prefix, &pointer)?,
                 rule_prefix,
@@ -229,7 +232,7 @@ impl FieldRule {
             }
         }
         if let Value::String(s) = value {
-            if let Some(pattern) = self.pattern.as_ref().filter(|p| !p.is_match(s)) {
+            if let Some(pattern) = self.pattern.as_ref().filter(|_| !self.pattern_matches(s)) {
                 self.violation(
                     "pattern",
                     format!(
@@ -256,6 +259,15 @@ impl FieldRule {
 }
 
 impl FieldRule {
+    /// Whether `s` contains a match of the rule's pattern (no pattern: yes).
+    fn pattern_matches(&self, s: &str) -> bool {
+        match (&self.literal, &self.pattern) {
+            (Some(literal), _) => literal.matches(s),
+            (None, Some(pattern)) => pattern.is_match(s),
+            (None, None) => true,
+        }
+    }
+
     /// The property's name in its object.
     pub(crate) fn name(&self) -> &str {
         &self.name
@@ -317,12 +329,76 @@ impl FieldRule {
                         return false;
                     }
                 }
-                self.pattern.as_ref().is_none_or(|p| p.is_match(s))
-                    && self.format.is_none_or(|f| formats::matches(f, s))
+                self.pattern_matches(s) && self.format.is_none_or(|f| formats::matches(f, s))
             }
             Scalar::Array => self.min_length.is_none() && self.max_length.is_none(),
             Scalar::Object => self.children.is_empty(),
             Scalar::Null | Scalar::Bool(_) | Scalar::Num(_) => true,
+        }
+    }
+}
+
+/// A `pattern` that is a plain literal, optionally anchored with `^` and
+/// `$` (`@example\.com$`): the regex crate's `is_match` of it is a
+/// substring, prefix, suffix or equality test of its text (without the
+/// `m`, `i` or `x` flags, which such a pattern cannot set, `^` and `$`
+/// anchor at the haystack's ends only). Anything else in the pattern (a
+/// class, a repetition, a group, an escape other than of a metacharacter)
+/// leaves it to the regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Literal {
+    /// No anchor: the text anywhere.
+    Anywhere(String),
+    /// `^text`.
+    Start(String),
+    /// `text$`.
+    End(String),
+    /// `^text$`.
+    Whole(String),
+}
+
+/// The metacharacters a literal pattern may escape (`\.`).
+const METACHARACTERS: &str = "\\.+*?()|[]{}^$";
+
+impl Literal {
+    /// The literal `pattern` stands for, if it is one.
+    pub(crate) fn of(pattern: &str) -> Option<Literal> {
+        let (start, rest) = match pattern.strip_prefix('^') {
+            Some(rest) => (true, rest),
+            None => (false, pattern),
+        };
+        let mut text = String::with_capacity(rest.len());
+        let mut end = false;
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    let escaped = chars.next()?;
+                    if !METACHARACTERS.contains(escaped) {
+                        return None;
+                    }
+                    text.push(escaped);
+                }
+                '$' if chars.as_str().is_empty() => end = true,
+                c if METACHARACTERS.contains(c) => return None,
+                c => text.push(c),
+            }
+        }
+        Some(match (start, end) {
+            (false, false) => Literal::Anywhere(text),
+            (true, false) => Literal::Start(text),
+            (false, true) => Literal::End(text),
+            (true, true) => Literal::Whole(text),
+        })
+    }
+
+    /// Whether `s` matches (as the pattern's regex would find a match in it).
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        match self {
+            Literal::Anywhere(text) => s.contains(text.as_str()),
+            Literal::Start(text) => s.starts_with(text.as_str()),
+            Literal::End(text) => s.ends_with(text.as_str()),
+            Literal::Whole(text) => s == text,
         }
     }
 }
@@ -345,4 +421,82 @@ pub(crate) fn at<'v>(value: &'v Value, tokens: &[String]) -> Option<&'v Value> {
         Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::model::compile_pattern;
+    use proptest::prelude::*;
+
+    /// Patterns a literal stands for, and patterns left to the regex.
+    const PATTERNS: &[&str] = &[
+        "@example\\.com$",
+        "^order-",
+        "^EUR$",
+        "abc",
+        "",
+        "^",
+        "$",
+        "^$",
+        "a\\$b",
+        "\\^x",
+        "x\\\\$",
+        "é-ü",
+        " a#b ",
+        "a.b",
+        "a+",
+        "(?i)abc",
+        "[ab]c",
+        "a|b",
+        "\\d",
+        "a$b",
+        "^^a",
+        "(?m)^a$",
+    ];
+
+    #[test]
+    fn literals_are_recognised_and_the_rest_left_to_the_regex() {
+        assert_eq!(
+            Literal::of("@example\\.com$"),
+            Some(Literal::End("@example.com".into()))
+        );
+        assert_eq!(Literal::of("^EUR$"), Some(Literal::Whole("EUR".into())));
+        assert_eq!(Literal::of("^order-"), Some(Literal::Start("order-".into())));
+        assert_eq!(Literal::of("a\\$b"), Some(Literal::Anywhere("a$b".into())));
+        for pattern in [
+            "a.b", "a+", "(?i)abc", "[ab]c", "a|b", "\\d", "a$b", "^^a", "a\\-b", "(?m)^a$",
+        ] {
+            assert_eq!(Literal::of(pattern), None, "{pattern}");
+        }
+    }
+
+    fn haystack() -> impl Strategy<Value = String> {
+        // Pieces of the patterns' texts, so that matches are common.
+        let piece = prop_oneof![
+            Just("@example.com".to_string()),
+            Just("order-".to_string()),
+            Just("EUR".to_string()),
+            Just("a$b".to_string()),
+            Just("é-ü".to_string()),
+            Just("\n".to_string()),
+            Just(" a#b ".to_string()),
+            "[a-c$^.\\\\x é]{0,3}",
+        ];
+        prop::collection::vec(piece, 0..5).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// A literal matches exactly where its pattern's regex finds a match.
+        #[test]
+        fn a_literal_matches_as_its_regex(s in haystack()) {
+            for pattern in PATTERNS.iter().copied() {
+                let regex = compile_pattern(pattern).expect("the test's patterns compile");
+                if let Some(literal) = Literal::of(pattern) {
+                    prop_assert_eq!(literal.matches(&s), regex.is_match(&s), "{:?} on {:?}", pattern, s);
+                }
+            }
+        }
+    }
 }

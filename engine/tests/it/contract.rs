@@ -147,6 +147,35 @@ fn confluent_framing_schema_ids_and_subjects_are_checked() {
     let v = check.check(0, &Record::new(framed(7, br#"{"amount": 0}"#))).violations;
     assert_eq!((v[0].rule.as_str(), v[0].action), ("amount.minimum", Action::Reject));
     assert!(check.check(0, &Record::tombstone()).violations.is_empty());
+
+    // One request of records naming several ids, valid and not, in turns:
+    // `check_each` (what the append paths call, which reuses what an id
+    // resolved to for the request's later records) gives each record the
+    // verdict `check` gives it alone.
+    let request: Vec<Record> = [
+        framed(7, br#"{"amount": 5}"#),
+        framed(8, b"{}"),
+        framed(7, br#"{"amount": 500}"#),
+        framed(9, b"{}"),
+        framed(7, br#"{"amount": 6}"#),
+        br#"{"amount": 5}"#.to_vec(),
+        framed(7, br#"{"amount": 0}"#),
+        framed(8, b"{}"),
+        framed(7, br#"{"amount": 7}"#),
+    ]
+    .into_iter()
+    .map(Record::new)
+    .collect();
+    let mut each = Vec::new();
+    check.check_each(0, &request, &mut |index, verdict| each.push((index, verdict)));
+    let alone: Vec<_> = request.iter().map(|r| check.check(0, r)).enumerate().collect();
+    assert_eq!(each, alone);
+    let broken: Vec<usize> = each
+        .iter()
+        .filter(|(_, v)| !v.violations.is_empty())
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(broken, vec![1, 2, 3, 5, 6, 7]);
 }
 
 #[test]

@@ -98,10 +98,10 @@ pub(crate) fn judge_request(
     let mut refused = None;
     let mut first_letter = None;
     let mut tally = Tally::default();
-    for (index, record) in records.iter().enumerate() {
-        let verdict = judge.check_into(partition, record, &mut tally);
-        let (Some(action), Some(decisive)) = (verdict.action(), verdict.decisive()) else {
-            continue;
+    judge.check_each_into(partition, records, &mut tally, &mut |index, verdict| {
+        let (Some(action), Some(decisive), Some(record)) = (verdict.action(), verdict.decisive(), records.get(index))
+        else {
+            return;
         };
         match action {
             Action::Warn => {}
@@ -126,7 +126,7 @@ pub(crate) fn judge_request(
                 letters.push((index, letter.to_record()));
             }
         }
-    }
+    });
     if let Some(error) = refused {
         // A refused batch is not remembered: each send of it counts.
         judge.count(&tally);
