@@ -75,4 +75,5 @@ mod status_watch;
 mod terminal;
 mod topic_alter;
 mod topic_config_values;
+mod topic_history;
 mod topic_produce_consume;
