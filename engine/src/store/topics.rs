@@ -41,15 +41,33 @@ impl Store {
     /// [`crate::names::validate_topic_name`]: `__*` names are the store's own
     /// (`InternalName`), and names the data directory uses for itself are
     /// refused (`InvalidInput`). Recorded in the config change log with
-    /// actor [`EMBEDDED_ACTOR`] ([`Store::create_topic_as`] names another).
+    /// actor [`EMBEDDED_ACTOR`] once the store keeps one (its first recorded
+    /// change, e.g. any alter, creates it; [`Store::create_topic_as`] always
+    /// records).
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
-        self.create_topic_as(EMBEDDED_ACTOR, name, config)
+        let actor = self.keeps_config_changes()?.then_some(EMBEDDED_ACTOR);
+        self.create_topic_with(actor, name, config)
     }
 
     /// [`Store::create_topic`], recorded in the config change log
     /// ([`Store::config_history`]) as asked for by `actor` before the topic
     /// is created.
     pub fn create_topic_as(&self, actor: &str, name: &str, config: TopicConfig) -> Result<()> {
+        self.create_topic_with(Some(actor), name, config)
+    }
+
+    /// Whether the store has a config change log: then every create and
+    /// delete is recorded, so that the last record of a topic is always its
+    /// latest change (what the open's roll forward relies on).
+    fn keeps_config_changes(&self) -> Result<bool> {
+        Ok(self
+            .inner
+            .catalog
+            .internal_log(crate::catalog::changes::CONFIG_CHANGES_TOPIC)?
+            .is_some())
+    }
+
+    fn create_topic_with(&self, actor: Option<&str>, name: &str, config: TopicConfig) -> Result<()> {
         crate::names::validate_topic_name(name)?;
         config.validate()?;
         if self.inner.catalog.contains(name) {
@@ -73,7 +91,7 @@ impl Store {
             }
             other => other?,
         }
-        self.inner.catalog.create_topic(name, config, Some(actor))
+        self.inner.catalog.create_topic(name, config, actor)
     }
 
     /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
@@ -81,16 +99,22 @@ impl Store {
     /// the same name starts with none of them. An internal topic (`__*`) is
     /// never deleted this way (`InternalName`): a DLQ goes with its topic or
     /// is purged (`dlq_purge`); damaged metadata is repaired (`millrace repair`).
-    /// Recorded in the config change log with actor [`EMBEDDED_ACTOR`].
+    /// Recorded in the config change log with actor [`EMBEDDED_ACTOR`] once
+    /// the store keeps one (as [`Store::create_topic`]).
     pub fn delete_topic(&self, name: &str) -> Result<()> {
-        self.delete_topic_as(EMBEDDED_ACTOR, name)
+        let actor = self.keeps_config_changes()?.then_some(EMBEDDED_ACTOR);
+        self.delete_topic_with(actor, name)
     }
 
     /// [`Store::delete_topic`], recorded in the config change log as asked
     /// for by `actor` before the topic's directory goes.
     pub fn delete_topic_as(&self, actor: &str, name: &str) -> Result<()> {
+        self.delete_topic_with(Some(actor), name)
+    }
+
+    fn delete_topic_with(&self, actor: Option<&str>, name: &str) -> Result<()> {
         crate::names::refuse_internal_topic(name)?;
-        self.delete_topic_files(name, Some(actor))?;
+        self.delete_topic_files(name, actor)?;
         self.forget_topic_dependents(name)
     }
 
