@@ -41,19 +41,19 @@ impl Store {
     /// [`crate::names::validate_topic_name`]: `__*` names are the store's own
     /// (`InternalName`), and names the data directory uses for itself are
     /// refused (`InvalidInput`). Recorded in the config change log with
-    /// actor [`EMBEDDED_ACTOR`] once the store keeps one (its first recorded
-    /// change, e.g. any alter, creates it; [`Store::create_topic_as`] always
-    /// records).
+    /// actor [`EMBEDDED_ACTOR`], as [`Store::create_topic_as`] records.
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
-        let actor = self.keeps_config_changes()?.then_some(EMBEDDED_ACTOR);
-        self.create_topic_with(actor, name, config)
+        self.create_topic_as(EMBEDDED_ACTOR, name, config)
     }
 
     /// [`Store::create_topic`], recorded in the config change log
     /// ([`Store::config_history`]) as asked for by `actor` before the topic
-    /// is created.
+    /// is created, once the store keeps that log: its first recorded change
+    /// (an alter) creates it, so that a store whose topics were never
+    /// altered keeps the files and numbers it always had.
     pub fn create_topic_as(&self, actor: &str, name: &str, config: TopicConfig) -> Result<()> {
-        self.create_topic_with(Some(actor), name, config)
+        let actor = self.keeps_config_changes()?.then_some(actor);
+        self.create_topic_with(actor, name, config)
     }
 
     /// Whether the store has a config change log: then every create and
@@ -99,17 +99,18 @@ impl Store {
     /// the same name starts with none of them. An internal topic (`__*`) is
     /// never deleted this way (`InternalName`): a DLQ goes with its topic or
     /// is purged (`dlq_purge`); damaged metadata is repaired (`millrace repair`).
-    /// Recorded in the config change log with actor [`EMBEDDED_ACTOR`] once
-    /// the store keeps one (as [`Store::create_topic`]).
+    /// Recorded in the config change log with actor [`EMBEDDED_ACTOR`], as
+    /// [`Store::delete_topic_as`] records.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
-        let actor = self.keeps_config_changes()?.then_some(EMBEDDED_ACTOR);
-        self.delete_topic_with(actor, name)
+        self.delete_topic_as(EMBEDDED_ACTOR, name)
     }
 
     /// [`Store::delete_topic`], recorded in the config change log as asked
-    /// for by `actor` before the topic's directory goes.
+    /// for by `actor` before the topic's directory goes, once the store keeps
+    /// that log (as [`Store::create_topic_as`]).
     pub fn delete_topic_as(&self, actor: &str, name: &str) -> Result<()> {
-        self.delete_topic_with(Some(actor), name)
+        let actor = self.keeps_config_changes()?.then_some(actor);
+        self.delete_topic_with(actor, name)
     }
 
     fn delete_topic_with(&self, actor: Option<&str>, name: &str) -> Result<()> {

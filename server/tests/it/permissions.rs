@@ -248,6 +248,9 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             limit: 0,
         })),
         Opcode::ResetAuditPage => one(Request::ResetAuditPage(ResetAuditPage::default())),
+        Opcode::ConfigHistoryPage => one(Request::ConfigHistoryPage(
+            millrace_server::messages::ConfigHistoryPage::default(),
+        )),
         Opcode::LagPage => one(Request::LagPage(LagPage {
             group: OTHER_GROUP.into(),
             topic: None,
