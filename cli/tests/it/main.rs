@@ -41,6 +41,7 @@ mod kafka_cluster;
 mod kafka_cluster_id;
 mod kafka_configs;
 mod kafka_data;
+mod kafka_dlq_txn;
 mod kafka_groups;
 mod kafka_idempotence;
 mod kafka_producer_ids;
