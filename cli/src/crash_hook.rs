@@ -1,4 +1,6 @@
-//! A test hook for crash tests of `repair` and `repair restore`: with
+//! A test hook for crash tests of `repair`, `repair restore` and the
+//! offline commands that open an existing store for writing
+//! (`data::open_existing`: `topic alter`, `topic delete`, ...): with
 //! `MILLRACE_TEST_KILL_AFTER_WRITES=N` in the environment, the storage they
 //! write through sends the process SIGKILL (`kill -9`) just before its N-th
 //! change to the disk (a file write, truncation, fsync, create, rename or

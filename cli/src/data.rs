@@ -14,10 +14,15 @@ fn options(background: bool) -> StoreOptions {
     }
 }
 
-/// Open an existing data directory; never creates one.
+/// Open an existing data directory; never creates one. Through the crash
+/// test hook (`crash_hook.rs`: the plain file system unless a test arms it).
 pub fn open_existing(global: &GlobalArgs) -> CliResult<Store> {
     require_existing(global)?;
-    Ok(Store::open(global.data(), options(false))?)
+    Ok(Store::open_with_storage(
+        global.data(),
+        options(false),
+        crate::crash_hook::storage(),
+    )?)
 }
 
 /// Open an existing data directory with the maintenance thread (retention,

@@ -311,6 +311,7 @@ pub use log::stable;
 pub use io as storage;
 
 pub use batch::{AppendRecord, Nulls, ProducerStamp, Record, StoredRecord};
+pub use catalog::changes::{ConfigChange, ConfigChangeKind, KeyChange, CONFIG_ACTOR_BYTES_MAX, CONFIG_CHANGES_TOPIC};
 pub use config::{Durability, RecoveryMode, StoreOptions, TimestampType, TopicConfig};
 pub use consumer::lag::PartitionLag;
 pub use consumer::reset::GROUP_ACTIVE_WINDOW;
@@ -325,6 +326,6 @@ pub use log::partition::{AppendInfo, Isolation, PartitionInfo, ReadBatch, ReadOp
 pub use metrics::MetricsSnapshot;
 pub use producer::{Producer, ProducerAppend, ProducerId, ProducerSession};
 pub use store::{
-    Damage, PendingAppend, ScanMarks, Store, TopicDescription, WaitDurable, GROUP_COMMIT_SPIN_MAX,
+    Damage, PendingAppend, ScanMarks, Store, TopicDescription, WaitDurable, EMBEDDED_ACTOR, GROUP_COMMIT_SPIN_MAX,
     READ_ONLY_LIVE_ATTEMPTS,
 };

@@ -22,6 +22,7 @@ pub mod stats;
 pub mod status;
 pub mod topic;
 pub mod topic_alter;
+pub mod topic_history;
 
 use crate::cli::{Cli, Command};
 use crate::error::{exit, CliResult};

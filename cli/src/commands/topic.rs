@@ -1,4 +1,5 @@
-//! `millrace topic create|list|describe|delete` (`alter`: topic_alter.rs).
+//! `millrace topic create|list|describe|delete` (`alter`: topic_alter.rs,
+//! `history`: topic_history.rs).
 
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, CliResult};
@@ -16,6 +17,7 @@ use std::time::Duration;
   millrace topic list
   millrace topic describe orders --json
   millrace topic alter orders --retention 30d --dry-run
+  millrace topic history orders
   millrace topic delete orders --yes")]
 pub struct TopicArgs {
     #[command(subcommand)]
@@ -47,6 +49,9 @@ enum TopicCommand {
     /// Change a topic's retention, size limits, segment rolling or durability (--dry-run shows the diff).
     #[command(after_help = super::topic_alter::AFTER_HELP)]
     Alter(super::topic_alter::AlterArgs),
+    /// Who created, altered or deleted a topic, when, and each key's old and new value.
+    #[command(after_help = super::topic_history::AFTER_HELP)]
+    History(super::topic_history::HistoryArgs),
     /// Delete a topic and all its records (needs --yes).
     #[command(after_help = "Examples:
   millrace topic delete orders --yes")]
@@ -111,6 +116,7 @@ pub fn run(global: &GlobalArgs, args: TopicArgs) -> CliResult<()> {
         TopicCommand::Describe { topic } => run_describe(global, &topic),
         TopicCommand::Delete { topic, yes } => run_delete(global, &topic, yes),
         TopicCommand::Alter(alter) => super::topic_alter::run(global, alter),
+        TopicCommand::History(history) => super::topic_history::run(global, history),
     }
 }
 

@@ -5,12 +5,20 @@ use super::{config_from_entries, remote_error, DamageRow, PartitionNumbers, Targ
 use crate::error::{CliError, CliResult};
 use millrace::{DamagedScope, Durability, TopicConfig};
 use millrace_server::error_code::ErrorCode;
+use millrace_server::messages::ConfigHistoryEntry;
 use millrace_server::ClientError;
+
+/// Who an offline `millrace topic COMMAND` records as the actor of the
+/// change (through a server, the server records the session's token@peer).
+fn cli_actor(command: &str) -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("{user} (millrace topic {command}, pid {})", std::process::id())
+}
 
 impl Target {
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> CliResult<()> {
         match self {
-            Target::Local(store) => Ok(store.create_topic(name, config)?),
+            Target::Local(store) => Ok(store.create_topic_as(&cli_actor("create"), name, config)?),
             Target::Remote(r) => {
                 // Only the keys set, so that an older server that does not
                 // know a newer key (left at its default) still creates the topic.
@@ -31,7 +39,7 @@ impl Target {
         dry_run: bool,
     ) -> CliResult<(TopicConfig, TopicConfig)> {
         match self {
-            Target::Local(store) => Ok(store.alter_topic(name, changes, dry_run)?),
+            Target::Local(store) => Ok(store.alter_topic_as(&cli_actor("alter"), name, changes, dry_run)?),
             Target::Remote(r) => {
                 let altered = r.call(r.client.alter_topic(name, changes, dry_run))?;
                 let (before, _) = config_from_entries(r.addr, name, 1, &altered.before)?;
@@ -43,8 +51,21 @@ impl Target {
 
     pub fn delete_topic(&self, name: &str) -> CliResult<()> {
         match self {
-            Target::Local(store) => Ok(store.delete_topic(name)?),
+            Target::Local(store) => Ok(store.delete_topic_as(&cli_actor("delete"), name)?),
             Target::Remote(r) => r.call(r.client.delete_topic(name)),
+        }
+    }
+
+    /// Every recorded create, alter and delete (of `topic`, or of every
+    /// topic), oldest first, in the wire's form (the keys that moved).
+    pub fn config_history(&self, topic: Option<&str>) -> CliResult<Vec<ConfigHistoryEntry>> {
+        match self {
+            Target::Local(store) => Ok(store
+                .config_history(topic)?
+                .iter()
+                .map(ConfigHistoryEntry::of)
+                .collect()),
+            Target::Remote(r) => r.call(r.client.config_history(topic)),
         }
     }
 

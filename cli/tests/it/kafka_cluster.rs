@@ -492,7 +492,7 @@ fn a_kafka_group_commits_its_position_on_a_dlq_and_resumes_there() {
 /// Topic `orders` holding `lines`, and the records at `offsets` of its
 /// partition 0 failed by group `g` into `__dlq.orders` (`dlq fail`, a
 /// `ParseError`).
-fn orders_with_dead_letters(data: &std::path::Path, lines: &str, offsets: &[&str]) {
+pub(crate) fn orders_with_dead_letters(data: &std::path::Path, lines: &str, offsets: &[&str]) {
     common::millrace(data)
         .args(["topic", "create", "orders"])
         .assert()

@@ -25,7 +25,7 @@ impl Catalog {
     pub(crate) fn create_internal_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         crate::names::validate_internal_topic_name(name)?;
         config.validate()?;
-        self.create_topic(name, config)
+        self.create_topic(name, config, None)
     }
 
     /// Internal topic `name` with [`internal_topic_config`], created if it

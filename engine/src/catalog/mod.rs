@@ -10,6 +10,7 @@
 //! storage seam; the features (producers, consumers, transactions, DLQ) sit
 //! on it.
 
+pub(crate) mod changes;
 pub(crate) mod internal;
 pub(crate) mod maintenance;
 pub(crate) mod topics;

@@ -4,9 +4,11 @@
 //! takes with it (its DLQ, committed offsets, applied transactions) is the
 //! facade's business: the catalog knows no feature.
 
+use super::changes::{ConfigChange, ConfigChangeKind};
 use super::{
     load_topic, partition_dir_name, Catalog, OpenFloors, CREATING_SUFFIX, DELETING_SUFFIX, TOPICS_DIR, TOPIC_META,
 };
+use crate::clock::now_ms;
 use crate::config::TopicConfig;
 use crate::error::{DamagedScope, Error, Result};
 use crate::io::checked::IoContext;
@@ -17,8 +19,10 @@ use std::sync::Arc;
 impl Catalog {
     /// Create topic `name` (its name and config already validated): its
     /// directory is written under a staging name, then renamed into place
-    /// and the parent fsynced.
-    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+    /// and the parent fsynced. With an `actor`, the creation is first
+    /// recorded in the config change log (`changes.rs`).
+    pub(crate) fn create_topic(&self, name: &str, config: TopicConfig, actor: Option<&str>) -> Result<()> {
+        let log = actor.map(|_| self.config_changes_log()).transpose()?;
         let _admin = self.lock_admin();
         if self.contains(name) {
             return Err(Error::TopicExists(name.to_string()));
@@ -32,6 +36,17 @@ impl Catalog {
             });
         }
         self.check_writable()?;
+        if let (Some(log), Some(actor)) = (&log, actor) {
+            let change = ConfigChange {
+                at_ms: now_ms(),
+                actor: actor.to_string(),
+                topic: name.to_string(),
+                kind: ConfigChangeKind::Create,
+                old: None,
+                new: Some(config.clone()),
+            };
+            self.record_config_change(log, &change)?;
+        }
         let storage = self.storage.as_ref();
         let topics_dir = self.path.join(TOPICS_DIR);
         let staging = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
@@ -57,15 +72,23 @@ impl Catalog {
     /// may refuse); unless `dry_run`, the result is written to `topic.meta`
     /// whole (`write_atomic`: a new file fsynced, renamed over the old one,
     /// the directory fsynced: a crash leaves the old file or the new one,
-    /// never a mix), then handed to every open partition. Returns the
-    /// configuration before and after. Serialised with topic creation and
-    /// deletion (the admin lock). The partition count never changes.
+    /// never a mix), then handed to every open partition. With an `actor`,
+    /// the change is recorded in the config change log first, durably (a
+    /// crash after the record is rolled forward at the next open:
+    /// `changes.rs`). Returns the configuration before and after.
+    /// Serialised with topic creation and deletion (the admin lock). The
+    /// partition count never changes.
     pub(crate) fn alter_topic(
         &self,
         name: &str,
         dry_run: bool,
+        actor: Option<&str>,
         change: impl FnOnce(&mut TopicConfig) -> Result<()>,
     ) -> Result<(TopicConfig, TopicConfig)> {
+        let log = match actor {
+            Some(_) if !dry_run => Some(self.config_changes_log()?),
+            _ => None,
+        };
         let _admin = self.lock_admin();
         let topic = self.topic(name)?;
         let old = topic.config.clone();
@@ -82,26 +105,44 @@ impl Catalog {
             return Ok((old, new));
         }
         self.check_writable()?;
-        let meta = topic.dir.join(TOPIC_META);
-        write_atomic(self.storage.as_ref(), &meta, &new.encode()).at("write topic meta", &meta)?;
-        for p in &topic.partitions {
-            p.set_config(new.clone());
+        if let (Some(log), Some(actor)) = (&log, actor) {
+            let change = ConfigChange {
+                at_ms: now_ms(),
+                actor: actor.to_string(),
+                topic: name.to_string(),
+                kind: ConfigChangeKind::Alter,
+                old: Some(old.clone()),
+                new: Some(new.clone()),
+            };
+            self.record_config_change(log, &change)?;
         }
-        let altered = super::Topic {
-            name: topic.name.clone(),
-            config: new.clone(),
-            dir: topic.dir.clone(),
-            partitions: topic.partitions.clone(),
-            damaged: topic.damaged.clone(),
-        };
-        self.topics.write().insert(name.to_string(), Arc::new(altered));
+        self.install_config(&topic, &new)?;
         Ok((old, new))
     }
 
     /// Delete topic `name` (open or damaged) and its files: renamed to a
     /// `.deleting` name (fsynced), then removed; its bytes leave the quota.
-    pub(crate) fn remove_topic(&self, name: &str) -> Result<()> {
+    /// With an `actor`, the deletion is first recorded in the config change
+    /// log (`changes.rs`).
+    pub(crate) fn remove_topic(&self, name: &str, actor: Option<&str>) -> Result<()> {
+        let log = actor.map(|_| self.config_changes_log()).transpose()?;
         let _admin = self.lock_admin();
+        if let (Some(log), Some(actor)) = (&log, actor) {
+            let old = match self.topic(name) {
+                Ok(topic) => Some(topic.config.clone()),
+                Err(Error::Damaged { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let change = ConfigChange {
+                at_ms: now_ms(),
+                actor: actor.to_string(),
+                topic: name.to_string(),
+                kind: ConfigChangeKind::Delete,
+                old,
+                new: None,
+            };
+            self.record_config_change(log, &change)?;
+        }
         let topics_dir = self.path.join(TOPICS_DIR);
         let removed = self.topics.write().remove(name);
         let (dir, partitions) = match removed {

@@ -18,7 +18,7 @@ mod schemas;
 mod topics;
 
 pub use data::{PendingAppend, ScanMarks, WaitDurable};
-pub use topics::{Damage, TopicDescription};
+pub use topics::{Damage, TopicDescription, EMBEDDED_ACTOR};
 
 use crate::catalog::{Catalog, FloorSource, OpenCatalog, Topic, FORMAT_FILE};
 use crate::clock::now_ms;
@@ -217,6 +217,9 @@ impl Store {
             read: crate::consumer::offsets::committed_floors,
         };
         let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
+        // An alter whose record was written and whose `topic.meta` was not
+        // is finished before anyone reads the topic's configuration.
+        catalog.finish_config_changes()?;
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
         let checks = catalog.checks.clone();

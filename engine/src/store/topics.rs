@@ -4,6 +4,12 @@
 
 use super::*;
 
+use crate::catalog::changes::ConfigChange;
+
+/// The actor of a config change made through the embedder API without one
+/// (`Store::create_topic`, `alter_topic`, `delete_topic`).
+pub const EMBEDDED_ACTOR: &str = "embedded";
+
 /// A topic's configuration and per-partition numbers.
 #[derive(Debug, Clone)]
 pub struct TopicDescription {
@@ -34,8 +40,34 @@ impl Store {
     /// leaves either no topic or the whole topic. The name follows
     /// [`crate::names::validate_topic_name`]: `__*` names are the store's own
     /// (`InternalName`), and names the data directory uses for itself are
-    /// refused (`InvalidInput`).
+    /// refused (`InvalidInput`). Recorded in the config change log with
+    /// actor [`EMBEDDED_ACTOR`], as [`Store::create_topic_as`] records.
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.create_topic_as(EMBEDDED_ACTOR, name, config)
+    }
+
+    /// [`Store::create_topic`], recorded in the config change log
+    /// ([`Store::config_history`]) as asked for by `actor` before the topic
+    /// is created, once the store keeps that log: its first recorded change
+    /// (an alter) creates it, so that a store whose topics were never
+    /// altered keeps the files and numbers it always had.
+    pub fn create_topic_as(&self, actor: &str, name: &str, config: TopicConfig) -> Result<()> {
+        let actor = self.keeps_config_changes()?.then_some(actor);
+        self.create_topic_with(actor, name, config)
+    }
+
+    /// Whether the store has a config change log: then every create and
+    /// delete is recorded, so that the last record of a topic is always its
+    /// latest change (what the open's roll forward relies on).
+    fn keeps_config_changes(&self) -> Result<bool> {
+        Ok(self
+            .inner
+            .catalog
+            .internal_log(crate::catalog::changes::CONFIG_CHANGES_TOPIC)?
+            .is_some())
+    }
+
+    fn create_topic_with(&self, actor: Option<&str>, name: &str, config: TopicConfig) -> Result<()> {
         crate::names::validate_topic_name(name)?;
         config.validate()?;
         if self.inner.catalog.contains(name) {
@@ -59,7 +91,7 @@ impl Store {
             }
             other => other?,
         }
-        self.inner.catalog.create_topic(name, config)
+        self.inner.catalog.create_topic(name, config, actor)
     }
 
     /// Delete a topic and all its data, with its DLQ (`__dlq.<topic>`) and
@@ -67,9 +99,23 @@ impl Store {
     /// the same name starts with none of them. An internal topic (`__*`) is
     /// never deleted this way (`InternalName`): a DLQ goes with its topic or
     /// is purged (`dlq_purge`); damaged metadata is repaired (`millrace repair`).
+    /// Recorded in the config change log with actor [`EMBEDDED_ACTOR`], as
+    /// [`Store::delete_topic_as`] records.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.delete_topic_as(EMBEDDED_ACTOR, name)
+    }
+
+    /// [`Store::delete_topic`], recorded in the config change log as asked
+    /// for by `actor` before the topic's directory goes, once the store keeps
+    /// that log (as [`Store::create_topic_as`]).
+    pub fn delete_topic_as(&self, actor: &str, name: &str) -> Result<()> {
+        let actor = self.keeps_config_changes()?.then_some(actor);
+        self.delete_topic_with(actor, name)
+    }
+
+    fn delete_topic_with(&self, actor: Option<&str>, name: &str) -> Result<()> {
         crate::names::refuse_internal_topic(name)?;
-        self.delete_topic_files(name)?;
+        self.delete_topic_files(name, actor)?;
         self.forget_topic_dependents(name)
     }
 
@@ -79,7 +125,7 @@ impl Store {
         let dlq = crate::pipeline::dlq::dlq_topic_name(name);
         if self.inner.catalog.contains(&dlq) {
             tracing::info!(topic = name, dlq = %dlq, "deleting the DLQ of a deleted topic");
-            self.delete_topic_files(&dlq)?;
+            self.delete_topic_files(&dlq, None)?;
         }
         let forgotten = self.consumer_groups().forget_topic_offsets(&[name, &dlq])?;
         if forgotten > 0 {
@@ -92,7 +138,7 @@ impl Store {
         self.pipeline().forget_dlq_bookkeeping(name)
     }
 
-    fn delete_topic_files(&self, name: &str) -> Result<()> {
+    fn delete_topic_files(&self, name: &str, actor: Option<&str>) -> Result<()> {
         // Only a name the store listed (a directory of `topics/`) is deleted.
         match self.topic(name) {
             // A topic that failed to open can be deleted too (below).
@@ -105,7 +151,7 @@ impl Store {
         self.check_open()?;
         let pipeline = self.pipeline();
         crate::pipeline::txn::forget_applied(&pipeline, &mut pipeline.coordinator().state(&commits))?;
-        self.inner.catalog.remove_topic(name)
+        self.inner.catalog.remove_topic(name, actor)
     }
 
     /// Change keys of a topic's configuration (`changes`: key and value as
@@ -118,20 +164,64 @@ impl Store {
     /// appends, rolls and retention from then on, except `durability`,
     /// which applies when the store next opens (the partitions' sync mode is
     /// fixed while they are open). Returns the configuration before and
-    /// after. An internal topic (`__*`) is refused (`InternalName`).
+    /// after. An internal topic (`__*`) is refused (`InternalName`). An
+    /// applied change is recorded in the config change log with actor
+    /// [`EMBEDDED_ACTOR`] ([`Store::alter_topic_as`] names another).
     pub fn alter_topic(
         &self,
         name: &str,
         changes: &[(String, String)],
         dry_run: bool,
     ) -> Result<(TopicConfig, TopicConfig)> {
+        self.alter_topic_as(EMBEDDED_ACTOR, name, changes, dry_run)
+    }
+
+    /// [`Store::alter_topic`], an applied change recorded in the config
+    /// change log ([`Store::config_history`]) as asked for by `actor`, in
+    /// the same call and atomically with it: after a crash the topic has
+    /// the old configuration and no record of the change, or the new one
+    /// and its record (design/durability.md, "Topic configuration changes").
+    /// A damaged log refuses the change (`Damaged`): no change goes
+    /// unrecorded.
+    pub fn alter_topic_as(
+        &self,
+        actor: &str,
+        name: &str,
+        changes: &[(String, String)],
+        dry_run: bool,
+    ) -> Result<(TopicConfig, TopicConfig)> {
         crate::names::refuse_internal_topic(name)?;
-        self.inner.catalog.alter_topic(name, dry_run, |config| {
+        self.inner.catalog.alter_topic(name, dry_run, Some(actor), |config| {
             for (key, value) in changes {
                 config.set(key, value)?;
             }
             Ok(())
         })
+    }
+
+    /// Every recorded create, alter and delete of a user topic (of `topic`,
+    /// or of every topic), oldest first. A record that does not decode is
+    /// `Corruption` naming the log and its offset; a damaged log answers
+    /// `Damaged` (scope: `__config_changes`): the rest of the store is not
+    /// concerned.
+    pub fn config_history(&self, topic: Option<&str>) -> Result<Vec<ConfigChange>> {
+        Ok(self
+            .config_history_page(topic, None, usize::MAX)?
+            .into_iter()
+            .map(|(_, change)| change)
+            .collect())
+    }
+
+    /// [`Store::config_history`] a page at a time: at most `max` changes
+    /// whose offset in the log is above `after`, with their offsets (the
+    /// cursor of the next call).
+    pub fn config_history_page(
+        &self,
+        topic: Option<&str>,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<(u64, ConfigChange)>> {
+        self.inner.catalog.config_changes_page(topic, after, max)
     }
 
     /// Names of user topics (internal `__` topics are listed by `list_all_topics`).

@@ -70,6 +70,37 @@ impl Client {
         self.reset_audit_pages(group).all().await
     }
 
+    /// Every recorded topic config change (of `topic`, or of every topic),
+    /// oldest first, however many: walks `ConfigHistoryPage`.
+    pub async fn config_history(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<crate::messages::ConfigHistoryEntry>, ClientError> {
+        let mut entries = Vec::new();
+        let mut after = None;
+        loop {
+            let page = crate::messages::ConfigHistoryPage {
+                topic: topic.map(str::to_string),
+                after,
+                limit: 0,
+            };
+            let paged = match self.call(Request::ConfigHistoryPage(page)).await? {
+                Response::ConfigHistoryPage(paged) => paged,
+                other => return Err(unexpected(other)),
+            };
+            entries.extend(paged.entries);
+            match paged.next_after {
+                Some(next) if after.is_none_or(|a| next > a) => after = Some(next),
+                Some(next) => {
+                    return Err(ClientError::Protocol(format!(
+                        "the config history cursor {next} does not move on"
+                    )))
+                }
+                None => return Ok(entries),
+            }
+        }
+    }
+
     /// Every consumer group with committed offsets (internal `__` groups
     /// included), however many: walks `ListGroupsPage` ([`Client::group_pages`]).
     pub async fn list_groups(&self) -> Result<Vec<String>, ClientError> {

@@ -64,6 +64,7 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
     (Opcode::ListTopicsPage, &[C]),
     (Opcode::DescribeDamage, &[C]),
     (Opcode::AlterTopic, &[A]),
+    (Opcode::ConfigHistoryPage, &[A]),
     (Opcode::InitProducer, &[P]),
     (Opcode::Produce, &[P]),
     (Opcode::Fetch, &[C]),
@@ -99,8 +100,9 @@ pub const PERMISSIONS: &[(Opcode, &[Permission])] = &[
 ];
 
 /// Topics only an admin token may read (`Fetch`): the reset audit log, whose
-/// entries name every group, actor and offset.
-pub const ADMIN_ONLY_TOPICS: &[&str] = &["__offset_resets"];
+/// entries name every group, actor and offset, and the config change log,
+/// whose entries name every actor.
+pub const ADMIN_ONLY_TOPICS: &[&str] = &["__offset_resets", millrace::CONFIG_CHANGES_TOPIC];
 
 /// What an opcode needs. An opcode missing from [`PERMISSIONS`] (a bug the
 /// tests catch) needs admin.

@@ -236,6 +236,33 @@ pub fn reset_audit_page(service: &Service, page: &ResetAuditPage) -> Result<Resp
     Ok(Response::ResetAuditPage(ResetAuditPaged { entries, next_after }))
 }
 
+/// `ConfigHistoryPage`: recorded topic config changes after the log offset
+/// cursor, oldest first.
+pub fn config_history_page(
+    service: &Service,
+    page: &crate::messages::ConfigHistoryPage,
+) -> Result<Response, WireError> {
+    let limit = page_entries(page.limit)?;
+    // One more than the page holds: tells whether another page follows.
+    let candidates: Vec<(u64, crate::messages::ConfigHistoryEntry)> = service
+        .config_history_page(page.topic.as_deref(), page.after, limit + 1)?
+        .iter()
+        .map(|(offset, change)| (*offset, crate::messages::ConfigHistoryEntry::of(change)))
+        .collect();
+    let (taken, more) = take_page(candidates, limit, entries_room(service.frame_bytes_max), |(_, e)| {
+        e.encoded_bytes()
+    });
+    let next_after = match taken.last() {
+        Some((offset, _)) if more => Some(*offset),
+        _ => None,
+    };
+    let entries = taken.into_iter().map(|(_, entry)| entry).collect();
+    Ok(Response::ConfigHistoryPage(crate::messages::ConfigHistoryPaged {
+        entries,
+        next_after,
+    }))
+}
+
 /// `ResetAudit` (unpaged): every audit entry, if they fit in one response.
 pub fn reset_audit(service: &Service, audit: &ResetAudit) -> Result<Response, WireError> {
     let entries = service.reset_audit(audit.group.as_deref())?;

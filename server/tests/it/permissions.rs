@@ -267,6 +267,9 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             })
             .collect(),
         Opcode::ResetAuditPage => one(Request::ResetAuditPage(ResetAuditPage::default())),
+        Opcode::ConfigHistoryPage => one(Request::ConfigHistoryPage(
+            millrace_server::messages::ConfigHistoryPage::default(),
+        )),
         Opcode::LagPage => groups
             .iter()
             .map(|g| {

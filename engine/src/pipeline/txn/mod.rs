@@ -742,7 +742,7 @@ fn ensure_transactions_topic(pipeline: &Pipeline) -> Result<Arc<Partition>> {
     };
     let log = pipeline.catalog().internal_log_or_create(TRANSACTIONS_TOPIC, config)?;
     if log.config().record_bytes_max < COMMIT_RECORD_BYTES_MAX {
-        pipeline.catalog().alter_topic(TRANSACTIONS_TOPIC, false, |c| {
+        pipeline.catalog().alter_topic(TRANSACTIONS_TOPIC, false, None, |c| {
             c.record_bytes_max = COMMIT_RECORD_BYTES_MAX;
             Ok(())
         })?;

@@ -123,7 +123,8 @@ fn topic_metadata<'a>(
                 partitions: front.config.auto_create_partitions,
                 ..millrace::TopicConfig::default()
             };
-            match front.service.create_topic(name, config, false) {
+            let actor = format!("{} (Metadata auto-create)", conn.session.actor());
+            match front.service.create_topic(&actor, name, config, false) {
                 Ok(()) => tracing::info!(topic = ?name, "Kafka Metadata: topic auto-created"),
                 Err(error) => tracing::debug!(topic = ?name, ?error, "Kafka Metadata: auto-creation failed"),
             }
@@ -226,7 +227,7 @@ pub(crate) fn create_topics(
                     -1,
                 );
             }
-            match create_one(front, topic, request.validate_only) {
+            match create_one(front, &conn.session.actor(), topic, request.validate_only) {
                 Ok(partitions) => (errors::NONE, None, i32::try_from(partitions).unwrap_or(i32::MAX)),
                 Err((code, message)) => (code, Some(message), -1),
             }
@@ -264,6 +265,7 @@ pub(crate) fn create_topics(
 /// partition count, or the Kafka error code and message.
 fn create_one(
     front: &Front,
+    actor: &str,
     topic: &messages::topics::CreatableTopic<'_>,
     validate_only: bool,
 ) -> Result<u32, (i16, String)> {
@@ -353,7 +355,10 @@ fn create_one(
             Err(_) => Ok(partitions),
         };
     }
-    match front.service.create_topic(topic.name, config, record_bytes_max_set) {
+    match front
+        .service
+        .create_topic(actor, topic.name, config, record_bytes_max_set)
+    {
         Ok(()) => {
             tracing::info!(topic = ?topic.name, partitions, "Kafka CreateTopics: topic created");
             Ok(partitions)
@@ -387,12 +392,13 @@ pub(crate) fn delete_topics(
         .principal
         .permissions
         .contains(required(Opcode::DeleteTopic));
+    let actor = conn.session.actor();
     let responses = request
         .topic_names
         .iter()
         .map(|name| {
             let error_code = if allowed {
-                match front.service.delete_topic(name) {
+                match front.service.delete_topic(&actor, name) {
                     Ok(()) => {
                         tracing::info!(topic = ?name, "Kafka DeleteTopics: topic deleted");
                         errors::NONE

@@ -494,7 +494,10 @@ fn append<R: millrace::AppendRecord>(
 /// creation of the same topic is no error).
 pub(crate) fn auto_create(front: &Front, topic: &str) -> ServiceResult<()> {
     let config = millrace::TopicConfig::with_partitions(front.config.auto_create_partitions);
-    match front.service.create_topic(topic, config, false) {
+    match front
+        .service
+        .create_topic("kafka produce (auto-create)", topic, config, false)
+    {
         Err(ServiceError::Engine(millrace::Error::TopicExists(_))) | Ok(()) => Ok(()),
         Err(error) => Err(error),
     }

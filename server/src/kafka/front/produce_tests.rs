@@ -41,7 +41,7 @@ pub(crate) fn harness(config: KafkaConfig) -> Harness {
 
 impl Harness {
     pub fn create(&self, topic: &str, config: TopicConfig) {
-        self.front.service.create_topic(topic, config, true).unwrap();
+        self.front.service.create_topic("test", topic, config, true).unwrap();
     }
 
     /// Encode `request` at `version` as a client would, decode it as the

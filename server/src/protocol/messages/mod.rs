@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod damage;
+pub mod history;
 pub mod members;
 pub mod offsets;
 pub mod paging;
@@ -20,6 +21,7 @@ use crate::wire::{DecodeError, DecodeResult, Reader, Writer};
 
 pub use contract::*;
 pub use damage::*;
+pub use history::*;
 pub use members::*;
 pub use offsets::*;
 pub use paging::*;
@@ -59,6 +61,7 @@ opcodes! {
     ListTopicsPage = 0x0014,
     DescribeDamage = 0x0015,
     AlterTopic = 0x0016,
+    ConfigHistoryPage = 0x0017,
     InitProducer = 0x0020,
     Produce = 0x0021,
     Fetch = 0x0030,
@@ -111,6 +114,7 @@ pub enum Request {
     ListTopicsPage(NamesPage),
     DescribeDamage(DescribeDamage),
     AlterTopic(AlterTopic),
+    ConfigHistoryPage(ConfigHistoryPage),
     InitProducer(InitProducer),
     Produce(Produce),
     Fetch(Fetch),
@@ -159,6 +163,7 @@ impl Request {
             Request::ListTopicsPage(_) => Opcode::ListTopicsPage,
             Request::DescribeDamage(_) => Opcode::DescribeDamage,
             Request::AlterTopic(_) => Opcode::AlterTopic,
+            Request::ConfigHistoryPage(_) => Opcode::ConfigHistoryPage,
             Request::InitProducer(_) => Opcode::InitProducer,
             Request::Produce(_) => Opcode::Produce,
             Request::Fetch(_) => Opcode::Fetch,
@@ -203,6 +208,7 @@ impl Request {
             | Request::Flush
             | Request::Status => {}
             Request::AlterTopic(b) => b.encode(w),
+            Request::ConfigHistoryPage(b) => b.encode(w),
             Request::Hello(b) => b.encode(w),
             Request::CreateTopic(b) => b.encode(w),
             Request::DeleteTopic(b) | Request::DescribeTopic(b) => b.encode(w),
@@ -246,6 +252,7 @@ impl Request {
             Opcode::DescribeTopic => Request::DescribeTopic(TopicName::decode(r)?),
             Opcode::DescribeDamage => Request::DescribeDamage(DescribeDamage::decode(r)?),
             Opcode::AlterTopic => Request::AlterTopic(AlterTopic::decode(r)?),
+            Opcode::ConfigHistoryPage => Request::ConfigHistoryPage(ConfigHistoryPage::decode(r)?),
             Opcode::InitProducer => Request::InitProducer(InitProducer::decode(r)?),
             Opcode::Produce => Request::Produce(Produce::decode(r)?),
             Opcode::Fetch => Request::Fetch(Fetch::decode(r)?),
@@ -318,6 +325,8 @@ pub enum Response {
     Stats(Vec<Stat>),
     /// AlterTopic.
     TopicAltered(TopicAltered),
+    /// ConfigHistoryPage.
+    ConfigHistoryPage(ConfigHistoryPaged),
     /// Status: name/value pairs (design/protocol.md, "Status").
     Status(Vec<ConfigEntry>),
     GroupStates(Vec<GroupState>),
@@ -359,6 +368,7 @@ impl Response {
             Response::Purged(purged) => w.u64(*purged),
             Response::Stats(list) => write_list(w, list),
             Response::TopicAltered(b) => b.encode(w),
+            Response::ConfigHistoryPage(b) => b.encode(w),
             Response::Status(list) => write_list(w, list),
             Response::GroupStates(list) => write_list(w, list),
             Response::GroupMembers(list) => write_list(w, list),
@@ -404,6 +414,7 @@ impl Response {
             Opcode::DlqPurge => Response::Purged(r.u64("purged")?),
             Opcode::Stats => Response::Stats(read_list(r, "stats")?),
             Opcode::AlterTopic => Response::TopicAltered(TopicAltered::decode(r)?),
+            Opcode::ConfigHistoryPage => Response::ConfigHistoryPage(ConfigHistoryPaged::decode(r)?),
             Opcode::Status => Response::Status(read_list(r, "status")?),
             Opcode::DescribeGroups => Response::GroupStates(read_list(r, "group_states")?),
             Opcode::DescribeGroupMembers => Response::GroupMembers(read_list(r, "group_members")?),

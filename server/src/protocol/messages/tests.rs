@@ -881,6 +881,24 @@ fn arb_response_for(opcode: Opcode) -> BoxedStrategy<Response> {
         Opcode::AlterTopic => (arb_config(), arb_config())
             .prop_map(|(before, after)| Response::TopicAltered(TopicAltered { before, after }))
             .boxed(),
+        Opcode::ConfigHistoryPage => {
+            let key = (arb_string(), option::of(arb_string()), option::of(arb_string()))
+                .prop_map(|(key, old, new)| ConfigKeyChange { key, old, new });
+            let entry = (any::<i64>(), arb_string(), arb_string(), arb_string(), vec(key, 0..3)).prop_map(
+                |(at_ms, actor, topic, kind, keys)| ConfigHistoryEntry {
+                    at_ms,
+                    actor,
+                    topic,
+                    kind,
+                    keys,
+                },
+            );
+            (vec(entry, 0..3), option::of(any::<u64>()))
+                .prop_map(|(entries, next_after)| {
+                    Response::ConfigHistoryPage(ConfigHistoryPaged { entries, next_after })
+                })
+                .boxed()
+        }
         Opcode::Status => arb_config().prop_map(Response::Status).boxed(),
         Opcode::ContractQuery | Opcode::ContractChange => arb_string().prop_map(Response::ContractAnswer).boxed(),
         Opcode::DescribeGroups => vec(

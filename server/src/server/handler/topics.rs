@@ -6,9 +6,10 @@ use crate::messages::{AlterTopic, ConfigEntry, CreateTopic, DescribeDamage, Resp
 use crate::server::convert;
 use crate::server::service::{Service, Session};
 
-pub(super) fn create(service: &Service, create: &CreateTopic) -> Result<Response, WireError> {
+pub(super) fn create(service: &Service, session: &Session, create: &CreateTopic) -> Result<Response, WireError> {
     let config = convert::topic_config(create)?;
-    service.create_topic(&create.name, config, convert::sets_record_bytes_max(create))?;
+    let record_bytes_max_set = convert::sets_record_bytes_max(create);
+    service.create_topic(&session.actor(), &create.name, config, record_bytes_max_set)?;
     Ok(Response::Empty)
 }
 

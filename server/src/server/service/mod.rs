@@ -233,7 +233,15 @@ impl Service {
     /// Create a topic whose records a fetch can return: a `record_bytes_max`
     /// above [`record_bytes_fetchable_max`] is refused when the client set
     /// it (`record_bytes_max_set`); otherwise the default is lowered to it.
-    pub fn create_topic(&self, name: &str, mut config: TopicConfig, record_bytes_max_set: bool) -> ServiceResult<()> {
+    /// The creation is recorded in the store's config change log as asked
+    /// for by `actor` (the session's token@peer).
+    pub fn create_topic(
+        &self,
+        actor: &str,
+        name: &str,
+        mut config: TopicConfig,
+        record_bytes_max_set: bool,
+    ) -> ServiceResult<()> {
         let fetchable = record_bytes_fetchable_max(self.frame_bytes_max);
         if config.record_bytes_max > fetchable {
             if record_bytes_max_set {
@@ -245,7 +253,7 @@ impl Service {
             }
             config.record_bytes_max = fetchable;
         }
-        Ok(self.store.create_topic(name, config)?)
+        Ok(self.store.create_topic_as(actor, name, config)?)
     }
 
     /// A new topic's configuration on this server: the engine's defaults,
@@ -261,9 +269,11 @@ impl Service {
 
     /// Alter a topic's configuration (`Store::alter_topic`): a
     /// `record_bytes_max` a fetch could not return is refused, as at creation.
-    /// Both fronts come here; an applied change that moved a key is logged
-    /// at info under the target `millrace::audit` with `actor` (the
-    /// session's token@peer) and each key's old and new value.
+    /// Both fronts come here; an applied change is recorded in the store's
+    /// config change log with `actor` (the session's token@peer), atomically
+    /// with it (`Store::alter_topic_as`), and one that moved a key is also
+    /// logged at info under the target `millrace::audit` with each key's old
+    /// and new value.
     pub fn alter_topic(
         &self,
         actor: &str,
@@ -281,7 +291,7 @@ impl Service {
                 )));
             }
         }
-        let (before, after) = self.store.alter_topic(name, changes, dry_run)?;
+        let (before, after) = self.store.alter_topic_as(actor, name, changes, dry_run)?;
         if !dry_run {
             let moved: Vec<String> = before
                 .entries()
@@ -303,8 +313,20 @@ impl Service {
         Ok((before, after))
     }
 
-    pub fn delete_topic(&self, topic: &str) -> ServiceResult<()> {
-        Ok(self.store.delete_topic(topic)?)
+    /// Delete a topic, recorded in the config change log as asked for by `actor`.
+    pub fn delete_topic(&self, actor: &str, topic: &str) -> ServiceResult<()> {
+        Ok(self.store.delete_topic_as(actor, topic)?)
+    }
+
+    /// At most `max` recorded topic config changes (of `topic`, or of every
+    /// topic) above the log offset `after`, with their offsets.
+    pub fn config_history_page(
+        &self,
+        topic: Option<&str>,
+        after: Option<u64>,
+        max: usize,
+    ) -> ServiceResult<Vec<(u64, millrace::ConfigChange)>> {
+        Ok(self.store.config_history_page(topic, after, max)?)
     }
 
     pub fn flush(&self) -> ServiceResult<()> {

@@ -268,7 +268,7 @@ fn topic(front: &Front, name: &str, records: usize) {
         partitions: 2,
         ..millrace::TopicConfig::default()
     };
-    front.service.create_topic(name, config, false).expect("topic");
+    front.service.create_topic("test", name, config, false).expect("topic");
     for i in 0..records {
         front
             .service
