@@ -115,7 +115,7 @@ async fn reset_audit_needs_admin_list_groups_needs_consume() {
             },
             TokenConfig {
                 name: None,
-                groups: Vec::new(),
+                groups: vec!["g".into()],
                 groups_max: None,
                 token: consumer.into(),
                 permissions: vec![Permission::Consume],
@@ -141,9 +141,14 @@ async fn reset_audit_needs_admin_list_groups_needs_consume() {
     let admin = connect(admin).await.unwrap();
     admin.create_topic("in", 1, &[]).await.unwrap();
     admin.commit_offsets("g", &[("in", 0, 0)]).await.unwrap();
+    admin.commit_offsets("h", &[("in", 0, 0)]).await.unwrap();
     assert_eq!(admin.reset_audit(None).await.unwrap(), vec![]);
-    assert_eq!(admin.list_groups().await.unwrap(), vec!["g".to_string()]);
+    assert_eq!(
+        admin.list_groups().await.unwrap(),
+        vec!["g".to_string(), "h".to_string()]
+    );
 
+    // A consume token lists the groups its `groups` patterns cover, no others.
     let consumer = connect(consumer).await.unwrap();
     assert_eq!(consumer.list_groups().await.unwrap(), vec!["g".to_string()]);
     assert_eq!(code(consumer.reset_audit(None).await), ErrorCode::PermissionDenied);
