@@ -23,7 +23,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::io::checked::IoContext;
 use crate::io::write_atomic;
 use crate::log::batch::Record;
-use crate::log::partition::{Isolation, Partition, ReadOptions};
+use crate::log::partition::Partition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -219,30 +219,10 @@ impl Catalog {
         after: Option<u64>,
         max: usize,
     ) -> Result<Vec<(u64, ConfigChange)>> {
-        let Some(log) = self.internal_log(CONFIG_CHANGES_TOPIC)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        let from = after.map_or(0, |a| a.saturating_add(1));
-        let mut offset = log.start_offset().max(from);
-        let end = log.high_watermark();
-        while offset < end && out.len() < max {
-            let read = log.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
-            for record in read.records.iter().filter(|r| r.offset >= from) {
-                let change = decode(&record.value, &log, record.offset)?;
-                if topic.is_none_or(|t| t == change.topic) {
-                    out.push((record.offset, change));
-                    if out.len() >= max {
-                        break;
-                    }
-                }
-            }
-            if read.next_offset <= offset {
-                break;
-            }
-            offset = read.next_offset;
-        }
-        Ok(out)
+        self.internal_log_page(CONFIG_CHANGES_TOPIC, after, max, |log, offset, value| {
+            let change = decode(value, log, offset)?;
+            Ok(topic.is_none_or(|t| t == change.topic).then_some(change))
+        })
     }
 
     /// Replace `topic.meta` of `topic` with `new` and hand `new` to its open

@@ -6,7 +6,7 @@
 use super::Catalog;
 use crate::config::{Durability, TopicConfig};
 use crate::error::{Error, Result};
-use crate::log::partition::Partition;
+use crate::log::partition::{Isolation, Partition, ReadOptions};
 use std::sync::Arc;
 
 /// The configuration of an internal topic (`Always`, one partition), which
@@ -21,6 +21,44 @@ pub(crate) fn internal_topic_config() -> TopicConfig {
 }
 
 impl Catalog {
+    /// One page of an append-only internal log (`__offset_resets`,
+    /// `__config_changes`): at most `max` entries whose offset is above
+    /// `after` (absent: from the log start), oldest first, with their offsets
+    /// (the cursor of the next call). `entry` decodes a record's value (its
+    /// error, a corruption naming the log and offset, ends the walk) and
+    /// returns `None` for an entry the caller filters out. No log yet: empty.
+    pub(crate) fn internal_log_page<T>(
+        &self,
+        topic: &str,
+        after: Option<u64>,
+        max: usize,
+        mut entry: impl FnMut(&Partition, u64, &[u8]) -> Result<Option<T>>,
+    ) -> Result<Vec<(u64, T)>> {
+        let Some(log) = self.internal_log(topic)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut offset = log.start_offset().max(from);
+        let end = log.high_watermark();
+        while offset < end && out.len() < max {
+            let read = log.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
+            for record in read.records.iter().filter(|r| r.offset >= from) {
+                if let Some(kept) = entry(&log, record.offset, &record.value)? {
+                    out.push((record.offset, kept));
+                    if out.len() >= max {
+                        break;
+                    }
+                }
+            }
+            if read.next_offset <= offset {
+                break;
+            }
+            offset = read.next_offset;
+        }
+        Ok(out)
+    }
+
     /// Create internal topic `name` (a `__*` name) with `config`.
     pub(crate) fn create_internal_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
         crate::names::validate_internal_topic_name(name)?;

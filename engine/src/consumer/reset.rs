@@ -14,7 +14,6 @@ use crate::consumer::groups::ConsumerGroups;
 use crate::consumer::offsets::validate_commit;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::log::batch::Record;
-use crate::log::partition::{Isolation, ReadOptions};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -301,34 +300,12 @@ impl ConsumerGroups {
         after: Option<u64>,
         max: usize,
     ) -> Result<Vec<(u64, ResetAuditEntry)>> {
-        let Some(partition) = self.internal_log(RESET_AUDIT_TOPIC)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        let from = after.map_or(0, |a| a.saturating_add(1));
-        let mut offset = partition.start_offset().max(from);
-        let end = partition.high_watermark();
-        while offset < end && out.len() < max {
-            let read = partition.read(offset, ReadOptions::default(), Isolation::ReadUncommitted)?;
-            for record in &read.records {
-                if record.offset < from {
-                    continue;
-                }
-                let entry = decode_audit(&record.value)
-                    .ok_or_else(|| Error::corruption(&partition.dir, record.offset, CorruptionKind::BadRecord))?;
-                if group.is_none_or(|g| g == entry.group) {
-                    out.push((record.offset, entry));
-                    if out.len() >= max {
-                        break;
-                    }
-                }
-            }
-            if read.next_offset <= offset {
-                break;
-            }
-            offset = read.next_offset;
-        }
-        Ok(out)
+        self.catalog()
+            .internal_log_page(RESET_AUDIT_TOPIC, after, max, |log, offset, value| {
+                let entry = decode_audit(value)
+                    .ok_or_else(|| Error::corruption(&log.dir, offset, CorruptionKind::BadRecord))?;
+                Ok(group.is_none_or(|g| g == entry.group).then_some(entry))
+            })
     }
 
     fn reset_partitions(&self, request: &ResetRequest) -> Result<BTreeSet<(String, u32)>> {
