@@ -116,6 +116,10 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         })
     };
     let one = |request| vec![(Resource::None, request)];
+    // One request per group, each touching that group.
+    let per_group = |make: &dyn Fn(&'static str) -> Request| -> Vec<(Resource, Request)> {
+        groups.iter().map(|g| (Resource::Group(g), make(g))).collect()
+    };
     match opcode {
         Opcode::Hello => one(Request::Hello(Hello {
             version_min: PROTOCOL_VERSION_MIN,
@@ -136,24 +140,10 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             dry_run: true,
         })),
         // A group's state and members: only for groups the token's patterns cover.
-        Opcode::DescribeGroups => groups
-            .iter()
-            .map(|g| {
-                let request = Request::DescribeGroups(DescribeGroups {
-                    groups: vec![(*g).into()],
-                });
-                (Resource::Group(g), request)
-            })
-            .collect(),
-        Opcode::DescribeGroupMembers => groups
-            .iter()
-            .map(|g| {
-                let request = Request::DescribeGroupMembers(DescribeGroupMembers {
-                    groups: vec![(*g).into()],
-                });
-                (Resource::Group(g), request)
-            })
-            .collect(),
+        Opcode::DescribeGroups => per_group(&|g| Request::DescribeGroups(DescribeGroups { groups: vec![g.into()] })),
+        Opcode::DescribeGroupMembers => {
+            per_group(&|g| Request::DescribeGroupMembers(DescribeGroupMembers { groups: vec![g.into()] }))
+        }
         Opcode::Status => one(Request::Status),
         Opcode::ListTopics => one(Request::ListTopics),
         Opcode::ListTopicsPage => one(Request::ListTopicsPage(NamesPage::default())),
@@ -204,27 +194,19 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
                 (Resource::Topic(topic), request)
             })
             .collect(),
-        Opcode::CommitOffsets => groups
-            .iter()
-            .map(|g| {
-                let request = Request::CommitOffsets(CommitOffsets {
-                    group: (*g).into(),
-                    offsets: offsets(),
-                });
-                (Resource::Group(g), request)
+        Opcode::CommitOffsets => per_group(&|g| {
+            Request::CommitOffsets(CommitOffsets {
+                group: g.into(),
+                offsets: offsets(),
             })
-            .collect(),
+        }),
         // A group's offsets and lag: only for groups the token may describe.
-        Opcode::FetchOffsets => groups
-            .iter()
-            .map(|g| {
-                let request = Request::FetchOffsets(GroupQuery {
-                    group: (*g).into(),
-                    topic: None,
-                });
-                (Resource::Group(g), request)
+        Opcode::FetchOffsets => per_group(&|g| {
+            Request::FetchOffsets(GroupQuery {
+                group: g.into(),
+                topic: None,
             })
-            .collect(),
+        }),
         Opcode::ResetOffsets => one(Request::ResetOffsets(ResetOffsets {
             group: OTHER_GROUP.into(),
             topic: None,
@@ -233,16 +215,12 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             dry_run: true,
             force: false,
         })),
-        Opcode::Lag => groups
-            .iter()
-            .map(|g| {
-                let request = Request::Lag(GroupQuery {
-                    group: (*g).into(),
-                    topic: Some("orders".into()),
-                });
-                (Resource::Group(g), request)
+        Opcode::Lag => per_group(&|g| {
+            Request::Lag(GroupQuery {
+                group: g.into(),
+                topic: Some("orders".into()),
             })
-            .collect(),
+        }),
         Opcode::FailRecord => {
             let mut out: Vec<(Resource, Request)> = producers
                 .iter()
@@ -254,55 +232,39 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
         Opcode::ResetAudit => one(Request::ResetAudit(ResetAudit { group: None })),
         Opcode::ListGroups => one(Request::ListGroups),
         Opcode::ListGroupsPage => one(Request::ListGroupsPage(NamesPage::default())),
-        Opcode::FetchOffsetsPage => groups
-            .iter()
-            .map(|g| {
-                let request = Request::FetchOffsetsPage(OffsetsPage {
-                    group: (*g).into(),
-                    topic: None,
-                    after: None,
-                    limit: 0,
-                });
-                (Resource::Group(g), request)
+        Opcode::FetchOffsetsPage => per_group(&|g| {
+            Request::FetchOffsetsPage(OffsetsPage {
+                group: g.into(),
+                topic: None,
+                after: None,
+                limit: 0,
             })
-            .collect(),
+        }),
         Opcode::ResetAuditPage => one(Request::ResetAuditPage(ResetAuditPage::default())),
         Opcode::ConfigHistoryPage => one(Request::ConfigHistoryPage(
             millrace_server::messages::ConfigHistoryPage::default(),
         )),
-        Opcode::LagPage => groups
-            .iter()
-            .map(|g| {
-                let request = Request::LagPage(LagPage {
-                    group: (*g).into(),
-                    topic: None,
-                    after: None,
-                    limit: 0,
-                });
-                (Resource::Group(g), request)
+        Opcode::LagPage => per_group(&|g| {
+            Request::LagPage(LagPage {
+                group: g.into(),
+                topic: None,
+                after: None,
+                limit: 0,
             })
-            .collect(),
-        Opcode::DeleteGroup => groups
-            .iter()
-            .map(|g| {
-                let request = Request::DeleteGroup(DeleteGroup {
-                    group: (*g).into(),
-                    force: false,
-                });
-                (Resource::Group(g), request)
+        }),
+        Opcode::DeleteGroup => per_group(&|g| {
+            Request::DeleteGroup(DeleteGroup {
+                group: g.into(),
+                force: false,
             })
-            .collect(),
-        Opcode::DeleteGroupOffsets => groups
-            .iter()
-            .map(|g| {
-                let request = Request::DeleteGroupOffsets(DeleteGroupOffsets {
-                    group: (*g).into(),
-                    topic: "orders".into(),
-                    force: false,
-                });
-                (Resource::Group(g), request)
+        }),
+        Opcode::DeleteGroupOffsets => per_group(&|g| {
+            Request::DeleteGroupOffsets(DeleteGroupOffsets {
+                group: g.into(),
+                topic: "orders".into(),
+                force: false,
             })
-            .collect(),
+        }),
         Opcode::TxnBegin => producers
             .iter()
             .map(|(resource, (producer_id, epoch))| {
@@ -319,35 +281,27 @@ fn samples(opcode: Opcode, token: &str, own: (u64, u16), other: (u64, u16)) -> V
             partition: 0,
             records: vec![Record::new(b"x".to_vec())],
         })),
-        Opcode::TxnCommitOffsets => groups
-            .iter()
-            .map(|g| {
-                let request = Request::TxnCommitOffsets(TxnCommitOffsets {
-                    transaction_id: 99,
-                    group: (*g).into(),
-                    offsets: offsets(),
-                });
-                (Resource::Group(g), request)
+        Opcode::TxnCommitOffsets => per_group(&|g| {
+            Request::TxnCommitOffsets(TxnCommitOffsets {
+                transaction_id: 99,
+                group: g.into(),
+                offsets: offsets(),
             })
-            .collect(),
-        Opcode::TxnDeadLetter => groups
-            .iter()
-            .map(|g| {
-                let request = Request::TxnDeadLetter(TxnDeadLetter {
-                    transaction_id: 99,
-                    group: (*g).into(),
-                    source_topic: "orders".into(),
-                    source_partition: 0,
-                    source_offset: 0,
-                    stage: "s".into(),
-                    error_class: "e".into(),
-                    error_message: "m".into(),
-                    attempts: 1,
-                    record: Record::new(b"x".to_vec()),
-                });
-                (Resource::Group(g), request)
+        }),
+        Opcode::TxnDeadLetter => per_group(&|g| {
+            Request::TxnDeadLetter(TxnDeadLetter {
+                transaction_id: 99,
+                group: g.into(),
+                source_topic: "orders".into(),
+                source_partition: 0,
+                source_offset: 0,
+                stage: "s".into(),
+                error_class: "e".into(),
+                error_message: "m".into(),
+                attempts: 1,
+                record: Record::new(b"x".to_vec()),
             })
-            .collect(),
+        }),
         Opcode::TxnCommit => one(Request::TxnCommit(TxnEnd { transaction_id: 99 })),
         Opcode::TxnAbort => one(Request::TxnAbort(TxnEnd { transaction_id: 99 })),
         Opcode::DlqList => one(Request::DlqList(DlqList {
