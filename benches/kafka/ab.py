@@ -85,7 +85,8 @@ def main():
                         raw.append({"round": rnd, "binary": label, "workload": workload, **r,
                                     "client_us": r["client_cpu"] * 1e6 / r["records"],
                                     "server_us": r["server_cpu"] * 1e6 / r["records"],
-                                    "records_per_s": r["records"] / r["seconds"]})
+                                    "records_per_s": r["records"] / r["seconds"],
+                                    "load_1m_after": os.getloadavg()[0]})
                 finally:
                     shutil.rmtree(case, ignore_errors=True)
     meta["load_after"] = os.getloadavg()

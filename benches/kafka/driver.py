@@ -336,6 +336,7 @@ def row(system, workload, rnd, records, seconds, client_cpu, server_cpu, p50="",
         "server_cpu_us_per_record": f"{server_cpu * 1e6 / records:.2f}" if server_cpu is not None else "",
         "p50_us": p50,
         "p99_us": p99,
+        "load_1m": f"{os.getloadavg()[0]:.2f}",
         "note": note,
     }
 

@@ -1,6 +1,7 @@
 //! A test hook for crash tests of `repair`, `repair restore` and the
-//! offline commands that open an existing store for writing
-//! (`data::open_existing`: `topic alter`, `topic delete`, ...): with
+//! offline commands that open a store for writing (`data::open_existing`
+//! and `data::open_or_create`: `topic create`, `topic alter`, `topic
+//! delete`, ...): with
 //! `MILLRACE_TEST_KILL_AFTER_WRITES=N` in the environment, the storage they
 //! write through sends the process SIGKILL (`kill -9`) just before its N-th
 //! change to the disk (a file write, truncation, fsync, create, rename or

@@ -54,6 +54,11 @@ pub fn require_existing(global: &GlobalArgs) -> CliResult<()> {
 
 /// Open the data directory, creating it if needed. `background` runs the
 /// engine's maintenance thread (needed for `interval` durability flushes).
+/// Through the crash test hook, as [`open_existing`].
 pub fn open_or_create(global: &GlobalArgs, background: bool) -> CliResult<Store> {
-    Ok(Store::open(global.data(), options(background))?)
+    Ok(Store::open_with_storage(
+        global.data(),
+        options(background),
+        crate::crash_hook::storage(),
+    )?)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 mod keys;
 
-pub use keys::{topic_config_key, topic_config_key_of_kafka, TopicConfigKey, TOPIC_CONFIG_KEYS};
+pub use keys::{topic_config_key, topic_config_key_of_kafka, TopicConfigKey, KAFKA_PREFIX, TOPIC_CONFIG_KEYS};
 
 /// Hard upper bound on one batch, checked before anything is allocated
 /// (`log::batch` re-exports it; a topic's sizes are bounded by it).

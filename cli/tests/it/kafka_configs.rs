@@ -375,3 +375,89 @@ fn describe_configs_reports_the_synonym_chain() {
     assert_eq!(keyed["max.message.bytes"]["source"], "STATIC_BROKER_CONFIG", "{out}");
     assert!(server.stop(), "the server stops cleanly");
 }
+
+/// (value, is_default, read_only, source) of config `name` in one of
+/// `millrace_configs.py`'s config maps.
+fn config_of(configs: &serde_json::Value, name: &str) -> (String, bool, bool, String) {
+    let entry = &configs[name];
+    assert!(entry.is_object(), "{name}: {configs}");
+    (
+        entry["value"].as_str().unwrap_or("(null)").to_string(),
+        entry["default"].as_bool().unwrap(),
+        entry["read_only"].as_bool().unwrap(),
+        entry["source"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The Millrace-only topic keys under their Kafka-front names
+/// (`tests/kafka/millrace_configs.py`, confluent-kafka's AdminClient):
+/// CreateTopics sets them, DescribeConfigs shows them with their source,
+/// IncrementalAlterConfigs SETs and DELETEs them, a bad value is
+/// INVALID_CONFIG naming the key and the values it takes (at creation too),
+/// APPEND is INVALID_REQUEST, and AlterConfigs naming only a Kafka key
+/// leaves them as they are; `topic describe` after the server stops holds
+/// the change. The broker resource: `message.max.bytes` is the default a
+/// new topic inherits (lowered under a small `frame_bytes_max`,
+/// STATIC_BROKER_CONFIG), the frame limit is `socket.request.max.bytes`,
+/// and the untouched broker defaults are DEFAULT_CONFIG.
+#[test]
+fn millrace_only_keys_and_broker_defaults_under_kafka_names() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("server.toml");
+    write_private(&config, "frame_bytes_max = 65536\n");
+    let (server, bootstrap) = kafka::start_server(&data, &["--config", config.to_str().unwrap()]);
+    let output = kafka::success(&clients.python("millrace_configs.py", &bootstrap, &[]));
+    let out: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+
+    assert_eq!(out["create"]["keys"]["error"], serde_json::Value::Null, "{out}");
+    assert_eq!(out["create"]["bad"]["error"], "INVALID_CONFIG", "{out}");
+    let message = out["create"]["bad"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("millrace.durability") && message.contains("`always`"),
+        "{out}"
+    );
+    let before = &out["before"];
+    assert_eq!(config_of(before, "millrace.durability"), set("always"), "{out}");
+    assert_eq!(config_of(before, "millrace.route.invalid.to.dlq"), set("true"));
+    assert_eq!(config_of(before, "retention.ms"), set("60000"));
+
+    let alter = out["alter"].as_array().unwrap();
+    let codes: Vec<&str> = alter.iter().map(|a| a["error"].as_str().unwrap_or("OK")).collect();
+    assert_eq!(codes, ["OK", "INVALID_CONFIG", "INVALID_REQUEST", "OK"], "{out}");
+    let message = alter[1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("millrace.route.invalid.to.dlq") && message.contains("`true` or `false`"),
+        "{out}"
+    );
+    assert!(alter[2]["message"].as_str().unwrap().contains("APPEND"), "{out}");
+    let after = &out["after"];
+    assert_eq!(config_of(after, "millrace.durability"), set("interval:50"), "{out}");
+    assert_eq!(config_of(after, "millrace.route.invalid.to.dlq"), default("false"));
+    assert_eq!(config_of(after, "retention.ms"), set("120000"));
+
+    let broker = &out["broker"];
+    let inherited = config_of(after, "max.message.bytes");
+    assert!(inherited.0.parse::<u64>().unwrap() < 65_536, "{out}");
+    assert_eq!(
+        config_of(broker, "message.max.bytes"),
+        (inherited.0, false, true, "STATIC_BROKER_CONFIG".into()),
+        "{out}"
+    );
+    assert_eq!(
+        config_of(broker, "socket.request.max.bytes"),
+        ("65536".into(), false, true, "STATIC_BROKER_CONFIG".into())
+    );
+    assert_eq!(config_of(broker, "log.retention.ms"), fixed("-1"));
+    assert_eq!(config_of(broker, "num.partitions"), fixed("1"));
+    assert_eq!(config_of(broker, "log.message.timestamp.type"), fixed("CreateTime"));
+    assert!(server.stop(), "the server stops cleanly");
+
+    let offline = common::json_of(common::millrace(&data).args(["--json", "topic", "describe", "keys"]));
+    assert_eq!(offline["config"]["durability"], "interval:50", "{offline}");
+    assert_eq!(offline["config"]["route_invalid_to_dlq"], false, "{offline}");
+    assert_eq!(offline["config"]["retention_ms"], 120_000, "{offline}");
+}

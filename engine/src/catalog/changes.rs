@@ -12,9 +12,12 @@
 //! for each topic whose last record is an alter, a `topic.meta` that still
 //! holds the record's old configuration is replaced by its new one. So a
 //! configuration is never in force without its record, nor a record's
-//! alter without its configuration. A create or a delete interrupted after
-//! its record is not rolled forward: the record says it was asked for, and
-//! the topic's directory says what happened.
+//! alter without its configuration. The same for creates and deletes: a
+//! topic whose last record is a create and which has no directory is
+//! created with the record's configuration; one whose last record is a
+//! delete and which still has its directory is deleted (by the store, once
+//! open: the DLQ and committed offsets go with it, as in any delete). So the
+//! trail's last word on a topic and the catalog always agree.
 
 use super::Catalog;
 use crate::codec::{Decoder, Encoder};
@@ -245,14 +248,20 @@ impl Catalog {
     }
 
     /// Roll forward the alters whose record was written and whose
-    /// `topic.meta` was not (module docs), at open. A damaged or unreadable
-    /// log is left to `millrace check`: the store opens, with a warning.
-    pub(crate) fn finish_config_changes(&self) -> Result<()> {
+    /// `topic.meta` was not, and the creates whose record was written and
+    /// whose directory was not (module docs), at open. Returns the topics
+    /// whose last record is a delete, each with whether its directory is
+    /// still there: the store finishes those deletes once open, and checks
+    /// that the others left nothing behind (`Store::open_with_storage`). A damaged
+    /// or unreadable log is left to `millrace check`: the store opens, with
+    /// a warning. A live read-only view of a store a writer holds finishes
+    /// only alters: a create or delete it sees recorded may be under way.
+    pub(crate) fn finish_config_changes(&self) -> Result<Vec<(String, bool)>> {
         let changes = match self.config_changes_page(None, None, usize::MAX) {
             Ok(changes) => changes,
             Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => {
-                tracing::error!(error = %e, "the config change log is damaged: interrupted topic alters are not finished; run `millrace check`");
-                return Ok(());
+                tracing::error!(error = %e, "the config change log is damaged: interrupted topic changes are not finished; run `millrace check`");
+                return Ok(Vec::new());
             }
             Err(e) => return Err(e),
         };
@@ -260,20 +269,30 @@ impl Catalog {
         for (_, change) in changes {
             last.insert(change.topic.clone(), change);
         }
+        let live = self.storage.is_live_view();
+        let mut deletes = Vec::new();
         let _admin = self.lock_admin();
         for change in last.into_values() {
-            let (ConfigChangeKind::Alter, Some(old), Some(new)) = (change.kind, &change.old, &change.new) else {
-                continue;
-            };
-            let Ok(topic) = self.topic(&change.topic) else {
-                continue;
-            };
-            if topic.config == *old && topic.config != *new {
-                tracing::info!(topic = %change.topic, actor = %change.actor, "finishing a topic alter interrupted after its record was written");
-                self.install_config(&topic, new)?;
+            let exists = self.contains(&change.topic) || self.damaged_topics.read().contains_key(&change.topic);
+            match (change.kind, &change.old, &change.new) {
+                (ConfigChangeKind::Alter, Some(old), Some(new)) => {
+                    let Ok(topic) = self.topic(&change.topic) else {
+                        continue;
+                    };
+                    if topic.config == *old && topic.config != *new {
+                        tracing::info!(topic = %change.topic, actor = %change.actor, "finishing a topic alter interrupted after its record was written");
+                        self.install_config(&topic, new)?;
+                    }
+                }
+                (ConfigChangeKind::Create, _, Some(new)) if !exists && !live => {
+                    tracing::info!(topic = %change.topic, actor = %change.actor, "finishing a topic create interrupted after its record was written");
+                    self.make_topic(&change.topic, new)?;
+                }
+                (ConfigChangeKind::Delete, ..) if !live => deletes.push((change.topic, exists)),
+                _ => {}
             }
         }
-        Ok(())
+        Ok(deletes)
     }
 }
 

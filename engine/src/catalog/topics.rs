@@ -47,9 +47,22 @@ impl Catalog {
             };
             self.record_config_change(log, &change)?;
         }
+        self.make_topic(name, &config)
+    }
+
+    /// Write topic `name`'s directory under a staging name, rename it into
+    /// place, fsync the parent and open it (the caller holds the admin lock
+    /// and has recorded the creation if it is to be recorded). A read-only
+    /// open (which renames no directory) writes it in place, in its memory.
+    pub(crate) fn make_topic(&self, name: &str, config: &TopicConfig) -> Result<()> {
         let storage = self.storage.as_ref();
         let topics_dir = self.path.join(TOPICS_DIR);
-        let staging = topics_dir.join(format!("{name}{CREATING_SUFFIX}"));
+        let dir = topics_dir.join(name);
+        let staging = if storage.is_read_only() {
+            dir.clone()
+        } else {
+            topics_dir.join(format!("{name}{CREATING_SUFFIX}"))
+        };
         if storage.exists(&staging) {
             storage.remove_dir_all(&staging).at("remove staging", &staging)?;
         }
@@ -59,8 +72,9 @@ impl Catalog {
         }
         let meta = staging.join(TOPIC_META);
         write_atomic(storage, &meta, &config.encode()).at("write topic meta", &meta)?;
-        let dir = topics_dir.join(name);
-        storage.rename(&staging, &dir).at("rename topic dir", &dir)?;
+        if staging != dir {
+            storage.rename(&staging, &dir).at("rename topic dir", &dir)?;
+        }
         storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         let no_floors = OpenFloors::default();
         let topic = load_topic(&self.storage, &dir, name, &self.options, &self.shared, &no_floors)?;
@@ -155,9 +169,16 @@ impl Catalog {
             },
         };
         let storage = self.storage.as_ref();
-        let doomed = topics_dir.join(format!("{name}{DELETING_SUFFIX}"));
-        storage.rename(&dir, &doomed).at("rename topic dir", &doomed)?;
-        storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
+        // A read-only open (finishing a recorded delete in its memory)
+        // renames no directory: it removes the topic's in place.
+        let doomed = if storage.is_read_only() {
+            dir
+        } else {
+            let doomed = topics_dir.join(format!("{name}{DELETING_SUFFIX}"));
+            storage.rename(&dir, &doomed).at("rename topic dir", &doomed)?;
+            storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
+            doomed
+        };
         storage.remove_dir_all(&doomed).at("remove topic dir", &doomed)?;
         storage.sync_dir(&topics_dir).at("fsync dir", &topics_dir)?;
         for p in &partitions {

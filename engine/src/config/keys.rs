@@ -26,9 +26,12 @@ pub struct TopicConfigKey {
     /// only when not [`TopicConfigKey::absent`], so that a file of a topic
     /// that does not use it stays byte for byte what older builds wrote.
     pub written_only_when_set: bool,
-    /// Kafka's name of the same setting (`CreateTopics` configs on the
-    /// Kafka front), when Kafka has one with the same meaning; its `-1`
-    /// ("no limit") is this key's [`TopicConfigKey::absent`] spelling.
+    /// The key's name on the Kafka front (DescribeConfigs, AlterConfigs,
+    /// IncrementalAlterConfigs, CreateTopics configs): Kafka's name of the
+    /// same setting where Kafka has one with the same meaning (its `-1`, "no
+    /// limit", is this key's `none`), else [`KAFKA_PREFIX`] and the key with
+    /// dots (`millrace.durability`), a name no Kafka broker uses. `None`:
+    /// not reachable from Kafka clients.
     pub kafka: Option<&'static str>,
     parse: fn(&mut TopicConfig, &str) -> std::result::Result<(), String>,
     print: fn(&TopicConfig) -> String,
@@ -52,7 +55,55 @@ impl TopicConfigKey {
     pub fn is_absent(&self, config: &TopicConfig) -> bool {
         self.absent.is_some_and(|absent| self.print(config) == absent)
     }
+
+    /// Whether this key is Millrace's own (its Kafka-front name starts with
+    /// [`KAFKA_PREFIX`]): a Kafka client that does not know it never names it.
+    pub fn is_millrace_only(&self) -> bool {
+        self.kafka.is_some_and(|name| name.starts_with(KAFKA_PREFIX))
+    }
+
+    /// This key's value in `config` as the Kafka front shows it: `-1` for a
+    /// limit that is not set, `CreateTime`/`LogAppendTime` for the
+    /// timestamp type, else the key's own text.
+    pub fn kafka_value(&self, config: &TopicConfig) -> String {
+        if self.absent == Some("none") && self.is_absent(config) {
+            return "-1".into();
+        }
+        if self.key == "timestamp_type" {
+            return config.timestamp_type.kafka_name().to_string();
+        }
+        self.print(config)
+    }
+
+    /// A value a Kafka client sent for this key, as the key's own text
+    /// (`-1` is `none` where the key is a limit), checked to parse; else a
+    /// message naming the key by its Kafka name and the values it takes.
+    pub fn parse_kafka(&self, value: &str) -> std::result::Result<String, String> {
+        let text = match (value, self.absent) {
+            ("-1", Some("none")) => "none",
+            (value, _) => value,
+        };
+        let mut scratch = TopicConfig::default();
+        match (self.parse)(&mut scratch, text) {
+            Ok(()) => Ok(text.to_string()),
+            Err(expected) => {
+                let expected = if self.absent == Some("none") {
+                    expected.replace("`none`", "`-1` (no limit)")
+                } else {
+                    expected
+                };
+                Err(format!(
+                    "config {:?} = {value:?}: expected {expected}",
+                    self.kafka.unwrap_or(self.key)
+                ))
+            }
+        }
+    }
 }
+
+/// The prefix of the Kafka-front names of Millrace-only keys
+/// (`millrace.durability`, `millrace.route.invalid.to.dlq`).
+pub const KAFKA_PREFIX: &str = "millrace.";
 
 const INTEGER: &str = "a decimal integer";
 const INTEGER_U32: &str = "a decimal integer up to 4294967295";
@@ -75,7 +126,7 @@ fn print_optional(value: Option<u64>) -> String {
 pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 9] = [
     TopicConfigKey {
         key: "durability",
-        kafka: None,
+        kafka: Some("millrace.durability"),
         doc: "when an append is acknowledged: `default` (the store's), `always`, `os`, `interval:<ms>`",
         absent: Some("default"),
         written_only_when_set: false,
@@ -166,7 +217,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 9] = [
     },
     TopicConfigKey {
         key: "route_invalid_to_dlq",
-        kafka: None,
+        kafka: Some("millrace.route.invalid.to.dlq"),
         doc: "a record refused by validation goes to the topic's DLQ (stage `produce`) instead of failing the \
               append, for appends that route (`Store::append_routed`)",
         absent: Some("false"),
@@ -198,8 +249,8 @@ pub fn topic_config_key(key: &str) -> Option<&'static TopicConfigKey> {
     TOPIC_CONFIG_KEYS.iter().find(|k| k.key == key)
 }
 
-/// The key Kafka calls `name` (`retention.ms`, `max.message.bytes`, ...),
-/// if Millrace has the same setting.
+/// The key the Kafka front calls `name` (Kafka's `retention.ms`,
+/// `max.message.bytes`, ..., or a Millrace-only `millrace.durability`).
 pub fn topic_config_key_of_kafka(name: &str) -> Option<&'static TopicConfigKey> {
     TOPIC_CONFIG_KEYS.iter().find(|k| k.kafka == Some(name))
 }
@@ -275,6 +326,44 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(names, ["segment_bytes", "record_bytes_max", "index_interval_bytes"]);
+    }
+
+    /// Every key has a Kafka-front name, unique; the Millrace-only ones
+    /// under `millrace.`; Kafka spellings translate and bad ones are
+    /// refused naming the Kafka name and the values the key takes.
+    #[test]
+    fn kafka_names_and_spellings() {
+        let mut names: Vec<&str> = TOPIC_CONFIG_KEYS.iter().filter_map(|k| k.kafka).collect();
+        assert_eq!(names.len(), TOPIC_CONFIG_KEYS.len());
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TOPIC_CONFIG_KEYS.len());
+        let only: Vec<&str> = TOPIC_CONFIG_KEYS
+            .iter()
+            .filter(|k| k.is_millrace_only())
+            .map(|k| k.key)
+            .collect();
+        assert_eq!(only, ["durability", "route_invalid_to_dlq"]);
+        let key = |name| topic_config_key_of_kafka(name).unwrap();
+        assert_eq!(key("retention.ms").parse_kafka("-1").unwrap(), "none");
+        assert_eq!(key("millrace.durability").parse_kafka("always").unwrap(), "always");
+        let error = key("millrace.durability").parse_kafka("-1").unwrap_err();
+        assert!(
+            error.contains("millrace.durability") && error.contains("`always`"),
+            "{error}"
+        );
+        let error = key("millrace.route.invalid.to.dlq").parse_kafka("yes").unwrap_err();
+        assert!(
+            error.contains("millrace.route.invalid.to.dlq") && error.contains("`true` or `false`"),
+            "{error}"
+        );
+        let error = key("segment.ms").parse_kafka("1h").unwrap_err();
+        assert!(error.contains("`-1` (no limit)"), "{error}");
+        let config = TopicConfig::default();
+        assert_eq!(key("retention.ms").kafka_value(&config), "-1");
+        assert_eq!(key("millrace.durability").kafka_value(&config), "default");
+        assert_eq!(key("millrace.route.invalid.to.dlq").kafka_value(&config), "false");
+        assert_eq!(key("message.timestamp.type").kafka_value(&config), "CreateTime");
     }
 
     #[test]

@@ -217,9 +217,10 @@ impl Store {
             read: crate::consumer::offsets::committed_floors,
         };
         let (catalog, producers) = Catalog::open(path.clone(), options.clone(), storage.clone(), context, floors)?;
-        // An alter whose record was written and whose `topic.meta` was not
-        // is finished before anyone reads the topic's configuration.
-        catalog.finish_config_changes()?;
+        // An alter or create whose record was written and whose
+        // `topic.meta` or directory was not is finished before anyone reads
+        // the topic; a recorded delete once the store is open (below).
+        let deletes = catalog.finish_config_changes()?;
         let catalog = Arc::new(OpenCatalog::new(Arc::new(catalog)));
         crate::producer::fold_activity(&producers, &catalog);
         let checks = catalog.checks.clone();
@@ -240,6 +241,7 @@ impl Store {
         Store { inner: inner.clone() }.transactions().recover()?;
         // Install every topic's contract before the first append.
         Store { inner: inner.clone() }.contracts().load()?;
+        Store { inner: inner.clone() }.finish_deletes(&deletes)?;
         inner.catalog.shared.poison.archive_earlier();
         if inner.catalog.options.background {
             let producers = inner.producers.clone();

@@ -113,10 +113,40 @@ impl Store {
         self.delete_topic_with(actor, name)
     }
 
+    /// [`Store::delete_topic`], recorded with `actor` (`None`: not
+    /// recorded, as when the open finishes a delete recorded before a crash).
     fn delete_topic_with(&self, actor: Option<&str>, name: &str) -> Result<()> {
         crate::names::refuse_internal_topic(name)?;
         self.delete_topic_files(name, actor)?;
         self.forget_topic_dependents(name)
+    }
+
+    /// At open, the deletes whose record was written (`deletes`: each topic
+    /// whose last config change record is a delete, with whether its
+    /// directory is still there): a topic still there is deleted, whole; one
+    /// whose directory went but whose DLQ is still there (a crash between
+    /// the two) loses its DLQ and what goes with it. Not recorded again. A
+    /// read-only open drops the topic and its DLQ from its view only.
+    pub(super) fn finish_deletes(&self, deletes: &[(String, bool)]) -> Result<()> {
+        let catalog = &self.inner.catalog;
+        for (name, exists) in deletes {
+            let dlq = crate::pipeline::dlq::dlq_topic_name(name);
+            if catalog.storage.is_read_only() {
+                if *exists {
+                    catalog.remove_topic(name, None)?;
+                }
+                if catalog.contains(&dlq) {
+                    catalog.remove_topic(&dlq, None)?;
+                }
+            } else if *exists {
+                tracing::info!(topic = %name, "finishing a topic delete interrupted after its record was written");
+                self.delete_topic_with(None, name)?;
+            } else if catalog.contains(&dlq) {
+                tracing::info!(topic = %name, "finishing a topic delete interrupted before its DLQ went");
+                self.forget_topic_dependents(name)?;
+            }
+        }
+        Ok(())
     }
 
     /// The DLQ of `name`, every committed offset on `name` or its DLQ, then

@@ -10,8 +10,10 @@
 //! default); APPEND and SUBTRACT apply to list configs, and no writable key
 //! is one (INVALID_REQUEST). AlterConfigs (Kafka's older API) replaces the
 //! whole set: the listed keys are set and every other writable key goes
-//! back to its default, as Kafka does; Millrace-only keys (`durability`,
-//! `route_invalid_to_dlq`), which no Kafka client knows of, keep their value.
+//! back to its default, as Kafka does; Millrace-only keys
+//! (`millrace.durability`, `millrace.route.invalid.to.dlq`) change only when
+//! named: a client that does not know them never weakens a topic's
+//! durability by leaving them out.
 
 use millrace::config::{topic_config_key_of_kafka, TopicConfigKey, TOPIC_CONFIG_KEYS};
 
@@ -203,10 +205,9 @@ fn alter_topic(
         }
         let key = writable_key(config)?;
         let value = match (*op, value) {
-            (SET, Some(value)) => match (*value, key.absent) {
-                ("-1", Some(absent)) => absent.to_string(),
-                (value, _) => value.to_string(),
-            },
+            (SET, Some(value)) => key
+                .parse_kafka(value)
+                .map_err(|message| (errors::INVALID_CONFIG, message))?,
             (SET, None) => {
                 return Err((
                     errors::INVALID_REQUEST,
@@ -230,7 +231,10 @@ fn alter_topic(
         changes.push((key.key.to_string(), value));
     }
     if replace {
-        for key in TOPIC_CONFIG_KEYS.iter().filter(|key| key.kafka.is_some()) {
+        for key in TOPIC_CONFIG_KEYS
+            .iter()
+            .filter(|key| key.kafka.is_some() && !key.is_millrace_only())
+        {
             if !changes.iter().any(|(changed, _)| changed == key.key) {
                 changes.push((key.key.to_string(), key.print(&defaults)));
             }

@@ -335,11 +335,10 @@ fn create_one(
         let Some(value) = entry.value else {
             continue;
         };
-        let value = match (value, key.absent) {
-            ("-1", Some(absent)) => absent,
-            (value, _) => value,
-        };
-        key.set(&mut config, value)
+        let value = key
+            .parse_kafka(value)
+            .map_err(|message| (errors::INVALID_CONFIG, message))?;
+        key.set(&mut config, &value)
             .map_err(|error| (errors::INVALID_CONFIG, format!("{}: {error}", entry.name)))?;
         record_bytes_max_set |= key.key == "record_bytes_max";
     }

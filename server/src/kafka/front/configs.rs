@@ -1,10 +1,14 @@
 //! DescribeConfigs v0–2 (design/kafka.md, "DescribeConfigs"): a topic's
 //! configuration under Kafka's names, from the engine's key table
-//! (`TopicConfigKey::kafka`), plus the settings one node fixes
+//! (`TopicConfigKey::kafka`, Millrace-only keys as `millrace.*`), plus the
+//! settings one node fixes
 //! (`cleanup.policy`, `min.insync.replicas`); and a minimal broker resource.
 
-use millrace::config::{TopicConfigKey, TOPIC_CONFIG_KEYS};
-use millrace::{TimestampType, TopicConfig};
+use millrace::config::TOPIC_CONFIG_KEYS;
+use millrace::TopicConfig;
+
+use super::config::KafkaConfig;
+use crate::frame::FRAME_BYTES_MAX_DEFAULT;
 
 use super::{errors, respond, Conn, Front, Handled};
 use crate::auth::{Permission, Permissions};
@@ -194,12 +198,12 @@ fn topic_entries(config: &TopicConfig, server_defaults: &TopicConfig, internal: 
             let server_set = key.print(server_defaults) != key.print(&built_in);
             let mut synonyms = Vec::with_capacity(3);
             if !is_default {
-                synonyms.push((name, kafka_value(key, config), TOPIC_CONFIG));
+                synonyms.push((name, key.kafka_value(config), TOPIC_CONFIG));
             }
             if server_set {
-                synonyms.push((broker_name, kafka_value(key, server_defaults), STATIC_BROKER_CONFIG));
+                synonyms.push((broker_name, key.kafka_value(server_defaults), STATIC_BROKER_CONFIG));
             }
-            synonyms.push((broker_name, kafka_value(key, &built_in), DEFAULT_CONFIG));
+            synonyms.push((broker_name, key.kafka_value(&built_in), DEFAULT_CONFIG));
             let default_source = if server_set {
                 STATIC_BROKER_CONFIG
             } else {
@@ -207,7 +211,7 @@ fn topic_entries(config: &TopicConfig, server_defaults: &TopicConfig, internal: 
             };
             Some(Entry {
                 name,
-                value: kafka_value(key, config),
+                value: key.kafka_value(config),
                 read_only: internal,
                 is_default,
                 source: if is_default { default_source } else { TOPIC_CONFIG },
@@ -237,18 +241,6 @@ fn broker_synonym(topic_config: &'static str) -> &'static str {
     }
 }
 
-/// `key`'s value in `config` as Kafka writes it.
-fn kafka_value(key: &TopicConfigKey, config: &TopicConfig) -> String {
-    if key.is_absent(config) && key.key != "timestamp_type" {
-        return "-1".into();
-    }
-    let printed = key.print(config);
-    if key.key == "timestamp_type" {
-        return TimestampType::parse(&printed).map_or(printed, |kind| kind.kafka_name().to_string());
-    }
-    printed
-}
-
 /// A setting one node fixes: its only value, read-only, a default.
 fn fixed(name: &'static str, value: &str) -> Entry {
     Entry {
@@ -261,29 +253,71 @@ fn fixed(name: &'static str, value: &str) -> Entry {
     }
 }
 
-/// A broker setting from the server's configuration: read-only, its own
-/// synonym.
-fn static_broker(name: &'static str, value: String) -> Entry {
+/// A broker setting: `value` on this server, `built_in` when the server's
+/// configuration leaves it alone. Read-only (a restart changes it); source
+/// STATIC_BROKER_CONFIG where the configuration moves it from the built-in
+/// value, else DEFAULT_CONFIG; the synonyms list the configured value, then
+/// the built-in one, as Kafka does.
+fn broker_setting(name: &'static str, value: String, built_in: String) -> Entry {
+    let server_set = value != built_in;
+    let mut synonyms = Vec::with_capacity(2);
+    if server_set {
+        synonyms.push((name, value.clone(), STATIC_BROKER_CONFIG));
+    }
+    synonyms.push((name, built_in, DEFAULT_CONFIG));
     Entry {
         name,
-        synonyms: vec![(name, value.clone(), STATIC_BROKER_CONFIG)],
         value,
         read_only: true,
-        is_default: false,
-        source: STATIC_BROKER_CONFIG,
+        is_default: !server_set,
+        source: if server_set {
+            STATIC_BROKER_CONFIG
+        } else {
+            DEFAULT_CONFIG
+        },
+        synonyms,
     }
 }
 
 /// The broker's settings a Kafka client may ask about, from the server's
-/// configuration (read-only: they change with a restart).
+/// configuration (read-only: they change with a restart): the Kafka front's
+/// own, the frame limit as `socket.request.max.bytes`, and the defaults a
+/// new topic inherits under Kafka's broker names (`message.max.bytes`,
+/// `log.retention.ms`, ...: what a topic's synonyms name).
 fn broker_entries(front: &Front) -> Vec<Entry> {
     let config = &front.config;
+    let built_in = KafkaConfig::default();
     let mut entries = vec![
-        static_broker("auto.create.topics.enable", config.auto_create_topics.to_string()),
-        static_broker("broker.id", config.node_id.to_string()),
-        static_broker("num.partitions", config.auto_create_partitions.to_string()),
-        static_broker("message.max.bytes", front.service.frame_bytes_max.to_string()),
+        broker_setting(
+            "auto.create.topics.enable",
+            config.auto_create_topics.to_string(),
+            built_in.auto_create_topics.to_string(),
+        ),
+        broker_setting("broker.id", config.node_id.to_string(), built_in.node_id.to_string()),
+        broker_setting(
+            "num.partitions",
+            config.auto_create_partitions.to_string(),
+            built_in.auto_create_partitions.to_string(),
+        ),
+        broker_setting(
+            "socket.request.max.bytes",
+            front.service.frame_bytes_max.to_string(),
+            FRAME_BYTES_MAX_DEFAULT.to_string(),
+        ),
     ];
+    let server_defaults = front.service.topic_defaults();
+    let topic_built_in = TopicConfig::default();
+    entries.extend(TOPIC_CONFIG_KEYS.iter().filter_map(|key| {
+        let name = broker_synonym(key.kafka?);
+        (Some(name) != key.kafka).then(|| {
+            broker_setting(
+                name,
+                key.kafka_value(&server_defaults),
+                key.kafka_value(&topic_built_in),
+            )
+        })
+    }));
+    entries.push(fixed("log.cleanup.policy", "delete"));
     entries.push(fixed("default.replication.factor", "1"));
     entries.push(fixed("min.insync.replicas", "1"));
     entries.sort_by_key(|entry| entry.name);
