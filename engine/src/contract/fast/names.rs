@@ -19,27 +19,35 @@ pub(crate) struct Named {
 #[derive(Debug)]
 struct Entry {
     len: usize,
-    words: [u64; 2],
+    words: (u64, u64),
     /// The name's bytes past the 16 the words hold.
     tail: Box<[u8]>,
     named: Named,
 }
 
-/// The first 16 bytes of `bytes` as two little-endian words, zero-padded.
-fn words(bytes: &[u8]) -> [u64; 2] {
-    let mut head = [0u8; 16];
-    for (d, s) in head.iter_mut().zip(bytes) {
-        *d = *s;
+/// The first 8 bytes of `bytes` as a little-endian word, zero-padded. A
+/// shorter slice is read as two overlapping loads (its first and last 4
+/// or 2 bytes, the overlap equal in both), not byte by byte.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    if let Some(head) = bytes.first_chunk::<8>() {
+        return u64::from_le_bytes(*head);
     }
-    let (a, b) = head.split_at(8);
-    let word = |half: &[u8]| {
-        let mut w = [0u8; 8];
-        for (d, s) in w.iter_mut().zip(half) {
-            *d = *s;
-        }
-        u64::from_le_bytes(w)
-    };
-    [word(a), word(b)]
+    let n = bytes.len();
+    if let (Some(lo), Some(hi)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        return u64::from(u32::from_le_bytes(*lo)) | (u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4)));
+    }
+    if let (Some(lo), Some(hi)) = (bytes.first_chunk::<2>(), bytes.last_chunk::<2>()) {
+        return u64::from(u16::from_le_bytes(*lo)) | (u64::from(u16::from_le_bytes(*hi)) << (8 * (n - 2)));
+    }
+    bytes.first().map_or(0, |b| u64::from(*b))
+}
+
+/// The first 16 bytes of `bytes` as two words (tuples and integers compare
+/// inline; arrays and slices of them went through a `memcmp` call).
+#[inline]
+fn words(bytes: &[u8]) -> (u64, u64) {
+    (word(bytes), word(bytes.get(8..).unwrap_or_default()))
 }
 
 /// A plan's property names and a contract's rule names, resolved.
@@ -104,7 +112,12 @@ impl Names {
         let (len, w) = (bytes.len(), words(bytes));
         self.entries
             .iter()
-            .find(|e| e.len == len && e.words == w && *e.tail == *bytes.get(16..).unwrap_or_default())
+            .find(|e| {
+                e.len == len
+                    && e.words.0 == w.0
+                    && e.words.1 == w.1
+                    && (len <= 16 || *e.tail == *bytes.get(16..).unwrap_or_default())
+            })
             .map(|e| &e.named)
     }
 }
@@ -121,6 +134,19 @@ mod tests {
             "[ab]{0,3}",
         )
             .prop_map(|(head, tail)| format!("{head}{tail}"))
+    }
+
+    #[test]
+    fn a_short_name_is_read_as_its_zero_padded_word() {
+        let bytes = *b"abcdefghij";
+        for n in 0..=bytes.len() {
+            let name = bytes.get(..n).unwrap();
+            let mut padded = [0u8; 8];
+            for (d, s) in padded.iter_mut().zip(name) {
+                *d = *s;
+            }
+            assert_eq!(word(name), u64::from_le_bytes(padded), "{n} bytes");
+        }
     }
 
     proptest! {
