@@ -47,6 +47,13 @@ pub struct CompiledContract {
     key: Option<SideCheck>,
     value: Option<SideCheck>,
     rules: Vec<FieldRule>,
+    /// The rules' names resolved for the fast check of a contract without
+    /// a value schema (a schema's plan resolves them itself, in `cache`).
+    rule_names: fast::Names,
+    /// The top-level fields the windowed rules and freshness name, resolved
+    /// for `observe` without a value schema; `None`: some name a nested
+    /// field (or too many), and `observe` decodes whole values.
+    picks: Option<fast::Names>,
     windows: Vec<WindowRule>,
     freshness: Option<Freshness>,
     dlq_depth: (Option<u64>, Option<u64>),
@@ -134,6 +141,17 @@ pub fn compile(file: ContractFile, version: u32, source: Arc<dyn SchemaSource>) 
     if version == 0 {
         return Err(invalid("contract versions start at 1"));
     }
+    let names: Vec<&str> = rules.iter().map(FieldRule::name).collect();
+    let rule_names = fast::Names::new(&[], &names);
+    let picked = picked_fields(&windows, freshness.as_ref());
+    let picks = picked.as_ref().map(|p| {
+        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+        fast::Names::new(&[], &p)
+    });
+    let cache = Cache::for_rules(
+        names.iter().map(|n| (*n).to_string()).collect(),
+        picked.unwrap_or_default(),
+    );
     Ok(CompiledContract {
         topic: file.topic.clone(),
         version,
@@ -141,11 +159,13 @@ pub fn compile(file: ContractFile, version: u32, source: Arc<dyn SchemaSource>) 
         key,
         value,
         rules,
+        rule_names,
+        picks,
         windows,
         freshness,
         dlq_depth,
         source,
-        cache: Cache::default(),
+        cache,
     })
 }
 
@@ -274,6 +294,25 @@ impl CompiledContract {
     /// the same request (framing, registration and subject checked then),
     /// reused for the same id without asking the cache again.
     fn side_passes(&self, side: &SideCheck, bytes: &[u8], rules: &[FieldRule], memo: &mut Memo) -> bool {
+        self.with_side(side, bytes, memo, |compiled, body| match compiled {
+            Compiled::Protobuf => true,
+            Compiled::Json { plan: Some(plan), .. } => fast::json_passes(body, Some(plan), plan.names(), rules),
+            Compiled::Avro { plan: Some(plan), .. } => fast::avro_passes(body, plan, rules),
+            Compiled::Json { plan: None, .. } | Compiled::Avro { plan: None, .. } | Compiled::Broken(_) => false,
+        })
+        .unwrap_or(false)
+    }
+
+    /// `f` of the compiled schema one side of a record names and its
+    /// payload; `None` when that does not resolve (framing, id, subject,
+    /// registry). `memo`: as for [`CompiledContract::side_passes`].
+    fn with_side<R>(
+        &self,
+        side: &SideCheck,
+        bytes: &[u8],
+        memo: &mut Memo,
+        f: impl FnOnce(&Compiled, &[u8]) -> R,
+    ) -> Option<R> {
         let framed = match side.framing {
             Framing::Required | Framing::Optional => framed_id(bytes),
             Framing::None => None,
@@ -285,7 +324,7 @@ impl CompiledContract {
             }
             _ => {
                 let Ok((compiled, body)) = self.resolve(side, bytes) else {
-                    return false;
+                    return None;
                 };
                 if let Some(id) = framed {
                     *memo = Some((id, compiled.clone()));
@@ -294,11 +333,28 @@ impl CompiledContract {
                 (resolved.as_ref(), body)
             }
         };
-        match compiled {
-            Compiled::Protobuf => true,
-            Compiled::Json { plan: Some(plan), .. } => fast::json_passes(body, Some(plan), rules),
-            Compiled::Avro { plan: Some(plan), .. } => fast::avro_passes(body, plan, rules),
-            Compiled::Json { plan: None, .. } | Compiled::Avro { plan: None, .. } | Compiled::Broken(_) => false,
+        Some(f(compiled, body))
+    }
+
+    /// The top-level fields of `record`'s value the windowed rules and
+    /// freshness name, as an object, decoded without the rest of the value
+    /// (`fast::json_pick`, `fast::avro_pick`); `None`: cannot tell, decode
+    /// the whole value ([`CompiledContract::decode_value`]), which gives
+    /// the same fields whenever this gives any.
+    fn picked(&self, record: &Record, memo: &mut Memo) -> Option<Value> {
+        let picks = self.picks.as_ref()?;
+        if record.nulls.value {
+            return None;
+        }
+        match &self.value {
+            Some(side) => self
+                .with_side(side, &record.value, memo, |compiled, body| match compiled {
+                    Compiled::Json { plan: Some(plan), .. } => fast::json_pick(body, Some(plan), plan.pick_names()),
+                    Compiled::Avro { plan: Some(plan), .. } => fast::avro_pick(body, plan),
+                    _ => None,
+                })
+                .flatten(),
+            None => fast::json_pick(&record.value, None, picks),
         }
     }
 
@@ -316,7 +372,7 @@ impl CompiledContract {
         match &self.value {
             Some(side) => self.side_passes(side, &record.value, &self.rules, &mut memos.value),
             None if !self.rules.is_empty() || self.observes_values() => {
-                fast::json_passes(&record.value, None, &self.rules)
+                fast::json_passes(&record.value, None, &self.rule_names, &self.rules)
             }
             None => true,
         }
@@ -479,6 +535,20 @@ fn side_name(side: &SideCheck) -> &'static str {
 }
 
 /// A framed record's schema id (magic byte 0, then 4 bytes big-endian).
+/// The top-level fields the windowed rules and freshness name (each once),
+/// if none names a nested field and they fit the fast check's bits.
+fn picked_fields(windows: &[WindowRule], freshness: Option<&Freshness>) -> Option<Vec<String>> {
+    let mut picked: Vec<String> = Vec::new();
+    let event_time = freshness.and_then(|f| f.tokens.as_deref());
+    for tokens in windows.iter().map(|w| w.tokens.as_slice()).chain(event_time) {
+        let [name] = tokens else { return None };
+        if !picked.contains(name) {
+            picked.push(name.clone());
+        }
+    }
+    (picked.len() <= fast::TRACKED_MAX).then_some(picked)
+}
+
 fn framed_id(bytes: &[u8]) -> Option<u32> {
     match (bytes.first(), bytes.get(1..5)) {
         (Some(0), Some(id)) => <[u8; 4]>::try_from(id).ok().map(u32::from_be_bytes),
@@ -520,10 +590,17 @@ impl RecordCheck for CompiledContract {
             return;
         }
         let mut ignored = Vec::new();
+        let mut memo = None;
         for record in records {
-            ignored.clear();
-            let Some(value) = self.decode_value(record, &mut ignored) else {
-                continue;
+            let value = match self.picked(record, &mut memo) {
+                Some(picked) => picked,
+                None => {
+                    ignored.clear();
+                    let Some(value) = self.decode_value(record, &mut ignored) else {
+                        continue;
+                    };
+                    value
+                }
             };
             for w in &self.windows {
                 w.observe(partition, now, &value);

@@ -164,7 +164,10 @@ pub(crate) enum Compiled {
     Broken(String),
 }
 
-pub(crate) fn compile(schema: &SchemaText) -> Compiled {
+/// Compile `schema`; the fast check's plan resolved against the rules
+/// named `rules` (the contract's per-field rules, in order) and the
+/// top-level fields `picks` (those `observe` decodes).
+pub(crate) fn compile(schema: &SchemaText, rules: &[&str], picks: &[&str]) -> Compiled {
     match schema.kind {
         SchemaKind::Json => {
             let parsed: serde_json::Value = match serde_json::from_str(&schema.text) {
@@ -179,7 +182,7 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
             match options.build(&parsed) {
                 Ok(v) => Compiled::Json {
                     validator: Box::new(v),
-                    plan: JsonPlan::compile(&parsed),
+                    plan: JsonPlan::compile(&parsed, rules, picks),
                 },
                 Err(e) => Compiled::Broken(format!("schema {} does not compile: {e}", schema.id)),
             }
@@ -196,6 +199,8 @@ pub(crate) fn compile(schema: &SchemaText) -> Compiled {
                     AvroPlan::compile(
                         &parsed,
                         apache_avro::util::max_allocation_bytes(AVRO_ALLOCATION_BYTES_MAX),
+                        rules,
+                        picks,
                     )
                 };
                 Compiled::Avro {
@@ -269,6 +274,11 @@ fn refers_to_itself(
 /// call, no allocation.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
+    /// The names of the contract's per-field rules, in order: the fast
+    /// check's plans are resolved against them when compiled.
+    rules: Vec<String>,
+    /// The top-level fields the contract's windowed rules and freshness name.
+    picks: Vec<String>,
     by_id: RwLock<HashMap<u32, Arc<Compiled>>>,
     latest: Mutex<HashMap<String, (std::time::Instant, Latest)>>,
     subjects: RwLock<HashMap<u32, (std::time::Instant, Subjects)>>,
@@ -284,6 +294,17 @@ type Latest = Option<(u32, Arc<Compiled>)>;
 const LATEST_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Cache {
+    /// An empty cache for a contract whose per-field rules are named
+    /// `rules` and whose windowed rules and freshness name the top-level
+    /// fields `picks`.
+    pub(crate) fn for_rules(rules: Vec<String>, picks: Vec<String>) -> Cache {
+        Cache {
+            rules,
+            picks,
+            ..Cache::default()
+        }
+    }
+
     /// The compiled schema of id `id`, `None` if the registry does not know it.
     pub(crate) fn by_id(&self, source: &dyn SchemaSource, id: u32) -> Result<Option<Arc<Compiled>>> {
         if let Some(c) = self.by_id.read().get(&id) {
@@ -292,7 +313,9 @@ impl Cache {
         let Some(text) = source.by_id(id)? else {
             return Ok(None);
         };
-        let compiled = Arc::new(compile(&text));
+        let rules: Vec<&str> = self.rules.iter().map(String::as_str).collect();
+        let picks: Vec<&str> = self.picks.iter().map(String::as_str).collect();
+        let compiled = Arc::new(compile(&text, &rules, &picks));
         let mut map = self.by_id.write();
         if map.len() >= COMPILED_SCHEMAS_MAX {
             map.clear();

@@ -15,7 +15,7 @@ use std::hash::{Hash, Hasher};
 pub(crate) struct WindowRule {
     pub(crate) name: String,
     pub(crate) kind: QualityKind,
-    tokens: Vec<String>,
+    pub(crate) tokens: Vec<String>,
     records: Option<u64>,
     seconds: Option<u64>,
     pub(crate) threshold: Option<f64>,
@@ -91,8 +91,19 @@ impl WindowRule {
         let hash = field.map(|v| match self.kind {
             QualityKind::Completeness => 1,
             QualityKind::Uniqueness => {
+                // Equal hashes for equal text forms, as hashing `to_string()`
+                // gave; a string is hashed without being quoted into a new one.
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                v.to_string().hash(&mut h);
+                match v {
+                    Value::String(s) => {
+                        0u8.hash(&mut h);
+                        s.hash(&mut h);
+                    }
+                    other => {
+                        1u8.hash(&mut h);
+                        other.to_string().hash(&mut h);
+                    }
+                }
                 h.finish()
             }
         });

@@ -5,9 +5,13 @@
 //! flat Avro schemas, contracts and records, valid and broken: the fast
 //! check never passes a record the reference finds anything wrong with,
 //! verdicts and messages are the same, and the fast check does pass most
-//! valid records (it is not vacuous). `PROPTEST_CASES` (default 256) sets
-//! the number of cases per property.
+//! valid records (it is not vacuous). The same for what `observe` decodes
+//! for the windowed rules and freshness (only the top-level fields they
+//! name, `engine/src/contract/fast/pick.rs`): the measures equal those of
+//! the same contract whose extra rule reads the whole value.
+//! `PROPTEST_CASES` (default 256) sets the number of cases per property.
 
+use millrace::contract::check::RecordCheck;
 use millrace::contract::{compile, parse, CompiledContract, FixedSchemas, SchemaKind};
 use millrace::Record;
 use proptest::prelude::*;
@@ -242,6 +246,47 @@ fn agree(check: &CompiledContract, record: &Record, passed: &AtomicUsize) {
     assert_eq!(verdict, reference);
 }
 
+/// `base` with windowed rules on `/a` (uniqueness), `/b` and `/x`
+/// (completeness) and an event-time freshness SLA on `/c`; with `whole`,
+/// one more rule on the whole value (so `observe` decodes all of it).
+fn windowed(base: &str, whole: bool) -> String {
+    let mut s = format!(
+        "{base}quality:
+  - name: unique-a
+    type: uniqueness
+    field: /a
+    window: {{records: 1000}}
+  - name: b-complete
+    type: completeness
+    field: /b
+    window: {{seconds: 3600}}
+  - name: x-complete
+    type: completeness
+    field: /x
+    window: {{records: 1000}}
+"
+    );
+    if whole {
+        s.push_str("  - name: whole\n    type: completeness\n    field: ''\n    window: {records: 1000}\n");
+    }
+    s.push_str("slaProperties:\n  - property: freshness\n    warn: 5m\n    error: 1h\n    element: /c\n");
+    s
+}
+
+/// Observe `records` with the fields picked and with the whole value decoded: equal measures.
+fn observe_agrees(base: &str, schemas: &FixedSchemas, records: &[Record]) {
+    let (Ok(named), Ok(all)) = (parse(&windowed(base, false)), parse(&windowed(base, true))) else {
+        return;
+    };
+    let named = compile(named, 1, Arc::new(schemas.clone())).unwrap();
+    let all = compile(all, 1, Arc::new(schemas.clone())).unwrap();
+    named.observe(0, 0, records);
+    all.observe(0, 0, records);
+    let (a, b) = (named.measures(), all.measures());
+    assert_eq!(a.windows[..], b.windows[..3]);
+    assert_eq!(a.newest_ms, b.newest_ms);
+}
+
 static JSON_PASSED: AtomicUsize = AtomicUsize::new(0);
 static AVRO_PASSED: AtomicUsize = AtomicUsize::new(0);
 
@@ -256,11 +301,15 @@ proptest! {
         let file = contract(with_schema, &rules);
         let Ok(file) = parse(&file) else { return Ok(()) };
         let schemas = FixedSchemas::default().with("t-value", 1, SchemaKind::Json, &schema);
-        let check = compile(file, 1, Arc::new(schemas)).unwrap();
-        for payload in records {
-            let bytes = if with_schema { framed(1, &payload) } else { payload };
-            agree(&check, &Record::new(bytes), &JSON_PASSED);
+        let check = compile(file, 1, Arc::new(schemas.clone())).unwrap();
+        let records: Vec<Record> = records
+            .into_iter()
+            .map(|payload| Record::new(if with_schema { framed(1, &payload) } else { payload }))
+            .collect();
+        for record in &records {
+            agree(&check, record, &JSON_PASSED);
         }
+        observe_agrees(&contract(with_schema, &rules), &schemas, &records);
     }
 }
 
@@ -360,7 +409,7 @@ proptest! {
             .collect();
         let schema = format!("{{\"type\":\"record\",\"name\":\"R\",\"fields\":[{}]}}", declared.join(","));
         let schemas = FixedSchemas::default().with("t-value", 3, SchemaKind::Avro, &schema);
-        let check = compile(file, 1, Arc::new(schemas)).unwrap();
+        let check = compile(file, 1, Arc::new(schemas.clone())).unwrap();
         let mut datum: Vec<u8> = fields.iter().flat_map(|(_, v)| v.clone()).collect();
         match mangle {
             0 => {
@@ -370,7 +419,9 @@ proptest! {
             1 => datum.push(0),
             _ => {}
         }
-        agree(&check, &Record::new(framed(3, &datum)), &AVRO_PASSED);
+        let record = Record::new(framed(3, &datum));
+        agree(&check, &record, &AVRO_PASSED);
+        observe_agrees(&contract(true, &rules), &schemas, &[record.clone(), record]);
     }
 }
 

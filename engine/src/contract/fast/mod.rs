@@ -21,9 +21,13 @@
 //! `contract_fast` and the `contract_check` fuzz target hold it to that).
 
 mod avro;
+mod names;
+mod pick;
 
 use crate::contract::rules::FieldRule;
-pub(crate) use avro::{avro_passes, AvroPlan};
+pub(crate) use avro::{avro_passes, avro_pick, AvroPlan};
+pub(crate) use names::Names;
+pub(crate) use pick::json_pick;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,7 +35,7 @@ use std::fmt;
 
 /// Most properties (schema plan) and rules (contract) the fast check tracks
 /// with one bit each; more and every record takes the reference path.
-const TRACKED_MAX: usize = 64;
+pub(crate) const TRACKED_MAX: usize = 64;
 
 /// A number as `serde_json` holds it (`PosInt`, `NegInt`, `Float`).
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +126,12 @@ pub(crate) struct JsonPlan {
     properties: Vec<PropertyPlan>,
     /// `additionalProperties: false`.
     closed: bool,
+    /// The bits of the required properties.
+    required: u64,
+    /// The properties' names and the contract's rules naming them.
+    names: Names,
+    /// The properties' names and the fields `observe` picks.
+    pick_names: Names,
 }
 
 /// Keywords that annotate and never decide validity.
@@ -179,8 +189,10 @@ fn property_plan(name: &str, schema: &Value) -> Option<PropertyPlan> {
 }
 
 impl JsonPlan {
-    /// The plan of `schema`, `None` if it uses anything outside the subset.
-    pub(crate) fn compile(schema: &Value) -> Option<JsonPlan> {
+    /// The plan of `schema`, `None` if it uses anything outside the subset;
+    /// its keys resolved against the contract's rules named `rules` and
+    /// the top-level fields `picks` (named by the windowed rules and freshness).
+    pub(crate) fn compile(schema: &Value, rules: &[&str], picks: &[&str]) -> Option<JsonPlan> {
         let mut properties: Vec<PropertyPlan> = Vec::new();
         let mut required: Vec<&str> = Vec::new();
         let mut closed = false;
@@ -216,7 +228,34 @@ impl JsonPlan {
                 }),
             }
         }
-        (properties.len() <= TRACKED_MAX).then_some(JsonPlan { properties, closed })
+        if properties.len() > TRACKED_MAX {
+            return None;
+        }
+        let required = properties
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.required)
+            .fold(0u64, |bits, (i, _)| bits | (1u64 << i));
+        let named: Vec<&str> = properties.iter().map(|p| p.name.as_str()).collect();
+        let names = Names::new(&named, rules);
+        let pick_names = Names::new(&named, picks);
+        Some(JsonPlan {
+            properties,
+            closed,
+            required,
+            names,
+            pick_names,
+        })
+    }
+
+    /// Its properties' names, resolved against the contract's rules.
+    pub(crate) fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// Its properties' names, resolved against the fields `observe` picks.
+    pub(crate) fn pick_names(&self) -> &Names {
+        &self.pick_names
     }
 }
 
@@ -263,51 +302,84 @@ impl PropertyPlan {
     }
 }
 
-/// `a == b` for short names: length and first byte before a `memcmp` call
-/// (most keys differ in one of them).
-fn same_name(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+/// The mask of the rule bits a check of `rules` may use with names
+/// resolved by `names`: none without rules (the key side), all when the
+/// names were resolved against these rules, `None` (cannot tell) otherwise.
+fn rule_mask(names: &Names, rules: &[FieldRule]) -> Option<u64> {
+    if rules.is_empty() {
+        Some(0)
+    } else if rules.len() <= TRACKED_MAX && names.resolved_for(rules.len()) {
+        Some(u64::MAX)
+    } else {
+        None
+    }
 }
 
-/// The bits of the rules named `name`.
-fn rule_bits(rules: &[FieldRule], name: &str) -> u64 {
-    rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| same_name(r.name(), name))
-        .fold(0, |bits, (i, _)| bits | (1u64 << i))
+/// Whether every rule whose bit is in `bits` surely passes `value` (bits
+/// past the last rule are ignored).
+#[inline]
+fn rules_pass(rules: &[FieldRule], mut bits: u64, value: Option<Scalar<'_>>) -> bool {
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        match rules.get(i) {
+            Some(rule) if !rule.passes(value) => return false,
+            Some(_) => {}
+            None => return true,
+        }
+    }
+    true
 }
 
-/// Whether every rule whose bit is in `bits` surely passes `value`.
-fn rules_pass(rules: &[FieldRule], bits: u64, value: Option<Scalar<'_>>) -> bool {
-    rules
-        .iter()
-        .enumerate()
-        .all(|(i, r)| bits & (1u64 << i) == 0 || r.passes(value))
+/// `bytes` as text: an ASCII test (twice as fast as `from_utf8` on the
+/// benchmark's kilobyte of text), `from_utf8` for the rest.
+#[expect(
+    unsafe_code,
+    reason = "from_utf8_unchecked after is_ascii: std has no safe ASCII-to-str conversion that skips the UTF-8 check"
+)]
+pub(crate) fn text(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Whether the JSON document `body` surely passes `plan` (the schema, if
-/// any) and `rules` (the contract's per-field rules on the top object).
-pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, rules: &[FieldRule]) -> bool {
-    if rules.len() > TRACKED_MAX {
+/// any) and `rules` (the contract's per-field rules on the top object);
+/// `names`: the plan's names (`names` of the contract without a schema),
+/// resolved against `rules` (or any rules when `rules` is empty: the key
+/// side).
+pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, names: &Names, rules: &[FieldRule]) -> bool {
+    let Some(mask) = rule_mask(names, rules) else {
         return false;
-    }
+    };
     // One UTF-8 check of the whole text instead of one per string: for
     // UTF-8 text `from_str` accepts exactly what `from_slice` does (the
     // same reader, without its per-string check), and text that is not
     // UTF-8 is never JSON (outside strings JSON is ASCII): the reference
     // path refuses it.
-    let Ok(text) = std::str::from_utf8(body) else {
+    let Some(text) = text(body) else {
         return false;
     };
     let mut de = serde_json::Deserializer::from_str(text);
-    let passed = Top { plan, rules }.deserialize(&mut de).unwrap_or(false);
+    let passed = Top {
+        plan,
+        names,
+        mask,
+        rules,
+    }
+    .deserialize(&mut de)
+    .unwrap_or(false);
     passed && de.end().is_ok()
 }
 
 /// The top object.
 struct Top<'p> {
     plan: Option<&'p JsonPlan>,
+    names: &'p Names,
+    /// [`rule_mask`].
+    mask: u64,
     rules: &'p [FieldRule],
 }
 
@@ -329,8 +401,8 @@ impl<'de> Visitor<'de> for Top<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let (mut seen_properties, mut seen_rules) = (0u64, 0u64);
         while let Some((index, bits)) = map.next_key_seed(Key {
-            plan: self.plan,
-            rules: self.rules,
+            names: self.names,
+            mask: self.mask,
         })? {
             let property = match (index, self.plan) {
                 (Some(i), Some(plan)) => {
@@ -361,20 +433,17 @@ impl<'de> Visitor<'de> for Top<'_> {
                 return Ok(false);
             }
         }
-        let required_seen = self.plan.is_none_or(|plan| {
-            plan.properties
-                .iter()
-                .enumerate()
-                .all(|(i, p)| !p.required || seen_properties & (1u64 << i) != 0)
-        });
-        Ok(required_seen && rules_pass(self.rules, !seen_rules, None))
+        let required_seen = self
+            .plan
+            .is_none_or(|plan| seen_properties & plan.required == plan.required);
+        Ok(required_seen && rules_pass(self.rules, self.mask & !seen_rules, None))
     }
 }
 
 /// A key of the top object: its property's index in the plan and its rules' bits.
 struct Key<'p> {
-    plan: Option<&'p JsonPlan>,
-    rules: &'p [FieldRule],
+    names: &'p Names,
+    mask: u64,
 }
 
 impl<'de> DeserializeSeed<'de> for Key<'_> {
@@ -393,10 +462,10 @@ impl Visitor<'_> for Key<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        let index = self
-            .plan
-            .and_then(|plan| plan.properties.iter().position(|p| same_name(&p.name, key)));
-        Ok((index, rule_bits(self.rules, key)))
+        Ok(self
+            .names
+            .get(key)
+            .map_or((None, 0), |n| (n.property, n.bits & self.mask)))
     }
 }
 
