@@ -79,3 +79,4 @@ mod topic_alter;
 mod topic_config_values;
 mod topic_history;
 mod topic_produce_consume;
+mod topic_quota;

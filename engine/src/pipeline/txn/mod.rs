@@ -294,6 +294,9 @@ impl Transaction {
             return Err(Error::invalid("records", "an append needs at least one record"));
         }
         let p = self.pipeline.partition(topic, partition)?;
+        // A topic at its quota refuses new transactional records here: the
+        // commit that applies staged records is never refused by it.
+        p.topic_quota_check()?;
         for record in records {
             validate_for(&p, record)?;
         }
