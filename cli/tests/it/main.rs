@@ -20,6 +20,7 @@ mod common;
 mod completions_bench;
 mod consume_produce_ops;
 mod contract;
+mod contract_adherence;
 mod contract_retry;
 mod contract_server;
 mod damage_online;
