@@ -343,7 +343,8 @@ impl Partition {
     /// `names::quota_exempt` topics are counted, never refused; so are a
     /// committing transaction's batches and control batches against the
     /// topic's quota (a commit is never half applied: the transaction's
-    /// records were checked against it when staged, `Transaction::append`).
+    /// records were checked against it when staged, `Transaction::append`,
+    /// `Partition::topic_quota_check`).
     fn reserve_bytes(&self, length: u64, flags: u16) -> Result<()> {
         if crate::names::quota_exempt(&self.topic) {
             self.context.charge(length);
@@ -374,15 +375,17 @@ impl Partition {
         self.topic_bytes.fetch_sub(length, Ordering::AcqRel);
     }
 
-    /// Whether the topic's quota is already reached: a transaction's records
-    /// are refused when staged then (their commit is never refused).
-    pub(crate) fn topic_quota_check(&self) -> Result<()> {
+    /// Whether `requested` more bytes would pass the topic's quota as it
+    /// stands now: a transaction's records are refused when staged then
+    /// (nothing is reserved: their commit, which may come after other
+    /// appends, is never refused).
+    pub(crate) fn topic_quota_check(&self, requested: u64) -> Result<()> {
         let used = self.topic_bytes.load(Ordering::Acquire);
         match self.config().quota_bytes {
-            Some(quota) if used >= quota => Err(Error::QuotaExceeded {
+            Some(quota) if used + requested > quota => Err(Error::QuotaExceeded {
                 quota_bytes: quota,
                 used_bytes: used,
-                requested_bytes: 0,
+                requested_bytes: requested,
                 topic: Some(self.topic.clone()),
             }),
             _ => Ok(()),
