@@ -178,34 +178,10 @@ pub(super) async fn route(call: Call<'_>) -> Result<Answer, Refusal> {
         (Method::GET, []) => Ok(ok(&json!({}))),
         (Method::GET, ["schemas", "types"]) => Ok(ok(&json!(["AVRO", "JSON"]))),
         (Method::GET, ["schemas", "ids", id, rest @ ..]) => schemas_by_id(&call, schema_id(id)?, rest).await,
-        (Method::GET, ["subjects"]) => {
-            let deleted_only = call.flag("deletedOnly") || call.flag("deleted_only");
-            let deleted = call.flag("deleted") || deleted_only;
-            let prefix = call.param("subjectPrefix").unwrap_or_default();
-            let subjects = call
-                .registry(RegistryAccess::Read, move |r| {
-                    let live = if deleted_only { r.subjects(false)? } else { Vec::new() };
-                    let mut all = r.subjects(deleted)?;
-                    all.retain(|s| s.starts_with(&prefix) && !live.contains(s));
-                    Ok(all)
-                })
-                .await?;
-            Ok(ok(&json!(call.page(subjects))))
-        }
+        (Method::GET, ["subjects"]) => list_subjects(&call).await,
         (Method::GET, ["schemas"]) => all_schemas(&call).await,
         (Method::GET, ["contexts"]) => Ok(ok(&json!(["."]))),
-        (Method::GET, ["subjects", subject, "metadata"]) => {
-            // No version carries metadata (registering some is refused):
-            // asking for any key finds none; asking for none is the latest.
-            if call.param("key").is_some() {
-                return Err(Refusal::new(
-                    StatusCode::NOT_FOUND,
-                    40403,
-                    "no version of this subject carries that metadata (this registry keeps none)",
-                ));
-            }
-            Ok(ok(&version_json(&subject_version(&call, subject, None).await?)))
-        }
+        (Method::GET, ["subjects", subject, "metadata"]) => latest_with_metadata(&call, subject).await,
         (Method::GET, ["subjects", subject, "versions"]) => {
             let (subject, deleted) = (subject.to_string(), call.flag("deleted"));
             let versions = call
@@ -325,6 +301,37 @@ async fn schemas_by_id(call: &Call<'_>, id: u32, rest: &[&str]) -> Result<Answer
         ))),
         _ => Err(Refusal::not_found()),
     }
+}
+
+/// `GET /subjects`: the names, sorted (`deleted`, `deletedOnly` or the
+/// Python client's `deleted_only`, `subjectPrefix`, `offset`, `limit`).
+async fn list_subjects(call: &Call<'_>) -> Result<Answer, Refusal> {
+    let deleted_only = call.flag("deletedOnly") || call.flag("deleted_only");
+    let deleted = call.flag("deleted") || deleted_only;
+    let prefix = call.param("subjectPrefix").unwrap_or_default();
+    let subjects = call
+        .registry(RegistryAccess::Read, move |r| {
+            let live = if deleted_only { r.subjects(false)? } else { Vec::new() };
+            let mut all = r.subjects(deleted)?;
+            all.retain(|s| s.starts_with(&prefix) && !live.contains(s));
+            Ok(all)
+        })
+        .await?;
+    Ok(ok(&json!(call.page(subjects))))
+}
+
+/// `GET /subjects/{s}/metadata`: no version carries metadata (registering
+/// some is refused), so asking for any key finds none; asking for none is
+/// the latest version.
+async fn latest_with_metadata(call: &Call<'_>, subject: &str) -> Result<Answer, Refusal> {
+    if call.param("key").is_some() {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            40403,
+            "no version of this subject carries that metadata (this registry keeps none)",
+        ));
+    }
+    Ok(ok(&version_json(&subject_version(call, subject, None).await?)))
 }
 
 /// `GET /schemas`: every live version of every subject (`subjectPrefix`,
