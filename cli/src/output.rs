@@ -121,8 +121,13 @@ pub fn duration_ms(ms: Option<u64>) -> String {
 /// significant digits at most below 1000 (`12.3`, `1.23`, `0.5`) and
 /// `-` when no time passed.
 pub fn rate(count: u64, seconds: f64) -> String {
+    rate_of(count, seconds, "records")
+}
+
+/// [`rate`] of any `unit` (`batches`): `"{n} {unit}/s"` with the same precision.
+pub fn rate_of(count: u64, seconds: f64, unit: &str) -> String {
     if seconds <= 0.0 || !seconds.is_finite() {
-        return "- records/s".to_string();
+        return format!("- {unit}/s");
     }
     let per_second = count as f64 / seconds;
     let digits = match per_second {
@@ -130,7 +135,7 @@ pub fn rate(count: u64, seconds: f64) -> String {
         r if r >= 10.0 => 1,
         _ => 2,
     };
-    format!("{per_second:.digits$} records/s")
+    format!("{per_second:.digits$} {unit}/s")
 }
 
 /// Bytes as text for a terminal: printable UTF-8 as is; control characters

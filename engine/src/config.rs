@@ -216,6 +216,12 @@ pub struct TopicConfig {
     pub route_invalid_to_dlq: bool,
     /// Which time records carry: the producer's (default) or the append time.
     pub timestamp_type: TimestampType,
+    /// The topic's byte quota over all its partitions' segment files (as
+    /// the store quota counts them): an append that would take the topic
+    /// past it is refused with `QuotaExceeded` naming the topic, and
+    /// nothing is written (JetStream's `max_bytes` with discard=new).
+    /// Retention still deletes as configured. `None`: only the store quota.
+    pub quota_bytes: Option<u64>,
 }
 
 impl Default for TopicConfig {
@@ -231,6 +237,7 @@ impl Default for TopicConfig {
             index_interval_bytes: 4096,
             route_invalid_to_dlq: false,
             timestamp_type: TimestampType::Create,
+            quota_bytes: None,
         }
     }
 }
@@ -278,6 +285,9 @@ impl TopicConfig {
         }
         if self.index_interval_bytes == 0 {
             return Err(Error::invalid("index_interval_bytes", "must be positive"));
+        }
+        if self.quota_bytes == Some(0) {
+            return Err(Error::invalid("quota_bytes", "0 (must be at least 1, or `none`)"));
         }
         if let Some(Durability::Interval { ms: 0 }) = self.durability {
             return Err(Error::invalid("durability", "interval must be positive"));

@@ -107,16 +107,20 @@ pub enum Error {
     /// says what failed). Not retriable: reopen.
     #[error("store is poisoned after a failed write or fsync; reopen it (restart the server) to recover; what failed, where and what to do: the log, `millrace stats --server`, the metric millrace_store_poison_info")]
     Poisoned,
-    /// The store's byte quota would be exceeded; nothing was written.
-    /// Retriable once retention or a deleted topic freed space.
-    #[error("store byte quota exceeded: {used_bytes} used + {requested_bytes} requested > {quota_bytes} quota; free space (retention, delete a topic) or raise the quota")]
+    /// The store's byte quota, or the topic's (`topic` is then set), would
+    /// be exceeded; nothing was written. Retriable once retention or a
+    /// deleted topic freed space, or the quota was raised.
+    #[error("{}", quota_message(topic.as_deref(), *used_bytes, *requested_bytes, *quota_bytes))]
     QuotaExceeded {
-        /// `StoreOptions::quota_bytes`.
+        /// `StoreOptions::quota_bytes`, or the topic's `quota_bytes`.
         quota_bytes: u64,
-        /// Bytes of segment and index files now.
+        /// Bytes of segment files now (of the store, or of the topic).
         used_bytes: u64,
         /// Bytes the refused write needed.
         requested_bytes: u64,
+        /// The topic whose own quota (`TopicConfig::quota_bytes`) refused
+        /// the write; `None` for the store's quota.
+        topic: Option<String>,
     },
     /// Another process (or another open in this one) holds the data
     /// directory for writing. Retriable once it closed it; to look inside
@@ -471,5 +475,20 @@ impl Error {
             Error::SymlinkRefused { .. } => 1,
             Error::ContractViolation { .. } => 30,
         }
+    }
+}
+
+/// [`Error::QuotaExceeded`]'s text: which quota, the figures, and the remedy.
+fn quota_message(topic: Option<&str>, used: u64, requested: u64, quota: u64) -> String {
+    match topic {
+        None => format!(
+            "store byte quota exceeded: {used} used + {requested} requested > {quota} quota; \
+             free space (retention, delete a topic) or raise the quota"
+        ),
+        Some(topic) => format!(
+            "topic {topic:?} byte quota exceeded: {used} used + {requested} requested > {quota} quota \
+             (quota_bytes of topic {topic}); free space (retention) or raise it with \
+             `millrace topic alter {topic} --quota-bytes N`"
+        ),
     }
 }

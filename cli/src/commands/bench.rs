@@ -360,11 +360,11 @@ fn print_report(global: &GlobalArgs, args: &BenchArgs, measured: &Measured) -> C
         args.durability
     );
     println!(
-        "appended {records} records ({}) in {elapsed:.2} s: {:.0} records/s, {}/s, {:.0} batches/s",
+        "appended {records} records ({}) in {elapsed:.2} s: {}, {}/s, {}",
         output::bytes(bytes),
-        records as f64 / elapsed,
+        output::rate(records, elapsed),
         output::bytes((bytes as f64 / elapsed) as u64),
-        batches as f64 / elapsed
+        output::rate_of(batches, elapsed, "batches")
     );
     println!(
         "append latency per batch: p50 {} µs, p90 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
@@ -376,8 +376,8 @@ fn print_report(global: &GlobalArgs, args: &BenchArgs, measured: &Measured) -> C
     );
     if let Some((n, s)) = read {
         println!(
-            "read back {n} records in {s:.2} s: {:.0} records/s, {}/s",
-            n as f64 / s,
+            "read back {n} records in {s:.2} s: {}, {}/s",
+            output::rate(n, s),
             output::bytes((n as f64 * args.record_bytes as f64 / s) as u64)
         );
     }

@@ -326,6 +326,25 @@ fn threshold(value: Option<u64>, thresholds: (Option<u64>, Option<u64>), unit: &
     format!("{}{limits}", value.map_or("-".into(), |v| format!("{v}{unit}")))
 }
 
+/// `98.5% of 200 (warn 1, dlq 2, reject 0)`: the share of the records
+/// checked since the store (the server) opened that broke no rule, and the
+/// others by their strongest action; `-` before the first record.
+fn adherence_text(a: &Value) -> String {
+    let count = |key: &str| a.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let records = count("records");
+    if records == 0 {
+        return "-".to_string();
+    }
+    let ratio = a.get("valid_ratio").and_then(Value::as_f64).unwrap_or(0.0);
+    format!(
+        "{:.1}% of {records} (warn {}, dlq {}, reject {})",
+        ratio * 100.0,
+        count("warn"),
+        count("dlq"),
+        count("reject")
+    )
+}
+
 fn status(global: &GlobalArgs, topic: Option<String>) -> CliResult<u8> {
     let answer = run_contract_command(global, Command::Status { topic: topic.clone() })?;
     let all = answer
@@ -339,7 +358,16 @@ fn status(global: &GlobalArgs, topic: Option<String>) -> CliResult<u8> {
     if global.json {
         output::print_json(&answer)?;
     } else {
-        let mut table = Table::new(&["TOPIC", "VERSION", "OWNER", "FRESHNESS", "DLQ", "WINDOWS", "LEVEL"]);
+        let mut table = Table::new(&[
+            "TOPIC",
+            "VERSION",
+            "OWNER",
+            "ADHERENCE",
+            "FRESHNESS",
+            "DLQ",
+            "WINDOWS",
+            "LEVEL",
+        ]);
         let null = Value::Null;
         for s in &all {
             let windows: Vec<String> = s
@@ -364,6 +392,7 @@ fn status(global: &GlobalArgs, topic: Option<String>) -> CliResult<u8> {
                 text(s, "topic").to_string(),
                 number(s, "version"),
                 s.get("owner").and_then(Value::as_str).unwrap_or("-").to_string(),
+                adherence_text(s.get("adherence").unwrap_or(&null)),
                 threshold(
                     limit(freshness, "age_seconds"),
                     (limit(freshness, "warn_seconds"), limit(freshness, "error_seconds")),

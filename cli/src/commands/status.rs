@@ -14,8 +14,8 @@ use serde_json::json;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Unhealthy (exit 1) when: the store is poisoned (every write fails until the
-server restarts), a topic or partition failed to open, the disk quota is used
-at or above --quota-max-percent, a topic's DLQ holds --dlq-threshold records
+server restarts), a topic or partition failed to open, the disk quota (or a
+topic's own --quota-bytes) is used at or above --quota-max-percent, a topic's DLQ holds --dlq-threshold records
 or more, or a topic's contract is at its error level (freshness or DLQ depth
 past the contract's error threshold, or a contract that failed to load). A
 server that cannot be reached is an error (exit 1) too.
@@ -29,7 +29,7 @@ pub struct StatusArgs {
     /// A topic whose DLQ holds this many records or more is unhealthy.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     dlq_threshold: u64,
-    /// Disk quota use (percent of the server's quota) at which it is unhealthy.
+    /// Disk quota use (percent of the server's quota, or of a topic's own) at which it is unhealthy.
     #[arg(long, value_name = "PCT", default_value_t = 95, value_parser = clap::value_parser!(u64).range(1..=100))]
     quota_max_percent: u64,
 }
@@ -60,6 +60,16 @@ impl Status {
         Some(self.number("used_bytes").unwrap_or(0) as f64 * 100.0 / quota as f64)
     }
 
+    /// `(topic, used, quota)` of every topic with its own quota.
+    fn topic_quotas(&self) -> Vec<(&str, u64, u64)> {
+        self.with_prefix("topic_quota.")
+            .filter_map(|(topic, value)| {
+                let (used, quota) = value.split_once('/')?;
+                Some((topic, used.parse().ok()?, quota.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// What makes the server unhealthy under these thresholds.
     fn problems(&self, args: &StatusArgs) -> Vec<String> {
         let mut problems = Vec::new();
@@ -79,6 +89,15 @@ impl Status {
                 "disk quota {percent:.1}% used (at or above {}%)",
                 args.quota_max_percent
             ));
+        }
+        for (topic, used, quota) in self.topic_quotas() {
+            let percent = used as f64 * 100.0 / quota.max(1) as f64;
+            if percent >= args.quota_max_percent as f64 {
+                problems.push(format!(
+                    "topic {topic} quota {percent:.1}% used (at or above {}%; raise it with `millrace topic alter {topic} --quota-bytes N`)",
+                    args.quota_max_percent
+                ));
+            }
         }
         for (topic, depth) in self.with_prefix("dlq_depth.") {
             if depth.parse::<u64>().is_ok_and(|d| d >= args.dlq_threshold) {
@@ -119,6 +138,11 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> CliResult<u8> {
             .with_prefix("dlq_depth.")
             .map(|(topic, depth)| (topic.to_string(), json!(depth.parse::<u64>().ok())))
             .collect();
+        let quotas: serde_json::Map<String, serde_json::Value> = status
+            .topic_quotas()
+            .into_iter()
+            .map(|(topic, used, quota)| (topic.to_string(), json!({"used_bytes": used, "quota_bytes": quota})))
+            .collect();
         let breaches: serde_json::Map<String, serde_json::Value> = status
             .with_prefix("contract_sla_breach.")
             .map(|(topic, text)| (topic.to_string(), json!(text)))
@@ -139,6 +163,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> CliResult<u8> {
             "quota_bytes": status.number("quota_bytes"),
             "quota_used_percent": status.quota_percent(),
             "dlq_depths": depths,
+            "topic_quotas": quotas,
             "contract_sla_breaches": breaches,
         }))?;
     } else {
@@ -169,6 +194,14 @@ fn print_text(global: &GlobalArgs, status: &Status, problems: &[String]) {
             output::bytes(quota)
         ),
         _ => println!("disk:       {} (no quota)", output::bytes(used)),
+    }
+    for (topic, used, quota) in status.topic_quotas() {
+        println!(
+            "topic quota: {topic} {} of {} ({:.1}%)",
+            output::bytes(used),
+            output::bytes(quota),
+            used as f64 * 100.0 / quota.max(1) as f64
+        );
     }
     println!(
         "store:      {}",

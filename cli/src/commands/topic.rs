@@ -102,6 +102,11 @@ struct CreateArgs {
     /// producer gave: Kafka's `message.timestamp.type=LogAppendTime`).
     #[arg(long, value_parser = parse_timestamp_type, value_name = "create|log-append", default_value = "create")]
     timestamp_type: TimestampType,
+    /// The topic's byte quota over all its partitions (e.g. 10GiB): an
+    /// append that would pass it is refused, nothing written (default: none,
+    /// only the store's `--quota`).
+    #[arg(long, value_parser = parse::bytes, value_name = "SIZE")]
+    quota_bytes: Option<u64>,
 }
 
 /// `create` or `log-append` (Kafka's `CreateTime`/`LogAppendTime` too).
@@ -143,6 +148,7 @@ fn run_create(global: &GlobalArgs, args: CreateArgs) -> CliResult<()> {
         },
         route_invalid_to_dlq: args.route_invalid_to_dlq,
         timestamp_type: args.timestamp_type,
+        quota_bytes: args.quota_bytes,
     };
     // Check before creating the data directory, so a typo leaves nothing behind.
     millrace::names::validate_topic_name(&args.topic).map_err(|e| CliError::usage(e.to_string()))?;
@@ -276,6 +282,17 @@ fn retention_text(config: &TopicConfig) -> String {
     }
 }
 
+/// The topic's bytes on disk against its `quota_bytes`: `1.0 MiB of 4.0 MiB (25%)`.
+pub fn quota_text(d: &TopicInfo, quota: u64) -> String {
+    let used: u64 = d.partitions.iter().map(|p| p.bytes).sum();
+    format!(
+        "{} of {} ({}%)",
+        output::bytes(used),
+        output::bytes(quota),
+        used.saturating_mul(100) / quota.max(1)
+    )
+}
+
 pub fn description_json(d: &TopicInfo) -> serde_json::Value {
     let partitions: Vec<serde_json::Value> = d
         .partitions
@@ -298,6 +315,7 @@ pub fn description_json(d: &TopicInfo) -> serde_json::Value {
         "durability": d.durability.to_string(),
         "config": config_json(c),
         "records": records(d),
+        "bytes": d.partitions.iter().map(|p| p.bytes).sum::<u64>(),
         "dlq_depth": d.dlq_depth,
         "damaged_partitions": d.damaged.iter().map(|(p, e)| json!({"partition": p, "error": e})).collect::<Vec<_>>(),
         "partition_info": partitions,
@@ -361,6 +379,9 @@ fn run_describe(global: &GlobalArgs, topic: &str) -> CliResult<()> {
     }
     if c.timestamp_type == TimestampType::LogAppend {
         println!("timestamps:           log-append (the append time)");
+    }
+    if let Some(quota) = c.quota_bytes {
+        println!("quota:                {}", quota_text(&d, quota));
     }
     println!("records:              {}", records(&d));
     println!(

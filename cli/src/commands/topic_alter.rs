@@ -1,5 +1,5 @@
-//! `millrace topic alter TOPIC`: change a topic's retention, limits,
-//! segment rolling, durability or timestamp type, with a dry run showing the diff. The
+//! `millrace topic alter TOPIC`: change a topic's retention, limits and
+//! quota, segment rolling, durability or timestamp type, with a dry run showing the diff. The
 //! store applies the whole change or none of it, durably
 //! (`Store::alter_topic`; through a server its `AlterTopic`).
 
@@ -18,15 +18,18 @@ command returns (a crash leaves the old configuration or the new one).
 Retention, limits, segment rolling and the timestamp type apply to the
 next append, roll and retention pass (records already written keep their
 timestamps); a durability change applies when the store next opens
-(restart the server). The partition count is fixed at creation. There is no
-per-topic disk quota: --retention-bytes bounds each partition, the store's
-quota is `millrace serve --quota`.
+(restart the server). The partition count is fixed at creation.
+--quota-bytes bounds the whole topic's bytes on disk (appends past it are
+refused, nothing written; retention still deletes as configured),
+--retention-bytes bounds each partition by deleting old segments, and the
+store's quota is `millrace serve --quota`.
 
 Examples:
   millrace topic alter orders --retention 30d --dry-run
   millrace topic alter orders --record-bytes-max 4MiB
   millrace topic alter orders --retention none --retention-bytes 50GiB
   millrace topic alter clicks --timestamp-type log-append
+  millrace topic alter clicks --quota-bytes 20GiB
   millrace --server 127.0.0.1:7878 topic alter orders --segment-age 1h";
 
 #[derive(Debug, Args)]
@@ -62,6 +65,10 @@ pub struct AlterArgs {
     /// `log-append` (the append time); records already written keep theirs.
     #[arg(long, value_parser = super::topic::parse_timestamp_type, value_name = "create|log-append")]
     timestamp_type: Option<millrace::TimestampType>,
+    /// The topic's byte quota over all its partitions (e.g. 20GiB), or
+    /// `none`: an append that would pass it is refused, nothing written.
+    #[arg(long, value_parser = optional_bytes_value, value_name = "SIZE|none")]
+    quota_bytes: Option<String>,
     /// Show the change (old -> new per key) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -109,6 +116,7 @@ impl AlterArgs {
             ("index_interval_bytes", self.index_interval_bytes.clone()),
             ("route_invalid_to_dlq", self.route_invalid_to_dlq.map(|b| b.to_string())),
             ("timestamp_type", self.timestamp_type.map(|t| t.to_string())),
+            ("quota_bytes", self.quota_bytes.clone()),
         ];
         keys.into_iter()
             .filter_map(|(key, value)| value.map(|v| (key.to_string(), v)))

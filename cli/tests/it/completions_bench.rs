@@ -166,3 +166,47 @@ fn bench_reads_back_every_record_under_interval_durability() {
     assert_eq!(remote["records"], 1000);
     assert_eq!(remote["read"]["records"], 1000);
 }
+
+/// `bench`'s text prints every rate as the other commands do
+/// (`output::rate`: no decimals from 100 up, one from 10, two below), not
+/// always rounded to a whole number. One batch of 4,000 1 KiB records under
+/// `always` takes long enough that its batches/s is below 100 on any disk
+/// here, where the old `{:.0}` printed no decimals.
+#[test]
+fn bench_text_prints_rates_with_the_shared_precision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let text = stdout_of(millrace(&data).args([
+        "bench",
+        "--count",
+        "4000",
+        "--batch-records",
+        "4000",
+        "--record-bytes",
+        "1KiB",
+        "--durability",
+        "always",
+        "--read",
+    ]));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut rates = 0;
+    for pair in words.windows(2) {
+        let [number, unit] = pair else { continue };
+        if !unit.starts_with("records/s") && !unit.starts_with("batches/s") {
+            continue;
+        }
+        rates += 1;
+        let value: f64 = number.parse().unwrap_or_else(|_| panic!("{number:?} in {text}"));
+        let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+        let expected = match value {
+            v if v >= 100.0 => 0,
+            v if v >= 10.0 => 1,
+            _ => 2,
+        };
+        // 99.96 rounds to "100.0" with the one decimal of its range.
+        let rounded_up = value == 100.0 || value == 10.0;
+        assert!(decimals == expected || rounded_up, "{number} {unit} in {text}");
+    }
+    // Appended records/s, batches/s and read-back records/s.
+    assert_eq!(rates, 3, "{text}");
+}

@@ -184,3 +184,61 @@ fn a_taken_registry_port_names_the_flag() {
                 .and(predicate::str::contains("millrace serving").not()),
         );
 }
+
+/// The listing and lookup calls tools and serializers make besides
+/// registering, through confluent-kafka's SchemaRegistryClient
+/// (tests/kafka/registry_tools.py): subjects by prefix, deleted-only and
+/// paged, `GET /schemas`, `referencedby` (none: references are refused),
+/// `contexts` (the default one), and the latest version by metadata (none
+/// is kept: any key finds nothing, 40403).
+#[test]
+fn confluent_tool_listings_and_lookups() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let registry = free_addr();
+    let server = common::Server::start(&data, &["--registry-listen", &registry]);
+    wait_for(&registry);
+    let output = clients.python("registry_tools.py", "-", &[&format!("http://{registry}")]);
+    let out: Value = serde_json::from_str(kafka::success(&output).trim()).unwrap();
+    assert_eq!(
+        out["all"],
+        serde_json::json!(["audit-value", "shop.items-value", "shop.orders-value"])
+    );
+    assert_eq!(
+        out["prefix"],
+        serde_json::json!(["shop.items-value", "shop.orders-value"])
+    );
+    assert_eq!(out["deleted_only"], serde_json::json!(["gone-value"]));
+    assert_eq!(
+        out["with_deleted"],
+        serde_json::json!(["audit-value", "gone-value", "shop.items-value", "shop.orders-value"])
+    );
+    assert_eq!(
+        out["page"],
+        serde_json::json!(["shop.items-value", "shop.orders-value"])
+    );
+    assert_eq!(out["referenced_by"], serde_json::json!([]));
+    assert_eq!(
+        out["referenced_by_missing"],
+        serde_json::json!({"http": 404, "code": 40402})
+    );
+    assert_eq!(out["contexts"], serde_json::json!(["."]));
+    assert_eq!(out["latest_with_metadata"], 2);
+    assert_eq!(out["metadata_key"], serde_json::json!({"http": 404, "code": 40403}));
+    assert_eq!(
+        out["schemas"],
+        serde_json::json!([
+            ["shop.items-value", 1],
+            ["shop.orders-value", 1],
+            ["shop.orders-value", 2]
+        ])
+    );
+    assert_eq!(
+        out["schemas_latest"],
+        serde_json::json!([["audit-value", 1], ["shop.items-value", 1], ["shop.orders-value", 2]])
+    );
+    assert!(server.stop());
+}

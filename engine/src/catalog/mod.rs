@@ -498,6 +498,8 @@ fn load_topic(
     let durability = config.durability.unwrap_or(options.durability);
     let mut partitions = Vec::with_capacity(config.partitions as usize);
     let mut damaged = BTreeMap::new();
+    // What the topic's `quota_bytes` counts, shared by its partitions.
+    let topic_bytes = Arc::new(crate::sync::AtomicU64::new(0));
     for p in 0..config.partitions {
         let pdir = dir.join(partition_dir_name(p));
         match Partition::open(
@@ -509,6 +511,7 @@ fn load_topic(
             durability,
             options.recovery,
             shared.clone(),
+            topic_bytes.clone(),
             floors.committed.get(&(name.to_string(), p)).copied().unwrap_or(0),
         ) {
             Ok(partition) => {

@@ -123,7 +123,7 @@ fn print_optional(value: Option<u64>) -> String {
 /// Every topic-config key, in the order `topic.meta` and `DescribeTopic`
 /// list them (`partitions` is not among them: it is fixed at creation and
 /// travels on its own).
-pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 9] = [
+pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 10] = [
     TopicConfigKey {
         key: "durability",
         kafka: Some("millrace.durability"),
@@ -242,6 +242,19 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 9] = [
         },
         print: |c| c.timestamp_type.to_string(),
     },
+    TopicConfigKey {
+        key: "quota_bytes",
+        kafka: None,
+        doc: "the topic's byte quota over all its partitions: an append that would pass it is refused \
+              (`QuotaExceeded`, nothing written); `none`: only the store's quota",
+        absent: Some("none"),
+        written_only_when_set: true,
+        parse: |c, v| {
+            c.quota_bytes = optional(v)?;
+            Ok(())
+        },
+        print: |c| print_optional(c.quota_bytes),
+    },
 ];
 
 /// The key named `key`, if it is one.
@@ -311,6 +324,7 @@ mod tests {
             retention_bytes: Some(9),
             route_invalid_to_dlq: true,
             timestamp_type: TimestampType::LogAppend,
+            quota_bytes: Some(10),
             ..TopicConfig::with_partitions(3)
         };
         for defaults in [TopicConfig::with_partitions(3), config] {
@@ -376,6 +390,7 @@ mod tests {
             ("durability", "sometimes"),
             ("route_invalid_to_dlq", "yes"),
             ("timestamp_type", "append"),
+            ("quota_bytes", "1GiB"),
         ] {
             let error = config.set(key, value).unwrap_err().to_string();
             assert!(error.contains(key) && error.contains("expected"), "{error}");

@@ -71,6 +71,7 @@ impl LogContext {
                     quota_bytes: quota,
                     used_bytes: used,
                     requested_bytes: bytes,
+                    topic: None,
                 });
             }
         }

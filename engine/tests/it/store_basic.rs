@@ -344,3 +344,90 @@ fn clean_close_snapshots_producers_so_open_replays_nothing() {
     let store = Store::open(dir.path(), options(Durability::Always)).unwrap();
     assert_eq!(store.offsets("p", 0).unwrap(), (0, 50));
 }
+
+/// A topic's `quota_bytes` counts every partition of the topic together,
+/// refuses a batch that would pass it with `QuotaExceeded` naming the topic
+/// (nothing written, the store's count unchanged), gives bytes back when
+/// retention deletes, and leaves other topics alone. A transaction's
+/// records are refused when staged on a topic at its quota; one staged
+/// before it filled commits whole.
+#[test]
+fn topic_quota_spans_partitions_and_retention_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options(Durability::Os)).unwrap();
+    let config = TopicConfig {
+        quota_bytes: Some(20_000),
+        retention_bytes: Some(8_000),
+        ..small_segments(2)
+    };
+    store.create_topic("t", config).unwrap();
+    store.create_topic("free", small_segments(1)).unwrap();
+    let producer = store.init_producer("p").unwrap();
+    let mut staged = store.begin_transaction(producer.id()).unwrap();
+    staged.append("t", 0, &[Record::new(vec![1u8; 500])]).unwrap();
+    let value = vec![7u8; 500];
+    let mut appended = [0u64; 2];
+    let refused = loop {
+        let p = (appended[0] + appended[1]) % 2;
+        match store.append("t", p as u32, &[Record::new(value.clone())]) {
+            Ok(_) => appended[p as usize] += 1,
+            Err(e) => break e,
+        }
+    };
+    match &refused {
+        Error::QuotaExceeded {
+            quota_bytes,
+            used_bytes,
+            topic,
+            ..
+        } => {
+            assert_eq!(*quota_bytes, 20_000);
+            assert_eq!(topic.as_deref(), Some("t"));
+            assert!(*used_bytes <= 20_000);
+        }
+        other => panic!("expected the topic's QuotaExceeded, got {other:?}"),
+    }
+    assert!(
+        refused.to_string().contains("millrace topic alter t --quota-bytes"),
+        "{refused}"
+    );
+    assert!(
+        appended[0] > 0 && appended[1] > 0,
+        "both partitions counted: {appended:?}"
+    );
+    let bytes = |topic: &str| -> u64 {
+        store
+            .describe_topic(topic)
+            .unwrap()
+            .partitions
+            .iter()
+            .map(|p| p.bytes)
+            .sum()
+    };
+    let used = bytes("t");
+    assert!(used <= 20_000 && used > 19_000, "{used}");
+    assert_eq!(
+        store.offsets("t", 0).unwrap().1 + store.offsets("t", 1).unwrap().1,
+        appended[0] + appended[1]
+    );
+    // The store's own count keeps nothing of a refused batch.
+    let store_used = store.used_bytes();
+    assert!(store.append("t", 1, &[Record::new(value.clone())]).is_err());
+    assert_eq!(store.used_bytes(), store_used);
+    // Another topic takes records.
+    store.append("free", 0, &[Record::new(value.clone())]).unwrap();
+    // A transaction's new records are refused while the topic is full...
+    let other = store.init_producer("p2").unwrap();
+    let mut late = store.begin_transaction(other.id()).unwrap();
+    assert!(matches!(
+        late.append("t", 1, &[Record::new(value.clone())]),
+        Err(Error::QuotaExceeded { .. })
+    ));
+    late.abort();
+    // ...but one staged before commits whole (a commit is never half applied).
+    staged.commit().unwrap();
+    // Retention deletes down to 8,000 bytes per partition and frees the quota.
+    assert!(store.enforce_retention().unwrap() > 0);
+    assert!(bytes("t") < used);
+    store.append("t", 0, &[Record::new(value)]).unwrap();
+}

@@ -37,6 +37,29 @@ impl Call<'_> {
         })
     }
 
+    /// The query parameter `name`'s value, percent-decoded (the first, if
+    /// it is given more than once).
+    fn param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name)
+                .then(|| percent_decode(&value.replace('+', " ")))
+                .flatten()
+        })
+    }
+
+    /// `offset` and `limit` of a listing (Confluent's paging: `limit` below
+    /// 1 or absent is no limit).
+    fn page<T>(&self, items: Vec<T>) -> Vec<T> {
+        let number = |name: &str| self.param(name).and_then(|v| v.parse::<i64>().ok());
+        let offset = usize::try_from(number("offset").unwrap_or(0)).unwrap_or(0);
+        let limit = number("limit")
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| *l > 0)
+            .unwrap_or(usize::MAX);
+        items.into_iter().skip(offset).take(limit).collect()
+    }
+
     /// The body as a JSON object.
     fn json(&self) -> Result<serde_json::Map<String, Value>, Refusal> {
         match serde_json::from_slice::<Value>(self.body) {
@@ -155,13 +178,10 @@ pub(super) async fn route(call: Call<'_>) -> Result<Answer, Refusal> {
         (Method::GET, []) => Ok(ok(&json!({}))),
         (Method::GET, ["schemas", "types"]) => Ok(ok(&json!(["AVRO", "JSON"]))),
         (Method::GET, ["schemas", "ids", id, rest @ ..]) => schemas_by_id(&call, schema_id(id)?, rest).await,
-        (Method::GET, ["subjects"]) => {
-            let deleted = call.flag("deleted");
-            let subjects = call
-                .registry(RegistryAccess::Read, move |r| r.subjects(deleted))
-                .await?;
-            Ok(ok(&json!(subjects)))
-        }
+        (Method::GET, ["subjects"]) => list_subjects(&call).await,
+        (Method::GET, ["schemas"]) => all_schemas(&call).await,
+        (Method::GET, ["contexts"]) => Ok(ok(&json!(["."]))),
+        (Method::GET, ["subjects", subject, "metadata"]) => latest_with_metadata(&call, subject).await,
         (Method::GET, ["subjects", subject, "versions"]) => {
             let (subject, deleted) = (subject.to_string(), call.flag("deleted"));
             let versions = call
@@ -174,6 +194,8 @@ pub(super) async fn route(call: Call<'_>) -> Result<Answer, Refusal> {
             match rest {
                 [] => Ok(ok(&version_json(&found))),
                 ["schema"] => Ok(body_answer(StatusCode::OK, found.schema)),
+                // Schema references are refused at registration: none refers to it.
+                ["referencedby"] => Ok(ok(&json!([]))),
                 _ => Err(Refusal::not_found()),
             }
         }
@@ -230,7 +252,10 @@ pub(super) async fn route(call: Call<'_>) -> Result<Answer, Refusal> {
                 other => Err(Refusal::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     42204,
-                    format!("mode {other:?} is not supported: this registry is always READWRITE"),
+                    format!(
+                        "mode {} is not supported: this registry is always READWRITE",
+                        other.map_or_else(|| "(none given)".to_string(), |m| format!("{m:?}"))
+                    ),
                 )),
             }
         }
@@ -276,6 +301,67 @@ async fn schemas_by_id(call: &Call<'_>, id: u32, rest: &[&str]) -> Result<Answer
         ))),
         _ => Err(Refusal::not_found()),
     }
+}
+
+/// `GET /subjects`: the names, sorted (`deleted`, `deletedOnly` or the
+/// Python client's `deleted_only`, `subjectPrefix`, `offset`, `limit`).
+async fn list_subjects(call: &Call<'_>) -> Result<Answer, Refusal> {
+    let deleted_only = call.flag("deletedOnly") || call.flag("deleted_only");
+    let deleted = call.flag("deleted") || deleted_only;
+    let prefix = call.param("subjectPrefix").unwrap_or_default();
+    let subjects = call
+        .registry(RegistryAccess::Read, move |r| {
+            let live = if deleted_only { r.subjects(false)? } else { Vec::new() };
+            let mut all = r.subjects(deleted)?;
+            all.retain(|s| s.starts_with(&prefix) && !live.contains(s));
+            Ok(all)
+        })
+        .await?;
+    Ok(ok(&json!(call.page(subjects))))
+}
+
+/// `GET /subjects/{s}/metadata`: no version carries metadata (registering
+/// some is refused), so asking for any key finds none; asking for none is
+/// the latest version.
+async fn latest_with_metadata(call: &Call<'_>, subject: &str) -> Result<Answer, Refusal> {
+    if call.param("key").is_some() {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            40403,
+            "no version of this subject carries that metadata (this registry keeps none)",
+        ));
+    }
+    Ok(ok(&version_json(&subject_version(call, subject, None).await?)))
+}
+
+/// `GET /schemas`: every live version of every subject (`subjectPrefix`,
+/// `latestOnly`, `offset`, `limit`; soft-deleted versions are not listed), each as
+/// `{"subject", "version", "id", "schemaType", "schema"}`, by subject then version.
+async fn all_schemas(call: &Call<'_>) -> Result<Answer, Refusal> {
+    let latest_only = call.flag("latestOnly");
+    let prefix = call.param("subjectPrefix").unwrap_or_default();
+    let found = call
+        .registry(RegistryAccess::Read, move |r| {
+            let mut out = Vec::new();
+            for subject in r.subjects(false)? {
+                if !subject.starts_with(&prefix) {
+                    continue;
+                }
+                let mut versions = r.versions(&subject, false)?;
+                if latest_only {
+                    versions = versions.last().copied().into_iter().collect();
+                }
+                for v in versions {
+                    if let Some(found) = r.version(&subject, Some(v))? {
+                        out.push(found);
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    let listed: Vec<Value> = call.page(found).iter().map(version_json).collect();
+    Ok(ok(&Value::Array(listed)))
 }
 
 /// Version `v` (`None`: the latest) of `subject`: 40401 when the subject

@@ -68,7 +68,10 @@ pub fn run(store: &Store, command: &ContractCommand) -> Result<Value> {
             let all = store.contract_status(topic.as_deref())?;
             let worst = all.iter().map(ContractStatus::worst).max().unwrap_or(SlaLevel::Unknown);
             Ok(json!({
-                "topics": all.iter().map(status_json).collect::<Vec<_>>(),
+                "topics": all
+                    .iter()
+                    .map(|s| status_json(s, store.record_checks().adherence(&s.topic)))
+                    .collect::<Vec<_>>(),
                 "level": worst.as_str(),
             }))
         }
@@ -157,7 +160,25 @@ pub fn entry_json(e: &ContractEntry) -> Value {
     })
 }
 
-fn status_json(s: &ContractStatus) -> Value {
+/// What the append paths of this process counted for a topic since the
+/// store opened (`null` before its first checked record): records by result,
+/// the share that broke no rule, and violations by rule and action.
+fn adherence_json(a: Option<millrace::record_check::AdherenceSnapshot>) -> Value {
+    let Some(a) = a else {
+        return Value::Null;
+    };
+    let violations: Vec<Value> = a
+        .violations
+        .iter()
+        .map(|(rule, action, count)| json!({"rule": rule, "action": action.as_str(), "count": count}))
+        .collect();
+    json!({
+        "records": a.records(), "valid": a.valid, "warn": a.warned, "dlq": a.dead_lettered, "reject": a.rejected,
+        "valid_ratio": a.adherence_ratio(), "violations": violations,
+    })
+}
+
+fn status_json(s: &ContractStatus, adherence: Option<millrace::record_check::AdherenceSnapshot>) -> Value {
     let windows: Vec<Value> = s
         .windows
         .iter()
@@ -175,6 +196,7 @@ fn status_json(s: &ContractStatus) -> Value {
                       "error_seconds": s.freshness_thresholds.1, "level": s.freshness.as_str()},
         "dlq": {"depth": s.dlq_depth, "warn": s.dlq_thresholds.0, "error": s.dlq_thresholds.1, "level": s.dlq.as_str()},
         "windows": windows,
+        "adherence": adherence_json(adherence),
         "level": s.worst().as_str(),
     })
 }

@@ -40,6 +40,7 @@ impl From<&millrace::Error> for WireError {
                 quota_bytes,
                 used_bytes,
                 requested_bytes,
+                ..
             } => vec![*quota_bytes, *used_bytes, *requested_bytes],
             E::PartitionNotFound { partition, .. } => vec![u64::from(*partition)],
             E::OffsetOutOfRange { requested, start, end } => vec![*requested, *start, *end],

@@ -73,6 +73,7 @@ fn one_of_each() -> Vec<Error> {
             quota_bytes: 1,
             used_bytes: 2,
             requested_bytes: 3,
+            topic: None,
         },
         Error::Locked {
             path: PathBuf::from("d"),

@@ -302,11 +302,7 @@ impl Partition {
         };
         let header = payload.encode(&mut w.scratch, w.next_offset, time, producer, flags, synced_before);
         let length = u64::from(header.length);
-        if crate::names::quota_exempt(&self.topic) {
-            self.context.charge(length);
-        } else {
-            self.context.reserve(length)?;
-        }
+        self.reserve_bytes(length, flags)?;
         let position = self.place_batch(w, length, defer)?;
         w.active.note_written(
             &header,
@@ -339,6 +335,61 @@ impl Partition {
             log_append_time_ms: time.overrides.then_some(now),
         };
         Ok((info, false))
+    }
+
+    /// Reserve `length` bytes of the store's quota and of the topic's
+    /// (`quota_bytes`) for the batch about to be written; refused with
+    /// `QuotaExceeded`, nothing reserved, when either would be passed.
+    /// `names::quota_exempt` topics are counted, never refused; so are a
+    /// committing transaction's batches and control batches against the
+    /// topic's quota (a commit is never half applied: the transaction's
+    /// records were checked against it when staged, `Transaction::append`,
+    /// `Partition::topic_quota_check`).
+    fn reserve_bytes(&self, length: u64, flags: u16) -> Result<()> {
+        if crate::names::quota_exempt(&self.topic) {
+            self.context.charge(length);
+        } else {
+            self.context.reserve(length)?;
+        }
+        let used = self.topic_bytes.fetch_add(length, Ordering::AcqRel);
+        let applying = flags & (batch::FLAG_TRANSACTIONAL | batch::FLAG_CONTROL) != 0;
+        if let Some(quota) = self.config().quota_bytes.filter(|_| !applying) {
+            if used + length > quota {
+                self.release_bytes(length);
+                self.context.metrics.quota_rejections.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::QuotaExceeded {
+                    quota_bytes: quota,
+                    used_bytes: used,
+                    requested_bytes: length,
+                    topic: Some(self.topic.clone()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Give back what [`Partition::reserve_bytes`] took (a failed write) or
+    /// what deleted segments held (retention): store and topic.
+    pub(super) fn release_bytes(&self, length: u64) {
+        self.context.release(length);
+        self.topic_bytes.fetch_sub(length, Ordering::AcqRel);
+    }
+
+    /// Whether `requested` more bytes would pass the topic's quota as it
+    /// stands now: a transaction's records are refused when staged then
+    /// (nothing is reserved: their commit, which may come after other
+    /// appends, is never refused).
+    pub(crate) fn topic_quota_check(&self, requested: u64) -> Result<()> {
+        let used = self.topic_bytes.load(Ordering::Acquire);
+        match self.config().quota_bytes {
+            Some(quota) if used + requested > quota => Err(Error::QuotaExceeded {
+                quota_bytes: quota,
+                used_bytes: used,
+                requested_bytes: requested,
+                topic: Some(self.topic.clone()),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The encoded size of a batch of `records`, refused (never clamped)
@@ -387,7 +438,7 @@ impl Partition {
             // Judged here, not by the checked file: a full device refuses
             // the batch without poisoning (`preallocation_failed`).
             if let Err(e) = w.active.log.raw().write_all_at(&zeroed, position) {
-                self.context.release(length);
+                self.release_bytes(length);
                 // Whatever part of the zeros reached the file lies past every
                 // batch: cut at seal or close like any preallocated tail.
                 w.active.note_preallocated(position + length + zeros);
@@ -404,7 +455,7 @@ impl Partition {
             pending.bytes.extend_from_slice(&w.scratch);
         } else if let Err(e) = w.active.log.write_all_at("append", &w.scratch, position) {
             // Poisoned by the checked file.
-            self.context.release(length);
+            self.release_bytes(length);
             return Err(e);
         }
         Ok(position)

@@ -179,6 +179,10 @@ pub(crate) struct Partition {
     /// Fixed at open: an altered durability applies at the next open.
     pub durability: Durability,
     context: Arc<LogContext>,
+    /// Bytes of the segment files of every partition of this topic (one
+    /// counter shared by them, as `context.used_bytes` is by the store's):
+    /// what the topic's `quota_bytes` is checked against (`reserve_bytes`).
+    topic_bytes: Arc<AtomicU64>,
     writer: Mutex<Writer>,
     segments: Mutex<Arc<Vec<Arc<Segment>>>>,
     gate: Arc<SyncGate>,

@@ -31,6 +31,7 @@ impl Partition {
         durability: Durability,
         recovery: RecoveryMode,
         context: Arc<LogContext>,
+        topic_bytes: Arc<AtomicU64>,
         committed_floor: u64,
     ) -> Result<Partition> {
         let now = now_ms();
@@ -103,6 +104,7 @@ impl Partition {
         }
         let bytes: u64 = segments.iter().map(|s| s.state.lock().written_len).sum();
         context.used_bytes.fetch_add(bytes, Ordering::Relaxed);
+        topic_bytes.fetch_add(bytes, Ordering::Relaxed);
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let persisted_start = read_start_offset(storage.as_ref(), &dir)?;
         let start = start_offset_at_open(
@@ -141,6 +143,7 @@ impl Partition {
             config: Mutex::new(Arc::new(config)),
             durability,
             context,
+            topic_bytes,
             writer: Mutex::new(Writer {
                 active: last,
                 next_offset,

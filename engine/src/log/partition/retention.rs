@@ -73,7 +73,7 @@ impl Partition {
             for path in [&segment.log_path, &segment.index_path] {
                 self.storage.remove_file(path).at("delete segment", path)?;
             }
-            self.context.release(len);
+            self.release_bytes(len);
             self.context.metrics.segments_deleted.fetch_add(1, Ordering::Relaxed);
         }
         self.storage.sync_dir(&self.dir).at("fsync dir", &self.dir)

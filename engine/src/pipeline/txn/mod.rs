@@ -294,6 +294,10 @@ impl Transaction {
             return Err(Error::invalid("records", "an append needs at least one record"));
         }
         let p = self.pipeline.partition(topic, partition)?;
+        // Records that would pass the topic's quota as it stands are refused
+        // here: the commit that applies staged records is never refused by it.
+        let staged: usize = HEADER_SIZE + records.iter().map(Record::encoded_len).sum::<usize>();
+        p.topic_quota_check(staged as u64)?;
         for record in records {
             validate_for(&p, record)?;
         }

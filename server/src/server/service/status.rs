@@ -128,6 +128,15 @@ impl Service {
             out.push((format!("dlq_depth.{topic}"), depth.to_string()));
         }
         out.push(("dlq_depth_truncated".into(), truncated.to_string()));
+        for topic in self.store.list_topics() {
+            let Ok(d) = self.store.describe_topic(&topic) else {
+                continue;
+            };
+            if let Some(quota) = d.config.quota_bytes {
+                let used: u64 = d.partitions.iter().map(|p| p.bytes).sum();
+                out.push((format!("topic_quota.{topic}"), format!("{used}/{quota}")));
+            }
+        }
         for (topic, breach) in contract_sla_breaches(self) {
             out.push((format!("contract_sla_breach.{topic}"), breach));
         }
