@@ -78,6 +78,8 @@ def main():
         incremental(admin, [("millrace.durability", "SET", "interval:50"), ("millrace.route.invalid.to.dlq", "DELETE", None)]),
         incremental(admin, [("millrace.route.invalid.to.dlq", "SET", "yes")]),
         incremental(admin, [("millrace.durability", "APPEND", "os")]),
+        incremental(admin, [("millrace.quota.bytes", "SET", "1048576")]),
+        incremental(admin, [("millrace.quota.bytes", "SET", "lots")]),
     ]
     # AlterConfigs replaces the Kafka keys it does not name, not Millrace's.
     legacy = ConfigResource(ResourceType.TOPIC, "keys", set_config={"retention.ms": "120000"})

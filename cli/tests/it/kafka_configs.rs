@@ -424,10 +424,19 @@ fn millrace_only_keys_and_broker_defaults_under_kafka_names() {
     assert_eq!(config_of(before, "millrace.durability"), set("always"), "{out}");
     assert_eq!(config_of(before, "millrace.route.invalid.to.dlq"), set("true"));
     assert_eq!(config_of(before, "retention.ms"), set("60000"));
+    assert_eq!(config_of(before, "millrace.quota.bytes"), default("-1"), "{out}");
 
     let alter = out["alter"].as_array().unwrap();
     let codes: Vec<&str> = alter.iter().map(|a| a["error"].as_str().unwrap_or("OK")).collect();
-    assert_eq!(codes, ["OK", "INVALID_CONFIG", "INVALID_REQUEST", "OK"], "{out}");
+    assert_eq!(
+        codes,
+        ["OK", "INVALID_CONFIG", "INVALID_REQUEST", "OK", "INVALID_CONFIG", "OK"],
+        "{out}"
+    );
+    assert!(
+        alter[4]["message"].as_str().unwrap().contains("millrace.quota.bytes"),
+        "{out}"
+    );
     let message = alter[1]["message"].as_str().unwrap();
     assert!(
         message.contains("millrace.route.invalid.to.dlq") && message.contains("`true` or `false`"),
@@ -438,6 +447,7 @@ fn millrace_only_keys_and_broker_defaults_under_kafka_names() {
     assert_eq!(config_of(after, "millrace.durability"), set("interval:50"), "{out}");
     assert_eq!(config_of(after, "millrace.route.invalid.to.dlq"), default("false"));
     assert_eq!(config_of(after, "retention.ms"), set("120000"));
+    assert_eq!(config_of(after, "millrace.quota.bytes"), set("1048576"), "{out}");
 
     let broker = &out["broker"];
     let inherited = config_of(after, "max.message.bytes");

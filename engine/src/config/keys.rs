@@ -244,7 +244,7 @@ pub const TOPIC_CONFIG_KEYS: [TopicConfigKey; 10] = [
     },
     TopicConfigKey {
         key: "quota_bytes",
-        kafka: None,
+        kafka: Some("millrace.quota.bytes"),
         doc: "the topic's byte quota over all its partitions: an append that would pass it is refused \
               (`QuotaExceeded`, nothing written); `none`: only the store's quota",
         absent: Some("none"),
@@ -357,8 +357,9 @@ mod tests {
             .filter(|k| k.is_millrace_only())
             .map(|k| k.key)
             .collect();
-        assert_eq!(only, ["durability", "route_invalid_to_dlq"]);
+        assert_eq!(only, ["durability", "route_invalid_to_dlq", "quota_bytes"]);
         let key = |name| topic_config_key_of_kafka(name).unwrap();
+        assert_eq!(key("millrace.quota.bytes").parse_kafka("-1").unwrap(), "none");
         assert_eq!(key("retention.ms").parse_kafka("-1").unwrap(), "none");
         assert_eq!(key("millrace.durability").parse_kafka("always").unwrap(), "always");
         let error = key("millrace.durability").parse_kafka("-1").unwrap_err();

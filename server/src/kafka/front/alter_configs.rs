@@ -11,7 +11,7 @@
 //! is one (INVALID_REQUEST). AlterConfigs (Kafka's older API) replaces the
 //! whole set: the listed keys are set and every other writable key goes
 //! back to its default, as Kafka does; Millrace-only keys
-//! (`millrace.durability`, `millrace.route.invalid.to.dlq`) change only when
+//! (`millrace.durability`, `millrace.route.invalid.to.dlq`, `millrace.quota.bytes`) change only when
 //! named: a client that does not know them never weakens a topic's
 //! durability by leaving them out.
 
