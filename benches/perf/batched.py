@@ -15,7 +15,8 @@ Environment: BATCHED_DURABILITIES (default `os,interval:5`),
 BATCHED_PRODUCERS (4), BATCHED_BATCH (100), BATCHED_RECORD_BYTES (1024).
 Prints one JSON line per run, then per binary and durability the medians:
 records/s of each end, server ÷ embedded (paired by round), and CPU µs per
-record (embedded; client + server).
+record (embedded; client + server); with two binaries, the second's server
+CPU per record ÷ the first's, paired by round.
 """
 import json
 import os
@@ -115,7 +116,28 @@ def main():
                   f"{med('server_records_per_second'):,.0f} | **{med('ratio'):.2f}** ({ratios}) | "
                   f"{med('embedded_us_per_record'):.2f} | {med('client_us_per_record'):.2f} + "
                   f"{med('server_us_per_record'):.2f} | {min(loads):.1f}–{max(loads):.1f} |")
+    if len(binaries) == 2:
+        paired(rows, binaries[0][0], binaries[1][0])
     shutil.rmtree(work, ignore_errors=True)
+
+
+def paired(rows, base, new):
+    """CPU per record, NEW ÷ BASE paired by round (the same minutes' load)."""
+    print(f"| durability | server CPU {new} ÷ {base}, per round | median | client + server, median |")
+    print("| --- | --- | --- | --- |")
+    for durability in DURABILITIES:
+        pairs = []
+        for r in sorted({row["round"] for row in rows}):
+            def one(label, r=r):
+                return next(row for row in rows
+                            if row["round"] == r and row["durability"] == durability and row["binary"] == label)
+            b, n = one(base), one(new)
+            both = (n["server_us_per_record"] + n["client_us_per_record"]) / \
+                (b["server_us_per_record"] + b["client_us_per_record"])
+            pairs.append((n["server_us_per_record"] / b["server_us_per_record"], both))
+        per_round = " ".join(f"{server:.2f}" for server, _ in pairs)
+        print(f"| {durability} | {per_round} | **{statistics.median(p[0] for p in pairs):.2f}** | "
+              f"{statistics.median(p[1] for p in pairs):.2f} |")
 
 
 if __name__ == "__main__":

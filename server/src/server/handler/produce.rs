@@ -4,7 +4,7 @@ use crate::error_code::{ErrorCode, WireError};
 use crate::messages::{InitProducer, Produce, ProduceFrame, Response};
 use crate::server::convert;
 use crate::server::handler::Inline;
-use crate::server::service::{Appended, Service, ServiceResult, Session};
+use crate::server::service::{Appended, Service, Session};
 
 /// A produce on the connection's task, its records appended borrowed from
 /// the request's frame: written at once unless its producer check may
@@ -25,11 +25,7 @@ pub(super) fn produce_inline(service: &Service, session: &Session, produce: Prod
         Err(error) => return Inline::Done(Err(undecodable(&error))),
     };
     let stamp = produce.producer.map(convert::producer_stamp);
-    appended(service.append_inline(&produce.topic, produce.partition, &records, stamp))
-}
-
-fn appended(result: ServiceResult<Appended>) -> Inline {
-    match result {
+    match service.append_inline(&produce.topic, produce.partition, &records, stamp) {
         Ok(Appended::Acknowledged(append)) => Inline::Done(Ok(convert::produced(append))),
         Ok(owed @ Appended::Owed(_)) => Inline::Durable { appended: owed },
         Err(error) => Inline::Done(Err(error.into())),
