@@ -6,7 +6,8 @@ use crate::error_code::ERROR_MESSAGE_BYTES_MAX;
 use crate::frame::Frame;
 use crate::frame::{FrameDecoder, FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES};
 use crate::messages::{
-    decode_fetch_response_view, decode_request, decode_response, encode_request, encode_response, Opcode, Response,
+    decode_fetch_response_view, decode_incoming, decode_request, decode_response, encode_request, encode_response,
+    Incoming, Opcode, Request, Response,
 };
 
 /// Small, so that the fuzzer reaches the too-large path often.
@@ -87,6 +88,9 @@ fn check_frame(frame: &Frame) {
     if frame.header.opcode == Opcode::Fetch.code() {
         fetched_view_agrees(frame);
     }
+    if frame.header.opcode == Opcode::Produce.code() {
+        produce_frame_agrees(frame);
+    }
     if let Ok(result) = decode_response(frame) {
         let long_message = matches!(&result, Err(e) if e.message.len() > ERROR_MESSAGE_BYTES_MAX);
         if !long_message {
@@ -94,6 +98,19 @@ fn check_frame(frame: &Frame) {
             let body = again.get(FRAME_HEADER_BYTES..).unwrap_or_default();
             assert_eq!(body, frame.body.as_slice(), "response encoding is not canonical");
         }
+    }
+}
+
+/// The native front's `Produce` that keeps its body (records appended
+/// borrowed) accepts and refuses exactly what the owned decoder does, with
+/// the same error, and reads the same records.
+fn produce_frame_agrees(frame: &Frame) {
+    match (decode_request(frame), decode_incoming(frame.clone())) {
+        (Ok(Request::Produce(owned)), Ok(Incoming::Produce(borrowed))) => {
+            assert_eq!(borrowed.into_produce(), Ok(owned), "borrowed and owned produce differ");
+        }
+        (Err(owned), Err(borrowed)) => assert_eq!(owned, borrowed, "borrowed and owned produce fail differently"),
+        (owned, borrowed) => panic!("owned decoder {owned:?}, borrowed {borrowed:?}"),
     }
 }
 

@@ -199,14 +199,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `list<T>`: u32 count, each element at least `element_bytes_min` bytes.
-    /// The count is checked against the bytes left before anything is allocated.
-    pub fn list<T>(
-        &mut self,
-        field: &'static str,
-        element_bytes_min: usize,
-        mut read: impl FnMut(&mut Self) -> DecodeResult<T>,
-    ) -> DecodeResult<Vec<T>> {
+    /// The count of a `list<T>` whose elements take at least
+    /// `element_bytes_min` bytes each, checked against the bytes left (the
+    /// elements are the caller's to read).
+    pub fn list_count(&mut self, field: &'static str, element_bytes_min: usize) -> DecodeResult<u32> {
         let count = self.u32(field)?;
         let remaining = self.bytes.len() as u64;
         let needed = u64::from(count).saturating_mul(element_bytes_min.max(1) as u64);
@@ -217,6 +213,23 @@ impl<'a> Reader<'a> {
                 remaining,
             });
         }
+        Ok(count)
+    }
+
+    /// The bytes not read yet (borrowed; nothing is consumed).
+    pub fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// `list<T>`: u32 count, each element at least `element_bytes_min` bytes.
+    /// The count is checked against the bytes left before anything is allocated.
+    pub fn list<T>(
+        &mut self,
+        field: &'static str,
+        element_bytes_min: usize,
+        mut read: impl FnMut(&mut Self) -> DecodeResult<T>,
+    ) -> DecodeResult<Vec<T>> {
+        let count = self.list_count(field, element_bytes_min)?;
         let mut out = Vec::with_capacity(count as usize);
         for _ in 0..count {
             out.push(read(self)?);

@@ -41,6 +41,7 @@ mod metrics_http;
 mod paging;
 mod permissions;
 mod pipelined;
+mod produce_frame;
 mod producer;
 mod protocol_doc;
 mod reset_audit;

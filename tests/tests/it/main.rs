@@ -21,4 +21,5 @@ mod fuzz_corpus;
 mod hostile_segment_files;
 mod kafka_allocation;
 mod kafka_records_alloc;
+mod produce_frame_alloc;
 mod simulation;

@@ -8,6 +8,7 @@ pub mod history;
 pub mod members;
 pub mod offsets;
 pub mod paging;
+pub mod produce_frame;
 pub mod request;
 pub mod response;
 pub mod types;
@@ -25,6 +26,7 @@ pub use history::*;
 pub use members::*;
 pub use offsets::*;
 pub use paging::*;
+pub use produce_frame::{ProduceFrame, WireRecord};
 pub use request::*;
 pub use response::*;
 pub use types::*;
@@ -458,18 +460,45 @@ pub fn encode_request(request_id: u32, request: &Request) -> Vec<u8> {
 /// Decode a request frame. The caller answers an error with the frame's
 /// request id and closes the connection.
 pub fn decode_request(frame: &Frame) -> DecodeResult<Request> {
-    if frame.header.flags & !FLAGS_KNOWN != 0 || frame.header.is_response() {
-        return Err(DecodeError::BadFlags {
-            flags: frame.header.flags,
-        });
-    }
-    let opcode = Opcode::from_u16(frame.header.opcode).ok_or(DecodeError::UnknownOpcode {
-        opcode: frame.header.opcode,
-    })?;
+    let opcode = request_opcode(frame.header)?;
     let mut r = Reader::new(&frame.body);
     let request = Request::decode_body(opcode, &mut r)?;
     r.finish()?;
     Ok(request)
+}
+
+/// The opcode of a request frame's header: known, with known flags.
+fn request_opcode(header: FrameHeader) -> DecodeResult<Opcode> {
+    if header.flags & !FLAGS_KNOWN != 0 || header.is_response() {
+        return Err(DecodeError::BadFlags { flags: header.flags });
+    }
+    Opcode::from_u16(header.opcode).ok_or(DecodeError::UnknownOpcode { opcode: header.opcode })
+}
+
+/// A request as the server's native front executes it: a `Produce` keeps
+/// its frame body and appends its records from there ([`ProduceFrame`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Request(Request),
+    Produce(ProduceFrame),
+}
+
+impl Incoming {
+    pub fn opcode(&self) -> Opcode {
+        match self {
+            Incoming::Request(request) => request.opcode(),
+            Incoming::Produce(_) => Opcode::Produce,
+        }
+    }
+}
+
+/// [`decode_request`], keeping a `Produce`'s body (the same checks and
+/// errors).
+pub fn decode_incoming(frame: Frame) -> DecodeResult<Incoming> {
+    if request_opcode(frame.header)? == Opcode::Produce {
+        return ProduceFrame::decode(frame.body).map(Incoming::Produce);
+    }
+    decode_request(&frame).map(Incoming::Request)
 }
 
 /// Append a response frame (success or error) to `out`. `opcode` is the raw

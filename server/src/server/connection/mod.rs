@@ -22,7 +22,7 @@ use crate::frame::{FrameDecoder, FLAGS_KNOWN};
 use crate::frame::{FrameError, FRAME_LENGTH_BYTES};
 use crate::handler::{handle, handle_inline, Inline};
 use crate::messages::{
-    decode_error_code, decode_request, encode_response_split, HelloResponse, Opcode, Request, Response,
+    decode_error_code, decode_incoming, encode_response_split, HelloResponse, Incoming, Opcode, Request, Response,
     PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 use crate::metrics::ServerMetrics;
@@ -97,7 +97,7 @@ enum Job {
     Execute {
         opcode: Opcode,
         request_id: u32,
-        request: Request,
+        request: Incoming,
         received: Instant,
         _permit: Admission,
     },

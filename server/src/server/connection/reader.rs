@@ -297,7 +297,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 return (!self.send(job)).then_some(Outcome::Closed);
             }
         }
-        let request = match decode_request(&frame) {
+        let request = match decode_incoming(frame) {
             Ok(request) => request,
             Err(error) => {
                 self.shared.metrics.frames_malformed.fetch_add(1, Relaxed);
@@ -314,7 +314,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         if self.principal.is_none() {
             return self.handshake(header.request_id, request, permit);
         }
-        let job = if let Request::Hello(_) = request {
+        let job = if let Incoming::Request(Request::Hello(_)) = request {
             Job::Reply {
                 opcode: header.opcode,
                 request_id: header.request_id,
@@ -327,11 +327,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 principal: None,
                 _permit: Some(permit),
             }
-        } else if let Some(error) = self
-            .principal
-            .as_ref()
-            .and_then(|principal| crate::internal::denied(&request, principal.permissions))
-        {
+        } else if let Some(error) = self.principal.as_ref().and_then(|principal| match &request {
+            Incoming::Request(request) => crate::internal::denied(request, principal.permissions),
+            Incoming::Produce(_) => None,
+        }) {
             Job::Reply {
                 opcode: header.opcode,
                 request_id: header.request_id,
@@ -357,9 +356,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
     }
 
-    fn handshake(&mut self, request_id: u32, request: Request, permit: Admission) -> Option<Outcome> {
+    fn handshake(&mut self, request_id: u32, request: Incoming, permit: Admission) -> Option<Outcome> {
         let opcode = request.opcode().code();
-        let Request::Hello(hello) = request else {
+        let Incoming::Request(Request::Hello(hello)) = request else {
             self.send(fatal(
                 opcode,
                 request_id,

@@ -79,7 +79,7 @@ pub(super) async fn worker<W: AsyncWrite + Unpin>(
                 // A fetch's response is counted in the response budget
                 // until written: kept to fetch again if it must wait.
                 let refetch = match &request {
-                    Request::Fetch(fetch) => Some(fetch.clone()),
+                    Incoming::Request(Request::Fetch(fetch)) => Some(fetch.clone()),
                     _ => None,
                 };
                 let context = shared.context.clone();
@@ -243,7 +243,7 @@ fn append_behind(
         let Job::Execute {
             opcode,
             request_id,
-            request: request @ Request::Produce(_),
+            request: request @ Incoming::Produce(_),
             received,
             _permit,
         } = job
@@ -260,7 +260,7 @@ fn append_behind(
                 return Some(Job::Execute {
                     opcode,
                     request_id,
-                    request,
+                    request: Incoming::Request(request),
                     received,
                     _permit,
                 })

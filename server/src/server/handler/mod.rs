@@ -19,7 +19,7 @@ mod topics;
 mod txn;
 
 use crate::error_code::{ErrorCode, WireError};
-use crate::messages::{Opcode, Request, Response};
+use crate::messages::{Incoming, Opcode, Request, Response};
 use crate::server::service::Appended;
 
 // Paths from before the service layer (public API).
@@ -55,6 +55,8 @@ pub enum Inline {
 }
 
 /// Execute `request` now if it cannot block for long; otherwise hand it back.
+/// A `Produce` comes as its frame ([`Incoming::Produce`]): its records are
+/// appended from the frame body, borrowed.
 ///
 /// Inline: `Ping`, `ListTopics`, `ListTopicsPage`, `DescribeTopic`, `DescribeDamage`, `Stats`; `Produce` (the
 /// append is a `write(2)` into the page cache; the only wait is a segment
@@ -62,7 +64,11 @@ pub enum Inline {
 /// [`Inline::Durable`]); `Fetch` when it finds records, has `max_wait_ms` 0,
 /// or the server is shutting down. Everything else (fsyncs, long polls,
 /// transactions, offsets, DLQ, admin) comes back as [`Inline::Blocking`].
-pub fn handle_inline(service: &Service, session: &mut Session, request: Request) -> Inline {
+pub fn handle_inline(service: &Service, session: &mut Session, request: Incoming) -> Inline {
+    let request = match request {
+        Incoming::Produce(produce) => return produce::produce_inline(service, session, produce),
+        Incoming::Request(request) => request,
+    };
     match request {
         Request::Ping
         | Request::ListTopics
@@ -70,7 +76,6 @@ pub fn handle_inline(service: &Service, session: &mut Session, request: Request)
         | Request::DescribeTopic(_)
         | Request::DescribeDamage(_)
         | Request::Stats => Inline::Done(handle(service, session, request)),
-        Request::Produce(request) => produce::produce_inline(service, session, request),
         Request::Fetch(request) => match fetch::fetch(service, session, &request, false, usize::MAX) {
             Some(result) => Inline::Done(result),
             None => Inline::Blocking(Request::Fetch(request)),
