@@ -23,7 +23,11 @@
 //! appender's wait would), or it parks a slot that holds its task's
 //! [`Waker`] instead of sleeping on the condition variable; a sync's end then
 //! wakes the task directly. An abandoned wait ([`SyncGate::abandon`]) leaves
-//! the gate and passes on a turn to lead that it may have been handed.
+//! the gate and passes on a turn to lead that it may have been handed. An
+//! async leader may also settle across polls
+//! ([`SyncGate::poll_synced_gathering`]): it holds the turn, its task sleeps,
+//! and each waiter that parks behind it wakes it to look again, so the
+//! appenders it waits for run on the thread it would otherwise have held.
 //!
 //! A waiter may first spin for a bounded time (yielding the CPU each turn)
 //! watching its slot's `woken` flag before it sleeps: when syncs are short,
@@ -54,6 +58,10 @@ struct GateState {
     failed: bool,
     /// Parked waiters and their targets, in arrival order.
     waiters: Vec<(u64, Arc<Waiter>)>,
+    /// The task of an async leader that is gathering
+    /// ([`SyncGate::poll_synced_gathering`]), woken by each waiter that
+    /// parks behind it (and by a failure) to look again.
+    gathering: Option<Waker>,
 }
 
 /// What a parked waiter is told when it is woken.
@@ -145,7 +153,19 @@ impl Waiter {
 /// ([`SyncGate::poll_synced`]); give it back with [`SyncGate::abandon`] if
 /// the wait is dropped before it completes.
 #[derive(Debug, Default)]
-pub struct Parked(Option<Arc<Waiter>>);
+pub struct Parked {
+    waiter: Option<Arc<Waiter>>,
+    /// This wait holds the turn to lead the next sync and is still settling
+    /// ([`SyncGate::poll_synced_gathering`]): the gate shows a sync running.
+    leading: bool,
+}
+
+impl Parked {
+    /// Whether this wait holds the turn to lead and is still settling.
+    pub fn is_leading(&self) -> bool {
+        self.leading
+    }
+}
 
 /// How a leader's sync ended for its own target.
 enum Led<'a, E> {
@@ -329,9 +349,16 @@ impl SyncGate {
         state.syncing = true;
         drop(state);
         settle();
+        self.finish_lead(target, sync)
+    }
+
+    /// The rest of a leader's turn once it has settled (the gate shows a
+    /// sync running): snapshot the written mark, sync, publish, hand the
+    /// covered waiters their mark and the next turn to an uncovered one.
+    fn finish_lead<E>(&self, target: u64, sync: &mut impl FnMut() -> Result<(), E>) -> Led<'_, E> {
         let upto = self.marks.lock().written;
         let result = sync();
-        state = self.state.lock();
+        let mut state = self.state.lock();
         state.syncing = false;
         match result {
             Ok(()) => {
@@ -376,20 +403,66 @@ impl SyncGate {
         parked: &mut Parked,
         waker: &Waker,
         mut settle: impl FnMut(),
+        sync: impl FnMut() -> Result<(), E>,
+    ) -> Poll<Result<Mark, SyncFailure<E>>> {
+        let settled = || {
+            settle();
+            true
+        };
+        self.poll_synced_gathering(target, parked, waker, settled, sync)
+    }
+
+    /// As [`SyncGate::poll_synced`], but a leader settles across polls
+    /// instead of on the polling thread: `settled` takes one look (true when
+    /// the leader should sync now). Until it says so, the wait holds the turn
+    /// to lead (the gate shows a sync running, so other waits park behind
+    /// it) and returns `Pending`; each wait that parks behind it (and a
+    /// failure) wakes its task to look again, where a thread's settle would
+    /// have spun on the thread the appenders need. Nothing else wakes it:
+    /// the caller bounds the gathering with a timer of its own
+    /// ([`Parked::is_leading`]; the store's `WaitDurable::stop_gathering`).
+    /// A wait dropped while it holds the turn must be given back with
+    /// [`SyncGate::abandon`], which passes the turn on.
+    pub fn poll_synced_gathering<E>(
+        &self,
+        target: u64,
+        parked: &mut Parked,
+        waker: &Waker,
+        mut settled: impl FnMut() -> bool,
         mut sync: impl FnMut() -> Result<(), E>,
     ) -> Poll<Result<Mark, SyncFailure<E>>> {
-        if let Some(waiter) = &parked.0 {
-            match waiter.poll(waker) {
-                None => return Poll::Pending,
-                Some(Wake::Covered(mark)) => {
-                    parked.0 = None;
-                    return Poll::Ready(Ok(mark));
-                }
-                // Out of the gate's list: look at the gate again below.
-                Some(Wake::Recheck) => parked.0 = None,
+        let mut state = if parked.leading {
+            if !self.settled_or_registered(&mut settled, waker) {
+                return Poll::Pending;
             }
-        }
-        let mut state = self.state.lock();
+            parked.leading = false;
+            let mut state = self.state.lock();
+            if state.failed {
+                // Failed while it gathered: it does not sync.
+                state.syncing = false;
+                state.gathering = None;
+                return Poll::Ready(Err(SyncFailure::Poisoned));
+            }
+            drop(state);
+            match self.finish_lead(target, &mut sync) {
+                Led::Covered(mark) => return Poll::Ready(Ok(mark)),
+                Led::Again(again) => again,
+                Led::Failed(e) => return Poll::Ready(Err(SyncFailure::Failed(e))),
+            }
+        } else {
+            if let Some(waiter) = &parked.waiter {
+                match waiter.poll(waker) {
+                    None => return Poll::Pending,
+                    Some(Wake::Covered(mark)) => {
+                        parked.waiter = None;
+                        return Poll::Ready(Ok(mark));
+                    }
+                    // Out of the gate's list: look at the gate again below.
+                    Some(Wake::Recheck) => parked.waiter = None,
+                }
+            }
+            self.state.lock()
+        };
         loop {
             if state.failed {
                 return Poll::Ready(Err(SyncFailure::Poisoned));
@@ -401,15 +474,45 @@ impl SyncGate {
                 let waiter = Arc::new(Waiter::default());
                 waiter.slot.lock().task = Some(waker.clone());
                 state.waiters.push((target, waiter.clone()));
-                parked.0 = Some(waiter);
+                parked.waiter = Some(waiter);
+                // An arrival: a gathering leader looks again.
+                let gathering = state.gathering.take();
+                drop(state);
+                if let Some(leader) = gathering {
+                    leader.wake();
+                }
                 return Poll::Pending;
             }
-            match self.lead(state, target, &mut settle, &mut sync) {
+            state.syncing = true;
+            drop(state);
+            if !self.settled_or_registered(&mut settled, waker) {
+                parked.leading = true;
+                return Poll::Pending;
+            }
+            match self.finish_lead(target, &mut sync) {
                 Led::Covered(mark) => return Poll::Ready(Ok(mark)),
                 Led::Again(again) => state = again,
                 Led::Failed(e) => return Poll::Ready(Err(SyncFailure::Failed(e))),
             }
         }
+    }
+
+    /// A gathering leader's look: true when it should sync now; else its
+    /// task is registered to be woken by the next waiter that parks (looked
+    /// at again under the gate's lock, so an arrival in between is not missed).
+    fn settled_or_registered(&self, settled: &mut impl FnMut() -> bool, waker: &Waker) -> bool {
+        if settled() {
+            return true;
+        }
+        let mut state = self.state.lock();
+        if settled() || state.failed {
+            state.gathering = None;
+            return true;
+        }
+        if !state.gathering.as_ref().is_some_and(|task| task.will_wake(waker)) {
+            state.gathering = Some(waker.clone());
+        }
+        false
     }
 
     /// Give back an async wait's registration ([`SyncGate::poll_synced`])
@@ -418,7 +521,21 @@ impl SyncGate {
     /// longer listed), that turn goes to the next waiter, so the others do
     /// not sleep with nobody to lead their sync.
     pub fn abandon(&self, parked: &mut Parked) {
-        let Some(waiter) = parked.0.take() else {
+        if std::mem::take(&mut parked.leading) {
+            // It held the turn to lead and had not synced: the gate shows no
+            // sync running again, and the turn goes to the first waiter.
+            let mut state = self.state.lock();
+            state.syncing = false;
+            state.gathering = None;
+            if state.failed {
+                return;
+            }
+            let wakes = state.release();
+            drop(state);
+            wakes.send();
+            return;
+        }
+        let Some(waiter) = parked.waiter.take() else {
             return;
         };
         let mut state = self.state.lock();
@@ -437,7 +554,11 @@ impl SyncGate {
         let mut state = self.state.lock();
         state.failed = true;
         let waiters = state.release_all();
+        let gathering = state.gathering.take();
         drop(state);
+        if let Some(leader) = gathering {
+            leader.wake();
+        }
         for waiter in waiters {
             waiter.wake(Wake::Recheck);
         }

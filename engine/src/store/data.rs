@@ -449,6 +449,23 @@ impl Future for WaitDurable {
     }
 }
 
+impl WaitDurable {
+    /// Whether this wait holds the turn to lead its partition's next fsync
+    /// and is gathering: waiting, without a timer, for the appenders the
+    /// last fsync acknowledged to come back (each one that does wakes it).
+    /// The caller bounds that: when its timer fires, [`WaitDurable::stop_gathering`].
+    pub fn is_gathering(&self) -> bool {
+        self.parked.is_leading()
+    }
+
+    /// End this wait's gathering: at its next poll it syncs what was written.
+    pub fn stop_gathering(&mut self) {
+        if let (Some(partition), true) = (&self.pending.partition, self.parked.is_leading()) {
+            partition.stop_gathering();
+        }
+    }
+}
+
 impl Drop for WaitDurable {
     fn drop(&mut self) {
         if let Some(partition) = &self.pending.partition {

@@ -163,6 +163,12 @@ fn a_wait_dropped_with_the_turn_to_lead_passes_it_on() {
     drop(next_leader);
     assert_eq!(last.wakes(), 1, "the turn passed on to the other waiter");
     storage.count_only();
+    // It leads, and first gathers: the last fsync covered one produce,
+    // which does not come back. The caller's timer ends the gathering.
+    if last.poll().is_pending() {
+        assert!(last.wait.is_gathering());
+        last.wait.stop_gathering();
+    }
     let acked = last.poll().map(|r| r.unwrap().next_offset);
     assert_eq!(acked, Poll::Ready(3), "it led the fsync that covers both batches");
     assert_eq!(storage.count(FaultOp::SyncData), 1);
@@ -195,4 +201,97 @@ fn a_wait_with_no_fsync_running_leads_one_when_polled() {
     storage.count_only();
     assert_eq!(Task::new(os).poll().map(|r| r.unwrap().next_offset), Poll::Ready(1));
     assert_eq!(storage.count(FaultOp::SyncData), 0);
+}
+
+/// Two appends covered by one fsync, then a third whose wait leads the next
+/// fsync and, expecting the two back, gathers: `Pending`, its task asleep
+/// until a wait parks behind it. Returns the end of its batch (its `next_offset`) and that wait; `None` when the
+/// leader did not wait (the thread was preempted past the gathering's idle
+/// limit between the two looks).
+fn gathering_leader(store: &Store) -> Option<(u64, Task)> {
+    let mut first = Task::new(pending(store, b"a"));
+    let mut second = Task::new(pending(store, b"b"));
+    assert!(
+        matches!(first.poll(), Poll::Ready(Ok(_))),
+        "the first wait leads its fsync"
+    );
+    let end = match second.poll() {
+        Poll::Ready(Ok(acked)) => acked.next_offset,
+        other => panic!("covered by the same fsync: {other:?}"),
+    };
+    let mut leader = Task::new(pending(store, b"c"));
+    match leader.poll() {
+        Poll::Pending => {
+            assert!(leader.wait.is_gathering());
+            assert_eq!(leader.wakes(), 0, "asleep until an arrival");
+            Some((end + 1, leader))
+        }
+        Poll::Ready(result) => {
+            result.unwrap();
+            None
+        }
+    }
+}
+
+#[test]
+fn an_async_leader_gathers_the_appenders_the_last_fsync_acknowledged() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), &storage);
+    let (end, mut leader) = (0..100)
+        .find_map(|_| gathering_leader(&store))
+        .expect("a leader that expects two appenders back waits for them");
+    // One of the two comes back: its wait parks behind the settling leader.
+    let mut back = Task::new(pending(&store, b"d"));
+    assert!(back.poll().is_pending(), "the leader holds the turn: the wait parks");
+    assert_eq!(back.wakes(), 0);
+    assert_eq!(leader.wakes(), 1, "the arrival woke the gathering leader");
+    storage.count_only();
+    // The second comes back: the leader syncs both with its own batch.
+    let mut last = Task::new(pending(&store, b"e"));
+    assert!(last.poll().is_pending());
+    assert_eq!(leader.poll().map(|r| r.unwrap().next_offset), Poll::Ready(end));
+    assert_eq!(storage.count(FaultOp::SyncData), 1, "one fsync for the three");
+    for task in [&mut back, &mut last] {
+        assert_eq!(task.wakes(), 1, "the leader's fsync covered it");
+        assert!(matches!(task.poll(), Poll::Ready(Ok(_))));
+    }
+    assert_eq!(storage.count(FaultOp::SyncData), 1);
+    assert_eq!(visible(&store), end + 2);
+}
+
+#[test]
+fn a_wait_dropped_while_it_gathers_passes_the_turn_on() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), &storage);
+    let (end, leader) = (0..100)
+        .find_map(|_| gathering_leader(&store))
+        .expect("a leader that expects two appenders back waits for them");
+    let mut other = Task::new(pending(&store, b"d"));
+    assert!(other.poll().is_pending(), "the leader holds the turn: the wait parks");
+    // The leader's connection closes before it synced.
+    drop(leader);
+    assert_eq!(other.wakes(), 1, "the turn passed on to the parked wait");
+    storage.count_only();
+    let acked = other.poll().map(|r| r.unwrap().next_offset);
+    assert_eq!(acked, Poll::Ready(end + 1), "it led the fsync that covers both batches");
+    assert_eq!(storage.count(FaultOp::SyncData), 1);
+    assert_eq!(visible(&store), end + 1);
+}
+
+#[test]
+fn a_gathering_leader_stopped_by_its_callers_timer_syncs_what_was_written() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), &storage);
+    let (end, mut leader) = (0..100)
+        .find_map(|_| gathering_leader(&store))
+        .expect("a leader that expects two appenders back waits for them");
+    // Nobody comes back (the producers stopped): the caller's timer fires.
+    storage.count_only();
+    leader.wait.stop_gathering();
+    assert_eq!(leader.poll().map(|r| r.unwrap().next_offset), Poll::Ready(end));
+    assert_eq!(storage.count(FaultOp::SyncData), 1);
+    assert_eq!(visible(&store), end);
 }

@@ -122,3 +122,41 @@ async fn concurrent_calls_on_one_client_each_get_their_answer() {
     }
     server.handle.shutdown().await.unwrap();
 }
+
+/// After a burst that shared its fsyncs, a lone `Always` produce on a quiet
+/// partition is answered: its wait leads the next fsync and first gathers,
+/// expecting as many produces as the last fsync covered, none of which
+/// comes (nobody else produces). The engine's gathering has no timer; the
+/// server's ends it. Without it this produce would wait forever: the
+/// timeout below only turns such a hang into a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_produce_after_a_shared_fsync_is_answered() {
+    let server = start_server(|_| {}).await;
+    let client = server.client().await;
+    client
+        .create_topic("slow", 1, &[("durability", "always")])
+        .await
+        .unwrap();
+    let mut burst = Vec::new();
+    for i in 0..10u32 {
+        encode_request_into(&mut burst, 2 + i, &produce("slow", &i.to_le_bytes()));
+    }
+    let mut raw = Raw::hello(server.addr()).await;
+    raw.send(&burst).await;
+    for i in 0..10u64 {
+        let (_, result) = raw.response().await.unwrap();
+        assert_eq!(offset(&result.unwrap()), i);
+    }
+    for (lone, at) in (0..3u32).zip(10u64..) {
+        let mut request = Vec::new();
+        encode_request_into(&mut request, 100 + lone, &produce("slow", b"lone"));
+        raw.send(&request).await;
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(60), raw.response()).await;
+        let (frame, result) = answered.expect("the lone produce is answered").unwrap();
+        assert_eq!(frame.header.request_id, 100 + lone);
+        assert_eq!(offset(&result.unwrap()), at);
+    }
+    let fetched = client.fetch("slow", 0, 0, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(fetched.records.len(), 13);
+    server.handle.shutdown().await.unwrap();
+}

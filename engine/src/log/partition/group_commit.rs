@@ -24,23 +24,49 @@ impl Partition {
         self.after_sync(result)
     }
 
-    /// The async form of [`Partition::sync_to`] for an appender that does
-    /// not gather (as [`Partition::wait_durable`]): `Pending` with `waker`
-    /// parked in the gate until a sync covers `offset` or hands this wait the
-    /// next turn to lead, which then runs on the polling thread
-    /// ([`crate::commit::SyncGate::poll_synced`]). A wait dropped before
-    /// `Ready` gives `parked` back with [`Partition::abandon_durable`].
+    /// The async form of [`Partition::sync_to`] for an appender: `Pending`
+    /// with `waker` parked in the gate until a sync covers `offset` or hands
+    /// this wait the next turn to lead, which then runs on the polling
+    /// thread. A leader gathers as an embedded appender's does (`settle`
+    /// with `gather`), but across polls
+    /// ([`crate::commit::SyncGate::poll_synced_gathering`]): between looks
+    /// its task sleeps, woken by each wait that parks behind it, instead of
+    /// spinning on the thread the connections it waits for need; the
+    /// caller's timer ends a gathering nobody comes to (`stop_gathering`). A wait dropped
+    /// before `Ready` gives `parked` back with [`Partition::abandon_durable`].
     pub(crate) fn poll_durable(&self, offset: u64, parked: &mut Parked, waker: &Waker) -> Poll<Result<()>> {
         if !self.owes_sync() {
             return Poll::Ready(Ok(()));
         }
+        let settled = || {
+            let mut gathering = self.gathering.lock();
+            let settling = gathering.get_or_insert_with(|| self.settle_start(true));
+            let done = self.settled(settling);
+            if done {
+                *gathering = None;
+            }
+            done
+        };
         self.gate
-            .poll_synced(offset, parked, waker, || self.settle(false), || self.lead_sync())
+            .poll_synced_gathering(offset, parked, waker, settled, || self.lead_sync())
             .map(|result| self.after_sync(result))
+    }
+
+    /// End the gathering of the wait that holds the turn to lead: its next
+    /// look syncs (once the appenders mid-write finished). For a caller's
+    /// timer: a gathering leader is woken only by arrivals.
+    pub(crate) fn stop_gathering(&self) {
+        if let Some(settling) = self.gathering.lock().as_mut() {
+            settling.expected = 0;
+        }
     }
 
     /// See [`Partition::poll_durable`].
     pub(crate) fn abandon_durable(&self, parked: &mut Parked) {
+        if parked.is_leading() {
+            // Before the turn passes on: the next leader settles afresh.
+            *self.gathering.lock() = None;
+        }
         self.gate.abandon(parked);
     }
 
@@ -106,31 +132,41 @@ impl Partition {
     /// fsync runs instead of waiting for one that started without them. Only
     /// a leader that is itself such an appender (`Partition::append`) gathers.
     pub(super) fn settle(&self, gather: bool) {
-        let started = Instant::now();
-        let expected = if gather {
-            self.covered_by_last_sync.load(Ordering::Acquire)
-        } else {
-            0
-        };
-        let base = self.entered_at_sync_end.load(Ordering::Acquire);
-        let mut arrived = self.entered.load(Ordering::Acquire);
-        let mut last_arrival = started;
-        loop {
-            let now = Instant::now();
-            let writing = self.appending.load(Ordering::Acquire) > 0 && now - started < SETTLE_MAX;
-            let entered = self.entered.load(Ordering::Acquire);
-            if entered != arrived {
-                arrived = entered;
-                last_arrival = now;
-            }
-            let gathering = entered.saturating_sub(base) < expected
-                && now - started < GATHER_MAX
-                && now - last_arrival < GATHER_IDLE;
-            if !writing && !gathering {
-                return;
-            }
+        let mut settling = self.settle_start(gather);
+        while !self.settled(&mut settling) {
             std::thread::yield_now();
         }
+    }
+
+    /// A leader's settling, begun now (see [`Partition::settle`]).
+    pub(super) fn settle_start(&self, gather: bool) -> Settling {
+        let started = Instant::now();
+        Settling {
+            started,
+            expected: if gather {
+                self.covered_by_last_sync.load(Ordering::Acquire)
+            } else {
+                0
+            },
+            base: self.entered_at_sync_end.load(Ordering::Acquire),
+            arrived: self.entered.load(Ordering::Acquire),
+            last_arrival: started,
+        }
+    }
+
+    /// One look of a settling leader: true when it should sync now.
+    pub(super) fn settled(&self, settling: &mut Settling) -> bool {
+        let now = Instant::now();
+        let writing = self.appending.load(Ordering::Acquire) > 0 && now - settling.started < SETTLE_MAX;
+        let entered = self.entered.load(Ordering::Acquire);
+        if entered != settling.arrived {
+            settling.arrived = entered;
+            settling.last_arrival = now;
+        }
+        let gathering = entered.saturating_sub(settling.base) < settling.expected
+            && now - settling.started < GATHER_MAX
+            && now - settling.last_arrival < GATHER_IDLE;
+        !writing && !gathering
     }
 
     /// A group-commit leader's sync: the pending batches, then the fdatasync.
@@ -214,4 +250,16 @@ impl Partition {
         }
         Ok(())
     }
+}
+
+/// A settling leader's state between looks ([`Partition::settled`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settling {
+    started: Instant,
+    /// Appenders the last sync covered, to wait for (0: do not gather).
+    expected: u64,
+    /// `entered` when the last sync ended.
+    base: u64,
+    arrived: u64,
+    last_arrival: Instant,
 }

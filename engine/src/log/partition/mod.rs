@@ -219,6 +219,10 @@ pub(crate) struct Partition {
     /// Recent fdatasync time in µs (moving average; 0 before the first):
     /// how long a group-commit waiter may spin (`Partition::spin_budget`).
     recent_fsync_us: AtomicU64,
+    /// The settling of an async leader between its polls
+    /// (`Partition::poll_durable`); only the wait holding the turn to lead
+    /// touches it.
+    gathering: Mutex<Option<group_commit::Settling>>,
 }
 
 /// A live partition's answer to a failed write, fsync or truncation of its

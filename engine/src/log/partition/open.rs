@@ -168,6 +168,7 @@ impl Partition {
             entered_at_sync_end: AtomicU64::new(0),
             covered_by_last_sync: AtomicU64::new(0),
             recent_fsync_us: AtomicU64::new(0),
+            gathering: Mutex::new(None),
         })
     }
 }
