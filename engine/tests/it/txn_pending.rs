@@ -164,3 +164,50 @@ fn a_commit_answered_at_its_commit_point_is_visible_after_the_next_commit_and_af
     assert_eq!(check(&store, COMMITS, "reopened"), COMMITS);
     store.close().unwrap();
 }
+
+/// Figures, not a check (`cargo test --release -p millrace --test it --
+/// --ignored --nocapture txn_pending::figures`): one transaction after
+/// another, each 750 records of 1 KiB to one `always` partition plus one
+/// small record to another (a mirror's batch and its progress record), in
+/// a real directory; rounds of `commit` and `commit_at_commit_point` taking
+/// turns. Prints the median wall time per commit of each round.
+/// `TXN_FIGURES_COMMITS` (default 200) per round, `TXN_FIGURES_ROUNDS`
+/// (default 3).
+#[test]
+#[ignore = "figures: run by hand"]
+fn figures_commit_against_commit_at_commit_point() {
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let commits = env("TXN_FIGURES_COMMITS", 200);
+    let rounds = env("TXN_FIGURES_ROUNDS", 3);
+    let dir = tempfile::tempdir_in(std::env::var("TXN_FIGURES_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.create_topic("data", TopicConfig::default()).unwrap();
+    store.create_topic("progress", TopicConfig::default()).unwrap();
+    let producer = store.init_producer("figures").unwrap();
+    let value = vec![7u8; 1024];
+    for round in 0..rounds {
+        for early in [false, true] {
+            let mut times = Vec::with_capacity(commits);
+            for i in 0..commits {
+                let mut txn = store.begin_transaction(producer.id()).unwrap();
+                let records: Vec<Record> = (0..750).map(|_| Record::new(value.clone())).collect();
+                txn.append("data", 0, &records).unwrap();
+                txn.append("progress", 0, &[Record::new(format!("{i}").into_bytes())])
+                    .unwrap();
+                let started = std::time::Instant::now();
+                if early {
+                    txn.commit_at_commit_point().unwrap();
+                } else {
+                    txn.commit().unwrap();
+                }
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times.get(times.len() / 2).copied().unwrap_or_default();
+            let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+            let how = if early { "commit_at_commit_point" } else { "commit" };
+            println!("round {round} {how}: {commits} commits, median {median:.2} ms, mean {mean:.2} ms");
+        }
+    }
+    store.close().unwrap();
+}

@@ -118,7 +118,6 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
 
 /// Apply one commit record again at open, skipping what of it is present;
 /// a part that cannot be applied is added to `unapplied`.
-#[expect(clippy::too_many_lines, reason = "debt: transaction recovery at open, step by step")]
 fn reapply(
     store: &Pipeline,
     commit_offset: u64,
