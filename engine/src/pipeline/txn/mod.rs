@@ -14,7 +14,9 @@
 //! registered as a hold on the partition's last stable offset before it is
 //! written, and all holds released together once every part is written — so
 //! read-committed readers see all of it at once. A crash after the commit
-//! point is repaired on open by applying the last commit record again,
+//! point is repaired on open by applying the last commit record again (the
+//! last two: a commit answered at its commit point lets the next record be
+//! written before its parts are durable, `commit_at_commit_point`),
 //! skipping records already present; a part that cannot be applied (written
 //! by an older version, or its target is gone) is skipped and reported, never
 //! a reason to refuse the whole store. Abort, a crash before the commit point,
@@ -110,8 +112,8 @@ pub(crate) struct CoordinatorState {
     pub(super) unapplied: Vec<UnappliedPart>,
 }
 
-/// Serialises commits (so at most the last commit record can be partly
-/// applied after a crash) and tracks epochs and sequences.
+/// Serialises commits (so at most the last commit record, or the last two
+/// with `commit_at_commit_point`, can be partly applied after a crash) and tracks epochs and sequences.
 #[derive(Debug, Default)]
 pub(crate) struct Coordinator {
     pub(super) state: Mutex<CoordinatorState>,

@@ -1,4 +1,4 @@
-//! Recovery at open (finish the last commit record, rebuild epochs and
+//! Recovery at open (finish the last two commit records, rebuild epochs and
 //! sequences) and forgetting applied commit records before a topic delete.
 
 use super::apply::{apply, find_part, PartTarget};
@@ -7,11 +7,10 @@ use super::*;
 use crate::log::batch::EncodedRecords;
 
 /// On open: rebuild epochs and sequences from the commit log, then make sure
-/// the last commit record is wholly applied. A part that cannot be applied
+/// the last two commit records are wholly applied, in order. A part that cannot be applied
 /// (its target is gone, its batch is damaged, a record is over the target's
 /// limits) is skipped and reported, and the rest of the store opens; I/O
 /// errors still fail the open.
-#[expect(clippy::too_many_lines, reason = "debt: transaction recovery at open, step by step")]
 pub(crate) fn recover(store: &Pipeline) -> Result<()> {
     let log = match store.internal_log(TRANSACTIONS_TOPIC) {
         Ok(Some(log)) => log,
@@ -194,7 +193,7 @@ fn reapply(
             },
             source: Arc::new(e),
         }),
-        None => apply(store, &record, stamp, targets, true),
+        None => apply(store, record, stamp, targets, true),
     };
     match applied {
         // `__offsets` failed to open: the rest of the store opens; the
