@@ -10,6 +10,7 @@
 //! storage seam; the features (producers, consumers, transactions, DLQ) sit
 //! on it.
 
+pub(crate) mod applying;
 pub(crate) mod changes;
 pub(crate) mod internal;
 pub(crate) mod maintenance;
@@ -106,6 +107,9 @@ pub(crate) struct Catalog {
     /// bumps, log-start moves (retention, truncation), topic deletion and
     /// close each run under it (taken before `admin` where both are held).
     commits: Mutex<()>,
+    /// The commit answered at its commit point whose parts are still being
+    /// made durable; `lock_commits` waits for it.
+    applying: applying::Applying,
     /// The directory lock, released at close.
     lock: Mutex<Option<Box<dyn Any + Send + Sync>>>,
     /// Set to stop the maintenance thread.
@@ -258,6 +262,7 @@ impl Catalog {
             damaged_topics: RwLock::new(damaged_topics),
             admin: Mutex::new(()),
             commits: Mutex::new(()),
+            applying: applying::Applying::default(),
             lock: Mutex::new(Some(lock)),
             stop: Arc::new((Mutex::new(false), parking_lot::Condvar::new())),
             background: Mutex::new(None),
@@ -452,8 +457,25 @@ impl Catalog {
     /// never applies a part to a range a log-start move is deleting, and a
     /// transaction of a fenced epoch either committed before the bump or
     /// fails with `Fenced`.
+    /// Taken, it waits for the parts of a commit answered at its commit
+    /// point to be applied ([`applying`]): under it, every commit record in
+    /// `__transactions` is applied.
     pub(crate) fn lock_commits(&self) -> CommitGuard<'_> {
+        let guard = self.commits.lock();
+        self.applying.wait_idle();
+        guard
+    }
+
+    /// The commit lock without waiting for the parts of the commit before
+    /// (`Transaction::commit_at_commit_point`, which writes its commit
+    /// record while they are synced and waits for them before its own parts).
+    pub(crate) fn lock_commits_overlapping(&self) -> CommitGuard<'_> {
         self.commits.lock()
+    }
+
+    /// The commit whose parts are applied outside the commit lock.
+    pub(crate) fn applying(&self) -> &applying::Applying {
+        &self.applying
     }
 
     /// Release the directory lock (at close, after the last flush).

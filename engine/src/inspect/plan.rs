@@ -307,10 +307,13 @@ fn lost_commits(
     for later in bases.iter().filter(|b| **b > base) {
         readable_commits_from(storage, &dir.join(log_name(*later)), *later, 0, &mut removed)?;
     }
-    // Open re-applies the last transaction's offset commits over older
-    // commits (`txn::apply`): those positions come back.
-    let (time_ms, commits) = super::transactions::last_record_offset_commits(storage, data_dir)?;
-    for commit in commits {
+    // Open re-applies the last two transactions' offset commits over older
+    // commits, in order (`txn::apply`): those positions come back.
+    let last_two = super::transactions::last_records_offset_commits(storage, data_dir)?;
+    for (time_ms, commit) in last_two
+        .into_iter()
+        .flat_map(|(time_ms, commits)| commits.into_iter().map(move |c| (time_ms, c)))
+    {
         let key = (commit.group, commit.topic, commit.partition);
         let before = kept.get(&key).copied();
         if before.is_some_and(|(_, t)| t >= time_ms) {

@@ -1,7 +1,8 @@
 //! `check`'s dry run of transaction recovery (design/durability.md,
 //! "Transactions"): every commit record still in `__transactions/0` must
-//! decode, and the parts of the last one (the only one that can be partly
-//! applied) must each be present in its partition or be appliable there.
+//! decode, and the parts of the last two (the only ones that can be partly
+//! applied, since commits answered at their commit point) must each be
+//! present in its partition or be appliable there.
 //! What open would skip is reported as corruption, naming the transaction
 //! and what the part holds; what open would apply is reported as recoverable.
 //! [`forget_transactions`] is `repair`'s fix for the former.
@@ -29,13 +30,14 @@ pub(super) fn check_transactions(storage: &dyn Storage, path: &Path, report: &mu
         return Ok(());
     }
     let start = read_start_offset(storage, &dir);
+    let mut prev: Option<Last> = None;
     let mut last: Option<Last> = None;
     for (base, log) in segments(storage, &dir)? {
         let mut visit = |position: u64, _: &BatchHeader, records: Vec<StoredRecord>| {
             for r in records.into_iter().filter(|r| r.offset >= start) {
                 match CommitRecord::decode(&r.value) {
                     Some(record) => {
-                        last = Some(Last {
+                        prev = last.replace(Last {
                             offset: r.offset,
                             path: log.clone(),
                             position,
@@ -53,7 +55,7 @@ pub(super) fn check_transactions(storage: &dyn Storage, path: &Path, report: &mu
                                 r.offset
                             ),
                         });
-                        last = None;
+                        prev = last.take();
                     }
                 }
             }
@@ -66,30 +68,31 @@ pub(super) fn check_transactions(storage: &dyn Storage, path: &Path, report: &mu
             break;
         }
     }
-    if let Some(last) = last {
-        dry_run(storage, path, &last, report)?;
+    for record in prev.iter().chain(&last) {
+        dry_run(storage, path, record, report)?;
     }
     Ok(())
 }
 
-/// The offset commits of the last decodable commit record still in
-/// `__transactions/0` (open re-applies them when `__offsets` holds an older
-/// commit of the same position, design/durability.md "Transactions"), or
-/// none. Reads only.
-pub(super) fn last_record_offset_commits(
+/// The offset commits of the last two decodable commit records still in
+/// `__transactions/0`, in order, with their commit times (open re-applies
+/// them when `__offsets` holds an older commit of the same position,
+/// design/durability.md "Transactions"), or none. Reads only.
+pub(super) fn last_records_offset_commits(
     storage: &dyn Storage,
     path: &Path,
-) -> Result<(i64, Vec<crate::pipeline::txn::OffsetCommit>)> {
+) -> Result<Vec<(i64, Vec<crate::pipeline::txn::OffsetCommit>)>> {
     let dir = transactions_dir(path);
     if !is_dir(storage, &dir)? {
-        return Ok((i64::MIN, Vec::new()));
+        return Ok(Vec::new());
     }
     let start = read_start_offset(storage, &dir);
+    let mut prev: Option<CommitRecord> = None;
     let mut last: Option<CommitRecord> = None;
     for (base, log) in segments(storage, &dir)? {
         let scan = scan_log(storage, &log, base, true, &mut |_| {}, &mut |_, _, records| {
             for r in records.into_iter().filter(|r| r.offset >= start) {
-                last = CommitRecord::decode(&r.value);
+                prev = std::mem::replace(&mut last, CommitRecord::decode(&r.value));
             }
             true
         })?;
@@ -97,13 +100,17 @@ pub(super) fn last_record_offset_commits(
             break;
         }
     }
-    Ok(last.map_or((i64::MIN, Vec::new()), |record| {
-        let (time_ms, commits) = record.offset_commits();
-        (time_ms, commits.to_vec())
-    }))
+    Ok(prev
+        .iter()
+        .chain(&last)
+        .map(|record| {
+            let (time_ms, commits) = record.offset_commits();
+            (time_ms, commits.to_vec())
+        })
+        .collect())
 }
 
-/// What open would do with each part of the last commit record.
+/// What open would do with each part of one of the last two commit records.
 fn dry_run(storage: &dyn Storage, path: &Path, last: &Last, report: &mut CheckReport) -> Result<()> {
     let record = &last.record;
     let stamp = ProducerStamp {

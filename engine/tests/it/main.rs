@@ -58,5 +58,6 @@ mod topic_alter;
 mod txn;
 mod txn_group_limit;
 mod txn_limits;
+mod txn_pending;
 mod txn_staged;
 mod txn_timeout;

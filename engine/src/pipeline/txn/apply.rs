@@ -32,6 +32,45 @@ pub(super) fn apply(
     targets: Vec<PartTarget<'_>>,
     recovering: bool,
 ) -> Result<Vec<CommittedPart>> {
+    let written = write(pipeline, record, stamp, targets, recovering)?;
+    written.finish()?;
+    Ok(written.committed)
+}
+
+/// A commit record's offsets applied and its parts written, each under a
+/// hold: what is left is to make the parts durable and release the holds
+/// ([`Written::finish`]).
+pub(super) struct Written {
+    /// Where each part landed.
+    pub(super) committed: Vec<CommittedPart>,
+    /// Each part's partition and the offset its fsync must cover.
+    owed: Vec<(Arc<Partition>, u64)>,
+    /// The holds on the parts' partitions' last stable offsets.
+    held: Vec<(Arc<Partition>, u64)>,
+}
+
+impl Written {
+    /// Wait until every part is durable, then release every hold together.
+    /// On a failure the holds stay (read-committed readers never see a part
+    /// alone; the store is poisoned and reopening applies the record again).
+    pub(super) fn finish(&self) -> Result<()> {
+        sync_parts(&self.owed)?;
+        for (partition, offset) in &self.held {
+            partition.release(*offset);
+        }
+        Ok(())
+    }
+}
+
+/// The first half of [`apply`]: offsets applied, every part written (not
+/// synced) under a hold.
+pub(super) fn write(
+    pipeline: &Pipeline,
+    record: &CommitRecord,
+    stamp: ProducerStamp,
+    targets: Vec<PartTarget<'_>>,
+    recovering: bool,
+) -> Result<Written> {
     let groups = pipeline.groups();
     for commit in &record.offsets {
         // Commit times are unique (the commit clock): an entry at the
@@ -120,12 +159,7 @@ pub(super) fn apply(
         });
     }
     result?;
-    // Holds kept on a failure, as above.
-    sync_parts(&owed)?;
-    for (partition, offset) in held {
-        partition.release(offset);
-    }
-    Ok(committed)
+    Ok(Written { committed, owed, held })
 }
 
 /// Wait until every part is durable under its partition's durability mode

@@ -14,7 +14,9 @@
 //! registered as a hold on the partition's last stable offset before it is
 //! written, and all holds released together once every part is written — so
 //! read-committed readers see all of it at once. A crash after the commit
-//! point is repaired on open by applying the last commit record again,
+//! point is repaired on open by applying the last commit record again (the
+//! last two: a commit answered at its commit point lets the next record be
+//! written before its parts are durable, `commit_at_commit_point`),
 //! skipping records already present; a part that cannot be applied (written
 //! by an older version, or its target is gone) is skipped and reported, never
 //! a reason to refuse the whole store. Abort, a crash before the commit point,
@@ -25,7 +27,7 @@ mod record;
 mod recover;
 mod transactions;
 
-use apply::{apply, PartTarget};
+use apply::{write, PartTarget, Written};
 pub(crate) use record::{CommitRecord, SequenceClaim};
 pub(crate) use recover::{forget_applied, recover};
 pub(crate) use transactions::check_transaction_timeout;
@@ -110,8 +112,8 @@ pub(crate) struct CoordinatorState {
     pub(super) unapplied: Vec<UnappliedPart>,
 }
 
-/// Serialises commits (so at most the last commit record can be partly
-/// applied after a crash) and tracks epochs and sequences.
+/// Serialises commits (so at most the last commit record, or the last two
+/// with `commit_at_commit_point`, can be partly applied after a crash) and tracks epochs and sequences.
 #[derive(Debug, Default)]
 pub(crate) struct Coordinator {
     pub(super) state: Mutex<CoordinatorState>,
@@ -544,7 +546,26 @@ impl Transaction {
     /// A transaction begun by [`crate::Consumer::begin_transaction`] also
     /// commits the consumer's current positions; if it fails before its
     /// commit point, the consumer is rewound to its committed offsets.
-    pub fn commit(mut self) -> Result<CommitInfo> {
+    pub fn commit(self) -> Result<CommitInfo> {
+        self.commit_with(false)
+    }
+
+    /// [`Transaction::commit`], answered at the commit point, as a Kafka
+    /// broker answers EndTxn: on `Ok` the commit record is durable, its
+    /// offset commits are applied and its parts are written, and the
+    /// transaction will be applied whole (by recovery after a crash). Its
+    /// parts become durable and visible to read-committed readers, all
+    /// together, once their partitions are synced, on a thread of their own
+    /// after this returns; the next commit waits for that before writing its
+    /// parts, so at most the last two commit records can be partly applied
+    /// (design/durability.md, "Transactions"). A sync failing there poisons
+    /// the store. A transaction holding sequence claims is applied as by
+    /// `commit`.
+    pub fn commit_at_commit_point(self) -> Result<CommitInfo> {
+        self.commit_with(true)
+    }
+
+    fn commit_with(mut self, early: bool) -> Result<CommitInfo> {
         let consumers = self.consumers.clone();
         for consumer in &consumers {
             for (topic, partition, offset) in consumer.current() {
@@ -567,7 +588,7 @@ impl Transaction {
                 ));
             }
         }
-        let info = self.commit_once()?;
+        let info = self.commit_once(early)?;
         self.committed = true;
         Ok(info)
     }
@@ -576,7 +597,7 @@ impl Transaction {
         clippy::too_many_lines,
         reason = "the commit protocol's numbered steps (design/durability.md), in order, under one lock"
     )]
-    fn commit_once(&mut self) -> Result<CommitInfo> {
+    fn commit_once(&mut self, early: bool) -> Result<CommitInfo> {
         if self.started.elapsed() > self.timeout {
             return Err(Error::invalid(
                 "transaction",
@@ -585,7 +606,13 @@ impl Transaction {
         }
         let store = self.pipeline.clone();
         let coordinator = store.coordinator();
-        let commits = store.lock_commits();
+        // Claims are registered under the commit lock (`register_claims`).
+        let early = early && self.claims.is_empty();
+        let commits = if early {
+            store.catalog().lock_commits_overlapping()
+        } else {
+            store.lock_commits()
+        };
         let mut state = coordinator.state(&commits);
         // Checked under the commit lock, which `init_producer` also takes to
         // bump an epoch: no commit of a fenced epoch can follow the bump
@@ -676,6 +703,13 @@ impl Transaction {
         // The commit point: one fdatasync'd batch.
         let at = log.append_encoded_deferred(body.all(), Some(stamp), FLAG_TRANSACTIONAL, |_| Ok(()))?;
         log.wait_durable(at.next_offset)?;
+        if early {
+            // The parts of the commit before (answered at its commit point)
+            // were synced while this record was: both done, at most this
+            // record can be partly applied when the next one is written.
+            store.catalog().applying().wait_idle();
+            store.check_writable()?;
+        }
         let targets = self
             .parts
             .values()
@@ -687,7 +721,7 @@ impl Transaction {
             })
             .collect();
         state.producers.insert(self.producer_id, (self.epoch, sequence));
-        let committed = apply(&store, &record, stamp, targets, false).inspect_err(|e| {
+        let written = write(&store, &record, stamp, targets, false).inspect_err(|e| {
             // Past the commit point a part refused for lack of space (which
             // poisons nothing by itself) must still be applied: poisoned, the
             // store applies the commit record again at its next open.
@@ -695,10 +729,18 @@ impl Transaction {
                 store.catalog().shared.poison(e);
             }
         })?;
-        // Still under the commit lock: the claims are durable in their
-        // partitions before another commit record can follow this one.
-        register_claims(&store, &record.claims, &committed)?;
-        state.applied_upto = at.next_offset;
+        let committed = written.committed.clone();
+        if early {
+            finish_after(&store, written);
+            // This record is not applied until its parts are durable.
+            state.applied_upto = at.base_offset;
+        } else {
+            written.finish()?;
+            // Still under the commit lock: the claims are durable in their
+            // partitions before another commit record can follow this one.
+            register_claims(&store, &record.claims, &committed)?;
+            state.applied_upto = at.next_offset;
+        }
         state.applied_since_trim += 1;
         if state.applied_since_trim >= TRIM_EVERY {
             state.applied_since_trim = 0;
@@ -709,6 +751,31 @@ impl Transaction {
             parts: committed,
         })
     }
+}
+
+/// Sync the parts of a commit answered at its commit point and release
+/// their holds, on a thread of its own (inline if none can start); the
+/// commit lock's next holder waits for it. A failure poisons the store and
+/// keeps the holds: the next open applies the commit record again.
+fn finish_after(store: &Pipeline, written: Written) {
+    store.catalog().applying().start();
+    let slot = Arc::new(Mutex::new(Some(written)));
+    let (pipeline, theirs) = (store.clone(), slot.clone());
+    let spawned = std::thread::Builder::new()
+        .name("millrace-txn-apply".into())
+        .spawn(move || finish_now(&pipeline, theirs.lock().take()));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread for a transaction's parts: applied inline");
+        finish_now(store, slot.lock().take());
+    }
+}
+
+fn finish_now(store: &Pipeline, written: Option<Written>) {
+    if let Some(Err(e)) = written.map(|written| written.finish()) {
+        tracing::error!(error = %e, "a committed transaction's parts could not be made durable: the store is poisoned, its next open applies the transaction");
+        store.catalog().shared.poison(&e);
+    }
+    store.catalog().applying().finish();
 }
 
 /// Make each partition remember the batches claimed by a commit record

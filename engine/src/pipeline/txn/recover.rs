@@ -1,4 +1,4 @@
-//! Recovery at open (finish the last commit record, rebuild epochs and
+//! Recovery at open (finish the last two commit records, rebuild epochs and
 //! sequences) and forgetting applied commit records before a topic delete.
 
 use super::apply::{apply, find_part, PartTarget};
@@ -7,11 +7,10 @@ use super::*;
 use crate::log::batch::EncodedRecords;
 
 /// On open: rebuild epochs and sequences from the commit log, then make sure
-/// the last commit record is wholly applied. A part that cannot be applied
+/// the last two commit records are wholly applied, in order. A part that cannot be applied
 /// (its target is gone, its batch is damaged, a record is over the target's
 /// limits) is skipped and reported, and the rest of the store opens; I/O
 /// errors still fail the open.
-#[expect(clippy::too_many_lines, reason = "debt: transaction recovery at open, step by step")]
 pub(crate) fn recover(store: &Pipeline) -> Result<()> {
     let log = match store.internal_log(TRANSACTIONS_TOPIC) {
         Ok(Some(log)) => log,
@@ -25,6 +24,7 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
     };
     let mut offset = log.start_offset();
     let end = log.high_watermark();
+    let mut prev: Option<(u64, CommitRecord, ProducerStamp)> = None;
     let mut last: Option<(u64, CommitRecord, ProducerStamp)> = None;
     let mut unapplied = Vec::new();
     let coordinator = store.coordinator();
@@ -58,7 +58,7 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
                     records: 0,
                     reason: "the commit record cannot be decoded".into(),
                 });
-                last = None;
+                prev = last.take();
                 continue;
             };
             let entry = state
@@ -76,7 +76,7 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
                 epoch: record.epoch,
                 base_sequence: record.sequence,
             };
-            last = Some((r.offset, record, stamp));
+            prev = last.replace((r.offset, record, stamp));
         }
         if result.next_offset <= offset {
             break;
@@ -86,93 +86,11 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
     state.applied_upto = end;
     drop(state);
     drop(commits);
-    if let Some((commit_offset, record, stamp)) = last {
-        let mut decoded = Vec::with_capacity(record.parts.len());
-        for (topic, partition, end_hint, raw) in &record.parts {
-            let skipped = |records: u64, reason: String| UnappliedPart {
-                commit_offset,
-                producer_id: record.producer_id,
-                epoch: record.epoch,
-                transaction_sequence: record.sequence,
-                topic: topic.clone(),
-                partition: *partition,
-                records,
-                reason,
-            };
-            let records = match decode_part(raw) {
-                Ok(records) => records,
-                Err(reason) => {
-                    unapplied.push(skipped(0, reason));
-                    continue;
-                }
-            };
-            let count = records.len() as u64;
-            let target = match store.partition(topic, *partition) {
-                Ok(target) => target,
-                Err(e) => {
-                    unapplied.push(skipped(count, e.to_string()));
-                    continue;
-                }
-            };
-            // A part written by an older version may hold records its target
-            // refuses; written only in part, it would break the all-or-nothing
-            // rule within the part, so it is skipped whole (unless present).
-            let refused = records.iter().find_map(|r| validate_for(&target, r).err());
-            if let Some(e) = refused {
-                let present = find_part(&target, *end_hint, stamp, count)?;
-                if present.records < count {
-                    unapplied.push(skipped(count, e.to_string()));
-                    continue;
-                }
-            }
-            decoded.push((target, EncodedRecords::from_records(&records), *end_hint));
-        }
-        let targets = decoded
-            .iter()
-            .map(|(partition, records, end_hint)| PartTarget {
-                partition: partition.clone(),
-                records,
-                end_hint: *end_hint,
-            })
-            .collect();
-        // The offset table is read before anything is applied: if
-        // `__offsets` holds a record that does not decode, the damage stays
-        // there (every offset request answers it) and the record waits, as
-        // the last one, for its repair, exactly as when `__offsets` failed
-        // to open (below).
-        let offsets_unreadable = if record.offsets.is_empty() {
-            None
-        } else {
-            match store.groups().load_offset_table() {
-                Ok(()) => None,
-                Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
-                Err(e) => return Err(e),
-            }
-        };
-        let applied = match offsets_unreadable {
-            Some(e) => Err(Error::Damaged {
-                scope: crate::error::DamagedScope::Topic {
-                    topic: crate::consumer::offsets::OFFSETS_TOPIC.to_string(),
-                },
-                source: Arc::new(e),
-            }),
-            None => apply(store, &record, stamp, targets, true),
-        };
-        match applied {
-            // `__offsets` failed to open: the rest of the store opens; the
-            // record stays the last one, so the first open after the repair
-            // applies it (no commit can follow before: a commit reads
-            // `__offsets` first).
-            Err(Error::Damaged { scope, source }) => {
-                tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
-            }
-            Ok(committed) => {
-                // A crash after the commit point may have come before its
-                // claims were durable: registered again (nothing if they are).
-                super::register_claims(store, &record.claims, &committed)?;
-            }
-            Err(e) => return Err(e),
-        }
+    // A commit answered at its commit point lets the next commit record be
+    // written before its parts are durable, never the one after: at most the
+    // last two can be partly applied. Re-applied in order (idempotent).
+    for (commit_offset, record, stamp) in prev.into_iter().chain(last) {
+        reapply(store, commit_offset, &record, stamp, &mut unapplied)?;
     }
     for part in &unapplied {
         tracing::warn!(
@@ -194,6 +112,104 @@ pub(crate) fn recover(store: &Pipeline) -> Result<()> {
         .transaction_parts_unapplied
         .fetch_add(unapplied.len() as u64, Ordering::Relaxed);
     coordinator.state.lock().unapplied = unapplied;
+    Ok(())
+}
+
+/// Apply one commit record again at open, skipping what of it is present;
+/// a part that cannot be applied is added to `unapplied`.
+fn reapply(
+    store: &Pipeline,
+    commit_offset: u64,
+    record: &CommitRecord,
+    stamp: ProducerStamp,
+    unapplied: &mut Vec<UnappliedPart>,
+) -> Result<()> {
+    let mut decoded = Vec::with_capacity(record.parts.len());
+    for (topic, partition, end_hint, raw) in &record.parts {
+        let skipped = |records: u64, reason: String| UnappliedPart {
+            commit_offset,
+            producer_id: record.producer_id,
+            epoch: record.epoch,
+            transaction_sequence: record.sequence,
+            topic: topic.clone(),
+            partition: *partition,
+            records,
+            reason,
+        };
+        let records = match decode_part(raw) {
+            Ok(records) => records,
+            Err(reason) => {
+                unapplied.push(skipped(0, reason));
+                continue;
+            }
+        };
+        let count = records.len() as u64;
+        let target = match store.partition(topic, *partition) {
+            Ok(target) => target,
+            Err(e) => {
+                unapplied.push(skipped(count, e.to_string()));
+                continue;
+            }
+        };
+        // A part written by an older version may hold records its target
+        // refuses; written only in part, it would break the all-or-nothing
+        // rule within the part, so it is skipped whole (unless present).
+        let refused = records.iter().find_map(|r| validate_for(&target, r).err());
+        if let Some(e) = refused {
+            let present = find_part(&target, *end_hint, stamp, count)?;
+            if present.records < count {
+                unapplied.push(skipped(count, e.to_string()));
+                continue;
+            }
+        }
+        decoded.push((target, EncodedRecords::from_records(&records), *end_hint));
+    }
+    let targets = decoded
+        .iter()
+        .map(|(partition, records, end_hint)| PartTarget {
+            partition: partition.clone(),
+            records,
+            end_hint: *end_hint,
+        })
+        .collect();
+    // The offset table is read before anything is applied: if
+    // `__offsets` holds a record that does not decode, the damage stays
+    // there (every offset request answers it) and the record waits, as
+    // the last one, for its repair, exactly as when `__offsets` failed
+    // to open (below).
+    let offsets_unreadable = if record.offsets.is_empty() {
+        None
+    } else {
+        match store.groups().load_offset_table() {
+            Ok(()) => None,
+            Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => Some(e),
+            Err(e) => return Err(e),
+        }
+    };
+    let applied = match offsets_unreadable {
+        Some(e) => Err(Error::Damaged {
+            scope: crate::error::DamagedScope::Topic {
+                topic: crate::consumer::offsets::OFFSETS_TOPIC.to_string(),
+            },
+            source: Arc::new(e),
+        }),
+        None => apply(store, record, stamp, targets, true),
+    };
+    match applied {
+        // `__offsets` failed to open: the rest of the store opens; the
+        // record stays the last one, so the first open after the repair
+        // applies it (no commit can follow before: a commit reads
+        // `__offsets` first).
+        Err(Error::Damaged { scope, source }) => {
+            tracing::error!(%scope, error = %source, "the last committed transaction cannot be applied until this is repaired");
+        }
+        Ok(committed) => {
+            // A crash after the commit point may have come before its
+            // claims were durable: registered again (nothing if they are).
+            super::register_claims(store, &record.claims, &committed)?;
+        }
+        Err(e) => return Err(e),
+    }
     Ok(())
 }
 

@@ -116,8 +116,11 @@ impl Service {
         Ok(())
     }
 
-    /// One durable commit record, then everything visible at once. The
-    /// groups it adds (`staged`) are counted again with the commit.
+    /// One durable commit record, answered there (as a Kafka broker answers
+    /// EndTxn once its prepare record is written); everything becomes
+    /// visible at once when the parts are durable, just after
+    /// (`Transaction::commit_at_commit_point`). The groups it adds
+    /// (`staged`) are counted again with the commit.
     pub fn kafka_txn_commit(
         &self,
         session: &Session,
@@ -127,6 +130,6 @@ impl Service {
         let _admitted = self
             .group_budget
             .admit(&self.store, &session.principal, staged.iter().map(String::as_str))?;
-        Ok(transaction.commit()?)
+        Ok(transaction.commit_at_commit_point()?)
     }
 }
