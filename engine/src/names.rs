@@ -42,6 +42,9 @@ pub const DLQ_PREFIX: &str = "__dlq.";
 /// mirrors' positions).
 pub const OFFSETS_TOPIC: &str = "__offsets";
 
+/// Internal topic holding transaction commit records (`pipeline::txn`).
+pub const TRANSACTIONS_TOPIC: &str = "__transactions";
+
 /// Whether appends to `topic` pass the store quota (they are counted in
 /// the used bytes, never refused by it): only [`OFFSETS_TOPIC`]. Its
 /// records are small and come from consumers and mirrors, and at the quota

@@ -473,6 +473,29 @@ impl Catalog {
         self.commits.lock()
     }
 
+    /// Move `__transactions`' log start past every commit record, under the
+    /// commit lock (which [`Catalog::lock_commits`] takes only once every
+    /// record is applied), so that open never applies one again: before a
+    /// topic is deleted (a part must not land in a topic created later under
+    /// the same name) and before a group's offsets are deleted (an offset
+    /// commit must not bring the group back). Not on a poisoned store, where
+    /// the last records may be partly applied: the next open finishes them
+    /// first. Returns the new log start if it moved.
+    pub(crate) fn forget_applied_commits(&self, _commits: &CommitGuard<'_>) -> Result<Option<u64>> {
+        if self.shared.is_poisoned() {
+            return Ok(None);
+        }
+        let Some(log) = self.internal_log(crate::names::TRANSACTIONS_TOPIC)? else {
+            return Ok(None);
+        };
+        let end = log.high_watermark();
+        if log.start_offset() >= end {
+            return Ok(None);
+        }
+        log.truncate_prefix(end)?;
+        Ok(Some(end))
+    }
+
     /// The commit whose parts are applied outside the commit lock.
     pub(crate) fn applying(&self) -> &applying::Applying {
         &self.applying

@@ -489,6 +489,12 @@ impl ConsumerGroups {
                 });
             }
         }
+        // The commit lock (before the offsets' lock, as a commit takes them)
+        // for the whole deletion: every commit record in `__transactions` is
+        // applied under it, and its log start is moved past them below, so
+        // that the next open does not apply an earlier transaction's offset
+        // commit again and bring the deleted offsets back.
+        let commits = self.catalog().lock_commits();
         self.with_offsets(|map| {
             let chosen = |t: &str| topic.is_none_or(|only| only == t);
             let removed: Vec<((String, u32), CommittedOffset)> = group_entries(map, group)
@@ -498,6 +504,7 @@ impl ConsumerGroups {
             if removed.is_empty() {
                 return Ok(removed);
             }
+            self.catalog().forget_applied_commits(&commits)?;
             self.audit_group_deletion(group, actor, &removed)?;
             let mut remaining = map.clone();
             remaining.retain(|(g, t, _), _| g != group || !chosen(t));

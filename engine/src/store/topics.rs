@@ -180,7 +180,7 @@ impl Store {
         let commits = self.lock_commits();
         self.check_open()?;
         let pipeline = self.pipeline();
-        crate::pipeline::txn::forget_applied(&pipeline, &mut pipeline.coordinator().state(&commits))?;
+        crate::pipeline::txn::forget_applied(&pipeline, &commits)?;
         self.inner.catalog.remove_topic(name, actor)
     }
 

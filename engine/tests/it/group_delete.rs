@@ -2,7 +2,7 @@
 //! committed recently unless forced, durable across a reopen, audited; and
 //! `StoreOptions::groups_max` refuses a commit that would add a group.
 
-use millrace::{Error, Record, Store, StoreOptions, TopicConfig};
+use millrace::{Error, ReadOptions, Record, Store, StoreOptions, TopicConfig};
 
 fn store(dir: &std::path::Path, groups_max: usize) -> Store {
     let options = StoreOptions {
@@ -76,5 +76,45 @@ fn the_stores_own_groups_are_never_deleted() {
         ),
         "an internal group is InternalName, as for every other client write to it"
     );
+    s.close().unwrap();
+}
+
+/// A group deleted after a transaction committed its offsets stays deleted
+/// across a reopen: open re-applies the last commit records of
+/// `__transactions` (the last two since EndTxn answers at its commit
+/// point), and an offset commit of one of them must not bring the group
+/// back. Both kinds of commit, the last two records each of them.
+#[test]
+fn a_group_deleted_after_a_transactions_offset_commit_stays_deleted_after_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), 100);
+    s.create_topic("t", TopicConfig::with_partitions(1)).unwrap();
+    s.append("t", 0, &[Record::new(b"x".to_vec())]).unwrap();
+    let producer = s.init_producer("p").unwrap();
+    for (i, early) in [false, true].into_iter().enumerate() {
+        let mut txn = s.begin_transaction(producer.id()).unwrap();
+        txn.append("t", 0, &[Record::new(format!("out {i}").into_bytes())])
+            .unwrap();
+        txn.commit_offset("g", "t", 0, 1, b"").unwrap();
+        if early {
+            txn.commit_at_commit_point().unwrap();
+        } else {
+            txn.commit().unwrap();
+        }
+    }
+    assert_eq!(s.committed_offset("g", "t", 0).unwrap(), Some(1));
+    assert_eq!(s.delete_group("g", "tester", true).unwrap().len(), 1);
+    s.close().unwrap();
+    let s = store(tmp.path(), 100);
+    assert_eq!(
+        s.committed_offset("g", "t", 0).unwrap(),
+        None,
+        "the deleted group came back"
+    );
+    assert!(s.groups().unwrap().is_empty());
+    // The transactions' records are still there, once each.
+    let read = s.read("t", 0, 0, ReadOptions::default()).unwrap();
+    let values: Vec<&[u8]> = read.records.iter().map(|r| r.value.as_slice()).collect();
+    assert_eq!(values, [&b"x"[..], b"out 0", b"out 1"]);
     s.close().unwrap();
 }

@@ -48,8 +48,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Internal topic holding transaction commit records.
-pub const TRANSACTIONS_TOPIC: &str = "__transactions";
+pub use crate::names::TRANSACTIONS_TOPIC;
 /// Commit records applied since the log was last trimmed before we trim again.
 const TRIM_EVERY: u64 = 64;
 

@@ -213,22 +213,13 @@ fn reapply(
     Ok(())
 }
 
-/// Before a topic is deleted, under the commit lock (so every commit record
-/// in `__transactions` has been applied, or skipped at open): move the log
-/// start past all of them, so that recovery never applies a part again into
-/// a topic created later under the same name, nor reports the deleted
-/// topic's parts as unapplied. Not on a poisoned store, where the last
-/// record may be partly applied: the next open finishes it first.
-pub(crate) fn forget_applied(store: &Pipeline, state: &mut CoordinatorState) -> Result<()> {
-    if store.is_poisoned() {
-        return Ok(());
-    }
-    let Ok(log) = store.partition(TRANSACTIONS_TOPIC, 0) else {
-        return Ok(());
-    };
-    let end = log.high_watermark();
-    if log.start_offset() < end {
-        log.truncate_prefix(end)?;
+/// Before a topic is deleted, under the commit lock: move `__transactions`'
+/// log start past every commit record (`Catalog::forget_applied_commits`),
+/// so that recovery never applies a part again into a topic created later
+/// under the same name, nor reports the deleted topic's parts as unapplied.
+pub(crate) fn forget_applied(store: &Pipeline, commits: &CommitGuard<'_>) -> Result<()> {
+    if let Some(end) = store.catalog().forget_applied_commits(commits)? {
+        let mut state = store.coordinator().state(commits);
         state.applied_upto = end;
         state.applied_since_trim = 0;
     }
