@@ -95,8 +95,4 @@ impl Pipeline {
     pub(crate) fn check_writable(&self) -> Result<()> {
         self.catalog.check_writable()
     }
-
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.catalog.shared.is_poisoned()
-    }
 }
