@@ -69,7 +69,8 @@ End (default: the end at the time of each read; with --follow, none):
 A partition that reached its end is read no further; the command ends when
 every partition has (with --follow too).
 
-Output (--format): text (default), value, json, or a template as kcat's -f:
+Output (--format): text (default), value, json, or a template as kcat's -f
+(here -f is --follow, as in tail -f: kcat's `-f '%k %s\\n'` is `--format '%k %s\\n'`):
   %k {key}, %s or %v {value}, %o {offset}, %p {partition}, %t {topic},
   %T {timestamp_ms}, {timestamp} (RFC 3339), %h {headers} (name=value,...),
   %K {key_size}, %S {value_size}; %% {{ }} print % { }; \\n \\t \\r \\\\ \\0.

@@ -135,6 +135,12 @@ fn templates_in_kcat_and_named_style() {
     ]));
     assert_eq!(kcat, "k4|v4|4|0|t||2|2|%\nk5|v5|5|0|t|h=x|2|2|%\n");
     assert_eq!(named, kcat);
+    // The issue's own example: `%v` is the value as `%s` is.
+    let example = stdout_of(millrace(&data).args(["consume", "t", "--tail", "1", "--format", "%k %v %o %T\\n"]));
+    assert!(example.starts_with("k5 v5 5 "), "{example}");
+    // kcat's -f is --format here (-f is --follow): the help says so.
+    let help = stdout_of(millrace(&data).args(["consume", "--help"]));
+    assert!(help.contains("here -f is --follow"), "{help}");
     let times = stdout_of(millrace(&data).args(["consume", "t", "--to-offset", "1", "--format", "%T {timestamp}\\n"]));
     assert_eq!(times, "1000 1970-01-01T00:00:01.000Z\n");
     let bad = millrace(&data)

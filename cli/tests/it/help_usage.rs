@@ -204,3 +204,43 @@ fn ranges_are_half_open_in_help_and_output() {
     assert!(!text.contains("..="), "{text}");
     assert!(text.contains("offsets 0..3"), "{text}");
 }
+
+/// The lines of the `heading:` section of a clap help text: up to the next
+/// line that is not indented (the next heading or the text after).
+fn section<'a>(help: &'a str, heading: &str) -> Vec<&'a str> {
+    help.lines()
+        .skip_while(|line| *line != heading)
+        .skip(1)
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+        .collect()
+}
+
+/// Every command's help lists the options every command takes under their
+/// own "Global options:" heading, apart from the command's own "Options:".
+#[test]
+fn global_options_are_grouped_apart_from_each_commands_own() {
+    for path in [
+        &["consume"][..],
+        &["offsets", "reset"],
+        &["topic", "alter"],
+        &["status"],
+    ] {
+        let help = help_of(&path.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        let global = section(&help, "Global options:");
+        let own = section(&help, "Options:");
+        for flag in ["--data <DIR>", "--server <ADDR>", "--token", "--json"] {
+            assert!(
+                global.iter().any(|line| line.contains(flag)),
+                "millrace {path:?} --help: {flag} not under Global options:\n{help}"
+            );
+            assert!(
+                !own.iter().any(|line| line.contains(flag)),
+                "millrace {path:?} --help: {flag} under the command's own Options:\n{help}"
+            );
+        }
+        assert!(
+            !own.is_empty(),
+            "millrace {path:?} --help has no Options: section\n{help}"
+        );
+    }
+}

@@ -154,6 +154,15 @@ fn to_current_keeps_the_group_where_it_is() {
     );
     assert_eq!(entries[1]["current"], serde_json::Value::Null);
     assert_eq!(entries[1]["new"], 0, "nothing committed: the log start");
+    // Applied: partition 0 stays where it was, partition 1 gets the log start.
+    millrace(&data)
+        .args(["offsets", "reset", "-g", "g1", "-t", "t", "--to-current", "--execute"])
+        .assert()
+        .success();
+    let again = json_of(millrace(&data).args(["offsets", "reset", "-g", "g1", "-t", "t", "--to-current", "--json"]));
+    let entries = again["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["current"], 3, "{again}");
+    assert_eq!(entries[1]["current"], 0, "{again}");
     millrace(&data)
         .args(["offsets", "reset", "--help"])
         .assert()

@@ -113,6 +113,40 @@ fn a_poisoned_server_shows_state_cause_and_advice() {
     assert!(poisoned["advice"].as_str().unwrap().starts_with("free space"));
     assert_eq!(json["stats"]["millrace_store_poisoned"], 1);
 
+    // `status` (the container health check) says the same and exits 1.
+    cli(&addr).arg("status").assert().code(1).stdout(
+        predicate::str::contains("(UNHEALTHY)")
+            .and(predicate::str::contains("store:      POISONED (read-only)"))
+            .and(predicate::str::contains("what to do: free space"))
+            .and(predicate::str::contains(
+                "problem:    store poisoned (read-only until restarted):",
+            ))
+            .and(predicate::str::contains("No space left on device")),
+    );
+    let status = cli(&addr).args(["status", "--json"]).output().unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["healthy"], false, "{status}");
+    assert_eq!(status["poisoned"], true, "{status}");
+    assert!(
+        status["poison_cause"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{status}"
+    );
+    assert!(
+        status["poison_advice"].as_str().unwrap().starts_with("free space"),
+        "{status}"
+    );
+    assert!(
+        status["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("store poisoned (read-only until restarted)"),
+        "{status}"
+    );
+
     let metrics = scrape(handle.metrics_addr().unwrap());
     assert!(metrics.contains("\nmillrace_store_poisoned 1\n"), "{metrics}");
     assert!(

@@ -104,6 +104,48 @@ fn topic_alter_is_all_or_nothing_and_needs_a_setting() {
         .stdout(predicate::str::contains("alter"));
 }
 
+/// The segment keys: an altered size and age are applied, shown as typed,
+/// and the next roll follows the new size (a topic created with the
+/// default 64 MiB segments rolls at 4 KiB once altered).
+#[test]
+fn topic_alter_sets_the_segment_size_and_age_and_the_next_roll_follows() {
+    let (_tmp, data) = common::store_with_topic("t", 1);
+    common::millrace(&data)
+        .args(["topic", "alter", "t", "--segment-bytes", "4KiB", "--segment-age", "1h"])
+        .assert()
+        .success();
+    let altered = config(&data, "t");
+    assert_eq!(altered["segment_bytes"], 4096, "{altered}");
+    assert_eq!(altered["segment_age_ms"], 3_600_000, "{altered}");
+    common::millrace(&data)
+        .args(["topic", "describe", "t"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("segment age:          1h")
+                .and(predicate::str::contains("segment size:         4.0 KiB")),
+        );
+    let lines: String = (0..40).map(|i| format!("{i:03}-{}\n", "v".repeat(500))).collect();
+    common::millrace(&data)
+        .args(["produce", "t"])
+        .write_stdin(lines)
+        .assert()
+        .success();
+    let segments = std::fs::read_dir(data.join("topics/t/00000"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+        .count();
+    assert!(
+        segments >= 4,
+        "20 KB of records in 4 KiB segments made {segments} segment(s)"
+    );
+    let out = common::millrace(&data)
+        .args(["consume", "t", "--format", "value"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 40);
+}
+
 #[test]
 fn topic_alter_through_the_server_applies_live() {
     let tmp = tempfile::tempdir().unwrap();
