@@ -1,7 +1,8 @@
 #!/bin/bash
 # Quiet-machine runs after the s13 merge (no builds running; the load average
-# before each turn is in *.load). Binaries: base = main 77bd27f (start of
-# s13), new = the merged main (copied from the CI clone's release build).
+# before each turn is in *.load). Binaries: base = s12's merged main 6f7a787
+# (7d7bdb87, where s13 started, differs from it only in a test and a
+# refactor), new = s13's merged main (the CI clone's release build).
 # Run from the repository root: benches/results/2026-12-07-s13-quiet/run.sh
 set -u
 OUT=benches/results/2026-12-07-s13-quiet
@@ -18,10 +19,10 @@ for i in 1 2 3; do
   done
 done
 rm -rf /tmp/s13-mb
-# 2. The comparison's server and Redis rows (issue 26), merged main.
+# 2. The full comparison (README's table, issue 26): every system and
+# workload, 3 rounds, the merged main's `millrace` and a comparison driver
+# built from the same tree.
 uptime > $OUT/compare.load
-MILLRACE_COMPARE_BIN=/work/wt/wperf-new-compare MILLRACE_COMPARE_MILLRACE_BIN=$NEW \
-  MILLRACE_COMPARE_SYSTEMS="server redis" MILLRACE_COMPARE_WORKLOADS="durable16 relaxed durable" \
-  MILLRACE_COMPARE_DD_MB=256 MILLRACE_COMPARE_LABEL=quiet \
-  MILLRACE_COMPARE_RESULTS_DIR=$OUT benches/compare/run.sh > $OUT/compare.log 2>&1
+MILLRACE_COMPARE_BIN=/work/compare-build/target/release/millrace-compare MILLRACE_COMPARE_MILLRACE_BIN=$NEW \
+  MILLRACE_COMPARE_LABEL=quiet MILLRACE_COMPARE_RESULTS_DIR=$OUT benches/compare/run.sh > $OUT/compare.log 2>&1
 uptime >> $OUT/compare.load
