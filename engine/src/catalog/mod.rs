@@ -485,7 +485,11 @@ impl Catalog {
         if self.shared.is_poisoned() {
             return Ok(None);
         }
-        let Some(log) = self.internal_log(crate::names::TRANSACTIONS_TOPIC)? else {
+        // No log, or one that failed to open (damaged): nothing to move, and
+        // the deletion goes ahead, as a topic deletion always did. Its
+        // pending records wait for the log's repair (`recover`), and the
+        // first open after it may still apply their offset commits.
+        let Ok(log) = self.partition(crate::names::TRANSACTIONS_TOPIC, 0) else {
             return Ok(None);
         };
         let end = log.high_watermark();
