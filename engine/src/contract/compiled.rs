@@ -1,3 +1,4 @@
+// Over 600 lines: a compiled contract's compile, its verdict (fast check, then the reference path) and its observe share private state; fast/ and window.rs hold the parts that split out.
 //! A contract compiled into the [`RecordCheck`] the append paths ask:
 //! Confluent framing and schema id, the payload decoded and validated
 //! against its registered schema, the per-field rules on the decoded value;
