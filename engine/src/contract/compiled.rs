@@ -1,3 +1,4 @@
+// Over 600 lines: a compiled contract's compile, its verdict (fast check, then the reference path) and its observe share private state; fast/ and window.rs hold the parts that split out.
 //! A contract compiled into the [`RecordCheck`] the append paths ask:
 //! Confluent framing and schema id, the payload decoded and validated
 //! against its registered schema, the per-field rules on the decoded value;
@@ -589,30 +590,31 @@ impl RecordCheck for CompiledContract {
             }
             return;
         }
+        // Decoded first, up to 256 at a time (bounded memory), so that each
+        // windowed rule takes its lock once per 256 records, not per record.
         let mut ignored = Vec::new();
         let mut memo = None;
-        for record in records {
-            let value = match self.picked(record, &mut memo) {
-                Some(picked) => picked,
-                None => {
-                    ignored.clear();
-                    let Some(value) = self.decode_value(record, &mut ignored) else {
-                        continue;
-                    };
-                    value
+        for chunk in records.chunks(256) {
+            let mut values = Vec::with_capacity(chunk.len());
+            for record in chunk {
+                match self.picked(record, &mut memo) {
+                    Some(picked) => values.push(picked),
+                    None => {
+                        ignored.clear();
+                        values.extend(self.decode_value(record, &mut ignored));
+                    }
                 }
-            };
+            }
             for w in &self.windows {
-                w.observe(partition, now, &value);
+                w.observe(partition, now, &values);
             }
             if let Some(f) = &self.freshness {
-                match f.tokens.as_deref() {
-                    Some(tokens) => {
-                        if let Some(t) = Freshness::event_time(tokens, &value) {
-                            f.saw(t);
-                        }
-                    }
-                    None => f.saw(now),
+                let newest = match f.tokens.as_deref() {
+                    Some(tokens) => values.iter().filter_map(|v| Freshness::event_time(tokens, v)).max(),
+                    None => (!values.is_empty()).then_some(now),
+                };
+                if let Some(t) = newest {
+                    f.saw(t);
                 }
             }
         }

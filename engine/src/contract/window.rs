@@ -85,10 +85,10 @@ impl WindowRule {
         }
     }
 
-    /// Count one record of `partition` appended at `at_ms` whose decoded value is `value`.
-    pub(crate) fn observe(&self, partition: u32, at_ms: i64, value: &Value) {
+    /// The hash a record's field counts under (`None`: absent or null).
+    fn hash(&self, value: &Value) -> Option<u64> {
         let field = rules::at(value, &self.tokens).filter(|v| !v.is_null());
-        let hash = field.map(|v| match self.kind {
+        field.map(|v| match self.kind {
             QualityKind::Completeness => 1,
             QualityKind::Uniqueness => {
                 // Equal hashes for equal text forms, as hashing `to_string()`
@@ -106,26 +106,34 @@ impl WindowRule {
                 }
                 h.finish()
             }
-        });
+        })
+    }
+
+    /// Count the records of `partition` appended at `at_ms` whose decoded
+    /// values are `values`, in order, under one lock (a request's records).
+    pub(crate) fn observe(&self, partition: u32, at_ms: i64, values: &[Value]) {
         let keep = self.records.unwrap_or(WINDOW_RECORDS_MAX).min(WINDOW_RECORDS_MAX);
         let oldest = self
             .seconds
             .map_or(i64::MIN, |s| at_ms.saturating_sub(s.saturating_mul(1000) as i64));
         let mut partitions = self.partitions.lock();
         let w = partitions.entry(partition).or_default();
-        // The window this record is judged against: the previous `keep`
-        // records, those not older than `seconds`.
-        w.evict(|len, at| len > keep || at < oldest);
-        if let Some(h) = hash {
-            let count = w.counts.entry(h).or_insert(0);
-            if self.kind == QualityKind::Uniqueness && *count > 0 {
-                self.duplicates_total.fetch_add(1, Ordering::Relaxed);
+        for value in values {
+            let hash = self.hash(value);
+            // The window this record is judged against: the previous `keep`
+            // records, those not older than `seconds`.
+            w.evict(|len, at| len > keep || at < oldest);
+            if let Some(h) = hash {
+                let count = w.counts.entry(h).or_insert(0);
+                if self.kind == QualityKind::Uniqueness && *count > 0 {
+                    self.duplicates_total.fetch_add(1, Ordering::Relaxed);
+                }
+                *count += 1;
+                w.present += 1;
             }
-            *count += 1;
-            w.present += 1;
+            w.entries.push_back((at_ms, hash));
+            w.evict(|len, _| len > keep);
         }
-        w.entries.push_back((at_ms, hash));
-        w.evict(|len, _| len > keep);
     }
 
     pub(crate) fn measure(&self) -> WindowMeasure {
@@ -212,14 +220,14 @@ mod tests {
     fn uniqueness_counts_repeats_inside_the_window_only() {
         let w = rule(QualityKind::Uniqueness, Some(2), None);
         for (i, id) in [1, 2, 1, 3, 4, 1].iter().enumerate() {
-            w.observe(0, i as i64, &serde_json::json!({ "id": id }));
+            w.observe(0, i as i64, &[serde_json::json!({ "id": id })]);
         }
         // 1,2,1 (dup: 1 within the last 2), 3, 4, 1 (1 left the window).
         assert_eq!(w.measure().duplicates_total, 1);
         let t = rule(QualityKind::Uniqueness, None, Some(1));
-        t.observe(0, 0, &serde_json::json!({ "id": 1 }));
-        t.observe(0, 2000, &serde_json::json!({ "id": 1 }));
-        t.observe(0, 2500, &serde_json::json!({ "id": 1 }));
+        t.observe(0, 0, &[serde_json::json!({ "id": 1 })]);
+        t.observe(0, 2000, &[serde_json::json!({ "id": 1 })]);
+        t.observe(0, 2500, &[serde_json::json!({ "id": 1 })]);
         assert_eq!(t.measure().duplicates_total, 1);
     }
 
@@ -231,9 +239,9 @@ mod tests {
             serde_json::json!({}),
             serde_json::json!({"id": null}),
         ] {
-            w.observe(0, 0, &v);
+            w.observe(0, 0, std::slice::from_ref(&v));
         }
-        w.observe(1, 0, &serde_json::json!({"id": 2}));
+        w.observe(1, 0, &[serde_json::json!({"id": 2})]);
         let m = w.measure();
         assert_eq!(m.completeness_ratio, Some(0.5));
         assert!(m.breached);

@@ -5,9 +5,10 @@
 //! A JSON Schema in a small subset (an object of typed properties with
 //! `enum`, numeric bounds and lengths, `required`, `additionalProperties`)
 //! compiles into a [`JsonPlan`]; a flat Avro record of primitive fields
-//! into an [`AvroPlan`]. A JSON payload is read by `serde_json`'s own parser
-//! (the same acceptance as the reference path's `from_slice::<Value>`: its
-//! syntax, number ranges and depth limit) through a visitor that judges
+//! into an [`AvroPlan`]. A JSON payload in the common shape is read by
+//! `reader` (SSE2 string scans; serde_json's grammar, a strict subset of
+//! it); any other by `serde_json`'s own parser (the same acceptance as the
+//! reference path's `from_slice::<Value>`) through a visitor that judges
 //! each named field as it is read and skips the others without
 //! allocating; an Avro datum is decoded straight into the scalars the rules
 //! look at.
@@ -23,6 +24,7 @@
 mod avro;
 mod names;
 mod pick;
+mod reader;
 
 use crate::contract::rules::FieldRule;
 pub(crate) use avro::{avro_passes, avro_pick, AvroPlan};
@@ -349,11 +351,22 @@ pub(crate) fn text(bytes: &[u8]) -> Option<&str> {
 /// any) and `rules` (the contract's per-field rules on the top object);
 /// `names`: the plan's names (`names` of the contract without a schema),
 /// resolved against `rules` (or any rules when `rules` is empty: the key
-/// side).
+/// side). A record in the common shape is read by [`reader`]; the rest
+/// by serde_json.
 pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, names: &Names, rules: &[FieldRule]) -> bool {
     let Some(mask) = rule_mask(names, rules) else {
         return false;
     };
+    // Not UTF-8: never JSON (the serde_json path refuses it too).
+    let Some(text) = text(body) else {
+        return false;
+    };
+    reader::json_passes(text, plan, names, mask, rules)
+        .unwrap_or_else(|| json_passes_serde(body, plan, names, mask, rules))
+}
+
+/// [`json_passes`] read by serde_json; `mask`: [`rule_mask`].
+fn json_passes_serde(body: &[u8], plan: Option<&JsonPlan>, names: &Names, mask: u64, rules: &[FieldRule]) -> bool {
     // One UTF-8 check of the whole text instead of one per string: for
     // UTF-8 text `from_str` accepts exactly what `from_slice` does (the
     // same reader, without its per-string check), and text that is not
