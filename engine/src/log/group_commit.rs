@@ -37,7 +37,7 @@
 //! hand-off either way.
 
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::sync::{spin_until, Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
@@ -59,9 +59,32 @@ struct GateState {
     /// Parked waiters and their targets, in arrival order.
     waiters: Vec<(u64, Arc<Waiter>)>,
     /// The task of an async leader that is gathering
-    /// ([`SyncGate::poll_synced_gathering`]), woken by each waiter that
-    /// parks behind it (and by a failure) to look again.
-    gathering: Option<Waker>,
+    /// ([`SyncGate::poll_synced_gathering`]), woken (to look again) by the
+    /// waiter that parks behind it when as many have as it waits for or its
+    /// gathering's time is up, and by a failure.
+    gathering: Option<Gathering>,
+}
+
+/// A gathering leader's task and when a waiter parking behind it wakes it:
+/// one wake-up per group instead of one per arrival (issue 26).
+#[derive(Debug)]
+struct Gathering {
+    task: Waker,
+    /// Wake once the caller's count of arrivals is this high.
+    wake_at: u64,
+    /// Or at the first park after this.
+    until: Instant,
+}
+
+/// A settling leader's look ([`SyncGate::poll_synced_gathering`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Sync now.
+    Sync,
+    /// Gather on: the first waiter that parks once the caller's count of
+    /// arrivals (`arrivals` of [`SyncGate::poll_synced_gathering`]) reaches
+    /// `wake_at`, or after `until`, wakes the leader to look again.
+    Gather { wake_at: u64, until: Instant },
 }
 
 /// What a parked waiter is told when it is woken.
@@ -407,18 +430,21 @@ impl SyncGate {
     ) -> Poll<Result<Mark, SyncFailure<E>>> {
         let settled = || {
             settle();
-            true
+            Look::Sync
         };
-        self.poll_synced_gathering(target, parked, waker, settled, sync)
+        self.poll_synced_gathering(target, parked, waker, settled, || 0, sync)
     }
 
     /// As [`SyncGate::poll_synced`], but a leader settles across polls
-    /// instead of on the polling thread: `settled` takes one look (true when
-    /// the leader should sync now). Until it says so, the wait holds the turn
-    /// to lead (the gate shows a sync running, so other waits park behind
-    /// it) and returns `Pending`; each wait that parks behind it (and a
-    /// failure) wakes its task to look again, where a thread's settle would
-    /// have spun on the thread the appenders need. Nothing else wakes it:
+    /// instead of on the polling thread: `settled` takes one look
+    /// ([`Look::Sync`] when the leader should sync now). Until it says so,
+    /// the wait holds the turn to lead (the gate shows a sync running, so
+    /// other waits park behind it) and returns `Pending`; the first wait
+    /// that parks behind it once `arrivals` (the caller's count of appenders
+    /// that came, read as a wait parks) reached the look's `wake_at`, or
+    /// after its `until` (and a failure), wakes its task to look again:
+    /// once per group, where a thread's settle would have spun on the
+    /// thread the appenders need. Nothing else wakes it:
     /// the caller bounds the gathering with a timer of its own
     /// ([`Parked::is_leading`]; the store's `WaitDurable::stop_gathering`).
     /// A wait dropped while it holds the turn must be given back with
@@ -428,7 +454,8 @@ impl SyncGate {
         target: u64,
         parked: &mut Parked,
         waker: &Waker,
-        mut settled: impl FnMut() -> bool,
+        mut settled: impl FnMut() -> Look,
+        arrivals: impl Fn() -> u64,
         mut sync: impl FnMut() -> Result<(), E>,
     ) -> Poll<Result<Mark, SyncFailure<E>>> {
         let mut state = if parked.leading {
@@ -475,11 +502,16 @@ impl SyncGate {
                 waiter.slot.lock().task = Some(waker.clone());
                 state.waiters.push((target, waiter.clone()));
                 parked.waiter = Some(waiter);
-                // An arrival: a gathering leader looks again.
-                let gathering = state.gathering.take();
+                // An arrival: a gathering leader looks again once as many
+                // came as it waits for, or its time is up.
+                let due = state
+                    .gathering
+                    .as_ref()
+                    .is_some_and(|g| arrivals() >= g.wake_at || Instant::now() >= g.until);
+                let gathering = if due { state.gathering.take() } else { None };
                 drop(state);
                 if let Some(leader) = gathering {
-                    leader.wake();
+                    leader.task.wake();
                 }
                 return Poll::Pending;
             }
@@ -498,19 +530,36 @@ impl SyncGate {
     }
 
     /// A gathering leader's look: true when it should sync now; else its
-    /// task is registered to be woken by the next waiter that parks (looked
-    /// at again under the gate's lock, so an arrival in between is not missed).
-    fn settled_or_registered(&self, settled: &mut impl FnMut() -> bool, waker: &Waker) -> bool {
-        if settled() {
+    /// task is registered to be woken by the first waiter that parks once
+    /// the arrivals reached the look's `wake_at` (or after its `until`),
+    /// looked at again under the gate's lock, so an arrival in between is
+    /// not missed (an appender counts its arrival before its wait parks).
+    fn settled_or_registered(&self, settled: &mut impl FnMut() -> Look, waker: &Waker) -> bool {
+        if settled() == Look::Sync {
             return true;
         }
         let mut state = self.state.lock();
-        if settled() || state.failed {
+        let look = settled();
+        let Look::Gather { wake_at, until } = look else {
+            state.gathering = None;
+            return true;
+        };
+        if state.failed {
             state.gathering = None;
             return true;
         }
-        if !state.gathering.as_ref().is_some_and(|task| task.will_wake(waker)) {
-            state.gathering = Some(waker.clone());
+        match &mut state.gathering {
+            Some(gathering) if gathering.task.will_wake(waker) => {
+                gathering.wake_at = wake_at;
+                gathering.until = until;
+            }
+            slot => {
+                *slot = Some(Gathering {
+                    task: waker.clone(),
+                    wake_at,
+                    until,
+                });
+            }
         }
         false
     }
@@ -557,7 +606,7 @@ impl SyncGate {
         let gathering = state.gathering.take();
         drop(state);
         if let Some(leader) = gathering {
-            leader.wake();
+            leader.task.wake();
         }
         for waiter in waiters {
             waiter.wake(Wake::Recheck);

@@ -8,6 +8,12 @@ use crate::io::checked::{CheckedFile, FailureSink, IoContext};
 use crate::io::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
 use crate::log::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::log::index::{self, IndexEntry, ENTRY_SIZE};
+
+/// How far behind the durable end of the log the oldest durable index entry
+/// not yet in the index file may lie before the append path writes the
+/// entries out (see `Segment::persist_lagging_entries`): one index `pwrite`
+/// per 256 KiB of log instead of one per fsync group.
+pub(crate) const INDEX_PERSIST_LAG_BYTES: u64 = 256 * 1024;
 use crate::log::scan::{walk, ChunkReader, InvalidAt, Visit};
 use crate::sync::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
@@ -409,7 +415,7 @@ impl Segment {
             state.entries.push(entry);
             state.last_entry_position = position;
         }
-        self.persist_entries(&mut state, synced_position)?;
+        self.persist_lagging_entries(&mut state, synced_position)?;
         state.written_len = position + u64::from(header.length);
         if flushed {
             state.flushed_len = state.written_len;
@@ -430,6 +436,24 @@ impl Segment {
     pub fn persist_index_upto(&self, durable_position: u64) -> Result<()> {
         let mut state = self.state.lock();
         self.persist_entries(&mut state, durable_position)
+    }
+
+    /// On the append path: write the durable entries not yet in the index
+    /// file only once the oldest of them lies [`INDEX_PERSIST_LAG_BYTES`]
+    /// behind `durable_position`, so that a durable producer's fsync group
+    /// does not pay an index `pwrite` of its own (issue 26). Readers use the
+    /// entries in memory; an open after a crash scans the tail from the last
+    /// entry in the file, at most that lag plus the unsynced bytes longer.
+    /// Flush, seal and close write them all ([`Segment::persist_index_upto`]).
+    fn persist_lagging_entries(&self, state: &mut SegmentState, durable_position: u64) -> Result<()> {
+        let lagging = state
+            .entries
+            .get(state.persisted_entries)
+            .is_some_and(|e| u64::from(e.position).saturating_add(INDEX_PERSIST_LAG_BYTES) <= durable_position);
+        if lagging {
+            self.persist_entries(state, durable_position)?;
+        }
+        Ok(())
     }
 
     /// Write the in-memory entries not yet in the index file whose position

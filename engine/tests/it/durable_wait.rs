@@ -209,16 +209,19 @@ fn a_wait_with_no_fsync_running_leads_one_when_polled() {
 /// leader did not wait (the thread was preempted past the gathering's idle
 /// limit between the two looks).
 fn gathering_leader(store: &Store) -> Option<(u64, Task)> {
-    let mut first = Task::new(pending(store, b"a"));
-    let mut second = Task::new(pending(store, b"b"));
-    assert!(
-        matches!(first.poll(), Poll::Ready(Ok(_))),
-        "the first wait leads its fsync"
-    );
-    let end = match second.poll() {
-        Poll::Ready(Ok(acked)) => acked.next_offset,
-        other => panic!("covered by the same fsync: {other:?}"),
-    };
+    gathering_leader_after(store, 2)
+}
+
+/// As [`gathering_leader`], after `covered` appends covered by one fsync.
+fn gathering_leader_after(store: &Store, covered: usize) -> Option<(u64, Task)> {
+    let mut tasks: Vec<Task> = (0..covered).map(|_| Task::new(pending(store, b"a"))).collect();
+    let mut end = 0;
+    for (i, task) in tasks.iter_mut().enumerate() {
+        match task.poll() {
+            Poll::Ready(Ok(acked)) => end = acked.next_offset,
+            other => panic!("wait {i}: led or covered by the first fsync: {other:?}"),
+        }
+    }
     let mut leader = Task::new(pending(store, b"c"));
     match leader.poll() {
         Poll::Pending => {
@@ -231,6 +234,45 @@ fn gathering_leader(store: &Store) -> Option<(u64, Task)> {
             None
         }
     }
+}
+
+/// Issue 26: a gathering leader is woken once for the appenders it expects,
+/// not at each arrival (each wake-up is a task poll, often on the other
+/// runtime worker).
+#[test]
+fn an_async_leader_is_woken_once_for_the_appenders_it_expects() {
+    let dir = scratch_dir();
+    let storage = FaultyStorage::default();
+    let store = open(dir.path(), &storage);
+    // The last fsync covered four: the leader is one of them back, and
+    // waits for the three others.
+    let (end, mut leader) = (0..100)
+        .find_map(|_| gathering_leader_after(&store, 4))
+        .expect("a leader that expects four appenders back waits for them");
+    let mut back: Vec<Task> = Vec::new();
+    for i in 0..2 {
+        let mut task = Task::new(pending(&store, b"d"));
+        assert!(task.poll().is_pending(), "arrival {i} parks behind the leader");
+        back.push(task);
+        if leader.wakes() > 0 {
+            // Past the gathering's time bound (a preempted thread): the
+            // arrival woke it to sync; nothing more to check here.
+            assert!(leader.poll().is_ready());
+            return;
+        }
+    }
+    let mut last = Task::new(pending(&store, b"e"));
+    assert!(last.poll().is_pending());
+    assert_eq!(leader.wakes(), 1, "the third arrival woke the leader, once");
+    storage.count_only();
+    assert_eq!(leader.poll().map(|r| r.unwrap().next_offset), Poll::Ready(end));
+    assert_eq!(storage.count(FaultOp::SyncData), 1, "one fsync for the four");
+    back.push(last);
+    for task in &mut back {
+        assert_eq!(task.wakes(), 1, "the leader's fsync covered it");
+        assert!(matches!(task.poll(), Poll::Ready(Ok(_))));
+    }
+    assert_eq!(visible(&store), end + 3);
 }
 
 #[test]

@@ -29,6 +29,7 @@ mod format_marker;
 mod group_commit_spin;
 mod group_delete;
 mod handles;
+mod index_lag;
 mod internal_topics;
 mod layering;
 mod mirror_floor;

@@ -41,14 +41,21 @@ impl Partition {
         let settled = || {
             let mut gathering = self.gathering.lock();
             let settling = gathering.get_or_insert_with(|| self.settle_start(true));
-            let done = self.settled(settling);
-            if done {
+            let look = self.settled_look(settling);
+            if look == Look::Sync {
                 *gathering = None;
             }
-            done
+            look
         };
         self.gate
-            .poll_synced_gathering(offset, parked, waker, settled, || self.lead_sync())
+            .poll_synced_gathering(
+                offset,
+                parked,
+                waker,
+                settled,
+                || self.entered.load(Ordering::Acquire),
+                || self.lead_sync(),
+            )
             .map(|result| self.after_sync(result))
     }
 
@@ -167,6 +174,22 @@ impl Partition {
             && now - settling.started < GATHER_MAX
             && now - settling.last_arrival < GATHER_IDLE;
         !writing && !gathering
+    }
+
+    /// [`Partition::settled`] for an async leader: when it gathers on, the
+    /// count of appends (`entered`) at which it has all it expects, and
+    /// until when it gathers, so that the gate wakes it once for them
+    /// rather than at each arrival. An appender still writing (counted,
+    /// not parked yet) wakes it when it parks.
+    pub(super) fn settled_look(&self, settling: &mut Settling) -> Look {
+        if self.settled(settling) {
+            return Look::Sync;
+        }
+        let all_back = settling.base.saturating_add(settling.expected);
+        Look::Gather {
+            wake_at: if settling.arrived >= all_back { 0 } else { all_back },
+            until: settling.started + GATHER_MAX,
+        }
     }
 
     /// A group-commit leader's sync: the pending batches, then the fdatasync.

@@ -13,7 +13,7 @@ use crate::log::batch::{
 };
 use crate::log::context::LogContext;
 use crate::log::dedup::{Admission, DedupTable};
-use crate::log::group_commit::{Mark, Parked, Spin, SyncFailure, SyncGate};
+use crate::log::group_commit::{Look, Mark, Parked, Spin, SyncFailure, SyncGate};
 use crate::log::index::IndexEntry;
 use crate::log::recovery::{recover_last, rewrite_range};
 use crate::log::segment::{self, parse_log_name, Segment};
