@@ -11,6 +11,8 @@
 //! `MILLRACE_COMPARE_SCAN_MB` (default 1024), `MILLRACE_COMPARE_PIPELINE_RECORDS`
 //! (default 200000), `MILLRACE_COMPARE_DD_MB` (default 1024),
 //! `MILLRACE_COMPARE_THINK_US` (pause between produce calls, default 0),
+//! `MILLRACE_COMPARE_SCAN_PASSES` (full scans after the load, default 1; the
+//! driver prints `[compare] scan-start` to stderr before them, for a profiler),
 //! `MILLRACE_COMPARE_SERVER_CLIENT` (`async`: the `server` producers on the
 //! async client instead of the blocking one),
 //! `MILLRACE_COMPARE_SERVER_PID` (set by run.sh: the server process whose CPU
@@ -221,20 +223,35 @@ fn run(system: &str, workload: &str, dir: &Path, port: u16) -> Result<Outcome> {
         "scan" => {
             let count = env_u64("MILLRACE_COMPARE_SCAN_MB", 1024) * (1 << 20) / RECORD_BYTES as u64;
             target.load(count)?;
+            // Profiling aid (profile.sh's scan): say when the timed part
+            // starts, and repeat the scan `MILLRACE_COMPARE_SCAN_PASSES`
+            // times (default 1) so that a profiler attached at the marker
+            // samples only scans.
+            let passes = env_u64("MILLRACE_COMPARE_SCAN_PASSES", 1).max(1);
+            eprintln!("[compare] scan-start {count} records, {passes} passes");
             let cpu = CpuUse::now();
             let started = Instant::now();
-            let (records, payload_bytes) = target.scan(count)?;
-            let seconds = started.elapsed().as_secs_f64();
-            if records != count {
-                return Err(format!("{system} scan returned {records} of {count} records").into());
+            let (mut records, mut payload_bytes) = (0, 0);
+            for _ in 0..passes {
+                let (pass_records, pass_bytes) = target.scan(count)?;
+                if pass_records != count {
+                    return Err(format!("{system} scan returned {pass_records} of {count} records").into());
+                }
+                records += pass_records;
+                payload_bytes += pass_bytes;
             }
+            let seconds = started.elapsed().as_secs_f64();
             Outcome {
                 records,
                 payload_bytes,
                 seconds,
                 latencies: Latencies::default(),
                 cpu: cpu.since(),
-                note: format!("load {count} records untimed, then one full scan"),
+                note: if passes == 1 {
+                    format!("load {count} records untimed, then one full scan")
+                } else {
+                    format!("load {count} records untimed, then {passes} full scans")
+                },
             }
         }
         other => return Err(format!("unknown workload {other}").into()),

@@ -139,6 +139,11 @@ impl FetchSink for FetchedEncoded {
     fn push(&mut self, record: &millrace::batch::RecordView<'_>) {
         FetchedEncoded::push(self, record);
     }
+    /// Encodes the record, then takes it back if it went past `cap`: one
+    /// walk over its headers instead of a measure and an encode.
+    fn push_within(&mut self, record: &millrace::batch::RecordView<'_>, cap: usize) -> bool {
+        FetchedEncoded::push_within(self, record, cap)
+    }
 }
 
 /// (topic, partition, offset, metadata), as the engine commits them.

@@ -491,3 +491,113 @@ async fn small_answers_behind_large_fetches_arrive() {
         .await
         .expect("an answer behind a large fetch did not arrive");
 }
+
+/// A fetch whose records do not all fit in a response frame stops before
+/// the record that would take the records past `frame_bytes_max - 1024`
+/// bytes (design/protocol.md, "Limits"; the first record is always taken):
+/// the response is byte for byte the engine's records up to there, and
+/// `next_offset` is the offset after the last one. The record that did not
+/// fit is encoded, then taken back (`FetchedEncoded::push_within`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_at_the_frame_limit_stops_before_the_record_that_does_not_fit() {
+    const FRAME: u32 = 64 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            durability: millrace::Durability::Os,
+            producer_dedup_batches: millrace_server::ServerConfig::default().producer_dedup_batches(),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store
+        .create_topic(
+            "t",
+            TopicConfig {
+                record_bytes_max: 16 * 1024,
+                ..TopicConfig::with_partitions(1)
+            },
+        )
+        .unwrap();
+    let records: Vec<Record> = (0..120u32)
+        .map(|i| {
+            let mut record = Record::new(vec![i as u8; (i as usize * 211) % 4000]);
+            if i % 3 == 0 {
+                record = record.with_key(format!("key-{i}").into_bytes());
+            }
+            if i % 4 == 0 {
+                record = record.with_header("h", vec![7; (i as usize * 13) % 500]);
+            }
+            record
+        })
+        .collect();
+    store.append("t", 0, &records).unwrap();
+    let engine = store.clone();
+    let mut config = common::test_config(dir.path());
+    config.frame_bytes_max = FRAME;
+    let handle = start_with_store(config, store).await.unwrap();
+    let mut raw = Raw::hello(handle.local_addr()).await;
+    let room = (FRAME - 1024) as usize;
+    let mut request_id = 1;
+    for offset in [0u64, 5, 31, 100] {
+        request_id += 1;
+        raw.request(
+            request_id,
+            &Request::Fetch(Fetch {
+                topic: "t".into(),
+                partition: 0,
+                position: Position::Offset(offset),
+                max_bytes: FRAME - 1024,
+                max_records: 0,
+                isolation: Isolation::ReadCommitted,
+                max_wait_ms: 0,
+            }),
+        )
+        .await;
+        let frame = raw.frame().await.unwrap();
+        let read = engine
+            .read(
+                "t",
+                0,
+                offset,
+                ReadOptions {
+                    max_bytes: usize::MAX,
+                    max_records: usize::MAX,
+                },
+            )
+            .unwrap();
+        // The longest prefix whose encoded records fit in the room (at least one).
+        let encoded = |n: usize| {
+            encode_response(
+                Opcode::Fetch as u16,
+                request_id,
+                &Ok(Response::Fetched(Fetched {
+                    next_offset: read
+                        .records
+                        .get(..n)
+                        .and_then(<[_]>::last)
+                        .map_or(offset, |r| r.offset + 1),
+                    high_watermark: read.high_watermark,
+                    last_stable_offset: read.last_stable_offset,
+                    records: read.records[..n].to_vec(),
+                })),
+            )
+        };
+        let head = encoded(0).len();
+        let mut taken = 1;
+        while taken < read.records.len() && encoded(taken + 1).len() - head <= room {
+            taken += 1;
+        }
+        assert!(
+            offset >= 100 || taken < read.records.len(),
+            "offset {offset}: the records must not all fit"
+        );
+        assert_eq!(
+            &encoded(taken)[12..],
+            &frame.body[..],
+            "offset {offset}: {taken} records"
+        );
+    }
+    handle.shutdown().await.unwrap();
+}

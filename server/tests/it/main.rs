@@ -23,6 +23,7 @@ mod e2e;
 mod error_codes;
 mod fail_record;
 mod fast_path;
+mod fetch_encode;
 mod fetch_resume;
 mod fuzz_corpus;
 mod group_delete;

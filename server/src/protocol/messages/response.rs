@@ -170,14 +170,18 @@ impl FetchedEncoded {
     /// Append one record, encoded as a `StoredRecord`.
     pub fn push(&mut self, record: &millrace::batch::RecordView<'_>) {
         let out = &mut self.records;
-        out.extend_from_slice(&record.offset.to_le_bytes());
-        out.extend_from_slice(&record.timestamp_ms.to_le_bytes());
-        match record.key {
-            None => out.push(0),
-            Some(key) => {
-                out.push(1);
-                push_bytes(out, key);
-            }
+        // The fixed fields in one copy: offset, timestamp, key tag.
+        let mut head = [0u8; 17];
+        let (offset, rest) = head.split_at_mut(8);
+        let (timestamp, tag) = rest.split_at_mut(8);
+        offset.copy_from_slice(&record.offset.to_le_bytes());
+        timestamp.copy_from_slice(&record.timestamp_ms.to_le_bytes());
+        if let Some(tag) = tag.first_mut() {
+            *tag = u8::from(record.key.is_some());
+        }
+        out.extend_from_slice(&head);
+        if let Some(key) = record.key {
+            push_bytes(out, key);
         }
         push_nullable_bytes(out, record.value_opt());
         let count_at = out.len();
@@ -192,6 +196,21 @@ impl FetchedEncoded {
             count.copy_from_slice(&headers.to_le_bytes());
         }
         self.count += 1;
+    }
+
+    /// [`FetchedEncoded::push`] unless a record is in already and `records`
+    /// would then be longer than `cap` bytes (the same test as comparing
+    /// `records.len() + stored_len(record)` with `cap`, without measuring
+    /// the record first); false when it was not added.
+    pub fn push_within(&mut self, record: &millrace::batch::RecordView<'_>, cap: usize) -> bool {
+        let before = self.records.len();
+        self.push(record);
+        if self.count > 1 && self.records.len() > cap {
+            self.records.truncate(before);
+            self.count -= 1;
+            return false;
+        }
+        true
     }
 
     /// The fields before the records (everything but `records`).

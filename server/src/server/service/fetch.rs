@@ -40,6 +40,17 @@ pub trait FetchSink {
     /// The sink's size once `record` is added.
     fn bytes_with(&self, record: &RecordView<'_>) -> usize;
     fn push(&mut self, record: &RecordView<'_>);
+    /// Add `record` unless the sink holds a record already and would then
+    /// take more than `cap` bytes ([`FetchSink::bytes_with`]); false when it
+    /// was not added. A sink that can measure a record while it encodes it
+    /// overrides this to walk the record once.
+    fn push_within(&mut self, record: &RecordView<'_>, cap: usize) -> bool {
+        if !self.is_empty() && self.bytes_with(record) > cap {
+            return false;
+        }
+        self.push(record);
+        true
+    }
 }
 
 /// Most partitions a connection keeps a scanner for (the least recently
@@ -173,12 +184,11 @@ impl Service {
                 if capped_at.is_some() {
                     return;
                 }
-                if !sink.is_empty() && sink.bytes_with(&view) > records_cap {
+                if !sink.push_within(&view, records_cap) {
                     capped_at = Some(last_offset + 1);
                     return;
                 }
                 last_offset = view.offset;
-                sink.push(&view);
             });
             let mut marks = match scanned {
                 Ok(marks) => marks,
