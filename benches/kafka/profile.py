@@ -6,6 +6,9 @@ KBENCH_RECORDS records of 1 KiB, acks=all, 1 MB batches, linger 5 ms), with
 
 usage: profile.py BIN WORK_DIR OUT.svg
 
+KBENCH_PROFILE_FRONT=native records the server under the native front's
+batched produce instead (`millrace --server ADDR bench`, 1000-record batches,
+as `ab.py`'s `native produce` row), for the side-by-side flame graph.
 KBENCH_AB_DURABILITY (default `always`) is the topic's durability. Needs
 `perf`, `inferno-collapse-perf` and `inferno-flamegraph` on PATH
 (`cargo install inferno`); the folded stacks are kept beside the SVG (the SVG holds the same).
@@ -25,12 +28,14 @@ def main():
     durability = os.environ.get("KBENCH_AB_DURABILITY", "always")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    server = driver.Server(binary, os.path.join(work, "data"), kafka=True)
+    native = os.environ.get("KBENCH_PROFILE_FRONT", "kafka") == "native"
+    server = driver.Server(binary, os.path.join(work, "data"), kafka=not native)
     perf_data = os.path.join(work, "perf.data")
     try:
         addr = f"127.0.0.1:{server.port}"
-        subprocess.run([binary, "--server", addr, "topic", "create", driver.TOPIC, "--partitions", "1",
-                        "--durability", durability, "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
+        if not native:
+            subprocess.run([binary, "--server", addr, "topic", "create", driver.TOPIC, "--partitions", "1",
+                            "--durability", durability, "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
         perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "--call-graph", "dwarf,16384", "-p",
                                  str(server.proc.pid), "-o", perf_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -38,7 +43,15 @@ def main():
             perf.send_signal(signal.SIGINT)
             perf.wait()
 
-        produce, _read = driver.kafka_throughput(server, on_produced=stop_perf)
+        if native:
+            res, phases = driver.run_bench(binary, ["--server", addr, "bench", "--topic", driver.TOPIC, "--batch-records",
+                                                    str(driver.NATIVE_BATCH), "--count", str(driver.RECORDS),
+                                                    "--record-bytes", str(driver.RECORD_BYTES), "--durability", durability,
+                                                    "--json", "--keep"], server)
+            stop_perf()
+            produce = {"records": res["records"], "seconds": res["seconds"], "server_cpu": phases["produce"][1]}
+        else:
+            produce, _read = driver.kafka_throughput(server, on_produced=stop_perf)
         print(f"produce: {produce}", file=sys.stderr)
     finally:
         server.stop()

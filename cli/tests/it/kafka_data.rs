@@ -6,7 +6,9 @@
 //! acks=all and acks=0, gets MESSAGE_TOO_LARGE for a record over the topic's
 //! `record_bytes_max`, and consumes read_committed from the middle of a
 //! stored batch (tests/kafka/data_confluent.py); kafka-python and aiokafka
-//! do the same and list offsets (tests/kafka/data_python.py).
+//! do the same and list offsets (tests/kafka/data_python.py); pipelined
+//! batched produces of varying sizes read back byte for byte
+//! (tests/kafka/data_pipelined.py).
 
 use crate::common::kafka;
 use crate::common::{json_of, millrace};
@@ -393,4 +395,30 @@ fn a_transactional_producer_is_answered_the_append_time_its_records_keep() {
     // Read as answered, record for record (both in produce order).
     assert_eq!(times("consumed"), delivered, "{result}");
     assert!(server.stop(), "the server stops cleanly");
+}
+
+/// librdkafka's pipelined batched produces (~200 KB frames, many in
+/// flight) come back byte for byte: the Kafka front reuses its frame
+/// buffers from one request to the next, and records of varying sizes make
+/// every reused buffer one that held a longer frame before
+/// (tests/kafka/data_pipelined.py).
+#[test]
+fn pipelined_batched_produces_of_varying_sizes_read_back_byte_for_byte() {
+    let Some(clients) = kafka::clients() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    millrace(&data).args(["topic", "create", "piped"]).assert().success();
+    let (server, bootstrap) = kafka::start_server(&data, &[]);
+    let output = kafka::success(&clients.python("data_pipelined.py", &bootstrap, &["piped", "20000"]));
+    let result: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert_eq!(result["read"], 20000, "{result}");
+    assert_eq!(
+        result["wrong"],
+        serde_json::json!([]),
+        "records with another record's bytes: {result}"
+    );
+    assert!(server.stop());
 }
