@@ -381,15 +381,26 @@ pub fn parse(text: &str) -> Result<ContractFile> {
             text.len()
         )));
     }
-    let file: ContractFile = serde_norway::from_str(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("line {} column {}: ", l.line(), l.column()))
-            .unwrap_or_default();
-        invalid(format!("{at}{e}"))
-    })?;
+    let file: ContractFile = serde_norway::from_str(text).map_err(|e| invalid(yaml_error(&e)))?;
     file.validate()?;
     Ok(file)
+}
+
+/// A YAML error as "line L column C: message", the place said once: the
+/// parser's own text ends with (or, for a syntax error, contains) " at line L
+/// column C", which is cut where it matches the location put in front.
+fn yaml_error(e: &serde_norway::Error) -> String {
+    let text = e.to_string();
+    let Some(l) = e.location() else {
+        return text;
+    };
+    let mark = format!(" at line {} column {}", l.line(), l.column());
+    format!(
+        "line {} column {}: {}",
+        l.line(),
+        l.column(),
+        text.replacen(&mark, "", 1)
+    )
 }
 
 pub(crate) fn invalid(detail: impl Into<String>) -> Error {
@@ -653,6 +664,14 @@ mod tests {
         let e = parse(&text).expect_err("unknown key").to_string();
         assert!(e.contains("line 8"), "{e}");
         assert!(e.contains("propertees"), "{e}");
+        assert_eq!(e.matches("line 8").count(), 1, "the place is said once: {e}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_place_once() {
+        let text = format!("{MINIMAL}properties: [\n");
+        let e = parse(&text).expect_err("syntax").to_string();
+        assert_eq!(e.matches(" column ").count(), 1, "the place is said once: {e}");
     }
 
     #[test]
