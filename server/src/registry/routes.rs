@@ -188,21 +188,7 @@ pub(super) async fn route(call: Call<'_>) -> Result<Answer, Refusal> {
         (Method::GET, ["schemas"]) => all_schemas(&call).await,
         (Method::GET, ["contexts"]) => Ok(ok(&json!(["."]))),
         (Method::GET, ["subjects", subject, "metadata"]) => latest_with_metadata(&call, subject).await,
-        (Method::GET, ["subjects", subject, "versions"]) => {
-            let deleted_only = call.flag("deletedOnly") || call.flag("deleted_only");
-            let (subject, deleted) = (subject.to_string(), call.flag("deleted") || deleted_only);
-            let versions = call
-                .registry(RegistryAccess::Read, move |r| {
-                    let all = r.versions(&subject, deleted)?;
-                    if !deleted_only {
-                        return Ok(all);
-                    }
-                    let live = r.versions(&subject, false).unwrap_or_default();
-                    Ok(all.into_iter().filter(|v| !live.contains(v)).collect::<Vec<u32>>())
-                })
-                .await?;
-            Ok(ok(&json!(versions)))
-        }
+        (Method::GET, ["subjects", subject, "versions"]) => subject_versions(&call, subject).await,
         (Method::GET, ["subjects", subject, "versions", v, rest @ ..]) => {
             let found = subject_version(&call, subject, version(v)?, call.flag("deleted")).await?;
             match rest {
@@ -346,6 +332,25 @@ async fn latest_with_metadata(call: &Call<'_>, subject: &str) -> Result<Answer, 
         ));
     }
     Ok(ok(&version_json(&subject_version(call, subject, None, false).await?)))
+}
+
+/// `GET /subjects/{s}/versions`: the version numbers, ascending (`deleted`:
+/// the soft-deleted ones too; `deletedOnly` or the Python client's
+/// `deleted_only`: only those).
+async fn subject_versions(call: &Call<'_>, subject: &str) -> Result<Answer, Refusal> {
+    let deleted_only = call.flag("deletedOnly") || call.flag("deleted_only");
+    let (subject, deleted) = (subject.to_string(), call.flag("deleted") || deleted_only);
+    let versions = call
+        .registry(RegistryAccess::Read, move |r| {
+            let all = r.versions(&subject, deleted)?;
+            if !deleted_only {
+                return Ok(all);
+            }
+            let live = r.versions(&subject, false).unwrap_or_default();
+            Ok(all.into_iter().filter(|v| !live.contains(v)).collect::<Vec<u32>>())
+        })
+        .await?;
+    Ok(ok(&json!(versions)))
 }
 
 /// `GET /schemas`: every live version of every subject (`subjectPrefix`,
