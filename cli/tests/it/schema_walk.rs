@@ -31,8 +31,7 @@ fn register(data: &Path, subject: &str, schema: &str) {
 /// level, the level applied and the versions checked.
 #[test]
 fn schema_check_says_which_versions_and_level_it_checked() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, data) = store_with_topic("orders", 1);
     millrace(&data)
         .args(["schema", "config", "orders-value", "--set", "FULL_TRANSITIVE"])
         .assert()
@@ -105,8 +104,7 @@ fn schema_check_says_which_versions_and_level_it_checked() {
 /// neither the column nor the wholly deleted subject.
 #[test]
 fn schema_list_deleted_names_the_soft_deleted_versions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, data) = store_with_topic("orders", 1);
     register(&data, "a-value", &avro(ID));
     register(&data, "a-value", &avro(&format!("{ID},{NOTE}")));
     register(&data, "a-value", &avro(&format!("{ID},{NOTE},{CODE}")));
