@@ -2,6 +2,7 @@
 //! host. Each command lives in its own module under `commands/`; this file only
 //! parses arguments and turns the outcome into an exit code (see [`exit`]).
 
+mod actor;
 mod cli;
 mod commands;
 mod crash_hook;

@@ -461,6 +461,7 @@ fn sync_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
 
 mod actions;
 mod check;
+mod deletes;
 mod manifest;
 mod metadata;
 mod plan;

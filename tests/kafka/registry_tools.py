@@ -1,7 +1,9 @@
 """The listing and lookup calls of confluent-kafka's SchemaRegistryClient
 that tools and serializers make besides registering: subjects by prefix,
-deleted-only and paged; all schemas (GET /schemas); referencedby; contexts;
-the latest version by metadata.
+deleted-only and paged; all schemas (GET /schemas, soft-deleted ones too
+with deleted=true); a soft-deleted version by number (deleted=True) and a
+subject's deleted-only versions; referencedby; contexts; the latest
+version by metadata.
 
 Usage: registry_tools.py - REGISTRY_URL
 
@@ -55,6 +57,16 @@ def main():
         out["schemas"] = [[s["subject"], s["version"]] for s in json.load(answer)]
     with urllib.request.urlopen(url + "/schemas?latestOnly=true") as answer:
         out["schemas_latest"] = [[s["subject"], s["version"]] for s in json.load(answer)]
+    # Soft-deleted versions, listed only when asked for and marked as such.
+    with urllib.request.urlopen(url + "/schemas?deleted=true&subjectPrefix=gone") as answer:
+        out["schemas_deleted"] = [[s["subject"], s["version"], s.get("deleted", False)] for s in json.load(answer)]
+    with urllib.request.urlopen(url + "/schemas?subjectPrefix=gone") as answer:
+        out["schemas_not_deleted"] = json.load(answer)
+    # Not found first: the client caches a version it got by number.
+    out["version_not_deleted"] = refused(lambda: client.get_version("gone-value", 1))
+    out["version_deleted"] = client.get_version("gone-value", 1, deleted=True).version
+    out["versions_deleted_only"] = client.get_versions("gone-value", deleted_only=True)
+    out["versions_deleted"] = client.get_versions("shop.orders-value", deleted=True)
     print(json.dumps(out))
 
 

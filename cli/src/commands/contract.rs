@@ -82,8 +82,7 @@ Examples:
 pub const SLA_BREACHED: u8 = 4;
 
 fn actor() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("{user} (millrace contract, pid {})", std::process::id())
+    crate::actor::offline_actor("millrace contract")
 }
 
 fn read_file(path: &PathBuf) -> CliResult<String> {

@@ -248,8 +248,7 @@ fn warning_text(w: &ResetWarning) -> String {
 }
 
 fn actor() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("{user} (millrace offsets reset, pid {})", std::process::id())
+    crate::actor::offline_actor("millrace offsets reset")
 }
 
 fn plan_json(plan: &ResetPlan) -> serde_json::Value {

@@ -129,7 +129,8 @@ enum SchemaCommand {
     },
     /// Subjects with their latest version and schema id.
     List {
-        /// Also subjects whose versions are all soft-deleted.
+        /// Also subjects whose versions are all soft-deleted, and a
+        /// SOFT-DELETED column naming each subject's soft-deleted versions.
         #[arg(long)]
         deleted: bool,
     },
@@ -248,6 +249,52 @@ fn number(value: &Value, key: &str) -> String {
         .map_or("-".into(), |v| v.to_string())
 }
 
+/// The soft-deleted versions of a `schema list --deleted` row ("1, 3"), or "-".
+fn soft_deleted_cell(row: &Value) -> String {
+    let versions: Vec<String> = row
+        .get("softDeleted")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .map(|v| v.to_string())
+        .collect();
+    if versions.is_empty() {
+        "-".into()
+    } else {
+        versions.join(", ")
+    }
+}
+
+/// What a check was made against: "S version 3 under FULL (the subject's
+/// level FULL_TRANSITIVE, against this version only)", "S versions 1, 2 under
+/// BACKWARD_TRANSITIVE", or "S under BACKWARD (no version to check against)".
+fn checked_what(subject: &str, answer: &Value) -> String {
+    let level = text(answer, "level");
+    let applied = answer.get("applied").and_then(Value::as_str).unwrap_or(level);
+    let checked: Vec<String> = answer
+        .get("checked")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .map(|v| v.to_string())
+        .collect();
+    let versions = match checked.len() {
+        0 => String::new(),
+        1 => format!(" version {}", checked.join("")),
+        _ => format!(" versions {}", checked.join(", ")),
+    };
+    let note = if checked.is_empty() {
+        " (no version to check against)".to_string()
+    } else if applied == level {
+        String::new()
+    } else {
+        format!(" (the subject's level is {level}; against this version only)")
+    };
+    format!("{subject}{versions} under {applied}{note}")
+}
+
 fn print_answer(global: &GlobalArgs, command: &Command, answer: &Value) -> CliResult<u8> {
     let compatible = answer.get("compatible").and_then(Value::as_bool);
     if global.json {
@@ -266,8 +313,12 @@ fn print_answer(global: &GlobalArgs, command: &Command, answer: &Value) -> CliRe
                 number(answer, "id")
             );
         }
-        Command::SchemaList { .. } => {
-            let mut table = output::Table::new(&["SUBJECT", "LATEST", "ID", "TYPE"]);
+        Command::SchemaList { deleted } => {
+            let mut headings = vec!["SUBJECT", "LATEST", "ID", "TYPE"];
+            if *deleted {
+                headings.push("SOFT-DELETED");
+            }
+            let mut table = output::Table::new(&headings);
             for row in answer.as_array().into_iter().flatten() {
                 let (version, id, schema_type) = if row.get("latest").is_some_and(Value::is_u64) {
                     (
@@ -278,17 +329,21 @@ fn print_answer(global: &GlobalArgs, command: &Command, answer: &Value) -> CliRe
                 } else {
                     ("deleted".into(), "-".into(), "-".into())
                 };
-                table.row(vec![text(row, "subject").to_string(), version, id, schema_type]);
+                let mut cells = vec![text(row, "subject").to_string(), version, id, schema_type];
+                if *deleted {
+                    cells.push(soft_deleted_cell(row));
+                }
+                table.row(cells);
             }
             table.print()?;
         }
         Command::SchemaShow { .. } => println!("{}", text(answer, "schema")),
         Command::SchemaCheck { subject, .. } => {
-            let level = text(answer, "level");
+            let what = checked_what(subject, answer);
             if compatible == Some(true) {
-                println!("compatible with {subject} under {level}");
+                println!("compatible with {what}");
             } else {
-                println!("incompatible with {subject} under {level}:");
+                println!("incompatible with {what}:");
                 for message in answer.get("messages").and_then(Value::as_array).into_iter().flatten() {
                     println!("  {}", message.as_str().unwrap_or_default());
                 }

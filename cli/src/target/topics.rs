@@ -11,8 +11,7 @@ use millrace_server::ClientError;
 /// Who an offline `millrace topic COMMAND` records as the actor of the
 /// change (through a server, the server records the session's token@peer).
 fn cli_actor(command: &str) -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("{user} (millrace topic {command}, pid {})", std::process::id())
+    crate::actor::offline_actor(&format!("millrace topic {command}"))
 }
 
 impl Target {

@@ -44,12 +44,18 @@ fn apply_show_diff_and_history_version_and_audit_a_contract() {
     let (tmp, data) = store_with_topic("orders", 1);
     let v1 = write(tmp.path(), "v1.yaml", V1);
     let bad = write(tmp.path(), "bad.yaml", &V1.replace("maximum: 100", "maximun: 100"));
-    millrace(&data)
+    let refused = millrace(&data)
         .args(["contract", "apply"])
         .arg(&bad)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("line 12").and(predicate::str::contains("maximun")));
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr.matches("line 12").count(),
+        1,
+        "the place of an unknown field is said once: {stderr}"
+    );
     let dry = json_of(
         millrace(&data)
             .args(["contract", "apply", "--dry-run", "--json"])

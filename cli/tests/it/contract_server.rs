@@ -122,7 +122,7 @@ fn contracts_and_schemas_change_on_a_live_server() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "incompatible with orders-value under BACKWARD",
+            "incompatible with orders-value version 1 under BACKWARD:",
         ));
     // A change needs admin: the reader is refused, nothing registered.
     reader()

@@ -71,6 +71,7 @@ mod registry_kill9;
 mod repair_gap_restore;
 mod repair_restore_undo;
 mod replay;
+mod schema_walk;
 mod serve_banner;
 mod serve_security;
 mod server;

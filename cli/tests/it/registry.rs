@@ -188,7 +188,8 @@ fn a_taken_registry_port_names_the_flag() {
 /// The listing and lookup calls tools and serializers make besides
 /// registering, through confluent-kafka's SchemaRegistryClient
 /// (tests/kafka/registry_tools.py): subjects by prefix, deleted-only and
-/// paged, `GET /schemas`, `referencedby` (none: references are refused),
+/// paged, `GET /schemas` (soft-deleted versions marked, with
+/// `deleted=true`), a soft-deleted version by number, `referencedby` (none: references are refused),
 /// `contexts` (the default one), and the latest version by metadata (none
 /// is kept: any key finds nothing, 40403).
 #[test]
@@ -240,5 +241,17 @@ fn confluent_tool_listings_and_lookups() {
         out["schemas_latest"],
         serde_json::json!([["audit-value", 1], ["shop.items-value", 1], ["shop.orders-value", 2]])
     );
+    // Soft-deleted versions as Confluent's registry answers them: listed by
+    // `GET /schemas?deleted=true` with `"deleted": true`, found by number
+    // with `deleted=true` (and not without), listed by `deletedOnly`.
+    assert_eq!(out["schemas_deleted"], serde_json::json!([["gone-value", 1, true]]));
+    assert_eq!(out["schemas_not_deleted"], serde_json::json!([]));
+    assert_eq!(out["version_deleted"], 1);
+    assert_eq!(
+        out["version_not_deleted"],
+        serde_json::json!({"http": 404, "code": 40401})
+    );
+    assert_eq!(out["versions_deleted_only"], serde_json::json!([1]));
+    assert_eq!(out["versions_deleted"], serde_json::json!([1, 2]));
     assert!(server.stop());
 }

@@ -244,7 +244,8 @@ fn listed(data: &Path, topic: &str) -> bool {
 
 /// `events` with one record, dead-lettered (through the engine API, as a
 /// pipeline stage does: the CLI has no command that fails a record), so
-/// that it has a DLQ.
+/// that it has a DLQ; group `g` has committed past it on `events` and group
+/// `r` on the DLQ.
 fn events_with_a_dlq(data: &Path) {
     millrace(data).args(["topic", "create", "events"]).assert().success();
     millrace(data)
@@ -268,6 +269,7 @@ fn events_with_a_dlq(data: &Path) {
             1,
         )
         .unwrap();
+    store.commit_offset("r", "__dlq.events", 0, 1, &[]).unwrap();
     store.close().unwrap();
 }
 
@@ -291,15 +293,18 @@ fn open_writes(data: &Path) -> u32 {
 }
 
 /// `topic create events` and `topic delete events` (of a topic with a
-/// DLQ), each killed (SIGKILL, the crash hook) just before its n-th write,
-/// for n = 1, 2, ... past the open's writes: after every kill `topic list`
-/// (a read-only open) lists `events` exactly when its last record is a
-/// create, and after a writable open so does the data directory, and a
-/// deleted topic's DLQ is gone too. At least one kill of each fell between
+/// DLQ and committed offsets on both), each killed (SIGKILL, the crash
+/// hook) just before its n-th write, for n = 1, 2, ... past the open's
+/// writes: after every kill `topic list` (a read-only open) lists `events`
+/// exactly when its last record is a create, and after a writable open so
+/// does the data directory, a deleted topic's DLQ is gone too, and
+/// `offsets show` lists no committed offset on either (nor does `check`
+/// report anything left to finish). At least one kill of each fell between
 /// the record and the directory (the open rolled the create, and the
-/// delete, forward). To stay cheap, the delete's sweep stops once a kill
-/// found the topic and its DLQ gone (what follows is its offsets and
-/// bookkeeping, forgotten again at the next create of the name);
+/// delete, forward), and one of the delete's left its offsets after the
+/// DLQ was gone (`check` reported them, the open forgot them). To stay
+/// cheap, the delete's sweep stops once a kill found the topic, its DLQ
+/// and its offsets gone (what follows is its bookkeeping);
 /// `MILLRACE_TEST_FULL_KILL_SWEEP=1` sweeps every write to completion.
 #[test]
 fn a_kill_9_at_each_write_of_topic_create_and_delete_leaves_the_trail_and_the_catalog_agreeing() {
@@ -318,6 +323,7 @@ fn a_kill_9_at_each_write_of_topic_create_and_delete_leaves_the_trail_and_the_ca
     let first = open_writes(&data).saturating_sub(1).max(1);
     for command in ["create", "delete"] {
         let mut rolled_forward = 0;
+        let mut offsets_left = 0;
         let mut done = false;
         for n in first..=400u32 {
             // The state each command starts from.
@@ -356,7 +362,11 @@ fn a_kill_9_at_each_write_of_topic_create_and_delete_leaves_the_trail_and_the_ca
             if dir.is_dir() != exists || (!exists && dlq.is_dir()) {
                 rolled_forward += 1;
             }
-            let gone_before_open = !dir.is_dir() && !dlq.is_dir();
+            let mut gone_before_open = !dir.is_dir() && !dlq.is_dir();
+            if command == "delete" && gone_before_open && leftover_offsets_checked(&data) {
+                offsets_left += 1;
+                gone_before_open = false;
+            }
             // A writable open finishes what the record says.
             millrace(&data)
                 .args(["topic", "alter", "orders", "--retention-bytes", "1", "--dry-run"])
@@ -365,6 +375,15 @@ fn a_kill_9_at_each_write_of_topic_create_and_delete_leaves_the_trail_and_the_ca
             assert_eq!(dir.is_dir(), exists, "{command} n={n}: not rolled forward ({last:?})");
             if !exists {
                 assert!(!dlq.exists(), "{command} n={n}: a deleted topic's DLQ is left");
+                let shown = common::stdout_of(millrace(&data).args(["--json", "offsets", "show"]));
+                assert!(
+                    !shown.contains("events"),
+                    "{command} n={n}: offsets of the deleted topic or its DLQ are left: {shown}"
+                );
+                assert!(
+                    !leftover_offsets_checked(&data),
+                    "{command} n={n}: check still finds offsets to forget"
+                );
             }
             if output.status.success() {
                 assert_eq!(
@@ -391,7 +410,24 @@ fn a_kill_9_at_each_write_of_topic_create_and_delete_leaves_the_trail_and_the_ca
             rolled_forward > 0,
             "no kill of topic {command} fell between the record and the directory"
         );
+        if command == "delete" {
+            assert!(
+                offsets_left > 0,
+                "no kill of topic delete fell between its DLQ and its offsets"
+            );
+        }
     }
+}
+
+/// Whether `check` reports committed offsets that the next open forgets
+/// (those of a deleted topic whose directory and DLQ are gone).
+fn leftover_offsets_checked(data: &Path) -> bool {
+    let report = common::json_of(millrace(data).args(["--json", "check"]));
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["detail"].as_str().unwrap().contains("the next open forgets them"))
 }
 
 /// A flipped byte in the first of three config change records (alters): `topic

@@ -168,28 +168,35 @@ fn encode(change: &ConfigChange) -> Vec<u8> {
 /// Decode a record read from `partition` at `offset`: `Corruption`
 /// (`BadRecord`, naming the partition and the offset) if it does not.
 fn decode(bytes: &[u8], partition: &Partition, offset: u64) -> Result<ConfigChange> {
-    let bad = || Error::corruption(&partition.dir, offset, CorruptionKind::BadRecord);
-    let mut d = Decoder::with_crc(bytes).ok_or_else(bad)?;
+    decode_change(bytes).ok_or_else(|| Error::corruption(&partition.dir, offset, CorruptionKind::BadRecord))
+}
+
+/// Decode a config change record (`None`: it does not decode); also what
+/// `millrace check` reads the log's files with.
+pub(crate) fn decode_change(bytes: &[u8]) -> Option<ConfigChange> {
+    let mut d = Decoder::with_crc(bytes)?;
     if d.u8() != Some(RECORD_VERSION) {
-        return Err(bad());
+        return None;
     }
-    let at_ms = d.i64().ok_or_else(bad)?;
-    let actor = d.short_str().ok_or_else(bad)?;
-    let topic = d.short_str().ok_or_else(bad)?;
-    let kind = d.u8().and_then(ConfigChangeKind::of_code).ok_or_else(bad)?;
-    let mut config = || -> Result<Option<TopicConfig>> {
-        let bytes = d.long_bytes().ok_or_else(bad)?;
+    let at_ms = d.i64()?;
+    let actor = d.short_str()?;
+    let topic = d.short_str()?;
+    let kind = d.u8().and_then(ConfigChangeKind::of_code)?;
+    let mut config = || -> Option<Option<TopicConfig>> {
+        let bytes = d.long_bytes()?;
         if bytes.is_empty() {
-            return Ok(None);
+            return Some(None);
         }
-        TopicConfig::decode(&bytes, &partition.dir).map(Some).map_err(|_| bad())
+        TopicConfig::decode(&bytes, std::path::Path::new(CONFIG_CHANGES_TOPIC))
+            .ok()
+            .map(Some)
     };
     let old = config()?;
     let new = config()?;
     if !d.is_empty() {
-        return Err(bad());
+        return None;
     }
-    Ok(ConfigChange {
+    Some(ConfigChange {
         at_ms,
         actor,
         topic,

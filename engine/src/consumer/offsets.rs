@@ -259,6 +259,17 @@ impl ConsumerGroups {
         })
     }
 
+    /// [`ConsumerGroups::forget_topic_offsets`] in this view only (a
+    /// read-only open of a store whose last open did not forget them):
+    /// nothing is written, the next writable open forgets them durably.
+    pub(crate) fn hide_topic_offsets(&self, topics: &[&str]) -> Result<usize> {
+        self.with_offsets(|map| {
+            let before = map.len();
+            map.retain(|(_, t, _), _| !topics.contains(&t.as_str()));
+            Ok(before - map.len())
+        })
+    }
+
     /// Load the offset table (if not yet): `Err` if `__offsets` cannot be read.
     pub(crate) fn load_offset_table(&self) -> Result<()> {
         self.with_offsets(|_| Ok(()))

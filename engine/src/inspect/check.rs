@@ -65,6 +65,7 @@ pub(super) fn check_once(
         })?;
     }
     transactions::check_transactions(storage, path, &mut report)?;
+    super::deletes::check_interrupted_deletes(storage, path, &mut report)?;
     Ok(report)
 }
 

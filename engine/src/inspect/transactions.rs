@@ -212,7 +212,7 @@ fn present(storage: &dyn Storage, dir: &Path, from: u64, stamp: ProducerStamp, w
     Ok(false)
 }
 
-fn segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+pub(super) fn segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut segments: Vec<(u64, PathBuf)> = list_names(storage, dir)?
         .iter()
         .filter_map(|n| parse_log_name(n).map(|base| (base, dir.join(n))))
@@ -223,7 +223,7 @@ fn segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 /// The partition's persisted log start (0 if none or unreadable: the
 /// start-offset check reports a bad file).
-fn read_start_offset(storage: &dyn Storage, dir: &Path) -> u64 {
+pub(super) fn read_start_offset(storage: &dyn Storage, dir: &Path) -> u64 {
     read_small(storage, &dir.join(START_OFFSET_FILE))
         .ok()
         .and_then(|b| String::from_utf8(b).ok())

@@ -98,6 +98,17 @@ impl Compatibility {
             Compatibility::BackwardTransitive | Compatibility::ForwardTransitive | Compatibility::FullTransitive
         )
     }
+
+    /// The level checked against one version: its directions without the
+    /// transitivity (`FULL_TRANSITIVE` → `FULL`).
+    pub fn against_one(self) -> Compatibility {
+        match self {
+            Compatibility::BackwardTransitive => Compatibility::Backward,
+            Compatibility::ForwardTransitive => Compatibility::Forward,
+            Compatibility::FullTransitive => Compatibility::Full,
+            other => other,
+        }
+    }
 }
 
 impl std::fmt::Display for Compatibility {
@@ -113,6 +124,8 @@ pub struct CompatibilityReport {
     pub compatible: bool,
     /// Why not, one line per reason (empty when compatible).
     pub messages: Vec<String>,
+    /// The versions checked against, ascending (empty: none to check).
+    pub checked: Vec<u32>,
 }
 
 /// Why `reader` cannot read everything written with `writer` (empty: it can).
@@ -161,5 +174,6 @@ pub(crate) fn check(level: Compatibility, new: &ParsedSchema, earlier: &[(u32, P
     CompatibilityReport {
         compatible: messages.is_empty(),
         messages,
+        checked: against.iter().map(|(version, _)| *version).collect(),
     }
 }

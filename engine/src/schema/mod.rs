@@ -120,6 +120,8 @@ pub struct SubjectVersion {
     pub schema_type: SchemaType,
     /// The schema's text.
     pub schema: String,
+    /// Soft-deleted (found only by the lookups that include such versions).
+    pub deleted: bool,
 }
 
 /// `InvalidInput` unless `subject` is a subject name: 1 to

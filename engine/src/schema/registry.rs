@@ -234,6 +234,26 @@ impl SchemaRegistry {
         })
     }
 
+    /// Version `version` of `subject` (`None`: the latest), soft-deleted or
+    /// not (`deleted` says which), if it exists.
+    pub fn version_including_deleted(&self, subject: &str, version: Option<u32>) -> Result<Option<SubjectVersion>> {
+        self.with_state(|state| {
+            let Some(s) = state.subjects.get(subject) else {
+                return Ok(None);
+            };
+            let found = match version {
+                None => s.versions.iter().next_back(),
+                Some(v) => s.versions.get_key_value(&v),
+            };
+            Ok(found.and_then(|(v, e)| {
+                state.subject_version(subject, *v, e.id).map(|found| SubjectVersion {
+                    deleted: e.deleted,
+                    ..found
+                })
+            }))
+        })
+    }
+
     /// The undeleted version of `subject` whose schema is `schema` (the
     /// same identity), if any.
     pub fn lookup(&self, subject: &str, schema_type: SchemaType, schema: &str) -> Result<Option<SubjectVersion>> {

@@ -163,6 +163,7 @@ impl State {
             id,
             schema_type: s.schema_type,
             schema: s.text.clone(),
+            deleted: false,
         })
     }
 

@@ -125,10 +125,13 @@ impl Store {
     /// whose last config change record is a delete, with whether its
     /// directory is still there): a topic still there is deleted, whole; one
     /// whose directory went but whose DLQ is still there (a crash between
-    /// the two) loses its DLQ and what goes with it. Not recorded again. A
-    /// read-only open drops the topic and its DLQ from its view only.
+    /// the two) loses its DLQ and what goes with it; one whose DLQ went too
+    /// loses the committed offsets left on it or its DLQ (a crash before
+    /// they were forgotten; none left: nothing is written). Not recorded
+    /// again. A read-only open drops the topic and its DLQ from its view only.
     pub(super) fn finish_deletes(&self, deletes: &[(String, bool)]) -> Result<()> {
         let catalog = &self.inner.catalog;
+        let mut gone: Vec<String> = Vec::new();
         for (name, exists) in deletes {
             let dlq = crate::pipeline::dlq::dlq_topic_name(name);
             if catalog.storage.is_read_only() {
@@ -144,9 +147,47 @@ impl Store {
             } else if catalog.contains(&dlq) {
                 tracing::info!(topic = %name, "finishing a topic delete interrupted before its DLQ went");
                 self.forget_topic_dependents(name)?;
+            } else {
+                gone.push(name.clone());
+                gone.push(dlq);
             }
         }
+        if !gone.is_empty() {
+            self.forget_leftover_offsets(&gone)?;
+        }
         Ok(())
+    }
+
+    /// The committed offsets still kept on `topics` (deleted topics whose
+    /// directory and DLQ are gone, and those DLQs), all forgotten in one
+    /// pass (a read-only open hides them from its view); nothing is written
+    /// when there are none. A damaged or unreadable
+    /// `__offsets` is left to `millrace check` (reported there): the store
+    /// opens, as it does with a damaged config change log.
+    fn forget_leftover_offsets(&self, topics: &[String]) -> Result<()> {
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let groups = self.consumer_groups();
+        let forgotten = if self.inner.catalog.storage.is_read_only() {
+            groups.hide_topic_offsets(&names)
+        } else {
+            groups.forget_topic_offsets(&names)
+        };
+        match forgotten {
+            Ok(0) => Ok(()),
+            Ok(forgotten) => {
+                tracing::info!(
+                    forgotten,
+                    topics = ?names,
+                    "finishing a topic delete interrupted before its committed offsets were forgotten"
+                );
+                Ok(())
+            }
+            Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => {
+                tracing::error!(error = %e, "the committed offsets of deleted topics cannot be forgotten: `__offsets` is damaged; run `millrace check`");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The DLQ of `name`, every committed offset on `name` or its DLQ, then

@@ -150,14 +150,20 @@ fn ok(value: &Value) -> Answer {
     json_answer(StatusCode::OK, value)
 }
 
+/// A version as Confluent's registry answers it; a soft-deleted one (listed
+/// only when asked with `deleted=true`) carries `"deleted": true`.
 fn version_json(v: &SubjectVersion) -> Value {
-    json!({
+    let mut out = json!({
         "subject": v.subject,
         "version": v.version,
         "id": v.id,
         "schemaType": v.schema_type.name(),
         "schema": v.schema,
-    })
+    });
+    if let (true, Some(fields)) = (v.deleted, out.as_object_mut()) {
+        fields.insert("deleted".into(), Value::Bool(true));
+    }
+    out
 }
 
 fn level_json(key: &str, level: Compatibility) -> Value {
@@ -182,15 +188,9 @@ pub(super) async fn route(call: Call<'_>) -> Result<Answer, Refusal> {
         (Method::GET, ["schemas"]) => all_schemas(&call).await,
         (Method::GET, ["contexts"]) => Ok(ok(&json!(["."]))),
         (Method::GET, ["subjects", subject, "metadata"]) => latest_with_metadata(&call, subject).await,
-        (Method::GET, ["subjects", subject, "versions"]) => {
-            let (subject, deleted) = (subject.to_string(), call.flag("deleted"));
-            let versions = call
-                .registry(RegistryAccess::Read, move |r| r.versions(&subject, deleted))
-                .await?;
-            Ok(ok(&json!(versions)))
-        }
+        (Method::GET, ["subjects", subject, "versions"]) => subject_versions(&call, subject).await,
         (Method::GET, ["subjects", subject, "versions", v, rest @ ..]) => {
-            let found = subject_version(&call, subject, version(v)?).await?;
+            let found = subject_version(&call, subject, version(v)?, call.flag("deleted")).await?;
             match rest {
                 [] => Ok(ok(&version_json(&found))),
                 ["schema"] => Ok(body_answer(StatusCode::OK, found.schema)),
@@ -331,28 +331,49 @@ async fn latest_with_metadata(call: &Call<'_>, subject: &str) -> Result<Answer, 
             "no version of this subject carries that metadata (this registry keeps none)",
         ));
     }
-    Ok(ok(&version_json(&subject_version(call, subject, None).await?)))
+    Ok(ok(&version_json(&subject_version(call, subject, None, false).await?)))
+}
+
+/// `GET /subjects/{s}/versions`: the version numbers, ascending (`deleted`:
+/// the soft-deleted ones too; `deletedOnly` or the Python client's
+/// `deleted_only`: only those).
+async fn subject_versions(call: &Call<'_>, subject: &str) -> Result<Answer, Refusal> {
+    let deleted_only = call.flag("deletedOnly") || call.flag("deleted_only");
+    let (subject, deleted) = (subject.to_string(), call.flag("deleted") || deleted_only);
+    let versions = call
+        .registry(RegistryAccess::Read, move |r| {
+            let all = r.versions(&subject, deleted)?;
+            if !deleted_only {
+                return Ok(all);
+            }
+            let live = r.versions(&subject, false).unwrap_or_default();
+            Ok(all.into_iter().filter(|v| !live.contains(v)).collect::<Vec<u32>>())
+        })
+        .await?;
+    Ok(ok(&json!(versions)))
 }
 
 /// `GET /schemas`: every live version of every subject (`subjectPrefix`,
-/// `latestOnly`, `offset`, `limit`; soft-deleted versions are not listed), each as
+/// `latestOnly`, `offset`, `limit`; `deleted=true` adds the soft-deleted
+/// versions, marked `"deleted": true`, as Confluent's registry does), each as
 /// `{"subject", "version", "id", "schemaType", "schema"}`, by subject then version.
 async fn all_schemas(call: &Call<'_>) -> Result<Answer, Refusal> {
     let latest_only = call.flag("latestOnly");
+    let deleted = call.flag("deleted");
     let prefix = call.param("subjectPrefix").unwrap_or_default();
     let found = call
         .registry(RegistryAccess::Read, move |r| {
             let mut out = Vec::new();
-            for subject in r.subjects(false)? {
+            for subject in r.subjects(deleted)? {
                 if !subject.starts_with(&prefix) {
                     continue;
                 }
-                let mut versions = r.versions(&subject, false)?;
+                let mut versions = r.versions(&subject, deleted)?;
                 if latest_only {
                     versions = versions.last().copied().into_iter().collect();
                 }
                 for v in versions {
-                    if let Some(found) = r.version(&subject, Some(v))? {
+                    if let Some(found) = r.version_including_deleted(&subject, Some(v))? {
                         out.push(found);
                     }
                 }
@@ -366,11 +387,21 @@ async fn all_schemas(call: &Call<'_>) -> Result<Answer, Refusal> {
 
 /// Version `v` (`None`: the latest) of `subject`: 40401 when the subject
 /// has no version, 40402 when it lacks this one.
-async fn subject_version(call: &Call<'_>, subject: &str, v: Option<u32>) -> Result<SubjectVersion, Refusal> {
+async fn subject_version(
+    call: &Call<'_>,
+    subject: &str,
+    v: Option<u32>,
+    deleted: bool,
+) -> Result<SubjectVersion, Refusal> {
     let subject = subject.to_string();
     call.registry(RegistryAccess::Read, move |r| {
-        r.versions(&subject, false)?;
-        r.version(&subject, v)?.ok_or(millrace::Error::VersionNotFound {
+        r.versions(&subject, deleted)?;
+        let found = if deleted {
+            r.version_including_deleted(&subject, v)?
+        } else {
+            r.version(&subject, v)?
+        };
+        found.ok_or(millrace::Error::VersionNotFound {
             subject,
             version: v.unwrap_or_default(),
             not_soft_deleted: false,

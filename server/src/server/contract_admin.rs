@@ -234,8 +234,22 @@ fn run_schema(registry: &SchemaRegistry, command: &ContractCommand) -> Result<Va
             let mut entries = Vec::new();
             for subject in registry.subjects(*deleted)? {
                 let latest = registry.version(&subject, None)?;
-                entries.push(json!({"subject": subject, "latest": latest.as_ref().map(|v| v.version),
-                    "id": latest.as_ref().map(|v| v.id), "schemaType": latest.as_ref().map(|v| v.schema_type.name())}));
+                let mut entry = json!({"subject": subject, "latest": latest.as_ref().map(|v| v.version),
+                    "id": latest.as_ref().map(|v| v.id), "schemaType": latest.as_ref().map(|v| v.schema_type.name())});
+                if *deleted {
+                    // The soft-deleted versions, each named (as Confluent's
+                    // `GET /schemas?deleted=true` marks them).
+                    let live = registry.versions(&subject, false).unwrap_or_default();
+                    let soft: Vec<u32> = registry
+                        .versions(&subject, true)?
+                        .into_iter()
+                        .filter(|v| !live.contains(v))
+                        .collect();
+                    if let Some(fields) = entry.as_object_mut() {
+                        fields.insert("softDeleted".into(), json!(soft));
+                    }
+                }
+                entries.push(entry);
             }
             json!(entries)
         }
@@ -263,7 +277,11 @@ fn run_schema(registry: &SchemaRegistry, command: &ContractCommand) -> Result<Va
             };
             let report = registry.check_compatibility(subject, schema_type(kind)?, schema, against)?;
             let level = registry.compatibility(Some(subject))?;
-            json!({"subject": subject, "level": level.name(), "compatible": report.compatible, "messages": report.messages})
+            // Against one version the level's directions apply without its
+            // transitivity: say so rather than name a check not made.
+            let applied = if against.is_some() { level.against_one() } else { level };
+            json!({"subject": subject, "level": level.name(), "applied": applied.name(),
+                "checked": report.checked, "compatible": report.compatible, "messages": report.messages})
         }
         ContractCommand::SchemaDelete {
             subject,

@@ -102,10 +102,11 @@ fn fail(target: &Target, args: &FailArgs, stage: &str) -> CliResult<u64> {
 
 pub fn run(global: &GlobalArgs, args: FailArgs) -> CliResult<()> {
     let stage = args.stage.clone().unwrap_or_else(|| {
-        format!(
-            "manual (by {})",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        )
+        let (name, source) = crate::actor::login_name();
+        match source {
+            None => format!("manual (by {name})"),
+            Some(source) => format!("manual (by {name}, {source})"),
+        }
     });
     let target = Target::open(global)?;
     let dlq_offset = fail(&target, &args, &stage)?;
