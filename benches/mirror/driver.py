@@ -21,19 +21,36 @@ Per round, in fresh directories:
           process start to its exit, so the start (store open, producer init,
           progress read) is included.
 
-Ratio = mirror records/s / kafka records/s of the same round; the report gives
-each round and the median. Each round also records CPU: the central server's
-during the Kafka produce and during the mirror, and the mirror process's own
-(`*_cpu_s`), and the mirror's start-up: from its process start to its log line
-`mirror session started` (`mirror_startup_s`), and the rate after it
-(`mirror_after_start_records_per_s`, `ratio_after_start`). Environment: MBENCH_RECORDS (default 100000),
-MBENCH_ROUNDS (default 3), MBENCH_MIRROR_ARGS (extra `millrace mirror` flags,
-whitespace-separated, recorded in the output), MBENCH_PYTHON is not read (run this with a python
+Two ratios per round, both against the Kafka front's produce rate of the
+same round (timed from the first produce to the last acknowledgement, the
+producer connected beforehand, untimed):
+
+- `ratio_steady` (the target's figure, design/mirror.md "Throughput"): the
+  mirror's steady state, from the start of its first batch (read from the
+  edge) to its last committed transaction, from the mirror's own step log
+  (`batch sent; its commit started` with its fill and wait times, and
+  `transaction committed`, at debug level of `millrace_mirror::shard`):
+  `mirror_steady_s`, `mirror_steady_records_per_s`;
+- `ratio` (whole process): from the process start to its exit, so the
+  start (process start, store open, producers' init, topics, progress
+  read: `mirror_startup_s`, up to the first batch) and the end (after the
+  last commit: producers' close, `mirror_end_s`) are included.
+
+Each round also records CPU: the central server's during the Kafka produce
+and during the mirror, and the mirror process's own (`*_cpu_s`, and per
+record `*_cpu_us_per_record`), the time to the log line `mirror session
+started` (`mirror_session_started_s`) and the rate after it
+(`mirror_after_start_records_per_s`, `ratio_after_start`: the end
+included). Environment: MBENCH_RECORDS (default 100000; 500000 makes the
+start-up small against the run), MBENCH_ROUNDS (default 3),
+MBENCH_MIRROR_ARGS (extra `millrace mirror` flags, whitespace-separated,
+recorded in the output), MBENCH_PYTHON is not read (run this with a python
 that has confluent-kafka: target/kafka-venv/bin/python).
 """
 import datetime
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -57,18 +74,49 @@ def log(msg):
     print(f"[mirror-bench] {msg}", file=sys.stderr, flush=True)
 
 
+def stamp(line):
+    """Seconds since the epoch of a log line's RFC 3339 time, or None."""
+    head = re.sub(r"\x1b\[[0-9;]*m", "", line).split(" ", 1)[0]
+    try:
+        at = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return None
+    return at.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def fields(line):
+    return dict(re.findall(r"(\w+)=(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line)))
+
+
 def session_started(stderr):
     """Wall time (seconds since the epoch) of the mirror's first `mirror
     session started` log line, or None."""
     for line in stderr.splitlines():
         if "mirror session started" in line:
-            stamp = line.split()[0]
-            try:
-                at = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
-            except ValueError:
-                return None
-            return at.replace(tzinfo=datetime.timezone.utc).timestamp()
+            return stamp(line)
     return None
+
+
+def steady_window(stderr):
+    """(start of the first batch, last commit, batches) from the mirror's
+    step log, in seconds since the epoch; (None, None, 0) without them.
+    A batch's line is logged when it is sent, after `fill_us` of reading
+    the edge and `waited_for_previous_commit_us`: its start is that much
+    earlier."""
+    first = last = None
+    batches = 0
+    for line in stderr.splitlines():
+        if "batch sent; its commit started" in line:
+            batches += 1
+            at = stamp(line)
+            if first is None and at is not None:
+                f = fields(line)
+                first = at - (int(f.get("fill_us", 0)) + int(f.get("waited_for_previous_commit_us", 0))) / 1e6
+        elif "transaction committed" in line:
+            at = stamp(line)
+            if at is not None:
+                last = at
+    return first, last, batches
 
 
 def one_round(binary, work, rnd):
@@ -98,9 +146,10 @@ def one_round(binary, work, rnd):
                 [binary, "mirror", "--data", edge, "--to", bootstrap, "--prefix", "edge.", "--edge-id", f"bench{rnd}",
                  "--topics", "mbench", "--progress-topic", "mirror_progress", "--exit-when-caught-up"] + MIRROR_ARGS,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                # `mirror session started` is an info line of the shard; the
-                # command's own default level is warn.
-                env=dict(os.environ, RUST_LOG="warn,millrace_mirror::shard=info"),
+                # `mirror session started` is an info line of the shard, its
+                # batches' and commits' lines debug ones (one per
+                # transaction); the command's own default level is warn.
+                env=dict(os.environ, RUST_LOG="warn,millrace_mirror::shard=debug", NO_COLOR="1"),
             )
             t1, srv1, wall1 = time.monotonic(), server.cpu(), time.time()
             children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -116,9 +165,12 @@ def one_round(binary, work, rnd):
                 raise RuntimeError(f"mirror: {high - low} offsets on the target, {RECORDS} records sent")
             mirror_seconds = t1 - t0
             mirror_rate = RECORDS / mirror_seconds
-            started = session_started(out.stderr.decode(errors="replace"))
-            startup = (started - wall0) if started else None
+            log_text = out.stderr.decode(errors="replace")
+            started = session_started(log_text)
             after = (wall1 - started) if started else None
+            first, last, batches = steady_window(log_text)
+            steady = (last - first) if first is not None and last is not None and last > first else None
+            steady_rate = RECORDS / steady if steady else None
             return {
                 "round": rnd,
                 "records": RECORDS,
@@ -131,7 +183,16 @@ def one_round(binary, work, rnd):
                 "mirror_cpu_s": (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime),
                 "kafka_server_cpu_s": produce["server_cpu"],
                 "kafka_client_cpu_s": produce["client_cpu"],
-                "mirror_startup_s": startup,
+                "mirror_cpu_us_per_record": 1e6 * ((children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)) / RECORDS,
+                "mirror_server_cpu_us_per_record": 1e6 * (srv1 - srv0) / RECORDS,
+                "kafka_server_cpu_us_per_record": 1e6 * produce["server_cpu"] / RECORDS,
+                "mirror_transactions": batches,
+                "mirror_startup_s": (first - wall0) if first is not None else None,
+                "mirror_steady_s": steady,
+                "mirror_end_s": (wall1 - last) if last is not None else None,
+                "mirror_steady_records_per_s": steady_rate,
+                "ratio_steady": steady_rate / kafka_rate if steady_rate else None,
+                "mirror_session_started_s": (started - wall0) if started else None,
                 "mirror_after_start_records_per_s": RECORDS / after if after else None,
                 "ratio": mirror_rate / kafka_rate,
                 "ratio_after_start": (RECORDS / after) / kafka_rate if after else None,
@@ -150,9 +211,15 @@ def main():
     out_path = sys.argv[3] if len(sys.argv) > 3 else None
     os.makedirs(work, exist_ok=True)
     rows = []
+    load_at_start = os.getloadavg()
     for rnd in range(ROUNDS):
         row = one_round(binary, work, rnd)
-        log(f"round {rnd}: kafka {row['kafka_produce_records_per_s']:.0f} rec/s, mirror {row['mirror_records_per_s']:.0f} rec/s, ratio {row['ratio']:.2f}, start-up {row['mirror_startup_s']}, after start {row['ratio_after_start']}")
+        log(f"round {rnd}: kafka {row['kafka_produce_records_per_s']:.0f} rec/s; mirror steady "
+            f"{row['mirror_steady_records_per_s'] or 0:.0f} rec/s (ratio {row['ratio_steady'] or 0:.2f}), "
+            f"whole process {row['mirror_records_per_s']:.0f} rec/s (ratio {row['ratio']:.2f}); "
+            f"start-up {row['mirror_startup_s'] or 0:.3f} s, end {row['mirror_end_s'] or 0:.3f} s; "
+            f"central CPU {row['mirror_server_cpu_us_per_record']:.2f} us/record (Kafka produce "
+            f"{row['kafka_server_cpu_us_per_record']:.2f}); load {os.getloadavg()[0]:.2f}")
         rows.append(row)
     load = os.getloadavg()
     summary = {
@@ -161,6 +228,11 @@ def main():
         "median_kafka_records_per_s": statistics.median(r["kafka_produce_records_per_s"] for r in rows),
         "median_mirror_records_per_s": statistics.median(r["mirror_records_per_s"] for r in rows),
         "median_ratio_after_start": statistics.median(r["ratio_after_start"] or 0 for r in rows),
+        "median_ratio_steady": statistics.median(r["ratio_steady"] or 0 for r in rows),
+        "median_mirror_steady_records_per_s": statistics.median(r["mirror_steady_records_per_s"] or 0 for r in rows),
+        "median_mirror_startup_s": statistics.median(r["mirror_startup_s"] or 0 for r in rows),
+        "median_mirror_server_cpu_us_per_record": statistics.median(r["mirror_server_cpu_us_per_record"] for r in rows),
+        "loadavg_at_start": load_at_start,
         "loadavg_at_end": load,
         "mirror_args": MIRROR_ARGS,
     }

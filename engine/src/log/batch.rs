@@ -269,6 +269,13 @@ struct HeaderFields {
 /// Write the header of the batch that starts at `start` of `out` (its
 /// records already follow the header's place) and its CRC.
 fn seal(out: &mut [u8], start: usize, fields: &HeaderFields) -> BatchHeader {
+    seal_with(out, start, fields, None)
+}
+
+/// [`seal`], with the CRC of the records' bytes (everything after the
+/// header) when it is known: only the header is hashed then, and the
+/// records' CRC combined in.
+fn seal_with(out: &mut [u8], start: usize, fields: &HeaderFields, body_crc: Option<u32>) -> BatchHeader {
     let length = (out.len() - start) as u32;
     let header = BatchHeader {
         length,
@@ -303,7 +310,13 @@ fn seal(out: &mut [u8], start: usize, fields: &HeaderFields) -> BatchHeader {
     if let Some(dst) = out.get_mut(start..start + HEADER_SIZE) {
         dst.copy_from_slice(&h);
     }
-    let crc = crc32fast::hash(out.get(start + CRC_FROM..).unwrap_or_default());
+    let crc = match body_crc {
+        Some(body) => crate::log::encoded::crc_with_known(
+            out.get(start + CRC_FROM..).unwrap_or_default(),
+            &[(HEADER_SIZE - CRC_FROM, length as usize - CRC_FROM, body)],
+        ),
+        None => crc32fast::hash(out.get(start + CRC_FROM..).unwrap_or_default()),
+    };
     if let Some(dst) = out.get_mut(start + CRC_AT..start + CRC_AT + 4) {
         dst.copy_from_slice(&crc.to_le_bytes());
     }
@@ -341,7 +354,7 @@ pub(crate) fn encode_encoded(
             BATCH_VERSION
         },
     };
-    seal(out, start, &fields)
+    seal_with(out, start, &fields, records.crc)
 }
 
 /// Visit the records of a verified batch (`batch` is exactly the batch bytes)

@@ -4,7 +4,7 @@
 //! the partition behind another ([`crate::log::batch::encode_encoded`]):
 //! no record is decoded, cloned or encoded again on the way.
 
-use crate::log::record::{encode_record, Record, RECORD_FIXED_SIZE};
+use crate::log::record::{encode_record, AppendRecord, Record, RECORD_FIXED_SIZE};
 
 /// Byte position of a record's timestamp within its encoding (after its
 /// length, design/format.md "Record").
@@ -24,6 +24,10 @@ pub(crate) struct EncodedRecords {
     /// The largest record's encoded length (checked against the target's
     /// limits again at commit).
     largest: usize,
+    /// CRC-32 of `body` as it is, once computed ([`EncodedRecords::seal_crc`]):
+    /// every batch made of the whole body derives its CRC from it instead
+    /// of hashing the body again. Cleared by any change to the body.
+    crc: Option<u32>,
 }
 
 impl EncodedRecords {
@@ -63,19 +67,32 @@ impl EncodedRecords {
             untimed: Vec::new(),
             nulls: false,
             largest: record_len,
+            crc: None,
         }
     }
 
-    /// Encode `record` after the others.
-    pub(crate) fn push(&mut self, record: &Record) {
+    /// Room for `bytes` more encoded bytes.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.body.reserve(bytes);
+    }
+
+    /// Encode `record` (owned or borrowed) after the others.
+    pub(crate) fn push<R: AppendRecord + ?Sized>(&mut self, record: &R) {
         let index = self.starts.len();
-        self.starts.push(self.body.len());
-        let timestamp_ms = record.timestamp_ms.unwrap_or_else(|| {
+        let timestamp_ms = record.timestamp_ms().unwrap_or_else(|| {
             self.untimed.push(index);
             0
         });
+        self.push_at(record, timestamp_ms);
+    }
+
+    /// Encode `record` after the others with `timestamp_ms` as its time
+    /// (a log-append-time topic's stamp).
+    pub(crate) fn push_at<R: AppendRecord + ?Sized>(&mut self, record: &R, timestamp_ms: i64) {
+        self.crc = None;
+        self.starts.push(self.body.len());
         let len = encode_record(&mut self.body, record, timestamp_ms);
-        self.nulls |= !record.nulls.is_empty();
+        self.nulls |= record.holds_nulls();
         self.largest = self.largest.max(len);
     }
 
@@ -97,6 +114,9 @@ impl EncodedRecords {
     /// Give each record staged without a timestamp `ms` (the commit time,
     /// as the batch encoding gives a record without one its append time).
     pub(crate) fn stamp_untimed(&mut self, ms: i64) {
+        if !self.untimed.is_empty() {
+            self.crc = None;
+        }
         for index in std::mem::take(&mut self.untimed) {
             let Some(at) = self.starts.get(index).map(|start| start + TIMESTAMP_AT) else {
                 continue;
@@ -105,6 +125,20 @@ impl EncodedRecords {
                 dst.copy_from_slice(&ms.to_le_bytes());
             }
         }
+    }
+
+    /// Hash the body once, now that it is final (a transaction's part at
+    /// its commit): the commit record's embedded batch, the commit record's
+    /// own CRC, its batch in `__transactions` and the partition's batch all
+    /// derive their CRCs from this one pass ([`crc_with_known`]).
+    pub(crate) fn seal_crc(&mut self) {
+        self.crc = Some(crc32fast::hash(&self.body));
+    }
+
+    /// Set the body's CRC from the CRCs already known of some of its spans
+    /// ([`crc_with_known`]): only the bytes between them are hashed.
+    pub(crate) fn seal_crc_with_known(&mut self, known: &[(usize, usize, u32)]) {
+        self.crc = Some(crc_with_known(&self.body, known));
     }
 
     /// The records from index `from` on, cut into consecutive slices of at
@@ -130,6 +164,8 @@ impl EncodedRecords {
                 body: self.body.get(begin..end).unwrap_or_default(),
                 count: (end_index - first) as u32,
                 nulls: self.nulls,
+                // The whole body in one batch: its CRC is known.
+                crc: self.crc.filter(|_| begin == 0 && end == self.body.len()),
             });
             first = end_index;
         }
@@ -147,8 +183,29 @@ impl EncodedRecords {
             body: &self.body,
             count: self.starts.len() as u32,
             nulls: self.nulls,
+            crc: self.crc,
         }
     }
+}
+
+/// CRC-32 of `bytes` where the CRCs of some spans are known: `known` holds
+/// (start, end, CRC of `bytes[start..end]`), in order and apart; only the
+/// bytes between them are hashed, the known ones combined in
+/// (`crc32fast::Hasher::combine`, a few hundred operations whatever the
+/// length). The result is the CRC of the whole, as `crc32fast::hash` gives.
+pub(crate) fn crc_with_known(bytes: &[u8], known: &[(usize, usize, u32)]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut at = 0;
+    for &(start, end, crc) in known {
+        hasher.update(bytes.get(at..start).unwrap_or_default());
+        hasher.combine(&crc32fast::Hasher::new_with_initial_len(
+            crc,
+            end.saturating_sub(start) as u64,
+        ));
+        at = end;
+    }
+    hasher.update(bytes.get(at..).unwrap_or_default());
+    hasher.finalize()
 }
 
 /// Consecutive encoded records: a batch's body.
@@ -157,6 +214,8 @@ pub(crate) struct EncodedSlice<'a> {
     pub(crate) body: &'a [u8],
     pub(crate) count: u32,
     pub(crate) nulls: bool,
+    /// CRC-32 of `body`, when known: the batch's CRC is derived from it.
+    pub(crate) crc: Option<u32>,
 }
 
 impl EncodedSlice<'_> {
@@ -226,5 +285,40 @@ mod tests {
         let mut b = Vec::new();
         batch::encode(&mut b, 0, &[record], 0, None, 0, 0);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_known_crc_makes_the_same_batch_and_any_change_forgets_it() {
+        let records: Vec<Record> = (0..40u8).map(|i| Record::new(vec![i; 300])).collect();
+        let mut encoded = EncodedRecords::from_records(&records);
+        let mut plain = Vec::new();
+        batch::encode_encoded(&mut plain, 11, &encoded.all(), None, 1, 0);
+        encoded.seal_crc();
+        assert!(encoded.all().crc.is_some());
+        let mut derived = Vec::new();
+        batch::encode_encoded(&mut derived, 11, &encoded.all(), None, 1, 0);
+        assert_eq!(plain, derived, "the batch, its CRC included, is the same");
+        assert!(batch::verify(&derived).is_ok());
+        // One slice of the whole body keeps it; cut into several, none does.
+        assert!(encoded.batches(0, u64::MAX).iter().all(|s| s.crc.is_some()));
+        assert!(encoded.batches(0, 4096).iter().all(|s| s.crc.is_none()));
+        assert!(encoded.batches(1, u64::MAX).iter().all(|s| s.crc.is_none()));
+        // A record stamped or pushed afterwards changes the body.
+        let mut untimed = EncodedRecords::default();
+        untimed.push(&Record::new(b"x".to_vec()));
+        untimed.seal_crc();
+        untimed.stamp_untimed(42);
+        assert!(untimed.all().crc.is_none());
+        encoded.push(&Record::new(b"y".to_vec()));
+        assert!(encoded.all().crc.is_none());
+        // Spans of known CRCs, anywhere in the bytes.
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let known = [
+            (0, 100, crc32fast::hash(&bytes[..100])),
+            (300, 5_000, crc32fast::hash(&bytes[300..5_000])),
+            (5_000, 9_999, crc32fast::hash(&bytes[5_000..9_999])),
+        ];
+        assert_eq!(crc_with_known(&bytes, &known), crc32fast::hash(&bytes));
+        assert_eq!(crc_with_known(&bytes, &[]), crc32fast::hash(&bytes));
     }
 }

@@ -35,7 +35,7 @@ pub use transactions::Transactions;
 
 pub use crate::consumer::offsets::{OffsetCommit, OffsetCommitMode};
 
-use crate::log::batch::{self, EncodedRecords, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
+use crate::log::batch::{self, AppendRecord, EncodedRecords, ProducerStamp, Record, FLAG_TRANSACTIONAL, HEADER_SIZE};
 
 use super::context::Pipeline;
 use crate::catalog::CommitGuard;
@@ -286,9 +286,29 @@ impl Transaction {
         self.append_internal(&dlq, 0, &letters)
     }
 
+    /// [`Transaction::append`] of records owned or borrowed from the
+    /// caller's buffer ([`AppendRecord`]: the Kafka front's transactional
+    /// Produce), encoded into the transaction's part from where they are:
+    /// no owned [`Record`] is made. A topic with a contract judges owned
+    /// records: borrowed ones are copied first, as
+    /// [`Store::append_pending`](crate::Store::append_pending) does.
+    pub fn append_records<R: AppendRecord>(&mut self, topic: &str, partition: u32, records: &[R]) -> Result<()> {
+        crate::names::refuse_internal_topic(topic)?;
+        if self.pipeline.checks().get(topic).is_some() {
+            return self.append_judged(topic, partition, &R::owned(records), "produce");
+        }
+        self.stage(topic, partition, records)
+    }
+
     /// [`Transaction::append`] to any topic, for the operations that own
     /// internal ones (the DLQ, redrive marks).
     pub(crate) fn append_internal(&mut self, topic: &str, partition: u32, records: &[Record]) -> Result<()> {
+        self.stage(topic, partition, records)
+    }
+
+    /// Check `records` against their partition and encode them into its
+    /// part (any kind of record: owned or borrowed).
+    fn stage<R: AppendRecord>(&mut self, topic: &str, partition: u32, records: &[R]) -> Result<()> {
         if records.is_empty() {
             // As `Store::append`: a part with no record would be applied as
             // a batch of none.
@@ -297,33 +317,32 @@ impl Transaction {
         let p = self.pipeline.partition(topic, partition)?;
         // Records that would pass the topic's quota as it stands are refused
         // here: the commit that applies staged records is never refused by it.
-        let staged: usize = HEADER_SIZE + records.iter().map(Record::encoded_len).sum::<usize>();
-        p.topic_quota_check(staged as u64)?;
+        let encoded: usize = records.iter().map(encoded_len).sum();
+        p.topic_quota_check((HEADER_SIZE + encoded) as u64)?;
+        let config = p.config();
         for record in records {
-            validate_for(&p, record)?;
+            let len = crate::log::record::validate_topic_record_of(record, config.record_bytes_max as usize, &p.topic)
+                .map_err(|detail| Error::invalid("record", detail))?;
+            fits_one_batch(&config, &p.topic, len)?;
         }
         // A log-append-time topic: the records get the time they are
         // staged, which their commit keeps (as Kafka stamps a transaction's
         // batch when it is appended, before the commit marker).
-        let stamp = (p.config().timestamp_type == crate::config::TimestampType::LogAppend).then(crate::clock::now_ms);
-        let stamped: Vec<Record>;
-        let records = match stamp {
-            Some(ms) => {
-                stamped = records
-                    .iter()
-                    .map(|record| Record {
-                        timestamp_ms: Some(ms),
-                        ..record.clone()
-                    })
-                    .collect();
-                &stamped[..]
-            }
-            None => records,
-        };
-        self.add_bytes(records.iter().map(Record::encoded_len).sum())?;
+        let stamp = (config.timestamp_type == crate::config::TimestampType::LogAppend).then(crate::clock::now_ms);
+        self.add_bytes(encoded)?;
         let part = self.parts.entry((topic.to_string(), partition)).or_default();
-        for record in records {
-            part.push(record);
+        part.reserve(encoded);
+        match stamp {
+            Some(ms) => {
+                for record in records {
+                    part.push_at(record, ms);
+                }
+            }
+            None => {
+                for record in records {
+                    part.push(record);
+                }
+            }
         }
         self.last_log_append_time_ms = stamp;
         Ok(())
@@ -658,6 +677,9 @@ impl Transaction {
             fits_len(&p.config(), topic, records.largest())?;
             // A record staged without a timestamp gets the commit's time.
             records.stamp_untimed(commit_time_ms);
+            // Final now: one CRC pass, from which every batch holding these
+            // records derives its CRC (the commit record's and the partition's).
+            records.seal_crc();
             let end_hint = p.info().log_end_offset;
             targets.push((p, end_hint));
         }
@@ -858,6 +880,17 @@ pub(crate) fn fits(config: &TopicConfig, topic: &str, record: &Record) -> Result
     batch::validate_topic_record(record, config.record_bytes_max as usize, topic)
         .map_err(|detail| Error::invalid("record", detail))?;
     fits_one_batch(config, topic, record.encoded_len())
+}
+
+/// The encoded length of any kind of record (unchecked: the checks follow).
+fn encoded_len<R: AppendRecord>(record: &R) -> usize {
+    crate::log::record::RECORD_FIXED_SIZE
+        + record.key().map_or(0, <[u8]>::len)
+        + record.value().map_or(0, <[u8]>::len)
+        + record
+            .headers()
+            .map(|(name, value)| 2 + name.len() + 4 + value.map_or(0, <[u8]>::len))
+            .sum::<usize>()
 }
 
 /// A record of `len` encoded bytes fits one batch of the topic by itself.

@@ -56,25 +56,36 @@ impl CommitRecord {
     #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode_into(&mut out, &[]);
+        let _crc = self.encode_into(&mut out, &[]);
         out
     }
 
     /// The record as the value of the one record of its batch in
     /// `__transactions`, with `staged` as its parts (instead of
     /// `self.parts`): each part's records copied once behind a batch header.
+    /// Parts whose records' CRC is known ([`EncodedRecords::seal_crc`]) are
+    /// not hashed again: neither for their batch here, nor for the record's
+    /// own CRC, nor for the batch of `__transactions` that holds it.
     pub(crate) fn encode_as_record(&self, staged: &[StagedPart<'_>], timestamp_ms: i64) -> EncodedRecords {
         let capacity = staged
             .iter()
             .map(|part| part.records.batch_len() + part.topic.len() + 18)
             .sum::<usize>()
             + 1024;
-        EncodedRecords::one_value(timestamp_ms, capacity, |out| self.encode_into(out, staged))
+        let mut content = (0, 0, 0);
+        let mut record = EncodedRecords::one_value(timestamp_ms, capacity, |out| {
+            let start = out.len();
+            let crc = self.encode_into(out, staged);
+            // What the CRC covers: everything but the CRC itself.
+            content = (start, out.len().saturating_sub(4), crc);
+        });
+        record.seal_crc_with_known(&[content]);
+        record
     }
 
     /// Encode onto the end of `out`; the parts are `staged` when given,
-    /// else `self.parts`. The CRC covers what this writes only.
-    fn encode_into(&self, out: &mut Vec<u8>, staged: &[StagedPart<'_>]) {
+    /// else `self.parts`. The CRC covers what this writes only; returns it.
+    fn encode_into(&self, out: &mut Vec<u8>, staged: &[StagedPart<'_>]) -> u32 {
         let start = out.len();
         let with_claims = !self.claims.is_empty();
         let with_modes = with_claims || self.offsets.iter().any(|c| c.mode != OffsetCommitMode::Set);
@@ -88,6 +99,8 @@ impl CommitRecord {
         let mut e = Encoder {
             bytes: std::mem::take(out),
         };
+        // (start, end, CRC) of the parts' records, relative to `start`.
+        let mut known = Vec::new();
         e.u8(version)
             .u64(self.producer_id)
             .u16(self.epoch)
@@ -106,6 +119,10 @@ impl CommitRecord {
                     .u64(part.end_hint)
                     .u32(part.records.batch_len() as u32);
                 batch::encode_encoded(&mut e.bytes, 0, &part.records, None, 0, 0);
+                if let Some(crc) = part.records.crc {
+                    let end = e.bytes.len() - start;
+                    known.push((end.saturating_sub(part.records.body.len()), end, crc));
+                }
             }
         }
         e.u32(self.offsets.len() as u32);
@@ -134,9 +151,10 @@ impl CommitRecord {
                     .u32(c.appended);
             }
         }
-        let crc = crc32fast::hash(e.bytes.get(start..).unwrap_or_default());
+        let crc = crate::log::encoded::crc_with_known(e.bytes.get(start..).unwrap_or_default(), &known);
         e.u32(crc);
         *out = e.bytes;
+        crc
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<CommitRecord> {

@@ -3,9 +3,9 @@
 //! batch with [`Service::append`](crate::server::service::Service::append),
 //! an idempotent one with the stamp of [`producers::stamp`], its records
 //! borrowed from the request ([`records::produced_records`]: the engine
-//! copies each once, into its batch); a transactional one, mapped onto
-//! owned engine records ([`records::to_engine_records`]), into its
-//! producer's transaction ([`txn::append`]).
+//! copies each once, into its batch); a transactional one, borrowed the
+//! same way, into its producer's transaction ([`txn::append`]: encoded
+//! once, into the transaction's part).
 //!
 //! Acknowledgement (design/kafka.md, "Produce and fetch"): acks=0 gets no
 //! response frame; acks=1 and acks=-1 are answered once the service
@@ -121,8 +121,6 @@ fn record_index(error: &RecordsError) -> Option<i32> {
 #[derive(Debug, Default)]
 struct Scratch {
     decompressed: Vec<u8>,
-    /// A transactional batch's records (a transaction stages owned records).
-    records: Vec<millrace::Record>,
 }
 
 pub(crate) fn produce(
@@ -426,17 +424,14 @@ fn produce_partition(
     let decompressed_max = front.service.frame_bytes_max as usize;
     let header = &batch.header;
     if header.attributes.is_transactional() {
-        scratch.records.clear();
-        records::to_engine_records(
-            &batch,
-            &mut scratch.decompressed,
-            decompressed_max,
-            &mut scratch.records,
-        )
-        .map_err(|error| Outcome::records(&error))?;
+        // Staged from the request's bytes: the transaction encodes each
+        // record into its part from where it is (no owned record).
+        let mut produced = Vec::new();
+        records::produced_records(&batch, &mut scratch.decompressed, decompressed_max, &mut produced)
+            .map_err(|error| Outcome::records(&error))?;
         // Its offsets are known at commit only: -1 (Kafka answers the
         // offset in the log, which here does not exist before the commit).
-        return txn::append(front, conn, topic, partition, header, &scratch.records)
+        return txn::append(front, conn, topic, partition, header, &produced)
             .map(|append_time| {
                 Written::Now(Outcome {
                     log_append_time_ms: append_time.unwrap_or(-1),

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use millrace::txn::{CommitInfo, Transaction};
-use millrace::{ProducerId, ProducerSession, Record};
+use millrace::{ProducerId, ProducerSession};
 
 use super::offsets::check_offset_commit_entries;
 use super::{Service, ServiceResult, Session};
@@ -75,14 +75,14 @@ impl Service {
     }
 
     /// Buffer `records` for `topic`/`partition` in `transaction`.
-    pub fn kafka_txn_append(
+    pub fn kafka_txn_append<R: millrace::AppendRecord>(
         &self,
         transaction: &mut Transaction,
         topic: &str,
         partition: u32,
-        records: &[Record],
+        records: &[R],
     ) -> ServiceResult<Option<i64>> {
-        transaction.append(topic, partition, records)?;
+        transaction.append_records(topic, partition, records)?;
         Ok(transaction.last_log_append_time_ms())
     }
 

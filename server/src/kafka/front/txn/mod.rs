@@ -499,13 +499,13 @@ fn abort_lost(front: &Front, request: &EndTxnRequest<'_>) -> i16 {
 /// transaction (its offsets are known only at commit: the Produce response
 /// says -1), or the Kafka error code to answer the partition with. Called
 /// by the Produce handler (`produce`).
-pub(crate) fn append(
+pub(crate) fn append<R: millrace::AppendRecord>(
     front: &Front,
     conn: &mut Conn,
     topic: &str,
     partition: u32,
     batch: &crate::kafka::records::BatchHeader,
-    records: &[millrace::Record],
+    records: &[R],
 ) -> Result<Option<i64>, i16> {
     with_producer(
         front,
