@@ -249,16 +249,21 @@ fn number(value: &Value, key: &str) -> String {
         .map_or("-".into(), |v| v.to_string())
 }
 
-/// The soft-deleted versions of a `schema list --deleted` row ("1, 3"), or "-".
-fn soft_deleted_cell(row: &Value) -> String {
-    let versions: Vec<String> = row
-        .get("softDeleted")
+/// The version numbers listed under `key` ("softDeleted", "checked"), as text.
+fn version_list(value: &Value, key: &str) -> Vec<String> {
+    value
+        .get(key)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_u64)
         .map(|v| v.to_string())
-        .collect();
+        .collect()
+}
+
+/// The soft-deleted versions of a `schema list --deleted` row ("1, 3"), or "-".
+fn soft_deleted_cell(row: &Value) -> String {
+    let versions = version_list(row, "softDeleted");
     if versions.is_empty() {
         "-".into()
     } else {
@@ -272,14 +277,7 @@ fn soft_deleted_cell(row: &Value) -> String {
 fn checked_what(subject: &str, answer: &Value) -> String {
     let level = text(answer, "level");
     let applied = answer.get("applied").and_then(Value::as_str).unwrap_or(level);
-    let checked: Vec<String> = answer
-        .get("checked")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_u64)
-        .map(|v| v.to_string())
-        .collect();
+    let checked = version_list(answer, "checked");
     let versions = match checked.len() {
         0 => String::new(),
         1 => format!(" version {}", checked.join("")),

@@ -8,16 +8,16 @@ use crate::io::checked::{CheckedFile, FailureSink, IoContext};
 use crate::io::{mmap::ReadOnlyMap, read_exact_at, OpenMode, Storage, StorageFile};
 use crate::log::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::log::index::{self, IndexEntry, ENTRY_SIZE};
+use crate::log::scan::{walk, ChunkReader, InvalidAt, Visit};
+use crate::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// How far behind the durable end of the log the oldest durable index entry
 /// not yet in the index file may lie before the append path writes the
 /// entries out (see `Segment::persist_lagging_entries`): one index `pwrite`
 /// per 256 KiB of log instead of one per fsync group.
 pub(crate) const INDEX_PERSIST_LAG_BYTES: u64 = 256 * 1024;
-use crate::log::scan::{walk, ChunkReader, InvalidAt, Visit};
-use crate::sync::{Mutex, MutexGuard};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
 pub fn log_name(base_offset: u64) -> String {
     format!("{base_offset:020}.log")

@@ -10,10 +10,10 @@
 //! trailing commas or text); the verdict is then the one
 //! [`super::json_passes`]'s serde_json path gives (the same
 //! key-by-key judgement, as `Top` makes it). Anything else (an escape, a
-//! control byte, a float, a long integer, deep nesting, a syntax error)
-//! is `None`: the serde_json path reads it, so acceptance stays
-//! serde_json's. Floats are handed to serde_json's own number parser, so
-//! they round as it rounds.
+//! control byte, a long integer, deep nesting, a syntax error) is `None`:
+//! the serde_json path reads it, so acceptance stays serde_json's. A float
+//! is read here, but its text is handed to serde_json's own number parser,
+//! so it rounds (and is refused out of range) as there.
 
 use super::{rules_pass, Field, JsonPlan, Names, Num, Scalar};
 use crate::contract::rules::FieldRule;
