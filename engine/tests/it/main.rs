@@ -23,6 +23,7 @@ mod contract_fuzz;
 mod damaged_reads;
 mod dlq;
 mod dlq_incarnation;
+mod durability_switch;
 mod durable_wait;
 mod faults;
 mod format_marker;
