@@ -21,6 +21,7 @@ mod contract_enforce;
 mod contract_fast;
 mod contract_fuzz;
 mod damaged_reads;
+mod delete_leftovers;
 mod dlq;
 mod dlq_incarnation;
 mod durability_switch;
