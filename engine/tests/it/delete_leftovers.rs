@@ -76,7 +76,10 @@ fn workload(storage: &SimStorage) -> millrace::Result<()> {
 
 /// Whether a record of internal log `topic` (from its start) holds `needle`.
 fn log_mentions(store: &Store, topic: &str, needle: &[u8]) -> bool {
-    let mut offset = 0;
+    let Ok(described) = store.describe_topic(topic) else {
+        return false;
+    };
+    let mut offset = described.partitions[0].log_start_offset;
     loop {
         let Ok(read) = store.read(topic, 0, offset, ReadOptions::default()) else {
             return false;

@@ -92,23 +92,31 @@ fn a_switch_to_always_under_racing_appends_loses_no_acknowledged_record_to_a_pow
 #[test]
 fn without_a_switch_a_power_cut_takes_os_acknowledged_records() {
     // The control of the test above: the simulated disk does drop what an
-    // `os` topic acknowledged and never fsync'd, so the test above would
-    // catch a switch that did not take effect.
-    let disk = SimStorage::new(0, FaultPlan::none());
-    let store = Store::open_with_storage(DATA, options(Durability::Os), Arc::new(disk.clone())).unwrap();
-    store.create_topic("t", TopicConfig::default()).unwrap();
-    for i in 0..50 {
-        store
-            .append("t", 0, &[Record::new(format!("r{i}").into_bytes())])
-            .unwrap();
+    // `os` topic acknowledged and never fsync'd, so the test above (four
+    // seeds) would catch a switch that did not take effect. A power cut
+    // keeps all of a file's unsynced writes a third of the time: some of
+    // several seeds lose some.
+    let mut lost_some = 0;
+    for seed in 0..8 {
+        let disk = SimStorage::new(seed, FaultPlan::none());
+        let store = Store::open_with_storage(DATA, options(Durability::Os), Arc::new(disk.clone())).unwrap();
+        store.create_topic("t", TopicConfig::default()).unwrap();
+        for i in 0..50 {
+            store
+                .append("t", 0, &[Record::new(format!("r{i}").into_bytes())])
+                .unwrap();
+        }
+        let image = disk.power_cut();
+        let store = Store::open_with_storage(DATA, options(Durability::Os), Arc::new(image)).unwrap();
+        if values(&store).len() < 50 {
+            lost_some += 1;
+        }
+        store.close().unwrap();
     }
-    let image = disk.power_cut();
-    let store = Store::open_with_storage(DATA, options(Durability::Os), Arc::new(image)).unwrap();
     assert!(
-        values(&store).len() < 50,
-        "an os topic's unsynced appends survived a power cut"
+        lost_some > 0,
+        "no seed lost an os topic's unsynced appends to a power cut"
     );
-    store.close().unwrap();
 }
 
 #[test]
