@@ -17,8 +17,10 @@ value. The change is applied whole or not at all, and is durable when the
 command returns (a crash leaves the old configuration or the new one).
 Retention, limits, segment rolling and the timestamp type apply to the
 next append, roll and retention pass (records already written keep their
-timestamps); a durability change applies when the store next opens
-(restart the server). The partition count is fixed at creation.
+timestamps); a durability change applies at once, to a running server
+too: the switch fsyncs what was written before it, and every append
+after it is acknowledged under the new mode. The partition count is
+fixed at creation.
 --quota-bytes bounds the whole topic's bytes on disk (appends past it are
 refused, nothing written; retention still deletes as configured),
 --retention-bytes bounds each partition by deleting old segments, and the
@@ -174,7 +176,6 @@ pub fn run(global: &GlobalArgs, args: AlterArgs) -> CliResult<()> {
             "dry_run": args.dry_run,
             "applied": !args.dry_run && !changed.is_empty(),
             "changes": rows,
-            "durability_applies_at_next_open": durability_changed,
         }))?;
         return Ok(());
     }
@@ -198,8 +199,8 @@ pub fn run(global: &GlobalArgs, args: AlterArgs) -> CliResult<()> {
         println!("altered topic {}:", args.topic);
         table.print()?;
     }
-    if durability_changed {
-        println!("durability applies when the store next opens (restart the server)");
+    if durability_changed && !args.dry_run {
+        println!("durability switched: records written before are fsync'd, appends from now on are acknowledged under the new mode");
     }
     Ok(())
 }

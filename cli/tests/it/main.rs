@@ -30,6 +30,7 @@ mod data_dir;
 mod dlq;
 mod dlq_fail;
 mod dlq_recreate;
+mod durability_live;
 mod durations_typed;
 mod file_safety;
 mod group_delete;

@@ -176,7 +176,7 @@ fn topic_alter_through_the_server_applies_live() {
         ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("record_bytes_max").and(predicate::str::contains("next opens")));
+        .stdout(predicate::str::contains("record_bytes_max").and(predicate::str::contains("durability switched")));
     // Live: the running server accepts the record now.
     server
         .millrace()

@@ -236,7 +236,8 @@ impl Catalog {
     }
 
     /// Replace `topic.meta` of `topic` with `new` and hand `new` to its open
-    /// partitions and the catalog (the caller holds the admin lock).
+    /// partitions (their durability switched at once) and the catalog (the
+    /// caller holds the admin lock).
     pub(crate) fn install_config(&self, topic: &super::Topic, new: &TopicConfig) -> Result<()> {
         let meta = topic.dir.join(super::TOPIC_META);
         write_atomic(self.storage.as_ref(), &meta, &new.encode()).at("write topic meta", &meta)?;
@@ -251,6 +252,12 @@ impl Catalog {
             damaged: topic.damaged.clone(),
         };
         self.topics.write().insert(topic.name.clone(), Arc::new(altered));
+        // Once `topic.meta` holds it: a mode is never in force without it.
+        // Each switch fsyncs its partition (`Partition::set_durability`).
+        let durability = new.durability.unwrap_or(self.options.durability);
+        for p in &topic.partitions {
+            p.set_durability(durability)?;
+        }
         Ok(())
     }
 

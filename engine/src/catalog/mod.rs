@@ -348,7 +348,7 @@ impl Catalog {
         self.topics.read().values().any(|t| {
             t.partitions
                 .first()
-                .is_some_and(|p| matches!(p.durability, Durability::Interval { .. }))
+                .is_some_and(|p| matches!(p.durability(), Durability::Interval { .. }))
         })
     }
 
@@ -428,11 +428,11 @@ impl Catalog {
         damage
     }
 
-    /// A topic's effective durability: its own, or the store's default.
-    /// (The partitions' own, which an alter changes only at the next open.)
+    /// A topic's effective durability: its own, or the store's default
+    /// (the mode its partitions write under now).
     pub(crate) fn durability(&self, topic: &Topic) -> Durability {
         match topic.partitions.first() {
-            Some(p) => p.durability,
+            Some(p) => p.durability(),
             None => topic.config.durability.unwrap_or(self.options.durability),
         }
     }

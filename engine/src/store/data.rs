@@ -157,7 +157,7 @@ impl Store {
             duplicate,
             log_append_time_ms: info.log_append_time_ms,
             dead_lettered: Vec::new(),
-            partition: p.owes_sync().then_some(p),
+            partition: p.owes_sync(info.next_offset).then_some(p),
         })
     }
 
@@ -182,7 +182,7 @@ impl Store {
                     duplicate: true,
                     log_append_time_ms: None,
                     dead_lettered: Vec::new(),
-                    partition: p.owes_sync().then_some(p),
+                    partition: p.owes_sync(info.next_offset).then_some(p),
                 });
             }
         }
@@ -232,7 +232,7 @@ impl Store {
             duplicate,
             log_append_time_ms: info.log_append_time_ms,
             dead_lettered: Vec::new(),
-            partition: p.owes_sync().then_some(p),
+            partition: p.owes_sync(info.next_offset).then_some(p),
         })
     }
 

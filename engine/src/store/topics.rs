@@ -126,8 +126,9 @@ impl Store {
     /// directory is still there): a topic still there is deleted, whole; one
     /// whose directory went but whose DLQ is still there (a crash between
     /// the two) loses its DLQ and what goes with it; one whose DLQ went too
-    /// loses the committed offsets left on it or its DLQ (a crash before
-    /// they were forgotten; none left: nothing is written). Not recorded
+    /// loses the committed offsets left on it or its DLQ, its DLQ's redrive
+    /// marks and its failure counts (a crash before they were forgotten;
+    /// none left: nothing is written). Not recorded
     /// again. A read-only open drops the topic and its DLQ from its view only.
     pub(super) fn finish_deletes(&self, deletes: &[(String, bool)]) -> Result<()> {
         let catalog = &self.inner.catalog;
@@ -154,8 +155,38 @@ impl Store {
         }
         if !gone.is_empty() {
             self.forget_leftover_offsets(&gone)?;
+            // Its DLQ's redrive marks and its failure counts are keyed by
+            // the topic's name (the `gone` list holds each topic, then its DLQ).
+            let topics: Vec<&str> = gone.iter().step_by(2).map(String::as_str).collect();
+            self.forget_leftover_bookkeeping(&topics)?;
         }
         Ok(())
+    }
+
+    /// The redrive marks and failure counts still kept for `topics` (deleted
+    /// topics whose directory and DLQ are gone: a delete killed before its
+    /// last step), all forgotten in one rewrite of `__redriven` and of
+    /// `__attempts` (a read-only open drops them from its view); nothing is
+    /// written when there are none. A damaged log is left to `millrace
+    /// check`: the store opens, as with a damaged `__offsets`.
+    fn forget_leftover_bookkeeping(&self, topics: &[&str]) -> Result<()> {
+        let durable = !self.inner.catalog.storage.is_read_only();
+        match self.pipeline().forget_dlq_bookkeeping_of(topics, durable) {
+            Ok(0) => Ok(()),
+            Ok(forgotten) => {
+                tracing::info!(
+                    forgotten,
+                    ?topics,
+                    "finishing a topic delete interrupted before its redrive marks and failure counts were forgotten"
+                );
+                Ok(())
+            }
+            Err(e @ (Error::Corruption { .. } | Error::Damaged { .. })) => {
+                tracing::error!(error = %e, "the redrive marks or failure counts of deleted topics cannot be forgotten: `__redriven` or `__attempts` is damaged; run `millrace check`");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The committed offsets still kept on `topics` (deleted topics whose

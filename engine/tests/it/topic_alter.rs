@@ -75,14 +75,14 @@ fn an_alter_applies_live_whole_and_durably() {
 }
 
 #[test]
-fn durability_altered_applies_at_the_next_open() {
+fn durability_altered_applies_at_once_and_after_reopen() {
     let dir = common::scratch_dir();
     let store = Store::open(dir.path(), options()).unwrap();
     store.create_topic("t", TopicConfig::default()).unwrap();
     store.alter_topic("t", &change(&[("durability", "os")]), false).unwrap();
     let described = store.describe_topic("t").unwrap();
     assert_eq!(described.config.durability, Some(Durability::Os));
-    assert_eq!(described.durability, Durability::Always, "in effect until reopened");
+    assert_eq!(described.durability, Durability::Os, "in effect at once");
     store.close().unwrap();
     let store = Store::open(dir.path(), options()).unwrap();
     assert_eq!(store.describe_topic("t").unwrap().durability, Durability::Os);

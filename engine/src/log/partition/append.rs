@@ -157,7 +157,7 @@ impl Partition {
         check: impl FnOnce(u64) -> Result<()>,
     ) -> Result<(AppendInfo, bool)> {
         let (info, duplicate) = self.write_inner(records, producer, flags, sequenced, check)?;
-        if self.owes_sync() {
+        if self.owes_sync(info.next_offset) {
             // A thread that appends and waits comes straight back with its
             // next batch: worth gathering (see `settle`).
             self.sync_to(info.next_offset, true)?;
@@ -179,9 +179,12 @@ impl Partition {
         self.write_inner(records, producer, 0, producer.is_some(), |_| Ok(()))
     }
 
-    /// Whether an append is acknowledged only by an fsync (`Always`).
-    pub(crate) fn owes_sync(&self) -> bool {
-        self.durability == Durability::Always
+    /// Whether the acknowledgement of a batch ending at `next_offset` waits
+    /// for an fsync: the partition is `Always` now, or the batch was written
+    /// under `Always` before a switch away from it (`set_durability`), whose
+    /// promise it keeps.
+    pub(crate) fn owes_sync(&self, next_offset: u64) -> bool {
+        self.durability() == Durability::Always || next_offset <= self.always_upto.load(Ordering::Acquire)
     }
 
     /// Under `Always`, block until everything up to `offset` is durable
@@ -190,7 +193,7 @@ impl Partition {
     /// (the server's, after a network round trip, come back too late to be
     /// worth it, and the spinning wait takes the CPU they need).
     pub(crate) fn wait_durable(&self, offset: u64) -> Result<()> {
-        if self.owes_sync() {
+        if self.owes_sync(offset) {
             self.sync_to(offset, false)?;
         }
         Ok(())
@@ -246,14 +249,18 @@ impl Partition {
         // cache since they were encoded costs more again (16 appenders of
         // 1 MiB batches ran 4 × slower deferred); and their fsync is long
         // enough that writing during it beats waiting for each other.
-        let defer = self.durability == Durability::Always && total as u64 <= DEFER_BYTES_MAX;
+        let small = total as u64 <= DEFER_BYTES_MAX;
         let in_flight = InFlight::enter(&self.appending);
-        if defer {
+        if small && self.durability() == Durability::Always {
             self.entered.fetch_add(1, Ordering::AcqRel);
         }
         let mut guard = self.writer.lock();
         let w = &mut *guard;
         self.context.check_writable()?;
+        // The mode this batch is written and acknowledged under: read under
+        // the writer lock, which a switch (`set_durability`) takes.
+        let durability = self.durability();
+        let defer = small && durability == Durability::Always;
         if payload.holds_nulls() {
             // Under the writer lock: `close` cannot release the directory meanwhile.
             self.context.allow_nulls()?;
@@ -288,7 +295,7 @@ impl Partition {
             0
         };
         // A batch written now goes after the pending ones.
-        if !defer && self.durability == Durability::Always {
+        if !defer && durability == Durability::Always {
             self.write_pending(w)?;
         }
         w.scratch.clear();
@@ -324,8 +331,12 @@ impl Partition {
         };
         self.gate.record_written(mark);
         self.count_append(record_count as usize, length);
-        if self.durability == Durability::Os {
-            self.publish(next_offset);
+        match durability {
+            Durability::Os => self.publish(next_offset),
+            Durability::Always => {
+                self.always_upto.fetch_max(next_offset, Ordering::AcqRel);
+            }
+            Durability::Interval { .. } => {}
         }
         drop(guard);
         drop(in_flight);
@@ -468,7 +479,8 @@ impl Partition {
     /// segment's end. Once the zeros reach that end nothing more is written
     /// (the last step's appends must not each rewrite the zeros up to the end).
     fn zeros_ahead(&self, position: u64, file_len: u64, length: u64) -> u64 {
-        if self.durability != Durability::Always || length > PREALLOCATE_BYTES / 4 {
+        // Under the writer lock (the caller's): the mode cannot switch meanwhile.
+        if self.durability() != Durability::Always || length > PREALLOCATE_BYTES / 4 {
             return 0;
         }
         let end = position + length;

@@ -35,7 +35,7 @@ impl Partition {
     /// caller's timer ends a gathering nobody comes to (`stop_gathering`). A wait dropped
     /// before `Ready` gives `parked` back with [`Partition::abandon_durable`].
     pub(crate) fn poll_durable(&self, offset: u64, parked: &mut Parked, waker: &Waker) -> Poll<Result<()>> {
-        if !self.owes_sync() {
+        if !self.owes_sync(offset) {
             return Poll::Ready(Ok(()));
         }
         let settled = || {
@@ -265,7 +265,7 @@ impl Partition {
 
     /// Interval-mode flush if due.
     pub fn flush_if_due(&self, now: Instant) -> Result<()> {
-        if let Durability::Interval { ms } = self.durability {
+        if let Durability::Interval { ms } = self.durability() {
             let due = now.duration_since(*self.last_flush.lock()).as_millis() as u64 >= ms;
             if due {
                 return self.flush();

@@ -176,8 +176,14 @@ pub(crate) struct Partition {
     /// The topic's configuration, replaced whole by `Store::alter_topic`
     /// (`set_config`): each use takes the current one.
     config: Mutex<Arc<TopicConfig>>,
-    /// Fixed at open: an altered durability applies at the next open.
-    pub durability: Durability,
+    /// The durability mode appends are written under now, encoded
+    /// (`encode_durability`): switched live by `Store::alter_topic`
+    /// (`set_durability`), read under the writer lock by each append.
+    durability: AtomicU64,
+    /// Offset just past the last batch written under `Always` (0: none
+    /// since open): its acknowledgement waits for an fsync even after a
+    /// switch away from `Always` (`owes_sync`).
+    always_upto: AtomicU64,
     context: Arc<LogContext>,
     /// Bytes of the segment files of every partition of this topic (one
     /// counter shared by them, as `context.used_bytes` is by the store's):
@@ -223,6 +229,31 @@ pub(crate) struct Partition {
     /// (`Partition::poll_durable`); only the wait holding the turn to lead
     /// touches it.
     gathering: Mutex<Option<group_commit::Settling>>,
+}
+
+/// `Durability` as one word, so that an append reads the mode without a
+/// lock: `Always` and `Os` take the two largest values, an interval its
+/// milliseconds (at least 1: `Durability::parse` and the store options
+/// refuse 0). An interval of `u64::MAX - 2` ms or more (half a billion
+/// years) is held as `u64::MAX - 2`: no flush comes due either way.
+const DURABILITY_ALWAYS: u64 = u64::MAX;
+const DURABILITY_OS: u64 = u64::MAX - 1;
+const DURABILITY_INTERVAL_MS_MAX: u64 = u64::MAX - 2;
+
+pub(super) fn encode_durability(durability: Durability) -> u64 {
+    match durability {
+        Durability::Always => DURABILITY_ALWAYS,
+        Durability::Os => DURABILITY_OS,
+        Durability::Interval { ms } => ms.min(DURABILITY_INTERVAL_MS_MAX),
+    }
+}
+
+fn decode_durability(code: u64) -> Durability {
+    match code {
+        DURABILITY_ALWAYS => Durability::Always,
+        DURABILITY_OS => Durability::Os,
+        ms => Durability::Interval { ms },
+    }
 }
 
 /// A live partition's answer to a failed write, fsync or truncation of its
@@ -294,10 +325,41 @@ impl Partition {
 
     /// Replace the configuration (an altered topic, `Catalog::alter_topic`,
     /// after its `topic.meta` is durable): appends, rolls and retention
-    /// started after this use it. `durability` is not among what changes
-    /// here (it applies at the next open).
+    /// started after this use it. Its durability is switched by
+    /// [`Partition::set_durability`].
     pub(crate) fn set_config(&self, config: TopicConfig) {
         *self.config.lock() = Arc::new(config);
+    }
+
+    /// The durability mode appends are written under now.
+    pub fn durability(&self) -> Durability {
+        decode_durability(self.durability.load(Ordering::Acquire))
+    }
+
+    /// Switch the durability mode appends are written under (an altered
+    /// topic, after its `topic.meta` is durable; design/durability.md,
+    /// "Switching durability"). Under the writer lock: every batch written
+    /// before is under the old mode, every one after under the new. Batches
+    /// pending for a group-commit leader are written first, so that an
+    /// `Os` batch written next is never published ahead of bytes not in the
+    /// file. Then everything written so far is fsync'd and published
+    /// (`flush`): when this returns, every record appended before the
+    /// switch is durable, whatever either mode, and the waiters of batches
+    /// written under `Always` were answered by that sync (or lead their
+    /// own: `owes_sync` still holds for them).
+    pub(crate) fn set_durability(&self, durability: Durability) -> Result<()> {
+        let code = encode_durability(durability);
+        {
+            let mut w = self.writer.lock();
+            if self.durability.load(Ordering::Acquire) == code {
+                return Ok(());
+            }
+            self.context.check_writable()?;
+            self.write_pending(&mut w)?;
+            self.durability.store(code, Ordering::Release);
+        }
+        tracing::info!(topic = %self.topic, partition = self.id, %durability, "durability switched");
+        self.flush()
     }
 
     fn publish(&self, offset: u64) {

@@ -141,7 +141,8 @@ impl Partition {
             dir,
             storage,
             config: Mutex::new(Arc::new(config)),
-            durability,
+            durability: AtomicU64::new(encode_durability(durability)),
+            always_upto: AtomicU64::new(0),
             context,
             topic_bytes,
             writer: Mutex::new(Writer {

@@ -145,14 +145,29 @@ impl Pipeline {
     /// then its prefix dropped (`rewrite_internal_log`): a crash in between
     /// keeps every entry (the forgotten ones too, until the next call).
     pub(crate) fn forget_dlq_bookkeeping(&self, topic: &str) -> Result<()> {
+        self.forget_dlq_bookkeeping_of(&[topic], true).map(|_| ())
+    }
+
+    /// [`Pipeline::forget_dlq_bookkeeping`] of several deleted topics at
+    /// once, each log rewritten at most once (nothing written when none of
+    /// them has marks or counts). Not `durable` (a read-only open): dropped
+    /// from this view only, the next writable open forgets them durably.
+    /// Returns how many marks and counts were forgotten.
+    pub(crate) fn forget_dlq_bookkeeping_of(&self, topics: &[&str], durable: bool) -> Result<usize> {
         let table = self.attempt_table();
-        table.dead_lettered.lock().remove(topic);
+        {
+            let mut indexes = table.dead_lettered.lock();
+            for topic in topics {
+                indexes.remove(*topic);
+            }
+        }
+        let mut forgotten = 0;
         {
             let _running = table.redrive_running.lock();
             let kept = self.redrive_marks(|m| {
-                m.contains_key(topic).then(|| {
+                topics.iter().any(|topic| m.contains_key(*topic)).then(|| {
                     m.iter()
-                        .filter(|(source, _)| source.as_str() != topic)
+                        .filter(|(source, _)| !topics.contains(&source.as_str()))
                         .flat_map(|(source, marks)| {
                             marks
                                 .iter()
@@ -162,30 +177,52 @@ impl Pipeline {
                 })
             })?;
             if let Some(kept) = kept {
-                self.rewrite_internal_log(REDRIVEN_TOPIC, &kept)?;
-                let forgotten = self.redrive_marks(|m| m.remove(topic).map_or(0, |marks| marks.len()))?;
-                tracing::info!(topic, forgotten, "forgot the redrive marks of a deleted topic's DLQ");
+                if durable {
+                    self.rewrite_internal_log(REDRIVEN_TOPIC, &kept)?;
+                }
+                let marks = self.redrive_marks(|m| {
+                    topics
+                        .iter()
+                        .filter_map(|topic| m.remove(*topic))
+                        .map(|marks| marks.len())
+                        .sum::<usize>()
+                })?;
+                tracing::info!(
+                    ?topics,
+                    forgotten = marks,
+                    durable,
+                    "forgot the redrive marks of deleted topics' DLQs"
+                );
+                forgotten += marks;
             }
         }
         let _writing = table.attempts_writing.write();
         let kept = self.attempts_map(|m| {
-            m.keys().any(|key| key.1 == topic).then(|| {
+            m.keys().any(|key| topics.contains(&key.1.as_str())).then(|| {
                 m.iter()
-                    .filter(|(key, _)| key.1 != topic)
+                    .filter(|(key, _)| !topics.contains(&key.1.as_str()))
                     .map(|(key, attempts)| Record::new(encode_attempt(key, attempts)))
                     .collect::<Vec<Record>>()
             })
         })?;
         if let Some(kept) = kept {
-            self.rewrite_internal_log(ATTEMPTS_TOPIC, &kept)?;
-            let forgotten = self.attempts_map(|m| {
+            if durable {
+                self.rewrite_internal_log(ATTEMPTS_TOPIC, &kept)?;
+            }
+            let counts = self.attempts_map(|m| {
                 let before = m.len();
-                m.retain(|key, _| key.1 != topic);
+                m.retain(|key, _| !topics.contains(&key.1.as_str()));
                 before - m.len()
             })?;
-            tracing::info!(topic, forgotten, "forgot the failure counts of a deleted topic");
+            tracing::info!(
+                ?topics,
+                forgotten = counts,
+                durable,
+                "forgot the failure counts of deleted topics"
+            );
+            forgotten += counts;
         }
-        Ok(())
+        Ok(forgotten)
     }
 
     /// Replace what internal log `topic` holds by `records`: append them

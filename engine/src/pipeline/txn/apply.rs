@@ -167,7 +167,7 @@ pub(super) fn write(
 /// time, one thread each past the first, so a commit waits about one
 /// fdatasync for all its parts rather than one after another.
 fn sync_parts(owed: &[(Arc<Partition>, u64)]) -> Result<()> {
-    let syncing: Vec<&(Arc<Partition>, u64)> = owed.iter().filter(|(p, _)| p.owes_sync()).collect();
+    let syncing: Vec<&(Arc<Partition>, u64)> = owed.iter().filter(|(p, offset)| p.owes_sync(*offset)).collect();
     let Some((first, rest)) = syncing.split_first() else {
         return Ok(());
     };
