@@ -37,6 +37,9 @@ RECORDS = kafka_driver.RECORDS
 MIRROR_ARGS = os.environ.get("MBENCH_MIRROR_ARGS", "").split()
 RDKAFKA_DEBUG = os.environ.get("TIMELINE_RDKAFKA_DEBUG", "")
 STRACE = os.environ.get("TIMELINE_STRACE", "1") != "0"
+# The central server's system calls to trace (comma-separated), e.g.
+# `fdatasync,fsync,pwrite64,writev` to also see how long its writes take.
+STRACE_CALLS = os.environ.get("TIMELINE_STRACE_CALLS", "fdatasync,fsync")
 
 
 def stamp(line):
@@ -71,7 +74,7 @@ def run(binary, work, out_dir):
     try:
         if STRACE:
             tracer = subprocess.Popen(
-                ["strace", "-f", "-ttt", "-T", "-e", "trace=fdatasync,fsync", "-o", strace_path, "-p", str(server.proc.pid)],
+                ["strace", "-f", "-ttt", "-T", "-e", f"trace={STRACE_CALLS}", "-o", strace_path, "-p", str(server.proc.pid)],
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(0.5)  # attached to every thread
@@ -115,6 +118,19 @@ def fsyncs(strace_path):
             m = re.match(r"\d+\s+(\d+\.\d+) (fdatasync|fsync)\(.*<(\d+\.\d+)>", line)
             if m:
                 calls.append((float(m.group(1)), float(m.group(3))))
+    return calls
+
+
+def syscalls(strace_path):
+    """(name, start, duration, returned) of every traced call of the central server."""
+    calls = []
+    if not strace_path or not os.path.exists(strace_path):
+        return calls
+    with open(strace_path) as f:
+        for line in f:
+            m = re.match(r"\d+\s+(\d+\.\d+) (\w+)\(.*\)\s+= (-?\d+).*<(\d+\.\d+)>", line)
+            if m:
+                calls.append((m.group(2), float(m.group(1)), float(m.group(4)), int(m.group(3))))
     return calls
 
 
@@ -167,6 +183,12 @@ def summarize(log, strace_path, wall0, wall1):
     if calls:
         inside = [d for s, d in calls if wall0 <= s <= wall1]
         out.append(f"central fsyncs during the mirror: {spread(inside)}")
+    others = [c for c in syscalls(strace_path) if c[0] not in ("fdatasync", "fsync") and wall0 <= c[1] <= wall1]
+    for name in sorted({c[0] for c in others}):
+        for label, low, high in (("< 64 KiB", 0, 65536), (">= 64 KiB", 65536, 1 << 62)):
+            picked = [d for n, _, d, r in others if n == name and low <= r < high]
+            if picked:
+                out.append(f"central {name} {label} during the mirror: {spread(picked)}")
     return "\n".join(out) + "\n"
 
 

@@ -71,6 +71,13 @@ pub(super) fn write(
     targets: Vec<PartTarget<'_>>,
     recovering: bool,
 ) -> Result<Written> {
+    apply_offsets(pipeline, record, recovering)?;
+    write_parts(stamp, targets, recovering)
+}
+
+/// A commit record's offset commits, applied (when `recovering`, only those
+/// no later commit superseded).
+pub(super) fn apply_offsets(pipeline: &Pipeline, record: &CommitRecord, recovering: bool) -> Result<()> {
     let groups = pipeline.groups();
     for commit in &record.offsets {
         // Commit times are unique (the commit clock): an entry at the
@@ -83,6 +90,13 @@ pub(super) fn write(
             groups.apply_commit(commit, record.commit_time_ms)?;
         }
     }
+    Ok(())
+}
+
+/// Every part of a commit record written (not synced) under a hold on its
+/// partition's last stable offset; when `recovering`, what of a part is
+/// already there is not written again.
+pub(super) fn write_parts(stamp: ProducerStamp, targets: Vec<PartTarget<'_>>, recovering: bool) -> Result<Written> {
     let mut held: Vec<(Arc<Partition>, u64)> = Vec::with_capacity(targets.len());
     let mut committed = Vec::with_capacity(targets.len());
     // Each part's partition and the offset its fsync must cover.

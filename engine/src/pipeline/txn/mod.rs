@@ -27,7 +27,7 @@ mod record;
 mod recover;
 mod transactions;
 
-use apply::{write, PartTarget, Written};
+use apply::{apply_offsets, write, write_parts, PartTarget};
 pub(crate) use record::{CommitRecord, SequenceClaim};
 pub(crate) use recover::{forget_applied, recover};
 pub(crate) use transactions::check_transaction_timeout;
@@ -569,18 +569,18 @@ impl Transaction {
     }
 
     /// [`Transaction::commit`], answered at the commit point, as a Kafka
-    /// broker answers EndTxn: on `Ok` the commit record is durable, its
-    /// offset commits are applied and its parts are written, and the
-    /// transaction will be applied whole (by recovery after a crash). Its
-    /// parts become durable and visible to read-committed readers, all
-    /// together, once their partitions are synced, on a thread of their own
-    /// after this returns; the next commit waits for that before writing its
-    /// parts, so at most the last two commit records can be partly applied
-    /// (design/durability.md, "Transactions"). A sync failing there poisons
-    /// the store. A transaction holding sequence claims is applied as by
-    /// `commit`.
-    pub fn commit_at_commit_point(self) -> Result<CommitInfo> {
-        self.commit_with(true)
+    /// broker answers EndTxn: on `Ok` the commit record is durable and its
+    /// offset commits are applied, and the transaction will be applied whole
+    /// (by recovery after a crash). Returns the transaction's sequence
+    /// number. Its parts are written under their holds, synced, and become
+    /// visible to read-committed readers all together, on a thread of their
+    /// own after this returns; the next commit waits for that before writing
+    /// its parts, so at most the last two commit records can be partly
+    /// applied (design/durability.md, "Transactions"). A write or sync
+    /// failing there poisons the store. A transaction holding sequence
+    /// claims is applied as by `commit`, before this returns.
+    pub fn commit_at_commit_point(self) -> Result<u32> {
+        self.commit_with(true).map(|info| info.transaction_sequence)
     }
 
     fn commit_with(mut self, early: bool) -> Result<CommitInfo> {
@@ -731,37 +731,48 @@ impl Transaction {
             store.catalog().applying().wait_idle();
             store.check_writable()?;
         }
-        let targets = self
-            .parts
-            .values()
-            .zip(targets)
-            .map(|(records, (partition, end_hint))| PartTarget {
-                partition,
-                records,
-                end_hint,
-            })
-            .collect();
         state.producers.insert(self.producer_id, (self.epoch, sequence));
-        let written = write(&store, &record, stamp, targets, false).inspect_err(|e| {
-            // Past the commit point a part refused for lack of space (which
-            // poisons nothing by itself) must still be applied: poisoned, the
-            // store applies the commit record again at its next open.
+        // Past the commit point a write refused for lack of space (which
+        // poisons nothing by itself) must still be applied: poisoned, the
+        // store applies the commit record again at its next open.
+        let poison_no_space = |e: &Error| {
             if matches!(e, Error::NoSpace { .. }) {
                 store.catalog().shared.poison(e);
             }
-        })?;
-        let committed = written.committed.clone();
-        if early {
-            finish_after(&store, written);
+        };
+        let committed = if early {
+            // The offset commits now (a client reading its group's offsets
+            // after the answer sees them); the parts are written and synced
+            // on the apply thread, after the answer.
+            apply_offsets(&store, &record, false).inspect_err(poison_no_space)?;
+            let parts = std::mem::take(&mut self.parts)
+                .into_values()
+                .zip(targets)
+                .map(|(records, (partition, end_hint))| (partition, end_hint, records))
+                .collect();
+            write_after(&store, stamp, parts);
             // This record is not applied until its parts are durable.
             state.applied_upto = at.base_offset;
+            Vec::new()
         } else {
+            let targets = self
+                .parts
+                .values()
+                .zip(targets)
+                .map(|(records, (partition, end_hint))| PartTarget {
+                    partition,
+                    records,
+                    end_hint,
+                })
+                .collect();
+            let written = write(&store, &record, stamp, targets, false).inspect_err(poison_no_space)?;
             written.finish()?;
             // Still under the commit lock: the claims are durable in their
             // partitions before another commit record can follow this one.
-            register_claims(&store, &record.claims, &committed)?;
+            register_claims(&store, &record.claims, &written.committed)?;
             state.applied_upto = at.next_offset;
-        }
+            written.committed
+        };
         state.applied_since_trim += 1;
         if state.applied_since_trim >= TRIM_EVERY {
             state.applied_since_trim = 0;
@@ -774,26 +785,38 @@ impl Transaction {
     }
 }
 
-/// Sync the parts of a commit answered at its commit point and release
-/// their holds, on a thread of its own (inline if none can start); the
-/// commit lock's next holder waits for it. A failure poisons the store and
-/// keeps the holds: the next open applies the commit record again.
-fn finish_after(store: &Pipeline, written: Written) {
+/// A part of a commit answered at its commit point, owned by the apply
+/// thread: its partition, that partition's log end at the commit (where
+/// recovery looks for it) and its records.
+type OwnedPart = (Arc<Partition>, u64, EncodedRecords);
+
+/// Write the parts of a commit answered at its commit point under their
+/// holds, sync them and release the holds, on a thread of its own (inline
+/// if none can start); the commit lock's next holder waits for it. A
+/// failure poisons the store and keeps the holds: the next open applies the
+/// commit record again (it is durable, so the transaction commits whole).
+fn write_after(store: &Pipeline, stamp: ProducerStamp, parts: Vec<OwnedPart>) {
     store.catalog().applying().start();
-    let slot = Arc::new(Mutex::new(Some(written)));
+    let slot = Arc::new(Mutex::new(Some(parts)));
     let (pipeline, theirs) = (store.clone(), slot.clone());
     let spawned = std::thread::Builder::new()
         .name("millrace-txn-apply".into())
-        .spawn(move || finish_now(&pipeline, theirs.lock().take()));
+        .spawn(move || write_now(&pipeline, stamp, theirs.lock().take()));
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no thread for a transaction's parts: applied inline");
-        finish_now(store, slot.lock().take());
+        write_now(store, stamp, slot.lock().take());
     }
 }
 
-fn finish_now(store: &Pipeline, written: Option<Written>) {
-    if let Some(Err(e)) = written.map(|written| written.finish()) {
-        tracing::error!(error = %e, "a committed transaction's parts could not be made durable: the store is poisoned, its next open applies the transaction");
+fn write_now(store: &Pipeline, stamp: ProducerStamp, parts: Option<Vec<OwnedPart>>) {
+    let targets = parts.iter().flatten().map(|(partition, end_hint, records)| PartTarget {
+        partition: partition.clone(),
+        records,
+        end_hint: *end_hint,
+    });
+    let written = write_parts(stamp, targets.collect(), false).and_then(|written| written.finish());
+    if let Err(e) = written {
+        tracing::error!(error = %e, "a committed transaction's parts could not be written or made durable: the store is poisoned, its next open applies the transaction");
         store.catalog().shared.poison(&e);
     }
     store.catalog().applying().finish();

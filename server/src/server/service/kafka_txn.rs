@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use millrace::txn::{CommitInfo, Transaction};
+use millrace::txn::Transaction;
 use millrace::{ProducerId, ProducerSession};
 
 use super::offsets::check_offset_commit_entries;
@@ -117,16 +117,17 @@ impl Service {
     }
 
     /// One durable commit record, answered there (as a Kafka broker answers
-    /// EndTxn once its prepare record is written); everything becomes
-    /// visible at once when the parts are durable, just after
-    /// (`Transaction::commit_at_commit_point`). The groups it adds
-    /// (`staged`) are counted again with the commit.
+    /// EndTxn once its prepare record is written); the parts are written
+    /// and synced after the answer, and everything becomes visible at once
+    /// when they are durable (`Transaction::commit_at_commit_point`).
+    /// Returns the transaction's sequence. The groups it adds (`staged`)
+    /// are counted again with the commit.
     pub fn kafka_txn_commit(
         &self,
         session: &Session,
         transaction: Transaction,
         staged: &BTreeSet<String>,
-    ) -> ServiceResult<CommitInfo> {
+    ) -> ServiceResult<u32> {
         let _admitted = self
             .group_budget
             .admit(&self.store, &session.principal, staged.iter().map(String::as_str))?;
