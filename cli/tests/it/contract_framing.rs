@@ -44,12 +44,24 @@ fn framing_violations_from_a_confluent_serializer_are_refused_or_dead_lettered()
     for (topic, action) in [("orders", "reject"), ("payments", "dlq")] {
         millrace(&data).args(["topic", "create", topic]).assert().success();
         millrace(&data)
-            .args(["schema", "register", &format!("{topic}-value"), "--type", "json", "--schema", ORDER])
+            .args([
+                "schema",
+                "register",
+                &format!("{topic}-value"),
+                "--type",
+                "json",
+                "--schema",
+                ORDER,
+            ])
             .assert()
             .success();
         let file = tmp.path().join(format!("{topic}.yaml"));
         std::fs::write(&file, contract(topic, action)).unwrap();
-        millrace(&data).args(["contract", "apply"]).arg(&file).assert().success();
+        millrace(&data)
+            .args(["contract", "apply"])
+            .arg(&file)
+            .assert()
+            .success();
     }
     let registry = free_addr();
     let (server, bootstrap) = kafka::start_server(&data, &["--registry-listen", &registry]);
@@ -77,7 +89,10 @@ fn framing_violations_from_a_confluent_serializer_are_refused_or_dead_lettered()
         assert_eq!(reports.len(), 3, "{kind}: {out}");
         assert_eq!(reports[1]["error"], "INVALID_RECORD", "{kind}: {out}");
         for report in reports {
-            assert_eq!(report["error"], "INVALID_RECORD", "{kind}: the batch is refused whole: {out}");
+            assert_eq!(
+                report["error"], "INVALID_RECORD",
+                "{kind}: the batch is refused whole: {out}"
+            );
         }
     }
     for report in out["reject_last"].as_array().unwrap() {
@@ -105,10 +120,19 @@ fn framing_violations_from_a_confluent_serializer_are_refused_or_dead_lettered()
         assert_eq!(headers["dlq.contract.path"], "", "{letter}");
         assert_eq!(headers["dlq.stage"], "produce", "{letter}");
     }
-    let message = |i: usize| letters[i]["headers"]["dlq.error.message"].as_str().unwrap_or_default().to_string();
+    let message = |i: usize| {
+        letters[i]["headers"]["dlq.error.message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     assert!(message(0).contains("is not registered"), "{}", message(0));
     assert!(message(1).contains("not \"payments-value\""), "{}", message(1));
-    assert!(message(2).contains("lacks the schema registry framing"), "{}", message(2));
+    assert!(
+        message(2).contains("lacks the schema registry framing"),
+        "{}",
+        message(2)
+    );
 
     // What the server counted: 4 × 3 records judged for orders (12 rejected
     // or refused with their batch: each counted by its own verdict), 2 valid after.
