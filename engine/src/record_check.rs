@@ -1,3 +1,4 @@
+// Over 600 lines: the seam's types (a record's view, verdicts, what a check keeps), the checks in force and their adherence counters share the tally; tests at the end.
 //! The seam between the append paths and the checks of a topic's contract.
 //!
 //! A [`RecordCheck`] judges one record at a time, before it is appended; the
@@ -9,7 +10,7 @@
 
 use crate::error::Error;
 use crate::sync::{AtomicU64, Mutex, Ordering, RwLock};
-use crate::Record;
+use crate::{AppendRecord, Record};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -72,6 +73,61 @@ impl Verdict {
     }
 }
 
+/// A record as a check reads it: its key and value, borrowed from an owned
+/// [`Record`] or from where a protocol front holds them (the Kafka front's
+/// request: its records are judged there, not copied first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The key, if any.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` when it is null (a Kafka tombstone).
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> RecordView<'a> {
+    /// The key and value of `record`.
+    pub fn of<R: AppendRecord>(record: &'a R) -> Self {
+        RecordView {
+            key: record.key(),
+            value: record.value(),
+        }
+    }
+
+    /// An owned record with this key and value (what [`RecordCheck::check`] takes).
+    pub fn to_record(self) -> Record {
+        let mut record = match self.value {
+            Some(value) => Record::new(value),
+            None => Record::tombstone(),
+        };
+        record.key = self.key.map(<[u8]>::to_vec);
+        record
+    }
+}
+
+/// What a check kept of a request's records for
+/// [`RecordCheck::observe_views`] (the fields its windowed rules read, from
+/// the check's own read of each record), so that observing the records
+/// once appended need not read them again. Opaque to the append paths.
+pub struct Kept(Box<dyn std::any::Any + Send + Sync>);
+
+impl Kept {
+    /// Keep `what`.
+    pub fn new<T: std::any::Any + Send + Sync>(what: T) -> Kept {
+        Kept(Box::new(what))
+    }
+
+    /// What was kept, if it is a `T`.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept")
+    }
+}
+
 /// A topic's compiled contract, as the append paths see it.
 ///
 /// Implementations must be bounded in time and memory for any record (the
@@ -92,11 +148,38 @@ pub trait RecordCheck: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// [`RecordCheck::check_each`] of records as the append paths hold
+    /// them (owned, or borrowed from a request). The same verdicts; by
+    /// default each record is copied into an owned one and judged by
+    /// [`RecordCheck::check`]. May answer what it kept of the records for
+    /// [`RecordCheck::observe_views`] (by default nothing).
+    fn check_views(
+        &self,
+        partition: u32,
+        records: &[RecordView<'_>],
+        verdict: &mut dyn FnMut(usize, Verdict),
+    ) -> Option<Kept> {
+        for (index, record) in records.iter().enumerate() {
+            verdict(index, self.check(partition, &record.to_record()));
+        }
+        None
+    }
+
     /// `records` were appended to `partition` at `base_offset..` (after the
     /// check; dead-lettered and refused records are not among them). For
     /// windowed measures; never refuses anything.
     fn observe(&self, partition: u32, base_offset: u64, records: &[Record]) {
         let _ = (partition, base_offset, records);
+    }
+
+    /// [`RecordCheck::observe`] of records as the append paths hold them;
+    /// `kept`: what [`RecordCheck::check_views`] kept of exactly these
+    /// records (the request's, all appended), `None` otherwise. By default
+    /// copied into owned records for [`RecordCheck::observe`].
+    fn observe_views(&self, partition: u32, base_offset: u64, records: &[RecordView<'_>], kept: Option<&Kept>) {
+        let _ = kept;
+        let owned: Vec<Record> = records.iter().map(|r| r.to_record()).collect();
+        self.observe(partition, base_offset, &owned);
     }
 }
 
@@ -196,28 +279,31 @@ impl Judge {
     pub(crate) fn check_into(&self, partition: u32, record: &Record, tally: &mut Tally) -> Verdict {
         let started = std::time::Instant::now();
         let verdict = self.check.check(partition, record);
-        tally.add(&verdict, started.elapsed());
+        tally.add(&verdict);
+        tally.took(started.elapsed(), 1);
         verdict
     }
 
-    /// Judge each of `records` ([`RecordCheck::check_each`]), adding each
+    /// Judge each of `records` ([`RecordCheck::check_views`]), adding each
     /// verdict to `tally` (as [`Judge::check_into`]) and handing it to
-    /// `verdict` with its index. One clock read per record: a record's
-    /// check is timed from the end of the one before.
+    /// `verdict` with its index. The request is timed once (two clock
+    /// reads, not one per record): each of its records is counted in the
+    /// latency histogram at the request's mean per record. Answers what
+    /// the check kept for [`Judge::observe_views`].
     pub(crate) fn check_each_into(
         &self,
         partition: u32,
-        records: &[Record],
+        records: &[RecordView<'_>],
         tally: &mut Tally,
         verdict: &mut dyn FnMut(usize, Verdict),
-    ) {
-        let mut last = std::time::Instant::now();
-        self.check.check_each(partition, records, &mut |index, judged| {
-            let now = std::time::Instant::now();
-            tally.add(&judged, now.saturating_duration_since(last));
-            last = now;
+    ) -> Option<Kept> {
+        let started = std::time::Instant::now();
+        let kept = self.check.check_views(partition, records, &mut |index, judged| {
+            tally.add(&judged);
             verdict(index, judged);
         });
+        tally.took(started.elapsed(), records.len());
+        kept
     }
 
     /// Add `tally` to the topic's counters.
@@ -228,6 +314,17 @@ impl Judge {
     /// Tell the check of records appended ([`RecordCheck::observe`]).
     pub fn observe(&self, partition: u32, base_offset: u64, records: &[Record]) {
         self.check.observe(partition, base_offset, records);
+    }
+
+    /// Tell the check of records appended, as views ([`RecordCheck::observe_views`]).
+    pub(crate) fn observe_views(
+        &self,
+        partition: u32,
+        base_offset: u64,
+        records: &[RecordView<'_>],
+        kept: Option<&Kept>,
+    ) {
+        self.check.observe_views(partition, base_offset, records, kept);
     }
 }
 
@@ -260,7 +357,8 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, verdict: &Verdict, took: std::time::Duration) {
+    /// Count `verdict` (its result and violations).
+    fn add(&mut self, verdict: &Verdict) {
         let result = match verdict.action() {
             None => 0,
             Some(Action::Warn) => 1,
@@ -272,16 +370,24 @@ impl Tally {
         }
         self.violations
             .extend(verdict.violations.iter().map(|v| (v.rule.clone(), v.action)));
+    }
+
+    /// The checks of `records` records took `took` together: added to the
+    /// time, and each record counted in the bucket of their mean.
+    fn took(&mut self, took: std::time::Duration, records: usize) {
+        if records == 0 {
+            return;
+        }
         self.nanos = self
             .nanos
             .saturating_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-        let seconds = took.as_secs_f64();
+        let seconds = took.as_secs_f64() / records as f64;
         let bucket = VALIDATION_BUCKETS_SECONDS
             .iter()
             .position(|bound| seconds <= *bound)
             .unwrap_or(VALIDATION_BUCKETS_SECONDS.len() - 1);
         if let Some(b) = self.buckets.get_mut(bucket) {
-            *b += 1;
+            *b = b.saturating_add(u64::try_from(records).unwrap_or(u64::MAX));
         }
     }
 
@@ -419,9 +525,10 @@ pub(crate) fn judge_unsplittable(
     let mut tally = Tally::default();
     let mut refused = None;
     let mut first_letter = None;
+    let views: Vec<RecordView<'_>> = records.iter().map(RecordView::of).collect();
     judge.check_each_into(
         partition,
-        records,
+        &views,
         &mut tally,
         &mut |index, verdict| match verdict.action() {
             Some(Action::Reject) if refused.is_none() => refused = Some(violation(topic, partition, index, &verdict)),
@@ -510,6 +617,40 @@ mod tests {
         assert!(checks.adherence("u").is_none());
         checks.set("t", None);
         assert_eq!(checks.adherence_all().len(), 1, "counters outlive the check");
+    }
+
+    #[test]
+    fn a_request_timed_once_counts_each_record_in_the_histogram() {
+        let checks = Checks::default();
+        checks.set("t", Some(Arc::new(Always(Action::Warn))));
+        let judge = checks.judge("t").unwrap();
+        let records = [Record::new("a"), Record::tombstone().with_key("k"), Record::new("c")];
+        let views: Vec<RecordView<'_>> = records.iter().map(RecordView::of).collect();
+        assert_eq!(
+            views[1],
+            RecordView {
+                key: Some(b"k"),
+                value: None
+            }
+        );
+        assert_eq!(views[1].to_record().value_opt(), None, "a tombstone stays one");
+        let mut tally = Tally::default();
+        let mut seen = Vec::new();
+        let kept = judge.check_each_into(0, &views, &mut tally, &mut |index, verdict| {
+            seen.push((index, verdict.action()));
+        });
+        assert!(kept.is_none(), "the default check keeps nothing");
+        assert_eq!(
+            seen,
+            vec![
+                (0, Some(Action::Warn)),
+                (1, Some(Action::Warn)),
+                (2, Some(Action::Warn))
+            ]
+        );
+        judge.count(&tally);
+        let got = checks.adherence("t").unwrap();
+        assert_eq!((got.warned, got.validation_buckets.iter().sum::<u64>()), (3, 3));
     }
 
     #[test]

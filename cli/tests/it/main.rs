@@ -21,6 +21,7 @@ mod completions_bench;
 mod consume_produce_ops;
 mod contract;
 mod contract_adherence;
+mod contract_framing;
 mod contract_retry;
 mod contract_server;
 mod damage_online;

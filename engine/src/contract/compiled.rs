@@ -5,7 +5,7 @@
 //! and, after the append, the windowed rules and freshness.
 
 use crate::clock::now_ms;
-use crate::contract::check::{Action, RecordCheck, Verdict, Violation};
+use crate::contract::check::{Action, Kept, RecordCheck, RecordView, Verdict, Violation};
 use crate::contract::fast;
 use crate::contract::model::{
     invalid, pointer_tokens, threshold_count, threshold_seconds, ContractFile, Framing, SlaKind,
@@ -17,7 +17,7 @@ use crate::contract::schemas::{
 use crate::contract::window::{Freshness, WindowMeasure, WindowRule};
 use crate::error::Result;
 use crate::Record;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Most schema errors reported for one record.
@@ -143,12 +143,10 @@ pub fn compile(file: ContractFile, version: u32, source: Arc<dyn SchemaSource>) 
         return Err(invalid("contract versions start at 1"));
     }
     let names: Vec<&str> = rules.iter().map(FieldRule::name).collect();
-    let rule_names = fast::Names::new(&[], &names);
     let picked = picked_fields(&windows, freshness.as_ref());
-    let picks = picked.as_ref().map(|p| {
-        let p: Vec<&str> = p.iter().map(String::as_str).collect();
-        fast::Names::new(&[], &p)
-    });
+    let pick_list: Vec<&str> = picked.iter().flatten().map(String::as_str).collect();
+    let rule_names = fast::Names::with_picks(&[], &names, &pick_list);
+    let picks = picked.is_some().then(|| fast::Names::new(&[], &pick_list));
     let cache = Cache::for_rules(
         names.iter().map(|n| (*n).to_string()).collect(),
         picked.unwrap_or_default(),
@@ -221,26 +219,22 @@ impl CompiledContract {
     /// Decode the value of `record` (its framing, schema and payload
     /// checked), adding what is broken to `out`. `None` when there is no
     /// JSON form to judge (a tombstone, Protobuf, broken framing).
-    pub(crate) fn decode_value(&self, record: &Record, out: &mut Vec<Violation>) -> Option<Value> {
-        if record.nulls.value {
-            return None;
-        }
+    pub(crate) fn decode_value(&self, record: RecordView<'_>, out: &mut Vec<Violation>) -> Option<Value> {
+        let value = record.value?;
         match &self.value {
-            Some(side) => self.decode_side(side, &record.value, out),
-            None if !self.rules.is_empty() || self.observes_values() => {
-                match serde_json::from_slice::<Value>(&record.value) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        out.push(violation(
-                            "schema",
-                            String::new(),
-                            format!("the value is not JSON: {e}"),
-                            Action::Reject,
-                        ));
-                        None
-                    }
+            Some(side) => self.decode_side(side, value, out),
+            None if !self.rules.is_empty() || self.observes_values() => match serde_json::from_slice::<Value>(value) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    out.push(violation(
+                        "schema",
+                        String::new(),
+                        format!("the value is not JSON: {e}"),
+                        Action::Reject,
+                    ));
+                    None
                 }
-            }
+            },
             None => None,
         }
     }
@@ -294,10 +288,18 @@ impl CompiledContract {
     /// `memo`: the schema a framed id of this side resolved to earlier in
     /// the same request (framing, registration and subject checked then),
     /// reused for the same id without asking the cache again.
-    fn side_passes(&self, side: &SideCheck, bytes: &[u8], rules: &[FieldRule], memo: &mut Memo) -> bool {
+    /// `keep`: as for [`fast::json_passes`].
+    fn side_passes(
+        &self,
+        side: &SideCheck,
+        bytes: &[u8],
+        rules: &[FieldRule],
+        memo: &mut Memo,
+        keep: Option<&mut Option<Map<String, Value>>>,
+    ) -> bool {
         self.with_side(side, bytes, memo, |compiled, body| match compiled {
             Compiled::Protobuf => true,
-            Compiled::Json { plan: Some(plan), .. } => fast::json_passes(body, Some(plan), plan.names(), rules),
+            Compiled::Json { plan: Some(plan), .. } => fast::json_passes(body, Some(plan), plan.names(), rules, keep),
             Compiled::Avro { plan: Some(plan), .. } => fast::avro_passes(body, plan, rules),
             Compiled::Json { plan: None, .. } | Compiled::Avro { plan: None, .. } | Compiled::Broken(_) => false,
         })
@@ -342,38 +344,38 @@ impl CompiledContract {
     /// (`fast::json_pick`, `fast::avro_pick`); `None`: cannot tell, decode
     /// the whole value ([`CompiledContract::decode_value`]), which gives
     /// the same fields whenever this gives any.
-    fn picked(&self, record: &Record, memo: &mut Memo) -> Option<Value> {
+    fn picked(&self, record: RecordView<'_>, memo: &mut Memo) -> Option<Value> {
         let picks = self.picks.as_ref()?;
-        if record.nulls.value {
-            return None;
-        }
+        let value = record.value?;
         match &self.value {
             Some(side) => self
-                .with_side(side, &record.value, memo, |compiled, body| match compiled {
+                .with_side(side, value, memo, |compiled, body| match compiled {
                     Compiled::Json { plan: Some(plan), .. } => fast::json_pick(body, Some(plan), plan.pick_names()),
                     Compiled::Avro { plan: Some(plan), .. } => fast::avro_pick(body, plan),
                     _ => None,
                 })
                 .flatten(),
-            None => fast::json_pick(&record.value, None, picks),
+            None => fast::json_pick(value, None, picks),
         }
     }
 
     /// Whether `record` surely breaks nothing: then its verdict has no
     /// violations, as [`CompiledContract::check_reference`] would find.
-    fn passes(&self, record: &Record, memos: &mut Memos) -> bool {
-        if let (Some(side), Some(key)) = (&self.key, &record.key) {
-            if !self.side_passes(side, key, &[], &mut memos.key) {
+    /// `keep`: given `None`; a JSON value the reader passes leaves there
+    /// its fields `observe` picks (as for [`fast::json_passes`]).
+    fn passes(&self, record: RecordView<'_>, memos: &mut Memos, keep: Option<&mut Option<Map<String, Value>>>) -> bool {
+        if let (Some(side), Some(key)) = (&self.key, record.key) {
+            if !self.side_passes(side, key, &[], &mut memos.key, None) {
                 return false;
             }
         }
-        if record.nulls.value {
+        let Some(value) = record.value else {
             return true;
-        }
+        };
         match &self.value {
-            Some(side) => self.side_passes(side, &record.value, &self.rules, &mut memos.value),
+            Some(side) => self.side_passes(side, value, &self.rules, &mut memos.value, keep),
             None if !self.rules.is_empty() || self.observes_values() => {
-                fast::json_passes(&record.value, None, &self.rule_names, &self.rules)
+                fast::json_passes(value, None, &self.rule_names, &self.rules, keep)
             }
             None => true,
         }
@@ -383,19 +385,25 @@ impl CompiledContract {
     /// [`CompiledContract::check_reference`] finds no violation in `record`.
     #[doc(hidden)]
     pub fn fast_passes(&self, record: &Record) -> bool {
-        self.passes(record, &mut Memos::default())
+        self.passes(RecordView::of(record), &mut Memos::default(), None)
     }
 
     /// The verdict on `record`: the fast check first, the reference path
     /// for a record it cannot vouch for.
-    fn judged(&self, record: &Record, memos: &mut Memos) -> Verdict {
-        if self.passes(record, memos) {
+    /// `keep`: as for [`CompiledContract::passes`].
+    fn judged(
+        &self,
+        record: RecordView<'_>,
+        memos: &mut Memos,
+        keep: Option<&mut Option<Map<String, Value>>>,
+    ) -> Verdict {
+        if self.passes(record, memos, keep) {
             return Verdict {
                 contract_version: self.version,
                 violations: Vec::new(),
             };
         }
-        self.check_reference(record)
+        self.judged_reference(record)
     }
 
     /// The verdict on `record` by the reference path: the value decoded
@@ -405,8 +413,13 @@ impl CompiledContract {
     /// differential tests.
     #[doc(hidden)]
     pub fn check_reference(&self, record: &Record) -> Verdict {
+        self.judged_reference(RecordView::of(record))
+    }
+
+    /// [`CompiledContract::check_reference`] of a record's view.
+    fn judged_reference(&self, record: RecordView<'_>) -> Verdict {
         let mut violations = Vec::new();
-        if let (Some(side), Some(key)) = (&self.key, &record.key) {
+        if let (Some(side), Some(key)) = (&self.key, record.key) {
             self.decode_side(side, key, &mut violations);
         }
         if let Some(value) = self.decode_value(record, &mut violations) {
@@ -557,6 +570,12 @@ fn framed_id(bytes: &[u8]) -> Option<u32> {
     }
 }
 
+/// What [`RecordCheck::check_views`] kept for `observe_views`: per record
+/// of the request, its picked fields as an object (as
+/// [`CompiledContract::picked`] would find them), `None` where the check's
+/// reader did not keep them.
+struct KeptPicks(Vec<Option<Value>>);
+
 /// A framed schema id and what it resolved to, for one side of a request's records.
 type Memo = Option<(u32, Arc<Compiled>)>;
 
@@ -569,7 +588,7 @@ struct Memos {
 
 impl RecordCheck for CompiledContract {
     fn check(&self, _partition: u32, record: &Record) -> Verdict {
-        self.judged(record, &mut Memos::default())
+        self.judged(RecordView::of(record), &mut Memos::default(), None)
     }
 
     /// The records of a request share what their framed ids resolved to:
@@ -578,11 +597,46 @@ impl RecordCheck for CompiledContract {
     fn check_each(&self, _partition: u32, records: &[Record], verdict: &mut dyn FnMut(usize, Verdict)) {
         let mut memos = Memos::default();
         for (index, record) in records.iter().enumerate() {
-            verdict(index, self.judged(record, &mut memos));
+            verdict(index, self.judged(RecordView::of(record), &mut memos, None));
         }
     }
 
-    fn observe(&self, partition: u32, _base_offset: u64, records: &[Record]) {
+    /// As [`RecordCheck::check_each`], on the records where they are.
+    /// With windowed rules or freshness on top-level fields, the reader of
+    /// a JSON value that passes keeps those fields ([`KeptPicks`]), so that
+    /// `observe_views` does not read the value a second time.
+    fn check_views(
+        &self,
+        _partition: u32,
+        records: &[RecordView<'_>],
+        verdict: &mut dyn FnMut(usize, Verdict),
+    ) -> Option<Kept> {
+        let mut memos = Memos::default();
+        if self.picks.is_none() {
+            for (index, record) in records.iter().enumerate() {
+                verdict(index, self.judged(*record, &mut memos, None));
+            }
+            return None;
+        }
+        let mut kept = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let mut keep = None;
+            verdict(index, self.judged(*record, &mut memos, Some(&mut keep)));
+            kept.push(keep.map(Value::Object));
+        }
+        Some(Kept::new(KeptPicks(kept)))
+    }
+
+    fn observe(&self, partition: u32, base_offset: u64, records: &[Record]) {
+        let views: Vec<RecordView<'_>> = records.iter().map(RecordView::of).collect();
+        self.observe_views(partition, base_offset, &views, None);
+    }
+
+    fn observe_views(&self, partition: u32, _base_offset: u64, records: &[RecordView<'_>], kept: Option<&Kept>) {
+        let kept = kept
+            .and_then(Kept::get::<KeptPicks>)
+            .map(|k| k.0.as_slice())
+            .filter(|k| k.len() == records.len());
         let now = now_ms();
         if !self.observes_values() {
             if let (Some(f), false) = (&self.freshness, records.is_empty()) {
@@ -594,14 +648,15 @@ impl RecordCheck for CompiledContract {
         // windowed rule takes its lock once per 256 records, not per record.
         let mut ignored = Vec::new();
         let mut memo = None;
-        for chunk in records.chunks(256) {
+        for (at, chunk) in records.chunks(256).enumerate() {
             let mut values = Vec::with_capacity(chunk.len());
-            for record in chunk {
-                match self.picked(record, &mut memo) {
+            for (i, record) in chunk.iter().enumerate() {
+                let kept = kept.and_then(|k| k.get(at * 256 + i)).and_then(Option::as_ref);
+                match kept.cloned().or_else(|| self.picked(*record, &mut memo)) {
                     Some(picked) => values.push(picked),
                     None => {
                         ignored.clear();
-                        values.extend(self.decode_value(record, &mut ignored));
+                        values.extend(self.decode_value(*record, &mut ignored));
                     }
                 }
             }

@@ -492,7 +492,7 @@ pub(crate) fn newest_time(partition: &crate::log::partition::Partition, contract
                     nulls: stored.nulls.clone(),
                 };
                 contract
-                    .decode_value(&record, &mut Vec::new())
+                    .decode_value(crate::contract::check::RecordView::of(&record), &mut Vec::new())
                     .and_then(|v| crate::contract::window::Freshness::event_time(tokens, &v))
             }
         };

@@ -135,7 +135,8 @@ impl Store {
     /// `records` are owned ([`Record`]) or borrowed from the caller's
     /// buffer ([`AppendRecord`]: the Kafka front's request), and encoded
     /// into the batch from where they are. A topic with a contract judges
-    /// owned records: borrowed ones are copied first.
+    /// them where they are too; borrowed ones are copied only when some go
+    /// to the DLQ (the routed transaction stages owned records).
     pub fn append_pending<R: AppendRecord>(
         &self,
         topic: &str,
@@ -146,7 +147,7 @@ impl Store {
         crate::names::refuse_internal_topic(topic)?;
         let p = self.partition(topic, partition)?;
         if self.inner.catalog.checks.get(topic).is_some() {
-            return self.append_judged(p, topic, partition, &R::owned(records), producer);
+            return self.append_judged(p, topic, partition, records, producer);
         }
         // No contract: no verdicts to count or observe (`judge_request`
         // would judge nothing).
@@ -164,12 +165,12 @@ impl Store {
     /// [`Store::append_pending`] to a topic with a contract: every record
     /// judged, those the contract sends to the DLQ routed there with the
     /// others in one transaction.
-    fn append_judged(
+    fn append_judged<R: AppendRecord>(
         &self,
         p: Arc<Partition>,
         topic: &str,
         partition: u32,
-        records: &[Record],
+        records: &[R],
         producer: Option<ProducerStamp>,
     ) -> Result<PendingAppend> {
         if let Some(stamp) = producer {
@@ -191,13 +192,14 @@ impl Store {
             // Acknowledged on return: the commit record is fdatasync'd. An
             // idempotent producer's batch is split too, its sequences
             // claimed with the transaction (design/contracts.md,
-            // "Idempotent batches").
+            // "Idempotent batches"). The transaction stages owned records.
+            let records = R::owned(records);
             let (routed, duplicate) = match producer {
                 Some(stamp) => self
                     .pipeline()
-                    .commit_routed_sequenced(topic, partition, records, &routing, stamp)?,
+                    .commit_routed_sequenced(topic, partition, &records, &routing, stamp)?,
                 None => (
-                    self.pipeline().commit_routed(topic, partition, records, &routing)?,
+                    self.pipeline().commit_routed(topic, partition, &records, &routing)?,
                     false,
                 ),
             };

@@ -7,11 +7,13 @@
 //! verdicts and messages are the same, and the fast check does pass most
 //! valid records (it is not vacuous). The same for what `observe` decodes
 //! for the windowed rules and freshness (only the top-level fields they
-//! name, `engine/src/contract/fast/pick.rs`): the measures equal those of
-//! the same contract whose extra rule reads the whole value.
+//! name, `engine/src/contract/fast/pick.rs`, or what the check's reader
+//! kept of them, `RecordCheck::check_views` then `observe_views`): the
+//! measures equal those of the same contract whose extra rule reads the
+//! whole value.
 //! `PROPTEST_CASES` (default 256) sets the number of cases per property.
 
-use millrace::contract::check::RecordCheck;
+use millrace::contract::check::{RecordCheck, RecordView};
 use millrace::contract::{compile, parse, CompiledContract, FixedSchemas, SchemaKind};
 use millrace::Record;
 use proptest::prelude::*;
@@ -301,18 +303,30 @@ fn windowed(base: &str, whole: bool) -> String {
     s
 }
 
-/// Observe `records` with the fields picked and with the whole value decoded: equal measures.
+/// Observe `records` with the fields picked, with the fields the check's
+/// reader kept (checked first, as the append paths do) and with the whole
+/// value decoded: equal measures.
 fn observe_agrees(base: &str, schemas: &FixedSchemas, records: &[Record]) {
     let (Ok(named), Ok(all)) = (parse(&windowed(base, false)), parse(&windowed(base, true))) else {
         return;
     };
+    let kept = compile(named.clone(), 1, Arc::new(schemas.clone())).unwrap();
     let named = compile(named, 1, Arc::new(schemas.clone())).unwrap();
     let all = compile(all, 1, Arc::new(schemas.clone())).unwrap();
     named.observe(0, 0, records);
     all.observe(0, 0, records);
-    let (a, b) = (named.measures(), all.measures());
+    let views: Vec<RecordView<'_>> = records.iter().map(RecordView::of).collect();
+    let what = kept.check_views(0, &views, &mut |_, _| {});
+    assert!(
+        what.is_some(),
+        "windowed rules on top-level fields: the check keeps them"
+    );
+    kept.observe_views(0, 0, &views, what.as_ref());
+    let (a, b, c) = (named.measures(), all.measures(), kept.measures());
     assert_eq!(a.windows[..], b.windows[..3]);
     assert_eq!(a.newest_ms, b.newest_ms);
+    assert_eq!(c.windows[..], b.windows[..3]);
+    assert_eq!(c.newest_ms, b.newest_ms);
 }
 
 static JSON_PASSED: AtomicUsize = AtomicUsize::new(0);

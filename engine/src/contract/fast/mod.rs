@@ -32,7 +32,7 @@ pub(crate) use names::Names;
 pub(crate) use pick::json_pick;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// Most properties (schema plan) and rules (contract) the fast check tracks
@@ -239,7 +239,7 @@ impl JsonPlan {
             .filter(|(_, p)| p.required)
             .fold(0u64, |bits, (i, _)| bits | (1u64 << i));
         let named: Vec<&str> = properties.iter().map(|p| p.name.as_str()).collect();
-        let names = Names::new(&named, rules);
+        let names = Names::with_picks(&named, rules, picks);
         let pick_names = Names::new(&named, picks);
         Some(JsonPlan {
             properties,
@@ -250,7 +250,8 @@ impl JsonPlan {
         })
     }
 
-    /// Its properties' names, resolved against the contract's rules.
+    /// Its properties' names, resolved against the contract's rules (and
+    /// marked where `observe` picks them).
     pub(crate) fn names(&self) -> &Names {
         &self.names
     }
@@ -352,8 +353,17 @@ pub(crate) fn text(bytes: &[u8]) -> Option<&str> {
 /// `names`: the plan's names (`names` of the contract without a schema),
 /// resolved against `rules` (or any rules when `rules` is empty: the key
 /// side). A record in the common shape is read by [`reader`]; the rest
-/// by serde_json.
-pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, names: &Names, rules: &[FieldRule]) -> bool {
+/// by serde_json. With `keep` (the names mark the fields `observe` picks),
+/// a record the reader passes leaves there its picked fields, as
+/// [`json_pick`] finds them; `keep` is left as it is otherwise (the caller
+/// gives `None` and trusts it only on a pass).
+pub(crate) fn json_passes(
+    body: &[u8],
+    plan: Option<&JsonPlan>,
+    names: &Names,
+    rules: &[FieldRule],
+    keep: Option<&mut Option<Map<String, Value>>>,
+) -> bool {
     let Some(mask) = rule_mask(names, rules) else {
         return false;
     };
@@ -361,7 +371,7 @@ pub(crate) fn json_passes(body: &[u8], plan: Option<&JsonPlan>, names: &Names, r
     let Some(text) = text(body) else {
         return false;
     };
-    reader::json_passes(text, plan, names, mask, rules)
+    reader::json_passes(text, plan, names, mask, rules, keep)
         .unwrap_or_else(|| json_passes_serde(body, plan, names, mask, rules))
 }
 

@@ -14,6 +14,9 @@ pub(crate) struct Named {
     pub(crate) property: Option<usize>,
     /// The bits of the rules naming it.
     pub(crate) bits: u64,
+    /// Whether `observe` picks it (a windowed rule or freshness names it):
+    /// the check's reader keeps its value for `observe`.
+    pub(crate) picked: bool,
 }
 
 #[derive(Debug)]
@@ -63,6 +66,12 @@ impl Names {
     /// The names of `properties` (in plan order) and of `rules` (in
     /// contract order; more than [`TRACKED_MAX`] and no rule bit is set).
     pub(crate) fn new(properties: &[&str], rules: &[&str]) -> Names {
+        Names::with_picks(properties, rules, &[])
+    }
+
+    /// [`Names::new`], each name also marked whether it is one of `picks`
+    /// (the top-level fields `observe` picks).
+    pub(crate) fn with_picks(properties: &[&str], rules: &[&str], picks: &[&str]) -> Names {
         let bits_of = |name: &str| {
             if rules.len() > TRACKED_MAX {
                 return 0;
@@ -80,6 +89,7 @@ impl Names {
             named: Named {
                 property,
                 bits: bits_of(name),
+                picked: picks.contains(&name),
             },
         };
         let mut entries: Vec<Entry> = Vec::new();
@@ -91,6 +101,12 @@ impl Names {
         }
         for (i, name) in rules.iter().enumerate() {
             if !properties.contains(name) && !rules.get(..i).unwrap_or_default().contains(name) {
+                entries.push(entry(name, None));
+            }
+        }
+        for (i, name) in picks.iter().enumerate() {
+            let known = properties.contains(name) || rules.contains(name);
+            if !known && !picks.get(..i).unwrap_or_default().contains(name) {
                 entries.push(entry(name, None));
             }
         }
@@ -164,7 +180,7 @@ mod tests {
             for key in keys.iter().chain(&properties).chain(&rules) {
                 let property = p.iter().position(|n| n == key);
                 let bits = r.iter().enumerate().filter(|(_, n)| *n == key).fold(0u64, |b, (i, _)| b | (1 << i));
-                let expected = (property.is_some() || bits != 0).then_some(Named { property, bits });
+                let expected = (property.is_some() || bits != 0).then_some(Named { property, bits, picked: false });
                 prop_assert_eq!(names.get(key).cloned(), expected, "{:?} in {:?} / {:?}", key, p, r);
             }
         }

@@ -15,8 +15,9 @@
 //! is read here, but its text is handed to serde_json's own number parser,
 //! so it rounds (and is refused out of range) as there.
 
-use super::{rules_pass, Field, JsonPlan, Names, Num, Scalar};
+use super::{pick, rules_pass, Field, JsonPlan, Names, Num, Scalar};
 use crate::contract::rules::FieldRule;
+use serde_json::{Map, Value};
 
 /// Containers nested deeper than this (the top object is 1) are left to
 /// serde_json (its limit is 128).
@@ -256,13 +257,16 @@ impl<'a> Reader<'a> {
 
 /// [`super::json_passes`] for a document in this reader's shape
 /// (`Some(verdict)`), `None` for the serde_json path to read it; `mask`:
-/// [`super::rule_mask`].
+/// [`super::rule_mask`]. With `keep`, a document that passes leaves there
+/// the fields its names mark picked, as `fast::json_pick` would find them
+/// (left `None` when one of them is a container: `observe` decodes it).
 pub(super) fn json_passes(
     text: &str,
     plan: Option<&JsonPlan>,
     names: &Names,
     mask: u64,
     rules: &[FieldRule],
+    keep: Option<&mut Option<Map<String, Value>>>,
 ) -> Option<bool> {
     let mut r = Reader {
         text,
@@ -271,6 +275,8 @@ pub(super) fn json_passes(
     };
     r.expect(b'{')?;
     let (mut seen_properties, mut seen_rules) = (0u64, 0u64);
+    // The picked fields (`None` once one cannot be kept), only when asked.
+    let mut kept = keep.is_some().then(Map::new);
     r.skip_ws();
     let mut more = if r.peek() == Some(b'}') {
         r.pos += 1;
@@ -281,7 +287,9 @@ pub(super) fn json_passes(
     while more {
         let key = r.string()?;
         r.expect(b':')?;
-        let (index, bits) = names.get(key).map_or((None, 0), |n| (n.property, n.bits & mask));
+        let (index, bits, picked) = names
+            .get(key)
+            .map_or((None, 0, false), |n| (n.property, n.bits & mask, n.picked));
         // The same judgement, in the same order, as `Top::visit_map`.
         let property = match (index, plan) {
             (Some(i), Some(plan)) => {
@@ -302,6 +310,13 @@ pub(super) fn json_passes(
         if (property.is_some() || bits != 0) && !(Field { property, rules, bits }).judge(value) {
             return Some(false);
         }
+        if picked {
+            // A repeated key (no plan property): the last one, as the decode keeps.
+            kept = kept.and_then(|mut map| {
+                map.insert(key.to_string(), pick::value_of(value)?);
+                Some(map)
+            });
+        }
         more = r.next_member(b'}')?;
     }
     r.skip_ws();
@@ -309,7 +324,11 @@ pub(super) fn json_passes(
         return None;
     }
     let required_seen = plan.is_none_or(|plan| seen_properties & plan.required == plan.required);
-    Some(required_seen && rules_pass(rules, mask & !seen_rules, None))
+    let passed = required_seen && rules_pass(rules, mask & !seen_rules, None);
+    if let (true, Some(keep)) = (passed, keep) {
+        *keep = kept;
+    }
+    Some(passed)
 }
 
 #[cfg(test)]
@@ -456,11 +475,57 @@ mod tests {
             let mask = rule_mask(plan.names(), &[]).unwrap();
             let serde = json_passes_serde(&doc, Some(&plan), plan.names(), mask, &[]);
             if let Ok(text) = std::str::from_utf8(&doc) {
-                if let Some(verdict) = json_passes(text, Some(&plan), plan.names(), mask, &[]) {
+                if let Some(verdict) = json_passes(text, Some(&plan), plan.names(), mask, &[], None) {
                     prop_assert_eq!(verdict, serde, "{}", text);
                 }
             }
         }
+    }
+
+    proptest! {
+        /// With `keep`, a document the reader passes leaves there the
+        /// fields `observe` picks, as `json_pick` (which `observe` would
+        /// run otherwise) finds them: with the schema's plan and without.
+        #[test]
+        fn the_reader_keeps_what_json_pick_picks(doc in document(), with_plan in any::<bool>()) {
+            let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+            let picks = ["a", "c", "e", "x"];
+            let plan = JsonPlan::compile(&schema, &[], &picks).unwrap();
+            let bare = (Names::with_picks(&[], &[], &picks), Names::new(&[], &picks));
+            let (plan, names, pick_names) = if with_plan {
+                (Some(&plan), plan.names(), plan.pick_names())
+            } else {
+                (None, &bare.0, &bare.1)
+            };
+            let mask = rule_mask(names, &[]).unwrap();
+            let Ok(text) = std::str::from_utf8(&doc) else { return Ok(()) };
+            let mut keep = None;
+            if json_passes(text, plan, names, mask, &[], Some(&mut keep)) == Some(true) {
+                let picked = super::super::json_pick(&doc, plan, pick_names);
+                prop_assert!(picked.is_some(), "{}", text);
+                // Left `None` only when a picked field is a container.
+                if let Some(kept) = keep {
+                    prop_assert_eq!(Some(serde_json::Value::Object(kept)), picked, "{}", text);
+                }
+            } else {
+                prop_assert!(keep.is_none(), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_reader_keeps_the_picked_fields_of_a_plain_record() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let plan = JsonPlan::compile(&schema, &[], &["a", "c", "x"]).unwrap();
+        let mask = rule_mask(plan.names(), &[]).unwrap();
+        let mut keep = None;
+        let text = r#"{"a":"EUR","b":7,"c":-1.25,"x":"y","x":"z"}"#;
+        assert_eq!(
+            json_passes(text, Some(&plan), plan.names(), mask, &[], Some(&mut keep)),
+            Some(true)
+        );
+        let expected = serde_json::json!({"a": "EUR", "c": -1.25, "x": "z"});
+        assert_eq!(keep.map(serde_json::Value::Object), Some(expected));
     }
 
     #[test]
@@ -468,7 +533,7 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
         let plan = JsonPlan::compile(&schema, &[], &[]).unwrap();
         let mask = rule_mask(plan.names(), &[]).unwrap();
-        let read = |text: &str| json_passes(text, Some(&plan), plan.names(), mask, &[]);
+        let read = |text: &str| json_passes(text, Some(&plan), plan.names(), mask, &[], None);
         let good = r#" {"a":"EUR", "b":7, "c":-1.25e0, "d":"ab", "e":[1,{"k":[]}], "f":null, "g":true, "x":"0123456789abcdef0123456789abcdef"} "#;
         assert_eq!(read(good), Some(true));
         assert_eq!(read(r#"{"a":"GBP","b":7}"#), Some(false));

@@ -68,7 +68,7 @@ impl Partition {
     /// The offsets of the batch `stamp` retries, if this partition
     /// remembers it ([`DedupTable::remembered`](crate::log::dedup::DedupTable::remembered)):
     /// read under the writer lock, nothing decided or written.
-    pub(crate) fn remembered_batch(&self, stamp: ProducerStamp, records: &[Record]) -> Option<AppendInfo> {
+    pub(crate) fn remembered_batch<R>(&self, stamp: ProducerStamp, records: &[R]) -> Option<AppendInfo> {
         let count = u32::try_from(records.len()).ok()?;
         let w = self.writer.lock();
         w.producers

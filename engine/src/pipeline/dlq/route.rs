@@ -6,9 +6,9 @@
 //! written. Rules: design/contracts.md, "Enforcement".
 
 use super::{ensure_dlq_topic, Attempts, ContractFailure, DeadLetter, Failure, RoutedAppend, NO_SOURCE_OFFSET};
-use crate::contract::check::{violation, Action, Checks, Judge, Tally};
+use crate::contract::check::{violation, Action, Checks, Judge, Kept, RecordView, Tally};
 use crate::error::{Error, Result};
-use crate::log::batch::{ProducerStamp, Record};
+use crate::log::batch::{AppendRecord, ProducerStamp, Record};
 use crate::log::dedup::Admission;
 use crate::log::partition::AppendInfo;
 use crate::pipeline::context::Pipeline;
@@ -32,6 +32,10 @@ pub(crate) struct Routing {
     /// routing is dropped, unless the request was a retry answered as a
     /// duplicate ([`Routing::duplicate`]): a retried batch counts once.
     tally: Option<Tally>,
+    /// What the check kept of the request's records for observing them.
+    kept: Option<Kept>,
+    /// How many records the request had.
+    judged: usize,
 }
 
 impl Drop for Routing {
@@ -49,11 +53,16 @@ impl Routing {
         self.tally = None;
     }
 
-    /// Tell the check of the records appended at `base_offset..`.
-    pub(crate) fn observe(&self, partition: u32, base_offset: u64, appended: &[Record]) {
+    /// Tell the check of the records appended at `base_offset..` (owned,
+    /// or borrowed from a request: looked at where they are). What the
+    /// check kept of the request's records goes with them when they are
+    /// the request's records, every one appended.
+    pub(crate) fn observe<R: AppendRecord>(&self, partition: u32, base_offset: u64, appended: &[R]) {
         if let Some(judge) = &self.judge {
             if !appended.is_empty() {
-                judge.observe(partition, base_offset, appended);
+                let views: Vec<RecordView<'_>> = appended.iter().map(RecordView::of).collect();
+                let whole = self.letters.is_empty() && appended.len() == self.judged;
+                judge.observe_views(partition, base_offset, &views, self.kept.as_ref().filter(|_| whole));
             }
         }
     }
@@ -83,12 +92,14 @@ impl Routing {
 /// judged (and counted); the first whose verdict is `reject` refuses the
 /// request (`ContractViolation`); `dlq` verdicts become DLQ records
 /// (provenance: `stage`, error class `contract.<rule>`, the contract
-/// version, rule and path); `warn` verdicts are appended.
-pub(crate) fn judge_request(
+/// version, rule and path); `warn` verdicts are appended. `records` are
+/// owned or borrowed from a request ([`AppendRecord`]): judged where they
+/// are, only a record for the DLQ is copied (into its DLQ record).
+pub(crate) fn judge_request<R: AppendRecord>(
     checks: &Checks,
     topic: &str,
     partition: u32,
-    records: &[Record],
+    records: &[R],
     stage: &str,
 ) -> Result<Routing> {
     let Some(judge) = checks.judge(topic) else {
@@ -98,7 +109,8 @@ pub(crate) fn judge_request(
     let mut refused = None;
     let mut first_letter = None;
     let mut tally = Tally::default();
-    judge.check_each_into(partition, records, &mut tally, &mut |index, verdict| {
+    let views: Vec<RecordView<'_>> = records.iter().map(RecordView::of).collect();
+    let kept = judge.check_each_into(partition, &views, &mut tally, &mut |index, verdict| {
         let (Some(action), Some(decisive), Some(record)) = (verdict.action(), verdict.decisive(), records.get(index))
         else {
             return;
@@ -117,7 +129,7 @@ pub(crate) fn judge_request(
                 let class = format!("contract.{}", decisive.rule);
                 let failure = Failure::new(stage, &class, &decisive.message);
                 let source = (topic, partition, NO_SOURCE_OFFSET);
-                let mut letter = DeadLetter::new(source, "", &failure, Attempts::first_now(), 0, record.clone());
+                let mut letter = DeadLetter::new(source, "", &failure, Attempts::first_now(), 0, record.to_record());
                 letter.contract = Some(ContractFailure {
                     contract_version: verdict.contract_version,
                     rule: decisive.rule.clone(),
@@ -137,6 +149,8 @@ pub(crate) fn judge_request(
         letters,
         first_letter,
         tally: Some(tally),
+        kept,
+        judged: records.len(),
     })
 }
 
