@@ -16,7 +16,8 @@ one-record-per-produce loop for KBENCH_LATENCY_SECONDS (default 5):
   one-record batch v2 sent with a fresh correlation id, one in flight (a
   client as thin as the native bench's: what is left of the gap is the
   server's Kafka path, the rest of confluent-kafka's gap is librdkafka's).
-Every row carries the 1-minute load average before and after it. Prints the
+Every row carries the 1-minute load average before and after it, and the
+server's CPU per request over the case (`server_us_per_request`). Prints the
 rows and, per round, each Kafka client's p99 (and p50) ÷ native's, and their
 medians. KBENCH_P99_SYSTEMS (default `native,kafka,kafka-thin`) picks them.
 """
@@ -42,6 +43,7 @@ def one(binary, system, case):
         addr = f"127.0.0.1:{server.port}"
         topic = driver.TOPIC + "-lat"
         load = os.getloadavg()[0]
+        server_cpu_before = server.cpu()
         if system == "native":
             args = ["--server", addr, "bench", "--topic", topic, "--batch-records", "1",
                     "--duration", f"{driver.LATENCY_SECONDS}s", "--record-bytes", str(driver.RECORD_BYTES),
@@ -59,7 +61,11 @@ def one(binary, system, case):
             else:
                 full = driver.kafka_latency(server, topic)
             lat = {"records": full["records"], "p50": full["p50"], "p99": full["p99"]}
-        lat.update(system=system, load_before=load, load_after=os.getloadavg()[0])
+        # Server CPU per request over the case (the native row includes
+        # its bench's topic creation: a few ms against seconds of requests).
+        server_cpu = server.cpu() - server_cpu_before
+        lat.update(system=system, load_before=load, load_after=os.getloadavg()[0],
+                   server_us_per_request=server_cpu * 1e6 / max(1, lat["records"]))
         return lat
     finally:
         server.stop()

@@ -12,6 +12,10 @@ as `ab.py`'s `native produce` row), for the side-by-side flame graph.
 KBENCH_AB_DURABILITY (default `always`) is the topic's durability. Needs
 `perf`, `inferno-collapse-perf` and `inferno-flamegraph` on PATH
 (`cargo install inferno`); the folded stacks are kept beside the SVG (the SVG holds the same).
+KBENCH_PROFILE_FLAT=1 records no call graphs (4,999 samples/s, the
+software clock where the machine has no cycle counter) and writes the
+flat profile (`perf report --no-children --sort dso,sym`, self time per
+function) to OUT (any name) instead: no inferno needed.
 """
 import os
 import shutil
@@ -21,6 +25,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import driver  # noqa: E402
+
+FLAT = os.environ.get("KBENCH_PROFILE_FLAT") == "1"
 
 
 def main():
@@ -36,7 +42,9 @@ def main():
         if not native:
             subprocess.run([binary, "--server", addr, "topic", "create", driver.TOPIC, "--partitions", "1",
                             "--durability", durability, "--record-bytes-max", "2KiB"], check=True, stdout=subprocess.DEVNULL)
-        perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "--call-graph", "dwarf,16384", "-p",
+        sampling = (["-F", "4999", "-e", "cpu-clock"] if FLAT
+                    else ["-F", "999", "-g", "--call-graph", "dwarf,16384"])
+        perf = subprocess.Popen(["perf", "record", *sampling, "-p",
                                  str(server.proc.pid), "-o", perf_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def stop_perf():
@@ -55,6 +63,12 @@ def main():
         print(f"produce: {produce}", file=sys.stderr)
     finally:
         server.stop()
+    if FLAT:
+        with open(svg, "w") as out:
+            subprocess.run(["perf", "report", "-i", perf_data, "--no-children", "--sort", "dso,sym", "--stdio",
+                            "--percent-limit", "0.2"], stdout=out, stderr=subprocess.DEVNULL, check=True)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     folded = svg[: -len(".svg")] + ".folded"
     script = subprocess.Popen(["perf", "script", "-i", perf_data], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     with open(folded, "w") as out:

@@ -193,6 +193,44 @@ async fn slow_and_truncated_frames_are_cut_off() {
     server.handle.shutdown().await.unwrap();
 }
 
+/// The connection's one timer (armed at the farthest deadline, moved when
+/// it fires early): a connection that keeps sending is never taken for
+/// idle, through several idle timeouts, and one that stops is closed at
+/// the idle timeout after its last frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_connection_outlives_the_idle_timeout_and_an_idle_one_is_closed() {
+    let (server, addr) = kafka_server(|c| {
+        c.idle_timeout_ms = 1_500;
+        c.slow_client_timeout_ms = 1_000;
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let mut correlation = 0;
+    let mut last_answer = Instant::now();
+    // About three idle timeouts of requests, one every 300 ms.
+    while started.elapsed() < Duration::from_millis(4_500) {
+        correlation += 1;
+        stream.write_all(&api_versions(correlation)).await.unwrap();
+        let (answered, _) = response(&mut stream)
+            .await
+            .unwrap_or_else(|| panic!("closed while busy, request {correlation} at {:?}", started.elapsed()));
+        assert_eq!(answered, correlation);
+        last_answer = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(correlation >= 10, "{correlation} requests");
+    // Then silence: closed (the 10 s of `is_closed` are several idle timeouts).
+    assert!(is_closed(&mut stream).await, "an idle connection is closed");
+    let quiet = last_answer.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(1_000),
+        "not long before its idle timeout: {quiet:?}"
+    );
+    still_serves(addr).await;
+    server.handle.shutdown().await.unwrap();
+}
+
 /// Kafka connections share `connections_max` with the native ones: past it
 /// they are closed at once, and slots come back when connections close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,9 @@
 //! produces queued behind), everything else off the async runtime. See
 //! "Listener and cluster APIs" in `design/kafka.md`.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,20 +153,23 @@ enum Outcome {
     Shutdown,
 }
 
-/// Serve one Kafka connection (plain TCP or TLS) until it closes, breaks a
-/// limit, or the server shuts down. `slot` is its place in
-/// `connections_max`, shared with the native front.
-pub(crate) async fn run<S>(
-    stream: S,
+/// Serve one Kafka connection (plain TCP or TLS, given as its read and
+/// write halves) until it closes, breaks a limit, or the server shuts down.
+/// A TCP stream comes split by `TcpStream::into_split` (each half polls the
+/// socket without a lock), a TLS stream by `tokio::io::split`, as on the
+/// native front. `slot` is its place in `connections_max`, shared with the
+/// native front.
+pub(crate) async fn run<R, W>(
+    (read_half, write_half): (R, W),
     peer: SocketAddr,
     front: Arc<Front>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
 ) where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
 {
-    let (read_half, write_half) = tokio::io::split(stream);
     let authenticated = Arc::new(AtomicBool::new(!shared.auth.is_enabled()));
     let conn = if shared.auth.is_enabled() {
         Conn::unauthenticated(peer)
@@ -173,6 +178,21 @@ pub(crate) async fn run<S>(
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
     let spares = Arc::new(Spares::default());
+    // Shutdown and the worker's end, waited for across reads (each a
+    // waiter registered once, not once per read).
+    let stop: Pin<Box<dyn Future<Output = Event> + Send>> = {
+        let mut shutdown = shutdown.clone();
+        let jobs = jobs_tx.clone();
+        Box::pin(async move {
+            tokio::select! {
+                _ = shutdown.changed() => Event::Shutdown,
+                () = jobs.closed() => Event::Closed,
+            }
+        })
+    };
+    // The connection's one timer, armed at the farthest deadline a read can
+    // have: each read moves it earlier only when its deadline is earlier.
+    let armed = Instant::now() + shared.config.idle_timeout().max(shared.config.slow_client_timeout());
     let worker = tokio::spawn(worker(
         write_half,
         jobs_rx,
@@ -194,6 +214,10 @@ pub(crate) async fn run<S>(
         buffered: Vec::new(),
         taken: 0,
         spares,
+        timer: Box::pin(tokio::time::sleep_until(armed.into())),
+        armed,
+        stop,
+        stopped: None,
     };
     let outcome = reader.read_loop().await;
     tracing::debug!(%peer, ?outcome, "Kafka connection reader finished");
@@ -220,9 +244,22 @@ struct Reader<R> {
     taken: usize,
     /// Frame buffers back from the worker.
     spares: Arc<Spares>,
+    /// One timer for the connection's life, armed at `armed`: a request
+    /// moves the idle deadline later without touching the timer wheel;
+    /// when the timer fires before the deadline it is moved to it (at most
+    /// once per idle timeout), and it is moved earlier at once when a
+    /// read's deadline is earlier (a frame that started arriving), as the
+    /// native front's reader (design/performance.md, step 9).
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed: Instant,
+    /// Shutdown or the worker's end ([`Event::Shutdown`], [`Event::Closed`]).
+    stop: Pin<Box<dyn Future<Output = Event> + Send>>,
+    /// What `stop` answered, once it did (it is not polled again).
+    stopped: Option<Event>,
 }
 
 /// What ended one wait of the read loop.
+#[derive(Debug, Clone, Copy)]
 enum Event {
     Read,
     Closed,
@@ -232,17 +269,47 @@ enum Event {
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     /// Read one chunk into `target` (at most `room` bytes), or stop at the
-    /// deadline, at shutdown or when the worker is gone. Cancel-safe.
+    /// deadline, at shutdown or when the worker is gone. Cancel-safe. No
+    /// timer or waiter is registered per read: the connection's own
+    /// ([`Reader::timer`], [`Reader::stop`]) are moved or polled again.
     async fn read_some(&mut self, target: &mut Vec<u8>, room: usize, deadline: Instant) -> Event {
-        let mut limited = (&mut self.read_half).take(room as u64);
-        tokio::select! {
-            read = limited.read_buf(target) => match read {
-                Ok(0) | Err(_) => Event::Closed,
-                Ok(_) => Event::Read,
-            },
-            _ = tokio::time::sleep_until(deadline.into()) => Event::Deadline,
-            _ = self.shutdown.changed() => Event::Shutdown,
-            _ = self.jobs.closed() => Event::Closed,
+        if let Some(event) = self.stopped {
+            return event;
+        }
+        if deadline < self.armed {
+            self.armed = deadline;
+            self.timer.as_mut().reset(deadline.into());
+        }
+        loop {
+            let mut limited = (&mut self.read_half).take(room as u64);
+            // `biased`: the read first (it is what wakes the task almost
+            // every time), no random start per wait.
+            let event = tokio::select! {
+                biased;
+                read = limited.read_buf(target) => match read {
+                    Ok(0) | Err(_) => Event::Closed,
+                    Ok(_) => Event::Read,
+                },
+                event = &mut self.stop => {
+                    self.stopped = Some(event);
+                    event
+                }
+                () = &mut self.timer => Event::Deadline,
+            };
+            if let Event::Deadline = event {
+                let now = Instant::now();
+                if now < deadline {
+                    // Armed for an earlier deadline that has moved on.
+                    self.armed = deadline;
+                    self.timer.as_mut().reset(deadline.into());
+                    continue;
+                }
+                // Fired: armed again at the farthest deadline a read can have.
+                let config = &self.shared.config;
+                self.armed = now + config.idle_timeout().max(config.slow_client_timeout());
+                self.timer.as_mut().reset(self.armed.into());
+            }
+            return event;
         }
     }
 
@@ -314,7 +381,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// A frame body of `length` bytes (its budgets reserved), within the
     /// slow-client timeout.
     async fn read_body(&mut self, length: usize) -> Result<Vec<u8>, Outcome> {
-        let deadline = Instant::now() + self.shared.config.slow_client_timeout();
+        let mut deadline = None;
         let mut frame = self.spares.take(length);
         // What came with the previous read first, then straight from the socket.
         let available = self.buffered.get(self.taken..).unwrap_or_default();
@@ -327,6 +394,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
         while frame.len() < length {
             let room = (length - frame.len()).min(READ_BYTES_MAX);
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.shared.config.slow_client_timeout());
             match self.read_some(&mut frame, room, deadline).await {
                 Event::Read => {}
                 Event::Closed => return Err(Outcome::Closed),
@@ -381,10 +449,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             metrics.request_bytes.fetch_add(u64::from(length) + 4, Relaxed);
             metrics.kafka.request_bytes.fetch_add(u64::from(length) + 4, Relaxed);
             // Pipelining: at most in_flight_max requests wait for answers.
-            let in_flight = self.in_flight.clone();
-            let slot = tokio::select! {
-                slot = in_flight.acquire_owned() => slot.map_err(|_| Outcome::Closed)?,
-                _ = self.jobs.closed() => return Err(Outcome::Closed),
+            let slot = match self.in_flight.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    let in_flight = self.in_flight.clone();
+                    tokio::select! {
+                        slot = in_flight.acquire_owned() => slot.map_err(|_| Outcome::Closed)?,
+                        _ = self.jobs.closed() => return Err(Outcome::Closed),
+                    }
+                }
             };
             let job = Job {
                 frame,
@@ -406,6 +479,13 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         &mut self,
         bytes: u32,
     ) -> Result<(OwnedSemaphorePermit, crate::server::budget::BytePermit), Outcome> {
+        // Almost always both budgets have room: taken without registering
+        // a waiter anywhere.
+        if let Ok(connection_bytes) = self.connection_bytes.clone().try_acquire_many_owned(bytes) {
+            if let Some(server_bytes) = self.shared.buffered_bytes.try_reserve(bytes) {
+                return Ok((connection_bytes, server_bytes));
+            }
+        }
         let connection = self.connection_bytes.clone();
         let server = self.shared.buffered_bytes.clone();
         let acquire = async move {

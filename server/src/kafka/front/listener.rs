@@ -50,11 +50,13 @@ async fn accept_loop(listener: TcpListener, front: Arc<Front>, shared: Arc<Share
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             match shared.tls.clone() {
-                None => connection::run(stream, peer, front, shared.clone(), shutdown, slot).await,
+                None => connection::run(stream.into_split(), peer, front, shared.clone(), shutdown, slot).await,
                 Some(acceptor) => {
                     let timeout = shared.config.handshake_timeout();
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection::run(tls, peer, front, shared.clone(), shutdown, slot).await,
+                        Ok(Ok(tls)) => {
+                            connection::run(tokio::io::split(tls), peer, front, shared.clone(), shutdown, slot).await;
+                        }
                         Ok(Err(error)) => tracing::info!(%peer, %error, "Kafka TLS handshake failed"),
                         Err(_) => tracing::info!(%peer, "Kafka TLS handshake timed out"),
                     }

@@ -3,8 +3,10 @@
 //! everything else off the async runtime) and writes the responses in that
 //! order.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -334,7 +336,9 @@ async fn flush<W: AsyncWrite + Unpin>(
     }
 }
 
-/// [`flush`] of an output buffer.
+/// [`flush`] of an output buffer, giving the client the write timeout to
+/// take it. The timer is armed only when the socket cannot take it at once
+/// (almost every write completes in its first poll), as the native front's.
 async fn write_out<W: AsyncWrite + Unpin>(
     writer: &mut W,
     out: &mut Vec<u8>,
@@ -342,13 +346,21 @@ async fn write_out<W: AsyncWrite + Unpin>(
     write_timeout: Duration,
 ) -> bool {
     if !out.is_empty() {
-        match tokio::time::timeout(write_timeout, writer.write_all(out)).await {
-            Ok(Ok(())) => out.clear(),
-            Ok(Err(_)) | Err(_) => {
-                tracing::info!("closing Kafka connection: client does not read its responses");
-                return false;
-            }
+        let mut write = std::pin::pin!(writer.write_all(out));
+        let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+            Poll::Ready(written) => Poll::Ready(Some(written)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        let written = match first {
+            Some(written) => written.is_ok(),
+            None => matches!(tokio::time::timeout(write_timeout, write).await, Ok(Ok(()))),
+        };
+        if !written {
+            tracing::info!("closing Kafka connection: client does not read its responses");
+            return false;
         }
+        out.clear();
     }
     answered.clear();
     true
