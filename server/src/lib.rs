@@ -31,7 +31,7 @@ pub use server::{
 pub(crate) use server::metrics_http;
 
 pub use client::{AuditPages, LagPages, NameListing, NamePages, OffsetPages};
-pub use client::{BlockingClient, Client, ClientError, ClientOptions};
+pub use client::{BlockingClient, BlockingProducer, Client, ClientError, ClientOptions, ProduceAnswer};
 pub use client::{Consumer, ConsumerOptions, StartFrom, Transaction};
 pub use config::ServerConfig;
 pub use producer::{Producer, ProducerOptions};

@@ -25,7 +25,7 @@ use super::connection::{ClientError, ClientOptions};
 use crate::error_code::WireError;
 use crate::frame::{FrameDecoder, FRAME_BYTES_MAX_HIGHEST};
 use crate::messages::{
-    decode_response, encode_produce_into, encode_request_into, HelloResponse, Produced, Request, Response,
+    decode_response_parts, encode_produce_into, encode_request_into, HelloResponse, Produced, Request, Response,
 };
 
 /// Bytes asked of the socket per read: at least this (a small response and
@@ -78,6 +78,11 @@ impl BlockingClient {
         Ok(client)
     }
 
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// What the server announced in its `Hello` response (of the current
     /// connection; `None` while there is none).
     pub fn server_hello(&self) -> Option<&HelloResponse> {
@@ -113,6 +118,63 @@ impl BlockingClient {
             Response::Produced(produced) => Ok(produced),
             other => Err(ClientError::Protocol(format!("unexpected response {other:?}"))),
         }
+    }
+
+    /// Write a `Produce` of `records` and return its request id without
+    /// waiting for the answer ([`BlockingProducer`](super::BlockingProducer)
+    /// keeps count of what is in flight). Opens a connection if there is
+    /// none; a failure drops the connection.
+    pub(crate) fn produce_write(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+    ) -> Result<u32, ClientError> {
+        if self.stream.is_none() {
+            self.open_with_retries()?;
+        }
+        let request_id = self.next_id();
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        encode_produce_into(&mut out, request_id, topic, partition, records);
+        let addr = self.addr;
+        let timeout = self.options.request_timeout;
+        let written = match self.stream.as_mut() {
+            Some(open) => open.write_frame(addr, &out, timeout),
+            None => Err(ClientError::Disconnected),
+        };
+        self.out = out;
+        if written.is_err() {
+            self.stream = None;
+        }
+        written.map(|()| request_id)
+    }
+
+    /// Read the answer to `request_id`, written by [`Self::produce_write`]
+    /// on the live connection; the server's refusal is the inner `Err`. A
+    /// failure drops the connection.
+    pub(crate) fn produce_read(&mut self, request_id: u32) -> Result<Result<Produced, WireError>, ClientError> {
+        let addr = self.addr;
+        let timeout = self.options.request_timeout;
+        let Some(open) = self.stream.as_mut() else {
+            return Err(ClientError::Disconnected);
+        };
+        let answer = match open.read_answer(addr, request_id, timeout) {
+            Ok(Ok(Response::Produced(produced))) => Ok(Ok(produced)),
+            Ok(Ok(other)) => Err(ClientError::Protocol(format!("unexpected response {other:?}"))),
+            Ok(Err(error)) => Ok(Err(error)),
+            Err(error) => Err(error),
+        };
+        if answer.is_err() {
+            self.stream = None;
+        }
+        answer
+    }
+
+    /// Close the connection (the next call opens a new one): answers still
+    /// due on it would otherwise be read as the next call's.
+    pub(crate) fn disconnect(&mut self) {
+        self.stream = None;
     }
 
     fn next_id(&mut self) -> u32 {
@@ -211,35 +273,57 @@ impl Open {
         frame: &[u8],
         timeout: Duration,
     ) -> Result<Result<Response, WireError>, ClientError> {
-        let failed = |source: std::io::Error| match source.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ClientError::Timeout(timeout),
-            _ => ClientError::Io { addr, source },
-        };
-        self.stream.write_all(frame).map_err(failed)?;
+        self.write_frame(addr, frame, timeout)?;
+        self.read_answer(addr, request_id, timeout)
+    }
+
+    /// Write one whole encoded request (one `write` unless the socket's
+    /// buffer is full).
+    fn write_frame(&mut self, addr: SocketAddr, frame: &[u8], timeout: Duration) -> Result<(), ClientError> {
+        self.stream
+            .write_all(frame)
+            .map_err(|source| failed(addr, timeout, source))
+    }
+
+    /// Read the answer to `request_id`, the next frame on the connection
+    /// (answers come in the order of the requests). One `read` fills the
+    /// buffer with whatever has arrived, so the answers of pipelined requests
+    /// behind it are decoded later without another `read`.
+    fn read_answer(
+        &mut self,
+        addr: SocketAddr,
+        request_id: u32,
+        timeout: Duration,
+    ) -> Result<Result<Response, WireError>, ClientError> {
         if timeout != self.read_timeout {
             // A zero timeout means "none" to the socket: at least 1 ms.
             self.stream
                 .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-                .map_err(failed)?;
+                .map_err(|source| failed(addr, timeout, source))?;
             self.read_timeout = timeout;
         }
         loop {
-            let frame = match self.decoder.next_frame() {
-                Ok(Some(frame)) => frame,
+            // Decoded where it was read: no copy of the body, no allocation
+            // for a `Produced` answer.
+            let (id, answer) = match self
+                .decoder
+                .next_frame_with(|header, body| (header.request_id, decode_response_parts(header, body)))
+            {
+                Ok(Some(decoded)) => decoded,
                 Ok(None) => {
-                    self.read_some().map_err(failed)?;
+                    self.read_some().map_err(|source| failed(addr, timeout, source))?;
                     continue;
                 }
                 Err(error) => return Err(ClientError::Protocol(error.to_string())),
             };
-            let answer = decode_response(&frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
-            if frame.header.request_id == request_id {
+            let answer = answer.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if id == request_id {
                 return Ok(answer);
             }
-            // Only one request is ever in flight: any other id is either the
-            // server closing the connection (id 0, with its reason) or a
-            // confused stream.
-            return Err(match (frame.header.request_id, answer) {
+            // Answers come in order: any other id is either the server
+            // closing the connection (id 0, with its reason) or a confused
+            // stream.
+            return Err(match (id, answer) {
                 (0, Err(error)) => ClientError::Server(error),
                 (id, _) => ClientError::Protocol(format!("response to request {id} while waiting for {request_id}")),
             });
@@ -266,5 +350,14 @@ impl Open {
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(error) => Err(error),
         }
+    }
+}
+
+/// A socket error as the client reports it: a timed-out read or write is a
+/// [`ClientError::Timeout`].
+fn failed(addr: SocketAddr, timeout: Duration, source: std::io::Error) -> ClientError {
+    match source.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ClientError::Timeout(timeout),
+        _ => ClientError::Io { addr, source },
     }
 }

@@ -398,6 +398,16 @@ impl FrameDecoder {
         self.direct = Some(Direct { header, body, body_len });
     }
 
+    /// The next whole frame given to `visit` as its header and body, the
+    /// body borrowed where it is (no copy out of the stream buffer, no
+    /// allocation); otherwise as [`FrameDecoder::next_frame`].
+    pub fn next_frame_with<T>(&mut self, visit: impl FnOnce(FrameHeader, &[u8]) -> T) -> Result<Option<T>, FrameError> {
+        if self.failed.is_some() || self.direct.is_some() {
+            return Ok(self.next_frame()?.map(|frame| visit(frame.header, &frame.body)));
+        }
+        self.next_in_buffer(visit)
+    }
+
     /// The next whole frame, `Ok(None)` if more bytes are needed, or the
     /// reason the stream is broken (sticky).
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
@@ -420,6 +430,14 @@ impl FrameDecoder {
                 body: d.body,
             }));
         }
+        self.next_in_buffer(|header, body| Frame {
+            header,
+            body: body.to_vec(),
+        })
+    }
+
+    /// The next whole frame of the stream buffer, given to `visit` where it is.
+    fn next_in_buffer<T>(&mut self, visit: impl FnOnce(FrameHeader, &[u8]) -> T) -> Result<Option<T>, FrameError> {
         let pending = self.pending();
         if pending.len() < FRAME_LENGTH_BYTES {
             return Ok(None);
@@ -438,9 +456,9 @@ impl FrameDecoder {
             flags: le_u16(whole, FLAGS_AT),
             request_id: le_u32(whole, REQUEST_ID_AT),
         };
-        let body = whole.get(FRAME_HEADER_BYTES..).unwrap_or_default().to_vec();
+        let visited = visit(header, whole.get(FRAME_HEADER_BYTES..).unwrap_or_default());
         self.consumed += total;
-        Ok(Some(Frame { header, body }))
+        Ok(Some(visited))
     }
 }
 

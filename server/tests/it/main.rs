@@ -14,6 +14,7 @@
 
 mod authorization;
 mod blocking_client;
+mod blocking_producer;
 mod common;
 mod consumer;
 mod contract_enforce;

@@ -238,3 +238,37 @@ fn wanted_counts_down_to_frame_end() {
     assert!(decoder.next_frame().unwrap().is_some());
     assert_eq!(decoder.wanted(), FRAME_HEADER_BYTES);
 }
+
+#[test]
+fn next_frame_with_borrows_the_same_frames_as_next_frame() {
+    // Small frames borrowed from the stream buffer, a large one through its
+    // own body buffer, byte by byte and in one piece: the same headers and
+    // bodies as `next_frame`, and a broken stream stays broken.
+    let large = vec![7u8; 100];
+    let mut stream = encode_frame(FrameHeader::response(0x21, 1), b"first");
+    stream.extend_from_slice(&encode_frame(FrameHeader::response(0x21, 2), &large));
+    stream.extend_from_slice(&encode_frame(FrameHeader::response(0x02, 3), b""));
+    let (expected, _) = decode_by_reads(&stream, 64, &[stream.len()]);
+    for piece in [1, stream.len()] {
+        let mut decoder = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT).with_direct_body_min(64);
+        let mut seen = Vec::new();
+        for chunk in stream.chunks(piece) {
+            decoder.read_buffer(chunk.len()).extend_from_slice(chunk);
+            while let Some(frame) = decoder
+                .next_frame_with(|header, body| Frame {
+                    header,
+                    body: body.to_vec(),
+                })
+                .unwrap()
+            {
+                seen.push(frame);
+            }
+        }
+        assert_eq!(seen, expected, "pieces of {piece} bytes");
+        assert_eq!(decoder.buffered_bytes(), 0);
+    }
+    let mut broken = FrameDecoder::new(FRAME_BYTES_MAX_DEFAULT);
+    broken.feed(&[0xff; 8]);
+    assert!(broken.next_frame_with(|_, _| ()).is_err());
+    assert!(broken.next_frame_with(|_, _| ()).is_err());
+}

@@ -550,20 +550,22 @@ pub fn encode_response(opcode: u16, request_id: u32, result: &Result<Response, W
 /// Decode a response frame: the outer `Err` means the frame itself is
 /// malformed, the inner one is an error the server answered.
 pub fn decode_response(frame: &Frame) -> DecodeResult<Result<Response, WireError>> {
-    if frame.header.flags != FLAG_RESPONSE {
-        return Err(DecodeError::BadFlags {
-            flags: frame.header.flags,
-        });
+    decode_response_parts(frame.header, &frame.body)
+}
+
+/// [`decode_response`] of a frame given as its header and body, wherever the
+/// body is (the blocking client decodes it in its read buffer).
+pub fn decode_response_parts(header: FrameHeader, body: &[u8]) -> DecodeResult<Result<Response, WireError>> {
+    if header.flags != FLAG_RESPONSE {
+        return Err(DecodeError::BadFlags { flags: header.flags });
     }
-    let mut r = Reader::new(&frame.body);
+    let mut r = Reader::new(body);
     let status = r.u16("status")?;
     let result = if status != 0 {
         Err(WireError::decode_fields(status, &mut r)?)
     } else {
         // Opcode 0 carries only errors (see "Frame" in design/protocol.md).
-        let opcode = Opcode::from_u16(frame.header.opcode).ok_or(DecodeError::UnknownOpcode {
-            opcode: frame.header.opcode,
-        })?;
+        let opcode = Opcode::from_u16(header.opcode).ok_or(DecodeError::UnknownOpcode { opcode: header.opcode })?;
         Ok(Response::decode_body(opcode, &mut r)?)
     };
     r.finish()?;
