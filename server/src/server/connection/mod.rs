@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 mod reader;
 mod worker;
+pub(crate) use worker::write_within;
 
 use crate::auth::{Authenticator, Principal};
 use crate::config::ServerConfig;

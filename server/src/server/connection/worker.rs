@@ -405,23 +405,29 @@ impl Output {
         true
     }
 
-    /// Write `bytes`, giving the client `write_timeout` to take them. The
-    /// timer is armed only when the socket cannot take them at once (almost
-    /// every write completes in its first poll).
+    /// Write `bytes`, giving the client `write_timeout` to take them.
     async fn write<W: AsyncWrite + Unpin>(&self, writer: &mut W, bytes: &[u8]) -> bool {
-        let mut write = std::pin::pin!(writer.write_all(bytes));
-        let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
-            Poll::Ready(written) => Poll::Ready(Some(written)),
-            Poll::Pending => Poll::Ready(None),
-        })
-        .await;
-        let written = match first {
-            Some(written) => written.is_ok(),
-            None => matches!(tokio::time::timeout(self.write_timeout, write).await, Ok(Ok(()))),
-        };
+        let written = write_within(writer, bytes, self.write_timeout).await;
         if !written {
             tracing::info!("closing connection: client does not read its responses");
         }
         written
+    }
+}
+
+/// Write all of `bytes`, giving the client `timeout` to take them; false if
+/// the write failed or timed out. The timer is armed only when the socket
+/// cannot take them at once (almost every write completes in its first
+/// poll). Both fronts write their answers through it.
+pub(crate) async fn write_within<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8], timeout: Duration) -> bool {
+    let mut write = std::pin::pin!(writer.write_all(bytes));
+    let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+        Poll::Ready(written) => Poll::Ready(Some(written)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match first {
+        Some(written) => written.is_ok(),
+        None => matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(()))),
     }
 }

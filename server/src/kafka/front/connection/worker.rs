@@ -3,20 +3,18 @@
 //! everything else off the async runtime) and writes the responses in that
 //! order.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
 use super::{Admission, Job, Spares};
 use crate::kafka::front::{dispatch, produce, Conn, Front};
 use crate::kafka::protocol::{decode_request, encode_api_versions_fallback, ApiKey, Request, RequestError};
 use crate::server::blocking::run_blocking;
-use crate::server::connection::Shared;
+use crate::server::connection::{write_within, Shared};
 
 /// APIs whose handlers answer at once (no long poll, fsync wait, rebalance
 /// or engine write): answers to them may stay buffered behind the next
@@ -337,8 +335,7 @@ async fn flush<W: AsyncWrite + Unpin>(
 }
 
 /// [`flush`] of an output buffer, giving the client the write timeout to
-/// take it. The timer is armed only when the socket cannot take it at once
-/// (almost every write completes in its first poll), as the native front's.
+/// take it (`write_within`, the native front's write).
 async fn write_out<W: AsyncWrite + Unpin>(
     writer: &mut W,
     out: &mut Vec<u8>,
@@ -346,17 +343,7 @@ async fn write_out<W: AsyncWrite + Unpin>(
     write_timeout: Duration,
 ) -> bool {
     if !out.is_empty() {
-        let mut write = std::pin::pin!(writer.write_all(out));
-        let first = std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
-            Poll::Ready(written) => Poll::Ready(Some(written)),
-            Poll::Pending => Poll::Ready(None),
-        })
-        .await;
-        let written = match first {
-            Some(written) => written.is_ok(),
-            None => matches!(tokio::time::timeout(write_timeout, write).await, Ok(Ok(()))),
-        };
-        if !written {
+        if !write_within(writer, out, write_timeout).await {
             tracing::info!("closing Kafka connection: client does not read its responses");
             return false;
         }
