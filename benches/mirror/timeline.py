@@ -108,19 +108,6 @@ def run(binary, work, out_dir):
     print(text)
 
 
-def fsyncs(strace_path):
-    """(start, duration) of each fdatasync/fsync the central server made."""
-    calls = []
-    if not strace_path or not os.path.exists(strace_path):
-        return calls
-    with open(strace_path) as f:
-        for line in f:
-            m = re.match(r"\d+\s+(\d+\.\d+) (fdatasync|fsync)\(.*<(\d+\.\d+)>", line)
-            if m:
-                calls.append((float(m.group(1)), float(m.group(3))))
-    return calls
-
-
 def syscalls(strace_path):
     """(name, start, duration, returned) of every traced call of the central server."""
     calls = []
@@ -132,6 +119,11 @@ def syscalls(strace_path):
             if m:
                 calls.append((m.group(2), float(m.group(1)), float(m.group(4)), int(m.group(3))))
     return calls
+
+
+def fsyncs(calls):
+    """(start, duration) of each fdatasync/fsync among `syscalls`' calls."""
+    return [(start, duration) for name, start, duration, _ in calls if name in ("fdatasync", "fsync")]
 
 
 def ms(x):
@@ -179,11 +171,12 @@ def summarize(log, strace_path, wall0, wall1):
                 out.append(f"  commit {key}: {spread(vals)}")
         gaps = [b[0] - a[0] for a, b in zip(sent, sent[1:])]
         out.append(f"  batch to batch: {spread(gaps)}")
-    calls = fsyncs(strace_path)
+    traced = syscalls(strace_path)
+    calls = fsyncs(traced)
     if calls:
         inside = [d for s, d in calls if wall0 <= s <= wall1]
         out.append(f"central fsyncs during the mirror: {spread(inside)}")
-    others = [c for c in syscalls(strace_path) if c[0] not in ("fdatasync", "fsync") and wall0 <= c[1] <= wall1]
+    others = [c for c in traced if c[0] not in ("fdatasync", "fsync") and wall0 <= c[1] <= wall1]
     for name in sorted({c[0] for c in others}):
         for label, low, high in (("< 64 KiB", 0, 65536), (">= 64 KiB", 65536, 1 << 62)):
             picked = [d for n, _, d, r in others if n == name and low <= r < high]

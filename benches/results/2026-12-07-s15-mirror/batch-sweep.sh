@@ -1,9 +1,9 @@
 #!/bin/bash
 # One binary, transaction sizes taking turns (768 KiB default against 4 MiB
 # with the record cap raised): driver.py rounds of 500,000 records.
-# Run from the repository root: benches/results/2026-12-07-s15-mirror/batch-sweep.sh BIN TURNS
+# Run from the repository root: [OUT=DIR] benches/results/2026-12-07-s15-mirror/batch-sweep.sh BIN TURNS
 set -u
-OUT=benches/results/2026-12-07-s15-mirror
+OUT=${OUT:-benches/results/2026-12-07-s15-mirror}
 BIN=$1
 TURNS=${2:-2}
 PY=${PY:-target/kafka-venv/bin/python}
